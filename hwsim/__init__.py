@@ -1,0 +1,7 @@
+"""hwsim: bit-accurate simulation of quantized networks on edge AI accelerators.
+
+Answer before silicon or deployment: quantized this way, what accuracy is kept, and what latency,
+energy, power and area does it cost on that MAC array?
+"""
+
+__version__ = "0.1.0"

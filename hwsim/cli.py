@@ -1,0 +1,70 @@
+"""The ``hwsim`` command. Subcommands call the public API and print; user errors become one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hwsim import __version__
+from hwsim.errors import HwsimError
+
+
+def _list(args: argparse.Namespace) -> int:
+    from hwsim.numerics.formats import RoundingMode
+    from hwsim.numerics.requant_kinds import RequantKind
+    from hwsim.numerics.semantics import HOST_ALIASES, SEMANTICS, get_semantics
+
+    if args.what == "semantics":
+        for name, sem in SEMANTICS.items():
+            print(f"{name:24s} {sem.description}")
+        for alias in HOST_ALIASES:
+            print(f"{alias:24s} this host's variant: {get_semantics(alias).name}")
+    elif args.what == "rounding":
+        for mode in RoundingMode:
+            print(mode.name.lower())
+    elif args.what == "requantizers":
+        for kind in RequantKind:
+            print(kind.name.lower())
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from hwsim.bench import run_kernel_benchmarks
+
+    run_kernel_benchmarks(quick=args.quick, repeats=args.repeats, out=sys.stdout)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and documentation)."""
+    parser = argparse.ArgumentParser(
+        prog="hwsim",
+        description="Bit-accurate simulation of quantized networks on edge AI accelerators.",
+    )
+    parser.add_argument("--version", action="version", version=f"hwsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list registered semantics, rounding modes or requantizers")
+    p.add_argument("what", choices=["semantics", "rounding", "requantizers"])
+    p.set_defaults(func=_list)
+
+    p = sub.add_parser("bench", help="measure kernels against ONNX Runtime side by side")
+    p.add_argument("what", choices=["kernels"])
+    p.add_argument("--quick", action="store_true", help="smaller shapes, fewer repeats (a smoke run)")
+    p.add_argument("--repeats", type=int, default=7, help="timed repeats per case (median is reported)")
+    p.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except HwsimError as exc:
+        print(f"hwsim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""What the host CPU can do, where it changes a runtime's integer arithmetic.
+
+ONNX Runtime (MLAS) and torch fbgemm compute uint8 x int8 dot products with ``vpmaddubsw`` on AVX2 CPUs,
+which saturates pairs of products to int16, and exactly with VNNI (``vpdpbusd``) or AMX where available.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+from pathlib import Path
+
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The feature flags of the first CPU in /proc/cpuinfo (empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def has_int8_dot_product() -> bool:
+    """True where u8 x s8 dot products are exact in ONNX Runtime and fbgemm (VNNI or AMX, or not x86)."""
+    if platform.machine().lower() not in {"x86_64", "amd64", "i686", "x86"}:
+        return True
+    return bool(cpu_flags() & VNNI_FLAGS)
+
+
+def cpu_name() -> str:
+    """The processor's model name, for benchmark reports."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -1,0 +1,342 @@
+"""numba kernels: the fast, bit-accurate twins of :mod:`hwsim.numerics.reference`.
+
+Rules (STYLE habits 2 and 4): operands are widened to int64 before they are multiplied; every hardware
+register is fitted (saturate or wrap) explicitly where it exists; no ``fastmath``; kernels never raise
+user-facing errors and receive only arrays and ints that :mod:`hwsim.numerics.ops` validated. numba widens
+integer scalars to int64 on its own, so no width is ever left to a dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+jit = numba.njit(cache=True, nogil=True)
+
+# Enum values as compile-time constants (RoundingMode, OverflowMode, RequantKind).
+HALF_EVEN, HALF_AWAY, HALF_UP, FLOOR, CEIL, TO_ZERO, STOCHASTIC = range(7)
+SATURATE, WRAP, EXACT = range(3)
+GEMMLOWP_DOUBLE, SINGLE_AWAY, DOUBLE_HALF_UP, SINGLE_HALF_UP, INT16_MULTIPLIER, FLOAT32_SCALE = range(6)
+INT32_MIN = -(1 << 31)
+INT32_MAX = (1 << 31) - 1
+
+
+@jit
+def round_real(x, mode, u):
+    """Round float ``x`` to an integer (int64) under ``mode``; ``u`` in [0, 1) drives STOCHASTIC."""
+    f = math.floor(x)
+    d = x - f
+    if mode == HALF_EVEN:
+        return f + 1 if d > 0.5 or (d == 0.5 and f % 2 != 0) else f
+    if mode == HALF_AWAY:
+        return f + 1 if d > 0.5 or (d == 0.5 and x > 0) else f
+    if mode == HALF_UP:
+        return f + 1 if d >= 0.5 else f
+    if mode == FLOOR:
+        return f
+    if mode == CEIL:
+        return math.ceil(x)
+    if mode == TO_ZERO:
+        return math.trunc(x)
+    return f + 1 if u < d else f  # STOCHASTIC
+
+
+@jit
+def fit(v, lo, hi, overflow):
+    """Saturate or wrap ``v`` into [lo, hi] (a register of hi - lo + 1 codes); EXACT leaves it alone."""
+    if (lo <= v and v <= hi) or overflow == EXACT:
+        return v
+    if overflow == SATURATE:
+        return lo if v < lo else hi
+    return (v - lo) % (hi - lo + 1) + lo
+
+
+@jit
+def wrap32(v):
+    """The low 32 bits of ``v`` as a signed value."""
+    return ((v + 2147483648) & 0xFFFFFFFF) - 2147483648
+
+
+@jit
+def _trunc_div(a, b):
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+@jit
+def rounding_divide_by_pot(x, exponent):
+    """gemmlowp RoundingDivideByPOT: ties away from zero."""
+    if exponent == 0:
+        return x
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if remainder > threshold else 0)
+
+
+@jit
+def requantize_scalar(acc, multiplier, shift, scale, kind):
+    """One accumulator through the requantizer ``kind`` (before the zero point); see ``RequantKind``."""
+    acc = np.int64(acc)
+    multiplier = np.int64(multiplier)
+    e = np.int64(shift)
+    if kind == FLOAT32_SCALE:
+        return round_real(np.float64(np.float32(acc) * np.float32(scale)), HALF_EVEN, 0.0)
+    left = e if e > 0 else 0
+    right = -e if e < 0 else 0
+    if kind == GEMMLOWP_DOUBLE:
+        a = wrap32(acc << left)
+        if a == INT32_MIN and multiplier == INT32_MIN:
+            high = np.int64(INT32_MAX)
+        else:
+            ab = a * multiplier
+            nudge = (np.int64(1) << 30) if ab >= 0 else 1 - (np.int64(1) << 30)
+            high = _trunc_div(ab + nudge, np.int64(1) << 31)
+        return rounding_divide_by_pot(high, right)
+    if kind == DOUBLE_HALF_UP:
+        high = (wrap32(acc << left) * multiplier + (np.int64(1) << 30)) >> 31
+        if right > 0:
+            return (high + (np.int64(1) << (right - 1))) >> right
+        return high
+    if kind == SINGLE_AWAY:
+        total = 31 - e
+        p = acc * multiplier
+        magnitude = (abs(p) + (np.int64(1) << (total - 1))) >> total
+        return wrap32(magnitude if p >= 0 else -magnitude)
+    if kind == SINGLE_HALF_UP:
+        total = 31 - e
+        return wrap32((acc * multiplier + (np.int64(1) << (total - 1))) >> total)
+    # INT16_MULTIPLIER
+    m16 = np.int64(0x7FFF) if multiplier >= 0x7FFF0000 else (multiplier + (1 << 15)) >> 16
+    total = 15 - e
+    return wrap32((acc * m16 + (np.int64(1) << (total - 1))) >> total)
+
+
+@jit
+def quantize(x, scale, zero_point, qmin, qmax, rounding, overflow, noise):
+    """q = fit(round(x / scale) + zero_point) elementwise over flat, equally long arrays."""
+    out = np.empty(x.size, np.int64)
+    limit = 2.0**53
+    for i in range(x.size):
+        v = np.float64(x[i] / scale[i])
+        v = min(max(v, -limit), limit)
+        u = noise[i] if noise.size else 0.0
+        out[i] = fit(round_real(v, rounding, u) + zero_point[i], qmin, qmax, overflow)
+    return out
+
+
+@jit
+def dequantize(q, scale, zero_point):
+    """float32(q - zero_point) * scale over flat arrays."""
+    out = np.empty(q.size, np.float32)
+    for i in range(q.size):
+        out[i] = np.float32(np.int64(q[i]) - np.int64(zero_point[i])) * np.float32(scale[i])
+    return out
+
+
+@jit
+def requantize(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind):
+    """Per-channel (last axis of the flat ``acc``) requantization and clamp to [qmin, qmax]."""
+    out = np.empty(acc.size, np.int64)
+    channels = multiplier.size
+    for i in range(acc.size):
+        c = i % channels
+        r = requantize_scalar(acc[i], multiplier[c], shift[c], scale[c], kind) + zero_point
+        out[i] = min(max(r, qmin), qmax)
+    return out
+
+
+@jit
+def matmul_acc(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order, bias_last):
+    """Ordered accumulation into a register of range [acc_min, acc_max]; see ``reference.matmul_acc``."""
+    rows, depth = x.shape
+    cols = w.shape[1]
+    out = np.empty((rows, cols), np.int64)
+    count = 0
+    for m in range(rows):
+        for n in range(cols):
+            zw = np.int64(w_zp[n])
+            acc = np.int64(0)
+            if not bias_last:
+                acc = np.int64(bias[n])
+                if acc < acc_min or acc > acc_max:
+                    count += 1
+                    acc = fit(acc, acc_min, acc_max, overflow)
+            for kk in range(depth):
+                k = k_order[kk]
+                acc += (np.int64(x[m, k]) - x_zp) * (np.int64(w[k, n]) - zw)
+                if acc < acc_min or acc > acc_max:
+                    count += 1
+                    acc = fit(acc, acc_min, acc_max, overflow)
+            if bias_last:
+                acc += np.int64(bias[n])
+                if acc < acc_min or acc > acc_max:
+                    count += 1
+                    acc = fit(acc, acc_min, acc_max, overflow)
+            out[m, n] = acc
+    return out, count
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def raw_dot_int64(x, wt):
+    """sum_k x[m, k] * wt[n, k] exactly in int64, parallel over output rows (order cannot matter: no overflow).
+
+    The fast exact path for small M, where BLAS conversion costs more than it saves.
+    """
+    rows, depth = x.shape
+    cols = wt.shape[0]
+    out = np.empty((rows, cols), np.int64)
+    for n in numba.prange(cols):
+        for m in range(rows):
+            acc = np.int64(0)
+            for k in range(depth):
+                acc += np.int64(x[m, k]) * np.int64(wt[n, k])
+            out[m, n] = acc
+    return out
+
+
+@jit
+def matmul_acc_pairwise16(x, w, x_zp, w_zp, bias):
+    """AVX2 ``vpmaddubsw`` arithmetic of uint8 x int8; see ``reference.matmul_acc_pairwise16``."""
+    rows, depth = x.shape
+    cols = w.shape[1]
+    out = np.empty((rows, cols), np.int64)
+    col_sum = np.zeros(cols, np.int64)
+    for k in range(depth):
+        for n in range(cols):
+            col_sum[n] += np.int64(w[k, n])
+    for m in range(rows):
+        row_sum = np.int64(0)
+        for k in range(depth):
+            row_sum += np.int64(x[m, k])
+        for n in range(cols):
+            total = np.int64(0)
+            for j in range(0, depth, 2):
+                pair = np.int64(x[m, j]) * np.int64(w[j, n])
+                if j + 1 < depth:
+                    pair += np.int64(x[m, j + 1]) * np.int64(w[j + 1, n])
+                total += min(max(pair, -32768), 32767)
+            zw = np.int64(w_zp[n])
+            total += -zw * row_sum - x_zp * col_sum[n] + depth * x_zp * zw
+            out[m, n] = total + np.int64(bias[n])
+    return out
+
+
+@jit
+def im2col(x, kernel_h, kernel_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, pad_value):
+    """NHWC patches as rows (n, oy, ox), columns (ky, kx, c); padded taps read ``pad_value``."""
+    batch, height, width, channels = x.shape
+    cols = np.empty((batch * out_h * out_w, kernel_h * kernel_w * channels), x.dtype)
+    row = 0
+    for b in range(batch):
+        for oy in range(out_h):
+            for ox in range(out_w):
+                col = 0
+                for ky in range(kernel_h):
+                    iy = oy * stride_h - pad_top + ky * dil_h
+                    for kx in range(kernel_w):
+                        ix = ox * stride_w - pad_left + kx * dil_w
+                        inside = 0 <= iy < height and 0 <= ix < width
+                        for c in range(channels):
+                            cols[row, col] = x[b, iy, ix, c] if inside else pad_value
+                            col += 1
+                row += 1
+    return cols
+
+
+@jit
+def depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
+                  out_h, out_w, multiplier, acc_min, acc_max, overflow):
+    """Depthwise accumulators with ordered, fitted accumulation; see ``reference.depthwise_acc``."""
+    batch, height, width, _ = x.shape
+    kernel_h, kernel_w, out_c = w.shape
+    out = np.empty((batch, out_h, out_w, out_c), np.int64)
+    count = 0
+    for b in range(batch):
+        for oy in range(out_h):
+            for ox in range(out_w):
+                for o in range(out_c):
+                    c = o // multiplier
+                    zw = np.int64(w_zp[o])
+                    acc = np.int64(bias[o])
+                    if acc < acc_min or acc > acc_max:
+                        count += 1
+                        acc = fit(acc, acc_min, acc_max, overflow)
+                    for ky in range(kernel_h):
+                        iy = oy * stride_h - pad_top + ky * dil_h
+                        if iy < 0 or iy >= height:
+                            continue
+                        for kx in range(kernel_w):
+                            ix = ox * stride_w - pad_left + kx * dil_w
+                            if ix < 0 or ix >= width:
+                                continue
+                            acc += (np.int64(x[b, iy, ix, c]) - x_zp) * (np.int64(w[ky, kx, o]) - zw)
+                            if acc < acc_min or acc > acc_max:
+                                count += 1
+                                acc = fit(acc, acc_min, acc_max, overflow)
+                    out[b, oy, ox, o] = acc
+    return out, count
+
+
+@jit
+def add_shifted(x1, x2, z1, z2, left_shift, m1, s1, m2, s2, mo, so, zo, qmin, qmax, kind):
+    """TFLite's quantized ADD over flat arrays; see ``reference.add_shifted``."""
+    out = np.empty(x1.size, np.int64)
+    for i in range(x1.size):
+        a = requantize_scalar((np.int64(x1[i]) - z1) << left_shift, m1, s1, 0.0, kind)
+        b = requantize_scalar((np.int64(x2[i]) - z2) << left_shift, m2, s2, 0.0, kind)
+        out[i] = min(max(requantize_scalar(a + b, mo, so, 0.0, kind) + zo, qmin), qmax)
+    return out
+
+
+@jit
+def pool2d(x, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, out_h, out_w, is_max, qmin, qmax):
+    """Average (half away from zero over valid taps) or max pooling; see ``reference.pool2d``."""
+    batch, height, width, channels = x.shape
+    out = np.empty((batch, out_h, out_w, channels), np.int64)
+    for b in range(batch):
+        for oy in range(out_h):
+            for ox in range(out_w):
+                y0 = oy * stride_h - pad_top
+                x0 = ox * stride_w - pad_left
+                for c in range(channels):
+                    total = np.int64(0)
+                    best = np.int64(-(1 << 62))
+                    n = 0
+                    for iy in range(max(y0, 0), min(y0 + kernel_h, height)):
+                        for ix in range(max(x0, 0), min(x0 + kernel_w, width)):
+                            v = np.int64(x[b, iy, ix, c])
+                            total += v
+                            best = max(best, v)
+                            n += 1
+                    if is_max:
+                        value = best
+                    elif total > 0:
+                        value = _trunc_div(total + n // 2, n)
+                    else:
+                        value = _trunc_div(total - n // 2, n)
+                    out[b, oy, ox, c] = min(max(value, qmin), qmax)
+    return out
+
+
+@jit
+def pack_int4(values):
+    """Element 2i in the low nibble, 2i+1 in the high nibble of byte i."""
+    n = values.size
+    out = np.zeros((n + 1) // 2, np.uint8)
+    for i in range(n):
+        nibble = np.uint8(np.int64(values[i]) & 0xF)
+        out[i // 2] |= nibble << np.uint8(4 * (i % 2))
+    return out
+
+
+@jit
+def unpack_int4(packed, count, signed):
+    """The first ``count`` nibbles of ``packed`` (low first), sign-extended when ``signed``, as int16."""
+    out = np.empty(count, np.int16)
+    for i in range(count):
+        nibble = (np.int64(packed[i // 2]) >> (4 * (i % 2))) & 0xF
+        out[i] = nibble - 16 if signed and nibble >= 8 else nibble
+    return out

@@ -1,0 +1,478 @@
+"""Public integer operations: validate, expand parameters, allocate, then call a kernel.
+
+The split follows stumpy: these wrappers check every argument and raise errors that name it; the numba
+kernels in :mod:`hwsim.numerics.kernels` trust what they get. Set ``HWSIM_REFERENCE=1`` to route every call
+to the plain reference in :mod:`hwsim.numerics.reference` instead (slow, for cross-checking user data).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from hwsim.errors import ConfigError
+from hwsim.numerics import kernels, reference
+from hwsim.numerics.formats import INT32, IntFormat, OverflowMode, RoundingMode, parse_enum
+
+_FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is exact in float32
+
+
+def _impl():
+    return reference if os.environ.get("HWSIM_REFERENCE") == "1" else kernels
+
+
+def _as_format(fmt: IntFormat | str) -> IntFormat:
+    return fmt if isinstance(fmt, IntFormat) else IntFormat.parse(fmt)
+
+
+def _require_int(name: str, a: np.ndarray) -> None:
+    if not np.issubdtype(a.dtype, np.integer):
+        raise ConfigError(f"{name}: expected an integer array (got dtype {a.dtype})")
+
+
+# ---------------------------------------------------------------- quantization parameters
+def expand_params(shape: Sequence[int], values, axis: int | None, group_size: int | None,
+                  group_axis: int | None, name: str) -> np.ndarray:
+    """Broadcast per-tensor, per-channel or per-group parameters to a tensor's full ``shape``.
+
+    Per-tensor: a scalar. Per-channel: a 1-D array of ``shape[axis]`` values. Per-group: an array of shape
+    (shape[axis], ceil(shape[group_axis] / group_size)) (or 1-D of the group count when ``axis`` is None);
+    each value covers ``group_size`` consecutive elements along ``group_axis`` (the reduction axis).
+    """
+    arr = np.asarray(values)
+    ndim = len(shape)
+    if group_size is None:
+        if axis is None:
+            if arr.size != 1:
+                raise ConfigError(f"{name}: per-tensor needs one value (got {arr.size}); pass axis= for per-channel")
+            return np.broadcast_to(arr.reshape(()), shape)
+        axis = _check_axis(axis, ndim, "axis")
+        if arr.shape != (shape[axis],):
+            raise ConfigError(f"{name}: per-channel along axis {axis} needs shape ({shape[axis]},) (got {arr.shape})")
+        view = [1] * ndim
+        view[axis] = shape[axis]
+        return np.broadcast_to(arr.reshape(view), shape)
+    if group_size < 1:
+        raise ConfigError(f"group_size: expected a positive integer (got {group_size})")
+    if group_axis is None:
+        raise ConfigError("group_axis: per-group parameters need the axis the groups run along")
+    group_axis = _check_axis(group_axis, ndim, "group_axis")
+    groups = -(-shape[group_axis] // group_size)
+    expected = (groups,) if axis is None else (shape[_check_axis(axis, ndim, "axis")], groups)
+    if arr.shape != expected:
+        raise ConfigError(f"{name}: per-group (size {group_size}) needs shape {expected} (got {arr.shape})")
+    per_element = np.repeat(arr, group_size, axis=arr.ndim - 1)
+    per_element = np.take(per_element, np.arange(shape[group_axis]), axis=arr.ndim - 1)
+    view = [1] * ndim
+    if axis is None:
+        view[group_axis] = shape[group_axis]
+        return np.broadcast_to(per_element.reshape(view), shape)
+    axis = _check_axis(axis, ndim, "axis")
+    if axis == group_axis:
+        raise ConfigError("group_axis: must differ from the channel axis")
+    order = sorted([axis, group_axis])
+    if order[0] != axis:
+        per_element = per_element.T
+    view[axis], view[group_axis] = shape[axis], shape[group_axis]
+    return np.broadcast_to(per_element.reshape(view), shape)
+
+
+def _check_axis(axis: int, ndim: int, name: str) -> int:
+    if not -ndim <= axis < ndim:
+        raise ConfigError(f"{name}: {axis} is out of range for a {ndim}-D tensor")
+    return axis % ndim
+
+
+def qparams_from_range(lo, hi, fmt: IntFormat | str = "int8", *, symmetric: bool = False,
+                       power_of_two: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Scale and zero point mapping the real range [lo, hi] (extended to include 0) onto ``fmt``.
+
+    Symmetric: zero point 0 (the middle code for unsigned) and scale max(|lo|, |hi|) / max positive code.
+    Asymmetric: scale (hi - lo) / (qmax - qmin), zero point round_half_even(qmin - lo / scale), clamped.
+    ``power_of_two`` rounds each scale up to the next power of two (shift-only requantization).
+    """
+    fmt = _as_format(fmt)
+    lo = np.minimum(np.asarray(lo, np.float64), 0.0)
+    hi = np.maximum(np.asarray(hi, np.float64), 0.0)
+    if symmetric:
+        half = (fmt.max - fmt.min) / 2.0 if not fmt.signed else float(fmt.max)
+        scale = np.maximum(np.abs(lo), np.abs(hi)) / half
+        zero = np.full(scale.shape, 0 if fmt.signed else (fmt.max + 1) // 2, np.int64)
+    else:
+        scale = (hi - lo) / float(fmt.max - fmt.min)
+        zero = None
+    scale = np.where(scale > 0, scale, 1.0)
+    if power_of_two:
+        scale = np.exp2(np.ceil(np.log2(scale)))
+    scale = scale.astype(np.float32)
+    if zero is None:
+        zero = np.clip(np.rint(fmt.min - lo / scale.astype(np.float64)), fmt.min, fmt.max).astype(np.int64)
+    return scale, zero
+
+
+# ---------------------------------------------------------------- quantize / dequantize
+def quantize(x, scale, zero_point=0, fmt: IntFormat | str = "int8", *, axis: int | None = None,
+             group_size: int | None = None, group_axis: int | None = None,
+             rounding: RoundingMode | str = RoundingMode.HALF_EVEN,
+             overflow: OverflowMode | str = OverflowMode.SATURATE, seed: int | None = None) -> np.ndarray:
+    """q = fit(round(x / scale) + zero_point) into ``fmt``, stored in its smallest numpy dtype.
+
+    The division happens in the dtype of ``x`` (float32 as in ONNX QuantizeLinear and TFLite). STOCHASTIC
+    rounding needs ``seed``: the same seed gives the same codes, with or without the JIT.
+
+    >>> quantize(np.array([-1.5, -0.5, 0.5, 1.5, 300.0], np.float32), 1.0)
+    array([ -2,   0,   0,   2, 127], dtype=int8)
+    >>> quantize(np.array([-0.5, 0.5, 2.5], np.float32), 1.0, rounding="half_away")
+    array([-1,  1,  3], dtype=int8)
+    >>> quantize(np.array([130.0], np.float32), 1.0, overflow="wrap")
+    array([-126], dtype=int8)
+    """
+    fmt = _as_format(fmt)
+    rounding = parse_enum(RoundingMode, rounding, "rounding")
+    overflow = parse_enum(OverflowMode, overflow, "overflow")
+    if overflow == OverflowMode.EXACT:
+        raise ConfigError("overflow: a stored code must fit its format; use saturate or wrap")
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ConfigError(f"x: expected a float array (got dtype {x.dtype})")
+    if np.isnan(x).any():
+        raise ConfigError(f"x: contains NaN at index {np.argwhere(np.isnan(x))[0].tolist()}")
+    s = expand_params(x.shape, scale, axis, group_size, group_axis, "scale").astype(x.dtype)
+    if not (s > 0).all():
+        raise ConfigError("scale: every scale must be > 0")
+    z = expand_params(x.shape, zero_point, axis, group_size, group_axis, "zero_point").astype(np.int64)
+    if rounding == RoundingMode.STOCHASTIC:
+        if seed is None:
+            raise ConfigError("seed: stochastic rounding needs a seed, so that results are reproducible")
+        noise = np.random.default_rng(seed).random(x.size)
+    else:
+        noise = np.empty(0)
+    q = _impl().quantize(np.ascontiguousarray(x).ravel(), np.ascontiguousarray(s).ravel(),
+                         np.ascontiguousarray(z).ravel(), fmt.min, fmt.max, int(rounding), int(overflow), noise)
+    return q.reshape(x.shape).astype(fmt.storage_dtype)
+
+
+def dequantize(q, scale, zero_point=0, *, axis: int | None = None, group_size: int | None = None,
+               group_axis: int | None = None) -> np.ndarray:
+    """x = float32(q - zero_point) * scale (float32), the ONNX DequantizeLinear formula.
+
+    >>> dequantize(np.array([-128, 0, 127], np.int8), 0.5, 1)
+    array([-64.5, -0.5, 63. ], dtype=float32)
+    """
+    q = np.asarray(q)
+    _require_int("q", q)
+    s = expand_params(q.shape, scale, axis, group_size, group_axis, "scale").astype(np.float32)
+    z = expand_params(q.shape, zero_point, axis, group_size, group_axis, "zero_point").astype(np.int64)
+    out = _impl().dequantize(np.ascontiguousarray(q).ravel(), np.ascontiguousarray(s).ravel(),
+                             np.ascontiguousarray(z).ravel())
+    return out.reshape(q.shape)
+
+
+def fake_quantize(x, scale, zero_point=0, fmt: IntFormat | str = "int8", **options) -> np.ndarray:
+    """dequantize(quantize(x)): the float a quantized tensor stands for (QAT's forward pass)."""
+    q = quantize(x, scale, zero_point, fmt, **options)
+    keep = {k: options[k] for k in ("axis", "group_size", "group_axis") if k in options}
+    return dequantize(q, scale, zero_point, **keep)
+
+
+# ---------------------------------------------------------------- int4 packing
+def pack_int4(values) -> np.ndarray:
+    """Pack 4-bit codes two per byte: element 2i in the low nibble, 2i+1 in the high nibble.
+
+    This is the order of ONNX INT4/UINT4 tensors and TFLite int4 buffers. An odd count pads a zero nibble.
+
+    >>> pack_int4(np.array([1, -2, 7], np.int8))
+    array([225,   7], dtype=uint8)
+    """
+    v = np.asarray(values)
+    _require_int("values", v)
+    if v.size and (v.min() < -8 or v.max() > 15):
+        raise ConfigError(f"values: 4-bit codes must lie in [-8, 7] or [0, 15] (got {v.min()}..{v.max()})")
+    return _impl().pack_int4(np.ascontiguousarray(v).ravel())
+
+
+def unpack_int4(packed, count: int, signed: bool = True) -> np.ndarray:
+    """Unpack ``count`` 4-bit codes (low nibble first) to int8 (signed) or uint8.
+
+    >>> unpack_int4(np.array([225, 7], np.uint8), 3)
+    array([ 1, -2,  7], dtype=int8)
+    """
+    p = np.asarray(packed)
+    if p.dtype != np.uint8:
+        raise ConfigError(f"packed: expected uint8 bytes (got dtype {p.dtype})")
+    if not 0 <= count <= 2 * p.size:
+        raise ConfigError(f"count: {count} codes do not fit in {p.size} bytes")
+    out = _impl().unpack_int4(np.ascontiguousarray(p).ravel(), int(count), bool(signed))
+    return out.astype(np.int8 if signed else np.uint8)
+
+
+# ---------------------------------------------------------------- accumulation
+@dataclass(frozen=True)
+class Accumulator:
+    """The accumulator register: its format, what it does on overflow, and the order of accumulation.
+
+    ``order`` is a permutation of the reduction index (None: 0, 1, ..., K-1), since with a narrow saturating
+    register the result depends on it (a dataflow decides it). ``bias_last`` adds the bias after the
+    products instead of loading it first. EXACT keeps the true sum and counts the excursions.
+    """
+
+    fmt: IntFormat = INT32
+    overflow: OverflowMode = OverflowMode.EXACT
+    order: tuple[int, ...] | None = None
+    bias_last: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fmt", _as_format(self.fmt))
+        object.__setattr__(self, "overflow", parse_enum(OverflowMode, self.overflow, "accumulator.overflow"))
+
+    def k_order(self, depth: int) -> np.ndarray:
+        """The reduction order as an index array, checked to be a permutation of range(depth)."""
+        if self.order is None:
+            return np.arange(depth, dtype=np.int64)
+        order = np.asarray(self.order, np.int64)
+        if order.shape != (depth,) or not np.array_equal(np.sort(order), np.arange(depth)):
+            raise ConfigError(f"accumulator.order: expected a permutation of range({depth}) (got {len(order)} indices)")
+        return order
+
+
+@dataclass(frozen=True)
+class MacResult:
+    """Accumulators (int64 holding the register's value) and how many accumulations left its range."""
+
+    acc: np.ndarray
+    overflows: int = 0
+    path: str = field(default="ordered", compare=False)
+
+
+ARITHMETICS = ("exact", "avx2-pairwise16")
+
+
+@dataclass(frozen=True)
+class PackedWeights:
+    """A weight matrix [K, N] prepared once for repeated products, as runtimes prepack constant weights."""
+
+    w: np.ndarray
+    w_zero_point: np.ndarray
+    transposed: np.ndarray  # [N, K] contiguous, for the small-M kernel
+    as_float: np.ndarray | None  # float32 [K, N] for the BLAS path (None where it would not be exact)
+    col_sum: np.ndarray  # sum_k w[k, n]
+    max_abs: int
+
+
+def prepack(w, w_zero_point=0) -> PackedWeights:
+    """Prepare integer weights [K, N] for :func:`matmul` (column sums, contiguous and float copies)."""
+    w = np.asarray(w)
+    _require_int("w", w)
+    if w.ndim != 2:
+        raise ConfigError(f"w: expected a 2-D [K, N] matrix (got shape {w.shape})")
+    zw = _per_column(w_zero_point, w.shape[1], "w_zero_point")
+    max_abs = int(np.abs(w.astype(np.int64)).max()) if w.size else 0
+    as_float = w.astype(np.float32) if max_abs <= 1 << 15 else None
+    return PackedWeights(w, zw, np.ascontiguousarray(w.T), as_float, w.sum(axis=0, dtype=np.int64), max_abs)
+
+
+def _per_column(values, n: int, name: str) -> np.ndarray:
+    arr = np.asarray(values, np.int64)
+    if arr.ndim == 0:
+        return np.full(n, int(arr), np.int64)
+    if arr.shape != (n,):
+        raise ConfigError(f"{name}: expected a scalar or {n} values (got shape {arr.shape})")
+    return np.ascontiguousarray(arr)
+
+
+def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
+           accumulator: Accumulator = Accumulator(), arithmetic: str = "exact") -> MacResult:
+    """Integer GEMM accumulators: acc[m, n] = bias[n] + sum_k (x[m, k] - zx)(w[k, n] - zw[n]).
+
+    ``x`` [M, K] and ``w`` [K, N] (or a :class:`PackedWeights`) hold integer codes of any width. When the
+    data bound the register's range (|bias| + K max|x - zx| max|w - zw| fits), order cannot matter and a
+    fast exact path runs (BLAS in float32 over K chunks small enough that every partial sum is an exact
+    integer, or an int64 kernel for small M); otherwise the ordered kernel fits the register after every
+    addition. ``arithmetic="avx2-pairwise16"`` reproduces ONNX Runtime's uint8 x int8 on CPUs without VNNI.
+    """
+    packed = w if isinstance(w, PackedWeights) else prepack(w, w_zero_point)
+    x = np.asarray(x)
+    _require_int("x", x)
+    if x.ndim != 2 or x.shape[1] != packed.w.shape[0]:
+        raise ConfigError(f"x: expected shape [M, {packed.w.shape[0]}] to match w (got {x.shape})")
+    if arithmetic not in ARITHMETICS:
+        raise ConfigError(f"arithmetic: expected one of {', '.join(ARITHMETICS)} (got {arithmetic!r})")
+    rows, depth = x.shape
+    cols = packed.w.shape[1]
+    b = _per_column(0 if bias is None else bias, cols, "bias")
+    zx, zw = int(x_zero_point), packed.w_zero_point
+    acc_min, acc_max = accumulator.fmt.min, accumulator.fmt.max
+    if arithmetic == "avx2-pairwise16":
+        if x.dtype != np.uint8 or packed.w.dtype != np.int8:
+            raise ConfigError("arithmetic: avx2-pairwise16 models uint8 activations x int8 weights only")
+        acc = _impl().matmul_acc_pairwise16(x, packed.w, zx, zw, b)
+        return MacResult(acc, 0, "avx2-pairwise16")
+    max_x = int(np.abs(x.astype(np.int64) - zx).max()) if x.size else 0
+    max_w = int(np.abs(packed.w.astype(np.int64) - zw[None, :]).max()) if packed.w.size else 0
+    bound = int(np.abs(b).max(initial=0)) + depth * max_x * max_w
+    order = accumulator.k_order(depth)
+    # No partial sum can leave the register: every order gives the exact sum, so take the fastest.
+    if acc_min <= -bound and bound <= acc_max and _impl() is kernels:
+        raw, path = _raw_products(x, packed)
+        row_sum = x.sum(axis=1, dtype=np.int64)
+        acc = raw - zw[None, :] * row_sum[:, None] - zx * packed.col_sum[None, :] + depth * zx * zw[None, :] + b
+        return MacResult(acc, 0, path)
+    acc, count = _impl().matmul_acc(x, packed.w, zx, zw, b, acc_min, acc_max, int(accumulator.overflow),
+                                    order, bool(accumulator.bias_last))
+    return MacResult(acc, int(count), "ordered")
+
+
+def _raw_products(x: np.ndarray, packed: PackedWeights) -> tuple[np.ndarray, str]:
+    """sum_k x[m, k] w[k, n] exactly, by BLAS over exact float32 chunks or by the int64 kernel."""
+    rows, depth = x.shape
+    max_x = int(np.abs(x.astype(np.int64)).max()) if x.size else 0
+    largest = max(max_x * packed.max_abs, 1)
+    chunk = _FLOAT32_EXACT // largest
+    if rows >= 8 and packed.as_float is not None and chunk >= min(depth, 64):
+        xf = x.astype(np.float32)
+        total = np.zeros((rows, packed.w.shape[1]), np.int64)
+        for start in range(0, depth, chunk):
+            stop = min(start + chunk, depth)
+            total += (xf[:, start:stop] @ packed.as_float[start:stop]).astype(np.int64)
+        return total, "blas-float32"
+    return kernels.raw_dot_int64(np.ascontiguousarray(x), packed.transposed), "int64"
+
+
+def output_size(size: int, kernel: int, stride: int, dilation: int, pad_before: int, pad_after: int) -> int:
+    """Number of output positions along one spatial axis."""
+    effective = dilation * (kernel - 1) + 1
+    return (size + pad_before + pad_after - effective) // stride + 1
+
+
+def resolve_padding(padding, in_hw: tuple[int, int], kernel_hw: tuple[int, int], stride: tuple[int, int],
+                    dilation: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) from "valid", "same" (TFLite/ONNX SAME_UPPER: extra row at the end) or 4 ints."""
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return (0, 0, 0, 0)
+        if mode == "same":
+            pads = []
+            for size, k, s, d in zip(in_hw, kernel_hw, stride, dilation):
+                out = -(-size // s)
+                total = max((out - 1) * s + d * (k - 1) + 1 - size, 0)
+                pads += [total // 2, total - total // 2]
+            return (pads[0], pads[1], pads[2], pads[3])
+        raise ConfigError(f"padding: expected 'valid', 'same' or (top, bottom, left, right) (got {padding!r})")
+    pads = tuple(int(p) for p in padding)
+    if len(pads) != 4 or min(pads) < 0:
+        raise ConfigError(f"padding: expected 4 non-negative ints (top, bottom, left, right) (got {padding!r})")
+    return pads  # type: ignore[return-value]
+
+
+def _pair(value, name: str) -> tuple[int, int]:
+    pair = (value, value) if np.isscalar(value) else tuple(value)
+    if len(pair) != 2 or min(pair) < 1:
+        raise ConfigError(f"{name}: expected a positive int or a pair of them (got {value!r})")
+    return int(pair[0]), int(pair[1])
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Resolved spatial geometry of a 2-D convolution or pooling window."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    out_hw: tuple[int, int]
+
+
+def conv_geometry(in_hw, kernel_hw, stride=1, padding="valid", dilation=1) -> ConvGeometry:
+    """Check and resolve stride, dilation and padding into output size."""
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    pads = resolve_padding(padding, in_hw, kernel_hw, stride, dilation)
+    out_h = output_size(in_hw[0], kernel_hw[0], stride[0], dilation[0], pads[0], pads[1])
+    out_w = output_size(in_hw[1], kernel_hw[1], stride[1], dilation[1], pads[2], pads[3])
+    if out_h < 1 or out_w < 1:
+        raise ConfigError(f"padding: a {kernel_hw} window does not fit a {in_hw} input (output {out_h}x{out_w})")
+    return ConvGeometry(tuple(kernel_hw), stride, dilation, pads, (out_h, out_w))
+
+
+def conv2d(x, w, *, stride=1, padding="valid", dilation=1, groups: int = 1, x_zero_point: int = 0,
+           w_zero_point=0, bias=None, accumulator: Accumulator = Accumulator(),
+           arithmetic: str = "exact") -> MacResult:
+    """Conv2d accumulators. ``x`` NHWC, ``w`` OHWI [out, kh, kw, in / groups], result NHWC (int64).
+
+    The reduction runs over (ky, kx, c) in that order (TFLite's and ONNX Runtime's im2col order);
+    padded taps read the input zero point, so they contribute exactly 0.
+    """
+    x, w = np.asarray(x), np.asarray(w)
+    _require_int("x", x)
+    _require_int("w", w)
+    if x.ndim != 4 or w.ndim != 4:
+        raise ConfigError(f"x, w: expected NHWC input and OHWI weights (got {x.shape} and {w.shape})")
+    out_c, kh, kw, in_per_group = w.shape
+    if groups < 1 or x.shape[3] != in_per_group * groups or out_c % groups:
+        raise ConfigError(f"groups: {groups} groups of {in_per_group} inputs do not match {x.shape[3]} "
+                          f"input and {out_c} output channels")
+    geo = conv_geometry(x.shape[1:3], (kh, kw), stride, padding, dilation)
+    zw = _per_column(w_zero_point, out_c, "w_zero_point")
+    b = _per_column(0 if bias is None else bias, out_c, "bias")
+    out_per_group = out_c // groups
+    results, overflows, path = [], 0, ""
+    for g in range(groups):
+        xg = np.ascontiguousarray(x[..., g * in_per_group:(g + 1) * in_per_group])
+        cols = _impl().im2col(xg, kh, kw, *geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw,
+                              x_zero_point)
+        cols = cols.astype(x.dtype, copy=False)
+        sl = slice(g * out_per_group, (g + 1) * out_per_group)
+        wg = w[sl].reshape(out_per_group, -1).T
+        res = matmul(cols, wg, x_zero_point=x_zero_point, w_zero_point=zw[sl], bias=b[sl],
+                     accumulator=accumulator, arithmetic=arithmetic)
+        results.append(res.acc)
+        overflows += res.overflows
+        path = res.path
+    acc = np.concatenate(results, axis=1) if groups > 1 else results[0]
+    return MacResult(acc.reshape(x.shape[0], *geo.out_hw, out_c), overflows, path)
+
+
+def depthwise_conv2d(x, w, *, stride=1, padding="valid", dilation=1, depth_multiplier: int = 1,
+                     x_zero_point: int = 0, w_zero_point=0, bias=None,
+                     accumulator: Accumulator = Accumulator()) -> MacResult:
+    """Depthwise conv accumulators. ``x`` NHWC, ``w`` [kh, kw, C * depth_multiplier] (TFLite's [1, kh, kw, C*m]
+    is accepted too); output channel o reads input channel o // depth_multiplier. Taps in (ky, kx) order."""
+    x, w = np.asarray(x), np.asarray(w)
+    _require_int("x", x)
+    _require_int("w", w)
+    if w.ndim == 4 and w.shape[0] == 1:
+        w = w[0]
+    if x.ndim != 4 or w.ndim != 3:
+        raise ConfigError(f"x, w: expected NHWC input and [kh, kw, C*m] weights (got {x.shape} and {w.shape})")
+    if depth_multiplier < 1 or w.shape[2] != x.shape[3] * depth_multiplier:
+        raise ConfigError(f"depth_multiplier: {x.shape[3]} channels x {depth_multiplier} != {w.shape[2]} outputs")
+    geo = conv_geometry(x.shape[1:3], w.shape[:2], stride, padding, dilation)
+    zw = _per_column(w_zero_point, w.shape[2], "w_zero_point")
+    b = _per_column(0 if bias is None else bias, w.shape[2], "bias")
+    acc, count = _impl().depthwise_acc(np.ascontiguousarray(x), np.ascontiguousarray(w), int(x_zero_point), zw, b,
+                                       *geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw,
+                                       int(depth_multiplier), accumulator.fmt.min, accumulator.fmt.max,
+                                       int(accumulator.overflow))
+    return MacResult(acc, int(count), "ordered")
+
+
+def pool2d(x, kernel, *, kind: str = "avg", stride=1, padding="valid", fmt: IntFormat | str = "int8",
+           act_min: int | None = None, act_max: int | None = None) -> np.ndarray:
+    """Average or max pooling of NHWC integer codes (same scale in and out, as TFLite requires).
+
+    Average divides by the number of valid (unpadded) taps and rounds half away from zero, as TFLite does.
+    """
+    x = np.asarray(x)
+    _require_int("x", x)
+    if kind not in ("avg", "max"):
+        raise ConfigError(f"kind: expected 'avg' or 'max' (got {kind!r})")
+    fmt = _as_format(fmt)
+    geo = conv_geometry(x.shape[1:3], _pair(kernel, "kernel"), stride, padding, 1)
+    lo = fmt.min if act_min is None else act_min
+    hi = fmt.max if act_max is None else act_max
+    out = _impl().pool2d(np.ascontiguousarray(x), *geo.kernel, *geo.stride, geo.pads[0], geo.pads[2], *geo.out_hw,
+                         kind == "max", lo, hi)
+    return out.astype(fmt.storage_dtype)

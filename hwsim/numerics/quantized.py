@@ -1,0 +1,168 @@
+"""Quantized layers as a runtime computes them: MAC accumulators, then that runtime's requantizer.
+
+Each function takes integer codes and the quantization parameters of its tensors, and a semantics name
+(see :mod:`hwsim.numerics.semantics`), and returns the output codes that runtime produces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.errors import ConfigError
+from hwsim.numerics import ops
+from hwsim.numerics.formats import INT8, IntFormat, RoundingMode
+from hwsim.numerics.ops import Accumulator, MacResult, _impl
+from hwsim.numerics.reference import round_real
+from hwsim.numerics.requant_kinds import (
+    RequantKind,
+    float32_multiplier,
+    quantize_multiplier,
+    tflite_multiplier,
+)
+from hwsim.numerics.semantics import Semantics, get_semantics
+
+ACTIVATIONS = {None: (None, None), "none": (None, None), "relu": (0.0, None), "relu6": (0.0, 6.0),
+               "relu_n1_to_1": (-1.0, 1.0)}
+
+
+@dataclass(frozen=True)
+class QParams:
+    """Scale(s) and zero point of a tensor; ``scale`` may be per output channel (weights)."""
+
+    scale: np.ndarray
+    zero_point: np.ndarray
+
+    @classmethod
+    def of(cls, scale, zero_point=0) -> "QParams":
+        """Build from scalars or arrays (float32 scales, int64 zero points)."""
+        return cls(np.atleast_1d(np.asarray(scale, np.float32)), np.atleast_1d(np.asarray(zero_point, np.int64)))
+
+
+def activation_range(activation, scale: float, zero_point: int, fmt: IntFormat) -> tuple[int, int]:
+    """Output clamp [lo, hi] for a fused activation, as TFLite computes it.
+
+    lo = max(qmin, zy + round_half_away(float32(a) / float32(scale))) and likewise hi; ``activation`` is a name
+    (relu, relu6, relu_n1_to_1) or a (lo, hi) pair of reals (None for unbounded).
+    """
+    if isinstance(activation, tuple):
+        low, high = activation
+    elif activation in ACTIVATIONS:
+        low, high = ACTIVATIONS[activation]
+    else:
+        raise ConfigError(f"activation: expected one of relu, relu6, relu_n1_to_1 or (lo, hi) (got {activation!r})")
+
+    def code(real: float) -> int:
+        return zero_point + round_real(float(np.float32(real) / np.float32(scale)), RoundingMode.HALF_AWAY)
+
+    lo = fmt.min if low is None else max(fmt.min, code(low))
+    hi = fmt.max if high is None else min(fmt.max, code(high))
+    return lo, hi
+
+
+def requantize(acc: np.ndarray, *, input_scale: float, weight_scale, output: QParams, fmt: IntFormat,
+               semantics: Semantics | str, op: str, activation=None, activation_bits: int | None = None) -> np.ndarray:
+    """Output codes from int accumulators (last axis = output channel) under ``semantics`` for ``op``."""
+    sem = get_semantics(semantics) if isinstance(semantics, str) else semantics
+    kind = sem.requantizer(op, activation_bits or fmt.bits)
+    acc = np.asarray(acc, np.int64)
+    channels = acc.shape[-1]
+    sw = np.broadcast_to(np.asarray(weight_scale, np.float32).ravel(), (channels,)) if np.size(weight_scale) in (
+        1, channels) else None
+    if sw is None:
+        raise ConfigError(f"weight_scale: expected 1 or {channels} values (got {np.size(weight_scale)})")
+    sy, zy = float(output.scale[0]), int(output.zero_point[0])
+    mult = np.zeros(channels, np.int64)
+    shift = np.zeros(channels, np.int64)
+    scale = np.zeros(channels, np.float32)
+    for c in range(channels):
+        if kind == RequantKind.FLOAT32_SCALE:
+            scale[c] = float32_multiplier(input_scale, sw[c], sy) if sem.multiplier == "float32" else np.float32(
+                tflite_multiplier(input_scale, sw[c], sy))
+        else:
+            mult[c], shift[c] = quantize_multiplier(tflite_multiplier(input_scale, sw[c], sy), sem.max_shift)
+    lo, hi = activation_range(activation, sy, zy, fmt)
+    out = _impl().requantize(np.ascontiguousarray(acc).ravel(), mult, shift, scale, zy, lo, hi, int(kind))
+    return out.reshape(acc.shape).astype(fmt.storage_dtype)
+
+
+def _accumulate_dtype_check(x: np.ndarray, w: np.ndarray, sem: Semantics) -> str:
+    """The dot-product arithmetic of this runtime for these operand types."""
+    if sem.u8s8 != "exact" and x.dtype == np.uint8 and w.dtype == np.int8:
+        return sem.u8s8
+    return "exact"
+
+
+def conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8, stride=1,
+           padding="valid", dilation=1, groups: int = 1, activation=None, semantics: str = "tflite-reference",
+           accumulator: Accumulator = Accumulator()) -> np.ndarray:
+    """Quantized conv2d (NHWC, OHWI weights) as ``semantics`` computes it; returns output codes."""
+    sem = get_semantics(semantics)
+    x, w = np.asarray(x), np.asarray(w)
+    res = ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                     x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]), bias=bias,
+                     accumulator=accumulator, arithmetic=_accumulate_dtype_check(x, w, sem))
+    return requantize(res.acc, input_scale=float(x_q.scale[0]), weight_scale=w_q.scale, output=y_q, fmt=y_fmt,
+                      semantics=sem, op="conv2d", activation=activation, activation_bits=x.dtype.itemsize * 8)
+
+
+def depthwise_conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,
+                     stride=1, padding="valid", dilation=1, depth_multiplier: int = 1, activation=None,
+                     semantics: str = "tflite-reference", accumulator: Accumulator = Accumulator()) -> np.ndarray:
+    """Quantized depthwise conv2d (NHWC, weights [1, kh, kw, C*m]) as ``semantics`` computes it."""
+    sem = get_semantics(semantics)
+    x, w = np.asarray(x), np.asarray(w)
+    res = ops.depthwise_conv2d(x, w, stride=stride, padding=padding, dilation=dilation,
+                               depth_multiplier=depth_multiplier, x_zero_point=int(x_q.zero_point[0]),
+                               w_zero_point=_zw(w_q, w.shape[-1]), bias=bias, accumulator=accumulator)
+    return requantize(res.acc, input_scale=float(x_q.scale[0]), weight_scale=w_q.scale, output=y_q, fmt=y_fmt,
+                      semantics=sem, op="depthwise_conv2d", activation=activation,
+                      activation_bits=x.dtype.itemsize * 8)
+
+
+def fully_connected(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,
+                    activation=None, semantics: str = "tflite-reference",
+                    accumulator: Accumulator = Accumulator()) -> np.ndarray:
+    """Quantized fully-connected: ``x`` [M, K], ``w`` [N, K] (TFLite layout); returns [M, N] codes."""
+    sem = get_semantics(semantics)
+    x, w = np.asarray(x), np.asarray(w)
+    res: MacResult = ops.matmul(x, w.T, x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]),
+                                bias=bias, accumulator=accumulator, arithmetic=_accumulate_dtype_check(x, w, sem))
+    return requantize(res.acc, input_scale=float(x_q.scale[0]), weight_scale=w_q.scale, output=y_q, fmt=y_fmt,
+                      semantics=sem, op="fully_connected", activation=activation,
+                      activation_bits=x.dtype.itemsize * 8)
+
+
+def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8, activation=None,
+        semantics: str = "tflite-reference") -> np.ndarray:
+    """Quantized elementwise add (same shapes) in TFLite's shifted fixed-point form.
+
+    Inputs are shifted left by 20 bits (15 for int16), rescaled to twice the larger input scale, summed
+    and rescaled to the output: y = R_o(R_1((x1 - z1) << 20) + R_2((x2 - z2) << 20)) + zo.
+    """
+    sem = get_semantics(semantics)
+    x1, x2 = np.asarray(x1), np.asarray(x2)
+    if x1.shape != x2.shape:
+        raise ConfigError(f"x2: expected the shape of x1 {x1.shape} (got {x2.shape}); broadcast before adding")
+    if sem.add_form != "tflite-shifted":
+        raise ConfigError(f"semantics: {sem.name!r} adds in float form, which hwsim models with the graph "
+                          "runtime (hwsim.model); use a TFLite semantics here")
+    left_shift = 15 if x1.dtype == np.int16 else 20
+    s1, s2, so = (float(np.float32(q.scale[0])) for q in (x1_q, x2_q, y_q))
+    twice_max = 2.0 * max(s1, s2)
+    m1, e1 = quantize_multiplier(s1 / twice_max)
+    m2, e2 = quantize_multiplier(s2 / twice_max)
+    mo, eo = quantize_multiplier(twice_max / ((1 << left_shift) * so))
+    zo = int(y_q.zero_point[0])
+    lo, hi = activation_range(activation, so, zo, y_fmt)
+    kind = int(sem.requantizer("add", y_fmt.bits))
+    out = _impl().add_shifted(np.ascontiguousarray(x1).ravel(), np.ascontiguousarray(x2).ravel(),
+                              int(x1_q.zero_point[0]), int(x2_q.zero_point[0]), left_shift, m1, e1, m2, e2, mo, eo,
+                              zo, lo, hi, kind)
+    return out.reshape(x1.shape).astype(y_fmt.storage_dtype)
+
+
+def _zw(w_q: QParams, channels: int) -> np.ndarray:
+    zp = w_q.zero_point
+    return np.full(channels, int(zp[0]), np.int64) if zp.size == 1 else zp

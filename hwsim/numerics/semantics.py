@@ -1,0 +1,107 @@
+"""Named runtime semantics: which requantizer, multiplier encoding and dot-product arithmetic a runtime uses.
+
+A user selects the arithmetic of the runtime they deploy on by name (``tflite-reference``, ``xnnpack``,
+``onnxruntime``...). Each entry records what was measured against that runtime (see ``shared/NUMERICS.md``
+and the golden tests in ``tests/numerics``). ``onnxruntime`` and ``pytorch`` resolve to the host CPU's
+variant, since their uint8 x int8 products depend on VNNI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from hwsim.errors import ConfigError
+from hwsim.numerics.cpu import has_int8_dot_product
+from hwsim.numerics.formats import RoundingMode
+from hwsim.numerics.requant_kinds import RequantKind
+from hwsim.registry import Registry
+
+OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "add")
+K = RequantKind
+
+
+def _table(conv: K, depthwise: K, fc: K, add: K) -> Mapping[str, K]:
+    return MappingProxyType(dict(zip(OPS, (conv, depthwise, fc, add))))
+
+
+@dataclass(frozen=True)
+class Semantics:
+    """The integer arithmetic of one runtime (and resolver or build).
+
+    ``requant`` maps an op to its requantizer for 8-bit activations, ``requant_16x8`` for int16 activations.
+    ``multiplier`` is ``"tflite"`` (M, e from a double real multiplier) or ``"float32"``
+    (float32(float32(sx * sw) / sy)). ``u8s8`` is ``"exact"`` or ``"avx2-pairwise16"``.
+    """
+
+    name: str
+    description: str
+    requant: Mapping[str, RequantKind]
+    requant_16x8: Mapping[str, RequantKind]
+    multiplier: str
+    quantize_rounding: RoundingMode
+    u8s8: str = "exact"
+    max_shift: int = 31
+    add_form: str = "tflite-shifted"
+    notes: tuple[str, ...] = field(default=())
+
+    def requantizer(self, op: str, activation_bits: int) -> RequantKind:
+        """The requantizer for ``op`` with ``activation_bits``-bit activations."""
+        table = self.requant_16x8 if activation_bits > 8 else self.requant
+        if op not in table:
+            raise ConfigError(f"op: {op!r} has no requantizer in semantics {self.name!r}; known: {', '.join(table)}")
+        return table[op]
+
+
+SEMANTICS: Registry[Semantics] = Registry("semantics")
+
+_TFLITE_16X8 = _table(K.INT16_MULTIPLIER, K.INT16_MULTIPLIER, K.SINGLE_AWAY, K.GEMMLOWP_DOUBLE)
+_FLOAT = _table(K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.FLOAT32_SCALE)
+
+SEMANTICS.add("tflite-reference", Semantics(
+    "tflite-reference", "TFLite interpreter, BUILTIN_REF op resolver (reference kernels)",
+    _table(K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.SINGLE_AWAY, K.GEMMLOWP_DOUBLE), _TFLITE_16X8,
+    "tflite", RoundingMode.HALF_AWAY))
+SEMANTICS.add("tflite-optimized", Semantics(
+    "tflite-optimized", "TFLite interpreter, BUILTIN_WITHOUT_DEFAULT_DELEGATES (optimized kernels, no XNNPACK)",
+    _table(K.DOUBLE_HALF_UP, K.DOUBLE_HALF_UP, K.DOUBLE_HALF_UP, K.GEMMLOWP_DOUBLE), _TFLITE_16X8,
+    "tflite", RoundingMode.HALF_AWAY))
+SEMANTICS.add("xnnpack", Semantics(
+    "xnnpack", "TFLite interpreter with its default resolver (XNNPACK delegate for int8 conv, depthwise, FC)",
+    _table(K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.GEMMLOWP_DOUBLE), _TFLITE_16X8,
+    "float32", RoundingMode.HALF_AWAY))
+SEMANTICS.add("tflite-micro", Semantics(
+    "tflite-micro", "TFLite Micro interpreter (the tflite-micro package): gemmlowp rounding everywhere",
+    _table(K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE),
+    _table(K.INT16_MULTIPLIER, K.INT16_MULTIPLIER, K.INT16_MULTIPLIER, K.GEMMLOWP_DOUBLE),
+    "tflite", RoundingMode.HALF_AWAY))
+SEMANTICS.add("cmsis-nn", Semantics(
+    "cmsis-nn", "TFLITE_SINGLE_ROUNDING builds (CMSIS-NN, Ethos-U software fallback); read from the sources, "
+    "no live reference", _table(K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP),
+    _table(K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP),
+    "tflite", RoundingMode.HALF_AWAY, max_shift=30))
+for _variant, _u8s8, _where in (("vnni", "exact", "CPUs with AVX-512 VNNI, AVX-VNNI or AMX"),
+                                ("avx2", "avx2-pairwise16", "AVX2 CPUs without VNNI")):
+    SEMANTICS.add(f"onnxruntime-{_variant}", Semantics(
+        f"onnxruntime-{_variant}", f"ONNX Runtime (MLAS) on {_where}", _FLOAT, _FLOAT, "float32",
+        RoundingMode.HALF_EVEN, u8s8=_u8s8, add_form="float"))
+    SEMANTICS.add(f"pytorch-fbgemm-{_variant}", Semantics(
+        f"pytorch-fbgemm-{_variant}", f"PyTorch quantized ops, fbgemm/x86 engine, on {_where}", _FLOAT, _FLOAT,
+        "float32", RoundingMode.HALF_EVEN, u8s8=_u8s8, add_form="float"))
+SEMANTICS.add("onnx-reference", Semantics(
+    "onnx-reference", "onnx.reference (the ONNX specification's Python evaluator)", _FLOAT, _FLOAT, "float32",
+    RoundingMode.HALF_EVEN, add_form="float"))
+SEMANTICS.add("pytorch-qnnpack", Semantics(
+    "pytorch-qnnpack", "PyTorch quantized ops, qnnpack engine (exact on every CPU)", _FLOAT, _FLOAT, "float32",
+    RoundingMode.HALF_EVEN, add_form="float"))
+
+HOST_ALIASES = ("onnxruntime", "pytorch")
+
+
+def get_semantics(name: str) -> Semantics:
+    """Look up semantics by name; ``onnxruntime`` and ``pytorch`` pick this host's CPU variant."""
+    if name in HOST_ALIASES:
+        variant = "vnni" if has_int8_dot_product() else "avx2"
+        name = f"onnxruntime-{variant}" if name == "onnxruntime" else f"pytorch-fbgemm-{variant}"
+    return SEMANTICS.get(name)
