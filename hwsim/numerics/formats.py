@@ -76,7 +76,9 @@ def parse_enum(enum_type: type[enum.Enum], value: object, what: str) -> enum.Enu
 
 @dataclass(frozen=True)
 class IntFormat:
-    """A two's-complement (signed) or plain binary (unsigned) integer register of ``bits`` bits.
+    """A two's-complement (signed) or plain binary (unsigned) integer register of ``bits`` bits (2..64).
+
+    Data formats go up to 32 bits; accumulators up to 64 (TFLite's 16x8 kernels accumulate in int64).
 
     ``narrow_range`` drops the most negative code of a signed format so the range is symmetric
     (int8 narrow: [-127, 127]), as TFLite requires for int8 weights.
@@ -96,8 +98,9 @@ class IntFormat:
     narrow_range: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.bits, (int, np.integer)) or not 2 <= self.bits <= 32:
-            raise ConfigError(f"bits: expected an integer from 2 to 32 (got {self.bits!r})")
+        if not isinstance(self.bits, (int, np.integer)) or not 2 <= self.bits <= 64 or (
+                self.bits == 64 and not self.signed):
+            raise ConfigError(f"bits: expected an integer from 2 to 64 (63 unsigned) (got {self.bits!r})")
 
     @property
     def min(self) -> int:
@@ -114,10 +117,10 @@ class IntFormat:
     @property
     def storage_dtype(self) -> np.dtype:
         """The smallest numpy dtype holding every code (int4 values are stored one per int8)."""
-        for width in (8, 16, 32):
+        for width in (8, 16, 32, 64):
             if self.bits <= width:
                 return np.dtype(f"{'int' if self.signed else 'uint'}{width}")
-        raise AssertionError("unreachable: bits <= 32")  # pragma: no cover
+        raise AssertionError("unreachable: bits <= 64")  # pragma: no cover
 
     @property
     def name(self) -> str:

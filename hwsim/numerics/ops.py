@@ -44,11 +44,11 @@ def expand_params(shape: Sequence[int], values, axis: int | None, group_size: in
     """
     arr = np.asarray(values)
     ndim = len(shape)
+    if arr.size == 1:  # one value serves any granularity (a symmetric zero point, say)
+        return np.broadcast_to(arr.reshape(()), shape)
     if group_size is None:
         if axis is None:
-            if arr.size != 1:
-                raise ConfigError(f"{name}: per-tensor needs one value (got {arr.size}); pass axis= for per-channel")
-            return np.broadcast_to(arr.reshape(()), shape)
+            raise ConfigError(f"{name}: per-tensor needs one value (got {arr.size}); pass axis= for per-channel")
         axis = _check_axis(axis, ndim, "axis")
         if arr.shape != (shape[axis],):
             raise ConfigError(f"{name}: per-channel along axis {axis} needs shape ({shape[axis]},) (got {arr.shape})")
@@ -160,7 +160,7 @@ def dequantize(q, scale, zero_point=0, *, axis: int | None = None, group_size: i
     """x = float32(q - zero_point) * scale (float32), the ONNX DequantizeLinear formula.
 
     >>> dequantize(np.array([-128, 0, 127], np.int8), 0.5, 1)
-    array([-64.5, -0.5, 63. ], dtype=float32)
+    array([-64.5,  -0.5,  63. ], dtype=float32)
     """
     q = np.asarray(q)
     _require_int("q", q)

@@ -62,7 +62,7 @@ def _trunc_div(a: int, b: int) -> int:
 
 
 def saturating_rounding_doubling_high_mul(a: int, b: int) -> int:
-    """gemmlowp SQRDMULH: round(a * b / 2**31) with ties away from zero, saturating the one overflow case."""
+    """gemmlowp SQRDMULH: round(a * b / 2**31), ties up (toward +inf), saturating the one overflow case."""
     if a == b == INT32_MIN:
         return INT32_MAX
     ab = a * b

@@ -17,8 +17,8 @@ class RequantKind(enum.IntEnum):
     """Five fixed-point requantizers and the float one. P = acc * M, t = 31 - e, l = max(e, 0), r = max(-e, 0).
 
     GEMMLOWP_DOUBLE
-        h = SQRDMULH(wrap32(acc << l), M) = round(acc * M / 2**31) ties away, then a rounding right
-        shift by r, ties away. Two roundings: TFLite BUILTIN_REF conv, depthwise and add; TFLite Micro.
+        h = SQRDMULH(wrap32(acc << l), M) = round(acc * M / 2**31), ties up (the nudge is 2**30 above
+        zero and 1 - 2**30 below, then C division truncates), then a rounding right shift by r, ties away. Two roundings: TFLite BUILTIN_REF conv, depthwise and add; TFLite Micro.
     SINGLE_AWAY
         sign(P) * ((|P| + 2**(t-1)) >> t): one rounding, ties away. TFLite BUILTIN_REF fully-connected.
     DOUBLE_HALF_UP
