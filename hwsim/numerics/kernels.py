@@ -180,10 +180,44 @@ def matmul_acc(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order, bias
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
+def raw_dot_i32(x, w, block):
+    """sum_k x[m, k] * w[k, n] in int32, for callers that proved |sum| < 2**31 for every partial sum.
+
+    Blocks of ``block`` output columns run in parallel; within a block the column loop is innermost, so
+    LLVM vectorises it (32-bit lanes), and K is unrolled by four to cut accumulator traffic.
+    """
+    rows, depth = x.shape
+    cols = w.shape[1]
+    out = np.empty((rows, cols), np.int32)
+    blocks = (cols + block - 1) // block
+    k4 = depth - depth % 4
+    for b in numba.prange(blocks):
+        n0 = b * block
+        n1 = min(n0 + block, cols)
+        acc = np.zeros(n1 - n0, np.int32)
+        for m in range(rows):
+            acc[:] = 0
+            for k in range(0, k4, 4):
+                x0 = np.int32(x[m, k])
+                x1 = np.int32(x[m, k + 1])
+                x2 = np.int32(x[m, k + 2])
+                x3 = np.int32(x[m, k + 3])
+                for n in range(n0, n1):
+                    acc[n - n0] += (x0 * np.int32(w[k, n]) + x1 * np.int32(w[k + 1, n])
+                                    + x2 * np.int32(w[k + 2, n]) + x3 * np.int32(w[k + 3, n]))
+            for k in range(k4, depth):
+                xv = np.int32(x[m, k])
+                for n in range(n0, n1):
+                    acc[n - n0] += xv * np.int32(w[k, n])
+            out[m, n0:n1] = acc
+    return out
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
 def raw_dot_int64(x, wt):
     """sum_k x[m, k] * wt[n, k] exactly in int64, parallel over output rows (order cannot matter: no overflow).
 
-    The fast exact path for small M, where BLAS conversion costs more than it saves.
+    The exact path for wide operands (int16 x int8 at large K) whose sums need more than 32 bits.
     """
     rows, depth = x.shape
     cols = wt.shape[0]

@@ -18,6 +18,8 @@ from hwsim.numerics import kernels, reference
 from hwsim.numerics.formats import INT32, IntFormat, OverflowMode, RoundingMode, parse_enum
 
 _FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is exact in float32
+_BLAS_MIN_ROWS = 32  # below this, streaming int8 weights beats BLAS on their float32 copy (hwsim bench kernels)
+_COLUMN_BLOCK = 512  # output columns per parallel block of the int32 kernel
 
 
 def _impl():
@@ -259,7 +261,8 @@ class PackedWeights:
     transposed: np.ndarray  # [N, K] contiguous, for the small-M kernel
     as_float: np.ndarray | None  # float32 [K, N] for the BLAS path (None where it would not be exact)
     col_sum: np.ndarray  # sum_k w[k, n]
-    max_abs: int
+    max_abs: int  # max |w|
+    max_abs_centered: int  # max |w - w_zero_point|
 
 
 def prepack(w, w_zero_point=0) -> PackedWeights:
@@ -269,9 +272,12 @@ def prepack(w, w_zero_point=0) -> PackedWeights:
     if w.ndim != 2:
         raise ConfigError(f"w: expected a 2-D [K, N] matrix (got shape {w.shape})")
     zw = _per_column(w_zero_point, w.shape[1], "w_zero_point")
-    max_abs = int(np.abs(w.astype(np.int64)).max()) if w.size else 0
+    lo, hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
+    max_abs = max(abs(lo), abs(hi))
+    max_centered = int(np.maximum(np.abs(hi - zw), np.abs(lo - zw)).max()) if w.size else 0
     as_float = w.astype(np.float32) if max_abs <= 1 << 15 else None
-    return PackedWeights(w, zw, np.ascontiguousarray(w.T), as_float, w.sum(axis=0, dtype=np.int64), max_abs)
+    return PackedWeights(w, zw, np.ascontiguousarray(w.T), as_float, w.sum(axis=0, dtype=np.int64), max_abs,
+                         max_centered)
 
 
 def _per_column(values, n: int, name: str) -> np.ndarray:
@@ -290,7 +296,7 @@ def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
     ``x`` [M, K] and ``w`` [K, N] (or a :class:`PackedWeights`) hold integer codes of any width. When the
     data bound the register's range (|bias| + K max|x - zx| max|w - zw| fits), order cannot matter and a
     fast exact path runs (BLAS in float32 over K chunks small enough that every partial sum is an exact
-    integer, or an int64 kernel for small M); otherwise the ordered kernel fits the register after every
+    integer, or an int32/int64 kernel for small M); otherwise the ordered kernel fits the register after every
     addition. ``arithmetic="avx2-pairwise16"`` reproduces ONNX Runtime's uint8 x int8 on CPUs without VNNI.
     """
     packed = w if isinstance(w, PackedWeights) else prepack(w, w_zero_point)
@@ -310,9 +316,8 @@ def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
             raise ConfigError("arithmetic: avx2-pairwise16 models uint8 activations x int8 weights only")
         acc = _impl().matmul_acc_pairwise16(x, packed.w, zx, zw, b)
         return MacResult(acc, 0, "avx2-pairwise16")
-    max_x = int(np.abs(x.astype(np.int64) - zx).max()) if x.size else 0
-    max_w = int(np.abs(packed.w.astype(np.int64) - zw[None, :]).max()) if packed.w.size else 0
-    bound = int(np.abs(b).max(initial=0)) + depth * max_x * max_w
+    x_lo, x_hi = (int(x.min()), int(x.max())) if x.size else (0, 0)
+    bound = int(np.abs(b).max(initial=0)) + depth * max(abs(x_hi - zx), abs(x_lo - zx)) * packed.max_abs_centered
     order = accumulator.k_order(depth)
     # No partial sum can leave the register: every order gives the exact sum, so take the fastest.
     if acc_min <= -bound and bound <= acc_max and _impl() is kernels:
@@ -325,19 +330,47 @@ def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
     return MacResult(acc, int(count), "ordered")
 
 
+def matmul_groups(x, w, *, group_size: int, x_zero_point: int = 0, w_zero_point=0,
+                  accumulator: Accumulator = Accumulator()) -> MacResult:
+    """Per-group partial sums for per-group weight scales: acc[g, m, n] over k in group g of ``group_size``.
+
+    Each group's sum lives in its own accumulator (as a per-group dequantizing datapath keeps it), so the
+    caller scales group g by its own weight scale. ``w_zero_point`` is a scalar or [N, G].
+    """
+    w = w.w if isinstance(w, PackedWeights) else np.asarray(w)
+    depth, cols = w.shape
+    if group_size < 1:
+        raise ConfigError(f"group_size: expected a positive integer (got {group_size})")
+    groups = -(-depth // group_size)
+    zw = np.asarray(w_zero_point, np.int64)
+    zw = np.broadcast_to(zw.reshape(-1, 1) if zw.ndim == 1 else zw, (cols, groups)) if zw.size > 1 else \
+        np.full((cols, groups), int(zw), np.int64)
+    parts, overflows = [], 0
+    for g in range(groups):
+        sl = slice(g * group_size, min((g + 1) * group_size, depth))
+        res = matmul(np.asarray(x)[:, sl], w[sl], x_zero_point=x_zero_point,
+                     w_zero_point=np.ascontiguousarray(zw[:, g]), accumulator=accumulator)
+        parts.append(res.acc)
+        overflows += res.overflows
+    return MacResult(np.stack(parts), overflows, "per-group")
+
+
 def _raw_products(x: np.ndarray, packed: PackedWeights) -> tuple[np.ndarray, str]:
     """sum_k x[m, k] w[k, n] exactly, by BLAS over exact float32 chunks or by the int64 kernel."""
     rows, depth = x.shape
-    max_x = int(np.abs(x.astype(np.int64)).max()) if x.size else 0
+    max_x = max(abs(int(x.min())), abs(int(x.max()))) if x.size else 0
     largest = max(max_x * packed.max_abs, 1)
     chunk = _FLOAT32_EXACT // largest
-    if rows >= 8 and packed.as_float is not None and chunk >= min(depth, 64):
+    if rows >= _BLAS_MIN_ROWS and packed.as_float is not None and chunk >= min(depth, 64):
         xf = x.astype(np.float32)
         total = np.zeros((rows, packed.w.shape[1]), np.int64)
         for start in range(0, depth, chunk):
             stop = min(start + chunk, depth)
             total += (xf[:, start:stop] @ packed.as_float[start:stop]).astype(np.int64)
         return total, "blas-float32"
+    if depth * largest < 1 << 31:
+        raw = kernels.raw_dot_i32(np.ascontiguousarray(x), np.ascontiguousarray(packed.w), _COLUMN_BLOCK)
+        return raw.astype(np.int64), "int32"
     return kernels.raw_dot_int64(np.ascontiguousarray(x), packed.transposed), "int64"
 
 

@@ -1,0 +1,181 @@
+"""``hwsim bench kernels``: hwsim's exact integer kernels against ONNX Runtime, side by side in one process.
+
+Each case times hwsim and the peer alternately (A B A B ...), after a warm-up, and reports medians as
+GMAC/s and the ratio hwsim / peer. Both sides see prepacked constant weights, as a deployed runtime does.
+Results are checked equal before anything is timed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Callable, TextIO
+
+import numpy as np
+
+from hwsim.errors import RuntimeUnavailable
+from hwsim.numerics import ops
+from hwsim.numerics.cpu import cpu_name, has_int8_dot_product
+from hwsim.numerics.formats import IntFormat
+from hwsim.numerics.ops import Accumulator
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Median seconds of hwsim and of the peer for one case, with its MAC count."""
+
+    case: str
+    macs: int
+    hwsim_s: float
+    peer_s: float | None
+
+    def gmacs(self, seconds: float | None) -> str:
+        return "" if seconds is None else f"{self.macs / seconds / 1e9:.1f}"
+
+
+def _interleaved(a: Callable[[], object], b: Callable[[], object] | None, repeats: int) -> tuple[float, float | None]:
+    a()
+    if b is not None:
+        b()
+    ta, tb = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a()
+        ta.append(time.perf_counter() - start)
+        if b is not None:
+            start = time.perf_counter()
+            b()
+            tb.append(time.perf_counter() - start)
+    return float(np.median(ta)), (float(np.median(tb)) if tb else None)
+
+
+def _ort():
+    try:
+        import onnxruntime
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise RuntimeUnavailable(f"the kernel benchmark compares with onnxruntime and onnx: {exc}") from exc
+    return onnxruntime, helper, numpy_helper, TensorProto
+
+
+def _session(nodes, inputs, outputs, initializers):
+    onnxruntime, helper, _, _ = _ort()
+    graph = helper.make_graph(nodes, "bench", inputs, outputs, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    return onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def ort_matmul_integer(w: np.ndarray):
+    """An ONNX Runtime session computing MatMulInteger(A, W) with W as a constant (prepacked) initializer."""
+    _, helper, numpy_helper, tp = _ort()
+    k, n = w.shape
+    return _session([helper.make_node("MatMulInteger", ["A", "W"], ["Y"])],
+                    [helper.make_tensor_value_info("A", tp.INT8, [None, k])],
+                    [helper.make_tensor_value_info("Y", tp.INT32, [None, n])], [numpy_helper.from_array(w, "W")])
+
+
+def ort_conv_integer(w_oihw: np.ndarray, pads: list[int]):
+    """An ONNX Runtime session computing ConvInteger(X, W) (NCHW) with W constant."""
+    _, helper, numpy_helper, tp = _ort()
+    node = helper.make_node("ConvInteger", ["X", "W"], ["Y"], pads=pads)
+    return _session([node], [helper.make_tensor_value_info("X", tp.INT8, None)],
+                    [helper.make_tensor_value_info("Y", tp.INT32, None)], [numpy_helper.from_array(w_oihw, "W")])
+
+
+def bench_gemm(shape: tuple[int, int, int], repeats: int, rng: np.random.Generator) -> Timing:
+    """Exact int8 x int8 -> int32 GEMM against ONNX Runtime's MatMulInteger."""
+    m, k, n = shape
+    x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    w = rng.integers(-128, 128, (k, n)).astype(np.int8)
+    packed = ops.prepack(w)
+    session = ort_matmul_integer(w)
+    want = session.run(None, {"A": x})[0]
+    got = ops.matmul(x, packed)
+    if not np.array_equal(got.acc, want):
+        raise AssertionError(f"GEMM {shape}: hwsim and ONNX Runtime disagree; nothing was timed")
+    ours, peer = _interleaved(lambda: ops.matmul(x, packed), lambda: session.run(None, {"A": x}), repeats)
+    return Timing(f"GEMM {m}x{k}x{n} ({got.path})", m * k * n, ours, peer)
+
+
+def bench_conv(repeats: int, rng: np.random.Generator, size: int = 56, channels: int = 64) -> Timing:
+    """int8 conv2d 3x3 SAME, NHWC in hwsim, against ONNX Runtime's ConvInteger (NCHW)."""
+    x = rng.integers(-128, 128, (1, size, size, channels)).astype(np.int8)
+    w = rng.integers(-128, 128, (channels, 3, 3, channels)).astype(np.int8)
+    session = ort_conv_integer(np.ascontiguousarray(w.transpose(0, 3, 1, 2)), [1, 1, 1, 1])
+    x_nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    want = session.run(None, {"X": x_nchw})[0].transpose(0, 2, 3, 1)
+    got = ops.conv2d(x, w, padding="same")
+    if not np.array_equal(got.acc, want):
+        raise AssertionError("conv2d: hwsim and ONNX Runtime disagree; nothing was timed")
+    ours, peer = _interleaved(lambda: ops.conv2d(x, w, padding="same"), lambda: session.run(None, {"X": x_nchw}),
+                              repeats)
+    return Timing(f"conv2d 1x{size}x{size}x{channels} -> {channels}, 3x3 SAME", size * size * 9 * channels**2, ours,
+                  peer)
+
+
+def bench_extras(repeats: int, rng: np.random.Generator, shape: tuple[int, int, int]) -> list[tuple[str, float]]:
+    """Cost of bit-accurate extras as a ratio to the plain exact int32 GEMM of the same shape."""
+    m, k, n = shape
+    x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    w4 = rng.integers(-8, 8, (k, n)).astype(np.int8)
+    packed = ops.prepack(w4)
+    packed_w4 = ops.pack_int4(w4)
+    plain, _ = _interleaved(lambda: ops.matmul(x, packed), None, repeats)
+    narrow = Accumulator(IntFormat(16), "saturate")
+    cases = {
+        "int16 saturating accumulator, ordered": lambda: ops.matmul(x, packed, accumulator=narrow),
+        "20-bit accumulator, overflows counted (EXACT, ordered)": lambda: ops.matmul(
+            x, packed, accumulator=Accumulator(IntFormat(20), "exact")),
+        "int4 weights unpacked per call": lambda: ops.matmul(x, ops.unpack_int4(packed_w4, k * n).reshape(k, n)),
+        "per-group partial sums (group 32)": lambda: ops.matmul_groups(x, packed, group_size=32),
+    }
+    return [(name, _interleaved(fn, None, max(1, repeats // 2))[0] / plain) for name, fn in cases.items()]
+
+
+_COMPILE_PROBE = (
+    "import time, numpy as np; t = time.perf_counter(); from hwsim.numerics import ops, quantized as q;"
+    "x = np.ones((2, 8), np.int8); w = np.ones((8, 3), np.int8);"
+    "ops.quantize(np.ones(4, np.float32), 0.5); ops.dequantize(np.ones(4, np.int8), 0.5);"
+    "ops.matmul(x, w); ops.matmul(x, w, accumulator=ops.Accumulator('int16', 'saturate'));"
+    "ops.conv2d(np.ones((1, 4, 4, 2), np.int8), np.ones((2, 3, 3, 2), np.int8), padding='same');"
+    "ops.depthwise_conv2d(np.ones((1, 4, 4, 2), np.int8), np.ones((3, 3, 2), np.int8));"
+    "ops.pool2d(np.ones((1, 4, 4, 2), np.int8), 2); ops.unpack_int4(ops.pack_int4(np.ones(4, np.int8)), 4);"
+    "p = q.QParams.of(0.1); q.add(np.ones(4, np.int8), np.ones(4, np.int8), x1_q=p, x2_q=p, y_q=p);"
+    "print(time.perf_counter() - t)"
+)
+
+
+def compile_times() -> tuple[float, float]:
+    """Seconds to import hwsim and run every kernel once: cold (empty numba cache) and warm (cache filled)."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        runs = [float(subprocess.run([sys.executable, "-c", _COMPILE_PROBE], env=env, check=True,
+                                     capture_output=True, text=True).stdout) for _ in range(2)]
+    return runs[0], runs[1]
+
+
+def run_kernel_benchmarks(quick: bool = False, repeats: int = 7, out: TextIO = sys.stdout) -> list[Timing]:
+    """Run every kernel benchmark and print a Markdown table (the README's)."""
+    rng = np.random.default_rng(0)
+    shapes = [(256, 256, 256), (1, 1024, 1024)] if quick else [(1024, 1024, 1024), (128, 768, 3072),
+                                                              (1, 4096, 4096), (16, 4096, 4096)]
+    repeats = 2 if quick else repeats
+    variant = "VNNI/AMX" if has_int8_dot_product() else "AVX2"
+    print(f"CPU: {cpu_name()} ({variant}), {os.cpu_count()} cores; medians of {repeats} interleaved runs\n", file=out)
+    print("| case | hwsim GMAC/s | ONNX Runtime GMAC/s | hwsim / ORT |\n|---|---:|---:|---:|", file=out)
+    timings = [bench_gemm(s, repeats, rng) for s in shapes]
+    timings.append(bench_conv(repeats, rng, size=16 if quick else 56, channels=16 if quick else 64))
+    for t in timings:
+        print(f"| {t.case} | {t.gmacs(t.hwsim_s)} | {t.gmacs(t.peer_s)} | {t.peer_s / t.hwsim_s:.2f}x |", file=out)
+    extra_shape = (8, 64, 32) if quick else (64, 512, 256)
+    print(f"\n| bit-accurate extra (GEMM {'x'.join(map(str, extra_shape))}) | time / plain exact int32 path |"
+          "\n|---|---:|", file=out)
+    for name, ratio in bench_extras(repeats, rng, extra_shape):
+        print(f"| {name} | {ratio:.1f}x |", file=out)
+    cold, warm = compile_times()
+    print(f"\nimport + first call of every kernel: {cold:.1f} s cold (empty numba cache), {warm:.1f} s warm", file=out)
+    return timings
