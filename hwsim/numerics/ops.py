@@ -180,6 +180,32 @@ def fake_quantize(x, scale, zero_point=0, fmt: IntFormat | str = "int8", **optio
     return dequantize(q, scale, zero_point, **keep)
 
 
+def requantize(acc, multiplier, shift, zero_point: int, fmt: IntFormat | str, kind, scale=None) -> np.ndarray:
+    """Per-channel (last axis) fixed-point or float requantization of accumulators, then clamp to ``fmt``.
+
+    ``multiplier``/``shift`` encode m = M * 2**(shift - 31) (see ``quantize_multiplier``); ``scale`` is the
+    float32 multiplier for ``RequantKind.FLOAT32_SCALE``. For the op-level version with scales, see
+    :func:`hwsim.numerics.quantized.requantize`.
+    """
+    from hwsim.numerics.requant_kinds import RequantKind
+
+    fmt = _as_format(fmt)
+    kind = parse_enum(RequantKind, kind, "kind")
+    acc = np.asarray(acc)
+    _require_int("acc", acc)
+    mult = np.atleast_1d(np.asarray(multiplier, np.int64))
+    shifts = np.broadcast_to(np.atleast_1d(np.asarray(shift, np.int64)), mult.shape)
+    scales = np.broadcast_to(np.atleast_1d(np.asarray(0.0 if scale is None else scale, np.float32)), mult.shape)
+    if acc.size and acc.shape[-1] % mult.size:
+        raise ConfigError(f"multiplier: {mult.size} channels do not match the last axis of acc {acc.shape}")
+    if kind == RequantKind.INT16_MULTIPLIER and shifts.max(initial=0) > 14:
+        raise ConfigError("shift: the 16-bit multiplier path needs shift <= 14 (a real multiplier below 2**14)")
+    out = _impl().requantize(np.ascontiguousarray(acc, np.int64).ravel(), np.ascontiguousarray(mult),
+                             np.ascontiguousarray(shifts), np.ascontiguousarray(scales), int(zero_point), fmt.min,
+                             fmt.max, int(kind))
+    return out.reshape(acc.shape).astype(fmt.storage_dtype)
+
+
 # ---------------------------------------------------------------- int4 packing
 def pack_int4(values) -> np.ndarray:
     """Pack 4-bit codes two per byte: element 2i in the low nibble, 2i+1 in the high nibble.

@@ -83,8 +83,9 @@ def requantize(acc: np.ndarray, *, input_scale: float, weight_scale, output: QPa
         else:
             mult[c], shift[c] = quantize_multiplier(tflite_multiplier(input_scale, sw[c], sy), sem.max_shift)
     lo, hi = activation_range(activation, sy, zy, fmt)
-    out = _impl().requantize(np.ascontiguousarray(acc).ravel(), mult, shift, scale, zy, lo, hi, int(kind))
-    return out.reshape(acc.shape).astype(fmt.storage_dtype)
+    clamp = IntFormat(64)  # the activation range is narrower than fmt: clamp explicitly below
+    y = ops.requantize(acc, mult, shift, zy, clamp, kind, scale)
+    return np.clip(y, lo, hi).astype(fmt.storage_dtype)
 
 
 def _accumulate_dtype_check(x: np.ndarray, w: np.ndarray, sem: Semantics) -> str:

@@ -1,0 +1,20 @@
+"""Model importers: files users bring, read into one :class:`~hwsim.workload.graph.Graph`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hwsim.errors import ConfigError
+from hwsim.workload.graph import Graph
+
+DEFAULT_SEMANTICS = {"tflite": "tflite-reference"}
+
+
+def load_model(path: str | Path) -> Graph:
+    """Load a model file by its suffix (``.tflite``)."""
+    path = Path(path)
+    if path.suffix == ".tflite":
+        from hwsim.importers.tflite_file import load_tflite
+
+        return load_tflite(path)
+    raise ConfigError(f"{path}: unknown model format {path.suffix!r}; hwsim reads .tflite")

@@ -1,0 +1,202 @@
+"""Run a quantized graph through the bit-accurate kernels under a runtime's semantics.
+
+Each op kind has one implementation here, registered in :data:`OP_IMPLS`; it reads its inputs' codes and
+quantization from the graph and writes its output codes, exactly as the named runtime computes them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from hwsim.errors import ConfigError
+from hwsim.numerics import ops
+from hwsim.numerics import quantized as Q
+from hwsim.numerics.formats import IntFormat, RoundingMode
+from hwsim.numerics.reference import round_real
+from hwsim.numerics.requant_kinds import RequantKind, quantize_multiplier
+from hwsim.numerics.semantics import Semantics, get_semantics
+from hwsim.registry import Registry
+from hwsim.workload.graph import Graph, Op, Tensor
+
+OpImpl = Callable[[Graph, Op, dict, Semantics], np.ndarray]
+OP_IMPLS: Registry[OpImpl] = Registry("op")
+
+
+def run_graph(graph: Graph, inputs: dict[str, np.ndarray] | list[np.ndarray], semantics: str) -> dict[str, np.ndarray]:
+    """Execute ``graph`` on ``inputs`` (by name, or in graph-input order) and return every tensor's value."""
+    sem = get_semantics(semantics)
+    if not isinstance(inputs, dict):
+        if len(inputs) != len(graph.inputs):
+            raise ConfigError(f"inputs: the model takes {len(graph.inputs)} inputs (got {len(inputs)})")
+        inputs = dict(zip(graph.inputs, inputs))
+    values: dict[str, np.ndarray] = {}
+    for name in graph.inputs:
+        if name not in inputs:
+            raise ConfigError(f"inputs: missing model input {name!r}")
+        values[name] = _check_input(graph.tensor(name), np.asarray(inputs[name]))
+    for op in graph.ops:
+        impl = OP_IMPLS.get(op.kind)
+        values[op.outputs[0]] = impl(graph, op, values, sem)
+    return values
+
+
+def _check_input(t: Tensor, x: np.ndarray) -> np.ndarray:
+    if x.dtype != t.dtype:
+        raise ConfigError(f"input {t.name!r}: expected dtype {t.dtype} (got {x.dtype})")
+    if len(x.shape) != len(t.shape) or any(d is not None and d != s for d, s in zip(t.shape, x.shape)):
+        shape = tuple("?" if d is None else d for d in t.shape)
+        raise ConfigError(f"input {t.name!r}: expected shape {shape} (got {tuple(x.shape)})")
+    return x
+
+
+def _value(graph: Graph, values: dict, name: str) -> np.ndarray:
+    t = graph.tensor(name)
+    return t.data if t.is_constant else values[name]
+
+
+def _qp(t: Tensor) -> Q.QParams:
+    if t.quant is None:
+        raise ConfigError(f"tensor {t.name!r} is not quantized; hwsim runs integer graphs here")
+    return Q.QParams(t.quant.scale, t.quant.zero_point)
+
+
+def _fmt(t: Tensor) -> IntFormat:
+    return IntFormat(t.dtype.itemsize * 8, np.issubdtype(t.dtype, np.signedinteger))
+
+
+def _out(graph: Graph, op: Op) -> Tensor:
+    return graph.tensor(op.outputs[0])
+
+
+def _bias(graph: Graph, op: Op) -> np.ndarray | None:
+    return graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 and op.inputs[2] else None
+
+
+@OP_IMPLS.register("conv2d")
+def _conv2d(graph, op, values, sem):
+    x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
+    a = op.attrs
+    return Q.conv2d(_value(graph, values, op.inputs[0]), w_t.data, _bias(graph, op), x_q=_qp(x_t), w_q=_qp(w_t),
+                    y_q=_qp(y_t), y_fmt=_fmt(y_t), stride=a["stride"], padding=a["padding"], dilation=a["dilation"],
+                    groups=a["groups"], activation=a["activation"], semantics=sem.name)
+
+
+@OP_IMPLS.register("depthwise_conv2d")
+def _depthwise(graph, op, values, sem):
+    x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
+    a = op.attrs
+    return Q.depthwise_conv2d(_value(graph, values, op.inputs[0]), w_t.data, _bias(graph, op), x_q=_qp(x_t),
+                              w_q=_qp(w_t), y_q=_qp(y_t), y_fmt=_fmt(y_t), stride=a["stride"], padding=a["padding"],
+                              dilation=a["dilation"], depth_multiplier=a["depth_multiplier"],
+                              activation=a["activation"], semantics=sem.name)
+
+
+@OP_IMPLS.register("fully_connected")
+def _fully_connected(graph, op, values, sem):
+    x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
+    x = _value(graph, values, op.inputs[0])
+    depth = w_t.shape[1]
+    y = Q.fully_connected(x.reshape(-1, depth), w_t.data, _bias(graph, op), x_q=_qp(x_t), w_q=_qp(w_t),
+                          y_q=_qp(y_t), y_fmt=_fmt(y_t), activation=op.attrs["activation"], semantics=sem.name)
+    return y.reshape(_shape_like(y_t, y.size, x.shape[0]))
+
+
+def _shape_like(t: Tensor, size: int, batch: int) -> tuple[int, ...]:
+    shape = [batch if d is None else d for d in t.shape]
+    if int(np.prod(shape)) != size:
+        raise ConfigError(f"tensor {t.name!r}: computed {size} values for declared shape {t.shape}")
+    return tuple(shape)
+
+
+@OP_IMPLS.register("add")
+def _add(graph, op, values, sem):
+    a_t, b_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
+    a, b = np.broadcast_arrays(_value(graph, values, op.inputs[0]), _value(graph, values, op.inputs[1]))
+    return Q.add(np.ascontiguousarray(a), np.ascontiguousarray(b), x1_q=_qp(a_t), x2_q=_qp(b_t), y_q=_qp(y_t),
+                 y_fmt=_fmt(y_t), activation=op.attrs["activation"], semantics=sem.name)
+
+
+def _pool(kind: str) -> OpImpl:
+    def impl(graph, op, values, sem):
+        x_t, y_t = graph.tensor(op.inputs[0]), _out(graph, op)
+        if x_t.quant is not None and y_t.quant is not None and (
+                not np.array_equal(x_t.quant.scale, y_t.quant.scale)
+                or not np.array_equal(x_t.quant.zero_point, y_t.quant.zero_point)):
+            raise ConfigError(f"op {op.name!r}: pooling with different input and output quantization")
+        fmt = _fmt(y_t)
+        lo, hi = Q.activation_range(op.attrs["activation"], float(y_t.quant.scale[0]),
+                                    int(y_t.quant.zero_point[0]), fmt)
+        return ops.pool2d(_value(graph, values, op.inputs[0]), op.attrs["kernel"], kind=kind,
+                          stride=op.attrs["stride"], padding=op.attrs["padding"], fmt=fmt, act_min=lo, act_max=hi)
+    return impl
+
+
+OP_IMPLS.add("avg_pool2d", _pool("avg"))
+OP_IMPLS.add("max_pool2d", _pool("max"))
+
+
+@OP_IMPLS.register("reshape")
+def _reshape(graph, op, values, sem):
+    x = _value(graph, values, op.inputs[0])
+    return x.reshape(_shape_like(_out(graph, op), x.size, x.shape[0]))
+
+
+@OP_IMPLS.register("pad")
+def _pad(graph, op, values, sem):
+    x = _value(graph, values, op.inputs[0])
+    pads = graph.tensor(op.inputs[1]).data
+    if pads is None:
+        raise ConfigError(f"op {op.name!r}: the paddings must be constant")
+    y_t = _out(graph, op)
+    if len(op.inputs) > 2 and op.inputs[2]:
+        fill = int(graph.tensor(op.inputs[2]).data.ravel()[0])
+    else:
+        fill = int(y_t.quant.zero_point[0]) if y_t.quant is not None else 0
+    return np.pad(x, [tuple(int(v) for v in row) for row in pads], constant_values=fill)
+
+
+@OP_IMPLS.register("concat")
+def _concat(graph, op, values, sem):
+    y_t = _out(graph, op)
+    parts = []
+    for name in op.inputs:
+        t = graph.tensor(name)
+        x = _value(graph, values, name)
+        if t.quant is not None and (not np.array_equal(t.quant.scale, y_t.quant.scale)
+                                    or not np.array_equal(t.quant.zero_point, y_t.quant.zero_point)):
+            x = _rescale_float(x, t, y_t)
+        parts.append(x)
+    return np.concatenate(parts, axis=op.attrs["axis"]).astype(y_t.dtype)
+
+
+def _rescale_float(x: np.ndarray, t: Tensor, y_t: Tensor) -> np.ndarray:
+    """TFLite's concatenation with scaling: round_half_away(x * s + b) + zy, with s, b in float32."""
+    scale = np.float32(t.quant.scale[0]) * (np.float32(1.0) / np.float32(y_t.quant.scale[0]))
+    bias = np.float32(-int(t.quant.zero_point[0])) * scale
+    fmt = _fmt(y_t)
+    flat = [round_real(float(np.float32(v) * scale + bias), RoundingMode.HALF_AWAY) + int(y_t.quant.zero_point[0])
+            for v in x.ravel()]
+    return np.clip(np.array(flat, np.int64), fmt.min, fmt.max).reshape(x.shape).astype(y_t.dtype)
+
+
+@OP_IMPLS.register("quantize")
+def _quantize(graph, op, values, sem):
+    x_t, y_t = graph.tensor(op.inputs[0]), _out(graph, op)
+    x = _value(graph, values, op.inputs[0])
+    fmt = _fmt(y_t)
+    if np.issubdtype(x.dtype, np.floating):
+        return ops.quantize(x.astype(np.float32), y_t.quant.scale, y_t.quant.zero_point, fmt,
+                            axis=y_t.quant.axis, rounding=sem.quantize_rounding)
+    # integer -> integer: TFLite's Requantize, a fixed-point multiplier by s_in / s_out
+    m, e = quantize_multiplier(float(np.float32(x_t.quant.scale[0])) / float(np.float32(y_t.quant.scale[0])))
+    acc = x.astype(np.int64) - int(x_t.quant.zero_point[0])
+    return ops.requantize(acc, m, e, int(y_t.quant.zero_point[0]), fmt, RequantKind.GEMMLOWP_DOUBLE)
+
+
+@OP_IMPLS.register("dequantize")
+def _dequantize(graph, op, values, sem):
+    x_t = graph.tensor(op.inputs[0])
+    return ops.dequantize(_value(graph, values, op.inputs[0]), x_t.quant.scale, x_t.quant.zero_point,
+                          axis=x_t.quant.axis)

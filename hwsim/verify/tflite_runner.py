@@ -1,0 +1,57 @@
+"""Run the real TFLite interpreter on a model, in a process of its own.
+
+Some resolvers abort the whole process on some models (BUILTIN_REF at an int8 SOFTMAX, for one), so
+hwsim never runs them in its own process: ``python -m hwsim.verify.tflite_runner RESOLVER MODEL IN OUT``
+reads inputs from the ``.npz`` IN (arrays in model-input order) and writes every readable tensor to OUT,
+keyed ``t<index>`` by its index in the flatbuffer (names need not be unique).
+"""
+
+from __future__ import annotations
+
+import sys
+
+RESOLVERS = {
+    "tflite-reference": "BUILTIN_REF",
+    "tflite-optimized": "BUILTIN_WITHOUT_DEFAULT_DELEGATES",
+    "xnnpack": "AUTO",
+}
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    except ImportError:
+        import tensorflow as tf
+
+        return tf.lite.Interpreter, tf.lite.experimental.OpResolverType
+    return Interpreter, OpResolverType
+
+
+def run(resolver: str, model_path: str, inputs_path: str, out_path: str) -> None:
+    """Invoke the interpreter once per sample and save each tensor's values stacked over samples."""
+    import numpy as np
+
+    interpreter_cls, resolver_types = _interpreter_class()
+    interpreter = interpreter_cls(model_path=model_path,
+                                  experimental_op_resolver_type=getattr(resolver_types, RESOLVERS[resolver]),
+                                  experimental_preserve_all_tensors=True)
+    interpreter.allocate_tensors()
+    samples = np.load(inputs_path)
+    details = interpreter.get_input_details()
+    count = samples["input_0"].shape[0]
+    per_tensor: dict[int, list] = {}
+    for s in range(count):
+        for i, d in enumerate(details):
+            interpreter.set_tensor(d["index"], samples[f"input_{i}"][s])
+        interpreter.invoke()
+        for t in interpreter.get_tensor_details():
+            try:
+                value = interpreter.get_tensor(t["index"])
+            except ValueError:  # delegate-owned or freed: not observable
+                continue
+            per_tensor.setdefault(t["index"], []).append(np.array(value))
+    np.savez(out_path, **{f"t{index}": np.stack(v) for index, v in per_tensor.items() if len(v) == count})
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through subprocesses in the tests
+    run(*sys.argv[1:5])

@@ -1,0 +1,50 @@
+"""What each op kind costs: multiply-accumulates and the loop dimensions a scheduler tiles.
+
+Loop dimension names follow ZigZag's einsum convention: B batch, K output channels, C input channels,
+OY/OX output rows/columns, FY/FX filter rows/columns, G groups; GEMMs use M, N, K... as B, K, C.
+"""
+
+from __future__ import annotations
+
+import math
+
+from hwsim.workload.graph import Graph, Op
+
+MAC_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "batch_matmul")
+
+
+def _spatial(graph: Graph, op: Op) -> tuple[int, int, int, int]:
+    """(batch, out_h, out_w, out_channels) of a conv-like op's output, whatever its layout."""
+    shape = graph.tensor(op.outputs[0]).shape
+    if op.attrs.get("layout", "NHWC") == "NCHW":
+        b, c, h, w = shape
+    else:
+        b, h, w, c = shape
+    return int(b or 1), int(h), int(w), int(c)
+
+
+def loop_dims(graph: Graph, op: Op) -> dict[str, int]:
+    """The loop nest of a MAC op as {dimension: size}; empty for ops without multiplies."""
+    if op.kind in ("conv2d", "depthwise_conv2d"):
+        b, oh, ow, k = _spatial(graph, op)
+        fy, fx = op.attrs["kernel"]
+        if op.kind == "depthwise_conv2d":
+            return {"B": b, "K": k, "C": 1, "OY": oh, "OX": ow, "FY": fy, "FX": fx}
+        groups = op.attrs.get("groups", 1)
+        cin = op.attrs["in_channels"] // groups
+        return {"B": b, "G": groups, "K": k // groups, "C": cin, "OY": oh, "OX": ow, "FY": fy, "FX": fx}
+    if op.kind == "fully_connected":
+        w = graph.tensor(op.inputs[1]).shape
+        out = graph.tensor(op.outputs[0]).shape
+        rows = math.prod(int(d or 1) for d in out[:-1])
+        return {"B": rows, "K": int(w[0]), "C": int(w[1])}
+    if op.kind == "batch_matmul":
+        out = graph.tensor(op.outputs[0]).shape
+        batch = math.prod(int(d or 1) for d in out[:-2])
+        return {"B": batch, "M": int(out[-2]), "N": int(out[-1]), "C": int(op.attrs["depth"])}
+    return {}
+
+
+def mac_count(graph: Graph, op: Op) -> int:
+    """Multiply-accumulates of one op (0 for elementwise and data-movement ops)."""
+    return math.prod(loop_dims(graph, op).values()) if op.kind in MAC_OPS else 0
