@@ -35,6 +35,40 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _infer(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from hwsim.runtime.infer import infer
+
+    x = _load_array(args.input)
+    y = infer(args.model, x, semantics=args.semantics, dequantize=args.dequantize)
+    np.save(args.output, y)
+    print(f"wrote {args.output}: shape {y.shape}, dtype {y.dtype}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from hwsim.verify.compare import verify
+
+    inputs = _load_array(args.input) if args.input else None
+    reports = verify(args.model, against=args.against, samples=args.samples, inputs=inputs, seed=args.seed)
+    for report in reports:
+        print(report.table())
+        print()
+    return 0 if all(r.outputs_exact for r in reports) else 1
+
+
+def _load_array(path: str):
+    import numpy as np
+
+    from hwsim.errors import ConfigError
+
+    try:
+        return np.load(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read a .npy array ({exc})") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
     parser = argparse.ArgumentParser(
@@ -47,6 +81,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list registered semantics, rounding modes or requantizers")
     p.add_argument("what", choices=["semantics", "rounding", "requantizers"])
     p.set_defaults(func=_list)
+
+    p = sub.add_parser("infer", help="run a quantized model through hwsim's bit-accurate kernels")
+    p.add_argument("model", help="a .tflite file")
+    p.add_argument("--input", required=True, help=".npy holding the model input (integer codes or floats)")
+    p.add_argument("--output", required=True, help=".npy to write the output to")
+    p.add_argument("--semantics", default=None,
+                   help="runtime arithmetic to reproduce (default: tflite-reference for .tflite); see `hwsim list`")
+    p.add_argument("--dequantize", action="store_true", help="write real values instead of integer codes")
+    p.set_defaults(func=_infer)
+
+    p = sub.add_parser("verify", help="compare hwsim with the real runtime, op by op; exit 0 only when bit-exact")
+    p.add_argument("model", help="a .tflite file")
+    p.add_argument("--against", default="tflite", help="runtime family to compare with (tflite: 3 resolvers)")
+    p.add_argument("--samples", type=int, default=4, help="random inputs to compare on")
+    p.add_argument("--input", default=None, help=".npy input instead of random ones")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.set_defaults(func=_verify)
 
     p = sub.add_parser("bench", help="measure kernels against ONNX Runtime side by side")
     p.add_argument("what", choices=["kernels"])

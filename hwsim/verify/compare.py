@@ -82,18 +82,21 @@ def random_inputs(graph: Graph, samples: int, seed: int) -> list[np.ndarray]:
     return out
 
 
-def _run_tflite(resolver: str, model: Path, inputs: list[np.ndarray], folder: Path) -> dict[str, np.ndarray]:
-    src, dst = folder / "inputs.npz", folder / f"{resolver}.npz"
+def _run_tflite(resolvers: tuple[str, ...], model: Path, inputs: list[np.ndarray],
+                folder: Path) -> dict[str, dict[str, np.ndarray] | str]:
+    """Each resolver's tensors, or the one-line reason it produced none (a crash of the interpreter)."""
+    src = folder / "inputs.npz"
     np.savez(src, **{f"input_{i}": x for i, x in enumerate(inputs)})
-    run = subprocess.run([sys.executable, "-m", "hwsim.verify.tflite_runner", resolver, str(model), str(src),
-                          str(dst)], capture_output=True, text=True)
-    if run.returncode != 0:
-        tail = (run.stderr.strip().splitlines() or ["(no message)"])[-1]
-        if "No module named" in run.stderr:
-            raise RuntimeUnavailable(f"the TFLite interpreter is not installed (tensorflow or ai-edge-litert): {tail}")
-        raise ConfigError(f"{model}: the TFLite interpreter ({resolver}) failed with exit status "
-                          f"{run.returncode}: {tail}")
-    return dict(np.load(dst))
+    run = subprocess.run([sys.executable, "-m", "hwsim.verify.tflite_runner", ",".join(resolvers), str(model),
+                          str(src), str(folder)], capture_output=True, text=True)
+    if "No module named" in run.stderr:
+        raise RuntimeUnavailable("the TFLite interpreter is not installed (tensorflow or ai-edge-litert)")
+    tail = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+    results: dict[str, dict[str, np.ndarray] | str] = {}
+    for resolver in resolvers:
+        path = folder / f"{resolver}.npz"
+        results[resolver] = dict(np.load(path)) if path.exists() else f"the interpreter failed: {tail}"
+    return results
 
 
 def compare(graph: Graph, semantics: str, runtime_values: dict[str, np.ndarray],
@@ -144,7 +147,8 @@ def verify(model: str | Path, against: str = "tflite", samples: int = 4, inputs:
             feeds = [feeds[0][None]]
     reports = []
     with tempfile.TemporaryDirectory() as tmp:
-        for resolver in TARGETS[against]:
-            values = _run_tflite(resolver, model, feeds, Path(tmp))
+        for resolver, values in _run_tflite(TARGETS[against], model, feeds, Path(tmp)).items():
+            if isinstance(values, str):
+                raise ConfigError(f"{model}: {resolver}: {values}")
             reports.append(compare(graph, resolver, values, feeds))
     return reports

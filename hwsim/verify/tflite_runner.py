@@ -1,9 +1,10 @@
 """Run the real TFLite interpreter on a model, in a process of its own.
 
 Some resolvers abort the whole process on some models (BUILTIN_REF at an int8 SOFTMAX, for one), so
-hwsim never runs them in its own process: ``python -m hwsim.verify.tflite_runner RESOLVER MODEL IN OUT``
-reads inputs from the ``.npz`` IN (arrays in model-input order) and writes every readable tensor to OUT,
-keyed ``t<index>`` by its index in the flatbuffer (names need not be unique).
+hwsim never runs them in its own process: ``python -m hwsim.verify.tflite_runner R1,R2 MODEL IN OUTDIR``
+reads inputs from the ``.npz`` IN (arrays in model-input order) and writes, per resolver, every readable
+tensor to OUTDIR/<resolver>.npz, keyed ``t<index>`` by its index in the flatbuffer (names need not be
+unique). One process serves several resolvers, so the interpreter is imported once.
 """
 
 from __future__ import annotations
@@ -53,5 +54,14 @@ def run(resolver: str, model_path: str, inputs_path: str, out_path: str) -> None
     np.savez(out_path, **{f"t{index}": np.stack(v) for index, v in per_tensor.items() if len(v) == count})
 
 
+def main(argv: list[str]) -> None:
+    """Run each comma-separated resolver of argv[0] in turn; a crash loses only the resolvers after it."""
+    from pathlib import Path
+
+    resolvers, model, inputs, out_dir = argv[0].split(","), argv[1], argv[2], Path(argv[3])
+    for resolver in resolvers:
+        run(resolver, model, inputs, str(out_dir / f"{resolver}.npz"))
+
+
 if __name__ == "__main__":  # pragma: no cover - exercised through subprocesses in the tests
-    run(*sys.argv[1:5])
+    main(sys.argv[1:5])

@@ -1,0 +1,37 @@
+"""``hwsim infer``: one model, one input, the output a runtime would give (same function as the CLI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.errors import ConfigError
+from hwsim.importers import DEFAULT_SEMANTICS, load_model
+from hwsim.numerics.ops import dequantize as dequantize_codes
+from hwsim.runtime.execute import run_graph
+
+
+def infer(model: str | Path, x: np.ndarray, semantics: str | None = None, dequantize: bool = False) -> np.ndarray:
+    """Run ``model`` on ``x`` (a single-input model) under ``semantics`` and return its first output.
+
+    A float input to an integer model is quantized with the input tensor's parameters first. With
+    ``dequantize`` the integer output codes are turned into reals with the output tensor's parameters.
+    """
+    graph = load_model(model)
+    if len(graph.inputs) != 1:
+        raise ConfigError(f"{model}: infer takes single-input models (this one has {len(graph.inputs)})")
+    sem = semantics or DEFAULT_SEMANTICS[graph.format]
+    t = graph.tensor(graph.inputs[0])
+    x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.floating) and np.issubdtype(t.dtype, np.integer):
+        from hwsim.numerics.ops import quantize
+
+        x = quantize(x.astype(np.float32), t.quant.scale, t.quant.zero_point,
+                     f"{'int' if np.issubdtype(t.dtype, np.signedinteger) else 'uint'}{t.dtype.itemsize * 8}",
+                     rounding="half_away")
+    y = run_graph(graph, [x], sem)[graph.outputs[0]]
+    out_t = graph.tensor(graph.outputs[0])
+    if dequantize and out_t.quant is not None:
+        return dequantize_codes(y, out_t.quant.scale, out_t.quant.zero_point, axis=out_t.quant.axis)
+    return y
