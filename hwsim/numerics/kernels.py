@@ -18,7 +18,7 @@ jit = numba.njit(cache=True, nogil=True)
 # Enum values as compile-time constants (RoundingMode, OverflowMode, RequantKind).
 HALF_EVEN, HALF_AWAY, HALF_UP, FLOOR, CEIL, TO_ZERO, STOCHASTIC = range(7)
 SATURATE, WRAP, EXACT = range(3)
-GEMMLOWP_DOUBLE, SINGLE_AWAY, DOUBLE_HALF_UP, SINGLE_HALF_UP, INT16_MULTIPLIER, FLOAT32_SCALE = range(6)
+GEMMLOWP_DOUBLE, SINGLE_AWAY, DOUBLE_HALF_UP, SINGLE_HALF_UP, INT16_MULTIPLIER, FLOAT32_SCALE, FLOAT64_PRODUCT = range(7)
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
 
@@ -84,6 +84,8 @@ def requantize_scalar(acc, multiplier, shift, scale, kind):
     e = np.int64(shift)
     if kind == FLOAT32_SCALE:
         return round_real(np.float64(np.float32(acc) * np.float32(scale)), HALF_EVEN, 0.0)
+    if kind == FLOAT64_PRODUCT:
+        return round_real(np.float64(acc) * np.float64(np.float32(scale)), HALF_EVEN, 0.0)
     left = e if e > 0 else 0
     right = -e if e < 0 else 0
     if kind == GEMMLOWP_DOUBLE:
@@ -322,6 +324,19 @@ def add_shifted(x1, x2, z1, z2, left_shift, m1, s1, m2, s2, mo, so, zo, qmin, qm
         a = requantize_scalar((np.int64(x1[i]) - z1) << left_shift, m1, s1, 0.0, kind)
         b = requantize_scalar((np.int64(x2[i]) - z2) << left_shift, m2, s2, 0.0, kind)
         out[i] = min(max(requantize_scalar(a + b, mo, so, 0.0, kind) + zo, qmin), qmax)
+    return out
+
+
+@jit
+def add_float(x1, x2, z1, z2, ratio1, ratio2, zo, qmin, qmax):
+    """ONNX Runtime's QLinearAdd (MLAS, x86): float32 steps, rounded half to even; see ``reference.add_float``."""
+    fixed = np.float32(np.float32(zo) - np.float32(np.float32(ratio1 * np.float32(z1)) + np.float32(ratio2 * np.float32(z2))))
+    out = np.empty(x1.size, np.int64)
+    for i in range(x1.size):
+        a = np.float32(np.float32(x1[i]) * ratio1)
+        b = np.float32(np.float32(x2[i]) * ratio2)
+        v = np.float32(np.float32(fixed + a) + b)
+        out[i] = min(max(round_real(np.float64(v), HALF_EVEN, 0.0), qmin), qmax)
     return out
 
 

@@ -18,9 +18,13 @@ from hwsim.numerics.reference import round_real
 from hwsim.numerics.requant_kinds import (
     RequantKind,
     float32_multiplier,
+    float32_reciprocal_multiplier,
     quantize_multiplier,
     tflite_multiplier,
 )
+
+_FLOAT_MULTIPLIERS = {"float32": float32_multiplier, "float32-reciprocal": float32_reciprocal_multiplier,
+                      "tflite": lambda sx, sw, sy: np.float32(tflite_multiplier(sx, sw, sy))}
 from hwsim.numerics.semantics import Semantics, get_semantics
 
 ACTIVATIONS = {None: (None, None), "none": (None, None), "relu": (0.0, None), "relu6": (0.0, 6.0),
@@ -77,9 +81,8 @@ def requantize(acc: np.ndarray, *, input_scale: float, weight_scale, output: QPa
     shift = np.zeros(channels, np.int64)
     scale = np.zeros(channels, np.float32)
     for c in range(channels):
-        if kind == RequantKind.FLOAT32_SCALE:
-            scale[c] = float32_multiplier(input_scale, sw[c], sy) if sem.multiplier == "float32" else np.float32(
-                tflite_multiplier(input_scale, sw[c], sy))
+        if kind in (RequantKind.FLOAT32_SCALE, RequantKind.FLOAT64_PRODUCT):
+            scale[c] = _FLOAT_MULTIPLIERS[sem.multiplier](input_scale, sw[c], sy)
         else:
             mult[c], shift[c] = quantize_multiplier(tflite_multiplier(input_scale, sw[c], sy), sem.max_shift)
     lo, hi = activation_range(activation, sy, zy, fmt)
@@ -88,9 +91,9 @@ def requantize(acc: np.ndarray, *, input_scale: float, weight_scale, output: QPa
     return np.clip(y, lo, hi).astype(fmt.storage_dtype)
 
 
-def _accumulate_dtype_check(x: np.ndarray, w: np.ndarray, sem: Semantics) -> str:
-    """The dot-product arithmetic of this runtime for these operand types."""
-    if sem.u8s8 != "exact" and x.dtype == np.uint8 and w.dtype == np.int8:
+def _accumulate_dtype_check(x: np.ndarray, w: np.ndarray, sem: Semantics, depthwise: bool = False) -> str:
+    """The dot-product arithmetic of this runtime for these operand types (depthwise kernels stay exact)."""
+    if sem.u8s8 != "exact" and x.dtype == np.uint8 and w.dtype == np.int8 and not depthwise:
         return sem.u8s8
     return "exact"
 
@@ -103,7 +106,8 @@ def conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFo
     x, w = np.asarray(x), np.asarray(w)
     res = ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
                      x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]), bias=bias,
-                     accumulator=accumulator, arithmetic=_accumulate_dtype_check(x, w, sem))
+                     accumulator=accumulator,
+                     arithmetic=_accumulate_dtype_check(x, w, sem, groups > 1 and w.shape[3] == 1))
     return requantize(res.acc, input_scale=float(x_q.scale[0]), weight_scale=w_q.scale, output=y_q, fmt=y_fmt,
                       semantics=sem, op="conv2d", activation=activation, activation_bits=x.dtype.itemsize * 8)
 
@@ -137,18 +141,18 @@ def fully_connected(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_f
 
 def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8, activation=None,
         semantics: str = "tflite-reference") -> np.ndarray:
-    """Quantized elementwise add (same shapes) in TFLite's shifted fixed-point form.
+    """Quantized elementwise add (same shapes) as ``semantics`` computes it.
 
-    Inputs are shifted left by 20 bits (15 for int16), rescaled to twice the larger input scale, summed
-    and rescaled to the output: y = R_o(R_1((x1 - z1) << 20) + R_2((x2 - z2) << 20)) + zo.
+    TFLite's shifted fixed-point form: inputs are shifted left by 20 bits (15 for int16), rescaled to twice
+    the larger input scale, summed and rescaled to the output: y = R_o(R_1((x1 - z1) << 20) + R_2((x2 - z2)
+    << 20)) + zo. ONNX Runtime's float form: see ``reference.add_float``.
     """
     sem = get_semantics(semantics)
     x1, x2 = np.asarray(x1), np.asarray(x2)
     if x1.shape != x2.shape:
         raise ConfigError(f"x2: expected the shape of x1 {x1.shape} (got {x2.shape}); broadcast before adding")
-    if sem.add_form != "tflite-shifted":
-        raise ConfigError(f"semantics: {sem.name!r} adds in float form, which hwsim models with the graph "
-                          "runtime (hwsim.model); use a TFLite semantics here")
+    if sem.add_form == "float":
+        return _add_float(x1, x2, x1_q, x2_q, y_q, y_fmt, activation)
     left_shift = 15 if x1.dtype == np.int16 else 20
     s1, s2, so = (float(np.float32(q.scale[0])) for q in (x1_q, x2_q, y_q))
     twice_max = 2.0 * max(s1, s2)
@@ -161,6 +165,17 @@ def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat 
     out = _impl().add_shifted(np.ascontiguousarray(x1).ravel(), np.ascontiguousarray(x2).ravel(),
                               int(x1_q.zero_point[0]), int(x2_q.zero_point[0]), left_shift, m1, e1, m2, e2, mo, eo,
                               zo, lo, hi, kind)
+    return out.reshape(x1.shape).astype(y_fmt.storage_dtype)
+
+
+def _add_float(x1, x2, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat, activation) -> np.ndarray:
+    """ONNX Runtime's QLinearAdd: scale ratios and zero points folded in float32 (see ``reference.add_float``)."""
+    so = np.float32(y_q.scale[0])
+    ratio1, ratio2 = np.float32(np.float32(x1_q.scale[0]) / so), np.float32(np.float32(x2_q.scale[0]) / so)
+    zo = int(y_q.zero_point[0])
+    lo, hi = activation_range(activation, float(so), zo, y_fmt)
+    out = _impl().add_float(np.ascontiguousarray(x1).ravel(), np.ascontiguousarray(x2).ravel(),
+                            int(x1_q.zero_point[0]), int(x2_q.zero_point[0]), ratio1, ratio2, zo, lo, hi)
     return out.reshape(x1.shape).astype(y_fmt.storage_dtype)
 
 

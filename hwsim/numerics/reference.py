@@ -88,6 +88,8 @@ def requantize_scalar(acc: int, multiplier: int, shift: int, scale: float, kind:
     e = shift
     if kind == RequantKind.FLOAT32_SCALE:
         return round_real(float(np.float32(acc) * np.float32(scale)), RoundingMode.HALF_EVEN)
+    if kind == RequantKind.FLOAT64_PRODUCT:
+        return round_real(float(acc) * float(np.float32(scale)), RoundingMode.HALF_EVEN)
     if kind == RequantKind.GEMMLOWP_DOUBLE:
         left, right = max(e, 0), max(-e, 0)
         high = saturating_rounding_doubling_high_mul(wrap32(acc << left), multiplier)
@@ -255,6 +257,22 @@ def add_shifted(x1, x2, z1, z2, left_shift, m1, s1, m2, s2, mo, so, zo, qmin, qm
         a = requantize_scalar((int(x1.flat[i]) - z1) << left_shift, m1, s1, 0.0, kind)
         b = requantize_scalar((int(x2.flat[i]) - z2) << left_shift, m2, s2, 0.0, kind)
         out.flat[i] = min(max(requantize_scalar(a + b, mo, so, 0.0, kind) + zo, qmin), qmax)
+    return out
+
+
+def add_float(x1, x2, z1, z2, ratio1, ratio2, zo, qmin, qmax):
+    """ONNX Runtime's QLinearAdd on x86 (MLAS): every step a float32 operation, no fused multiply-add.
+
+    r1 = float32(s1 / so), r2 = float32(s2 / so), fixed = zo - (r1 z1 + r2 z2);
+    y = clamp(round_half_even((fixed + x1 r1) + x2 r2)). The zero points are folded into ``fixed``, so the
+    codes are scaled raw: this is not the same float as r1 (x1 - z1) + r2 (x2 - z2) + zo.
+    """
+    f32 = np.float32
+    fixed = f32(f32(zo) - f32(f32(ratio1 * f32(z1)) + f32(ratio2 * f32(z2))))
+    out = np.empty(x1.shape, np.int64)
+    for i in range(x1.size):
+        v = f32(f32(fixed + f32(f32(x1.flat[i]) * ratio1)) + f32(f32(x2.flat[i]) * ratio2))
+        out.flat[i] = min(max(round_real(float(v), RoundingMode.HALF_EVEN), qmin), qmax)
     return out
 
 

@@ -31,6 +31,9 @@ class RequantKind(enum.IntEnum):
         TFLite 16x8 conv and depthwise (int64 accumulator), every resolver.
     FLOAT32_SCALE
         round_half_even(float32(acc) * float32(scale)). XNNPACK, ONNX Runtime QLinear*, PyTorch.
+    FLOAT64_PRODUCT
+        round_half_even(float64(acc) * float64(scale)), the float32 multiplier applied in double: numpy's
+        int32 x float32 promotion, as onnx.reference's QLinearConv and QLinearMatMul compute it.
 
     Why two roundings differ from one even away from ties: acc = 2995, M = 1961572874, e = -5 gives
     exactly 85.4912; the first rounding of GEMMLOWP_DOUBLE lands on 85.5 * 32 and the second rounds up to 86,
@@ -43,6 +46,7 @@ class RequantKind(enum.IntEnum):
     SINGLE_HALF_UP = 3
     INT16_MULTIPLIER = 4
     FLOAT32_SCALE = 5
+    FLOAT64_PRODUCT = 6
 
 
 def quantize_multiplier(real: float, max_shift: int = 31) -> tuple[int, int]:
@@ -82,3 +86,9 @@ def tflite_multiplier(input_scale: float, weight_scale: float, output_scale: flo
 def float32_multiplier(input_scale: float, weight_scale: float, output_scale: float) -> np.float32:
     """ONNX Runtime's and XNNPACK's: float32(float32(sx * sw) / sy)."""
     return np.float32(np.float32(np.float32(input_scale) * np.float32(weight_scale)) / np.float32(output_scale))
+
+
+def float32_reciprocal_multiplier(input_scale: float, weight_scale: float, output_scale: float) -> np.float32:
+    """qnnpack's: float32(float32(sx * sw) * float32(1 / sy)); differs from the division in the last bit."""
+    sx, sw, sy = np.float32(input_scale), np.float32(weight_scale), np.float32(output_scale)
+    return np.float32(np.float32(sx * sw) * np.float32(np.float32(1) / sy))

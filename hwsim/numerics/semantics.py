@@ -31,8 +31,8 @@ class Semantics:
     """The integer arithmetic of one runtime (and resolver or build).
 
     ``requant`` maps an op to its requantizer for 8-bit activations, ``requant_16x8`` for int16 activations.
-    ``multiplier`` is ``"tflite"`` (M, e from a double real multiplier) or ``"float32"``
-    (float32(float32(sx * sw) / sy)). ``u8s8`` is ``"exact"`` or ``"avx2-pairwise16"``.
+    ``multiplier`` is ``"tflite"`` (M, e from a double real multiplier), ``"float32"``
+    (float32(float32(sx * sw) / sy)) or ``"float32-reciprocal"`` (float32(sx * sw) * float32(1 / sy), qnnpack). ``u8s8`` is ``"exact"`` or ``"avx2-pairwise16"``.
     """
 
     name: str
@@ -89,12 +89,14 @@ for _variant, _u8s8, _where in (("vnni", "exact", "CPUs with AVX-512 VNNI, AVX-V
     SEMANTICS.add(f"pytorch-fbgemm-{_variant}", Semantics(
         f"pytorch-fbgemm-{_variant}", f"PyTorch quantized ops, fbgemm/x86 engine, on {_where}", _FLOAT, _FLOAT,
         "float32", RoundingMode.HALF_EVEN, u8s8=_u8s8, add_form="float"))
+_FLOAT64 = _table(K.FLOAT64_PRODUCT, K.FLOAT64_PRODUCT, K.FLOAT64_PRODUCT, K.FLOAT32_SCALE)
 SEMANTICS.add("onnx-reference", Semantics(
-    "onnx-reference", "onnx.reference (the ONNX specification's Python evaluator)", _FLOAT, _FLOAT, "float32",
-    RoundingMode.HALF_EVEN, add_form="float"))
+    "onnx-reference", "onnx.reference (the ONNX specification's Python evaluator): the float32 multiplier "
+    "applied to the int32 accumulator in double", _FLOAT64, _FLOAT64, "float32", RoundingMode.HALF_EVEN,
+    add_form="float"))
 SEMANTICS.add("pytorch-qnnpack", Semantics(
-    "pytorch-qnnpack", "PyTorch quantized ops, qnnpack engine (exact on every CPU)", _FLOAT, _FLOAT, "float32",
-    RoundingMode.HALF_EVEN, add_form="float"))
+    "pytorch-qnnpack", "PyTorch quantized ops, qnnpack engine (exact on every CPU; reciprocal output scale)",
+    _FLOAT, _FLOAT, "float32-reciprocal", RoundingMode.HALF_EVEN, add_form="float"))
 
 HOST_ALIASES = ("onnxruntime", "pytorch")
 

@@ -74,23 +74,33 @@ def _bias(graph: Graph, op: Op) -> np.ndarray | None:
     return graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 and op.inputs[2] else None
 
 
+def _to_nhwc(x: np.ndarray, op: Op) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if op.attrs.get("layout") == "NCHW" else x
+
+
+def _from_nhwc(y: np.ndarray, op: Op) -> np.ndarray:
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2)) if op.attrs.get("layout") == "NCHW" else y
+
+
 @OP_IMPLS.register("conv2d")
 def _conv2d(graph, op, values, sem):
     x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
     a = op.attrs
-    return Q.conv2d(_value(graph, values, op.inputs[0]), w_t.data, _bias(graph, op), x_q=_qp(x_t), w_q=_qp(w_t),
-                    y_q=_qp(y_t), y_fmt=_fmt(y_t), stride=a["stride"], padding=a["padding"], dilation=a["dilation"],
-                    groups=a["groups"], activation=a["activation"], semantics=sem.name)
+    y = Q.conv2d(_to_nhwc(_value(graph, values, op.inputs[0]), op), w_t.data, _bias(graph, op), x_q=_qp(x_t),
+                 w_q=_qp(w_t), y_q=_qp(y_t), y_fmt=_fmt(y_t), stride=a["stride"], padding=a["padding"],
+                 dilation=a["dilation"], groups=a["groups"], activation=a["activation"], semantics=sem.name)
+    return _from_nhwc(y, op)
 
 
 @OP_IMPLS.register("depthwise_conv2d")
 def _depthwise(graph, op, values, sem):
     x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
     a = op.attrs
-    return Q.depthwise_conv2d(_value(graph, values, op.inputs[0]), w_t.data, _bias(graph, op), x_q=_qp(x_t),
-                              w_q=_qp(w_t), y_q=_qp(y_t), y_fmt=_fmt(y_t), stride=a["stride"], padding=a["padding"],
-                              dilation=a["dilation"], depth_multiplier=a["depth_multiplier"],
-                              activation=a["activation"], semantics=sem.name)
+    y = Q.depthwise_conv2d(_to_nhwc(_value(graph, values, op.inputs[0]), op), w_t.data, _bias(graph, op),
+                           x_q=_qp(x_t), w_q=_qp(w_t), y_q=_qp(y_t), y_fmt=_fmt(y_t), stride=a["stride"],
+                           padding=a["padding"], dilation=a["dilation"], depth_multiplier=a["depth_multiplier"],
+                           activation=a["activation"], semantics=sem.name)
+    return _from_nhwc(y, op)
 
 
 @OP_IMPLS.register("fully_connected")
@@ -100,6 +110,8 @@ def _fully_connected(graph, op, values, sem):
     depth = w_t.shape[1]
     y = Q.fully_connected(x.reshape(-1, depth), w_t.data, _bias(graph, op), x_q=_qp(x_t), w_q=_qp(w_t),
                           y_q=_qp(y_t), y_fmt=_fmt(y_t), activation=op.attrs["activation"], semantics=sem.name)
+    if graph.format == "onnx":  # Gemm / MatMul keep the leading dimensions
+        return y.reshape(*x.shape[:-1], y.shape[-1])
     return y.reshape(_shape_like(y_t, y.size, x.shape[0]))
 
 
@@ -128,8 +140,9 @@ def _pool(kind: str) -> OpImpl:
         fmt = _fmt(y_t)
         lo, hi = Q.activation_range(op.attrs["activation"], float(y_t.quant.scale[0]),
                                     int(y_t.quant.zero_point[0]), fmt)
-        return ops.pool2d(_value(graph, values, op.inputs[0]), op.attrs["kernel"], kind=kind,
-                          stride=op.attrs["stride"], padding=op.attrs["padding"], fmt=fmt, act_min=lo, act_max=hi)
+        y = ops.pool2d(_to_nhwc(_value(graph, values, op.inputs[0]), op), op.attrs["kernel"], kind=kind,
+                       stride=op.attrs["stride"], padding=op.attrs["padding"], fmt=fmt, act_min=lo, act_max=hi)
+        return _from_nhwc(y, op)
     return impl
 
 
@@ -193,6 +206,63 @@ def _quantize(graph, op, values, sem):
     m, e = quantize_multiplier(float(np.float32(x_t.quant.scale[0])) / float(np.float32(y_t.quant.scale[0])))
     acc = x.astype(np.int64) - int(x_t.quant.zero_point[0])
     return ops.requantize(acc, m, e, int(y_t.quant.zero_point[0]), fmt, RequantKind.GEMMLOWP_DOUBLE)
+
+
+@OP_IMPLS.register("global_avg_pool")
+def _global_avg_pool(graph, op, values, sem):
+    """Mean over H and W of NCHW codes: (sum - zx * HW) requantized by float32(sx / float32(sy * HW))."""
+    x_t, y_t = graph.tensor(op.inputs[0]), _out(graph, op)
+    x = _value(graph, values, op.inputs[0])
+    size = x.shape[2] * x.shape[3]
+    acc = x.reshape(*x.shape[:2], size).sum(axis=2, dtype=np.int64) - int(x_t.quant.zero_point[0]) * size
+    scale = np.float32(np.float32(x_t.quant.scale[0]) / np.float32(np.float32(y_t.quant.scale[0]) * np.float32(size)))
+    y = ops.requantize(acc, 0, 0, int(y_t.quant.zero_point[0]), _fmt(y_t), RequantKind.FLOAT32_SCALE, scale)
+    return y.reshape(*x.shape[:2], 1, 1)
+
+
+@OP_IMPLS.register("flatten")
+def _flatten(graph, op, values, sem):
+    x = _value(graph, values, op.inputs[0])
+    axis = op.attrs["axis"] % x.ndim if x.ndim else 0
+    return x.reshape(int(np.prod(x.shape[:axis])), -1)
+
+
+@OP_IMPLS.register("reshape_to")
+def _reshape_to(graph, op, values, sem):
+    """ONNX Reshape: 0 copies the input dimension, -1 is inferred."""
+    x = _value(graph, values, op.inputs[0])
+    shape = [x.shape[i] if d == 0 else d for i, d in enumerate(op.attrs["shape"])]
+    return x.reshape(shape)
+
+
+def _zero_point(graph: Graph, name: str) -> np.ndarray:
+    return np.zeros(1, np.int64) if not name else np.atleast_1d(graph.tensor(name).data).astype(np.int64)
+
+
+@OP_IMPLS.register("matmul_integer")
+def _matmul_integer(graph, op, values, sem):
+    """ONNX MatMulInteger: int32 accumulators of (a - za)(b - zb), the host CPU's dot-product arithmetic."""
+    a, b = _value(graph, values, op.inputs[0]), _value(graph, values, op.inputs[1])
+    za = int(_zero_point(graph, op.attrs["x_zero_point"])[0])
+    zb = _zero_point(graph, op.attrs["w_zero_point"])
+    arithmetic = sem.u8s8 if a.dtype == np.uint8 and b.dtype == np.int8 else "exact"
+    res = ops.matmul(a.reshape(-1, a.shape[-1]), b, x_zero_point=za, w_zero_point=zb if zb.size > 1 else int(zb[0]),
+                     arithmetic=arithmetic)
+    return res.acc.reshape(*a.shape[:-1], b.shape[-1]).astype(np.int32)
+
+
+@OP_IMPLS.register("conv_integer")
+def _conv_integer(graph, op, values, sem):
+    """ONNX ConvInteger (NCHW / OIHW): int32 accumulators."""
+    x, w = _value(graph, values, op.inputs[0]), _value(graph, values, op.inputs[1])
+    a = op.attrs
+    zx = int(_zero_point(graph, a["x_zero_point"])[0])
+    zw = _zero_point(graph, a["w_zero_point"])
+    arithmetic = sem.u8s8 if x.dtype == np.uint8 and w.dtype == np.int8 else "exact"
+    res = ops.conv2d(_to_nhwc(x, op), np.ascontiguousarray(w.transpose(0, 2, 3, 1)), stride=a["stride"],
+                     padding=a["padding"], dilation=a["dilation"], groups=a["groups"], x_zero_point=zx,
+                     w_zero_point=zw if zw.size > 1 else int(zw[0]), arithmetic=arithmetic)
+    return _from_nhwc(res.acc.astype(np.int32), op)
 
 
 @OP_IMPLS.register("dequantize")

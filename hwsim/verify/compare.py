@@ -22,7 +22,7 @@ from hwsim.numerics.semantics import get_semantics
 from hwsim.verify.tflite_runner import RESOLVERS as TFLITE_RESOLVERS
 from hwsim.workload.graph import Graph
 
-TARGETS = {"tflite": tuple(TFLITE_RESOLVERS)}
+TARGETS = {"tflite": tuple(TFLITE_RESOLVERS), "onnxruntime": ("onnxruntime",)}
 
 
 @dataclass
@@ -99,14 +99,42 @@ def _run_tflite(resolvers: tuple[str, ...], model: Path, inputs: list[np.ndarray
     return results
 
 
+def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Run ONNX Runtime (default optimizations) with every integer tensor of hwsim's graph exposed as an output.
+
+    The final outputs come from the unmodified model, so exposing intermediates cannot change them.
+    """
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as exc:
+        raise RuntimeUnavailable(f"onnxruntime is not installed: {exc}") from None
+    proto = onnx.load(str(model))
+    names = {v.name for v in proto.graph.output}
+    extra = [o for op in graph.ops for o in op.outputs if o not in names and graph.tensor(o).quant is not None]
+    for name in extra:
+        proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+    sessions = [onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"]),
+                onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])]
+    feeds = [{n: x[s] for n, x in zip(graph.inputs, inputs)} for s in range(inputs[0].shape[0])]
+    values: dict[str, list] = {}
+    for session in sessions:
+        wanted = [o.name for o in session.get_outputs()]
+        for feed in feeds:
+            for name, value in zip(wanted, session.run(wanted, feed)):
+                values.setdefault(name, []).append(value)
+    return {name: np.stack(v[-len(feeds):] if name not in names else v[:len(feeds)]) for name, v in values.items()}
+
+
 def compare(graph: Graph, semantics: str, runtime_values: dict[str, np.ndarray],
             inputs: list[np.ndarray]) -> VerifyReport:
-    """Compare hwsim under ``semantics`` with the runtime's tensors (keyed ``t<file index>``)."""
+    """Compare hwsim under ``semantics`` with the runtime's tensors (by name, or ``t<file index>`` for TFLite)."""
     sem = get_semantics(semantics)
     samples = inputs[0].shape[0]
 
     def runtime(name):
-        return runtime_values.get(f"t{graph.file_index[name]}")
+        key = f"t{graph.file_index[name]}" if graph.file_index else name
+        return runtime_values.get(key)
 
     chained = [run_graph(graph, [x[s] for x in inputs], sem.name) for s in range(samples)]
     report = VerifyReport(graph.source, sem.name, samples)
@@ -145,6 +173,8 @@ def verify(model: str | Path, against: str = "tflite", samples: int = 4, inputs:
         feeds = [np.asarray(inputs)]
         if feeds[0].ndim == len(graph.tensor(graph.inputs[0]).shape):
             feeds = [feeds[0][None]]
+    if against == "onnxruntime":
+        return [compare(graph, "onnxruntime", _run_onnxruntime(model, graph, feeds), feeds)]
     reports = []
     with tempfile.TemporaryDirectory() as tmp:
         for resolver, values in _run_tflite(TARGETS[against], model, feeds, Path(tmp)).items():

@@ -25,6 +25,7 @@ TIE_TABLE = {
     K.SINGLE_HALF_UP: [-2, -1, 0, 1, 2, 3],
     K.INT16_MULTIPLIER: [-2, -1, 0, 1, 2, 3],
     K.FLOAT32_SCALE: [-2, -2, 0, 0, 2, 2],  # ties to even
+    K.FLOAT64_PRODUCT: [-2, -2, 0, 0, 2, 2],
 }
 
 

@@ -44,8 +44,13 @@ class Case:
 
     ``calib`` picks the representative data: ``uniform`` (reals in [-1, 1]), ``positive`` ([0, 1]: input
     zero point -128), ``negative`` ([-1, 0]: zero point 127), ``constant`` (only constant images -1, 0, 1:
-    the output range is too narrow for random inputs, so outputs saturate at both ends).
-    ``int16`` converts with 16-bit activations and 8-bit weights (16x8).
+    the output range is too narrow for random inputs, so outputs saturate at both ends), ``pinned`` (an add
+    whose ``params["ranges"]`` fix both input ranges and the output range exactly, for chosen scale ratios).
+    ``int16`` converts with 16-bit activations and 8-bit weights (16x8). ``grid`` feeds an add every pair of
+    int8 codes (shape (1, 256, 256, 1)) instead of random codes. ``int4`` builds the layer from fake-quant ops
+    (4-bit weights, 8-bit activations) and converts it with the converter's experimental low-bit QAT mode,
+    which stores the weights as INT4 tensors; the input range is [-1, 1] and the output range is fixed from a
+    float run so that a few outputs saturate.
     """
 
     name: str
@@ -56,11 +61,14 @@ class Case:
     calib: str = "uniform"
     int16: bool = False
     seed: int = 0
+    grid: bool = False
+    int4: bool = False
 
     @property
     def tflite_op(self) -> str:
-        return {"conv2d": "CONV_2D", "depthwise_conv2d": "DEPTHWISE_CONV_2D", "fully_connected": "FULLY_CONNECTED",
-                "add": "ADD", "avg_pool": "AVERAGE_POOL_2D", "max_pool": "MAX_POOL_2D"}[self.op]
+        return {"conv2d": "CONV_2D", "depthwise_conv2d": "DEPTHWISE_CONV_2D",
+                "fully_connected": "FULLY_CONNECTED", "add": "ADD", "avg_pool": "AVERAGE_POOL_2D",
+                "max_pool": "MAX_POOL_2D"}[self.op]
 
     @property
     def inputs(self) -> int:
@@ -68,9 +76,9 @@ class Case:
 
 
 def _c(name, shape, filters, kernel, **kw):
-    return Case(name, "conv2d", shape, {"filters": filters, "kernel": kernel, "strides": kw.pop("strides", 1),
-                                        "padding": kw.pop("padding", "valid"), "dilation": kw.pop("dilation", 1)},
-                **kw)
+    return Case(name, "conv2d", shape,
+                {"filters": filters, "kernel": kernel, "strides": kw.pop("strides", 1),
+                 "padding": kw.pop("padding", "valid"), "dilation": kw.pop("dilation", 1)}, **kw)
 
 
 def _d(name, shape, multiplier, kernel, **kw):
@@ -89,51 +97,66 @@ def _p(name, kind, shape, pool, strides, padding, **kw):
 
 CASES: tuple[Case, ...] = (
     # int8 conv2d: per-channel weights, strides, SAME/VALID, dilation, fused activations, extreme zero points
-    _c("conv_k3_valid", (2, 9, 9, 3), 5, 3, seed=1),
-    _c("conv_k3_same_s2_relu", (2, 10, 9, 4), 6, 3, strides=2, padding="same", activation="relu", seed=2),
+    _c("conv_k3_valid", (4, 34, 34, 3), 8, 3, seed=1),
+    _c("conv_k3_same_s2_relu", (2, 40, 38, 4), 6, 3, strides=2, padding="same", activation="relu", seed=2),
     _c("conv_k3_same_d2_relu6_pos", (1, 11, 11, 3), 4, 3, padding="same", dilation=2, activation="relu6",
        calib="positive", seed=3),
-    _c("conv_k5x3_valid_s21_sat", (2, 12, 8, 3), 5, (5, 3), strides=(2, 1), calib="constant", seed=4),
-    _c("conv_k1_same_neg", (2, 6, 7, 8), 7, 1, padding="same", calib="negative", seed=5),
+    _c("conv_k5x3_valid_s21_sat", (2, 24, 16, 3), 5, (5, 3), strides=(2, 1), calib="constant", seed=4),
+    _c("conv_k1_same_neg", (2, 48, 48, 8), 7, 1, padding="same", calib="negative", seed=5),
     _c("conv_k2_same_d21_relu_sat", (1, 9, 10, 2), 3, 2, padding="same", dilation=(2, 1), activation="relu",
        calib="constant", seed=6),
     _c("conv_k3_valid_s3_k48", (1, 13, 13, 16), 8, 3, strides=3, seed=7),
     # int8 depthwise: multipliers 1..3
-    _d("dw_m1_k3_same", (2, 8, 8, 4), 1, 3, padding="same", seed=11),
+    _d("dw_m1_k3_same", (2, 32, 32, 8), 1, 3, padding="same", seed=11),
     _d("dw_m2_k3_valid_s2_relu_pos", (2, 11, 10, 3), 2, 3, strides=2, activation="relu", calib="positive",
        seed=12),
-    _d("dw_m3_k3_same_d2_relu6", (1, 10, 10, 2), 3, 3, padding="same", dilation=2, activation="relu6", seed=13),
+    _d("dw_m3_k3_same_d2_relu6", (1, 32, 32, 4), 3, 3, padding="same", dilation=2, activation="relu6",
+       seed=13),
     _d("dw_m1_k5_same_s2_sat", (2, 11, 11, 5), 1, 5, strides=2, padding="same", calib="constant", seed=14),
-    _d("dw_m2_k2x3_same_neg", (1, 7, 9, 3), 2, (2, 3), padding="same", calib="negative", seed=15),
-    _d("dw_m1_c1_k3_same_s2", (2, 9, 9, 1), 1, 3, strides=2, padding="same", seed=16),
+    _d("dw_m2_k2x3_same_neg", (1, 40, 40, 6), 2, (2, 3), padding="same", calib="negative", seed=15),
+    _d("dw_m1_c1_k3_same_s2", (4, 96, 96, 1), 1, 3, strides=2, padding="same", seed=16),
+    _d("dw_m1_c13_k3_same", (1, 40, 40, 13), 1, 3, padding="same", seed=18),
     _d("dw_m3_k3_valid_sat_relu6", (1, 8, 8, 3), 3, 3, activation="relu6", calib="constant", seed=17),
     # int8 fully connected
-    _f("fc_k64_n16", 4, 64, 16, seed=21),
-    _f("fc_k300_n10_relu_pos", 3, 300, 10, activation="relu", calib="positive", seed=22),
-    _f("fc_k4096_n8_sat", 2, 4096, 8, calib="constant", seed=23),
-    _f("fc_k128_n12_relu6_neg", 5, 128, 12, activation="relu6", calib="negative", seed=24),
+    _f("fc_k64_n32", 2048, 64, 32, seed=21),
+    _f("fc_k300_n10_relu_pos", 128, 300, 10, activation="relu", calib="positive", seed=22),
+    _f("fc_k4096_n8_sat", 16, 4096, 8, calib="constant", seed=23),
+    _f("fc_k128_n12_relu6_neg", 1024, 128, 12, activation="relu6", calib="negative", seed=24),
     _f("fc_k1_n5", 6, 1, 5, seed=25),
     # int8 add of two inputs (different ranges, so different scales and zero points)
     Case("add", "add", (2, 6, 5, 4), seed=31),
     Case("add_relu_sat", "add", (2, 5, 5, 3), activation="relu", calib="constant", seed=32),
     Case("add_relu6_pos", "add", (1, 7, 4, 6), activation="relu6", calib="positive", seed=33),
+    # every pair of codes, with scale ratios s1/so = 1/3 and s2/so = 5/6 (many exact and near ties)
+    Case("add_grid_thirds", "add", (1, 256, 256, 1), {"ranges": ((-1.0, 1.0), (-2.0, 3.0), (-2.5, 3.5))},
+         calib="pinned", grid=True, seed=34),
+    # every pair of codes, s1/so = 1/4 and s2/so = 1, input 1 zero point -128, fused ReLU
+    Case("add_grid_quarters_relu", "add", (1, 256, 256, 1),
+         {"ranges": ((0.0, 2.0), (-4.0, 4.0), (-4.0, 4.0))}, activation="relu", calib="pinned", grid=True,
+         seed=35),
     # int8 pooling
     _p("avgpool_2_s2_valid", "avg_pool", (2, 8, 8, 4), 2, 2, "valid", seed=41),
-    _p("avgpool_3_s1_same", "avg_pool", (2, 7, 6, 3), 3, 1, "same", seed=42),
+    _p("avgpool_3_s1_same", "avg_pool", (2, 32, 32, 8), 3, 1, "same", seed=42),
     _p("avgpool_3x2_s2_same_pos", "avg_pool", (1, 9, 8, 5), (3, 2), 2, "same", calib="positive", seed=43),
     _p("maxpool_3_s2_same", "max_pool", (2, 9, 9, 4), 3, 2, "same", seed=44),
     _p("maxpool_2_s2_valid_neg", "max_pool", (1, 8, 6, 3), 2, 2, "valid", calib="negative", seed=45),
     # 16x8: int16 activations, int8 weights, int64 bias
-    _c("conv16_k3_same_relu", (2, 8, 8, 3), 5, 3, padding="same", activation="relu", int16=True, seed=51),
-    _c("conv16_k3_valid_s2_sat", (1, 11, 9, 4), 6, 3, strides=2, calib="constant", int16=True, seed=52),
+    _c("conv16_k3_same_relu", (2, 32, 32, 3), 8, 3, padding="same", activation="relu", int16=True, seed=51),
+    _c("conv16_k3_valid_s2_sat", (2, 21, 21, 4), 6, 3, strides=2, calib="constant", int16=True, seed=52),
     _c("conv16_k3_same_d2_relu6", (1, 10, 10, 2), 4, 3, padding="same", dilation=2, activation="relu6",
        int16=True, seed=53),
-    _d("dw16_m1_k3_same", (2, 8, 8, 4), 1, 3, padding="same", int16=True, seed=54),
+    _d("dw16_m1_k3_same", (2, 32, 32, 8), 1, 3, padding="same", int16=True, seed=54),
     _d("dw16_m2_k3_valid_s2_relu6", (1, 11, 11, 3), 2, 3, strides=2, activation="relu6", int16=True, seed=55),
     _d("dw16_m3_k3_same_d2_sat", (1, 9, 9, 2), 3, 3, padding="same", dilation=2, calib="constant", int16=True,
        seed=56),
-    _f("fc16_k64_n16", 4, 64, 16, int16=True, seed=57),
-    _f("fc16_k4096_n8_relu_sat", 2, 4096, 8, activation="relu", calib="constant", int16=True, seed=58),
+    _f("fc16_k64_n32", 2048, 64, 32, int16=True, seed=57),
+    _f("fc16_k4096_n8_relu_sat", 16, 4096, 8, activation="relu", calib="constant", int16=True, seed=58),
+    # int4 weights (int8 activations): per-channel conv and depthwise, per-tensor FC
+    _c("conv4_k3_same", (2, 24, 24, 4), 8, 3, padding="same", int4=True, seed=61),
+    _c("conv4_k3_valid_s2_relu6", (1, 25, 25, 3), 5, 3, strides=2, activation="relu6", int4=True, seed=62),
+    _d("dw4_m1_k3_same", (2, 24, 24, 8), 1, 3, padding="same", int4=True, seed=63),
+    _d("dw4_m2_k3_valid_relu", (1, 20, 20, 5), 2, 3, activation="relu", int4=True, seed=64),
+    _f("fc4_k64_n16", 512, 64, 16, int4=True, seed=65),
 )
 CASES_BY_NAME = {c.name: c for c in CASES}
 
@@ -145,7 +168,18 @@ def _weights(case: Case, rng: np.random.Generator, shape: tuple[int, ...], out_a
     gains = np.exp(rng.uniform(np.log(0.05), np.log(1.0), shape[out_axis]))
     view = [1] * len(shape)
     view[out_axis] = shape[out_axis]
-    return (w * gains.reshape(view) / np.sqrt(np.prod(shape) / shape[out_axis])).astype(np.float32)
+    w = w * gains.reshape(view) / np.sqrt(np.prod(shape) / shape[out_axis])
+    if case.calib == "constant":
+        # Zero-sum kernels: constant calibration images then give outputs near the bias only, so random inputs
+        # overshoot the calibrated output range and saturate at both ends.
+        w -= w.mean(axis=tuple(a for a in range(len(shape)) if a != out_axis), keepdims=True)
+    return w.astype(np.float32)
+
+
+def _bias(case: Case, rng: np.random.Generator, channels: int) -> np.ndarray:
+    """Seeded biases; small ones for ``constant`` calibration, whose output range they alone set."""
+    bound = 0.06 if case.calib == "constant" else 0.3
+    return rng.uniform(-bound, bound, channels).astype(np.float32)
 
 
 def build_keras(case: Case, keras):
@@ -160,22 +194,22 @@ def build_keras(case: Case, keras):
                                     dilation_rate=p["dilation"], activation=act)
         out = layer(inp)
         kernel = _weights(case, rng, layer.kernel.shape, 3)
-        layer.set_weights([kernel, rng.uniform(-0.3, 0.3, p["filters"]).astype(np.float32)])
+        layer.set_weights([kernel, _bias(case, rng, p["filters"])])
         return keras.Model(inp, out)
     if case.op == "depthwise_conv2d":
         layer = keras.layers.DepthwiseConv2D(p["kernel"], strides=p["strides"], padding=p["padding"],
-                                             depth_multiplier=p["depth_multiplier"], dilation_rate=p["dilation"],
-                                             activation=act)
+                                             depth_multiplier=p["depth_multiplier"],
+                                             dilation_rate=p["dilation"], activation=act)
         out = layer(inp)
         kh, kw, c, m = layer.kernel.shape
         kernel = _weights(case, rng, (kh, kw, c * m), 2).reshape(kh, kw, c, m)
-        layer.set_weights([kernel, rng.uniform(-0.3, 0.3, c * m).astype(np.float32)])
+        layer.set_weights([kernel, _bias(case, rng, c * m)])
         return keras.Model(inp, out)
     if case.op == "fully_connected":
         layer = keras.layers.Dense(p["units"], activation=act)
         out = layer(inp)
         kernel = _weights(case, rng, layer.kernel.shape, 1)
-        layer.set_weights([kernel, rng.uniform(-0.3, 0.3, p["units"]).astype(np.float32)])
+        layer.set_weights([kernel, _bias(case, rng, p["units"])])
         return keras.Model(inp, out)
     if case.op == "add":
         inp2 = keras.Input(tuple(shape), batch_size=batch)
@@ -190,17 +224,31 @@ def build_keras(case: Case, keras):
 def representative(case: Case):
     """The calibration data generator of ``case`` (seeded)."""
     rng = np.random.default_rng(case.seed + 1000)
-    lo, hi = {"uniform": (-1.0, 1.0), "positive": (0.0, 1.0), "negative": (-1.0, 0.0), "constant": (-1.0, 1.0)}[
-        case.calib]
+    lo, hi = {"uniform": (-1.0, 1.0), "positive": (0.0, 1.0), "negative": (-1.0, 0.0),
+              "constant": (-1.0, 1.0), "pinned": (-1.0, 1.0)}[case.calib]
     # The second input of an add gets a wider range, so its scale and zero point differ from the first's.
     ranges = [(lo, hi), (lo * 3.0, hi * 3.0) if case.calib != "uniform" else (-0.5, 2.5)][:case.inputs]
 
     def sample():
+        if case.calib == "pinned":
+            # Three samples whose min/max are exactly the given ranges: input 1 alone, input 2 alone, and a
+            # pair of sums at the ends of the output range (each summand inside its input's range).
+            (lo1, hi1), (lo2, hi2), (lo, hi) = case.params["ranges"]
+            pairs = (((lo1, hi1), (0.0, 0.0)), ((0.0, 0.0), (lo2, hi2)), ((lo1, hi1), (lo - lo1, hi - hi1)))
+            for x1, x2 in pairs:
+                pair = []
+                for v in (x1, x2):
+                    x = np.zeros(case.shape, np.float32)
+                    x.reshape(-1)[:2] = v
+                    pair.append(x)
+                yield pair
+            return
         if case.calib == "constant":
-            values = (-1.0, 0.0, 1.0)
-            for v in values:
-                yield [np.full(case.shape, v * (r[1] - r[0]) / 2 + (r[0] + r[1]) / 2, np.float32)
-                       for r in ranges]
+            # Constant images at both ends of each input's range; an add's two inputs get opposite signs, so
+            # its calibrated output range is half of what random inputs reach.
+            for v in (-1.0, 0.0, 1.0):
+                yield [np.full(case.shape, sign * v * r[1], np.float32)
+                       for sign, r in zip((1.0, -1.0), ranges)]
             return
         for _ in range(16):
             yield [rng.uniform(a, b, case.shape).astype(np.float32) for a, b in ranges]
@@ -210,6 +258,8 @@ def representative(case: Case):
 
 def convert(case: Case, tf, keras) -> bytes:
     """Full-integer conversion (int8, or 16x8 with ``case.int16``) of the case's Keras model."""
+    if case.int4:
+        return _convert_int4(case, tf)
     keras.utils.clear_session()
     converter = tf.lite.TFLiteConverter.from_keras_model(build_keras(case, keras))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -224,10 +274,74 @@ def convert(case: Case, tf, keras) -> bytes:
     return converter.convert()
 
 
+def _convert_int4(case: Case, tf) -> bytes:
+    """A fake-quant graph (weights 4 bits, narrow range; activations 8 bits) converted in low-bit QAT mode."""
+    rng = np.random.default_rng(case.seed)
+    p = case.params
+    conv_like = case.op in ("conv2d", "depthwise_conv2d")
+    if case.op == "conv2d":
+        kh, kw = (p["kernel"],) * 2 if isinstance(p["kernel"], int) else p["kernel"]
+        w = _weights(case, rng, (kh, kw, case.shape[3], p["filters"]), 3)
+        bound = np.abs(w).max(axis=(0, 1, 2))
+    elif case.op == "depthwise_conv2d":
+        kh, kw = (p["kernel"],) * 2 if isinstance(p["kernel"], int) else p["kernel"]
+        w = _weights(case, rng, (kh, kw, case.shape[3] * p["depth_multiplier"]), 2)
+        bound = np.abs(w).max(axis=(0, 1))
+    else:
+        w = _weights(case, rng, (case.shape[1], p["units"]), 1)
+        bound = float(np.abs(w).max())  # per-tensor: the converter cannot transpose per-channel FC weights
+    bias = _bias(case, rng, w.shape[-1])
+    strides = p.get("strides", 1)
+    strides = (1, *strides, 1) if isinstance(strides, tuple) else (1, strides, strides, 1)
+    dilation = p.get("dilation", 1)
+    dilation = dilation if isinstance(dilation, tuple) else (dilation, dilation)
+
+    def layer(x, wq):
+        if case.op == "conv2d":
+            y = tf.nn.conv2d(x, wq, strides, p["padding"].upper(), dilations=dilation)
+        elif case.op == "depthwise_conv2d":
+            wq = tf.reshape(wq, (kh, kw, case.shape[3], p["depth_multiplier"]))
+            y = tf.nn.depthwise_conv2d(x, wq, strides, p["padding"].upper(), dilations=dilation)
+        else:
+            y = tf.matmul(x, wq)
+        y = y + bias
+        return {None: y, "relu": tf.nn.relu(y), "relu6": tf.nn.relu6(y)}[case.activation]
+
+    def quantize_weights(weights):
+        if conv_like:
+            return tf.quantization.fake_quant_with_min_max_vars_per_channel(
+                weights, -bound, bound, num_bits=4, narrow_range=True)
+        return tf.quantization.fake_quant_with_min_max_vars(weights, -bound, bound, num_bits=4,
+                                                            narrow_range=True)
+
+    # The output range: what the float layer reaches on random inputs, shrunk a little so that some saturate.
+    probe = layer(tf.constant(rng.uniform(-1, 1, case.shape).astype(np.float32)), tf.constant(w)).numpy()
+    lo, hi = 0.9 * min(float(probe.min()), 0.0), 0.9 * max(float(probe.max()), 0.0)
+
+    @tf.function(input_signature=[tf.TensorSpec(case.shape, tf.float32)])
+    def model(x):
+        x = tf.quantization.fake_quant_with_min_max_vars(x, -1.0, 1.0, num_bits=8)
+        y = layer(x, quantize_weights(tf.constant(w)))
+        return tf.quantization.fake_quant_with_min_max_vars(y, lo, hi, num_bits=8)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([model.get_concrete_function()], model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter._experimental_low_bit_qat = True
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
 def make_inputs(case: Case, dtype) -> list[np.ndarray]:
-    """Seeded integer codes over the full range of ``dtype``; the first two elements are its min and max."""
+    """Seeded integer codes over the full range of ``dtype``; the first two elements are its min and max.
+
+    A ``grid`` case gets every pair of codes instead: input 1 runs over rows, input 2 over columns.
+    """
     rng = np.random.default_rng(case.seed + 2000)
     info = np.iinfo(dtype)
+    if case.grid:
+        codes = np.arange(info.min, info.max + 1)
+        return [np.repeat(codes, codes.size).reshape(case.shape).astype(dtype),
+                np.tile(codes, codes.size).reshape(case.shape).astype(dtype)]
     out = []
     for _ in range(case.inputs):
         x = rng.integers(info.min, info.max + 1, case.shape, dtype=np.int64)
@@ -261,18 +375,20 @@ class Model:
     output: Tensor
     graph_inputs: list[int]  # tensor indices of the graph inputs, in subgraph order
     ops: list[str]
+    tensor_types: dict[int, str]  # tensor index -> schema TensorType name (INT8, INT4, INT32...)
 
 
 def read_model(content: bytes, tf) -> Model:
     """Read the op, its builtin options and every operand's quantization back from ``content``.
 
-    Tensor codes and quantization come from ``tf.lite.Interpreter`` (reference kernels, no delegate);
+    Tensor codes and quantization come from ``tf.lite.Interpreter`` (builtin kernels, no delegate);
     the options (stride, padding, dilation, multiplier, fused activation) from the flatbuffer.
     """
     from tensorflow.lite.python import schema_py_generated as schema
 
-    interp = tf.lite.Interpreter(model_content=content,
-                                 experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+    # Not BUILTIN_REF: it has no kernel for int4-weight DEPTHWISE_CONV_2D (version 7).
+    kind = tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interp = tf.lite.Interpreter(model_content=content, experimental_op_resolver_type=kind)
     interp.allocate_tensors()
     details = {d["index"]: d for d in interp.get_tensor_details()}
     ops = interp._get_ops_details()
@@ -296,7 +412,9 @@ def read_model(content: bytes, tf) -> Model:
         options["activation"] = ACTIVATIONS[options["fusedActivationFunction"]]
     if "padding" in options:
         options["padding"] = PADDINGS[options["padding"]]
-    return Model(op["op_name"], options, operands, output, graph_inputs, [o["op_name"] for o in ops])
+    type_names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    types = {i: type_names[t.type] for i, t in enumerate(flat.subgraphs[0].tensors)}
+    return Model(op["op_name"], options, operands, output, graph_inputs, [o["op_name"] for o in ops], types)
 
 
 # ---------------------------------------------------------------------------------------------- hwsim
@@ -317,8 +435,9 @@ def hwsim_output(case: Case, model: Model, inputs: dict[int, np.ndarray], semant
     act = o.get("activation")
     if model.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         x_t, w_t, b_t = model.operands
-        common = dict(x_q=_qp(x_t), w_q=_qp(w_t), y_q=_qp(model.output), y_fmt=fmt, stride=(o["strideH"], o["strideW"]),
-                      padding=o["padding"], dilation=(o["dilationHFactor"], o["dilationWFactor"]), activation=act,
+        common = dict(x_q=_qp(x_t), w_q=_qp(w_t), y_q=_qp(model.output), y_fmt=fmt,
+                      stride=(o["strideH"], o["strideW"]), padding=o["padding"],
+                      dilation=(o["dilationHFactor"], o["dilationWFactor"]), activation=act,
                       semantics=semantics)
         x = inputs[x_t.index]
         if model.op == "CONV_2D":
@@ -330,15 +449,129 @@ def hwsim_output(case: Case, model: Model, inputs: dict[int, np.ndarray], semant
                                  y_q=_qp(model.output), y_fmt=fmt, activation=act, semantics=semantics)
     if model.op == "ADD":
         a_t, b_t = model.operands
-        return Q.add(inputs[a_t.index], inputs[b_t.index], x1_q=_qp(a_t), x2_q=_qp(b_t), y_q=_qp(model.output),
-                     y_fmt=fmt, activation=act, semantics=semantics)
+        return Q.add(inputs[a_t.index], inputs[b_t.index], x1_q=_qp(a_t), x2_q=_qp(b_t),
+                     y_q=_qp(model.output), y_fmt=fmt, activation=act, semantics=semantics)
     if model.op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         (x_t,) = model.operands
         lo, hi = Q.activation_range(act, float(model.output.scales[0]), int(model.output.zero_points[0]), fmt)
         return ops.pool2d(inputs[x_t.index], (o["filterHeight"], o["filterWidth"]),
                           kind="avg" if model.op == "AVERAGE_POOL_2D" else "max",
-                          stride=(o["strideH"], o["strideW"]), padding=o["padding"], fmt=fmt, act_min=lo, act_max=hi)
+                          stride=(o["strideH"], o["strideW"]), padding=o["padding"], fmt=fmt, act_min=lo,
+                          act_max=hi)
     raise ValueError(f"no hwsim mapping for op {model.op}")
+
+
+# ---------------------------------------------------------------------------------------------- runtime rules
+# Rules measured on the live runtimes that hwsim's semantics cannot express (see the golden tests' xfails).
+# Each reproduces its runtime bit for bit on the cases here; they are written in numpy, independently of
+# hwsim's requantizers except where a function says otherwise.
+
+def _srdhm(a: np.ndarray, m: int) -> np.ndarray:
+    """gemmlowp SaturatingRoundingDoublingHighMul: round(a * m / 2**31), ties away from zero (int64)."""
+    p = a.astype(np.int64) * np.int64(m)
+    p = p + np.where(p >= 0, np.int64(1 << 30), np.int64(1 - (1 << 30)))
+    return np.where(p >= 0, p >> 31, -((-p) >> 31))
+
+
+def _rounding_divide_by_pot(x: np.ndarray, exponent: int) -> np.ndarray:
+    """gemmlowp RoundingDivideByPOT: x / 2**exponent rounded, ties away from zero."""
+    if exponent <= 0:
+        return x
+    mask = np.int64((1 << exponent) - 1)
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + ((x & mask) > threshold)
+
+
+def _add_params(model: Model):
+    from hwsim.numerics.requant_kinds import quantize_multiplier
+
+    (s1, z1), (s2, z2), (so, zo) = [(float(np.float32(t.scales[0])), int(t.zero_points[0]))
+                                    for t in (*model.operands, model.output)]
+    twice_max = 2.0 * max(s1, s2)
+    return (s1, z1), (s2, z2), (so, zo), quantize_multiplier(s1 / twice_max), quantize_multiplier(
+        s2 / twice_max), quantize_multiplier(twice_max / ((1 << 20) * so))
+
+
+def _clamp_add(y: np.ndarray, model: Model, activation) -> np.ndarray:
+    from hwsim.numerics import quantized as Q
+    from hwsim.numerics.formats import INT8
+
+    y_t = model.output
+    lo, hi = Q.activation_range(activation, float(y_t.scales[0]), int(y_t.zero_points[0]), INT8)
+    return np.clip(y, lo, hi).astype(np.int8)
+
+
+def optimized_add_rule(model: Model, x1: np.ndarray, x2: np.ndarray, activation) -> np.ndarray:
+    """TFLite's optimized int8 ADD on x86 (BUILTIN_WITHOUT_DEFAULT_DELEGATES), as measured.
+
+    Its NEON loop (compiled for SSE through NEON_2_SSE) runs over the first 16 * floor(n / 16) elements of the
+    flattened tensors: each input is shifted left by 20 + e_i at once (e_i <= 0, the exponent of
+    s_i / (2 max(s1, s2))) and then SRDHM(., M_i) -- one rounding at 2**-(20 + e_i) instead of the reference's
+    SRDHM at 2**-20 followed by a rounding shift by -e_i. The sum then goes through SRDHM(., M_o) and a
+    rounding shift, as in the reference. The last n mod 16 elements take the scalar (reference) path.
+    """
+    (s1, z1), (s2, z2), (so, zo), (m1, e1), (m2, e2), (mo, eo) = _add_params(model)
+    a = x1.astype(np.int64).ravel() - z1
+    b = x2.astype(np.int64).ravel() - z2
+    vector = _srdhm(a << (20 + e1), m1) + _srdhm(b << (20 + e2), m2)
+    scalar = (_rounding_divide_by_pot(_srdhm(a << 20, m1), -e1)
+              + _rounding_divide_by_pot(_srdhm(b << 20, m2), -e2))
+    blocked = np.arange(a.size) < a.size - a.size % 16
+    raw = _rounding_divide_by_pot(_srdhm(np.where(blocked, vector, scalar), mo), -eo) + zo
+    return _clamp_add(raw, model, activation).reshape(x1.shape)
+
+
+def xnnpack_add_rule(model: Model, x1: np.ndarray, x2: np.ndarray, activation) -> np.ndarray:
+    """XNNPACK's qs8 add (TFLite's default resolver delegates int8 ADD to it), as measured.
+
+    a = float32(s1 / so), b = float32(s2 / so); shift = 20 - exponent(max(a, b)); integer multipliers
+    A = rint(a * 2**shift), B = rint(b * 2**shift) (ties to even); then
+    y = (A (x1 - z1) + B (x2 - z2) + 2**(shift - 1)) >> shift + zo: one rounding, ties toward +inf, with
+    multipliers of only 21 bits.
+    """
+    (s1, z1), (s2, z2), (so, zo) = [(np.float32(t.scales[0]), int(t.zero_points[0]))
+                                    for t in (*model.operands, model.output)]
+    a, b = np.float32(s1 / so), np.float32(s2 / so)
+    exponent = int(np.frexp(max(a, b))[1]) - 1
+    shift = 20 - exponent
+    am = int(np.rint(np.float32(np.ldexp(a, shift))))
+    bm = int(np.rint(np.float32(np.ldexp(b, shift))))
+    acc = (x1.astype(np.int64) - z1) * am + (x2.astype(np.int64) - z2) * bm + (1 << (shift - 1))
+    return _clamp_add((acc >> shift) + zo, model, activation)
+
+
+def optimized_depthwise_rule(case: Case, model: Model, inputs: dict[int, np.ndarray]) -> np.ndarray:
+    """TFLite's optimized int8 DEPTHWISE_CONV_2D on x86 (BUILTIN_WITHOUT_DEFAULT_DELEGATES), as measured.
+
+    Its output stage runs a NEON loop (SSE through NEON_2_SSE) over output channels in blocks of 8: those
+    channels use vqrdmulh + vrshl, i.e. two roundings with ties up (hwsim's DOUBLE_HALF_UP). The last
+    C mod 8 channels take the scalar path, MultiplyByQuantizedMultiplier (GEMMLOWP_DOUBLE). Accumulators
+    and the per-channel requantizers are hwsim's; only the channel split is this function's.
+    """
+    from hwsim.numerics import ops
+    from hwsim.numerics import quantized as Q
+    from hwsim.numerics.formats import INT8, RoundingMode
+    from hwsim.numerics.requant_kinds import RequantKind as K
+    from hwsim.numerics.semantics import OPS, Semantics
+
+    x_t, w_t, b_t = model.operands
+    o = model.options
+    acc = ops.depthwise_conv2d(inputs[x_t.index], w_t.data, stride=(o["strideH"], o["strideW"]),
+                               padding=o["padding"], dilation=(o["dilationHFactor"], o["dilationWFactor"]),
+                               depth_multiplier=o["depthMultiplier"], x_zero_point=int(x_t.zero_points[0]),
+                               bias=b_t.data).acc
+
+    def requantize(kind):
+        table = dict.fromkeys(OPS, kind)
+        sem = Semantics(f"probe-{kind.name}", "one requantizer for every op", table, table, "tflite",
+                        RoundingMode.HALF_AWAY)
+        return Q.requantize(acc, input_scale=float(x_t.scales[0]), weight_scale=w_t.scales,
+                            output=_qp(model.output), fmt=INT8, semantics=sem, op="depthwise_conv2d",
+                            activation=o.get("activation"))
+
+    blocked, scalar = requantize(K.DOUBLE_HALF_UP), requantize(K.GEMMLOWP_DOUBLE)
+    channels = acc.shape[-1]
+    return np.where(np.arange(channels) < channels - channels % 8, blocked, scalar)
 
 
 # ---------------------------------------------------------------------------------------------- runner

@@ -1,0 +1,444 @@
+"""Read a quantized ``.onnx`` model (QOperator or QDQ form) into a :class:`~hwsim.workload.graph.Graph`.
+
+QOperator models name their integer ops (QLinearConv, QLinearMatMul, QGemm, QLinearAdd...). QDQ models
+wrap float ops in DequantizeLinear / QuantizeLinear pairs; hwsim fuses each ``DQ -> op -> Q`` group into
+the integer op, as ONNX Runtime's graph optimizer does, so both forms run on the same integer kernels.
+Tensors keep ONNX's NCHW shapes; spatial ops carry ``layout="NCHW"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.errors import ConfigError, RuntimeUnavailable
+from hwsim.workload.graph import Graph, Op, QuantInfo, Tensor
+
+_SPATIAL_ATTRS = ("strides", "pads", "dilations", "group", "auto_pad", "kernel_shape")
+
+
+def _onnx():
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise RuntimeUnavailable(f"reading .onnx files needs the 'onnx' package: {exc}") from exc
+    return onnx, numpy_helper
+
+
+@dataclass
+class _Node:
+    """A node of the source graph, or a QDQ group fused into an integer op."""
+
+    op_type: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict
+    name: str
+    quant_inputs: list[tuple[str, str, str]] = field(default_factory=list)  # (quantized, scale, zero point)
+    quant_output: tuple[str, str] | None = None  # (scale, zero point) of the output
+
+
+def load_onnx(path: str | Path) -> Graph:
+    """Parse ``path``; unknown ops and attributes are errors naming the node."""
+    onnx, numpy_helper = _onnx()
+    path = Path(path)
+    try:
+        model = onnx.load(str(path))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: cannot read the file (no such file)") from None
+    except Exception as exc:
+        raise ConfigError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    graph = model.graph
+    consts = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    nodes = [_Node(n.op_type, list(n.input), list(n.output), {a.name: onnx.helper.get_attribute_value(a)
+                                                                 for a in n.attribute}, n.name or n.output[0])
+             for n in graph.node if n.op_type != "Constant"]
+    known = {t.name for t in graph.input} | set(consts) | {o for n in nodes for o in n.outputs}
+    for n in nodes:
+        for name in n.inputs:
+            if name and name not in known:
+                raise ConfigError(f"{path}: node {n.name!r} ({n.op_type}) reads {name!r}, which is neither a graph "
+                                  "input, an initializer nor any node's output (a missing initializer?)")
+    nodes = _fuse_qdq(nodes, {v.name for v in graph.output})
+    builder = _Builder(path, consts)
+    for value in graph.input:
+        if value.name in consts:
+            continue
+        elem = value.type.tensor_type
+        shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in elem.shape.dim)
+        builder.tensor(value.name, shape, np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem.elem_type)))
+    for n in nodes:
+        builder.add(n)
+    inputs = [v.name for v in graph.input if v.name not in consts]
+    result = Graph(builder.tensors, builder.ops, inputs, [v.name for v in graph.output], str(path), "onnx")
+    result.check()
+    _infer_shapes(result, model)
+    return result
+
+
+def _fuse_qdq(nodes: list[_Node], graph_outputs: set[str]) -> list[_Node]:
+    """Replace DQ -> {Conv, Gemm, MatMul, Add, MaxPool, GlobalAveragePool, Flatten, Reshape} -> Q by one node."""
+    producer = {o: n for n in nodes for o in n.outputs}
+    consumers: dict[str, list[_Node]] = {}
+    for n in nodes:
+        for i in n.inputs:
+            consumers.setdefault(i, []).append(n)
+    fusible = {"Conv", "Gemm", "MatMul", "Add", "MaxPool", "GlobalAveragePool", "Flatten", "Reshape"}
+    fused: dict[int, _Node] = {}
+    dropped: set[int] = set()
+    for n in nodes:
+        if n.op_type not in fusible:
+            continue
+        outs = consumers.get(n.outputs[0], [])
+        if len(outs) != 1 or outs[0].op_type != "QuantizeLinear":
+            continue
+        data_inputs = [i for i in n.inputs if i]
+        if n.op_type == "Reshape":
+            data_inputs = data_inputs[:1]
+        dqs = [producer.get(i) for i in data_inputs]
+        if not all(d is not None and d.op_type == "DequantizeLinear" for d in dqs):
+            continue
+        q = outs[0]
+        extra = [n.inputs[1]] if n.op_type == "Reshape" else []
+        new = _Node("Q" + n.op_type, [d.inputs[0] for d in dqs] + extra, [q.outputs[0]], dict(n.attrs), n.name)
+        new.quant_inputs = [(d.inputs[0], d.inputs[1], d.inputs[2] if len(d.inputs) > 2 else "") for d in dqs]
+        new.quant_output = (q.inputs[1], q.inputs[2] if len(q.inputs) > 2 else "")
+        fused[id(n)] = new
+        dropped.add(id(q))
+    out = [fused.get(id(n), n) for n in nodes if id(n) not in dropped]
+    # DequantizeLinear nodes whose outputs nobody reads any more disappear with their group.
+    keep = {i for n in out for i in n.inputs} | graph_outputs
+    return [n for n in out if n.op_type != "DequantizeLinear" or n.outputs[0] in keep]
+
+
+class _Builder:
+    """Turns source nodes into hwsim ops and tensors, attaching quantization to the tensors it describes."""
+
+    def __init__(self, path: Path, consts: dict):
+        self.path, self.consts = path, consts
+        self.tensors: dict[str, Tensor] = {}
+        self.ops: list[Op] = []
+
+    def where(self, n: _Node) -> str:
+        return f"{self.path}: node {n.name!r} ({n.op_type})"
+
+    def tensor(self, name: str, shape=None, dtype=None, quant: QuantInfo | None = None) -> Tensor:
+        t = self.tensors.get(name)
+        if t is None:
+            data = self.consts.get(name)
+            t = Tensor(name, tuple(data.shape) if data is not None else (shape or ()),
+                       data.dtype if data is not None else np.dtype(dtype or np.float32), None, data)
+            self.tensors[name] = t
+        if quant is not None:
+            t.quant = quant
+        if dtype is not None and t.data is None:
+            t.dtype = np.dtype(dtype)
+        return t
+
+    def const(self, n: _Node, name: str, what: str) -> np.ndarray:
+        if not name:
+            return np.zeros(1, np.int64)
+        if name not in self.consts:
+            raise ConfigError(f"{self.where(n)}: {what} {name!r} must be a constant initializer")
+        return self.consts[name]
+
+    def qinfo(self, n: _Node, scale: str, zero: str, axis: int | None = None) -> tuple[QuantInfo, np.dtype]:
+        s = np.atleast_1d(self.const(n, scale, "scale")).astype(np.float32)
+        z_raw = self.const(n, zero, "zero point") if zero else np.zeros(1, np.uint8)
+        z = np.atleast_1d(z_raw).astype(np.int64)
+        return QuantInfo(s, z, axis if s.size > 1 else None), np.asarray(z_raw).dtype
+
+    def add(self, n: _Node) -> None:
+        handler = getattr(self, f"_{n.op_type}", None)
+        if handler is None:
+            raise ConfigError(f"{self.where(n)}: op type {n.op_type} is not supported by hwsim")
+        handler(n)
+
+    def emit(self, n: _Node, kind: str, inputs: list[str], attrs: dict) -> None:
+        for name in [*inputs, n.outputs[0]]:
+            if name and name not in self.tensors:
+                self.tensor(name)
+        self.ops.append(Op(n.name, kind, inputs, list(n.outputs[:1]), attrs))
+
+    # -- spatial attributes
+    def spatial(self, n: _Node, kernel: tuple[int, int]) -> dict:
+        unknown = set(n.attrs) - set(_SPATIAL_ATTRS) - {"ceil_mode", "storage_order", "channels_last"}
+        if unknown:
+            raise ConfigError(f"{self.where(n)}: attribute {sorted(unknown)[0]!r} is not supported")
+        if n.attrs.get("ceil_mode", 0) or n.attrs.get("storage_order", 0) or n.attrs.get("channels_last", 0):
+            raise ConfigError(f"{self.where(n)}: attribute ceil_mode/storage_order/channels_last=1 is not supported")
+        auto = n.attrs.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if auto in ("SAME_UPPER",):
+            padding = "same"
+        elif auto == "VALID":
+            padding = "valid"
+        elif auto == "NOTSET":
+            p = list(n.attrs.get("pads", [0, 0, 0, 0]))
+            padding = (p[0], p[2], p[1], p[3])  # ONNX: [top, left, bottom, right]
+        else:
+            raise ConfigError(f"{self.where(n)}: auto_pad {auto} is not supported")
+        return {"layout": "NCHW", "kernel": tuple(kernel), "stride": tuple(n.attrs.get("strides", [1, 1])),
+                "dilation": tuple(n.attrs.get("dilations", [1, 1])), "padding": padding, "activation": None}
+
+    # -- QOperator ops
+    def _QuantizeLinear(self, n):
+        axis = n.attrs.get("axis", 1)
+        quant, dtype = self.qinfo(n, n.inputs[1], n.inputs[2] if len(n.inputs) > 2 else "", axis)
+        self.tensor(n.outputs[0], dtype=dtype, quant=quant)
+        self.emit(n, "quantize", [n.inputs[0]], {})
+
+    def _DequantizeLinear(self, n):
+        quant, _ = self.qinfo(n, n.inputs[1], n.inputs[2] if len(n.inputs) > 2 else "", n.attrs.get("axis", 1))
+        self.tensor(n.inputs[0], quant=quant)
+        self.tensor(n.outputs[0], dtype=np.float32)
+        self.emit(n, "dequantize", [n.inputs[0]], {})
+
+    def _conv(self, n, x, xs, xz, w, ws, wz, ys, yz, bias):
+        xq, _ = self.qinfo(n, xs, xz)
+        yq, ydt = self.qinfo(n, ys, yz)
+        wdata = self.const(n, w, "weight")
+        wq, _ = self.qinfo(n, ws, wz, 0)
+        self.tensor(x, quant=xq)
+        out_c, in_per_group, kh, kw = wdata.shape
+        groups = int(n.attrs.get("group", 1))
+        attrs = self.spatial(n, (kh, kw))
+        in_channels = in_per_group * groups
+        attrs.update(in_channels=in_channels, groups=groups)
+        if groups == in_channels and in_per_group == 1 and groups > 1:
+            name = f"{w}#dw"
+            self.tensors[name] = Tensor(name, (kh, kw, out_c), wdata.dtype, QuantInfo(wq.scale, wq.zero_point, 2 if
+                                        wq.scale.size > 1 else None), np.ascontiguousarray(wdata[:, 0].transpose(1, 2, 0)))
+            attrs.update(depth_multiplier=out_c // in_channels)
+            kind = "depthwise_conv2d"
+        else:
+            name = f"{w}#ohwi"
+            self.tensors[name] = Tensor(name, (out_c, kh, kw, in_per_group), wdata.dtype, wq,
+                                        np.ascontiguousarray(wdata.transpose(0, 2, 3, 1)))
+            kind = "conv2d"
+        self.tensor(n.outputs[0], dtype=ydt, quant=yq)
+        inputs = [x, name] + ([bias] if bias else [])
+        if bias:
+            self.tensor(bias)
+        self.emit(n, kind, inputs, attrs)
+
+    def _QLinearConv(self, n):
+        i = n.inputs + [""] * (9 - len(n.inputs))
+        self._conv(n, i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], i[8])
+
+    def _QConv(self, n):
+        (x, xs, xz), (w, ws, wz) = n.quant_inputs[:2]
+        bias = ""
+        if len(n.quant_inputs) > 2:
+            bias = n.quant_inputs[2][0]
+        self._conv(n, x, xs, xz, w, ws, wz, *n.quant_output, bias)
+
+    def _fc(self, n, x, xs, xz, w, ws, wz, ys, yz, bias, trans_b: bool, alpha: float = 1.0):
+        if alpha != 1.0:
+            raise ConfigError(f"{self.where(n)}: attribute alpha={alpha} is not supported (only 1.0)")
+        xq, _ = self.qinfo(n, xs, xz)
+        yq, ydt = self.qinfo(n, ys, yz)
+        wdata = self.const(n, w, "weight")
+        wq, _ = self.qinfo(n, ws, wz, 0 if trans_b else 1)
+        wnk = wdata if trans_b else wdata.T
+        name = f"{w}#nk"
+        self.tensors[name] = Tensor(name, wnk.shape, wdata.dtype, QuantInfo(wq.scale, wq.zero_point,
+                                    0 if wq.scale.size > 1 else None), np.ascontiguousarray(wnk))
+        self.tensor(x, quant=xq)
+        self.tensor(n.outputs[0], dtype=ydt, quant=yq)
+        if bias:
+            self.tensor(bias)
+        self.emit(n, "fully_connected", [x, name] + ([bias] if bias else []), {"activation": None})
+
+    def _QGemm(self, n):
+        if n.quant_output is not None:  # a fused QDQ Gemm
+            (x, xs, xz), (w, ws, wz) = n.quant_inputs[:2]
+            bias = n.quant_inputs[2][0] if len(n.quant_inputs) > 2 else ""
+            self._check_gemm(n)
+            return self._fc(n, x, xs, xz, w, ws, wz, *n.quant_output, bias, bool(n.attrs.get("transB", 0)))
+        i = n.inputs + [""] * (9 - len(n.inputs))
+        self._check_gemm(n)
+        if not i[7]:
+            raise ConfigError(f"{self.where(n)}: QGemm without y_scale (float output) is not supported")
+        self._fc(n, i[0], i[1], i[2], i[3], i[4], i[5], i[7], i[8], i[6], bool(n.attrs.get("transB", 0)),
+                 float(n.attrs.get("alpha", 1.0)))
+
+    def _check_gemm(self, n):
+        if n.attrs.get("transA", 0):
+            raise ConfigError(f"{self.where(n)}: attribute transA=1 is not supported")
+        if float(n.attrs.get("beta", 1.0)) != 1.0:
+            raise ConfigError(f"{self.where(n)}: attribute beta={n.attrs['beta']} is not supported (only 1.0)")
+
+    def _QMatMul(self, n):
+        (x, xs, xz), (w, ws, wz) = n.quant_inputs[:2]
+        self._matmul(n, x, xs, xz, w, ws, wz, *n.quant_output)
+
+    def _QLinearMatMul(self, n):
+        i = n.inputs
+        self._matmul(n, i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7])
+
+    def _matmul(self, n, x, xs, xz, w, ws, wz, ys, yz):
+        if w not in self.consts or np.ndim(self.consts[w]) != 2:
+            raise ConfigError(f"{self.where(n)}: MatMul with a non-constant or batched B is not supported yet")
+        self._fc(n, x, xs, xz, w, ws, wz, ys, yz, "", trans_b=False)
+
+    def _add(self, n, a, as_, az, b, bs, bz, ys, yz):
+        for name, s, z in ((a, as_, az), (b, bs, bz)):
+            self.tensor(name, quant=self.qinfo(n, s, z)[0])
+        yq, ydt = self.qinfo(n, ys, yz)
+        self.tensor(n.outputs[0], dtype=ydt, quant=yq)
+        self.emit(n, "add", [a, b], {"activation": None})
+
+    def _QLinearAdd(self, n):
+        i = n.inputs + [""] * (8 - len(n.inputs))
+        self._add(n, i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7])
+
+    def _QAdd(self, n):
+        (a, as_, az), (b, bs, bz) = n.quant_inputs
+        self._add(n, a, as_, az, b, bs, bz, *n.quant_output)
+
+    def _gap(self, n, x, xs, xz, ys, yz):
+        if n.attrs.get("channels_last", 0):
+            raise ConfigError(f"{self.where(n)}: attribute channels_last=1 is not supported")
+        self.tensor(x, quant=self.qinfo(n, xs, xz)[0])
+        yq, ydt = self.qinfo(n, ys, yz)
+        self.tensor(n.outputs[0], dtype=ydt, quant=yq)
+        self.emit(n, "global_avg_pool", [x], {"layout": "NCHW"})
+
+    def _QLinearGlobalAveragePool(self, n):
+        self._gap(n, *n.inputs[:5])
+
+    def _QGlobalAveragePool(self, n):
+        self._gap(n, *n.quant_inputs[0], *n.quant_output)
+
+    def _MaxPool(self, n, x=None):
+        x = x or n.inputs[0]
+        attrs = self.spatial(n, tuple(n.attrs["kernel_shape"]))
+        src = self.tensors.get(x)
+        self.tensor(n.outputs[0], dtype=src.dtype if src else None, quant=src.quant if src else None)
+        self.emit(n, "max_pool2d", [x], attrs)
+
+    def _QMaxPool(self, n):
+        self._same_quant(n)
+        self._MaxPool(n, n.quant_inputs[0][0])
+
+    def _same_quant(self, n):
+        (x, xs, xz), (ys, yz) = n.quant_inputs[0], n.quant_output
+        xq, _ = self.qinfo(n, xs, xz)
+        yq, _ = self.qinfo(n, ys, yz)
+        if not (np.array_equal(xq.scale, yq.scale) and np.array_equal(xq.zero_point, yq.zero_point)):
+            raise ConfigError(f"{self.where(n)}: input and output quantization differ around a data-movement op")
+        self.tensor(x, quant=xq)
+
+    def _reshape(self, n, x, shape_name: str | None):
+        src = self.tensors.get(x)
+        self.tensor(n.outputs[0], dtype=src.dtype if src else None, quant=src.quant if src else None)
+        attrs = {"axis": int(n.attrs.get("axis", 1))} if shape_name is None else {
+            "shape": tuple(int(v) for v in self.const(n, shape_name, "shape"))}
+        self.emit(n, "flatten" if shape_name is None else "reshape_to", [x], attrs)
+
+    def _Flatten(self, n):
+        self._reshape(n, n.inputs[0], None)
+
+    def _QFlatten(self, n):
+        self._same_quant(n)
+        self._reshape(n, n.quant_inputs[0][0], None)
+
+    def _Reshape(self, n):
+        self._reshape(n, n.inputs[0], n.inputs[1])
+
+    def _QReshape(self, n):
+        self._same_quant(n)
+        self._reshape(n, n.quant_inputs[0][0], n.inputs[1])
+
+    def _integer(self, n, kind: str):
+        i = n.inputs + [""] * (4 - len(n.inputs))
+        self.tensor(n.outputs[0], dtype=np.int32)
+        attrs = {"x_zero_point": i[2], "w_zero_point": i[3]}
+        if kind == "conv_integer":
+            w = self.const(n, i[1], "weight")
+            attrs.update(self.spatial(n, w.shape[2:]), groups=int(n.attrs.get("group", 1)))
+        self.emit(n, kind, [i[0], i[1]], attrs)
+
+    # -- float ops (a float32 model, for hwsim to quantize; shapes and MACs for performance studies)
+    def _float_weight(self, n, name: str, array: np.ndarray, suffix: str) -> str:
+        key = f"{name}#{suffix}"
+        self.tensors[key] = Tensor(key, array.shape, array.dtype, None, np.ascontiguousarray(array))
+        return key
+
+    def _Conv(self, n):
+        w = self.const(n, n.inputs[1], "weight")
+        out_c, in_per_group, kh, kw = w.shape
+        groups = int(n.attrs.get("group", 1))
+        attrs = self.spatial(n, (kh, kw))
+        attrs.update(in_channels=in_per_group * groups, groups=groups)
+        bias = [n.inputs[2]] if len(n.inputs) > 2 and n.inputs[2] else []
+        if groups == in_per_group * groups and in_per_group == 1 and groups > 1:
+            name = self._float_weight(n, n.inputs[1], w[:, 0].transpose(1, 2, 0), "dw")
+            attrs.update(depth_multiplier=out_c // groups)
+            self.emit(n, "depthwise_conv2d", [n.inputs[0], name, *bias], attrs)
+        else:
+            name = self._float_weight(n, n.inputs[1], w.transpose(0, 2, 3, 1), "ohwi")
+            self.emit(n, "conv2d", [n.inputs[0], name, *bias], attrs)
+
+    def _Gemm(self, n):
+        self._check_gemm(n)
+        if float(n.attrs.get("alpha", 1.0)) != 1.0:
+            raise ConfigError(f"{self.where(n)}: attribute alpha={n.attrs['alpha']} is not supported (only 1.0)")
+        w = self.const(n, n.inputs[1], "weight")
+        name = self._float_weight(n, n.inputs[1], w if n.attrs.get("transB", 0) else w.T, "nk")
+        bias = [n.inputs[2]] if len(n.inputs) > 2 and n.inputs[2] else []
+        self.emit(n, "fully_connected", [n.inputs[0], name, *bias], {"activation": None})
+
+    def _MatMul(self, n):
+        w = self.consts.get(n.inputs[1])
+        if w is None or w.ndim != 2:
+            raise ConfigError(f"{self.where(n)}: MatMul with a non-constant or batched B is not supported yet")
+        name = self._float_weight(n, n.inputs[1], w.T, "nk")
+        self.emit(n, "fully_connected", [n.inputs[0], name], {"activation": None})
+
+    def _elementwise(kind: str):
+        def handler(self, n):
+            self.emit(n, kind, list(n.inputs), {"activation": None})
+        return handler
+
+    _Add = _elementwise("add")
+    _Mul = _elementwise("mul")
+    _Relu = _elementwise("relu")
+
+    def _GlobalAveragePool(self, n):
+        self.emit(n, "global_avg_pool", [n.inputs[0]], {"layout": "NCHW"})
+
+    def _ConvInteger(self, n):
+        self._integer(n, "conv_integer")
+
+    def _MatMulInteger(self, n):
+        self._integer(n, "matmul_integer")
+
+
+def _infer_shapes(graph: Graph, model) -> None:
+    """Fill computed tensors' shapes: ONNX shape inference for float graphs, or one run on zero inputs for
+    integer graphs (ONNX's shape inference does not know the com.microsoft ops)."""
+    from hwsim.runtime.execute import run_graph
+
+    if all(graph.tensor(o).quant is None for op in graph.ops for o in op.outputs):
+        onnx, _ = _onnx()
+        inferred = onnx.shape_inference.infer_shapes(model).graph
+        for value in list(inferred.value_info) + list(inferred.output):
+            if value.name in graph.tensors:
+                dims = value.type.tensor_type.shape.dim
+                graph.tensors[value.name].shape = tuple(d.dim_value if d.HasField("dim_value") else None
+                                                        for d in dims)
+        return
+    if any(d is None for name in graph.inputs for d in graph.tensor(name).shape):
+        return
+    zeros = [np.zeros(graph.tensor(n).shape, graph.tensor(n).dtype) for n in graph.inputs]
+    values = run_graph(graph, zeros, "onnx-reference")
+    for name, value in values.items():
+        graph.tensors[name].shape = tuple(value.shape)

@@ -1,0 +1,272 @@
+"""Golden tests: hwsim's quantized layers against the real TFLite interpreters, bit for bit.
+
+Every case of :mod:`tests.runtimes.tflite_cases` is a one-layer model converted with the real
+``tf.lite.TFLiteConverter`` (full-integer int8, 16x8, or int4 weights). Its weights, biases, scales and
+zero points are read back from the converted model, seeded full-range integer inputs are run through the
+interpreter under each op resolver (in subprocesses: BUILTIN_REF and TFLite Micro can abort the process on
+some models), and hwsim must reproduce every output element under the semantics named for that resolver.
+
+Where a runtime follows a rule that hwsim's semantics cannot express, the pair is a strict xfail
+(``KNOWN_MISMATCHES``), and a separate test checks that the rule written out in ``tflite_cases`` reproduces
+that runtime bit for bit, so the xfail's reason is itself tested.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.runtimes import tflite_cases as C
+from tests.runtimes.conftest import require
+
+RUNNER = Path(C.__file__)
+RESOLVERS = tuple(C.RESOLVERS)
+
+OPT = "builtin_without_default_delegates"
+
+_OPT_ADD = ("hwsim bug/limitation (hwsim.numerics.quantized.add, semantics tflite-optimized): TFLite's "
+            "optimized int8 ADD rescales the elements of each full 16-element block with one SRDHM at "
+            "2**-(20 + e_i) (tflite_cases.optimized_add_rule); hwsim applies the reference's SRDHM at 2**-20 "
+            "then a rounding shift to every element, so near-ties differ by 1")
+_XNN_ADD = ("hwsim bug/limitation (hwsim.numerics.quantized.add, semantics xnnpack): XNNPACK's qs8 add "
+            "uses 21-bit multipliers from float32 scale ratios and one half-up rounding "
+            "(tflite_cases.xnnpack_add_rule); hwsim models every TFLite add in the shifted gemmlowp form")
+_OPT_DW = ("hwsim bug/limitation (hwsim.numerics.quantized.depthwise_conv2d, semantics tflite-optimized): "
+           "TFLite's optimized depthwise requantizes output channels in blocks of 8 with DOUBLE_HALF_UP and "
+           "the last C mod 8 channels with GEMMLOWP_DOUBLE (tflite_cases.optimized_depthwise_rule); "
+           "hwsim uses DOUBLE_HALF_UP for every channel")
+_XNN_INT4 = ("hwsim bug/limitation (semantics xnnpack): XNNPACK does not take ops with int4 weights, so "
+             "TFLite's optimized kernels run them (DOUBLE_HALF_UP); the semantics table keys requantizers by "
+             "op and activation bits only, so xnnpack applies FLOAT32_SCALE")
+
+# (case, resolver) pairs where the live runtime follows a rule hwsim cannot express; the reasons say which.
+KNOWN_MISMATCHES: dict[tuple[str, str], str] = {
+    ("add_grid_thirds", OPT): _OPT_ADD,
+    ("add_grid_thirds", "auto"): _XNN_ADD,
+    ("dw_m2_k2x3_same_neg", OPT): _OPT_DW,
+    ("dw_m1_c1_k3_same_s2", OPT): _OPT_DW,
+    ("dw_m1_c13_k3_same", OPT): _OPT_DW,
+    **{(name, "auto"): _XNN_INT4 for name in ("conv4_k3_same", "conv4_k3_valid_s2_relu6", "dw4_m1_k3_same",
+                                              "dw4_m2_k3_valid_relu", "fc4_k64_n16")},
+}
+
+
+@dataclass
+class Golden:
+    """Everything the tests compare: converted models, their inputs, and each resolver's outputs or crash."""
+
+    folder: Path
+    models: dict[str, C.Model]
+    inputs: dict[str, dict[int, np.ndarray]]
+    outputs: dict[str, dict[str, np.ndarray]]  # resolver -> case -> output codes
+    executed: dict[str, dict[str, list[str]]]  # resolver -> case -> op names after delegation
+    crashed: dict[str, dict[str, str]]  # resolver -> case -> why
+    unavailable: dict[str, str]  # resolver -> why it could not run at all
+
+
+def _run_resolver(resolver: str, folder: Path, names: list[str]) -> dict[str, str]:
+    """Run ``names`` under ``resolver`` in as few subprocesses as possible; returns the models that crashed.
+
+    A crash (abort, or a Python error) loses only the model that was running: the rest run in a new process.
+    """
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    remaining, crashed = list(names), {}
+    while remaining:
+        proc = subprocess.run([sys.executable, str(RUNNER), resolver, str(folder), *remaining], env=env,
+                              capture_output=True, text=True, timeout=900)
+        started = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("START ")]
+        left = [n for n in remaining if not (folder / resolver / f"{n}.npz").exists()]
+        if not left:  # every model wrote its output (even if the process then failed on exit)
+            break
+        why = f"exit code {proc.returncode}: {proc.stderr.strip()[-1500:]}"
+        if not started:
+            crashed.update({n: why for n in left})
+            break
+        crashed[started[-1]] = why
+        remaining = [n for n in left if n != started[-1]]
+    return crashed
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory) -> Golden:
+    """Convert every case once, then run all of them under each resolver (one subprocess per resolver)."""
+    tf = require("tensorflow")
+    import keras
+
+    folder = tmp_path_factory.mktemp("tflite_golden")
+    models, inputs = {}, {}
+    for case in C.CASES:
+        content = C.convert(case, tf, keras)
+        (folder / f"{case.name}.tflite").write_bytes(content)
+        model = C.read_model(content, tf)
+        codes = C.make_inputs(case, np.int16 if case.int16 else np.int8)
+        np.savez(folder / f"{case.name}.inputs.npz", **{f"in{i}": x for i, x in enumerate(codes)})
+        models[case.name] = model
+        inputs[case.name] = dict(zip(model.graph_inputs, codes))
+
+    unavailable = {}
+    try:
+        import tflite_micro  # noqa: F401  (only checked here: it runs in the subprocess)
+    except ImportError as exc:
+        unavailable["micro"] = f"tflite-micro is not installed: {exc}"
+    runnable = [r for r in RESOLVERS if r not in unavailable]
+    names = [c.name for c in C.CASES]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        crashed = dict(zip(runnable, pool.map(lambda r: _run_resolver(r, folder, names), runnable)))
+
+    outputs, executed = {}, {}
+    for resolver in runnable:
+        outputs[resolver], executed[resolver] = {}, {}
+        for name in names:
+            path = folder / resolver / f"{name}.npz"
+            if path.exists():
+                with np.load(path) as data:
+                    outputs[resolver][name] = data["out"]
+                    executed[resolver][name] = [str(s) for s in data["ops"]]
+    return Golden(folder, models, inputs, outputs, executed, crashed, unavailable)
+
+
+def _output(golden: Golden, case: C.Case, resolver: str) -> np.ndarray:
+    if resolver in golden.unavailable:
+        if resolver == "micro":
+            require("tflite_micro")  # skips locally, fails in CI
+        pytest.skip(golden.unavailable[resolver])
+    if case.name in golden.crashed.get(resolver, {}):
+        why = golden.crashed[resolver][case.name]
+        if "Didn't find op for builtin opcode" in why:  # the runtime has no kernel for this op version
+            pytest.skip(f"{resolver} cannot load {case.name}: {why.splitlines()[-2].strip()}")
+        pytest.fail(f"{resolver} crashed on {case.name}: {why}")
+    return golden.outputs[resolver][case.name]
+
+
+def _params(cases):
+    out = []
+    for case in cases:
+        for resolver in RESOLVERS:
+            marks = []
+            if (case.name, resolver) in KNOWN_MISMATCHES:
+                marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_MISMATCHES[case.name, resolver]))
+            out.append(pytest.param(case, resolver, id=f"{case.name}-{resolver}", marks=marks))
+    return out
+
+
+@pytest.mark.parametrize(("case", "resolver"), _params(C.CASES))
+def test_hwsim_matches_interpreter(golden: Golden, case: C.Case, resolver: str, record_property) -> None:
+    """hwsim under the resolver's semantics reproduces every output element of the interpreter."""
+    expected = _output(golden, case, resolver)
+    model = golden.models[case.name]
+    got = C.hwsim_output(case, model, golden.inputs[case.name], C.RESOLVERS[resolver])
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    record_property("elements", int(expected.size))
+    bad = np.argwhere(got != expected)
+    if bad.size:
+        first = [(tuple(int(i) for i in idx), int(got[tuple(idx)]), int(expected[tuple(idx)]))
+                 for idx in bad[:5]]
+        diff = np.abs(got.astype(np.int64) - expected.astype(np.int64))
+        pytest.fail(f"{len(bad)} of {expected.size} elements differ (max |diff| {diff.max()}) under "
+                    f"{C.RESOLVERS[resolver]}; first (index, hwsim, {resolver}): {first}; "
+                    f"ops run: {golden.executed[resolver][case.name]}")
+
+
+@pytest.mark.parametrize("case", C.CASES, ids=lambda c: c.name)
+def test_converted_model_is_the_case(golden: Golden, case: C.Case) -> None:
+    """The converter produced exactly one op of the case's kind, with its options and quantization."""
+    model = golden.models[case.name]
+    assert model.ops == [case.tflite_op]
+    o, p = model.options, case.params
+    act_dtype = np.int16 if case.int16 else np.int8
+    assert model.output.dtype == act_dtype
+    assert o.get("activation") == case.activation
+    if case.op in ("conv2d", "depthwise_conv2d", "avg_pool", "max_pool"):
+        strides = p["strides"] if isinstance(p["strides"], tuple) else (p["strides"],) * 2
+        assert (o["strideH"], o["strideW"]) == strides and o["padding"] == p["padding"]
+    if case.op in ("conv2d", "depthwise_conv2d"):
+        dilation = p["dilation"] if isinstance(p["dilation"], tuple) else (p["dilation"],) * 2
+        assert (o["dilationHFactor"], o["dilationWFactor"]) == dilation
+    if case.op == "depthwise_conv2d":
+        assert o["depthMultiplier"] == p["depth_multiplier"]
+    if case.op in ("conv2d", "depthwise_conv2d", "fully_connected"):
+        x_t, w_t, b_t = model.operands
+        out_channels = w_t.shape[0] if case.op != "depthwise_conv2d" else w_t.shape[-1]
+        assert x_t.dtype == act_dtype and w_t.dtype == np.int8
+        assert model.tensor_types[w_t.index] == ("INT4" if case.int4 else "INT8")
+        if case.int4:
+            assert -8 <= w_t.data.min() and w_t.data.max() <= 7
+        assert b_t.dtype == (np.int64 if case.int16 else np.int32)
+        if case.int4 and case.op == "fully_connected":
+            assert w_t.scales.size == 1  # the low-bit path quantizes FC weights per tensor
+        else:
+            assert w_t.scales.size == out_channels  # per-channel
+            assert out_channels == 1 or len(set(w_t.scales.tolist())) > 1
+        assert not w_t.zero_points.any()
+    if case.op in ("avg_pool", "max_pool"):
+        (x_t,) = model.operands  # TFLite pooling requires the same quantization in and out
+        assert x_t.scales[0] == model.output.scales[0] and x_t.zero_points[0] == model.output.zero_points[0]
+    first = model.operands[0]
+    if case.int16:
+        assert first.zero_points[0] == 0 and model.output.zero_points[0] == 0
+    elif case.calib == "positive":
+        assert all(t.zero_points[0] == -128 for t in model.operands[:case.inputs])
+    elif case.calib == "negative":
+        assert all(t.zero_points[0] == 127 for t in model.operands[:case.inputs])
+    for x in golden.inputs[case.name].values():
+        info = np.iinfo(act_dtype)
+        assert x.min() == info.min and x.max() == info.max
+
+
+@pytest.mark.parametrize("case", [c for c in C.CASES if c.calib == "constant"], ids=lambda c: c.name)
+def test_saturating_cases_saturate(golden: Golden, case: C.Case) -> None:
+    """Cases calibrated on constant images drive the reference output to both ends of its clamp range."""
+    from hwsim.numerics import quantized as Q
+    from hwsim.numerics.formats import INT8, INT16
+
+    out = _output(golden, case, "builtin_ref")
+    y = golden.models[case.name].output
+    lo, hi = Q.activation_range(case.activation, float(y.scales[0]), int(y.zero_points[0]),
+                                INT16 if case.int16 else INT8)
+    assert out.min() == lo and out.max() == hi
+
+
+@pytest.mark.parametrize("case", [c for c in C.CASES if c.op == "add"], ids=lambda c: c.name)
+def test_optimized_add_rule_reproduces_interpreter(golden: Golden, case: C.Case) -> None:
+    """tflite_cases.optimized_add_rule (16-element blocks, shift 20 + e_i) equals TFLite's optimized ADD."""
+    expected = _output(golden, case, OPT)
+    model = golden.models[case.name]
+    x1, x2 = (golden.inputs[case.name][t.index] for t in model.operands)
+    got = C.optimized_add_rule(model, x1, x2, model.options.get("activation"))
+    assert int((got != expected).sum()) == 0
+
+
+@pytest.mark.parametrize("case", [c for c in C.CASES if c.op == "add"], ids=lambda c: c.name)
+def test_xnnpack_add_rule_reproduces_interpreter(golden: Golden, case: C.Case) -> None:
+    """tflite_cases.xnnpack_add_rule (21-bit multipliers, one half-up rounding) equals XNNPACK's ADD."""
+    expected = _output(golden, case, "auto")
+    assert "DELEGATE" in golden.executed["auto"][case.name]
+    model = golden.models[case.name]
+    x1, x2 = (golden.inputs[case.name][t.index] for t in model.operands)
+    got = C.xnnpack_add_rule(model, x1, x2, model.options.get("activation"))
+    assert int((got != expected).sum()) == 0
+
+
+@pytest.mark.parametrize("case", [c for c in C.CASES if c.op == "depthwise_conv2d" and not c.int16],
+                         ids=lambda c: c.name)
+def test_optimized_depthwise_rule_reproduces_interpreter(golden: Golden, case: C.Case) -> None:
+    """tflite_cases.optimized_depthwise_rule (8-channel blocks half-up, the rest gemmlowp) equals TFLite's."""
+    expected = _output(golden, case, OPT)
+    got = C.optimized_depthwise_rule(case, golden.models[case.name], golden.inputs[case.name])
+    assert int((got != expected).sum()) == 0
+
+
+@pytest.mark.parametrize("case", [c for c in C.CASES if c.int4], ids=lambda c: c.name)
+def test_int4_ops_are_not_delegated_to_xnnpack(golden: Golden, case: C.Case) -> None:
+    """The default resolver leaves int4-weight ops to the optimized kernels: its output equals theirs."""
+    auto = _output(golden, case, "auto")
+    assert "DELEGATE" not in golden.executed["auto"][case.name]
+    assert np.array_equal(auto, _output(golden, case, OPT))
