@@ -317,13 +317,24 @@ def depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_
 
 
 @jit
-def add_shifted(x1, x2, z1, z2, left_shift, m1, s1, m2, s2, mo, so, zo, qmin, qmax, kind):
-    """TFLite's quantized ADD over flat arrays; see ``reference.add_shifted``."""
+def add_shifted(x1, x2, z1, z2, l1, m1, s1, l2, m2, s2, mo, so, zo, qmin, qmax, kind):
+    """TFLite's quantized ADD over flat arrays, per-input left shifts; see ``reference.add_shifted``."""
     out = np.empty(x1.size, np.int64)
     for i in range(x1.size):
-        a = requantize_scalar((np.int64(x1[i]) - z1) << left_shift, m1, s1, 0.0, kind)
-        b = requantize_scalar((np.int64(x2[i]) - z2) << left_shift, m2, s2, 0.0, kind)
+        a = requantize_scalar((np.int64(x1[i]) - z1) << l1, m1, s1, 0.0, kind)
+        b = requantize_scalar((np.int64(x2[i]) - z2) << l2, m2, s2, 0.0, kind)
         out[i] = min(max(requantize_scalar(a + b, mo, so, 0.0, kind) + zo, qmin), qmax)
+    return out
+
+
+@jit
+def add_xnnpack(x1, x2, z1, z2, m1, m2, shift, zo, qmin, qmax):
+    """XNNPACK's qs8 ADD over flat arrays; see ``reference.add_xnnpack``."""
+    out = np.empty(x1.size, np.int64)
+    half = np.int64(1) << (shift - 1)
+    for i in range(x1.size):
+        acc = (np.int64(x1[i]) - z1) * m1 + (np.int64(x2[i]) - z2) * m2 + half
+        out[i] = min(max((acc >> shift) + zo, qmin), qmax)
     return out
 
 

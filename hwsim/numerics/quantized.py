@@ -67,9 +67,26 @@ def activation_range(activation, scale: float, zero_point: int, fmt: IntFormat) 
 
 def requantize(acc: np.ndarray, *, input_scale: float, weight_scale, output: QParams, fmt: IntFormat,
                semantics: Semantics | str, op: str, activation=None, activation_bits: int | None = None) -> np.ndarray:
-    """Output codes from int accumulators (last axis = output channel) under ``semantics`` for ``op``."""
+    """Output codes from int accumulators (last axis = output channel) under ``semantics`` for ``op``.
+
+    Where the semantics has a ``channel_tail`` rule for ``op`` (8-bit activations), the output channels past
+    the last whole block are requantized by the tail's requantizer.
+    """
     sem = get_semantics(semantics) if isinstance(semantics, str) else semantics
-    kind = sem.requantizer(op, activation_bits or fmt.bits)
+    bits = activation_bits or fmt.bits
+    y = _requantize_with(acc, sem.requantizer(op, bits), input_scale, weight_scale, output, fmt, sem, activation)
+    if op in sem.channel_tail and bits <= 8:
+        block, tail_kind = sem.channel_tail[op]
+        channels = y.shape[-1]
+        start = channels - channels % block
+        if start < channels:
+            tail = _requantize_with(acc, tail_kind, input_scale, weight_scale, output, fmt, sem, activation)
+            y[..., start:] = tail[..., start:]
+    return y
+
+
+def _requantize_with(acc, kind: RequantKind, input_scale: float, weight_scale, output: QParams, fmt: IntFormat,
+                     sem: Semantics, activation) -> np.ndarray:
     acc = np.asarray(acc, np.int64)
     channels = acc.shape[-1]
     sw = np.broadcast_to(np.asarray(weight_scale, np.float32).ravel(), (channels,)) if np.size(weight_scale) in (
@@ -91,6 +108,12 @@ def requantize(acc: np.ndarray, *, input_scale: float, weight_scale, output: QPa
     return np.clip(y, lo, hi).astype(fmt.storage_dtype)
 
 
+def _semantics_for(name: str, weight_bits: int) -> Semantics:
+    """The semantics that computes an op with ``weight_bits``-bit weights (int4 may fall back to another)."""
+    sem = get_semantics(name)
+    return get_semantics(sem.int4_weights) if weight_bits <= 4 and sem.int4_weights else sem
+
+
 def _accumulate_dtype_check(x: np.ndarray, w: np.ndarray, sem: Semantics, depthwise: bool = False) -> str:
     """The dot-product arithmetic of this runtime for these operand types (depthwise kernels stay exact)."""
     if sem.u8s8 != "exact" and x.dtype == np.uint8 and w.dtype == np.int8 and not depthwise:
@@ -100,9 +123,9 @@ def _accumulate_dtype_check(x: np.ndarray, w: np.ndarray, sem: Semantics, depthw
 
 def conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8, stride=1,
            padding="valid", dilation=1, groups: int = 1, activation=None, semantics: str = "tflite-reference",
-           accumulator: Accumulator = Accumulator()) -> np.ndarray:
+           accumulator: Accumulator = Accumulator(), weight_bits: int = 8) -> np.ndarray:
     """Quantized conv2d (NHWC, OHWI weights) as ``semantics`` computes it; returns output codes."""
-    sem = get_semantics(semantics)
+    sem = _semantics_for(semantics, weight_bits)
     x, w = np.asarray(x), np.asarray(w)
     res = ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
                      x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]), bias=bias,
@@ -114,9 +137,10 @@ def conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFo
 
 def depthwise_conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,
                      stride=1, padding="valid", dilation=1, depth_multiplier: int = 1, activation=None,
-                     semantics: str = "tflite-reference", accumulator: Accumulator = Accumulator()) -> np.ndarray:
+                     semantics: str = "tflite-reference", accumulator: Accumulator = Accumulator(),
+                     weight_bits: int = 8) -> np.ndarray:
     """Quantized depthwise conv2d (NHWC, weights [1, kh, kw, C*m]) as ``semantics`` computes it."""
-    sem = get_semantics(semantics)
+    sem = _semantics_for(semantics, weight_bits)
     x, w = np.asarray(x), np.asarray(w)
     res = ops.depthwise_conv2d(x, w, stride=stride, padding=padding, dilation=dilation,
                                depth_multiplier=depth_multiplier, x_zero_point=int(x_q.zero_point[0]),
@@ -128,9 +152,9 @@ def depthwise_conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_
 
 def fully_connected(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,
                     activation=None, semantics: str = "tflite-reference",
-                    accumulator: Accumulator = Accumulator()) -> np.ndarray:
+                    accumulator: Accumulator = Accumulator(), weight_bits: int = 8) -> np.ndarray:
     """Quantized fully-connected: ``x`` [M, K], ``w`` [N, K] (TFLite layout); returns [M, N] codes."""
-    sem = get_semantics(semantics)
+    sem = _semantics_for(semantics, weight_bits)
     x, w = np.asarray(x), np.asarray(w)
     res: MacResult = ops.matmul(x, w.T, x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]),
                                 bias=bias, accumulator=accumulator, arithmetic=_accumulate_dtype_check(x, w, sem))
@@ -145,27 +169,44 @@ def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat 
 
     TFLite's shifted fixed-point form: inputs are shifted left by 20 bits (15 for int16), rescaled to twice
     the larger input scale, summed and rescaled to the output: y = R_o(R_1((x1 - z1) << 20) + R_2((x2 - z2)
-    << 20)) + zo. ONNX Runtime's float form: see ``reference.add_float``.
+    << 20)) + zo; its optimized kernels fold the input shift into one rounding on whole blocks of 16
+    elements. XNNPACK: ``reference.add_xnnpack``. ONNX Runtime's float form: ``reference.add_float``.
     """
     sem = get_semantics(semantics)
     x1, x2 = np.asarray(x1), np.asarray(x2)
     if x1.shape != x2.shape:
         raise ConfigError(f"x2: expected the shape of x1 {x1.shape} (got {x2.shape}); broadcast before adding")
+    eight_bit = x1.dtype.itemsize == 1
     if sem.add_form == "float":
         return _add_float(x1, x2, x1_q, x2_q, y_q, y_fmt, activation)
-    left_shift = 15 if x1.dtype == np.int16 else 20
+    zo = int(y_q.zero_point[0])
+    lo, hi = activation_range(activation, float(np.float32(y_q.scale[0])), zo, y_fmt)
+    flat1, flat2 = np.ascontiguousarray(x1).ravel(), np.ascontiguousarray(x2).ravel()
+    z1, z2 = int(x1_q.zero_point[0]), int(x2_q.zero_point[0])
+    if sem.add_form == "xnnpack" and eight_bit:
+        m1, m2, shift = xnnpack_add_multipliers(x1_q.scale[0], x2_q.scale[0], y_q.scale[0])
+        out = _impl().add_xnnpack(flat1, flat2, z1, z2, m1, m2, shift, zo, lo, hi)
+        return out.reshape(x1.shape).astype(y_fmt.storage_dtype)
+    left = 20 if eight_bit else 15
     s1, s2, so = (float(np.float32(q.scale[0])) for q in (x1_q, x2_q, y_q))
     twice_max = 2.0 * max(s1, s2)
     m1, e1 = quantize_multiplier(s1 / twice_max)
     m2, e2 = quantize_multiplier(s2 / twice_max)
-    mo, eo = quantize_multiplier(twice_max / ((1 << left_shift) * so))
-    zo = int(y_q.zero_point[0])
-    lo, hi = activation_range(activation, so, zo, y_fmt)
+    mo, eo = quantize_multiplier(twice_max / ((1 << left) * so))
     kind = int(sem.requantizer("add", y_fmt.bits))
-    out = _impl().add_shifted(np.ascontiguousarray(x1).ravel(), np.ascontiguousarray(x2).ravel(),
-                              int(x1_q.zero_point[0]), int(x2_q.zero_point[0]), left_shift, m1, e1, m2, e2, mo, eo,
-                              zo, lo, hi, kind)
-    return out.reshape(x1.shape).astype(y_fmt.storage_dtype)
+    blocked = flat1.size - flat1.size % 16 if sem.add_form == "tflite-shifted-blocked16" and eight_bit else 0
+    head = _impl().add_shifted(flat1[:blocked], flat2[:blocked], z1, z2, left + e1, m1, 0, left + e2, m2, 0, mo, eo,
+                               zo, lo, hi, kind)
+    tail = _impl().add_shifted(flat1[blocked:], flat2[blocked:], z1, z2, left, m1, e1, left, m2, e2, mo, eo, zo, lo,
+                               hi, kind)
+    return np.concatenate([head, tail]).reshape(x1.shape).astype(y_fmt.storage_dtype)
+
+
+def xnnpack_add_multipliers(s1, s2, so) -> tuple[int, int, int]:
+    """XNNPACK's qs8 add parameters: 21-bit multipliers of float32(s_i / so) and the shared right shift."""
+    a, b = np.float32(np.float32(s1) / np.float32(so)), np.float32(np.float32(s2) / np.float32(so))
+    shift = 20 - (int(np.frexp(max(a, b))[1]) - 1)
+    return (int(np.rint(np.float32(np.ldexp(a, shift)))), int(np.rint(np.float32(np.ldexp(b, shift)))), shift)
 
 
 def _add_float(x1, x2, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat, activation) -> np.ndarray:

@@ -250,13 +250,29 @@ def depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_
     return out, count
 
 
-def add_shifted(x1, x2, z1, z2, left_shift, m1, s1, m2, s2, mo, so, zo, qmin, qmax, kind):
-    """TFLite's quantized ADD: y = R_o(R_1((x1 - z1) << ls) + R_2((x2 - z2) << ls)) + zo, clamped."""
+def add_shifted(x1, x2, z1, z2, l1, m1, s1, l2, m2, s2, mo, so, zo, qmin, qmax, kind):
+    """TFLite's quantized ADD: y = R_o(R_1((x1 - z1) << l1) + R_2((x2 - z2) << l2)) + zo, clamped.
+
+    The reference kernels use l1 = l2 = 20 (15 for int16) with R_i = (M_i, shift e_i); the optimized
+    kernels' vector loop folds the shift in: l_i = 20 + e_i with R_i = (M_i, 0), a single rounding.
+    """
     out = np.empty(x1.shape, np.int64)
     for i in range(x1.size):
-        a = requantize_scalar((int(x1.flat[i]) - z1) << left_shift, m1, s1, 0.0, kind)
-        b = requantize_scalar((int(x2.flat[i]) - z2) << left_shift, m2, s2, 0.0, kind)
+        a = requantize_scalar((int(x1.flat[i]) - z1) << l1, m1, s1, 0.0, kind)
+        b = requantize_scalar((int(x2.flat[i]) - z2) << l2, m2, s2, 0.0, kind)
         out.flat[i] = min(max(requantize_scalar(a + b, mo, so, 0.0, kind) + zo, qmin), qmax)
+    return out
+
+
+def add_xnnpack(x1, x2, z1, z2, m1, m2, shift, zo, qmin, qmax):
+    """XNNPACK's qs8 ADD: y = ((x1 - z1) m1 + (x2 - z2) m2 + 2**(shift-1)) >> shift, plus zo, clamped.
+
+    One rounding, ties toward +inf, with 21-bit integer multipliers m_i = rint(float32(s_i / so) * 2**shift).
+    """
+    out = np.empty(x1.shape, np.int64)
+    for i in range(x1.size):
+        acc = (int(x1.flat[i]) - z1) * m1 + (int(x2.flat[i]) - z2) * m2 + (1 << (shift - 1))
+        out.flat[i] = min(max((acc >> shift) + zo, qmin), qmax)
     return out
 
 

@@ -32,7 +32,12 @@ class Semantics:
 
     ``requant`` maps an op to its requantizer for 8-bit activations, ``requant_16x8`` for int16 activations.
     ``multiplier`` is ``"tflite"`` (M, e from a double real multiplier), ``"float32"``
-    (float32(float32(sx * sw) / sy)) or ``"float32-reciprocal"`` (float32(sx * sw) * float32(1 / sy), qnnpack). ``u8s8`` is ``"exact"`` or ``"avx2-pairwise16"``.
+    (float32(float32(sx * sw) / sy)) or ``"float32-reciprocal"`` (float32(sx * sw) * float32(1 / sy), qnnpack).
+    ``add_form`` names the ADD arithmetic: ``tflite-shifted`` (reference), ``tflite-shifted-blocked16``
+    (optimized: whole blocks of 16 elements fold the input shift into one rounding, the tail as reference),
+    ``xnnpack`` or ``float`` (ONNX Runtime). ``channel_tail`` maps an op to (block, requantizer): output
+    channels past the last whole block use that requantizer (the optimized depthwise kernel's scalar tail).
+    ``int4_weights`` names the semantics that ops with int4 weights fall back to (XNNPACK takes none). ``u8s8`` is ``"exact"`` or ``"avx2-pairwise16"``.
     """
 
     name: str
@@ -44,7 +49,8 @@ class Semantics:
     u8s8: str = "exact"
     max_shift: int = 31
     add_form: str = "tflite-shifted"
-    notes: tuple[str, ...] = field(default=())
+    channel_tail: Mapping[str, tuple[int, RequantKind]] = field(default_factory=dict)
+    int4_weights: str | None = None
 
     def requantizer(self, op: str, activation_bits: int) -> RequantKind:
         """The requantizer for ``op`` with ``activation_bits``-bit activations."""
@@ -66,11 +72,13 @@ SEMANTICS.add("tflite-reference", Semantics(
 SEMANTICS.add("tflite-optimized", Semantics(
     "tflite-optimized", "TFLite interpreter, BUILTIN_WITHOUT_DEFAULT_DELEGATES (optimized kernels, no XNNPACK)",
     _table(K.DOUBLE_HALF_UP, K.DOUBLE_HALF_UP, K.DOUBLE_HALF_UP, K.GEMMLOWP_DOUBLE), _TFLITE_16X8,
-    "tflite", RoundingMode.HALF_AWAY))
+    "tflite", RoundingMode.HALF_AWAY, add_form="tflite-shifted-blocked16",
+    channel_tail=MappingProxyType({"depthwise_conv2d": (8, K.GEMMLOWP_DOUBLE)})))
 SEMANTICS.add("xnnpack", Semantics(
-    "xnnpack", "TFLite interpreter with its default resolver (XNNPACK delegate for int8 conv, depthwise, FC)",
+    "xnnpack", "TFLite interpreter with its default resolver (XNNPACK delegate for int8 conv, depthwise, FC, "
+    "add; ops with int4 weights fall back to the optimized kernels)",
     _table(K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.GEMMLOWP_DOUBLE), _TFLITE_16X8,
-    "float32", RoundingMode.HALF_AWAY))
+    "float32", RoundingMode.HALF_AWAY, add_form="xnnpack", int4_weights="tflite-optimized"))
 SEMANTICS.add("tflite-micro", Semantics(
     "tflite-micro", "TFLite Micro interpreter (the tflite-micro package): gemmlowp rounding everywhere",
     _table(K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE),

@@ -88,7 +88,8 @@ def _conv2d(graph, op, values, sem):
     a = op.attrs
     y = Q.conv2d(_to_nhwc(_value(graph, values, op.inputs[0]), op), w_t.data, _bias(graph, op), x_q=_qp(x_t),
                  w_q=_qp(w_t), y_q=_qp(y_t), y_fmt=_fmt(y_t), stride=a["stride"], padding=a["padding"],
-                 dilation=a["dilation"], groups=a["groups"], activation=a["activation"], semantics=sem.name)
+                 dilation=a["dilation"], groups=a["groups"], activation=a["activation"], semantics=sem.name,
+                 weight_bits=w_t.bits or 8)
     return _from_nhwc(y, op)
 
 
@@ -99,7 +100,7 @@ def _depthwise(graph, op, values, sem):
     y = Q.depthwise_conv2d(_to_nhwc(_value(graph, values, op.inputs[0]), op), w_t.data, _bias(graph, op),
                            x_q=_qp(x_t), w_q=_qp(w_t), y_q=_qp(y_t), y_fmt=_fmt(y_t), stride=a["stride"],
                            padding=a["padding"], dilation=a["dilation"], depth_multiplier=a["depth_multiplier"],
-                           activation=a["activation"], semantics=sem.name)
+                           activation=a["activation"], semantics=sem.name, weight_bits=w_t.bits or 8)
     return _from_nhwc(y, op)
 
 
@@ -109,7 +110,8 @@ def _fully_connected(graph, op, values, sem):
     x = _value(graph, values, op.inputs[0])
     depth = w_t.shape[1]
     y = Q.fully_connected(x.reshape(-1, depth), w_t.data, _bias(graph, op), x_q=_qp(x_t), w_q=_qp(w_t),
-                          y_q=_qp(y_t), y_fmt=_fmt(y_t), activation=op.attrs["activation"], semantics=sem.name)
+                          y_q=_qp(y_t), y_fmt=_fmt(y_t), activation=op.attrs["activation"], semantics=sem.name,
+                          weight_bits=w_t.bits or 8)
     if graph.format == "onnx":  # Gemm / MatMul keep the leading dimensions
         return y.reshape(*x.shape[:-1], y.shape[-1])
     return y.reshape(_shape_like(y_t, y.size, x.shape[0]))

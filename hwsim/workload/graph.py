@@ -38,6 +38,7 @@ class Tensor:
     dtype: np.dtype
     quant: QuantInfo | None = None
     data: np.ndarray | None = None
+    bits: int | None = None  # the stored width when narrower than the dtype (int4 held in int8)
 
     @property
     def is_constant(self) -> bool:

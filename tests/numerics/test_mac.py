@@ -10,8 +10,8 @@ from hwsim.errors import ConfigError
 from hwsim.numerics import kernels, ops, reference
 from hwsim.numerics.formats import INT8, IntFormat, OverflowMode
 from hwsim.numerics.ops import Accumulator
-from hwsim.numerics.quantized import QParams, add
-from hwsim.numerics.requant_kinds import RequantKind
+from hwsim.numerics.quantized import QParams, add, xnnpack_add_multipliers
+from hwsim.numerics.requant_kinds import RequantKind, quantize_multiplier
 
 OPERANDS = {"int8": (np.int8, -128, 127), "uint8": (np.uint8, 0, 255), "int4": (np.int8, -8, 7),
             "int16": (np.int16, -32768, 32767)}
@@ -234,22 +234,40 @@ def test_average_pool_rounds_half_away_from_zero():
     assert out.ravel().tolist() == [2, -2]
 
 
-@given(hnp.arrays(np.int8, 6, elements=st.integers(-128, 127)), hnp.arrays(np.int8, 6, elements=st.integers(-128, 127)),
-       st.integers(-128, 127), st.integers(-128, 127), st.floats(0.001, 1.0), st.floats(0.001, 1.0),
-       st.floats(0.001, 1.0))
-def test_add_kernel_matches_reference(a, b, z1, z2, s1, s2, so):
-    """TFLite's shifted ADD: numba equals the reference for any scales and zero points."""
-    got = add(a, b, x1_q=QParams.of(s1, z1), x2_q=QParams.of(s2, z2), y_q=QParams.of(so, 3))
-    from hwsim.numerics.requant_kinds import quantize_multiplier
+ADD_CASE = (hnp.arrays(np.int8, 20, elements=st.integers(-128, 127)),
+            hnp.arrays(np.int8, 20, elements=st.integers(-128, 127)), st.integers(-128, 127), st.integers(-128, 127),
+            st.floats(0.001, 1.0), st.floats(0.001, 1.0), st.floats(0.001, 1.0))
+
+
+@given(*ADD_CASE, st.sampled_from(["tflite-reference", "tflite-optimized"]))
+def test_add_kernel_matches_reference(a, b, z1, z2, s1, s2, so, semantics):
+    """TFLite's shifted ADD (reference form, and the optimized 16-element blocks): numba equals the reference."""
+    got = add(a, b, x1_q=QParams.of(s1, z1), x2_q=QParams.of(s2, z2), y_q=QParams.of(so, 3), semantics=semantics)
     f1, f2, fo = (float(np.float32(s)) for s in (s1, s2, so))
     twice = 2 * max(f1, f2)
-    want = reference.add_shifted(a, b, z1, z2, 20, *quantize_multiplier(f1 / twice), *quantize_multiplier(f2 / twice),
-                                 *quantize_multiplier(twice / ((1 << 20) * fo)), 3, -128, 127,
-                                 int(RequantKind.GEMMLOWP_DOUBLE))
-    np.testing.assert_array_equal(got.astype(np.int64), want)
+    (m1, e1), (m2, e2) = quantize_multiplier(f1 / twice), quantize_multiplier(f2 / twice)
+    mo, eo = quantize_multiplier(twice / ((1 << 20) * fo))
+    kind = int(RequantKind.GEMMLOWP_DOUBLE)
+    blocked = 16 if semantics == "tflite-optimized" else 0
+    head = reference.add_shifted(a[:blocked], b[:blocked], z1, z2, 20 + e1, m1, 0, 20 + e2, m2, 0, mo, eo, 3, -128,
+                                 127, kind)
+    tail = reference.add_shifted(a[blocked:], b[blocked:], z1, z2, 20, m1, e1, 20, m2, e2, mo, eo, 3, -128, 127, kind)
+    np.testing.assert_array_equal(got.astype(np.int64), np.concatenate([head, tail]))
     real = s1 * (a.astype(float) - z1) + s2 * (b.astype(float) - z2)
     inside = np.abs(real / float(np.float32(so))) < 120
     assert np.all(np.abs(got[inside] - 3 - real[inside] / float(np.float32(so))) <= 1.01)
+
+
+@given(*ADD_CASE)
+def test_xnnpack_add_kernel_matches_reference(a, b, z1, z2, s1, s2, so):
+    """XNNPACK's ADD: numba equals the reference, and the result is within one step of the real sum."""
+    m1, m2, shift = xnnpack_add_multipliers(s1, s2, so)
+    got = add(a, b, x1_q=QParams.of(s1, z1), x2_q=QParams.of(s2, z2), y_q=QParams.of(so, 3), semantics="xnnpack")
+    want = reference.add_xnnpack(a, b, z1, z2, m1, m2, shift, 3, -128, 127)
+    np.testing.assert_array_equal(got.astype(np.int64), want)
+    real = (s1 * (a.astype(float) - z1) + s2 * (b.astype(float) - z2)) / float(np.float32(so))
+    inside = np.abs(real) < 120
+    assert np.all(np.abs(got[inside] - 3 - real[inside]) <= 1.01)
 
 
 @given(hnp.arrays(np.int8, st.integers(0, 33), elements=st.integers(-8, 7)))

@@ -5,10 +5,8 @@ Every case of :mod:`tests.runtimes.tflite_cases` is a one-layer model converted 
 zero points are read back from the converted model, seeded full-range integer inputs are run through the
 interpreter under each op resolver (in subprocesses: BUILTIN_REF and TFLite Micro can abort the process on
 some models), and hwsim must reproduce every output element under the semantics named for that resolver.
-
-Where a runtime follows a rule that hwsim's semantics cannot express, the pair is a strict xfail
-(``KNOWN_MISMATCHES``), and a separate test checks that the rule written out in ``tflite_cases`` reproduces
-that runtime bit for bit, so the xfail's reason is itself tested.
+These cases found the optimized kernels' 16-element ADD blocks and 8-channel depthwise tail, XNNPACK's
+own ADD, and int4-weight ops bypassing XNNPACK; the semantics now model all four.
 """
 
 from __future__ import annotations
@@ -31,31 +29,6 @@ RESOLVERS = tuple(C.RESOLVERS)
 
 OPT = "builtin_without_default_delegates"
 
-_OPT_ADD = ("hwsim bug/limitation (hwsim.numerics.quantized.add, semantics tflite-optimized): TFLite's "
-            "optimized int8 ADD rescales the elements of each full 16-element block with one SRDHM at "
-            "2**-(20 + e_i) (tflite_cases.optimized_add_rule); hwsim applies the reference's SRDHM at 2**-20 "
-            "then a rounding shift to every element, so near-ties differ by 1")
-_XNN_ADD = ("hwsim bug/limitation (hwsim.numerics.quantized.add, semantics xnnpack): XNNPACK's qs8 add "
-            "uses 21-bit multipliers from float32 scale ratios and one half-up rounding "
-            "(tflite_cases.xnnpack_add_rule); hwsim models every TFLite add in the shifted gemmlowp form")
-_OPT_DW = ("hwsim bug/limitation (hwsim.numerics.quantized.depthwise_conv2d, semantics tflite-optimized): "
-           "TFLite's optimized depthwise requantizes output channels in blocks of 8 with DOUBLE_HALF_UP and "
-           "the last C mod 8 channels with GEMMLOWP_DOUBLE (tflite_cases.optimized_depthwise_rule); "
-           "hwsim uses DOUBLE_HALF_UP for every channel")
-_XNN_INT4 = ("hwsim bug/limitation (semantics xnnpack): XNNPACK does not take ops with int4 weights, so "
-             "TFLite's optimized kernels run them (DOUBLE_HALF_UP); the semantics table keys requantizers by "
-             "op and activation bits only, so xnnpack applies FLOAT32_SCALE")
-
-# (case, resolver) pairs where the live runtime follows a rule hwsim cannot express; the reasons say which.
-KNOWN_MISMATCHES: dict[tuple[str, str], str] = {
-    ("add_grid_thirds", OPT): _OPT_ADD,
-    ("add_grid_thirds", "auto"): _XNN_ADD,
-    ("dw_m2_k2x3_same_neg", OPT): _OPT_DW,
-    ("dw_m1_c1_k3_same_s2", OPT): _OPT_DW,
-    ("dw_m1_c13_k3_same", OPT): _OPT_DW,
-    **{(name, "auto"): _XNN_INT4 for name in ("conv4_k3_same", "conv4_k3_valid_s2_relu6", "dw4_m1_k3_same",
-                                              "dw4_m2_k3_valid_relu", "fc4_k64_n16")},
-}
 
 
 @dataclass
@@ -150,10 +123,7 @@ def _params(cases):
     out = []
     for case in cases:
         for resolver in RESOLVERS:
-            marks = []
-            if (case.name, resolver) in KNOWN_MISMATCHES:
-                marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_MISMATCHES[case.name, resolver]))
-            out.append(pytest.param(case, resolver, id=f"{case.name}-{resolver}", marks=marks))
+            out.append(pytest.param(case, resolver, id=f"{case.name}-{resolver}"))
     return out
 
 
@@ -232,36 +202,6 @@ def test_saturating_cases_saturate(golden: Golden, case: C.Case) -> None:
     lo, hi = Q.activation_range(case.activation, float(y.scales[0]), int(y.zero_points[0]),
                                 INT16 if case.int16 else INT8)
     assert out.min() == lo and out.max() == hi
-
-
-@pytest.mark.parametrize("case", [c for c in C.CASES if c.op == "add"], ids=lambda c: c.name)
-def test_optimized_add_rule_reproduces_interpreter(golden: Golden, case: C.Case) -> None:
-    """tflite_cases.optimized_add_rule (16-element blocks, shift 20 + e_i) equals TFLite's optimized ADD."""
-    expected = _output(golden, case, OPT)
-    model = golden.models[case.name]
-    x1, x2 = (golden.inputs[case.name][t.index] for t in model.operands)
-    got = C.optimized_add_rule(model, x1, x2, model.options.get("activation"))
-    assert int((got != expected).sum()) == 0
-
-
-@pytest.mark.parametrize("case", [c for c in C.CASES if c.op == "add"], ids=lambda c: c.name)
-def test_xnnpack_add_rule_reproduces_interpreter(golden: Golden, case: C.Case) -> None:
-    """tflite_cases.xnnpack_add_rule (21-bit multipliers, one half-up rounding) equals XNNPACK's ADD."""
-    expected = _output(golden, case, "auto")
-    assert "DELEGATE" in golden.executed["auto"][case.name]
-    model = golden.models[case.name]
-    x1, x2 = (golden.inputs[case.name][t.index] for t in model.operands)
-    got = C.xnnpack_add_rule(model, x1, x2, model.options.get("activation"))
-    assert int((got != expected).sum()) == 0
-
-
-@pytest.mark.parametrize("case", [c for c in C.CASES if c.op == "depthwise_conv2d" and not c.int16],
-                         ids=lambda c: c.name)
-def test_optimized_depthwise_rule_reproduces_interpreter(golden: Golden, case: C.Case) -> None:
-    """tflite_cases.optimized_depthwise_rule (8-channel blocks half-up, the rest gemmlowp) equals TFLite's."""
-    expected = _output(golden, case, OPT)
-    got = C.optimized_depthwise_rule(case, golden.models[case.name], golden.inputs[case.name])
-    assert int((got != expected).sum()) == 0
 
 
 @pytest.mark.parametrize("case", [c for c in C.CASES if c.int4], ids=lambda c: c.name)

@@ -433,12 +433,13 @@ def hwsim_output(case: Case, model: Model, inputs: dict[int, np.ndarray], semant
     o = model.options
     fmt = INT16 if model.output.dtype == np.int16 else INT8
     act = o.get("activation")
+    weight_bits = 4 if case.int4 else 8
     if model.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         x_t, w_t, b_t = model.operands
         common = dict(x_q=_qp(x_t), w_q=_qp(w_t), y_q=_qp(model.output), y_fmt=fmt,
                       stride=(o["strideH"], o["strideW"]), padding=o["padding"],
                       dilation=(o["dilationHFactor"], o["dilationWFactor"]), activation=act,
-                      semantics=semantics)
+                      semantics=semantics, weight_bits=weight_bits)
         x = inputs[x_t.index]
         if model.op == "CONV_2D":
             return Q.conv2d(x, w_t.data, b_t.data, **common)
@@ -446,7 +447,8 @@ def hwsim_output(case: Case, model: Model, inputs: dict[int, np.ndarray], semant
     if model.op == "FULLY_CONNECTED":
         x_t, w_t, b_t = model.operands
         return Q.fully_connected(inputs[x_t.index], w_t.data, b_t.data, x_q=_qp(x_t), w_q=_qp(w_t),
-                                 y_q=_qp(model.output), y_fmt=fmt, activation=act, semantics=semantics)
+                                 y_q=_qp(model.output), y_fmt=fmt, activation=act, semantics=semantics,
+                                 weight_bits=weight_bits)
     if model.op == "ADD":
         a_t, b_t = model.operands
         return Q.add(inputs[a_t.index], inputs[b_t.index], x1_q=_qp(a_t), x2_q=_qp(b_t),
@@ -459,119 +461,6 @@ def hwsim_output(case: Case, model: Model, inputs: dict[int, np.ndarray], semant
                           stride=(o["strideH"], o["strideW"]), padding=o["padding"], fmt=fmt, act_min=lo,
                           act_max=hi)
     raise ValueError(f"no hwsim mapping for op {model.op}")
-
-
-# ---------------------------------------------------------------------------------------------- runtime rules
-# Rules measured on the live runtimes that hwsim's semantics cannot express (see the golden tests' xfails).
-# Each reproduces its runtime bit for bit on the cases here; they are written in numpy, independently of
-# hwsim's requantizers except where a function says otherwise.
-
-def _srdhm(a: np.ndarray, m: int) -> np.ndarray:
-    """gemmlowp SaturatingRoundingDoublingHighMul: round(a * m / 2**31), ties away from zero (int64)."""
-    p = a.astype(np.int64) * np.int64(m)
-    p = p + np.where(p >= 0, np.int64(1 << 30), np.int64(1 - (1 << 30)))
-    return np.where(p >= 0, p >> 31, -((-p) >> 31))
-
-
-def _rounding_divide_by_pot(x: np.ndarray, exponent: int) -> np.ndarray:
-    """gemmlowp RoundingDivideByPOT: x / 2**exponent rounded, ties away from zero."""
-    if exponent <= 0:
-        return x
-    mask = np.int64((1 << exponent) - 1)
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> exponent) + ((x & mask) > threshold)
-
-
-def _add_params(model: Model):
-    from hwsim.numerics.requant_kinds import quantize_multiplier
-
-    (s1, z1), (s2, z2), (so, zo) = [(float(np.float32(t.scales[0])), int(t.zero_points[0]))
-                                    for t in (*model.operands, model.output)]
-    twice_max = 2.0 * max(s1, s2)
-    return (s1, z1), (s2, z2), (so, zo), quantize_multiplier(s1 / twice_max), quantize_multiplier(
-        s2 / twice_max), quantize_multiplier(twice_max / ((1 << 20) * so))
-
-
-def _clamp_add(y: np.ndarray, model: Model, activation) -> np.ndarray:
-    from hwsim.numerics import quantized as Q
-    from hwsim.numerics.formats import INT8
-
-    y_t = model.output
-    lo, hi = Q.activation_range(activation, float(y_t.scales[0]), int(y_t.zero_points[0]), INT8)
-    return np.clip(y, lo, hi).astype(np.int8)
-
-
-def optimized_add_rule(model: Model, x1: np.ndarray, x2: np.ndarray, activation) -> np.ndarray:
-    """TFLite's optimized int8 ADD on x86 (BUILTIN_WITHOUT_DEFAULT_DELEGATES), as measured.
-
-    Its NEON loop (compiled for SSE through NEON_2_SSE) runs over the first 16 * floor(n / 16) elements of the
-    flattened tensors: each input is shifted left by 20 + e_i at once (e_i <= 0, the exponent of
-    s_i / (2 max(s1, s2))) and then SRDHM(., M_i) -- one rounding at 2**-(20 + e_i) instead of the reference's
-    SRDHM at 2**-20 followed by a rounding shift by -e_i. The sum then goes through SRDHM(., M_o) and a
-    rounding shift, as in the reference. The last n mod 16 elements take the scalar (reference) path.
-    """
-    (s1, z1), (s2, z2), (so, zo), (m1, e1), (m2, e2), (mo, eo) = _add_params(model)
-    a = x1.astype(np.int64).ravel() - z1
-    b = x2.astype(np.int64).ravel() - z2
-    vector = _srdhm(a << (20 + e1), m1) + _srdhm(b << (20 + e2), m2)
-    scalar = (_rounding_divide_by_pot(_srdhm(a << 20, m1), -e1)
-              + _rounding_divide_by_pot(_srdhm(b << 20, m2), -e2))
-    blocked = np.arange(a.size) < a.size - a.size % 16
-    raw = _rounding_divide_by_pot(_srdhm(np.where(blocked, vector, scalar), mo), -eo) + zo
-    return _clamp_add(raw, model, activation).reshape(x1.shape)
-
-
-def xnnpack_add_rule(model: Model, x1: np.ndarray, x2: np.ndarray, activation) -> np.ndarray:
-    """XNNPACK's qs8 add (TFLite's default resolver delegates int8 ADD to it), as measured.
-
-    a = float32(s1 / so), b = float32(s2 / so); shift = 20 - exponent(max(a, b)); integer multipliers
-    A = rint(a * 2**shift), B = rint(b * 2**shift) (ties to even); then
-    y = (A (x1 - z1) + B (x2 - z2) + 2**(shift - 1)) >> shift + zo: one rounding, ties toward +inf, with
-    multipliers of only 21 bits.
-    """
-    (s1, z1), (s2, z2), (so, zo) = [(np.float32(t.scales[0]), int(t.zero_points[0]))
-                                    for t in (*model.operands, model.output)]
-    a, b = np.float32(s1 / so), np.float32(s2 / so)
-    exponent = int(np.frexp(max(a, b))[1]) - 1
-    shift = 20 - exponent
-    am = int(np.rint(np.float32(np.ldexp(a, shift))))
-    bm = int(np.rint(np.float32(np.ldexp(b, shift))))
-    acc = (x1.astype(np.int64) - z1) * am + (x2.astype(np.int64) - z2) * bm + (1 << (shift - 1))
-    return _clamp_add((acc >> shift) + zo, model, activation)
-
-
-def optimized_depthwise_rule(case: Case, model: Model, inputs: dict[int, np.ndarray]) -> np.ndarray:
-    """TFLite's optimized int8 DEPTHWISE_CONV_2D on x86 (BUILTIN_WITHOUT_DEFAULT_DELEGATES), as measured.
-
-    Its output stage runs a NEON loop (SSE through NEON_2_SSE) over output channels in blocks of 8: those
-    channels use vqrdmulh + vrshl, i.e. two roundings with ties up (hwsim's DOUBLE_HALF_UP). The last
-    C mod 8 channels take the scalar path, MultiplyByQuantizedMultiplier (GEMMLOWP_DOUBLE). Accumulators
-    and the per-channel requantizers are hwsim's; only the channel split is this function's.
-    """
-    from hwsim.numerics import ops
-    from hwsim.numerics import quantized as Q
-    from hwsim.numerics.formats import INT8, RoundingMode
-    from hwsim.numerics.requant_kinds import RequantKind as K
-    from hwsim.numerics.semantics import OPS, Semantics
-
-    x_t, w_t, b_t = model.operands
-    o = model.options
-    acc = ops.depthwise_conv2d(inputs[x_t.index], w_t.data, stride=(o["strideH"], o["strideW"]),
-                               padding=o["padding"], dilation=(o["dilationHFactor"], o["dilationWFactor"]),
-                               depth_multiplier=o["depthMultiplier"], x_zero_point=int(x_t.zero_points[0]),
-                               bias=b_t.data).acc
-
-    def requantize(kind):
-        table = dict.fromkeys(OPS, kind)
-        sem = Semantics(f"probe-{kind.name}", "one requantizer for every op", table, table, "tflite",
-                        RoundingMode.HALF_AWAY)
-        return Q.requantize(acc, input_scale=float(x_t.scales[0]), weight_scale=w_t.scales,
-                            output=_qp(model.output), fmt=INT8, semantics=sem, op="depthwise_conv2d",
-                            activation=o.get("activation"))
-
-    blocked, scalar = requantize(K.DOUBLE_HALF_UP), requantize(K.GEMMLOWP_DOUBLE)
-    channels = acc.shape[-1]
-    return np.where(np.arange(channels) < channels - channels % 8, blocked, scalar)
 
 
 # ---------------------------------------------------------------------------------------------- runner
