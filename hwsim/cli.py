@@ -51,11 +51,17 @@ def _verify(args: argparse.Namespace) -> int:
     from hwsim.verify.compare import verify
 
     inputs = _load_array(args.input) if args.input else None
-    reports = verify(args.model, against=args.against, samples=args.samples, inputs=inputs, seed=args.seed)
-    for report in reports:
+    result = verify(args.model, against=args.against, samples=args.samples, inputs=inputs, seed=args.seed)
+    for report in result.reports:
         print(report.table())
         print()
-    return 0 if all(r.outputs_exact for r in reports) else 1
+    for runtime, why in result.skipped.items():
+        print(f"skipped {runtime}: {why}")
+    if len(result.reports) > 1:
+        from hwsim.verify.compare import disagreement_table
+
+        print(disagreement_table(result.disagreements))
+    return 0 if result.bit_exact else 1
 
 
 def _load_array(path: str):
@@ -83,17 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_list)
 
     p = sub.add_parser("infer", help="run a quantized model through hwsim's bit-accurate kernels")
-    p.add_argument("model", help="a .tflite file")
+    p.add_argument("model", help="a .tflite or .onnx file")
     p.add_argument("--input", required=True, help=".npy holding the model input (integer codes or floats)")
     p.add_argument("--output", required=True, help=".npy to write the output to")
     p.add_argument("--semantics", default=None,
-                   help="runtime arithmetic to reproduce (default: tflite-reference for .tflite); see `hwsim list`")
+                   help="runtime arithmetic to reproduce (default: tflite-reference for .tflite, this host's "
+                   "onnxruntime for .onnx); see `hwsim list semantics`")
     p.add_argument("--dequantize", action="store_true", help="write real values instead of integer codes")
     p.set_defaults(func=_infer)
 
     p = sub.add_parser("verify", help="compare hwsim with the real runtime, op by op; exit 0 only when bit-exact")
-    p.add_argument("model", help="a .tflite file")
-    p.add_argument("--against", default="tflite", help="runtime family to compare with (tflite: 3 resolvers)")
+    p.add_argument("model", help="a .tflite or .onnx file")
+    p.add_argument("--against", default="all", choices=["tflite", "onnxruntime", "onnx-reference", "all"],
+                   help="runtime to compare with (tflite: its 3 resolvers); all: every runtime that reads the file")
     p.add_argument("--samples", type=int, default=4, help="random inputs to compare on")
     p.add_argument("--input", default=None, help=".npy input instead of random ones")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")

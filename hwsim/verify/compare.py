@@ -160,25 +160,128 @@ def compare(graph: Graph, semantics: str, runtime_values: dict[str, np.ndarray],
     return report
 
 
-def verify(model: str | Path, against: str = "tflite", samples: int = 4, inputs: np.ndarray | None = None,
-           seed: int = 0) -> list[VerifyReport]:
-    """Run ``model`` in each runtime of ``against`` and in hwsim under the matching semantics."""
+@dataclass
+class Disagreement:
+    """Two runtimes' outputs of one op: how many elements differ and by how many LSB at most."""
+
+    op: str
+    first: str
+    second: str
+    elements: int
+    differing: int
+    max_lsb: int
+
+
+def runtime_disagreements(graph: Graph, runs: dict[str, dict[str, np.ndarray]]) -> list[Disagreement]:
+    """Compare every pair of runtimes op by op, on the tensors both expose (where runtimes part ways)."""
+    rows = []
+    names = list(runs)
+
+    def value(run, name):
+        return run.get(f"t{graph.file_index[name]}" if graph.file_index else name)
+
+    for op in graph.ops:
+        for i, first in enumerate(names):
+            for second in names[i + 1:]:
+                a, b = value(runs[first], op.outputs[0]), value(runs[second], op.outputs[0])
+                if a is None or b is None or a.shape != b.shape:
+                    continue
+                diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+                if diff.any():
+                    rows.append(Disagreement(op.name, first, second, int(a.size), int((diff > 0).sum()),
+                                             int(np.ceil(diff.max()))))
+    return rows
+
+
+def disagreement_table(rows: list[Disagreement]) -> str:
+    """Text table of where runtimes disagree; says so when they never do."""
+    if not rows:
+        return "The runtimes agree on every exposed tensor."
+    lines = ["Runtimes disagree here:", f"  {'op':34s} {'runtime A':18s} {'runtime B':18s} {'differ':>9s} {'max LSB':>8s}"]
+    lines += [f"  {r.op:34s} {r.first:18s} {r.second:18s} {r.differing:>5d}/{r.elements:<5d} {r.max_lsb:8d}"
+              for r in rows]
+    return "\n".join(lines)
+
+
+@dataclass
+class Verification:
+    """The result of ``hwsim verify``: one report per runtime, and where the runtimes disagree."""
+
+    reports: list[VerifyReport]
+    disagreements: list[Disagreement]
+    skipped: dict[str, str] = field(default_factory=dict)  # runtime -> why it could not run the model
+
+    @property
+    def bit_exact(self) -> bool:
+        """True when hwsim reproduced every runtime's outputs."""
+        return all(r.outputs_exact for r in self.reports)
+
+
+def _run_onnx_reference(model: Path, graph: Graph, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Run onnx.reference (the ONNX specification's evaluator), reading every tensor hwsim's graph computes."""
+    try:
+        import onnx
+        from onnx.reference import ReferenceEvaluator
+    except ImportError as exc:
+        raise RuntimeUnavailable(f"onnx is not installed: {exc}") from None
+    proto = onnx.load(str(model))
+    foreign = sorted({n.op_type for n in proto.graph.node if n.domain not in ("", "ai.onnx")})
+    if foreign:
+        raise ConfigError(f"{model}: onnx.reference cannot run the com.microsoft ops {', '.join(foreign)} "
+                          "(a QOperator model from onnxruntime.quantization); use --against onnxruntime")
+    try:
+        evaluator = ReferenceEvaluator(proto)
+    except Exception as exc:  # onnx.reference lacks many (op, opset) pairs, e.g. DequantizeLinear below 19
+        raise ConfigError(f"{model}: onnx.reference cannot run this model: {exc}") from None
+    wanted = [o for op in graph.ops for o in op.outputs]
+    values: dict[str, list] = {}
+    for s in range(inputs[0].shape[0]):
+        feed = {n: x[s] for n, x in zip(graph.inputs, inputs)}
+        for name in wanted:
+            try:
+                values.setdefault(name, []).append(evaluator.run([name], feed)[0])
+            except Exception:  # a fused tensor that has no name in the ONNX graph
+                values.pop(name, None)
+                wanted = [w for w in wanted if w != name]
+    return {name: np.stack(v) for name, v in values.items()}
+
+
+FORMAT_TARGETS = {"tflite": ("tflite",), "onnx": ("onnxruntime", "onnx-reference")}
+
+
+def verify(model: str | Path, against: str = "all", samples: int = 4, inputs: np.ndarray | None = None,
+           seed: int = 0) -> Verification:
+    """Run ``model`` in each runtime of ``against`` (or all that read its format) and in hwsim under the
+    matching semantics; also compare the runtimes with one another, op by op."""
     model = Path(model)
     graph = load_model(model)
-    if against not in TARGETS:
-        raise ConfigError(f"--against: expected one of {', '.join(TARGETS)} (got {against!r})")
+    valid = FORMAT_TARGETS[graph.format]
+    if against != "all" and against not in valid:
+        raise ConfigError(f"--against: a .{graph.format} model runs in {', '.join(valid)} or all (got {against!r})")
+    targets = valid if against == "all" else (against,)
     if inputs is None:
         feeds = random_inputs(graph, samples, seed)
     else:
         feeds = [np.asarray(inputs)]
         if feeds[0].ndim == len(graph.tensor(graph.inputs[0]).shape):
             feeds = [feeds[0][None]]
-    if against == "onnxruntime":
-        return [compare(graph, "onnxruntime", _run_onnxruntime(model, graph, feeds), feeds)]
-    reports = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for resolver, values in _run_tflite(TARGETS[against], model, feeds, Path(tmp)).items():
-            if isinstance(values, str):
-                raise ConfigError(f"{model}: {resolver}: {values}")
-            reports.append(compare(graph, resolver, values, feeds))
-    return reports
+    runs: dict[str, dict[str, np.ndarray]] = {}
+    skipped: dict[str, str] = {}
+    for target in targets:
+        if target == "onnxruntime":
+            runs["onnxruntime"] = _run_onnxruntime(model, graph, feeds)
+        elif target == "onnx-reference":
+            try:
+                runs["onnx-reference"] = _run_onnx_reference(model, graph, feeds)
+            except ConfigError as exc:
+                if against != "all":
+                    raise
+                skipped["onnx-reference"] = str(exc)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                for resolver, values in _run_tflite(TARGETS["tflite"], model, feeds, Path(tmp)).items():
+                    if isinstance(values, str):
+                        raise ConfigError(f"{model}: {resolver}: {values}")
+                    runs[resolver] = values
+    reports = [compare(graph, name, values, feeds) for name, values in runs.items()]
+    return Verification(reports, runtime_disagreements(graph, runs), skipped)

@@ -119,7 +119,7 @@ KEYS = [f"{m}-{f}-{a}" for m in ("resnet", "mobilenet", "ds_cnn", "mlp_autoencod
 @pytest.mark.parametrize("key", KEYS)
 def test_quantized_model_is_bit_exact_against_onnxruntime(quantized, key):
     """Every integer tensor and the final output equal ONNX Runtime's, under this host's semantics."""
-    (report,) = verify(quantized[key], against="onnxruntime", samples=SAMPLES, seed=2)
+    (report,) = verify(quantized[key], against="onnxruntime", samples=SAMPLES, seed=2).reports
     assert report.outputs_exact, report.table()
     for row in report.ops:
         assert row.observable and row.exact == row.elements, report.table()
