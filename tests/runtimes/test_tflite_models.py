@@ -156,3 +156,14 @@ def test_bad_inputs_give_one_line_errors(models, tmp_path):
     not_tflite.write_bytes(b"\x00" * 64)
     run = _cli("infer", not_tflite, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy")
     assert run.returncode == 2 and "not a TFLite flatbuffer" in run.stderr
+
+
+def test_runtime_disagreements_are_located(models):
+    """On MobileNetV1 the three resolvers part ways on some layers; verify names each pair, op and LSB."""
+    result = verify(models["mobilenet_v1"], against="tflite", samples=SAMPLES, seed=1)
+    assert result.bit_exact
+    assert result.disagreements, "the resolvers were expected to differ somewhere on this model"
+    resolvers = {"tflite-reference", "tflite-optimized", "xnnpack"}
+    for row in result.disagreements:
+        assert {row.first, row.second} <= resolvers and 0 < row.differing <= row.elements and row.max_lsb >= 1
+    assert {row.op for row in result.disagreements} <= {op.name for op in load_model(models["mobilenet_v1"]).ops}
