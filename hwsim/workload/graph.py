@@ -39,11 +39,17 @@ class Tensor:
     quant: QuantInfo | None = None
     data: np.ndarray | None = None
     bits: int | None = None  # the stored width when narrower than the dtype (int4 held in int8)
+    role: str = ""  # "weight" or "bias" for parameters, known even when a shapes-only file has no values
 
     @property
     def is_constant(self) -> bool:
         """True for weights and other tensors whose values the file holds."""
         return self.data is not None
+
+    @property
+    def is_parameter(self) -> bool:
+        """True for weights and biases, with or without values (shapes-only workloads have none)."""
+        return self.is_constant or self.role in ("weight", "bias")
 
 
 @dataclass
@@ -82,7 +88,7 @@ class Graph:
 
     def check(self) -> None:
         """Raise if an op reads a tensor that is neither an input, a constant nor written by an earlier op."""
-        ready = set(self.inputs) | {n for n, t in self.tensors.items() if t.is_constant}
+        ready = set(self.inputs) | {n for n, t in self.tensors.items() if t.is_parameter}
         for op in self.ops:
             for name in op.inputs:
                 if name and name not in ready:
