@@ -415,6 +415,14 @@ class _Builder:
     def _GlobalAveragePool(self, n):
         self.emit(n, "global_avg_pool", [n.inputs[0]], {"layout": "NCHW"})
 
+    def _BatchNormalization(self, n):
+        """Inference-mode batch norm (a float model's; hwsim.quant folds it into the conv before it)."""
+        if n.attrs.get("training_mode", 0) or len(n.outputs) > 1:
+            raise ConfigError(f"{self.where(n)}: training-mode BatchNormalization is not supported")
+        for name in n.inputs[1:5]:
+            self.const(n, name, "batch-norm parameter")
+        self.emit(n, "batchnorm", list(n.inputs[:5]), {"layout": "NCHW", "epsilon": float(n.attrs.get("epsilon", 1e-5))})
+
     def _ConvInteger(self, n):
         self._integer(n, "conv_integer")
 
