@@ -63,7 +63,13 @@ def _qp(t: Tensor) -> Q.QParams:
 
 
 def _fmt(t: Tensor) -> IntFormat:
-    return IntFormat(t.dtype.itemsize * 8, np.issubdtype(t.dtype, np.signedinteger))
+    """The tensor's integer format: ``bits`` wide when set (4-bit codes in int8), else its dtype's width."""
+    return IntFormat(t.bits or t.dtype.itemsize * 8, np.issubdtype(t.dtype, np.signedinteger))
+
+
+def _accumulator(op: Op) -> ops.Accumulator:
+    """The op's accumulator register (``attrs["accumulator"]``, set by hwsim.quant), else int32 exact."""
+    return op.attrs.get("accumulator") or ops.Accumulator()
 
 
 def _out(graph: Graph, op: Op) -> Tensor:
@@ -89,7 +95,7 @@ def _conv2d(graph, op, values, sem):
     y = Q.conv2d(_to_nhwc(_value(graph, values, op.inputs[0]), op), w_t.data, _bias(graph, op), x_q=_qp(x_t),
                  w_q=_qp(w_t), y_q=_qp(y_t), y_fmt=_fmt(y_t), stride=a["stride"], padding=a["padding"],
                  dilation=a["dilation"], groups=a["groups"], activation=a["activation"], semantics=sem.name,
-                 weight_bits=w_t.bits or 8)
+                 weight_bits=w_t.bits or 8, accumulator=_accumulator(op))
     return _from_nhwc(y, op)
 
 
@@ -100,7 +106,8 @@ def _depthwise(graph, op, values, sem):
     y = Q.depthwise_conv2d(_to_nhwc(_value(graph, values, op.inputs[0]), op), w_t.data, _bias(graph, op),
                            x_q=_qp(x_t), w_q=_qp(w_t), y_q=_qp(y_t), y_fmt=_fmt(y_t), stride=a["stride"],
                            padding=a["padding"], dilation=a["dilation"], depth_multiplier=a["depth_multiplier"],
-                           activation=a["activation"], semantics=sem.name, weight_bits=w_t.bits or 8)
+                           activation=a["activation"], semantics=sem.name, weight_bits=w_t.bits or 8,
+                           accumulator=_accumulator(op))
     return _from_nhwc(y, op)
 
 
@@ -111,7 +118,7 @@ def _fully_connected(graph, op, values, sem):
     depth = w_t.shape[1]
     y = Q.fully_connected(x.reshape(-1, depth), w_t.data, _bias(graph, op), x_q=_qp(x_t), w_q=_qp(w_t),
                           y_q=_qp(y_t), y_fmt=_fmt(y_t), activation=op.attrs["activation"], semantics=sem.name,
-                          weight_bits=w_t.bits or 8)
+                          weight_bits=w_t.bits or 8, accumulator=_accumulator(op))
     if graph.format == "onnx":  # Gemm / MatMul keep the leading dimensions
         return y.reshape(*x.shape[:-1], y.shape[-1])
     return y.reshape(_shape_like(y_t, y.size, x.shape[0]))
