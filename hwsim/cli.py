@@ -25,6 +25,30 @@ def _list(args: argparse.Namespace) -> int:
     elif args.what == "requantizers":
         for kind in RequantKind:
             print(kind.name.lower())
+    elif args.what == "devices":
+        from hwsim.devices.model import device_names, load_device
+
+        for name in device_names():
+            print(f"{name:22s} {load_device(name).spec.description.strip()}")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from hwsim.schedule.simulate import simulate
+
+    result = simulate(args.model, args.device)
+    print(result.table(mappings=args.mappings))
+    if args.counts:
+        print()
+        print(result.totals.table())
+    if args.trace:
+        print(f"wrote {result.trace.write_chrome(args.trace)} (open in https://ui.perfetto.dev)")
+    if args.plot:
+        from hwsim.plots.breakdown import plot_breakdown
+        from hwsim.plots.roofline import plot_roofline
+
+        for path in (plot_breakdown(result, args.plot), plot_roofline(result, args.plot)):
+            print(f"wrote {path}")
     return 0
 
 
@@ -85,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered semantics, rounding modes or requantizers")
-    p.add_argument("what", choices=["semantics", "rounding", "requantizers"])
+    p.add_argument("what", choices=["semantics", "rounding", "requantizers", "devices"])
     p.set_defaults(func=_list)
 
     p = sub.add_parser("infer", help="run a quantized model through hwsim's bit-accurate kernels")
@@ -112,6 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="smaller shapes, fewer repeats (a smoke run)")
     p.add_argument("--repeats", type=int, default=7, help="timed repeats per case (median is reported)")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("simulate", help="map a model onto a device and run the discrete-event simulation")
+    p.add_argument("model", help="a .tflite, .onnx, layer .yaml or SCALE-Sim topology .csv")
+    p.add_argument("--device", required=True,
+                   help="a shipped device (see `hwsim list devices`), a device .yaml or a SCALE-Sim .cfg")
+    p.add_argument("--trace", default=None, help="write the timeline as Chrome trace JSON (opens in Perfetto)")
+    p.add_argument("--plot", default=None, help="folder to write the latency breakdown and roofline PNGs to")
+    p.add_argument("--mappings", action="store_true", help="print each layer's tiling and loop order")
+    p.add_argument("--counts", action="store_true", help="print the action counts the energy model prices")
+    p.set_defaults(func=_simulate)
     return parser
 
 

@@ -1,0 +1,202 @@
+"""YAML with line numbers, validated by pydantic, with errors that read ``file:line: field.path: message (got v)``.
+
+Every hwsim config kind (devices, and any later one) goes through :func:`load_spec`::
+
+    spec = load_spec(DeviceSpec, Path("accelerators/edge_tpu_like.yaml"))
+
+PyYAML's composed nodes carry ``start_mark.line``; :func:`load_yaml_with_lines` keeps a map from each
+key's location (``("memories", 2, "size_bytes")``) to its 1-based line, and :func:`validate` turns the first
+pydantic error into a :class:`~hwsim.errors.ConfigError` at that line. An unknown key names the closest
+valid one (``difflib``), a duplicate key is an error (PyYAML would silently keep the last one).
+
+This generalises the loader first written in :mod:`hwsim.importers.yaml_layers` (which still carries its own
+copy with layer-specific wording for discriminated unions on ``op``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from hwsim.errors import ConfigError
+
+Loc = tuple[str | int, ...]
+
+
+def load_yaml_with_lines(path: Path) -> tuple[Any, dict[Loc, int]]:
+    """Parse ``path`` into plain Python data and a map from each key/item location to its 1-based line.
+
+    Parameters
+    ----------
+    path : Path
+        The YAML file.
+
+    Returns
+    -------
+    tuple
+        ``(data, lines)``; ``lines[()]`` is the line of the document itself.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ConfigError(f"{path}:1: the file is empty; expected a mapping")
+        lines: dict[Loc, int] = {(): node.start_mark.line + 1}
+        _index_lines(node, (), lines, path)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise ConfigError(f"{path}:{line}: not valid YAML: {exc.problem or exc.context}") from None
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            line = key.start_mark.line + 1
+            if name in seen:
+                raise ConfigError(f"{path}:{line}: {format_loc(loc + (name,))}: duplicate key, first given on "
+                                  f"line {seen[name]} (got {name!r})")
+            seen[name] = line
+            lines[loc + (name,)] = line
+            _index_lines(value, loc + (name,), lines, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[loc + (i,)] = item.start_mark.line + 1
+            _index_lines(item, loc + (i,), lines, path)
+
+
+def format_loc(loc: Loc) -> str:
+    """A location as a field path.
+
+    >>> format_loc(("memories", 2, "size_bytes"))
+    'memories[2].size_bytes'
+    >>> format_loc(())
+    '(top level)'
+    """
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def line_of(lines: dict[Loc, int], loc: Loc) -> int:
+    """Line of ``loc``, or of its closest enclosing key when ``loc`` itself is absent (a missing field)."""
+    while loc not in lines:
+        loc = loc[:-1]
+    return lines[loc]
+
+
+def show(value: Any) -> str:
+    """A value as the ``(got ...)`` part of an error message: short, and strings quoted.
+
+    >>> show("wieghts"), show(23.5)
+    ("'wieghts'", '23.5')
+    """
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def config_error(path: Path, lines: dict[Loc, int], loc: Loc, message: str, got: Any = ...) -> ConfigError:
+    """A ConfigError reading ``path:line: field.path: message (got value)`` (no ``got`` part when omitted)."""
+    tail = "" if got is ... else f" (got {show(got)})"
+    return ConfigError(f"{path}:{line_of(lines, loc)}: {format_loc(loc)}: {message}{tail}")
+
+
+def validate(spec: type[BaseModel], data: Any, lines: dict[Loc, int], path: Path) -> Any:
+    """Validate ``data`` with ``spec``; the first problem becomes a located :class:`ConfigError`.
+
+    An unknown key is reported before the "missing field" it usually explains, with the closest valid key.
+    A ``model_validator`` may raise ``ValueError`` whose message starts with ``"@field.path: "`` to point
+    at a field of the model it checks (see :func:`at_field`).
+    """
+    try:
+        return spec.model_validate(data)
+    except ValidationError as exc:
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        raise _located(spec, errors[0], lines, path) from None
+
+
+def at_field(loc: Loc, message: str, got: Any = ...) -> ValueError:
+    """A ValueError a ``model_validator`` raises to blame ``loc`` (relative to its model) with ``got``."""
+    parts = ".".join(str(p) for p in loc)
+    tail = "" if got is ... else f" (got {show(got)})"
+    return ValueError(f"@{parts}: {message}{tail}")
+
+
+def load_spec(spec: type[BaseModel], path: str | Path) -> Any:
+    """Read and validate one YAML config file: the entry point for every config kind."""
+    path = Path(path)
+    data, lines = load_yaml_with_lines(path)
+    return validate(spec, data, lines, path)
+
+
+def _located(spec: type[BaseModel], err: dict, lines: dict[Loc, int], path: Path) -> ConfigError:
+    loc = tuple(err["loc"])
+    model = _model_at(spec, loc[:-1])
+    kind, message, got = err["type"], err["msg"], err.get("input", ...)
+    if kind == "extra_forbidden":
+        valid = sorted(model.model_fields) if model is not None else []
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        message = (f"unknown key; did you mean {close[0]!r}?" if close
+                   else f"unknown key; valid keys here: {', '.join(valid)}")
+    elif kind == "missing":
+        message, got = "required field is missing", ...
+    elif kind in ("model_type", "model_attributes_type", "dict_type") and not loc:
+        required = [n for n, f in spec.model_fields.items() if f.is_required()]
+        message = f"expected a mapping with {', '.join(required)} (got a {type(got).__name__})"
+        got = ...
+    else:
+        message = message.removeprefix("Value error, ")
+        if message.startswith("@"):  # at_field(): a cross-field check blaming one field
+            where, _, message = message[1:].partition(": ")
+            loc = loc + tuple(int(p) if p.isdigit() else p for p in where.split(".") if p)
+            got = ...
+    return config_error(path, lines, loc, message, got)
+
+
+def _model_at(spec: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model that owns the keys at ``loc`` (walking fields, list items and dict values)."""
+    tp: Any = spec
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(str(part))
+            tp = field.annotation if field is not None else None
+        elif typing.get_origin(tp) in (list, tuple) and isinstance(part, int):
+            tp = typing.get_args(tp)[0]
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return None
+    tp = _unwrap(tp)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp

@@ -1,0 +1,207 @@
+"""The device description schema (``accelerators/*.yaml``), version 1: pydantic models, frozen, no extra keys.
+
+A device has a clock, one MAC array, optional vector units, DMA engines and a memory hierarchy listed from
+the outermost level (off-chip DRAM, flash or a host link) to the innermost (register files)::
+
+    schema_version: 1
+    name: my_npu
+    clock_mhz: 500
+    mac_array:
+      rows: 16
+      columns: 16
+      dataflow: weight_stationary          # output_stationary | weight_stationary | input_stationary | dot_product
+      accumulator_bits: 32
+      precisions:                          # operand pairs and their rate in MACs per PE per cycle
+        - {weights_bits: 8, activations_bits: 8, macs_per_pe_per_cycle: 1}
+        - {weights_bits: 4, activations_bits: 8, macs_per_pe_per_cycle: 2}
+      ops: [conv2d, depthwise_conv2d, fully_connected, batch_matmul]
+    vector_units:
+      - {name: vpu, vector_bits: 256, count: 1, ops: ["*"]}
+    dma: {engines: 2}
+    memories:
+      - {name: dram, kind: off_chip, read_bandwidth_bytes_per_cycle: 8, write_bandwidth_bytes_per_cycle: 8,
+         read_latency_cycles: 100, write_latency_cycles: 100, holds: [weights, inputs, outputs],
+         homes: [weights, activations]}
+      - {name: sram, kind: sram, size_bytes: 524288, banks: 8, read_bandwidth_bytes_per_cycle: 64,
+         write_bandwidth_bytes_per_cycle: 64, holds: [weights, inputs, outputs], homes: [activations]}
+      - {name: rf, kind: register_file, holds: [weights, inputs, outputs]}
+
+``holds`` lists the operands a level stages (tiles of weights, inputs, outputs); ``homes`` the tensors
+that may live there whole (``weights``: a layer's weights; ``activations``: feature maps between layers).
+Each sub-section takes a ``source:`` string saying where its numbers come from.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hwsim.config.yamlio import at_field
+
+SCHEMA_VERSION = 1
+Operand = Literal["weights", "inputs", "outputs"]
+Home = Literal["weights", "activations"]
+PositiveInt = Annotated[int, Field(ge=1)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PrecisionRateSpec(_Spec):
+    """One supported operand pair and its throughput: MACs per processing element per cycle."""
+
+    weights_bits: Annotated[int, Field(ge=1, le=32)]
+    activations_bits: Annotated[int, Field(ge=1, le=32)]
+    macs_per_pe_per_cycle: PositiveFloat = 1.0
+
+    @model_validator(mode="after")
+    def _power_of_two_rate(self):
+        rate = self.macs_per_pe_per_cycle
+        inv = 1 / rate
+        if not (rate >= 1 and rate == int(rate)) and not (inv == int(inv)):
+            raise at_field(("macs_per_pe_per_cycle",), "expected a whole number or 1/n (e.g. 2, 1, 0.5)", rate)
+        return self
+
+
+class MacArraySpec(_Spec):
+    """The MAC array: ``rows x columns`` PEs (x ``spatial_lanes`` for ``dot_product``), dataflow and precisions.
+
+    ``depthwise`` says how a systolic array runs a depthwise convolution: ``per_channel`` as SCALE-Sim does
+    (one single-channel convolution per channel, one after another), or ``block_diagonal`` (``n`` channels
+    per fold, their ``taps`` on ``n * taps`` rows and their filters on ``n`` columns, the rest of the block
+    zero), n = min(rows // taps, columns).
+    """
+
+    name: str = "mac_array"
+    rows: PositiveInt
+    columns: PositiveInt
+    spatial_lanes: PositiveInt = 1
+    dataflow: str
+    accumulator_bits: Annotated[int, Field(ge=8, le=64)]
+    precisions: Annotated[list[PrecisionRateSpec], Field(min_length=1)]
+    ops: Annotated[list[str], Field(min_length=1)] = ["conv2d", "depthwise_conv2d", "fully_connected",
+                                                        "batch_matmul"]
+    depthwise: Literal["per_channel", "block_diagonal"] = "per_channel"
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _known_dataflow(self):
+        from hwsim.schedule.systolic import DATAFLOWS
+
+        if self.dataflow not in DATAFLOWS:
+            import difflib
+
+            close = difflib.get_close_matches(self.dataflow, DATAFLOWS.names(), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise at_field(("dataflow",), f"unknown dataflow; {hint}valid: {', '.join(DATAFLOWS.names())}",
+                           self.dataflow)
+        if self.spatial_lanes != 1 and self.dataflow != "dot_product":
+            raise at_field(("spatial_lanes",), "only a dot_product array has spatial lanes", self.spatial_lanes)
+        return self
+
+
+class VectorUnitSpec(_Spec):
+    """A SIMD unit (elementwise, pooling, depthwise): ``vector_bits`` wide, ``count`` of them in parallel."""
+
+    name: str
+    vector_bits: Annotated[int, Field(ge=8)]
+    count: PositiveInt = 1
+    ops: Annotated[list[str], Field(min_length=1)]
+    macs_per_lane_per_cycle: PositiveFloat = 1.0
+    source: str = ""
+
+
+class DmaSpec(_Spec):
+    """DMA engines moving tiles between memory levels; each transfer also pays ``setup_cycles``."""
+
+    engines: PositiveInt
+    setup_cycles: Annotated[int, Field(ge=0)] = 0
+    source: str = ""
+
+
+class MemorySpec(_Spec):
+    """One memory level. Bandwidths are per port, in bytes per device clock cycle."""
+
+    name: str
+    kind: Literal["off_chip", "sram", "register_file"]
+    size_bytes: PositiveInt | None = None
+    banks: PositiveInt = 1
+    read_ports: PositiveInt = 1
+    write_ports: PositiveInt = 1
+    read_bandwidth_bytes_per_cycle: PositiveFloat | None = None
+    write_bandwidth_bytes_per_cycle: PositiveFloat | None = None
+    read_latency_cycles: Annotated[int, Field(ge=0)] = 0
+    write_latency_cycles: Annotated[int, Field(ge=0)] = 0
+    holds: Annotated[list[Operand], Field(min_length=1)]
+    homes: list[Home] = []
+    persistent_weights_bytes: Annotated[int, Field(ge=0)] = 0
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.kind == "sram" and self.size_bytes is None:
+            raise at_field(("size_bytes",), "an sram level needs its size")
+        if self.kind != "register_file":
+            for field in ("read_bandwidth_bytes_per_cycle", "write_bandwidth_bytes_per_cycle"):
+                if getattr(self, field) is None:
+                    raise at_field((field,), f"a {self.kind} level needs its bandwidth")
+        if self.kind == "register_file" and self.homes:
+            raise at_field(("homes",), "a register file cannot home whole tensors", self.homes)
+        if self.persistent_weights_bytes:
+            if "weights" not in self.homes:
+                raise at_field(("persistent_weights_bytes",), "needs 'weights' in homes", self.homes)
+            if self.size_bytes is not None and self.persistent_weights_bytes > self.size_bytes:
+                raise at_field(("persistent_weights_bytes",), f"larger than size_bytes ({self.size_bytes})",
+                               self.persistent_weights_bytes)
+        return self
+
+
+class DeviceSpec(_Spec):
+    """A whole device file."""
+
+    schema_version: Literal[1]
+    name: str
+    description: str = ""
+    sources: dict[str, str] = {}
+    clock_mhz: PositiveFloat
+    mac_array: MacArraySpec
+    vector_units: list[VectorUnitSpec] = []
+    dma: DmaSpec
+    memories: Annotated[list[MemorySpec], Field(min_length=2)]
+
+    @model_validator(mode="after")
+    def _hierarchy(self):
+        names = [m.name for m in self.memories]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise at_field(("memories", i, "name"), "duplicate memory name", name)
+        units = [self.mac_array.name] + [v.name for v in self.vector_units]
+        for i, name in enumerate(units[1:]):
+            if name in units[: i + 1] or name in names:
+                raise at_field(("vector_units", i, "name"), "duplicate unit name (units and memories share "
+                                                            "one namespace)", name)
+        if self.memories[0].kind != "off_chip":
+            raise at_field(("memories", 0, "kind"), "the first (outermost) level must be off_chip",
+                           self.memories[0].kind)
+        seen_rf = False
+        for i, m in enumerate(self.memories):
+            if m.kind == "register_file":
+                seen_rf = True
+            elif seen_rf:
+                raise at_field(("memories", i, "kind"), "register files must come last (innermost)", m.kind)
+        for operand in ("weights", "inputs", "outputs"):
+            if not any(operand in m.holds for m in self.memories if m.kind != "register_file"):
+                raise at_field(("memories",), f"no off-chip or sram level holds {operand}")
+        for home in ("weights", "activations"):
+            if not any(home in m.homes for m in self.memories):
+                raise at_field(("memories",), f"no level homes {home} (add it to a level's homes)")
+        for i, m in enumerate(self.memories):
+            for h in m.homes:
+                need = ("weights",) if h == "weights" else ("inputs", "outputs")
+                for op in need:
+                    if op not in m.holds:
+                        raise at_field(("memories", i, "homes"), f"homes {h} but does not hold {op}", m.homes)
+        return self

@@ -1,0 +1,615 @@
+"""Per layer: which unit runs it, where each tensor lives, the tiling and loop order, and the tile sequence.
+
+The mapper is pure and deterministic: ``plan_graph(graph, device)`` returns one :class:`LayerPlan` per op,
+in the graph's topological order. Each plan holds the tiles the simulator plays (compute cycles, DMA loads
+before, stores after) and the :class:`Mapping` reported to the user.
+
+Tensor homes (:func:`assign_homes`):
+
+* parameters (weights, biases) go to a level with ``persistent_weights_bytes`` (an on-chip parameter cache
+  filled in layer order, loaded once, outside the timed inference) while it has room, otherwise to the
+  outermost level homing ``weights`` (DRAM, flash or the host), and are streamed every inference;
+* graph inputs and outputs live at the outermost level homing ``activations`` (they cross the device boundary);
+* an intermediate feature map lives at the innermost level homing ``activations`` that holds every
+  activation tensor of its producer and of each consumer at once, else further out;
+* reshape-like ops are views: their output lives where their input does and costs nothing.
+
+A compute unit reads each operand from its read level (the innermost non-register level holding it). When
+the home is further out, DMA moves tiles from the home straight to the read level (one hop), and outputs
+go back the same way.
+
+Tiling of MAC ops (:class:`~hwsim.schedule.systolic.Gemm`): a tile is a block of whole folds along the
+dataflow's two spatial dimensions and a block of groups; the streamed dimension is never split, so the sum
+of tile cycles is exactly the closed-form layer cycles (SCALE-Sim's). Candidates (powers of two of folds)
+and both loop orders are scored by estimated latency (compute overlapped with transfers when the double
+buffered working set fits, added to it otherwise); the working set at every level must fit its capacity
+less what is homed there.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+from hwsim.devices.model import Device
+from hwsim.errors import ConfigError
+from hwsim.schedule.counts import ActionCounts
+from hwsim.schedule.systolic import Dataflow, Gemm
+from hwsim.workload.graph import Graph, Op, Tensor
+from hwsim.workload.opdefs import loop_dims
+
+VIEW_OPS = frozenset({"reshape", "squeeze", "expand_dims", "flatten", "identity"})
+MAX_STEPS = 24  # tiles are merged into at most this many simulated steps per layer
+MAX_TILES = 4096
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One DMA transfer: ``nbytes`` of ``operand`` from level ``src`` to level ``dst`` (indices)."""
+
+    operand: str
+    src: int
+    dst: int
+    nbytes: int
+    bits: int
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One simulated step: loads, then ``cycles`` on the unit, then stores."""
+
+    cycles: int
+    macs: int
+    loads: tuple[Transfer, ...] = ()
+    stores: tuple[Transfer, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How a layer was mapped, for the report."""
+
+    unit: str
+    dataflow: str = ""
+    loop_order: str = ""
+    tile: dict = field(default_factory=dict)
+    n_tiles: int = 1
+    buffers: int = 1
+    homes: dict = field(default_factory=dict)
+    working_set_bytes: dict = field(default_factory=dict)
+    capacity_bytes: dict = field(default_factory=dict)
+    fits: bool = True
+
+    def describe(self) -> str:
+        """One line: unit, dataflow, loop order, tile, buffering and working set per level."""
+        tile = " ".join(f"{k}={v}" for k, v in self.tile.items())
+        ws = ", ".join(f"{lvl} {b:,}/{self.capacity_bytes.get(lvl, 0):,} B" for lvl, b in
+                       self.working_set_bytes.items())
+        buf = "double-buffered" if self.buffers == 2 else "single-buffered"
+        fit = "" if self.fits else " (DOES NOT FIT: streamed)"
+        parts = [self.unit, self.dataflow, self.loop_order, tile, f"{self.n_tiles} tiles {buf}", ws + fit]
+        return "; ".join(p for p in parts if p)
+
+
+@dataclass
+class LayerPlan:
+    """Everything the simulator needs for one op, plus the counts that do not depend on timing."""
+
+    op: str
+    kind: str
+    unit: str
+    macs: int
+    precision: str
+    compute_cycles: int
+    tiles: list[Tile]
+    mapping: Mapping
+    counts: ActionCounts
+    input_bytes_offchip: int = 0  # bytes this layer moves to or from the outermost level (roofline)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# sizes and homes
+# ----------------------------------------------------------------------------------------------------------
+
+def tensor_bits(t: Tensor) -> int:
+    """Stored bits per element (``Tensor.bits`` when narrower than the dtype)."""
+    return int(t.bits) if t.bits else int(t.dtype.itemsize) * 8
+
+
+def tensor_elems(t: Tensor) -> int:
+    """Elements of a tensor (unknown dimensions count 1)."""
+    return math.prod(int(d or 1) for d in t.shape)
+
+
+def tensor_bytes(t: Tensor) -> int:
+    """Bytes of a tensor, rounded up."""
+    return -(-tensor_elems(t) * tensor_bits(t) // 8)
+
+
+def _params(graph: Graph, op: Op) -> list[str]:
+    return [n for n in op.inputs if n and graph.tensors[n].is_parameter]
+
+
+def _acts_in(graph: Graph, op: Op) -> list[str]:
+    return [n for n in op.inputs if n and not graph.tensors[n].is_parameter]
+
+
+def assign_homes(graph: Graph, device: Device) -> dict[str, int]:
+    """The level index each tensor lives at (see the module docstring)."""
+    levels = device.levels
+    w_homes, a_homes = device.home_levels("weights"), device.home_levels("activations")
+    persistent = {i: m.persistent_weights_bytes for i, m in enumerate(levels) if m.persistent_weights_bytes}
+    used = dict.fromkeys(persistent, 0)
+    homes: dict[str, int] = {}
+    for op in graph.ops:
+        names = _params(graph, op)
+        nbytes = sum(tensor_bytes(graph.tensors[n]) for n in names)
+        placed = w_homes[0]
+        for i in sorted(persistent, reverse=True):
+            if used[i] + nbytes <= persistent[i]:
+                used[i] += nbytes
+                placed = i
+                break
+        for n in names:
+            homes[n] = placed
+    for n in graph.inputs:
+        homes[n] = a_homes[0]
+    act_bytes = {op.name: sum(tensor_bytes(graph.tensors[n]) for n in _acts_in(graph, op) + op.outputs)
+                 for op in graph.ops}
+    consumers: dict[str, list[Op]] = {}
+    for op in graph.ops:
+        for n in _acts_in(graph, op):
+            consumers.setdefault(n, []).append(op)
+    outputs = set(graph.outputs)
+    for op in graph.ops:
+        for n in op.outputs:
+            if op.kind in VIEW_OPS and _acts_in(graph, op):
+                homes[n] = homes.get(_acts_in(graph, op)[0], a_homes[0])
+                continue
+            if n in outputs:
+                homes[n] = a_homes[0]
+                continue
+            need = max([act_bytes[op.name]] + [act_bytes[c.name] for c in consumers.get(n, [])])
+            home = a_homes[0]
+            for i in reversed(a_homes):
+                size = levels[i].size_bytes
+                if size is None or size - used.get(i, 0) >= need:
+                    home = i
+                    break
+            homes[n] = home
+    return homes
+
+
+# ----------------------------------------------------------------------------------------------------------
+# op -> GEMM view
+# ----------------------------------------------------------------------------------------------------------
+
+def gemm_of(graph: Graph, op: Op, dataflow: Dataflow, rows: int = 1, cols: int = 1,
+            depthwise: str = "per_channel") -> Gemm | None:
+    """The SCALE-Sim view of a MAC op (depthwise: one group per channel, except on dot-product arrays)."""
+    d = loop_dims(graph, op)
+    if not d:
+        return None
+    if op.kind == "conv2d":
+        return Gemm(d["B"] * d["OY"] * d["OX"], d["K"], d["FY"] * d["FX"], d["C"], d.get("G", 1))
+    if op.kind == "depthwise_conv2d":
+        channels = int(op.attrs.get("in_channels") or d["K"])
+        mult = d["K"] // channels
+        p, taps = d["B"] * d["OY"] * d["OX"], d["FY"] * d["FX"]
+        if dataflow.name == "dot_product":  # each output-channel lane takes its own input channel
+            return Gemm(p, d["K"], taps, 1, 1)
+        n = min(rows // taps, cols // mult) if depthwise == "block_diagonal" else 1
+        if n > 1:
+            return Gemm(p, n * mult, taps, n, math.ceil(channels / n), p * d["K"] * taps)
+        return Gemm(p, mult, taps, 1, channels)
+    if op.kind == "fully_connected":
+        return Gemm(d["B"], d["K"], 1, d["C"], 1)
+    if op.kind == "batch_matmul":
+        return Gemm(d["M"], d["N"], 1, d["C"], d["B"])
+    return None
+
+
+def precision_of(graph: Graph, op: Op) -> tuple[int, int, int]:
+    """(weight bits, activation bits, accumulator bits) of an op."""
+    prec = op.attrs.get("precision")
+    if prec:
+        return int(prec["weights"]), int(prec["activations"]), int(prec["accumulator"])
+    acts = _acts_in(graph, op)
+    a_bits = tensor_bits(graph.tensors[acts[0]]) if acts else 8
+    params = [graph.tensors[n] for n in _params(graph, op) if len(graph.tensors[n].shape) > 1]
+    w_bits = tensor_bits(params[0]) if params else a_bits
+    return w_bits, a_bits, 32
+
+
+# ----------------------------------------------------------------------------------------------------------
+# planning
+# ----------------------------------------------------------------------------------------------------------
+
+def plan_graph(graph: Graph, device: Device) -> list[LayerPlan]:
+    """One plan per op, in topological order."""
+    homes = assign_homes(graph, device)
+    return [plan_op(graph, op, device, homes) for op in graph.ops]
+
+
+def plan_op(graph: Graph, op: Op, device: Device, homes: dict[str, int]) -> LayerPlan:
+    """Map one op (see the module docstring)."""
+    w_bits, a_bits, acc_bits = precision_of(graph, op)
+    if op.kind in VIEW_OPS:
+        return LayerPlan(op.name, op.kind, "", 0, "", 0, [], Mapping(unit="(view)"), ActionCounts())
+    unit = device.unit_for(op.kind)
+    acts = _acts_in(graph, op)
+    params = _params(graph, op)
+    sizes = {"weights": sum(tensor_bytes(graph.tensors[n]) for n in params),
+             "inputs": sum(tensor_bytes(graph.tensors[n]) for n in acts),
+             "outputs": sum(tensor_bytes(graph.tensors[n]) for n in op.outputs)}
+    home = {"weights": max((homes[n] for n in params), default=0),
+            "inputs": max((homes[n] for n in acts), default=0),
+            "outputs": max((homes[n] for n in op.outputs), default=0)}
+    read = {x: max(device.read_level(x), home[x]) if sizes[x] else home[x] for x in sizes}
+    homed_bytes: dict[int, int] = {}
+    for x in ("inputs", "outputs"):
+        homed_bytes[home[x]] = homed_bytes.get(home[x], 0) + sizes[x]
+    for i, m in enumerate(device.levels):
+        if m.persistent_weights_bytes:
+            homed_bytes[i] = homed_bytes.get(i, 0) + m.persistent_weights_bytes
+    key = (tuple(sorted(sizes.items())), tuple(sorted(home.items())), tuple(sorted(read.items())),
+           tuple(sorted(homed_bytes.items())))
+    if unit == device.spec.mac_array.name and op.kind in ("conv2d", "depthwise_conv2d", "fully_connected",
+                                                          "batch_matmul"):
+        arr = device.spec.mac_array
+        gemm = gemm_of(graph, op, device.dataflow, arr.rows, arr.columns, arr.depthwise)
+        plan = _plan_mac(device, unit, gemm, (w_bits, a_bits, acc_bits), key)
+        return replace(plan, op=op.name, kind=op.kind)
+    elems_out = sum(tensor_elems(graph.tensors[n]) for n in op.outputs)
+    elems_in = sum(tensor_elems(graph.tensors[n]) for n in acts)
+    macs = 0
+    d = loop_dims(graph, op)
+    if d:
+        macs = math.prod(d.values())
+    passes = _vector_passes(op, elems_in, elems_out)
+    plan = _plan_vector(device, unit, elems_out, passes, macs, (w_bits, a_bits, acc_bits), key)
+    return replace(plan, op=op.name, kind=op.kind)
+
+
+def _vector_passes(op: Op, elems_in: int, elems_out: int) -> int:
+    """Element operations per output element on a vector unit."""
+    if op.kind in ("avg_pool2d", "max_pool2d", "mean", "sum", "reduce_max"):
+        kernel = op.attrs.get("kernel")
+        if kernel and op.kind != "mean":
+            return int(kernel[0]) * int(kernel[1])
+        return max(1, -(-elems_in // max(elems_out, 1)))
+    if op.kind in ("softmax", "logistic", "tanh", "hard_swish"):
+        return 4  # exp/LUT, sum, reciprocal, scale: a few vector ops per element
+    return 1
+
+
+def _xfer_cycles(device: Device, t_src: int, t_dst: int, nbytes: int, count: int = 1) -> float:
+    src, dst = device.levels[t_src], device.levels[t_dst]
+    if t_src < t_dst:
+        bw = min(src.read_bandwidth_bytes_per_cycle, dst.write_bandwidth_bytes_per_cycle)
+        lat = src.read_latency_cycles
+    else:
+        bw = min(src.read_bandwidth_bytes_per_cycle, dst.write_bandwidth_bytes_per_cycle)
+        lat = dst.write_latency_cycles
+    return nbytes / bw + count * (lat + device.spec.dma.setup_cycles)
+
+
+_DEPENDS = {"weights": {"W", "K", "g"}, "inputs": {"P", "W", "g"}, "outputs": {"P", "K", "g"}}
+
+
+@lru_cache(maxsize=4096)
+def _plan_mac(device: Device, unit: str, g: Gemm, bits: tuple[int, int, int],
+              key: tuple) -> LayerPlan:
+    w_bits, a_bits, acc_bits = bits
+    sizes, home, read, homed_bytes = (dict(k) for k in key)
+    spec = device.spec.mac_array
+    df = device.dataflow
+    prec = device.precision(w_bits, a_bits)
+    rate = prec.macs_per_pe_per_cycle
+    rows, cols = spec.rows, spec.columns
+    cols_eff = cols * int(rate) if rate >= 1 else cols
+    slow = 1 if rate >= 1 else int(round(1 / rate))
+    rf_total, cf_total = df.folds(g, rows, cols_eff)
+    fold_cycles = df.fold_cycles(g, rows, cols_eff, spec.spatial_lanes) * slow
+    compute_cycles = g.groups * rf_total * cf_total * fold_cycles
+    dims_total = {"R": rf_total, "C": cf_total, "g": g.groups}
+    dim_name = {"R": df.row_dim, "C": df.col_dim, "g": "g"}
+    psum_split = df.row_dim == "W"
+
+    levels = device.levels
+    need_dma = {x: sizes[x] > 0 and home[x] != read[x] for x in sizes}
+    capacity = {}
+    for lvl in sorted({read[x] for x in sizes if need_dma[x]}):
+        size = levels[lvl].size_bytes
+        capacity[lvl] = None if size is None else max(0, size - homed_bytes.get(lvl, 0))
+
+    def tile_bytes(x: str, t: dict[str, int], partial: bool) -> int:
+        frac = 1.0
+        for d, n in t.items():
+            if dim_name[d] in _DEPENDS[x] or (d == "g" and "g" in _DEPENDS[x]):
+                frac *= n / dims_total[d]
+        b = sizes[x] * frac
+        if x == "outputs" and partial:
+            b *= acc_bits / a_bits
+        return int(math.ceil(b))
+
+    def candidates(total: int) -> list[int]:
+        out, n = [], 1
+        while n < total:
+            out.append(n)
+            n *= 2
+        return out + [total]
+
+    best = None
+    for nr in candidates(rf_total):
+        for nc in candidates(cf_total):
+            for ng in candidates(g.groups):
+                counts = {"R": math.ceil(rf_total / nr), "C": math.ceil(cf_total / nc),
+                          "g": math.ceil(g.groups / ng)}
+                n_tiles = counts["R"] * counts["C"] * counts["g"]
+                if n_tiles > MAX_TILES:
+                    continue
+                t = {"R": nr, "C": nc, "g": ng}
+                partial = psum_split and nr < rf_total
+                for order in (("g", "R", "C"), ("g", "C", "R")):
+                    est = _estimate(device, t, counts, order, dim_name, sizes, home, read, need_dma, capacity,
+                                    tile_bytes, partial, compute_cycles, n_tiles)
+                    if est is None:
+                        continue
+                    score = (not est[2], est[0], n_tiles)
+                    if best is None or score < best[0]:
+                        best = (score, t, counts, order, est)
+    assert best is not None
+    _, t, counts, order, (est_time, nbuf, fits, ws) = best
+    tiles = _mac_tiles(t, counts, order, dim_name, sizes, home, read, need_dma, rf_total, cf_total, g,
+                       fold_cycles, df, rows, cols_eff, bits, psum_split)
+    mapping = Mapping(
+        unit=unit, dataflow=df.name,
+        loop_order=" > ".join(dim_name[d] if d != "g" else "groups" for d in order),
+        tile={f"{df.row_dim}_folds": t["R"], f"{df.col_dim}_folds": t["C"], "groups": t["g"]},
+        n_tiles=counts["R"] * counts["C"] * counts["g"], buffers=nbuf,
+        homes={x: levels[home[x]].name for x in sizes if sizes[x]},
+        working_set_bytes={levels[lvl].name: b for lvl, b in ws.items()},
+        capacity_bytes={levels[lvl].name: (c if c is not None else 0) for lvl, c in capacity.items()},
+        fits=fits)
+    counts_out = _mac_counts(device, unit, g, df, rows, cols_eff, rf_total, cf_total, compute_cycles, rate,
+                             bits, read, tiles)
+    offchip = sum(tr.nbytes for tile in tiles for tr in tile.loads + tile.stores if min(tr.src, tr.dst) == 0)
+    return LayerPlan("", "", unit, g.macs, f"{w_bits}x{a_bits}", compute_cycles, _merge(tiles), mapping,
+                     counts_out, offchip)
+
+
+def _estimate(device, t, counts, order, dim_name, sizes, home, read, need_dma, capacity, tile_bytes, partial,
+              compute_cycles, n_tiles):
+    """(estimated cycles, buffers, fits, working set per level) of one tiling, or None if it cannot be used."""
+    xfer = 0.0
+    ws1: dict[int, int] = {}
+    for x in ("weights", "inputs", "outputs"):
+        if not need_dma[x]:
+            continue
+        deps = {d for d in ("g", "R", "C") if dim_name[d] in _DEPENDS[x] or d == "g"}
+        inner = max((order.index(d) for d in deps), default=-1)
+        mult = math.prod(counts[d] for d in order[:inner] if d not in deps) if inner >= 0 else 1
+        n_proj = math.prod(counts[d] for d in deps)
+        nbytes = sizes[x] * mult
+        n_xfers = n_proj * mult
+        if x == "outputs" and partial:
+            w_pos = order.index("R")
+            if w_pos < inner:  # reduction outside: partial sums go out and come back
+                nbytes = nbytes * 2
+                n_xfers *= 2
+        lvl = read[x]
+        src, dst = (home[x], lvl) if x != "outputs" else (lvl, home[x])
+        xfer += _xfer_cycles(device, src, dst, nbytes, n_xfers)
+        ws1[lvl] = ws1.get(lvl, 0) + tile_bytes(x, t, partial)
+    engines = device.spec.dma.engines
+    xfer_par = xfer / min(engines, 2)
+    for nbuf in (2, 1):
+        fits = all(capacity[lvl] is None or b * nbuf <= capacity[lvl] for lvl, b in ws1.items())
+        if fits:
+            per_tile = xfer_par / max(n_tiles, 1)
+            if nbuf == 2:
+                est = max(compute_cycles, xfer_par) + per_tile
+            else:
+                est = compute_cycles + xfer_par
+            return est, nbuf, True, {lvl: b * nbuf for lvl, b in ws1.items()}
+    return compute_cycles + xfer_par, 1, False, dict(ws1)
+
+
+def _mac_tiles(t, counts, order, dim_name, sizes, home, read, need_dma, rf_total, cf_total, g, fold_cycles,
+               df, rows, cols, bits, psum_split) -> list[Tile]:
+    """The exact tile sequence of a MAC op: loads when an operand's block changes, stores when outputs do."""
+    w_bits, a_bits, acc_bits = bits
+    totals = {"R": rf_total, "C": cf_total, "g": g.groups}
+    ranges = {d: [(i * t[d], min((i + 1) * t[d], totals[d])) for i in range(counts[d])] for d in order}
+    deps = {x: tuple(d for d in order if dim_name[d] in _DEPENDS[x] or d == "g") for x in sizes}
+    xbits = {"weights": w_bits, "inputs": a_bits, "outputs": a_bits}
+    last_key: dict[str, tuple] = {}
+    seen_out: set = set()
+    tiles: list[Tile] = []
+    idx = {d: 0 for d in order}
+    n = math.prod(counts[d] for d in order)
+    seq = []
+    for flat in range(n):
+        rem = flat
+        for d in reversed(order):
+            idx[d] = rem % counts[d]
+            rem //= counts[d]
+        seq.append(dict(idx))
+    for k, cur in enumerate(seq):
+        blk = {d: ranges[d][cur[d]] for d in order}
+        ext = {d: blk[d][1] - blk[d][0] for d in order}
+        frac = {d: ext[d] / totals[d] for d in order}
+        loads = []
+        for x in ("weights", "inputs"):
+            if not need_dma[x]:
+                continue
+            keyx = tuple(cur[d] for d in deps[x])
+            if last_key.get(x) != keyx:
+                last_key[x] = keyx
+                nbytes = math.ceil(sizes[x] * math.prod(frac[d] for d in deps[x]))
+                loads.append(Transfer(x, home[x], read[x], nbytes, xbits[x]))
+        keyo = tuple(cur[d] for d in deps["outputs"])
+        out_frac = math.prod(frac[d] for d in deps["outputs"])
+        final = (not psum_split) or blk["R"][1] == rf_total
+        if need_dma["outputs"] and psum_split and keyo in seen_out and last_key.get("outputs") != keyo:
+            loads.append(Transfer("outputs", home["outputs"], read["outputs"],
+                                  math.ceil(sizes["outputs"] * out_frac * acc_bits / a_bits), acc_bits))
+        seen_out.add(keyo)
+        last_key["outputs"] = keyo
+        nxt = seq[k + 1] if k + 1 < n else None
+        stores = []
+        if need_dma["outputs"] and (nxt is None or tuple(nxt[d] for d in deps["outputs"]) != keyo):
+            ob = acc_bits if not final else a_bits
+            stores.append(Transfer("outputs", read["outputs"], home["outputs"],
+                                   math.ceil(sizes["outputs"] * out_frac * ob / a_bits), ob))
+        cycles = ext["g"] * ext["R"] * ext["C"] * fold_cycles
+        macs = round(g.macs * frac["g"] * frac["R"] * frac["C"])
+        tiles.append(Tile(cycles, macs, tuple(loads), tuple(stores)))
+    return tiles
+
+
+def _merge(tiles: list[Tile]) -> list[Tile]:
+    """Merge consecutive tiles into at most MAX_STEPS steps (totals kept exactly)."""
+    if len(tiles) <= MAX_STEPS:
+        return tiles
+    per = math.ceil(len(tiles) / MAX_STEPS)
+    out = []
+    for start in range(0, len(tiles), per):
+        chunk = tiles[start:start + per]
+        out.append(Tile(sum(t.cycles for t in chunk), sum(t.macs for t in chunk),
+                        _sum_transfers([tr for t in chunk for tr in t.loads]),
+                        _sum_transfers([tr for t in chunk for tr in t.stores])))
+    return out
+
+
+def _sum_transfers(transfers: list[Transfer]) -> tuple[Transfer, ...]:
+    acc: dict[tuple, int] = {}
+    for tr in transfers:
+        k = (tr.operand, tr.src, tr.dst, tr.bits)
+        acc[k] = acc.get(k, 0) + tr.nbytes
+    return tuple(Transfer(o, s, d, b, bits) for (o, s, d, bits), b in acc.items())
+
+
+def _dma_counts(device: Device, counts: ActionCounts, tiles: list[Tile]) -> None:
+    levels = device.levels
+    for tile in tiles:
+        for tr in tile.loads + tile.stores:
+            elems = tr.nbytes * 8 // tr.bits
+            counts.add(levels[tr.src].name, "read", tr.bits, elems)
+            counts.add(levels[tr.dst].name, "write", tr.bits, elems)
+
+
+def _mac_counts(device, unit, g: Gemm, df: Dataflow, rows, cols, rf_total, cf_total, compute_cycles, rate, bits,
+                read, tiles) -> ActionCounts:
+    w_bits, a_bits, acc_bits = bits
+    counts = ActionCounts()
+    pair = f"{w_bits}x{a_bits}"
+    spec = device.spec.mac_array
+    counts.add(unit, "mac", pair, g.macs)
+    slots = int(spec.rows * spec.columns * spec.spatial_lanes * compute_cycles * rate)
+    counts.add(unit, "idle", pair, max(0, slots - g.macs))
+    # Operand reads from the read level, as SCALE-Sim counts SRAM reads: each operand is re-read once per
+    # fold of the spatial dimension it does not depend on.
+    folds_of = {df.row_dim: rf_total, df.col_dim: cf_total}
+    levels = device.levels
+    per_group = {"inputs": g.P * g.W, "weights": g.W * g.K, "outputs": g.P * g.K}
+    for x, x_bits in (("inputs", a_bits), ("weights", w_bits)):
+        other = [d for d in folds_of if d not in _DEPENDS[x]]
+        n = g.groups * per_group[x] * math.prod(folds_of[d] for d in other)
+        counts.add(levels[read[x]].name, "read", x_bits, n)
+    w_folds = folds_of.get("W", 1)
+    outs = g.groups * per_group["outputs"]
+    counts.add(levels[read["outputs"]].name, "write", a_bits, outs)
+    if w_folds > 1:
+        counts.add(levels[read["outputs"]].name, "write", acc_bits, outs * (w_folds - 1))
+        counts.add(levels[read["outputs"]].name, "read", acc_bits, outs * (w_folds - 1))
+    rf = device.register_file
+    if rf is not None:
+        counts.add(rf.name, "read", w_bits, g.macs)
+        counts.add(rf.name, "read", a_bits, g.macs)
+        counts.add(rf.name, "read", acc_bits, g.macs)
+        counts.add(rf.name, "write", acc_bits, g.macs)
+    _dma_counts(device, counts, tiles)
+    return counts
+
+
+@lru_cache(maxsize=4096)
+def _plan_vector(device: Device, unit: str, elems_out: int, passes: int, macs: int,
+                 bits: tuple[int, int, int], key: tuple) -> LayerPlan:
+    w_bits, a_bits, acc_bits = bits
+    sizes, home, read, homed_bytes = (dict(k) for k in key)
+    vu = device.vector_unit(unit) if unit != device.spec.mac_array.name else None
+    levels = device.levels
+    if vu is not None:
+        lanes = max(1, vu.vector_bits // a_bits) * vu.count
+        if macs:
+            cycles = math.ceil(macs / (lanes * vu.macs_per_lane_per_cycle))
+        else:
+            cycles = math.ceil(elems_out * passes / lanes)
+    else:  # an op routed to the MAC array that is not a GEMM: use its columns as lanes
+        lanes = device.spec.mac_array.columns * device.spec.mac_array.spatial_lanes
+        cycles = math.ceil(max(elems_out * passes, macs) / lanes)
+    cycles = max(cycles, 1)
+    need_dma = {x: sizes[x] > 0 and home[x] != read[x] for x in sizes}
+    ws_total: dict[int, int] = {}
+    for x in ("inputs", "outputs"):
+        if need_dma[x]:
+            ws_total[read[x]] = ws_total.get(read[x], 0) + sizes[x]
+    if need_dma["weights"]:
+        ws_total[read["weights"]] = ws_total.get(read["weights"], 0) + sizes["weights"]
+    capacity = {lvl: (None if levels[lvl].size_bytes is None else
+                      max(0, levels[lvl].size_bytes - homed_bytes.get(lvl, 0))) for lvl in ws_total}
+    n_tiles, nbuf, fits = 1, 1, True
+    while True:
+        if all(capacity[lvl] is None or -(-b // n_tiles) * 2 <= capacity[lvl] for lvl, b in ws_total.items()):
+            nbuf = 2
+            break
+        if n_tiles >= 1024:
+            fits = all(capacity[lvl] is None or -(-b // n_tiles) <= capacity[lvl] for lvl, b in ws_total.items())
+            break
+        n_tiles *= 2
+    if nbuf == 2 and n_tiles == 1 and ws_total:
+        n_tiles = min(8, max(1, elems_out // 64))  # split so loads overlap compute
+    tiles = []
+    for i in range(n_tiles):
+        lo, hi = i * elems_out // n_tiles, (i + 1) * elems_out // n_tiles
+        frac = (hi - lo) / elems_out if elems_out else 1 / n_tiles
+        loads = tuple(Transfer(x, home[x], read[x], math.ceil(sizes[x] * frac),
+                               w_bits if x == "weights" else a_bits)
+                      for x in ("weights", "inputs") if need_dma[x] and (x != "weights" or i == 0))
+        if need_dma["weights"] and i == 0:
+            loads = tuple(tr if tr.operand != "weights" else Transfer("weights", tr.src, tr.dst, sizes["weights"],
+                                                                      w_bits) for tr in loads)
+        stores = (Transfer("outputs", read["outputs"], home["outputs"], math.ceil(sizes["outputs"] * frac),
+                           a_bits),) if need_dma["outputs"] else ()
+        c = (i + 1) * cycles // n_tiles - i * cycles // n_tiles
+        tiles.append(Tile(c, (i + 1) * macs // n_tiles - i * macs // n_tiles, loads, stores))
+    counts = ActionCounts()
+    if macs:
+        counts.add(unit, "mac", f"{w_bits}x{a_bits}", macs)
+    else:
+        counts.add(unit, "op", a_bits, elems_out * passes)
+    in_elems = sizes["inputs"] * 8 // a_bits
+    counts.add(levels[read["inputs"]].name, "read", a_bits, in_elems)
+    if sizes["weights"]:
+        counts.add(levels[read["weights"]].name, "read", w_bits, sizes["weights"] * 8 // w_bits)
+    counts.add(levels[read["outputs"]].name, "write", a_bits, sizes["outputs"] * 8 // a_bits)
+    _dma_counts(device, counts, tiles)
+    mapping = Mapping(unit=unit, loop_order="elements", tile={"elements": -(-elems_out // n_tiles)},
+                      n_tiles=n_tiles, buffers=nbuf, homes={x: levels[home[x]].name for x in sizes if sizes[x]},
+                      working_set_bytes={levels[lvl].name: -(-b // n_tiles) * nbuf for lvl, b in ws_total.items()},
+                      capacity_bytes={levels[lvl].name: c or 0 for lvl, c in capacity.items()}, fits=fits)
+    offchip = sum(tr.nbytes for tile in tiles for tr in tile.loads + tile.stores if min(tr.src, tr.dst) == 0)
+    return LayerPlan("", "", unit, macs, f"{w_bits}x{a_bits}", cycles, _merge(tiles), mapping, counts,
+                     offchip)
+
+
+def check_supported(graph: Graph, device: Device) -> None:
+    """Raise a ConfigError naming the first op no unit of ``device`` runs."""
+    for op in graph.ops:
+        if op.kind not in VIEW_OPS:
+            try:
+                device.unit_for(op.kind)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc} (op {op.name!r} of {graph.source})") from None

@@ -1,0 +1,136 @@
+"""The discrete-event simulation (SimPy): DMA engines, the MAC array and vector units sharing memory ports.
+
+Layers run one after another, in topological order. Within a layer three kinds of process run at once:
+
+* a **loader** walks the tiles in order; for each it takes an input buffer slot (two when the mapper
+  double-buffers, one otherwise), then starts one transfer per operand the tile needs and waits for them;
+* the **compute** process waits for its tile's data, holds its unit for the tile's cycles, frees the input
+  slot, and hands the tile's output to a **store** transfer (which holds an output slot until written);
+* every transfer holds a DMA engine, a read port of its source level and a write port of its destination
+  level, always acquired in that order (engine, then ports by level index), for
+  ``latency + setup + ceil(bytes / min(source read, destination write bandwidth))`` cycles.
+
+Contention (engines, ports) and stalls therefore come out of the simulation: a layer's memory stall is its
+elapsed cycles less the cycles its unit computed. SimPy orders simultaneous events by scheduling order and
+every process is created in tile order, so a run is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import simpy
+
+from hwsim.devices.model import Device
+from hwsim.schedule.mapper import LayerPlan, Transfer
+from hwsim.schedule.trace import Trace, TraceEvent
+
+
+class Simulator:
+    """Simulate a list of layer plans on a device; :meth:`run` returns per-layer ``(start, end, busy)``."""
+
+    def __init__(self, device: Device, plans: list[LayerPlan], record_trace: bool = True) -> None:
+        self.device = device
+        self.plans = plans
+        self.env = simpy.Environment()
+        env = self.env
+        levels = device.levels
+        self.dma = simpy.Resource(env, capacity=device.spec.dma.engines)
+        self.free_engines = list(range(device.spec.dma.engines))
+        self.read_ports = [simpy.Resource(env, capacity=m.read_ports) for m in levels]
+        self.write_ports = [simpy.Resource(env, capacity=m.write_ports) for m in levels]
+        units = [device.spec.mac_array.name] + [v.name for v in device.spec.vector_units]
+        self.units = {u: simpy.Resource(env, capacity=1) for u in units}
+        self.record = record_trace
+        self.events: list[TraceEvent] = []
+        self.layer_times: list[tuple[int, int, int]] = []
+
+    def run(self) -> list[tuple[int, int, int]]:
+        """Run every layer; return ``(start_cycle, end_cycle, compute_busy_cycles)`` per layer."""
+        self.env.process(self._network())
+        self.env.run()
+        return self.layer_times
+
+    def trace(self) -> Trace:
+        """The recorded events, sorted by start time then resource (stable)."""
+        events = sorted(self.events, key=lambda e: (e.t_start, e.resource, e.t_end))
+        return Trace(events, self.device.clock_mhz)
+
+    # -- processes -------------------------------------------------------------------------------------
+    def _network(self):
+        for plan in self.plans:
+            start = self.env.now
+            busy = 0
+            if plan.tiles:
+                busy = yield self.env.process(self._layer(plan))
+            self.layer_times.append((start, self.env.now, busy))
+
+    def _layer(self, plan: LayerPlan):
+        env = self.env
+        nbuf = plan.mapping.buffers
+        in_slots = simpy.Container(env, capacity=nbuf, init=nbuf)
+        out_slots = simpy.Container(env, capacity=nbuf, init=nbuf)
+        ready = [env.event() for _ in plan.tiles]
+        env.process(self._loader(plan, in_slots, ready))
+        unit = self.units[plan.unit]
+        stores = []
+        busy = 0
+        for i, tile in enumerate(plan.tiles):
+            yield ready[i]
+            if tile.stores:
+                yield out_slots.get(1)
+            with unit.request() as req:
+                yield req
+                t0 = env.now
+                yield env.timeout(tile.cycles)
+            busy += tile.cycles
+            if self.record:
+                self.events.append(TraceEvent(plan.unit, "compute", plan.op, t0, env.now, macs=tile.macs))
+            yield in_slots.put(1)
+            if tile.stores:
+                stores.append(env.process(self._store(plan, tile.stores, out_slots)))
+        if stores:
+            yield env.all_of(stores)
+        return busy
+
+    def _loader(self, plan: LayerPlan, in_slots, ready):
+        env = self.env
+        for i, tile in enumerate(plan.tiles):
+            yield in_slots.get(1)
+            if tile.loads:
+                if len(tile.loads) == 1:
+                    yield env.process(self._transfer(plan.op, "load", tile.loads[0]))
+                else:
+                    yield env.all_of([env.process(self._transfer(plan.op, "load", t)) for t in tile.loads])
+            ready[i].succeed()
+
+    def _store(self, plan: LayerPlan, transfers, out_slots):
+        for t in transfers:
+            yield self.env.process(self._transfer(plan.op, "store", t))
+        yield out_slots.put(1)
+
+    def _transfer(self, op: str, action: str, t: Transfer):
+        env = self.env
+        levels = self.device.levels
+        src, dst = levels[t.src], levels[t.dst]
+        bandwidth = min(src.read_bandwidth_bytes_per_cycle, dst.write_bandwidth_bytes_per_cycle)
+        latency = src.read_latency_cycles if action == "load" else dst.write_latency_cycles
+        cycles = latency + self.device.spec.dma.setup_cycles + math.ceil(t.nbytes / bandwidth)
+        with self.dma.request() as engine_req:
+            yield engine_req
+            engine = self.free_engines.pop(0)
+            first, second = sorted([(t.src, "r"), (t.dst, "w")])
+            with self._port(*first).request() as p1:
+                yield p1
+                with self._port(*second).request() as p2:
+                    yield p2
+                    t0 = env.now
+                    yield env.timeout(cycles)
+            self.free_engines.append(engine)
+            self.free_engines.sort()
+        if self.record:
+            self.events.append(TraceEvent(f"dma{engine}", action, op, t0, env.now, nbytes=t.nbytes,
+                                          detail=f"{t.operand} {src.name}->{dst.name}"))
+
+    def _port(self, level: int, kind: str) -> simpy.Resource:
+        return self.read_ports[level] if kind == "r" else self.write_ports[level]
