@@ -30,7 +30,9 @@ def build(name: str, out_dir: Path) -> Path:
 
     cls, kwargs = MODELS[name]
     tf.keras.utils.set_random_seed(0)
-    model = getattr(tf.keras.applications, cls)(weights=None, input_shape=(224, 224, 3), **kwargs)
+    # A static batch of 1 lets the converter fold the SHAPE/PACK ops Keras' Reshape layers would otherwise emit.
+    inp = tf.keras.Input(shape=(224, 224, 3), batch_size=1)
+    model = getattr(tf.keras.applications, cls)(weights=None, input_tensor=inp, **kwargs)
     rng = np.random.default_rng(0)
 
     def representative():
