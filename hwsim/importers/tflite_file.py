@@ -76,7 +76,8 @@ def _build(tfl, model, path: Path) -> Graph:
         signature = tuple(int(d) for d in t.ShapeSignatureAsNumpy()) if t.ShapeSignatureLength() else shape
         shape = tuple(None if s == -1 else d for d, s in zip(shape, signature)) if signature else shape
         data = _buffer(model, t, dtypes[t.Type()], shape, t.Type() == tfl.TensorType.INT4, path, name)
-        tensors[name] = Tensor(name, shape, dtypes[t.Type()], _quant(t), data)
+        tensors[name] = Tensor(name, shape, dtypes[t.Type()], _quant(t), data,
+                               4 if t.Type() == tfl.TensorType.INT4 else None)
     ops: list[Op] = []
     for i in range(sub.OperatorsLength()):
         o = sub.Operators(i)
@@ -187,6 +188,55 @@ def _plain(kind: str) -> Callable:
     return lambda tfl, o, ins, where: (kind, {})
 
 
+
+def _const_ints(t, where: str, what: str) -> tuple[int, ...]:
+    if t is None or t.data is None:
+        raise ConfigError(f"{where}: the {what} must be a constant tensor")
+    return tuple(int(v) for v in np.asarray(t.data).ravel())
+
+
+def _softmax(tfl, o, ins, where):
+    opt = _options(tfl, o, "SoftmaxOptions")
+    return "softmax", {"beta": float(opt.Beta()) if opt else 1.0}
+
+
+def _mean(tfl, o, ins, where):
+    opt = _options(tfl, o, "ReducerOptions")
+    return "mean", {"axes": _const_ints(ins[1], where, "axes"), "keep_dims": bool(opt.KeepDims()) if opt else False}
+
+
+def _leaky_relu(tfl, o, ins, where):
+    opt = _options(tfl, o, "LeakyReluOptions")
+    return "leaky_relu", {"alpha": float(opt.Alpha())}
+
+
+def _batch_matmul(tfl, o, ins, where):
+    opt = _options(tfl, o, "BatchMatMulOptions")
+    return "batch_matmul", {"adj_x": bool(opt.AdjX()) if opt else False, "adj_y": bool(opt.AdjY()) if opt else False}
+
+
+def _transpose(tfl, o, ins, where):
+    return "transpose", {"perm": _const_ints(ins[1], where, "permutation")}
+
+
+def _strided_slice(tfl, o, ins, where):
+    opt = _options(tfl, o, "StridedSliceOptions")
+    if opt.EllipsisMask() or opt.NewAxisMask():
+        raise ConfigError(f"{where}: ellipsis_mask and new_axis_mask are not supported")
+    return "strided_slice", {"begin": _const_ints(ins[1], where, "begin"), "end": _const_ints(ins[2], where, "end"),
+                             "strides": _const_ints(ins[3], where, "strides"), "begin_mask": int(opt.BeginMask()),
+                             "end_mask": int(opt.EndMask()), "shrink_axis_mask": int(opt.ShrinkAxisMask()),
+                             "offset": bool(opt.Offset())}
+
+
+def _slice(tfl, o, ins, where):
+    return "slice", {"begin": _const_ints(ins[1], where, "begin"), "size": _const_ints(ins[2], where, "size")}
+
+
+def _gather(tfl, o, ins, where):
+    opt = _options(tfl, o, "GatherOptions")
+    return "gather", {"axis": int(opt.Axis()) if opt else 0, "batch_dims": int(opt.BatchDims()) if opt else 0}
+
 _CONVERTERS: dict[str, Callable] = {
     "CONV_2D": _conv,
     "DEPTHWISE_CONV_2D": _depthwise,
@@ -201,4 +251,24 @@ _CONVERTERS: dict[str, Callable] = {
     "PADV2": _plain("pad"),
     "QUANTIZE": _plain("quantize"),
     "DEQUANTIZE": _plain("dequantize"),
+    # nonlinear and remaining ops (hwsim.runtime.nonlinear)
+    "SOFTMAX": _softmax,
+    "LOGISTIC": _plain("logistic"),
+    "TANH": _plain("tanh"),
+    "HARD_SWISH": _plain("hard_swish"),
+    "MEAN": _mean,
+    "MUL": _binary("mul", "MulOptions"),
+    "SUB": _binary("sub", "SubOptions"),
+    "SQUARED_DIFFERENCE": _plain("squared_difference"),
+    "RSQRT": _plain("rsqrt"),
+    "NEG": _plain("neg"),
+    "RELU": _plain("relu"),
+    "RELU6": _plain("relu6"),
+    "RELU_N1_TO_1": _plain("relu_n1_to_1"),
+    "LEAKY_RELU": _leaky_relu,
+    "BATCH_MATMUL": _batch_matmul,
+    "TRANSPOSE": _transpose,
+    "STRIDED_SLICE": _strided_slice,
+    "SLICE": _slice,
+    "GATHER": _gather,
 }

@@ -140,13 +140,27 @@ def dequantize(q, scale, zero_point):
 
 @jit
 def requantize(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind):
-    """Per-channel (last axis of the flat ``acc``) requantization and clamp to [qmin, qmax]."""
+    """Per-channel (last axis of the flat ``acc``) requantization and clamp to [qmin, qmax].
+
+    The float kinds get loops of their own (rows x channels, channel innermost) so LLVM vectorises them;
+    np.rint is IEEE round-half-even, the same rule as ``round_real(..., HALF_EVEN)``.
+    """
     out = np.empty(acc.size, np.int64)
     channels = multiplier.size
-    for i in range(acc.size):
-        c = i % channels
-        r = requantize_scalar(acc[i], multiplier[c], shift[c], scale[c], kind) + zero_point
-        out[i] = min(max(r, qmin), qmax)
+    rows = acc.size // channels
+    if kind == FLOAT32_SCALE:
+        scale32 = scale.astype(np.float32)
+        for r in range(rows):
+            base = r * channels
+            for c in range(channels):
+                v = np.int64(np.rint(np.float32(acc[base + c]) * scale32[c])) + zero_point
+                out[base + c] = min(max(v, qmin), qmax)
+        return out
+    for r in range(rows):
+        base = r * channels
+        for c in range(channels):
+            v = requantize_scalar(acc[base + c], multiplier[c], shift[c], scale[c], kind) + zero_point
+            out[base + c] = min(max(v, qmin), qmax)
     return out
 
 
@@ -314,6 +328,47 @@ def depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_
                                 acc = fit(acc, acc_min, acc_max, overflow)
                     out[b, oy, ox, o] = acc
     return out, count
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def depthwise_acc_i32(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
+                      out_h, out_w, multiplier):
+    """Depthwise accumulators in int32, channel innermost (vectorised), rows in parallel.
+
+    For callers that proved no partial sum leaves int32 (then order cannot matter); otherwise use
+    ``depthwise_acc``, which fits the register after every addition.
+    """
+    batch, height, width, _ = x.shape
+    kernel_h, kernel_w, out_c = w.shape
+    out = np.empty((batch, out_h, out_w, out_c), np.int32)
+    wz = np.empty((kernel_h, kernel_w, out_c), np.int32)
+    for ky in range(kernel_h):
+        for kx in range(kernel_w):
+            for o in range(out_c):
+                wz[ky, kx, o] = np.int32(w[ky, kx, o]) - np.int32(w_zp[o])
+    for row in numba.prange(batch * out_h):
+        b = row // out_h
+        oy = row % out_h
+        acc = np.empty(out_c, np.int32)
+        xs = np.empty(out_c, np.int32)
+        for ox in range(out_w):
+            for o in range(out_c):
+                acc[o] = np.int32(bias[o])
+            for ky in range(kernel_h):
+                iy = oy * stride_h - pad_top + ky * dil_h
+                if iy < 0 or iy >= height:
+                    continue
+                for kx in range(kernel_w):
+                    ix = ox * stride_w - pad_left + kx * dil_w
+                    if ix < 0 or ix >= width:
+                        continue
+                    for o in range(out_c):
+                        xs[o] = np.int32(x[b, iy, ix, o // multiplier]) - np.int32(x_zp)
+                    for o in range(out_c):
+                        acc[o] += xs[o] * wz[ky, kx, o]
+            for o in range(out_c):
+                out[b, oy, ox, o] = acc[o]
+    return out
 
 
 @jit

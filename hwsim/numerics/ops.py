@@ -511,10 +511,19 @@ def depthwise_conv2d(x, w, *, stride=1, padding="valid", dilation=1, depth_multi
     geo = conv_geometry(x.shape[1:3], w.shape[:2], stride, padding, dilation)
     zw = _per_column(w_zero_point, w.shape[2], "w_zero_point")
     b = _per_column(0 if bias is None else bias, w.shape[2], "bias")
-    acc, count = _impl().depthwise_acc(np.ascontiguousarray(x), np.ascontiguousarray(w), int(x_zero_point), zw, b,
-                                       *geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw,
-                                       int(depth_multiplier), accumulator.fmt.min, accumulator.fmt.max,
-                                       int(accumulator.overflow))
+    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    geometry = (*geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw)
+    x_lo, x_hi = (int(x.min()), int(x.max())) if x.size else (0, 0)
+    w_lo, w_hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
+    span_x = max(abs(x_hi - int(x_zero_point)), abs(x_lo - int(x_zero_point)))
+    span_w = int(np.maximum(np.abs(w_hi - zw), np.abs(w_lo - zw)).max(initial=0))
+    bound = int(np.abs(b).max(initial=0)) + w.shape[0] * w.shape[1] * span_x * span_w
+    fmt = accumulator.fmt
+    if fmt.min <= -bound and bound <= fmt.max and bound < 1 << 31 and _impl() is kernels:
+        acc = kernels.depthwise_acc_i32(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier))
+        return MacResult(acc.astype(np.int64), 0, "int32")
+    acc, count = _impl().depthwise_acc(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier), fmt.min,
+                                       fmt.max, int(accumulator.overflow))
     return MacResult(acc, int(count), "ordered")
 
 

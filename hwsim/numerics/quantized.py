@@ -6,6 +6,8 @@ Each function takes integer codes and the quantization parameters of its tensors
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +25,7 @@ from hwsim.numerics.requant_kinds import (
     tflite_multiplier,
 )
 
-_FLOAT_MULTIPLIERS = {"float32": float32_multiplier, "float32-reciprocal": float32_reciprocal_multiplier,
-                      "tflite": lambda sx, sw, sy: np.float32(tflite_multiplier(sx, sw, sy))}
+_FLOAT_MULTIPLIERS = {"float32": float32_multiplier, "float32-reciprocal": float32_reciprocal_multiplier}
 from hwsim.numerics.semantics import Semantics, get_semantics
 
 ACTIVATIONS = {None: (None, None), "none": (None, None), "relu": (0.0, None), "relu6": (0.0, 6.0),
@@ -97,21 +98,30 @@ def _requantize_with(acc, kind: RequantKind, input_scale: float, weight_scale, o
     mult = np.zeros(channels, np.int64)
     shift = np.zeros(channels, np.int64)
     scale = np.zeros(channels, np.float32)
-    for c in range(channels):
-        if kind in (RequantKind.FLOAT32_SCALE, RequantKind.FLOAT64_PRODUCT):
-            scale[c] = _FLOAT_MULTIPLIERS[sem.multiplier](input_scale, sw[c], sy)
-        else:
-            mult[c], shift[c] = quantize_multiplier(tflite_multiplier(input_scale, sw[c], sy), sem.max_shift)
+    if kind in (RequantKind.FLOAT32_SCALE, RequantKind.FLOAT64_PRODUCT):
+        scale[:] = _FLOAT_MULTIPLIERS[sem.multiplier](input_scale, sw, sy)  # elementwise float32, as per scalar
+    else:
+        for c in range(channels):
+            mult[c], shift[c] = _fixed_multiplier(float(input_scale), float(sw[c]), sy, sem.max_shift)
     lo, hi = activation_range(activation, sy, zy, fmt)
     clamp = IntFormat(64)  # the activation range is narrower than fmt: clamp explicitly below
     y = ops.requantize(acc, mult, shift, zy, clamp, kind, scale)
     return np.clip(y, lo, hi).astype(fmt.storage_dtype)
 
 
-def _semantics_for(name: str, weight_bits: int) -> Semantics:
-    """The semantics that computes an op with ``weight_bits``-bit weights (int4 may fall back to another)."""
+@functools.lru_cache(maxsize=65536)
+def _fixed_multiplier(input_scale: float, weight_scale: float, output_scale: float, max_shift: int) -> tuple[int, int]:
+    """TFLite's (M, e) for one channel, cached: a model reuses the same scales on every inference."""
+    return quantize_multiplier(tflite_multiplier(input_scale, weight_scale, output_scale), max_shift)
+
+
+def _semantics_for(name: str, weight_bits: int, activation_bits: int) -> Semantics:
+    """The semantics that computes an op with these operand widths: a delegate's fallback takes int4
+    weights and 16-bit activations (see ``Semantics.fallback``)."""
     sem = get_semantics(name)
-    return get_semantics(sem.int4_weights) if weight_bits <= 4 and sem.int4_weights else sem
+    if sem.fallback and (weight_bits <= 4 or activation_bits > 8):
+        return get_semantics(sem.fallback)
+    return sem
 
 
 def _accumulate_dtype_check(x: np.ndarray, w: np.ndarray, sem: Semantics, depthwise: bool = False) -> str:
@@ -125,8 +135,8 @@ def conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFo
            padding="valid", dilation=1, groups: int = 1, activation=None, semantics: str = "tflite-reference",
            accumulator: Accumulator = Accumulator(), weight_bits: int = 8) -> np.ndarray:
     """Quantized conv2d (NHWC, OHWI weights) as ``semantics`` computes it; returns output codes."""
-    sem = _semantics_for(semantics, weight_bits)
     x, w = np.asarray(x), np.asarray(w)
+    sem = _semantics_for(semantics, weight_bits, x.dtype.itemsize * 8)
     res = ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
                      x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]), bias=bias,
                      accumulator=accumulator,
@@ -140,8 +150,8 @@ def depthwise_conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_
                      semantics: str = "tflite-reference", accumulator: Accumulator = Accumulator(),
                      weight_bits: int = 8) -> np.ndarray:
     """Quantized depthwise conv2d (NHWC, weights [1, kh, kw, C*m]) as ``semantics`` computes it."""
-    sem = _semantics_for(semantics, weight_bits)
     x, w = np.asarray(x), np.asarray(w)
+    sem = _semantics_for(semantics, weight_bits, x.dtype.itemsize * 8)
     res = ops.depthwise_conv2d(x, w, stride=stride, padding=padding, dilation=dilation,
                                depth_multiplier=depth_multiplier, x_zero_point=int(x_q.zero_point[0]),
                                w_zero_point=_zw(w_q, w.shape[-1]), bias=bias, accumulator=accumulator)
@@ -154,10 +164,13 @@ def fully_connected(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_f
                     activation=None, semantics: str = "tflite-reference",
                     accumulator: Accumulator = Accumulator(), weight_bits: int = 8) -> np.ndarray:
     """Quantized fully-connected: ``x`` [M, K], ``w`` [N, K] (TFLite layout); returns [M, N] codes."""
-    sem = _semantics_for(semantics, weight_bits)
     x, w = np.asarray(x), np.asarray(w)
+    sem = _semantics_for(semantics, weight_bits, x.dtype.itemsize * 8)
     res: MacResult = ops.matmul(x, w.T, x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]),
                                 bias=bias, accumulator=accumulator, arithmetic=_accumulate_dtype_check(x, w, sem))
+    if bias is None and x.dtype.itemsize > 1 and "fully_connected" in sem.no_bias_16x8:
+        table = dict(sem.requant_16x8, fully_connected=sem.no_bias_16x8["fully_connected"])
+        sem = dataclasses.replace(sem, requant_16x8=table)
     return requantize(res.acc, input_scale=float(x_q.scale[0]), weight_scale=w_q.scale, output=y_q, fmt=y_fmt,
                       semantics=sem, op="fully_connected", activation=activation,
                       activation_bits=x.dtype.itemsize * 8)
@@ -172,8 +185,8 @@ def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat 
     << 20)) + zo; its optimized kernels fold the input shift into one rounding on whole blocks of 16
     elements. XNNPACK: ``reference.add_xnnpack``. ONNX Runtime's float form: ``reference.add_float``.
     """
-    sem = get_semantics(semantics)
     x1, x2 = np.asarray(x1), np.asarray(x2)
+    sem = _semantics_for(semantics, 8, x1.dtype.itemsize * 8)
     if x1.shape != x2.shape:
         raise ConfigError(f"x2: expected the shape of x1 {x1.shape} (got {x2.shape}); broadcast before adding")
     eight_bit = x1.dtype.itemsize == 1
@@ -194,7 +207,7 @@ def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat 
     m2, e2 = quantize_multiplier(s2 / twice_max)
     mo, eo = quantize_multiplier(twice_max / ((1 << left) * so))
     kind = int(sem.requantizer("add", y_fmt.bits))
-    blocked = flat1.size - flat1.size % 16 if sem.add_form == "tflite-shifted-blocked16" and eight_bit else 0
+    blocked = flat1.size - flat1.size % 16 if sem.add_form == "tflite-shifted-blocked16" else 0
     head = _impl().add_shifted(flat1[:blocked], flat2[:blocked], z1, z2, left + e1, m1, 0, left + e2, m2, 0, mo, eo,
                                zo, lo, hi, kind)
     tail = _impl().add_shifted(flat1[blocked:], flat2[blocked:], z1, z2, left, m1, e1, left, m2, e2, mo, eo, zo, lo,

@@ -79,16 +79,16 @@ def quantize_multiplier(real: float, max_shift: int = 31) -> tuple[int, int]:
 
 
 def tflite_multiplier(input_scale: float, weight_scale: float, output_scale: float) -> float:
-    """TFLite's real multiplier: computed in double from the float32 scales (not in float32)."""
+    """TFLite's real multiplier: computed in double from the float32 scales (not in float32); scalars only."""
     return float(np.float32(input_scale)) * float(np.float32(weight_scale)) / float(np.float32(output_scale))
 
 
-def float32_multiplier(input_scale: float, weight_scale: float, output_scale: float) -> np.float32:
-    """ONNX Runtime's and XNNPACK's: float32(float32(sx * sw) / sy)."""
+def float32_multiplier(input_scale, weight_scale, output_scale) -> np.float32:
+    """ONNX Runtime's and XNNPACK's: float32(float32(sx * sw) / sy); elementwise over arrays of scales."""
     return np.float32(np.float32(np.float32(input_scale) * np.float32(weight_scale)) / np.float32(output_scale))
 
 
-def float32_reciprocal_multiplier(input_scale: float, weight_scale: float, output_scale: float) -> np.float32:
+def float32_reciprocal_multiplier(input_scale, weight_scale, output_scale) -> np.float32:
     """qnnpack's: float32(float32(sx * sw) * float32(1 / sy)); differs from the division in the last bit."""
     sx, sw, sy = np.float32(input_scale), np.float32(weight_scale), np.float32(output_scale)
     return np.float32(np.float32(sx * sw) * np.float32(np.float32(1) / sy))

@@ -37,7 +37,12 @@ class Semantics:
     (optimized: whole blocks of 16 elements fold the input shift into one rounding, the tail as reference),
     ``xnnpack`` or ``float`` (ONNX Runtime). ``channel_tail`` maps an op to (block, requantizer): output
     channels past the last whole block use that requantizer (the optimized depthwise kernel's scalar tail).
-    ``int4_weights`` names the semantics that ops with int4 weights fall back to (XNNPACK takes none). ``u8s8`` is ``"exact"`` or ``"avx2-pairwise16"``.
+    ``fallback`` names the semantics of the kernels that run what a delegate does not take: XNNPACK takes no
+    op with int4 weights or 16-bit activations, so TFLite's optimized kernels run those.
+    ``no_bias_16x8`` overrides the 16x8 requantizer of an op that has no bias (TFLite's optimized 16x8
+    fully-connected kernel runs only without one).
+    ``tflite_kernels`` names the TFLite kernel family computing the ops of :mod:`hwsim.runtime.nonlinear`
+    (softmax, mean, mul, batch_matmul...): ``"reference"``, ``"optimized"`` or ``"xnnpack"``. ``u8s8`` is ``"exact"`` or ``"avx2-pairwise16"``.
     """
 
     name: str
@@ -50,7 +55,9 @@ class Semantics:
     max_shift: int = 31
     add_form: str = "tflite-shifted"
     channel_tail: Mapping[str, tuple[int, RequantKind]] = field(default_factory=dict)
-    int4_weights: str | None = None
+    fallback: str | None = None
+    no_bias_16x8: Mapping[str, RequantKind] = field(default_factory=dict)
+    tflite_kernels: str = "reference"
 
     def requantizer(self, op: str, activation_bits: int) -> RequantKind:
         """The requantizer for ``op`` with ``activation_bits``-bit activations."""
@@ -73,12 +80,14 @@ SEMANTICS.add("tflite-optimized", Semantics(
     "tflite-optimized", "TFLite interpreter, BUILTIN_WITHOUT_DEFAULT_DELEGATES (optimized kernels, no XNNPACK)",
     _table(K.DOUBLE_HALF_UP, K.DOUBLE_HALF_UP, K.DOUBLE_HALF_UP, K.GEMMLOWP_DOUBLE), _TFLITE_16X8,
     "tflite", RoundingMode.HALF_AWAY, add_form="tflite-shifted-blocked16",
-    channel_tail=MappingProxyType({"depthwise_conv2d": (8, K.GEMMLOWP_DOUBLE)})))
+    channel_tail=MappingProxyType({"depthwise_conv2d": (8, K.GEMMLOWP_DOUBLE)}), tflite_kernels="optimized",
+    no_bias_16x8=MappingProxyType({"fully_connected": K.DOUBLE_HALF_UP})))
 SEMANTICS.add("xnnpack", Semantics(
     "xnnpack", "TFLite interpreter with its default resolver (XNNPACK delegate for int8 conv, depthwise, FC, "
-    "add; ops with int4 weights fall back to the optimized kernels)",
+    "add; ops with int4 weights or int16 activations fall back to the optimized kernels)",
     _table(K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.GEMMLOWP_DOUBLE), _TFLITE_16X8,
-    "float32", RoundingMode.HALF_AWAY, add_form="xnnpack", int4_weights="tflite-optimized"))
+    "float32", RoundingMode.HALF_AWAY, add_form="xnnpack", fallback="tflite-optimized",
+    tflite_kernels="xnnpack"))
 SEMANTICS.add("tflite-micro", Semantics(
     "tflite-micro", "TFLite Micro interpreter (the tflite-micro package): gemmlowp rounding everywhere",
     _table(K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE),

@@ -279,3 +279,4 @@ def _dequantize(graph, op, values, sem):
     x_t = graph.tensor(op.inputs[0])
     return ops.dequantize(_value(graph, values, op.inputs[0]), x_t.quant.scale, x_t.quant.zero_point,
                           axis=x_t.quant.axis)
+from hwsim.runtime import nonlinear  # noqa: E402,F401  (registers the nonlinear ops)

@@ -89,7 +89,7 @@ def _run_tflite(resolvers: tuple[str, ...], model: Path, inputs: list[np.ndarray
     np.savez(src, **{f"input_{i}": x for i, x in enumerate(inputs)})
     run = subprocess.run([sys.executable, "-m", "hwsim.verify.tflite_runner", ",".join(resolvers), str(model),
                           str(src), str(folder)], capture_output=True, text=True)
-    if "No module named" in run.stderr:
+    if "No module named 'tensorflow'" in run.stderr:
         raise RuntimeUnavailable("the TFLite interpreter is not installed (tensorflow or ai-edge-litert)")
     tail = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
     results: dict[str, dict[str, np.ndarray] | str] = {}

@@ -1,4 +1,4 @@
-"""Whole int8 models made with the real TFLite converter run bit-exactly in hwsim under every resolver.
+"""Whole int8 and 16x8 models made with the real TFLite converter run bit-exactly in hwsim under every resolver.
 
 Models: MobileNetV1-style and V2-style (depthwise, inverted residual), ResNet-style (residual add), DS-CNN
 keyword spotting and an MLP autoencoder (digits data). hwsim verify runs each interpreter in a subprocess.
@@ -83,7 +83,8 @@ def _calibration(name, shape, rng):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """Each model converted to a full-integer int8 .tflite by the real converter, keyed by name."""
+    """Each model converted by the real converter to full-integer int8 (key ``name``) and to 16x8 (int16
+    activations, int8 weights; key ``name-16x8``)."""
     tf = require("tensorflow")
     import keras
 
@@ -93,18 +94,22 @@ def models(tmp_path_factory):
         keras.utils.set_random_seed(0)
         model = build(keras)
         calib = _calibration(name, model.input_shape[1:], np.random.default_rng(0))
-        converter = tf.lite.TFLiteConverter.from_keras_model(model)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda calib=calib: ([c] for c in calib)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-        paths[name] = folder / f"{name}.tflite"
-        paths[name].write_bytes(converter.convert())
+        for key, ops_set, io_type in ((name, tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.int8),
+                                      (f"{name}-16x8",
+                                       tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+                                       tf.int16)):
+            converter = tf.lite.TFLiteConverter.from_keras_model(model)
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda calib=calib: ([c] for c in calib)
+            converter.target_spec.supported_ops = [ops_set]
+            converter.inference_input_type = io_type
+            converter.inference_output_type = io_type
+            paths[key] = folder / f"{key}.tflite"
+            paths[key].write_bytes(converter.convert())
     return paths
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", [m + v for m in MODELS for v in ("", "-16x8")])
 def test_model_is_bit_exact_under_every_resolver(models, name):
     """Every op output of the model equals the interpreter's, for BUILTIN_REF, optimized and XNNPACK."""
     reports = verify(models[name], against="tflite", samples=SAMPLES, seed=1).reports

@@ -1,0 +1,71 @@
+"""numba kernels of the nonlinear ops: the fast twins of :mod:`hwsim.numerics.reference_nonlinear`.
+
+Same house rules as :mod:`hwsim.numerics.kernels`: integer operands are int64 before any product, float32
+math is rounded to float32 after every operation, no ``fastmath``, ``cache=True``, and no user-facing
+errors (the wrappers in :mod:`hwsim.runtime.nonlinear` validate).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+jit = numba.njit(cache=True, nogil=True)
+
+INT32_MIN = -(1 << 31)
+INT32_MAX = (1 << 31) - 1
+
+
+@jit
+def _trunc_div_pot(x, bits):
+    return x >> bits if x >= 0 else -((-x) >> bits)
+
+
+@jit
+def _wrap32(v):
+    return ((v + 2147483648) & 0xFFFFFFFF) - 2147483648
+
+
+@jit
+def multiply_by_quantized_multiplier(x, multiplier, shift):
+    """TFLite's gemmlowp requantizer on every element of int64 ``x``: RDBPOT(SRDHM(wrap32(x << l), M), r)."""
+    out = np.empty(x.size, np.int64)
+    m = np.int64(multiplier)
+    left = np.int64(shift) if shift > 0 else np.int64(0)
+    right = np.int64(-shift) if shift < 0 else np.int64(0)
+    mask = (np.int64(1) << right) - 1
+    for i in range(x.size):
+        a = _wrap32(np.int64(x.flat[i]) << left)
+        if a == INT32_MIN and m == INT32_MIN:
+            high = np.int64(INT32_MAX)
+        else:
+            ab = a * m
+            nudge = (np.int64(1) << 30) if ab >= 0 else 1 - (np.int64(1) << 30)
+            high = _trunc_div_pot(ab + nudge, 31)
+        threshold = (mask >> 1) + (1 if high < 0 else 0)
+        out[i] = (high >> right) + (1 if (high & mask) > threshold else 0)
+    return out
+
+
+@jit
+def softmax_rows(x, table, output_scale, zero_point, qmin, qmax):
+    """Float-table softmax over each row of the 2-D int64 ``x`` (see the reference twin for the math)."""
+    rows, cols = x.shape
+    out = np.empty((rows, cols), np.int64)
+    scale = np.float32(output_scale)
+    for r in range(rows):
+        top = x[r, 0]
+        for c in range(1, cols):
+            top = max(top, x[r, c])
+        total = np.float32(0.0)
+        for c in range(cols):
+            total = np.float32(total + table[top - x[r, c]])
+        inverse = np.float32(np.float32(1.0) / np.float32(total * scale))
+        for c in range(cols):
+            p = np.float64(np.float32(table[top - x[r, c]] * inverse))
+            rounded = math.floor(abs(p) + 0.5)
+            q = np.int64(rounded if p >= 0 else -rounded) + zero_point
+            out[r, c] = min(max(q, qmin), qmax)
+    return out

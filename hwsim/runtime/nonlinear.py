@@ -1,0 +1,424 @@
+"""TFLite's nonlinear and remaining int8 ops, bit-exact per resolver (registered into ``OP_IMPLS``).
+
+Which arithmetic each resolver uses was measured against TensorFlow Lite 2.21 (``tests/runtimes/
+test_tflite_nonlinear.py``); the semantics' ``tflite_kernels`` field picks it. Ops XNNPACK does not take run
+TFLite's optimized kernels under the default resolver.
+
+================== ================================================= =====================================
+op                 BUILTIN_REF / optimized kernels                   XNNPACK delegate
+================== ================================================= =====================================
+LOGISTIC, TANH     256-entry table of the float32 function            same table
+HARD_SWISH         int16 fixed point (``fixed_point.hard_swish``)     same
+SOFTMAX            float32 exp table, float32 row sum, round away     same (no int8 softmax in XNNPACK)
+MEAN               integer sum; multiplier / count, gemmlowp          float32: rint((sum - n zx) * sx /
+                   (optimized, 4-D keep-dims over H, W: raw sum,      (sy n)) + zy
+                   float-rounded bias, NEON half-up on blocks of 16)
+MUL                (x1 - z1)(x2 - z2), gemmlowp requantizer           float32 scale, ties to even
+SUB                TFLite's shifted form (left shift 20)              same (measured)
+SQUARED_DIFFERENCE shifted form (left shift 7), squared in int32      same
+RSQRT              gemmlowp Newton-Raphson 1/sqrt, as a table         same
+BATCH_MATMUL       int32 dot products, gemmlowp requantizer           rhs zero point dropped, float32 scale
+RELU, RELU6        gemmlowp rescale, QuantizedReluX clamp             same
+LEAKY_RELU         gemmlowp rescale per sign                          Q8 multipliers rint(256 s), >> 8
+DEQUANTIZE         float32((x - zp) s); optimized: blocks of 8 as     float32((x - zp) s)
+                   float32(float32(x) s) + float32(-zp s)
+QUANTIZE int->int  execute.py's requantize                            Q8 multiplier rint(256 sx / sy), >> 8
+================== ================================================= =====================================
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from hwsim.errors import ConfigError
+from hwsim.numerics import fixed_point as fx
+from hwsim.numerics import kernels_nonlinear, reference_nonlinear
+from hwsim.numerics import quantized as Q
+from hwsim.numerics.requant_kinds import quantize_multiplier, tflite_multiplier
+from hwsim.runtime.execute import OP_IMPLS, _fmt, _out, _value
+from hwsim.workload.graph import Tensor
+
+_F32 = np.float32
+
+
+def _kernels():
+    return reference_nonlinear if os.environ.get("HWSIM_REFERENCE") == "1" else kernels_nonlinear
+
+
+def _scale(t: Tensor) -> float:
+    if t.quant is None:
+        raise ConfigError(f"tensor {t.name!r} is not quantized; hwsim runs integer graphs here")
+    return float(_F32(t.quant.scale[0]))
+
+
+def _zero(t: Tensor) -> int:
+    return int(t.quant.zero_point[0])
+
+
+def _io(graph, op, values):
+    x_t, y_t = graph.tensor(op.inputs[0]), _out(graph, op)
+    return _value(graph, values, op.inputs[0]), x_t, y_t
+
+
+def _tflite_only(sem, op) -> None:
+    if sem.add_form == "float":
+        raise ConfigError(f"op {op.name!r} ({op.kind}): hwsim models this op with TFLite's arithmetic only; "
+                          f"semantics {sem.name!r} is not a TFLite runtime")
+
+
+def _eight_bit(op, t: Tensor) -> None:
+    if t.dtype != np.int8 or t.quant is None:
+        raise ConfigError(f"op {op.name!r} ({op.kind}): {t.dtype} inputs are not modelled; hwsim models this op "
+                          "for quantized int8 tensors as measured against TFLite (16x8 and uint8 are not yet)")
+
+
+def _table_lookup(x: np.ndarray, table: np.ndarray, qmin: int, y_t: Tensor) -> np.ndarray:
+    return table[x.astype(np.int64) - qmin].astype(y_t.dtype)
+
+
+# ---------------------------------------------------------------- table activations
+def _float_table_op(transform):
+    def impl(graph, op, values, sem):
+        _tflite_only(sem, op)
+        x, x_t, y_t = _io(graph, op, values)
+        _eight_bit(op, x_t)
+        fmt = _fmt(y_t)
+        table = fx.float_lut(transform, _scale(x_t), _zero(x_t), _scale(y_t), _zero(y_t), fmt.min, fmt.max)
+        return _table_lookup(x, table, fmt.min, y_t)
+    return impl
+
+
+OP_IMPLS.add("logistic", _float_table_op(fx.logistic_f32))
+OP_IMPLS.add("tanh", _float_table_op(fx.tanh_f32))
+
+
+@OP_IMPLS.register("hard_swish")
+def _hard_swish(graph, op, values, sem):
+    _tflite_only(sem, op)
+    x, x_t, y_t = _io(graph, op, values)
+    _eight_bit(op, x_t)
+    fmt = _fmt(y_t)
+    params = fx.hard_swish_params(_scale(x_t), _scale(y_t))
+    return fx.hard_swish(x, _zero(x_t), _zero(y_t), params, fmt.min, fmt.max).astype(y_t.dtype)
+
+
+@OP_IMPLS.register("softmax")
+def _softmax(graph, op, values, sem):
+    _tflite_only(sem, op)
+    x, x_t, y_t = _io(graph, op, values)
+    _eight_bit(op, x_t)
+    fmt = _fmt(y_t)
+    table = fx.softmax_exp_table(_scale(x_t), op.attrs.get("beta", 1.0))
+    rows = np.ascontiguousarray(x.astype(np.int64).reshape(-1, x.shape[-1]))
+    y = _kernels().softmax_rows(rows, table, _F32(_scale(y_t)), _zero(y_t), fmt.min, fmt.max)
+    return y.reshape(x.shape).astype(y_t.dtype)
+
+
+@OP_IMPLS.register("rsqrt")
+def _rsqrt(graph, op, values, sem):
+    _tflite_only(sem, op)
+    x, x_t, y_t = _io(graph, op, values)
+    _eight_bit(op, x_t)
+    fmt = _fmt(y_t)
+    if np.any(x.astype(np.int64) < _zero(x_t)):
+        raise ConfigError(f"op {op.name!r} (rsqrt): inputs below the zero point (negative reals) have no "
+                          "square root; TFLite rejects them too")
+    table = fx.rsqrt_table(_scale(x_t), _zero(x_t), _scale(y_t), _zero(y_t), fmt.min, fmt.max)
+    return _table_lookup(x, table, fmt.min, y_t)
+
+
+# ---------------------------------------------------------------- standalone ReLUs
+def _relu_op(low, high):
+    def impl(graph, op, values, sem):
+        _tflite_only(sem, op)
+        x, x_t, y_t = _io(graph, op, values)
+        _eight_bit(op, x_t)
+        fmt = _fmt(y_t)
+        lo, hi = _relu_range(low, high, _scale(y_t), _zero(y_t), fmt)
+        mult, shift = quantize_multiplier(_scale(x_t) / _scale(y_t))
+        y = fx.multiply_by_quantized_multiplier(x.astype(np.int64) - _zero(x_t), mult, shift) + _zero(y_t)
+        return np.clip(y, lo, hi).astype(y_t.dtype)
+    return impl
+
+
+def _relu_range(low, high, scale: float, zero: int, fmt) -> tuple[int, int]:
+    """TFLite's QuantizedReluX clamp: zy + roundf(a / sy) for each finite bound, clipped to the type."""
+    def code(a: float) -> int:
+        return zero + int(fx.round_half_away(_F32(_F32(a) / _F32(scale))))
+    return max(fmt.min, code(low)), fmt.max if high is None else min(fmt.max, code(high))
+
+
+OP_IMPLS.add("relu", _relu_op(0.0, None))
+OP_IMPLS.add("relu6", _relu_op(0.0, 6.0))
+OP_IMPLS.add("relu_n1_to_1", _relu_op(-1.0, 1.0))
+
+
+@OP_IMPLS.register("leaky_relu")
+def _leaky_relu(graph, op, values, sem):
+    _tflite_only(sem, op)
+    x, x_t, y_t = _io(graph, op, values)
+    _eight_bit(op, x_t)
+    fmt = _fmt(y_t)
+    sx, sy, alpha = _F32(_scale(x_t)), _F32(_scale(y_t)), _F32(op.attrs["alpha"])
+    m_id, e_id = quantize_multiplier(float(_F32(sx / sy)))
+    m_alpha, e_alpha = quantize_multiplier(float(_F32(_F32(sx * alpha) / sy)))
+    v = x.astype(np.int64) - _zero(x_t)
+    positive, negative = _F32(sx / sy), _F32(_F32(sx / sy) * alpha)
+    if sem.tflite_kernels == "xnnpack" and fmt.bits == 8 and _xnnpack_q8_ok(positive) and _xnnpack_q8_ok(negative):
+        # XNNPACK qs8 leaky ReLU: Q8 multipliers rint(256 s), one rounding (ties up) in the arithmetic shift
+        m_pos, m_neg = int(np.rint(_F32(256) * positive)), int(np.rint(_F32(256) * negative))
+        y = ((v * np.where(v >= 0, m_pos, m_neg) + 128) >> 8) + _zero(y_t)
+    else:
+        y = np.where(v >= 0, fx.multiply_by_quantized_multiplier(v, m_id, e_id),
+                     fx.multiply_by_quantized_multiplier(v, m_alpha, e_alpha)) + _zero(y_t)
+    return np.clip(y, fmt.min, fmt.max).astype(y_t.dtype)
+
+
+def _xnnpack_q8_ok(scale: float) -> bool:
+    """XNNPACK's Q8 elementwise kernels take |scale| in [2**-8, 2**7]; others stay with TFLite's kernels."""
+    return 2.0 ** -8 <= abs(float(scale)) <= 2.0 ** 7
+
+
+# ---------------------------------------------------------------- binary elementwise
+def _binary_inputs(graph, op, values):
+    a_t, b_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
+    a, b = np.broadcast_arrays(_value(graph, values, op.inputs[0]), _value(graph, values, op.inputs[1]))
+    return a.astype(np.int64), b.astype(np.int64), a_t, b_t, y_t
+
+
+@OP_IMPLS.register("mul")
+def _mul(graph, op, values, sem):
+    """(x1 - z1)(x2 - z2) requantized by s1 s2 / so: gemmlowp in TFLite's kernels, float32 in XNNPACK."""
+    _tflite_only(sem, op)
+    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values)
+    _eight_bit(op, a_t)
+    fmt = _fmt(y_t)
+    lo, hi = Q.activation_range(op.attrs.get("activation"), _scale(y_t), _zero(y_t), fmt)
+    prod = (a - _zero(a_t)) * (b - _zero(b_t))
+    if sem.tflite_kernels == "xnnpack" and fmt.bits == 8:
+        scale = _F32(_F32(_F32(_scale(a_t)) * _F32(_scale(b_t))) / _F32(_scale(y_t)))
+        y = np.rint((prod.astype(np.float32) * scale).astype(np.float32)).astype(np.int64) + _zero(y_t)
+    else:
+        mult, shift = quantize_multiplier(tflite_multiplier(_scale(a_t), _scale(b_t), _scale(y_t)))
+        y = fx.multiply_by_quantized_multiplier(prod, mult, shift) + _zero(y_t)
+    return np.clip(y, lo, hi).astype(y_t.dtype)
+
+
+@OP_IMPLS.register("sub")
+def _sub(graph, op, values, sem):
+    """TFLite's shifted form: y = R_o(R_1((x1 - z1) << 20) - R_2((x2 - z2) << 20)) + zo (15 for int16)."""
+    _tflite_only(sem, op)
+    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values)
+    _eight_bit(op, a_t)
+    fmt = _fmt(y_t)
+    lo, hi = Q.activation_range(op.attrs.get("activation"), _scale(y_t), _zero(y_t), fmt)
+    left = 20 if fmt.bits == 8 else 15
+    s1, s2, so = _scale(a_t), _scale(b_t), _scale(y_t)
+    twice_max = 2.0 * max(s1, s2)
+    m1, e1 = quantize_multiplier(s1 / twice_max)
+    m2, e2 = quantize_multiplier(s2 / twice_max)
+    mo, eo = quantize_multiplier(twice_max / ((1 << left) * so))
+    r1 = fx.multiply_by_quantized_multiplier((a - _zero(a_t)) << left, m1, e1)
+    r2 = fx.multiply_by_quantized_multiplier((b - _zero(b_t)) << left, m2, e2)
+    y = fx.multiply_by_quantized_multiplier(r1 - r2, mo, eo) + _zero(y_t)
+    return np.clip(y, lo, hi).astype(y_t.dtype)
+
+
+@OP_IMPLS.register("squared_difference")
+def _squared_difference(graph, op, values, sem):
+    """TFLite's int8 SQUARED_DIFFERENCE: inputs shifted left by 7, rescaled to twice the larger scale,
+    the difference squared in int32 and rescaled by (2 max)**2 / (2**14 so) (every resolver)."""
+    _tflite_only(sem, op)
+    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values)
+    _eight_bit(op, a_t)
+    fmt = _fmt(y_t)
+    s1, s2, so = _scale(a_t), _scale(b_t), _scale(y_t)
+    twice_max = float(_F32(2.0 * max(s1, s2)))
+    m1, e1 = quantize_multiplier(s1 / twice_max)
+    m2, e2 = quantize_multiplier(s2 / twice_max)
+    mo, eo = quantize_multiplier(twice_max * twice_max / ((1 << 14) * so))
+    r1 = fx.multiply_by_quantized_multiplier((a - _zero(a_t)) << 7, m1, e1)
+    r2 = fx.multiply_by_quantized_multiplier((b - _zero(b_t)) << 7, m2, e2)
+    diff = r1 - r2
+    y = fx.multiply_by_quantized_multiplier(fx.wrap32(diff * diff), mo, eo) + _zero(y_t)
+    return np.clip(y, fmt.min, fmt.max).astype(y_t.dtype)
+
+
+# ---------------------------------------------------------------- MEAN
+@OP_IMPLS.register("mean")
+def _mean(graph, op, values, sem):
+    _tflite_only(sem, op)
+    x, x_t, y_t = _io(graph, op, values)
+    _eight_bit(op, x_t)
+    fmt = _fmt(y_t)
+    axes = tuple(sorted({a % x.ndim for a in op.attrs["axes"]}))
+    count = int(np.prod([x.shape[a] for a in axes]))
+    total = x.astype(np.int64).sum(axis=axes, keepdims=True)
+    sx, zx, sy, zy = _scale(x_t), _zero(x_t), _scale(y_t), _zero(y_t)
+    if sem.tflite_kernels == "xnnpack" and fmt.bits == 8:
+        scale = _F32(_F32(sx) / _F32(_F32(sy) * _F32(count)))
+        y = np.rint(((total - count * zx).astype(np.float32) * scale).astype(np.float32)).astype(np.int64) + zy
+    elif (sem.tflite_kernels == "optimized" and fmt.bits == 8 and x.ndim == 4 and axes == (1, 2)
+          and op.attrs["keep_dims"]):
+        y = _mean_hw_optimized(total, count, sx, zx, sy, zy)
+    else:
+        mult, shift = fx.mean_multiplier(*quantize_multiplier(sx / sy), count)
+        y = fx.multiply_by_quantized_multiplier(total - count * zx, mult, shift) + zy
+    y = np.clip(y, fmt.min, fmt.max)
+    if not op.attrs["keep_dims"]:
+        y = y.reshape([d for i, d in enumerate(y.shape) if i not in axes])
+    return y.astype(y_t.dtype)
+
+
+def _mean_hw_optimized(total: np.ndarray, count: int, sx: float, zx: int, sy: float, zy: int) -> np.ndarray:
+    """TFLite's optimized int8 mean over H and W of NHWC (keep_dims): the sum of raw codes times
+    float32(sx / (count * sy)) with the NEON half-up requantizer on whole blocks of 16 channels, the
+    remaining channels with the gemmlowp one; the input zero point enters as a bias rounded in float32."""
+    temp = _F32(_F32(_F32(zx) * _F32(sx)) / _F32(sy))
+    temp = _F32(temp + _F32(0.5)) if temp > 0 else _F32(temp - _F32(0.5))
+    bias = zy - int(temp)
+    mult, shift = quantize_multiplier(float(_F32(_F32(sx) / _F32(_F32(count) * _F32(sy)))))
+    channels = total.shape[-1]
+    blocked = channels - channels % 16
+    head = fx.multiply_by_quantized_multiplier_half_up(total[..., :blocked], mult, shift)
+    tail = fx.multiply_by_quantized_multiplier(total[..., blocked:], mult, shift)
+    return np.concatenate([head, tail], axis=-1) + bias
+
+
+# ---------------------------------------------------------------- BATCH_MATMUL
+@OP_IMPLS.register("batch_matmul")
+def _batch_matmul(graph, op, values, sem):
+    """int32 dot products of (lhs - zl)(rhs - zr) over broadcast batches, requantized by sl * sr / sy.
+
+    TFLite's reference and optimized kernels: the gemmlowp requantizer (multiplier from double). XNNPACK
+    drops the rhs zero point (it takes rhs as symmetric): acc = sum (lhs - zl) * rhs, then
+    round_half_even(float32(acc) * float32(float32(sl * sr) / sy)) + zy. With a softmax lhs (rows summing to
+    1 / sl codes) that shifts every output by about zr * sr / sy.
+    """
+    _tflite_only(sem, op)
+    l_t, r_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
+    _eight_bit(op, l_t)
+    xnnpack = sem.tflite_kernels == "xnnpack"
+    lhs = _value(graph, values, op.inputs[0]).astype(np.int64) - _zero(l_t)
+    rhs = _value(graph, values, op.inputs[1]).astype(np.int64) - (0 if xnnpack else _zero(r_t))
+    if op.attrs.get("adj_x"):
+        lhs = np.swapaxes(lhs, -1, -2)
+    if op.attrs.get("adj_y"):
+        rhs = np.swapaxes(rhs, -1, -2)
+    acc = np.matmul(lhs, rhs)  # int64: exact (int32 in TFLite, which cannot overflow for int8 depths < 2**16)
+    fmt = _fmt(y_t)
+    sl, sr, sy = _scale(l_t), _scale(r_t), _scale(y_t)
+    if xnnpack:
+        scale = _F32(_F32(_F32(sl) * _F32(sr)) / _F32(sy))
+        y = np.rint((acc.astype(np.float32) * scale).astype(np.float32)).astype(np.int64)
+    else:
+        y = fx.multiply_by_quantized_multiplier(acc, *quantize_multiplier(tflite_multiplier(sl, sr, sy)))
+    return np.clip(y + _zero(y_t), fmt.min, fmt.max).astype(y_t.dtype)
+
+
+# ---------------------------------------------------------------- data movement and float helpers
+@OP_IMPLS.register("transpose")
+def _transpose(graph, op, values, sem):
+    return np.ascontiguousarray(np.transpose(_value(graph, values, op.inputs[0]), op.attrs["perm"]))
+
+
+@OP_IMPLS.register("slice")
+def _slice(graph, op, values, sem):
+    x = _value(graph, values, op.inputs[0])
+    index = tuple(slice(b, x.shape[i] if s == -1 else b + s)
+                  for i, (b, s) in enumerate(zip(op.attrs["begin"], op.attrs["size"])))
+    return np.ascontiguousarray(x[index])
+
+
+@OP_IMPLS.register("strided_slice")
+def _strided_slice(graph, op, values, sem):
+    x = _value(graph, values, op.inputs[0])
+    a = op.attrs
+    index, squeeze = [], []
+    for i, dim in enumerate(x.shape):
+        if i >= len(a["begin"]):
+            index.append(slice(None))
+            continue
+        begin, end, stride = a["begin"][i], a["end"][i], a["strides"][i]
+        if a["offset"]:
+            end = begin + end
+        if a["shrink_axis_mask"] >> i & 1:
+            index.append(slice(begin % dim, begin % dim + 1))
+            squeeze.append(i)
+            continue
+        index.append(slice(None if a["begin_mask"] >> i & 1 else begin,
+                           None if a["end_mask"] >> i & 1 else end, stride))
+    y = x[tuple(index)]
+    return np.ascontiguousarray(y.squeeze(axis=tuple(squeeze)) if squeeze else y)
+
+
+@OP_IMPLS.register("gather")
+def _gather(graph, op, values, sem):
+    if op.attrs.get("batch_dims", 0):
+        raise ConfigError(f"op {op.name!r} (gather): batch_dims {op.attrs['batch_dims']} is not supported")
+    x = _value(graph, values, op.inputs[0])
+    idx = _value(graph, values, op.inputs[1]).astype(np.int64)
+    return np.ascontiguousarray(np.take(x, idx, axis=op.attrs["axis"]))
+
+
+def _dequantize_blocked8(generic):
+    """TFLite's optimized int8 DEQUANTIZE, in front of the generic one (float32((x - zp) * s) elsewhere).
+
+    Whole blocks of 8 elements (NEON, emulated on x86) compute float32(float32(x) * s) + float32(-zp * s),
+    two float32 roundings; the tail computes float32((x - zp) * s). The reference kernel and XNNPACK
+    compute the tail form everywhere. (Kept here until execute.py's own DEQUANTIZE takes the semantics.)
+    """
+    def impl(graph, op, values, sem):
+        x_t, y_t = graph.tensor(op.inputs[0]), _out(graph, op)
+        x = _value(graph, values, op.inputs[0])
+        if (sem.tflite_kernels != "optimized" or x.dtype != np.int8 or y_t.dtype != np.float32
+                or x_t.quant is None or x_t.quant.per_channel):
+            return generic(graph, op, values, sem)
+        scale, zero = _F32(x_t.quant.scale[0]), int(x_t.quant.zero_point[0])
+        flat = x.astype(np.int64).ravel()
+        blocked = flat.size - flat.size % 8
+        head = ((flat[:blocked].astype(np.float32) * scale).astype(np.float32) + _F32(-zero * float(scale)))
+        tail = (flat[blocked:] - zero).astype(np.float32) * scale
+        return np.concatenate([head.astype(np.float32), tail.astype(np.float32)]).reshape(x.shape)
+    return impl
+
+
+def _requantize_xnnpack(generic):
+    """XNNPACK's int8 -> int8 QUANTIZE (qs8 convert), in front of the generic one.
+
+    y = clamp(((x - zx) * M + 128) >> 8) + zy) with the Q8 multiplier M = rint(256 * float32(sx / sy)):
+    one rounding, ties up. XNNPACK takes ratios in [2**-8, 2**7]; others run TFLite's requantize.
+    """
+    def impl(graph, op, values, sem):
+        x_t, y_t = graph.tensor(op.inputs[0]), _out(graph, op)
+        x = _value(graph, values, op.inputs[0])
+        if (sem.tflite_kernels != "xnnpack" or x.dtype != y_t.dtype or x.dtype.itemsize != 1
+                or x_t.quant is None or y_t.quant is None):
+            return generic(graph, op, values, sem)
+        ratio = _F32(_F32(_scale(x_t)) / _F32(_scale(y_t)))
+        if not _xnnpack_q8_ok(ratio):
+            return generic(graph, op, values, sem)
+        fmt = _fmt(y_t)
+        mult = int(np.rint(_F32(256) * ratio))
+        y = (((x.astype(np.int64) - _zero(x_t)) * mult + 128) >> 8) + _zero(y_t)
+        return np.clip(y, fmt.min, fmt.max).astype(y_t.dtype)
+    return impl
+
+
+# DEQUANTIZE and QUANTIZE belong to hwsim.runtime.execute; these two wrappers add what was measured for the
+# optimized and XNNPACK resolvers and hand every other case to the generic implementation unchanged.
+OP_IMPLS._items["dequantize"] = _dequantize_blocked8(OP_IMPLS.get("dequantize"))
+OP_IMPLS._items["quantize"] = _requantize_xnnpack(OP_IMPLS.get("quantize"))
+
+
+@OP_IMPLS.register("neg")
+def _neg(graph, op, values, sem):
+    x = _value(graph, values, op.inputs[0])
+    if np.issubdtype(x.dtype, np.floating):
+        return np.negative(x)
+    y_t = _out(graph, op)
+    if y_t.quant is not None:
+        raise ConfigError(f"op {op.name!r} (neg): quantized NEG is not modelled")
+    return (-x.astype(np.int64)).astype(x.dtype)  # wraps like the C negation of the stored type
