@@ -209,12 +209,27 @@ def _quantize(graph, op, values, sem):
     x = _value(graph, values, op.inputs[0])
     fmt = _fmt(y_t)
     if np.issubdtype(x.dtype, np.floating):
+        if sem.tflite_kernels == "xnnpack" and not y_t.quant.per_channel:
+            # XNNPACK's convert multiplies by the float32 reciprocal and rounds half to even
+            inverse = np.float32(np.float32(1) / np.float32(y_t.quant.scale[0]))
+            y = np.rint(x.astype(np.float32) * inverse).astype(np.int64) + int(y_t.quant.zero_point[0])
+            return np.clip(y, fmt.min, fmt.max).astype(fmt.storage_dtype)
         return ops.quantize(x.astype(np.float32), y_t.quant.scale, y_t.quant.zero_point, fmt,
                             axis=y_t.quant.axis, rounding=sem.quantize_rounding)
-    # integer -> integer: TFLite's Requantize, a fixed-point multiplier by s_in / s_out
-    m, e = quantize_multiplier(float(np.float32(x_t.quant.scale[0])) / float(np.float32(y_t.quant.scale[0])))
     acc = x.astype(np.int64) - int(x_t.quant.zero_point[0])
+    ratio = np.float32(np.float32(x_t.quant.scale[0]) / np.float32(y_t.quant.scale[0]))
+    if sem.tflite_kernels == "xnnpack" and x.dtype == y_t.dtype and x.dtype.itemsize == 1 and xnnpack_q8_ok(ratio):
+        # XNNPACK's qs8 convert: a Q8 multiplier rint(256 * sx / sy), one rounding, ties up
+        y = ((acc * int(np.rint(np.float32(256) * ratio)) + 128) >> 8) + int(y_t.quant.zero_point[0])
+        return np.clip(y, fmt.min, fmt.max).astype(fmt.storage_dtype)
+    # TFLite's Requantize: a fixed-point multiplier by s_in / s_out
+    m, e = quantize_multiplier(float(np.float32(x_t.quant.scale[0])) / float(np.float32(y_t.quant.scale[0])))
     return ops.requantize(acc, m, e, int(y_t.quant.zero_point[0]), fmt, RequantKind.GEMMLOWP_DOUBLE)
+
+
+def xnnpack_q8_ok(scale: float) -> bool:
+    """XNNPACK's Q8 elementwise kernels take |scale| in [2**-8, 2**7]; others stay with TFLite's kernels."""
+    return 2.0 ** -8 <= abs(float(scale)) <= 2.0 ** 7
 
 
 @OP_IMPLS.register("global_avg_pool")
@@ -276,7 +291,18 @@ def _conv_integer(graph, op, values, sem):
 
 @OP_IMPLS.register("dequantize")
 def _dequantize(graph, op, values, sem):
+    """float32(x - zp) * s; TFLite's optimized int8 kernel computes whole blocks of 8 elements as
+    float32(float32(x) * s) + float32(-zp * s), two roundings (its NEON loop, emulated on x86)."""
     x_t = graph.tensor(op.inputs[0])
-    return ops.dequantize(_value(graph, values, op.inputs[0]), x_t.quant.scale, x_t.quant.zero_point,
-                          axis=x_t.quant.axis)
+    x = _value(graph, values, op.inputs[0])
+    y = ops.dequantize(x, x_t.quant.scale, x_t.quant.zero_point, axis=x_t.quant.axis)
+    if sem.tflite_kernels == "optimized" and x.dtype == np.int8 and not x_t.quant.per_channel:
+        scale, zero = np.float32(x_t.quant.scale[0]), int(x_t.quant.zero_point[0])
+        flat = x.ravel()
+        blocked = flat.size - flat.size % 8
+        head = (flat[:blocked].astype(np.float32) * scale).astype(np.float32) + np.float32(-zero * float(scale))
+        y = y.reshape(-1)
+        y[:blocked] = head.astype(np.float32)
+        y = y.reshape(x.shape)
+    return y
 from hwsim.runtime import nonlinear  # noqa: E402,F401  (registers the nonlinear ops)

@@ -37,7 +37,7 @@ from hwsim.numerics import fixed_point as fx
 from hwsim.numerics import kernels_nonlinear, reference_nonlinear
 from hwsim.numerics import quantized as Q
 from hwsim.numerics.requant_kinds import quantize_multiplier, tflite_multiplier
-from hwsim.runtime.execute import OP_IMPLS, _fmt, _out, _value
+from hwsim.runtime.execute import OP_IMPLS, _fmt, _out, _value, xnnpack_q8_ok
 from hwsim.workload.graph import Tensor
 
 _F32 = np.float32
@@ -166,7 +166,7 @@ def _leaky_relu(graph, op, values, sem):
     m_alpha, e_alpha = quantize_multiplier(float(_F32(_F32(sx * alpha) / sy)))
     v = x.astype(np.int64) - _zero(x_t)
     positive, negative = _F32(sx / sy), _F32(_F32(sx / sy) * alpha)
-    if sem.tflite_kernels == "xnnpack" and fmt.bits == 8 and _xnnpack_q8_ok(positive) and _xnnpack_q8_ok(negative):
+    if sem.tflite_kernels == "xnnpack" and fmt.bits == 8 and xnnpack_q8_ok(positive) and xnnpack_q8_ok(negative):
         # XNNPACK qs8 leaky ReLU: Q8 multipliers rint(256 s), one rounding (ties up) in the arithmetic shift
         m_pos, m_neg = int(np.rint(_F32(256) * positive)), int(np.rint(_F32(256) * negative))
         y = ((v * np.where(v >= 0, m_pos, m_neg) + 128) >> 8) + _zero(y_t)
@@ -174,11 +174,6 @@ def _leaky_relu(graph, op, values, sem):
         y = np.where(v >= 0, fx.multiply_by_quantized_multiplier(v, m_id, e_id),
                      fx.multiply_by_quantized_multiplier(v, m_alpha, e_alpha)) + _zero(y_t)
     return np.clip(y, fmt.min, fmt.max).astype(y_t.dtype)
-
-
-def _xnnpack_q8_ok(scale: float) -> bool:
-    """XNNPACK's Q8 elementwise kernels take |scale| in [2**-8, 2**7]; others stay with TFLite's kernels."""
-    return 2.0 ** -8 <= abs(float(scale)) <= 2.0 ** 7
 
 
 # ---------------------------------------------------------------- binary elementwise
@@ -361,56 +356,6 @@ def _gather(graph, op, values, sem):
     x = _value(graph, values, op.inputs[0])
     idx = _value(graph, values, op.inputs[1]).astype(np.int64)
     return np.ascontiguousarray(np.take(x, idx, axis=op.attrs["axis"]))
-
-
-def _dequantize_blocked8(generic):
-    """TFLite's optimized int8 DEQUANTIZE, in front of the generic one (float32((x - zp) * s) elsewhere).
-
-    Whole blocks of 8 elements (NEON, emulated on x86) compute float32(float32(x) * s) + float32(-zp * s),
-    two float32 roundings; the tail computes float32((x - zp) * s). The reference kernel and XNNPACK
-    compute the tail form everywhere. (Kept here until execute.py's own DEQUANTIZE takes the semantics.)
-    """
-    def impl(graph, op, values, sem):
-        x_t, y_t = graph.tensor(op.inputs[0]), _out(graph, op)
-        x = _value(graph, values, op.inputs[0])
-        if (sem.tflite_kernels != "optimized" or x.dtype != np.int8 or y_t.dtype != np.float32
-                or x_t.quant is None or x_t.quant.per_channel):
-            return generic(graph, op, values, sem)
-        scale, zero = _F32(x_t.quant.scale[0]), int(x_t.quant.zero_point[0])
-        flat = x.astype(np.int64).ravel()
-        blocked = flat.size - flat.size % 8
-        head = ((flat[:blocked].astype(np.float32) * scale).astype(np.float32) + _F32(-zero * float(scale)))
-        tail = (flat[blocked:] - zero).astype(np.float32) * scale
-        return np.concatenate([head.astype(np.float32), tail.astype(np.float32)]).reshape(x.shape)
-    return impl
-
-
-def _requantize_xnnpack(generic):
-    """XNNPACK's int8 -> int8 QUANTIZE (qs8 convert), in front of the generic one.
-
-    y = clamp(((x - zx) * M + 128) >> 8) + zy) with the Q8 multiplier M = rint(256 * float32(sx / sy)):
-    one rounding, ties up. XNNPACK takes ratios in [2**-8, 2**7]; others run TFLite's requantize.
-    """
-    def impl(graph, op, values, sem):
-        x_t, y_t = graph.tensor(op.inputs[0]), _out(graph, op)
-        x = _value(graph, values, op.inputs[0])
-        if (sem.tflite_kernels != "xnnpack" or x.dtype != y_t.dtype or x.dtype.itemsize != 1
-                or x_t.quant is None or y_t.quant is None):
-            return generic(graph, op, values, sem)
-        ratio = _F32(_F32(_scale(x_t)) / _F32(_scale(y_t)))
-        if not _xnnpack_q8_ok(ratio):
-            return generic(graph, op, values, sem)
-        fmt = _fmt(y_t)
-        mult = int(np.rint(_F32(256) * ratio))
-        y = (((x.astype(np.int64) - _zero(x_t)) * mult + 128) >> 8) + _zero(y_t)
-        return np.clip(y, fmt.min, fmt.max).astype(y_t.dtype)
-    return impl
-
-
-# DEQUANTIZE and QUANTIZE belong to hwsim.runtime.execute; these two wrappers add what was measured for the
-# optimized and XNNPACK resolvers and hand every other case to the generic implementation unchanged.
-OP_IMPLS._items["dequantize"] = _dequantize_blocked8(OP_IMPLS.get("dequantize"))
-OP_IMPLS._items["quantize"] = _requantize_xnnpack(OP_IMPLS.get("quantize"))
 
 
 @OP_IMPLS.register("neg")

@@ -172,3 +172,32 @@ def test_runtime_disagreements_are_located(models):
     for row in result.disagreements:
         assert {row.first, row.second} <= resolvers and 0 < row.differing <= row.elements and row.max_lsb >= 1
     assert {row.op for row in result.disagreements} <= {op.name for op in load_model(models["mobilenet_v1"]).ops}
+
+
+def test_float_input_quantize_on_ties(tmp_path):
+    """A float-input model's QUANTIZE on exact ties: BUILTIN_REF rounds x / s half away from zero, XNNPACK
+    rounds x * float32(1 / s) half to even; hwsim reproduces both (optimized's block tail is not modelled)."""
+    tf = require("tensorflow")
+    import keras
+
+    keras.utils.set_random_seed(0)
+    i = keras.Input((64,), batch_size=1)
+    model = keras.Model(i, keras.layers.Dense(8)(i))
+    rng = np.random.default_rng(0)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([rng.uniform(-1, 1, (1, 64)).astype(np.float32)] for _ in range(8))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    path = tmp_path / "float_io.tflite"
+    path.write_bytes(converter.convert())
+    graph = load_model(path)
+    assert graph.ops[0].kind == "quantize"
+    q = graph.tensor(graph.ops[0].outputs[0]).quant
+    scale, zero = float(q.scale[0]), int(q.zero_point[0])
+    codes = rng.integers(-100, 100, (6, 1, 64))
+    ties = ((codes - zero + 0.5) * scale).astype(np.float32)  # exact half-way points (scale is a float32)
+    result = verify(path, against="tflite", inputs=ties)
+    by_name = {r.semantics: r for r in result.reports}
+    for name in ("tflite-reference", "xnnpack"):
+        assert by_name[name].outputs_exact, by_name[name].table()
+    assert any(r.differing for r in result.disagreements if r.op.endswith("QUANTIZE"))
