@@ -146,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mappings", action="store_true", help="print each layer's tiling and loop order")
     p.add_argument("--counts", action="store_true", help="print the action counts the energy model prices")
     p.set_defaults(func=_simulate)
+
+    from hwsim.quant.commands import add_parsers as add_quant_parsers
+
+    add_quant_parsers(sub)
     return parser
 
 

@@ -1,0 +1,123 @@
+"""The ``hwsim quantize``, ``hwsim accuracy`` and ``hwsim accuracy-table`` subcommands (argument parsing
+and printing only; the work is :func:`~hwsim.quant.convert.quantize_model` and
+:func:`~hwsim.accuracy.evaluate.evaluate`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.errors import ConfigError
+
+
+def load_data(path: str | None, what: str, labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Inputs (and labels) from a .npz (arrays ``x`` and ``y``) or a .npy (inputs only)."""
+    if path is None:
+        raise ConfigError(f"--{what}: give a .npz with arrays x (and y) or a .npy of inputs")
+    try:
+        data = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    if isinstance(data, np.ndarray):
+        if labels:
+            raise ConfigError(f"{path}: evaluation data needs labels: save a .npz with arrays x and y")
+        return data.astype(np.float32), None
+    with data:
+        if "x" not in data.files or (labels and "y" not in data.files):
+            raise ConfigError(f"{path}: expected arrays {'x and y' if labels else 'x'} (got {data.files})")
+        return data["x"].astype(np.float32), (data["y"] if "y" in data.files else None)
+
+
+def resolve_model(model: str, args) -> tuple[str, tuple, tuple, tuple | None]:
+    """A model path and its calibration, evaluation and training data (built-in names use the digits split)."""
+    from hwsim.quant.table import WORKLOADS, workload
+
+    short = model.removeprefix("digits_")
+    if short in WORKLOADS and not Path(model).exists():
+        path, calib, test, train = workload(short)
+        cal = load_data(args.calib, "calib", False) if args.calib else (calib, None)
+        ev = load_data(args.eval, "eval", True) if args.eval else (test.x, test.y)
+        tr = load_data(args.train, "train", True) if getattr(args, "train", None) else (train.x, train.y)
+        return str(path), cal, ev, tr
+    cal = load_data(args.calib, "calib", False)
+    ev = load_data(args.eval, "eval", True) if args.eval else None
+    tr = load_data(args.train, "train", True) if getattr(args, "train", None) else None
+    return model, cal, ev, tr
+
+
+def _quantized(args):
+    from hwsim.quant.convert import quantize_model
+    from hwsim.quant.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    path, cal, ev, tr = resolve_model(args.model, args)
+    qm = quantize_model(path, recipe, cal[0])
+    if recipe.qat is not None:
+        if tr is None:
+            raise ConfigError("--train: the recipe asks for QAT; give training data (.npz with x and y)")
+        from hwsim.quant.qat import train_qat
+
+        qm = train_qat(qm, *tr)
+    return qm, ev
+
+
+def quantize_command(args: argparse.Namespace) -> int:
+    """``hwsim quantize``: quantize, optionally evaluate, write the integer graph."""
+    from hwsim.quant.graph_io import save_integer_graph
+
+    qm, ev = _quantized(args)
+    print(f"quantized {args.model} with {qm.recipe.name} in {qm.seconds['total']:.2f} s "
+          f"({len(qm.layers)} MAC layers, {len(qm.tensors)} activation tensors)")
+    if ev is not None and args.eval:
+        from hwsim.accuracy.evaluate import evaluate
+
+        print(evaluate(qm, ev[0], ev[1], per_layer=False).table().split("\n  tensor")[0])
+    if args.output:
+        out = save_integer_graph(qm.integer_graph, args.output, qm.recipe.model_dump(mode="json"))
+        print(f"wrote {out}")
+    return 0
+
+
+def accuracy_command(args: argparse.Namespace) -> int:
+    """``hwsim accuracy``: float / fake-quant / integer top-1 and per-layer SQNR."""
+    from hwsim.accuracy.evaluate import evaluate
+
+    qm, ev = _quantized(args)
+    if ev is None:
+        raise ConfigError("--eval: give evaluation data (.npz with x and y)")
+    print(evaluate(qm, ev[0], ev[1], per_layer=not args.no_layers).table())
+    return 0
+
+
+def table_command(args: argparse.Namespace) -> int:
+    """``hwsim accuracy-table``: the README table."""
+    from hwsim.quant.table import run
+
+    return run(args)
+
+
+def add_parsers(sub) -> None:
+    """Register the subcommands on the ``hwsim`` parser's subparsers."""
+    help_model = "a float .onnx model, or a built-in workload: cnn_bn, dsconv, mlp (digits data by default)"
+    help_recipe = "a recipe .yaml or a preset name (int8_w_per_channel, ...; see hwsim.quant.recipe.PRESETS)"
+    for name, func, helptext in (
+            ("quantize", quantize_command, "quantize a float model with a recipe; write the integer graph"),
+            ("accuracy", accuracy_command, "float, fake-quant and integer-datapath accuracy, per-layer SQNR")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("model", help=help_model)
+        p.add_argument("--recipe", default="int8_w_per_channel", help=help_recipe)
+        p.add_argument("--calib", default=None, help="calibration inputs: .npz (array x) or .npy")
+        p.add_argument("--eval", default=None, help="evaluation data: .npz with arrays x and y (labels)")
+        p.add_argument("--train", default=None, help="training data for QAT recipes: .npz with x and y")
+        if name == "quantize":
+            p.add_argument("--output", default=None, help="write the integer graph to this .npz or .json")
+        else:
+            p.add_argument("--no-layers", action="store_true", help="accuracies only, no per-layer table")
+        p.set_defaults(func=func)
+    from hwsim.quant.table import add_arguments
+
+    p = sub.add_parser("accuracy-table", help="the README accuracy table on the built-in workloads")
+    add_arguments(p)
+    p.set_defaults(func=table_command)
