@@ -8,6 +8,7 @@ to the plain reference in :mod:`hwsim.numerics.reference` instead (slow, for cro
 from __future__ import annotations
 
 import os
+import weakref
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -306,6 +307,27 @@ def prepack(w, w_zero_point=0) -> PackedWeights:
                          max_centered)
 
 
+_PACKED: dict[tuple[int, bytes], tuple[weakref.ref, PackedWeights]] = {}
+
+
+def prepack_cached(w, w_zero_point=0, owner: np.ndarray | None = None, part: int = 0) -> PackedWeights:
+    """:func:`prepack`, remembered for as long as a read-only weight array lives (a model's weights are reused
+    on every inference, as a runtime prepacks its constant weights once; graph tensors are frozen). Writable
+    arrays are packed afresh, since they could change between calls. ``owner`` and ``part`` name the array
+    that ``w`` is a view of (a conv's weights, one group), since a view is a new object on every call."""
+    owner = w if owner is None else owner
+    if not isinstance(owner, np.ndarray) or owner.flags.writeable:  # only frozen arrays cannot go stale
+        return prepack(w, w_zero_point)
+    zw = np.asarray(w_zero_point, np.int64)
+    key = (id(owner), part, np.shape(w), owner.dtype.str, zw.tobytes())
+    hit = _PACKED.get(key)
+    if hit is not None and hit[0]() is owner:
+        return hit[1]
+    packed = prepack(w, w_zero_point)
+    _PACKED[key] = (weakref.ref(owner, lambda _, key=key, cache=_PACKED: cache.pop(key, None)), packed)
+    return packed
+
+
 def _per_column(values, n: int, name: str) -> np.ndarray:
     arr = np.asarray(values, np.int64)
     if arr.ndim == 0:
@@ -325,7 +347,7 @@ def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
     integer, or an int32/int64 kernel for small M); otherwise the ordered kernel fits the register after every
     addition. ``arithmetic="avx2-pairwise16"`` reproduces ONNX Runtime's uint8 x int8 on CPUs without VNNI.
     """
-    packed = w if isinstance(w, PackedWeights) else prepack(w, w_zero_point)
+    packed = w if isinstance(w, PackedWeights) else prepack_cached(w, w_zero_point)
     x = np.asarray(x)
     _require_int("x", x)
     if x.ndim != 2 or x.shape[1] != packed.w.shape[0]:
@@ -347,10 +369,13 @@ def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
     order = accumulator.k_order(depth)
     # No partial sum can leave the register: every order gives the exact sum, so take the fastest.
     if acc_min <= -bound and bound <= acc_max and _impl() is kernels:
-        raw, path = _raw_products(x, packed)
-        row_sum = x.sum(axis=1, dtype=np.int64)
-        acc = raw - zw[None, :] * row_sum[:, None] - zx * packed.col_sum[None, :] + depth * zx * zw[None, :] + b
-        return MacResult(acc, 0, path)
+        raw, path = _raw_products(x, packed, max(abs(x_lo), abs(x_hi)))
+        # sum (x - zx)(w - zw) = sum xw - zw sum x - zx sum w + K zx zw; skip the terms that are zero
+        correction = b - zx * packed.col_sum + depth * zx * zw
+        raw += correction[None, :]
+        if zw.any():
+            raw -= zw[None, :] * x.sum(axis=1, dtype=np.int64)[:, None]
+        return MacResult(raw, 0, path)
     acc, count = _impl().matmul_acc(x, packed.w, zx, zw, b, acc_min, acc_max, int(accumulator.overflow),
                                     order, bool(accumulator.bias_last))
     return MacResult(acc, int(count), "ordered")
@@ -381,10 +406,9 @@ def matmul_groups(x, w, *, group_size: int, x_zero_point: int = 0, w_zero_point=
     return MacResult(np.stack(parts), overflows, "per-group")
 
 
-def _raw_products(x: np.ndarray, packed: PackedWeights) -> tuple[np.ndarray, str]:
-    """sum_k x[m, k] w[k, n] exactly, by BLAS over exact float32 chunks or by the int64 kernel."""
+def _raw_products(x: np.ndarray, packed: PackedWeights, max_x: int) -> tuple[np.ndarray, str]:
+    """sum_k x[m, k] w[k, n] exactly (``max_x`` = max |x|), by BLAS over exact float32 chunks or an integer kernel."""
     rows, depth = x.shape
-    max_x = max(abs(int(x.min())), abs(int(x.max()))) if x.size else 0
     largest = max(max_x * packed.max_abs, 1)
     chunk = _FLOAT32_EXACT // largest
     if rows >= _BLAS_MIN_ROWS and packed.as_float is not None and chunk >= min(depth, 64):
@@ -480,11 +504,13 @@ def conv2d(x, w, *, stride=1, padding="valid", dilation=1, groups: int = 1, x_ze
     results, overflows, path = [], 0, ""
     for g in range(groups):
         xg = np.ascontiguousarray(x[..., g * in_per_group:(g + 1) * in_per_group])
-        cols = _impl().im2col(xg, kh, kw, *geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw,
-                              x_zero_point)
-        cols = cols.astype(x.dtype, copy=False)
+        if (kh, kw) == (1, 1) and geo.stride == (1, 1) and geo.pads == (0, 0, 0, 0):
+            cols = xg.reshape(-1, in_per_group)  # a pointwise conv is a GEMM over the pixels as they are
+        else:
+            cols = _impl().im2col(xg, kh, kw, *geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw,
+                                  x_zero_point).astype(x.dtype, copy=False)
         sl = slice(g * out_per_group, (g + 1) * out_per_group)
-        wg = w[sl].reshape(out_per_group, -1).T
+        wg = prepack_cached(w[sl].reshape(out_per_group, -1).T, zw[sl], owner=w, part=g)
         res = matmul(cols, wg, x_zero_point=x_zero_point, w_zero_point=zw[sl], bias=b[sl],
                      accumulator=accumulator, arithmetic=arithmetic)
         results.append(res.acc)

@@ -166,7 +166,9 @@ def fully_connected(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_f
     """Quantized fully-connected: ``x`` [M, K], ``w`` [N, K] (TFLite layout); returns [M, N] codes."""
     x, w = np.asarray(x), np.asarray(w)
     sem = _semantics_for(semantics, weight_bits, x.dtype.itemsize * 8)
-    res: MacResult = ops.matmul(x, w.T, x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]),
+    zw = _zw(w_q, w.shape[0])
+    packed = ops.prepack_cached(w.T, zw, owner=w)
+    res: MacResult = ops.matmul(x, packed, x_zero_point=int(x_q.zero_point[0]), w_zero_point=zw,
                                 bias=bias, accumulator=accumulator, arithmetic=_accumulate_dtype_check(x, w, sem))
     if bias is None and x.dtype.itemsize > 1 and "fully_connected" in sem.no_bias_16x8:
         table = dict(sem.requant_16x8, fully_connected=sem.no_bias_16x8["fully_connected"])

@@ -41,6 +41,10 @@ class Tensor:
     bits: int | None = None  # the stored width when narrower than the dtype (int4 held in int8)
     role: str = ""  # "weight" or "bias" for parameters, known even when a shapes-only file has no values
 
+    def __post_init__(self) -> None:
+        if isinstance(self.data, np.ndarray):
+            self.data.flags.writeable = False  # constants are shared (prepacked, cached): never edited in place
+
     @property
     def is_constant(self) -> bool:
         """True for weights and other tensors whose values the file holds."""
