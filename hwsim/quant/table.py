@@ -52,8 +52,12 @@ ROWS: tuple[Row, ...] = (
     Row("W8 dyn.", "per-channel", "dynamic (per-input ranges)", _r("w8_dyn", 8, activations={"dynamic": True})),
     Row("W8 dyn.", "per-channel", "LLM.int8 outliers >= 6", _r("w8_llmint8", 8, activations={
         "dynamic": True, "symmetric": True}, outliers={})),
+    Row("W6A8", "per-tensor", "min-max", _r("w6a8_pt", 6, "per_tensor")),
     Row("W6A8", "per-channel", "min-max", _r("w6a8_pc", 6)),
     Row("W4A8", "per-tensor", "min-max", _r("w4a8_pt", 4, "per_tensor")),
+    Row("W4A8", "per-tensor", "CLE", _r("w4a8_pt_cle", 4, "per_tensor", equalize=True)),
+    Row("W4A8", "per-tensor", "CLE + bias corr.", _r("w4a8_pt_cle_bc", 4, "per_tensor", equalize=True,
+                                                     bias_correction=True)),
     Row("W4A8", "per-tensor", "MSE", _r("w4a8_pt_mse", 4, "per_tensor", "mse")),
     Row("W4A8", "per-channel", "min-max", _r("w4a8_pc", 4)),
     Row("W4A8", "per-channel", "MSE", _r("w4a8_pc_mse", 4, wrange="mse")),
