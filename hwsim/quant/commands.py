@@ -91,6 +91,42 @@ def accuracy_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def mixed_command(args: argparse.Namespace) -> int:
+    """``hwsim mixed-precision``: layer sensitivity, a bit allocation under a budget, its accuracy."""
+    from hwsim.accuracy.evaluate import evaluate
+    from hwsim.quant.convert import load_float_graph, quantize_model
+    from hwsim.quant.mixed import allocate_bits, layer_sensitivity, mac_layers
+    from hwsim.quant.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    path, cal, ev, _ = resolve_model(args.model, args)
+    bits = tuple(int(b) for b in args.bits.split(","))
+    layers = mac_layers(load_float_graph(path))
+    if args.average_bits is not None:
+        kind, budget = "size_bytes", sum(n for _, n, _ in layers) * args.average_bits / 8.0
+    elif args.budget_bytes is not None:
+        kind, budget = "size_bytes", args.budget_bytes
+    elif args.budget_bitops is not None:
+        kind, budget = "bitops", args.budget_bitops
+    else:
+        raise ConfigError("budget: give --average-bits, --budget-bytes or --budget-bitops")
+    sens = layer_sensitivity(path, recipe, cal[0], bits)
+    print(f"{'layer':24s} " + " ".join(f"{b:>5d}b" for b in bits) + "   (output SQNR dB, one layer at a time)")
+    for name in dict.fromkeys(s.layer for s in sens):
+        row = {s.bits: s.sqnr_db for s in sens if s.layer == name}
+        print(f"{name:24s} " + " ".join(f"{row[b]:6.1f}" for b in bits))
+    alloc = allocate_bits(path, recipe, cal[0], budget=budget, budget_kind=kind, bits=bits, sensitivity=sens)
+    print(f"allocation ({kind} {alloc.cost:.0f} <= {budget:.0f}): " +
+          ", ".join(f"{n} {b}b" for n, b in alloc.bits.items()))
+    if ev is not None:
+        rep = evaluate(quantize_model(path, alloc.recipe, cal[0]), ev[0], ev[1], per_layer=False)
+        print(rep.table().split("\n  tensor")[0])
+    if args.output:
+        Path(args.output).write_text("schema_version: 1\n" + alloc.recipe.to_yaml())
+        print(f"wrote {args.output}")
+    return 0
+
+
 def table_command(args: argparse.Namespace) -> int:
     """``hwsim accuracy-table``: the README table."""
     from hwsim.quant.table import run
@@ -116,6 +152,19 @@ def add_parsers(sub) -> None:
         else:
             p.add_argument("--no-layers", action="store_true", help="accuracies only, no per-layer table")
         p.set_defaults(func=func)
+    p = sub.add_parser("mixed-precision", help="rank layers by sensitivity and propose per-layer weight widths "
+                       "under a size or BitOps budget")
+    p.add_argument("model", help=help_model)
+    p.add_argument("--recipe", default="int8_w_per_channel", help=help_recipe)
+    p.add_argument("--calib", default=None, help="calibration inputs: .npz (array x) or .npy")
+    p.add_argument("--eval", default=None, help="evaluation data to measure the allocation on (.npz x, y)")
+    p.add_argument("--bits", default="2,3,4,6,8", help="candidate weight widths (comma-separated)")
+    p.add_argument("--average-bits", type=float, default=None, help="budget: this many bits per weight on average")
+    p.add_argument("--budget-bytes", type=float, default=None, help="budget: weight storage in bytes")
+    p.add_argument("--budget-bitops", type=float, default=None, help="budget: MACs x weight bits x activation bits")
+    p.add_argument("--output", default=None, help="write the proposed recipe (with overrides) to this YAML")
+    p.set_defaults(func=mixed_command)
+
     from hwsim.quant.table import add_arguments
 
     p = sub.add_parser("accuracy-table", help="the README accuracy table on the built-in workloads")

@@ -46,7 +46,7 @@ def _per_group(graph, op, values, sem, conv: bool):
         cols, lead = x.reshape(-1, rows.shape[1]), x.shape[:-1]
     gs = op.attrs["group_size"]
     res = ops.matmul_groups(cols, rows.T, group_size=gs, x_zero_point=zx, w_zero_point=w_t.quant.zero_point,
-                            accumulator=F_accumulator(op))
+                            accumulator=_accumulator(op))
     sw = w_t.quant.scale.reshape(rows.shape[0], -1)  # [C, G]
     scale = (np.float32(x_t.quant.scale[0]) * sw.T.astype(np.float32)).astype(np.float32)  # [G, C]
     real = (res.acc.astype(np.float32) * scale[:, None, :]).sum(axis=0, dtype=np.float32)
@@ -61,7 +61,7 @@ def _per_group(graph, op, values, sem, conv: bool):
     return y.reshape(*lead, -1)
 
 
-def F_accumulator(op) -> ops.Accumulator:
+def _accumulator(op) -> ops.Accumulator:
     """The op's accumulator register (int32, exact, when the recipe gave none)."""
     return op.attrs.get("accumulator") or ops.Accumulator()
 
@@ -115,7 +115,7 @@ def _dynamic_matmul(cols: np.ndarray, sample_of_row: np.ndarray, w_t, op) -> np.
             out += (xq @ wq.T).astype(np.float32)
             continue
         codes = _quantize_rows(sub, sx_r, zx_r, pfmt)
-        accumulator = F_accumulator(op) if part is regular else ops.Accumulator(IntFormat(64))
+        accumulator = _accumulator(op) if part is regular else ops.Accumulator(IntFormat(64))
         zw_vec = np.broadcast_to(np.asarray(zw_sub, np.int64).ravel(), (w_sub.shape[0],))
         # One GEMM for all samples, then each row's own input zero point is taken out with the weights'
         # column sums (as ONNX Runtime's dynamic MatMulInteger does): acc = sum x (w - zw) - zx sum (w - zw).
@@ -172,7 +172,7 @@ def _dynamic(kind: str):
                     pick = np.flatnonzero(zx == z)
                     res = ops.depthwise_conv2d(codes[pick], w, stride=a["stride"], padding=a["padding"],
                                                dilation=a["dilation"], depth_multiplier=a.get("depth_multiplier", 1),
-                                               x_zero_point=int(z), w_zero_point=zw, accumulator=F_accumulator(op))
+                                               x_zero_point=int(z), w_zero_point=zw, accumulator=_accumulator(op))
                     part = res.acc.astype(np.float32) * (sx[pick].astype(np.float32)[:, None, None, None] * sw)
                     if y is None:
                         y = np.zeros((xn.shape[0], *part.shape[1:]), np.float32)

@@ -29,7 +29,13 @@ def _torch():
     return torch
 
 
+_ROUND_STE = []
+
+
 def _round_ste():
+    """The round-with-straight-through-gradient autograd function (built once, torch imported lazily)."""
+    if _ROUND_STE:
+        return _ROUND_STE[0]
     torch = _torch()
 
     class RoundSTE(torch.autograd.Function):
@@ -43,6 +49,7 @@ def _round_ste():
         def backward(ctx, g):
             return g
 
+    _ROUND_STE.append(RoundSTE)
     return RoundSTE
 
 
@@ -55,9 +62,9 @@ def fake_quant(x, scale, zero_point, qmin: int, qmax: int, grad_scale: float = 1
     by ``grad_scale`` (a hook, so the forward value of the scale is untouched).
     """
     torch = _torch()
-    if scale.requires_grad and grad_scale != 1.0:
-        scale.register_hook(lambda g: g * grad_scale) if not getattr(scale, "_hwsim_hooked", False) else None
-        scale._hwsim_hooked = True
+    if scale.requires_grad and grad_scale != 1.0 and not getattr(scale, "_hwsim_hooked", False):
+        scale.register_hook(lambda g: g * grad_scale)
+        scale._hwsim_hooked = True  # a parameter is hooked once; a per-forward view gets its own hook
     q = torch.clamp(_round_ste().apply(x / scale) + zero_point, qmin, qmax)
     return (q - zero_point) * scale
 
@@ -66,8 +73,6 @@ def build_module(qm):
     """A torch module computing ``qm``'s prepared graph with fake-quantized weights and activations."""
     torch = _torch()
     from torch import nn
-
-    from hwsim.quant.calibrate import rows_to_weight
 
     class QatNet(nn.Module):
         def __init__(self):
