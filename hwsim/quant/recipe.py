@@ -25,7 +25,7 @@ import fnmatch
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hwsim.errors import ConfigError
 from hwsim.numerics.formats import IntFormat
@@ -166,11 +166,20 @@ class QuantRecipe(_Spec):
     qat: QatSpec | None = None
     overrides: tuple[LayerOverride, ...] = ()
 
-    @model_validator(mode="after")
-    def _consistent(self) -> "QuantRecipe":
+    @field_validator("semantics")
+    @classmethod
+    def _known_semantics(cls, name: str) -> str:
+        from hwsim.errors import RegistryError
         from hwsim.numerics.semantics import get_semantics
 
-        get_semantics(self.semantics)  # RegistryError lists the valid names
+        try:
+            get_semantics(name)
+        except RegistryError as exc:  # pydantic locates ValueErrors only
+            raise ValueError(str(exc)) from None
+        return name
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "QuantRecipe":
         if self.outliers is not None and not self.activations.dynamic:
             raise ValueError("outliers (LLM.int8) pick columns per input at run time: set activations.dynamic")
         if self.adaround is not None and self.weights.scheme != "uniform":

@@ -87,3 +87,10 @@ def test_invalid_override_is_reported():
     """An override whose merged spec is invalid names the override."""
     with pytest.raises(ValueError, match=r"overrides\[0\]"):
         QuantRecipe.model_validate({"overrides": [{"layer": "*", "weights": {"bits": 40}}]})
+
+
+def test_unknown_semantics_is_located(tmp_path):
+    """A misspelt semantics name is reported on its line with the valid names."""
+    path = _write(tmp_path, "schema_version: 1\nname: x\nsemantics: tflite-referense\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:3: semantics: unknown semantics 'tflite-referense'.*tflite-reference"):
+        load_recipe(path)
