@@ -164,16 +164,27 @@ def requantize(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind):
     return out
 
 
-@jit
+@numba.njit(cache=True, nogil=True, parallel=True)
 def matmul_acc(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order, bias_last):
-    """Ordered accumulation into a register of range [acc_min, acc_max]; see ``reference.matmul_acc``."""
+    """Ordered accumulation into a register of range [acc_min, acc_max]; see ``reference.matmul_acc``.
+
+    Rows run in parallel; each dot product is accumulated sequentially in ``k_order``, so the result does
+    not depend on the thread count (the per-row overflow counts are integers, summed exactly).
+    """
     rows, depth = x.shape
     cols = w.shape[1]
     out = np.empty((rows, cols), np.int64)
-    count = 0
-    for m in range(rows):
+    counts = np.zeros(rows, np.int64)
+    wt = np.empty((cols, depth), np.int64)  # (w - zw) in the accumulation order, one row per output
+    for n in range(cols):
+        for kk in range(depth):
+            wt[n, kk] = np.int64(w[k_order[kk], n]) - np.int64(w_zp[n])
+    for m in numba.prange(rows):
+        xs = np.empty(depth, np.int64)
+        for kk in range(depth):
+            xs[kk] = np.int64(x[m, k_order[kk]]) - x_zp
+        count = 0
         for n in range(cols):
-            zw = np.int64(w_zp[n])
             acc = np.int64(0)
             if not bias_last:
                 acc = np.int64(bias[n])
@@ -181,8 +192,7 @@ def matmul_acc(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order, bias
                     count += 1
                     acc = fit(acc, acc_min, acc_max, overflow)
             for kk in range(depth):
-                k = k_order[kk]
-                acc += (np.int64(x[m, k]) - x_zp) * (np.int64(w[k, n]) - zw)
+                acc += xs[kk] * wt[n, kk]
                 if acc < acc_min or acc > acc_max:
                     count += 1
                     acc = fit(acc, acc_min, acc_max, overflow)
@@ -192,40 +202,35 @@ def matmul_acc(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order, bias
                     count += 1
                     acc = fit(acc, acc_min, acc_max, overflow)
             out[m, n] = acc
-    return out, count
+        counts[m] = count
+    return out, counts.sum()
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def raw_dot_i32(x, w, block):
     """sum_k x[m, k] * w[k, n] in int32, for callers that proved |sum| < 2**31 for every partial sum.
 
-    Blocks of ``block`` output columns run in parallel; within a block the column loop is innermost, so
-    LLVM vectorises it (32-bit lanes), and K is unrolled by four to cut accumulator traffic.
+    Blocks of ``block`` output columns run in parallel. Within a block, K is the outer loop and each weight
+    row is a contiguous 1-D view, so the innermost column loop vectorises (32-bit lanes) and every weight
+    byte is read once per call, whatever the number of rows.
     """
     rows, depth = x.shape
     cols = w.shape[1]
     out = np.empty((rows, cols), np.int32)
     blocks = (cols + block - 1) // block
-    k4 = depth - depth % 4
     for b in numba.prange(blocks):
         n0 = b * block
         n1 = min(n0 + block, cols)
-        acc = np.zeros(n1 - n0, np.int32)
-        for m in range(rows):
-            acc[:] = 0
-            for k in range(0, k4, 4):
-                x0 = np.int32(x[m, k])
-                x1 = np.int32(x[m, k + 1])
-                x2 = np.int32(x[m, k + 2])
-                x3 = np.int32(x[m, k + 3])
-                for n in range(n0, n1):
-                    acc[n - n0] += (x0 * np.int32(w[k, n]) + x1 * np.int32(w[k + 1, n])
-                                    + x2 * np.int32(w[k + 2, n]) + x3 * np.int32(w[k + 3, n]))
-            for k in range(k4, depth):
+        width = n1 - n0
+        acc = np.zeros((rows, width), np.int32)
+        for k in range(depth):
+            wk = w[k, n0:n1]
+            for m in range(rows):
                 xv = np.int32(x[m, k])
-                for n in range(n0, n1):
-                    acc[n - n0] += xv * np.int32(w[k, n])
-            out[m, n0:n1] = acc
+                am = acc[m]
+                for n in range(width):
+                    am[n] += xv * wk[n]
+        out[:, n0:n1] = acc
     return out
 
 

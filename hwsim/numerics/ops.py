@@ -12,6 +12,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import numba
 import numpy as np
 
 from hwsim.errors import ConfigError
@@ -20,7 +21,7 @@ from hwsim.numerics.formats import INT32, IntFormat, OverflowMode, RoundingMode,
 
 _FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is exact in float32
 _BLAS_MIN_ROWS = 32  # below this, streaming int8 weights beats BLAS on their float32 copy (hwsim bench kernels)
-_COLUMN_BLOCK = 512  # output columns per parallel block of the int32 kernel
+_ACC_BYTES = 1 << 16  # int32 accumulators per block of the int32 kernel
 
 
 def _impl():
@@ -419,7 +420,11 @@ def _raw_products(x: np.ndarray, packed: PackedWeights, max_x: int) -> tuple[np.
             total += (xf[:, start:stop] @ packed.as_float[start:stop]).astype(np.int64)
         return total, "blas-float32"
     if depth * largest < 1 << 31:
-        raw = kernels.raw_dot_i32(np.ascontiguousarray(x), np.ascontiguousarray(packed.w), _COLUMN_BLOCK)
+        cols = packed.w.shape[1]
+        block = max(64, -(-cols // numba.get_num_threads() // 64) * 64)  # one block per thread
+        while rows * block * 4 > _ACC_BYTES and block > 64:  # accumulators stay in L1/L2
+            block //= 2
+        raw = kernels.raw_dot_i32(np.ascontiguousarray(x), np.ascontiguousarray(packed.w), block)
         return raw.astype(np.int64), "int32"
     return kernels.raw_dot_int64(np.ascontiguousarray(x), packed.transposed), "int64"
 
