@@ -9,9 +9,15 @@ integer scalars to int64 on its own, so no width is ever left to a dtype.
 from __future__ import annotations
 
 import math
+import os
 
-import numba
-import numpy as np
+# One inference mixes numba's OpenMP parallel loops with OpenBLAS's pthreads: a spinning OpenMP pool would
+# keep both cores busy after each loop and starve the next BLAS call (and the reverse). A default only:
+# it acts if numba has not loaded its OpenMP layer yet, and a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
 
 jit = numba.njit(cache=True, nogil=True)
 
