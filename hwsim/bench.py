@@ -183,3 +183,59 @@ def run_kernel_benchmarks(quick: bool = False, repeats: int = 7, out: TextIO = s
     cold, warm = compile_times()
     print(f"\nimport + first call of every kernel: {cold:.1f} s cold (empty numba cache), {warm:.1f} s warm", file=out)
     return timings
+
+
+def build_mobilenet_v2(path, size: int = 224) -> None:
+    """An int8 MobileNetV2 (random weights: timing does not depend on them) made by the TFLite converter."""
+    try:
+        import keras
+        import tensorflow as tf
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise RuntimeUnavailable(f"the inference benchmark builds its model with tensorflow: {exc}") from exc
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3))
+    rng = np.random.default_rng(0)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)]
+                                                for _ in range(4))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    with open(path, "wb") as f:
+        f.write(converter.convert())
+
+
+def bench_infer(repeats: int = 7, out: TextIO = sys.stdout, size: int = 224) -> None:
+    """hwsim's bit-exact run of an int8 MobileNetV2 against the TFLite interpreter, side by side."""
+    import tensorflow as tf
+
+    from hwsim.importers import load_model
+    from hwsim.runtime.execute import run_graph
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "mobilenet_v2.tflite")
+        build_mobilenet_v2(path, size)
+        graph = load_model(path)
+        x = np.random.default_rng(1).integers(-128, 128, (1, size, size, 3)).astype(np.int8)
+        # BUILTIN_REF is left out: it aborts the process at MobileNetV2's 1000-class int8 SOFTMAX.
+        resolvers = {"xnnpack": "AUTO", "tflite-optimized": "BUILTIN_WITHOUT_DEFAULT_DELEGATES"}
+        print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; MobileNetV2 {size}x{size} int8 "
+              f"({graph.mac_count() / 1e6:.0f} M MACs); medians of {repeats} interleaved runs\n", file=out)
+        print("| semantics | TFLite resolver ms | hwsim ms | hwsim / TFLite | bit-exact |\n|---|---:|---:|---:|---|",
+              file=out)
+        for semantics, resolver in resolvers.items():
+            interp = tf.lite.Interpreter(model_path=path, experimental_op_resolver_type=getattr(
+                tf.lite.experimental.OpResolverType, resolver))
+            interp.allocate_tensors()
+            index, output = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+
+            def tflite_run():
+                interp.set_tensor(index, x)
+                interp.invoke()
+                return interp.get_tensor(output)
+
+            exact = np.array_equal(run_graph(graph, [x], semantics)[graph.outputs[0]], tflite_run())
+            ours, peer = _interleaved(lambda: run_graph(graph, [x], semantics), tflite_run, repeats)
+            print(f"| {semantics} | {1e3 * peer:.1f} | {1e3 * ours:.1f} | {ours / peer:.1f}x | "
+                  f"{'yes' if exact else 'NO'} |", file=out)

@@ -30,6 +30,10 @@ def _list(args: argparse.Namespace) -> int:
 
         for name in device_names():
             print(f"{name:22s} {load_device(name).spec.description.strip()}")
+    elif args.what == "energy-models":
+        from hwsim.energy.commands import list_energy_models
+
+        list_energy_models()
     return 0
 
 
@@ -53,9 +57,12 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from hwsim.bench import run_kernel_benchmarks
+    from hwsim.bench import bench_infer, run_kernel_benchmarks
 
-    run_kernel_benchmarks(quick=args.quick, repeats=args.repeats, out=sys.stdout)
+    if args.what == "infer":
+        bench_infer(repeats=args.repeats, out=sys.stdout, size=96 if args.quick else 224)
+    else:
+        run_kernel_benchmarks(quick=args.quick, repeats=args.repeats, out=sys.stdout)
     return 0
 
 
@@ -88,6 +95,21 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if result.bit_exact else 1
 
 
+def _run(args: argparse.Namespace) -> int:
+    from hwsim.experiment import run_experiment
+
+    run_experiment(args.experiment, jobs=args.jobs, resume=args.resume, dry_run=args.dry_run,
+                   executor=args.executor, scheduler=args.scheduler, results=args.results, limit=args.limit)
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from hwsim.experiment import plot_results
+
+    plot_results(args.results, args.out, args.plots.split(",") if args.plots else None)
+    return 0
+
+
 def _load_array(path: str):
     import numpy as np
 
@@ -109,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered semantics, rounding modes or requantizers")
-    p.add_argument("what", choices=["semantics", "rounding", "requantizers", "devices"])
+    p.add_argument("what", choices=["semantics", "rounding", "requantizers", "devices", "energy-models"])
     p.set_defaults(func=_list)
 
     p = sub.add_parser("infer", help="run a quantized model through hwsim's bit-accurate kernels")
@@ -131,8 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.set_defaults(func=_verify)
 
-    p = sub.add_parser("bench", help="measure kernels against ONNX Runtime side by side")
-    p.add_argument("what", choices=["kernels"])
+    p = sub.add_parser("bench", help="measure kernels against ONNX Runtime, or inference against TFLite, side by side")
+    p.add_argument("what", choices=["kernels", "infer"])
     p.add_argument("--quick", action="store_true", help="smaller shapes, fewer repeats (a smoke run)")
     p.add_argument("--repeats", type=int, default=7, help="timed repeats per case (median is reported)")
     p.set_defaults(func=_bench)
@@ -146,6 +168,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mappings", action="store_true", help="print each layer's tiling and loop order")
     p.add_argument("--counts", action="store_true", help="print the action counts the energy model prices")
     p.set_defaults(func=_simulate)
+
+    from hwsim.energy.commands import add_parser as add_energy_parser
+
+    add_energy_parser(sub)
+
+    p = sub.add_parser("run", help="run an experiment file: a sweep to a results table, figures and a report")
+    p.add_argument("experiment", help="an experiment .yaml (e.g. experiments/default.yaml)")
+    p.add_argument("--dry-run", action="store_true", help="list the points and exit")
+    p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (default 1)")
+    p.add_argument("--resume", action="store_true", help="keep the rows already in the results folder; run the rest")
+    p.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="local processes, or an existing Dask cluster (with --scheduler)")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--results", default=None, help="results folder (default: results/<experiment name>)")
+    p.add_argument("--limit", type=int, default=None, help="run at most this many missing points")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("plot", help="redraw an experiment's figures and report from its results, without rerunning")
+    p.add_argument("results", help="a results folder, or its rows.jsonl / rows.csv / rows.parquet")
+    p.add_argument("--out", default=None, help="folder for the figures (default: next to the results)")
+    p.add_argument("--plots", default=None, help="comma-separated: pareto,breakdown,roofline,overflow")
+    p.set_defaults(func=_plot)
 
     from hwsim.quant.commands import add_parsers as add_quant_parsers
 
