@@ -138,6 +138,7 @@ class MemorySpec(_Spec):
     holds: Annotated[list[Operand], Field(min_length=1)]
     homes: list[Home] = []
     persistent_weights_bytes: Annotated[int, Field(ge=0)] = 0
+    technology: str | None = None  # off-chip technology an energy table prices (ddr3, lpddr5x, usb3_host, ...)
     source: str = ""
 
     @model_validator(mode="after")
@@ -159,6 +160,15 @@ class MemorySpec(_Spec):
         return self
 
 
+class TechnologySpec(_Spec):
+    """The silicon the device is priced at by :mod:`hwsim.energy`: node, supply and process flavour."""
+
+    node_nm: PositiveFloat
+    voltage_v: PositiveFloat
+    flavor: Literal["lp", "hp"] = "lp"
+    source: str = ""
+
+
 class DeviceSpec(_Spec):
     """A whole device file."""
 
@@ -171,6 +181,7 @@ class DeviceSpec(_Spec):
     vector_units: list[VectorUnitSpec] = []
     dma: DmaSpec
     memories: Annotated[list[MemorySpec], Field(min_length=2)]
+    technology: TechnologySpec | None = None
 
     @model_validator(mode="after")
     def _hierarchy(self):

@@ -1,0 +1,55 @@
+"""The ``hwsim energy`` subcommand: simulate, price, print the breakdown, power, EDP, TOPS/W and area."""
+
+from __future__ import annotations
+
+import argparse
+
+from hwsim.energy.model import DEFAULT_ENERGY_MODEL
+
+
+def run_energy(args: argparse.Namespace) -> int:
+    """Simulate ``args.model`` on ``args.device``, price it, print the tables (and write the plot)."""
+    from hwsim.energy.account import account
+    from hwsim.energy.area import device_area
+    from hwsim.energy.model import DevicePricer, EnergyModel
+    from hwsim.schedule.simulate import simulate
+
+    result = simulate(args.model, args.device)
+    model = EnergyModel.for_device(result.device, args.energy_model, node_nm=args.node, voltage_v=args.voltage)
+    breakdown = account(result, model, window_us=args.window_us)
+    print(breakdown.table(rows=args.rows))
+    print()
+    print(device_area(DevicePricer(model, result.device)).table(sources=args.rows))
+    if args.plot:
+        from hwsim.plots.energy import plot_energy_breakdown
+
+        print(f"wrote {plot_energy_breakdown(breakdown, args.plot)}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Register ``hwsim energy`` on the CLI's subparsers."""
+    p = sub.add_parser("energy", help="energy, power, energy-delay, TOPS/W and area of a model on a device")
+    p.add_argument("model", help="a .tflite, .onnx, layer .yaml or SCALE-Sim topology .csv")
+    p.add_argument("--device", required=True,
+                   help="a shipped device (see `hwsim list devices`), a device .yaml or a SCALE-Sim .cfg")
+    p.add_argument("--energy-model", default=DEFAULT_ENERGY_MODEL,
+                   help="an energy table (see `hwsim list energy-models`) or a table .yaml "
+                        f"(default {DEFAULT_ENERGY_MODEL})")
+    p.add_argument("--node", type=float, default=None, help="technology node in nm (default: the device's)")
+    p.add_argument("--voltage", type=float, default=None, help="supply in volts (default: the device's)")
+    p.add_argument("--window-us", type=float, default=10.0, help="window of the peak power, in us (default 10)")
+    p.add_argument("--plot", default=None, help="folder to write the per-layer energy breakdown PNG to")
+    p.add_argument("--rows", action="store_true", help="print every priced row with its source")
+    p.set_defaults(func=run_energy)
+
+
+def list_energy_models() -> None:
+    """Print the shipped energy tables and scaling tables, one per line."""
+    from hwsim.energy.table import energy_model_names, load_energy_table, load_scaling, scaling_names
+
+    for name in energy_model_names():
+        t = load_energy_table(name)
+        print(f"{name:30s} {t.description} ({t.node_nm:g} nm, {t.voltage_v:g} V; scaling {t.scaling})")
+    for name in scaling_names():
+        print(f"{name:30s} {load_scaling(name).description} (scaling table)")

@@ -1,0 +1,149 @@
+"""Accounting: every shipped device prices every scheduler key on tiny.yaml, with provenance, power and area."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pytest
+
+from hwsim.devices.model import device_files, load_device
+from hwsim.energy.account import account
+from hwsim.energy.area import device_area
+from hwsim.energy.model import DevicePricer, EnergyModel
+from hwsim.energy.table import MissingCostError
+from hwsim.errors import ConfigError
+from hwsim.paths import data_dir
+from hwsim.schedule.simulate import simulate
+
+TINY = data_dir("workloads") / "tiny.yaml"
+
+
+@lru_cache(maxsize=None)
+def _run(name: str):
+    result = simulate(TINY, name)
+    return result, account(result, EnergyModel.for_device(result.device))
+
+
+@pytest.mark.parametrize("name", [p.stem for p in device_files()])
+def test_device_prices_every_key(name):
+    """Every key the scheduler emits on tiny.yaml resolves to a cost with a source, and the energy is positive."""
+    result, breakdown = _run(name)
+    priced = {(r.component, r.action, r.bits) for r in breakdown.rows if r.category != "leakage"}
+    assert priced == set(result.totals.keys())
+    assert all(r.source.strip() for r in breakdown.rows)
+    assert breakdown.total_pj > 0 and breakdown.leakage_pj > 0
+
+
+@pytest.mark.parametrize("name", [p.stem for p in device_files()])
+def test_peak_power_at_least_average(name):
+    """The busiest-window power is never below the average power (the window wraps around the run)."""
+    _, breakdown = _run(name)
+    assert breakdown.power.peak_mw >= breakdown.power.average_mw > 0
+    assert breakdown.power.average_mw == pytest.approx(breakdown.average_power_mw)
+
+
+def test_views_sum_to_the_total():
+    """By layer, by component, by category and by action all add up to the same energy per inference."""
+    _, b = _run("hexagon_like")
+    total = b.total_pj
+    for view in (b.by_layer(), b.by_component(), b.by_category()):
+        assert sum(view.values()) == pytest.approx(total)
+    assert sum(e for _, e in b.by_action().values()) == pytest.approx(total)
+    assert b.tops_per_w == pytest.approx(2 * b.macs / (total * 1e-12) / 1e12)
+    assert b.edp_pj_s == pytest.approx(total * b.time_s)
+
+
+def test_mac_runs_on_the_covering_datapath():
+    """A 4x8 MAC costs an 8x8 multiply on an 8x8-only array and less on an array with a native 4x8 path."""
+    edge = load_device("edge_tpu_like")
+    pe = DevicePricer(EnergyModel.for_device(edge), edge)
+    assert pe.price("mac_array", "mac", "4x8")[0].energy_pj == pe.price("mac_array", "mac", "8x8")[0].energy_pj
+    assert "runs on the 8x8 datapath" in pe.price("mac_array", "mac", "4x8")[0].source
+    hexagon = load_device("hexagon_like")
+    ph = DevicePricer(EnergyModel.for_device(hexagon), hexagon)
+    assert ph.price("hmx", "mac", "4x8")[0].energy_pj < ph.price("hmx", "mac", "8x8")[0].energy_pj
+
+
+def test_idle_is_flagged_as_assumption():
+    """An idle MAC slot is priced as the table's fraction of a MAC and its source says it is an assumption."""
+    edge = load_device("edge_tpu_like")
+    p = DevicePricer(EnergyModel.for_device(edge), edge)
+    (idle,) = p.price("mac_array", "idle", "8x8")
+    assert idle.energy_pj == pytest.approx(0.1 * sum(c.energy_pj for c in p.price("mac_array", "mac", "8x8")))
+    assert "assumption" in idle.source
+
+
+def test_missing_cost_names_component_action_bits():
+    """An action the table cannot price raises MissingCostError naming the component, action and bits."""
+    edge = load_device("edge_tpu_like")
+    p = DevicePricer(EnergyModel.for_device(edge), edge)
+    with pytest.raises(MissingCostError, match=r"component 'act_sram' \(sram, 4 MiB\), action 'op', bits 8"):
+        p.price("act_sram", "op", 8)
+    with pytest.raises(MissingCostError, match=r"component 'mac_array' \(MAC array\), action 'mac', bits '16x16'.*"
+                                               r"no operand pair covers"):
+        p.price("mac_array", "mac", "16x16")
+    with pytest.raises(MissingCostError, match="component 'npu' .*not a component of the device"):
+        p.price("npu", "read", 8)
+
+
+def _device_variant(tmp_path, old, new):
+    text = (data_dir("accelerators") / "edge_tpu_like.yaml").read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "dev.yaml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return load_device(path)
+
+
+def test_unknown_offchip_technology_without_fallback_is_an_error(tmp_path):
+    """An off-chip level whose technology the table lacks is an error naming it, unless a fallback is declared."""
+    dev = _device_variant(tmp_path, "technology: usb3_host", "technology: pcie_gen3")
+    p = DevicePricer(EnergyModel.for_device(dev), dev)
+    with pytest.raises(MissingCostError, match=r"component 'host' \(off_chip, technology pcie_gen3\), action 'read', "
+                                               r"bits 8.*no off_chip entry 'pcie_gen3'"):
+        p.price("host", "read", 8)
+
+
+def test_declared_fallback_is_recorded(tmp_path):
+    """A fallback declared in the table prices the level and the row's source says it was a fallback."""
+    dev = _device_variant(tmp_path, "technology: usb3_host", "technology: pcie_gen3")
+    table = (data_dir("energy_models") / "horowitz_45nm.yaml").read_text(encoding="utf-8")
+    table += ('off_chip_fallback: {technology: usb3_host, source: assumption, '
+              'note: "price unknown links as USB 3.0"}\n')
+    (tmp_path / "t.yaml").write_text(table, encoding="utf-8")
+    p = DevicePricer(EnergyModel.for_device(dev, tmp_path / "t.yaml"), dev)
+    (cost,) = p.price("host", "read", 8)
+    assert cost.category == "link" and "fallback declared by the table" in cost.source
+
+
+def test_device_without_technology_needs_node_and_voltage(tmp_path):
+    """A device with no technology block is refused unless node and voltage are given explicitly."""
+    text = (data_dir("accelerators") / "edge_tpu_like.yaml").read_text(encoding="utf-8")
+    start = text.index("\ntechnology:")
+    end = text.index("\nmac_array:")
+    path = tmp_path / "dev.yaml"
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    dev = load_device(path)
+    with pytest.raises(ConfigError, match="declares no technology"):
+        EnergyModel.for_device(dev)
+    assert EnergyModel.for_device(dev, node_nm=16, voltage_v=0.8).technology.node_nm == 16
+
+
+def test_area_by_component():
+    """Area has MAC multipliers, adders, registers, each SRAM and the overhead; it shrinks at a smaller node."""
+    dev = load_device("edge_tpu_like")
+    at28 = device_area(DevicePricer(EnergyModel.for_device(dev), dev))
+    at7 = device_area(DevicePricer(EnergyModel.for_device(dev, node_nm=7, voltage_v=0.75), dev))
+    parts = {(r.component, r.part.split()[0]) for r in at28.rows}
+    assert {("mac_array", "multipliers"), ("mac_array", "accumulator"), ("mac_array", "registers"),
+            ("param_cache", "sram"), ("act_sram", "sram"), ("overhead", "30%")} <= parts
+    assert at7.total_mm2 < at28.total_mm2
+    assert sum(at28.by_component_mm2().values()) == pytest.approx(at28.total_mm2)
+
+
+def test_lower_node_lowers_energy():
+    """The same run priced at 7 nm costs less on-chip energy than at the device's 28 nm."""
+    result, b28 = _run("edge_tpu_like")
+    b7 = account(result, EnergyModel.for_device(result.device, node_nm=7, voltage_v=0.75))
+    on_chip = lambda b: sum(e for c, e in b.by_category().items() if c not in ("link", "dram", "flash"))  # noqa: E731
+    assert on_chip(b7) < on_chip(b28)
+    assert b7.by_category()["link"] == pytest.approx(b28.by_category()["link"])
