@@ -1,0 +1,186 @@
+"""The experiment file (``experiments/*.yaml``), schema version 1: what to combine, what to sweep, what to report.
+
+An experiment names base workloads, devices, energy settings and quantization recipes, then axes that
+change any field of any of them by a dotted path, combined as a grid, zipped lists or seeded random
+samples::
+
+    schema_version: 1
+    name: default
+    seed: 0
+    workloads: [digits_cnn_bn]                 # built-in digits_* names, or model files (shape-only: no accuracy)
+    devices: [edge_tpu_like, ethos_u55_128_like, hexagon_like]
+    recipes: [w8a8_per_channel]                # presets, recipe files, or inline mappings
+    energy: {node_nm: 22}
+    evaluation: {calibration_samples: 128, test_samples: 270}
+    sweep:
+      grid:                                    # cartesian product (first axis outermost)
+        recipe.weights.bits: [8, 6, 4]
+        recipe.weights: [{granularity: per_tensor}, {granularity: per_channel}]   # a mapping merges
+      zip: {}                                  # lists of equal length, taken together
+      random: {samples: 0, axes: {}}           # each axis a list to choose from or {low, high[, log, integer]}
+    metrics: [accuracy, latency, energy, overflow]
+    plots: [pareto, breakdown, roofline]
+
+Axis paths start with ``workload``, ``device``, ``recipe`` (whole items: a name or file) or with
+``recipe.``, ``device.``, ``energy.``, ``evaluation.``, ``run.`` followed by field names. A list of named
+items is indexed by name or position: ``device.memories.sram.size_bytes``, ``device.memories.1.banks``.
+Sweep parts combine by product: every grid point x every zip entry x every random sample. The base lists
+(``workloads``, ``devices``, ``recipes``) are themselves grid axes, outermost, unless an axis names them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hwsim.config.yamlio import at_field, load_spec
+
+SCHEMA_VERSION = 1
+METRICS = ("accuracy", "latency", "energy", "overflow", "verify")
+PLOTS = ("pareto", "breakdown", "roofline", "overflow")
+ROOTS = ("workload", "device", "recipe", "energy", "evaluation", "run")
+ORDERS = ("natural", "reversed", "channel_outer")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnergySpec(_Spec):
+    """Technology settings the energy model reads: process node and supply voltage (None: the table's own)."""
+
+    node_nm: Annotated[float, Field(gt=0)] = 22.0
+    voltage_v: Annotated[float, Field(gt=0)] | None = None
+    table: str | None = None
+
+
+class EvaluationSpec(_Spec):
+    """How much data accuracy runs use: calibration samples (from the training split) and test samples."""
+
+    calibration_samples: Annotated[int, Field(ge=1, le=1257)] = 128
+    test_samples: Annotated[int, Field(ge=1, le=540)] = 270
+
+
+class RunOptions(_Spec):
+    """Per-point options that are neither recipe nor device fields.
+
+    ``accumulation_order``: the order a MAC op's register adds its products (only matters for a narrow
+    saturating or wrapping accumulator): ``natural`` (the im2col order ky, kx, c), ``reversed``, or
+    ``channel_outer`` (input channel outermost, as an array that folds channels onto rows feeds them).
+    ``verify``: for the bit-exactness experiment, quantize the float workload with ONNX Runtime's
+    ``quantize_static`` in this ``format`` and activation type, then compare hwsim with ONNX Runtime.
+    ``fail``: raise on purpose (to test that a failing point is recorded and the sweep goes on).
+    """
+
+    accumulation_order: Literal["natural", "reversed", "channel_outer"] = "natural"
+    verify_format: Literal["QDQ", "QOperator"] = "QDQ"
+    verify_activation_type: Literal["QUInt8", "QInt8"] = "QUInt8"
+    verify_per_channel: bool = True
+    verify_samples: Annotated[int, Field(ge=1, le=64)] = 8
+    fail: bool = False
+
+
+class RandomAxis(_Spec):
+    """A continuous range to sample: uniform in [low, high], in log space when ``log``, rounded when ``integer``."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.high < self.low:
+            raise at_field(("high",), f"must be >= low ({self.low})", self.high)
+        if self.log and self.low <= 0:
+            raise at_field(("low",), "a log range needs low > 0", self.low)
+        return self
+
+
+class RandomSpec(_Spec):
+    """``samples`` points drawn with the experiment's seed; each axis is a list of choices or a range."""
+
+    samples: Annotated[int, Field(ge=0, le=100000)] = 0
+    axes: dict[str, list[Any] | RandomAxis] = {}
+
+
+class SweepSpec(_Spec):
+    """The axes to sweep: a grid (cartesian product), zipped lists, random samples; combined by product."""
+
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = {}
+    zip: dict[str, Annotated[list[Any], Field(min_length=1)]] = {}
+    random: RandomSpec = RandomSpec()
+
+    @model_validator(mode="after")
+    def _check(self):
+        for part in ("grid", "zip"):
+            for path in getattr(self, part):
+                _check_path(path, (part, path))
+        for path in self.random.axes:
+            _check_path(path, ("random", "axes", path))
+        lengths = {k: len(v) for k, v in self.zip.items()}
+        if len(set(lengths.values())) > 1:
+            first = next(iter(lengths))
+            for k, n in lengths.items():
+                if n != lengths[first]:
+                    raise at_field(("zip", k), f"zipped lists must have equal lengths ({first} has "
+                                               f"{lengths[first]})", n)
+        names = [*self.grid, *self.zip, *self.random.axes]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise at_field(("zip" if name in self.zip else "random",), "an axis may appear in one part only",
+                               name)
+        return self
+
+
+def _check_path(path: str, loc: tuple) -> None:
+    root = path.split(".")[0]
+    if root not in ROOTS:
+        import difflib
+
+        close = difflib.get_close_matches(root, ROOTS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise at_field(loc, f"an axis path starts with one of {', '.join(ROOTS)}; {hint}", path)
+    if root in ("energy", "evaluation", "run"):
+        model = {"energy": EnergySpec, "evaluation": EvaluationSpec, "run": RunOptions}[root]
+        rest = path.split(".")[1:]
+        if len(rest) != 1 or rest[0] not in model.model_fields:
+            import difflib
+
+            close = difflib.get_close_matches(rest[-1] if rest else "", list(model.model_fields), n=1)
+            hint = f"; did you mean '{root}.{close[0]}'?" if close else ""
+            raise at_field(loc, f"unknown field{hint} (valid: {', '.join(model.model_fields)})", path)
+
+
+class ExperimentSpec(_Spec):
+    """A whole experiment file."""
+
+    schema_version: Literal[1]
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: str = ""
+    seed: int = 0
+    workloads: Annotated[list[str], Field(min_length=1)]
+    devices: Annotated[list[str], Field(min_length=1)]
+    recipes: Annotated[list[str | dict[str, Any]], Field(min_length=1)] = ["int8_w_per_channel"]
+    energy: EnergySpec = EnergySpec()
+    evaluation: EvaluationSpec = EvaluationSpec()
+    run: RunOptions = RunOptions()
+    sweep: SweepSpec = SweepSpec()
+    metrics: list[Literal["accuracy", "latency", "energy", "overflow", "verify"]] = ["accuracy", "latency",
+                                                                                       "energy"]
+    plots: list[Literal["pareto", "breakdown", "roofline", "overflow"]] = ["pareto", "breakdown", "roofline"]
+    pareto: tuple[str, str] = ("energy_uj", "integer_top1")
+
+    @model_validator(mode="after")
+    def _check(self):
+        for i, r in enumerate(self.recipes):
+            if isinstance(r, dict) and "name" not in r:
+                raise at_field(("recipes", i), "an inline recipe needs a name (it labels the rows)", r)
+        return self
+
+
+def load_experiment(path: str | Path) -> ExperimentSpec:
+    """Read and validate an experiment file; errors read ``file:line: field.path: message (got value)``."""
+    return load_spec(ExperimentSpec, Path(path))

@@ -1,0 +1,209 @@
+"""Figures of an experiment's results table (never a rerun): energy vs accuracy with the Pareto front,
+latency and energy breakdowns, a roofline, and accumulator overflows vs width. Each writes PNG and SVG.
+
+Every function takes the rows of :func:`hwsim.experiment.results.load_rows` and an output folder, and
+returns the paths it wrote (none when the rows lack the columns it needs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from hwsim.experiment.report import pareto_front  # noqa: E402
+
+MARKERS = "osD^vP*Xh<>"
+COLORS = plt.get_cmap("tab10").colors
+CATEGORY_COLORS = {"mac_array": "#4C72B0", "vector": "#55A868", "register_file": "#8172B2", "sram": "#CCB974",
+                   "off_chip": "#C44E52"}
+GRAN = {"per_tensor": "pt", "per_channel": "pc", "per_group": "pg"}
+
+
+def _ok(rows: list[dict], *keys: str) -> list[dict]:
+    out = []
+    for r in rows:
+        if r.get("status") != "ok":
+            continue
+        try:
+            if all(math.isfinite(float(r[k])) for k in keys):
+                out.append(r)
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
+def point_label(r: dict) -> str:
+    """A short name of a point's quantization: ``W8A8 pc``."""
+    gran = GRAN.get(str(r.get("weights_granularity")), str(r.get("weights_granularity", "")))
+    return f"W{r.get('weights_bits')}A{r.get('activations_bits')} {gran}"
+
+
+def _save(fig, out: Path, stem: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{stem}.png", out / f"{stem}.svg"]
+    fig.savefig(paths[0], dpi=110, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def _styles(values: list) -> dict:
+    return {v: i for i, v in enumerate(dict.fromkeys(values))}
+
+
+def plot_pareto(rows: list[dict], out: str | Path, cost: str = "energy_uj", benefit: str = "integer_top1") -> list[Path]:
+    """Energy per inference (log x) vs integer top-1: colour = device, marker = weight bits; the Pareto
+    front is a dashed line through black-edged points, each labelled."""
+    pts = _ok(rows, cost, benefit)
+    if not pts:
+        return []
+    dev = _styles([r["device"] for r in pts])
+    bits = _styles([r.get("weights_bits") for r in pts])
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for r in pts:
+        ax.scatter(float(r[cost]), 100 * float(r[benefit]), s=46, color=COLORS[dev[r["device"]] % 10],
+                   marker=MARKERS[bits[r.get("weights_bits")] % len(MARKERS)], alpha=0.85, zorder=2)
+    front = pareto_front(pts, cost, benefit)
+    ax.plot([float(r[cost]) for r in front], [100 * float(r[benefit]) for r in front], "k--", lw=1, zorder=1,
+            label="Pareto front")
+    ax.scatter([float(r[cost]) for r in front], [100 * float(r[benefit]) for r in front], s=90, facecolors="none",
+               edgecolors="k", linewidths=1.4, zorder=3)
+    for r in front:
+        ax.annotate(point_label(r), (float(r[cost]), 100 * float(r[benefit])), textcoords="offset points",
+                    xytext=(6, -10), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("energy per inference (µJ, log scale)" if cost == "energy_uj" else cost)
+    ax.set_ylabel("top-1 accuracy, integer datapath (%)")
+    source = pts[0].get("energy_source", "")
+    ax.set_title(f"Energy vs accuracy ({len(pts)} points; energy: {source})", fontsize=10)
+    handles = [plt.Line2D([], [], color=COLORS[i % 10], marker="o", ls="", label=d) for d, i in dev.items()]
+    handles += [plt.Line2D([], [], color="0.4", marker=MARKERS[i % len(MARKERS)], ls="", label=f"{b}-bit weights")
+                for b, i in bits.items()]
+    handles += [plt.Line2D([], [], color="k", ls="--", label="Pareto front")]
+    ax.legend(handles=handles, fontsize=8, loc="best")
+    ax.grid(True, which="both", alpha=0.3)
+    return _save(fig, Path(out), "energy_vs_accuracy")
+
+
+def _bar_labels(pts: list[dict]) -> list[str]:
+    return [f"{r['device']} | {point_label(r)}" for r in pts]
+
+
+def plot_breakdowns(rows: list[dict], out: str | Path, limit: int = 40) -> list[Path]:
+    """Per point, latency split into compute and memory stall (left) and energy by component (right)."""
+    pts = _ok(rows, "latency_ms")[:limit]
+    if not pts:
+        return []
+    has_energy = all("energy_by_component_pj" in r for r in pts)
+    fig, axes = plt.subplots(1, 2 if has_energy else 1, figsize=(11 if has_energy else 6.5, 0.32 * len(pts) + 1.6),
+                             sharey=True, squeeze=False)
+    y = range(len(pts))
+    ax = axes[0][0]
+    scale = [float(r["latency_ms"]) / max(float(r["cycles"]), 1) for r in pts]
+    comp = [float(r["compute_cycles"]) * s for r, s in zip(pts, scale)]
+    stall = [float(r["stall_cycles"]) * s for r, s in zip(pts, scale)]
+    ax.barh(y, comp, color="#4C72B0", label="compute")
+    ax.barh(y, stall, left=comp, color="#DD8452", label="memory stall")
+    ax.set_yticks(list(y))
+    ax.set_yticklabels(_bar_labels(pts), fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("latency per inference (ms)")
+    ax.set_title("Latency breakdown", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(True, axis="x", alpha=0.3)
+    if has_energy:
+        ax = axes[0][1]
+        parts = [json.loads(r["energy_by_component_pj"]) if isinstance(r["energy_by_component_pj"], str)
+                 else r["energy_by_component_pj"] for r in pts]
+        cats = [c for c in CATEGORY_COLORS if any(c in p for p in parts)]
+        left = [0.0] * len(pts)
+        for c in cats:
+            vals = [p.get(c, 0.0) / 1e6 for p in parts]
+            ax.barh(y, vals, left=left, color=CATEGORY_COLORS[c], label=c.replace("_", " "))
+            left = [a + b for a, b in zip(left, vals)]
+        ax.set_xlabel("energy per inference (µJ)")
+        ax.set_title(f"Energy breakdown ({pts[0].get('energy_source', '')})", fontsize=10)
+        ax.legend(fontsize=8, loc="lower right")
+        ax.grid(True, axis="x", alpha=0.3)
+    return _save(fig, Path(out), "breakdown")
+
+
+def plot_roofline(rows: list[dict], out: str | Path) -> list[Path]:
+    """Achieved GOPS vs operational intensity (ops per off-chip byte), log-log, under each device's roof."""
+    pts = _ok(rows, "macs", "latency_ms", "offchip_bytes", "peak_gmacs_per_s", "offchip_gbytes_per_s")
+    pts = [r for r in pts if float(r["offchip_bytes"]) > 0 and float(r["latency_ms"]) > 0]
+    if not pts:
+        return []
+    dev = _styles([r["device"] for r in pts])
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    xs = [2 * float(r["macs"]) / float(r["offchip_bytes"]) for r in pts]
+    lo, hi = min(xs) / 10, max(xs) * 10
+    seen = set()
+    for r, x in zip(pts, xs):
+        c = COLORS[dev[r["device"]] % 10]
+        gops = 2 * float(r["macs"]) / (float(r["latency_ms"]) * 1e-3) / 1e9
+        ax.scatter(x, gops, color=c, s=40, zorder=3)
+        key = (r["device"], r["peak_gmacs_per_s"], r["offchip_gbytes_per_s"])
+        if key not in seen:
+            seen.add(key)
+            peak, bw = 2 * float(r["peak_gmacs_per_s"]), float(r["offchip_gbytes_per_s"])
+            grid = [lo * (hi / lo) ** (i / 100) for i in range(101)]
+            ax.plot(grid, [min(peak, g * bw) for g in grid], color=c, lw=1.2, label=f"{r['device']} roof")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("operational intensity (ops per off-chip byte)")
+    ax.set_ylabel("achieved performance (GOPS, 2 ops per MAC)")
+    ax.set_title("Roofline: whole-network points under each device's roof", fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(True, which="both", alpha=0.3)
+    return _save(fig, Path(out), "roofline")
+
+
+def plot_overflow(rows: list[dict], out: str | Path) -> list[Path]:
+    """Overflow rate (log) and integer top-1 vs accumulator width, one line per order and overflow mode."""
+    pts = _ok(rows, "accumulator_bits", "overflow_rate")
+    if len({r["accumulator_bits"] for r in pts}) < 2:
+        return []
+    groups: dict[str, list[dict]] = {}
+    for r in pts:
+        key = f"{r.get('workload')} {r.get('accumulation_order', 'natural')} order, {r.get('accumulator_overflow')}"
+        groups.setdefault(key, []).append(r)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.4))
+    floor = min([float(r["overflow_rate"]) for r in pts if float(r["overflow_rate"]) > 0] or [1e-6]) / 10
+    for i, (key, rs) in enumerate(sorted(groups.items())):
+        rs = sorted(rs, key=lambda r: int(r["accumulator_bits"]))
+        bits = [int(r["accumulator_bits"]) for r in rs]
+        style = dict(color=COLORS[i % 10], marker=MARKERS[i % len(MARKERS)], label=key)
+        a1.plot(bits, [max(float(r["overflow_rate"]), floor) for r in rs], **style)
+        if all("integer_top1" in r for r in rs):
+            a2.plot(bits, [100 * float(r["integer_top1"]) for r in rs], **style)
+    a1.set_yscale("log")
+    a1.axhline(floor, color="0.6", lw=0.8, ls=":")
+    a1.text(a1.get_xlim()[0], floor, " no overflow", va="bottom", fontsize=7, color="0.4")
+    a1.set_xlabel("accumulator width (bits)")
+    a1.set_ylabel("overflows per accumulation (log)")
+    a1.set_title("Accumulator overflow rate", fontsize=10)
+    a2.set_xlabel("accumulator width (bits)")
+    a2.set_ylabel("top-1 accuracy, integer datapath (%)")
+    a2.set_title("Accuracy as the accumulator narrows", fontsize=10)
+    for ax in (a1, a2):
+        ax.grid(True, which="both", alpha=0.3)
+    a2.legend(fontsize=7, loc="lower right")
+    return _save(fig, Path(out), "overflow_vs_width")
+
+
+PLOTTERS = {"pareto": plot_pareto, "breakdown": plot_breakdowns, "roofline": plot_roofline, "overflow": plot_overflow}
+
+
+def draw(rows: list[dict], out: str | Path, which: list[str] | None = None) -> list[Path]:
+    """Every plot in ``which`` (default: all that the columns allow); the paths written."""
+    paths: list[Path] = []
+    for name in which or list(PLOTTERS):
+        paths += PLOTTERS[name](rows, out)
+    return paths
