@@ -207,3 +207,38 @@ def account(result, model: EnergyModel, *, window_us: float = 10.0) -> EnergyBre
                                       mw * seconds * 1e9, f"{source}; x {layer.cycles:,} cycles at {mhz:g} MHz"))
     out.power = power_report(result, out, window_us=window_us)
     return out
+
+
+@dataclass(frozen=True)
+class PeakEfficiency:
+    """The MAC array at 100% utilisation on ``precision`` MACs: per-MAC energy, power and TOPS/W."""
+
+    precision: str
+    energy_per_mac_pj: float
+    power_mw: float
+    tops_per_w: float
+    parts: tuple[tuple[str, float], ...]  # (what, pJ per MAC)
+
+
+def peak_efficiency(pricer: DevicePricer, precision: str = "8x8") -> PeakEfficiency:
+    """Array-level peak: MAC, accumulator and PE-register energy per MAC at full rate, plus all leakage.
+
+    This is the vendors' "TOPS/W at peak" in the sense of an array doing nothing but MACs; memories feeding it
+    are excluded (a compute-bound layer through :func:`account` includes them).
+    """
+    device = pricer.device
+    arr = device.spec.mac_array
+    w, _, a = precision.partition("x")
+    parts = [(f"{c.category} {precision}", c.energy_pj) for c in pricer.price(arr.name, "mac", precision)]
+    rf = device.register_file
+    if rf is not None:  # per MAC the scheduler counts a weight, an activation and a partial-sum read, and a write
+        acc = arr.accumulator_bits
+        for action, bits in (("read", int(w)), ("read", int(a)), ("read", acc), ("write", acc)):
+            parts += [(f"{rf.name} {action} {bits}b", c.energy_pj) for c in pricer.price(rf.name, action, bits)]
+    per_mac_pj = sum(e for _, e in parts)
+    rate = pricer.device.precision(int(w), int(a)).macs_per_pe_per_cycle
+    macs_per_s = arr.rows * arr.columns * arr.spatial_lanes * rate * device.clock_mhz * 1e6
+    leak_mw = sum(mw for _, _, mw, _ in pricer.leakage_mw())
+    power_mw = macs_per_s * per_mac_pj * 1e-9 + leak_mw
+    return PeakEfficiency(precision, per_mac_pj, power_mw, 2 * macs_per_s / (power_mw * 1e-3) / 1e12,
+                          tuple(parts) + (("leakage (all components)", leak_mw / (macs_per_s * 1e-9)),))

@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from hwsim.energy.model import DevicePricer
+if TYPE_CHECKING:  # model.py imports this module
+    from hwsim.energy.model import DevicePricer
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from hwsim.energy.model import DEFAULT_ENERGY_MODEL
 
 def run_energy(args: argparse.Namespace) -> int:
     """Simulate ``args.model`` on ``args.device``, price it, print the tables (and write the plot)."""
-    from hwsim.energy.account import account
+    from hwsim.energy.account import account, peak_efficiency
     from hwsim.energy.area import device_area
     from hwsim.energy.model import DevicePricer, EnergyModel
     from hwsim.schedule.simulate import simulate
@@ -18,8 +18,12 @@ def run_energy(args: argparse.Namespace) -> int:
     model = EnergyModel.for_device(result.device, args.energy_model, node_nm=args.node, voltage_v=args.voltage)
     breakdown = account(result, model, window_us=args.window_us)
     print(breakdown.table(rows=args.rows))
+    pricer = DevicePricer(model, result.device)
+    peak = peak_efficiency(pricer)
+    print(f"\narray peak (int8, 100% utilisation, memories excluded): {peak.tops_per_w:.3f} TOPS/W at "
+          f"{peak.power_mw:.1f} mW, {peak.energy_per_mac_pj:.4f} pJ per MAC")
     print()
-    print(device_area(DevicePricer(model, result.device)).table(sources=args.rows))
+    print(device_area(pricer).table(sources=args.rows))
     if args.plot:
         from hwsim.plots.energy import plot_energy_breakdown
 

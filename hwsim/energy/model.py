@@ -43,6 +43,7 @@ from pathlib import Path
 
 from hwsim.devices.model import Device
 from hwsim.energy import laws
+from hwsim.energy.area import logic_area_um2
 from hwsim.energy.table import (EnergyTableSpec, MissingCostError, ScalingSpec, load_energy_table,
                                 load_scaling)
 from hwsim.errors import ConfigError
@@ -463,8 +464,6 @@ class DevicePricer:
 
     def leakage_mw(self) -> list[tuple[str, str, float, str]]:
         """Leakage power per component: ``(component, category, mW, source)`` (off-chip levels excluded)."""
-        from hwsim.energy.area import logic_area_um2
-
         out = []
         for component, area_um2 in logic_area_um2(self).items():
             mw, src = self.model.logic_leakage_mw(area_um2)

@@ -35,8 +35,8 @@ class PowerReport:
     leakage_mw: float
 
 
-def energy_segments(result, breakdown) -> list[tuple[int, int, float]]:
-    """Dynamic energy laid on the timeline: ``(t_start_cycle, t_end_cycle, energy_pj)`` segments."""
+def energy_segments(result, breakdown) -> tuple[list[int], list[int], list[float]]:
+    """Dynamic energy laid on the timeline, as parallel lists ``(t_start_cycle, t_end_cycle, energy_pj)``."""
     events_of: dict[str, list] = defaultdict(list)
     for e in result.trace:
         events_of[e.op].append(e)
@@ -44,19 +44,26 @@ def energy_segments(result, breakdown) -> list[tuple[int, int, float]]:
     for r in breakdown.rows:
         if r.category != "leakage":
             rows_of[r.layer].append(r)
-    segments: list[tuple[int, int, float]] = []
+    levels: dict[str, tuple[str, str]] = {}  # detail -> (source level, destination level)
+    t_start: list[int] = []
+    t_end: list[int] = []
+    energy_pj: list[float] = []
     for layer in result.layers:
         rows = rows_of.get(layer.op)
         if not rows:
             continue
-        events = events_of.get(layer.op, [])
-        compute = [e for e in events if e.action == "compute"]
+        compute = []
         dma: dict[tuple[str, str], list] = defaultdict(list)
-        for e in events:
-            if e.action != "compute" and "->" in e.detail:
-                src, dst = e.detail.split(" ", 1)[-1].split("->")
-                dma[(src, "read")].append(e)
-                dma[(dst, "write")].append(e)
+        for e in events_of.get(layer.op, ()):
+            if e.action == "compute":
+                compute.append(e)
+            elif "->" in e.detail:
+                pair = levels.get(e.detail)
+                if pair is None:
+                    src, dst = e.detail.rsplit(" ", 1)[-1].split("->")
+                    pair = levels[e.detail] = (src, dst)
+                dma[(pair[0], "read")].append(e)
+                dma[(pair[1], "write")].append(e)
         mem_energy: dict[tuple[str, str], float] = defaultdict(float)
         mem_bytes: dict[tuple[str, str], float] = defaultdict(float)
         other = 0.0
@@ -68,17 +75,28 @@ def energy_segments(result, breakdown) -> list[tuple[int, int, float]]:
             else:
                 other += r.energy_pj
         for key, energy in mem_energy.items():
-            moved = sum(e.nbytes for e in dma[key])
+            events = dma[key]
+            moved = sum(e.nbytes for e in events)
             share = min(1.0, moved / mem_bytes[key]) if mem_bytes[key] else 0.0
-            for e in dma[key]:
-                segments.append((e.t_start, e.t_end, energy * share * e.nbytes / moved if moved else 0.0))
+            if moved:
+                per_byte = energy * share / moved
+                for e in events:
+                    t_start.append(e.t_start)
+                    t_end.append(e.t_end)
+                    energy_pj.append(per_byte * e.nbytes)
             other += energy * (1 - share)
         busy = sum(e.t_end - e.t_start for e in compute)
         if compute and busy:
-            segments += [(e.t_start, e.t_end, other * (e.t_end - e.t_start) / busy) for e in compute]
+            per_cycle = other / busy
+            for e in compute:
+                t_start.append(e.t_start)
+                t_end.append(e.t_end)
+                energy_pj.append(per_cycle * (e.t_end - e.t_start))
         else:
-            segments.append((layer.start_cycle, layer.start_cycle + max(layer.cycles, 1), other))
-    return segments
+            t_start.append(layer.start_cycle)
+            t_end.append(layer.start_cycle + max(layer.cycles, 1))
+            energy_pj.append(other)
+    return t_start, t_end, energy_pj
 
 
 def power_report(result, breakdown, *, window_us: float = 10.0) -> PowerReport:
@@ -104,15 +122,16 @@ def power_report(result, breakdown, *, window_us: float = 10.0) -> PowerReport:
         return PowerReport(0.0, 0.0, window_us, 0.0, leak_mw)
     average_mw = breakdown.total_pj / (total_cycles / (mhz * 1e6)) * 1e-9
     t0 = min((layer.start_cycle for layer in result.layers), default=0)
-    segments = energy_segments(result, breakdown)
+    seg_start, seg_end, seg_energy = energy_segments(result, breakdown)
     window = window_us * mhz
-    if window >= total_cycles or not segments:
+    if window >= total_cycles or not seg_start:
         return PowerReport(average_mw, average_mw, window_us, 0.0, leak_mw)
-    starts = np.array([s[0] - t0 for s in segments], dtype=float)
-    ends = np.array([max(s[1] - t0, s[0] - t0 + 1) for s in segments], dtype=float)
-    energy = np.array([s[2] for s in segments], dtype=float)
+    starts = np.array(seg_start, dtype=float) - t0
+    ends = np.maximum(np.array(seg_end, dtype=float) - t0, starts + 1)  # an instant event spans one cycle
+    energy = np.array(seg_energy, dtype=float)
     # cumulative dynamic energy at breakpoints (piecewise linear in time)
-    points = np.unique(np.concatenate([starts, ends, [0.0, float(total_cycles)]]))
+    points = np.sort(np.concatenate([starts, ends, [0.0, float(total_cycles)]]))
+    points = points[np.concatenate([[True], np.diff(points) > 0])]  # np.unique would import numpy.ma (~20 ms)
     rate = np.zeros(len(points) + 1)
     np.add.at(rate, np.searchsorted(points, starts), energy / (ends - starts))
     np.add.at(rate, np.searchsorted(points, ends), -energy / (ends - starts))

@@ -19,6 +19,7 @@ Every number carries ``source:``, a key of the file's ``sources:`` map, or ``ass
 from __future__ import annotations
 
 import difflib
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -293,9 +294,24 @@ def _resolve(name_or_path: str | Path, names: list[str], what: str) -> Path:
 
 def load_energy_table(name_or_path: str | Path) -> EnergyTableSpec:
     """A shipped energy table by name (``hwsim list energy-models``), or a table file by path."""
-    return load_spec(EnergyTableSpec, _resolve(name_or_path, energy_model_names(), "energy model"))
+    path = _resolve(name_or_path, energy_model_names(), "energy model")
+    return _load_cached(EnergyTableSpec, str(path.resolve()), _mtime_ns(path))
 
 
 def load_scaling(name_or_path: str | Path) -> ScalingSpec:
     """A shipped scaling table by name, or a scaling file by path."""
-    return load_spec(ScalingSpec, _resolve(name_or_path, scaling_names(), "scaling table"))
+    path = _resolve(name_or_path, scaling_names(), "scaling table")
+    return _load_cached(ScalingSpec, str(path.resolve()), _mtime_ns(path))
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1  # load_spec reports the unreadable file
+
+
+@lru_cache(maxsize=64)
+def _load_cached(spec: type, path: str, mtime_ns: int):
+    """Parsed specs are frozen, so one parse per file version is shared (YAML parsing is most of a cold run)."""
+    return load_spec(spec, Path(path))
