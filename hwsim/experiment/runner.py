@@ -312,7 +312,7 @@ def _measure(spec: RunSpec) -> dict:
 
         graph = load_model(path)
     if {"latency", "energy", "overflow"} & set(spec.metrics) or graph is not None:
-        sim = simulate(graph, device, record_trace=False)
+        sim = simulate(graph, device, record_trace="energy" in spec.metrics)  # the trace gives peak power
         out.update({"latency_ms": sim.time_ms, "cycles": sim.cycles, "compute_cycles": sim.compute_cycles,
                     "stall_cycles": sim.stall_cycles, "macs": sim.macs, "mac_utilization": sim.mac_utilization,
                     "offchip_bytes": sum(layer.offchip_bytes for layer in sim.layers),
@@ -345,7 +345,8 @@ def run_all(specs: list[RunSpec], jobs: int = 1, executor: str = "local", schedu
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        ctx = multiprocessing.get_context("fork" if hasattr(__import__("os"), "fork") else "spawn")
+        # spawn, not fork: forking a process whose OpenMP runtime is initialised (torch, BLAS) aborts it
+        ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
             futures = [pool.submit(run_one, s) for s in specs]
             for fut in as_completed(futures):
@@ -362,7 +363,7 @@ def _run_dask(specs: list[RunSpec], scheduler: str | None) -> Iterator[dict]:
             from None
     if not scheduler:
         raise ConfigError("--scheduler: give the Dask scheduler's address (tcp://host:8786)")
-    with Client(scheduler, set_as_default=False) as client:
+    with Client(scheduler) as client:
         futures = client.map(run_one, specs, pure=False)
         for fut in as_completed(futures):
             yield fut.result()

@@ -10,7 +10,7 @@ samples::
     workloads: [digits_cnn_bn]                 # built-in digits_* names, or model files (shape-only: no accuracy)
     devices: [edge_tpu_like, ethos_u55_128_like, hexagon_like]
     recipes: [w8a8_per_channel]                # presets, recipe files, or inline mappings
-    energy: {node_nm: 22}
+    energy: {node_nm: 22}                     # default: each device's own technology
     evaluation: {calibration_samples: 128, test_samples: 270}
     sweep:
       grid:                                    # cartesian product (first axis outermost)
@@ -49,9 +49,10 @@ class _Spec(BaseModel):
 
 
 class EnergySpec(_Spec):
-    """Technology settings the energy model reads: process node and supply voltage (None: the table's own)."""
+    """The energy table (None: hwsim's default) and the technology to price at: node and supply voltage
+    (None: the device file's ``technology``)."""
 
-    node_nm: Annotated[float, Field(gt=0)] = 22.0
+    node_nm: Annotated[float, Field(gt=0)] | None = None
     voltage_v: Annotated[float, Field(gt=0)] | None = None
     table: str | None = None
 

@@ -20,8 +20,9 @@ from hwsim.experiment.report import pareto_front  # noqa: E402
 
 MARKERS = "osD^vP*Xh<>"
 COLORS = plt.get_cmap("tab10").colors
-CATEGORY_COLORS = {"mac_array": "#4C72B0", "vector": "#55A868", "register_file": "#8172B2", "sram": "#CCB974",
-                   "off_chip": "#C44E52"}
+CATEGORY_COLORS = {"multiplier": "#4C72B0", "accumulator": "#64B5CD", "idle": "#BBBBBB", "vector": "#55A868",
+                   "register_file": "#8172B2", "sram": "#CCB974", "dram": "#C44E52", "flash": "#DA8BC3",
+                   "link": "#937860", "leakage": "#333333"}
 GRAN = {"per_tensor": "pt", "per_channel": "pc", "per_group": "pg"}
 
 
@@ -36,6 +37,22 @@ def _ok(rows: list[dict], *keys: str) -> list[dict]:
         except (KeyError, TypeError, ValueError):
             continue
     return out
+
+
+def _log_x(ax) -> None:
+    """Log x axis with plain-number major ticks and no minor tick labels (they overlap)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def short_source(text: str) -> str:
+    """The energy source without its bracketed justification, and ``scaled by ...`` shortened."""
+    text = str(text).split(" [")[0]
+    return text.replace(" scaled by scaling_stillmaker_baas_2017", "").replace("scaled by ", "")
 
 
 def point_label(r: dict) -> str:
@@ -74,13 +91,17 @@ def plot_pareto(rows: list[dict], out: str | Path, cost: str = "energy_uj", bene
             label="Pareto front")
     ax.scatter([float(r[cost]) for r in front], [100 * float(r[benefit]) for r in front], s=90, facecolors="none",
                edgecolors="k", linewidths=1.4, zorder=3)
+    labels: dict[tuple[float, float], list[str]] = {}
     for r in front:
-        ax.annotate(point_label(r), (float(r[cost]), 100 * float(r[benefit])), textcoords="offset points",
-                    xytext=(6, -10), fontsize=8)
-    ax.set_xscale("log")
+        labels.setdefault((float(r[cost]), 100 * float(r[benefit])), []).append(f"{point_label(r)}")
+    for (x, y), names in labels.items():
+        ax.annotate(" = ".join(names), (x, y), textcoords="offset points", xytext=(7, -12), fontsize=8)
+    _log_x(ax)
     ax.set_xlabel("energy per inference (µJ, log scale)" if cost == "energy_uj" else cost)
     ax.set_ylabel("top-1 accuracy, integer datapath (%)")
-    source = pts[0].get("energy_source", "")
+    sources = {short_source(r.get("energy_source", "")) for r in pts}
+    source = sources.pop() if len(sources) == 1 else \
+        f"{short_source(pts[0].get('energy_source', '')).split()[0]}, each device's node"
     ax.set_title(f"Energy vs accuracy ({len(pts)} points; energy: {source})", fontsize=10)
     handles = [plt.Line2D([], [], color=COLORS[i % 10], marker="o", ls="", label=d) for d, i in dev.items()]
     handles += [plt.Line2D([], [], color="0.4", marker=MARKERS[i % len(MARKERS)], ls="", label=f"{b}-bit weights")
@@ -122,13 +143,14 @@ def plot_breakdowns(rows: list[dict], out: str | Path, limit: int = 40) -> list[
         parts = [json.loads(r["energy_by_component_pj"]) if isinstance(r["energy_by_component_pj"], str)
                  else r["energy_by_component_pj"] for r in pts]
         cats = [c for c in CATEGORY_COLORS if any(c in p for p in parts)]
+        cats += sorted({c for p in parts for c in p} - set(cats))
         left = [0.0] * len(pts)
         for c in cats:
             vals = [p.get(c, 0.0) / 1e6 for p in parts]
-            ax.barh(y, vals, left=left, color=CATEGORY_COLORS[c], label=c.replace("_", " "))
+            ax.barh(y, vals, left=left, color=CATEGORY_COLORS.get(c), label=c.replace("_", " "))
             left = [a + b for a, b in zip(left, vals)]
         ax.set_xlabel("energy per inference (µJ)")
-        ax.set_title(f"Energy breakdown ({pts[0].get('energy_source', '')})", fontsize=10)
+        ax.set_title(f"Energy breakdown ({short_source(pts[0].get('energy_source', ''))})", fontsize=10)
         ax.legend(fontsize=8, loc="lower right")
         ax.grid(True, axis="x", alpha=0.3)
     return _save(fig, Path(out), "breakdown")
