@@ -10,6 +10,8 @@ LABELS = {"energy_uj": "energy (uJ/inference)", "integer_top1": "integer top-1 (
 
 
 def _num(row: dict, key: str) -> float:
+    if key.startswith("-"):  # a metric to minimise, given as the benefit
+        return -_num(row, key[1:])
     try:
         value = float(row.get(key, math.nan))
     except (TypeError, ValueError):
@@ -18,7 +20,8 @@ def _num(row: dict, key: str) -> float:
 
 
 def pareto_front(rows: list[dict], cost: str = "energy_uj", benefit: str = "integer_top1") -> list[dict]:
-    """Rows no other row beats: lower or equal ``cost`` and higher or equal ``benefit``, one strictly.
+    """Rows no other row beats: lower or equal ``cost`` and higher or equal ``benefit``, one strictly
+    (``-latency_ms`` as the benefit means lower latency is better).
 
     Sorted by cost. Rows missing either value are ignored.
 
@@ -86,7 +89,8 @@ def markdown_table(rows: list[dict], cols: list[str]) -> str:
 def pareto_table(rows: list[dict], cost: str = "energy_uj", benefit: str = "integer_top1") -> str:
     """The Markdown table of the Pareto points: swept values, accuracy, latency, energy, power, area."""
     front = pareto_front(rows, cost, benefit)
-    metrics = [c for c in ("integer_top1", "float_top1", "latency_ms", "energy_uj", "power_mw", "area_mm2")
+    metrics = [c for c in ("integer_top1", "float_top1", "latency_ms", "energy_uj", "power_mw", "peak_power_mw",
+                           "area_mm2")
                if any(c in r for r in front)]
     return markdown_table(front, swept_columns(rows) + metrics)
 
@@ -103,9 +107,10 @@ def write_report(rows: list[dict], folder: str | Path, name: str, figures: list[
     first = ok[0] if ok else (rows[0] if rows else {})
     lines += [f"{len(rows)} points, {len(ok)} ok, {len(failed)} failed. hwsim {first.get('hwsim_version', '?')}, "
               f"commit {str(first.get('git_commit', '?'))[:12]}, seed {first.get('seed', '?')}. "
-              f"Energy source: {first.get('energy_source', 'n/a')}.", ""]
-    if ok and all(k in ok[0] for k in pareto):
-        lines += [f"## Pareto points ({LABELS.get(pareto[0], pareto[0])} vs {LABELS.get(pareto[1], pareto[1])})", "",
+              f"Energy source: {'; '.join(sorted({str(r.get('energy_source')) for r in ok})) or 'n/a'}.", ""]
+    if ok and all(k.lstrip("-") in ok[0] for k in pareto):
+        names = [LABELS.get(k.lstrip("-"), k.lstrip("-")) for k in pareto]
+        lines += [f"## Pareto points ({names[0]} vs {names[1]})", "",
                   pareto_table(rows, *pareto), ""]
     if any("bit_exact" in r for r in ok):
         cols = swept_columns(rows) + ["bit_exact", "verify_ops_exact", "verify_ops", "verify_max_lsb"]
@@ -113,6 +118,10 @@ def write_report(rows: list[dict], folder: str | Path, name: str, figures: list[
     if any("overflows" in r for r in ok) and any(r.get("accumulator_bits") != ok[0].get("accumulator_bits") for r in ok):
         cols = swept_columns(rows) + ["overflows", "overflow_rate", "integer_top1"]
         lines += ["## Accumulator overflows", "", markdown_table(ok, cols), ""]
+    if ok and len(ok) <= 80:
+        cols = [c for c in ("integer_top1", "fake_quant_top1", "agreement", "overflows", "bit_exact", "latency_ms",
+                            "energy_uj", "power_mw", "area_mm2") if any(c in r for r in ok)]
+        lines += ["## All points", "", markdown_table(ok, swept_columns(rows) + cols), ""]
     if failed:
         lines += ["## Failed points", "", markdown_table(failed, ["index", "run_id"] + swept_columns(rows) + ["error"]),
                   ""]

@@ -172,7 +172,7 @@ class ExperimentSpec(_Spec):
     metrics: list[Literal["accuracy", "latency", "energy", "overflow", "verify"]] = ["accuracy", "latency",
                                                                                        "energy"]
     plots: list[Literal["pareto", "breakdown", "roofline", "overflow"]] = ["pareto", "breakdown", "roofline"]
-    pareto: tuple[str, str] = ("energy_uj", "integer_top1")
+    pareto: tuple[str, str] = ("energy_uj", "integer_top1")  # (cost to minimise, benefit; "-x" minimises x)
 
     @model_validator(mode="after")
     def _check(self):

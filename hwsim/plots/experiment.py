@@ -205,6 +205,9 @@ def plot_overflow(rows: list[dict], out: str | Path) -> list[Path]:
         a1.plot(bits, [max(float(r["overflow_rate"]), floor) for r in rs], **style)
         if all("integer_top1" in r for r in rs):
             a2.plot(bits, [100 * float(r["integer_top1"]) for r in rs], **style)
+    widths = sorted({int(r["accumulator_bits"]) for r in pts})
+    for ax in (a1, a2):
+        ax.set_xticks(widths)
     a1.set_yscale("log")
     a1.axhline(floor, color="0.6", lw=0.8, ls=":")
     a1.text(a1.get_xlim()[0], floor, " no overflow", va="bottom", fontsize=7, color="0.4")
