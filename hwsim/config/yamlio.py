@@ -29,13 +29,15 @@ from hwsim.errors import ConfigError
 Loc = tuple[str | int, ...]
 
 
-def load_yaml_with_lines(path: Path) -> tuple[Any, dict[Loc, int]]:
+def load_yaml_with_lines(path: Path, expected: str = "a mapping") -> tuple[Any, dict[Loc, int]]:
     """Parse ``path`` into plain Python data and a map from each key/item location to its 1-based line.
 
     Parameters
     ----------
     path : Path
         The YAML file.
+    expected : str
+        What the file should hold, for the message about an empty file.
 
     Returns
     -------
@@ -50,7 +52,7 @@ def load_yaml_with_lines(path: Path) -> tuple[Any, dict[Loc, int]]:
     try:
         node = loader.get_single_node()
         if node is None:
-            raise ConfigError(f"{path}:1: the file is empty; expected a mapping")
+            raise ConfigError(f"{path}:1: the file is empty; expected {expected}")
         lines: dict[Loc, int] = {(): node.start_mark.line + 1}
         _index_lines(node, (), lines, path)
         data = loader.construct_document(node)

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from hwsim.config.yamlio import Loc, config_error, format_loc, line_of, load_yaml_with_lines, show
 from hwsim.errors import ConfigError
 from hwsim.workload.graph import Graph, Op, Tensor
 
@@ -41,82 +41,11 @@ SCHEMA_VERSION = 1
 FORMAT = "hwsim-layers"
 DEFAULT_PRECISION = {"weights": 8, "activations": 8, "accumulator": 32}
 
-Loc = tuple[str | int, ...]
 
 
 # --------------------------------------------------------------------------------------------------------
 # YAML with line numbers (PyYAML's composed nodes carry start_mark.line)
 # --------------------------------------------------------------------------------------------------------
-
-def load_yaml_with_lines(path: Path) -> tuple[Any, dict[Loc, int]]:
-    """Parse ``path`` into plain Python data and a map from each key/item location to its 1-based line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from None
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise ConfigError(f"{path}:1: the file is empty; expected a mapping with schema_version, name, "
-                              "input and layers")
-        lines: dict[Loc, int] = {(): node.start_mark.line + 1}
-        _index_lines(node, (), lines, path)
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        raise ConfigError(f"{path}:{line}: not valid YAML: {exc.problem or exc.context}") from None
-    finally:
-        loader.dispose()
-    return data, lines
-
-
-def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            name = str(key.value)
-            line = key.start_mark.line + 1
-            if name in seen:  # PyYAML would silently keep the last one
-                where = format_loc(loc + (name,))
-                raise ConfigError(f"{path}:{line}: {where}: duplicate key, first given on line {seen[name]} "
-                                  f"(got {name!r})")
-            seen[name] = line
-            lines[loc + (name,)] = line
-            _index_lines(value, loc + (name,), lines, path)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[loc + (i,)] = item.start_mark.line + 1
-            _index_lines(item, loc + (i,), lines, path)
-
-
-def format_loc(loc: Loc) -> str:
-    """``('layers', 3, 'kernel')`` -> ``'layers[3].kernel'``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def line_of(lines: dict[Loc, int], loc: Loc) -> int:
-    """Line of ``loc``, or of its closest enclosing key when ``loc`` itself is absent (a missing field)."""
-    while loc not in lines:
-        loc = loc[:-1]
-    return lines[loc]
-
-
-def show(value: Any) -> str:
-    """A value as the ``(got ...)`` part of an error message: short, and strings quoted."""
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def config_error(path: Path, lines: dict[Loc, int], loc: Loc, message: str, got: Any = ...) -> ConfigError:
-    """A ConfigError reading ``path:line: field.path: message (got value)``."""
-    tail = "" if got is ... else f" (got {show(got)})"
-    return ConfigError(f"{path}:{line_of(lines, loc)}: {format_loc(loc)}: {message}{tail}")
-
 
 def validate(spec: type[BaseModel], data: Any, lines: dict[Loc, int], path: Path) -> Any:
     """Validate ``data`` with the pydantic model ``spec``; the first problem becomes a located ConfigError.
@@ -410,7 +339,7 @@ def dtype_for_bits(bits: int) -> np.dtype:
 def load_layers_yaml(path: str | Path) -> Graph:
     """Parse a YAML layer description into a graph of shapes (no weight data)."""
     path = Path(path)
-    data, lines = load_yaml_with_lines(path)
+    data, lines = load_yaml_with_lines(path, "a mapping with schema_version, name, input and layers")
     spec = validate(LayersFileSpec, data, lines, path)
     return _Builder(spec, lines, path).build()
 

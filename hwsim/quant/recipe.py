@@ -247,7 +247,7 @@ def load_recipe(source: str | Path) -> QuantRecipe:
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise ConfigError(f"recipe: {source!r} is neither a preset nor a file.{hint} Presets: "
                           f"{', '.join(PRESETS)}")
-    from hwsim.importers.yaml_layers import load_yaml_with_lines, validate
+    from hwsim.config.yamlio import load_yaml_with_lines, validate
 
     data, lines = load_yaml_with_lines(path)
     if not isinstance(data, dict):
