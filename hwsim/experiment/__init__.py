@@ -58,9 +58,15 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
           f"({executor}{', ' + str(jobs) + ' jobs' if executor == 'local' else ''}) -> {folder}", file=out)
     t0 = time.perf_counter()
     bar = Progress(len(todo))
-    for row in run_all(todo, jobs=jobs, executor=executor, scheduler=scheduler):
-        table.add(row)
-        bar.update(row["status"] == "ok")
+    try:
+        for row in run_all(todo, jobs=jobs, executor=executor, scheduler=scheduler):
+            table.add(row)
+            bar.update(row["status"] == "ok")
+    except KeyboardInterrupt:
+        table.write_tables()
+        print(f"\ninterrupted: {len(table.rows)} of {len(points)} rows kept in {folder}; "
+              f"rerun with --resume to finish", file=out)
+        raise SystemExit(130) from None
     table.write_tables()
     rows = table.sorted_rows()
     figures = finish(rows, folder, spec.name, spec.plots, spec.description, tuple(spec.pareto))

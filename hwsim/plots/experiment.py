@@ -113,7 +113,20 @@ def plot_pareto(rows: list[dict], out: str | Path, cost: str = "energy_uj", bene
 
 
 def _bar_labels(pts: list[dict]) -> list[str]:
-    return [f"{r['device']} | {point_label(r)}" for r in pts]
+    """One label per point from the columns that vary (quantization shown as ``W8A8 pc``)."""
+    from hwsim.experiment.report import swept_columns
+
+    quant = {"weights_bits", "weights_granularity", "activations_bits", "recipe.weights.bits",
+             "recipe.weights.granularity", "recipe.weights", "recipe.activations.bits"}
+    cols = swept_columns(pts)
+    labels = []
+    for r in pts:
+        parts = [str(r[c]) if c in ("device", "workload", "recipe") else f"{c.split('.')[-1]}={r.get(c)}"
+                 for c in cols if c not in quant]
+        if any(c in quant for c in cols):
+            parts.append(point_label(r))
+        labels.append(" | ".join(parts) or point_label(r))
+    return labels
 
 
 def plot_breakdowns(rows: list[dict], out: str | Path, limit: int = 40) -> list[Path]:
