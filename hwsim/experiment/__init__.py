@@ -22,6 +22,7 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
 
     ``limit`` runs only the first ``limit`` points still missing (for tests and quick looks).
     """
+    from hwsim.errors import ConfigError
     from hwsim.experiment.progress import Progress
     from hwsim.experiment.results import ResultTable
     from hwsim.experiment.runner import run_all
@@ -37,7 +38,10 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
         if shipped.exists():
             path = shipped
     spec = load_experiment(path)
-    points = expand(spec, path.parent)
+    try:
+        points = expand(spec, path.parent)
+    except ConfigError as exc:  # a recipe or axis that cannot be resolved: name the experiment file
+        raise ConfigError(f"{path}: {exc}") from None
     if dry_run:
         print(f"{spec.name}: {len(points)} points", file=out)
         for p in points:
