@@ -23,15 +23,16 @@ import threading
 import traceback
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
 from hwsim import __version__
 from hwsim.errors import ConfigError
 from hwsim.experiment.sweep import RunSpec, set_path
+from hwsim.numerics import ops
 
-_LOCK = threading.Lock()  # one point at a time per process (the overflow counter patches a module)
+_LOCK = threading.Lock()  # one point at a time per process: points share cached models and set their orders
 _QM_CACHE: OrderedDict = OrderedDict()
 _QM_CACHE_SIZE = 8
 BUILTIN = ("cnn_bn", "dsconv", "mlp")
@@ -167,36 +168,6 @@ def _ordered(qm, order: str) -> Iterator[None]:
             op.attrs["accumulator"] = acc
 
 
-@contextlib.contextmanager
-def count_overflows() -> Iterator[list[int]]:
-    """Count accumulator excursions reported by every integer GEMM, conv and depthwise kernel in the block.
-
-    The wrappers in :mod:`hwsim.numerics.ops` return ``MacResult.overflows`` but the graph executor keeps only
-    the codes; this wraps :func:`ops.matmul` (which conv2d and per-group GEMMs call) and
-    :func:`ops.depthwise_conv2d` for the duration of the block, in this process only.
-    """
-    from hwsim.numerics import ops
-
-    total = [0]
-    originals = {name: getattr(ops, name) for name in ("matmul", "depthwise_conv2d")}
-
-    def wrap(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def counted(*args, **kwargs):
-            res = fn(*args, **kwargs)
-            total[0] += int(res.overflows)
-            return res
-        return counted
-
-    try:
-        for name, fn in originals.items():
-            setattr(ops, name, wrap(fn))
-        yield total
-    finally:
-        for name, fn in originals.items():
-            setattr(ops, name, fn)
-
-
 def _quantize_onnx(src: Path, calib: np.ndarray, run: dict, out: Path) -> Path:
     """``src`` quantized by ONNX Runtime's ``quantize_static`` (int8 weights) with the point's format."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -301,7 +272,7 @@ def _measure(spec: RunSpec) -> dict:
         qm = _quantized(spec, path, calib)
         graph = qm.integer_graph
         if "accuracy" in spec.metrics or "overflow" in spec.metrics:
-            with _ordered(qm, spec.run["accumulation_order"]), count_overflows() as counted:
+            with _ordered(qm, spec.run["accumulation_order"]), ops.counting_overflows() as counted:
                 rep = evaluate(qm, x, y, per_layer=False)
             overflows = counted[0]
             samples = rep.samples

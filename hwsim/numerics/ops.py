@@ -7,10 +7,12 @@ to the plain reference in :mod:`hwsim.numerics.reference` instead (slow, for cro
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import weakref
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numba
 import numpy as np
@@ -279,6 +281,29 @@ class MacResult:
 
 ARITHMETICS = ("exact", "avx2-pairwise16")
 
+_OVERFLOWS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("hwsim_overflows", default=None)
+
+
+@contextlib.contextmanager
+def counting_overflows() -> Iterator[list[int]]:
+    """Sum the accumulator excursions of every GEMM, conv and depthwise call made inside the block.
+
+    Layer functions return output codes, so a whole-graph run would lose each ``MacResult.overflows``; this
+    context (local to the thread or task) collects them. Yields a one-element list holding the running total.
+    """
+    total = [0]
+    token = _OVERFLOWS.set(total)
+    try:
+        yield total
+    finally:
+        _OVERFLOWS.reset(token)
+
+
+def _note_overflows(count: int) -> None:
+    total = _OVERFLOWS.get()
+    if total is not None:
+        total[0] += count
+
 
 @dataclass(frozen=True)
 class PackedWeights:
@@ -379,6 +404,7 @@ def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
         return MacResult(raw, 0, path)
     acc, count = _impl().matmul_acc(x, packed.w, zx, zw, b, acc_min, acc_max, int(accumulator.overflow),
                                     order, bool(accumulator.bias_last))
+    _note_overflows(int(count))
     return MacResult(acc, int(count), "ordered")
 
 
@@ -555,6 +581,7 @@ def depthwise_conv2d(x, w, *, stride=1, padding="valid", dilation=1, depth_multi
         return MacResult(acc.astype(np.int64), 0, "int32")
     acc, count = _impl().depthwise_acc(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier), fmt.min,
                                        fmt.max, int(accumulator.overflow))
+    _note_overflows(int(count))
     return MacResult(acc, int(count), "ordered")
 
 

@@ -312,3 +312,16 @@ def test_per_group_partial_sums_add_up(rng):
     for g in range(3):
         sl = slice(16 * g, 16 * (g + 1))
         np.testing.assert_array_equal(res.acc[g], naive_matmul(x[:, sl], w[sl], 4, zw[:, g], np.zeros(5, np.int64)))
+
+
+def test_counting_overflows_collects_every_call():
+    """ops.counting_overflows sums the excursions of every MAC call in its block, and nothing outside it."""
+    x = np.full((1, 8), 127, np.int8)
+    w = np.full((8, 1), 127, np.int8)
+    narrow = Accumulator(IntFormat(16), "exact")
+    ops.matmul(x, w, accumulator=narrow)  # outside: not counted
+    with ops.counting_overflows() as total:
+        ops.matmul(x, w, accumulator=narrow)
+        ops.depthwise_conv2d(np.full((1, 3, 3, 1), 127, np.int8), np.full((3, 3, 1), 127, np.int8),
+                             accumulator=narrow)
+    assert total[0] == 6 + 7  # partial sums 3..8 x 16129, and 3..9 of the nine taps, exceed 32767
