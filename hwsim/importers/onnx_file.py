@@ -65,8 +65,13 @@ def load_onnx(path: str | Path) -> Graph:
             if name and name not in known:
                 raise ConfigError(f"{path}: node {n.name!r} ({n.op_type}) reads {name!r}, which is neither a graph "
                                   "input, an initializer nor any node's output (a missing initializer?)")
-    nodes = _fuse_qdq(nodes, {v.name for v in graph.output})
+    outputs = {v.name for v in graph.output}
+    quantized = any(n.op_type in _QUANTIZED_OPS or n.op_type.startswith("QLinear") for n in nodes)
+    if quantized:
+        nodes = _qdq_s8_to_u8(nodes, consts, outputs)
+    nodes = _fuse_qdq(nodes, outputs, consts if quantized else None)
     builder = _Builder(path, consts)
+    builder.quantized = quantized
     for value in graph.input:
         if value.name in consts:
             continue
@@ -82,14 +87,69 @@ def load_onnx(path: str | Path) -> Graph:
     return result
 
 
-def _fuse_qdq(nodes: list[_Node], graph_outputs: set[str]) -> list[_Node]:
-    """Replace DQ -> {Conv, Gemm, MatMul, Add, MaxPool, GlobalAveragePool, Flatten, Reshape} -> Q by one node."""
+_QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QGemm", "MatMulInteger", "ConvInteger"}
+
+
+def _qdq_s8_to_u8(nodes: list[_Node], consts: dict, graph_outputs: set[str]) -> list[_Node]:
+    """ONNX Runtime's QDQS8ToU8Transformer (x86 builds, where QDQ int8 is not allowed): an int8
+    QuantizeLinear whose output feeds exactly one DequantizeLinear, itself read once (ONNX Runtime first gives
+    every consumer of a DQ its own copy), becomes a uint8 pair with zero point + 128. The codes shift by 128;
+    the float values do not, but which groups fuse and the uint8 x int8 dot product on AVX2 follow from it."""
+    consumers: dict[str, list[_Node]] = {}
+    for n in nodes:
+        for i in n.inputs:
+            consumers.setdefault(i, []).append(n)
+    for q in nodes:
+        if q.op_type != "QuantizeLinear" or len(q.inputs) < 3 or q.outputs[0] in graph_outputs:
+            continue
+        readers = consumers.get(q.outputs[0], [])
+        if len(readers) != 1 or readers[0].op_type != "DequantizeLinear" or len(readers[0].inputs) < 3:
+            continue
+        dq = readers[0]
+        if len(consumers.get(dq.outputs[0], [])) + (dq.outputs[0] in graph_outputs) > 1:
+            continue
+        zq, zdq = consts.get(q.inputs[2]), consts.get(dq.inputs[2])
+        if zq is None or zdq is None or zq.dtype != np.int8 or zdq.dtype != np.int8 or zq.size != 1 or \
+                zdq.size != 1 or int(zq.ravel()[0]) != int(zdq.ravel()[0]):
+            continue
+        name = f"{q.inputs[2]}#u8"
+        consts[name] = (zq.astype(np.int16) + 128).astype(np.uint8)
+        q.inputs[2] = dq.inputs[2] = name
+    return nodes
+
+
+def _code_type(consts: dict, zero_point: str, data: str = "") -> np.dtype:
+    """The integer type of a Q output or DQ input: its constant data's, else its zero point's (else uint8)."""
+    if data in consts:
+        return consts[data].dtype
+    return consts[zero_point].dtype if zero_point and zero_point in consts else np.dtype(np.uint8)
+
+
+def _ort_x86_fuses(n: _Node, dqs: list[_Node], q: _Node, consts: dict) -> bool:
+    """Whether ONNX Runtime's QDQ selectors (x86: int8 activations not allowed) fuse this group. MatMul needs
+    a uint8 A and the output's type; Add and Mul (QLinearAdd/QLinearMul), Softmax and the data-movement ops
+    need one type throughout. Conv, Gemm and pools keep hwsim's integer kernels (ONNX Runtime runs an int8
+    conv group in float32, which hwsim does not model)."""
+    ins = [_code_type(consts, d.inputs[2] if len(d.inputs) > 2 else "", d.inputs[0]) for d in dqs]
+    out = _code_type(consts, q.inputs[2] if len(q.inputs) > 2 else "")
+    if n.op_type == "MatMul":
+        return ins[0] == np.uint8 and out == ins[0]
+    if n.op_type in ("Add", "Mul", "Softmax", "Transpose", "Reshape", "Flatten"):
+        return all(t == out for t in ins)
+    return True
+
+
+def _fuse_qdq(nodes: list[_Node], graph_outputs: set[str], consts: dict | None = None) -> list[_Node]:
+    """Replace DQ -> {Conv, Gemm, MatMul, Add, Mul, Softmax, MaxPool, GlobalAveragePool, Flatten, Reshape,
+    Transpose} -> Q by one node; with ``consts``, only the groups ONNX Runtime fuses on x86 (the others stay
+    DequantizeLinear, a float op and QuantizeLinear, as ONNX Runtime runs them)."""
     producer = {o: n for n in nodes for o in n.outputs}
     consumers: dict[str, list[_Node]] = {}
     for n in nodes:
         for i in n.inputs:
             consumers.setdefault(i, []).append(n)
-    fusible = {"Conv", "Gemm", "MatMul", "Add", "MaxPool", "GlobalAveragePool", "Flatten", "Reshape"}
+    fusible = {"Conv", "Gemm", "MatMul", "Add", "MaxPool", "GlobalAveragePool", "Flatten", "Reshape", "Mul",
+               "Softmax", "Transpose"}
     fused: dict[int, _Node] = {}
     dropped: set[int] = set()
     for n in nodes:
@@ -105,6 +165,8 @@ def _fuse_qdq(nodes: list[_Node], graph_outputs: set[str]) -> list[_Node]:
         if not all(d is not None and d.op_type == "DequantizeLinear" for d in dqs):
             continue
         q = outs[0]
+        if consts is not None and not _ort_x86_fuses(n, dqs, q, consts):
+            continue
         extra = [n.inputs[1]] if n.op_type == "Reshape" else []
         new = _Node("Q" + n.op_type, [d.inputs[0] for d in dqs] + extra, [q.outputs[0]], dict(n.attrs), n.name)
         new.quant_inputs = [(d.inputs[0], d.inputs[1], d.inputs[2] if len(d.inputs) > 2 else "") for d in dqs]
@@ -119,6 +181,8 @@ def _fuse_qdq(nodes: list[_Node], graph_outputs: set[str]) -> list[_Node]:
 
 class _Builder:
     """Turns source nodes into hwsim ops and tensors, attaching quantization to the tensors it describes."""
+
+    quantized = False  # an integer graph: float ops left between DQ and Q run as ONNX Runtime runs them
 
     def __init__(self, path: Path, consts: dict):
         self.path, self.consts = path, consts
@@ -285,15 +349,26 @@ class _Builder:
 
     def _matmul(self, n, x, xs, xz, w, ws, wz, ys, yz):
         if w not in self.consts or np.ndim(self.consts[w]) != 2:
-            raise ConfigError(f"{self.where(n)}: MatMul with a non-constant or batched B is not supported yet")
+            return self._qlinear_matmul(n, x, xs, xz, w, ws, wz, ys, yz)
         self._fc(n, x, xs, xz, w, ws, wz, ys, yz, "", trans_b=False)
+
+    def _qlinear_matmul(self, n, a, as_, az, b, bs, bz, ys, yz):
+        """QLinearMatMul of two activations (or a batched constant B), broadcasting like numpy.matmul."""
+        for name, s, z in ((a, as_, az), (b, bs, bz)):
+            quant, _ = self.qinfo(n, s, z)
+            if quant.per_channel:
+                raise ConfigError(f"{self.where(n)}: a per-channel B of a batched MatMul is not supported")
+            self.tensor(name, quant=quant)
+        yq, ydt = self.qinfo(n, ys, yz)
+        self.tensor(n.outputs[0], dtype=ydt, quant=yq)
+        self.emit(n, "qlinear_matmul", [a, b], {})
 
     def _add(self, n, a, as_, az, b, bs, bz, ys, yz):
         for name, s, z in ((a, as_, az), (b, bs, bz)):
             self.tensor(name, quant=self.qinfo(n, s, z)[0])
         yq, ydt = self.qinfo(n, ys, yz)
         self.tensor(n.outputs[0], dtype=ydt, quant=yq)
-        self.emit(n, "add", [a, b], {"activation": None})
+        self.emit(n, "qlinear_add", [a, b], {"activation": None})  # ONNX Runtime's own arithmetic
 
     def _QLinearAdd(self, n):
         i = n.inputs + [""] * (8 - len(n.inputs))
@@ -357,6 +432,80 @@ class _Builder:
         self._same_quant(n)
         self._reshape(n, n.quant_inputs[0][0], n.inputs[1])
 
+    def _binary_q(self, n, kind, a, as_, az, b, bs, bz, ys, yz):
+        for name, s, z in ((a, as_, az), (b, bs, bz)):
+            self.tensor(name, quant=self.qinfo(n, s, z)[0])
+        yq, ydt = self.qinfo(n, ys, yz)
+        self.tensor(n.outputs[0], dtype=ydt, quant=yq)
+        self.emit(n, kind, [a, b], {})
+
+    def _QLinearMul(self, n):
+        i = n.inputs + [""] * (8 - len(n.inputs))
+        self._binary_q(n, "qlinear_mul", *i[:8])
+
+    def _QMul(self, n):
+        (a, as_, az), (b, bs, bz) = n.quant_inputs
+        self._binary_q(n, "qlinear_mul", a, as_, az, b, bs, bz, *n.quant_output)
+
+    def _softmax_q(self, n, x, xs, xz, ys, yz, opset: int):
+        self.tensor(x, quant=self.qinfo(n, xs, xz)[0])
+        yq, ydt = self.qinfo(n, ys, yz)
+        self.tensor(n.outputs[0], dtype=ydt, quant=yq)
+        axis = int(n.attrs.get("axis", -1 if opset >= 13 else 1))
+        self.emit(n, "qlinear_softmax", [x], {"axis": axis, "opset": opset})
+
+    def _QLinearSoftmax(self, n):
+        """com.microsoft QLinearSoftmax; its ``opset`` attribute picks the old (flattening) axis meaning."""
+        i = n.inputs + [""] * (5 - len(n.inputs))
+        self._softmax_q(n, *i[:5], int(n.attrs.get("opset", 13)))
+
+    def _QSoftmax(self, n):
+        self._softmax_q(n, *n.quant_inputs[0], *n.quant_output, 13)
+
+    def _Transpose(self, n, x=None):
+        x = x or n.inputs[0]
+        src = self.tensors.get(x)
+        perm = n.attrs.get("perm")
+        if perm is None:
+            rank = len(src.shape) if src is not None and src.shape else None
+            if rank is None:
+                raise ConfigError(f"{self.where(n)}: Transpose without perm needs its input's rank")
+            perm = list(range(rank))[::-1]
+        self.tensor(n.outputs[0], dtype=src.dtype if src else None, quant=src.quant if src else None)
+        self.emit(n, "transpose", [x], {"perm": tuple(int(p) for p in perm)})
+
+    def _QTranspose(self, n):
+        self._same_quant(n)
+        self._Transpose(n, n.quant_inputs[0][0])
+
+    # -- float ops of an integer graph, left by ONNX Runtime between DequantizeLinear and QuantizeLinear
+    def _float_op(self, n, kind: str, inputs: list[str], attrs: dict | None = None) -> None:
+        if not self.quantized:
+            raise ConfigError(f"{self.where(n)}: op type {n.op_type} is only supported between "
+                              "DequantizeLinear and QuantizeLinear of a quantized model")
+        self.emit(n, kind, inputs, attrs or {})
+
+    def _LayerNormalization(self, n):
+        if len(n.outputs) > 1 and any(n.outputs[1:]):
+            raise ConfigError(f"{self.where(n)}: the Mean and InvStdDev outputs are not supported")
+        if n.attrs.get("stash_type", 1) != 1:
+            raise ConfigError(f"{self.where(n)}: attribute stash_type={n.attrs['stash_type']} is not "
+                              "supported")
+        self._float_op(n, "layer_norm_f32", [i for i in n.inputs if i],
+                       {"axis": int(n.attrs.get("axis", -1)), "epsilon": float(n.attrs.get("epsilon", 1e-5))})
+
+    def _Erf(self, n):
+        self._float_op(n, "erf_f32", [n.inputs[0]])
+
+    def _Div(self, n):
+        self._float_op(n, "div_f32", list(n.inputs))
+
+    def _Sub(self, n):
+        self._float_op(n, "sub_f32", list(n.inputs))
+
+    def _Sqrt(self, n):
+        self._float_op(n, "sqrt_f32", [n.inputs[0]])
+
     def _integer(self, n, kind: str):
         i = n.inputs + [""] * (4 - len(n.inputs))
         self.tensor(n.outputs[0], dtype=np.int32)
@@ -397,20 +546,24 @@ class _Builder:
         self.emit(n, "fully_connected", [n.inputs[0], name, *bias], {"activation": None})
 
     def _MatMul(self, n):
+        if self.quantized:  # an integer graph: a MatMul ONNX Runtime does not fuse runs MLAS' SGEMM
+            return self.emit(n, "matmul_f32", list(n.inputs[:2]), {})
         w = self.consts.get(n.inputs[1])
         if w is None or w.ndim != 2:
             raise ConfigError(f"{self.where(n)}: MatMul with a non-constant or batched B is not supported yet")
         name = self._float_weight(n, n.inputs[1], w.T, "nk")
         self.emit(n, "fully_connected", [n.inputs[0], name], {"activation": None})
 
-    def _elementwise(kind: str):
+    def _elementwise_ort(kind: str, float_kind: str):
         def handler(self, n):
+            if self.quantized:  # an integer graph: the float op ONNX Runtime runs between DQ and Q
+                return self.emit(n, float_kind, list(n.inputs), {})
             self.emit(n, kind, list(n.inputs), {"activation": None})
         return handler
 
-    _Add = _elementwise("add")
-    _Mul = _elementwise("mul")
-    _Relu = _elementwise("relu")
+    _Add = _elementwise_ort("add", "add_f32")
+    _Mul = _elementwise_ort("mul", "mul_f32")
+    _Relu = _elementwise_ort("relu", "relu_f32")
 
     def _GlobalAveragePool(self, n):
         self.emit(n, "global_avg_pool", [n.inputs[0]], {"layout": "NCHW"})

@@ -306,3 +306,4 @@ def _dequantize(graph, op, values, sem):
         y = y.reshape(x.shape)
     return y
 from hwsim.runtime import nonlinear  # noqa: E402,F401  (registers the nonlinear ops)
+from hwsim.runtime import onnx_ops  # noqa: E402,F401  (registers ONNX Runtime's own ops)

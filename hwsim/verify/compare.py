@@ -100,30 +100,107 @@ def _run_tflite(resolvers: tuple[str, ...], model: Path, inputs: list[np.ndarray
 
 
 def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """Run ONNX Runtime (default optimizations) with every integer tensor of hwsim's graph exposed as an output.
+    """Run ONNX Runtime (default optimizations) and read every tensor hwsim's graph computes.
 
-    The final outputs come from the unmodified model, so exposing intermediates cannot change them.
+    The final outputs come from the unmodified model. Intermediate tensors are read from the graph ONNX
+    Runtime actually runs: its optimized model, saved and reloaded with optimizations off, so that exposing
+    a tensor cannot change which groups it fuses (an exposed int8 QuantizeLinear output would otherwise stay
+    int8 and keep the ops after it unfused). hwsim tensors are found there by name, or by walking from mapped
+    inputs to the one consumer of the same op type (ONNX Runtime renames the tensors it converts to uint8).
+    Integer tensors found in neither way are read from the model with extra outputs, as before.
     """
     try:
         import onnx
         import onnxruntime
     except ImportError as exc:
         raise RuntimeUnavailable(f"onnxruntime is not installed: {exc}") from None
-    proto = onnx.load(str(model))
-    names = {v.name for v in proto.graph.output}
-    extra = [o for op in graph.ops for o in op.outputs if o not in names and graph.tensor(o).quant is not None]
-    for name in extra:
-        proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-    sessions = [onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"]),
-                onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])]
     feeds = [{n: x[s] for n, x in zip(graph.inputs, inputs)} for s in range(inputs[0].shape[0])]
-    values: dict[str, list] = {}
-    for session in sessions:
-        wanted = [o.name for o in session.get_outputs()]
-        for feed in feeds:
-            for name, value in zip(wanted, session.run(wanted, feed)):
-                values.setdefault(name, []).append(value)
-    return {name: np.stack(v[-len(feeds):] if name not in names else v[:len(feeds)]) for name, v in values.items()}
+    providers = ["CPUExecutionProvider"]
+    with tempfile.TemporaryDirectory() as tmp:
+        options = onnxruntime.SessionOptions()
+        options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        options.log_severity_level = 3  # the warning that a saved optimized graph is specific to this CPU
+        session = onnxruntime.InferenceSession(str(model), options, providers=providers)
+        optimized = onnx.load(options.optimized_model_filepath)
+    names = [o.name for o in session.get_outputs()]
+    values: dict[str, np.ndarray] = {n: np.stack(v) for n, v in zip(
+        names, zip(*[session.run(names, feed) for feed in feeds]))}
+    mapping = _align(graph, optimized.graph)
+    wanted = {h: o for h, o in mapping.items() if h not in values and h not in graph.inputs}
+    if wanted:
+        present = {v.name for v in optimized.graph.output}
+        for name in dict.fromkeys(wanted.values()):
+            if name not in present:
+                optimized.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+        plain = onnxruntime.SessionOptions()
+        plain.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        exposed = onnxruntime.InferenceSession(optimized.SerializeToString(), plain, providers=providers)
+        order = [o.name for o in exposed.get_outputs()]
+        runs = [dict(zip(order, exposed.run(order, feed))) for feed in feeds]
+        if all(np.array_equal(values[n], np.stack([r[n] for r in runs])) for n in names):
+            values.update({h: np.stack([r[o] for r in runs]) for h, o in wanted.items()})
+    missing = [o for op in graph.ops for o in op.outputs
+               if o not in values and graph.tensor(o).quant is not None]
+    if missing:
+        proto = onnx.load(str(model))
+        for name in missing:
+            proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+        extra = onnxruntime.InferenceSession(proto.SerializeToString(), providers=providers)
+        order = [o.name for o in extra.get_outputs()]
+        runs = [dict(zip(order, extra.run(order, feed))) for feed in feeds]
+        values.update({name: np.stack([r[name] for r in runs]) for name in missing if name in order})
+    return values
+
+
+# hwsim op kind -> the ONNX Runtime node types that compute it in an optimized graph
+_ORT_NODES = {
+    "quantize": {"QuantizeLinear"}, "dequantize": {"DequantizeLinear"},
+    "fully_connected": {"QLinearMatMul", "QGemm", "MatMulInteger"}, "qlinear_matmul": {"QLinearMatMul"},
+    "qlinear_add": {"QLinearAdd"}, "add": {"QLinearAdd"}, "qlinear_mul": {"QLinearMul"},
+    "qlinear_softmax": {"QLinearSoftmax"}, "transpose": {"Transpose"}, "reshape_to": {"Reshape"},
+    "flatten": {"Flatten"}, "matmul_f32": {"MatMul"}, "add_f32": {"Add"}, "sub_f32": {"Sub"},
+    "mul_f32": {"Mul"}, "div_f32": {"Div"}, "sqrt_f32": {"Sqrt"}, "relu_f32": {"Relu"}, "erf_f32": {"Erf"},
+    "layer_norm_f32": {"LayerNormalization"}, "global_avg_pool": {"QLinearGlobalAveragePool"},
+}
+
+
+def _align(graph: Graph, optimized) -> dict[str, str]:
+    """hwsim tensor name -> the name of the same tensor in ONNX Runtime's optimized graph, where found."""
+    nodes = list(optimized.node)
+    known = {o for n in nodes for o in n.output} | {v.name for v in optimized.input}
+    mapping = {name: name for name in graph.inputs if name in known}
+    mapping.update({o: o for op in graph.ops for o in op.outputs if o in known})
+    used = set(mapping.values())
+    readers: dict[str, list] = {}
+    for n in nodes:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    for op in graph.ops:
+        out = op.outputs[0]
+        data = [i for i in op.inputs if i and not graph.tensor(i).is_constant]
+        if out in mapping or not data or any(d not in mapping for d in data) or op.kind not in _ORT_NODES:
+            continue
+        wanted = [mapping[d] for d in data]
+        found = [n for n in readers.get(wanted[0], []) if n.op_type in _ORT_NODES[op.kind]
+                 and all(w in n.input for w in wanted) and n.output[0] not in used]
+        if len(found) == 1:
+            mapping[out] = found[0].output[0]
+            used.add(found[0].output[0])
+    return mapping
+
+
+def _distance(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """Elementwise |difference|: in units of the last place for floats, in codes for integers (a uint8 tensor
+    against ONNX Runtime's int8 copy of it, which it keeps where the tensor is exposed, is shifted by 128)."""
+    if np.issubdtype(ours.dtype, np.floating) and np.issubdtype(theirs.dtype, np.floating):
+        def ordered(v):
+            bits = np.asarray(v, np.float32).view(np.int32).astype(np.int64)
+            return np.where(bits < 0, -(bits & 0x7FFFFFFF), bits)
+        return np.abs(ordered(ours) - ordered(theirs)).astype(np.float64)
+    a, b = ours.astype(np.float64), theirs.astype(np.float64)
+    if {ours.dtype, theirs.dtype} == {np.dtype(np.uint8), np.dtype(np.int8)}:
+        b = b + (128 if ours.dtype == np.uint8 else -128)
+    return np.abs(a - b)
 
 
 def compare(graph: Graph, semantics: str, runtime_values: dict[str, np.ndarray],
@@ -143,7 +220,7 @@ def compare(graph: Graph, semantics: str, runtime_values: dict[str, np.ndarray],
         theirs = runtime(op.outputs[0])
         row = OpComparison(op.name, op.kind, int(ours.size))
         if theirs is not None and theirs.shape == ours.shape:
-            diff = np.abs(ours.astype(np.float64) - theirs.astype(np.float64))
+            diff = _distance(ours, theirs)
             row.exact, row.max_lsb = int((diff == 0).sum()), int(np.ceil(diff.max())) if diff.size else 0
             feeds = [runtime(n) for n in op.inputs if n and not graph.tensor(n).is_constant]
             if all(f is not None for f in feeds):
@@ -151,7 +228,7 @@ def compare(graph: Graph, semantics: str, runtime_values: dict[str, np.ndarray],
                 for s in range(samples):
                     values = {n: runtime(n)[s] for n in op.inputs if n and not graph.tensor(n).is_constant}
                     iso.append(OP_IMPLS.get(op.kind)(graph, op, values, sem))
-                idiff = np.abs(np.stack(iso).astype(np.float64) - theirs.astype(np.float64))
+                idiff = _distance(np.stack(iso), theirs)
                 row.isolated_exact = int((idiff == 0).sum())
                 row.isolated_max_lsb = int(np.ceil(idiff.max())) if idiff.size else 0
         report.ops.append(row)
