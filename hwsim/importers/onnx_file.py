@@ -506,6 +506,20 @@ class _Builder:
     def _Sqrt(self, n):
         self._float_op(n, "sqrt_f32", [n.inputs[0]])
 
+    def _Pow(self, n):
+        self.const(n, n.inputs[1], "exponent")
+        self._float_op(n, "pow_f32", list(n.inputs[:2]))
+
+    def _ReduceMean(self, n):
+        """ReduceMean over the last axis only (axes from the attribute, or from input 1 from opset 18 on)."""
+        axes = n.attrs.get("axes")
+        if axes is None and len(n.inputs) > 1 and n.inputs[1]:
+            axes = self.const(n, n.inputs[1], "axes").ravel().tolist()
+        if axes is None or len(axes) != 1 or n.attrs.get("noop_with_empty_axes", 0):
+            raise ConfigError(f"{self.where(n)}: only a ReduceMean over the last axis is supported (axes {axes})")
+        self._float_op(n, "reduce_mean_f32", [n.inputs[0]],
+                       {"axis": int(axes[0]), "keepdims": int(n.attrs.get("keepdims", 1))})
+
     def _integer(self, n, kind: str):
         i = n.inputs + [""] * (4 - len(n.inputs))
         self.tensor(n.outputs[0], dtype=np.int32)

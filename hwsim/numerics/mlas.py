@@ -160,6 +160,48 @@ def erf(x: np.ndarray, kernel: str = "avx512") -> np.ndarray:
     return bits.astype(np.uint32).view(_F32).reshape(x.shape)
 
 
+def reduce_mean_last(x: np.ndarray) -> np.ndarray:
+    """ReduceMean over the last axis (keepdims), as ONNX Runtime's CPU kernel computes it: Eigen's vectorized
+    sum of each row, divided by the row length in float32.
+
+    Eigen (SSE, 4-float packets) skips to the first 16-byte boundary (ONNX Runtime's buffers start on one, so
+    row r's first ``(-r n) mod 4`` elements), sums two packets at a time, adds the packets, reduces the packet
+    as (p0 + p2) + (p1 + p3), then adds the skipped head and the tail in order; rows shorter than a packet
+    after the head are summed in order.
+    """
+    x = np.asarray(x, _F32)
+    rows = x.reshape(-1, x.shape[-1])
+    n = rows.shape[1]
+    out = np.empty(rows.shape[0], _F32)
+    heads = (-(np.arange(rows.shape[0]) * n)) % 4  # the head depends on the row's alignment: group rows by it
+    for head in np.unique(heads):
+        sel = np.nonzero(heads == head)[0]
+        block = rows[sel]
+        start = min(int(head), n)
+        size = n - start
+        end2, end1 = start + size // 8 * 8, start + size // 4 * 4
+        if end1 == start:
+            total = block[:, 0].copy()
+            for j in range(1, n):
+                total = (total + block[:, j]).astype(_F32)
+            out[sel] = total
+            continue
+        p0 = block[:, start:start + 4].copy()
+        if end1 - start > 4:
+            p1 = block[:, start + 4:start + 8].copy()
+            for i in range(start + 8, end2, 8):
+                p0 = (p0 + block[:, i:i + 4]).astype(_F32)
+                p1 = (p1 + block[:, i + 4:i + 8]).astype(_F32)
+            p0 = (p0 + p1).astype(_F32)
+            if end1 > end2:
+                p0 = (p0 + block[:, end2:end2 + 4]).astype(_F32)
+        total = ((p0[:, 0] + p0[:, 2]).astype(_F32) + (p0[:, 1] + p0[:, 3]).astype(_F32)).astype(_F32)
+        for j in list(range(start)) + list(range(end1, n)):
+            total = (total + block[:, j]).astype(_F32)
+        out[sel] = total
+    return (out / _F32(n)).astype(_F32).reshape(*x.shape[:-1], 1)
+
+
 # ---------------------------------------------------------------- com.microsoft integer ops
 @functools.lru_cache(maxsize=1)
 def _libm_logf():
@@ -171,6 +213,34 @@ def _libm_logf():
         return fn
     except (OSError, AttributeError):  # pragma: no cover - not glibc
         return lambda v: float(np.log(_F32(v)))
+
+
+@functools.lru_cache(maxsize=1)
+def _libm_powf():
+    """glibc's powf, which ONNX Runtime's Pow calls for exponents other than 2 and 3."""
+    try:
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+        fn = libm.powf
+        fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float, ctypes.c_float]
+        return fn
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return lambda v, e: float(np.power(_F32(v), _F32(e)))
+
+
+def power(x: np.ndarray, exponent: float) -> np.ndarray:
+    """ONNX Runtime's float Pow with a scalar exponent: x * x for 2, (x * x) * x for 3, else glibc's powf.
+
+    >>> power(np.float32([3.0, -2.0]), 3.0)
+    array([27., -8.], dtype=float32)
+    """
+    x = np.asarray(x, _F32)
+    e = _F32(exponent)
+    if e == 2:
+        return (x * x).astype(_F32)
+    if e == 3:
+        return ((x * x).astype(_F32) * x).astype(_F32)
+    fn = _libm_powf()
+    return np.array([fn(float(v), float(e)) for v in x.ravel()], _F32).reshape(x.shape)
 
 
 def qlinear_softmax_table(x_scale: float, reduce_len: int, signed: bool) -> np.ndarray:

@@ -16,6 +16,8 @@ qlinear_add         fma(a, rA, fma(b, rB, zy - fma(rA, zA, rB zB))), rX = float3
 qlinear_mul         float32((a - za)(b - zb)) * float32(float32(sa sb) / sy) + zy, ties to even
 qlinear_softmax     float32 exp table, row sum in order, nearbyint(t floor(1 / sy) / sum) + zy
 layer_norm_f32      mean in float64, variance in 8 float32 FMA lanes, fma((x - mean) inv, scale, bias)
+reduce_mean_f32     last axis: Eigen's 4-float packet sum from the row's 16-byte boundary, / n
+pow_f32             x * x for 2, x * x * x for 3, else glibc's powf
 erf_f32             MLAS' polynomial Erf (the AVX-512 or the FMA3 kernel, as the CPU dispatches)
 matmul_f32          SGEMM: one fused multiply-add chain per output over k
 add/sub/mul/div_f32 IEEE float32, numpy broadcasting
@@ -141,6 +143,26 @@ OP_IMPLS.add("div_f32", _elementwise(np.divide))
 def _sqrt_f32(graph, op, values, sem):
     (x,) = _float_inputs(graph, op, values)
     return np.sqrt(x)
+
+
+@OP_IMPLS.register("pow_f32")
+def _pow_f32(graph, op, values, sem):
+    """Pow with a constant scalar exponent (ONNX Runtime's special cases 2 and 3, else powf)."""
+    x, e = _float_inputs(graph, op, values)
+    if e.size != 1:
+        raise ConfigError(f"op {op.name!r} (pow_f32): only a scalar exponent is supported (got shape {e.shape})")
+    return mlas.power(x, float(e.ravel()[0]))
+
+
+@OP_IMPLS.register("reduce_mean_f32")
+def _reduce_mean_f32(graph, op, values, sem):
+    """ReduceMean over the last axis (Eigen's vectorized row sum / n), keepdims or not."""
+    (x,) = _float_inputs(graph, op, values)
+    if op.attrs["axis"] % x.ndim != x.ndim - 1:
+        raise ConfigError(f"op {op.name!r} (reduce_mean_f32): only the last axis is supported "
+                          f"(axis {op.attrs['axis']} of a rank-{x.ndim} tensor)")
+    y = mlas.reduce_mean_last(x)
+    return y if op.attrs["keepdims"] else y.reshape(x.shape[:-1])
 
 
 @OP_IMPLS.register("relu_f32")

@@ -1,14 +1,16 @@
 """A quantized transformer encoder block runs bit-exactly in hwsim against ONNX Runtime (QOperator and QDQ).
 
 The float block (sequence 16, model dimension 32, two heads: Q/K/V projections, Q·Kᵀ of two activations,
-scaling, Softmax, attention·V, output projection, residual, LayerNormalization, a GELU (Erf) or ReLU
-feed-forward pair, residual, LayerNormalization) is written with onnx.helper and quantized by the real
+scaling, Softmax, attention·V, output projection, residual, layer norm, a feed-forward pair, residual, layer
+norm) is written with onnx.helper in two variants: "gelu" (scores times 1/√d, LayerNormalization ops,
+GELU as x/2 (1 + erf(x/√2))) and "relu" (scores divided by √d, ReLU, and layer norm decomposed into
+ReduceMean, Sub, Pow, Sqrt, Div, Mul, Add). Each is quantized by the real
 onnxruntime.quantization.quantize_static (per-channel int8 weights, uint8 and int8 activations).
 
 What ONNX Runtime 1.32 runs (default session options, x86): QLinearMatMul for every MatMul whose A is uint8
 (Q·Kᵀ and attention·V with two activations), com.microsoft QLinearAdd, QLinearMul and QLinearSoftmax,
 integer Reshape/Transpose, and float32 LayerNormalization, Div and Erf between DequantizeLinear and
-QuantizeLinear. In QDQ form with int8 activations it first turns every int8 Q/DQ pair with a single reader
+QuantizeLinear (ReduceMean, Sub, Pow, Sqrt and Div too in the decomposed norm). In QDQ form with int8 activations it first turns every int8 Q/DQ pair with a single reader
 into uint8, then leaves the groups with an int8 A (MatMul) or mixed types (Add, Mul) in float32: the Q/K/V
 and first feed-forward projections run as float SGEMM, the bias adds and the GELU products as float Add/Mul.
 hwsim reproduces all of it (see hwsim.runtime.onnx_ops); every tensor, integer and float, is compared.
@@ -29,7 +31,8 @@ KEYS = [f"{block}-{form}" for block in ("gelu", "relu") for form in FORMS]
 
 
 def _transformer(onnx, helper, numpy_helper, tp, ffn: str):
-    """A float32 post-norm encoder block (opset 17) with a GELU (x/2 (1 + erf(x/√2))) or ReLU feed-forward."""
+    """A float32 post-norm encoder block (opset 17): "gelu" (LayerNormalization, GELU) or "relu" (decomposed
+    layer norm, ReLU)."""
     rng = np.random.default_rng(0)
     inits, nodes = [], []
 
@@ -53,7 +56,16 @@ def _transformer(onnx, helper, numpy_helper, tp, ffn: str):
 
     def layer_norm(x, name, out):
         gamma, beta = weight(f"{name}_g", (DIM,), 0.3), weight(f"{name}_b", (DIM,), 0.1)
-        return node("LayerNormalization", [x, gamma, beta], out, axis=-1, epsilon=1e-5)
+        if ffn == "gelu":
+            return node("LayerNormalization", [x, gamma, beta], out, axis=-1, epsilon=1e-5)
+        # the decomposition torch and older exporters write: (x - mean) / sqrt(var + eps) * gamma + beta
+        centered = node("Sub", [x, node("ReduceMean", [x], f"{name}_mu", axes=[-1])], f"{name}_d")
+        square = node("Pow", [centered, const(f"{name}_two", np.array(2, np.float32))], f"{name}_d2")
+        var = node("ReduceMean", [square], f"{name}_var", axes=[-1])
+        std = node("Sqrt", [node("Add", [var, const(f"{name}_eps", np.array(1e-5, np.float32))], f"{name}_ve")],
+                   f"{name}_sd")
+        scaled = node("Mul", [node("Div", [centered, std], f"{name}_n"), gamma], f"{name}_ng")
+        return node("Add", [scaled, beta], out)
 
     const("shape_heads", np.array([1, SEQ, HEADS, DIM // HEADS], np.int64))
     const("shape_model", np.array([1, SEQ, DIM], np.int64))
@@ -153,7 +165,7 @@ def _session(onnx, helper, nodes, inputs, inits, ms=False):
 
 
 def test_mlas_float_kernels_match_onnxruntime():
-    """LayerNormalization (widths 8..64, with and without bias), Erf and float MatMul equal ONNX Runtime's."""
+    """LayerNormalization (widths 8..64, with and without bias), ReduceMean, Pow, Erf and MatMul equal ORT's."""
     onnx = require("onnx")
     require("onnxruntime")
     from onnx import TensorProto as tp, helper, numpy_helper as nh
@@ -172,6 +184,14 @@ def test_mlas_float_kernels_match_onnxruntime():
             norm = helper.make_node("LayerNormalization", ins, ["y"], axis=-1, epsilon=1e-5)
             s = _session(onnx, helper, [norm], [("x", tp.FLOAT, list(x.shape))], inits)
             assert np.array_equal(mlas.layer_norm(x, g, bias, 1e-5), s.run(None, {"x": x})[0])
+        mean = helper.make_node("ReduceMean", ["x"], ["y"], axes=[-1])
+        s = _session(onnx, helper, [mean], [("x", tp.FLOAT, list(x.shape))], [])
+        assert np.array_equal(mlas.reduce_mean_last(x), s.run(None, {"x": x})[0])  # rows off 16-byte bounds
+        for exponent in (2.0, 3.0, 0.5):
+            power = helper.make_node("Pow", ["x", "e"], ["y"])
+            s = _session(onnx, helper, [power], [("x", tp.FLOAT, list(x.shape))],
+                         [nh.from_array(np.array(exponent, np.float32), "e")])
+            assert np.array_equal(mlas.power(np.abs(x), exponent), s.run(None, {"x": np.abs(x)})[0])
     x = np.concatenate([rng.normal(size=20000) * 2, rng.uniform(-5, 5, 20000),
                         [0.0, -0.0, 0.921875, -0.921875, 3.725, 3.925, 10.0]]).astype(np.float32)
     s = _session(onnx, helper, [helper.make_node("Erf", ["x"], ["y"])], [("x", tp.FLOAT, [x.size])], [])
