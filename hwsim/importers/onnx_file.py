@@ -516,7 +516,8 @@ class _Builder:
         if axes is None and len(n.inputs) > 1 and n.inputs[1]:
             axes = self.const(n, n.inputs[1], "axes").ravel().tolist()
         if axes is None or len(axes) != 1 or n.attrs.get("noop_with_empty_axes", 0):
-            raise ConfigError(f"{self.where(n)}: only a ReduceMean over the last axis is supported (axes {axes})")
+            raise ConfigError(f"{self.where(n)}: only a ReduceMean over the last axis is supported "
+                              f"(axes {axes})")
         self._float_op(n, "reduce_mean_f32", [n.inputs[0]],
                        {"axis": int(axes[0]), "keepdims": int(n.attrs.get("keepdims", 1))})
 

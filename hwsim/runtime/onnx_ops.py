@@ -150,7 +150,8 @@ def _pow_f32(graph, op, values, sem):
     """Pow with a constant scalar exponent (ONNX Runtime's special cases 2 and 3, else powf)."""
     x, e = _float_inputs(graph, op, values)
     if e.size != 1:
-        raise ConfigError(f"op {op.name!r} (pow_f32): only a scalar exponent is supported (got shape {e.shape})")
+        raise ConfigError(f"op {op.name!r} (pow_f32): only a scalar exponent is supported "
+                          f"(got shape {e.shape})")
     return mlas.power(x, float(e.ravel()[0]))
 
 

@@ -10,10 +10,11 @@ onnxruntime.quantization.quantize_static (per-channel int8 weights, uint8 and in
 What ONNX Runtime 1.32 runs (default session options, x86): QLinearMatMul for every MatMul whose A is uint8
 (Q·Kᵀ and attention·V with two activations), com.microsoft QLinearAdd, QLinearMul and QLinearSoftmax,
 integer Reshape/Transpose, and float32 LayerNormalization, Div and Erf between DequantizeLinear and
-QuantizeLinear (ReduceMean, Sub, Pow, Sqrt and Div too in the decomposed norm). In QDQ form with int8 activations it first turns every int8 Q/DQ pair with a single reader
-into uint8, then leaves the groups with an int8 A (MatMul) or mixed types (Add, Mul) in float32: the Q/K/V
-and first feed-forward projections run as float SGEMM, the bias adds and the GELU products as float Add/Mul.
-hwsim reproduces all of it (see hwsim.runtime.onnx_ops); every tensor, integer and float, is compared.
+QuantizeLinear (ReduceMean, Sub, Pow, Sqrt and Div too in the decomposed norm). In QDQ form with int8
+activations it first turns every int8 Q/DQ pair with a single reader into uint8, then leaves the groups with
+an int8 A (MatMul) or mixed types (Add, Mul) in float32: the Q/K/V and first feed-forward projections run as
+float SGEMM, the bias adds and the GELU products as float Add/Mul. hwsim reproduces all of it (see
+hwsim.runtime.onnx_ops); every tensor, integer and float, is compared.
 """
 
 import numpy as np
@@ -62,8 +63,8 @@ def _transformer(onnx, helper, numpy_helper, tp, ffn: str):
         centered = node("Sub", [x, node("ReduceMean", [x], f"{name}_mu", axes=[-1])], f"{name}_d")
         square = node("Pow", [centered, const(f"{name}_two", np.array(2, np.float32))], f"{name}_d2")
         var = node("ReduceMean", [square], f"{name}_var", axes=[-1])
-        std = node("Sqrt", [node("Add", [var, const(f"{name}_eps", np.array(1e-5, np.float32))], f"{name}_ve")],
-                   f"{name}_sd")
+        eps = const(f"{name}_eps", np.array(1e-5, np.float32))
+        std = node("Sqrt", [node("Add", [var, eps], f"{name}_ve")], f"{name}_sd")
         scaled = node("Mul", [node("Div", [centered, std], f"{name}_n"), gamma], f"{name}_ng")
         return node("Add", [scaled, beta], out)
 
@@ -165,7 +166,7 @@ def _session(onnx, helper, nodes, inputs, inits, ms=False):
 
 
 def test_mlas_float_kernels_match_onnxruntime():
-    """LayerNormalization (widths 8..64, with and without bias), ReduceMean, Pow, Erf and MatMul equal ORT's."""
+    """LayerNormalization (widths 8 to 64, with and without bias), ReduceMean, Pow, Erf, MatMul match ORT."""
     onnx = require("onnx")
     require("onnxruntime")
     from onnx import TensorProto as tp, helper, numpy_helper as nh
