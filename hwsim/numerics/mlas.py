@@ -46,7 +46,8 @@ def fma_f32(a, b, c) -> np.ndarray:
         nudge = (err != 0) & even & np.isfinite(s)
     if np.any(nudge):  # round to odd: a sticky bit below float64 precision
         s = np.where(nudge, np.nextafter(s, np.where(err > 0, np.inf, -np.inf)), s)
-    return s.astype(_F32)
+    with np.errstate(over="ignore"):  # beyond float32's range: infinity, as the instruction gives
+        return s.astype(_F32)
 
 
 # ---------------------------------------------------------------- float32 ops
