@@ -405,19 +405,6 @@ def add_xnnpack(x1, x2, z1, z2, m1, m2, shift, zo, qmin, qmax):
 
 
 @jit
-def add_float(x1, x2, z1, z2, ratio1, ratio2, zo, qmin, qmax):
-    """ONNX Runtime's QLinearAdd (MLAS, x86): float32 steps, rounded half to even; see ``reference.add_float``."""
-    fixed = np.float32(np.float32(zo) - np.float32(np.float32(ratio1 * np.float32(z1)) + np.float32(ratio2 * np.float32(z2))))
-    out = np.empty(x1.size, np.int64)
-    for i in range(x1.size):
-        a = np.float32(np.float32(x1[i]) * ratio1)
-        b = np.float32(np.float32(x2[i]) * ratio2)
-        v = np.float32(np.float32(fixed + a) + b)
-        out[i] = min(max(round_real(np.float64(v), HALF_EVEN, 0.0), qmin), qmax)
-    return out
-
-
-@jit
 def pool2d(x, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, out_h, out_w, is_max, qmin, qmax):
     """Average (half away from zero over valid taps) or max pooling; see ``reference.pool2d``."""
     batch, height, width, channels = x.shape

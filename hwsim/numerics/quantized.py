@@ -185,7 +185,7 @@ def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat 
     TFLite's shifted fixed-point form: inputs are shifted left by 20 bits (15 for int16), rescaled to twice
     the larger input scale, summed and rescaled to the output: y = R_o(R_1((x1 - z1) << 20) + R_2((x2 - z2)
     << 20)) + zo; its optimized kernels fold the input shift into one rounding on whole blocks of 16
-    elements. XNNPACK: ``reference.add_xnnpack``. ONNX Runtime's float form: ``reference.add_float``.
+    elements. XNNPACK: ``reference.add_xnnpack``. ONNX Runtime's float form: ``mlas.qlinear_add``.
     """
     x1, x2 = np.asarray(x1), np.asarray(x2)
     sem = _semantics_for(semantics, 8, x1.dtype.itemsize * 8)
@@ -225,14 +225,14 @@ def xnnpack_add_multipliers(s1, s2, so) -> tuple[int, int, int]:
 
 
 def _add_float(x1, x2, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat, activation) -> np.ndarray:
-    """ONNX Runtime's QLinearAdd: scale ratios and zero points folded in float32 (see ``reference.add_float``)."""
-    so = np.float32(y_q.scale[0])
-    ratio1, ratio2 = np.float32(np.float32(x1_q.scale[0]) / so), np.float32(np.float32(x2_q.scale[0]) / so)
+    """ONNX Runtime's QLinearAdd, with the fused multiply-adds of its x86 kernel (``mlas.qlinear_add``)."""
+    from hwsim.numerics.mlas import qlinear_add
+
     zo = int(y_q.zero_point[0])
-    lo, hi = activation_range(activation, float(so), zo, y_fmt)
-    out = _impl().add_float(np.ascontiguousarray(x1).ravel(), np.ascontiguousarray(x2).ravel(),
-                            int(x1_q.zero_point[0]), int(x2_q.zero_point[0]), ratio1, ratio2, zo, lo, hi)
-    return out.reshape(x1.shape).astype(y_fmt.storage_dtype)
+    lo, hi = activation_range(activation, float(np.float32(y_q.scale[0])), zo, y_fmt)
+    y = qlinear_add(x1, x2, int(x1_q.zero_point[0]), int(x2_q.zero_point[0]), zo, float(x1_q.scale[0]),
+                    float(x2_q.scale[0]), float(y_q.scale[0]), lo, hi)
+    return y.reshape(x1.shape).astype(y_fmt.storage_dtype)
 
 
 def _zw(w_q: QParams, channels: int) -> np.ndarray:

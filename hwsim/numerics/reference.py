@@ -276,22 +276,6 @@ def add_xnnpack(x1, x2, z1, z2, m1, m2, shift, zo, qmin, qmax):
     return out
 
 
-def add_float(x1, x2, z1, z2, ratio1, ratio2, zo, qmin, qmax):
-    """ONNX Runtime's QLinearAdd on x86 (MLAS): every step a float32 operation, no fused multiply-add.
-
-    r1 = float32(s1 / so), r2 = float32(s2 / so), fixed = zo - (r1 z1 + r2 z2);
-    y = clamp(round_half_even((fixed + x1 r1) + x2 r2)). The zero points are folded into ``fixed``, so the
-    codes are scaled raw: this is not the same float as r1 (x1 - z1) + r2 (x2 - z2) + zo.
-    """
-    f32 = np.float32
-    fixed = f32(f32(zo) - f32(f32(ratio1 * f32(z1)) + f32(ratio2 * f32(z2))))
-    out = np.empty(x1.shape, np.int64)
-    for i in range(x1.size):
-        v = f32(f32(fixed + f32(f32(x1.flat[i]) * ratio1)) + f32(f32(x2.flat[i]) * ratio2))
-        out.flat[i] = min(max(round_real(float(v), RoundingMode.HALF_EVEN), qmin), qmax)
-    return out
-
-
 def pool2d(x, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, out_h, out_w, is_max, qmin, qmax):
     """Average (TFLite rounding: half away from zero over the valid taps) or max pooling of NHWC integers."""
     batch, height, width, channels = x.shape
