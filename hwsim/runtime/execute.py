@@ -27,14 +27,9 @@ OP_IMPLS: Registry[OpImpl] = Registry("op")
 def run_graph(graph: Graph, inputs: dict[str, np.ndarray] | list[np.ndarray], semantics: str) -> dict[str, np.ndarray]:
     """Execute ``graph`` on ``inputs`` (by name, or in graph-input order) and return every tensor's value."""
     sem = get_semantics(semantics)
-    if not isinstance(inputs, dict):
-        if len(inputs) != len(graph.inputs):
-            raise ConfigError(f"inputs: the model takes {len(graph.inputs)} inputs (got {len(inputs)})")
-        inputs = dict(zip(graph.inputs, inputs))
+    inputs = graph.named_inputs(inputs)
     values: dict[str, np.ndarray] = {}
     for name in graph.inputs:
-        if name not in inputs:
-            raise ConfigError(f"inputs: missing model input {name!r}")
         values[name] = _check_input(graph.tensor(name), np.asarray(inputs[name]))
     for op in graph.ops:
         impl = OP_IMPLS.get(op.kind)

@@ -31,14 +31,9 @@ def run_float(graph: Graph, inputs: dict[str, np.ndarray] | list[np.ndarray], *,
     (calibration records it; fake quantization rounds it). ``impls`` replaces the op registry.
     """
     registry = impls or FLOAT_OPS
-    if not isinstance(inputs, dict):
-        if len(inputs) != len(graph.inputs):
-            raise ConfigError(f"inputs: the model takes {len(graph.inputs)} inputs (got {len(inputs)})")
-        inputs = dict(zip(graph.inputs, inputs))
+    inputs = graph.named_inputs(inputs)
     values: dict[str, np.ndarray] = {}
     for name in graph.inputs:
-        if name not in inputs:
-            raise ConfigError(f"inputs: missing model input {name!r}")
         x = np.asarray(inputs[name], np.float32)
         values[name] = hook(name, x) if hook else x
     for op in graph.ops:

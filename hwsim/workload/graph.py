@@ -86,6 +86,17 @@ class Graph:
         except KeyError:
             raise ConfigError(f"{self.source}: no tensor named {name!r}") from None
 
+    def named_inputs(self, inputs) -> dict:
+        """``inputs`` by graph-input name: a dict is checked for missing names, a list is taken in order."""
+        if not isinstance(inputs, dict):
+            if len(inputs) != len(self.inputs):
+                raise ConfigError(f"inputs: the model takes {len(self.inputs)} inputs (got {len(inputs)})")
+            return dict(zip(self.inputs, inputs))
+        missing = [name for name in self.inputs if name not in inputs]
+        if missing:
+            raise ConfigError(f"inputs: missing model input {missing[0]!r}")
+        return inputs
+
     def producer(self) -> dict[str, Op]:
         """Map each computed tensor to the op that writes it."""
         return {out: op for op in self.ops for out in op.outputs}
