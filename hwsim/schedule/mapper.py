@@ -37,7 +37,7 @@ from hwsim.errors import ConfigError
 from hwsim.schedule.counts import ActionCounts
 from hwsim.schedule.systolic import Dataflow, Gemm
 from hwsim.workload.graph import Graph, Op, Tensor
-from hwsim.workload.opdefs import loop_dims
+from hwsim.workload.opdefs import MAC_OPS, loop_dims, schedule_kind
 
 VIEW_OPS = frozenset({"reshape", "squeeze", "expand_dims", "flatten", "identity"})
 MAX_STEPS = 24  # tiles are merged into at most this many simulated steps per layer
@@ -190,9 +190,10 @@ def gemm_of(graph: Graph, op: Op, dataflow: Dataflow, rows: int = 1, cols: int =
     d = loop_dims(graph, op)
     if not d:
         return None
-    if op.kind == "conv2d":
+    kind = schedule_kind(op.kind)
+    if kind == "conv2d":
         return Gemm(d["B"] * d["OY"] * d["OX"], d["K"], d["FY"] * d["FX"], d["C"], d.get("G", 1))
-    if op.kind == "depthwise_conv2d":
+    if kind == "depthwise_conv2d":
         channels = int(op.attrs.get("in_channels") or d["K"])
         mult = d["K"] // channels
         p, taps = d["B"] * d["OY"] * d["OX"], d["FY"] * d["FX"]
@@ -202,9 +203,9 @@ def gemm_of(graph: Graph, op: Op, dataflow: Dataflow, rows: int = 1, cols: int =
         if n > 1:
             return Gemm(p, n * mult, taps, n, math.ceil(channels / n), p * d["K"] * taps)
         return Gemm(p, mult, taps, 1, channels)
-    if op.kind == "fully_connected":
+    if kind == "fully_connected":
         return Gemm(d["B"], d["K"], 1, d["C"], 1)
-    if op.kind == "batch_matmul":
+    if kind == "batch_matmul":
         return Gemm(d["M"], d["N"], 1, d["C"], d["B"])
     return None
 
@@ -236,7 +237,7 @@ def plan_op(graph: Graph, op: Op, device: Device, homes: dict[str, int]) -> Laye
     w_bits, a_bits, acc_bits = precision_of(graph, op)
     if op.kind in VIEW_OPS:
         return LayerPlan(op.name, op.kind, "", 0, "", 0, [], Mapping(unit="(view)"), ActionCounts())
-    unit = device.unit_for(op.kind)
+    unit = device.unit_for(schedule_kind(op.kind))
     acts = _acts_in(graph, op)
     params = _params(graph, op)
     sizes = {"weights": sum(tensor_bytes(graph.tensors[n]) for n in params),
@@ -254,8 +255,7 @@ def plan_op(graph: Graph, op: Op, device: Device, homes: dict[str, int]) -> Laye
             homed_bytes[i] = homed_bytes.get(i, 0) + m.persistent_weights_bytes
     key = (tuple(sorted(sizes.items())), tuple(sorted(home.items())), tuple(sorted(read.items())),
            tuple(sorted(homed_bytes.items())))
-    if unit == device.spec.mac_array.name and op.kind in ("conv2d", "depthwise_conv2d", "fully_connected",
-                                                          "batch_matmul"):
+    if unit == device.spec.mac_array.name and schedule_kind(op.kind) in MAC_OPS:
         arr = device.spec.mac_array
         gemm = gemm_of(graph, op, device.dataflow, arr.rows, arr.columns, arr.depthwise)
         plan = _plan_mac(device, unit, gemm, (w_bits, a_bits, acc_bits), key)
@@ -610,6 +610,6 @@ def check_supported(graph: Graph, device: Device) -> None:
     for op in graph.ops:
         if op.kind not in VIEW_OPS:
             try:
-                device.unit_for(op.kind)
+                device.unit_for(schedule_kind(op.kind))
             except ConfigError as exc:
                 raise ConfigError(f"{exc} (op {op.name!r} of {graph.source})") from None

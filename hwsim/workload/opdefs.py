@@ -11,6 +11,14 @@ import math
 from hwsim.workload.graph import Graph, Op
 
 MAC_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "batch_matmul")
+# Kinds that compute the same loop nest as a MAC op under another runtime's arithmetic (ONNX Runtime's
+# QLinearMatMul of two activations, its float MatMul inside a quantized graph).
+ALIASES = {"qlinear_matmul": "batch_matmul", "matmul_f32": "batch_matmul"}
+
+
+def schedule_kind(kind: str) -> str:
+    """The op kind a scheduler maps: the MAC op an aliased kind stands for, else the kind itself."""
+    return ALIASES.get(kind, kind)
 
 
 def _spatial(graph: Graph, op: Op) -> tuple[int, int, int, int]:
@@ -25,26 +33,28 @@ def _spatial(graph: Graph, op: Op) -> tuple[int, int, int, int]:
 
 def loop_dims(graph: Graph, op: Op) -> dict[str, int]:
     """The loop nest of a MAC op as {dimension: size}; empty for ops without multiplies."""
-    if op.kind in ("conv2d", "depthwise_conv2d"):
+    kind = schedule_kind(op.kind)
+    if kind in ("conv2d", "depthwise_conv2d"):
         b, oh, ow, k = _spatial(graph, op)
         fy, fx = op.attrs["kernel"]
-        if op.kind == "depthwise_conv2d":
+        if kind == "depthwise_conv2d":
             return {"B": b, "K": k, "C": 1, "OY": oh, "OX": ow, "FY": fy, "FX": fx}
         groups = op.attrs.get("groups", 1)
         cin = op.attrs["in_channels"] // groups
         return {"B": b, "G": groups, "K": k // groups, "C": cin, "OY": oh, "OX": ow, "FY": fy, "FX": fx}
-    if op.kind == "fully_connected":
+    if kind == "fully_connected":
         w = graph.tensor(op.inputs[1]).shape
         out = graph.tensor(op.outputs[0]).shape
         rows = math.prod(int(d or 1) for d in out[:-1])
         return {"B": rows, "K": int(w[0]), "C": int(w[1])}
-    if op.kind == "batch_matmul":
+    if kind == "batch_matmul":
         out = graph.tensor(op.outputs[0]).shape
         batch = math.prod(int(d or 1) for d in out[:-2])
-        return {"B": batch, "M": int(out[-2]), "N": int(out[-1]), "C": int(op.attrs["depth"])}
+        depth = op.attrs.get("depth") or graph.tensor(op.inputs[0]).shape[-1]
+        return {"B": batch, "M": int(out[-2]), "N": int(out[-1]), "C": int(depth)}
     return {}
 
 
 def mac_count(graph: Graph, op: Op) -> int:
     """Multiply-accumulates of one op (0 for elementwise and data-movement ops)."""
-    return math.prod(loop_dims(graph, op).values()) if op.kind in MAC_OPS else 0
+    return math.prod(loop_dims(graph, op).values()) if schedule_kind(op.kind) in MAC_OPS else 0

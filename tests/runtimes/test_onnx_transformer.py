@@ -240,3 +240,17 @@ def test_com_microsoft_integer_ops_match_onnxruntime(dtype):
             for op, fn in (("QLinearAdd", mlas.qlinear_add), ("QLinearMul", mlas.qlinear_mul)):
                 ours = fn(a, bv, za, zb, zy, sa, sb, sy, info.min, info.max)
                 assert np.array_equal(ours, sessions[op].run(None, feed)[0]), (op, sa, sb, sy, za, zb, zy)
+
+
+def test_attention_matmuls_are_scheduled_on_the_mac_array(quantized):
+    """QLinearMatMul of two activations counts its MACs and runs on the device's MAC array, as batch matmul."""
+    from hwsim.importers import load_model
+    from hwsim.schedule.simulate import simulate
+
+    graph = load_model(quantized["relu-QOperator-QUInt8"])
+    attention = [op for op in graph.ops if op.kind == "qlinear_matmul"]
+    assert len(attention) == 2  # Q.K^T and attention.V
+    layers = {layer.op: layer for layer in simulate(graph, "ethos_u55_128_like").layers}
+    for op in attention:
+        assert layers[op.name].unit == "mac_array"
+        assert layers[op.name].macs == SEQ * SEQ * DIM  # heads x seq x seq x head_dim, summed over heads
