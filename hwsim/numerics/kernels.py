@@ -347,9 +347,10 @@ def depthwise_acc_i32(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, 
     """Depthwise accumulators in int32, channel innermost (vectorised), rows in parallel.
 
     For callers that proved no partial sum leaves int32 (then order cannot matter); otherwise use
-    ``depthwise_acc``, which fits the register after every addition.
+    ``depthwise_acc``, which fits the register after every addition. Input pixels and filter taps are read
+    as contiguous 1-D channel rows, so the channel loop vectorises.
     """
-    batch, height, width, _ = x.shape
+    batch, height, width, channels = x.shape
     kernel_h, kernel_w, out_c = w.shape
     out = np.empty((batch, out_h, out_w, out_c), np.int32)
     wz = np.empty((kernel_h, kernel_w, out_c), np.int32)
@@ -357,14 +358,24 @@ def depthwise_acc_i32(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, 
         for kx in range(kernel_w):
             for o in range(out_c):
                 wz[ky, kx, o] = np.int32(w[ky, kx, o]) - np.int32(w_zp[o])
-    for row in numba.prange(batch * out_h):
-        b = row // out_h
-        oy = row % out_h
+    # input minus its zero point, spread to output channels (o reads channel o // multiplier)
+    xz = np.empty((batch, height, width, out_c), np.int32)
+    for b in range(batch):
+        for iy in range(height):
+            for ix in range(width):
+                row = x[b, iy, ix]
+                dst = xz[b, iy, ix]
+                for o in range(out_c):
+                    dst[o] = np.int32(row[o // multiplier]) - np.int32(x_zp)
+    bias32 = np.empty(out_c, np.int32)
+    for o in range(out_c):
+        bias32[o] = np.int32(bias[o])
+    for r in numba.prange(batch * out_h):
+        b = r // out_h
+        oy = r % out_h
         acc = np.empty(out_c, np.int32)
-        xs = np.empty(out_c, np.int32)
         for ox in range(out_w):
-            for o in range(out_c):
-                acc[o] = np.int32(bias[o])
+            acc[:] = bias32
             for ky in range(kernel_h):
                 iy = oy * stride_h - pad_top + ky * dil_h
                 if iy < 0 or iy >= height:
@@ -373,12 +384,11 @@ def depthwise_acc_i32(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, 
                     ix = ox * stride_w - pad_left + kx * dil_w
                     if ix < 0 or ix >= width:
                         continue
+                    xr = xz[b, iy, ix]
+                    wr = wz[ky, kx]
                     for o in range(out_c):
-                        xs[o] = np.int32(x[b, iy, ix, o // multiplier]) - np.int32(x_zp)
-                    for o in range(out_c):
-                        acc[o] += xs[o] * wz[ky, kx, o]
-            for o in range(out_c):
-                out[b, oy, ox, o] = acc[o]
+                        acc[o] += xr[o] * wr[o]
+            out[b, oy, ox] = acc
     return out
 
 

@@ -184,12 +184,13 @@ def fake_quantize(x, scale, zero_point=0, fmt: IntFormat | str = "int8", **optio
     return dequantize(q, scale, zero_point, **keep)
 
 
-def requantize(acc, multiplier, shift, zero_point: int, fmt: IntFormat | str, kind, scale=None) -> np.ndarray:
+def requantize(acc, multiplier, shift, zero_point: int, fmt: IntFormat | str, kind, scale=None,
+               clamp: tuple[int, int] | None = None) -> np.ndarray:
     """Per-channel (last axis) fixed-point or float requantization of accumulators, then clamp to ``fmt``.
 
     ``multiplier``/``shift`` encode m = M * 2**(shift - 31) (see ``quantize_multiplier``); ``scale`` is the
-    float32 multiplier for ``RequantKind.FLOAT32_SCALE``. For the op-level version with scales, see
-    :func:`hwsim.numerics.quantized.requantize`.
+    float32 multiplier for the float kinds. ``clamp`` narrows the output range inside ``fmt`` (a fused
+    activation's). For the op-level version with scales, see :func:`hwsim.numerics.quantized.requantize`.
     """
     from hwsim.numerics.requant_kinds import RequantKind
 
@@ -204,9 +205,10 @@ def requantize(acc, multiplier, shift, zero_point: int, fmt: IntFormat | str, ki
         raise ConfigError(f"multiplier: {mult.size} channels do not match the last axis of acc {acc.shape}")
     if kind == RequantKind.INT16_MULTIPLIER and shifts.max(initial=0) > 14:
         raise ConfigError("shift: the 16-bit multiplier path needs shift <= 14 (a real multiplier below 2**14)")
+    lo, hi = (fmt.min, fmt.max) if clamp is None else (max(fmt.min, clamp[0]), min(fmt.max, clamp[1]))
     out = _impl().requantize(np.ascontiguousarray(acc, np.int64).ravel(), np.ascontiguousarray(mult),
-                             np.ascontiguousarray(shifts), np.ascontiguousarray(scales), int(zero_point), fmt.min,
-                             fmt.max, int(kind))
+                             np.ascontiguousarray(shifts), np.ascontiguousarray(scales), int(zero_point), lo, hi,
+                             int(kind))
     return out.reshape(acc.shape).astype(fmt.storage_dtype)
 
 

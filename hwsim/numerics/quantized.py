@@ -103,10 +103,7 @@ def _requantize_with(acc, kind: RequantKind, input_scale: float, weight_scale, o
     else:
         for c in range(channels):
             mult[c], shift[c] = _fixed_multiplier(float(input_scale), float(sw[c]), sy, sem.max_shift)
-    lo, hi = activation_range(activation, sy, zy, fmt)
-    clamp = IntFormat(64)  # the activation range is narrower than fmt: clamp explicitly below
-    y = ops.requantize(acc, mult, shift, zy, clamp, kind, scale)
-    return np.clip(y, lo, hi).astype(fmt.storage_dtype)
+    return ops.requantize(acc, mult, shift, zy, fmt, kind, scale, clamp=activation_range(activation, sy, zy, fmt))
 
 
 @functools.lru_cache(maxsize=65536)
