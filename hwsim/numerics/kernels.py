@@ -162,6 +162,35 @@ def requantize(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind):
                 v = np.int64(np.rint(np.float32(acc[base + c]) * scale32[c])) + zero_point
                 out[base + c] = min(max(v, qmin), qmax)
         return out
+    if kind == DOUBLE_HALF_UP or kind == GEMMLOWP_DOUBLE:
+        # the two-rounding kinds, written branch-free so the channel loop vectorises (same math as
+        # requantize_scalar, which the tests hold them to)
+        gemmlowp = kind == GEMMLOWP_DOUBLE
+        left = np.empty(channels, np.int64)
+        right = np.empty(channels, np.int64)
+        for c in range(channels):
+            left[c] = shift[c] if shift[c] > 0 else 0
+            right[c] = -shift[c] if shift[c] < 0 else 0
+        for r in range(rows):
+            base = r * channels
+            for c in range(channels):
+                a = wrap32(np.int64(acc[base + c]) << left[c])
+                m = np.int64(multiplier[c])
+                ab = a * m
+                if gemmlowp:
+                    q = ab + ((np.int64(1) << 30) if ab >= 0 else 1 - (np.int64(1) << 30))
+                    high = (q >> 31) if q >= 0 else -((-q) >> 31)
+                    if a == INT32_MIN and m == INT32_MIN:
+                        high = np.int64(INT32_MAX)
+                    mask = (np.int64(1) << right[c]) - 1
+                    threshold = (mask >> 1) + (1 if high < 0 else 0)
+                    v = (high >> right[c]) + (1 if (high & mask) > threshold else 0)
+                else:
+                    high = (ab + (np.int64(1) << 30)) >> 31
+                    v = (high + ((np.int64(1) << right[c]) >> 1)) >> right[c]
+                v += zero_point
+                out[base + c] = min(max(v, qmin), qmax)
+        return out
     for r in range(rows):
         base = r * channels
         for c in range(channels):

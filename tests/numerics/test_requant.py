@@ -153,3 +153,17 @@ def test_unknown_semantics_suggests_a_name():
     with pytest.raises(KeyError, match="tflite-reference"):
         requantize(np.zeros((1, 1), np.int64), input_scale=1.0, weight_scale=1.0, output=QParams.of(1.0),
                    fmt=INT8, semantics="tflite-refrence", op="conv2d")
+
+
+@given(st.sampled_from(list(K)), st.integers(1, 6), st.integers(0, 2**31 - 1), st.booleans())
+def test_array_kernel_matches_reference(kind, channels, seed, small):
+    """The per-channel array kernel (with its branch-free loops per kind) equals the reference, edges included."""
+    rng = np.random.default_rng(seed)
+    acc = rng.integers(-5000, 5000, channels * 5) if small else rng.integers(-(1 << 31), 1 << 31, channels * 5)
+    acc[0] = -(1 << 31)
+    mult = rng.integers(1 << 30, (1 << 31) - 1, channels)
+    shift = rng.integers(-31, 15 if kind == K.INT16_MULTIPLIER else 31, channels)
+    scale = rng.uniform(1e-4, 2.0, channels).astype(np.float32)
+    args = (mult, shift, scale, 3, -(1 << 40), 1 << 40, int(kind))
+    want = reference.requantize(acc.reshape(-1, channels), *args).ravel()
+    np.testing.assert_array_equal(kernels.requantize(acc, *args), want)
