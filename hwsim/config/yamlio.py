@@ -153,10 +153,7 @@ def _located(spec: type[BaseModel], err: dict, lines: dict[Loc, int], path: Path
     model = _model_at(spec, loc[:-1])
     kind, message, got = err["type"], err["msg"], err.get("input", ...)
     if kind == "extra_forbidden":
-        valid = sorted(model.model_fields) if model is not None else []
-        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
-        message = (f"unknown key; did you mean {close[0]!r}?" if close
-                   else f"unknown key; valid keys here: {', '.join(valid)}")
+        message = unknown_key_message(str(loc[-1]), model)
     elif kind == "missing":
         message, got = "required field is missing", ...
     elif kind in ("model_type", "model_attributes_type", "dict_type") and not loc:
@@ -172,11 +169,18 @@ def _located(spec: type[BaseModel], err: dict, lines: dict[Loc, int], path: Path
     return config_error(path, lines, loc, message, got)
 
 
+def unknown_key_message(key: str, model: type[BaseModel] | None) -> str:
+    """The message for a key ``model`` does not have: the closest valid key, or the list of them."""
+    valid = sorted(model.model_fields) if model is not None else []
+    close = difflib.get_close_matches(key, valid, n=1)
+    return f"unknown key; did you mean {close[0]!r}?" if close else f"unknown key; valid keys here: {', '.join(valid)}"
+
+
 def _model_at(spec: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
     """The pydantic model that owns the keys at ``loc`` (walking fields, list items and dict values)."""
     tp: Any = spec
     for part in loc:
-        tp = _unwrap(tp)
+        tp = unwrap_type(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             field = tp.model_fields.get(str(part))
             tp = field.annotation if field is not None else None
@@ -186,11 +190,12 @@ def _model_at(spec: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
             tp = typing.get_args(tp)[1]
         else:
             return None
-    tp = _unwrap(tp)
+    tp = unwrap_type(tp)
     return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
 
 
-def _unwrap(tp: Any) -> Any:
+def unwrap_type(tp: Any) -> Any:
+    """``tp`` without ``Annotated`` and ``Optional`` wrappers (a real union is returned as it is)."""
     while True:
         origin = typing.get_origin(tp)
         if origin is Annotated:

@@ -34,7 +34,8 @@ from typing import Literal
 from pydantic import ValidationError
 
 from hwsim.errors import ConfigError
-from hwsim.importers.yaml_layers import DEFAULT_PRECISION, PrecisionSpec, dtype_for_bits, format_loc, show
+from hwsim.config.yamlio import format_loc, show
+from hwsim.importers.yaml_layers import DEFAULT_PRECISION, PrecisionSpec, dtype_for_bits
 from hwsim.workload.graph import Graph, Op, Tensor
 
 CONV_COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",

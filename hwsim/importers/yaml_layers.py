@@ -33,7 +33,7 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from hwsim.config.yamlio import Loc, config_error, format_loc, line_of, load_yaml_with_lines, show
+from hwsim.config.yamlio import Loc, config_error, load_yaml_with_lines, unknown_key_message, unwrap_type
 from hwsim.errors import ConfigError
 from hwsim.workload.graph import Graph, Op, Tensor
 
@@ -63,10 +63,7 @@ def _located(spec: type[BaseModel], data: Any, err: dict, lines: dict[Loc, int],
     loc, model = _strip_tags(spec, data, tuple(err["loc"]))
     kind, message, got = err["type"], err["msg"], err.get("input", ...)
     if kind == "extra_forbidden":
-        valid = sorted(model.model_fields) if model is not None else []
-        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
-        message = (f"unknown key; did you mean {close[0]!r}?" if close
-                   else f"unknown key; valid keys here: {', '.join(valid)}")
+        message = unknown_key_message(str(loc[-1]), model)
     elif kind == "union_tag_invalid":
         tags = [t.strip("'") for t in err["ctx"]["expected_tags"].split(", ")]
         close = difflib.get_close_matches(str(err["ctx"]["tag"]), tags, n=1)
@@ -94,7 +91,7 @@ def _strip_tags(spec: type[BaseModel], data: Any, loc: Loc) -> tuple[Loc, type[B
     i = 0
     while i < len(loc):
         part = loc[i]
-        tp = _unwrap(tp)
+        tp = unwrap_type(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             model = tp
             field = tp.model_fields.get(str(part))
@@ -118,23 +115,8 @@ def _strip_tags(spec: type[BaseModel], data: Any, loc: Loc) -> tuple[Loc, type[B
     return tuple(out), model
 
 
-def _unwrap(tp: Any) -> Any:
-    while True:
-        origin = typing.get_origin(tp)
-        if origin is Annotated:
-            tp = typing.get_args(tp)[0]
-        elif origin in (Union, types.UnionType):
-            args = [a for a in typing.get_args(tp) if a is not type(None)]
-            if len(args) == 1:
-                tp = args[0]
-            else:
-                return tp
-        else:
-            return tp
-
-
 def _union_members(tp: Any) -> list[type[BaseModel]]:
-    tp = _unwrap(tp)
+    tp = unwrap_type(tp)
     if typing.get_origin(tp) in (Union, types.UnionType):
         return [a for a in typing.get_args(tp) if isinstance(a, type) and issubclass(a, BaseModel)]
     return []
