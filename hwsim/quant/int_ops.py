@@ -84,7 +84,6 @@ def _quantize_rows(x2d: np.ndarray, scale: np.ndarray, zero: np.ndarray, fmt: In
 def _dynamic_matmul(cols: np.ndarray, sample_of_row: np.ndarray, w_t, op) -> np.ndarray:
     """float32 [R, C] = dynamic-quantized cols [R, K] times integer weights rows [C, K] (+ outliers)."""
     a = op.attrs
-    fmt = IntFormat(a["activation_bits"])
     w_rows = w_t.data.reshape(w_t.data.shape[0], -1) if op.kind != "dynamic_depthwise_conv2d" else None
     sw = np.broadcast_to(w_t.quant.scale.astype(np.float32), (w_rows.shape[0],))
     zw = w_t.quant.zero_point
