@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 import os
 
-# One inference mixes numba's OpenMP parallel loops with OpenBLAS's pthreads: a spinning OpenMP pool would
-# keep both cores busy after each loop and starve the next BLAS call (and the reverse). A default only:
-# it acts if numba has not loaded its OpenMP layer yet, and a user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# numba's OpenMP workers wait for the next parallel loop by spinning, then sleep. Waking a sleeping worker
+# costs about 70 us on a VM, more than many of a model's layers take, so they spin; but only for a short
+# while (libgomp's default is 300,000 turns), so that a multi-threaded BLAS call made after a graph run does
+# not compete with spinning workers for long. A default only: it acts if numba has not loaded its OpenMP
+# layer yet, and a user's own setting wins.
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
@@ -146,57 +148,56 @@ def dequantize(q, scale, zero_point):
 
 @jit
 def requantize(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind):
-    """Per-channel (last axis of the flat ``acc``) requantization and clamp to [qmin, qmax].
-
-    The float kinds get loops of their own (rows x channels, channel innermost) so LLVM vectorises them;
-    np.rint is IEEE round-half-even, the same rule as ``round_real(..., HALF_EVEN)``.
-    """
+    """Per-channel (last axis of the flat ``acc``) requantization and clamp to [qmin, qmax]."""
     out = np.empty(acc.size, np.int64)
     channels = multiplier.size
-    rows = acc.size // channels
-    if kind == FLOAT32_SCALE:
-        scale32 = scale.astype(np.float32)
-        for r in range(rows):
-            base = r * channels
-            for c in range(channels):
-                v = np.int64(np.rint(np.float32(acc[base + c]) * scale32[c])) + zero_point
-                out[base + c] = min(max(v, qmin), qmax)
-        return out
-    if kind == DOUBLE_HALF_UP or kind == GEMMLOWP_DOUBLE:
-        # the two-rounding kinds, written branch-free so the channel loop vectorises (same math as
-        # requantize_scalar, which the tests hold them to)
-        gemmlowp = kind == GEMMLOWP_DOUBLE
-        left = np.empty(channels, np.int64)
-        right = np.empty(channels, np.int64)
-        for c in range(channels):
-            left[c] = shift[c] if shift[c] > 0 else 0
-            right[c] = -shift[c] if shift[c] < 0 else 0
-        for r in range(rows):
-            base = r * channels
-            for c in range(channels):
-                a = wrap32(np.int64(acc[base + c]) << left[c])
-                m = np.int64(multiplier[c])
-                ab = a * m
-                if gemmlowp:
-                    q = ab + ((np.int64(1) << 30) if ab >= 0 else 1 - (np.int64(1) << 30))
-                    high = (q >> 31) if q >= 0 else -((-q) >> 31)
-                    if a == INT32_MIN and m == INT32_MIN:
-                        high = np.int64(INT32_MAX)
-                    mask = (np.int64(1) << right[c]) - 1
-                    threshold = (mask >> 1) + (1 if high < 0 else 0)
-                    v = (high >> right[c]) + (1 if (high & mask) > threshold else 0)
-                else:
-                    high = (ab + (np.int64(1) << 30)) >> 31
-                    v = (high + ((np.int64(1) << right[c]) >> 1)) >> right[c]
-                v += zero_point
-                out[base + c] = min(max(v, qmin), qmax)
-        return out
-    for r in range(rows):
+    for r in range(acc.size // channels):
         base = r * channels
-        for c in range(channels):
-            v = requantize_scalar(acc[base + c], multiplier[c], shift[c], scale[c], kind) + zero_point
-            out[base + c] = min(max(v, qmin), qmax)
+        requantize_span(acc[base:base + channels], multiplier, shift, scale, zero_point, qmin, qmax, kind,
+                        out[base:base + channels], 0, channels)
     return out
+
+
+@jit
+def requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, out, c0, c1):
+    """out[c] = clamp(R_kind(acc[c]) + zero_point) for the channels c0 <= c < c1 of one output row.
+
+    The kind is tested once, outside the channel loop, so each loop vectorises; the float kind rounds with
+    np.rint (IEEE half-even, the rule of ``round_real(..., HALF_EVEN)``) and the two-rounding kinds are
+    written branch-free (the same math as ``requantize_scalar``, which the tests hold them to).
+    """
+    if kind == FLOAT32_SCALE:
+        for c in range(c0, c1):
+            v = np.int64(np.rint(np.float32(acc[c]) * np.float32(scale[c]))) + zero_point
+            out[c] = min(max(v, qmin), qmax)
+    elif kind == GEMMLOWP_DOUBLE:
+        for c in range(c0, c1):
+            e = np.int64(shift[c])
+            left = e if e > 0 else 0
+            right = -e if e < 0 else 0
+            a = wrap32(np.int64(acc[c]) << left)
+            m = np.int64(multiplier[c])
+            ab = a * m
+            q = ab + ((np.int64(1) << 30) if ab >= 0 else 1 - (np.int64(1) << 30))
+            high = (q >> 31) if q >= 0 else -((-q) >> 31)
+            if a == INT32_MIN and m == INT32_MIN:
+                high = np.int64(INT32_MAX)
+            mask = (np.int64(1) << right) - 1
+            threshold = (mask >> 1) + (1 if high < 0 else 0)
+            v = (high >> right) + (1 if (high & mask) > threshold else 0) + zero_point
+            out[c] = min(max(v, qmin), qmax)
+    elif kind == DOUBLE_HALF_UP:
+        for c in range(c0, c1):
+            e = np.int64(shift[c])
+            left = e if e > 0 else 0
+            right = -e if e < 0 else 0
+            high = (wrap32(np.int64(acc[c]) << left) * np.int64(multiplier[c]) + (np.int64(1) << 30)) >> 31
+            v = ((high + ((np.int64(1) << right) >> 1)) >> right) + zero_point
+            out[c] = min(max(v, qmin), qmax)
+    else:
+        for c in range(c0, c1):
+            v = requantize_scalar(acc[c], multiplier[c], shift[c], scale[c], kind) + zero_point
+            out[c] = min(max(v, qmin), qmax)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)

@@ -318,6 +318,17 @@ class PackedWeights:
     col_sum: np.ndarray  # sum_k w[k, n]
     max_abs: int  # max |w|
     max_abs_centered: int  # max |w - w_zero_point|
+    panels: dict = field(default_factory=dict, compare=False, repr=False)  # width -> float32 [P, K, width]
+
+    def float_panels(self, width: int) -> np.ndarray:
+        """The float32 weights as column panels [P, K, width] (the last zero-padded), made once per width."""
+        if width not in self.panels:
+            depth, cols = self.w.shape
+            count = -(-cols // width)
+            padded = np.zeros((depth, count * width), np.float32)
+            padded[:, :cols] = self.as_float
+            self.panels[width] = np.ascontiguousarray(padded.reshape(depth, count, width).transpose(1, 0, 2))
+        return self.panels[width]
 
 
 def prepack(w, w_zero_point=0) -> PackedWeights:
@@ -330,9 +341,10 @@ def prepack(w, w_zero_point=0) -> PackedWeights:
     lo, hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
     max_abs = max(abs(lo), abs(hi))
     max_centered = int(np.maximum(np.abs(hi - zw), np.abs(lo - zw)).max()) if w.size else 0
+    w = np.ascontiguousarray(w)
     as_float = w.astype(np.float32) if max_abs <= 1 << 15 else None
-    return PackedWeights(w, zw, np.ascontiguousarray(w.T), as_float, w.sum(axis=0, dtype=np.int64), max_abs,
-                         max_centered)
+    return PackedWeights(w, zw, np.ascontiguousarray(w.T), as_float,
+                         w.sum(axis=0, dtype=np.int64), max_abs, max_centered)
 
 
 _PACKED: dict[tuple[int, bytes], tuple[weakref.ref, PackedWeights]] = {}
@@ -375,6 +387,30 @@ def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
     integer, or an int32/int64 kernel for small M); otherwise the ordered kernel fits the register after every
     addition. ``arithmetic="avx2-pairwise16"`` reproduces ONNX Runtime's uint8 x int8 on CPUs without VNNI.
     """
+    x, packed, b = _gemm_operands(x, w, w_zero_point, bias, accumulator, arithmetic)
+    zx, zw = int(x_zero_point), packed.w_zero_point
+    if arithmetic == "avx2-pairwise16":
+        if x.dtype != np.uint8 or packed.w.dtype != np.int8:
+            raise ConfigError("arithmetic: avx2-pairwise16 models uint8 activations x int8 weights only")
+        acc = _impl().matmul_acc_pairwise16(x, packed.w, zx, zw, b)
+        return MacResult(acc, 0, "avx2-pairwise16")
+    x_range = _value_range(x)
+    if _order_free(_gemm_bound(packed, b, zx, x_range), accumulator):
+        raw, path = _raw_products(x, packed, max(abs(x_range[0]), abs(x_range[1])))
+        raw = raw.astype(np.int64)
+        raw += _correction(packed, b, zx)[None, :]
+        if zw.any():
+            raw -= zw[None, :] * x.sum(axis=1, dtype=np.int64)[:, None]
+        return MacResult(raw, 0, path)
+    acc, count = _impl().matmul_acc(x, packed.w, zx, zw, b, accumulator.fmt.min, accumulator.fmt.max,
+                                    int(accumulator.overflow), accumulator.k_order(x.shape[1]),
+                                    bool(accumulator.bias_last))
+    _note_overflows(int(count))
+    return MacResult(acc, int(count), "ordered")
+
+
+def _gemm_operands(x, w, w_zero_point, bias, accumulator: Accumulator, arithmetic: str):
+    """Checked GEMM operands: x, packed weights and the bias per column."""
     packed = w if isinstance(w, PackedWeights) else prepack_cached(w, w_zero_point)
     x = np.asarray(x)
     _require_int("x", x)
@@ -382,32 +418,30 @@ def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
         raise ConfigError(f"x: expected shape [M, {packed.w.shape[0]}] to match w (got {x.shape})")
     if arithmetic not in ARITHMETICS:
         raise ConfigError(f"arithmetic: expected one of {', '.join(ARITHMETICS)} (got {arithmetic!r})")
-    rows, depth = x.shape
-    cols = packed.w.shape[1]
-    b = _per_column(0 if bias is None else bias, cols, "bias")
-    zx, zw = int(x_zero_point), packed.w_zero_point
-    acc_min, acc_max = accumulator.fmt.min, accumulator.fmt.max
-    if arithmetic == "avx2-pairwise16":
-        if x.dtype != np.uint8 or packed.w.dtype != np.int8:
-            raise ConfigError("arithmetic: avx2-pairwise16 models uint8 activations x int8 weights only")
-        acc = _impl().matmul_acc_pairwise16(x, packed.w, zx, zw, b)
-        return MacResult(acc, 0, "avx2-pairwise16")
-    x_lo, x_hi = (int(x.min()), int(x.max())) if x.size else (0, 0)
-    bound = int(np.abs(b).max(initial=0)) + depth * max(abs(x_hi - zx), abs(x_lo - zx)) * packed.max_abs_centered
-    order = accumulator.k_order(depth)
-    # No partial sum can leave the register: every order gives the exact sum, so take the fastest.
-    if acc_min <= -bound and bound <= acc_max and _impl() is kernels:
-        raw, path = _raw_products(x, packed, max(abs(x_lo), abs(x_hi)))
-        # sum (x - zx)(w - zw) = sum xw - zw sum x - zx sum w + K zx zw; skip the terms that are zero
-        correction = b - zx * packed.col_sum + depth * zx * zw
-        raw += correction[None, :]
-        if zw.any():
-            raw -= zw[None, :] * x.sum(axis=1, dtype=np.int64)[:, None]
-        return MacResult(raw, 0, path)
-    acc, count = _impl().matmul_acc(x, packed.w, zx, zw, b, acc_min, acc_max, int(accumulator.overflow),
-                                    order, bool(accumulator.bias_last))
-    _note_overflows(int(count))
-    return MacResult(acc, int(count), "ordered")
+    if accumulator.order is not None:
+        accumulator.k_order(x.shape[1])  # a bad order is an error even where the order cannot matter
+    return x, packed, _per_column(0 if bias is None else bias, packed.w.shape[1], "bias")
+
+
+def _value_range(x: np.ndarray) -> tuple[int, int]:
+    return (int(x.min()), int(x.max())) if x.size else (0, 0)
+
+
+def _gemm_bound(packed: PackedWeights, b: np.ndarray, zx: int, x_range: tuple[int, int]) -> int:
+    """The largest |partial sum| of a GEMM whose inputs lie in ``x_range``: |bias| + K max|x - zx| max|w - zw|."""
+    span_x = max(abs(x_range[1] - zx), abs(x_range[0] - zx))
+    return int(np.abs(b).max(initial=0)) + packed.w.shape[0] * span_x * packed.max_abs_centered
+
+
+def _order_free(bound: int, accumulator: Accumulator) -> bool:
+    """No partial sum can leave the register, so every order of the additions gives the exact sum and the
+    fastest kernel may run (never under HWSIM_REFERENCE, which routes everything to the plain twins)."""
+    return accumulator.fmt.min <= -bound and bound <= accumulator.fmt.max and _impl() is kernels
+
+
+def _correction(packed: PackedWeights, b: np.ndarray, zx: int) -> np.ndarray:
+    """The per-column terms of sum (x - zx)(w - zw) + b beside sum xw and -zw sum x: b - zx sum w + K zx zw."""
+    return b - zx * packed.col_sum + packed.w.shape[0] * zx * packed.w_zero_point
 
 
 def matmul_groups(x, w, *, group_size: int, x_zero_point: int = 0, w_zero_point=0,
@@ -436,24 +470,30 @@ def matmul_groups(x, w, *, group_size: int, x_zero_point: int = 0, w_zero_point=
 
 
 def _raw_products(x: np.ndarray, packed: PackedWeights, max_x: int) -> tuple[np.ndarray, str]:
-    """sum_k x[m, k] w[k, n] exactly (``max_x`` = max |x|), by BLAS over exact float32 chunks or an integer kernel."""
+    """sum_k x[m, k] w[k, n] exactly (``max_x`` = max |x|), by BLAS over exact float32 chunks or an integer kernel.
+
+    The result's dtype is the cheapest that holds it exactly: float32 from one BLAS chunk, else int32 when
+    every sum is below 2**31, else int64.
+    """
     rows, depth = x.shape
     largest = max(max_x * packed.max_abs, 1)
     chunk = _FLOAT32_EXACT // largest
+    fits32 = depth * largest < 1 << 31
     if rows >= _BLAS_MIN_ROWS and packed.as_float is not None and chunk >= min(depth, 64):
         xf = x.astype(np.float32)
-        total = np.zeros((rows, packed.w.shape[1]), np.int64)
+        if chunk >= depth:
+            return xf @ packed.as_float, "blas-float32"
+        total = np.zeros((rows, packed.w.shape[1]), np.int32 if fits32 else np.int64)
         for start in range(0, depth, chunk):
             stop = min(start + chunk, depth)
-            total += (xf[:, start:stop] @ packed.as_float[start:stop]).astype(np.int64)
+            total += (xf[:, start:stop] @ packed.as_float[start:stop]).astype(total.dtype)
         return total, "blas-float32"
-    if depth * largest < 1 << 31:
+    if fits32:
         cols = packed.w.shape[1]
         block = max(64, -(-cols // numba.get_num_threads() // 64) * 64)  # one block per thread
         while rows * block * 4 > _ACC_BYTES and block > 64:  # accumulators stay in L1/L2
             block //= 2
-        raw = kernels.raw_dot_i32(np.ascontiguousarray(x), np.ascontiguousarray(packed.w), block)
-        return raw.astype(np.int64), "int32"
+        return kernels.raw_dot_i32(np.ascontiguousarray(x), packed.w, block), "int32"
     return kernels.raw_dot_int64(np.ascontiguousarray(x), packed.transposed), "int64"
 
 
@@ -521,6 +561,22 @@ def conv2d(x, w, *, stride=1, padding="valid", dilation=1, groups: int = 1, x_ze
     The reduction runs over (ky, kx, c) in that order (TFLite's and ONNX Runtime's im2col order);
     padded taps read the input zero point, so they contribute exactly 0.
     """
+    x, w, geo, zw, b = _conv_operands(x, w, stride, padding, dilation, groups, w_zero_point, bias)
+    out_per_group = w.shape[0] // groups
+    results, overflows, path = [], 0, ""
+    for g in range(groups):
+        sl = slice(g * out_per_group, (g + 1) * out_per_group)
+        res = matmul(_conv_columns(x, w.shape[3], geo, g, groups, x_zero_point), _conv_weights(w, zw, g, groups),
+                     x_zero_point=x_zero_point, bias=b[sl], accumulator=accumulator, arithmetic=arithmetic)
+        results.append(res.acc)
+        overflows += res.overflows
+        path = res.path
+    acc = np.concatenate(results, axis=1) if groups > 1 else results[0]
+    return MacResult(acc.reshape(x.shape[0], *geo.out_hw, w.shape[0]), overflows, path)
+
+
+def _conv_operands(x, w, stride, padding, dilation, groups: int, w_zero_point, bias):
+    """Checked conv operands: (x, w, geometry, zw and bias per output channel)."""
     x, w = np.asarray(x), np.asarray(w)
     _require_int("x", x)
     _require_int("w", w)
@@ -531,26 +587,24 @@ def conv2d(x, w, *, stride=1, padding="valid", dilation=1, groups: int = 1, x_ze
         raise ConfigError(f"groups: {groups} groups of {in_per_group} inputs do not match {x.shape[3]} "
                           f"input and {out_c} output channels")
     geo = conv_geometry(x.shape[1:3], (kh, kw), stride, padding, dilation)
-    zw = _per_column(w_zero_point, out_c, "w_zero_point")
-    b = _per_column(0 if bias is None else bias, out_c, "bias")
-    out_per_group = out_c // groups
-    results, overflows, path = [], 0, ""
-    for g in range(groups):
-        xg = np.ascontiguousarray(x[..., g * in_per_group:(g + 1) * in_per_group])
-        if (kh, kw) == (1, 1) and geo.stride == (1, 1) and geo.pads == (0, 0, 0, 0):
-            cols = xg.reshape(-1, in_per_group)  # a pointwise conv is a GEMM over the pixels as they are
-        else:
-            cols = _impl().im2col(xg, kh, kw, *geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw,
-                                  x_zero_point).astype(x.dtype, copy=False)
-        sl = slice(g * out_per_group, (g + 1) * out_per_group)
-        wg = prepack_cached(w[sl].reshape(out_per_group, -1).T, zw[sl], owner=w, part=g)
-        res = matmul(cols, wg, x_zero_point=x_zero_point, w_zero_point=zw[sl], bias=b[sl],
-                     accumulator=accumulator, arithmetic=arithmetic)
-        results.append(res.acc)
-        overflows += res.overflows
-        path = res.path
-    acc = np.concatenate(results, axis=1) if groups > 1 else results[0]
-    return MacResult(acc.reshape(x.shape[0], *geo.out_hw, out_c), overflows, path)
+    return (x, w, geo, _per_column(w_zero_point, out_c, "w_zero_point"),
+            _per_column(0 if bias is None else bias, out_c, "bias"))
+
+
+def _conv_columns(x: np.ndarray, in_per_group: int, geo: ConvGeometry, g: int, groups: int, x_zero_point: int):
+    """Group ``g``'s input as GEMM rows (n, oy, ox) by columns (ky, kx, c); padded taps read the zero point."""
+    xg = x if groups == 1 else np.ascontiguousarray(x[..., g * in_per_group:(g + 1) * in_per_group])
+    if geo.kernel == (1, 1) and geo.stride == (1, 1) and geo.pads == (0, 0, 0, 0):
+        return np.ascontiguousarray(xg).reshape(-1, in_per_group)  # a pointwise conv is a GEMM over the pixels
+    return _impl().im2col(np.ascontiguousarray(xg), *geo.kernel, *geo.stride, *geo.dilation, geo.pads[0],
+                          geo.pads[2], *geo.out_hw, x_zero_point).astype(x.dtype, copy=False)
+
+
+def _conv_weights(w: np.ndarray, zw: np.ndarray, g: int, groups: int) -> PackedWeights:
+    """Group ``g``'s OHWI weights as a packed [kh kw in, out] GEMM operand (packed once per frozen array)."""
+    per = w.shape[0] // groups
+    sl = slice(g * per, (g + 1) * per)
+    return prepack_cached(w[sl].reshape(per, -1).T, zw[sl], owner=w, part=g)
 
 
 def depthwise_conv2d(x, w, *, stride=1, padding="valid", dilation=1, depth_multiplier: int = 1,
@@ -558,6 +612,21 @@ def depthwise_conv2d(x, w, *, stride=1, padding="valid", dilation=1, depth_multi
                      accumulator: Accumulator = Accumulator()) -> MacResult:
     """Depthwise conv accumulators. ``x`` NHWC, ``w`` [kh, kw, C * depth_multiplier] (TFLite's [1, kh, kw, C*m]
     is accepted too); output channel o reads input channel o // depth_multiplier. Taps in (ky, kx) order."""
+    x, w, geometry, zw, b = _depthwise_operands(x, w, stride, padding, dilation, depth_multiplier, w_zero_point,
+                                                bias)
+    bound = _depthwise_bound(w, zw, b, int(x_zero_point), _value_range(x))
+    if _order_free(bound, accumulator) and bound < 1 << 31:
+        acc = kernels.depthwise_acc_i32(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier))
+        return MacResult(acc.astype(np.int64), 0, "int32")
+    fmt = accumulator.fmt
+    acc, count = _impl().depthwise_acc(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier), fmt.min,
+                                       fmt.max, int(accumulator.overflow))
+    _note_overflows(int(count))
+    return MacResult(acc, int(count), "ordered")
+
+
+def _depthwise_operands(x, w, stride, padding, dilation, depth_multiplier: int, w_zero_point, bias):
+    """Checked depthwise operands: x, w [kh, kw, C*m], the geometry as the kernels take it, zw and bias."""
     x, w = np.asarray(x), np.asarray(w)
     _require_int("x", x)
     _require_int("w", w)
@@ -572,19 +641,15 @@ def depthwise_conv2d(x, w, *, stride=1, padding="valid", dilation=1, depth_multi
     b = _per_column(0 if bias is None else bias, w.shape[2], "bias")
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     geometry = (*geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw)
-    x_lo, x_hi = (int(x.min()), int(x.max())) if x.size else (0, 0)
-    w_lo, w_hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
-    span_x = max(abs(x_hi - int(x_zero_point)), abs(x_lo - int(x_zero_point)))
+    return x, w, geometry, zw, b
+
+
+def _depthwise_bound(w: np.ndarray, zw: np.ndarray, b: np.ndarray, zx: int, x_range: tuple[int, int]) -> int:
+    """The largest |partial sum| of a depthwise conv whose inputs lie in ``x_range``."""
+    span_x = max(abs(x_range[1] - zx), abs(x_range[0] - zx))
+    w_lo, w_hi = _value_range(w)
     span_w = int(np.maximum(np.abs(w_hi - zw), np.abs(w_lo - zw)).max(initial=0))
-    bound = int(np.abs(b).max(initial=0)) + w.shape[0] * w.shape[1] * span_x * span_w
-    fmt = accumulator.fmt
-    if fmt.min <= -bound and bound <= fmt.max and bound < 1 << 31 and _impl() is kernels:
-        acc = kernels.depthwise_acc_i32(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier))
-        return MacResult(acc.astype(np.int64), 0, "int32")
-    acc, count = _impl().depthwise_acc(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier), fmt.min,
-                                       fmt.max, int(accumulator.overflow))
-    _note_overflows(int(count))
-    return MacResult(acc, int(count), "ordered")
+    return int(np.abs(b).max(initial=0)) + w.shape[0] * w.shape[1] * span_x * span_w
 
 
 def pool2d(x, kernel, *, kind: str = "avg", stride=1, padding="valid", fmt: IntFormat | str = "int8",

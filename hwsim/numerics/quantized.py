@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.numerics import ops
+from hwsim.numerics import fused, ops
 from hwsim.numerics.formats import INT8, IntFormat, RoundingMode
-from hwsim.numerics.ops import Accumulator, MacResult, _impl
+from hwsim.numerics.ops import Accumulator, _impl
 from hwsim.numerics.reference import round_real
 from hwsim.numerics.requant_kinds import (
     RequantKind,
@@ -73,37 +73,58 @@ def requantize(acc: np.ndarray, *, input_scale: float, weight_scale, output: QPa
     Where the semantics has a ``channel_tail`` rule for ``op`` (8-bit activations), the output channels past
     the last whole block are requantized by the tail's requantizer.
     """
+    acc = np.asarray(acc)
+    stage = output_stage(acc.shape[-1], input_scale=input_scale, weight_scale=weight_scale, output=output,
+                         fmt=fmt, semantics=semantics, op=op, activation=activation, activation_bits=activation_bits)
+    return fused.requantize_stage(acc, stage)
+
+
+def output_stage(channels: int, *, input_scale: float, weight_scale, output: QParams, fmt: IntFormat,
+                 semantics: Semantics | str, op: str, activation=None,
+                 activation_bits: int | None = None) -> fused.OutputStage:
+    """The requantizer ``semantics`` applies to ``op``'s accumulators, for ``channels`` output channels.
+
+    Built once per distinct set of scales (a model's layers reuse theirs on every inference) and shared: its
+    arrays are read-only.
+    """
     sem = get_semantics(semantics) if isinstance(semantics, str) else semantics
     bits = activation_bits or fmt.bits
-    y = _requantize_with(acc, sem.requantizer(op, bits), input_scale, weight_scale, output, fmt, sem, activation)
+    kind = tail_kind = sem.requantizer(op, bits)
+    tail_start = channels
     if op in sem.channel_tail and bits <= 8:
-        block, tail_kind = sem.channel_tail[op]
-        channels = y.shape[-1]
-        start = channels - channels % block
-        if start < channels:
-            tail = _requantize_with(acc, tail_kind, input_scale, weight_scale, output, fmt, sem, activation)
-            y[..., start:] = tail[..., start:]
-    return y
+        block, rule = sem.channel_tail[op]
+        if channels % block:
+            tail_start, tail_kind = channels - channels % block, rule
+    sw = np.asarray(weight_scale, np.float32).ravel()
+    if sw.size not in (1, channels):
+        raise ConfigError(f"weight_scale: expected 1 or {channels} values (got {sw.size})")
+    return _stage(channels, RequantKind(kind), RequantKind(tail_kind), tail_start, float(input_scale), sw.tobytes(),
+                  float(output.scale[0]), int(output.zero_point[0]), fmt, activation, sem.multiplier, sem.max_shift)
 
 
-def _requantize_with(acc, kind: RequantKind, input_scale: float, weight_scale, output: QParams, fmt: IntFormat,
-                     sem: Semantics, activation) -> np.ndarray:
-    acc = np.asarray(acc, np.int64)
-    channels = acc.shape[-1]
-    sw = np.broadcast_to(np.asarray(weight_scale, np.float32).ravel(), (channels,)) if np.size(weight_scale) in (
-        1, channels) else None
-    if sw is None:
-        raise ConfigError(f"weight_scale: expected 1 or {channels} values (got {np.size(weight_scale)})")
-    sy, zy = float(output.scale[0]), int(output.zero_point[0])
+_FLOAT_KINDS = (RequantKind.FLOAT32_SCALE, RequantKind.FLOAT64_PRODUCT)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stage(channels: int, kind: RequantKind, tail_kind: RequantKind, tail_start: int, input_scale: float,
+           weight_scales: bytes, sy: float, zy: int, fmt: IntFormat, activation, multiplier_rule: str,
+           max_shift: int) -> fused.OutputStage:
+    sw = np.broadcast_to(np.frombuffer(weight_scales, np.float32), (channels,))
     mult = np.zeros(channels, np.int64)
     shift = np.zeros(channels, np.int64)
     scale = np.zeros(channels, np.float32)
-    if kind in (RequantKind.FLOAT32_SCALE, RequantKind.FLOAT64_PRODUCT):
-        scale[:] = _FLOAT_MULTIPLIERS[sem.multiplier](input_scale, sw, sy)  # elementwise float32, as per scalar
-    else:
+    if kind in _FLOAT_KINDS or tail_kind in _FLOAT_KINDS:
+        scale[:] = _FLOAT_MULTIPLIERS[multiplier_rule](input_scale, sw, sy)  # elementwise float32, as per scalar
+    if kind not in _FLOAT_KINDS or tail_kind not in _FLOAT_KINDS:
         for c in range(channels):
-            mult[c], shift[c] = _fixed_multiplier(float(input_scale), float(sw[c]), sy, sem.max_shift)
-    return ops.requantize(acc, mult, shift, zy, fmt, kind, scale, clamp=activation_range(activation, sy, zy, fmt))
+            mult[c], shift[c] = _fixed_multiplier(input_scale, float(sw[c]), sy, max_shift)
+    if RequantKind.INT16_MULTIPLIER in (kind, tail_kind) and shift.max(initial=0) > 14:
+        raise ConfigError("shift: the 16-bit multiplier path needs shift <= 14 (a real multiplier below 2**14)")
+    lo, hi = activation_range(activation, sy, zy, fmt)
+    for a in (mult, shift, scale):
+        a.flags.writeable = False
+    return fused.OutputStage(mult, shift, scale, zy, lo, hi, int(kind), int(tail_kind), tail_start,
+                           np.dtype(fmt.storage_dtype))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -121,11 +142,24 @@ def _semantics_for(name: str, weight_bits: int, activation_bits: int) -> Semanti
     return sem
 
 
-def _accumulate_dtype_check(x: np.ndarray, w: np.ndarray, sem: Semantics, depthwise: bool = False) -> str:
+def _arithmetic(x_dtype, w_dtype, sem: Semantics, depthwise: bool = False) -> str:
     """The dot-product arithmetic of this runtime for these operand types (depthwise kernels stay exact)."""
-    if sem.u8s8 != "exact" and x.dtype == np.uint8 and w.dtype == np.int8 and not depthwise:
+    if sem.u8s8 != "exact" and x_dtype == np.uint8 and w_dtype == np.int8 and not depthwise:
         return sem.u8s8
     return "exact"
+
+
+def _layer_setup(op: str, x_dtype, w: np.ndarray, channels: int, x_q: QParams, w_q: QParams, y_q: QParams,
+                 y_fmt: IntFormat, activation, semantics: str, weight_bits: int, bias=None,
+                 depthwise: bool = False) -> tuple[fused.OutputStage, str]:
+    """A MAC layer's requantizer and dot-product arithmetic under ``semantics`` for these operand types."""
+    bits = np.dtype(x_dtype).itemsize * 8
+    sem = _semantics_for(semantics, weight_bits, bits)
+    if op == "fully_connected" and bias is None and bits > 8 and op in sem.no_bias_16x8:
+        sem = dataclasses.replace(sem, requant_16x8=dict(sem.requant_16x8, fully_connected=sem.no_bias_16x8[op]))
+    stage = output_stage(channels, input_scale=float(x_q.scale[0]), weight_scale=w_q.scale, output=y_q, fmt=y_fmt,
+                         semantics=sem, op=op, activation=activation, activation_bits=bits)
+    return stage, _arithmetic(np.dtype(x_dtype), w.dtype, sem, depthwise)
 
 
 def conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8, stride=1,
@@ -133,13 +167,30 @@ def conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFo
            accumulator: Accumulator = Accumulator(), weight_bits: int = 8) -> np.ndarray:
     """Quantized conv2d (NHWC, OHWI weights) as ``semantics`` computes it; returns output codes."""
     x, w = np.asarray(x), np.asarray(w)
-    sem = _semantics_for(semantics, weight_bits, x.dtype.itemsize * 8)
-    res = ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                     x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]), bias=bias,
-                     accumulator=accumulator,
-                     arithmetic=_accumulate_dtype_check(x, w, sem, groups > 1 and w.shape[3] == 1))
-    return requantize(res.acc, input_scale=float(x_q.scale[0]), weight_scale=w_q.scale, output=y_q, fmt=y_fmt,
-                      semantics=sem, op="conv2d", activation=activation, activation_bits=x.dtype.itemsize * 8)
+    stage, arithmetic = _layer_setup("conv2d", x.dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation, semantics,
+                                     weight_bits, depthwise=groups > 1 and w.shape[3] == 1)
+    return fused.conv2d_requantized(x, w, stage, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                                    x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]),
+                                    bias=bias, accumulator=accumulator, arithmetic=arithmetic)
+
+
+def prepare_conv2d(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,
+                   stride=1, padding="valid", dilation=1, groups: int = 1, activation=None,
+                   semantics: str = "tflite-reference", accumulator: Accumulator = Accumulator(),
+                   weight_bits: int = 8) -> fused.FusedConv | None:
+    """:func:`conv2d` prepared once for any input of ``x_dtype``: a fused layer, or None where the layer is
+    grouped, its runtime pair-saturates, or inputs of that dtype could overflow its accumulator."""
+    w = np.asarray(w)
+    if groups != 1 or w.ndim != 4:
+        return None
+    stage, arithmetic = _layer_setup("conv2d", x_dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation, semantics,
+                                     weight_bits)
+    zx, zw = int(x_q.zero_point[0]), _zw(w_q, w.shape[0])
+    gemm = fused.FusedGemm.prepare(ops._conv_weights(w, zw, 0, 1), ops._per_column(
+        0 if bias is None else bias, w.shape[0], "bias"), zx, stage, fused.dtype_range(x_dtype), accumulator)
+    if gemm is None or arithmetic != "exact":
+        return None
+    return fused.FusedConv(gemm, w.shape[1:3], w.shape[3], stride, padding, dilation, zx)
 
 
 def depthwise_conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,
@@ -148,13 +199,31 @@ def depthwise_conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_
                      weight_bits: int = 8) -> np.ndarray:
     """Quantized depthwise conv2d (NHWC, weights [1, kh, kw, C*m]) as ``semantics`` computes it."""
     x, w = np.asarray(x), np.asarray(w)
-    sem = _semantics_for(semantics, weight_bits, x.dtype.itemsize * 8)
-    res = ops.depthwise_conv2d(x, w, stride=stride, padding=padding, dilation=dilation,
-                               depth_multiplier=depth_multiplier, x_zero_point=int(x_q.zero_point[0]),
-                               w_zero_point=_zw(w_q, w.shape[-1]), bias=bias, accumulator=accumulator)
-    return requantize(res.acc, input_scale=float(x_q.scale[0]), weight_scale=w_q.scale, output=y_q, fmt=y_fmt,
-                      semantics=sem, op="depthwise_conv2d", activation=activation,
-                      activation_bits=x.dtype.itemsize * 8)
+    stage, _ = _layer_setup("depthwise_conv2d", x.dtype, w, w.shape[-1], x_q, w_q, y_q, y_fmt, activation,
+                            semantics, weight_bits, depthwise=True)
+    return fused.depthwise_conv2d_requantized(x, w, stage, stride=stride, padding=padding, dilation=dilation,
+                                              depth_multiplier=depth_multiplier, x_zero_point=int(x_q.zero_point[0]),
+                                              w_zero_point=_zw(w_q, w.shape[-1]), bias=bias, accumulator=accumulator)
+
+
+def prepare_depthwise_conv2d(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams,
+                             y_fmt: IntFormat = INT8, stride=1, padding="valid", dilation=1,
+                             depth_multiplier: int = 1, activation=None, semantics: str = "tflite-reference",
+                             accumulator: Accumulator = Accumulator(),
+                             weight_bits: int = 8) -> fused.FusedDepthwise | None:
+    """:func:`depthwise_conv2d` prepared once for any input of ``x_dtype``, or None where inputs of that dtype
+    could overflow its accumulator."""
+    w = np.asarray(w)
+    w = w[0] if w.ndim == 4 and w.shape[0] == 1 else w
+    if w.ndim != 3:
+        return None
+    stage, _ = _layer_setup("depthwise_conv2d", x_dtype, w, w.shape[-1], x_q, w_q, y_q, y_fmt, activation,
+                            semantics, weight_bits, depthwise=True)
+    zw = _zw(w_q, w.shape[-1])
+    b = ops._per_column(0 if bias is None else bias, w.shape[-1], "bias")
+    return fused.FusedDepthwise.prepare(np.ascontiguousarray(w), zw, b, int(x_q.zero_point[0]), stage,
+                                        fused.dtype_range(x_dtype), stride, padding, dilation, depth_multiplier,
+                                        accumulator)
 
 
 def fully_connected(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,
@@ -162,17 +231,28 @@ def fully_connected(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_f
                     accumulator: Accumulator = Accumulator(), weight_bits: int = 8) -> np.ndarray:
     """Quantized fully-connected: ``x`` [M, K], ``w`` [N, K] (TFLite layout); returns [M, N] codes."""
     x, w = np.asarray(x), np.asarray(w)
-    sem = _semantics_for(semantics, weight_bits, x.dtype.itemsize * 8)
+    stage, arithmetic = _layer_setup("fully_connected", x.dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation,
+                                     semantics, weight_bits, bias)
     zw = _zw(w_q, w.shape[0])
-    packed = ops.prepack_cached(w.T, zw, owner=w)
-    res: MacResult = ops.matmul(x, packed, x_zero_point=int(x_q.zero_point[0]), w_zero_point=zw,
-                                bias=bias, accumulator=accumulator, arithmetic=_accumulate_dtype_check(x, w, sem))
-    if bias is None and x.dtype.itemsize > 1 and "fully_connected" in sem.no_bias_16x8:
-        table = dict(sem.requant_16x8, fully_connected=sem.no_bias_16x8["fully_connected"])
-        sem = dataclasses.replace(sem, requant_16x8=table)
-    return requantize(res.acc, input_scale=float(x_q.scale[0]), weight_scale=w_q.scale, output=y_q, fmt=y_fmt,
-                      semantics=sem, op="fully_connected", activation=activation,
-                      activation_bits=x.dtype.itemsize * 8)
+    return fused.matmul_requantized(x, ops.prepack_cached(w.T, zw, owner=w), stage,
+                                    x_zero_point=int(x_q.zero_point[0]), bias=bias, accumulator=accumulator,
+                                    arithmetic=arithmetic)
+
+
+def prepare_fully_connected(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,
+                            activation=None, semantics: str = "tflite-reference",
+                            accumulator: Accumulator = Accumulator(), weight_bits: int = 8) -> fused.FusedGemm | None:
+    """:func:`fully_connected` prepared once for any input [M, K] of ``x_dtype``, or None (as ``prepare_conv2d``)."""
+    w = np.asarray(w)
+    if w.ndim != 2:
+        return None
+    stage, arithmetic = _layer_setup("fully_connected", x_dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation,
+                                     semantics, weight_bits, bias)
+    zw = _zw(w_q, w.shape[0])
+    gemm = fused.FusedGemm.prepare(ops.prepack_cached(w.T, zw, owner=w), ops._per_column(
+        0 if bias is None else bias, w.shape[0], "bias"), int(x_q.zero_point[0]), stage,
+        fused.dtype_range(x_dtype), accumulator)
+    return gemm if arithmetic == "exact" else None
 
 
 def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8, activation=None,

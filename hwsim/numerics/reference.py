@@ -144,6 +144,13 @@ def requantize(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind):
     return out
 
 
+def requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, out, c0, c1):
+    """out[c] = clamp(R_kind(acc[c]) + zero_point, qmin, qmax) for c0 <= c < c1 (one row, in place)."""
+    for c in range(c0, c1):
+        r = requantize_scalar(int(acc[c]), int(multiplier[c]), int(shift[c]), float(scale[c]), kind)
+        out[c] = min(max(r + zero_point, qmin), qmax)
+
+
 # ---------------------------------------------------------------- MAC kernels
 def matmul_acc(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order, bias_last):
     """acc[m, n] = bias[n] + sum_k (x[m, k] - x_zp)(w[k, n] - w_zp[n]) in a register of range [acc_min, acc_max].

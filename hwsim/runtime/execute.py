@@ -17,7 +17,9 @@ from hwsim.numerics.formats import IntFormat, RoundingMode
 from hwsim.numerics.reference import round_real
 from hwsim.numerics.requant_kinds import RequantKind, quantize_multiplier
 from hwsim.numerics.semantics import Semantics, get_semantics
+from hwsim.numerics.threads import single_threaded_blas
 from hwsim.registry import Registry
+from hwsim.runtime.prepared import prepared
 from hwsim.workload.graph import Graph, Op, Tensor
 
 OpImpl = Callable[[Graph, Op, dict, Semantics], np.ndarray]
@@ -31,9 +33,9 @@ def run_graph(graph: Graph, inputs: dict[str, np.ndarray] | list[np.ndarray], se
     values: dict[str, np.ndarray] = {}
     for name in graph.inputs:
         values[name] = _check_input(graph.tensor(name), np.asarray(inputs[name]))
-    for op in graph.ops:
-        impl = OP_IMPLS.get(op.kind)
-        values[op.outputs[0]] = impl(graph, op, values, sem)
+    with single_threaded_blas():  # entered once here rather than by each fused GEMM
+        for op in graph.ops:
+            values[op.outputs[0]] = OP_IMPLS.get(op.kind)(graph, op, values, sem)
     return values
 
 
@@ -83,37 +85,58 @@ def _from_nhwc(y: np.ndarray, op: Op) -> np.ndarray:
     return np.ascontiguousarray(y.transpose(0, 3, 1, 2)) if op.attrs.get("layout") == "NCHW" else y
 
 
+def _mac_layer_kwargs(graph: Graph, op: Op, sem: Semantics) -> dict:
+    """The quantization and runtime arguments of a conv / depthwise / fully-connected layer."""
+    x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
+    return dict(x_q=_qp(x_t), w_q=_qp(w_t), y_q=_qp(y_t), y_fmt=_fmt(y_t), activation=op.attrs["activation"],
+                semantics=sem.name, weight_bits=w_t.bits or 8, accumulator=_accumulator(op))
+
+
+def _prepared_layer(graph: Graph, op: Op, sem: Semantics, x: np.ndarray, prepare, **geometry):
+    """The op's fused layer (built once, see :mod:`hwsim.runtime.prepared`) when ``x`` has the dtype it was
+    prepared for; None where the layer cannot be fused (the checked path then runs)."""
+    x_t, w_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1])
+    if x.dtype != x_t.dtype or w_t.data is None:
+        return None
+    return prepared(graph, op, sem.name, lambda: prepare(x_t.dtype, w_t.data, _bias(graph, op), **geometry,
+                                                         **_mac_layer_kwargs(graph, op, sem)))
+
+
 @OP_IMPLS.register("conv2d")
 def _conv2d(graph, op, values, sem):
-    x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
     a = op.attrs
-    y = Q.conv2d(_to_nhwc(_value(graph, values, op.inputs[0]), op), w_t.data, _bias(graph, op), x_q=_qp(x_t),
-                 w_q=_qp(w_t), y_q=_qp(y_t), y_fmt=_fmt(y_t), stride=a["stride"], padding=a["padding"],
-                 dilation=a["dilation"], groups=a["groups"], activation=a["activation"], semantics=sem.name,
-                 weight_bits=w_t.bits or 8, accumulator=_accumulator(op))
-    return _from_nhwc(y, op)
+    geometry = dict(stride=a["stride"], padding=a["padding"], dilation=a["dilation"], groups=a["groups"])
+    x = _to_nhwc(_value(graph, values, op.inputs[0]), op)
+    layer = _prepared_layer(graph, op, sem, x, Q.prepare_conv2d, **geometry)
+    if layer is not None and x.ndim == 4 and x.shape[3] == layer.in_channels:
+        return _from_nhwc(layer(np.ascontiguousarray(x)), op)
+    return _from_nhwc(Q.conv2d(x, graph.tensor(op.inputs[1]).data, _bias(graph, op), **geometry,
+                               **_mac_layer_kwargs(graph, op, sem)), op)
 
 
 @OP_IMPLS.register("depthwise_conv2d")
 def _depthwise(graph, op, values, sem):
-    x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
     a = op.attrs
-    y = Q.depthwise_conv2d(_to_nhwc(_value(graph, values, op.inputs[0]), op), w_t.data, _bias(graph, op),
-                           x_q=_qp(x_t), w_q=_qp(w_t), y_q=_qp(y_t), y_fmt=_fmt(y_t), stride=a["stride"],
-                           padding=a["padding"], dilation=a["dilation"], depth_multiplier=a["depth_multiplier"],
-                           activation=a["activation"], semantics=sem.name, weight_bits=w_t.bits or 8,
-                           accumulator=_accumulator(op))
-    return _from_nhwc(y, op)
+    geometry = dict(stride=a["stride"], padding=a["padding"], dilation=a["dilation"],
+                    depth_multiplier=a["depth_multiplier"])
+    x = _to_nhwc(_value(graph, values, op.inputs[0]), op)
+    layer = _prepared_layer(graph, op, sem, x, Q.prepare_depthwise_conv2d, **geometry)
+    if layer is not None and x.ndim == 4 and x.shape[3] * layer.depth_multiplier == layer.w.shape[2]:
+        return _from_nhwc(layer(np.ascontiguousarray(x)), op)
+    return _from_nhwc(Q.depthwise_conv2d(x, graph.tensor(op.inputs[1]).data, _bias(graph, op), **geometry,
+                                         **_mac_layer_kwargs(graph, op, sem)), op)
 
 
 @OP_IMPLS.register("fully_connected")
 def _fully_connected(graph, op, values, sem):
-    x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
+    w_t, y_t = graph.tensor(op.inputs[1]), _out(graph, op)
     x = _value(graph, values, op.inputs[0])
-    depth = w_t.shape[1]
-    y = Q.fully_connected(x.reshape(-1, depth), w_t.data, _bias(graph, op), x_q=_qp(x_t), w_q=_qp(w_t),
-                          y_q=_qp(y_t), y_fmt=_fmt(y_t), activation=op.attrs["activation"], semantics=sem.name,
-                          weight_bits=w_t.bits or 8, accumulator=_accumulator(op))
+    rows = np.ascontiguousarray(x).reshape(-1, w_t.shape[1])
+    layer = _prepared_layer(graph, op, sem, x, Q.prepare_fully_connected)
+    if layer is not None:
+        y = layer(rows)
+    else:
+        y = Q.fully_connected(rows, w_t.data, _bias(graph, op), **_mac_layer_kwargs(graph, op, sem))
     if graph.format == "onnx":  # Gemm / MatMul keep the leading dimensions
         return y.reshape(*x.shape[:-1], y.shape[-1])
     return y.reshape(_shape_like(y_t, y.size, x.shape[0]))

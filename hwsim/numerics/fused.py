@@ -1,0 +1,232 @@
+"""Fused layers: the MAC array and the requantizer in one kernel, every check done once.
+
+A runtime prepares a layer once (packs its weights, computes its requantizer, proves that its accumulator
+cannot overflow) and then runs it many times. :class:`FusedGemm`, :class:`FusedConv` and
+:class:`FusedDepthwise` are such prepared layers. ``prepare`` takes the range the inputs can span (their
+dtype's, for a model; the data's own, for one call) and returns None unless that range proves that no partial
+sum can leave the register: only then can the order of the additions not matter, so that the vectorised
+kernels give the exact sum. Otherwise the ``*_requantized`` functions run the ordered kernels of
+:mod:`hwsim.numerics.ops` and then the requantizer, so they are exact for any input.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+from hwsim.errors import ConfigError
+from hwsim.numerics import kernels_fused, ops, reference_fused
+from hwsim.numerics.ops import Accumulator, PackedWeights
+from hwsim.numerics.threads import single_threaded_blas
+
+_TILE_FLOATS = 1 << 15  # float32 inputs or products per tile of the fused GEMM (they stay in L2)
+_NO_ROWS = np.zeros(0, np.int64)
+
+
+def _impl():
+    return reference_fused if os.environ.get("HWSIM_REFERENCE") == "1" else kernels_fused
+
+
+@dataclass(frozen=True)
+class OutputStage:
+    """A layer's requantizer, applied to each accumulator row: y[c] = clamp(R(acc[c]) + zero_point, lo, hi).
+
+    ``multiplier``/``shift`` (fixed-point kinds, m = M 2**(shift - 31)) and ``scale`` (float kinds) hold one
+    value per output channel. Channels from ``tail_start`` on use ``tail_kind``, for runtimes whose kernels
+    requantize the last channels past a whole block differently. ``dtype`` is the output's storage type.
+    """
+
+    multiplier: np.ndarray
+    shift: np.ndarray
+    scale: np.ndarray
+    zero_point: int
+    lo: int
+    hi: int
+    kind: int
+    tail_kind: int
+    tail_start: int
+    dtype: np.dtype
+
+    def kernel_args(self) -> tuple:
+        """The stage as the fused kernels take it (after the accumulator operands, before ``out``)."""
+        return (self.multiplier, self.shift, self.scale, self.zero_point, self.lo, self.hi, self.kind,
+                self.tail_start, self.tail_kind)
+
+
+def requantize_stage(acc, stage: OutputStage) -> np.ndarray:
+    """Apply ``stage`` to integer accumulators whose last axis is the output channel."""
+    acc = np.asarray(acc)
+    ops._require_int("acc", acc)
+    channels = stage.multiplier.size
+    if acc.shape[-1:] != (channels,):
+        raise ConfigError(f"acc: expected {channels} output channels on its last axis (got shape {acc.shape})")
+    rows = np.ascontiguousarray(acc).reshape(-1, channels)
+    out = np.empty(rows.shape, stage.dtype)
+    zeros = np.zeros(channels, np.int64)
+    _impl().requantize_gemm(rows, zeros, zeros, _NO_ROWS, *stage.kernel_args(), out)
+    return out.reshape(acc.shape)
+
+
+def dtype_range(dtype) -> tuple[int, int]:
+    """The codes an integer dtype can hold: the input range a model's layer must be prepared for."""
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
+@dataclass(frozen=True)
+class FusedGemm:
+    """x [M, K] -> requantized codes [M, N], prepared for inputs in a known range."""
+
+    packed: PackedWeights
+    correction: np.ndarray  # b - zx sum w + K zx zw per column; int32 when every sum fits it
+    stage: OutputStage
+    max_x: int  # max |x| over the prepared range
+    blas: bool  # one float32 BLAS product is exact: K max|x| max|w| < 2**24
+
+    @classmethod
+    def prepare(cls, packed: PackedWeights, bias: np.ndarray, x_zero_point: int, stage: OutputStage,
+                x_range: tuple[int, int], accumulator: Accumulator = Accumulator()) -> "FusedGemm | None":
+        """The fused layer, or None when inputs in ``x_range`` could overflow ``accumulator``."""
+        zx = int(x_zero_point)
+        bound = ops._gemm_bound(packed, bias, zx, x_range)
+        if not ops._order_free(bound, accumulator):
+            return None
+        correction = ops._correction(packed, bias, zx)
+        if bound < 1 << 31:  # every accumulator fits int32: the requantizer runs on int32 rows
+            correction = correction.astype(np.int32)
+        max_x = max(abs(x_range[0]), abs(x_range[1]))
+        blas = packed.as_float is not None and packed.w.shape[0] * max_x * packed.max_abs < ops._FLOAT32_EXACT
+        return cls(packed, correction, stage, max_x, blas)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Output codes for ``x``, a C-contiguous [M, K] integer array within the prepared range (not checked)."""
+        rows, (depth, cols) = x.shape[0], self.packed.w.shape
+        zw = self.packed.w_zero_point
+        row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else _NO_ROWS
+        out = np.empty((rows, cols), self.stage.dtype)
+        if self.blas and rows >= ops._BLAS_MIN_ROWS:
+            rows_per_tile, width = gemm_tiles(rows, depth, cols)
+            with single_threaded_blas():
+                return _impl().gemm_requantize(x, self.packed.float_panels(width), rows_per_tile, self.correction, zw,
+                                               row_sum, *self.stage.kernel_args(), out)
+        raw, _ = ops._raw_products(x, self.packed, self.max_x)
+        return _impl().requantize_gemm(raw, self.correction, zw, row_sum, *self.stage.kernel_args(), out)
+
+
+def gemm_tiles(rows: int, depth: int, cols: int) -> tuple[int, int]:
+    """(rows per tile, panel width) for ``gemm_requantize``: tiles of about 32K floats of input or output,
+    and the columns split into panels when there are too few row tiles to keep every thread busy."""
+    rows_per_tile = max(8, _TILE_FLOATS // max(cols, depth))
+    wanted = 2 * numba.get_num_threads()
+    if -(-rows // rows_per_tile) >= wanted:
+        return rows_per_tile, cols
+    # few rows: keep them whole (BLAS is slow on very short matrices) and split the columns instead
+    width = -(-cols // wanted)
+    return rows, min(cols, -(-width // 16) * 16)
+
+
+@dataclass(frozen=True)
+class FusedConv:
+    """An ungrouped conv2d (NHWC in, OHWI weights) as im2col (or the pixels themselves) and a FusedGemm."""
+
+    gemm: FusedGemm
+    kernel: tuple[int, int]
+    in_channels: int
+    stride: object
+    padding: object
+    dilation: object
+    x_zero_point: int
+    _geometry: dict = field(default_factory=dict, compare=False, repr=False)  # input (h, w) -> ConvGeometry
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Output codes NHWC for ``x`` NHWC within the prepared range (not checked)."""
+        in_hw = x.shape[1:3]
+        geo = self._geometry.get(in_hw)
+        if geo is None:
+            geo = self._geometry[in_hw] = ops.conv_geometry(in_hw, self.kernel, self.stride, self.padding,
+                                                            self.dilation)
+        cols = ops._conv_columns(x, self.in_channels, geo, 0, 1, self.x_zero_point)
+        return self.gemm(cols).reshape(x.shape[0], *geo.out_hw, self.gemm.packed.w.shape[1])
+
+
+@dataclass(frozen=True)
+class FusedDepthwise:
+    """A depthwise conv2d straight to output codes in one kernel (int32 sums, then the requantizer)."""
+
+    w: np.ndarray  # [kh, kw, C * depth_multiplier]
+    w_zero_point: np.ndarray
+    bias: np.ndarray
+    stride: object
+    padding: object
+    dilation: object
+    depth_multiplier: int
+    x_zero_point: int
+    stage: OutputStage
+    _geometry: dict = field(default_factory=dict, compare=False, repr=False)  # input (h, w) -> kernel geometry
+
+    @classmethod
+    def prepare(cls, w, w_zero_point, bias, x_zero_point: int, stage: OutputStage, x_range: tuple[int, int],
+                stride, padding, dilation, depth_multiplier: int,
+                accumulator: Accumulator = Accumulator()) -> "FusedDepthwise | None":
+        """The fused layer (``w``, ``w_zero_point``, ``bias`` checked by ``ops._depthwise_operands``), or None
+        when inputs in ``x_range`` could overflow ``accumulator`` or int32."""
+        bound = ops._depthwise_bound(w, w_zero_point, bias, int(x_zero_point), x_range)
+        if not (ops._order_free(bound, accumulator) and bound < 1 << 31):
+            return None
+        return cls(w, w_zero_point, bias, stride, padding, dilation, int(depth_multiplier), int(x_zero_point), stage)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Output codes NHWC for ``x`` NHWC (C-contiguous) within the prepared range (not checked)."""
+        in_hw = x.shape[1:3]
+        geometry = self._geometry.get(in_hw)
+        if geometry is None:
+            geo = ops.conv_geometry(in_hw, self.w.shape[:2], self.stride, self.padding, self.dilation)
+            geometry = self._geometry[in_hw] = (*geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw)
+        out = np.empty((x.shape[0], geometry[-2], geometry[-1], self.w.shape[2]), self.stage.dtype)
+        return _impl().depthwise_requantize(x, self.w, self.x_zero_point, self.w_zero_point, self.bias, *geometry,
+                                            self.depth_multiplier, *self.stage.kernel_args(), out)
+
+
+def matmul_requantized(x, w, stage: OutputStage, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
+                       accumulator: Accumulator = Accumulator(), arithmetic: str = "exact") -> np.ndarray:
+    """:func:`ops.matmul`, then ``stage``: output codes [M, N], fused when the data's range allows it."""
+    x, packed, b = ops._gemm_operands(x, w, w_zero_point, bias, accumulator, arithmetic)
+    gemm = None
+    if arithmetic == "exact":
+        gemm = FusedGemm.prepare(packed, b, x_zero_point, stage, ops._value_range(x), accumulator)
+    if gemm is None:
+        return requantize_stage(ops.matmul(x, packed, x_zero_point=x_zero_point, bias=b, accumulator=accumulator,
+                                           arithmetic=arithmetic).acc, stage)
+    return gemm(np.ascontiguousarray(x))
+
+
+def conv2d_requantized(x, w, stage: OutputStage, *, stride=1, padding="valid", dilation=1, groups: int = 1,
+                       x_zero_point: int = 0, w_zero_point=0, bias=None, accumulator: Accumulator = Accumulator(),
+                       arithmetic: str = "exact") -> np.ndarray:
+    """:func:`ops.conv2d`, then ``stage``: output codes NHWC (one fused GEMM and requantizer when ungrouped)."""
+    if groups != 1:
+        return requantize_stage(ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                                           x_zero_point=x_zero_point, w_zero_point=w_zero_point, bias=bias,
+                                           accumulator=accumulator, arithmetic=arithmetic).acc, stage)
+    x, w, geo, zw, b = ops._conv_operands(x, w, stride, padding, dilation, groups, w_zero_point, bias)
+    cols = ops._conv_columns(x, w.shape[3], geo, 0, 1, x_zero_point)
+    y = matmul_requantized(cols, ops._conv_weights(w, zw, 0, 1), stage, x_zero_point=x_zero_point, bias=b,
+                           accumulator=accumulator, arithmetic=arithmetic)
+    return y.reshape(x.shape[0], *geo.out_hw, w.shape[0])
+
+
+def depthwise_conv2d_requantized(x, w, stage: OutputStage, *, stride=1, padding="valid", dilation=1,
+                                 depth_multiplier: int = 1, x_zero_point: int = 0, w_zero_point=0, bias=None,
+                                 accumulator: Accumulator = Accumulator()) -> np.ndarray:
+    """:func:`ops.depthwise_conv2d`, then ``stage``: output codes NHWC, fused when the data's range allows it."""
+    x, w, _, zw, b = ops._depthwise_operands(x, w, stride, padding, dilation, depth_multiplier, w_zero_point, bias)
+    layer = FusedDepthwise.prepare(w, zw, b, x_zero_point, stage, ops._value_range(x), stride, padding, dilation,
+                                   depth_multiplier, accumulator)
+    if layer is None:
+        return requantize_stage(ops.depthwise_conv2d(x, w, stride=stride, padding=padding, dilation=dilation,
+                                                     depth_multiplier=depth_multiplier, x_zero_point=x_zero_point,
+                                                     w_zero_point=zw, bias=b, accumulator=accumulator).acc, stage)
+    return layer(x)

@@ -1,0 +1,138 @@
+"""Fused integer layers: accumulators and the requantizer in one pass, with no int64 tensor between them.
+
+The fast twins of :mod:`hwsim.numerics.reference_fused`. A runtime never materialises a layer's int32
+accumulators: it requantizes each output row while it is in cache. These kernels do the same, for callers
+(:mod:`hwsim.numerics.ops`) that proved no partial sum can leave the int32 register, so that the order of
+the additions cannot matter. Same house rules as :mod:`hwsim.numerics.kernels`.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from hwsim.numerics.kernels import requantize_span
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def requantize_gemm(raw, correction, w_zp, row_sum, multiplier, shift, scale, zero_point, qmin, qmax, kind,
+                    tail_start, tail_kind, out):
+    """out[m, n] = clamp(R(raw[m, n] + correction[n] - w_zp[n] row_sum[m]) + zero_point).
+
+    ``raw`` holds exact integer products (float32 from BLAS, or int32/int64); ``row_sum`` is empty when every
+    ``w_zp`` is zero. Channels from ``tail_start`` on use ``tail_kind`` (a runtime's channel-tail rule).
+    Blocks of about 16K outputs run in parallel, each with one accumulator row of ``correction``'s dtype:
+    int32 where the caller proved the sums fit, so the requantizer's loops run on twice the lanes.
+    """
+    rows, cols = raw.shape
+    per_block = max(1, 16384 // max(cols, 1))
+    with_rows = row_sum.size > 0
+    for blk in numba.prange((rows + per_block - 1) // per_block):
+        acc = np.empty(cols, correction.dtype)
+        for m in range(blk * per_block, min((blk + 1) * per_block, rows)):
+            src = raw[m]
+            if with_rows:
+                rs = np.int64(row_sum[m])
+                for n in range(cols):
+                    acc[n] = np.int64(src[n]) + correction[n] - w_zp[n] * rs
+            else:
+                for n in range(cols):
+                    acc[n] = np.int64(src[n]) + correction[n]
+            requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, out[m], 0, tail_start)
+            requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, out[m], tail_start,
+                            cols)
+    return out
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, multiplier, shift, scale, zero_point, qmin,
+                    qmax, kind, tail_start, tail_kind, out):
+    """out = requantized (x @ w) for integer ``x`` [M, K] and weights as float32 column ``panels`` [P, K, nb].
+
+    For callers that proved every sum is an integer below 2**24, so one float32 BLAS product is exact. Tiles
+    of ``rows_per_tile`` rows by one panel run in parallel; each converts its rows to float32, multiplies
+    them on BLAS (single-threaded inside the tile) and requantizes the products while they are in cache,
+    as ``requantize_gemm`` does. Columns past N in the last panel are zero padding and are not written.
+    """
+    rows, depth = x.shape
+    cols = out.shape[1]
+    n_panels, _, width = panels.shape
+    row_tiles = (rows + rows_per_tile - 1) // rows_per_tile
+    with_rows = row_sum.size > 0
+    for tile in numba.prange(row_tiles * n_panels):
+        r0 = (tile // n_panels) * rows_per_tile
+        r1 = min(r0 + rows_per_tile, rows)
+        p = tile % n_panels
+        n0 = p * width
+        n1 = min(n0 + width, cols)
+        xb = np.empty((r1 - r0, depth), np.float32)
+        for i in range(r1 - r0):
+            for k in range(depth):
+                xb[i, k] = x[r0 + i, k]
+        products = np.dot(xb, panels[p])
+        # this panel's channels as views that start at 0 (indices from 0 let the row loops vectorise)
+        corr, zw = correction[n0:n1], w_zp[n0:n1]
+        mult, sh, sc = multiplier[n0:n1], shift[n0:n1], scale[n0:n1]
+        split = min(max(tail_start - n0, 0), n1 - n0)
+        acc = np.empty(n1 - n0, correction.dtype)
+        for i in range(r1 - r0):
+            src = products[i]
+            if with_rows:
+                rs = np.int64(row_sum[r0 + i])
+                for j in range(n1 - n0):
+                    acc[j] = np.int64(src[j]) + corr[j] - zw[j] * rs
+            else:
+                for j in range(n1 - n0):
+                    acc[j] = np.int64(src[j]) + corr[j]
+            dst = out[r0 + i, n0:n1]
+            requantize_span(acc, mult, sh, sc, zero_point, qmin, qmax, kind, dst, 0, split)
+            requantize_span(acc, mult, sh, sc, zero_point, qmin, qmax, tail_kind, dst, split, n1 - n0)
+    return out
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def depthwise_requantize(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
+                         out_w, depth_multiplier, multiplier, shift, scale, zero_point, qmin, qmax, kind, tail_start,
+                         tail_kind, out):
+    """Depthwise conv (NHWC, weights [kh, kw, C*m]) straight to output codes: int32 sums, channel innermost.
+
+    Each output pixel's channel row is summed over the valid taps (padded taps contribute zero), then
+    requantized while it is in cache; output rows run in parallel.
+    """
+    batch, height, width, _ = x.shape
+    kernel_h, kernel_w, out_c = w.shape
+    wz = np.empty((kernel_h, kernel_w, out_c), np.int32)
+    for ky in range(kernel_h):
+        for kx in range(kernel_w):
+            for o in range(out_c):
+                wz[ky, kx, o] = np.int32(w[ky, kx, o]) - np.int32(w_zp[o])
+    bias32 = np.empty(out_c, np.int32)
+    for o in range(out_c):
+        bias32[o] = np.int32(bias[o])
+    zx = np.int32(x_zp)
+    for r in numba.prange(batch * out_h):
+        b = r // out_h
+        oy = r % out_h
+        acc = np.empty(out_c, np.int32)
+        for ox in range(out_w):
+            acc[:] = bias32
+            for ky in range(kernel_h):
+                iy = oy * stride_h - pad_top + ky * dil_h
+                if iy < 0 or iy >= height:
+                    continue
+                for kx in range(kernel_w):
+                    ix = ox * stride_w - pad_left + kx * dil_w
+                    if ix < 0 or ix >= width:
+                        continue
+                    xr = x[b, iy, ix]
+                    wr = wz[ky, kx]
+                    if depth_multiplier == 1:
+                        for o in range(out_c):
+                            acc[o] += (np.int32(xr[o]) - zx) * wr[o]
+                    else:
+                        for o in range(out_c):
+                            acc[o] += (np.int32(xr[o // depth_multiplier]) - zx) * wr[o]
+            dst = out[b, oy, ox]
+            requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, dst, 0, tail_start)
+            requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, dst, tail_start, out_c)
+    return out
