@@ -64,6 +64,22 @@ def test_accumulator_from_the_recipe_reaches_the_kernels(data):
     assert np.array_equal(wide.run_fake_quant(x)[out], narrow.run_fake_quant(x)[out])
 
 
+def test_prepared_layers_follow_edits_to_the_graph(data):
+    """Layers prepared by one run are not reused once an op's accumulator is edited in place (as sweeps do)."""
+    cal, x, _ = data
+    qm = quantize_model(CNN, _recipe(), cal)
+    g, out = qm.integer_graph, qm.integer_graph.outputs[0]
+    wide = run_graph(g, [x], "tflite-reference")[out]
+    assert np.array_equal(run_graph(g, [x], "tflite-reference")[out], wide)
+    for op in g.ops:
+        if op.kind in ("conv2d", "fully_connected"):
+            op.attrs["accumulator"] = Accumulator("int12", "saturate")
+    narrow = quantize_model(CNN, _recipe(accumulator={"bits": 12, "overflow": "saturate"}), cal)
+    edited = run_graph(g, [x], "tflite-reference")[out]
+    assert not np.array_equal(edited, wide)
+    assert np.array_equal(edited, run_graph(narrow.integer_graph, [x], "tflite-reference")[out])
+
+
 @pytest.mark.parametrize("recipe", [
     {"weights": {"bits": 4, "granularity": "per_group", "group_size": 16}},
     {"weights": {"bits": 4, "scheme": "log2"}},

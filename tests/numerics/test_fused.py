@@ -1,0 +1,176 @@
+"""Fused layers: kernel == plain twin, fused == accumulate-then-requantize, and prepared layers stay exact."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from hwsim.numerics import fused, kernels_fused, ops, reference_fused
+from hwsim.numerics import quantized as Q
+from hwsim.numerics.formats import INT8, IntFormat, OverflowMode
+from hwsim.numerics.ops import Accumulator
+from hwsim.numerics.requant_kinds import RequantKind
+from hwsim.numerics.semantics import SEMANTICS
+
+CODES = {np.int8: (-128, 127), np.uint8: (0, 255), np.int16: (-32768, 32767)}
+SEMANTICS_NAMES = SEMANTICS.names()
+
+
+@st.composite
+def stages(draw, channels: int):
+    """A random per-channel stage: any kind, a channel tail anywhere, fixed and float multipliers."""
+    kind, tail_kind = (int(draw(st.sampled_from(list(RequantKind)))) for _ in range(2))
+    mult = np.array(draw(st.lists(st.integers(1 << 30, (1 << 31) - 1), min_size=channels, max_size=channels)))
+    shift = np.array(draw(st.lists(st.integers(-12, 2), min_size=channels, max_size=channels)))
+    scale = np.array(draw(st.lists(st.floats(0.0001220703125, 2.0, width=32), min_size=channels, max_size=channels)),
+                     np.float32)
+    if RequantKind.INT16_MULTIPLIER in (kind, tail_kind):
+        shift = np.minimum(shift, 0)
+    zp = draw(st.integers(-20, 20))
+    return fused.OutputStage(mult.astype(np.int64), shift.astype(np.int64), scale, zp, -128, 127, kind, tail_kind,
+                             draw(st.integers(0, channels)), np.dtype(np.int8))
+
+
+@st.composite
+def gemm_cases(draw):
+    dtype = draw(st.sampled_from(list(CODES)))
+    lo, hi = CODES[dtype]
+    hi = min(hi, 255)  # keeps one float32 BLAS product exact at these depths
+    lo = max(lo, -255)
+    m, k, n = draw(st.integers(1, 40)), draw(st.integers(1, 24)), draw(st.integers(1, 40))
+    x = draw(hnp.arrays(dtype, (m, k), elements=st.integers(lo, hi)))
+    w = draw(hnp.arrays(np.int8, (k, n), elements=st.integers(-128, 127)))
+    zw = np.array(draw(st.lists(st.integers(-3, 3), min_size=n, max_size=n)), np.int64)
+    if draw(st.booleans()):
+        zw[:] = 0
+    bias = np.array(draw(st.lists(st.integers(-5000, 5000), min_size=n, max_size=n)), np.int64)
+    return x, w, draw(st.integers(lo, hi)), zw, bias, draw(stages(n))
+
+
+@given(gemm_cases(), st.integers(1, 48), st.integers(1, 48))
+def test_gemm_requantize_kernel_matches_twin(case, rows_per_tile, width):
+    """The BLAS-tiled kernel equals its twin for any tiling, panel width, kind, tail and zero points."""
+    x, w, zx, zw, bias, stage = case
+    packed = ops.prepack(w, zw)
+    correction = ops._correction(packed, bias, zx)
+    row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
+    panels = packed.float_panels(width)
+    got = kernels_fused.gemm_requantize(x, panels, rows_per_tile, correction, zw, row_sum, *stage.kernel_args(),
+                                        np.empty((len(x), w.shape[1]), np.int8))
+    want = reference_fused.gemm_requantize(x, panels, rows_per_tile, correction, zw, row_sum,
+                                           *stage.kernel_args(), np.empty((len(x), w.shape[1]), np.int8))
+    np.testing.assert_array_equal(got, want)
+
+
+@given(gemm_cases(), st.sampled_from([np.float32, np.int32, np.int64]))
+def test_requantize_gemm_kernel_matches_twin(case, raw_dtype):
+    """The epilogue equals its twin on float32 (BLAS), int32 and int64 products, int32 or int64 rows."""
+    x, w, zx, zw, bias, stage = case
+    raw = (x.astype(np.int64) @ w.astype(np.int64)).astype(raw_dtype)
+    correction = ops._correction(ops.prepack(w, zw), bias, zx)
+    correction = correction.astype(np.int32) if raw_dtype != np.int64 else correction
+    row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
+    args = (raw, correction, zw, row_sum, *stage.kernel_args())
+    got = kernels_fused.requantize_gemm(*args, np.empty(raw.shape, np.int8))
+    np.testing.assert_array_equal(got, reference_fused.requantize_gemm(*args, np.empty(raw.shape, np.int8)))
+
+
+@st.composite
+def depthwise_cases(draw):
+    dtype = draw(st.sampled_from(list(CODES)))
+    lo, hi = CODES[dtype]
+    mult, k = draw(st.integers(1, 3)), draw(st.sampled_from([1, 3, 5]))
+    c, h, wd = draw(st.integers(1, 9)), draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    x = draw(hnp.arrays(dtype, (draw(st.integers(1, 2)), h, wd, c), elements=st.integers(lo, hi)))
+    w = draw(hnp.arrays(np.int8, (k, k, c * mult), elements=st.integers(-128, 127)))
+    zw = np.array(draw(st.lists(st.integers(-2, 2), min_size=c * mult, max_size=c * mult)), np.int64)
+    bias = np.array(draw(st.lists(st.integers(-5000, 5000), min_size=c * mult, max_size=c * mult)), np.int64)
+    stride, dilation = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    padding = draw(st.sampled_from(["same", "valid"]))
+    return x, w, draw(st.integers(lo, hi)), zw, bias, mult, stride, dilation, padding, draw(stages(c * mult))
+
+
+@given(depthwise_cases())
+def test_depthwise_requantize_kernel_matches_twin(case):
+    """The fused depthwise kernel equals the exact reference accumulators requantized, for any geometry."""
+    x, w, zx, zw, bias, mult, stride, dilation, padding, stage = case
+    try:
+        geo = ops.conv_geometry(x.shape[1:3], w.shape[:2], stride, padding, dilation)
+    except Exception:
+        return  # the window does not fit this input
+    geometry = (*geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw)
+    shape = (x.shape[0], *geo.out_hw, w.shape[2])
+    args = (x, w, zx, zw, bias, *geometry, mult, *stage.kernel_args())
+    got = kernels_fused.depthwise_requantize(*args, np.empty(shape, np.int8))
+    np.testing.assert_array_equal(got, reference_fused.depthwise_requantize(*args, np.empty(shape, np.int8)))
+
+
+def _qparams(rng, channels):
+    return (Q.QParams.of(0.02, 3), Q.QParams.of(rng.uniform(0.001, 0.02, channels)), Q.QParams.of(0.05, -4))
+
+
+@pytest.mark.parametrize("semantics", SEMANTICS_NAMES)
+@pytest.mark.parametrize("rows", [5, 200])  # the int32 kernel and the BLAS tiles
+def test_fused_layers_equal_accumulate_then_requantize(semantics, rows, rng):
+    """Fused conv, depthwise and FC equal the MAC accumulators requantized afterwards, under every semantics."""
+    x = rng.integers(-128, 128, (1, rows // 5, 5, 24)).astype(np.int8)
+    w = rng.integers(-127, 128, (40, 3, 3, 24)).astype(np.int8)
+    dw = rng.integers(-127, 128, (1, 3, 3, 24)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, 40)
+    x_q, w_q, y_q = _qparams(rng, 40)
+    common = dict(x_q=x_q, y_q=y_q, activation="relu6", semantics=semantics)
+    got = Q.conv2d(x, w, bias, w_q=w_q, padding="same", **common)
+    acc = ops.conv2d(x, w, padding="same", x_zero_point=3, bias=bias).acc
+    want = Q.requantize(acc, input_scale=0.02, weight_scale=w_q.scale, output=y_q, fmt=INT8, semantics=semantics,
+                        op="conv2d", activation="relu6")
+    arithmetic = Q._arithmetic(x.dtype, w.dtype, SEMANTICS.get(semantics))
+    if arithmetic == "exact":
+        np.testing.assert_array_equal(got, want)
+    dw_q = Q.QParams.of(w_q.scale[:24])
+    got = Q.depthwise_conv2d(x, dw, bias[:24], w_q=dw_q, padding="same", **common)
+    acc = ops.depthwise_conv2d(x, dw, padding="same", x_zero_point=3, bias=bias[:24]).acc
+    np.testing.assert_array_equal(got, Q.requantize(acc, input_scale=0.02, weight_scale=dw_q.scale, output=y_q,
+                                                    fmt=INT8, semantics=semantics, op="depthwise_conv2d",
+                                                    activation="relu6"))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16])
+def test_prepared_layers_equal_the_checked_path(dtype, rng):
+    """A layer prepared for a dtype gives the checked path's codes on inputs spanning that dtype's range."""
+    lo, hi = CODES[dtype]
+    x = rng.integers(lo, hi + 1, (2, 9, 7, 16)).astype(dtype)
+    x.flat[:2] = (lo, hi)
+    w = rng.integers(-127, 128, (24, 3, 3, 16)).astype(np.int8)
+    w.flags.writeable = False
+    bias = rng.integers(-3000, 3000, 24)
+    x_q, w_q, y_q = _qparams(rng, 24)
+    y_fmt = IntFormat(16, True) if dtype == np.int16 else INT8
+    kw = dict(x_q=x_q, w_q=w_q, y_q=y_q, y_fmt=y_fmt, stride=2, padding="same", semantics="tflite-reference")
+    layer = Q.prepare_conv2d(x.dtype, w, bias, **kw)
+    assert layer is not None
+    np.testing.assert_array_equal(layer(x), Q.conv2d(x, w, bias, **kw))
+    fc_w = np.ascontiguousarray(w.reshape(24, -1)[:, :16])
+    fc_w.flags.writeable = False
+    kw = dict(x_q=x_q, w_q=w_q, y_q=y_q, y_fmt=y_fmt, semantics="xnnpack")
+    rows = np.ascontiguousarray(x.reshape(-1, 16))
+    np.testing.assert_array_equal(Q.prepare_fully_connected(x.dtype, fc_w, bias, **kw)(rows),
+                                  Q.fully_connected(rows, fc_w, bias, **kw))
+
+
+def test_prepare_declines_what_it_cannot_prove(rng):
+    """No fused layer where the dtype's range could overflow a narrow register: the ordered path must run."""
+    w = rng.integers(-127, 128, (8, 3, 3, 16)).astype(np.int8)
+    x_q, w_q, y_q = _qparams(rng, 8)
+    narrow = Accumulator(IntFormat(16, True), OverflowMode.SATURATE)
+    assert Q.prepare_conv2d(np.int8, w, None, x_q=x_q, w_q=w_q, y_q=y_q, accumulator=narrow) is None
+    assert Q.prepare_conv2d(np.int8, w, None, x_q=x_q, w_q=w_q, y_q=y_q) is not None
+    assert Q.prepare_conv2d(np.int8, np.repeat(w, 2, axis=3), None, x_q=x_q, w_q=w_q, y_q=y_q, groups=2) is None
+
+
+def test_gemm_tiles_split_columns_when_rows_are_few():
+    """Many rows: row tiles across the whole width; few rows: every row in one tile, columns in panels."""
+    rows_per_tile, width = fused.gemm_tiles(12544, 16, 96)
+    assert width == 96 and rows_per_tile < 12544
+    rows_per_tile, width = fused.gemm_tiles(49, 320, 1280)
+    assert rows_per_tile == 49 and width < 1280 and width % 16 == 0
