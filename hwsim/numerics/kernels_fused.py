@@ -14,6 +14,15 @@ import numpy as np
 from hwsim.numerics.kernels import requantize_span
 
 
+@numba.njit(cache=True, nogil=True)
+def _repeat(values, times):
+    """``values`` repeated ``times`` times end to end (np.tile for 1-D arrays)."""
+    out = np.empty(values.size * times, values.dtype)
+    for t in range(times):
+        out[t * values.size:(t + 1) * values.size] = values
+    return out
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
 def requantize_gemm(raw, correction, w_zp, row_sum, multiplier, shift, scale, zero_point, qmin, qmax, kind,
                     tail_start, tail_kind, out):
@@ -59,6 +68,12 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, multipl
     n_panels, _, width = panels.shape
     row_tiles = (rows + rows_per_tile - 1) // rows_per_tile
     with_rows = row_sum.size > 0
+    # Narrow layers (one unpadded panel, no channel tail) requantize a group of rows per call, on the per-channel
+    # values repeated row after row, so that each call's loop is long enough to be worth vectorising.
+    group = max(1, 256 // cols) if width == cols and tail_start >= cols else 1
+    corr, zw = _repeat(correction, group), _repeat(w_zp, group)
+    mult, sh, sc = _repeat(multiplier, group), _repeat(shift, group), _repeat(scale, group)
+    flat_out = out.reshape(rows * cols)
     for tile in numba.prange(row_tiles * n_panels):
         r0 = (tile // n_panels) * rows_per_tile
         r1 = min(r0 + rows_per_tile, rows)
@@ -70,9 +85,24 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, multipl
             for k in range(depth):
                 xb[i, k] = x[r0 + i, k]
         products = np.dot(xb, panels[p])
+        if group > 1:
+            flat = products.reshape((r1 - r0) * cols)
+            acc = np.empty(group * cols, correction.dtype)
+            for g0 in range(0, r1 - r0, group):
+                count = min(group, r1 - r0 - g0) * cols
+                base = g0 * cols
+                for j in range(count):
+                    acc[j] = np.int64(flat[base + j]) + corr[j]
+                if with_rows:
+                    for j in range(count):
+                        acc[j] -= zw[j] * np.int64(row_sum[r0 + g0 + j // cols])
+                start = (r0 + g0) * cols
+                requantize_span(acc, mult, sh, sc, zero_point, qmin, qmax, kind, flat_out[start:start + count], 0,
+                                count)
+            continue
         # this panel's channels as views that start at 0 (indices from 0 let the row loops vectorise)
-        corr, zw = correction[n0:n1], w_zp[n0:n1]
-        mult, sh, sc = multiplier[n0:n1], shift[n0:n1], scale[n0:n1]
+        pcorr, pzw = correction[n0:n1], w_zp[n0:n1]
+        pmult, psh, psc = multiplier[n0:n1], shift[n0:n1], scale[n0:n1]
         split = min(max(tail_start - n0, 0), n1 - n0)
         acc = np.empty(n1 - n0, correction.dtype)
         for i in range(r1 - r0):
@@ -80,13 +110,13 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, multipl
             if with_rows:
                 rs = np.int64(row_sum[r0 + i])
                 for j in range(n1 - n0):
-                    acc[j] = np.int64(src[j]) + corr[j] - zw[j] * rs
+                    acc[j] = np.int64(src[j]) + pcorr[j] - pzw[j] * rs
             else:
                 for j in range(n1 - n0):
-                    acc[j] = np.int64(src[j]) + corr[j]
+                    acc[j] = np.int64(src[j]) + pcorr[j]
             dst = out[r0 + i, n0:n1]
-            requantize_span(acc, mult, sh, sc, zero_point, qmin, qmax, kind, dst, 0, split)
-            requantize_span(acc, mult, sh, sc, zero_point, qmin, qmax, tail_kind, dst, split, n1 - n0)
+            requantize_span(acc, pmult, psh, psc, zero_point, qmin, qmax, kind, dst, 0, split)
+            requantize_span(acc, pmult, psh, psc, zero_point, qmin, qmax, tail_kind, dst, split, n1 - n0)
     return out
 
 
@@ -110,11 +140,18 @@ def depthwise_requantize(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_
     for o in range(out_c):
         bias32[o] = np.int32(bias[o])
     zx = np.int32(x_zp)
+    # without a channel tail, a whole output row is requantized in one call, on the per-channel values
+    # repeated pixel after pixel (narrow layers would otherwise spend their time entering short loops)
+    whole_rows = tail_start >= out_c
+    reps = out_w if whole_rows else 1
+    mult, sh, sc = _repeat(multiplier, reps), _repeat(shift, reps), _repeat(scale, reps)
+    flat_out = out.reshape(batch * out_h * out_w * out_c)
     for r in numba.prange(batch * out_h):
         b = r // out_h
         oy = r % out_h
-        acc = np.empty(out_c, np.int32)
+        row = np.empty(out_w * out_c, np.int32)
         for ox in range(out_w):
+            acc = row[ox * out_c:(ox + 1) * out_c]
             acc[:] = bias32
             for ky in range(kernel_h):
                 iy = oy * stride_h - pad_top + ky * dil_h
@@ -132,7 +169,13 @@ def depthwise_requantize(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_
                     else:
                         for o in range(out_c):
                             acc[o] += (np.int32(xr[o // depth_multiplier]) - zx) * wr[o]
-            dst = out[b, oy, ox]
-            requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, dst, 0, tail_start)
-            requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, dst, tail_start, out_c)
+            if not whole_rows:
+                dst = out[b, oy, ox]
+                requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, dst, 0, tail_start)
+                requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, dst, tail_start,
+                                out_c)
+        if whole_rows:
+            start = r * out_w * out_c
+            requantize_span(row, mult, sh, sc, zero_point, qmin, qmax, kind, flat_out[start:start + out_w * out_c], 0,
+                            out_w * out_c)
     return out

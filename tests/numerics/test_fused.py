@@ -63,6 +63,19 @@ def test_gemm_requantize_kernel_matches_twin(case, rows_per_tile, width):
     np.testing.assert_array_equal(got, want)
 
 
+@given(gemm_cases(), st.integers(1, 48))
+def test_gemm_requantize_groups_of_narrow_rows_match_twin(case, rows_per_tile):
+    """One unpadded panel and no channel tail: rows are requantized in groups, which must change nothing."""
+    x, w, zx, zw, bias, stage = case
+    stage = fused.OutputStage(*stage.kernel_args()[:6], stage.kind, stage.kind, w.shape[1], stage.dtype)
+    packed = ops.prepack(w, zw)
+    correction = ops._correction(packed, bias, zx)
+    row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
+    args = (x, packed.float_panels(w.shape[1]), rows_per_tile, correction, zw, row_sum, *stage.kernel_args())
+    np.testing.assert_array_equal(kernels_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8)),
+                                  reference_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8)))
+
+
 @given(gemm_cases(), st.sampled_from([np.float32, np.int32, np.int64]))
 def test_requantize_gemm_kernel_matches_twin(case, raw_dtype):
     """The epilogue equals its twin on float32 (BLAS), int32 and int64 products, int32 or int64 rows."""
