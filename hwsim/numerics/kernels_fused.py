@@ -74,25 +74,26 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, multipl
     corr, zw = _repeat(correction, group), _repeat(w_zp, group)
     mult, sh, sc = _repeat(multiplier, group), _repeat(shift, group), _repeat(scale, group)
     flat_out = out.reshape(rows * cols)
+    flat_x = x.reshape(rows * depth)
     for tile in numba.prange(row_tiles * n_panels):
         r0 = (tile // n_panels) * rows_per_tile
         r1 = min(r0 + rows_per_tile, rows)
         p = tile % n_panels
         n0 = p * width
         n1 = min(n0 + width, cols)
-        xb = np.empty((r1 - r0, depth), np.float32)
-        for i in range(r1 - r0):
-            for k in range(depth):
-                xb[i, k] = x[r0 + i, k]
-        products = np.dot(xb, panels[p])
+        xb = np.empty((r1 - r0) * depth, np.float32)
+        rows_in = flat_x[r0 * depth:r1 * depth]  # the tile's rows are contiguous: one long loop converts them
+        for j in range(rows_in.size):
+            xb[j] = rows_in[j]
+        products = np.dot(xb.reshape((r1 - r0, depth)), panels[p])
         if group > 1:
             flat = products.reshape((r1 - r0) * cols)
             acc = np.empty(group * cols, correction.dtype)
             for g0 in range(0, r1 - r0, group):
                 count = min(group, r1 - r0 - g0) * cols
-                base = g0 * cols
+                seg = flat[g0 * cols:g0 * cols + count]
                 for j in range(count):
-                    acc[j] = np.int64(flat[base + j]) + corr[j]
+                    acc[j] = np.int64(seg[j]) + corr[j]
                 if with_rows:
                     for j in range(count):
                         acc[j] -= zw[j] * np.int64(row_sum[r0 + g0 + j // cols])
