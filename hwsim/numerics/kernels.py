@@ -167,9 +167,16 @@ def requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind,
     written branch-free (the same math as ``requantize_scalar``, which the tests hold them to).
     """
     if kind == FLOAT32_SCALE:
-        for c in range(c0, c1):
-            v = np.int64(np.rint(np.float32(acc[c]) * np.float32(scale[c]))) + zero_point
-            out[c] = min(max(v, qmin), qmax)
+        lo, hi = qmin - zero_point, qmax - zero_point
+        if -(1 << 24) <= lo and hi <= 1 << 24:  # clamp while still float32 (exact bounds), then 32-bit lanes
+            flo, fhi = np.float32(lo), np.float32(hi)
+            for c in range(c0, c1):
+                v = min(max(np.rint(np.float32(acc[c]) * np.float32(scale[c])), flo), fhi)
+                out[c] = np.int32(v) + np.int32(zero_point)
+        else:
+            for c in range(c0, c1):
+                v = np.int64(np.rint(np.float32(acc[c]) * np.float32(scale[c]))) + zero_point
+                out[c] = min(max(v, qmin), qmax)
     elif kind == GEMMLOWP_DOUBLE:
         for c in range(c0, c1):
             e = np.int64(shift[c])

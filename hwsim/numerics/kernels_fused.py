@@ -40,13 +40,13 @@ def requantize_gemm(raw, correction, w_zp, row_sum, multiplier, shift, scale, ze
         acc = np.empty(cols, correction.dtype)
         for m in range(blk * per_block, min((blk + 1) * per_block, rows)):
             src = raw[m]
+            for n in range(cols):  # stored, then added: see the note on wrapping in gemm_requantize
+                acc[n] = src[n]
+                acc[n] += correction[n]
             if with_rows:
                 rs = np.int64(row_sum[m])
                 for n in range(cols):
-                    acc[n] = np.int64(src[n]) + correction[n] - w_zp[n] * rs
-            else:
-                for n in range(cols):
-                    acc[n] = np.int64(src[n]) + correction[n]
+                    acc[n] -= w_zp[n] * rs
             requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, out[m], 0, tail_start)
             requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, out[m], tail_start,
                             cols)
@@ -62,6 +62,10 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, multipl
     of ``rows_per_tile`` rows by one panel run in parallel; each converts its rows to float32, multiplies
     them on BLAS (single-threaded inside the tile) and requantizes the products while they are in cache,
     as ``requantize_gemm`` does. Columns past N in the last panel are zero padding and are not written.
+
+    Products are stored into the accumulator row (of ``correction``'s dtype) before the correction is added:
+    with an int32 row both steps wrap modulo 2**32, which gives the exact sum because the caller proved that
+    the sum itself fits int32 (the raw products alone need not: a uint8 input near its zero point).
     """
     rows, depth = x.shape
     cols = out.shape[1]
@@ -93,7 +97,8 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, multipl
                 count = min(group, r1 - r0 - g0) * cols
                 seg = flat[g0 * cols:g0 * cols + count]
                 for j in range(count):
-                    acc[j] = np.int64(seg[j]) + corr[j]
+                    acc[j] = seg[j]
+                    acc[j] += corr[j]
                 if with_rows:
                     for j in range(count):
                         acc[j] -= zw[j] * np.int64(row_sum[r0 + g0 + j // cols])
@@ -108,13 +113,13 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, multipl
         acc = np.empty(n1 - n0, correction.dtype)
         for i in range(r1 - r0):
             src = products[i]
+            for j in range(n1 - n0):
+                acc[j] = src[j]
+                acc[j] += pcorr[j]
             if with_rows:
                 rs = np.int64(row_sum[r0 + i])
                 for j in range(n1 - n0):
-                    acc[j] = np.int64(src[j]) + pcorr[j] - pzw[j] * rs
-            else:
-                for j in range(n1 - n0):
-                    acc[j] = np.int64(src[j]) + pcorr[j]
+                    acc[j] -= pzw[j] * rs
             dst = out[r0 + i, n0:n1]
             requantize_span(acc, pmult, psh, psc, zero_point, qmin, qmax, kind, dst, 0, split)
             requantize_span(acc, pmult, psh, psc, zero_point, qmin, qmax, tail_kind, dst, split, n1 - n0)

@@ -187,3 +187,18 @@ def test_gemm_tiles_split_columns_when_rows_are_few():
     assert width == 96 and rows_per_tile < 12544
     rows_per_tile, width = fused.gemm_tiles(49, 320, 1280)
     assert rows_per_tile == 49 and width < 1280 and width % 16 == 0
+
+
+def test_int32_rows_wrap_to_the_exact_sum_when_raw_products_do_not_fit(rng):
+    """uint8 inputs at their zero point: sum xw needs 64 bits, sum (x - zx)w fits int32; the fused path agrees."""
+    depth = 80_000
+    x = np.full((3, depth), 255, np.uint8)
+    x[0, :10] = 0
+    w = rng.integers(120, 128, (depth, 4)).astype(np.int8)
+    stage = fused.OutputStage(np.full(4, 1 << 30, np.int64), np.full(4, -4, np.int64), np.full(4, 0.01, np.float32),
+                              0, -128, 127, int(RequantKind.GEMMLOWP_DOUBLE), int(RequantKind.GEMMLOWP_DOUBLE), 4,
+                              np.dtype(np.int8))
+    acc = ops.matmul(x, w, x_zero_point=255).acc
+    assert np.abs(acc).max() < 1 << 31 < np.abs(x.astype(np.int64) @ w).max()
+    np.testing.assert_array_equal(fused.matmul_requantized(x, w, stage, x_zero_point=255),
+                                  fused.requantize_stage(acc, stage))
