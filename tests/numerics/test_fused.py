@@ -190,15 +190,19 @@ def test_gemm_tiles_split_columns_when_rows_are_few():
 
 
 def test_int32_rows_wrap_to_the_exact_sum_when_raw_products_do_not_fit(rng):
-    """uint8 inputs at their zero point: sum xw needs 64 bits, sum (x - zx)w fits int32; the fused path agrees."""
+    """uint8 inputs next to their zero point: sum xw needs 64 bits while sum (x - zx)w fits int32, so the fused
+    path keeps int32 rows and relies on wrapping; it must still equal the exact accumulators requantized."""
     depth = 80_000
     x = np.full((3, depth), 255, np.uint8)
-    x[0, :10] = 0
+    x[0, :10] = 254
     w = rng.integers(120, 128, (depth, 4)).astype(np.int8)
-    stage = fused.OutputStage(np.full(4, 1 << 30, np.int64), np.full(4, -4, np.int64), np.full(4, 0.01, np.float32),
+    stage = fused.OutputStage(np.full(4, 1 << 30, np.int64), np.full(4, -20, np.int64), np.full(4, 0.01, np.float32),
                               0, -128, 127, int(RequantKind.GEMMLOWP_DOUBLE), int(RequantKind.GEMMLOWP_DOUBLE), 4,
                               np.dtype(np.int8))
-    acc = ops.matmul(x, w, x_zero_point=255).acc
+    acc = ops.matmul(x, w, x_zero_point=254).acc
     assert np.abs(acc).max() < 1 << 31 < np.abs(x.astype(np.int64) @ w).max()
-    np.testing.assert_array_equal(fused.matmul_requantized(x, w, stage, x_zero_point=255),
+    layer = fused.FusedGemm.prepare(ops.prepack(w), np.zeros(4, np.int64), 254, stage, (254, 255))
+    assert layer.correction.dtype == np.int32
+    np.testing.assert_array_equal(layer(x), fused.requantize_stage(acc, stage))
+    np.testing.assert_array_equal(fused.matmul_requantized(x, w, stage, x_zero_point=254),
                                   fused.requantize_stage(acc, stage))
