@@ -20,7 +20,7 @@ import numpy as np
 from hwsim.errors import ConfigError
 from hwsim.numerics import kernels_fused, ops, reference_fused
 from hwsim.numerics.ops import Accumulator, PackedWeights
-from hwsim.numerics.threads import single_threaded_blas
+from hwsim.numerics.threads import blas_limited, single_threaded_blas
 
 _TILE_FLOATS = 1 << 15  # float32 inputs or products per tile of the fused GEMM (they stay in L2)
 _NO_ROWS = np.zeros(0, np.int64)
@@ -85,6 +85,7 @@ class FusedGemm:
     stage: OutputStage
     max_x: int  # max |x| over the prepared range
     blas: bool  # one float32 BLAS product is exact: K max|x| max|w| < 2**24
+    _tiles: dict = field(default_factory=dict, compare=False, repr=False)  # M -> (rows per tile, panels)
 
     @classmethod
     def prepare(cls, packed: PackedWeights, bias: np.ndarray, x_zero_point: int, stage: OutputStage,
@@ -103,17 +104,25 @@ class FusedGemm:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Output codes for ``x``, a C-contiguous [M, K] integer array within the prepared range (not checked)."""
-        rows, (depth, cols) = x.shape[0], self.packed.w.shape
+        rows, cols = x.shape[0], self.packed.w.shape[1]
         zw = self.packed.w_zero_point
-        row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else _NO_ROWS
+        row_sum = x.sum(axis=1, dtype=np.int64) if self.packed.zw_nonzero else _NO_ROWS
         out = np.empty((rows, cols), self.stage.dtype)
         if self.blas and rows >= ops._BLAS_MIN_ROWS:
-            rows_per_tile, width = gemm_tiles(rows, depth, cols)
+            tiles = self._tiles.get(rows)
+            if tiles is None:
+                rows_per_tile, width = gemm_tiles(rows, x.shape[1], cols)
+                tiles = self._tiles[rows] = (rows_per_tile, self.packed.float_panels(width))
+            args = (x, tiles[1], tiles[0], self.correction, zw, row_sum, *self.stage.kernel_args(), out)
+            if blas_limited():
+                return _impl().gemm_requantize(*args)
             with single_threaded_blas():
-                return _impl().gemm_requantize(x, self.packed.float_panels(width), rows_per_tile, self.correction, zw,
-                                               row_sum, *self.stage.kernel_args(), out)
+                return _impl().gemm_requantize(*args)
         raw, _ = ops._raw_products(x, self.packed, self.max_x)
-        return _impl().requantize_gemm(raw, self.correction, zw, row_sum, *self.stage.kernel_args(), out)
+        # raw sums that need 64 bits (a uint8 input near its zero point) take 64-bit rows, even where the
+        # corrected sums would fit int32
+        correction = self.correction.astype(np.int64) if raw.dtype == np.int64 else self.correction
+        return _impl().requantize_gemm(raw, correction, zw, row_sum, *self.stage.kernel_args(), out)
 
 
 def gemm_tiles(rows: int, depth: int, cols: int) -> tuple[int, int]:

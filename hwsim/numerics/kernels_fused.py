@@ -40,7 +40,7 @@ def requantize_gemm(raw, correction, w_zp, row_sum, multiplier, shift, scale, ze
         acc = np.empty(cols, correction.dtype)
         for m in range(blk * per_block, min((blk + 1) * per_block, rows)):
             src = raw[m]
-            for n in range(cols):  # stored, then added: see the note on wrapping in gemm_requantize
+            for n in range(cols):  # stored, then corrected: see gemm_requantize
                 acc[n] = src[n]
                 acc[n] += correction[n]
             if with_rows:
@@ -63,9 +63,9 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, multipl
     them on BLAS (single-threaded inside the tile) and requantizes the products while they are in cache,
     as ``requantize_gemm`` does. Columns past N in the last panel are zero padding and are not written.
 
-    Products are stored into the accumulator row (of ``correction``'s dtype) before the correction is added:
-    with an int32 row both steps wrap modulo 2**32, which gives the exact sum because the caller proved that
-    the sum itself fits int32 (the raw products alone need not: a uint8 input near its zero point).
+    Products are stored into the accumulator row (of ``correction``'s dtype) and then corrected, each step in
+    the row's own width (int32 rows vectorise on twice the lanes); callers pass int32 only where both the
+    products and the corrected sums fit it.
     """
     rows, depth = x.shape
     cols = out.shape[1]

@@ -318,6 +318,7 @@ class PackedWeights:
     col_sum: np.ndarray  # sum_k w[k, n]
     max_abs: int  # max |w|
     max_abs_centered: int  # max |w - w_zero_point|
+    zw_nonzero: bool  # some column has a weight zero point: then sum_k x[m, k] enters its accumulators
     panels: dict = field(default_factory=dict, compare=False, repr=False)  # width -> float32 [P, K, width]
 
     def float_panels(self, width: int) -> np.ndarray:
@@ -344,7 +345,7 @@ def prepack(w, w_zero_point=0) -> PackedWeights:
     w = np.ascontiguousarray(w)
     as_float = w.astype(np.float32) if max_abs <= 1 << 15 else None
     return PackedWeights(w, zw, np.ascontiguousarray(w.T), as_float,
-                         w.sum(axis=0, dtype=np.int64), max_abs, max_centered)
+                         w.sum(axis=0, dtype=np.int64), max_abs, max_centered, bool(zw.any()))
 
 
 _PACKED: dict[tuple[int, bytes], tuple[weakref.ref, PackedWeights]] = {}
@@ -399,7 +400,7 @@ def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
         raw, path = _raw_products(x, packed, max(abs(x_range[0]), abs(x_range[1])))
         raw = raw.astype(np.int64)
         raw += _correction(packed, b, zx)[None, :]
-        if zw.any():
+        if packed.zw_nonzero:
             raw -= zw[None, :] * x.sum(axis=1, dtype=np.int64)[:, None]
         return MacResult(raw, 0, path)
     acc, count = _impl().matmul_acc(x, packed.w, zx, zw, b, accumulator.fmt.min, accumulator.fmt.max,

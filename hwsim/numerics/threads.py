@@ -28,6 +28,11 @@ def _controller():
     return _CONTROLLER
 
 
+def blas_limited() -> bool:
+    """True inside a :func:`single_threaded_blas` block."""
+    return _INSIDE.get()
+
+
 @contextlib.contextmanager
 def single_threaded_blas() -> Iterator[None]:
     """Run the block with every BLAS library limited to one thread (re-entrant: nested blocks cost nothing)."""

@@ -189,9 +189,9 @@ def test_gemm_tiles_split_columns_when_rows_are_few():
     assert rows_per_tile == 49 and width < 1280 and width % 16 == 0
 
 
-def test_int32_rows_wrap_to_the_exact_sum_when_raw_products_do_not_fit(rng):
-    """uint8 inputs next to their zero point: sum xw needs 64 bits while sum (x - zx)w fits int32, so the fused
-    path keeps int32 rows and relies on wrapping; it must still equal the exact accumulators requantized."""
+def test_exact_when_raw_products_need_64_bits_but_the_sums_fit_int32(rng):
+    """uint8 inputs next to their zero point: sum xw needs 64 bits while sum (x - zx)w fits int32 (so the layer
+    keeps an int32 correction); the fused path must still equal the exact accumulators requantized."""
     depth = 80_000
     x = np.full((3, depth), 255, np.uint8)
     x[0, :10] = 254
