@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, TextIO
 
+import numba
 import numpy as np
 
 from hwsim.errors import RuntimeUnavailable
@@ -220,22 +221,32 @@ def bench_infer(repeats: int = 7, out: TextIO = sys.stdout, size: int = 224) -> 
         x = np.random.default_rng(1).integers(-128, 128, (1, size, size, 3)).astype(np.int8)
         # BUILTIN_REF is left out: it aborts the process at MobileNetV2's 1000-class int8 SOFTMAX.
         resolvers = {"xnnpack": "AUTO", "tflite-optimized": "BUILTIN_WITHOUT_DEFAULT_DELEGATES"}
-        print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; MobileNetV2 {size}x{size} int8 "
-              f"({graph.mac_count() / 1e6:.0f} M MACs); medians of {repeats} interleaved runs\n", file=out)
-        print("| semantics | TFLite resolver ms | hwsim ms | hwsim / TFLite | bit-exact |\n|---|---:|---:|---:|---|",
+        cores = os.cpu_count() or 1
+        print(f"CPU: {cpu_name()}, {cores} cores; MobileNetV2 {size}x{size} int8 "
+              f"({graph.mac_count() / 1e6:.0f} M MACs); medians of {repeats} interleaved runs. TFLite runs with "
+              f"its default thread count (one) and with {cores}; hwsim uses {numba.get_num_threads()} threads\n",
               file=out)
+        print(f"| semantics | TFLite ms (default) | TFLite ms ({cores} threads) | hwsim ms | hwsim / TFLite default | "
+              f"hwsim / TFLite {cores} threads | bit-exact |\n|---|---:|---:|---:|---:|---:|---|", file=out)
         for semantics, resolver in resolvers.items():
-            interp = tf.lite.Interpreter(model_path=path, experimental_op_resolver_type=getattr(
-                tf.lite.experimental.OpResolverType, resolver))
-            interp.allocate_tensors()
-            index, output = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+            runs = [_tflite_runner(tf, path, resolver, x, threads) for threads in (None, cores)]
+            exact = np.array_equal(run_graph(graph, [x], semantics)[graph.outputs[0]], runs[0]())
+            ours, default = _interleaved(lambda: run_graph(graph, [x], semantics), runs[0], repeats)
+            threaded, _ = _interleaved(runs[1], None, repeats)
+            print(f"| {semantics} | {1e3 * default:.1f} | {1e3 * threaded:.1f} | {1e3 * ours:.1f} | "
+                  f"{ours / default:.1f}x | {ours / threaded:.1f}x | {'yes' if exact else 'NO'} |", file=out)
 
-            def tflite_run():
-                interp.set_tensor(index, x)
-                interp.invoke()
-                return interp.get_tensor(output)
 
-            exact = np.array_equal(run_graph(graph, [x], semantics)[graph.outputs[0]], tflite_run())
-            ours, peer = _interleaved(lambda: run_graph(graph, [x], semantics), tflite_run, repeats)
-            print(f"| {semantics} | {1e3 * peer:.1f} | {1e3 * ours:.1f} | {ours / peer:.1f}x | "
-                  f"{'yes' if exact else 'NO'} |", file=out)
+def _tflite_runner(tf, path: str, resolver: str, x: np.ndarray, threads: int | None) -> Callable[[], np.ndarray]:
+    """One TFLite interpreter (``threads`` None: the interpreter's default) as a call that runs ``x``."""
+    interp = tf.lite.Interpreter(model_path=path, num_threads=threads,
+                                 experimental_op_resolver_type=getattr(tf.lite.experimental.OpResolverType, resolver))
+    interp.allocate_tensors()
+    index, output = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+
+    def run():
+        interp.set_tensor(index, x)
+        interp.invoke()
+        return interp.get_tensor(output)
+
+    return run

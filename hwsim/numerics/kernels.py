@@ -322,25 +322,30 @@ def matmul_acc_pairwise16(x, w, x_zp, w_zp, bias):
     return out
 
 
-@jit
+@numba.njit(cache=True, nogil=True, parallel=True)
 def im2col(x, kernel_h, kernel_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, pad_value):
-    """NHWC patches as rows (n, oy, ox), columns (ky, kx, c); padded taps read ``pad_value``."""
+    """NHWC patches as rows (n, oy, ox), columns (ky, kx, c); padded taps read ``pad_value``. Output rows
+    (n, oy) run in parallel; each tap copies one contiguous channel row."""
     batch, height, width, channels = x.shape
     cols = np.empty((batch * out_h * out_w, kernel_h * kernel_w * channels), x.dtype)
-    row = 0
-    for b in range(batch):
-        for oy in range(out_h):
-            for ox in range(out_w):
-                col = 0
-                for ky in range(kernel_h):
-                    iy = oy * stride_h - pad_top + ky * dil_h
-                    for kx in range(kernel_w):
-                        ix = ox * stride_w - pad_left + kx * dil_w
-                        inside = 0 <= iy < height and 0 <= ix < width
+    for r in numba.prange(batch * out_h):
+        b = r // out_h
+        oy = r % out_h
+        for ox in range(out_w):
+            dst = cols[r * out_w + ox]
+            col = 0
+            for ky in range(kernel_h):
+                iy = oy * stride_h - pad_top + ky * dil_h
+                for kx in range(kernel_w):
+                    ix = ox * stride_w - pad_left + kx * dil_w
+                    if 0 <= iy < height and 0 <= ix < width:
+                        src = x[b, iy, ix]
                         for c in range(channels):
-                            cols[row, col] = x[b, iy, ix, c] if inside else pad_value
-                            col += 1
-                row += 1
+                            dst[col + c] = src[c]
+                    else:
+                        for c in range(channels):
+                            dst[col + c] = pad_value
+                    col += channels
     return cols
 
 
