@@ -319,7 +319,15 @@ class PackedWeights:
     max_abs: int  # max |w|
     max_abs_centered: int  # max |w - w_zero_point|
     zw_nonzero: bool  # some column has a weight zero point: then sum_k x[m, k] enters its accumulators
-    panels: dict = field(default_factory=dict, compare=False, repr=False)  # width -> float32 [P, K, width]
+    panels: dict = field(default_factory=dict, compare=False, repr=False)  # layouts made on demand, by key
+
+    def vnni_blocks(self) -> np.ndarray:
+        """The weights packed for the VNNI kernel (``fused.pack_vnni``), made once."""
+        if "vnni" not in self.panels:
+            from hwsim.numerics.fused import pack_vnni
+
+            self.panels["vnni"] = pack_vnni(self.w)
+        return self.panels["vnni"]
 
     def float_panels(self, width: int) -> np.ndarray:
         """The float32 weights as column panels [P, K, width] (the last zero-padded), made once per width."""
