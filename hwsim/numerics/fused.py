@@ -18,8 +18,7 @@ import numba
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.numerics import kernels_fused, kernels_vnni, ops, reference_fused, reference_vnni
-from hwsim.numerics.cpu import has_avx512_vnni
+from hwsim.numerics import kernels_fused, kernels_vnni, ops, reference_fused, reference_vnni, vnni
 from hwsim.numerics.ops import Accumulator, PackedWeights
 from hwsim.numerics.threads import blas_limited, single_threaded_blas
 
@@ -81,33 +80,6 @@ def dtype_range(dtype) -> tuple[int, int]:
     return int(info.min), int(info.max)
 
 
-def pack_vnni(w: np.ndarray) -> np.ndarray:
-    """int8 weights [K, N] as ``kernels_vnni`` reads them: column blocks of 16 [N/16, K/4 * 64], each a run of
-    64-byte groups (4 consecutive k's of each of the 16 columns), K and N zero-padded."""
-    depth, cols = w.shape
-    padded = np.zeros((-(-depth // 4) * 4, -(-cols // 16) * 16), np.int8)
-    padded[:depth, :cols] = w
-    steps, blocks = padded.shape[0] // 4, padded.shape[1] // 16
-    return np.ascontiguousarray(padded.reshape(steps, 4, blocks, 16).transpose(2, 0, 3, 1)).reshape(blocks, -1)
-
-
-def vnni_available() -> bool:
-    """Whether the VNNI byte kernel can run in this process."""
-    return has_avx512_vnni() and not numba.config.DISABLE_JIT
-
-
-def _vnni_offset(packed: PackedWeights, x_range: tuple[int, int]) -> int | None:
-    """What ``vpdpbusd`` needs added to the inputs to make them bytes (0 for uint8 data, 128 for int8), or None
-    where it cannot run: no AVX-512 VNNI here (or ``HWSIM_VNNI=0``, or numba's JIT disabled: the kernel is an
-    LLVM intrinsic), weights beyond int8, or a depth at which the raw byte products could wrap int32."""
-    if os.environ.get("HWSIM_VNNI") == "0" or not vnni_available() or packed.w.dtype != np.int8:
-        return None
-    if packed.w.shape[0] * 255 * 128 >= 1 << 31:
-        return None
-    lo, hi = x_range
-    return 0 if 0 <= lo and hi <= 255 else 128 if -128 <= lo and hi <= 127 else None
-
-
 @dataclass(frozen=True)
 class FusedGemm:
     """x [M, K] -> requantized codes [M, N], prepared for inputs in a known range.
@@ -120,7 +92,7 @@ class FusedGemm:
     packed: PackedWeights
     correction: np.ndarray  # b - zx sum w + K zx zw per column; int32 when every sum fits it
     stage: OutputStage
-    max_x: int  # max |x| over the prepared range
+    x_range: tuple[int, int]  # the inputs it was prepared for
     blas: bool  # one float32 BLAS product is exact: K max|x| max|w| < 2**24
     vnni_offset: int | None  # added to x for the VNNI kernel (None: not used)
     vnni_correction: np.ndarray | None  # the correction for inputs x + vnni_offset
@@ -138,9 +110,9 @@ class FusedGemm:
         correction = ops._correction(packed, bias, zx).astype(row_dtype)
         max_x = max(abs(x_range[0]), abs(x_range[1]))
         blas = packed.as_float is not None and packed.w.shape[0] * max_x * packed.max_abs < ops._FLOAT32_EXACT
-        offset = _vnni_offset(packed, x_range)
+        offset = vnni.input_offset(packed.w, x_range)
         vnni_correction = None if offset is None else ops._correction(packed, bias, zx + offset).astype(row_dtype)
-        return cls(packed, correction, stage, max_x, blas, offset, vnni_correction)
+        return cls(packed, correction, stage, tuple(x_range), blas, offset, vnni_correction)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Output codes for ``x``, a C-contiguous [M, K] integer array within the prepared range (not checked)."""
@@ -149,7 +121,7 @@ class FusedGemm:
         out = np.empty((rows, cols), self.stage.dtype)
         if self.vnni_offset is not None:
             blocks = self.packed.vnni_blocks()
-            rows_per_tile, chunks = vnni_tiles(rows, blocks.shape[0])
+            rows_per_tile, chunks = vnni.tiles(rows, blocks.shape[0])
             return _vnni_impl().gemm_requantize_vnni(x, self.vnni_offset, blocks, x.shape[1], rows_per_tile, chunks,
                                                      self.vnni_correction, zw, self.packed.zw_nonzero,
                                                      *self.stage.kernel_args(), out)
@@ -164,21 +136,11 @@ class FusedGemm:
                 return _impl().gemm_requantize(*args)
             with single_threaded_blas():
                 return _impl().gemm_requantize(*args)
-        raw, _ = ops._raw_products(x, self.packed, self.max_x)
+        raw, _ = ops._raw_products(x, self.packed, self.x_range)
         # raw sums that need 64 bits (a uint8 input near its zero point) take 64-bit rows, even where the
         # corrected sums would fit int32
         correction = self.correction.astype(np.int64) if raw.dtype == np.int64 else self.correction
         return _impl().requantize_gemm(raw, correction, zw, row_sum, *self.stage.kernel_args(), out)
-
-
-def vnni_tiles(rows: int, blocks: int) -> tuple[int, int]:
-    """(rows per tile, column chunks) for ``gemm_requantize_vnni``: at most about 16K outputs per tile, in
-    4-row blocks, at least four tiles per thread where the rows allow (the threads then finish together),
-    and the column blocks split into chunks where they do not."""
-    threads = numba.get_num_threads()
-    rows_per_tile = max(4, min(_TILE_FLOATS // 2 // (16 * blocks), -(-rows // (4 * threads))) // 4 * 4)
-    row_tiles = -(-rows // rows_per_tile)
-    return rows_per_tile, max(1, min(blocks, 4 * threads // row_tiles))
 
 
 def gemm_tiles(rows: int, depth: int, cols: int) -> tuple[int, int]:

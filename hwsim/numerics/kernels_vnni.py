@@ -64,6 +64,57 @@ def _dot_block(typingctx, x, x_start, x_stride, w, w_start, steps, acc, acc_star
     return sig, codegen
 
 
+@numba.njit(cache=True, nogil=True)
+def _tile_sums(x, offset, flat_w, block_bytes, depth, r0, count, b0, b1, with_rows):
+    """Byte sums of one tile: rows r0 .. r0 + count converted (+ offset, K zero-padded, rows padded to a
+    multiple of 4), then the micro-kernel on each 4-row block and column block b0 .. b1. Returns the int32
+    sums (rows of (b1 - b0) * 16) and, when ``with_rows``, each row's sum of its offset inputs."""
+    padded = block_bytes // 16
+    width = (b1 - b0) * LANES
+    blocks4 = (count + ROWS - 1) // ROWS
+    xu = np.zeros(blocks4 * ROWS * padded, np.uint8)
+    sums_x = np.zeros(blocks4 * ROWS, np.int64)
+    for i in range(count):
+        src = x[r0 + i]
+        dst = xu[i * padded:i * padded + depth]
+        for k in range(depth):
+            dst[k] = np.uint8(np.int32(src[k]) + offset)
+        if with_rows:
+            for k in range(depth):
+                sums_x[i] += dst[k]
+    raw = np.empty(blocks4 * ROWS * width, np.int32)
+    for q in range(blocks4):
+        for b in range(b0, b1):
+            _dot_block(xu, q * ROWS * padded, padded, flat_w, b * block_bytes, block_bytes // 64, raw,
+                       q * ROWS * width + (b - b0) * LANES, width)
+    return raw, sums_x
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def dot_vnni(x, offset, packed, depth, rows_per_tile, chunks):
+    """sum_k (x[m, k] + offset) w[k, n] in int32 [M, N], for the weights ``packed`` as in
+    ``gemm_requantize_vnni``; the caller proved that no sum wraps. Tiles run in parallel."""
+    rows = x.shape[0]
+    n_blocks, block_bytes = packed.shape
+    cols = n_blocks * LANES
+    flat_w = packed.reshape(n_blocks * block_bytes)
+    out = np.empty((rows, cols), np.int32)
+    row_tiles = (rows + rows_per_tile - 1) // rows_per_tile
+    per_chunk = (n_blocks + chunks - 1) // chunks
+    for tile in numba.prange(row_tiles * chunks):
+        r0 = (tile // chunks) * rows_per_tile
+        count = min(rows_per_tile, rows - r0)
+        b0 = (tile % chunks) * per_chunk
+        b1 = min(b0 + per_chunk, n_blocks)
+        if b0 >= b1:
+            continue
+        raw, _ = _tile_sums(x, offset, flat_w, block_bytes, depth, r0, count, b0, b1, False)
+        width = (b1 - b0) * LANES
+        for i in range(count):
+            out[r0 + i, b0 * LANES:b1 * LANES] = raw[i * width:(i + 1) * width]
+    return out
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
 def gemm_requantize_vnni(x, offset, packed, depth, rows_per_tile, chunks, correction, w_zp, with_rows, multiplier,
                          shift, scale, zero_point, qmin, qmax, kind, tail_start, tail_kind, out):
@@ -79,8 +130,6 @@ def gemm_requantize_vnni(x, offset, packed, depth, rows_per_tile, chunks, correc
     rows = x.shape[0]
     cols = out.shape[1]
     n_blocks, block_bytes = packed.shape
-    steps = block_bytes // 64
-    padded = steps * 4
     flat_w = packed.reshape(n_blocks * block_bytes)
     flat_out = out.reshape(rows * cols)
     row_tiles = (rows + rows_per_tile - 1) // rows_per_tile
@@ -96,25 +145,10 @@ def gemm_requantize_vnni(x, offset, packed, depth, rows_per_tile, chunks, correc
         b1 = min(b0 + per_chunk, n_blocks)
         if b0 >= b1:
             continue
+        raw, sums_x = _tile_sums(x, offset, flat_w, block_bytes, depth, r0, count, b0, b1, with_rows)
         n0 = b0 * LANES
         n1 = min(b1 * LANES, cols)
         width = (b1 - b0) * LANES
-        blocks4 = (count + ROWS - 1) // ROWS
-        xu = np.zeros(blocks4 * ROWS * padded, np.uint8)
-        sums_x = np.zeros(blocks4 * ROWS, np.int64)
-        for i in range(count):
-            src = x[r0 + i]
-            dst = xu[i * padded:i * padded + depth]
-            for k in range(depth):
-                dst[k] = np.uint8(np.int32(src[k]) + offset)
-            if with_rows:
-                for k in range(depth):
-                    sums_x[i] += dst[k]
-        raw = np.empty(blocks4 * ROWS * width, np.int32)
-        for q in range(blocks4):
-            for b in range(b0, b1):
-                _dot_block(xu, q * ROWS * padded, padded, flat_w, b * block_bytes, steps, raw,
-                           q * ROWS * width + (b - b0) * LANES, width)
         if whole:  # rows are contiguous in raw and in out: one call for the tile
             total = count * cols
             acc = np.empty(total, correction.dtype)
@@ -125,7 +159,7 @@ def gemm_requantize_vnni(x, offset, packed, depth, rows_per_tile, chunks, correc
                 for j in range(total):
                     acc[j] -= zw_rows[j] * sums_x[j // cols]
             _requantize_span(acc, mult_rows, sh_rows, sc_rows, zero_point, qmin, qmax, kind,
-                            flat_out[r0 * cols:r0 * cols + total], 0, total)
+                             flat_out[r0 * cols:r0 * cols + total], 0, total)
             continue
         corr, zw = correction[n0:n1], w_zp[n0:n1]
         mult, sh, sc = multiplier[n0:n1], shift[n0:n1], scale[n0:n1]

@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.numerics import kernels, reference
+from hwsim.numerics import kernels, kernels_vnni, reference, vnni
 from hwsim.numerics.formats import INT32, IntFormat, OverflowMode, RoundingMode, parse_enum
 
 _FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is exact in float32
@@ -322,11 +322,9 @@ class PackedWeights:
     panels: dict = field(default_factory=dict, compare=False, repr=False)  # layouts made on demand, by key
 
     def vnni_blocks(self) -> np.ndarray:
-        """The weights packed for the VNNI kernel (``fused.pack_vnni``), made once."""
+        """The weights packed for the VNNI byte kernel (``vnni.pack``), made once."""
         if "vnni" not in self.panels:
-            from hwsim.numerics.fused import pack_vnni
-
-            self.panels["vnni"] = pack_vnni(self.w)
+            self.panels["vnni"] = vnni.pack(self.w)
         return self.panels["vnni"]
 
     def float_panels(self, width: int) -> np.ndarray:
@@ -405,7 +403,7 @@ def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
         return MacResult(acc, 0, "avx2-pairwise16")
     x_range = _value_range(x)
     if _order_free(_gemm_bound(packed, b, zx, x_range), accumulator):
-        raw, path = _raw_products(x, packed, max(abs(x_range[0]), abs(x_range[1])))
+        raw, path = _raw_products(x, packed, x_range)
         raw = raw.astype(np.int64)
         raw += _correction(packed, b, zx)[None, :]
         if packed.zw_nonzero:
@@ -478,13 +476,21 @@ def matmul_groups(x, w, *, group_size: int, x_zero_point: int = 0, w_zero_point=
     return MacResult(np.stack(parts), overflows, "per-group")
 
 
-def _raw_products(x: np.ndarray, packed: PackedWeights, max_x: int) -> tuple[np.ndarray, str]:
-    """sum_k x[m, k] w[k, n] exactly (``max_x`` = max |x|), by BLAS over exact float32 chunks or an integer kernel.
+def _raw_products(x: np.ndarray, packed: PackedWeights, x_range: tuple[int, int]) -> tuple[np.ndarray, str]:
+    """sum_k x[m, k] w[k, n] exactly (x within ``x_range``), by the VNNI byte kernel, BLAS over exact float32
+    chunks or an integer kernel.
 
-    The result's dtype is the cheapest that holds it exactly: float32 from one BLAS chunk, else int32 when
-    every sum is below 2**31, else int64.
+    The result's dtype holds it exactly: float32 from one BLAS chunk, int32 when every sum is below 2**31,
+    else int64 (the byte kernel's sums of int8 inputs come back as int64, with the +128 offset taken off).
     """
     rows, depth = x.shape
+    max_x = max(abs(x_range[0]), abs(x_range[1]))
+    offset = vnni.input_offset(packed.w, x_range)
+    if offset is not None:  # exact byte sums, minus what the offset added: offset * sum_k w[k, n]
+        rows_per_tile, chunks = vnni.tiles(rows, -(-packed.w.shape[1] // 16))
+        sums = kernels_vnni.dot_vnni(np.ascontiguousarray(x), offset, packed.vnni_blocks(), depth, rows_per_tile,
+                                     chunks)[:, :packed.w.shape[1]]
+        return (sums - offset * packed.col_sum if offset else sums), "vnni"
     largest = max(max_x * packed.max_abs, 1)
     chunk = _FLOAT32_EXACT // largest
     fits32 = depth * largest < 1 << 31

@@ -8,7 +8,7 @@ from hwsim.numerics.reference_fused import requantize_gemm
 
 
 def unpack_vnni(packed: np.ndarray, depth: int, cols: int) -> np.ndarray:
-    """The int8 weights [K, N] held by VNNI column blocks [N/16, K/4 * 64] (see ``fused.pack_vnni``)."""
+    """The int8 weights [K, N] held by VNNI column blocks [N/16, K/4 * 64] (see ``vnni.pack``)."""
     blocks, block_bytes = packed.shape
     w = packed.reshape(blocks, block_bytes // 64, 16, 4).transpose(1, 3, 0, 2).reshape(block_bytes // 16, blocks * 16)
     return w[:depth, :cols]
@@ -22,3 +22,9 @@ def gemm_requantize_vnni(x, offset, packed, depth, rows_per_tile, chunks, correc
     row_sum = xu.sum(axis=1) if with_rows else np.zeros(0, np.int64)
     return requantize_gemm(raw, correction, w_zp, row_sum, multiplier, shift, scale, zero_point, qmin, qmax, kind,
                            tail_start, tail_kind, out)
+
+
+def dot_vnni(x, offset, packed, depth, rows_per_tile, chunks):
+    """sum_k (x[m, k] + offset) w[k, n] exactly, as int32 [M, 16 * blocks] (padded columns hold zeros)."""
+    w = unpack_vnni(packed, packed.shape[1] // 16, packed.shape[0] * 16).astype(np.int64)[:depth]
+    return ((np.asarray(x, np.int64) + offset) @ w).astype(np.int32)

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from hwsim.numerics import fused, kernels_fused, kernels_vnni, ops, reference_fused, reference_vnni
+from hwsim.numerics import fused, kernels_fused, kernels_vnni, ops, reference_fused, reference_vnni, vnni
 from hwsim.numerics import quantized as Q
 from hwsim.numerics.formats import INT8, IntFormat, OverflowMode
 from hwsim.numerics.ops import Accumulator
@@ -76,7 +76,7 @@ def test_gemm_requantize_groups_of_narrow_rows_match_twin(case, rows_per_tile):
                                   reference_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8)))
 
 
-@pytest.mark.skipif(not fused.vnni_available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never runs")
+@pytest.mark.skipif(not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never runs")
 @given(gemm_cases(), st.integers(1, 12), st.integers(1, 8), st.booleans())
 def test_vnni_kernel_matches_twin(case, tile_blocks, chunks, int64_rows):
     """The vpdpbusd kernel equals its twin for any tiling, column chunks, padding of K and N, kind, tail,
@@ -87,14 +87,14 @@ def test_vnni_kernel_matches_twin(case, tile_blocks, chunks, int64_rows):
     offset = 0 if x.dtype == np.uint8 else 128
     correction = ops._correction(ops.prepack(w, zw), bias, zx + offset)
     correction = correction if int64_rows else correction.astype(np.int32)
-    args = (x, offset, fused.pack_vnni(w), w.shape[0], 4 * tile_blocks, chunks, correction, zw, bool(zw.any()),
+    args = (x, offset, vnni.pack(w), w.shape[0], 4 * tile_blocks, chunks, correction, zw, bool(zw.any()),
             *stage.kernel_args())
     got = kernels_vnni.gemm_requantize_vnni(*args, np.empty((len(x), w.shape[1]), np.int8))
     np.testing.assert_array_equal(got, reference_vnni.gemm_requantize_vnni(*args, np.empty((len(x), w.shape[1]),
                                                                                           np.int8)))
 
 
-@pytest.mark.skipif(not fused.vnni_available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never runs")
+@pytest.mark.skipif(not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never runs")
 @pytest.mark.parametrize("cols", [16, 48])
 @pytest.mark.parametrize("weight_zero_points", [False, True])
 @pytest.mark.parametrize("kind", list(RequantKind))
@@ -107,15 +107,15 @@ def test_vnni_kernel_whole_tile_rows_match_twin(cols, weight_zero_points, kind, 
                               rng.uniform(1e-4, 1e-2, cols).astype(np.float32), -3, -128, 127, int(kind), int(kind),
                               cols, np.dtype(np.int8))
     correction = ops._correction(ops.prepack(w, zw), rng.integers(-999, 999, cols), 5 + 128).astype(np.int32)
-    args = (x, 128, fused.pack_vnni(w), 23, 8, 1, correction, zw, weight_zero_points, *stage.kernel_args())
+    args = (x, 128, vnni.pack(w), 23, 8, 1, correction, zw, weight_zero_points, *stage.kernel_args())
     np.testing.assert_array_equal(kernels_vnni.gemm_requantize_vnni(*args, np.empty((37, cols), np.int8)),
                                   reference_vnni.gemm_requantize_vnni(*args, np.empty((37, cols), np.int8)))
 
 
 @given(hnp.arrays(np.int8, st.tuples(st.integers(1, 40), st.integers(1, 50)), elements=st.integers(-128, 127)))
 def test_vnni_packing_round_trips(w):
-    """pack_vnni and the twin's unpack_vnni are inverses, whatever K and N (padding included)."""
-    np.testing.assert_array_equal(reference_vnni.unpack_vnni(fused.pack_vnni(w), *w.shape), w)
+    """vnni.pack and the twin's unpack_vnni are inverses, whatever K and N (padding included)."""
+    np.testing.assert_array_equal(reference_vnni.unpack_vnni(vnni.pack(w), *w.shape), w)
 
 
 @given(gemm_cases(), st.sampled_from([np.float32, np.int32, np.int64]))
