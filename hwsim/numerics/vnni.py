@@ -12,16 +12,20 @@ import os
 
 import numba
 import numpy as np
+from llvmlite.binding import llvm_version_info
 
 from hwsim.numerics.cpu import has_avx512_vnni
 
 _OUTPUTS_PER_TILE = 1 << 14  # int32 sums per tile: they stay in L1/L2 until requantized
+_LLVM_BYTE_OPERANDS = (22,)  # the LLVM in which the kernel's intrinsic signature was written and tested
 
 
 def available() -> bool:
     """Whether the byte kernel can run in this process: AVX-512 VNNI, numba's JIT on (the kernel is an LLVM
-    intrinsic), and not switched off with ``HWSIM_VNNI=0``."""
-    return has_avx512_vnni() and not numba.config.DISABLE_JIT and os.environ.get("HWSIM_VNNI") != "0"
+    intrinsic), an LLVM whose ``vpdpbusd`` takes byte vectors (the form it is written in; tested with LLVM 22),
+    and not switched off with ``HWSIM_VNNI=0``."""
+    return (has_avx512_vnni() and not numba.config.DISABLE_JIT and os.environ.get("HWSIM_VNNI") != "0"
+            and llvm_version_info >= _LLVM_BYTE_OPERANDS)
 
 
 def input_offset(w: np.ndarray, x_range: tuple[int, int]) -> int | None:
