@@ -54,6 +54,13 @@ class OutputStage:
     tail_start: int
     dtype: np.dtype
 
+    def check(self, channels: int) -> "OutputStage":
+        """This stage, after checking it serves ``channels`` output channels (the kernels trust it)."""
+        if self.multiplier.size != channels or not 0 <= self.tail_start <= channels:
+            raise ConfigError(f"stage: built for {self.multiplier.size} channels (tail from {self.tail_start}), "
+                              f"used for {channels}")
+        return self
+
     def kernel_args(self) -> tuple:
         """The stage as the fused kernels take it (after the accumulator operands, before ``out``)."""
         return (self.multiplier, self.shift, self.scale, self.zero_point, self.lo, self.hi, self.kind,
@@ -67,6 +74,7 @@ def requantize_stage(acc, stage: OutputStage) -> np.ndarray:
     channels = stage.multiplier.size
     if acc.shape[-1:] != (channels,):
         raise ConfigError(f"acc: expected {channels} output channels on its last axis (got shape {acc.shape})")
+    stage.check(channels)
     rows = np.ascontiguousarray(acc).reshape(-1, channels)
     out = np.empty(rows.shape, stage.dtype)
     zeros = np.zeros(channels, np.int64)
@@ -102,6 +110,7 @@ class FusedGemm:
     def prepare(cls, packed: PackedWeights, bias: np.ndarray, x_zero_point: int, stage: OutputStage,
                 x_range: tuple[int, int], accumulator: Accumulator = Accumulator()) -> "FusedGemm | None":
         """The fused layer, or None when inputs in ``x_range`` could overflow ``accumulator``."""
+        stage.check(packed.w.shape[1])
         zx = int(x_zero_point)
         bound = ops._gemm_bound(packed, bias, zx, x_range)
         if not ops._order_free(bound, accumulator):
@@ -115,7 +124,15 @@ class FusedGemm:
         return cls(packed, correction, stage, tuple(x_range), blas, offset, vnni_correction)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Output codes for ``x``, a C-contiguous [M, K] integer array within the prepared range (not checked)."""
+        """Output codes for ``x``, an [M, K] integer array within the prepared range."""
+        x = np.ascontiguousarray(x)
+        if x.ndim != 2 or x.shape[1] != self.packed.w.shape[0]:
+            raise ConfigError(f"x: expected shape [M, {self.packed.w.shape[0]}] (got {x.shape})")
+        _check_range(x, self.x_range)
+        return self._evaluate(x)
+
+    def _evaluate(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`__call__` for an x already known to fit (C-contiguous, the right depth and range)."""
         rows, cols = x.shape[0], self.packed.w.shape[1]
         zw = self.packed.w_zero_point
         out = np.empty((rows, cols), self.stage.dtype)
@@ -141,6 +158,17 @@ class FusedGemm:
         # corrected sums would fit int32
         correction = self.correction.astype(np.int64) if raw.dtype == np.int64 else self.correction
         return _impl().requantize_gemm(raw, correction, zw, row_sum, *self.stage.kernel_args(), out)
+
+
+def _check_range(x: np.ndarray, x_range: tuple[int, int]) -> None:
+    """x must be integers inside the range its layer was prepared for: free when its dtype cannot hold
+    anything else, one pass over the data otherwise."""
+    if not np.issubdtype(x.dtype, np.integer):
+        raise ConfigError(f"x: expected integer codes (got dtype {x.dtype})")
+    info = np.iinfo(x.dtype)
+    if (info.min < x_range[0] or info.max > x_range[1]) and x.size and (
+            int(x.min()) < x_range[0] or int(x.max()) > x_range[1]):
+        raise ConfigError(f"x: values outside {list(x_range)}, the input range this layer was prepared for")
 
 
 def gemm_tiles(rows: int, depth: int, cols: int) -> tuple[int, int]:
@@ -169,7 +197,9 @@ class FusedConv:
     _geometry: dict = field(default_factory=dict, compare=False, repr=False)  # input (h, w) -> ConvGeometry
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Output codes NHWC for ``x`` NHWC within the prepared range (not checked)."""
+        """Output codes NHWC for ``x`` NHWC within the prepared range."""
+        if x.ndim != 4 or x.shape[3] != self.in_channels:
+            raise ConfigError(f"x: expected NHWC input with {self.in_channels} channels (got shape {x.shape})")
         in_hw = x.shape[1:3]
         geo = self._geometry.get(in_hw)
         if geo is None:
@@ -192,6 +222,7 @@ class FusedDepthwise:
     depth_multiplier: int
     x_zero_point: int
     stage: OutputStage
+    x_range: tuple[int, int]  # the inputs it was prepared for
     _geometry: dict = field(default_factory=dict, compare=False, repr=False)  # input (h, w) -> kernel geometry
 
     @classmethod
@@ -200,13 +231,24 @@ class FusedDepthwise:
                 accumulator: Accumulator = Accumulator()) -> "FusedDepthwise | None":
         """The fused layer (``w``, ``w_zero_point``, ``bias`` checked by ``ops._depthwise_operands``), or None
         when inputs in ``x_range`` could overflow ``accumulator`` or int32."""
+        channels = w.shape[2]
+        stage.check(channels)
+        if np.shape(w_zero_point) != (channels,) or np.shape(bias) != (channels,):
+            raise ConfigError(f"w_zero_point, bias: expected {channels} values each (got "
+                              f"{np.shape(w_zero_point)} and {np.shape(bias)})")
         bound = ops._depthwise_bound(w, w_zero_point, bias, int(x_zero_point), x_range)
         if not (ops._order_free(bound, accumulator) and bound < 1 << 31):
             return None
-        return cls(w, w_zero_point, bias, stride, padding, dilation, int(depth_multiplier), int(x_zero_point), stage)
+        return cls(w, w_zero_point, bias, stride, padding, dilation, int(depth_multiplier), int(x_zero_point), stage,
+                   tuple(x_range))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Output codes NHWC for ``x`` NHWC (C-contiguous) within the prepared range (not checked)."""
+        """Output codes NHWC for ``x`` NHWC within the prepared range."""
+        x = np.ascontiguousarray(x)
+        if x.ndim != 4 or x.shape[3] * self.depth_multiplier != self.w.shape[2]:
+            raise ConfigError(f"x: expected NHWC input with {self.w.shape[2] // self.depth_multiplier} channels "
+                              f"(got shape {x.shape})")
+        _check_range(x, self.x_range)
         in_hw = x.shape[1:3]
         geometry = self._geometry.get(in_hw)
         if geometry is None:
@@ -227,7 +269,7 @@ def matmul_requantized(x, w, stage: OutputStage, *, x_zero_point: int = 0, w_zer
     if gemm is None:
         return requantize_stage(ops.matmul(x, packed, x_zero_point=x_zero_point, bias=b, accumulator=accumulator,
                                            arithmetic=arithmetic).acc, stage)
-    return gemm(np.ascontiguousarray(x))
+    return gemm._evaluate(np.ascontiguousarray(x))  # prepared for this very data's range
 
 
 def conv2d_requantized(x, w, stage: OutputStage, *, stride=1, padding="valid", dilation=1, groups: int = 1,

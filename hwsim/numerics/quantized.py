@@ -314,4 +314,6 @@ def _add_float(x1, x2, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFor
 
 def _zw(w_q: QParams, channels: int) -> np.ndarray:
     zp = w_q.zero_point
+    if zp.size not in (1, channels):
+        raise ConfigError(f"weight zero point: expected 1 or {channels} values (got {zp.size})")
     return np.full(channels, int(zp[0]), np.int64) if zp.size == 1 else zp

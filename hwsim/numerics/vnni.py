@@ -24,8 +24,14 @@ def available() -> bool:
     """Whether the byte kernel can run in this process: AVX-512 VNNI, numba's JIT on (the kernel is an LLVM
     intrinsic), an LLVM whose ``vpdpbusd`` takes byte vectors (the form it is written in; tested with LLVM 22),
     and not switched off with ``HWSIM_VNNI=0``."""
-    return (has_avx512_vnni() and not numba.config.DISABLE_JIT and os.environ.get("HWSIM_VNNI") != "0"
-            and llvm_version_info >= _LLVM_BYTE_OPERANDS)
+    return (has_avx512_vnni() and _compiles_for_this_cpu() and not numba.config.DISABLE_JIT
+            and os.environ.get("HWSIM_VNNI") != "0" and llvm_version_info >= _LLVM_BYTE_OPERANDS)
+
+
+def _compiles_for_this_cpu() -> bool:
+    """numba targets the host CPU (its default), not a portable one (``NUMBA_CPU_NAME=generic``, say), on which
+    the intrinsic could not be compiled."""
+    return numba.config.CPU_NAME in (None, "host") and not numba.config.CPU_FEATURES
 
 
 def input_offset(w: np.ndarray, x_range: tuple[int, int]) -> int | None:
@@ -45,13 +51,15 @@ def pack(w: np.ndarray) -> np.ndarray:
     padded = np.zeros((-(-depth // 4) * 4, -(-cols // 16) * 16), np.int8)
     padded[:depth, :cols] = w
     steps, blocks = padded.shape[0] // 4, padded.shape[1] // 16
-    return np.ascontiguousarray(padded.reshape(steps, 4, blocks, 16).transpose(2, 0, 3, 1)).reshape(blocks, -1)
+    return np.ascontiguousarray(padded.reshape(steps, 4, blocks, 16).transpose(2, 0, 3, 1)).reshape(blocks, steps * 64)
 
 
 def tiles(rows: int, blocks: int) -> tuple[int, int]:
     """(rows per tile, column chunks) for the kernels: at most about 16K sums per tile, in 4-row blocks, at
     least four tiles per thread where the rows allow (the threads then finish together), and the column
     blocks split into chunks where they do not."""
+    if rows == 0 or blocks == 0:
+        return 4, 1
     threads = numba.get_num_threads()
     rows_per_tile = max(4, min(_OUTPUTS_PER_TILE // (16 * blocks), -(-rows // (4 * threads))) // 4 * 4)
     row_tiles = -(-rows // rows_per_tile)

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from hwsim.errors import ConfigError
 from hwsim.numerics import fused, kernels_fused, kernels_vnni, ops, reference_fused, reference_vnni, vnni
 from hwsim.numerics import quantized as Q
 from hwsim.numerics.formats import INT8, IntFormat, OverflowMode
@@ -252,3 +253,43 @@ def test_exact_when_raw_products_need_64_bits_but_the_sums_fit_int32(rng):
     np.testing.assert_array_equal(layer(x), fused.requantize_stage(acc, stage))
     np.testing.assert_array_equal(fused.matmul_requantized(x, w, stage, x_zero_point=254),
                                   fused.requantize_stage(acc, stage))
+
+
+def test_empty_products_keep_their_shapes(rng):
+    """No rows or no columns: every engine returns an empty result of the right shape, as before fusing."""
+    w = rng.integers(-127, 128, (8, 20)).astype(np.int8)
+    assert ops.matmul(np.zeros((0, 8), np.int8), w).acc.shape == (0, 20)
+    assert ops.matmul(np.zeros((3, 8), np.int8), w[:, :0]).acc.shape == (3, 0)
+    x_q, w_q, y_q = _qparams(rng, 4)
+    y = Q.conv2d(np.zeros((0, 5, 5, 2), np.int8), rng.integers(-127, 128, (4, 3, 3, 2)).astype(np.int8), None,
+                 x_q=x_q, w_q=w_q, y_q=y_q)
+    assert y.shape == (0, 3, 3, 4)
+
+
+def test_prepared_layers_check_what_they_are_given(rng):
+    """A prepared layer refuses inputs of the wrong depth or outside its range, and stages of the wrong size,
+    with a ConfigError rather than reading past an array (numba does not check bounds)."""
+    w = rng.integers(-127, 128, (6, 16)).astype(np.int8)
+    w.flags.writeable = False
+    x_q, w_q, y_q = _qparams(rng, 6)
+    layer = Q.prepare_fully_connected(np.int8, w, None, x_q=x_q, w_q=w_q, y_q=y_q)
+    with pytest.raises(ConfigError, match="shape"):
+        layer(np.zeros((2, 64), np.int8))
+    with pytest.raises(ConfigError, match="prepared for"):
+        layer(np.full((2, 16), 300, np.int16))
+    assert layer(np.full((2, 16), 100, np.int16)).shape == (2, 6)  # wider dtype, values inside: fine
+    stage = layer.stage
+    with pytest.raises(ConfigError, match="stage"):
+        fused.matmul_requantized(np.zeros((2, 16), np.int8), w.T[:, :5], stage)
+    with pytest.raises(ConfigError, match="zero point"):
+        Q.prepare_depthwise_conv2d(np.int8, rng.integers(-127, 128, (1, 3, 3, 6)).astype(np.int8), None, x_q=x_q,
+                                   w_q=Q.QParams.of(w_q.scale, np.zeros(4, np.int64)), y_q=y_q)
+
+
+def test_vnni_needs_numba_to_target_this_cpu(monkeypatch):
+    """A portable numba target (NUMBA_CPU_NAME=generic) cannot compile the intrinsic: the byte kernel is off."""
+    import numba
+
+    monkeypatch.setattr(numba.config, "CPU_NAME", "generic")
+    assert not vnni.available()
+    assert vnni.input_offset(np.zeros((8, 4), np.int8), (-128, 127)) is None

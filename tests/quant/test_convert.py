@@ -80,6 +80,22 @@ def test_prepared_layers_follow_edits_to_the_graph(data):
     assert np.array_equal(edited, run_graph(narrow.integer_graph, [x], "tflite-reference")[out])
 
 
+def test_prepared_layers_follow_reassigned_tensor_fields(data):
+    """Layers prepared by one run are not reused once a tensor's weights or quantization are replaced."""
+    cal, x, _ = data
+    g = quantize_model(CNN, _recipe(), cal).integer_graph
+    out = g.outputs[0]
+    before = run_graph(g, [x], "tflite-reference")[out]
+    conv = next(op for op in g.ops if op.kind == "conv2d")
+    w_t = g.tensors[conv.inputs[1]]
+    w_t.data = np.ascontiguousarray(-w_t.data)
+    flipped = run_graph(g, [x], "tflite-reference")[out]
+    assert not np.array_equal(flipped, before)
+    fresh = quantize_model(CNN, _recipe(), cal).integer_graph
+    fresh.tensors[conv.inputs[1]].data = np.ascontiguousarray(-fresh.tensors[conv.inputs[1]].data)
+    assert np.array_equal(flipped, run_graph(fresh, [x], "tflite-reference")[out])
+
+
 @pytest.mark.parametrize("recipe", [
     {"weights": {"bits": 4, "granularity": "per_group", "group_size": 16}},
     {"weights": {"bits": 4, "scheme": "log2"}},
