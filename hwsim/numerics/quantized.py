@@ -149,9 +149,22 @@ def _arithmetic(x_dtype, w_dtype, sem: Semantics, depthwise: bool = False) -> st
     return "exact"
 
 
+def _depthwise_fast_path(sem: Semantics, x: np.ndarray, w: np.ndarray, groups: int, stride, padding,
+                         dilation) -> bool:
+    """Whether a grouped conv is the depthwise fast path of ``sem`` (see ``Semantics.depthwise_fast_u8s8``)."""
+    if not sem.depthwise_fast_u8s8 or x.ndim != 4 or w.ndim != 4 or w.shape[3] != 1 or groups != x.shape[3]:
+        return False
+    kernel = w.shape[1]
+    if groups % 8 or w.shape[1:3] not in ((3, 3), (5, 5)) or ops._pair(dilation, "dilation") != (1, 1):
+        return False
+    stride = ops._pair(stride, "stride")
+    pads = ops.resolve_padding(padding, x.shape[1:3], w.shape[1:3], stride, (1, 1))
+    return max(stride) <= 2 and pads == (kernel // 2,) * 4
+
+
 def _layer_setup(op: str, x_dtype, w: np.ndarray, channels: int, x_q: QParams, w_q: QParams, y_q: QParams,
                  y_fmt: IntFormat, activation, semantics: str, weight_bits: int, bias=None,
-                 depthwise: bool = False) -> tuple[fused.OutputStage, str]:
+                 depthwise: bool = False, fast_depthwise: bool = False) -> tuple[fused.OutputStage, str]:
     """A MAC layer's requantizer and dot-product arithmetic under ``semantics`` for these operand types."""
     bits = np.dtype(x_dtype).itemsize * 8
     sem = _semantics_for(semantics, weight_bits, bits)
@@ -159,6 +172,8 @@ def _layer_setup(op: str, x_dtype, w: np.ndarray, channels: int, x_q: QParams, w
         sem = dataclasses.replace(sem, requant_16x8=dict(sem.requant_16x8, fully_connected=sem.no_bias_16x8[op]))
     stage = output_stage(channels, input_scale=float(x_q.scale[0]), weight_scale=w_q.scale, output=y_q, fmt=y_fmt,
                          semantics=sem, op=op, activation=activation, activation_bits=bits)
+    if fast_depthwise and np.dtype(x_dtype) == np.uint8 and w.dtype == np.int8:
+        return stage, sem.depthwise_fast_u8s8
     return stage, _arithmetic(np.dtype(x_dtype), w.dtype, sem, depthwise)
 
 
@@ -167,8 +182,10 @@ def conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFo
            accumulator: Accumulator = Accumulator(), weight_bits: int = 8) -> np.ndarray:
     """Quantized conv2d (NHWC, OHWI weights) as ``semantics`` computes it; returns output codes."""
     x, w = np.asarray(x), np.asarray(w)
+    sem = _semantics_for(semantics, weight_bits, x.dtype.itemsize * 8)
     stage, arithmetic = _layer_setup("conv2d", x.dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation, semantics,
-                                     weight_bits, depthwise=groups > 1 and w.shape[3] == 1)
+                                     weight_bits, depthwise=groups > 1 and w.shape[3] == 1,
+                                     fast_depthwise=_depthwise_fast_path(sem, x, w, groups, stride, padding, dilation))
     return fused.conv2d_requantized(x, w, stage, stride=stride, padding=padding, dilation=dilation, groups=groups,
                                     x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]),
                                     bias=bias, accumulator=accumulator, arithmetic=arithmetic)

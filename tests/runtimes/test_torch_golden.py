@@ -371,15 +371,12 @@ def test_conv2d_depthwise_fast_path(torch, qF, engine, geometry, per_channel, w_
     assert_same(got, want.transpose(0, 3, 1, 2), what)
 
 
-@pytest.mark.xfail(has_int8_dot_product(), strict=True, reason=(
-    "hwsim gap (semantics 'pytorch' -> 'pytorch-fbgemm-vnni', quantized.conv2d): fbgemm's depthwise fast "
-    "path (groups == C, C % 8 == 0, 3x3/5x5, padding k//2, stride <= 2) sums u8 x s8 products in adjacent "
-    "(ky, kx) tap pairs saturated to int16 even on VNNI/AMX CPUs (vpmaddubsw); hwsim's Semantics.u8s8 is one "
-    "value per runtime, 'exact' here. E.g. x = 255 and w = 127 on two adjacent taps: fbgemm sat16(64770) = "
-    "32767, hwsim 64770. On AVX2 hosts the semantics already pair-saturate, so the test passes there."))
 @pytest.mark.parametrize("engine", ["fbgemm"], indirect=True)
 def test_conv2d_depthwise_fast_path_host_semantics(torch, qF, engine, rng):
-    """hwsim's host pytorch semantics reproduce fbgemm's depthwise fast path through quantized.conv2d."""
+    """hwsim's host pytorch semantics reproduce fbgemm's depthwise fast path through quantized.conv2d: adjacent
+    taps summed in pairs with int16 saturation (vpmaddubsw), even on VNNI/AMX CPUs where fbgemm's other
+    kernels are exact (Semantics.depthwise_fast_u8s8). E.g. x = 255 and w = 127 on two adjacent taps:
+    sat16(64770) = 32767."""
     got, x, w, conv, (sx, zx, sw, zw, sy, zy) = _depthwise_case(torch, qF, rng, engine, "3x3_s1", False, 0)
     want = Q.conv2d(x, w, conv["bias"], x_q=Q.QParams.of(sx, zx), w_q=Q.QParams.of(sw, zw),
                     y_q=Q.QParams.of(sy, zy), y_fmt=UINT8, stride=conv["stride"], padding=conv["padding"],
