@@ -123,11 +123,15 @@ def qparams_from_range(lo, hi, fmt: IntFormat | str = "int8", *, symmetric: bool
 def quantize(x, scale, zero_point=0, fmt: IntFormat | str = "int8", *, axis: int | None = None,
              group_size: int | None = None, group_axis: int | None = None,
              rounding: RoundingMode | str = RoundingMode.HALF_EVEN,
-             overflow: OverflowMode | str = OverflowMode.SATURATE, seed: int | None = None) -> np.ndarray:
+             overflow: OverflowMode | str = OverflowMode.SATURATE, seed: int | None = None,
+             method: str = "divide") -> np.ndarray:
     """q = fit(round(x / scale) + zero_point) into ``fmt``, stored in its smallest numpy dtype.
 
     The division happens in the dtype of ``x`` (float32 as in ONNX QuantizeLinear and TFLite). STOCHASTIC
     rounding needs ``seed``: the same seed gives the same codes, with or without the JIT.
+    ``method="reciprocal-fma"`` is PyTorch's (fbgemm's) rule instead: q = fit(round(float32(x * float32(1 /
+    scale) + zero_point))), the multiply-add fused into one rounding, so the zero point is added before
+    rounding (ties with an odd zero point go the other way) and x is scaled by a float32 reciprocal.
 
     >>> quantize(np.array([-1.5, -0.5, 0.5, 1.5, 300.0], np.float32), 1.0)
     array([ -2,   0,   0,   2, 127], dtype=int8)
@@ -150,6 +154,13 @@ def quantize(x, scale, zero_point=0, fmt: IntFormat | str = "int8", *, axis: int
     if not (s > 0).all():
         raise ConfigError("scale: every scale must be > 0")
     z = expand_params(x.shape, zero_point, axis, group_size, group_axis, "zero_point").astype(np.int64)
+    if method == "reciprocal-fma":  # the kernel then only rounds and fits: scale 1, zero point 0
+        from hwsim.numerics.mlas import fma_f32
+
+        x = fma_f32(x, np.float32(1) / s.astype(np.float32), z.astype(np.float32))
+        s, z = np.ones_like(s), np.zeros_like(z)
+    elif method != "divide":
+        raise ConfigError(f"method: expected 'divide' or 'reciprocal-fma' (got {method!r})")
     if rounding == RoundingMode.STOCHASTIC:
         if seed is None:
             raise ConfigError("seed: stochastic rounding needs a seed, so that results are reproducible")

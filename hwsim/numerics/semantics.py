@@ -43,6 +43,8 @@ class Semantics:
     fully-connected kernel runs only without one).
     ``tflite_kernels`` names the TFLite kernel family computing the ops of :mod:`hwsim.runtime.nonlinear`
     (softmax, mean, mul, batch_matmul...): ``"reference"``, ``"optimized"`` or ``"xnnpack"``. ``u8s8`` is ``"exact"`` or ``"avx2-pairwise16"``.
+    ``quantize_method`` is how its QUANTIZE turns floats into codes (``ops.quantize``'s ``method``: PyTorch
+    multiplies by a float32 reciprocal and adds the zero point in one fused rounding).
     ``depthwise_fast_u8s8``, where set, is the u8 x s8 arithmetic of a depthwise fast path that runs whatever
     the CPU (fbgemm's: groups == C with C % 8 == 0, 3x3 or 5x5 taps, padding k // 2, stride <= 2, no dilation,
     adjacent taps summed in pairs with int16 saturation even on VNNI CPUs).
@@ -62,6 +64,7 @@ class Semantics:
     no_bias_16x8: Mapping[str, RequantKind] = field(default_factory=dict)
     tflite_kernels: str = "reference"
     depthwise_fast_u8s8: str | None = None
+    quantize_method: str = "divide"
 
     def requantizer(self, op: str, activation_bits: int) -> RequantKind:
         """The requantizer for ``op`` with ``activation_bits``-bit activations."""
@@ -109,7 +112,8 @@ for _variant, _u8s8, _where in (("vnni", "exact", "CPUs with AVX-512 VNNI, AVX-V
         RoundingMode.HALF_EVEN, u8s8=_u8s8, add_form="float"))
     SEMANTICS.add(f"pytorch-fbgemm-{_variant}", Semantics(
         f"pytorch-fbgemm-{_variant}", f"PyTorch quantized ops, fbgemm/x86 engine, on {_where}", _FLOAT, _FLOAT,
-        "float32", RoundingMode.HALF_EVEN, u8s8=_u8s8, add_form="float", depthwise_fast_u8s8="avx2-pairwise16"))
+        "float32", RoundingMode.HALF_EVEN, u8s8=_u8s8, add_form="float", depthwise_fast_u8s8="avx2-pairwise16",
+        quantize_method="reciprocal-fma"))
 _FLOAT64 = _table(K.FLOAT64_PRODUCT, K.FLOAT64_PRODUCT, K.FLOAT64_PRODUCT, K.FLOAT32_SCALE)
 SEMANTICS.add("onnx-reference", Semantics(
     "onnx-reference", "onnx.reference (the ONNX specification's Python evaluator): the float32 multiplier "

@@ -233,7 +233,7 @@ def _quantize(graph, op, values, sem):
             y = np.rint(x.astype(np.float32) * inverse).astype(np.int64) + int(y_t.quant.zero_point[0])
             return np.clip(y, fmt.min, fmt.max).astype(fmt.storage_dtype)
         return ops.quantize(x.astype(np.float32), y_t.quant.scale, y_t.quant.zero_point, fmt,
-                            axis=y_t.quant.axis, rounding=sem.quantize_rounding)
+                            axis=y_t.quant.axis, rounding=sem.quantize_rounding, method=sem.quantize_method)
     acc = x.astype(np.int64) - int(x_t.quant.zero_point[0])
     ratio = np.float32(np.float32(x_t.quant.scale[0]) / np.float32(y_t.quant.scale[0]))
     if sem.tflite_kernels == "xnnpack" and x.dtype == y_t.dtype and x.dtype.itemsize == 1 and xnnpack_q8_ok(ratio):

@@ -191,3 +191,12 @@ def test_int_format_names_and_errors():
         IntFormat(65)
     with pytest.raises(ConfigError, match="integer format"):
         IntFormat.parse("float8")
+
+
+def test_reciprocal_fma_quantize_adds_the_zero_point_before_rounding():
+    """PyTorch's rule: round(float32(x * float32(1/s) + zp)) in one rounding; the divide rule rounds first."""
+    x = np.array([0.125, -0.125, 0.375], np.float32)
+    assert ops.quantize(x, 0.25, 1, "int8", method="reciprocal-fma").tolist() == [2, 0, 2]  # 1.5, 0.5, 2.5
+    assert ops.quantize(x, 0.25, 1, "int8").tolist() == [1, 1, 3]  # 0.5 -> 0, -0.5 -> 0, 1.5 -> 2, then + 1
+    with pytest.raises(ConfigError, match="method"):
+        ops.quantize(x, 0.25, 1, "int8", method="multiply")

@@ -10,8 +10,9 @@ What the engines do, as measured here (the report and the xfail reasons give the
   pair-saturates along (ky, kx) taps on every CPU. x86 gives symmetric weights to oneDNN on VNNI CPUs.
 - qnnpack: exact products, but the multiplier is float32(sx * sw) * float32(1 / sy): the tests of hwsim's
   ``pytorch-qnnpack`` semantics use power-of-two output scales, where both are the same number.
-- quantize_per_tensor / quantize_per_channel: half to even of float32(fma(x, 1/s, zp)). hwsim's quantize
-  agrees for power-of-two scales with zero point 0, and on exact ties when the zero point is even.
+- quantize_per_tensor / quantize_per_channel: half to even of float32(fma(x, 1/s, zp)), hwsim's
+  ``ops.quantize(method="reciprocal-fma")`` (the default divide rule agrees for power-of-two scales with zero
+  point 0, and on exact ties when the zero point is even).
 """
 
 from __future__ import annotations
@@ -236,18 +237,17 @@ def test_quantize_matches_fused_multiply_add_rule(torch, rng):
         assert_same(_torch_quantize(torch, x, scale, zp, f, axis), want, f"quantize fma rule: {f} zp {zp}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hwsim gap (ops.quantize): torch's quantize_per_tensor/per_channel compute half_even(float32(fma(x, "
-    "float32(1/s), zp))) (fbgemm Quantize): the zero point is added before rounding and x is multiplied by "
-    "the float32 reciprocal; ops.quantize(rounding='half_even') computes half_even(x / s) + zp. They differ "
-    "on exact ties with odd zero points (x=0.125, s=0.25, zp=1 (int8): torch 2, hwsim 1; x=-27.45, s=0.3, "
-    "zp=-3: torch -94, hwsim -95) and on near ties (x=-4.5499997, s=0.1, zp=128: torch 82, hwsim 83). hwsim "
-    "has no option for it, and the 'pytorch*' semantics claim the ONNX rule (quantize_rounding HALF_EVEN)."))
 def test_quantize_odd_zero_points_and_generic_scales(torch, rng):
-    """hwsim's half-even quantize equals torch's quantize with odd zero points and non-power-of-two scales."""
+    """ops.quantize(method="reciprocal-fma"), the 'pytorch*' semantics' rule, equals torch's quantize with odd
+    zero points and non-power-of-two scales, where the divide-round-add rule differs (x=0.125, s=0.25, zp=1:
+    torch 2, divide 1; x=-4.5499997, s=0.1, zp=128: torch 82, divide 83)."""
+    assert get_semantics("pytorch").quantize_method == "reciprocal-fma"
+    differ = 0
     for f, x, scale, zp, axis in _odd_zero_point_cases(rng):
-        want = ops.quantize(x, scale, zp, f, axis=axis)
+        want = ops.quantize(x, scale, zp, f, axis=axis, method="reciprocal-fma")
+        differ += int((want != ops.quantize(x, scale, zp, f, axis=axis)).sum())
         assert_same(_torch_quantize(torch, x, scale, zp, f, axis), want, f"quantize hwsim: {f} zp {zp}")
+    assert differ > 0, "the cases must tell the two rules apart"
 
 
 # ---------------------------------------------------------------- quantized linear
