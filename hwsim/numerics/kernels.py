@@ -383,54 +383,64 @@ def depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_
     return out, count
 
 
+@jit
+def depthwise_pixel(x, b, oy, ox, wz, x_zp, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, multiplier, acc):
+    """acc[o] += sum over the valid taps of (x - x_zp) * wz[ky, kx, o] for output pixel (b, oy, ox), in int32,
+    channel innermost; padded taps are skipped (they contribute zero). ``wz`` holds w - w_zp as int32."""
+    height, width = x.shape[1], x.shape[2]
+    kernel_h, kernel_w, out_c = wz.shape
+    zx = np.int32(x_zp)
+    for ky in range(kernel_h):
+        iy = oy * stride_h - pad_top + ky * dil_h
+        if iy < 0 or iy >= height:
+            continue
+        for kx in range(kernel_w):
+            ix = ox * stride_w - pad_left + kx * dil_w
+            if ix < 0 or ix >= width:
+                continue
+            xr = x[b, iy, ix]
+            wr = wz[ky, kx]
+            if multiplier == 1:
+                for o in range(out_c):
+                    acc[o] += (np.int32(xr[o]) - zx) * wr[o]
+            else:
+                for o in range(out_c):
+                    acc[o] += (np.int32(xr[o // multiplier]) - zx) * wr[o]
+
+
+@jit
+def centered_weights(w, w_zp):
+    """w - w_zp as int32 [kh, kw, C*m], the depthwise kernels' operand."""
+    kernel_h, kernel_w, out_c = w.shape
+    wz = np.empty((kernel_h, kernel_w, out_c), np.int32)
+    for ky in range(kernel_h):
+        for kx in range(kernel_w):
+            for o in range(out_c):
+                wz[ky, kx, o] = np.int32(w[ky, kx, o]) - np.int32(w_zp[o])
+    return wz
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
 def depthwise_acc_i32(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
                       out_h, out_w, multiplier):
     """Depthwise accumulators in int32, channel innermost (vectorised), rows in parallel.
 
     For callers that proved no partial sum leaves int32 (then order cannot matter); otherwise use
-    ``depthwise_acc``, which fits the register after every addition. Input pixels and filter taps are read
-    as contiguous 1-D channel rows, so the channel loop vectorises.
+    ``depthwise_acc``, which fits the register after every addition.
     """
-    batch, height, width, channels = x.shape
-    kernel_h, kernel_w, out_c = w.shape
+    batch = x.shape[0]
+    out_c = w.shape[2]
     out = np.empty((batch, out_h, out_w, out_c), np.int32)
-    wz = np.empty((kernel_h, kernel_w, out_c), np.int32)
-    for ky in range(kernel_h):
-        for kx in range(kernel_w):
-            for o in range(out_c):
-                wz[ky, kx, o] = np.int32(w[ky, kx, o]) - np.int32(w_zp[o])
-    # input minus its zero point, spread to output channels (o reads channel o // multiplier)
-    xz = np.empty((batch, height, width, out_c), np.int32)
-    for b in range(batch):
-        for iy in range(height):
-            for ix in range(width):
-                row = x[b, iy, ix]
-                dst = xz[b, iy, ix]
-                for o in range(out_c):
-                    dst[o] = np.int32(row[o // multiplier]) - np.int32(x_zp)
-    bias32 = np.empty(out_c, np.int32)
-    for o in range(out_c):
-        bias32[o] = np.int32(bias[o])
+    wz = centered_weights(w, w_zp)
     for r in numba.prange(batch * out_h):
         b = r // out_h
         oy = r % out_h
-        acc = np.empty(out_c, np.int32)
         for ox in range(out_w):
-            acc[:] = bias32
-            for ky in range(kernel_h):
-                iy = oy * stride_h - pad_top + ky * dil_h
-                if iy < 0 or iy >= height:
-                    continue
-                for kx in range(kernel_w):
-                    ix = ox * stride_w - pad_left + kx * dil_w
-                    if ix < 0 or ix >= width:
-                        continue
-                    xr = xz[b, iy, ix]
-                    wr = wz[ky, kx]
-                    for o in range(out_c):
-                        acc[o] += xr[o] * wr[o]
-            out[b, oy, ox] = acc
+            acc = out[b, oy, ox]
+            for o in range(out_c):
+                acc[o] = np.int32(bias[o])
+            depthwise_pixel(x, b, oy, ox, wz, x_zp, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
+                            multiplier, acc)
     return out
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from hwsim.numerics.kernels import centered_weights as _centered_weights
+from hwsim.numerics.kernels import depthwise_pixel as _depthwise_pixel
 from hwsim.numerics.kernels import requantize_span
 
 
@@ -135,17 +137,12 @@ def depthwise_requantize(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_
     Each output pixel's channel row is summed over the valid taps (padded taps contribute zero), then
     requantized while it is in cache; output rows run in parallel.
     """
-    batch, height, width, _ = x.shape
-    kernel_h, kernel_w, out_c = w.shape
-    wz = np.empty((kernel_h, kernel_w, out_c), np.int32)
-    for ky in range(kernel_h):
-        for kx in range(kernel_w):
-            for o in range(out_c):
-                wz[ky, kx, o] = np.int32(w[ky, kx, o]) - np.int32(w_zp[o])
+    batch = x.shape[0]
+    out_c = w.shape[2]
+    wz = _centered_weights(w, w_zp)
     bias32 = np.empty(out_c, np.int32)
     for o in range(out_c):
         bias32[o] = np.int32(bias[o])
-    zx = np.int32(x_zp)
     # without a channel tail, a whole output row is requantized in one call, on the per-channel values
     # repeated pixel after pixel (narrow layers would otherwise spend their time entering short loops)
     whole_rows = tail_start >= out_c
@@ -159,22 +156,8 @@ def depthwise_requantize(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_
         for ox in range(out_w):
             acc = row[ox * out_c:(ox + 1) * out_c]
             acc[:] = bias32
-            for ky in range(kernel_h):
-                iy = oy * stride_h - pad_top + ky * dil_h
-                if iy < 0 or iy >= height:
-                    continue
-                for kx in range(kernel_w):
-                    ix = ox * stride_w - pad_left + kx * dil_w
-                    if ix < 0 or ix >= width:
-                        continue
-                    xr = x[b, iy, ix]
-                    wr = wz[ky, kx]
-                    if depth_multiplier == 1:
-                        for o in range(out_c):
-                            acc[o] += (np.int32(xr[o]) - zx) * wr[o]
-                    else:
-                        for o in range(out_c):
-                            acc[o] += (np.int32(xr[o // depth_multiplier]) - zx) * wr[o]
+            _depthwise_pixel(x, b, oy, ox, wz, x_zp, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
+                            depth_multiplier, acc)
             if not whole_rows:
                 dst = out[b, oy, ox]
                 requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, dst, 0, tail_start)

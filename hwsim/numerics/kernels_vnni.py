@@ -65,6 +65,14 @@ def _dot_block(typingctx, x, x_start, x_stride, w, w_start, steps, acc, acc_star
 
 
 @numba.njit(cache=True, nogil=True)
+def _tile_bounds(tile, chunks, rows_per_tile, rows, per_chunk, n_blocks):
+    """Tile ``tile``'s first row, row count and column-block range (b0 >= b1: an empty tile)."""
+    r0 = (tile // chunks) * rows_per_tile
+    b0 = (tile % chunks) * per_chunk
+    return r0, min(rows_per_tile, rows - r0), b0, min(b0 + per_chunk, n_blocks)
+
+
+@numba.njit(cache=True, nogil=True)
 def _tile_sums(x, offset, flat_w, block_bytes, depth, r0, count, b0, b1, with_rows):
     """Byte sums of one tile: rows r0 .. r0 + count converted (+ offset, K zero-padded, rows padded to a
     multiple of 4), then the micro-kernel on each 4-row block and column block b0 .. b1. Returns the int32
@@ -102,10 +110,7 @@ def dot_vnni(x, offset, packed, depth, rows_per_tile, chunks):
     row_tiles = (rows + rows_per_tile - 1) // rows_per_tile
     per_chunk = (n_blocks + chunks - 1) // chunks
     for tile in numba.prange(row_tiles * chunks):
-        r0 = (tile // chunks) * rows_per_tile
-        count = min(rows_per_tile, rows - r0)
-        b0 = (tile % chunks) * per_chunk
-        b1 = min(b0 + per_chunk, n_blocks)
+        r0, count, b0, b1 = _tile_bounds(tile, chunks, rows_per_tile, rows, per_chunk, n_blocks)
         if b0 >= b1:
             continue
         raw, _ = _tile_sums(x, offset, flat_w, block_bytes, depth, r0, count, b0, b1, False)
@@ -139,10 +144,7 @@ def gemm_requantize_vnni(x, offset, packed, depth, rows_per_tile, chunks, correc
     corr_rows, zw_rows = _repeat(correction, reps), _repeat(w_zp, reps)
     mult_rows, sh_rows, sc_rows = _repeat(multiplier, reps), _repeat(shift, reps), _repeat(scale, reps)
     for tile in numba.prange(row_tiles * chunks):
-        r0 = (tile // chunks) * rows_per_tile
-        count = min(rows_per_tile, rows - r0)
-        b0 = (tile % chunks) * per_chunk
-        b1 = min(b0 + per_chunk, n_blocks)
+        r0, count, b0, b1 = _tile_bounds(tile, chunks, rows_per_tile, rows, per_chunk, n_blocks)
         if b0 >= b1:
             continue
         raw, sums_x = _tile_sums(x, offset, flat_w, block_bytes, depth, r0, count, b0, b1, with_rows)

@@ -225,6 +225,23 @@ def im2col(x, kernel_h, kernel_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad
     return cols
 
 
+def depthwise_pixel(x, b, oy, ox, wz, x_zp, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, multiplier, acc):
+    """acc[o] += sum over the valid taps of (x[b, iy, ix, o // multiplier] - x_zp) * wz[ky, kx, o], in place."""
+    height, width = x.shape[1], x.shape[2]
+    kernel_h, kernel_w, out_c = wz.shape
+    for ky in range(kernel_h):
+        for kx in range(kernel_w):
+            iy, ix = oy * stride_h - pad_top + ky * dil_h, ox * stride_w - pad_left + kx * dil_w
+            if 0 <= iy < height and 0 <= ix < width:
+                for o in range(out_c):
+                    acc[o] += (int(x[b, iy, ix, o // multiplier]) - x_zp) * int(wz[ky, kx, o])
+
+
+def centered_weights(w, w_zp):
+    """w - w_zp per output channel (the last axis)."""
+    return np.asarray(w, np.int64) - np.asarray(w_zp, np.int64)
+
+
 def depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
                   out_h, out_w, multiplier, acc_min, acc_max, overflow):
     """Depthwise conv accumulators, NHWC input, weights [kh, kw, C*multiplier]; taps in (ky, kx) order.
