@@ -182,8 +182,10 @@ def requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind,
             e = np.int64(shift[c])
             left = e if e > 0 else 0
             right = -e if e < 0 else 0
-            a = wrap32(np.int64(acc[c]) << left)
-            m = np.int64(multiplier[c])
+            # int32 operands, said so by truncating (the values fit: it changes nothing), so that the product
+            # is a 32 x 32 -> 64-bit multiply on every lane
+            a = np.int64(np.int32(np.int64(acc[c]) << left))
+            m = np.int64(np.int32(multiplier[c]))
             ab = a * m
             q = ab + ((np.int64(1) << 30) if ab >= 0 else 1 - (np.int64(1) << 30))
             high = (q >> 31) if q >= 0 else -((-q) >> 31)
@@ -198,7 +200,8 @@ def requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind,
             e = np.int64(shift[c])
             left = e if e > 0 else 0
             right = -e if e < 0 else 0
-            high = (wrap32(np.int64(acc[c]) << left) * np.int64(multiplier[c]) + (np.int64(1) << 30)) >> 31
+            high = (np.int64(np.int32(np.int64(acc[c]) << left)) * np.int64(np.int32(multiplier[c]))
+                    + (np.int64(1) << 30)) >> 31
             v = ((high + ((np.int64(1) << right) >> 1)) >> right) + zero_point
             out[c] = min(max(v, qmin), qmax)
     else:
@@ -446,12 +449,34 @@ def depthwise_acc_i32(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, 
 
 @jit
 def add_shifted(x1, x2, z1, z2, l1, m1, s1, l2, m2, s2, mo, so, zo, qmin, qmax, kind):
-    """TFLite's quantized ADD over flat arrays, per-input left shifts; see ``reference.add_shifted``."""
-    out = np.empty(x1.size, np.int64)
-    for i in range(x1.size):
-        a = requantize_scalar((np.int64(x1[i]) - z1) << l1, m1, s1, 0.0, kind)
-        b = requantize_scalar((np.int64(x2[i]) - z2) << l2, m2, s2, 0.0, kind)
-        out[i] = min(max(requantize_scalar(a + b, mo, so, 0.0, kind) + zo, qmin), qmax)
+    """TFLite's quantized ADD over flat arrays, per-input left shifts; see ``reference.add_shifted``.
+
+    Blocks of elements go through ``requantize_span`` (one multiplier repeated), whose loops vectorise; the
+    inner requantizers are not clamped (a bound wider than any int32 sum), only the output is.
+    """
+    n = x1.size
+    out = np.empty(n, np.int64)
+    block = max(1, min(n, 1024))
+    mult = np.empty((3, block), np.int64)
+    shift = np.empty((3, block), np.int64)
+    for j, (m, e) in enumerate(((m1, s1), (m2, s2), (mo, so))):
+        mult[j, :] = m
+        shift[j, :] = e
+    scale = np.zeros(block, np.float32)
+    a, b = np.empty(block, np.int64), np.empty(block, np.int64)
+    ra, rb = np.empty(block, np.int64), np.empty(block, np.int64)  # separate outputs: in place would not vectorise
+    wide = np.int64(1) << 62
+    for start in range(0, n, block):
+        count = min(block, n - start)
+        in1, in2 = x1[start:start + count], x2[start:start + count]
+        for i in range(count):
+            a[i] = (np.int64(in1[i]) - z1) << l1
+            b[i] = (np.int64(in2[i]) - z2) << l2
+        requantize_span(a, mult[0], shift[0], scale, 0, -wide, wide, kind, ra, 0, count)
+        requantize_span(b, mult[1], shift[1], scale, 0, -wide, wide, kind, rb, 0, count)
+        for i in range(count):
+            a[i] = ra[i] + rb[i]
+        requantize_span(a, mult[2], shift[2], scale, zo, qmin, qmax, kind, out[start:start + count], 0, count)
     return out
 
 
