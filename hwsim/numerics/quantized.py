@@ -297,11 +297,8 @@ def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat 
         out = _impl().add_xnnpack(flat1, flat2, z1, z2, m1, m2, shift, zo, lo, hi)
         return out.reshape(x1.shape).astype(y_fmt.storage_dtype)
     left = 20 if eight_bit else 15
-    s1, s2, so = (float(np.float32(q.scale[0])) for q in (x1_q, x2_q, y_q))
-    twice_max = 2.0 * max(s1, s2)
-    m1, e1 = quantize_multiplier(s1 / twice_max)
-    m2, e2 = quantize_multiplier(s2 / twice_max)
-    mo, eo = quantize_multiplier(twice_max / ((1 << left) * so))
+    m1, e1, m2, e2, mo, eo = shifted_add_multipliers(*(float(np.float32(q.scale[0])) for q in (x1_q, x2_q, y_q)),
+                                                     left)
     kind = int(sem.requantizer("add", y_fmt.bits))
     blocked = flat1.size - flat1.size % 16 if sem.add_form == "tflite-shifted-blocked16" else 0
     head = _impl().add_shifted(flat1[:blocked], flat2[:blocked], z1, z2, left + e1, m1, 0, left + e2, m2, 0, mo, eo,
@@ -309,6 +306,14 @@ def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat 
     tail = _impl().add_shifted(flat1[blocked:], flat2[blocked:], z1, z2, left, m1, e1, left, m2, e2, mo, eo, zo, lo,
                                hi, kind)
     return np.concatenate([head, tail]).reshape(x1.shape).astype(y_fmt.storage_dtype)
+
+
+def shifted_add_multipliers(s1: float, s2: float, so: float, left: int) -> tuple[int, int, int, int, int, int]:
+    """TFLite's (M, e) for the two inputs and the output of its shifted ADD and SUB: each input is rescaled to
+    twice the larger input scale, the result from that, over 2**left, to the output scale."""
+    twice_max = 2.0 * max(s1, s2)
+    return (*quantize_multiplier(s1 / twice_max), *quantize_multiplier(s2 / twice_max),
+            *quantize_multiplier(twice_max / ((1 << left) * so)))
 
 
 def xnnpack_add_multipliers(s1, s2, so) -> tuple[int, int, int]:

@@ -31,7 +31,7 @@ from hwsim.numerics import ops
 from hwsim.numerics.formats import IntFormat
 from hwsim.quant import int_ops  # noqa: F401  (registers the per-group and dynamic ops)
 from hwsim.quant.calibrate import WeightQuant, activation_range, quantize_weight_rows, rows_to_weight, weight_rows
-from hwsim.quant.ptq import MAC_KINDS, copy_graph, correct_bias, equalize, prepare
+from hwsim.quant.ptq import MAC_KINDS, bias_tensor, copy_graph, correct_bias, equalize, prepare
 from hwsim.quant.recipe import AccumulatorSpec, ActivationSpec, QuantRecipe, WeightSpec
 from hwsim.runtime import float_exec as F
 from hwsim.workload.graph import Graph, Op, QuantInfo, Tensor
@@ -303,12 +303,7 @@ def _fake_graph(qm: QuantizedModel, upto: str | None = None) -> Graph:
         w_t.data = rows_to_weight(lq.weight.dequantized(), op.kind, w_t.data.shape)
         if lq.bias_codes is not None:
             b = (lq.bias_codes.astype(np.float32) * lq.bias_scale).astype(np.float32)
-            if len(op.inputs) > 2 and op.inputs[2]:
-                g.tensor(op.inputs[2]).data = b
-            else:
-                name = f"{op.name}#bias"
-                g.tensors[name] = Tensor(name, b.shape, np.dtype(np.float32), None, b)
-                op.inputs[2:] = [name]
+            bias_tensor(g, op, b.size, b)
     return g
 
 

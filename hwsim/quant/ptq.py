@@ -48,12 +48,16 @@ def _sole_reader(graph: Graph, readers: dict, name: str) -> Op | None:
     return ops[0] if len(ops) == 1 and name not in graph.outputs else None
 
 
-def _bias_tensor(graph: Graph, op: Op, channels: int) -> Tensor:
-    """The op's bias tensor, created (zeros) when the op has none."""
+def bias_tensor(graph: Graph, op: Op, channels: int, data: np.ndarray | None = None) -> Tensor:
+    """The op's bias tensor, created when the op has none; holding ``data`` when given (else, new, zeros)."""
     if len(op.inputs) > 2 and op.inputs[2]:
-        return graph.tensor(op.inputs[2])
+        t = graph.tensor(op.inputs[2])
+        if data is not None:
+            t.data = data
+        return t
     name = f"{op.name}#bias"
-    t = Tensor(name, (channels,), np.dtype(np.float32), None, np.zeros(channels, np.float32))
+    t = Tensor(name, (channels,), np.dtype(np.float32), None,
+               np.zeros(channels, np.float32) if data is None else data)
     graph.tensors[name] = t
     op.inputs[2:] = [name]
     return t
@@ -71,7 +75,7 @@ def scale_output_channels(graph: Graph, op: Op, factor: np.ndarray) -> None:
     shape = [1] * w_t.data.ndim
     shape[-1 if op.kind == "depthwise_conv2d" else 0] = -1
     w_t.data = (w_t.data * factor.reshape(shape)).astype(np.float32)
-    b_t = _bias_tensor(graph, op, factor.size)
+    b_t = bias_tensor(graph, op, factor.size)
     b_t.data = (b_t.data * factor).astype(np.float32)
 
 
@@ -114,7 +118,7 @@ def fold_batchnorm(graph: Graph) -> Graph:
             continue
         gamma, beta, mean, var = (g.tensor(n).data.astype(np.float64) for n in op.inputs[1:5])
         factor = gamma / np.sqrt(var + np.float64(np.float32(op.attrs.get("epsilon", 1e-5))))
-        b_t = _bias_tensor(g, src, factor.size)
+        b_t = bias_tensor(g, src, factor.size)
         bias = (b_t.data.astype(np.float64) - mean) * factor + beta
         scale_output_channels(g, src, factor.astype(np.float32))
         b_t.data = bias.astype(np.float32)
@@ -197,5 +201,5 @@ def equalize(graph: Graph, iterations: int = 20, tol: float = 1e-4) -> tuple[Gra
 
 def correct_bias(graph: Graph, op: Op, error_mean: np.ndarray) -> None:
     """Subtract the measured mean output error (quantized minus float, per output channel) from the bias."""
-    b_t = _bias_tensor(graph, op, error_mean.size)
+    b_t = bias_tensor(graph, op, error_mean.size)
     b_t.data = (b_t.data - error_mean).astype(np.float32)

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from hwsim.errors import RuntimeUnavailable
+from hwsim.quant.ptq import bias_tensor
 
 
 def _torch():
@@ -234,14 +235,7 @@ def _write_back(qm, net):
         w = _from_torch_layout(net.weights[k].detach().numpy().astype(np.float32), op.kind)
         graph.tensor(op.inputs[1]).data = w
         bias = net.biases[k].detach().numpy().astype(np.float32)
-        if len(op.inputs) > 2 and op.inputs[2]:
-            graph.tensor(op.inputs[2]).data = bias
-        else:
-            from hwsim.workload.graph import Tensor
-
-            name = f"{op.name}#bias"
-            graph.tensors[name] = Tensor(name, bias.shape, np.dtype(np.float32), None, bias)
-            op.inputs[2:] = [name]
+        bias_tensor(graph, op, bias.size, bias)
         scale = net.w_scales[k].detach().numpy().astype(np.float32)
         fmt = lq.weight_spec.fmt
         zero = np.broadcast_to(lq.weight.zero, scale.shape).astype(np.int64)

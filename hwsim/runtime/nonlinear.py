@@ -177,18 +177,19 @@ def _leaky_relu(graph, op, values, sem):
 
 
 # ---------------------------------------------------------------- binary elementwise
-def _binary_inputs(graph, op, values):
+def _binary_inputs(graph, op, values, sem):
+    """The two int8 inputs of a TFLite binary op, broadcast, as int64 codes, with the three tensors."""
+    _tflite_only(sem, op)
     a_t, b_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
     a, b = np.broadcast_arrays(_value(graph, values, op.inputs[0]), _value(graph, values, op.inputs[1]))
+    _eight_bit(op, a_t)
     return a.astype(np.int64), b.astype(np.int64), a_t, b_t, y_t
 
 
 @OP_IMPLS.register("mul")
 def _mul(graph, op, values, sem):
     """(x1 - z1)(x2 - z2) requantized by s1 s2 / so: gemmlowp in TFLite's kernels, float32 in XNNPACK."""
-    _tflite_only(sem, op)
-    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values)
-    _eight_bit(op, a_t)
+    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem)
     fmt = _fmt(y_t)
     lo, hi = Q.activation_range(op.attrs.get("activation"), _scale(y_t), _zero(y_t), fmt)
     prod = (a - _zero(a_t)) * (b - _zero(b_t))
@@ -204,17 +205,11 @@ def _mul(graph, op, values, sem):
 @OP_IMPLS.register("sub")
 def _sub(graph, op, values, sem):
     """TFLite's shifted form: y = R_o(R_1((x1 - z1) << 20) - R_2((x2 - z2) << 20)) + zo (15 for int16)."""
-    _tflite_only(sem, op)
-    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values)
-    _eight_bit(op, a_t)
+    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem)
     fmt = _fmt(y_t)
     lo, hi = Q.activation_range(op.attrs.get("activation"), _scale(y_t), _zero(y_t), fmt)
     left = 20 if fmt.bits == 8 else 15
-    s1, s2, so = _scale(a_t), _scale(b_t), _scale(y_t)
-    twice_max = 2.0 * max(s1, s2)
-    m1, e1 = quantize_multiplier(s1 / twice_max)
-    m2, e2 = quantize_multiplier(s2 / twice_max)
-    mo, eo = quantize_multiplier(twice_max / ((1 << left) * so))
+    m1, e1, m2, e2, mo, eo = Q.shifted_add_multipliers(_scale(a_t), _scale(b_t), _scale(y_t), left)
     r1 = fx.multiply_by_quantized_multiplier((a - _zero(a_t)) << left, m1, e1)
     r2 = fx.multiply_by_quantized_multiplier((b - _zero(b_t)) << left, m2, e2)
     y = fx.multiply_by_quantized_multiplier(r1 - r2, mo, eo) + _zero(y_t)
@@ -225,9 +220,7 @@ def _sub(graph, op, values, sem):
 def _squared_difference(graph, op, values, sem):
     """TFLite's int8 SQUARED_DIFFERENCE: inputs shifted left by 7, rescaled to twice the larger scale,
     the difference squared in int32 and rescaled by (2 max)**2 / (2**14 so) (every resolver)."""
-    _tflite_only(sem, op)
-    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values)
-    _eight_bit(op, a_t)
+    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem)
     fmt = _fmt(y_t)
     s1, s2, so = _scale(a_t), _scale(b_t), _scale(y_t)
     twice_max = float(_F32(2.0 * max(s1, s2)))
