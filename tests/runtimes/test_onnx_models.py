@@ -10,7 +10,7 @@ import pytest
 from hwsim.errors import ConfigError
 from hwsim.importers import load_model
 from hwsim.verify.compare import verify
-from tests.runtimes.conftest import require
+from tests.runtimes.conftest import ONNX_FORMS, quantize_onnx_four_ways, require
 
 SAMPLES = 8
 
@@ -85,35 +85,20 @@ def _float_models(onnx, helper, numpy_helper, tp):
 def quantized(tmp_path_factory):
     """Every model quantized four ways: QOperator/QDQ x uint8/int8 activations (int8 per-channel weights)."""
     onnx = require("onnx")
-    require("onnxruntime")
     from onnx import TensorProto, helper, numpy_helper
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     folder = tmp_path_factory.mktemp("onnx")
     paths = {}
     for name, (model, shape) in _float_models(onnx, helper, numpy_helper, TensorProto).items():
         src = folder / f"{name}_f32.onnx"
         onnx.save(model, str(src))
-        for fmt in (QuantFormat.QOperator, QuantFormat.QDQ):
-            for act in (QuantType.QUInt8, QuantType.QInt8):
-                class Reader(CalibrationDataReader):
-                    def __init__(self):
-                        rng = np.random.default_rng(1)
-                        self.data = iter([{"x": rng.uniform(-1, 1, shape).astype(np.float32)} for _ in range(8)])
-
-                    def get_next(self):
-                        return next(self.data, None)
-
-                key = f"{name}-{fmt.name}-{act.name}"
-                paths[key] = folder / f"{key}.onnx"
-                quantize_static(str(src), str(paths[key]), Reader(), quant_format=fmt, activation_type=act,
-                                weight_type=QuantType.QInt8, per_channel=True)
+        paths.update(quantize_onnx_four_ways(src, name, lambda rng, shape=shape: rng.uniform(-1, 1, shape)
+                                             .astype(np.float32)))
         paths[f"{name}-float"] = src
     return paths
 
 
-KEYS = [f"{m}-{f}-{a}" for m in ("resnet", "mobilenet", "ds_cnn", "mlp_autoencoder")
-        for f in ("QOperator", "QDQ") for a in ("QUInt8", "QInt8")]
+KEYS = [f"{m}-{form}" for m in ("resnet", "mobilenet", "ds_cnn", "mlp_autoencoder") for form in ONNX_FORMS]
 
 
 @pytest.mark.parametrize("key", KEYS)

@@ -23,12 +23,11 @@ import pytest
 from hwsim.importers import load_model
 from hwsim.numerics import mlas
 from hwsim.verify.compare import verify
-from tests.runtimes.conftest import require
+from tests.runtimes.conftest import ONNX_FORMS, quantize_onnx_four_ways, require
 
 SAMPLES = 8
 SEQ, DIM, HEADS, FFN = 16, 32, 2, 64
-FORMS = [f"{f}-{a}" for f in ("QOperator", "QDQ") for a in ("QUInt8", "QInt8")]
-KEYS = [f"{block}-{form}" for block in ("gelu", "relu") for form in FORMS]
+KEYS = [f"{block}-{form}" for block in ("gelu", "relu") for form in ONNX_FORMS]
 
 
 def _transformer(onnx, helper, numpy_helper, tp, ffn: str):
@@ -106,30 +105,15 @@ def _transformer(onnx, helper, numpy_helper, tp, ffn: str):
 def quantized(tmp_path_factory):
     """Both blocks quantized four ways: QOperator/QDQ x uint8/int8 activations (int8 per-channel weights)."""
     onnx = require("onnx")
-    require("onnxruntime")
     from onnx import TensorProto, helper, numpy_helper
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     folder = tmp_path_factory.mktemp("transformer")
     paths = {}
     for block in ("gelu", "relu"):
         src = folder / f"{block}_f32.onnx"
         onnx.save(_transformer(onnx, helper, numpy_helper, TensorProto, block), str(src))
-        for form in FORMS:
-            fmt, act = form.split("-")
-
-            class Reader(CalibrationDataReader):
-                def __init__(self):
-                    rng = np.random.default_rng(1)
-                    self.data = iter([{"x": rng.normal(size=(1, SEQ, DIM)).astype(np.float32)}
-                                      for _ in range(8)])
-
-                def get_next(self):
-                    return next(self.data, None)
-
-            paths[f"{block}-{form}"] = folder / f"{block}-{form}.onnx"
-            quantize_static(str(src), str(paths[f"{block}-{form}"]), Reader(), quant_format=QuantFormat[fmt],
-                            activation_type=QuantType[act], weight_type=QuantType.QInt8, per_channel=True)
+        paths.update(quantize_onnx_four_ways(src, block, lambda rng: rng.normal(size=(1, SEQ, DIM))
+                                             .astype(np.float32)))
     return paths
 
 
