@@ -19,7 +19,7 @@ import numpy as np
 
 from hwsim.errors import ConfigError
 from hwsim.numerics import kernels_fused, kernels_vnni, ops, reference_fused, reference_vnni, vnni
-from hwsim.numerics.ops import Accumulator, PackedWeights
+from hwsim.numerics.ops import Accumulator, OutputStage, PackedWeights, requantize_stage
 from hwsim.numerics.threads import blas_limited, single_threaded_blas
 
 _TILE_FLOATS = 1 << 15  # float32 inputs or products per tile of the fused GEMM (they stay in L2)
@@ -32,54 +32,6 @@ def _impl():
 
 def _vnni_impl():
     return reference_vnni if os.environ.get("HWSIM_REFERENCE") == "1" else kernels_vnni
-
-
-@dataclass(frozen=True)
-class OutputStage:
-    """A layer's requantizer, applied to each accumulator row: y[c] = clamp(R(acc[c]) + zero_point, lo, hi).
-
-    ``multiplier``/``shift`` (fixed-point kinds, m = M 2**(shift - 31)) and ``scale`` (float kinds) hold one
-    value per output channel. Channels from ``tail_start`` on use ``tail_kind``, for runtimes whose kernels
-    requantize the last channels past a whole block differently. ``dtype`` is the output's storage type.
-    """
-
-    multiplier: np.ndarray
-    shift: np.ndarray
-    scale: np.ndarray
-    zero_point: int
-    lo: int
-    hi: int
-    kind: int
-    tail_kind: int
-    tail_start: int
-    dtype: np.dtype
-
-    def check(self, channels: int) -> "OutputStage":
-        """This stage, after checking it serves ``channels`` output channels (the kernels trust it)."""
-        if self.multiplier.size != channels or not 0 <= self.tail_start <= channels:
-            raise ConfigError(f"stage: built for {self.multiplier.size} channels (tail from {self.tail_start}), "
-                              f"used for {channels}")
-        return self
-
-    def kernel_args(self) -> tuple:
-        """The stage as the fused kernels take it (after the accumulator operands, before ``out``)."""
-        return (self.multiplier, self.shift, self.scale, self.zero_point, self.lo, self.hi, self.kind,
-                self.tail_start, self.tail_kind)
-
-
-def requantize_stage(acc, stage: OutputStage) -> np.ndarray:
-    """Apply ``stage`` to integer accumulators whose last axis is the output channel."""
-    acc = np.asarray(acc)
-    ops._require_int("acc", acc)
-    channels = stage.multiplier.size
-    if acc.shape[-1:] != (channels,):
-        raise ConfigError(f"acc: expected {channels} output channels on its last axis (got shape {acc.shape})")
-    stage.check(channels)
-    rows = np.ascontiguousarray(acc).reshape(-1, channels)
-    out = np.empty(rows.shape, stage.dtype)
-    zeros = np.zeros(channels, np.int64)
-    _impl().requantize_gemm(rows, zeros, zeros, _NO_ROWS, *stage.kernel_args(), out)
-    return out.reshape(acc.shape)
 
 
 def dtype_range(dtype) -> tuple[int, int]:

@@ -147,18 +147,6 @@ def dequantize(q, scale, zero_point):
 
 
 @jit
-def requantize(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind):
-    """Per-channel (last axis of the flat ``acc``) requantization and clamp to [qmin, qmax]."""
-    out = np.empty(acc.size, np.int64)
-    channels = multiplier.size
-    for r in range(acc.size // channels):
-        base = r * channels
-        requantize_span(acc[base:base + channels], multiplier, shift, scale, zero_point, qmin, qmax, kind,
-                        out[base:base + channels], 0, channels)
-    return out
-
-
-@jit
 def requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, out, c0, c1):
     """out[c] = clamp(R_kind(acc[c]) + zero_point) for the channels c0 <= c < c1 of one output row.
 

@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.numerics import kernels, kernels_vnni, reference, vnni
+from hwsim.numerics import kernels, kernels_fused, kernels_vnni, reference, reference_fused, vnni
 from hwsim.numerics.formats import INT32, IntFormat, OverflowMode, RoundingMode, parse_enum
 
 _FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is exact in float32
@@ -28,6 +28,10 @@ _ACC_BYTES = 1 << 16  # int32 accumulators per block of the int32 kernel
 
 def _impl():
     return reference if os.environ.get("HWSIM_REFERENCE") == "1" else kernels
+
+
+def _stage_impl():
+    return reference_fused if os.environ.get("HWSIM_REFERENCE") == "1" else kernels_fused
 
 
 def _as_format(fmt: IntFormat | str) -> IntFormat:
@@ -217,10 +221,9 @@ def requantize(acc, multiplier, shift, zero_point: int, fmt: IntFormat | str, ki
     if kind == RequantKind.INT16_MULTIPLIER and shifts.max(initial=0) > 14:
         raise ConfigError("shift: the 16-bit multiplier path needs shift <= 14 (a real multiplier below 2**14)")
     lo, hi = (fmt.min, fmt.max) if clamp is None else (max(fmt.min, clamp[0]), min(fmt.max, clamp[1]))
-    out = _impl().requantize(np.ascontiguousarray(acc, np.int64).ravel(), np.ascontiguousarray(mult),
-                             np.ascontiguousarray(shifts), np.ascontiguousarray(scales), int(zero_point), lo, hi,
-                             int(kind))
-    return out.reshape(acc.shape).astype(fmt.storage_dtype)
+    stage = OutputStage(np.ascontiguousarray(mult), np.ascontiguousarray(shifts), np.ascontiguousarray(scales),
+                        int(zero_point), lo, hi, int(kind), int(kind), mult.size, np.dtype(fmt.storage_dtype))
+    return requantize_stage(np.asarray(acc, np.int64).reshape(-1, mult.size), stage).reshape(acc.shape)
 
 
 # ---------------------------------------------------------------- int4 packing
@@ -290,6 +293,54 @@ class MacResult:
     acc: np.ndarray
     overflows: int = 0
     path: str = field(default="ordered", compare=False)
+
+
+@dataclass(frozen=True)
+class OutputStage:
+    """A layer's requantizer, applied to each accumulator row: y[c] = clamp(R(acc[c]) + zero_point, lo, hi).
+
+    ``multiplier``/``shift`` (fixed-point kinds, m = M 2**(shift - 31)) and ``scale`` (float kinds) hold one
+    value per output channel. Channels from ``tail_start`` on use ``tail_kind``, for runtimes whose kernels
+    requantize the last channels past a whole block differently. ``dtype`` is the output's storage type.
+    """
+
+    multiplier: np.ndarray
+    shift: np.ndarray
+    scale: np.ndarray
+    zero_point: int
+    lo: int
+    hi: int
+    kind: int
+    tail_kind: int
+    tail_start: int
+    dtype: np.dtype
+
+    def check(self, channels: int) -> "OutputStage":
+        """This stage, after checking it serves ``channels`` output channels (the kernels trust it)."""
+        if self.multiplier.size != channels or not 0 <= self.tail_start <= channels:
+            raise ConfigError(f"stage: built for {self.multiplier.size} channels (tail from {self.tail_start}), "
+                              f"used for {channels}")
+        return self
+
+    def kernel_args(self) -> tuple:
+        """The stage as the fused kernels take it (after the accumulator operands, before ``out``)."""
+        return (self.multiplier, self.shift, self.scale, self.zero_point, self.lo, self.hi, self.kind,
+                self.tail_start, self.tail_kind)
+
+
+def requantize_stage(acc, stage: OutputStage) -> np.ndarray:
+    """Apply ``stage`` to integer accumulators whose last axis is the output channel."""
+    acc = np.asarray(acc)
+    _require_int("acc", acc)
+    channels = stage.multiplier.size
+    if acc.shape[-1:] != (channels,):
+        raise ConfigError(f"acc: expected {channels} output channels on its last axis (got shape {acc.shape})")
+    stage.check(channels)
+    rows = np.ascontiguousarray(acc).reshape(-1, channels)
+    out = np.empty(rows.shape, stage.dtype)
+    zeros = np.zeros(channels, np.int64)
+    _stage_impl().requantize_gemm(rows, zeros, zeros, np.zeros(0, np.int64), *stage.kernel_args(), out)
+    return out.reshape(acc.shape)
 
 
 ARITHMETICS = ("exact", "avx2-pairwise16")

@@ -133,17 +133,6 @@ def dequantize(q, scale, zero_point):
     return out
 
 
-def requantize(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind):
-    """Per-channel (last axis) requantization: y = clamp(R(acc) + zero_point, qmin, qmax)."""
-    out = np.empty(acc.shape, np.int64)
-    channels = multiplier.size
-    for i in range(acc.size):
-        c = i % channels
-        r = requantize_scalar(int(acc.flat[i]), int(multiplier[c]), int(shift[c]), float(scale[c]), kind)
-        out.flat[i] = min(max(r + zero_point, qmin), qmax)
-    return out
-
-
 def requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, out, c0, c1):
     """out[c] = clamp(R_kind(acc[c]) + zero_point, qmin, qmax) for c0 <= c < c1 (one row, in place)."""
     for c in range(c0, c1):
