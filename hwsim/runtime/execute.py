@@ -108,8 +108,8 @@ def _conv2d(graph, op, values, sem):
     geometry = dict(stride=a["stride"], padding=a["padding"], dilation=a["dilation"], groups=a["groups"])
     x = _to_nhwc(_value(graph, values, op.inputs[0]), op)
     layer = _prepared_layer(graph, op, sem, x, Q.prepare_conv2d, **geometry)
-    if layer is not None and x.ndim == 4 and x.shape[3] == layer.in_channels:
-        return _from_nhwc(layer(np.ascontiguousarray(x)), op)
+    if layer is not None:  # the layer checks x's shape and range itself
+        return _from_nhwc(layer(x), op)
     return _from_nhwc(Q.conv2d(x, graph.tensor(op.inputs[1]).data, _bias(graph, op), **geometry,
                                **_mac_layer_kwargs(graph, op, sem)), op)
 
@@ -121,8 +121,8 @@ def _depthwise(graph, op, values, sem):
                     depth_multiplier=a["depth_multiplier"])
     x = _to_nhwc(_value(graph, values, op.inputs[0]), op)
     layer = _prepared_layer(graph, op, sem, x, Q.prepare_depthwise_conv2d, **geometry)
-    if layer is not None and x.ndim == 4 and x.shape[3] * layer.depth_multiplier == layer.w.shape[2]:
-        return _from_nhwc(layer(np.ascontiguousarray(x)), op)
+    if layer is not None:  # the layer checks x's shape and range itself
+        return _from_nhwc(layer(x), op)
     return _from_nhwc(Q.depthwise_conv2d(x, graph.tensor(op.inputs[1]).data, _bias(graph, op), **geometry,
                                          **_mac_layer_kwargs(graph, op, sem)), op)
 
