@@ -26,7 +26,8 @@ the outermost level (off-chip DRAM, flash or a host link) to the innermost (regi
          write_bandwidth_bytes_per_cycle: 64, holds: [weights, inputs, outputs], homes: [activations]}
       - {name: rf, kind: register_file, holds: [weights, inputs, outputs]}
 
-``holds`` lists the operands a level stages (tiles of weights, inputs, outputs); ``homes`` the tensors
+``performance_model`` names how layers become timed plans (``hwsim.schedule.models``; default ``hwsim``,
+hwsim's own mapper). ``holds`` lists the operands a level stages (tiles of weights, inputs, outputs); ``homes`` the tensors
 that may live there whole (``weights``: a layer's weights; ``activations``: feature maps between layers).
 Each sub-section takes a ``source:`` string saying where its numbers come from.
 """
@@ -182,6 +183,20 @@ class DeviceSpec(_Spec):
     dma: DmaSpec
     memories: Annotated[list[MemorySpec], Field(min_length=2)]
     technology: TechnologySpec | None = None
+    performance_model: str = "hwsim"
+
+    @model_validator(mode="after")
+    def _known_model(self):
+        from hwsim.schedule.models import PERF_MODELS
+
+        if self.performance_model not in PERF_MODELS:
+            import difflib
+
+            close = difflib.get_close_matches(self.performance_model, PERF_MODELS.names(), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise at_field(("performance_model",), f"unknown performance model; {hint}valid: "
+                           f"{', '.join(PERF_MODELS.names())}", self.performance_model)
+        return self
 
     @model_validator(mode="after")
     def _hierarchy(self):

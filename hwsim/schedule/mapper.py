@@ -57,12 +57,19 @@ class Transfer:
 
 @dataclass(frozen=True)
 class Tile:
-    """One simulated step: loads, then ``cycles`` on the unit, then stores."""
+    """One simulated step: loads, then ``cycles`` on the unit, then stores.
+
+    ``streams`` are read or written by the unit's own memory port while it computes (an NPU that fetches
+    its feature maps itself, as Ethos-U does): each holds its level's read port for ``nbytes / read
+    bandwidth`` cycles, concurrently with the compute, so the step lasts as long as the slowest of them.
+    A stream's ``src`` and ``dst`` are both the level it uses.
+    """
 
     cycles: int
     macs: int
     loads: tuple[Transfer, ...] = ()
     stores: tuple[Transfer, ...] = ()
+    streams: tuple[Transfer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -230,6 +237,12 @@ def plan_graph(graph: Graph, device: Device) -> list[LayerPlan]:
     """One plan per op, in topological order."""
     homes = assign_homes(graph, device)
     return [plan_op(graph, op, device, homes) for op in graph.ops]
+
+
+def plan_checked(graph: Graph, device: Device) -> list[LayerPlan]:
+    """hwsim's own performance model: :func:`check_supported`, then :func:`plan_graph`."""
+    check_supported(graph, device)
+    return plan_graph(graph, device)
 
 
 def plan_op(graph: Graph, op: Op, device: Device, homes: dict[str, int]) -> LayerPlan:

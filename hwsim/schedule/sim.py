@@ -8,7 +8,10 @@ Layers run one after another, in topological order. Within a layer three kinds o
   slot, and hands the tile's output to a **store** transfer (which holds an output slot until written);
 * every transfer holds a DMA engine, a read port of its source level and a write port of its destination
   level, always acquired in that order (engine, then ports by level index), for
-  ``latency + setup + ceil(bytes / min(source read, destination write bandwidth))`` cycles.
+  ``latency + setup + ceil(bytes / min(source read, destination write bandwidth))`` cycles;
+* a tile's **streams** (feature maps the unit fetches through its own port while it computes) each hold
+  their level's read port for ``ceil(bytes / read bandwidth)`` cycles, started with the compute; the tile
+  ends when the compute and all its streams have.
 
 Contention (engines, ports) and stalls therefore come out of the simulation: a layer's memory stall is its
 elapsed cycles less the cycles its unit computed. SimPy orders simultaneous events by scheduling order and
@@ -82,10 +85,17 @@ class Simulator:
             with unit.request() as req:
                 yield req
                 t0 = env.now
-                yield env.timeout(tile.cycles)
+                if tile.streams:
+                    streams = [env.process(self._stream(plan.op, t)) for t in tile.streams]
+                    yield env.timeout(tile.cycles)
+                    t1 = env.now
+                    yield env.all_of(streams)
+                else:
+                    yield env.timeout(tile.cycles)
+                    t1 = env.now
             busy += tile.cycles
             if self.record:
-                self.events.append(TraceEvent(plan.unit, "compute", plan.op, t0, env.now, macs=tile.macs))
+                self.events.append(TraceEvent(plan.unit, "compute", plan.op, t0, t1, macs=tile.macs))
             yield in_slots.put(1)
             if tile.stores:
                 stores.append(env.process(self._store(plan, tile.stores, out_slots)))
@@ -131,6 +141,17 @@ class Simulator:
         if self.record:
             self.events.append(TraceEvent(f"dma{engine}", action, op, t0, env.now, nbytes=t.nbytes,
                                           detail=f"{t.operand} {src.name}->{dst.name}"))
+
+    def _stream(self, op: str, t: Transfer):
+        env = self.env
+        level = self.device.levels[t.src]
+        with self.read_ports[t.src].request() as port:
+            yield port
+            t0 = env.now
+            yield env.timeout(math.ceil(t.nbytes / level.read_bandwidth_bytes_per_cycle))
+        if self.record:
+            self.events.append(TraceEvent(f"{level.name} port", "stream", op, t0, env.now, nbytes=t.nbytes,
+                                          detail=f"{t.operand} {level.name}"))
 
     def _port(self, level: int, kind: str) -> simpy.Resource:
         return self.read_ports[level] if kind == "r" else self.write_ports[level]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from hwsim.devices.model import Device, load_device
 from hwsim.schedule.counts import ActionCounts
-from hwsim.schedule.mapper import LayerPlan, Mapping, check_supported, plan_graph
+from hwsim.schedule.mapper import LayerPlan, Mapping
+from hwsim.schedule.models import plan
 from hwsim.schedule.sim import Simulator
 from hwsim.schedule.trace import Trace
 from hwsim.workload.graph import Graph
@@ -126,8 +127,7 @@ def simulate(model: Graph | str | Path, device: Device | str | Path, *, record_t
         model = load_model(model)
     if not isinstance(device, Device):
         device = load_device(device)
-    check_supported(model, device)
-    plans = plan_graph(model, device)
+    plans = plan(model, device)
     sim = Simulator(device, plans, record_trace=record_trace)
     times = sim.run()
     layers = [_layer_result(device, plan, t) for plan, t in zip(plans, times, strict=True)]

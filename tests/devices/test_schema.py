@@ -218,3 +218,11 @@ def test_scalesim_cfg_missing_key(tmp_path):
     path.write_text(SCALESIM_CFG.replace("ArrayHeight:    4\n", ""))
     with pytest.raises(ConfigError, match=r"\[architecture_presets\] ArrayHeight: required key is missing"):
         load_device(path)
+
+
+def test_unknown_performance_model_suggests_closest(tmp_path):
+    """An unknown performance model names the valid ones and the closest, at its line."""
+    path = _write(tmp_path, GOOD.replace("clock_mhz: 100", "clock_mhz: 100\nperformance_model: hwsimm"))
+    with pytest.raises(ConfigError, match=r"dev\.yaml:4: performance_model: unknown performance model; did you "
+                                          r"mean 'hwsim'\?"):
+        load_device(path)

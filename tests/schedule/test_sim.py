@@ -131,3 +131,21 @@ def test_table_lists_every_layer(device):
     result = simulate(TINY, device)
     text = result.table(mappings=True)
     assert all(layer.op in text for layer in result.layers) and "latency" in text and "mapping:" in text
+
+
+def test_streams_overlap_compute(device):
+    """A tile's streams run beside its compute on their level's port: the step lasts the slowest of them."""
+    from hwsim.schedule.mapper import LayerPlan, Mapping, Tile, Transfer
+    from hwsim.schedule.counts import ActionCounts
+    from hwsim.schedule.sim import Simulator
+
+    # DRAM (level 0) reads 4 B/cycle: 100 B stream 25 cycles, 20 B stream 5 cycles, one port, so 30 in a row.
+    slow = Tile(10, 0, streams=(Transfer("inputs", 0, 0, 100, 8), Transfer("outputs", 0, 0, 20, 8)))
+    fast = Tile(40, 0, streams=(Transfer("inputs", 0, 0, 8, 8),))
+    plans = [LayerPlan(f"l{i}", "conv2d", "mac_array", 0, "8x8", t.cycles, [t], Mapping("mac_array"),
+                       ActionCounts()) for i, t in enumerate((slow, fast))]
+    sim = Simulator(device, plans)
+    assert sim.run() == [(0, 30, 10), (30, 70, 40)]
+    got = [(e.resource, e.action, e.t_start, e.t_end) for e in sim.trace()]
+    assert got == [("dram port", "stream", 0, 25), ("mac_array", "compute", 0, 10), ("dram port", "stream", 25, 30),
+                   ("dram port", "stream", 30, 32), ("mac_array", "compute", 30, 70)]
