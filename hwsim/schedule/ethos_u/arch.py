@@ -36,7 +36,6 @@ class EthosUConfig:
     shram_granules: tuple[int, ...]  # per SHRAM buffer kind, in units of banks
     output_cycles: tuple[float, ...]  # cycles per output element, by output-stage index
     activation_cycles: tuple[float, ...]  # cycles per output element, by activation index
-    axi_bytes: int  # AXI port width in bytes (Vela: 8 for U55 systems, 16 otherwise)
 
     @property
     def total_macs(self) -> int:
@@ -59,15 +58,15 @@ _U65_512_OUT = ((0.3125, 0.5625, 0.25, 0.1875, 0.25, 0.375, 0.0625, 0.125), (0.5
 
 ACCELERATORS: dict[str, EthosUConfig] = {
     "ethos-u55-32": EthosUConfig("ethos-u55-32", "u55", 32, 1, (1, 1, 4), (1, 1, 8), 16, (2, 2, 2, 2, 4, 4, 4, 4),
-                                 *_U55_OUT[32], 8),
-    "ethos-u55-64": EthosUConfig("ethos-u55-64", "u55", 64, 1, (1, 1, 8), (1, 1, 8), 16, (2, 2, 2, 2, 4, 4, 4, 8),
-                                 *_U55_OUT[64], 8),
+                                 *_U55_OUT[32]),
+    "ethos-u55-64": EthosUConfig("ethos-u55-64", "u55", 64, 1, (1, 1, 8), (1, 1, 8), 16, (2, 2, 2, 2, 4, 4, 4),
+                                 *_U55_OUT[64]),
     "ethos-u55-128": EthosUConfig("ethos-u55-128", "u55", 128, 1, (1, 2, 8), (1, 2, 8), 24,
-                                  (4, 4, 4, 4, 8, 4, 8, 12), *_U55_OUT[128], 8),
+                                  (4, 4, 4, 4, 8, 4, 8, 12), *_U55_OUT[128]),
     "ethos-u55-256": EthosUConfig("ethos-u55-256", "u55", 256, 1, (2, 2, 8), (2, 2, 8), 48,
-                                  (8, 8, 8, 8, 16, 8, 16, 20), *_U55_OUT[256], 8),
+                                  (8, 8, 8, 8, 16, 8, 16, 20), *_U55_OUT[256]),
     "ethos-u65-256": EthosUConfig("ethos-u65-256", "u65", 256, 1, (2, 2, 8), (2, 2, 8), 48,
-                                  (8, 8, 8, 8, 16, 8, 16, 20), *_U55_OUT[256], 16),
+                                  (8, 8, 8, 8, 16, 8, 16, 20), *_U55_OUT[256]),
     "ethos-u65-512": EthosUConfig("ethos-u65-512", "u65", 256, 2, (2, 2, 8), (2, 2, 8), 48,
-                                  (8, 8, 8, 8, 16, 8, 16, 20), *_U65_512_OUT, 16),
+                                  (8, 8, 8, 8, 16, 8, 16, 20), *_U65_512_OUT),
 }
