@@ -1,0 +1,88 @@
+"""The op list Vela schedules: NPU (and CPU) operations on NHWC feature maps, after its graph rewrites.
+
+:mod:`hwsim.schedule.ethos_u.lowering` turns an hwsim graph into these ops; the scheduler then assigns
+block configs, layouts, memories and weight buffers, and the estimator costs them. Names follow Vela's
+(``Conv2D``, ``DepthwiseConv2D``, ``MaxPool``, ``ReduceSum``, ``Add``, ``LUT``, ``MemoryCopy`` ...), so a
+per-op comparison with Vela's own report reads one to one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwsim.schedule.ethos_u.geometry import Kernel, Shape, elements
+
+
+@dataclass(eq=False)
+class VTensor:
+    """A tensor as the scheduler sees it: storage shape, element bits, constant data, where it lives."""
+
+    name: str
+    shape: Shape
+    bits: int
+    data: np.ndarray | None = None  # constants only
+    is_graph_input: bool = False
+    is_graph_output: bool = False
+    producers: list[VOp] = field(default_factory=list)
+    consumers: list[VOp] = field(default_factory=list)
+    format: str = "NHWC"
+    needs_linear: bool = False
+    memory: str = "arena"  # "const", "arena" or "staging" (resolved to a Memory by the scheduler)
+    storage_shape: Shape | None = None  # a rolling buffer's shape in a cascade
+
+    @property
+    def is_constant(self) -> bool:
+        """True for tensors whose values the model holds."""
+        return self.data is not None
+
+    def size_bytes(self, fmt: str | None = None) -> int:
+        """Allocated bytes: elements rounded to 16-deep bricks in NHCWB16, then to 16 bytes."""
+        shape = self.storage_shape or self.shape
+        if (fmt or self.format) == "NHCWB16":
+            shape = (*shape[:3], -(-shape[3] // 16) * 16)
+        nbytes = -(-elements(shape) * self.bits // 8)
+        return -(-nbytes // 16) * 16
+
+
+@dataclass(eq=False)
+class VConn:
+    """An operand: the tensor, and the shape the op reads or writes it as (a reshaped view)."""
+
+    tensor: VTensor
+    shape: Shape
+
+    @property
+    def bits(self) -> int:
+        """Element bits."""
+        return self.tensor.bits
+
+
+@dataclass(eq=False)
+class VOp:
+    """One scheduled operation (Vela's SchedulerOperation), its activation fused in when it has one."""
+
+    type: str
+    ifm: VConn
+    ofm: VConn
+    ifm2: VConn | None = None
+    kernel: Kernel = field(default_factory=Kernel)
+    weights: VTensor | None = None  # OHWI for convolutions, [1, H, W, C] for depthwise
+    weight_zero_points: np.ndarray | None = None
+    has_scales: bool = False  # per-channel scale/bias stream (convolutions)
+    scaled: bool = True  # the output is rescaled (16-bit ops then use 40-bit accumulators)
+    activation: str | None = None  # the fused activation op type
+    uses_lut: bool = False
+    source: int | None = None  # the operator index in the model file
+    source_type: str = ""  # the model op kind it was lowered from
+    npu: bool = True
+    primary_ifm: int = 0
+    tmp: VTensor | None = None  # scratch of a U55 MatMul
+    perm: tuple[int, ...] | None = None  # a Transpose's NHWC axis permutation
+    index: int = 0
+
+    @property
+    def ifms(self) -> list[VConn]:
+        """Feature-map inputs."""
+        return [self.ifm] if self.ifm2 is None else [self.ifm, self.ifm2]

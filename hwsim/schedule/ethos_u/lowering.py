@@ -1,0 +1,533 @@
+"""From an hwsim graph to the op list Vela 5.2.0 schedules: its graph rewrites, execution order and packing.
+
+What is reproduced, each from Vela's ``ethosu/regor/compiler`` sources:
+
+* **rewrites** (``tflite_graph_optimiser.cpp``, ``graphir_optimiser.cpp``, ``softmax.cpp``): fully
+  connected layers become 1x1 convolutions on a batch folded into a near-square HxW; MEAN becomes a
+  depthwise convolution over the reduced axes and a multiply; SOFTMAX becomes Vela's integer chain (a max
+  pool, subtract, exponent LUT, shifts, a reduce-sum and three Newton-Raphson steps: 28 ops for int8, 16
+  for int16); SQUARED_DIFFERENCE becomes casts, multiplies and a subtract; RSQRT, LOGISTIC, TANH and
+  HARD_SWISH become lookup tables; BATCH_MATMUL a MatMul; a binary op whose two inputs both broadcast first
+  materialises one of them with an Add of zeros; reshapes are views; float ops stay on the CPU;
+* **execution order** (``Graph::TraverseGraphFromEnd``): depth first from the outputs, last input first;
+* **packing** (``scheduler_packing.cpp``): an activation (ReLU family, LUT) that alone consumes its
+  producer's output is fused into it; small elementwise ops are reshaped to at least 16 deep.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hwsim.errors import ConfigError
+from hwsim.schedule.ethos_u.geometry import Kernel, Shape, as_nhwc, elements
+from hwsim.schedule.ethos_u.ir import VConn, VOp, VTensor
+from hwsim.workload.graph import Graph, Op
+
+ACTIVATIONS = {"relu": "Relu", "relu6": "Relu6", "relu_n1_to_1": "ReluN1To1"}
+LUT_OPS = {"rsqrt", "logistic", "tanh", "hard_swish", "gelu", "exp", "log", "elu"}
+VIEW_OPS = {"reshape", "squeeze", "expand_dims", "flatten", "identity"}
+CPU_FLOAT_OPS = {"dequantize", "neg", "quantize"}
+ELEMENTWISE = {"add": "Add", "sub": "Sub", "mul": "Mul", "maximum": "Maximum", "minimum": "Minimum"}
+SCALAR = (1, 1, 1, 1)
+
+
+def _bits(graph: Graph, name: str) -> int:
+    t = graph.tensors[name]
+    return int(t.bits) if t.bits else int(t.dtype.itemsize) * 8
+
+
+def _op_index(op: Op) -> int | None:
+    head = op.name.split(":", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+class _Builder:
+    """Lowers ops one by one, keeping one VTensor per model tensor (views share their source's tensor)."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.tensors: dict[str, VTensor] = {}
+        self.ops: list[VOp] = []
+        self.view_of: dict[str, tuple[str, Shape]] = {}
+        self.op: Op | None = None
+        outputs = set(graph.outputs)
+        for name in graph.inputs:
+            self.tensor(name).is_graph_input = True
+        for name in outputs:
+            self.tensor(name).is_graph_output = True
+
+    # -- tensors ------------------------------------------------------------------------------------------
+    def tensor(self, name: str) -> VTensor:
+        """The VTensor of model tensor ``name`` (views resolve to the tensor they view)."""
+        if name in self.view_of:
+            name = self.view_of[name][0]
+        if name not in self.tensors:
+            t = self.graph.tensors[name]
+            self.tensors[name] = VTensor(name, as_nhwc(t.shape), _bits(self.graph, name),
+                                         None if t.data is None else np.asarray(t.data))
+        return self.tensors[name]
+
+    def conn(self, name: str, shape: Shape | None = None) -> VConn:
+        """An operand reading/writing model tensor ``name`` as ``shape`` (its own NHWC shape by default)."""
+        t = self.tensor(name)
+        if shape is None:
+            shape = as_nhwc(self.graph.tensors[name].shape)
+        return VConn(t, shape)
+
+    def new(self, name: str, shape: Shape, bits: int, data: np.ndarray | None = None) -> VConn:
+        """A tensor Vela's rewrites create (intermediate results and constants)."""
+        t = VTensor(f"{self.op.name}/{name}", shape, bits, data)
+        return VConn(t, shape)
+
+    def const(self, name: str, shape: Shape = SCALAR, bits: int = 32) -> VConn:
+        """A constant Vela creates (a shift, a multiplier, a zero tensor): its size is what matters."""
+        return self.new(name, shape, bits, np.zeros(elements(shape), np.int64))
+
+    # -- ops ----------------------------------------------------------------------------------------------
+    def emit(self, op_type: str, ifm: VConn, ofm: VConn, ifm2: VConn | None = None, **kw) -> VOp:
+        """Add one op reading ``ifm`` (and ``ifm2``) and writing ``ofm``."""
+        if ifm2 is not None and op_type in ("Add", "Sub", "Mul", "Maximum", "Minimum", "Asr", "SHL"):
+            ifm, ifm2 = self._materialise_broadcast(op_type, ifm, ifm2, ofm)
+        op = VOp(op_type, ifm, ofm, ifm2, source=_op_index(self.op), source_type=self.op.kind, **kw)
+        self.ops.append(op)
+        return op
+
+    def emit_final(self, op_type: str, ifm: VConn, ofm: VConn, ifm2: VConn, model_rank: int) -> VOp:
+        """The last op of a rewrite, writing the model's own output tensor from a 4-D intermediate.
+
+        When the model's tensor has fewer than four axes, Vela compares the intermediate's 4-D shape with
+        the output's shorter one, sees both inputs broadcast, and materialises the first with an Add.
+        """
+        if model_rank < 4 and ifm2.shape != ofm.shape:
+            zeros = self.const("const_zero", ofm.shape, ifm.bits)
+            wide = self.new(f"{op_type}_broadcasted", ofm.shape, ifm.bits)
+            self.ops.append(VOp("Add", zeros, wide, ifm, source=_op_index(self.op), source_type=self.op.kind))
+            ifm = wide
+        op = VOp(op_type, ifm, ofm, ifm2, source=_op_index(self.op), source_type=self.op.kind)
+        self.ops.append(op)
+        return op
+
+    def _materialise_broadcast(self, op_type, ifm, ifm2, ofm):
+        """When both inputs broadcast, Vela first writes ifm0 at the output shape with an Add of zeros."""
+        if ifm.shape != ofm.shape and ifm2.shape != ofm.shape:
+            zeros = self.const("const_zero", ofm.shape, ifm.bits)
+            wide = self.new(f"{op_type}_broadcasted", ofm.shape, ifm.bits)
+            self.ops.append(VOp("Add", zeros, wide, ifm, source=_op_index(self.op), source_type=self.op.kind))
+            ifm = wide
+        return ifm, ifm2
+
+
+def _padding(graph: Graph, op: Op, ifm: Shape, kernel_hw, stride, dilation) -> tuple[int, int, int, int]:
+    """Explicit (top, left, bottom, right) padding of a SAME/VALID op."""
+    if op.attrs.get("padding") != "same":
+        return (0, 0, 0, 0)
+    pads = []
+    for size, k, s, d in zip(ifm[1:3], kernel_hw, stride, dilation):
+        out = -(-size // s)
+        total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+        pads.append((total // 2, total - total // 2))
+    return (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
+
+
+def _kernel(graph: Graph, op: Op, ifm: Shape) -> Kernel:
+    kh, kw = op.attrs.get("kernel", (1, 1))
+    sy, sx = op.attrs.get("stride", (1, 1))
+    dy, dx = op.attrs.get("dilation", (1, 1))
+    top, left, bottom, right = _padding(graph, op, ifm, (kh, kw), (sy, sx), (dy, dx))
+    return Kernel(int(kw), int(kh), int(sx), int(sy), int(dx), int(dy), top, left, bottom, right)
+
+
+def _fc_shapes(ifm: Shape, depth: int, out_depth: int) -> tuple[Shape, Shape]:
+    """Vela folds a fully connected layer's batch into a near-square H x W (RewriteFullyConnected)."""
+    n = elements(ifm) // depth
+    if n <= 1:
+        return (1, 1, 1, depth), (1, 1, 1, out_depth)
+    w = max(n // 16, int(math.ceil(math.sqrt(n))))
+    while n % w:
+        w += 1
+    h = n // w
+    return (1, h, w, depth), (1, h, w, out_depth)
+
+
+def _to_hwc(shape: tuple[int | None, ...]) -> Shape:
+    """Vela's ReshapeToHWC: all leading axes folded into H, then W and C."""
+    dims = [int(d or 1) for d in shape] or [1]
+    while len(dims) < 3:
+        dims.insert(0, 1)
+    return (1, math.prod(dims[:-2]), dims[-2], dims[-1])
+
+
+def _lower_op(b: _Builder, op: Op) -> None:
+    g = b.graph
+    kind = op.kind
+    act = ACTIVATIONS.get(op.attrs.get("activation") or "")
+    if kind in VIEW_OPS:
+        if kind == "reshape" and len(op.inputs) > 1 and op.inputs[1] and not g.tensors[op.inputs[1]].is_constant:
+            b.emit("MemoryCopy", b.conn(op.inputs[0]), b.conn(op.outputs[0]))  # a reshape to a computed shape
+            return
+        src = op.inputs[0]
+        base = b.view_of.get(src, (src, None))[0]
+        b.view_of[op.outputs[0]] = (base, as_nhwc(g.tensors[op.outputs[0]].shape))
+        if op.outputs[0] in g.outputs:
+            b.tensor(base).is_graph_output = True
+        return
+    if kind in ("conv2d", "depthwise_conv2d"):
+        ifm = b.conn(op.inputs[0])
+        w = g.tensors[op.inputs[1]]
+        vtype = "Conv2D" if kind == "conv2d" else "DepthwiseConv2D"
+        b.emit(vtype, ifm, b.conn(op.outputs[0]), kernel=_kernel(g, op, ifm.shape), weights=b.tensor(op.inputs[1]),
+               weight_zero_points=None if w.quant is None else np.asarray(w.quant.zero_point), has_scales=True,
+               activation=act)
+        return
+    if kind == "fully_connected":
+        w = g.tensors[op.inputs[1]]
+        depth, out_depth = int(w.shape[-1]), int(w.shape[0])
+        ifm_shape, ofm_shape = _fc_shapes(as_nhwc(g.tensors[op.inputs[0]].shape), depth, out_depth)
+        b.emit("FullyConnected", b.conn(op.inputs[0], ifm_shape), b.conn(op.outputs[0], ofm_shape),
+               weights=b.tensor(op.inputs[1]),
+               weight_zero_points=None if w.quant is None else np.asarray(w.quant.zero_point), has_scales=True,
+               activation=act)
+        return
+    if kind in ("avg_pool2d", "max_pool2d"):
+        ifm = b.conn(op.inputs[0])
+        b.emit("AvgPool" if kind == "avg_pool2d" else "MaxPool", ifm, b.conn(op.outputs[0]),
+               kernel=_kernel(g, op, ifm.shape), activation=act)
+        return
+    if kind in ELEMENTWISE:
+        b.emit(ELEMENTWISE[kind], b.conn(op.inputs[0]), b.conn(op.outputs[0]), b.conn(op.inputs[1]), activation=act)
+        return
+    if kind == "mean":
+        _lower_mean(b, op)
+        return
+    if kind == "softmax":
+        _lower_softmax(b, op)
+        return
+    if kind in LUT_OPS:
+        b.emit("LUT", b.conn(op.inputs[0]), b.conn(op.outputs[0]), uses_lut=True)
+        return
+    if kind in ACTIVATIONS:
+        b.emit(ACTIVATIONS[kind], b.conn(op.inputs[0]), b.conn(op.outputs[0]))
+        return
+    if kind == "squared_difference":
+        _lower_squared_difference(b, op)
+        return
+    if kind == "batch_matmul":
+        _lower_matmul(b, op)
+        return
+    if kind == "transpose":
+        perm = tuple(int(a) for a in op.attrs["perm"])
+        rank = len(g.tensors[op.inputs[0]].shape)
+        perm4 = tuple(range(4 - rank)) + tuple(a + 4 - rank for a in perm)
+        b.emit("Transpose", b.conn(op.inputs[0]), b.conn(op.outputs[0]), perm=perm4)
+        return
+    if kind in ("quantize",) and g.tensors[op.inputs[0]].dtype.kind in "iu":
+        b.emit("MemoryCopy", b.conn(op.inputs[0]), b.conn(op.outputs[0]))
+        return
+    # anything else runs on the CPU: Vela reports it as a CPU op and does not time it
+    ins = [n for n in op.inputs if n and not g.tensors[n].is_constant] or [n for n in op.inputs if n]
+    b.emit("Passthrough", b.conn(ins[0]), b.conn(op.outputs[0]), npu=False)
+
+
+def _lower_mean(b: _Builder, op: Op) -> None:
+    """MEAN as Vela's ConvertMeanOps: a depthwise convolution summing the reduced axes, then a multiply."""
+    g = b.graph
+    in_shape = tuple(int(d or 1) for d in g.tensors[op.inputs[0]].shape)
+    axes = {a % len(in_shape) for a in op.attrs["axes"]}
+    ifm4 = as_nhwc(in_shape)
+    reduce4 = [False] * 4
+    for a in axes:
+        reduce4[a + 4 - len(in_shape)] = True
+    if reduce4[3] and ifm4[3] > 1:  # a mean over depth moves the channel axis into H or W
+        drop = 2 if ifm4[2] == 1 else 1
+        ifm4 = tuple(d for i, d in enumerate(ifm4) if i != drop) + (1,)
+        reduce4 = [r for i, r in enumerate(reduce4) if i != drop] + [False]
+    h = ifm4[1] if reduce4[1] else 1
+    w = ifm4[2] if reduce4[2] else 1
+    if h > 64 and h * w <= 4096 and reduce4[1] and reduce4[2]:
+        ifm4 = (ifm4[0], 1, h * w, ifm4[3])
+        w, h = h * w, 1
+    per_conv = min(min(4096 // w, h), 64)
+    n_ops = -(-h // per_conv)
+    out4 = (ifm4[0], 1 if reduce4[1] else ifm4[1], 1 if reduce4[2] else ifm4[2], ifm4[3])
+    ifm = b.conn(op.inputs[0], ifm4)
+    acc = None
+    for i in range(n_ops):
+        kh = h % per_conv if i == n_ops - 1 and h % per_conv else per_conv
+        read = (ifm4[0], kh if reduce4[1] else ifm4[1], w if reduce4[2] else ifm4[2], ifm4[3])
+        part = b.new(f"mean_{i}", out4, 32)
+        ones = np.ones((1, kh, w, ifm4[3]), np.int8)
+        b.emit("DepthwiseConv2D", VConn(ifm.tensor, read), part, kernel=Kernel(w, kh), has_scales=True,
+               weights=VTensor(f"{op.name}/mean_weights_{kh}", (1, kh, w, ifm4[3]), 8, ones),
+               weight_zero_points=np.zeros(1, np.int64))
+        if acc is not None:
+            total = b.new(f"mean_acc_{i}", out4, 32)
+            b.emit("Add", acc, total, part)
+            part = total
+        acc = part
+    b.emit("Mul", acc, b.conn(op.outputs[0], out4), b.const("mean_scale"))
+
+
+def _lower_softmax(b: _Builder, op: Op) -> None:
+    """SOFTMAX as Vela's integer chain (softmax.cpp): int8 in 28 ops with its LUT, int16 in 16."""
+    g = b.graph
+    x_shape = _to_hwc(g.tensors[op.inputs[0]].shape)
+    r_shape = (*x_shape[:3], 1)
+    x = b.conn(op.inputs[0], x_shape)
+    out = b.conn(op.outputs[0], x_shape)
+    in_bits, out_bits = x.bits, out.bits
+    n, h, w, c = x_shape
+    pool_in = VConn(x.tensor, (1, h * w, c, 1))
+    mx = b.new("max", (1, h * w, 1, 1), in_bits)
+    b.emit("MaxPool", pool_in, mx, kernel=Kernel(c, 1))
+    mx = VConn(mx.tensor, r_shape)
+
+    def r(name: str) -> VConn:
+        return b.new(name, r_shape, 32)
+
+    def s(name: str) -> VConn:
+        return b.const(name)
+
+    if in_bits == 8:
+        exp = b.new("exp", x_shape, 32)
+        b.emit("Sub", x, exp, mx, activation="LUT", uses_lut=True)
+        rescaled = b.new("rescaled_exp", x_shape, 32)
+        b.emit("Asr", exp, rescaled, s("right_shift12"))
+        total = r("sum_of_exp")
+        b.emit("ReduceSum", rescaled, total, kernel=Kernel())
+        clz = r("headroom_plus_one")
+        b.emit("CLZ", total, clz)
+        right_shift = r("right_shift")
+        b.emit("Sub", s("headroom_offset"), right_shift, clz)
+        headroom = r("headroom")
+        b.emit("Sub", clz, headroom, s("one"))
+        half = r("half_denominator")
+        b.emit("SHL", total, half, headroom)
+        rescaled_d = r("rescaled")
+        b.emit("Mul", half, rescaled_d, s("neg_32_over_17"))
+        nr_x = r("nr_x")
+        b.emit("Add", rescaled_d, nr_x, s("const_48_over_17"))
+        for i in range(3):
+            t1, t2, t3, t4, t5 = (r(f"nr{i}_{k}") for k in range(5))
+            b.emit("Mul", nr_x, t1, half)
+            b.emit("Sub", s("F2_one"), t2, t1)
+            b.emit("Mul", nr_x, t3, t2)
+            b.emit("Mul", t3, t4, s("four"))
+            b.emit("Add", nr_x, t5, t4)
+            nr_x = t5
+        scaled = b.new("scaled_exp", x_shape, 32)
+        b.emit("Mul", exp, scaled, nr_x)
+    else:
+        diff = b.new("sub", x_shape, 32)
+        b.emit("Sub", x, diff, mx)
+        mul = b.new("mul", x_shape, 32)
+        b.emit("Mul", diff, mul, s("mul2_scale"))
+        exp = b.new("exp", x_shape, 16)
+        b.emit("Add", mul, exp, s("add3_const"), activation="LUT", uses_lut=True)
+        total = r("sum_of_exp")
+        b.emit("ReduceSum", exp, total, kernel=Kernel())
+        clz = r("headroom_plus_one")
+        b.emit("CLZ", total, clz)
+        shift = r("reciprocal_right_shift")
+        b.emit("Sub", s("const_31"), shift, clz)
+        one = r("constant_one")
+        b.emit("SHL", s("one"), one, shift)
+        minus_one = r("sum_minus_one")
+        b.emit("Sub", total, minus_one, one)
+        shifted = r("shifted_sum_minus_one")
+        b.emit("SHL", minus_one, shifted, clz)
+        shifted16 = r("shifted_sum_minus_one_16")
+        b.emit("Asr", shifted, shifted16, s("shift_const"))
+        scale = b.new("reciprocal_scale", r_shape, 16)
+        b.emit("Sub", shifted16, scale, s("sub11_const"), activation="LUT", uses_lut=True)
+        scaled = b.new("scaled_exp", x_shape, 32)
+        b.emit("Mul", exp, scaled, scale)
+        right_shift = shift
+    b.emit_final("Asr", scaled, out, right_shift, 3)  # Vela reshapes a softmax's output to 3-D (HWC)
+    del out_bits
+
+
+def _lower_squared_difference(b: _Builder, op: Op) -> None:
+    """SQUARED_DIFFERENCE as Vela's RewriteSquaredDifference: cast, scale, subtract, square, rescale."""
+    a, c = b.conn(op.inputs[0]), b.conn(op.inputs[1])
+    out = b.conn(op.outputs[0])
+    a32, c32 = b.new("cast0", a.shape, 32), b.new("cast1", c.shape, 32)
+    b.emit("MemoryCopy", a, a32)
+    a_s = b.new("scaled0", a.shape, 32)
+    b.emit("Mul", a32, a_s, b.const("input1_multiplier"))
+    b.emit("MemoryCopy", c, c32)
+    c_s = b.new("scaled1", c.shape, 32)
+    b.emit("Mul", c32, c_s, b.const("input2_multiplier"))
+    diff = b.new("raw_diff", out.shape, 32)
+    b.emit("Sub", a_s, diff, c_s)
+    sq = b.new("squared", out.shape, 32)
+    b.emit("Mul", diff, sq, diff)
+    b.emit_final("Mul", sq, out, b.const("output_multiplier"), len(b.graph.tensors[op.outputs[0]].shape))
+
+
+def _lower_matmul(b: _Builder, op: Op) -> None:
+    """BATCH_MATMUL as Vela's MatMul, whose second operand it reads transposed (K last).
+
+    Vela inserts that transpose (swapping the last two axes) and merges it with a transpose that produced
+    the operand, as its RewriteBatchMatMul and MergeTransposes do.
+    """
+    g = b.graph
+    x = b.conn(op.inputs[0], as_nhwc(g.tensors[op.inputs[0]].shape))
+    y = b.conn(op.inputs[1], as_nhwc(g.tensors[op.inputs[1]].shape))
+    if op.attrs.get("adj_x"):
+        x = _transposed(b, x, (0, 1, 3, 2))
+    if not op.attrs.get("adj_y"):
+        y = _transposed(b, y, (0, 1, 3, 2))
+    b.emit("MatMul", x, b.conn(op.outputs[0], as_nhwc(g.tensors[op.outputs[0]].shape)), y)
+
+
+def _transposed(b: _Builder, x: VConn, perm: tuple[int, ...]) -> VConn:
+    """``x`` permuted: folded into the transpose that produced it when there is one, else a new Transpose."""
+    producer = next((o for o in reversed(b.ops) if o.ofm.tensor is x.tensor), None)
+    shape = tuple(x.shape[a] for a in perm)
+    if producer is not None and producer.type == "Transpose" and producer.perm is not None:
+        producer.perm = tuple(producer.perm[a] for a in perm)
+        producer.ofm = VConn(producer.ofm.tensor, shape)
+        producer.ofm.tensor.shape = shape
+        if producer.perm == (0, 1, 2, 3):
+            b.ops.remove(producer)
+            return producer.ifm
+        return producer.ofm
+    out = b.new("transposed", shape, x.bits)
+    b.emit("Transpose", x, out, perm=perm)
+    return out
+
+
+def lower(graph: Graph) -> list[VOp]:
+    """The graph's ops as Vela schedules them: rewritten, in Vela's execution order, activations fused."""
+    b = _Builder(graph)
+    for op in graph.ops:
+        b.op = op
+        _lower_op(b, op)
+    for op in b.ops:
+        for conn in op.ifms:
+            conn.tensor.consumers.append(op)
+        op.ofm.tensor.producers.append(op)
+    ordered = execution_order(b.ops, [b.tensor(n) for n in graph.outputs])
+    return pack(ordered)
+
+
+def execution_order(ops: list[VOp], outputs: list[VTensor]) -> list[VOp]:
+    """Vela's TraverseGraphFromEnd: depth first from the graph outputs, inputs pushed in order (last first)."""
+    order: list[VOp] = []
+    visited: set[int] = set()
+    stack: list[tuple[bool, VOp]] = [(False, p) for t in outputs for p in t.producers]
+    while stack:
+        done, op = stack.pop()
+        if done:
+            order.append(op)
+        elif id(op) not in visited:
+            visited.add(id(op))
+            stack.append((True, op))
+            for conn in op.ifms:
+                for p in conn.tensor.producers:
+                    if id(p) not in visited:
+                        stack.append((False, p))
+    return order
+
+
+def pack(ops: list[VOp]) -> list[VOp]:
+    """Fuse each activation into the op before it when it alone reads that op's output (Vela's packing)."""
+    out: list[VOp] = []
+    for op in ops:
+        prev = out[-1] if out else None
+        if (prev is not None and op.npu and prev.npu and op.type in ("Relu", "Relu6", "ReluN1To1", "LUT")
+                and prev.activation is None and op.ifm.tensor is prev.ofm.tensor
+                and len(prev.ofm.tensor.consumers) == 1 and prev.type not in ("Transpose", "MatMul")):
+            prev.activation = op.type
+            prev.uses_lut = prev.uses_lut or op.uses_lut
+            fused = prev.ofm.tensor
+            fused.producers.remove(prev)
+            prev.ofm = VConn(op.ofm.tensor, prev.ofm.shape)
+            op.ofm.tensor.producers = [prev if p is op else p for p in op.ofm.tensor.producers]
+            continue
+        out.append(op)
+    out = [part for op in out for part in _native_transposes(op)]
+    for op in out:
+        _increase_depth(op)
+    for i, op in enumerate(out):
+        op.index = i
+    return out
+
+
+NATIVE_TRANSPOSES = ((0, 2, 1, 3), (0, 1, 3, 2), (0, 3, 2, 1))  # swap H/W, W/C, H/C
+
+
+def _native_transposes(op: VOp) -> list[VOp]:
+    """A transpose the U55/U65 cannot do in one pass, as two it can (Vela decomposes by transpose mask)."""
+    if op.type != "Transpose" or op.perm is None or op.perm in NATIVE_TRANSPOSES or op.perm == (0, 1, 2, 3):
+        return [op]
+    for first in NATIVE_TRANSPOSES:
+        for second in NATIVE_TRANSPOSES:
+            if tuple(first[a] for a in second) == op.perm:
+                mid_shape = tuple(op.ifm.shape[a] for a in first)
+                mid = VTensor(f"{op.ofm.tensor.name}/mid", mid_shape, op.ofm.bits)
+                a = VOp("Transpose", op.ifm, VConn(mid, mid_shape), source=op.source, source_type=op.source_type,
+                        perm=first)
+                c = VOp("Transpose", VConn(mid, mid_shape), op.ofm, source=op.source, source_type=op.source_type,
+                        perm=second)
+                mid.producers, mid.consumers = [a], [c]
+                op.ofm.tensor.producers = [c if p is op else p for p in op.ofm.tensor.producers]
+                op.ifm.tensor.consumers = [a if p is op else p for p in op.ifm.tensor.consumers]
+                return [a, c]
+    return [op]
+
+
+def _increase_depth(op: VOp) -> None:
+    """Elementwise ops on shallow tensors are reshaped at least 16 deep (scheduler_packing.cpp)."""
+    if op.type not in ("Add", "Sub", "Mul", "Maximum", "Minimum", "Asr", "SHL", "CLZ", "LUT", "MemoryCopy",
+                       "Relu", "Relu6", "ReluN1To1", "Abs", "LeakyRelu"):
+        return
+    scalar1 = elements(op.ifm.shape) == 1
+    scalar2 = op.ifm2 is not None and elements(op.ifm2.shape) == 1
+    if op.ifm2 is not None and not scalar1 and not scalar2 and op.ifm.shape != op.ifm2.shape:
+        return
+    if not (elements(op.ofm.shape) > 16 and op.ofm.shape[3] < 8):
+        return
+    if not scalar1:
+        op.ifm = VConn(op.ifm.tensor, increase_depth(op.ifm.shape, 16))
+    if op.ifm2 is not None and not scalar2:
+        op.ifm2 = VConn(op.ifm2.tensor, increase_depth(op.ifm2.shape, 16))
+    op.ofm = VConn(op.ofm.tensor, increase_depth(op.ofm.shape, 16))
+
+
+def increase_depth(shape: Shape, min_depth: int) -> Shape:
+    """Vela's ReshapeToIncreaseDepth: the same elements as a deeper shape built from their prime factors."""
+    n = elements(shape)
+    primes = []
+    while n % 2 == 0 and n > 1:
+        primes.append(2)
+        n //= 2
+    f = 3
+    while f * f <= n:
+        while n % f == 0:
+            primes.append(f)
+            n //= f
+        f += 2
+    if n > 1:
+        primes.append(n)
+    depth, i = 1, 0
+    while i < len(primes) and depth < min_depth:
+        depth *= primes[i]
+        i += 1
+    height = width = 1
+    for p in primes[i:]:  # the rest between height and width, height the larger
+        if width < height:
+            width *= p
+        else:
+            height *= p
+    height, width = max(height, width), min(height, width)
+    return (1, height, width, depth)
+
+
+def check_lowered(ops: list[VOp], graph: Graph) -> None:
+    """Raise when a lowered op has no feature-map input (a model Vela would refuse)."""
+    for op in ops:
+        if op.ifm is None:
+            raise ConfigError(f"{graph.source}: op {op.source} ({op.type}) has no input feature map")
