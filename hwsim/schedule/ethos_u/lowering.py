@@ -192,8 +192,10 @@ def _lower_op(b: _Builder, op: Op) -> None:
         return
     if kind in ("avg_pool2d", "max_pool2d"):
         ifm = b.conn(op.inputs[0])
-        b.emit("AvgPool" if kind == "avg_pool2d" else "MaxPool", ifm, b.conn(op.outputs[0]),
-               kernel=_kernel(g, op, ifm.shape), activation=act)
+        k = _kernel(g, op, ifm.shape)
+        if (k.w, k.h) == (k.stride_x, k.stride_y) == (ifm.shape[2], ifm.shape[1]) and k.pad_top == k.pad_left == 0:
+            k = Kernel(k.w, k.h)  # a pool over the whole map: Vela sets its stride to 1 (FixupPoolStrides)
+        b.emit("AvgPool" if kind == "avg_pool2d" else "MaxPool", ifm, b.conn(op.outputs[0]), kernel=k, activation=act)
         return
     if kind in ELEMENTWISE:
         b.emit(ELEMENTWISE[kind], b.conn(op.inputs[0]), b.conn(op.outputs[0]), b.conn(op.inputs[1]), activation=act)
