@@ -170,20 +170,68 @@ class TechnologySpec(_Spec):
     source: str = ""
 
 
+class EthosUSpec(_Spec):
+    """An Arm Ethos-U NPU as Vela names it: accelerator config, system config and memory mode (vela.ini)."""
+
+    accelerator: str
+    system_config: str
+    memory_mode: str
+    arena_cache_size_bytes: PositiveInt | None = None  # Vela's --arena-cache-size
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _known_names(self):
+        from hwsim.devices.vela_systems import MEMORY_MODES, SYSTEM_CONFIGS
+        from hwsim.schedule.ethos_u.arch import ACCELERATORS
+
+        for field, names in (("accelerator", ACCELERATORS), ("system_config", SYSTEM_CONFIGS),
+                             ("memory_mode", MEMORY_MODES)):
+            value = getattr(self, field)
+            if value not in names:
+                import difflib
+
+                close = difflib.get_close_matches(value, list(names), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise at_field((field,), f"unknown {field.replace('_', ' ')}; {hint}valid: {', '.join(names)}", value)
+        return self
+
+
 class DeviceSpec(_Spec):
-    """A whole device file."""
+    """A whole device file.
+
+    With an ``ethos_u`` section, ``clock_mhz`` and ``memories`` follow from its Vela system configuration and
+    memory mode (:mod:`hwsim.devices.ethos_u`) and the file gives neither.
+    """
 
     schema_version: Literal[1]
     name: str
     description: str = ""
     sources: dict[str, str] = {}
-    clock_mhz: PositiveFloat
+    clock_mhz: PositiveFloat | None = None  # required unless an ethos_u section derives it
     mac_array: MacArraySpec
     vector_units: list[VectorUnitSpec] = []
     dma: DmaSpec
-    memories: Annotated[list[MemorySpec], Field(min_length=2)]
+    memories: Annotated[list[MemorySpec], Field(min_length=2)] | None = None  # likewise
     technology: TechnologySpec | None = None
     performance_model: str = "hwsim"
+    ethos_u: EthosUSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ethos_u_memories(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("ethos_u"), dict):
+            for field in ("clock_mhz", "memories"):
+                if field in data:
+                    raise at_field((field,), "an Ethos-U device takes its clock and memories from "
+                                   "ethos_u.system_config and ethos_u.memory_mode; remove this field")
+            try:
+                section = EthosUSpec.model_validate(data["ethos_u"])
+            except ValueError:  # the ethos_u field's own validation reports it, at its line
+                return data
+            from hwsim.devices.ethos_u import derived_fields
+
+            data = {**data, **derived_fields(section.model_dump())}
+        return data
 
     @model_validator(mode="after")
     def _known_model(self):
@@ -200,6 +248,11 @@ class DeviceSpec(_Spec):
 
     @model_validator(mode="after")
     def _hierarchy(self):
+        for field in ("clock_mhz", "memories"):
+            if getattr(self, field) is None and self.ethos_u is None:
+                raise at_field((field,), "required field is missing (or give an ethos_u section)")
+        if self.memories is None:
+            return self
         names = [m.name for m in self.memories]
         for i, name in enumerate(names):
             if name in names[:i]:

@@ -46,13 +46,18 @@ MAX_TILES = 4096
 
 @dataclass(frozen=True)
 class Transfer:
-    """One DMA transfer: ``nbytes`` of ``operand`` from level ``src`` to level ``dst`` (indices)."""
+    """One DMA transfer: ``nbytes`` of ``operand`` from level ``src`` to level ``dst`` (indices).
+
+    ``cycles``, when a performance model knows them, is how long a stream holds its port (else the
+    simulator derives it from the bytes and the level's bandwidth).
+    """
 
     operand: str
     src: int
     dst: int
     nbytes: int
     bits: int
+    cycles: int | None = None
 
 
 @dataclass(frozen=True)

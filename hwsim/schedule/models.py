@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 PERF_MODELS: Registry[str] = Registry("performance model")
 PERF_MODELS.add("hwsim", "hwsim.schedule.mapper:plan_checked")
+PERF_MODELS.add("vela-5.2", "hwsim.schedule.ethos_u.model:plan_vela")
 
 
 def plan(graph: Graph, device: Device) -> list[LayerPlan]:

@@ -10,8 +10,8 @@ Layers run one after another, in topological order. Within a layer three kinds o
   level, always acquired in that order (engine, then ports by level index), for
   ``latency + setup + ceil(bytes / min(source read, destination write bandwidth))`` cycles;
 * a tile's **streams** (feature maps the unit fetches through its own port while it computes) each hold
-  their level's read port for ``ceil(bytes / read bandwidth)`` cycles, started with the compute; the tile
-  ends when the compute and all its streams have.
+  their level's read port for ``ceil(bytes / read bandwidth)`` cycles (or the cycles the performance model
+  gives them), started with the compute; the tile ends when the compute and all its streams have.
 
 Contention (engines, ports) and stalls therefore come out of the simulation: a layer's memory stall is its
 elapsed cycles less the cycles its unit computed. SimPy orders simultaneous events by scheduling order and
@@ -148,7 +148,8 @@ class Simulator:
         with self.read_ports[t.src].request() as port:
             yield port
             t0 = env.now
-            yield env.timeout(math.ceil(t.nbytes / level.read_bandwidth_bytes_per_cycle))
+            yield env.timeout(t.cycles if t.cycles is not None
+                              else math.ceil(t.nbytes / level.read_bandwidth_bytes_per_cycle))
         if self.record:
             self.events.append(TraceEvent(f"{level.name} port", "stream", op, t0, env.now, nbytes=t.nbytes,
                                           detail=f"{t.operand} {level.name}"))

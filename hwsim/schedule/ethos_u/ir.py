@@ -74,7 +74,7 @@ class VOp:
     scaled: bool = True  # the output is rescaled (16-bit ops then use 40-bit accumulators)
     activation: str | None = None  # the fused activation op type
     uses_lut: bool = False
-    source: int | None = None  # the operator index in the model file
+    source: int | None = None  # position in the graph of the model op it was lowered from
     source_type: str = ""  # the model op kind it was lowered from
     npu: bool = True
     primary_ifm: int = 0

@@ -17,6 +17,7 @@ What is reproduced, each from Vela's ``ethosu/regor/compiler`` sources:
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 
@@ -38,11 +39,6 @@ def _bits(graph: Graph, name: str) -> int:
     return int(t.bits) if t.bits else int(t.dtype.itemsize) * 8
 
 
-def _op_index(op: Op) -> int | None:
-    head = op.name.split(":", 1)[0]
-    return int(head) if head.isdigit() else None
-
-
 class _Builder:
     """Lowers ops one by one, keeping one VTensor per model tensor (views share their source's tensor)."""
 
@@ -52,6 +48,7 @@ class _Builder:
         self.ops: list[VOp] = []
         self.view_of: dict[str, tuple[str, Shape]] = {}
         self.op: Op | None = None
+        self.position = 0  # the model op being lowered: its position in the graph
         outputs = set(graph.outputs)
         for name in graph.inputs:
             self.tensor(name).is_graph_input = True
@@ -65,8 +62,10 @@ class _Builder:
             name = self.view_of[name][0]
         if name not in self.tensors:
             t = self.graph.tensors[name]
-            self.tensors[name] = VTensor(name, as_nhwc(t.shape), _bits(self.graph, name),
-                                         None if t.data is None else np.asarray(t.data))
+            data = None if t.data is None else np.asarray(t.data)
+            if data is None and t.role == "weight":
+                data = _stand_in_weights(name, t)
+            self.tensors[name] = VTensor(name, as_nhwc(t.shape), _bits(self.graph, name), data)
         return self.tensors[name]
 
     def conn(self, name: str, shape: Shape | None = None) -> VConn:
@@ -90,7 +89,7 @@ class _Builder:
         """Add one op reading ``ifm`` (and ``ifm2``) and writing ``ofm``."""
         if ifm2 is not None and op_type in ("Add", "Sub", "Mul", "Maximum", "Minimum", "Asr", "SHL"):
             ifm, ifm2 = self._materialise_broadcast(op_type, ifm, ifm2, ofm)
-        op = VOp(op_type, ifm, ofm, ifm2, source=_op_index(self.op), source_type=self.op.kind, **kw)
+        op = VOp(op_type, ifm, ofm, ifm2, source=self.position, source_type=self.op.kind, **kw)
         self.ops.append(op)
         return op
 
@@ -103,9 +102,9 @@ class _Builder:
         if model_rank < 4 and ifm2.shape != ofm.shape:
             zeros = self.const("const_zero", ofm.shape, ifm.bits)
             wide = self.new(f"{op_type}_broadcasted", ofm.shape, ifm.bits)
-            self.ops.append(VOp("Add", zeros, wide, ifm, source=_op_index(self.op), source_type=self.op.kind))
+            self.ops.append(VOp("Add", zeros, wide, ifm, source=self.position, source_type=self.op.kind))
             ifm = wide
-        op = VOp(op_type, ifm, ofm, ifm2, source=_op_index(self.op), source_type=self.op.kind)
+        op = VOp(op_type, ifm, ofm, ifm2, source=self.position, source_type=self.op.kind)
         self.ops.append(op)
         return op
 
@@ -114,9 +113,17 @@ class _Builder:
         if ifm.shape != ofm.shape and ifm2.shape != ofm.shape:
             zeros = self.const("const_zero", ofm.shape, ifm.bits)
             wide = self.new(f"{op_type}_broadcasted", ofm.shape, ifm.bits)
-            self.ops.append(VOp("Add", zeros, wide, ifm, source=_op_index(self.op), source_type=self.op.kind))
+            self.ops.append(VOp("Add", zeros, wide, ifm, source=self.position, source_type=self.op.kind))
             ifm = wide
         return ifm, ifm2
+
+
+def _stand_in_weights(name: str, t) -> np.ndarray:
+    """Weights for a shapes-only workload: seeded uniform codes over the full range (they compress least)."""
+    bits = int(t.bits) if t.bits else int(t.dtype.itemsize) * 8
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    shape = tuple(int(d or 1) for d in t.shape)
+    return rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=shape, dtype=np.int64)
 
 
 def _padding(graph: Graph, op: Op, ifm: Shape, kernel_hw, stride, dilation) -> tuple[int, int, int, int]:
@@ -404,8 +411,8 @@ def _transposed(b: _Builder, x: VConn, perm: tuple[int, ...]) -> VConn:
 def lower(graph: Graph) -> list[VOp]:
     """The graph's ops as Vela schedules them: rewritten, in Vela's execution order, activations fused."""
     b = _Builder(graph)
-    for op in graph.ops:
-        b.op = op
+    for position, op in enumerate(graph.ops):
+        b.op, b.position = op, position
         _lower_op(b, op)
     for op in b.ops:
         for conn in op.ifms:
