@@ -38,9 +38,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from hwsim.devices.options import device_from_args
     from hwsim.schedule.simulate import simulate
 
-    result = simulate(args.model, args.device)
+    result = simulate(args.model, device_from_args(args))
     print(result.table(mappings=args.mappings))
     if args.counts:
         print()
@@ -159,10 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=7, help="timed repeats per case (median is reported)")
     p.set_defaults(func=_bench)
 
+    from hwsim.devices.options import add_device_options
+
     p = sub.add_parser("simulate", help="map a model onto a device and run the discrete-event simulation")
     p.add_argument("model", help="a .tflite, .onnx, layer .yaml or SCALE-Sim topology .csv")
-    p.add_argument("--device", required=True,
-                   help="a shipped device (see `hwsim list devices`), a device .yaml or a SCALE-Sim .cfg")
+    add_device_options(p)
     p.add_argument("--trace", default=None, help="write the timeline as Chrome trace JSON (opens in Perfetto)")
     p.add_argument("--plot", default=None, help="folder to write the latency breakdown and roofline PNGs to")
     p.add_argument("--mappings", action="store_true", help="print each layer's tiling and loop order")

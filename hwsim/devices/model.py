@@ -10,6 +10,9 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import Any
+
+from hwsim.config.dotted import set_path
 from hwsim.config.yamlio import load_spec
 from hwsim.devices.schema import DeviceSpec, MemorySpec, PrecisionRateSpec
 from hwsim.errors import ConfigError, RegistryError
@@ -114,6 +117,38 @@ class Device:
         """Read bandwidth of the outermost level, all ports, in bytes per second."""
         m = self.spec.memories[0]
         return (m.read_bandwidth_bytes_per_cycle or 0) * m.read_ports * self.clock_mhz * 1e6
+
+
+def override(device: Device, overrides: dict[str, Any], where: str = "") -> Device:
+    """``device`` with fields set by dotted path (``ethos_u.memory_mode``, ``memories.sram.size_bytes``).
+
+    An Ethos-U device's clock and memories are derived again from its (possibly changed) ``ethos_u`` section.
+    """
+    if not overrides:
+        return device
+    data = device.spec.model_dump()
+    if data.get("ethos_u"):
+        data.pop("clock_mhz")
+        data.pop("memories")
+    for field_path, value in overrides.items():
+        set_path(data, field_path.split("."), value, f"{where}device.{field_path}")
+    try:
+        return Device(DeviceSpec.model_validate(data), device.path)
+    except ValueError as exc:
+        raise ConfigError(f"{where}device {device.name} with {overrides}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        err = errors()[0]
+        field_path = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        if message.startswith("@"):
+            where, _, message = message[1:].partition(": ")
+            field_path = ".".join(p for p in (field_path, where) if p)
+        return f"{field_path}: {message}" if field_path else message
+    return str(exc)
 
 
 def device_names() -> list[str]:

@@ -12,9 +12,10 @@ def run_energy(args: argparse.Namespace) -> int:
     from hwsim.energy.account import account, peak_efficiency
     from hwsim.energy.area import device_area
     from hwsim.energy.model import DevicePricer, EnergyModel
+    from hwsim.devices.options import device_from_args
     from hwsim.schedule.simulate import simulate
 
-    result = simulate(args.model, args.device)
+    result = simulate(args.model, device_from_args(args))
     model = EnergyModel.for_device(result.device, args.energy_model, node_nm=args.node, voltage_v=args.voltage)
     breakdown = account(result, model, window_us=args.window_us)
     print(breakdown.table(rows=args.rows))
@@ -34,9 +35,10 @@ def run_energy(args: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     """Register ``hwsim energy`` on the CLI's subparsers."""
     p = sub.add_parser("energy", help="energy, power, energy-delay, TOPS/W and area of a model on a device")
+    from hwsim.devices.options import add_device_options
+
     p.add_argument("model", help="a .tflite, .onnx, layer .yaml or SCALE-Sim topology .csv")
-    p.add_argument("--device", required=True,
-                   help="a shipped device (see `hwsim list devices`), a device .yaml or a SCALE-Sim .cfg")
+    add_device_options(p)
     p.add_argument("--energy-model", default=DEFAULT_ENERGY_MODEL,
                    help="an energy table (see `hwsim list energy-models`) or a table .yaml "
                         f"(default {DEFAULT_ENERGY_MODEL})")

@@ -29,7 +29,7 @@ import numpy as np
 
 from hwsim import __version__
 from hwsim.errors import ConfigError
-from hwsim.experiment.sweep import RunSpec, set_path
+from hwsim.experiment.sweep import RunSpec
 from hwsim.numerics import ops
 
 _LOCK = threading.Lock()  # one point at a time per process: points share cached models and set their orders
@@ -76,20 +76,11 @@ def _workload_path(spec: RunSpec) -> Path:
 
 
 def _device(spec: RunSpec):
-    from hwsim.devices.model import Device, load_device
-    from hwsim.devices.schema import DeviceSpec
+    from hwsim.devices.model import load_device, override
 
     path = Path(spec.base_dir) / spec.device
     device = load_device(path if path.suffix in (".yaml", ".yml", ".cfg") and path.exists() else spec.device)
-    if not spec.device_overrides:
-        return device
-    data = device.spec.model_dump()
-    for field, value in spec.device_overrides.items():
-        set_path(data, field.split("."), value, f"device.{field}")
-    try:
-        return Device(DeviceSpec.model_validate(data), device.path)
-    except Exception as exc:  # pydantic's message names the field
-        raise ConfigError(f"device {spec.device} with {spec.device_overrides}: {exc}") from None
+    return override(device, spec.device_overrides)
 
 
 def _data(short: str, evaluation: dict):

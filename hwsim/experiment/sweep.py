@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from hwsim.errors import ConfigError
+from hwsim.config.dotted import set_path
 from hwsim.experiment.spec import ExperimentSpec, RandomAxis
 
 
@@ -66,44 +66,6 @@ def axis_label(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return json.dumps(value)
     return value
-
-
-def set_path(data: Any, parts: list[str], value: Any, where: str) -> None:
-    """Set ``data[parts...] = value`` in nested dicts and lists (list items by position or by ``name``); a
-    mapping value merges into an existing mapping."""
-    node = data
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(node, list):
-            idx = _list_index(node, part, where)
-            if last:
-                node[idx] = _merged(node[idx], value)
-            else:
-                node = node[idx]
-        elif isinstance(node, dict):
-            if last:
-                node[part] = _merged(node.get(part), value)
-            else:
-                if node.get(part) is None:
-                    node[part] = {}
-                node = node[part]
-        else:
-            raise ConfigError(f"{where}: cannot descend into {'.'.join(parts[:i])} (a {type(node).__name__})")
-
-
-def _list_index(items: list, part: str, where: str) -> int:
-    if part.isdigit() and int(part) < len(items):
-        return int(part)
-    names = [it.get("name") for it in items if isinstance(it, dict)]
-    if part in names:
-        return names.index(part)
-    raise ConfigError(f"{where}: no list item named {part!r} (have {', '.join(map(str, names))})")
-
-
-def _merged(old: Any, value: Any) -> Any:
-    if isinstance(value, dict) and isinstance(old, dict):
-        return {**old, **copy.deepcopy(value)}
-    return copy.deepcopy(value)
 
 
 def resolve_recipe(item: str | dict, base_dir: Path) -> tuple[dict, str]:
