@@ -11,6 +11,7 @@ search is vectorised here, in float32 as Vela computes it, so that ties fall the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -102,6 +103,7 @@ def _ifm_block_size(ofm_h, ofm_w, kernel: Kernel, ublock_h: int, ublock_w: int, 
     return round_up(h, ublock_h), round_up(w, ublock_w)
 
 
+@lru_cache(maxsize=4096)
 def find_block_config(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
     """The block config Vela chooses for ``q`` (U55/U65), including a MatMul's two-part config."""
     if q.op_type == "MatMul":

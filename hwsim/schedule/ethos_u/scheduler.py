@@ -606,25 +606,24 @@ class Scheduler:
         self.update_memory(max_s)
         opt_max = self.propose_buffering(max_s, 1 << 30)
         self.update_memory(opt_max)
+        if opt_max.peak_bytes < limit and not self.mem.spilling:  # everything fits: Vela keeps this schedule
+            self.apply_cascades(opt_max)
+            return opt_max
         min_s = self.minimal_schedule()
         local, non_local, live = self.local_usage(min_s)
         builder = CascadeBuilder(self, self.ops, non_local, local, live, self.mem.spilling)
         min_s.cascades = builder.build(min_s.costs, max_s.costs, limit)
         self.update_memory(min_s)
-        if opt_max.peak_bytes < limit and not self.mem.spilling:
-            chosen = opt_max
-        else:
-            for end, info in list(min_s.cascades.items()):
-                better = self.optimize_cascade(info, min_s, max_s, limit)
-                if better is not None:
-                    min_s.cascades.pop(end, None)
-                    for i in range(info.start, info.end + 1):
-                        min_s.costs[i] = better.costs[i]
-                    min_s.cascades.update({k: v for k, v in better.cascades.items()
-                                           if info.start <= k <= info.end})
-            self.update_memory(min_s)
-            chosen = self.propose_buffering(min_s, limit)
-            chosen.cascades = min_s.cascades
+        for end, info in list(min_s.cascades.items()):
+            better = self.optimize_cascade(info, min_s, max_s, limit)
+            if better is not None:
+                min_s.cascades.pop(end, None)
+                for i in range(info.start, info.end + 1):
+                    min_s.costs[i] = better.costs[i]
+                min_s.cascades.update({k: v for k, v in better.cascades.items() if info.start <= k <= info.end})
+        self.update_memory(min_s)
+        chosen = self.propose_buffering(min_s, limit)
+        chosen.cascades = min_s.cascades
         self.update_memory(chosen)
         self.apply_cascades(chosen)
         self.update_memory(chosen)
