@@ -11,7 +11,8 @@ leaves them) and ``_16level`` (each layer's weights take 16 values, as weight cl
   anomaly-detection FC autoencoder (``ad_fc_autoencoder``);
 * Keras' MobileNet 0.25 at 128 and 1.0 at 224, MobileNetV2 1.0 at 224 (``keras.applications``, built with
   an unknown batch size, so the converter emits the SHAPE arithmetic of their Reshape layers);
-* a transformer encoder block (multi-head attention, layer norm, GELU-free ReLU MLP) on 64 tokens of 128.
+* a transformer encoder block (multi-head attention, layer norm, GELU-free ReLU MLP) on 64 tokens of 128;
+* ``cascade_net``: small weights on 160x160 maps, which Vela cascades when its SRAM holds 384 KiB.
 
 Usage: ``python benchmarks/ethos_u_models.py OUT_DIR [NAME ...]``.
 """
@@ -95,9 +96,21 @@ def transformer_block(keras):
     return keras.Model(i, L.LayerNormalization()(L.Add()([x, m])))
 
 
+def cascade_net(keras):
+    """Small weights on large maps (160x160x16 is 400 KiB): Vela cascades it in a 384 KiB SRAM."""
+    L = keras.layers
+    i = keras.Input((160, 160, 3))
+    x = L.Conv2D(16, 3, padding="same", activation="relu")(i)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = L.Conv2D(16, 1, activation="relu")(x)
+    x = L.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(i, L.Dense(10)(x))
+
+
 NETWORKS = {f.__name__: f for f in (kws_ds_cnn, ic_resnet8, vww_mobilenet_v1_025, ad_fc_autoencoder,
                                      mobilenet_v1_025_128, mobilenet_v1_100_224, mobilenet_v2_100_224,
-                                     transformer_block)}
+                                     transformer_block, cascade_net)}
 INT16 = ("kws_ds_cnn", "ic_resnet8", "ad_fc_autoencoder", "vww_mobilenet_v1_025")
 WEIGHT_VARIANTS = ("kws_ds_cnn", "ic_resnet8", "vww_mobilenet_v1_025")
 
