@@ -25,6 +25,8 @@ class MemoryParams:
     read_latency: int
     write_latency: int
     ports_used: int = 1
+    max_reads: int = 1  # outstanding transactions; only the U85 estimator reads them (given here for U85 systems)
+    max_writes: int = 1
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,18 @@ SYSTEM_CONFIGS: dict[str, SystemConfig] = {c.name: c for c in (
     SystemConfig("Ethos_U65_Client_Server", 1e9, "Sram", "Dram",
                  {"Sram": MemoryParams(1.0, **_SRAM_U55), "Dram": MemoryParams(0.75, **_DRAM)}),
     SystemConfig("Ethos_U85_SYS_Flash_Low", 200e6, "Sram", "OffChipFlash",
-                 {"Sram": MemoryParams(1.0, 64, 8, 8, 2), "OffChipFlash": MemoryParams(0.0625, 128, 32, 0, 1)}),
+                 {"Sram": MemoryParams(1.0, 64, 8, 8, 2, 8, 8),
+                  "OffChipFlash": MemoryParams(0.0625, 128, 32, 0, 1, 2)}),
     SystemConfig("Ethos_U85_SYS_Flash_High", 500e6, "Sram", "OffChipFlash",
-                 {"Sram": MemoryParams(1.0, 64, 32, 32, 2), "OffChipFlash": MemoryParams(0.0625, 128, 64, 0, 1)}),
+                 {"Sram": MemoryParams(1.0, 64, 32, 32, 2, 8, 8),
+                  "OffChipFlash": MemoryParams(0.0625, 128, 64, 0, 1, 2)}),
     SystemConfig("Ethos_U85_SYS_DRAM_Low", 500e6, "Sram", "Dram",
-                 {"Sram": MemoryParams(1.0, 64, 16, 16, 2), "Dram": MemoryParams(0.46875, 128, 500, 250, 1)}),
+                 {"Sram": MemoryParams(1.0, 64, 16, 16, 2, 8, 8),
+                  "Dram": MemoryParams(0.46875, 128, 500, 250, 1, 24, 12)}),
     SystemConfig("Ethos_U85_SYS_DRAM_Mid", 1e9, "Sram", "Dram",
-                 {"Sram": MemoryParams(1.0, 64, 32, 32, 2), "Dram": MemoryParams(0.75, 128, 500, 250, 1)}),
+                 {"Sram": MemoryParams(1.0, 64, 32, 32, 2, 8, 8), "Dram": MemoryParams(0.75, 128, 500, 250, 1, 64, 32)}),
     SystemConfig("Ethos_U85_SYS_DRAM_High", 1e9, "Sram", "Dram",
-                 {"Sram": MemoryParams(1.0, 64, 32, 32, 4), "Dram": MemoryParams(0.75, 128, 500, 250, 2)}),
+                 {"Sram": MemoryParams(1.0, 64, 32, 32, 4, 8, 8), "Dram": MemoryParams(0.75, 128, 500, 250, 2, 64, 32)}),
 )}
 
 MEMORY_MODES: dict[str, MemoryMode] = {m.name: m for m in (
@@ -123,7 +128,8 @@ def memory_system(system: SystemConfig, mode: MemoryMode) -> MemorySystem:
     def memory(area: str) -> Memory:
         name = system.axi0 if area == "Axi0" else system.axi1
         p = system.memories[name]
-        return Memory(name, p.clock_scale * axi_bytes * p.ports_used, p.read_latency, p.write_latency, p.burst_bytes)
+        return Memory(name, p.clock_scale * axi_bytes * p.ports_used, p.read_latency, p.write_latency, p.burst_bytes,
+                      p.ports_used, p.max_reads, p.max_writes)
 
     limit = mode.arena_cache_bytes if mode.arena_cache_bytes is not None else DEFAULT_ARENA_CACHE_BYTES
     return MemorySystem(system.core_clock_hz, memory(mode.const_area), memory(mode.arena_area),
