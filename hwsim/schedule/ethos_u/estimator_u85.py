@@ -314,6 +314,18 @@ def _rounded_elements(shape: Shape, fmt: str) -> int:
     return elements(tuple(-(-a // b) * b for a, b in zip(shape, storage_rounding(fmt))))
 
 
+def _first_external(op: GroupOp) -> tuple[int, FeatureMap | None]:
+    """The first of a grouped op's IFM, IFM2 and OFM that is in memory (index 0, 1, 2), or (-1, None).
+
+    Vela records every external feature map of a grouped op but looks up only the first record of
+    each op, so only that one is read or written in its estimate; so here.
+    """
+    for index, fm in enumerate((op.ifm, op.ifm2, op.ofm)):
+        if fm is not None and fm.memory is not None:
+            return index, fm
+    return -1, None
+
+
 def element_access(arch: EthosU85Config, q: PerfQuery) -> ElementAccess:
     """Elements each operand of the op group moves (``MeasureElementAccess``).
 
@@ -358,11 +370,11 @@ def element_access(arch: EthosU85Config, q: PerfQuery) -> ElementAccess:
     group = group_of(q)
     for sub in group[1:]:
         ext = ElementAccess()
-        for i, fm in enumerate((sub.ifm, sub.ifm2)):
-            if fm is not None and fm.memory is not None and elements(fm.shape) > 1:
-                ext.ifm_read[i] = _rounded_elements(fm.shape, fm.format)
-        if sub.ofm.memory is not None:
-            ext.ofm_write = _rounded_elements(sub.ofm.shape, sub.ofm.format)
+        index, fm = _first_external(sub)
+        if index == 2:
+            ext.ofm_write = _rounded_elements(fm.shape, fm.format)
+        elif fm is not None and elements(fm.shape) > 1:
+            ext.ifm_read[index] = _rounded_elements(fm.shape, fm.format)
         acc.group.append(ext)
     if group[0].ofm.memory is not None:
         acc.ofm_write = _rounded_elements(q.ofm.shape, q.ofm.format)
@@ -386,13 +398,13 @@ def to_bytes(arch: EthosU85Config, q: PerfQuery, access: ElementAccess) -> Eleme
         out.weights_refetch = 1
     for sub, ext in zip(group_of(q)[1:], access.group):
         sub_bytes = ElementAccess()
-        for i, fm in enumerate((sub.ifm, sub.ifm2)):
-            if fm is not None and fm.memory is not None:
-                sub_bytes.ifm_read[i] = memory_transfer(True, fm.memory, fm.format, fm.bits, cfg.ifm_block, fm.shape,
-                                                        ext.ifm_read[i])
-        if sub.ofm.memory is not None:
-            sub_bytes.ofm_write = memory_transfer(False, sub.ofm.memory, sub.ofm.format, sub.ofm.bits, cfg.ofm_block,
-                                                  sub.ofm.shape, ext.ofm_write)
+        index, fm = _first_external(sub)
+        if index == 2:
+            sub_bytes.ofm_write = memory_transfer(False, fm.memory, fm.format, fm.bits, cfg.ofm_block, fm.shape,
+                                                  ext.ofm_write)
+        elif fm is not None:
+            sub_bytes.ifm_read[index] = memory_transfer(True, fm.memory, fm.format, fm.bits, cfg.ifm_block, fm.shape,
+                                                        ext.ifm_read[index])
         out.group.append(sub_bytes)
     return out
 
@@ -425,10 +437,11 @@ def access_cycles(arch: EthosU85Config, q: PerfQuery, byte_access: ElementAccess
         add(q.ifm2.memory, _read_channel(q.op_type, 1), FEATURE_MAPS, byte_access.ifm_read[1])
     add(q.ofm.memory, WRITE, FEATURE_MAPS, byte_access.ofm_write)
     for sub, ext in zip(group_of(q)[1:], byte_access.group):
-        for i, fm in enumerate((sub.ifm, sub.ifm2)):
-            if fm is not None:
-                add(fm.memory, _read_channel(sub.op_type, i), FEATURE_MAPS, ext.ifm_read[i])
-        add(sub.ofm.memory, WRITE, FEATURE_MAPS, ext.ofm_write)
+        index, fm = _first_external(sub)
+        if index == 2:
+            add(fm.memory, WRITE, FEATURE_MAPS, ext.ofm_write)
+        elif fm is not None:
+            add(fm.memory, _read_channel(sub.op_type, index), FEATURE_MAPS, ext.ifm_read[index])
     if q.const_memory is not None:
         weight_channel = FAST_WEIGHT if q.fast_weights else WEIGHT
         if q.weight_staging is not None:
