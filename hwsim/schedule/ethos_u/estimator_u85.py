@@ -51,6 +51,9 @@ _HALF_RATE_TRANSPOSES = frozenset({"NWHC", "NWCH", "NCWH"})  # they swap H and W
 # AXI channels (Vela's MemChannel); read channels index the configuration's read buffers from 1.
 MEM2MEM, IFM_STREAM, WEIGHT, FAST_WEIGHT, IFM, SCALE, WRITE = range(1, 8)
 FEATURE_MAPS, WEIGHTS, SCALES = "feature_maps", "weights", "scales"
+# The 2 KB RAM an op's look-up table (256 bytes for 8-bit data, 2 KB for 16-bit) is copied into before the op
+# runs, at a byte per cycle (ArchEthosU85::ApplyConfig, ethos_u85.cpp): mem_to_mem_cycles(arch, LUT_MEMORY, ...).
+LUT_MEMORY = Memory("lutram", 1.0, 0, 0, 1, 1, 1000, 1000)
 
 
 @dataclass(frozen=True)
