@@ -101,12 +101,14 @@ def channel_bandwidth(arch: EthosU85Config, memory: Memory, channel: int | None)
     if channel == WRITE:
         outstanding, latency, buffer_limit = memory.max_writes, memory.write_latency, math.inf
     else:
-        outstanding, latency = memory.max_reads, memory.read_latency
-        buffer_limit = math.inf if channel is None else float(f32(arch.channel_read_buffers[channel - 1]) / f32(burst_words))
+        outstanding, latency, buffer_limit = memory.max_reads, memory.read_latency, math.inf
+        if channel is not None:
+            buffer_limit = float(f32(arch.channel_read_buffers[channel - 1]) / f32(burst_words))
     transactions = f32(min(buffer_limit, float(f32(outstanding * memory.ports_used * 0.8))))
     if latency == 0:
         return float(f32(memory.bandwidth))
-    return float(min(f32(memory.bandwidth), f32(float(f32(f32(memory.burst_bytes) * transactions) / f32(latency)) * 0.8)))
+    per_latency = f32(f32(memory.burst_bytes) * transactions) / f32(latency)  # float32, as Vela computes it
+    return float(min(f32(memory.bandwidth), f32(float(per_latency) * 0.8)))
 
 
 def _cycles_at(nbytes: int, bandwidth: float) -> int:
@@ -496,8 +498,9 @@ def weight_decode_cycles(arch: EthosU85Config, source_bytes: int, encoded_bytes:
     """Cycles to stream and decode an op's weights: the slower of the decoders and the weight channel.
 
     The standard decoder does 8 weights per cycle per core at up to half zeros, rising linearly to 32
-    at 90% zeros; the fast decoder does 32 per cycle, 64 with fewer than 16 distinct weights
-    (``WeightDecodeCycles``).
+    at 90% zeros (31 in Vela's float32 arithmetic); the fast decoder does 32 per cycle, 64 with fewer
+    than 16 distinct weights (``WeightDecodeCycles``). ``source_bytes`` is the weight encoder's count,
+    padding included.
     """
     if fast:
         per_cycle = 64 if distinct_weights < 16 else 32
