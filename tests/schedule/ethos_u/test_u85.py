@@ -22,6 +22,7 @@ from hwsim.schedule.ethos_u.estimator_u85 import (IFM, LUT_MEMORY, MEM2MEM, WRIT
                                                   channel_bandwidth, element_access, mem_to_mem_cycles, op_cycles,
                                                   to_bytes, weight_decode_cycles)
 from hwsim.schedule.ethos_u.geometry import Kernel
+from hwsim.schedule.ethos_u.op_group_u85 import GroupQuery, OpGroupU85, TensorInfo
 from hwsim.schedule.ethos_u.system import MEMORY_MODES, SYSTEM_CONFIGS, memory_system
 
 SYSTEM = memory_system(SYSTEM_CONFIGS["Ethos_U85_SYS_DRAM_Mid"], MEMORY_MODES["Dedicated_Sram_384KB"])
@@ -165,3 +166,25 @@ def test_weight_decode_rate():
     assert weight_decode_cycles(arch, 64000, 64, 60000, 200, False, fast_memory) == 64000 // (31 * 4)
     assert weight_decode_cycles(arch, 64000, 64, 0, 15, True, fast_memory) == 1000
     assert weight_decode_cycles(arch, 64000, 64, 0, 16, True, fast_memory) == 2000
+
+
+def _t(key, shape=(1, 4, 4, 16), dtype="int32", **kw) -> TensorInfo:
+    return TensorInfo(key, dtype, shape, **kw)
+
+
+def test_group_fuses_activation_and_chains_four_ops():
+    """The softmax chain above groups as Vela grouped it: four ops, the fifth refused (at most four in a chain)."""
+    group = OpGroupU85(GroupQuery("Mul", (_t("a"), _t("b")), _t("m1")))
+    key = group.add(GroupQuery("Sub", (_t("c", (1, 1, 1, 1), is_const=True), _t("m1")), _t("s")), [0])
+    key = group.add(GroupQuery("Mul", (_t("a"), _t("s")), _t("m2")), [key])
+    key = group.add(GroupQuery("Mul", (_t("m2"), _t("d", (1, 1, 1, 1), is_const=True)), _t("m3")), [key])
+    assert key == -3 and not group.needs_allocation("m1") and group.needs_allocation("m3")
+    assert group.add(GroupQuery("Add", (_t("m3"), _t("e")), _t("out")), [key]) is None
+
+
+def test_group_refuses_clipping_after_narrowing_op():
+    """A ReLU fuses after an int8 convolution but not after an int32 -> int8 op, whose output may have been clipped."""
+    conv = OpGroupU85(GroupQuery("Conv2D", (_t("x", dtype="int8"),), _t("y", dtype="int8")))
+    assert conv.add(GroupQuery("Relu", (_t("y", dtype="int8"),), _t("z", dtype="int8")), [0]) == -1
+    narrowing = OpGroupU85(GroupQuery("Add", (_t("x"), _t("w")), _t("y", dtype="int8")))
+    assert narrowing.add(GroupQuery("Relu", (_t("y", dtype="int8"),), _t("z", dtype="int8")), [0]) is None
