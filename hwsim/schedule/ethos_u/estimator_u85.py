@@ -1,18 +1,22 @@
 """Cycles and memory traffic of one Ethos-U85 op, as Vela 5.2.0's performance estimator computes them.
 
 This follows ``EthosU85Performance`` (``ethosu/regor/architecture/ethosu85/ethos_u85_performance.cpp``),
-with the same functions as :mod:`hwsim.schedule.ethos_u.estimator` for the U55/U65. What the U85 does
-differently:
+with the functions of :mod:`hwsim.schedule.ethos_u.estimator` for the U55/U65 (those that read the
+memory channels also take the accelerator config). What the U85 does differently:
 
-* **Op groups.** An op may carry fused ops (activations, transposes, reverses) and up to three chained
-  elementwise ops whose intermediate results stay in the chaining buffer (``PerfQuery.group``). The
-  output stage then runs once per chained op: its cycles per element are the sum, over the chain, of
-  the slower of each op's output stage and its fused activations; a 32-bit result kept for a chained
-  op costs the ``OUT_CHAINED_32`` rate. Fused and chained tensors are neither read nor written.
+* **Op groups** (:mod:`hwsim.schedule.ethos_u.op_group_u85`). An op may carry fused ops (activations,
+  a transpose or reverse of its output) and up to three chained elementwise ops whose intermediate
+  results stay in the chaining buffer (``PerfQuery.group``). The output stage makes one pass per
+  chained op: its cycles per element are the sum, over the chain, of the slower of each op's output
+  rate and its fused activations' rate; a 32-bit result kept in the group costs ``OUT_CHAINED_32``.
+  An op group of an activation (or transpose) alone runs at the activation rate. Fused and chained
+  tensors are neither read nor written; of each later op's feature maps in memory Vela counts only
+  the first (IFM, IFM2, OFM order), and so does this estimate.
 * **MAC cycles** scale with IFM precision for every op, the weight decoders (one per core) pace
   depthwise and small convolutions, and 2:4 sparse weights halve convolution cycles and MACs.
-  MatMul runs on the MAC array as a convolution with its second operand streamed (Vela lowers it so
-  for the U85; the U55 runs it as an elementwise multiply and a reduce-sum).
+  MatMul runs on the MAC array as a convolution whose second operand is streamed (Vela lowers it so
+  for the U85; the U55 runs it as an elementwise multiply and a reduce-sum); its second operand is
+  not counted as read.
 * **Memory channels.** Each transfer goes through an AXI channel (IFM, IFM stream, weights, fast
   weights, scales, memory-to-memory, write) whose bandwidth is capped by its read buffers and the
   memory's outstanding transactions and latency (:func:`channel_bandwidth`); a memory's access
@@ -20,7 +24,12 @@ differently:
 * **Weight decode** runs at 8 to 32 weights per cycle per core, faster the more zeros there are, or
   at 32 or 64 per cycle with the fast weight decoder (:func:`weight_decode_cycles`).
 
-Integer and float types follow Vela's: quantities it holds in ``float`` are rounded to float32 here.
+Filling :class:`~hwsim.schedule.ethos_u.estimator.PerfQuery` for a U85 op as Vela does: ``config`` from
+:func:`hwsim.schedule.ethos_u.blocks_u85.find_block_config`; ``ofm`` is the primary op's output (that of
+its fused activation, if any), and when that is chained into the next op its ``memory`` is still the
+feature-map memory (Vela times the last block's write there); ``has_scales`` for ops with a bias/scale tensor (convolutions, fully
+connected; not MatMul); ``const_memory`` where weights and scales are read from, ``weight_staging`` if
+they are buffered. Integer and float types follow Vela's: what it holds in ``float`` is float32 here.
 """
 
 from __future__ import annotations
