@@ -399,9 +399,11 @@ def _search(arch: EthosU85Config, q: BlockQuery, op: str, ofm_shape: Shape, ifm_
     ws = np.arange(step[1], end[1] + 1, step[1])
     if not depths or not len(hs) or not len(ws):
         raise ValueError(f"no Ethos-U85 block config for {q.op_type} {q.ofm_shape}")
-    D, H, W = (a.ravel() for a in np.meshgrid(np.array(depths), hs, ws, indexing="ij"))
+    depth_index, H, W = (a.ravel() for a in np.meshgrid(np.arange(len(depths)), hs, ws, indexing="ij"))
+    D = np.array(depths)[depth_index]
     idepth = D if equal_depth else np.full_like(D, ifm_block_depth)
-    alloc = np.array([ifm_alloc_unit(arch, int(d), q.ifm_bits, ublock) for d in idepth])
+    units = [ifm_alloc_unit(arch, d if equal_depth else ifm_block_depth, q.ifm_bits, ublock) for d in depths]
+    alloc = np.array(units)[depth_index]
     kernel, upscale, rounding = q.kernel, q.upscale, q.rounding
     ih = -(-((H - 1) * kernel.stride_y + min(kernel.dilated_h, SUBKERNEL_MAX[1]) + rounding) // upscale)
     iw = -(-((W - 1) * kernel.stride_x + min(kernel.dilated_w, SUBKERNEL_MAX[0]) + rounding) // upscale)
