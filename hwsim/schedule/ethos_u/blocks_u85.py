@@ -128,11 +128,10 @@ def ifm_alloc_unit(arch: EthosU85Config, ifm_block_depth: int, ifm_bits: int, ub
     return (h, w, d * 128 // ifm_bits)
 
 
-def _ifm_block(ofm_block: Block, kernel: Kernel, alloc: Block, ifm_block_depth: int, upscale: int = 1,
-               rounding: int = 0) -> Block:
+def _ifm_block(ofm_block: Block, kernel: Kernel, alloc: Block, ifm_block_depth: int) -> Block:
     """The IFM block that feeds ``ofm_block``, rounded to the allocation unit (``GetArchIFMBlockSize``)."""
-    h = -(-((ofm_block[0] - 1) * kernel.stride_y + min(kernel.dilated_h, SUBKERNEL_MAX[1]) + rounding) // upscale)
-    w = -(-((ofm_block[1] - 1) * kernel.stride_x + min(kernel.dilated_w, SUBKERNEL_MAX[0]) + rounding) // upscale)
+    h = (ofm_block[0] - 1) * kernel.stride_y + min(kernel.dilated_h, SUBKERNEL_MAX[1])
+    w = (ofm_block[1] - 1) * kernel.stride_x + min(kernel.dilated_w, SUBKERNEL_MAX[0])
     return (round_up(h, alloc[0]), round_up(w, alloc[1]), round_up(ifm_block_depth or ofm_block[2], alloc[2]))
 
 
