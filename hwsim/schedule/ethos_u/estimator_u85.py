@@ -27,9 +27,10 @@ memory channels also take the accelerator config). What the U85 does differently
 Filling :class:`~hwsim.schedule.ethos_u.estimator.PerfQuery` for a U85 op as Vela does: ``config`` from
 :func:`hwsim.schedule.ethos_u.blocks_u85.find_block_config`; ``ofm`` is the primary op's output (that of
 its fused activation, if any), and when that is chained into the next op its ``memory`` is still the
-feature-map memory (Vela times the last block's write there); ``has_scales`` for ops with a bias/scale tensor (convolutions, fully
-connected; not MatMul); ``const_memory`` where weights and scales are read from, ``weight_staging`` if
-they are buffered. Integer and float types follow Vela's: what it holds in ``float`` is float32 here.
+feature-map memory (Vela times the last block's write there); ``has_scales`` for ops with a bias and
+scale tensor (convolutions, fully connected; not MatMul); ``const_memory`` where weights and scales are
+read from, ``weight_staging`` if they are buffered. Integer and float types follow Vela's: what it
+holds in ``float`` is float32 here.
 """
 
 from __future__ import annotations

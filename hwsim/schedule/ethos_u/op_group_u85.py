@@ -137,7 +137,9 @@ class OpGroupU85:
             if in_max > out_max or in_min < out_min:
                 return False  # the op before may truncate, so clipping after it is not the same
         primary = self.ops[0].op_type
-        if not (supports_fused_transpose(primary, op.ofm.transpose) and supports_fused_reverse(primary, op.ofm.reverse)):
+        if not supports_fused_transpose(primary, op.ofm.transpose):
+            return False
+        if not supports_fused_reverse(primary, op.ofm.reverse):
             return False
         if prev.ofm.key != op.ifms[0].key:
             return False

@@ -78,9 +78,11 @@ SYSTEM_CONFIGS: dict[str, SystemConfig] = {c.name: c for c in (
                  {"Sram": MemoryParams(1.0, 64, 16, 16, 2, 8, 8),
                   "Dram": MemoryParams(0.46875, 128, 500, 250, 1, 24, 12)}),
     SystemConfig("Ethos_U85_SYS_DRAM_Mid", 1e9, "Sram", "Dram",
-                 {"Sram": MemoryParams(1.0, 64, 32, 32, 2, 8, 8), "Dram": MemoryParams(0.75, 128, 500, 250, 1, 64, 32)}),
+                 {"Sram": MemoryParams(1.0, 64, 32, 32, 2, 8, 8),
+                  "Dram": MemoryParams(0.75, 128, 500, 250, 1, 64, 32)}),
     SystemConfig("Ethos_U85_SYS_DRAM_High", 1e9, "Sram", "Dram",
-                 {"Sram": MemoryParams(1.0, 64, 32, 32, 4, 8, 8), "Dram": MemoryParams(0.75, 128, 500, 250, 2, 64, 32)}),
+                 {"Sram": MemoryParams(1.0, 64, 32, 32, 4, 8, 8),
+                  "Dram": MemoryParams(0.75, 128, 500, 250, 2, 64, 32)}),
 )}
 
 MEMORY_MODES: dict[str, MemoryMode] = {m.name: m for m in (
