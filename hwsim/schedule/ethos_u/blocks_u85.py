@@ -152,7 +152,7 @@ def _reapportion(value: int, limit: int, avail: int, required: int) -> tuple[int
 
 def _elementwise_block(arch: EthosU85Config, q: BlockQuery, ofm_shape: Shape, ublock: Block, granule: Block,
                        block_max: Block) -> Block:
-    """Elementwise ops fill the output buffer, or the chaining buffer if an IFM broadcasts (``FindElementwiseConfig``)."""
+    """Elementwise ops fill the output buffer, or the chaining buffer if an IFM broadcasts (FindElementwiseConfig)."""
     ofm = tuple(round_up(a, g) for a, g in zip(ofm_shape[1:], granule))
     limit = tuple(min(a, b) for a, b in zip(ofm, block_max))
     scalar = elements(q.ifm_shape) == 1 or (q.ifm2_shape is not None and elements(q.ifm2_shape) == 1)
