@@ -99,21 +99,19 @@ def _min_shape(a: Shape, block) -> tuple[int, ...]:
     return tuple(min(x, y) for x, y in zip(a[-len(block):], block))
 
 
-def channel_bandwidth(arch: EthosU85Config, memory: Memory, channel: int | None) -> float:
+def channel_bandwidth(arch: EthosU85Config, memory: Memory, channel: int) -> float:
     """Bytes per cycle one AXI channel moves to or from ``memory`` (``ChannelBW``).
 
-    A channel keeps at most ``read buffers / burst words`` transactions in flight (reads) and the
-    memory at most 80% of its outstanding transactions per port; at the memory's latency that is
-    80% of ``burst x transactions / latency``, never more than the memory's own bandwidth.
-    ``channel`` None is a plain read.
+    A read channel keeps at most ``read buffers / burst words`` transactions in flight and the memory
+    at most 80% of its outstanding transactions per port; at the memory's latency that is 80% of
+    ``burst x transactions / latency``, never more than the memory's own bandwidth.
     """
     burst_words = max(memory.burst_bytes // 16, 1)
     if channel == WRITE:
         outstanding, latency, buffer_limit = memory.max_writes, memory.write_latency, math.inf
     else:
-        outstanding, latency, buffer_limit = memory.max_reads, memory.read_latency, math.inf
-        if channel is not None:
-            buffer_limit = float(f32(arch.channel_read_buffers[channel - 1]) / f32(burst_words))
+        outstanding, latency = memory.max_reads, memory.read_latency
+        buffer_limit = float(f32(arch.channel_read_buffers[channel - 1]) / f32(burst_words))
     transactions = f32(min(buffer_limit, float(f32(outstanding * memory.ports_used * 0.8))))
     if latency == 0:
         return float(f32(memory.bandwidth))
