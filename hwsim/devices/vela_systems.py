@@ -23,6 +23,8 @@ class MemoryParams:
     read_latency: int
     write_latency: int
     ports_used: int = 1
+    max_reads: int = 1  # outstanding transactions (the U85 estimator's channel bandwidth reads them)
+    max_writes: int = 1
 
 
 @dataclass(frozen=True)
@@ -47,33 +49,41 @@ class MemoryMode:
     arena_cache_bytes: int | None = None  # Vela's staging limit when the arena is not in the cache
 
 
-_SRAM_U55 = {"burst_bytes": 32, "read_latency": 32, "write_latency": 32}
-_FLASH = {"burst_bytes": 128, "read_latency": 64, "write_latency": 0}
-_DRAM = {"burst_bytes": 128, "read_latency": 500, "write_latency": 250}
+def _sram_u55(reads: int) -> MemoryParams:
+    return MemoryParams(1.0, 32, 32, 32, 1, reads, reads)
+
+
+def _flash(scale: float, latency: int = 64) -> MemoryParams:
+    return MemoryParams(scale, 128, latency, 0, 1, 2, 0)
+
+
+def _dram(scale: float, reads: int, writes: int, ports: int = 1) -> MemoryParams:
+    return MemoryParams(scale, 128, 500, 250, ports, reads, writes)
+
 
 SYSTEM_CONFIGS: dict[str, SystemConfig] = {c.name: c for c in (
     SystemConfig("Ethos_U55_Deep_Embedded", 200e6, "Sram", "OffChipFlash",
-                 {"Sram": MemoryParams(1.0, **_SRAM_U55), "OffChipFlash": MemoryParams(0.0625, **_FLASH)}),
+                 {"Sram": _sram_u55(8), "OffChipFlash": _flash(0.0625)}),
     SystemConfig("Ethos_U55_High_End_Embedded", 500e6, "Sram", "OffChipFlash",
-                 {"Sram": MemoryParams(1.0, **_SRAM_U55), "OffChipFlash": MemoryParams(0.125, **_FLASH)}),
+                 {"Sram": _sram_u55(4), "OffChipFlash": _flash(0.125)}),
     SystemConfig("Ethos_U65_Embedded", 500e6, "Sram", "OffChipFlash",
-                 {"Sram": MemoryParams(1.0, **_SRAM_U55), "OffChipFlash": MemoryParams(0.0625, **_FLASH)}),
+                 {"Sram": _sram_u55(8), "OffChipFlash": _flash(0.0625)}),
     SystemConfig("Ethos_U65_Mid_End", 500e6, "Sram", "Dram",
-                 {"Sram": MemoryParams(1.0, **_SRAM_U55), "Dram": MemoryParams(0.46875, **_DRAM)}),
+                 {"Sram": _sram_u55(8), "Dram": _dram(0.46875, 12, 6)}),
     SystemConfig("Ethos_U65_High_End", 1e9, "Sram", "Dram",
-                 {"Sram": MemoryParams(1.0, **_SRAM_U55), "Dram": MemoryParams(0.234375, **_DRAM)}),
+                 {"Sram": _sram_u55(16), "Dram": _dram(0.234375, 24, 12)}),
     SystemConfig("Ethos_U65_Client_Server", 1e9, "Sram", "Dram",
-                 {"Sram": MemoryParams(1.0, **_SRAM_U55), "Dram": MemoryParams(0.75, **_DRAM)}),
+                 {"Sram": _sram_u55(16), "Dram": _dram(0.75, 24, 12)}),
     SystemConfig("Ethos_U85_SYS_Flash_Low", 200e6, "Sram", "OffChipFlash",
-                 {"Sram": MemoryParams(1.0, 64, 8, 8, 2), "OffChipFlash": MemoryParams(0.0625, 128, 32, 0, 1)}),
+                 {"Sram": MemoryParams(1.0, 64, 8, 8, 2, 8, 8), "OffChipFlash": _flash(0.0625, 32)}),
     SystemConfig("Ethos_U85_SYS_Flash_High", 500e6, "Sram", "OffChipFlash",
-                 {"Sram": MemoryParams(1.0, 64, 32, 32, 2), "OffChipFlash": MemoryParams(0.0625, 128, 64, 0, 1)}),
+                 {"Sram": MemoryParams(1.0, 64, 32, 32, 2, 8, 8), "OffChipFlash": _flash(0.0625)}),
     SystemConfig("Ethos_U85_SYS_DRAM_Low", 500e6, "Sram", "Dram",
-                 {"Sram": MemoryParams(1.0, 64, 16, 16, 2), "Dram": MemoryParams(0.46875, 128, 500, 250, 1)}),
+                 {"Sram": MemoryParams(1.0, 64, 16, 16, 2, 8, 8), "Dram": _dram(0.46875, 24, 12)}),
     SystemConfig("Ethos_U85_SYS_DRAM_Mid", 1e9, "Sram", "Dram",
-                 {"Sram": MemoryParams(1.0, 64, 32, 32, 2), "Dram": MemoryParams(0.75, 128, 500, 250, 1)}),
+                 {"Sram": MemoryParams(1.0, 64, 32, 32, 2, 8, 8), "Dram": _dram(0.75, 64, 32)}),
     SystemConfig("Ethos_U85_SYS_DRAM_High", 1e9, "Sram", "Dram",
-                 {"Sram": MemoryParams(1.0, 64, 32, 32, 4), "Dram": MemoryParams(0.75, 128, 500, 250, 2)}),
+                 {"Sram": MemoryParams(1.0, 64, 32, 32, 4, 8, 8), "Dram": _dram(0.75, 64, 32, 2)}),
 )}
 
 MEMORY_MODES: dict[str, MemoryMode] = {m.name: m for m in (

@@ -59,6 +59,8 @@ class BlockConfig:
     acc40: bool
     max_ifm_buffer_bytes: int
     prev: BlockConfig | None = None  # the elementwise-multiply config of a U55 MatMul
+    ofm_ublock: tuple[int, int, int] | None = None  # U85: the OFM micro-block the op runs with
+    acc48: bool = False  # U85: 48-bit accumulators (stored in 64 bits)
 
     def ofm4(self) -> Shape:
         """The OFM block as an NHWC shape."""
@@ -84,6 +86,11 @@ class BlockQuery:
     scaled: bool = True
     upscale: int = 1
     rounding: int = 0
+    transpose: str = "None"  # U85: the OFM's transpose (Vela's TransposeType name, e.g. "NWHC")
+    reverse: str = "None"  # U85: the reversed OFM axis ("C", "W", "H") or "None"
+    ofm_format: str = "NHWC"  # U85: the OFM layout ("NHCWB16" constrains transposed blocks)
+    sparse_weights: bool = False  # U85: 2:4 sparse weights
+    resize_scale_x: tuple[int, int] = (1, 1)  # U85 Resize: width scale as (numerator, denominator)
 
 
 def _kernel_method_part(ifm_shape: Shape, ifm_bits: int, kernel: Kernel) -> bool:

@@ -41,6 +41,9 @@ class Memory:
     read_latency: int
     write_latency: int
     burst_bytes: int
+    ports_used: int = 1  # U85: AXI ports (its channel bandwidth counts outstanding transactions per port)
+    max_reads: int = 1  # U85: outstanding read transactions per port
+    max_writes: int = 1  # U85: outstanding write transactions per port
 
 
 @dataclass
@@ -72,6 +75,11 @@ class PerfQuery:
     first_weight_dma_bytes: int = 0
     tmp_memory: Memory | None = None  # scratch of a MatMul
     scheduling: int = SINGLE
+    transpose: str = "None"  # U85: the OFM's transpose (Vela's TransposeType name)
+    reverse: str = "None"  # U85: the OFM's reversed axis, or "None"
+    fast_weights: bool = False  # U85: weights encoded for the fast weight decoder
+    sparse_weights: bool = False  # U85: 2:4 sparse weights (half the MAC cycles)
+    group: tuple = ()  # U85: the op group, this op first (estimator_u85.GroupOp); empty for a lone op
 
 
 @dataclass
@@ -84,6 +92,7 @@ class ElementAccess:
     weights_refetch: int = 1
     tmp_read: int = 0
     tmp_write: int = 0
+    group: list[ElementAccess] = field(default_factory=list)  # U85: external feature maps of the op group's later ops
 
 
 def storage_rounding(fmt: str) -> Shape:

@@ -49,7 +49,8 @@ def memory_system(system: SystemConfig, mode: MemoryMode, arena_cache_bytes: int
     def memory(area: str) -> Memory:
         name = system.axi0 if area == "Axi0" else system.axi1
         p = system.memories[name]
-        return Memory(name, p.clock_scale * width * p.ports_used, p.read_latency, p.write_latency, p.burst_bytes)
+        return Memory(name, p.clock_scale * width * p.ports_used, p.read_latency, p.write_latency, p.burst_bytes,
+                      p.ports_used, p.max_reads, p.max_writes)
 
     limit = arena_cache_bytes or mode.arena_cache_bytes or DEFAULT_ARENA_CACHE_BYTES
     return MemorySystem(system.core_clock_hz, memory(mode.const_area), memory(mode.arena_area),
