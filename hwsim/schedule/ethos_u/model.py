@@ -22,7 +22,7 @@ from hwsim.devices.model import Device
 from hwsim.devices.vela_systems import MEMORY_MODES, SYSTEM_CONFIGS
 from hwsim.errors import ConfigError
 from hwsim.schedule.counts import ActionCounts
-from hwsim.schedule.ethos_u.arch import ACCELERATORS
+from hwsim.schedule.ethos_u.family import family
 from hwsim.schedule.ethos_u.formats import assign_formats
 from hwsim.schedule.ethos_u.lowering import lower
 from hwsim.schedule.ethos_u.network import OpResult, estimate
@@ -42,17 +42,17 @@ def plan_vela(graph: Graph, device: Device) -> list[LayerPlan]:
     if spec is None:
         raise ConfigError(f"{device.path or device.name}: performance_model: 'vela-5.2' needs an ethos_u section "
                           "(accelerator, system_config, memory_mode)")
-    arch = ACCELERATORS[spec.accelerator]
+    fam = family(spec.accelerator)
     memsys = memory_system(SYSTEM_CONFIGS[spec.system_config], MEMORY_MODES[spec.memory_mode],
                            spec.arena_cache_size_bytes)
     ops = lower(graph)
     assign_formats(ops)
-    sched = Scheduler(arch, memsys, ops)
+    sched = Scheduler(fam, memsys, ops)
     results = estimate(sched, sched.schedule().costs)
     by_source: dict[int | None, list[OpResult]] = defaultdict(list)
     for r in results:
         by_source[r.op.source].append(r)
-    return [_layer_plan(graph, op, by_source.get(i, []), device, arch.total_macs) for i, op in enumerate(graph.ops)]
+    return [_layer_plan(graph, op, by_source.get(i, []), device, fam.arch.total_macs) for i, op in enumerate(graph.ops)]
 
 
 def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_per_cycle: int) -> LayerPlan:

@@ -58,16 +58,16 @@ def _op_result(sched: Scheduler, op: VOp, cost: OpCost | None, prev: OpCost | No
     if cost is None:  # a CPU op: Vela does not time it
         return res
     q = sched.perf_query(op, cost)
-    cycles, macs = est.op_cycles(sched.arch, q)
+    cycles, macs = sched.fam.op_cycles(q)
     res.macs = macs
     res.npu_cycles = cycles
-    access = est.element_access(sched.arch, q)
-    nbytes = est.to_bytes(sched.arch, q, access)
+    access = sched.fam.element_access(q)
+    nbytes = sched.fam.to_bytes(q, access)
     slack = prev.slack_cycles if prev is not None else 0
     weights_memory = sched.mem.const if cost.weights is not None else None
     if cost.weights is not None and cost.buffered:
         initial = cost.weights.range_sizes[0]
-        wait = max(est.mem_to_mem_cycles(sched.mem.staging, sched.mem.const, initial) - slack, 0)
+        wait = max(sched.fam.mem_to_mem(sched.mem.staging, sched.mem.const, initial) - slack, 0)
         res.add(sched.mem.const, read=cost.weights.allocation_bytes)
         res.add(sched.mem.staging, write=cost.weights.allocation_bytes)
         res.npu_cycles = max(cost.full_weight_transfer_cycles - slack + cost.slack_cycles, cycles + wait)
@@ -82,7 +82,7 @@ def _op_result(sched: Scheduler, op: VOp, cost: OpCost | None, prev: OpCost | No
     if weights_memory is not None:
         res.add(weights_memory, read=nbytes.const_read[0] + nbytes.const_read[1])
     busiest = 0
-    for name, (memory, _, cycles_) in est.access_cycles(q, nbytes).items():
+    for name, (memory, _, cycles_) in sched.fam.access_cycles(q, nbytes).items():
         res.traffic.setdefault(name, MemoryTraffic(memory)).access_cycles = cycles_
         busiest = max(busiest, cycles_)
     res.total_cycles = max(res.npu_cycles, busiest)

@@ -16,9 +16,9 @@ import math
 from dataclasses import dataclass, field, replace
 
 from hwsim.schedule.ethos_u import estimator as est
-from hwsim.schedule.ethos_u.arch import EthosUConfig
-from hwsim.schedule.ethos_u.blocks import BlockConfig, BlockQuery, find_block_config
+from hwsim.schedule.ethos_u.blocks import BlockConfig, BlockQuery
 from hwsim.schedule.ethos_u.cascades import CascadeBuilder, CascadeInfo
+from hwsim.schedule.ethos_u.family import U55Family
 from hwsim.schedule.ethos_u.geometry import Shape, div_up, elements, required_input_size, round_down, round_up
 from hwsim.schedule.ethos_u.ir import VOp, VTensor
 from hwsim.schedule.ethos_u.live_ranges import LiveRangeGraph, LRMemory, WeightBuffer
@@ -112,8 +112,9 @@ class Schedule:
 class Scheduler:
     """Schedules a lowered op list on one accelerator config and memory system (U55/U65)."""
 
-    def __init__(self, arch: EthosUConfig, memsys: MemorySystem, ops: list[VOp]) -> None:
-        self.arch = arch
+    def __init__(self, fam: U55Family, memsys: MemorySystem, ops: list[VOp]) -> None:
+        self.fam = fam
+        self.arch = fam.arch
         self.mem = memsys
         self.ops = ops
 
@@ -155,7 +156,7 @@ class Scheduler:
         """Vela's block config for the op computing ``ofm`` (a transpose searches on its unpermuted output)."""
         if op.type == "Transpose":
             ofm = ifm
-        return find_block_config(self.arch, BlockQuery(op.type, ofm, ifm, ifm2, op.ifm.bits, op.ofm.bits,
+        return self.fam.block_config(BlockQuery(op.type, ofm, ifm, ifm2, op.ifm.bits, op.ofm.bits,
                                                        op.kernel, 2048 if op.uses_lut else 0, op.scaled))
 
     def encoding_params(self, op: VOp, config: BlockConfig) -> EncodingParams:
@@ -216,8 +217,8 @@ class Scheduler:
     def measure(self, op: VOp, cost: OpCost) -> None:
         """The op's cycles and element access at full depth, and its unbuffered sliced performance."""
         q = self.perf_query(op, cost)
-        cost.op_cycles, cost.macs = est.op_cycles(self.arch, q)
-        cost.access = est.element_access(self.arch, q)
+        cost.op_cycles, cost.macs = self.fam.op_cycles(q)
+        cost.access = self.fam.element_access(q)
         cost.perf = self.sliced_perf(op, cost.depth_slices, cost.config, cost.weights, False, False,
                                      cost.stripe, 0, "None")
 
@@ -249,7 +250,7 @@ class Scheduler:
             depth = slices[i + 1] - slices[i]
             if q.ofm.shape[3] != depth:
                 q.ofm.shape = (*q.ofm.shape[:3], depth)
-                access = est.element_access(self.arch, q)
+                access = self.fam.element_access(q)
                 ifm_read = -(-access.ifm_read[0] * op.ifm.bits // 8)
             res.ifm_read_bytes += ifm_read
             if weights is not None:
@@ -265,9 +266,9 @@ class Scheduler:
                 sched = est.LAST
             q.ofm.shape = (*q.ofm.shape[:3], depth)
             q.scheduling = sched
-            slice_cycles = est.op_cycles(self.arch, q)[0]
+            slice_cycles = self.fam.op_cycles(q)[0]
             if transfer_required:
-                transfer = est.mem_to_mem_cycles(wgt_mem, self.mem.const, weights.range_sizes[i])
+                transfer = self.fam.mem_to_mem(wgt_mem, self.mem.const, weights.range_sizes[i])
                 if transfer > slack_cycles:
                     visible += transfer - slack_cycles
             run += slice_cycles
@@ -278,8 +279,8 @@ class Scheduler:
         res.full_run_cycles = res.op_run_cycles + visible
         res.visible_buffer_cycles = visible
         if wgt_mem is not None and fetches:
-            res.weight_read_cycles = min_read_cycles(wgt_mem, res.weight_read_bytes // fetches) * fetches
-        res.ifm_read_cycles = min_read_cycles(ifm_mem, res.ifm_read_bytes)
+            res.weight_read_cycles = self.fam.min_read(wgt_mem, res.weight_read_bytes // fetches, True) * fetches
+        res.ifm_read_cycles = self.fam.min_read(ifm_mem, res.ifm_read_bytes)
         res.weight_read_cycles = int(repeats * res.weight_read_cycles)
         res.weight_read_bytes = int(repeats * res.weight_read_bytes)
         res.ifm_read_cycles = int(repeats * res.ifm_read_cycles)
@@ -387,14 +388,14 @@ class Scheduler:
     def _sliced_buffering(self, op, cost, ref, prev_op, prev_cost, limit_bytes, full_depth) -> bool:
         staging, const = self.mem.staging, self.mem.const
         full_bytes = cost.weights.allocation_bytes
-        full_transfer = est.mem_to_mem_cycles(staging, const, full_bytes)
+        full_transfer = self.fam.mem_to_mem(staging, const, full_bytes)
         cost.full_weight_transfer_cycles = full_transfer
         if const == staging:
             return False
         repeats = div_up(op.ofm.shape[1], cost.stripe[1]) if cost.cascade and cost.stripe[1] else 1
         refetches = ref.access.weights_refetch * repeats
-        unmoved = min_read_cycles(const, full_bytes) * refetches
-        from_buffer = min_read_cycles(staging, full_bytes) * refetches
+        unmoved = self.fam.min_read(const, full_bytes, True) * refetches
+        from_buffer = self.fam.min_read(staging, full_bytes, True) * refetches
         if from_buffer >= unmoved:
             return False
         can_slice = op.type in CONVOLUTIONS and cost.cascade == 0
@@ -437,14 +438,14 @@ class Scheduler:
         slices = [0, full_depth]
         weights = cost.weights
         block_depth = cost.config.ofm_block[2]
-        min_depth = OFM_SPLIT_DEPTH
+        min_depth = self.fam.min_depth(cost.config)
         if ratio < 1.0:
             buffering_depth = 0
             pre_depth = max(round_down(int(full_depth * ratio), min_depth), OFM_SPLIT_DEPTH)
             if pre_depth < full_depth:
                 q = self.perf_query(op, cost, pre_depth, est.FIRST, with_weights=False)
                 q.weight_staging = staging
-                pre_cycles = est.op_cycles(self.arch, q)[0]
+                pre_cycles = self.fam.op_cycles(q)[0]
                 buffering_depth = int((full_depth * pre_cycles) / full_transfer)
                 buffering_depth = round_up(max(buffering_depth, OFM_SPLIT_DEPTH), block_depth)
                 if int(buffering_depth / full_depth * full_bytes) > half_limit:
@@ -479,7 +480,7 @@ class Scheduler:
             if (ifm_t.producers and not cost.sources_cascade_buffer()
                     and self.memory(ifm_t) != staging):
                 both_fit = perf.ifm_size_bytes + parts[0] + parts[1] <= limit_bytes
-                old_staged = min_read_cycles(staging, ref.perf.ifm_read_bytes)
+                old_staged = self.fam.min_read(staging, ref.perf.ifm_read_bytes)
                 perf_ifm = max(ref.perf.op_run_cycles, ref.perf.weight_read_cycles, old_staged)
                 perf_wgt = max(perf.full_run_cycles, perf.weight_read_cycles, perf.ifm_read_cycles)
                 prev_slack_memory = prev_cost.slack_memory if prev_cost is not None else 0
@@ -489,7 +490,7 @@ class Scheduler:
                     return False
                 if both_fit:
                     cost.stage_ifm = True
-                    ifm_read_cycles = min_read_cycles(staging, perf.ifm_read_bytes)
+                    ifm_read_cycles = self.fam.min_read(staging, perf.ifm_read_bytes)
             original = max(ref.perf.op_run_cycles, ref.perf.weight_read_cycles, ifm_read_cycles)
             new = max(perf.full_run_cycles, perf.weight_read_cycles, ifm_read_cycles)
             n = len(slices) - 1
@@ -532,8 +533,8 @@ class Scheduler:
                 cost.buffer_parts = (cost.weights.allocation_bytes, 0)
                 cost.stage_weights = True
             q = self.perf_query(op, cost)
-            cost.op_cycles, cost.macs = est.op_cycles(self.arch, q)
-            cost.access = est.element_access(self.arch, q)
+            cost.op_cycles, cost.macs = self.fam.op_cycles(q)
+            cost.access = self.fam.element_access(q)
             cost.perf = self.sliced_perf(op, cost.depth_slices, cost.config, cost.weights, cost.stage_weights,
                                          cost.stage_ifm, cost.stripe, 0, cost.buffering)
             out.costs[i] = cost
@@ -655,8 +656,3 @@ def _try_weight_buffering(weights: EncodedWeights, limit_bytes: int) -> tuple[st
     if single <= limit_bytes:
         return "Single", (single, 0)
     return "None", (0, 0)
-
-
-def min_read_cycles(memory: est.Memory, nbytes: float) -> int:
-    """Cycles to read ``nbytes`` from ``memory``, latency included (MinReadCycles)."""
-    return int(nbytes / memory.bandwidth + memory.read_latency)

@@ -23,7 +23,8 @@ from hwsim.schedule.ethos_u.estimator_u85 import (IFM, LUT_MEMORY, MEM2MEM, WRIT
                                                   to_bytes, weight_decode_cycles)
 from hwsim.schedule.ethos_u.geometry import Kernel
 from hwsim.schedule.ethos_u.op_group_u85 import GroupQuery, OpGroupU85, TensorInfo
-from hwsim.schedule.ethos_u.system import MEMORY_MODES, SYSTEM_CONFIGS, memory_system
+from hwsim.devices.vela_systems import MEMORY_MODES, SYSTEM_CONFIGS
+from hwsim.schedule.ethos_u.system import memory_system
 
 SYSTEM = memory_system(SYSTEM_CONFIGS["Ethos_U85_SYS_DRAM_Mid"], MEMORY_MODES["Dedicated_Sram_384KB"])
 SRAM, DRAM = SYSTEM.staging, SYSTEM.const
