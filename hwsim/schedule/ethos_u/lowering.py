@@ -42,8 +42,9 @@ def _bits(graph: Graph, name: str) -> int:
 class _Builder:
     """Lowers ops one by one, keeping one VTensor per model tensor (views share their source's tensor)."""
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, family: str) -> None:
         self.graph = graph
+        self.family = family
         self.tensors: dict[str, VTensor] = {}
         self.ops: list[VOp] = []
         self.view_of: dict[str, tuple[str, Shape]] = {}
@@ -87,7 +88,8 @@ class _Builder:
     # -- ops ----------------------------------------------------------------------------------------------
     def emit(self, op_type: str, ifm: VConn, ofm: VConn, ifm2: VConn | None = None, **kw) -> VOp:
         """Add one op reading ``ifm`` (and ``ifm2``) and writing ``ofm``."""
-        if ifm2 is not None and op_type in ("Add", "Sub", "Mul", "Maximum", "Minimum", "Asr", "SHL"):
+        if ifm2 is not None and self.family != "u85" and op_type in ("Add", "Sub", "Mul", "Maximum", "Minimum", "Asr",
+                                                                    "SHL"):
             ifm, ifm2 = self._materialise_broadcast(op_type, ifm, ifm2, ofm)
         op = VOp(op_type, ifm, ofm, ifm2, source=self.position, source_type=self.op.kind, **kw)
         self.ops.append(op)
@@ -99,7 +101,7 @@ class _Builder:
         When the model's tensor has fewer than four axes, Vela compares the intermediate's 4-D shape with
         the output's shorter one, sees both inputs broadcast, and materialises the first with an Add.
         """
-        if model_rank < 4 and ifm2.shape != ofm.shape:
+        if model_rank < 4 and ifm2.shape != ofm.shape and self.family != "u85":  # the U85 broadcasts both
             zeros = self.const("const_zero", ofm.shape, ifm.bits)
             wide = self.new(f"{op_type}_broadcasted", ofm.shape, ifm.bits)
             self.ops.append(VOp("Add", zeros, wide, ifm, source=self.position, source_type=self.op.kind))
@@ -287,9 +289,18 @@ def _lower_softmax(b: _Builder, op: Op) -> None:
     out = b.conn(op.outputs[0], x_shape)
     in_bits, out_bits = x.bits, out.bits
     n, h, w, c = x_shape
-    pool_in = VConn(x.tensor, (1, h * w, c, 1))
-    mx = b.new("max", (1, h * w, 1, 1), in_bits)
-    b.emit("MaxPool", pool_in, mx, kernel=Kernel(c, 1))
+    if b.family == "u85" and h * w > 1 and _transpose_depth(x_shape) >= 16:
+        # the U85 transposes the depth it reduces into H and max-pools down the columns (CreateTransposeMaxpool)
+        perm = (0, 3, 1, 2) if w > 1 else (0, 3, 2, 1)
+        t_shape = tuple(x_shape[a] for a in perm)
+        moved = b.new("transposed", t_shape, in_bits)
+        b.emit("Transpose", x, moved, perm=perm)
+        mx = b.new("max", (1, 1, t_shape[2], t_shape[3]), in_bits)
+        b.emit("MaxPool", moved, mx, kernel=Kernel(1, t_shape[1]))
+    else:
+        pool_in = VConn(x.tensor, (1, h * w, c, 1))
+        mx = b.new("max", (1, h * w, 1, 1), in_bits)
+        b.emit("MaxPool", pool_in, mx, kernel=Kernel(c, 1))
     mx = VConn(mx.tensor, r_shape)
 
     def r(name: str) -> VConn:
@@ -357,6 +368,11 @@ def _lower_softmax(b: _Builder, op: Op) -> None:
     del out_bits
 
 
+def _transpose_depth(x_shape: Shape) -> int:
+    """Depth after the softmax transpose: W of the HWC map when it is wider than 1, else H."""
+    return x_shape[2] if x_shape[2] > 1 else x_shape[1]
+
+
 def _lower_squared_difference(b: _Builder, op: Op) -> None:
     """SQUARED_DIFFERENCE as Vela's RewriteSquaredDifference: cast, scale, subtract, square, rescale."""
     a, c = b.conn(op.inputs[0]), b.conn(op.inputs[1])
@@ -388,7 +404,13 @@ def _lower_matmul(b: _Builder, op: Op) -> None:
         x = _transposed(b, x, (0, 1, 3, 2))
     if not op.attrs.get("adj_y"):
         y = _transposed(b, y, (0, 1, 3, 2))
-    b.emit("MatMul", x, b.conn(op.outputs[0], as_nhwc(g.tensors[op.outputs[0]].shape)), y)
+    out = b.conn(op.outputs[0], as_nhwc(g.tensors[op.outputs[0]].shape))
+    if b.family == "u85":  # one MatMul per batch, on slices of the operands (Vela's RewriteMatmul)
+        for _ in range(out.shape[1]):
+            b.emit("MatMul", VConn(x.tensor, (1, 1, *x.shape[2:])), VConn(out.tensor, (1, 1, *out.shape[2:])),
+                   VConn(y.tensor, (1, 1, *y.shape[2:])))
+        return
+    b.emit("MatMul", x, out, y)
 
 
 def _transposed(b: _Builder, x: VConn, perm: tuple[int, ...]) -> VConn:
@@ -408,9 +430,10 @@ def _transposed(b: _Builder, x: VConn, perm: tuple[int, ...]) -> VConn:
     return out
 
 
-def lower(graph: Graph) -> list[VOp]:
-    """The graph's ops as Vela schedules them: rewritten, in Vela's execution order, activations fused."""
-    b = _Builder(graph)
+def lower(graph: Graph, family: str = "u55") -> list[VOp]:
+    """The graph's ops as Vela schedules them for ``family`` ("u55", "u65" or "u85"): rewritten, in Vela's
+    execution order, activations fused."""
+    b = _Builder(graph, family)
     for position, op in enumerate(graph.ops):
         b.op, b.position = op, position
         _lower_op(b, op)
@@ -419,7 +442,7 @@ def lower(graph: Graph) -> list[VOp]:
             conn.tensor.consumers.append(op)
         op.ofm.tensor.producers.append(op)
     ordered = execution_order(b.ops, [b.tensor(n) for n in graph.outputs])
-    return pack(ordered)
+    return pack(ordered, family)
 
 
 def execution_order(ops: list[VOp], outputs: list[VTensor]) -> list[VOp]:
@@ -441,7 +464,7 @@ def execution_order(ops: list[VOp], outputs: list[VTensor]) -> list[VOp]:
     return order
 
 
-def pack(ops: list[VOp]) -> list[VOp]:
+def pack(ops: list[VOp], family: str = "u55") -> list[VOp]:
     """Fuse each activation into the op before it when it alone reads that op's output (Vela's packing)."""
     out: list[VOp] = []
     for op in ops:
@@ -457,7 +480,8 @@ def pack(ops: list[VOp]) -> list[VOp]:
             op.ofm.tensor.producers = [prev if p is op else p for p in op.ofm.tensor.producers]
             continue
         out.append(op)
-    out = [part for op in out for part in _native_transposes(op)]
+    if family != "u85":  # the U85 transposes in any order in one pass
+        out = [part for op in out for part in _native_transposes(op)]
     for op in out:
         _increase_depth(op)
     for i, op in enumerate(out):
