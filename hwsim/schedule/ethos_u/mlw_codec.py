@@ -1,6 +1,23 @@
-"""Encoded size of a weight stream under Arm's MLW codec, as Vela 5.2.0 runs it.
+"""Encoded size of one weight stream under Arm's MLW codec, exactly as Vela 5.2.0 runs it, in numpy.
 
-Placeholder while the ordering is validated.
+The codec (``dependencies/mlw_codec/source/mlw_encode.cpp``; Vela calls it through
+``architecture/mlw_encode.cpp``) sees a stream as **sections** of 128 Ki values, each with its own
+header. Per section it:
+
+1. builds a **palette** of the (up to) 32 most frequent values, if they cover at least half the stream;
+   other values are sent "direct" (sign-magnitude, offset past the palette);
+2. decides on **zero runs**: if zero is by far the most common value and mostly comes in runs, zeros are
+   sent as run lengths in a second stream beside the non-zero values;
+3. picks **Golomb-Rice** parameters by a greedy forward search (divisor 0-5, plain or truncated unary,
+   or uncompressed) that starts a new **slice** (23-bit header, 15-bit length) only when that saves
+   more than the 40 bits it assumes a switch costs;
+4. writes each slice in chunks of 12 unary slots (8 for zero runs with a large divisor) plus remainders.
+
+The stream ends with a 3-bit end marker and is padded to 16 bytes. This module computes those bits
+without writing them: the palette and runs from histograms, the search as an event loop over vectorised
+windows (between two parameter switches every candidate's bit count is a prefix sum), and each slice's
+bits from prefix sums of unary slots. :func:`encode_fast` sizes U85's uncompressed "fast" format
+(``mlw_encode_fwd.cpp``).
 """
 
 from __future__ import annotations
@@ -9,21 +26,321 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SYMBOLS = 512  # weight values -256..255, as the codec indexes them
+SYMBOLS = 512  # weight values -256..255, as the codec indexes them (value + 256)
+SECTION_VALUES = 128 * 1024  # values Vela hands the codec at a time; each becomes a section with its own palette
+MAX_SLICE_VALUES = (1 << 15) - 1  # a slice's 15-bit length field
+SLICE_HEADER_BITS = 23  # ZDIV 3, SLICELEN 15, WDIV 3, WTRUNC 1, NEWPAL 1
+PALETTE_HEADER_BITS = 13  # DIROFS 5, PALSIZE 5, PALBITS 3; then PALSIZE entries of PALBITS each
+END_OF_STREAM_BITS = 3
+STREAM_ALIGN_BITS = 128
+SWITCH_BITS = 40  # what the parameter search charges for starting a new slice
+MAX_PALETTE = 32
+WEIGHT_UNARY_SLOTS = 12  # unary bits per weight chunk
+FAST_HEADER_BITS = 256
+FAST_ALIGN_BITS = 256
+
+# The weight search's Golomb-Rice configurations, in the codec's order: divisor bits 0-5 with plain
+# unary, 0-5 with unary truncated after two, then uncompressed. Zero runs use divisor 0-3, plain.
+_W_DIV = np.array([0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 0])
+_W_TRUNC = np.array([False] * 6 + [True] * 6 + [False])
+UNCOMPRESSED = 12
+_N_W = 13
+_N_Z = 4
+_BIG = np.int64(1) << 40
 
 
 @dataclass(frozen=True)
 class CodecResult:
-    """One encoded stream: its size in bytes (padded to 16), the values it contains, zeros sent as runs."""
+    """One encoded stream.
+
+    ``size_bytes``: its size, padded to 16 bytes. ``used``: which of the 512 values (index value + 256)
+    occur. ``zero_count``: zeros sent as zero runs (0 when no section used runs).
+    """
 
     size_bytes: int
     used: np.ndarray
     zero_count: int
 
 
+@dataclass(frozen=True)
+class _Palette:
+    size: int  # entries sent (0: no palette)
+    bits: int  # bits per entry; without a palette, bits of the largest direct value
+    use_zero_runs: bool
+    uncompressed_bits: int  # 0 when the uncompressed mode is not allowed
+    inverse: np.ndarray  # value + 256 -> symbol the search and slices see
+
+
 def encode(values: np.ndarray) -> CodecResult:
-    raise NotImplementedError
+    """Size of ``values`` (zero-point-corrected weights in stream order, -255..255) as Vela's MLW stream."""
+    v = np.asarray(values, dtype=np.int32)
+    if v.size and (v.min() < -255 or v.max() > 255):
+        raise ValueError(f"weights must lie in [-255, 255] after the zero point (got {v.min()}..{v.max()})")
+    bits = zeros = 0
+    used = np.zeros(SYMBOLS, dtype=bool)
+    for start in range(0, v.size, SECTION_VALUES):
+        section = v[start:start + SECTION_VALUES]
+        freq = np.bincount(section + 256, minlength=SYMBOLS)
+        used |= freq > 0
+        section_bits, section_zeros = _section_bits(section, freq)
+        bits += section_bits
+        zeros += section_zeros
+    total = -(-(bits + END_OF_STREAM_BITS) // STREAM_ALIGN_BITS) * STREAM_ALIGN_BITS
+    return CodecResult(total // 8, used, zeros)
 
 
 def encode_fast(values: np.ndarray, no_palette: bool = False) -> int:
-    raise NotImplementedError
+    """Size in bytes of U85's fast-weight format: a 256-bit header, then 2, 4 or 8 bits per value.
+
+    Values index a 4-entry or 16-entry table when they have that few distinct values, else are sent raw
+    (``no_palette`` forces raw, as Vela does for fast 2:4 sparse weights); padded to 32 bytes.
+    """
+    v = np.asarray(values, dtype=np.int32)
+    distinct = np.unique(v).size
+    raw = no_palette or distinct > 16
+    if distinct > 16 and v.size and v.max() - v.min() >= 256:
+        raise ValueError("the fast weight format cannot hold a value range of 256 or more")
+    bits_per_value = 8 if raw else 2 if distinct <= 4 else 4
+    total = FAST_HEADER_BITS + v.size * bits_per_value
+    return -(-total // FAST_ALIGN_BITS) * FAST_ALIGN_BITS // 8
+
+
+def _section_bits(v: np.ndarray, freq: np.ndarray) -> tuple[int, int]:
+    """Bits of one section and the zeros it sends as runs."""
+    pal = _palette(v, freq)
+    if pal.use_zero_runs:
+        nonzero = np.flatnonzero(v)
+        if nonzero.size == 0:  # an all-zero section still codes its first zero as a weight
+            weights = pal.inverse[256:257]
+            runs = np.array([0, v.size - 1], dtype=np.int32)
+        else:
+            weights = pal.inverse[v[nonzero] + 256]
+            runs = np.diff(nonzero, prepend=-1, append=v.size).astype(np.int32) - 1
+        zero_runs: np.ndarray | None = runs
+    else:
+        weights = pal.inverse[v + 256]
+        zero_runs = None
+    w_slices = _search_weights(weights, pal.uncompressed_bits)
+    z_cfg = _search_zero_runs(zero_runs) if zero_runs is not None else 0
+    bits = _emit_bits(weights, zero_runs, w_slices, z_cfg, pal)
+    return bits, int(zero_runs.sum()) if zero_runs is not None else 0
+
+
+def _palette(v: np.ndarray, freq: np.ndarray) -> _Palette:
+    """The section header's palette, zero-run decision and symbol map (``update_palette``, ``create_palette``)."""
+    total_zeros = int(freq[256])
+    is_zero = np.concatenate(([False], v == 0, [False]))
+    edges = np.flatnonzero(np.diff(is_zero.astype(np.int8)))
+    run_lengths = edges[1::2] - edges[0::2]
+    zeros_in_runs = int(run_lengths[run_lengths >= 2].sum())
+    common = int(np.delete(freq, 256).max())
+    use_zero_runs = zeros_in_runs >= total_zeros // 2 and total_zeros > 5 * common
+
+    # Palette values are sign-magnitude: 2|x| + (x < 0); -256 is never counted.
+    x = np.arange(-255, 256)
+    palval = 2 * np.abs(x) + (x < 0)
+    counts = np.zeros(SYMBOLS, dtype=np.int64)
+    counts[palval] = freq[1:]
+    if use_zero_runs:
+        counts[0] = 0
+    all_count = int(counts.sum())
+    present = np.flatnonzero(counts)
+    all_max = int(present.max()) if present.size else 0
+    first = np.flatnonzero(counts[:31])
+    direct_offset = int(first[0]) if first.size else 31
+    if all_count == 0:
+        direct_offset = 0
+    order = np.lexsort((-np.arange(SYMBOLS), -counts))[:present.size]  # by count, then larger value first
+    only_palette = 0 < present.size <= MAX_PALETTE
+    max_size = MAX_PALETTE if only_palette else min(MAX_PALETTE, 511 - all_max)
+    if max_size == 1:
+        max_size = 0  # a one-entry palette is not supported
+    lut = [int(p) for p in order[:max_size]]
+    lut_count = int(counts[lut].sum()) if lut else 0
+    max_lut = max(lut, default=0)
+    if len(lut) == 1:
+        lut.append(0)  # one value only: a second, never indexed, entry
+    if lut_count >= all_count // 2:
+        size, bits_of = len(lut), max_lut
+    else:
+        size, bits_of = 0, all_max
+    bits = max(2, bits_of.bit_length())
+
+    base = size - direct_offset  # direct values follow the palette indices
+    k = np.arange(256)
+    inverse = np.zeros(SYMBOLS, dtype=np.int32)
+    inverse[256 + k] = base + 2 * k
+    inverse[256 - k] = base + 2 * k + 1  # overwrites value 0 with base + 1, as the codec does
+    inverse[0] = 0
+    for index, p in enumerate(lut[:size]):
+        inverse[256 + (-(p >> 1) if p & 1 else p >> 1)] = index
+    if only_palette:
+        uncompressed_bits = max(0, (size - 1).bit_length())
+    elif size == 0:
+        uncompressed_bits = bits
+    else:
+        uncompressed_bits = 0
+    header_size = size
+    return _Palette(header_size, bits, use_zero_runs, uncompressed_bits, inverse)
+
+
+def _weight_tables(uncompressed_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bits to code each symbol 0..511 under each weight configuration, and whether it can be coded."""
+    s = np.arange(SYMBOLS)
+    q = s[None, :] >> _W_DIV[:, None]
+    cost = np.where(_W_TRUNC[:, None], np.minimum(q + 1, 2), q + 1) + _W_DIV[:, None]
+    codable = np.where(_W_TRUNC[:, None], q <= 2, q <= 31)
+    cost[UNCOMPRESSED] = uncompressed_bits if uncompressed_bits > 0 else 100
+    codable[UNCOMPRESSED] = True
+    return cost.astype(np.int32), codable
+
+
+def _search_weights(w: np.ndarray, uncompressed_bits: int) -> list[tuple[int, int]]:
+    """The weight slices ``(config, end)`` of ``search_grc_params``, found event by event.
+
+    Between two events (the active configuration stops being codable, or another one gets more than
+    40 bits ahead of it) each configuration's running bit count is a prefix sum of its costs: since
+    the start of the window if it was codable then, else since it last became codable, from the active
+    count at that moment. A window of those counts is checked at once for the first event, which is
+    then stepped exactly as the codec does.
+    """
+    n = w.size
+    cost_table, code_table = _weight_tables(uncompressed_bits)
+    costs = cost_table[:, w]
+    prefix = np.zeros((_N_W, n + 1), dtype=np.int64)
+    np.cumsum(costs, axis=1, out=prefix[:, 1:])
+    # start of each configuration's current codable run (i + 1 where it cannot code value i)
+    uncodable = ~code_table[:, w]
+    run_start = np.maximum.accumulate(np.where(uncodable, np.arange(1, n + 1), 0), axis=1)
+
+    codable0 = ~uncodable[:, 0]
+    count0 = np.where(codable0, costs[:, 0], _BIG)
+    active = int(np.argmin(count0))
+    active_count = int(count0[active])
+    counts = count0.astype(np.int64)  # running counts at the step before the window (codable ones)
+    slices: list[tuple[int, int]] = []
+    rows = np.arange(_N_W)[:, None]
+    start, window = 1, 1024
+    while start < n:
+        end = min(n, start + window)
+        pos = np.arange(start, end)
+        r = run_start[:, start:end]
+        nxt = prefix[:, start + 1:end + 1]
+        old = r < start
+        kept = counts[:, None] - prefix[:, start:start + 1] + nxt
+        reentered = active_count - prefix[active, start] + prefix[active][r] - prefix[rows, r] + nxt
+        count = np.where(old, kept, reentered)
+        codable = r <= pos
+        masked = np.where(codable, count, _BIG)
+        best_count = masked.min(axis=0)
+        active_now = count[active]
+        before = np.concatenate(([active_count], active_now[:-1]))
+        must = ~codable[active]
+        event = must | (best_count + SWITCH_BITS < before)
+        hit = int(np.argmax(event)) if event.any() else -1
+        if hit < 0:
+            counts = count[:, -1]
+            active_count = int(active_now[-1])
+            start = end
+            window = min(window * 2, 1 << 16)
+            continue
+        i = start + hit
+        best = int(np.argmin(masked[:, hit]))
+        if must[hit]:
+            active_at_i, active_reset = int(before[hit]) + SWITCH_BITS, i + 1
+        else:
+            active_at_i, active_reset = int(active_now[hit]), int(r[active, hit])
+        if not (masked[best, hit] < active_at_i and r[best, hit] <= active_reset):
+            slices.append((active, i))  # otherwise the codec relabels the open slice ("range elision")
+        active = best
+        active_count = int(masked[best, hit])
+        counts = count[:, hit]
+        start = i + 1
+        window = max(256, min(4 * (hit + 1), 1 << 16))
+    if not slices or slices[-1][0] != active:
+        slices.append((active, n))
+    else:
+        slices[-1] = (active, n)
+    return slices
+
+
+def _search_zero_runs(runs: np.ndarray) -> int:
+    """The zero-run configuration the search ends on.
+
+    Every zero-run configuration can code every run, so each keeps a plain running sum and every switch
+    is elided: the search yields one slice, with the configuration that was active last.
+    """
+    div = np.arange(_N_Z)[:, None]
+    prefix = np.cumsum((runs[None, :] >> div) + 1 + div, axis=1)  # prefix[:, i]: bits after run i
+    best_at = prefix.min(axis=0)
+    active = int(np.argmin(prefix[:, 0]))
+    i = 1
+    while i < runs.size:
+        ahead = best_at[i:] + SWITCH_BITS < prefix[active, i - 1:-1]
+        if not ahead.any():
+            break
+        i += int(np.argmax(ahead))
+        active = int(np.argmin(prefix[:, i]))
+        i += 1
+    return active
+
+
+def _emit_bits(weights: np.ndarray, runs: np.ndarray | None, w_slices: list[tuple[int, int]], z_cfg: int,
+               pal: _Palette) -> int:
+    """Bits of the section's slices as ``ml_encode_section`` writes them (15-bit slice length cap included)."""
+    n = weights.size
+    w_prefix: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    if runs is not None:
+        z_div = z_cfg
+        z_slots = np.concatenate(([0], np.cumsum((runs >> z_div) + 1)))
+        z_unary = 12 if z_div < 3 else 8
+    bits = 0
+    pos = iw = 0
+    new_palette = True
+    z_pass = runs is not None
+    while pos < n or new_palette or z_pass:
+        w_len = min(w_slices[iw][1] - pos, MAX_SLICE_VALUES) if iw < len(w_slices) else 0
+        z_len = min(n + 1 - pos, MAX_SLICE_VALUES) if runs is not None else 0
+        bits += SLICE_HEADER_BITS
+        if new_palette:
+            bits += PALETTE_HEADER_BITS + pal.size * pal.bits
+        if w_len > 0:
+            cfg = w_slices[iw][0]
+            if cfg == UNCOMPRESSED:
+                bits += w_len * pal.uncompressed_bits
+            else:
+                if cfg not in w_prefix:
+                    w_prefix[cfg] = _unary_prefix(weights, cfg)
+                slots, unary1 = w_prefix[cfg]
+                n_slots = int(slots[pos + w_len] - slots[pos])
+                bits += (-(-n_slots // WEIGHT_UNARY_SLOTS) * WEIGHT_UNARY_SLOTS
+                         + int(unary1[pos + w_len] - unary1[pos]) + w_len * int(_W_DIV[cfg]))
+        if runs is not None and z_len:
+            z_first = pos + (0 if new_palette else 1)
+            z_cnt = w_len + (1 if new_palette else 0)
+            n_slots = int(z_slots[z_first + z_cnt] - z_slots[z_first])
+            bits += -(-n_slots // z_unary) * z_unary + z_cnt * z_div
+        new_palette = z_pass = False
+        if z_len <= 0 < w_len:
+            pos += w_len
+        elif w_len <= 0 < z_len:
+            pos += z_len
+        else:
+            pos += min(z_len, w_len)
+        if iw < len(w_slices) and w_slices[iw][1] <= pos:
+            iw += 1
+    return bits
+
+
+def _unary_prefix(weights: np.ndarray, cfg: int) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix sums of unary slots and second-level unary bits of every weight under a configuration.
+
+    A plain unary quotient q takes ``q // 2 + 1`` slots of the 12-bit first-level word and
+    ``(q + 1) // 2`` second-level bits; truncated unary (q <= 2) takes one slot and one bit if q > 0.
+    """
+    q = weights >> int(_W_DIV[cfg])
+    if _W_TRUNC[cfg]:
+        slots, unary1 = np.ones_like(q), (q > 0).astype(np.int64)
+    else:
+        slots, unary1 = q // 2 + 1, (q + 1) // 2
+    return (np.concatenate(([0], np.cumsum(slots))), np.concatenate(([0], np.cumsum(unary1))))
