@@ -46,7 +46,7 @@ _W_TRUNC = np.array([False] * 6 + [True] * 6 + [False])
 UNCOMPRESSED = 12
 _N_W = 13
 _N_Z = 4
-_BIG = np.int64(1) << 40
+_BIG = np.int32(1 << 30)  # an uncodable configuration's count (sections stay below 2**24 bits)
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class _Palette:
 
 def encode(values: np.ndarray) -> CodecResult:
     """Size of ``values`` (zero-point-corrected weights in stream order, -255..255) as Vela's MLW stream."""
-    v = np.asarray(values, dtype=np.int32)
+    v = np.asarray(values, dtype=np.int16)
     if v.size and (v.min() < -255 or v.max() > 255):
         raise ValueError(f"weights must lie in [-255, 255] after the zero point (got {v.min()}..{v.max()})")
     bits = zeros = 0
@@ -168,7 +168,7 @@ def _palette(v: np.ndarray, freq: np.ndarray) -> _Palette:
 
     base = size - direct_offset  # direct values follow the palette indices
     k = np.arange(256)
-    inverse = np.zeros(SYMBOLS, dtype=np.int32)
+    inverse = np.zeros(SYMBOLS, dtype=np.int16)
     inverse[256 + k] = base + 2 * k
     inverse[256 - k] = base + 2 * k + 1  # overwrites value 0 with base + 1, as the codec does
     inverse[0] = 0
@@ -198,70 +198,185 @@ def _weight_tables(uncompressed_bits: int) -> tuple[np.ndarray, np.ndarray]:
 def _search_weights(w: np.ndarray, uncompressed_bits: int) -> list[tuple[int, int]]:
     """The weight slices ``(config, end)`` of ``search_grc_params``, found event by event.
 
-    Between two events (the active configuration stops being codable, or another one gets more than
-    40 bits ahead of it) each configuration's running bit count is a prefix sum of its costs: since
-    the start of the window if it was codable then, else since it last became codable, from the active
-    count at that moment. A window of those counts is checked at once for the first event, which is
-    then stepped exactly as the codec does.
+    The codec keeps a running bit count per configuration: a configuration that could code every value
+    so far adds its cost, one that cannot code a value drops out and, when it can again, restarts from
+    the active configuration's count. An *event* is a step where the active configuration cannot code
+    the value, or another one is more than 40 bits below it; only there does the codec switch (and
+    maybe start a slice). Between events everything is prefix sums, so the events are searched for
+    with numpy and then stepped exactly as the codec steps them.
+
+    To trigger a switch, a configuration must gain over 41 bits on the active one within one codable
+    run, so a run shorter than ``42 / (largest per-value gain)`` can be skipped: on real weights this
+    leaves a few configurations to follow value by value.
     """
     n = w.size
     cost_table, code_table = _weight_tables(uncompressed_bits)
-    costs = cost_table[:, w]
-    prefix = np.zeros((_N_W, n + 1), dtype=np.int64)
-    np.cumsum(costs, axis=1, out=prefix[:, 1:])
-    # start of each configuration's current codable run (i + 1 where it cannot code value i)
-    uncodable = ~code_table[:, w]
-    run_start = np.maximum.accumulate(np.where(uncodable, np.arange(1, n + 1), 0), axis=1)
-
-    codable0 = ~uncodable[:, 0]
-    count0 = np.where(codable0, costs[:, 0], _BIG)
-    active = int(np.argmin(count0))
-    active_count = int(count0[active])
-    counts = count0.astype(np.int64)  # running counts at the step before the window (codable ones)
+    present = np.bincount(w, minlength=SYMBOLS) > 0
+    free = code_table[:, present].all(axis=1)  # can code every value of the section: never restarts
+    search = _WeightSearch(w, cost_table, code_table, free)
+    counts = np.where(code_table[:, w[0]], cost_table[:, w[0]], _BIG).astype(np.int64)
+    active = int(np.argmin(counts))
     slices: list[tuple[int, int]] = []
-    rows = np.arange(_N_W)[:, None]
-    start, window = 1, 1024
+    start = 1
     while start < n:
-        end = min(n, start + window)
-        pos = np.arange(start, end)
-        r = run_start[:, start:end]
-        nxt = prefix[:, start + 1:end + 1]
-        old = r < start
-        kept = counts[:, None] - prefix[:, start:start + 1] + nxt
-        reentered = active_count - prefix[active, start] + prefix[active][r] - prefix[rows, r] + nxt
-        count = np.where(old, kept, reentered)
-        codable = r <= pos
-        masked = np.where(codable, count, _BIG)
-        best_count = masked.min(axis=0)
-        active_now = count[active]
-        before = np.concatenate(([active_count], active_now[:-1]))
-        must = ~codable[active]
-        event = must | (best_count + SWITCH_BITS < before)
-        hit = int(np.argmax(event)) if event.any() else -1
-        if hit < 0:
-            counts = count[:, -1]
-            active_count = int(active_now[-1])
-            start = end
-            window = min(window * 2, 1 << 16)
-            continue
-        i = start + hit
-        best = int(np.argmin(masked[:, hit]))
-        if must[hit]:
-            active_at_i, active_reset = int(before[hit]) + SWITCH_BITS, i + 1
+        a_count = int(counts[active])  # the active count before ``start``
+        i = search.next_event(active, start, a_count, counts)
+        if i >= n:
+            break
+        counts, best, must, reset_at = search.counts_at(active, start, a_count, counts, i)
+        if must:  # the codec adds the switch cost to a configuration that cannot code the value
+            active_count, active_reset = search.active_before(active, start, a_count, i) + SWITCH_BITS, i + 1
         else:
-            active_at_i, active_reset = int(active_now[hit]), int(r[active, hit])
-        if not (masked[best, hit] < active_at_i and r[best, hit] <= active_reset):
+            active_count, active_reset = int(counts[active]), int(reset_at[active])
+        if not (counts[best] < active_count and reset_at[best] <= active_reset):
             slices.append((active, i))  # otherwise the codec relabels the open slice ("range elision")
         active = best
-        active_count = int(masked[best, hit])
-        counts = count[:, hit]
         start = i + 1
-        window = max(256, min(4 * (hit + 1), 1 << 16))
     if not slices or slices[-1][0] != active:
         slices.append((active, n))
     else:
         slices[-1] = (active, n)
     return slices
+
+
+class _WeightSearch:
+    """The per-section facts :func:`_search_weights` looks up: costs, codable runs, the active's prefix."""
+
+    def __init__(self, w: np.ndarray, cost_table: np.ndarray, code_table: np.ndarray, free: np.ndarray) -> None:
+        self.w, self.cost, self.code, self.free = w, cost_table, code_table, free
+        self.hist = np.bincount(w, minlength=SYMBOLS)
+        self.present = self.hist > 0
+        # codability is monotone in the symbol: the first symbol a configuration cannot code
+        self.limit = np.where(code_table.all(axis=1), SYMBOLS, np.argmin(code_table, axis=1))
+        self._runs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._prefix: dict[int, np.ndarray] = {}
+        self._long_runs: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def runs(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Starts and ends of configuration ``j``'s codable runs (maximal, non-empty), in order."""
+        if j not in self._runs:
+            n, limit = self.w.size, int(self.limit[j])
+            if int(self.hist[limit:].sum()) * 2 <= n:  # few values it cannot code: runs lie between them
+                unc = np.flatnonzero(self.w >= limit)
+                starts = np.concatenate(([0], unc + 1))
+                ends = np.concatenate((unc, [n]))
+                keep = ends > starts
+                runs = (starts[keep], ends[keep])
+            else:  # few it can code: runs are stretches of consecutive ones
+                cod = np.flatnonzero(self.w < limit)
+                breaks = np.flatnonzero(np.diff(cod) != 1)
+                runs = (cod[np.concatenate(([0], breaks + 1))] if cod.size else cod,
+                        cod[np.concatenate((breaks, [cod.size - 1]))] + 1 if cod.size else cod)
+            self._runs[j] = runs
+        return self._runs[j]
+
+    def run_start(self, j: int, i: int) -> int:
+        """Where ``j``'s codable run through ``i`` began (``i + 1`` if it cannot code value ``i``)."""
+        if self.free[j]:
+            return 0
+        starts, ends = self.runs(j)
+        k = int(np.searchsorted(starts, i, side="right")) - 1
+        return int(starts[k]) if k >= 0 and i < ends[k] else i + 1
+
+    def next_uncodable(self, j: int, i: int) -> int:
+        """First position from ``i`` whose value ``j`` cannot code (the section length if none)."""
+        if self.free[j]:
+            return self.w.size
+        starts, ends = self.runs(j)
+        k = int(np.searchsorted(starts, i, side="right")) - 1
+        return int(ends[k]) if k >= 0 and i < ends[k] else i
+
+    def prefix(self, j: int) -> np.ndarray:
+        """Bits of configuration ``j`` over the first k values, for every k."""
+        if j not in self._prefix:
+            p = np.zeros(self.w.size + 1, dtype=np.int64)
+            np.cumsum(self.cost[j][self.w], out=p[1:])
+            self._prefix[j] = p
+        return self._prefix[j]
+
+    def active_before(self, a: int, start: int, a_count: int, i: int) -> int:
+        """The active count after step ``i - 1`` (``a`` active since ``start``, at ``a_count`` before it)."""
+        p = self.prefix(a)
+        return a_count + int(p[i] - p[start])
+
+    def long_runs(self, a: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Starts and ends of ``j``'s codable runs long enough to gain 42 bits on ``a``."""
+        key = (a, j)
+        if key not in self._long_runs:
+            both = self.present & self.code[a] & self.code[j]
+            gain = int((self.cost[a][both] - self.cost[j][both]).max()) if both.any() else 0
+            if gain <= 0:
+                runs = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+            elif self.free[j]:
+                runs = (np.zeros(1, np.int64), np.full(1, self.w.size, np.int64))
+            else:
+                starts, ends = self.runs(j)
+                long = ends - starts >= -(-(SWITCH_BITS + 2) // gain) + 1
+                runs = (starts[long], ends[long])
+            self._long_runs[key] = runs
+        return self._long_runs[key]
+
+    def next_event(self, a: int, start: int, a_count: int, counts: np.ndarray) -> int:
+        """First step from ``start`` at which the codec leaves configuration ``a`` (``n`` if none)."""
+        must = self.next_uncodable(a, start)
+        pa = self.prefix(a)
+        limit = a_count - int(pa[start]) - SWITCH_BITS  # count_j(i) must be below limit + pa[i]
+        best = must
+        for j in range(_N_W):
+            if j == a:
+                continue
+            starts, ends = self.long_runs(a, j)
+            if starts.size == 0:
+                continue
+            k = int(np.searchsorted(ends, start, side="right"))
+            while k < starts.size and starts[k] < best:
+                x, y = max(int(starts[k]), start), min(int(ends[k]), best)
+                if x < y:
+                    hit = self._first_hit(a, j, start, a_count, counts, x, y, limit, pa)
+                    if hit >= 0:
+                        best = hit
+                        break
+                k += 1
+        return best
+
+    def _first_hit(self, a: int, j: int, start: int, a_count: int, counts: np.ndarray, x: int, y: int, limit: int,
+                   pa: np.ndarray) -> int:
+        """First ``i`` in ``[x, y)`` (one codable run of ``j``) where ``j`` is over 40 bits below the active count."""
+        if x == start:
+            base = int(counts[j]) if self.run_start(j, start - 1) < start else a_count
+        else:
+            base = self.active_before(a, start, a_count, x)
+        step = 4096
+        while x < y:
+            z = min(y, x + step)
+            count = base + np.cumsum(self.cost[j][self.w[x:z]], dtype=np.int64)
+            below = count < limit + pa[x:z]
+            if below.any():
+                return x + int(np.argmax(below))
+            base = int(count[-1])
+            x, step = z, step * 4
+        return -1
+
+    def counts_at(self, a: int, start: int, a_count: int, counts: np.ndarray,
+                  i: int) -> tuple[np.ndarray, int, bool, np.ndarray]:
+        """Every configuration's count after step ``i`` (``_BIG`` where it cannot code value ``i``), the best
+        one, whether the active one cannot code it, and each one's run start (``reset_pos``)."""
+        v = int(self.w[i])
+        hist = np.bincount(self.w[start:i + 1], minlength=SYMBOLS)
+        out = np.full(_N_W, _BIG, dtype=np.int64)
+        reset_at = np.zeros(_N_W, dtype=np.int64)
+        for j in range(_N_W):
+            if not self.code[j][v]:
+                reset_at[j] = i + 1
+                continue
+            r = self.run_start(j, i)
+            reset_at[j] = r
+            if r < start:
+                out[j] = int(counts[j]) + int(hist @ self.cost[j])
+            else:
+                out[j] = self.active_before(a, start, a_count, r) + int(self.cost[j][self.w[r:i + 1]].sum())
+        best = int(np.argmin(out))
+        return out, best, not self.code[a][v], reset_at
 
 
 def _search_zero_runs(runs: np.ndarray) -> int:
