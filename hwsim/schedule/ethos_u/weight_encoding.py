@@ -30,9 +30,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from hwsim.schedule.ethos_u import mlw_codec
+
+if TYPE_CHECKING:
+    from hwsim.schedule.ethos_u.arch import EthosUConfig
+    from hwsim.schedule.ethos_u.blocks import BlockConfig
+    from hwsim.schedule.ethos_u.geometry import Kernel
 
 ALIGN_BYTES = 16  # every scale block and weight stream starts on a 16-byte boundary
 SCALE_BYTES_PER_CHANNEL = 10  # 40/48-bit bias, 32/16-bit multiplier, 6-bit shift
@@ -50,7 +57,7 @@ class WeightsNotSparse(ValueError):
 class EncodingParams:
     """What Vela's ``GetEncodingConfig`` keys an encoding on, plus the architecture facts the order uses.
 
-    ``family`` is ``"u55"`` (also U65) or ``"u85"``; ``cores`` the NPU cores (each gets its own stream
+    ``family`` is ``"u55"``, ``"u65"`` (encoded as U55) or ``"u85"``; ``cores`` the NPU cores (each gets its own stream
     unless the U85 fast format is used). ``ofm_block_depth``, ``traversal``, and on U85
     ``ifm_block_depth`` and ``ofm_ublock_depth``, come from the op's block config. ``ofm_ublock_depth``
     and ``ifm_ublock_depth`` are the architecture's micro-blocks on U55 (4 and 8 on U55-32, else 8 and 8).
@@ -73,14 +80,19 @@ class EncodingParams:
     sparse: bool = False
 
     def __post_init__(self) -> None:
-        if self.family not in ("u55", "u85"):
-            raise ValueError(f"family must be 'u55' or 'u85' (got {self.family!r})")
+        if self.family not in ("u55", "u65", "u85"):
+            raise ValueError(f"family must be 'u55', 'u65' or 'u85' (got {self.family!r})")
         if self.traversal not in _TRAVERSALS:
             raise ValueError(f"traversal must be one of {sorted(_TRAVERSALS)} (got {self.traversal!r})")
-        if self.family == "u55" and (self.fast or self.sparse):
+        if not self.is_u85 and (self.fast or self.sparse):
             raise ValueError("the fast and 2:4 sparse weight formats exist on U85 only")
-        if self.family == "u85" and self.ifm_block_depth <= 0:
+        if self.is_u85 and self.ifm_block_depth <= 0:
             raise ValueError(f"U85 needs the op's ifm_block_depth (got {self.ifm_block_depth})")
+
+    @property
+    def is_u85(self) -> bool:
+        """U85 has its own weight order, scale layout and formats; U65 encodes as U55."""
+        return self.family == "u85"
 
     @property
     def weight_format(self) -> str:
@@ -91,6 +103,15 @@ class EncodingParams:
     def streams(self) -> int:
         """Weight streams per depth slice: one per core, except U85's fast format, which interleaves them."""
         return 1 if self.fast else self.cores
+
+
+def u55_encoding_params(arch: EthosUConfig, block: BlockConfig, ifm_bits: int, kernel: Kernel) -> EncodingParams:
+    """The encoding parameters of a U55/U65 op from its accelerator, block config, IFM width and kernel."""
+    if arch.family == "u85":
+        raise ValueError("U85 encodings depend on the op's micro-block and IFM block: build EncodingParams directly")
+    return EncodingParams(arch.family, arch.cores, block.ofm_block[2], block.traversal, ifm_bits,
+                          (kernel.dilation_x, kernel.dilation_y), ofm_ublock_depth=arch.ofm_ublock[2],
+                          ifm_ublock_depth=arch.ifm_ublock[2])
 
 
 @dataclass(frozen=True)
@@ -158,14 +179,17 @@ def encode_scales(channels: int, params: EncodingParams, depth_slices: Sequence[
     """
     slices = tuple(int(d) for d in depth_slices)
     _check_slices(slices, channels)
-    streams = min(channels, params.cores) if params.family == "u55" else 1
-    ranges = []
+    streams = 1 if params.is_u85 else min(channels, params.cores)
+    ranges, sub_streams = [], 0
     for d0, d1 in zip(slices[:-1], slices[1:]):
         size = 0
         for stream in range(streams):
-            size += _round_up(_scale_count(params, d1 - d0, stream) * SCALE_BYTES_PER_CHANNEL, ALIGN_BYTES)
+            n_scales = _scale_count(params, d1 - d0, stream)
+            if n_scales:
+                size += _round_up(n_scales * SCALE_BYTES_PER_CHANNEL, ALIGN_BYTES)
+                sub_streams = max(sub_streams, stream + 1)
         ranges.append(size)
-    return _result(ranges, 0, 0, streams, 0, 0)
+    return _result(ranges, 0, 0, sub_streams, 0, 0)
 
 
 class _Payload:
@@ -188,35 +212,31 @@ def _encode_cached(depthwise: bool, _digest: bytes, params: EncodingParams, slic
     channels = src.shape[3] if depthwise else src.shape[0]
     _check_slices(slices, channels)
     zp = payload.zero_points
-    if params.family == "u55":
-        streams = min(channels, params.cores)
-    else:
-        streams = params.streams
+    # U55/U65: one stream per core that has channels, each with its own scales; U85: one scale block
+    streams = params.streams if params.is_u85 else min(channels, params.cores)
+    scale_streams = 1 if params.is_u85 else streams
     ranges: list[int] = []
-    total_weight = total_source = zeros = sub_streams = 0
+    total_weight = total_source = zeros = sub_streams = distinct = 0
     used = np.zeros(mlw_codec.SYMBOLS, dtype=bool)
-    distinct = 0
     for d0, d1 in zip(slices[:-1], slices[1:]):
         size = 0
         for stream in range(streams):
-            if stream < (streams if params.family == "u55" else 1):
+            if stream < scale_streams:
                 n_scales = _scale_count(params, d1 - d0, stream)
                 if n_scales == 0:
                     continue  # a core with no channel in this slice gets no stream at all
                 size += _round_up(n_scales * SCALE_BYTES_PER_CHANNEL, ALIGN_BYTES)
             values = _stream_values(src, zp, depthwise, params, d0, d1 - d0, stream)
             if params.fast:
-                encoded = mlw_codec.encode_fast(values, no_palette=params.sparse)
-                weight_bytes, stream_used, stream_zeros = encoded, None, 0
+                weight_bytes = mlw_codec.encode_fast(values, no_palette=params.sparse)
             else:
                 res = mlw_codec.encode(values)
-                weight_bytes, stream_used, stream_zeros = res.size_bytes, res.used, res.zero_count
+                weight_bytes = res.size_bytes
+                zeros += res.zero_count
+                distinct = _distinct_count(used, res.used)
             size += weight_bytes
             total_weight += weight_bytes
             total_source += values.size
-            zeros += stream_zeros
-            if stream_used is not None:
-                distinct = _distinct_count(used, stream_used)
             sub_streams = max(sub_streams, stream + 1)
         ranges.append(size)
     return _result(ranges, total_weight, total_source, sub_streams, distinct, zeros)
@@ -251,7 +271,7 @@ def _distinct_count(acc: np.ndarray, stream_used: np.ndarray) -> int:
 
 def _scale_count(params: EncodingParams, depth: int, stream: int) -> int:
     """Scale entries a stream writes for a slice of ``depth`` channels."""
-    if params.family == "u55":
+    if not params.is_u85:
         return (depth + params.cores - 1 - stream) // params.cores
     return _round_up(depth, _round_up(params.ofm_ublock_depth, 16))
 
@@ -283,7 +303,7 @@ def _stream_values(src: np.ndarray, zp: np.ndarray, depthwise: bool, params: Enc
         local = src[0, :, :, depth_offset:depth_offset + depth].transpose(2, 0, 1)[..., None]  # [C, H, W, 1]
     else:
         local = src[depth_offset:depth_offset + depth]
-    if params.family == "u55":
+    if not params.is_u85:
         local = local[stream::params.cores]  # each U55 core takes every cores-th channel
     local = local.astype(np.int16)
     # Vela indexes the zero points by the slice-local (U55: core-local) OFM channel for depthwise, else by
@@ -293,7 +313,7 @@ def _stream_values(src: np.ndarray, zp: np.ndarray, depthwise: bool, params: Enc
     else:
         local = local - zp[np.arange(local.shape[3]) % zp.size].astype(np.int16)
     flat = np.append(local.ravel(), np.int16(0))  # index -1 reads the padding zero
-    if params.family == "u55":
+    if not params.is_u85:
         return flat[_u55_order(local.shape, params, stream)]
     if params.fast and params.cores > 1:
         return _u85_fast_interleave(flat, local.shape, params)
