@@ -46,6 +46,7 @@ _W_TRUNC = np.array([False] * 6 + [True] * 6 + [False])
 UNCOMPRESSED = 12
 _N_W = 13
 _N_Z = 4
+_BLOCK = 4  # values per block when looking for long codable runs
 _BIG = np.int32(1 << 30)  # an uncodable configuration's count (sections stay below 2**24 bits)
 
 
@@ -249,6 +250,12 @@ class _WeightSearch:
         # codability is monotone in the symbol: the first symbol a configuration cannot code
         self.limit = np.where(code_table.all(axis=1), SYMBOLS, np.argmin(code_table, axis=1))
         self._runs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._block_runs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # largest symbol of each block of _BLOCK values (the tail padded with a symbol nothing codes)
+        padded = np.full(-(-w.size // _BLOCK) * _BLOCK + _BLOCK, SYMBOLS, dtype=np.int16)
+        padded[:w.size] = w
+        self._padded = padded
+        self._block_max = padded[:-_BLOCK].reshape(-1, _BLOCK).max(axis=1)
         self._prefix: dict[int, np.ndarray] = {}
         self._long_runs: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
@@ -270,6 +277,23 @@ class _WeightSearch:
             self._runs[j] = runs
         return self._runs[j]
 
+    def block_runs(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Starts and ends of ``j``'s codable runs that hold a whole block of ``_BLOCK`` values: every run of
+        at least ``2 * _BLOCK - 1`` values and some shorter ones, found from block maxima."""
+        if j not in self._block_runs:
+            limit = int(self.limit[j])
+            ok = self._block_max < limit
+            bounds = np.flatnonzero(np.diff(ok.astype(np.int8), prepend=0, append=0))
+            starts, ends = bounds[0::2] * _BLOCK, bounds[1::2] * _BLOCK
+            w = self._padded
+            for _ in range(_BLOCK - 1):  # grow into the partial blocks on either side
+                left = (starts > 0) & (w[starts - 1] < limit)
+                starts = starts - left
+                right = w[ends] < limit
+                ends = ends + right
+            self._block_runs[j] = (starts, np.minimum(ends, self.w.size))
+        return self._block_runs[j]
+
     def run_start(self, j: int, i: int) -> int:
         """Where ``j``'s codable run through ``i`` began (``i + 1`` if it cannot code value ``i``)."""
         if self.free[j]:
@@ -289,8 +313,8 @@ class _WeightSearch:
     def prefix(self, j: int) -> np.ndarray:
         """Bits of configuration ``j`` over the first k values, for every k."""
         if j not in self._prefix:
-            p = np.zeros(self.w.size + 1, dtype=np.int64)
-            np.cumsum(self.cost[j][self.w], out=p[1:])
+            p = np.zeros(self.w.size + 1, dtype=np.int32)
+            np.cumsum(self.cost[j][self.w], dtype=np.int32, out=p[1:])
             self._prefix[j] = p
         return self._prefix[j]
 
@@ -310,8 +334,9 @@ class _WeightSearch:
             elif self.free[j]:
                 runs = (np.zeros(1, np.int64), np.full(1, self.w.size, np.int64))
             else:
-                starts, ends = self.runs(j)
-                long = ends - starts >= -(-(SWITCH_BITS + 2) // gain) + 1
+                min_length = -(-(SWITCH_BITS + 2) // gain) + 1
+                starts, ends = self.runs(j) if min_length < 2 * _BLOCK - 1 else self.block_runs(j)
+                long = ends - starts >= min_length
                 runs = (starts[long], ends[long])
             self._long_runs[key] = runs
         return self._long_runs[key]
@@ -349,7 +374,7 @@ class _WeightSearch:
         step = 4096
         while x < y:
             z = min(y, x + step)
-            count = base + np.cumsum(self.cost[j][self.w[x:z]], dtype=np.int64)
+            count = base + np.cumsum(self.cost[j][self.w[x:z]], dtype=np.int32)
             below = count < limit + pa[x:z]
             if below.any():
                 return x + int(np.argmax(below))
@@ -386,7 +411,7 @@ def _search_zero_runs(runs: np.ndarray) -> int:
     is elided: the search yields one slice, with the configuration that was active last.
     """
     div = np.arange(_N_Z)[:, None]
-    prefix = np.cumsum((runs[None, :] >> div) + 1 + div, axis=1)  # prefix[:, i]: bits after run i
+    prefix = np.cumsum((runs[None, :] >> div) + 1 + div, axis=1, dtype=np.int32)  # [:, i]: bits after run i
     best_at = prefix.min(axis=0)
     active = int(np.argmin(prefix[:, 0]))
     i = 1
@@ -407,7 +432,7 @@ def _emit_bits(weights: np.ndarray, runs: np.ndarray | None, w_slices: list[tupl
     w_prefix: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if runs is not None:
         z_div = z_cfg
-        z_slots = np.concatenate(([0], np.cumsum((runs >> z_div) + 1)))
+        z_slots = np.concatenate(([0], np.cumsum((runs >> z_div) + 1, dtype=np.int32)))
         z_unary = 12 if z_div < 3 else 8
     bits = 0
     pos = iw = 0
@@ -455,7 +480,8 @@ def _unary_prefix(weights: np.ndarray, cfg: int) -> tuple[np.ndarray, np.ndarray
     """
     q = weights >> int(_W_DIV[cfg])
     if _W_TRUNC[cfg]:
-        slots, unary1 = np.ones_like(q), (q > 0).astype(np.int64)
+        slots, unary1 = np.ones_like(q), (q > 0).astype(np.int16)
     else:
         slots, unary1 = q // 2 + 1, (q + 1) // 2
-    return (np.concatenate(([0], np.cumsum(slots))), np.concatenate(([0], np.cumsum(unary1))))
+    return (np.concatenate(([0], np.cumsum(slots, dtype=np.int32))),
+            np.concatenate(([0], np.cumsum(unary1, dtype=np.int32))))
