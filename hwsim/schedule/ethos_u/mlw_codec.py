@@ -310,11 +310,24 @@ class _WeightSearch:
         k = int(np.searchsorted(starts, i, side="right")) - 1
         return int(ends[k]) if k >= 0 and i < ends[k] else i
 
+    def costs(self, j: int, lo: int, hi: int) -> np.ndarray:
+        """Bits configuration ``j`` spends on each of values ``lo..hi-1`` (as its cost table has them)."""
+        d = int(_W_DIV[j])
+        if j == UNCOMPRESSED:
+            return np.full(hi - lo, self.cost[j][0], dtype=np.int16)
+        if _W_TRUNC[j]:
+            return (self.w[lo:hi] >= 1 << d).astype(np.int16) + (1 + d)
+        return (self.w[lo:hi] >> d) + (1 + d)
+
     def prefix(self, j: int) -> np.ndarray:
         """Bits of configuration ``j`` over the first k values, for every k."""
         if j not in self._prefix:
-            p = np.zeros(self.w.size + 1, dtype=np.int32)
-            np.cumsum(self.cost[j][self.w], dtype=np.int32, out=p[1:])
+            n = self.w.size
+            if j == UNCOMPRESSED:
+                p = np.arange(n + 1, dtype=np.int32) * int(self.cost[j][0])
+            else:
+                p = np.zeros(n + 1, dtype=np.int32)
+                np.cumsum(self.costs(j, 0, n), dtype=np.int32, out=p[1:])
             self._prefix[j] = p
         return self._prefix[j]
 
@@ -374,7 +387,7 @@ class _WeightSearch:
         step = 4096
         while x < y:
             z = min(y, x + step)
-            count = base + np.cumsum(self.cost[j][self.w[x:z]], dtype=np.int32)
+            count = base + np.cumsum(self.costs(j, x, z), dtype=np.int32)
             below = count < limit + pa[x:z]
             if below.any():
                 return x + int(np.argmax(below))
