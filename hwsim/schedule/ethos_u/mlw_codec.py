@@ -47,6 +47,7 @@ UNCOMPRESSED = 12
 _N_W = 13
 _N_Z = 4
 _BLOCK = 4  # values per block when looking for long codable runs
+_CHUNK = 2048  # values per chunk when bounding a configuration's gain on the active one
 _BIG = np.int32(1 << 30)  # an uncodable configuration's count (sections stay below 2**24 bits)
 
 
@@ -257,6 +258,7 @@ class _WeightSearch:
         self._padded = padded
         self._block_max = padded[:-_BLOCK].reshape(-1, _BLOCK).max(axis=1)
         self._prefix: dict[int, np.ndarray] = {}
+        self._chunk_hist: np.ndarray | None = None
         self._long_runs: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def runs(self, j: int) -> tuple[np.ndarray, np.ndarray]:
@@ -366,6 +368,11 @@ class _WeightSearch:
             starts, ends = self.long_runs(a, j)
             if starts.size == 0:
                 continue
+            if self.free[j]:  # one run, the whole section: bound it chunk by chunk first
+                hit = self._first_hit_free(a, j, start, best, int(counts[j]) - a_count + SWITCH_BITS)
+                if hit >= 0:
+                    best = hit
+                continue
             k = int(np.searchsorted(ends, start, side="right"))
             while k < starts.size and starts[k] < best:
                 x, y = max(int(starts[k]), start), min(int(ends[k]), best)
@@ -394,6 +401,53 @@ class _WeightSearch:
             base = int(count[-1])
             x, step = z, step * 4
         return -1
+
+    def _first_hit_free(self, a: int, j: int, x: int, y: int, margin: int) -> int:
+        """First ``i`` in ``[x, y)`` where free configuration ``j`` is over 40 bits below the active ``a``.
+
+        With ``g`` = cost under ``a`` minus cost under ``j`` and ``H(i)`` the sum of ``g`` over ``x..i-1``,
+        that is ``H(i) - cost_j(i) > margin``. Within a chunk ``H`` rises at most by the chunk's positive
+        ``g``, which the chunk's histogram gives without visiting its values; only chunks that could
+        reach the margin are scanned.
+        """
+        gain = self.cost[a].astype(np.int64) - self.cost[j]
+        hist = self.chunk_hist()
+        chunk_gain = hist @ gain
+        chunk_rise = hist @ np.maximum(gain, 0)
+        first = -(-x // _CHUNK)
+        head_end = min(y, first * _CHUNK)
+        h = 0
+        if x < head_end:
+            hit, h = self._scan(a, j, x, head_end, h, margin)
+            if hit >= 0:
+                return hit
+        last = -(-y // _CHUNK)
+        if first >= last:
+            return -1
+        at_start = h + np.concatenate(([0], np.cumsum(chunk_gain[first:last - 1])))
+        for c in np.flatnonzero(at_start + chunk_rise[first:last] > margin):
+            lo = (first + int(c)) * _CHUNK
+            hit, _ = self._scan(a, j, lo, min(y, lo + _CHUNK), int(at_start[c]), margin)
+            if hit >= 0:
+                return hit
+        return -1
+
+    def _scan(self, a: int, j: int, lo: int, hi: int, h: int, margin: int) -> tuple[int, int]:
+        """Exact check of ``[lo, hi)`` for :meth:`_first_hit_free`, ``h`` being ``H(lo)``: the hit (or -1) and
+        ``H(hi)``."""
+        g = self.costs(a, lo, hi).astype(np.int32) - self.costs(j, lo, hi)
+        running = h + np.cumsum(g, dtype=np.int32)
+        below = running - g - self.costs(j, lo, hi) > margin
+        return (lo + int(np.argmax(below)) if below.any() else -1), int(running[-1])
+
+    def chunk_hist(self) -> np.ndarray:
+        """Histogram of the symbols in each chunk of ``_CHUNK`` values (chunk x symbol)."""
+        if self._chunk_hist is None:
+            n = self.w.size
+            chunks = -(-n // _CHUNK)
+            index = (np.arange(n, dtype=np.int32) // _CHUNK) * SYMBOLS + self.w
+            self._chunk_hist = np.bincount(index, minlength=chunks * SYMBOLS).reshape(chunks, SYMBOLS)
+        return self._chunk_hist
 
     def counts_at(self, a: int, start: int, a_count: int, counts: np.ndarray,
                   i: int) -> tuple[np.ndarray, int, bool, np.ndarray]:
