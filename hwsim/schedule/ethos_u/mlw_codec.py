@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 SYMBOLS = 512  # weight values -256..255, as the codec indexes them (value + 256)
-SECTION_VALUES = 128 * 1024  # values Vela hands the codec at a time; each becomes a section with its own palette
+SECTION_VALUES = 128 * 1024  # values Vela hands the codec at a time: a section with its own palette
 MAX_SLICE_VALUES = (1 << 15) - 1  # a slice's 15-bit length field
 SLICE_HEADER_BITS = 23  # ZDIV 3, SLICELEN 15, WDIV 3, WTRUNC 1, NEWPAL 1
 PALETTE_HEADER_BITS = 13  # DIROFS 5, PALSIZE 5, PALBITS 3; then PALSIZE entries of PALBITS each
@@ -129,7 +129,7 @@ def _section_bits(v: np.ndarray, freq: np.ndarray) -> tuple[int, int]:
 
 
 def _palette(v: np.ndarray, freq: np.ndarray) -> _Palette:
-    """The section header's palette, zero-run decision and symbol map (``update_palette``, ``create_palette``)."""
+    """The section's palette, zero-run decision and symbol map (``update_palette``, ``create_palette``)."""
     total_zeros = int(freq[256])
     is_zero = np.concatenate(([False], v == 0, [False]))
     edges = np.flatnonzero(np.diff(is_zero.astype(np.int8)))
@@ -173,7 +173,6 @@ def _palette(v: np.ndarray, freq: np.ndarray) -> _Palette:
     inverse = np.zeros(SYMBOLS, dtype=np.int16)
     inverse[256 + k] = base + 2 * k
     inverse[256 - k] = base + 2 * k + 1  # overwrites value 0 with base + 1, as the codec does
-    inverse[0] = 0
     for index, p in enumerate(lut[:size]):
         inverse[256 + (-(p >> 1) if p & 1 else p >> 1)] = index
     if only_palette:
@@ -182,8 +181,7 @@ def _palette(v: np.ndarray, freq: np.ndarray) -> _Palette:
         uncompressed_bits = bits
     else:
         uncompressed_bits = 0
-    header_size = size
-    return _Palette(header_size, bits, use_zero_runs, uncompressed_bits, inverse)
+    return _Palette(size, bits, use_zero_runs, uncompressed_bits, inverse)
 
 
 def _weight_tables(uncompressed_bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -208,14 +206,13 @@ def _search_weights(w: np.ndarray, uncompressed_bits: int) -> list[tuple[int, in
     with numpy and then stepped exactly as the codec steps them.
 
     To trigger a switch, a configuration must gain over 41 bits on the active one within one codable
-    run, so a run shorter than ``42 / (largest per-value gain)`` can be skipped: on real weights this
-    leaves a few configurations to follow value by value.
+    run, so a run shorter than ``42 / (largest per-value gain)`` can be skipped, and a configuration
+    that codes every value is bounded chunk by chunk from histograms: on real weights only a few
+    stretches are followed value by value.
     """
     n = w.size
     cost_table, code_table = _weight_tables(uncompressed_bits)
-    present = np.bincount(w, minlength=SYMBOLS) > 0
-    free = code_table[:, present].all(axis=1)  # can code every value of the section: never restarts
-    search = _WeightSearch(w, cost_table, code_table, free)
+    search = _WeightSearch(w, cost_table, code_table)
     counts = np.where(code_table[:, w[0]], cost_table[:, w[0]], _BIG).astype(np.int64)
     active = int(np.argmin(counts))
     slices: list[tuple[int, int]] = []
@@ -244,10 +241,11 @@ def _search_weights(w: np.ndarray, uncompressed_bits: int) -> list[tuple[int, in
 class _WeightSearch:
     """The per-section facts :func:`_search_weights` looks up: costs, codable runs, the active's prefix."""
 
-    def __init__(self, w: np.ndarray, cost_table: np.ndarray, code_table: np.ndarray, free: np.ndarray) -> None:
-        self.w, self.cost, self.code, self.free = w, cost_table, code_table, free
+    def __init__(self, w: np.ndarray, cost_table: np.ndarray, code_table: np.ndarray) -> None:
+        self.w, self.cost, self.code = w, cost_table, code_table
         self.hist = np.bincount(w, minlength=SYMBOLS)
         self.present = self.hist > 0
+        self.free = code_table[:, self.present].all(axis=1)  # codes every value here: never restarts
         # codability is monotone in the symbol: the first symbol a configuration cannot code
         self.limit = np.where(code_table.all(axis=1), SYMBOLS, np.argmin(code_table, axis=1))
         self._runs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -280,8 +278,8 @@ class _WeightSearch:
         return self._runs[j]
 
     def block_runs(self, j: int) -> tuple[np.ndarray, np.ndarray]:
-        """Starts and ends of ``j``'s codable runs that hold a whole block of ``_BLOCK`` values: every run of
-        at least ``2 * _BLOCK - 1`` values and some shorter ones, found from block maxima."""
+        """Starts and ends of ``j``'s codable runs that hold a whole block of ``_BLOCK`` values (every
+        run of at least ``2 * _BLOCK - 1`` values and some shorter ones), found from block maxima."""
         if j not in self._block_runs:
             limit = int(self.limit[j])
             ok = self._block_max < limit
@@ -384,9 +382,10 @@ class _WeightSearch:
                 k += 1
         return best
 
-    def _first_hit(self, a: int, j: int, start: int, a_count: int, counts: np.ndarray, x: int, y: int, limit: int,
-                   pa: np.ndarray) -> int:
-        """First ``i`` in ``[x, y)`` (one codable run of ``j``) where ``j`` is over 40 bits below the active count."""
+    def _first_hit(self, a: int, j: int, start: int, a_count: int, counts: np.ndarray, x: int, y: int,
+                   limit: int, pa: np.ndarray) -> int:
+        """First ``i`` in ``[x, y)``, one codable run of ``j``, where ``j`` is over 40 bits below the active
+        count (``-1`` if none)."""
         if x == start:
             base = int(counts[j]) if self.run_start(j, start - 1) < start else a_count
         else:
@@ -433,11 +432,12 @@ class _WeightSearch:
         return -1
 
     def _scan(self, a: int, j: int, lo: int, hi: int, h: int, margin: int) -> tuple[int, int]:
-        """Exact check of ``[lo, hi)`` for :meth:`_first_hit_free`, ``h`` being ``H(lo)``: the hit (or -1) and
-        ``H(hi)``."""
-        g = self.costs(a, lo, hi).astype(np.int32) - self.costs(j, lo, hi)
+        """Exact check of ``[lo, hi)`` for :meth:`_first_hit_free`, ``h`` being ``H(lo)``: the hit (or -1)
+        and ``H(hi)``."""
+        cost_j = self.costs(j, lo, hi)
+        g = self.costs(a, lo, hi).astype(np.int32) - cost_j
         running = h + np.cumsum(g, dtype=np.int32)
-        below = running - g - self.costs(j, lo, hi) > margin
+        below = running - g - cost_j > margin
         return (lo + int(np.argmax(below)) if below.any() else -1), int(running[-1])
 
     def chunk_hist(self) -> np.ndarray:
@@ -451,8 +451,8 @@ class _WeightSearch:
 
     def counts_at(self, a: int, start: int, a_count: int, counts: np.ndarray,
                   i: int) -> tuple[np.ndarray, int, bool, np.ndarray]:
-        """Every configuration's count after step ``i`` (``_BIG`` where it cannot code value ``i``), the best
-        one, whether the active one cannot code it, and each one's run start (``reset_pos``)."""
+        """Every configuration's count after step ``i`` (``_BIG`` where it cannot code value ``i``), the
+        best one, whether the active one cannot code it, and each one's run start (``reset_pos``)."""
         v = int(self.w[i])
         hist = np.bincount(self.w[start:i + 1], minlength=SYMBOLS)
         out = np.full(_N_W, _BIG, dtype=np.int64)
@@ -494,7 +494,7 @@ def _search_zero_runs(runs: np.ndarray) -> int:
 
 def _emit_bits(weights: np.ndarray, runs: np.ndarray | None, w_slices: list[tuple[int, int]], z_cfg: int,
                pal: _Palette) -> int:
-    """Bits of the section's slices as ``ml_encode_section`` writes them (15-bit slice length cap included)."""
+    """Bits of the section's slices as ``ml_encode_section`` writes them (15-bit length cap included)."""
     n = weights.size
     w_prefix: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if runs is not None:
@@ -504,9 +504,9 @@ def _emit_bits(weights: np.ndarray, runs: np.ndarray | None, w_slices: list[tupl
     bits = 0
     pos = iw = 0
     new_palette = True
-    z_pass = runs is not None
-    while pos < n or new_palette or z_pass:
+    while pos < n or new_palette:
         w_len = min(w_slices[iw][1] - pos, MAX_SLICE_VALUES) if iw < len(w_slices) else 0
+        # the zero-run search yields one slice of all n + 1 runs, so runs never end a slice early
         z_len = min(n + 1 - pos, MAX_SLICE_VALUES) if runs is not None else 0
         bits += SLICE_HEADER_BITS
         if new_palette:
@@ -527,7 +527,7 @@ def _emit_bits(weights: np.ndarray, runs: np.ndarray | None, w_slices: list[tupl
             z_cnt = w_len + (1 if new_palette else 0)
             n_slots = int(z_slots[z_first + z_cnt] - z_slots[z_first])
             bits += -(-n_slots // z_unary) * z_unary + z_cnt * z_div
-        new_palette = z_pass = False
+        new_palette = False
         if z_len <= 0 < w_len:
             pos += w_len
         elif w_len <= 0 < z_len:

@@ -16,8 +16,12 @@ weights, sets the weight traffic and Vela's latency estimate. Vela builds the st
   ``ethosu85/ethos_u85_weight_encoder.cpp``). U55/U65 give each core every ``cores``-th OFM channel; U85
   interleaves the cores four OFM channels at a time inside each micro-block and walks the IFM blocks in
   a serpentine.
-* Each stream is compressed by the **MLW codec** (:mod:`hwsim.schedule.ethos_u.mlw_codec`), or on U85
-  possibly written in the uncompressed "fast" format.
+* Each stream is compressed by the **MLW codec** (``dependencies/mlw_codec/source/mlw_encode.cpp``, see
+  :mod:`hwsim.schedule.ethos_u.mlw_codec`): per 128 Ki values a palette of up to 32 frequent values or
+  direct sign-magnitude values, zeros optionally sent as run lengths, and slices of Golomb-Rice codes
+  (or uncompressed symbols) chosen by a greedy search. On U85 Vela may instead write the "fast" format
+  (``mlw_encode_fwd.cpp``: 2, 4 or 8 bits per weight, one interleaved stream for all cores) or use 2:4
+  sparse weights; :mod:`hwsim.schedule.ethos_u.weight_format` makes the default-or-fast choice.
 
 :func:`encode_weights` returns what Vela's ``NpuWeightTensor`` records. Results are cached on the
 weights' bytes and the parameters, as Vela caches identical encodings.
@@ -29,7 +33,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -57,12 +61,13 @@ class WeightsNotSparse(ValueError):
 class EncodingParams:
     """What Vela's ``GetEncodingConfig`` keys an encoding on, plus the architecture facts the order uses.
 
-    ``family`` is ``"u55"``, ``"u65"`` (encoded as U55) or ``"u85"``; ``cores`` the NPU cores (each gets its own stream
-    unless the U85 fast format is used). ``ofm_block_depth``, ``traversal``, and on U85
-    ``ifm_block_depth`` and ``ofm_ublock_depth``, come from the op's block config. ``ofm_ublock_depth``
-    and ``ifm_ublock_depth`` are the architecture's micro-blocks on U55 (4 and 8 on U55-32, else 8 and 8).
-    ``macs`` (U85 only: all cores' MACs) sets U85's depthwise tap padding. ``dilation`` and ``stride``
-    are ``(x, y)``; U85 orders taps by stride phase except in depth-first traversal.
+    ``family`` is ``"u55"``, ``"u65"`` (encoded as U55) or ``"u85"``; ``cores`` the NPU cores (each
+    gets its own stream unless the U85 fast format is used). ``ofm_block_depth``, ``traversal``, and on
+    U85 ``ifm_block_depth`` and ``ofm_ublock_depth``, come from the op's block config. On U55/U65
+    ``ofm_ublock_depth`` and ``ifm_ublock_depth`` are the architecture's micro-blocks (4 and 8 on
+    U55-32, else 8 and 8; :func:`u55_encoding_params` fills them in). ``macs`` (U85 only: all cores'
+    MACs) sets U85's depthwise tap padding. ``dilation`` and ``stride`` are ``(x, y)``; U85 orders taps
+    by stride phase except in depth-first traversal. ``fast`` and ``sparse`` select U85's formats.
     """
 
     family: str
@@ -105,10 +110,12 @@ class EncodingParams:
         return 1 if self.fast else self.cores
 
 
-def u55_encoding_params(arch: EthosUConfig, block: BlockConfig, ifm_bits: int, kernel: Kernel) -> EncodingParams:
+def u55_encoding_params(arch: EthosUConfig, block: BlockConfig, ifm_bits: int,
+                        kernel: Kernel) -> EncodingParams:
     """The encoding parameters of a U55/U65 op from its accelerator, block config, IFM width and kernel."""
     if arch.family == "u85":
-        raise ValueError("U85 encodings depend on the op's micro-block and IFM block: build EncodingParams directly")
+        raise ValueError("U85 encodings depend on the op's micro-block and IFM block: "
+                         "build EncodingParams directly")
     return EncodingParams(arch.family, arch.cores, block.ofm_block[2], block.traversal, ifm_bits,
                           (kernel.dilation_x, kernel.dilation_y), ofm_ublock_depth=arch.ofm_ublock[2],
                           ifm_ublock_depth=arch.ifm_ublock[2])
@@ -168,12 +175,12 @@ def encode_weights(op_type: str, weights: np.ndarray, zero_points: np.ndarray | 
     digest = hashlib.blake2b(w.tobytes(), digest_size=16)
     digest.update(repr((w.shape, str(w.dtype))).encode())
     digest.update(zp.tobytes())
-    return _encode_cached(op_type in DEPTHWISE_OPS, digest.digest(), params, tuple(int(d) for d in depth_slices),
-                          _Payload(w, zp))
+    slices = tuple(int(d) for d in depth_slices)
+    return _encode_cached(op_type in DEPTHWISE_OPS, digest.digest(), params, slices, _Payload(w, zp))
 
 
 def encode_scales(channels: int, params: EncodingParams, depth_slices: Sequence[int]) -> EncodedWeights:
-    """The stream of an op that has per-channel scales but no weights (Vela's ``EncodeQuantizationScaleTensor``).
+    """The stream of an op with per-channel scales but no weights (``EncodeQuantizationScaleTensor``).
 
     Only scales are written: ``total_weight_bytes`` is 0 and the slice sizes are the scale blocks.
     """
@@ -181,7 +188,7 @@ def encode_scales(channels: int, params: EncodingParams, depth_slices: Sequence[
     _check_slices(slices, channels)
     streams = 1 if params.is_u85 else min(channels, params.cores)
     ranges, sub_streams = [], 0
-    for d0, d1 in zip(slices[:-1], slices[1:]):
+    for d0, d1 in pairwise(slices):
         size = 0
         for stream in range(streams):
             n_scales = _scale_count(params, d1 - d0, stream)
@@ -218,7 +225,7 @@ def _encode_cached(depthwise: bool, _digest: bytes, params: EncodingParams, slic
     ranges: list[int] = []
     total_weight = total_source = zeros = sub_streams = distinct = 0
     used = np.zeros(mlw_codec.SYMBOLS, dtype=bool)
-    for d0, d1 in zip(slices[:-1], slices[1:]):
+    for d0, d1 in pairwise(slices):
         size = 0
         for stream in range(streams):
             if stream < scale_streams:
@@ -247,9 +254,9 @@ def _result(ranges: list[int], total_weight: int, total_source: int, sub_streams
     even = max(ranges[0::2], default=0)
     odd = max(ranges[1::2], default=0)
     return EncodedWeights(total_weight_bytes=total_weight, total_source_bytes=total_source,
-                          allocation_bytes=sum(ranges), range_sizes=tuple(ranges), max_range_bytes=max(even, odd),
-                          double_buffer_sizes=(even, odd), sub_streams=sub_streams, distinct_weights=distinct,
-                          zero_count=zeros)
+                          allocation_bytes=sum(ranges), range_sizes=tuple(ranges),
+                          max_range_bytes=max(even, odd), double_buffer_sizes=(even, odd),
+                          sub_streams=sub_streams, distinct_weights=distinct, zero_count=zeros)
 
 
 def _distinct_count(acc: np.ndarray, stream_used: np.ndarray) -> int:
@@ -277,8 +284,10 @@ def _scale_count(params: EncodingParams, depth: int, stream: int) -> int:
 
 
 def _check_slices(slices: tuple[int, ...], channels: int) -> None:
-    if len(slices) < 2 or slices[0] != 0 or slices[-1] != channels or any(b <= a for a, b in zip(slices, slices[1:])):
-        raise ValueError(f"depth_slices must rise strictly from 0 to the {channels} OFM channels (got {slices})")
+    rising = all(b > a for a, b in pairwise(slices))
+    if len(slices) < 2 or slices[0] != 0 or slices[-1] != channels or not rising:
+        raise ValueError(f"depth_slices must rise strictly from 0 to the {channels} OFM channels "
+                         f"(got {slices})")
 
 
 def _round_up(a: int, b: int) -> int:
@@ -286,7 +295,7 @@ def _round_up(a: int, b: int) -> int:
 
 
 def _as_ohwi(weights: np.ndarray, depthwise: bool) -> np.ndarray:
-    """The weights as a 4-D OHWI array (depthwise keeps TFLite's ``[1, H, W, C]``; FC ``[O, I]`` gets H=W=1)."""
+    """The weights as a 4-D array: OHWI, depthwise TFLite's ``[1, H, W, C]``, FC ``[O, I]`` with H = W = 1."""
     if weights.ndim == 2:
         return weights.reshape(weights.shape[0], 1, 1, weights.shape[1])
     if weights.ndim != 4:
@@ -296,18 +305,18 @@ def _as_ohwi(weights: np.ndarray, depthwise: bool) -> np.ndarray:
     return weights
 
 
-def _stream_values(src: np.ndarray, zp: np.ndarray, depthwise: bool, params: EncodingParams, depth_offset: int,
-                   depth: int, stream: int) -> np.ndarray:
+def _stream_values(src: np.ndarray, zp: np.ndarray, depthwise: bool, params: EncodingParams,
+                   depth_offset: int, depth: int, stream: int) -> np.ndarray:
     """The zero-point-corrected weights one stream sends for one depth slice, in hardware order (int16)."""
-    if depthwise:
-        local = src[0, :, :, depth_offset:depth_offset + depth].transpose(2, 0, 1)[..., None]  # [C, H, W, 1]
+    if depthwise:  # as [C, H, W, 1]: the channel plays the OFM part
+        local = src[0, :, :, depth_offset:depth_offset + depth].transpose(2, 0, 1)[..., None]
     else:
         local = src[depth_offset:depth_offset + depth]
     if not params.is_u85:
         local = local[stream::params.cores]  # each U55 core takes every cores-th channel
     local = local.astype(np.int16)
-    # Vela indexes the zero points by the slice-local (U55: core-local) OFM channel for depthwise, else by
-    # the IFM channel; per-axis zero points are 0 in TFLite int8, so this only matters for uint8 models.
+    # Vela indexes the zero points by the slice-local (U55: core-local) OFM channel for depthwise, else
+    # by the IFM channel; per-axis zero points are 0 in TFLite int8, so this only matters for uint8.
     if depthwise:
         local = local - zp[np.arange(local.shape[0]) % zp.size].astype(np.int16)[:, None, None, None]
     else:
@@ -332,7 +341,8 @@ def _u55_order(shape: tuple[int, ...], p: EncodingParams, stream: int) -> np.nda
 
 @lru_cache(maxsize=256)
 def _u55_order_cached(shape: tuple[int, ...], traversal: str, ifm_bits: int, dilation: tuple[int, int],
-                      ofm_block_depth: int, cores: int, ofm_ublock: int, ifm_ublock: int, stream: int) -> np.ndarray:
+                      ofm_block_depth: int, cores: int, ofm_ublock: int, ifm_ublock: int,
+                      stream: int) -> np.ndarray:
     n_ofm, height, width, n_ifm = shape
     depthwise, part_kernel = traversal == "Depthwise", traversal == "PartKernel"
     block_depth = (ofm_block_depth + cores - 1 - stream) // cores  # this core's share of an OFM block
@@ -353,8 +363,8 @@ def _u55_order_cached(shape: tuple[int, ...], traversal: str, ifm_bits: int, dil
     ui = np.zeros(1, int) if part_kernel or depthwise else np.arange(0, ifm_block, ifm_ublock)
     oz = np.arange(ofm_ublock)
     iz = np.arange(1 if depthwise else ifm_ublock)
-    # Loop nest, outermost first: OFM block, IFM block, sub-kernel row, column, IFM micro-block (part-kernel),
-    # OFM micro-block, tap, IFM micro-block (depth-first), OFM and IFM micro-block element.
+    # Loop nest, outermost first: OFM block, IFM block, sub-kernel row, column, IFM micro-block
+    # (part-kernel), OFM micro-block, tap, IFM micro-block (depth-first), OFM and IFM micro-block element.
     g = np.ix_(ob, ib, np.arange(sy.size), np.arange(sx.size), uo, ou, ke, ui, oz, iz)
     ob_, ib_, syi, sxi, uo_, ou_, ke_, ui_, oz_, iz_ = g
     sw = sub_w[sxi]
@@ -373,8 +383,10 @@ def _u55_order_cached(shape: tuple[int, ...], traversal: str, ifm_bits: int, dil
     return out
 
 
-def _u85_order(shape: tuple[int, ...], p: EncodingParams, streams: int, stream: int) -> tuple[np.ndarray, np.ndarray]:
-    """Index into the slice's OHWI weights (-1: padding) of each value in U85 stream order, and which are weights."""
+def _u85_order(shape: tuple[int, ...], p: EncodingParams, streams: int,
+               stream: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index into the slice's OHWI weights (-1: padding) of each value in U85 stream order, and which
+    values are weights (not tap padding)."""
     return _u85_order_cached(tuple(shape), p.traversal, p.ifm_bits, p.dilation, p.stride, p.ofm_block_depth,
                              p.ifm_block_depth, p.ofm_ublock_depth, p.macs, p.sparse, streams, stream)
 
@@ -399,12 +411,13 @@ def _u85_order_cached(shape: tuple[int, ...], traversal: str, ifm_bits: int, dil
     dec_x, dec_y = 8 // dilation[0], 8 // dilation[1]
     dw_pad = 0 if ifm_bits != 16 and macs <= 256 else 2 if macs <= 512 else 6
     step = 1 if depthwise else 16 if sparse else 8
-    # One tap's values: IFM micro-block steps, this core's groups of four OFM channels, IFM elements.
-    e_ifm, e_ofm = np.meshgrid(np.arange(0, ifm_ublock, step), np.arange(stream * U85_INTERLEAVE_DEPTH, ofm_ublock,
-                                                                        U85_INTERLEAVE_DEPTH * streams), indexing="ij")
-    tap_ofm = (e_ofm[:, :, None, None] + np.arange(U85_INTERLEAVE_DEPTH)[:, None]
-               + 0 * np.arange(step)).ravel()
-    tap_ifm = (e_ifm[:, :, None, None] + 0 * np.arange(U85_INTERLEAVE_DEPTH)[:, None] + np.arange(step)).ravel()
+    # One tap's values: IFM micro-block steps, this core's groups of four OFM channels, the four channels,
+    # IFM elements (innermost).
+    ifm_steps, groups, lanes, elements = np.ix_(
+        np.arange(0, ifm_ublock, step),
+        np.arange(stream * U85_INTERLEAVE_DEPTH, ofm_ublock, U85_INTERLEAVE_DEPTH * streams),
+        np.arange(U85_INTERLEAVE_DEPTH), np.arange(step))
+    tap_ofm, tap_ifm = (a.ravel() for a in np.broadcast_arrays(groups + lanes, ifm_steps + elements))
 
     ob = np.arange(0, n_ofm, ofm_block)
     ib_fwd = np.arange(0, 1 if depthwise else n_ifm, ifm_block)
@@ -489,8 +502,7 @@ def _u85_fast_interleave(flat: np.ndarray, shape: tuple[int, ...], p: EncodingPa
             _check_sparse(values[is_weight])
         per_core.append(values)
     n = per_core[0].size
-    if any(v.size != n for v in per_core) or n % block:
-        raise AssertionError("U85 core streams of unequal or unaligned length")  # the order pads every core alike
+    assert all(v.size == n for v in per_core) and n % block == 0  # every core walks the same padded loops
     return np.stack([v.reshape(-1, block) for v in per_core], axis=1).ravel()
 
 
