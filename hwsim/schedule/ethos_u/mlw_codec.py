@@ -23,6 +23,7 @@ bits from prefix sums of unary slots. :func:`encode_fast` sizes U85's uncompress
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -48,6 +49,7 @@ _N_W = 13
 _N_Z = 4
 _BLOCK = 4  # values per block when looking for long codable runs
 _CHUNK = 2048  # values per chunk when bounding a configuration's gain on the active one
+_DENSE = 64  # values after each event checked at once for the next one
 _BIG = np.int32(1 << 30)  # an uncodable configuration's count (sections stay below 2**24 bits)
 
 
@@ -184,6 +186,7 @@ def _palette(v: np.ndarray, freq: np.ndarray) -> _Palette:
     return _Palette(size, bits, use_zero_runs, uncompressed_bits, inverse)
 
 
+@lru_cache(maxsize=16)
 def _weight_tables(uncompressed_bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Bits to code each symbol 0..511 under each weight configuration, and whether it can be coded."""
     s = np.arange(SYMBOLS)
@@ -192,7 +195,9 @@ def _weight_tables(uncompressed_bits: int) -> tuple[np.ndarray, np.ndarray]:
     codable = np.where(_W_TRUNC[:, None], q <= 2, q <= 31)
     cost[UNCOMPRESSED] = uncompressed_bits if uncompressed_bits > 0 else 100
     codable[UNCOMPRESSED] = True
-    return cost.astype(np.int32), codable
+    cost = cost.astype(np.int32)
+    cost.flags.writeable = codable.flags.writeable = False
+    return cost, codable
 
 
 def _search_weights(w: np.ndarray, uncompressed_bits: int) -> list[tuple[int, int]]:
@@ -219,12 +224,15 @@ def _search_weights(w: np.ndarray, uncompressed_bits: int) -> list[tuple[int, in
     start = 1
     while start < n:
         a_count = int(counts[active])  # the active count before ``start``
-        i = search.next_event(active, start, a_count, counts)
-        if i >= n:
-            break
-        counts, best, must, reset_at = search.counts_at(active, start, a_count, counts, i)
+        event = search.dense_event(active, start, a_count, counts)
+        if event is None:
+            i = search.next_event(active, start, a_count, counts)
+            if i >= n:
+                break
+            event = search.counts_at(active, start, a_count, counts, i)
+        i, counts, best, must, reset_at, before = event
         if must:  # the codec adds the switch cost to a configuration that cannot code the value
-            active_count, active_reset = search.active_before(active, start, a_count, i) + SWITCH_BITS, i + 1
+            active_count, active_reset = before + SWITCH_BITS, i + 1
         else:
             active_count, active_reset = int(counts[active]), int(reset_at[active])
         if not (counts[best] < active_count and reset_at[best] <= active_reset):
@@ -236,6 +244,10 @@ def _search_weights(w: np.ndarray, uncompressed_bits: int) -> list[tuple[int, in
     else:
         slices[-1] = (active, n)
     return slices
+
+
+# an event: step, counts after it, best configuration, active one dropped out, run starts, active count before
+_Event = tuple[int, np.ndarray, int, bool, np.ndarray, int]
 
 
 class _WeightSearch:
@@ -257,6 +269,7 @@ class _WeightSearch:
         self._block_max = padded[:-_BLOCK].reshape(-1, _BLOCK).max(axis=1)
         self._prefix: dict[int, np.ndarray] = {}
         self._chunk_hist: np.ndarray | None = None
+        self._chunk_gain: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._long_runs: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def runs(self, j: int) -> tuple[np.ndarray, np.ndarray]:
@@ -409,10 +422,11 @@ class _WeightSearch:
         ``g``, which the chunk's histogram gives without visiting its values; only chunks that could
         reach the margin are scanned.
         """
-        gain = self.cost[a].astype(np.int64) - self.cost[j]
-        hist = self.chunk_hist()
-        chunk_gain = hist @ gain
-        chunk_rise = hist @ np.maximum(gain, 0)
+        if (a, j) not in self._chunk_gain:
+            gain = self.cost[a].astype(np.int64) - self.cost[j]
+            hist = self.chunk_hist()
+            self._chunk_gain[a, j] = (hist @ gain, hist @ np.maximum(gain, 0))
+        chunk_gain, chunk_rise = self._chunk_gain[a, j]
         first = -(-x // _CHUNK)
         head_end = min(y, first * _CHUNK)
         h = 0
@@ -449,10 +463,39 @@ class _WeightSearch:
             self._chunk_hist = np.bincount(index, minlength=chunks * SYMBOLS).reshape(chunks, SYMBOLS)
         return self._chunk_hist
 
-    def counts_at(self, a: int, start: int, a_count: int, counts: np.ndarray,
-                  i: int) -> tuple[np.ndarray, int, bool, np.ndarray]:
-        """Every configuration's count after step ``i`` (``_BIG`` where it cannot code value ``i``), the
-        best one, whether the active one cannot code it, and each one's run start (``reset_pos``)."""
+    def dense_event(self, a: int, start: int, a_count: int, counts: np.ndarray) -> _Event | None:
+        """The first event within ``_DENSE`` values of ``start``, from every configuration's count at every
+        step there (``None`` if there is none): cheap where events come thick and fast."""
+        end = min(self.w.size, start + _DENSE)
+        w = self.w[start:end]
+        cost = self.cost[:, w]
+        uncodable = ~self.code[:, w]
+        running = np.cumsum(cost, axis=1, dtype=np.int32)  # each one's bits over start..start+k
+        local = np.arange(end - start)
+        last = np.maximum.accumulate(np.where(uncodable, local, -1), axis=1)  # last drop-out, -1 if none
+        codable_before = self.code[:, self.w[start - 1]]
+        base = np.where(codable_before, counts, a_count)
+        active_after = a_count + running[a].astype(np.int64)  # the active count after each step
+        dropped = np.maximum(last, 0)
+        restarted = active_after[dropped] + running - np.take_along_axis(running, dropped, axis=1)
+        count = np.where(last < 0, base[:, None] + running, restarted)
+        count[uncodable] = _BIG
+        before = np.concatenate(([a_count], active_after[:-1]))
+        hits = uncodable[a] | (count.min(axis=0) + SWITCH_BITS < before)
+        if not hits.any():
+            return None
+        k = int(np.argmax(hits))
+        column = count[:, k]
+        reset_at = np.where(last[:, k] >= 0, start + last[:, k] + 1, start)
+        reset_at[uncodable[:, k]] = start + k + 1
+        for j in np.flatnonzero((last[:, k] < 0) & codable_before):
+            reset_at[j] = self.run_start(int(j), start - 1)
+        return start + k, column, int(np.argmin(column)), bool(uncodable[a, k]), reset_at, int(before[k])
+
+    def counts_at(self, a: int, start: int, a_count: int, counts: np.ndarray, i: int) -> _Event:
+        """The event at step ``i``: every configuration's count after it (``_BIG`` where it cannot code
+        value ``i``), the best one, whether the active one cannot code it, each one's run start
+        (``reset_pos``) and the active count before it."""
         v = int(self.w[i])
         hist = np.bincount(self.w[start:i + 1], minlength=SYMBOLS)
         out = np.full(_N_W, _BIG, dtype=np.int64)
@@ -468,7 +511,7 @@ class _WeightSearch:
             else:
                 out[j] = self.active_before(a, start, a_count, r) + int(self.cost[j][self.w[r:i + 1]].sum())
         best = int(np.argmin(out))
-        return out, best, not self.code[a][v], reset_at
+        return i, out, best, not self.code[a][v], reset_at, self.active_before(a, start, a_count, i)
 
 
 def _search_zero_runs(runs: np.ndarray) -> int:

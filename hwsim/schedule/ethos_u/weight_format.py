@@ -74,8 +74,8 @@ def use_fast_decoder(default: EncodedWeights, cores: int, weight_channel: Weight
         return fast_bytes < default.total_weight_bytes
     slow = decode_cycles(default.total_source_bytes, default.total_weight_bytes, default.zero_count,
                          default.distinct_weights, False, cores, weight_channel)
-    quick = decode_cycles(default.total_source_bytes, fast_bytes, default.zero_count, default.distinct_weights, True,
-                          cores, fast_channel)
+    quick = decode_cycles(default.total_source_bytes, fast_bytes, default.zero_count,
+                          default.distinct_weights, True, cores, fast_channel)
     return quick < slow
 
 
@@ -90,6 +90,6 @@ def prefers_fast(default: EncodedWeights, fast: EncodedWeights, cores: int, weig
         return fast.total_weight_bytes < default.total_weight_bytes
     slow = decode_cycles(default.total_source_bytes, default.total_weight_bytes, default.zero_count,
                          default.distinct_weights, False, cores, weight_channel)
-    quick = decode_cycles(fast.total_source_bytes, fast.total_weight_bytes, fast.zero_count, fast.distinct_weights,
-                          True, cores, fast_channel)
+    quick = decode_cycles(fast.total_source_bytes, fast.total_weight_bytes, fast.zero_count,
+                          fast.distinct_weights, True, cores, fast_channel)
     return quick < slow

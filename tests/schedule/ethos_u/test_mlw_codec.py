@@ -127,7 +127,8 @@ def _streams(seed: int) -> list[np.ndarray]:
             elif kind == 2:
                 parts.append(rng.integers(0, 512, n))
             else:
-                parts.append(np.where(rng.random(n) < 0.03, rng.integers(100, 512, n), rng.integers(0, 12, n)))
+                rare_large = rng.random(n) < 0.03
+                parts.append(np.where(rare_large, rng.integers(100, 512, n), rng.integers(0, 12, n)))
         out.append(np.clip(np.concatenate(parts), 0, 511).astype(np.int16))
     return out
 
@@ -138,8 +139,9 @@ def test_weight_search_matches_reference(seed, uncompressed_bits):
     """The event-driven search finds the same slices as stepping the codec's search value by value."""
     for symbols in _streams(seed):
         if uncompressed_bits and symbols.max() >= 1 << uncompressed_bits:
-            symbols = symbols % (1 << uncompressed_bits)  # uncompressed mode only exists when every symbol fits
-        assert mc._search_weights(symbols, uncompressed_bits) == _naive_weight_search(symbols, uncompressed_bits)
+            symbols = symbols % (1 << uncompressed_bits)  # uncompressed mode exists only if every symbol fits
+        expected = _naive_weight_search(symbols, uncompressed_bits)
+        assert mc._search_weights(symbols, uncompressed_bits) == expected
 
 
 @pytest.mark.parametrize("seed", range(4))

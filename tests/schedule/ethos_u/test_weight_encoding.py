@@ -23,7 +23,7 @@ ROWS = [dict(zip(VELA["columns"], row)) for row in VELA["rows"]]
 MODELS = sorted({row["model"] for row in ROWS})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model_weights(model: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Weight tensor and zero points of every TFLite operator that has constant weights, by operator index."""
     buf = (DATA / f"{model}.tflite").read_bytes()
@@ -45,10 +45,11 @@ def _model_weights(model: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
 
 
 def _params(row: dict) -> we.EncodingParams:
-    return we.EncodingParams(row["family"], row["cores"], row["ofm_block_depth"], row["traversal"], row["ifm_bits"],
-                             tuple(row["dilation"]), ofm_ublock_depth=row["ofm_ublock_depth"],
-                             ifm_ublock_depth=row["ifm_ublock_depth"], ifm_block_depth=row["ifm_block_depth"],
-                             macs=row["macs"], stride=tuple(row["stride"]), fast=row["fast"], sparse=row["sparse"])
+    return we.EncodingParams(row["family"], row["cores"], row["ofm_block_depth"], row["traversal"],
+                             row["ifm_bits"], tuple(row["dilation"]),
+                             ofm_ublock_depth=row["ofm_ublock_depth"], ifm_ublock_depth=row["ifm_ublock_depth"], ifm_block_depth=row["ifm_block_depth"],
+                             macs=row["macs"], stride=tuple(row["stride"]), fast=row["fast"],
+                             sparse=row["sparse"])
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -60,8 +61,9 @@ def test_vela_encoded_sizes(model):
     for row in (r for r in ROWS if r["model"] == model):
         w, zp = weights[row["op"]]
         got = we.encode_weights(row["op_type"], w, zp, _params(row), row["depth_slices"])
-        got_row = dict(total_weight_bytes=got.total_weight_bytes, max_range_bytes=got.max_range_bytes,
-                       distinct_weights=got.distinct_weights, zero_count=got.zero_count, sub_streams=got.sub_streams)
+        got_row = {"total_weight_bytes": got.total_weight_bytes, "max_range_bytes": got.max_range_bytes,
+                   "distinct_weights": got.distinct_weights, "zero_count": got.zero_count,
+                   "sub_streams": got.sub_streams}
         want = {k: row[k] for k in got_row}
         if got_row != want:
             wrong.append((row["op"], row["accelerators"], want, got_row))
@@ -71,14 +73,16 @@ def test_vela_encoded_sizes(model):
 # Ethos_U85_SYS_DRAM_Mid (vela.ini) holds the weights in DRAM: 16-byte AXI x 1 port x 0.75 clock scale,
 # 128-byte bursts, 500-cycle reads, 64 outstanding; read buffers of the weight and fast-weight channels
 # per configuration from ethos_u85.cpp.
-_DRAM = dict(bandwidth_bytes_per_cycle=12.0, burst_bytes=128, read_latency_cycles=500, max_reads=64, ports=1)
+_DRAM = {"bandwidth_bytes_per_cycle": 12.0, "burst_bytes": 128, "read_latency_cycles": 500, "max_reads": 64,
+         "ports": 1}
 _CHANNEL_RBS = {128: (128, 128), 256: (128, 128), 512: (256, 256), 1024: (416, 208), 2048: (512, 256)}
 
 
 def test_vela_fast_format_choice():
     """On U85 convolutions Vela picks the fast format exactly when :func:`weight_format.prefers_fast`
     does, judged on one whole-depth slice as Vela's scheduler judges it."""
-    rows = [r for r in ROWS if r["family"] == "u85" and r["op_type"] != "DepthwiseConv2D" and not r["sparse"]]
+    rows = [r for r in ROWS
+            if r["family"] == "u85" and r["op_type"] != "DepthwiseConv2D" and not r["sparse"]]
     assert any(r["fast"] for r in rows) and any(not r["fast"] for r in rows)
     wrong = []
     for row in rows:
@@ -105,7 +109,8 @@ def test_single_channel_one_stream():
     """
     w = np.ones((1, 1, 1, 8), np.int8)
     for cores in (1, 2):
-        got = we.encode_weights("Conv2D", w, 0, we.EncodingParams("u65", cores, 8, "DepthFirst", 8), [0, 1])
+        params = we.EncodingParams("u65", cores, 8, "DepthFirst", 8)
+        got = we.encode_weights("Conv2D", w, 0, params, [0, 1])
         assert (got.total_weight_bytes, got.total_source_bytes, got.max_range_bytes) == (48, 256, 64)
         assert (got.sub_streams, got.distinct_weights, got.zero_count) == (1, 2, 248)
 
@@ -117,7 +122,8 @@ def test_distinct_count_stops_past_sixteen():
     so word 5 (64..99) is never counted.
     """
     w = np.arange(100, dtype=np.int8).reshape(1, 100)
-    got = we.encode_weights("FullyConnected", w, 0, we.EncodingParams("u55", 1, 8, "DepthFirst", 8), [0, 1])
+    params = we.EncodingParams("u55", 1, 8, "DepthFirst", 8)
+    got = we.encode_weights("FullyConnected", w, 0, params, [0, 1])
     assert got.distinct_weights == 64
 
 
@@ -136,11 +142,12 @@ def test_depth_slices_and_double_buffer():
 
 @pytest.mark.parametrize("params, channels, expected", [
     (we.EncodingParams("u55", 2, 16, "DepthFirst"), 5, ((64,), 2)),
-    (we.EncodingParams("u85", 2, 16, "DepthFirst", ofm_ublock_depth=16, ifm_block_depth=32, macs=512), 20, ((320,), 1)),
+    (we.EncodingParams("u85", 2, 16, "DepthFirst", ofm_ublock_depth=16, ifm_block_depth=32, macs=512), 20,
+     ((320,), 1)),
 ])
 def test_scales_only(params, channels, expected):
     """Scales alone: U55 gives each core its own channels (3 and 2 on two cores: 30 and 20 bytes, each
-    padded to 32); U85 writes one block rounded up to the 16-deep micro-block (20 -> 32 channels, 320 bytes)."""
+    padded to 32); U85 writes one block rounded up to the 16-deep micro-block (20 -> 32 channels, 320 B)."""
     got = we.encode_scales(channels, params, [0, channels])
     assert (got.range_sizes, got.sub_streams) == expected
     assert got.total_weight_bytes == 0
@@ -149,13 +156,14 @@ def test_scales_only(params, channels, expected):
 def test_dense_weights_are_not_sparse():
     """Dense weights asked for in the 2:4 sparse format are refused, as Vela's encoder refuses them."""
     w = np.ones((16, 1, 1, 16), np.int8)
-    p = we.EncodingParams("u85", 1, 16, "DepthFirst", 8, ofm_ublock_depth=16, ifm_block_depth=128, macs=256, sparse=True)
+    p = we.EncodingParams("u85", 1, 16, "DepthFirst", 8, ofm_ublock_depth=16, ifm_block_depth=128, macs=256,
+                          sparse=True)
     with pytest.raises(we.WeightsNotSparse):
         we.encode_weights("Conv2D", w, 0, p, [0, 16])
 
 
 def test_identical_weights_hit_the_cache():
-    """Equal weights in another array give the very same result object: the encoding is cached on their bytes."""
+    """Equal weights in another array give the very same result object: encodings are cached on the bytes."""
     w = (np.arange(64) % 5).astype(np.int8).reshape(4, 1, 1, 16)
     p = we.EncodingParams("u55", 1, 8, "DepthFirst", 8)
     assert we.encode_weights("Conv2D", w, 0, p, [0, 4]) is we.encode_weights("Conv2D", w.copy(), 0, p, [0, 4])
@@ -172,8 +180,8 @@ def test_params_from_block_config():
 def test_bad_depth_slices(slices):
     """Depth slices that do not rise from 0 to the channel count are refused, naming what was given."""
     with pytest.raises(ValueError, match="depth_slices must rise strictly from 0 to the 16 OFM channels"):
-        we.encode_weights("Conv2D", np.ones((16, 1, 1, 8), np.int8), 0, we.EncodingParams("u55", 1, 8, "DepthFirst"),
-                          slices)
+        we.encode_weights("Conv2D", np.ones((16, 1, 1, 8), np.int8), 0,
+                          we.EncodingParams("u55", 1, 8, "DepthFirst"), slices)
 
 
 def test_fast_format_is_u85_only():
