@@ -45,12 +45,10 @@ def _model_weights(model: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
 
 
 def _params(row: dict) -> we.EncodingParams:
+    names = ("ofm_ublock_depth", "ifm_ublock_depth", "ifm_block_depth", "macs", "fast", "sparse")
     return we.EncodingParams(row["family"], row["cores"], row["ofm_block_depth"], row["traversal"],
-                             row["ifm_bits"], tuple(row["dilation"]),
-                             ofm_ublock_depth=row["ofm_ublock_depth"], ifm_ublock_depth=row["ifm_ublock_depth"],
-                             ifm_block_depth=row["ifm_block_depth"],
-                             macs=row["macs"], stride=tuple(row["stride"]), fast=row["fast"],
-                             sparse=row["sparse"])
+                             row["ifm_bits"], tuple(row["dilation"]), stride=tuple(row["stride"]),
+                             **{name: row[name] for name in names})
 
 
 @pytest.mark.parametrize("model", MODELS)
