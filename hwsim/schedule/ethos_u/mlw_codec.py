@@ -14,9 +14,10 @@ header. Per section it:
 4. writes each slice in chunks of 12 unary slots (8 for zero runs with a large divisor) plus remainders.
 
 The stream ends with a 3-bit end marker and is padded to 16 bytes. This module computes those bits
-without writing them: the palette and runs from histograms, the search as an event loop over vectorised
-windows (between two parameter switches every candidate's bit count is a prefix sum), and each slice's
-bits from prefix sums of unary slots. :func:`encode_fast` sizes U85's uncompressed "fast" format
+without writing them: the palette and runs from histograms, the search as an event loop (between two
+parameter switches every candidate's bit count is a prefix sum; candidates that cannot gain the 42 bits
+a switch needs within a codable run, or within a chunk by its histogram, are skipped unvisited), and
+each slice's bits from prefix sums of unary slots. :func:`encode_fast` sizes U85's "fast" format
 (``mlw_encode_fwd.cpp``).
 """
 
