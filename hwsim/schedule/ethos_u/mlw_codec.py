@@ -134,8 +134,9 @@ def _section_bits(v: np.ndarray, freq: np.ndarray) -> tuple[int, int]:
 def _palette(v: np.ndarray, freq: np.ndarray) -> _Palette:
     """The section's palette, zero-run decision and symbol map (``update_palette``, ``create_palette``)."""
     total_zeros = int(freq[256])
-    is_zero = np.concatenate(([False], v == 0, [False]))
-    edges = np.flatnonzero(np.diff(is_zero.astype(np.int8)))
+    is_zero = np.zeros(v.size + 2, dtype=bool)
+    is_zero[1:-1] = v == 0
+    edges = np.flatnonzero(is_zero[1:] != is_zero[:-1])
     run_lengths = edges[1::2] - edges[0::2]
     zeros_in_runs = int(run_lengths[run_lengths >= 2].sum())
     common = int(np.delete(freq, 256).max())
@@ -296,8 +297,9 @@ class _WeightSearch:
         run of at least ``2 * _BLOCK - 1`` values and some shorter ones), found from block maxima."""
         if j not in self._block_runs:
             limit = int(self.limit[j])
-            ok = self._block_max < limit
-            bounds = np.flatnonzero(np.diff(ok.astype(np.int8), prepend=0, append=0))
+            ok = np.zeros(self._block_max.size + 2, dtype=bool)
+            ok[1:-1] = self._block_max < limit
+            bounds = np.flatnonzero(ok[1:] != ok[:-1])
             starts, ends = bounds[0::2] * _BLOCK, bounds[1::2] * _BLOCK
             w = self._padded
             for _ in range(_BLOCK - 1):  # grow into the partial blocks on either side
