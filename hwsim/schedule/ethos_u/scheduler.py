@@ -23,7 +23,8 @@ from hwsim.schedule.ethos_u.geometry import Shape, div_up, elements, required_in
 from hwsim.schedule.ethos_u.ir import VOp, VTensor
 from hwsim.schedule.ethos_u.live_ranges import LiveRangeGraph, LRMemory, WeightBuffer
 from hwsim.schedule.ethos_u.system import MemorySystem
-from hwsim.schedule.ethos_u.weight_encoding import EncodedWeights, EncodingParams, encode_scales, encode_weights
+from hwsim.schedule.ethos_u.weight_encoding import (EncodedWeights, EncodingParams, encode_scales, encode_weights,
+                                                   u55_encoding_params)
 
 OFM_SPLIT_DEPTH = 16
 STARTUP_DELAY_CYCLES = 1000
@@ -161,8 +162,7 @@ class Scheduler:
 
     def encoding_params(self, op: VOp, config: BlockConfig) -> EncodingParams:
         """What Vela's weight encoder keys on for this op and config."""
-        return EncodingParams(self.arch.family, self.arch.cores, config.ofm_block[2], config.traversal, op.ifm.bits,
-                              (op.kernel.dilation_x, op.kernel.dilation_y))
+        return u55_encoding_params(self.arch, config, op.ifm.bits, op.kernel)
 
     def encode(self, op: VOp, config: BlockConfig, slices: list[int]) -> EncodedWeights | None:
         """The op's encoded weight (and scale) stream for depth ``slices``."""
@@ -367,7 +367,7 @@ class Scheduler:
             if op.weights is not None:
                 prev_cost = out.costs[prev] if prev is not None else None
                 prev_op = self.ops[prev] if prev is not None else None
-                self.propose_weight_buffering(op, cost, ref.costs[i], prev_op, prev_cost, cost.slack_memory)
+                self.propose_weight_buffering(op, cost, ref.costs, prev_op, prev_cost, cost.slack_memory)
                 if cost.buffered and cost.time_index < len(out.memory):
                     out.memory[cost.time_index].buffering += cost.weight_buffer_bytes()
                     if cost.prebuffer and cost.time_index > 0:
@@ -375,17 +375,31 @@ class Scheduler:
             prev = i
         return out
 
-    def propose_weight_buffering(self, op: VOp, cost: OpCost, ref: OpCost, prev_op: VOp | None,
+    def propose_weight_buffering(self, op: VOp, cost: OpCost, ref_costs: list[OpCost | None], prev_op: VOp | None,
                                  prev_cost: OpCost | None, limit_bytes: int) -> None:
         """Vela's ProposeWeightBuffering and ProposeSlicedWeightBuffering for one op."""
-        full_depth = ref.stripe[3]
+        full_depth = ref_costs[op.index].stripe[3]
         cost.depth_slices = [0, full_depth]
         cost.weights = self.encode(op, cost.config, [0, full_depth])
-        if not self._sliced_buffering(op, cost, ref, prev_op, prev_cost, limit_bytes, full_depth):
+        if not self._sliced_buffering(op, cost, ref_costs, prev_op, prev_cost, limit_bytes, full_depth):
             cost.buffering, cost.buffer_parts, cost.prebuffer = "None", (0, 0), False
             cost.weight_buffers = []
 
-    def _sliced_buffering(self, op, cost, ref, prev_op, prev_cost, limit_bytes, full_depth) -> bool:
+    @staticmethod
+    def _prefer_future_op(op, ref_costs, perf, cost, prev_cost, buffering_bytes) -> bool:
+        """Skip buffering when it would crowd out the next op's IFM, which reads worse (PreferFutureOpPerformance)."""
+        readers = op.ofm.tensor.consumers
+        nxt = ref_costs[readers[0].index] if readers and readers[0].index < len(ref_costs) else None
+        if (nxt is None or nxt.perf.op_dominated() or nxt.perf.ifm_ratio() <= 2.0 or nxt.perf.weight_read_cycles <= 0
+                or nxt.perf.ifm_size_bytes >= cost.slack_memory):
+            return False
+        prev_slack = prev_cost.slack_memory if prev_cost is not None else 0
+        if nxt.perf.ifm_size_bytes + perf.ifm_size_bytes + buffering_bytes > prev_slack:
+            return cost.perf.op_dominated() or nxt.perf.ifm_read_cycles > perf.ifm_read_cycles
+        return False
+
+    def _sliced_buffering(self, op, cost, ref_costs, prev_op, prev_cost, limit_bytes, full_depth) -> bool:
+        ref = ref_costs[op.index]
         staging, const = self.mem.staging, self.mem.const
         full_bytes = cost.weights.allocation_bytes
         full_transfer = self.fam.mem_to_mem(staging, const, full_bytes)
@@ -487,6 +501,8 @@ class Scheduler:
                 if (not both_fit and perf.ifm_size_bytes < prev_slack_memory and perf_ifm < perf_wgt
                         and perf_ifm < perf.ifm_read_cycles):
                     cost.stage_ifm = True
+                    return False
+                if self._prefer_future_op(op, ref_costs, perf, cost, prev_cost, parts[0] + parts[1]):
                     return False
                 if both_fit:
                     cost.stage_ifm = True
