@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -187,3 +189,11 @@ def test_fast_format_is_u85_only():
     """U55 has no fast weight format: asking for it is an error."""
     with pytest.raises(ValueError, match="U85 only"):
         we.EncodingParams("u55", 1, 8, "DepthFirst", fast=True)
+
+
+def test_encoding_does_not_import_numba():
+    """The weight encoder and format choice run on numpy alone (the simulate path must not load numba)."""
+    code = ("import sys, hwsim.schedule.ethos_u.weight_encoding, hwsim.schedule.ethos_u.weight_format; "
+            "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
