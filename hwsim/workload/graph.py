@@ -66,6 +66,20 @@ class Op:
     outputs: list[str]
     attrs: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def operator_index(self) -> int | None:
+        """The op's index in its source file when its name carries one (TFLite's ``"12:CONV_2D"``), else None;
+        per-layer comparisons with other tools match ops by it."""
+        head, sep, _ = self.name.partition(":")
+        return int(head) if sep and head.isdigit() else None
+
+    def describe(self) -> str:
+        """How messages name the op: ``operator 12 (CONV_2D, output 'y')``, else ``op 'n' (conv2d, output 'y')``."""
+        out = self.outputs[0] if self.outputs else ""
+        if self.operator_index is not None:
+            return f"operator {self.operator_index} ({self.name.partition(':')[2]}, output {out!r})"
+        return f"op {self.name!r} ({self.kind}, output {out!r})"
+
 
 @dataclass
 class Graph:
