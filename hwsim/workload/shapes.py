@@ -98,8 +98,8 @@ def spatial_size(size: int | None, kernel: int, stride: int, dilation: int, padd
 
     ``padding`` is "same" (SAME_UPPER: ceil(size / stride)), "valid", or (top, bottom, left, right).
 
-    >>> spatial_size(7, 3, 2, 1, "same", 0), spatial_size(7, 3, 2, 1, "valid", 0), spatial_size(7, 3, 2, 1, (1, 1, 0, 0), 0)
-    (4, 3, 4)
+    >>> [spatial_size(7, 3, 2, 1, padding, 0) for padding in ("same", "valid", (1, 1, 0, 0))]
+    [4, 3, 4]
     """
     if size is None:
         return None
