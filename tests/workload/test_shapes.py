@@ -9,7 +9,7 @@ from hwsim.errors import ConfigError
 from hwsim.importers import tflite_file
 from hwsim.numerics.ops import unpack_int4
 from hwsim.runtime.execute import OP_IMPLS
-from hwsim.workload import shapes
+from hwsim.workload import graph, shapes
 from hwsim.workload.graph import Graph, Op, Tensor
 from hwsim.workload.shapes import SHAPE_RULES, broadcast, output_shape
 
@@ -21,7 +21,7 @@ def _graph(op: Op, inputs: dict[str, tuple], consts: dict[str, np.ndarray] | Non
     return Graph(tensors, [op], list(inputs), op.outputs, "test.tflite")
 
 
-@pytest.mark.parametrize("module", [shapes, tflite_file], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [shapes, graph, tflite_file], ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     """Every docstring example of the module gives the output it shows."""
     result = doctest.testmod(module)
@@ -53,8 +53,8 @@ def test_conv_output_size_counts_the_windows(size, kernel, stride, dilation, pad
         assert shapes.spatial_size(size, kernel, stride, dilation, padding, axis) == rows[-1]
     op = Op("c", "conv2d", ["x", "w"], ["y"], {"layout": "NCHW", "kernel": (kernel, kernel), "stride": (stride,) * 2,
                                                "dilation": (dilation,) * 2, "padding": padding})
-    graph = _graph(op, {"x": (None, 3, size, size), "w": (8, kernel, kernel, 3)})
-    assert output_shape(graph, op) == (None, 8, *rows)
+    conv_graph = _graph(op, {"x": (None, 3, size, size), "w": (8, kernel, kernel, 3)})
+    assert output_shape(conv_graph, op) == (None, 8, *rows)
 
 
 @pytest.mark.parametrize("begin,end,strides,begin_mask,end_mask,shrink", [
