@@ -26,6 +26,7 @@ from hwsim.errors import ConfigError
 from hwsim.workload.graph import Graph, Op, Tensor
 from hwsim.workload.shapes import SHAPE_RULES, output_shape, reshape_target
 
+
 @dataclass(frozen=True)
 class Folded:
     """A folded integer tensor; ``unknown`` marks entries that stand for an unknown dimension (the batch),

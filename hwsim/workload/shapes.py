@@ -41,8 +41,8 @@ def _size(shape: Shape) -> int:
 def _const(graph: Graph, op: Op, index: int, what: str) -> list[int]:
     t = graph.tensor(op.inputs[index]) if len(op.inputs) > index and op.inputs[index] else None
     if t is None or t.data is None:
-        raise ConfigError(f"{graph.source}: op {op.name!r} ({op.kind}): the {what} must be a constant tensor "
-                          "to infer the output shape")
+        raise ConfigError(f"{graph.source}: {op.describe()}: the {what} must be a constant tensor to infer the "
+                          "output shape")
     return [int(v) for v in t.data.ravel()]
 
 
@@ -75,7 +75,7 @@ def _broadcast_all(graph: Graph, op: Op) -> Shape:
     shapes = [_shape(graph, n) for n in op.inputs if n]
     out = shapes[0]
     for s in shapes[1:]:
-        out = broadcast(out, s, f"{graph.source}: op {op.name!r} ({op.kind}): ")
+        out = broadcast(out, s, f"{graph.source}: {op.describe()}: ")
     return out
 
 
@@ -188,12 +188,12 @@ def _batch_matmul(graph: Graph, op: Op) -> Shape:
         a[-2:] = a[:-3:-1]
     if op.attrs.get("adj_y"):
         b[-2:] = b[:-3:-1]
-    return _matmul(tuple(a), tuple(b), f"{graph.source}: op {op.name!r}: ")
+    return _matmul(tuple(a), tuple(b), f"{graph.source}: {op.describe()}: ")
 
 
 for _kind in ("qlinear_matmul", "matmul_f32", "matmul_integer"):
     SHAPE_RULES.add(_kind, lambda graph, op: _matmul(_shape(graph, op.inputs[0]), _shape(graph, op.inputs[1]),
-                                                     f"{graph.source}: op {op.name!r}: "))
+                                                     f"{graph.source}: {op.describe()}: "))
 
 
 # ---------------------------------------------------------------- data movement and reductions

@@ -93,7 +93,8 @@ def test_unknown_batch_is_carried_or_taken_at_one():
 def test_shapes_that_do_not_broadcast_are_an_error_naming_the_op():
     """ADD of (2, 3) and (4, 3) is refused with the op and both shapes named."""
     add = Op("7:ADD", "add", ["a", "b"], ["y"])
-    with pytest.raises(ConfigError, match=r"op '7:ADD' \(add\): shapes \(2, 3\) and \(4, 3\) do not broadcast"):
+    message = r"test.tflite: operator 7 \(ADD, output 'y'\): shapes \(2, 3\) and \(4, 3\) do not broadcast"
+    with pytest.raises(ConfigError, match=message):
         output_shape(_graph(add, {"a": (2, 3), "b": (4, 3)}), add)
 
 
