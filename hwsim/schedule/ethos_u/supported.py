@@ -30,8 +30,6 @@ _COMMON = {"add", "avg_pool2d", "batch_matmul", "concat", "conv2d", "depthwise_c
            "gelu", "elu", "leaky_relu", "squared_difference", "mirror_pad", "abs", "quantize", "hard_swish", "log",
            "neg"}
 SUPPORTED_KINDS = {"u55": frozenset(_COMMON), "u85": frozenset(_COMMON | {"gather", "div", "cast"})}
-# hwsim kinds that are a TFLite RESHAPE or SQUEEZE under another name (views from other importers).
-_ALIASES = {"squeeze": "reshape", "flatten": "reshape", "identity": "reshape"}
 
 # Inputs from this index on are parameter tensors, not feature maps.
 _PARAMS_FROM = {k: 1 for k in ("reshape", "mean", "sum", "reduce_max", "transpose", "tile", "pad", "mirror_pad",
@@ -54,13 +52,15 @@ class Operand:
 
 @dataclass(frozen=True)
 class Check:
-    """What a rule reads: the op, its kind, its operands and the target family ("u55" or "u85")."""
+    """What a rule reads: the op, its kind, its operands, the target family ("u55" or "u85") and the name
+    messages give the operator (``CONV_2D``)."""
 
     graph: Graph
     op: Op
     kind: str
     family: str
     operands: tuple[Operand, ...]
+    name: str
 
     def of(self, role: str) -> list[Tensor]:
         """The tensors in ``role``, in input order."""
@@ -75,12 +75,6 @@ class Check:
     def ofm(self) -> Tensor:
         """The first output."""
         return self.of("ofm")[0]
-
-    @property
-    def name(self) -> str:
-        """The TFLite operator name when the op came from a ``.tflite`` file (``CONV_2D``), else its kind."""
-        head, sep, tail = self.op.name.partition(":")
-        return tail if sep and head.isdigit() else self.kind.upper()
 
 
 def operands(graph: Graph, op: Op, kind: str) -> tuple[Operand, ...]:
@@ -108,17 +102,19 @@ def npu_ok(graph: Graph, op: Op, family: str) -> str | None:
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {sorted(FAMILIES)} (got {family!r})")
     fam = FAMILIES[family]
-    kind = _ALIASES.get(op.kind, op.kind)
-    check = Check(graph, op, kind, fam, operands(graph, op, kind))
+    kind = op.kind
+    head, sep, tail = op.name.partition(":")  # "12:CONV_2D" for an operator read from a .tflite file
+    check = Check(graph, op, kind, fam, operands(graph, op, kind), tail if sep and head.isdigit() else kind.upper())
     if kind not in SUPPORTED_KINDS[fam]:
         return f"Vela {fam.upper()} has no NPU support for {check.name}"
     reason = _first_failure(check)
     if reason is None and op.attrs.get("activation") in FUSED_ACTIVATIONS:
         out = graph.tensors[op.outputs[0]]
-        act = Check(graph, op, op.attrs["activation"], fam, (Operand("ifm", out), Operand("ofm", out)))
+        kind = op.attrs["activation"]
+        act = Check(graph, op, kind, fam, (Operand("ifm", out), Operand("ofm", out)), kind.upper())
         reason = _first_failure(act)
         if reason is not None:
-            reason = f"its fused {act.kind.upper()}: {reason}"
+            reason = f"its fused {act.name}: {reason}"
     return reason
 
 

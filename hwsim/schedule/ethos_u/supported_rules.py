@@ -10,8 +10,9 @@ U85 subclass its own), so the reason is the one Vela would print first. Written 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from itertools import combinations
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -60,13 +61,13 @@ def elements(shape) -> int:
 def quantized_shift(scale: float) -> int:
     """The right shift of Vela's 32-bit fixed-point form of ``scale`` (``QuantizedScale``, common/scaling.cpp).
 
-    Negative only for scales from about 2**31 up, which Vela refuses.
+    Negative only for scales of 2**32 and more, which Vela refuses.
 
     >>> quantized_shift(0.5), quantized_shift(2.0 ** 31), quantized_shift(2.0 ** 33)
     (31, 0, -3)
     """
     mantissa, exponent = math.frexp(scale)
-    fixed = int(math.floor(abs(mantissa) * 2.0 ** 31 + 0.5))
+    fixed = math.floor(abs(mantissa) * 2.0 ** 31 + 0.5)
     shift = 31 - exponent
     if shift < 0 and fixed < 2 ** (shift + 32):
         shift = 0
@@ -124,8 +125,8 @@ def scale_positive(c: Check) -> str | None:
         return None
     for o in c.operands:
         if o.tensor.quant is not None and any(quantized_shift(float(s)) < 0 for s in np.ravel(o.tensor.quant.scale)):
-            return (f"tensor {o.tensor.name!r} has a scale of 2**31 or more (Vela: the quantization scale of any "
-                    "tensor must be positive)")
+            return (f"tensor {o.tensor.name!r} has a scale of 2**32 or more (Vela: the quantization scale of any "
+                    "tensor must be positive, which it checks as a non-negative shift)")
     return None
 
 
@@ -470,11 +471,12 @@ def u55_resize(c: Check) -> str | None:
     if (ih, iw) == (oh, ow):
         return "half-pixel resize to the same size (Vela U55: not supported)" if half else None
     f32 = np.float32
-    if align:
-        hs = f32(1) if oh == 1 else f32(oh - 1) / f32(ih - 1)
-        ws = f32(1) if ow == 1 else f32(ow - 1) / f32(iw - 1)
-    else:
-        hs, ws = f32(oh) / f32(ih), f32(ow) / f32(iw)
+    with np.errstate(divide="ignore"):  # an aligned resize of a 1-pixel axis: Vela divides by zero too
+        if align:
+            hs = f32(1) if oh == 1 else f32(oh - 1) / f32(ih - 1)
+            ws = f32(1) if ow == 1 else f32(ow - 1) / f32(iw - 1)
+        else:
+            hs, ws = f32(oh) / f32(ih), f32(ow) / f32(iw)
     rule = f"(Vela U55: {c.name} scales H and W alike by 2, 4 or 8{', 2 with half-pixel centers' if half else ''})"
     if hs != ws and (not (oh == 1 and hs == 1 or ow == 1 and ws == 1) or half):
         return f"scale factors {float(hs):g} x {float(ws):g} {rule}"
@@ -528,7 +530,8 @@ def u85_resize(c: Check) -> str | None:
         return f"align_corners with half_pixel_centers (Vela U85: {c.name} takes one of them at most)"
     for num, den in _u85_ratios(c, align):
         if num == 0 or den == 0 or num // den > (1024 if half else 2048):
-            return f"scale factor {num}/{den} (Vela U85: {c.name} scales up at most 1024x, 2048x with align_corners)"
+            return (f"scale factor {num}/{den} (Vela U85: {c.name} scales up at most 1024x with half-pixel centers, "
+                    "else 2048x)")
     if c.kind == "resize_bilinear" and not (int(c.ifm.shape[-2] or 1) == int(c.ifm.shape[-3] or 1) == 1):
         for num, den in _u85_ratios(c, align):
             q = num // den
