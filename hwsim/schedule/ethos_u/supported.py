@@ -11,6 +11,7 @@ those rules to an hwsim op. Sources, ethos-u-vela 5.2.0: ``SUPPORTED_OPS.md`` an
 Operands play the roles Vela's reader gives them (``tflite_mapping.cpp``): feature maps (IFM, OFM),
 weights, bias, and parameter tensors (axes, shapes, paddings, permutations), which most rules ignore.
 Rules on shapes read them as Vela does: right-aligned, padded to 4-D with ones, H W C the last three axes.
+Options an op does not carry (a resize's ``align_corners`` and ``half_pixel_centers``) take TF2's defaults.
 """
 
 from __future__ import annotations

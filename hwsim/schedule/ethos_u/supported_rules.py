@@ -85,6 +85,7 @@ def _quant_key(t: Tensor):
 
 # -- rules every supported kind runs -------------------------------------------------------------------------
 def static_dims(c: Check) -> str | None:
+    """Only the batch may be unknown: Vela sets an unknown first axis to 1 and refuses any other."""
     for o in c.operands:
         if any(d is None for d in o.tensor.shape[1:]):
             return (f"tensor {o.tensor.name!r} has shape {o.tensor.shape} (Vela: only the first dimension of a "
@@ -93,6 +94,7 @@ def static_dims(c: Check) -> str | None:
 
 
 def fm_types(c: Check) -> str | None:
+    """Feature maps of the integer types the NPU reads (a U85 also reads bool)."""
     allowed = FM_TYPES[c.family]
     for o in c.operands:
         if o.is_fm and vela_type(o.tensor) not in allowed:
@@ -102,6 +104,7 @@ def fm_types(c: Check) -> str | None:
 
 
 def has_shape(c: Check) -> str | None:
+    """A computed rank-0 tensor has no shape in Vela's reader (a constant one gets its buffer's)."""
     for o in c.operands:
         if o.tensor.shape == () and not o.tensor.is_parameter:
             return f"tensor {o.tensor.name!r} is a computed scalar (Vela: tensors must have a constant shape)"
@@ -109,6 +112,7 @@ def has_shape(c: Check) -> str | None:
 
 
 def quantized(c: Check) -> str | None:
+    """Feature maps and weights carry scales and zero points, except int32, int64 and bool maps."""
     if c.kind in NO_QUANT:
         return None
     for o in c.operands:
@@ -121,6 +125,7 @@ def quantized(c: Check) -> str | None:
 
 
 def scale_positive(c: Check) -> str | None:
+    """Every scale has a non-negative shift in Vela's 32-bit fixed point."""
     if c.kind in NO_QUANT:
         return None
     for o in c.operands:
@@ -131,6 +136,7 @@ def scale_positive(c: Check) -> str | None:
 
 
 def per_tensor(c: Check) -> str | None:
+    """One scale and zero point per tensor, except for the weights of weighted operators."""
     if c.kind in WEIGHTED:
         return None
     for o in c.operands:
@@ -143,6 +149,7 @@ def per_tensor(c: Check) -> str | None:
 
 # -- weights and bias (convolutions and fully connected layers) ----------------------------------------------
 def weights_8bit(c: Check) -> str | None:
+    """Weights of 8 bits (int8 or uint8): Vela's weight encoder takes no other width."""
     w = c.of("weights")[0]
     if bits(w) != 8:
         return f"{vela_type(w)} weights (Vela: weight tensors must be 8-bit)"
@@ -173,6 +180,7 @@ def _bias(c: Check) -> Tensor | None:
 
 
 def bias_shape(c: Check) -> str | None:
+    """One bias value per output channel, along the last axis."""
     b = _bias(c)
     if b is not None and b.shape and elements(b.shape) > int(b.shape[-1] or 1):
         return f"bias of shape {b.shape} (Vela: bias values must be stored in the channel axis)"
@@ -180,6 +188,7 @@ def bias_shape(c: Check) -> str | None:
 
 
 def bias_constant(c: Check) -> str | None:
+    """The bias is a constant: Vela encodes it with the weights."""
     b = _bias(c)
     if b is not None and not b.is_parameter:
         return f"bias {b.name!r} is computed (Vela: bias tensors must be constant)"
@@ -187,6 +196,7 @@ def bias_constant(c: Check) -> str | None:
 
 
 def bias_type(c: Check) -> str | None:
+    """The bias is int32 (int8 feature maps) or int64 (int16 feature maps)."""
     b = _bias(c)
     if b is not None and vela_type(b) not in ("int32", "int64"):
         return f"{vela_type(b)} bias (Vela: bias tensors must be int32 or int64)"
@@ -194,6 +204,7 @@ def bias_type(c: Check) -> str | None:
 
 
 def bias_range(c: Check) -> str | None:
+    """An int64 bias fits the accumulator Vela gives it (40 bits on a U55, 48 on a U85)."""
     b = _bias(c)
     limit = MAX_BIAS[c.family]
     if b is not None and vela_type(b) == "int64" and b.data is not None and int(np.max(b.data)) > limit:
@@ -203,6 +214,7 @@ def bias_range(c: Check) -> str | None:
 
 # -- per-operator rules both families share ------------------------------------------------------------------
 def const_params(c: Check) -> str | None:
+    """Parameter tensors (axes, paddings, permutations, slice bounds) are constants."""
     for t in c.of("params"):
         if not t.is_parameter:
             return f"parameter {t.name!r} is computed (Vela: {c.name} parameter tensors must be constant)"
@@ -210,6 +222,7 @@ def const_params(c: Check) -> str | None:
 
 
 def matching_quant(c: Check) -> str | None:
+    """MAXIMUM and MINIMUM compare raw values, so both inputs are quantized as the output."""
     a, b = c.of("ifm")[:2]
     if _quant_key(a) != _quant_key(c.ofm) or _quant_key(b) != _quant_key(c.ofm):
         return f"inputs quantized unlike the output (Vela: {c.name} inputs must be quantized as its output)"
@@ -217,6 +230,7 @@ def matching_quant(c: Check) -> str | None:
 
 
 def fc_weight_shape(c: Check) -> str | None:
+    """Weights that reshape to (O, 1, 1, I), as Vela's reader reshapes them."""
     shape = c.of("weights")[0].shape
     if len(shape) < 2 or elements(shape) != int(shape[0] or 1) * int(shape[-1] or 1):
         return f"weights of shape {shape} (Vela: FULLY_CONNECTED weights must be O,1,...,1,I)"
@@ -236,6 +250,7 @@ def has_padding(c: Check) -> bool:
 
 
 def avg_pool_kernel(c: Check) -> str | None:
+    """Padded average pools at most 8x8; unpadded ones at most 256 high and 65536 in area."""
     kh, kw = c.op.attrs["kernel"]
     if has_padding(c):
         if not (1 <= kw <= 8 and 1 <= kh <= 8):
@@ -246,6 +261,7 @@ def avg_pool_kernel(c: Check) -> str | None:
 
 
 def max_pool_kernel(c: Check) -> str | None:
+    """Kernels at most 256 high and 65536 in area."""
     kh, kw = c.op.attrs["kernel"]
     if not 1 <= kh <= 256 or kh * kw > 256 * 256:
         return f"{kh}x{kw} kernel (Vela: pooling kernels up to 256 high and 65536 in area)"
@@ -253,12 +269,14 @@ def max_pool_kernel(c: Check) -> str | None:
 
 
 def rsqrt_type(c: Check) -> str | None:
+    """RSQRT becomes a lookup table, which Vela builds for int8 and int16 only."""
     if vela_type(c.ifm) not in ("int8", "int16"):
         return f"{vela_type(c.ifm)} IFM (Vela: RSQRT takes int8 or int16)"
     return None
 
 
 def softmax_size(c: Check) -> str | None:
+    """At most 65536 pixels (W*H) for Vela's softmax rewrite."""
     _, h, w, _ = padded4(c.ifm.shape)
     if h * w > 1 << 16:
         return f"H*W = {h * w} (Vela: SOFTMAX needs H*W at most 65536)"
@@ -266,12 +284,14 @@ def softmax_size(c: Check) -> str | None:
 
 
 def transpose_rank(c: Check) -> str | None:
+    """Permutations of at most 8 axes."""
     if len(c.op.attrs["perm"]) > 8:
         return f"rank {len(c.op.attrs['perm'])} (Vela: TRANSPOSE of at most 8 dimensions)"
     return None
 
 
 def pad_params_type(c: Check) -> str | None:
+    """Paddings given as int32 or int64."""
     t = c.of("params")[0]
     if vela_type(t) not in ("int32", "int64"):
         return f"{vela_type(t)} paddings (Vela: {c.name} paddings must be int32 or int64)"
@@ -279,6 +299,7 @@ def pad_params_type(c: Check) -> str | None:
 
 
 def same_shapes(c: Check) -> str | None:
+    """A lookup-table operator maps each element to one element: IFM and OFM shapes are equal."""
     if tuple(c.ifm.shape) != tuple(c.ofm.shape):
         return f"IFM {c.ifm.shape} and OFM {c.ofm.shape} (Vela: {c.name} IFM and OFM shapes must match)"
     return None
@@ -302,6 +323,7 @@ def _mean_axes(c: Check) -> tuple[tuple[int, ...], tuple[bool, ...]]:
 
 
 def mean_batch(c: Check) -> str | None:
+    """MEAN of batch 1 only."""
     shape = padded4(c.ifm.shape)
     if shape[-4] > 1:
         return f"batch {shape[-4]} (Vela: MEAN needs batch 1)"
@@ -309,6 +331,7 @@ def mean_batch(c: Check) -> str | None:
 
 
 def mean_depth(c: Check) -> str | None:
+    """A mean over the channels needs one of H, W, C to be 1 (Vela then moves the channels into H or W)."""
     shape, mask = _mean_axes(c)
     if mask[-1] and 1 not in shape[1:4]:
         return f"mean over the channels of {shape} (Vela: MEAN over depth only when H, W or C is 1)"
@@ -316,6 +339,7 @@ def mean_depth(c: Check) -> str | None:
 
 
 def mean_axis_size(c: Check) -> str | None:
+    """Each reduced axis at most 4096 (64 x 64, the largest kernel of Vela's MEAN rewrite)."""
     shape, mask = _mean_axes(c)
     if any(m and d > 4096 for d, m in zip(shape[-4:], mask[-4:])):
         return f"a reduced axis of {shape} is above 4096 (Vela: MEAN reduces axes of at most 4096)"
@@ -323,12 +347,14 @@ def mean_axis_size(c: Check) -> str | None:
 
 
 def mean_type(c: Check) -> str | None:
+    """MEAN of int8, uint8 or int16 feature maps."""
     if vela_type(c.ifm) not in MAX_MEAN_ELEMENTS:
         return f"{vela_type(c.ifm)} IFM (Vela: MEAN takes int8, uint8 or int16)"
     return None
 
 
 def mean_elements(c: Check) -> str | None:
+    """Few enough reduced elements for their sum to fit 31 bits (2**24 int8, 2**23 uint8, 2**16 int16)."""
     shape, mask = _mean_axes(c)
     count = math.prod(d for d, m in zip(shape, mask) if m)
     limit = MAX_MEAN_ELEMENTS.get(vela_type(c.ifm))
@@ -365,6 +391,7 @@ def strided_slice_volume(c: Check) -> str | None:
 
 # -- U55 and U65 ---------------------------------------------------------------------------------------------
 def u55_zero_points(c: Check) -> str | None:
+    """U55: a 32-bit feature map has zero point 0, an unsigned one a non-negative zero point."""
     for o in c.operands:
         if o.is_fm and o.tensor.quant is not None:
             for z in np.ravel(o.tensor.quant.zero_point):
@@ -397,6 +424,7 @@ def u55_unrolled_stride(c: Check) -> str | None:
 
 
 def u55_stride(c: Check) -> str | None:
+    """U55: strides of 1 to 3."""
     sy, sx = c.op.attrs.get("stride", (1, 1))
     if sx > 3 or sy > 3:
         return f"stride {(sy, sx)} (Vela U55: {c.name} strides must be in 1..3)"
@@ -404,7 +432,7 @@ def u55_stride(c: Check) -> str | None:
 
 
 def u55_matmul(c: Check) -> str | None:
-    """A matrix product of two feature maps (BATCH_MATMUL, or FULLY_CONNECTED on computed weights)."""
+    """U55: a product of two feature maps (BATCH_MATMUL, FULLY_CONNECTED on computed weights) takes int8."""
     if c.kind == "fully_connected" and c.of("weights")[0].is_parameter:
         return None
     shape = c.ifm.shape
@@ -427,6 +455,7 @@ def transpose_type(perm) -> str:
 
 
 def u55_transpose(c: Check) -> str | None:
+    """U55: transposes the NPU can do in passes of at most 65536 along each axis."""
     kind = transpose_type(c.op.attrs["perm"])
     shape = [int(d or 1) for d in c.ifm.shape]
     if bits(c.ifm) == 32:
@@ -462,6 +491,7 @@ def _resize_options(c: Check) -> tuple[bool, bool]:
 
 
 def u55_resize(c: Check) -> str | None:
+    """U55: a resize the NPU does as repeated 2x upscales (H and W alike, by 2, 4 or 8)."""
     align, half = _resize_options(c)
     half = half and c.kind == "resize_bilinear"  # Vela reads half_pixel_centers of a bilinear resize only
     _, ih, iw, _ = padded4(c.ifm.shape)
@@ -488,6 +518,7 @@ def u55_resize(c: Check) -> str | None:
 
 # -- U85 ------------------------------------------------------------------------------------------------------
 def u85_zero_points(c: Check) -> str | None:
+    """U85: zero points in the range of the feature map's type (0 for int16 and wider IFMs)."""
     for o in c.operands:
         if not o.is_fm or o.tensor.quant is None:
             continue
@@ -503,6 +534,7 @@ def u85_zero_points(c: Check) -> str | None:
 
 
 def u85_gather_axis(c: Check) -> str | None:
+    """U85: GATHER along the batch axes only."""
     axis, batch_dims = int(c.op.attrs.get("axis", 0)), int(c.op.attrs.get("batch_dims", 0))
     if axis < 0:
         axis += len(c.ifm.shape)
@@ -523,6 +555,7 @@ def _u85_ratios(c: Check, align: bool) -> list[tuple[int, int]]:
 
 
 def u85_resize(c: Check) -> str | None:
+    """U85: align_corners and half_pixel_centers exclusive, bounded factors, bilinear by powers of two."""
     align, half = _resize_options(c)
     if c.kind == "resize_nearest_neighbor":
         half = not align or half

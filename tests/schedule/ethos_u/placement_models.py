@@ -37,6 +37,8 @@ def int8_cases(tf) -> list[Case]:
         (lambda x: conv(x, _w(tf, (4, 4, 8, 8), 2), 4, "VALID"), [FM]),  # stride 4, no padding
         (lambda x: tf.nn.relu6(conv(x, _w(tf, (1, 1, 8, 16), 3), 2, "SAME")), [FM]),
         (lambda x: conv(x, big, 1, "VALID"), [((1, 3, 3, 8192), "float32")]),
+        (lambda x: conv(x, _w(tf, (3, 3, 8, 8), 10), 1, "VALID", dilations=3), [((1, 17, 17, 8), "float32")]),
+        (lambda x: conv(x, _w(tf, (33, 33, 4, 4), 11, 0.05), 1, "VALID"), [((1, 40, 40, 4), "float32")]),
         (lambda x: tf.nn.depthwise_conv2d(x, _w(tf, (3, 3, 8, 1), 4), [1, 4, 4, 1], "SAME"), [FM]),
         (lambda x: tf.nn.depthwise_conv2d(x, _w(tf, (3, 3, 8, 2), 5), [1, 2, 2, 1], "SAME"), [FM]),
         (lambda x: tf.nn.max_pool2d(x, 2, 4, "VALID"), [FM]),
