@@ -10,6 +10,8 @@ What is reproduced, each from Vela's ``ethosu/regor/compiler`` sources:
   HARD_SWISH become lookup tables; BATCH_MATMUL a MatMul; a binary op whose two inputs both broadcast first
   materialises one of them with an Add of zeros; reshapes are views; float ops stay on the CPU;
 * **execution order** (``Graph::TraverseGraphFromEnd``): depth first from the outputs, last input first;
+* **placement** (:mod:`.supported`): an operator of a ``.tflite`` file that Vela's supported-operator rules
+  reject becomes a CPU op whose ``cpu_reason`` names the rule;
 * **packing** (``scheduler_packing.cpp``): an activation (ReLU family, LUT) that alone consumes its
   producer's output is fused into it; small elementwise ops are reshaped to at least 16 deep.
 """
@@ -24,6 +26,7 @@ import numpy as np
 from hwsim.errors import ConfigError
 from hwsim.schedule.ethos_u.geometry import Kernel, Shape, as_nhwc, elements
 from hwsim.schedule.ethos_u.ir import VConn, VOp, VTensor
+from hwsim.schedule.ethos_u.supported import npu_ok
 from hwsim.workload.graph import Graph, Op
 
 ACTIVATIONS = {"relu": "Relu", "relu6": "Relu6", "relu_n1_to_1": "ReluN1To1"}
@@ -171,6 +174,10 @@ def _to_hwc(shape: tuple[int | None, ...]) -> Shape:
 def _lower_op(b: _Builder, op: Op) -> None:
     g = b.graph
     kind = op.kind
+    reason = npu_ok(g, op, b.family) if g.format == "tflite" else None  # Vela reads .tflite files only
+    if reason is not None:
+        _cpu_op(b, op, reason)
+        return
     act = ACTIVATIONS.get(op.attrs.get("activation") or "")
     if kind in VIEW_OPS:
         if kind == "reshape" and len(op.inputs) > 1 and op.inputs[1] and not g.tensors[op.inputs[1]].is_constant:
@@ -236,9 +243,14 @@ def _lower_op(b: _Builder, op: Op) -> None:
     if kind in ("quantize",) and g.tensors[op.inputs[0]].dtype.kind in "iu":
         b.emit("MemoryCopy", b.conn(op.inputs[0]), b.conn(op.outputs[0]))
         return
-    # anything else runs on the CPU: Vela reports it as a CPU op and does not time it
+    _cpu_op(b, op, f"hwsim does not lower {kind} for the NPU yet")
+
+
+def _cpu_op(b: _Builder, op: Op, reason: str) -> None:
+    """The op as a CPU op: Vela reports it as one and does not time it."""
+    g = b.graph
     ins = [n for n in op.inputs if n and not g.tensors[n].is_constant] or [n for n in op.inputs if n]
-    b.emit("Passthrough", b.conn(ins[0]), b.conn(op.outputs[0]), npu=False)
+    b.emit("Passthrough", b.conn(ins[0]), b.conn(op.outputs[0]), npu=False, cpu_reason=reason)
 
 
 def _lower_mean(b: _Builder, op: Op) -> None:
@@ -431,8 +443,8 @@ def _transposed(b: _Builder, x: VConn, perm: tuple[int, ...]) -> VConn:
 
 
 def lower(graph: Graph, family: str = "u55") -> list[VOp]:
-    """The graph's ops as Vela schedules them for ``family`` ("u55", "u65" or "u85"): rewritten, in Vela's
-    execution order, activations fused."""
+    """The graph's ops as Vela schedules them for ``family`` ("u55", "u65" or "u85"): placed, rewritten, in
+    Vela's execution order, activations fused."""
     b = _Builder(graph, family)
     for position, op in enumerate(graph.ops):
         b.op, b.position = op, position
