@@ -111,7 +111,7 @@ def _build(tfl, model, path: Path) -> Graph:
         ops.append(op)
     folding.prune(ops)
     graph = Graph(tensors, ops, graph_inputs, graph_outputs, str(path), "tflite",
-                  {name: i for i, name in enumerate(names) if name in tensors})
+                  {name: i for i, name in enumerate(names) if name in tensors}, folding.folded)
     graph.check()
     return graph
 

@@ -180,8 +180,8 @@ def _lower_op(b: _Builder, op: Op) -> None:
         return
     act = ACTIVATIONS.get(op.attrs.get("activation") or "")
     if kind in VIEW_OPS:
-        if kind == "reshape" and len(op.inputs) > 1 and op.inputs[1] and not g.tensors[op.inputs[1]].is_constant:
-            b.emit("MemoryCopy", b.conn(op.inputs[0]), b.conn(op.outputs[0]))  # a reshape to a computed shape
+        if _view_needs_copy(b, op):
+            b.emit("MemoryCopy", b.conn(op.inputs[0]), b.conn(op.outputs[0]))
             return
         src = op.inputs[0]
         base = b.view_of.get(src, (src, None))[0]
@@ -244,6 +244,24 @@ def _lower_op(b: _Builder, op: Op) -> None:
         b.emit("MemoryCopy", b.conn(op.inputs[0]), b.conn(op.outputs[0]))
         return
     _cpu_op(b, op, f"hwsim does not lower {kind} for the NPU yet")
+
+
+def _view_needs_copy(b: _Builder, op: Op) -> bool:
+    """Vela's RemoveReshape keeps a reshape as a copy when both its ends must stay where they are (graph
+    inputs, outputs, constants or CPU ops on each side), or when its input has other readers and a different
+    storage shape. The shape arithmetic folded at import counts as readers: Vela still sees it then."""
+    g = b.graph
+    src, dst = op.inputs[0], op.outputs[0]
+    readers = [o for o in (*g.ops, *g.folded) if src in o.inputs]
+    if len(readers) > 1 and tuple(g.tensors[src].shape) != tuple(g.tensors[dst].shape):
+        return True
+    def on_cpu(ops) -> bool:
+        return g.format == "tflite" and any(npu_ok(g, o, b.family) is not None for o in ops)
+
+    ifm_pinned = (src in g.inputs or src in g.outputs or g.tensors[src].is_constant
+                  or on_cpu(o for o in g.ops if src in o.outputs))
+    ofm_pinned = dst in g.outputs or on_cpu(o for o in g.ops if o is not op and dst in o.inputs)
+    return ifm_pinned and ofm_pinned
 
 
 def _cpu_op(b: _Builder, op: Op, reason: str) -> None:

@@ -167,8 +167,8 @@ class Scheduler:
     def encode(self, op: VOp, config: BlockConfig, slices: list[int]) -> EncodedWeights | None:
         """The op's encoded weight (and scale) stream for depth ``slices``."""
         if op.weights is not None:
-            return encode_weights(op.type, op.weights.data, op.weight_zero_points, self.encoding_params(op, config),
-                                  slices)
+            zero_points = 0 if op.weight_zero_points is None else op.weight_zero_points
+            return encode_weights(op.type, op.weights.data, zero_points, self.encoding_params(op, config), slices)
         if op.has_scales:
             return encode_scales(op.ofm.shape[3], self.encoding_params(op, config), slices)
         return None
