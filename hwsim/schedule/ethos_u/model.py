@@ -42,7 +42,7 @@ def plan_vela(graph: Graph, device: Device) -> list[LayerPlan]:
     if spec is None:
         raise ConfigError(f"{device.path or device.name}: performance_model: 'vela-5.2' needs an ethos_u section "
                           "(accelerator, system_config, memory_mode)")
-    if graph.format != "tflite":  # Vela reads TFLite files; NCHW graphs take hwsim's own mapper until converted
+    if graph.format == "onnx":  # NCHW graphs take hwsim's own mapper until converted to the TFLite layout
         from hwsim.schedule.mapper import plan_checked
 
         return plan_checked(graph, device)
