@@ -105,8 +105,8 @@ def _build(tfl, model, path: Path) -> Graph:
         if folding.fold(op):
             continue
         if op_name in FOLDED_ONLY:
-            raise ConfigError(f"{path}: operator {i} ({op_name}, output {outputs[0]!r}) is supported only on "
-                              "constant or static-shape inputs (folded at import), and these are not")
+            raise ConfigError(f"{path}: {op.describe()} is supported only where it folds at import (constant or "
+                              "static-shape inputs, an output that is not a graph output)")
         folding.update_shapes(op)
         ops.append(op)
     folding.prune(ops)
@@ -297,7 +297,8 @@ def _reducer(kind: str) -> Callable:
 
 
 #: Ops read with their shapes only: placed and timed by ``simulate``/``energy`` like any vector-unit op,
-#: with no bit-exact kernel yet (their options are not read), so ``infer`` and ``verify`` refuse them.
+#: with no bit-exact kernel yet (options are read only where the shapes need them), so ``infer`` and
+#: ``verify`` refuse them.
 SHAPE_ONLY: dict[str, Callable] = {
     **{name: _plain(name.lower()) for name in (
         "ABS", "EXP", "LOG", "SQRT", "SQUARE", "GELU", "ELU", "LOG_SOFTMAX", "FLOOR", "CEIL", "CAST",
