@@ -106,7 +106,7 @@ def _check(kind, ins, outs, family="u55", **attrs) -> str | None:
 
 
 def _conv(ifm, out_hw, kernel=(1, 1), stride=(1, 1), padding="valid", family="u55", weights=None, bias=None,
-          out_channels=4, kind="conv2d", **attrs):
+          out_channels=4, kind="conv2d", dilation=(1, 1)):
     """``npu_ok`` of a convolution of ``ifm`` (its weights all 1 unless given, a zero int32 bias unless given)."""
     cin = ifm.shape[-1]
     shape = (1, *kernel, cin * out_channels) if kind == "depthwise_conv2d" else (out_channels, *kernel, cin)
@@ -114,8 +114,7 @@ def _conv(ifm, out_hw, kernel=(1, 1), stride=(1, 1), padding="valid", family="u5
     b = bias or _t("b", (shape[-1] if kind == "depthwise_conv2d" else out_channels,), "int32", scale=None,
                    data=np.zeros(shape[-1] if kind == "depthwise_conv2d" else out_channels, np.int32))
     out = _t("y", (1, *out_hw, shape[-1] if kind == "depthwise_conv2d" else out_channels), ifm.dtype.name)
-    return _check(kind, [ifm, w, b], [out], family, kernel=kernel, stride=stride, padding=padding,
-                  dilation=attrs.pop("dilation", (1, 1)), **attrs)
+    return _check(kind, [ifm, w, b], [out], family, kernel=kernel, stride=stride, padding=padding, dilation=dilation)
 
 
 def _unary(kind, shape=(1, 8, 8, 4), dtype="int8", family="u55", out_shape=None, out_dtype=None, **attrs):
