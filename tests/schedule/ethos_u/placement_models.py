@@ -6,7 +6,7 @@ weights) or float. Weights and calibration data are seeded, so a converter of th
 same operators in the same order, and the placement Vela gave each operator index can be pinned
 (``tests/data/ethos_u/vela_placement.json``, written by ``benchmarks/pin_vela_placement.py``).
 
-``INT8_SHAPE_ONLY`` uses operators hwsim's importer reads with their shapes only (resize, tile, sum ...).
+``int8_shape_only`` uses operators hwsim's importer reads with their shapes only (resize, tile, sum ...).
 """
 
 from __future__ import annotations
