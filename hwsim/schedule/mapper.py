@@ -91,9 +91,12 @@ class Mapping:
     working_set_bytes: dict = field(default_factory=dict)
     capacity_bytes: dict = field(default_factory=dict)
     fits: bool = True
+    reason: str = ""  # why the op runs where it does, when a performance model says (a CPU op's rule)
 
     def describe(self) -> str:
         """One line: unit, dataflow, loop order, tile, buffering and working set per level."""
+        if self.reason:
+            return f"{self.unit}: {self.reason}"
         tile = " ".join(f"{k}={v}" for k, v in self.tile.items())
         ws = ", ".join(f"{lvl} {b:,}/{self.capacity_bytes.get(lvl, 0):,} B" for lvl, b in
                        self.working_set_bytes.items())

@@ -92,7 +92,9 @@ class SimResult:
             lines.append(f"{r.op[:22]:22s} {r.kind[:17]:17s} {r.unit[:10]:10s} {r.precision:5s} {r.macs:>12,d} "
                          f"{r.cycles:>10,d} {r.cycles / mhz:>9.2f} {r.compute_cycles:>10,d} "
                          f"{r.stall_cycles:>9,d} {r.mac_utilization:>6.1%} {r.offchip_bytes:>10,d}")
-            if mappings and r.mapping.unit != "(view)":
+            if r.mapping.reason:
+                lines.append(f"    {r.mapping.describe()}")
+            elif mappings and r.mapping.unit != "(view)":
                 lines.append(f"    mapping: {r.mapping.describe()}")
         lines.append("-" * len(head))
         lines.append(f"{'total':22s} {'':17s} {'':10s} {'':5s} {self.macs:>12,d} {self.cycles:>10,d} "
