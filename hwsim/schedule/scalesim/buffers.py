@@ -1,0 +1,277 @@
+"""SCALE-Sim 3.0.0's double-buffered SRAMs: two read buffers (ifmap, filter) and one write buffer (ofmap).
+
+Each SRAM is split into an active half the array works from and a half being filled or drained
+(``active_buf_frac = 0.5``, one-byte words; ``memory/*.py``). Three mechanisms, reproduced rule for rule:
+
+**Read buffer, CALC bandwidth mode** (:class:`EstimatedReadBuffer`, ``read_buffer_estimate_bw.py``). Requests
+never wait. The buffer groups the distinct addresses it is asked for into sets of ``size // 100`` words; an
+address counts as a DRAM read unless it is already in the sets of the current half-buffer epoch, and an epoch
+ends after 50 sets (half the SRAM) of new words, after which everything is forgotten. So DRAM reads equal the
+distinct words per epoch, summed. Each epoch is fetched over the cycles the previous one was used, the first
+one (at 10 words per cycle) just before the first request, which is where the DRAM start and stop cycles of
+the report come from.
+
+**Read buffer, USER bandwidth mode** (:class:`PrefetchReadBuffer`, ``read_buffer.py``). The operand's prefetch
+order (see :mod:`.demand`) is cut into sets of ``ceil(size / 100)`` words; the active window holds the first
+``ceil(active / set)`` sets. A request outside the window shifts it (cyclically) by the prefetch half and
+fetches ``ceil(prefetch_bytes / bandwidth)`` lines of ``bandwidth`` words from DRAM, counted in full, each
+fetch ending one cycle after its last line. The first request also fetches the active half. The request
+then waits ``2 x`` the cycles it is behind the fetch when positive, and moves *earlier* by the amount when
+not (SCALE-Sim adds the difference to its offset once, and again when it is positive).
+
+**Write buffer** (:class:`WriteBuffer`, ``write_buffer.py``). OFMAP words fill lines of ``bandwidth`` words.
+When more than the drain half is held, the lines written so far (the partial one closed) are drained, up to
+``ceil(drain_half / bandwidth)`` lines, one line per cycle; a drained batch counts ``bandwidth`` words per
+line except the unused tail of its last line, so a partial line inside a batch counts as full (the DRAM
+padding of the reports), and those words are freed too. A word arriving while a drain runs with the buffer
+full waits for the drain to end. The rest is drained after the last demand line.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ACTIVE_FRACTION_PERCENT = 50  # SCALE-Sim's active_buf_frac = 0.5, as a share of its 100 sets
+CALC_FIRST_FETCH_WORDS_PER_CYCLE = 10  # SCALE-Sim's default read bandwidth in CALC mode
+READ_LATENCY_CYCLES = 1  # SCALE-Sim's read port latency (no Ramulator trace)
+
+
+def _halves(size_words: int) -> tuple[int, int]:
+    """(active words, other-half words) of a double-buffered SRAM: ``ceil(size / 2)`` and the rest."""
+    active = math.ceil(size_words * ACTIVE_FRACTION_PERCENT / 100)
+    return active, size_words - active
+
+
+@dataclass
+class EstimatedReadBuffer:
+    """A CALC-mode read buffer: DRAM reads are the distinct words per half-buffer epoch (see module doc)."""
+
+    size_words: int
+    reads: int = 0
+    boundary_lines: list[int] = field(default_factory=list)  # demand line at which each epoch ended
+    first_line: int = -1
+    words_per_set: int = 0
+
+    def __post_init__(self) -> None:
+        self.words_per_set = self.size_words // 100
+        self.epoch_words = ACTIVE_FRACTION_PERCENT * self.words_per_set
+
+    def consume(self, chunks, address_range: tuple[int, int]) -> None:
+        """Run every request (chunks of ``(addresses, lines)`` in demand order) through the epochs."""
+        base, top = address_range
+        seen = np.zeros(top - base + 1, dtype=bool)
+        in_epoch = 0
+        window_min = max(8 * self.epoch_words, 1 << 16)
+        for addrs, lines in chunks:
+            if not addrs.size:
+                continue
+            if self.first_line < 0:
+                self.first_line = int(lines[0])
+            pos = 0
+            while pos < addrs.size:
+                end = min(addrs.size, pos + window_min)
+                sub = addrs[pos:end]
+                uniq, first = np.unique(sub, return_index=True)
+                fresh = ~seen[uniq - base]
+                need = self.epoch_words - in_epoch
+                if np.count_nonzero(fresh) < need:
+                    seen[uniq[fresh] - base] = True
+                    in_epoch += int(np.count_nonzero(fresh))
+                    self.reads += int(np.count_nonzero(fresh))
+                    pos = end
+                    continue
+                cut = int(np.sort(first[fresh])[need - 1])  # position of the word that fills the epoch
+                self.reads += need
+                self.boundary_lines.append(int(lines[pos + cut]))
+                seen[:] = False
+                in_epoch = 0
+                pos += cut + 1
+
+    def dram_cycles(self, cycle_of_line) -> tuple[int, int]:
+        """(first, last) cycle of the DRAM trace; ``cycle_of_line(i)`` is line ``i``'s cycle with stalls."""
+        if not self.boundary_lines:
+            sets = math.ceil(self.reads / self.words_per_set)
+            return -math.ceil(sets * self.words_per_set / CALC_FIRST_FETCH_WORDS_PER_CYCLE), -1
+        # the first epoch is fetched so that its last word arrives the cycle before the first request
+        first_fetch = math.ceil(self.epoch_words / CALC_FIRST_FETCH_WORDS_PER_CYCLE)
+        start = cycle_of_line(self.first_line) - first_fetch
+        return start, cycle_of_line(self.boundary_lines[-1]) + READ_LATENCY_CYCLES
+
+
+@dataclass
+class PrefetchReadBuffer:
+    """A USER-mode read buffer: a window of sets over the prefetch order, shifted on a miss (see module doc)."""
+
+    size_words: int
+    bandwidth_words: int
+    misses: list[int] = field(default_factory=list)  # demand line of each window shift, in order
+
+    def setup(self, prefetch: np.ndarray, prefetch_elems: int) -> None:
+        """Cut the prefetch order (valid words ``prefetch``, ``prefetch_elems`` slots with padding) into sets."""
+        active, other = _halves(self.size_words)
+        per_set = math.ceil(self.size_words / 100)
+        self.n_sets = prefetch.size // per_set + 1
+        self.active_sets = min(math.ceil(active / per_set), self.n_sets)
+        self.shift_sets = min(math.ceil(other / per_set), self.n_sets - self.active_sets)
+        keys = prefetch * self.n_sets + np.arange(prefetch.size) // per_set
+        self.keys = np.unique(keys)
+        fetch_lines = math.ceil(prefetch_elems / self.bandwidth_words)
+        self.first_fetch_lines = min(math.ceil(active / self.bandwidth_words), fetch_lines)
+        self.fetch_lines = math.ceil(other / self.bandwidth_words)
+        self.window = (0, self.active_sets)
+
+    def _hits(self, addrs: np.ndarray) -> np.ndarray:
+        lo, hi = self.window
+        base = addrs * self.n_sets
+        if lo < hi:
+            ranges = [(lo, hi)]
+        else:
+            ranges = [(lo, self.n_sets), (0, hi)]
+        hit = np.zeros(addrs.size, dtype=bool)
+        for a, b in ranges:
+            hit |= np.searchsorted(self.keys, base + b) > np.searchsorted(self.keys, base + a)
+        return hit
+
+    def _shift(self) -> None:
+        start = (self.window[0] + self.shift_sets) % self.n_sets
+        self.window = (start, (start + self.active_sets) % self.n_sets)
+
+    def consume(self, chunks) -> None:
+        """Find every window shift over the requests (chunks of ``(addresses, lines)`` in demand order)."""
+        for addrs, lines in chunks:
+            pos, step = 0, 1024
+            while pos < addrs.size:
+                end = min(addrs.size, pos + step)
+                hit = self._hits(addrs[pos:end])
+                if hit.all():
+                    pos, step = end, min(step * 2, 1 << 20)
+                    continue
+                m = pos + int(np.argmin(hit))
+                while not self._hits(addrs[m:m + 1])[0]:
+                    self._shift()
+                    self.misses.append(int(lines[m]))
+                pos, step = m + 1, max(1024, (m - pos) * 2)
+
+    @property
+    def reads(self) -> int:
+        """DRAM words read: the first fetch and every shift, whole lines of ``bandwidth`` words."""
+        return (self.first_fetch_lines + len(self.misses) * self.fetch_lines) * self.bandwidth_words
+
+    def last_fetch_cycle(self, shifts: int) -> int:
+        """The cycle the fetch of the ``shifts``-th shift ends (0: the first fetch, just before cycle 0)."""
+        return -1 + shifts * (self.fetch_lines + 1)
+
+    def dram_cycles(self) -> tuple[int, int]:
+        """(first, last) cycle of the DRAM trace."""
+        return -self.first_fetch_lines, self.last_fetch_cycle(len(self.misses))
+
+
+def line_offset(buffer: PrefetchReadBuffer, first_shift: int, shifts: int, cycle: int) -> int:
+    """The service offset of a demand line with ``shifts`` window shifts, the first being number ``first_shift``."""
+    offset = READ_LATENCY_CYCLES
+    for k in range(first_shift, first_shift + shifts):
+        behind = buffer.last_fetch_cycle(k) - (cycle + offset)
+        offset += behind + max(behind, 0)
+    return offset
+
+
+class WriteBuffer:
+    """The OFMAP write buffer, driven line by line, jumping over lines where nothing can happen."""
+
+    def __init__(self, size_words: int, bandwidth_words: int, line_counts: np.ndarray) -> None:
+        self.size = size_words
+        self.bw = bandwidth_words
+        self.active, drain_half = _halves(size_words)
+        self.lines_per_drain = math.ceil(drain_half / bandwidth_words)
+        self.free = size_words
+        self.counts = line_counts
+        self.before = np.concatenate(([0], np.cumsum(line_counts)))  # words stored before each line
+        self.stored = 0
+        self.force_base = 0  # words stored when the last partial line was closed
+        self.lines_closed = 0  # trace lines at that moment
+        self.partial: dict[int, int] = {}  # trace line -> words, for lines closed before they filled
+        self.drain_line = 0
+        self.drain_end = 0
+        self.drains: list[tuple[int, int, int]] = []  # (first cycle, last cycle, words counted)
+        self.next_line = 0
+
+    def next_event(self, stall_cycles: int) -> int | None:
+        """The first line from :attr:`next_line` on where a word starts a drain or waits (``stall_cycles``: stalls so far)."""
+        lo = self.next_line
+        if lo >= self.counts.size:
+            return None
+        e0 = int(self.before[lo])
+        free0 = self.free - (e0 - self.stored)
+        not_draining = max(lo, self.drain_end - stall_cycles)
+        candidates = []
+        if not_draining < self.counts.size:
+            candidates.append(max(e0 + free0 - self.active, e0, int(self.before[not_draining])))
+        full = max(e0, e0 + free0 - 1)
+        if full < self.before[-1]:
+            line = int(np.searchsorted(self.before, full, side="right")) - 1
+            if line < not_draining:
+                candidates.append(full)
+        candidates = [e for e in candidates if e < self.before[-1]]
+        if not candidates:
+            return None
+        return int(np.searchsorted(self.before, min(candidates), side="right")) - 1
+
+    def skip_to(self, line: int) -> None:
+        """Store every word of the lines before ``line`` (none of which triggers anything)."""
+        words = int(self.before[line]) - self.stored
+        self.stored += words
+        self.free -= words
+        self.next_line = line
+
+    def play_line(self, line: int, cycle: int) -> int:
+        """Store line ``line``'s words at ``cycle``, word by word; return how long it waited (its stall)."""
+        self.skip_to(line)
+        current = cycle
+        for _ in range(int(self.counts[line])):
+            self.stored += 1
+            self.free -= 1
+            if current < self.drain_end:
+                if self.free <= 0:
+                    current = self.drain_end
+            elif self.free < self.active:
+                self._close_line()
+                self._drain(current)
+        self.next_line = line + 1
+        return current - cycle
+
+    def finish(self, cycle: int) -> None:
+        """Drain everything left, batch after batch, from ``cycle`` (the last demand line's service cycle)."""
+        self.skip_to(self.counts.size)
+        self._close_line()
+        while self.drain_line < self.lines_closed:
+            self._drain(cycle)
+            cycle = self.drain_end + 1
+
+    def _close_line(self) -> None:
+        words = self.stored - self.force_base
+        self.lines_closed += words // self.bw
+        if words % self.bw:
+            self.partial[self.lines_closed] = words % self.bw
+            self.lines_closed += 1
+        self.force_base = self.stored
+
+    def _drain(self, cycle: int) -> None:
+        end = min(self.drain_line + self.lines_per_drain, self.lines_closed)
+        n = end - self.drain_line
+        words = (n - 1) * self.bw + self.partial.get(end - 1, self.bw)
+        self.free += words
+        self.drain_end = cycle + n - 1
+        self.drains.append((cycle, self.drain_end, words))
+        self.drain_line = end
+
+    @property
+    def writes(self) -> int:
+        """DRAM words written (padding included)."""
+        return sum(w for _, _, w in self.drains)
+
+    def dram_cycles(self) -> tuple[int, int]:
+        """(first, last) cycle of the drains."""
+        return min(d[0] for d in self.drains), max(d[1] for d in self.drains)
