@@ -34,7 +34,7 @@ read in anti-diagonal order, except the WS filter and the IS IFMAP, read row by 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -54,41 +54,60 @@ class Offsets:
     ofmap: int = 20_000_000
 
 
-def ifmap_matrix(layer: ScaleSimLayer, offset: int = 0) -> np.ndarray:
-    """``pixels x window`` IFMAP addresses, ``-1`` where a window reaches past the IFMAP."""
-    pix = np.arange(layer.pixels)[:, None]
-    win = np.arange(layer.window)[None, :]
-    oy, ox = np.divmod(pix, layer.ofmap_w)
-    row0, col0 = oy * layer.stride_h, ox * layer.stride_w
-    fy, rest = np.divmod(win, layer.filter_w * layer.channels)
+def ifmap_matrix(layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None = None,
+                 win: np.ndarray | None = None) -> np.ndarray:
+    """IFMAP addresses of output pixels ``pix`` x window elements ``win`` (default all), ``-1`` past the IFMAP."""
+    pix = np.arange(layer.pixels) if pix is None else pix
+    win = np.arange(layer.window) if win is None else win
+    oy, ox = np.divmod(pix[:, None], layer.ofmap_w)
+    fy, rest = np.divmod(win[None, :], layer.filter_w * layer.channels)
     fx, ch = np.divmod(rest, layer.channels)
-    y, x = row0 + fy, col0 + fx
+    y, x = oy * layer.stride_h + fy, ox * layer.stride_w + fx
     addr = (y * layer.ifmap_w + x) * layer.channels + ch + offset
     return np.where((y < layer.ifmap_h) & (x < layer.ifmap_w), addr, -1).astype(np.int64)
 
 
-def filter_matrix(layer: ScaleSimLayer, offset: int = 0) -> np.ndarray:
-    """``window x filters`` filter addresses (filter ``j`` holds ``window`` consecutive words)."""
-    return (np.arange(layer.filters)[None, :] * layer.window + np.arange(layer.window)[:, None] + offset).astype(
-        np.int64)
+def filter_matrix(layer: ScaleSimLayer, offset: int = 0, win: np.ndarray | None = None,
+                  filt: np.ndarray | None = None) -> np.ndarray:
+    """Filter addresses of window elements ``win`` x filters ``filt`` (filter ``j`` holds ``window`` words)."""
+    win = np.arange(layer.window) if win is None else win
+    filt = np.arange(layer.filters) if filt is None else filt
+    return (filt[None, :] * layer.window + win[:, None] + offset).astype(np.int64)
 
 
-def ofmap_matrix(layer: ScaleSimLayer, offset: int = 0) -> np.ndarray:
-    """``pixels x filters`` OFMAP addresses."""
-    return (np.arange(layer.pixels)[:, None] * layer.filters + np.arange(layer.filters)[None, :] + offset).astype(
-        np.int64)
+def ofmap_matrix(layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None = None,
+                 filt: np.ndarray | None = None) -> np.ndarray:
+    """OFMAP addresses of output pixels ``pix`` x filters ``filt``."""
+    pix = np.arange(layer.pixels) if pix is None else pix
+    filt = np.arange(layer.filters) if filt is None else filt
+    return (pix[:, None] * layer.filters + filt[None, :] + offset).astype(np.int64)
+
+
+def ifmap_distinct_words(layer: ScaleSimLayer) -> int:
+    """IFMAP words some window reads: covered rows x covered columns x channels."""
+    covered = []
+    for size, out, filt, stride in ((layer.ifmap_h, layer.ofmap_h, layer.filter_h, layer.stride_h),
+                                    (layer.ifmap_w, layer.ofmap_w, layer.filter_w, layer.stride_w)):
+        hit = np.zeros(size + filt + out * stride, dtype=bool)
+        starts = np.arange(out) * stride
+        hit[(starts[:, None] + np.arange(filt)[None, :]).ravel()] = True
+        covered.append(int(np.count_nonzero(hit[:size])))
+    return covered[0] * covered[1] * layer.channels
 
 
 @dataclass(frozen=True)
 class FoldedOperand:
-    """One operand's demand matrix: ``blocks(f)`` gives fold ``f``'s padded block, placed on its lines.
+    """One operand's demand matrix: :meth:`block` gives fold ``f``'s padded block, placed on its lines.
 
-    ``block_rows x block_cols`` is the padded block; ``prefix`` empty lines come before it in each fold and
+    ``source(rows, cols)`` returns the entries of the operand matrix (arranged so that a fold's block is a
+    slice of it) at the given row and column indices; ``shape`` is that matrix's shape. ``block_rows x
+    block_cols`` is the padded block; ``prefix`` empty lines come before it in each fold and
     ``lines_per_fold`` is the fold's whole height; a skewed block puts element ``(r, c)`` on line
     ``prefix + r + c``, an unskewed one on ``prefix + r``.
     """
 
-    matrix: np.ndarray  # the operand matrix, arranged so that a fold's block is a slice of it
+    source: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    shape: tuple[int, int]
     row_folds: int
     col_folds: int
     block_rows: int
@@ -105,16 +124,19 @@ class FoldedOperand:
         """Folds of the layer (column folds x row folds)."""
         return self.row_folds * self.col_folds
 
+    def _span(self, fold: int, by: str, width: int, total: int) -> np.ndarray:
+        fc, fr = divmod(fold, self.row_folds)
+        if not by:
+            return np.arange(total)
+        start = (fr if by == "fr" else fc) * width
+        return np.arange(start, min(start + width, total))
+
     def block(self, fold: int) -> np.ndarray:
         """Fold ``fold``'s block, padded with -1 to ``block_rows x block_cols`` (flipped when SCALE-Sim does)."""
-        fc, fr = divmod(fold, self.row_folds)
-        idx = {"fr": fr, "fc": fc}
-        rs = idx[self.slice_rows_by] * self.block_rows if self.slice_rows_by else 0
-        cs = idx[self.slice_cols_by] * self.block_cols if self.slice_cols_by else 0
-        part = self.matrix[rs:rs + self.block_rows if self.slice_rows_by else None,
-                           cs:cs + self.block_cols if self.slice_cols_by else None]
+        rows = self._span(fold, self.slice_rows_by, self.block_rows, self.shape[0])
+        cols = self._span(fold, self.slice_cols_by, self.block_cols, self.shape[1])
         out = np.full((self.block_rows, self.block_cols), -1, dtype=np.int64)
-        out[:part.shape[0], :part.shape[1]] = part
+        out[:rows.size, :cols.size] = self.source(rows, cols)
         return out[::-1] if self.flip else out
 
     @cached_property
@@ -125,11 +147,11 @@ class FoldedOperand:
         order = np.argsort(line * self.block_cols + c, kind="stable")
         return order, line[order]
 
-    def streams(self, first_fold: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def streams(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Chunks of ``(addresses, lines)``: every request in demand-matrix order, ``-1`` left out."""
         order, line = self._order
         per = max(1, STREAM_CHUNK_ELEMS // max(order.size, 1))
-        for start in range(first_fold, self.folds, per):
+        for start in range(0, self.folds, per):
             folds = range(start, min(start + per, self.folds))
             addrs = np.stack([self.block(f).ravel()[order] for f in folds])
             lines = line[None, :] + (np.asarray(folds) * self.lines_per_fold)[:, None]
@@ -137,13 +159,25 @@ class FoldedOperand:
             yield addrs[keep], lines[keep]
 
     def line_counts(self) -> np.ndarray:
-        """Requests per demand line (the OFMAP's write pattern), over all folds."""
-        counts = np.zeros(self.folds * self.lines_per_fold, dtype=np.int64)
+        """Requests per demand line over all folds, for an operand whose only ``-1`` entries are padding.
+
+        Folds differ only in how much of the array they use (full, or the last row or column fold), so
+        the count pattern is computed once per distinct ``(rows used, columns used)`` and repeated.
+        """
+        used = [(self._span(f, self.slice_rows_by, self.block_rows, self.shape[0]).size,
+                 self._span(f, self.slice_cols_by, self.block_cols, self.shape[1]).size)
+                for f in range(self.folds)]
+        kinds = sorted(set(used))
         order, line = self._order
-        for f in range(self.folds):
-            valid = self.block(f).ravel()[order] >= 0
-            np.add.at(counts, line[valid] + f * self.lines_per_fold, 1)
-        return counts
+        patterns = np.zeros((len(kinds), self.lines_per_fold), dtype=np.int64)
+        for k, (ru, cu) in enumerate(kinds):
+            mask = np.zeros((self.block_rows, self.block_cols), dtype=bool)
+            mask[:ru, :cu] = True
+            if self.flip:
+                mask = mask[::-1]
+            patterns[k] = np.bincount(line[mask.ravel()[order]], minlength=self.lines_per_fold)
+        index = {kind: k for k, kind in enumerate(kinds)}
+        return patterns[[index[u] for u in used]].ravel()
 
     def first_and_last_lines(self) -> tuple[int, int]:
         """The first and last demand lines holding a request."""
@@ -232,44 +266,52 @@ class LayerDemand:
         return eff, util
 
     # -- demand matrices -----------------------------------------------------------------------------------
-    @cached_property
-    def _matrices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        o = self.offsets
-        return (ifmap_matrix(self.layer, o.ifmap), filter_matrix(self.layer, o.filter),
-                ofmap_matrix(self.layer, o.ofmap))
+    def _sources(self) -> dict[str, tuple[Callable, tuple[int, int]]]:
+        """Each operand matrix as ``source(rows, cols)`` and its shape, in both orientations."""
+        layer, o = self.layer, self.offsets
+        p, w, k = layer.pixels, layer.window, layer.filters
+        return {
+            "ifmap": (lambda r, c: ifmap_matrix(layer, o.ifmap, r, c), (p, w)),
+            "ifmap.T": (lambda r, c: ifmap_matrix(layer, o.ifmap, c, r).T, (w, p)),
+            "filter": (lambda r, c: filter_matrix(layer, o.filter, r, c), (w, k)),
+            "filter.T": (lambda r, c: filter_matrix(layer, o.filter, c, r).T, (k, w)),
+            "ofmap": (lambda r, c: ofmap_matrix(layer, o.ofmap, r, c), (p, k)),
+            "ofmap.T": (lambda r, c: ofmap_matrix(layer, o.ofmap, c, r).T, (k, p)),
+        }
 
     def operand(self, name: str) -> FoldedOperand:
         """The demand matrix of ``"ifmap"``, ``"filter"`` or ``"ofmap"``."""
-        ifm, flt, ofm = self._matrices
         r, c, t = self.rows, self.cols, self.dims[2]
         rf, cf, lpf = self.row_folds, self.col_folds, self.lines_per_fold
         table = {
-            ("os", "ifmap"): (ifm.T, t, r, "", "fr", False, 0, True),
-            ("os", "filter"): (flt, t, c, "", "fc", False, 0, True),
-            ("os", "ofmap"): (ofm, r, c, "fr", "fc", True, t - 1, True),
-            ("ws", "ifmap"): (ifm, t, r, "", "fr", False, r, True),
-            ("ws", "filter"): (flt, r, c, "fr", "fc", True, 0, False),
-            ("ws", "ofmap"): (ofm, t, c, "", "fc", False, 2 * r - 1, True),
-            ("is", "ifmap"): (ifm.T, r, c, "fr", "fc", True, 0, False),
-            ("is", "filter"): (flt.T, t, r, "", "fr", False, r, True),
-            ("is", "ofmap"): (ofm.T, t, c, "", "fc", False, 2 * r - 1, True),
+            ("os", "ifmap"): ("ifmap.T", t, r, "", "fr", False, 0, True),
+            ("os", "filter"): ("filter", t, c, "", "fc", False, 0, True),
+            ("os", "ofmap"): ("ofmap", r, c, "fr", "fc", True, t - 1, True),
+            ("ws", "ifmap"): ("ifmap", t, r, "", "fr", False, r, True),
+            ("ws", "filter"): ("filter", r, c, "fr", "fc", True, 0, False),
+            ("ws", "ofmap"): ("ofmap", t, c, "", "fc", False, 2 * r - 1, True),
+            ("is", "ifmap"): ("ifmap.T", r, c, "fr", "fc", True, 0, False),
+            ("is", "filter"): ("filter.T", t, r, "", "fr", False, r, True),
+            ("is", "ofmap"): ("ofmap.T", t, c, "", "fc", False, 2 * r - 1, True),
         }
-        mat, brows, bcols, by_r, by_c, flip, prefix, skew = table[(self.dataflow, name)]
-        return FoldedOperand(mat, rf, cf, brows, bcols, by_r, by_c, flip, prefix, lpf, skew)
+        src, brows, bcols, by_r, by_c, flip, prefix, skew = table[(self.dataflow, name)]
+        source, shape = self._sources()[src]
+        return FoldedOperand(source, shape, rf, cf, brows, bcols, by_r, by_c, flip, prefix, lpf, skew)
 
     def prefetch_sequence(self, name: str) -> tuple[np.ndarray, int]:
         """The addresses a USER-mode read buffer prefetches, in order (``-1`` left out), and the slots in all."""
-        ifm, flt, _ = self._matrices
         r, c = self.rows, self.cols
         spec = {
-            ("os", "ifmap"): (ifm.T, r, self.row_folds, True),
-            ("os", "filter"): (flt, c, self.col_folds, True),
-            ("ws", "ifmap"): (ifm, r, self.row_folds, True),
-            ("ws", "filter"): (flt, c, self.col_folds, False),
-            ("is", "ifmap"): (ifm.T, c, self.col_folds, False),
-            ("is", "filter"): (flt.T, r, self.row_folds, True),
+            ("os", "ifmap"): ("ifmap.T", r, self.row_folds, True),
+            ("os", "filter"): ("filter", c, self.col_folds, True),
+            ("ws", "ifmap"): ("ifmap", r, self.row_folds, True),
+            ("ws", "filter"): ("filter", c, self.col_folds, False),
+            ("is", "ifmap"): ("ifmap.T", c, self.col_folds, False),
+            ("is", "filter"): ("filter.T", r, self.row_folds, True),
         }
-        mat, width, folds, diagonal = spec[(self.dataflow, name)]
+        src, width, folds, diagonal = spec[(self.dataflow, name)]
+        source, shape = self._sources()[src]
+        mat = source(np.arange(shape[0]), np.arange(shape[1]))
         padded = np.full((mat.shape[0], folds * width), -1, dtype=np.int64)
         padded[:, :mat.shape[1]] = mat
         stacked = padded.reshape(mat.shape[0], folds, width).transpose(1, 0, 2).reshape(-1, width)

@@ -14,11 +14,9 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-import numpy as np
-
 from hwsim.schedule.scalesim.buffers import (EstimatedReadBuffer, PrefetchReadBuffer, WriteBuffer,
                                              line_offset)
-from hwsim.schedule.scalesim.demand import LayerDemand, Offsets
+from hwsim.schedule.scalesim.demand import LayerDemand, Offsets, ifmap_distinct_words
 from hwsim.schedule.scalesim.layers import ScaleSimLayer
 
 
@@ -171,11 +169,17 @@ def simulate_layer(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
 
 def _estimate_reads(rb: EstimatedReadBuffer, d: LayerDemand, name: str, op) -> None:
     """CALC-mode DRAM reads: distinct words when they fit one epoch, else the epochs over the demand stream."""
-    matrix = op.matrix
-    valid = matrix[matrix >= 0]
-    distinct = np.unique(valid).size
+    layer = d.layer
+    if name == "ifmap":
+        distinct = ifmap_distinct_words(layer)
+        base = d.offsets.ifmap
+        top = base + layer.ifmap_h * layer.ifmap_w * layer.channels - 1
+    else:
+        distinct = layer.window * layer.filters
+        base = d.offsets.filter
+        top = base + distinct - 1
     if distinct < rb.epoch_words:
         rb.reads = distinct
         rb.first_line = op.first_and_last_lines()[0]
         return
-    rb.consume(op.streams(), (int(valid.min()), int(valid.max())))
+    rb.consume(op.streams(), (base, top))
