@@ -37,14 +37,29 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_cli_device(args: argparse.Namespace):
+    """The ``--device`` of a command, with its ``--memory-model`` when given."""
+    from hwsim.devices.model import load_device, with_memory_model
+
+    device = load_device(args.device)
+    return with_memory_model(device, args.memory_model) if args.memory_model else device
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from hwsim.schedule.simulate import simulate
 
-    result = simulate(args.model, args.device)
+    result = simulate(args.model, load_cli_device(args), record_trace=bool(args.trace or args.plot))
     print(result.table(mappings=args.mappings))
     if args.counts:
         print()
         print(result.totals.table())
+        print()
+        print(result.traffic_table())
+    if args.report_dir:
+        from hwsim.schedule.scalesim.reports import write_reports
+
+        for path in write_reports(result, args.report_dir):
+            print(f"wrote {path}")
     if args.trace:
         print(f"wrote {result.trace.write_chrome(args.trace)} (open in https://ui.perfetto.dev)")
     if args.plot:
@@ -166,7 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", default=None, help="write the timeline as Chrome trace JSON (opens in Perfetto)")
     p.add_argument("--plot", default=None, help="folder to write the latency breakdown and roofline PNGs to")
     p.add_argument("--mappings", action="store_true", help="print each layer's tiling and loop order")
-    p.add_argument("--counts", action="store_true", help="print the action counts the energy model prices")
+    p.add_argument("--counts", action="store_true",
+                   help="print the action counts the energy model prices, and the traffic per level and operand")
+    p.add_argument("--memory-model", choices=["hwsim", "scalesim"], default=None,
+                   help="memory traffic and stalls by hwsim's own model or SCALE-Sim 3.0.0's (default: the "
+                        "device's memory_model, hwsim unless it says otherwise)")
+    p.add_argument("--report-dir", default=None,
+                   help="write SCALE-Sim's COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and DETAILED_ACCESS_REPORT.csv "
+                        "here (needs --memory-model scalesim)")
     p.set_defaults(func=_simulate)
 
     from hwsim.energy.commands import add_parser as add_energy_parser

@@ -170,8 +170,33 @@ class TechnologySpec(_Spec):
     source: str = ""
 
 
+class ScaleSimMemorySpec(_Spec):
+    """SCALE-Sim 3.0.0's memory parameters, used with ``memory_model: scalesim`` (filled from a ``.cfg``).
+
+    ``interface_bandwidth`` is SCALE-Sim's ``InterfaceBandwidth``: ``CALC`` (DRAM bandwidth estimated, reads
+    never stall, the OFMAP drains one array row per cycle) or ``USER`` (the IFMAP and filter buffers fetch
+    ``ifmap_words_per_cycle`` and ``filter_words_per_cycle``, SCALE-Sim's ``[layout]
+    IfmapSRAMBankBandwidth`` and ``FilterSRAMBankBandwidth``; the OFMAP drains ``ofmap_words_per_cycle``,
+    the first ``Bandwidth`` value). The offsets place each operand in SCALE-Sim's address space.
+    """
+
+    interface_bandwidth: Literal["CALC", "USER"] = "CALC"
+    ifmap_words_per_cycle: PositiveInt = 10
+    filter_words_per_cycle: PositiveInt = 10
+    ofmap_words_per_cycle: PositiveInt = 10
+    ifmap_offset: Annotated[int, Field(ge=0)] = 0
+    filter_offset: Annotated[int, Field(ge=0)] = 10_000_000
+    ofmap_offset: Annotated[int, Field(ge=0)] = 20_000_000
+    source: str = ""
+
+
 class DeviceSpec(_Spec):
-    """A whole device file."""
+    """A whole device file.
+
+    ``memory_model`` picks how memory traffic and stalls are modelled: ``hwsim`` (hwsim's own tiling and DMA
+    simulation, the default) or ``scalesim`` (SCALE-Sim 3.0.0's double-buffered SRAMs, parameters in
+    ``scalesim``; the device needs one SRAM per operand and an os/ws/is array).
+    """
 
     schema_version: Literal[1]
     name: str
@@ -184,6 +209,32 @@ class DeviceSpec(_Spec):
     memories: Annotated[list[MemorySpec], Field(min_length=2)]
     technology: TechnologySpec | None = None
     performance_model: str = "hwsim"
+    memory_model: Literal["hwsim", "scalesim"] = "hwsim"
+    scalesim: ScaleSimMemorySpec = ScaleSimMemorySpec()
+
+    @model_validator(mode="after")
+    def _scalesim_memory(self):
+        if self.memory_model != "scalesim":
+            return self
+        if self.performance_model != "hwsim":
+            raise at_field(("memory_model",), f"scalesim replaces the whole layer plan; it cannot be combined "
+                           f"with performance_model {self.performance_model!r}", self.memory_model)
+        if self.mac_array.dataflow not in ("output_stationary", "weight_stationary", "input_stationary"):
+            raise at_field(("memory_model",), f"scalesim needs a systolic array (output_, weight_ or "
+                           f"input_stationary), not {self.mac_array.dataflow}", self.memory_model)
+        readers = {}
+        for operand in ("inputs", "weights", "outputs"):
+            i = max(i for i, m in enumerate(self.memories) if operand in m.holds and m.kind != "register_file")
+            if self.memories[i].kind != "sram":
+                raise at_field(("memory_model",), f"scalesim needs an SRAM buffer for {operand} (its ifmap, "
+                               f"filter and ofmap SRAMs); {operand} are read from {self.memories[i].name!r}, "
+                               f"a {self.memories[i].kind} level", self.memory_model)
+            if i in readers:
+                raise at_field(("memory_model",), f"scalesim needs one SRAM per operand (its ifmap, filter "
+                               f"and ofmap SRAMs); {readers[i]} and {operand} share "
+                               f"{self.memories[i].name!r}", self.memory_model)
+            readers[i] = operand
+        return self
 
     @model_validator(mode="after")
     def _known_model(self):

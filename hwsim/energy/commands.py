@@ -12,9 +12,10 @@ def run_energy(args: argparse.Namespace) -> int:
     from hwsim.energy.account import account, peak_efficiency
     from hwsim.energy.area import device_area
     from hwsim.energy.model import DevicePricer, EnergyModel
+    from hwsim.cli import load_cli_device
     from hwsim.schedule.simulate import simulate
 
-    result = simulate(args.model, args.device)
+    result = simulate(args.model, load_cli_device(args))
     model = EnergyModel.for_device(result.device, args.energy_model, node_nm=args.node, voltage_v=args.voltage)
     breakdown = account(result, model, window_us=args.window_us)
     print(breakdown.table(rows=args.rows))
@@ -37,6 +38,9 @@ def add_parser(sub) -> None:
     p.add_argument("model", help="a .tflite, .onnx, layer .yaml or SCALE-Sim topology .csv")
     p.add_argument("--device", required=True,
                    help="a shipped device (see `hwsim list devices`), a device .yaml or a SCALE-Sim .cfg")
+    p.add_argument("--memory-model", choices=["hwsim", "scalesim"], default=None,
+                   help="memory traffic and stalls by hwsim's own model or SCALE-Sim 3.0.0's (default: the "
+                        "device's memory_model)")
     p.add_argument("--energy-model", default=DEFAULT_ENERGY_MODEL,
                    help="an energy table (see `hwsim list energy-models`) or a table .yaml "
                         f"(default {DEFAULT_ENERGY_MODEL})")
