@@ -60,11 +60,17 @@ class EstimatedReadBuffer:
         self.epoch_words = ACTIVE_FRACTION_PERCENT * self.words_per_set
 
     def consume(self, chunks, address_range: tuple[int, int]) -> None:
-        """Run every request (chunks of ``(addresses, lines)`` in demand order) through the epochs."""
+        """Run every request (chunks of ``(addresses, lines)`` in demand order) through the epochs.
+
+        Vectorised over windows of requests: a request is a new word of the epoch when it is the first of
+        its address in the window and the address is not yet in the epoch; the epoch ends at the request
+        that makes ``epoch_words`` new words, and the scan restarts after it with an empty epoch.
+        """
         base, top = address_range
         seen = np.zeros(top - base + 1, dtype=bool)
+        first_at = np.zeros(top - base + 1, dtype=np.int64)
         in_epoch = 0
-        window_min = max(8 * self.epoch_words, 1 << 16)
+        window = min(max(4 * self.epoch_words, 4096), 1 << 20)
         for addrs, lines in chunks:
             if not addrs.size:
                 continue
@@ -72,18 +78,19 @@ class EstimatedReadBuffer:
                 self.first_line = int(lines[0])
             pos = 0
             while pos < addrs.size:
-                end = min(addrs.size, pos + window_min)
-                sub = addrs[pos:end]
-                uniq, first = np.unique(sub, return_index=True)
-                fresh = ~seen[uniq - base]
+                idx = addrs[pos:pos + window] - base
+                k = np.arange(idx.size)
+                first_at[idx[::-1]] = k[::-1]  # the last assignment wins: each address's first position
+                fresh = (first_at[idx] == k) & ~seen[idx]
+                count = np.cumsum(fresh)
                 need = self.epoch_words - in_epoch
-                if np.count_nonzero(fresh) < need:
-                    seen[uniq[fresh] - base] = True
-                    in_epoch += int(np.count_nonzero(fresh))
-                    self.reads += int(np.count_nonzero(fresh))
-                    pos = end
+                if count[-1] < need:
+                    seen[idx[fresh]] = True
+                    in_epoch += int(count[-1])
+                    self.reads += int(count[-1])
+                    pos += idx.size
                     continue
-                cut = int(np.sort(first[fresh])[need - 1])  # position of the word that fills the epoch
+                cut = int(np.searchsorted(count, need))  # the request that fills the epoch
                 self.reads += need
                 self.boundary_lines.append(int(lines[pos + cut]))
                 seen[:] = False
@@ -109,48 +116,51 @@ class PrefetchReadBuffer:
     bandwidth_words: int
     misses: list[int] = field(default_factory=list)  # demand line of each window shift, in order
 
-    def setup(self, prefetch: np.ndarray, prefetch_elems: int) -> None:
+    def setup(self, prefetch: np.ndarray, prefetch_elems: int, address_range: tuple[int, int]) -> None:
         """Cut the prefetch order (valid words ``prefetch``, ``prefetch_elems`` slots with padding) into sets."""
         active, other = _halves(self.size_words)
-        per_set = math.ceil(self.size_words / 100)
-        self.n_sets = prefetch.size // per_set + 1
-        self.active_sets = min(math.ceil(active / per_set), self.n_sets)
-        self.shift_sets = min(math.ceil(other / per_set), self.n_sets - self.active_sets)
-        keys = prefetch * self.n_sets + np.arange(prefetch.size) // per_set
-        self.keys = np.unique(keys)
+        self.per_set = math.ceil(self.size_words / 100)
+        self.n_sets = prefetch.size // self.per_set + 1
+        self.active_sets = min(math.ceil(active / self.per_set), self.n_sets)
+        self.shift_sets = min(math.ceil(other / self.per_set), self.n_sets - self.active_sets)
         fetch_lines = math.ceil(prefetch_elems / self.bandwidth_words)
         self.first_fetch_lines = min(math.ceil(active / self.bandwidth_words), fetch_lines)
         self.fetch_lines = math.ceil(other / self.bandwidth_words)
+        self.base = address_range[0]
+        self.prefetch = prefetch - self.base
+        self.in_window = np.zeros(address_range[1] - address_range[0] + 1, dtype=bool)
         self.window = (0, self.active_sets)
+        self._fill_window()
 
-    def _hits(self, addrs: np.ndarray) -> np.ndarray:
+    def _window_words(self) -> np.ndarray:
         lo, hi = self.window
-        base = addrs * self.n_sets
+        p, seq = self.per_set, self.prefetch
         if lo < hi:
-            ranges = [(lo, hi)]
-        else:
-            ranges = [(lo, self.n_sets), (0, hi)]
-        hit = np.zeros(addrs.size, dtype=bool)
-        for a, b in ranges:
-            hit |= np.searchsorted(self.keys, base + b) > np.searchsorted(self.keys, base + a)
-        return hit
+            return seq[lo * p:hi * p]
+        return np.concatenate((seq[lo * p:], seq[:hi * p]))
+
+    def _fill_window(self) -> None:
+        self.in_window[self._window_words()] = True
 
     def _shift(self) -> None:
+        self.in_window[self._window_words()] = False
         start = (self.window[0] + self.shift_sets) % self.n_sets
         self.window = (start, (start + self.active_sets) % self.n_sets)
+        self._fill_window()
 
     def consume(self, chunks) -> None:
         """Find every window shift over the requests (chunks of ``(addresses, lines)`` in demand order)."""
         for addrs, lines in chunks:
+            idx = addrs - self.base
             pos, step = 0, 1024
-            while pos < addrs.size:
-                end = min(addrs.size, pos + step)
-                hit = self._hits(addrs[pos:end])
+            while pos < idx.size:
+                end = min(idx.size, pos + step)
+                hit = self.in_window[idx[pos:end]]
                 if hit.all():
                     pos, step = end, min(step * 2, 1 << 20)
                     continue
                 m = pos + int(np.argmin(hit))
-                while not self._hits(addrs[m:m + 1])[0]:
+                while not self.in_window[idx[m]]:
                     self._shift()
                     self.misses.append(int(lines[m]))
                 pos, step = m + 1, max(1024, (m - pos) * 2)

@@ -54,6 +54,25 @@ class Offsets:
     ofmap: int = 20_000_000
 
 
+def skew_order(rows: int, cols: int) -> np.ndarray:
+    """Flat indices of a ``rows x cols`` matrix in anti-diagonal order: by ``r + c``, then by column.
+
+    This is the order of a skewed block's requests (line ``r + c``, columns left to right) and of SCALE-Sim's
+    anti-diagonal prefetch order (rows bottom-up within a diagonal); built directly, without sorting.
+
+    >>> skew_order(2, 3).tolist()
+    [0, 1, 3, 2, 4, 5]
+    """
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    d = r + c
+    first_col = np.maximum(0, np.arange(rows + cols - 1) - rows + 1)
+    last_col = np.minimum(np.arange(rows + cols - 1), cols - 1)
+    start = np.concatenate(([0], np.cumsum(last_col - first_col + 1)[:-1]))
+    order = np.empty(rows * cols, dtype=np.int64)
+    order[start[d] + c - first_col[d]] = np.arange(rows * cols)
+    return order
+
+
 def ifmap_matrix(layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None = None,
                  win: np.ndarray | None = None) -> np.ndarray:
     """IFMAP addresses of output pixels ``pix`` x window elements ``win`` (default all), ``-1`` past the IFMAP."""
@@ -131,29 +150,51 @@ class FoldedOperand:
         start = (fr if by == "fr" else fc) * width
         return np.arange(start, min(start + width, total))
 
-    def block(self, fold: int) -> np.ndarray:
-        """Fold ``fold``'s block, padded with -1 to ``block_rows x block_cols`` (flipped when SCALE-Sim does)."""
+    def block(self, fold: int, full: np.ndarray | None = None) -> np.ndarray:
+        """Fold ``fold``'s block, padded with -1 to ``block_rows x block_cols`` (flipped when SCALE-Sim does).
+
+        ``full`` is the whole operand matrix when the caller has it (else the block's entries are computed).
+        """
         rows = self._span(fold, self.slice_rows_by, self.block_rows, self.shape[0])
         cols = self._span(fold, self.slice_cols_by, self.block_cols, self.shape[1])
         out = np.full((self.block_rows, self.block_cols), -1, dtype=np.int64)
-        out[:rows.size, :cols.size] = self.source(rows, cols)
+        if full is None:
+            out[:rows.size, :cols.size] = self.source(rows, cols)
+        elif rows.size and cols.size:
+            out[:rows.size, :cols.size] = full[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
         return out[::-1] if self.flip else out
 
     @cached_property
     def _order(self) -> tuple[np.ndarray, np.ndarray]:
         """Row-major order of a fold's demand lines: (index into the flattened block, line within the fold)."""
-        r, c = np.divmod(np.arange(self.block_rows * self.block_cols), self.block_cols)
-        line = self.prefix + r + (c if self.skew else 0)
-        order = np.argsort(line * self.block_cols + c, kind="stable")
-        return order, line[order]
+        if self.skew:
+            order = skew_order(self.block_rows, self.block_cols)
+        else:
+            order = np.arange(self.block_rows * self.block_cols)
+        r, c = np.divmod(order, self.block_cols)
+        return order, self.prefix + r + (c if self.skew else 0)
+
+    def _tiles(self) -> np.ndarray:
+        """Every block at once: ``(row blocks, column blocks, block_rows, block_cols)``, padded, flipped."""
+        full = self.source(np.arange(self.shape[0]), np.arange(self.shape[1]))
+        nr = math.ceil(self.shape[0] / self.block_rows) if self.slice_rows_by else 1
+        nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
+        padded = np.full((nr * self.block_rows, nc * self.block_cols), -1, dtype=np.int64)
+        padded[:self.shape[0], :self.shape[1]] = full
+        tiles = padded.reshape(nr, self.block_rows, nc, self.block_cols).transpose(0, 2, 1, 3)
+        return tiles[:, :, ::-1, :] if self.flip else tiles
 
     def streams(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Chunks of ``(addresses, lines)``: every request in demand-matrix order, ``-1`` left out."""
         order, line = self._order
+        tiles = self._tiles()
         per = max(1, STREAM_CHUNK_ELEMS // max(order.size, 1))
         for start in range(0, self.folds, per):
-            folds = range(start, min(start + per, self.folds))
-            addrs = np.stack([self.block(f).ravel()[order] for f in folds])
+            folds = np.arange(start, min(start + per, self.folds))
+            fc, fr = np.divmod(folds, self.row_folds)
+            pick = {"fr": fr, "fc": fc, "": np.zeros_like(folds)}
+            blocks = tiles[pick[self.slice_rows_by], pick[self.slice_cols_by]]
+            addrs = blocks.reshape(folds.size, -1)[:, order]
             lines = line[None, :] + (np.asarray(folds) * self.lines_per_fold)[:, None]
             keep = addrs >= 0
             yield addrs[keep], lines[keep]
@@ -316,10 +357,7 @@ class LayerDemand:
         padded[:, :mat.shape[1]] = mat
         stacked = padded.reshape(mat.shape[0], folds, width).transpose(1, 0, 2).reshape(-1, width)
         if diagonal:
-            rows_, cols_ = np.divmod(np.arange(stacked.size), width)
-            height = stacked.shape[0]
-            order = np.argsort((rows_ + cols_) * height + (height - 1 - rows_), kind="stable")
-            seq = stacked.ravel()[order]
+            seq = stacked.ravel()[skew_order(*stacked.shape)]
         else:
             seq = stacked.ravel()
         return seq[seq >= 0], int(stacked.size)

@@ -108,7 +108,7 @@ def simulate_layer(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
         if cfg.user_bandwidth:
             rb = PrefetchReadBuffer(size, bw)
             seq, elems = d.prefetch_sequence(name)
-            rb.setup(seq, elems)
+            rb.setup(seq, elems, _address_range(d, name))
             rb.consume(op.streams())
             per_line: dict[int, tuple[int, int]] = {}
             for k, line in enumerate(rb.misses, start=1):
@@ -170,16 +170,17 @@ def simulate_layer(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
 def _estimate_reads(rb: EstimatedReadBuffer, d: LayerDemand, name: str, op) -> None:
     """CALC-mode DRAM reads: distinct words when they fit one epoch, else the epochs over the demand stream."""
     layer = d.layer
-    if name == "ifmap":
-        distinct = ifmap_distinct_words(layer)
-        base = d.offsets.ifmap
-        top = base + layer.ifmap_h * layer.ifmap_w * layer.channels - 1
-    else:
-        distinct = layer.window * layer.filters
-        base = d.offsets.filter
-        top = base + distinct - 1
+    distinct = ifmap_distinct_words(layer) if name == "ifmap" else layer.window * layer.filters
     if distinct < rb.epoch_words:
         rb.reads = distinct
         rb.first_line = op.first_and_last_lines()[0]
         return
-    rb.consume(op.streams(), (base, top))
+    rb.consume(op.streams(), _address_range(d, name))
+
+
+def _address_range(d: LayerDemand, name: str) -> tuple[int, int]:
+    """The lowest and highest address an IFMAP or filter request can have."""
+    layer = d.layer
+    if name == "ifmap":
+        return d.offsets.ifmap, d.offsets.ifmap + layer.ifmap_h * layer.ifmap_w * layer.channels - 1
+    return d.offsets.filter, d.offsets.filter + layer.window * layer.filters - 1
