@@ -47,7 +47,6 @@ class MemoryConfig:
 class LayerReport:
     """Every figure SCALE-Sim reports for one layer (cycles are numbers, printed as SCALE-Sim prints them)."""
 
-    name: str
     macs: int
     lines: int
     total_cycles_incl_prefetch: int
@@ -157,7 +156,7 @@ def simulate_layer(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
     dram.append((*wb.dram_cycles(), wb.writes))
     eff, util = d.fold_stats()
     return LayerReport(
-        name=layer.name, macs=layer.macs, lines=n,
+        macs=layer.macs, lines=n,
         total_cycles_incl_prefetch=int(dram[2][1] - min(dram[0][0], dram[1][0])),
         total_cycles=total, stall_cycles=stalls,
         overall_util_percent=(layer.macs * 100) / (total * cfg.rows * cfg.cols),

@@ -14,7 +14,6 @@ them for any systolic layer.
 
 from __future__ import annotations
 
-import dataclasses
 from functools import lru_cache
 
 from hwsim.devices.model import Device
@@ -43,14 +42,14 @@ def memory_config(device: Device) -> MemoryConfig:
 
 
 @lru_cache(maxsize=4096)
-def _simulate_shape(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
-    return simulate_layer(layer, cfg)
+def _simulate_shape(shape: tuple[int, ...], cfg: MemoryConfig) -> LayerReport:
+    return simulate_layer(ScaleSimLayer("", *shape), cfg)
 
 
-def simulate_named(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
+def simulate_shape(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
     """:func:`simulate_layer`, computed once per layer shape (depthwise channels share one run)."""
-    report = _simulate_shape(dataclasses.replace(layer, name=""), cfg)
-    return dataclasses.replace(report, name=layer.name)
+    return _simulate_shape((layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels,
+                            layer.filters, layer.stride_h, layer.stride_w), cfg)
 
 
 def plan_graph(graph: Graph, device: Device) -> list[LayerPlan]:
@@ -68,7 +67,7 @@ def plan_graph(graph: Graph, device: Device) -> list[LayerPlan]:
                 raise ConfigError(f"op {op.name!r} of {graph.source}: memory_model scalesim counts one-byte "
                                   f"words (SCALE-Sim's word_size = 1); this op has {bits[0]}-bit weights and "
                                   f"{bits[1]}-bit activations")
-            reports = [simulate_named(layer, cfg) for layer in layers_of(graph, op)]
+            reports = [simulate_shape(layer, cfg) for layer in layers_of(graph, op)]
             plans.append(_plan(device, cfg, op.name, op.kind, unit, bits[2], reports))
         else:
             plans.append(plan_op(graph, op, device, homes))
