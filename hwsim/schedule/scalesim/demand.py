@@ -61,7 +61,7 @@ def skew_order(rows: int, cols: int) -> np.ndarray:
     anti-diagonal prefetch order (rows bottom-up within a diagonal); built directly, without sorting.
 
     >>> skew_order(2, 3).tolist()
-    [0, 1, 3, 2, 4, 5]
+    [0, 3, 1, 4, 2, 5]
     """
     r, c = np.divmod(np.arange(rows * cols), cols)
     d = r + c
