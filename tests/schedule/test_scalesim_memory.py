@@ -84,9 +84,9 @@ def test_write_buffer_waits_for_a_drain_when_full():
 
 def test_calc_read_buffer_forgets_after_half_the_sram():
     """200-word SRAM (sets of 2, epochs of 100 words): 0..149 then 0..49 read 200 words from DRAM, not 150."""
-    rb = EstimatedReadBuffer(200)
+    rb = EstimatedReadBuffer(200, first_line=0)
     addrs = np.concatenate((np.arange(150), np.arange(50)))
-    rb.consume([(addrs, np.arange(200))], (0, 149))
+    rb.consume([(addrs, int)], (0, 149))  # one request per line: slot i is on line i
     assert rb.epoch_words == 100
     assert rb.reads == 200
     assert rb.boundary_lines == [99, 199]

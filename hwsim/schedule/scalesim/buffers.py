@@ -50,9 +50,9 @@ class EstimatedReadBuffer:
     """A CALC-mode read buffer: DRAM reads are the distinct words per half-buffer epoch (see module doc)."""
 
     size_words: int
+    first_line: int  # the first demand line with a request: the first epoch is fetched just before it
     reads: int = 0
     boundary_lines: list[int] = field(default_factory=list)  # demand line at which each epoch ended
-    first_line: int = -1
     words_per_set: int = 0
 
     def __post_init__(self) -> None:
@@ -67,19 +67,20 @@ class EstimatedReadBuffer:
         that makes ``epoch_words`` new words, and the scan restarts after it with an empty epoch.
         """
         base, top = address_range
-        seen = np.zeros(top - base + 1, dtype=bool)
-        first_at = np.zeros(top - base + 1, dtype=np.int64)
+        sink = top - base + 1  # where empty slots (-1) point: never a new word
+        seen = np.zeros(sink + 1, dtype=bool)
+        seen[sink] = True
+        first_at = np.zeros(sink + 1, dtype=np.int64)
         in_epoch = 0
         window = min(max(4 * self.epoch_words, 4096), 1 << 20)
-        for addrs, lines in chunks:
-            if not addrs.size:
-                continue
-            if self.first_line < 0:
-                self.first_line = int(lines[0])
+        positions = np.arange(window)
+        for addrs, line_of in chunks:
+            idx_all = addrs - base
+            idx_all[idx_all < 0] = sink
             pos = 0
-            while pos < addrs.size:
-                idx = addrs[pos:pos + window] - base
-                k = np.arange(idx.size)
+            while pos < idx_all.size:
+                idx = idx_all[pos:pos + window]
+                k = positions[:idx.size]
                 first_at[idx[::-1]] = k[::-1]  # the last assignment wins: each address's first position
                 fresh = (first_at[idx] == k) & ~seen[idx]
                 count = np.cumsum(fresh)
@@ -92,8 +93,9 @@ class EstimatedReadBuffer:
                     continue
                 cut = int(np.searchsorted(count, need))  # the request that fills the epoch
                 self.reads += need
-                self.boundary_lines.append(int(lines[pos + cut]))
+                self.boundary_lines.append(line_of(pos + cut))
                 seen[:] = False
+                seen[sink] = True
                 in_epoch = 0
                 pos += cut + 1
 
@@ -128,7 +130,8 @@ class PrefetchReadBuffer:
         self.fetch_lines = math.ceil(other / self.bandwidth_words)
         self.base = address_range[0]
         self.prefetch = prefetch - self.base
-        self.in_window = np.zeros(address_range[1] - address_range[0] + 1, dtype=bool)
+        self.sink = address_range[1] - address_range[0] + 1  # where empty slots (-1) point: always a hit
+        self.in_window = np.zeros(self.sink + 1, dtype=bool)
         self.window = (0, self.active_sets)
         self._fill_window()
 
@@ -141,6 +144,7 @@ class PrefetchReadBuffer:
 
     def _fill_window(self) -> None:
         self.in_window[self._window_words()] = True
+        self.in_window[self.sink] = True
 
     def _shift(self) -> None:
         self.in_window[self._window_words()] = False
@@ -150,8 +154,9 @@ class PrefetchReadBuffer:
 
     def consume(self, chunks) -> None:
         """Find every window shift over the requests (chunks of ``(addresses, lines)`` in demand order)."""
-        for addrs, lines in chunks:
+        for addrs, line_of in chunks:
             idx = addrs - self.base
+            idx[idx < 0] = self.sink
             pos, step = 0, 1024
             while pos < idx.size:
                 end = min(idx.size, pos + step)
@@ -162,7 +167,7 @@ class PrefetchReadBuffer:
                 m = pos + int(np.argmin(hit))
                 while not self.in_window[idx[m]]:
                     self._shift()
-                    self.misses.append(int(lines[m]))
+                    self.misses.append(line_of(m))
                 pos, step = m + 1, max(1024, (m - pos) * 2)
 
     @property

@@ -184,20 +184,28 @@ class FoldedOperand:
         tiles = padded.reshape(nr, self.block_rows, nc, self.block_cols).transpose(0, 2, 1, 3)
         return tiles[:, :, ::-1, :] if self.flip else tiles
 
-    def streams(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Chunks of ``(addresses, lines)``: every request in demand-matrix order, ``-1`` left out."""
+    def streams(self) -> Iterator[tuple[np.ndarray, Callable[[int], int]]]:
+        """Chunks of ``(addresses, line_of)``: every slot in demand-matrix order (``-1``: no request).
+
+        ``line_of(i)`` is the demand line of the chunk's ``i``-th slot (lines are only looked up where a
+        buffer acts, so they are not materialised).
+        """
         order, line = self._order
         tiles = self._tiles()
-        per = max(1, STREAM_CHUNK_ELEMS // max(order.size, 1))
+        size = order.size
+        per = max(1, STREAM_CHUNK_ELEMS // max(size, 1))
         for start in range(0, self.folds, per):
             folds = np.arange(start, min(start + per, self.folds))
             fc, fr = np.divmod(folds, self.row_folds)
             pick = {"fr": fr, "fc": fc, "": np.zeros_like(folds)}
             blocks = tiles[pick[self.slice_rows_by], pick[self.slice_cols_by]]
-            addrs = blocks.reshape(folds.size, -1)[:, order]
-            lines = line[None, :] + (np.asarray(folds) * self.lines_per_fold)[:, None]
-            keep = addrs >= 0
-            yield addrs[keep], lines[keep]
+            addrs = blocks.reshape(folds.size, -1)[:, order].ravel()
+
+            def line_of(i: int, start: int = start) -> int:
+                fold, k = divmod(int(i), size)
+                return (start + fold) * self.lines_per_fold + int(line[k])
+
+            yield addrs, line_of
 
     def line_counts(self) -> np.ndarray:
         """Requests per demand line over all folds, for an operand whose only ``-1`` entries are padding.
@@ -205,9 +213,15 @@ class FoldedOperand:
         Folds differ only in how much of the array they use (full, or the last row or column fold), so
         the count pattern is computed once per distinct ``(rows used, columns used)`` and repeated.
         """
-        used = [(self._span(f, self.slice_rows_by, self.block_rows, self.shape[0]).size,
-                 self._span(f, self.slice_cols_by, self.block_cols, self.shape[1]).size)
-                for f in range(self.folds)]
+        def extent(index: int, by: str, width: int, total: int) -> int:
+            return min(width, total - index * width) if by else total
+
+        used = []
+        for f in range(self.folds):
+            fc, fr = divmod(f, self.row_folds)
+            idx = {"fr": fr, "fc": fc, "": 0}
+            used.append((extent(idx[self.slice_rows_by], self.slice_rows_by, self.block_rows, self.shape[0]),
+                         extent(idx[self.slice_cols_by], self.slice_cols_by, self.block_cols, self.shape[1])))
         kinds = sorted(set(used))
         order, line = self._order
         patterns = np.zeros((len(kinds), self.lines_per_fold), dtype=np.int64)

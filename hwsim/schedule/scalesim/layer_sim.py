@@ -115,7 +115,7 @@ def simulate_layer(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
                 per_line[line] = (first, count + 1)
             misses.append(per_line)
         else:
-            rb = EstimatedReadBuffer(size)
+            rb = EstimatedReadBuffer(size, op.first_and_last_lines()[0])
             _estimate_reads(rb, d, name, op)
             misses.append({})
         readers.append(rb)
@@ -172,7 +172,6 @@ def _estimate_reads(rb: EstimatedReadBuffer, d: LayerDemand, name: str, op) -> N
     distinct = ifmap_distinct_words(layer) if name == "ifmap" else layer.window * layer.filters
     if distinct < rb.epoch_words:
         rb.reads = distinct
-        rb.first_line = op.first_and_last_lines()[0]
         return
     rb.consume(op.streams(), _address_range(d, name))
 
