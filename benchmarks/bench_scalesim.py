@@ -13,7 +13,7 @@ process (load + simulate + write the reports; best of 3) and as a whole ``python
 --memory-model scalesim --report-dir`` command. Every field of COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and
 DETAILED_ACCESS_REPORT.csv is compared as text, row by row (one row per SCALE-Sim layer: depthwise
 channels each have their row). ``--pin FILE`` writes SCALE-Sim's rows as JSON for the tests
-(``tests/schedule/data/scalesim_3_0_0.json``). Nothing here runs in the test suite.
+(``tests/schedule/data/scalesim_3_0_0_bench.json``; rows after ``LayerID`` as ``[repeat, line]``). Nothing here runs in the test suite.
 """
 
 from __future__ import annotations
@@ -94,6 +94,22 @@ def read_report_rows(folder: Path) -> dict[str, list[list[str]]]:
     for name in REPORTS:
         path = next(folder.glob(f"**/{name}.csv"))
         out[name] = [[f.strip() for f in line.split(",")[1:-1]] for line in path.read_text().splitlines()[1:]]
+    return out
+
+
+def run_lengths(folder: Path) -> dict[str, list]:
+    """Each report as its header and ``[repeat, line]`` pairs (a depthwise layer's channels repeat one line)."""
+    out = {}
+    for name in REPORTS:
+        lines = next(folder.glob(f"**/{name}.csv")).read_text().splitlines()
+        rows: list = []
+        for line in lines[1:]:
+            body = line.split(",", 1)[1]
+            if rows and rows[-1][1] == body:
+                rows[-1][0] += 1
+            else:
+                rows.append([1, body])
+        out[name] = [lines[0], *rows]
     return out
 
 
@@ -195,9 +211,8 @@ def main() -> int:
                         hw = read_report_rows(Path(tmp) / "b")
                     rows, equal, diffs = compare(ss, hw)
                     all_diffs += [f"{name}: {d}" for d in diffs]
-                    pinned[name] = {"topology": file, "input_type": form, "array": side, "sram_kb": ARRAYS[side],
-                                    "dataflow": df, "interface_bandwidth": mode,
-                                    "rows": {k: [", ".join(r) for r in v] for k, v in ss.items()}}
+                    pinned[name] = {"topology": file, "cfg": cfg.read_text().splitlines(),
+                                    "seconds": round(ss_seconds, 1), "reports": run_lengths(runs / name)}
                     for i, v in enumerate((rows, equal, ss_seconds, hw_seconds, cmd_seconds)):
                         totals[i] += v
                     line = (f"| {topo_name} | {side}x{side} | {df} | {mode} | {rows} | {equal}/{rows} | "

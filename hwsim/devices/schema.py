@@ -190,6 +190,24 @@ class ScaleSimMemorySpec(_Spec):
     source: str = ""
 
 
+def scalesim_memory_problem(spec: DeviceSpec) -> str | None:
+    """Why SCALE-Sim's memory model cannot run on ``spec`` (an os/ws/is array, one SRAM per operand), or None."""
+    if spec.mac_array.dataflow not in ("output_stationary", "weight_stationary", "input_stationary"):
+        return f"scalesim needs a systolic array (output_, weight_ or input_stationary), not {spec.mac_array.dataflow}"
+    readers: dict[int, str] = {}
+    for operand in ("inputs", "weights", "outputs"):
+        i = max(i for i, m in enumerate(spec.memories) if operand in m.holds and m.kind != "register_file")
+        level = spec.memories[i]
+        if level.kind != "sram":
+            return (f"scalesim needs an SRAM buffer for {operand} (its ifmap, filter and ofmap SRAMs); {operand} "
+                    f"are read from {level.name!r}, a {level.kind} level")
+        if i in readers:
+            return (f"scalesim needs one SRAM per operand (its ifmap, filter and ofmap SRAMs); {readers[i]} and "
+                    f"{operand} share {level.name!r}")
+        readers[i] = operand
+    return None
+
+
 class DeviceSpec(_Spec):
     """A whole device file.
 
@@ -216,24 +234,12 @@ class DeviceSpec(_Spec):
     def _scalesim_memory(self):
         if self.memory_model != "scalesim":
             return self
-        if self.performance_model != "hwsim":
+        if self.performance_model not in ("hwsim", "scalesim-3.0"):
             raise at_field(("memory_model",), f"scalesim replaces the whole layer plan; it cannot be combined "
                            f"with performance_model {self.performance_model!r}", self.memory_model)
-        if self.mac_array.dataflow not in ("output_stationary", "weight_stationary", "input_stationary"):
-            raise at_field(("memory_model",), f"scalesim needs a systolic array (output_, weight_ or "
-                           f"input_stationary), not {self.mac_array.dataflow}", self.memory_model)
-        readers = {}
-        for operand in ("inputs", "weights", "outputs"):
-            i = max(i for i, m in enumerate(self.memories) if operand in m.holds and m.kind != "register_file")
-            if self.memories[i].kind != "sram":
-                raise at_field(("memory_model",), f"scalesim needs an SRAM buffer for {operand} (its ifmap, "
-                               f"filter and ofmap SRAMs); {operand} are read from {self.memories[i].name!r}, "
-                               f"a {self.memories[i].kind} level", self.memory_model)
-            if i in readers:
-                raise at_field(("memory_model",), f"scalesim needs one SRAM per operand (its ifmap, filter "
-                               f"and ofmap SRAMs); {readers[i]} and {operand} share "
-                               f"{self.memories[i].name!r}", self.memory_model)
-            readers[i] = operand
+        problem = scalesim_memory_problem(self)
+        if problem:
+            raise at_field(("memory_model",), problem, self.memory_model)
         return self
 
     @model_validator(mode="after")

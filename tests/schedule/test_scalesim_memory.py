@@ -248,3 +248,47 @@ def test_cli_report_dir_needs_the_scalesim_model(tmp_path, capsys):
     topo.write_text("\n".join(PINNED_4X5["topology"]) + "\n")
     assert main(["simulate", str(topo), "--device", str(cfg), "--report-dir", str(tmp_path / "out")]) == 2
     assert "need --memory-model scalesim" in capsys.readouterr().err
+
+
+BENCH_FILE = DATA / "scalesim_3_0_0_bench.json"
+BENCH = json.loads(BENCH_FILE.read_text(encoding="utf-8")) if BENCH_FILE.exists() else {}
+
+
+def _expand(report: list) -> list[str]:
+    header, *rows = report
+    lines, i = [header], 0
+    for repeat, body in rows:
+        for _ in range(repeat):
+            lines.append(f"{i},{body}")
+            i += 1
+    return lines
+
+
+@pytest.mark.parametrize("case", sorted(BENCH))
+def test_reports_equal_scalesim_on_the_benchmark_configs(case, tmp_path):
+    """DS-CNN, BERT-block GEMMs and ResNet-18 layers on 16x16 and 32x32 arrays, OS/WS/IS x CALC/USER: every
+    line of SCALE-Sim 3.0.0's three reports (pinned by benchmarks/bench_scalesim.py --pin) is reproduced."""
+    pinned = BENCH[case]
+    cfg = tmp_path / f"{case}.cfg"
+    cfg.write_text("\n".join(pinned["cfg"]) + "\n", encoding="utf-8")
+    topo = Path(__file__).parents[2] / pinned["topology"]
+    result = simulate(load_model(topo), with_memory_model(load_device(cfg), "scalesim"), record_trace=False)
+    write_reports(result, tmp_path / "out")
+    for r in REPORTS:
+        assert (tmp_path / "out" / f"{r}.csv").read_text().splitlines() == _expand(pinned["reports"][r]), r
+
+
+def test_benchmark_configs_are_pinned():
+    """The benchmark's SCALE-Sim runs are pinned for all three topologies, both modes and all dataflows."""
+    assert {c.split("_")[0] for c in BENCH} >= {"ds", "bert", "resnet18"}
+    assert {(c.rsplit("_", 2)[1], c.rsplit("_", 2)[2]) for c in BENCH} == {
+        (df, mode) for df in ("os", "ws", "is") for mode in ("calc", "user")}
+
+
+def test_performance_model_name_checks_the_device_too(tmp_path):
+    """Choosing the model by its registry name (performance_model: scalesim-3.0) applies the same device check."""
+    text = (Path(__file__).parents[2] / "accelerators" / "edge_tpu_like.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "dev.yaml"
+    path.write_text(text.replace("\nmac_array:", "\nperformance_model: scalesim-3.0\nmac_array:", 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"performance model scalesim-3\.0: scalesim needs"):
+        simulate(Path(__file__).parents[2] / "workloads" / "tiny.yaml", load_device(path))

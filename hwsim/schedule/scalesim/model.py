@@ -17,6 +17,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from hwsim.devices.model import Device
+from hwsim.devices.schema import scalesim_memory_problem
 from hwsim.errors import ConfigError
 from hwsim.schedule.counts import ActionCounts
 from hwsim.schedule.mapper import (VIEW_OPS, LayerPlan, Mapping, Tile, assign_homes, check_supported, plan_op,
@@ -54,6 +55,9 @@ def simulate_shape(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
 
 def plan_graph(graph: Graph, device: Device) -> list[LayerPlan]:
     """One plan per op: SCALE-Sim's for MAC layers, hwsim's own for the rest."""
+    problem = scalesim_memory_problem(device.spec)
+    if problem:
+        raise ConfigError(f"{device.path or device.name}: performance model scalesim-3.0: {problem}")
     check_supported(graph, device)
     cfg = memory_config(device)
     homes = assign_homes(graph, device)
