@@ -129,46 +129,79 @@ class PrefetchReadBuffer:
         self.first_fetch_lines = min(math.ceil(active / self.bandwidth_words), fetch_lines)
         self.fetch_lines = math.ceil(other / self.bandwidth_words)
         self.base = address_range[0]
-        self.prefetch = prefetch - self.base
-        self.sink = address_range[1] - address_range[0] + 1  # where empty slots (-1) point: always a hit
-        self.in_window = np.zeros(self.sink + 1, dtype=bool)
-        self.window = (0, self.active_sets)
-        self._fill_window()
+        sink = address_range[1] - address_range[0] + 1  # where empty slots (-1) point: always a hit
+        self.sink = sink
+        words = prefetch - self.base
+        sets = np.arange(words.size) // self.per_set
+        self.start = 0  # the window is the sets start, start + 1, ... (cyclically), active_sets of them
+        self.words, self.sets = words, sets
+        self.set_of = self.keys = self.in_window = None
+        if not words.size or np.bincount(words).max() <= 1:
+            # each word in one set: a request hits when its set is in the window (O(1) per request)
+            self.set_of = np.zeros(sink + 1, dtype=np.int64)
+            self.set_of[words] = sets
+        else:
+            # a word in several sets (overlapping convolution windows): a bitmap of the window's words,
+            # rebuilt on every shift, or a search of the (word, set) pairs when shifts come too often
+            self.in_window = np.zeros(sink + 1, dtype=bool)
+            self._mark(True)
 
     def _window_words(self) -> np.ndarray:
-        lo, hi = self.window
-        p, seq = self.per_set, self.prefetch
-        if lo < hi:
-            return seq[lo * p:hi * p]
-        return np.concatenate((seq[lo * p:], seq[:hi * p]))
+        p, n, start, width = self.per_set, self.n_sets, self.start, self.active_sets
+        if start + width <= n:
+            return self.words[start * p:(start + width) * p]
+        return np.concatenate((self.words[start * p:], self.words[:(start + width - n) * p]))
 
-    def _fill_window(self) -> None:
-        self.in_window[self._window_words()] = True
+    def _mark(self, value: bool) -> None:
+        self.in_window[self._window_words()] = value
         self.in_window[self.sink] = True
 
-    def _shift(self) -> None:
-        self.in_window[self._window_words()] = False
-        start = (self.window[0] + self.shift_sets) % self.n_sets
-        self.window = (start, (start + self.active_sets) % self.n_sets)
-        self._fill_window()
+    def _hits(self, idx: np.ndarray) -> np.ndarray:
+        n, start, width = self.n_sets, self.start, self.active_sets
+        if self.set_of is not None:
+            return ((self.set_of[idx] - start) % n < width) | (idx == self.sink)
+        if self.in_window is not None:
+            return self.in_window[idx]
+        base = idx * n
+        ranges = [(start, start + width)] if start + width <= n else [(start, n), (0, start + width - n)]
+        hit = idx == self.sink
+        for lo, hi in ranges:
+            hit |= np.searchsorted(self.keys, base + hi) > np.searchsorted(self.keys, base + lo)
+        return hit
+
+    def _shift(self, scanned: int) -> None:
+        if self.in_window is not None:
+            self._mark(False)
+        self.start = (self.start + self.shift_sets) % self.n_sets
+        self.misses_seen = getattr(self, "misses_seen", 0) + 1
+        if self.in_window is not None:
+            window_words = self.active_sets * self.per_set
+            if self.misses_seen >= 32 and scanned < self.misses_seen * window_words // 16:
+                self.in_window = None  # shifts too frequent for rebuilding the bitmap: search instead
+                self.keys = np.sort(self.words * self.n_sets + self.sets)
+            else:
+                self._mark(True)
 
     def consume(self, chunks) -> None:
-        """Find every window shift over the requests (chunks of ``(addresses, lines)`` in demand order)."""
+        """Find every window shift over the requests (chunks of ``(addresses, line_of)`` in demand order)."""
+        scanned = 0
         for addrs, line_of in chunks:
             idx = addrs - self.base
             idx[idx < 0] = self.sink
             pos, step = 0, 1024
             while pos < idx.size:
                 end = min(idx.size, pos + step)
-                hit = self.in_window[idx[pos:end]]
+                hit = self._hits(idx[pos:end])
                 if hit.all():
+                    scanned += end - pos
                     pos, step = end, min(step * 2, 1 << 20)
                     continue
                 m = pos + int(np.argmin(hit))
-                while not self.in_window[idx[m]]:
-                    self._shift()
+                scanned += m - pos + 1
+                while not self._hits(idx[m:m + 1])[0]:
+                    self._shift(scanned)
                     self.misses.append(line_of(m))
-                pos, step = m + 1, max(1024, (m - pos) * 2)
+                pos, step = m + 1, max(256, (m - pos) * 2)
 
     @property
     def reads(self) -> int:

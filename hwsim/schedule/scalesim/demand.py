@@ -237,9 +237,14 @@ class FoldedOperand:
     def first_and_last_lines(self) -> tuple[int, int]:
         """The first and last demand lines holding a request."""
         order, line = self._order
-        first = line[self.block(0).ravel()[order] >= 0]
-        last = line[self.block(self.folds - 1).ravel()[order] >= 0]
-        return int(first.min()), int(last.max()) + (self.folds - 1) * self.lines_per_fold
+        found = []
+        for folds in (range(self.folds), range(self.folds - 1, -1, -1)):
+            for f in folds:  # a fold may hold no request at all (windows wholly past the IFMAP)
+                lines = line[self.block(f).ravel()[order] >= 0]
+                if lines.size:
+                    found.append(f * self.lines_per_fold + int(lines.min() if not found else lines.max()))
+                    break
+        return found[0], found[1]
 
 
 @dataclass(frozen=True)
