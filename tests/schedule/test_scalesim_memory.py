@@ -292,3 +292,18 @@ def test_performance_model_name_checks_the_device_too(tmp_path):
     path.write_text(text.replace("\nmac_array:", "\nperformance_model: scalesim-3.0\nmac_array:", 1), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"performance model scalesim-3\.0: scalesim needs"):
         simulate(Path(__file__).parents[2] / "workloads" / "tiny.yaml", load_device(path))
+
+
+def test_memory_model_is_a_sweep_axis(tmp_path):
+    """``device.memory_model`` sweeps like any device field: each point's device carries its memory model."""
+    from hwsim.experiment.runner import _device
+    from hwsim.experiment.spec import ExperimentSpec
+    from hwsim.experiment.sweep import expand
+
+    cfg = tmp_path / "d.cfg"
+    cfg.write_text("\n".join(PINNED_4X5["cases"]["ws_CALC_10_10"]["cfg"]) + "\n")
+    spec = ExperimentSpec.model_validate({"schema_version": 1, "name": "t", "seed": 1, "workloads": ["digits_mlp"],
+                                          "devices": [str(cfg)],
+                                          "sweep": {"grid": {"device.memory_model": ["hwsim", "scalesim"]}}})
+    points = expand(spec)
+    assert [_device(p).spec.memory_model for p in points] == ["hwsim", "scalesim"]
