@@ -53,14 +53,15 @@ class EstimatedReadBuffer:
     first_line: int  # the first demand line with a request: the first epoch is fetched just before it
     reads: int = 0
     boundary_lines: list[int] = field(default_factory=list)  # demand line at which each epoch ended
-    words_per_set: int = 0
+    words_per_set: int = field(init=False)
+    epoch_words: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.words_per_set = self.size_words // 100
         self.epoch_words = ACTIVE_FRACTION_PERCENT * self.words_per_set
 
     def consume(self, chunks, address_range: tuple[int, int]) -> None:
-        """Run every request (chunks of ``(addresses, lines)`` in demand order) through the epochs.
+        """Run every request (chunks of ``(addresses, line_of)`` in demand order) through the epochs.
 
         Vectorised over windows of requests: a request is a new word of the epoch when it is the first of
         its address in the window and the address is not yet in the epoch; the epoch ends at the request
@@ -134,6 +135,7 @@ class PrefetchReadBuffer:
         words = prefetch - self.base
         sets = np.arange(words.size) // self.per_set
         self.start = 0  # the window is the sets start, start + 1, ... (cyclically), active_sets of them
+        self.shifts = 0
         self.words, self.sets = words, sets
         self.set_of = self.keys = self.in_window = None
         if not words.size or np.bincount(words).max() <= 1:
@@ -173,10 +175,10 @@ class PrefetchReadBuffer:
         if self.in_window is not None:
             self._mark(False)
         self.start = (self.start + self.shift_sets) % self.n_sets
-        self.misses_seen = getattr(self, "misses_seen", 0) + 1
+        self.shifts += 1
         if self.in_window is not None:
             window_words = self.active_sets * self.per_set
-            if self.misses_seen >= 32 and scanned < self.misses_seen * window_words // 16:
+            if self.shifts >= 32 and scanned < self.shifts * window_words // 16:
                 self.in_window = None  # shifts too frequent for rebuilding the bitmap: search instead
                 self.keys = np.sort(self.words * self.n_sets + self.sets)
             else:
