@@ -307,3 +307,18 @@ def test_memory_model_is_a_sweep_axis(tmp_path):
                                           "sweep": {"grid": {"device.memory_model": ["hwsim", "scalesim"]}}})
     points = expand(spec)
     assert [_device(p).spec.memory_model for p in points] == ["hwsim", "scalesim"]
+
+
+@pytest.mark.parametrize("device", ["edge_tpu_like", "ethos_u55_128_like", "hexagon_like"])
+def test_traffic_per_operand_adds_up_to_the_counts(device):
+    """hwsim's own model: per level and action, the per-operand elements sum to the counted accesses."""
+    result = simulate(Path(__file__).parents[2] / "workloads" / "tiny.yaml", device, record_trace=False)
+    memories = {m.name for m in result.device.levels if m.kind != "register_file"}
+    counted: dict = {}
+    for (component, action, _), n in result.totals:
+        if component in memories:
+            counted[(component, action)] = counted.get((component, action), 0) + n
+    split: dict = {}
+    for (level, action, _), n in result.traffic().items():
+        split[(level, action)] = split.get((level, action), 0) + n
+    assert split == counted and counted
