@@ -100,6 +100,39 @@ class EstimatedReadBuffer:
                 in_epoch = 0
                 pos += cut + 1
 
+    def consume_blocks(self, block_ids: np.ndarray, blocks: list[np.ndarray], slots: list[np.ndarray],
+                       line_of) -> None:
+        """The same epochs, block by block, for an operand whose words are all distinct.
+
+        The demand is then a sequence of blocks with disjoint words, each always requested in the same
+        order, so an occurrence of a block brings new words only when the block is not yet in the epoch,
+        or when it is the block the epoch started inside (its words before that point are new). The
+        work is one step per fold instead of one per request. ``blocks[b]`` are block ``b``'s words (only
+        their number matters here), ``slots[b]`` their slots within a fold, ``line_of(fold, slot)`` the
+        demand line of one.
+        """
+        in_epoch = 0
+        seen: set[int] = set()
+        start_block, start_word, prefix_done = -1, 0, True
+        for fold, b in enumerate(block_ids.tolist()):
+            size = slots[b].size
+            if b not in seen:
+                seen.add(b)
+                lo, hi = 0, size
+            elif b == start_block and not prefix_done:
+                lo, hi, prefix_done = 0, start_word, True
+            else:
+                continue
+            while hi - lo >= self.epoch_words - in_epoch:
+                cut = lo + self.epoch_words - in_epoch - 1  # the word that fills the epoch
+                self.reads += self.epoch_words - in_epoch
+                self.boundary_lines.append(line_of(fold, int(slots[b][cut])))
+                in_epoch, seen = 0, {b}
+                start_block, start_word, prefix_done = b, cut + 1, False
+                lo, hi = cut + 1, size
+            in_epoch += hi - lo
+            self.reads += hi - lo
+
     def dram_cycles(self, cycle_of_line) -> tuple[int, int]:
         """(first, last) cycle of the DRAM trace; ``cycle_of_line(i)`` is line ``i``'s cycle with stalls."""
         if not self.boundary_lines:
@@ -183,6 +216,37 @@ class PrefetchReadBuffer:
                 self.keys = np.sort(self.words * self.n_sets + self.sets)
             else:
                 self._mark(True)
+
+    @property
+    def words_held_once(self) -> bool:
+        """Whether each word is in one set only (then :meth:`consume_blocks` applies)."""
+        return self.set_of is not None
+
+    def consume_blocks(self, block_ids: np.ndarray, blocks: list[np.ndarray], slots: list[np.ndarray],
+                       line_of) -> None:
+        """Find every window shift block by block (words held once): ``blocks[b]`` are block ``b``'s words in
+        demand order, ``slots[b]`` their slots, ``line_of(fold, slot)`` the demand line of one.
+
+        A block occurrence whose sets all lie in the window (one test on its lowest and highest set) is
+        passed whole; otherwise its requests are tested in order from the first miss on.
+        """
+        n, width = self.n_sets, self.active_sets
+        sets = [self.set_of[words - self.base] for words in blocks]
+        low = [int(x.min()) if x.size else 0 for x in sets]
+        span = [int(x.max()) - lo if x.size else 0 for x, lo in zip(sets, low)]
+        for fold, b in enumerate(block_ids.tolist()):
+            if (low[b] - self.start) % n + span[b] < width:
+                continue
+            seq, pos = sets[b], 0
+            while pos < seq.size:
+                hit = (seq[pos:] - self.start) % n < width
+                if hit.all():
+                    break
+                m = pos + int(np.argmin(hit))
+                while (seq[m] - self.start) % n >= width:
+                    self._shift(0)
+                    self.misses.append(line_of(fold, int(slots[b][m])))
+                pos = m + 1
 
     def consume(self, chunks) -> None:
         """Find every window shift over the requests (chunks of ``(addresses, line_of)`` in demand order)."""

@@ -174,15 +174,35 @@ class FoldedOperand:
         r, c = np.divmod(order, self.block_cols)
         return order, self.prefix + r + (c if self.skew else 0)
 
-    def _tiles(self) -> np.ndarray:
-        """Every block at once: ``(row blocks, column blocks, block_rows, block_cols)``, padded, flipped."""
+    def _ordered_tiles(self) -> np.ndarray:
+        """Every distinct block once, as its requests in demand order: ``(row blocks x column blocks, slots)``."""
         full = self.source(np.arange(self.shape[0]), np.arange(self.shape[1]))
         nr = math.ceil(self.shape[0] / self.block_rows) if self.slice_rows_by else 1
         nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
         padded = np.full((nr * self.block_rows, nc * self.block_cols), -1, dtype=np.int64)
         padded[:self.shape[0], :self.shape[1]] = full
         tiles = padded.reshape(nr, self.block_rows, nc, self.block_cols).transpose(0, 2, 1, 3)
-        return tiles[:, :, ::-1, :] if self.flip else tiles
+        if self.flip:
+            tiles = tiles[:, :, ::-1, :]
+        return tiles.reshape(nr * nc, -1)[:, self._order[0]]
+
+    def block_sequence(self) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], Callable[[int, int], int]]:
+        """The demand as blocks: the block of each fold, each distinct block's words in demand order (``-1``
+        dropped) and their slots, and ``line_of(fold, slot)``. For operands whose words are all distinct,
+        where a buffer can be run block by block instead of request by request."""
+        order, line = self._order
+        tiles = self._ordered_tiles()
+        nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
+        fc, fr = np.divmod(np.arange(self.folds), self.row_folds)
+        pick = {"fr": fr, "fc": fc, "": np.zeros_like(fc)}
+        ids = pick[self.slice_rows_by] * nc + pick[self.slice_cols_by]
+        slots = [np.flatnonzero(row >= 0) for row in tiles]
+        words = [row[keep] for row, keep in zip(tiles, slots)]
+
+        def line_of(fold: int, slot: int) -> int:
+            return fold * self.lines_per_fold + int(line[slot])
+
+        return ids, words, slots, line_of
 
     def streams(self) -> Iterator[tuple[np.ndarray, Callable[[int], int]]]:
         """Chunks of ``(addresses, line_of)``: every slot in demand-matrix order (``-1``: no request).
@@ -191,15 +211,15 @@ class FoldedOperand:
         buffer acts, so they are not materialised).
         """
         order, line = self._order
-        tiles = self._tiles()
+        tiles = self._ordered_tiles()
         size = order.size
+        nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
         per = max(1, STREAM_CHUNK_ELEMS // max(size, 1))
         for start in range(0, self.folds, per):
             folds = np.arange(start, min(start + per, self.folds))
             fc, fr = np.divmod(folds, self.row_folds)
             pick = {"fr": fr, "fc": fc, "": np.zeros_like(folds)}
-            blocks = tiles[pick[self.slice_rows_by], pick[self.slice_cols_by]]
-            addrs = blocks.reshape(folds.size, -1)[:, order].ravel()
+            addrs = tiles[pick[self.slice_rows_by] * nc + pick[self.slice_cols_by]].ravel()
 
             def line_of(i: int, start: int = start) -> int:
                 fold, k = divmod(int(i), size)

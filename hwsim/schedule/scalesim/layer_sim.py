@@ -108,7 +108,10 @@ def simulate_layer(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
             rb = PrefetchReadBuffer(size, bw)
             seq, elems = d.prefetch_sequence(name)
             rb.setup(seq, elems, _address_range(d, name))
-            rb.consume(op.streams())
+            if rb.words_held_once:
+                rb.consume_blocks(*op.block_sequence())
+            else:
+                rb.consume(op.streams())
             per_line: dict[int, tuple[int, int]] = {}
             for k, line in enumerate(rb.misses, start=1):
                 first, count = per_line.get(line, (k, 0))
@@ -173,7 +176,16 @@ def _estimate_reads(rb: EstimatedReadBuffer, d: LayerDemand, name: str, op) -> N
     if distinct < rb.epoch_words:
         rb.reads = distinct
         return
-    rb.consume(op.streams(), _address_range(d, name))
+    if name == "filter" or not _windows_overlap(layer):
+        rb.consume_blocks(*op.block_sequence())
+    else:
+        rb.consume(op.streams(), _address_range(d, name))
+
+
+def _windows_overlap(layer: ScaleSimLayer) -> bool:
+    """Whether two output pixels read a common IFMAP word (else every IFMAP word is requested once per pass)."""
+    return ((layer.filter_h > layer.stride_h and layer.ofmap_h > 1)
+            or (layer.filter_w > layer.stride_w and layer.ofmap_w > 1))
 
 
 def _address_range(d: LayerDemand, name: str) -> tuple[int, int]:
