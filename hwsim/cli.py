@@ -182,13 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="folder to write the latency breakdown and roofline PNGs to")
     p.add_argument("--mappings", action="store_true", help="print each layer's tiling and loop order")
     p.add_argument("--counts", action="store_true",
-                   help="print the action counts the energy model prices, and the traffic per level and operand")
+                   help="print the action counts the energy model prices, and the traffic per level and "
+                        "operand")
     p.add_argument("--memory-model", choices=["hwsim", "scalesim"], default=None,
                    help="memory traffic and stalls by hwsim's own model or SCALE-Sim 3.0.0's (default: the "
                         "device's memory_model, hwsim unless it says otherwise)")
     p.add_argument("--report-dir", default=None,
-                   help="write SCALE-Sim's COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and DETAILED_ACCESS_REPORT.csv "
-                        "here (needs --memory-model scalesim)")
+                   help="write SCALE-Sim's COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and "
+                        "DETAILED_ACCESS_REPORT.csv here (needs --memory-model scalesim)")
     p.set_defaults(func=_simulate)
 
     from hwsim.energy.commands import add_parser as add_energy_parser

@@ -191,9 +191,10 @@ class ScaleSimMemorySpec(_Spec):
 
 
 def scalesim_memory_problem(spec: DeviceSpec) -> str | None:
-    """Why SCALE-Sim's memory model cannot run on ``spec`` (an os/ws/is array, one SRAM per operand), or None."""
+    """Why SCALE-Sim's memory model cannot run on ``spec`` (os/ws/is array, one SRAM per operand), or None."""
     if spec.mac_array.dataflow not in ("output_stationary", "weight_stationary", "input_stationary"):
-        return f"scalesim needs a systolic array (output_, weight_ or input_stationary), not {spec.mac_array.dataflow}"
+        return (f"scalesim needs a systolic array (output_, weight_ or input_stationary), not "
+                f"{spec.mac_array.dataflow}")
     readers: dict[int, str] = {}
     for operand in ("inputs", "weights", "outputs"):
         i = max(i for i, m in enumerate(spec.memories) if operand in m.holds and m.kind != "register_file")

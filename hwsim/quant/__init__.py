@@ -16,7 +16,8 @@ import importlib
 # Re-exports resolved on first use (PEP 562), so that importing a submodule such as hwsim.quant.commands
 # (which the CLI does to build its parser) does not import numba and the whole quantizer.
 _EXPORTS = {"QuantizedModel": "hwsim.quant.convert", "quantize_model": "hwsim.quant.convert",
-            "PRESETS": "hwsim.quant.recipe", "QuantRecipe": "hwsim.quant.recipe", "load_recipe": "hwsim.quant.recipe"}
+            "PRESETS": "hwsim.quant.recipe", "QuantRecipe": "hwsim.quant.recipe",
+            "load_recipe": "hwsim.quant.recipe"}
 
 __all__ = ["PRESETS", "QuantRecipe", "QuantizedModel", "load_recipe", "quantize_model"]
 

@@ -5,7 +5,8 @@ Layers run one after another, in topological order. Within a layer three kinds o
 * a **loader** walks the tiles in order; for each it takes an input buffer slot (two when the mapper
   double-buffers, one otherwise), then starts one transfer per operand the tile needs and waits for them;
 * the **compute** process waits for its tile's data, holds its unit for the tile's cycles (after the tile's
-  ``wait_cycles``, stalls a memory model computed itself, such as SCALE-Sim's), frees the input slot, and hands the tile's output to a **store** transfer (which holds an output slot until written);
+  ``wait_cycles``, stalls a memory model computed itself, such as SCALE-Sim's), frees the input slot,
+  and hands the tile's output to a **store** transfer (which holds an output slot until written);
 * every transfer holds a DMA engine, a read port of its source level and a write port of its destination
   level, always acquired in that order (engine, then ports by level index), for
   ``latency + setup + ceil(bytes / min(source read, destination write bandwidth))`` cycles;

@@ -1,4 +1,4 @@
-"""SCALE-Sim 3.0.0's memory model (``memory_model: scalesim``): its reports reproduced, its rules by hand, its config."""
+"""SCALE-Sim 3.0.0's memory model (``memory_model: scalesim``): its reports reproduced, its rules by hand."""
 
 from __future__ import annotations
 

@@ -313,7 +313,10 @@ class WriteBuffer:
         self.next_line = 0
 
     def next_event(self, stall_cycles: int) -> int | None:
-        """The first line from :attr:`next_line` on where a word starts a drain or waits (``stall_cycles``: stalls so far)."""
+        """The first line from :attr:`next_line` on where a word starts a drain or waits.
+
+        ``stall_cycles`` are the stalls so far, constant up to that line (lines before it trigger nothing).
+        """
         lo = self.next_line
         if lo >= self.counts.size:
             return None

@@ -116,7 +116,7 @@ def ifmap_distinct_words(layer: ScaleSimLayer) -> int:
 
 @dataclass(frozen=True)
 class FoldedOperand:
-    """One operand's demand matrix: :meth:`block` gives fold ``f``'s padded block, placed on its lines.
+    """One operand's demand matrix: fold ``f``'s padded block (:meth:`block`), placed on its lines.
 
     ``source(rows, cols)`` returns the entries of the operand matrix (arranged so that a fold's block is a
     slice of it) at the given row and column indices; ``shape`` is that matrix's shape. ``block_rows x
@@ -150,18 +150,12 @@ class FoldedOperand:
         start = (fr if by == "fr" else fc) * width
         return np.arange(start, min(start + width, total))
 
-    def block(self, fold: int, full: np.ndarray | None = None) -> np.ndarray:
-        """Fold ``fold``'s block, padded with -1 to ``block_rows x block_cols`` (flipped when SCALE-Sim does).
-
-        ``full`` is the whole operand matrix when the caller has it (else the block's entries are computed).
-        """
+    def block(self, fold: int) -> np.ndarray:
+        """Fold ``fold``'s block, padded with -1 to ``block_rows x block_cols`` (flipped when SCALE-Sim does)."""
         rows = self._span(fold, self.slice_rows_by, self.block_rows, self.shape[0])
         cols = self._span(fold, self.slice_cols_by, self.block_cols, self.shape[1])
         out = np.full((self.block_rows, self.block_cols), -1, dtype=np.int64)
-        if full is None:
-            out[:rows.size, :cols.size] = self.source(rows, cols)
-        elif rows.size and cols.size:
-            out[:rows.size, :cols.size] = full[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        out[:rows.size, :cols.size] = self.source(rows, cols)
         return out[::-1] if self.flip else out
 
     @cached_property

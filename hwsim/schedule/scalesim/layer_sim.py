@@ -22,7 +22,7 @@ from hwsim.schedule.scalesim.layers import ScaleSimLayer
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    """The part of a SCALE-Sim config that sets the memory system (sizes in bytes = words, bandwidths in words/cycle).
+    """The part of a SCALE-Sim config that sets its memory system (sizes in bytes = words; words per cycle).
 
     In CALC mode SCALE-Sim estimates the DRAM bandwidth: the read buffers never stall and the OFMAP buffer
     drains one array row (``columns`` words) per cycle. In USER mode the IFMAP and filter buffers fetch at
