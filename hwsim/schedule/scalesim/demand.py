@@ -58,11 +58,26 @@ def skew_order(rows: int, cols: int) -> np.ndarray:
     """Flat indices of a ``rows x cols`` matrix in anti-diagonal order: by ``r + c``, then by column.
 
     This is the order of a skewed block's requests (line ``r + c``, columns left to right) and of SCALE-Sim's
-    anti-diagonal prefetch order (rows bottom-up within a diagonal); built directly, without sorting.
+    anti-diagonal prefetch order (rows bottom-up within a diagonal); built directly, without sorting. In a
+    tall matrix every diagonal from ``cols - 1`` to ``rows - 1`` is full, so that part is one product
+    ``d * cols - c * (cols - 1)``; the corners are listed diagonal by diagonal.
 
     >>> skew_order(2, 3).tolist()
     [0, 3, 1, 4, 2, 5]
+    >>> skew_order(4, 2).tolist()
+    [0, 2, 1, 4, 3, 6, 5, 7]
     """
+    if rows < cols or cols == 1:
+        return _skew_order_general(rows, cols)
+    c = np.arange(cols)
+    head = [(d - c[:d + 1]) * cols + c[:d + 1] for d in range(cols - 1)]
+    middle = (np.arange(cols - 1, rows)[:, None] * cols - c[None, :] * (cols - 1)).ravel()
+    tail = [(d - c[d - rows + 1:]) * cols + c[d - rows + 1:] for d in range(rows, rows + cols - 1)]
+    return np.concatenate(head + [middle] + tail).astype(np.int64)
+
+
+def _skew_order_general(rows: int, cols: int) -> np.ndarray:
+    """:func:`skew_order` for any shape: each element's place from its diagonal's start and its column."""
     r, c = np.divmod(np.arange(rows * cols), cols)
     d = r + c
     first_col = np.maximum(0, np.arange(rows + cols - 1) - rows + 1)
