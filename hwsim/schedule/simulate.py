@@ -36,6 +36,8 @@ class LayerResult:
     offchip_bytes: int
     counts: ActionCounts
     mapping: Mapping
+    traffic: dict = field(default_factory=dict)  # (level, "read"|"write", operand) -> elements
+    reports: tuple = ()  # SCALE-Sim's report rows of this op (memory_model scalesim)
 
     def time_us(self, clock_mhz: float) -> float:
         """Elapsed time in microseconds."""
@@ -81,6 +83,20 @@ class SimResult:
     def mac_utilization(self) -> float:
         """Useful MACs over the array's peak MACs for the whole run."""
         return self.macs / (self.device.peak_macs_per_cycle * self.cycles) if self.cycles else 0.0
+
+    def traffic(self) -> dict[tuple[str, str, str], int]:
+        """Elements read and written per memory level and operand, summed over layers."""
+        out: dict[tuple[str, str, str], int] = {}
+        for layer in self.layers:
+            for key, n in layer.traffic.items():
+                out[key] = out.get(key, 0) + n
+        return out
+
+    def traffic_table(self) -> str:
+        """Per level, action and operand: the elements moved (``--counts``), one line each."""
+        rows = [f"{level:16s} {action:6s} {operand:8s} {n:>16,d}" for (level, action, operand), n in
+                sorted(self.traffic().items())]
+        return "\n".join([f"{'level':16s} {'action':6s} {'operand':8s} {'elements':>16s}", *rows])
 
     def table(self, mappings: bool = False) -> str:
         """A per-layer table and a totals line (with each layer's mapping when ``mappings``)."""
@@ -144,4 +160,5 @@ def _layer_result(device: Device, plan: LayerPlan, times: tuple[int, int, int]) 
     peak = device.peak_macs_per_cycle
     util = plan.macs / (peak * cycles) if cycles and plan.unit == device.spec.mac_array.name else 0.0
     return LayerResult(plan.op, plan.kind, plan.unit, plan.precision, plan.macs, start, cycles, busy,
-                       cycles - busy, util, plan.input_bytes_offchip, plan.counts, plan.mapping)
+                       cycles - busy, util, plan.input_bytes_offchip, plan.counts, plan.mapping, plan.traffic,
+                       plan.reports)
