@@ -121,7 +121,7 @@ class LayerPlan:
     mapping: Mapping
     counts: ActionCounts
     input_bytes_offchip: int = 0  # bytes this layer moves to or from the outermost level (roofline)
-    traffic: dict = field(default_factory=dict)  # (level, "read"|"write", operand) -> elements
+    traffic: dict = field(default_factory=dict)  # (level, "read"|"write", operand) -> elements (bytes when 8-bit)
     reports: tuple = ()  # a peer model's own per-layer figures (SCALE-Sim's report rows), if it has them
 
 

@@ -72,6 +72,7 @@ def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_
     levels = {m.name: i for i, m in enumerate(device.levels)}
     counts = ActionCounts()
     tiles = []
+    traffic: dict[tuple[str, str, str], int] = {}
     offchip = 0
     for r in results:
         if not r.op.npu:
@@ -89,6 +90,11 @@ def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_
                 streams.append(Transfer("inputs", i, i, t.read_bytes + t.write_bytes, 8, t.access_cycles))
             if device.levels[i].kind == "off_chip":
                 offchip += t.read_bytes + t.write_bytes
+        for (name, action, operand), n in r.operands.items():
+            level = LEVEL_NAMES.get(name, name)
+            if level in levels:
+                key = (level, action, operand)
+                traffic[key] = traffic.get(key, 0) + n  # bytes: 8-bit elements, as the counts
         if is_mac:
             counts.add(mac_unit, "mac", pair, r.macs)
             counts.add(mac_unit, "idle", pair, max(0, (r.npu_cycles - r.weight_wait_cycles) * macs_per_cycle - r.macs))
@@ -105,7 +111,8 @@ def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_
     mapping = Mapping(unit=unit, dataflow="vela-5.2", loop_order=" + ".join(r.op.type for r in results if r.op.npu),
                       tile=tile, n_tiles=len(tiles))
     npu = sum(r.npu_cycles for r in results)
-    return LayerPlan(op.name, op.kind, unit, mac_count(graph, op), pair, npu, tiles, mapping, counts, offchip)
+    return LayerPlan(op.name, op.kind, unit, mac_count(graph, op), pair, npu, tiles, mapping, counts, offchip,
+                     traffic)
 
 
 def _elements(shape) -> int:
