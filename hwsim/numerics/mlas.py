@@ -124,16 +124,20 @@ _EXP_P = tuple(_F32(v) for v in (1.38319808e-3, 8.37550033e-3, 4.16689515e-2, 1.
 def erf(x: np.ndarray, kernel: str = "avx512") -> np.ndarray:
     """MLAS' Erf: an odd polynomial in |x| for small |x|, else 1 - exp(-poly(|x|)), every step a float32 FMA.
 
-    ``kernel="avx512"`` (``MlasErfKernelAvx512F``, measured on an AVX-512 CPU): |x| clamped to 3.925, the
-    exp branch for |x| > 0.921875, 2**r applied with ``vscalef``. ``kernel="fma3"`` (``MlasErfKernelFma3``,
-    AVX2 CPUs, read from MLAS' assembly): clamp 3.725, the exp branch for |x| >= 0.921875, 2**r built from
-    exponent bits. Both reduce exp's argument with the 1.5 * 2**23 rounding constant; the sign is copied back.
+    ``kernel="avx512"`` (``MlasErfKernelAvx512F``, measured on an AVX-512 CPU): the exp branch for
+    |x| > 0.921875, 2**r applied with ``vscalef``. ``kernel="fma3"`` (``MlasErfKernelFma3``, AVX2 CPUs, read
+    from MLAS' assembly and measured on an AMD Zen1): the exp branch for |x| >= 0.921875, 2**r built from
+    exponent bits. Both clamp |x| to 3.925: the FMA3 kernel reads the bound from ``MlasErfConstants``, which
+    holds 3.925f in ONNX Runtime 1.32 (older MLAS sources had 3.725f; the shipped library holds no 3.725f).
+    Both reduce exp's argument with the 1.5 * 2**23 rounding constant; the sign is copied back. The two give
+    the same float32 for every input: both branches agree at 0.921875, and 2**r only differs (0 against a
+    subnormal) where 1 - 2**r * e rounds to 1 either way.
     """
     if kernel not in ("avx512", "fma3"):
         raise ValueError(f"kernel: expected 'avx512' or 'fma3' (got {kernel!r})")
     x = np.asarray(x, _F32)
     sign = x.view(np.uint32) & np.uint32(0x80000000)
-    a = np.minimum(np.abs(x), _F32(3.925 if kernel == "avx512" else 3.725))
+    a = np.minimum(np.abs(x), _F32(3.925))
     s = (a * a).astype(_F32)
     small = np.full(a.shape, _ERF_SMALL[0], _F32)
     for p in _ERF_SMALL[1:]:
