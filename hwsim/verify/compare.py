@@ -129,7 +129,7 @@ def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray]) -> dic
     values: dict[str, np.ndarray] = {n: np.stack(v) for n, v in zip(
         names, zip(*[session.run(names, feed) for feed in feeds]))}
     mapping = _align(graph, optimized.graph)
-    channels_last = _channels_last(optimized.graph)
+    channels_last = _channels_last(optimized.graph, set(graph.tensors))
     wanted = {h: o for h, o in mapping.items() if h not in values and h not in graph.inputs}
     if wanted:
         present = {v.name for v in optimized.graph.output}
@@ -174,12 +174,15 @@ _ORT_NODES = {
 _NHWC_NODES = {"NhwcMaxPool"}
 
 
-def _channels_last(optimized) -> set[str]:
+def _channels_last(optimized, own: set[str]) -> set[str]:
     """The tensors of ONNX Runtime's optimized graph held channels-last (NHWC) where the model has them NCHW:
-    outputs of channels-last nodes, of Transposes to NHWC, and of other nodes reading such a tensor first."""
+    outputs of channels-last nodes, of the layout transformer's Transposes to NHWC (those whose output is none
+    of the model's tensors ``own``), and of other nodes reading such a tensor first."""
     nhwc: set[str] = set()
     for n in optimized.node:  # the saved graph is in topological order
         attrs = {a.name: a for a in n.attribute}
+        if n.op_type == "Transpose" and n.output[0] in own:  # the model's own Transpose
+            continue
         if n.op_type == "Transpose" and "perm" in attrs:
             perm = tuple(attrs["perm"].ints)
             if perm == (0, 2, 3, 1) and n.input[0] not in nhwc:
@@ -205,7 +208,9 @@ def _align(graph: Graph, optimized) -> dict[str, str]:
         for i in n.input:
             readers.setdefault(i, []).append(n)
     # a tensor and its Transposes (the layout transformer's) stand for the same hwsim tensor
-    aliases = {t: {t} | {n.output[0] for n in rs if n.op_type == "Transpose"} for t, rs in readers.items()}
+    own = set(graph.tensors)
+    aliases = {t: {t} | {n.output[0] for n in rs if n.op_type == "Transpose" and n.output[0] not in own}
+               for t, rs in readers.items()}
     for op in graph.ops:
         out = op.outputs[0]
         data = [i for i in op.inputs if i and not graph.tensor(i).is_constant]
