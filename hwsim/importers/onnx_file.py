@@ -5,11 +5,11 @@ wrap float ops in DequantizeLinear / QuantizeLinear pairs; hwsim fuses each ``DQ
 the integer op, as ONNX Runtime's graph optimizer does, so both forms run on the same integer kernels.
 Tensors keep ONNX's NCHW shapes; spatial ops carry ``layout="NCHW"``.
 
-The QDQ rules are those of ONNX Runtime's x86 builds: an int8 Q/DQ pair with a single reader becomes uint8
-first, and MatMul, Add, Mul and Softmax groups whose types do not fit a QLinear kernel (an int8 MatMul A,
-mixed input types) stay DequantizeLinear, float op, QuantizeLinear. Float ops of a quantized model
-(LayerNormalization, Erf, Div, ReduceMean... and those unfused groups) run as ONNX Runtime computes them
-in float32 (:mod:`hwsim.runtime.onnx_ops`).
+The QDQ rules are those of ONNX Runtime's x86 builds (the same on every x86 CPU): an int8 Q/DQ pair with a
+single reader becomes uint8 first, and MatMul, Conv, Add, Mul and Softmax groups whose types do not fit a
+QLinear kernel (an int8 MatMul A, an int8 or mixed-type Conv, mixed input types) stay DequantizeLinear,
+float op, QuantizeLinear. Float ops of a quantized model (LayerNormalization, Erf, Div, ReduceMean, Conv...
+and those unfused groups) run as ONNX Runtime computes them in float32 (:mod:`hwsim.runtime.onnx_ops`).
 """
 
 from __future__ import annotations
