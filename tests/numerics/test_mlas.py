@@ -83,7 +83,8 @@ def test_erf_kernels_agree():
     with np.errstate(invalid="ignore", over="ignore"):
         a, b = mlas.erf(x, "fma3"), mlas.erf(x, "avx512")
     assert np.array_equal(a.view(np.int32), b.view(np.int32)) or np.array_equal(a, b, equal_nan=True)
-    assert mlas.erf(F32([3.725, 10.0]), "fma3").tolist() == [F32(0.99999994), F32(1.0)]
+    # ONNX Runtime 1.32 on an AVX2 CPU (FMA3 kernel): erf(3.725) is 1 - 2**-23 (the bits below), erf(10) is 1
+    assert mlas.erf(F32([3.725, 10.0]), "fma3").view(np.int32).tolist() == [1065353214, 1065353216]
 
 
 def _conv_plain(x, w, bias, stride, pads, dilation, groups):
