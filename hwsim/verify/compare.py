@@ -129,7 +129,7 @@ def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray]) -> dic
     values: dict[str, np.ndarray] = {n: np.stack(v) for n, v in zip(
         names, zip(*[session.run(names, feed) for feed in feeds]))}
     mapping = _align(graph, optimized.graph)
-    channels_last = _channels_last(optimized.graph, set(graph.tensors))
+    channels_last = _channels_last(optimized.graph)
     wanted = {h: o for h, o in mapping.items() if h not in values and h not in graph.inputs}
     if wanted:
         present = {v.name for v in optimized.graph.output}
@@ -174,24 +174,26 @@ _ORT_NODES = {
 _NHWC_NODES = {"NhwcMaxPool"}
 
 
-def _channels_last(optimized, own: set[str]) -> set[str]:
+def _channels_last(optimized) -> set[str]:
     """The tensors of ONNX Runtime's optimized graph held channels-last (NHWC) where the model has them NCHW:
-    outputs of channels-last nodes, of the layout transformer's Transposes to NHWC (those whose output is none
-    of the model's tensors ``own``), and of other nodes reading such a tensor first."""
+    outputs of channels-last nodes (NhwcMaxPool, channels_last=1), of the layout transformer's Transposes to
+    NHWC that feed one, and of other nodes (not Transposes, Flatten or Reshape) reading such a tensor first."""
+    def is_nhwc_node(n) -> bool:
+        return n.op_type in _NHWC_NODES or any(a.name == "channels_last" and a.i for a in n.attribute)
+
+    readers: dict[str, list] = {}
+    for n in optimized.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
     nhwc: set[str] = set()
     for n in optimized.node:  # the saved graph is in topological order
-        attrs = {a.name: a for a in n.attribute}
-        if n.op_type == "Transpose" and n.output[0] in own:  # the model's own Transpose
-            continue
-        if n.op_type == "Transpose" and "perm" in attrs:
-            perm = tuple(attrs["perm"].ints)
-            if perm == (0, 2, 3, 1) and n.input[0] not in nhwc:
-                nhwc.add(n.output[0])
-            elif n.input[0] in nhwc and perm != (0, 3, 1, 2):
+        if n.op_type == "Transpose":
+            perm = next((tuple(a.ints) for a in n.attribute if a.name == "perm"), None)
+            if perm == (0, 2, 3, 1) and n.input[0] not in nhwc and \
+                    any(is_nhwc_node(r) for r in readers.get(n.output[0], [])):
                 nhwc.add(n.output[0])
             continue
-        if n.op_type in _NHWC_NODES or ("channels_last" in attrs and attrs["channels_last"].i) or \
-                (n.input and n.input[0] in nhwc and n.op_type not in ("Flatten", "Reshape")):
+        if is_nhwc_node(n) or (n.input and n.input[0] in nhwc and n.op_type not in ("Flatten", "Reshape")):
             nhwc.update(o for o in n.output if o)
     return nhwc
 
@@ -208,8 +210,8 @@ def _align(graph: Graph, optimized) -> dict[str, str]:
         for i in n.input:
             readers.setdefault(i, []).append(n)
     # a tensor and its Transposes (the layout transformer's) stand for the same hwsim tensor
-    own = set(graph.tensors)
-    aliases = {t: {t} | {n.output[0] for n in rs if n.op_type == "Transpose" and n.output[0] not in own}
+    nhwc = _channels_last(optimized)  # the layout transformer's Transposes lead to or from these
+    aliases = {t: {t} | {n.output[0] for n in rs if n.op_type == "Transpose" and (t in nhwc or n.output[0] in nhwc)}
                for t, rs in readers.items()}
     for op in graph.ops:
         out = op.outputs[0]
