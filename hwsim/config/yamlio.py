@@ -24,9 +24,11 @@ from typing import Annotated, Any, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from hwsim.config.textfile import read_text
 from hwsim.errors import ConfigError
 
 Loc = tuple[str | int, ...]
+MAX_NODES = 200_000  # keys and items, aliases expanded: 500x the largest shipped file, tens of MB at most
 
 
 def load_yaml_with_lines(path: Path, expected: str = "a mapping") -> tuple[Any, dict[Loc, int]]:
@@ -44,10 +46,7 @@ def load_yaml_with_lines(path: Path, expected: str = "a mapping") -> tuple[Any, 
     tuple
         ``(data, lines)``; ``lines[()]`` is the line of the document itself.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from None
+    text = read_text(path)
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -60,12 +59,20 @@ def load_yaml_with_lines(path: Path, expected: str = "a mapping") -> tuple[Any, 
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         raise ConfigError(f"{path}:{line}: not valid YAML: {exc.problem or exc.context}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read") from None
     finally:
         loader.dispose()
     return data, lines
 
 
 def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> None:
+    """Record the line of every key and item under ``node``, refusing a file whose aliases expand it beyond
+    :data:`MAX_NODES` (a "billion laughs" file) before anything is built from it."""
+    if len(lines) > MAX_NODES:
+        raise ConfigError(f"{path}:{line_of(lines, loc[:1])}: {format_loc(loc[:1])}: the file expands to more than "
+                          f"{MAX_NODES:,} keys and items (counting what each alias repeats); refused before "
+                          "building it")
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key, value in node.value:

@@ -14,6 +14,7 @@ from typing import Any
 
 from hwsim.config.dotted import set_path
 from hwsim.config.yamlio import load_spec
+from hwsim.devices.sanity import warn_doubtful
 from hwsim.devices.schema import DeviceSpec, MemorySpec, PrecisionRateSpec
 from hwsim.errors import ConfigError, RegistryError
 from hwsim.paths import data_dir
@@ -133,9 +134,11 @@ def override(device: Device, overrides: dict[str, Any], where: str = "") -> Devi
     for field_path, value in overrides.items():
         set_path(data, field_path.split("."), value, f"{where}device.{field_path}")
     try:
-        return Device(DeviceSpec.model_validate(data), device.path)
+        changed = Device(DeviceSpec.model_validate(data), device.path)
     except ValueError as exc:
         raise ConfigError(f"{where}device {device.name} with {overrides}: {_first_error(exc)}") from None
+    warn_doubtful(changed.spec, where=f"{where}device {device.name} with {overrides}: ", base=device.spec)
+    return changed
 
 
 def _first_error(exc: ValueError) -> str:
@@ -180,9 +183,9 @@ def load_device(name_or_path: str | Path) -> Device:
     if path.suffix == ".cfg":
         from hwsim.devices.scalesim_cfg import load_scalesim_cfg
 
-        return Device(load_scalesim_cfg(path), str(path))
+        return _checked(Device(load_scalesim_cfg(path), str(path)))
     if path.suffix in (".yaml", ".yml") or path.exists():
-        return Device(load_spec(DeviceSpec, path), str(path))
+        return _checked(Device(load_spec(DeviceSpec, path), str(path)))
     names = device_names()
     if text not in names:
         close = difflib.get_close_matches(text, names, n=3)
@@ -191,3 +194,9 @@ def load_device(name_or_path: str | Path) -> Device:
                             ".yaml device file or a SCALE-Sim .cfg)")
     path = data_dir("accelerators") / f"{text}.yaml"
     return Device(load_spec(DeviceSpec, path), str(path))
+
+
+def _checked(device: Device) -> Device:
+    """``device``, after a warning for each value far outside the shipped devices (:mod:`.sanity`)."""
+    warn_doubtful(device.spec, device.path)
+    return device

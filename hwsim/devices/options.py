@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hwsim.devices.model import Device, load_device, override, with_memory_model
+from hwsim.guards import positive_int
 
 
 def add_device_options(p: argparse.ArgumentParser) -> None:
@@ -19,7 +20,7 @@ def add_device_options(p: argparse.ArgumentParser) -> None:
                    help="Ethos-U devices: a Vela system config (e.g. Ethos_U65_High_End) instead of the device's")
     p.add_argument("--memory-mode", default=None,
                    help="Ethos-U devices: a Vela memory mode (Shared_Sram, Dedicated_Sram_384KB, Sram_Only ...)")
-    p.add_argument("--arena-cache-size", type=int, default=None,
+    p.add_argument("--arena-cache-size", type=positive_int, default=None,
                    help="Ethos-U devices: bytes of SRAM Vela may stage in (its --arena-cache-size)")
 
 

@@ -48,7 +48,7 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PrecisionRateSpec(_Spec):

@@ -9,25 +9,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from hwsim.guards import check_output_dir
+
 
 def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry_run: bool = False,
                    executor: str = "local", scheduler: str | None = None, results: str | Path | None = None,
-                   limit: int | None = None, out=None) -> Path | None:
+                   limit: int | None = None, max_points: int | None = None, out=None) -> Path | None:
     """Run (or with ``dry_run`` list) the points of an experiment file; the results folder, or None.
 
+    Before any point runs: the sweep's size is counted from its axes and refused beyond ``max_points``
+    (default :data:`~hwsim.experiment.sweep.MAX_POINTS`), every point's recipe, device and workload are
+    checked (a dry run too), and the results folder is checked writable and locked against a second run.
     ``limit`` runs only the first ``limit`` points still missing (for tests and quick looks).
     """
-    from hwsim.errors import ConfigError
-    from hwsim.experiment.progress import Progress
     from hwsim.experiment.results import ResultTable
-    from hwsim.experiment.runner import run_all
     from hwsim.experiment.spec import load_experiment
-    from hwsim.experiment.sweep import expand
+    from hwsim.experiment.sweep import check_points, check_size, expand
 
     out = out or sys.stdout
     path = Path(path)
@@ -38,21 +41,31 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
         if shipped.exists():
             path = shipped
     spec = load_experiment(path)
-    try:
+    with _located_in(path):
+        check_size(spec, max_points)
         points = expand(spec, path.parent)
-    except ConfigError as exc:  # a recipe or axis that cannot be resolved: name the experiment file
-        raise ConfigError(f"{path}: {exc}") from None
+        check_points(spec, points)
     if dry_run:
-        print(f"{spec.name}: {len(points)} points", file=out)
+        print(f"{spec.name}: {len(points)} points (each checked)", file=out)
         for p in points:
             axes = ", ".join(f"{k}={v}" for k, v in p.axes.items() if k not in ("workload", "device", "recipe"))
             print(f"  {p.index:4d} {p.run_id}  {p.workload} | {p.device} | {p.recipe_label}"
                   f"{' | ' + axes if axes else ''}", file=out)
         return None
     folder = Path(results) if results else Path("results") / spec.name
-    table = ResultTable.open(folder, resume)
-    if path.resolve() != (folder / "experiment.yaml").resolve():
-        shutil.copyfile(path, folder / "experiment.yaml")
+    check_output_dir(folder, "--results")
+    with ResultTable.open(folder, resume) as table:
+        if path.resolve() != (folder / "experiment.yaml").resolve():
+            shutil.copyfile(path, folder / "experiment.yaml")
+        _run_points(spec, points, table, folder, jobs, executor, scheduler, limit, out)
+    return folder
+
+
+def _run_points(spec, points, table, folder: Path, jobs: int, executor: str, scheduler: str | None,
+                limit: int | None, out) -> None:
+    from hwsim.experiment.progress import Progress
+    from hwsim.experiment.runner import run_all
+
     todo = [p for p in points if p.run_id not in table.rows]
     if limit is not None:
         todo = todo[:limit]
@@ -77,7 +90,21 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
     failed = sum(r["status"] != "ok" for r in rows)
     print(f"{len(rows)} rows ({failed} failed) in {time.perf_counter() - t0:.1f} s: {folder / 'rows.csv'}, "
           f"{folder / 'rows.parquet'}, {folder / 'report.md'}, {len(figures)} figure files", file=out)
-    return folder
+
+
+@contextlib.contextmanager
+def _located_in(path: Path):
+    """Prefix a ConfigError raised while expanding ``path``'s sweep with ``path:line: field:`` (its ``loc``)."""
+    from hwsim.config.yamlio import format_loc, line_of, load_yaml_with_lines
+    from hwsim.errors import ConfigError
+
+    try:
+        yield
+    except ConfigError as exc:
+        if not exc.loc:
+            raise ConfigError(f"{path}: {exc}") from None
+        _, lines = load_yaml_with_lines(path)
+        raise ConfigError(f"{path}:{line_of(lines, exc.loc)}: {format_loc(exc.loc)}: {exc}") from None
 
 
 def finish(rows: list[dict], folder: Path, name: str, plots: list[str] | None, description: str = "",

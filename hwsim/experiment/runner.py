@@ -29,13 +29,13 @@ import numpy as np
 
 from hwsim import __version__
 from hwsim.errors import ConfigError
-from hwsim.experiment.sweep import RunSpec
+from hwsim.experiment.sweep import RunSpec, builtin_name, device_location, workload_path
 from hwsim.numerics import ops
 
 _LOCK = threading.Lock()  # one point at a time per process: points share cached models and set their orders
 _QM_CACHE: OrderedDict = OrderedDict()
 _QM_CACHE_SIZE = 8
-BUILTIN = ("cnn_bn", "dsconv", "mlp")
+DASK_CONNECT_SECONDS = 10  # how long --executor dask waits for the scheduler before giving up
 
 
 @functools.lru_cache(maxsize=None)
@@ -56,31 +56,10 @@ def file_hash(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def builtin_name(workload: str) -> str | None:
-    """``cnn_bn`` for ``digits_cnn_bn`` or ``cnn_bn``; None for a model file."""
-    short = workload.removeprefix("digits_")
-    return short if short in BUILTIN and not Path(workload).suffix else None
-
-
-def _workload_path(spec: RunSpec) -> Path:
-    from hwsim.paths import data_dir
-
-    short = builtin_name(spec.workload)
-    if short:
-        return data_dir("workloads") / f"digits_{short}.onnx"
-    for candidate in (Path(spec.base_dir) / spec.workload, Path(spec.workload), data_dir("workloads") / spec.workload):
-        if candidate.exists():
-            return candidate
-    raise ConfigError(f"workload: {spec.workload!r} is neither a built-in (digits_cnn_bn, digits_dsconv, "
-                      f"digits_mlp) nor a file")
-
-
 def _device(spec: RunSpec):
     from hwsim.devices.model import load_device, override
 
-    path = Path(spec.base_dir) / spec.device
-    device = load_device(path if path.suffix in (".yaml", ".yml", ".cfg") and path.exists() else spec.device)
-    return override(device, spec.device_overrides)
+    return override(load_device(device_location(spec)), spec.device_overrides)
 
 
 def _data(short: str, evaluation: dict):
@@ -238,7 +217,7 @@ def _measure(spec: RunSpec) -> dict:
     from hwsim.schedule.simulate import simulate
 
     out: dict = {}
-    path = _workload_path(spec)
+    path = workload_path(spec)
     device = _device(spec)
     hashes = {"workload": file_hash(str(path)),
               "recipe": hashlib.sha256(json.dumps(spec.recipe, sort_keys=True).encode()).hexdigest()[:16]}
@@ -325,7 +304,14 @@ def _run_dask(specs: list[RunSpec], scheduler: str | None) -> Iterator[dict]:
             from None
     if not scheduler:
         raise ConfigError("--scheduler: give the Dask scheduler's address (tcp://host:8786)")
-    with Client(scheduler) as client:
+    try:
+        client = Client(scheduler, timeout=f"{DASK_CONNECT_SECONDS}s")
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        what = "not a scheduler address" if isinstance(exc, (ValueError, TypeError)) else \
+            f"no Dask scheduler answered within {DASK_CONNECT_SECONDS} s"
+        raise ConfigError(f"--scheduler {scheduler}: {what} ({reason})") from None
+    with client:
         futures = client.map(run_one, specs, pure=False)
         for fut in as_completed(futures):
             yield fut.result()

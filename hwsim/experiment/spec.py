@@ -45,7 +45,7 @@ ORDERS = ("natural", "reversed", "channel_outer")
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class EnergySpec(_Spec):

@@ -34,7 +34,7 @@ SCHEMA_VERSION = 1
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class WeightSpec(_Spec):
