@@ -81,7 +81,7 @@ def f(tmp_path_factory) -> dict[str, str]:
     write("dev_laughs.yaml", laughs())
     write("exp_laughs.yaml", "schema_version: 1\nname: x\n" + laughs())
     write("layers_laughs.yaml", laughs())
-    write("dev_nested.yaml", "a: " + "[" * 1500 + "]" * 1500 + "\n")
+    write("dev_nested.yaml", "a: " + "[" * 1100 + "]" * 1100 + "\n")
     write("dev_clock_inf.yaml", HEXAGON.replace("clock_mhz: ", "clock_mhz: .inf #"))
     write("dev_clock_nan.yaml", HEXAGON.replace("clock_mhz: ", "clock_mhz: .nan #"))
     write("dev_clock_neg.yaml", HEXAGON.replace("clock_mhz: ", "clock_mhz: -5 #"))
@@ -130,6 +130,9 @@ def f(tmp_path_factory) -> dict[str, str]:
     for name, sweep, replace in (
             ("exp_bits0", "sweep:\n  grid:\n    recipe.weights.bits: [8, 0]\n", {}),
             ("exp_rows0", "sweep:\n  grid:\n    device.mac_array.rows: [16, 0]\n", {}),
+            ("exp_volt", "sweep:\n  zip:\n    energy.voltage_v: [0.8, -1]\n", {}),
+            ("exp_samples", "sweep:\n  random:\n    samples: 3\n    axes:\n"
+             "      evaluation.test_samples: {low: 1000, high: 2000, integer: true}\n", {}),
             ("exp_no_workload", "", {"[digits_mlp]": "[missing_model.onnx]"}),
             ("exp_no_device", "", {"[hexagon_like]": "[hexagon_lik]"}),
             ("exp_inline", "", {"[int8_w_per_channel]": "[{name: w99, weights: {bits: 99}}]"}),
@@ -192,7 +195,7 @@ CASES = [
     ("device billion laughs", ["simulate", TINY, "--device", "{dev_laughs.yaml}"], ["dev_laughs.yaml:", "200,000"]),
     ("experiment billion laughs", ["run", "{exp_laughs.yaml}", "--dry-run"], ["exp_laughs.yaml:", "200,000"]),
     ("layers billion laughs", ["simulate", "{layers_laughs.yaml}", "--device", "hexagon_like"], ["layers_laughs.yaml:", "200,000"]),
-    ("yaml nested 1500 deep", ["simulate", TINY, "--device", "{dev_nested.yaml}"], ["dev_nested.yaml", "nested"]),
+    ("yaml nested 1100 deep", ["simulate", TINY, "--device", "{dev_nested.yaml}"], ["dev_nested.yaml", "nested"]),
     # device values that cannot be
     ("clock_mhz .inf", ["simulate", TINY, "--device", "{dev_clock_inf.yaml}"], ["dev_clock_inf.yaml:", "clock_mhz"]),
     ("clock_mhz .nan", ["simulate", TINY, "--device", "{dev_clock_nan.yaml}"], ["dev_clock_nan.yaml:", "clock_mhz"]),
@@ -288,12 +291,16 @@ CASES = [
     ("eval without labels", ["accuracy", "digits_mlp", "--eval", "{eval_no_y.npz}"], ["eval_no_y.npz", "x and y"]),
     # experiments: every point checked before any runs, and sizes counted before expansion
     ("swept recipe error", ["run", "{exp_bits0}", "--dry-run"],
-     ["exp_bits0.yaml:", "sweep.grid.recipe.weights.bits", "= 0", "recipe field weights.bits", "(got 0)"]),
+     ["exp_bits0.yaml:11: sweep.grid.recipe.weights.bits = 0: recipe field weights.bits", "(got 0)"]),
     ("swept device error", ["run", "{exp_rows0}", "--dry-run"],
-     ["exp_rows0.yaml:", "sweep axis device.mac_array.rows = 0", "mac_array.rows"]),
-    ("missing workload file", ["run", "{exp_no_workload}", "--dry-run"], ["exp_no_workload.yaml:", "missing_model"]),
-    ("unknown device", ["run", "{exp_no_device}", "--dry-run"], ["exp_no_device.yaml:", "hexagon_like"]),
-    ("inline recipe error", ["run", "{exp_inline}", "--dry-run"], ["exp_inline.yaml", "weights.bits", "99"]),
+     ["exp_rows0.yaml:11: sweep.grid.device.mac_array.rows = 0: device hexagon_like", "mac_array.rows"]),
+    ("swept energy error", ["run", "{exp_volt}", "--dry-run"],
+     ["exp_volt.yaml:11: sweep.zip.energy.voltage_v = -1: energy field voltage_v", "(got -1)"]),
+    ("swept evaluation error", ["run", "{exp_samples}", "--dry-run"],
+     ["exp_samples.yaml:", "sweep.random.axes.evaluation.test_samples", "evaluation field test_samples", "540"]),
+    ("missing workload file", ["run", "{exp_no_workload}", "--dry-run"], ["exp_no_workload.yaml:3: workloads[0]: ", "missing_model"]),
+    ("unknown device", ["run", "{exp_no_device}", "--dry-run"], ["exp_no_device.yaml:4: devices[0]: unknown device 'hexagon_lik'", "hexagon_like"]),
+    ("inline recipe error", ["run", "{exp_inline}", "--dry-run"], ["exp_inline.yaml:5: recipes[0]: inline recipe 'w99': recipe field weights.bits", "(got 99)"]),
     ("grid of 640,000 points", ["run", "{exp_huge}", "--dry-run"], ["exp_huge.yaml:", "640,000 points", "--max-points"]),
     ("grid over --max-points", ["run", "{exp_twelve}", "--dry-run", "--max-points", "11"], ["12 points", "11"]),
 ]

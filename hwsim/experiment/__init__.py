@@ -94,7 +94,8 @@ def _run_points(spec, points, table, folder: Path, jobs: int, executor: str, sch
 
 @contextlib.contextmanager
 def _located_in(path: Path):
-    """Prefix a ConfigError raised while expanding ``path``'s sweep with ``path:line: field:`` (its ``loc``)."""
+    """Prefix a ConfigError raised while expanding ``path``'s sweep with ``path:line: field`` (its ``loc``);
+    a message starting `` = `` (a swept value) or ``: `` follows the field directly."""
     from hwsim.config.yamlio import format_loc, line_of, load_yaml_with_lines
     from hwsim.errors import ConfigError
 
@@ -104,7 +105,8 @@ def _located_in(path: Path):
         if not exc.loc:
             raise ConfigError(f"{path}: {exc}") from None
         _, lines = load_yaml_with_lines(path)
-        raise ConfigError(f"{path}:{line_of(lines, exc.loc)}: {format_loc(exc.loc)}: {exc}") from None
+        text = str(exc) if str(exc).startswith((" = ", ": ")) else f": {exc}"
+        raise ConfigError(f"{path}:{line_of(lines, exc.loc)}: {format_loc(exc.loc)}{text}") from None
 
 
 def finish(rows: list[dict], folder: Path, name: str, plots: list[str] | None, description: str = "",

@@ -83,8 +83,8 @@ def resolve_recipe(item: str | dict, base_dir: Path) -> tuple[dict, str]:
     from hwsim.quant.recipe import PRESETS, QuantRecipe, load_recipe
 
     if isinstance(item, dict):
-        return _validated_recipe(item, f"inline recipe {item.get('name')!r}").model_dump(mode="json"), \
-            str(item["name"])
+        recipe = _validated(QuantRecipe, item, f"inline recipe {item.get('name')!r}", "recipe")
+        return recipe.model_dump(mode="json"), str(item["name"])
     if item in PRESETS:
         return PRESETS[item].model_dump(mode="json"), item
     for candidate in (base_dir / item, Path(item)):
@@ -95,14 +95,12 @@ def resolve_recipe(item: str | dict, base_dir: Path) -> tuple[dict, str]:
     return recipe.model_dump(mode="json"), recipe.name
 
 
-def _validated_recipe(data: dict, what: str):
-    """``data`` as a QuantRecipe, or a ConfigError naming ``what``, the recipe field and its value."""
+def _validated(model: type[BaseModel], data: dict, what: str, root: str):
+    """``data`` as a ``model``, or a ConfigError ``what: <root> field <path>: message (got value)``."""
     from pydantic import ValidationError
 
-    from hwsim.quant.recipe import QuantRecipe
-
     try:
-        return QuantRecipe.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
@@ -111,7 +109,7 @@ def _validated_recipe(data: dict, what: str):
             where, _, message = message[1:].partition(": ")
             field = ".".join(p for p in (field, where) if p)
         got = f" (got {show(err['input'])})" if "input" in err and not isinstance(err["input"], dict) else ""
-        raise ConfigError(f"{what}: recipe field {field or '(top level)'}: {message}{got}") from None
+        raise ConfigError(f"{what}: {root} field {field or '(top level)'}: {message}{got}") from None
 
 
 def count_points(spec: ExperimentSpec) -> int:
@@ -192,11 +190,15 @@ def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache
     recipe_item = values.get("recipe", spec.recipes[0])
     key = json.dumps(recipe_item, sort_keys=True)
     if key not in cache:
-        cache[key] = resolve_recipe(recipe_item, base_dir)
+        try:
+            cache[key] = resolve_recipe(recipe_item, base_dir)
+        except ConfigError as exc:
+            exc.loc = exc.loc or (("recipes", spec.recipes.index(recipe_item)) if recipe_item in spec.recipes
+                                  else _axis_loc(spec, "recipe"))
+            raise
     recipe, label = copy.deepcopy(cache[key][0]), cache[key][1]
-    recipe_axes = [p for p in values if p.startswith("recipe.")]
-    sections = {"energy": spec.energy.model_dump(mode="json"), "evaluation": spec.evaluation.model_dump(mode="json"),
-                "run": spec.run.model_dump(mode="json")}
+    sections = {"energy": spec.energy.model_dump(mode="json"),
+                "evaluation": spec.evaluation.model_dump(mode="json"), "run": spec.run.model_dump(mode="json")}
     device_overrides: dict[str, Any] = {}
     axes: dict[str, Any] = {}
     for path, value in values.items():
@@ -213,8 +215,8 @@ def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache
     for name in ("workload", "recipe", "device"):
         if name in base and len(base[name]) > 1:
             axes.setdefault(name, axes.get(name))
-    if recipe_axes:
-        _check_swept_recipe(spec, recipe, recipe_axes, values, cache)
+    for root, data in (("recipe", recipe), *sections.items()):
+        _check_swept(spec, root, data, values, cache)
     return RunSpec(experiment=spec.name, index=index, seed=spec.seed, workload=str(workload), device=str(device),
                    device_overrides=device_overrides, recipe=recipe, recipe_label=label, metrics=tuple(spec.metrics),
                    axes=axes, base_dir=str(base_dir), **sections)
@@ -226,21 +228,26 @@ def _axis_loc(spec: ExperimentSpec, axis: str) -> tuple:
         else ("sweep", "random", "axes", axis)
 
 
-def _check_swept_recipe(spec: ExperimentSpec, recipe: dict, axes: list[str], values: dict, cache: dict) -> None:
-    """Refuse a recipe that swept values made invalid, naming the axis (the one on the failing field's
-    path, else the first recipe axis), its value and the field."""
-    key = "valid:" + json.dumps(recipe, sort_keys=True, default=str)
-    if key in cache:
+def _check_swept(spec: ExperimentSpec, root: str, data: dict, values: dict, cache: dict) -> None:
+    """Refuse a ``root`` section (recipe, energy, evaluation, run) that swept values made invalid, naming
+    the axis (the one on the failing field's path, else the first of ``root``), its value and the field."""
+    from hwsim.experiment.spec import EnergySpec, EvaluationSpec, RunOptions
+    from hwsim.quant.recipe import QuantRecipe
+
+    axes = [p for p in values if p.startswith(root + ".")]
+    key = f"valid {root}:" + json.dumps(data, sort_keys=True, default=str)
+    if not axes or key in cache:
         return
+    model = {"recipe": QuantRecipe, "energy": EnergySpec, "evaluation": EvaluationSpec, "run": RunOptions}[root]
     try:
-        _validated_recipe(recipe, "")
+        _validated(model, data, "", root)
     except ConfigError as exc:
-        field = str(exc).split("recipe field ", 1)[1].split(":", 1)[0]
-        axis = next((a for a in axes if field.startswith(a[7:]) or a[7:].startswith(field)), axes[0])
-        others = [f"{a} = {show(values[a])}" for a in axes if a != axis]
-        err = ConfigError(f"sweep axis {axis} = {show(values[axis])}"
-                          f"{' (with ' + ', '.join(others) + ')' if others else ''}{exc}")
-        err.loc = _axis_loc(spec, axis)
+        field = str(exc).split(" field ", 1)[1].split(":", 1)[0]
+        n = len(root) + 1
+        first = next((a for a in axes if field.startswith(a[n:]) or a[n:].startswith(field)), axes[0])
+        axes = [first] + [a for a in axes if a != first]
+        err = ConfigError(_axis_values(axes, values) + str(exc))
+        err.loc = _axis_loc(spec, first)
         raise err from None
     cache[key] = True
 
@@ -298,14 +305,23 @@ def device_location(p: RunSpec) -> str | Path:
 
 
 def _blamed(spec: ExperimentSpec, p: RunSpec, prefix: str, exc: Exception) -> ConfigError:
-    """``exc`` for point ``p``, naming the swept values that start with ``prefix`` (or the point's index)."""
-    axes = {k: v for k, v in p.axes.items() if k == prefix or k.startswith(prefix)}
-    if axes:
-        named = ", ".join(f"{k} = {show(v)}" for k, v in axes.items())
-        err = ConfigError(f"sweep axis {named}: {exc}")
-        err.loc = _axis_loc(spec, next(iter(axes)))
-    else:
-        root = prefix.rstrip(".") + "s"
-        err = ConfigError(f"point {p.index} ({p.workload} | {p.device} | {p.recipe_label}): {exc}")
-        err.loc = (root,)
+    """``exc`` for point ``p``, located at the swept axes starting with ``prefix`` (with their values), or
+    else at the point's item of the base list (``workloads``, ``devices``)."""
+    sw = spec.sweep
+    swept = [k for k in p.axes if (k == prefix.rstrip(".") or k.startswith(prefix))
+             and (k in sw.grid or k in sw.zip or k in sw.random.axes)]
+    if swept:
+        err = ConfigError(_axis_values(swept, p.axes) + f": {exc}")
+        err.loc = _axis_loc(spec, swept[0])
+        return err
+    root = prefix.rstrip(".") + "s"
+    items, value = list(getattr(spec, root)), getattr(p, prefix.rstrip("."))
+    err = ConfigError(f": {exc}")
+    err.loc = (root, items.index(value)) if value in items else (root,)
     return err
+
+
+def _axis_values(axes: list[str], values: dict) -> str:
+    """`` = v1 (with b = v2)``: the value of the first axis, then the others', to follow the axis's path."""
+    others = [f"{a} = {show(values[a])}" for a in axes[1:]]
+    return f" = {show(values[axes[0]])}" + (f" (with {', '.join(others)})" if others else "")
