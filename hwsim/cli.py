@@ -18,7 +18,7 @@ import warnings
 
 from hwsim import __version__
 from hwsim.errors import HwsimError, HwsimWarning, UsageError
-from hwsim.guards import (check_output_dir, check_output_file, nonnegative_int, positive_float, positive_int)
+from hwsim.guards import check_output_dir, check_output_file, nonnegative_int, positive_int
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -162,7 +162,8 @@ def _load_array(path: str):
 
     x = load_array_file(path, "--input")
     if isinstance(x, dict):
-        raise ConfigError(f"--input {path}: expected a .npy array (got an .npz with {', '.join(x) or 'no arrays'})")
+        raise ConfigError(f"--input {path}: expected a .npy array (got an .npz with "
+                          f"{', '.join(x) or 'no arrays'})")
     return check_samples(x, f"--input {path}")
 
 
@@ -199,19 +200,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dequantize", action="store_true", help="write real values instead of integer codes")
     p.set_defaults(func=_infer)
 
-    p = sub.add_parser("verify", help="compare hwsim with the real runtime, op by op; exit 0 only when bit-exact")
+    p = sub.add_parser("verify",
+                       help="compare hwsim with the real runtime, op by op; exit 0 only when bit-exact")
     p.add_argument("model", help="a .tflite or .onnx file")
     p.add_argument("--against", default="all", choices=["tflite", "onnxruntime", "onnx-reference", "all"],
-                   help="runtime to compare with (tflite: its 3 resolvers); all: every runtime that reads the file")
+                   help="runtime to compare with (tflite: its 3 resolvers); all: every runtime that reads "
+                        "the file")
     p.add_argument("--samples", type=positive_int, default=4, help="random inputs to compare on")
     p.add_argument("--input", default=None, help=".npy input instead of random ones")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.set_defaults(func=_verify)
 
-    p = sub.add_parser("bench", help="measure kernels against ONNX Runtime, or inference against TFLite, side by side")
+    p = sub.add_parser("bench", help="measure kernels against ONNX Runtime, or inference against TFLite, "
+                                     "side by side")
     p.add_argument("what", choices=["kernels", "infer"])
     p.add_argument("--quick", action="store_true", help="smaller shapes, fewer repeats (a smoke run)")
-    p.add_argument("--repeats", type=positive_int, default=7, help="timed repeats per case (median is reported)")
+    p.add_argument("--repeats", type=positive_int, default=7,
+                   help="timed repeats per case (median is reported)")
     p.set_defaults(func=_bench)
 
     from hwsim.devices.options import add_device_options
@@ -219,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="map a model onto a device and run the discrete-event simulation")
     p.add_argument("model", help="a .tflite, .onnx, layer .yaml or SCALE-Sim topology .csv")
     add_device_options(p)
-    p.add_argument("--trace", default=None, help="write the timeline as Chrome trace JSON (opens in Perfetto)")
+    p.add_argument("--trace", default=None,
+                   help="write the timeline as Chrome trace JSON (opens in Perfetto)")
     p.add_argument("--plot", default=None, help="folder to write the latency breakdown and roofline PNGs to")
     p.add_argument("--mappings", action="store_true", help="print each layer's tiling and loop order")
     p.add_argument("--counts", action="store_true",
@@ -229,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write SCALE-Sim's COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and "
                         "DETAILED_ACCESS_REPORT.csv here (needs --memory-model scalesim)")
     p.add_argument("--output", default=None,
-                   help="also write the results to this .json (totals and per-layer list) or .csv (a row per layer)")
+                   help="also write the results to this .json (totals and per-layer list) or .csv (a row per "
+                        "layer)")
     p.set_defaults(func=_simulate)
 
     from hwsim.energy.commands import add_parser as add_energy_parser
@@ -240,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", help="an experiment .yaml (e.g. experiments/default.yaml)")
     p.add_argument("--dry-run", action="store_true", help="list the points and exit")
     p.add_argument("--jobs", type=positive_int, default=1, help="parallel worker processes (default 1)")
-    p.add_argument("--resume", action="store_true", help="keep the rows already in the results folder; run the rest")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the rows already in the results folder; run the rest")
     p.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="local processes, or an existing Dask cluster (with --scheduler)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
@@ -250,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse sweeps with more points than this (default 10000; counted before expansion)")
     p.set_defaults(func=_run)
 
-    p = sub.add_parser("plot", help="redraw an experiment's figures and report from its results, without rerunning")
+    p = sub.add_parser("plot",
+                       help="redraw an experiment's figures and report from its results, without rerunning")
     p.add_argument("results", help="a results folder, or its rows.jsonl / rows.csv / rows.parquet")
     p.add_argument("--out", default=None, help="folder for the figures (default: next to the results)")
     p.add_argument("--plots", default=None, help="comma-separated: pareto,breakdown,roofline,overflow")
@@ -313,7 +322,8 @@ def _print_error(message: str, debug: bool) -> None:
     print(message, file=sys.stderr)
 
 
-def _show_warning(previous, shown: set[str], message, category, filename, lineno, file=None, line=None) -> None:
+def _show_warning(previous, shown: set[str], message, category, filename, lineno, file=None,
+                  line=None) -> None:
     if not issubclass(category, HwsimWarning):
         previous(message, category, filename, lineno, file, line)
         return

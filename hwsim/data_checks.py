@@ -165,8 +165,8 @@ def check_samples(x: np.ndarray, where: str, *, model_shape: tuple | None = None
             index = np.argwhere(bad)[0]
             value = x[tuple(index)]
             what = "NaN" if np.isnan(value) else ("+Inf" if value > 0 else "-Inf")
-            raise ConfigError(f"{where}: contains {what} at index {index.tolist()} ({int(bad.sum())} non-finite "
-                              "values)")
+            raise ConfigError(f"{where}: contains {what} at index {index.tolist()} ({int(bad.sum())} "
+                              "non-finite values)")
     if model_shape is not None:
         want = tuple(model_shape)
         if batched:
@@ -200,7 +200,8 @@ def check_labels(y: np.ndarray, n: int, where: str, classes: int | None = None) 
     if y.dtype.kind not in "biuf":
         raise ConfigError(f"{where}: labels must be class indices (got dtype {y.dtype})")
     if y.ndim != 1:
-        raise ConfigError(f"{where}: labels must be one class index per sample, a 1-D array (got shape {y.shape})")
+        raise ConfigError(f"{where}: labels must be one class index per sample, a 1-D array (got shape "
+                          f"{y.shape})")
     if len(y) != n:
         raise ConfigError(f"{where}: {len(y)} labels for {n} samples")
     if y.dtype.kind == "f":

@@ -78,7 +78,8 @@ def int_list(low: int, high: int):
         bad = [v for v in values if not low <= v <= high]
         if bad or len(set(values)) != len(values):
             why = f"{bad[0]} is outside {low}..{high}" if bad else "a value is repeated"
-            raise argparse.ArgumentTypeError(f"expected distinct integers in {low}..{high}; {why} (got {text!r})")
+            raise argparse.ArgumentTypeError(f"expected distinct integers in {low}..{high}; {why} "
+                                             f"(got {text!r})")
         return values
 
     return parse

@@ -64,7 +64,7 @@ def experiment(tmp: Path, name: str, sweep: str = "", **replace) -> Path:
 def f(tmp_path_factory) -> dict[str, str]:
     """Every bad file the cases need, by name."""
     tmp = tmp_path_factory.mktemp("bad")
-    paths: dict[str, str] = {"tmp": str(tmp)}
+    paths: dict[str, str] = {"tmp": str(tmp), "TINY": TINY, "TFLITE": TFLITE}
 
     def write(name: str, data: str | bytes) -> None:
         p = tmp / name
@@ -136,11 +136,10 @@ def f(tmp_path_factory) -> dict[str, str]:
             ("exp_no_workload", "", {"[digits_mlp]": "[missing_model.onnx]"}),
             ("exp_no_device", "", {"[hexagon_like]": "[hexagon_lik]"}),
             ("exp_inline", "", {"[int8_w_per_channel]": "[{name: w99, weights: {bits: 99}}]"}),
-            ("exp_huge", "sweep:\n  grid:\n" + "".join(f"    recipe.equalize_iterations: {list(range(1, 101))}\n"
-                                                       .replace("recipe.equalize_iterations",
-                                                                f"evaluation.{k}")
-                                                       for k in ("calibration_samples", "test_samples"))
-             + "    run.verify_samples: " + str(list(range(1, 65))) + "\n", {}),
+            ("exp_huge", "sweep:\n  grid:\n"  # 100 x 100 x 64 points
+             f"    evaluation.calibration_samples: {list(range(1, 101))}\n"
+             f"    evaluation.test_samples: {list(range(1, 101))}\n"
+             f"    run.verify_samples: {list(range(1, 65))}\n", {}),
             ("exp_twelve", "sweep:\n  grid:\n    recipe.weights.bits: [8, 7, 6, 5, 4, 3]\n"
              "    recipe.weights.granularity: [per_tensor, per_channel]\n", {}),
             ("exp_fail", "sweep:\n  grid:\n    run.fail: [true, false]\n", {"[latency]": "[accuracy]"}),
@@ -179,141 +178,139 @@ def one_line_error(err: str, *named: str) -> None:
         assert text in lines[0], (text, lines[0])
 
 
-# (id, argv with {name} placeholders for files, strings the message must name)
+# (id, the command line (words; {name} is the path of that file), what the message must name, " | " between)
 CASES = [
-    # files that are not UTF-8
-    ("device yaml not utf-8", ["simulate", TINY, "--device", "{dev_latin1.yaml}"], ["dev_latin1.yaml:1:", "UTF-8"]),
-    ("layer yaml not utf-8", ["simulate", "{layers_latin1.yaml}", "--device", "hexagon_like"], ["layers_latin1.yaml:1:", "not UTF-8"]),
-    ("recipe yaml not utf-8", ["quantize", "digits_mlp", "--recipe", "{recipe_latin1.yaml}"],
-     ["recipe_latin1.yaml:1:", "UTF-8"]),
-    ("energy table not utf-8", ["energy", TINY, "--device", "hexagon_like", "--energy-model",
-                                "{energy_latin1.yaml}"], ["energy_latin1.yaml", "UTF-8"]),
-    ("experiment not utf-8", ["run", "{exp_latin1.yaml}", "--dry-run"], ["exp_latin1.yaml:1:", "UTF-8"]),
-    ("scalesim cfg not utf-8", ["simulate", TINY, "--device", "{cfg_latin1.cfg}"], ["cfg_latin1.cfg:1:", "UTF-8"]),
-    ("scalesim csv not utf-8", ["simulate", "{topo_latin1.csv}", "--device", "hexagon_like"], ["topo_latin1.csv:1:", "UTF-8"]),
-    # YAML that expands without bound, or nests too deep
-    ("device billion laughs", ["simulate", TINY, "--device", "{dev_laughs.yaml}"], ["dev_laughs.yaml:", "200,000"]),
-    ("experiment billion laughs", ["run", "{exp_laughs.yaml}", "--dry-run"], ["exp_laughs.yaml:", "200,000"]),
-    ("layers billion laughs", ["simulate", "{layers_laughs.yaml}", "--device", "hexagon_like"], ["layers_laughs.yaml:", "200,000"]),
-    ("yaml nested 1100 deep", ["simulate", TINY, "--device", "{dev_nested.yaml}"], ["dev_nested.yaml", "nested"]),
-    # device values that cannot be
-    ("clock_mhz .inf", ["simulate", TINY, "--device", "{dev_clock_inf.yaml}"], ["dev_clock_inf.yaml:", "clock_mhz"]),
-    ("clock_mhz .nan", ["simulate", TINY, "--device", "{dev_clock_nan.yaml}"], ["dev_clock_nan.yaml:", "clock_mhz"]),
-    ("clock_mhz -5", ["simulate", TINY, "--device", "{dev_clock_neg.yaml}"], ["dev_clock_neg.yaml:", "clock_mhz"]),
-    ("technology voltage -1", ["energy", TINY, "--device", "{dev_volt_neg.yaml}"], ["technology.voltage_v"]),
-    ("--arena-cache-size 0", ["simulate", TINY, "--device", "ethos_u55_64_like", "--arena-cache-size", "0"],
-     ["--arena-cache-size", "'0'"]),
-    # command-line numbers
-    ("--voltage nan", ["energy", TINY, "--device", "hexagon_like", "--voltage", "nan"], ["--voltage", "'nan'"]),
-    ("--voltage -1", ["energy", TINY, "--device", "hexagon_like", "--voltage", "-1"], ["--voltage", "'-1'"]),
-    ("--voltage inf", ["energy", TINY, "--device", "hexagon_like", "--voltage", "inf"], ["--voltage", "'inf'"]),
-    ("--node 0", ["energy", TINY, "--device", "hexagon_like", "--node", "0"], ["--node", "'0'"]),
-    ("--window-us 0", ["energy", TINY, "--device", "hexagon_like", "--window-us", "0"], ["--window-us", "'0'"]),
-    ("--window-us nan", ["energy", TINY, "--device", "hexagon_like", "--window-us", "nan"], ["--window-us"]),
-    ("--bits 0,x", ["mixed-precision", "digits_mlp", "--bits", "0,x", "--average-bits", "4"], ["--bits", "'0,x'"]),
-    ("--bits 0,4", ["mixed-precision", "digits_mlp", "--bits", "0,4", "--average-bits", "4"], ["--bits", "0 is"]),
-    ("--bits 4,4", ["mixed-precision", "digits_mlp", "--bits", "4,4", "--average-bits", "4"], ["--bits", "repeated"]),
-    ("--average-bits -2", ["mixed-precision", "digits_mlp", "--average-bits", "-2"], ["--average-bits"]),
-    ("--jobs 0", ["run", "{exp_twelve}", "--jobs", "0"], ["--jobs", "'0'"]),
-    ("--jobs -1", ["run", "{exp_twelve}", "--jobs", "-1"], ["--jobs", "'-1'"]),
-    ("--jobs x", ["run", "{exp_twelve}", "--jobs", "x"], ["--jobs", "'x'"]),
-    ("--limit -1", ["run", "{exp_twelve}", "--limit", "-1"], ["--limit"]),
-    ("--max-points 0", ["run", "{exp_twelve}", "--max-points", "0"], ["--max-points"]),
-    ("--samples 0", ["verify", TFLITE, "--samples", "0"], ["--samples"]),
-    ("--repeats 0", ["bench", "kernels", "--repeats", "0"], ["--repeats"]),
-    ("unknown option", ["simulate", TINY, "--device", "hexagon_like", "--devcie", "x"], ["unrecognized arguments: --devcie"]),
-    ("unknown command", ["simulat", TINY], ["simulat"]),
-    ("no command", [], ["command"]),
-    ("bad choice", ["run", "{exp_twelve}", "--executor", "slurm"], ["--executor", "slurm"]),
-    # .npy / .npz inputs
-    ("npy header 10^6 x 10^6", ["infer", TFLITE, "--input", "{huge.npy}", "--output", "{tmp}/o.npy"],
-     ["huge.npy", "(1000000, 1000000)", "refused before reading"]),
-    ("npy truncated", ["infer", TFLITE, "--input", "{truncated.npy}", "--output", "{tmp}/o.npy"],
-     ["truncated.npy", "truncated"]),
-    ("npy of objects", ["infer", TFLITE, "--input", "{object.npy}", "--output", "{tmp}/o.npy"],
-     ["object.npy", "objects"]),
-    ("npy not an array", ["infer", TFLITE, "--input", "{text.npy}", "--output", "{tmp}/o.npy"], ["text.npy"]),
-    ("npy missing", ["infer", TFLITE, "--input", "{tmp}/missing.npy", "--output", "{tmp}/o.npy"],
-     ["missing.npy", "no such file"]),
-    ("npy is a folder", ["infer", TFLITE, "--input", "{tmp}", "--output", "{tmp}/o.npy"], ["folder"]),
-    ("npz as --input", ["infer", TFLITE, "--input", "{input.npz}", "--output", "{tmp}/o.npy"], ["input.npz", ".npz"]),
-    ("+Inf in an input", ["infer", TFLITE, "--input", "{inf.npy}", "--output", "{tmp}/o.npy"],
-     ["inf.npy", "+Inf", "[0, 0, 7, 0]"]),
-    ("NaN in an input", ["infer", TFLITE, "--input", "{nan.npy}", "--output", "{tmp}/o.npy"], ["nan.npy", "NaN"]),
-    ("verify --input +Inf", ["verify", TFLITE, "--input", "{inf.npy}"], ["inf.npy", "+Inf"]),
-    # output paths, checked before any work
-    ("infer --output missing folder", ["infer", TFLITE, "--input", "{good_input.npy}", "--output",
-                                       "{tmp}/no/such/o.npy"], ["--output", "does not exist"]),
-    ("infer --output a folder", ["infer", TFLITE, "--input", "{good_input.npy}", "--output", "{tmp}"],
-     ["--output", "expected a .npy"]),
-    ("infer --output folder.npy", ["infer", TFLITE, "--input", "{good_input.npy}", "--output", "{tmp}/dir.npy"],
-     ["--output", "is a folder"]),
-    ("infer --output under a file", ["infer", TFLITE, "--input", "{good_input.npy}", "--output", "{a_file}/o.npy"],
-     ["--output", "is a file"]),
-    ("run --results under /proc", ["run", "{exp_twelve}", "--results", "/proc/hwsim_results"], ["--results", "/proc"]),
-    ("run --results under a file", ["run", "{exp_twelve}", "--results", "{a_file}/r"], ["--results", "is a file"]),
-    ("run --results is a file", ["run", "{exp_twelve}", "--results", "{a_file}"], ["--results", "is a file"]),
-    ("simulate --plot onto a file", ["simulate", TINY, "--device", "hexagon_like", "--plot", "{a_file}"],
-     ["--plot", "is a file"]),
-    ("simulate --trace into /proc", ["simulate", TINY, "--device", "hexagon_like", "--trace", "/proc/t.json"],
-     ["--trace", "/proc"]),
-    ("simulate --trace a folder", ["simulate", TINY, "--device", "hexagon_like", "--trace", "{tmp}"],
-     ["--trace", "is a folder"]),
-    ("simulate --output missing folder", ["simulate", TINY, "--device", "hexagon_like", "--output",
-                                          "{tmp}/no/r.json"], ["--output", "does not exist"]),
-    ("energy --plot onto a file", ["energy", TINY, "--device", "hexagon_like", "--plot", "{a_file}"],
-     ["--plot", "is a file"]),
-    ("quantize --output missing folder", ["quantize", "digits_mlp", "--output", "{tmp}/no/q.npz"],
-     ["--output", "does not exist"]),
-    ("mixed --output wrong suffix", ["mixed-precision", "digits_mlp", "--average-bits", "4", "--output",
-                                     "{tmp}/r.txt"], ["--output", ".yaml"]),
-    ("plot given a YAML", ["plot", "{not_results.yaml}"], ["not_results.yaml", "not a results table"]),
-    ("plot of an empty folder", ["plot", "{tmp}"], ["no results there"]),
-    ("plot of a missing path", ["plot", "{tmp}/nothing"], ["nothing", "no such file"]),
-    ("plot --out onto a file", ["plot", "{tmp}", "--out", "{a_file}"], ["--out", "is a file"]),
-    ("plot --plots unknown", ["plot", "{tmp}", "--plots", "paretto"], ["--plots", "paretto"]),
-    # calibration and evaluation data
-    ("calib all zeros", ["quantize", "digits_mlp", "--calib", "{calib_zeros.npy}"], ["calib_zeros.npy", "all zero"]),
-    ("calib constant", ["quantize", "digits_mlp", "--calib", "{calib_const.npy}"], ["calib_const.npy", "constant"]),
-    ("calib NaN", ["quantize", "digits_mlp", "--calib", "{calib_nan.npy}"], ["calib_nan.npy", "NaN"]),
-    ("calib Inf", ["quantize", "digits_mlp", "--calib", "{calib_inf.npy}"], ["calib_inf.npy", "+Inf"]),
-    ("calib 3e38", ["quantize", "digits_mlp", "--calib", "{calib_3e38.npy}"], ["calib_3e38.npy", "3e+38"]),
-    ("calib wrong shape", ["quantize", "digits_mlp", "--calib", "{calib_shape.npy}"],
-     ["calib_shape.npy", "(16, 8, 8)", "(N, 64)"]),
-    ("calib strings", ["quantize", "digits_mlp", "--calib", "{calib_text.npy}"], ["calib_text.npy", "numbers"]),
-    ("calib empty", ["quantize", "digits_mlp", "--calib", "{calib_empty.npy}"], ["calib_empty.npy", "no values"]),
-    ("eval labels out of range", ["accuracy", "digits_mlp", "--eval", "{eval_range.npz}"],
-     ["eval_range.npz", "label 10", "0..9"]),
-    ("eval labels negative", ["accuracy", "digits_mlp", "--eval", "{eval_neg.npz}"], ["eval_neg.npz", "label -1"]),
-    ("eval labels fractional", ["accuracy", "digits_mlp", "--eval", "{eval_frac.npz}"], ["eval_frac.npz", "0.5"]),
-    ("eval labels count", ["accuracy", "digits_mlp", "--eval", "{eval_count.npz}"], ["15 labels for 16"]),
-    ("eval labels one-hot", ["accuracy", "digits_mlp", "--eval", "{eval_2d.npz}"], ["eval_2d.npz", "1-D"]),
-    ("eval without labels", ["accuracy", "digits_mlp", "--eval", "{eval_no_y.npz}"], ["eval_no_y.npz", "x and y"]),
-    # experiments: every point checked before any runs, and sizes counted before expansion
-    ("swept recipe error", ["run", "{exp_bits0}", "--dry-run"],
-     ["exp_bits0.yaml:11: sweep.grid.recipe.weights.bits = 0: recipe field weights.bits", "(got 0)"]),
-    ("swept device error", ["run", "{exp_rows0}", "--dry-run"],
-     ["exp_rows0.yaml:11: sweep.grid.device.mac_array.rows = 0: device hexagon_like", "mac_array.rows"]),
-    ("swept energy error", ["run", "{exp_volt}", "--dry-run"],
-     ["exp_volt.yaml:11: sweep.zip.energy.voltage_v = -1: energy field voltage_v", "(got -1)"]),
-    ("swept evaluation error", ["run", "{exp_samples}", "--dry-run"],
-     ["exp_samples.yaml:", "sweep.random.axes.evaluation.test_samples", "evaluation field test_samples", "540"]),
-    ("missing workload file", ["run", "{exp_no_workload}", "--dry-run"], ["exp_no_workload.yaml:3: workloads[0]: ", "missing_model"]),
-    ("unknown device", ["run", "{exp_no_device}", "--dry-run"], ["exp_no_device.yaml:4: devices[0]: unknown device 'hexagon_lik'", "hexagon_like"]),
-    ("inline recipe error", ["run", "{exp_inline}", "--dry-run"], ["exp_inline.yaml:5: recipes[0]: inline recipe 'w99': recipe field weights.bits", "(got 99)"]),
-    ("grid of 640,000 points", ["run", "{exp_huge}", "--dry-run"], ["exp_huge.yaml:", "640,000 points", "--max-points"]),
-    ("grid over --max-points", ["run", "{exp_twelve}", "--dry-run", "--max-points", "11"], ["12 points", "11"]),
+    ('device yaml not utf-8', 'simulate {TINY} --device {dev_latin1.yaml}', 'dev_latin1.yaml:1: | UTF-8'),
+    ('layer yaml not utf-8', 'simulate {layers_latin1.yaml} --device hexagon_like',
+     'layers_latin1.yaml:1: | not UTF-8'),
+    ('recipe yaml not utf-8', 'quantize digits_mlp --recipe {recipe_latin1.yaml}',
+     'recipe_latin1.yaml:1: | UTF-8'),
+    ('energy table not utf-8', 'energy {TINY} --device hexagon_like --energy-model {energy_latin1.yaml}',
+     'energy_latin1.yaml | UTF-8'),
+    ('experiment not utf-8', 'run {exp_latin1.yaml} --dry-run', 'exp_latin1.yaml:1: | UTF-8'),
+    ('scalesim cfg not utf-8', 'simulate {TINY} --device {cfg_latin1.cfg}', 'cfg_latin1.cfg:1: | UTF-8'),
+    ('scalesim csv not utf-8', 'simulate {topo_latin1.csv} --device hexagon_like',
+     'topo_latin1.csv:1: | UTF-8'),
+    ('device billion laughs', 'simulate {TINY} --device {dev_laughs.yaml}', 'dev_laughs.yaml: | 200,000'),
+    ('experiment billion laughs', 'run {exp_laughs.yaml} --dry-run', 'exp_laughs.yaml: | 200,000'),
+    ('layers billion laughs', 'simulate {layers_laughs.yaml} --device hexagon_like',
+     'layers_laughs.yaml: | 200,000'),
+    ('yaml nested 1100 deep', 'simulate {TINY} --device {dev_nested.yaml}', 'dev_nested.yaml | nested'),
+    ('clock_mhz .inf', 'simulate {TINY} --device {dev_clock_inf.yaml}', 'dev_clock_inf.yaml: | clock_mhz'),
+    ('clock_mhz .nan', 'simulate {TINY} --device {dev_clock_nan.yaml}', 'dev_clock_nan.yaml: | clock_mhz'),
+    ('clock_mhz -5', 'simulate {TINY} --device {dev_clock_neg.yaml}', 'dev_clock_neg.yaml: | clock_mhz'),
+    ('technology voltage -1', 'energy {TINY} --device {dev_volt_neg.yaml}', 'technology.voltage_v'),
+    ('--arena-cache-size 0', 'simulate {TINY} --device ethos_u55_64_like --arena-cache-size 0',
+     "--arena-cache-size | '0'"),
+    ('--voltage nan', 'energy {TINY} --device hexagon_like --voltage nan', "--voltage | 'nan'"),
+    ('--voltage -1', 'energy {TINY} --device hexagon_like --voltage -1', "--voltage | '-1'"),
+    ('--voltage inf', 'energy {TINY} --device hexagon_like --voltage inf', "--voltage | 'inf'"),
+    ('--node 0', 'energy {TINY} --device hexagon_like --node 0', "--node | '0'"),
+    ('--window-us 0', 'energy {TINY} --device hexagon_like --window-us 0', "--window-us | '0'"),
+    ('--window-us nan', 'energy {TINY} --device hexagon_like --window-us nan', '--window-us'),
+    ('--bits 0,x', 'mixed-precision digits_mlp --bits 0,x --average-bits 4', "--bits | '0,x'"),
+    ('--bits 0,4', 'mixed-precision digits_mlp --bits 0,4 --average-bits 4', '--bits | 0 is'),
+    ('--bits 4,4', 'mixed-precision digits_mlp --bits 4,4 --average-bits 4', '--bits | repeated'),
+    ('--average-bits -2', 'mixed-precision digits_mlp --average-bits -2', '--average-bits'),
+    ('--jobs 0', 'run {exp_twelve} --jobs 0', "--jobs | '0'"),
+    ('--jobs -1', 'run {exp_twelve} --jobs -1', "--jobs | '-1'"),
+    ('--jobs x', 'run {exp_twelve} --jobs x', "--jobs | 'x'"),
+    ('--limit -1', 'run {exp_twelve} --limit -1', '--limit'),
+    ('--max-points 0', 'run {exp_twelve} --max-points 0', '--max-points'),
+    ('--samples 0', 'verify {TFLITE} --samples 0', '--samples'),
+    ('--repeats 0', 'bench kernels --repeats 0', '--repeats'),
+    ('unknown option', 'simulate {TINY} --device hexagon_like --devcie x',
+     'unrecognized arguments: --devcie'),
+    ('unknown command', 'simulat {TINY}', 'simulat'),
+    ('no command', '', 'command'),
+    ('bad choice', 'run {exp_twelve} --executor slurm', '--executor | slurm'),
+    ('npy header 10^6 x 10^6', 'infer {TFLITE} --input {huge.npy} --output {tmp}/o.npy',
+     'huge.npy | (1000000, 1000000) | refused before reading'),
+    ('npy truncated', 'infer {TFLITE} --input {truncated.npy} --output {tmp}/o.npy',
+     'truncated.npy | truncated'),
+    ('npy of objects', 'infer {TFLITE} --input {object.npy} --output {tmp}/o.npy', 'object.npy | objects'),
+    ('npy not an array', 'infer {TFLITE} --input {text.npy} --output {tmp}/o.npy', 'text.npy'),
+    ('npy missing', 'infer {TFLITE} --input {tmp}/missing.npy --output {tmp}/o.npy',
+     'missing.npy | no such file'),
+    ('npy is a folder', 'infer {TFLITE} --input {tmp} --output {tmp}/o.npy', 'folder'),
+    ('npz as --input', 'infer {TFLITE} --input {input.npz} --output {tmp}/o.npy', 'input.npz | .npz'),
+    ('+Inf in an input', 'infer {TFLITE} --input {inf.npy} --output {tmp}/o.npy',
+     'inf.npy | +Inf | [0, 0, 7, 0]'),
+    ('NaN in an input', 'infer {TFLITE} --input {nan.npy} --output {tmp}/o.npy', 'nan.npy | NaN'),
+    ('verify --input +Inf', 'verify {TFLITE} --input {inf.npy}', 'inf.npy | +Inf'),
+    ('infer --output missing folder', 'infer {TFLITE} --input {good_input.npy} --output {tmp}/no/such/o.npy',
+     '--output | does not exist'),
+    ('infer --output a folder', 'infer {TFLITE} --input {good_input.npy} --output {tmp}',
+     '--output | expected a .npy'),
+    ('infer --output folder.npy', 'infer {TFLITE} --input {good_input.npy} --output {tmp}/dir.npy',
+     '--output | is a folder'),
+    ('infer --output under a file', 'infer {TFLITE} --input {good_input.npy} --output {a_file}/o.npy',
+     '--output | is a file'),
+    ('run --results under /proc', 'run {exp_twelve} --results /proc/hwsim_results', '--results | /proc'),
+    ('run --results under a file', 'run {exp_twelve} --results {a_file}/r', '--results | is a file'),
+    ('run --results is a file', 'run {exp_twelve} --results {a_file}', '--results | is a file'),
+    ('simulate --plot onto a file', 'simulate {TINY} --device hexagon_like --plot {a_file}',
+     '--plot | is a file'),
+    ('simulate --trace into /proc', 'simulate {TINY} --device hexagon_like --trace /proc/t.json',
+     '--trace | /proc'),
+    ('simulate --trace a folder', 'simulate {TINY} --device hexagon_like --trace {tmp}',
+     '--trace | is a folder'),
+    ('simulate --output missing folder', 'simulate {TINY} --device hexagon_like --output {tmp}/no/r.json',
+     '--output | does not exist'),
+    ('energy --plot onto a file', 'energy {TINY} --device hexagon_like --plot {a_file}',
+     '--plot | is a file'),
+    ('quantize --output missing folder', 'quantize digits_mlp --output {tmp}/no/q.npz',
+     '--output | does not exist'),
+    ('mixed --output wrong suffix', 'mixed-precision digits_mlp --average-bits 4 --output {tmp}/r.txt',
+     '--output | .yaml'),
+    ('plot given a YAML', 'plot {not_results.yaml}', 'not_results.yaml | not a results table'),
+    ('plot of an empty folder', 'plot {tmp}', 'no results there'),
+    ('plot of a missing path', 'plot {tmp}/nothing', 'nothing | no such file'),
+    ('plot --out onto a file', 'plot {tmp} --out {a_file}', '--out | is a file'),
+    ('plot --plots unknown', 'plot {tmp} --plots paretto', '--plots | paretto'),
+    ('calib all zeros', 'quantize digits_mlp --calib {calib_zeros.npy}', 'calib_zeros.npy | all zero'),
+    ('calib constant', 'quantize digits_mlp --calib {calib_const.npy}', 'calib_const.npy | constant'),
+    ('calib NaN', 'quantize digits_mlp --calib {calib_nan.npy}', 'calib_nan.npy | NaN'),
+    ('calib Inf', 'quantize digits_mlp --calib {calib_inf.npy}', 'calib_inf.npy | +Inf'),
+    ('calib 3e38', 'quantize digits_mlp --calib {calib_3e38.npy}', 'calib_3e38.npy | 3e+38'),
+    ('calib wrong shape', 'quantize digits_mlp --calib {calib_shape.npy}',
+     'calib_shape.npy | (16, 8, 8) | (N, 64)'),
+    ('calib strings', 'quantize digits_mlp --calib {calib_text.npy}', 'calib_text.npy | numbers'),
+    ('calib empty', 'quantize digits_mlp --calib {calib_empty.npy}', 'calib_empty.npy | no values'),
+    ('eval labels out of range', 'accuracy digits_mlp --eval {eval_range.npz}',
+     'eval_range.npz | label 10 | 0..9'),
+    ('eval labels negative', 'accuracy digits_mlp --eval {eval_neg.npz}', 'eval_neg.npz | label -1'),
+    ('eval labels fractional', 'accuracy digits_mlp --eval {eval_frac.npz}', 'eval_frac.npz | 0.5'),
+    ('eval labels count', 'accuracy digits_mlp --eval {eval_count.npz}', '15 labels for 16'),
+    ('eval labels one-hot', 'accuracy digits_mlp --eval {eval_2d.npz}', 'eval_2d.npz | 1-D'),
+    ('eval without labels', 'accuracy digits_mlp --eval {eval_no_y.npz}', 'eval_no_y.npz | x and y'),
+    ('swept recipe error', 'run {exp_bits0} --dry-run',
+     'exp_bits0.yaml:11: sweep.grid.recipe.weights.bits = 0: recipe field weights.bits | (got 0)'),
+    ('swept device error', 'run {exp_rows0} --dry-run',
+     'exp_rows0.yaml:11: sweep.grid.device.mac_array.rows = 0: device hexagon_like | mac_array.rows'),
+    ('swept energy error', 'run {exp_volt} --dry-run',
+     'exp_volt.yaml:11: sweep.zip.energy.voltage_v = -1: energy field voltage_v | (got -1)'),
+    ('swept evaluation error', 'run {exp_samples} --dry-run',
+     'exp_samples.yaml: | sweep.random.axes.evaluation.test_samples | evaluation field test_samples | 540'),
+    ('missing workload file', 'run {exp_no_workload} --dry-run',
+     'exp_no_workload.yaml:3: workloads[0]:  | missing_model'),
+    ('unknown device', 'run {exp_no_device} --dry-run',
+     "exp_no_device.yaml:4: devices[0]: unknown device 'hexagon_lik' | hexagon_like"),
+    ('inline recipe error', 'run {exp_inline} --dry-run',
+     "exp_inline.yaml:5: recipes[0]: inline recipe 'w99': recipe field weights.bits | (got 99)"),
+    ('grid of 640,000 points', 'run {exp_huge} --dry-run', 'exp_huge.yaml: | 640,000 points | --max-points'),
+    ('grid over --max-points', 'run {exp_twelve} --dry-run --max-points 11', '12 points | 11'),
 ]
 
 
-@pytest.mark.parametrize("argv, named", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line_and_status_2(argv, named, f, capsys, tmp_path, monkeypatch):
+@pytest.mark.parametrize("line, named", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_status_2(line, named, f, capsys, tmp_path, monkeypatch):
     """Each bad input ends in one ``hwsim: error:`` line naming the file or field, exit status 2."""
     monkeypatch.chdir(tmp_path)  # a run that wrongly got going would write results/ here
     (Path(f["tmp"]) / "dir.npy").mkdir(exist_ok=True)
-    code, _, err = run([fill(a, f) for a in argv], capsys)
+    code, _, err = run([fill(a, f) for a in line.split()], capsys)
     assert code == 2, err
-    one_line_error(err, *[fill(n, f) for n in named])
+    one_line_error(err, *[fill(n, f) for n in named.split(" | ")])
 
 
 def test_output_checked_before_inference(f, capsys, monkeypatch):
@@ -321,15 +318,15 @@ def test_output_checked_before_inference(f, capsys, monkeypatch):
     import hwsim.runtime.infer
 
     monkeypatch.setattr(hwsim.runtime.infer, "infer", lambda *a, **k: pytest.fail("inference ran"))
-    code, _, err = run(["infer", TFLITE, "--input", f["good_input.npy"], "--output", f["tmp"] + "/none/o.npy"],
-                       capsys)
+    code, _, err = run(["infer", TFLITE, "--input", f["good_input.npy"], "--output",
+                        f["tmp"] + "/none/o.npy"], capsys)
     assert code == 2 and "does not exist" in err
 
 
 @pytest.mark.parametrize("name, field", [("dev_huge_array.yaml", "mac_array.rows"),
                                          ("dev_sram_1b.yaml", "size_bytes")])
 def test_absurd_device_value_warns_once_naming_the_field(name, field, f, capsys):
-    """A value 100x outside every shipped device runs, with one warning line naming the file, line and field."""
+    """A value 100x outside every shipped device runs, with a warning line naming the file, line and field."""
     code, out, err = run(["simulate", TINY, "--device", f[name]], capsys)
     warns = [line for line in err.splitlines() if line.startswith("hwsim: warning: ")]
     assert code == 0 and warns and "Traceback" not in err, err
@@ -440,7 +437,8 @@ def test_internal_error_is_status_1_with_a_debug_pointer(capsys, monkeypatch):
     assert code == 1 and "Traceback" in err and "KeyError" in err
 
 
-def _limited(argv: list[str], memory_bytes: int = 2 << 30, seconds: float = 60) -> subprocess.CompletedProcess:
+def _limited(argv: list[str], memory_bytes: int = 2 << 30,
+             seconds: float = 60) -> subprocess.CompletedProcess:
     """``python -m hwsim ARGV`` in a subprocess limited to ``memory_bytes`` of address space."""
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))

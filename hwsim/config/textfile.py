@@ -17,7 +17,7 @@ def read_text(path: Path) -> str:
     >>> read_text(bad)
     Traceback (most recent call last):
     ...
-    hwsim.errors.ConfigError: .../latin1.yaml:2: not UTF-8 text (byte 0xe9 at column 10); save the file as UTF-8
+    hwsim.errors.ConfigError: .../latin1.yaml:2: not UTF-8 text (byte 0xe9 at column 10); save the file as ...
     """
     try:
         data = path.read_bytes()

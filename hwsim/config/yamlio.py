@@ -70,8 +70,8 @@ def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -
     """Record the line of every key and item under ``node``, refusing a file whose aliases expand it beyond
     :data:`MAX_NODES` (a "billion laughs" file) before anything is built from it."""
     if len(lines) > MAX_NODES:
-        raise ConfigError(f"{path}:{line_of(lines, loc[:1])}: {format_loc(loc[:1])}: the file expands to more than "
-                          f"{MAX_NODES:,} keys and items (counting what each alias repeats); refused before "
+        raise ConfigError(f"{path}:{line_of(lines, loc[:1])}: {format_loc(loc[:1])}: the file expands to "
+                          f"more than {MAX_NODES:,} keys and items (counting what each alias repeats); refused before "
                           "building it")
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}

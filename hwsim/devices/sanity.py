@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from hwsim.errors import HwsimWarning
 
 FACTOR = 100
-# field -> (smallest, largest) over the shipped devices; "[]" is every item of a list, "[sram]" items of a kind
+# field -> (smallest, largest) over the shipped devices ("[]": each item of a list, "[sram]": items of a kind)
 SHIPPED_RANGES: dict[str, tuple[float, float]] = {
     "clock_mhz": (500.0, 1000.0),
     "mac_array.rows": (8, 64),

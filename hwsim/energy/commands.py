@@ -23,7 +23,8 @@ def run_energy(args: argparse.Namespace) -> int:
         check_output_dir(args.plot, "--plot")
     _warn_technology(args)
     result = simulate(args.model, device_from_args(args))
-    model = EnergyModel.for_device(result.device, args.energy_model, node_nm=args.node, voltage_v=args.voltage)
+    model = EnergyModel.for_device(result.device, args.energy_model, node_nm=args.node,
+                                   voltage_v=args.voltage)
     breakdown = account(result, model, window_us=args.window_us)
     print(breakdown.table(rows=args.rows))
     pricer = DevicePricer(model, result.device)
@@ -44,7 +45,7 @@ def run_energy(args: argparse.Namespace) -> int:
 
 
 def _warn_technology(args: argparse.Namespace) -> None:
-    """One warning line for a --voltage or --node far outside every shipped device's (:mod:`hwsim.devices.sanity`)."""
+    """A warning line for a --voltage or --node far outside the shipped devices' (:mod:`.devices.sanity`)."""
     import warnings
 
     from hwsim.devices.sanity import outside
@@ -70,13 +71,15 @@ def add_parser(sub) -> None:
                         f"(default {DEFAULT_ENERGY_MODEL})")
     p.add_argument("--node", type=positive_float, default=None,
                    help="technology node in nm (default: the device's)")
-    p.add_argument("--voltage", type=positive_float, default=None, help="supply in volts (default: the device's)")
+    p.add_argument("--voltage", type=positive_float, default=None,
+                   help="supply in volts (default: the device's)")
     p.add_argument("--window-us", type=positive_float, default=10.0,
                    help="window of the peak power, in us (default 10)")
     p.add_argument("--plot", default=None, help="folder to write the per-layer energy breakdown PNG to")
     p.add_argument("--rows", action="store_true", help="print every priced row with its source")
     p.add_argument("--output", default=None,
-                   help="also write the results to this .json (totals and per-layer list) or .csv (a row per layer)")
+                   help="also write the results to this .json (totals and per-layer list) or .csv (a row per "
+                        "layer)")
     p.set_defaults(func=run_energy)
 
 

@@ -48,7 +48,8 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
     if dry_run:
         print(f"{spec.name}: {len(points)} points (each checked)", file=out)
         for p in points:
-            axes = ", ".join(f"{k}={v}" for k, v in p.axes.items() if k not in ("workload", "device", "recipe"))
+            axes = ", ".join(f"{k}={v}" for k, v in p.axes.items()
+                             if k not in ("workload", "device", "recipe"))
             print(f"  {p.index:4d} {p.run_id}  {p.workload} | {p.device} | {p.recipe_label}"
                   f"{' | ' + axes if axes else ''}", file=out)
         return None

@@ -210,8 +210,8 @@ def load_rows(source: str | Path) -> list[dict]:
         raise ConfigError(f"{source}: no such file or folder (expected a results folder or "
                           f"{'/'.join(TABLES)})")
     elif path.suffix not in (".jsonl", ".csv", ".parquet"):
-        raise ConfigError(f"{source}: not a results table (expected a results folder or a rows.jsonl, rows.csv "
-                          f"or rows.parquet, got a {path.suffix or 'suffix-less'} file)")
+        raise ConfigError(f"{source}: not a results table (expected a results folder or a rows.jsonl, "
+                          f"rows.csv or rows.parquet, got a {path.suffix or 'suffix-less'} file)")
     try:
         rows = _read_table(path)
     except (ValueError, UnicodeDecodeError, csv.Error) as exc:

@@ -175,7 +175,8 @@ def _verify_columns(spec: RunSpec, path: Path, calib: np.ndarray, tmp: Path) -> 
     seen = [c for c in report.ops if c.observable]
     return {"bit_exact": bool(result.bit_exact),
             "verify_ops": len(report.ops), "verify_ops_exact": sum(c.exact == c.elements for c in seen),
-            "verify_elements": sum(c.elements for c in seen), "verify_exact_elements": sum(c.exact for c in seen),
+            "verify_elements": sum(c.elements for c in seen),
+            "verify_exact_elements": sum(c.exact for c in seen),
             "verify_max_lsb": max((c.max_lsb for c in seen), default=0)}, qpath
 
 
@@ -191,8 +192,8 @@ def run_one(spec: RunSpec) -> dict:
             row["status"] = "error"
             last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
             where = f" [{Path(last.filename).name}:{last.lineno}]" if last else ""
-            row["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}" \
-                           f"{where}"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            row["error"] = f"{type(exc).__name__}: {first}{where}"
         return row
 
 
@@ -246,7 +247,8 @@ def _measure(spec: RunSpec) -> dict:
                 rep = evaluate(qm, x, y, per_layer=False)
             overflows = counted[0]
             samples = rep.samples
-            out.update({"samples": rep.samples, "float_top1": rep.float_top1, "fake_quant_top1": rep.fake_quant_top1,
+            out.update({"samples": rep.samples, "float_top1": rep.float_top1,
+                        "fake_quant_top1": rep.fake_quant_top1,
                         "integer_top1": rep.integer_top1, "agreement": rep.agreement})
     else:
         from hwsim.importers import load_model
@@ -255,7 +257,8 @@ def _measure(spec: RunSpec) -> dict:
     if {"latency", "energy", "overflow"} & set(spec.metrics) or graph is not None:
         sim = simulate(graph, device, record_trace="energy" in spec.metrics)  # the trace gives peak power
         out.update({"latency_ms": sim.time_ms, "cycles": sim.cycles, "compute_cycles": sim.compute_cycles,
-                    "stall_cycles": sim.stall_cycles, "macs": sim.macs, "mac_utilization": sim.mac_utilization,
+                    "stall_cycles": sim.stall_cycles, "macs": sim.macs,
+                    "mac_utilization": sim.mac_utilization,
                     "offchip_bytes": sum(layer.offchip_bytes for layer in sim.layers),
                     "peak_gmacs_per_s": device.peak_macs_per_cycle * device.clock_mhz / 1e3,
                     "offchip_gbytes_per_s": device.offchip_bytes_per_s / 1e9, "clock_mhz": device.clock_mhz,
@@ -275,7 +278,8 @@ def _measure(spec: RunSpec) -> dict:
     return out
 
 
-def run_all(specs: list[RunSpec], jobs: int = 1, executor: str = "local", scheduler: str | None = None) -> Iterator[dict]:
+def run_all(specs: list[RunSpec], jobs: int = 1, executor: str = "local",
+            scheduler: str | None = None) -> Iterator[dict]:
     """Rows of ``specs`` as they finish (any order): in this process (jobs 1), a process pool, or Dask."""
     if executor == "dask":
         yield from _run_dask(specs, scheduler)
@@ -300,8 +304,8 @@ def _run_dask(specs: list[RunSpec], scheduler: str | None) -> Iterator[dict]:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         from hwsim.errors import RuntimeUnavailable
 
-        raise RuntimeUnavailable(f"--executor dask needs dask.distributed (pip install 'hwsim[dask]'): {exc}") \
-            from None
+        raise RuntimeUnavailable(f"--executor dask needs dask.distributed (pip install 'hwsim[dask]'): "
+                                 f"{exc}") from None
     if not scheduler:
         raise ConfigError("--scheduler: give the Dask scheduler's address (tcp://host:8786)")
     try:

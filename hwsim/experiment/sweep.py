@@ -170,8 +170,8 @@ def expand(spec: ExperimentSpec, base_dir: str | Path = ".") -> list[RunSpec]:
     grid_points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
     zip_points = [dict(zip(sw.zip, combo)) for combo in zip(*sw.zip.values())] if sw.zip else [{}]
     rng = np.random.default_rng(spec.seed)
-    random_points = [{k: _draw(rng, a) for k, a in sw.random.axes.items()} for _ in range(sw.random.samples)] \
-        if sw.random.samples and sw.random.axes else [{}]
+    random_points = [{k: _draw(rng, a) for k, a in sw.random.axes.items()}
+                     for _ in range(sw.random.samples)] if sw.random.samples and sw.random.axes else [{}]
     recipes_cache: dict[str, tuple[dict, str]] = {}
     points: list[RunSpec] = []
     seen: set[str] = set()
@@ -184,7 +184,8 @@ def expand(spec: ExperimentSpec, base_dir: str | Path = ".") -> list[RunSpec]:
     return points
 
 
-def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache: dict, index: int) -> RunSpec:
+def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache: dict,
+           index: int) -> RunSpec:
     workload = values.get("workload", spec.workloads[0])
     device = values.get("device", spec.devices[0])
     recipe_item = values.get("recipe", spec.recipes[0])
@@ -193,12 +194,13 @@ def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache
         try:
             cache[key] = resolve_recipe(recipe_item, base_dir)
         except ConfigError as exc:
-            exc.loc = exc.loc or (("recipes", spec.recipes.index(recipe_item)) if recipe_item in spec.recipes
+            listed = recipe_item in spec.recipes
+            exc.loc = exc.loc or (("recipes", spec.recipes.index(recipe_item)) if listed
                                   else _axis_loc(spec, "recipe"))
             raise
     recipe, label = copy.deepcopy(cache[key][0]), cache[key][1]
-    sections = {"energy": spec.energy.model_dump(mode="json"),
-                "evaluation": spec.evaluation.model_dump(mode="json"), "run": spec.run.model_dump(mode="json")}
+    sections = {"energy": spec.energy.model_dump(mode="json"), "run": spec.run.model_dump(mode="json"),
+                "evaluation": spec.evaluation.model_dump(mode="json")}
     device_overrides: dict[str, Any] = {}
     axes: dict[str, Any] = {}
     for path, value in values.items():
@@ -217,9 +219,9 @@ def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache
             axes.setdefault(name, axes.get(name))
     for root, data in (("recipe", recipe), *sections.items()):
         _check_swept(spec, root, data, values, cache)
-    return RunSpec(experiment=spec.name, index=index, seed=spec.seed, workload=str(workload), device=str(device),
-                   device_overrides=device_overrides, recipe=recipe, recipe_label=label, metrics=tuple(spec.metrics),
-                   axes=axes, base_dir=str(base_dir), **sections)
+    return RunSpec(experiment=spec.name, index=index, seed=spec.seed, workload=str(workload),
+                   device=str(device), device_overrides=device_overrides, recipe=recipe, recipe_label=label,
+                   metrics=tuple(spec.metrics), axes=axes, base_dir=str(base_dir), **sections)
 
 
 def _axis_loc(spec: ExperimentSpec, axis: str) -> tuple:
@@ -238,7 +240,8 @@ def _check_swept(spec: ExperimentSpec, root: str, data: dict, values: dict, cach
     key = f"valid {root}:" + json.dumps(data, sort_keys=True, default=str)
     if not axes or key in cache:
         return
-    model = {"recipe": QuantRecipe, "energy": EnergySpec, "evaluation": EvaluationSpec, "run": RunOptions}[root]
+    model = {"recipe": QuantRecipe, "energy": EnergySpec, "evaluation": EvaluationSpec,
+             "run": RunOptions}[root]
     try:
         _validated(model, data, "", root)
     except ConfigError as exc:
@@ -291,7 +294,8 @@ def workload_path(spec: RunSpec) -> Path:
     short = builtin_name(spec.workload)
     if short:
         return data_dir("workloads") / f"digits_{short}.onnx"
-    for candidate in (Path(spec.base_dir) / spec.workload, Path(spec.workload), data_dir("workloads") / spec.workload):
+    for candidate in (Path(spec.base_dir) / spec.workload, Path(spec.workload),
+                      data_dir("workloads") / spec.workload):
         if candidate.exists():
             return candidate
     raise ConfigError(f"workload: {spec.workload!r} is neither a built-in (digits_cnn_bn, digits_dsconv, "

@@ -23,7 +23,8 @@ def load_data(path: str | None, what: str, labels: bool) -> tuple[np.ndarray, np
     data = load_array_file(path, f"--{what}")
     if isinstance(data, np.ndarray):
         if labels:
-            raise ConfigError(f"--{what} {path}: evaluation data needs labels: save a .npz with arrays x and y")
+            raise ConfigError(f"--{what} {path}: evaluation data needs labels: save a .npz with arrays x "
+                              "and y")
         return data, None
     if "x" not in data or (labels and "y" not in data):
         raise ConfigError(f"--{what} {path}: expected arrays {'x and y' if labels else 'x'} (got "
@@ -31,7 +32,8 @@ def load_data(path: str | None, what: str, labels: bool) -> tuple[np.ndarray, np
     return data["x"], data.get("y")
 
 
-def check_data(graph, data: tuple | None, what: str, path: str | None, calibration: bool = False) -> tuple | None:
+def check_data(graph, data: tuple | None, what: str, path: str | None,
+               calibration: bool = False) -> tuple | None:
     """``data`` (inputs, labels) checked against ``graph``'s input shape and number of outputs, inputs as
     float32 (:func:`hwsim.guards.check_samples`, :func:`hwsim.guards.check_labels`)."""
     from hwsim.data_checks import check_labels, check_samples
@@ -39,11 +41,13 @@ def check_data(graph, data: tuple | None, what: str, path: str | None, calibrati
     if data is None:
         return None
     where = f"--{what} {path}" if path else f"--{what}"
-    x = check_samples(data[0], where, model_shape=graph.tensor(graph.inputs[0]).shape, calibration=calibration)
+    x = check_samples(data[0], where, model_shape=graph.tensor(graph.inputs[0]).shape,
+                      calibration=calibration)
     y = data[1]
     if y is not None:
         out = graph.tensor(graph.outputs[0]).shape
-        classes = int(np.prod(out[1:])) if out and all(isinstance(d, int) and d > 0 for d in out[1:]) else None
+        fixed = out and all(isinstance(d, int) and d > 0 for d in out[1:])
+        classes = int(np.prod(out[1:])) if fixed else None
         y = check_labels(y, len(x), where, classes)
     return x.astype(np.float32, copy=False), y
 
@@ -56,7 +60,8 @@ def resolve_model(model: str, args) -> tuple[str, tuple, tuple, tuple | None]:
     from hwsim.quant.convert import load_float_graph
     from hwsim.quant.table import WORKLOADS
 
-    given = {"calib": (args.calib, False), "eval": (args.eval, True), "train": (getattr(args, "train", None), True)}
+    given = {"calib": (args.calib, False), "eval": (args.eval, True),
+             "train": (getattr(args, "train", None), True)}
     short = model.removeprefix("digits_")
     builtin = short in WORKLOADS and not Path(model).exists()
     if not builtin and args.calib is None:
@@ -144,7 +149,8 @@ def mixed_command(args: argparse.Namespace) -> int:
     else:
         raise ConfigError("budget: give --average-bits, --budget-bytes or --budget-bitops")
     sens = layer_sensitivity(path, recipe, cal[0], bits)
-    print(f"{'layer':24s} " + " ".join(f"{b:>5d}b" for b in bits) + "   (output SQNR dB, one layer at a time)")
+    print(f"{'layer':24s} " + " ".join(f"{b:>5d}b" for b in bits)
+          + "   (output SQNR dB, one layer at a time)")
     for name in dict.fromkeys(s.layer for s in sens):
         row = {s.bits: s.sqnr_db for s in sens if s.layer == name}
         print(f"{name:24s} " + " ".join(f"{row[b]:6.1f}" for b in bits))
@@ -175,7 +181,8 @@ def add_parsers(sub) -> None:
     help_recipe = "a recipe .yaml or a preset name (int8_w_per_channel, ...; see hwsim.quant.recipe.PRESETS)"
     for name, func, helptext in (
             ("quantize", quantize_command, "quantize a float model with a recipe; write the integer graph"),
-            ("accuracy", accuracy_command, "float, fake-quant and integer-datapath accuracy, per-layer SQNR")):
+            ("accuracy", accuracy_command,
+             "float, fake-quant and integer-datapath accuracy, per-layer SQNR")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("model", help=help_model)
         p.add_argument("--recipe", default="int8_w_per_channel", help=help_recipe)
@@ -187,8 +194,8 @@ def add_parsers(sub) -> None:
         else:
             p.add_argument("--no-layers", action="store_true", help="accuracies only, no per-layer table")
         p.set_defaults(func=func)
-    p = sub.add_parser("mixed-precision", help="rank layers by sensitivity and propose per-layer weight widths "
-                       "under a size or BitOps budget")
+    p = sub.add_parser("mixed-precision", help="rank layers by sensitivity and propose per-layer weight "
+                                               "widths under a size or BitOps budget")
     p.add_argument("model", help=help_model)
     p.add_argument("--recipe", default="int8_w_per_channel", help=help_recipe)
     p.add_argument("--calib", default=None, help="calibration inputs: .npz (array x) or .npy")
@@ -197,7 +204,8 @@ def add_parsers(sub) -> None:
                    help="candidate weight widths, 1..16 (comma-separated; default 2,3,4,6,8)")
     p.add_argument("--average-bits", type=positive_float, default=None,
                    help="budget: this many bits per weight on average")
-    p.add_argument("--budget-bytes", type=positive_float, default=None, help="budget: weight storage in bytes")
+    p.add_argument("--budget-bytes", type=positive_float, default=None,
+                   help="budget: weight storage in bytes")
     p.add_argument("--budget-bitops", type=positive_float, default=None,
                    help="budget: MACs x weight bits x activation bits")
     p.add_argument("--output", default=None, help="write the proposed recipe (with overrides) to this YAML")
