@@ -294,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             _print_error("hwsim: error: out of memory (an input larger than this machine can hold?)", debug)
             return 2
         except BrokenPipeError:  # `hwsim list devices | head`: the reader left; nothing to report
-            sys.stderr.close()
-            return 0
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush would fail again
+            return 141  # what a program the pipe's SIGPIPE ended reports
         except OSError as exc:  # a file or folder the user named cannot be read or written
             from hwsim.guards import os_error_message
 

@@ -449,9 +449,12 @@ def _limited(argv: list[str], memory_bytes: int = 2 << 30,
 
 
 def test_resource_cases_end_promptly_under_a_memory_limit(f):
-    """A billion-laughs file and a 640,000-point grid, in a process limited to 2 GB: refused in seconds."""
+    """A billion-laughs file, a 640,000-point grid and a .npy claiming 4 TB, in a process limited to 2 GB of
+    address space: each refused in seconds."""
     for argv, named in ((["run", f["exp_laughs.yaml"], "--dry-run"], "200,000"),
-                        (["run", f["exp_huge"], "--dry-run"], "640,000 points")):
+                        (["run", f["exp_huge"], "--dry-run"], "640,000 points"),
+                        (["infer", TFLITE, "--input", f["huge.npy"], "--output", f["tmp"] + "/o.npy"],
+                         "more than the")):
         t0 = time.monotonic()
         r = _limited(argv)
         assert r.returncode == 2 and time.monotonic() - t0 < 30, r.stderr

@@ -237,8 +237,10 @@ def _check_swept(spec: ExperimentSpec, root: str, data: dict, values: dict, cach
     from hwsim.quant.recipe import QuantRecipe
 
     axes = [p for p in values if p.startswith(root + ".")]
+    if not axes:
+        return
     key = f"valid {root}:" + json.dumps(data, sort_keys=True, default=str)
-    if not axes or key in cache:
+    if key in cache:
         return
     model = {"recipe": QuantRecipe, "energy": EnergySpec, "evaluation": EvaluationSpec,
              "run": RunOptions}[root]
@@ -261,12 +263,14 @@ def check_points(spec: ExperimentSpec, points: list[RunSpec]) -> None:
     from hwsim.devices.model import load_device, override
 
     devices: dict[str, Any] = {}
-    seen: set[str] = set()
+    seen: set = set()
     for p in points:
-        try:
-            workload_path(p)
-        except ConfigError as exc:
-            raise _blamed(spec, p, "workload", exc) from None
+        if (p.workload, p.base_dir) not in seen:
+            seen.add((p.workload, p.base_dir))
+            try:
+                workload_path(p)
+            except ConfigError as exc:
+                raise _blamed(spec, p, "workload", exc) from None
         if p.device not in devices:
             try:
                 devices[p.device] = load_device(device_location(p))
