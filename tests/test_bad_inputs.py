@@ -90,6 +90,23 @@ def f(tmp_path_factory) -> dict[str, str]:
     write("dev_sram_1b.yaml", _sram_size(HEXAGON, 1))
     write("dev_volt_neg.yaml", HEXAGON.replace("voltage_v: ", "voltage_v: -1 #"))
     write("not_results.yaml", EXPERIMENT)
+    write("bad.onnx", b"garbage\x00\x01")
+    write("bad.tflite", b"garbage\x00\x01")
+    write("empty.yaml", "")
+    write("scalar.yaml", "x\n")
+    write("list.yaml", "- 1\n- 2\n")
+    write("badop.yaml", "schema_version: 1\nname: x\ninput: {shape: [1, 8, 8, 3], dtype: int8}\n"
+          "layers:\n  - {name: c, op: conv9d}\n")
+    write("bad_topo.csv", "Layer name, IFMAP Height,\nconv1, abc,\n")
+    write("bad.cfg", "[general]\nrun_name = x\n[architecture_presets]\nArrayHeight: 0\n")
+    write("recipe_pg.yaml", "schema_version: 1\nname: r\nweights: {bits: 4, granularity: per_group}\n")
+    write("dev_typo.yaml", HEXAGON.replace("clock_mhz:", "clock_mhzz:"))
+    write("dev_dup.yaml", HEXAGON.replace("clock_mhz:", "clock_mhz: 100\nclock_mhz:"))
+    write("dev_type.yaml", HEXAGON.replace("clock_mhz: ", "clock_mhz: fast #"))
+    write("exp_typo.yaml", EXPERIMENT.replace("workloads:", "workload:"))
+    write("exp_root.yaml", EXPERIMENT + "sweep:\n  grid:\n    recipes.weights.bits: [8]\n")
+    write("exp_zip.yaml", EXPERIMENT + "sweep:\n  zip:\n    recipe.weights.bits: [8, 4]\n"
+          "    recipe.activations.bits: [8]\n")
     write("a_file", "x")
     write("text.npy", "not an array")
     # .npy files
@@ -196,6 +213,37 @@ CASES = [
     ('layers billion laughs', 'simulate {layers_laughs.yaml} --device hexagon_like',
      'layers_laughs.yaml: | 200,000'),
     ('yaml nested 600 deep', 'simulate {TINY} --device {dev_nested.yaml}', 'dev_nested.yaml | nested'),
+    ("onnx garbage", 'simulate {bad.onnx} --device hexagon_like', 'bad.onnx | not a readable ONNX model'),
+    ("tflite garbage", 'simulate {bad.tflite} --device hexagon_like', 'bad.tflite | not a TFLite flatbuffer'),
+    ("verify tflite garbage", 'verify {bad.tflite}', 'bad.tflite | not a TFLite flatbuffer'),
+    ("quantize onnx garbage", 'quantize {bad.onnx} --calib {calib_zeros.npy}', 'bad.onnx'),
+    ("empty layer yaml", 'simulate {empty.yaml} --device hexagon_like', 'empty.yaml:1: | empty'),
+    ("scalar layer yaml", 'simulate {scalar.yaml} --device hexagon_like',
+     'scalar.yaml:1: | expected a mapping'),
+    ("list device yaml", 'simulate {TINY} --device {list.yaml}', 'list.yaml:1: | expected a mapping'),
+    ("list experiment", 'run {list.yaml} --dry-run', 'list.yaml:1: | expected a mapping'),
+    ("list energy table", 'energy {TINY} --device hexagon_like --energy-model {list.yaml}', 'list.yaml:1:'),
+    ("unknown layer op", 'simulate {badop.yaml} --device hexagon_like',
+     "badop.yaml:5: | layers[0].op | 'conv2d'"),
+    ("topology csv row", 'simulate {bad_topo.csv} --device hexagon_like', 'bad_topo.csv:2: | IFMAP Width'),
+    ("scalesim cfg zero", 'simulate {TINY} --device {bad.cfg}', 'bad.cfg:4: | ArrayHeight'),
+    ("recipe cross-field", 'quantize digits_mlp --recipe {recipe_pg.yaml}', 'recipe_pg.yaml:3: | group_size'),
+    ("device key typo", 'simulate {TINY} --device {dev_typo.yaml}',
+     "dev_typo.yaml: | did you mean 'clock_mhz'"),
+    ("device duplicate key", 'simulate {TINY} --device {dev_dup.yaml}', 'dev_dup.yaml: | duplicate key'),
+    ("device wrong type", 'simulate {TINY} --device {dev_type.yaml}', "dev_type.yaml: | clock_mhz | 'fast'"),
+    ("experiment key typo", 'run {exp_typo.yaml} --dry-run', "exp_typo.yaml:3: | did you mean 'workloads'"),
+    ("experiment axis root", 'run {exp_root.yaml} --dry-run', "exp_root.yaml: | did you mean 'recipe'"),
+    ("experiment zip lengths", 'run {exp_zip.yaml} --dry-run', 'exp_zip.yaml: | equal lengths'),
+    ("model missing", 'simulate {tmp}/none.onnx --device hexagon_like', 'none.onnx | no such file'),
+    ("device is a folder", 'simulate {TINY} --device {tmp}', 'Is a directory'),
+    ("model is a folder", 'simulate {tmp} --device hexagon_like', 'unknown model format'),
+    ("energy table not yaml", 'energy {TINY} --device hexagon_like --energy-model /etc/hostname',
+     '/etc/hostname'),
+    ("list what", 'list foo', "invalid choice: 'foo'"),
+    ("memory model", 'simulate {TINY} --device hexagon_like --memory-model foo', '--memory-model | foo'),
+    ("system config off Ethos-U", 'simulate {TINY} --device hexagon_like --system-config S',
+     '--system-config | not an Ethos-U device'),
     ('clock_mhz .inf', 'simulate {TINY} --device {dev_clock_inf.yaml}', 'dev_clock_inf.yaml: | clock_mhz'),
     ('clock_mhz .nan', 'simulate {TINY} --device {dev_clock_nan.yaml}', 'dev_clock_nan.yaml: | clock_mhz'),
     ('clock_mhz -5', 'simulate {TINY} --device {dev_clock_neg.yaml}', 'dev_clock_neg.yaml: | clock_mhz'),
