@@ -150,8 +150,6 @@ def _plot(args: argparse.Namespace) -> int:
     for name in plots or []:
         if name not in PLOTS:
             raise UsageError(f"plot: argument --plots: unknown plot {name!r}; valid: {', '.join(PLOTS)}")
-    if args.out:
-        check_output_dir(args.out, "--out")
     plot_results(args.results, args.out, plots)
     return 0
 

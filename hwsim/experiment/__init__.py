@@ -127,9 +127,12 @@ def plot_results(source: str | Path, out: str | Path | None = None, plots: list[
     from hwsim.experiment.results import load_rows
 
     stream = stream or sys.stdout
+    if out:
+        check_output_dir(out, "--out")
     rows = load_rows(source)
     src = Path(source)
     folder = Path(out) if out else (src if src.is_dir() else src.parent)
+    check_output_dir(folder, "--out (default: the results folder)")
     name = folder.name
     figures = finish(rows, folder, name, plots)
     for p in figures:

@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import threading
 import traceback
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
@@ -28,7 +29,7 @@ from typing import Iterator
 import numpy as np
 
 from hwsim import __version__
-from hwsim.errors import ConfigError
+from hwsim.errors import ConfigError, HwsimWarning
 from hwsim.experiment.sweep import RunSpec, builtin_name, device_location, workload_path
 from hwsim.numerics import ops
 
@@ -182,8 +183,10 @@ def _verify_columns(spec: RunSpec, path: Path, calib: np.ndarray, tmp: Path) -> 
 
 def run_one(spec: RunSpec) -> dict:
     """The result row of one point: swept values, accuracy, latency, energy, power, area, overflow counts
-    and provenance; ``status`` is ``ok``, or ``error`` with the message in ``error``."""
-    with _LOCK:
+    and provenance; ``status`` is ``ok``, or ``error`` with the message in ``error``. Value warnings are
+    not repeated here: the experiment's check (:func:`~hwsim.experiment.sweep.check_points`) gave them."""
+    with _LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", HwsimWarning)
         row = _head(spec)
         try:
             row.update(_measure(spec))

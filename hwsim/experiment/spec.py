@@ -1,4 +1,4 @@
-"""The experiment file (``experiments/*.yaml``), schema version 1: what to combine, what to sweep, what to report.
+"""The experiment file (``experiments/*.yaml``), schema version 1: what to combine, sweep and report.
 
 An experiment names base workloads, devices, energy settings and quantization recipes, then axes that
 change any field of any of them by a dotted path, combined as a grid, zipped lists or seeded random
@@ -7,7 +7,7 @@ samples::
     schema_version: 1
     name: default
     seed: 0
-    workloads: [digits_cnn_bn]                 # built-in digits_* names, or model files (shape-only: no accuracy)
+    workloads: [digits_cnn_bn]                 # built-in digits_* names, or model files (shapes: no accuracy)
     devices: [edge_tpu_like, ethos_u55_128_like, hexagon_like]
     recipes: [w8a8_per_channel]                # presets, recipe files, or inline mappings
     energy: {node_nm: 22}                     # default: each device's own technology
@@ -17,7 +17,7 @@ samples::
         recipe.weights.bits: [8, 6, 4]
         recipe.weights: [{granularity: per_tensor}, {granularity: per_channel}]   # a mapping merges
       zip: {}                                  # lists of equal length, taken together
-      random: {samples: 0, axes: {}}           # each axis a list to choose from or {low, high[, log, integer]}
+      random: {samples: 0, axes: {}}           # per axis: a list of choices or {low, high[, log, integer]}
     metrics: [accuracy, latency, energy, overflow]
     plots: [pareto, breakdown, roofline]
 
@@ -84,7 +84,8 @@ class RunOptions(_Spec):
 
 
 class RandomAxis(_Spec):
-    """A continuous range to sample: uniform in [low, high], in log space when ``log``, rounded when ``integer``."""
+    """A continuous range to sample: uniform in [low, high], in log space when ``log``, rounded when
+    ``integer``."""
 
     low: float
     high: float
@@ -131,8 +132,8 @@ class SweepSpec(_Spec):
         names = [*self.grid, *self.zip, *self.random.axes]
         for i, name in enumerate(names):
             if name in names[:i]:
-                raise at_field(("zip" if name in self.zip else "random",), "an axis may appear in one part only",
-                               name)
+                raise at_field(("zip" if name in self.zip else "random",),
+                               "an axis may appear in one part only", name)
         return self
 
 
