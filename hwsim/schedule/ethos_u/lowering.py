@@ -132,8 +132,13 @@ def _stand_in_weights(name: str, t) -> np.ndarray:
 
 
 def _padding(graph: Graph, op: Op, ifm: Shape, kernel_hw, stride, dilation) -> tuple[int, int, int, int]:
-    """Explicit (top, left, bottom, right) padding of a SAME/VALID op."""
-    if op.attrs.get("padding") != "same":
+    """Explicit (top, left, bottom, right) padding of a SAME/VALID op, or of one with explicit padding (the
+    (top, bottom, left, right) of an ONNX model's conversion: Vela folds the converter's PAD into it)."""
+    padding = op.attrs.get("padding")
+    if isinstance(padding, (tuple, list)):
+        top, bottom, left, right = (int(p) for p in padding)
+        return (top, left, bottom, right)
+    if padding != "same":
         return (0, 0, 0, 0)
     pads = []
     for size, k, s, d in zip(ifm[1:3], kernel_hw, stride, dilation):
@@ -174,7 +179,9 @@ def _to_hwc(shape: tuple[int | None, ...]) -> Shape:
 def _lower_op(b: _Builder, op: Op) -> None:
     g = b.graph
     kind = op.kind
-    reason = npu_ok(g, op, b.family) if g.format == "tflite" else None  # Vela reads .tflite files only
+    reason = op.attrs.get("cpu_reason")  # a float op of an ONNX model's conversion (hwsim.workload.as_tflite)
+    if reason is None and g.format == "tflite":  # Vela reads .tflite files only
+        reason = npu_ok(g, op, b.family)
     if reason is not None:
         _cpu_op(b, op, reason)
         return
@@ -256,7 +263,8 @@ def _view_needs_copy(b: _Builder, op: Op) -> bool:
     if len(readers) > 1 and tuple(g.tensors[src].shape) != tuple(g.tensors[dst].shape):
         return True
     def on_cpu(ops) -> bool:
-        return g.format == "tflite" and any(npu_ok(g, o, b.family) is not None for o in ops)
+        return any(o.attrs.get("cpu_reason") or g.format == "tflite" and npu_ok(g, o, b.family) is not None
+                   for o in ops)
 
     ifm_pinned = (src in g.inputs or src in g.outputs or g.tensors[src].is_constant
                   or on_cpu(o for o in g.ops if src in o.outputs))
