@@ -3,17 +3,21 @@ TensorFlow Lite's converter), for the compilers that read only TFLite (Arm Vela)
 
 What changes, and why each is what the converter emits:
 
-* **layout**: every rank-4 tensor is NCHW in ONNX and NHWC in TFLite; shapes, constant data and per-channel
-  axes are permuted, spatial ops get ``layout="NHWC"`` and axis attributes point at the same logical axis.
-  An op that cannot work on NHWC data (a Flatten or Reshape of a feature map, whose element order is
-  NCHW's; a matrix product of rank-4 tensors) reads and writes NCHW copies through TRANSPOSEs, as onnx2tf
-  inserts them; a transpose that moves only axes of size 1 is a RESHAPE (TFLite's converter rewrites such
-  trivial transposes), so a Flatten after a global pool stays a view;
+* **layout**: feature maps (the rank-4 tensors convolutions and pools read and write, and every rank-4
+  tensor joined to them through elementwise ops) are NCHW in ONNX and NHWC in TFLite: their shapes,
+  constants and per-channel axes are permuted, spatial ops get ``layout="NHWC"``, axis attributes follow
+  the axis. Other rank-4 tensors (an attention's [batch, heads, rows, columns]) keep ONNX's order. An op
+  that cannot work on NHWC data (a Flatten or Reshape of a feature map, whose element order is NCHW's; a
+  matrix product) reads and writes NCHW copies through TRANSPOSEs, as onnx2tf inserts them; a transpose
+  that moves only axes of size 1 is a RESHAPE (TFLite's converter rewrites such trivial transposes), so a
+  Flatten after a global pool stays a view;
 * **weights**: convolutions OHWI (the importer's already), depthwise [1, H, W, C*multiplier] with the
   per-channel axis 3, fully connected [O, I];
 * **padding**: ONNX's explicit pads read as SAME or VALID when they are; otherwise a convolution keeps
   explicit padding as Vela does once it folds the converter's PAD into it (bottom and right trimmed to what
   the stride reaches), or a PAD op when the pads reach the kernel size;
+* **fusion**: an Add of a constant vector after a bias-less fully connected layer (ONNX's MatMul, Add) is
+  the layer's bias, as TFLite's converter folds it;
 * **kinds**: ONNX Runtime's ``qlinear_*`` ops are the TFLite ops (ADD, MUL, SOFTMAX, BATCH_MATMUL) with the
   same quantization; a global average pool is a MEAN over H and W; QDQ groups ONNX Runtime leaves in float
   are int8 ops (:mod:`hwsim.workload.requantize`); float ops stay float (Vela puts them on the CPU), and
@@ -21,9 +25,9 @@ What changes, and why each is what the converter emits:
 * **integer types**: full-integer TFLite is int8, so uint8 tensors (ONNX Runtime's x86 int8->uint8
   rewrite, a QUInt8 model) become int8 with the zero point less 128; the values are unchanged.
 
-Every op of the result comes from one op of the source (``origin``) and the ops keep their names, so
-per-layer results keep the ONNX node names; an op that disappears (a view, a Quantize of a fused group) has
-nothing in ``origin``.
+Every op of the result comes from one op of the source (``origin``) and the ops keep their names (added
+transposes and reshapes are ``<name>/<what>``), so per-layer results keep the ONNX node names; a source op
+that disappears (a Quantize of a requantized group, a bias Add) has no op in the result.
 """
 
 from __future__ import annotations
@@ -44,7 +48,9 @@ RENAMED = {"qlinear_add": "add", "qlinear_mul": "mul", "qlinear_matmul": "batch_
 ELEMENTWISE = {"add", "mul", "sub", "div", "pow", "maximum", "minimum", "squared_difference"}
 SAME_SHAPE = {"quantize", "dequantize", "relu", "relu6", "relu_n1_to_1", "leaky_relu", "logistic", "tanh",
               "hard_swish", "sqrt", "rsqrt", "neg", "abs", "exp", "log", "gelu", "elu", "erf_f32"}
-SPATIAL = {"conv2d", "depthwise_conv2d", "max_pool2d", "avg_pool2d", "conv_integer", "batchnorm"}
+SPATIAL = {"conv2d", "depthwise_conv2d", "max_pool2d", "avg_pool2d", "conv_integer", "batchnorm",
+           "global_avg_pool"}
+FOLLOWS_LAYOUT = ELEMENTWISE | SAME_SHAPE | {"qlinear_softmax", "concat"}  # rank-4 operands share one layout
 CPU_ONLY = {  # kinds a TFLite conversion has no integer builtin for: float (or hybrid) ops on Vela's CPU
     "erf_f32": "ONNX Erf stays a float op in a TFLite conversion; Vela runs float ops on the CPU",
     "layer_norm_f32": "ONNX LayerNormalization stays a float op in a TFLite conversion; Vela runs float ops "
@@ -68,14 +74,41 @@ class Converted:
 
 def as_tflite(graph: Graph) -> Converted:
     """``graph`` (read from ONNX: NCHW, ONNX Runtime's kinds) as TFLite's converter would give it."""
-    c = _Converter(graph)
-    for op, index in requantize(graph):
+    ops = requantize(graph)
+    c = _Converter(graph, feature_maps(graph, [op for op, _ in ops]))
+    for op, _ in ops:
+        for name in op.inputs:
+            c.readers.setdefault(name, []).append(op)
+    for op, index in ops:
         c.position = index
         c.convert(op)
     out = Graph(c.tensors, c.ops, [c.nhwc(n) for n in graph.inputs], [c.nhwc(n) for n in graph.outputs],
                 graph.source, "tflite")
     out.check()
     return Converted(out, c.origin)
+
+
+def feature_maps(graph: Graph, ops: list[Op]) -> set[str]:
+    """The rank-4 tensors that are NCHW feature maps: those spatial ops read or write, and every rank-4
+    tensor an elementwise op (or softmax, concat) joins to one of them."""
+    parent: dict[str, str] = {}
+
+    def find(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            name = parent[name]
+        return name
+
+    seeds = set()
+    for op in ops:
+        kind = RENAMED.get(op.kind, op.kind)
+        if kind in SPATIAL and op.attrs.get("layout") == "NCHW":
+            seeds.update(n for n in (op.inputs[0], *op.outputs) if len(graph.tensors[n].shape) == 4)
+        elif kind in FOLLOWS_LAYOUT:
+            names = [n for n in (*op.inputs, *op.outputs) if n and len(graph.tensors[n].shape) == 4]
+            for name in names[1:]:
+                parent[find(name)] = find(names[0])
+    roots = {find(n) for n in seeds}
+    return {n for n in parent if find(n) in roots} | seeds
 
 
 def _int8(t: Tensor, shape: tuple, data: np.ndarray | None, quant: QuantInfo | None, name: str = "") -> Tensor:
@@ -91,29 +124,34 @@ def _int8(t: Tensor, shape: tuple, data: np.ndarray | None, quant: QuantInfo | N
 class _Converter:
     """Builds the converted graph op by op; tensors keep their names (NCHW copies get ``#nchw``)."""
 
-    HANDLERS: ClassVar[dict[str, str]] = {k: f"_{k}" for k in ("global_avg_pool", "fully_connected", "batch_matmul", "qlinear_softmax",
-                                                           "reduce_mean_f32", "concat", "flatten", "reshape_to", "transpose")}
+    HANDLERS: ClassVar[dict[str, str]] = {k: f"_{k}" for k in (
+        "global_avg_pool", "fully_connected", "batch_matmul", "qlinear_softmax", "reduce_mean_f32", "concat",
+        "flatten", "reshape_to", "transpose")}
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, feature_maps: set[str]) -> None:
         self.src = graph
+        self.maps = feature_maps
         self.tensors: dict[str, Tensor] = {}
         self.ops: list[Op] = []
         self.origin: list[int] = []
         self.position = 0
         self.op: Op | None = None
         self.nchw_of: dict[str, str] = {}
+        self.skip: set[int] = set()  # ops folded into an earlier one
+        self.readers: dict[str, list[Op]] = {}
 
     # -- tensors ------------------------------------------------------------------------------------------
-    def rank4(self, name: str) -> bool:
-        return bool(name) and len(self.src.tensors[name].shape) == 4
+    def is_map(self, name: str) -> bool:
+        """True for an NCHW feature map of the source (stored NHWC in the result)."""
+        return name in self.maps
 
     def nhwc(self, name: str) -> str:
-        """Tensor ``name`` in TFLite convention (rank-4 tensors permuted to NHWC)."""
+        """Tensor ``name`` in TFLite convention (a feature map permuted to NHWC)."""
         if not name or name in self.tensors:
             return name
         t = self.src.tensors[name]
         shape, data, quant = tuple(t.shape), t.data, t.quant
-        if len(shape) == 4:
+        if self.is_map(name):
             shape = layout.permute(shape, layout.TO_NHWC)
             data = None if data is None else np.ascontiguousarray(np.transpose(data, layout.TO_NHWC))
             if quant is not None and quant.axis is not None:
@@ -122,16 +160,17 @@ class _Converter:
         return name
 
     def nchw(self, name: str) -> str:
-        """An NCHW copy of rank-4 tensor ``name``: the source constant, or a transpose of the NHWC tensor."""
-        if name in self.nchw_of:
-            return self.nchw_of[name]
-        t = self.src.tensors[name]
-        new = f"{name}#nchw"
-        self.tensors[new] = _int8(t, tuple(t.shape), t.data, t.quant, new)
-        if not t.is_constant:
-            self.transpose(self.nhwc(name), new, layout.TO_NCHW, f"{self.op.name}/to_nchw")
-        self.nchw_of[name] = new
-        return new
+        """Tensor ``name`` in ONNX's order: itself, or for a feature map a transpose of its NHWC tensor."""
+        if not self.is_map(name):
+            return self.nhwc(name)
+        if name not in self.nchw_of:
+            t = self.src.tensors[name]
+            new = f"{name}#nchw"
+            self.tensors[new] = _int8(t, tuple(t.shape), t.data, t.quant, new)
+            if not t.is_constant:
+                self.transpose(self.nhwc(name), new, layout.TO_NCHW, f"{self.op.name}/to_nchw")
+            self.nchw_of[name] = new
+        return self.nchw_of[name]
 
     def new(self, name: str, like: str, shape: tuple) -> str:
         """A tensor the conversion adds, typed and quantized as ``like``."""
@@ -150,6 +189,10 @@ class _Converter:
         self.ops.append(Op(name or self.op.name, kind, inputs, outputs, attrs))
         self.origin.append(self.position)
 
+    def same(self, op: Op, kind: str, attrs: dict) -> None:
+        """The op as it is, on its tensors in TFLite convention."""
+        self.emit(kind, [self.nhwc(n) for n in op.inputs], [self.nhwc(n) for n in op.outputs], attrs)
+
     def transpose(self, src: str, dst: str, perm: tuple[int, ...], name: str) -> None:
         """Op ``name``: ``dst`` = ``src`` permuted; a RESHAPE when only axes of size 1 move."""
         if layout.moves_data(self.tensors[src].shape, perm):
@@ -162,6 +205,8 @@ class _Converter:
         self.emit("reshape", [src, self.const(f"{name or self.op.name}/shape", shape)], [dst], {}, name)
 
     def convert(self, op: Op) -> None:
+        if id(op) in self.skip:
+            return
         self.op = op
         kind = RENAMED.get(op.kind, op.kind)
         attrs = dict(op.attrs)
@@ -174,21 +219,20 @@ class _Converter:
             self._spatial(op, kind, attrs)
         elif kind in ELEMENTWISE:
             self._elementwise(op, kind, attrs)
-        elif kind in SAME_SHAPE or not any(self.rank4(n) for n in (*op.inputs, *op.outputs)):
-            self.emit(kind, [self.nhwc(n) for n in op.inputs], [self.nhwc(n) for n in op.outputs], attrs)
+        elif kind in SAME_SHAPE:
+            self.same(op, kind, attrs)
         else:
-            self._on_nchw(op, kind, attrs)
+            self.on_nchw(op, kind, attrs)
 
-    def _on_nchw(self, op: Op, kind: str, attrs: dict) -> None:
-        """The op on NCHW copies of its rank-4 tensors, its rank-4 outputs transposed back to NHWC."""
-        inputs = [self.nchw(n) if self.rank4(n) else self.nhwc(n) for n in op.inputs]
-        outputs = []
-        for name in op.outputs:
-            outputs.append(f"{name}#nchw" if self.rank4(name) else self.nhwc(name))
-            if self.rank4(name):
+    def on_nchw(self, op: Op, kind: str, attrs: dict) -> None:
+        """The op on its tensors in ONNX's order: feature maps read through NCHW copies, and written as NCHW
+        copies transposed back to NHWC."""
+        outputs = [f"{n}#nchw" if self.is_map(n) else self.nhwc(n) for n in op.outputs]
+        for name, written in zip(op.outputs, outputs):
+            if written != name:
                 t = self.src.tensors[name]
-                self.tensors[outputs[-1]] = _int8(t, tuple(t.shape), None, t.quant, outputs[-1])
-        self.emit(kind, inputs, outputs, attrs)
+                self.tensors[written] = _int8(t, tuple(t.shape), None, t.quant, written)
+        self.emit(kind, [self.nchw(n) for n in op.inputs], outputs, attrs)
         for name, written in zip(op.outputs, outputs):
             if written != name:
                 self.nchw_of[name] = written
@@ -196,8 +240,8 @@ class _Converter:
 
     # -- spatial ops ----------------------------------------------------------------------------------------
     def _spatial(self, op: Op, kind: str, attrs: dict) -> None:
-        if attrs.get("layout", "NHWC") != "NCHW":
-            return self.emit(kind, [self.nhwc(n) for n in op.inputs], [self.nhwc(n) for n in op.outputs], attrs)
+        if attrs.get("layout") != "NCHW":
+            return self.same(op, kind, attrs)
         attrs["layout"] = "NHWC"
         x = self.nhwc(op.inputs[0])
         inputs = [x, *op.inputs[1:]]
@@ -274,23 +318,57 @@ class _Converter:
                 quant = QuantInfo(quant.scale, quant.zero_point, 1 - quant.axis)
             self.tensors[name] = _int8(t, t.shape[::-1], np.ascontiguousarray(t.data.T), quant, name)
             op = Op(op.name, kind, [op.inputs[0], name, *op.inputs[2:]], op.outputs, attrs)
-        if self.rank4(op.inputs[0]):
-            return self._on_nchw(op, kind, attrs)
         attrs["keep_num_dims"] = len(self.src.tensors[op.inputs[0]].shape) > 2
-        self.emit(kind, [self.nhwc(n) for n in op.inputs], [self.nhwc(n) for n in op.outputs], attrs)
+        add = self._bias_add(op)
+        if add is not None:  # TFLite's converter folds a bias add into the layer (FuseFullyConnectedAndAdd)
+            self.skip.add(id(add))
+            bias = self._bias(op, add)
+            op = Op(op.name, kind, [op.inputs[0], op.inputs[1], bias], add.outputs, attrs)
+        self.on_nchw(op, kind, attrs)
+
+    def _bias_add(self, op: Op) -> Op | None:
+        """The add of a constant vector that alone reads a bias-less fully connected layer's output."""
+        out = op.outputs[0]
+        readers = self.readers.get(out, [])
+        if len(op.inputs) > 2 and op.inputs[2] or len(readers) != 1 or out in self.src.outputs:
+            return None
+        add = readers[0]
+        if RENAMED.get(add.kind, add.kind) != "add" or add.attrs.get("activation") or self.is_map(out):
+            return None
+        other = [self.src.tensors[n] for n in add.inputs if n != out]
+        units = (self.tensors.get(op.inputs[1]) or self.src.tensors[op.inputs[1]]).shape[0]
+        if len(other) != 1 or not other[0].is_constant or other[0].data.size != units or \
+                tuple(other[0].shape[-1:]) != (units,):
+            return None
+        return add
+
+    def _bias(self, op: Op, add: Op) -> str:
+        """The add's constant as an int32 bias of scale input scale x weight scale (float layers: as is)."""
+        b = next(self.src.tensors[n] for n in add.inputs if n != op.outputs[0])
+        x, w = (self.tensors.get(n) or self.src.tensors[n] for n in op.inputs[:2])
+        real = np.asarray(b.data, np.float64).ravel()
+        if b.quant is not None:
+            real = (real - b.quant.zero_point) * b.quant.scale
+        name = f"{b.name}#bias"
+        if x.quant is None or w.quant is None:
+            self.tensors[name] = Tensor(name, real.shape, np.dtype(np.float32), None, real.astype(np.float32))
+            return name
+        codes = np.round(real / (float(x.quant.scale[0]) * np.asarray(w.quant.scale, np.float64)))
+        codes = np.clip(codes, -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
+        self.tensors[name] = Tensor(name, codes.shape, codes.dtype, None, codes, role="bias")
+        return name
 
     def _batch_matmul(self, op: Op, kind: str, attrs: dict) -> None:
         attrs.setdefault("adj_x", False)
         attrs.setdefault("adj_y", False)
-        if any(self.rank4(n) for n in op.inputs):
-            return self._on_nchw(op, kind, attrs)
-        self.emit(kind, [self.nhwc(n) for n in op.inputs], [self.nhwc(n) for n in op.outputs], attrs)
+        self.on_nchw(op, kind, attrs)
 
     # -- elementwise ops ------------------------------------------------------------------------------------
     def _elementwise(self, op: Op, kind: str, attrs: dict) -> None:
-        """A broadcasting op; a lower-rank operand of a rank-4 result is first made rank 4 (NCHW-aligned)."""
+        """A broadcasting op; a lower-rank operand of a feature map is first made rank 4 (NCHW-aligned)."""
         attrs.setdefault("activation", None)
-        inputs = [self._broadcast_operand(n) if self.rank4(op.outputs[0]) and not self.rank4(n) else self.nhwc(n)
+        wide = self.is_map(op.outputs[0])
+        inputs = [self._broadcast_operand(n) if wide and len(self.src.tensors[n].shape) < 4 else self.nhwc(n)
                   for n in op.inputs if n]
         self.emit(kind, inputs, [self.nhwc(op.outputs[0])], attrs)
 
@@ -298,6 +376,8 @@ class _Converter:
         t = self.src.tensors[name]
         shape4 = (1,) * (4 - len(t.shape)) + tuple(t.shape)
         new = f"{name}#4d"
+        if new in self.tensors:
+            return new
         if t.is_constant:
             data = np.ascontiguousarray(np.transpose(np.reshape(t.data, shape4), layout.TO_NHWC))
             self.tensors[new] = _int8(t, data.shape, data, t.quant, new)
@@ -312,11 +392,10 @@ class _Converter:
     # -- axes -------------------------------------------------------------------------------------------------
     def _qlinear_softmax(self, op: Op, kind: str, attrs: dict) -> None:
         """SOFTMAX reduces the last axis: the axes ONNX reduces are moved last (a view when they already are)."""
-        shape = self.src.tensors[op.inputs[0]].shape
-        rank = len(shape)
+        rank = len(self.src.tensors[op.inputs[0]].shape)
         axis = int(attrs.get("axis", -1)) % rank
         logical = range(axis, rank) if attrs.get("opset", 13) < 13 else (axis,)
-        axes = [layout.nhwc_axis(a) for a in logical] if rank == 4 else list(logical)
+        axes = [layout.nhwc_axis(a) for a in logical] if self.is_map(op.inputs[0]) else list(logical)
         self._last_axes(op, sorted(axes), {"beta": 1.0})
 
     def _last_axes(self, op: Op, axes: list[int], attrs: dict) -> None:
@@ -344,45 +423,46 @@ class _Converter:
             self.transpose(back, y, tuple(int(i) for i in np.argsort(perm)), f"{op.name}/axes_back")
 
     def _reduce_mean_f32(self, op: Op, kind: str, attrs: dict) -> None:
-        """MEAN (float: on the CPU); a rank-4 input losing the axis is reduced in NCHW."""
-        axis, keep = int(attrs["axis"]), bool(attrs.get("keepdims", 1))
-        rank4 = self.rank4(op.inputs[0])
-        if rank4 and not keep:
-            return self._on_nchw(op, "mean", {"axes": (axis,), "keep_dims": False, **attrs})
-        axes = (layout.nhwc_axis(axis) if rank4 else axis,)
+        """MEAN (float: on the CPU); a feature map losing the axis is reduced in NCHW."""
+        axis, keep = int(attrs.pop("axis")), bool(attrs.pop("keepdims", 1))
+        if self.is_map(op.inputs[0]) and keep:
+            axis = layout.nhwc_axis(axis)
+        elif self.is_map(op.inputs[0]):
+            return self.on_nchw(op, "mean", {**attrs, "axes": (axis,), "keep_dims": False})
         x = self.nhwc(op.inputs[0])
-        self.emit("mean", [x, self.const(f"{op.name}/axes", axes)], [self.nhwc(op.outputs[0])],
-                  {"axes": axes, "keep_dims": keep})
+        self.emit("mean", [x, self.const(f"{op.name}/axes", (axis,))], [self.nhwc(op.outputs[0])],
+                  {**attrs, "axes": (axis,), "keep_dims": keep})
 
     def _concat(self, op: Op, kind: str, attrs: dict) -> None:
-        if self.rank4(op.outputs[0]):
+        if self.is_map(op.outputs[0]):
             attrs["axis"] = layout.nhwc_axis(int(attrs["axis"]))
-        self.emit(kind, [self.nhwc(n) for n in op.inputs], [self.nhwc(n) for n in op.outputs], attrs)
+        self.same(op, kind, attrs)
 
     # -- shape ops ----------------------------------------------------------------------------------------
     def _flatten(self, op: Op, kind: str, attrs: dict) -> None:
         self._reshape_to(op, kind, attrs)
 
     def _reshape_to(self, op: Op, kind: str, attrs: dict) -> None:
-        """A Flatten or Reshape keeps NCHW element order: it reads an NCHW copy of a rank-4 input and
-        transposes a rank-4 result to NHWC (both views when they move only axes of size 1)."""
-        x = self.nhwc(op.inputs[0])
-        if self.rank4(op.inputs[0]) and layout.moves_data(self.tensors[x].shape, layout.TO_NCHW):
-            x = self.nchw(op.inputs[0])
-        y = op.outputs[0]
-        t = self.src.tensors[y]
-        if not self.rank4(y) or not layout.moves_data(t.shape, layout.TO_NHWC):
+        """A Flatten or Reshape keeps ONNX's element order: a feature map is read through an NCHW copy and
+        written as one, transposed to NHWC (no transposes where they would move only axes of size 1)."""
+        x, y = op.inputs[0], op.outputs[0]
+        x = self.nchw(x) if self.is_map(x) and layout.moves_data(self.src.tensors[x].shape, layout.TO_NHWC) \
+            else self.nhwc(x)
+        if not self.is_map(y) or not layout.moves_data(self.src.tensors[y].shape, layout.TO_NHWC):
             return self.reshape(x, self.nhwc(y))
+        t = self.src.tensors[y]
         self.tensors[f"{y}#nchw"] = _int8(t, tuple(t.shape), None, t.quant, f"{y}#nchw")
         self.reshape(x, f"{y}#nchw")
         self.nchw_of[y] = f"{y}#nchw"
         self.transpose(f"{y}#nchw", self.nhwc(y), layout.TO_NHWC, f"{op.name}/to_nhwc")
 
     def _transpose(self, op: Op, kind: str, attrs: dict) -> None:
-        perm = tuple(int(p) for p in attrs["perm"])
-        if len(perm) == 4:
-            perm = layout.conjugate(perm)
-        x, y = self.nhwc(op.inputs[0]), self.nhwc(op.outputs[0])
+        """One transpose from the stored input to the stored output (none when the data is already in order)."""
+        x, y = op.inputs[0], op.outputs[0]
+        into = layout.TO_NCHW if self.is_map(x) else tuple(range(len(self.src.tensors[x].shape)))
+        out = layout.TO_NHWC if self.is_map(y) else tuple(range(len(self.src.tensors[y].shape)))
+        perm = tuple(into[int(attrs["perm"][out[i]])] for i in range(len(out)))
+        x, y = self.nhwc(x), self.nhwc(y)
         if perm == tuple(range(len(perm))):
-            return self.reshape(x, y)  # the data is already in the order asked for
+            return self.reshape(x, y)
         self.transpose(x, y, perm, op.name)
