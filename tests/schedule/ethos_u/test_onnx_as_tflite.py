@@ -85,17 +85,18 @@ def test_residual_cnn_layers_are_the_tflite_paths_and_velas(timed, target):
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.split(".")[0])
-def test_strided_flatten_layers_are_velas(timed, target):
-    """Every layer equals Vela's: the stride-2 convolution with torch's pads as Vela runs the PAD it folds
-    into it, the channel softmax, the Flatten as the TRANSPOSE of NCHW order. hwsim's own TFLite path agrees
-    except on that convolution, which it runs on the PAD's output (it does not fold a PAD yet)."""
+def test_strided_flatten_layers_are_the_tflite_paths_and_velas(timed, target):
+    """Every layer equals its twin's and Vela's: the stride-2 convolution with torch's pads is the Keras
+    twin's PAD and VALID convolution, which Vela folds into one padded convolution; the channel softmax; the
+    Flatten as the TRANSPOSE of NCHW order (the twin's RESHAPE after it is a view)."""
     onnx, tflite = timed["strided_flatten", target]
     vela = PINNED["strided_flatten"][target]
     for name, index in LAYERS["strided_flatten"].items():
-        assert onnx[name].cycles == vela["layers"][str(index)], name
-        if name != "/c1/Conv":
-            assert onnx[name].cycles == tflite[index].cycles, name
+        assert onnx[name].cycles == tflite[index].cycles == vela["layers"][str(index)], name
+    assert tflite[1].cycles == tflite[7].cycles == 0  # the PAD (folded) and the RESHAPE
     assert sum(r.cycles for r in onnx.values()) == vela["cycles"]
+    assert sum(r.unit == "cpu" for r in onnx.values()) == sum(r.unit == "cpu" for r in tflite.values()) == \
+        vela["cpu_ops"]
     assert set(onnx["/Flatten"].mapping.loop_order.split(" + ")) == {"Transpose"}  # done in two on a U55
 
 
