@@ -1,10 +1,16 @@
-"""Command-line options that change a device before it is simulated (shared by ``simulate`` and ``energy``)."""
+"""Command-line options that change a device before it is simulated (shared by ``simulate`` and ``energy``).
+
+Registering the options imports nothing but argparse: the device model (pydantic, YAML) loads only when a
+command runs, so that building the parser stays cheap.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from hwsim.devices.model import Device, load_device, override
+if TYPE_CHECKING:
+    from hwsim.devices.model import Device
 
 
 def add_device_options(p: argparse.ArgumentParser) -> None:
@@ -21,6 +27,8 @@ def add_device_options(p: argparse.ArgumentParser) -> None:
 
 def device_from_args(args: argparse.Namespace) -> Device:
     """The device ``args`` name, with the Ethos-U options applied (one-line errors name the option)."""
+    from hwsim.devices.model import load_device, override
+
     device = load_device(args.device)
     changes = {"system_config": args.system_config, "memory_mode": args.memory_mode,
                "arena_cache_size_bytes": args.arena_cache_size}
