@@ -35,7 +35,8 @@ def test_help_imports_nothing_heavy():
     """`hwsim --help` (building every subcommand's parser) imports neither pydantic, numpy nor YAML: a command
     pays for the libraries it uses, not for the ones its siblings use."""
     script = ("import sys, contextlib, io\nfrom hwsim.cli import main\n"
-              "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n    main(['--help'])\n"
+              "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+              "    main(['--help'])\n"
               "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'numpy', 'yaml'}))")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
