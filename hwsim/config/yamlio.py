@@ -1,12 +1,14 @@
-"""YAML with line numbers, validated by pydantic, with errors that read ``file:line: field.path: message (got v)``.
+"""YAML with line numbers, validated, with errors that read ``file:line: field.path: message (got v)``.
 
-Every hwsim config kind (devices, and any later one) goes through :func:`load_spec`::
+Every hwsim config kind goes through :func:`load_spec`: pydantic models, and the plain dataclass records of
+:mod:`hwsim.config.records` (devices, which every simulation reads, so pydantic is imported only by the
+commands that read another kind)::
 
     spec = load_spec(DeviceSpec, Path("accelerators/edge_tpu_like.yaml"))
 
 PyYAML's composed nodes carry ``start_mark.line``; :func:`load_yaml_with_lines` keeps a map from each
 key's location (``("memories", 2, "size_bytes")``) to its 1-based line, and :func:`validate` turns the first
-pydantic error into a :class:`~hwsim.errors.ConfigError` at that line. An unknown key names the closest
+validation error into a :class:`~hwsim.errors.ConfigError` at that line. An unknown key names the closest
 valid one (``difflib``), a duplicate key is an error (PyYAML would silently keep the last one).
 
 This generalises the loader first written in :mod:`hwsim.importers.yaml_layers` (which still carries its own
@@ -15,16 +17,20 @@ copy with layer-specific wording for discriminated unions on ``op``).
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
+from hwsim.config import records
+from hwsim.config.records import unknown_key_message
 from hwsim.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 Loc = tuple[str | int, ...]
 
@@ -120,13 +126,21 @@ def config_error(path: Path, lines: dict[Loc, int], loc: Loc, message: str, got:
     return ConfigError(f"{path}:{line_of(lines, loc)}: {format_loc(loc)}: {message}{tail}")
 
 
-def validate(spec: type[BaseModel], data: Any, lines: dict[Loc, int], path: Path) -> Any:
-    """Validate ``data`` with ``spec``; the first problem becomes a located :class:`ConfigError`.
+def validate(spec: type, data: Any, lines: dict[Loc, int], path: Path) -> Any:
+    """Validate ``data`` with ``spec`` (a pydantic model or a record); the first problem becomes a located
+    :class:`ConfigError`.
 
     An unknown key is reported before the "missing field" it usually explains, with the closest valid key.
-    A ``model_validator`` may raise ``ValueError`` whose message starts with ``"@field.path: "`` to point
-    at a field of the model it checks (see :func:`at_field`).
+    A ``model_validator`` (a record's ``__post_init__``) may raise ``ValueError`` whose message starts with
+    ``"@field.path: "`` to point at a field of the model it checks (see :func:`at_field`).
     """
+    if dataclasses.is_dataclass(spec):
+        try:
+            return records.validate(spec, data)
+        except records.RecordError as exc:
+            raise config_error(path, lines, exc.loc, exc.message, exc.got) from None
+    from pydantic import ValidationError
+
     try:
         return spec.model_validate(data)
     except ValidationError as exc:
@@ -141,7 +155,7 @@ def at_field(loc: Loc, message: str, got: Any = ...) -> ValueError:
     return ValueError(f"@{parts}: {message}{tail}")
 
 
-def load_spec(spec: type[BaseModel], path: str | Path) -> Any:
+def load_spec(spec: type, path: str | Path) -> Any:
     """Read and validate one YAML config file: the entry point for every config kind."""
     path = Path(path)
     data, lines = load_yaml_with_lines(path)
@@ -153,7 +167,7 @@ def _located(spec: type[BaseModel], err: dict, lines: dict[Loc, int], path: Path
     model = _model_at(spec, loc[:-1])
     kind, message, got = err["type"], err["msg"], err.get("input", ...)
     if kind == "extra_forbidden":
-        message = unknown_key_message(str(loc[-1]), model)
+        message = unknown_key_message(str(loc[-1]), model.model_fields if model is not None else ())
     elif kind == "missing":
         message, got = "required field is missing", ...
     elif kind in ("model_type", "model_attributes_type", "dict_type") and not loc:
@@ -169,15 +183,10 @@ def _located(spec: type[BaseModel], err: dict, lines: dict[Loc, int], path: Path
     return config_error(path, lines, loc, message, got)
 
 
-def unknown_key_message(key: str, model: type[BaseModel] | None) -> str:
-    """The message for a key ``model`` does not have: the closest valid key, or the list of them."""
-    valid = sorted(model.model_fields) if model is not None else []
-    close = difflib.get_close_matches(key, valid, n=1)
-    return f"unknown key; did you mean {close[0]!r}?" if close else f"unknown key; valid keys here: {', '.join(valid)}"
-
-
 def _model_at(spec: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
     """The pydantic model that owns the keys at ``loc`` (walking fields, list items and dict values)."""
+    from pydantic import BaseModel
+
     tp: Any = spec
     for part in loc:
         tp = unwrap_type(tp)

@@ -6,12 +6,13 @@ to a SCALE-Sim ``.cfg`` works too. ``device_names()`` lists the shipped devices.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import Any
 
+from hwsim.config import records
 from hwsim.config.dotted import set_path
 from hwsim.config.yamlio import load_spec
 from hwsim.devices.schema import DeviceSpec, MemorySpec, PrecisionRateSpec
@@ -126,29 +127,16 @@ def override(device: Device, overrides: dict[str, Any], where: str = "") -> Devi
     """
     if not overrides:
         return device
-    data = device.spec.model_dump()
+    data = dataclasses.asdict(device.spec)
     if data.get("ethos_u"):
         data.pop("clock_mhz")
         data.pop("memories")
     for field_path, value in overrides.items():
         set_path(data, field_path.split("."), value, f"{where}device.{field_path}")
     try:
-        return Device(DeviceSpec.model_validate(data), device.path)
-    except ValueError as exc:
-        raise ConfigError(f"{where}device {device.name} with {overrides}: {_first_error(exc)}") from None
-
-
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        err = errors()[0]
-        field_path = ".".join(str(p) for p in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        if message.startswith("@"):
-            where, _, message = message[1:].partition(": ")
-            field_path = ".".join(p for p in (field_path, where) if p)
-        return f"{field_path}: {message}" if field_path else message
-    return str(exc)
+        return Device(records.validate(DeviceSpec, data), device.path)
+    except records.RecordError as exc:
+        raise ConfigError(f"{where}device {device.name} with {overrides}: {exc}") from None
 
 
 def device_names() -> list[str]:

@@ -1,6 +1,6 @@
 """Command-line options that change a device before it is simulated (shared by ``simulate`` and ``energy``).
 
-Registering the options imports nothing but argparse: the device model (pydantic, YAML) loads only when a
+Registering the options imports nothing but argparse: the device model (YAML, the schema) loads only when a
 command runs, so that building the parser stays cheap.
 """
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import ValidationError
-
+from hwsim.config import records
 from hwsim.devices.schema import DeviceSpec
 from hwsim.errors import ConfigError
 from hwsim.schedule.systolic import SCALESIM_NAMES
@@ -111,6 +110,6 @@ def load_scalesim_cfg(path: str | Path) -> DeviceSpec:
         ],
     }
     try:
-        return DeviceSpec.model_validate(spec)
-    except ValidationError as exc:  # pragma: no cover - the values above were checked one by one
-        raise ConfigError(f"{path}: {exc.errors()[0]['msg']}") from None
+        return records.validate(DeviceSpec, spec)
+    except records.RecordError as exc:  # pragma: no cover - the values above were checked one by one
+        raise ConfigError(f"{path}: {exc.message}") from None
