@@ -337,9 +337,9 @@ def _stream_values(src: np.ndarray, zp: np.ndarray, depthwise: bool, params: Enc
     local = local.astype(np.int16)
     # Vela indexes the zero points by the slice-local (U55: core-local) OFM channel for depthwise, else
     # by the IFM channel; per-axis zero points are 0 in TFLite int8, so this only matters for uint8.
-    if depthwise:
+    if depthwise and zp.any():  # (all-zero points, the usual case, leave the values as they are)
         local = local - zp[np.arange(local.shape[0]) % zp.size].astype(np.int16)[:, None, None, None]
-    else:
+    elif zp.any():
         local = local - zp[np.arange(local.shape[3]) % zp.size].astype(np.int16)
     flat = np.append(local.ravel(), np.int16(0))  # index -1 reads the padding zero
     if not params.is_u85:
