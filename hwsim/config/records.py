@@ -109,7 +109,9 @@ def unknown_key_message(key: str, valid: typing.Iterable[str]) -> str:
     """The message for a key a record or model does not have: the closest valid key, or the list of them."""
     valid = sorted(valid)
     close = difflib.get_close_matches(key, valid, n=1)
-    return f"unknown key; did you mean {close[0]!r}?" if close else f"unknown key; valid keys here: {', '.join(valid)}"
+    if close:
+        return f"unknown key; did you mean {close[0]!r}?"
+    return f"unknown key; valid keys here: {', '.join(valid)}"
 
 
 def _located(loc: Loc, exc: ValueError) -> RecordError:
@@ -135,8 +137,8 @@ def _record(cls: type, data: Any, loc: Loc, errors: list[RecordError]) -> Any:
     fields = fields_of(cls)
     if not isinstance(data, dict):
         if loc:
-            errors.append(RecordError(loc, f"Input should be a valid dictionary or instance of {cls.__name__}",
-                                      data))
+            message = f"Input should be a valid dictionary or instance of {cls.__name__}"
+            errors.append(RecordError(loc, message, data))
         else:
             required = [name for name, (_, req) in fields.items() if req]
             errors.append(RecordError(loc, f"expected a mapping with {', '.join(required)} "
