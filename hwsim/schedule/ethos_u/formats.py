@@ -4,7 +4,7 @@ Bricks let the NPU fetch whole bursts along depth, so Vela uses them wherever it
 (``Scheduler::UpdateSchedulerTensor`` in ``ethosu/regor/compiler/scheduler.cpp``) when it is a constant,
 a graph input or output, read or written by the CPU, viewed with different widths or depths by its
 producers and consumers (a reshape in between), an int32 tensor a reduce-sum reads, the output of a cast, or the operand of an
-op that needs linear data (transposes and matrix multiplies on U55/U65).
+op that needs linear data (transposes and matrix multiplies on U55/U65; the U85 has no such op).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from hwsim.schedule.ethos_u.ir import VOp, VTensor
 LINEAR_OPERAND_OPS = frozenset({"Transpose", "MatMul"})
 
 
-def _needs_linear(t: VTensor, conns: dict[int, list]) -> bool:
+def _needs_linear(t: VTensor, conns: dict[int, list], linear_operand_ops: frozenset[str]) -> bool:
     if t.is_constant or t.is_graph_input or t.is_graph_output:
         return True
     if any(not op.npu for op in t.producers + t.consumers):
         return True
-    if any(op.type in LINEAR_OPERAND_OPS for op in t.producers + t.consumers):
+    if any(op.type in linear_operand_ops for op in t.producers + t.consumers):
         return True
     if any(op.type == "MemoryCopy" and op.ifm.bits != op.ofm.bits for op in t.producers):
         return True  # a cast writes linear data
@@ -29,8 +29,9 @@ def _needs_linear(t: VTensor, conns: dict[int, list]) -> bool:
     return t.bits == 32 and any(op.type == "ReduceSum" for op in t.consumers)
 
 
-def assign_formats(ops: list[VOp]) -> None:
-    """Set ``format`` on every tensor the ops read or write."""
+def assign_formats(ops: list[VOp], family: str = "u55") -> None:
+    """Set ``format`` on every tensor the ops of ``family`` ("u55", "u65" or "u85") read or write."""
+    linear_operand_ops = frozenset() if family == "u85" else LINEAR_OPERAND_OPS
     conns: dict[int, list] = {}
     tensors: dict[int, VTensor] = {}
     for op in ops:
@@ -38,5 +39,5 @@ def assign_formats(ops: list[VOp]) -> None:
             conns.setdefault(id(conn.tensor), []).append(conn.shape)
             tensors[id(conn.tensor)] = conn.tensor
     for t in tensors.values():
-        t.needs_linear = _needs_linear(t, conns)
+        t.needs_linear = _needs_linear(t, conns, linear_operand_ops)
         t.format = "NHWC" if t.needs_linear else "NHCWB16"

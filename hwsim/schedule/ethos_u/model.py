@@ -45,8 +45,8 @@ def plan_vela(graph: Graph, device: Device) -> list[LayerPlan]:
     fam = family(spec.accelerator)
     memsys = memory_system(SYSTEM_CONFIGS[spec.system_config], MEMORY_MODES[spec.memory_mode],
                            spec.arena_cache_size_bytes)
-    ops = lower(graph)
-    assign_formats(ops)
+    ops = lower(graph, fam.name)
+    assign_formats(ops, fam.name)
     sched = Scheduler(fam, memsys, ops)
     results = estimate(sched, sched.schedule().costs)
     by_source: dict[int | None, list[OpResult]] = defaultdict(list)
