@@ -626,7 +626,6 @@ class Scheduler:
                 cost.buffering, cost.prebuffer = "Single", False
                 cost.weight_buffers = [WeightBuffer(cost.weights.allocation_bytes)]
                 cost.buffer_parts = (cost.weights.allocation_bytes, 0)
-                cost.stage_weights = True
             q = self.perf_query(op, cost)
             cost.op_cycles, cost.macs = self.fam.op_cycles(q)
             cost.access = self.fam.element_access(q)
