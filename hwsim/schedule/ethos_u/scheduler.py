@@ -30,6 +30,7 @@ from hwsim.schedule.ethos_u.weight_encoding import EncodedWeights, WeightsNotSpa
 OFM_SPLIT_DEPTH = 16
 STARTUP_DELAY_CYCLES = 1000
 CONVOLUTIONS = frozenset({"Conv2D", "DepthwiseConv2D", "FullyConnected"})
+DATA_LAYOUT_OPS = frozenset({"Transpose", "MemoryCopy", "Reverse"})  # Vela's IsDataLayout, as lowered here
 
 
 @dataclass(frozen=True)
@@ -569,9 +570,9 @@ class Scheduler:
                                 usable_slack, buffering, cost.weight_format)
         if method in ("sliced", "single_slice"):
             ifm_read_cycles = perf.ifm_read_cycles
-            ifm_t = op.ifm.tensor
+            ifm_t = op.ifm.tensor  # weigh staging the IFM instead, if an op (not a data-layout one) computes it
             if (ifm_t.producers and not cost.sources_cascade_buffer()
-                    and self.memory(ifm_t) != staging):
+                    and ifm_t.producers[0].type not in DATA_LAYOUT_OPS and self.memory(ifm_t) != staging):
                 both_fit = perf.ifm_size_bytes + parts[0] + parts[1] <= limit_bytes
                 old_staged = self.fam.min_read(staging, ref.perf.ifm_read_bytes, False, op.type)
                 perf_ifm = max(ref.perf.op_run_cycles, ref.perf.weight_read_cycles, old_staged)
