@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import glob
 import io
 import os
 import platform
@@ -32,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.ethos_u_models import NETWORKS, build, variants  # noqa: E402
+from benchmarks.ethos_u_models import NETWORKS, build  # noqa: E402
 
 # (vela accelerator, system config, memory mode) -> hwsim device and its overrides
 DEFAULTS = {
@@ -48,6 +47,7 @@ DEFAULTS = {
     "ethos-u85-1024": ("Ethos_U85_SYS_DRAM_Mid", "Dedicated_Sram_384KB"),
     "ethos-u85-2048": ("Ethos_U85_SYS_DRAM_Mid", "Dedicated_Sram_384KB"),
 }
+TIMED = ("kws_ds_cnn", "ic_resnet8", "vww_mobilenet_v1_025", "ad_fc_autoencoder", "mobilenet_v2_100_224")
 EXTRA = [("ethos-u65-256", "Ethos_U65_High_End", "Dedicated_Sram_384KB"),
          ("ethos-u65-512", "Ethos_U65_High_End", "Dedicated_Sram_384KB"),
          ("ethos-u55-64", "Ethos_U55_High_End_Embedded", "Sram_Only"),
@@ -132,7 +132,7 @@ def wall_times(cmd_a: list[str], cmd_b: list[str], runs: int) -> tuple[float, fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vela", default="/work/peers/vela-venv/bin/vela")
-    parser.add_argument("--models", default="benchmarks/.models", help="where the built .tflite files are kept")
+    parser.add_argument("--models", default="benchmarks/.models", help="where the built .tflite files stay")
     parser.add_argument("--work", default="benchmarks/.vela", help="where Vela's outputs are kept")
     parser.add_argument("--accelerators", default=",".join(DEFAULTS))
     parser.add_argument("--timing-runs", type=int, default=5)
@@ -142,7 +142,8 @@ def main() -> int:
     models_dir.mkdir(parents=True, exist_ok=True)
     models = [p for n in NETWORKS for p in build(n, models_dir)]
     tgts = targets(args.accelerators.split(","))
-    print(f"CPU: {_cpu()}, Python {platform.python_version()}; Vela {subprocess.run([args.vela, '--version'], capture_output=True, text=True).stdout.strip()}")
+    vela_version = subprocess.run([args.vela, "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"CPU: {_cpu()}, Python {platform.python_version()}; Vela {vela_version}")
     print("\n| model | " + " | ".join(f"{a} {s.split('_', 2)[-1]} {m}" for a, s, m in tgts) + " |")
     print("|---|" + "---|" * len(tgts))
     errors: dict[tuple, list[float]] = defaultdict(list)
@@ -168,7 +169,8 @@ def main() -> int:
                 layers_ok[t][0] += ok
                 layers_ok[t][1] += 1
                 if args.layers or not ok:
-                    layer_lines.append(f"| {model.stem} | {t[0]} {t[1]} {t[2]} | {index} | {v} | {h} | {h / v - 1:+.1%} |")
+                    row = (model.stem, " ".join(t), index, v, h, f"{h / v - 1:+.1%}")
+                    layer_lines.append("| " + " | ".join(map(str, row)) + " |")
         print(f"| {model.stem} | " + " | ".join(cells) + " |")
     print("\n| target | median abs error | max abs error | layers within 25% |")
     print("|---|---|---|---|")
@@ -181,15 +183,17 @@ def main() -> int:
     print(f"\nall targets: {total_ok}/{total_n} NPU layers within 25% ({total_ok / total_n:.1%}); "
           f"CPU op counts differ on {len(cpu_mismatch)} model x target pairs {cpu_mismatch[:3]}")
     if layer_lines:
-        print("\n| model | target | operator | Vela cycles | hwsim cycles | error |\n|---|---|---|---|---|---|")
+        print("\n| model | target | operator | Vela cycles | hwsim cycles | error |")
+        print("|---|---|---|---|---|---|")
         print("\n".join(layer_lines))
-    print("\nWhole commands (median of alternate runs):\n\n| model | vela s | hwsim simulate s | vela / hwsim |\n|---|---|---|---|")
+    print("\nWhole commands (median of alternate runs):\n")
+    print("| model | vela s | hwsim simulate s | vela / hwsim |\n|---|---|---|---|")
     hwsim = [sys.executable, "-m", "hwsim", "simulate"]
-    for stem in ("kws_ds_cnn", "ic_resnet8", "vww_mobilenet_v1_025", "ad_fc_autoencoder", "mobilenet_v2_100_224"):
+    for stem in TIMED:
         model = models_dir / f"{stem}.tflite"
         tmp = work / "timing"
-        v, h = wall_times([args.vela, str(model), "--accelerator-config", "ethos-u55-128", "--output-dir", str(tmp)],
-                          hwsim + [str(model), "--device", "ethos_u55_128_like"], args.timing_runs)
+        vela = [args.vela, str(model), "--accelerator-config", "ethos-u55-128", "--output-dir", str(tmp)]
+        v, h = wall_times(vela, [*hwsim, str(model), "--device", "ethos_u55_128_like"], args.timing_runs)
         print(f"| {stem} | {v:.3f} | {h:.3f} | {v / h:.1f}x |")
     return 0
 

@@ -39,8 +39,10 @@ def _list(args: argparse.Namespace) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     from hwsim.devices.options import device_from_args
+    from hwsim.schedule.result_files import check_output_path, layer_rows, summary, write_results
     from hwsim.schedule.simulate import simulate
 
+    output = check_output_path(args.output) if args.output else None
     result = simulate(args.model, device_from_args(args))
     print(result.table(mappings=args.mappings))
     if args.counts:
@@ -54,6 +56,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
         for path in (plot_breakdown(result, args.plot), plot_roofline(result, args.plot)):
             print(f"wrote {path}")
+    if output:
+        print(f"wrote {write_results(output, summary(result), layer_rows(result))}")
     return 0
 
 
@@ -169,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="folder to write the latency breakdown and roofline PNGs to")
     p.add_argument("--mappings", action="store_true", help="print each layer's tiling and loop order")
     p.add_argument("--counts", action="store_true", help="print the action counts the energy model prices")
+    p.add_argument("--output", default=None,
+                   help="also write the results to this .json (totals and per-layer list) or .csv (a row per layer)")
     p.set_defaults(func=_simulate)
 
     from hwsim.energy.commands import add_parser as add_energy_parser

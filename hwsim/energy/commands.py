@@ -13,8 +13,10 @@ def run_energy(args: argparse.Namespace) -> int:
     from hwsim.energy.area import device_area
     from hwsim.energy.model import DevicePricer, EnergyModel
     from hwsim.devices.options import device_from_args
+    from hwsim.schedule.result_files import check_output_path, write_results
     from hwsim.schedule.simulate import simulate
 
+    output = check_output_path(args.output) if args.output else None
     result = simulate(args.model, device_from_args(args))
     model = EnergyModel.for_device(result.device, args.energy_model, node_nm=args.node, voltage_v=args.voltage)
     breakdown = account(result, model, window_us=args.window_us)
@@ -29,6 +31,10 @@ def run_energy(args: argparse.Namespace) -> int:
         from hwsim.plots.energy import plot_energy_breakdown
 
         print(f"wrote {plot_energy_breakdown(breakdown, args.plot)}")
+    if output:
+        from hwsim.energy.result_files import energy_results
+
+        print(f"wrote {write_results(output, *energy_results(result, breakdown))}")
     return 0
 
 
@@ -47,6 +53,8 @@ def add_parser(sub) -> None:
     p.add_argument("--window-us", type=float, default=10.0, help="window of the peak power, in us (default 10)")
     p.add_argument("--plot", default=None, help="folder to write the per-layer energy breakdown PNG to")
     p.add_argument("--rows", action="store_true", help="print every priced row with its source")
+    p.add_argument("--output", default=None,
+                   help="also write the results to this .json (totals and per-layer list) or .csv (a row per layer)")
     p.set_defaults(func=run_energy)
 
 

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsim.errors import ConfigError, RuntimeUnavailable
+from hwsim.errors import ConfigError, RegistryError, RuntimeUnavailable
 from hwsim.workload.graph import Graph, Op, QuantInfo, Tensor
+from hwsim.workload.shapes import output_shape
 
 _SPATIAL_ATTRS = ("strides", "pads", "dilations", "group", "auto_pad", "kernel_shape")
 
@@ -605,22 +606,23 @@ class _Builder:
 
 
 def _infer_shapes(graph: Graph, model) -> None:
-    """Fill computed tensors' shapes: ONNX shape inference for float graphs, or one run on zero inputs for
-    integer graphs (ONNX's shape inference does not know the com.microsoft ops)."""
-    from hwsim.runtime.execute import run_graph
-
-    if all(graph.tensor(o).quant is None for op in graph.ops for o in op.outputs):
-        onnx, _ = _onnx()
-        inferred = onnx.shape_inference.infer_shapes(model).graph
-        for value in list(inferred.value_info) + list(inferred.output):
-            if value.name in graph.tensors:
-                dims = value.type.tensor_type.shape.dim
-                graph.tensors[value.name].shape = tuple(d.dim_value if d.HasField("dim_value") else None
-                                                        for d in dims)
-        return
-    if any(d is None for name in graph.inputs for d in graph.tensor(name).shape):
-        return
-    zeros = [np.zeros(graph.tensor(n).shape, graph.tensor(n).dtype) for n in graph.inputs]
-    values = run_graph(graph, zeros, "onnx-reference")
-    for name, value in values.items():
-        graph.tensors[name].shape = tuple(value.shape)
+    """Fill computed tensors' shapes without running anything: ONNX's own shape inference where it gives a
+    complete shape, :mod:`hwsim.workload.shapes` elsewhere (the com.microsoft ops, which ONNX does not know,
+    and every op after one). A symbolic dimension (a named batch) becomes None."""
+    onnx, _ = _onnx()
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    known: dict[str, tuple] = {}
+    for value in list(inferred.value_info) + list(inferred.output):
+        t = value.type.tensor_type
+        if t.HasField("shape") and all(d.HasField("dim_value") or d.HasField("dim_param") for d in t.shape.dim):
+            known[value.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
+    for op in graph.ops:
+        out = graph.tensors[op.outputs[0]]
+        if out.name in known:
+            out.shape = known[out.name]
+            continue
+        try:
+            out.shape = output_shape(graph, op)
+        except RegistryError:
+            raise ConfigError(f"{graph.source}: node {op.name!r} ({op.kind}): neither ONNX's shape inference nor "
+                              "hwsim's shape rules give its output shape") from None

@@ -1,8 +1,15 @@
 """Read a ``.tflite`` flatbuffer into a :class:`~hwsim.workload.graph.Graph` (with the ``tflite`` schema package).
 
-TensorFlow is not needed. Weights, biases and every tensor's scale and zero point come from the file;
-int4 buffers (two codes per byte, low nibble first) are unpacked. An op or option hwsim does not model is an
-error naming the op, its index and the option, never a silent approximation.
+TensorFlow is not needed, nor hwsim's integer datapath: loading a file for a shape-only simulation imports
+no kernel. Weights, biases and every tensor's scale and zero point come from the file; int4 buffers (two
+codes per byte, low nibble first) are unpacked. Shape arithmetic on constants and static shapes (what
+the converter emits for Keras' Flatten and Reshape with an unknown batch size) is folded at import
+(:mod:`hwsim.importers.tflite_fold`); each remaining op is named ``"<operator index>:<OPERATOR>"``.
+
+Ops in :data:`SHAPE_ONLY` are read with their shapes only: hwsim places and times them (``simulate``,
+``energy``) but has no bit-exact kernel for them, and ``infer`` names the first one it meets. Any other op
+or option hwsim does not model is an error naming the op, its index and the option, never a silent
+approximation.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from hwsim.errors import ConfigError, RuntimeUnavailable
-from hwsim.numerics.ops import unpack_int4
+from hwsim.importers.tflite_fold import ShapeFolding
 from hwsim.workload.graph import Graph, Op, QuantInfo, Tensor
 
 _ACTIVATION = {0: None, 1: "relu", 2: "relu_n1_to_1", 3: "relu6"}
@@ -78,6 +85,9 @@ def _build(tfl, model, path: Path) -> Graph:
         data = _buffer(model, t, dtypes[t.Type()], shape, t.Type() == tfl.TensorType.INT4, path, name)
         tensors[name] = Tensor(name, shape, dtypes[t.Type()], _quant(t), data,
                                4 if t.Type() == tfl.TensorType.INT4 else None)
+    graph_inputs = [names[j] for j in sub.InputsAsNumpy()]
+    graph_outputs = [names[j] for j in sub.OutputsAsNumpy()]
+    folding = ShapeFolding(str(path), tensors, graph_inputs, graph_outputs)
     ops: list[Op] = []
     for i in range(sub.OperatorsLength()):
         o = sub.Operators(i)
@@ -91,9 +101,17 @@ def _build(tfl, model, path: Path) -> Graph:
             raise ConfigError(f"{path}: operator {i} ({op_name}, output {outputs[0]!r}) is not supported by hwsim; "
                               f"supported: {', '.join(sorted(_CONVERTERS))}")
         kind, attrs = convert(tfl, o, [tensors[n] if n else None for n in inputs], f"{path}: operator {i} ({op_name})")
-        ops.append(Op(f"{i}:{op_name}", kind, inputs, outputs, attrs))
-    graph = Graph(tensors, ops, [names[j] for j in sub.InputsAsNumpy()], [names[j] for j in sub.OutputsAsNumpy()],
-                  str(path), "tflite", {name: i for i, name in enumerate(names)})
+        op = Op(f"{i}:{op_name}", kind, inputs, outputs, attrs)
+        if folding.fold(op):
+            continue
+        if op_name in FOLDED_ONLY:
+            raise ConfigError(f"{path}: {op.describe()} is supported only where it folds at import (constant or "
+                              "static-shape inputs, an output that is not a graph output)")
+        folding.update_shapes(op)
+        ops.append(op)
+    folding.prune(ops)
+    graph = Graph(tensors, ops, graph_inputs, graph_outputs, str(path), "tflite",
+                  {name: i for i, name in enumerate(names) if name in tensors}, folding.folded)
     graph.check()
     return graph
 
@@ -105,11 +123,26 @@ def _buffer(model, t, dtype, shape, packed_int4: bool, path: Path, name: str) ->
     raw = b.DataAsNumpy()
     count = int(np.prod(shape)) if shape else 1
     if packed_int4:
-        return unpack_int4(raw, count).reshape(shape)
+        if raw.size * 2 < count:
+            raise ConfigError(f"{path}: tensor {name!r} holds {raw.size} bytes, its shape {shape} needs "
+                              f"{-(-count // 2)} (int4)")
+        return unpack_int4_codes(raw, count).reshape(shape)
     expected = count * dtype.itemsize
     if raw.size != expected:
         raise ConfigError(f"{path}: tensor {name!r} holds {raw.size} bytes, its shape {shape} needs {expected}")
     return raw.view(dtype).reshape(shape).copy()
+
+
+def unpack_int4_codes(packed: np.ndarray, count: int) -> np.ndarray:
+    """``count`` signed 4-bit codes from bytes, low nibble first (TFLite's order), as int8.
+
+    The numpy twin of :func:`hwsim.numerics.ops.unpack_int4`, so that reading a file imports no kernel.
+
+    >>> unpack_int4_codes(np.array([225, 7], np.uint8), 3)
+    array([ 1, -2,  7], dtype=int8)
+    """
+    nibbles = np.stack([packed & 0x0F, packed >> 4], axis=-1).ravel()[:count].astype(np.int8)
+    return (nibbles ^ 8) - np.int8(8)
 
 
 def _quant(t) -> QuantInfo | None:
@@ -237,6 +270,49 @@ def _gather(tfl, o, ins, where):
     opt = _options(tfl, o, "GatherOptions")
     return "gather", {"axis": int(opt.Axis()) if opt else 0, "batch_dims": int(opt.BatchDims()) if opt else 0}
 
+
+def _squeeze(tfl, o, ins, where):
+    opt = _options(tfl, o, "SqueezeOptions")
+    dims = opt.SqueezeDimsAsNumpy() if opt is not None and opt.SqueezeDimsLength() else ()
+    return "reshape", {"squeeze_dims": tuple(int(d) for d in dims)}
+
+
+def _expand_dims(tfl, o, ins, where):
+    axis = _const_ints(ins[1], where, "axis")
+    if len(axis) != 1:
+        raise ConfigError(f"{where}: the axis must hold one value (got {len(axis)})")
+    return "expand_dims", {"axis": axis[0]}
+
+
+def _pack(tfl, o, ins, where):
+    opt = _options(tfl, o, "PackOptions")
+    return "pack", {"axis": int(opt.Axis()) if opt else 0}
+
+
+def _reducer(kind: str) -> Callable:
+    def convert(tfl, o, ins, where):
+        opt = _options(tfl, o, "ReducerOptions")
+        return kind, {"axes": _const_ints(ins[1], where, "axes"), "keep_dims": bool(opt.KeepDims()) if opt else False}
+    return convert
+
+
+#: Ops read with their shapes only: placed and timed by ``simulate``/``energy`` like any vector-unit op,
+#: with no bit-exact kernel yet (options are read only where the shapes need them), so ``infer`` and
+#: ``verify`` refuse them.
+SHAPE_ONLY: dict[str, Callable] = {
+    **{name: _plain(name.lower()) for name in (
+        "ABS", "EXP", "LOG", "SQRT", "SQUARE", "GELU", "ELU", "LOG_SOFTMAX", "FLOOR", "CEIL", "CAST",
+        "L2_NORMALIZATION", "PRELU", "MAXIMUM", "MINIMUM", "DIV", "FLOOR_DIV", "POW", "RESIZE_BILINEAR",
+        "RESIZE_NEAREST_NEIGHBOR", "MIRROR_PAD", "TILE")},
+    "PACK": _pack,
+    "SUM": _reducer("sum"),
+    "REDUCE_MAX": _reducer("reduce_max"),
+}
+
+#: Ops accepted only when the importer can fold them (shape arithmetic on constants and static shapes).
+FOLDED_ONLY: dict[str, Callable] = {"SHAPE": _plain("shape"), "FILL": _plain("fill"), "RANGE": _plain("range"),
+                                    "REDUCE_PROD": _reducer("reduce_prod")}
+
 _CONVERTERS: dict[str, Callable] = {
     "CONV_2D": _conv,
     "DEPTHWISE_CONV_2D": _depthwise,
@@ -245,7 +321,8 @@ _CONVERTERS: dict[str, Callable] = {
     "AVERAGE_POOL_2D": _pool("avg_pool2d"),
     "MAX_POOL_2D": _pool("max_pool2d"),
     "RESHAPE": _plain("reshape"),
-    "SQUEEZE": _plain("reshape"),
+    "SQUEEZE": _squeeze,
+    "EXPAND_DIMS": _expand_dims,
     "CONCATENATION": _concat,
     "PAD": _plain("pad"),
     "PADV2": _plain("pad"),
@@ -271,4 +348,6 @@ _CONVERTERS: dict[str, Callable] = {
     "STRIDED_SLICE": _strided_slice,
     "SLICE": _slice,
     "GATHER": _gather,
+    **SHAPE_ONLY,
+    **FOLDED_ONLY,
 }

@@ -240,8 +240,8 @@ PLOTTERS = {"pareto": plot_pareto, "breakdown": plot_breakdowns, "roofline": plo
 
 
 def draw(rows: list[dict], out: str | Path, which: list[str] | None = None) -> list[Path]:
-    """Every plot in ``which`` (default: all that the columns allow); the paths written."""
+    """Every plot in ``which`` (None: all that the columns allow; an empty list draws none); the paths written."""
     paths: list[Path] = []
-    for name in which or list(PLOTTERS):
+    for name in list(PLOTTERS) if which is None else which:
         paths += PLOTTERS[name](rows, out)
     return paths

@@ -11,7 +11,16 @@ See :mod:`hwsim.quant.recipe` for the recipe format, :mod:`hwsim.accuracy.evalua
 :mod:`hwsim.quant.mixed` for mixed precision and :mod:`hwsim.quant.qat` for quantization-aware training.
 """
 
-from hwsim.quant.convert import QuantizedModel, quantize_model
-from hwsim.quant.recipe import PRESETS, QuantRecipe, load_recipe
+import importlib
 
-__all__ = ["PRESETS", "QuantRecipe", "QuantizedModel", "load_recipe", "quantize_model"]
+# Imported on first use (PEP 562), so that the CLI can register the quantization subcommands without
+# importing the integer datapath (numba) for a `hwsim simulate` that never quantizes.
+_EXPORTS = {"QuantizedModel": "convert", "quantize_model": "convert", "PRESETS": "recipe", "QuantRecipe": "recipe",
+            "load_recipe": "recipe"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hwsim.quant' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"hwsim.quant.{_EXPORTS[name]}"), name)

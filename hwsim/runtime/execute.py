@@ -29,6 +29,10 @@ OP_IMPLS: Registry[OpImpl] = Registry("op")
 def run_graph(graph: Graph, inputs: dict[str, np.ndarray] | list[np.ndarray], semantics: str) -> dict[str, np.ndarray]:
     """Execute ``graph`` on ``inputs`` (by name, or in graph-input order) and return every tensor's value."""
     sem = get_semantics(semantics)
+    for op in graph.ops:
+        if op.kind not in OP_IMPLS:
+            raise ConfigError(f"{graph.source}: {op.describe()} has no bit-exact kernel in hwsim yet; the model "
+                              "loads for simulate and energy only")
     inputs = graph.named_inputs(inputs)
     values: dict[str, np.ndarray] = {}
     for name in graph.inputs:
@@ -143,6 +147,11 @@ def _fully_connected(graph, op, values, sem):
 
 
 def _shape_like(t: Tensor, size: int, batch: int) -> tuple[int, ...]:
+    """``t``'s shape for ``size`` values: one unknown dimension takes what the others leave (it need not be
+    the input's first dimension, after a reshape folded at import), several take ``batch``."""
+    known = int(np.prod([d for d in t.shape if d is not None]))
+    if sum(d is None for d in t.shape) == 1 and known and size % known == 0:
+        batch = size // known
     shape = [batch if d is None else d for d in t.shape]
     if int(np.prod(shape)) != size:
         raise ConfigError(f"tensor {t.name!r}: computed {size} values for declared shape {t.shape}")

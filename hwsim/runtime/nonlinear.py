@@ -312,6 +312,11 @@ def _transpose(graph, op, values, sem):
     return np.ascontiguousarray(np.transpose(_value(graph, values, op.inputs[0]), op.attrs["perm"]))
 
 
+@OP_IMPLS.register("expand_dims")
+def _expand_dims(graph, op, values, sem):
+    return np.expand_dims(_value(graph, values, op.inputs[0]), op.attrs["axis"])
+
+
 @OP_IMPLS.register("slice")
 def _slice(graph, op, values, sem):
     x = _value(graph, values, op.inputs[0])

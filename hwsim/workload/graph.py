@@ -56,6 +56,18 @@ class Tensor:
         return self.is_constant or self.role in ("weight", "bias")
 
 
+def operator_index(op_name: str) -> int | None:
+    """The operator index in the model file that an op name carries (TFLite's ``"12:CONV_2D"`` -> 12), else None.
+
+    Per-layer comparisons with other tools (Vela) match ops by it, so importers keep it through folding.
+
+    >>> operator_index("12:CONV_2D"), operator_index("conv1")
+    (12, None)
+    """
+    head, sep, _ = op_name.partition(":")
+    return int(head) if sep and head.isdigit() else None
+
+
 @dataclass
 class Op:
     """One operation: its kind (hwsim's op name), inputs and outputs by tensor name, and attributes."""
@@ -65,6 +77,18 @@ class Op:
     inputs: list[str]
     outputs: list[str]
     attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def operator_index(self) -> int | None:
+        """The op's index in its source file (see :func:`operator_index`)."""
+        return operator_index(self.name)
+
+    def describe(self) -> str:
+        """How messages name the op: ``operator 12 (CONV_2D, output 'y')``, else ``op 'n' (conv2d, output 'y')``."""
+        out = self.outputs[0] if self.outputs else ""
+        if self.operator_index is not None:
+            return f"operator {self.operator_index} ({self.name.partition(':')[2]}, output {out!r})"
+        return f"op {self.name!r} ({self.kind}, output {out!r})"
 
 
 @dataclass
@@ -78,6 +102,7 @@ class Graph:
     source: str = ""
     format: str = ""
     file_index: dict[str, int] = field(default_factory=dict)  # tensor name -> its index in the source file
+    folded: list[Op] = field(default_factory=list)  # shape arithmetic evaluated at import; compilers still see it
 
     def tensor(self, name: str) -> Tensor:
         """The tensor called ``name``; an unknown name is an error naming the graph's source."""

@@ -9,7 +9,9 @@ import pytest
 
 from hwsim.errors import ConfigError
 from hwsim.importers import load_model
+from hwsim.runtime.execute import run_graph
 from hwsim.verify.compare import verify
+from hwsim.workload.shapes import output_shape
 from tests.runtimes.conftest import ONNX_FORMS, quantize_onnx_four_ways, require
 
 SAMPLES = 8
@@ -100,6 +102,18 @@ def quantized(tmp_path_factory):
 
 KEYS = [f"{m}-{form}" for m in ("resnet", "mobilenet", "ds_cnn", "mlp_autoencoder") for form in ONNX_FORMS]
 
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_shapes_at_import_are_the_executed_shapes(quantized, key):
+    """Every shape the importer gives (ONNX's inference, else hwsim's rules) and every shape hwsim's rules
+    alone derive equals the shape of the tensor the integer run produces."""
+    graph = load_model(quantized[key])
+    zeros = [np.zeros(graph.tensor(n).shape, graph.tensor(n).dtype) for n in graph.inputs]
+    values = run_graph(graph, zeros, "onnx-reference")
+    assert {n: graph.tensor(n).shape for n in values} == {n: v.shape for n, v in values.items()}
+    assert {op.name: output_shape(graph, op) for op in graph.ops} == \
+        {op.name: values[op.outputs[0]].shape for op in graph.ops}
 
 @pytest.mark.parametrize("key", KEYS)
 def test_quantized_model_is_bit_exact_against_onnxruntime(quantized, key):

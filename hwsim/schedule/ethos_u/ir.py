@@ -77,6 +77,7 @@ class VOp:
     source: int | None = None  # position in the graph of the model op it was lowered from
     source_type: str = ""  # the model op kind it was lowered from
     npu: bool = True
+    cpu_reason: str = ""  # why a CPU op is not on the NPU (the Vela rule it fails)
     primary_ifm: int = 0
     tmp: VTensor | None = None  # scratch of a U55 MatMul
     perm: tuple[int, ...] | None = None  # a Transpose's NHWC axis permutation (U85: also one fused into the op)

@@ -10,6 +10,8 @@ What is reproduced, each from Vela's ``ethosu/regor/compiler`` sources:
   HARD_SWISH become lookup tables; BATCH_MATMUL a MatMul; a binary op whose two inputs both broadcast first
   materialises one of them with an Add of zeros; reshapes are views; float ops stay on the CPU;
 * **execution order** (``Graph::TraverseGraphFromEnd``): depth first from the outputs, last input first;
+* **placement** (:mod:`.supported`): an operator of a ``.tflite`` file that Vela's supported-operator rules
+  reject becomes a CPU op whose ``cpu_reason`` names the rule;
 * **packing** (``scheduler_packing.cpp``): an activation (ReLU family, LUT) that alone consumes its
   producer's output is fused into it; small elementwise ops are reshaped to at least 16 deep.
 """
@@ -26,6 +28,7 @@ from hwsim.schedule.ethos_u.geometry import Kernel, Shape, as_nhwc, elements
 from hwsim.schedule.ethos_u.blocks_u85 import ACTIVATION_TYPES
 from hwsim.schedule.ethos_u.ir import GroupMember, VConn, VOp, VTensor
 from hwsim.schedule.ethos_u.op_group_u85 import GroupQuery, OpGroupU85, TensorInfo
+from hwsim.schedule.ethos_u.supported import npu_ok
 from hwsim.workload.graph import Graph, Op
 
 ACTIVATIONS = {"relu": "Relu", "relu6": "Relu6", "relu_n1_to_1": "ReluN1To1"}
@@ -186,10 +189,14 @@ def _to_hwc(shape: tuple[int | None, ...]) -> Shape:
 def _lower_op(b: _Builder, op: Op) -> None:
     g = b.graph
     kind = op.kind
+    reason = npu_ok(g, op, b.family) if g.format == "tflite" else None  # Vela reads .tflite files only
+    if reason is not None:
+        _cpu_op(b, op, reason)
+        return
     act = ACTIVATIONS.get(op.attrs.get("activation") or "")
     if kind in VIEW_OPS:
-        if kind == "reshape" and len(op.inputs) > 1 and op.inputs[1] and not g.tensors[op.inputs[1]].is_constant:
-            b.emit("MemoryCopy", b.conn(op.inputs[0]), b.conn(op.outputs[0]))  # a reshape to a computed shape
+        if _view_needs_copy(b, op):
+            b.emit("MemoryCopy", b.conn(op.inputs[0]), b.conn(op.outputs[0]))
             return
         src = op.inputs[0]
         base = b.view_of.get(src, (src, None))[0]
@@ -251,9 +258,32 @@ def _lower_op(b: _Builder, op: Op) -> None:
     if kind in ("quantize",) and g.tensors[op.inputs[0]].dtype.kind in "iu":
         b.emit("MemoryCopy", b.conn(op.inputs[0]), b.conn(op.outputs[0]))
         return
-    # anything else runs on the CPU: Vela reports it as a CPU op and does not time it
+    _cpu_op(b, op, f"hwsim does not lower {kind} for the NPU yet")
+
+
+def _view_needs_copy(b: _Builder, op: Op) -> bool:
+    """Vela's RemoveReshape keeps a reshape as a copy when both its ends must stay where they are (graph
+    inputs, outputs, constants or CPU ops on each side), or when its input has other readers and a different
+    storage shape. The shape arithmetic folded at import counts as readers: Vela still sees it then."""
+    g = b.graph
+    src, dst = op.inputs[0], op.outputs[0]
+    readers = [o for o in (*g.ops, *g.folded) if src in o.inputs]
+    if len(readers) > 1 and tuple(g.tensors[src].shape) != tuple(g.tensors[dst].shape):
+        return True
+    def on_cpu(ops) -> bool:
+        return g.format == "tflite" and any(npu_ok(g, o, b.family) is not None for o in ops)
+
+    ifm_pinned = (src in g.inputs or src in g.outputs or g.tensors[src].is_constant
+                  or on_cpu(o for o in g.ops if src in o.outputs))
+    ofm_pinned = dst in g.outputs or on_cpu(o for o in g.ops if o is not op and dst in o.inputs)
+    return ifm_pinned and ofm_pinned
+
+
+def _cpu_op(b: _Builder, op: Op, reason: str) -> None:
+    """The op as a CPU op: Vela reports it as one and does not time it."""
+    g = b.graph
     ins = [n for n in op.inputs if n and not g.tensors[n].is_constant] or [n for n in op.inputs if n]
-    b.emit("Passthrough", b.conn(ins[0]), b.conn(op.outputs[0]), npu=False)
+    b.emit("Passthrough", b.conn(ins[0]), b.conn(op.outputs[0]), npu=False, cpu_reason=reason)
 
 
 def _lower_mean(b: _Builder, op: Op) -> None:
@@ -446,8 +476,8 @@ def _transposed(b: _Builder, x: VConn, perm: tuple[int, ...]) -> VConn:
 
 
 def lower(graph: Graph, family: str = "u55") -> list[VOp]:
-    """The graph's ops as Vela schedules them for ``family`` ("u55", "u65" or "u85"): rewritten, in Vela's
-    execution order, activations fused."""
+    """The graph's ops as Vela schedules them for ``family`` ("u55", "u65" or "u85"): placed, rewritten, in
+    Vela's execution order, activations fused."""
     b = _Builder(graph, family)
     for position, op in enumerate(graph.ops):
         b.op, b.position = op, position

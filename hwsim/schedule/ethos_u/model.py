@@ -42,6 +42,10 @@ def plan_vela(graph: Graph, device: Device) -> list[LayerPlan]:
     if spec is None:
         raise ConfigError(f"{device.path or device.name}: performance_model: 'vela-5.2' needs an ethos_u section "
                           "(accelerator, system_config, memory_mode)")
+    if graph.format == "onnx":  # NCHW graphs take hwsim's own mapper until converted to the TFLite layout
+        from hwsim.schedule.mapper import plan_checked
+
+        return plan_checked(graph, device)
     fam = family(spec.accelerator)
     memsys = memory_system(SYSTEM_CONFIGS[spec.system_config], MEMORY_MODES[spec.memory_mode],
                            spec.arena_cache_size_bytes)

@@ -204,7 +204,8 @@ class Scheduler:
         """
         params = self.fam.encoding_params(config, op.ifm.bits, op.kernel, fmt.fast, fmt.sparse)
         if op.weights is not None:
-            return encode_weights(op.type, op.weights.data, op.weight_zero_points, params, slices)
+            zero_points = 0 if op.weight_zero_points is None else op.weight_zero_points
+            return encode_weights(op.type, op.weights.data, zero_points, params, slices)
         if op.has_scales:
             return encode_scales(op.ofm.shape[3], params, slices)
         return None
