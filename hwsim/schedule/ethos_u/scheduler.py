@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from hwsim.schedule.ethos_u import estimator as est
 from hwsim.schedule.ethos_u.blocks import BlockConfig, BlockQuery
+from hwsim.schedule.ethos_u.blocks_u85 import unpermute
 from hwsim.schedule.ethos_u.cascades import CascadeBuilder, CascadeInfo
 from hwsim.schedule.ethos_u.estimator_u85 import GroupOp
 from hwsim.schedule.ethos_u.family import U55Family
@@ -140,6 +141,7 @@ class Scheduler:
         self.mem = memsys
         self.all_ops = ops
         self.ops = [op for op in ops if op.parent is None]
+        self._encodings: dict[tuple, EncodedWeights | None] = {}
 
     # -- tensors ------------------------------------------------------------------------------------------
     @staticmethod
@@ -203,12 +205,19 @@ class Scheduler:
         Raises WeightsNotSparse when ``fmt`` is sparse and the weights are not.
         """
         params = self.fam.encoding_params(config, op.ifm.bits, op.kernel, fmt.fast, fmt.sparse)
-        if op.weights is not None:
+        if op.weights is None:
+            return encode_scales(op.ofm.shape[3], params, slices) if op.has_scales else None
+        key = (id(op), params, tuple(slices))
+        if key not in self._encodings:  # every schedule asks again; a failed sparse encoding is remembered too
             zero_points = 0 if op.weight_zero_points is None else op.weight_zero_points
-            return encode_weights(op.type, op.weights.data, zero_points, params, slices)
-        if op.has_scales:
-            return encode_scales(op.ofm.shape[3], params, slices)
-        return None
+            try:
+                self._encodings[key] = encode_weights(op.type, op.weights.data, zero_points, params, slices)
+            except WeightsNotSparse:
+                self._encodings[key] = None
+        encoded = self._encodings[key]
+        if encoded is None:
+            raise WeightsNotSparse(f"{op.type} weights are not 2:4 sparse")
+        return encoded
 
     def encode_best(self, op: VOp, cost: OpCost) -> None:
         """Encode the weights in the format that decodes and runs fastest (EncodeBestWeightFormat, U85).
@@ -219,7 +228,7 @@ class Scheduler:
         a sparse config exists, as in Vela.
         """
         formats = self.fam.weight_formats(op.type)
-        slices = [0, cost.stripe[3]]
+        slices = [0, weight_depth(op, cost.stripe)]
         if not formats:
             cost.weights = self.encode(op, cost.config, slices)
             return
@@ -246,8 +255,9 @@ class Scheduler:
         _, cost.weight_format, cost.weights = best
         cost.config = configs[cost.weight_format.sparse]
 
-    def op_info(self, op: VOp, stripe: Shape) -> OpCost:
-        """Block config and encoded weights of ``op`` computing an OFM stripe (CreateSchedulerOpInfo)."""
+    def op_info(self, op: VOp, stripe: Shape, encode: bool = True) -> OpCost:
+        """Block config and (unless not ``encode``) encoded weights of ``op`` computing an OFM stripe
+        (CreateSchedulerOpInfo)."""
         ifm = op.ifm.shape
         ifm2 = op.ifm2.shape if op.ifm2 is not None else None
         full = op.ofm.shape
@@ -258,8 +268,9 @@ class Scheduler:
             ifm = (ifm[0], h, ifm[2], ifm[3])
             if ifm2 is not None:
                 ifm2 = (ifm2[0], min(h, ifm2[1]), ifm2[2], ifm2[3])
-        cost = OpCost(self.block_config(op, stripe, ifm, ifm2), stripe, ifm, depth_slices=[0, full[3]])
-        self.encode_best(op, cost)
+        cost = OpCost(self.block_config(op, stripe, ifm, ifm2), stripe, ifm, depth_slices=[0, weight_depth(op, full)])
+        if encode:
+            self.encode_best(op, cost)
         return cost
 
     def perf_query(self, op: VOp, cost: OpCost, ofm_depth: int | None = None, scheduling: int = est.SINGLE,
@@ -378,17 +389,27 @@ class Scheduler:
         return Schedule(costs)
 
     def minimal_schedule(self) -> Schedule:
-        """Every op striped to as few rows as the op after it needs (ProposeMinimalSchedule)."""
+        """Every op striped to as few rows as the op after it needs (ProposeMinimalSchedule).
+
+        Only stripes matter for building cascades, after which every op left out of one takes its
+        max-schedule cost: weights are encoded and costs measured later, for the ops cascaded
+        (:meth:`complete_cascaded`), as encoding dominates the scheduler's run time.
+        """
         costs: list[OpCost | None] = [None] * len(self.ops)
         after: VOp | None = None
         for op in reversed(self.ops):
             if op.npu:
                 rows = after.kernel.stride_y if after is not None else 1
-                cost = self.op_info(op, (*op.ofm.shape[:1], rows, *op.ofm.shape[2:]))
-                self.measure(op, cost)
-                costs[op.index] = cost
+                costs[op.index] = self.op_info(op, (*op.ofm.shape[:1], rows, *op.ofm.shape[2:]), encode=False)
             after = op
         return Schedule(costs)
+
+    def complete_cascaded(self, sched: Schedule) -> None:
+        """Encode and measure the minimal-schedule costs of the ops in cascades."""
+        for info in sched.cascades.values():
+            for i in range(info.start, info.end + 1):
+                self.encode_best(self.ops[i], sched.costs[i])
+                self.measure(self.ops[i], sched.costs[i])
 
     # -- memory -------------------------------------------------------------------------------------------
     def live_ranges(self, sched: Schedule) -> LiveRangeGraph:
@@ -456,7 +477,7 @@ class Scheduler:
     def propose_weight_buffering(self, op: VOp, cost: OpCost, ref_costs: list[OpCost | None], prev_op: VOp | None,
                                  prev_cost: OpCost | None, limit_bytes: int) -> None:
         """Vela's ProposeWeightBuffering and ProposeSlicedWeightBuffering for one op."""
-        full_depth = ref_costs[op.index].stripe[3]
+        full_depth = weight_depth(op, ref_costs[op.index].stripe)
         cost.depth_slices = [0, full_depth]
         cost.weights = self.encode(op, cost.config, [0, full_depth], cost.weight_format)
         if not self._sliced_buffering(op, cost, ref_costs, prev_op, prev_cost, limit_bytes, full_depth):
@@ -493,7 +514,7 @@ class Scheduler:
         from_buffer = self.fam.min_read(staging, full_bytes, True, op.type, fast) * refetches
         if from_buffer >= unmoved:
             return False
-        can_slice = op.type in CONVOLUTIONS and cost.cascade == 0
+        can_slice = op.type in CONVOLUTIONS and transpose_type(op.perm) == "None" and cost.cascade == 0
         slack_cycles = prev_cost.slack_cycles if prev_cost is not None else 0
         slack_memory = prev_cost.slack_memory if prev_cost is not None else limit_bytes
         smallest = int(full_transfer * min(full_depth, OFM_SPLIT_DEPTH) / full_depth)
@@ -710,6 +731,7 @@ class Scheduler:
         local, non_local, live = self.local_usage(min_s)
         builder = CascadeBuilder(self, self.ops, non_local, local, live, self.mem.spilling)
         min_s.cascades = builder.build(min_s.costs, max_s.costs, limit)
+        self.complete_cascaded(min_s)
         self.update_memory(min_s)
         for end, info in list(min_s.cascades.items()):
             better = self.optimize_cascade(info, min_s, max_s, limit)
@@ -751,6 +773,13 @@ def can_stripe(op: VOp) -> bool:
     """Ops computed a few rows at a time: convolutions, pools and elementwise ops whose output is not
     transposed and that no op is chained into (CanSubdivide; CreateSchedulerOpInfo keeps chains whole)."""
     return op.type in STRIPABLE and transpose_type(op.perm) == "None" and not op.chained
+
+
+def weight_depth(op: VOp, ofm: Shape) -> int:
+    """The OFM channels an op's weights (and their depth slices) count: those before a fused transpose moved them."""
+    if op.weights is None or op.perm is None:
+        return ofm[3]
+    return unpermute(ofm, transpose_type(op.perm))[3]
 
 
 def _try_weight_buffering(weights: EncodedWeights, limit_bytes: int) -> tuple[str, tuple[int, int]]:
