@@ -13,7 +13,8 @@ What is reproduced, each from Vela's ``ethosu/regor/compiler`` sources:
 * **placement** (:mod:`.supported`): an operator of a ``.tflite`` file that Vela's supported-operator rules
   reject becomes a CPU op whose ``cpu_reason`` names the rule;
 * **packing** (``scheduler_packing.cpp``): an activation (ReLU family, LUT) that alone consumes its
-  producer's output is fused into it; small elementwise ops are reshaped to at least 16 deep.
+  producer's output is fused into it; small elementwise ops are reshaped to at least 16 deep. On U85 ops
+  form op groups (``PackOperations``): activations and transposes fuse, elementwise ops chain.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""Vela 5.2.0's scheduling decisions for Ethos-U55/U65: block configs, weight buffering, memory placement.
+"""Vela 5.2.0's scheduling decisions for Ethos-U: block configs, weight buffering, memory placement.
 
 For every op the scheduler picks a block config for the OFM it computes and encodes the op's weights for
-that config (``Scheduler::CreateSchedulerOpInfo``). It then decides, op by op in execution order, whether
+that config (``Scheduler::CreateSchedulerOpInfo``); on U85 it encodes them in the format that decodes and
+runs fastest (default, fast or 2:4 sparse), and schedules each op group as one op, its primary, with the
+ops chained into it and its fused activations estimated together (``PerformanceQuery`` with the group's
+feature-map records); maps passed within a group take no memory. It then decides, op by op in execution order, whether
 to copy the weights into the staging SRAM ahead of use and in how many depth slices
 (``ProposeWeightBuffering`` / ``ProposeSlicedWeightBuffering``): a copy pays off when reading the weights
 from where they live (flash, DRAM) would be slower than the copy, which can run under the previous op
