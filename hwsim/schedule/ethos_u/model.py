@@ -65,7 +65,8 @@ def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_
     if not results:  # a view Vela removes, or shape arithmetic folded away
         return LayerPlan(op.name, op.kind, "", 0, "", 0, [], Mapping(unit="(view)"), ActionCounts())
     if all(not r.op.npu for r in results):
-        return LayerPlan(op.name, op.kind, "cpu", 0, pair, 0, [], Mapping(unit="cpu"), ActionCounts())
+        reason = "; ".join(dict.fromkeys(r.op.cpu_reason for r in results if r.op.cpu_reason))
+        return LayerPlan(op.name, op.kind, "cpu", 0, pair, 0, [], Mapping(unit="cpu", reason=reason), ActionCounts())
     mac_unit = device.spec.mac_array.name
     vector_unit = device.spec.vector_units[0].name if device.spec.vector_units else mac_unit
     levels = {m.name: i for i, m in enumerate(device.levels)}
