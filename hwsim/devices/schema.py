@@ -185,7 +185,12 @@ class EthosUSpec:
         from hwsim.devices.vela_systems import MEMORY_MODES, SYSTEM_CONFIGS
         from hwsim.schedule.ethos_u.arch import ACCELERATORS
 
-        for field, names in (("accelerator", ACCELERATORS), ("system_config", SYSTEM_CONFIGS),
+        accelerators = ACCELERATORS
+        if self.accelerator not in ACCELERATORS:
+            from hwsim.schedule.ethos_u.arch_u85 import U85_ACCELERATORS
+
+            accelerators = {**ACCELERATORS, **U85_ACCELERATORS}
+        for field, names in (("accelerator", accelerators), ("system_config", SYSTEM_CONFIGS),
                              ("memory_mode", MEMORY_MODES)):
             value = getattr(self, field)
             if value not in names:
