@@ -11,6 +11,7 @@ each. Output paths are checked before any work starts (:mod:`hwsim.guards`).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import traceback
@@ -270,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script: run one subcommand behind the guard (see the module docstring)."""
+    """Run one command behind the guard (see the module docstring); what the console script runs, and what
+    tests call in-process."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("HWSIM_DEBUG", "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
@@ -330,6 +332,17 @@ def _show_warning(previous, shown: set[str], message, category, filename, lineno
         shown.add(text)
         print(f"hwsim: warning: {text}", file=sys.stderr)
 
+def entry() -> int:
+    """The ``hwsim`` console script and ``python -m hwsim``: :func:`main`, in a process that then ends.
+
+    Freezing the collector's objects first spares the interpreter's last collections over every imported
+    module's objects on the way out (about 0.1 s, a fifth of a small network's simulation): what is still in
+    memory is left to the operating system, as at any exit; ``atexit`` handlers run as before.
+    """
+    code = main()
+    gc.freeze()
+    return code
+
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(entry())

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import tempfile
 from pathlib import Path
 
 from hwsim.errors import ConfigError
@@ -133,6 +132,8 @@ def check_output_dir(path: str | Path, option: str) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{option} {path}: is a file, not a folder")
+    import tempfile
+
     created = _make_folders(path, option, path)
     try:
         with tempfile.TemporaryFile(dir=path):

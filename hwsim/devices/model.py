@@ -6,12 +6,13 @@ to a SCALE-Sim ``.cfg`` works too. ``device_names()`` lists the shipped devices.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import Any
 
+from hwsim.config import records
 from hwsim.config.dotted import set_path
 from hwsim.config.yamlio import load_spec
 from hwsim.devices.sanity import warn_doubtful
@@ -58,7 +59,8 @@ class Device:
         return DATAFLOWS.get(self.spec.mac_array.dataflow)
 
     def read_level(self, operand: str) -> int:
-        """Index of the level a compute unit reads ``operand`` from: the innermost non-register level holding it."""
+        """Index of the level a compute unit reads ``operand`` from: the innermost non-register level
+        holding it."""
         return self._read_level[operand]
 
     def home_levels(self, home: str) -> list[int]:
@@ -72,7 +74,8 @@ class Device:
         return rfs[-1] if rfs else None
 
     def unit_for(self, op_kind: str) -> str:
-        """Name of the compute unit that runs ``op_kind``: the first listing it, else the first with ``"*"``."""
+        """Name of the compute unit that runs ``op_kind``: the first listing it, else the first with
+        ``"*"``."""
         units = [(self.spec.mac_array.name, self.spec.mac_array.ops)] + [(v.name, v.ops) for v in
                                                                           self.spec.vector_units]
         for name, ops in units:
@@ -127,42 +130,31 @@ def override(device: Device, overrides: dict[str, Any], where: str = "") -> Devi
     """
     if not overrides:
         return device
-    data = device.spec.model_dump()
+    data = dataclasses.asdict(device.spec)
     if data.get("ethos_u"):
         data.pop("clock_mhz")
         data.pop("memories")
     for field_path, value in overrides.items():
         set_path(data, field_path.split("."), value, f"{where}device.{field_path}")
     try:
-        changed = Device(DeviceSpec.model_validate(data), device.path)
-    except ValueError as exc:
-        raise ConfigError(f"{where}device {device.name} with {overrides}: {_first_error(exc)}") from None
+        changed = Device(records.validate(DeviceSpec, data), device.path)
+    except records.RecordError as exc:
+        raise ConfigError(f"{where}device {device.name} with {overrides}: {exc}") from None
     warn_doubtful(changed.spec, where=f"{where}device {device.name} with {overrides}: ", base=device.spec)
     return changed
 
 
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        err = errors()[0]
-        field_path = ".".join(str(p) for p in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        if message.startswith("@"):
-            where, _, message = message[1:].partition(": ")
-            field_path = ".".join(p for p in (field_path, where) if p)
-        return f"{field_path}: {message}" if field_path else message
-    return str(exc)
-
-
 def with_memory_model(device: Device, memory_model: str) -> Device:
     """The same device with another ``memory_model`` (``--memory-model``); errors name the option."""
-    from pydantic import ValidationError
-
+    data = dataclasses.asdict(device.spec)
+    if data.get("ethos_u"):
+        data.pop("clock_mhz")
+        data.pop("memories")
     try:
-        spec = DeviceSpec.model_validate({**device.spec.model_dump(), "memory_model": memory_model})
-    except ValidationError as exc:
+        spec = records.validate(DeviceSpec, {**data, "memory_model": memory_model})
+    except records.RecordError as exc:
         raise ConfigError(f"--memory-model {memory_model}: device {device.path or device.name}: "
-                          f"{exc.errors()[0]['msg']}") from None
+                          f"{exc.message}") from None
     return Device(spec, device.path)
 
 

@@ -1,21 +1,26 @@
 """The ``hwsim quantize``, ``hwsim accuracy`` and ``hwsim accuracy-table`` subcommands (argument parsing
 and printing only; the work is :func:`~hwsim.quant.convert.quantize_model` and
-:func:`~hwsim.accuracy.evaluate.evaluate`)."""
+:func:`~hwsim.accuracy.evaluate.evaluate`). Registering them imports no numpy, so that every command's
+parser builds fast."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from hwsim.errors import ConfigError
 from hwsim.guards import check_output_file, int_list, positive_float
 
+if TYPE_CHECKING:
+    import numpy as np
+
 
 def load_data(path: str | None, what: str, labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Inputs (and labels) from a .npz (arrays ``x`` and ``y``) or a .npy (inputs only), read through
-    :func:`hwsim.guards.load_array_file` (no pickles, no arrays larger than the file or the memory)."""
+    :func:`hwsim.data_checks.load_array_file` (no pickles, no arrays larger than the file or the memory)."""
+    import numpy as np
+
     from hwsim.data_checks import load_array_file
 
     if path is None:
@@ -35,7 +40,11 @@ def load_data(path: str | None, what: str, labels: bool) -> tuple[np.ndarray, np
 def check_data(graph, data: tuple | None, what: str, path: str | None,
                calibration: bool = False) -> tuple | None:
     """``data`` (inputs, labels) checked against ``graph``'s input shape and number of outputs, inputs as
-    float32 (:func:`hwsim.guards.check_samples`, :func:`hwsim.guards.check_labels`)."""
+    float32 (:func:`hwsim.data_checks.check_samples`, :func:`hwsim.data_checks.check_labels`)."""
+    import math
+
+    import numpy as np
+
     from hwsim.data_checks import check_labels, check_samples
 
     if data is None:
@@ -47,7 +56,7 @@ def check_data(graph, data: tuple | None, what: str, path: str | None,
     if y is not None:
         out = graph.tensor(graph.outputs[0]).shape
         fixed = out and all(isinstance(d, int) and d > 0 for d in out[1:])
-        classes = int(np.prod(out[1:])) if fixed else None
+        classes = math.prod(out[1:]) if fixed else None
         y = check_labels(y, len(x), where, classes)
     return x.astype(np.float32, copy=False), y
 
