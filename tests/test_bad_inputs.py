@@ -107,6 +107,47 @@ def f(tmp_path_factory) -> dict[str, str]:
     write("exp_root.yaml", EXPERIMENT + "sweep:\n  grid:\n    recipes.weights.bits: [8]\n")
     write("exp_zip.yaml", EXPERIMENT + "sweep:\n  zip:\n    recipe.weights.bits: [8, 4]\n"
           "    recipe.activations.bits: [8]\n")
+    recipe = "schema_version: 1\nname: r\n"
+    for name, text in (("r_bits", "weights: {bits: 99}"), ("r_key", "weigths: {bits: 4}"),
+                       ("r_sem", "semantics: tflite-referense"), ("r_round", "rounding: banker"),
+                       ("r_tab", "\tweights: {bits: 4}")):
+        write(f"{name}.yaml", recipe + text + "\n")
+    write("r_ver.yaml", "schema_version: 2\nname: r\n")
+    layers = "schema_version: 1\nname: x\ninput: {shape: [1, 8, 8, 3], dtype: int8}\nlayers:\n"
+    write("l_shape.yaml",
+          layers.replace("[1, 8,", "[1, 0,") + "  - {name: c, op: conv2d, out_channels: 4, kernel: 3}\n")
+    write("l_kernel.yaml",
+          layers + "  - {name: c, op: conv2d, out_channels: 4, kernel: 30, padding: valid}\n")
+    write("l_input.yaml", layers + "  - {name: c, op: add, inputs: [nope, input]}\n")
+    write("l_dtype.yaml",
+          layers.replace("int8", "int7") + "  - {name: c, op: conv2d, out_channels: 4, kernel: 3}\n")
+    write("l_none.yaml", layers.replace("layers:\n", "layers: []\n"))
+    write("d_dataflow.yaml", HEXAGON.replace("dataflow: ", "dataflow: sideways #", 1))
+    write("d_nomem.yaml", HEXAGON.split("memories:")[0])
+    write("d_bw0.yaml",
+          HEXAGON.replace("read_bandwidth_bytes_per_cycle: ", "read_bandwidth_bytes_per_cycle: 0 #", 1))
+    write("d_acc.yaml", HEXAGON.replace("accumulator_bits: ", "accumulator_bits: 4 #", 1))
+    write("d_ver.yaml", HEXAGON.replace("schema_version: 1", "schema_version: 7"))
+    cfg = "[general]\nrun_name = x\n[architecture_presets]\n"
+    write("c_key.cfg", cfg + "ArrayHieght: 8\n")
+    write("c_neg.cfg", cfg + "ArrayHeight: -8\n")
+    header = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+              "Num Filter, Strides,\n")
+    write("t_empty.csv", "")
+    write("t_neg.csv", header + "c, -8, 8, 3, 3, 3, 8, 1,\n")
+    write("t_filter.csv", header + "c, 8, 8, 30, 3, 3, 8, 1,\n")
+    for name, old, new in (("e_metric", "[latency]", "[speed]"), ("e_plot", "plots: []", "plots: [pie]"),
+                           ("e_name", "name: bad", "name: 'a b/c'"), ("e_empty", "[digits_mlp]", "[]"),
+                           ("e_recipe", "[int8_w_per_channel]", "[int9_x]")):
+        write(f"{name}.yaml", EXPERIMENT.replace(old, new))
+    write("e_item.yaml", EXPERIMENT + "sweep:\n  grid:\n    device.memories.nosuch.size_bytes: [1024]\n")
+    np.savez(tmp / "n_x3d.npz", x=np.ones((4, 8, 8), np.float32), y=np.zeros(4, int))
+    np.savez(tmp / "n_empty.npz")
+    npy("n_complex.npy", np.ones((4, 64), np.complex64))
+    write("n_zip.npz", b"PK\x03\x04garbage")
+    npy("in_shape.npy", np.ones((1, 3, 3), np.int8))
+    for name in ("n_x3d.npz", "n_empty.npz"):
+        paths[name] = str(tmp / name)
     write("a_file", "x")
     write("text.npy", "not an array")
     # .npy files
@@ -244,6 +285,51 @@ CASES = [
     ("memory model", 'simulate {TINY} --device hexagon_like --memory-model foo', '--memory-model | foo'),
     ("system config off Ethos-U", 'simulate {TINY} --device hexagon_like --system-config S',
      '--system-config | not an Ethos-U device'),
+    ("recipe bits 99", 'quantize digits_mlp --recipe {r_bits.yaml}',
+     'r_bits.yaml:3: weights.bits | (got 99)'),
+    ("recipe key typo", 'quantize digits_mlp --recipe {r_key.yaml}', "r_key.yaml:3: weigths | 'weights'"),
+    ("recipe version", 'quantize digits_mlp --recipe {r_ver.yaml}', 'r_ver.yaml:1: schema_version'),
+    ("recipe semantics", 'quantize digits_mlp --recipe {r_sem.yaml}',
+     "r_sem.yaml:3: semantics | 'tflite-reference'"),
+    ("recipe rounding", 'quantize digits_mlp --recipe {r_round.yaml}', "r_round.yaml:3: rounding | 'banker'"),
+    ("recipe tab", 'quantize digits_mlp --recipe {r_tab.yaml}', 'r_tab.yaml:3: not valid YAML'),
+    ("recipe preset typo", 'quantize digits_mlp --recipe int9_nothing', "'int9_nothing' | Presets:"),
+    ("layer zero dim", 'simulate {l_shape.yaml} --device hexagon_like', 'l_shape.yaml:3: input.shape[1]'),
+    ("layer kernel too big", 'simulate {l_kernel.yaml} --device hexagon_like',
+     'l_kernel.yaml:5: layers[0].kernel'),
+    ("layer unknown input", 'simulate {l_input.yaml} --device hexagon_like', "l_input.yaml:5: | 'nope'"),
+    ("layer dtype", 'simulate {l_dtype.yaml} --device hexagon_like', "l_dtype.yaml:3: input.dtype | 'int7'"),
+    ("layer list empty", 'simulate {l_none.yaml} --device hexagon_like', 'l_none.yaml:4: layers'),
+    ("device dataflow", 'simulate {TINY} --device {d_dataflow.yaml}', "d_dataflow.yaml: | 'sideways'"),
+    ("device no memories", 'simulate {TINY} --device {d_nomem.yaml}', 'd_nomem.yaml: | memories'),
+    ("device bandwidth 0", 'simulate {TINY} --device {d_bw0.yaml}',
+     'd_bw0.yaml: | read_bandwidth_bytes_per_cycle'),
+    ("device accumulator 4", 'simulate {TINY} --device {d_acc.yaml}',
+     'd_acc.yaml: | mac_array.accumulator_bits'),
+    ("device version", 'simulate {TINY} --device {d_ver.yaml}', 'd_ver.yaml: | schema_version | (got 7)'),
+    ("cfg key typo", 'simulate {TINY} --device {c_key.cfg}', "c_key.cfg:4: | 'ArrayHeight'"),
+    ("cfg negative", 'simulate {TINY} --device {c_neg.cfg}', "c_neg.cfg:4: | '-8'"),
+    ("topology empty", 'simulate {t_empty.csv} --device hexagon_like', 't_empty.csv:1: header'),
+    ("topology negative", 'simulate {t_neg.csv} --device hexagon_like', "t_neg.csv:2: IFMAP Height | '-8'"),
+    ("topology filter", 'simulate {t_filter.csv} --device hexagon_like', 't_filter.csv:2: Filter Height'),
+    ("experiment metric", 'run {e_metric.yaml} --dry-run', "e_metric.yaml: | metrics[0] | 'speed'"),
+    ("experiment plot", 'run {e_plot.yaml} --dry-run', "e_plot.yaml: | plots[0] | 'pie'"),
+    ("experiment name", 'run {e_name.yaml} --dry-run', 'e_name.yaml:2: name'),
+    ("experiment recipe", 'run {e_recipe.yaml} --dry-run', "e_recipe.yaml:5: recipes[0] | 'int9_x'"),
+    ("experiment no workloads", 'run {e_empty.yaml} --dry-run', 'e_empty.yaml:3: workloads'),
+    ("experiment list item", 'run {e_item.yaml} --dry-run',
+     "e_item.yaml:11: sweep.grid.device.memories.nosuch.size_bytes = 1024 | 'nosuch'"),
+    ("eval x 3-D", 'accuracy digits_mlp --eval {n_x3d.npz}', 'n_x3d.npz | (4, 8, 8) | (N, 64)'),
+    ("eval npz empty", 'accuracy digits_mlp --eval {n_empty.npz}', 'n_empty.npz | without .npy arrays'),
+    ("calib complex", 'quantize digits_mlp --calib {n_complex.npy}', 'n_complex.npy | complex64'),
+    ("calib bad zip", 'quantize digits_mlp --calib {n_zip.npz}', 'n_zip.npz'),
+    ("infer input shape", 'infer {TFLITE} --input {in_shape.npy} --output {tmp}/o.npy', '(1, 3, 3)'),
+    ("energy model name", 'energy {TINY} --device hexagon_like --energy-model nosuch',
+     "'nosuch' | horowitz_45nm"),
+    ("simulate --output .txt", 'simulate {TINY} --device hexagon_like --output {tmp}/r.txt',
+     '--output | .txt'),
+    ("memory mode", 'simulate {TINY} --device ethos_u55_64_like --memory-mode Nope', "memory_mode | 'Nope'"),
+    ("mixed without budget", 'mixed-precision digits_mlp', 'budget'),
     ('clock_mhz .inf', 'simulate {TINY} --device {dev_clock_inf.yaml}', 'dev_clock_inf.yaml: | clock_mhz'),
     ('clock_mhz .nan', 'simulate {TINY} --device {dev_clock_nan.yaml}', 'dev_clock_nan.yaml: | clock_mhz'),
     ('clock_mhz -5', 'simulate {TINY} --device {dev_clock_neg.yaml}', 'dev_clock_neg.yaml: | clock_mhz'),
