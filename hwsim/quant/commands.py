@@ -143,6 +143,8 @@ def mixed_command(args: argparse.Namespace) -> int:
     from hwsim.quant.mixed import allocate_bits, layer_sensitivity, mac_layers
     from hwsim.quant.recipe import load_recipe
 
+    if args.average_bits is None and args.budget_bytes is None and args.budget_bitops is None:
+        raise ConfigError("budget: give --average-bits, --budget-bytes or --budget-bitops")
     recipe = load_recipe(args.recipe)
     if args.output:
         check_output_file(args.output, "--output", (".yaml", ".yml"))
@@ -153,10 +155,8 @@ def mixed_command(args: argparse.Namespace) -> int:
         kind, budget = "size_bytes", sum(n for _, n, _ in layers) * args.average_bits / 8.0
     elif args.budget_bytes is not None:
         kind, budget = "size_bytes", args.budget_bytes
-    elif args.budget_bitops is not None:
-        kind, budget = "bitops", args.budget_bitops
     else:
-        raise ConfigError("budget: give --average-bits, --budget-bytes or --budget-bitops")
+        kind, budget = "bitops", args.budget_bitops
     sens = layer_sensitivity(path, recipe, cal[0], bits)
     print(f"{'layer':24s} " + " ".join(f"{b:>5d}b" for b in bits)
           + "   (output SQNR dB, one layer at a time)")
