@@ -146,13 +146,13 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def check_samples(x: np.ndarray, where: str, *, model_shape: tuple | None = None, calibration: bool = False,
-                  batched: bool = True) -> np.ndarray:
+def check_samples(x: np.ndarray, where: str, *, model_shape: tuple | None = None,
+                  calibration: bool = False) -> np.ndarray:
     """``x`` itself if it can be fed to a model whose input has ``model_shape``; else a ConfigError.
 
     Refused: a non-numeric dtype, no elements, NaN or infinities (the first index is named), a shape other
     than ``(N, *model_shape[1:])`` (dimensions the model leaves open match anything), and, for calibration
-    data, all-zero or constant inputs (their ranges would collapse).
+    data, all-zero or constant inputs (their ranges would collapse) and values too large to square.
     """
     x = np.asarray(x)
     if x.dtype.kind not in "biuf":
@@ -169,13 +169,9 @@ def check_samples(x: np.ndarray, where: str, *, model_shape: tuple | None = None
                               "non-finite values)")
     if model_shape is not None:
         want = tuple(model_shape)
-        if batched:
-            ok = x.ndim == len(want) and all(not _fixed(w) or w == d for w, d in zip(want[1:], x.shape[1:]))
-            expect = "(N, " + ", ".join(str(w) if _fixed(w) else "?" for w in want[1:]) + ")"
-        else:
-            ok = x.ndim == len(want) and all(not _fixed(w) or w == d for w, d in zip(want, x.shape))
-            expect = "(" + ", ".join(str(w) if _fixed(w) else "?" for w in want) + ")"
+        ok = x.ndim == len(want) and all(not _fixed(w) or w == d for w, d in zip(want[1:], x.shape[1:]))
         if not ok:
+            expect = "(N, " + ", ".join(str(w) if _fixed(w) else "?" for w in want[1:]) + ")"
             raise ConfigError(f"{where}: shape {x.shape} does not fit the model's input {expect}")
     if calibration:
         lo, hi = x.min(), x.max()
