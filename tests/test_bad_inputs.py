@@ -507,6 +507,15 @@ def test_run_exits_1_when_points_fail(f, capsys, tmp_path):
     assert (tmp_path / "r" / "rows.csv").exists() and (tmp_path / "r" / "report.md").exists()
 
 
+def test_run_of_no_points_exits_0_and_plot_refuses_it(f, capsys, tmp_path):
+    """--limit 0 runs nothing and fails nothing (status 0); there is then nothing for hwsim plot to draw."""
+    code, out, _ = run(["run", f["exp_allfail"], "--results", tmp_path / "r", "--limit", "0"], capsys)
+    assert code == 0 and "0 already done, running 0" in out
+    code, _, err = run(["plot", tmp_path / "r"], capsys)
+    assert code == 2
+    one_line_error(err, "no rows to draw")
+
+
 def test_dry_run_lists_checked_points(f, capsys):
     """A valid sweep's dry run lists every point, each checked."""
     code, out, err = run(["run", f["exp_twelve"], "--dry-run"], capsys)

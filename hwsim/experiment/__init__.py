@@ -67,13 +67,13 @@ def _run_points(spec, points, table, folder: Path, jobs: int, executor: str, sch
     from hwsim.experiment.progress import Progress
     from hwsim.experiment.runner import run_all
 
-    todo = [p for p in points if p.run_id not in table.rows]
-    if limit is not None:
-        todo = todo[:limit]
+    missing = [p for p in points if p.run_id not in table.rows]
+    todo = missing[:limit] if limit is not None else missing
     wanted = {p.run_id for p in points}
     table.rows = {k: v for k, v in table.rows.items() if k in wanted}  # a changed file drops stale rows
-    print(f"{spec.name}: {len(points)} points, {len(points) - len(todo)} already done, running {len(todo)} "
-          f"({executor}{', ' + str(jobs) + ' jobs' if executor == 'local' else ''}) -> {folder}", file=out)
+    how = f"{executor}, {jobs} jobs" if executor == "local" else executor
+    print(f"{spec.name}: {len(points)} points, {len(points) - len(missing)} already done, running "
+          f"{len(todo)} ({how}) -> {folder}", file=out)
     t0 = time.perf_counter()
     bar = Progress(len(todo))
     try:
@@ -124,12 +124,15 @@ def finish(rows: list[dict], folder: Path, name: str, plots: list[str] | None, d
 def plot_results(source: str | Path, out: str | Path | None = None, plots: list[str] | None = None,
                  stream=None) -> list[Path]:
     """Redraw figures and the report from a results folder or file, without rerunning anything."""
+    from hwsim.errors import ConfigError
     from hwsim.experiment.results import load_rows
 
     stream = stream or sys.stdout
     if out:
         check_output_dir(out, "--out")
     rows = load_rows(source)
+    if not rows:
+        raise ConfigError(f"{source}: the table has no rows to draw")
     src = Path(source)
     folder = Path(out) if out else (src if src.is_dir() else src.parent)
     check_output_dir(folder, "--out (default: the results folder)")

@@ -200,7 +200,8 @@ def write_parquet(rows: list[dict], path: Path) -> Path | None:
 
 def load_rows(source: str | Path) -> list[dict]:
     """Rows from a results folder (whichever of rows.jsonl, rows.csv, rows.parquet it has, in that order),
-    or one of those files, in point order, with numbers parsed. Anything else is a ConfigError."""
+    or one of those files, in point order, with numbers parsed (none when the run ran none). Anything else is
+    a ConfigError."""
     path = Path(source)
     if path.is_dir():
         path = next((path / name for name in TABLES if (path / name).exists()), path / ROWS)
@@ -217,8 +218,8 @@ def load_rows(source: str | Path) -> list[dict]:
     except (ValueError, UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError(f"{path}: cannot read the results table ({str(exc).strip().splitlines()[0]})") \
             from None
-    if not rows or not all(isinstance(r.get("index"), int) and "status" in r for r in rows):
-        raise ConfigError(f"{path}: no result rows (each needs an integer index and a status)")
+    if not all(isinstance(r.get("index"), int) and "status" in r for r in rows):
+        raise ConfigError(f"{path}: not result rows (each needs an integer index and a status)")
     return sorted(rows, key=lambda r: r["index"])
 
 
