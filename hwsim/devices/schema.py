@@ -112,6 +112,7 @@ class VectorUnitSpec(_Spec):
     count: PositiveInt = 1
     ops: Annotated[list[str], Field(min_length=1)]
     macs_per_lane_per_cycle: PositiveFloat = 1.0
+    on_host: bool = False  # the host processor (a CPU fallback), not the device: timed, but no energy or area
     source: str = ""
 
 
@@ -184,6 +185,9 @@ class DeviceSpec(_Spec):
     memories: Annotated[list[MemorySpec], Field(min_length=2)]
     technology: TechnologySpec | None = None
     performance_model: str = "hwsim"
+    layer_overhead_cycles: Annotated[int, Field(ge=0)] = 0  # each layer's unit, before its first tile
+    inference_overhead_cycles: Annotated[int, Field(ge=0)] = 0  # once per inference, before the first layer
+    overhead_source: str = ""
 
     @model_validator(mode="after")
     def _known_model(self):

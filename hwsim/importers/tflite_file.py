@@ -2,7 +2,9 @@
 
 TensorFlow is not needed. Weights, biases and every tensor's scale and zero point come from the file;
 int4 buffers (two codes per byte, low nibble first) are unpacked. An op or option hwsim does not model is an
-error naming the op, its index and the option, never a silent approximation.
+error naming the op, its index and the option, never a silent approximation. A few ops (transposed
+convolution, resizes, arg max, the detection post-processing custom op) are read for the scheduler only:
+``hwsim simulate`` times them, the bit-exact runtime refuses them by name.
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ def _build(tfl, model, path: Path) -> Graph:
         code = model.OperatorCodes(o.OpcodeIndex())
         builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
         op_name = op_names.get(builtin, str(builtin))
+        if builtin == tfl.BuiltinOperator.CUSTOM:
+            op_name = f"CUSTOM:{(code.CustomCode() or b'').decode()}"
         inputs = [names[j] if j >= 0 else "" for j in o.InputsAsNumpy()] if o.InputsLength() else []
         outputs = [names[j] for j in o.OutputsAsNumpy()]
         convert = _CONVERTERS.get(op_name)
@@ -237,6 +241,30 @@ def _gather(tfl, o, ins, where):
     opt = _options(tfl, o, "GatherOptions")
     return "gather", {"axis": int(opt.Axis()) if opt else 0, "batch_dims": int(opt.BatchDims()) if opt else 0}
 
+def _transpose_conv(tfl, o, ins, where):
+    """TRANSPOSE_CONV: inputs are the output shape, the filter [K, FY, FX, C], the input and an optional bias."""
+    opt = _options(tfl, o, "TransposeConvOptions")
+    w, x = ins[1], ins[2]
+    return "transpose_conv2d", {"layout": "NHWC", "stride": (opt.StrideH(), opt.StrideW()),
+                                "padding": _PADDING[opt.Padding()],
+                                "activation": _activation(opt.FusedActivationFunction(), where),
+                                "kernel": tuple(w.shape[1:3]), "in_channels": x.shape[3]}
+
+
+def _resize(kind: str, cls_name: str):
+    def convert(tfl, o, ins, where):
+        opt = _options(tfl, o, cls_name)
+        return kind, {"size": _const_ints(ins[1], where, "size"),
+                      "align_corners": bool(opt.AlignCorners()) if opt else False,
+                      "half_pixel_centers": bool(opt.HalfPixelCenters()) if opt else False}
+    return convert
+
+
+def _arg_max(tfl, o, ins, where):
+    axis = _const_ints(ins[1], where, "axis")
+    return "arg_max", {"axis": axis[0]}
+
+
 _CONVERTERS: dict[str, Callable] = {
     "CONV_2D": _conv,
     "DEPTHWISE_CONV_2D": _depthwise,
@@ -271,4 +299,10 @@ _CONVERTERS: dict[str, Callable] = {
     "STRIDED_SLICE": _strided_slice,
     "SLICE": _slice,
     "GATHER": _gather,
+    # ops hwsim schedules but does not run bit-exactly (hwsim.runtime has no kernel for them)
+    "TRANSPOSE_CONV": _transpose_conv,
+    "RESIZE_BILINEAR": _resize("resize_bilinear", "ResizeBilinearOptions"),
+    "RESIZE_NEAREST_NEIGHBOR": _resize("resize_nearest", "ResizeNearestNeighborOptions"),
+    "ARG_MAX": _arg_max,
+    "CUSTOM:TFLite_Detection_PostProcess": _plain("detection_postprocess"),
 }

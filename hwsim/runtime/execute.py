@@ -29,6 +29,10 @@ OP_IMPLS: Registry[OpImpl] = Registry("op")
 def run_graph(graph: Graph, inputs: dict[str, np.ndarray] | list[np.ndarray], semantics: str) -> dict[str, np.ndarray]:
     """Execute ``graph`` on ``inputs`` (by name, or in graph-input order) and return every tensor's value."""
     sem = get_semantics(semantics)
+    for op in graph.ops:
+        if op.kind not in OP_IMPLS:
+            raise ConfigError(f"{graph.source}: op {op.name!r} ({op.kind}) has no bit-exact kernel in hwsim; "
+                              "the scheduler (hwsim simulate) still times it")
     inputs = graph.named_inputs(inputs)
     values: dict[str, np.ndarray] = {}
     for name in graph.inputs:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 PERF_MODELS: Registry[str] = Registry("performance model")
 PERF_MODELS.add("hwsim", "hwsim.schedule.mapper:plan_checked")
+PERF_MODELS.add("edgetpu_compiler", "hwsim.schedule.edgetpu_compiler:plan_edgetpu")
 
 
 def plan(graph: Graph, device: Device) -> list[LayerPlan]:
