@@ -70,11 +70,11 @@ def randomize_batch_norms(model, rng) -> None:
     v2's pre-activation ones), which a trained model keeps."""
     import tensorflow as tf
 
+    draw = {"gamma": lambda n: rng.uniform(0.5, 1.5, n), "beta": lambda n: rng.normal(0, 0.1, n),
+            "moving_mean": lambda n: rng.normal(0, 0.1, n), "moving_variance": lambda n: rng.uniform(0.5, 1.5, n)}
     for layer in model.layers:
-        if isinstance(layer, tf.keras.layers.BatchNormalization):
-            gamma, beta, mean, var = (w.shape for w in layer.get_weights())
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma), rng.normal(0, 0.1, beta), rng.normal(0, 0.1, mean),
-                               rng.uniform(0.5, 1.5, var)])
+        if isinstance(layer, tf.keras.layers.BatchNormalization):  # gamma is absent when scale=False
+            layer.set_weights([draw[w.name.split("/")[-1].split(":")[0]](w.shape) for w in layer.weights])
 
 
 def build(name: str, out_dir: Path) -> Path:

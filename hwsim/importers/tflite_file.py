@@ -261,8 +261,8 @@ def _resize(kind: str, cls_name: str):
 
 
 def _arg_max(tfl, o, ins, where):
-    axis = _const_ints(ins[1], where, "axis")
-    return "arg_max", {"axis": axis[0]}
+    axis = _const_ints(ins[1], where, "axis")[0]
+    return "arg_max", {"axis": axis % len(ins[0].shape)}
 
 
 _CONVERTERS: dict[str, Callable] = {

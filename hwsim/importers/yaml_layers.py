@@ -14,7 +14,13 @@ the op and its geometry. Shapes are inferred (NHWC), so the file stays short::
       - {name: fc, op: fully_connected, units: 10, inputs: [pool]}
 
 ``inputs`` names earlier layers (or the input); it defaults to the previous layer. Graph outputs are the
-layers no later layer reads. Weight and bias tensors exist with their shapes and ``data=None``, so later
+layers no later layer reads. Ops: ``conv2d``, ``depthwise_conv2d``, ``transpose_conv2d``, ``fully_connected``,
+``batch_matmul``; ``add``, ``sub``, ``mul`` (of two layers, or of one and a ``constant`` operand of a given
+shape); ``relu``, ``relu6``, ``logistic``, ``tanh``, ``hard_swish``, ``softmax``; ``avg_pool2d``,
+``max_pool2d``, ``mean``; ``reshape``, ``concat``, ``pad``; ``resize_bilinear``, ``resize_nearest``;
+``arg_max``; ``detection_postprocess`` (SSD's box decoding and non-maximum suppression).
+:func:`graph_to_layers` writes any NHWC graph made of these ops back as such a file (a shape-only copy of an
+imported model). Weight and bias tensors exist with their shapes and ``data=None``, so later
 stages can count weight bytes; ops carry the attributes the TFLite importer produces, plus
 ``attrs["precision"]`` (bits per role). Every error is a :class:`~hwsim.errors.ConfigError` reading
 ``file:line: layers[3].kernel: what was expected (got value)``.
@@ -665,7 +671,7 @@ def _reshape(b: _Builder, layer: ReshapeLayer, ins, at, precision):
     elif known != size:
         raise b.error(at + ("shape",), f"holds {known} elements, the input {list(ins[0].shape)} has {size}",
                       list(layer.shape))
-    return _Inferred(tuple(shape), {}, _names(ins))
+    return _Inferred(tuple(shape), {}, _names(ins) + [_Const("shape", (len(shape),), data=_ints(shape))])
 
 
 def _concat(b: _Builder, layer: ConcatLayer, ins, at, precision):

@@ -53,7 +53,7 @@ def plan_edgetpu(graph: Graph, device: Device) -> list[LayerPlan]:
     """Layer plans of ``graph`` as the Edge TPU compiler would place it on ``device`` (module docstring)."""
     host = host_unit(device)
     split = edgetpu_segment_end(graph, device)
-    tpu = _segment(graph, graph.ops[:split], graph.ops[split:])
+    tpu = edgetpu_segment(graph, device)
     placed = cache_parameters(tpu, device)
     homes = assign_homes(tpu, placed)
     plans = [plan_op(tpu, op, placed, homes) for op in tpu.ops]
@@ -80,8 +80,10 @@ def edgetpu_segment_end(graph: Graph, device: Device) -> int:
     return len(graph.ops)
 
 
-def _segment(graph: Graph, ops: list[Op], later: list[Op]) -> Graph:
+def edgetpu_segment(graph: Graph, device: Device) -> Graph:
     """The Edge TPU segment as a graph: its outputs are the graph's and whatever the host segment reads."""
+    split = edgetpu_segment_end(graph, device)
+    ops, later = graph.ops[:split], graph.ops[split:]
     produced = {n for op in ops for n in op.outputs}
     read_later = {n for op in later for n in op.inputs if n}
     outputs = [n for n in graph.tensors if n in produced and (n in read_later or n in graph.outputs)]
