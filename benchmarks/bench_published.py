@@ -78,7 +78,7 @@ def table(figures: tuple[Figure, ...], device: Device) -> list[str]:
     lines = ["| network | input | published ms | hwsim ms | error | rows |", "|---|---|---|---|---|---|"]
     for f in figures:
         err = ms[f.network] / f.published_ms - 1
-        lines.append(f"| {f.label} | {f.input_size}x{f.input_size} | {f.published_ms:g} | {ms[f.network]:.2f} | "
+        lines.append(f"| {f.label} | {f.input_size}x{f.input_size} | {f.published_ms:g} | {ms[f.network]:.3g} | "
                      f"{err:+.0%} | {'fit' if f.fit else 'held back'} |")
     for title, rows in (("all rows", figures), ("held-back rows", [f for f in figures if not f.fit])):
         errs = [abs(ms[f.network] / f.published_ms - 1) for f in rows]
