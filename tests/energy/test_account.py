@@ -148,3 +148,10 @@ def test_lower_node_lowers_energy():
     on_chip = lambda b: sum(e for c, e in b.by_category().items() if c not in ("link", "dram", "flash"))  # noqa: E731
     assert on_chip(b7) < on_chip(b28)
     assert b7.by_category()["link"] == pytest.approx(b28.by_category()["link"])
+
+
+def test_peak_power_of_a_long_run_is_a_python_float():
+    """A run longer than the peak window gives Python floats, which results tables write as plain numbers."""
+    result, breakdown = _run("edge_tpu_like")
+    assert result.time_ms * 1000 > breakdown.power.window_us
+    assert type(breakdown.power.peak_mw) is float and type(breakdown.power.window_start_us) is float
