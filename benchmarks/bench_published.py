@@ -130,14 +130,15 @@ def fit(figures: tuple[Figure, ...], device: Device) -> list[str]:
         for (_, setter), value in zip(knobs.values(), values):
             trial = setter(trial, value)
         base = {n: simulate(g, trial, record_trace=False).time_ms for n, g in graphs.items()}
-        for inference_us in range(0, 1001):
+        for inference_us in range(1001):
             loss = sum(math.log((base[f.network] + inference_us / 1000) / f.published_ms) ** 2 for f in rows)
             if best is None or loss < best[0]:
                 best = (loss, values, inference_us)
     loss, values, inference_us = best
     settings = ", ".join(f"{name} {value}" for name, value in zip(knobs, values))
-    return [f"fit on {', '.join(f.label for f in rows)}: {settings}, inference_overhead_cycles "
-            f"{round(inference_us * device.clock_mhz)} ({inference_us} us); sum of squared log errors {loss:.2e}"]
+    line = (f"fit on {', '.join(f.label for f in rows)}: {settings}, inference_overhead_cycles "
+            f"{round(inference_us * device.clock_mhz)} ({inference_us} us); sum of squared log errors {loss:.2e}")
+    return [line]
 
 
 TABLES = {"edge_tpu_like": CORAL_USB, "hexagon_like": HEXAGON}

@@ -728,7 +728,7 @@ def _transpose_conv2d(b: _Builder, layer: TransposeConv2dLayer, ins, at, precisi
 
 def _resize(b: _Builder, layer: ResizeLayer, ins, at, precision):
     b.arity(layer, ins, at, 1)
-    n, h, w, c = b.nhwc(layer, ins[0], at)
+    n, _, _, c = b.nhwc(layer, ins[0], at)
     attrs = {"size": tuple(layer.size), "align_corners": layer.align_corners,
              "half_pixel_centers": layer.half_pixel_centers}
     return _Inferred((n, *layer.size, c), attrs, _names(ins) + [_Const("size", (2,), data=_ints(layer.size))])

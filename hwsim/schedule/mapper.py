@@ -2,7 +2,9 @@
 
 The mapper is pure and deterministic: ``plan_graph(graph, device)`` returns one :class:`LayerPlan` per op,
 in the graph's topological order. Each plan holds the tiles the simulator plays (compute cycles, DMA loads
-before, stores after) and the :class:`Mapping` reported to the user.
+before, stores after) and the :class:`Mapping` reported to the user. A device's ``layer_overhead_cycles``
+is a first tile of every layer's unit, its ``inference_overhead_cycles`` a first plan of the inference
+(:func:`overhead_plan`).
 
 Tensor homes (:func:`assign_homes`):
 

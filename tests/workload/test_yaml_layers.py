@@ -1,9 +1,9 @@
 """The native YAML layer format: shipped workloads, shape inference, attrs, and every error message."""
 
 import math
-from dataclasses import replace
 import re
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -508,8 +508,8 @@ def test_written_layer_file_loads_to_the_same_graph(tmp_path):
     assert [again.tensor(op.outputs[0]).shape for op in again.ops] == [graph.tensor(op.outputs[0]).shape
                                                                         for op in graph.ops]
     assert again.mac_count() == graph.mac_count()
-    params = lambda g: sorted(tensor_bytes(t) for t in g.tensors.values() if t.is_parameter)  # noqa: E731
-    assert params(again) == params(graph)
+    assert sorted(tensor_bytes(t) for t in again.tensors.values() if t.is_parameter) == \
+        sorted(tensor_bytes(t) for t in graph.tensors.values() if t.is_parameter)
 
 
 def test_writer_refuses_an_op_without_a_layer_form(tmp_path):
