@@ -23,8 +23,8 @@ SHIPPED_RANGES: dict[str, tuple[float, float]] = {
     "mac_array.columns": (4, 64),
     "vector_units[].vector_bits": (16, 1024),
     "memories[sram].size_bytes": (16384, 8388608),
-    "memories[].read_bandwidth_bytes_per_cycle": (0.64, 256.0),
-    "memories[].write_bandwidth_bytes_per_cycle": (0.64, 128.0),
+    "memories[].read_bandwidth_bytes_per_cycle": (0.94, 256.0),
+    "memories[].write_bandwidth_bytes_per_cycle": (0.94, 128.0),
     "technology.node_nm": (7.0, 28.0),
     "technology.voltage_v": (0.75, 0.9),
 }
