@@ -18,9 +18,10 @@ and fell below the uniform allocation of the same size (74.65 % vs 82.29 %). So 
 - the candidates (both searches and the uniform allocation) are then measured jointly, all layers at
   their widths, on the calibration data, and the best wins; a last measured pass widens any layer that
   still fits and does not make it worse. The result is never measured worse than the uniform allocation.
-  "Best" is the ``objective``: ``agreement`` (how often the output's argmax equals the float model's,
-  then SQNR: at 2-3 bits the logits' SQNR no longer tracks top-1, 1.8 dB both for 22.78 % and 51.85 %)
-  or ``sqnr`` (output SQNR, for regressions); ``auto`` takes agreement when the output is (N, classes).
+  "Best" is the ``objective``: ``agreement`` (how often the output's argmax equals the float model's; at
+  2-3 bits the logits' SQNR no longer tracks top-1, 1.8 dB both for 22.78 % and 51.85 %), on equal
+  agreement the uniform allocation (a mixed one has then shown no gain in top-1 terms), then SQNR; or
+  ``sqnr`` (output SQNR, for regressions). ``auto`` takes agreement when the output is (N, classes).
 
 Budgets: ``size_bytes`` (weight storage, ``bits / 8`` bytes a weight) or ``bitops`` (MACs x weight bits x
 activation bits, the usual energy proxy of mixed-precision search, e.g. HAQ and EdMIPS).
@@ -230,20 +231,29 @@ def allocate_bits(model, recipe: QuantRecipe, calibration: np.ndarray, *, budget
     if any(recipe.layer_specs(name)[0].bits != uniform for name in names):
         tables[f"search around uniform {uniform}-bit"] = layer_sensitivity(graph, recipe, calibration,
                                                                            tuple(choices), base_bits=uniform)
-    candidates = {f"uniform {uniform}-bit": dict.fromkeys(names, uniform)}
+    candidates = {f"uniform {uniform}-bit": dict.fromkeys(names, uniform)}  # first: it wins exact ties
     predicted = {}
     for label, sens in tables.items():
         noise = _noise_table(sens, names, choices)
         picks = search(costs, [[noise[(name, b)] for b in choices] for name in names], budget)
         candidates[label] = {name: choices[p] for name, p in zip(names, picks)}
         predicted[label] = sum(noise[(name, candidates[label][name])] for name in names)
-    source = max(candidates, key=lambda k: (measure(candidates[k]), cost(candidates[k])))
+    uniform_label = f"uniform {uniform}-bit"
+
+    def rank(label: str) -> tuple:
+        """Higher is better: the objective; on equal agreement the uniform allocation (a mixed one has shown
+        no gain in top-1 terms), then SQNR; then the fuller budget."""
+        score = measure(candidates[label])
+        return (score[0], label == uniform_label, *score[1:], cost(candidates[label])) if len(score) == 2 \
+            else (*score, cost(candidates[label]))
+
+    source = max(candidates, key=rank)
     alloc = _fill(candidates[source], names, choices, cost, budget, measure)
     if alloc != candidates[source]:
         source += ", then widened where it fit"
     return Allocation(alloc, cost(alloc), budget, budget_kind, predicted.get(source.split(",")[0], np.nan),
                       _with_bits(recipe, alloc, name=f"{recipe.name}+mixed"), measure(alloc), uniform,
-                      measure(candidates[f"uniform {uniform}-bit"]), source, objective)
+                      measure(candidates[uniform_label]), source, objective)
 
 
 def _fill(alloc: dict[str, int], names: list[str], choices: list[int], cost, budget: float, measure) -> dict:

@@ -1,0 +1,98 @@
+"""The recommended point of an experiment: of the points that meet the constraints of the experiment file's
+``select:`` section, the best by its ``minimize`` objective, and the reasons, for the report.
+
+A point that lacks a constrained value (a failed point, or a metric not measured) does not meet that
+constraint. Ties on the objective go to the higher integer top-1, then the lower energy, then the sweep order.
+Without a ``select:`` section the report applies a stated default: within 1 point of the float model's
+top-1 (when accuracy is measured), the lowest value of the experiment's Pareto cost.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from hwsim.experiment.spec import SelectSpec
+
+OBJECTIVES = {"energy": ("energy_uj", "µJ"), "latency": ("latency_ms", "ms"), "power": ("power_mw", "mW"),
+              "area": ("area_mm2", "mm²"), "accuracy_drop": ("accuracy_drop", "points")}
+CONSTRAINTS = {"max_accuracy_drop": ("accuracy_drop", "<=", "top-1 drop vs float", "points"),
+               "min_accuracy": ("integer_top1_pct", ">=", "integer top-1", "%"),
+               "max_latency_ms": ("latency_ms", "<=", "latency", "ms"),
+               "max_energy_uj": ("energy_uj", "<=", "energy", "µJ"),
+               "max_power_mw": ("power_mw", "<=", "power", "mW"),
+               "max_area_mm2": ("area_mm2", "<=", "area", "mm²")}
+
+
+def value(row: dict, column: str) -> float:
+    """A row's number for ``column`` (NaN when absent); ``accuracy_drop`` is float minus integer top-1 in
+    percentage points, ``integer_top1_pct`` the integer top-1 in %."""
+    try:
+        if column == "accuracy_drop":
+            return 100 * (float(row["float_top1"]) - float(row["integer_top1"]))
+        if column == "integer_top1_pct":
+            return 100 * float(row["integer_top1"])
+        return float(row[column])
+    except (KeyError, TypeError, ValueError):
+        return math.nan
+
+
+@dataclass
+class Selection:
+    """What :func:`select_point` found: the point (None when none meets the constraints) and the reasons."""
+
+    point: dict | None
+    rule: SelectSpec
+    declared: bool
+    total: int
+    meeting: list[dict] = field(default_factory=list)
+    failing: dict[str, int] = field(default_factory=dict)
+
+    def constraints_text(self) -> str:
+        """``top-1 drop vs float <= 1 points, latency <= 5 ms`` (or ``no constraints``)."""
+        parts = [f"{CONSTRAINTS[k][2]} {CONSTRAINTS[k][1]} {v:g} {CONSTRAINTS[k][3]}"
+                 for k, v in self.rule.model_dump().items() if k in CONSTRAINTS and v is not None]
+        return ", ".join(parts) or "no constraints"
+
+    def objective(self) -> tuple[str, str]:
+        """(column, unit) of the objective."""
+        return OBJECTIVES[self.rule.minimize]
+
+
+def default_rule(rows: list[dict], pareto_cost: str) -> SelectSpec:
+    """The rule used when the experiment declares none (see the module docstring)."""
+    minimize = next((k for k, (col, _) in OBJECTIVES.items() if col == pareto_cost.lstrip("-")), "energy")
+    measured = any(math.isfinite(value(r, "accuracy_drop")) for r in rows if r.get("status") == "ok")
+    return SelectSpec(max_accuracy_drop=1.0 if measured else None, minimize=minimize)
+
+
+def select_point(rows: list[dict], rule: SelectSpec | None, pareto_cost: str = "energy_uj") -> Selection:
+    """The recommended point of ``rows`` under ``rule`` (None: :func:`default_rule`)."""
+    declared = rule is not None
+    rule = rule or default_rule(rows, pareto_cost)
+    ok = [r for r in rows if r.get("status") == "ok"]
+    failing: dict[str, int] = {}
+    meeting = []
+    for r in ok:
+        good = True
+        for key, limit in rule.model_dump().items():
+            if key not in CONSTRAINTS or limit is None:
+                continue
+            column, op, _, _ = CONSTRAINTS[key]
+            v = value(r, column)
+            if not (math.isfinite(v) and (v <= limit + 1e-9 if op == "<=" else v >= limit - 1e-9)):
+                failing[key] = failing.get(key, 0) + 1
+                good = False
+        if good:
+            meeting.append(r)
+    column = OBJECTIVES[rule.minimize][0]
+    meeting = [r for r in meeting if math.isfinite(value(r, column))]
+
+    def key(r: dict) -> tuple:
+        top1 = value(r, "integer_top1_pct")
+        energy = value(r, "energy_uj")
+        return (value(r, column), -top1 if math.isfinite(top1) else 0.0,
+                energy if math.isfinite(energy) else 0.0, int(r.get("index", 0)))
+
+    meeting.sort(key=key)
+    return Selection(meeting[0] if meeting else None, rule, declared, len(rows), meeting, failing)
