@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from hwsim.experiment.report import pareto_front  # noqa: E402
+from hwsim.experiment.report import pareto_front, swept_columns  # noqa: E402
 
 MARKERS = "osD^vP*Xh<>"
 COLORS = plt.get_cmap("tab10").colors
@@ -24,6 +24,7 @@ CATEGORY_COLORS = {"multiplier": "#4C72B0", "accumulator": "#64B5CD", "idle": "#
                    "register_file": "#8172B2", "sram": "#CCB974", "dram": "#C44E52", "flash": "#DA8BC3",
                    "link": "#937860", "leakage": "#333333"}
 GRAN = {"per_tensor": "pt", "per_channel": "pc", "per_group": "pg"}
+DPI = 110
 
 
 def _ok(rows: list[dict], *keys: str) -> list[dict]:
@@ -64,7 +65,7 @@ def point_label(r: dict) -> str:
 def _save(fig, out: Path, stem: str) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.png", out / f"{stem}.svg"]
-    fig.savefig(paths[0], dpi=110, bbox_inches="tight")
+    fig.savefig(paths[0], dpi=DPI, bbox_inches="tight")
     fig.savefig(paths[1], bbox_inches="tight")
     plt.close(fig)
     return paths
@@ -74,30 +75,104 @@ def _styles(values: list) -> dict:
     return {v: i for i, v in enumerate(dict.fromkeys(values))}
 
 
-def plot_pareto(rows: list[dict], out: str | Path, cost: str = "energy_uj", benefit: str = "integer_top1") -> list[Path]:
-    """Energy per inference (log x) vs integer top-1: colour = device, marker = weight bits; the Pareto
-    front is a dashed line through black-edged points, each labelled."""
+def _dodge(ax, xy: list[tuple[float, float]], gap_px: float) -> list[tuple[float, float]]:
+    """Pixel offsets that set points closer than ``gap_px`` side by side (up to four in a row, more in a
+    near-square block) centred on where they are, so no marker hides another; the rest stay put."""
+    disp = ax.transData.transform(xy)
+    groups: list[list[int]] = []
+    for i, (x, y) in enumerate(disp):  # single linkage: join every group with a point within the gap
+        near = [g for g in groups if any(abs(disp[j][0] - x) < gap_px and abs(disp[j][1] - y) < gap_px
+                                         for j in g)]
+        groups = [g for g in groups if g not in near] + [[i] + [j for g in near for j in g]]
+    offsets = [(0.0, 0.0)] * len(xy)
+    for g in groups:
+        g = sorted(g, key=lambda j: (disp[j][0], j))
+        per_row = len(g) if len(g) <= 4 else math.ceil(math.sqrt(len(g)))
+        rows = math.ceil(len(g) / per_row)
+        for k, j in enumerate(g):
+            offsets[j] = ((k % per_row - (min(per_row, len(g)) - 1) / 2) * gap_px,
+                          ((rows - 1) / 2 - k // per_row) * gap_px)
+    return offsets
+
+
+def varying_settings(rows: list[dict]) -> list[str]:
+    """The swept columns that differ between rows, except the quantization ones (:func:`point_label` names
+    those together)."""
+    return [c for c in swept_columns(rows) if c not in QUANT]
+
+
+QUANT = {"weights_bits", "weights_granularity", "activations_bits", "recipe.weights.bits",
+         "recipe.weights.granularity", "recipe.weights", "recipe.activations.bits"}
+
+
+def settings(r: dict, cols: list[str], quant: bool) -> list[tuple[str, str]]:
+    """A point's swept settings as (name, value) pairs: ``("", "W4A8 pc"), ("rounding", "half_up")``
+    (quantization, device and workload without a name)."""
+    parts = [("", point_label(r))] if quant else []
+    return parts + [("", str(r.get(c))) if c in ("device", "workload", "recipe") else (c.split(".")[-1], str(r.get(c)))
+                    for c in cols]
+
+
+def group_label(points: list[list[tuple[str, str]]], width: int = 48) -> str:
+    """One label for the points at one place: settings they share said once, those that differ as the list
+    of values (or their count when more than three), wrapped at ``width`` characters.
+
+    >>> group_label([[("", "W6A8 pt"), ("", "hexagon_like")], [("", "W6A8 pc"), ("", "hexagon_like")]])
+    'W6A8 pt = W6A8 pc, hexagon_like'
+    """
+    import textwrap
+
+    parts = []
+    for k, (name, _) in enumerate(points[0]):
+        values = list(dict.fromkeys(p[k][1] for p in points))
+        shown = " = ".join(values) if len(values) <= 3 else f"any of {len(values)}"
+        parts.append(f"{name} {shown}" if name else shown)
+    text = ", ".join(parts)
+    if len(points) > 3:
+        text = f"{len(points)} points: {text}"
+    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False))
+
+
+def pareto_figure(rows: list[dict], cost: str = "energy_uj", benefit: str = "integer_top1"):
+    """The energy-vs-accuracy figure and where each point's marker is drawn (pixels): ``(fig, ax, pts,
+    centres)``; None when no row has both values. Colour = device, marker = weight bits, filled =
+    per-channel and hollow = per-tensor weights; points that would overlap are set side by side."""
     pts = _ok(rows, cost, benefit)
     if not pts:
-        return []
+        return None
     dev = _styles([r["device"] for r in pts])
     bits = _styles([r.get("weights_bits") for r in pts])
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for r in pts:
-        ax.scatter(float(r[cost]), 100 * float(r[benefit]), s=46, color=COLORS[dev[r["device"]] % 10],
-                   marker=MARKERS[bits[r.get("weights_bits")] % len(MARKERS)], alpha=0.85, zorder=2)
+    grans = list(dict.fromkeys(str(r.get("weights_granularity")) for r in pts))
+    fig, ax = plt.subplots(figsize=(8.5, 5.2), dpi=DPI)  # the dpi it is saved at: placement is in pixels
+    xy = [(float(r[cost]), 100 * float(r[benefit])) for r in pts]
+    xs, ys = [p[0] for p in xy], [p[1] for p in xy]
+    log = min(xs) > 0 and max(xs) / min(xs) > 5
+    if log:
+        _log_x(ax)
+    span = (max(ys) - min(ys)) or 1.0
+    ax.set_xlim(min(xs) / 1.25 if log else min(xs) - 0.08 * (max(xs) - min(xs) or 1),
+                max(xs) * 1.25 if log else max(xs) + 0.08 * (max(xs) - min(xs) or 1))
+    ax.set_ylim(min(ys) - 0.1 * span, max(ys) + 0.12 * span)
+    size_pt = 8.0
+    gap_px = size_pt * fig.dpi / 72 * 1.15
+    offsets = _dodge(ax, xy, gap_px)
+    centres = []
+    from matplotlib.transforms import offset_copy
+
+    for r, (x, y), (dx, dy) in zip(pts, xy, offsets):
+        hollow = len(grans) > 1 and str(r.get("weights_granularity")) == "per_tensor"
+        color = COLORS[dev[r["device"]] % 10]
+        tr = offset_copy(ax.transData, fig=fig, x=dx * 72 / fig.dpi, y=dy * 72 / fig.dpi, units="points")
+        ax.plot([x], [y], marker=MARKERS[bits[r.get("weights_bits")] % len(MARKERS)], ms=size_pt, ls="",
+                mfc="white" if hollow else color, mec=color, mew=1.6, alpha=0.9, zorder=3, transform=tr)
+        cx, cy = ax.transData.transform((x, y))
+        centres.append((cx + dx, cy + dy))
     front = pareto_front(pts, cost, benefit)
-    ax.plot([float(r[cost]) for r in front], [100 * float(r[benefit]) for r in front], "k--", lw=1, zorder=1,
-            label="Pareto front")
-    ax.scatter([float(r[cost]) for r in front], [100 * float(r[benefit]) for r in front], s=90, facecolors="none",
-               edgecolors="k", linewidths=1.4, zorder=3)
-    labels: dict[tuple[float, float], list[str]] = {}
-    for r in front:
-        labels.setdefault((float(r[cost]), 100 * float(r[benefit])), []).append(f"{point_label(r)}")
-    for (x, y), names in labels.items():
-        ax.annotate(" = ".join(names), (x, y), textcoords="offset points", xytext=(7, -12), fontsize=8)
-    _log_x(ax)
-    ax.set_xlabel("energy per inference (µJ, log scale)" if cost == "energy_uj" else cost)
+    ax.plot([float(r[cost]) for r in front], [100 * float(r[benefit]) for r in front], "k--", lw=1, zorder=1)
+    cols = varying_settings(pts)
+    quant = any(c in QUANT for c in swept_columns(pts))
+    _label_front(fig, ax, pts, front, xy, centres, [settings(r, cols, quant) for r in pts])
+    ax.set_xlabel(("energy per inference (µJ" + (", log scale)" if log else ")")) if cost == "energy_uj" else cost)
     ax.set_ylabel("top-1 accuracy, integer datapath (%)")
     sources = {short_source(r.get("energy_source", "")) for r in pts}
     source = sources.pop() if len(sources) == 1 else \
@@ -106,18 +181,65 @@ def plot_pareto(rows: list[dict], out: str | Path, cost: str = "energy_uj", bene
     handles = [plt.Line2D([], [], color=COLORS[i % 10], marker="o", ls="", label=d) for d, i in dev.items()]
     handles += [plt.Line2D([], [], color="0.4", marker=MARKERS[i % len(MARKERS)], ls="", label=f"{b}-bit weights")
                 for b, i in bits.items()]
-    handles += [plt.Line2D([], [], color="k", ls="--", label="Pareto front")]
-    ax.legend(handles=handles, fontsize=8, loc="best")
+    if len(grans) > 1:
+        handles += [plt.Line2D([], [], color="0.4", marker="o", ls="", mfc="0.4", label="per-channel (filled)"),
+                    plt.Line2D([], [], color="0.4", marker="o", ls="", mfc="white", label="per-tensor (hollow)")]
+    handles += [plt.Line2D([], [], color="k", ls="--", label="Pareto front (labelled)")]
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.grid(True, which="both", alpha=0.3)
-    return _save(fig, Path(out), "energy_vs_accuracy")
+    return fig, ax, pts, centres
+
+
+def _label_front(fig, ax, pts: list[dict], front: list[dict], xy: list, centres: list, labels: list) -> None:
+    """One label per place on the front (points at the same place share it: :func:`group_label`), at the
+    first of several spots around the points (below or above, right or left, then further away) where it
+    stays inside the axes and covers no marker and no earlier label."""
+    from matplotlib.transforms import Bbox
+
+    places: dict[tuple[float, float], list[int]] = {}
+    for r in front:  # the front's points at one place have equal values (else one would dominate)
+        i = pts.index(r)
+        places.setdefault(tuple(round(v) for v in ax.transData.transform(xy[i])), []).append(i)
+    renderer = fig.canvas.get_renderer()
+    half = 6.0 * fig.dpi / 72  # about a marker's half width
+    placed = [Bbox([[x - half, y - half], [x + half, y + half]]) for x, y in centres]
+    inside = ax.bbox
+    for idx in places.values():
+        x0, x1 = min(centres[i][0] for i in idx), max(centres[i][0] for i in idx)
+        y0, y1 = min(centres[i][1] for i in idx), max(centres[i][1] for i in idx)
+        text = group_label([labels[i] for i in idx])
+        spots = [(side, down, away) for away in range(6) for down in (True, False) for side in ("right", "left")]
+        chosen = None
+        for side, down, away in spots:
+            anchor = ((x0 if side == "right" else x1), (y0 if down else y1))
+            dy = -(13 + 11 * away) if down else 7 + 11 * away
+            ann = ax.annotate(text, ax.transData.inverted().transform(anchor), xytext=(4 if side == "right" else -4, dy),
+                              textcoords="offset points", ha="left" if side == "right" else "right",
+                              va="top" if down else "bottom", fontsize=7.5,
+                              bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
+            box = ann.get_window_extent(renderer).padded(3)  # the text, its white box and a margin
+            fits = inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
+            if fits and not any(box.overlaps(b) for b in placed):
+                chosen = box
+                break
+            ann.remove()
+        if chosen is None:  # nowhere free: the first spot, inside the axes
+            ann = ax.annotate(text, ax.transData.inverted().transform((x0, y0)), xytext=(4, -13),
+                              textcoords="offset points", va="top", fontsize=7.5,
+                              bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
+            chosen = ann.get_window_extent(renderer)
+        placed.append(chosen)
+
+
+def plot_pareto(rows: list[dict], out: str | Path, cost: str = "energy_uj", benefit: str = "integer_top1") -> list[Path]:
+    """Energy per inference vs integer top-1 (:func:`pareto_figure`), written as PNG and SVG."""
+    made = pareto_figure(rows, cost, benefit)
+    return _save(made[0], Path(out), "energy_vs_accuracy") if made else []
 
 
 def _bar_labels(pts: list[dict]) -> list[str]:
     """One label per point from the columns that vary (quantization shown as ``W8A8 pc``)."""
-    from hwsim.experiment.report import swept_columns
-
-    quant = {"weights_bits", "weights_granularity", "activations_bits", "recipe.weights.bits",
-             "recipe.weights.granularity", "recipe.weights", "recipe.activations.bits"}
+    quant = QUANT
     cols = swept_columns(pts)
     labels = []
     for r in pts:
