@@ -56,6 +56,18 @@ def short_source(text: str) -> str:
     return text.replace(" scaled by scaling_stillmaker_baas_2017", "").replace("scaled by ", "")
 
 
+def node_of(source: str) -> str:
+    """The technology of a shortened energy source: ``28 nm, 0.9 V`` from ``horowitz_45nm to 28 nm, 0.9 V (lp)``.
+
+    >>> node_of("horowitz_45nm to 28 nm, 0.9 V (lp)")
+    '28 nm, 0.9 V'
+    """
+    import re
+
+    m = re.search(r"to ([\d.]+ ?nm(?:, [\d.]+ ?V)?)", source)
+    return m.group(1) if m else source
+
+
 def point_label(r: dict) -> str:
     """A short name of a point's quantization: ``W8A8 pc``."""
     gran = GRAN.get(str(r.get("weights_granularity")), str(r.get("weights_granularity", "")))
@@ -267,7 +279,11 @@ def plot_breakdowns(rows: list[dict], out: str | Path, limit: int = 40) -> list[
     ax.barh(y, comp, color="#4C72B0", label="compute")
     ax.barh(y, stall, left=comp, color="#DD8452", label="memory stall")
     ax.set_yticks(list(y))
-    ax.set_yticklabels(_bar_labels(pts), fontsize=8)
+    sources = [short_source(r.get("energy_source", "")) for r in pts]
+    labels = _bar_labels(pts)
+    if len(set(sources)) > 1:  # each bar says its own technology; the title only what they share
+        labels = [f"{label} ({node_of(src)})" for label, src in zip(labels, sources)]
+    ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("latency per inference (ms)")
     ax.set_title("Latency breakdown", fontsize=10)
@@ -285,39 +301,69 @@ def plot_breakdowns(rows: list[dict], out: str | Path, limit: int = 40) -> list[
             ax.barh(y, vals, left=left, color=CATEGORY_COLORS.get(c), label=c.replace("_", " "))
             left = [a + b for a, b in zip(left, vals)]
         ax.set_xlabel("energy per inference (µJ)")
-        ax.set_title(f"Energy breakdown ({short_source(pts[0].get('energy_source', ''))})", fontsize=10)
+        shared = sources[0] if len(set(sources)) == 1 else \
+            f"{sources[0].split()[0]} at each bar's node"
+        ax.set_title(f"Energy breakdown ({shared})", fontsize=10)
         ax.legend(fontsize=8, loc="lower right")
         ax.grid(True, axis="x", alpha=0.3)
     return _save(fig, Path(out), "breakdown")
 
 
+def _roof_key(r: dict) -> tuple:
+    return (r["device"], float(r["peak_gmacs_per_s"]), float(r["offchip_gbytes_per_s"]))
+
+
 def plot_roofline(rows: list[dict], out: str | Path) -> list[Path]:
-    """Achieved GOPS vs operational intensity (ops per off-chip byte), log-log, under each device's roof."""
+    """Achieved GOPS vs operational intensity (ops per off-chip byte), log-log, under each roof.
+
+    One colour per distinct roof (device, peak rate, off-chip bandwidth), labelled with its numbers and the
+    swept settings that set it; the settings that vary under one roof get one marker each. Points that
+    would overlap are set side by side."""
     pts = _ok(rows, "macs", "latency_ms", "offchip_bytes", "peak_gmacs_per_s", "offchip_gbytes_per_s")
     pts = [r for r in pts if float(r["offchip_bytes"]) > 0 and float(r["latency_ms"]) > 0]
     if not pts:
         return []
-    dev = _styles([r["device"] for r in pts])
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    xs = [2 * float(r["macs"]) / float(r["offchip_bytes"]) for r in pts]
-    lo, hi = min(xs) / 10, max(xs) * 10
-    seen = set()
-    for r, x in zip(pts, xs):
-        c = COLORS[dev[r["device"]] % 10]
-        gops = 2 * float(r["macs"]) / (float(r["latency_ms"]) * 1e-3) / 1e9
-        ax.scatter(x, gops, color=c, s=40, zorder=3)
-        key = (r["device"], r["peak_gmacs_per_s"], r["offchip_gbytes_per_s"])
-        if key not in seen:
-            seen.add(key)
-            peak, bw = 2 * float(r["peak_gmacs_per_s"]), float(r["offchip_gbytes_per_s"])
-            grid = [lo * (hi / lo) ** (i / 100) for i in range(101)]
-            ax.plot(grid, [min(peak, g * bw) for g in grid], color=c, lw=1.2, label=f"{r['device']} roof")
+    roofs = _styles([_roof_key(r) for r in pts])
+    cols = [c for c in swept_columns(pts) if c != "device"]
+    per_roof = [c for c in cols if all(len({str(r.get(c)) for r in pts if _roof_key(r) == k}) == 1 for k in roofs)]
+    within = [c for c in cols if c not in per_roof]
+    marks = _styles([tuple(str(r.get(c)) for c in within) for r in pts])
+    palette = COLORS if len(roofs) <= 10 else [plt.get_cmap("viridis")(i / (len(roofs) - 1)) for i in range(len(roofs))]
+    fig, ax = plt.subplots(figsize=(9.5, 5.2), dpi=DPI)
+    xy = [(2 * float(r["macs"]) / float(r["offchip_bytes"]),
+           2 * float(r["macs"]) / (float(r["latency_ms"]) * 1e-3) / 1e9) for r in pts]
+    lo, hi = min(x for x, _ in xy) / 10, max(x for x, _ in xy) * 10
+    grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ceiling = max(2 * k[1] for k in roofs)
+    ax.set_ylim(min(y for _, y in xy) / 3, ceiling * 2)
+    handles = []
+    for key, i in roofs.items():
+        device, peak, bw = key
+        group = next(r for r in pts if _roof_key(r) == key)
+        setting = ", ".join(f"{c.split('.')[-2] + '.' if c.count('.') > 1 else ''}{c.split('.')[-1]} {group.get(c)}"
+                            for c in per_roof)
+        label = f"{device}{': ' + setting if setting else ''} ({2 * peak:g} GOPS, {bw:g} GB/s)"
+        line, = ax.plot(grid, [min(2 * peak, g * bw) for g in grid], color=palette[i], lw=1.2, label=label)
+        handles.append(line)
+    size_pt = 7.0
+    offsets = _dodge(ax, xy, size_pt * fig.dpi / 72 * 1.15)
+    from matplotlib.transforms import offset_copy
+
+    for r, (x, y), (dx, dy) in zip(pts, xy, offsets):
+        tr = offset_copy(ax.transData, fig=fig, x=dx * 72 / fig.dpi, y=dy * 72 / fig.dpi, units="points")
+        ax.plot([x], [y], ls="", marker=MARKERS[marks[tuple(str(r.get(c)) for c in within)] % len(MARKERS)],
+                ms=size_pt, color=palette[roofs[_roof_key(r)]], mec="k", mew=0.5, zorder=3, transform=tr)
+    if len(marks) > 1:
+        handles += [plt.Line2D([], [], color="0.4", ls="", marker=MARKERS[i % len(MARKERS)],
+                               label=", ".join(f"{c.split('.')[-1]} {v}" for c, v in zip(within, values)))
+                    for values, i in marks.items()]
     ax.set_xlabel("operational intensity (ops per off-chip byte)")
     ax.set_ylabel("achieved performance (GOPS, 2 ops per MAC)")
-    ax.set_title("Roofline: whole-network points under each device's roof", fontsize=10)
-    ax.legend(fontsize=8, loc="best")
+    ax.set_title(f"Roofline: {len(pts)} whole-network points under {len(roofs)} roofs", fontsize=10)
+    ax.legend(handles=handles, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.grid(True, which="both", alpha=0.3)
     return _save(fig, Path(out), "roofline")
 
