@@ -68,6 +68,7 @@ SCRIPT = """
       });
     });
   });
+  document.body.setAttribute('data-ready', 'yes');
 })();
 """
 

@@ -95,4 +95,5 @@ def select_point(rows: list[dict], rule: SelectSpec | None, pareto_cost: str = "
                 energy if math.isfinite(energy) else 0.0, int(r.get("index", 0)))
 
     meeting.sort(key=key)
+    failing = {k: failing[k] for k in CONSTRAINTS if k in failing}
     return Selection(meeting[0] if meeting else None, rule, declared, len(rows), meeting, failing)

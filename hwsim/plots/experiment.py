@@ -57,7 +57,7 @@ def short_source(text: str) -> str:
 
 
 def node_of(source: str) -> str:
-    """The technology of a shortened energy source: ``28 nm, 0.9 V`` from ``horowitz_45nm to 28 nm, 0.9 V (lp)``.
+    """The technology of a shortened energy source (``28 nm, 0.9 V``).
 
     >>> node_of("horowitz_45nm to 28 nm, 0.9 V (lp)")
     '28 nm, 0.9 V'
@@ -121,7 +121,7 @@ def settings(r: dict, cols: list[str], quant: bool) -> list[tuple[str, str]]:
     """A point's swept settings as (name, value) pairs: ``("", "W4A8 pc"), ("rounding", "half_up")``
     (quantization, device and workload without a name)."""
     parts = [("", point_label(r))] if quant else []
-    return parts + [("", str(r.get(c))) if c in ("device", "workload", "recipe") else (c.split(".")[-1], str(r.get(c)))
+    return parts + [("" if c in ("device", "workload", "recipe") else c.split(".")[-1], str(r.get(c)))
                     for c in cols]
 
 
@@ -184,18 +184,19 @@ def pareto_figure(rows: list[dict], cost: str = "energy_uj", benefit: str = "int
     cols = varying_settings(pts)
     quant = any(c in QUANT for c in swept_columns(pts))
     _label_front(fig, ax, pts, front, xy, centres, [settings(r, cols, quant) for r in pts])
-    ax.set_xlabel(("energy per inference (µJ" + (", log scale)" if log else ")")) if cost == "energy_uj" else cost)
+    unit = "energy per inference (µJ" + (", log scale)" if log else ")")
+    ax.set_xlabel(unit if cost == "energy_uj" else cost)
     ax.set_ylabel("top-1 accuracy, integer datapath (%)")
     sources = {short_source(r.get("energy_source", "")) for r in pts}
     source = sources.pop() if len(sources) == 1 else \
         f"{short_source(pts[0].get('energy_source', '')).split()[0]}, each device's node"
     ax.set_title(f"Energy vs accuracy ({len(pts)} points; energy: {source})", fontsize=10)
     handles = [plt.Line2D([], [], color=COLORS[i % 10], marker="o", ls="", label=d) for d, i in dev.items()]
-    handles += [plt.Line2D([], [], color="0.4", marker=MARKERS[i % len(MARKERS)], ls="", label=f"{b}-bit weights")
-                for b, i in bits.items()]
+    handles += [plt.Line2D([], [], color="0.4", marker=MARKERS[i % len(MARKERS)], ls="",
+                           label=f"{b}-bit weights") for b, i in bits.items()]
     if len(grans) > 1:
-        handles += [plt.Line2D([], [], color="0.4", marker="o", ls="", mfc="0.4", label="per-channel (filled)"),
-                    plt.Line2D([], [], color="0.4", marker="o", ls="", mfc="white", label="per-tensor (hollow)")]
+        handles += [plt.Line2D([], [], color="0.4", marker="o", ls="", mfc=fill, label=label)
+                    for fill, label in (("0.4", "per-channel (filled)"), ("white", "per-tensor (hollow)"))]
     handles += [plt.Line2D([], [], color="k", ls="--", label="Pareto front (labelled)")]
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.grid(True, which="both", alpha=0.3)
@@ -220,12 +221,14 @@ def _label_front(fig, ax, pts: list[dict], front: list[dict], xy: list, centres:
         x0, x1 = min(centres[i][0] for i in idx), max(centres[i][0] for i in idx)
         y0, y1 = min(centres[i][1] for i in idx), max(centres[i][1] for i in idx)
         text = group_label([labels[i] for i in idx])
-        spots = [(side, down, away) for away in range(6) for down in (True, False) for side in ("right", "left")]
+        spots = [(side, down, away) for away in range(6) for down in (True, False)
+                 for side in ("right", "left")]
         chosen = None
         for side, down, away in spots:
             anchor = ((x0 if side == "right" else x1), (y0 if down else y1))
             dy = -(13 + 11 * away) if down else 7 + 11 * away
-            ann = ax.annotate(text, ax.transData.inverted().transform(anchor), xytext=(4 if side == "right" else -4, dy),
+            ann = ax.annotate(text, ax.transData.inverted().transform(anchor),
+                              xytext=(4 if side == "right" else -4, dy),
                               textcoords="offset points", ha="left" if side == "right" else "right",
                               va="top" if down else "bottom", fontsize=7.5,
                               bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
@@ -243,7 +246,8 @@ def _label_front(fig, ax, pts: list[dict], front: list[dict], xy: list, centres:
         placed.append(chosen)
 
 
-def plot_pareto(rows: list[dict], out: str | Path, cost: str = "energy_uj", benefit: str = "integer_top1") -> list[Path]:
+def plot_pareto(rows: list[dict], out: str | Path, cost: str = "energy_uj",
+                benefit: str = "integer_top1") -> list[Path]:
     """Energy per inference vs integer top-1 (:func:`pareto_figure`), written as PNG and SVG."""
     made = pareto_figure(rows, cost, benefit)
     return _save(made[0], Path(out), "energy_vs_accuracy") if made else []
@@ -269,7 +273,8 @@ def plot_breakdowns(rows: list[dict], out: str | Path, limit: int = 40) -> list[
     if not pts:
         return []
     has_energy = all("energy_by_component_pj" in r for r in pts)
-    fig, axes = plt.subplots(1, 2 if has_energy else 1, figsize=(11 if has_energy else 6.5, 0.32 * len(pts) + 1.6),
+    fig, axes = plt.subplots(1, 2 if has_energy else 1,
+                             figsize=(11 if has_energy else 6.5, 0.32 * len(pts) + 1.6),
                              sharey=True, squeeze=False)
     y = range(len(pts))
     ax = axes[0][0]
@@ -325,10 +330,12 @@ def plot_roofline(rows: list[dict], out: str | Path) -> list[Path]:
         return []
     roofs = _styles([_roof_key(r) for r in pts])
     cols = [c for c in swept_columns(pts) if c != "device"]
-    per_roof = [c for c in cols if all(len({str(r.get(c)) for r in pts if _roof_key(r) == k}) == 1 for k in roofs)]
+    per_roof = [c for c in cols
+                if all(len({str(r.get(c)) for r in pts if _roof_key(r) == k}) == 1 for k in roofs)]
     within = [c for c in cols if c not in per_roof]
     marks = _styles([tuple(str(r.get(c)) for c in within) for r in pts])
-    palette = COLORS if len(roofs) <= 10 else [plt.get_cmap("viridis")(i / (len(roofs) - 1)) for i in range(len(roofs))]
+    palette = COLORS if len(roofs) <= 10 else \
+        [plt.get_cmap("viridis")(i / (len(roofs) - 1)) for i in range(len(roofs))]
     fig, ax = plt.subplots(figsize=(9.5, 5.2), dpi=DPI)
     xy = [(2 * float(r["macs"]) / float(r["offchip_bytes"]),
            2 * float(r["macs"]) / (float(r["latency_ms"]) * 1e-3) / 1e9) for r in pts]
@@ -343,7 +350,7 @@ def plot_roofline(rows: list[dict], out: str | Path) -> list[Path]:
     for key, i in roofs.items():
         device, peak, bw = key
         group = next(r for r in pts if _roof_key(r) == key)
-        setting = ", ".join(f"{c.split('.')[-2] + '.' if c.count('.') > 1 else ''}{c.split('.')[-1]} {group.get(c)}"
+        setting = ", ".join(f"{'.'.join(c.split('.')[-2:]) if c.count('.') > 1 else c} {group.get(c)}"
                             for c in per_roof)
         label = f"{device}{': ' + setting if setting else ''} ({2 * peak:g} GOPS, {bw:g} GB/s)"
         line, = ax.plot(grid, [min(2 * peak, g * bw) for g in grid], color=palette[i], lw=1.2, label=label)
@@ -375,7 +382,8 @@ def plot_overflow(rows: list[dict], out: str | Path) -> list[Path]:
         return []
     groups: dict[str, list[dict]] = {}
     for r in pts:
-        key = f"{r.get('workload')} {r.get('accumulation_order', 'natural')} order, {r.get('accumulator_overflow')}"
+        key = (f"{r.get('workload')} {r.get('accumulation_order', 'natural')} order, "
+               f"{r.get('accumulator_overflow')}")
         groups.setdefault(key, []).append(r)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.4))
     floor = min([float(r["overflow_rate"]) for r in pts if float(r["overflow_rate"]) > 0] or [1e-6]) / 10
@@ -404,11 +412,12 @@ def plot_overflow(rows: list[dict], out: str | Path) -> list[Path]:
     return _save(fig, Path(out), "overflow_vs_width")
 
 
-PLOTTERS = {"pareto": plot_pareto, "breakdown": plot_breakdowns, "roofline": plot_roofline, "overflow": plot_overflow}
+PLOTTERS = {"pareto": plot_pareto, "breakdown": plot_breakdowns, "roofline": plot_roofline,
+            "overflow": plot_overflow}
 
 
 def draw(rows: list[dict], out: str | Path, which: list[str] | None = None) -> list[Path]:
-    """Every plot in ``which`` (None: all that the columns allow; an empty list draws none); the paths written."""
+    """Every plot in ``which`` (None: all the columns allow; an empty list draws none); the paths written."""
     paths: list[Path] = []
     for name in list(PLOTTERS) if which is None else which:
         paths += PLOTTERS[name](rows, out)
