@@ -97,6 +97,6 @@ def test_mixed_is_no_worse_than_uniform_and_fills_the_budget(digits_cnn, average
         wider = [b for b in bits if b > alloc.bits[name]]
         assert not wider or alloc.cost + n_w * (wider[0] - alloc.bits[name]) / 8 > budget
     uniform = recipe.model_copy(update={"weights": recipe.weights.model_copy(update={"bits": average})})
-    mixed_top1 = evaluate(quantize_model(path, alloc.recipe, calib), test.x, test.y, per_layer=False).integer_top1
-    uniform_top1 = evaluate(quantize_model(path, uniform, calib), test.x, test.y, per_layer=False).integer_top1
-    assert mixed_top1 >= uniform_top1
+    mixed, uniform = (evaluate(quantize_model(path, r, calib), test.x, test.y, per_layer=False).integer_top1
+                      for r in (alloc.recipe, uniform))
+    assert mixed >= uniform
