@@ -81,18 +81,18 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
     print(f"{len(rows)} rows ({failed} failed) in {time.perf_counter() - t0:.1f} s: {folder / 'rows.csv'}, "
           f"{folder / 'rows.parquet'}, {folder / 'report.md'}, {folder / 'report.html'}, "
           f"{len(figures)} figure files", file=out)
-    _say_selection(sel, path, out)
+    _say_selection(sel, rows, path, out)
     return folder
 
 
-def _say_selection(sel, path: Path, out) -> None:
+def _say_selection(sel, rows: list[dict], path: Path, out) -> None:
     """Print the recommended point; a declared ``select:`` that no point meets is an error at its line."""
     from hwsim.config.yamlio import load_yaml_with_lines, line_of
     from hwsim.errors import ConfigError
     from hwsim.experiment.report import point_name, swept_columns
 
     if sel.point is not None:
-        print(f"recommended: {point_name(sel.point, swept_columns(sel.meeting + [sel.point]))} "
+        print(f"recommended: {point_name(sel.point, swept_columns(rows))} "
               f"(run {sel.point.get('run_id')}; {len(sel.meeting)} of {sel.total} points meet "
               f"{sel.constraints_text()}; lowest {sel.rule.minimize.replace('_', ' ')})", file=out)
         return

@@ -72,7 +72,7 @@ SCRIPT = """
 })();
 """
 
-W, H, LEFT, RIGHT, TOP, BOTTOM = 760, 420, 70, 20, 20, 50
+W, H, LEFT, RIGHT, TOP, BOTTOM = 900, 420, 70, 190, 20, 50  # the legend sits right of the plot
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
           "#17becf")
 
@@ -168,15 +168,15 @@ def pareto_svg(rows: list[dict], cost: str, benefit: str, chosen: str | None) ->
     if len(front) > 1:
         path = " ".join(f"{fx(_value(r, cost)):.1f},{fy(_value(r, benefit)):.1f}" for r in front)
         parts.append(f'<polyline points="{path}" fill="none" stroke="#000" stroke-dasharray="5,4"/>')
-    shown = {}
-    for r in pts:
+    from hwsim.plots.experiment import spread
+
+    centres = [(fx(_value(r, cost)), -fy(_value(r, benefit))) for r in pts]  # y up, as spread expects
+    offsets = spread(centres, 13.0)
+    for r, (x, y), (dx, dy) in zip(pts, centres, offsets):
         info = [point_name(r, cols)] + [f"{k}: {_cell(r, k)[0]}" for k in
                                         ("integer_top1", "float_top1", "latency_ms", "energy_uj", "power_mw",
                                          "area_mm2") if k in r]
-        key = (round(fx(_value(r, cost))), round(fy(_value(r, benefit))))
-        shown[key] = shown.get(key, 0) + 1
-        dx = 5 * (shown[key] - 1)  # points at the same place are fanned out so none hides another
-        x, y = fx(_value(r, cost)) + dx, fy(_value(r, benefit))
+        x, y = x + dx, -(y + dy)
         color = COLORS[devices.index(str(r.get("device"))) % len(COLORS)]
         on_front = any(f.get("run_id") == r.get("run_id") for f in front)
         parts.append(f'<circle class="pt" cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{color}" fill-opacity="0.8" '
@@ -189,12 +189,12 @@ def pareto_svg(rows: list[dict], cost: str, benefit: str, chosen: str | None) ->
                          f'stroke="#c00" stroke-width="2.5"/>')
     for i, d in enumerate(devices):
         y = TOP + 14 + 16 * i
-        parts.append(f'<circle cx="{W - RIGHT - 150}" cy="{y - 4}" r="5" fill="{COLORS[i % len(COLORS)]}"/>'
-                     f'<text x="{W - RIGHT - 140}" y="{y}">{html.escape(d)}</text>')
+        parts.append(f'<circle cx="{W - RIGHT + 16}" cy="{y - 4}" r="5" fill="{COLORS[i % len(COLORS)]}"/>'
+                     f'<text x="{W - RIGHT + 26}" y="{y}">{html.escape(d)}</text>')
     y = TOP + 14 + 16 * len(devices)
-    parts.append(f'<circle cx="{W - RIGHT - 150}" cy="{y - 4}" r="7" fill="none" stroke="#c00" '
+    parts.append(f'<circle cx="{W - RIGHT + 16}" cy="{y - 4}" r="7" fill="none" stroke="#c00" '
                  f'stroke-width="2"/>'
-                 f'<text x="{W - RIGHT - 140}" y="{y}">recommended</text></svg>')
+                 f'<text x="{W - RIGHT + 26}" y="{y}">recommended</text></svg>')
     return "".join(parts)
 
 

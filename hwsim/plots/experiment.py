@@ -87,24 +87,28 @@ def _styles(values: list) -> dict:
     return {v: i for i, v in enumerate(dict.fromkeys(values))}
 
 
-def _dodge(ax, xy: list[tuple[float, float]], gap_px: float) -> list[tuple[float, float]]:
+def spread(centres, gap_px: float) -> list[tuple[float, float]]:
     """Pixel offsets that set points closer than ``gap_px`` side by side (up to four in a row, more in a
     near-square block) centred on where they are, so no marker hides another; the rest stay put."""
-    disp = ax.transData.transform(xy)
     groups: list[list[int]] = []
-    for i, (x, y) in enumerate(disp):  # single linkage: join every group with a point within the gap
-        near = [g for g in groups if any(abs(disp[j][0] - x) < gap_px and abs(disp[j][1] - y) < gap_px
+    for i, (x, y) in enumerate(centres):  # single linkage: join every group with a point within the gap
+        near = [g for g in groups if any(abs(centres[j][0] - x) < gap_px and abs(centres[j][1] - y) < gap_px
                                          for j in g)]
         groups = [g for g in groups if g not in near] + [[i] + [j for g in near for j in g]]
-    offsets = [(0.0, 0.0)] * len(xy)
+    offsets = [(0.0, 0.0)] * len(centres)
     for g in groups:
-        g = sorted(g, key=lambda j: (disp[j][0], j))
+        g = sorted(g, key=lambda j: (centres[j][0], j))
         per_row = len(g) if len(g) <= 4 else math.ceil(math.sqrt(len(g)))
         rows = math.ceil(len(g) / per_row)
         for k, j in enumerate(g):
             offsets[j] = ((k % per_row - (min(per_row, len(g)) - 1) / 2) * gap_px,
                           ((rows - 1) / 2 - k // per_row) * gap_px)
     return offsets
+
+
+def _dodge(ax, xy: list[tuple[float, float]], gap_px: float) -> list[tuple[float, float]]:
+    """:func:`spread` for points given in data coordinates of ``ax`` (offsets in pixels, y up)."""
+    return spread([tuple(p) for p in ax.transData.transform(xy)], gap_px)
 
 
 def varying_settings(rows: list[dict]) -> list[str]:
@@ -350,8 +354,7 @@ def plot_roofline(rows: list[dict], out: str | Path) -> list[Path]:
     for key, i in roofs.items():
         device, peak, bw = key
         group = next(r for r in pts if _roof_key(r) == key)
-        setting = ", ".join(f"{'.'.join(c.split('.')[-2:]) if c.count('.') > 1 else c} {group.get(c)}"
-                            for c in per_roof)
+        setting = ", ".join(f"{'.'.join(c.split('.')[1:][-2:]) or c} {group.get(c)}" for c in per_roof)
         label = f"{device}{': ' + setting if setting else ''} ({2 * peak:g} GOPS, {bw:g} GB/s)"
         line, = ax.plot(grid, [min(2 * peak, g * bw) for g in grid], color=palette[i], lw=1.2, label=label)
         handles.append(line)

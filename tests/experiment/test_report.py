@@ -97,7 +97,7 @@ def test_unmet_select_is_an_error_at_its_line(default_rows, tmp_path):
     sel = select_point(default_rows, load_experiment(path).select)
     with pytest.raises(ConfigError, match=r"e.yaml:5: select: no point meets latency <= 0.001 ms "
                                           r"\(18 fail max_latency_ms, of 18 points\); results and report"):
-        _say_selection(sel, path, None)
+        _say_selection(sel, default_rows, path, None)
 
 
 class _Page(HTMLParser):
