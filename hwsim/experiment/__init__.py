@@ -75,50 +75,57 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
         raise SystemExit(130) from None
     table.write_tables()
     rows = table.sorted_rows()
-    figures, sel = finish(rows, folder, spec.name, spec.plots, spec.description, tuple(spec.pareto),
-                          spec.select)
+    figures, sels = finish(rows, folder, spec.name, spec.plots, spec.description, tuple(spec.pareto),
+                           spec.select)
     failed = sum(r["status"] != "ok" for r in rows)
     print(f"{len(rows)} rows ({failed} failed) in {time.perf_counter() - t0:.1f} s: {folder / 'rows.csv'}, "
           f"{folder / 'rows.parquet'}, {folder / 'report.md'}, {folder / 'report.html'}, "
           f"{len(figures)} figure files", file=out)
-    _say_selection(sel, rows, path, out)
+    _say_selection(sels, rows, path, out)
     return folder
 
 
-def _say_selection(sel, rows: list[dict], path: Path, out) -> None:
-    """Print the recommended point; a declared ``select:`` that no point meets is an error at its line."""
-    from hwsim.config.yamlio import load_yaml_with_lines, line_of
+def _say_selection(sels: list, rows: list[dict], path: Path, out) -> None:
+    """Print the recommended point(s); a declared ``select:`` that no point meets (for some workload) is an
+    error at its line, raised after everything is written."""
+    from hwsim.config.yamlio import line_of, load_yaml_with_lines
     from hwsim.errors import ConfigError
     from hwsim.experiment.report import point_name, swept_columns
 
-    if sel.point is not None:
-        print(f"recommended: {point_name(sel.point, swept_columns(rows))} "
-              f"(run {sel.point.get('run_id')}; {len(sel.meeting)} of {sel.total} points meet "
-              f"{sel.constraints_text()}; lowest {sel.rule.minimize.replace('_', ' ')})", file=out)
-        return
-    fails = ", ".join(f"{n} fail {k}" for k, n in sel.failing.items()) or "none has the objective measured"
-    if not sel.declared:
-        print(f"no recommended point: none meets the default rule ({sel.constraints_text()}; {fails})",
-              file=out)
-        return
-    _, lines = load_yaml_with_lines(path)
-    raise ConfigError(f"{path}:{line_of(lines, ('select',))}: select: no point meets "
-                      f"{sel.constraints_text()} ({fails}, of {sel.total} points); results and report "
-                      f"written; loosen the constraints or widen the sweep")
+    missing = []
+    for sel in sels:
+        scope = f" for {sel.scope}" if sel.scope else ""
+        if sel.point is not None:
+            cols = [c for c in swept_columns(rows) if not (sel.scope and c == "workload")]
+            print(f"recommended{scope}: {point_name(sel.point, cols)} (run {sel.point.get('run_id')}; "
+                  f"{len(sel.meeting)} of {sel.total} points meet {sel.constraints_text()}; lowest "
+                  f"{sel.rule.minimize.replace('_', ' ')})", file=out)
+            continue
+        fails = ", ".join(f"{n} fail {k}" for k, n in sel.failing.items()) or "none has the objective"
+        if sel.declared:
+            missing.append(f"{sel.constraints_text()}{scope} ({fails}, of {sel.total} points)")
+        else:
+            print(f"no recommended point{scope}: none meets the default rule ({sel.constraints_text()}; "
+                  f"{fails})", file=out)
+    if missing:
+        _, lines = load_yaml_with_lines(path)
+        raise ConfigError(f"{path}:{line_of(lines, ('select',))}: select: no point meets "
+                          f"{'; '.join(missing)}; results and report written; loosen the constraints or "
+                          f"widen the sweep")
 
 
 def finish(rows: list[dict], folder: Path, name: str, plots: list[str] | None, description: str = "",
            pareto: tuple[str, str] = ("energy_uj", "integer_top1"), select=None):
     """Draw the figures and write report.md and report.html for ``rows`` into ``folder``; the figure paths
-    and the recommendation (:class:`~hwsim.experiment.select.Selection`)."""
+    and the recommendations (:class:`~hwsim.experiment.select.Selection`, one per workload)."""
     from hwsim.experiment.html import write_html
     from hwsim.experiment.report import write_report
     from hwsim.plots.experiment import draw
 
     figures = draw(rows, folder, plots)
-    sel = write_report(rows, folder, name, figures, description, pareto, select)
-    write_html(rows, folder, name, figures, description, pareto, sel)
-    return figures, sel
+    sels = write_report(rows, folder, name, figures, description, pareto, select)
+    write_html(rows, folder, name, figures, description, pareto, sels)
+    return figures, sels
 
 
 def plot_results(source: str | Path, out: str | Path | None = None, plots: list[str] | None = None,

@@ -87,12 +87,12 @@ def _cell(row: dict, col: str) -> tuple[str, str]:
     return text, text
 
 
-def html_table(rows: list[dict], cols: list[str], chosen: str | None) -> str:
+def html_table(rows: list[dict], cols: list[str], chosen: set[str]) -> str:
     """A sortable table; the recommended point's row is marked."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = []
     for r in rows:
-        cls = ' class="chosen"' if chosen and r.get("run_id") == chosen else ""
+        cls = ' class="chosen"' if r.get("run_id") in chosen else ""
         cells = "".join(f'<td data-v="{html.escape(k)}">{html.escape(t)}</td>'
                         for t, k in (_cell(r, c) for c in cols))
         body.append(f"<tr{cls}>{cells}</tr>")
@@ -133,7 +133,7 @@ def _ticks(lo: float, hi: float, log: bool) -> list[float]:
     return [first + i * step for i in range(int((hi - first) / step) + 1)]
 
 
-def pareto_svg(rows: list[dict], cost: str, benefit: str, chosen: str | None) -> str:
+def pareto_svg(rows: list[dict], cost: str, benefit: str, chosen: set[str]) -> str:
     """The interactive scatter: cost (log when it spans > 10x) vs benefit, colour = device, the Pareto
     front as a dashed line; each point's ``data-info`` holds its settings for the hover box."""
     pts = [r for r in rows if r.get("status") == "ok" and math.isfinite(_value(r, cost))
@@ -184,8 +184,8 @@ def pareto_svg(rows: list[dict], cost: str, benefit: str, chosen: str | None) ->
                      f'data-run="{html.escape(str(r.get("run_id")))}" '
                      f'data-info="{html.escape(chr(10).join(info))}"><title>{html.escape(info[0])}</title>'
                      f'</circle>')
-        if chosen and r.get("run_id") == chosen:
-            parts.append(f'<circle id="chosen-marker" cx="{x:.1f}" cy="{y:.1f}" r="11" fill="none" '
+        if r.get("run_id") in chosen:
+            parts.append(f'<circle class="chosen-marker" cx="{x:.1f}" cy="{y:.1f}" r="11" fill="none" '
                          f'stroke="#c00" stroke-width="2.5"/>')
     for i, d in enumerate(devices):
         y = TOP + 14 + 16 * i
@@ -206,19 +206,21 @@ def _markdown_inline(text: str) -> str:
 
 
 def write_html(rows: list[dict], folder: str | Path, name: str, figures: list[Path], description: str,
-               pareto: tuple[str, str], sel) -> Path:
+               pareto: tuple[str, str], sels: list) -> Path:
     """Write ``report.html`` in ``folder`` (see the module docstring); the path."""
     folder = Path(folder)
-    chosen = sel.point.get("run_id") if sel.point else None
-    rec = [line for line in recommendation_lines(sel, rows, pareto)[1:] if line]
+    chosen = {s.point.get("run_id") for s in sels if s.point}
+    lines = [line for line in recommendation_lines(sels, rows, pareto) if line]
     body = [f"<h1>Experiment <code>{html.escape(name)}</code></h1>"]
     if description:
         body.append(f"<p><strong>Question.</strong> {html.escape(description.strip())}</p>")
-    body.append(f'<h2>Recommended point</h2><div id="recommended"{"" if sel.point else " class=none"} '
-                f'data-run="{html.escape(str(chosen or ""))}">'
-                + "".join(f"<p>{_markdown_inline(line)}</p>" for line in rec) + "</div>")
+    body.append(f"<h2>{html.escape(lines[0].lstrip('# '))}</h2>")
+    body.append(f'<div id="recommended"{"" if all(s.point for s in sels) else " class=none"} '
+                f'data-run="{html.escape(" ".join(s.point.get("run_id") for s in sels if s.point))}">'
+                + "".join(f"<h3>{html.escape(line.lstrip('# '))}</h3>" if line.startswith("### ")
+                          else f"<p>{_markdown_inline(line)}</p>" for line in lines[1:]) + "</div>")
     svg = pareto_svg(rows, *pareto, chosen)
-    sections = report_sections(rows, name, figures, description, pareto, sel)
+    sections = report_sections(rows, pareto)
     for i, (sid, title, part, cols) in enumerate(sections):
         body.append(f'<h2 id="{sid}">{html.escape(title)}</h2>')
         if i == 0 and svg:

@@ -121,18 +121,29 @@ def _measures(row: dict) -> str:
     return ", ".join(parts)
 
 
-def recommendation_lines(sel, rows: list[dict], pareto: tuple[str, str]) -> list[str]:
-    """The report's "Recommended point" section (Markdown): the point, its numbers, and why."""
+def recommendation_lines(sels: list, rows: list[dict], pareto: tuple[str, str]) -> list[str]:
+    """The report's "Recommended point" section (Markdown): the point, its numbers, and why; one point
+    per workload when the experiment has several."""
+    if len(sels) == 1:
+        return ["## Recommended point", ""] + _recommendation(sels[0], rows, pareto)
+    lines = ["## Recommended points (one per workload)", ""]
+    for sel in sels:
+        lines += [f"### {sel.scope}", ""] + _recommendation(
+            sel, [r for r in rows if str(r.get("workload")) == sel.scope], pareto)
+    return lines
+
+
+def _recommendation(sel, rows: list[dict], pareto: tuple[str, str]) -> list[str]:
     from hwsim.experiment.select import CONSTRAINTS, value
 
-    cols = swept_columns(rows)
+    cols = [c for c in swept_columns(rows) if not (sel.scope and c == "workload")]
     column, unit = sel.objective()
     where = "declared in the experiment file's `select:`" if sel.declared else \
         "hwsim's default, as the experiment file has no `select:` section"
     rule = f"{sel.constraints_text()}; then the lowest {sel.rule.minimize.replace('_', ' ')}"
     ok = [r for r in rows if r.get("status") == "ok"]
     fails = "; ".join(f"{n} fail {CONSTRAINTS[k][2]}" for k, n in sel.failing.items())
-    lines = ["## Recommended point", ""]
+    lines: list[str] = []
     if sel.point is None:
         return lines + [f"**None: no point meets the constraints** ({rule}; rule {where}). Of {len(ok)} "
                         f"measured points, {fails or 'none has the objective measured'}. Loosen `select:` or "
@@ -145,11 +156,17 @@ def recommendation_lines(sel, rows: list[dict], pareto: tuple[str, str]) -> list
            f"{len(sel.meeting)} of {len(ok)} measured points meet the constraints"
            + (f" ({fails})" if fails else "")
            + f"; this one has the lowest {objective}, {_fmt(value(p, column))} {unit}."]
-    if len(sel.meeting) > 1:
-        nxt = sel.meeting[1]
-        a, b = value(p, column), value(nxt, column)
+    same = [r for r in sel.meeting[1:] if value(r, column) == value(p, column)
+            and _fmt(value(r, "integer_top1_pct")) == _fmt(value(p, "integer_top1_pct"))]
+    if same:
+        why.append(f"{len(same)} other point{'s' if len(same) > 1 else ''} tie with it (the same {objective} "
+                   f"and top-1, e.g. {point_name(same[0], cols)}); ties go to the lower energy, then the "
+                   f"sweep order.")
+    rest = [r for r in sel.meeting[1:] if not any(r is t for t in same)]
+    if rest:
+        a, b = value(p, column), value(rest[0], column)
         rel = f" (+{100 * (b - a) / a:.1f} %)" if a > 0 else ""
-        why.append(f"Next best: {point_name(nxt, cols)} at {_fmt(b)} {unit}{rel}.")
+        why.append(f"Next best: {point_name(rest[0], cols)} at {_fmt(b)} {unit}{rel}.")
     front = pareto_front(rows, *pareto) if all(k.lstrip("-") in p for k in pareto) else []
     if front:
         names = [LABELS.get(k.lstrip("-"), k.lstrip("-")) for k in pareto]
@@ -158,8 +175,7 @@ def recommendation_lines(sel, rows: list[dict], pareto: tuple[str, str]) -> list
     return lines + ["Why: " + " ".join(why), ""]
 
 
-def report_sections(rows: list[dict], name: str, figures: list[Path], description: str,
-                    pareto: tuple[str, str], sel) -> list[tuple[str, str, list[dict], list[str]]]:
+def report_sections(rows: list[dict], pareto: tuple[str, str]) -> list[tuple[str, str, list, list[str]]]:
     """The report's table sections in order: (id, title, rows, columns)."""
     ok = [r for r in rows if r.get("status") == "ok"]
     failed = [r for r in rows if r.get("status") != "ok"]
@@ -197,17 +213,17 @@ def provenance(rows: list[dict]) -> str:
 def write_report(rows: list[dict], folder: str | Path, name: str, figures: list[Path], description: str = "",
                  pareto: tuple[str, str] = ("energy_uj", "integer_top1"), select=None):
     """``report.md`` in ``folder``: the question, the recommended point and why, the Pareto table, then
-    everything else (all points, failures, figures). Returns the recommendation
-    (:class:`~hwsim.experiment.select.Selection`)."""
-    from hwsim.experiment.select import select_point
+    everything else (all points, failures, figures). Returns the recommendations
+    (:class:`~hwsim.experiment.select.Selection`, one per workload)."""
+    from hwsim.experiment.select import select_points
 
     folder = Path(folder)
-    sel = select_point(rows, select, pareto[0])
+    sels = select_points(rows, select, pareto[0])
     lines = [f"# Experiment `{name}`", ""]
     if description:
         lines += [f"**Question.** {description.strip()}", ""]
-    lines += recommendation_lines(sel, rows, pareto)
-    sections = report_sections(rows, name, figures, description, pareto, sel)
+    lines += recommendation_lines(sels, rows, pareto)
+    sections = report_sections(rows, pareto)
     for i, (_, title, part, cols) in enumerate(sections):
         lines += [f"## {title}", "", markdown_table(part, cols), ""]
         if i == 0:
@@ -217,4 +233,4 @@ def write_report(rows: list[dict], folder: str | Path, name: str, figures: list[
     if figures:
         lines += ["## Figures", ""] + [f"![{p.stem}]({p.name})" for p in figures if p.suffix == ".png"] + [""]
     (folder / "report.md").write_text("\n".join(lines), encoding="utf-8")
-    return sel
+    return sels

@@ -4,7 +4,9 @@
 A point that lacks a constrained value (a failed point, or a metric not measured) does not meet that
 constraint. Ties on the objective go to the higher integer top-1, then the lower energy, then the sweep order.
 Without a ``select:`` section the report applies a stated default: within 1 point of the float model's
-top-1 (when accuracy is measured), the lowest value of the experiment's Pareto cost.
+top-1 (when accuracy is measured), the lowest value of the experiment's Pareto cost. An experiment over
+several workloads gets one recommended point per workload (:func:`select_points`): the question is which
+setting to use for a given model, and two models' energies are not alternatives to each other.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Selection:
     total: int
     meeting: list[dict] = field(default_factory=list)
     failing: dict[str, int] = field(default_factory=dict)
+    scope: str = ""  # the workload the point is for, when the experiment has several
 
     def constraints_text(self) -> str:
         """``top-1 drop vs float <= 1 points, latency <= 5 ms`` (or ``no constraints``)."""
@@ -97,3 +100,17 @@ def select_point(rows: list[dict], rule: SelectSpec | None, pareto_cost: str = "
     meeting.sort(key=key)
     failing = {k: failing[k] for k in CONSTRAINTS if k in failing}
     return Selection(meeting[0] if meeting else None, rule, declared, len(rows), meeting, failing)
+
+
+def select_points(rows: list[dict], rule: SelectSpec | None,
+                  pareto_cost: str = "energy_uj") -> list[Selection]:
+    """:func:`select_point` for each workload of ``rows`` (one selection when there is one workload)."""
+    workloads = list(dict.fromkeys(str(r.get("workload")) for r in rows))
+    if len(workloads) <= 1:
+        return [select_point(rows, rule, pareto_cost)]
+    out = []
+    for w in workloads:
+        sel = select_point([r for r in rows if str(r.get("workload")) == w], rule, pareto_cost)
+        sel.scope = w
+        out.append(sel)
+    return out

@@ -49,7 +49,8 @@ def test_no_point_meets_is_reported(default_rows, tmp_path):
     """An impossible rule gives no point, and report.md says so and why instead of naming one."""
     from hwsim.experiment.report import write_report
 
-    sel = write_report(default_rows, tmp_path, "default", [], "q?", select=SelectSpec(max_latency_ms=0.001))
+    (sel,) = write_report(default_rows, tmp_path, "default", [], "q?",
+                          select=SelectSpec(max_latency_ms=0.001))
     assert sel.point is None and sel.failing == {"max_latency_ms": 18}
     text = (tmp_path / "report.md").read_text()
     assert "**None: no point meets the constraints** (latency <= 0.001 ms" in text
@@ -97,7 +98,7 @@ def test_unmet_select_is_an_error_at_its_line(default_rows, tmp_path):
     sel = select_point(default_rows, load_experiment(path).select)
     with pytest.raises(ConfigError, match=r"e.yaml:5: select: no point meets latency <= 0.001 ms "
                                           r"\(18 fail max_latency_ms, of 18 points\); results and report"):
-        _say_selection(sel, default_rows, path, None)
+        _say_selection([sel], default_rows, path, None)
 
 
 class _Page(HTMLParser):
@@ -123,7 +124,7 @@ def html_report(default_rows, tmp_path_factory):
     from hwsim.experiment import finish
 
     folder = tmp_path_factory.mktemp("html")
-    figures, sel = finish(default_rows, folder, "default", ["pareto"], "Which point?",
+    figures, (sel,) = finish(default_rows, folder, "default", ["pareto"], "Which point?",
                           ("energy_uj", "integer_top1"),
                           SelectSpec(max_accuracy_drop=0.5, max_latency_ms=0.03))
     return folder / "report.html", sel
@@ -146,7 +147,7 @@ def test_report_html_is_self_contained_interactive_and_names_the_point(html_repo
     chosen = [a for a in points if a["data-run"] == sel.point["run_id"]][0]
     assert chosen["data-info"].startswith("hexagon_like, weights_bits 4, weights_granularity per_channel")
     assert "energy_uj: 0.339" in chosen["data-info"]
-    assert any(a.get("id") == "chosen-marker" for t, a in page.tags)
+    assert sum(a.get("class") == "chosen-marker" for t, a in page.tags) == 1
     assert len({(a["cx"], a["cy"]) for a in points}) == len(points)  # no point hides another
     assert sum(1 for t, a in page.tags if t == "table" and a.get("class") == "sortable") >= 2
     assert any(t == "img" and a["src"].startswith("data:image/png;base64,") for t, a in page.tags)
@@ -183,6 +184,21 @@ def test_report_html_in_headless_chromium(html_report, tmp_path):
     assert not console, console
     assert 'data-ready="yes"' in r.stdout
     assert f'data-run="{sel.point["run_id"]}"' in r.stdout and "Recommended point" in r.stdout
+
+
+def test_one_recommended_point_per_workload(tmp_path):
+    """The rounding experiment runs two workloads: the report recommends a point for each (their energies
+    are not alternatives to each other), each meeting the rule within its workload."""
+    from hwsim.experiment.report import write_report
+
+    rows = load_rows(DATA / "rounding_rows.csv")
+    sels = write_report(rows, tmp_path, "rounding", [], "", select=SelectSpec(max_accuracy_drop=1.0))
+    assert [s.scope for s in sels] == ["digits_cnn_bn", "digits_dsconv"]
+    for s in sels:
+        assert s.point["workload"] == s.scope and s.total == 30
+        assert s.point["energy_uj"] == min(r["energy_uj"] for r in s.meeting)
+    text = (tmp_path / "report.md").read_text()
+    assert "## Recommended points (one per workload)" in text and "### digits_dsconv" in text
 
 
 def _pairs_closer_than(centres, limit):
