@@ -168,8 +168,10 @@ def pareto_svg(rows: list[dict], cost: str, benefit: str, chosen: set[str]) -> s
     if len(front) > 1:
         path = " ".join(f"{fx(_value(r, cost)):.1f},{fy(_value(r, benefit)):.1f}" for r in front)
         parts.append(f'<polyline points="{path}" fill="none" stroke="#000" stroke-dasharray="5,4"/>')
+    from hwsim.experiment.select import timed
     from hwsim.plots.experiment import spread
 
+    complete = {id(r) for r in timed(pts)}
     centres = [(fx(_value(r, cost)), -fy(_value(r, benefit))) for r in pts]  # y up, as spread expects
     offsets = spread(centres, 13.0)
     for r, (x, y), (dx, dy) in zip(pts, centres, offsets):
@@ -178,9 +180,13 @@ def pareto_svg(rows: list[dict], cost: str, benefit: str, chosen: set[str]) -> s
                                          "area_mm2") if k in r]
         x, y = x + dx, -(y + dy)
         color = COLORS[devices.index(str(r.get("device"))) % len(COLORS)]
+        if id(r) not in complete:  # not comparable: drawn hollow, and the hover says why
+            info.append("some ops untimed (host CPU): not comparable, never recommended")
         on_front = any(f.get("run_id") == r.get("run_id") for f in front)
-        parts.append(f'<circle class="pt" cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{color}" fill-opacity="0.8" '
-                     f'stroke="{"#000" if on_front else "none"}" '
+        fill = f'fill="{color}" fill-opacity="0.8"' if id(r) in complete else \
+            'fill="#fff" stroke-dasharray="2,2"'
+        parts.append(f'<circle class="pt" cx="{x:.1f}" cy="{y:.1f}" r="6" {fill} '
+                     f'stroke="{"#000" if on_front else (color if id(r) not in complete else "none")}" '
                      f'data-run="{html.escape(str(r.get("run_id")))}" '
                      f'data-info="{html.escape(chr(10).join(info))}"><title>{html.escape(info[0])}</title>'
                      f'</circle>')
@@ -192,6 +198,10 @@ def pareto_svg(rows: list[dict], cost: str, benefit: str, chosen: set[str]) -> s
         parts.append(f'<circle cx="{W - RIGHT + 16}" cy="{y - 4}" r="5" fill="{COLORS[i % len(COLORS)]}"/>'
                      f'<text x="{W - RIGHT + 26}" y="{y}">{html.escape(d)}</text>')
     y = TOP + 14 + 16 * len(devices)
+    if len(complete) < len(pts):
+        parts.append(f'<circle cx="{W - RIGHT + 16}" cy="{y - 4}" r="5" fill="#fff" stroke="#555" '
+                     f'stroke-dasharray="2,2"/><text x="{W - RIGHT + 26}" y="{y}">some ops untimed</text>')
+        y += 16
     parts.append(f'<circle cx="{W - RIGHT + 16}" cy="{y - 4}" r="7" fill="none" stroke="#c00" '
                  f'stroke-width="2"/>'
                  f'<text x="{W - RIGHT + 26}" y="{y}">recommended</text></svg>')

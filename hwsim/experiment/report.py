@@ -27,14 +27,17 @@ def pareto_front(rows: list[dict], cost: str = "energy_uj", benefit: str = "inte
     """Rows no other row beats: lower or equal ``cost`` and higher or equal ``benefit``, one strictly
     (``-latency_ms`` as the benefit means lower latency is better).
 
-    Sorted by cost. Rows missing either value are ignored.
+    Sorted by cost. Rows missing either value are ignored, and so are points that left some of the
+    network's ops untimed (:func:`hwsim.experiment.select.timed`).
 
     >>> rows = [{"e": 1, "a": 0.9}, {"e": 2, "a": 0.95}, {"e": 3, "a": 0.94}, {"e": 1.5, "a": 0.9}]
     >>> [r["e"] for r in pareto_front(rows, "e", "a")]
     [1, 2]
     """
-    ok = [r for r in rows if r.get("status", "ok") == "ok" and math.isfinite(_num(r, cost))
-          and math.isfinite(_num(r, benefit))]
+    from hwsim.experiment.select import timed
+
+    ok = timed([r for r in rows if r.get("status", "ok") == "ok" and math.isfinite(_num(r, cost))
+                and math.isfinite(_num(r, benefit))])
     front = []
     for r in ok:
         c, b = _num(r, cost), _num(r, benefit)
@@ -142,7 +145,9 @@ def _recommendation(sel, rows: list[dict], pareto: tuple[str, str]) -> list[str]
         "hwsim's default, as the experiment file has no `select:` section"
     rule = f"{sel.constraints_text()}; then the lowest {sel.rule.minimize.replace('_', ' ')}"
     ok = [r for r in rows if r.get("status") == "ok"]
-    fails = "; ".join(f"{n} fail {CONSTRAINTS[k][2]}" for k, n in sel.failing.items())
+    fails = "; ".join(f"{n} leave some of the network's MACs untimed (ops on a host CPU hwsim does not time)"
+                      if k == "all_macs_timed" else f"{n} fail {CONSTRAINTS[k][2]}"
+                      for k, n in sel.failing.items())
     lines: list[str] = []
     if sel.point is None:
         return lines + [f"**None: no point meets the constraints** ({rule}; rule {where}). Of {len(ok)} "

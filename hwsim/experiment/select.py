@@ -2,7 +2,10 @@
 ``select:`` section, the best by its ``minimize`` objective, and the reasons, for the report.
 
 A point that lacks a constrained value (a failed point, or a metric not measured) does not meet that
-constraint. Ties on the objective go to the higher integer top-1, then the lower energy, then the sweep order.
+constraint, and a point whose simulation timed under 90 % of the MACs another point of the same workload
+timed (ops left to a host CPU that is not timed, as Vela leaves a convolution with non-8-bit weights) is
+not comparable and is never recommended (devices differ by less in what they count, e.g. a pool's
+adds). Ties on the objective go to the higher integer top-1, then the lower energy, then the sweep order.
 Without a ``select:`` section the report applies a stated default: within 1 point of the float model's
 top-1 (when accuracy is measured), the lowest value of the experiment's Pareto cost. An experiment over
 several workloads gets one recommended point per workload (:func:`select_points`): the question is which
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 
 from hwsim.experiment.spec import SelectSpec
 
+UNTIMED = 0.9  # below this share of the workload's most MACs, a point left ops untimed
 OBJECTIVES = {"energy": ("energy_uj", "µJ"), "latency": ("latency_ms", "ms"), "power": ("power_mw", "mW"),
               "area": ("area_mm2", "mm²"), "accuracy_drop": ("accuracy_drop", "points")}
 CONSTRAINTS = {"max_accuracy_drop": ("accuracy_drop", "<=", "top-1 drop vs float", "points"),
@@ -23,7 +27,8 @@ CONSTRAINTS = {"max_accuracy_drop": ("accuracy_drop", "<=", "top-1 drop vs float
                "max_latency_ms": ("latency_ms", "<=", "latency", "ms"),
                "max_energy_uj": ("energy_uj", "<=", "energy", "µJ"),
                "max_power_mw": ("power_mw", "<=", "power", "mW"),
-               "max_area_mm2": ("area_mm2", "<=", "area", "mm²")}
+               "max_area_mm2": ("area_mm2", "<=", "area", "mm²"),
+               "all_macs_timed": ("macs", "==", "every MAC of the network timed", "")}
 
 
 def value(row: dict, column: str) -> float:
@@ -55,11 +60,24 @@ class Selection:
         """``top-1 drop vs float <= 1 points, latency <= 5 ms`` (or ``no constraints``)."""
         parts = [f"{CONSTRAINTS[k][2]} {CONSTRAINTS[k][1]} {v:g} {CONSTRAINTS[k][3]}"
                  for k, v in self.rule.model_dump().items() if k in CONSTRAINTS and v is not None]
+        if "all_macs_timed" in self.failing:
+            parts.append(CONSTRAINTS["all_macs_timed"][2])
         return ", ".join(parts) or "no constraints"
 
     def objective(self) -> tuple[str, str]:
         """(column, unit) of the objective."""
         return OBJECTIVES[self.rule.minimize]
+
+
+def timed(rows: list[dict]) -> list[dict]:
+    """``rows`` without the points that left ops untimed (see the module docstring); rows without a MAC
+    count are kept."""
+    most: dict = {}
+    for r in rows:
+        if math.isfinite(value(r, "macs")):
+            most[r.get("workload")] = max(most.get(r.get("workload"), 0.0), value(r, "macs"))
+    return [r for r in rows if not math.isfinite(value(r, "macs"))
+            or value(r, "macs") >= UNTIMED * most[r.get("workload")]]
 
 
 def default_rule(rows: list[dict], pareto_cost: str) -> SelectSpec:
@@ -76,8 +94,12 @@ def select_point(rows: list[dict], rule: SelectSpec | None, pareto_cost: str = "
     ok = [r for r in rows if r.get("status") == "ok"]
     failing: dict[str, int] = {}
     meeting = []
+    complete = {id(r) for r in timed(ok)}
     for r in ok:
         good = True
+        if id(r) not in complete:
+            failing["all_macs_timed"] = failing.get("all_macs_timed", 0) + 1
+            good = False
         for key, limit in rule.model_dump().items():
             if key not in CONSTRAINTS or limit is None:
                 continue

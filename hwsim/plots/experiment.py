@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from hwsim.experiment.report import pareto_front, swept_columns  # noqa: E402
+from hwsim.experiment.select import timed  # noqa: E402
 
 MARKERS = "osD^vP*Xh<>"
 COLORS = plt.get_cmap("tab10").colors
@@ -89,21 +90,45 @@ def _styles(values: list) -> dict:
 
 def spread(centres, gap_px: float) -> list[tuple[float, float]]:
     """Pixel offsets that set points closer than ``gap_px`` side by side (up to four in a row, more in a
-    near-square block) centred on where they are, so no marker hides another; the rest stay put."""
-    groups: list[list[int]] = []
-    for i, (x, y) in enumerate(centres):  # single linkage: join every group with a point within the gap
-        near = [g for g in groups if any(abs(centres[j][0] - x) < gap_px and abs(centres[j][1] - y) < gap_px
-                                         for j in g)]
-        groups = [g for g in groups if g not in near] + [[i] + [j for g in near for j in g]]
-    offsets = [(0.0, 0.0)] * len(centres)
-    for g in groups:
-        g = sorted(g, key=lambda j: (centres[j][0], j))
-        per_row = len(g) if len(g) <= 4 else math.ceil(math.sqrt(len(g)))
-        rows = math.ceil(len(g) / per_row)
-        for k, j in enumerate(g):
-            offsets[j] = ((k % per_row - (min(per_row, len(g)) - 1) / 2) * gap_px,
-                          ((rows - 1) / 2 - k // per_row) * gap_px)
-    return offsets
+    near-square block, highest points on top) centred on the group's mean position, so no marker hides
+    another; the rest stay put. A block that comes to touch another point joins its group, and the groups
+    are laid out again until no two markers are closer than the gap."""
+    def close(a, b) -> bool:
+        return abs(a[0] - b[0]) < gap_px - 1e-6 and abs(a[1] - b[1]) < gap_px - 1e-6
+
+    groups = [[i] for i in range(len(centres))]
+    pos = list(centres)
+    while True:
+        merged = False
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                if any(close(pos[i], pos[j]) for i in groups[a] for j in groups[b]):
+                    groups[a] += groups.pop(b)
+                    merged = True
+                    break
+            if merged:
+                break
+        if not merged:
+            return [(p[0] - c[0], p[1] - c[1]) for p, c in zip(pos, centres)]
+        for g in groups:
+            pos = _layout(g, centres, pos, gap_px)
+
+
+def _layout(g: list[int], centres, pos: list, gap_px: float) -> list:
+    """``pos`` with the members of group ``g`` laid out in rows around their mean position."""
+    pos = list(pos)
+    if len(g) == 1:
+        pos[g[0]] = centres[g[0]]
+        return pos
+    gx = sum(centres[j][0] for j in g) / len(g)
+    gy = sum(centres[j][1] for j in g) / len(g)
+    per_row = len(g) if len(g) <= 4 else math.ceil(math.sqrt(len(g)))
+    rows = math.ceil(len(g) / per_row)
+    for k, j in enumerate(sorted(g, key=lambda j: (-round(centres[j][1]), centres[j][0], j))):
+        in_row = min(per_row, len(g) - (k // per_row) * per_row)
+        pos[j] = (gx + (k % per_row - (in_row - 1) / 2) * gap_px,
+                  gy + ((rows - 1) / 2 - k // per_row) * gap_px)
+    return pos
 
 
 def _dodge(ax, xy: list[tuple[float, float]], gap_px: float) -> list[tuple[float, float]]:
@@ -175,12 +200,16 @@ def pareto_figure(rows: list[dict], cost: str = "energy_uj", benefit: str = "int
     centres = []
     from matplotlib.transforms import offset_copy
 
+    complete = {id(r) for r in timed(pts)}
     for r, (x, y), (dx, dy) in zip(pts, xy, offsets):
         hollow = len(grans) > 1 and str(r.get("weights_granularity")) == "per_tensor"
         color = COLORS[dev[r["device"]] % 10]
         tr = offset_copy(ax.transData, fig=fig, x=dx * 72 / fig.dpi, y=dy * 72 / fig.dpi, units="points")
         ax.plot([x], [y], marker=MARKERS[bits[r.get("weights_bits")] % len(MARKERS)], ms=size_pt, ls="",
                 mfc="white" if hollow else color, mec=color, mew=1.6, alpha=0.9, zorder=3, transform=tr)
+        if id(r) not in complete:
+            ax.plot([x], [y], marker="x", ms=size_pt * 0.6, ls="", color="0.15", mew=1.2, zorder=4,
+                    transform=tr)
         cx, cy = ax.transData.transform((x, y))
         centres.append((cx + dx, cy + dy))
     front = pareto_front(pts, cost, benefit)
@@ -201,6 +230,8 @@ def pareto_figure(rows: list[dict], cost: str = "energy_uj", benefit: str = "int
     if len(grans) > 1:
         handles += [plt.Line2D([], [], color="0.4", marker="o", ls="", mfc=fill, label=label)
                     for fill, label in (("0.4", "per-channel (filled)"), ("white", "per-tensor (hollow)"))]
+    if len(complete) < len(pts):
+        handles += [plt.Line2D([], [], color="0.15", marker="x", ls="", label="some ops untimed (host CPU)")]
     handles += [plt.Line2D([], [], color="k", ls="--", label="Pareto front (labelled)")]
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.grid(True, which="both", alpha=0.3)
@@ -292,6 +323,8 @@ def plot_breakdowns(rows: list[dict], out: str | Path, limit: int = 40) -> list[
     labels = _bar_labels(pts)
     if len(set(sources)) > 1:  # each bar says its own technology; the title only what they share
         labels = [f"{label} ({node_of(src)})" for label, src in zip(labels, sources)]
+    complete = {id(r) for r in timed(pts)}
+    labels = [label if id(r) in complete else f"{label} [ops untimed]" for r, label in zip(pts, labels)]
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("latency per inference (ms)")
@@ -329,7 +362,7 @@ def plot_roofline(rows: list[dict], out: str | Path) -> list[Path]:
     swept settings that set it; the settings that vary under one roof get one marker each. Points that
     would overlap are set side by side."""
     pts = _ok(rows, "macs", "latency_ms", "offchip_bytes", "peak_gmacs_per_s", "offchip_gbytes_per_s")
-    pts = [r for r in pts if float(r["offchip_bytes"]) > 0 and float(r["latency_ms"]) > 0]
+    pts = [r for r in pts if min(float(r["offchip_bytes"]), float(r["latency_ms"]), float(r["macs"])) > 0]
     if not pts:
         return []
     roofs = _styles([_roof_key(r) for r in pts])

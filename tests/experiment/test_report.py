@@ -29,20 +29,23 @@ def default_rows():
 
 
 def test_select_meets_every_constraint_then_minimises(default_rows):
-    """Within 0.5 points of float and under 30 us, the lowest energy is Hexagon W4 per-channel (W4
-    per-tensor costs the same but is 1.67 points down); at >= 99.4 % it is Hexagon W6."""
-    rule = SelectSpec(max_accuracy_drop=0.5, max_latency_ms=0.03, minimize="energy")
+    """Within 0.5 points of float and under 150 us, the lowest energy is Hexagon W4 per-channel (W4
+    per-tensor costs the same but is 1.67 points down); at >= 99.4 % it is Hexagon W6. The Ethos-U55 W6/W4
+    points, whose convolutions Vela leaves to the (untimed) host CPU, are never picked although cheapest."""
+    rule = SelectSpec(max_accuracy_drop=0.5, max_latency_ms=0.15, minimize="energy")
     sel = select_point(default_rows, rule)
     p = sel.point
     assert (p["device"], p["weights_bits"], p["weights_granularity"]) == ("hexagon_like", 4, "per_channel")
-    assert sel.failing == {"max_accuracy_drop": 3, "max_latency_ms": 8} and len(sel.meeting) == 8
+    assert sel.failing == {"max_accuracy_drop": 3, "max_latency_ms": 6, "all_macs_timed": 4}
+    assert len(sel.meeting) == 7 and min(r["energy_uj"] for r in default_rows) < p["energy_uj"]
     for r in sel.meeting:
-        assert 100 * (r["float_top1"] - r["integer_top1"]) <= 0.5 and r["latency_ms"] <= 0.03
+        assert 100 * (r["float_top1"] - r["integer_top1"]) <= 0.5 and r["latency_ms"] <= 0.15
         assert r["energy_uj"] >= p["energy_uj"]
     strict = select_point(default_rows, SelectSpec(min_accuracy=99.4)).point
     assert (strict["device"], strict["weights_bits"]) == ("hexagon_like", 6)
     fastest = select_point(default_rows, SelectSpec(max_accuracy_drop=0.5, minimize="latency")).point
-    assert fastest["latency_ms"] == min(r["latency_ms"] for r in default_rows)
+    assert (fastest["device"], fastest["weights_bits"], fastest["weights_granularity"]) == \
+        ("ethos_u55_128_like", 8, "per_tensor")
 
 
 def test_no_point_meets_is_reported(default_rows, tmp_path):
@@ -51,7 +54,7 @@ def test_no_point_meets_is_reported(default_rows, tmp_path):
 
     (sel,) = write_report(default_rows, tmp_path, "default", [], "q?",
                           select=SelectSpec(max_latency_ms=0.001))
-    assert sel.point is None and sel.failing == {"max_latency_ms": 18}
+    assert sel.point is None and sel.failing == {"max_latency_ms": 18, "all_macs_timed": 4}
     text = (tmp_path / "report.md").read_text()
     assert "**None: no point meets the constraints** (latency <= 0.001 ms" in text
     assert "18 fail latency" in text
@@ -62,7 +65,7 @@ def test_report_md_names_the_point_and_why_before_the_tables(default_rows, tmp_p
     from hwsim.experiment.report import write_report
 
     write_report(default_rows, tmp_path, "default", [], "Which point?",
-                 select=SelectSpec(max_accuracy_drop=0.5, max_latency_ms=0.03))
+                 select=SelectSpec(max_accuracy_drop=0.5, max_latency_ms=0.15))
     text = (tmp_path / "report.md").read_text()
     order = [text.index(s) for s in ("**Question.** Which point?", "## Recommended point",
                                      "**hexagon_like, weights_bits 4, weights_granularity per_channel**",
@@ -70,7 +73,8 @@ def test_report_md_names_the_point_and_why_before_the_tables(default_rows, tmp_p
                                      "## Everything else", "## All points")]
     assert order == sorted(order)
     assert "integer top-1 99.26 % (float 99.44 %, drop 0.19 points)" in text
-    assert "8 of 18 measured points meet the constraints (3 fail top-1 drop vs float; 8 fail latency)" in text
+    assert ("7 of 18 measured points meet the constraints (3 fail top-1 drop vs float; 6 fail latency; "
+            "4 leave some of the network's MACs untimed") in text
     assert "It is on the Pareto front" in text
 
 
@@ -96,8 +100,9 @@ def test_unmet_select_is_an_error_at_its_line(default_rows, tmp_path):
     path.write_text("schema_version: 1\nname: e\nworkloads: [digits_cnn_bn]\ndevices: [hexagon_like]\n"
                     "select: {max_latency_ms: 0.001, minimize: latency}\n")
     sel = select_point(default_rows, load_experiment(path).select)
-    with pytest.raises(ConfigError, match=r"e.yaml:5: select: no point meets latency <= 0.001 ms "
-                                          r"\(18 fail max_latency_ms, of 18 points\); results and report"):
+    with pytest.raises(ConfigError, match=r"e.yaml:5: select: no point meets latency <= 0.001 ms.*"
+                                          r"\(18 fail max_latency_ms, 4 fail all_macs_timed, of 18 points\); "
+                                          r"results and report"):
         _say_selection([sel], default_rows, path, None)
 
 
@@ -126,7 +131,7 @@ def html_report(default_rows, tmp_path_factory):
     folder = tmp_path_factory.mktemp("html")
     figures, (sel,) = finish(default_rows, folder, "default", ["pareto"], "Which point?",
                           ("energy_uj", "integer_top1"),
-                          SelectSpec(max_accuracy_drop=0.5, max_latency_ms=0.03))
+                          SelectSpec(max_accuracy_drop=0.5, max_latency_ms=0.15))
     return folder / "report.html", sel
 
 
@@ -146,7 +151,7 @@ def test_report_html_is_self_contained_interactive_and_names_the_point(html_repo
     assert len(points) == len(default_rows)
     chosen = [a for a in points if a["data-run"] == sel.point["run_id"]][0]
     assert chosen["data-info"].startswith("hexagon_like, weights_bits 4, weights_granularity per_channel")
-    assert "energy_uj: 0.339" in chosen["data-info"]
+    assert "energy_uj: 1.675" in chosen["data-info"]
     assert sum(a.get("class") == "chosen-marker" for t, a in page.tags) == 1
     assert len({(a["cx"], a["cy"]) for a in points}) == len(points)  # no point hides another
     assert sum(1 for t, a in page.tags if t == "table" and a.get("class") == "sortable") >= 2
@@ -284,3 +289,7 @@ def test_roofline_has_one_distinct_legend_entry_and_colour_per_roof(tmp_path):
     lines = [h for h in ax.get_legend().legend_handles if h.get_linestyle() == "-"]
     assert len({str(h.get_color()) for h in lines}) == 8
     assert sum("size_bytes" in t.get_text() for t in entries) == 3
+    marked = [line for line in ax.lines
+              if line.get_marker() not in (None, "None") and len(line.get_xydata()) == 1]
+    centres = [tuple(line.get_transform().transform(line.get_xydata())[0]) for line in marked]
+    assert len(centres) == 24 and not _pairs_closer_than(centres, 7.0 * captured["fig"].dpi / 72)
