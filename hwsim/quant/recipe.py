@@ -3,8 +3,9 @@
 A :class:`QuantRecipe` names the bit-width, granularity, range method and scheme of the weights, the
 bit-width and calibration of the activations, the accumulator register, the post-training techniques to
 apply (batch-norm folding, cross-layer equalization, bias correction, AdaRound, LLM.int8 outliers), and
-per-layer overrides. Every model is pydantic with ``extra="forbid"`` and ``frozen=True``; a YAML file
-loads through :func:`load_recipe`, whose errors read ``file:line: field.path: message (got value)``.
+per-layer overrides, and for language models the KV-cache format and GPTQ. Every model is pydantic with
+``extra="forbid"`` and ``frozen=True``; a YAML file loads through :func:`load_recipe`, whose errors read
+``file:line: field.path: message (got value)``.
 Presets (:data:`PRESETS`) follow Brevitas' naming order (bits, role, granularity), e.g.
 ``int8_w_per_channel``.
 
@@ -125,6 +126,22 @@ class OutlierSpec(_Spec):
     bits: int = Field(16, ge=8, le=16)
 
 
+class KVCacheSpec(_Spec):
+    """KV-cache quantization for language models: keys and values stored as ``bits``-bit codes with one
+    symmetric scale per (KV head, token), so appending a token never rescales the cache."""
+
+    bits: int = Field(8, ge=2, le=8)
+
+
+class GptqSpec(_Spec):
+    """GPTQ (Frantar et al., ICLR 2023): quantize a layer's weight columns in order and spread each column's
+    rounding error over the columns not yet quantized, through the inverse Hessian of the layer's inputs
+    (from ``calibration_tokens`` of calibration text); ``damp`` adds that fraction of the mean diagonal."""
+
+    damp: float = Field(0.01, gt=0.0, le=1.0)
+    calibration_tokens: int = Field(2048, ge=16, le=1_000_000)
+
+
 class QatSpec(_Spec):
     """Quantization-aware training through PyTorch (straight-through estimator, LSQ learnable scales)."""
 
@@ -163,6 +180,8 @@ class QuantRecipe(_Spec):
     bias_correction: bool = False
     adaround: AdaRoundSpec | None = None
     outliers: OutlierSpec | None = None
+    kv_cache: KVCacheSpec | None = None
+    gptq: GptqSpec | None = None
     qat: QatSpec | None = None
     overrides: tuple[LayerOverride, ...] = ()
 
@@ -182,6 +201,8 @@ class QuantRecipe(_Spec):
     def _consistent(self) -> "QuantRecipe":
         if self.outliers is not None and not self.activations.dynamic:
             raise ValueError("outliers (LLM.int8) pick columns per input at run time: set activations.dynamic")
+        if self.gptq is not None and (self.adaround is not None or self.weights.scheme != "uniform"):
+            raise ValueError("gptq rounds a uniform grid itself: use it without adaround, scheme uniform")
         if self.adaround is not None and self.weights.scheme != "uniform":
             raise ValueError(f"adaround rounds a uniform grid (weights.scheme is {self.weights.scheme})")
         for i, o in enumerate(self.overrides):
