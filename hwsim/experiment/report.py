@@ -6,7 +6,12 @@ import math
 from pathlib import Path
 
 LABELS = {"energy_uj": "energy (uJ/inference)", "integer_top1": "integer top-1 (%)",
+          "perplexity": "perplexity", "energy_per_token_uj": "energy (uJ/token)", "decode_tokens_per_s": "decode tokens/s",
           "latency_ms": "latency (ms)", "area_mm2": "area (mm^2)", "power_mw": "power (mW)"}
+
+
+LLM_COLUMNS = ("perplexity", "float_perplexity", "agreement", "ttft_ms", "decode_tokens_per_s",
+               "bound_tokens_per_s", "energy_per_token_uj", "weight_bytes_per_token", "kv_bytes_per_token")
 
 
 def _num(row: dict, key: str) -> float:
@@ -89,10 +94,24 @@ def markdown_table(rows: list[dict], cols: list[str]) -> str:
 def pareto_table(rows: list[dict], cost: str = "energy_uj", benefit: str = "integer_top1") -> str:
     """The Markdown table of the Pareto points: swept values, accuracy, latency, energy, power, area."""
     front = pareto_front(rows, cost, benefit)
-    metrics = [c for c in ("integer_top1", "float_top1", "latency_ms", "energy_uj", "power_mw", "peak_power_mw",
-                           "area_mm2")
+    metrics = [c for c in ("integer_top1", "float_top1", *LLM_COLUMNS, "latency_ms", "energy_uj", "power_mw",
+                           "peak_power_mw", "area_mm2")
                if any(c in r for r in front)]
     return markdown_table(front, swept_columns(rows) + metrics)
+
+
+def _picked(ok: list[dict], rows: list[dict]) -> list[str]:
+    """The language-model section: the point :func:`hwsim.llm.experiment.pick_point` picks, and why."""
+    if not any("perplexity" in r for r in ok):
+        return []
+    from hwsim.llm.experiment import BUDGET, pick_point
+
+    best = pick_point(ok)
+    head = [f"## Picked point (lowest energy per token within {BUDGET:.0%} of the float perplexity)", ""]
+    if best is None:
+        return head + ["No point has a perplexity within the budget.", ""]
+    cols = swept_columns(rows) + [c for c in LLM_COLUMNS if c in best]
+    return head + [markdown_table([best], cols), ""]
 
 
 def write_report(rows: list[dict], folder: str | Path, name: str, figures: list[Path], description: str = "",
@@ -118,9 +137,12 @@ def write_report(rows: list[dict], folder: str | Path, name: str, figures: list[
     if any("overflows" in r for r in ok) and any(r.get("accumulator_bits") != ok[0].get("accumulator_bits") for r in ok):
         cols = swept_columns(rows) + ["overflows", "overflow_rate", "integer_top1"]
         lines += ["## Accumulator overflows", "", markdown_table(ok, cols), ""]
+    lines += _picked(ok, rows)
     if ok and len(ok) <= 80:
-        cols = [c for c in ("integer_top1", "fake_quant_top1", "agreement", "overflows", "bit_exact", "latency_ms",
-                            "energy_uj", "power_mw", "area_mm2") if any(c in r for r in ok)]
+        cols = [c for c in ("integer_top1", "fake_quant_top1", "agreement", "overflows", "bit_exact",
+                            *LLM_COLUMNS, "latency_ms", "energy_uj", "power_mw", "area_mm2")
+                if any(c in r for r in ok)]
+        cols = list(dict.fromkeys(cols))
         lines += ["## All points", "", markdown_table(ok, swept_columns(rows) + cols), ""]
     if failed:
         lines += ["## Failed points", "", markdown_table(failed, ["index", "run_id"] + swept_columns(rows) + ["error"]),

@@ -39,7 +39,7 @@ from hwsim.config.yamlio import at_field, load_spec
 
 SCHEMA_VERSION = 1
 METRICS = ("accuracy", "latency", "energy", "overflow", "verify")
-PLOTS = ("pareto", "breakdown", "roofline", "overflow")
+PLOTS = ("pareto", "breakdown", "roofline", "overflow", "llm")
 ROOTS = ("workload", "device", "recipe", "energy", "evaluation", "run")
 ORDERS = ("natural", "reversed", "channel_outer")
 
@@ -73,6 +73,9 @@ class RunOptions(_Spec):
     ``verify``: for the bit-exactness experiment, quantize the float workload with ONNX Runtime's
     ``quantize_static`` in this ``format`` and activation type, then compare hwsim with ONNX Runtime.
     ``fail``: raise on purpose (to test that a failing point is recorded and the sweep goes on).
+    Language-model workloads (:mod:`hwsim.llm.experiment`): ``lm_prefill_tokens`` and ``lm_kv_len`` (the
+    prompt of the prefill and the cache length of a decode step), ``lm_quality_model`` (the runnable model
+    the recipe's perplexity is measured on) and ``lm_windows`` (its evaluation windows).
     """
 
     accumulation_order: Literal["natural", "reversed", "channel_outer"] = "natural"
@@ -81,6 +84,10 @@ class RunOptions(_Spec):
     verify_per_channel: bool = True
     verify_samples: Annotated[int, Field(ge=1, le=64)] = 8
     fail: bool = False
+    lm_prefill_tokens: Annotated[int, Field(ge=1, le=1_000_000)] = 128
+    lm_kv_len: Annotated[int, Field(ge=1, le=10_000_000)] = 1024
+    lm_quality_model: str = "stdlib_lm"
+    lm_windows: Annotated[int, Field(ge=1, le=4096)] = 16
 
 
 class RandomAxis(_Spec):
@@ -171,7 +178,8 @@ class ExperimentSpec(_Spec):
     sweep: SweepSpec = SweepSpec()
     metrics: list[Literal["accuracy", "latency", "energy", "overflow", "verify"]] = ["accuracy", "latency",
                                                                                        "energy"]
-    plots: list[Literal["pareto", "breakdown", "roofline", "overflow"]] = ["pareto", "breakdown", "roofline"]
+    plots: list[Literal["pareto", "breakdown", "roofline", "overflow", "llm"]] = ["pareto", "breakdown",
+                                                                                    "roofline"]
     pareto: tuple[str, str] = ("energy_uj", "integer_top1")  # (cost to minimise, benefit; "-x" minimises x)
 
     @model_validator(mode="after")

@@ -136,12 +136,15 @@ def load_lm_config(source: str | Path) -> LMSpec:
 
 def _resolve(source: str | Path) -> Path:
     path = Path(source)
-    if path.exists():
+    if path.is_dir() and (path / "config.json").exists():
+        return path / "config.json"
+    if path.is_file():
         return path
     from hwsim.paths import data_dir
 
-    for candidate in (data_dir("workloads") / path, data_dir("workloads") / f"{source}.yaml"):
-        if candidate.exists():
+    folder = data_dir("workloads")
+    for candidate in (folder / path, folder / f"{source}.yaml", folder / str(source) / "config.json"):
+        if candidate.is_file():
             return candidate
     raise ConfigError(f"model: {str(source)!r} is neither a file nor a language model in workloads/")
 

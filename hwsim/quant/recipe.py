@@ -241,6 +241,23 @@ def _preset(name: str, **fields) -> QuantRecipe:
     return QuantRecipe.model_validate({"name": name, **fields})
 
 
+def _llm_presets() -> list[QuantRecipe]:
+    """Language-model recipes (hwsim.llm): per-token dynamic activations, as phone LLM runtimes run them."""
+    a16 = {"bits": 16, "dynamic": True, "symmetric": True}
+    a8 = {"bits": 8, "dynamic": True, "symmetric": True}
+    g32 = {"bits": 4, "granularity": "per_group", "group_size": 32}
+    return [
+        _preset("int4_w_per_group32_a16", description="LLM W4A16 (QNN-style): 4-bit weights per group of 32, "
+                "16-bit activations per token", weights=g32, activations=a16),
+        _preset("int4_w_per_group32_a16_gptq", description="LLM W4A16 with GPTQ rounding", weights=g32,
+                activations=a16, gptq={}),
+        _preset("int4_w_per_group32_a8_kv8", description="LLM W4A8 (ExecuTorch 8da4w) with an int8 KV cache",
+                weights=g32, activations=a8, kv_cache={"bits": 8}),
+        _preset("int8_w_per_channel_a8_per_token", description="LLM W8A8: per-channel weights, activations "
+                "per token", activations=a8),
+    ]
+
+
 PRESETS: dict[str, QuantRecipe] = {p.name: p for p in (
     _preset("int8_w_per_channel", description="W8A8, per-channel symmetric weights, min-max activations"),
     _preset("int8_w_per_tensor", weights={"granularity": "per_tensor"}),
@@ -253,6 +270,7 @@ PRESETS: dict[str, QuantRecipe] = {p.name: p for p in (
                                            "range": "mse"}),
     _preset("int8_a16", description="8-bit weights, 16-bit activations (TFLite 16x8)",
             activations={"bits": 16, "symmetric": True}, accumulator={"bits": 64}),
+    *_llm_presets(),
 )}
 
 
