@@ -52,8 +52,9 @@ HF_FAMILIES = {
 class LMSpec(BaseModel):
     """A decoder-only transformer: sizes, attention grouping, FFN kind, positions; optional trained weights.
 
-    ``weights`` (an ``.npz`` of Hugging Face-named float tensors, relative to the file) and ``eval_text``
-    make the model runnable for quality (:mod:`hwsim.llm.model`); without them it is a cost-only shape.
+    ``attention_bias``: the Q, K and V projections add a bias (Qwen2). ``weights`` (an ``.npz`` of
+    Hugging Face-named float tensors, relative to the file) and ``eval_text`` make the model runnable for
+    quality (:mod:`hwsim.llm.model`); without them it is a cost-only shape.
     ``tokenizer: printable_ascii`` maps newline and the 95 printable ASCII characters to ids 0..95.
     """
 
@@ -76,6 +77,7 @@ class LMSpec(BaseModel):
     positional: Literal["rope"] = "rope"
     rope_theta: Annotated[float, Field(gt=0)] = 10000.0
     tie_embeddings: bool = False
+    attention_bias: bool = False
     weights: str | None = None
     eval_text: str | None = None
     tokenizer: Literal["printable_ascii"] | None = None
@@ -95,6 +97,10 @@ class LMSpec(BaseModel):
         if len(runnable) > 1:
             raise at_field(("weights",), "weights, eval_text and tokenizer go together (a runnable model)",
                            self.weights)
+        llama_style = not self.attention_bias and self.ffn_kind == "swiglu" and self.norm == "rmsnorm"
+        if self.weights is not None and not llama_style:
+            raise at_field(("weights",), "hwsim runs Llama-style weights (SwiGLU, RMSNorm, no attention "
+                           "bias); other families are shapes for cost studies", self.weights)
         return self
 
     @property
@@ -110,6 +116,7 @@ class LMSpec(BaseModel):
     def parameters(self) -> int:
         """Parameters (embedding and head counted once when tied)."""
         attn = self.hidden * self.dim * (2 * self.heads + 2 * self.kv_heads)
+        attn += self.dim * (self.heads + 2 * self.kv_heads) if self.attention_bias else 0
         ffn = self.hidden * self.ffn * (2 if self.ffn_kind == "gelu" else 3)
         norms = 2 * self.hidden
         table = self.vocab * self.hidden
@@ -178,6 +185,7 @@ def from_hf_config(path: Path) -> LMSpec:
         "context": cfg.get("max_position_embeddings", 2048),
         "rope_theta": cfg.get("rope_theta", (cfg.get("rope_parameters") or {}).get("rope_theta", 10000.0)),
         "tie_embeddings": cfg.get("tie_word_embeddings", family == "gemma"),
+        "attention_bias": cfg.get("attention_bias", model_type == "qwen2"),  # Qwen2 has Q/K/V biases
         "norm_eps": cfg.get("rms_norm_eps", cfg.get("layer_norm_eps", 1e-5)),
     }
     if cfg.get("head_dim"):

@@ -41,6 +41,7 @@ class LMCost:
     offchip_gbytes_per_s: float
     bound_tokens_per_s: float
     decode_dram_energy_share: float
+    energy_source: str
 
     def as_row(self) -> dict:
         """The point as a flat dict (a results-table row)."""
@@ -93,4 +94,5 @@ def lm_cost(spec: LMSpec, device: Device | str, prec: Precision = Precision(), *
     return LMCost(spec.name, device.name, prec.weights_bits, prec.group_size, prec.activations_bits,
                   prec.kv_bits, prefill_tokens, kv_len, pre.time_ms, prefill_tokens / (pre.time_ms / 1e3),
                   dec.time_ms, 1e3 / dec.time_ms, pre_e.total_pj / 1e6, dec_e.total_pj / 1e6, w_bytes,
-                  kv_bytes, bandwidth / 1e9, bandwidth / (w_bytes + kv_bytes), dram / dec_e.total_pj)
+                  kv_bytes, bandwidth / 1e9, bandwidth / (w_bytes + kv_bytes), dram / dec_e.total_pj,
+                  model.describe())

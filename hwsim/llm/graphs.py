@@ -68,13 +68,15 @@ class _Builder:
         self.graph.ops.append(Op(name, kind, inputs, outputs, attrs))
         return outputs[0]
 
-    def linear(self, name: str, x: str, rows: int, out: int, depth: int) -> str:
+    def linear(self, name: str, x: str, rows: int, out: int, depth: int, bias: bool = False) -> str:
         p = self.prec
         w = self.tensor(f"{name}.weight", (out, depth), p.weights_bits, "weight")
         inputs = [x, w]
         if p.weights_bits < 16:
             groups = depth // p.group_size if p.group_size else 1
             inputs.append(self.tensor(f"{name}.scales", (out, groups), p.scale_bits, "weight"))
+        if bias:
+            inputs.append(self.tensor(f"{name}.bias", (out,), 32, "bias"))
         y = self.act(f"{name}.out", (1, rows, out))
         return self.op(name, "fully_connected", inputs, y, p.weights_bits, keep_num_dims=True)
 
@@ -106,9 +108,9 @@ def _build(spec: LMSpec, prec: Precision, tokens: int, kv_len: int | None, name:
     for i in range(s.layers):
         p = f"layers.{i}."
         h = b.vector(p + "input_norm", norm, [x], (1, t, s.hidden), s.hidden)
-        q = b.linear(p + "q_proj", h, t, s.heads * s.dim, s.hidden)
-        k = b.linear(p + "k_proj", h, t, s.kv_heads * s.dim, s.hidden)
-        v = b.linear(p + "v_proj", h, t, s.kv_heads * s.dim, s.hidden)
+        q = b.linear(p + "q_proj", h, t, s.heads * s.dim, s.hidden, s.attention_bias)
+        k = b.linear(p + "k_proj", h, t, s.kv_heads * s.dim, s.hidden, s.attention_bias)
+        v = b.linear(p + "v_proj", h, t, s.kv_heads * s.dim, s.hidden, s.attention_bias)
         q = b.vector(p + "rope_q", "rope", [q], (s.kv_heads, s.group * t, s.dim))
         k_new = b.cache(f"k_new.{i}", t, output=True)
         v_new = b.cache(f"v_new.{i}", t, output=True)

@@ -1,9 +1,11 @@
 """A decoder-only LM's forward pass in NumPy, with the linear layers and the KV cache behind a backend.
 
 One function serves prefill and decode: :func:`forward` takes the new tokens and the cache of earlier
-positions, appends their keys and values, and attends causally. A backend decides how a linear layer
-multiplies (float, fake-quant, or integer codes through :mod:`hwsim.numerics`) and how the cache stores and
-reads keys and values (float, or quantized per head and token). Norms, RoPE, softmax and the FFN
+positions, appends their keys and values, and attends causally. Runnable models are Llama-style (SwiGLU,
+RMSNorm, no attention bias; :class:`~hwsim.llm.config.LMSpec` checks it); other families are shapes for
+cost studies. A backend decides how a linear layer multiplies (float, fake-quant, or integer codes through
+:mod:`hwsim.numerics`) and how the cache stores and reads keys and values (float, or quantized per head
+and token). Norms, RoPE, softmax and the FFN
 nonlinearity stay in float, as the phone runtimes (ExecuTorch, QNN, llama.cpp) run them on the vector unit.
 
 Weight names follow Hugging Face's Llama layout (``model.layers.0.self_attn.q_proj.weight``, [out, in]).
@@ -33,8 +35,7 @@ def encode(text: str) -> np.ndarray:
 
 def linear_names(spec: LMSpec) -> list[str]:
     """Every linear layer's weight name, in execution order (the LM head last)."""
-    per_layer = [n for n in LINEARS if spec.ffn_kind != "gelu" or n != "mlp.gate_proj"]
-    names = [f"model.layers.{i}.{n}.weight" for i in range(spec.layers) for n in per_layer]
+    names = [f"model.layers.{i}.{n}.weight" for i in range(spec.layers) for n in LINEARS]
     return names + ["lm_head.weight"]
 
 
@@ -93,10 +94,8 @@ class KVCache:
     length: int = 0
 
 
-def rms_or_layer_norm(spec: LMSpec, x: np.ndarray, gain: np.ndarray) -> np.ndarray:
-    """RMSNorm (x / rms(x) * g) or LayerNorm without bias, with the spec's epsilon."""
-    if spec.norm == "layernorm":
-        x = x - x.mean(axis=-1, keepdims=True)
+def rms_norm(spec: LMSpec, x: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """RMSNorm: x / rms(x) * g, with the spec's epsilon."""
     return x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + spec.norm_eps) * gain
 
 
@@ -108,11 +107,6 @@ def rope(x: np.ndarray, positions: np.ndarray, theta: float) -> np.ndarray:
     half = dim // 2
     rotated = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
     return x * np.cos(angles) + rotated * np.sin(angles)
-
-
-def gelu_tanh(x: np.ndarray) -> np.ndarray:
-    """GELU, tanh approximation (Gemma's and Phi-2's)."""
-    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
 
 
 def _heads(x: np.ndarray, heads: int) -> np.ndarray:
@@ -129,7 +123,7 @@ def forward(spec: LMSpec, w: dict[str, np.ndarray], tokens: np.ndarray, backend:
     x = w["model.embed_tokens.weight"][tokens]
     for i in range(spec.layers):
         p = f"model.layers.{i}."
-        h = rms_or_layer_norm(spec, x, w[p + "input_layernorm.weight"])
+        h = rms_norm(spec, x, w[p + "input_layernorm.weight"])
         q = _heads(backend.linear(p + "self_attn.q_proj.weight", h), spec.heads)
         k = _heads(backend.linear(p + "self_attn.k_proj.weight", h), spec.kv_heads)
         v = _heads(backend.linear(p + "self_attn.v_proj.weight", h), spec.kv_heads)
@@ -143,16 +137,12 @@ def forward(spec: LMSpec, w: dict[str, np.ndarray], tokens: np.ndarray, backend:
             cache.values.append(vs)
         ctx = backend.attend(q, ks, vs, offset).transpose(1, 0, 2).reshape(t, spec.heads * spec.dim)
         x = x + backend.linear(p + "self_attn.o_proj.weight", ctx)
-        h = rms_or_layer_norm(spec, x, w[p + "post_attention_layernorm.weight"])
-        up = backend.linear(p + "mlp.up_proj.weight", h)
-        if spec.ffn_kind == "gelu":
-            act = gelu_tanh(up)
-        else:
-            gate = backend.linear(p + "mlp.gate_proj.weight", h)
-            act = (gate / (1.0 + np.exp(-gate)) if spec.ffn_kind == "swiglu" else gelu_tanh(gate)) * up
+        h = rms_norm(spec, x, w[p + "post_attention_layernorm.weight"])
+        gate = backend.linear(p + "mlp.gate_proj.weight", h)
+        act = gate / (1.0 + np.exp(-gate)) * backend.linear(p + "mlp.up_proj.weight", h)  # SwiGLU
         x = x + backend.linear(p + "mlp.down_proj.weight", act)
     cache.length += t
-    return backend.linear("lm_head.weight", rms_or_layer_norm(spec, x, w["model.norm.weight"]))
+    return backend.linear("lm_head.weight", rms_norm(spec, x, w["model.norm.weight"]))
 
 
 def causal_softmax(scores: np.ndarray, offset: int) -> np.ndarray:
