@@ -28,20 +28,36 @@ from hwsim.workload.graph import Graph, Op, Tensor
 
 @dataclass(frozen=True)
 class Precision:
-    """Bits of one cost point: weights (with their group size; None per channel), activations, KV cache."""
+    """Bits of one cost point: weights (with their group size; None per channel), activations, KV cache;
+    the LM head may differ (``head_bits``, ``head_group_size``), as phone runtimes often keep it at 8 bits."""
 
     weights_bits: int = 8
     group_size: int | None = None
     activations_bits: int = 8
     kv_bits: int = 16
     scale_bits: int = 16
+    head_bits: int | None = None
+    head_group_size: int | None = None
 
     @classmethod
     def of_recipe(cls, recipe) -> "Precision":
-        """The precision a :class:`~hwsim.quant.recipe.QuantRecipe` gives (float16 cache without kv_cache)."""
+        """The precision a :class:`~hwsim.quant.recipe.QuantRecipe` gives (float16 cache without kv_cache);
+        the LM head's comes from the recipe's overrides for ``lm_head.weight``."""
         w = recipe.weights
-        return cls(w.bits, w.group_size if w.granularity == "per_group" else None, recipe.activations.bits,
-                   recipe.kv_cache.bits if recipe.kv_cache else 16)
+        head = recipe.layer_specs("lm_head.weight")[0]
+        kv_bits = recipe.kv_cache.bits if recipe.kv_cache else 16
+        return cls(w.bits, _group(w), recipe.activations.bits, kv_bits, head_bits=head.bits,
+                   head_group_size=_group(head))
+
+    def of_layer(self, name: str) -> tuple[int, int | None]:
+        """(bits, group size) of the linear layer called ``name``."""
+        if name == "lm_head" and self.head_bits is not None:
+            return self.head_bits, self.head_group_size
+        return self.weights_bits, self.group_size
+
+
+def _group(w) -> int | None:
+    return w.group_size if w.granularity == "per_group" else None
 
 
 class _Builder:
@@ -70,15 +86,16 @@ class _Builder:
 
     def linear(self, name: str, x: str, rows: int, out: int, depth: int, bias: bool = False) -> str:
         p = self.prec
-        w = self.tensor(f"{name}.weight", (out, depth), p.weights_bits, "weight")
+        bits, group = p.of_layer(name)
+        w = self.tensor(f"{name}.weight", (out, depth), bits, "weight")
         inputs = [x, w]
-        if p.weights_bits < 16:
-            groups = depth // p.group_size if p.group_size else 1
+        if bits < 16:
+            groups = depth // group if group else 1
             inputs.append(self.tensor(f"{name}.scales", (out, groups), p.scale_bits, "weight"))
         if bias:
             inputs.append(self.tensor(f"{name}.bias", (out,), 32, "bias"))
         y = self.act(f"{name}.out", (1, rows, out))
-        return self.op(name, "fully_connected", inputs, y, p.weights_bits, keep_num_dims=True)
+        return self.op(name, "fully_connected", inputs, y, bits, keep_num_dims=True)
 
     def vector(self, name: str, kind: str, inputs: list[str], shape, gain: int | None = None) -> str:
         if gain:
