@@ -27,8 +27,12 @@ def run_llm(args: argparse.Namespace) -> int:
     print(f"{spec.name}: {spec.parameters() / 1e6:,.1f} M parameters, {spec.layers} layers, width "
           f"{spec.hidden}, {spec.heads} heads / {spec.kv_heads} KV heads, FFN {spec.ffn} ({spec.ffn_kind}); "
           f"recipe {recipe.name}")
-    cost = lm_cost(spec, device_from_args(args), Precision.of_recipe(recipe), prefill_tokens=args.prefill,
-                   kv_len=args.kv_len)
+    device = device_from_args(args)
+    if args.performance_model:
+        from hwsim.devices.model import override
+
+        device = override(device, {"performance_model": args.performance_model})
+    cost = lm_cost(spec, device, Precision.of_recipe(recipe), prefill_tokens=args.prefill, kv_len=args.kv_len)
     print(cost.table())
     row = cost.as_row()
     if args.quality:
@@ -59,6 +63,9 @@ def add_parser(sub) -> None:
     p.add_argument("--prefill", type=int, default=128, help="prompt tokens of the prefill (default 128)")
     p.add_argument("--kv-len", type=int, default=1024,
                    help="cached positions a decode step reads (default 1024)")
+    p.add_argument("--performance-model", default=None,
+                   help="time the graphs with this performance model instead of the device's (hwsim: hwsim's "
+                        "mapper, e.g. for Ethos-U devices, whose vela-5.2 model takes minutes per LLM layer)")
     p.add_argument("--quality", action="store_true",
                    help="also measure perplexity and next-token agreement (models with weights: stdlib_lm)")
     p.add_argument("--windows", type=int, default=32, help="evaluation windows of --quality (default 32)")

@@ -78,8 +78,10 @@ class _Builder:
            **attrs) -> str:
         outputs = [output] if isinstance(output, str) else output
         if w_bits is not None:
-            attrs["precision"] = {"weights": w_bits, "activations": self.prec.activations_bits,
-                                  "accumulator": 32}
+            a_bits = self.prec.activations_bits
+            if kind == "batch_matmul":  # two activations (query or probabilities, and the cache): the
+                w_bits, a_bits = sorted((w_bits, a_bits))  # narrower is the weight operand of the MAC pair
+            attrs["precision"] = {"weights": w_bits, "activations": a_bits, "accumulator": 32}
         attrs.setdefault("activation", None)
         self.graph.ops.append(Op(name, kind, inputs, outputs, attrs))
         return outputs[0]

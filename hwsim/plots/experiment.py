@@ -247,19 +247,19 @@ def llm_label(r: dict) -> str:
 
 def plot_llm(rows: list[dict], out: str | Path) -> list[Path]:
     """Perplexity (integer path) vs energy per decoded token and vs decode tokens/s, side by side: colour =
-    KV-cache bits, marker = weight bits; the float model's perplexity is a grey line, the Pareto points
-    are black-edged and labelled."""
+    device, marker = KV-cache bits; the float model's perplexity is a grey line, the Pareto points are
+    black-edged and labelled."""
     pts = _ok(rows, "perplexity", "energy_per_token_uj", "decode_tokens_per_s")
     if not pts:
         return []
+    dev = _styles([r["device"] for r in pts])
     kv = _styles([r.get("kv_bits") for r in pts])
-    bits = _styles([r.get("weights_bits") for r in pts])
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
     for ax, cost in zip(axes, ("energy_per_token_uj", "-decode_tokens_per_s")):
         key = cost.lstrip("-")
         for r in pts:
-            ax.scatter(float(r[key]), float(r["perplexity"]), s=46, color=COLORS[kv[r.get("kv_bits")] % 10],
-                       marker=MARKERS[bits[r.get("weights_bits")] % len(MARKERS)], alpha=0.85, zorder=2)
+            ax.scatter(float(r[key]), float(r["perplexity"]), s=46, color=COLORS[dev[r["device"]] % 10],
+                       marker=MARKERS[kv[r.get("kv_bits")] % len(MARKERS)], alpha=0.85, zorder=2)
         front = pareto_front(pts, cost, "-perplexity")
         ax.scatter([float(r[key]) for r in front], [float(r["perplexity"]) for r in front], s=90,
                    facecolors="none", edgecolors="k", linewidths=1.4, zorder=3)
@@ -267,13 +267,14 @@ def plot_llm(rows: list[dict], out: str | Path) -> list[Path]:
             ax.annotate(llm_label(r), (float(r[key]), float(r["perplexity"])), textcoords="offset points",
                         xytext=(6, 4), fontsize=7)
         ax.axhline(float(pts[0]["float_perplexity"]), color="0.5", lw=1, ls=":", label="float model")
-        ax.set_xlabel("energy per decoded token (µJ)" if key == "energy_per_token_uj" else "decode tokens/s")
-        ax.grid(True, alpha=0.3)
+        ax.set_xlabel("energy per decoded token (µJ, log scale)" if key == "energy_per_token_uj"
+                      else "decode tokens/s (log scale)")
+        _log_x(ax)
+        ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel(f"perplexity, integer path ({pts[0].get('quality_model', '')})")
-    handles = [plt.Line2D([], [], color=COLORS[i % 10], marker="o", ls="", label=f"KV {k}-bit")
-               for k, i in kv.items()]
-    handles += [plt.Line2D([], [], color="0.4", marker=MARKERS[i % len(MARKERS)], ls="", label=f"W{b}")
-                for b, i in bits.items()]
+    handles = [plt.Line2D([], [], color=COLORS[i % 10], marker="o", ls="", label=d) for d, i in dev.items()]
+    handles += [plt.Line2D([], [], color="0.4", marker=MARKERS[i % len(MARKERS)], ls="", label=f"KV {k}-bit")
+                for k, i in kv.items()]
     handles += [plt.Line2D([], [], color="0.5", ls=":", label="float model")]
     axes[1].legend(handles=handles, fontsize=8, loc="best")
     models = sorted({str(r.get("model")) for r in pts})
