@@ -58,3 +58,17 @@ def test_decode_is_bandwidth_bound(llama):
     assert kv4.kv_bytes_per_token < w4.kv_bytes_per_token / 3
     assert kv4.decode_tokens_per_s > w4.decode_tokens_per_s
     assert kv4.energy_per_token_uj < w4.energy_per_token_uj
+
+
+def test_ethos_u85_through_the_cli(capsys):
+    """The small LM on an Ethos-U85 timed by hwsim's mapper: decode under its bound at Vela's 12 GB/s; a
+    float16 cache with 16-bit activations needs a 16x16 MAC pair the U85 lacks (a one-line error)."""
+    from hwsim.cli import main
+
+    args = ["llm", "stdlib_lm", "--device", "ethos_u85_256_like", "--performance-model", "hwsim", "--kv-len",
+            "128", "--prefill", "16", "--output"]
+    assert main([*args, "/dev/null", "--recipe", "int4_w_per_group32_a8_kv8"]) == 0
+    out = capsys.readouterr().out
+    assert "stdlib_lm on ethos_u85_256_like: W4 g32, A8, KV8" in out and "at 12.0 GB/s the bound is" in out
+    assert main([*args, "/dev/null", "--recipe", "int4_w_per_group32_a16"]) == 2
+    assert "no operand pair covers 16-bit weights x 16-bit activations" in capsys.readouterr().err

@@ -45,7 +45,7 @@ def test_pick_point_takes_the_cheapest_within_budget():
 
 
 def test_shipped_experiment_expands():
-    """edge_llm.yaml: weights (4, 4 GPTQ, 8) x group (32, 128) x KV (16, 8, 4) x two memory systems."""
+    """edge_llm.yaml: weights (4, 4 GPTQ, 8) x group (32, 128) x KV (16, 8, 4) x two devices."""
     path = data_dir("experiments") / "edge_llm.yaml"
     points = expand(load_experiment(path), path.parent)
     assert len(points) == 36
