@@ -18,7 +18,7 @@ import numpy as np
 from hwsim.errors import ConfigError
 from hwsim.llm.config import LMSpec
 from hwsim.llm.model import FloatBackend, encode, forward, load_weights
-from hwsim.llm.quantize import QuantBackend, quantize_lm
+from hwsim.llm.quantize import QuantBackend, quantize_lm, smooth
 from hwsim.numerics.threads import single_threaded_blas
 from hwsim.quant.recipe import QuantRecipe
 
@@ -88,6 +88,7 @@ def _evaluate(spec: LMSpec, recipe: QuantRecipe, windows_count: int, integer: bo
     w = load_weights(spec)
     calibration, _ = texts(spec)
     win, float_logits = _float_logits(spec, windows_count)
+    w = smooth(spec, w, recipe, calibration)
     backend = QuantBackend(spec, w, quantize_lm(spec, w, recipe, calibration), recipe, integer=integer)
     q_logits = np.stack([forward(spec, w, x, backend) for x in win])
     targets = win[:, 1:].reshape(-1)

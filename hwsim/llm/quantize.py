@@ -1,5 +1,6 @@
 """A language model quantized by a :class:`~hwsim.quant.recipe.QuantRecipe`, on integer codes or fake-quant.
 
+SmoothQuant (``recipe.smoothquant``, :func:`smooth`) first moves activation outliers into the weights.
 Weights: symmetric ``weights.bits`` codes per output channel or per group of ``group_size`` input channels
 (the layout phone runtimes ship: ExecuTorch's 8da4w, llama.cpp's Q4_0, QNN's W4A16), rounded to nearest or
 by GPTQ (``recipe.gptq``). Activations: ``activations.bits`` codes with one symmetric scale per token, taken
@@ -124,19 +125,51 @@ class _Recorder(FloatBackend):
         return super().linear(name, x)
 
 
+def _record(spec: LMSpec, weights: dict[str, np.ndarray], tokens: np.ndarray) -> dict[str, np.ndarray]:
+    rec = _Recorder(spec, weights)
+    for start in range(0, len(tokens), spec.context):
+        forward(spec, weights, tokens[start: start + spec.context], rec)
+    return {k: np.concatenate(v) for k, v in rec.inputs.items()}
+
+
+def smooth(spec: LMSpec, weights: dict[str, np.ndarray], recipe: QuantRecipe,
+           calibration: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The weights after SmoothQuant's migration (``recipe.smoothquant``; unchanged without it): per input
+    channel j of the projections after each norm, W[:, j] *= s_j and the norm's gain g_j /= s_j, so the float
+    model is the same function and its activations have smaller outliers."""
+    if recipe.smoothquant is None:
+        return weights
+    if calibration is None:
+        raise ConfigError(f"recipe {recipe.name!r}: smoothquant needs calibration text")
+    sq = recipe.smoothquant
+    inputs = _record(spec, weights, calibration[: sq.calibration_tokens])
+    out = dict(weights)
+    after_norm = (("input_layernorm", ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj")),
+                  ("post_attention_layernorm", ("mlp.gate_proj", "mlp.up_proj")))
+    for i in range(spec.layers):
+        p = f"model.layers.{i}."
+        for norm, projections in after_norm:
+            names = [f"{p}{n}.weight" for n in projections]
+            x_max = np.abs(inputs[names[0]]).max(axis=0)
+            w_max = np.max([np.abs(weights[n]).max(axis=0) for n in names], axis=0)
+            live = (x_max > 0) & (w_max > 0)
+            s = np.where(live, x_max ** sq.alpha / np.where(live, w_max, 1.0) ** (1 - sq.alpha), 1.0)
+            out[f"{p}{norm}.weight"] = weights[f"{p}{norm}.weight"] / s
+            for n in names:
+                out[n] = weights[n] * s[None, :]
+    return out
+
+
 def quantize_lm(spec: LMSpec, weights: dict[str, np.ndarray], recipe: QuantRecipe,
                 calibration: np.ndarray | None = None) -> dict[str, QuantLinear]:
-    """Every linear layer's codes under ``recipe`` (``calibration`` token ids feed GPTQ)."""
+    """Every linear layer's codes under ``recipe`` (``calibration`` token ids feed GPTQ); ``weights`` are
+    the float weights to quantize (after :func:`smooth` when the recipe migrates)."""
     check_lm_recipe(recipe)
     inputs: dict[str, np.ndarray] = {}
     if recipe.gptq is not None:
         if calibration is None:
             raise ConfigError(f"recipe {recipe.name!r}: gptq needs calibration text")
-        rec = _Recorder(spec, weights)
-        tokens = calibration[: recipe.gptq.calibration_tokens]
-        for start in range(0, len(tokens), spec.context):
-            forward(spec, weights, tokens[start: start + spec.context], rec)
-        inputs = {k: np.concatenate(v) for k, v in rec.inputs.items()}
+        inputs = _record(spec, weights, calibration[: recipe.gptq.calibration_tokens])
     out = {}
     for name in linear_names(spec):
         wspec, _, _ = recipe.layer_specs(name)

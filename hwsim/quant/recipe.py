@@ -142,6 +142,15 @@ class GptqSpec(_Spec):
     calibration_tokens: int = Field(2048, ge=16, le=1_000_000)
 
 
+class SmoothQuantSpec(_Spec):
+    """SmoothQuant (Xiao et al., ICML 2023) for language models: move activation outliers into the weights
+    with a per-input-channel factor s = max|x|^alpha / max|w|^(1 - alpha), folded into the norm before
+    the Q/K/V and gate/up projections (``calibration_tokens`` of calibration text give max|x|)."""
+
+    alpha: float = Field(0.5, ge=0.0, le=1.0)
+    calibration_tokens: int = Field(2048, ge=16, le=1_000_000)
+
+
 class QatSpec(_Spec):
     """Quantization-aware training through PyTorch (straight-through estimator, LSQ learnable scales)."""
 
@@ -182,6 +191,7 @@ class QuantRecipe(_Spec):
     outliers: OutlierSpec | None = None
     kv_cache: KVCacheSpec | None = None
     gptq: GptqSpec | None = None
+    smoothquant: SmoothQuantSpec | None = None
     qat: QatSpec | None = None
     overrides: tuple[LayerOverride, ...] = ()
 

@@ -134,3 +134,26 @@ def test_lm_recipe_errors(lm):
         quantize_lm(spec, w, recipe(weights={"bits": 4, "granularity": "per_group", "group_size": 96}))
     with pytest.raises(ConfigError, match=r"gptq needs calibration text"):
         quantize_lm(spec, w, recipe(weights=G32, gptq={}))
+
+
+def test_smoothquant_keeps_the_float_model(lm):
+    """SmoothQuant's migration changes the weights and norm gains but not the float function; the CNN
+    quantizer refuses the LM-only recipe fields rather than ignoring them."""
+    from pathlib import Path
+
+    from hwsim.llm.quantize import smooth
+    from hwsim.quant.convert import quantize_model
+
+    spec, w, (calibration, ids) = lm
+    r = recipe(activations=A8, smoothquant={"alpha": 0.5})
+    smoothed = smooth(spec, w, r, calibration)
+    name = "model.layers.0.self_attn.q_proj.weight"
+    assert not np.allclose(smoothed[name], w[name])
+    with single_threaded_blas():
+        a = forward(spec, w, ids[:64], FloatBackend(spec, w))
+        b = forward(spec, smoothed, ids[:64], FloatBackend(spec, smoothed))
+    assert np.abs(a - b).max() < 1e-9
+    with pytest.raises(ConfigError, match=r"smoothquant needs calibration text"):
+        smooth(spec, w, r, None)
+    with pytest.raises(ConfigError, match=r"smoothquant: a language-model field"):
+        quantize_model(Path(data_dir("workloads")) / "digits_mlp.onnx", r, np.zeros((4, 64), np.float32))
