@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from pathlib import Path
 
 from hwsim.llm.config import LMSpec, load_lm_config
-
-BUDGET = 0.01  # the report picks the cheapest point within 1 % of the float model's perplexity
 
 
 def lm_config_path(workload: str, base_dir: str | Path) -> Path | None:
@@ -86,23 +83,4 @@ def measure_lm(spec, path: Path, device, metrics: list[str]) -> dict:
         out["latency_ms"] = cost["decode_ms"]  # the generic columns: one decoded token is one inference
         out["energy_uj"] = cost["energy_per_token_uj"]
     return out
-
-
-def pick_point(rows: list[dict]) -> dict | None:
-    """The cheapest point (energy per token, then the faster) within :data:`BUDGET` of the float model's
-    perplexity, None when no point has both."""
-    ok = [r for r in rows if r.get("status") == "ok" and _finite(r, "perplexity", "float_perplexity",
-                                                                   "energy_per_token_uj")]
-    within = [r for r in ok if float(r["perplexity"]) <= (1 + BUDGET) * float(r["float_perplexity"])]
-    if not within:
-        return None
-    return min(within, key=lambda r: (float(r["energy_per_token_uj"]),
-                                      -float(r.get("decode_tokens_per_s", 0))))
-
-
-def _finite(row: dict, *keys: str) -> bool:
-    try:
-        return all(math.isfinite(float(row[k])) for k in keys)
-    except (KeyError, TypeError, ValueError):
-        return False
 
