@@ -123,7 +123,8 @@ def _measures(row: dict) -> str:
                       if math.isfinite(drop) else ""))
     if math.isfinite(value(row, "perplexity_increase")):
         ppl, ref = float(row["perplexity"]), float(row["float_perplexity"])
-        parts.append(f"perplexity {ppl:.4g} (float {ref:.4g}, +{value(row, 'perplexity_increase'):.2f} %), decode "
+        up = value(row, "perplexity_increase")
+        parts.append(f"perplexity {ppl:.4g} (float {ref:.4g}, +{up:.2f} %), decode "
                      f"{_fmt(value(row, 'decode_tokens_per_s'))} tokens/s")
     for col, label, unit in (("latency_ms", "latency", "ms"), ("energy_uj", "energy", "µJ"),
                              ("power_mw", "power", "mW"), ("area_mm2", "area", "mm²")):

@@ -48,10 +48,11 @@ def test_grouped_query_attention_shrinks_the_cache(llama):
 
 
 def test_decode_is_bandwidth_bound(llama):
-    """1B-class decode streams ~0.7 GB per token: the simulated rate is within 5 % under the bound, never
-    above it; prefill runs hundreds of tokens per second (compute-bound); 4-bit KV beats a float16 cache."""
+    """1B-class decode streams ~0.8 GB per token: the simulated rate is within 10 % under the bound (DMA
+    latency, vector ops, the device's per-inference overhead), never above it; prefill runs thousands of
+    tokens per second (compute-bound); a 4-bit KV cache beats a float16 one."""
     w4 = lm_cost(llama, "hexagon_like", Precision(4, 32, 16, 16), prefill_tokens=128, kv_len=4096)
-    assert 0.95 * w4.bound_tokens_per_s <= w4.decode_tokens_per_s <= w4.bound_tokens_per_s
+    assert 0.9 * w4.bound_tokens_per_s <= w4.decode_tokens_per_s <= w4.bound_tokens_per_s
     assert w4.prefill_tokens_per_s > 10 * w4.decode_tokens_per_s
     assert w4.decode_dram_energy_share > 0.9
     kv4 = lm_cost(llama, "hexagon_like", Precision(4, 32, 16, 4), prefill_tokens=128, kv_len=4096)

@@ -145,7 +145,7 @@ def test_smoothquant_keeps_the_float_model(lm):
     from hwsim.quant.convert import quantize_model
 
     spec, w, (calibration, ids) = lm
-    r = recipe(activations=A8, smoothquant={"alpha": 0.5})
+    r = recipe(activations=A8, smoothquant={"alpha": 0.5, "calibration_tokens": 256})
     smoothed = smooth(spec, w, r, calibration)
     name = "model.layers.0.self_attn.q_proj.weight"
     assert not np.allclose(smoothed[name], w[name])
