@@ -26,19 +26,20 @@ def lm_config_path(workload: str, base_dir: str | Path) -> Path | None:
               folder / workload / "config.json"):
         if c.is_dir():
             c = c / "config.json"
-        if c.is_file() and (c.suffix == ".json" or (c.suffix in (".yaml", ".yml") and _declares_heads(c))):
+        if c.is_file() and c.suffix in (".json", ".yaml", ".yml") and _declares_heads(c):
             return c
     return None
 
 
 def _declares_heads(path: Path) -> bool:
+    """True for hwsim's LM YAML (``kv_heads``) and a Hugging Face config (``num_attention_heads``)."""
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML
     except (OSError, yaml.YAMLError):
         return False
-    return isinstance(data, dict) and "kv_heads" in data
+    return isinstance(data, dict) and ("kv_heads" in data or "num_attention_heads" in data)
 
 
 @functools.lru_cache(maxsize=64)
