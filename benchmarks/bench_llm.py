@@ -63,7 +63,8 @@ def main() -> None:
     t0 = time.perf_counter()
     for g in graphs:
         simulate(g, device, record_trace=False)
-    print(f"simulating Llama 3.2 1B prefill (128 tokens) + decode (KV 1024): {time.perf_counter() - t0:.2f} s "
+    seconds = time.perf_counter() - t0
+    print(f"simulating Llama 3.2 1B prefill (128 tokens) + decode (KV 1024): {seconds:.2f} s "
           f"({sum(len(g.ops) for g in graphs)} ops)")
 
 
