@@ -18,7 +18,8 @@ import numba
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.numerics import kernels, kernels_fused, kernels_vnni, reference, reference_fused, vnni
+from hwsim.numerics import (kernels, kernels_fused, kernels_ordered, kernels_vnni, reference, reference_fused,
+                            vnni)
 from hwsim.numerics.formats import INT32, IntFormat, OverflowMode, RoundingMode, parse_enum
 
 _FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is exact in float32
@@ -28,6 +29,11 @@ _ACC_BYTES = 1 << 16  # int32 accumulators per block of the int32 kernel
 
 def _impl():
     return reference if os.environ.get("HWSIM_REFERENCE") == "1" else kernels
+
+
+def _ordered_impl():
+    """The ordered (narrow-register) kernels: all outputs as vector lanes, or the scalar reference."""
+    return reference if os.environ.get("HWSIM_REFERENCE") == "1" else kernels_ordered
 
 
 def _stage_impl():
@@ -471,7 +477,7 @@ def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
         if packed.zw_nonzero:
             raw -= zw[None, :] * x.sum(axis=1, dtype=np.int64)[:, None]
         return MacResult(raw, 0, path)
-    acc, count = _impl().matmul_acc(x, packed.w, zx, zw, b, accumulator.fmt.min, accumulator.fmt.max,
+    acc, count = _ordered_impl().matmul_acc(x, packed.w, zx, zw, b, accumulator.fmt.min, accumulator.fmt.max,
                                     int(accumulator.overflow), accumulator.k_order(x.shape[1]),
                                     bool(accumulator.bias_last))
     _note_overflows(int(count))
@@ -696,8 +702,8 @@ def depthwise_conv2d(x, w, *, stride=1, padding="valid", dilation=1, depth_multi
         acc = kernels.depthwise_acc_i32(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier))
         return MacResult(acc.astype(np.int64), 0, "int32")
     fmt = accumulator.fmt
-    acc, count = _impl().depthwise_acc(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier), fmt.min,
-                                       fmt.max, int(accumulator.overflow))
+    acc, count = _ordered_impl().depthwise_acc(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier),
+                                               fmt.min, fmt.max, int(accumulator.overflow))
     _note_overflows(int(count))
     return MacResult(acc, int(count), "ordered")
 
