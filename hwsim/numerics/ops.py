@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -369,10 +370,14 @@ def counting_overflows() -> Iterator[list[int]]:
         _OVERFLOWS.reset(token)
 
 
+_OVERFLOWS_LOCK = threading.Lock()  # a batch's threads share their caller's running total
+
+
 def _note_overflows(count: int) -> None:
     total = _OVERFLOWS.get()
     if total is not None:
-        total[0] += count
+        with _OVERFLOWS_LOCK:
+            total[0] += count
 
 
 @dataclass(frozen=True)
