@@ -72,7 +72,8 @@ def _bench(args: argparse.Namespace) -> int:
     from hwsim.bench import bench_infer, run_kernel_benchmarks
 
     if args.what == "infer":
-        bench_infer(repeats=args.repeats, out=sys.stdout, size=96 if args.quick else 224)
+        bench_infer(repeats=args.repeats, out=sys.stdout, size=96 if args.quick else 224,
+                    batch=8 if args.quick else 32)
     else:
         run_kernel_benchmarks(quick=args.quick, repeats=args.repeats, out=sys.stdout)
     return 0
