@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("infer", help="run a quantized model through hwsim's bit-accurate kernels")
     p.add_argument("model", help="a .tflite or .onnx file")
-    p.add_argument("--input", required=True, help=".npy holding the model input (integer codes or floats)")
+    p.add_argument("--input", required=True, help=".npy holding the model input (integer codes or floats); a "
+                   "batch along axis 0 runs its images over threads")
     p.add_argument("--output", required=True, help=".npy to write the output to")
     p.add_argument("--semantics", default=None,
                    help="runtime arithmetic to reproduce (default: tflite-reference for .tflite, this host's "
