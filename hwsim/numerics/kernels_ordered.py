@@ -59,8 +59,27 @@ def matmul_acc(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order, bias
                                 acc_max, overflow, x.shape[1])
     xs = np.empty(x.shape, lane)
     wt = np.empty(w.shape, lane)
-    _centre_gemm(x, w, x_zp, np.asarray(w_zp, np.int64), k_order, xs, wt)
-    return _gemm_lanes(xs, wt, bias.astype(lane), lo, hi, mask, overflow, bool(bias_last))
+    whole = max(x.shape[1], 1)  # one group: all of K
+    _centre_gemm(x, w, x_zp, np.asarray(w_zp, np.int64).reshape(-1, 1), k_order, whole, xs, wt)
+    out = np.empty((1, x.shape[0], w.shape[1]), np.int64)
+    count = _gemm_lanes(xs, wt, bias.astype(lane), lo, hi, mask, overflow, bool(bias_last), whole, out)
+    return out[0], count
+
+
+def matmul_groups_acc(x, w, x_zp, w_zp, group_size, acc_min, acc_max, overflow, bias_last):
+    """Per-group ordered sums, acc[g, m, n] = sum over k of group g (``group_size`` consecutive k, in order)
+    of (x[m, k] - x_zp)(w[k, n] - w_zp[n, g]), each group in a register of its own that starts at zero (a
+    zero bias, loaded first or added last as ``bias_last`` says), all groups in one call.
+    Returns (acc, count)."""
+    depth = x.shape[1]
+    lane, lo, hi, mask = _lanes(_span(x, x_zp), _span(w, w_zp), 0, acc_min, acc_max, overflow, group_size)
+    xs = np.empty(x.shape, lane)
+    wt = np.empty(w.shape, lane)
+    _centre_gemm(x, w, x_zp, np.asarray(w_zp, np.int64), np.arange(depth), group_size, xs, wt)
+    out = np.empty((-(-depth // group_size), x.shape[0], w.shape[1]), np.int64)
+    count = _gemm_lanes(xs, wt, np.zeros(w.shape[1], lane), lo, hi, mask, overflow, bool(bias_last),
+                        group_size, out)
+    return out, count
 
 
 def depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w,
@@ -78,14 +97,16 @@ def depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_
 
 
 @numba.njit(cache=True, nogil=True)
-def _centre_gemm(x, w, x_zp, w_zp, k_order, xs, wt):
-    """xs[m, kk] = x[m, k_order[kk]] - x_zp and wt[kk, n] = w[k_order[kk], n] - w_zp[n], in the lane dtype."""
+def _centre_gemm(x, w, x_zp, w_zp, k_order, group_size, xs, wt):
+    """xs[m, kk] = x[m, k_order[kk]] - x_zp and wt[kk, n] = w[k_order[kk], n] - w_zp[n, kk // group_size], in
+    the lane dtype (w_zp [N, groups]: one zero point per column and group)."""
     for m in range(x.shape[0]):
         for kk in range(x.shape[1]):
             xs[m, kk] = np.int64(x[m, k_order[kk]]) - x_zp
     for kk in range(w.shape[0]):
+        g = kk // group_size
         for n in range(w.shape[1]):
-            wt[kk, n] = np.int64(w[k_order[kk], n]) - w_zp[n]
+            wt[kk, n] = np.int64(w[k_order[kk], n]) - w_zp[n, g]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -133,26 +154,31 @@ def _add_lanes(acc, count, xv, wrow, lo, hi, mask, overflow):
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _gemm_lanes(xs, wt, bias, acc_min, acc_max, mask, overflow, bias_last):
+def _gemm_lanes(xs, wt, bias, acc_min, acc_max, mask, overflow, bias_last, group_size, out):
     """Ordered accumulators of xs [M, K] (x - zx, columns already in accumulation order) by wt [K, N] (w - zw,
-    rows in that order) plus ``bias`` [N], all in the lane dtype. Tiles of ROWS x BLOCK run in parallel,
-    each in ``_gemm_tile`` (loops inside a parallel loop's body would not vectorise as well).
-    Returns (acc int64 [M, N], count)."""
-    rows = xs.shape[0]
+    rows in that order) plus ``bias`` [N], all in the lane dtype: out[g] sums the g-th run of ``group_size``
+    steps in a register of its own (one group when group_size >= K). Tiles of ROWS x BLOCK of every group run
+    in parallel, each in ``_gemm_tile`` (loops inside a parallel loop's body would not vectorise as well).
+    Returns the count of excursions."""
+    rows, depth = xs.shape
     cols = wt.shape[1]
-    out = np.empty((rows, cols), np.int64)
     row_tiles = (rows + ROWS - 1) // ROWS
     col_tiles = (cols + BLOCK - 1) // BLOCK
-    counts = np.zeros(row_tiles * col_tiles, np.int64)
-    for t in numba.prange(row_tiles * col_tiles):
+    tiles = row_tiles * col_tiles
+    counts = np.zeros(out.shape[0] * tiles, np.int64)
+    for t in numba.prange(out.shape[0] * tiles):
+        g = t // tiles
+        k0 = g * group_size
         counts[t] = _gemm_tile(xs, wt, bias, acc_min, acc_max, mask, overflow, bias_last,
-                               (t // col_tiles) * ROWS, (t % col_tiles) * BLOCK, out)
-    return out, counts.sum()
+                               ((t % tiles) // col_tiles) * ROWS, (t % col_tiles) * BLOCK, k0,
+                               min(k0 + group_size, depth), out[g])
+    return counts.sum()
 
 
 @numba.njit(cache=True, nogil=True)
-def _gemm_tile(xs, wt, bias, acc_min, acc_max, mask, overflow, bias_last, r0, n0, out):
-    """One tile of ``_gemm_lanes``: rows r0.. and columns n0.. of ``out``; returns its excursion count.
+def _gemm_tile(xs, wt, bias, acc_min, acc_max, mask, overflow, bias_last, r0, n0, k0, k1, out):
+    """One tile of ``_gemm_lanes``: rows r0.. and columns n0.. of ``out``, steps k0 <= kk < k1; returns its
+    excursion count.
 
     A zero input (a ReLU's output at its zero point) is skipped under SATURATE and WRAP: adding 0 to a
     fitted register changes nothing and cannot leave the range."""
@@ -165,7 +191,7 @@ def _gemm_tile(xs, wt, bias, acc_min, acc_max, mask, overflow, bias_last, r0, n0
     if not bias_last:
         for r in range(height):
             _add_lanes(acc[r], count[r], 1, b, acc_min, acc_max, mask, overflow)
-    for kk in range(xs.shape[1]):
+    for kk in range(k0, k1):
         wrow = wt[kk, n0:n0 + width]
         for r in range(height):
             xv = xs[r0 + r, kk]

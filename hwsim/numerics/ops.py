@@ -539,10 +539,26 @@ def matmul_groups(x, w, *, group_size: int, x_zero_point: int = 0, w_zero_point=
     zw = np.asarray(w_zero_point, np.int64)
     zw = np.broadcast_to(zw.reshape(-1, 1) if zw.ndim == 1 else zw, (cols, groups)) if zw.size > 1 else \
         np.full((cols, groups), int(zw), np.int64)
+    x = np.asarray(x)
+    _require_int("x", x)
+    if x.ndim != 2 or x.shape[1] != depth:
+        raise ConfigError(f"x: expected shape [M, {depth}] to match w (got {x.shape})")
+    if accumulator.order is None and _ordered_impl() is kernels_ordered and groups:
+        (x_lo, x_hi), (w_lo, w_hi) = _value_range(x), _value_range(w)
+        zx = int(x_zero_point)
+        span_w = max(abs(w_hi - int(zw.min())), abs(w_lo - int(zw.max())))  # from the extremes: cheap, safe
+        bound = min(group_size, depth) * max(abs(x_hi - zx), abs(x_lo - zx)) * span_w
+        if not _order_free(bound, accumulator):  # every group at once on the lanes kernel
+            fmt = accumulator.fmt
+            acc, count = kernels_ordered.matmul_groups_acc(x, w, int(x_zero_point), np.ascontiguousarray(zw),
+                                                           group_size, fmt.min, fmt.max, int(accumulator.overflow),
+                                                           bool(accumulator.bias_last))
+            _note_overflows(int(count))
+            return MacResult(acc, int(count), "per-group")
     parts, overflows = [], 0
     for g in range(groups):
         sl = slice(g * group_size, min((g + 1) * group_size, depth))
-        res = matmul(np.asarray(x)[:, sl], w[sl], x_zero_point=x_zero_point,
+        res = matmul(x[:, sl], w[sl], x_zero_point=x_zero_point,
                      w_zero_point=np.ascontiguousarray(zw[:, g]), accumulator=accumulator)
         parts.append(res.acc)
         overflows += res.overflows

@@ -40,6 +40,20 @@ def matmul_acc(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order, bias
     return acc, count
 
 
+def matmul_groups_acc(x, w, x_zp, w_zp, group_size, acc_min, acc_max, overflow, bias_last):
+    """acc[g] = :func:`matmul_acc` over the ``group_size`` consecutive k of group g in ascending order, with
+    that group's zero points w_zp[:, g] and a zero bias. Returns (acc [G, M, N], overflow_count)."""
+    parts, count = [], 0
+    for g, k0 in enumerate(range(0, x.shape[1], group_size)):
+        k1 = min(k0 + group_size, x.shape[1])
+        zeros = np.zeros(w.shape[1], np.int64)
+        acc, n = matmul_acc(x[:, k0:k1], w[k0:k1], x_zp, np.asarray(w_zp)[:, g], zeros, acc_min, acc_max,
+                            overflow, range(k1 - k0), bias_last)
+        parts.append(acc)
+        count += n
+    return np.stack(parts), count
+
+
 def depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w,
                   multiplier, acc_min, acc_max, overflow):
     """Depthwise accumulators (NHWC, w [kh, kw, C*multiplier], output channel o reads input o // multiplier):

@@ -1,4 +1,4 @@
-"""The ordered kernels with outputs as lanes, on shapes that cross their tiles, and through ops' public calls."""
+"""The ordered kernels with outputs as lanes, on shapes that cross their tiles, and through ops' calls."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,8 @@ from hwsim.numerics import kernels_ordered, ops, reference, reference_ordered
 from hwsim.numerics.formats import IntFormat, OverflowMode
 from hwsim.numerics.ops import Accumulator
 
-OPERANDS = {"int8": (np.int8, -128, 128, 5), "uint8": (np.uint8, 0, 256, 130), "int16": (np.int16, -32768, 32768, 9)}
+OPERANDS = {"int8": (np.int8, -128, 128, 5), "uint8": (np.uint8, 0, 256, 130),
+            "int16": (np.int16, -32768, 32768, 9)}
 
 
 def _inputs(rng, kind, shape):
@@ -88,3 +89,24 @@ def test_public_ops_equal_the_scalar_reference(rng, monkeypatch, overflow):
     for got, want in zip(fast, run()):
         assert got.overflows == want.overflows > 0
         np.testing.assert_array_equal(got.acc, want.acc)
+
+
+@pytest.mark.parametrize("overflow", list(OverflowMode))
+@pytest.mark.parametrize("bias_last", [False, True])
+def test_per_group_sums_in_one_call(rng, overflow, bias_last):
+    """Groups of 7 over K = 30 (a short last group), zero points per column and group, a 14-bit register: the
+    one-call lanes kernel == its numpy twin == the scalar reference group by group."""
+    x, zx = _inputs(rng, "uint8", (11, 30))
+    w = rng.integers(-128, 128, (30, 70)).astype(np.int8)
+    zw = rng.integers(-4, 4, (70, 5))
+    fmt = IntFormat(14)
+    args = (x, w, zx, zw, 7, fmt.min, fmt.max, int(overflow), bias_last)
+    parts = [reference.matmul_acc(x[:, k:k + 7], w[k:k + 7], zx, zw[:, g], np.zeros(70, np.int64), fmt.min,
+                                  fmt.max, int(overflow), range(min(7, 30 - k)), bias_last)
+             for g, k in enumerate(range(0, 30, 7))]
+    want, count = np.stack([p[0] for p in parts]), sum(p[1] for p in parts)
+    assert count > 0
+    for twin in (kernels_ordered, reference_ordered):
+        acc, n = twin.matmul_groups_acc(*args)
+        np.testing.assert_array_equal(acc, want)
+        assert n == count
