@@ -217,5 +217,9 @@ def _reshape(graph, op, values):
 @FLOAT_OPS.register("softmax")
 def _softmax(graph, op, values):
     x = values[op.inputs[0]].astype(np.float64)
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+    axis = op.attrs.get("axis", -1)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)
+
+
+from hwsim.runtime import float_ops  # noqa: E402,F401  (registers the ops of common exports)
