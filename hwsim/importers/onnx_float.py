@@ -69,7 +69,11 @@ def _clip(b, n):
 
 @_node("Softmax")
 def _softmax(b, n):
-    b.emit(n, "softmax", [n.inputs[0]], {"axis": int(n.attrs.get("axis", -1)), "beta": 1.0})
+    axis = int(n.attrs.get("axis", -1))
+    rank = len(b.info.get(n.inputs[0], ((None,) * (axis + 1),))[0])
+    if axis == rank - 1:
+        axis = -1
+    b.emit(n, "softmax", [n.inputs[0]], {"axis": axis, "beta": 1.0})
 
 
 @_node("ReduceMean")
@@ -79,8 +83,11 @@ def _reduce_mean(b, n):
         axes = _optional(b, n, 1, "axes")
     if axes is None:
         axes = range(len(_rank(b, n, n.inputs[0])))
-    b.emit(n, "mean", [n.inputs[0]], {"axes": tuple(int(a) for a in np.ravel(axes)),
-                                      "keep_dims": bool(n.attrs.get("keepdims", 1))})
+    rank = len(_rank(b, n, n.inputs[0]))
+    attrs = {"axes": tuple(int(a) % rank for a in np.ravel(axes)), "keep_dims": bool(n.attrs.get("keepdims", 1))}
+    if rank == 4:  # NCHW: the integer kernel computes in NHWC, as the same model converted to TFLite would
+        attrs["layout"] = "NCHW"
+    b.emit(n, "mean", [n.inputs[0]], attrs)
 
 
 @_node("Concat")

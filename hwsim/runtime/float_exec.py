@@ -210,8 +210,10 @@ def _reshape_to(graph, op, values):
 @FLOAT_OPS.register("reshape")
 def _reshape(graph, op, values):
     x = values[op.inputs[0]]
-    shape = [x.shape[0] if d is None else d for d in graph.tensor(op.outputs[0]).shape]
-    return x.reshape(shape)
+    shape = graph.tensor(op.outputs[0]).shape
+    if shape.count(None) == 1:  # the unknown batch, wherever a transpose moved it
+        return x.reshape([-1 if d is None else d for d in shape])
+    return x.reshape([x.shape[0] if d is None else d for d in shape])
 
 
 @FLOAT_OPS.register("softmax")
