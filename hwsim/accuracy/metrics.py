@@ -52,7 +52,7 @@ def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
     signal = float((ref ** 2).sum())
     if noise == 0.0:
         return float("inf")
-    return 10.0 * np.log10(max(signal, 1e-300) / noise)
+    return float(10.0 * np.log10(max(signal, 1e-300) / noise))
 
 
 def scores(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> dict[str, float]:

@@ -28,6 +28,7 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
     from hwsim.experiment.runner import run_all
     from hwsim.experiment.spec import load_experiment
     from hwsim.experiment.sweep import expand
+    from hwsim.experiment.workloads import check_experiment
 
     out = out or sys.stdout
     path = Path(path)
@@ -38,6 +39,7 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
         if shipped.exists():
             path = shipped
     spec = load_experiment(path)
+    check_experiment(spec, path)
     try:
         points = expand(spec, path.parent)
     except ConfigError as exc:  # a recipe or axis that cannot be resolved: name the experiment file

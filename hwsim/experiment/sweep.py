@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from hwsim.config.dotted import set_path
-from hwsim.experiment.spec import ExperimentSpec, RandomAxis
+from hwsim.experiment.spec import ExperimentSpec, RandomAxis, WorkloadItem
 
 
 class RunSpec(BaseModel):
@@ -33,6 +33,7 @@ class RunSpec(BaseModel):
     index: int
     seed: int
     workload: str
+    workload_item: dict[str, Any] | None = None  # the user's model and data (WorkloadItem), else None
     device: str
     device_overrides: dict[str, Any] = {}
     recipe: dict[str, Any]
@@ -84,6 +85,15 @@ def resolve_recipe(item: str | dict, base_dir: Path) -> tuple[dict, str]:
     return recipe.model_dump(mode="json"), recipe.name
 
 
+def workload_item(value: Any) -> WorkloadItem | None:
+    """The user workload a base-list entry or axis value stands for (None for a name or a model path)."""
+    if isinstance(value, WorkloadItem):
+        return value
+    if isinstance(value, dict):
+        return WorkloadItem.model_validate(value)
+    return None
+
+
 def _draw(rng: np.random.Generator, axis: list | RandomAxis) -> Any:
     if isinstance(axis, list):
         return copy.deepcopy(axis[int(rng.integers(len(axis)))])
@@ -125,6 +135,7 @@ def expand(spec: ExperimentSpec, base_dir: str | Path = ".") -> list[RunSpec]:
 
 def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache: dict, index: int) -> RunSpec:
     workload = values.get("workload", spec.workloads[0])
+    item = workload_item(workload)
     device = values.get("device", spec.devices[0])
     recipe_item = values.get("recipe", spec.recipes[0])
     key = json.dumps(recipe_item, sort_keys=True)
@@ -136,7 +147,7 @@ def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache
     device_overrides: dict[str, Any] = {}
     axes: dict[str, Any] = {}
     for path, value in values.items():
-        axes[path] = axis_label(value if path != "recipe" else label)
+        axes[path] = item.label if path == "workload" and item else axis_label(value if path != "recipe" else label)
         root, _, rest = path.partition(".")
         if not rest:
             continue
@@ -149,6 +160,7 @@ def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache
     for name in ("workload", "recipe", "device"):
         if name in base and len(base[name]) > 1:
             axes.setdefault(name, axes.get(name))
-    return RunSpec(experiment=spec.name, index=index, seed=spec.seed, workload=str(workload), device=str(device),
+    return RunSpec(experiment=spec.name, index=index, seed=spec.seed, workload=item.label if item else str(workload),
+                   workload_item=item.model_dump(mode="json", exclude_none=True) if item else None, device=str(device),
                    device_overrides=device_overrides, recipe=recipe, recipe_label=label, metrics=tuple(spec.metrics),
                    axes=axes, base_dir=str(base_dir), **sections)
