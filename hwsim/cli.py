@@ -43,11 +43,18 @@ def _simulate(args: argparse.Namespace) -> int:
     from hwsim.schedule.simulate import simulate
 
     output = check_output_path(args.output) if args.output else None
-    result = simulate(args.model, device_from_args(args))
+    result = simulate(args.model, device_from_args(args), record_trace=bool(args.trace or args.plot))
     print(result.table(mappings=args.mappings))
     if args.counts:
         print()
         print(result.totals.table())
+        print()
+        print(result.traffic_table())
+    if args.report_dir:
+        from hwsim.schedule.scalesim.reports import write_reports
+
+        for path in write_reports(result, args.report_dir):
+            print(f"wrote {path}")
     if args.trace:
         print(f"wrote {result.trace.write_chrome(args.trace)} (open in https://ui.perfetto.dev)")
     if args.plot:
@@ -172,7 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", default=None, help="write the timeline as Chrome trace JSON (opens in Perfetto)")
     p.add_argument("--plot", default=None, help="folder to write the latency breakdown and roofline PNGs to")
     p.add_argument("--mappings", action="store_true", help="print each layer's tiling and loop order")
-    p.add_argument("--counts", action="store_true", help="print the action counts the energy model prices")
+    p.add_argument("--counts", action="store_true",
+                   help="print the action counts the energy model prices, and the traffic per level and "
+                        "operand")
+    p.add_argument("--report-dir", default=None,
+                   help="write SCALE-Sim's COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and "
+                        "DETAILED_ACCESS_REPORT.csv here (needs --memory-model scalesim)")
     p.add_argument("--output", default=None,
                    help="also write the results to this .json (totals and per-layer list) or .csv (a row per layer)")
     p.set_defaults(func=_simulate)

@@ -16,3 +16,15 @@ settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHES
 def rng() -> np.random.Generator:
     """A generator with a fixed seed, so every test's data is reproducible."""
     return np.random.default_rng(20261125)
+
+
+def pytest_addoption(parser):
+    """``--update-golden``: rewrite the golden files of the selected golden tests instead of checking them."""
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/counts/<device>.json from the current code (review the diff)")
+
+
+@pytest.fixture
+def update_golden(request) -> bool:
+    """True when the run was asked to rewrite golden files (``pytest --update-golden``)."""
+    return bool(request.config.getoption("--update-golden"))

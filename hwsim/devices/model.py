@@ -151,6 +151,18 @@ def _first_error(exc: ValueError) -> str:
     return str(exc)
 
 
+def with_memory_model(device: Device, memory_model: str) -> Device:
+    """The same device with another ``memory_model`` (``--memory-model``); errors name the option."""
+    from pydantic import ValidationError
+
+    try:
+        spec = DeviceSpec.model_validate({**device.spec.model_dump(), "memory_model": memory_model})
+    except ValidationError as exc:
+        raise ConfigError(f"--memory-model {memory_model}: device {device.path or device.name}: "
+                          f"{exc.errors()[0]['msg']}") from None
+    return Device(spec, device.path)
+
+
 def device_names() -> list[str]:
     """Names of the shipped devices (``accelerators/*.yaml``), sorted."""
     return sorted(p.stem for p in data_dir("accelerators").glob("*.yaml"))

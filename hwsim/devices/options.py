@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from hwsim.devices.model import Device, load_device, override
+from hwsim.devices.model import Device, load_device, override, with_memory_model
 
 
 def add_device_options(p: argparse.ArgumentParser) -> None:
-    """``--device`` and the Ethos-U options Vela itself takes (system config, memory mode, cache size)."""
+    """``--device``, ``--memory-model``, and the Ethos-U options Vela itself takes (system config, memory mode,
+    cache size)."""
     p.add_argument("--device", required=True,
                    help="a shipped device (see `hwsim list devices`), a device .yaml or a SCALE-Sim .cfg")
+    p.add_argument("--memory-model", choices=["hwsim", "scalesim"], default=None,
+                   help="memory traffic and stalls by hwsim's own model or SCALE-Sim 3.0.0's (default: the "
+                        "device's memory_model, hwsim unless it says otherwise)")
     p.add_argument("--system-config", default=None,
                    help="Ethos-U devices: a Vela system config (e.g. Ethos_U65_High_End) instead of the device's")
     p.add_argument("--memory-mode", default=None,
@@ -20,8 +24,11 @@ def add_device_options(p: argparse.ArgumentParser) -> None:
 
 
 def device_from_args(args: argparse.Namespace) -> Device:
-    """The device ``args`` name, with the Ethos-U options applied (one-line errors name the option)."""
+    """The device ``args`` name, with its ``--memory-model`` and the Ethos-U options applied (one-line errors
+    name the option)."""
     device = load_device(args.device)
+    if args.memory_model:
+        device = with_memory_model(device, args.memory_model)
     changes = {"system_config": args.system_config, "memory_mode": args.memory_mode,
                "arena_cache_size_bytes": args.arena_cache_size}
     changes = {k: v for k, v in changes.items() if v is not None}

@@ -196,11 +196,54 @@ class EthosUSpec(_Spec):
         return self
 
 
+class ScaleSimMemorySpec(_Spec):
+    """SCALE-Sim 3.0.0's memory parameters, used with ``memory_model: scalesim`` (filled from a ``.cfg``).
+
+    ``interface_bandwidth`` is SCALE-Sim's ``InterfaceBandwidth``: ``CALC`` (DRAM bandwidth estimated, reads
+    never stall, the OFMAP drains one array row per cycle) or ``USER`` (the IFMAP and filter buffers fetch
+    ``ifmap_words_per_cycle`` and ``filter_words_per_cycle``, SCALE-Sim's ``[layout]
+    IfmapSRAMBankBandwidth`` and ``FilterSRAMBankBandwidth``; the OFMAP drains ``ofmap_words_per_cycle``,
+    the first ``Bandwidth`` value). The offsets place each operand in SCALE-Sim's address space.
+    """
+
+    interface_bandwidth: Literal["CALC", "USER"] = "CALC"
+    ifmap_words_per_cycle: PositiveInt = 10
+    filter_words_per_cycle: PositiveInt = 10
+    ofmap_words_per_cycle: PositiveInt = 10
+    ifmap_offset: Annotated[int, Field(ge=0)] = 0
+    filter_offset: Annotated[int, Field(ge=0)] = 10_000_000
+    ofmap_offset: Annotated[int, Field(ge=0)] = 20_000_000
+    source: str = ""
+
+
+def scalesim_memory_problem(spec: DeviceSpec) -> str | None:
+    """Why SCALE-Sim's memory model cannot run on ``spec`` (os/ws/is array, one SRAM per operand), or None."""
+    if spec.mac_array.dataflow not in ("output_stationary", "weight_stationary", "input_stationary"):
+        return (f"scalesim needs a systolic array (output_, weight_ or input_stationary), not "
+                f"{spec.mac_array.dataflow}")
+    readers: dict[int, str] = {}
+    for operand in ("inputs", "weights", "outputs"):
+        i = max(i for i, m in enumerate(spec.memories) if operand in m.holds and m.kind != "register_file")
+        level = spec.memories[i]
+        if level.kind != "sram":
+            return (f"scalesim needs an SRAM buffer for {operand} (its ifmap, filter and ofmap SRAMs); {operand} "
+                    f"are read from {level.name!r}, a {level.kind} level")
+        if i in readers:
+            return (f"scalesim needs one SRAM per operand (its ifmap, filter and ofmap SRAMs); {readers[i]} and "
+                    f"{operand} share {level.name!r}")
+        readers[i] = operand
+    return None
+
+
 class DeviceSpec(_Spec):
     """A whole device file.
 
     With an ``ethos_u`` section, ``clock_mhz`` and ``memories`` follow from its Vela system configuration and
     memory mode (:mod:`hwsim.devices.ethos_u`) and the file gives neither.
+
+    ``memory_model`` picks how memory traffic and stalls are modelled: ``hwsim`` (hwsim's own tiling and DMA
+    simulation, the default) or ``scalesim`` (SCALE-Sim 3.0.0's double-buffered SRAMs, parameters in
+    ``scalesim``; the device needs one SRAM per operand and an os/ws/is array).
     """
 
     schema_version: Literal[1]
@@ -232,6 +275,21 @@ class DeviceSpec(_Spec):
 
             data = {**data, **derived_fields(section.model_dump())}
         return data
+
+    memory_model: Literal["hwsim", "scalesim"] = "hwsim"
+    scalesim: ScaleSimMemorySpec = ScaleSimMemorySpec()
+
+    @model_validator(mode="after")
+    def _scalesim_memory(self):
+        if self.memory_model != "scalesim":
+            return self
+        if self.performance_model not in ("hwsim", "scalesim-3.0"):
+            raise at_field(("memory_model",), f"scalesim replaces the whole layer plan; it cannot be combined "
+                           f"with performance_model {self.performance_model!r}", self.memory_model)
+        problem = scalesim_memory_problem(self)
+        if problem:
+            raise at_field(("memory_model",), problem, self.memory_model)
+        return self
 
     @model_validator(mode="after")
     def _known_model(self):

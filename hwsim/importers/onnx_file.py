@@ -5,11 +5,11 @@ wrap float ops in DequantizeLinear / QuantizeLinear pairs; hwsim fuses each ``DQ
 the integer op, as ONNX Runtime's graph optimizer does, so both forms run on the same integer kernels.
 Tensors keep ONNX's NCHW shapes; spatial ops carry ``layout="NCHW"``.
 
-The QDQ rules are those of ONNX Runtime's x86 builds: an int8 Q/DQ pair with a single reader becomes uint8
-first, and MatMul, Add, Mul and Softmax groups whose types do not fit a QLinear kernel (an int8 MatMul A,
-mixed input types) stay DequantizeLinear, float op, QuantizeLinear. Float ops of a quantized model
-(LayerNormalization, Erf, Div, ReduceMean... and those unfused groups) run as ONNX Runtime computes them
-in float32 (:mod:`hwsim.runtime.onnx_ops`).
+The QDQ rules are those of ONNX Runtime's x86 builds (the same on every x86 CPU): an int8 Q/DQ pair with a
+single reader becomes uint8 first, and MatMul, Conv, Add, Mul and Softmax groups whose types do not fit a
+QLinear kernel (an int8 MatMul A, an int8 or mixed-type Conv, mixed input types) stay DequantizeLinear,
+float op, QuantizeLinear. Float ops of a quantized model (LayerNormalization, Erf, Div, ReduceMean, Conv...
+and those unfused groups) run as ONNX Runtime computes them in float32 (:mod:`hwsim.runtime.onnx_ops`).
 """
 
 from __future__ import annotations
@@ -205,14 +205,20 @@ def _code_type(consts: dict, zero_point: str, data: str = "") -> np.dtype:
 
 
 def _ort_x86_fuses(n: _Node, dqs: list[_Node], q: _Node, consts: dict) -> bool:
-    """Whether ONNX Runtime's QDQ selectors (x86: int8 activations not allowed) fuse this group. MatMul needs
-    a uint8 A and the output's type; Add and Mul (QLinearAdd/QLinearMul), Softmax and the data-movement ops
-    need one type throughout. Conv, Gemm and pools keep hwsim's integer kernels (ONNX Runtime runs an int8
-    conv group in float32, which hwsim does not model)."""
+    """Whether ONNX Runtime's QDQ selectors (x86: int8 activations not allowed, whatever the CPU) fuse this
+    group. MatMul needs a uint8 A and the output's type; Conv needs the output's type on its input, and not
+    int8 (ConvNodeGroupSelector): the others run as DequantizeLinear, MLAS' float Conv, QuantizeLinear
+    (``conv2d_f32``), except groups of one filter (depthwise), whose float kernel hwsim does not model and
+    which keep hwsim's integer kernel. Add and Mul (QLinearAdd/QLinearMul), Softmax and the data-movement ops
+    need one type throughout. Gemm and pools keep hwsim's integer kernels."""
     ins = [_code_type(consts, d.inputs[2] if len(d.inputs) > 2 else "", d.inputs[0]) for d in dqs]
     out = _code_type(consts, q.inputs[2] if len(q.inputs) > 2 else "")
     if n.op_type == "MatMul":
         return ins[0] == np.uint8 and out == ins[0]
+    if n.op_type == "Conv" and (ins[0] != out or ins[0] == np.int8):
+        w = consts.get(dqs[1].inputs[0]) if len(dqs) > 1 else None
+        groups = int(n.attrs.get("group", 1))
+        return w is not None and w.ndim == 4 and w.shape[0] // groups < 2  # one filter a group: not modelled
     if n.op_type in ("Add", "Mul", "Softmax", "Transpose", "Reshape", "Flatten"):
         return all(t == out for t in ins)
     return True
@@ -353,7 +359,8 @@ class _Builder:
     def _DequantizeLinear(self, n):
         quant, _ = self.qinfo(n, n.inputs[1], n.inputs[2] if len(n.inputs) > 2 else "", n.attrs.get("axis", 1))
         self.tensor(n.inputs[0], quant=quant)
-        self.tensor(n.outputs[0], dtype=np.float32)
+        const = self.consts.get(n.inputs[0])
+        self.tensor(n.outputs[0], shape=None if const is None else tuple(const.shape), dtype=np.float32)
         self.emit(n, "dequantize", [n.inputs[0]], {})
 
     def _conv(self, n, x, xs, xz, w, ws, wz, ys, yz, bias):
@@ -629,6 +636,15 @@ class _Builder:
         return key
 
     def _Conv(self, n):
+        if self.quantized:  # an integer graph: a Conv ONNX Runtime does not fuse runs MLAS' float Conv
+            w = self.tensors.get(n.inputs[1])
+            if w is None or len(w.shape) != 4:
+                raise ConfigError(f"{self.where(n)}: a float Conv needs weights of a known 4-D shape")
+            out_c, in_per_group, kh, kw = w.shape
+            groups = int(n.attrs.get("group", 1))
+            attrs = self.spatial(n, (kh, kw))
+            attrs.update(in_channels=in_per_group * groups, groups=groups)
+            return self._float_op(n, "conv2d_f32", [i for i in n.inputs[:3] if i], attrs)
         w = self.const(n, n.inputs[1], "weight")
         out_c, in_per_group, kh, kw = w.shape
         groups = int(n.attrs.get("group", 1))

@@ -2,6 +2,8 @@
 
 ONNX Runtime (MLAS) and torch fbgemm compute uint8 x int8 dot products with ``vpmaddubsw`` on AVX2 CPUs,
 which saturates pairs of products to int16, and exactly with VNNI (``vpdpbusd``) or AMX where available.
+Not every kernel does (measured on an AVX2-only AMD Zen1): ONNX Runtime's depthwise kernel and its
+ConvInteger (an s8 x u8 GEMM) are exact on any CPU; see ``Semantics.exact_depthwise``.
 """
 
 from __future__ import annotations

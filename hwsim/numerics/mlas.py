@@ -66,6 +66,66 @@ def sgemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return acc
 
 
+def _conv_stride_k(outputs: int, depth: int) -> int:
+    """The K block of ``MlasConvOperation`` for a segment of ``outputs`` output pixels and depth K: 128 (MLAS'
+    SGEMM strides N = K = 128), doubled while the N stride halves down to the outputs."""
+    stride_n, stride_k = 128, 128
+    if outputs >= depth:
+        while stride_k // 2 >= depth:
+            stride_n, stride_k = stride_n * 2, stride_k // 2
+    else:
+        while stride_n > 16 and stride_n // 2 >= outputs:
+            stride_n, stride_k = stride_n // 2, stride_k * 2
+    return stride_k
+
+
+def conv2d_nchw(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride: tuple[int, int],
+                pads: tuple[int, int, int, int], dilation: tuple[int, int], groups: int) -> np.ndarray:
+    """ONNX Runtime's float Conv (``MlasConv``, the im2col + SGEMM algorithms), NCHW in and out.
+
+    ``x`` [N, C, H, W], ``w`` [O, C / groups, kh, kw], ``pads`` (top, bottom, left, right). Per group, the
+    patches are sampled in (c, ky, kx) order with 0.0 in the padding (``MlasConvIm2Col``); each output is one
+    fused multiply-add chain from 0 over each block of k's (``_conv_stride_k``: 128, or more for few output
+    pixels), later blocks added to the sum in float32 (beta = 1); then the bias is added (``MlasActivation``,
+    identity). The blocks assume one segment per image (ONNX Runtime splits the output pixels across threads
+    only where a thread gets enough work; then a depth above 128 could block differently). Measured equal to
+    ONNX Runtime 1.32 on an AMD Zen1 (AVX2/FMA3 kernels) for ungrouped convs of 2 or more filters; a group
+    of one filter runs MLAS' M = 1 kernel, which is not modelled.
+    """
+    x, w = np.asarray(x, _F32), np.asarray(w, _F32)
+    batch, channels, height, width = x.shape
+    out_c, per_group, kh, kw = w.shape
+    (sh, sw), (dh, dw), (top, bottom, left, right) = stride, dilation, pads
+    oh = (height + top + bottom - dh * (kh - 1) - 1) // sh + 1
+    ow = (width + left + right - dw * (kw - 1) - 1) // sw + 1
+    padded = np.zeros((batch, channels, height + top + bottom, width + left + right), _F32)
+    padded[:, :, top:top + height, left:left + width] = x
+    filters = out_c // groups
+    y = np.empty((batch, out_c, oh * ow), _F32)
+    for g in range(groups):
+        xg = padded[:, g * per_group:(g + 1) * per_group]
+        cols = np.empty((batch, per_group * kh * kw, oh * ow), _F32)  # rows k = (c, ky, kx)
+        k = 0
+        for c in range(per_group):
+            for ky in range(kh):
+                for kx in range(kw):
+                    tap = xg[:, c, ky * dh:ky * dh + sh * (oh - 1) + 1:sh, kx * dw:kx * dw + sw * (ow - 1) + 1:sw]
+                    cols[:, k] = tap.reshape(batch, -1)
+                    k += 1
+        wg = w[g * filters:(g + 1) * filters].reshape(filters, -1)
+        acc = None
+        depth, stride_k = wg.shape[1], _conv_stride_k(oh * ow, wg.shape[1])
+        for start in range(0, depth, stride_k):
+            block = np.zeros((batch, filters, oh * ow), _F32)
+            for j in range(start, min(start + stride_k, depth)):
+                block = fma_f32(wg[None, :, j:j + 1], cols[:, None, j, :], block)
+            acc = block if acc is None else (acc + block).astype(_F32)
+        if bias is not None:
+            acc = (acc + np.asarray(bias, _F32)[g * filters:(g + 1) * filters, None]).astype(_F32)
+        y[:, g * filters:(g + 1) * filters] = acc
+    return y.reshape(batch, out_c, oh, ow)
+
+
 def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, epsilon: float) -> np.ndarray:
     """LayerNormalization over the last axis, as ONNX Runtime 1.32's AVX2 kernel computes it.
 
@@ -124,16 +184,20 @@ _EXP_P = tuple(_F32(v) for v in (1.38319808e-3, 8.37550033e-3, 4.16689515e-2, 1.
 def erf(x: np.ndarray, kernel: str = "avx512") -> np.ndarray:
     """MLAS' Erf: an odd polynomial in |x| for small |x|, else 1 - exp(-poly(|x|)), every step a float32 FMA.
 
-    ``kernel="avx512"`` (``MlasErfKernelAvx512F``, measured on an AVX-512 CPU): |x| clamped to 3.925, the
-    exp branch for |x| > 0.921875, 2**r applied with ``vscalef``. ``kernel="fma3"`` (``MlasErfKernelFma3``,
-    AVX2 CPUs, read from MLAS' assembly): clamp 3.725, the exp branch for |x| >= 0.921875, 2**r built from
-    exponent bits. Both reduce exp's argument with the 1.5 * 2**23 rounding constant; the sign is copied back.
+    ``kernel="avx512"`` (``MlasErfKernelAvx512F``, measured on an AVX-512 CPU): the exp branch for
+    |x| > 0.921875, 2**r applied with ``vscalef``. ``kernel="fma3"`` (``MlasErfKernelFma3``, AVX2 CPUs, read
+    from MLAS' assembly and measured on an AMD Zen1): the exp branch for |x| >= 0.921875, 2**r built from
+    exponent bits. Both clamp |x| to 3.925: the FMA3 kernel reads the bound from ``MlasErfConstants``, which
+    holds 3.925f in ONNX Runtime 1.32 (older MLAS sources had 3.725f; the shipped library holds no 3.725f).
+    Both reduce exp's argument with the 1.5 * 2**23 rounding constant; the sign is copied back. The two give
+    the same float32 for every input: both branches agree at 0.921875, and 2**r only differs (0 against a
+    subnormal) where 1 - 2**r * e rounds to 1 either way.
     """
     if kernel not in ("avx512", "fma3"):
         raise ValueError(f"kernel: expected 'avx512' or 'fma3' (got {kernel!r})")
     x = np.asarray(x, _F32)
     sign = x.view(np.uint32) & np.uint32(0x80000000)
-    a = np.minimum(np.abs(x), _F32(3.925 if kernel == "avx512" else 3.725))
+    a = np.minimum(np.abs(x), _F32(3.925))
     s = (a * a).astype(_F32)
     small = np.full(a.shape, _ERF_SMALL[0], _F32)
     for p in _ERF_SMALL[1:]:

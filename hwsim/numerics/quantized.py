@@ -142,17 +142,23 @@ def _semantics_for(name: str, weight_bits: int, activation_bits: int) -> Semanti
     return sem
 
 
-def _arithmetic(x_dtype, w_dtype, sem: Semantics, depthwise: bool = False) -> str:
-    """The dot-product arithmetic of this runtime for these operand types (depthwise kernels stay exact)."""
-    if sem.u8s8 != "exact" and x_dtype == np.uint8 and w_dtype == np.int8 and not depthwise:
-        return sem.u8s8
-    return "exact"
+def _arithmetic(x_dtype, w_dtype, sem: Semantics, depthwise_multiplier: int | None = None) -> str:
+    """The dot-product arithmetic of this runtime for these operand types. ``depthwise_multiplier`` is the
+    outputs per group of a depthwise conv (None for other layers): the runtime's own depthwise kernel, where
+    it takes that conv (``Semantics.exact_depthwise``), keeps exact products."""
+    if sem.u8s8 == "exact" or x_dtype != np.uint8 or w_dtype != np.int8:
+        return "exact"
+    if depthwise_multiplier == 1 and sem.exact_depthwise == "multiplier-1":
+        return "exact"
+    return sem.u8s8
 
 
 def _depthwise_fast_path(sem: Semantics, x: np.ndarray, w: np.ndarray, groups: int, stride, padding,
                          dilation) -> bool:
     """Whether a grouped conv is the depthwise fast path of ``sem`` (see ``Semantics.depthwise_fast_u8s8``)."""
     if not sem.depthwise_fast_u8s8 or x.ndim != 4 or w.ndim != 4 or w.shape[3] != 1 or groups != x.shape[3]:
+        return False
+    if w.shape[0] not in (groups, 2 * groups):
         return False
     kernel = w.shape[1]
     if groups % 8 or w.shape[1:3] not in ((3, 3), (5, 5)) or ops._pair(dilation, "dilation") != (1, 1):
@@ -164,7 +170,8 @@ def _depthwise_fast_path(sem: Semantics, x: np.ndarray, w: np.ndarray, groups: i
 
 def _layer_setup(op: str, x_dtype, w: np.ndarray, channels: int, x_q: QParams, w_q: QParams, y_q: QParams,
                  y_fmt: IntFormat, activation, semantics: str, weight_bits: int, bias=None,
-                 depthwise: bool = False, fast_depthwise: bool = False) -> tuple[fused.OutputStage, str]:
+                 depthwise_multiplier: int | None = None,
+                 fast_depthwise: bool = False) -> tuple[fused.OutputStage, str]:
     """A MAC layer's requantizer and dot-product arithmetic under ``semantics`` for these operand types."""
     bits = np.dtype(x_dtype).itemsize * 8
     sem = _semantics_for(semantics, weight_bits, bits)
@@ -174,7 +181,20 @@ def _layer_setup(op: str, x_dtype, w: np.ndarray, channels: int, x_q: QParams, w
                          semantics=sem, op=op, activation=activation, activation_bits=bits)
     if fast_depthwise and np.dtype(x_dtype) == np.uint8 and w.dtype == np.int8:
         return stage, sem.depthwise_fast_u8s8
-    return stage, _arithmetic(np.dtype(x_dtype), w.dtype, sem, depthwise)
+    return stage, _arithmetic(np.dtype(x_dtype), w.dtype, sem, depthwise_multiplier)
+
+
+def _depthwise_multiplier(w: np.ndarray, groups: int) -> int | None:
+    """Outputs per group of a grouped conv with OHWI weights ``w`` that is depthwise (one input channel per
+    group), else None."""
+    return w.shape[0] // groups if groups > 1 and w.ndim == 4 and w.shape[3] == 1 else None
+
+
+def _depthwise_as_grouped(w: np.ndarray) -> np.ndarray:
+    """Depthwise weights [kh, kw, C*m] (or TFLite's [1, kh, kw, C*m]) as the OHWI weights of the same conv with
+    C groups: output channel o reads input channel o // m in both."""
+    w = w[0] if w.ndim == 4 and w.shape[0] == 1 else w
+    return np.ascontiguousarray(np.moveaxis(w, 2, 0)[..., None])
 
 
 def conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8, stride=1,
@@ -184,7 +204,7 @@ def conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFo
     x, w = np.asarray(x), np.asarray(w)
     sem = _semantics_for(semantics, weight_bits, x.dtype.itemsize * 8)
     stage, arithmetic = _layer_setup("conv2d", x.dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation, semantics,
-                                     weight_bits, depthwise=groups > 1 and w.shape[3] == 1,
+                                     weight_bits, depthwise_multiplier=_depthwise_multiplier(w, groups),
                                      fast_depthwise=_depthwise_fast_path(sem, x, w, groups, stride, padding, dilation))
     return fused.conv2d_requantized(x, w, stage, stride=stride, padding=padding, dilation=dilation, groups=groups,
                                     x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]),
@@ -214,10 +234,24 @@ def depthwise_conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_
                      stride=1, padding="valid", dilation=1, depth_multiplier: int = 1, activation=None,
                      semantics: str = "tflite-reference", accumulator: Accumulator = Accumulator(),
                      weight_bits: int = 8) -> np.ndarray:
-    """Quantized depthwise conv2d (NHWC, weights [1, kh, kw, C*m]) as ``semantics`` computes it."""
+    """Quantized depthwise conv2d (NHWC, weights [1, kh, kw, C*m]) as ``semantics`` computes it.
+
+    Where the runtime does not run it on exact products (a grouped GEMM or fbgemm's fast path with ``u8s8``
+    pairs, see ``Semantics.exact_depthwise``), it runs as the conv2d with C groups that it is."""
     x, w = np.asarray(x), np.asarray(w)
-    stage, _ = _layer_setup("depthwise_conv2d", x.dtype, w, w.shape[-1], x_q, w_q, y_q, y_fmt, activation,
-                            semantics, weight_bits, depthwise=True)
+    sem = _semantics_for(semantics, weight_bits, x.dtype.itemsize * 8)
+    w3 = w[0] if w.ndim == 4 and w.shape[0] == 1 else w
+    grouped = _depthwise_as_grouped(w3) if w3.ndim == 3 else None
+    fast = grouped is not None and x.ndim == 4 and _depthwise_fast_path(sem, x, grouped, x.shape[3], stride,
+                                                                        padding, dilation)
+    stage, arithmetic = _layer_setup("depthwise_conv2d", x.dtype, w, w.shape[-1], x_q, w_q, y_q, y_fmt, activation,
+                                     semantics, weight_bits, depthwise_multiplier=depth_multiplier,
+                                     fast_depthwise=fast)
+    if arithmetic != "exact" and grouped is not None and x.ndim == 4:
+        return fused.conv2d_requantized(x, grouped, stage, stride=stride, padding=padding, dilation=dilation,
+                                        groups=x.shape[3], x_zero_point=int(x_q.zero_point[0]),
+                                        w_zero_point=_zw(w_q, w.shape[-1]), bias=bias, accumulator=accumulator,
+                                        arithmetic=arithmetic)
     return fused.depthwise_conv2d_requantized(x, w, stage, stride=stride, padding=padding, dilation=dilation,
                                               depth_multiplier=depth_multiplier, x_zero_point=int(x_q.zero_point[0]),
                                               w_zero_point=_zw(w_q, w.shape[-1]), bias=bias, accumulator=accumulator)
@@ -229,13 +263,17 @@ def prepare_depthwise_conv2d(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_
                              accumulator: Accumulator = Accumulator(),
                              weight_bits: int = 8) -> fused.FusedDepthwise | None:
     """:func:`depthwise_conv2d` prepared once for any input of ``x_dtype``, or None where inputs of that dtype
-    could overflow its accumulator."""
+    could overflow its accumulator or the runtime pair-saturates its products."""
     w = np.asarray(w)
     w = w[0] if w.ndim == 4 and w.shape[0] == 1 else w
     if w.ndim != 3:
         return None
-    stage, _ = _layer_setup("depthwise_conv2d", x_dtype, w, w.shape[-1], x_q, w_q, y_q, y_fmt, activation,
-                            semantics, weight_bits, depthwise=True)
+    stage, arithmetic = _layer_setup("depthwise_conv2d", x_dtype, w, w.shape[-1], x_q, w_q, y_q, y_fmt, activation,
+                                     semantics, weight_bits, depthwise_multiplier=depth_multiplier)
+    sem = _semantics_for(semantics, weight_bits, np.dtype(x_dtype).itemsize * 8)
+    fast_u8s8 = sem.depthwise_fast_u8s8 and np.dtype(x_dtype) == np.uint8 and w.dtype == np.int8
+    if arithmetic != "exact" or fast_u8s8:
+        return None  # pair-saturated products (a grouped GEMM, or fbgemm's fast path): the checked path runs them
     zw = _zw(w_q, w.shape[-1])
     b = ops._per_column(0 if bias is None else bias, w.shape[-1], "bias")
     return fused.FusedDepthwise.prepare(np.ascontiguousarray(w), zw, b, int(x_q.zero_point[0]), stage,

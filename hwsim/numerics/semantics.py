@@ -46,8 +46,14 @@ class Semantics:
     ``quantize_method`` is how its QUANTIZE turns floats into codes (``ops.quantize``'s ``method``: PyTorch
     multiplies by a float32 reciprocal and adds the zero point in one fused rounding).
     ``depthwise_fast_u8s8``, where set, is the u8 x s8 arithmetic of a depthwise fast path that runs whatever
-    the CPU (fbgemm's: groups == C with C % 8 == 0, 3x3 or 5x5 taps, padding k // 2, stride <= 2, no dilation,
-    adjacent taps summed in pairs with int16 saturation even on VNNI CPUs).
+    the CPU (fbgemm's: groups == C with C % 8 == 0, C or 2C outputs, 3x3 or 5x5 taps, padding k // 2,
+    stride <= 2, no dilation, adjacent taps summed in pairs with int16 saturation even on VNNI CPUs).
+    ``exact_depthwise`` names the depthwise convs (groups == input channels) that run on a kernel of their own
+    whose u8 x s8 products are exact on every CPU; the others run as one GEMM per group with ``u8s8``:
+    ``"multiplier-1"`` (ONNX Runtime: MLAS' depthwise kernel takes one output channel per group; a depth
+    multiplier of 2 or more is a grouped GEMM, pair-saturated on AVX2 CPUs, measured on an AMD Zen1) or
+    ``"none"`` (fbgemm: outside its fast path a depthwise conv is a grouped im2col GEMM, pair-saturated along
+    the (ky, kx) taps on AVX2 CPUs without VNNI, measured on an AMD Zen1).
     """
 
     name: str
@@ -65,6 +71,7 @@ class Semantics:
     tflite_kernels: str = "reference"
     depthwise_fast_u8s8: str | None = None
     quantize_method: str = "divide"
+    exact_depthwise: str = "multiplier-1"
 
     def requantizer(self, op: str, activation_bits: int) -> RequantKind:
         """The requantizer for ``op`` with ``activation_bits``-bit activations."""
@@ -113,7 +120,7 @@ for _variant, _u8s8, _where in (("vnni", "exact", "CPUs with AVX-512 VNNI, AVX-V
     SEMANTICS.add(f"pytorch-fbgemm-{_variant}", Semantics(
         f"pytorch-fbgemm-{_variant}", f"PyTorch quantized ops, fbgemm/x86 engine, on {_where}", _FLOAT, _FLOAT,
         "float32", RoundingMode.HALF_EVEN, u8s8=_u8s8, add_form="float", depthwise_fast_u8s8="avx2-pairwise16",
-        quantize_method="reciprocal-fma"))
+        quantize_method="reciprocal-fma", exact_depthwise="none"))
 _FLOAT64 = _table(K.FLOAT64_PRODUCT, K.FLOAT64_PRODUCT, K.FLOAT64_PRODUCT, K.FLOAT32_SCALE)
 SEMANTICS.add("onnx-reference", Semantics(
     "onnx-reference", "onnx.reference (the ONNX specification's Python evaluator): the float32 multiplier "

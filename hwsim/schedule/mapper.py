@@ -75,6 +75,7 @@ class Tile:
     loads: tuple[Transfer, ...] = ()
     stores: tuple[Transfer, ...] = ()
     streams: tuple[Transfer, ...] = ()
+    wait_cycles: int = 0  # the unit waits this long before computing (stalls a memory model computed itself)
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,12 @@ class Mapping:
     working_set_bytes: dict = field(default_factory=dict)
     capacity_bytes: dict = field(default_factory=dict)
     fits: bool = True
+    reason: str = ""  # why the op runs where it does, when a performance model says (a CPU op's rule)
 
     def describe(self) -> str:
         """One line: unit, dataflow, loop order, tile, buffering and working set per level."""
+        if self.reason:
+            return f"{self.unit}: {self.reason}"
         tile = " ".join(f"{k}={v}" for k, v in self.tile.items())
         ws = ", ".join(f"{lvl} {b:,}/{self.capacity_bytes.get(lvl, 0):,} B" for lvl, b in
                        self.working_set_bytes.items())
@@ -117,6 +121,8 @@ class LayerPlan:
     mapping: Mapping
     counts: ActionCounts
     input_bytes_offchip: int = 0  # bytes this layer moves to or from the outermost level (roofline)
+    traffic: dict = field(default_factory=dict)  # (level, "read"|"write", operand) -> elements (bytes when 8-bit)
+    reports: tuple = ()  # a peer model's own per-layer figures (SCALE-Sim's report rows), if it has them
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -390,11 +396,12 @@ def _plan_mac(device: Device, unit: str, g: Gemm, bits: tuple[int, int, int],
         working_set_bytes={levels[lvl].name: b for lvl, b in ws.items()},
         capacity_bytes={levels[lvl].name: (c if c is not None else 0) for lvl, c in capacity.items()},
         fits=fits)
+    traffic: dict = {}
     counts_out = _mac_counts(device, unit, g, df, rows, cols_eff, rf_total, cf_total, compute_cycles, rate,
-                             bits, read, tiles)
+                             bits, read, tiles, traffic)
     offchip = sum(tr.nbytes for tile in tiles for tr in tile.loads + tile.stores if min(tr.src, tr.dst) == 0)
     return LayerPlan("", "", unit, g.macs, f"{w_bits}x{a_bits}", compute_cycles, _merge(tiles), mapping,
-                     counts_out, offchip)
+                     counts_out, offchip, traffic)
 
 
 def _estimate(device, t, counts, order, dim_name, sizes, home, read, need_dma, capacity, tile_bytes, partial,
@@ -509,17 +516,25 @@ def _sum_transfers(transfers: list[Transfer]) -> tuple[Transfer, ...]:
     return tuple(Transfer(o, s, d, b, bits) for (o, s, d, bits), b in acc.items())
 
 
-def _dma_counts(device: Device, counts: ActionCounts, tiles: list[Tile]) -> None:
+def _dma_counts(device: Device, counts: ActionCounts, tiles: list[Tile], traffic: dict) -> None:
     levels = device.levels
     for tile in tiles:
         for tr in tile.loads + tile.stores:
             elems = tr.nbytes * 8 // tr.bits
             counts.add(levels[tr.src].name, "read", tr.bits, elems)
             counts.add(levels[tr.dst].name, "write", tr.bits, elems)
+            _add(traffic, (levels[tr.src].name, "read", tr.operand), elems)
+            _add(traffic, (levels[tr.dst].name, "write", tr.operand), elems)
+
+
+def _add(traffic: dict, key: tuple[str, str, str], elems: int) -> None:
+    """Add ``elems`` element accesses of one operand at one level to a per-operand traffic dict."""
+    if elems:
+        traffic[key] = traffic.get(key, 0) + int(elems)
 
 
 def _mac_counts(device, unit, g: Gemm, df: Dataflow, rows, cols, rf_total, cf_total, compute_cycles, rate, bits,
-                read, tiles) -> ActionCounts:
+                read, tiles, traffic: dict) -> ActionCounts:
     w_bits, a_bits, acc_bits = bits
     counts = ActionCounts()
     pair = f"{w_bits}x{a_bits}"
@@ -536,19 +551,23 @@ def _mac_counts(device, unit, g: Gemm, df: Dataflow, rows, cols, rf_total, cf_to
         other = [d for d in folds_of if d not in _DEPENDS[x]]
         n = g.groups * per_group[x] * math.prod(folds_of[d] for d in other)
         counts.add(levels[read[x]].name, "read", x_bits, n)
+        _add(traffic, (levels[read[x]].name, "read", x), n)
     w_folds = folds_of.get("W", 1)
     outs = g.groups * per_group["outputs"]
-    counts.add(levels[read["outputs"]].name, "write", a_bits, outs)
+    out_level = levels[read["outputs"]].name
+    counts.add(out_level, "write", a_bits, outs)
+    _add(traffic, (out_level, "write", "outputs"), outs * w_folds)
     if w_folds > 1:
-        counts.add(levels[read["outputs"]].name, "write", acc_bits, outs * (w_folds - 1))
-        counts.add(levels[read["outputs"]].name, "read", acc_bits, outs * (w_folds - 1))
+        counts.add(out_level, "write", acc_bits, outs * (w_folds - 1))
+        counts.add(out_level, "read", acc_bits, outs * (w_folds - 1))
+        _add(traffic, (out_level, "read", "outputs"), outs * (w_folds - 1))
     rf = device.register_file
     if rf is not None:
         counts.add(rf.name, "read", w_bits, g.macs)
         counts.add(rf.name, "read", a_bits, g.macs)
         counts.add(rf.name, "read", acc_bits, g.macs)
         counts.add(rf.name, "write", acc_bits, g.macs)
-    _dma_counts(device, counts, tiles)
+    _dma_counts(device, counts, tiles, traffic)
     return counts
 
 
@@ -608,19 +627,23 @@ def _plan_vector(device: Device, unit: str, elems_out: int, passes: int, macs: i
         counts.add(unit, "mac", f"{w_bits}x{a_bits}", macs)
     else:
         counts.add(unit, "op", a_bits, elems_out * passes)
+    traffic: dict = {}
     in_elems = sizes["inputs"] * 8 // a_bits
     counts.add(levels[read["inputs"]].name, "read", a_bits, in_elems)
+    _add(traffic, (levels[read["inputs"]].name, "read", "inputs"), in_elems)
     if sizes["weights"]:
         counts.add(levels[read["weights"]].name, "read", w_bits, sizes["weights"] * 8 // w_bits)
+        _add(traffic, (levels[read["weights"]].name, "read", "weights"), sizes["weights"] * 8 // w_bits)
     counts.add(levels[read["outputs"]].name, "write", a_bits, sizes["outputs"] * 8 // a_bits)
-    _dma_counts(device, counts, tiles)
+    _add(traffic, (levels[read["outputs"]].name, "write", "outputs"), sizes["outputs"] * 8 // a_bits)
+    _dma_counts(device, counts, tiles, traffic)
     mapping = Mapping(unit=unit, loop_order="elements", tile={"elements": -(-elems_out // n_tiles)},
                       n_tiles=n_tiles, buffers=nbuf, homes={x: levels[home[x]].name for x in sizes if sizes[x]},
                       working_set_bytes={levels[lvl].name: -(-b // n_tiles) * nbuf for lvl, b in ws_total.items()},
                       capacity_bytes={levels[lvl].name: c or 0 for lvl, c in capacity.items()}, fits=fits)
     offchip = sum(tr.nbytes for tile in tiles for tr in tile.loads + tile.stores if min(tr.src, tr.dst) == 0)
     return LayerPlan("", "", unit, macs, f"{w_bits}x{a_bits}", cycles, _merge(tiles), mapping, counts,
-                     offchip)
+                     offchip, traffic)
 
 
 def check_supported(graph: Graph, device: Device) -> None:

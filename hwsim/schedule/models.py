@@ -25,9 +25,15 @@ if TYPE_CHECKING:
 PERF_MODELS: Registry[str] = Registry("performance model")
 PERF_MODELS.add("hwsim", "hwsim.schedule.mapper:plan_checked")
 PERF_MODELS.add("vela-5.2", "hwsim.schedule.ethos_u.model:plan_vela")
+PERF_MODELS.add("scalesim-3.0", "hwsim.schedule.scalesim.model:plan_graph")
+
+# A device's ``memory_model`` other than ``hwsim`` replaces the plan with the model of that name: SCALE-Sim's
+# memory system decides traffic, stalls and cycles of every MAC layer, so it is a performance model here.
+MEMORY_MODELS = {"scalesim": "scalesim-3.0"}
 
 
 def plan(graph: Graph, device: Device) -> list[LayerPlan]:
-    """The layer plans of ``graph`` on ``device`` by the device's performance model."""
-    module, func = PERF_MODELS.get(device.spec.performance_model).split(":")
+    """The layer plans of ``graph`` on ``device`` by the device's memory model, else its performance model."""
+    name = MEMORY_MODELS.get(device.spec.memory_model, device.spec.performance_model)
+    module, func = PERF_MODELS.get(name).split(":")
     return getattr(importlib.import_module(module), func)(graph, device)

@@ -3,7 +3,8 @@
 Both formats carry the same per-layer fields: ``operator_index`` (the op's index in the model file, from its
 name ``"12:CONV_2D"``; null where the op has none), so that per-layer numbers can be matched with another
 tool's (Vela's) by index; ``name`` and ``kind``; ``unit``, ``"npu"`` for ops the device runs and ``"cpu"``
-for ops a performance model leaves to the host CPU (``LayerPlan.unit == "cpu"``); ``cycles``, ``macs``; and
+for ops a performance model leaves to the host CPU (``LayerPlan.unit == "cpu"``); ``cpu_reason``, the rule
+that put a CPU op there (Vela's, on Ethos-U devices; null for NPU ops); ``cycles``, ``macs``; and
 ``<level>_read_bytes`` / ``<level>_write_bytes`` for every memory level of the device, outermost first (from
 the layer's action counts, so register files count too).
 """
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from hwsim.schedule.simulate import SimResult
 
 SUFFIXES = (".json", ".csv")
-LAYER_FIELDS = ("operator_index", "name", "kind", "unit", "cycles", "macs")
+LAYER_FIELDS = ("operator_index", "name", "kind", "unit", "cpu_reason", "cycles", "macs")
 
 
 def check_output_path(path: str | Path) -> Path:
@@ -56,8 +57,9 @@ def layer_rows(result: SimResult) -> list[dict]:
     rows = []
     for layer in result.layers:
         moved = {f"{level}_{action}_bytes": n for (level, action), n in layer.counts.bytes_moved().items()}
-        values = (operator_index(layer.op), layer.op, layer.kind, "cpu" if layer.unit == "cpu" else "npu",
-                  layer.cycles, layer.macs)
+        cpu = layer.unit == "cpu"
+        values = (operator_index(layer.op), layer.op, layer.kind, "cpu" if cpu else "npu",
+                  layer.mapping.reason if cpu else None, layer.cycles, layer.macs)
         rows.append({**dict(zip(LAYER_FIELDS, values)), **{c: moved.get(c, 0) for c in columns}})
     return rows
 

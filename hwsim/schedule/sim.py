@@ -4,8 +4,9 @@ Layers run one after another, in topological order. Within a layer three kinds o
 
 * a **loader** walks the tiles in order; for each it takes an input buffer slot (two when the mapper
   double-buffers, one otherwise), then starts one transfer per operand the tile needs and waits for them;
-* the **compute** process waits for its tile's data, holds its unit for the tile's cycles, frees the input
-  slot, and hands the tile's output to a **store** transfer (which holds an output slot until written);
+* the **compute** process waits for its tile's data, holds its unit for the tile's cycles (after the tile's
+  ``wait_cycles``, stalls a memory model computed itself, such as SCALE-Sim's), frees the input slot,
+  and hands the tile's output to a **store** transfer (which holds an output slot until written);
 * every transfer holds a DMA engine, a read port of its source level and a write port of its destination
   level, always acquired in that order (engine, then ports by level index), for
   ``latency + setup + ceil(bytes / min(source read, destination write bandwidth))`` cycles;
@@ -84,6 +85,11 @@ class Simulator:
                 yield out_slots.get(1)
             with unit.request() as req:
                 yield req
+                if tile.wait_cycles:
+                    w0 = env.now
+                    yield env.timeout(tile.wait_cycles)
+                    if self.record:
+                        self.events.append(TraceEvent(plan.unit, "stall", plan.op, w0, env.now))
                 t0 = env.now
                 if tile.streams:
                     streams = [env.process(self._stream(plan.op, t)) for t in tile.streams]

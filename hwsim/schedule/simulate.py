@@ -36,6 +36,8 @@ class LayerResult:
     offchip_bytes: int
     counts: ActionCounts
     mapping: Mapping
+    traffic: dict = field(default_factory=dict)  # (level, "read"|"write", operand) -> elements
+    reports: tuple = ()  # SCALE-Sim's report rows of this op (memory_model scalesim)
 
     def time_us(self, clock_mhz: float) -> float:
         """Elapsed time in microseconds."""
@@ -82,6 +84,20 @@ class SimResult:
         """Useful MACs over the array's peak MACs for the whole run."""
         return self.macs / (self.device.peak_macs_per_cycle * self.cycles) if self.cycles else 0.0
 
+    def traffic(self) -> dict[tuple[str, str, str], int]:
+        """Elements read and written per memory level and operand, summed over layers."""
+        out: dict[tuple[str, str, str], int] = {}
+        for layer in self.layers:
+            for key, n in layer.traffic.items():
+                out[key] = out.get(key, 0) + n
+        return out
+
+    def traffic_table(self) -> str:
+        """Per level, action and operand: the elements moved (``--counts``), one line each."""
+        rows = [f"{level:16s} {action:6s} {operand:8s} {n:>16,d}" for (level, action, operand), n in
+                sorted(self.traffic().items())]
+        return "\n".join([f"{'level':16s} {'action':6s} {'operand':8s} {'elements':>16s}", *rows])
+
     def table(self, mappings: bool = False) -> str:
         """A per-layer table and a totals line (with each layer's mapping when ``mappings``)."""
         mhz = self.device.clock_mhz
@@ -92,7 +108,9 @@ class SimResult:
             lines.append(f"{r.op[:22]:22s} {r.kind[:17]:17s} {r.unit[:10]:10s} {r.precision:5s} {r.macs:>12,d} "
                          f"{r.cycles:>10,d} {r.cycles / mhz:>9.2f} {r.compute_cycles:>10,d} "
                          f"{r.stall_cycles:>9,d} {r.mac_utilization:>6.1%} {r.offchip_bytes:>10,d}")
-            if mappings and r.mapping.unit != "(view)":
+            if r.mapping.reason:
+                lines.append(f"    {r.mapping.describe()}")
+            elif mappings and r.mapping.unit != "(view)":
                 lines.append(f"    mapping: {r.mapping.describe()}")
         lines.append("-" * len(head))
         lines.append(f"{'total':22s} {'':17s} {'':10s} {'':5s} {self.macs:>12,d} {self.cycles:>10,d} "
@@ -142,4 +160,5 @@ def _layer_result(device: Device, plan: LayerPlan, times: tuple[int, int, int]) 
     peak = device.peak_macs_per_cycle
     util = plan.macs / (peak * cycles) if cycles and plan.unit == device.spec.mac_array.name else 0.0
     return LayerResult(plan.op, plan.kind, plan.unit, plan.precision, plan.macs, start, cycles, busy,
-                       cycles - busy, util, plan.input_bytes_offchip, plan.counts, plan.mapping)
+                       cycles - busy, util, plan.input_bytes_offchip, plan.counts, plan.mapping, plan.traffic,
+                       plan.reports)

@@ -107,7 +107,10 @@ def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray]) -> dic
     a tensor cannot change which groups it fuses (an exposed int8 QuantizeLinear output would otherwise stay
     int8 and keep the ops after it unfused). hwsim tensors are found there by name, or by walking from mapped
     inputs to the one consumer of the same op type (ONNX Runtime renames the tensors it converts to uint8).
-    Integer tensors found in neither way are read from the model with extra outputs, as before.
+    ONNX Runtime's layout transformer runs convs, pools and what lies between them channels-last (NHWC, with a
+    Transpose where the layout changes); such tensors are found through those Transposes and read back in
+    hwsim's NCHW. Integer tensors found in neither way are read from the model with extra outputs, as before
+    (there ONNX Runtime may run them otherwise: an exposed int8 QuantizeLinear output stays int8).
     """
     try:
         import onnx
@@ -126,6 +129,7 @@ def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray]) -> dic
     values: dict[str, np.ndarray] = {n: np.stack(v) for n, v in zip(
         names, zip(*[session.run(names, feed) for feed in feeds]))}
     mapping = _align(graph, optimized.graph)
+    channels_last = _channels_last(optimized.graph)
     wanted = {h: o for h, o in mapping.items() if h not in values and h not in graph.inputs}
     if wanted:
         present = {v.name for v in optimized.graph.output}
@@ -138,7 +142,9 @@ def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray]) -> dic
         order = [o.name for o in exposed.get_outputs()]
         runs = [dict(zip(order, exposed.run(order, feed))) for feed in feeds]
         if all(np.array_equal(values[n], np.stack([r[n] for r in runs])) for n in names):
-            values.update({h: np.stack([r[o] for r in runs]) for h, o in wanted.items()})
+            for h, o in wanted.items():
+                v = np.stack([r[o] for r in runs])
+                values[h] = v.transpose(0, 1, 4, 2, 3) if o in channels_last and v.ndim == 5 else v
     missing = [o for op in graph.ops for o in op.outputs
                if o not in values and graph.tensor(o).quant is not None]
     if missing:
@@ -161,7 +167,35 @@ _ORT_NODES = {
     "flatten": {"Flatten"}, "matmul_f32": {"MatMul"}, "add_f32": {"Add"}, "sub_f32": {"Sub"},
     "mul_f32": {"Mul"}, "div_f32": {"Div"}, "sqrt_f32": {"Sqrt"}, "relu_f32": {"Relu"}, "erf_f32": {"Erf"},
     "layer_norm_f32": {"LayerNormalization"}, "global_avg_pool": {"QLinearGlobalAveragePool"},
+    "conv2d": {"QLinearConv"}, "depthwise_conv2d": {"QLinearConv"}, "conv2d_f32": {"Conv"},
+    "max_pool2d": {"MaxPool", "NhwcMaxPool"},
 }
+# ONNX Runtime nodes whose output is channels-last: NhwcMaxPool, and those with channels_last=1
+_NHWC_NODES = {"NhwcMaxPool"}
+
+
+def _channels_last(optimized) -> set[str]:
+    """The tensors of ONNX Runtime's optimized graph held channels-last (NHWC) where the model has them NCHW:
+    outputs of channels-last nodes (NhwcMaxPool, channels_last=1), of the layout transformer's Transposes to
+    NHWC that feed one, and of other nodes (not Transposes, Flatten or Reshape) reading such a tensor first."""
+    def is_nhwc_node(n) -> bool:
+        return n.op_type in _NHWC_NODES or any(a.name == "channels_last" and a.i for a in n.attribute)
+
+    readers: dict[str, list] = {}
+    for n in optimized.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    nhwc: set[str] = set()
+    for n in optimized.node:  # the saved graph is in topological order
+        if n.op_type == "Transpose":
+            perm = next((tuple(a.ints) for a in n.attribute if a.name == "perm"), None)
+            if perm == (0, 2, 3, 1) and n.input[0] not in nhwc and \
+                    any(is_nhwc_node(r) for r in readers.get(n.output[0], [])):
+                nhwc.add(n.output[0])
+            continue
+        if is_nhwc_node(n) or (n.input and n.input[0] in nhwc and n.op_type not in ("Flatten", "Reshape")):
+            nhwc.update(o for o in n.output if o)
+    return nhwc
 
 
 def _align(graph: Graph, optimized) -> dict[str, str]:
@@ -175,14 +209,18 @@ def _align(graph: Graph, optimized) -> dict[str, str]:
     for n in nodes:
         for i in n.input:
             readers.setdefault(i, []).append(n)
+    # a tensor and its Transposes (the layout transformer's) stand for the same hwsim tensor
+    nhwc = _channels_last(optimized)  # the layout transformer's Transposes lead to or from these
+    aliases = {t: {t} | {n.output[0] for n in rs if n.op_type == "Transpose" and (t in nhwc or n.output[0] in nhwc)}
+               for t, rs in readers.items()}
     for op in graph.ops:
         out = op.outputs[0]
         data = [i for i in op.inputs if i and not graph.tensor(i).is_constant]
         if out in mapping or not data or any(d not in mapping for d in data) or op.kind not in _ORT_NODES:
             continue
-        wanted = [mapping[d] for d in data]
-        found = [n for n in readers.get(wanted[0], []) if n.op_type in _ORT_NODES[op.kind]
-                 and all(w in n.input for w in wanted) and n.output[0] not in used]
+        wanted = [aliases.get(mapping[d], {mapping[d]}) for d in data]
+        found = [n for a in sorted(wanted[0]) for n in readers.get(a, []) if n.op_type in _ORT_NODES[op.kind]
+                 and all(w & set(n.input) for w in wanted) and n.output[0] not in used]
         if len(found) == 1:
             mapping[out] = found[0].output[0]
             used.add(found[0].output[0])

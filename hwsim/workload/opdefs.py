@@ -12,8 +12,8 @@ from hwsim.workload.graph import Graph, Op
 
 MAC_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "batch_matmul")
 # Kinds that compute the same loop nest as a MAC op under another runtime's arithmetic (ONNX Runtime's
-# QLinearMatMul of two activations, its float MatMul inside a quantized graph).
-ALIASES = {"qlinear_matmul": "batch_matmul", "matmul_f32": "batch_matmul"}
+# QLinearMatMul of two activations, its float MatMul and Conv inside a quantized graph).
+ALIASES = {"qlinear_matmul": "batch_matmul", "matmul_f32": "batch_matmul", "conv2d_f32": "conv2d"}
 
 
 def schedule_kind(kind: str) -> str:

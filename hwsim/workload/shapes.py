@@ -133,6 +133,7 @@ def _conv2d(graph: Graph, op: Op) -> Shape:
     return _windowed(graph, op, _shape(graph, op.inputs[1])[0])  # weights OHWI
 
 
+@SHAPE_RULES.register("conv2d_f32")
 @SHAPE_RULES.register("conv_integer")
 def _conv_integer(graph: Graph, op: Op) -> Shape:
     return _windowed(graph, op, _shape(graph, op.inputs[1])[0])  # ONNX weights OIHW

@@ -147,3 +147,52 @@ def test_lower_node_lowers_energy():
     on_chip = lambda b: sum(e for c, e in b.by_category().items() if c not in ("link", "dram", "flash"))  # noqa: E731
     assert on_chip(b7) < on_chip(b28)
     assert b7.by_category()["link"] == pytest.approx(b28.by_category()["link"])
+
+
+HAND_CFG = """\
+[architecture_presets]
+ArrayHeight: 4
+ArrayWidth: 4
+IfmapSramSzkB: 8
+FilterSramSzkB: 8
+OfmapSramSzkB: 8
+Dataflow: os
+"""
+
+
+def test_account_by_hand(tmp_path):
+    """One layer priced at the table's own 45 nm / 0.9 V (no scaling), 1,000 cycles at 1 GHz (1 us).
+
+    Counts: 1,000 int8 MACs, 500 8-bit reads of an 8 KiB SRAM, 100 8-bit DRAM (DDR3) reads.
+
+    - MAC: 8x8 multiply 0.2 pJ + 32-bit accumulate 0.1 pJ (Horowitz table points): 1,000 x 0.3 = 300 pJ
+    - SRAM: 64-bit read of an 8 KiB bank 10 pJ (table point), energy proportional to width: 8/64 x 10 =
+      1.25 pJ per read: 500 x 1.25 = 625 pJ
+    - DRAM: DDR3 30.5 pJ/bit x 8 bits = 244 pJ per read: 100 x 244 = 24,400 pJ
+    - dynamic: 300 + 625 + 24,400 = 25,325 pJ
+    - leakage: each SRAM 0.1 mW/Mbit x 8 KiB (0.0625 Mbit) = 0.00625 mW, three of them 0.01875 mW; the MAC
+      array's and vector unit's logic leakage comes from their areas (12.4 mW/mm^2); every component leaks
+      for 1 us: mW x 1e-6 s = mW x 1,000 pJ.
+    """
+    from hwsim.schedule.counts import ActionCounts
+    from hwsim.schedule.mapper import Mapping
+    from hwsim.schedule.simulate import LayerResult, SimResult
+    from hwsim.schedule.trace import Trace
+
+    path = tmp_path / "hand.cfg"
+    path.write_text(HAND_CFG, encoding="utf-8")
+    device = load_device(path)
+    model = EnergyModel.for_device(device, node_nm=45, voltage_v=0.9)
+    counts = ActionCounts()
+    counts.add("mac_array", "mac", "8x8", 1000)
+    counts.add("ifmap_sram", "read", 8, 500)
+    counts.add("dram", "read", 8, 100)
+    layer = LayerResult("fc", "fully_connected", "mac_array", "8x8", 1000, 0, 1000, 1000, 0, 0.25, 800, counts,
+                        Mapping(unit="mac_array"))
+    breakdown = account(SimResult(device, "hand", [layer], Trace([], device.clock_mhz), counts), model)
+    dynamic = sum(r.energy_pj for r in breakdown.rows if r.category != "leakage")
+    assert dynamic == 300 + 625 + 24_400
+    leak = {c: mw for c, _, mw, _ in DevicePricer(model, device).leakage_mw()}
+    assert leak["ifmap_sram"] == leak["filter_sram"] == leak["ofmap_sram"] == pytest.approx(0.1 * 0.0625)
+    assert breakdown.leakage_pj == pytest.approx(sum(leak.values()) * 1_000)
+    assert breakdown.total_pj == pytest.approx(25_325 + sum(leak.values()) * 1_000)

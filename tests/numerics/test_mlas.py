@@ -72,3 +72,57 @@ def test_erf_is_odd_and_bounded():
         assert np.array_equal(y, -mlas.erf(-x, kernel)) and np.all(np.abs(y) <= 1)
         exact = np.array([math.erf(float(v)) for v in x], F32)
         assert np.max(np.abs(y.view(np.int32).astype(np.int64) - exact.view(np.int32))) <= 2
+
+
+def test_erf_kernels_agree():
+    """The FMA3 and AVX-512 Erf kernels give the same float32 for every input in ONNX Runtime 1.32 (both clamp
+    |x| at 3.925; their branch boundary and 2**r differ only where the results coincide)."""
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.integers(0, 2**32, 200000, dtype=np.uint64).astype(np.uint32).view(F32),
+                        np.linspace(-5, 5, 20001, dtype=F32), F32([0.921875, -0.921875, 3.725, 3.925, 1e30])])
+    with np.errstate(invalid="ignore", over="ignore"):
+        a, b = mlas.erf(x, "fma3"), mlas.erf(x, "avx512")
+    assert np.array_equal(a.view(np.int32), b.view(np.int32)) or np.array_equal(a, b, equal_nan=True)
+    # ONNX Runtime 1.32 on an AVX2 CPU (FMA3 kernel): erf(3.725) is 1 - 2**-23 (the bits below), erf(10) is 1
+    assert mlas.erf(F32([3.725, 10.0]), "fma3").view(np.int32).tolist() == [1065353214, 1065353216]
+
+
+def _conv_plain(x, w, bias, stride, pads, dilation, groups):
+    """A per-output twin of mlas.conv2d_nchw: zero padding, k in (c, ky, kx) order, one float32 FMA chain per
+    K block of mlas._conv_stride_k, blocks added, then the bias."""
+    batch, channels, height, width = x.shape
+    out_c, per_group, kh, kw = w.shape
+    top, bottom, left, right = pads
+    oh = (height + top + bottom - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (width + left + right - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    depth, filters = per_group * kh * kw, out_c // groups
+    block = mlas._conv_stride_k(oh * ow, depth)
+    y = np.zeros((batch, out_c, oh, ow), F32)
+    for b, o, i, j in np.ndindex(batch, out_c, oh, ow):
+        g, total = o // filters, None
+        for start in range(0, depth, block):
+            acc = F32(0)
+            for k in range(start, min(start + block, depth)):
+                c, ky, kx = k // (kh * kw), k // kw % kh, k % kw
+                iy, ix = i * stride[0] - top + ky * dilation[0], j * stride[1] - left + kx * dilation[1]
+                v = x[b, g * per_group + c, iy, ix] if 0 <= iy < height and 0 <= ix < width else F32(0)
+                acc = mlas.fma_f32(w[o, c, ky, kx], v, acc)
+            total = acc if total is None else F32(total + acc)
+        y[b, o, i, j] = total if bias is None else F32(total + bias[o])
+    return y
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 2), st.sampled_from([(1, 2), (2, 3), (3, 2), (1, 40)]), st.integers(1, 3),
+       st.integers(1, 2), st.integers(0, 1), st.integers(1, 2), st.booleans(), st.integers(0, 2**32 - 1))
+def test_conv2d_nchw_equals_its_plain_twin(batch, groups_filters, kernel, stride, pad, dilation, bias, seed):
+    """mlas.conv2d_nchw (vectorised over outputs) equals the per-output loop it documents, K blocks included."""
+    groups, per_group = groups_filters
+    rng = np.random.default_rng(seed)
+    size = dilation * (kernel - 1) + 1 + rng.integers(0, 4)
+    x = rng.normal(size=(batch, groups * per_group, size, size + 1)).astype(F32)
+    w = rng.normal(size=(groups * 2, per_group, kernel, kernel)).astype(F32)
+    b = rng.normal(size=groups * 2).astype(F32) if bias else None
+    args = ((stride, stride), (pad, pad, pad, 0), (dilation, dilation), groups)
+    got = mlas.conv2d_nchw(x, w, b, *args)
+    assert np.array_equal(got.view(np.int32), _conv_plain(x, w, b, *args).view(np.int32))

@@ -203,6 +203,39 @@ def test_mlas_float_kernels_match_onnxruntime():
     assert np.array_equal(mlas.sgemm(a, w), s.run(None, {"a": a, "w": w})[0])
 
 
+CONV_F32 = {  # (C, O, k, stride, pads (top, bottom, left, right), dilation, groups, H, W): K = C / groups * k * k
+    "c3_s2": (3, 8, 3, 2, (1, 1, 1, 1), 1, 1, 16, 16),
+    "k72": (8, 16, 3, 1, (1, 1, 1, 1), 1, 1, 9, 9),
+    "k144_blocks": (16, 16, 3, 1, (1, 1, 1, 1), 1, 1, 12, 12),
+    "k288_few_pixels": (32, 8, 3, 1, (1, 1, 1, 1), 1, 1, 7, 7),
+    "k576": (64, 8, 3, 1, (1, 1, 1, 1), 1, 1, 4, 4),
+    "groups3": (6, 12, 3, 1, (1, 0, 2, 1), 1, 3, 9, 9),
+    "pointwise": (16, 4, 1, 1, (0, 0, 0, 0), 1, 1, 8, 8),
+    "dilated_s2": (8, 8, 3, 2, (1, 1, 1, 1), 2, 1, 9, 9),
+}
+
+
+@pytest.mark.parametrize("geometry", list(CONV_F32))
+def test_mlas_float_conv_matches_onnxruntime(geometry):
+    """ONNX Runtime's float Conv with weights that are not constant (as DequantizeLinear's outputs are in a QDQ
+    group it leaves unfused, so no NCHWc rewrite) equals mlas.conv2d_nchw to the last bit."""
+    onnx = require("onnx")
+    require("onnxruntime")
+    from onnx import TensorProto as tp, helper, numpy_helper as nh
+
+    c, o, k, stride, pads, dilation, groups, h, w_ = CONV_F32[geometry]
+    rng = np.random.default_rng(6)
+    x = (rng.normal(size=(2, c, h, w_)) * 3).astype(np.float32)
+    w = rng.normal(size=(o, c // groups, k, k)).astype(np.float32)
+    b = rng.normal(size=o).astype(np.float32)
+    conv = helper.make_node("Conv", ["x", "w", "b"], ["y"], strides=[stride] * 2, dilations=[dilation] * 2,
+                            group=groups, pads=[pads[0], pads[2], pads[1], pads[3]])
+    s = _session(onnx, helper, [conv], [("x", tp.FLOAT, list(x.shape)), ("w", tp.FLOAT, list(w.shape))],
+                 [nh.from_array(b, "b")])
+    got = mlas.conv2d_nchw(x, w, b, (stride, stride), pads, (dilation, dilation), groups)
+    assert np.array_equal(got.view(np.int32), s.run(None, {"x": x, "w": w})[0].view(np.int32))
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8])
 def test_com_microsoft_integer_ops_match_onnxruntime(dtype):
     """QLinearSoftmax (rows of 5 to 32, saturated int8 outputs), QLinearAdd and QLinearMul equal ORT's."""

@@ -84,10 +84,10 @@ def _cli(*args):
 
 
 def test_ops_without_a_kernel_simulate_and_infer_names_them(keras_models, tmp_path):
-    """TILE and MAXIMUM are placed and timed; `hwsim infer` refuses the model in one line naming the first
-    of them by index, type and output tensor."""
+    """TILE and MAXIMUM are placed and timed (by hwsim's own mapper); `hwsim infer` refuses the model in one
+    line naming the first of them by index, type and output tensor."""
     graph = load_model(keras_models["upsample"])
-    result = simulate(graph, "ethos_u55_128_like")
+    result = simulate(graph, "hexagon_like")
     timed = {layer.op.split(":", 1)[1]: layer.cycles for layer in result.layers}
     assert timed["TILE"] > 0 and timed["MAXIMUM"] > 0
     tile = next(op for op in graph.ops if op.kind == "tile")

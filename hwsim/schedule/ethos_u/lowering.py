@@ -7,7 +7,8 @@ What is reproduced, each from Vela's ``ethosu/regor/compiler`` sources:
   depthwise convolution over the reduced axes and a multiply; SOFTMAX becomes Vela's integer chain (a max
   pool, subtract, exponent LUT, shifts, a reduce-sum and three Newton-Raphson steps: 28 ops for int8, 16
   for int16); SQUARED_DIFFERENCE becomes casts, multiplies and a subtract; RSQRT, LOGISTIC, TANH and
-  HARD_SWISH become lookup tables; BATCH_MATMUL a MatMul; a binary op whose two inputs both broadcast first
+  HARD_SWISH become lookup tables; BATCH_MATMUL a MatMul; a PAD before a VALID convolution becomes its
+  explicit padding (``graphir_optimiser.cpp``: ReplacePadByExplicitPadding); a binary op whose two inputs both broadcast first
   materialises one of them with an Add of zeros; reshapes are views; float ops stay on the CPU;
 * **execution order** (``Graph::TraverseGraphFromEnd``): depth first from the outputs, last input first;
 * **placement** (:mod:`.supported`): an operator of a ``.tflite`` file that Vela's supported-operator rules
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from dataclasses import replace
 
 import numpy as np
 
@@ -28,6 +30,7 @@ from hwsim.schedule.ethos_u.geometry import Kernel, Shape, as_nhwc, elements
 from hwsim.schedule.ethos_u.ir import VConn, VOp, VTensor
 from hwsim.schedule.ethos_u.supported import npu_ok
 from hwsim.workload.graph import Graph, Op
+from hwsim.workload.nhwc import folded_pad_after
 
 ACTIVATIONS = {"relu": "Relu", "relu6": "Relu6", "relu_n1_to_1": "ReluN1To1"}
 LUT_OPS = {"rsqrt", "logistic", "tanh", "hard_swish", "gelu", "exp", "log", "elu"}
@@ -51,6 +54,7 @@ class _Builder:
         self.tensors: dict[str, VTensor] = {}
         self.ops: list[VOp] = []
         self.view_of: dict[str, tuple[str, Shape]] = {}
+        self.folded_pads: dict[str, tuple[str, tuple[int, int, int, int]]] = {}  # padded tensor -> (source, pads)
         self.op: Op | None = None
         self.position = 0  # the model op being lowered: its position in the graph
         outputs = set(graph.outputs)
@@ -132,8 +136,13 @@ def _stand_in_weights(name: str, t) -> np.ndarray:
 
 
 def _padding(graph: Graph, op: Op, ifm: Shape, kernel_hw, stride, dilation) -> tuple[int, int, int, int]:
-    """Explicit (top, left, bottom, right) padding of a SAME/VALID op."""
-    if op.attrs.get("padding") != "same":
+    """Explicit (top, left, bottom, right) padding of a SAME/VALID op, or of one with explicit padding (the
+    (top, bottom, left, right) of an ONNX model's conversion: Vela folds the converter's PAD into it)."""
+    padding = op.attrs.get("padding")
+    if isinstance(padding, (tuple, list)):
+        top, bottom, left, right = (int(p) for p in padding)
+        return (top, left, bottom, right)
+    if padding != "same":
         return (0, 0, 0, 0)
     pads = []
     for size, k, s, d in zip(ifm[1:3], kernel_hw, stride, dilation):
@@ -174,7 +183,9 @@ def _to_hwc(shape: tuple[int | None, ...]) -> Shape:
 def _lower_op(b: _Builder, op: Op) -> None:
     g = b.graph
     kind = op.kind
-    reason = npu_ok(g, op, b.family) if g.format == "tflite" else None  # Vela reads .tflite files only
+    reason = op.attrs.get("cpu_reason")  # a float op of an ONNX model's conversion (hwsim.workload.as_tflite)
+    if reason is None and g.format == "tflite":  # Vela reads .tflite files only
+        reason = npu_ok(g, op, b.family)
     if reason is not None:
         _cpu_op(b, op, reason)
         return
@@ -189,11 +200,17 @@ def _lower_op(b: _Builder, op: Op) -> None:
         if op.outputs[0] in g.outputs:
             b.tensor(base).is_graph_output = True
         return
+    if kind == "pad" and _fold_pad(b, op):
+        return
     if kind in ("conv2d", "depthwise_conv2d"):
-        ifm = b.conn(op.inputs[0])
+        src, pads = b.folded_pads.pop(op.inputs[0], (op.inputs[0], None))
+        ifm = b.conn(src)
+        kernel = _kernel(g, op, ifm.shape)
+        if pads is not None:
+            kernel = replace(kernel, pad_top=pads[0], pad_left=pads[1], pad_bottom=pads[2], pad_right=pads[3])
         w = g.tensors[op.inputs[1]]
         vtype = "Conv2D" if kind == "conv2d" else "DepthwiseConv2D"
-        b.emit(vtype, ifm, b.conn(op.outputs[0]), kernel=_kernel(g, op, ifm.shape), weights=b.tensor(op.inputs[1]),
+        b.emit(vtype, ifm, b.conn(op.outputs[0]), kernel=kernel, weights=b.tensor(op.inputs[1]),
                weight_zero_points=None if w.quant is None else np.asarray(w.quant.zero_point), has_scales=True,
                activation=act)
         return
@@ -246,6 +263,37 @@ def _lower_op(b: _Builder, op: Op) -> None:
     _cpu_op(b, op, f"hwsim does not lower {kind} for the NPU yet")
 
 
+def _fold_pad(b: _Builder, op: Op) -> bool:
+    """Vela's ReplacePadByExplicitPadding: a zero PAD of H and W read only by a VALID convolution becomes the
+    convolution's explicit padding (the bottom and right trimmed to what the stride reaches), when each pad
+    is below the dilated kernel size; the PAD then disappears. True when ``op`` is folded so."""
+    g = b.graph
+    out = op.outputs[0]
+    readers = [o for o in (*g.ops, *g.folded) if out in o.inputs]
+    params = g.tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] else None
+    if (len(readers) != 1 or out in g.outputs or readers[0].kind not in ("conv2d", "depthwise_conv2d")
+            or readers[0].inputs[0] != out or readers[0].attrs.get("padding") != "valid"
+            or len([n for n in op.inputs if n]) != 2 or params is None or params.data is None):
+        return False
+    x, y = g.tensors[op.inputs[0]], g.tensors[out]
+    same_quant = (x.quant is None) == (y.quant is None) and (x.quant is None or (
+        np.array_equal(x.quant.scale, y.quant.scale) and np.array_equal(x.quant.zero_point, y.quant.zero_point)))
+    pads = np.asarray(params.data, np.int64).reshape(-1, 2)
+    if x.dtype != y.dtype or not same_quant or len(x.shape) != 4 or pads.shape[0] != 4 or pads[[0, 3]].any():
+        return False
+    conv = readers[0]
+    (kh, kw), (sy, sx) = conv.attrs["kernel"], conv.attrs.get("stride", (1, 1))
+    dy, dx = conv.attrs.get("dilation", (1, 1))
+    kh, kw = (kh - 1) * dy + 1, (kw - 1) * dx + 1
+    (top, bottom), (left, right) = (int(p) for p in pads[1]), (int(p) for p in pads[2])
+    bottom = folded_pad_after(int(x.shape[1] or 1), sy, kh, top, bottom)
+    right = folded_pad_after(int(x.shape[2] or 1), sx, kw, left, right)
+    if max(top, bottom) >= kh or max(left, right) >= kw:
+        return False
+    b.folded_pads[out] = (op.inputs[0], (top, left, bottom, right))
+    return True
+
+
 def _view_needs_copy(b: _Builder, op: Op) -> bool:
     """Vela's RemoveReshape keeps a reshape as a copy when both its ends must stay where they are (graph
     inputs, outputs, constants or CPU ops on each side), or when its input has other readers and a different
@@ -256,7 +304,8 @@ def _view_needs_copy(b: _Builder, op: Op) -> bool:
     if len(readers) > 1 and tuple(g.tensors[src].shape) != tuple(g.tensors[dst].shape):
         return True
     def on_cpu(ops) -> bool:
-        return g.format == "tflite" and any(npu_ok(g, o, b.family) is not None for o in ops)
+        return any(o.attrs.get("cpu_reason") or g.format == "tflite" and npu_ok(g, o, b.family) is not None
+                   for o in ops)
 
     ifm_pinned = (src in g.inputs or src in g.outputs or g.tensors[src].is_constant
                   or on_cpu(o for o in g.ops if src in o.outputs))

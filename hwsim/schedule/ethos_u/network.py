@@ -35,12 +35,17 @@ class OpResult:
     macs: int = 0
     weight_wait_cycles: int = 0  # cycles of weight DMA the NPU waits for
     traffic: dict[str, MemoryTraffic] = field(default_factory=dict)
+    operands: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (memory, action, operand) -> bytes
 
-    def add(self, memory: est.Memory, read: int = 0, write: int = 0) -> None:
-        """Count bytes against a memory."""
+    def add(self, memory: est.Memory, operand: str, read: int = 0, write: int = 0) -> None:
+        """Count bytes of ``operand`` (inputs, weights, outputs or scratch) against a memory."""
         t = self.traffic.setdefault(memory.name, MemoryTraffic(memory))
         t.read_bytes += int(read)
         t.write_bytes += int(write)
+        for action, n in (("read", read), ("write", write)):
+            if n:
+                key = (memory.name, action, operand)
+                self.operands[key] = self.operands.get(key, 0) + int(n)
 
 
 def estimate(sched: Scheduler, costs: list[OpCost | None]) -> list[OpResult]:
@@ -68,19 +73,19 @@ def _op_result(sched: Scheduler, op: VOp, cost: OpCost | None, prev: OpCost | No
     if cost.weights is not None and cost.buffered:
         initial = cost.weights.range_sizes[0]
         wait = max(sched.fam.mem_to_mem(sched.mem.staging, sched.mem.const, initial) - slack, 0)
-        res.add(sched.mem.const, read=cost.weights.allocation_bytes)
-        res.add(sched.mem.staging, write=cost.weights.allocation_bytes)
+        res.add(sched.mem.const, "weights", read=cost.weights.allocation_bytes)
+        res.add(sched.mem.staging, "weights", write=cost.weights.allocation_bytes)
         res.npu_cycles = max(cost.full_weight_transfer_cycles - slack + cost.slack_cycles, cycles + wait)
         res.weight_wait_cycles = res.npu_cycles - cycles
         weights_memory = sched.mem.staging
-    res.add(q.ofm.memory, write=nbytes.ofm_write)
-    res.add(q.ifm.memory, read=nbytes.ifm_read[0])
+    res.add(q.ofm.memory, "outputs", write=nbytes.ofm_write)
+    res.add(q.ifm.memory, "inputs", read=nbytes.ifm_read[0])
     if q.ifm2 is not None:
-        res.add(q.ifm2.memory, read=nbytes.ifm_read[1])
+        res.add(q.ifm2.memory, "inputs", read=nbytes.ifm_read[1])
     if q.tmp_memory is not None:
-        res.add(q.tmp_memory, read=nbytes.tmp_read, write=nbytes.tmp_write)
+        res.add(q.tmp_memory, "scratch", read=nbytes.tmp_read, write=nbytes.tmp_write)
     if weights_memory is not None:
-        res.add(weights_memory, read=nbytes.const_read[0] + nbytes.const_read[1])
+        res.add(weights_memory, "weights", read=nbytes.const_read[0] + nbytes.const_read[1])
     busiest = 0
     for name, (memory, _, cycles_) in sched.fam.access_cycles(q, nbytes).items():
         res.traffic.setdefault(name, MemoryTraffic(memory)).access_cycles = cycles_

@@ -547,12 +547,14 @@ class Scheduler:
                 cost.buffering, cost.prebuffer = "Single", False
                 cost.weight_buffers = [WeightBuffer(cost.weights.allocation_bytes)]
                 cost.buffer_parts = (cost.weights.allocation_bytes, 0)
-                cost.stage_weights = True
             q = self.perf_query(op, cost)
             cost.op_cycles, cost.macs = self.fam.op_cycles(q)
             cost.access = self.fam.element_access(q)
-            cost.perf = self.sliced_perf(op, cost.depth_slices, cost.config, cost.weights, cost.stage_weights,
-                                         cost.stage_ifm, cost.stripe, 0, cost.buffering)
+            # A fresh SchedulerOpInfo has no staging preference, so this reference estimate reads the weights
+            # from where they live even when single-buffered: the buffered-vs-unbuffered test of the later
+            # ProposeScheduleBuffering compares against it.
+            cost.perf = self.sliced_perf(op, cost.depth_slices, cost.config, cost.weights, False, False,
+                                         cost.stripe, 0, cost.buffering)
             out.costs[i] = cost
             src = op.ifms[op.primary_ifm].shape
             stripe = (src[0], stripe[1] * op.kernel.stride_y, *src[2:])

@@ -238,7 +238,10 @@ def fc_weight_shape(c: Check) -> str | None:
 
 
 def has_padding(c: Check) -> bool:
-    """True when the op pads its input (SAME padding that adds pixels); Vela's kernel padding is then nonzero."""
+    """True when the op pads its input (SAME padding that adds pixels, or explicit pads); Vela's kernel padding
+    is then nonzero."""
+    if isinstance(c.op.attrs.get("padding"), (tuple, list)):
+        return any(c.op.attrs["padding"])
     if c.op.attrs.get("padding") != "same":
         return False
     _, h, w, _ = padded4(c.ifm.shape)

@@ -65,6 +65,23 @@ def test_lowering_makes_rejected_operators_cpu_ops_with_the_reason(models):
         assert all(r[0].startswith("hwsim does not lower") for i, r in reasons.items() if not rejected[i])
 
 
+def test_simulate_shows_each_cpu_op_with_its_rule(models):
+    """The reason reaches the user: under the op in the printed table and as ``cpu_reason`` in the rows."""
+    from hwsim.schedule.result_files import layer_rows
+    from hwsim.schedule.simulate import simulate
+
+    graph = load_tflite(models["int8"])
+    result = simulate(graph, "ethos_u55_128_like", record_trace=False)
+    rows = {r["name"]: r for r in layer_rows(result)}
+    table = result.table()
+    for op in graph.ops:
+        reason = npu_ok(graph, op, "u55")
+        if reason is not None:
+            assert rows[op.name]["unit"] == "cpu" and rows[op.name]["cpu_reason"] == reason
+            assert f"    cpu: {reason}" in table
+    assert all(r["cpu_reason"] is None for r in rows.values() if r["unit"] == "npu")
+
+
 def test_rules_apply_to_tflite_graphs_only():
     """A layer-YAML workload is lowered as before: its 4-bit depthwise weights stay on the NPU."""
     graph = load_model(ROOT / "workloads" / "tiny.yaml")

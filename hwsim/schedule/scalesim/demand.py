@@ -1,0 +1,411 @@
+"""SCALE-Sim's operand matrices, folds, SRAM request counts and demand streams, for each dataflow.
+
+Operand matrices (``compute/operand_matrix.py``): the IFMAP matrix is ``pixels x window`` (address of each
+window element of each output pixel, ``-1`` where the window reaches past the IFMAP), the filter matrix
+``window x filters`` and the OFMAP matrix ``pixels x filters``. A dataflow spreads two of the three GEMM
+dimensions over the ``R x C`` array (``Sr`` over rows, ``Sc`` over columns) and streams the third (``T``);
+each placement is a fold, folds go column-fold outer, row-fold inner, and every fold has the same number of
+demand lines (cycles). Per operand and fold, SCALE-Sim takes a block of its matrix, pads it with ``-1`` to
+the array edge, sometimes flips it, adds empty gap lines before or after it and skews it (line ``r + c``
+for element ``(r, c)``) so that column ``c`` enters ``c`` cycles late (``compute/systolic_compute_*.py``):
+
+========  =====  =============================  ======================  ==============================
+dataflow  op     block of a fold                gap lines               skew
+========  =====  =============================  ======================  ==============================
+os        ifmap  ifmap.T[:, pixels of fr]       after: C - 1            yes
+os        filt   filter[:, filters of fc]       after: R - 1            yes
+os        ofmap  ofmap[pixels fr, filters fc]   before: T - 1           yes, rows flipped, R x C
+ws        ifmap  ifmap[:, window of fr]         before R, after C - 1   yes
+ws        filt   filter[window fr, filters fc]  after: R + C + T - 2    no, rows flipped, R x C
+ws        ofmap  ofmap[:, filters of fc]        before: 2R - 1          yes
+is        ifmap  ifmap.T[window fr, pixels fc]  after: R + C + T - 2    no, rows flipped, R x C
+is        filt   filter[window of fr, :].T      before R, after C - 1   yes
+is        ofmap  ofmap[pixels of fc, :].T       before: 2R - 1          yes
+========  =====  =============================  ======================  ==============================
+
+The SRAM request counts of the reports are the sizes of the unpadded blocks (``-1`` window elements
+included), and for OS the OFMAP count adds ``R + C`` per fold (SCALE-Sim adds the padded block's height
+and width to its write count).
+
+The prefetch matrices (USER bandwidth mode) stack one block per fold of the operand's own dimension and are
+read in anti-diagonal order, except the WS filter and the IS IFMAP, read row by row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from hwsim.schedule.scalesim.layers import ScaleSimLayer
+
+STREAM_CHUNK_ELEMS = 1 << 22  # demand elements generated at a time (bounds memory on large layers)
+
+
+@dataclass(frozen=True)
+class Offsets:
+    """Where each operand starts in SCALE-Sim's address space (``IfmapOffset``, ``FilterOffset``, ...)."""
+
+    ifmap: int = 0
+    filter: int = 10_000_000
+    ofmap: int = 20_000_000
+
+
+def skew_order(rows: int, cols: int) -> np.ndarray:
+    """Flat indices of a ``rows x cols`` matrix in anti-diagonal order: by ``r + c``, then by column.
+
+    This is the order of a skewed block's requests (line ``r + c``, columns left to right) and of SCALE-Sim's
+    anti-diagonal prefetch order (rows bottom-up within a diagonal); built directly, without sorting. In a
+    tall matrix every diagonal from ``cols - 1`` to ``rows - 1`` is full, so that part is one product
+    ``d * cols - c * (cols - 1)``; the corners are listed diagonal by diagonal.
+
+    >>> skew_order(2, 3).tolist()
+    [0, 3, 1, 4, 2, 5]
+    >>> skew_order(4, 2).tolist()
+    [0, 2, 1, 4, 3, 6, 5, 7]
+    """
+    if rows < cols or cols == 1:
+        return _skew_order_general(rows, cols)
+    c = np.arange(cols)
+    head = [(d - c[:d + 1]) * cols + c[:d + 1] for d in range(cols - 1)]
+    middle = (np.arange(cols - 1, rows)[:, None] * cols - c[None, :] * (cols - 1)).ravel()
+    tail = [(d - c[d - rows + 1:]) * cols + c[d - rows + 1:] for d in range(rows, rows + cols - 1)]
+    return np.concatenate(head + [middle] + tail).astype(np.int64)
+
+
+def _skew_order_general(rows: int, cols: int) -> np.ndarray:
+    """:func:`skew_order` for any shape: each element's place from its diagonal's start and its column."""
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    d = r + c
+    first_col = np.maximum(0, np.arange(rows + cols - 1) - rows + 1)
+    last_col = np.minimum(np.arange(rows + cols - 1), cols - 1)
+    start = np.concatenate(([0], np.cumsum(last_col - first_col + 1)[:-1]))
+    order = np.empty(rows * cols, dtype=np.int64)
+    order[start[d] + c - first_col[d]] = np.arange(rows * cols)
+    return order
+
+
+def ifmap_matrix(layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None = None,
+                 win: np.ndarray | None = None) -> np.ndarray:
+    """IFMAP addresses of output pixels ``pix`` x window elements ``win`` (default all), ``-1`` past the IFMAP."""
+    pix = np.arange(layer.pixels) if pix is None else pix
+    win = np.arange(layer.window) if win is None else win
+    oy, ox = np.divmod(pix[:, None], layer.ofmap_w)
+    fy, rest = np.divmod(win[None, :], layer.filter_w * layer.channels)
+    fx, ch = np.divmod(rest, layer.channels)
+    y, x = oy * layer.stride_h + fy, ox * layer.stride_w + fx
+    addr = (y * layer.ifmap_w + x) * layer.channels + ch + offset
+    return np.where((y < layer.ifmap_h) & (x < layer.ifmap_w), addr, -1).astype(np.int64)
+
+
+def filter_matrix(layer: ScaleSimLayer, offset: int = 0, win: np.ndarray | None = None,
+                  filt: np.ndarray | None = None) -> np.ndarray:
+    """Filter addresses of window elements ``win`` x filters ``filt`` (filter ``j`` holds ``window`` words)."""
+    win = np.arange(layer.window) if win is None else win
+    filt = np.arange(layer.filters) if filt is None else filt
+    return (filt[None, :] * layer.window + win[:, None] + offset).astype(np.int64)
+
+
+def ofmap_matrix(layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None = None,
+                 filt: np.ndarray | None = None) -> np.ndarray:
+    """OFMAP addresses of output pixels ``pix`` x filters ``filt``."""
+    pix = np.arange(layer.pixels) if pix is None else pix
+    filt = np.arange(layer.filters) if filt is None else filt
+    return (pix[:, None] * layer.filters + filt[None, :] + offset).astype(np.int64)
+
+
+def ifmap_distinct_words(layer: ScaleSimLayer) -> int:
+    """IFMAP words some window reads: covered rows x covered columns x channels."""
+    covered = []
+    for size, out, filt, stride in ((layer.ifmap_h, layer.ofmap_h, layer.filter_h, layer.stride_h),
+                                    (layer.ifmap_w, layer.ofmap_w, layer.filter_w, layer.stride_w)):
+        hit = np.zeros(size + filt + out * stride, dtype=bool)
+        starts = np.arange(out) * stride
+        hit[(starts[:, None] + np.arange(filt)[None, :]).ravel()] = True
+        covered.append(int(np.count_nonzero(hit[:size])))
+    return covered[0] * covered[1] * layer.channels
+
+
+@dataclass(frozen=True)
+class FoldedOperand:
+    """One operand's demand matrix: fold ``f``'s padded block (:meth:`block`), placed on its lines.
+
+    ``source(rows, cols)`` returns the entries of the operand matrix (arranged so that a fold's block is a
+    slice of it) at the given row and column indices; ``shape`` is that matrix's shape. ``block_rows x
+    block_cols`` is the padded block; ``prefix`` empty lines come before it in each fold and
+    ``lines_per_fold`` is the fold's whole height; a skewed block puts element ``(r, c)`` on line
+    ``prefix + r + c``, an unskewed one on ``prefix + r``.
+    """
+
+    source: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    shape: tuple[int, int]
+    row_folds: int
+    col_folds: int
+    block_rows: int
+    block_cols: int
+    slice_rows_by: str  # which fold index picks the block's rows: "fr", "fc" or "" (all rows)
+    slice_cols_by: str
+    flip: bool
+    prefix: int
+    lines_per_fold: int
+    skew: bool
+
+    @property
+    def folds(self) -> int:
+        """Folds of the layer (column folds x row folds)."""
+        return self.row_folds * self.col_folds
+
+    def _span(self, fold: int, by: str, width: int, total: int) -> np.ndarray:
+        fc, fr = divmod(fold, self.row_folds)
+        if not by:
+            return np.arange(total)
+        start = (fr if by == "fr" else fc) * width
+        return np.arange(start, min(start + width, total))
+
+    def block(self, fold: int) -> np.ndarray:
+        """Fold ``fold``'s block, padded with -1 to ``block_rows x block_cols`` (flipped when SCALE-Sim does)."""
+        rows = self._span(fold, self.slice_rows_by, self.block_rows, self.shape[0])
+        cols = self._span(fold, self.slice_cols_by, self.block_cols, self.shape[1])
+        out = np.full((self.block_rows, self.block_cols), -1, dtype=np.int64)
+        out[:rows.size, :cols.size] = self.source(rows, cols)
+        return out[::-1] if self.flip else out
+
+    @cached_property
+    def _order(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row-major order of a fold's demand lines: (index into the flattened block, line within the fold)."""
+        if self.skew:
+            order = skew_order(self.block_rows, self.block_cols)
+        else:
+            order = np.arange(self.block_rows * self.block_cols)
+        r, c = np.divmod(order, self.block_cols)
+        return order, self.prefix + r + (c if self.skew else 0)
+
+    def _ordered_tiles(self) -> np.ndarray:
+        """Every distinct block once, as its requests in demand order: ``(row blocks x column blocks, slots)``."""
+        full = self.source(np.arange(self.shape[0]), np.arange(self.shape[1]))
+        nr = math.ceil(self.shape[0] / self.block_rows) if self.slice_rows_by else 1
+        nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
+        padded = np.full((nr * self.block_rows, nc * self.block_cols), -1, dtype=np.int64)
+        padded[:self.shape[0], :self.shape[1]] = full
+        tiles = padded.reshape(nr, self.block_rows, nc, self.block_cols).transpose(0, 2, 1, 3)
+        if self.flip:
+            tiles = tiles[:, :, ::-1, :]
+        return tiles.reshape(nr * nc, -1)[:, self._order[0]]
+
+    def block_sequence(self) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], Callable[[int, int], int]]:
+        """The demand as blocks: the block of each fold, each distinct block's words in demand order (``-1``
+        dropped) and their slots, and ``line_of(fold, slot)``. For operands whose words are all distinct,
+        where a buffer can be run block by block instead of request by request."""
+        order, line = self._order
+        tiles = self._ordered_tiles()
+        nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
+        fc, fr = np.divmod(np.arange(self.folds), self.row_folds)
+        pick = {"fr": fr, "fc": fc, "": np.zeros_like(fc)}
+        ids = pick[self.slice_rows_by] * nc + pick[self.slice_cols_by]
+        slots = [np.flatnonzero(row >= 0) for row in tiles]
+        words = [row[keep] for row, keep in zip(tiles, slots)]
+
+        def line_of(fold: int, slot: int) -> int:
+            return fold * self.lines_per_fold + int(line[slot])
+
+        return ids, words, slots, line_of
+
+    def streams(self) -> Iterator[tuple[np.ndarray, Callable[[int], int]]]:
+        """Chunks of ``(addresses, line_of)``: every slot in demand-matrix order (``-1``: no request).
+
+        ``line_of(i)`` is the demand line of the chunk's ``i``-th slot (lines are only looked up where a
+        buffer acts, so they are not materialised).
+        """
+        order, line = self._order
+        tiles = self._ordered_tiles()
+        size = order.size
+        nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
+        per = max(1, STREAM_CHUNK_ELEMS // max(size, 1))
+        for start in range(0, self.folds, per):
+            folds = np.arange(start, min(start + per, self.folds))
+            fc, fr = np.divmod(folds, self.row_folds)
+            pick = {"fr": fr, "fc": fc, "": np.zeros_like(folds)}
+            addrs = tiles[pick[self.slice_rows_by] * nc + pick[self.slice_cols_by]].ravel()
+
+            def line_of(i: int, start: int = start) -> int:
+                fold, k = divmod(int(i), size)
+                return (start + fold) * self.lines_per_fold + int(line[k])
+
+            yield addrs, line_of
+
+    def line_counts(self) -> np.ndarray:
+        """Requests per demand line over all folds, for an operand whose only ``-1`` entries are padding.
+
+        Folds differ only in how much of the array they use (full, or the last row or column fold), so
+        the count pattern is computed once per distinct ``(rows used, columns used)`` and repeated.
+        """
+        def extent(index: int, by: str, width: int, total: int) -> int:
+            return min(width, total - index * width) if by else total
+
+        used = []
+        for f in range(self.folds):
+            fc, fr = divmod(f, self.row_folds)
+            idx = {"fr": fr, "fc": fc, "": 0}
+            used.append((extent(idx[self.slice_rows_by], self.slice_rows_by, self.block_rows, self.shape[0]),
+                         extent(idx[self.slice_cols_by], self.slice_cols_by, self.block_cols, self.shape[1])))
+        kinds = sorted(set(used))
+        order, line = self._order
+        patterns = np.zeros((len(kinds), self.lines_per_fold), dtype=np.int64)
+        for k, (ru, cu) in enumerate(kinds):
+            mask = np.zeros((self.block_rows, self.block_cols), dtype=bool)
+            mask[:ru, :cu] = True
+            if self.flip:
+                mask = mask[::-1]
+            patterns[k] = np.bincount(line[mask.ravel()[order]], minlength=self.lines_per_fold)
+        index = {kind: k for k, kind in enumerate(kinds)}
+        return patterns[[index[u] for u in used]].ravel()
+
+    def first_and_last_lines(self) -> tuple[int, int]:
+        """The first and last demand lines holding a request."""
+        order, line = self._order
+        found = []
+        for folds in (range(self.folds), range(self.folds - 1, -1, -1)):
+            for f in folds:  # a fold may hold no request at all (windows wholly past the IFMAP)
+                lines = line[self.block(f).ravel()[order] >= 0]
+                if lines.size:
+                    found.append(f * self.lines_per_fold + int(lines.min() if not found else lines.max()))
+                    break
+        return found[0], found[1]
+
+
+@dataclass(frozen=True)
+class LayerDemand:
+    """A layer on an ``R x C`` array with one dataflow: its folds, request counts and three demand matrices."""
+
+    layer: ScaleSimLayer
+    dataflow: str  # "os", "ws" or "is"
+    rows: int
+    cols: int
+    offsets: Offsets = Offsets()
+
+    @cached_property
+    def dims(self) -> tuple[int, int, int]:
+        """``(Sr, Sc, T)``: the GEMM dimensions on the array's rows, its columns, and streamed."""
+        p, w, k = self.layer.pixels, self.layer.window, self.layer.filters
+        return {"os": (p, k, w), "ws": (w, k, p), "is": (w, p, k)}[self.dataflow]
+
+    @property
+    def row_folds(self) -> int:
+        """Folds of ``Sr`` over the rows."""
+        return math.ceil(self.dims[0] / self.rows)
+
+    @property
+    def col_folds(self) -> int:
+        """Folds of ``Sc`` over the columns."""
+        return math.ceil(self.dims[1] / self.cols)
+
+    @property
+    def lines_per_fold(self) -> int:
+        """Demand lines (cycles) of one fold."""
+        r, c, t = self.rows, self.cols, self.dims[2]
+        return t + r + c - 2 if self.dataflow == "os" else 2 * r + c + t - 2
+
+    @property
+    def lines(self) -> int:
+        """Demand lines of the layer: the cycles it computes without stalls."""
+        return self.row_folds * self.col_folds * self.lines_per_fold
+
+    # -- SRAM requests -----------------------------------------------------------------------------------
+    @property
+    def ifmap_sram_reads(self) -> int:
+        """IFMAP SRAM reads as SCALE-Sim counts them (window elements past the IFMAP included)."""
+        p, w = self.layer.pixels, self.layer.window
+        return p * w if self.dataflow == "is" else self.col_folds * p * w
+
+    @property
+    def filter_sram_reads(self) -> int:
+        """Filter SRAM reads."""
+        w, k = self.layer.window, self.layer.filters
+        return {"os": self.row_folds * w * k, "ws": w * k, "is": self.col_folds * w * k}[self.dataflow]
+
+    @property
+    def ofmap_sram_writes(self) -> int:
+        """OFMAP SRAM writes: every partial sum of WS and IS; for OS the outputs plus ``R + C`` per fold."""
+        p, k = self.layer.pixels, self.layer.filters
+        if self.dataflow == "os":
+            return p * k + self.row_folds * self.col_folds * (self.rows + self.cols)
+        return self.row_folds * p * k
+
+    # -- per-fold utilisation (the COMPUTE_REPORT percentages) --------------------------------------------
+    def fold_stats(self) -> tuple[list[float], list[float]]:
+        """Per fold: mapping efficiency and compute utilisation, as SCALE-Sim computes them (floats)."""
+        sr, sc, t = self.dims
+        r, c = self.rows, self.cols
+        # the fold "cycles" SCALE-Sim divides by: the height plus the width, less one, of the block it
+        # builds the statistics on (OS: the OFMAP's, T - 1 + R lines; WS, IS: the filter's or IFMAP's)
+        height = t - 1 + r if self.dataflow == "os" else 2 * r + c + t - 2
+        cycles = height + c - 1
+        eff, util = [], []
+        for fc in range(self.col_folds):
+            for fr in range(self.row_folds):
+                used = min(r, sr - fr * r) * min(c, sc - fc * c)
+                if self.dataflow == "ws":
+                    eff.append(((r * c) - (r * c - used)) / (r * c))
+                else:
+                    eff.append(used / (r * c))
+                util.append(used * t / (r * c * cycles))
+        return eff, util
+
+    # -- demand matrices -----------------------------------------------------------------------------------
+    def _sources(self) -> dict[str, tuple[Callable, tuple[int, int]]]:
+        """Each operand matrix as ``source(rows, cols)`` and its shape, in both orientations."""
+        layer, o = self.layer, self.offsets
+        p, w, k = layer.pixels, layer.window, layer.filters
+        return {
+            "ifmap": (lambda r, c: ifmap_matrix(layer, o.ifmap, r, c), (p, w)),
+            "ifmap.T": (lambda r, c: ifmap_matrix(layer, o.ifmap, c, r).T, (w, p)),
+            "filter": (lambda r, c: filter_matrix(layer, o.filter, r, c), (w, k)),
+            "filter.T": (lambda r, c: filter_matrix(layer, o.filter, c, r).T, (k, w)),
+            "ofmap": (lambda r, c: ofmap_matrix(layer, o.ofmap, r, c), (p, k)),
+            "ofmap.T": (lambda r, c: ofmap_matrix(layer, o.ofmap, c, r).T, (k, p)),
+        }
+
+    def operand(self, name: str) -> FoldedOperand:
+        """The demand matrix of ``"ifmap"``, ``"filter"`` or ``"ofmap"``."""
+        r, c, t = self.rows, self.cols, self.dims[2]
+        rf, cf, lpf = self.row_folds, self.col_folds, self.lines_per_fold
+        table = {
+            ("os", "ifmap"): ("ifmap.T", t, r, "", "fr", False, 0, True),
+            ("os", "filter"): ("filter", t, c, "", "fc", False, 0, True),
+            ("os", "ofmap"): ("ofmap", r, c, "fr", "fc", True, t - 1, True),
+            ("ws", "ifmap"): ("ifmap", t, r, "", "fr", False, r, True),
+            ("ws", "filter"): ("filter", r, c, "fr", "fc", True, 0, False),
+            ("ws", "ofmap"): ("ofmap", t, c, "", "fc", False, 2 * r - 1, True),
+            ("is", "ifmap"): ("ifmap.T", r, c, "fr", "fc", True, 0, False),
+            ("is", "filter"): ("filter.T", t, r, "", "fr", False, r, True),
+            ("is", "ofmap"): ("ofmap.T", t, c, "", "fc", False, 2 * r - 1, True),
+        }
+        src, brows, bcols, by_r, by_c, flip, prefix, skew = table[(self.dataflow, name)]
+        source, shape = self._sources()[src]
+        return FoldedOperand(source, shape, rf, cf, brows, bcols, by_r, by_c, flip, prefix, lpf, skew)
+
+    def prefetch_sequence(self, name: str) -> tuple[np.ndarray, int]:
+        """The addresses a USER-mode read buffer prefetches, in order (``-1`` left out), and the slots in all."""
+        r, c = self.rows, self.cols
+        spec = {
+            ("os", "ifmap"): ("ifmap.T", r, self.row_folds, True),
+            ("os", "filter"): ("filter", c, self.col_folds, True),
+            ("ws", "ifmap"): ("ifmap", r, self.row_folds, True),
+            ("ws", "filter"): ("filter", c, self.col_folds, False),
+            ("is", "ifmap"): ("ifmap.T", c, self.col_folds, False),
+            ("is", "filter"): ("filter.T", r, self.row_folds, True),
+        }
+        src, width, folds, diagonal = spec[(self.dataflow, name)]
+        source, shape = self._sources()[src]
+        mat = source(np.arange(shape[0]), np.arange(shape[1]))
+        padded = np.full((mat.shape[0], folds * width), -1, dtype=np.int64)
+        padded[:, :mat.shape[1]] = mat
+        stacked = padded.reshape(mat.shape[0], folds, width).transpose(1, 0, 2).reshape(-1, width)
+        if diagonal:
+            seq = stacked.ravel()[skew_order(*stacked.shape)]
+        else:
+            seq = stacked.ravel()
+        return seq[seq >= 0], int(stacked.size)
