@@ -106,7 +106,8 @@ def label_dtype(source: DataSource | dict, base_dir: str | Path = ".") -> np.dty
         return data["y"].dtype
 
 
-def load_image_folder(spec: ImageFolderSpec, what: str, base_dir: str | Path = ".") -> tuple[np.ndarray, np.ndarray | None]:
+def load_image_folder(spec: ImageFolderSpec, what: str,
+                      base_dir: str | Path = ".") -> tuple[np.ndarray, np.ndarray | None]:
     """Decode, resize, crop and normalise the images of ``spec`` (see the module docstring)."""
     folder = Path(base_dir) / spec.images
     if not folder.is_dir():
@@ -144,7 +145,8 @@ def _read_labels(path: Path, folder: Path, what: str) -> tuple[list[Path], np.nd
     files, labels = [], []
     for line, row in enumerate(rows, start=1):
         if len(row) < 2 or not row[1].strip().lstrip("-").isdigit():
-            raise ConfigError(f"{path}:{line}: expected 'file,label' with an integer label (got {','.join(row)!r})")
+            raise ConfigError(f"{path}:{line}: expected 'file,label' with an integer label "
+                              f"(got {','.join(row)!r})")
         image = folder / row[0].strip()
         if not image.exists():
             raise ConfigError(f"{path}:{line}: no image {row[0].strip()!r} in {folder}")
@@ -167,7 +169,8 @@ def _preprocess(path: Path, spec: ImageFolderSpec, what: str) -> np.ndarray:
             if spec.crop is not None:
                 h, w = (spec.crop, spec.crop) if isinstance(spec.crop, int) else spec.crop
                 if h > img.height or w > img.width:
-                    raise ConfigError(f"{what}.crop: {h}x{w} is larger than {path.name} ({img.height}x{img.width} "
+                    raise ConfigError(f"{what}.crop: {h}x{w} is larger than {path.name} "
+                                      f"({img.height}x{img.width} "
                                       "after resize)")
                 top, left = (img.height - h) // 2, (img.width - w) // 2
                 img = img.crop((left, top, left + w, top + h))

@@ -102,7 +102,7 @@ def evaluate(qm, x: np.ndarray, labels: np.ndarray | None, *, per_layer: bool = 
     stats = {name: _Acc() for name, _, _ in watch}
     for start in range(0, len(x), batch):
         xb = x[start:start + batch]
-        ref = qm.run_float(xb)
+        ref = qm.run_float(xb) if watch else None  # per-layer references only when they are compared
         fq = qm.run_fake_quant(xb)
         it = qm.run_integer(xb)
         f_logits.append(run_float(qm.source, [xb])[qm.source.outputs[0]])

@@ -34,5 +34,6 @@ def evaluate_quantized(model: str | Path | Graph, x: np.ndarray, labels: np.ndar
     out = run_samples(graph, np.asarray(x, np.float32), sem)
     got = scores({"integer": out}, labels)
     nan = float("nan")
-    return AccuracyReport(graph.source, f"its own quantization, semantics {sem}", len(x), nan, nan,
+    name = graph.source if isinstance(model, Graph) else str(model)
+    return AccuracyReport(name, f"its own quantization, semantics {sem}", len(x), nan, nan,
                           got.get("integer_top1", nan), nan, [], time.perf_counter() - t0, got)

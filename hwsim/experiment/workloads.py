@@ -57,7 +57,8 @@ def model_path(model: str, base_dir: Path) -> Path:
     for candidate in (base_dir / model, Path(model), data_dir("workloads") / model):
         if candidate.exists():
             return candidate
-    raise ConfigError(f"workload: {model!r} is neither a built-in (digits_cnn_bn, digits_dsconv, digits_mlp) nor "
+    raise ConfigError(f"workload: {model!r} is neither a built-in (digits_cnn_bn, digits_dsconv, digits_mlp) "
+                      "nor "
                       f"a file (looked next to the experiment file, in the working folder and in workloads/)")
 
 
@@ -173,7 +174,8 @@ def _metric_problem(w: Workload, metric: str) -> str | None:
     if w.kind == "builtin":
         return None
     if metric in ("agreement", "sqnr") and w.kind == "quantized":
-        return f"{metric!r} compares with the float model; {w.path.name} is already quantized (no float model)"
+        return f"{metric!r} compares with the float model; {w.path.name} is already quantized " \
+               "(no float model)"
     if w.evaluation is None:
         return f"{metric!r} needs evaluation data ({{model: ..., evaluation: test.npz}})"
     dtype = label_dtype(w.evaluation, w.base_dir)

@@ -33,7 +33,8 @@ def _optional(b, n, index: int, what: str):
 def _rank(b, n, name: str) -> tuple:
     shape = b.info.get(name, (None,))[0]
     if shape is None:
-        raise ConfigError(f"{b.where(n)}: the shape of {name!r} is unknown (ONNX's shape inference gives none)")
+        raise ConfigError(f"{b.where(n)}: the shape of {name!r} is unknown "
+                          "(ONNX's shape inference gives none)")
     return shape
 
 
@@ -77,17 +78,23 @@ def _softmax(b, n):
 
 
 @_node("ReduceMean")
-def _reduce_mean(b, n):
+@_node("ReduceSum")
+def _reduce(b, n):
+    """ReduceMean (torch's ``x.mean((2, 3))``) and ReduceSum, axes from the attribute or (opset 13+/18+) the
+    second input."""
+    if n.attrs.get("noop_with_empty_axes", 0):
+        raise ConfigError(f"{b.where(n)}: attribute noop_with_empty_axes=1 is not supported")
     axes = n.attrs.get("axes")
     if axes is None:
         axes = _optional(b, n, 1, "axes")
     if axes is None:
         axes = range(len(_rank(b, n, n.inputs[0])))
     rank = len(_rank(b, n, n.inputs[0]))
-    attrs = {"axes": tuple(int(a) % rank for a in np.ravel(axes)), "keep_dims": bool(n.attrs.get("keepdims", 1))}
+    attrs = {"axes": tuple(int(a) % rank for a in np.ravel(axes)),
+             "keep_dims": bool(n.attrs.get("keepdims", 1))}
     if rank == 4:  # NCHW: the integer kernel computes in NHWC, as the same model converted to TFLite would
         attrs["layout"] = "NCHW"
-    b.emit(n, "mean", [n.inputs[0]], attrs)
+    b.emit(n, "mean" if n.op_type == "ReduceMean" else "sum", [n.inputs[0]], attrs)
 
 
 @_node("Concat")
@@ -144,7 +151,8 @@ def _split(b, n):
         begin, length = [0] * len(shape), [-1] * len(shape)
         begin[axis], length[axis] = start, int(size)
         start += int(size)
-        b.emit_one(f"{n.name}:{i}", "slice", [n.inputs[0]], out, {"begin": tuple(begin), "size": tuple(length)})
+        b.emit_one(f"{n.name}:{i}", "slice", [n.inputs[0]], out,
+                   {"begin": tuple(begin), "size": tuple(length)})
 
 
 @_node("Pad")
@@ -181,7 +189,8 @@ def _resize(b, n):
     mode = mode.decode() if isinstance(mode, bytes) else mode
     if mode not in ("nearest", "linear"):
         raise ConfigError(f"{b.where(n)}: Resize mode {mode!r} is not supported (nearest, linear)")
-    coord = n.attrs.get("coordinate_transformation_mode", b"half_pixel" if n.op_type == "Resize" else b"asymmetric")
+    coord = n.attrs.get("coordinate_transformation_mode",
+                        b"half_pixel" if n.op_type == "Resize" else b"asymmetric")
     nearest = n.attrs.get("nearest_mode", b"round_prefer_floor")
     scales = _optional(b, n, 2, "scales") if n.op_type == "Resize" else _optional(b, n, 1, "scales")
     scales = n.attrs.get("scales") if scales is None else scales

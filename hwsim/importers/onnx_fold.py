@@ -166,8 +166,9 @@ def fold_dynamic(runs: list[tuple[list, dict, dict]], constants: set[str], where
             if not name or name in consts or name not in c2:
                 continue
             if n.op_type != "Reshape" or pos != 1:
-                raise ConfigError(f"{where(n)}: input {name!r} is computed from the dynamic batch, which hwsim "
-                                  "folds only into Reshape targets; export the model with a fixed batch")
+                raise ConfigError(f"{where(n)}: input {name!r} is computed from the dynamic batch, which "
+                                  "hwsim folds only into Reshape targets; export the model with a fixed "
+                                  "batch")
             slope = (c3[name].astype(np.int64) - c2[name].astype(np.int64)) // (b3 - b2)
             offset = c2[name].astype(np.int64) - slope * b2
             s2, s3 = i2.get(n.inputs[0], (None,))[0], i3.get(n.inputs[0], (None,))[0]

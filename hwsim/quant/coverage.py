@@ -22,7 +22,8 @@ TFLITE_INT8 = frozenset({
     "relu", "relu6", "relu_n1_to_1", "clip", "leaky_relu",
 })
 #: Ops whose output keeps its input's quantization (pure data movement, or a max).
-PASS_THROUGH = frozenset({"max_pool2d", "avg_pool2d", "flatten", "reshape_to", "reshape", "transpose", "slice",
+PASS_THROUGH = frozenset({"max_pool2d", "avg_pool2d", "flatten", "reshape_to", "reshape", "transpose",
+                          "slice",
                           "gather", "expand_dims", "pad"})
 
 
@@ -32,8 +33,9 @@ def pass_through(op: Op) -> bool:
 
 
 def integer_kernel(op: Op, semantics, activation_bits: int) -> bool:
-    """True when ``op`` runs on integer codes under ``semantics`` (a :class:`~hwsim.numerics.semantics.Semantics`)
-    with activations of ``activation_bits``; False for a float island."""
+    """True when ``op`` runs on integer codes under ``semantics`` (a
+    :class:`~hwsim.numerics.semantics.Semantics`) with activations of ``activation_bits``; False for a float
+    island."""
     if op.kind in ANY_SEMANTICS:
         return True
     if op.kind == "resize":  # nearest copies codes; linear interpolates (no TFLite-exact kernel here)

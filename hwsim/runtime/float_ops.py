@@ -50,7 +50,9 @@ def erf(x: np.ndarray) -> np.ndarray:
     [0.0, 1.0]
     """
     x = np.asarray(x, np.float64)
-    return np.vectorize(math.erf, otypes=[np.float64])(x).astype(np.float32) if x.size else x.astype(np.float32)
+    if not x.size:
+        return x.astype(np.float32)
+    return np.vectorize(math.erf, otypes=[np.float64])(x).astype(np.float32)
 
 
 def gelu(x: np.ndarray, approximate: bool = False) -> np.ndarray:
@@ -110,9 +112,16 @@ def _mean(graph, op, values):
     return x.mean(axis=tuple(op.attrs["axes"]), keepdims=bool(op.attrs["keep_dims"]), dtype=np.float32)
 
 
+@FLOAT_OPS.register("sum")
+def _sum(graph, op, values):
+    x = value(graph, values, op.inputs[0])
+    return x.sum(axis=tuple(op.attrs["axes"]), keepdims=bool(op.attrs["keep_dims"]), dtype=np.float32)
+
+
 @FLOAT_OPS.register("concat")
 def _concat(graph, op, values):
-    return np.concatenate([value(graph, values, n) for n in op.inputs], axis=op.attrs["axis"]).astype(np.float32)
+    parts = [value(graph, values, n) for n in op.inputs]
+    return np.concatenate(parts, axis=op.attrs["axis"]).astype(np.float32)
 
 
 @FLOAT_OPS.register("slice")
@@ -177,7 +186,8 @@ def _resize(graph, op, values):
 
 def source_coordinate(attrs: dict, axis: int, size_in: int) -> np.ndarray:
     """The input coordinate of each output position along spatial ``axis`` (ONNX's
-    ``coordinate_transformation_mode``: half_pixel, pytorch_half_pixel, align_corners, asymmetric), float32."""
+    ``coordinate_transformation_mode``: half_pixel, pytorch_half_pixel, align_corners, asymmetric),
+    float32."""
     size_out = attrs["size"][axis]
     scale = _F32(attrs["scale"][axis])
     out = np.arange(size_out, dtype=np.float32)
