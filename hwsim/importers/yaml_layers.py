@@ -63,7 +63,7 @@ def _located(spec: type[BaseModel], data: Any, err: dict, lines: dict[Loc, int],
     loc, model = _strip_tags(spec, data, tuple(err["loc"]))
     kind, message, got = err["type"], err["msg"], err.get("input", ...)
     if kind == "extra_forbidden":
-        message = unknown_key_message(str(loc[-1]), model)
+        message = unknown_key_message(str(loc[-1]), model.model_fields if model is not None else ())
     elif kind == "union_tag_invalid":
         tags = [t.strip("'") for t in err["ctx"]["expected_tags"].split(", ")]
         close = difflib.get_close_matches(str(err["ctx"]["tag"]), tags, n=1)

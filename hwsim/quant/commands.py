@@ -1,20 +1,23 @@
 """The ``hwsim quantize``, ``hwsim accuracy`` and ``hwsim accuracy-table`` subcommands (argument parsing
 and printing only; the work is :func:`~hwsim.quant.convert.quantize_model` and
-:func:`~hwsim.accuracy.evaluate.evaluate`)."""
+:func:`~hwsim.accuracy.evaluate.evaluate`). Registering them imports no numpy, so that every command's
+parser builds fast."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from hwsim.errors import ConfigError
 
+if TYPE_CHECKING:
+    import numpy as np
+
 
 def load_data(path: str | None, what: str, labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Inputs (and labels) from a .npz (arrays ``x`` and ``y``), a .npy (inputs only) or an image folder's
-    labels CSV is not taken here (see :mod:`hwsim.accuracy.data`); ``what`` is the option's name."""
+    """Inputs (and labels) from a .npz (arrays ``x`` and ``y``) or a .npy (inputs only); ``what`` is the
+    option's name."""
     from hwsim.accuracy.data import load_data as load
 
     if path is None:

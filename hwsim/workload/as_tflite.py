@@ -246,7 +246,7 @@ class _Converter:
         x = self.nhwc(op.inputs[0])
         inputs = [x, *op.inputs[1:]]
         if kind in ("conv2d", "depthwise_conv2d", "conv_integer"):
-            inputs[1] = self._conv_weights(kind, op.inputs[1])
+            inputs[1] = self._conv_weights(kind, op.inputs[1], attrs.pop("weights_layout", None) == "OIHW")
         inputs = [self.nhwc(n) for n in inputs]
         if "padding" in attrs:
             attrs["padding"] = self._tflite_padding(attrs, x, kind in ("conv2d", "depthwise_conv2d"))
@@ -255,10 +255,16 @@ class _Converter:
                 attrs["padding"] = "valid"
         self.emit(kind, inputs, [self.nhwc(n) for n in op.outputs], attrs)
 
-    def _conv_weights(self, kind: str, name: str) -> str:
+    def _conv_weights(self, kind: str, name: str, oihw: bool = False) -> str:
         """Convolution weights as TFLite stores them: OHWI, depthwise [1, H, W, C*multiplier]."""
         t = self.src.tensors[name]
-        if kind == "conv_integer" and len(t.shape) == 4:  # raw ONNX OIHW
+        if oihw and kind == "depthwise_conv2d":  # ONNX's [C*multiplier, 1, H, W]
+            quant = t.quant
+            if quant is not None and quant.axis is not None:
+                quant = QuantInfo(quant.scale, quant.zero_point, 3)
+            data = None if t.data is None else np.ascontiguousarray(np.transpose(t.data, (1, 2, 3, 0)))
+            self.tensors[name] = _int8(t, (1, t.shape[2], t.shape[3], t.shape[0]), data, quant)
+        elif (oihw or kind == "conv_integer") and len(t.shape) == 4:  # raw ONNX OIHW
             self.tensors[name] = _int8(t, layout.permute(t.shape, layout.TO_NHWC), None if t.data is None else
                                        np.ascontiguousarray(np.transpose(t.data, layout.TO_NHWC)), t.quant)
         elif kind == "depthwise_conv2d" and len(t.shape) == 3:  # the importer's [H, W, C]

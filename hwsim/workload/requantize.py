@@ -6,7 +6,9 @@ tensor with two readers) stays DequantizeLinear, a float Add and QuantizeLinear,
 keeps it so (``add_f32``). A full-integer TFLite conversion of the same model has one int8 ADD there.
 :func:`requantize` rewrites such groups (Add, Mul, Sub, MatMul, an optional ReLU before the Quantize) into
 that op, reading the quantized inputs and writing the quantized output; the Dequantize and Quantize ops
-disappear (a Dequantize stays while something else reads it).
+disappear (a Dequantize stays while something else reads it). Convolutions with int8 activations, which
+ONNX Runtime's x86 selectors never fuse (``conv2d_f32``), become the int8 CONV_2D or DEPTHWISE_CONV_2D the
+converter emits; their weights are still ONNX's OIHW codes, marked ``weights_layout="OIHW"``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import numpy as np
 
 from hwsim.workload.graph import Graph, Op
 
-FUSED = {"add_f32": "add", "mul_f32": "mul", "sub_f32": "sub", "matmul_f32": "batch_matmul"}
+FUSED = {"add_f32": "add", "mul_f32": "mul", "sub_f32": "sub", "matmul_f32": "batch_matmul",
+         "conv2d_f32": "conv2d"}
 
 
 def requantize(graph: Graph) -> list[tuple[Op, int]]:
@@ -63,6 +66,10 @@ def _group(graph: Graph, op: Op, producer, readers, outputs) -> tuple[Op, list[O
     absorbed.append(after[0])
     kind = FUSED[op.kind]
     attrs = {"activation": activation}
+    if kind == "conv2d":
+        kind, attrs = _conv(graph, op, dqs, activation)
+        if kind is None:
+            return None
     if kind == "batch_matmul":
         attrs = {"adj_x": False, "adj_y": False}
         weights = graph.tensors[dqs[1].inputs[0]]
@@ -71,3 +78,18 @@ def _group(graph: Graph, op: Op, producer, readers, outputs) -> tuple[Op, list[O
         if weights.is_constant and np.ndim(weights.data) == 2:
             kind, attrs = "fully_connected", {"activation": None, "weights_kn": True}
     return Op(op.name, kind, [d.inputs[0] for d in dqs], [after[0].outputs[0]], attrs), absorbed
+
+
+def _conv(graph: Graph, op: Op, dqs: list[Op], activation: str | None) -> tuple[str | None, dict]:
+    """The int8 convolution kind and attributes of a float Conv group: CONV_2D for one group, DEPTHWISE_CONV_2D
+    for one input channel a group (any multiplier); None for other grouped convolutions (no TFLite builtin)."""
+    w = graph.tensors[dqs[1].inputs[0]] if len(dqs) > 1 else None
+    if w is None or not w.is_constant or len(w.shape) != 4:
+        return None, {}
+    groups = int(op.attrs.get("groups", 1))
+    attrs = {**op.attrs, "activation": activation, "weights_layout": "OIHW"}
+    if groups == 1:
+        return "conv2d", attrs
+    if w.shape[1] == 1 and groups == op.attrs.get("in_channels"):
+        return "depthwise_conv2d", {**attrs, "depth_multiplier": w.shape[0] // groups}
+    return None, {}

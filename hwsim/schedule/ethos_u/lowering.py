@@ -14,7 +14,8 @@ What is reproduced, each from Vela's ``ethosu/regor/compiler`` sources:
 * **placement** (:mod:`.supported`): an operator of a ``.tflite`` file that Vela's supported-operator rules
   reject becomes a CPU op whose ``cpu_reason`` names the rule;
 * **packing** (``scheduler_packing.cpp``): an activation (ReLU family, LUT) that alone consumes its
-  producer's output is fused into it; small elementwise ops are reshaped to at least 16 deep.
+  producer's output is fused into it; small elementwise ops are reshaped to at least 16 deep. On U85 ops
+  form op groups (``PackOperations``): activations and transposes fuse, elementwise ops chain.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ import numpy as np
 
 from hwsim.errors import ConfigError
 from hwsim.schedule.ethos_u.geometry import Kernel, Shape, as_nhwc, elements
-from hwsim.schedule.ethos_u.ir import VConn, VOp, VTensor
+from hwsim.schedule.ethos_u.blocks_u85 import ACTIVATION_TYPES
+from hwsim.schedule.ethos_u.ir import GroupMember, VConn, VOp, VTensor
+from hwsim.schedule.ethos_u.op_group_u85 import GroupQuery, OpGroupU85, TensorInfo
 from hwsim.schedule.ethos_u.supported import npu_ok
 from hwsim.workload.graph import Graph, Op
 from hwsim.workload.nhwc import folded_pad_after
@@ -38,6 +41,7 @@ VIEW_OPS = {"reshape", "squeeze", "expand_dims", "flatten", "identity"}
 CPU_FLOAT_OPS = {"dequantize", "neg", "quantize"}
 ELEMENTWISE = {"add": "Add", "sub": "Sub", "mul": "Mul", "maximum": "Maximum", "minimum": "Minimum"}
 SCALAR = (1, 1, 1, 1)
+FUSED_TYPES = ACTIVATION_TYPES | {"Transpose", "Reverse"}  # U85: ops that fuse into the op before them
 
 
 def _bits(graph: Graph, name: str) -> int:
@@ -93,11 +97,23 @@ class _Builder:
         return self.new(name, shape, bits, np.zeros(elements(shape), np.int64))
 
     # -- ops ----------------------------------------------------------------------------------------------
-    def emit(self, op_type: str, ifm: VConn, ofm: VConn, ifm2: VConn | None = None, **kw) -> VOp:
-        """Add one op reading ``ifm`` (and ``ifm2``) and writing ``ofm``."""
+    def emit(self, op_type: str, ifm: VConn, ofm: VConn, ifm2: VConn | None = None, pre_activation_bits: int = 0,
+             **kw) -> VOp:
+        """Add one op reading ``ifm`` (and ``ifm2``) and writing ``ofm``.
+
+        On U85 an ``activation`` is emitted as an op of its own, reading a ``pre_activation_bits`` (default:
+        the OFM's) intermediate, as Vela unfuses it (``TfLiteReader::UnFuseActivation``); packing decides
+        whether it fuses back.
+        """
         if ifm2 is not None and self.family != "u85" and op_type in ("Add", "Sub", "Mul", "Maximum", "Minimum", "Asr",
                                                                     "SHL"):
             ifm, ifm2 = self._materialise_broadcast(op_type, ifm, ifm2, ofm)
+        if self.family == "u85" and kw.get("activation"):
+            activation, uses_lut = kw.pop("activation"), kw.pop("uses_lut", False)
+            before = self.new(f"{op_type}_act", ofm.shape, pre_activation_bits or ofm.bits)
+            op = self.emit(op_type, ifm, before, ifm2, **kw)
+            self.emit(activation, before, ofm, uses_lut=uses_lut)
+            return op
         op = VOp(op_type, ifm, ofm, ifm2, source=self.position, source_type=self.op.kind, **kw)
         self.ops.append(op)
         return op
@@ -390,7 +406,7 @@ def _lower_softmax(b: _Builder, op: Op) -> None:
 
     if in_bits == 8:
         exp = b.new("exp", x_shape, 32)
-        b.emit("Sub", x, exp, mx, activation="LUT", uses_lut=True)
+        b.emit("Sub", x, exp, mx, activation="LUT", uses_lut=True, pre_activation_bits=in_bits)
         rescaled = b.new("rescaled_exp", x_shape, 32)
         b.emit("Asr", exp, rescaled, s("right_shift12"))
         total = r("sum_of_exp")
@@ -544,7 +560,12 @@ def execution_order(ops: list[VOp], outputs: list[VTensor]) -> list[VOp]:
 
 
 def pack(ops: list[VOp], family: str = "u55") -> list[VOp]:
-    """Fuse each activation into the op before it when it alone reads that op's output (Vela's packing)."""
+    """Fuse each activation into the op before it when it alone reads that op's output (Vela's packing).
+
+    On U85 ops form op groups instead (:func:`pack_u85`).
+    """
+    if family == "u85":
+        return pack_u85(ops)
     out: list[VOp] = []
     for op in ops:
         prev = out[-1] if out else None
@@ -566,6 +587,138 @@ def pack(ops: list[VOp], family: str = "u55") -> list[VOp]:
     for i, op in enumerate(out):
         op.index = i
     return out
+
+
+def pack_u85(ops: list[VOp]) -> list[VOp]:
+    """U85 op groups (``SchedulerPacking::PackOperations``): each NPU op is the primary of a group that takes
+    in the ops after it for as long as they can join.
+
+    Shallow elementwise ops are first reshaped deeper, as Vela converts them before packing. A joining
+    activation or transpose fuses into the op before it, which then writes the joining op's output; a
+    joining elementwise op is chained (it stays in the list, ``parent`` set, its operands reshaped to the
+    primary's output). Chained ops share their primary's ``index``.
+    """
+    for op in ops:
+        _increase_depth(op)
+    out: list[VOp] = []
+    i = 0
+    while i < len(ops):
+        primary = ops[i]
+        primary.index = len(out)
+        out.append(primary)
+        i = _grow_group(primary, ops, i + 1) if primary.npu else i + 1
+    return [op for primary in out for op in (primary, *primary.chained)]
+
+
+def _grow_group(primary: VOp, ops: list[VOp], start: int) -> int:
+    """Add the ops from ``start`` on to ``primary``'s group while they can join; the index of the first that cannot."""
+    group = OpGroupU85(_group_query(primary))
+    members = [GroupMember(primary.type, primary, primary.ifm, primary.ofm, primary.ifm2, primary.perm)]
+    key, last, i = 0, primary, start
+    while i < len(ops):
+        nxt = ops[i]
+        if not _can_pack(primary, members[-1], nxt):
+            break
+        key = group.add(_group_query(nxt), [key])
+        if key is None:
+            break
+        if nxt.type in FUSED_TYPES:
+            members.append(_fuse(primary, last, nxt))
+        else:
+            _chain(primary, nxt)
+            members.append(GroupMember(nxt.type, nxt, nxt.ifm, nxt.ofm, nxt.ifm2))
+            last = nxt
+        i += 1
+    if len(members) > 1:
+        primary.group = members
+    return i
+
+
+def _can_pack(primary: VOp, prev: GroupMember, nxt: VOp) -> bool:
+    """The scheduler's conditions for ``nxt`` to join the group after ``prev`` (``SchedulerPacking::CanPack``).
+
+    ``nxt`` must read ``prev``'s output, which nothing else reads or writes, without a slice or a reshape
+    a convolution, a strided or dilated ``prev``, or a reordering ``nxt`` depends on; neither the primary's
+    nor ``prev``'s output may be a graph output. (Vela also wants activations to have unit scaling, which
+    the lowered ops do not record.)
+    """
+    written = prev.ofm
+    reads = nxt.ifm2 if nxt.ifm2 is not None and nxt.ifm2.tensor is written.tensor else nxt.ifm
+    if reads.tensor is not written.tensor or not nxt.npu:
+        return False
+    if len(written.tensor.producers) != 1 or len(written.tensor.consumers) != 1:
+        return False
+    if _is_slice(written) or _is_slice(reads):
+        return False
+    if written.shape != reads.shape:
+        prev_kernel = prev.op.kernel if not prev.fused else Kernel()
+        shape_dependent = (primary.type in ("Conv2D", "DepthwiseConv2D")
+                           or (prev_kernel.dilation_x, prev_kernel.dilation_y) != (1, 1)
+                           or (prev_kernel.stride_x, prev_kernel.stride_y) != (1, 1))
+        if shape_dependent or _is_slice(nxt.ofm) or transpose_type(nxt.perm) != "None":
+            return False
+    return not (primary.ofm.tensor.is_graph_output or written.tensor.is_graph_output)
+
+
+def _fuse(primary: VOp, last: VOp, nxt: VOp) -> GroupMember:
+    """``nxt`` (an activation or a transpose) fused into ``last``: ``last`` now writes ``nxt``'s output."""
+    before = last.ofm
+    shape = nxt.ofm.shape if nxt.type == "Transpose" else before.shape
+    before.tensor.producers.remove(last)
+    after = nxt.ofm.tensor
+    after.producers = [last if p is nxt else p for p in after.producers]
+    last.ofm = VConn(after, shape)
+    if nxt.type == "Transpose":
+        last.perm = nxt.perm
+    else:
+        last.activation = nxt.type
+        primary.uses_lut = primary.uses_lut or nxt.uses_lut
+    return GroupMember(nxt.type, last, VConn(before.tensor, before.shape), VConn(after, shape), perm=nxt.perm,
+                       fused=True)
+
+
+def _chain(primary: VOp, nxt: VOp) -> None:
+    """``nxt`` chained into ``primary``'s group: its full-size operands take the primary's output shape."""
+    nxt.parent = primary
+    nxt.index = primary.index
+    shape = primary.ofm.shape
+    if nxt.ifm2 is None:
+        nxt.ifm = VConn(nxt.ifm.tensor, shape)
+    else:
+        size = elements(nxt.ofm.shape)
+        full = [elements(c.shape) == size for c in (nxt.ifm, nxt.ifm2)]
+        scalar = [elements(c.shape) == 1 for c in (nxt.ifm, nxt.ifm2)]
+        if scalar[0] and full[1]:
+            nxt.ifm2 = VConn(nxt.ifm2.tensor, shape)
+        elif full[0] and (scalar[1] or full[1]):
+            nxt.ifm = VConn(nxt.ifm.tensor, shape)
+            if full[1]:
+                nxt.ifm2 = VConn(nxt.ifm2.tensor, shape)
+        else:
+            return  # a broadcast input: the op keeps its shapes
+    nxt.ofm = VConn(nxt.ofm.tensor, shape)
+
+
+def _is_slice(conn: VConn) -> bool:
+    """An operand that reads or writes only part of its tensor."""
+    return elements(conn.shape) != elements(conn.tensor.shape)
+
+
+def _group_query(op: VOp) -> GroupQuery:
+    """The op as an op group sees it (``CreateOpGroupQuery``)."""
+    def info(conn: VConn, transpose: str = "None") -> TensorInfo:
+        t = conn.tensor
+        return TensorInfo(id(t), f"int{t.bits}", conn.shape, transpose, is_const=t.is_constant,
+                          is_sliced=_is_slice(conn))
+
+    return GroupQuery(op.type, tuple(info(c) for c in op.ifms), info(op.ofm, transpose_type(op.perm)))
+
+
+def transpose_type(perm: tuple[int, ...] | None) -> str:
+    """Vela's TransposeType name of an NHWC permutation: the source axis of each output axis ("NWCH" ...)."""
+    if perm is None or perm == (0, 1, 2, 3):
+        return "None"
+    return "".join("NHWC"[a] for a in perm)
 
 
 NATIVE_TRANSPOSES = ((0, 2, 1, 3), (0, 1, 3, 2), (0, 3, 2, 1))  # swap H/W, W/C, H/C

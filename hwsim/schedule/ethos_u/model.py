@@ -54,8 +54,8 @@ def plan_vela(graph: Graph, device: Device) -> list[LayerPlan]:
     if graph.format == "onnx":  # Vela reads TFLite: the network a TFLite conversion of the model gives
         converted = as_tflite(graph)
         lowered, origin = converted.graph, converted.origin
-    ops = lower(lowered)
-    assign_formats(ops)
+    ops = lower(lowered, fam.name)
+    assign_formats(ops, fam.name)
     sched = Scheduler(fam, memsys, ops)
     results = estimate(sched, sched.schedule().costs)
     by_source: dict[int | None, list[OpResult]] = defaultdict(list)
