@@ -58,6 +58,8 @@ def load_data(source: DataSource | dict, what: str, labels: bool = False,
     if isinstance(source, dict):
         source = ImageFolderSpec.model_validate(source)
     if isinstance(source, ImageFolderSpec):
+        if labels and source.labels is None:
+            raise ConfigError(f"{what}: {source.images} has no labels (an image folder needs a labels CSV)")
         x, y = load_image_folder(source, what, base_dir)
     else:
         x, y = _load_array_file(Path(base_dir) / source, what)
@@ -126,7 +128,14 @@ def load_image_folder(spec: ImageFolderSpec, what: str,
     for name, values in (("mean", spec.mean), ("std", spec.std)):
         if len(values) not in (1, channels):
             raise ConfigError(f"{what}.{name}: expected 1 or {channels} values (got {len(values)})")
-    x = np.stack([_preprocess(path, spec, what) for path in files])
+    images = [_preprocess(path, spec, what) for path in files]
+    for path, image in zip(files, images):
+        if image.shape != images[0].shape:
+            first = images[0].shape
+            raise ConfigError(f"{what}.images: {files[0].name} is {first[0]}x{first[1]} and {path.name} "
+                              f"{image.shape[0]}x{image.shape[1]} after resize and crop: declare a resize "
+                              "and a crop that give every image one size")
+    x = np.stack(images)
     mean = np.asarray(spec.mean, np.float32).reshape(1, 1, 1, -1)
     std = np.asarray(spec.std, np.float32).reshape(1, 1, 1, -1)
     x = ((x * np.float32(spec.scale) - mean) / std).astype(np.float32)

@@ -61,6 +61,7 @@ def scores(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> dict[st
     With class labels: ``<run>_top1``, and ``<run>_top5`` when there are at least 5 classes. With real
     targets: ``<run>_mse``. With a float run: ``<run>_agreement`` (share of samples whose top-1 equals the
     float model's) and ``<run>_sqnr_db`` (output SQNR against the float model) for the quantized runs.
+    MSE and SQNR keep 6 significant digits (:func:`_stable`).
     """
     n = len(next(iter(outputs.values())))
     flat = {run: np.asarray(v, np.float64).reshape(n, -1) for run, v in outputs.items()}
@@ -74,8 +75,19 @@ def scores(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> dict[st
             if width >= 5:
                 out[f"{run}_top5"] = top_k(y, labels, 5)
         elif kind == "targets":
-            out[f"{run}_mse"] = float(((y - np.asarray(labels, np.float64).reshape(n, -1)) ** 2).mean())
+            err = y - np.asarray(labels, np.float64).reshape(n, -1)
+            out[f"{run}_mse"] = _stable(float((err ** 2).mean()))
         if run != "float" and "float" in flat:
             out[f"{run}_agreement"] = float((y.argmax(axis=1) == flat["float"].argmax(axis=1)).mean())
-            out[f"{run}_sqnr_db"] = sqnr_db(flat["float"], y)
+            out[f"{run}_sqnr_db"] = _stable(sqnr_db(flat["float"], y))
     return out
+
+
+def _stable(value: float) -> float:
+    """``value`` to 6 significant digits: float32 runs differ in the last bits with the BLAS thread count
+    (a Dask worker runs single-threaded), and a results table must not.
+
+    >>> _stable(26.955360939519842), _stable(26.95536013830239), _stable(float("inf"))
+    (26.9554, 26.9554, inf)
+    """
+    return float(f"{value:.6g}") if np.isfinite(value) else value

@@ -21,6 +21,7 @@ workload cannot give: accuracy without labelled data, agreement with a float mod
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,4 +185,17 @@ def _metric_problem(w: Workload, metric: str) -> str | None:
                "without labels use 'agreement' (with the float model), with real targets 'mse'"
     if metric == "mse" and (dtype is None or dtype.kind != "f"):
         return "'mse' needs real-valued targets (a float array y) in the evaluation data"
+    if metric == "top5" and (width := output_width(w.path)) is not None and width < 5:
+        return f"'top5' needs at least 5 classes; {w.path.name} has {width} outputs per sample"
     return None
+
+
+def output_width(path: Path) -> int | None:
+    """Values per sample of a model's first output (None when its shape is not known)."""
+    from hwsim.importers import load_model
+
+    graph = load_model(path)
+    shape = graph.tensor(graph.outputs[0]).shape
+    if not shape or any(d is None for d in shape[1:]):
+        return None
+    return int(math.prod(shape[1:]))

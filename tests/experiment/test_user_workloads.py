@@ -142,6 +142,24 @@ def test_dry_run_refuses_what_a_quantized_workload_cannot_give(tmp_path, capsys,
     assert where in err and message in err and err.count("\n") == 1, err
 
 
+def test_dry_run_refuses_top5_of_fewer_than_five_classes(tmp_path, capsys):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((4, 2), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "two",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 2])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "two.onnx")
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 4), np.float32), y=np.zeros(2, np.int64))
+    path = tmp_path / "bad.yaml"
+    path.write_text("schema_version: 1\nname: bad\nworkloads: [{model: two.onnx, calibration: d.npz, "
+                    "evaluation: d.npz}]\ndevices: [hexagon_like]\nmetrics: [accuracy, top5]\n")
+    code, _, err = hwsim(capsys, "run", path, "--dry-run")
+    assert code == 2 and ":5:" in err, err
+    assert "'top5' needs at least 5 classes; two.onnx has 2 outputs" in err, err
+
+
 def test_dry_run_refuses_accuracy_without_labels_or_calibration(tmp_path, capsys):
     """Accuracy of unlabelled data, and a float model without calibration data, name their line."""
     np.savez(tmp_path / "nolabels.npz", x=np.zeros((2, 1, 8, 8), np.float32))
@@ -157,3 +175,37 @@ def test_dry_run_refuses_accuracy_without_labels_or_calibration(tmp_path, capsys
                         f"metrics: {metrics}\nplots: []\n")
         code, _, err = hwsim(capsys, "run", path, "--dry-run")
         assert code == 2 and where in err and message in err, err
+
+
+def test_image_folder_evaluation_scores_like_the_same_data_as_npz(tmp_path, capsys):
+    """The digits saved as gray PNGs (codes 0..16) with a labels CSV and ``scale: 1/16`` are the .npz
+    inputs exactly, so the two workload items score the same."""
+    from PIL import Image
+
+    with np.load(WORKLOADS / "digits_test.npz") as t:
+        x, y = t["x"][:32], t["y"][:32]
+    np.savez(tmp_path / "test.npz", x=x, y=y)
+    (tmp_path / "img").mkdir()
+    for i, image in enumerate(x):
+        Image.fromarray(np.rint(image[0] * 16).astype(np.uint8)).save(tmp_path / "img" / f"{i:02d}.png")
+    (tmp_path / "labels.csv").write_text("".join(f"{i:02d}.png,{label}\n" for i, label in enumerate(y)))
+    model, calib = WORKLOADS / "digits_mobilenet.onnx", WORKLOADS / "digits_calibration.npz"
+    path = tmp_path / "folder.yaml"
+    path.write_text(f"""\
+schema_version: 1
+name: folder
+workloads:
+  - {{model: {model}, calibration: {calib}, evaluation: test.npz, name: npz}}
+  - {{model: {model}, calibration: {calib}, name: png,
+     evaluation: {{images: img, labels: labels.csv, color: gray, scale: 0.0625, layout: NCHW}}}}
+devices: [hexagon_like]
+evaluation: {{calibration_samples: 32}}
+metrics: [accuracy, latency]
+plots: []
+""")
+    code, _, err = hwsim(capsys, "run", path, "--results", tmp_path / "out")
+    assert code == 0, err
+    rows = {r["workload"]: r for r in table(tmp_path / "out")}
+    assert rows["npz"]["samples"] == rows["png"]["samples"] == 32 and rows["npz"]["integer_top1"] > 0.9
+    for column in ("float_top1", "fake_quant_top1", "integer_top1"):
+        assert rows["npz"][column] == rows["png"][column], column
