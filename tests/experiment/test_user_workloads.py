@@ -58,7 +58,8 @@ def test_user_onnx_experiment_quantizes_each_point_and_times_its_integer_graph(t
 
 def test_experiment_row_equals_accuracy_of_the_file_quantize_writes(tmp_path, capsys):
     """`hwsim quantize --output` writes the integer graph an experiment point scores: `hwsim accuracy` on that
-    file gives the point's integer top-1, and infer / simulate / energy read it."""
+    file, and an experiment on it, give the point's scores, latency and energy; infer / simulate / energy
+    read it."""
     data = {"calib": tmp_path / "calib.npz", "test": tmp_path / "test.npz"}
     with np.load(WORKLOADS / "digits_calibration.npz") as c, np.load(WORKLOADS / "digits_test.npz") as t:
         np.savez(data["calib"], x=c["x"][:64])
@@ -71,11 +72,24 @@ def test_experiment_row_equals_accuracy_of_the_file_quantize_writes(tmp_path, ca
     code, accuracy, err = hwsim(capsys, "accuracy", tmp_path / "int.npz", "--eval", data["test"])
     assert code == 0, err
     exp = tmp_path / "exp.yaml"
-    exp.write_text(USER_ONNX.replace(f"{WORKLOADS}/digits_calibration.npz", str(data["calib"]))
-                   .replace(f"{WORKLOADS}/digits_test.npz", str(data["test"])).replace("[8, 4, 2]", "[8]"))
-    assert hwsim(capsys, "run", exp, "--results", tmp_path / "out")[0] == 0
-    (row,) = table(tmp_path / "out")
-    assert f"top-1: integer {100 * row['integer_top1']:.2f} %" in accuracy
+    exp.write_text(f"""\
+schema_version: 1
+name: file
+workloads:
+  - {{model: {model}, calibration: calib.npz, evaluation: test.npz, name: float}}
+  - {{model: int.npz, evaluation: test.npz, name: file}}
+devices: [hexagon_like]
+recipes: [int8_w_per_tensor]
+evaluation: {{calibration_samples: 64, test_samples: 96}}
+metrics: [accuracy, latency, energy]
+plots: []
+""")
+    code, _, err = hwsim(capsys, "run", exp, "--results", tmp_path / "out")
+    assert code == 0, err
+    rows = {r["workload"]: r for r in table(tmp_path / "out")}
+    assert f"top-1: integer {100 * rows['float']['integer_top1']:.2f} %" in accuracy
+    for column in ("integer_top1", "integer_top5", "latency_ms", "energy_uj"):  # the same integer graph
+        assert rows["float"][column] == rows["file"][column], column
     for args in (("infer", "--input", tmp_path / "one.npy", "--output", tmp_path / "y.npy"),
                  ("simulate", "--device", "edge_tpu_like"), ("energy", "--device", "hexagon_like")):
         code, _, err = hwsim(capsys, args[0], tmp_path / "int.npz", *args[1:])

@@ -110,3 +110,22 @@ def test_energy_reads_a_dynamic_batch_file_and_points_float_models_to_quantize(e
     assert code == 0, err
     code, out, _ = _hwsim(capsys, "energy", tmp_path / "int.json", "--device", "edge_tpu_like")
     assert code == 0 and "energy/inference" in out
+
+
+def test_a_batch_the_file_fixes_is_a_one_line_error(tmp_path):
+    """torch.export specializes an example batch of 1 into Reshape targets: feeding 3 samples names the op,
+    the fixed batch and the way out, where ONNX Runtime refuses the input."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from hwsim.errors import ConfigError
+    from hwsim.importers import load_model
+    from hwsim.runtime.float_exec import run_float
+
+    shape = numpy_helper.from_array(np.array([1, 2, 2], np.int64), "shape")
+    graph = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["y"])], "fixed",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 2])], [shape])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "fixed.onnx")
+    with pytest.raises(ConfigError, match=r"batch of 3 .*fixes input .x. to a batch of 1; export"):
+        run_float(load_model(tmp_path / "fixed.onnx"), [np.zeros((3, 4), np.float32)])
