@@ -117,6 +117,7 @@ def check_experiment(spec, path: Path) -> None:
     if "workload" in axes:
         values = {**sw.grid, **sw.zip}.get("workload") or sw.random.axes["workload"]
         entries = [(w, axes["workload"] + (j,)) for j, w in enumerate(values)]
+    _check_semantics(spec, path, lines, axes)
     for entry, loc in entries:
         try:
             workload = resolve(entry, base_dir)
@@ -129,6 +130,24 @@ def check_experiment(spec, path: Path) -> None:
         if problem:
             where, message = problem
             raise config_error(path, lines, where, f"workload {workload.label!r}: {message}")
+
+
+def _check_semantics(spec, path: Path, lines, axes: dict[str, Loc]) -> None:
+    """Each swept ``recipe.semantics`` must name a registered runtime (an already-quantized model is scored
+    under it without any recipe being validated)."""
+    from hwsim.errors import RegistryError
+    from hwsim.numerics.semantics import get_semantics
+
+    if "recipe.semantics" not in axes:
+        return
+    sw = spec.sweep
+    values = {**sw.grid, **sw.zip}.get("recipe.semantics") or sw.random.axes["recipe.semantics"]
+    for j, name in enumerate(values if isinstance(values, list) else []):
+        try:
+            get_semantics(str(name))
+        except RegistryError as exc:
+            raise config_error(path, lines, axes["recipe.semantics"] + (j,), str(exc).strip("'\""), name) \
+                from None
 
 
 def _first_problem(w: Workload, spec, axes: dict[str, Loc], loc: Loc) -> tuple[Loc, str] | None:

@@ -144,6 +144,7 @@ plots: []
     ("sweep: {grid: {recipe.weights.bits: [8, 4]}}", ":6:", "already quantized: only recipe.semantics"),
     ("metrics: [agreement]", ":6:", "'agreement' compares with the float model"),
     ("metrics: [mse]", ":6:", "'mse' needs real-valued targets"),
+    ("sweep: {grid: {recipe.semantics: [tflite-optimised]}}", ":6:", "Did you mean 'tflite-optimized'"),
 ])
 def test_dry_run_refuses_what_a_quantized_workload_cannot_give(tmp_path, capsys, change, where, message):
     """A swept axis or a metric a workload cannot give is an error at --dry-run, located, never dropped."""
