@@ -96,7 +96,8 @@ def model_kind(path: Path) -> str:
         quantized = any(n.op_type in ("QuantizeLinear", "DequantizeLinear", "MatMulInteger", "ConvInteger")
                         or n.op_type.startswith("QLinear") for n in model.graph.node)
         return "quantized" if quantized else "float"
-    raise ConfigError(f"{path}: unknown model format {path.suffix!r}")
+    raise ConfigError(f"{path}: unknown model format {path.suffix!r} (a model is a .onnx, .tflite, an "
+                      "integer graph .npz / .json, a layer .yaml or a SCALE-Sim .csv)")
 
 
 def check_experiment(spec, path: Path) -> None:

@@ -34,12 +34,13 @@ def load_model(path: str | Path) -> Graph:
         from hwsim.quant.graph_io import load_integer_graph
 
         return load_integer_graph(path)
-    raise ConfigError(f"{path}: unknown model format {path.suffix!r}; hwsim reads .tflite, .onnx, "
-                      ".yaml/.yml (layer shapes), .csv (SCALE-Sim topology) and the .npz / .json integer graphs "
-                      "`hwsim quantize --output` writes")
+    raise ConfigError(f"{path}: unknown model format {path.suffix!r}; hwsim reads .tflite, .onnx, the "
+                      ".npz / .json integer graphs `hwsim quantize --output` writes, .yaml/.yml (layer "
+                      "shapes) and .csv (SCALE-Sim topology)")
 
 
 def default_semantics(graph: Graph) -> str:
     """The semantics a model runs under unless told: the one it was quantized for (an hwsim integer graph
-    records its recipe's), else its runtime's (``tflite-reference`` for .tflite, this host's ``onnxruntime``)."""
+    records its recipe's), else its runtime's (``tflite-reference`` for .tflite, this host's
+    ``onnxruntime``)."""
     return graph.semantics or DEFAULT_SEMANTICS[graph.format]
