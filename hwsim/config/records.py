@@ -217,7 +217,11 @@ def _value(hint: Any, data: Any, loc: Loc, errors: list[RecordError]) -> Any:
 
 def _scalar(hint: type, data: Any, loc: Loc, errors: list[RecordError]) -> Any:
     is_number = isinstance(data, (int, float)) and not isinstance(data, bool)
-    if hint is int:
+    if hint is bool:
+        if isinstance(data, bool):
+            return data
+        message = "Input should be a valid boolean"
+    elif hint is int:
         if is_number and (isinstance(data, int) or data.is_integer()):
             return int(data)
         message = ("Input should be a valid integer, got a number with a fractional part" if is_number

@@ -26,9 +26,13 @@ the outermost level (off-chip DRAM, flash or a host link) to the innermost (regi
          write_bandwidth_bytes_per_cycle: 64, holds: [weights, inputs, outputs], homes: [activations]}
       - {name: rf, kind: register_file, holds: [weights, inputs, outputs]}
 
-``performance_model`` names how layers become timed plans (``hwsim.schedule.models``; default ``hwsim``,
-hwsim's own mapper). ``holds`` lists the operands a level stages (tiles of weights, inputs, outputs); ``homes`` the tensors
-that may live there whole (``weights``: a layer's weights; ``activations``: feature maps between layers).
+``performance_model`` names how layers become timed plans (``hwsim.schedule.models``: ``hwsim``, hwsim's own
+mapper, the default; ``edgetpu_compiler``, the Edge TPU compiler's placement). ``holds`` lists the operands a
+level stages (tiles of weights, inputs, outputs); ``homes`` the tensors that may live there whole (``weights``:
+a layer's weights; ``activations``: feature maps between layers). ``layer_overhead_cycles`` is spent by each
+layer's unit before its first tile, ``inference_overhead_cycles`` once per inference (the runtime's start and
+round trip); both default to 0. A vector unit with ``on_host: true`` is the host's CPU, which a performance
+model may give the ops the device cannot run: it is timed, but its energy and area are not the device's.
 Each sub-section takes a ``source:`` string saying where its numbers come from.
 
 The sections are :mod:`hwsim.config.records` (dataclasses checked against their annotations), not pydantic
@@ -112,6 +116,7 @@ class VectorUnitSpec:
     count: PositiveInt = 1
     ops: Annotated[list[str], MinLen(1)]
     macs_per_lane_per_cycle: PositiveFloat = 1.0
+    on_host: bool = False  # the host processor (a CPU fallback), not the device: timed, but no energy or area
     source: str = ""
 
 
@@ -266,6 +271,9 @@ class DeviceSpec:
     ethos_u: EthosUSpec | None = None
     memory_model: Literal["hwsim", "scalesim"] = "hwsim"
     scalesim: ScaleSimMemorySpec = ScaleSimMemorySpec()
+    layer_overhead_cycles: Annotated[int, Ge(0)] = 0  # each layer's unit, before its first tile
+    inference_overhead_cycles: Annotated[int, Ge(0)] = 0  # once per inference, before the first layer
+    overhead_source: str = ""
 
     @staticmethod
     def before_validation(data):

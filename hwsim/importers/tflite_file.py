@@ -97,6 +97,8 @@ def _build(model: fb.Table, path: Path) -> Graph:
         builtin = max(code.scalar(fb.OPCODE_BUILTIN, fb.INT, 0),
                       code.scalar(fb.OPCODE_DEPRECATED_BUILTIN, fb.BYTE, 0))
         op_name = _OP_NAMES.get(builtin) or _enum_name("BuiltinOperator", builtin)
+        if builtin == fb.BUILTIN_OPERATORS["CUSTOM"]:
+            op_name = f"CUSTOM:{code.string(fb.OPCODE_CUSTOM_CODE).decode()}"
         inputs = [names[j] if j >= 0 else "" for j in o.array(fb.OPERATOR_INPUTS, "<i4")]
         outputs = [names[j] for j in o.array(fb.OPERATOR_OUTPUTS, "<i4")]
         convert = _CONVERTERS.get(op_name)
@@ -307,14 +309,42 @@ def _reducer(kind: str) -> Callable:
     return convert
 
 
+def _transpose_conv(o, ins, where):
+    """TRANSPOSE_CONV: inputs are the output shape, the filter [K, FY, FX, C], the input and an optional bias."""
+    opt = _options(o, "TransposeConvOptions")
+    w, x = ins[1], ins[2]
+    return "transpose_conv2d", {"layout": "NHWC", "stride": (opt["stride_h"], opt["stride_w"]),
+                                "padding": _PADDING[opt["padding"]],
+                                "activation": _activation(opt["fused_activation_function"], where),
+                                "kernel": tuple(w.shape[1:3]), "in_channels": x.shape[3]}
+
+
+def _resize(kind: str, table: str):
+    def convert(o, ins, where):
+        opt = _options(o, table) or {}
+        return kind, {"size": _const_ints(ins[1], where, "size"),
+                      "align_corners": bool(opt.get("align_corners", False)),
+                      "half_pixel_centers": bool(opt.get("half_pixel_centers", False))}
+    return convert
+
+
+def _arg_max(o, ins, where):
+    axis = _const_ints(ins[1], where, "axis")[0]
+    return "arg_max", {"axis": axis % len(ins[0].shape)}
+
+
 #: Ops read with their shapes only: placed and timed by ``simulate``/``energy`` like any vector-unit op,
 #: with no bit-exact kernel yet (options are read only where the shapes need them), so ``infer`` and
 #: ``verify`` refuse them.
 SHAPE_ONLY: dict[str, Callable] = {
     **{name: _plain(name.lower()) for name in (
         "ABS", "EXP", "LOG", "SQRT", "SQUARE", "GELU", "ELU", "LOG_SOFTMAX", "FLOOR", "CEIL", "CAST",
-        "L2_NORMALIZATION", "PRELU", "MAXIMUM", "MINIMUM", "DIV", "FLOOR_DIV", "POW", "RESIZE_BILINEAR",
-        "RESIZE_NEAREST_NEIGHBOR", "MIRROR_PAD", "TILE")},
+        "L2_NORMALIZATION", "PRELU", "MAXIMUM", "MINIMUM", "DIV", "FLOOR_DIV", "POW", "MIRROR_PAD", "TILE")},
+    "RESIZE_BILINEAR": _resize("resize_bilinear", "ResizeBilinearOptions"),
+    "RESIZE_NEAREST_NEIGHBOR": _resize("resize_nearest_neighbor", "ResizeNearestNeighborOptions"),
+    "TRANSPOSE_CONV": _transpose_conv,
+    "ARG_MAX": _arg_max,
+    "CUSTOM:TFLite_Detection_PostProcess": _plain("detection_postprocess"),
     "PACK": _pack,
     "SUM": _reducer("sum"),
     "REDUCE_MAX": _reducer("reduce_max"),

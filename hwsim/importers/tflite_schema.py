@@ -26,7 +26,7 @@ TENSOR_SHAPE, TENSOR_TYPE, TENSOR_BUFFER, TENSOR_NAME, TENSOR_QUANTIZATION = 0, 
 TENSOR_SHAPE_SIGNATURE = 7
 QUANT_SCALE, QUANT_ZERO_POINT, QUANT_DIMENSION = 2, 3, 6
 BUFFER_DATA = 0
-OPCODE_DEPRECATED_BUILTIN, OPCODE_BUILTIN = 0, 3
+OPCODE_DEPRECATED_BUILTIN, OPCODE_CUSTOM_CODE, OPCODE_BUILTIN = 0, 1, 3
 OPERATOR_OPCODE_INDEX, OPERATOR_INPUTS, OPERATOR_OUTPUTS, OPERATOR_BUILTIN_OPTIONS = 0, 1, 2, 4
 SQUEEZE_DIMS = 0  # SqueezeOptions' one field, a vector
 
@@ -56,6 +56,10 @@ OPTIONS: dict[str, dict[str, tuple[int, str, object]]] = {
                             "offset": (5, BOOL, False)},
     "GatherOptions": {"axis": (0, INT, 0), "batch_dims": (1, INT, 0)},
     "PackOptions": {"axis": (1, INT, 0)},
+    "TransposeConvOptions": {"padding": (0, BYTE, 0), "stride_w": (1, INT, 0), "stride_h": (2, INT, 0),
+                             "fused_activation_function": (3, BYTE, 0)},
+    "ResizeBilinearOptions": {"align_corners": (2, BOOL, False), "half_pixel_centers": (3, BOOL, False)},
+    "ResizeNearestNeighborOptions": {"align_corners": (0, BOOL, False), "half_pixel_centers": (1, BOOL, False)},
 }
 
 #: TensorType values (schema.fbs).
@@ -67,9 +71,9 @@ BUILTIN_OPERATORS = {
     "ADD": 0, "AVERAGE_POOL_2D": 1, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 4, "DEQUANTIZE": 6,
     "FLOOR": 8, "FULLY_CONNECTED": 9, "L2_NORMALIZATION": 11, "LOGISTIC": 14, "MAX_POOL_2D": 17, "MUL": 18,
     "RELU": 19, "RELU_N1_TO_1": 20, "RELU6": 21, "RESHAPE": 22, "RESIZE_BILINEAR": 23, "SOFTMAX": 25,
-    "TANH": 28, "PAD": 34, "GATHER": 36, "TRANSPOSE": 39, "MEAN": 40, "SUB": 41, "DIV": 42, "SQUEEZE": 43,
-    "STRIDED_SLICE": 45, "EXP": 47, "LOG_SOFTMAX": 50, "CAST": 53, "PRELU": 54, "MAXIMUM": 55, "MINIMUM": 57,
-    "NEG": 59, "PADV2": 60, "SLICE": 65, "TILE": 69, "EXPAND_DIMS": 70, "LOG": 73, "SUM": 74, "SQRT": 75,
+    "TANH": 28, "CUSTOM": 32, "PAD": 34, "GATHER": 36, "TRANSPOSE": 39, "MEAN": 40, "SUB": 41, "DIV": 42, "SQUEEZE": 43,
+    "STRIDED_SLICE": 45, "EXP": 47, "LOG_SOFTMAX": 50, "CAST": 53, "PRELU": 54, "MAXIMUM": 55, "ARG_MAX": 56, "MINIMUM": 57,
+    "NEG": 59, "PADV2": 60, "SLICE": 65, "TRANSPOSE_CONV": 67, "TILE": 69, "EXPAND_DIMS": 70, "LOG": 73, "SUM": 74, "SQRT": 75,
     "RSQRT": 76, "SHAPE": 77, "POW": 78, "REDUCE_PROD": 81, "REDUCE_MAX": 82, "PACK": 83, "FLOOR_DIV": 90,
     "SQUARE": 92, "FILL": 94, "RANGE": 96, "RESIZE_NEAREST_NEIGHBOR": 97, "LEAKY_RELU": 98,
     "SQUARED_DIFFERENCE": 99, "MIRROR_PAD": 100, "ABS": 101, "CEIL": 104, "ELU": 111, "QUANTIZE": 114,
