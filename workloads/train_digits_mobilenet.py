@@ -1,4 +1,4 @@
-"""Train a MobileNetV3-style net on scikit-learn's digits, export it as a user would (seeded, CPU, offline).
+"""Train a MobileNetV3-style net on the digits, export it as a user would (seeded, CPU, offline).
 
     python workloads/train_digits_mobilenet.py
 
@@ -113,7 +113,8 @@ def main() -> dict:
     np.savez_compressed(HERE / "digits_test.npz", x=te.x, y=te.y)
     params = sum(p.numel() for p in model.parameters())
     record = {"model": path.name, "architecture": "MobileNetV3-style (see train_digits_mobilenet.py)",
-              "parameters": params, "data": "sklearn.datasets.load_digits, pixels / 16",
+              "parameters": params,
+              "data": "UCI digits as scikit-learn bundles them (workloads/digits.npz), pixels / 16",
               "split": "hwsim.accuracy.datasets.digits_split: 1257 train, 540 test; "
                        "calibration = first 256 train",
               "seed": SEED, "epochs": EPOCHS, "batch": BATCH, "optimizer": "Adam lr 3e-3, wd 1e-4, cosine",
