@@ -96,12 +96,12 @@ def _hwsim(capsys, *args) -> tuple[int, str, str]:
 
 
 def test_energy_reads_a_dynamic_batch_file_and_points_float_models_to_quantize(exports, tmp_path, capsys):
-    """`hwsim energy` on the dynamic-batch export prices one inference; on an int8-only device a float model
-    is a one-line error that says to quantize it first, and the quantized file is priced."""
+    """`hwsim energy` on the dynamic-batch export prices one inference; on a device without float MACs a float
+    model is a one-line error that says to quantize it first, and the quantized file is priced."""
     path = exports["torchscript"]
     code, out, _ = _hwsim(capsys, "energy", path, "--device", "ethos_u55_128_like")
     assert code == 0 and "energy/inference" in out
-    code, _, err = _hwsim(capsys, "energy", path, "--device", "edge_tpu_like")
+    code, _, err = _hwsim(capsys, "energy", path, "--device", "hexagon_like")
     assert code == 2 and err.startswith("hwsim: error: ") and err.count("\n") == 1
     assert "quantize it first" in err
     np.save(tmp_path / "calib.npy", np.random.default_rng(2).uniform(0, 1, (16, 1, 8, 8)).astype(np.float32))
