@@ -9,13 +9,15 @@ import numpy as np
 from hwsim.errors import ConfigError
 from hwsim.importers import default_semantics, load_model
 from hwsim.numerics.ops import dequantize as dequantize_codes
-from hwsim.runtime.execute import run_graph
+from hwsim.runtime.batch import run_batch
 from hwsim.workload.graph import Graph
 
 
 def infer(model: str | Path, x: np.ndarray, semantics: str | None = None, dequantize: bool = False) -> np.ndarray:
     """Run ``model`` on ``x`` (a single-input model) under ``semantics`` and return its first output.
 
+    ``x`` may hold a batch along axis 0 even where the model takes one image: the images are spread over
+    threads (:func:`hwsim.runtime.batch.run_batch`) and the outputs stacked.
     A float input to an integer model is quantized with the input tensor's parameters first. With
     ``dequantize`` the integer output codes are turned into reals with the output tensor's parameters.
     """
@@ -37,7 +39,7 @@ def run_model(graph: Graph, x: np.ndarray, semantics: str, dequantize: bool = Fa
                      rounding="half_away")
     elif np.issubdtype(x.dtype, np.floating) and np.issubdtype(t.dtype, np.floating):
         x = x.astype(t.dtype)
-    y = run_graph(graph, [x], semantics)[graph.outputs[0]]
+    y = run_batch(graph, x, semantics)[graph.outputs[0]]
     out_t = graph.tensor(graph.outputs[0])
     if dequantize and out_t.quant is not None:
         return dequantize_codes(y, out_t.quant.scale, out_t.quant.zero_point, axis=out_t.quant.axis)
@@ -50,6 +52,7 @@ def run_samples(graph: Graph, x: np.ndarray, semantics: str, batch: int = 256) -
     first = graph.tensor(graph.inputs[0]).shape[0] if graph.tensor(graph.inputs[0]).shape else None
     step = batch if first is None else int(first)
     if len(x) % step and first is not None:
-        raise ConfigError(f"{graph.source}: the model takes batches of {first}; {len(x)} samples do not divide")
+        raise ConfigError(f"{graph.source}: the model takes batches of {first}; {len(x)} samples do not "
+                          "divide")
     return np.concatenate([run_model(graph, x[i:i + step], semantics, dequantize=True).astype(np.float32)
                            for i in range(0, len(x), step)])
