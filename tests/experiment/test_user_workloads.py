@@ -204,7 +204,7 @@ def test_image_folder_evaluation_scores_like_the_same_data_as_npz(tmp_path, caps
     for i, image in enumerate(x):
         Image.fromarray(np.rint(image[0] * 16).astype(np.uint8)).save(tmp_path / "img" / f"{i:02d}.png")
     (tmp_path / "labels.csv").write_text("".join(f"{i:02d}.png,{label}\n" for i, label in enumerate(y)))
-    model, calib = WORKLOADS / "digits_mobilenet.onnx", WORKLOADS / "digits_calibration.npz"
+    model, calib = WORKLOADS / "digits_cnn_bn.onnx", WORKLOADS / "digits_calibration.npz"
     path = tmp_path / "folder.yaml"
     path.write_text(f"""\
 schema_version: 1
