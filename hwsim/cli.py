@@ -217,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     from hwsim.quant.commands import add_parsers as add_quant_parsers
 
     add_quant_parsers(sub)
+
+    from hwsim.llm.commands import add_parser as add_llm_parser
+
+    add_llm_parser(sub)
     return parser
 
 

@@ -242,13 +242,19 @@ def _measure(spec: RunSpec) -> dict:
     if spec.run.get("fail"):
         raise RuntimeError("this point fails on purpose (run.fail: true)")
     from hwsim.experiment.workloads import resolve
+    from hwsim.llm.experiment import lm_config_path, measure_lm
 
-    workload = resolve(spec.workload_item or spec.workload, spec.base_dir)
+    lm_path = None if spec.workload_item else lm_config_path(spec.workload, spec.base_dir)
+    workload = None if lm_path else resolve(spec.workload_item or spec.workload, spec.base_dir)
     device = _device(spec)
-    hashes = {"workload": file_hash(str(workload.path)),
+    hashes = {"workload": file_hash(str(lm_path or workload.path)),
               "recipe": hashlib.sha256(json.dumps(spec.recipe, sort_keys=True).encode()).hexdigest()[:16]}
     if device.path and Path(device.path).exists():
         hashes["device"] = file_hash(device.path)
+    if lm_path is not None:
+        out = measure_lm(spec, lm_path, device, spec.metrics)
+        out["input_hashes"] = json.dumps(hashes, sort_keys=True)
+        return out
     if workload.kind in ("builtin", "float"):
         graph, out, counted = _quantized_point(spec, workload)
     elif workload.kind == "quantized":

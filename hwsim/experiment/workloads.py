@@ -119,7 +119,11 @@ def check_experiment(spec, path: Path) -> None:
         values = {**sw.grid, **sw.zip}.get("workload") or sw.random.axes["workload"]
         entries = [(w, axes["workload"] + (j,)) for j, w in enumerate(values)]
     _check_semantics(spec, path, lines, axes)
+    from hwsim.llm.experiment import lm_config_path
+
     for entry, loc in entries:
+        if isinstance(entry, str) and lm_config_path(entry, base_dir):
+            continue  # a language model: hwsim.llm.experiment measures and checks it
         try:
             workload = resolve(entry, base_dir)
         except ConfigError as exc:
