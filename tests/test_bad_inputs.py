@@ -182,15 +182,15 @@ def f(tmp_path_factory) -> dict[str, str]:
                     ("eval_2d.npz", np.zeros((16, 10), int))):
         np.savez(tmp / name, x=good, y=y)
         paths[name] = str(tmp / name)
-    np.savez(tmp / "eval_no_y.npz", x=good)
-    paths["eval_no_y.npz"] = str(tmp / "eval_no_y.npz")
+    np.savez(tmp / "eval_no_x.npz", y=np.zeros(len(good), np.int64))
+    paths["eval_no_x.npz"] = str(tmp / "eval_no_x.npz")
     # experiments
     for name, sweep, replace in (
             ("exp_bits0", "sweep:\n  grid:\n    recipe.weights.bits: [8, 0]\n", {}),
             ("exp_rows0", "sweep:\n  grid:\n    device.mac_array.rows: [16, 0]\n", {}),
             ("exp_volt", "sweep:\n  zip:\n    energy.voltage_v: [0.8, -1]\n", {}),
             ("exp_samples", "sweep:\n  random:\n    samples: 3\n    axes:\n"
-             "      evaluation.test_samples: {low: 1000, high: 2000, integer: true}\n", {}),
+             "      evaluation.test_samples: {low: -2000, high: 0, integer: true}\n", {}),
             ("exp_no_workload", "", {"[digits_mlp]": "[missing_model.onnx]"}),
             ("exp_no_device", "", {"[hexagon_like]": "[hexagon_lik]"}),
             ("exp_inline", "", {"[int8_w_per_channel]": "[{name: w99, weights: {bits: 99}}]"}),
@@ -417,7 +417,7 @@ CASES = [
     ('eval labels fractional', 'accuracy digits_mlp --eval {eval_frac.npz}', 'eval_frac.npz | 0.5'),
     ('eval labels count', 'accuracy digits_mlp --eval {eval_count.npz}', '15 labels for 16'),
     ('eval labels one-hot', 'accuracy digits_mlp --eval {eval_2d.npz}', 'eval_2d.npz | 1-D'),
-    ('eval without labels', 'accuracy digits_mlp --eval {eval_no_y.npz}', 'eval_no_y.npz | x and y'),
+    ('eval without inputs', 'accuracy digits_mlp --eval {eval_no_x.npz}', 'eval_no_x.npz | an array x'),
     ('swept recipe error', 'run {exp_bits0} --dry-run',
      'exp_bits0.yaml:11: sweep.grid.recipe.weights.bits = 0: recipe field weights.bits | (got 0)'),
     ('swept device error', 'run {exp_rows0} --dry-run',
@@ -425,7 +425,8 @@ CASES = [
     ('swept energy error', 'run {exp_volt} --dry-run',
      'exp_volt.yaml:11: sweep.zip.energy.voltage_v = -1: energy field voltage_v | (got -1)'),
     ('swept evaluation error', 'run {exp_samples} --dry-run',
-     'exp_samples.yaml: | sweep.random.axes.evaluation.test_samples | evaluation field test_samples | 540'),
+     'exp_samples.yaml: | sweep.random.axes.evaluation.test_samples | evaluation field test_samples | '
+     'greater than or equal to 1'),
     ('missing workload file', 'run {exp_no_workload} --dry-run',
      'exp_no_workload.yaml:3: workloads[0]:  | missing_model'),
     ('unknown device', 'run {exp_no_device} --dry-run',

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hwsim.accuracy.metrics import scores, sqnr_db  # noqa: F401  (sqnr_db: hwsim.quant.mixed imports it here)
 from hwsim.errors import ConfigError
 
 
@@ -44,15 +45,20 @@ class AccuracyReport:
     agreement: float
     layers: list[LayerReport] = field(default_factory=list)
     seconds: float = 0.0
+    scores: dict[str, float] = field(default_factory=dict)  # hwsim.accuracy.metrics.scores columns
 
     def table(self) -> str:
-        """A plain-text summary: accuracies, then one line per layer."""
-        lines = [f"{self.model} with {self.recipe}: {self.samples} samples",
-                 f"  top-1 float {100 * self.float_top1:.2f} %  fake-quant {100 * self.fake_quant_top1:.2f} %  "
-                 f"integer {100 * self.integer_top1:.2f} %  (fake-quant and integer agree on "
-                 f"{100 * self.agreement:.2f} %)",
-                 f"  {'tensor (op)':44s} {'SQNR fq dB':>10s} {'SQNR int dB':>11s} {'max|err| LSB':>12s} "
-                 f"{'mean|err| LSB':>13s} {'int-fq LSB':>10s}"]
+        """A plain-text summary: accuracies and the other scores, then one line per layer."""
+        lines = [f"{self.model} with {self.recipe}: {self.samples} samples"]
+        header = not np.isnan(self.float_top1)
+        if header:
+            lines.append(f"  top-1 float {100 * self.float_top1:.2f} %  fake-quant {100 * self.fake_quant_top1:.2f} %"
+                         f"  integer {100 * self.integer_top1:.2f} %  (fake-quant and integer agree on "
+                         f"{100 * self.agreement:.2f} %)")
+        lines.extend(score_lines(self.scores, skip=("_top1",) if header else ()))
+        if self.layers:
+            lines.append(f"  {'tensor (op)':44s} {'SQNR fq dB':>10s} {'SQNR int dB':>11s} {'max|err| LSB':>12s} "
+                         f"{'mean|err| LSB':>13s} {'int-fq LSB':>10s}")
         for r in self.layers:
             label = f"{r.op} ({r.kind})"[:44]
             lines.append(f"  {label:44s} {r.sqnr_fake_db:10.2f} {r.sqnr_int_db:11.2f} {r.max_err_lsb:12.2f} "
@@ -60,41 +66,43 @@ class AccuracyReport:
         return "\n".join(lines)
 
 
-def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
-    """10 log10(sum ref^2 / sum (test - ref)^2); inf when they are equal.
-
-    >>> round(sqnr_db(np.array([1.0, -1.0]), np.array([1.1, -1.1])), 2)
-    20.0
-    """
-    ref = np.asarray(reference, np.float64)
-    noise = float(((np.asarray(test, np.float64) - ref) ** 2).sum())
-    signal = float((ref ** 2).sum())
-    if noise == 0.0:
-        return float("inf")
-    return 10.0 * np.log10(max(signal, 1e-300) / noise)
-
-
-def top1(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Share of rows whose largest logit is at the label (ties: the first index, as numpy's argmax)."""
-    return float((np.asarray(logits).reshape(len(labels), -1).argmax(axis=1) == labels).mean())
+def score_lines(scores: dict[str, float], skip: tuple[str, ...] = ()) -> list[str]:
+    """The scores as indented lines, one per metric, runs side by side (percentages for shares)."""
+    lines = []
+    for metric in ("top1", "top5", "agreement", "mse", "sqnr_db"):
+        cells = [(run, v) for run in ("float", "fake_quant", "integer")
+                 if (v := scores.get(f"{run}_{metric}")) is not None and f"_{metric}" not in skip]
+        if cells:
+            share = metric in ("top1", "top5", "agreement")
+            text = "  ".join(f"{run.replace('_', '-')} {100 * v:.2f} %" if share else f"{run.replace('_', '-')} {v:.4g}"
+                             for run, v in cells)
+            label = {"agreement": "top-1 agreement with float", "sqnr_db": "output SQNR dB vs float",
+                     "mse": "MSE vs targets", "top5": "top-5", "top1": "top-1"}[metric]
+            lines.append(f"  {label}: {text}")
+    return lines
 
 
-def evaluate(qm, x: np.ndarray, labels: np.ndarray, *, per_layer: bool = True, batch: int = 1024) -> AccuracyReport:
-    """Top-1 of float, fake-quant and integer runs of quantized model ``qm`` on ``x``, and per-layer errors."""
+def evaluate(qm, x: np.ndarray, labels: np.ndarray | None, *, per_layer: bool = True,
+             batch: int = 1024) -> AccuracyReport:
+    """Float, fake-quant and integer runs of quantized model ``qm`` on ``x``: their scores against
+    ``labels`` (class indices, real targets, or None: agreement and SQNR against the float model only,
+    :func:`hwsim.accuracy.metrics.scores`) and per-layer errors."""
     from hwsim.runtime.float_exec import run_float
 
     t0 = time.perf_counter()
     x = np.asarray(x, np.float32)
-    labels = np.asarray(labels).astype(np.int64).ravel()
-    if len(x) != len(labels):
-        raise ConfigError(f"labels: {len(labels)} labels for {len(x)} inputs")
+    if labels is not None:
+        labels = np.asarray(labels)
+        labels = labels.astype(np.int64).ravel() if np.issubdtype(labels.dtype, np.integer) else labels
+        if len(x) != len(labels):
+            raise ConfigError(f"labels: {len(labels)} labels for {len(x)} inputs")
     out = qm.graph.outputs[0]
     f_logits, fq_logits, int_logits = [], [], []
     watch = _watched(qm) if per_layer else []
     stats = {name: _Acc() for name, _, _ in watch}
     for start in range(0, len(x), batch):
         xb = x[start:start + batch]
-        ref = qm.run_float(xb)
+        ref = qm.run_float(xb) if watch else None  # per-layer references only when they are compared
         fq = qm.run_fake_quant(xb)
         it = qm.run_integer(xb)
         f_logits.append(run_float(qm.source, [xb])[qm.source.outputs[0]])
@@ -105,12 +113,14 @@ def evaluate(qm, x: np.ndarray, labels: np.ndarray, *, per_layer: bool = True, b
             if int_val is not None:
                 stats[name].add(ref[name], fq[name], int_val, qm.tensor_quant(name))
     f_l, fq_l, int_l = (np.concatenate(v) for v in (f_logits, fq_logits, int_logits))
-    pred_fq = fq_l.reshape(len(labels), -1).argmax(axis=1)
-    pred_int = int_l.reshape(len(labels), -1).argmax(axis=1)
+    pred_fq = fq_l.reshape(len(x), -1).argmax(axis=1)
+    pred_int = int_l.reshape(len(x), -1).argmax(axis=1)
     layers = [stats[name].report(name, op, kind) for name, op, kind in watch if stats[name].n]
-    return AccuracyReport(str(qm.source.source), qm.recipe.name, len(labels), top1(f_l, labels), top1(fq_l, labels),
-                          top1(int_l, labels), float((pred_fq == pred_int).mean()), layers,
-                          time.perf_counter() - t0)
+    got = scores({"float": f_l, "fake_quant": fq_l, "integer": int_l}, labels)
+    nan = float("nan")
+    return AccuracyReport(str(qm.source.source), qm.recipe.name, len(x), got.get("float_top1", nan),
+                          got.get("fake_quant_top1", nan), got.get("integer_top1", nan),
+                          float((pred_fq == pred_int).mean()), layers, time.perf_counter() - t0, got)
 
 
 def _watched(qm) -> list[tuple[str, str, str]]:

@@ -97,9 +97,11 @@ class Device:
                 if p.weights_bits >= weights_bits and p.activations_bits >= activations_bits]
         if not fits:
             have = ", ".join(f"{p.weights_bits}x{p.activations_bits}" for p in self.spec.mac_array.precisions)
+            hint = "; a float model: quantize it first (hwsim quantize MODEL --calib calib.npz --output " \
+                   "int.npz) and pass that file" if max(weights_bits, activations_bits) >= 32 else ""
             raise ConfigError(f"{self.path or self.name}: mac_array.precisions: no operand pair covers "
                               f"{weights_bits}-bit weights x {activations_bits}-bit activations (supported: "
-                              f"{have})")
+                              f"{have}){hint}")
         return max(fits, key=lambda p: (p.macs_per_pe_per_cycle, -p.weights_bits, -p.activations_bits))
 
     @property

@@ -32,6 +32,7 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
     from hwsim.experiment.results import ResultTable
     from hwsim.experiment.spec import load_experiment
     from hwsim.experiment.sweep import check_points, check_size, expand
+    from hwsim.experiment.workloads import check_experiment
 
     out = out or sys.stdout
     path = Path(path)
@@ -42,6 +43,7 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
         if shipped.exists():
             path = shipped
     spec = load_experiment(path)
+    check_experiment(spec, path)
     with _located_in(path):
         check_size(spec, max_points)
         points = expand(spec, path.parent)

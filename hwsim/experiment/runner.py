@@ -30,13 +30,15 @@ import numpy as np
 
 from hwsim import __version__
 from hwsim.errors import ConfigError, HwsimWarning
-from hwsim.experiment.sweep import RunSpec, builtin_name, device_location, workload_path
+from hwsim.experiment.sweep import RunSpec, device_location
 from hwsim.numerics import ops
 
 _LOCK = threading.Lock()  # one point at a time per process: points share cached models and set their orders
 _QM_CACHE: OrderedDict = OrderedDict()
 _QM_CACHE_SIZE = 8
 DASK_CONNECT_SECONDS = 10  # how long --executor dask waits for the scheduler before giving up
+_DATA_CACHE: dict = {}
+_EVAL_CACHE: OrderedDict = OrderedDict()  # (quantized model key, order, test size) -> (overflow count, scores)
 
 
 @functools.lru_cache(maxsize=None)
@@ -63,27 +65,51 @@ def _device(spec: RunSpec):
     return override(load_device(device_location(spec)), spec.device_overrides)
 
 
-def _data(short: str, evaluation: dict):
-    from hwsim.accuracy.datasets import digits_split
+def _data(workload, evaluation: dict):
+    """Calibration inputs, test inputs and test labels (None without labels) of a point."""
+    n_cal, n_test = evaluation["calibration_samples"], evaluation["test_samples"]
+    if workload.kind == "builtin":
+        from hwsim.accuracy.datasets import digits_split
 
-    layout = "flat" if short == "mlp" else "image"
-    calib = digits_split("calibration", layout).x[: evaluation["calibration_samples"]]
-    test = digits_split("test", layout)
-    n = evaluation["test_samples"]
-    return calib, test.x[:n], test.y[:n]
+        layout = "flat" if workload.path.stem == "digits_mlp" else "image"
+        calib = digits_split("calibration", layout).x[:n_cal]
+        test = digits_split("test", layout)
+        return calib, test.x[:n_test], test.y[:n_test]
+    calib = _user_data(workload.calibration, workload.base_dir)[0] if workload.calibration is not None else None
+    x, y = _user_data(workload.evaluation, workload.base_dir) if workload.evaluation is not None else (None, None)
+    return (None if calib is None else calib[:n_cal], None if x is None else x[:n_test],
+            None if y is None else y[:n_test])
+
+
+def _user_data(source, base_dir: Path):
+    key = (json.dumps(source, sort_keys=True, default=lambda v: v.model_dump(mode="json")), str(base_dir))
+    if key not in _DATA_CACHE:
+        from hwsim.accuracy.data import load_data
+
+        _DATA_CACHE[key] = load_data(source, "workload data", base_dir=base_dir)
+    return _DATA_CACHE[key]
+
+
+def _qm_key(spec: RunSpec, path: Path, calib: np.ndarray) -> tuple:
+    """What a quantized model depends on: the model, the recipe, the user's data and the calibration size."""
+    return (str(path), json.dumps(spec.recipe, sort_keys=True), json.dumps(spec.workload_item, sort_keys=True),
+            len(calib))
 
 
 def _quantized(spec: RunSpec, path: Path, calib: np.ndarray):
     from hwsim.quant.convert import quantize_model
     from hwsim.quant.recipe import QuantRecipe
 
-    key = (str(path), json.dumps(spec.recipe, sort_keys=True), len(calib))
+    key = _qm_key(spec, path, calib)
     if key in _QM_CACHE:
         _QM_CACHE.move_to_end(key)
         return _QM_CACHE[key]
     recipe = QuantRecipe.model_validate(spec.recipe)
     qm = quantize_model(path, recipe, calib)
     if recipe.qat is not None:
+        if spec.workload_item is not None:
+            raise ConfigError("recipe.qat: QAT in an experiment trains on the digits split; it is only available "
+                              "for the built-in workloads")
         from hwsim.accuracy.datasets import digits_split
         from hwsim.quant.qat import train_qat
 
@@ -218,73 +244,155 @@ def _head(spec: RunSpec) -> dict:
 def _measure(spec: RunSpec) -> dict:
     if spec.run.get("fail"):
         raise RuntimeError("this point fails on purpose (run.fail: true)")
+    from hwsim.experiment.workloads import resolve
     from hwsim.llm.experiment import lm_config_path, measure_lm
-    from hwsim.schedule.simulate import simulate
 
-    out: dict = {}
-    lm_path = lm_config_path(spec.workload, spec.base_dir)
-    path = lm_path or workload_path(spec)
+    lm_path = None if spec.workload_item else lm_config_path(spec.workload, spec.base_dir)
+    workload = None if lm_path else resolve(spec.workload_item or spec.workload, spec.base_dir)
     device = _device(spec)
-    hashes = {"workload": file_hash(str(path)),
+    hashes = {"workload": file_hash(str(lm_path or workload.path)),
               "recipe": hashlib.sha256(json.dumps(spec.recipe, sort_keys=True).encode()).hexdigest()[:16]}
     if device.path and Path(device.path).exists():
         hashes["device"] = file_hash(device.path)
     if lm_path is not None:
-        out.update(measure_lm(spec, lm_path, device, spec.metrics))
+        out = measure_lm(spec, lm_path, device, spec.metrics)
         out["input_hashes"] = json.dumps(hashes, sort_keys=True)
         return out
-    short = builtin_name(spec.workload)
-    graph = None
-    overflows = None
-    samples = 0
-    if short and "verify" in spec.metrics:
-        calib, _, _ = _data(short, spec.evaluation)
-        with tempfile.TemporaryDirectory() as tmp:
-            cols, _ = _verify_columns(spec, path, calib, Path(tmp))
-            out.update(cols)
-        # latency of the same network quantized by hwsim with the point's recipe (ONNX Runtime's QDQ files
-        # leave some activation shapes unknown to the mapper)
-        graph = _quantized(spec, path, calib).integer_graph
-    elif short:
-        from hwsim.accuracy.evaluate import evaluate
-
-        calib, x, y = _data(short, spec.evaluation)
-        qm = _quantized(spec, path, calib)
-        graph = qm.integer_graph
-        if "accuracy" in spec.metrics or "overflow" in spec.metrics:
-            with _ordered(qm, spec.run["accumulation_order"]), ops.counting_overflows() as counted:
-                rep = evaluate(qm, x, y, per_layer=False)
-            overflows = counted[0]
-            samples = rep.samples
-            out.update({"samples": rep.samples, "float_top1": rep.float_top1,
-                        "fake_quant_top1": rep.fake_quant_top1,
-                        "integer_top1": rep.integer_top1, "agreement": rep.agreement})
+    if workload.kind in ("builtin", "float"):
+        graph, out, counted = _quantized_point(spec, workload)
+    elif workload.kind == "quantized":
+        graph, out, counted = _as_quantized_point(spec, workload)
     else:
         from hwsim.importers import load_model
 
-        graph = load_model(path)
-    if {"latency", "energy", "overflow"} & set(spec.metrics) or graph is not None:
-        sim = simulate(graph, device, record_trace="energy" in spec.metrics)  # the trace gives peak power
-        out.update({"latency_ms": sim.time_ms, "cycles": sim.cycles, "compute_cycles": sim.compute_cycles,
-                    "stall_cycles": sim.stall_cycles, "macs": sim.macs,
-                    "mac_utilization": sim.mac_utilization,
-                    "offchip_bytes": sum(layer.offchip_bytes for layer in sim.layers),
-                    "peak_gmacs_per_s": device.peak_macs_per_cycle * device.clock_mhz / 1e3,
-                    "offchip_gbytes_per_s": device.offchip_bytes_per_s / 1e9, "clock_mhz": device.clock_mhz,
-                    "layer_cycles": json.dumps({layer.op: layer.cycles for layer in sim.layers})})
-        if "energy" in spec.metrics:
-            from hwsim.experiment.costs import energy_power_area
-
-            cost = energy_power_area(sim, spec.energy)
-            cost["energy_by_component_pj"] = json.dumps({k: round(v, 3) for k, v in
-                                                         cost["energy_by_component_pj"].items()})
-            out.update(cost)
-        if overflows is not None:
-            accumulations = sim.macs * samples
-            out.update({"overflows": overflows,
-                        "overflow_rate": overflows / accumulations if accumulations else math.nan})
+        graph, out, counted = load_model(workload.path), {}, None
+    _check_columns(spec.metrics, out)
+    out.update(_costs(spec, graph, device, counted))
     out["input_hashes"] = json.dumps(hashes, sort_keys=True)
     return out
+
+
+_COLUMN_OF = {"accuracy": "integer_top1", "top5": "integer_top5", "agreement": "integer_agreement",
+              "mse": "integer_mse", "sqnr": "integer_sqnr_db"}
+
+
+def _check_columns(metrics: tuple[str, ...], out: dict) -> None:
+    """A requested metric the data could not give (top-5 of a model with fewer than 5 outputs) fails the
+    point instead of leaving its column out."""
+    for metric in metrics:
+        column = _COLUMN_OF.get(metric)
+        if column and column not in out:
+            raise ConfigError(f"metrics: {metric!r} cannot be computed for this workload's outputs and data "
+                              f"(no {column})")
+
+
+def _accuracy_wanted(metrics) -> bool:
+    return bool(set(metrics) & {"accuracy", "top5", "agreement", "mse", "sqnr", "overflow"})
+
+
+def _quantized_point(spec: RunSpec, workload) -> tuple:
+    """A float model (built-in or the user's) quantized with the point's recipe: its integer graph, the
+    accuracy columns, and (overflow count, samples) of the evaluation."""
+    from hwsim.accuracy.evaluate import evaluate
+
+    out: dict = {}
+    calib, x, y = _data(workload, spec.evaluation)
+    if "verify" in spec.metrics:
+        with tempfile.TemporaryDirectory() as tmp:
+            cols, _ = _verify_columns(spec, workload.path, calib, Path(tmp))
+            out.update(cols)
+    qm = _quantized(spec, workload.path, calib)
+    counted = None
+    if _accuracy_wanted(spec.metrics) and "verify" not in spec.metrics:
+        def measure():
+            with _ordered(qm, spec.run["accumulation_order"]):
+                rep = evaluate(qm, x, y, per_layer=False)
+            return rep.samples, {"samples": rep.samples, "float_top1": rep.float_top1,
+                                 "fake_quant_top1": rep.fake_quant_top1, "integer_top1": rep.integer_top1,
+                                 "agreement": rep.agreement, **rep.scores}
+
+        counted, scores = _scores_once((_qm_key(spec, workload.path, calib), spec.run["accumulation_order"],
+                                        len(x)), measure)
+        out.update(scores)
+    # the latency of a verify point is that of the network quantized by hwsim with the point's recipe
+    # (ONNX Runtime's QDQ files leave some activation shapes unknown to the mapper)
+    return qm.integer_graph, out, counted
+
+
+def _as_quantized_point(spec: RunSpec, workload) -> tuple:
+    """An already-quantized model: its integer scores under the swept ``recipe.semantics`` (else its own)."""
+    from hwsim.importers import default_semantics, load_model
+
+    graph = load_model(workload.path)
+    semantics = spec.recipe["semantics"] if "recipe.semantics" in spec.axes else default_semantics(graph)
+    out: dict = {"recipe": "(as quantized)", "semantics": semantics, "weights_bits": None,
+                 "weights_granularity": None, "activations_bits": None, "accumulator_bits": None,
+                 "accumulator_overflow": None, "rounding": None}
+    counted = None
+    if _accuracy_wanted(spec.metrics):
+        from hwsim.accuracy.quantized import evaluate_quantized
+
+        _, x, y = _data(workload, spec.evaluation)
+
+        def measure():
+            rep = evaluate_quantized(graph, x, y, semantics)
+            return rep.samples, {"samples": rep.samples, **rep.scores}
+
+        counted, scores = _scores_once((str(workload.path), json.dumps(spec.workload_item, sort_keys=True),
+                                        semantics, len(x)), measure)
+        out.update(scores)
+    return graph, out, counted
+
+
+def _scores_once(key: tuple, measure) -> tuple[tuple[int, int], dict]:
+    """((overflows, samples), scores) of ``measure()`` (which returns (samples, scores)), computed once per
+    worker process for ``key``: the scores of a quantized model do not depend on the device."""
+    if key not in _EVAL_CACHE:
+        with ops.counting_overflows() as overflows:
+            samples, scores = measure()
+        _EVAL_CACHE[key] = ((overflows[0], samples), scores)
+        while len(_EVAL_CACHE) > 4 * _QM_CACHE_SIZE:
+            _EVAL_CACHE.popitem(last=False)
+    return _EVAL_CACHE[key]
+
+
+def _costs(spec: RunSpec, graph, device, counted) -> dict:
+    """Latency, utilisation and traffic of ``graph`` on ``device``, its energy, power and area, and the
+    overflow rate of the evaluation ``counted`` (overflows, samples)."""
+    from hwsim.schedule.simulate import simulate
+
+    sim = simulate(graph, device, record_trace="energy" in spec.metrics)  # the trace gives peak power
+    out = {"latency_ms": sim.time_ms, "cycles": sim.cycles, "compute_cycles": sim.compute_cycles,
+           "stall_cycles": sim.stall_cycles, "macs": sim.macs, "mac_utilization": sim.mac_utilization,
+           "offchip_bytes": sum(layer.offchip_bytes for layer in sim.layers),
+           "peak_gmacs_per_s": device.peak_macs_per_cycle * device.clock_mhz / 1e3,
+           "offchip_gbytes_per_s": device.offchip_bytes_per_s / 1e9, "clock_mhz": device.clock_mhz,
+           "layer_cycles": json.dumps({layer.op: layer.cycles for layer in sim.layers}),
+           **_cpu_columns(sim)}
+    if "energy" in spec.metrics:
+        from hwsim.experiment.costs import energy_power_area
+
+        cost = energy_power_area(sim, spec.energy)
+        cost["energy_by_component_pj"] = json.dumps({k: round(v, 3) for k, v in
+                                                     cost["energy_by_component_pj"].items()})
+        out.update(cost)
+    if counted is not None:
+        overflows, samples = counted
+        accumulations = sim.macs * samples
+        out.update({"overflows": overflows, "overflow_rate": overflows / accumulations if accumulations else math.nan})
+    return out
+
+
+def _cpu_columns(sim) -> dict:
+    """Ops the device leaves to the host CPU, which latency and energy do not count (Vela's int4 weights, a
+    float input's quantize): how many, and why (``{reason: ops}``), so such a point is never mistaken for a
+    cheap one."""
+    reasons: dict[str, int] = {}
+    for layer in sim.layers:
+        if layer.unit == "cpu":
+            reason = layer.mapping.reason or "no reason given"
+            reasons[reason] = reasons.get(reason, 0) + 1
+    return {"cpu_ops": sum(reasons.values()), "cpu_reasons": json.dumps(reasons, sort_keys=True)}
 
 
 def run_all(specs: list[RunSpec], jobs: int = 1, executor: str = "local",

@@ -7,7 +7,10 @@ samples::
     schema_version: 1
     name: default
     seed: 0
-    workloads: [digits_cnn_bn]                 # built-in digits_* names, or model files (shapes: no accuracy)
+    workloads:                                 # built-in digits_* names, model files, or the user's model + data
+      - digits_cnn_bn
+      - {model: my_net.onnx, calibration: calib.npz, evaluation: test.npz}   # a float ONNX model
+      - {model: my_net_int8.tflite, evaluation: test.npz}                   # an already-quantized model
     devices: [edge_tpu_like, ethos_u55_128_like, hexagon_like]
     recipes: [w8a8_per_channel]                # presets, recipe files, or inline mappings
     energy: {node_nm: 22}                     # default: each device's own technology
@@ -21,6 +24,14 @@ samples::
     metrics: [accuracy, latency, energy, overflow]
     plots: [pareto, breakdown, roofline]
     select: {max_accuracy_drop: 1.0, max_latency_ms: 5, minimize: energy}   # the report's recommended point
+
+A float model is quantized at every point with the point's recipe (calibrated on ``calibration``), scored
+on ``evaluation``, and its integer graph is what the simulator and the energy model see. An
+already-quantized model (.tflite, quantized .onnx, an integer graph .npz / .json) is scored under
+``recipe.semantics``; a layer .yaml or SCALE-Sim .csv has shapes only. Data is a .npz (``x``, ``y``), a .npy
+or an image folder (:class:`hwsim.accuracy.data.ImageFolderSpec`). What a workload cannot give (a metric
+without data or labels, a recipe axis on a model that is already quantized) is an error before the run
+(:func:`hwsim.experiment.workloads.check_experiment`).
 
 Axis paths start with ``workload``, ``device``, ``recipe`` (whole items: a name or file) or with
 ``recipe.``, ``device.``, ``energy.``, ``evaluation.``, ``run.`` followed by field names. A list of named
@@ -36,10 +47,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hwsim.accuracy.data import ImageFolderSpec
 from hwsim.config.yamlio import at_field, load_spec
 
 SCHEMA_VERSION = 1
-METRICS = ("accuracy", "latency", "energy", "overflow", "verify")
+METRICS = ("accuracy", "top5", "agreement", "mse", "sqnr", "latency", "energy", "overflow", "verify")
+Metric = Literal["accuracy", "top5", "agreement", "mse", "sqnr", "latency", "energy", "overflow", "verify"]
 PLOTS = ("pareto", "breakdown", "roofline", "overflow", "llm")
 ROOTS = ("workload", "device", "recipe", "energy", "evaluation", "run")
 ORDERS = ("natural", "reversed", "channel_outer")
@@ -59,10 +72,28 @@ class EnergySpec(_Spec):
 
 
 class EvaluationSpec(_Spec):
-    """How much data accuracy runs use: calibration samples (from the training split) and test samples."""
+    """How much data accuracy runs use, at most: calibration samples (the built-in workloads take them from
+    the training split) and test samples (fewer when the data holds fewer)."""
 
-    calibration_samples: Annotated[int, Field(ge=1, le=1257)] = 128
-    test_samples: Annotated[int, Field(ge=1, le=540)] = 270
+    calibration_samples: Annotated[int, Field(ge=1)] = 128
+    test_samples: Annotated[int, Field(ge=1)] = 270
+
+
+class WorkloadItem(_Spec):
+    """The user's model and data: ``model`` (float .onnx; or an already-quantized .tflite / .onnx / integer
+    graph, which needs only ``evaluation``), ``calibration`` and ``evaluation`` data (a .npz with ``x`` and
+    ``y``, a .npy, or an image folder mapping), and a ``name`` for the rows (default: the model's file
+    stem). Paths are relative to the experiment file."""
+
+    model: str
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.+-]+$")] | None = None
+    calibration: str | ImageFolderSpec | None = None
+    evaluation: str | ImageFolderSpec | None = None
+
+    @property
+    def label(self) -> str:
+        """How rows name the workload."""
+        return self.name or Path(self.model).stem
 
 
 class RunOptions(_Spec):
@@ -192,15 +223,14 @@ class ExperimentSpec(_Spec):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     description: str = ""
     seed: int = 0
-    workloads: Annotated[list[str], Field(min_length=1)]
+    workloads: Annotated[list[str | WorkloadItem], Field(min_length=1)]
     devices: Annotated[list[str], Field(min_length=1)]
     recipes: Annotated[list[str | dict[str, Any]], Field(min_length=1)] = ["int8_w_per_channel"]
     energy: EnergySpec = EnergySpec()
     evaluation: EvaluationSpec = EvaluationSpec()
     run: RunOptions = RunOptions()
     sweep: SweepSpec = SweepSpec()
-    metrics: list[Literal["accuracy", "latency", "energy", "overflow", "verify"]] = ["accuracy", "latency",
-                                                                                       "energy"]
+    metrics: list[Metric] = ["accuracy", "latency", "energy"]
     plots: list[Literal["pareto", "breakdown", "roofline", "overflow", "llm"]] = ["pareto", "breakdown",
                                                                                     "roofline"]
     pareto: tuple[str, str] = ("energy_uj", "integer_top1")  # (cost to minimise, benefit; "-x" minimises x)

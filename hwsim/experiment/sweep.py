@@ -28,10 +28,9 @@ from pydantic import BaseModel, ConfigDict
 from hwsim.config.dotted import set_path
 from hwsim.config.yamlio import show
 from hwsim.errors import ConfigError, RegistryError
-from hwsim.experiment.spec import ExperimentSpec, RandomAxis
+from hwsim.experiment.spec import ExperimentSpec, RandomAxis, WorkloadItem
 
 MAX_POINTS = 10_000
-BUILTIN = ("cnn_bn", "dsconv", "mlp")
 
 
 class RunSpec(BaseModel):
@@ -43,6 +42,7 @@ class RunSpec(BaseModel):
     index: int
     seed: int
     workload: str
+    workload_item: dict[str, Any] | None = None  # the user's model and data (WorkloadItem), else None
     device: str
     device_overrides: dict[str, Any] = {}
     recipe: dict[str, Any]
@@ -145,6 +145,15 @@ def check_size(spec: ExperimentSpec, max_points: int | None = None) -> int:
     return count
 
 
+def workload_item(value: Any) -> WorkloadItem | None:
+    """The user workload a base-list entry or axis value stands for (None for a name or a model path)."""
+    if isinstance(value, WorkloadItem):
+        return value
+    if isinstance(value, dict):
+        return WorkloadItem.model_validate(value)
+    return None
+
+
 def _draw(rng: np.random.Generator, axis: list | RandomAxis) -> Any:
     if isinstance(axis, list):
         return copy.deepcopy(axis[int(rng.integers(len(axis)))])
@@ -187,6 +196,7 @@ def expand(spec: ExperimentSpec, base_dir: str | Path = ".") -> list[RunSpec]:
 def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache: dict,
            index: int) -> RunSpec:
     workload = values.get("workload", spec.workloads[0])
+    item = workload_item(workload)
     device = values.get("device", spec.devices[0])
     recipe_item = values.get("recipe", spec.recipes[0])
     key = json.dumps(recipe_item, sort_keys=True)
@@ -204,7 +214,7 @@ def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache
     device_overrides: dict[str, Any] = {}
     axes: dict[str, Any] = {}
     for path, value in values.items():
-        axes[path] = axis_label(value if path != "recipe" else label)
+        axes[path] = item.label if path == "workload" and item else axis_label(value if path != "recipe" else label)
         root, _, rest = path.partition(".")
         if not rest:
             continue
@@ -219,7 +229,9 @@ def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache
             axes.setdefault(name, axes.get(name))
     for root, data in (("recipe", recipe), *sections.items()):
         _check_swept(spec, root, data, values, cache)
-    return RunSpec(experiment=spec.name, index=index, seed=spec.seed, workload=str(workload),
+    return RunSpec(experiment=spec.name, index=index, seed=spec.seed,
+                   workload=item.label if item else str(workload),
+                   workload_item=item.model_dump(mode="json", exclude_none=True) if item else None,
                    device=str(device), device_overrides=device_overrides, recipe=recipe, recipe_label=label,
                    metrics=tuple(spec.metrics), axes=axes, base_dir=str(base_dir), **sections)
 
@@ -265,7 +277,7 @@ def check_points(spec: ExperimentSpec, points: list[RunSpec]) -> None:
     devices: dict[str, Any] = {}
     seen: set = set()
     for p in points:
-        if (p.workload, p.base_dir) not in seen:
+        if p.workload_item is None and (p.workload, p.base_dir) not in seen:  # items: check_experiment
             seen.add((p.workload, p.base_dir))
             try:
                 workload_path(p)
@@ -285,15 +297,10 @@ def check_points(spec: ExperimentSpec, points: list[RunSpec]) -> None:
                 raise _blamed(spec, p, "device.", exc) from None
 
 
-def builtin_name(workload: str) -> str | None:
-    """``cnn_bn`` for ``digits_cnn_bn`` or ``cnn_bn``; None for a model file."""
-    short = workload.removeprefix("digits_")
-    return short if short in BUILTIN and not Path(workload).suffix else None
-
-
 def workload_path(spec: RunSpec) -> Path:
     """The model file of a point's workload: a built-in, a language model's config
     (:func:`hwsim.llm.experiment.lm_config_path`), or a file next to the experiment, here or shipped."""
+    from hwsim.experiment.workloads import builtin_name
     from hwsim.llm.experiment import lm_config_path
     from hwsim.paths import data_dir
 

@@ -11,7 +11,8 @@ DEFAULT_SEMANTICS = {"tflite": "tflite-reference", "onnx": "onnxruntime"}
 
 
 def load_model(path: str | Path) -> Graph:
-    """Load a model file by its suffix (``.tflite``, ``.onnx``, ``.yaml``/``.yml``, SCALE-Sim ``.csv``)."""
+    """Load a model file by its suffix (``.tflite``, ``.onnx``, ``.yaml``/``.yml``, SCALE-Sim ``.csv``, and
+    hwsim's integer graphs ``.npz`` / ``.json``)."""
     path = Path(path)
     if path.suffix == ".tflite":
         from hwsim.importers.tflite_file import load_tflite
@@ -29,5 +30,17 @@ def load_model(path: str | Path) -> Graph:
         from hwsim.importers.scalesim_csv import load_scalesim_topology
 
         return load_scalesim_topology(path)
-    raise ConfigError(f"{path}: unknown model format {path.suffix!r}; hwsim reads .tflite, .onnx, "
-                      ".yaml/.yml (layer shapes) and .csv (SCALE-Sim topology)")
+    if path.suffix in (".npz", ".json"):
+        from hwsim.quant.graph_io import load_integer_graph
+
+        return load_integer_graph(path)
+    raise ConfigError(f"{path}: unknown model format {path.suffix!r}; hwsim reads .tflite, .onnx, the "
+                      ".npz / .json integer graphs `hwsim quantize --output` writes, .yaml/.yml (layer "
+                      "shapes) and .csv (SCALE-Sim topology)")
+
+
+def default_semantics(graph: Graph) -> str:
+    """The semantics a model runs under unless told: the one it was quantized for (an hwsim integer graph
+    records its recipe's), else its runtime's (``tflite-reference`` for .tflite, this host's
+    ``onnxruntime``)."""
+    return graph.semantics or DEFAULT_SEMANTICS[graph.format]

@@ -14,12 +14,14 @@ and those unfused groups) run as ONNX Runtime computes them in float32 (:mod:`hw
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from hwsim.errors import ConfigError, RegistryError, RuntimeUnavailable
+from hwsim.importers.onnx_fold import PROBE_BATCHES, fold_dynamic, fold_once, probe_copy
 from hwsim.workload.graph import Graph, Op, QuantInfo, Tensor
 from hwsim.workload.shapes import output_shape
 
@@ -46,6 +48,7 @@ class _Node:
     name: str
     quant_inputs: list[tuple[str, str, str]] = field(default_factory=list)  # (quantized, scale, zero point)
     quant_output: tuple[str, str] | None = None  # (scale, zero point) of the output
+    domain: str = ""
 
 
 def load_onnx(path: str | Path) -> Graph:
@@ -62,10 +65,10 @@ def load_onnx(path: str | Path) -> Graph:
     consts = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     for node in graph.node:
         if node.op_type == "Constant":
-            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+            consts[node.output[0]] = _constant_value(onnx, numpy_helper, node.attribute[0])
     nodes = [_Node(n.op_type, list(n.input), list(n.output), {a.name: onnx.helper.get_attribute_value(a)
-                                                                 for a in n.attribute}, n.name or n.output[0])
-             for n in graph.node if n.op_type != "Constant"]
+                                                                 for a in n.attribute}, n.name or n.output[0],
+                   domain=n.domain) for n in graph.node if n.op_type != "Constant"]
     known = {t.name for t in graph.input} | set(consts) | {o for n in nodes for o in n.outputs}
     for n in nodes:
         for name in n.inputs:
@@ -73,11 +76,12 @@ def load_onnx(path: str | Path) -> Graph:
                 raise ConfigError(f"{path}: node {n.name!r} ({n.op_type}) reads {name!r}, which is neither a graph "
                                   "input, an initializer nor any node's output (a missing initializer?)")
     outputs = {v.name for v in graph.output}
+    nodes, info = _fold(model, nodes, consts, outputs, path)
     quantized = any(n.op_type in _QUANTIZED_OPS or n.op_type.startswith("QLinear") for n in nodes)
     if quantized:
         nodes = _qdq_s8_to_u8(nodes, consts, outputs)
     nodes = _fuse_qdq(nodes, outputs, consts if quantized else None)
-    builder = _Builder(path, consts)
+    builder = _Builder(path, consts, info)
     builder.quantized = quantized
     for value in graph.input:
         if value.name in consts:
@@ -90,8 +94,76 @@ def load_onnx(path: str | Path) -> Graph:
     inputs = [v.name for v in graph.input if v.name not in consts]
     result = Graph(builder.tensors, builder.ops, inputs, [v.name for v in graph.output], str(path), "onnx")
     result.check()
-    _infer_shapes(result, model)
+    _infer_shapes(result, info)
     return result
+
+
+def _fold(model, nodes: list[_Node], consts: dict, outputs: set[str], path: Path):
+    """Fold constant subgraphs (:mod:`hwsim.importers.onnx_fold`); a dynamic batch is folded at two probe
+    sizes and merged. Returns the remaining nodes and the tensors' (shape, dtype)."""
+    def where(n):
+        return f"{path}: node {n.name!r} ({n.op_type})"
+
+    if not any(d.dim_param for v in model.graph.input for d in v.type.tensor_type.shape.dim):
+        nodes, _, info = _fold_at(model, nodes, consts, outputs, None)
+        return nodes, info
+    runs = [_fold_at(model, probe_copy(nodes), dict(consts), outputs, b) for b in PROBE_BATCHES]
+    nodes, merged, info = fold_dynamic(runs, set(consts), where)
+    consts.update(merged)
+    return nodes, info
+
+
+def _fold_at(model, nodes: list[_Node], consts: dict, outputs: set[str], batch: int | None):
+    """Fold until nothing more folds; each round's constants go back into the model (with the graph inputs'
+    dynamic dimensions set to ``batch``), so ONNX's shape inference sees past the Reshapes they feed."""
+    onnx, numpy_helper = _onnx()
+    inputs = []
+    for value in model.graph.input:
+        value = copy.deepcopy(value)
+        for d in value.type.tensor_type.shape.dim:
+            if d.dim_param and batch is not None:
+                d.dim_value = batch
+        inputs.append(value)
+    while True:
+        needed = {i for n in nodes for i in n.inputs} | outputs
+        protos = [onnx.helper.make_node(n.op_type, n.inputs, n.outputs, n.name, domain=n.domain, **n.attrs)
+                  for n in nodes]
+        inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items() if k in needed]
+        graph = onnx.helper.make_graph(protos, model.graph.name, inputs, model.graph.output, inits)
+        info = _value_info(onnx.helper.make_model(graph, opset_imports=model.opset_import))
+        before = len(nodes)
+        nodes = fold_once(nodes, consts, info, outputs)
+        if len(nodes) == before:
+            return nodes, consts, info
+
+
+def _constant_value(onnx, numpy_helper, attr) -> np.ndarray:
+    """The value of a Constant node's attribute (``value`` tensor, or ``value_float(s)``/``value_int(s)``)."""
+    if attr.name == "value":
+        return numpy_helper.to_array(attr.t)
+    value = onnx.helper.get_attribute_value(attr)
+    return np.asarray(value, np.float32 if "float" in attr.name else np.int64)
+
+
+def _value_info(model) -> dict[str, tuple[tuple, np.dtype]]:
+    """(shape, dtype) of every tensor ONNX's shape inference can tell. None stands for a dynamic dimension
+    of a graph input (its ``dim_param``, the batch); a tensor with a dimension ONNX could not tell, or named
+    with a symbol of its own (``unk__3``), gets no shape here."""
+    onnx, _ = _onnx()
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True).graph
+    except Exception:  # a model ONNX cannot infer: fold what the file itself declares
+        inferred = model.graph
+    symbols = {d.dim_param for v in model.graph.input for d in v.type.tensor_type.shape.dim if d.dim_param}
+    info = {}
+    for value in [*inferred.input, *inferred.value_info, *inferred.output]:
+        t = value.type.tensor_type
+        if not t.HasField("shape") or not t.elem_type or \
+                any(not d.HasField("dim_value") and d.dim_param not in symbols for d in t.shape.dim):
+            continue
+        shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
+        info[value.name] = (shape, np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)))
+    return info
 
 
 _QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QGemm", "MatMulInteger", "ConvInteger"}
@@ -197,8 +269,8 @@ class _Builder:
 
     quantized = False  # an integer graph: float ops left between DQ and Q run as ONNX Runtime runs them
 
-    def __init__(self, path: Path, consts: dict):
-        self.path, self.consts = path, consts
+    def __init__(self, path: Path, consts: dict, info: dict):
+        self.path, self.consts, self.info = path, consts, info
         self.tensors: dict[str, Tensor] = {}
         self.ops: list[Op] = []
 
@@ -232,20 +304,33 @@ class _Builder:
         return QuantInfo(s, z, axis if s.size > 1 else None), np.asarray(z_raw).dtype
 
     def add(self, n: _Node) -> None:
+        from hwsim.importers.onnx_float import FLOAT_NODES
+
+        if not self.quantized and n.op_type in FLOAT_NODES:
+            return FLOAT_NODES[n.op_type](self, n)
         handler = getattr(self, f"_{n.op_type}", None)
         if handler is None:
             raise ConfigError(f"{self.where(n)}: op type {n.op_type} is not supported by hwsim")
         handler(n)
 
     def emit(self, n: _Node, kind: str, inputs: list[str], attrs: dict) -> None:
-        for name in [*inputs, n.outputs[0]]:
-            if name and name not in self.tensors:
-                self.tensor(name)
-        self.ops.append(Op(n.name, kind, inputs, list(n.outputs[:1]), attrs))
+        self.emit_one(n.name, kind, inputs, n.outputs[0], attrs)
+
+    def emit_one(self, name: str, kind: str, inputs: list[str], output: str, attrs: dict) -> None:
+        """Append op ``name`` writing ``output`` (a node with several outputs emits one op per output)."""
+        for t in [*inputs, output]:
+            if t and t not in self.tensors:
+                self.tensor(t)
+        self.ops.append(Op(name, kind, inputs, [output], attrs))
+
+    def constant(self, name: str, data: np.ndarray) -> None:
+        """A constant tensor the importer makes (a reciprocal, a padding table)."""
+        self.consts[name] = data
+        self.tensors[name] = Tensor(name, tuple(data.shape), data.dtype, None, data)
 
     # -- spatial attributes
-    def spatial(self, n: _Node, kernel: tuple[int, int]) -> dict:
-        unknown = set(n.attrs) - set(_SPATIAL_ATTRS) - {"ceil_mode", "storage_order", "channels_last"}
+    def spatial(self, n: _Node, kernel: tuple[int, int], extra: tuple[str, ...] = ()) -> dict:
+        unknown = set(n.attrs) - set(_SPATIAL_ATTRS) - {"ceil_mode", "storage_order", "channels_last", *extra}
         if unknown:
             raise ConfigError(f"{self.where(n)}: attribute {sorted(unknown)[0]!r} is not supported")
         if n.attrs.get("ceil_mode", 0) or n.attrs.get("storage_order", 0) or n.attrs.get("channels_last", 0):
@@ -621,17 +706,11 @@ class _Builder:
         self._integer(n, "matmul_integer")
 
 
-def _infer_shapes(graph: Graph, model) -> None:
-    """Fill computed tensors' shapes without running anything: ONNX's own shape inference where it gives a
-    complete shape, :mod:`hwsim.workload.shapes` elsewhere (the com.microsoft ops, which ONNX does not know,
-    and every op after one). A symbolic dimension (a named batch) becomes None."""
-    onnx, _ = _onnx()
-    inferred = onnx.shape_inference.infer_shapes(model).graph
-    known: dict[str, tuple] = {}
-    for value in list(inferred.value_info) + list(inferred.output):
-        t = value.type.tensor_type
-        if t.HasField("shape") and all(d.HasField("dim_value") or d.HasField("dim_param") for d in t.shape.dim):
-            known[value.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
+def _infer_shapes(graph: Graph, info: dict) -> None:
+    """Fill computed tensors' shapes without running anything: ONNX's own shape inference (``info``, see
+    :func:`_value_info`) where it gives a shape, :mod:`hwsim.workload.shapes` elsewhere (the com.microsoft
+    ops, which ONNX does not know, and every op after one). The dynamic batch becomes None."""
+    known = {name: shape for name, (shape, _) in info.items()}
     for op in graph.ops:
         out = graph.tensors[op.outputs[0]]
         if out.name in known:

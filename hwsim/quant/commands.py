@@ -17,24 +17,13 @@ if TYPE_CHECKING:
 
 
 def load_data(path: str | None, what: str, labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Inputs (and labels) from a .npz (arrays ``x`` and ``y``) or a .npy (inputs only), read through
-    :func:`hwsim.data_checks.load_array_file` (no pickles, no arrays larger than the file or the memory)."""
-    import numpy as np
-
-    from hwsim.data_checks import load_array_file
+    """Inputs (and labels) from a .npz (arrays ``x`` and ``y``), a .npy (inputs only) or an image folder
+    (:func:`hwsim.accuracy.data.load_data`); ``what`` is the option's name."""
+    from hwsim.accuracy.data import load_data as load
 
     if path is None:
         raise ConfigError(f"--{what}: give a .npz with arrays x (and y) or a .npy of inputs")
-    data = load_array_file(path, f"--{what}")
-    if isinstance(data, np.ndarray):
-        if labels:
-            raise ConfigError(f"--{what} {path}: evaluation data needs labels: save a .npz with arrays x "
-                              "and y")
-        return data, None
-    if "x" not in data or (labels and "y" not in data):
-        raise ConfigError(f"--{what} {path}: expected arrays {'x and y' if labels else 'x'} (got "
-                          f"{', '.join(data) or 'none'})")
-    return data["x"], data.get("y")
+    return load(path, f"--{what}", labels)
 
 
 def check_data(graph, data: tuple | None, what: str, path: str | None,
@@ -69,7 +58,7 @@ def resolve_model(model: str, args) -> tuple[str, tuple, tuple, tuple | None]:
     from hwsim.quant.convert import load_float_graph
     from hwsim.quant.table import WORKLOADS
 
-    given = {"calib": (args.calib, False), "eval": (args.eval, True),
+    given = {"calib": (args.calib, False), "eval": (args.eval, False),  # no labels: agreement with float
              "train": (getattr(args, "train", None), True)}
     short = model.removeprefix("digits_")
     builtin = short in WORKLOADS and not Path(model).exists()
@@ -94,7 +83,9 @@ def _quantized(args):
     from hwsim.quant.convert import quantize_model
     from hwsim.quant.recipe import load_recipe
 
-    recipe = load_recipe(args.recipe)
+    recipe = load_recipe(args.recipe or "int8_w_per_channel")
+    if getattr(args, "semantics", None):
+        recipe = recipe.model_copy(update={"semantics": args.semantics})
     if getattr(args, "output", None):
         check_output_file(args.output, "--output", (".npz", ".json"))
     path, cal, ev, tr = resolve_model(args.model, args)
@@ -126,14 +117,39 @@ def quantize_command(args: argparse.Namespace) -> int:
 
 
 def accuracy_command(args: argparse.Namespace) -> int:
-    """``hwsim accuracy``: float / fake-quant / integer top-1 and per-layer SQNR."""
+    """``hwsim accuracy``: float / fake-quant / integer scores and per-layer SQNR of a float model quantized
+    with a recipe, or the integer scores of an already-quantized model under ``--semantics``."""
     from hwsim.accuracy.evaluate import evaluate
 
+    graph = quantized_model(args.model)
+    if graph is not None:
+        from hwsim.accuracy.quantized import evaluate_quantized
+
+        for option in ("recipe", "calib", "train"):
+            if getattr(args, option, None):
+                raise ConfigError(f"--{option}: {args.model} is already quantized; it takes only --eval and "
+                                  "--semantics")
+        x, y = load_data(args.eval, "eval", False)
+        print(evaluate_quantized(graph, x, y, args.semantics).table())
+        return 0
     qm, ev = _quantized(args)
     if ev is None:
         raise ConfigError("--eval: give evaluation data (.npz with x and y)")
     print(evaluate(qm, ev[0], ev[1], per_layer=not args.no_layers).table())
     return 0
+
+
+def quantized_model(model: str):
+    """The graph of ``model`` when it is an already-quantized model file (.tflite, quantized .onnx, an
+    integer graph .npz / .json), else None (a float model or a built-in workload name)."""
+    path = Path(model)
+    if not path.is_file() or path.suffix not in (".tflite", ".onnx", ".npz", ".json"):
+        return None
+    from hwsim.accuracy.quantized import is_quantized
+    from hwsim.importers import load_model
+
+    graph = load_model(path)
+    return graph if is_quantized(graph) else None
 
 
 def mixed_command(args: argparse.Namespace) -> int:
@@ -203,10 +219,14 @@ def add_parsers(sub) -> None:
             ("accuracy", accuracy_command, "float, fake-quant and integer-datapath accuracy, per-layer SQNR"),
     ):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("model", help=help_model)
-        p.add_argument("--recipe", default="int8_w_per_channel", help=help_recipe)
+        p.add_argument("model", help=help_model if name == "quantize" else
+                       help_model + "; or an already-quantized .tflite / .onnx / integer graph .npz/.json")
+        p.add_argument("--recipe", default=None, help=help_recipe + " (default int8_w_per_channel)")
         p.add_argument("--calib", default=None, help="calibration inputs: .npz (array x) or .npy")
-        p.add_argument("--eval", default=None, help="evaluation data: .npz with arrays x and y (labels)")
+        p.add_argument("--eval", default=None, help="evaluation data: .npz with x and y (class labels or "
+                       "real targets; without y, scores against the float model)")
+        p.add_argument("--semantics", default=None, help="runtime arithmetic of the integer run (default: the "
+                       "recipe's, or an already-quantized model's own); see `hwsim list semantics`")
         p.add_argument("--train", default=None, help="training data for QAT recipes: .npz with x and y")
         if name == "quantize":
             p.add_argument("--output", default=None, help="write the integer graph to this .npz or .json")

@@ -31,12 +31,12 @@ from hwsim.numerics import ops
 from hwsim.numerics.formats import IntFormat
 from hwsim.quant import int_ops  # noqa: F401  (registers the per-group and dynamic ops)
 from hwsim.quant.calibrate import WeightQuant, activation_range, quantize_weight_rows, rows_to_weight, weight_rows
+from hwsim.quant.coverage import integer_kernel, pass_through
 from hwsim.quant.ptq import MAC_KINDS, bias_tensor, copy_graph, correct_bias, equalize, prepare
 from hwsim.quant.recipe import AccumulatorSpec, ActivationSpec, QuantRecipe, WeightSpec
 from hwsim.runtime import float_exec as F
 from hwsim.workload.graph import Graph, Op, QuantInfo, Tensor
 
-PASS_THROUGH = ("max_pool2d", "avg_pool2d", "flatten", "reshape_to", "reshape")
 CALIBRATION_BATCH = 32
 
 
@@ -157,7 +157,7 @@ def activation_points(graph: Graph) -> tuple[list[str], dict[str, str]]:
     alias: dict[str, str] = {}
     points = list(graph.inputs)
     for op in graph.ops:
-        if op.kind in PASS_THROUGH:
+        if pass_through(op):
             src = op.inputs[0]
             alias[op.outputs[0]] = alias.get(src, src)
         else:
@@ -245,6 +245,7 @@ def quantize_model(model: str | Path | Graph, recipe: QuantRecipe, calibration: 
             scale, zero = ops.qparams_from_range(lo, hi, spec.fmt, symmetric=spec.symmetric,
                                                  power_of_two=spec.power_of_two)
             tensors[name] = TensorQuant(spec.fmt, np.float32(scale), int(zero), float(lo), float(hi))
+        _quantize_constants(graph, recipe, tensors, alias)
     seconds["calibrate"] = time.perf_counter() - t
 
     qm = QuantizedModel(recipe, source, reference, graph, layers, tensors, alias, graph, graph, pairs, seconds)
@@ -263,6 +264,31 @@ def quantize_model(model: str | Path | Graph, recipe: QuantRecipe, calibration: 
         qm.fake_graph = _dynamic_graph(qm, fake=True)
     seconds["total"] = time.perf_counter() - t0
     return qm
+
+
+def _on_integer_kernel(op: Op, recipe: QuantRecipe, tensors: dict[str, TensorQuant], alias: dict[str, str]) -> bool:
+    """Whether a non-MAC op runs on integer codes (else a float island), judged by its first input's format."""
+    from hwsim.numerics.semantics import get_semantics
+
+    first = next((n for n in op.inputs if n and (n in tensors or alias.get(n) in tensors)), None)
+    bits = tensors[alias.get(first, first)].fmt.bits if first else recipe.activations.bits
+    return integer_kernel(op, get_semantics(recipe.semantics), bits)
+
+
+def _quantize_constants(graph: Graph, recipe: QuantRecipe, tensors: dict[str, TensorQuant], alias: dict) -> None:
+    """Per-tensor parameters for the float constants an integer non-MAC op reads (an added bias, a scale
+    factor, a position embedding), from their own min and max, in the activations' format."""
+    for op in graph.ops:
+        if op.kind in MAC_KINDS or not _on_integer_kernel(op, recipe, tensors, alias):
+            continue
+        for name in op.inputs:
+            t = graph.tensor(name) if name else None
+            if t is None or not t.is_constant or t.data.dtype != np.float32 or name in tensors:
+                continue
+            fmt = recipe.activations.fmt
+            lo, hi = float(t.data.min(initial=0.0)), float(t.data.max(initial=0.0))
+            scale, zero = ops.qparams_from_range(lo, hi, fmt)
+            tensors[name] = TensorQuant(fmt, np.float32(scale), int(zero), lo, hi)
 
 
 # ---------------------------------------------------------------- biases and the fake-quant graph
@@ -298,6 +324,9 @@ def _fake_graph(qm: QuantizedModel, upto: str | None = None) -> Graph:
     """The prepared graph with each layer's weights (and biases) replaced by what their codes stand for.
     With ``upto``, only layers before that op are replaced (for layer-by-layer methods)."""
     g = copy_graph(qm.graph)
+    for name, tq in qm.tensors.items():
+        if g.tensors[name].is_constant:  # constants of integer non-MAC ops stand for their codes too
+            g.tensors[name].data = tq.fake(g.tensors[name].data)
     for op in g.ops:
         if op.name == upto:
             break
@@ -424,7 +453,6 @@ def _integer_graph(qm: QuantizedModel) -> Graph:
         ops_out.append(Op(f"quantize:{name}", "quantize", [name], [qname(name)], {}))
     for op in g.ops:
         attrs = dict(op.attrs)
-        inputs = [qname(n) if not g.tensor(n).is_constant else n for n in op.inputs if n]
         kind = op.kind
         lq = qm.layers.get(op.name)
         if lq is not None:
@@ -448,10 +476,11 @@ def _integer_graph(qm: QuantizedModel) -> Graph:
                 tensors[b_name] = Tensor(b_name, codes.shape, np.dtype(np.int32),
                                          QuantInfo(lq.bias_scale, np.zeros(1, np.int64), 0), codes)
                 inputs.append(b_name)
+        elif not _on_integer_kernel(op, qm.recipe, qm.tensors, qm.alias):
+            _float_island(qm, op, tensors, ops_out)
+            continue
         else:
-            for n in op.inputs:
-                if n and g.tensor(n).is_constant:
-                    tensors[n] = g.tensor(n)
+            inputs = [_integer_input(qm, n, tensors) for n in op.inputs if n]
         ops_out.append(Op(op.name, kind, inputs, [qname(op.outputs[0])], attrs))
     for name in g.outputs:
         tensors[name] = Tensor(name, g.tensor(name).shape, np.dtype(np.float32))
@@ -459,6 +488,42 @@ def _integer_graph(qm: QuantizedModel) -> Graph:
     out = Graph(tensors, ops_out, list(g.inputs), list(g.outputs), g.source, g.format)
     out.check()
     return out
+
+
+def _integer_input(qm: QuantizedModel, name: str, tensors: dict[str, Tensor]) -> str:
+    """The integer graph's name for input ``name`` of a non-MAC op: codes of an activation or of a
+    quantized constant; other constants (indices, paddings) as they are."""
+    t = qm.graph.tensor(name)
+    if not t.is_constant:
+        return qname(name)
+    tq = qm.tensors.get(name)
+    if tq is None:
+        tensors[name] = t
+        return name
+    codes = ops.quantize(t.data, tq.scale, tq.zero, tq.fmt)
+    tensors[qname(name)] = Tensor(qname(name), t.shape, tq.fmt.storage_dtype,
+                                  QuantInfo(np.array([tq.scale], np.float32), np.array([tq.zero], np.int64)), codes)
+    return qname(name)
+
+
+def _float_island(qm: QuantizedModel, op: Op, tensors: dict[str, Tensor], ops_out: list[Op]) -> None:
+    """``op`` in float32 between ``dequantize`` of its inputs and ``quantize`` of its output."""
+    inputs = []
+    for name in (n for n in op.inputs if n):
+        t = qm.graph.tensor(name)
+        if t.is_constant:
+            tensors[name] = t
+            inputs.append(name)
+            continue
+        real = f"{name}#f"
+        if real not in tensors:
+            tensors[real] = Tensor(real, t.shape, np.dtype(np.float32))
+            ops_out.append(Op(f"dequantize#f:{name}", "dequantize", [qname(name)], [real], {}))
+        inputs.append(real)
+    out = op.outputs[0]
+    tensors[f"{out}#f"] = Tensor(f"{out}#f", qm.graph.tensor(out).shape, np.dtype(np.float32))
+    ops_out.append(Op(op.name, "float_op", inputs, [f"{out}#f"], {**op.attrs, "op": op.kind}))
+    ops_out.append(Op(f"quantize#f:{out}", "quantize", [f"{out}#f"], [qname(out)], {}))
 
 
 def _dynamic_graph(qm: QuantizedModel, fake: bool) -> Graph:

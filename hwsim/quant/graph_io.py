@@ -86,8 +86,11 @@ def load_integer_graph(path: str | Path) -> Graph:
             with np.load(path) as z:
                 arrays = {k: z[k] for k in z.files}
             doc = json.loads(str(arrays.pop("graph")))
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: not an hwsim integer graph ({exc})") from None
+    except KeyError:
+        raise ConfigError(f"{path}: not an hwsim integer graph (no 'graph' entry; `hwsim quantize --output` "
+                          "writes them, data files go to --calib / --eval)") from None
     if doc.get("format") != FORMAT:
         raise ConfigError(f"{path}: format is {doc.get('format')!r}, expected {FORMAT!r}")
     tensors = {}
@@ -101,4 +104,5 @@ def load_integer_graph(path: str | Path) -> Graph:
         tensors[name] = Tensor(name, tuple(e["shape"]), dtype, quant, data, e["bits"])
     ops = [Op(o["name"], o["kind"], o["inputs"], o["outputs"], {k: _attr_in(v) for k, v in o["attrs"].items()})
            for o in doc["ops"]]
-    return Graph(tensors, ops, doc["inputs"], doc["outputs"], doc["source"], doc["graph_format"])
+    semantics = (doc.get("recipe") or {}).get("semantics") or ""
+    return Graph(tensors, ops, doc["inputs"], doc["outputs"], doc["source"], doc["graph_format"], semantics=semantics)

@@ -13,8 +13,7 @@ import numpy as np
 from hwsim.errors import ConfigError
 from hwsim.numerics import ops
 from hwsim.numerics import quantized as Q
-from hwsim.numerics.formats import IntFormat, RoundingMode
-from hwsim.numerics.reference import round_real
+from hwsim.numerics.formats import IntFormat
 from hwsim.numerics.requant_kinds import RequantKind, quantize_multiplier
 from hwsim.numerics.semantics import Semantics, get_semantics
 from hwsim.numerics.threads import single_threaded_blas
@@ -225,9 +224,10 @@ def _rescale_float(x: np.ndarray, t: Tensor, y_t: Tensor) -> np.ndarray:
     scale = np.float32(t.quant.scale[0]) * (np.float32(1.0) / np.float32(y_t.quant.scale[0]))
     bias = np.float32(-int(t.quant.zero_point[0])) * scale
     fmt = _fmt(y_t)
-    flat = [round_real(float(np.float32(v) * scale + bias), RoundingMode.HALF_AWAY) + int(y_t.quant.zero_point[0])
-            for v in x.ravel()]
-    return np.clip(np.array(flat, np.int64), fmt.min, fmt.max).reshape(x.shape).astype(y_t.dtype)
+    real = (x.astype(np.float32) * scale + bias).astype(np.float64)  # float32 product and sum, as TFLite
+    rounded = np.sign(real) * np.floor(np.abs(real) + 0.5)  # half away from zero (exact for float32 values)
+    y = rounded.astype(np.int64) + int(y_t.quant.zero_point[0])
+    return np.clip(y, fmt.min, fmt.max).astype(y_t.dtype)
 
 
 @OP_IMPLS.register("quantize")
@@ -335,3 +335,4 @@ def _dequantize(graph, op, values, sem):
     return y
 from hwsim.runtime import nonlinear  # noqa: E402,F401  (registers the nonlinear ops)
 from hwsim.runtime import onnx_ops  # noqa: E402,F401  (registers ONNX Runtime's own ops)
+from hwsim.runtime import island  # noqa: E402,F401  (registers float islands and nearest resize)

@@ -37,9 +37,25 @@ def run_float(graph: Graph, inputs: dict[str, np.ndarray] | list[np.ndarray], *,
         x = np.asarray(inputs[name], np.float32)
         values[name] = hook(name, x) if hook else x
     for op in graph.ops:
-        y = registry.get(op.kind)(graph, op, values)
+        try:
+            y = registry.get(op.kind)(graph, op, values)
+        except ValueError as exc:  # shapes: most often a batch the file fixes (torch.export specializes 1)
+            _refuse_fixed_batch(graph, values, op, exc)
+            raise
         values[op.outputs[0]] = hook(op.outputs[0], y) if hook else y
     return values
+
+
+def _refuse_fixed_batch(graph: Graph, values: dict, op, exc: ValueError) -> None:
+    """A one-line error when ``op`` failed because an input's batch differs from the one the file fixes."""
+    for name in graph.inputs:
+        declared = graph.tensor(name).shape
+        got = values[name].shape
+        if declared and declared[0] is not None and got and got[0] != declared[0]:
+            raise ConfigError(
+                f"{graph.source}: {op.describe()} cannot run a batch of {got[0]} ({exc}): the model fixes "
+                f"input {name!r} to a batch of {declared[0]}; export it with a dynamic batch axis "
+                "(torch.export specializes an example batch of 1: give it 2)") from None
 
 
 def value(graph: Graph, values: dict, name: str) -> np.ndarray:
@@ -210,12 +226,18 @@ def _reshape_to(graph, op, values):
 @FLOAT_OPS.register("reshape")
 def _reshape(graph, op, values):
     x = values[op.inputs[0]]
-    shape = [x.shape[0] if d is None else d for d in graph.tensor(op.outputs[0]).shape]
-    return x.reshape(shape)
+    shape = graph.tensor(op.outputs[0]).shape
+    if shape.count(None) == 1:  # the unknown batch, wherever a transpose moved it
+        return x.reshape([-1 if d is None else d for d in shape])
+    return x.reshape([x.shape[0] if d is None else d for d in shape])
 
 
 @FLOAT_OPS.register("softmax")
 def _softmax(graph, op, values):
     x = values[op.inputs[0]].astype(np.float64)
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+    axis = op.attrs.get("axis", -1)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)
+
+
+from hwsim.runtime import float_ops  # noqa: E402,F401  (registers the ops of common exports)

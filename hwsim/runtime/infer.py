@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.importers import DEFAULT_SEMANTICS, load_model
+from hwsim.importers import default_semantics, load_model
 from hwsim.numerics.ops import dequantize as dequantize_codes
 from hwsim.runtime.batch import run_batch
+from hwsim.workload.graph import Graph
 
 
 def infer(model: str | Path, x: np.ndarray, semantics: str | None = None, dequantize: bool = False) -> np.ndarray:
@@ -21,9 +22,13 @@ def infer(model: str | Path, x: np.ndarray, semantics: str | None = None, dequan
     ``dequantize`` the integer output codes are turned into reals with the output tensor's parameters.
     """
     graph = load_model(model)
+    return run_model(graph, x, semantics or default_semantics(graph), dequantize)
+
+
+def run_model(graph: Graph, x: np.ndarray, semantics: str, dequantize: bool = False) -> np.ndarray:
+    """The first output of single-input ``graph`` on ``x`` (see :func:`infer`)."""
     if len(graph.inputs) != 1:
-        raise ConfigError(f"{model}: infer takes single-input models (this one has {len(graph.inputs)})")
-    sem = semantics or DEFAULT_SEMANTICS[graph.format]
+        raise ConfigError(f"{graph.source}: takes single-input models (this one has {len(graph.inputs)})")
     t = graph.tensor(graph.inputs[0])
     x = np.asarray(x)
     if np.issubdtype(x.dtype, np.floating) and np.issubdtype(t.dtype, np.integer):
@@ -32,8 +37,22 @@ def infer(model: str | Path, x: np.ndarray, semantics: str | None = None, dequan
         x = quantize(x.astype(np.float32), t.quant.scale, t.quant.zero_point,
                      f"{'int' if np.issubdtype(t.dtype, np.signedinteger) else 'uint'}{t.dtype.itemsize * 8}",
                      rounding="half_away")
-    y = run_batch(graph, x, sem)[graph.outputs[0]]
+    elif np.issubdtype(x.dtype, np.floating) and np.issubdtype(t.dtype, np.floating):
+        x = x.astype(t.dtype)
+    y = run_batch(graph, x, semantics)[graph.outputs[0]]
     out_t = graph.tensor(graph.outputs[0])
     if dequantize and out_t.quant is not None:
         return dequantize_codes(y, out_t.quant.scale, out_t.quant.zero_point, axis=out_t.quant.axis)
     return y
+
+
+def run_samples(graph: Graph, x: np.ndarray, semantics: str, batch: int = 256) -> np.ndarray:
+    """Real outputs of ``graph`` for every sample of ``x`` (first axis): in batches when the input's
+    batch is dynamic, one sample at a time when the file fixes it to 1 (as TFLite converters do)."""
+    first = graph.tensor(graph.inputs[0]).shape[0] if graph.tensor(graph.inputs[0]).shape else None
+    step = batch if first is None else int(first)
+    if len(x) % step and first is not None:
+        raise ConfigError(f"{graph.source}: the model takes batches of {first}; {len(x)} samples do not "
+                          "divide")
+    return np.concatenate([run_model(graph, x[i:i + step], semantics, dequantize=True).astype(np.float32)
+                           for i in range(0, len(x), step)])

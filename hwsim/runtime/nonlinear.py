@@ -37,6 +37,7 @@ from hwsim.numerics import fixed_point as fx
 from hwsim.numerics import kernels_nonlinear, reference_nonlinear
 from hwsim.numerics import quantized as Q
 from hwsim.numerics.requant_kinds import quantize_multiplier, tflite_multiplier
+from hwsim.runtime import float_ops
 from hwsim.runtime.execute import OP_IMPLS, _fmt, _out, _value, xnnpack_q8_ok
 from hwsim.workload.graph import Tensor
 
@@ -79,19 +80,25 @@ def _table_lookup(x: np.ndarray, table: np.ndarray, qmin: int, y_t: Tensor) -> n
 
 
 # ---------------------------------------------------------------- table activations
-def _float_table_op(transform):
+def _float_table_op(transform, with_attrs: bool = False):
+    """An int8 op as TFLite's 256-entry table of a float function (``transform(x, op.attrs)`` when
+    ``with_attrs``)."""
     def impl(graph, op, values, sem):
         _tflite_only(sem, op)
         x, x_t, y_t = _io(graph, op, values)
         _eight_bit(op, x_t)
         fmt = _fmt(y_t)
-        table = fx.float_lut(transform, _scale(x_t), _zero(x_t), _scale(y_t), _zero(y_t), fmt.min, fmt.max)
+        fn = (lambda v: transform(v, op.attrs)) if with_attrs else transform
+        table = fx.float_lut(fn, _scale(x_t), _zero(x_t), _scale(y_t), _zero(y_t), fmt.min, fmt.max)
         return _table_lookup(x, table, fmt.min, y_t)
     return impl
 
 
 OP_IMPLS.add("logistic", _float_table_op(fx.logistic_f32))
 OP_IMPLS.add("tanh", _float_table_op(fx.tanh_f32))
+OP_IMPLS.add("gelu", _float_table_op(lambda v, a: float_ops.gelu(v, a.get("approximate", False)), True))
+OP_IMPLS.add("hard_sigmoid", _float_table_op(
+    lambda v, a: float_ops.hard_sigmoid(v, a.get("alpha", 1 / 6), a.get("beta", 0.5)), True))
 
 
 @OP_IMPLS.register("hard_swish")
@@ -147,12 +154,15 @@ def _relu_range(low, high, scale: float, zero: int, fmt) -> tuple[int, int]:
     """TFLite's QuantizedReluX clamp: zy + roundf(a / sy) for each finite bound, clipped to the type."""
     def code(a: float) -> int:
         return zero + int(fx.round_half_away(_F32(_F32(a) / _F32(scale))))
-    return max(fmt.min, code(low)), fmt.max if high is None else min(fmt.max, code(high))
+    return fmt.min if low is None else max(fmt.min, code(low)), fmt.max if high is None else min(fmt.max, code(high))
 
 
 OP_IMPLS.add("relu", _relu_op(0.0, None))
 OP_IMPLS.add("relu6", _relu_op(0.0, 6.0))
 OP_IMPLS.add("relu_n1_to_1", _relu_op(-1.0, 1.0))
+# ONNX Clip with other bounds: the same rescale and clamp (TFLite's RELU kernels at those bounds)
+OP_IMPLS.add("clip", lambda graph, op, values, sem: _relu_op(op.attrs["low"], op.attrs["high"])(graph, op, values,
+                                                                                                 sem))
 
 
 @OP_IMPLS.register("leaky_relu")
@@ -237,11 +247,25 @@ def _squared_difference(graph, op, values, sem):
 # ---------------------------------------------------------------- MEAN
 @OP_IMPLS.register("mean")
 def _mean(graph, op, values, sem):
+    """TFLite's MEAN; an NCHW op (from ONNX) runs on the NHWC view, as the converted model would."""
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
     _eight_bit(op, x_t)
+    if op.attrs.get("layout") != "NCHW":
+        return _mean_codes(x, op.attrs["axes"], op.attrs["keep_dims"], x_t, y_t, sem)
+    nhwc = (0, 3, 1, 2)  # NCHW axis -> NHWC axis
+    axes = tuple(sorted({a % 4 for a in op.attrs["axes"]}))
+    y = _mean_codes(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), tuple(nhwc[a] for a in axes), True, x_t, y_t,
+                    sem, op.attrs["keep_dims"])
+    y = np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+    return y if op.attrs["keep_dims"] else y.reshape([d for i, d in enumerate(y.shape) if i not in axes])
+
+
+def _mean_codes(x, axes, keep_dims: bool, x_t, y_t, sem, optimized_keep_dims: bool | None = None):
+    """The codes of TFLite's MEAN of ``x`` over ``axes``; ``optimized_keep_dims`` is the keep_dims the
+    optimized kernel's choice sees (the op's own, when the layout wrapper keeps dimensions for itself)."""
     fmt = _fmt(y_t)
-    axes = tuple(sorted({a % x.ndim for a in op.attrs["axes"]}))
+    axes = tuple(sorted({a % x.ndim for a in axes}))
     count = int(np.prod([x.shape[a] for a in axes]))
     total = x.astype(np.int64).sum(axis=axes, keepdims=True)
     sx, zx, sy, zy = _scale(x_t), _zero(x_t), _scale(y_t), _zero(y_t)
@@ -249,13 +273,13 @@ def _mean(graph, op, values, sem):
         scale = _F32(_F32(sx) / _F32(_F32(sy) * _F32(count)))
         y = np.rint(((total - count * zx).astype(np.float32) * scale).astype(np.float32)).astype(np.int64) + zy
     elif (sem.tflite_kernels == "optimized" and fmt.bits == 8 and x.ndim == 4 and axes == (1, 2)
-          and op.attrs["keep_dims"]):
+          and (keep_dims if optimized_keep_dims is None else optimized_keep_dims)):
         y = _mean_hw_optimized(total, count, sx, zx, sy, zy)
     else:
         mult, shift = fx.mean_multiplier(*quantize_multiplier(sx / sy), count)
         y = fx.multiply_by_quantized_multiplier(total - count * zx, mult, shift) + zy
     y = np.clip(y, fmt.min, fmt.max)
-    if not op.attrs["keep_dims"]:
+    if not keep_dims:
         y = y.reshape([d for i, d in enumerate(y.shape) if i not in axes])
     return y.astype(y_t.dtype)
 

@@ -103,6 +103,7 @@ class Graph:
     format: str = ""
     file_index: dict[str, int] = field(default_factory=dict)  # tensor name -> its index in the source file
     folded: list[Op] = field(default_factory=list)  # shape arithmetic evaluated at import; compilers still see it
+    semantics: str = ""  # the semantics the graph was quantized for, when its file says (hwsim integer graphs)
 
     def tensor(self, name: str) -> Tensor:
         """The tensor called ``name``; an unknown name is an error naming the graph's source."""

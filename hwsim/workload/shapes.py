@@ -82,7 +82,8 @@ def _broadcast_all(graph: Graph, op: Op) -> Shape:
 _SAME_AS_INPUT = ("quantize", "dequantize", "softmax", "logistic", "tanh", "hard_swish", "relu", "relu6",
                   "relu_n1_to_1", "leaky_relu", "neg", "rsqrt", "qlinear_softmax", "layer_norm_f32", "erf_f32",
                   "sqrt_f32", "relu_f32", "batchnorm", "abs", "exp", "log", "sqrt", "square", "gelu", "elu",
-                  "log_softmax", "floor", "ceil", "cast", "l2_normalization")
+                  "log_softmax", "floor", "ceil", "cast", "l2_normalization", "clip", "hard_sigmoid", "erf",
+                  "layer_norm", "float_op")
 _BROADCAST = ("add", "sub", "mul", "squared_difference", "qlinear_add", "qlinear_mul", "add_f32", "sub_f32",
               "mul_f32", "div_f32", "pow_f32", "maximum", "minimum", "div", "floor_div", "pow", "prelu")
 for _kind in _SAME_AS_INPUT:
@@ -161,6 +162,13 @@ def _resize(graph: Graph, op: Op) -> Shape:
     n, _, _, c = _shape(graph, op.inputs[0])
     h, w = _const(graph, op, 1, "size")
     return (n, h, w, c)
+
+
+@SHAPE_RULES.register("resize")
+def _resize_onnx(graph: Graph, op: Op) -> Shape:
+    """ONNX Resize of the spatial axes of NCHW to ``attrs["size"]``."""
+    n, c, _, _ = _shape(graph, op.inputs[0])
+    return (n, c, *op.attrs["size"])
 
 
 # ---------------------------------------------------------------- matrix products
