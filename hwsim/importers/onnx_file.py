@@ -24,6 +24,9 @@ from hwsim.workload.graph import Graph, Op, QuantInfo, Tensor
 from hwsim.workload.shapes import output_shape
 
 _SPATIAL_ATTRS = ("strides", "pads", "dilations", "group", "auto_pad", "kernel_shape")
+#: The ai.onnx opsets ONNX Runtime 1.32 runs (measured): it refuses a model stamped above 28 ("official
+#: support for domain ai.onnx is till opset 28") and has no kernels for the ops of opsets below 7.
+ORT_OPSETS = range(7, 29)
 
 
 def _onnx():
@@ -58,6 +61,7 @@ def load_onnx(path: str | Path) -> Graph:
         raise ConfigError(f"{path}: cannot read the file (no such file)") from None
     except Exception as exc:
         raise ConfigError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    _check_opsets(path, model)
     graph = model.graph
     consts = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     for node in graph.node:
@@ -92,6 +96,19 @@ def load_onnx(path: str | Path) -> Graph:
     result.check()
     _infer_shapes(result, model)
     return result
+
+
+def _check_opsets(path: Path, model) -> None:
+    """Refuse what ONNX Runtime refuses: an ai.onnx opset outside :data:`ORT_OPSETS`, a com.microsoft
+    opset other than 1."""
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx") and opset.version not in ORT_OPSETS:
+            raise ConfigError(f"{path}: opset_import: ai.onnx opset {opset.version} is outside what ONNX Runtime "
+                              f"runs ({ORT_OPSETS.start} to {ORT_OPSETS.stop - 1}); convert the model with "
+                              "onnx.version_converter")
+        if opset.domain == "com.microsoft" and opset.version != 1:
+            raise ConfigError(f"{path}: opset_import: com.microsoft opset {opset.version} is not one ONNX "
+                              "Runtime runs (only 1)")
 
 
 _QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QGemm", "MatMulInteger", "ConvInteger"}

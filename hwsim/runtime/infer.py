@@ -15,7 +15,8 @@ from hwsim.runtime.execute import run_graph
 def infer(model: str | Path, x: np.ndarray, semantics: str | None = None, dequantize: bool = False) -> np.ndarray:
     """Run ``model`` on ``x`` (a single-input model) under ``semantics`` and return its first output.
 
-    A float input to an integer model is quantized with the input tensor's parameters first. With
+    A float32 input to an integer model is quantized with the input tensor's parameters first (other float
+    types are refused: a float64 array is most often data that was never meant for this model). With
     ``dequantize`` the integer output codes are turned into reals with the output tensor's parameters.
     """
     graph = load_model(model)
@@ -24,6 +25,9 @@ def infer(model: str | Path, x: np.ndarray, semantics: str | None = None, dequan
     sem = semantics or DEFAULT_SEMANTICS[graph.format]
     t = graph.tensor(graph.inputs[0])
     x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.floating) and np.issubdtype(t.dtype, np.integer) and x.dtype != np.float32:
+        raise ConfigError(f"input {t.name!r}: expected {t.dtype} codes or float32 reals to quantize "
+                          f"(got {x.dtype}); convert with x.astype(np.float32) or quantize it yourself")
     if np.issubdtype(x.dtype, np.floating) and np.issubdtype(t.dtype, np.integer):
         from hwsim.numerics.ops import quantize
 
