@@ -44,7 +44,7 @@ def run_graph(graph: Graph, inputs: dict[str, np.ndarray] | list[np.ndarray], se
 
 
 def check_input(t: Tensor, x: np.ndarray) -> np.ndarray:
-    """``x`` if its dtype and shape are those of input ``t`` (None matches any size); else a one-line error."""
+    """``x`` if its dtype and shape are those of input ``t`` (None matches any size); else an error."""
     if x.dtype != t.dtype:
         raise ConfigError(f"input {t.name!r}: expected dtype {t.dtype} (got {x.dtype})")
     if len(x.shape) != len(t.shape) or any(d is not None and d != s for d, s in zip(t.shape, x.shape)):
