@@ -104,7 +104,7 @@ def _check_opsets(path: Path, model) -> None:
     for opset in model.opset_import:
         if opset.domain in ("", "ai.onnx") and opset.version not in ORT_OPSETS:
             raise ConfigError(f"{path}: opset_import: ai.onnx opset {opset.version} is outside what ONNX "
-                              f"Runtime runs ({ORT_OPSETS.start} to {ORT_OPSETS.stop - 1}); convert the model "
+                              f"Runtime runs ({ORT_OPSETS.start} to {ORT_OPSETS.stop - 1}); convert it "
                               "with onnx.version_converter")
         if opset.domain == "com.microsoft" and opset.version != 1:
             raise ConfigError(f"{path}: opset_import: com.microsoft opset {opset.version} is not one ONNX "
