@@ -244,6 +244,15 @@ def _distance(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
     return np.abs(a - b)
 
 
+def _as_codes_of(value: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The runtime's tensor as hwsim's dtype: ONNX Runtime keeps an int8 copy of a tensor hwsim (like ONNX
+    Runtime's own kernels) holds as uint8 codes shifted by 128, or the reverse; isolated ops need the latter."""
+    if {value.dtype, np.dtype(dtype)} == {np.dtype(np.uint8), np.dtype(np.int8)}:
+        shift = 128 if dtype == np.uint8 else -128
+        return (value.astype(np.int16) + shift).astype(dtype)
+    return value
+
+
 def compare(graph: Graph, semantics: str, runtime_values: dict[str, np.ndarray],
             inputs: list[np.ndarray]) -> VerifyReport:
     """Compare hwsim under ``semantics`` with the runtime's tensors (by name, or ``t<file index>`` for TFLite)."""
@@ -267,7 +276,8 @@ def compare(graph: Graph, semantics: str, runtime_values: dict[str, np.ndarray],
             if all(f is not None for f in feeds):
                 iso = []
                 for s in range(samples):
-                    values = {n: runtime(n)[s] for n in op.inputs if n and not graph.tensor(n).is_constant}
+                    values = {n: _as_codes_of(runtime(n)[s], graph.tensor(n).dtype)
+                              for n in op.inputs if n and not graph.tensor(n).is_constant}
                     iso.append(OP_IMPLS.get(op.kind)(graph, op, values, sem))
                 idiff = _distance(np.stack(iso), theirs)
                 row.isolated_exact = int((idiff == 0).sum())
