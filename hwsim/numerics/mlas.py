@@ -124,9 +124,9 @@ def conv2d_nchw(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride: t
     fused multiply-add chain from 0 over each block of k's (``_conv_stride_k``: 128, or more for few output
     pixels), later blocks added to the sum in float32 (beta = 1); then the bias is added (``MlasActivation``,
     identity). An ungrouped conv of one image is split into segments of output pixels across ``threads``
-    (``conv_thread_segments``), each with its own K blocks; grouped convs run whole groups per thread. A group of one
-    filter (a depthwise conv) is a one-row GEMM, which MLAS runs on its M = 1 kernel (``sgemm_m1_block``).
-    Measured equal to ONNX Runtime 1.32 on an AMD Zen1 (AVX2/FMA3 kernels), with weights that are not
+    (``conv_thread_segments``), each with its own K blocks; grouped convs run whole groups per thread.
+    A group of one filter (a depthwise conv) is a one-row GEMM, which MLAS runs on its M = 1 kernel
+    (``sgemm_m1_block``). Measured equal to ONNX Runtime 1.32 on an AMD Zen1 (AVX2/FMA3 kernels), with weights that are not
     constants (a QDQ model's DequantizeLinear outputs; constant weights take MLAS' NCHWc kernels instead).
     """
     x, w = np.asarray(x, _F32), np.asarray(w, _F32)

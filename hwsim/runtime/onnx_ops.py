@@ -189,8 +189,8 @@ def _conv2d_f32(graph, op, values, sem):
     x, w, bias = (_float_inputs(graph, op, values) + [None])[:3]
     a = op.attrs
     pads = ops.resolve_padding(a["padding"], x.shape[2:4], w.shape[2:4], a["stride"], a["dilation"])
-    return mlas.conv2d_nchw(x, w, bias, tuple(a["stride"]), pads, tuple(a["dilation"]), int(a.get("groups", 1)),
-                            threads=physical_cores())
+    return mlas.conv2d_nchw(x, w, bias, tuple(a["stride"]), pads, tuple(a["dilation"]),
+                            int(a.get("groups", 1)), threads=physical_cores())
 
 
 @OP_IMPLS.register("erf_f32")

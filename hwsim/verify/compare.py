@@ -246,7 +246,7 @@ def _distance(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
 
 def _as_codes_of(value: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """The runtime's tensor as hwsim's dtype: ONNX Runtime keeps an int8 copy of a tensor hwsim (like ONNX
-    Runtime's own kernels) holds as uint8 codes shifted by 128, or the reverse; isolated ops need the latter."""
+    Runtime's kernels) holds as uint8 codes shifted by 128, or the reverse; isolated ops need the latter."""
     if {value.dtype, np.dtype(dtype)} == {np.dtype(np.uint8), np.dtype(np.int8)}:
         shift = 128 if dtype == np.uint8 else -128
         return (value.astype(np.int16) + shift).astype(dtype)

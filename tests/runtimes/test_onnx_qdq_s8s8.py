@@ -144,7 +144,8 @@ def test_s8s8_qdq_model_is_bit_exact_on_every_sample(models, name, tmp_path):
 def test_verify_cli_on_user_samples(models, tmp_path):
     """`hwsim verify --input samples.npy` runs on the user's samples and says how many it compared."""
     _real_data(tmp_path / "x.npy")
-    cli = [sys.executable, "-m", "hwsim", "verify", str(models["resnet"]), "--against", "onnxruntime", "--input"]
+    cli = [sys.executable, "-m", "hwsim", "verify", str(models["resnet"]), "--against", "onnxruntime",
+           "--input"]
     run = subprocess.run([*cli, str(tmp_path / "x.npy")], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"({SAMPLES} samples): BIT-EXACT" in run.stdout
