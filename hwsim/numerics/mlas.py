@@ -126,8 +126,9 @@ def conv2d_nchw(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride: t
     identity). An ungrouped conv of one image is split into segments of output pixels across ``threads``
     (``conv_thread_segments``), each with its own K blocks; grouped convs run whole groups per thread.
     A group of one filter (a depthwise conv) is a one-row GEMM, which MLAS runs on its M = 1 kernel
-    (``sgemm_m1_block``). Measured equal to ONNX Runtime 1.32 on an AMD Zen1 (AVX2/FMA3 kernels), with weights that are not
-    constants (a QDQ model's DequantizeLinear outputs; constant weights take MLAS' NCHWc kernels instead).
+    (``sgemm_m1_block``). Measured equal to ONNX Runtime 1.32 on an AMD Zen1 (AVX2/FMA3 kernels), with
+    weights that are not constants (a QDQ model's DequantizeLinear outputs; constant weights take MLAS'
+    NCHWc kernels instead).
     """
     x, w = np.asarray(x, _F32), np.asarray(w, _F32)
     batch, channels, height, width = x.shape
