@@ -2,6 +2,6 @@
 
 import sys
 
-from hwsim.cli import main
+from hwsim.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 from hwsim import __version__
@@ -220,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Run one command (what the console script runs; tests call it in-process)."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
@@ -229,5 +230,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def entry() -> int:
+    """The ``hwsim`` console script and ``python -m hwsim``: :func:`main`, in a process that then ends.
+
+    Freezing the collector's objects first spares the interpreter's last collections over every imported
+    module's objects on the way out (about 0.1 s, a fifth of a small network's simulation): what is still in
+    memory is left to the operating system, as at any exit; ``atexit`` handlers run as before.
+    """
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(entry())

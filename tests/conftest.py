@@ -1,4 +1,4 @@
-"""Shared test configuration: a derandomised hypothesis profile in CI, a fixed seed everywhere."""
+"""Shared test configuration: a derandomised hypothesis profile in CI, a fixed seed, no disk cache."""
 
 import os
 
@@ -10,6 +10,8 @@ settings.register_profile("ci", derandomize=True, max_examples=60, deadline=None
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+# Tests compute every result, and leave the user's cache alone (tests of the cache itself turn it on).
+os.environ["HWSIM_CACHE"] = "off"
 
 
 @pytest.fixture

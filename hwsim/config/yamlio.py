@@ -1,12 +1,14 @@
-"""YAML with line numbers, validated by pydantic, with errors that read ``file:line: field.path: message (got v)``.
+"""YAML with line numbers, validated, with errors that read ``file:line: field.path: message (got v)``.
 
-Every hwsim config kind (devices, and any later one) goes through :func:`load_spec`::
+Every hwsim config kind goes through :func:`load_spec`: pydantic models, and the plain dataclass records of
+:mod:`hwsim.config.records` (devices, which every simulation reads, so pydantic is imported only by the
+commands that read another kind)::
 
     spec = load_spec(DeviceSpec, Path("accelerators/edge_tpu_like.yaml"))
 
 PyYAML's composed nodes carry ``start_mark.line``; :func:`load_yaml_with_lines` keeps a map from each
 key's location (``("memories", 2, "size_bytes")``) to its 1-based line, and :func:`validate` turns the first
-pydantic error into a :class:`~hwsim.errors.ConfigError` at that line. An unknown key names the closest
+validation error into a :class:`~hwsim.errors.ConfigError` at that line. An unknown key names the closest
 valid one (``difflib``), a duplicate key is an error (PyYAML would silently keep the last one).
 
 This generalises the loader first written in :mod:`hwsim.importers.yaml_layers` (which still carries its own
@@ -15,18 +17,24 @@ copy with layer-specific wording for discriminated unions on ``op``).
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
+from hwsim.config import records
+from hwsim.config.records import unknown_key_message
 from hwsim.errors import ConfigError
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
 Loc = tuple[str | int, ...]
+# libyaml's parser (when PyYAML has it) reads a device file ~10x faster, into the same nodes and lines
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 
 
 def load_yaml_with_lines(path: Path, expected: str = "a mapping") -> tuple[Any, dict[Loc, int]]:
@@ -48,21 +56,29 @@ def load_yaml_with_lines(path: Path, expected: str = "a mapping") -> tuple[Any, 
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from None
-    loader = yaml.SafeLoader(text)
+    if _FAST_LOADER is not None:
+        try:
+            return _parse(_FAST_LOADER(text), path, expected)
+        except yaml.YAMLError:
+            pass  # libyaml words its errors otherwise: the pure-Python parser reports them as it always did
+    try:
+        return _parse(yaml.SafeLoader(text), path, expected)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise ConfigError(f"{path}:{line}: not valid YAML: {exc.problem or exc.context}") from None
+
+
+def _parse(loader, path: Path, expected: str) -> tuple[Any, dict[Loc, int]]:
     try:
         node = loader.get_single_node()
         if node is None:
             raise ConfigError(f"{path}:1: the file is empty; expected {expected}")
         lines: dict[Loc, int] = {(): node.start_mark.line + 1}
         _index_lines(node, (), lines, path)
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        raise ConfigError(f"{path}:{line}: not valid YAML: {exc.problem or exc.context}") from None
+        return loader.construct_document(node), lines
     finally:
         loader.dispose()
-    return data, lines
 
 
 def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> None:
@@ -72,8 +88,8 @@ def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -
             name = str(key.value)
             line = key.start_mark.line + 1
             if name in seen:
-                raise ConfigError(f"{path}:{line}: {format_loc(loc + (name,))}: duplicate key, first given on "
-                                  f"line {seen[name]} (got {name!r})")
+                raise ConfigError(f"{path}:{line}: {format_loc(loc + (name,))}: duplicate key, first given "
+                                  f"on line {seen[name]} (got {name!r})")
             seen[name] = line
             lines[loc + (name,)] = line
             _index_lines(value, loc + (name,), lines, path)
@@ -120,13 +136,21 @@ def config_error(path: Path, lines: dict[Loc, int], loc: Loc, message: str, got:
     return ConfigError(f"{path}:{line_of(lines, loc)}: {format_loc(loc)}: {message}{tail}")
 
 
-def validate(spec: type[BaseModel], data: Any, lines: dict[Loc, int], path: Path) -> Any:
-    """Validate ``data`` with ``spec``; the first problem becomes a located :class:`ConfigError`.
+def validate(spec: type, data: Any, lines: dict[Loc, int], path: Path) -> Any:
+    """Validate ``data`` with ``spec`` (a pydantic model or a record); the first problem becomes a located
+    :class:`ConfigError`.
 
     An unknown key is reported before the "missing field" it usually explains, with the closest valid key.
-    A ``model_validator`` may raise ``ValueError`` whose message starts with ``"@field.path: "`` to point
-    at a field of the model it checks (see :func:`at_field`).
+    A ``model_validator`` (a record's ``__post_init__``) may raise ``ValueError`` whose message starts with
+    ``"@field.path: "`` to point at a field of the model it checks (see :func:`at_field`).
     """
+    if dataclasses.is_dataclass(spec):
+        try:
+            return records.validate(spec, data)
+        except records.RecordError as exc:
+            raise config_error(path, lines, exc.loc, exc.message, exc.got) from None
+    from pydantic import ValidationError
+
     try:
         return spec.model_validate(data)
     except ValidationError as exc:
@@ -141,7 +165,7 @@ def at_field(loc: Loc, message: str, got: Any = ...) -> ValueError:
     return ValueError(f"@{parts}: {message}{tail}")
 
 
-def load_spec(spec: type[BaseModel], path: str | Path) -> Any:
+def load_spec(spec: type, path: str | Path) -> Any:
     """Read and validate one YAML config file: the entry point for every config kind."""
     path = Path(path)
     data, lines = load_yaml_with_lines(path)
@@ -153,7 +177,7 @@ def _located(spec: type[BaseModel], err: dict, lines: dict[Loc, int], path: Path
     model = _model_at(spec, loc[:-1])
     kind, message, got = err["type"], err["msg"], err.get("input", ...)
     if kind == "extra_forbidden":
-        message = unknown_key_message(str(loc[-1]), model)
+        message = unknown_key_message(str(loc[-1]), model.model_fields if model is not None else ())
     elif kind == "missing":
         message, got = "required field is missing", ...
     elif kind in ("model_type", "model_attributes_type", "dict_type") and not loc:
@@ -169,15 +193,10 @@ def _located(spec: type[BaseModel], err: dict, lines: dict[Loc, int], path: Path
     return config_error(path, lines, loc, message, got)
 
 
-def unknown_key_message(key: str, model: type[BaseModel] | None) -> str:
-    """The message for a key ``model`` does not have: the closest valid key, or the list of them."""
-    valid = sorted(model.model_fields) if model is not None else []
-    close = difflib.get_close_matches(key, valid, n=1)
-    return f"unknown key; did you mean {close[0]!r}?" if close else f"unknown key; valid keys here: {', '.join(valid)}"
-
-
 def _model_at(spec: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
     """The pydantic model that owns the keys at ``loc`` (walking fields, list items and dict values)."""
+    from pydantic import BaseModel
+
     tp: Any = spec
     for part in loc:
         tp = unwrap_type(tp)

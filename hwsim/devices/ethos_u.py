@@ -1,12 +1,12 @@
-"""An Ethos-U device's clock and memories, derived from the Vela system configuration and memory mode it names.
+"""An Ethos-U device's clock and memories, derived from the Vela system configuration and memory mode.
 
 A device file with an ``ethos_u:`` section (``accelerator``, ``system_config``, ``memory_mode``) lists no
 ``clock_mhz`` or ``memories`` of its own: they follow from Vela's ``vela.ini``
 (:mod:`hwsim.devices.vela_systems`), so that one name switches the whole memory system, as
-``--system-config`` does for Vela. The memory behind each AXI port becomes a level (flash or DRAM off chip,
-SRAM on chip), followed by the NPU's internal shared buffer and its registers; a level homes the weights
-when the memory mode puts the read-only area there, and the feature maps when it puts the arena or the
-cache there.
+``--system-config`` does for Vela. The memory behind each AXI port becomes a level (flash or DRAM off
+chip, SRAM on chip), followed by the NPU's internal buffers (the U55/U65 SHRAM, the U85's RAMs) and its
+registers; a level homes the weights when the memory mode puts the read-only area there, and the feature
+maps when it puts the arena or the cache there.
 """
 
 from __future__ import annotations
@@ -45,13 +45,27 @@ def derived_fields(ethos_u: dict) -> dict:
         else:
             level["technology"] = TECHNOLOGY[name]
         levels.append(level)
-    from hwsim.schedule.ethos_u.arch import ACCELERATORS
-
-    banks = ACCELERATORS[ethos_u["accelerator"]].shram_banks
-    levels.append({"name": "shram", "kind": "sram", "size_bytes": banks * 1024, "banks": banks,
-                   "read_bandwidth_bytes_per_cycle": 64, "write_bandwidth_bytes_per_cycle": 64,
-                   "read_ports": 2, "write_ports": 2, "holds": OPERANDS,
-                   "source": "SHRAM banks of 1 KiB (Vela's accelerator config); its bandwidth is an assumption"})
+    levels.append(_npu_buffer(ethos_u["accelerator"]))
     levels.append({"name": "rf", "kind": "register_file", "holds": OPERANDS,
                    "source": "MAC operand and accumulator registers"})
     return {"clock_mhz": system.core_clock_hz / 1e6, "memories": levels}
+
+
+def _npu_buffer(accelerator: str) -> dict:
+    """The NPU's internal buffer level: the U55/U65 shared buffer (SHRAM), or the U85's IFM, accumulator,
+    output and chaining RAMs together (sizes from Vela's accelerator config; bandwidth an assumption)."""
+    from hwsim.schedule.ethos_u.arch import ACCELERATORS
+
+    common = {"read_bandwidth_bytes_per_cycle": 64, "write_bandwidth_bytes_per_cycle": 64, "read_ports": 2,
+              "write_ports": 2, "holds": OPERANDS}
+    if accelerator in ACCELERATORS:
+        banks = ACCELERATORS[accelerator].shram_banks
+        return {"name": "shram", "kind": "sram", "size_bytes": banks * 1024, "banks": banks, **common,
+                "source": "SHRAM banks of 1 KiB (Vela's accelerator config); its bandwidth is an assumption"}
+    from hwsim.schedule.ethos_u.arch_u85 import U85_ACCELERATORS
+
+    c = U85_ACCELERATORS[accelerator]
+    size = c.ifm_ram_bytes + c.acc_ram_bytes + c.ob_ram_bytes + c.cb_ram_bytes
+    return {"name": "npu_buffers", "kind": "sram", "size_bytes": size, "banks": 4, **common,
+            "source": "IFM, accumulator, output and chaining RAMs (Vela's U85 accelerator config); their "
+                      "bandwidth is an assumption"}

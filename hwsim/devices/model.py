@@ -6,12 +6,13 @@ to a SCALE-Sim ``.cfg`` works too. ``device_names()`` lists the shipped devices.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import Any
 
+from hwsim.config import records
 from hwsim.config.dotted import set_path
 from hwsim.config.yamlio import load_spec
 from hwsim.devices.schema import DeviceSpec, MemorySpec, PrecisionRateSpec
@@ -126,40 +127,29 @@ def override(device: Device, overrides: dict[str, Any], where: str = "") -> Devi
     """
     if not overrides:
         return device
-    data = device.spec.model_dump()
+    data = dataclasses.asdict(device.spec)
     if data.get("ethos_u"):
         data.pop("clock_mhz")
         data.pop("memories")
     for field_path, value in overrides.items():
         set_path(data, field_path.split("."), value, f"{where}device.{field_path}")
     try:
-        return Device(DeviceSpec.model_validate(data), device.path)
-    except ValueError as exc:
-        raise ConfigError(f"{where}device {device.name} with {overrides}: {_first_error(exc)}") from None
-
-
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        err = errors()[0]
-        field_path = ".".join(str(p) for p in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        if message.startswith("@"):
-            where, _, message = message[1:].partition(": ")
-            field_path = ".".join(p for p in (field_path, where) if p)
-        return f"{field_path}: {message}" if field_path else message
-    return str(exc)
+        return Device(records.validate(DeviceSpec, data), device.path)
+    except records.RecordError as exc:
+        raise ConfigError(f"{where}device {device.name} with {overrides}: {exc}") from None
 
 
 def with_memory_model(device: Device, memory_model: str) -> Device:
     """The same device with another ``memory_model`` (``--memory-model``); errors name the option."""
-    from pydantic import ValidationError
-
+    data = dataclasses.asdict(device.spec)
+    if data.get("ethos_u"):
+        data.pop("clock_mhz")
+        data.pop("memories")
     try:
-        spec = DeviceSpec.model_validate({**device.spec.model_dump(), "memory_model": memory_model})
-    except ValidationError as exc:
+        spec = records.validate(DeviceSpec, {**data, "memory_model": memory_model})
+    except records.RecordError as exc:
         raise ConfigError(f"--memory-model {memory_model}: device {device.path or device.name}: "
-                          f"{exc.errors()[0]['msg']}") from None
+                          f"{exc.message}") from None
     return Device(spec, device.path)
 
 

@@ -1,10 +1,16 @@
-"""Command-line options that change a device before it is simulated (shared by ``simulate`` and ``energy``)."""
+"""Command-line options that change a device before it is simulated (shared by ``simulate`` and ``energy``).
+
+Registering the options imports nothing but argparse: the device model (YAML, the schema) loads only when a
+command runs, so that building the parser stays cheap.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from hwsim.devices.model import Device, load_device, override, with_memory_model
+if TYPE_CHECKING:
+    from hwsim.devices.model import Device
 
 
 def add_device_options(p: argparse.ArgumentParser) -> None:
@@ -26,6 +32,8 @@ def add_device_options(p: argparse.ArgumentParser) -> None:
 def device_from_args(args: argparse.Namespace) -> Device:
     """The device ``args`` name, with its ``--memory-model`` and the Ethos-U options applied (one-line errors
     name the option)."""
+    from hwsim.devices.model import load_device, override, with_memory_model
+
     device = load_device(args.device)
     if args.memory_model:
         device = with_memory_model(device, args.memory_model)

@@ -45,8 +45,7 @@ import difflib
 import re
 from pathlib import Path
 
-from pydantic import ValidationError
-
+from hwsim.config import records
 from hwsim.devices.schema import DeviceSpec
 from hwsim.errors import ConfigError
 from hwsim.schedule.systolic import SCALESIM_NAMES
@@ -220,6 +219,6 @@ def load_scalesim_cfg(path: str | Path) -> DeviceSpec:
                      "source": f"{src}: InterfaceBandwidth, Bandwidth, [layout] bank bandwidths, offsets"},
     }
     try:
-        return DeviceSpec.model_validate(spec)
-    except ValidationError as exc:  # pragma: no cover - the values above were checked one by one
-        raise ConfigError(f"{path}: {exc.errors()[0]['msg']}") from None
+        return records.validate(DeviceSpec, spec)
+    except records.RecordError as exc:  # pragma: no cover - the values above were checked one by one
+        raise ConfigError(f"{path}: {exc.message}") from None

@@ -1,4 +1,4 @@
-"""The device description schema (``accelerators/*.yaml``), version 1: pydantic models, frozen, no extra keys.
+"""The device description schema (``accelerators/*.yaml``), version 1: frozen records, no extra keys.
 
 A device has a clock, one MAC array, optional vector units, DMA engines and a memory hierarchy listed from
 the outermost level (off-chip DRAM, flash or a host link) to the innermost (register files)::
@@ -26,48 +26,53 @@ the outermost level (off-chip DRAM, flash or a host link) to the innermost (regi
          write_bandwidth_bytes_per_cycle: 64, holds: [weights, inputs, outputs], homes: [activations]}
       - {name: rf, kind: register_file, holds: [weights, inputs, outputs]}
 
-``performance_model`` names how layers become timed plans (``hwsim.schedule.models``; default ``hwsim``,
-hwsim's own mapper). ``holds`` lists the operands a level stages (tiles of weights, inputs, outputs); ``homes`` the tensors
-that may live there whole (``weights``: a layer's weights; ``activations``: feature maps between layers).
+``performance_model`` names how layers become timed plans (``hwsim.schedule.models``: ``hwsim``, hwsim's own
+mapper, the default; ``edgetpu_compiler``, the Edge TPU compiler's placement). ``holds`` lists the operands a
+level stages (tiles of weights, inputs, outputs); ``homes`` the tensors that may live there whole (``weights``:
+a layer's weights; ``activations``: feature maps between layers). ``layer_overhead_cycles`` is spent by each
+layer's unit before its first tile, ``inference_overhead_cycles`` once per inference (the runtime's start and
+round trip); both default to 0. A vector unit with ``on_host: true`` is the host's CPU, which a performance
+model may give the ops the device cannot run: it is timed, but its energy and area are not the device's.
 Each sub-section takes a ``source:`` string saying where its numbers come from.
+
+The sections are :mod:`hwsim.config.records` (dataclasses checked against their annotations), not pydantic
+models: every simulation reads a device, and importing pydantic would cost it more than the rest of a small
+network's simulation. Cross-field rules are the records' ``__post_init__``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
+from hwsim.config.records import Ge, Gt, Le, MinLen
 from hwsim.config.yamlio import at_field
 
 SCHEMA_VERSION = 1
 Operand = Literal["weights", "inputs", "outputs"]
 Home = Literal["weights", "activations"]
-PositiveInt = Annotated[int, Field(ge=1)]
-PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Ge(1)]
+PositiveFloat = Annotated[float, Gt(0)]
+_spec = dataclasses.dataclass(frozen=True, kw_only=True)
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PrecisionRateSpec(_Spec):
+@_spec
+class PrecisionRateSpec:
     """One supported operand pair and its throughput: MACs per processing element per cycle."""
 
-    weights_bits: Annotated[int, Field(ge=1, le=32)]
-    activations_bits: Annotated[int, Field(ge=1, le=32)]
+    weights_bits: Annotated[int, Ge(1), Le(32)]
+    activations_bits: Annotated[int, Ge(1), Le(32)]
     macs_per_pe_per_cycle: PositiveFloat = 1.0
 
-    @model_validator(mode="after")
-    def _power_of_two_rate(self):
+    def __post_init__(self) -> None:
         rate = self.macs_per_pe_per_cycle
         inv = 1 / rate
         if not (rate >= 1 and rate == int(rate)) and not (inv == int(inv)):
             raise at_field(("macs_per_pe_per_cycle",), "expected a whole number or 1/n (e.g. 2, 1, 0.5)", rate)
-        return self
 
 
-class MacArraySpec(_Spec):
+@_spec
+class MacArraySpec:
     """The MAC array: ``rows x columns`` PEs (x ``spatial_lanes`` for ``dot_product``), dataflow and precisions.
 
     ``depthwise`` says how a systolic array runs a depthwise convolution: ``per_channel`` as SCALE-Sim does
@@ -81,15 +86,14 @@ class MacArraySpec(_Spec):
     columns: PositiveInt
     spatial_lanes: PositiveInt = 1
     dataflow: str
-    accumulator_bits: Annotated[int, Field(ge=8, le=64)]
-    precisions: Annotated[list[PrecisionRateSpec], Field(min_length=1)]
-    ops: Annotated[list[str], Field(min_length=1)] = ["conv2d", "depthwise_conv2d", "fully_connected",
-                                                        "batch_matmul"]
+    accumulator_bits: Annotated[int, Ge(8), Le(64)]
+    precisions: Annotated[list[PrecisionRateSpec], MinLen(1)]
+    ops: Annotated[list[str], MinLen(1)] = dataclasses.field(default_factory=lambda: [
+        "conv2d", "depthwise_conv2d", "fully_connected", "batch_matmul"])
     depthwise: Literal["per_channel", "block_diagonal"] = "per_channel"
     source: str = ""
 
-    @model_validator(mode="after")
-    def _known_dataflow(self):
+    def __post_init__(self) -> None:
         from hwsim.schedule.systolic import DATAFLOWS
 
         if self.dataflow not in DATAFLOWS:
@@ -101,29 +105,32 @@ class MacArraySpec(_Spec):
                            self.dataflow)
         if self.spatial_lanes != 1 and self.dataflow != "dot_product":
             raise at_field(("spatial_lanes",), "only a dot_product array has spatial lanes", self.spatial_lanes)
-        return self
 
 
-class VectorUnitSpec(_Spec):
+@_spec
+class VectorUnitSpec:
     """A SIMD unit (elementwise, pooling, depthwise): ``vector_bits`` wide, ``count`` of them in parallel."""
 
     name: str
-    vector_bits: Annotated[int, Field(ge=8)]
+    vector_bits: Annotated[int, Ge(8)]
     count: PositiveInt = 1
-    ops: Annotated[list[str], Field(min_length=1)]
+    ops: Annotated[list[str], MinLen(1)]
     macs_per_lane_per_cycle: PositiveFloat = 1.0
+    on_host: bool = False  # the host processor (a CPU fallback), not the device: timed, but no energy or area
     source: str = ""
 
 
-class DmaSpec(_Spec):
+@_spec
+class DmaSpec:
     """DMA engines moving tiles between memory levels; each transfer also pays ``setup_cycles``."""
 
     engines: PositiveInt
-    setup_cycles: Annotated[int, Field(ge=0)] = 0
+    setup_cycles: Annotated[int, Ge(0)] = 0
     source: str = ""
 
 
-class MemorySpec(_Spec):
+@_spec
+class MemorySpec:
     """One memory level. Bandwidths are per port, in bytes per device clock cycle."""
 
     name: str
@@ -134,16 +141,15 @@ class MemorySpec(_Spec):
     write_ports: PositiveInt = 1
     read_bandwidth_bytes_per_cycle: PositiveFloat | None = None
     write_bandwidth_bytes_per_cycle: PositiveFloat | None = None
-    read_latency_cycles: Annotated[int, Field(ge=0)] = 0
-    write_latency_cycles: Annotated[int, Field(ge=0)] = 0
-    holds: Annotated[list[Operand], Field(min_length=1)]
-    homes: list[Home] = []
-    persistent_weights_bytes: Annotated[int, Field(ge=0)] = 0
+    read_latency_cycles: Annotated[int, Ge(0)] = 0
+    write_latency_cycles: Annotated[int, Ge(0)] = 0
+    holds: Annotated[list[Operand], MinLen(1)]
+    homes: list[Home] = dataclasses.field(default_factory=list)
+    persistent_weights_bytes: Annotated[int, Ge(0)] = 0
     technology: str | None = None  # off-chip technology an energy table prices (ddr3, lpddr5x, usb3_host, ...)
     source: str = ""
 
-    @model_validator(mode="after")
-    def _consistent(self):
+    def __post_init__(self) -> None:
         if self.kind == "sram" and self.size_bytes is None:
             raise at_field(("size_bytes",), "an sram level needs its size")
         if self.kind != "register_file":
@@ -158,10 +164,10 @@ class MemorySpec(_Spec):
             if self.size_bytes is not None and self.persistent_weights_bytes > self.size_bytes:
                 raise at_field(("persistent_weights_bytes",), f"larger than size_bytes ({self.size_bytes})",
                                self.persistent_weights_bytes)
-        return self
 
 
-class TechnologySpec(_Spec):
+@_spec
+class TechnologySpec:
     """The silicon the device is priced at by :mod:`hwsim.energy`: node, supply and process flavour."""
 
     node_nm: PositiveFloat
@@ -170,7 +176,8 @@ class TechnologySpec(_Spec):
     source: str = ""
 
 
-class EthosUSpec(_Spec):
+@_spec
+class EthosUSpec:
     """An Arm Ethos-U NPU as Vela names it: accelerator config, system config and memory mode (vela.ini)."""
 
     accelerator: str
@@ -179,12 +186,16 @@ class EthosUSpec(_Spec):
     arena_cache_size_bytes: PositiveInt | None = None  # Vela's --arena-cache-size
     source: str = ""
 
-    @model_validator(mode="after")
-    def _known_names(self):
+    def __post_init__(self) -> None:
         from hwsim.devices.vela_systems import MEMORY_MODES, SYSTEM_CONFIGS
         from hwsim.schedule.ethos_u.arch import ACCELERATORS
 
-        for field, names in (("accelerator", ACCELERATORS), ("system_config", SYSTEM_CONFIGS),
+        accelerators = ACCELERATORS
+        if self.accelerator not in ACCELERATORS:
+            from hwsim.schedule.ethos_u.arch_u85 import U85_ACCELERATORS
+
+            accelerators = {**ACCELERATORS, **U85_ACCELERATORS}
+        for field, names in (("accelerator", accelerators), ("system_config", SYSTEM_CONFIGS),
                              ("memory_mode", MEMORY_MODES)):
             value = getattr(self, field)
             if value not in names:
@@ -193,10 +204,10 @@ class EthosUSpec(_Spec):
                 close = difflib.get_close_matches(value, list(names), n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 raise at_field((field,), f"unknown {field.replace('_', ' ')}; {hint}valid: {', '.join(names)}", value)
-        return self
 
 
-class ScaleSimMemorySpec(_Spec):
+@_spec
+class ScaleSimMemorySpec:
     """SCALE-Sim 3.0.0's memory parameters, used with ``memory_model: scalesim`` (filled from a ``.cfg``).
 
     ``interface_bandwidth`` is SCALE-Sim's ``InterfaceBandwidth``: ``CALC`` (DRAM bandwidth estimated, reads
@@ -210,9 +221,9 @@ class ScaleSimMemorySpec(_Spec):
     ifmap_words_per_cycle: PositiveInt = 10
     filter_words_per_cycle: PositiveInt = 10
     ofmap_words_per_cycle: PositiveInt = 10
-    ifmap_offset: Annotated[int, Field(ge=0)] = 0
-    filter_offset: Annotated[int, Field(ge=0)] = 10_000_000
-    ofmap_offset: Annotated[int, Field(ge=0)] = 20_000_000
+    ifmap_offset: Annotated[int, Ge(0)] = 0
+    filter_offset: Annotated[int, Ge(0)] = 10_000_000
+    ofmap_offset: Annotated[int, Ge(0)] = 20_000_000
     source: str = ""
 
 
@@ -234,8 +245,8 @@ def scalesim_memory_problem(spec: DeviceSpec) -> str | None:
         readers[i] = operand
     return None
 
-
-class DeviceSpec(_Spec):
+@_spec
+class DeviceSpec:
     """A whole device file.
 
     With an ``ethos_u`` section, ``clock_mhz`` and ``memories`` follow from its Vela system configuration and
@@ -249,50 +260,56 @@ class DeviceSpec(_Spec):
     schema_version: Literal[1]
     name: str
     description: str = ""
-    sources: dict[str, str] = {}
+    sources: dict[str, str] = dataclasses.field(default_factory=dict)
     clock_mhz: PositiveFloat | None = None  # required unless an ethos_u section derives it
     mac_array: MacArraySpec
-    vector_units: list[VectorUnitSpec] = []
+    vector_units: list[VectorUnitSpec] = dataclasses.field(default_factory=list)
     dma: DmaSpec
-    memories: Annotated[list[MemorySpec], Field(min_length=2)] | None = None  # likewise
+    memories: Annotated[list[MemorySpec], MinLen(2)] | None = None  # likewise
     technology: TechnologySpec | None = None
     performance_model: str = "hwsim"
     ethos_u: EthosUSpec | None = None
+    memory_model: Literal["hwsim", "scalesim"] = "hwsim"
+    scalesim: ScaleSimMemorySpec = ScaleSimMemorySpec()
+    layer_overhead_cycles: Annotated[int, Ge(0)] = 0  # each layer's unit, before its first tile
+    inference_overhead_cycles: Annotated[int, Ge(0)] = 0  # once per inference, before the first layer
+    overhead_source: str = ""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _ethos_u_memories(cls, data):
+    @staticmethod
+    def before_validation(data):
+        """An ``ethos_u`` section's derived clock and memories, added before the fields are checked."""
         if isinstance(data, dict) and isinstance(data.get("ethos_u"), dict):
             for field in ("clock_mhz", "memories"):
                 if field in data:
                     raise at_field((field,), "an Ethos-U device takes its clock and memories from "
                                    "ethos_u.system_config and ethos_u.memory_mode; remove this field")
+            from hwsim.config.records import RecordError, validate
+
             try:
-                section = EthosUSpec.model_validate(data["ethos_u"])
-            except ValueError:  # the ethos_u field's own validation reports it, at its line
+                section = validate(EthosUSpec, data["ethos_u"])
+            except RecordError:  # the ethos_u field's own validation reports it, at its line
                 return data
             from hwsim.devices.ethos_u import derived_fields
 
-            data = {**data, **derived_fields(section.model_dump())}
+            data = {**data, **derived_fields(dataclasses.asdict(section))}
         return data
 
-    memory_model: Literal["hwsim", "scalesim"] = "hwsim"
-    scalesim: ScaleSimMemorySpec = ScaleSimMemorySpec()
+    def __post_init__(self) -> None:
+        self._known_model()
+        self._hierarchy()
+        self._scalesim_memory()
 
-    @model_validator(mode="after")
-    def _scalesim_memory(self):
+    def _scalesim_memory(self) -> None:
         if self.memory_model != "scalesim":
-            return self
+            return
         if self.performance_model not in ("hwsim", "scalesim-3.0"):
             raise at_field(("memory_model",), f"scalesim replaces the whole layer plan; it cannot be combined "
                            f"with performance_model {self.performance_model!r}", self.memory_model)
         problem = scalesim_memory_problem(self)
         if problem:
             raise at_field(("memory_model",), problem, self.memory_model)
-        return self
 
-    @model_validator(mode="after")
-    def _known_model(self):
+    def _known_model(self) -> None:
         from hwsim.schedule.models import PERF_MODELS
 
         if self.performance_model not in PERF_MODELS:
@@ -302,15 +319,13 @@ class DeviceSpec(_Spec):
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise at_field(("performance_model",), f"unknown performance model; {hint}valid: "
                            f"{', '.join(PERF_MODELS.names())}", self.performance_model)
-        return self
 
-    @model_validator(mode="after")
-    def _hierarchy(self):
+    def _hierarchy(self) -> None:
         for field in ("clock_mhz", "memories"):
             if getattr(self, field) is None and self.ethos_u is None:
                 raise at_field((field,), "required field is missing (or give an ethos_u section)")
         if self.memories is None:
-            return self
+            return
         names = [m.name for m in self.memories]
         for i, name in enumerate(names):
             if name in names[:i]:
@@ -341,4 +356,3 @@ class DeviceSpec(_Spec):
                 for op in need:
                     if op not in m.holds:
                         raise at_field(("memories", i, "homes"), f"homes {h} but does not hold {op}", m.homes)
-        return self

@@ -88,6 +88,8 @@ def _unit_rows(pricer: DevicePricer) -> list[AreaRow]:
              AreaRow(arr.name, f"registers {w}+{a}+{acc}b", pes, reg, pes * reg, reg_src)]
     lane = m.table.vector.lane_bits
     for v in spec.vector_units:
+        if v.on_host:  # the host's CPU, not the device's silicon
+            continue
         lanes = v.count * (v.vector_bits // lane)
         vm, vm_src = m.op_area_um2("int_mult", (lane, lane))
         va, va_src = m.op_area_um2("int_add", acc)

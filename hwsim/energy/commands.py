@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hwsim.energy.model import DEFAULT_ENERGY_MODEL
+from hwsim.energy import DEFAULT_ENERGY_MODEL
 
 
 def run_energy(args: argparse.Namespace) -> int:

@@ -42,13 +42,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwsim.devices.model import Device
-from hwsim.energy import laws
+from hwsim.energy import DEFAULT_ENERGY_MODEL, laws
 from hwsim.energy.area import logic_area_um2
 from hwsim.energy.table import (EnergyTableSpec, MissingCostError, ScalingSpec, load_energy_table,
                                 load_scaling)
 from hwsim.errors import ConfigError
-
-DEFAULT_ENERGY_MODEL = "horowitz_45nm"
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,6 @@ def power_report(result, breakdown, *, window_us: float = 10.0) -> PowerReport:
     candidates = np.concatenate([points, (points - window) % period])
     in_window = cumulative(candidates + window) - cumulative(candidates)
     best = int(np.argmax(in_window))
-    dyn_peak_mw = in_window[best] / (window / (mhz * 1e6)) * 1e-9
+    dyn_peak_mw = float(in_window[best]) / (window / (mhz * 1e6)) * 1e-9  # Python floats: results hold no numpy
     return PowerReport(average_mw, max(dyn_peak_mw + leak_mw, average_mw), window_us,
-                       (candidates[best] + t0) / mhz, leak_mw)
+                       (float(candidates[best]) + t0) / mhz, leak_mw)

@@ -4,7 +4,8 @@
 (:mod:`~hwsim.experiment.spec`), expand the points (:mod:`~hwsim.experiment.sweep`), run those not yet in
 ``results/<name>/`` (:mod:`~hwsim.experiment.runner`), write each row as it finishes
 (:mod:`~hwsim.experiment.results`), then draw the figures (:mod:`hwsim.plots.experiment`) and write
-``report.md`` (:mod:`~hwsim.experiment.report`).
+``report.md`` (:mod:`~hwsim.experiment.report`) and ``report.html`` (:mod:`~hwsim.experiment.html`), both
+naming the recommended point (:mod:`~hwsim.experiment.select`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
     if dry_run:
         print(f"{spec.name}: {len(points)} points", file=out)
         for p in points:
-            axes = ", ".join(f"{k}={v}" for k, v in p.axes.items() if k not in ("workload", "device", "recipe"))
+            axes = ", ".join(f"{k}={v}" for k, v in p.axes.items()
+                             if k not in ("workload", "device", "recipe"))
             print(f"  {p.index:4d} {p.run_id}  {p.workload} | {p.device} | {p.recipe_label}"
                   f"{' | ' + axes if axes else ''}", file=out)
         return None
@@ -73,22 +75,57 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
         raise SystemExit(130) from None
     table.write_tables()
     rows = table.sorted_rows()
-    figures = finish(rows, folder, spec.name, spec.plots, spec.description, tuple(spec.pareto))
+    figures, sels = finish(rows, folder, spec.name, spec.plots, spec.description, tuple(spec.pareto),
+                           spec.select)
     failed = sum(r["status"] != "ok" for r in rows)
     print(f"{len(rows)} rows ({failed} failed) in {time.perf_counter() - t0:.1f} s: {folder / 'rows.csv'}, "
-          f"{folder / 'rows.parquet'}, {folder / 'report.md'}, {len(figures)} figure files", file=out)
+          f"{folder / 'rows.parquet'}, {folder / 'report.md'}, {folder / 'report.html'}, "
+          f"{len(figures)} figure files", file=out)
+    _say_selection(sels, rows, path, out)
     return folder
 
 
+def _say_selection(sels: list, rows: list[dict], path: Path, out) -> None:
+    """Print the recommended point(s); a declared ``select:`` that no point meets (for some workload) is an
+    error at its line, raised after everything is written."""
+    from hwsim.config.yamlio import line_of, load_yaml_with_lines
+    from hwsim.errors import ConfigError
+    from hwsim.experiment.report import point_name, swept_columns
+
+    missing = []
+    for sel in sels:
+        scope = f" for {sel.scope}" if sel.scope else ""
+        if sel.point is not None:
+            cols = [c for c in swept_columns(rows) if not (sel.scope and c == "workload")]
+            print(f"recommended{scope}: {point_name(sel.point, cols)} (run {sel.point.get('run_id')}; "
+                  f"{len(sel.meeting)} of {sel.total} points meet {sel.constraints_text()}; lowest "
+                  f"{sel.rule.minimize.replace('_', ' ')})", file=out)
+            continue
+        fails = ", ".join(f"{n} fail {k}" for k, n in sel.failing.items()) or "none has the objective"
+        if sel.declared:
+            missing.append(f"{sel.constraints_text()}{scope} ({fails}, of {sel.total} points)")
+        else:
+            print(f"no recommended point{scope}: none meets the default rule ({sel.constraints_text()}; "
+                  f"{fails})", file=out)
+    if missing:
+        _, lines = load_yaml_with_lines(path)
+        raise ConfigError(f"{path}:{line_of(lines, ('select',))}: select: no point meets "
+                          f"{'; '.join(missing)}; results and report written; loosen the constraints or "
+                          f"widen the sweep")
+
+
 def finish(rows: list[dict], folder: Path, name: str, plots: list[str] | None, description: str = "",
-           pareto: tuple[str, str] = ("energy_uj", "integer_top1")) -> list[Path]:
-    """Draw the figures and write report.md for ``rows`` into ``folder``."""
+           pareto: tuple[str, str] = ("energy_uj", "integer_top1"), select=None):
+    """Draw the figures and write report.md and report.html for ``rows`` into ``folder``; the figure paths
+    and the recommendations (:class:`~hwsim.experiment.select.Selection`, one per workload)."""
+    from hwsim.experiment.html import write_html
     from hwsim.experiment.report import write_report
     from hwsim.plots.experiment import draw
 
     figures = draw(rows, folder, plots)
-    write_report(rows, folder, name, figures, description, pareto)
-    return figures
+    sels = write_report(rows, folder, name, figures, description, pareto, select)
+    write_html(rows, folder, name, figures, description, pareto, sels)
+    return figures, sels
 
 
 def plot_results(source: str | Path, out: str | Path | None = None, plots: list[str] | None = None,
@@ -100,9 +137,16 @@ def plot_results(source: str | Path, out: str | Path | None = None, plots: list[
     rows = load_rows(source)
     src = Path(source)
     folder = Path(out) if out else (src if src.is_dir() else src.parent)
-    name = folder.name
-    figures = finish(rows, folder, name, plots)
+    copy = (src if src.is_dir() else src.parent) / "experiment.yaml"
+    if copy.exists():  # the run left its experiment file: keep its name, question, Pareto axes and rule
+        from hwsim.experiment.spec import load_experiment
+
+        spec = load_experiment(copy)
+        figures, _ = finish(rows, folder, spec.name, spec.plots if plots is None else plots,
+                            spec.description, tuple(spec.pareto), spec.select)
+    else:
+        figures, _ = finish(rows, folder, folder.name, plots)
     for p in figures:
         print(f"wrote {p}", file=stream)
-    print(f"wrote {folder / 'report.md'}", file=stream)
+    print(f"wrote {folder / 'report.md'} and {folder / 'report.html'}", file=stream)
     return figures

@@ -1,4 +1,4 @@
-"""The experiment file (``experiments/*.yaml``), schema version 1: what to combine, what to sweep, what to report.
+"""The experiment file (``experiments/*.yaml``), schema version 1: what to combine, sweep and report.
 
 An experiment names base workloads, devices, energy settings and quantization recipes, then axes that
 change any field of any of them by a dotted path, combined as a grid, zipped lists or seeded random
@@ -17,9 +17,10 @@ samples::
         recipe.weights.bits: [8, 6, 4]
         recipe.weights: [{granularity: per_tensor}, {granularity: per_channel}]   # a mapping merges
       zip: {}                                  # lists of equal length, taken together
-      random: {samples: 0, axes: {}}           # each axis a list to choose from or {low, high[, log, integer]}
+      random: {samples: 0, axes: {}}  # each axis a list to choose from or {low, high[, log, integer]}
     metrics: [accuracy, latency, energy, overflow]
     plots: [pareto, breakdown, roofline]
+    select: {max_accuracy_drop: 1.0, max_latency_ms: 5, minimize: energy}   # the report's recommended point
 
 Axis paths start with ``workload``, ``device``, ``recipe`` (whole items: a name or file) or with
 ``recipe.``, ``device.``, ``energy.``, ``evaluation.``, ``run.`` followed by field names. A list of named
@@ -84,7 +85,7 @@ class RunOptions(_Spec):
 
 
 class RandomAxis(_Spec):
-    """A continuous range to sample: uniform in [low, high], in log space when ``log``, rounded when ``integer``."""
+    """A range to sample: uniform in [low, high], in log space if ``log``, rounded if ``integer``."""
 
     low: float
     high: float
@@ -131,8 +132,8 @@ class SweepSpec(_Spec):
         names = [*self.grid, *self.zip, *self.random.axes]
         for i, name in enumerate(names):
             if name in names[:i]:
-                raise at_field(("zip" if name in self.zip else "random",), "an axis may appear in one part only",
-                               name)
+                raise at_field(("zip" if name in self.zip else "random",),
+                               "an axis may appear in one part only", name)
         return self
 
 
@@ -155,6 +156,25 @@ def _check_path(path: str, loc: tuple) -> None:
             raise at_field(loc, f"unknown field{hint} (valid: {', '.join(model.model_fields)})", path)
 
 
+class SelectSpec(_Spec):
+    """How the report picks its recommended point: every constraint given must hold, then the lowest
+    ``minimize`` wins. ``max_accuracy_drop``: integer top-1 below the float model, in percentage points;
+    ``min_accuracy``: integer top-1 in %."""
+
+    max_accuracy_drop: Annotated[float, Field(ge=0)] | None = None
+    min_accuracy: Annotated[float, Field(ge=0, le=100)] | None = None
+    max_latency_ms: Annotated[float, Field(gt=0)] | None = None
+    max_energy_uj: Annotated[float, Field(gt=0)] | None = None
+    max_power_mw: Annotated[float, Field(gt=0)] | None = None
+    max_area_mm2: Annotated[float, Field(gt=0)] | None = None
+    minimize: Literal["energy", "latency", "power", "area", "accuracy_drop"] = "energy"
+
+
+SELECT_NEEDS = {"max_accuracy_drop": "accuracy", "min_accuracy": "accuracy", "max_energy_uj": "energy",
+                "max_power_mw": "energy", "max_area_mm2": "energy", "accuracy_drop": "accuracy",
+                "energy": "energy", "power": "energy", "area": "energy"}  # latency: every point is simulated
+
+
 class ExperimentSpec(_Spec):
     """A whole experiment file."""
 
@@ -173,12 +193,18 @@ class ExperimentSpec(_Spec):
                                                                                        "energy"]
     plots: list[Literal["pareto", "breakdown", "roofline", "overflow"]] = ["pareto", "breakdown", "roofline"]
     pareto: tuple[str, str] = ("energy_uj", "integer_top1")  # (cost to minimise, benefit; "-x" minimises x)
+    select: SelectSpec | None = None  # the report's recommended point (None: the default rule of .select)
 
     @model_validator(mode="after")
     def _check(self):
         for i, r in enumerate(self.recipes):
             if isinstance(r, dict) and "name" not in r:
                 raise at_field(("recipes", i), "an inline recipe needs a name (it labels the rows)", r)
+        for key in sorted(self.select.model_fields_set) if self.select else ():
+            v = getattr(self.select, key)
+            need = SELECT_NEEDS.get(v if key == "minimize" else key)
+            if v is not None and need is not None and need not in self.metrics:
+                raise at_field(("select", key), f"needs '{need}' in metrics (metrics: {self.metrics})", v)
         return self
 
 

@@ -1,7 +1,8 @@
-"""Read a ``.tflite`` flatbuffer into a :class:`~hwsim.workload.graph.Graph` (with the ``tflite`` schema package).
+"""Read a ``.tflite`` flatbuffer into a :class:`~hwsim.workload.graph.Graph`.
 
 TensorFlow is not needed, nor hwsim's integer datapath: loading a file for a shape-only simulation imports
-no kernel. Weights, biases and every tensor's scale and zero point come from the file; int4 buffers (two
+no kernel, and the flatbuffer is read by :mod:`hwsim.importers.tflite_schema` (no generated schema
+package). Weights, biases and every tensor's scale and zero point come from the file; int4 buffers (two
 codes per byte, low nibble first) are unpacked. Shape arithmetic on constants and static shapes (what
 the converter emits for Keras' Flatten and Reshape with an unknown batch size) is folded at import
 (:mod:`hwsim.importers.tflite_fold`); each remaining op is named ``"<operator index>:<OPERATOR>"``.
@@ -19,32 +20,33 @@ from typing import Callable
 
 import numpy as np
 
-from hwsim.errors import ConfigError, RuntimeUnavailable
+from hwsim.errors import ConfigError
+from hwsim.importers import tflite_schema as fb
 from hwsim.importers.tflite_fold import ShapeFolding
 from hwsim.workload.graph import Graph, Op, QuantInfo, Tensor
 
 _ACTIVATION = {0: None, 1: "relu", 2: "relu_n1_to_1", 3: "relu6"}
 _PADDING = {0: "same", 1: "valid"}
+_T = fb.TENSOR_TYPES
+_DTYPES = {_T[name]: np.dtype(dtype) for name, dtype in (
+    ("FLOAT32", np.float32), ("INT8", np.int8), ("UINT8", np.uint8), ("INT16", np.int16), ("INT32", np.int32),
+    ("INT64", np.int64), ("INT4", np.int8), ("BOOL", np.bool_), ("FLOAT16", np.float16))}
+_OP_NAMES = {code: name for name, code in fb.BUILTIN_OPERATORS.items()}
 
 
-def _schema():
+def _enum_name(enum: str, value: int) -> str:
+    """The schema's name of an enum value hwsim does not read, for an error message (the number without the
+    optional ``tflite`` package)."""
     try:
         import tflite
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeUnavailable(f"reading .tflite files needs the 'tflite' package (pip install tflite): {exc}")
-    return tflite
-
-
-def _dtypes(tfl) -> dict[int, np.dtype]:
-    t = tfl.TensorType
-    return {t.FLOAT32: np.dtype(np.float32), t.INT8: np.dtype(np.int8), t.UINT8: np.dtype(np.uint8),
-            t.INT16: np.dtype(np.int16), t.INT32: np.dtype(np.int32), t.INT64: np.dtype(np.int64),
-            t.INT4: np.dtype(np.int8), t.BOOL: np.dtype(np.bool_), t.FLOAT16: np.dtype(np.float16)}
+    except ImportError:
+        return str(value)
+    return next((k for k, v in vars(getattr(tflite, enum)).items() if v == value and not k.startswith("_")),
+                str(value))
 
 
 def load_tflite(path: str | Path) -> Graph:
     """Parse ``path`` into a graph of hwsim ops (the first subgraph)."""
-    tfl = _schema()
     path = Path(path)
     try:
         buf = path.read_bytes()
@@ -53,60 +55,64 @@ def load_tflite(path: str | Path) -> Graph:
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise ConfigError(f"{path}: not a TFLite flatbuffer (no 'TFL3' identifier at byte 4)")
     try:
-        model = tfl.Model.GetRootAsModel(buf, 0)
-        return _build(tfl, model, path)
+        return _build(fb.root(buf), path)
     except ConfigError:
         raise
-    except Exception as exc:  # a damaged flatbuffer raises from deep inside the generated reader
-        raise ConfigError(f"{path}: the flatbuffer is damaged or truncated ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # a damaged flatbuffer raises from deep inside the reader
+        raise ConfigError(f"{path}: the flatbuffer is damaged or truncated "
+                          f"({type(exc).__name__}: {exc})") from None
 
 
-def _build(tfl, model, path: Path) -> Graph:
-    if model.SubgraphsLength() < 1:
+def _build(model: fb.Table, path: Path) -> Graph:
+    subgraphs = model.tables(fb.MODEL_SUBGRAPHS)
+    if not subgraphs:
         raise ConfigError(f"{path}: the model has no subgraph")
-    sub = model.Subgraphs(0)
-    dtypes = _dtypes(tfl)
-    type_names = {v: k for k, v in vars(tfl.TensorType).items() if not k.startswith("_")}
-    op_names = {v: k for k, v in vars(tfl.BuiltinOperator).items() if not k.startswith("_")}
+    sub = subgraphs[0]
+    buffers = model.tables(fb.MODEL_BUFFERS)
+    opcodes = model.tables(fb.MODEL_OPERATOR_CODES)
     tensors: dict[str, Tensor] = {}
     names: list[str] = []
-    for i in range(sub.TensorsLength()):
-        t = sub.Tensors(i)
-        name = (t.Name() or b"").decode() or f"tensor_{i}"
+    for i, t in enumerate(sub.tables(fb.SUBGRAPH_TENSORS)):
+        name = t.string(fb.TENSOR_NAME).decode() or f"tensor_{i}"
         if name in tensors:
             name = f"{name}#{i}"
         names.append(name)
-        if t.Type() not in dtypes:
-            raise ConfigError(f"{path}: tensor {name!r} has type {type_names.get(t.Type(), t.Type())}, "
+        ttype = t.scalar(fb.TENSOR_TYPE, fb.BYTE, 0)
+        if ttype not in _DTYPES:
+            raise ConfigError(f"{path}: tensor {name!r} has type {_enum_name('TensorType', ttype)}, "
                               "which hwsim does not model")
-        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-        signature = tuple(int(d) for d in t.ShapeSignatureAsNumpy()) if t.ShapeSignatureLength() else shape
+        shape = tuple(int(d) for d in t.array(fb.TENSOR_SHAPE, "<i4"))
+        signature = tuple(int(d) for d in t.array(fb.TENSOR_SHAPE_SIGNATURE, "<i4")) or shape
         shape = tuple(None if s == -1 else d for d, s in zip(shape, signature)) if signature else shape
-        data = _buffer(model, t, dtypes[t.Type()], shape, t.Type() == tfl.TensorType.INT4, path, name)
-        tensors[name] = Tensor(name, shape, dtypes[t.Type()], _quant(t), data,
-                               4 if t.Type() == tfl.TensorType.INT4 else None)
-    graph_inputs = [names[j] for j in sub.InputsAsNumpy()]
-    graph_outputs = [names[j] for j in sub.OutputsAsNumpy()]
+        int4 = ttype == _T["INT4"]
+        buffer = buffers[t.scalar(fb.TENSOR_BUFFER, fb.UINT, 0)] if buffers else None
+        data = _buffer(buffer, _DTYPES[ttype], shape, int4, path, name)
+        tensors[name] = Tensor(name, shape, _DTYPES[ttype], _quant(t), data, 4 if int4 else None)
+    graph_inputs = [names[j] for j in sub.array(fb.SUBGRAPH_INPUTS, "<i4")]
+    graph_outputs = [names[j] for j in sub.array(fb.SUBGRAPH_OUTPUTS, "<i4")]
     folding = ShapeFolding(str(path), tensors, graph_inputs, graph_outputs)
     ops: list[Op] = []
-    for i in range(sub.OperatorsLength()):
-        o = sub.Operators(i)
-        code = model.OperatorCodes(o.OpcodeIndex())
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        op_name = op_names.get(builtin, str(builtin))
-        inputs = [names[j] if j >= 0 else "" for j in o.InputsAsNumpy()] if o.InputsLength() else []
-        outputs = [names[j] for j in o.OutputsAsNumpy()]
+    for i, o in enumerate(sub.tables(fb.SUBGRAPH_OPERATORS)):
+        code = opcodes[o.scalar(fb.OPERATOR_OPCODE_INDEX, fb.UINT, 0)]
+        builtin = max(code.scalar(fb.OPCODE_BUILTIN, fb.INT, 0),
+                      code.scalar(fb.OPCODE_DEPRECATED_BUILTIN, fb.BYTE, 0))
+        op_name = _OP_NAMES.get(builtin) or _enum_name("BuiltinOperator", builtin)
+        if builtin == fb.BUILTIN_OPERATORS["CUSTOM"]:
+            op_name = f"CUSTOM:{code.string(fb.OPCODE_CUSTOM_CODE).decode()}"
+        inputs = [names[j] if j >= 0 else "" for j in o.array(fb.OPERATOR_INPUTS, "<i4")]
+        outputs = [names[j] for j in o.array(fb.OPERATOR_OUTPUTS, "<i4")]
         convert = _CONVERTERS.get(op_name)
         if convert is None:
-            raise ConfigError(f"{path}: operator {i} ({op_name}, output {outputs[0]!r}) is not supported by hwsim; "
-                              f"supported: {', '.join(sorted(_CONVERTERS))}")
-        kind, attrs = convert(tfl, o, [tensors[n] if n else None for n in inputs], f"{path}: operator {i} ({op_name})")
+            raise ConfigError(f"{path}: operator {i} ({op_name}, output {outputs[0]!r}) is not supported by "
+                              f"hwsim; supported: {', '.join(sorted(_CONVERTERS))}")
+        where = f"{path}: operator {i} ({op_name})"
+        kind, attrs = convert(o, [tensors[n] if n else None for n in inputs], where)
         op = Op(f"{i}:{op_name}", kind, inputs, outputs, attrs)
         if folding.fold(op):
             continue
         if op_name in FOLDED_ONLY:
-            raise ConfigError(f"{path}: {op.describe()} is supported only where it folds at import (constant or "
-                              "static-shape inputs, an output that is not a graph output)")
+            raise ConfigError(f"{path}: {op.describe()} is supported only where it folds at import (constant "
+                              "or static-shape inputs, an output that is not a graph output)")
         folding.update_shapes(op)
         ops.append(op)
     folding.prune(ops)
@@ -116,11 +122,10 @@ def _build(tfl, model, path: Path) -> Graph:
     return graph
 
 
-def _buffer(model, t, dtype, shape, packed_int4: bool, path: Path, name: str) -> np.ndarray | None:
-    b = model.Buffers(t.Buffer())
-    if b is None or b.DataLength() == 0:
+def _buffer(b: fb.Table | None, dtype, shape, packed_int4: bool, path: Path, name: str) -> np.ndarray | None:
+    raw = b.array(fb.BUFFER_DATA, "<u1") if b is not None else ()
+    if len(raw) == 0:
         return None
-    raw = b.DataAsNumpy()
     count = int(np.prod(shape)) if shape else 1
     if packed_int4:
         if raw.size * 2 < count:
@@ -129,7 +134,8 @@ def _buffer(model, t, dtype, shape, packed_int4: bool, path: Path, name: str) ->
         return unpack_int4_codes(raw, count).reshape(shape)
     expected = count * dtype.itemsize
     if raw.size != expected:
-        raise ConfigError(f"{path}: tensor {name!r} holds {raw.size} bytes, its shape {shape} needs {expected}")
+        raise ConfigError(f"{path}: tensor {name!r} holds {raw.size} bytes, its shape {shape} needs "
+                          f"{expected}")
     return raw.view(dtype).reshape(shape).copy()
 
 
@@ -145,22 +151,23 @@ def unpack_int4_codes(packed: np.ndarray, count: int) -> np.ndarray:
     return (nibbles ^ 8) - np.int8(8)
 
 
-def _quant(t) -> QuantInfo | None:
-    q = t.Quantization()
-    if q is None or q.ScaleLength() == 0:
+def _quant(t: fb.Table) -> QuantInfo | None:
+    q = t.table(fb.TENSOR_QUANTIZATION)
+    if q is None:
         return None
-    scale = q.ScaleAsNumpy().astype(np.float32)
-    zero = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros(scale.size, np.int64)
-    return QuantInfo(scale, zero, int(q.QuantizedDimension()) if scale.size > 1 else None)
+    scale = q.array(fb.QUANT_SCALE, "<f4").astype(np.float32)
+    if scale.size == 0:
+        return None
+    zero = q.array(fb.QUANT_ZERO_POINT, "<i8").astype(np.int64)
+    if zero.size == 0:
+        zero = np.zeros(scale.size, np.int64)
+    return QuantInfo(scale, zero, int(q.scalar(fb.QUANT_DIMENSION, fb.INT, 0)) if scale.size > 1 else None)
 
 
-def _options(tfl, o, cls_name: str):
-    table = o.BuiltinOptions()
-    if table is None:
-        return None
-    opts = getattr(tfl, cls_name)()
-    opts.Init(table.Bytes, table.Pos)
-    return opts
+def _options(o: fb.Table, table: str) -> dict | None:
+    """The op's builtin options (``table`` names their type), field by field; None when the file has none."""
+    opts = o.table(fb.OPERATOR_BUILTIN_OPTIONS)
+    return None if opts is None else opts.fields(fb.OPTIONS[table])
 
 
 def _activation(value: int, where: str):
@@ -169,57 +176,61 @@ def _activation(value: int, where: str):
     return _ACTIVATION[value]
 
 
-def _conv(tfl, o, ins, where):
-    opt = _options(tfl, o, "Conv2DOptions")
+def _conv(o, ins, where):
+    opt = _options(o, "Conv2DOptions")
     w = ins[1]
-    return "conv2d", {"layout": "NHWC", "stride": (opt.StrideH(), opt.StrideW()),
-                      "dilation": (opt.DilationHFactor(), opt.DilationWFactor()), "padding": _PADDING[opt.Padding()],
-                      "activation": _activation(opt.FusedActivationFunction(), where), "kernel": w.shape[1:3],
-                      "groups": ins[0].shape[3] // w.shape[3], "in_channels": ins[0].shape[3]}
+    return "conv2d", {"layout": "NHWC", "stride": (opt["stride_h"], opt["stride_w"]),
+                      "dilation": (opt["dilation_h_factor"], opt["dilation_w_factor"]),
+                      "padding": _PADDING[opt["padding"]],
+                      "activation": _activation(opt["fused_activation_function"], where),
+                      "kernel": w.shape[1:3], "groups": ins[0].shape[3] // w.shape[3],
+                      "in_channels": ins[0].shape[3]}
 
 
-def _depthwise(tfl, o, ins, where):
-    opt = _options(tfl, o, "DepthwiseConv2DOptions")
+def _depthwise(o, ins, where):
+    opt = _options(o, "DepthwiseConv2DOptions")
     w = ins[1]
-    return "depthwise_conv2d", {"layout": "NHWC", "stride": (opt.StrideH(), opt.StrideW()),
-                                "dilation": (opt.DilationHFactor(), opt.DilationWFactor()),
-                                "padding": _PADDING[opt.Padding()], "depth_multiplier": w.shape[3] // ins[0].shape[3],
-                                "activation": _activation(opt.FusedActivationFunction(), where),
+    return "depthwise_conv2d", {"layout": "NHWC", "stride": (opt["stride_h"], opt["stride_w"]),
+                                "dilation": (opt["dilation_h_factor"], opt["dilation_w_factor"]),
+                                "padding": _PADDING[opt["padding"]],
+                                "depth_multiplier": w.shape[3] // ins[0].shape[3],
+                                "activation": _activation(opt["fused_activation_function"], where),
                                 "kernel": w.shape[1:3], "in_channels": ins[0].shape[3]}
 
 
-def _fully_connected(tfl, o, ins, where):
-    opt = _options(tfl, o, "FullyConnectedOptions")
-    if opt is not None and opt.WeightsFormat() != 0:
-        raise ConfigError(f"{where}: weights_format {opt.WeightsFormat()} (shuffled) is not supported")
-    return "fully_connected", {"activation": _activation(opt.FusedActivationFunction() if opt else 0, where),
-                               "keep_num_dims": bool(opt.KeepNumDims()) if opt else False}
+def _fully_connected(o, ins, where):
+    opt = _options(o, "FullyConnectedOptions")
+    if opt is not None and opt["weights_format"] != 0:
+        raise ConfigError(f"{where}: weights_format {opt['weights_format']} (shuffled) is not supported")
+    activation = _activation(opt["fused_activation_function"] if opt else 0, where)
+    return "fully_connected", {"activation": activation,
+                               "keep_num_dims": opt["keep_num_dims"] if opt else False}
 
 
-def _binary(kind: str, cls_name: str):
-    def convert(tfl, o, ins, where):
-        opt = _options(tfl, o, cls_name)
-        return kind, {"activation": _activation(opt.FusedActivationFunction() if opt else 0, where)}
+def _binary(kind: str, table: str):
+    def convert(o, ins, where):
+        opt = _options(o, table)
+        return kind, {"activation": _activation(opt["fused_activation_function"] if opt else 0, where)}
     return convert
 
 
 def _pool(kind: str):
-    def convert(tfl, o, ins, where):
-        opt = _options(tfl, o, "Pool2DOptions")
-        return kind, {"layout": "NHWC", "stride": (opt.StrideH(), opt.StrideW()), "padding": _PADDING[opt.Padding()],
-                      "kernel": (opt.FilterHeight(), opt.FilterWidth()),
-                      "activation": _activation(opt.FusedActivationFunction(), where)}
+    def convert(o, ins, where):
+        opt = _options(o, "Pool2DOptions")
+        return kind, {"layout": "NHWC", "stride": (opt["stride_h"], opt["stride_w"]),
+                      "padding": _PADDING[opt["padding"]],
+                      "kernel": (opt["filter_height"], opt["filter_width"]),
+                      "activation": _activation(opt["fused_activation_function"], where)}
     return convert
 
 
-def _concat(tfl, o, ins, where):
-    opt = _options(tfl, o, "ConcatenationOptions")
-    return "concat", {"axis": int(opt.Axis()), "activation": _activation(opt.FusedActivationFunction(), where)}
+def _concat(o, ins, where):
+    opt = _options(o, "ConcatenationOptions")
+    return "concat", {"axis": opt["axis"], "activation": _activation(opt["fused_activation_function"], where)}
 
 
 def _plain(kind: str) -> Callable:
-    return lambda tfl, o, ins, where: (kind, {})
-
+    return lambda o, ins, where: (kind, {})
 
 
 def _const_ints(t, where: str, what: str) -> tuple[int, ...]:
@@ -228,72 +239,98 @@ def _const_ints(t, where: str, what: str) -> tuple[int, ...]:
     return tuple(int(v) for v in np.asarray(t.data).ravel())
 
 
-def _softmax(tfl, o, ins, where):
-    opt = _options(tfl, o, "SoftmaxOptions")
-    return "softmax", {"beta": float(opt.Beta()) if opt else 1.0}
+def _softmax(o, ins, where):
+    opt = _options(o, "SoftmaxOptions")
+    return "softmax", {"beta": opt["beta"] if opt else 1.0}
 
 
-def _mean(tfl, o, ins, where):
-    opt = _options(tfl, o, "ReducerOptions")
-    return "mean", {"axes": _const_ints(ins[1], where, "axes"), "keep_dims": bool(opt.KeepDims()) if opt else False}
+def _mean(o, ins, where):
+    opt = _options(o, "ReducerOptions")
+    return "mean", {"axes": _const_ints(ins[1], where, "axes"),
+                    "keep_dims": opt["keep_dims"] if opt else False}
 
 
-def _leaky_relu(tfl, o, ins, where):
-    opt = _options(tfl, o, "LeakyReluOptions")
-    return "leaky_relu", {"alpha": float(opt.Alpha())}
+def _leaky_relu(o, ins, where):
+    return "leaky_relu", {"alpha": _options(o, "LeakyReluOptions")["alpha"]}
 
 
-def _batch_matmul(tfl, o, ins, where):
-    opt = _options(tfl, o, "BatchMatMulOptions")
-    return "batch_matmul", {"adj_x": bool(opt.AdjX()) if opt else False, "adj_y": bool(opt.AdjY()) if opt else False}
+def _batch_matmul(o, ins, where):
+    opt = _options(o, "BatchMatMulOptions")
+    return "batch_matmul", {"adj_x": opt["adj_x"] if opt else False, "adj_y": opt["adj_y"] if opt else False}
 
 
-def _transpose(tfl, o, ins, where):
+def _transpose(o, ins, where):
     return "transpose", {"perm": _const_ints(ins[1], where, "permutation")}
 
 
-def _strided_slice(tfl, o, ins, where):
-    opt = _options(tfl, o, "StridedSliceOptions")
-    if opt.EllipsisMask() or opt.NewAxisMask():
+def _strided_slice(o, ins, where):
+    opt = _options(o, "StridedSliceOptions")
+    if opt["ellipsis_mask"] or opt["new_axis_mask"]:
         raise ConfigError(f"{where}: ellipsis_mask and new_axis_mask are not supported")
-    return "strided_slice", {"begin": _const_ints(ins[1], where, "begin"), "end": _const_ints(ins[2], where, "end"),
-                             "strides": _const_ints(ins[3], where, "strides"), "begin_mask": int(opt.BeginMask()),
-                             "end_mask": int(opt.EndMask()), "shrink_axis_mask": int(opt.ShrinkAxisMask()),
-                             "offset": bool(opt.Offset())}
+    return "strided_slice", {"begin": _const_ints(ins[1], where, "begin"),
+                             "end": _const_ints(ins[2], where, "end"),
+                             "strides": _const_ints(ins[3], where, "strides"),
+                             "begin_mask": opt["begin_mask"], "end_mask": opt["end_mask"],
+                             "shrink_axis_mask": opt["shrink_axis_mask"], "offset": opt["offset"]}
 
 
-def _slice(tfl, o, ins, where):
+def _slice(o, ins, where):
     return "slice", {"begin": _const_ints(ins[1], where, "begin"), "size": _const_ints(ins[2], where, "size")}
 
 
-def _gather(tfl, o, ins, where):
-    opt = _options(tfl, o, "GatherOptions")
-    return "gather", {"axis": int(opt.Axis()) if opt else 0, "batch_dims": int(opt.BatchDims()) if opt else 0}
+def _gather(o, ins, where):
+    opt = _options(o, "GatherOptions")
+    return "gather", {"axis": opt["axis"] if opt else 0, "batch_dims": opt["batch_dims"] if opt else 0}
 
 
-def _squeeze(tfl, o, ins, where):
-    opt = _options(tfl, o, "SqueezeOptions")
-    dims = opt.SqueezeDimsAsNumpy() if opt is not None and opt.SqueezeDimsLength() else ()
+def _squeeze(o, ins, where):
+    opts = o.table(fb.OPERATOR_BUILTIN_OPTIONS)
+    dims = opts.array(fb.SQUEEZE_DIMS, "<i4") if opts is not None else ()
     return "reshape", {"squeeze_dims": tuple(int(d) for d in dims)}
 
 
-def _expand_dims(tfl, o, ins, where):
+def _expand_dims(o, ins, where):
     axis = _const_ints(ins[1], where, "axis")
     if len(axis) != 1:
         raise ConfigError(f"{where}: the axis must hold one value (got {len(axis)})")
     return "expand_dims", {"axis": axis[0]}
 
 
-def _pack(tfl, o, ins, where):
-    opt = _options(tfl, o, "PackOptions")
-    return "pack", {"axis": int(opt.Axis()) if opt else 0}
+def _pack(o, ins, where):
+    opt = _options(o, "PackOptions")
+    return "pack", {"axis": opt["axis"] if opt else 0}
 
 
 def _reducer(kind: str) -> Callable:
-    def convert(tfl, o, ins, where):
-        opt = _options(tfl, o, "ReducerOptions")
-        return kind, {"axes": _const_ints(ins[1], where, "axes"), "keep_dims": bool(opt.KeepDims()) if opt else False}
+    def convert(o, ins, where):
+        opt = _options(o, "ReducerOptions")
+        return kind, {"axes": _const_ints(ins[1], where, "axes"),
+                      "keep_dims": opt["keep_dims"] if opt else False}
     return convert
+
+
+def _transpose_conv(o, ins, where):
+    """TRANSPOSE_CONV: inputs are the output shape, the filter [K, FY, FX, C], the input and an optional bias."""
+    opt = _options(o, "TransposeConvOptions")
+    w, x = ins[1], ins[2]
+    return "transpose_conv2d", {"layout": "NHWC", "stride": (opt["stride_h"], opt["stride_w"]),
+                                "padding": _PADDING[opt["padding"]],
+                                "activation": _activation(opt["fused_activation_function"], where),
+                                "kernel": tuple(w.shape[1:3]), "in_channels": x.shape[3]}
+
+
+def _resize(kind: str, table: str):
+    def convert(o, ins, where):
+        opt = _options(o, table) or {}
+        return kind, {"size": _const_ints(ins[1], where, "size"),
+                      "align_corners": bool(opt.get("align_corners", False)),
+                      "half_pixel_centers": bool(opt.get("half_pixel_centers", False))}
+    return convert
+
+
+def _arg_max(o, ins, where):
+    axis = _const_ints(ins[1], where, "axis")[0]
+    return "arg_max", {"axis": axis % len(ins[0].shape)}
 
 
 #: Ops read with their shapes only: placed and timed by ``simulate``/``energy`` like any vector-unit op,
@@ -302,16 +339,20 @@ def _reducer(kind: str) -> Callable:
 SHAPE_ONLY: dict[str, Callable] = {
     **{name: _plain(name.lower()) for name in (
         "ABS", "EXP", "LOG", "SQRT", "SQUARE", "GELU", "ELU", "LOG_SOFTMAX", "FLOOR", "CEIL", "CAST",
-        "L2_NORMALIZATION", "PRELU", "MAXIMUM", "MINIMUM", "DIV", "FLOOR_DIV", "POW", "RESIZE_BILINEAR",
-        "RESIZE_NEAREST_NEIGHBOR", "MIRROR_PAD", "TILE")},
+        "L2_NORMALIZATION", "PRELU", "MAXIMUM", "MINIMUM", "DIV", "FLOOR_DIV", "POW", "MIRROR_PAD", "TILE")},
+    "RESIZE_BILINEAR": _resize("resize_bilinear", "ResizeBilinearOptions"),
+    "RESIZE_NEAREST_NEIGHBOR": _resize("resize_nearest_neighbor", "ResizeNearestNeighborOptions"),
+    "TRANSPOSE_CONV": _transpose_conv,
+    "ARG_MAX": _arg_max,
+    "CUSTOM:TFLite_Detection_PostProcess": _plain("detection_postprocess"),
     "PACK": _pack,
     "SUM": _reducer("sum"),
     "REDUCE_MAX": _reducer("reduce_max"),
 }
 
 #: Ops accepted only when the importer can fold them (shape arithmetic on constants and static shapes).
-FOLDED_ONLY: dict[str, Callable] = {"SHAPE": _plain("shape"), "FILL": _plain("fill"), "RANGE": _plain("range"),
-                                    "REDUCE_PROD": _reducer("reduce_prod")}
+FOLDED_ONLY: dict[str, Callable] = {"SHAPE": _plain("shape"), "FILL": _plain("fill"),
+                                    "RANGE": _plain("range"), "REDUCE_PROD": _reducer("reduce_prod")}
 
 _CONVERTERS: dict[str, Callable] = {
     "CONV_2D": _conv,

@@ -1,19 +1,24 @@
 """The ``hwsim quantize``, ``hwsim accuracy`` and ``hwsim accuracy-table`` subcommands (argument parsing
 and printing only; the work is :func:`~hwsim.quant.convert.quantize_model` and
-:func:`~hwsim.accuracy.evaluate.evaluate`)."""
+:func:`~hwsim.accuracy.evaluate.evaluate`). Registering them imports no numpy, so that every command's
+parser builds fast."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from hwsim.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def load_data(path: str | None, what: str, labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Inputs (and labels) from a .npz (arrays ``x`` and ``y``) or a .npy (inputs only)."""
+    import numpy as np
+
     if path is None:
         raise ConfigError(f"--{what}: give a .npz with arrays x (and y) or a .npy of inputs")
     try:
@@ -31,7 +36,7 @@ def load_data(path: str | None, what: str, labels: bool) -> tuple[np.ndarray, np
 
 
 def resolve_model(model: str, args) -> tuple[str, tuple, tuple, tuple | None]:
-    """A model path and its calibration, evaluation and training data (built-in names use the digits split)."""
+    """A model path and its calibration, evaluation and training data (built-ins use the digits split)."""
     from hwsim.quant.table import WORKLOADS, workload
 
     short = model.removeprefix("digits_")
@@ -111,16 +116,27 @@ def mixed_command(args: argparse.Namespace) -> int:
     else:
         raise ConfigError("budget: give --average-bits, --budget-bytes or --budget-bitops")
     sens = layer_sensitivity(path, recipe, cal[0], bits)
-    print(f"{'layer':24s} " + " ".join(f"{b:>5d}b" for b in bits) + "   (output SQNR dB, one layer at a time)")
+    header = " ".join(f"{b:>5d}b" for b in bits)
+    print(f"{'layer':24s} {header}   (output SQNR dB, one layer at a time)")
     for name in dict.fromkeys(s.layer for s in sens):
         row = {s.bits: s.sqnr_db for s in sens if s.layer == name}
         print(f"{name:24s} " + " ".join(f"{row[b]:6.1f}" for b in bits))
-    alloc = allocate_bits(path, recipe, cal[0], budget=budget, budget_kind=kind, bits=bits, sensitivity=sens)
-    print(f"allocation ({kind} {alloc.cost:.0f} <= {budget:.0f}): " +
+    alloc = allocate_bits(path, recipe, cal[0], budget=budget, budget_kind=kind, bits=bits, sensitivity=sens,
+                          objective=args.objective)
+    print(f"allocation ({kind} {alloc.cost:.0f} of {budget:.0f}; {alloc.source}): " +
           ", ".join(f"{n} {b}b" for n, b in alloc.bits.items()))
+
+    def score(s: tuple) -> str:
+        agree = f"agreement with float {100 * s[0]:.2f} %, " if len(s) == 2 else ""
+        return f"{agree}output SQNR {s[-1]:.2f} dB"
+    print(f"on the calibration data: {score(alloc.score)}; uniform {alloc.uniform_bits}-bit: "
+          f"{score(alloc.uniform_score)}")
     if ev is not None:
-        rep = evaluate(quantize_model(path, alloc.recipe, cal[0]), ev[0], ev[1], per_layer=False)
-        print(rep.table().split("\n  tensor")[0])
+        for r in (alloc.recipe, recipe.model_copy(update={
+                "name": f"{recipe.name} uniform W{alloc.uniform_bits}",
+                "weights": recipe.weights.model_copy(update={"bits": alloc.uniform_bits})})):
+            rep = evaluate(quantize_model(path, r, cal[0]), ev[0], ev[1], per_layer=False)
+            print(rep.table().split("\n  tensor")[0])
     if args.output:
         Path(args.output).write_text("schema_version: 1\n" + alloc.recipe.to_yaml())
         print(f"wrote {args.output}")
@@ -140,7 +156,8 @@ def add_parsers(sub) -> None:
     help_recipe = "a recipe .yaml or a preset name (int8_w_per_channel, ...; see hwsim.quant.recipe.PRESETS)"
     for name, func, helptext in (
             ("quantize", quantize_command, "quantize a float model with a recipe; write the integer graph"),
-            ("accuracy", accuracy_command, "float, fake-quant and integer-datapath accuracy, per-layer SQNR")):
+            ("accuracy", accuracy_command, "float, fake-quant and integer-datapath accuracy, per-layer SQNR"),
+    ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("model", help=help_model)
         p.add_argument("--recipe", default="int8_w_per_channel", help=help_recipe)
@@ -152,16 +169,21 @@ def add_parsers(sub) -> None:
         else:
             p.add_argument("--no-layers", action="store_true", help="accuracies only, no per-layer table")
         p.set_defaults(func=func)
-    p = sub.add_parser("mixed-precision", help="rank layers by sensitivity and propose per-layer weight widths "
-                       "under a size or BitOps budget")
+    p = sub.add_parser("mixed-precision", help="rank layers by sensitivity and propose per-layer weight "
+                       "widths under a size or BitOps budget")
     p.add_argument("model", help=help_model)
     p.add_argument("--recipe", default="int8_w_per_channel", help=help_recipe)
     p.add_argument("--calib", default=None, help="calibration inputs: .npz (array x) or .npy")
     p.add_argument("--eval", default=None, help="evaluation data to measure the allocation on (.npz x, y)")
-    p.add_argument("--bits", default="2,3,4,6,8", help="candidate weight widths (comma-separated)")
-    p.add_argument("--average-bits", type=float, default=None, help="budget: this many bits per weight on average")
+    p.add_argument("--bits", default="2,3,4,5,6,7,8", help="candidate weight widths (comma-separated)")
+    p.add_argument("--objective", default="auto", choices=("auto", "agreement", "sqnr"),
+                   help="what the measured pick maximises: argmax agreement with the float model, then "
+                        "output SQNR (auto: for a (N, classes) output), or output SQNR")
+    p.add_argument("--average-bits", type=float, default=None,
+                   help="budget: this many bits per weight on average")
     p.add_argument("--budget-bytes", type=float, default=None, help="budget: weight storage in bytes")
-    p.add_argument("--budget-bitops", type=float, default=None, help="budget: MACs x weight bits x activation bits")
+    p.add_argument("--budget-bitops", type=float, default=None,
+                   help="budget: MACs x weight bits x activation bits")
     p.add_argument("--output", default=None, help="write the proposed recipe (with overrides) to this YAML")
     p.set_defaults(func=mixed_command)
 

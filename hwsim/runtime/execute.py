@@ -32,7 +32,7 @@ def run_graph(graph: Graph, inputs: dict[str, np.ndarray] | list[np.ndarray], se
     for op in graph.ops:
         if op.kind not in OP_IMPLS:
             raise ConfigError(f"{graph.source}: {op.describe()} has no bit-exact kernel in hwsim yet; the model "
-                              "loads for simulate and energy only")
+                              "loads for simulate and energy only (the scheduler still times it)")
     inputs = graph.named_inputs(inputs)
     values: dict[str, np.ndarray] = {}
     for name in graph.inputs:

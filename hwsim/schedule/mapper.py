@@ -2,7 +2,9 @@
 
 The mapper is pure and deterministic: ``plan_graph(graph, device)`` returns one :class:`LayerPlan` per op,
 in the graph's topological order. Each plan holds the tiles the simulator plays (compute cycles, DMA loads
-before, stores after) and the :class:`Mapping` reported to the user.
+before, stores after) and the :class:`Mapping` reported to the user. A device's ``layer_overhead_cycles``
+is a first tile of every layer's unit, its ``inference_overhead_cycles`` a first plan of the inference
+(:func:`overhead_plan`).
 
 Tensor homes (:func:`assign_homes`):
 
@@ -152,6 +154,12 @@ def _acts_in(graph: Graph, op: Op) -> list[str]:
     return [n for n in op.inputs if n and not graph.tensors[n].is_parameter]
 
 
+def act_bytes_by_op(graph: Graph) -> dict[str, int]:
+    """Bytes of each op's activation inputs and outputs: what must be on one level at once to run it."""
+    return {op.name: sum(tensor_bytes(graph.tensors[n]) for n in _acts_in(graph, op) + op.outputs)
+            for op in graph.ops}
+
+
 def assign_homes(graph: Graph, device: Device) -> dict[str, int]:
     """The level index each tensor lives at (see the module docstring)."""
     levels = device.levels
@@ -172,8 +180,7 @@ def assign_homes(graph: Graph, device: Device) -> dict[str, int]:
             homes[n] = placed
     for n in graph.inputs:
         homes[n] = a_homes[0]
-    act_bytes = {op.name: sum(tensor_bytes(graph.tensors[n]) for n in _acts_in(graph, op) + op.outputs)
-                 for op in graph.ops}
+    act_bytes = act_bytes_by_op(graph)
     consumers: dict[str, list[Op]] = {}
     for op in graph.ops:
         for n in _acts_in(graph, op):
@@ -221,6 +228,8 @@ def gemm_of(graph: Graph, op: Op, dataflow: Dataflow, rows: int = 1, cols: int =
         if n > 1:
             return Gemm(p, n * mult, taps, n, math.ceil(channels / n), p * d["K"] * taps)
         return Gemm(p, mult, taps, 1, channels)
+    if kind == "transpose_conv2d":  # input pixels x channels times channels x (filters x taps), then col2im
+        return Gemm(d["B"] * d["IY"] * d["IX"], d["K"] * d["FY"] * d["FX"], 1, d["C"], 1)
     if kind == "fully_connected":
         return Gemm(d["B"], d["K"], 1, d["C"], 1)
     if kind == "batch_matmul":
@@ -245,22 +254,48 @@ def precision_of(graph: Graph, op: Op) -> tuple[int, int, int]:
 # ----------------------------------------------------------------------------------------------------------
 
 def plan_graph(graph: Graph, device: Device) -> list[LayerPlan]:
-    """One plan per op, in topological order."""
+    """One plan per op, in topological order, after the per-inference overhead when the device has one."""
     homes = assign_homes(graph, device)
-    return [plan_op(graph, op, device, homes) for op in graph.ops]
+    head = overhead_plan(device)
+    return ([head] if head else []) + [plan_op(graph, op, device, homes) for op in graph.ops]
 
 
 def plan_checked(graph: Graph, device: Device) -> list[LayerPlan]:
     """hwsim's own performance model: :func:`check_supported`, then :func:`plan_graph`."""
     check_supported(graph, device)
+    hosts = [v.name for v in device.spec.vector_units if v.on_host]
+    if hosts:
+        raise ConfigError(f"{device.path or device.name}: vector unit {hosts[0]!r} is on_host, and hwsim's own "
+                          "mapper places no work on the host; choose a performance model that does "
+                          "(performance_model: edgetpu_compiler)")
     return plan_graph(graph, device)
 
 
+def overhead_plan(device: Device) -> LayerPlan | None:
+    """The per-inference overhead (``inference_overhead_cycles``) as a plan on the MAC array, or None.
+
+    It stands for the runtime's work around each inference (starting it, the host round trip), during
+    which the device computes nothing; it has no action counts.
+    """
+    cycles = device.spec.inference_overhead_cycles
+    if not cycles:
+        return None
+    unit = device.spec.mac_array.name
+    return LayerPlan("(inference overhead)", "overhead", unit, 0, "", 0, [Tile(cycles, 0)],
+                     Mapping(unit=unit, loop_order="(runtime)"), ActionCounts())
+
+
 def plan_op(graph: Graph, op: Op, device: Device, homes: dict[str, int]) -> LayerPlan:
-    """Map one op (see the module docstring)."""
-    w_bits, a_bits, acc_bits = precision_of(graph, op)
+    """Map one op (see the module docstring); its unit first spends the device's ``layer_overhead_cycles``."""
     if op.kind in VIEW_OPS:
         return LayerPlan(op.name, op.kind, "", 0, "", 0, [], Mapping(unit="(view)"), ActionCounts())
+    plan = _plan_op(graph, op, device, homes)
+    overhead = device.spec.layer_overhead_cycles
+    return replace(plan, tiles=[Tile(overhead, 0)] + plan.tiles) if overhead else plan
+
+
+def _plan_op(graph: Graph, op: Op, device: Device, homes: dict[str, int]) -> LayerPlan:
+    w_bits, a_bits, acc_bits = precision_of(graph, op)
     unit = device.unit_for(schedule_kind(op.kind))
     acts = _acts_in(graph, op)
     params = _params(graph, op)
@@ -290,20 +325,22 @@ def plan_op(graph: Graph, op: Op, device: Device, homes: dict[str, int]) -> Laye
     d = loop_dims(graph, op)
     if d:
         macs = math.prod(d.values())
-    passes = _vector_passes(op, elems_in, elems_out)
+    passes = vector_passes(op, elems_in, elems_out)
     plan = _plan_vector(device, unit, elems_out, passes, macs, (w_bits, a_bits, acc_bits), key)
     return replace(plan, op=op.name, kind=op.kind)
 
 
-def _vector_passes(op: Op, elems_in: int, elems_out: int) -> int:
+def vector_passes(op: Op, elems_in: int, elems_out: int) -> int:
     """Element operations per output element on a vector unit."""
-    if op.kind in ("avg_pool2d", "max_pool2d", "mean", "sum", "reduce_max"):
+    if op.kind in ("avg_pool2d", "max_pool2d", "mean", "sum", "reduce_max", "arg_max"):
         kernel = op.attrs.get("kernel")
         if kernel and op.kind != "mean":
             return int(kernel[0]) * int(kernel[1])
         return max(1, -(-elems_in // max(elems_out, 1)))
     if op.kind in ("softmax", "logistic", "tanh", "hard_swish"):
         return 4  # exp/LUT, sum, reciprocal, scale: a few vector ops per element
+    if op.kind == "resize_bilinear":
+        return 4  # each output element weighs its four nearest input elements
     return 1
 
 

@@ -26,6 +26,7 @@ PERF_MODELS: Registry[str] = Registry("performance model")
 PERF_MODELS.add("hwsim", "hwsim.schedule.mapper:plan_checked")
 PERF_MODELS.add("vela-5.2", "hwsim.schedule.ethos_u.model:plan_vela")
 PERF_MODELS.add("scalesim-3.0", "hwsim.schedule.scalesim.model:plan_graph")
+PERF_MODELS.add("edgetpu_compiler", "hwsim.schedule.edgetpu_compiler:plan_edgetpu")
 
 # A device's ``memory_model`` other than ``hwsim`` replaces the plan with the model of that name: SCALE-Sim's
 # memory system decides traffic, stalls and cycles of every MAC layer, so it is a performance model here.

@@ -1,7 +1,8 @@
 """What each op kind costs: multiply-accumulates and the loop dimensions a scheduler tiles.
 
 Loop dimension names follow ZigZag's einsum convention: B batch, K output channels, C input channels,
-OY/OX output rows/columns, FY/FX filter rows/columns, G groups; GEMMs use M, N, K... as B, K, C.
+OY/OX output rows/columns, FY/FX filter rows/columns, G groups; GEMMs use M, N, K... as B, K, C. A transposed
+convolution loops over its input rows/columns IY/IX instead of its output.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import math
 
 from hwsim.workload.graph import Graph, Op
 
-MAC_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "batch_matmul")
+MAC_OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "batch_matmul", "transpose_conv2d")
 # Kinds that compute the same loop nest as a MAC op under another runtime's arithmetic (ONNX Runtime's
 # QLinearMatMul of two activations, its float MatMul and Conv inside a quantized graph).
 ALIASES = {"qlinear_matmul": "batch_matmul", "matmul_f32": "batch_matmul", "conv2d_f32": "conv2d"}
@@ -42,6 +43,11 @@ def loop_dims(graph: Graph, op: Op) -> dict[str, int]:
         groups = op.attrs.get("groups", 1)
         cin = op.attrs["in_channels"] // groups
         return {"B": b, "G": groups, "K": k // groups, "C": cin, "OY": oh, "OX": ow, "FY": fy, "FX": fx}
+    if kind == "transpose_conv2d":  # every input pixel scatters a K x FY x FX patch (GEMM, then col2im)
+        x = graph.tensor(op.inputs[2]).shape
+        fy, fx = op.attrs["kernel"]
+        return {"B": int(x[0] or 1), "K": _spatial(graph, op)[3], "C": int(x[3]), "IY": int(x[1]),
+                "IX": int(x[2]), "FY": fy, "FX": fx}
     if kind == "fully_connected":
         w = graph.tensor(op.inputs[1]).shape
         out = graph.tensor(op.outputs[0]).shape

@@ -226,3 +226,30 @@ def test_unknown_performance_model_suggests_closest(tmp_path):
     with pytest.raises(ConfigError, match=r"dev\.yaml:4: performance_model: unknown performance model; did you "
                                           r"mean 'hwsim'\?"):
         load_device(path)
+
+
+def test_bounds_and_choices_read_like_pydantic(tmp_path):
+    """A value below its bound, or outside its choices, names the rule and the value."""
+    with pytest.raises(ConfigError, match=r"dev\.yaml:5: mac_array\.rows: Input should be greater than or equal "
+                                          r"to 1 \(got 0\)"):
+        load_device(_write(tmp_path, GOOD.replace("rows: 2", "rows: 0")))
+    with pytest.raises(ConfigError, match=r"memories\[1\]\.kind: Input should be 'off_chip', 'sram' or "
+                                          r"'register_file' \(got 'sdram'\)"):
+        load_device(_write(tmp_path, GOOD.replace("kind: sram", "kind: sdram")))
+
+
+def test_exact_numbers_convert_as_pydantic_converts_them(tmp_path):
+    """An int field takes 2.0 as 2, a float field takes 100 as 100.0, so results print as before."""
+    spec = load_device(_write(tmp_path, GOOD.replace("rows: 2", "rows: 2.0"))).spec
+    assert type(spec.mac_array.rows) is int and type(spec.clock_mhz) is float and spec.clock_mhz == 100.0
+
+
+def test_loading_a_device_imports_no_pydantic():
+    """Devices are plain records: a simulation pays no pydantic import."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom hwsim.devices.model import load_device\nload_device('ethos_u55_128_like')\n"
+              "print(any(m.split('.')[0] == 'pydantic' for m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == "False", run.stderr

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from hwsim.cli import main
 from hwsim.paths import data_dir
 
@@ -26,3 +29,15 @@ def test_unknown_device_is_one_line_error(capsys):
     """A misspelt device exits 2 with a one-line message naming near matches."""
     assert main(["simulate", str(data_dir("workloads") / "tiny.yaml"), "--device", "hexagon"]) == 2
     assert "hexagon_like" in capsys.readouterr().err
+
+
+def test_help_imports_nothing_heavy():
+    """`hwsim --help` (building every subcommand's parser) imports neither pydantic, numpy nor YAML: a command
+    pays for the libraries it uses, not for the ones its siblings use."""
+    script = ("import sys, contextlib, io\nfrom hwsim.cli import main\n"
+              "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+              "    main(['--help'])\n"
+              "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'numpy', 'yaml'}))")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

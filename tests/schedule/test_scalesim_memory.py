@@ -135,9 +135,24 @@ def test_gemm_is_an_m_by_k_ifmap():
     assert layer.macs == 64 * 384 * 128
 
 
-def test_shared_sram_cannot_use_scalesim_memory():
+def _edge_tpu_with(tmp_path, performance_model: str) -> Path:
+    """The Edge TPU-like device file (its operands share one SRAM) with another performance model."""
+    text = (Path(__file__).parents[2] / "accelerators" / "edge_tpu_like.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "dev.yaml"
+    path.write_text(text.replace("\nperformance_model: edgetpu_compiler\n", f"\nperformance_model: {performance_model}\n"),
+                    encoding="utf-8")
+    return path
+
+
+def test_shared_sram_cannot_use_scalesim_memory(tmp_path):
     """A device whose operands share one SRAM is refused for the scalesim memory model, naming why."""
-    with pytest.raises(ConfigError, match=r"--memory-model scalesim: .*needs"):
+    with pytest.raises(ConfigError, match=r"--memory-model scalesim: .*needs one SRAM per operand"):
+        with_memory_model(load_device(_edge_tpu_with(tmp_path, "hwsim")), "scalesim")
+
+
+def test_scalesim_memory_needs_a_hwsim_plan():
+    """A device timed by another compiler's model (the Edge TPU compiler's) cannot take SCALE-Sim's memory."""
+    with pytest.raises(ConfigError, match=r"cannot be combined with performance_model 'edgetpu_compiler'"):
         with_memory_model(load_device("edge_tpu_like"), "scalesim")
 
 
@@ -287,9 +302,7 @@ def test_benchmark_configs_are_pinned():
 
 def test_performance_model_name_checks_the_device_too(tmp_path):
     """Choosing the model by its registry name (performance_model: scalesim-3.0) applies the same device check."""
-    text = (Path(__file__).parents[2] / "accelerators" / "edge_tpu_like.yaml").read_text(encoding="utf-8")
-    path = tmp_path / "dev.yaml"
-    path.write_text(text.replace("\nmac_array:", "\nperformance_model: scalesim-3.0\nmac_array:", 1), encoding="utf-8")
+    path = _edge_tpu_with(tmp_path, "scalesim-3.0")
     with pytest.raises(ConfigError, match=r"performance model scalesim-3\.0: scalesim needs"):
         simulate(Path(__file__).parents[2] / "workloads" / "tiny.yaml", load_device(path))
 

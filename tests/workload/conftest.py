@@ -40,14 +40,16 @@ def _upsample(keras):
     return keras.Model(i, keras.layers.Maximum()([x, keras.layers.Conv2D(4, 1)(x)]))
 
 
-def _transposed_conv(keras):
-    """A transposed convolution, which hwsim does not model."""
+def _space_to_depth(keras):
+    """SPACE_TO_DEPTH, an op hwsim does not read."""
+    import tensorflow as tf
+
     i = keras.Input((4, 4, 2))
-    return keras.Model(i, keras.layers.Conv2DTranspose(2, 3)(i))
+    return keras.Model(i, keras.layers.Lambda(lambda t: tf.nn.space_to_depth(t, 2))(keras.layers.Conv2D(2, 1)(i)))
 
 
 BUILDERS = {f.__name__.lstrip("_"): f for f in (_reshapes, _mobilenet, _mobilenet_v2, _attention, _upsample,
-                                                  _transposed_conv)}
+                                                  _space_to_depth)}
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 import math
 import re
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -450,3 +451,121 @@ def test_error_batch_matmul_batch_dims(tmp_path):
     _raises(tmp_path, HEAD + "  - {name: r, op: reshape, shape: [2, 4, 32]}\n"
                              "  - {name: m, op: batch_matmul, inputs: [input, r]}\n",
             "6: layers[1].inputs: the batch dimensions [1, 8] and [2] do not broadcast (got ['input', 'r'])")
+
+
+# ---- the ops a converted network needs, and writing a graph back as a layer file ------------------------------
+
+NETWORK_OPS = HEAD + """\
+  - {name: bn, op: mul, constant: [4], activation: relu}
+  - {name: shift, op: sub, constant: [1, 1, 1, 4]}
+  - {name: act, op: relu6}
+  - {name: padded, op: pad, padding: [1, 0, 2, 1]}
+  - {name: up, op: transpose_conv2d, out_channels: 6, kernel: 3, stride: 2, inputs: [act]}
+  - {name: big, op: resize_bilinear, size: [20, 24], inputs: [up]}
+  - {name: classes, op: arg_max}
+  - {name: gap, op: mean, axes: [1, 2], inputs: [up]}
+  - {name: probs, op: softmax}
+  - {name: boxes, op: reshape, shape: [1, 720, 4], inputs: [big]}
+  - {name: scores, op: reshape, shape: [1, 720, 4], inputs: [big]}
+  - {name: nms, op: detection_postprocess, inputs: [boxes, scores], max_detections: 5}
+"""
+
+
+def test_network_ops_infer_shapes_types_and_constants(tmp_path):
+    """Elementwise ops with a constant operand, pad, transposed conv, resize, arg max, mean, softmax and the
+    SSD post-processing give TFLite's shapes, types and operand order."""
+    path = tmp_path / "w.yaml"
+    path.write_text(NETWORK_OPS)
+    graph = load_layers_yaml(path)
+    shapes = {n: graph.tensor(n).shape for n in ("bn", "shift", "act", "padded", "up", "big", "classes", "gap",
+                                                 "probs", "nms", "nms/classes", "nms/count")}
+    assert shapes == {"bn": (1, 8, 8, 4), "shift": (1, 8, 8, 4), "act": (1, 8, 8, 4), "padded": (1, 9, 11, 4),
+                      "up": (1, 16, 16, 6), "big": (1, 20, 24, 6), "classes": (1, 20, 24), "gap": (1, 6),
+                      "probs": (1, 6), "nms": (1, 5, 4), "nms/classes": (1, 5), "nms/count": (1,)}
+    ops = _ops(graph)
+    assert graph.tensor("bn/constant").is_parameter and graph.tensor("bn/constant").data is None
+    assert graph.tensor("padded/paddings").data.tolist() == [[0, 0], [1, 0], [2, 1], [0, 0]]
+    assert ops["up"].inputs == ["up/output_shape", "up/weights", "act", "up/bias"]
+    assert graph.tensor("up/output_shape").data.tolist() == [1, 16, 16, 6]
+    assert loop_dims(graph, ops["up"]) == {"B": 1, "K": 6, "C": 4, "IY": 8, "IX": 8, "FY": 3, "FX": 3}
+    assert graph.tensor("classes").dtype == np.int32 and ops["classes"].attrs["axis"] == 3
+    assert graph.tensor("nms").dtype == np.float32 and graph.tensor("nms/anchors").shape == (720, 4)
+    assert graph.outputs == ["padded", "classes", "probs", "nms", "nms/classes", "nms/scores", "nms/count"]
+
+
+def test_written_layer_file_loads_to_the_same_graph(tmp_path):
+    """A graph written with graph_to_layers and read back has the same ops, shapes, MACs and parameter sizes."""
+    from hwsim.importers.yaml_layers import dump_layers_yaml, graph_to_layers
+    from hwsim.schedule.mapper import tensor_bytes
+
+    path = tmp_path / "w.yaml"
+    path.write_text(NETWORK_OPS)
+    graph = load_layers_yaml(path)
+    (tmp_path / "again.yaml").write_text(dump_layers_yaml(graph_to_layers(graph, "again"), "a copy\nof w.yaml"))
+    again = load_layers_yaml(tmp_path / "again.yaml")
+    assert (tmp_path / "again.yaml").read_text().startswith("# a copy\n# of w.yaml\nschema_version: 1\n")
+    assert [op.kind for op in again.ops] == [op.kind for op in graph.ops]
+    assert [again.tensor(op.outputs[0]).shape for op in again.ops] == [graph.tensor(op.outputs[0]).shape
+                                                                        for op in graph.ops]
+    assert again.mac_count() == graph.mac_count()
+    assert sorted(tensor_bytes(t) for t in again.tensors.values() if t.is_parameter) == \
+        sorted(tensor_bytes(t) for t in graph.tensors.values() if t.is_parameter)
+
+
+def test_writer_refuses_an_op_without_a_layer_form(tmp_path):
+    """Writing a graph with an op the format lacks names the op and lists what layer files hold."""
+    from hwsim.importers.yaml_layers import graph_to_layers
+
+    path = tmp_path / "w.yaml"
+    path.write_text(HEAD + "  - {name: a, op: relu}\n")
+    graph = load_layers_yaml(path)
+    graph.ops[0].kind = "gather"
+    with pytest.raises(ConfigError, match=r"op 'a' \(gather\) has no layer-file form; layer files hold add, "):
+        graph_to_layers(graph, "t")
+
+
+def test_writer_refuses_padding_of_channels(tmp_path):
+    """A pad of the channel axis has no layer-file form (the format pads height and width)."""
+    from hwsim.importers.yaml_layers import graph_to_layers
+
+    path = tmp_path / "w.yaml"
+    path.write_text(HEAD + "  - {name: p, op: pad, padding: 1}\n")
+    graph = load_layers_yaml(path)
+    graph.tensors["p/paddings"] = replace(graph.tensor("p/paddings"),
+                                          data=np.array([[0, 0], [1, 1], [1, 1], [0, 2]], np.int32))
+    with pytest.raises(ConfigError, match=r"op 'p' \(pad\) pads more than height and width"):
+        graph_to_layers(graph, "t")
+
+
+def test_error_constant_does_not_broadcast(tmp_path):
+    """A constant operand that does not broadcast against the input is reported at the constant."""
+    _raises(tmp_path, HEAD + "  - {name: m, op: mul, constant: [3]}\n",
+            "5: layers[0].constant: shapes [1, 8, 8, 4] and [3] do not broadcast (got [3])")
+
+
+def test_error_binary_with_constant_takes_one_input(tmp_path):
+    """An elementwise op with a constant operand reads exactly one layer."""
+    _raises(tmp_path, HEAD + "  - {name: m, op: add, constant: [4], inputs: [input, input]}\n",
+            "5: layers[0].inputs: add takes 1 input (got ['input', 'input'])")
+
+
+def test_error_pad_is_explicit(tmp_path):
+    """A pad needs explicit amounts; 'same' is a convolution's padding, not a pad's."""
+    _raises(tmp_path, HEAD + "  - {name: p, op: pad, padding: same}\n",
+            "5: layers[0].padding: expected a non-negative int or a list [top, bottom, left, right] of them "
+            "(got 'same')")
+
+
+def test_error_mean_axis(tmp_path):
+    """A mean over an axis beyond the rank is reported at its axes."""
+    _raises(tmp_path, HEAD + "  - {name: m, op: mean, axes: [1, 4]}\n",
+            "5: layers[0].axes: expected an axis of the rank-4 inputs (got 4)")
+
+
+def test_error_detection_postprocess_inputs(tmp_path):
+    """The SSD post-processing needs box encodings [1, anchors, 4] and scores over the same anchors."""
+    _raises(tmp_path, HEAD + "  - {name: b, op: reshape, shape: [1, 64, 4]}\n"
+                             "  - {name: s, op: reshape, shape: [1, 32, 8], inputs: [input]}\n"
+                             "  - {name: d, op: detection_postprocess, inputs: [b, s]}\n",
+            "7: layers[2].inputs: expected box encodings [1, anchors, 4] and class scores [1, anchors, classes] "
+            "(got [1, 64, 4] and [1, 32, 8]) (got ['b', 's'])")

@@ -142,7 +142,8 @@ class CascadeBuilder:
                 current = readers[0]
                 cur_cost = costs[current.index] if current.index < len(costs) else None
                 cur_ifm = current.ifms[current.primary_ifm]
-                if (current.index in done or cur_cost is None or not is_cascadable(current, cur_cost)
+                if (current.parent is not None or current.index in done or cur_cost is None
+                        or not is_cascadable(current, cur_cost)
                         or producer.ofm.shape != cur_ifm.shape or self.sched.requires_full(cur_ifm.tensor)
                         or self.sched.requires_full(producer.ofm.tensor) or cur_ifm.tensor.needs_linear
                         or producer.ofm.tensor.needs_linear or current.index != producer.index + 1):

@@ -106,7 +106,7 @@ def _round_shape(shape: Shape, rounding: Shape) -> Shape:
 
 def _min_shape(a: Shape, b) -> Shape:
     b = (1, *b) if len(b) == 3 else b
-    return tuple(min(x, y) for x, y in zip(a, b))
+    return tuple(map(min, a, b))
 
 
 def _ofm_ublock(arch: EthosUConfig, ofm: Shape, op: str, kernel: Kernel) -> tuple[int, int, int]:

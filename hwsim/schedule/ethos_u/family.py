@@ -1,19 +1,21 @@
 """One interface over the two Ethos-U generations the scheduler times: U55/U65 and U85.
 
 The scheduler asks the same questions of either (a block config, an op's cycles and traffic, a DMA's
-duration, a read's minimum time); the U55/U65 answers come from :mod:`.blocks` and :mod:`.estimator`, the
-U85 ones from :mod:`.blocks_u85` and :mod:`.estimator_u85`, which also account for the U85's memory
-channels and op groups.
+duration, a read's minimum time, how to encode the weights); the U55/U65 answers come from :mod:`.blocks`
+and :mod:`.estimator`, the U85 ones (:mod:`.family_u85`) from :mod:`.blocks_u85` and :mod:`.estimator_u85`,
+which also account for the U85's memory channels, op groups and weight formats; they are imported only for a
+U85.
 """
 
 from __future__ import annotations
 
-from hwsim.schedule.ethos_u import blocks, blocks_u85
-from hwsim.schedule.ethos_u import estimator as est
-from hwsim.schedule.ethos_u import estimator_u85 as est85
-from hwsim.schedule.ethos_u.arch import ACCELERATORS
-from hwsim.schedule.ethos_u.arch_u85 import U85_ACCELERATORS
+from dataclasses import replace
 
+from hwsim.schedule.ethos_u import blocks
+from hwsim.schedule.ethos_u import estimator as est
+from hwsim.schedule.ethos_u.arch import ACCELERATORS
+from hwsim.schedule.ethos_u.geometry import Kernel
+from hwsim.schedule.ethos_u.weight_encoding import EncodingParams, u55_encoding_params
 
 
 class U55Family:
@@ -26,7 +28,9 @@ class U55Family:
         self.arch = arch
 
     def block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
-        """The block config Vela picks."""
+        """The block config Vela picks (a transpose searches on its unpermuted output)."""
+        if q.op_type == "Transpose":
+            q = replace(q, ofm_shape=q.ifm_shape)
         return blocks.find_block_config(self.arch, q)
 
     def op_cycles(self, q: est.PerfQuery) -> tuple[int, int]:
@@ -41,7 +45,8 @@ class U55Family:
         """Bytes moved, bursts included."""
         return est.to_bytes(self.arch, q, access)
 
-    def access_cycles(self, q: est.PerfQuery, nbytes: est.ElementAccess) -> dict[str, tuple[est.Memory, int, int]]:
+    def access_cycles(self, q: est.PerfQuery,
+                      nbytes: est.ElementAccess) -> dict[str, tuple[est.Memory, int, int]]:
         """Per memory: (memory, bytes, access cycles)."""
         return est.access_cycles(q, nbytes)
 
@@ -49,48 +54,36 @@ class U55Family:
         """Cycles of a DMA copy."""
         return est.mem_to_mem_cycles(dst, src, nbytes)
 
-    def min_read(self, memory: est.Memory, nbytes: float, weights: bool = False) -> int:
-        """Cycles to read ``nbytes``, latency included."""
+    def min_read(self, memory: est.Memory, nbytes: float, weights: bool = False, op_type: str = "",
+                 fast: bool = False) -> int:
+        """Cycles to read ``nbytes`` of weights or of an ``op_type`` op's IFM, latency included
+        (MinReadCycles)."""
         return int(nbytes / memory.bandwidth + memory.read_latency)
 
     def min_depth(self, config: blocks.BlockConfig) -> int:
         """The smallest depth slice of a weight stream."""
         return self.min_depth_granule
 
+    def encoding_params(self, config: blocks.BlockConfig, ifm_bits: int, kernel: Kernel, fast: bool = False,
+                        sparse: bool = False) -> EncodingParams:
+        """What Vela's weight encoder keys on for an op with this block config (GetEncodingConfig)."""
+        return u55_encoding_params(self.arch, config, ifm_bits, kernel)
 
-class U85Family(U55Family):
-    """Ethos-U85 (Vela's EthosU85 architecture and performance classes)."""
+    def weight_formats(self, op_type: str) -> tuple[str, ...]:
+        """Weight formats other than the default the op may use (SupportedWeightFormat): none."""
+        return ()
 
-    name = "u85"
-
-    def block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
-        return blocks_u85.find_block_config(self.arch, q)
-
-    def op_cycles(self, q: est.PerfQuery) -> tuple[int, int]:
-        return est85.op_cycles(self.arch, q)
-
-    def element_access(self, q: est.PerfQuery) -> est.ElementAccess:
-        return est85.element_access(self.arch, q)
-
-    def to_bytes(self, q: est.PerfQuery, access: est.ElementAccess) -> est.ElementAccess:
-        return est85.to_bytes(self.arch, q, access)
-
-    def access_cycles(self, q: est.PerfQuery, nbytes: est.ElementAccess) -> dict[str, tuple[est.Memory, int, int]]:
-        return {name: (a.memory, a.bytes, a.cycles)
-                for name, a in est85.access_cycles(self.arch, q, nbytes).items()}
-
-    def mem_to_mem(self, dst: est.Memory, src: est.Memory, nbytes: int) -> int:
-        return est85.mem_to_mem_cycles(self.arch, dst, src, nbytes)
-
-    def min_read(self, memory: est.Memory, nbytes: float, weights: bool = False) -> int:
-        return est85.min_read_cycles(self.arch, memory, nbytes, est85.WEIGHT if weights else est85.IFM)
-
-    def min_depth(self, config: blocks.BlockConfig) -> int:
-        return max(16, config.ofm_ublock[2]) if config.ofm_ublock else 16
+    def lut_transfer(self, source: est.Memory, ifm_bits: int) -> int:
+        """Cycles to load a LUT op's table: not modelled on U55/U65 (Vela copies it into the SHRAM; no
+        benchmark runs a LUT op on its own, so the table sizes there are unverified)."""
+        return 0
 
 
 def family(accelerator: str) -> U55Family:
     """The family object of an accelerator config name (``ethos-u55-128``, ``ethos-u85-256`` ...)."""
     if accelerator in ACCELERATORS:
         return U55Family(ACCELERATORS[accelerator])
+    from hwsim.schedule.ethos_u.arch_u85 import U85_ACCELERATORS
+    from hwsim.schedule.ethos_u.family_u85 import U85Family
+
     return U85Family(U85_ACCELERATORS[accelerator])

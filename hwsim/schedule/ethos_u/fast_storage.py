@@ -38,11 +38,13 @@ def allocate_feature_maps(sched, schedule) -> None:
     for op, cost in zip(sched.ops, schedule.costs):
         if cost is None or cost.cascade != 0:
             continue
-        t = op.ofm.tensor
-        if (t.consumers and not any(not c.npu for c in t.consumers) and not t.is_graph_output
-                and id(t) not in candidates and not cost.require_ofm_in_arena):
-            candidates[id(t)] = t
-            t.memory = "staging"
+        internal = {id(t) for t in op.internal_tensors()}
+        outputs = [op.ofm.tensor] if not cost.require_ofm_in_arena else []
+        for t in outputs + [sub.ofm.tensor for sub in op.chained]:
+            if (t.consumers and not any(not c.npu for c in t.consumers) and not t.is_graph_output
+                    and id(t) not in candidates and id(t) not in internal):
+                candidates[id(t)] = t
+                t.memory = "staging"
     graph = sched.live_ranges(schedule)
     max_use, peak = _usage(graph)
     base = [LRMemory(m.op, m.buffering, m.cascade, m.nonlocal_) for m in max_use]
@@ -112,20 +114,32 @@ def _access(sched, schedule, ranges: list[LiveRange]) -> dict[int, int]:
                 if info is not None and cons.index > info.start:
                     in_cascade = True
                     break
-                if cost is not None and cost.access is not None:
+                access = _own_access(cons, cost)
+                if access is not None:
                     if cons.ifm.tensor is t:
-                        total += cost.access.ifm_read[0]
+                        total += access.ifm_read[0]
                     elif cons.ifm2 is not None and cons.ifm2.tensor is t:
-                        total += cost.access.ifm_read[1]
+                        total += access.ifm_read[1]
             if in_cascade:
                 total = MAX_ACCESS
                 break
             for prod in t.producers:
-                cost = schedule.costs[prod.index]
-                if cost is not None and cost.access is not None:
-                    total += cost.access.ofm_write
+                access = _own_access(prod, schedule.costs[prod.index])
+                if access is not None:
+                    total += access.ofm_write
         out[id(lr)] = total
     return out
+
+
+def _own_access(op, cost):
+    """The elements ``op`` itself moves: a primary's own, or for a chained op the access of the first of its
+    operands in memory that its op group's estimate records (None without an estimate)."""
+    if cost is None or cost.access is None:
+        return None
+    if op.parent is None:
+        return cost.access
+    member = next(i for i, m in enumerate(op.parent.group) if m.op is op and not m.fused)
+    return cost.access.group[member - 1]
 
 
 def _best_allocation(component: list[LiveRange], base, max_use, limit: int, access) -> list[bool]:
@@ -166,7 +180,9 @@ def _elementwise_sanitizer(sched, schedule, graph, evict) -> None:
         info = schedule.cascades.get(cost.cascade) if cost.cascade else None
         if info is not None and op.index > info.start:
             continue
-        inputs = [c.tensor for c in op.ifms if not c.tensor.is_constant]
+        internal = {id(t) for t in op.internal_tensors()}
+        inputs = [c.tensor for o in (op, *op.chained) for c in o.ifms
+                  if not c.tensor.is_constant and id(c.tensor) not in internal]
         if any(t.memory != "staging" for t in inputs):
             for t in inputs:
                 if t.memory == "staging" and all(c.type in ELEMENTWISE for c in t.consumers):

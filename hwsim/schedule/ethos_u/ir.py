@@ -80,10 +80,44 @@ class VOp:
     cpu_reason: str = ""  # why a CPU op is not on the NPU (the Vela rule it fails)
     primary_ifm: int = 0
     tmp: VTensor | None = None  # scratch of a U55 MatMul
-    perm: tuple[int, ...] | None = None  # a Transpose's NHWC axis permutation
-    index: int = 0
+    perm: tuple[int, ...] | None = None  # a Transpose's NHWC axis permutation (U85: also one fused into the op)
+    index: int = 0  # position in the schedule; a chained op shares its primary op's
+    parent: VOp | None = None  # U85: the primary op of the op group this op is chained into
+    group: list[GroupMember] = field(default_factory=list)  # U85 primary: its op group's ops, itself first
 
     @property
     def ifms(self) -> list[VConn]:
         """Feature-map inputs."""
         return [self.ifm] if self.ifm2 is None else [self.ifm, self.ifm2]
+
+    @property
+    def chained(self) -> list[VOp]:
+        """The ops chained into this one (U85), in group order."""
+        return [m.op for m in self.group[1:] if not m.fused]
+
+    @property
+    def final_ofm(self) -> VConn:
+        """The OFM its op group writes: its own, or that of the last op chained into it."""
+        chained = self.chained
+        return chained[-1].ofm if chained else self.ofm
+
+    def internal_tensors(self) -> list[VTensor]:
+        """Tensors its op group passes from op to op without writing them to memory (fused or chained)."""
+        return [m.ofm.tensor for m in self.group[:-1]]
+
+
+@dataclass(eq=False)
+class GroupMember:
+    """One op of an Ethos-U85 op group as it joined: its operands then, and the op it became part of.
+
+    A fused activation or transpose keeps no VOp of its own (``op`` is the op it fused into, ``fused``
+    is set); its input is the tensor the op before it no longer writes.
+    """
+
+    type: str
+    op: VOp
+    ifm: VConn
+    ofm: VConn
+    ifm2: VConn | None = None
+    perm: tuple[int, ...] | None = None
+    fused: bool = False

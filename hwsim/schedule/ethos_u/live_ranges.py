@@ -126,7 +126,7 @@ class LiveRangeGraph:
             buffer = None
             t = self.now
             if op.npu and cost is not None:
-                ofm = op.ofm.tensor
+                ofm = op.final_ofm.tensor
                 fused = None
                 if (add_rolling_buffers or in_target(ofm)) and cost.ofm_reuses_ifm:
                     fused = op.ifm.tensor
@@ -152,10 +152,10 @@ class LiveRangeGraph:
             if cost is not None:
                 cost.time_index = t
             self.op_time[op.index] = t
-            conns = [(True, i == op.primary_ifm, c) for i, c in enumerate(op.ifms)] + [(False, False, op.ofm)]
-            for is_ifm, is_primary, conn in conns:
+            internal = {id(t) for t in op.internal_tensors()}
+            for is_ifm, is_primary, conn in _live_operands(op):
                 tens = conn.tensor
-                if tens.is_constant:
+                if tens.is_constant or id(tens) in internal:
                     continue
                 rolling = buffer is not None and is_ifm and is_primary
                 if not in_target(tens) and not (add_rolling_buffers and rolling):
@@ -178,7 +178,7 @@ class LiveRangeGraph:
     def _reusable_ifm(self, op: VOp, in_target, size_of):
         if not _one_to_one(op):
             return None
-        ofm = op.ofm.tensor
+        ofm = op.final_ofm.tensor
         if not in_target(ofm):
             return None
         for conn in op.ifms:
@@ -198,6 +198,14 @@ class LiveRangeGraph:
                 lr.adjust(usage[t], t, size)
                 peak = max(peak, usage[t].used())
         return usage, peak
+
+
+def _live_operands(op: VOp) -> list[tuple[bool, bool, object]]:
+    """(is an IFM, is the primary IFM, operand) of an op and of the ops chained into it (LiveRangeTensors)."""
+    out = [(True, i == op.primary_ifm, c) for i, c in enumerate(op.ifms)] + [(False, False, op.ofm)]
+    for sub in op.chained:
+        out += [(True, False, c) for c in sub.ifms] + [(False, False, sub.ofm)]
+    return out
 
 
 def _one_to_one(op: VOp) -> bool:

@@ -7,27 +7,33 @@ What is reproduced, each from Vela's ``ethosu/regor/compiler`` sources:
   depthwise convolution over the reduced axes and a multiply; SOFTMAX becomes Vela's integer chain (a max
   pool, subtract, exponent LUT, shifts, a reduce-sum and three Newton-Raphson steps: 28 ops for int8, 16
   for int16); SQUARED_DIFFERENCE becomes casts, multiplies and a subtract; RSQRT, LOGISTIC, TANH and
-  HARD_SWISH become lookup tables; BATCH_MATMUL a MatMul; a binary op whose two inputs both broadcast first
+  HARD_SWISH become lookup tables; BATCH_MATMUL a MatMul; a PAD before a VALID convolution becomes its
+  explicit padding (``graphir_optimiser.cpp``: ReplacePadByExplicitPadding); a binary op whose two inputs both broadcast first
   materialises one of them with an Add of zeros; reshapes are views; float ops stay on the CPU;
 * **execution order** (``Graph::TraverseGraphFromEnd``): depth first from the outputs, last input first;
 * **placement** (:mod:`.supported`): an operator of a ``.tflite`` file that Vela's supported-operator rules
   reject becomes a CPU op whose ``cpu_reason`` names the rule;
 * **packing** (``scheduler_packing.cpp``): an activation (ReLU family, LUT) that alone consumes its
-  producer's output is fused into it; small elementwise ops are reshaped to at least 16 deep.
+  producer's output is fused into it; small elementwise ops are reshaped to at least 16 deep. On U85 ops
+  form op groups (``PackOperations``): activations and transposes fuse, elementwise ops chain.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
+from dataclasses import replace
 
 import numpy as np
 
 from hwsim.errors import ConfigError
 from hwsim.schedule.ethos_u.geometry import Kernel, Shape, as_nhwc, elements
-from hwsim.schedule.ethos_u.ir import VConn, VOp, VTensor
+from hwsim.schedule.ethos_u.blocks_u85 import ACTIVATION_TYPES
+from hwsim.schedule.ethos_u.ir import GroupMember, VConn, VOp, VTensor
+from hwsim.schedule.ethos_u.op_group_u85 import GroupQuery, OpGroupU85, TensorInfo
 from hwsim.schedule.ethos_u.supported import npu_ok
 from hwsim.workload.graph import Graph, Op
+from hwsim.workload.nhwc import folded_pad_after
 
 ACTIVATIONS = {"relu": "Relu", "relu6": "Relu6", "relu_n1_to_1": "ReluN1To1"}
 LUT_OPS = {"rsqrt", "logistic", "tanh", "hard_swish", "gelu", "exp", "log", "elu"}
@@ -35,6 +41,7 @@ VIEW_OPS = {"reshape", "squeeze", "expand_dims", "flatten", "identity"}
 CPU_FLOAT_OPS = {"dequantize", "neg", "quantize"}
 ELEMENTWISE = {"add": "Add", "sub": "Sub", "mul": "Mul", "maximum": "Maximum", "minimum": "Minimum"}
 SCALAR = (1, 1, 1, 1)
+FUSED_TYPES = ACTIVATION_TYPES | {"Transpose", "Reverse"}  # U85: ops that fuse into the op before them
 
 
 def _bits(graph: Graph, name: str) -> int:
@@ -51,6 +58,7 @@ class _Builder:
         self.tensors: dict[str, VTensor] = {}
         self.ops: list[VOp] = []
         self.view_of: dict[str, tuple[str, Shape]] = {}
+        self.folded_pads: dict[str, tuple[str, tuple[int, int, int, int]]] = {}  # padded tensor -> (source, pads)
         self.op: Op | None = None
         self.position = 0  # the model op being lowered: its position in the graph
         outputs = set(graph.outputs)
@@ -89,11 +97,23 @@ class _Builder:
         return self.new(name, shape, bits, np.zeros(elements(shape), np.int64))
 
     # -- ops ----------------------------------------------------------------------------------------------
-    def emit(self, op_type: str, ifm: VConn, ofm: VConn, ifm2: VConn | None = None, **kw) -> VOp:
-        """Add one op reading ``ifm`` (and ``ifm2``) and writing ``ofm``."""
+    def emit(self, op_type: str, ifm: VConn, ofm: VConn, ifm2: VConn | None = None, pre_activation_bits: int = 0,
+             **kw) -> VOp:
+        """Add one op reading ``ifm`` (and ``ifm2``) and writing ``ofm``.
+
+        On U85 an ``activation`` is emitted as an op of its own, reading a ``pre_activation_bits`` (default:
+        the OFM's) intermediate, as Vela unfuses it (``TfLiteReader::UnFuseActivation``); packing decides
+        whether it fuses back.
+        """
         if ifm2 is not None and self.family != "u85" and op_type in ("Add", "Sub", "Mul", "Maximum", "Minimum", "Asr",
                                                                     "SHL"):
             ifm, ifm2 = self._materialise_broadcast(op_type, ifm, ifm2, ofm)
+        if self.family == "u85" and kw.get("activation"):
+            activation, uses_lut = kw.pop("activation"), kw.pop("uses_lut", False)
+            before = self.new(f"{op_type}_act", ofm.shape, pre_activation_bits or ofm.bits)
+            op = self.emit(op_type, ifm, before, ifm2, **kw)
+            self.emit(activation, before, ofm, uses_lut=uses_lut)
+            return op
         op = VOp(op_type, ifm, ofm, ifm2, source=self.position, source_type=self.op.kind, **kw)
         self.ops.append(op)
         return op
@@ -132,8 +152,13 @@ def _stand_in_weights(name: str, t) -> np.ndarray:
 
 
 def _padding(graph: Graph, op: Op, ifm: Shape, kernel_hw, stride, dilation) -> tuple[int, int, int, int]:
-    """Explicit (top, left, bottom, right) padding of a SAME/VALID op."""
-    if op.attrs.get("padding") != "same":
+    """Explicit (top, left, bottom, right) padding of a SAME/VALID op, or of one with explicit padding (the
+    (top, bottom, left, right) of an ONNX model's conversion: Vela folds the converter's PAD into it)."""
+    padding = op.attrs.get("padding")
+    if isinstance(padding, (tuple, list)):
+        top, bottom, left, right = (int(p) for p in padding)
+        return (top, left, bottom, right)
+    if padding != "same":
         return (0, 0, 0, 0)
     pads = []
     for size, k, s, d in zip(ifm[1:3], kernel_hw, stride, dilation):
@@ -174,7 +199,9 @@ def _to_hwc(shape: tuple[int | None, ...]) -> Shape:
 def _lower_op(b: _Builder, op: Op) -> None:
     g = b.graph
     kind = op.kind
-    reason = npu_ok(g, op, b.family) if g.format == "tflite" else None  # Vela reads .tflite files only
+    reason = op.attrs.get("cpu_reason")  # a float op of an ONNX model's conversion (hwsim.workload.as_tflite)
+    if reason is None and g.format == "tflite":  # Vela reads .tflite files only
+        reason = npu_ok(g, op, b.family)
     if reason is not None:
         _cpu_op(b, op, reason)
         return
@@ -189,11 +216,17 @@ def _lower_op(b: _Builder, op: Op) -> None:
         if op.outputs[0] in g.outputs:
             b.tensor(base).is_graph_output = True
         return
+    if kind == "pad" and _fold_pad(b, op):
+        return
     if kind in ("conv2d", "depthwise_conv2d"):
-        ifm = b.conn(op.inputs[0])
+        src, pads = b.folded_pads.pop(op.inputs[0], (op.inputs[0], None))
+        ifm = b.conn(src)
+        kernel = _kernel(g, op, ifm.shape)
+        if pads is not None:
+            kernel = replace(kernel, pad_top=pads[0], pad_left=pads[1], pad_bottom=pads[2], pad_right=pads[3])
         w = g.tensors[op.inputs[1]]
         vtype = "Conv2D" if kind == "conv2d" else "DepthwiseConv2D"
-        b.emit(vtype, ifm, b.conn(op.outputs[0]), kernel=_kernel(g, op, ifm.shape), weights=b.tensor(op.inputs[1]),
+        b.emit(vtype, ifm, b.conn(op.outputs[0]), kernel=kernel, weights=b.tensor(op.inputs[1]),
                weight_zero_points=None if w.quant is None else np.asarray(w.quant.zero_point), has_scales=True,
                activation=act)
         return
@@ -246,6 +279,37 @@ def _lower_op(b: _Builder, op: Op) -> None:
     _cpu_op(b, op, f"hwsim does not lower {kind} for the NPU yet")
 
 
+def _fold_pad(b: _Builder, op: Op) -> bool:
+    """Vela's ReplacePadByExplicitPadding: a zero PAD of H and W read only by a VALID convolution becomes the
+    convolution's explicit padding (the bottom and right trimmed to what the stride reaches), when each pad
+    is below the dilated kernel size; the PAD then disappears. True when ``op`` is folded so."""
+    g = b.graph
+    out = op.outputs[0]
+    readers = [o for o in (*g.ops, *g.folded) if out in o.inputs]
+    params = g.tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] else None
+    if (len(readers) != 1 or out in g.outputs or readers[0].kind not in ("conv2d", "depthwise_conv2d")
+            or readers[0].inputs[0] != out or readers[0].attrs.get("padding") != "valid"
+            or len([n for n in op.inputs if n]) != 2 or params is None or params.data is None):
+        return False
+    x, y = g.tensors[op.inputs[0]], g.tensors[out]
+    same_quant = (x.quant is None) == (y.quant is None) and (x.quant is None or (
+        np.array_equal(x.quant.scale, y.quant.scale) and np.array_equal(x.quant.zero_point, y.quant.zero_point)))
+    pads = np.asarray(params.data, np.int64).reshape(-1, 2)
+    if x.dtype != y.dtype or not same_quant or len(x.shape) != 4 or pads.shape[0] != 4 or pads[[0, 3]].any():
+        return False
+    conv = readers[0]
+    (kh, kw), (sy, sx) = conv.attrs["kernel"], conv.attrs.get("stride", (1, 1))
+    dy, dx = conv.attrs.get("dilation", (1, 1))
+    kh, kw = (kh - 1) * dy + 1, (kw - 1) * dx + 1
+    (top, bottom), (left, right) = (int(p) for p in pads[1]), (int(p) for p in pads[2])
+    bottom = folded_pad_after(int(x.shape[1] or 1), sy, kh, top, bottom)
+    right = folded_pad_after(int(x.shape[2] or 1), sx, kw, left, right)
+    if max(top, bottom) >= kh or max(left, right) >= kw:
+        return False
+    b.folded_pads[out] = (op.inputs[0], (top, left, bottom, right))
+    return True
+
+
 def _view_needs_copy(b: _Builder, op: Op) -> bool:
     """Vela's RemoveReshape keeps a reshape as a copy when both its ends must stay where they are (graph
     inputs, outputs, constants or CPU ops on each side), or when its input has other readers and a different
@@ -256,7 +320,8 @@ def _view_needs_copy(b: _Builder, op: Op) -> bool:
     if len(readers) > 1 and tuple(g.tensors[src].shape) != tuple(g.tensors[dst].shape):
         return True
     def on_cpu(ops) -> bool:
-        return g.format == "tflite" and any(npu_ok(g, o, b.family) is not None for o in ops)
+        return any(o.attrs.get("cpu_reason") or g.format == "tflite" and npu_ok(g, o, b.family) is not None
+                   for o in ops)
 
     ifm_pinned = (src in g.inputs or src in g.outputs or g.tensors[src].is_constant
                   or on_cpu(o for o in g.ops if src in o.outputs))
@@ -341,7 +406,7 @@ def _lower_softmax(b: _Builder, op: Op) -> None:
 
     if in_bits == 8:
         exp = b.new("exp", x_shape, 32)
-        b.emit("Sub", x, exp, mx, activation="LUT", uses_lut=True)
+        b.emit("Sub", x, exp, mx, activation="LUT", uses_lut=True, pre_activation_bits=in_bits)
         rescaled = b.new("rescaled_exp", x_shape, 32)
         b.emit("Asr", exp, rescaled, s("right_shift12"))
         total = r("sum_of_exp")
@@ -495,7 +560,12 @@ def execution_order(ops: list[VOp], outputs: list[VTensor]) -> list[VOp]:
 
 
 def pack(ops: list[VOp], family: str = "u55") -> list[VOp]:
-    """Fuse each activation into the op before it when it alone reads that op's output (Vela's packing)."""
+    """Fuse each activation into the op before it when it alone reads that op's output (Vela's packing).
+
+    On U85 ops form op groups instead (:func:`pack_u85`).
+    """
+    if family == "u85":
+        return pack_u85(ops)
     out: list[VOp] = []
     for op in ops:
         prev = out[-1] if out else None
@@ -517,6 +587,138 @@ def pack(ops: list[VOp], family: str = "u55") -> list[VOp]:
     for i, op in enumerate(out):
         op.index = i
     return out
+
+
+def pack_u85(ops: list[VOp]) -> list[VOp]:
+    """U85 op groups (``SchedulerPacking::PackOperations``): each NPU op is the primary of a group that takes
+    in the ops after it for as long as they can join.
+
+    Shallow elementwise ops are first reshaped deeper, as Vela converts them before packing. A joining
+    activation or transpose fuses into the op before it, which then writes the joining op's output; a
+    joining elementwise op is chained (it stays in the list, ``parent`` set, its operands reshaped to the
+    primary's output). Chained ops share their primary's ``index``.
+    """
+    for op in ops:
+        _increase_depth(op)
+    out: list[VOp] = []
+    i = 0
+    while i < len(ops):
+        primary = ops[i]
+        primary.index = len(out)
+        out.append(primary)
+        i = _grow_group(primary, ops, i + 1) if primary.npu else i + 1
+    return [op for primary in out for op in (primary, *primary.chained)]
+
+
+def _grow_group(primary: VOp, ops: list[VOp], start: int) -> int:
+    """Add the ops from ``start`` on to ``primary``'s group while they can join; the index of the first that cannot."""
+    group = OpGroupU85(_group_query(primary))
+    members = [GroupMember(primary.type, primary, primary.ifm, primary.ofm, primary.ifm2, primary.perm)]
+    key, last, i = 0, primary, start
+    while i < len(ops):
+        nxt = ops[i]
+        if not _can_pack(primary, members[-1], nxt):
+            break
+        key = group.add(_group_query(nxt), [key])
+        if key is None:
+            break
+        if nxt.type in FUSED_TYPES:
+            members.append(_fuse(primary, last, nxt))
+        else:
+            _chain(primary, nxt)
+            members.append(GroupMember(nxt.type, nxt, nxt.ifm, nxt.ofm, nxt.ifm2))
+            last = nxt
+        i += 1
+    if len(members) > 1:
+        primary.group = members
+    return i
+
+
+def _can_pack(primary: VOp, prev: GroupMember, nxt: VOp) -> bool:
+    """The scheduler's conditions for ``nxt`` to join the group after ``prev`` (``SchedulerPacking::CanPack``).
+
+    ``nxt`` must read ``prev``'s output, which nothing else reads or writes, without a slice or a reshape
+    a convolution, a strided or dilated ``prev``, or a reordering ``nxt`` depends on; neither the primary's
+    nor ``prev``'s output may be a graph output. (Vela also wants activations to have unit scaling, which
+    the lowered ops do not record.)
+    """
+    written = prev.ofm
+    reads = nxt.ifm2 if nxt.ifm2 is not None and nxt.ifm2.tensor is written.tensor else nxt.ifm
+    if reads.tensor is not written.tensor or not nxt.npu:
+        return False
+    if len(written.tensor.producers) != 1 or len(written.tensor.consumers) != 1:
+        return False
+    if _is_slice(written) or _is_slice(reads):
+        return False
+    if written.shape != reads.shape:
+        prev_kernel = prev.op.kernel if not prev.fused else Kernel()
+        shape_dependent = (primary.type in ("Conv2D", "DepthwiseConv2D")
+                           or (prev_kernel.dilation_x, prev_kernel.dilation_y) != (1, 1)
+                           or (prev_kernel.stride_x, prev_kernel.stride_y) != (1, 1))
+        if shape_dependent or _is_slice(nxt.ofm) or transpose_type(nxt.perm) != "None":
+            return False
+    return not (primary.ofm.tensor.is_graph_output or written.tensor.is_graph_output)
+
+
+def _fuse(primary: VOp, last: VOp, nxt: VOp) -> GroupMember:
+    """``nxt`` (an activation or a transpose) fused into ``last``: ``last`` now writes ``nxt``'s output."""
+    before = last.ofm
+    shape = nxt.ofm.shape if nxt.type == "Transpose" else before.shape
+    before.tensor.producers.remove(last)
+    after = nxt.ofm.tensor
+    after.producers = [last if p is nxt else p for p in after.producers]
+    last.ofm = VConn(after, shape)
+    if nxt.type == "Transpose":
+        last.perm = nxt.perm
+    else:
+        last.activation = nxt.type
+        primary.uses_lut = primary.uses_lut or nxt.uses_lut
+    return GroupMember(nxt.type, last, VConn(before.tensor, before.shape), VConn(after, shape), perm=nxt.perm,
+                       fused=True)
+
+
+def _chain(primary: VOp, nxt: VOp) -> None:
+    """``nxt`` chained into ``primary``'s group: its full-size operands take the primary's output shape."""
+    nxt.parent = primary
+    nxt.index = primary.index
+    shape = primary.ofm.shape
+    if nxt.ifm2 is None:
+        nxt.ifm = VConn(nxt.ifm.tensor, shape)
+    else:
+        size = elements(nxt.ofm.shape)
+        full = [elements(c.shape) == size for c in (nxt.ifm, nxt.ifm2)]
+        scalar = [elements(c.shape) == 1 for c in (nxt.ifm, nxt.ifm2)]
+        if scalar[0] and full[1]:
+            nxt.ifm2 = VConn(nxt.ifm2.tensor, shape)
+        elif full[0] and (scalar[1] or full[1]):
+            nxt.ifm = VConn(nxt.ifm.tensor, shape)
+            if full[1]:
+                nxt.ifm2 = VConn(nxt.ifm2.tensor, shape)
+        else:
+            return  # a broadcast input: the op keeps its shapes
+    nxt.ofm = VConn(nxt.ofm.tensor, shape)
+
+
+def _is_slice(conn: VConn) -> bool:
+    """An operand that reads or writes only part of its tensor."""
+    return elements(conn.shape) != elements(conn.tensor.shape)
+
+
+def _group_query(op: VOp) -> GroupQuery:
+    """The op as an op group sees it (``CreateOpGroupQuery``)."""
+    def info(conn: VConn, transpose: str = "None") -> TensorInfo:
+        t = conn.tensor
+        return TensorInfo(id(t), f"int{t.bits}", conn.shape, transpose, is_const=t.is_constant,
+                          is_sliced=_is_slice(conn))
+
+    return GroupQuery(op.type, tuple(info(c) for c in op.ifms), info(op.ofm, transpose_type(op.perm)))
+
+
+def transpose_type(perm: tuple[int, ...] | None) -> str:
+    """Vela's TransposeType name of an NHWC permutation: the source axis of each output axis ("NWCH" ...)."""
+    if perm is None or perm == (0, 1, 2, 3):
+        return "None"
+    return "".join("NHWC"[a] for a in perm)
 
 
 NATIVE_TRANSPOSES = ((0, 2, 1, 3), (0, 1, 3, 2), (0, 3, 2, 1))  # swap H/W, W/C, H/C

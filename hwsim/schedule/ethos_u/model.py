@@ -11,6 +11,10 @@ Each model op becomes one :class:`~hwsim.schedule.mapper.LayerPlan` with one til
 (a softmax is 16 or 28); a tile's compute is Vela's NPU cycles and its streams are the op's traffic on
 each memory, lasting Vela's access cycles, so the simulator's layer time is Vela's ``op_cycles``. Ops Vela
 leaves to the CPU are plans on the unit ``"cpu"`` with no cycles, as Vela reports them.
+
+Vela reads TFLite files: a model read from ONNX is timed as the TFLite file its full-integer conversion
+would be (:mod:`hwsim.workload.as_tflite`: NHWC, TFLite's weight layouts and op kinds), and each Vela op
+is charged to the ONNX op it comes from, so the plans keep the ONNX node names.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from hwsim.schedule.ethos_u.network import OpResult, estimate
 from hwsim.schedule.ethos_u.scheduler import Scheduler
 from hwsim.schedule.ethos_u.system import memory_system
 from hwsim.schedule.mapper import LayerPlan, Mapping, Tile, Transfer, precision_of
+from hwsim.workload.as_tflite import as_tflite
 from hwsim.workload.graph import Graph
 from hwsim.workload.opdefs import mac_count
 
@@ -42,27 +47,27 @@ def plan_vela(graph: Graph, device: Device) -> list[LayerPlan]:
     if spec is None:
         raise ConfigError(f"{device.path or device.name}: performance_model: 'vela-5.2' needs an ethos_u section "
                           "(accelerator, system_config, memory_mode)")
-    if graph.format == "onnx":  # NCHW graphs take hwsim's own mapper until converted to the TFLite layout
-        from hwsim.schedule.mapper import plan_checked
-
-        return plan_checked(graph, device)
     fam = family(spec.accelerator)
     memsys = memory_system(SYSTEM_CONFIGS[spec.system_config], MEMORY_MODES[spec.memory_mode],
                            spec.arena_cache_size_bytes)
-    ops = lower(graph)
-    assign_formats(ops)
+    lowered, origin = graph, list(range(len(graph.ops)))
+    if graph.format == "onnx":  # Vela reads TFLite: the network a TFLite conversion of the model gives
+        converted = as_tflite(graph)
+        lowered, origin = converted.graph, converted.origin
+    ops = lower(lowered, fam.name)
+    assign_formats(ops, fam.name)
     sched = Scheduler(fam, memsys, ops)
     results = estimate(sched, sched.schedule().costs)
     by_source: dict[int | None, list[OpResult]] = defaultdict(list)
     for r in results:
-        by_source[r.op.source].append(r)
+        by_source[None if r.op.source is None else origin[r.op.source]].append(r)
     return [_layer_plan(graph, op, by_source.get(i, []), device, fam.arch.total_macs) for i, op in enumerate(graph.ops)]
 
 
 def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_per_cycle: int) -> LayerPlan:
     w_bits, a_bits, acc_bits = precision_of(graph, op)
     pair = f"{w_bits}x{a_bits}"
-    if not results:  # a view Vela removes, or shape arithmetic folded away
+    if not results:  # a view Vela removes, shape arithmetic folded away, a Quantize of a requantized QDQ group
         return LayerPlan(op.name, op.kind, "", 0, "", 0, [], Mapping(unit="(view)"), ActionCounts())
     if all(not r.op.npu for r in results):
         reason = "; ".join(dict.fromkeys(r.op.cpu_reason for r in results if r.op.cpu_reason))

@@ -1,7 +1,10 @@
-"""Vela 5.2.0's scheduling decisions for Ethos-U55/U65: block configs, weight buffering, memory placement.
+"""Vela 5.2.0's scheduling decisions for Ethos-U: block configs, weight buffering, memory placement.
 
 For every op the scheduler picks a block config for the OFM it computes and encodes the op's weights for
-that config (``Scheduler::CreateSchedulerOpInfo``). It then decides, op by op in execution order, whether
+that config (``Scheduler::CreateSchedulerOpInfo``); on U85 it encodes them in the format that decodes and
+runs fastest (default, fast or 2:4 sparse), and schedules each op group as one op, its primary, with the
+ops chained into it and its fused activations estimated together (``PerformanceQuery`` with the group's
+feature-map records); maps passed within a group take no memory. It then decides, op by op in execution order, whether
 to copy the weights into the staging SRAM ahead of use and in how many depth slices
 (``ProposeWeightBuffering`` / ``ProposeSlicedWeightBuffering``): a copy pays off when reading the weights
 from where they live (flash, DRAM) would be slower than the copy, which can run under the previous op
@@ -17,18 +20,35 @@ from dataclasses import dataclass, field, replace
 
 from hwsim.schedule.ethos_u import estimator as est
 from hwsim.schedule.ethos_u.blocks import BlockConfig, BlockQuery
+from hwsim.schedule.ethos_u.blocks_u85 import unpermute
 from hwsim.schedule.ethos_u.cascades import CascadeBuilder, CascadeInfo
+from hwsim.schedule.ethos_u.estimator_u85 import GroupOp
 from hwsim.schedule.ethos_u.family import U55Family
 from hwsim.schedule.ethos_u.geometry import Shape, div_up, elements, required_input_size, round_down, round_up
-from hwsim.schedule.ethos_u.ir import VOp, VTensor
+from hwsim.schedule.ethos_u.ir import VConn, VOp, VTensor
 from hwsim.schedule.ethos_u.live_ranges import LiveRangeGraph, LRMemory, WeightBuffer
+from hwsim.schedule.ethos_u.lowering import transpose_type
 from hwsim.schedule.ethos_u.system import MemorySystem
-from hwsim.schedule.ethos_u.weight_encoding import (EncodedWeights, EncodingParams, encode_scales, encode_weights,
-                                                   u55_encoding_params)
+from hwsim.schedule.ethos_u.weight_encoding import EncodedWeights, WeightsNotSparse, encode_scales, encode_weights
 
 OFM_SPLIT_DEPTH = 16
 STARTUP_DELAY_CYCLES = 1000
 CONVOLUTIONS = frozenset({"Conv2D", "DepthwiseConv2D", "FullyConnected"})
+DATA_LAYOUT_OPS = frozenset({"Transpose", "MemoryCopy", "Reverse"})  # Vela's IsDataLayout, as lowered here
+
+
+@dataclass(frozen=True)
+class WeightFormat:
+    """How an op's weights are encoded: Vela's default format, or U85's fast and/or 2:4 sparse formats."""
+
+    fast: bool = False
+    sparse: bool = False
+
+
+DEFAULT_FORMAT = WeightFormat()
+# The order Vela tries the formats in (EncodeBestWeightFormat): the first of equally fast ones wins.
+FORMAT_ORDER = (WeightFormat(sparse=True), DEFAULT_FORMAT, WeightFormat(fast=True, sparse=True),
+                WeightFormat(fast=True))
 
 
 @dataclass
@@ -62,6 +82,7 @@ class OpCost:
     stripe: Shape
     stripe_input: Shape
     weights: EncodedWeights | None = None
+    weight_format: WeightFormat = DEFAULT_FORMAT
     depth_slices: list[int] = field(default_factory=list)
     buffering: str = "None"  # "None", "Single" or "Double"
     buffer_parts: tuple[int, int] = (0, 0)
@@ -111,13 +132,19 @@ class Schedule:
 
 
 class Scheduler:
-    """Schedules a lowered op list on one accelerator config and memory system (U55/U65)."""
+    """Schedules a lowered op list on one accelerator config and memory system.
+
+    ``ops`` is the lowered list; the schedule is over its primary ops (``ops``), the ops chained into
+    them (U85 op groups) running in their primary's pass (``all_ops`` has both).
+    """
 
     def __init__(self, fam: U55Family, memsys: MemorySystem, ops: list[VOp]) -> None:
         self.fam = fam
         self.arch = fam.arch
         self.mem = memsys
-        self.ops = ops
+        self.all_ops = ops
+        self.ops = [op for op in ops if op.parent is None]
+        self._encodings: dict[tuple, EncodedWeights | None] = {}
 
     # -- tensors ------------------------------------------------------------------------------------------
     @staticmethod
@@ -152,55 +179,117 @@ class Scheduler:
         """An operand as the estimator sees it."""
         return est.FeatureMap(shape or conn.shape, conn.bits, memory or self.memory(conn.tensor), conn.tensor.format)
 
+    def group_ops(self, op: VOp) -> tuple[GroupOp, ...]:
+        """The op's U85 op group for the estimator, primary first, each op's operands as when it joined.
+
+        A tensor passed within the group (fused or chained) has no memory (InitPerfQuery's feature-map records).
+        """
+        internal = {id(t) for t in op.internal_tensors()}
+
+        def fm(conn: VConn | None) -> est.FeatureMap | None:
+            if conn is None:
+                return None
+            memory = None if id(conn.tensor) in internal else self.memory(conn.tensor)
+            return est.FeatureMap(conn.shape, conn.bits, memory, conn.tensor.format)
+
+        return tuple(GroupOp(m.type, fm(m.ifm), fm(m.ofm), fm(m.ifm2), transpose_type(m.perm)) for m in op.group)
+
     # -- per-op decisions ---------------------------------------------------------------------------------
-    def block_config(self, op: VOp, ofm: Shape, ifm: Shape, ifm2: Shape | None) -> BlockConfig:
-        """Vela's block config for the op computing ``ofm`` (a transpose searches on its unpermuted output)."""
-        if op.type == "Transpose":
-            ofm = ifm
-        return self.fam.block_config(BlockQuery(op.type, ofm, ifm, ifm2, op.ifm.bits, op.ofm.bits,
-                                                       op.kernel, 2048 if op.uses_lut else 0, op.scaled))
+    def block_config(self, op: VOp, ofm: Shape, ifm: Shape, ifm2: Shape | None, sparse: bool = False) -> BlockConfig:
+        """Vela's block config for the op computing ``ofm`` (GetOpConfig)."""
+        return self.fam.block_config(BlockQuery(op.type, ofm, ifm, ifm2, op.ifm.bits, op.ofm.bits, op.kernel,
+                                                2048 if op.uses_lut else 0, op.scaled, transpose=transpose_type(op.perm),
+                                                ofm_format=op.ofm.tensor.format, sparse_weights=sparse))
 
-    def encoding_params(self, op: VOp, config: BlockConfig) -> EncodingParams:
-        """What Vela's weight encoder keys on for this op and config."""
-        return u55_encoding_params(self.arch, config, op.ifm.bits, op.kernel)
+    def encode(self, op: VOp, config: BlockConfig, slices: list[int],
+               fmt: WeightFormat = DEFAULT_FORMAT) -> EncodedWeights | None:
+        """The op's encoded weight (and scale) stream for depth ``slices``.
 
-    def encode(self, op: VOp, config: BlockConfig, slices: list[int]) -> EncodedWeights | None:
-        """The op's encoded weight (and scale) stream for depth ``slices``."""
-        if op.weights is not None:
+        Raises WeightsNotSparse when ``fmt`` is sparse and the weights are not.
+        """
+        params = self.fam.encoding_params(config, op.ifm.bits, op.kernel, fmt.fast, fmt.sparse)
+        if op.weights is None:
+            return encode_scales(op.ofm.shape[3], params, slices) if op.has_scales else None
+        key = (id(op), params, tuple(slices))
+        if key not in self._encodings:  # every schedule asks again; a failed sparse encoding is remembered too
             zero_points = 0 if op.weight_zero_points is None else op.weight_zero_points
-            return encode_weights(op.type, op.weights.data, zero_points, self.encoding_params(op, config), slices)
-        if op.has_scales:
-            return encode_scales(op.ofm.shape[3], self.encoding_params(op, config), slices)
-        return None
+            try:
+                self._encodings[key] = encode_weights(op.type, op.weights.data, zero_points, params, slices)
+            except WeightsNotSparse:
+                self._encodings[key] = None
+        encoded = self._encodings[key]
+        if encoded is None:
+            raise WeightsNotSparse(f"{op.type} weights are not 2:4 sparse")
+        return encoded
 
-    def op_info(self, op: VOp, stripe: Shape) -> OpCost:
-        """Block config and encoded weights of ``op`` computing an OFM stripe (CreateSchedulerOpInfo)."""
+    def encode_best(self, op: VOp, cost: OpCost) -> None:
+        """Encode the weights in the format that decodes and runs fastest (EncodeBestWeightFormat, U85).
+
+        Sparse weights need their own block config, and are dropped when it runs the op slower; the fast
+        format is tried only while it looks quicker to decode (UseFastDecoder). Each candidate costs its
+        decode cycles plus the op's cycles (ChooseBestWeightFormat); the op's cycles are counted only when
+        a sparse config exists, as in Vela.
+        """
+        formats = self.fam.weight_formats(op.type)
+        slices = [0, weight_depth(op, cost.stripe)]
+        if not formats:
+            cost.weights = self.encode(op, cost.config, slices)
+            return
+        ifm2 = op.ifm2.shape if op.ifm2 is not None else None
+        configs = {False: cost.config, True: self.block_config(op, cost.stripe, cost.stripe_input, ifm2, sparse=True)}
+        cycles = {sparse: self.fam.op_cycles(self.perf_query(op, replace(cost, config=configs[sparse]),
+                                                             fmt=WeightFormat(sparse=sparse)))[0]
+                  for sparse in (False, True)}
+        allowed = {"fast": "fast" in formats, "sparse": cycles[True] <= cycles[False]}
+        best = None
+        for fmt in FORMAT_ORDER:
+            if (fmt.fast and not allowed["fast"]) or (fmt.sparse and not allowed["sparse"]):
+                continue
+            try:
+                weights = self.encode(op, configs[fmt.sparse], slices, fmt)
+            except WeightsNotSparse:
+                allowed["sparse"] = False
+                continue
+            if not fmt.fast and allowed["fast"] and not self.fam.use_fast_decoder(weights, self.mem.const):
+                allowed["fast"] = False
+            total = self.fam.weight_decode_cycles(weights, fmt.fast, self.mem.const) + cycles[fmt.sparse]
+            if best is None or total < best[0]:
+                best = (total, fmt, weights)
+        _, cost.weight_format, cost.weights = best
+        cost.config = configs[cost.weight_format.sparse]
+
+    def op_info(self, op: VOp, stripe: Shape, encode: bool = True) -> OpCost:
+        """Block config and (unless not ``encode``) encoded weights of ``op`` computing an OFM stripe
+        (CreateSchedulerOpInfo)."""
         ifm = op.ifm.shape
         ifm2 = op.ifm2.shape if op.ifm2 is not None else None
         full = op.ofm.shape
-        if op.type not in ("Conv2D", "DepthwiseConv2D", "FullyConnected", "MaxPool", "AvgPool", "ReduceSum") and \
-                op.type not in ("Add", "Sub", "Mul", "Maximum", "Minimum", "Asr", "SHL", "CLZ", "LUT",
-                                "MemoryCopy", "Relu", "Relu6"):
+        if not can_stripe(op):
             stripe = full
         if stripe != full:  # a stripe reads the rows it needs, always the whole width (U55/U65 split only H)
             h = min(required_input_size(stripe[1], op.kernel.stride_y, op.kernel.dilated_h), ifm[1])
             ifm = (ifm[0], h, ifm[2], ifm[3])
             if ifm2 is not None:
                 ifm2 = (ifm2[0], min(h, ifm2[1]), ifm2[2], ifm2[3])
-        config = self.block_config(op, stripe, ifm, ifm2)
-        depth = full[3]
-        cost = OpCost(config, stripe, ifm, depth_slices=[0, depth])
-        cost.weights = self.encode(op, config, [0, depth])
+        cost = OpCost(self.block_config(op, stripe, ifm, ifm2), stripe, ifm, depth_slices=[0, weight_depth(op, full)])
+        if encode:
+            self.encode_best(op, cost)
         return cost
 
     def perf_query(self, op: VOp, cost: OpCost, ofm_depth: int | None = None, scheduling: int = est.SINGLE,
-                   with_weights: bool = True) -> est.PerfQuery:
-        """Vela's InitPerfQuery: the op at full shape (or ``ofm_depth`` of it) with its weight details."""
+                   with_weights: bool = True, fmt: WeightFormat = DEFAULT_FORMAT) -> est.PerfQuery:
+        """Vela's InitPerfQuery: the op at full shape (or ``ofm_depth`` of it) with its weight details.
+
+        ``fmt`` is the weight format the estimate assumes: Vela's schedules cost ops in the default format,
+        its buffering and final estimates in the one chosen.
+        """
         ofm_shape = op.ofm.shape if ofm_depth is None else (*op.ofm.shape[:3], ofm_depth)
         q = est.PerfQuery(op.type, op.kernel, cost.config, self.feature_map(op.ifm), self.feature_map(op.ofm, ofm_shape),
                           self.feature_map(op.ifm2) if op.ifm2 is not None else None, op.activation,
                           has_scales=op.has_scales, scheduling=scheduling,
-                          tmp_memory=self.mem.arena if op.type == "MatMul" else None)
+                          tmp_memory=self.mem.arena if op.type == "MatMul" else None,
+                          transpose=transpose_type(op.perm), fast_weights=fmt.fast, sparse_weights=fmt.sparse,
+                          group=self.group_ops(op))
         if op.has_scales:
             q.const_memory = self.mem.const
         if with_weights and cost.weights is not None:
@@ -220,11 +309,11 @@ class Scheduler:
         cost.op_cycles, cost.macs = self.fam.op_cycles(q)
         cost.access = self.fam.element_access(q)
         cost.perf = self.sliced_perf(op, cost.depth_slices, cost.config, cost.weights, False, False,
-                                     cost.stripe, 0, "None")
+                                     cost.stripe, 0, "None", cost.weight_format)
 
     def sliced_perf(self, op: VOp, slices: list[int], config: BlockConfig, weights: EncodedWeights | None,
                     stage_weights: bool, stage_ifm: bool, stripe: Shape, slack_cycles: int,
-                    buffering: str) -> EstimatedPerf:
+                    buffering: str, fmt: WeightFormat = DEFAULT_FORMAT) -> EstimatedPerf:
         """Vela's EstimateSlicedOpPerformance: run and read cycles of the op in depth slices."""
         res = EstimatedPerf()
         repeats = max(1.0, op.ofm.shape[1] / stripe[1])
@@ -241,7 +330,9 @@ class Scheduler:
                                          op.ofm.tensor.format),
                           self.feature_map(op.ifm2) if op.ifm2 is not None else None, op.activation,
                           const_memory=self.mem.const if op.has_scales else None, has_scales=op.has_scales,
-                          weight_staging=wgt_mem, tmp_memory=self.mem.arena if op.type == "MatMul" else None)
+                          weight_staging=wgt_mem, tmp_memory=self.mem.arena if op.type == "MatMul" else None,
+                          transpose=transpose_type(op.perm), fast_weights=fmt.fast, sparse_weights=fmt.sparse,
+                          group=self.group_ops(op))
         n_slices = len(slices) - 1
         fetches = 0
         ifm_read = 0
@@ -279,8 +370,9 @@ class Scheduler:
         res.full_run_cycles = res.op_run_cycles + visible
         res.visible_buffer_cycles = visible
         if wgt_mem is not None and fetches:
-            res.weight_read_cycles = self.fam.min_read(wgt_mem, res.weight_read_bytes // fetches, True) * fetches
-        res.ifm_read_cycles = self.fam.min_read(ifm_mem, res.ifm_read_bytes)
+            res.weight_read_cycles = self.fam.min_read(wgt_mem, res.weight_read_bytes // fetches, True, op.type,
+                                                       fmt.fast) * fetches
+        res.ifm_read_cycles = self.fam.min_read(ifm_mem, res.ifm_read_bytes, False, op.type)
         res.weight_read_cycles = int(repeats * res.weight_read_cycles)
         res.weight_read_bytes = int(repeats * res.weight_read_bytes)
         res.ifm_read_cycles = int(repeats * res.ifm_read_cycles)
@@ -300,17 +392,27 @@ class Scheduler:
         return Schedule(costs)
 
     def minimal_schedule(self) -> Schedule:
-        """Every op striped to as few rows as the op after it needs (ProposeMinimalSchedule)."""
+        """Every op striped to as few rows as the op after it needs (ProposeMinimalSchedule).
+
+        Only stripes matter for building cascades, after which every op left out of one takes its
+        max-schedule cost: weights are encoded and costs measured later, for the ops cascaded
+        (:meth:`complete_cascaded`), as encoding dominates the scheduler's run time.
+        """
         costs: list[OpCost | None] = [None] * len(self.ops)
         after: VOp | None = None
         for op in reversed(self.ops):
             if op.npu:
                 rows = after.kernel.stride_y if after is not None else 1
-                cost = self.op_info(op, (*op.ofm.shape[:1], rows, *op.ofm.shape[2:]))
-                self.measure(op, cost)
-                costs[op.index] = cost
+                costs[op.index] = self.op_info(op, (*op.ofm.shape[:1], rows, *op.ofm.shape[2:]), encode=False)
             after = op
         return Schedule(costs)
+
+    def complete_cascaded(self, sched: Schedule) -> None:
+        """Encode and measure the minimal-schedule costs of the ops in cascades."""
+        for info in sched.cascades.values():
+            for i in range(info.start, info.end + 1):
+                self.encode_best(self.ops[i], sched.costs[i])
+                self.measure(self.ops[i], sched.costs[i])
 
     # -- memory -------------------------------------------------------------------------------------------
     def live_ranges(self, sched: Schedule) -> LiveRangeGraph:
@@ -338,7 +440,7 @@ class Scheduler:
                 continue
             ifm = op.ifms[op.primary_ifm].tensor
             own = self.size_of(ifm) if self.in_staging(ifm) else 0
-            ofm = op.ofm.tensor
+            ofm = op.final_ofm.tensor
             if self.in_staging(ofm) and not (cost.cascade == 0 and graph.same_range(ifm, ofm)):
                 own += self.size_of(ofm)
             own += cost.weight_buffer_bytes()
@@ -378,9 +480,9 @@ class Scheduler:
     def propose_weight_buffering(self, op: VOp, cost: OpCost, ref_costs: list[OpCost | None], prev_op: VOp | None,
                                  prev_cost: OpCost | None, limit_bytes: int) -> None:
         """Vela's ProposeWeightBuffering and ProposeSlicedWeightBuffering for one op."""
-        full_depth = ref_costs[op.index].stripe[3]
+        full_depth = weight_depth(op, ref_costs[op.index].stripe)
         cost.depth_slices = [0, full_depth]
-        cost.weights = self.encode(op, cost.config, [0, full_depth])
+        cost.weights = self.encode(op, cost.config, [0, full_depth], cost.weight_format)
         if not self._sliced_buffering(op, cost, ref_costs, prev_op, prev_cost, limit_bytes, full_depth):
             cost.buffering, cost.buffer_parts, cost.prebuffer = "None", (0, 0), False
             cost.weight_buffers = []
@@ -388,8 +490,10 @@ class Scheduler:
     @staticmethod
     def _prefer_future_op(op, ref_costs, perf, cost, prev_cost, buffering_bytes) -> bool:
         """Skip buffering when it would crowd out the next op's IFM, which reads worse (PreferFutureOpPerformance)."""
-        readers = op.ofm.tensor.consumers
-        nxt = ref_costs[readers[0].index] if readers and readers[0].index < len(ref_costs) else None
+        readers = op.final_ofm.tensor.consumers
+        if not readers or readers[0].parent is not None:  # a chained reader has no estimate of its own
+            return False
+        nxt = ref_costs[readers[0].index] if readers[0].index < len(ref_costs) else None
         if (nxt is None or nxt.perf.op_dominated() or nxt.perf.ifm_ratio() <= 2.0 or nxt.perf.weight_read_cycles <= 0
                 or nxt.perf.ifm_size_bytes >= cost.slack_memory):
             return False
@@ -408,11 +512,12 @@ class Scheduler:
             return False
         repeats = div_up(op.ofm.shape[1], cost.stripe[1]) if cost.cascade and cost.stripe[1] else 1
         refetches = ref.access.weights_refetch * repeats
-        unmoved = self.fam.min_read(const, full_bytes, True) * refetches
-        from_buffer = self.fam.min_read(staging, full_bytes, True) * refetches
+        fast = cost.weight_format.fast
+        unmoved = self.fam.min_read(const, full_bytes, True, op.type, fast) * refetches
+        from_buffer = self.fam.min_read(staging, full_bytes, True, op.type, fast) * refetches
         if from_buffer >= unmoved:
             return False
-        can_slice = op.type in CONVOLUTIONS and cost.cascade == 0
+        can_slice = op.type in CONVOLUTIONS and transpose_type(op.perm) == "None" and cost.cascade == 0
         slack_cycles = prev_cost.slack_cycles if prev_cost is not None else 0
         slack_memory = prev_cost.slack_memory if prev_cost is not None else limit_bytes
         smallest = int(full_transfer * min(full_depth, OFM_SPLIT_DEPTH) / full_depth)
@@ -457,7 +562,7 @@ class Scheduler:
             buffering_depth = 0
             pre_depth = max(round_down(int(full_depth * ratio), min_depth), OFM_SPLIT_DEPTH)
             if pre_depth < full_depth:
-                q = self.perf_query(op, cost, pre_depth, est.FIRST, with_weights=False)
+                q = self.perf_query(op, cost, pre_depth, est.FIRST, with_weights=False, fmt=cost.weight_format)
                 q.weight_staging = staging
                 pre_cycles = self.fam.op_cycles(q)[0]
                 buffering_depth = int((full_depth * pre_cycles) / full_transfer)
@@ -468,7 +573,7 @@ class Scheduler:
                 step = block_depth if buffering_depth > block_depth else min_depth
                 buffering_depth = max(round_down(buffering_depth, step), min_depth)
                 slices = [0] + list(range(pre_depth, full_depth, buffering_depth)) + [full_depth]
-                weights = self.encode(op, cost.config, slices)
+                weights = self.encode(op, cost.config, slices, cost.weight_format)
                 if weights.max_range_bytes <= half_limit or (pre_depth == OFM_SPLIT_DEPTH
                                                              and buffering_depth == min_depth):
                     break
@@ -487,14 +592,14 @@ class Scheduler:
             STARTUP_DELAY_CYCLES if force_initial else 0)
         cost.stage_ifm = False
         perf = self.sliced_perf(op, slices, cost.config, weights, True, cost.sources_cascade_buffer(), cost.stripe,
-                                usable_slack, buffering)
+                                usable_slack, buffering, cost.weight_format)
         if method in ("sliced", "single_slice"):
             ifm_read_cycles = perf.ifm_read_cycles
-            ifm_t = op.ifm.tensor
+            ifm_t = op.ifm.tensor  # weigh staging the IFM instead, if an op (not a data-layout one) computes it
             if (ifm_t.producers and not cost.sources_cascade_buffer()
-                    and self.memory(ifm_t) != staging):
+                    and ifm_t.producers[0].type not in DATA_LAYOUT_OPS and self.memory(ifm_t) != staging):
                 both_fit = perf.ifm_size_bytes + parts[0] + parts[1] <= limit_bytes
-                old_staged = self.fam.min_read(staging, ref.perf.ifm_read_bytes)
+                old_staged = self.fam.min_read(staging, ref.perf.ifm_read_bytes, False, op.type)
                 perf_ifm = max(ref.perf.op_run_cycles, ref.perf.weight_read_cycles, old_staged)
                 perf_wgt = max(perf.full_run_cycles, perf.weight_read_cycles, perf.ifm_read_cycles)
                 prev_slack_memory = prev_cost.slack_memory if prev_cost is not None else 0
@@ -506,7 +611,7 @@ class Scheduler:
                     return False
                 if both_fit:
                     cost.stage_ifm = True
-                    ifm_read_cycles = self.fam.min_read(staging, perf.ifm_read_bytes)
+                    ifm_read_cycles = self.fam.min_read(staging, perf.ifm_read_bytes, False, op.type)
             original = max(ref.perf.op_run_cycles, ref.perf.weight_read_cycles, ifm_read_cycles)
             new = max(perf.full_run_cycles, perf.weight_read_cycles, ifm_read_cycles)
             n = len(slices) - 1
@@ -554,7 +659,7 @@ class Scheduler:
             # from where they live even when single-buffered: the buffered-vs-unbuffered test of the later
             # ProposeScheduleBuffering compares against it.
             cost.perf = self.sliced_perf(op, cost.depth_slices, cost.config, cost.weights, False, False,
-                                         cost.stripe, 0, cost.buffering)
+                                         cost.stripe, 0, cost.buffering, cost.weight_format)
             out.costs[i] = cost
             src = op.ifms[op.primary_ifm].shape
             stripe = (src[0], stripe[1] * op.kernel.stride_y, *src[2:])
@@ -632,6 +737,7 @@ class Scheduler:
         local, non_local, live = self.local_usage(min_s)
         builder = CascadeBuilder(self, self.ops, non_local, local, live, self.mem.spilling)
         min_s.cascades = builder.build(min_s.costs, max_s.costs, limit)
+        self.complete_cascaded(min_s)
         self.update_memory(min_s)
         for end, info in list(min_s.cascades.items()):
             better = self.optimize_cascade(info, min_s, max_s, limit)
@@ -663,6 +769,23 @@ class Scheduler:
                 conn.tensor.memory = "staging"
                 conn.tensor.format = "NHCWB16"
                 conn.tensor.storage_shape = (conn.shape[0], buf.shape[1], buf.shape[2], conn.shape[3])
+
+
+STRIPABLE = frozenset({"Conv2D", "DepthwiseConv2D", "FullyConnected", "MaxPool", "AvgPool", "ReduceSum", "Add", "Sub",
+                       "Mul", "Maximum", "Minimum", "Asr", "SHL", "CLZ", "LUT", "MemoryCopy", "Relu", "Relu6"})
+
+
+def can_stripe(op: VOp) -> bool:
+    """Ops computed a few rows at a time: convolutions, pools and elementwise ops whose output is not
+    transposed and that no op is chained into (CanSubdivide; CreateSchedulerOpInfo keeps chains whole)."""
+    return op.type in STRIPABLE and transpose_type(op.perm) == "None" and not op.chained
+
+
+def weight_depth(op: VOp, ofm: Shape) -> int:
+    """The OFM channels an op's weights (and their depth slices) count: those before a fused transpose moved them."""
+    if op.weights is None or op.perm is None:
+        return ofm[3]
+    return unpermute(ofm, transpose_type(op.perm))[3]
 
 
 def _try_weight_buffering(weights: EncodedWeights, limit_bytes: int) -> tuple[str, tuple[int, int]]:

@@ -129,7 +129,11 @@ def scale_positive(c: Check) -> str | None:
     if c.kind in NO_QUANT:
         return None
     for o in c.operands:
-        if o.tensor.quant is not None and any(quantized_shift(float(s)) < 0 for s in np.ravel(o.tensor.quant.scale)):
+        if o.tensor.quant is None:
+            continue
+        scales = np.asarray(o.tensor.quant.scale, float).ravel()
+        # only a scale of 2**31 or more (or NaN) can have a negative shift: test those alone
+        if any(quantized_shift(float(s)) < 0 for s in scales[~(np.abs(scales) < 2.0 ** 31)]):
             return (f"tensor {o.tensor.name!r} has a scale of 2**32 or more (Vela: the quantization scale of any "
                     "tensor must be positive, which it checks as a non-negative shift)")
     return None
@@ -161,11 +165,13 @@ def weight_sum(c: Check) -> str | None:
     w = c.of("weights")[0]
     if w.data is None:
         return None
+    shape = np.shape(w.data)
+    per_channel = math.prod(shape[:-1]) if c.kind == "depthwise_conv2d" else math.prod(shape[1:])
+    limit = MAX_WEIGHT_SUM[c.family][0 if bits(c.ifm) == 8 else 1]
+    if 255 * per_channel < limit:  # no channel can reach the limit: skip the sums
+        return None
     data = np.asarray(w.data, np.int64)
     per_out = data.reshape(-1, data.shape[-1]).T if c.kind == "depthwise_conv2d" else data.reshape(data.shape[0], -1)
-    limit = MAX_WEIGHT_SUM[c.family][0 if bits(c.ifm) == 8 else 1]
-    if 255 * per_out.shape[1] < limit:
-        return None
     zero = np.asarray(w.quant.zero_point, np.int64).ravel() if w.quant is not None else np.zeros(1, np.int64)
     zero = zero[:, None] if zero.size > 1 else zero[:1]
     worst = int(np.abs(per_out - zero).sum(axis=1).max())
@@ -238,7 +244,10 @@ def fc_weight_shape(c: Check) -> str | None:
 
 
 def has_padding(c: Check) -> bool:
-    """True when the op pads its input (SAME padding that adds pixels); Vela's kernel padding is then nonzero."""
+    """True when the op pads its input (SAME padding that adds pixels, or explicit pads); Vela's kernel padding
+    is then nonzero."""
+    if isinstance(c.op.attrs.get("padding"), (tuple, list)):
+        return any(c.op.attrs["padding"])
     if c.op.attrs.get("padding") != "same":
         return False
     _, h, w, _ = padded4(c.ifm.shape)

@@ -24,20 +24,23 @@ weights, sets the weight traffic and Vela's latency estimate. Vela builds the st
   sparse weights; :mod:`hwsim.schedule.ethos_u.weight_format` makes the default-or-fast choice.
 
 :func:`encode_weights` returns what Vela's ``NpuWeightTensor`` records. Results are cached on the
-weights' bytes and the parameters, as Vela caches identical encodings.
+weights' bytes and the parameters, as Vela caches identical encodings: in memory, and on disk
+(:mod:`hwsim.cache`, keyed also on this module's and the codec's source) for the next run of a sweep.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hwsim import cache as disk_cache
 from hwsim.schedule.ethos_u import mlw_codec
 
 if TYPE_CHECKING:
@@ -213,8 +216,25 @@ class _Payload:
 
 
 @lru_cache(maxsize=4096)
-def _encode_cached(depthwise: bool, _digest: bytes, params: EncodingParams, slices: tuple[int, ...],
+def _encode_cached(depthwise: bool, digest: bytes, params: EncodingParams, slices: tuple[int, ...],
                    payload: _Payload) -> EncodedWeights:
+    key = f"{_code_digest()} {depthwise} {digest.hex()} {params!r} {slices}"
+    stored = disk_cache.load("ethos_u_weights", key)
+    if stored is not None:
+        return EncodedWeights(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
+    result = _encode(depthwise, params, slices, payload)
+    disk_cache.store("ethos_u_weights", key, dataclasses.asdict(result))
+    return result
+
+
+@cache
+def _code_digest() -> str:
+    """The encoder's own source, so that stored encodings go stale when it changes."""
+    return disk_cache.source_digest(__file__, mlw_codec.__file__)
+
+
+def _encode(depthwise: bool, params: EncodingParams, slices: tuple[int, ...],
+            payload: _Payload) -> EncodedWeights:
     src = _as_ohwi(payload.weights, depthwise)
     channels = src.shape[3] if depthwise else src.shape[0]
     _check_slices(slices, channels)
@@ -317,9 +337,9 @@ def _stream_values(src: np.ndarray, zp: np.ndarray, depthwise: bool, params: Enc
     local = local.astype(np.int16)
     # Vela indexes the zero points by the slice-local (U55: core-local) OFM channel for depthwise, else
     # by the IFM channel; per-axis zero points are 0 in TFLite int8, so this only matters for uint8.
-    if depthwise:
+    if depthwise and zp.any():  # (all-zero points, the usual case, leave the values as they are)
         local = local - zp[np.arange(local.shape[0]) % zp.size].astype(np.int16)[:, None, None, None]
-    else:
+    elif zp.any():
         local = local - zp[np.arange(local.shape[3]) % zp.size].astype(np.int16)
     flat = np.append(local.ravel(), np.int16(0))  # index -1 reads the padding zero
     if not params.is_u85:

@@ -1,0 +1,166 @@
+"""hwsim against published silicon: Coral's Edge TPU table and Qualcomm AI Hub's Hexagon figures, and the
+fit of each device's fitted constants.
+
+Run from the repository root with hwsim's venv active::
+
+    python benchmarks/bench_published.py export --models DIR   # Keras -> int8 .tflite -> workloads/published/*.yaml
+    python benchmarks/bench_published.py table [--device hexagon_like]   # published ms, hwsim ms, signed error
+    python benchmarks/bench_published.py fit [--device hexagon_like]     # refit the fitted constants (fit rows)
+
+``export`` builds each network with the TFLite converter (``benchmarks/build_models.py``, cached in DIR;
+keep DIR outside the repository) and writes its shapes as a layer file, the workload the table and the tests
+simulate. ``table`` and ``fit`` only read those layer files. Nothing here runs in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import math
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.published_figures import CORAL_USB, HEXAGON, Figure  # noqa: E402
+from hwsim.devices.model import Device, load_device  # noqa: E402
+from hwsim.importers.yaml_layers import dump_layers_yaml, graph_to_layers, load_layers_yaml  # noqa: E402
+from hwsim.schedule.simulate import simulate  # noqa: E402
+
+PUBLISHED = ROOT / "workloads" / "published"
+# Coral's SSD models end in TFLite's detection post-processing custom op, which the Object Detection API's
+# exporter adds and a Keras build cannot emit: it is appended to the layer file (boxes, scores -> 10 detections).
+POSTPROCESS = {"ssd_mobilenet_v1_300", "ssd_mobilenet_v2_300"}
+
+
+def export(figures: tuple[Figure, ...], models: Path) -> None:
+    """Build each figure's network (cached .tflite in ``models``) and write its layer file."""
+    from benchmarks.build_models import MODELS, build
+    from hwsim.importers import load_model
+
+    PUBLISHED.mkdir(parents=True, exist_ok=True)
+    networks: dict[str, list[Figure]] = {}
+    for fig in figures:
+        networks.setdefault(fig.network, []).append(fig)
+    for network, figs in networks.items():
+        graph = load_model(build(network, models))
+        spec = graph_to_layers(graph, network)
+        source, kwargs, size = MODELS[network]
+        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        keras = (f"benchmarks/published_nets.py {source}({args})" if source[0].islower()
+                 else f"keras.applications.{source}(weights=None{', ' + args if args else ''})")
+        compared = "\n".join(f"  {f.label}: {f.source} ({f.published_ms} ms)" for f in figs)
+        header = (f"{network} at {size}x{size}, shapes only. Compared with:\n{compared}\n"
+                  f"Written by benchmarks/bench_published.py export: {keras},\nrandom weights, TFLite int8 "
+                  "(benchmarks/build_models.py), then hwsim.importers.yaml_layers.graph_to_layers.")
+        if network in POSTPROCESS:
+            layer_of = {op.outputs[0]: f"{op.kind}_{i}" for i, op in enumerate(graph.ops)}
+            boxes = next(layer_of[n] for n in graph.outputs if graph.tensor(n).shape[-1] == 4)
+            scores = next(layer_of[n] for n in graph.outputs if graph.tensor(n).shape[-1] != 4)
+            spec["layers"].append({"name": "detection_postprocess", "op": "detection_postprocess",
+                                   "inputs": [boxes, scores], "max_detections": 10})
+            header += "\nThe last layer stands for TFLite_Detection_PostProcess, which Coral's SSD models end in."
+        (PUBLISHED / f"{network}.yaml").write_text(dump_layers_yaml(spec, header))
+        print(f"wrote workloads/published/{network}.yaml ({len(spec['layers'])} layers)", flush=True)
+
+
+def simulated_ms(figures: tuple[Figure, ...], device: Device) -> dict[str, float]:
+    """hwsim's latency of each figure's layer file on ``device``."""
+    return {f.network: simulate(load_layers_yaml(PUBLISHED / f"{f.network}.yaml"), device,
+                                record_trace=False).time_ms for f in figures}
+
+
+def table(figures: tuple[Figure, ...], device: Device) -> list[str]:
+    """The README table: every figure, hwsim's latency and the signed error, then summaries."""
+    ms = simulated_ms(figures, device)
+    lines = ["| network | input | published ms | hwsim ms | error | rows |", "|---|---|---|---|---|---|"]
+    for f in figures:
+        err = ms[f.network] / f.published_ms - 1
+        lines.append(f"| {f.label} | {f.input_size}x{f.input_size} | {f.published_ms:g} | {ms[f.network]:.3g} | "
+                     f"{err:+.0%} | {'fit' if f.fit else 'held back'} |")
+    for title, rows in (("all rows", figures), ("held-back rows", [f for f in figures if not f.fit])):
+        errs = [abs(ms[f.network] / f.published_ms - 1) for f in rows]
+        lines.append(f"\n{title} ({len(rows)}): median |error| {statistics.median(errs):.1%}, "
+                     f"max |error| {max(errs):.1%}")
+    return lines
+
+
+def _memory(device: Device, index: int, bytes_per_cycle: float) -> Device:
+    """``device`` with level ``index`` reading and writing at ``bytes_per_cycle``."""
+    memories = list(device.spec.memories)
+    memories[index] = dataclasses.replace(memories[index], read_bandwidth_bytes_per_cycle=bytes_per_cycle,
+                                          write_bandwidth_bytes_per_cycle=bytes_per_cycle)
+    return Device(dataclasses.replace(device.spec, memories=memories), device.path)
+
+
+def _top(device: Device, **fields) -> Device:
+    return Device(dataclasses.replace(device.spec, **fields), device.path)
+
+
+def _lanes(device: Device, lanes: int) -> Device:
+    return _top(device, mac_array=dataclasses.replace(device.spec.mac_array, spatial_lanes=lanes))
+
+
+# The fitted constants of each device: name -> (grid, how a value is set). The per-inference overhead, which
+# adds to every row exactly, is fitted by a fine scan at each grid point.
+KNOBS = {
+    "edge_tpu_like": {
+        "host bandwidth_bytes_per_cycle": ([round(0.80 + 0.01 * i, 2) for i in range(21)],
+                                           lambda d, v: _memory(d, 0, v)),
+        "layer_overhead_cycles": (list(range(0, 10001, 250)), lambda d, v: _top(d, layer_overhead_cycles=v)),
+    },
+    "hexagon_like": {
+        "mac_array.spatial_lanes": (list(range(4, 33)), _lanes),
+        "ddr bandwidth_bytes_per_cycle": (list(range(25, 68, 3)), lambda d, v: _memory(d, 0, v)),  # sd8g2: <= 67
+    },
+}
+
+
+def fit(figures: tuple[Figure, ...], device: Device) -> list[str]:
+    """Least squares in log error over the fit rows (``Figure.fit``) of the device's KNOBS on their grid and
+    of ``inference_overhead_cycles`` (1 us steps up to 1 ms)."""
+    rows = [f for f in figures if f.fit]
+    graphs = {f.network: load_layers_yaml(PUBLISHED / f"{f.network}.yaml") for f in rows}
+    knobs = KNOBS[device.name]
+    best = None
+    for values in itertools.product(*(grid for grid, _ in knobs.values())):
+        trial = _top(device, inference_overhead_cycles=0)
+        for (_, setter), value in zip(knobs.values(), values):
+            trial = setter(trial, value)
+        base = {n: simulate(g, trial, record_trace=False).time_ms for n, g in graphs.items()}
+        for inference_us in range(1001):
+            loss = sum(math.log((base[f.network] + inference_us / 1000) / f.published_ms) ** 2 for f in rows)
+            if best is None or loss < best[0]:
+                best = (loss, values, inference_us)
+    loss, values, inference_us = best
+    settings = ", ".join(f"{name} {value}" for name, value in zip(knobs, values))
+    line = (f"fit on {', '.join(f.label for f in rows)}: {settings}, inference_overhead_cycles "
+            f"{round(inference_us * device.clock_mhz)} ({inference_us} us); sum of squared log errors {loss:.2e}")
+    return [line]
+
+
+TABLES = {"edge_tpu_like": CORAL_USB, "hexagon_like": HEXAGON}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("export", "table", "fit"))
+    parser.add_argument("--models", default=str(ROOT / "benchmarks" / ".models"))
+    parser.add_argument("--device", default="edge_tpu_like", choices=sorted(TABLES))
+    parser.add_argument("networks", nargs="*", help="export only these networks (default: every table's)")
+    args = parser.parse_intermixed_args()
+    if args.action == "export":
+        figures = CORAL_USB + HEXAGON
+        export(tuple(f for f in figures if not args.networks or f.network in args.networks), Path(args.models))
+        return 0
+    figures = TABLES[args.device]
+    device = load_device(args.device)
+    print("\n".join(table(figures, device) if args.action == "table" else fit(figures, device)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""The networks of Coral's and Qualcomm's published tables (workloads/published/): simulated latencies pinned.
+
+The stored values are hwsim's, not the published ones (those are in ``benchmarks/published_figures.py``);
+``python benchmarks/bench_published.py table [--device hexagon_like]`` prints both. A change to a device file,
+the mapper or the Edge TPU compiler model that moves a latency shows up here and is updated deliberately.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.published_figures import CORAL_USB, HEXAGON
+from hwsim.importers.yaml_layers import load_layers_yaml
+from hwsim.paths import data_dir
+from hwsim.schedule.simulate import simulate
+
+PUBLISHED = data_dir("workloads") / "published"
+
+EDGE_TPU_MS = {
+    "mobilenet_v1": 2.40085,
+    "mobilenet_v2": 3.040408,
+    "ssd_mobilenet_v1_300": 6.212708,
+    "ssd_mobilenet_v2_300": 6.618222,
+    "inception_v1": 3.397398,
+    "inception_v4_299": 89.2728,
+    "inception_resnet_v2_299": 118.255014,
+    "resnet50_v1_299": 51.433994,
+    "resnet50_v2_299": 52.20638,
+    "resnet152_v2_299": 133.080756,
+    "densenet121": 11.244848,
+    "squeezenet": 1.797952,
+    "vgg16": 296.850138,
+    "vgg19": 308.367314,
+    "deeplab_v3_mnv2_513": 26.656068,
+    "unet_mnv2_128": 2.893948,
+    "efficientnet_edgetpu_s": 6.592902,
+    "efficientnet_edgetpu_m": 11.947536,
+    "efficientnet_edgetpu_l": 28.346356,
+}
+HEXAGON_MS = {
+    "mobilenet_v2": 0.262665,
+    "mobilenet_v3_large": 0.318495,
+    "resnet18_v1_5": 0.447823,
+    "resnet50_v1_5": 0.782219,
+    "resnet101_v1_5": 1.188451,
+    "inception_v3_299": 0.838324,
+    "inception_v1": 0.39796,
+    "squeezenet_1_1": 0.191965,
+    "densenet121": 0.588912,
+}
+PINNED = {"edge_tpu_like": (CORAL_USB, EDGE_TPU_MS), "hexagon_like": (HEXAGON, HEXAGON_MS)}
+
+
+@pytest.mark.parametrize("device, network", [(device, f.network) for device, (figures, _) in PINNED.items()
+                                             for f in figures])
+def test_simulated_latency_is_pinned(device, network):
+    """The device's simulated latency of the network's layer file equals the stored value."""
+    graph = load_layers_yaml(PUBLISHED / f"{network}.yaml")
+    ms = simulate(graph, device, record_trace=False).time_ms
+    assert ms == pytest.approx(PINNED[device][1][network], rel=1e-6)
+
+
+def test_every_published_figure_has_a_layer_file_and_a_pinned_latency():
+    """Each row of the published tables has a workload file and a stored value, and no stored value is orphaned."""
+    for figures, pinned in PINNED.values():
+        assert [f.network for f in figures] == list(pinned)
+        assert all((PUBLISHED / f"{f.network}.yaml").is_file() for f in figures)
