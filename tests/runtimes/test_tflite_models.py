@@ -145,8 +145,8 @@ def test_infer_cli_writes_the_interpreter_output(models, tmp_path):
 
 
 def test_bad_inputs_give_one_line_errors(models, tmp_path):
-    """A truncated file, a wrong input shape, a wrong dtype and float64 reals (only float32 ones are quantized)
-    each give one line naming the problem, exit 2."""
+    """A truncated file, a wrong input shape, a wrong dtype and float64 reals (only float32 ones are
+    quantized) each give one line naming the problem, exit 2."""
     truncated = tmp_path / "truncated.tflite"
     truncated.write_bytes(models["resnet"].read_bytes()[:200])
     np.save(tmp_path / "x.npy", np.zeros((1, 16, 16, 8), np.int8))
