@@ -24,6 +24,11 @@ DEQUANTIZE         float32((x - zp) s); optimized: blocks of 8 as     float32((x
                    float32(float32(x) s) + float32(-zp s)
 QUANTIZE int->int  execute.py's requantize                            Q8 multiplier rint(256 sx / sy), >> 8
 ================== ================================================= =====================================
+
+int16 inputs (16x8 models; measured against the three resolvers and TFLite Micro, which all compute them the
+same way since XNNPACK takes no int16 op): SOFTMAX from two interpolated 513-entry int16 tables, LOGISTIC
+and TANH from the sigmoid(i / 24) table (``fixed_point``), MEAN, MUL, SUB and LEAKY_RELU with the int8
+formulas above (TFLite's reference column). The other ops here refuse int16 inputs until measured.
 """
 
 from __future__ import annotations
@@ -164,7 +169,7 @@ def _relu_op(low, high):
     def impl(graph, op, values, sem):
         _tflite_only(sem, op)
         x, x_t, y_t = _io(graph, op, values)
-        _eight_bit(op, x_t, int16=True)
+        _eight_bit(op, x_t)
         fmt = _fmt(y_t)
         lo, hi = _relu_range(low, high, _scale(y_t), _zero(y_t), fmt)
         mult, shift = quantize_multiplier(_scale(x_t) / _scale(y_t))
@@ -207,12 +212,13 @@ def _leaky_relu(graph, op, values, sem):
 
 
 # ---------------------------------------------------------------- binary elementwise
-def _binary_inputs(graph, op, values, sem):
-    """The two int8 inputs of a TFLite binary op, broadcast, as int64 codes, with the three tensors."""
+def _binary_inputs(graph, op, values, sem, int16: bool = False):
+    """The two int8 (or, with ``int16``, int16) inputs of a TFLite binary op, broadcast, as int64 codes, with
+    the three tensors."""
     _tflite_only(sem, op)
     a_t, b_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
     a, b = np.broadcast_arrays(_value(graph, values, op.inputs[0]), _value(graph, values, op.inputs[1]))
-    _eight_bit(op, a_t, int16=True)
+    _eight_bit(op, a_t, int16)
     return a.astype(np.int64), b.astype(np.int64), a_t, b_t, y_t
 
 
@@ -220,7 +226,7 @@ def _binary_inputs(graph, op, values, sem):
 def _mul(graph, op, values, sem):
     """(x1 - z1)(x2 - z2) requantized by s1 s2 / so: gemmlowp in TFLite's kernels (the multiplier from
     float32 scales in float32 arithmetic, in double in TFLite Micro), float32 in XNNPACK."""
-    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem)
+    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem, int16=True)
     fmt = _fmt(y_t)
     lo, hi = Q.activation_range(op.attrs.get("activation"), _scale(y_t), _zero(y_t), fmt)
     prod = (a - _zero(a_t)) * (b - _zero(b_t))
@@ -238,7 +244,7 @@ def _mul(graph, op, values, sem):
 @OP_IMPLS.register("sub")
 def _sub(graph, op, values, sem):
     """TFLite's shifted form: y = R_o(R_1((x1 - z1) << 20) - R_2((x2 - z2) << 20)) + zo (15 for int16)."""
-    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem)
+    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem, int16=True)
     fmt = _fmt(y_t)
     lo, hi = Q.activation_range(op.attrs.get("activation"), _scale(y_t), _zero(y_t), fmt)
     left = 20 if fmt.bits == 8 else 15
