@@ -211,8 +211,9 @@ def build_mobilenet_v2(path, size: int = 224) -> None:
         f.write(flatbuffer)
 
 
-def bench_infer(repeats: int = 7, out: TextIO = sys.stdout, size: int = 224) -> None:
-    """hwsim's bit-exact run of an int8 MobileNetV2 against the TFLite interpreter, side by side."""
+def bench_infer(repeats: int = 7, out: TextIO = sys.stdout, size: int = 224, batch: int = 32) -> None:
+    """hwsim's bit-exact run of an int8 MobileNetV2 against the TFLite interpreter, side by side: one image,
+    then images per second on a batch."""
     import tensorflow as tf
 
     from hwsim.importers import load_model
@@ -239,6 +240,42 @@ def bench_infer(repeats: int = 7, out: TextIO = sys.stdout, size: int = 224) -> 
             threaded, _ = _interleaved(runs[1], None, repeats)
             print(f"| {semantics} | {1e3 * default:.1f} | {1e3 * threaded:.1f} | {1e3 * ours:.1f} | "
                   f"{ours / default:.1f}x | {ours / threaded:.1f}x | {'yes' if exact else 'NO'} |", file=out)
+        bench_batch(tf, graph, path, batch, max(3, repeats // 2), out)
+
+
+def bench_batch(tf, graph, path: str, batch: int, repeats: int, out: TextIO) -> None:
+    """Images per second on one batch (XNNPACK arithmetic): hwsim's batch spread over threads and its images
+    one at a time, against the interpreter on the same batch (input resized to it), 1 and all threads."""
+    from hwsim.runtime.batch import run_batch
+    from hwsim.runtime.execute import run_graph
+
+    shape = graph.tensor(graph.inputs[0]).shape
+    x = np.random.default_rng(2).integers(-128, 128, (batch, *shape[1:])).astype(np.int8)
+    cores = os.cpu_count() or 1
+    runs = {f"TFLite XNNPACK, {n} thread{'s' if n > 1 else ''}": _tflite_runner(tf, path, "AUTO", x, n)
+            for n in sorted({1, cores})}
+    threads = numba.get_num_threads()
+    ours = {f"hwsim, batch over {threads} threads": lambda: run_batch(graph, x, "xnnpack")[graph.outputs[0]],
+            "hwsim, one image at a time": lambda: np.concatenate(
+                [run_graph(graph, [x[i:i + 1]], "xnnpack")[graph.outputs[0]] for i in range(batch)])}
+    want = next(iter(runs.values()))()
+    exact = all(np.array_equal(run(), want) for run in ours.values())
+    names, calls = [*ours, *runs], [*ours.values(), *runs.values()]
+    for fn in calls:
+        fn()
+    times: list[list[float]] = [[] for _ in calls]
+    for _ in range(repeats):  # in turn, so that the machine's load falls on all alike
+        for fn, ts in zip(calls, times):
+            start = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - start)
+    medians = [float(np.median(ts)) for ts in times]
+    print(f"\nBatch of {batch}, medians of {repeats} runs in turn; every output bit-exact with the "
+          f"interpreter's: {'yes' if exact else 'NO'}\n\n"
+          "| run | images/s | ms per batch | time / hwsim batched |\n|---|---:|---:|---:|", file=out)
+    for name, seconds in zip(names, medians):
+        row = f"{batch / seconds:.1f} | {1e3 * seconds:.0f} | {seconds / medians[0]:.2f}x"
+        print(f"| {name} | {row} |", file=out)
 
 
 def _tflite_runner(tf, path: str, resolver: str, x: np.ndarray, threads: int | None) -> Callable[[], np.ndarray]:
@@ -247,6 +284,9 @@ def _tflite_runner(tf, path: str, resolver: str, x: np.ndarray, threads: int | N
                                  experimental_op_resolver_type=getattr(tf.lite.experimental.OpResolverType, resolver))
     interp.allocate_tensors()
     index, output = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+    if x.shape[0] != interp.get_input_details()[0]["shape"][0]:  # a batch: the input resized to it
+        interp.resize_tensor_input(index, list(x.shape))
+        interp.allocate_tensors()
 
     def run():
         interp.set_tensor(index, x)

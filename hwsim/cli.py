@@ -73,7 +73,8 @@ def _bench(args: argparse.Namespace) -> int:
     from hwsim.bench import bench_infer, run_kernel_benchmarks
 
     if args.what == "infer":
-        bench_infer(repeats=args.repeats, out=sys.stdout, size=96 if args.quick else 224)
+        bench_infer(repeats=args.repeats, out=sys.stdout, size=96 if args.quick else 224,
+                    batch=8 if args.quick else 32)
     else:
         run_kernel_benchmarks(quick=args.quick, repeats=args.repeats, out=sys.stdout)
     return 0
@@ -149,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("infer", help="run a quantized model through hwsim's bit-accurate kernels")
     p.add_argument("model", help="a .tflite or .onnx file")
-    p.add_argument("--input", required=True, help=".npy holding the model input (integer codes or floats)")
+    p.add_argument("--input", required=True, help=".npy holding the model input (integer codes or floats); a "
+                   "batch along axis 0 runs its images over threads")
     p.add_argument("--output", required=True, help=".npy to write the output to")
     p.add_argument("--semantics", default=None,
                    help="runtime arithmetic to reproduce (default: tflite-reference for .tflite, this host's "
@@ -217,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     from hwsim.quant.commands import add_parsers as add_quant_parsers
 
     add_quant_parsers(sub)
+
+    from hwsim.llm.commands import add_parser as add_llm_parser
+
+    add_llm_parser(sub)
     return parser
 
 

@@ -84,7 +84,7 @@ def train(name: str) -> dict:
     torch.onnx.export(model, torch.from_numpy(te.x[:1]), str(path), input_names=["x"], output_names=["logits"],
                       dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}}, opset_version=13,
                       training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=True, dynamo=False)
-    record = {"model": path.name, "data": "sklearn.datasets.load_digits, pixels / 16",
+    record = {"model": path.name, "data": "workloads/digits.npz (scikit-learn's load_digits), pixels / 16",
               "split": "hwsim.accuracy.datasets.digits_split: permutation from default_rng(0); "
                        "1257 train, 540 test; calibration = first 256 train samples",
               "input_layout": layout, "seed": SEED, "epochs": EPOCHS, "batch": BATCH,

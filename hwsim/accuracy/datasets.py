@@ -1,4 +1,7 @@
-"""Evaluation data that ships with a PyPI package, so accuracy runs offline: scikit-learn's digits.
+"""Evaluation data that ships with hwsim, so accuracy runs offline: the UCI handwritten digits (8x8).
+
+``workloads/digits.npz`` holds the 1,797 samples as scikit-learn 1.9 bundles them (``load_digits``: pixel
+counts 0..16, labels 0..9), stored once so that hwsim needs no scikit-learn (258 MB installed) for 45 kB.
 
 The split is fixed here and used by the training scripts in ``workloads/`` and by every evaluation:
 a permutation of the 1,797 samples from ``numpy.random.default_rng(0)`` (PCG64 is stable across numpy
@@ -12,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.errors import ConfigError, RuntimeUnavailable
+from hwsim.errors import ConfigError
+from hwsim.paths import data_dir
 
 TRAIN_SIZE = 1257
 CALIBRATION_SIZE = 256
@@ -32,18 +36,20 @@ def digits_split(part: str, layout: str = "image") -> Split:
 
     ``layout="image"`` gives float32 [N, 1, 8, 8] (NCHW), ``"flat"`` gives [N, 64]; labels are int64.
     """
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeUnavailable(f"the built-in workloads use scikit-learn's digits: {exc}") from exc
-    digits = load_digits()
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(digits.target))
+    pixels, labels = digits()
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(labels))
     parts = {"train": order[:TRAIN_SIZE], "calibration": order[:CALIBRATION_SIZE], "test": order[TRAIN_SIZE:]}
     if part not in parts:
         raise ConfigError(f"part: expected one of {', '.join(parts)} (got {part!r})")
     if layout not in ("image", "flat"):
         raise ConfigError(f"layout: expected 'image' or 'flat' (got {layout!r})")
     idx = parts[part]
-    x = (digits.data[idx] / 16.0).astype(np.float32)
+    x = (pixels[idx].astype(np.float64) / 16.0).astype(np.float32)
     x = x.reshape(-1, 1, 8, 8) if layout == "image" else x.reshape(-1, 64)
-    return Split(np.ascontiguousarray(x), digits.target[idx].astype(np.int64))
+    return Split(np.ascontiguousarray(x), labels[idx].astype(np.int64))
+
+
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """All 1,797 digits: pixel counts uint8 [N, 8, 8] (0..16) and labels uint8 [N]."""
+    with np.load(data_dir("workloads") / "digits.npz") as f:
+        return f["pixels"], f["labels"]

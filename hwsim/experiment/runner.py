@@ -235,15 +235,21 @@ def _head(spec: RunSpec) -> dict:
 def _measure(spec: RunSpec) -> dict:
     if spec.run.get("fail"):
         raise RuntimeError("this point fails on purpose (run.fail: true)")
+    from hwsim.llm.experiment import lm_config_path, measure_lm
     from hwsim.schedule.simulate import simulate
 
     out: dict = {}
-    path = _workload_path(spec)
+    lm_path = lm_config_path(spec.workload, spec.base_dir)
+    path = lm_path or _workload_path(spec)
     device = _device(spec)
     hashes = {"workload": file_hash(str(path)),
               "recipe": hashlib.sha256(json.dumps(spec.recipe, sort_keys=True).encode()).hexdigest()[:16]}
     if device.path and Path(device.path).exists():
         hashes["device"] = file_hash(device.path)
+    if lm_path is not None:
+        out.update(measure_lm(spec, lm_path, device, spec.metrics))
+        out["input_hashes"] = json.dumps(hashes, sort_keys=True)
+        return out
     short = builtin_name(spec.workload)
     graph = None
     overflows = None

@@ -199,48 +199,6 @@ def requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind,
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def matmul_acc(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order, bias_last):
-    """Ordered accumulation into a register of range [acc_min, acc_max]; see ``reference.matmul_acc``.
-
-    Rows run in parallel; each dot product is accumulated sequentially in ``k_order``, so the result does
-    not depend on the thread count (the per-row overflow counts are integers, summed exactly).
-    """
-    rows, depth = x.shape
-    cols = w.shape[1]
-    out = np.empty((rows, cols), np.int64)
-    counts = np.zeros(rows, np.int64)
-    wt = np.empty((cols, depth), np.int64)  # (w - zw) in the accumulation order, one row per output
-    for n in range(cols):
-        for kk in range(depth):
-            wt[n, kk] = np.int64(w[k_order[kk], n]) - np.int64(w_zp[n])
-    for m in numba.prange(rows):
-        xs = np.empty(depth, np.int64)
-        for kk in range(depth):
-            xs[kk] = np.int64(x[m, k_order[kk]]) - x_zp
-        count = 0
-        for n in range(cols):
-            acc = np.int64(0)
-            if not bias_last:
-                acc = np.int64(bias[n])
-                if acc < acc_min or acc > acc_max:
-                    count += 1
-                    acc = fit(acc, acc_min, acc_max, overflow)
-            for kk in range(depth):
-                acc += xs[kk] * wt[n, kk]
-                if acc < acc_min or acc > acc_max:
-                    count += 1
-                    acc = fit(acc, acc_min, acc_max, overflow)
-            if bias_last:
-                acc += np.int64(bias[n])
-                if acc < acc_min or acc > acc_max:
-                    count += 1
-                    acc = fit(acc, acc_min, acc_max, overflow)
-            out[m, n] = acc
-        counts[m] = count
-    return out, counts.sum()
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
 def raw_dot_i32(x, w, block):
     """sum_k x[m, k] * w[k, n] in int32, for callers that proved |sum| < 2**31 for every partial sum.
 
@@ -338,40 +296,6 @@ def im2col(x, kernel_h, kernel_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad
                             dst[col + c] = pad_value
                     col += channels
     return cols
-
-
-@jit
-def depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
-                  out_h, out_w, multiplier, acc_min, acc_max, overflow):
-    """Depthwise accumulators with ordered, fitted accumulation; see ``reference.depthwise_acc``."""
-    batch, height, width, _ = x.shape
-    kernel_h, kernel_w, out_c = w.shape
-    out = np.empty((batch, out_h, out_w, out_c), np.int64)
-    count = 0
-    for b in range(batch):
-        for oy in range(out_h):
-            for ox in range(out_w):
-                for o in range(out_c):
-                    c = o // multiplier
-                    zw = np.int64(w_zp[o])
-                    acc = np.int64(bias[o])
-                    if acc < acc_min or acc > acc_max:
-                        count += 1
-                        acc = fit(acc, acc_min, acc_max, overflow)
-                    for ky in range(kernel_h):
-                        iy = oy * stride_h - pad_top + ky * dil_h
-                        if iy < 0 or iy >= height:
-                            continue
-                        for kx in range(kernel_w):
-                            ix = ox * stride_w - pad_left + kx * dil_w
-                            if ix < 0 or ix >= width:
-                                continue
-                            acc += (np.int64(x[b, iy, ix, c]) - x_zp) * (np.int64(w[ky, kx, o]) - zw)
-                            if acc < acc_min or acc > acc_max:
-                                count += 1
-                                acc = fit(acc, acc_min, acc_max, overflow)
-                    out[b, oy, ox, o] = acc
-    return out, count
 
 
 @jit

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -18,7 +19,8 @@ import numba
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.numerics import kernels, kernels_fused, kernels_vnni, reference, reference_fused, vnni
+from hwsim.numerics import (kernels, kernels_fused, kernels_ordered, kernels_vnni, reference, reference_fused,
+                            vnni)
 from hwsim.numerics.formats import INT32, IntFormat, OverflowMode, RoundingMode, parse_enum
 
 _FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is exact in float32
@@ -28,6 +30,11 @@ _ACC_BYTES = 1 << 16  # int32 accumulators per block of the int32 kernel
 
 def _impl():
     return reference if os.environ.get("HWSIM_REFERENCE") == "1" else kernels
+
+
+def _ordered_impl():
+    """The ordered (narrow-register) kernels: all outputs as vector lanes, or the scalar reference."""
+    return reference if os.environ.get("HWSIM_REFERENCE") == "1" else kernels_ordered
 
 
 def _stage_impl():
@@ -363,10 +370,14 @@ def counting_overflows() -> Iterator[list[int]]:
         _OVERFLOWS.reset(token)
 
 
+_OVERFLOWS_LOCK = threading.Lock()  # a batch's threads share their caller's running total
+
+
 def _note_overflows(count: int) -> None:
     total = _OVERFLOWS.get()
     if total is not None:
-        total[0] += count
+        with _OVERFLOWS_LOCK:
+            total[0] += count
 
 
 @dataclass(frozen=True)
@@ -471,7 +482,7 @@ def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
         if packed.zw_nonzero:
             raw -= zw[None, :] * x.sum(axis=1, dtype=np.int64)[:, None]
         return MacResult(raw, 0, path)
-    acc, count = _impl().matmul_acc(x, packed.w, zx, zw, b, accumulator.fmt.min, accumulator.fmt.max,
+    acc, count = _ordered_impl().matmul_acc(x, packed.w, zx, zw, b, accumulator.fmt.min, accumulator.fmt.max,
                                     int(accumulator.overflow), accumulator.k_order(x.shape[1]),
                                     bool(accumulator.bias_last))
     _note_overflows(int(count))
@@ -528,10 +539,26 @@ def matmul_groups(x, w, *, group_size: int, x_zero_point: int = 0, w_zero_point=
     zw = np.asarray(w_zero_point, np.int64)
     zw = np.broadcast_to(zw.reshape(-1, 1) if zw.ndim == 1 else zw, (cols, groups)) if zw.size > 1 else \
         np.full((cols, groups), int(zw), np.int64)
+    x = np.asarray(x)
+    _require_int("x", x)
+    if x.ndim != 2 or x.shape[1] != depth:
+        raise ConfigError(f"x: expected shape [M, {depth}] to match w (got {x.shape})")
+    if accumulator.order is None and _ordered_impl() is kernels_ordered and groups:
+        (x_lo, x_hi), (w_lo, w_hi) = _value_range(x), _value_range(w)
+        zx = int(x_zero_point)
+        span_w = max(abs(w_hi - int(zw.min())), abs(w_lo - int(zw.max())))  # from the extremes: cheap, safe
+        bound = min(group_size, depth) * max(abs(x_hi - zx), abs(x_lo - zx)) * span_w
+        if not _order_free(bound, accumulator):  # every group at once on the lanes kernel
+            fmt = accumulator.fmt
+            acc, count = kernels_ordered.matmul_groups_acc(x, w, int(x_zero_point), np.ascontiguousarray(zw),
+                                                           group_size, fmt.min, fmt.max, int(accumulator.overflow),
+                                                           bool(accumulator.bias_last))
+            _note_overflows(int(count))
+            return MacResult(acc, int(count), "per-group")
     parts, overflows = [], 0
     for g in range(groups):
         sl = slice(g * group_size, min((g + 1) * group_size, depth))
-        res = matmul(np.asarray(x)[:, sl], w[sl], x_zero_point=x_zero_point,
+        res = matmul(x[:, sl], w[sl], x_zero_point=x_zero_point,
                      w_zero_point=np.ascontiguousarray(zw[:, g]), accumulator=accumulator)
         parts.append(res.acc)
         overflows += res.overflows
@@ -696,8 +723,8 @@ def depthwise_conv2d(x, w, *, stride=1, padding="valid", dilation=1, depth_multi
         acc = kernels.depthwise_acc_i32(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier))
         return MacResult(acc.astype(np.int64), 0, "int32")
     fmt = accumulator.fmt
-    acc, count = _impl().depthwise_acc(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier), fmt.min,
-                                       fmt.max, int(accumulator.overflow))
+    acc, count = _ordered_impl().depthwise_acc(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier),
+                                               fmt.min, fmt.max, int(accumulator.overflow))
     _note_overflows(int(count))
     return MacResult(acc, int(count), "ordered")
 

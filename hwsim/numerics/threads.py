@@ -1,8 +1,8 @@
 """How the kernels share the cores with BLAS.
 
 The fused GEMM calls BLAS from inside numba's parallel tiles, so each tile's product must run on its own
-thread: a multi-threaded BLAS there would put two thread pools on the same cores. threadpoolctl (already
-installed with scikit-learn) caps every loaded BLAS at one thread for the duration of a call, or of a
+thread: a multi-threaded BLAS there would put two thread pools on the same cores. threadpoolctl (a declared
+dependency) caps every loaded BLAS at one thread for the duration of a call, or of a
 whole graph run; outside it, BLAS keeps its own setting.
 """
 

@@ -111,12 +111,13 @@ class QuantizedModel:
 
     def run_integer(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every tensor of the integer model on input ``x``, computed by hwsim's integer kernels under the
-        recipe's semantics (static: :func:`run_graph` returns integer codes, outputs dequantized)."""
+        recipe's semantics (static: :func:`run_graph` returns integer codes, outputs dequantized), the batch
+        split over threads (:func:`hwsim.runtime.batch.run_batch`)."""
         if self.dynamic:
             return F.run_float(self.integer_graph, [x])
-        from hwsim.runtime.execute import run_graph
+        from hwsim.runtime.batch import run_batch
 
-        return run_graph(self.integer_graph, [np.asarray(x, np.float32)], self.recipe.semantics)
+        return run_batch(self.integer_graph, np.asarray(x, np.float32), self.recipe.semantics, every_tensor=True)
 
     def integer_value(self, values: dict, name: str) -> np.ndarray | None:
         """The real value of float tensor ``name`` in an integer run (dequantized codes), if it exists."""
@@ -196,6 +197,10 @@ def record(graph: Graph, x: np.ndarray, names: set[str], hook=None) -> dict[str,
 def quantize_model(model: str | Path | Graph, recipe: QuantRecipe, calibration: np.ndarray) -> QuantizedModel:
     """Quantize a float model with ``recipe``, calibrated on ``calibration`` inputs (first graph input)."""
     t0 = time.perf_counter()
+    llm_only = [f for f in ("kv_cache", "gptq", "smoothquant") if getattr(recipe, f) is not None]
+    if llm_only:
+        raise ConfigError(f"recipe {recipe.name!r}: {llm_only[0]}: a language-model field (hwsim llm and LM "
+                          "workloads use it); this model is quantized by hwsim.quant")
     source = load_float_graph(model)
     if len(source.inputs) != 1:
         raise ConfigError(f"model: hwsim.quant takes single-input models (this one has {len(source.inputs)})")

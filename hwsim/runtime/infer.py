@@ -9,12 +9,14 @@ import numpy as np
 from hwsim.errors import ConfigError
 from hwsim.importers import DEFAULT_SEMANTICS, load_model
 from hwsim.numerics.ops import dequantize as dequantize_codes
-from hwsim.runtime.execute import run_graph
+from hwsim.runtime.batch import run_batch
 
 
 def infer(model: str | Path, x: np.ndarray, semantics: str | None = None, dequantize: bool = False) -> np.ndarray:
     """Run ``model`` on ``x`` (a single-input model) under ``semantics`` and return its first output.
 
+    ``x`` may hold a batch along axis 0 even where the model takes one image: the images are spread over
+    threads (:func:`hwsim.runtime.batch.run_batch`) and the outputs stacked.
     A float32 input to an integer model is quantized with the input tensor's parameters first (other float
     types are refused: a float64 array is most often data that was never meant for this model). With
     ``dequantize`` the integer output codes are turned into reals with the output tensor's parameters.
@@ -34,7 +36,7 @@ def infer(model: str | Path, x: np.ndarray, semantics: str | None = None, dequan
         x = quantize(x.astype(np.float32), t.quant.scale, t.quant.zero_point,
                      f"{'int' if np.issubdtype(t.dtype, np.signedinteger) else 'uint'}{t.dtype.itemsize * 8}",
                      rounding="half_away")
-    y = run_graph(graph, [x], sem)[graph.outputs[0]]
+    y = run_batch(graph, x, sem)[graph.outputs[0]]
     out_t = graph.tensor(graph.outputs[0])
     if dequantize and out_t.quant is not None:
         return dequantize_codes(y, out_t.quant.scale, out_t.quant.zero_point, axis=out_t.quant.axis)

@@ -1,4 +1,8 @@
-"""MAC kernels: GEMM, conv2d, depthwise, pooling, add and int4 packing, kernel == reference == naive numpy."""
+"""MAC kernels: GEMM, conv2d, depthwise, pooling, add and int4 packing, kernel == reference == naive numpy.
+
+The ordered (narrow-register) kernels are checked three ways: the numba lanes kernel, its numpy twin (all
+outputs per step) and the scalar reference (one output at a time) agree bit for bit, counts included.
+"""
 
 import numpy as np
 import pytest
@@ -7,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from hwsim.errors import ConfigError
-from hwsim.numerics import kernels, ops, reference
+from hwsim.numerics import kernels, kernels_ordered, ops, reference, reference_ordered
 from hwsim.numerics.formats import INT8, IntFormat, OverflowMode
 from hwsim.numerics.ops import Accumulator
 from hwsim.numerics.quantized import QParams, add, xnnpack_add_multipliers
@@ -35,18 +39,21 @@ def gemm_cases(draw, max_dim=6):
     return x, w, zx, zw, bias
 
 
-@given(gemm_cases(), st.integers(8, 32), st.sampled_from(list(OverflowMode)), st.booleans(), st.randoms())
+@given(gemm_cases(max_dim=9), st.integers(8, 40), st.sampled_from(list(OverflowMode)), st.booleans(),
+       st.randoms())
 def test_ordered_gemm_kernel_matches_reference(case, bits, overflow, bias_last, random):
-    """The ordered GEMM kernel equals the reference for any register width, overflow mode and order."""
+    """The ordered GEMM (lanes kernel, numpy twin, scalar reference) agree for any register width (int32 and
+    int64 lanes), overflow mode, order and bias placement."""
     x, w, zx, zw, bias = case
     order = list(range(x.shape[1]))
     random.shuffle(order)
     fmt = IntFormat(bits)
     args = (x, w, zx, zw, bias, fmt.min, fmt.max, int(overflow), np.array(order, np.int64), bias_last)
-    acc_k, count_k = kernels.matmul_acc(*args)
     acc_r, count_r = reference.matmul_acc(*args)
-    np.testing.assert_array_equal(acc_k, acc_r)
-    assert count_k == count_r
+    for twin in (kernels_ordered, reference_ordered):
+        acc, count = twin.matmul_acc(*args)
+        np.testing.assert_array_equal(acc, acc_r)
+        assert count == count_r
 
 
 @given(gemm_cases(max_dim=12))
@@ -188,7 +195,8 @@ def test_conv_errors():
        st.integers(0, 2**31 - 1))
 def test_depthwise_kernel_matches_reference_and_naive(size, mult, kernel, stride, dilation, padding, bits, overflow,
                                                       seed):
-    """Depthwise (multiplier 1-3) kernel == reference at any register width; at 32 bits == naive grouped conv."""
+    """Depthwise (multiplier 1-3): lanes kernel == numpy twin == reference at any register width; at 32 bits
+    == naive grouped conv."""
     rng = np.random.default_rng(seed)
     channels = 3
     x = rng.integers(-128, 128, (1, size, size, channels)).astype(np.int8)
@@ -202,10 +210,11 @@ def test_depthwise_kernel_matches_reference_and_naive(size, mult, kernel, stride
     fmt = IntFormat(bits)
     args = (x, w, 7, zw, bias, *geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw, mult, fmt.min,
             fmt.max, int(overflow))
-    acc_k, n_k = kernels.depthwise_acc(*args)
     acc_r, n_r = reference.depthwise_acc(*args)
-    np.testing.assert_array_equal(acc_k, acc_r)
-    assert n_k == n_r
+    for twin in (kernels_ordered, reference_ordered):
+        acc, count = twin.depthwise_acc(*args)
+        np.testing.assert_array_equal(acc, acc_r)
+        assert count == n_r
     res = ops.depthwise_conv2d(x, w[None], stride=stride, padding=padding, dilation=dilation, depth_multiplier=mult,
                                x_zero_point=7, w_zero_point=zw, bias=bias)
     w_ohwi = w.transpose(2, 0, 1)[..., None]  # [C*m, kh, kw, 1]: a grouped conv with groups = C

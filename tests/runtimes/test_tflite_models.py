@@ -75,9 +75,9 @@ MODELS = {"mobilenet_v1": _mobilenet_v1, "mobilenet_v2": _mobilenet_v2, "resnet"
 
 def _calibration(name, shape, rng):
     if name == "mlp_autoencoder":
-        from sklearn.datasets import load_digits
+        from hwsim.accuracy.datasets import digits
 
-        return [d[None].astype(np.float32) / 16.0 for d in load_digits().data[:32]]
+        return [d.reshape(1, 64).astype(np.float32) / 16.0 for d in digits()[0][:32]]
     return [rng.uniform(-1, 1, (1, *shape)).astype(np.float32) for _ in range(16)]
 
 

@@ -1,0 +1,112 @@
+"""The ordered kernels with outputs as lanes, on shapes that cross their tiles, and through ops' calls."""
+
+import numpy as np
+import pytest
+
+from hwsim.numerics import kernels_ordered, ops, reference, reference_ordered
+from hwsim.numerics.formats import IntFormat, OverflowMode
+from hwsim.numerics.ops import Accumulator
+
+OPERANDS = {"int8": (np.int8, -128, 128, 5), "uint8": (np.uint8, 0, 256, 130),
+            "int16": (np.int16, -32768, 32768, 9)}
+
+
+def _inputs(rng, kind, shape):
+    """Codes of ``kind`` with about 40% at the zero point (a ReLU's output), which the kernel skips."""
+    dtype, lo, hi, zx = OPERANDS[kind]
+    x = rng.integers(lo, hi, shape)
+    x[rng.random(shape) < 0.4] = zx
+    return x.astype(dtype), zx
+
+
+@pytest.mark.parametrize("kind", list(OPERANDS))
+@pytest.mark.parametrize("bits", [16, 20, 32])
+@pytest.mark.parametrize("overflow", list(OverflowMode))
+def test_gemm_lanes_across_tiles(rng, kind, bits, overflow):
+    """11 x 30 x 75 (partial row and column tiles) in a shuffled order: lanes kernel == numpy twin == scalar
+    reference, accumulators and excursion counts."""
+    x, zx = _inputs(rng, kind, (11, 30))
+    w = rng.integers(-128, 128, (30, 75)).astype(np.int8)
+    zw = rng.integers(-4, 4, 75)
+    bias = rng.integers(-40000, 40000, 75)
+    fmt = IntFormat(bits)
+    args = (x, w, zx, zw, bias, fmt.min, fmt.max, int(overflow), rng.permutation(30), bool(bits == 20))
+    want, count = reference.matmul_acc(*args)
+    for twin in (kernels_ordered, reference_ordered):
+        acc, n = twin.matmul_acc(*args)
+        np.testing.assert_array_equal(acc, want)
+        assert n == count
+
+
+@pytest.mark.parametrize("overflow", list(OverflowMode))
+def test_depthwise_lanes_wide_channels(rng, overflow):
+    """40 channels x multiplier 2 (80 lanes), stride 2, SAME, a 12-bit register: all three agree."""
+    x, zx = _inputs(rng, "int8", (2, 7, 7, 40))
+    w = rng.integers(-128, 128, (3, 3, 80)).astype(np.int8)
+    zw, bias = rng.integers(-3, 3, 80), rng.integers(-3000, 3000, 80)
+    geo = ops.conv_geometry((7, 7), (3, 3), 2, "same", 1)
+    fmt = IntFormat(12)
+    args = (x, w, zx, zw, bias, *geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw, 2, fmt.min,
+            fmt.max, int(overflow))
+    want, count = reference.depthwise_acc(*args)
+    for twin in (kernels_ordered, reference_ordered):
+        acc, n = twin.depthwise_acc(*args)
+        np.testing.assert_array_equal(acc, want)
+        assert n == count
+
+
+def test_lane_width_follows_the_largest_sum():
+    """int32 lanes for int8 products into 16 or 20 bits; int64 where a 32-bit register plus a product, or the
+    true sums of a long int16 x int8 reduction, could leave int32."""
+    def lane(max_x, overflow, bits, depth):
+        fmt = IntFormat(bits)
+        return kernels_ordered._lanes(max_x, 128, 0, fmt.min, fmt.max, int(overflow), depth)[0]
+
+    assert lane(128, OverflowMode.SATURATE, 16, 4096) is np.int32
+    assert lane(128, OverflowMode.EXACT, 20, 4096) is np.int32
+    assert lane(128, OverflowMode.SATURATE, 32, 16) is np.int64
+    assert lane(32768, OverflowMode.EXACT, 32, 4096) is np.int64
+
+
+@pytest.mark.parametrize("overflow", ["saturate", "wrap", "exact"])
+def test_public_ops_equal_the_scalar_reference(rng, monkeypatch, overflow):
+    """conv2d, per-group sums and depthwise with a 14-bit register give the same accumulators and counts as
+    with HWSIM_REFERENCE=1 (every call on the scalar reference)."""
+    acc = Accumulator(IntFormat(14), overflow)
+    x, zx = _inputs(rng, "int8", (1, 6, 6, 8))
+    w = rng.integers(-128, 128, (12, 3, 3, 8)).astype(np.int8)
+    dw = rng.integers(-128, 128, (3, 3, 8)).astype(np.int8)
+    cols = x.reshape(36, 8)
+    gw = rng.integers(-128, 128, (8, 5)).astype(np.int8)
+
+    def run():
+        return (ops.conv2d(x, w, padding="same", x_zero_point=zx, accumulator=acc),
+                ops.depthwise_conv2d(x, dw, padding="same", x_zero_point=zx, accumulator=acc),
+                ops.matmul_groups(cols, gw, group_size=3, x_zero_point=zx, accumulator=acc))
+
+    fast = run()
+    monkeypatch.setenv("HWSIM_REFERENCE", "1")
+    for got, want in zip(fast, run()):
+        assert got.overflows == want.overflows > 0
+        np.testing.assert_array_equal(got.acc, want.acc)
+
+
+@pytest.mark.parametrize("overflow", list(OverflowMode))
+@pytest.mark.parametrize("bias_last", [False, True])
+def test_per_group_sums_in_one_call(rng, overflow, bias_last):
+    """Groups of 7 over K = 30 (a short last group), zero points per column and group, a 14-bit register: the
+    one-call lanes kernel == its numpy twin == the scalar reference group by group."""
+    x, zx = _inputs(rng, "uint8", (11, 30))
+    w = rng.integers(-128, 128, (30, 70)).astype(np.int8)
+    zw = rng.integers(-4, 4, (70, 5))
+    fmt = IntFormat(14)
+    args = (x, w, zx, zw, 7, fmt.min, fmt.max, int(overflow), bias_last)
+    parts = [reference.matmul_acc(x[:, k:k + 7], w[k:k + 7], zx, zw[:, g], np.zeros(70, np.int64), fmt.min,
+                                  fmt.max, int(overflow), range(min(7, 30 - k)), bias_last)
+             for g, k in enumerate(range(0, 30, 7))]
+    want, count = np.stack([p[0] for p in parts]), sum(p[1] for p in parts)
+    assert count > 0
+    for twin in (kernels_ordered, reference_ordered):
+        acc, n = twin.matmul_groups_acc(*args)
+        np.testing.assert_array_equal(acc, want)
+        assert n == count
