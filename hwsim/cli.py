@@ -204,9 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify",
                        help="compare hwsim with the real runtime, op by op; exit 0 only when bit-exact")
     p.add_argument("model", help="a .tflite or .onnx file")
-    p.add_argument("--against", default="all", choices=["tflite", "onnxruntime", "onnx-reference", "all"],
-                   help="runtime to compare with (tflite: its 3 resolvers); all: every runtime that reads "
-                        "the file")
+    p.add_argument("--against", default="all",
+                   choices=["tflite", "tflite-micro", "onnxruntime", "onnx-reference", "all"],
+                   help="runtime to compare with (tflite: its 3 resolvers; tflite-micro: TFLite Micro's "
+                   "interpreter); all: every runtime that reads the file")
     p.add_argument("--samples", type=positive_int, default=4, help="random inputs to compare on")
     p.add_argument("--input", default=None, help=".npy input instead of random ones")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")

@@ -14,6 +14,7 @@ x / 2**r rounded to nearest, ties away from zero.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -346,3 +347,117 @@ def mean_multiplier(multiplier: int, shift: int, count: int) -> tuple[int, int]:
     """
     s = min(count.bit_length() - 1, 32, 31 + shift)
     return (multiplier << s) // count, shift - s
+
+
+# ---------------------------------------------------------------- int16 (16x8) tables
+#: sigmoid(i / 24) for i = 0..255 in Q0.16 (saturating at 65535): the constant table TFLite's int16 LOGISTIC
+#: and TANH interpolate (``sigmoid_table_uint16`` in tensorflow/lite/kernels/internal/common.h). It is not
+#: plain rounding of the real function (44 entries are one above it), so it is data here, not a formula.
+SIGMOID_TABLE_UINT16 = np.array([
+    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794, 41432,
+    42064, 42688, 43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443, 48964, 49475,
+    49975, 50464, 50942, 51409, 51865, 52311, 52745, 53169, 53581, 53983, 54374, 54755, 55125, 55485,
+    55834, 56174, 56503, 56823, 57133, 57433, 57724, 58007, 58280, 58544, 58800, 59048, 59288, 59519,
+    59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110, 61279, 61441, 61599, 61750, 61896, 62036,
+    62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990, 63090, 63186, 63279, 63368, 63454, 63536,
+    63615, 63691, 63765, 63835, 63903, 63968, 64030, 64090, 64148, 64204, 64257, 64308, 64357, 64405,
+    64450, 64494, 64536, 64576, 64614, 64652, 64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900,
+    64926, 64950, 64974, 64997, 65019, 65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179,
+    65194, 65208, 65221, 65234, 65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337,
+    65345, 65352, 65360, 65367, 65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425,
+    65429, 65433, 65438, 65442, 65445, 65449, 65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474,
+    65476, 65479, 65481, 65483, 65485, 65488, 65489, 65491, 65493, 65495, 65497, 65498, 65500, 65501,
+    65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513, 65514, 65515, 65516, 65517,
+    65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524, 65525, 65525,
+    65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529, 65529, 65530, 65530,
+    65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532, 65532, 65532, 65532, 65533,
+    65533, 65533, 65533, 65533, 65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534,
+    65534, 65534, 65534, 65535], np.int64)
+
+
+def checked_log2(scale: float) -> tuple[bool, int]:
+    """TFLite's CheckedLog2 of a float32 scale: (is a power of two within 1e-3 in log2, rounded log2).
+
+    >>> checked_log2(2.0 ** -12), checked_log2(0.001)
+    ((True, -12), (False, -10))
+    """
+    log2 = _F32(_F32(math.log(float(_F32(scale)))) * _F32(1.0 / float(_F32(math.log(2.0)))))
+    rounded = _F32(round_half_away(log2))
+    return bool(abs(_F32(log2 - rounded)) < _F32(1e-3)), int(rounded)
+
+
+def int16_table_multiplier(input_scale: float, pot_shifts: tuple[int, ...]) -> tuple[int, int]:
+    """(multiplier, left shift) that TFLite's int16 LOGISTIC / TANH apply to their input codes.
+
+    A power-of-two input scale whose shift 12 + log2(sx) is in ``pot_shifts`` (LOGISTIC: 0; TANH: 0 or 1)
+    gives multiplier 0 (the kernel then uses 3 << shift). Otherwise m = sx * 4096 * 3 in double is doubled
+    while it is at most 32767 / 2 (and the shift at most 30), and truncated: the input becomes x * m >> shift
+    in units of 1 / (3 * 4096), where +-2**17 stands for +-10.7.
+
+    >>> int16_table_multiplier(2.0 ** -12, (0,)), int16_table_multiplier(0.001, (0,))
+    ((0, 0), (25165, 11))
+    """
+    pot, log2 = checked_log2(input_scale)
+    shift = 12 + log2
+    if pot and shift in pot_shifts:
+        return 0, shift
+    multiplier, shift = float(_F32(input_scale)) * 4096.0 * 3.0, 0
+    while multiplier <= 32767.0 / 2.0 and shift <= 30:
+        shift += 1
+        multiplier *= 2.0
+    return int(multiplier), shift
+
+
+def lut_int16(transform: Callable[[np.ndarray], np.ndarray], input_scale: float, input_zero_point: int,
+              output_scale: float, output_zero_point: int) -> np.ndarray:
+    """The 513-entry int16 table TFLite builds at prepare time (LUTPopulate<int16_t>, float32 arithmetic).
+
+    The int16 input range is cut into 512 steps; entry i is f at the step's start, rounded half away on the
+    output scale 65536 / (output range), less half the error (rounded) that linear interpolation would make
+    at the step's midpoint; entry 512 is f at the range's end. Every operation is one float32 operation.
+
+    >>> t = lut_int16(exp_f32, 10 / 65535, 32767, 2 / 65535, 0); int(t[512]), int(t[0])  # exp(0), exp(-10)
+    (32767, 2)
+    """
+    scale_in, scale_out = _F32(input_scale), _F32(output_scale)
+    input_min = _F32(scale_in * _F32(-32768 - input_zero_point))
+    input_max = _F32(scale_in * _F32(32767 - input_zero_point))
+    output_min = _F32(scale_out * _F32(-32768 - output_zero_point))
+    output_max = _F32(scale_out * _F32(32767 - output_zero_point))
+    step = _F32(_F32(input_max - input_min) / _F32(512))
+    half_step = _F32(step / _F32(2))
+    inverse = _F32(_F32(65536) / _F32(output_max - output_min))
+    steps = np.arange(513, dtype=np.float32)
+    start = (input_min + (steps * step).astype(np.float32)).astype(np.float32)
+
+    def scaled(x):
+        return (np.asarray(transform(x), np.float32) * inverse).astype(np.float32)
+
+    def rounded(x):
+        return round_half_away(x).astype(np.float32)
+
+    value = scaled(start[:512])
+    value_next = scaled(start[1:])
+    value_mid = scaled((start[:512] + half_step).astype(np.float32))
+    sample = rounded(value)
+    interpolated = rounded(((value_next + sample).astype(np.float32) / _F32(2)).astype(np.float32))
+    bias = rounded(((interpolated - rounded(value_mid)).astype(np.float32) / _F32(2)).astype(np.float32))
+    table = np.empty(513, np.int64)
+    table[:512] = np.clip((sample - bias).astype(np.float32), -32768, 32767).astype(np.int64)
+    table[512] = int(np.clip(rounded(scaled(np.array([input_max], np.float32)))[0], -32768, 32767))
+    return table
+
+
+def reciprocal_one_plus_f32(x) -> np.ndarray:
+    """1.0f / (1.0f + x) in float32, the function of int16 softmax's second table."""
+    return (_F32(1) / (_F32(1) + np.asarray(x, np.float32))).astype(np.float32)
+
+
+@functools.cache
+def softmax_int16_tables() -> tuple[np.ndarray, np.ndarray]:
+    """The two 513-entry tables of TFLite's int16 SOFTMAX: exp(x) on [-10, 0] and 1 / (1 + x) on [0, 1],
+    both with output scale 2 / 65535 (the float32 quotients of the kernel's prepare step)."""
+    span = _F32(65535)
+    exp_table = lut_int16(exp_f32, float(_F32(10) / span), 32767, float(_F32(2) / span), 0)
+    recip_table = lut_int16(reciprocal_one_plus_f32, float(_F32(1) / span), -32768, float(_F32(2) / span), 0)
+    return exp_table, recip_table

@@ -69,3 +69,87 @@ def softmax_rows(x, table, output_scale, zero_point, qmin, qmax):
             q = np.int64(rounded if p >= 0 else -rounded) + zero_point
             out[r, c] = min(max(q, qmin), qmax)
     return out
+
+
+# ---------------------------------------------------------------- int16 (16x8) kernels
+@jit
+def _wrap16(v):
+    return ((v + 32768) & 0xFFFF) - 32768
+
+
+@jit
+def _lut_lookup_int16(value, table):
+    index = 256 + (value >> 7)
+    base = table[index]
+    return _wrap16(base + (((table[index + 1] - base) * (value & 0x7F) + 64) >> 7))
+
+
+@jit
+def softmax_rows_int16(x, exp_table, recip_table, multiplier, shift):
+    """TFLite's int16 softmax of each row of the 2-D int64 ``x`` (see the reference twin for the math)."""
+    rows, cols = x.shape
+    out = np.empty((rows, cols), np.int64)
+    exps = np.empty(cols, np.int64)
+    for r in range(rows):
+        top = x[r, 0]
+        for c in range(1, cols):
+            top = max(top, x[r, c])
+        diffs = np.empty(cols, np.int64)
+        for c in range(cols):
+            diffs[c] = x[r, c] - top
+        scaled = multiply_by_quantized_multiplier(diffs, multiplier, shift)
+        total = np.int64(0)
+        for c in range(cols):
+            exps[c] = _lut_lookup_int16(min(max(scaled[c] + 32767, -32768), 32767), exp_table)
+            total += exps[c]
+        clz = 32
+        while clz > 0 and (total >> (32 - clz)) != 0:
+            clz -= 1
+        shifted = ((total << (clz - 1)) + (1 << 13)) >> 14
+        reciprocal = _lut_lookup_int16(min(max(shifted - (1 << 15) - (1 << 16), -32768), 32767), recip_table)
+        right = 31 - clz
+        for c in range(cols):
+            out[r, c] = min(max((exps[c] * reciprocal + (np.int64(1) << (right - 1))) >> right, 0), 32767)
+    return out
+
+
+@jit
+def _table_input(v, multiplier, shift):
+    if multiplier == 0:
+        multiplier, shift = np.int64(3) << shift, 0
+    rounding = (np.int64(1) << (shift - 1)) if shift > 0 else np.int64(0)
+    return (v * multiplier + rounding) >> shift
+
+
+@jit
+def logistic_int16(x, multiplier, shift, table):
+    """TFLite's int16 LOGISTIC on every element of int64 ``x`` (see the reference twin)."""
+    out = np.empty(x.size, np.int64)
+    for i in range(x.size):
+        v = _table_input(np.int64(x.flat[i]), np.int64(multiplier), np.int64(shift))
+        a = abs(v)
+        high = a >> 9
+        if high >= 255:
+            result = np.int64(0x7FFF) << 10
+        else:
+            result = (table[high] << 9) + (a & 0x1FF) * (table[high + 1] - table[high])
+        result = result + (1 << 9) if v >= 0 else (np.int64(1) << 25) - result + (1 << 9) - 1
+        out[i] = _wrap16(result >> 10)
+    return out.reshape(x.shape)
+
+
+@jit
+def tanh_int16(x, multiplier, shift, table):
+    """TFLite's int16 TANH on every element of int64 ``x`` (see the reference twin)."""
+    out = np.empty(x.size, np.int64)
+    for i in range(x.size):
+        v = _table_input(np.int64(x.flat[i]), np.int64(multiplier), np.int64(shift))
+        a = abs(v)
+        high = a >> 8
+        if high >= 255:
+            result = np.int64(0xFFFF) << 8
+        else:
+            result = (table[high] << 8) + (a & 0xFF) * (table[high + 1] - table[high])
+        result = result - (1 << 23) + (1 << 7) if v >= 0 else -result + (1 << 23) + (1 << 7) - 1
+        out[i] = _wrap16(result >> 8)
+    return out.reshape(x.shape)

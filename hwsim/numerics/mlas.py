@@ -79,18 +79,56 @@ def _conv_stride_k(outputs: int, depth: int) -> int:
     return stride_k
 
 
+def sgemm_m1_block(w: np.ndarray, cols: np.ndarray, acc: np.ndarray | None) -> np.ndarray:
+    """MLAS' one-row SGEMM kernel (``MlasSgemmKernelM1Avx``, used for M = 1 on every AVX CPU): the k's in
+    groups of 4, then a 2, then a 1; each group's products summed left to right with separate multiplies and
+    adds (no FMA), the group's sum then added to the output (0 at first). ``w`` [K], ``cols`` [..., K, N]."""
+    depth, k = w.shape[0], 0
+    acc = np.zeros(cols.shape[:-2] + cols.shape[-1:], _F32) if acc is None else acc
+    for size in [4] * (depth // 4) + ([2] if depth % 4 >= 2 else []) + ([1] if depth % 2 else []):
+        part = (w[k] * cols[..., k, :]).astype(_F32)
+        for j in range(k + 1, k + size):
+            part = (part + (w[j] * cols[..., j, :]).astype(_F32)).astype(_F32)
+        acc = (part + acc).astype(_F32)
+        k += size
+    return acc
+
+
+def conv_thread_segments(outputs: int, filters: int, depth: int, threads: int) -> list[tuple[int, int]]:
+    """The output-pixel segments ``MlasConvPrepare`` gives threads for one image and group (start, stop):
+    one thread per 64 Ki multiplies (filters x outputs x depth), at most 16 and at most ``threads`` (ONNX
+    Runtime's intra-op pool); the segment length rounded up to a multiple of 16, and threads it leaves
+    without work dropped. Each segment picks its own K blocks (``_conv_stride_k``)."""
+    complexity = filters * outputs * depth
+    target = complexity // (64 * 1024) + 1 if complexity < 64 * 1024 * 16 else 16
+    target = min(target, threads)
+    stride = -(-outputs // target)
+    if target > 1:
+        stride = -(-stride // 16) * 16
+        if stride >= outputs:
+            target = 1
+        elif stride * (target - 1) >= outputs:
+            target -= 1
+    if target == 1 or stride >= outputs:
+        return [(0, outputs)]
+    return [(start, min(start + stride, outputs)) for start in range(0, outputs, stride)]
+
+
 def conv2d_nchw(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride: tuple[int, int],
-                pads: tuple[int, int, int, int], dilation: tuple[int, int], groups: int) -> np.ndarray:
+                pads: tuple[int, int, int, int], dilation: tuple[int, int], groups: int,
+                threads: int = 1) -> np.ndarray:
     """ONNX Runtime's float Conv (``MlasConv``, the im2col + SGEMM algorithms), NCHW in and out.
 
     ``x`` [N, C, H, W], ``w`` [O, C / groups, kh, kw], ``pads`` (top, bottom, left, right). Per group, the
     patches are sampled in (c, ky, kx) order with 0.0 in the padding (``MlasConvIm2Col``); each output is one
     fused multiply-add chain from 0 over each block of k's (``_conv_stride_k``: 128, or more for few output
     pixels), later blocks added to the sum in float32 (beta = 1); then the bias is added (``MlasActivation``,
-    identity). The blocks assume one segment per image (ONNX Runtime splits the output pixels across threads
-    only where a thread gets enough work; then a depth above 128 could block differently). Measured equal to
-    ONNX Runtime 1.32 on an AMD Zen1 (AVX2/FMA3 kernels) for ungrouped convs of 2 or more filters; a group
-    of one filter runs MLAS' M = 1 kernel, which is not modelled.
+    identity). An ungrouped conv of one image is split into segments of output pixels across ``threads``
+    (``conv_thread_segments``), each with its own K blocks; grouped convs run whole groups per thread.
+    A group of one filter (a depthwise conv) is a one-row GEMM, which MLAS runs on its M = 1 kernel
+    (``sgemm_m1_block``). Measured equal to ONNX Runtime 1.32 on an AMD Zen1 (AVX2/FMA3 kernels), with
+    weights that are not constants (a QDQ model's DequantizeLinear outputs; constant weights take MLAS'
+    NCHWc kernels instead).
     """
     x, w = np.asarray(x, _F32), np.asarray(w, _F32)
     batch, channels, height, width = x.shape
@@ -113,16 +151,24 @@ def conv2d_nchw(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride: t
                     cols[:, k] = tap.reshape(batch, -1)
                     k += 1
         wg = w[g * filters:(g + 1) * filters].reshape(filters, -1)
-        acc = None
-        depth, stride_k = wg.shape[1], _conv_stride_k(oh * ow, wg.shape[1])
-        for start in range(0, depth, stride_k):
-            block = np.zeros((batch, filters, oh * ow), _F32)
-            for j in range(start, min(start + stride_k, depth)):
-                block = fma_f32(wg[None, :, j:j + 1], cols[:, None, j, :], block)
-            acc = block if acc is None else (acc + block).astype(_F32)
-        if bias is not None:
-            acc = (acc + np.asarray(bias, _F32)[g * filters:(g + 1) * filters, None]).astype(_F32)
-        y[:, g * filters:(g + 1) * filters] = acc
+        depth = wg.shape[1]
+        segments = conv_thread_segments(oh * ow, filters, depth, threads) if groups == batch == 1 else \
+            [(0, oh * ow)]
+        for s0, s1 in segments:
+            acc, stride_k = None, _conv_stride_k(s1 - s0, depth)
+            for start in range(0, depth, stride_k):
+                stop = min(start + stride_k, depth)
+                if filters == 1:
+                    acc = sgemm_m1_block(wg[0, start:stop], cols[:, start:stop, s0:s1],
+                                         None if acc is None else acc[:, 0])[:, None]
+                    continue
+                block = np.zeros((batch, filters, s1 - s0), _F32)
+                for j in range(start, stop):
+                    block = fma_f32(wg[None, :, j:j + 1], cols[:, None, j, s0:s1], block)
+                acc = block if acc is None else (acc + block).astype(_F32)
+            if bias is not None:
+                acc = (acc + np.asarray(bias, _F32)[g * filters:(g + 1) * filters, None]).astype(_F32)
+            y[:, g * filters:(g + 1) * filters, s0:s1] = acc
     return y.reshape(batch, out_c, oh, ow)
 
 

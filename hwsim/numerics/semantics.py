@@ -54,6 +54,8 @@ class Semantics:
     multiplier of 2 or more is a grouped GEMM, pair-saturated on AVX2 CPUs, measured on an AMD Zen1) or
     ``"none"`` (fbgemm: outside its fast path a depthwise conv is a grouped im2col GEMM, pair-saturated along
     the (ky, kx) taps on AVX2 CPUs without VNNI, measured on an AMD Zen1).
+    ``mul_multiplier`` is how MUL's real multiplier s1 * s2 / so is computed before it is encoded: in float32
+    (the TFLite interpreter's prepare step) or in double (TFLite Micro's); they part by 1 LSB now and then.
     """
 
     name: str
@@ -72,6 +74,7 @@ class Semantics:
     depthwise_fast_u8s8: str | None = None
     quantize_method: str = "divide"
     exact_depthwise: str = "multiplier-1"
+    mul_multiplier: str = "float32"
 
     def requantizer(self, op: str, activation_bits: int) -> RequantKind:
         """The requantizer for ``op`` with ``activation_bits``-bit activations."""
@@ -106,12 +109,12 @@ SEMANTICS.add("tflite-micro", Semantics(
     "tflite-micro", "TFLite Micro interpreter (the tflite-micro package): gemmlowp rounding everywhere",
     _table(K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE),
     _table(K.INT16_MULTIPLIER, K.INT16_MULTIPLIER, K.INT16_MULTIPLIER, K.GEMMLOWP_DOUBLE),
-    "tflite", RoundingMode.HALF_AWAY))
+    "tflite", RoundingMode.HALF_AWAY, mul_multiplier="double"))
 SEMANTICS.add("cmsis-nn", Semantics(
     "cmsis-nn", "TFLITE_SINGLE_ROUNDING builds (CMSIS-NN, Ethos-U software fallback); read from the sources, "
     "no live reference", _table(K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP),
     _table(K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP),
-    "tflite", RoundingMode.HALF_AWAY, max_shift=30))
+    "tflite", RoundingMode.HALF_AWAY, max_shift=30, mul_multiplier="double"))
 for _variant, _u8s8, _where in (("vnni", "exact", "CPUs with AVX-512 VNNI, AVX-VNNI or AMX"),
                                 ("avx2", "avx2-pairwise16", "AVX2 CPUs without VNNI")):
     SEMANTICS.add(f"onnxruntime-{_variant}", Semantics(

@@ -35,14 +35,15 @@ def run_graph(graph: Graph, inputs: dict[str, np.ndarray] | list[np.ndarray], se
     inputs = graph.named_inputs(inputs)
     values: dict[str, np.ndarray] = {}
     for name in graph.inputs:
-        values[name] = _check_input(graph.tensor(name), np.asarray(inputs[name]))
+        values[name] = check_input(graph.tensor(name), np.asarray(inputs[name]))
     with single_threaded_blas():  # entered once here rather than by each fused GEMM
         for op in graph.ops:
             values[op.outputs[0]] = OP_IMPLS.get(op.kind)(graph, op, values, sem)
     return values
 
 
-def _check_input(t: Tensor, x: np.ndarray) -> np.ndarray:
+def check_input(t: Tensor, x: np.ndarray) -> np.ndarray:
+    """``x`` if its dtype and shape are those of input ``t`` (None matches any size); else an error."""
     if x.dtype != t.dtype:
         raise ConfigError(f"input {t.name!r}: expected dtype {t.dtype} (got {x.dtype})")
     if len(x.shape) != len(t.shape) or any(d is not None and d != s for d, s in zip(t.shape, x.shape)):

@@ -18,7 +18,8 @@ def infer(model: str | Path, x: np.ndarray, semantics: str | None = None, dequan
 
     ``x`` may hold a batch along axis 0 even where the model takes one image: the images are spread over
     threads (:func:`hwsim.runtime.batch.run_batch`) and the outputs stacked.
-    A float input to an integer model is quantized with the input tensor's parameters first. With
+    A float32 input to an integer model is quantized with the input tensor's parameters first (other float
+    types are refused: a float64 array is most often data that was never meant for this model). With
     ``dequantize`` the integer output codes are turned into reals with the output tensor's parameters.
     """
     graph = load_model(model)
@@ -31,6 +32,9 @@ def run_model(graph: Graph, x: np.ndarray, semantics: str, dequantize: bool = Fa
         raise ConfigError(f"{graph.source}: takes single-input models (this one has {len(graph.inputs)})")
     t = graph.tensor(graph.inputs[0])
     x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.floating) and np.issubdtype(t.dtype, np.integer) and x.dtype != np.float32:
+        raise ConfigError(f"input {t.name!r}: expected {t.dtype} codes or float32 reals to quantize "
+                          f"(got {x.dtype}); convert with x.astype(np.float32) or quantize it yourself")
     if np.issubdtype(x.dtype, np.floating) and np.issubdtype(t.dtype, np.integer):
         from hwsim.numerics.ops import quantize
 

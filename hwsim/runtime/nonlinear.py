@@ -24,6 +24,11 @@ DEQUANTIZE         float32((x - zp) s); optimized: blocks of 8 as     float32((x
                    float32(float32(x) s) + float32(-zp s)
 QUANTIZE int->int  execute.py's requantize                            Q8 multiplier rint(256 sx / sy), >> 8
 ================== ================================================= =====================================
+
+int16 inputs (16x8 models; measured against the three resolvers and TFLite Micro, which all compute them the
+same way since XNNPACK takes no int16 op): SOFTMAX from two interpolated 513-entry int16 tables, LOGISTIC
+and TANH from the sigmoid(i / 24) table (``fixed_point``), MEAN, MUL, SUB and LEAKY_RELU with the int8
+formulas above (TFLite's reference column). The other ops here refuse int16 inputs until measured.
 """
 
 from __future__ import annotations
@@ -69,10 +74,19 @@ def _tflite_only(sem, op) -> None:
                           f"semantics {sem.name!r} is not a TFLite runtime")
 
 
-def _eight_bit(op, t: Tensor) -> None:
-    if t.dtype != np.int8 or t.quant is None:
-        raise ConfigError(f"op {op.name!r} ({op.kind}): {t.dtype} inputs are not modelled; hwsim models this op "
-                          "for quantized int8 tensors as measured against TFLite (16x8 and uint8 are not yet)")
+def _eight_bit(op, t: Tensor, int16: bool = False) -> None:
+    """Refuse the input types hwsim has not measured for this op (int16 where ``int16`` is set)."""
+    if t.quant is None or not (t.dtype == np.int8 or (int16 and t.dtype == np.int16)):
+        allowed = "int8 and int16 (16x8)" if int16 else "int8"
+        raise ConfigError(f"op {op.name!r} ({op.kind}): {t.dtype} inputs are not modelled; hwsim models this "
+                          f"op for quantized {allowed} tensors as measured against TFLite")
+
+
+def _symmetric16(op, *tensors: Tensor) -> None:
+    """TFLite's int16 LOGISTIC, TANH and SOFTMAX take zero points 0 only (its prepare step refuses others)."""
+    if any(_zero(t) != 0 for t in tensors):
+        raise ConfigError(f"op {op.name!r} ({op.kind}): int16 tensors with a nonzero zero point; TFLite "
+                          "refuses them too")
 
 
 def _table_lookup(x: np.ndarray, table: np.ndarray, qmin: int, y_t: Tensor) -> np.ndarray:
@@ -80,25 +94,39 @@ def _table_lookup(x: np.ndarray, table: np.ndarray, qmin: int, y_t: Tensor) -> n
 
 
 # ---------------------------------------------------------------- table activations
-def _float_table_op(transform, with_attrs: bool = False):
+def _float_table_op(transform, kernel16: str | None = None, pot_shifts: tuple[int, ...] = (),
+                    with_attrs: bool = False):
     """An int8 op as TFLite's 256-entry table of a float function (``transform(x, op.attrs)`` when
-    ``with_attrs``)."""
+    ``with_attrs``); with ``kernel16``, int16 inputs run TFLite's fixed-point kernel of that name (the
+    interpolated sigmoid table, in every resolver: XNNPACK takes no int16 op, and the optimized kernels use
+    the reference one unless the input scale is a power of two)."""
     def impl(graph, op, values, sem):
         _tflite_only(sem, op)
         x, x_t, y_t = _io(graph, op, values)
-        _eight_bit(op, x_t)
+        _eight_bit(op, x_t, int16=kernel16 is not None)
         fmt = _fmt(y_t)
+        if x_t.dtype == np.int16:
+            _symmetric16(op, x_t, y_t)
+            multiplier, shift = fx.int16_table_multiplier(_scale(x_t), pot_shifts)
+            if multiplier == 0 and sem.tflite_kernels != "reference":
+                raise ConfigError(f"op {op.name!r} ({op.kind}): an int16 input scale that is a power of "
+                                  "two runs TFLite's gemmlowp fixed-point kernel in the optimized resolvers, "
+                                  "which hwsim does not model; use tflite-reference or tflite-micro")
+            kernel = getattr(_kernels(), kernel16)
+            y = kernel(np.ascontiguousarray(x, np.int64), multiplier, shift, fx.SIGMOID_TABLE_UINT16)
+            return y.astype(np.int16)
         fn = (lambda v: transform(v, op.attrs)) if with_attrs else transform
         table = fx.float_lut(fn, _scale(x_t), _zero(x_t), _scale(y_t), _zero(y_t), fmt.min, fmt.max)
         return _table_lookup(x, table, fmt.min, y_t)
     return impl
 
 
-OP_IMPLS.add("logistic", _float_table_op(fx.logistic_f32))
-OP_IMPLS.add("tanh", _float_table_op(fx.tanh_f32))
-OP_IMPLS.add("gelu", _float_table_op(lambda v, a: float_ops.gelu(v, a.get("approximate", False)), True))
+OP_IMPLS.add("logistic", _float_table_op(fx.logistic_f32, "logistic_int16", (0,)))
+OP_IMPLS.add("tanh", _float_table_op(fx.tanh_f32, "tanh_int16", (0, 1)))
+OP_IMPLS.add("gelu", _float_table_op(lambda v, a: float_ops.gelu(v, a.get("approximate", False)),
+                                     with_attrs=True))
 OP_IMPLS.add("hard_sigmoid", _float_table_op(
-    lambda v, a: float_ops.hard_sigmoid(v, a.get("alpha", 1 / 6), a.get("beta", 0.5)), True))
+    lambda v, a: float_ops.hard_sigmoid(v, a.get("alpha", 1 / 6), a.get("beta", 0.5)), with_attrs=True))
 
 
 @OP_IMPLS.register("hard_swish")
@@ -115,10 +143,18 @@ def _hard_swish(graph, op, values, sem):
 def _softmax(graph, op, values, sem):
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
-    _eight_bit(op, x_t)
+    _eight_bit(op, x_t, int16=True)
     fmt = _fmt(y_t)
-    table = fx.softmax_exp_table(_scale(x_t), op.attrs.get("beta", 1.0))
     rows = np.ascontiguousarray(x.astype(np.int64).reshape(-1, x.shape[-1]))
+    if x_t.dtype == np.int16:  # TFLite's int16 kernel (every resolver): two interpolated int16 tables
+        _symmetric16(op, x_t, y_t)
+        if y_t.dtype != np.int16:
+            raise ConfigError(f"op {op.name!r} (softmax): int16 input, {y_t.dtype} output is not modelled")
+        beta = float(np.float32(op.attrs.get("beta", 1.0)))
+        mult, shift = quantize_multiplier(_scale(x_t) * beta / (10.0 / 65535.0))
+        y = _kernels().softmax_rows_int16(rows, *fx.softmax_int16_tables(), mult, shift)
+        return y.reshape(x.shape).astype(np.int16)
+    table = fx.softmax_exp_table(_scale(x_t), op.attrs.get("beta", 1.0))
     y = _kernels().softmax_rows(rows, table, _F32(_scale(y_t)), _zero(y_t), fmt.min, fmt.max)
     return y.reshape(x.shape).astype(y_t.dtype)
 
@@ -169,7 +205,7 @@ OP_IMPLS.add("clip", lambda graph, op, values, sem: _relu_op(op.attrs["low"], op
 def _leaky_relu(graph, op, values, sem):
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
-    _eight_bit(op, x_t)
+    _eight_bit(op, x_t, int16=True)
     fmt = _fmt(y_t)
     sx, sy, alpha = _F32(_scale(x_t)), _F32(_scale(y_t)), _F32(op.attrs["alpha"])
     m_id, e_id = quantize_multiplier(float(_F32(sx / sy)))
@@ -187,19 +223,21 @@ def _leaky_relu(graph, op, values, sem):
 
 
 # ---------------------------------------------------------------- binary elementwise
-def _binary_inputs(graph, op, values, sem):
-    """The two int8 inputs of a TFLite binary op, broadcast, as int64 codes, with the three tensors."""
+def _binary_inputs(graph, op, values, sem, int16: bool = False):
+    """The two int8 (or, with ``int16``, int16) inputs of a TFLite binary op, broadcast, as int64 codes, with
+    the three tensors."""
     _tflite_only(sem, op)
     a_t, b_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
     a, b = np.broadcast_arrays(_value(graph, values, op.inputs[0]), _value(graph, values, op.inputs[1]))
-    _eight_bit(op, a_t)
+    _eight_bit(op, a_t, int16)
     return a.astype(np.int64), b.astype(np.int64), a_t, b_t, y_t
 
 
 @OP_IMPLS.register("mul")
 def _mul(graph, op, values, sem):
-    """(x1 - z1)(x2 - z2) requantized by s1 s2 / so: gemmlowp in TFLite's kernels, float32 in XNNPACK."""
-    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem)
+    """(x1 - z1)(x2 - z2) requantized by s1 s2 / so: gemmlowp in TFLite's kernels (the multiplier from
+    float32 scales in float32 arithmetic, in double in TFLite Micro), float32 in XNNPACK."""
+    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem, int16=True)
     fmt = _fmt(y_t)
     lo, hi = Q.activation_range(op.attrs.get("activation"), _scale(y_t), _zero(y_t), fmt)
     prod = (a - _zero(a_t)) * (b - _zero(b_t))
@@ -207,15 +245,17 @@ def _mul(graph, op, values, sem):
         scale = _F32(_F32(_F32(_scale(a_t)) * _F32(_scale(b_t))) / _F32(_scale(y_t)))
         y = np.rint((prod.astype(np.float32) * scale).astype(np.float32)).astype(np.int64) + _zero(y_t)
     else:
-        mult, shift = quantize_multiplier(tflite_multiplier(_scale(a_t), _scale(b_t), _scale(y_t)))
-        y = fx.multiply_by_quantized_multiplier(prod, mult, shift) + _zero(y_t)
+        sa, sb, sy = _scale(a_t), _scale(b_t), _scale(y_t)
+        real = tflite_multiplier(sa, sb, sy) if sem.mul_multiplier == "double" else \
+            float(_F32(_F32(_F32(sa) * _F32(sb)) / _F32(sy)))
+        y = fx.multiply_by_quantized_multiplier(prod, *quantize_multiplier(real)) + _zero(y_t)
     return np.clip(y, lo, hi).astype(y_t.dtype)
 
 
 @OP_IMPLS.register("sub")
 def _sub(graph, op, values, sem):
     """TFLite's shifted form: y = R_o(R_1((x1 - z1) << 20) - R_2((x2 - z2) << 20)) + zo (15 for int16)."""
-    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem)
+    a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem, int16=True)
     fmt = _fmt(y_t)
     lo, hi = Q.activation_range(op.attrs.get("activation"), _scale(y_t), _zero(y_t), fmt)
     left = 20 if fmt.bits == 8 else 15
@@ -250,7 +290,7 @@ def _mean(graph, op, values, sem):
     """TFLite's MEAN; an NCHW op (from ONNX) runs on the NHWC view, as the converted model would."""
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
-    _eight_bit(op, x_t)
+    _eight_bit(op, x_t, int16=True)
     if op.attrs.get("layout") != "NCHW":
         return _mean_codes(x, op.attrs["axes"], op.attrs["keep_dims"], x_t, y_t, sem)
     nhwc = (0, 3, 1, 2)  # NCHW axis -> NHWC axis

@@ -17,12 +17,13 @@ import numpy as np
 
 from hwsim.errors import ConfigError, RuntimeUnavailable
 from hwsim.importers import load_model
-from hwsim.runtime.execute import OP_IMPLS, run_graph
+from hwsim.runtime.execute import OP_IMPLS, check_input, run_graph
 from hwsim.numerics.semantics import get_semantics
+from hwsim.verify.tflite_runner import MICRO
 from hwsim.verify.tflite_runner import RESOLVERS as TFLITE_RESOLVERS
 from hwsim.workload.graph import Graph
 
-TARGETS = {"tflite": tuple(TFLITE_RESOLVERS), "onnxruntime": ("onnxruntime",)}
+TARGETS = {"tflite": tuple(TFLITE_RESOLVERS), MICRO: (MICRO,), "onnxruntime": ("onnxruntime",)}
 
 
 @dataclass
@@ -91,6 +92,8 @@ def _run_tflite(resolvers: tuple[str, ...], model: Path, inputs: list[np.ndarray
                           str(src), str(folder)], capture_output=True, text=True)
     if "No module named 'tensorflow'" in run.stderr:
         raise RuntimeUnavailable("the TFLite interpreter is not installed (tensorflow or ai-edge-litert)")
+    if "No module named 'tflite_micro'" in run.stderr:
+        raise RuntimeUnavailable("the TFLite Micro interpreter is not installed (tflite-micro)")
     tail = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
     results: dict[str, dict[str, np.ndarray] | str] = {}
     for resolver in resolvers:
@@ -241,6 +244,15 @@ def _distance(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
     return np.abs(a - b)
 
 
+def _as_codes_of(value: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The runtime's tensor as hwsim's dtype: ONNX Runtime keeps an int8 copy of a tensor hwsim (like ONNX
+    Runtime's kernels) holds as uint8 codes shifted by 128, or the reverse; isolated ops need the latter."""
+    if {value.dtype, np.dtype(dtype)} == {np.dtype(np.uint8), np.dtype(np.int8)}:
+        shift = 128 if dtype == np.uint8 else -128
+        return (value.astype(np.int16) + shift).astype(dtype)
+    return value
+
+
 def compare(graph: Graph, semantics: str, runtime_values: dict[str, np.ndarray],
             inputs: list[np.ndarray]) -> VerifyReport:
     """Compare hwsim under ``semantics`` with the runtime's tensors (by name, or ``t<file index>`` for TFLite)."""
@@ -264,7 +276,8 @@ def compare(graph: Graph, semantics: str, runtime_values: dict[str, np.ndarray],
             if all(f is not None for f in feeds):
                 iso = []
                 for s in range(samples):
-                    values = {n: runtime(n)[s] for n in op.inputs if n and not graph.tensor(n).is_constant}
+                    values = {n: _as_codes_of(runtime(n)[s], graph.tensor(n).dtype)
+                              for n in op.inputs if n and not graph.tensor(n).is_constant}
                     iso.append(OP_IMPLS.get(op.kind)(graph, op, values, sem))
                 idiff = _distance(np.stack(iso), theirs)
                 row.isolated_exact = int((idiff == 0).sum())
@@ -361,10 +374,41 @@ def _run_onnx_reference(model: Path, graph: Graph, inputs: list[np.ndarray]) -> 
     return {name: np.stack(v) for name, v in values.items()}
 
 
-FORMAT_TARGETS = {"tflite": ("tflite",), "onnx": ("onnxruntime", "onnx-reference")}
+FORMAT_TARGETS = {"tflite": ("tflite", MICRO), "onnx": ("onnxruntime", "onnx-reference")}
 
 
-def verify(model: str | Path, against: str = "all", samples: int = 4, inputs: np.ndarray | None = None,
+def user_feeds(graph: Graph, inputs) -> list[np.ndarray]:
+    """The user's samples as one stacked array per model input, checked against the model at the door.
+
+    ``inputs`` is an array (single-input models) or a mapping (an .npz: by input name, else in input order).
+    Each array holds one sample shaped like the input, or several along a new first axis, or, for an input
+    of batch 1, several along its batch axis. Dtypes must be the input's own (no silent conversion).
+    """
+    if isinstance(inputs, np.ndarray) or not hasattr(inputs, "keys"):
+        arrays = [np.asarray(inputs)]
+    else:
+        keys = list(inputs.keys())
+        arrays = [np.asarray(inputs[n if n in keys else keys[i]]) if (n in keys or i < len(keys)) else None
+                  for i, n in enumerate(graph.inputs)]
+    if len(arrays) != len(graph.inputs) or any(a is None for a in arrays):
+        raise ConfigError(f"--input: the model has {len(graph.inputs)} inputs ({', '.join(graph.inputs)}); "
+                          f"give one array per input (an .npz keyed by input name)")
+    feeds = []
+    for name, x in zip(graph.inputs, arrays):
+        shape = graph.tensor(name).shape
+        if x.ndim == len(shape) and not (shape and shape[0] == 1 and x.shape[0] != 1):
+            x = x[None]
+        elif x.ndim == len(shape):  # samples along the batch axis of a batch-1 input
+            x = x[:, None]
+        for sample in x[:1]:
+            check_input(graph.tensor(name), sample)
+        feeds.append(x)
+    if len({x.shape[0] for x in feeds}) > 1:
+        raise ConfigError("--input: the arrays hold different numbers of samples")
+    return feeds
+
+
+def verify(model: str | Path, against: str = "all", samples: int = 4, inputs=None,
            seed: int = 0) -> Verification:
     """Run ``model`` in each runtime of ``against`` (or all that read its format) and in hwsim under the
     matching semantics; also compare the runtimes with one another, op by op."""
@@ -374,12 +418,7 @@ def verify(model: str | Path, against: str = "all", samples: int = 4, inputs: np
     if against != "all" and against not in valid:
         raise ConfigError(f"--against: a .{graph.format} model runs in {', '.join(valid)} or all (got {against!r})")
     targets = valid if against == "all" else (against,)
-    if inputs is None:
-        feeds = random_inputs(graph, samples, seed)
-    else:
-        feeds = [np.asarray(inputs)]
-        if feeds[0].ndim == len(graph.tensor(graph.inputs[0]).shape):
-            feeds = [feeds[0][None]]
+    feeds = random_inputs(graph, samples, seed) if inputs is None else user_feeds(graph, inputs)
     runs: dict[str, dict[str, np.ndarray]] = {}
     skipped: dict[str, str] = {}
     for target in targets:
@@ -393,10 +432,15 @@ def verify(model: str | Path, against: str = "all", samples: int = 4, inputs: np
                     raise
                 skipped["onnx-reference"] = str(exc)
         else:
-            with tempfile.TemporaryDirectory() as tmp:
-                for resolver, values in _run_tflite(TARGETS["tflite"], model, feeds, Path(tmp)).items():
-                    if isinstance(values, str):
-                        raise ConfigError(f"{model}: {resolver}: {values}")
-                    runs[resolver] = values
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    for resolver, values in _run_tflite(TARGETS[target], model, feeds, Path(tmp)).items():
+                        if isinstance(values, str):
+                            raise ConfigError(f"{model}: {resolver}: {values}")
+                        runs[resolver] = values
+            except (ConfigError, RuntimeUnavailable) as exc:
+                if against != "all" or target != MICRO:
+                    raise
+                skipped[MICRO] = str(exc)
     reports = [compare(graph, name, values, feeds) for name, values in runs.items()]
     return Verification(reports, runtime_disagreements(graph, runs), skipped)

@@ -1,4 +1,4 @@
-"""Run the real TFLite interpreter on a model, in a process of its own.
+"""Run the real TFLite interpreter (or TFLite Micro's) on a model, in a process of its own.
 
 Some resolvers abort the whole process on some models (BUILTIN_REF at an int8 SOFTMAX, for one), so
 hwsim never runs them in its own process: ``python -m hwsim.verify.tflite_runner R1,R2 MODEL IN OUTDIR``
@@ -16,6 +16,8 @@ RESOLVERS = {
     "tflite-optimized": "BUILTIN_WITHOUT_DEFAULT_DELEGATES",
     "xnnpack": "AUTO",
 }
+#: TFLite Micro's interpreter (the tflite-micro package), run with every tensor preserved
+MICRO = "tflite-micro"
 
 
 def _interpreter_class():
@@ -54,13 +56,38 @@ def run(resolver: str, model_path: str, inputs_path: str, out_path: str) -> None
     np.savez(out_path, **{f"t{index}": np.stack(v) for index, v in per_tensor.items() if len(v) == count})
 
 
+def run_micro(model_path: str, inputs_path: str, out_path: str) -> None:
+    """The same for TFLite Micro's interpreter: every tensor of subgraph 0 read back after each invoke."""
+    import numpy as np
+    from tflite_micro.python.tflite_micro import runtime
+
+    with open(model_path, "rb") as f:
+        content = f.read()
+    tensors = len(runtime.convert_bytearray_to_object(bytearray(content)).subgraphs[0].tensors)
+    keep_all = runtime.InterpreterConfig.kPreserveAllTensors
+    interpreter = runtime.Interpreter.from_bytes(content, arena_size=64 << 20, intrepreter_config=keep_all)
+    samples = np.load(inputs_path)
+    count = samples["input_0"].shape[0]
+    per_tensor: dict[int, list] = {}
+    for s in range(count):
+        for i in range(len(samples.files)):
+            interpreter.set_input(samples[f"input_{i}"][s], i)
+        interpreter.invoke()
+        for index in range(tensors):
+            per_tensor.setdefault(index, []).append(np.array(interpreter.GetTensor(index, 0)["tensor_data"]))
+    np.savez(out_path, **{f"t{index}": np.stack(v) for index, v in per_tensor.items()})
+
+
 def main(argv: list[str]) -> None:
     """Run each comma-separated resolver of argv[0] in turn; a crash loses only the resolvers after it."""
     from pathlib import Path
 
     resolvers, model, inputs, out_dir = argv[0].split(","), argv[1], argv[2], Path(argv[3])
     for resolver in resolvers:
-        run(resolver, model, inputs, str(out_dir / f"{resolver}.npz"))
+        if resolver == MICRO:
+            run_micro(model, inputs, str(out_dir / f"{resolver}.npz"))
+        else:
+            run(resolver, model, inputs, str(out_dir / f"{resolver}.npz"))
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through subprocesses in the tests

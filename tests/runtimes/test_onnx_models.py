@@ -140,3 +140,26 @@ def test_missing_initializer_is_named(quantized, tmp_path):
     onnx.save(model, str(path))
     with pytest.raises(ConfigError, match=f"reads '{victim}'.*missing initializer"):
         load_model(path)
+
+
+@pytest.mark.parametrize("opset", [5, 29])
+def test_opsets_onnxruntime_refuses_are_refused(tmp_path, opset):
+    """A model stamped with an ai.onnx opset ONNX Runtime 1.32 does not run (below 7: no kernels; above 28:
+    refused at load) is refused at import in one line, as ONNX Runtime refuses it."""
+    onnx = require("onnx")
+    ort = require("onnxruntime")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    path = tmp_path / f"opset{opset}.onnx"
+    onnx.save(model, str(path))
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    with pytest.raises(Exception):
+        ort.InferenceSession(str(path), options)
+    with pytest.raises(ConfigError, match=f"ai.onnx opset {opset} is outside what ONNX Runtime runs"):
+        load_model(path)

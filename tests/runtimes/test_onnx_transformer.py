@@ -236,6 +236,48 @@ def test_mlas_float_conv_matches_onnxruntime(geometry):
     assert np.array_equal(got.view(np.int32), s.run(None, {"x": x, "w": w})[0].view(np.int32))
 
 
+ONE_IMAGE_CONV_F32 = {  # as CONV_F32, run on one image: MLAS' one-row kernel, and per-thread segments
+    "depthwise": (16, 16, 3, 1, (1, 1, 1, 1), 1, 16, 12, 12),
+    "depthwise_k5_s2": (8, 8, 5, 2, (2, 2, 2, 2), 1, 8, 13, 13),
+    "depthwise_k2_odd_pads": (6, 6, 2, 1, (0, 1, 1, 0), 1, 6, 7, 9),
+    "k144_thread_segments": (16, 32, 3, 2, (1, 1, 1, 1), 1, 1, 24, 24),
+}
+
+
+@pytest.mark.parametrize("geometry", list(ONE_IMAGE_CONV_F32))
+def test_mlas_float_conv_of_one_image_matches_onnxruntime(geometry):
+    """On one image, a depthwise float Conv runs MLAS' M = 1 kernel (groups of 4 products, multiply then add)
+    and an ungrouped one is split into output segments across ONNX Runtime's threads, each with its own K
+    blocks; mlas.conv2d_nchw with this host's physical cores equals ONNX Runtime to the last bit."""
+    onnx = require("onnx")
+    require("onnxruntime")
+    from onnx import TensorProto as tp, helper, numpy_helper as nh
+
+    from hwsim.numerics.cpu import physical_cores
+
+    c, o, k, stride, pads, dilation, groups, h, w_ = ONE_IMAGE_CONV_F32[geometry]
+    rng = np.random.default_rng(8)
+    x = (rng.normal(size=(1, c, h, w_)) * 3).astype(np.float32)
+    w = rng.normal(size=(o, c // groups, k, k)).astype(np.float32)
+    b = rng.normal(size=o).astype(np.float32)
+    conv = helper.make_node("Conv", ["x", "w", "b"], ["y"], strides=[stride] * 2, dilations=[dilation] * 2,
+                            group=groups, pads=[pads[0], pads[2], pads[1], pads[3]])
+    s = _session(onnx, helper, [conv], [("x", tp.FLOAT, list(x.shape)), ("w", tp.FLOAT, list(w.shape))],
+                 [nh.from_array(b, "b")])
+    got = mlas.conv2d_nchw(x, w, b, (stride, stride), pads, (dilation, dilation), groups,
+                           threads=physical_cores())
+    assert np.array_equal(got.view(np.int32), s.run(None, {"x": x, "w": w})[0].view(np.int32))
+
+
+def test_conv_thread_segments():
+    """MlasConvPrepare's split of 144 output pixels (32 filters, K = 144): 2 threads give segments of 80
+    (rounded up to 16) and 64; few multiplies keep one thread; 16 threads at most."""
+    assert mlas.conv_thread_segments(144, 32, 144, 2) == [(0, 80), (80, 144)]
+    assert mlas.conv_thread_segments(144, 32, 144, 1) == [(0, 144)]
+    assert mlas.conv_thread_segments(64, 2, 9, 8) == [(0, 64)]  # 1,152 multiplies: one thread
+    assert len(mlas.conv_thread_segments(4096, 64, 576, 64)) == 16
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8])
 def test_com_microsoft_integer_ops_match_onnxruntime(dtype):
     """QLinearSoftmax (rows of 5 to 32, saturated int8 outputs), QLinearAdd and QLinearMul equal ORT's."""

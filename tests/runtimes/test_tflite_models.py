@@ -145,14 +145,17 @@ def test_infer_cli_writes_the_interpreter_output(models, tmp_path):
 
 
 def test_bad_inputs_give_one_line_errors(models, tmp_path):
-    """A truncated file, a wrong input shape and a wrong dtype each give one line naming the problem, exit 2."""
+    """A truncated file, a wrong input shape, a wrong dtype and float64 reals (only float32 ones are
+    quantized) each give one line naming the problem, exit 2."""
     truncated = tmp_path / "truncated.tflite"
     truncated.write_bytes(models["resnet"].read_bytes()[:200])
     np.save(tmp_path / "x.npy", np.zeros((1, 16, 16, 8), np.int8))
     np.save(tmp_path / "shape.npy", np.zeros((1, 15, 16, 8), np.int8))
     np.save(tmp_path / "dtype.npy", np.zeros((1, 16, 16, 8), np.int16))
+    np.save(tmp_path / "f64.npy", np.zeros((1, 16, 16, 8), np.float64))
     cases = [(truncated, "x.npy", "damaged or truncated"), (models["resnet"], "shape.npy", "expected shape"),
-             (models["resnet"], "dtype.npy", "expected dtype int8")]
+             (models["resnet"], "dtype.npy", "expected dtype int8"),
+             (models["resnet"], "f64.npy", "expected int8 codes or float32 reals to quantize (got float64)")]
     for model, x, message in cases:
         run = _cli("infer", model, "--input", tmp_path / x, "--output", tmp_path / "y.npy")
         assert run.returncode == 2
