@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import platform
 import subprocess
 import sys
@@ -29,7 +28,6 @@ from hwsim.devices.model import device_names, load_device  # noqa: E402
 from hwsim.importers import load_model  # noqa: E402
 from hwsim.importers.scalesim_csv import load_scalesim_topology  # noqa: E402
 from hwsim.schedule.simulate import simulate  # noqa: E402
-from hwsim.schedule.systolic import scalesim_reported_cycles  # noqa: E402
 
 CFG = """[general]
 run_name = {name}

@@ -1,6 +1,5 @@
 """Running experiments: determinism, failing points, resume after SIGKILL, Dask, figures and ``hwsim plot``."""
 
-import json
 import os
 import signal
 import subprocess
@@ -9,7 +8,7 @@ import time
 
 import pytest
 
-from hwsim.experiment import plot_results, run_experiment
+from hwsim.experiment import run_experiment
 from tests.experiment.conftest import ROOT, SMALL, cli, table
 
 
