@@ -1,13 +1,25 @@
-"""The ``hwsim`` command. Subcommands call the public API and print; user errors become one line, exit 2."""
+"""The ``hwsim`` command. Subcommands call the public API and print.
+
+One guard at the entry (:func:`main`) turns every failure into at most three lines on stderr and an honest
+exit status: ``hwsim: error: ...`` and status 2 for anything the user can fix (a bad file, field, option or
+path, :class:`~hwsim.errors.HwsimError` and :class:`OSError`), status 1 for a point that failed in
+``hwsim run`` or for an internal error (then with a pointer to ``--debug``, which prints the traceback),
+130 on Ctrl-C. Warnings (:class:`~hwsim.errors.HwsimWarning`) print as ``hwsim: warning: ...``, one line
+each. Output paths are checked before any work starts (:mod:`hwsim.guards`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
+import traceback
+import warnings
 
 from hwsim import __version__
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, HwsimWarning, UsageError
+from hwsim.guards import check_output_dir, check_output_file, nonnegative_int, positive_int
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -44,6 +56,11 @@ def _simulate(args: argparse.Namespace) -> int:
     from hwsim.schedule.simulate import simulate
 
     output = check_output_path(args.output) if args.output else None
+    if args.trace:
+        check_output_file(args.trace, "--trace", make_parents=True)
+    for option, folder in (("--plot", args.plot), ("--report-dir", args.report_dir)):
+        if folder:
+            check_output_dir(folder, option)
     result = simulate(args.model, device_from_args(args), record_trace=bool(args.trace or args.plot))
     print(result.table(mappings=args.mappings))
     if args.counts:
@@ -85,6 +102,7 @@ def _infer(args: argparse.Namespace) -> int:
 
     from hwsim.runtime.infer import infer
 
+    check_output_file(args.output, "--output", (".npy",))
     x = _load_array(args.input)
     y = infer(args.model, x, semantics=args.semantics, dequantize=args.dequantize)
     np.save(args.output, y)
@@ -110,38 +128,62 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from hwsim.errors import PointsFailed
     from hwsim.experiment import run_experiment
+    from hwsim.experiment.results import load_rows
 
-    run_experiment(args.experiment, jobs=args.jobs, resume=args.resume, dry_run=args.dry_run,
-                   executor=args.executor, scheduler=args.scheduler, results=args.results, limit=args.limit)
+    folder = run_experiment(args.experiment, jobs=args.jobs, resume=args.resume, dry_run=args.dry_run,
+                            executor=args.executor, scheduler=args.scheduler, results=args.results,
+                            limit=args.limit, max_points=args.max_points)
+    if folder is not None:
+        rows = load_rows(folder)
+        failed = sum(r.get("status") != "ok" for r in rows)
+        if failed:
+            raise PointsFailed(f"{failed} of {len(rows)} points failed; rows.csv and report.md in {folder} "
+                               "say why (column error)")
     return 0
 
 
 def _plot(args: argparse.Namespace) -> int:
     from hwsim.experiment import plot_results
+    from hwsim.experiment.spec import PLOTS
 
-    plot_results(args.results, args.out, args.plots.split(",") if args.plots else None)
+    plots = [p.strip() for p in args.plots.split(",")] if args.plots else None
+    for name in plots or []:
+        if name not in PLOTS:
+            raise UsageError(f"plot: argument --plots: unknown plot {name!r}; valid: {', '.join(PLOTS)}")
+    plot_results(args.results, args.out, plots)
     return 0
 
 
 def _load_array(path: str):
-    import numpy as np
-
     from hwsim.errors import ConfigError
+    from hwsim.data_checks import check_samples, load_array_file
 
-    try:
-        return np.load(path)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: cannot read a .npy array ({exc})") from None
+    x = load_array_file(path, "--input")
+    if isinstance(x, dict):
+        raise ConfigError(f"--input {path}: expected a .npy array (got an .npz with "
+                          f"{', '.join(x) or 'no arrays'})")
+    return check_samples(x, f"--input {path}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are :class:`UsageError` (one line through the guard, exit 2)."""
+
+    def error(self, message: str):
+        prog = self.prog.removeprefix("hwsim").strip()
+        raise UsageError(f"{prog + ': ' if prog else ''}{message} (see '{self.prog} --help')")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hwsim",
         description="Bit-accurate simulation of quantized networks on edge AI accelerators.",
     )
     parser.add_argument("--version", action="version", version=f"hwsim {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an internal error, print the traceback (accepted anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered semantics, rounding modes or requantizers")
@@ -159,19 +201,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dequantize", action="store_true", help="write real values instead of integer codes")
     p.set_defaults(func=_infer)
 
-    p = sub.add_parser("verify", help="compare hwsim with the real runtime, op by op; exit 0 only when bit-exact")
+    p = sub.add_parser("verify",
+                       help="compare hwsim with the real runtime, op by op; exit 0 only when bit-exact")
     p.add_argument("model", help="a .tflite or .onnx file")
     p.add_argument("--against", default="all", choices=["tflite", "onnxruntime", "onnx-reference", "all"],
-                   help="runtime to compare with (tflite: its 3 resolvers); all: every runtime that reads the file")
-    p.add_argument("--samples", type=int, default=4, help="random inputs to compare on")
+                   help="runtime to compare with (tflite: its 3 resolvers); all: every runtime that reads "
+                        "the file")
+    p.add_argument("--samples", type=positive_int, default=4, help="random inputs to compare on")
     p.add_argument("--input", default=None, help=".npy input instead of random ones")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.set_defaults(func=_verify)
 
-    p = sub.add_parser("bench", help="measure kernels against ONNX Runtime, or inference against TFLite, side by side")
+    p = sub.add_parser("bench", help="measure kernels against ONNX Runtime, or inference against TFLite, "
+                                     "side by side")
     p.add_argument("what", choices=["kernels", "infer"])
     p.add_argument("--quick", action="store_true", help="smaller shapes, fewer repeats (a smoke run)")
-    p.add_argument("--repeats", type=int, default=7, help="timed repeats per case (median is reported)")
+    p.add_argument("--repeats", type=positive_int, default=7,
+                   help="timed repeats per case (median is reported)")
     p.set_defaults(func=_bench)
 
     from hwsim.devices.options import add_device_options
@@ -179,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="map a model onto a device and run the discrete-event simulation")
     p.add_argument("model", help="a .tflite, .onnx, layer .yaml or SCALE-Sim topology .csv")
     add_device_options(p)
-    p.add_argument("--trace", default=None, help="write the timeline as Chrome trace JSON (opens in Perfetto)")
+    p.add_argument("--trace", default=None,
+                   help="write the timeline as Chrome trace JSON (opens in Perfetto)")
     p.add_argument("--plot", default=None, help="folder to write the latency breakdown and roofline PNGs to")
     p.add_argument("--mappings", action="store_true", help="print each layer's tiling and loop order")
     p.add_argument("--counts", action="store_true",
@@ -189,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write SCALE-Sim's COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and "
                         "DETAILED_ACCESS_REPORT.csv here (needs --memory-model scalesim)")
     p.add_argument("--output", default=None,
-                   help="also write the results to this .json (totals and per-layer list) or .csv (a row per layer)")
+                   help="also write the results to this .json (totals and per-layer list) or .csv (a row per "
+                        "layer)")
     p.set_defaults(func=_simulate)
 
     from hwsim.energy.commands import add_parser as add_energy_parser
@@ -199,16 +247,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run an experiment file: a sweep to a results table, figures and a report")
     p.add_argument("experiment", help="an experiment .yaml (e.g. experiments/default.yaml)")
     p.add_argument("--dry-run", action="store_true", help="list the points and exit")
-    p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (default 1)")
-    p.add_argument("--resume", action="store_true", help="keep the rows already in the results folder; run the rest")
+    p.add_argument("--jobs", type=positive_int, default=1, help="parallel worker processes (default 1)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the rows already in the results folder; run the rest")
     p.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="local processes, or an existing Dask cluster (with --scheduler)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--results", default=None, help="results folder (default: results/<experiment name>)")
-    p.add_argument("--limit", type=int, default=None, help="run at most this many missing points")
+    p.add_argument("--limit", type=nonnegative_int, default=None, help="run at most this many missing points")
+    p.add_argument("--max-points", type=positive_int, default=None,
+                   help="refuse sweeps with more points than this (default 10000; counted before expansion)")
     p.set_defaults(func=_run)
 
-    p = sub.add_parser("plot", help="redraw an experiment's figures and report from its results, without rerunning")
+    p = sub.add_parser("plot",
+                       help="redraw an experiment's figures and report from its results, without rerunning")
     p.add_argument("results", help="a results folder, or its rows.jsonl / rows.csv / rows.parquet")
     p.add_argument("--out", default=None, help="folder for the figures (default: next to the results)")
     p.add_argument("--plots", default=None, help="comma-separated: pareto,breakdown,roofline,overflow")
@@ -217,18 +269,74 @@ def build_parser() -> argparse.ArgumentParser:
     from hwsim.quant.commands import add_parsers as add_quant_parsers
 
     add_quant_parsers(sub)
+
+    from hwsim.llm.commands import add_parser as add_llm_parser
+
+    add_llm_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command (what the console script runs; tests call it in-process)."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except HwsimError as exc:
-        print(f"hwsim: error: {exc}", file=sys.stderr)
-        return 2
+    """Run one command behind the guard (see the module docstring); what the console script runs, and what
+    tests call in-process."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("HWSIM_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", HwsimWarning)
+        shown: set[str] = set()
+        previous = warnings.showwarning
+        warnings.showwarning = lambda *a, **k: _show_warning(previous, shown, *a, **k)
+        try:
+            args = build_parser().parse_args(argv)
+            return args.func(args)
+        except HwsimError as exc:
+            _print_error(f"hwsim: error: {_one_line(exc)}", debug)
+            return exc.exit_status
+        except KeyboardInterrupt:
+            _print_error("hwsim: interrupted", debug)
+            return 130
+        except MemoryError:
+            _print_error("hwsim: error: out of memory (an input larger than this machine can hold?)", debug)
+            return 2
+        except BrokenPipeError:  # `hwsim list devices | head`: the reader left; nothing to report
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush would fail again
+            return 141  # what a program the pipe's SIGPIPE ended reports
+        except OSError as exc:  # a file or folder the user named cannot be read or written
+            from hwsim.guards import os_error_message
 
+            _print_error(f"hwsim: error: {os_error_message(exc)}", debug)
+            return 2
+        except Exception as exc:  # noqa: BLE001 - the guard: anything else is hwsim's bug
+            last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            where = f" [{os.path.basename(last.filename)}:{last.lineno}]" if last else ""
+            hint = "the traceback is above" if debug else "rerun with --debug to see the traceback"
+            _print_error(f"hwsim: internal error: {type(exc).__name__}: {_one_line(exc)}{where}\n"
+                         f"hwsim: this is a bug in hwsim; {hint}", debug)
+            return 1
+
+
+def _one_line(exc: BaseException, limit: int = 600) -> str:
+    """An exception's message on one line (pydantic and others span several), cut at ``limit`` characters."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _print_error(message: str, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    print(message, file=sys.stderr)
+
+
+def _show_warning(previous, shown: set[str], message, category, filename, lineno, file=None,
+                  line=None) -> None:
+    if not issubclass(category, HwsimWarning):
+        previous(message, category, filename, lineno, file, line)
+        return
+    text = _one_line(message if isinstance(message, Warning) else Warning(message))
+    if text not in shown:
+        shown.add(text)
+        print(f"hwsim: warning: {text}", file=sys.stderr)
 
 def entry() -> int:
     """The ``hwsim`` console script and ``python -m hwsim``: :func:`main`, in a process that then ends.

@@ -6,11 +6,23 @@ either (attrs' habit). The CLI prints their message on one line and exits non-ze
 
 
 class HwsimError(Exception):
-    """Base class of every error hwsim raises for bad input or an impossible request."""
+    """Base class of every error hwsim raises for bad input or an impossible request.
+
+    ``exit_status`` is what the ``hwsim`` command exits with when this error ends it (2: the user can fix
+    the input).
+    """
+
+    exit_status = 2
 
 
 class ConfigError(HwsimError, ValueError):
-    """A value given by the user (argument, file field) is invalid; the message names it."""
+    """A value given by the user (argument, file field) is invalid; the message names it.
+
+    ``loc`` is where in the file being read the fault lies (``("sweep", "grid", "recipe.weights.bits")``) when
+    the raiser knows it but not the file's lines: the caller that read the file adds ``file:line``.
+    """
+
+    loc: tuple = ()
 
 
 class RegistryError(HwsimError, KeyError):
@@ -22,3 +34,17 @@ class RegistryError(HwsimError, KeyError):
 
 class RuntimeUnavailable(HwsimError, ImportError):
     """A reference runtime (onnxruntime, TFLite, torch) is not installed."""
+
+
+class UsageError(HwsimError):
+    """The command line itself is wrong (an unknown option, a missing argument, a number out of range)."""
+
+
+class PointsFailed(HwsimError):
+    """``hwsim run`` finished, but some points raised; their rows say why (exit status 1, not 2)."""
+
+    exit_status = 1
+
+
+class HwsimWarning(UserWarning):
+    """A value hwsim accepts but doubts (e.g. far outside every shipped device); the CLI prints one line."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Annotated, Any, Literal, Union
@@ -227,9 +228,9 @@ def _scalar(hint: type, data: Any, loc: Loc, errors: list[RecordError]) -> Any:
         message = ("Input should be a valid integer, got a number with a fractional part" if is_number
                    else "Input should be a valid integer")
     elif hint is float:
-        if is_number:
+        if is_number and math.isfinite(data):
             return float(data)
-        message = "Input should be a valid number"
+        message = "Input should be a finite number" if is_number else "Input should be a valid number"
     elif hint is str:
         if isinstance(data, str):
             return data

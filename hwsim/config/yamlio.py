@@ -27,12 +27,14 @@ import yaml
 
 from hwsim.config import records
 from hwsim.config.records import unknown_key_message
+from hwsim.config.textfile import read_text
 from hwsim.errors import ConfigError
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
 Loc = tuple[str | int, ...]
+MAX_NODES = 200_000  # keys and items, aliases expanded: 500x the largest shipped file, tens of MB at most
 # libyaml's parser (when PyYAML has it) reads a device file ~10x faster, into the same nodes and lines
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 
@@ -52,21 +54,20 @@ def load_yaml_with_lines(path: Path, expected: str = "a mapping") -> tuple[Any, 
     tuple
         ``(data, lines)``; ``lines[()]`` is the line of the document itself.
     """
+    text = read_text(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from None
-    if _FAST_LOADER is not None:
-        try:
-            return _parse(_FAST_LOADER(text), path, expected)
-        except yaml.YAMLError:
-            pass  # libyaml words its errors otherwise: the pure-Python parser reports them as it always did
-    try:
+        if _FAST_LOADER is not None:
+            try:
+                return _parse(_FAST_LOADER(text), path, expected)
+            except yaml.YAMLError:
+                pass  # libyaml words its errors otherwise: the pure-Python parser reports them as always
         return _parse(yaml.SafeLoader(text), path, expected)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         raise ConfigError(f"{path}:{line}: not valid YAML: {exc.problem or exc.context}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read") from None
 
 
 def _parse(loader, path: Path, expected: str) -> tuple[Any, dict[Loc, int]]:
@@ -82,6 +83,12 @@ def _parse(loader, path: Path, expected: str) -> tuple[Any, dict[Loc, int]]:
 
 
 def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> None:
+    """Record the line of every key and item under ``node``, refusing a file whose aliases expand it beyond
+    :data:`MAX_NODES` (a "billion laughs" file) before anything is built from it."""
+    if len(lines) > MAX_NODES:
+        raise ConfigError(f"{path}:{line_of(lines, loc[:1])}: {format_loc(loc[:1])}: the file expands to "
+                          f"more than {MAX_NODES:,} keys and items (counting what each alias repeats); "
+                          "refused before building it")
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key, value in node.value:

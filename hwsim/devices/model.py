@@ -15,6 +15,7 @@ from typing import Any
 from hwsim.config import records
 from hwsim.config.dotted import set_path
 from hwsim.config.yamlio import load_spec
+from hwsim.devices.sanity import warn_doubtful
 from hwsim.devices.schema import DeviceSpec, MemorySpec, PrecisionRateSpec
 from hwsim.errors import ConfigError, RegistryError
 from hwsim.paths import data_dir
@@ -58,7 +59,8 @@ class Device:
         return DATAFLOWS.get(self.spec.mac_array.dataflow)
 
     def read_level(self, operand: str) -> int:
-        """Index of the level a compute unit reads ``operand`` from: the innermost non-register level holding it."""
+        """Index of the level a compute unit reads ``operand`` from: the innermost non-register level
+        holding it."""
         return self._read_level[operand]
 
     def home_levels(self, home: str) -> list[int]:
@@ -72,7 +74,8 @@ class Device:
         return rfs[-1] if rfs else None
 
     def unit_for(self, op_kind: str) -> str:
-        """Name of the compute unit that runs ``op_kind``: the first listing it, else the first with ``"*"``."""
+        """Name of the compute unit that runs ``op_kind``: the first listing it, else the first with
+        ``"*"``."""
         units = [(self.spec.mac_array.name, self.spec.mac_array.ops)] + [(v.name, v.ops) for v in
                                                                           self.spec.vector_units]
         for name, ops in units:
@@ -134,9 +137,11 @@ def override(device: Device, overrides: dict[str, Any], where: str = "") -> Devi
     for field_path, value in overrides.items():
         set_path(data, field_path.split("."), value, f"{where}device.{field_path}")
     try:
-        return Device(records.validate(DeviceSpec, data), device.path)
+        changed = Device(records.validate(DeviceSpec, data), device.path)
     except records.RecordError as exc:
         raise ConfigError(f"{where}device {device.name} with {overrides}: {exc}") from None
+    warn_doubtful(changed.spec, where=f"{where}device {device.name} with {overrides}: ", base=device.spec)
+    return changed
 
 
 def with_memory_model(device: Device, memory_model: str) -> Device:
@@ -170,9 +175,9 @@ def load_device(name_or_path: str | Path) -> Device:
     if path.suffix == ".cfg":
         from hwsim.devices.scalesim_cfg import load_scalesim_cfg
 
-        return Device(load_scalesim_cfg(path), str(path))
+        return _checked(Device(load_scalesim_cfg(path), str(path)))
     if path.suffix in (".yaml", ".yml") or path.exists():
-        return Device(load_spec(DeviceSpec, path), str(path))
+        return _checked(Device(load_spec(DeviceSpec, path), str(path)))
     names = device_names()
     if text not in names:
         close = difflib.get_close_matches(text, names, n=3)
@@ -181,3 +186,9 @@ def load_device(name_or_path: str | Path) -> Device:
                             ".yaml device file or a SCALE-Sim .cfg)")
     path = data_dir("accelerators") / f"{text}.yaml"
     return Device(load_spec(DeviceSpec, path), str(path))
+
+
+def _checked(device: Device) -> Device:
+    """``device``, after a warning for each value far outside the shipped devices (:mod:`.sanity`)."""
+    warn_doubtful(device.spec, device.path)
+    return device

@@ -47,6 +47,7 @@ from pathlib import Path
 
 from hwsim.config import records
 from hwsim.devices.schema import DeviceSpec
+from hwsim.config.textfile import read_text
 from hwsim.errors import ConfigError
 from hwsim.schedule.systolic import SCALESIM_NAMES
 
@@ -67,10 +68,7 @@ _CANONICAL = {(s, k.lower()): k for s, keys in KEYS.items() for k in keys}
 
 def _read_ini(path: Path) -> dict[tuple[str, str], tuple[str, int]]:
     """``{(section, key): (value, line)}``; unknown sections and keys, and repeated keys, are refused."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from None
+    text = read_text(path)
     values: dict[tuple[str, str], tuple[str, int]] = {}
     section = ""
     for number, raw in enumerate(text.splitlines(), start=1):

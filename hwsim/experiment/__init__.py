@@ -10,25 +10,28 @@ naming the recommended point (:mod:`~hwsim.experiment.select`).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from hwsim.guards import check_output_dir
+
 
 def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry_run: bool = False,
                    executor: str = "local", scheduler: str | None = None, results: str | Path | None = None,
-                   limit: int | None = None, out=None) -> Path | None:
+                   limit: int | None = None, max_points: int | None = None, out=None) -> Path | None:
     """Run (or with ``dry_run`` list) the points of an experiment file; the results folder, or None.
 
+    Before any point runs: the sweep's size is counted from its axes and refused beyond ``max_points``
+    (default :data:`~hwsim.experiment.sweep.MAX_POINTS`), every point's recipe, device and workload are
+    checked (a dry run too), and the results folder is checked writable and locked against a second run.
     ``limit`` runs only the first ``limit`` points still missing (for tests and quick looks).
     """
-    from hwsim.errors import ConfigError
-    from hwsim.experiment.progress import Progress
     from hwsim.experiment.results import ResultTable
-    from hwsim.experiment.runner import run_all
     from hwsim.experiment.spec import load_experiment
-    from hwsim.experiment.sweep import expand
+    from hwsim.experiment.sweep import check_points, check_size, expand
 
     out = out or sys.stdout
     path = Path(path)
@@ -39,12 +42,12 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
         if shipped.exists():
             path = shipped
     spec = load_experiment(path)
-    try:
+    with _located_in(path):
+        check_size(spec, max_points)
         points = expand(spec, path.parent)
-    except ConfigError as exc:  # a recipe or axis that cannot be resolved: name the experiment file
-        raise ConfigError(f"{path}: {exc}") from None
+        check_points(spec, points)
     if dry_run:
-        print(f"{spec.name}: {len(points)} points", file=out)
+        print(f"{spec.name}: {len(points)} points (each checked)", file=out)
         for p in points:
             axes = ", ".join(f"{k}={v}" for k, v in p.axes.items()
                              if k not in ("workload", "device", "recipe"))
@@ -52,16 +55,26 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
                   f"{' | ' + axes if axes else ''}", file=out)
         return None
     folder = Path(results) if results else Path("results") / spec.name
-    table = ResultTable.open(folder, resume)
-    if path.resolve() != (folder / "experiment.yaml").resolve():
-        shutil.copyfile(path, folder / "experiment.yaml")
-    todo = [p for p in points if p.run_id not in table.rows]
-    if limit is not None:
-        todo = todo[:limit]
+    check_output_dir(folder, "--results")
+    with ResultTable.open(folder, resume) as table:
+        if path.resolve() != (folder / "experiment.yaml").resolve():
+            shutil.copyfile(path, folder / "experiment.yaml")
+        _run_points(spec, path, points, table, folder, jobs, executor, scheduler, limit, out)
+    return folder
+
+
+def _run_points(spec, path: Path, points, table, folder: Path, jobs: int, executor: str,
+                scheduler: str | None, limit: int | None, out) -> None:
+    from hwsim.experiment.progress import Progress
+    from hwsim.experiment.runner import run_all
+
+    missing = [p for p in points if p.run_id not in table.rows]
+    todo = missing[:limit] if limit is not None else missing
     wanted = {p.run_id for p in points}
     table.rows = {k: v for k, v in table.rows.items() if k in wanted}  # a changed file drops stale rows
-    print(f"{spec.name}: {len(points)} points, {len(points) - len(todo)} already done, running {len(todo)} "
-          f"({executor}{', ' + str(jobs) + ' jobs' if executor == 'local' else ''}) -> {folder}", file=out)
+    how = f"{executor}, {jobs} jobs" if executor == "local" else executor
+    print(f"{spec.name}: {len(points)} points, {len(points) - len(missing)} already done, running "
+          f"{len(todo)} ({how}) -> {folder}", file=out)
     t0 = time.perf_counter()
     bar = Progress(len(todo))
     try:
@@ -82,7 +95,23 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
           f"{folder / 'rows.parquet'}, {folder / 'report.md'}, {folder / 'report.html'}, "
           f"{len(figures)} figure files", file=out)
     _say_selection(sels, rows, path, out)
-    return folder
+
+
+@contextlib.contextmanager
+def _located_in(path: Path):
+    """Prefix a ConfigError raised while expanding ``path``'s sweep with ``path:line: field`` (its ``loc``);
+    a message starting `` = `` (a swept value) or ``: `` follows the field directly."""
+    from hwsim.config.yamlio import format_loc, line_of, load_yaml_with_lines
+    from hwsim.errors import ConfigError
+
+    try:
+        yield
+    except ConfigError as exc:
+        if not exc.loc:
+            raise ConfigError(f"{path}: {exc}") from None
+        _, lines = load_yaml_with_lines(path)
+        text = str(exc) if str(exc).startswith((" = ", ": ")) else f": {exc}"
+        raise ConfigError(f"{path}:{line_of(lines, exc.loc)}: {format_loc(exc.loc)}{text}") from None
 
 
 def _say_selection(sels: list, rows: list[dict], path: Path, out) -> None:
@@ -131,12 +160,18 @@ def finish(rows: list[dict], folder: Path, name: str, plots: list[str] | None, d
 def plot_results(source: str | Path, out: str | Path | None = None, plots: list[str] | None = None,
                  stream=None) -> list[Path]:
     """Redraw figures and the report from a results folder or file, without rerunning anything."""
+    from hwsim.errors import ConfigError
     from hwsim.experiment.results import load_rows
 
     stream = stream or sys.stdout
+    if out:
+        check_output_dir(out, "--out")
     rows = load_rows(source)
+    if not rows:
+        raise ConfigError(f"{source}: the table has no rows to draw")
     src = Path(source)
     folder = Path(out) if out else (src if src.is_dir() else src.parent)
+    check_output_dir(folder, "--out (default: the results folder)")
     copy = (src if src.is_dir() else src.parent) / "experiment.yaml"
     if copy.exists():  # the run left its experiment file: keep its name, question, Pareto axes and rule
         from hwsim.experiment.spec import load_experiment

@@ -6,10 +6,14 @@ import math
 from pathlib import Path
 
 LABELS = {"energy_uj": "energy (uJ/inference)", "integer_top1": "integer top-1 (%)",
-          "latency_ms": "latency (ms)", "area_mm2": "area (mm^2)", "power_mw": "power (mW)"}
-PARETO_METRICS = ("integer_top1", "float_top1", "latency_ms", "energy_uj", "power_mw", "peak_power_mw",
-                  "area_mm2")
-ALL_METRICS = ("integer_top1", "fake_quant_top1", "agreement", "overflows", "bit_exact", "latency_ms",
+          "perplexity": "perplexity", "energy_per_token_uj": "energy (uJ/token)",
+          "decode_tokens_per_s": "decode tokens/s", "latency_ms": "latency (ms)", "area_mm2": "area (mm^2)",
+          "power_mw": "power (mW)"}
+LLM_COLUMNS = ("perplexity", "float_perplexity", "agreement", "ttft_ms", "decode_tokens_per_s",
+               "bound_tokens_per_s", "energy_per_token_uj", "weight_bytes_per_token", "kv_bytes_per_token")
+PARETO_METRICS = ("integer_top1", "float_top1", *LLM_COLUMNS, "latency_ms", "energy_uj", "power_mw",
+                  "peak_power_mw", "area_mm2")
+ALL_METRICS = ("integer_top1", "fake_quant_top1", *LLM_COLUMNS, "overflows", "bit_exact", "latency_ms",
                "energy_uj", "power_mw", "area_mm2")
 
 
@@ -117,6 +121,11 @@ def _measures(row: dict) -> str:
         parts.append(f"integer top-1 {value(row, 'integer_top1_pct'):.2f} %" +
                      (f" (float {100 * float(row['float_top1']):.2f} %, drop {drop:.2f} points)"
                       if math.isfinite(drop) else ""))
+    if math.isfinite(value(row, "perplexity_increase")):
+        ppl, ref = float(row["perplexity"]), float(row["float_perplexity"])
+        up = value(row, "perplexity_increase")
+        parts.append(f"perplexity {ppl:.4g} (float {ref:.4g}, +{up:.2f} %), decode "
+                     f"{_fmt(value(row, 'decode_tokens_per_s'))} tokens/s")
     for col, label, unit in (("latency_ms", "latency", "ms"), ("energy_uj", "energy", "µJ"),
                              ("power_mw", "power", "mW"), ("area_mm2", "area", "mm²")):
         if math.isfinite(value(row, col)):

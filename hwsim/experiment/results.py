@@ -3,19 +3,26 @@
 ``results/<name>/rows.jsonl`` gets each finished row appended, flushed and fsync'ed; then ``rows.csv`` and
 ``rows.parquet`` are rewritten whole through a temporary file and :func:`os.replace` (atomic on POSIX), with
 rows sorted by point index, so a table never reflects completion order. ``--resume`` reads
-``rows.jsonl`` (a line cut short by a kill is ignored) and runs only the points whose ``run_id`` is missing.
+``rows.jsonl`` (a line cut short by a kill is ignored, and cut off before the next row is appended) and runs
+only the points whose ``run_id`` is missing. Cells are plain Python numbers (a numpy scalar is converted), so
+the tables hold numbers, not ``np.float64(...)`` text. A run holds ``.lock`` in the folder (``flock``): a
+second run on the same folder is refused with the holder's process id.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import math
 import os
 import time
 from pathlib import Path
 
+from hwsim.errors import ConfigError
+
 ROWS = "rows.jsonl"
+TABLES = (ROWS, "rows.csv", "rows.parquet")
 
 
 class ResultTable:
@@ -26,22 +33,39 @@ class ResultTable:
         self.rows: dict[str, dict] = {}
         self.refresh_seconds = refresh_seconds
         self._written = 0.0
+        self._lock = None
 
     @classmethod
     def open(cls, folder: str | Path, resume: bool) -> "ResultTable":
-        """The table of ``folder``; without ``resume`` earlier rows are discarded."""
+        """The table of ``folder``, locked (use it as a context manager to release the lock); without
+        ``resume`` earlier rows are discarded."""
         table = cls(folder)
         table.folder.mkdir(parents=True, exist_ok=True)
+        table._lock = lock_folder(table.folder)
         path = table.folder / ROWS
         if resume:
             table.rows = read_jsonl(path)
+            cut_torn_line(path)
         elif path.exists():
             path.unlink()
         return table
 
+    def __enter__(self) -> "ResultTable":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the folder's lock."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
     def add(self, row: dict) -> None:
         """Record a finished row durably, then refresh the CSV and Parquet files (at most every
         ``refresh_seconds``; :meth:`write_tables` at the end of a run writes the final state)."""
+        row = {k: plain(v) for k, v in row.items()}
         self.rows[row["run_id"]] = row
         with open(self.folder / ROWS, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row, sort_keys=False, default=_json_default) + "\n")
@@ -60,6 +84,42 @@ class ResultTable:
         rows = self.sorted_rows()
         write_csv(rows, self.folder / "rows.csv")
         write_parquet(rows, self.folder / "rows.parquet")
+
+
+def lock_folder(folder: Path):
+    """An open ``folder/.lock`` holding an exclusive ``flock`` and this process's id; a ConfigError naming
+    the holder when another process has it (the lock ends with the process, even when it is killed)."""
+    fh = open(folder / ".lock", "a+", encoding="utf-8")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise ConfigError(f"--results {folder}: in use by process {holder} (another hwsim run); wait for it "
+                          "to finish or give another --results folder") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
+def cut_torn_line(path: Path) -> None:
+    """Cut a last line that a kill left without its newline, so the next row starts a line of its own."""
+    if not path.exists():
+        return
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        if data and not data.endswith(b"\n"):
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
+def plain(value):
+    """A numpy scalar as the Python number it holds (anything else unchanged)."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return value.item()
+    return value
 
 
 def _json_default(value):
@@ -139,24 +199,43 @@ def write_parquet(rows: list[dict], path: Path) -> Path | None:
 
 
 def load_rows(source: str | Path) -> list[dict]:
-    """Rows from a results folder, rows.jsonl, rows.csv or rows.parquet, in point order, with numbers parsed."""
+    """Rows from a results folder (whichever of rows.jsonl, rows.csv, rows.parquet it has, in that order),
+    or one of those files, in point order, with numbers parsed (none when the run ran none). Anything else is
+    a ConfigError."""
     path = Path(source)
     if path.is_dir():
-        path = path / ROWS if (path / ROWS).exists() else path / "rows.csv"
-    if not path.exists():
-        from hwsim.errors import ConfigError
+        path = next((path / name for name in TABLES if (path / name).exists()), path / ROWS)
+        if not path.exists():
+            raise ConfigError(f"{source}: no results there (none of {', '.join(TABLES)})")
+    elif not path.exists():
+        raise ConfigError(f"{source}: no such file or folder (expected a results folder or "
+                          f"{'/'.join(TABLES)})")
+    elif path.suffix not in (".jsonl", ".csv", ".parquet"):
+        raise ConfigError(f"{source}: not a results table (expected a results folder or a rows.jsonl, "
+                          f"rows.csv or rows.parquet, got a {path.suffix or 'suffix-less'} file)")
+    try:
+        rows = _read_table(path)
+    except (ValueError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{path}: cannot read the results table ({str(exc).strip().splitlines()[0]})") \
+            from None
+    if not all(isinstance(r.get("index"), int) and "status" in r for r in rows):
+        raise ConfigError(f"{path}: not result rows (each needs an integer index and a status)")
+    return sorted(rows, key=lambda r: r["index"])
 
-        raise ConfigError(f"{source}: no results there (expected a results folder or rows.jsonl/csv/parquet)")
+
+def _read_table(path: Path) -> list[dict]:
     if path.suffix == ".jsonl":
-        rows = list(read_jsonl(path).values())
-    elif path.suffix == ".parquet":
+        return list(read_jsonl(path).values())
+    if path.suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        rows = pq.read_table(path).to_pylist()
-    else:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = [{k: _parse(v) for k, v in r.items() if v != ""} for r in csv.DictReader(fh)]
-    return sorted(rows, key=lambda r: int(r.get("index", 0)))
+        try:
+            return pq.read_table(path).to_pylist()
+        except pa.ArrowException as exc:
+            raise ValueError(str(exc)) from None
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [{k: _parse(v) for k, v in r.items() if v != ""} for r in csv.DictReader(fh)]
 
 
 def _parse(text: str):

@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import threading
 import traceback
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
@@ -28,14 +29,14 @@ from typing import Iterator
 import numpy as np
 
 from hwsim import __version__
-from hwsim.errors import ConfigError
-from hwsim.experiment.sweep import RunSpec
+from hwsim.errors import ConfigError, HwsimWarning
+from hwsim.experiment.sweep import RunSpec, builtin_name, device_location, workload_path
 from hwsim.numerics import ops
 
 _LOCK = threading.Lock()  # one point at a time per process: points share cached models and set their orders
 _QM_CACHE: OrderedDict = OrderedDict()
 _QM_CACHE_SIZE = 8
-BUILTIN = ("cnn_bn", "dsconv", "mlp")
+DASK_CONNECT_SECONDS = 10  # how long --executor dask waits for the scheduler before giving up
 
 
 @functools.lru_cache(maxsize=None)
@@ -56,31 +57,10 @@ def file_hash(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def builtin_name(workload: str) -> str | None:
-    """``cnn_bn`` for ``digits_cnn_bn`` or ``cnn_bn``; None for a model file."""
-    short = workload.removeprefix("digits_")
-    return short if short in BUILTIN and not Path(workload).suffix else None
-
-
-def _workload_path(spec: RunSpec) -> Path:
-    from hwsim.paths import data_dir
-
-    short = builtin_name(spec.workload)
-    if short:
-        return data_dir("workloads") / f"digits_{short}.onnx"
-    for candidate in (Path(spec.base_dir) / spec.workload, Path(spec.workload), data_dir("workloads") / spec.workload):
-        if candidate.exists():
-            return candidate
-    raise ConfigError(f"workload: {spec.workload!r} is neither a built-in (digits_cnn_bn, digits_dsconv, "
-                      f"digits_mlp) nor a file")
-
-
 def _device(spec: RunSpec):
     from hwsim.devices.model import load_device, override
 
-    path = Path(spec.base_dir) / spec.device
-    device = load_device(path if path.suffix in (".yaml", ".yml", ".cfg") and path.exists() else spec.device)
-    return override(device, spec.device_overrides)
+    return override(load_device(device_location(spec)), spec.device_overrides)
 
 
 def _data(short: str, evaluation: dict):
@@ -196,14 +176,17 @@ def _verify_columns(spec: RunSpec, path: Path, calib: np.ndarray, tmp: Path) -> 
     seen = [c for c in report.ops if c.observable]
     return {"bit_exact": bool(result.bit_exact),
             "verify_ops": len(report.ops), "verify_ops_exact": sum(c.exact == c.elements for c in seen),
-            "verify_elements": sum(c.elements for c in seen), "verify_exact_elements": sum(c.exact for c in seen),
+            "verify_elements": sum(c.elements for c in seen),
+            "verify_exact_elements": sum(c.exact for c in seen),
             "verify_max_lsb": max((c.max_lsb for c in seen), default=0)}, qpath
 
 
 def run_one(spec: RunSpec) -> dict:
     """The result row of one point: swept values, accuracy, latency, energy, power, area, overflow counts
-    and provenance; ``status`` is ``ok``, or ``error`` with the message in ``error``."""
-    with _LOCK:
+    and provenance; ``status`` is ``ok``, or ``error`` with the message in ``error``. Value warnings are
+    not repeated here: the experiment's check (:func:`~hwsim.experiment.sweep.check_points`) gave them."""
+    with _LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", HwsimWarning)
         row = _head(spec)
         try:
             row.update(_measure(spec))
@@ -212,8 +195,8 @@ def run_one(spec: RunSpec) -> dict:
             row["status"] = "error"
             last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
             where = f" [{Path(last.filename).name}:{last.lineno}]" if last else ""
-            row["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}" \
-                           f"{where}"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            row["error"] = f"{type(exc).__name__}: {first}{where}"
         return row
 
 
@@ -235,15 +218,21 @@ def _head(spec: RunSpec) -> dict:
 def _measure(spec: RunSpec) -> dict:
     if spec.run.get("fail"):
         raise RuntimeError("this point fails on purpose (run.fail: true)")
+    from hwsim.llm.experiment import lm_config_path, measure_lm
     from hwsim.schedule.simulate import simulate
 
     out: dict = {}
-    path = _workload_path(spec)
+    lm_path = lm_config_path(spec.workload, spec.base_dir)
+    path = lm_path or workload_path(spec)
     device = _device(spec)
     hashes = {"workload": file_hash(str(path)),
               "recipe": hashlib.sha256(json.dumps(spec.recipe, sort_keys=True).encode()).hexdigest()[:16]}
     if device.path and Path(device.path).exists():
         hashes["device"] = file_hash(device.path)
+    if lm_path is not None:
+        out.update(measure_lm(spec, lm_path, device, spec.metrics))
+        out["input_hashes"] = json.dumps(hashes, sort_keys=True)
+        return out
     short = builtin_name(spec.workload)
     graph = None
     overflows = None
@@ -267,7 +256,8 @@ def _measure(spec: RunSpec) -> dict:
                 rep = evaluate(qm, x, y, per_layer=False)
             overflows = counted[0]
             samples = rep.samples
-            out.update({"samples": rep.samples, "float_top1": rep.float_top1, "fake_quant_top1": rep.fake_quant_top1,
+            out.update({"samples": rep.samples, "float_top1": rep.float_top1,
+                        "fake_quant_top1": rep.fake_quant_top1,
                         "integer_top1": rep.integer_top1, "agreement": rep.agreement})
     else:
         from hwsim.importers import load_model
@@ -276,7 +266,8 @@ def _measure(spec: RunSpec) -> dict:
     if {"latency", "energy", "overflow"} & set(spec.metrics) or graph is not None:
         sim = simulate(graph, device, record_trace="energy" in spec.metrics)  # the trace gives peak power
         out.update({"latency_ms": sim.time_ms, "cycles": sim.cycles, "compute_cycles": sim.compute_cycles,
-                    "stall_cycles": sim.stall_cycles, "macs": sim.macs, "mac_utilization": sim.mac_utilization,
+                    "stall_cycles": sim.stall_cycles, "macs": sim.macs,
+                    "mac_utilization": sim.mac_utilization,
                     "offchip_bytes": sum(layer.offchip_bytes for layer in sim.layers),
                     "peak_gmacs_per_s": device.peak_macs_per_cycle * device.clock_mhz / 1e3,
                     "offchip_gbytes_per_s": device.offchip_bytes_per_s / 1e9, "clock_mhz": device.clock_mhz,
@@ -296,7 +287,8 @@ def _measure(spec: RunSpec) -> dict:
     return out
 
 
-def run_all(specs: list[RunSpec], jobs: int = 1, executor: str = "local", scheduler: str | None = None) -> Iterator[dict]:
+def run_all(specs: list[RunSpec], jobs: int = 1, executor: str = "local",
+            scheduler: str | None = None) -> Iterator[dict]:
     """Rows of ``specs`` as they finish (any order): in this process (jobs 1), a process pool, or Dask."""
     if executor == "dask":
         yield from _run_dask(specs, scheduler)
@@ -321,11 +313,18 @@ def _run_dask(specs: list[RunSpec], scheduler: str | None) -> Iterator[dict]:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         from hwsim.errors import RuntimeUnavailable
 
-        raise RuntimeUnavailable(f"--executor dask needs dask.distributed (pip install 'hwsim[dask]'): {exc}") \
-            from None
+        raise RuntimeUnavailable(f"--executor dask needs dask.distributed (pip install 'hwsim[dask]'): "
+                                 f"{exc}") from None
     if not scheduler:
         raise ConfigError("--scheduler: give the Dask scheduler's address (tcp://host:8786)")
-    with Client(scheduler) as client:
+    try:
+        client = Client(scheduler, timeout=f"{DASK_CONNECT_SECONDS}s")
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        what = "not a scheduler address" if isinstance(exc, (ValueError, TypeError)) else \
+            f"no Dask scheduler answered within {DASK_CONNECT_SECONDS} s"
+        raise ConfigError(f"--scheduler {scheduler}: {what} ({reason})") from None
+    with client:
         futures = client.map(run_one, specs, pure=False)
         for fut in as_completed(futures):
             yield fut.result()

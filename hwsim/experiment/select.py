@@ -7,7 +7,8 @@ timed (ops left to a host CPU that is not timed, as Vela leaves a convolution wi
 not comparable and is never recommended (devices differ by less in what they count, e.g. a pool's
 adds). Ties on the objective go to the higher integer top-1, then the lower energy, then the sweep order.
 Without a ``select:`` section the report applies a stated default: within 1 point of the float model's
-top-1 (when accuracy is measured), the lowest value of the experiment's Pareto cost. An experiment over
+top-1 (when accuracy is measured; a language model: within 1 % of its float perplexity), the lowest value
+of the experiment's Pareto cost. An experiment over
 several workloads gets one recommended point per workload (:func:`select_points`): the question is which
 setting to use for a given model, and two models' energies are not alternatives to each other.
 """
@@ -24,6 +25,7 @@ OBJECTIVES = {"energy": ("energy_uj", "µJ"), "latency": ("latency_ms", "ms"), "
               "area": ("area_mm2", "mm²"), "accuracy_drop": ("accuracy_drop", "points")}
 CONSTRAINTS = {"max_accuracy_drop": ("accuracy_drop", "<=", "top-1 drop vs float", "points"),
                "min_accuracy": ("integer_top1_pct", ">=", "integer top-1", "%"),
+               "max_perplexity_increase": ("perplexity_increase", "<=", "perplexity increase vs float", "%"),
                "max_latency_ms": ("latency_ms", "<=", "latency", "ms"),
                "max_energy_uj": ("energy_uj", "<=", "energy", "µJ"),
                "max_power_mw": ("power_mw", "<=", "power", "mW"),
@@ -39,6 +41,8 @@ def value(row: dict, column: str) -> float:
             return 100 * (float(row["float_top1"]) - float(row["integer_top1"]))
         if column == "integer_top1_pct":
             return 100 * float(row["integer_top1"])
+        if column == "perplexity_increase":
+            return 100 * (float(row["perplexity"]) / float(row["float_perplexity"]) - 1)
         return float(row[column])
     except (KeyError, TypeError, ValueError):
         return math.nan
@@ -83,8 +87,11 @@ def timed(rows: list[dict]) -> list[dict]:
 def default_rule(rows: list[dict], pareto_cost: str) -> SelectSpec:
     """The rule used when the experiment declares none (see the module docstring)."""
     minimize = next((k for k, (col, _) in OBJECTIVES.items() if col == pareto_cost.lstrip("-")), "energy")
-    measured = any(math.isfinite(value(r, "accuracy_drop")) for r in rows if r.get("status") == "ok")
-    return SelectSpec(max_accuracy_drop=1.0 if measured else None, minimize=minimize)
+    ok = [r for r in rows if r.get("status") == "ok"]
+    measured = any(math.isfinite(value(r, "accuracy_drop")) for r in ok)
+    perplexity = any(math.isfinite(value(r, "perplexity_increase")) for r in ok)
+    return SelectSpec(max_accuracy_drop=1.0 if measured else None,
+                      max_perplexity_increase=1.0 if perplexity else None, minimize=minimize)
 
 
 def select_point(rows: list[dict], rule: SelectSpec | None, pareto_cost: str = "energy_uj") -> Selection:

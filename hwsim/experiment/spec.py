@@ -7,7 +7,7 @@ samples::
     schema_version: 1
     name: default
     seed: 0
-    workloads: [digits_cnn_bn]                 # built-in digits_* names, or model files (shape-only: no accuracy)
+    workloads: [digits_cnn_bn]                 # built-in digits_* names, or model files (shapes: no accuracy)
     devices: [edge_tpu_like, ethos_u55_128_like, hexagon_like]
     recipes: [w8a8_per_channel]                # presets, recipe files, or inline mappings
     energy: {node_nm: 22}                     # default: each device's own technology
@@ -40,13 +40,13 @@ from hwsim.config.yamlio import at_field, load_spec
 
 SCHEMA_VERSION = 1
 METRICS = ("accuracy", "latency", "energy", "overflow", "verify")
-PLOTS = ("pareto", "breakdown", "roofline", "overflow")
+PLOTS = ("pareto", "breakdown", "roofline", "overflow", "llm")
 ROOTS = ("workload", "device", "recipe", "energy", "evaluation", "run")
 ORDERS = ("natural", "reversed", "channel_outer")
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class EnergySpec(_Spec):
@@ -74,6 +74,9 @@ class RunOptions(_Spec):
     ``verify``: for the bit-exactness experiment, quantize the float workload with ONNX Runtime's
     ``quantize_static`` in this ``format`` and activation type, then compare hwsim with ONNX Runtime.
     ``fail``: raise on purpose (to test that a failing point is recorded and the sweep goes on).
+    Language-model workloads (:mod:`hwsim.llm.experiment`): ``lm_prefill_tokens`` and ``lm_kv_len`` (the
+    prompt of the prefill and the cache length of a decode step), ``lm_quality_model`` (the runnable model
+    the recipe's perplexity is measured on) and ``lm_windows`` (its evaluation windows).
     """
 
     accumulation_order: Literal["natural", "reversed", "channel_outer"] = "natural"
@@ -82,6 +85,10 @@ class RunOptions(_Spec):
     verify_per_channel: bool = True
     verify_samples: Annotated[int, Field(ge=1, le=64)] = 8
     fail: bool = False
+    lm_prefill_tokens: Annotated[int, Field(ge=1, le=1_000_000)] = 128
+    lm_kv_len: Annotated[int, Field(ge=1, le=10_000_000)] = 1024
+    lm_quality_model: str = "stdlib_lm"
+    lm_windows: Annotated[int, Field(ge=1, le=4096)] = 16
 
 
 class RandomAxis(_Spec):
@@ -159,9 +166,11 @@ def _check_path(path: str, loc: tuple) -> None:
 class SelectSpec(_Spec):
     """How the report picks its recommended point: every constraint given must hold, then the lowest
     ``minimize`` wins. ``max_accuracy_drop``: integer top-1 below the float model, in percentage points;
-    ``min_accuracy``: integer top-1 in %."""
+    ``min_accuracy``: integer top-1 in %; ``max_perplexity_increase``: a language model's perplexity above
+    its float model's, in %."""
 
     max_accuracy_drop: Annotated[float, Field(ge=0)] | None = None
+    max_perplexity_increase: Annotated[float, Field(ge=0)] | None = None
     min_accuracy: Annotated[float, Field(ge=0, le=100)] | None = None
     max_latency_ms: Annotated[float, Field(gt=0)] | None = None
     max_energy_uj: Annotated[float, Field(gt=0)] | None = None
@@ -170,7 +179,8 @@ class SelectSpec(_Spec):
     minimize: Literal["energy", "latency", "power", "area", "accuracy_drop"] = "energy"
 
 
-SELECT_NEEDS = {"max_accuracy_drop": "accuracy", "min_accuracy": "accuracy", "max_energy_uj": "energy",
+SELECT_NEEDS = {"max_accuracy_drop": "accuracy", "min_accuracy": "accuracy",
+                "max_perplexity_increase": "accuracy", "max_energy_uj": "energy",
                 "max_power_mw": "energy", "max_area_mm2": "energy", "accuracy_drop": "accuracy",
                 "energy": "energy", "power": "energy", "area": "energy"}  # latency: every point is simulated
 
@@ -191,7 +201,8 @@ class ExperimentSpec(_Spec):
     sweep: SweepSpec = SweepSpec()
     metrics: list[Literal["accuracy", "latency", "energy", "overflow", "verify"]] = ["accuracy", "latency",
                                                                                        "energy"]
-    plots: list[Literal["pareto", "breakdown", "roofline", "overflow"]] = ["pareto", "breakdown", "roofline"]
+    plots: list[Literal["pareto", "breakdown", "roofline", "overflow", "llm"]] = ["pareto", "breakdown",
+                                                                                    "roofline"]
     pareto: tuple[str, str] = ("energy_uj", "integer_top1")  # (cost to minimise, benefit; "-x" minimises x)
     select: SelectSpec | None = None  # the report's recommended point (None: the default rule of .select)
 

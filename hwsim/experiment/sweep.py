@@ -5,6 +5,11 @@ file order, then the zipped lists, then the random samples (drawn with ``numpy.r
 in file order of the axes). A point's ``run_id`` is a hash of its canonical content (its index and where
 the experiment file lives are not part of it), so identical points collapse into one and a resumed run
 recognises the points it already has.
+
+:func:`count_points` counts the points from the axes' lengths before anything is expanded, so a sweep of a
+million points is refused (beyond :data:`MAX_POINTS`, or the caller's limit) in microseconds, not after
+gigabytes. Expansion validates each point's recipe, and :func:`check_points` its device and workload, so a
+mistake in one swept value is reported with the axis, the value and the field before any point runs.
 """
 
 from __future__ import annotations
@@ -21,7 +26,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from hwsim.config.dotted import set_path
+from hwsim.config.yamlio import show
+from hwsim.errors import ConfigError, RegistryError
 from hwsim.experiment.spec import ExperimentSpec, RandomAxis
+
+MAX_POINTS = 10_000
+BUILTIN = ("cnn_bn", "dsconv", "mlp")
 
 
 class RunSpec(BaseModel):
@@ -73,7 +83,8 @@ def resolve_recipe(item: str | dict, base_dir: Path) -> tuple[dict, str]:
     from hwsim.quant.recipe import PRESETS, QuantRecipe, load_recipe
 
     if isinstance(item, dict):
-        return QuantRecipe.model_validate(item).model_dump(mode="json"), str(item["name"])
+        recipe = _validated(QuantRecipe, item, f"inline recipe {item.get('name')!r}", "recipe")
+        return recipe.model_dump(mode="json"), str(item["name"])
     if item in PRESETS:
         return PRESETS[item].model_dump(mode="json"), item
     for candidate in (base_dir / item, Path(item)):
@@ -82,6 +93,56 @@ def resolve_recipe(item: str | dict, base_dir: Path) -> tuple[dict, str]:
             return recipe.model_dump(mode="json"), recipe.name
     recipe = load_recipe(item)  # raises with the list of presets and a "did you mean"
     return recipe.model_dump(mode="json"), recipe.name
+
+
+def _validated(model: type[BaseModel], data: dict, what: str, root: str):
+    """``data`` as a ``model``, or a ConfigError ``what: <root> field <path>: message (got value)``."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        if message.startswith("@"):  # a cross-field rule blaming one field (yamlio.at_field)
+            where, _, message = message[1:].partition(": ")
+            field = ".".join(p for p in (field, where) if p)
+        got = f" (got {show(err['input'])})" if "input" in err and not isinstance(err["input"], dict) else ""
+        raise ConfigError(f"{what}: {root} field {field or '(top level)'}: {message}{got}") from None
+
+
+def count_points(spec: ExperimentSpec) -> int:
+    """How many points :func:`expand` would make at most (before duplicates collapse), from the lengths of
+    the axes alone."""
+    sw = spec.sweep
+    named = set(sw.grid) | set(sw.zip) | set(sw.random.axes)
+    count = math.prod(len(v) for v in sw.grid.values())
+    for name, items in (("workload", spec.workloads), ("recipe", spec.recipes), ("device", spec.devices)):
+        if name not in named:
+            count *= len(items)
+    if sw.zip:
+        count *= len(next(iter(sw.zip.values())))
+    if sw.random.samples and sw.random.axes:
+        count *= sw.random.samples
+    return count
+
+
+def check_size(spec: ExperimentSpec, max_points: int | None = None) -> int:
+    """:func:`count_points`, or a ConfigError when it exceeds ``max_points`` (default :data:`MAX_POINTS`)."""
+    limit = MAX_POINTS if max_points is None else max_points
+    count = count_points(spec)
+    if count > limit:
+        sw = spec.sweep
+        sizes = [f"{k}: {len(v)}" for k, v in sw.grid.items()] + [f"zip: {len(next(iter(sw.zip.values())))}"
+                                                                   if sw.zip else ""]
+        if sw.random.samples and sw.random.axes:
+            sizes.append(f"random: {sw.random.samples}")
+        err = ConfigError(f"the sweep has {count:,} points ({', '.join(x for x in sizes if x)}), more than "
+                          f"the limit of {limit:,}; raise it with --max-points (or max_points=)")
+        err.loc = ("sweep",)
+        raise err
+    return count
 
 
 def _draw(rng: np.random.Generator, axis: list | RandomAxis) -> Any:
@@ -109,8 +170,8 @@ def expand(spec: ExperimentSpec, base_dir: str | Path = ".") -> list[RunSpec]:
     grid_points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
     zip_points = [dict(zip(sw.zip, combo)) for combo in zip(*sw.zip.values())] if sw.zip else [{}]
     rng = np.random.default_rng(spec.seed)
-    random_points = [{k: _draw(rng, a) for k, a in sw.random.axes.items()} for _ in range(sw.random.samples)] \
-        if sw.random.samples and sw.random.axes else [{}]
+    random_points = [{k: _draw(rng, a) for k, a in sw.random.axes.items()}
+                     for _ in range(sw.random.samples)] if sw.random.samples and sw.random.axes else [{}]
     recipes_cache: dict[str, tuple[dict, str]] = {}
     points: list[RunSpec] = []
     seen: set[str] = set()
@@ -123,16 +184,23 @@ def expand(spec: ExperimentSpec, base_dir: str | Path = ".") -> list[RunSpec]:
     return points
 
 
-def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache: dict, index: int) -> RunSpec:
+def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache: dict,
+           index: int) -> RunSpec:
     workload = values.get("workload", spec.workloads[0])
     device = values.get("device", spec.devices[0])
     recipe_item = values.get("recipe", spec.recipes[0])
     key = json.dumps(recipe_item, sort_keys=True)
     if key not in cache:
-        cache[key] = resolve_recipe(recipe_item, base_dir)
+        try:
+            cache[key] = resolve_recipe(recipe_item, base_dir)
+        except ConfigError as exc:
+            listed = recipe_item in spec.recipes
+            exc.loc = exc.loc or (("recipes", spec.recipes.index(recipe_item)) if listed
+                                  else _axis_loc(spec, "recipe"))
+            raise
     recipe, label = copy.deepcopy(cache[key][0]), cache[key][1]
-    sections = {"energy": spec.energy.model_dump(mode="json"), "evaluation": spec.evaluation.model_dump(mode="json"),
-                "run": spec.run.model_dump(mode="json")}
+    sections = {"energy": spec.energy.model_dump(mode="json"), "run": spec.run.model_dump(mode="json"),
+                "evaluation": spec.evaluation.model_dump(mode="json")}
     device_overrides: dict[str, Any] = {}
     axes: dict[str, Any] = {}
     for path, value in values.items():
@@ -149,6 +217,124 @@ def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache
     for name in ("workload", "recipe", "device"):
         if name in base and len(base[name]) > 1:
             axes.setdefault(name, axes.get(name))
-    return RunSpec(experiment=spec.name, index=index, seed=spec.seed, workload=str(workload), device=str(device),
-                   device_overrides=device_overrides, recipe=recipe, recipe_label=label, metrics=tuple(spec.metrics),
-                   axes=axes, base_dir=str(base_dir), **sections)
+    for root, data in (("recipe", recipe), *sections.items()):
+        _check_swept(spec, root, data, values, cache)
+    return RunSpec(experiment=spec.name, index=index, seed=spec.seed, workload=str(workload),
+                   device=str(device), device_overrides=device_overrides, recipe=recipe, recipe_label=label,
+                   metrics=tuple(spec.metrics), axes=axes, base_dir=str(base_dir), **sections)
+
+
+def _axis_loc(spec: ExperimentSpec, axis: str) -> tuple:
+    sw = spec.sweep
+    return ("sweep", "grid", axis) if axis in sw.grid else ("sweep", "zip", axis) if axis in sw.zip \
+        else ("sweep", "random", "axes", axis)
+
+
+def _check_swept(spec: ExperimentSpec, root: str, data: dict, values: dict, cache: dict) -> None:
+    """Refuse a ``root`` section (recipe, energy, evaluation, run) that swept values made invalid, naming
+    the axis (the one on the failing field's path, else the first of ``root``), its value and the field."""
+    from hwsim.experiment.spec import EnergySpec, EvaluationSpec, RunOptions
+    from hwsim.quant.recipe import QuantRecipe
+
+    axes = [p for p in values if p.startswith(root + ".")]
+    if not axes:
+        return
+    key = f"valid {root}:" + json.dumps(data, sort_keys=True, default=str)
+    if key in cache:
+        return
+    model = {"recipe": QuantRecipe, "energy": EnergySpec, "evaluation": EvaluationSpec,
+             "run": RunOptions}[root]
+    try:
+        _validated(model, data, "", root)
+    except ConfigError as exc:
+        field = str(exc).split(" field ", 1)[1].split(":", 1)[0]
+        n = len(root) + 1
+        first = next((a for a in axes if field.startswith(a[n:]) or a[n:].startswith(field)), axes[0])
+        axes = [first] + [a for a in axes if a != first]
+        err = ConfigError(_axis_values(axes, values) + str(exc))
+        err.loc = _axis_loc(spec, first)
+        raise err from None
+    cache[key] = True
+
+
+def check_points(spec: ExperimentSpec, points: list[RunSpec]) -> None:
+    """Refuse points that cannot run: an unknown workload file or device, or device overrides the device
+    schema refuses (named by axis and value). Each distinct device and override set is checked once."""
+    from hwsim.devices.model import load_device, override
+
+    devices: dict[str, Any] = {}
+    seen: set = set()
+    for p in points:
+        if (p.workload, p.base_dir) not in seen:
+            seen.add((p.workload, p.base_dir))
+            try:
+                workload_path(p)
+            except ConfigError as exc:
+                raise _blamed(spec, p, "workload", exc) from None
+        if p.device not in devices:
+            try:
+                devices[p.device] = load_device(device_location(p))
+            except (ConfigError, RegistryError) as exc:
+                raise _blamed(spec, p, "device", exc) from None
+        key = json.dumps([p.device, p.device_overrides], sort_keys=True, default=str)
+        if p.device_overrides and key not in seen:
+            seen.add(key)
+            try:
+                override(devices[p.device], p.device_overrides)
+            except ConfigError as exc:
+                raise _blamed(spec, p, "device.", exc) from None
+
+
+def builtin_name(workload: str) -> str | None:
+    """``cnn_bn`` for ``digits_cnn_bn`` or ``cnn_bn``; None for a model file."""
+    short = workload.removeprefix("digits_")
+    return short if short in BUILTIN and not Path(workload).suffix else None
+
+
+def workload_path(spec: RunSpec) -> Path:
+    """The model file of a point's workload: a built-in, a language model's config
+    (:func:`hwsim.llm.experiment.lm_config_path`), or a file next to the experiment, here or shipped."""
+    from hwsim.llm.experiment import lm_config_path
+    from hwsim.paths import data_dir
+
+    short = builtin_name(spec.workload)
+    if short:
+        return data_dir("workloads") / f"digits_{short}.onnx"
+    lm = lm_config_path(spec.workload, spec.base_dir)
+    if lm is not None:
+        return lm
+    for candidate in (Path(spec.base_dir) / spec.workload, Path(spec.workload),
+                      data_dir("workloads") / spec.workload):
+        if candidate.exists():
+            return candidate
+    raise ConfigError(f"workload: {spec.workload!r} is neither a built-in (digits_cnn_bn, digits_dsconv, "
+                      f"digits_mlp), a language model, nor a file")
+
+
+def device_location(p: RunSpec) -> str | Path:
+    """The device a point names: a file next to the experiment, or a shipped name or path."""
+    path = Path(p.base_dir) / p.device
+    return path if path.suffix in (".yaml", ".yml", ".cfg") and path.exists() else p.device
+
+
+def _blamed(spec: ExperimentSpec, p: RunSpec, prefix: str, exc: Exception) -> ConfigError:
+    """``exc`` for point ``p``, located at the swept axes starting with ``prefix`` (with their values), or
+    else at the point's item of the base list (``workloads``, ``devices``)."""
+    sw = spec.sweep
+    swept = [k for k in p.axes if (k == prefix.rstrip(".") or k.startswith(prefix))
+             and (k in sw.grid or k in sw.zip or k in sw.random.axes)]
+    if swept:
+        err = ConfigError(_axis_values(swept, p.axes) + f": {exc}")
+        err.loc = _axis_loc(spec, swept[0])
+        return err
+    root = prefix.rstrip(".") + "s"
+    items, value = list(getattr(spec, root)), getattr(p, prefix.rstrip("."))
+    err = ConfigError(f": {exc}")
+    err.loc = (root, items.index(value)) if value in items else (root,)
+    return err
+
+
+def _axis_values(axes: list[str], values: dict) -> str:
+    """`` = v1 (with b = v2)``: the value of the first axis, then the others', to follow the axis's path."""
+    others = [f"{a} = {show(values[a])}" for a in axes[1:]]
+    return f" = {show(values[axes[0]])}" + (f" (with {', '.join(others)})" if others else "")

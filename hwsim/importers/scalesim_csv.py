@@ -33,6 +33,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from hwsim.config.textfile import read_text
 from hwsim.errors import ConfigError
 from hwsim.config.yamlio import format_loc, show
 from hwsim.importers.yaml_layers import DEFAULT_PRECISION, PrecisionSpec, dtype_for_bits
@@ -52,10 +53,7 @@ def load_scalesim_topology(path: str | Path, *, input_type: Literal["conv", "gem
     """
     path = Path(path)
     bits = _precision(precision)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from None
+    text = read_text(path)
     lines = text.splitlines()
     if input_type is None:
         input_type = _form(path, lines[0] if lines else "")

@@ -180,7 +180,7 @@ Activation = Literal["relu", "relu6", "relu_n1_to_1"] | None
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class PrecisionSpec(_Spec):

@@ -448,8 +448,55 @@ def plot_overflow(rows: list[dict], out: str | Path) -> list[Path]:
     return _save(fig, Path(out), "overflow_vs_width")
 
 
+def llm_label(r: dict) -> str:
+    """A language-model point's quantization: ``W4 g32 A16 KV8 gptq``."""
+    group = r.get("group_size")
+    kv = r.get("kv_bits")
+    gptq = " gptq" if str(r.get("recipe.gptq", r.get("gptq", ""))) not in ("", "None", "nan") else ""
+    g = f" g{int(float(group))}" if group not in (None, "") and str(group) != "nan" else ""
+    return f"W{r.get('weights_bits')}{g} A{r.get('activations_bits')} KV{kv}{gptq}"
+
+
+def plot_llm(rows: list[dict], out: str | Path) -> list[Path]:
+    """Perplexity (integer path) vs energy per decoded token and vs decode tokens/s, side by side: colour =
+    device, marker = KV-cache bits; the float model's perplexity is a grey line, the Pareto points are
+    black-edged and labelled."""
+    pts = _ok(rows, "perplexity", "energy_per_token_uj", "decode_tokens_per_s")
+    if not pts:
+        return []
+    dev = _styles([r["device"] for r in pts])
+    kv = _styles([r.get("kv_bits") for r in pts])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    for ax, cost in zip(axes, ("energy_per_token_uj", "-decode_tokens_per_s")):
+        key = cost.lstrip("-")
+        for r in pts:
+            ax.scatter(float(r[key]), float(r["perplexity"]), s=46, color=COLORS[dev[r["device"]] % 10],
+                       marker=MARKERS[kv[r.get("kv_bits")] % len(MARKERS)], alpha=0.85, zorder=2)
+        front = pareto_front(pts, cost, "-perplexity")
+        ax.scatter([float(r[key]) for r in front], [float(r["perplexity"]) for r in front], s=90,
+                   facecolors="none", edgecolors="k", linewidths=1.4, zorder=3)
+        for r in front:
+            ax.annotate(llm_label(r), (float(r[key]), float(r["perplexity"])), textcoords="offset points",
+                        xytext=(6, 4), fontsize=7)
+        ax.axhline(float(pts[0]["float_perplexity"]), color="0.5", lw=1, ls=":", label="float model")
+        ax.set_xlabel("energy per decoded token (µJ, log scale)" if key == "energy_per_token_uj"
+                      else "decode tokens/s (log scale)")
+        _log_x(ax)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel(f"perplexity, integer path ({pts[0].get('quality_model', '')})")
+    handles = [plt.Line2D([], [], color=COLORS[i % 10], marker="o", ls="", label=d) for d, i in dev.items()]
+    handles += [plt.Line2D([], [], color="0.4", marker=MARKERS[i % len(MARKERS)], ls="", label=f"KV {k}-bit")
+                for k, i in kv.items()]
+    handles += [plt.Line2D([], [], color="0.5", ls=":", label="float model")]
+    axes[1].legend(handles=handles, fontsize=8, loc="best")
+    models = sorted({str(r.get("model")) for r in pts})
+    fig.suptitle(f"Perplexity vs cost per token ({len(pts)} points; cost of {', '.join(models)}, "
+                 f"decode at KV length {pts[0].get('kv_len')})", fontsize=10)
+    return _save(fig, Path(out), "perplexity_vs_cost")
+
+
 PLOTTERS = {"pareto": plot_pareto, "breakdown": plot_breakdowns, "roofline": plot_roofline,
-            "overflow": plot_overflow}
+            "overflow": plot_overflow, "llm": plot_llm}
 
 
 def draw(rows: list[dict], out: str | Path, which: list[str] | None = None) -> list[Path]:

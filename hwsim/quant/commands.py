@@ -10,46 +10,84 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hwsim.errors import ConfigError
+from hwsim.guards import check_output_file, int_list, positive_float
 
 if TYPE_CHECKING:
     import numpy as np
 
 
 def load_data(path: str | None, what: str, labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Inputs (and labels) from a .npz (arrays ``x`` and ``y``) or a .npy (inputs only)."""
+    """Inputs (and labels) from a .npz (arrays ``x`` and ``y``) or a .npy (inputs only), read through
+    :func:`hwsim.data_checks.load_array_file` (no pickles, no arrays larger than the file or the memory)."""
     import numpy as np
+
+    from hwsim.data_checks import load_array_file
 
     if path is None:
         raise ConfigError(f"--{what}: give a .npz with arrays x (and y) or a .npy of inputs")
-    try:
-        data = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    data = load_array_file(path, f"--{what}")
     if isinstance(data, np.ndarray):
         if labels:
-            raise ConfigError(f"{path}: evaluation data needs labels: save a .npz with arrays x and y")
-        return data.astype(np.float32), None
-    with data:
-        if "x" not in data.files or (labels and "y" not in data.files):
-            raise ConfigError(f"{path}: expected arrays {'x and y' if labels else 'x'} (got {data.files})")
-        return data["x"].astype(np.float32), (data["y"] if "y" in data.files else None)
+            raise ConfigError(f"--{what} {path}: evaluation data needs labels: save a .npz with arrays x "
+                              "and y")
+        return data, None
+    if "x" not in data or (labels and "y" not in data):
+        raise ConfigError(f"--{what} {path}: expected arrays {'x and y' if labels else 'x'} (got "
+                          f"{', '.join(data) or 'none'})")
+    return data["x"], data.get("y")
+
+
+def check_data(graph, data: tuple | None, what: str, path: str | None,
+               calibration: bool = False) -> tuple | None:
+    """``data`` (inputs, labels) checked against ``graph``'s input shape and number of outputs, inputs as
+    float32 (:func:`hwsim.data_checks.check_samples`, :func:`hwsim.data_checks.check_labels`)."""
+    import math
+
+    import numpy as np
+
+    from hwsim.data_checks import check_labels, check_samples
+
+    if data is None:
+        return None
+    where = f"--{what} {path}" if path else f"--{what}"
+    x = check_samples(data[0], where, model_shape=graph.tensor(graph.inputs[0]).shape,
+                      calibration=calibration)
+    y = data[1]
+    if y is not None:
+        out = graph.tensor(graph.outputs[0]).shape
+        fixed = out and all(isinstance(d, int) and d > 0 for d in out[1:])
+        classes = math.prod(out[1:]) if fixed else None
+        y = check_labels(y, len(x), where, classes)
+    return x.astype(np.float32, copy=False), y
 
 
 def resolve_model(model: str, args) -> tuple[str, tuple, tuple, tuple | None]:
-    """A model path and its calibration, evaluation and training data (built-ins use the digits split)."""
-    from hwsim.quant.table import WORKLOADS, workload
+    """A model path and its calibration, evaluation and training data (built-in names use the digits split
+    for what the user does not give). The user's data is checked against the model (:func:`check_data`)
+    before the built-in splits load, so a bad file is reported at once."""
+    from hwsim.paths import data_dir
+    from hwsim.quant.convert import load_float_graph
+    from hwsim.quant.table import WORKLOADS
 
+    given = {"calib": (args.calib, False), "eval": (args.eval, True),
+             "train": (getattr(args, "train", None), True)}
     short = model.removeprefix("digits_")
-    if short in WORKLOADS and not Path(model).exists():
-        path, calib, test, train = workload(short)
-        cal = load_data(args.calib, "calib", False) if args.calib else (calib, None)
-        ev = load_data(args.eval, "eval", True) if args.eval else (test.x, test.y)
-        tr = load_data(args.train, "train", True) if getattr(args, "train", None) else (train.x, train.y)
-        return str(path), cal, ev, tr
-    cal = load_data(args.calib, "calib", False)
-    ev = load_data(args.eval, "eval", True) if args.eval else None
-    tr = load_data(args.train, "train", True) if getattr(args, "train", None) else None
-    return model, cal, ev, tr
+    builtin = short in WORKLOADS and not Path(model).exists()
+    if not builtin and args.calib is None:
+        load_data(None, "calib", False)  # raises: a model file needs calibration data
+    path = data_dir("workloads") / f"digits_{short}.onnx" if builtin else Path(model)
+    graph = load_float_graph(path)
+    data = {what: check_data(graph, load_data(file, what, labels), what, file, calibration=what == "calib")
+            for what, (file, labels) in given.items() if file}
+    if builtin:
+        from hwsim.accuracy.datasets import digits_split
+
+        layout = "flat" if short == "mlp" else "image"
+        for what, part in (("calib", "calibration"), ("eval", "test"), ("train", "train")):
+            if what not in data:
+                split = digits_split(part, layout)
+                data[what] = (split.x, None) if what == "calib" else (split.x, split.y)
+    return str(path), data["calib"], data.get("eval"), data.get("train")
 
 
 def _quantized(args):
@@ -57,6 +95,8 @@ def _quantized(args):
     from hwsim.quant.recipe import load_recipe
 
     recipe = load_recipe(args.recipe)
+    if getattr(args, "output", None):
+        check_output_file(args.output, "--output", (".npz", ".json"))
     path, cal, ev, tr = resolve_model(args.model, args)
     qm = quantize_model(path, recipe, cal[0])
     if recipe.qat is not None:
@@ -103,18 +143,20 @@ def mixed_command(args: argparse.Namespace) -> int:
     from hwsim.quant.mixed import allocate_bits, layer_sensitivity, mac_layers
     from hwsim.quant.recipe import load_recipe
 
+    if args.average_bits is None and args.budget_bytes is None and args.budget_bitops is None:
+        raise ConfigError("budget: give --average-bits, --budget-bytes or --budget-bitops")
     recipe = load_recipe(args.recipe)
+    if args.output:
+        check_output_file(args.output, "--output", (".yaml", ".yml"))
     path, cal, ev, _ = resolve_model(args.model, args)
-    bits = tuple(int(b) for b in args.bits.split(","))
+    bits = args.bits
     layers = mac_layers(load_float_graph(path))
     if args.average_bits is not None:
         kind, budget = "size_bytes", sum(n for _, n, _ in layers) * args.average_bits / 8.0
     elif args.budget_bytes is not None:
         kind, budget = "size_bytes", args.budget_bytes
-    elif args.budget_bitops is not None:
-        kind, budget = "bitops", args.budget_bitops
     else:
-        raise ConfigError("budget: give --average-bits, --budget-bytes or --budget-bitops")
+        kind, budget = "bitops", args.budget_bitops
     sens = layer_sensitivity(path, recipe, cal[0], bits)
     header = " ".join(f"{b:>5d}b" for b in bits)
     print(f"{'layer':24s} {header}   (output SQNR dB, one layer at a time)")
@@ -147,6 +189,8 @@ def table_command(args: argparse.Namespace) -> int:
     """``hwsim accuracy-table``: the README table."""
     from hwsim.quant.table import run
 
+    if args.json:
+        check_output_file(args.json, "--json", (".json",))
     return run(args)
 
 
@@ -170,19 +214,21 @@ def add_parsers(sub) -> None:
             p.add_argument("--no-layers", action="store_true", help="accuracies only, no per-layer table")
         p.set_defaults(func=func)
     p = sub.add_parser("mixed-precision", help="rank layers by sensitivity and propose per-layer weight "
-                       "widths under a size or BitOps budget")
+                                               "widths under a size or BitOps budget")
     p.add_argument("model", help=help_model)
     p.add_argument("--recipe", default="int8_w_per_channel", help=help_recipe)
     p.add_argument("--calib", default=None, help="calibration inputs: .npz (array x) or .npy")
     p.add_argument("--eval", default=None, help="evaluation data to measure the allocation on (.npz x, y)")
-    p.add_argument("--bits", default="2,3,4,5,6,7,8", help="candidate weight widths (comma-separated)")
+    p.add_argument("--bits", type=int_list(1, 16), default=(2, 3, 4, 5, 6, 7, 8),
+                   help="candidate weight widths, 1..16 (comma-separated; default 2,3,4,5,6,7,8)")
     p.add_argument("--objective", default="auto", choices=("auto", "agreement", "sqnr"),
                    help="what the measured pick maximises: argmax agreement with the float model, then "
                         "output SQNR (auto: for a (N, classes) output), or output SQNR")
-    p.add_argument("--average-bits", type=float, default=None,
+    p.add_argument("--average-bits", type=positive_float, default=None,
                    help="budget: this many bits per weight on average")
-    p.add_argument("--budget-bytes", type=float, default=None, help="budget: weight storage in bytes")
-    p.add_argument("--budget-bitops", type=float, default=None,
+    p.add_argument("--budget-bytes", type=positive_float, default=None,
+                   help="budget: weight storage in bytes")
+    p.add_argument("--budget-bitops", type=positive_float, default=None,
                    help="budget: MACs x weight bits x activation bits")
     p.add_argument("--output", default=None, help="write the proposed recipe (with overrides) to this YAML")
     p.set_defaults(func=mixed_command)

@@ -197,6 +197,10 @@ def record(graph: Graph, x: np.ndarray, names: set[str], hook=None) -> dict[str,
 def quantize_model(model: str | Path | Graph, recipe: QuantRecipe, calibration: np.ndarray) -> QuantizedModel:
     """Quantize a float model with ``recipe``, calibrated on ``calibration`` inputs (first graph input)."""
     t0 = time.perf_counter()
+    llm_only = [f for f in ("kv_cache", "gptq", "smoothquant") if getattr(recipe, f) is not None]
+    if llm_only:
+        raise ConfigError(f"recipe {recipe.name!r}: {llm_only[0]}: a language-model field (hwsim llm and LM "
+                          "workloads use it); this model is quantized by hwsim.quant")
     source = load_float_graph(model)
     if len(source.inputs) != 1:
         raise ConfigError(f"model: hwsim.quant takes single-input models (this one has {len(source.inputs)})")

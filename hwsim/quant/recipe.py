@@ -3,8 +3,9 @@
 A :class:`QuantRecipe` names the bit-width, granularity, range method and scheme of the weights, the
 bit-width and calibration of the activations, the accumulator register, the post-training techniques to
 apply (batch-norm folding, cross-layer equalization, bias correction, AdaRound, LLM.int8 outliers), and
-per-layer overrides. Every model is pydantic with ``extra="forbid"`` and ``frozen=True``; a YAML file
-loads through :func:`load_recipe`, whose errors read ``file:line: field.path: message (got value)``.
+per-layer overrides, and for language models the KV-cache format and GPTQ. Every model is pydantic with
+``extra="forbid"`` and ``frozen=True``; a YAML file loads through :func:`load_recipe`, whose errors read
+``file:line: field.path: message (got value)``.
 Presets (:data:`PRESETS`) follow Brevitas' naming order (bits, role, granularity), e.g.
 ``int8_w_per_channel``.
 
@@ -34,7 +35,7 @@ SCHEMA_VERSION = 1
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class WeightSpec(_Spec):
@@ -125,6 +126,31 @@ class OutlierSpec(_Spec):
     bits: int = Field(16, ge=8, le=16)
 
 
+class KVCacheSpec(_Spec):
+    """KV-cache quantization for language models: keys and values stored as ``bits``-bit codes with one
+    symmetric scale per (KV head, token), so appending a token never rescales the cache."""
+
+    bits: int = Field(8, ge=2, le=8)
+
+
+class GptqSpec(_Spec):
+    """GPTQ (Frantar et al., ICLR 2023): quantize a layer's weight columns in order and spread each column's
+    rounding error over the columns not yet quantized, through the inverse Hessian of the layer's inputs
+    (from ``calibration_tokens`` of calibration text); ``damp`` adds that fraction of the mean diagonal."""
+
+    damp: float = Field(0.01, gt=0.0, le=1.0)
+    calibration_tokens: int = Field(2048, ge=16, le=1_000_000)
+
+
+class SmoothQuantSpec(_Spec):
+    """SmoothQuant (Xiao et al., ICML 2023) for language models: move activation outliers into the weights
+    with a per-input-channel factor s = max|x|^alpha / max|w|^(1 - alpha), folded into the norm before
+    the Q/K/V and gate/up projections (``calibration_tokens`` of calibration text give max|x|)."""
+
+    alpha: float = Field(0.5, ge=0.0, le=1.0)
+    calibration_tokens: int = Field(2048, ge=16, le=1_000_000)
+
+
 class QatSpec(_Spec):
     """Quantization-aware training through PyTorch (straight-through estimator, LSQ learnable scales)."""
 
@@ -163,6 +189,9 @@ class QuantRecipe(_Spec):
     bias_correction: bool = False
     adaround: AdaRoundSpec | None = None
     outliers: OutlierSpec | None = None
+    kv_cache: KVCacheSpec | None = None
+    gptq: GptqSpec | None = None
+    smoothquant: SmoothQuantSpec | None = None
     qat: QatSpec | None = None
     overrides: tuple[LayerOverride, ...] = ()
 
@@ -182,6 +211,8 @@ class QuantRecipe(_Spec):
     def _consistent(self) -> "QuantRecipe":
         if self.outliers is not None and not self.activations.dynamic:
             raise ValueError("outliers (LLM.int8) pick columns per input at run time: set activations.dynamic")
+        if self.gptq is not None and (self.adaround is not None or self.weights.scheme != "uniform"):
+            raise ValueError("gptq rounds a uniform grid itself: use it without adaround, scheme uniform")
         if self.adaround is not None and self.weights.scheme != "uniform":
             raise ValueError(f"adaround rounds a uniform grid (weights.scheme is {self.weights.scheme})")
         for i, o in enumerate(self.overrides):
@@ -220,6 +251,23 @@ def _preset(name: str, **fields) -> QuantRecipe:
     return QuantRecipe.model_validate({"name": name, **fields})
 
 
+def _llm_presets() -> list[QuantRecipe]:
+    """Language-model recipes (hwsim.llm): per-token dynamic activations, as phone LLM runtimes run them."""
+    a16 = {"bits": 16, "dynamic": True, "symmetric": True}
+    a8 = {"bits": 8, "dynamic": True, "symmetric": True}
+    g32 = {"bits": 4, "granularity": "per_group", "group_size": 32}
+    return [
+        _preset("int4_w_per_group32_a16", description="LLM W4A16 (QNN-style): 4-bit weights per group of 32, "
+                "16-bit activations per token", weights=g32, activations=a16),
+        _preset("int4_w_per_group32_a16_gptq", description="LLM W4A16 with GPTQ rounding", weights=g32,
+                activations=a16, gptq={}),
+        _preset("int4_w_per_group32_a8_kv8", description="LLM W4A8 (ExecuTorch 8da4w) with an int8 KV cache",
+                weights=g32, activations=a8, kv_cache={"bits": 8}),
+        _preset("int8_w_per_channel_a8_per_token", description="LLM W8A8: per-channel weights, activations "
+                "per token", activations=a8),
+    ]
+
+
 PRESETS: dict[str, QuantRecipe] = {p.name: p for p in (
     _preset("int8_w_per_channel", description="W8A8, per-channel symmetric weights, min-max activations"),
     _preset("int8_w_per_tensor", weights={"granularity": "per_tensor"}),
@@ -232,6 +280,7 @@ PRESETS: dict[str, QuantRecipe] = {p.name: p for p in (
                                            "range": "mse"}),
     _preset("int8_a16", description="8-bit weights, 16-bit activations (TFLite 16x8)",
             activations={"bits": 16, "symmetric": True}, accumulator={"bits": 64}),
+    *_llm_presets(),
 )}
 
 

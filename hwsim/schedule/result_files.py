@@ -1,4 +1,5 @@
-"""A simulation's results as a file other tools read: JSON (totals and a ``layers`` list) or CSV (a row per layer).
+"""A simulation's results as a file other tools read: JSON (totals and a ``layers`` list) or CSV (a row per
+layer).
 
 Both formats carry the same per-layer fields: ``operator_index`` (the op's index in the model file, from its
 name ``"12:CONV_2D"``; null where the op has none), so that per-layer numbers can be matched with another
@@ -27,23 +28,11 @@ LAYER_FIELDS = ("operator_index", "name", "kind", "unit", "cpu_reason", "cycles"
 
 
 def check_output_path(path: str | Path) -> Path:
-    """``path`` if a results file can be written there; checked before any work, so a long run cannot end in
-    a failed write. A file that did not exist is not left behind."""
-    path = Path(path)
-    if path.suffix.lower() not in SUFFIXES:
-        raise ConfigError(f"--output {path}: expected a .json or .csv file (got {path.suffix or 'no suffix'!r})")
-    folder = path.parent
-    if not folder.is_dir():
-        raise ConfigError(f"--output {path}: folder {str(folder)!r} does not exist")
-    existed = path.exists()
-    try:
-        with path.open("a"):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"--output {path}: cannot write there ({exc.strerror})") from None
-    if not existed:
-        path.unlink()
-    return path
+    """``path`` if a results file (.json or .csv) can be written there; checked before any work, so a long run
+    cannot end in a failed write (:func:`hwsim.guards.check_output_file`)."""
+    from hwsim.guards import check_output_file
+
+    return check_output_file(path, "--output", SUFFIXES)
 
 
 def memory_columns(result: SimResult) -> list[str]:
@@ -71,7 +60,8 @@ def summary(result: SimResult) -> dict:
 
 
 def write_results(path: str | Path, totals: dict, rows: list[dict]) -> Path:
-    """Write ``totals`` and ``rows`` as JSON (``{**totals, "layers": rows}``) or the rows as CSV, by suffix."""
+    """Write ``totals`` and ``rows`` as JSON (``{**totals, "layers": rows}``) or the rows as CSV, by
+    suffix."""
     path = Path(path)
     try:
         if path.suffix.lower() == ".json":
