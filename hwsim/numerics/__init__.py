@@ -3,6 +3,7 @@
 It imports nothing else from hwsim but errors and the registry, so it can be verified on its own.
 """
 
+from hwsim.numerics import jit_cache  # noqa: F401  first: it sets numba's cache folder before any kernel exists
 from hwsim.numerics.formats import Granularity, IntFormat, OverflowMode, RoundingMode
 from hwsim.numerics.ops import (
     Accumulator,

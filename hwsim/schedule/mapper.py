@@ -34,6 +34,8 @@ import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
+import numpy as np
+
 from hwsim.devices.model import Device
 from hwsim.errors import ConfigError
 from hwsim.schedule.counts import ActionCounts
@@ -422,8 +424,8 @@ def _plan_mac(device: Device, unit: str, g: Gemm, bits: tuple[int, int, int],
                         best = (score, t, counts, order, est)
     assert best is not None
     _, t, counts, order, (est_time, nbuf, fits, ws) = best
-    tiles = _mac_tiles(t, counts, order, dim_name, sizes, home, read, need_dma, rf_total, cf_total, g,
-                       fold_cycles, df, rows, cols_eff, bits, psum_split)
+    cycles, macs, streams = _mac_tiles(t, counts, order, dim_name, sizes, home, read, need_dma, rf_total,
+                                       cf_total, g, fold_cycles, bits, psum_split)
     mapping = Mapping(
         unit=unit, dataflow=df.name,
         loop_order=" > ".join(dim_name[d] if d != "g" else "groups" for d in order),
@@ -435,10 +437,11 @@ def _plan_mac(device: Device, unit: str, g: Gemm, bits: tuple[int, int, int],
         fits=fits)
     traffic: dict = {}
     counts_out = _mac_counts(device, unit, g, df, rows, cols_eff, rf_total, cf_total, compute_cycles, rate,
-                             bits, read, tiles, traffic)
-    offchip = sum(tr.nbytes for tile in tiles for tr in tile.loads + tile.stores if min(tr.src, tr.dst) == 0)
-    return LayerPlan("", "", unit, g.macs, f"{w_bits}x{a_bits}", compute_cycles, _merge(tiles), mapping,
-                     counts_out, offchip, traffic)
+                             bits, read, streams, traffic)
+    offchip = sum(int(s.nbytes[s.mask].sum()) for s in streams if min(s.src, s.dst) == 0)
+    steps = _mac_steps(cycles, macs, streams)
+    return LayerPlan("", "", unit, g.macs, f"{w_bits}x{a_bits}", compute_cycles, steps, mapping, counts_out,
+                     offchip, traffic)
 
 
 def _estimate(device, t, counts, order, dim_name, sizes, home, read, need_dma, capacity, tile_bytes, partial,
@@ -478,57 +481,121 @@ def _estimate(device, t, counts, order, dim_name, sizes, home, read, need_dma, c
     return compute_cycles + xfer_par, 1, False, dict(ws1)
 
 
+@dataclass(frozen=True)
+class _Stream:
+    """One kind of DMA transfer in a MAC op's tile sequence (fixed operand, levels and bits), as arrays over
+    the tiles: whether each tile makes it and its bytes. ``pos`` is its place among a tile's transfers."""
+
+    pos: int
+    load: bool
+    operand: str
+    src: int
+    dst: int
+    bits: int
+    mask: np.ndarray
+    nbytes: np.ndarray
+
+
 def _mac_tiles(t, counts, order, dim_name, sizes, home, read, need_dma, rf_total, cf_total, g, fold_cycles,
-               df, rows, cols, bits, psum_split) -> list[Tile]:
-    """The exact tile sequence of a MAC op: loads when an operand's block changes, stores when outputs do."""
+               bits, psum_split) -> tuple[np.ndarray, np.ndarray, list[_Stream]]:
+    """The exact tile sequence of a MAC op, as arrays over the tiles (cycles, MACs, transfer streams):
+    loads when an operand's block changes, stores when the outputs' block does, partial sums reloaded when
+    an outputs block comes back. Whole arrays at a time: a layer can have thousands of tiles."""
     w_bits, a_bits, acc_bits = bits
     totals = {"R": rf_total, "C": cf_total, "g": g.groups}
-    ranges = {d: [(i * t[d], min((i + 1) * t[d], totals[d])) for i in range(counts[d])] for d in order}
     deps = {x: tuple(d for d in order if dim_name[d] in _DEPENDS[x] or d == "g") for x in sizes}
-    xbits = {"weights": w_bits, "inputs": a_bits, "outputs": a_bits}
-    last_key: dict[str, tuple] = {}
-    seen_out: set = set()
-    tiles: list[Tile] = []
-    idx = {d: 0 for d in order}
     n = math.prod(counts[d] for d in order)
-    seq = []
-    for flat in range(n):
-        rem = flat
-        for d in reversed(order):
-            idx[d] = rem % counts[d]
-            rem //= counts[d]
-        seq.append(dict(idx))
-    for k, cur in enumerate(seq):
-        blk = {d: ranges[d][cur[d]] for d in order}
-        ext = {d: blk[d][1] - blk[d][0] for d in order}
-        frac = {d: ext[d] / totals[d] for d in order}
-        loads = []
-        for x in ("weights", "inputs"):
-            if not need_dma[x]:
-                continue
-            keyx = tuple(cur[d] for d in deps[x])
-            if last_key.get(x) != keyx:
-                last_key[x] = keyx
-                nbytes = math.ceil(sizes[x] * math.prod(frac[d] for d in deps[x]))
-                loads.append(Transfer(x, home[x], read[x], nbytes, xbits[x]))
-        keyo = tuple(cur[d] for d in deps["outputs"])
-        out_frac = math.prod(frac[d] for d in deps["outputs"])
-        final = (not psum_split) or blk["R"][1] == rf_total
-        if need_dma["outputs"] and psum_split and keyo in seen_out and last_key.get("outputs") != keyo:
-            loads.append(Transfer("outputs", home["outputs"], read["outputs"],
-                                  math.ceil(sizes["outputs"] * out_frac * acc_bits / a_bits), acc_bits))
-        seen_out.add(keyo)
-        last_key["outputs"] = keyo
-        nxt = seq[k + 1] if k + 1 < n else None
-        stores = []
-        if need_dma["outputs"] and (nxt is None or tuple(nxt[d] for d in deps["outputs"]) != keyo):
-            ob = acc_bits if not final else a_bits
-            stores.append(Transfer("outputs", read["outputs"], home["outputs"],
-                                   math.ceil(sizes["outputs"] * out_frac * ob / a_bits), ob))
-        cycles = ext["g"] * ext["R"] * ext["C"] * fold_cycles
-        macs = round(g.macs * frac["g"] * frac["R"] * frac["C"])
-        tiles.append(Tile(cycles, macs, tuple(loads), tuple(stores)))
-    return tiles
+    rem, idx = np.arange(n, dtype=np.int64), {}
+    for d in reversed(order):
+        idx[d], rem = rem % counts[d], rem // counts[d]
+    ext = {d: np.minimum((idx[d] + 1) * t[d], totals[d]) - idx[d] * t[d] for d in order}
+    frac = {d: ext[d] / totals[d] for d in order}
+
+    def changed(x: str) -> np.ndarray:
+        out = np.zeros(n, bool)
+        out[0] = True
+        for d in deps[x]:
+            out[1:] |= idx[d][1:] != idx[d][:-1]
+        return out
+
+    def share(x: str) -> np.ndarray:
+        prod = np.ones(n)
+        for d in deps[x]:
+            prod = prod * frac[d]
+        return sizes[x] * prod
+
+    streams = []
+    for pos, x, x_bits in ((0, "weights", w_bits), (1, "inputs", a_bits)):
+        if need_dma[x]:
+            streams.append(_Stream(pos, True, x, home[x], read[x], x_bits, changed(x),
+                                   np.ceil(share(x)).astype(np.int64)))
+    if need_dma["outputs"]:
+        code = np.zeros(n, np.int64)
+        for d in deps["outputs"]:
+            code = code * counts[d] + idx[d]
+        uniq, first = np.unique(code, return_index=True)
+        seen = first[np.searchsorted(uniq, code)] < np.arange(n)
+        out_share = share("outputs")
+        last = np.ones(n, bool)
+        last[:-1] = code[1:] != code[:-1]
+        final = idx["R"] == counts["R"] - 1 if psum_split else np.ones(n, bool)
+        home_o, read_o = home["outputs"], read["outputs"]
+        partial_bytes = np.ceil(out_share * acc_bits / a_bits).astype(np.int64)
+        if psum_split:
+            streams.append(_Stream(2, True, "outputs", home_o, read_o, acc_bits, seen & changed("outputs"),
+                                   partial_bytes))
+        streams.append(_Stream(3, False, "outputs", read_o, home_o, acc_bits, last & ~final, partial_bytes))
+        streams.append(_Stream(3, False, "outputs", read_o, home_o, a_bits, last & final,
+                               np.ceil(out_share * a_bits / a_bits).astype(np.int64)))
+    cycles = ext["g"] * ext["R"] * ext["C"] * fold_cycles
+    macs = np.rint(g.macs * frac["g"] * frac["R"] * frac["C"]).astype(np.int64)
+    return cycles, macs, streams
+
+
+def _mac_steps(cycles: np.ndarray, macs: np.ndarray, streams: list[_Stream]) -> list[Tile]:
+    """The tiles merged into at most MAX_STEPS steps, as :func:`_merge` merges a list of tiles (totals kept
+    exactly; each step's transfers summed per operand, levels and bits, in order of first appearance)."""
+    n = len(cycles)
+    per = 1 if n <= MAX_STEPS else math.ceil(n / MAX_STEPS)
+    starts = np.arange(0, n, per)
+    firsts = []
+    for s in streams:
+        where = np.append(np.flatnonzero(s.mask), n)  # n: none from here on
+        first = where[np.searchsorted(where, starts)]
+        sums = np.add.reduceat(np.where(s.mask, s.nbytes, 0), starts)
+        firsts.append((first, sums))
+    steps = []
+    for c, start in enumerate(starts.tolist()):
+        end = min(start + per, n)
+        present = sorted((int(first[c]), s.pos, i) for i, (s, (first, _)) in enumerate(zip(streams, firsts))
+                         if first[c] < end)
+        loads: dict[tuple, int] = {}
+        stores: dict[tuple, int] = {}
+        for _, _, i in present:
+            s = streams[i]
+            into = loads if s.load else stores
+            key = (s.operand, s.src, s.dst, s.bits)
+            into[key] = into.get(key, 0) + int(firsts[i][1][c])
+        steps.append(Tile(int(cycles[start:end].sum()), int(macs[start:end].sum()),
+                          tuple(Transfer(o, a, b, nb, bi) for (o, a, b, bi), nb in loads.items()),
+                          tuple(Transfer(o, a, b, nb, bi) for (o, a, b, bi), nb in stores.items())))
+    return steps
+
+
+def _stream_counts(device: Device, counts: ActionCounts, streams: list[_Stream], traffic: dict) -> None:
+    """:func:`_dma_counts` of the tiles the streams describe: same sums, keys first added in the same order."""
+    levels = device.levels
+    order = []
+    for s in streams:
+        elems = np.where(s.mask, s.nbytes * 8 // s.bits, 0)
+        nonzero = np.flatnonzero(elems)
+        if len(nonzero):
+            order.append((int(nonzero[0]), s.pos, s, int(elems.sum())))
+    for _, _, s, elems in sorted(order, key=lambda item: item[:2]):
+        counts.add(levels[s.src].name, "read", s.bits, elems)
+        counts.add(levels[s.dst].name, "write", s.bits, elems)
+        _add(traffic, (levels[s.src].name, "read", s.operand), elems)
+        _add(traffic, (levels[s.dst].name, "write", s.operand), elems)
 
 
 def _merge(tiles: list[Tile]) -> list[Tile]:
@@ -571,7 +638,7 @@ def _add(traffic: dict, key: tuple[str, str, str], elems: int) -> None:
 
 
 def _mac_counts(device, unit, g: Gemm, df: Dataflow, rows, cols, rf_total, cf_total, compute_cycles, rate, bits,
-                read, tiles, traffic: dict) -> ActionCounts:
+                read, streams: list[_Stream], traffic: dict) -> ActionCounts:
     w_bits, a_bits, acc_bits = bits
     counts = ActionCounts()
     pair = f"{w_bits}x{a_bits}"
@@ -604,7 +671,7 @@ def _mac_counts(device, unit, g: Gemm, df: Dataflow, rows, cols, rf_total, cf_to
         counts.add(rf.name, "read", a_bits, g.macs)
         counts.add(rf.name, "read", acc_bits, g.macs)
         counts.add(rf.name, "write", acc_bits, g.macs)
-    _dma_counts(device, counts, tiles, traffic)
+    _stream_counts(device, counts, streams, traffic)
     return counts
 
 
