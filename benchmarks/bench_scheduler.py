@@ -24,49 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bench_scalesim import CFG  # noqa: E402  (SCALE-Sim .cfg template)
 from hwsim.devices.model import device_names, load_device  # noqa: E402
 from hwsim.importers import load_model  # noqa: E402
 from hwsim.importers.scalesim_csv import load_scalesim_topology  # noqa: E402
 from hwsim.schedule.simulate import simulate  # noqa: E402
-
-CFG = """[general]
-run_name = {name}
-
-[architecture_presets]
-ArrayHeight:    {rows}
-ArrayWidth:     {cols}
-IfmapSramSzkB:    256
-FilterSramSzkB:   256
-OfmapSramSzkB:    128
-IfmapOffset:    0
-FilterOffset:   10000000
-OfmapOffset:    20000000
-Bandwidth : 10
-Dataflow : {df}
-ReadRequestBuffer: 32
-WriteRequestBuffer: 32
-
-[layout]
-IfmapCustomLayout: False
-IfmapSRAMBankBandwidth: 10
-IfmapSRAMBankNum: 10
-IfmapSRAMBankPort: 2
-FilterCustomLayout: False
-FilterSRAMBankBandwidth: 10
-FilterSRAMBankNum: 10
-FilterSRAMBankPort: 2
-
-[sparsity]
-SparsitySupport : false
-SparseRep : ellpack_block
-OptimizedMapping : false
-BlockSize : 8
-RandomNumberGeneratorSeed : 40
-
-[run_presets]
-InterfaceBandwidth: CALC
-UseRamulatorTrace: False
-"""
 
 # Coral's published Edge TPU figures are compared in benchmarks/bench_published.py (each at its own input size).
 VELA_TARGETS = {  # hwsim device -> (vela accelerator, system config, memory mode)
@@ -128,7 +90,7 @@ def part_exact(args, work: Path) -> list[str]:
     for topo_path in (ROOT / "workloads/scalesim_resnet18.csv", mnv2):
         for df in ("os", "ws", "is"):
             cfg = work / f"{topo_path.stem}_{df}.cfg"
-            cfg.write_text(CFG.format(name=f"{topo_path.stem}_{df}", rows=32, cols=32, df=df))
+            cfg.write_text(CFG.format(name=f"{topo_path.stem}_{df}", side=32, kb=(256, 256, 128), df=df, mode="CALC"))
             ss, _ = run_scalesim(args.scalesim, cfg, topo_path, work / f"out_{topo_path.stem}_{df}")
             graph = load_scalesim_topology(topo_path)
             res = simulate(graph, load_device(cfg), record_trace=False)
@@ -150,7 +112,7 @@ def part_speed(args, work: Path) -> list[str]:
            "|---|---|---|---|---|"]
     for df in args.speed_dataflows.split(","):
         cfg = work / f"speed_{df}.cfg"
-        cfg.write_text(CFG.format(name=f"speed_{df}", rows=32, cols=32, df=df))
+        cfg.write_text(CFG.format(name=f"speed_{df}", side=32, kb=(256, 256, 128), df=df, mode="CALC"))
         graph = load_scalesim_topology(topo)
         t0 = time.perf_counter()
         simulate(graph, load_device(cfg))
