@@ -299,8 +299,9 @@ def check_points(spec: ExperimentSpec, points: list[RunSpec]) -> None:
 
 def workload_path(spec: RunSpec) -> Path:
     """The model file of a point's workload: a built-in, a language model's config
-    (:func:`hwsim.llm.experiment.lm_config_path`), or a file next to the experiment, here or shipped."""
-    from hwsim.experiment.workloads import builtin_name
+    (:func:`hwsim.llm.experiment.lm_config_path`), or a file next to the experiment, here or shipped
+    (:func:`hwsim.experiment.workloads.model_path`)."""
+    from hwsim.experiment.workloads import builtin_name, model_path
     from hwsim.llm.experiment import lm_config_path
     from hwsim.paths import data_dir
 
@@ -308,14 +309,7 @@ def workload_path(spec: RunSpec) -> Path:
     if short:
         return data_dir("workloads") / f"digits_{short}.onnx"
     lm = lm_config_path(spec.workload, spec.base_dir)
-    if lm is not None:
-        return lm
-    for candidate in (Path(spec.base_dir) / spec.workload, Path(spec.workload),
-                      data_dir("workloads") / spec.workload):
-        if candidate.exists():
-            return candidate
-    raise ConfigError(f"workload: {spec.workload!r} is neither a built-in (digits_cnn_bn, digits_dsconv, "
-                      f"digits_mlp), a language model, nor a file")
+    return lm if lm is not None else model_path(spec.workload, Path(spec.base_dir))
 
 
 def device_location(p: RunSpec) -> str | Path:
