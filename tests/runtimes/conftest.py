@@ -6,6 +6,10 @@ bit-exactness tests must really run.
 
 import importlib
 import os
+import pickle
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +25,48 @@ def require(module: str):
         if os.environ.get("CI"):
             pytest.fail(f"reference runtime {module!r} is not installed in CI: {exc}")
         pytest.skip(f"reference runtime {module!r} is not installed: {exc}")
+
+
+class EmulatedAvx2OnnxRuntime:
+    """ONNX Runtime running under qemu's AVX2-only EPYC-v1 CPU (AMD Zen1's features, no VNNI): its u8 x s8
+    kernels pair-saturate as on a real AVX2 machine, whatever CPU runs the tests (``ort_worker.py``)."""
+
+    def __init__(self, qemu: str, log: Path) -> None:
+        self.log = log
+        worker = Path(__file__).with_name("ort_worker.py")
+        self.process = subprocess.Popen([qemu, "-cpu", "EPYC-v1", sys.executable, str(worker)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log.open("wb"))
+
+    def run(self, model: bytes, feeds: dict, levels=("default", "disable_all")) -> list[np.ndarray]:
+        """The first output of ``model`` (serialized) on ``feeds`` under each graph optimization level."""
+        try:
+            pickle.dump((model, feeds, list(levels)), self.process.stdin)
+            self.process.stdin.flush()
+            status, value = pickle.load(self.process.stdout)
+        except (OSError, EOFError) as exc:
+            pytest.fail(f"the emulated ONNX Runtime worker died ({exc}): {self.log.read_text()[-2000:]}")
+        assert status == "ok", value
+        return value
+
+    def close(self) -> None:
+        pickle.dump(None, self.process.stdin)
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def avx2_onnxruntime(tmp_path_factory):
+    """One emulated AVX2 ONNX Runtime worker for the session, or a skip (locally) / failure (CI) without
+    qemu-user (``apt-get install qemu-user``; ``.ci/run`` installs it)."""
+    require("onnxruntime")
+    qemu = shutil.which("qemu-x86_64")
+    if qemu is None:
+        if os.environ.get("CI"):
+            pytest.fail("qemu-user is not installed in CI")
+        pytest.skip("qemu-user is not installed (apt-get install qemu-user)")
+    worker = EmulatedAvx2OnnxRuntime(qemu, tmp_path_factory.mktemp("qemu") / "stderr.log")
+    yield worker
+    worker.close()
 
 
 #: ONNX Runtime's quantization forms the ONNX tests cover: QOperator/QDQ x uint8/int8 activations

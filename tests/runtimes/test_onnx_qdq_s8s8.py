@@ -7,8 +7,6 @@ both. The samples are fed as a user would, ``hwsim verify MODEL --input samples.
 is also checked under an emulated AVX2 CPU (``qemu-x86_64 -cpu EPYC-v1``) where qemu-user is installed.
 """
 
-import os
-import shutil
 import subprocess
 import sys
 
@@ -154,30 +152,13 @@ def test_verify_cli_on_user_samples(models, tmp_path):
     assert run.returncode == 2 and "expected dtype float32 (got float64)" in run.stderr, run.stderr
 
 
-_ORT_SCRIPT = """
-import sys, numpy as np, onnxruntime as ort
-x = np.load(sys.argv[2])
-s = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
-np.save(sys.argv[3], np.stack([s.run(["y"], {"x": v})[0] for v in x]))
-"""
-
-
 @pytest.mark.parametrize("name", ["mobilenet_v2", "resnet"])
-def test_avx2_outputs_under_an_emulated_avx2_cpu(models, name, tmp_path):
+def test_avx2_outputs_under_an_emulated_avx2_cpu(models, name, avx2_onnxruntime, tmp_path):
     """ONNX Runtime under qemu's AVX2-only EPYC-v1 CPU gives the outputs of hwsim's onnxruntime-avx2
     semantics, whatever CPU runs the test (the VNNI arithmetic is checked by the test above on such CPUs)."""
-    qemu = shutil.which("qemu-x86_64")
-    if qemu is None:
-        if os.environ.get("CI"):
-            pytest.fail("qemu-user is not installed in CI")
-        pytest.skip("qemu-user is not installed (apt-get install qemu-user)")
     x = _real_data(tmp_path / "x.npy")[:4]
-    np.save(tmp_path / "x4.npy", x)
-    (tmp_path / "ort.py").write_text(_ORT_SCRIPT)
-    run = subprocess.run([qemu, "-cpu", "EPYC-v1", sys.executable, str(tmp_path / "ort.py"),
-                          str(models[name]), str(tmp_path / "x4.npy"), str(tmp_path / "y.npy")],
-                         capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-2000:]
+    model = models[name].read_bytes()
+    want = np.stack([avx2_onnxruntime.run(model, {"x": v}, ["default"])[0] for v in x])
     graph = load_model(models[name])
     ours = np.stack([run_graph(graph, [v], "onnxruntime-avx2")["y"] for v in x])
-    assert np.array_equal(ours, np.load(tmp_path / "y.npy"))
+    assert np.array_equal(ours, want)
