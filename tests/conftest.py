@@ -1,10 +1,13 @@
-"""Shared test configuration: a derandomised hypothesis profile in CI, a fixed seed, no disk cache."""
+"""Shared test configuration: a derandomised hypothesis profile in CI, a fixed seed, no disk cache, and
+in CI a failure for every skip that tests/allowed_skips.py does not list."""
 
 import os
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+from tests import allowed_skips
 
 settings.register_profile("ci", derandomize=True, max_examples=60, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -30,3 +33,39 @@ def pytest_addoption(parser):
 def update_golden(request) -> bool:
     """True when the run was asked to rewrite golden files (``pytest --update-golden``)."""
     return bool(request.config.getoption("--update-golden"))
+
+
+class UnlistedSkips:
+    """Under CI=true, fails the run on skips that tests/allowed_skips.py does not list, and names them."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str]] = []
+
+    def _check(self, report) -> None:
+        if report.skipped and not hasattr(report, "wasxfail"):
+            longrepr = report.longrepr
+            reason = (longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)).removeprefix("Skipped: ")
+            if not allowed_skips.allowed(report.nodeid, reason):
+                self.found.append((report.nodeid, reason))
+
+    def pytest_runtest_logreport(self, report) -> None:
+        self._check(report)
+
+    def pytest_collectreport(self, report) -> None:
+        self._check(report)
+
+    def pytest_sessionfinish(self, session) -> None:
+        if self.found and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.found:
+            title = "skips not listed in tests/allowed_skips.py (they fail a CI run)"
+            terminalreporter.section(title, red=True)
+            for nodeid, reason in self.found:
+                terminalreporter.line(f"{nodeid}: {reason}", red=True)
+
+
+def pytest_configure(config):
+    if os.environ.get("CI"):
+        config.pluginmanager.register(UnlistedSkips(), "unlisted-skips")
