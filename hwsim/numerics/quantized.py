@@ -133,11 +133,14 @@ def _fixed_multiplier(input_scale: float, weight_scale: float, output_scale: flo
     return quantize_multiplier(tflite_multiplier(input_scale, weight_scale, output_scale), max_shift)
 
 
-def _semantics_for(name: str, weight_bits: int, activation_bits: int) -> Semantics:
+def _semantics_for(name: str, weight_bits: int, activation_bits: int, int4_fc: bool = False) -> Semantics:
     """The semantics that computes an op with these operand widths: a delegate's fallback takes int4
-    weights and 16-bit activations (see ``Semantics.fallback``)."""
+    weights and 16-bit activations (see ``Semantics.fallback``), except an int4-weight fully-connected the
+    delegate runs itself (``int4_fc``: per-channel weights, even depth; see
+    ``Semantics.int4_fully_connected``)."""
     sem = get_semantics(name)
-    if sem.fallback and (weight_bits <= 4 or activation_bits > 8):
+    delegated_int4 = weight_bits <= 4 and int4_fc and sem.int4_fully_connected
+    if sem.fallback and ((weight_bits <= 4 and not delegated_int4) or activation_bits > 8):
         return get_semantics(sem.fallback)
     return sem
 
@@ -174,7 +177,8 @@ def _layer_setup(op: str, x_dtype, w: np.ndarray, channels: int, x_q: QParams, w
                  fast_depthwise: bool = False) -> tuple[fused.OutputStage, str]:
     """A MAC layer's requantizer and dot-product arithmetic under ``semantics`` for these operand types."""
     bits = np.dtype(x_dtype).itemsize * 8
-    sem = _semantics_for(semantics, weight_bits, bits)
+    int4_fc = op == "fully_connected" and w.ndim == 2 and w_q.scale.size > 1 and w.shape[1] % 2 == 0
+    sem = _semantics_for(semantics, weight_bits, bits, int4_fc)
     if op == "fully_connected" and bias is None and bits > 8 and op in sem.no_bias_16x8:
         sem = dataclasses.replace(sem, requant_16x8=dict(sem.requant_16x8, fully_connected=sem.no_bias_16x8[op]))
     stage = output_stage(channels, input_scale=float(x_q.scale[0]), weight_scale=w_q.scale, output=y_q, fmt=y_fmt,

@@ -38,7 +38,11 @@ class Semantics:
     ``xnnpack`` or ``float`` (ONNX Runtime). ``channel_tail`` maps an op to (block, requantizer): output
     channels past the last whole block use that requantizer (the optimized depthwise kernel's scalar tail).
     ``fallback`` names the semantics of the kernels that run what a delegate does not take: XNNPACK takes no
-    op with int4 weights or 16-bit activations, so TFLite's optimized kernels run those.
+    op with 16-bit activations and of the int4-weight ops only ``int4_fully_connected`` ones, so TFLite's
+    optimized kernels run the others.
+    ``int4_fully_connected`` (XNNPACK): the delegate itself runs an int4-weight fully-connected whose weights
+    have one scale per output channel and whose depth K is even (its packed rows then start on a byte),
+    with its own requantizer; a per-tensor one or an odd K falls back (TFLite 2.21, measured).
     ``no_bias_16x8`` overrides the 16x8 requantizer of an op that has no bias (TFLite's optimized 16x8
     fully-connected kernel runs only without one).
     ``tflite_kernels`` names the TFLite kernel family computing the ops of :mod:`hwsim.runtime.nonlinear`
@@ -75,6 +79,7 @@ class Semantics:
     quantize_method: str = "divide"
     exact_depthwise: str = "multiplier-1"
     mul_multiplier: str = "float32"
+    int4_fully_connected: bool = False
 
     def requantizer(self, op: str, activation_bits: int) -> RequantKind:
         """The requantizer for ``op`` with ``activation_bits``-bit activations."""
@@ -101,10 +106,10 @@ SEMANTICS.add("tflite-optimized", Semantics(
     no_bias_16x8=MappingProxyType({"fully_connected": K.DOUBLE_HALF_UP})))
 SEMANTICS.add("xnnpack", Semantics(
     "xnnpack", "TFLite interpreter with its default resolver (XNNPACK delegate for int8 conv, depthwise, FC, "
-    "add; ops with int4 weights or int16 activations fall back to the optimized kernels)",
+    "add, per-channel int4-weight FC; other int4-weight and int16 ops fall back to the optimized kernels)",
     _table(K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.GEMMLOWP_DOUBLE), _TFLITE_16X8,
     "float32", RoundingMode.HALF_AWAY, add_form="xnnpack", fallback="tflite-optimized",
-    tflite_kernels="xnnpack"))
+    tflite_kernels="xnnpack", int4_fully_connected=True))
 SEMANTICS.add("tflite-micro", Semantics(
     "tflite-micro", "TFLite Micro interpreter (the tflite-micro package): gemmlowp rounding everywhere",
     _table(K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE),
