@@ -43,6 +43,9 @@ class Semantics:
     ``int4_fully_connected`` (XNNPACK): the delegate itself runs an int4-weight fully-connected whose weights
     have one scale per output channel and whose depth K is even (its packed rows then start on a byte),
     with its own requantizer; a per-tensor one or an odd K falls back (TFLite 2.21, measured).
+    ``float_bias``: the runtime keeps a layer's bias in float32 and adds bias / (sx * sw) to the accumulator
+    in float, unrounded (PyTorch's fbgemm and x86 engines; :mod:`hwsim.numerics.float_bias`); the layers then
+    take ``float_bias=`` in place of int32 bias codes.
     ``no_bias_16x8`` overrides the 16x8 requantizer of an op that has no bias (TFLite's optimized 16x8
     fully-connected kernel runs only without one).
     ``tflite_kernels`` names the TFLite kernel family computing the ops of :mod:`hwsim.runtime.nonlinear`
@@ -80,6 +83,7 @@ class Semantics:
     exact_depthwise: str = "multiplier-1"
     mul_multiplier: str = "float32"
     int4_fully_connected: bool = False
+    float_bias: bool = False
 
     def requantizer(self, op: str, activation_bits: int) -> RequantKind:
         """The requantizer for ``op`` with ``activation_bits``-bit activations."""
@@ -128,7 +132,7 @@ for _variant, _u8s8, _where in (("vnni", "exact", "CPUs with AVX-512 VNNI, AVX-V
     SEMANTICS.add(f"pytorch-fbgemm-{_variant}", Semantics(
         f"pytorch-fbgemm-{_variant}", f"PyTorch quantized ops, fbgemm/x86 engine, on {_where}", _FLOAT, _FLOAT,
         "float32", RoundingMode.HALF_EVEN, u8s8=_u8s8, add_form="float", depthwise_fast_u8s8="avx2-pairwise16",
-        quantize_method="reciprocal-fma", exact_depthwise="none"))
+        quantize_method="reciprocal-fma", exact_depthwise="none", float_bias=True))
 _FLOAT64 = _table(K.FLOAT64_PRODUCT, K.FLOAT64_PRODUCT, K.FLOAT64_PRODUCT, K.FLOAT32_SCALE)
 SEMANTICS.add("onnx-reference", Semantics(
     "onnx-reference", "onnx.reference (the ONNX specification's Python evaluator): the float32 multiplier "
