@@ -8,7 +8,7 @@ variant, since their uint8 x int8 products depend on VNNI.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Mapping
 
@@ -46,6 +46,9 @@ class Semantics:
     ``float_bias``: the runtime keeps a layer's bias in float32 and adds bias / (sx * sw) to the accumulator
     in float, unrounded (PyTorch's fbgemm and x86 engines; :mod:`hwsim.numerics.float_bias`); the layers then
     take ``float_bias=`` in place of int32 bias codes.
+    ``intra_op_threads`` (ONNX Runtime): the session's ``intra_op_num_threads``, which decides how MLAS splits
+    a float Conv's output pixels into segments and so how it blocks K; None is ONNX Runtime's default, one
+    thread per physical core (``cpu.physical_cores``).
     ``no_bias_16x8`` overrides the 16x8 requantizer of an op that has no bias (TFLite's optimized 16x8
     fully-connected kernel runs only without one).
     ``tflite_kernels`` names the TFLite kernel family computing the ops of :mod:`hwsim.runtime.nonlinear`
@@ -84,6 +87,7 @@ class Semantics:
     mul_multiplier: str = "float32"
     int4_fully_connected: bool = False
     float_bias: bool = False
+    intra_op_threads: int | None = None
 
     def requantizer(self, op: str, activation_bits: int) -> RequantKind:
         """The requantizer for ``op`` with ``activation_bits``-bit activations."""
@@ -145,9 +149,24 @@ SEMANTICS.add("pytorch-qnnpack", Semantics(
 HOST_ALIASES = ("onnxruntime", "pytorch")
 
 
-def get_semantics(name: str) -> Semantics:
-    """Look up semantics by name; ``onnxruntime`` and ``pytorch`` pick this host's CPU variant."""
+def get_semantics(name: str, intra_op_threads: int | None = None) -> Semantics:
+    """Look up semantics by name; ``onnxruntime`` and ``pytorch`` pick this host's CPU variant.
+    ``intra_op_threads`` sets an ONNX Runtime session's thread count (0: its default, as in ONNX Runtime)."""
     if name in HOST_ALIASES:
         variant = "vnni" if has_int8_dot_product() else "avx2"
         name = f"onnxruntime-{variant}" if name == "onnxruntime" else f"pytorch-fbgemm-{variant}"
-    return SEMANTICS.get(name)
+    sem = SEMANTICS.get(name)
+    if intra_op_threads is None:
+        return sem
+    if not sem.name.startswith("onnxruntime-"):
+        raise ConfigError(f"--ort-threads: sets ONNX Runtime's intra-op threads; semantics {sem.name!r} "
+                          "has none")
+    if intra_op_threads < 0:
+        raise ConfigError(f"--ort-threads: expected 0 (ONNX Runtime's default) or more "
+                          f"(got {intra_op_threads})")
+    return replace(sem, intra_op_threads=intra_op_threads or None)
+
+
+def resolve(semantics: str | Semantics) -> Semantics:
+    """``semantics`` itself, or the semantics of that name."""
+    return semantics if isinstance(semantics, Semantics) else get_semantics(semantics)
