@@ -90,7 +90,7 @@ def _run_tflite(resolvers: tuple[str, ...], model: Path, inputs: list[np.ndarray
     np.savez(src, **{f"input_{i}": x for i, x in enumerate(inputs)})
     run = subprocess.run([sys.executable, "-m", "hwsim.verify.tflite_runner", ",".join(resolvers), str(model),
                           str(src), str(folder)], capture_output=True, text=True)
-    if "No module named 'tensorflow'" in run.stderr:
+    if "No module named 'ai_edge_litert'" in run.stderr:  # tried last, after tensorflow
         raise RuntimeUnavailable("the TFLite interpreter is not installed (tensorflow or ai-edge-litert)")
     if "No module named 'tflite_micro'" in run.stderr:
         raise RuntimeUnavailable("the TFLite Micro interpreter is not installed (tflite-micro)")

@@ -21,12 +21,16 @@ MICRO = "tflite-micro"
 
 
 def _interpreter_class():
-    try:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    except ImportError:
+    """TensorFlow's interpreter where TensorFlow is installed (hwsim's tflite-* semantics were measured on
+    it), else LiteRT's (ai-edge-litert 2.3 differs in 16x8 FULLY_CONNECTED and XNNPACK's BATCH_MATMUL)."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is not None:
         import tensorflow as tf
 
         return tf.lite.Interpreter, tf.lite.experimental.OpResolverType
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
     return Interpreter, OpResolverType
 
 
