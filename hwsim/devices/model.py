@@ -19,7 +19,6 @@ from hwsim.devices.sanity import warn_doubtful
 from hwsim.devices.schema import DeviceSpec, MemorySpec, PrecisionRateSpec
 from hwsim.errors import ConfigError, RegistryError
 from hwsim.paths import data_dir
-from hwsim.schedule.systolic import DATAFLOWS, Dataflow
 
 OPERANDS = ("weights", "inputs", "outputs")
 
@@ -52,11 +51,6 @@ class Device:
     def levels(self) -> list[MemorySpec]:
         """Memory levels, outermost first."""
         return list(self.spec.memories)
-
-    @property
-    def dataflow(self) -> Dataflow:
-        """The MAC array's dataflow."""
-        return DATAFLOWS.get(self.spec.mac_array.dataflow)
 
     def read_level(self, operand: str) -> int:
         """Index of the level a compute unit reads ``operand`` from: the innermost non-register level

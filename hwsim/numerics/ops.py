@@ -21,7 +21,9 @@ import numpy as np
 from hwsim.errors import ConfigError
 from hwsim.numerics import (kernels, kernels_fused, kernels_ordered, kernels_vnni, reference, reference_fused,
                             vnni)
-from hwsim.numerics.formats import INT32, IntFormat, OverflowMode, RoundingMode, parse_enum
+from hwsim.numerics.accumulator import Accumulator, MacResult
+from hwsim.numerics.geometry import ConvGeometry, conv_geometry, pair
+from hwsim.numerics.formats import IntFormat, OverflowMode, RoundingMode, parse_enum
 
 _FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is exact in float32
 _BLAS_MIN_ROWS = 32  # below this, streaming int8 weights beats BLAS on their float32 copy (hwsim bench kernels)
@@ -265,43 +267,6 @@ def unpack_int4(packed, count: int, signed: bool = True) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- accumulation
-@dataclass(frozen=True)
-class Accumulator:
-    """The accumulator register: its format, what it does on overflow, and the order of accumulation.
-
-    ``order`` is a permutation of the reduction index (None: 0, 1, ..., K-1), since with a narrow saturating
-    register the result depends on it (a dataflow decides it). ``bias_last`` adds the bias after the
-    products instead of loading it first. EXACT keeps the true sum and counts the excursions.
-    """
-
-    fmt: IntFormat = INT32
-    overflow: OverflowMode = OverflowMode.EXACT
-    order: tuple[int, ...] | None = None
-    bias_last: bool = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fmt", _as_format(self.fmt))
-        object.__setattr__(self, "overflow", parse_enum(OverflowMode, self.overflow, "accumulator.overflow"))
-
-    def k_order(self, depth: int) -> np.ndarray:
-        """The reduction order as an index array, checked to be a permutation of range(depth)."""
-        if self.order is None:
-            return np.arange(depth, dtype=np.int64)
-        order = np.asarray(self.order, np.int64)
-        if order.shape != (depth,) or not np.array_equal(np.sort(order), np.arange(depth)):
-            raise ConfigError(f"accumulator.order: expected a permutation of range({depth}) (got {len(order)} indices)")
-        return order
-
-
-@dataclass(frozen=True)
-class MacResult:
-    """Accumulators (int64 holding the register's value) and how many accumulations left its range."""
-
-    acc: np.ndarray
-    overflows: int = 0
-    path: str = field(default="ordered", compare=False)
-
-
 @dataclass(frozen=True)
 class OutputStage:
     """A layer's requantizer, applied to each accumulator row: y[c] = clamp(R(acc[c]) + zero_point, lo, hi).
@@ -601,62 +566,6 @@ def _raw_products(x: np.ndarray, packed: PackedWeights, x_range: tuple[int, int]
     return kernels.raw_dot_int64(np.ascontiguousarray(x), packed.transposed), "int64"
 
 
-def output_size(size: int, kernel: int, stride: int, dilation: int, pad_before: int, pad_after: int) -> int:
-    """Number of output positions along one spatial axis."""
-    effective = dilation * (kernel - 1) + 1
-    return (size + pad_before + pad_after - effective) // stride + 1
-
-
-def resolve_padding(padding, in_hw: tuple[int, int], kernel_hw: tuple[int, int], stride: tuple[int, int],
-                    dilation: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) from "valid", "same" (TFLite/ONNX SAME_UPPER: extra row at the end) or 4 ints."""
-    if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "valid":
-            return (0, 0, 0, 0)
-        if mode == "same":
-            pads = []
-            for size, k, s, d in zip(in_hw, kernel_hw, stride, dilation):
-                out = -(-size // s)
-                total = max((out - 1) * s + d * (k - 1) + 1 - size, 0)
-                pads += [total // 2, total - total // 2]
-            return (pads[0], pads[1], pads[2], pads[3])
-        raise ConfigError(f"padding: expected 'valid', 'same' or (top, bottom, left, right) (got {padding!r})")
-    pads = tuple(int(p) for p in padding)
-    if len(pads) != 4 or min(pads) < 0:
-        raise ConfigError(f"padding: expected 4 non-negative ints (top, bottom, left, right) (got {padding!r})")
-    return pads  # type: ignore[return-value]
-
-
-def _pair(value, name: str) -> tuple[int, int]:
-    pair = (value, value) if np.isscalar(value) else tuple(value)
-    if len(pair) != 2 or min(pair) < 1:
-        raise ConfigError(f"{name}: expected a positive int or a pair of them (got {value!r})")
-    return int(pair[0]), int(pair[1])
-
-
-@dataclass(frozen=True)
-class ConvGeometry:
-    """Resolved spatial geometry of a 2-D convolution or pooling window."""
-
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    dilation: tuple[int, int]
-    pads: tuple[int, int, int, int]
-    out_hw: tuple[int, int]
-
-
-def conv_geometry(in_hw, kernel_hw, stride=1, padding="valid", dilation=1) -> ConvGeometry:
-    """Check and resolve stride, dilation and padding into output size."""
-    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
-    pads = resolve_padding(padding, in_hw, kernel_hw, stride, dilation)
-    out_h = output_size(in_hw[0], kernel_hw[0], stride[0], dilation[0], pads[0], pads[1])
-    out_w = output_size(in_hw[1], kernel_hw[1], stride[1], dilation[1], pads[2], pads[3])
-    if out_h < 1 or out_w < 1:
-        raise ConfigError(f"padding: a {kernel_hw} window does not fit a {in_hw} input (output {out_h}x{out_w})")
-    return ConvGeometry(tuple(kernel_hw), stride, dilation, pads, (out_h, out_w))
-
-
 def conv2d(x, w, *, stride=1, padding="valid", dilation=1, groups: int = 1, x_zero_point: int = 0,
            w_zero_point=0, bias=None, accumulator: Accumulator = Accumulator(),
            arithmetic: str = "exact") -> MacResult:
@@ -767,7 +676,7 @@ def pool2d(x, kernel, *, kind: str = "avg", stride=1, padding="valid", fmt: IntF
     if kind not in ("avg", "max"):
         raise ConfigError(f"kind: expected 'avg' or 'max' (got {kind!r})")
     fmt = _as_format(fmt)
-    geo = conv_geometry(x.shape[1:3], _pair(kernel, "kernel"), stride, padding, 1)
+    geo = conv_geometry(x.shape[1:3], pair(kernel, "kernel"), stride, padding, 1)
     lo = fmt.min if act_min is None else act_min
     hi = fmt.max if act_max is None else act_max
     out = _impl().pool2d(np.ascontiguousarray(x), *geo.kernel, *geo.stride, geo.pads[0], geo.pads[2], *geo.out_hw,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.numerics import fused, ops
+from hwsim.numerics import fused, geometry, ops
 from hwsim.numerics.formats import INT8, IntFormat, RoundingMode
 from hwsim.numerics.ops import Accumulator, _impl
 from hwsim.numerics.reference import round_real
@@ -161,10 +161,10 @@ def _depthwise_fast_path(sem: Semantics, x: np.ndarray, w: np.ndarray, groups: i
     if w.shape[0] not in (groups, 2 * groups):
         return False
     kernel = w.shape[1]
-    if groups % 8 or w.shape[1:3] not in ((3, 3), (5, 5)) or ops._pair(dilation, "dilation") != (1, 1):
+    if groups % 8 or w.shape[1:3] not in ((3, 3), (5, 5)) or geometry.pair(dilation, "dilation") != (1, 1):
         return False
-    stride = ops._pair(stride, "stride")
-    pads = ops.resolve_padding(padding, x.shape[1:3], w.shape[1:3], stride, (1, 1))
+    stride = geometry.pair(stride, "stride")
+    pads = geometry.resolve_padding(padding, x.shape[1:3], w.shape[1:3], stride, (1, 1))
     return max(stride) <= 2 and pads == (kernel // 2,) * 4
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from hwsim.errors import ConfigError
 from hwsim.numerics import mlas
-from hwsim.numerics import ops
+from hwsim.numerics import geometry, ops
 from hwsim.numerics.cpu import cpu_flags, physical_cores
 from hwsim.runtime.execute import OP_IMPLS, _fmt, _out, _value
 from hwsim.workload.graph import Tensor
@@ -188,7 +188,7 @@ def _conv2d_f32(graph, op, values, sem):
     physical core: they decide how the output pixels are segmented, and so how K is blocked)."""
     x, w, bias = (_float_inputs(graph, op, values) + [None])[:3]
     a = op.attrs
-    pads = ops.resolve_padding(a["padding"], x.shape[2:4], w.shape[2:4], a["stride"], a["dilation"])
+    pads = geometry.resolve_padding(a["padding"], x.shape[2:4], w.shape[2:4], a["stride"], a["dilation"])
     return mlas.conv2d_nchw(x, w, bias, tuple(a["stride"]), pads, tuple(a["dilation"]),
                             int(a.get("groups", 1)), threads=physical_cores())
 

@@ -39,7 +39,7 @@ import numpy as np
 from hwsim.devices.model import Device
 from hwsim.errors import ConfigError
 from hwsim.schedule.counts import ActionCounts
-from hwsim.schedule.systolic import Dataflow, Gemm
+from hwsim.schedule.systolic import Dataflow, Gemm, dataflow_of
 from hwsim.workload.graph import Graph, Op, Tensor
 from hwsim.workload.opdefs import MAC_OPS, loop_dims, schedule_kind
 
@@ -318,7 +318,7 @@ def _plan_op(graph: Graph, op: Op, device: Device, homes: dict[str, int]) -> Lay
            tuple(sorted(homed_bytes.items())))
     if unit == device.spec.mac_array.name and schedule_kind(op.kind) in MAC_OPS:
         arr = device.spec.mac_array
-        gemm = gemm_of(graph, op, device.dataflow, arr.rows, arr.columns, arr.depthwise)
+        gemm = gemm_of(graph, op, dataflow_of(device), arr.rows, arr.columns, arr.depthwise)
         plan = _plan_mac(device, unit, gemm, (w_bits, a_bits, acc_bits), key)
         return replace(plan, op=op.name, kind=op.kind)
     elems_out = sum(tensor_elems(graph.tensors[n]) for n in op.outputs)
@@ -366,7 +366,7 @@ def _plan_mac(device: Device, unit: str, g: Gemm, bits: tuple[int, int, int],
     w_bits, a_bits, acc_bits = bits
     sizes, home, read, homed_bytes = (dict(k) for k in key)
     spec = device.spec.mac_array
-    df = device.dataflow
+    df = dataflow_of(device)
     prec = device.precision(w_bits, a_bits)
     rate = prec.macs_per_pe_per_cycle
     rows, cols = spec.rows, spec.columns
