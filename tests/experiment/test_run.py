@@ -27,19 +27,18 @@ def test_two_runs_with_the_same_seed_give_identical_tables(small_experiment, tmp
     assert all(r["overflows"] == 0 for r in rows if r["accumulator_bits"] == 32)
 
 
-def test_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path):
-    """A point that raises becomes an error row with its message; the other points still run."""
-    path = tmp_path / "fail.yaml"
-    path.write_text(SMALL.replace("name: small", "name: fail").replace(
-        "  zip:\n    recipe.accumulator.bits: [32, 14]\n    recipe.accumulator.overflow: [saturate, wrap]\n",
-        "    run.fail: [false, true]\n"))
-    folder = run_experiment(path, results=tmp_path / "out", out=open(os.devnull, "w"))
+def test_failing_point_is_recorded_and_the_sweep_goes_on(small_experiment, tmp_path, failing_points):
+    """A point that raises becomes an error row with its message (and no measured column); the other
+    points still run."""
+    failing_points(lambda spec: spec.device == "ethos_u55_64_like")
+    folder = run_experiment(small_experiment, results=tmp_path / "out", out=open(os.devnull, "w"))
     rows = table(folder)
     assert len(rows) == 8
     failed = [r for r in rows if r["status"] == "error"]
-    assert len(failed) == 4
-    assert all("fails on purpose" in r["error"] for r in failed)
-    assert all(r["status"] == "ok" for r in rows if r["run.fail"] is False)
+    assert len(failed) == 4 and {r["device"] for r in failed} == {"ethos_u55_64_like"}
+    assert all("RuntimeError: this point fails on purpose" in r["error"] for r in failed)
+    assert all("latency_ms" not in r and r["weights_bits"] in (8, 4) for r in failed)
+    assert all(r["status"] == "ok" for r in rows if r["device"] == "hexagon_like")
     assert "## Failed points" in (folder / "report.md").read_text()
 
 

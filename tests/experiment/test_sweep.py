@@ -18,7 +18,7 @@ def test_grid_is_the_product_in_file_order():
                                                                                             "per_channel"]}))
     assert len(pts) == 8
     assert [p.index for p in pts] == list(range(8))
-    assert [(p.device, p.recipe["weights"]["bits"], p.recipe["weights"]["granularity"]) for p in pts[:4]] == [
+    assert [(p.device, p.recipe.weights.bits, p.recipe.weights.granularity) for p in pts[:4]] == [
         ("hexagon_like", 8, "per_tensor"), ("hexagon_like", 8, "per_channel"), ("hexagon_like", 4, "per_tensor"),
         ("hexagon_like", 4, "per_channel")]
 
@@ -29,10 +29,10 @@ def test_zip_takes_lists_together_and_mapping_values_merge():
                                                {"granularity": "per_tensor"}],
                             "recipe.accumulator.bits": [16, 24]}))
     assert len(pts) == 4
-    w = pts[0].recipe["weights"]
-    assert (w["granularity"], w["group_size"], w["bits"], pts[0].recipe["accumulator"]["bits"]) == \
+    w = pts[0].recipe.weights
+    assert (w.granularity, w.group_size, w.bits, pts[0].recipe.accumulator.bits) == \
         ("per_group", 16, 8, 16)
-    assert pts[1].recipe["weights"]["granularity"] == "per_tensor"
+    assert pts[1].recipe.weights.granularity == "per_tensor"
 
 
 def test_random_samples_are_seeded_and_stable():
