@@ -70,6 +70,7 @@ def _run_points(spec, path: Path, points, table, folder: Path, jobs: int, execut
     from hwsim.experiment.progress import Progress
     from hwsim.experiment.runner import run_all
 
+    table.adopt({p.legacy_run_id: p.run_id for p in points})
     missing = [p for p in points if p.run_id not in table.rows]
     todo = missing[:limit] if limit is not None else missing
     wanted = {p.run_id for p in points}

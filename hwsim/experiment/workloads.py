@@ -59,8 +59,8 @@ def model_path(model: str, base_dir: Path) -> Path:
         if candidate.exists():
             return candidate
     builtins = ", ".join(w.label for w in BUILTIN_WORKLOADS.values())
-    raise ConfigError(f"workload: {model!r} is neither a built-in ({builtins}) nor a file (looked next to the "
-                      "experiment file, in the working folder and in workloads/)")
+    raise ConfigError(f"workload: {model!r} is neither a built-in ({builtins}) nor a file (looked next to "
+                      "the experiment file, in the working folder and in workloads/)")
 
 
 def resolve(entry, base_dir: str | Path) -> Workload:

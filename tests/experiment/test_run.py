@@ -122,3 +122,44 @@ def test_dry_run_lists_points_and_bad_files_exit_2(small_experiment, tmp_path):
     r = cli("run", bad)
     assert r.returncode == 2
     assert "bad.yaml:3: seed: Input should be a valid integer" in r.stderr
+
+
+ORDERS = """\
+schema_version: 1
+name: orders
+workloads: [digits_mlp]
+devices: [hexagon_like]
+recipes: [{name: narrow, accumulator: {bits: 14, overflow: saturate}}]
+evaluation: {calibration_samples: 32, test_samples: 64}
+sweep:
+  grid:
+    run.accumulation_order: [natural, reversed]
+metrics: [accuracy, latency, overflow]
+plots: []
+"""
+
+
+def test_points_in_threads_equal_points_in_turn(tmp_path):
+    """Points run in two threads of one process (as on a Dask worker, with no lock) give the rows they give
+    one after the other, and a point's accumulation order never reaches the cached model the others use."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hwsim.experiment import runner
+    from hwsim.experiment.spec import load_experiment
+    from hwsim.experiment.sweep import expand
+
+    path = tmp_path / "orders.yaml"
+    path.write_text(ORDERS)
+    points = expand(load_experiment(path), tmp_path)
+    runner._QM_CACHE.data.clear()
+    runner._EVAL_CACHE.data.clear()
+    serial = [runner.run_one(p).as_dict() for p in points]
+    assert [r["status"] for r in serial] == ["ok", "ok"], serial
+    assert serial[0]["overflows"] != serial[1]["overflows"]  # a 14-bit saturating register: the order matters
+    runner._EVAL_CACHE.data.clear()  # score again, sharing the cached quantized model
+    with ThreadPoolExecutor(2) as pool:
+        threaded = [r.as_dict() for r in pool.map(runner.run_one, points)]
+    assert threaded == serial
+    (qm,) = runner._QM_CACHE.data.values()
+    orders = [op.attrs["accumulator"].order for op in qm.integer_graph.ops if "accumulator" in op.attrs]
+    assert orders and all(order is None for order in orders)

@@ -86,3 +86,19 @@ def test_shipped_experiments_validate_and_expand():
     assert len(files) >= 5
     for f in files:
         assert expand(load_experiment(f), f.parent), f
+
+
+def test_resume_adopts_rows_of_results_written_before_run_fail_left(tmp_path):
+    """Each point knows the id it had before ``run.fail`` left RunOptions (pinned: the ids hwsim at 4f6d630
+    gave experiments/default.yaml), and a results table takes such a row as the point's own."""
+    from hwsim.experiment.results import ResultTable
+    from hwsim.paths import data_dir
+
+    path = data_dir("experiments") / "default.yaml"
+    pts = expand(load_experiment(path), path.parent)
+    assert (pts[0].legacy_run_id, pts[-1].legacy_run_id) == ("80cde1c3d384f9ca", "423a7235bd57dabe")
+    assert pts[0].run_id != pts[0].legacy_run_id
+    table = ResultTable(tmp_path)
+    table.rows = {"80cde1c3d384f9ca": {"run_id": "80cde1c3d384f9ca", "index": 0, "status": "ok"}}
+    table.adopt({p.legacy_run_id: p.run_id for p in pts})
+    assert table.rows == {pts[0].run_id: {"run_id": pts[0].run_id, "index": 0, "status": "ok"}}
