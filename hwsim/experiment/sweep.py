@@ -234,7 +234,8 @@ def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache
     device_overrides: dict[str, Any] = {}
     axes: dict[str, Any] = {}
     for path, value in values.items():
-        axes[path] = item.label if path == "workload" and item else axis_label(value if path != "recipe" else label)
+        shown = label if path == "recipe" else value
+        axes[path] = item.label if path == "workload" and item else axis_label(shown)
         root, _, rest = path.partition(".")
         if not rest:
             continue
