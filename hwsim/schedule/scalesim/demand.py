@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -54,26 +54,34 @@ class Offsets:
     ofmap: int = 20_000_000
 
 
+@lru_cache(maxsize=256)
 def skew_order(rows: int, cols: int) -> np.ndarray:
     """Flat indices of a ``rows x cols`` matrix in anti-diagonal order: by ``r + c``, then by column.
 
     This is the order of a skewed block's requests (line ``r + c``, columns left to right) and of SCALE-Sim's
     anti-diagonal prefetch order (rows bottom-up within a diagonal); built directly, without sorting. In a
     tall matrix every diagonal from ``cols - 1`` to ``rows - 1`` is full, so that part is one product
-    ``d * cols - c * (cols - 1)``; the corners are listed diagonal by diagonal.
+    ``d * cols - c * (cols - 1)``; the two corners are triangles (small matrices take the general way).
+    The same few shapes recur from layer to layer (array sides, streamed dimensions), so each order is built
+    once and kept, read-only.
 
     >>> skew_order(2, 3).tolist()
     [0, 3, 1, 4, 2, 5]
     >>> skew_order(4, 2).tolist()
     [0, 2, 1, 4, 3, 6, 5, 7]
     """
-    if rows < cols or cols == 1:
-        return _skew_order_general(rows, cols)
-    c = np.arange(cols)
-    head = [(d - c[:d + 1]) * cols + c[:d + 1] for d in range(cols - 1)]
-    middle = (np.arange(cols - 1, rows)[:, None] * cols - c[None, :] * (cols - 1)).ravel()
-    tail = [(d - c[d - rows + 1:]) * cols + c[d - rows + 1:] for d in range(rows, rows + cols - 1)]
-    return np.concatenate(head + [middle] + tail).astype(np.int64)
+    if rows < cols or cols == 1 or rows * cols <= 8192:
+        order = _skew_order_general(rows, cols)
+    else:
+        c = np.arange(cols)
+        d, ch = np.tril_indices(cols - 1)  # top-left corner: diagonal d < cols - 1, columns 0..d
+        head = (d - ch) * cols + ch
+        e, j = np.triu_indices(cols - 1)  # bottom-right corner: diagonal rows + e, columns e + 1..cols - 1
+        tail = (rows + e - j - 1) * cols + j + 1
+        middle = (np.arange(cols - 1, rows)[:, None] * cols - c[None, :] * (cols - 1)).ravel()
+        order = np.concatenate((head, middle, tail)).astype(np.int64, copy=False)
+    order.flags.writeable = False
+    return order
 
 
 def _skew_order_general(rows: int, cols: int) -> np.ndarray:
@@ -93,12 +101,17 @@ def ifmap_matrix(layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None =
     """IFMAP addresses of output pixels ``pix`` x window elements ``win`` (default all), ``-1`` past the IFMAP."""
     pix = np.arange(layer.pixels) if pix is None else pix
     win = np.arange(layer.window) if win is None else win
-    oy, ox = np.divmod(pix[:, None], layer.ofmap_w)
-    fy, rest = np.divmod(win[None, :], layer.filter_w * layer.channels)
+    oy, ox = np.divmod(pix, layer.ofmap_w)
+    fy, rest = np.divmod(win, layer.filter_w * layer.channels)
     fx, ch = np.divmod(rest, layer.channels)
-    y, x = oy * layer.stride_h + fy, ox * layer.stride_w + fx
-    addr = (y * layer.ifmap_w + x) * layer.channels + ch + offset
-    return np.where((y < layer.ifmap_h) & (x < layer.ifmap_w), addr, -1).astype(np.int64)
+    y0, x0 = oy * layer.stride_h, ox * layer.stride_w  # the window's corner, per output pixel
+    addr = (((y0 * layer.ifmap_w + x0) * layer.channels + offset)[:, None]
+            + ((fy * layer.ifmap_w + fx) * layer.channels + ch)[None, :])
+    if (y0.max(initial=0) + fy.max(initial=0) >= layer.ifmap_h
+            or x0.max(initial=0) + fx.max(initial=0) >= layer.ifmap_w):  # some window reaches past the edge
+        past = ((y0[:, None] + fy[None, :]) >= layer.ifmap_h) | ((x0[:, None] + fx[None, :]) >= layer.ifmap_w)
+        addr[past] = -1
+    return addr.astype(np.int64, copy=False)
 
 
 def filter_matrix(layer: ScaleSimLayer, offset: int = 0, win: np.ndarray | None = None,
@@ -133,15 +146,13 @@ def ifmap_distinct_words(layer: ScaleSimLayer) -> int:
 class FoldedOperand:
     """One operand's demand matrix: fold ``f``'s padded block (:meth:`block`), placed on its lines.
 
-    ``source(rows, cols)`` returns the entries of the operand matrix (arranged so that a fold's block is a
-    slice of it) at the given row and column indices; ``shape`` is that matrix's shape. ``block_rows x
+    ``matrix`` is the operand matrix, arranged so that a fold's block is a slice of it. ``block_rows x
     block_cols`` is the padded block; ``prefix`` empty lines come before it in each fold and
     ``lines_per_fold`` is the fold's whole height; a skewed block puts element ``(r, c)`` on line
     ``prefix + r + c``, an unskewed one on ``prefix + r``.
     """
 
-    source: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    shape: tuple[int, int]
+    matrix: np.ndarray
     row_folds: int
     col_folds: int
     block_rows: int
@@ -154,23 +165,28 @@ class FoldedOperand:
     skew: bool
 
     @property
+    def shape(self) -> tuple[int, int]:
+        """The operand matrix's shape."""
+        return self.matrix.shape
+
+    @property
     def folds(self) -> int:
         """Folds of the layer (column folds x row folds)."""
         return self.row_folds * self.col_folds
 
-    def _span(self, fold: int, by: str, width: int, total: int) -> np.ndarray:
+    def _span(self, fold: int, by: str, width: int) -> slice:
         fc, fr = divmod(fold, self.row_folds)
         if not by:
-            return np.arange(total)
+            return slice(None)
         start = (fr if by == "fr" else fc) * width
-        return np.arange(start, min(start + width, total))
+        return slice(start, start + width)
 
     def block(self, fold: int) -> np.ndarray:
         """Fold ``fold``'s block, padded with -1 to ``block_rows x block_cols`` (flipped when SCALE-Sim does)."""
-        rows = self._span(fold, self.slice_rows_by, self.block_rows, self.shape[0])
-        cols = self._span(fold, self.slice_cols_by, self.block_cols, self.shape[1])
+        part = self.matrix[self._span(fold, self.slice_rows_by, self.block_rows),
+                           self._span(fold, self.slice_cols_by, self.block_cols)]
         out = np.full((self.block_rows, self.block_cols), -1, dtype=np.int64)
-        out[:rows.size, :cols.size] = self.source(rows, cols)
+        out[:part.shape[0], :part.shape[1]] = part
         return out[::-1] if self.flip else out
 
     @cached_property
@@ -183,9 +199,10 @@ class FoldedOperand:
         r, c = np.divmod(order, self.block_cols)
         return order, self.prefix + r + (c if self.skew else 0)
 
+    @cached_property
     def _ordered_tiles(self) -> np.ndarray:
         """Every distinct block once, as its requests in demand order: ``(row blocks x column blocks, slots)``."""
-        full = self.source(np.arange(self.shape[0]), np.arange(self.shape[1]))
+        full = self.matrix
         nr = math.ceil(self.shape[0] / self.block_rows) if self.slice_rows_by else 1
         nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
         padded = np.full((nr * self.block_rows, nc * self.block_cols), -1, dtype=np.int64)
@@ -200,7 +217,7 @@ class FoldedOperand:
         dropped) and their slots, and ``line_of(fold, slot)``. For operands whose words are all distinct,
         where a buffer can be run block by block instead of request by request."""
         order, line = self._order
-        tiles = self._ordered_tiles()
+        tiles = self._ordered_tiles
         nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
         fc, fr = np.divmod(np.arange(self.folds), self.row_folds)
         pick = {"fr": fr, "fc": fc, "": np.zeros_like(fc)}
@@ -220,7 +237,7 @@ class FoldedOperand:
         buffer acts, so they are not materialised).
         """
         order, line = self._order
-        tiles = self._ordered_tiles()
+        tiles = self._ordered_tiles
         size = order.size
         nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
         per = max(1, STREAM_CHUNK_ELEMS // max(size, 1))
@@ -355,18 +372,17 @@ class LayerDemand:
         return eff, util
 
     # -- demand matrices -----------------------------------------------------------------------------------
-    def _sources(self) -> dict[str, tuple[Callable, tuple[int, int]]]:
-        """Each operand matrix as ``source(rows, cols)`` and its shape, in both orientations."""
+    @cached_property
+    def _matrices(self) -> dict[str, np.ndarray]:
+        """The three operand matrices, built once per layer (every fold's block is a slice of one)."""
         layer, o = self.layer, self.offsets
-        p, w, k = layer.pixels, layer.window, layer.filters
-        return {
-            "ifmap": (lambda r, c: ifmap_matrix(layer, o.ifmap, r, c), (p, w)),
-            "ifmap.T": (lambda r, c: ifmap_matrix(layer, o.ifmap, c, r).T, (w, p)),
-            "filter": (lambda r, c: filter_matrix(layer, o.filter, r, c), (w, k)),
-            "filter.T": (lambda r, c: filter_matrix(layer, o.filter, c, r).T, (k, w)),
-            "ofmap": (lambda r, c: ofmap_matrix(layer, o.ofmap, r, c), (p, k)),
-            "ofmap.T": (lambda r, c: ofmap_matrix(layer, o.ofmap, c, r).T, (k, p)),
-        }
+        return {"ifmap": ifmap_matrix(layer, o.ifmap), "filter": filter_matrix(layer, o.filter),
+                "ofmap": ofmap_matrix(layer, o.ofmap)}
+
+    def _matrix(self, name: str) -> np.ndarray:
+        """An operand matrix by name, ``.T`` for its transpose (a view)."""
+        base, _, transposed = name.partition(".")
+        return self._matrices[base].T if transposed else self._matrices[base]
 
     def operand(self, name: str) -> FoldedOperand:
         """The demand matrix of ``"ifmap"``, ``"filter"`` or ``"ofmap"``."""
@@ -384,8 +400,7 @@ class LayerDemand:
             ("is", "ofmap"): ("ofmap.T", t, c, "", "fc", False, 2 * r - 1, True),
         }
         src, brows, bcols, by_r, by_c, flip, prefix, skew = table[(self.dataflow, name)]
-        source, shape = self._sources()[src]
-        return FoldedOperand(source, shape, rf, cf, brows, bcols, by_r, by_c, flip, prefix, lpf, skew)
+        return FoldedOperand(self._matrix(src), rf, cf, brows, bcols, by_r, by_c, flip, prefix, lpf, skew)
 
     def prefetch_sequence(self, name: str) -> tuple[np.ndarray, int]:
         """The addresses a USER-mode read buffer prefetches, in order (``-1`` left out), and the slots in all."""
@@ -399,8 +414,7 @@ class LayerDemand:
             ("is", "filter"): ("filter.T", r, self.row_folds, True),
         }
         src, width, folds, diagonal = spec[(self.dataflow, name)]
-        source, shape = self._sources()[src]
-        mat = source(np.arange(shape[0]), np.arange(shape[1]))
+        mat = self._matrix(src)
         padded = np.full((mat.shape[0], folds * width), -1, dtype=np.int64)
         padded[:, :mat.shape[1]] = mat
         stacked = padded.reshape(mat.shape[0], folds, width).transpose(1, 0, 2).reshape(-1, width)
