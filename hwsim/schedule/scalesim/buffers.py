@@ -228,22 +228,36 @@ class PrefetchReadBuffer:
         demand order, ``slots[b]`` their slots, ``line_of(fold, slot)`` the demand line of one.
 
         A block occurrence whose sets all lie in the window (one test on its lowest and highest set) is
-        passed whole; otherwise its requests are tested in order from the first miss on.
+        passed whole. One whose sets never decrease and start at or after the window's first set is solved
+        in closed form: the window has shifted ``j`` times by the request of set ``v`` when
+        ``j = ceil((v - start - active + 1) / shift)`` (or 0), so every shift and the request that makes it
+        come from one vectorised step. Otherwise its requests are tested in order from the first miss on.
         """
-        n, width = self.n_sets, self.active_sets
+        n, width, step = self.n_sets, self.active_sets, self.shift_sets
         sets = [self.set_of[words - self.base] for words in blocks]
         low = [int(x.min()) if x.size else 0 for x in sets]
         span = [int(x.max()) - lo if x.size else 0 for x, lo in zip(sets, low)]
+        ascending = [bool(x.size) and step > 0 and bool((x[1:] >= x[:-1]).all()) for x in sets]
         for fold, b in enumerate(block_ids.tolist()):
             if (low[b] - self.start) % n + span[b] < width:
                 continue
-            seq, pos = sets[b], 0
+            seq = sets[b]
+            if ascending[b] and low[b] >= self.start:
+                shifts = np.maximum(-((self.start + width - 1 - seq) // step), 0)
+                made = np.diff(shifts, prepend=0)
+                for at in np.flatnonzero(made).tolist():
+                    self.misses += [line_of(fold, int(slots[b][at]))] * int(made[at])
+                self.start = (self.start + int(shifts[-1]) * step) % n
+                self.shifts += int(shifts[-1])
+                continue
+            pos = 0
             while pos < seq.size:
                 hit = (seq[pos:] - self.start) % n < width
                 if hit.all():
                     break
                 m = pos + int(np.argmin(hit))
-                while (seq[m] - self.start) % n >= width:
+                v = int(seq[m])
+                while (v - self.start) % n >= width:
                     self._shift(0)
                     self.misses.append(line_of(fold, int(slots[b][m])))
                 pos = m + 1

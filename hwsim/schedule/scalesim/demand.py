@@ -282,13 +282,18 @@ class FoldedOperand:
 
     def first_and_last_lines(self) -> tuple[int, int]:
         """The first and last demand lines holding a request."""
-        order, line = self._order
+        return self._first_and_last
+
+    @cached_property
+    def _first_and_last(self) -> tuple[int, int]:
+        order, line = self._order  # lines never decrease along the demand order
         found = []
         for folds in (range(self.folds), range(self.folds - 1, -1, -1)):
             for f in folds:  # a fold may hold no request at all (windows wholly past the IFMAP)
-                lines = line[self.block(f).ravel()[order] >= 0]
-                if lines.size:
-                    found.append(f * self.lines_per_fold + int(lines.min() if not found else lines.max()))
+                valid = self.block(f).ravel()[order] >= 0
+                if valid.any():
+                    at = int(valid.argmax()) if not found else valid.size - 1 - int(valid[::-1].argmax())
+                    found.append(f * self.lines_per_fold + int(line[at]))
                     break
         return found[0], found[1]
 
