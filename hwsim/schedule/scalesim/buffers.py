@@ -234,10 +234,21 @@ class PrefetchReadBuffer:
         come from one vectorised step. Otherwise its requests are tested in order from the first miss on.
         """
         n, width, step = self.n_sets, self.active_sets, self.shift_sets
-        sets = [self.set_of[words - self.base] for words in blocks]
-        low = [int(x.min()) if x.size else 0 for x in sets]
-        span = [int(x.max()) - lo if x.size else 0 for x, lo in zip(sets, low)]
-        ascending = [bool(x.size) and step > 0 and bool((x[1:] >= x[:-1]).all()) for x in sets]
+        sizes = np.array([w.size for w in blocks])
+        ends = np.cumsum(sizes)
+        flat = self.set_of[np.concatenate(blocks) - self.base] if blocks else np.zeros(0, dtype=np.int64)
+        sets = np.split(flat, ends[:-1])
+        starts = (ends - sizes)[sizes > 0]
+        low, span = np.zeros(len(blocks), dtype=np.int64), np.zeros(len(blocks), dtype=np.int64)
+        falls = np.zeros(len(blocks), dtype=np.int64)  # places where a block's set goes down
+        if starts.size:
+            low[sizes > 0] = np.minimum.reduceat(flat, starts)
+            span[sizes > 0] = np.maximum.reduceat(flat, starts) - low[sizes > 0]
+            down = np.concatenate(([0], flat[1:] < flat[:-1])).astype(np.int64)
+            down[starts] = 0
+            falls[sizes > 0] = np.add.reduceat(down, starts)
+        low, span = low.tolist(), span.tolist()
+        ascending = ((sizes > 0) & (falls == 0) & (step > 0)).tolist()
         for fold, b in enumerate(block_ids.tolist()):
             if (low[b] - self.start) % n + span[b] < width:
                 continue

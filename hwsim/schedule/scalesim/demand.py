@@ -222,8 +222,11 @@ class FoldedOperand:
         fc, fr = np.divmod(np.arange(self.folds), self.row_folds)
         pick = {"fr": fr, "fc": fc, "": np.zeros_like(fc)}
         ids = pick[self.slice_rows_by] * nc + pick[self.slice_cols_by]
-        slots = [np.flatnonzero(row >= 0) for row in tiles]
-        words = [row[keep] for row, keep in zip(tiles, slots)]
+        valid = tiles >= 0
+        whole = valid.all(axis=1).tolist()
+        every = np.arange(tiles.shape[1])
+        slots = [every if full else np.flatnonzero(keep) for full, keep in zip(whole, valid)]
+        words = [row if full else row[keep] for full, row, keep in zip(whole, tiles, slots)]
 
         def line_of(fold: int, slot: int) -> int:
             return fold * self.lines_per_fold + int(line[slot])
@@ -259,26 +262,24 @@ class FoldedOperand:
         Folds differ only in how much of the array they use (full, or the last row or column fold), so
         the count pattern is computed once per distinct ``(rows used, columns used)`` and repeated.
         """
-        def extent(index: int, by: str, width: int, total: int) -> int:
-            return min(width, total - index * width) if by else total
+        fc, fr = np.divmod(np.arange(self.folds), self.row_folds)
+        pick = {"fr": fr, "fc": fc, "": np.zeros_like(fc)}
 
-        used = []
-        for f in range(self.folds):
-            fc, fr = divmod(f, self.row_folds)
-            idx = {"fr": fr, "fc": fc, "": 0}
-            used.append((extent(idx[self.slice_rows_by], self.slice_rows_by, self.block_rows, self.shape[0]),
-                         extent(idx[self.slice_cols_by], self.slice_cols_by, self.block_cols, self.shape[1])))
-        kinds = sorted(set(used))
+        def extent(by: str, width: int, total: int) -> np.ndarray:
+            return np.minimum(width, total - pick[by] * width) if by else np.full(self.folds, total)
+
+        rows_used = extent(self.slice_rows_by, self.block_rows, self.shape[0])
+        cols_used = extent(self.slice_cols_by, self.block_cols, self.shape[1])
+        kinds, which = np.unique(rows_used * (self.block_cols + 1) + cols_used, return_inverse=True)
         order, line = self._order
         patterns = np.zeros((len(kinds), self.lines_per_fold), dtype=np.int64)
-        for k, (ru, cu) in enumerate(kinds):
+        for k, (ru, cu) in enumerate(zip(*np.divmod(kinds.tolist(), self.block_cols + 1))):
             mask = np.zeros((self.block_rows, self.block_cols), dtype=bool)
             mask[:ru, :cu] = True
             if self.flip:
                 mask = mask[::-1]
             patterns[k] = np.bincount(line[mask.ravel()[order]], minlength=self.lines_per_fold)
-        index = {kind: k for k, kind in enumerate(kinds)}
-        return patterns[[index[u] for u in used]].ravel()
+        return patterns[which.ravel()].ravel()
 
     def first_and_last_lines(self) -> tuple[int, int]:
         """The first and last demand lines holding a request."""
@@ -365,16 +366,11 @@ class LayerDemand:
         # builds the statistics on (OS: the OFMAP's, T - 1 + R lines; WS, IS: the filter's or IFMAP's)
         height = t - 1 + r if self.dataflow == "os" else 2 * r + c + t - 2
         cycles = height + c - 1
-        eff, util = [], []
-        for fc in range(self.col_folds):
-            for fr in range(self.row_folds):
-                used = min(r, sr - fr * r) * min(c, sc - fc * c)
-                if self.dataflow == "ws":
-                    eff.append(((r * c) - (r * c - used)) / (r * c))
-                else:
-                    eff.append(used / (r * c))
-                util.append(used * t / (r * c * cycles))
-        return eff, util
+        fc, fr = np.divmod(np.arange(self.row_folds * self.col_folds), self.row_folds)  # column folds outer
+        used = np.minimum(r, sr - fr * r) * np.minimum(c, sc - fc * c)
+        # the same float divisions as SCALE-Sim's, element by element (summed in order by the caller)
+        eff = ((r * c) - (r * c - used)) / (r * c) if self.dataflow == "ws" else used / (r * c)
+        return eff.tolist(), (used * t / (r * c * cycles)).tolist()
 
     # -- demand matrices -----------------------------------------------------------------------------------
     @cached_property
