@@ -255,7 +255,8 @@ class PrefetchReadBuffer:
             seq = sets[b]
             if ascending[b] and low[b] >= self.start:
                 shifts = np.maximum(-((self.start + width - 1 - seq) // step), 0)
-                made = np.diff(shifts, prepend=0)
+                made = shifts.copy()
+                made[1:] -= shifts[:-1]
                 for at in np.flatnonzero(made).tolist():
                     self.misses += [line_of(fold, int(slots[b][at]))] * int(made[at])
                 self.start = (self.start + int(shifts[-1]) * step) % n
