@@ -134,7 +134,7 @@ def run_hwsim_in_process(cfg: Path, topo: Path, out: Path) -> float:
     """Best of 3: load the topology and the device, simulate with SCALE-Sim's memory model, write the reports."""
     best = float("inf")
     for _ in range(3):
-        scalesim_model._simulate_shape.cache_clear()
+        scalesim_model.clear_caches()
         t0 = time.perf_counter()
         device = with_memory_model(load_device(cfg), "scalesim")
         result = simulate(load_model(topo), device, record_trace=False)
