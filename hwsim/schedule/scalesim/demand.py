@@ -146,13 +146,15 @@ def ifmap_distinct_words(layer: ScaleSimLayer) -> int:
 class FoldedOperand:
     """One operand's demand matrix: fold ``f``'s padded block (:meth:`block`), placed on its lines.
 
-    ``matrix`` is the operand matrix, arranged so that a fold's block is a slice of it. ``block_rows x
+    ``source(rows, cols)`` returns a slice of the operand matrix, arranged so that a fold's block is one;
+    ``shape`` is that matrix's shape. ``block_rows x
     block_cols`` is the padded block; ``prefix`` empty lines come before it in each fold and
     ``lines_per_fold`` is the fold's whole height; a skewed block puts element ``(r, c)`` on line
     ``prefix + r + c``, an unskewed one on ``prefix + r``.
     """
 
-    matrix: np.ndarray
+    source: Callable[[slice, slice], np.ndarray]
+    shape: tuple[int, int]
     row_folds: int
     col_folds: int
     block_rows: int
@@ -163,11 +165,6 @@ class FoldedOperand:
     prefix: int
     lines_per_fold: int
     skew: bool
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """The operand matrix's shape."""
-        return self.matrix.shape
 
     @property
     def folds(self) -> int:
@@ -183,8 +180,8 @@ class FoldedOperand:
 
     def block(self, fold: int) -> np.ndarray:
         """Fold ``fold``'s block, padded with -1 to ``block_rows x block_cols`` (flipped when SCALE-Sim does)."""
-        part = self.matrix[self._span(fold, self.slice_rows_by, self.block_rows),
-                           self._span(fold, self.slice_cols_by, self.block_cols)]
+        part = self.source(self._span(fold, self.slice_rows_by, self.block_rows),
+                           self._span(fold, self.slice_cols_by, self.block_cols))
         out = np.full((self.block_rows, self.block_cols), -1, dtype=np.int64)
         out[:part.shape[0], :part.shape[1]] = part
         return out[::-1] if self.flip else out
@@ -202,7 +199,7 @@ class FoldedOperand:
     @cached_property
     def _ordered_tiles(self) -> np.ndarray:
         """Every distinct block once, as its requests in demand order: ``(row blocks x column blocks, slots)``."""
-        full = self.matrix
+        full = self.source(slice(None), slice(None))
         nr = math.ceil(self.shape[0] / self.block_rows) if self.slice_rows_by else 1
         nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
         padded = np.full((nr * self.block_rows, nc * self.block_cols), -1, dtype=np.int64)
@@ -374,16 +371,32 @@ class LayerDemand:
 
     # -- demand matrices -----------------------------------------------------------------------------------
     @cached_property
-    def _matrices(self) -> dict[str, np.ndarray]:
-        """The three operand matrices, built once per layer (every fold's block is a slice of one)."""
-        layer, o = self.layer, self.offsets
-        return {"ifmap": ifmap_matrix(layer, o.ifmap), "filter": filter_matrix(layer, o.filter),
-                "ofmap": ofmap_matrix(layer, o.ofmap)}
+    def _whole(self) -> dict[str, np.ndarray]:
+        """The operand matrices built whole so far (each at most once per layer)."""
+        return {}
 
-    def _matrix(self, name: str) -> np.ndarray:
-        """An operand matrix by name, ``.T`` for its transpose (a view)."""
+    def _entries(self, base: str, rows: slice, cols: slice) -> np.ndarray:
+        """Entries ``[rows, cols]`` of the ifmap, filter or ofmap matrix; a whole matrix is kept once built."""
+        if base in self._whole:
+            return self._whole[base][rows, cols]
+        layer, o = self.layer, self.offsets
+        build, offset, n0, n1 = {"ifmap": (ifmap_matrix, o.ifmap, layer.pixels, layer.window),
+                                 "filter": (filter_matrix, o.filter, layer.window, layer.filters),
+                                 "ofmap": (ofmap_matrix, o.ofmap, layer.pixels, layer.filters)}[base]
+        entries = build(layer, offset, np.arange(n0)[rows], np.arange(n1)[cols])
+        if rows == slice(None) and cols == slice(None):
+            self._whole[base] = entries
+        return entries
+
+    def _source(self, name: str) -> tuple[Callable[[slice, slice], np.ndarray], tuple[int, int]]:
+        """An operand matrix by name (``.T``: its transpose) as ``source(rows, cols)``, and its shape."""
         base, _, transposed = name.partition(".")
-        return self._matrices[base].T if transposed else self._matrices[base]
+        layer = self.layer
+        shape = {"ifmap": (layer.pixels, layer.window), "filter": (layer.window, layer.filters),
+                 "ofmap": (layer.pixels, layer.filters)}[base]
+        if transposed:
+            return (lambda rows, cols: self._entries(base, cols, rows).T), shape[::-1]
+        return (lambda rows, cols: self._entries(base, rows, cols)), shape
 
     def operand(self, name: str) -> FoldedOperand:
         """The demand matrix of ``"ifmap"``, ``"filter"`` or ``"ofmap"``."""
@@ -401,7 +414,7 @@ class LayerDemand:
             ("is", "ofmap"): ("ofmap.T", t, c, "", "fc", False, 2 * r - 1, True),
         }
         src, brows, bcols, by_r, by_c, flip, prefix, skew = table[(self.dataflow, name)]
-        return FoldedOperand(self._matrix(src), rf, cf, brows, bcols, by_r, by_c, flip, prefix, lpf, skew)
+        return FoldedOperand(*self._source(src), rf, cf, brows, bcols, by_r, by_c, flip, prefix, lpf, skew)
 
     def prefetch_sequence(self, name: str) -> tuple[np.ndarray, int]:
         """The addresses a USER-mode read buffer prefetches, in order (``-1`` left out), and the slots in all."""
@@ -415,7 +428,7 @@ class LayerDemand:
             ("is", "filter"): ("filter.T", r, self.row_folds, True),
         }
         src, width, folds, diagonal = spec[(self.dataflow, name)]
-        mat = self._matrix(src)
+        mat = self._source(src)[0](slice(None), slice(None))
         padded = np.full((mat.shape[0], folds * width), -1, dtype=np.int64)
         padded[:, :mat.shape[1]] = mat
         stacked = padded.reshape(mat.shape[0], folds, width).transpose(1, 0, 2).reshape(-1, width)
