@@ -230,8 +230,8 @@ class PrefetchReadBuffer:
         A block occurrence whose sets all lie in the window (one test on its lowest and highest set) is
         passed whole. One whose sets never decrease and start at or after the window's first set is solved
         in closed form: the window has shifted ``j`` times by the request of set ``v`` when
-        ``j = ceil((v - start - active + 1) / shift)`` (or 0), so every shift and the request that makes it
-        come from one vectorised step. Otherwise its requests are tested in order from the first miss on.
+        ``j = ceil((v - start - active + 1) / shift)`` (or 0), so the request making each shift is found by
+        one binary search. Otherwise its requests are tested in order from the first miss on.
         """
         n, width, step = self.n_sets, self.active_sets, self.shift_sets
         sizes = np.array([w.size for w in blocks])
@@ -254,13 +254,13 @@ class PrefetchReadBuffer:
                 continue
             seq = sets[b]
             if ascending[b] and low[b] >= self.start:
-                shifts = np.maximum(-((self.start + width - 1 - seq) // step), 0)
-                made = shifts.copy()
-                made[1:] -= shifts[:-1]
-                for at in np.flatnonzero(made).tolist():
-                    self.misses += [line_of(fold, int(slots[b][at]))] * int(made[at])
-                self.start = (self.start + int(shifts[-1]) * step) % n
-                self.shifts += int(shifts[-1])
+                # the k-th shift (k = 1, 2, ...) is made by the first request of a set >= start + active +
+                # (k - 1) * shift
+                total = max(0, -((self.start + width - 1 - (low[b] + span[b])) // step))
+                makers = np.searchsorted(seq, self.start + width + step * np.arange(total))
+                self.misses += [line_of(fold, slot) for slot in slots[b][makers].tolist()]
+                self.start = (self.start + total * step) % n
+                self.shifts += total
                 continue
             pos = 0
             while pos < seq.size:
