@@ -14,7 +14,6 @@ import argparse
 import gc
 import os
 import sys
-import traceback
 import warnings
 
 from hwsim import __version__
@@ -175,8 +174,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{prog + ': ' if prog else ''}{message} (see '{self.prog} --help')")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests and documentation)."""
+_OWN_COMMANDS = ("list", "infer", "verify", "bench", "simulate", "run", "plot")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and documentation).
+
+    Given the ``command`` about to run, when it is one defined here, the commands other modules register
+    (energy, quantization, llm) are left out: importing those modules is most of the parser's start-up
+    time, and parsing one command needs no other.
+    """
+    others = command not in _OWN_COMMANDS
     parser = _Parser(
         prog="hwsim",
         description="Bit-accurate simulation of quantized networks on edge AI accelerators.",
@@ -241,9 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "layer)")
     p.set_defaults(func=_simulate)
 
-    from hwsim.energy.commands import add_parser as add_energy_parser
+    if others:
+        from hwsim.energy.commands import add_parser as add_energy_parser
 
-    add_energy_parser(sub)
+        add_energy_parser(sub)
 
     p = sub.add_parser("run", help="run an experiment file: a sweep to a results table, figures and a report")
     p.add_argument("experiment", help="an experiment .yaml (e.g. experiments/default.yaml)")
@@ -267,13 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", default=None, help="comma-separated: pareto,breakdown,roofline,overflow")
     p.set_defaults(func=_plot)
 
-    from hwsim.quant.commands import add_parsers as add_quant_parsers
+    if others:
+        from hwsim.llm.commands import add_parser as add_llm_parser
+        from hwsim.quant.commands import add_parsers as add_quant_parsers
 
-    add_quant_parsers(sub)
-
-    from hwsim.llm.commands import add_parser as add_llm_parser
-
-    add_llm_parser(sub)
+        add_quant_parsers(sub)
+        add_llm_parser(sub)
     return parser
 
 
@@ -289,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         previous = warnings.showwarning
         warnings.showwarning = lambda *a, **k: _show_warning(previous, shown, *a, **k)
         try:
-            args = build_parser().parse_args(argv)
+            args = build_parser(argv[0] if argv else None).parse_args(argv)
             return args.func(args)
         except HwsimError as exc:
             _print_error(f"hwsim: error: {_one_line(exc)}", debug)
@@ -309,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             _print_error(f"hwsim: error: {os_error_message(exc)}", debug)
             return 2
         except Exception as exc:  # noqa: BLE001 - the guard: anything else is hwsim's bug
+            import traceback  # imported on failure only: it is no part of a run's start-up
+
             last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
             where = f" [{os.path.basename(last.filename)}:{last.lineno}]" if last else ""
             hint = "the traceback is above" if debug else "rerun with --debug to see the traceback"
@@ -325,6 +335,8 @@ def _one_line(exc: BaseException, limit: int = 600) -> str:
 
 def _print_error(message: str, debug: bool) -> None:
     if debug:
+        import traceback
+
         traceback.print_exc()
     print(message, file=sys.stderr)
 
