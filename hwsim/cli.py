@@ -51,10 +51,13 @@ def _list(args: argparse.Namespace) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     from hwsim.devices.options import device_from_args
-    from hwsim.schedule.result_files import check_output_path, layer_rows, summary, write_results
     from hwsim.schedule.simulate import simulate
 
-    output = check_output_path(args.output) if args.output else None
+    output = None
+    if args.output:
+        from hwsim.schedule.result_files import check_output_path, layer_rows, summary, write_results
+
+        output = check_output_path(args.output)
     if args.trace:
         check_output_file(args.trace, "--trace", make_parents=True)
     for option, folder in (("--plot", args.plot), ("--report-dir", args.report_dir)):
