@@ -230,6 +230,32 @@ class FoldedOperand:
 
         return ids, words, slots, line_of
 
+    def block_slots(self) -> tuple[np.ndarray, list[np.ndarray], Callable[[int, int], int]]:
+        """:meth:`block_sequence` without the words, for an operand whose only ``-1`` entries are padding:
+        each distinct block's slots follow from how much of the array it uses, so no address is built."""
+        order, line = self._order
+        nr = math.ceil(self.shape[0] / self.block_rows) if self.slice_rows_by else 1
+        nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
+        fc, fr = np.divmod(np.arange(self.folds), self.row_folds)
+        pick = {"fr": fr, "fc": fc, "": np.zeros_like(fc)}
+        ids = pick[self.slice_rows_by] * nc + pick[self.slice_cols_by]
+        by_extent: dict[tuple[int, int], np.ndarray] = {}
+        slots = []
+        for b in range(nr * nc):
+            i, j = divmod(b, nc)
+            used = (min(self.block_rows, self.shape[0] - i * self.block_rows),
+                    min(self.block_cols, self.shape[1] - j * self.block_cols))
+            if used not in by_extent:
+                mask = np.zeros((self.block_rows, self.block_cols), dtype=bool)
+                mask[:used[0], :used[1]] = True
+                by_extent[used] = np.flatnonzero((mask[::-1] if self.flip else mask).ravel()[order])
+            slots.append(by_extent[used])
+
+        def line_of(fold: int, slot: int) -> int:
+            return fold * self.lines_per_fold + int(line[slot])
+
+        return ids, slots, line_of
+
     def streams(self) -> Iterator[tuple[np.ndarray, Callable[[int], int]]]:
         """Chunks of ``(addresses, line_of)``: every slot in demand-matrix order (``-1``: no request).
 
