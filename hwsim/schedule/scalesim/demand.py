@@ -84,6 +84,18 @@ def skew_order(rows: int, cols: int) -> np.ndarray:
     return order
 
 
+@lru_cache(maxsize=256)
+def demand_order(rows: int, cols: int, skew: bool, prefix: int) -> tuple[np.ndarray, np.ndarray]:
+    """A ``rows x cols`` block's requests in demand order: (index into the flattened block, line within its
+    fold), the block starting ``prefix`` lines into the fold; skewed, element ``(r, c)`` is on line
+    ``prefix + r + c``. Kept per shape, read-only, as :func:`skew_order`."""
+    order = skew_order(rows, cols) if skew else np.arange(rows * cols)
+    r, c = np.divmod(order, cols)
+    line = prefix + r + (c if skew else 0)
+    order.flags.writeable = line.flags.writeable = False
+    return order, line
+
+
 def _skew_order_general(rows: int, cols: int) -> np.ndarray:
     """:func:`skew_order` for any shape: each element's place from its diagonal's start and its column."""
     r, c = np.divmod(np.arange(rows * cols), cols)
@@ -189,12 +201,7 @@ class FoldedOperand:
     @cached_property
     def _order(self) -> tuple[np.ndarray, np.ndarray]:
         """Row-major order of a fold's demand lines: (index into the flattened block, line within the fold)."""
-        if self.skew:
-            order = skew_order(self.block_rows, self.block_cols)
-        else:
-            order = np.arange(self.block_rows * self.block_cols)
-        r, c = np.divmod(order, self.block_cols)
-        return order, self.prefix + r + (c if self.skew else 0)
+        return demand_order(self.block_rows, self.block_cols, self.skew, self.prefix)
 
     @cached_property
     def _ordered_tiles(self) -> np.ndarray:

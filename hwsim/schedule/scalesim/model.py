@@ -22,7 +22,7 @@ from hwsim.errors import ConfigError
 from hwsim.schedule.counts import ActionCounts
 from hwsim.schedule.mapper import (VIEW_OPS, LayerPlan, Mapping, Tile, assign_homes, check_supported, plan_op,
                                    precision_of)
-from hwsim.schedule.scalesim.demand import Offsets, skew_order
+from hwsim.schedule.scalesim.demand import Offsets, demand_order, skew_order
 from hwsim.schedule.scalesim.layer_sim import LayerReport, MemoryConfig, simulate_layer
 from hwsim.schedule.scalesim.layers import ScaleSimLayer, layers_of
 from hwsim.workload.graph import Graph
@@ -51,6 +51,7 @@ def clear_caches() -> None:
     """Forget the layer results and demand orders kept between runs (a benchmark's cold start)."""
     _simulate_shape.cache_clear()
     skew_order.cache_clear()
+    demand_order.cache_clear()
 
 
 def _shape(layer: ScaleSimLayer) -> tuple[int, ...]:
