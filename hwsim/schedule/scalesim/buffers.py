@@ -237,16 +237,23 @@ class PrefetchReadBuffer:
         sizes = np.array([w.size for w in blocks])
         ends = np.cumsum(sizes)
         flat = self.set_of[np.concatenate(blocks) - self.base] if blocks else np.zeros(0, dtype=np.int64)
-        sets = np.split(flat, ends[:-1])
         starts = (ends - sizes)[sizes > 0]
         low, span = np.zeros(len(blocks), dtype=np.int64), np.zeros(len(blocks), dtype=np.int64)
         falls = np.zeros(len(blocks), dtype=np.int64)  # places where a block's set goes down
-        if starts.size:
-            low[sizes > 0] = np.minimum.reduceat(flat, starts)
-            span[sizes > 0] = np.maximum.reduceat(flat, starts) - low[sizes > 0]
-            down = np.concatenate(([0], flat[1:] < flat[:-1])).astype(np.int64)
-            down[starts] = 0
-            falls[sizes > 0] = np.add.reduceat(down, starts)
+        if starts.size == len(blocks) and (sizes == sizes[0]).all():  # blocks of one size: a matrix
+            table = flat.reshape(len(blocks), -1)
+            sets = list(table)
+            low = table.min(axis=1)
+            span = table.max(axis=1) - low
+            falls = (table[:, 1:] < table[:, :-1]).sum(axis=1)
+        else:
+            sets = np.split(flat, ends[:-1])
+            if starts.size:
+                low[sizes > 0] = np.minimum.reduceat(flat, starts)
+                span[sizes > 0] = np.maximum.reduceat(flat, starts) - low[sizes > 0]
+                down = np.concatenate(([0], flat[1:] < flat[:-1])).astype(np.int64)
+                down[starts] = 0
+                falls[sizes > 0] = np.add.reduceat(down, starts)
         low, span = low.tolist(), span.tolist()
         ascending = ((sizes > 0) & (falls == 0) & (step > 0)).tolist()
         for fold, b in enumerate(block_ids.tolist()):

@@ -131,7 +131,7 @@ def filter_matrix(layer: ScaleSimLayer, offset: int = 0, win: np.ndarray | None 
     """Filter addresses of window elements ``win`` x filters ``filt`` (filter ``j`` holds ``window`` words)."""
     win = np.arange(layer.window) if win is None else win
     filt = np.arange(layer.filters) if filt is None else filt
-    return (filt[None, :] * layer.window + win[:, None] + offset).astype(np.int64)
+    return (filt[None, :] * layer.window + win[:, None] + offset).astype(np.int64, copy=False)
 
 
 def ofmap_matrix(layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None = None,
@@ -152,6 +152,15 @@ def ifmap_distinct_words(layer: ScaleSimLayer) -> int:
         hit[(starts[:, None] + np.arange(filt)[None, :]).ravel()] = True
         covered.append(int(np.count_nonzero(hit[:size])))
     return covered[0] * covered[1] * layer.channels
+
+
+def _padded(matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``matrix`` padded with ``-1`` to ``shape`` (``matrix`` itself when it has that shape)."""
+    if matrix.shape == shape:
+        return matrix
+    out = np.full(shape, -1, dtype=np.int64)
+    out[:matrix.shape[0], :matrix.shape[1]] = matrix
+    return out
 
 
 @dataclass(frozen=True)
@@ -209,8 +218,7 @@ class FoldedOperand:
         full = self.source(slice(None), slice(None))
         nr = math.ceil(self.shape[0] / self.block_rows) if self.slice_rows_by else 1
         nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
-        padded = np.full((nr * self.block_rows, nc * self.block_cols), -1, dtype=np.int64)
-        padded[:self.shape[0], :self.shape[1]] = full
+        padded = _padded(full, (nr * self.block_rows, nc * self.block_cols))
         tiles = padded.reshape(nr, self.block_rows, nc, self.block_cols).transpose(0, 2, 1, 3)
         if self.flip:
             tiles = tiles[:, :, ::-1, :]
@@ -462,11 +470,10 @@ class LayerDemand:
         }
         src, width, folds, diagonal = spec[(self.dataflow, name)]
         mat = self._source(src)[0](slice(None), slice(None))
-        padded = np.full((mat.shape[0], folds * width), -1, dtype=np.int64)
-        padded[:, :mat.shape[1]] = mat
+        padded = _padded(mat, (mat.shape[0], folds * width))
         stacked = padded.reshape(mat.shape[0], folds, width).transpose(1, 0, 2).reshape(-1, width)
         if diagonal:
             seq = stacked.ravel()[skew_order(*stacked.shape)]
         else:
             seq = stacked.ravel()
-        return seq[seq >= 0], int(stacked.size)
+        return (seq if padded is mat and name == "filter" else seq[seq >= 0]), int(stacked.size)
