@@ -417,7 +417,7 @@ class LayerDemand:
         return {}
 
     def _entries(self, base: str, rows: slice, cols: slice) -> np.ndarray:
-        """Entries ``[rows, cols]`` of the ifmap, filter or ofmap matrix; a whole matrix is kept once built."""
+        """Entries ``[rows, cols]`` of the ifmap, filter or ofmap matrix (a whole one is kept once built)."""
         if base in self._whole:
             return self._whole[base][rows, cols]
         layer, o = self.layer, self.offsets

@@ -192,7 +192,7 @@ def _windows_overlap(layer: ScaleSimLayer) -> bool:
 
 
 def _windows_pass_the_edge(layer: ScaleSimLayer) -> bool:
-    """Whether some window reads past the IFMAP's bottom or right edge (its IFMAP matrix then holds ``-1``)."""
+    """Whether a window reads past the IFMAP's bottom or right edge (its IFMAP matrix then holds ``-1``)."""
     return ((layer.ofmap_h - 1) * layer.stride_h + layer.filter_h > layer.ifmap_h
             or (layer.ofmap_w - 1) * layer.stride_w + layer.filter_w > layer.ifmap_w)
 
