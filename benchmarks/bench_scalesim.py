@@ -13,8 +13,8 @@ process (load + simulate + write the reports; best of 3, hwsim's caches cleared 
 whole ``python -m hwsim simulate ... --memory-model scalesim --report-dir`` command. Every field of
 COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and DETAILED_ACCESS_REPORT.csv is compared as text, row by row
 (one row per SCALE-Sim layer: depthwise channels each have their row). ``--pin FILE`` writes SCALE-Sim's
-rows as JSON for the tests (``tests/schedule/data/scalesim_3_0_0_bench.json``; rows after ``LayerID`` as ``[repeat, line]``).
-Nothing here runs in the test suite.
+rows as JSON for the tests (``tests/schedule/data/scalesim_3_0_0_bench.json``; rows after ``LayerID`` as
+``[repeat, line]``). Nothing here runs in the test suite.
 """
 
 from __future__ import annotations
