@@ -20,6 +20,9 @@ from hwsim import __version__
 from hwsim.errors import HwsimError, HwsimWarning, UsageError
 from hwsim.guards import check_output_dir, check_output_file, nonnegative_int, positive_int
 
+ORT_THREADS_HELP = ("ONNX Runtime's intra_op_num_threads to reproduce (.onnx; its float Convs depend on it); "
+                    "default: ONNX Runtime's own, one per physical core")
+
 
 def _list(args: argparse.Namespace) -> int:
     from hwsim.numerics.formats import RoundingMode
@@ -106,7 +109,8 @@ def _infer(args: argparse.Namespace) -> int:
 
     check_output_file(args.output, "--output", (".npy",))
     x = _load_array(args.input)
-    y = infer(args.model, x, semantics=args.semantics, dequantize=args.dequantize)
+    y = infer(args.model, x, semantics=args.semantics, dequantize=args.dequantize,
+              intra_op_threads=args.ort_threads)
     np.save(args.output, y)
     print(f"wrote {args.output}: shape {y.shape}, dtype {y.dtype}")
     return 0
@@ -116,7 +120,8 @@ def _verify(args: argparse.Namespace) -> int:
     from hwsim.verify.compare import verify
 
     inputs = _load_array(args.input) if args.input else None
-    result = verify(args.model, against=args.against, samples=args.samples, inputs=inputs, seed=args.seed)
+    result = verify(args.model, against=args.against, samples=args.samples, inputs=inputs, seed=args.seed,
+                    intra_op_threads=args.ort_threads)
     for report in result.reports:
         print(report.table())
         print()
@@ -210,6 +215,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="runtime arithmetic to reproduce (default: tflite-reference for .tflite, this host's "
                    "onnxruntime for .onnx); see `hwsim list semantics`")
     p.add_argument("--dequantize", action="store_true", help="write real values instead of integer codes")
+    p.add_argument("--ort-threads", type=nonnegative_int, default=None, help=ORT_THREADS_HELP)
     p.set_defaults(func=_infer)
 
     p = sub.add_parser("verify",
@@ -222,6 +228,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--samples", type=positive_int, default=4, help="random inputs to compare on")
     p.add_argument("--input", default=None, help=".npy input instead of random ones")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument("--ort-threads", type=nonnegative_int, default=None, help=ORT_THREADS_HELP)
     p.set_defaults(func=_verify)
 
     p = sub.add_parser("bench", help="measure kernels against ONNX Runtime, or inference against TFLite, "
