@@ -301,6 +301,9 @@ def _plan_op(graph: Graph, op: Op, device: Device, homes: dict[str, int]) -> Lay
     unit = device.unit_for(schedule_kind(op.kind))
     acts = _acts_in(graph, op)
     params = _params(graph, op)
+    if not params and len(acts) > 1 and schedule_kind(op.kind) in MAC_OPS:
+        acts, params = acts[:1], acts[1:]  # a matmul of two activations: the second (a KV cache, with its
+        # scales) is the GEMM's weight side, read from its own home rather than from where the first lives
     sizes = {"weights": sum(tensor_bytes(graph.tensors[n]) for n in params),
              "inputs": sum(tensor_bytes(graph.tensors[n]) for n in acts),
              "outputs": sum(tensor_bytes(graph.tensors[n]) for n in op.outputs)}
