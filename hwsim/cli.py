@@ -14,7 +14,6 @@ import argparse
 import gc
 import os
 import sys
-import traceback
 import warnings
 
 from hwsim import __version__
@@ -55,10 +54,13 @@ def _list(args: argparse.Namespace) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     from hwsim.devices.options import device_from_args
-    from hwsim.schedule.result_files import check_output_path, layer_rows, summary, write_results
     from hwsim.schedule.simulate import simulate
 
-    output = check_output_path(args.output) if args.output else None
+    output = None
+    if args.output:
+        from hwsim.schedule.result_files import check_output_path, layer_rows, summary, write_results
+
+        output = check_output_path(args.output)
     if args.trace:
         check_output_file(args.trace, "--trace", make_parents=True)
     for option, folder in (("--plot", args.plot), ("--report-dir", args.report_dir)):
@@ -180,8 +182,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{prog + ': ' if prog else ''}{message} (see '{self.prog} --help')")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests and documentation)."""
+_OWN_COMMANDS = ("list", "infer", "verify", "bench", "simulate", "run", "plot")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and documentation).
+
+    Given the ``command`` about to run, when it is one defined here, the commands other modules register
+    (energy, quantization, llm) are left out: importing those modules is most of the parser's start-up
+    time, and parsing one command needs no other.
+    """
+    others = command not in _OWN_COMMANDS
     parser = _Parser(
         prog="hwsim",
         description="Bit-accurate simulation of quantized networks on edge AI accelerators.",
@@ -248,9 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "layer)")
     p.set_defaults(func=_simulate)
 
-    from hwsim.energy.commands import add_parser as add_energy_parser
+    if others:
+        from hwsim.energy.commands import add_parser as add_energy_parser
 
-    add_energy_parser(sub)
+        add_energy_parser(sub)
 
     p = sub.add_parser("run", help="run an experiment file: a sweep to a results table, figures and a report")
     p.add_argument("experiment", help="an experiment .yaml (e.g. experiments/default.yaml)")
@@ -274,13 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", default=None, help="comma-separated: pareto,breakdown,roofline,overflow")
     p.set_defaults(func=_plot)
 
-    from hwsim.quant.commands import add_parsers as add_quant_parsers
+    if others:
+        from hwsim.llm.commands import add_parser as add_llm_parser
+        from hwsim.quant.commands import add_parsers as add_quant_parsers
 
-    add_quant_parsers(sub)
-
-    from hwsim.llm.commands import add_parser as add_llm_parser
-
-    add_llm_parser(sub)
+        add_quant_parsers(sub)
+        add_llm_parser(sub)
     return parser
 
 
@@ -296,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         previous = warnings.showwarning
         warnings.showwarning = lambda *a, **k: _show_warning(previous, shown, *a, **k)
         try:
-            args = build_parser().parse_args(argv)
+            args = build_parser(argv[0] if argv else None).parse_args(argv)
             return args.func(args)
         except HwsimError as exc:
             _print_error(f"hwsim: error: {_one_line(exc)}", debug)
@@ -316,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             _print_error(f"hwsim: error: {os_error_message(exc)}", debug)
             return 2
         except Exception as exc:  # noqa: BLE001 - the guard: anything else is hwsim's bug
+            import traceback  # imported on failure only: it is no part of a run's start-up
+
             last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
             where = f" [{os.path.basename(last.filename)}:{last.lineno}]" if last else ""
             hint = "the traceback is above" if debug else "rerun with --debug to see the traceback"
@@ -332,6 +345,8 @@ def _one_line(exc: BaseException, limit: int = 600) -> str:
 
 def _print_error(message: str, debug: bool) -> None:
     if debug:
+        import traceback
+
         traceback.print_exc()
     print(message, file=sys.stderr)
 

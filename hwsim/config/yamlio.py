@@ -23,20 +23,17 @@ import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
-import yaml
-
 from hwsim.config import records
 from hwsim.config.records import unknown_key_message
 from hwsim.config.textfile import read_text
 from hwsim.errors import ConfigError
 
 if TYPE_CHECKING:
+    import yaml
     from pydantic import BaseModel
 
 Loc = tuple[str | int, ...]
 MAX_NODES = 200_000  # keys and items, aliases expanded: 500x the largest shipped file, tens of MB at most
-# libyaml's parser (when PyYAML has it) reads a device file ~10x faster, into the same nodes and lines
-_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 
 
 def load_yaml_with_lines(path: Path, expected: str = "a mapping") -> tuple[Any, dict[Loc, int]]:
@@ -54,11 +51,15 @@ def load_yaml_with_lines(path: Path, expected: str = "a mapping") -> tuple[Any, 
     tuple
         ``(data, lines)``; ``lines[()]`` is the line of the document itself.
     """
+    import yaml  # here, not at the top: a SCALE-Sim .cfg or .csv run reads no YAML and skips its import
+
     text = read_text(path)
+    # libyaml's parser (when PyYAML has it) reads a device file ~10x faster, into the same nodes and lines
+    fast_loader = getattr(yaml, "CSafeLoader", None)
     try:
-        if _FAST_LOADER is not None:
+        if fast_loader is not None:
             try:
-                return _parse(_FAST_LOADER(text), path, expected)
+                return _parse(fast_loader(text), path, expected)
             except yaml.YAMLError:
                 pass  # libyaml words its errors otherwise: the pure-Python parser reports them as always
         return _parse(yaml.SafeLoader(text), path, expected)
@@ -89,6 +90,8 @@ def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -
         raise ConfigError(f"{path}:{line_of(lines, loc[:1])}: {format_loc(loc[:1])}: the file expands to "
                           f"more than {MAX_NODES:,} keys and items (counting what each alias repeats); "
                           "refused before building it")
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key, value in node.value:
