@@ -78,12 +78,16 @@ def devices(conv_path: Path) -> None:
         cats = b.by_category()
         top = max(cats, key=cats.get)
         area = device_area(pricer)
-        logic = sum(r.area_um2 for r in area.rows if not r.part.startswith("sram") and r.component != "overhead")
+        logic = sum(
+            r.area_um2 for r in area.rows if not r.part.startswith("sram") and r.component != "overhead"
+        )
         no_sram = logic * (1 + model.table.area_overhead_fraction.value) / 1e6
         t = model.technology
-        print(f"| {name} | {t.node_nm:g} nm, {t.voltage_v:g} V | {peak.tops_per_w:.2f} ({peak.power_mw:.0f}) | "
+        print(f"| {name} | {t.node_nm:g} nm, {t.voltage_v:g} V | {peak.tops_per_w:.2f} ({peak.power_mw:.0f}) "
+              "| "
               f"{bc.tops_per_w:.2f} ({conv.mac_utilization:.0%}, {bc.average_power_mw:.0f}) | "
-              f"{b.total_pj / 1e6:.0f} | {b.average_power_mw:.0f} / {b.power.peak_mw:.0f} | {b.tops_per_w:.2f} | "
+              f"{b.total_pj / 1e6:.0f} | {b.average_power_mw:.0f} / {b.power.peak_mw:.0f} | "
+              f"{b.tops_per_w:.2f} | "
               f"{top} {cats[top] / b.total_pj:.0%} | {area.total_mm2:.1f} ({no_sram:.2f}) |")
     print()
 

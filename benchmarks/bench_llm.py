@@ -46,27 +46,66 @@ PEAK_GBPS = {
                                    # 2023-10, Qualcomm's X Elite spec sheet)
 }
 FIT = ("llama_3_2_1b", "Snapdragon 8 Elite")
-SUSTAINED_FRACTION = 0.54  # fitted on FIT alone (``bench_llm.py fit``: 0.544): the NPU streams 46 of 84.8 GB/s
+# fitted on FIT alone (``bench_llm.py fit``: 0.544): the NPU streams 46 of 84.8 GB/s
+SUSTAINED_FRACTION = 0.54
 # (model, SoC, the AI Hub device it ran on, AI Hub model folder, decode tokens/s, TTFT for 128 tokens in ms)
 PUBLISHED = [
-    ("llama_3_2_1b", "Snapdragon 8 Elite", "Snapdragon 8 Elite QRD", "llama_v3_2_1b_instruct",
-     53.6399, 37.0651),
-    ("llama_3_2_1b", "Snapdragon 8 Elite Gen 5", "Snapdragon 8 Elite Gen 5 QRD", "llama_v3_2_1b_instruct",
-     64.04112, 30.937),
-    ("llama_3_2_3b", "Snapdragon 8 Elite", "Snapdragon 8 Elite QRD", "llama_v3_2_3b_instruct",
-     23.4718, 88.195),
-    ("llama_3_2_3b", "Snapdragon 8 Elite Gen 5", "Snapdragon 8 Elite Gen 5 QRD", "llama_v3_2_3b_instruct",
-     29.48402, 58.016),
+    (
+        "llama_3_2_1b",
+        "Snapdragon 8 Elite",
+        "Snapdragon 8 Elite QRD",
+        "llama_v3_2_1b_instruct",
+        53.6399,
+        37.0651,
+    ),
+    (
+        "llama_3_2_1b",
+        "Snapdragon 8 Elite Gen 5",
+        "Snapdragon 8 Elite Gen 5 QRD",
+        "llama_v3_2_1b_instruct",
+        64.04112,
+        30.937,
+    ),
+    (
+        "llama_3_2_3b",
+        "Snapdragon 8 Elite",
+        "Snapdragon 8 Elite QRD",
+        "llama_v3_2_3b_instruct",
+        23.4718,
+        88.195,
+    ),
+    (
+        "llama_3_2_3b",
+        "Snapdragon 8 Elite Gen 5",
+        "Snapdragon 8 Elite Gen 5 QRD",
+        "llama_v3_2_3b_instruct",
+        29.48402,
+        58.016,
+    ),
     ("phi_3_5_mini", "Snapdragon 8 Gen 3", "Samsung Galaxy S24", "phi_3_5_mini_instruct", 13.01, 146.9056),
-    ("phi_3_5_mini", "Snapdragon 8 Elite", "Snapdragon 8 Elite QRD", "phi_3_5_mini_instruct", 14.73, 119.5948),
-    ("llama_3_2_3b", "Snapdragon X Elite", "Snapdragon X Elite CRD", "llama_v3_2_3b_instruct",
-     18.4176, 125.936),
+    (
+        "phi_3_5_mini",
+        "Snapdragon 8 Elite",
+        "Snapdragon 8 Elite QRD",
+        "phi_3_5_mini_instruct",
+        14.73,
+        119.5948,
+    ),
+    (
+        "llama_3_2_3b",
+        "Snapdragon X Elite",
+        "Snapdragon X Elite CRD",
+        "llama_v3_2_3b_instruct",
+        18.4176,
+        125.936,
+    ),
     ("phi_3_5_mini", "Snapdragon X Elite", "Snapdragon X Elite CRD", "phi_3_5_mini_instruct", 6.2, 185.833),
 ]
 
 
 def predict(model: str, soc: str, fraction: float = SUSTAINED_FRACTION) -> LMCost:
-    """hwsim's cost of ``model`` under the AI Hub recipe on the Hexagon-like device reading ``fraction`` of the
+    """hwsim's cost of ``model`` under the AI Hub recipe on the Hexagon-like device reading ``fraction`` of
+    the
     SoC's peak LPDDR bandwidth (its ``bound_tokens_per_s`` is at that sustained bandwidth)."""
     device = load_device("hexagon_like")
     per_cycle = PEAK_GBPS[soc] * 1e9 * fraction / (device.clock_mhz * 1e6)

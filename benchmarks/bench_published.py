@@ -3,9 +3,10 @@ fit of each device's fitted constants.
 
 Run from the repository root with hwsim's venv active::
 
-    python benchmarks/bench_published.py export --models DIR   # Keras -> int8 .tflite -> workloads/published/*.yaml
-    python benchmarks/bench_published.py table [--device hexagon_like]   # published ms, hwsim ms, signed error
-    python benchmarks/bench_published.py fit [--device hexagon_like]     # refit the fitted constants (fit rows)
+    python benchmarks/bench_published.py export --models DIR   # Keras -> int8 .tflite ->
+    workloads/published/*.yaml python benchmarks/bench_published.py table [--device hexagon_like]   #
+    published ms, hwsim ms, signed error python benchmarks/bench_published.py fit [--device hexagon_like]
+    # refit the fitted constants (fit rows)
 
 ``export`` builds each network with the TFLite converter (``benchmarks/build_models.py``, cached in DIR;
 keep DIR outside the repository) and writes its shapes as a layer file, the workload the table and the tests
@@ -32,7 +33,8 @@ from hwsim.schedule.simulate import simulate  # noqa: E402
 
 PUBLISHED = ROOT / "workloads" / "published"
 # Coral's SSD models end in TFLite's detection post-processing custom op, which the Object Detection API's
-# exporter adds and a Keras build cannot emit: it is appended to the layer file (boxes, scores -> 10 detections).
+# exporter adds and a Keras build cannot emit: it is appended to the layer file (boxes, scores -> 10
+# detections).
 POSTPROCESS = {"ssd_mobilenet_v1_300", "ssd_mobilenet_v2_300"}
 
 
@@ -62,7 +64,9 @@ def export(figures: tuple[Figure, ...], models: Path) -> None:
             scores = next(layer_of[n] for n in graph.outputs if graph.tensor(n).shape[-1] != 4)
             spec["layers"].append({"name": "detection_postprocess", "op": "detection_postprocess",
                                    "inputs": [boxes, scores], "max_detections": 10})
-            header += "\nThe last layer stands for TFLite_Detection_PostProcess, which Coral's SSD models end in."
+            header += (
+                "\nThe last layer stands for TFLite_Detection_PostProcess, which Coral's SSD models end in."
+            )
         (PUBLISHED / f"{network}.yaml").write_text(dump_layers_yaml(spec, header))
         print(f"wrote workloads/published/{network}.yaml ({len(spec['layers'])} layers)", flush=True)
 
@@ -79,7 +83,8 @@ def table(figures: tuple[Figure, ...], device: Device) -> list[str]:
     lines = ["| network | input | published ms | hwsim ms | error | rows |", "|---|---|---|---|---|---|"]
     for f in figures:
         err = ms[f.network] / f.published_ms - 1
-        lines.append(f"| {f.label} | {f.input_size}x{f.input_size} | {f.published_ms:g} | {ms[f.network]:.3g} | "
+        lines.append(f"| {f.label} | {f.input_size}x{f.input_size} | {f.published_ms:g} | "
+                     f"{ms[f.network]:.3g} | "
                      f"{err:+.0%} | {'fit' if f.fit else 'held back'} |")
     for title, rows in (("all rows", figures), ("held-back rows", [f for f in figures if not f.fit])):
         errs = [abs(ms[f.network] / f.published_ms - 1) for f in rows]
@@ -114,7 +119,8 @@ KNOBS = {
     },
     "hexagon_like": {
         "mac_array.spatial_lanes": (list(range(4, 33)), _lanes),
-        "ddr bandwidth_bytes_per_cycle": (list(range(25, 68, 3)), lambda d, v: _memory(d, 0, v)),  # sd8g2: <= 67
+        # sd8g2: <= 67
+        "ddr bandwidth_bytes_per_cycle": (list(range(25, 68, 3)), lambda d, v: _memory(d, 0, v)),
     },
 }
 
@@ -138,7 +144,8 @@ def fit(figures: tuple[Figure, ...], device: Device) -> list[str]:
     loss, values, inference_us = best
     settings = ", ".join(f"{name} {value}" for name, value in zip(knobs, values))
     line = (f"fit on {', '.join(f.label for f in rows)}: {settings}, inference_overhead_cycles "
-            f"{round(inference_us * device.clock_mhz)} ({inference_us} us); sum of squared log errors {loss:.2e}")
+            f"{round(inference_us * device.clock_mhz)} ({inference_us} us); sum of squared log errors "
+            f"{loss:.2e}")
     return [line]
 
 
@@ -154,7 +161,9 @@ def main() -> int:
     args = parser.parse_intermixed_args()
     if args.action == "export":
         figures = CORAL_USB + HEXAGON
-        export(tuple(f for f in figures if not args.networks or f.network in args.networks), Path(args.models))
+        export(
+            tuple(f for f in figures if not args.networks or f.network in args.networks), Path(args.models)
+        )
         return 0
     figures = TABLES[args.device]
     device = load_device(args.device)

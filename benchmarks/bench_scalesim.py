@@ -1,4 +1,4 @@
-"""SCALE-Sim 3.0.0 side by side with ``hwsim --memory-model scalesim``: every report field per layer, and speed.
+"""SCALE-Sim 3.0.0 beside ``hwsim --memory-model scalesim``: every report field per layer, and speed.
 
 Run from the repository root with hwsim's venv active::
 
@@ -85,8 +85,10 @@ UseRamulatorTrace: False
 """
 
 SCALESIM_DRIVER = ("import sys; from scalesim.scale_sim import scalesim; "
-                   "s = scalesim(save_disk_space=True, verbose=False, config=sys.argv[1], topology=sys.argv[2], "
-                   "layout=sys.argv[2], input_type_gemm=sys.argv[4] == 'gemm'); s.run_scale(top_path=sys.argv[3])")
+                   "s = scalesim(save_disk_space=True, verbose=False, config=sys.argv[1], "
+                   "topology=sys.argv[2], "
+                   "layout=sys.argv[2], input_type_gemm=sys.argv[4] == 'gemm'); "
+                   "s.run_scale(top_path=sys.argv[3])")
 
 
 def read_report_rows(folder: Path) -> dict[str, list[list[str]]]:
@@ -99,7 +101,8 @@ def read_report_rows(folder: Path) -> dict[str, list[list[str]]]:
 
 
 def run_lengths(folder: Path) -> dict[str, list]:
-    """Each report as its header and ``[repeat, line]`` pairs (a depthwise layer's channels repeat one line)."""
+    """Each report as its header and ``[repeat, line]`` pairs (a depthwise layer's channels repeat one
+    line)."""
     out = {}
     for name in REPORTS:
         lines = next(folder.glob(f"**/{name}.csv")).read_text().splitlines()
@@ -145,11 +148,27 @@ def run_hwsim_in_process(cfg: Path, topo: Path, out: Path) -> float:
 
 
 def run_hwsim_command(cfg: Path, topo: Path, out: Path) -> float:
-    """The whole ``python -m hwsim simulate ... --memory-model scalesim --report-dir`` command, wall seconds."""
+    """The whole ``python -m hwsim simulate ... --memory-model scalesim --report-dir`` command, wall
+    seconds."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "hwsim", "simulate", str(topo), "--device", str(cfg),
-                           "--memory-model", "scalesim", "--report-dir", str(out)], capture_output=True, text=True,
-                          cwd=ROOT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hwsim",
+            "simulate",
+            str(topo),
+            "--device",
+            str(cfg),
+            "--memory-model",
+            "scalesim",
+            "--report-dir",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if proc.returncode:
         raise RuntimeError(proc.stderr[-3000:])
     return time.perf_counter() - t0
@@ -182,7 +201,9 @@ def main() -> int:
     parser.add_argument("--dataflows", default="os,ws,is")
     parser.add_argument("--modes", default="CALC,USER")
     parser.add_argument("--pin", default=None, help="write SCALE-Sim's report rows to this JSON file")
-    parser.add_argument("--scalesim-only", action="store_true", help="only run (and keep) SCALE-Sim's outputs")
+    parser.add_argument(
+        "--scalesim-only", action="store_true", help="only run (and keep) SCALE-Sim's outputs"
+    )
     args = parser.parse_args()
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
@@ -225,7 +246,8 @@ def main() -> int:
     rows, equal, ss_s, hw_s, cmd_s = totals
     if args.scalesim_only:
         return 0
-    lines.append(f"| **all** | | | | {rows} | {equal}/{rows} | {ss_s:.1f} | {hw_s:.3f} | {ss_s / hw_s:,.0f}x | "
+    lines.append(f"| **all** | | | | {rows} | {equal}/{rows} | {ss_s:.1f} | {hw_s:.3f} | {ss_s / hw_s:,.0f}x "
+                 "| "
                  f"{cmd_s:.1f} | {ss_s / cmd_s:,.0f}x |")
     print(lines[-1])
     if all_diffs:

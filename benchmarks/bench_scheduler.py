@@ -30,7 +30,8 @@ from hwsim.importers import load_model  # noqa: E402
 from hwsim.importers.scalesim_csv import load_scalesim_topology  # noqa: E402
 from hwsim.schedule.simulate import simulate  # noqa: E402
 
-# Coral's published Edge TPU figures are compared in benchmarks/bench_published.py (each at its own input size).
+# Coral's published Edge TPU figures are compared in benchmarks/bench_published.py (each at its own input
+# size).
 VELA_TARGETS = {  # hwsim device -> (vela accelerator, system config, memory mode)
     "ethos_u55_128_like": ("ethos-u55-128", "Ethos_U55_High_End_Embedded", "Shared_Sram"),
     "ethos_u55_256_like": ("ethos-u55-256", "Ethos_U55_High_End_Embedded", "Shared_Sram"),
@@ -42,7 +43,8 @@ def topology_from_graph(graph, path: Path) -> Path:
     """Write a SCALE-Sim conv topology of ``graph``'s MAC ops (padded IFMAPs, depthwise marked ``DP``)."""
     from hwsim.numerics.ops import resolve_padding
 
-    rows = ["Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,"]
+    rows = ["Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
+            "Strides,"]
     for op in graph.ops:
         if op.kind in ("conv2d", "depthwise_conv2d"):
             _, h, w, c = graph.tensor(op.inputs[0]).shape
@@ -51,7 +53,9 @@ def topology_from_graph(graph, path: Path) -> Path:
             pads = resolve_padding(op.attrs["padding"], (h, w), (kh, kw), op.attrs["stride"], (1, 1))
             hp, wp = h + pads[0] + pads[1], w + pads[2] + pads[3]
             if op.kind == "depthwise_conv2d":
-                rows.append(f"{op.name}_DP,{hp},{wp},{kh},{kw},{c},{op.attrs.get('depth_multiplier', 1)},{s},")
+                rows.append(
+                    f"{op.name}_DP,{hp},{wp},{kh},{kw},{c},{op.attrs.get('depth_multiplier', 1)},{s},"
+                )
             else:
                 k = graph.tensor(op.outputs[0]).shape[-1]
                 rows.append(f"{op.name},{hp},{wp},{kh},{kw},{c},{k},{s},")
@@ -86,15 +90,21 @@ def part_exact(args, work: Path) -> list[str]:
     """hwsim's compute cycles against SCALE-Sim's per layer, OS/WS/IS, on ResNet-18 and MobileNetV2."""
     out = ["### SCALE-Sim exactness (per-layer compute cycles)", "",
            "| topology | array | dataflow | layers | equal | max abs diff |", "|---|---|---|---|---|---|"]
-    mnv2 = topology_from_graph(load_model(ROOT / "workloads/mobilenet_v2_224.yaml"), work / "mobilenet_v2.csv")
+    mnv2 = topology_from_graph(
+        load_model(ROOT / "workloads/mobilenet_v2_224.yaml"), work / "mobilenet_v2.csv"
+    )
     for topo_path in (ROOT / "workloads/scalesim_resnet18.csv", mnv2):
         for df in ("os", "ws", "is"):
             cfg = work / f"{topo_path.stem}_{df}.cfg"
-            cfg.write_text(CFG.format(name=f"{topo_path.stem}_{df}", side=32, kb=(256, 256, 128), df=df, mode="CALC"))
+            cfg.write_text(
+                CFG.format(name=f"{topo_path.stem}_{df}", side=32, kb=(256, 256, 128), df=df, mode="CALC")
+            )
             ss, _ = run_scalesim(args.scalesim, cfg, topo_path, work / f"out_{topo_path.stem}_{df}")
             graph = load_scalesim_topology(topo_path)
             res = simulate(graph, load_device(cfg), record_trace=False)
-            chans = [op.attrs.get("in_channels", 1) if op.kind == "depthwise_conv2d" else 1 for op in graph.ops]
+            chans = [
+                op.attrs.get("in_channels", 1) if op.kind == "depthwise_conv2d" else 1 for op in graph.ops
+            ]
             # SCALE-Sim reports one row per depthwise channel, each one less than its cycle count
             hw = [layer.compute_cycles - n for layer, n in zip(res.layers, chans, strict=True)]
             equal = sum(a == b for a, b in zip(hw, ss, strict=True))
@@ -131,7 +141,8 @@ def _timed(fn) -> float:
 
 
 def part_devices(args, work: Path) -> list[str]:
-    """MobileNetV2 (layer YAML) on every shipped device: simulated latency and warm wall time (load + map + sim)."""
+    """MobileNetV2 (layer YAML) on every shipped device: simulated latency and warm wall time (load + map +
+    sim)."""
     out = ["### MobileNetV2-224 on each shipped device", "",
            "| device | simulated latency ms | MAC util | memory stall | hwsim warm s (best of 5) | events |",
            "|---|---|---|---|---|---|"]
@@ -140,7 +151,8 @@ def part_devices(args, work: Path) -> list[str]:
         simulate(path, name)
         warm = min(_timed(lambda n=name: simulate(path, n)) for _ in range(5))
         r = simulate(path, name)
-        out.append(f"| {name} | {r.time_ms:.3f} | {r.mac_utilization:.1%} | {r.stall_cycles / r.cycles:.0%} | "
+        out.append(f"| {name} | {r.time_ms:.3f} | {r.mac_utilization:.1%} | {r.stall_cycles / r.cycles:.0%} "
+                   "| "
                    f"{warm:.3f} | {len(r.trace)} |")
         print(out[-1], flush=True)
     return out + [""]
@@ -159,7 +171,8 @@ def run_vela(vela: str, model: Path, target: tuple[str, str, str], out: Path) ->
 
 
 def part_published(args, work: Path) -> list[str]:
-    """hwsim against Vela's Ethos-U estimates, with errors (Coral's figures: benchmarks/bench_published.py)."""
+    """hwsim against Vela's Ethos-U estimates, with errors (Coral's figures:
+    benchmarks/bench_published.py)."""
     out = ["### Estimates against Vela", "",
            "| model | device | reference | reference ms | hwsim ms | error |", "|---|---|---|---|---|---|"]
     for model in ("mobilenet_v1", "mobilenet_v2", "resnet50_v1"):
@@ -182,7 +195,10 @@ def main() -> int:
     parser.add_argument("--parts", default="exact,speed,devices,published")
     parser.add_argument("--speed-dataflows", default="ws")
     args = parser.parse_args()
-    lines = [f"CPU: {_cpu()}, Python {platform.python_version()}, one run of benchmarks/bench_scheduler.py", ""]
+    lines = [
+        f"CPU: {_cpu()}, Python {platform.python_version()}, one run of benchmarks/bench_scheduler.py",
+        "",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if "published" in args.parts:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-# name -> (keras.applications class, or a builder of benchmarks/published_nets.py with its arguments; input size)
+# name -> (keras.applications class, or a builder of benchmarks/published_nets.py with its arguments; input
+# size)
 MODELS = {
     "mobilenet_v1": ("MobileNet", {}, 224),
     "mobilenet_v2": ("MobileNetV2", {}, 224),
@@ -59,7 +60,8 @@ def keras_model(name: str):
         from benchmarks import published_nets
 
         return getattr(published_nets, source)(**kwargs)
-    # A static batch of 1 lets the converter fold the SHAPE/PACK ops Keras' Reshape layers would otherwise emit.
+    # A static batch of 1 lets the converter fold the SHAPE/PACK ops Keras' Reshape layers would otherwise
+    # emit.
     inp = tf.keras.Input(shape=(size, size, 3), batch_size=1)
     return getattr(tf.keras.applications, source)(weights=None, input_tensor=inp, **kwargs)
 
@@ -70,8 +72,12 @@ def randomize_batch_norms(model, rng) -> None:
     v2's pre-activation ones), which a trained model keeps."""
     import tensorflow as tf
 
-    draw = {"gamma": lambda n: rng.uniform(0.5, 1.5, n), "beta": lambda n: rng.normal(0, 0.1, n),
-            "moving_mean": lambda n: rng.normal(0, 0.1, n), "moving_variance": lambda n: rng.uniform(0.5, 1.5, n)}
+    draw = {
+        "gamma": lambda n: rng.uniform(0.5, 1.5, n),
+        "beta": lambda n: rng.normal(0, 0.1, n),
+        "moving_mean": lambda n: rng.normal(0, 0.1, n),
+        "moving_variance": lambda n: rng.uniform(0.5, 1.5, n),
+    }
     for layer in model.layers:
         if isinstance(layer, tf.keras.layers.BatchNormalization):  # gamma is absent when scale=False
             layer.set_weights([draw[w.name.split("/")[-1].split(":")[0]](w.shape) for w in layer.weights])

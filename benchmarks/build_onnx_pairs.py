@@ -56,7 +56,10 @@ def residual_cnn():
     net = Net().eval()
     k = tf.keras.layers
     inp = tf.keras.Input((32, 32, 3), batch_size=1)
-    c1, dw = k.Conv2D(16, 3, padding="same", activation="relu"), k.DepthwiseConv2D(3, padding="same", activation="relu")
+    c1, dw = (
+        k.Conv2D(16, 3, padding="same", activation="relu"),
+        k.DepthwiseConv2D(3, padding="same", activation="relu"),
+    )
     pw, c3, fc = k.Conv2D(32, 1, activation="relu"), k.Conv2D(32, 3, padding="same"), k.Dense(10)
     y = pw(dw(k.MaxPool2D(2)(c1(inp))))
     z = k.ReLU()(k.Add()([c3(y), y]))
@@ -76,7 +79,10 @@ def strided_flatten():
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
-            self.c1, self.dw = nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.Conv2d(8, 8, 3, padding=1, groups=8)
+            self.c1, self.dw = (
+                nn.Conv2d(3, 8, 3, stride=2, padding=1),
+                nn.Conv2d(8, 8, 3, padding=1, groups=8),
+            )
             self.pw, self.fc = nn.Conv2d(8, 16, 1), nn.Linear(16 * 16 * 16, 10)
 
         def forward(self, x):
@@ -87,7 +93,10 @@ def strided_flatten():
     net = Net().eval()
     k = tf.keras.layers
     inp = tf.keras.Input((32, 32, 3), batch_size=1)
-    c1, dw = k.Conv2D(8, 3, strides=2, activation="relu"), k.DepthwiseConv2D(3, padding="same", activation="relu")
+    c1, dw = (
+        k.Conv2D(8, 3, strides=2, activation="relu"),
+        k.DepthwiseConv2D(3, padding="same", activation="relu"),
+    )
     pw, fc = k.Conv2D(16, 1), k.Dense(10)
     x = k.Softmax(-1)(pw(dw(c1(k.ZeroPadding2D(1)(inp)))))
     model = tf.keras.Model(inp, fc(k.Flatten()(k.Permute((3, 1, 2))(x))))
@@ -112,14 +121,17 @@ def _copy(net, layers: dict) -> None:
 
 
 def build(name: str) -> tuple[Path, Path]:
-    """Write ``OUT/<name>.onnx`` (QDQ) and ``OUT/<name>.tflite`` (full int8); check the twins agree in float."""
+    """Write ``OUT/<name>.onnx`` (QDQ) and ``OUT/<name>.tflite`` (full int8); check the twins agree in
+    float."""
     import tensorflow as tf
     import torch
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     net, model = NETWORKS[name]()
     calib = np.random.default_rng(0).standard_normal((16, 3, 32, 32)).astype(np.float32)
-    gap = np.abs(net(torch.from_numpy(calib[:2])).detach().numpy() - model(calib[:2].transpose(0, 2, 3, 1)).numpy())
+    gap = np.abs(
+        net(torch.from_numpy(calib[:2])).detach().numpy() - model(calib[:2].transpose(0, 2, 3, 1)).numpy()
+    )
     assert gap.max() < 1e-4, f"{name}: the torch and Keras twins differ by {gap.max()}"
     onnx_path, tflite_path = OUT / f"{name}.onnx", OUT / f"{name}.tflite"
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,7 +171,9 @@ def main() -> int:
 
         with tempfile.TemporaryDirectory() as tmp:
             for target in TARGETS:
-                ms, layers, cpu, npu = vela_results(run_vela(args.vela, tflite_path, target, Path(tmp) / ".".join(target)))
+                ms, layers, cpu, npu = vela_results(
+                    run_vela(args.vela, tflite_path, target, Path(tmp) / ".".join(target))
+                )
                 pinned.setdefault(name, {})[".".join(target)] = {
                     "inference_ms": ms, "cycles": sum(layers.values()), "cpu_ops": cpu, "npu_ops": npu,
                     "layers": {str(k): v for k, v in sorted(layers.items())}}

@@ -1,4 +1,5 @@
-"""Store Vela 5.2.0's estimates for the test models, so that the tests compare against Vela without running it.
+"""Store Vela 5.2.0's estimates for the test models, so that the tests compare against Vela without running
+it.
 
 Usage (Vela in its own venv; CI never needs it)::
 

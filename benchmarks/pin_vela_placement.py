@@ -81,7 +81,9 @@ def main() -> int:
                                                    for fam in ("u55", "u85")}}
             cpu = {fam: sum(p == "cpu" for p in placed[fam].values()) for fam in ("u55", "u85")}
             print(f"{name:20s} {len(names):3d} operators, CPU: {cpu}")
-    OUT.write_text("{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in pinned.items()) + "\n}\n")
+    OUT.write_text(
+        "{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in pinned.items()) + "\n}\n"
+    )
     print(f"wrote {OUT}")
     return 0
 

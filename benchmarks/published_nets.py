@@ -57,8 +57,13 @@ def inception_v1(size: int = 224, classes: int = 1001) -> tf.keras.Model:
     x = _inception_v1_block(x, 64, (96, 128), (16, 32), 32)
     x = _inception_v1_block(x, 128, (128, 192), (32, 96), 64)
     x = L.MaxPooling2D(3, 2, padding="same")(x)
-    for spec in ((192, (96, 208), (16, 48), 64), (160, (112, 224), (24, 64), 64), (128, (128, 256), (24, 64), 64),
-                 (112, (144, 288), (32, 64), 64), (256, (160, 320), (32, 128), 128)):
+    for spec in (
+        (192, (96, 208), (16, 48), 64),
+        (160, (112, 224), (24, 64), 64),
+        (128, (128, 256), (24, 64), 64),
+        (112, (144, 288), (32, 64), 64),
+        (256, (160, 320), (32, 128), 128),
+    ):
         x = _inception_v1_block(x, *spec)
     x = L.MaxPooling2D(2, 2, padding="same")(x)
     x = _inception_v1_block(x, 256, (160, 320), (32, 128), 128)
@@ -135,7 +140,11 @@ def squeezenet(size: int = 224, classes: int = 1000, version: str = "1.0") -> tf
     inp = _input(size)
     fires = ((16, 64), (16, 64), (32, 128), (32, 128), (48, 192), (48, 192), (64, 256), (64, 256))
     pools_after = (3, 7) if version == "1.0" else (2, 4)
-    x = _conv(inp, 96, 7, 2, "valid", bn=False) if version == "1.0" else _conv(inp, 64, 3, 2, "valid", bn=False)
+    x = (
+        _conv(inp, 96, 7, 2, "valid", bn=False)
+        if version == "1.0"
+        else _conv(inp, 64, 3, 2, "valid", bn=False)
+    )
     x = L.MaxPooling2D(3, 2)(x)
     for i, (squeeze, expand) in enumerate(fires, 1):
         x = _fire(x, squeeze, expand)
@@ -153,7 +162,9 @@ def squeezenet(size: int = 224, classes: int = 1000, version: str = "1.0") -> tf
 def resnet_v1_5(depth: int, size: int = 224, classes: int = 1000) -> tf.keras.Model:
     """ResNet-18/34 (basic blocks) or -50/101/152 (bottlenecks) as torchvision builds them (He et al. 2016,
     Table 1, with the downsampling stride on the 3x3 convolution of a bottleneck)."""
-    blocks = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}[depth]
+    blocks = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}[
+        depth
+    ]
     bottleneck = depth >= 50
     inp = _input(size)
     x = _conv(L.ZeroPadding2D(3)(inp), 64, 7, 2, "valid")
@@ -198,7 +209,8 @@ def _round_filters(filters: int, width: float, divisor: int = 8) -> int:
 
 
 def efficientnet_edgetpu(variant: str, classes: int = 1001) -> tf.keras.Model:
-    """EfficientNet-EdgeTPU-S/M/L: MBConv blocks (fused in the first three stages), ReLU, no squeeze-excite."""
+    """EfficientNet-EdgeTPU-S/M/L: MBConv blocks (fused in the first three stages), ReLU, no
+    squeeze-excite."""
     width, depth, size = EDGETPU_SCALES[variant]
     inp = _input(size)
     x = _conv(inp, _round_filters(32, width), 3, 2)
@@ -220,11 +232,13 @@ def efficientnet_edgetpu(variant: str, classes: int = 1001) -> tf.keras.Model:
 
 
 # -------------------------------------------------------------------------------------------------------
-# Detection and segmentation on MobileNet backbones (TF Object Detection API, DeepLab, TF segmentation tutorial)
+# Detection and segmentation on MobileNet backbones (TF Object Detection API, DeepLab, TF segmentation
+# tutorial)
 # -------------------------------------------------------------------------------------------------------
 
 def _ssd_head(features: list, anchors: list[int], classes: int):
-    """SSD's 1x1 box and class predictors per feature map, reshaped and concatenated, scores through sigmoid."""
+    """SSD's 1x1 box and class predictors per feature map, reshaped and concatenated, scores through
+    sigmoid."""
     boxes, scores = [], []
     for f, a in zip(features, anchors, strict=True):
         boxes.append(L.Reshape((-1, 4))(L.Conv2D(a * 4, 1)(f)))
@@ -246,8 +260,24 @@ def _mobilenet_v1_same(x) -> list:
     instead of 19x19 at 300x300); returns the outputs of pointwise layers 11 and 13."""
     x = _conv(x, 32, 3, 2, activation="relu6")
     taps = []
-    for i, (filters, stride) in enumerate(((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1),
-                                           (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1)), 1):
+    for i, (filters, stride) in enumerate(
+        (
+            (64, 1),
+            (128, 2),
+            (128, 1),
+            (256, 2),
+            (256, 1),
+            (512, 2),
+            (512, 1),
+            (512, 1),
+            (512, 1),
+            (512, 1),
+            (512, 1),
+            (1024, 2),
+            (1024, 1),
+        ),
+        1,
+    ):
         x = L.DepthwiseConv2D(3, stride, padding="same", use_bias=False)(x)
         x = L.Activation("relu6")(L.BatchNormalization()(x))
         x = _conv(x, filters, 1, activation="relu6")

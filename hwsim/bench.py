@@ -41,7 +41,9 @@ class Timing:
         return "" if seconds is None else f"{self.macs / seconds / 1e9:.1f}"
 
 
-def _interleaved(a: Callable[[], object], b: Callable[[], object] | None, repeats: int) -> tuple[float, float | None]:
+def _interleaved(
+    a: Callable[[], object], b: Callable[[], object] | None, repeats: int
+) -> tuple[float, float | None]:
     a()
     if b is not None:
         b()
@@ -73,24 +75,33 @@ def _session(nodes, inputs, outputs, initializers):
     options = onnxruntime.SessionOptions()
     # Its pool would otherwise spin for a while after each run and take the cores from hwsim's next run.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
 
 
 def ort_matmul_integer(w: np.ndarray):
     """An ONNX Runtime session computing MatMulInteger(A, W) with W as a constant (prepacked) initializer."""
     _, helper, numpy_helper, tp = _ort()
     k, n = w.shape
-    return _session([helper.make_node("MatMulInteger", ["A", "W"], ["Y"])],
-                    [helper.make_tensor_value_info("A", tp.INT8, [None, k])],
-                    [helper.make_tensor_value_info("Y", tp.INT32, [None, n])], [numpy_helper.from_array(w, "W")])
+    return _session(
+        [helper.make_node("MatMulInteger", ["A", "W"], ["Y"])],
+        [helper.make_tensor_value_info("A", tp.INT8, [None, k])],
+        [helper.make_tensor_value_info("Y", tp.INT32, [None, n])],
+        [numpy_helper.from_array(w, "W")],
+    )
 
 
 def ort_conv_integer(w_oihw: np.ndarray, pads: list[int]):
     """An ONNX Runtime session computing ConvInteger(X, W) (NCHW) with W constant."""
     _, helper, numpy_helper, tp = _ort()
     node = helper.make_node("ConvInteger", ["X", "W"], ["Y"], pads=pads)
-    return _session([node], [helper.make_tensor_value_info("X", tp.INT8, None)],
-                    [helper.make_tensor_value_info("Y", tp.INT32, None)], [numpy_helper.from_array(w_oihw, "W")])
+    return _session(
+        [node],
+        [helper.make_tensor_value_info("X", tp.INT8, None)],
+        [helper.make_tensor_value_info("Y", tp.INT32, None)],
+        [numpy_helper.from_array(w_oihw, "W")],
+    )
 
 
 def bench_gemm(shape: tuple[int, int, int], repeats: int, rng: np.random.Generator) -> Timing:
@@ -118,13 +129,20 @@ def bench_conv(repeats: int, rng: np.random.Generator, size: int = 56, channels:
     got = ops.conv2d(x, w, padding="same")
     if not np.array_equal(got.acc, want):
         raise AssertionError("conv2d: hwsim and ONNX Runtime disagree; nothing was timed")
-    ours, peer = _interleaved(lambda: ops.conv2d(x, w, padding="same"), lambda: session.run(None, {"X": x_nchw}),
-                              repeats)
-    return Timing(f"conv2d 1x{size}x{size}x{channels} -> {channels}, 3x3 SAME", size * size * 9 * channels**2, ours,
-                  peer)
+    ours, peer = _interleaved(
+        lambda: ops.conv2d(x, w, padding="same"), lambda: session.run(None, {"X": x_nchw}), repeats
+    )
+    return Timing(
+        f"conv2d 1x{size}x{size}x{channels} -> {channels}, 3x3 SAME",
+        size * size * 9 * channels**2,
+        ours,
+        peer,
+    )
 
 
-def bench_extras(repeats: int, rng: np.random.Generator, shape: tuple[int, int, int]) -> list[tuple[str, float]]:
+def bench_extras(
+    repeats: int, rng: np.random.Generator, shape: tuple[int, int, int]
+) -> list[tuple[str, float]]:
     """Cost of bit-accurate extras as a ratio to the plain exact int32 GEMM of the same shape."""
     m, k, n = shape
     x = rng.integers(-128, 128, (m, k)).astype(np.int8)
@@ -136,8 +154,11 @@ def bench_extras(repeats: int, rng: np.random.Generator, shape: tuple[int, int, 
     cases = {
         "int16 saturating accumulator, ordered": lambda: ops.matmul(x, packed, accumulator=narrow),
         "20-bit accumulator, overflows counted (EXACT, ordered)": lambda: ops.matmul(
-            x, packed, accumulator=Accumulator(IntFormat(20), "exact")),
-        "int4 weights unpacked per call": lambda: ops.matmul(x, ops.unpack_int4(packed_w4, k * n).reshape(k, n)),
+            x, packed, accumulator=Accumulator(IntFormat(20), "exact")
+        ),
+        "int4 weights unpacked per call": lambda: ops.matmul(
+            x, ops.unpack_int4(packed_w4, k * n).reshape(k, n)
+        ),
         "per-group partial sums (group 32)": lambda: ops.matmul_groups(x, packed, group_size=32),
     }
     return [(name, _interleaved(fn, None, max(1, repeats // 2))[0] / plain) for name, fn in cases.items()]
@@ -172,19 +193,28 @@ def run_kernel_benchmarks(quick: bool = False, repeats: int = 7, out: TextIO = s
                                                               (1, 4096, 4096), (16, 4096, 4096)]
     repeats = 2 if quick else repeats
     variant = "VNNI/AMX" if has_int8_dot_product() else "AVX2"
-    print(f"CPU: {cpu_name()} ({variant}), {os.cpu_count()} cores; medians of {repeats} interleaved runs\n", file=out)
+    print(
+        f"CPU: {cpu_name()} ({variant}), {os.cpu_count()} cores; medians of {repeats} interleaved runs\n",
+        file=out,
+    )
     print("| case | hwsim GMAC/s | ONNX Runtime GMAC/s | hwsim / ORT |\n|---|---:|---:|---:|", file=out)
     timings = [bench_gemm(s, repeats, rng) for s in shapes]
     timings.append(bench_conv(repeats, rng, size=16 if quick else 56, channels=16 if quick else 64))
     for t in timings:
-        print(f"| {t.case} | {t.gmacs(t.hwsim_s)} | {t.gmacs(t.peer_s)} | {t.peer_s / t.hwsim_s:.2f}x |", file=out)
+        print(
+            f"| {t.case} | {t.gmacs(t.hwsim_s)} | {t.gmacs(t.peer_s)} | {t.peer_s / t.hwsim_s:.2f}x |",
+            file=out,
+        )
     extra_shape = (8, 64, 32) if quick else (64, 512, 256)
     print(f"\n| bit-accurate extra (GEMM {'x'.join(map(str, extra_shape))}) | time / plain exact int32 path |"
           "\n|---|---:|", file=out)
     for name, ratio in bench_extras(repeats, rng, extra_shape):
         print(f"| {name} | {ratio:.1f}x |", file=out)
     cold, warm = compile_times()
-    print(f"\nimport + first call of every kernel: {cold:.1f} s cold (empty numba cache), {warm:.1f} s warm", file=out)
+    print(
+        f"\nimport + first call of every kernel: {cold:.1f} s cold (empty numba cache), {warm:.1f} s warm",
+        file=out,
+    )
     return timings
 
 
@@ -228,10 +258,13 @@ def bench_infer(repeats: int = 7, out: TextIO = sys.stdout, size: int = 224, bat
         resolvers = {"xnnpack": "AUTO", "tflite-optimized": "BUILTIN_WITHOUT_DEFAULT_DELEGATES"}
         cores = os.cpu_count() or 1
         print(f"CPU: {cpu_name()}, {cores} cores; MobileNetV2 {size}x{size} int8 "
-              f"({graph.mac_count() / 1e6:.0f} M MACs); medians of {repeats} interleaved runs. TFLite runs with "
-              f"its default thread count (one) and with {cores}; hwsim uses {numba.get_num_threads()} threads\n",
+              f"({graph.mac_count() / 1e6:.0f} M MACs); medians of {repeats} interleaved runs. TFLite runs "
+              "with "
+              f"its default thread count (one) and with {cores}; hwsim uses {numba.get_num_threads()} "
+              "threads\n",
               file=out)
-        print(f"| semantics | TFLite ms (default) | TFLite ms ({cores} threads) | hwsim ms | hwsim / TFLite default | "
+        print(f"| semantics | TFLite ms (default) | TFLite ms ({cores} threads) | hwsim ms | hwsim / TFLite "
+              "default | "
               f"hwsim / TFLite {cores} threads | bit-exact |\n|---|---:|---:|---:|---:|---:|---|", file=out)
         for semantics, resolver in resolvers.items():
             runs = [_tflite_runner(tf, path, resolver, x, threads) for threads in (None, cores)]
@@ -278,10 +311,15 @@ def bench_batch(tf, graph, path: str, batch: int, repeats: int, out: TextIO) -> 
         print(f"| {name} | {row} |", file=out)
 
 
-def _tflite_runner(tf, path: str, resolver: str, x: np.ndarray, threads: int | None) -> Callable[[], np.ndarray]:
+def _tflite_runner(
+    tf, path: str, resolver: str, x: np.ndarray, threads: int | None
+) -> Callable[[], np.ndarray]:
     """One TFLite interpreter (``threads`` None: the interpreter's default) as a call that runs ``x``."""
-    interp = tf.lite.Interpreter(model_path=path, num_threads=threads,
-                                 experimental_op_resolver_type=getattr(tf.lite.experimental.OpResolverType, resolver))
+    interp = tf.lite.Interpreter(
+        model_path=path,
+        num_threads=threads,
+        experimental_op_resolver_type=getattr(tf.lite.experimental.OpResolverType, resolver),
+    )
     interp.allocate_tensors()
     index, output = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
     if x.shape[0] != interp.get_input_details()[0]["shape"][0]:  # a batch: the input resized to it

@@ -26,15 +26,23 @@ def test_unknown_data_folder_is_an_error():
 
 def test_cli_help_and_list():
     """`hwsim --help` and `hwsim list semantics` run as a user would run them."""
-    help_text = subprocess.run([sys.executable, "-m", "hwsim", "--help"], capture_output=True, text=True, check=True)
+    help_text = subprocess.run(
+        [sys.executable, "-m", "hwsim", "--help"], capture_output=True, text=True, check=True
+    )
     assert "bench" in help_text.stdout and "list" in help_text.stdout
-    listing = subprocess.run([sys.executable, "-m", "hwsim", "list", "semantics"], capture_output=True, text=True,
-                             check=True, cwd=ROOT)
+    listing = subprocess.run(
+        [sys.executable, "-m", "hwsim", "list", "semantics"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     assert "tflite-reference" in listing.stdout and "onnxruntime" in listing.stdout
 
 
 def test_wheel_carries_data_folders(tmp_path):
-    """A wheel built from the checkout holds each data folder under hwsim/_data (non-editable installs find it)."""
+    """A wheel built from the checkout holds each data folder under hwsim/_data (non-editable installs find
+    it)."""
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(tmp_path), str(ROOT)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("hwsim-*.whl"))

@@ -34,8 +34,11 @@ BATCH = 32
 
 
 def conv_bn(cin: int, cout: int, stride: int = 1, groups: int = 1, kernel: int = 3) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False), nn.BatchNorm2d(cout),
-            nn.ReLU()]
+    return [
+        nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(),
+    ]
 
 
 def build(name: str) -> nn.Module:
@@ -61,11 +64,14 @@ def train(name: str) -> dict:
     layout = "flat" if name == "mlp" else "image"
     tr, te = digits_split("train", layout), digits_split("test", layout)
     model = build(name)
-    depthwise = [p for m in model.modules() if isinstance(m, nn.Conv2d) and m.groups > 1 for p in m.parameters()]
+    depthwise = [
+        p for m in model.modules() if isinstance(m, nn.Conv2d) and m.groups > 1 for p in m.parameters()
+    ]
     dw_ids = {id(p) for p in depthwise}
     others = [p for p in model.parameters() if id(p) not in dw_ids]
-    opt = torch.optim.AdamW([{"params": others, "weight_decay": 1e-4}, {"params": depthwise, "weight_decay": 0.0}],
-                            lr=3e-3)
+    opt = torch.optim.AdamW(
+        [{"params": others, "weight_decay": 1e-4}, {"params": depthwise, "weight_decay": 0.0}], lr=3e-3
+    )
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, EPOCHS)
     x, y = torch.from_numpy(tr.x), torch.from_numpy(tr.y)
     gen = torch.Generator().manual_seed(SEED)
@@ -80,9 +86,18 @@ def train(name: str) -> dict:
     with torch.no_grad():
         acc = float((model(torch.from_numpy(te.x)).argmax(1).numpy() == te.y).mean())
     path = HERE / f"digits_{name}.onnx"
-    torch.onnx.export(model, torch.from_numpy(te.x[:1]), str(path), input_names=["x"], output_names=["logits"],
-                      dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}}, opset_version=13,
-                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=True, dynamo=False)
+    torch.onnx.export(
+        model,
+        torch.from_numpy(te.x[:1]),
+        str(path),
+        input_names=["x"],
+        output_names=["logits"],
+        dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=13,
+        training=torch.onnx.TrainingMode.PRESERVE,
+        do_constant_folding=True,
+        dynamo=False,
+    )
     record = {"model": path.name, "data": "workloads/digits.npz (scikit-learn's load_digits), pixels / 16",
               "split": "hwsim.accuracy.datasets.digits_split: permutation from default_rng(0); "
                        "1257 train, 540 test; calibration = first 256 train samples",
@@ -97,4 +112,5 @@ def train(name: str) -> dict:
 if __name__ == "__main__":
     for model_name in sys.argv[1:] or ["cnn_bn", "dsconv", "mlp"]:
         rec = train(model_name)
-        print(f"{rec['model']}: float test accuracy {rec['float_test_accuracy']:.4f}, {rec['parameters']} params")
+        print(f"{rec['model']}: float test accuracy {rec['float_test_accuracy']:.4f}, {rec['parameters']} "
+              "params")

@@ -52,12 +52,14 @@ class AccuracyReport:
         lines = [f"{self.model} with {self.recipe}: {self.samples} samples"]
         header = not np.isnan(self.float_top1)
         if header:
-            lines.append(f"  top-1 float {100 * self.float_top1:.2f} %  fake-quant {100 * self.fake_quant_top1:.2f} %"
+            lines.append(f"  top-1 float {100 * self.float_top1:.2f} %  fake-quant "
+                         f"{100 * self.fake_quant_top1:.2f} %"
                          f"  integer {100 * self.integer_top1:.2f} %  (fake-quant and integer agree on "
                          f"{100 * self.agreement:.2f} %)")
         lines.extend(score_lines(self.scores, skip=("_top1",) if header else ()))
         if self.layers:
-            lines.append(f"  {'tensor (op)':44s} {'SQNR fq dB':>10s} {'SQNR int dB':>11s} {'max|err| LSB':>12s} "
+            lines.append(f"  {'tensor (op)':44s} {'SQNR fq dB':>10s} {'SQNR int dB':>11s} "
+                         f"{'max|err| LSB':>12s} "
                          f"{'mean|err| LSB':>13s} {'int-fq LSB':>10s}")
         for r in self.layers:
             label = f"{r.op} ({r.kind})"[:44]
@@ -74,8 +76,10 @@ def score_lines(scores: dict[str, float], skip: tuple[str, ...] = ()) -> list[st
                  if (v := scores.get(f"{run}_{metric}")) is not None and f"_{metric}" not in skip]
         if cells:
             share = metric in ("top1", "top5", "agreement")
-            text = "  ".join(f"{run.replace('_', '-')} {100 * v:.2f} %" if share else f"{run.replace('_', '-')} {v:.4g}"
-                             for run, v in cells)
+            text = "  ".join(
+                f"{run.replace('_', '-')} {100 * v:.2f} %" if share else f"{run.replace('_', '-')} {v:.4g}"
+                for run, v in cells
+            )
             label = {"agreement": "top-1 agreement with float", "sqnr_db": "output SQNR dB vs float",
                      "mse": "MSE vs targets", "top5": "top-5", "top1": "top-1"}[metric]
             lines.append(f"  {label}: {text}")

@@ -15,23 +15,19 @@ run_presets                UseRamulatorTrace                ``False``; ``True`` 
                                                             trace files) is refused
 architecture_presets       ArrayHeight, ArrayWidth          the array
 architecture_presets       Ifmap/Filter/OfmapSramSzkB       the three SRAM sizes
-architecture_presets       Ifmap/Filter/OfmapOffset         the operands' addresses (``memory_model: scalesim``)
-architecture_presets       Dataflow                         os, ws or is
-architecture_presets       Bandwidth                        USER: DRAM words per cycle (its first value is the
-                                                            OFMAP drain rate of the scalesim memory model)
-architecture_presets       Read/WriteRequestBuffer          no effect: SCALE-Sim uses them only with Ramulator
-layout                     IfmapCustomLayout,               ``False``; ``True`` (bank-conflict modelling) is
-                           FilterCustomLayout               refused
-layout                     Ifmap/FilterSRAMBankBandwidth    USER: the IFMAP/filter DRAM fetch rate of the
-                                                            scalesim memory model (SCALE-Sim reads them so)
-layout                     Ifmap/FilterSRAMBankNum          USER: must divide the bank bandwidth (SCALE-Sim
-                                                            asserts it); no other effect without custom layout
-layout                     Ifmap/FilterSRAMBankPort         no effect without custom layout
-sparsity                   SparsitySupport                  ``false``; ``true`` is refused
-sparsity                   SparseRep, OptimizedMapping,     no effect: read only with sparsity support
-                           BlockSize,
-                           RandomNumberGeneratorSeed
-=========================  ===============================  =================================================
+architecture_presets       Ifmap/Filter/OfmapOffset         the operands' addresses (``memory_model:
+scalesim``) architecture_presets       Dataflow                         os, ws or is architecture_presets
+Bandwidth                        USER: DRAM words per cycle (its first value is the OFMAP drain rate of the
+scalesim memory model) architecture_presets       Read/WriteRequestBuffer          no effect: SCALE-Sim uses
+them only with Ramulator layout                     IfmapCustomLayout,               ``False``; ``True``
+(bank-conflict modelling) is FilterCustomLayout               refused layout
+Ifmap/FilterSRAMBankBandwidth    USER: the IFMAP/filter DRAM fetch rate of the scalesim memory model
+(SCALE-Sim reads them so) layout                     Ifmap/FilterSRAMBankNum          USER: must divide the
+bank bandwidth (SCALE-Sim asserts it); no other effect without custom layout layout
+Ifmap/FilterSRAMBankPort         no effect without custom layout sparsity                   SparsitySupport
+``false``; ``true`` is refused sparsity                   SparseRep, OptimizedMapping,     no effect: read
+only with sparsity support BlockSize, RandomNumberGeneratorSeed =========================
+===============================  =================================================
 
 The device has separate ifmap/filter/ofmap SRAMs, a DRAM homing every tensor, 1-byte words (SCALE-Sim's
 ``word_size = 1``), a 1 GHz clock (SCALE-Sim counts cycles only) and a vector unit as wide as the array for
@@ -56,12 +52,37 @@ CALC_MODE_WORDS_PER_CYCLE = 10
 KEYS = {  # section -> canonical key spellings SCALE-Sim 3.0.0 reads
     "general": ("run_name",),
     "run_presets": ("InterfaceBandwidth", "UseRamulatorTrace"),
-    "architecture_presets": ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB",
-                             "IfmapOffset", "FilterOffset", "OfmapOffset", "Dataflow", "Bandwidth",
-                             "ReadRequestBuffer", "WriteRequestBuffer"),
-    "layout": ("IfmapCustomLayout", "FilterCustomLayout", "IfmapSRAMBankBandwidth", "IfmapSRAMBankNum",
-               "IfmapSRAMBankPort", "FilterSRAMBankBandwidth", "FilterSRAMBankNum", "FilterSRAMBankPort"),
-    "sparsity": ("SparsitySupport", "SparseRep", "OptimizedMapping", "BlockSize", "RandomNumberGeneratorSeed"),
+    "architecture_presets": (
+        "ArrayHeight",
+        "ArrayWidth",
+        "IfmapSramSzkB",
+        "FilterSramSzkB",
+        "OfmapSramSzkB",
+        "IfmapOffset",
+        "FilterOffset",
+        "OfmapOffset",
+        "Dataflow",
+        "Bandwidth",
+        "ReadRequestBuffer",
+        "WriteRequestBuffer",
+    ),
+    "layout": (
+        "IfmapCustomLayout",
+        "FilterCustomLayout",
+        "IfmapSRAMBankBandwidth",
+        "IfmapSRAMBankNum",
+        "IfmapSRAMBankPort",
+        "FilterSRAMBankBandwidth",
+        "FilterSRAMBankNum",
+        "FilterSRAMBankPort",
+    ),
+    "sparsity": (
+        "SparsitySupport",
+        "SparseRep",
+        "OptimizedMapping",
+        "BlockSize",
+        "RandomNumberGeneratorSeed",
+    ),
 }
 _CANONICAL = {(s, k.lower()): k for s, keys in KEYS.items() for k in keys}
 
@@ -82,7 +103,8 @@ def _read_ini(path: Path) -> dict[tuple[str, str], tuple[str, int]]:
                 hint = _hint(section, list(KEYS))
                 why = (" (hwsim takes the topology on its command line)" if section == "network_presets"
                        else "")
-                raise ConfigError(f"{path}:{number}: [{match[1].strip()}]: unknown section{why}; {hint}valid: "
+                raise ConfigError(f"{path}:{number}: [{match[1].strip()}]: unknown section{why}; "
+                                  f"{hint}valid: "
                                   f"{', '.join(KEYS)}")
             continue
         match = re.fullmatch(r"([^:=]+?)\s*[:=]\s*(.*)", line)
@@ -91,10 +113,12 @@ def _read_ini(path: Path) -> dict[tuple[str, str], tuple[str, int]]:
         key = match[1].strip().lower()
         if (section, key) not in _CANONICAL:
             hint = _hint(match[1].strip(), list(KEYS[section]))
-            raise ConfigError(f"{path}:{number}: [{section}] {match[1].strip()}: SCALE-Sim 3.0.0 does not read "
+            raise ConfigError(f"{path}:{number}: [{section}] {match[1].strip()}: SCALE-Sim 3.0.0 does not "
+                              "read "
                               f"this key; {hint}valid in [{section}]: {', '.join(KEYS[section])}")
         if (section, key) in values:
-            raise ConfigError(f"{path}:{number}: [{section}] {_CANONICAL[(section, key)]}: given twice (first on "
+            raise ConfigError(f"{path}:{number}: [{section}] {_CANONICAL[(section, key)]}: given twice "
+                              "(first on "
                               f"line {values[(section, key)][1]})")
         values[(section, key)] = (match[2].strip(), number)
     return values
@@ -151,10 +175,12 @@ def load_scalesim_cfg(path: str | Path) -> DeviceSpec:
     mode, mode_line = get("run_presets", "InterfaceBandwidth", "CALC")
     if mode not in ("CALC", "USER"):
         raise ConfigError(f"{path}:{mode_line}: [run_presets] InterfaceBandwidth: expected CALC or USER "
-                          f"(SCALE-Sim compares it case-sensitively and stops on anything else) (got {mode!r})")
+                          "(SCALE-Sim compares it case-sensitively and stops on anything else) (got "
+                          f"{mode!r})")
     flag("run_presets", "UseRamulatorTrace", "True", "False", "False",
          "DRAM latencies from Ramulator trace files are not modelled")
-    flag(lay, "IfmapCustomLayout", "True", "False", "False", "custom SRAM layouts (bank conflicts) are not modelled")
+    flag(lay, "IfmapCustomLayout", "True", "False", "False", "custom SRAM layouts (bank conflicts) are not "
+                                                             "modelled")
     flag(lay, "FilterCustomLayout", "True", "False", "False", "custom SRAM layouts (bank conflicts) are not "
                                                               "modelled")
     sparse, _ = get("sparsity", "SparsitySupport", "false")
@@ -178,7 +204,8 @@ def load_scalesim_cfg(path: str | Path) -> DeviceSpec:
         text, line = get(arch, "Bandwidth")
         first = text.split(",")[0].strip()
         if not re.fullmatch(r"[0-9]+", first) or int(first) <= 0:
-            raise ConfigError(f"{path}:{line}: [{arch}] Bandwidth: expected positive integers, comma-separated "
+            raise ConfigError(f"{path}:{line}: [{arch}] Bandwidth: expected positive integers, "
+                              "comma-separated "
                               f"(got {text!r})")
         bandwidth = float(first)
         ofmap_words = int(first)
@@ -198,7 +225,8 @@ def load_scalesim_cfg(path: str | Path) -> DeviceSpec:
              "write_bandwidth_bytes_per_cycle": bandwidth, "read_ports": 3, "write_ports": 1,
              "holds": ["weights", "inputs", "outputs"], "homes": ["weights", "activations"],
              "technology": "ddr3",
-             "source": f"{src}: Bandwidth ({mode}); technology ddr3 is an assumption (SCALE-Sim names no DRAM)"},
+             "source": f"{src}: Bandwidth ({mode}); technology ddr3 is an assumption (SCALE-Sim names no "
+                       "DRAM)"},
             {"name": "ifmap_sram", "kind": "sram", "size_bytes": ifmap_kb * 1024, "holds": ["inputs"],
              "read_bandwidth_bytes_per_cycle": rows, "write_bandwidth_bytes_per_cycle": bandwidth,
              "source": f"{src}: IfmapSramSzkB"},

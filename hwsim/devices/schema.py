@@ -9,9 +9,9 @@ the outermost level (off-chip DRAM, flash or a host link) to the innermost (regi
     mac_array:
       rows: 16
       columns: 16
-      dataflow: weight_stationary          # output_stationary | weight_stationary | input_stationary | dot_product
-      accumulator_bits: 32
-      precisions:                          # operand pairs and their rate in MACs per PE per cycle
+      dataflow: weight_stationary          # output_stationary | weight_stationary | input_stationary |
+      dot_product accumulator_bits: 32 precisions:                          # operand pairs and their rate in
+      MACs per PE per cycle
         - {weights_bits: 8, activations_bits: 8, macs_per_pe_per_cycle: 1}
         - {weights_bits: 4, activations_bits: 8, macs_per_pe_per_cycle: 2}
       ops: [conv2d, depthwise_conv2d, fully_connected, batch_matmul]
@@ -28,12 +28,12 @@ the outermost level (off-chip DRAM, flash or a host link) to the innermost (regi
 
 ``performance_model`` names how layers become timed plans (``hwsim.schedule.models``: ``hwsim``, hwsim's own
 mapper, the default; ``edgetpu_compiler``, the Edge TPU compiler's placement). ``holds`` lists the operands a
-level stages (tiles of weights, inputs, outputs); ``homes`` the tensors that may live there whole (``weights``:
-a layer's weights; ``activations``: feature maps between layers). ``layer_overhead_cycles`` is spent by each
-layer's unit before its first tile, ``inference_overhead_cycles`` once per inference (the runtime's start and
-round trip); both default to 0. A vector unit with ``on_host: true`` is the host's CPU, which a performance
-model may give the ops the device cannot run: it is timed, but its energy and area are not the device's.
-Each sub-section takes a ``source:`` string saying where its numbers come from.
+level stages (tiles of weights, inputs, outputs); ``homes`` the tensors that may live there whole
+(``weights``: a layer's weights; ``activations``: feature maps between layers). ``layer_overhead_cycles`` is
+spent by each layer's unit before its first tile, ``inference_overhead_cycles`` once per inference (the
+runtime's start and round trip); both default to 0. A vector unit with ``on_host: true`` is the host's CPU,
+which a performance model may give the ops the device cannot run: it is timed, but its energy and area are not
+the device's. Each sub-section takes a ``source:`` string saying where its numbers come from.
 
 The sections are :mod:`hwsim.config.records` (dataclasses checked against their annotations), not pydantic
 models: every simulation reads a device, and importing pydantic would cost it more than the rest of a small
@@ -68,12 +68,15 @@ class PrecisionRateSpec:
         rate = self.macs_per_pe_per_cycle
         inv = 1 / rate
         if not (rate >= 1 and rate == int(rate)) and not (inv == int(inv)):
-            raise at_field(("macs_per_pe_per_cycle",), "expected a whole number or 1/n (e.g. 2, 1, 0.5)", rate)
+            raise at_field(
+                ("macs_per_pe_per_cycle",), "expected a whole number or 1/n (e.g. 2, 1, 0.5)", rate
+            )
 
 
 @_spec
 class MacArraySpec:
-    """The MAC array: ``rows x columns`` PEs (x ``spatial_lanes`` for ``dot_product``), dataflow and precisions.
+    """The MAC array: ``rows x columns`` PEs (x ``spatial_lanes`` for ``dot_product``), dataflow and
+    precisions.
 
     ``depthwise`` says how a systolic array runs a depthwise convolution: ``per_channel`` as SCALE-Sim does
     (one single-channel convolution per channel, one after another), or ``block_diagonal`` (``n`` channels
@@ -110,7 +113,9 @@ class MacArraySpec:
             raise at_field(("dataflow",), f"unknown dataflow; {hint}valid: {', '.join(DATAFLOW_NAMES)}",
                            self.dataflow)
         if self.spatial_lanes != 1 and self.dataflow != "dot_product":
-            raise at_field(("spatial_lanes",), "only a dot_product array has spatial lanes", self.spatial_lanes)
+            raise at_field(
+                ("spatial_lanes",), "only a dot_product array has spatial lanes", self.spatial_lanes
+            )
         if self.weight_double_buffering and self.dataflow != "weight_stationary":
             raise at_field(("weight_double_buffering",), "only a weight_stationary array double-buffers its "
                            "weights", self.weight_double_buffering)
@@ -155,7 +160,8 @@ class MemorySpec:
     holds: Annotated[list[Operand], MinLen(1)]
     homes: list[Home] = dataclasses.field(default_factory=list)
     persistent_weights_bytes: Annotated[int, Ge(0)] = 0
-    technology: str | None = None  # off-chip technology an energy table prices (ddr3, lpddr5x, usb3_host, ...)
+    # off-chip technology an energy table prices (ddr3, lpddr5x, usb3_host, ...)
+    technology: str | None = None
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -212,7 +218,9 @@ class EthosUSpec:
 
                 close = difflib.get_close_matches(value, list(names), n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
-                raise at_field((field,), f"unknown {field.replace('_', ' ')}; {hint}valid: {', '.join(names)}", value)
+                raise at_field(
+                    (field,), f"unknown {field.replace('_', ' ')}; {hint}valid: {', '.join(names)}", value
+                )
 
 
 @_spec
@@ -246,10 +254,12 @@ def scalesim_memory_problem(spec: DeviceSpec) -> str | None:
         i = max(i for i, m in enumerate(spec.memories) if operand in m.holds and m.kind != "register_file")
         level = spec.memories[i]
         if level.kind != "sram":
-            return (f"scalesim needs an SRAM buffer for {operand} (its ifmap, filter and ofmap SRAMs); {operand} "
+            return (f"scalesim needs an SRAM buffer for {operand} (its ifmap, filter and ofmap SRAMs); "
+                    f"{operand} "
                     f"are read from {level.name!r}, a {level.kind} level")
         if i in readers:
-            return (f"scalesim needs one SRAM per operand (its ifmap, filter and ofmap SRAMs); {readers[i]} and "
+            return (f"scalesim needs one SRAM per operand (its ifmap, filter and ofmap SRAMs); {readers[i]} "
+                    "and "
                     f"{operand} share {level.name!r}")
         readers[i] = operand
     return None
@@ -312,7 +322,8 @@ class DeviceSpec:
         if self.memory_model != "scalesim":
             return
         if self.performance_model not in ("hwsim", "scalesim-3.0"):
-            raise at_field(("memory_model",), f"scalesim replaces the whole layer plan; it cannot be combined "
+            raise at_field(("memory_model",), "scalesim replaces the whole layer plan; it cannot be "
+                                              "combined "
                            f"with performance_model {self.performance_model!r}", self.memory_model)
         problem = scalesim_memory_problem(self)
         if problem:

@@ -13,7 +13,8 @@ traced back to the table entry and the rule that produced it::
     >>> print(breakdown.table())                                                  # doctest: +SKIP
 
 Energy per inference is the sum of the rows (dynamic plus leakage x time). Power, the energy-delay product
-and TOPS/W derive from it; the peak power comes from the busiest window of the trace (:mod:`hwsim.energy.power`).
+and TOPS/W derive from it; the peak power comes from the busiest window of the trace
+(:mod:`hwsim.energy.power`).
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ class EnergyBreakdown:
         return self._sum(lambda r: (r.component, r.category))
 
     def by_category(self) -> dict[str, float]:
-        """pJ per category (multiplier, accumulator, idle, register_file, vector, sram, dram, flash, link, leakage)."""
+        """pJ per category (multiplier, accumulator, idle, register_file, vector, sram, dram, flash, link,
+        leakage)."""
         return self._sum(lambda r: r.category)
 
     def by_action(self) -> dict[tuple[str, str, int | str], tuple[int, float]]:
@@ -146,7 +148,8 @@ class EnergyBreakdown:
         for (c, cat), e in sorted(self.by_component().items(), key=lambda kv: -kv[1]):
             out.append(f"  {c[:16]:16s} {cat:14s} {e / 1e6:>12.6f} {e / total:>7.1%}")
         out += ["", "by action"]
-        head = f"  {'component':16s} {'action':7s} {'bits':>6s} {'count':>14s} {'pJ_each':>10s} {'energy_uJ':>12s}"
+        head = (f"  {'component':16s} {'action':7s} {'bits':>6s} {'count':>14s} {'pJ_each':>10s} "
+                f"{'energy_uJ':>12s}")
         out += [head, "  " + "-" * (len(head) - 2)]
         for (c, a, b), (n, e) in sorted(self.by_action().items(), key=lambda kv: -kv[1][1]):
             each = e / n if n and a != "leak" else float("nan")
@@ -162,7 +165,8 @@ class EnergyBreakdown:
         if rows:
             out += ["", "rows (layer, component, category, action, bits, count, energy_pJ, source)"]
             for r in self.rows:
-                out.append(f"  {r.layer} | {r.component} | {r.category} | {r.action} | {r.bits} | {r.count:,} | "
+                out.append(f"  {r.layer} | {r.component} | {r.category} | {r.action} | {r.bits} | "
+                           f"{r.count:,} | "
                            f"{r.energy_pj:.6g} | {r.source}")
         return "\n".join(out)
 
@@ -204,7 +208,8 @@ def account(result, model: EnergyModel, *, window_us: float = 10.0) -> EnergyBre
             seconds = layer.cycles / (mhz * 1e6)
             for component, category, mw, source in leak:
                 rows.append(EnergyRow(layer.op, component, category, "leak", "-", layer.cycles,
-                                      mw * seconds * 1e9, f"{source}; x {layer.cycles:,} cycles at {mhz:g} MHz"))
+                                      mw * seconds * 1e9, f"{source}; x {layer.cycles:,} cycles at {mhz:g} "
+                                                          "MHz"))
     out.power = power_report(result, out, window_us=window_us)
     return out
 
@@ -231,10 +236,13 @@ def peak_efficiency(pricer: DevicePricer, precision: str = "8x8") -> PeakEfficie
     w, _, a = precision.partition("x")
     parts = [(f"{c.category} {precision}", c.energy_pj) for c in pricer.price(arr.name, "mac", precision)]
     rf = device.register_file
-    if rf is not None:  # per MAC the scheduler counts a weight, an activation and a partial-sum read, and a write
+    # per MAC the scheduler counts a weight, an activation and a partial-sum read, and a write
+    if rf is not None:
         acc = arr.accumulator_bits
         for action, bits in (("read", int(w)), ("read", int(a)), ("read", acc), ("write", acc)):
-            parts += [(f"{rf.name} {action} {bits}b", c.energy_pj) for c in pricer.price(rf.name, action, bits)]
+            parts += [
+                (f"{rf.name} {action} {bits}b", c.energy_pj) for c in pricer.price(rf.name, action, bits)
+            ]
     per_mac_pj = sum(e for _, e in parts)
     rate = pricer.device.precision(int(w), int(a)).macs_per_pe_per_cycle
     macs_per_s = arr.rows * arr.columns * arr.spatial_lanes * rate * device.clock_mhz * 1e6

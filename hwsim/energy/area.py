@@ -4,10 +4,11 @@
   width, one adder at ``accumulator_bits``, and registers for one weight, one activation and one partial sum.
   The datapath is the widest precision listed at one MAC per PE per cycle (a faster, narrower pair splits that
   multiplier; a slower, wider pair reuses it over several cycles); without one, the widest W and A listed.
-* **Vector units**: ``count x vector_bits / lane_bits`` lanes, each with a lane-width multiplier, an adder at the
-  accumulator width and registers for two operands and a partial sum.
+* **Vector units**: ``count x vector_bits / lane_bits`` lanes, each with a lane-width multiplier, an adder at
+the accumulator width and registers for two operands and a partial sum.
 * **SRAM levels**: bits x cell area / array efficiency (:meth:`EnergyModel.sram_area_um2`).
-* **Register-file levels** are the PEs' registers, already in the MAC array; **off-chip** levels have no area here.
+* **Register-file levels** are the PEs' registers, already in the MAC array; **off-chip** levels have no area
+here.
 * **Overhead**: the table's ``area_overhead_fraction`` (an assumption, flagged) on top of everything above.
 """
 
@@ -120,7 +121,14 @@ def device_area(pricer: DevicePricer) -> AreaReport:
             report.rows.append(AreaRow(mem.name, f"sram {mem.size_bytes:,} B", 1, um2, um2, src))
     base = sum(r.area_um2 for r in report.rows)
     ov = m.table.area_overhead_fraction
-    report.rows.append(AreaRow("overhead", f"{ov.value:.0%} of the above", 1, base * ov.value, base * ov.value,
-                               f"{m.table.name} area_overhead_fraction {ov.value:g} "
-                               f"[{ov.cite(m.table.sources)}]"))
+    report.rows.append(
+        AreaRow(
+            "overhead",
+            f"{ov.value:.0%} of the above",
+            1,
+            base * ov.value,
+            base * ov.value,
+            f"{m.table.name} area_overhead_fraction {ov.value:g} [{ov.cite(m.table.sources)}]",
+        )
+    )
     return report

@@ -19,16 +19,13 @@ MAC array ``mac WxA``      ``multiplier``: int_mult at the datapath that runs it
                            e.g. a 4x8 op on an 8x8-only array pays 8x8); ``accumulator``: int_add at the
                            array's ``accumulator_bits``
 MAC array ``idle WxA``     ``idle``: the table's ``idle.fraction_of_mac`` (an assumption, flagged) x that MAC
-vector unit ``op A``       ``vector``: ``adds`` int_add at A rounded up to ``lane_bits`` + ``register_accesses``
-                           register bits
-vector unit ``mac WxA``    ``vector``: int_mult at W x A rounded up to ``lane_bits`` + int_add at the MAC array's
-                           accumulator width
-register file read/write   ``register_file``: register bit energy x b
-SRAM read/write            ``sram``: the SRAM law at one bank's capacity, x (b / access_bits) ** width_exponent,
-                           writes x ``write_to_read_ratio``
-off-chip read/write        ``dram`` / ``flash`` / ``link``: the level's ``technology`` per-bit energy x b (not
-                           node-scaled: a separate chip)
-=========================  ===================================================================================
+vector unit ``op A``       ``vector``: ``adds`` int_add at A rounded up to ``lane_bits`` +
+``register_accesses`` register bits vector unit ``mac WxA``    ``vector``: int_mult at W x A rounded up to
+``lane_bits`` + int_add at the MAC array's accumulator width register file read/write   ``register_file``:
+register bit energy x b SRAM read/write            ``sram``: the SRAM law at one bank's capacity, x (b /
+access_bits) ** width_exponent, writes x ``write_to_read_ratio`` off-chip read/write        ``dram`` /
+``flash`` / ``link``: the level's ``technology`` per-bit energy x b (not node-scaled: a separate chip)
+========================= ===================================================================================
 
 Anything else, or a width outside a law's range, or an off-chip level whose technology the table lacks, raises
 :class:`~hwsim.energy.table.MissingCostError` naming the component, action and bits, unless the table declares
@@ -107,8 +104,14 @@ class EnergyModel:
         return cls(spec, load_scaling(spec.scaling), Technology(node_nm, voltage_v, flavor, source))
 
     @classmethod
-    def for_device(cls, device: Device, table: str | Path = DEFAULT_ENERGY_MODEL, *, node_nm: float | None = None,
-                   voltage_v: float | None = None) -> EnergyModel:
+    def for_device(
+        cls,
+        device: Device,
+        table: str | Path = DEFAULT_ENERGY_MODEL,
+        *,
+        node_nm: float | None = None,
+        voltage_v: float | None = None,
+    ) -> EnergyModel:
         """A model at ``device``'s ``technology`` (each of node and voltage may be overridden).
 
         Raises
@@ -148,7 +151,8 @@ class EnergyModel:
 
     # -- scaling -------------------------------------------------------------------------------------------
     def energy_factor(self, from_node_nm: float, from_voltage_v: float) -> tuple[float, str]:
-        """Factor taking an energy characterised at ``(from_node_nm, from_voltage_v)`` to the target technology."""
+        """Factor taking an energy characterised at ``(from_node_nm, from_voltage_v)`` to the target
+        technology."""
         t = self.technology
         key = ("e", from_node_nm, from_voltage_v)
         if key not in self._factor_cache:
@@ -169,13 +173,15 @@ class EnergyModel:
         table = self.scaling.energy_polynomial[self.technology.flavor]
         nodes = sorted(table)
         if not nodes[0] <= node_nm <= nodes[-1]:
-            raise ValueError(f"node {node_nm:g} nm is outside the published range {nodes[0]:g}-{nodes[-1]:g} nm "
+            raise ValueError(f"node {node_nm:g} nm is outside the published range {nodes[0]:g}-{nodes[-1]:g} "
+                             "nm "
                              f"of {self.scaling.name}")
         values = [laws.quadratic_in_voltage(table[n], voltage_v) for n in nodes]
         bad = [n for n, v in zip(nodes, values) if v <= 0]
         near = [n for n in nodes if n in bad and abs(math.log(n / node_nm)) < 1]
         if near:
-            raise ValueError(f"{self.scaling.name}: the {self.technology.flavor} energy fit at {near[0]:g} nm is "
+            raise ValueError(f"{self.scaling.name}: the {self.technology.flavor} energy fit at {near[0]:g} "
+                             "nm is "
                              f"not positive at {voltage_v:g} V (outside the fit's supply range)")
         good = [(n, v) for n, v in zip(nodes, values) if v > 0]
         return laws.log_interpolate([n for n, _ in good], [v for _, v in good], node_nm)
@@ -262,22 +268,32 @@ class EnergyModel:
         """Area of ``bits`` register bits at the target node."""
         r = self.table.register_bit
         f, frule = self.area_factor(r.node_nm)
-        return r.area_um2_per_bit * bits * f, f"{self.table.name} register {r.area_um2_per_bit:g} um^2/bit x " \
-                                              f"{bits}: {r.cite(self.table.sources)}" + frule
+        return (
+            r.area_um2_per_bit * bits * f,
+            f"{self.table.name} register {r.area_um2_per_bit:g} um^2/bit x "
+            f"{bits}: {r.cite(self.table.sources)}" + frule,
+        )
 
     def sram_energy_pj(self, capacity_bytes: int, banks: int, action: str, bits: int) -> tuple[float, str]:
-        """Energy of reading or writing one ``bits``-bit element of an SRAM of ``capacity_bytes`` in ``banks``."""
+        """Energy of reading or writing one ``bits``-bit element of an SRAM of ``capacity_bytes`` in
+        ``banks``."""
         s = self.table.sram
         bank = capacity_bytes / banks
-        alpha = laws.power_law_fit([p.capacity_bytes for p in s.read_points], [p.energy_pj for p in s.read_points])
-        e_access, rule = laws.through_points([(p.capacity_bytes, p.energy_pj) for p in s.read_points], bank, alpha)
+        alpha = laws.power_law_fit(
+            [p.capacity_bytes for p in s.read_points], [p.energy_pj for p in s.read_points]
+        )
+        e_access, rule = laws.through_points(
+            [(p.capacity_bytes, p.energy_pj) for p in s.read_points], bank, alpha
+        )
         value = e_access * (bits / s.access_bits) ** s.width_exponent.value
-        text = (f"{self.table.name} sram {s.access_bits}-bit read at {_kib(bank)} per bank = {e_access:.4g} pJ: "
+        text = (f"{self.table.name} sram {s.access_bits}-bit read at {_kib(bank)} per bank = {e_access:.4g} "
+                "pJ: "
                 f"{s.read_points[0].source}, {rule}; x ({bits}/{s.access_bits})^{s.width_exponent.value:g} "
                 f"[{s.width_exponent.cite(self.table.sources)}]")
         if action == "write":
             value *= s.write_to_read_ratio.value
-            text += f"; write x {s.write_to_read_ratio.value:g} [{s.write_to_read_ratio.cite(self.table.sources)}]"
+            ratio = s.write_to_read_ratio
+            text += f"; write x {ratio.value:g} [{ratio.cite(self.table.sources)}]"
         f, frule = self.energy_factor(self.table.node_nm, self.table.voltage_v)
         return value * f, text + frule
 
@@ -286,7 +302,8 @@ class EnergyModel:
         s = self.table.sram
         value = capacity_bytes * 8 * s.cell_area_um2.value / s.array_efficiency.value
         f, frule = self.area_factor(self.table.node_nm)
-        return value * f, (f"{self.table.name} sram {capacity_bytes * 8:,} bits x {s.cell_area_um2.value:g} um^2 "
+        return value * f, (f"{self.table.name} sram {capacity_bytes * 8:,} bits x {s.cell_area_um2.value:g} "
+                           "um^2 "
                            f"[{s.cell_area_um2.cite(self.table.sources)}] / {s.array_efficiency.value:g} "
                            f"[{s.array_efficiency.cite(self.table.sources)}]" + frule)
 
@@ -297,7 +314,8 @@ class EnergyModel:
         f, frule = self.energy_factor(self.table.node_nm, self.table.voltage_v)
         return s.leakage_mw_per_mbit.value * mbit * f, (
             f"{self.table.name} sram leakage {s.leakage_mw_per_mbit.value:g} mW/Mbit x {mbit:.4g} Mbit "
-            f"[{s.leakage_mw_per_mbit.cite(self.table.sources)}]{frule} (leakage scales like energy: hwcomponents)")
+            f"[{s.leakage_mw_per_mbit.cite(self.table.sources)}]{frule} (leakage scales like energy: "
+            "hwcomponents)")
 
     def logic_leakage_mw(self, area_um2: float) -> tuple[float, str]:
         """Leakage power of ``area_um2`` of logic (at the target node)."""
@@ -316,7 +334,8 @@ class EnergyModel:
         if spec is None:
             fb = self.table.off_chip_fallback
             if fb is None:
-                raise KeyError(f"no off_chip entry {technology!r} (the table has {', '.join(self.table.off_chip)})")
+                raise KeyError(f"no off_chip entry {technology!r} (the table has "
+                               f"{', '.join(self.table.off_chip)})")
             spec = self.table.off_chip[fb.technology]
             fallback = (f" [fallback declared by the table: {technology!r} priced as {fb.technology!r}, "
                         f"{fb.cite(self.table.sources)}]")
@@ -377,7 +396,8 @@ class DevicePricer:
                 raise MissingCostError(
                     f"energy table {self.model.name!r} has no cost for component {component!r} "
                     f"({self._describe(component)}), action {action!r}, bits {bits!r} on device "
-                    f"{self.device.name!r}: {reason}. Add it to the table, or declare a fallback in it") from None
+                    f"{self.device.name!r}: {reason}. Add it to the table, or declare a fallback in it"
+                ) from None
             self._cache[key] = hit
         return hit
 
@@ -401,7 +421,11 @@ class DevicePricer:
             raise KeyError(str(exc)) from None
         if (p.weights_bits, p.activations_bits) == (w, a):
             return w, a, ""
-        return p.weights_bits, p.activations_bits, f" (runs on the {p.weights_bits}x{p.activations_bits} datapath)"
+        return (
+            p.weights_bits,
+            p.activations_bits,
+            f" (runs on the {p.weights_bits}x{p.activations_bits} datapath)",
+        )
 
     def _mac_parts(self, w: int, a: int) -> tuple[float, str, float, str, str]:
         pw, pa, note = self.mac_datapath(w, a)
@@ -433,7 +457,8 @@ class DevicePricer:
                 wreg_pj, _ = m.register_energy_pj("write", eb)
                 regs = vop.register_accesses * (reg_pj + wreg_pj) / 2
                 return (Cost("vector", vop.adds * add_pj + regs,
-                             f"vector op = {vop.adds} x ({add_src}) + {vop.register_accesses} register accesses "
+                             f"vector op = {vop.adds} x ({add_src}) + {vop.register_accesses} register "
+                             "accesses "
                              f"({reg_src}) [{vop.cite(t.sources)}]"),)
             if action == "mac" and "x" in str(bits):
                 w, a = _pair(bits)
@@ -455,7 +480,8 @@ class DevicePricer:
             pj, src = m.sram_energy_pj(mem.size_bytes, mem.banks, action, bits)
             return (Cost("sram", pj, src),)
         if mem.technology is None:
-            raise KeyError("the off-chip level declares no technology (add e.g. `technology: lpddr` to it in the "
+            raise KeyError("the off-chip level declares no technology (add e.g. `technology: lpddr` to it in "
+                           "the "
                            "device file)")
         pj, category, src = m.offchip_energy_pj(mem.technology, bits)
         return (Cost(category, pj, src),)

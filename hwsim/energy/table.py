@@ -8,7 +8,8 @@ fraction and the area overhead. A **scaling table** (``kind: scaling``) holds no
 
 Every number carries ``source:``, a key of the file's ``sources:`` map, or ``assumption`` together with a
 ``note`` that says why; the loader refuses an unknown key or an assumption without a note. Files load through
-:func:`hwsim.config.yamlio.load_spec`, so a mistake reads ``energy_models/x.yaml:12: sram.read_points[1].energy_pj:
+:func:`hwsim.config.yamlio.load_spec`, so a mistake reads ``energy_models/x.yaml:12:
+sram.read_points[1].energy_pj:
 ...``.
 
 >>> table = load_energy_table("horowitz_45nm")
@@ -46,7 +47,8 @@ class _Spec(BaseModel):
 
 
 class _Sourced(_Spec):
-    """A value with its provenance: ``source`` is a key of ``sources`` or ``assumption`` (then ``note`` says why)."""
+    """A value with its provenance: ``source`` is a key of ``sources`` or ``assumption`` (then ``note``
+    says why)."""
 
     source: str
     note: str = ""
@@ -72,7 +74,8 @@ class ArithmeticPointSpec(_Sourced):
 
 
 class BitLawSpec(_Sourced):
-    """How an integer operation's cost extends between and beyond its table points (see :mod:`~hwsim.energy.laws`)."""
+    """How an integer operation's cost extends between and beyond its table points (see
+    :mod:`~hwsim.energy.laws`)."""
 
     variable: Literal["bits", "bits_product"]
     min_bits: Annotated[int, Field(ge=1)] = 1
@@ -197,7 +200,8 @@ class EnergyTableSpec(_Spec):
             if sum(1 for p in self.arithmetic if p.op == op) < 2:
                 raise at_field(("bit_width_laws", op), "a law needs at least two table points to fit")
         if self.off_chip_fallback is not None and self.off_chip_fallback.technology not in self.off_chip:
-            raise at_field(("off_chip_fallback", "technology"), f"not in off_chip ({', '.join(self.off_chip)})",
+            raise at_field(("off_chip_fallback", "technology"), "not in off_chip "
+                                                                f"({', '.join(self.off_chip)})",
                            self.off_chip_fallback.technology)
         for loc, item in _sourced_items(self):
             if item.source != "assumption" and item.source not in self.sources:
@@ -256,10 +260,14 @@ class ScalingSpec(_Spec):
                 raise at_field(("energy_polynomial", flavor), "needs exactly one entry per node of nodes_nm",
                                sorted(table))
         if set(self.area_factor) != nodes:
-            raise at_field(("area_factor",), "needs exactly one row per node of nodes_nm", sorted(self.area_factor))
+            raise at_field(
+                ("area_factor",), "needs exactly one row per node of nodes_nm", sorted(self.area_factor)
+            )
         for node, row in self.area_factor.items():
             if len(row) != len(self.nodes_nm):
-                raise at_field(("area_factor", node), f"needs {len(self.nodes_nm)} factors (one per node)", row)
+                raise at_field(
+                    ("area_factor", node), f"needs {len(self.nodes_nm)} factors (one per node)", row
+                )
         return self
 
 
@@ -288,7 +296,8 @@ def _resolve(name_or_path: str | Path, names: list[str], what: str) -> Path:
     if text not in names:
         close = difflib.get_close_matches(text, names, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise RegistryError(f"unknown {what} {text!r}.{hint} Valid: {', '.join(names)} (or a path to a .yaml file)")
+        raise RegistryError(f"unknown {what} {text!r}.{hint} Valid: {', '.join(names)} (or a path to a .yaml "
+                            "file)")
     return data_dir("energy_models") / f"{text}.yaml"
 
 
@@ -313,5 +322,6 @@ def _mtime_ns(path: Path) -> int:
 
 @lru_cache(maxsize=64)
 def _load_cached(spec: type, path: str, mtime_ns: int):
-    """Parsed specs are frozen, so one parse per file version is shared (YAML parsing is most of a cold run)."""
+    """Parsed specs are frozen, so one parse per file version is shared (YAML parsing is most of a cold
+    run)."""
     return load_spec(spec, Path(path))

@@ -1,4 +1,5 @@
-"""A one-line progress bar with ETA on stderr (no dependency): ``[#####.....] 12/40 3 failed 0:05 ETA 0:12``."""
+"""A one-line progress bar with ETA on stderr (no dependency): ``[#####.....] 12/40 3 failed 0:05 ETA
+0:12``."""
 
 from __future__ import annotations
 

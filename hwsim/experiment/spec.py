@@ -7,7 +7,8 @@ samples::
     schema_version: 1
     name: default
     seed: 0
-    workloads:                                 # built-in digits_* names, model files, or the user's model + data
+    workloads:                                 # built-in digits_* names, model files, or the user's model +
+    data
       - digits_cnn_bn
       - {model: my_net.onnx, calibration: calib.npz, evaluation: test.npz}   # a float ONNX model
       - {model: my_net_int8.tflite, evaluation: test.npz}                   # an already-quantized model

@@ -77,7 +77,8 @@ def load_onnx(path: str | Path) -> Graph:
     for n in nodes:
         for name in n.inputs:
             if name and name not in known:
-                raise ConfigError(f"{path}: node {n.name!r} ({n.op_type}) reads {name!r}, which is neither a graph "
+                raise ConfigError(f"{path}: node {n.name!r} ({n.op_type}) reads {name!r}, which is neither a "
+                                  "graph "
                                   "input, an initializer nor any node's output (a missing initializer?)")
     outputs = {v.name for v in graph.output}
     nodes, info = _fold(model, nodes, consts, outputs, path)
@@ -268,7 +269,9 @@ def _fuse_qdq(nodes: list[_Node], graph_outputs: set[str], consts: dict | None =
         if consts is not None and not _ort_x86_fuses(n, dqs, q, consts):
             continue
         extra = [n.inputs[1]] if n.op_type == "Reshape" else []
-        new = _Node("Q" + n.op_type, [d.inputs[0] for d in dqs] + extra, [q.outputs[0]], dict(n.attrs), n.name)
+        new = _Node(
+            "Q" + n.op_type, [d.inputs[0] for d in dqs] + extra, [q.outputs[0]], dict(n.attrs), n.name
+        )
         new.quant_inputs = [(d.inputs[0], d.inputs[1], d.inputs[2] if len(d.inputs) > 2 else "") for d in dqs]
         new.quant_output = (q.inputs[1], q.inputs[2] if len(q.inputs) > 2 else "")
         fused[id(n)] = new
@@ -349,7 +352,8 @@ class _Builder:
         if unknown:
             raise ConfigError(f"{self.where(n)}: attribute {sorted(unknown)[0]!r} is not supported")
         if n.attrs.get("ceil_mode", 0) or n.attrs.get("storage_order", 0) or n.attrs.get("channels_last", 0):
-            raise ConfigError(f"{self.where(n)}: attribute ceil_mode/storage_order/channels_last=1 is not supported")
+            raise ConfigError(f"{self.where(n)}: attribute ceil_mode/storage_order/channels_last=1 is not "
+                              "supported")
         auto = n.attrs.get("auto_pad", b"NOTSET")
         auto = auto.decode() if isinstance(auto, bytes) else auto
         if auto in ("SAME_UPPER",):
@@ -372,7 +376,9 @@ class _Builder:
         self.emit(n, "quantize", [n.inputs[0]], {})
 
     def _DequantizeLinear(self, n):
-        quant, _ = self.qinfo(n, n.inputs[1], n.inputs[2] if len(n.inputs) > 2 else "", n.attrs.get("axis", 1))
+        quant, _ = self.qinfo(
+            n, n.inputs[1], n.inputs[2] if len(n.inputs) > 2 else "", n.attrs.get("axis", 1)
+        )
         self.tensor(n.inputs[0], quant=quant)
         const = self.consts.get(n.inputs[0])
         self.tensor(n.outputs[0], shape=None if const is None else tuple(const.shape), dtype=np.float32)
@@ -391,8 +397,13 @@ class _Builder:
         attrs.update(in_channels=in_channels, groups=groups)
         if groups == in_channels and in_per_group == 1 and groups > 1:
             name = f"{w}#dw"
-            self.tensors[name] = Tensor(name, (kh, kw, out_c), wdata.dtype, QuantInfo(wq.scale, wq.zero_point, 2 if
-                                        wq.scale.size > 1 else None), np.ascontiguousarray(wdata[:, 0].transpose(1, 2, 0)))
+            self.tensors[name] = Tensor(
+                name,
+                (kh, kw, out_c),
+                wdata.dtype,
+                QuantInfo(wq.scale, wq.zero_point, 2 if wq.scale.size > 1 else None),
+                np.ascontiguousarray(wdata[:, 0].transpose(1, 2, 0)),
+            )
             attrs.update(depth_multiplier=out_c // in_channels)
             kind = "depthwise_conv2d"
         else:
@@ -451,7 +462,9 @@ class _Builder:
         if n.attrs.get("transA", 0):
             raise ConfigError(f"{self.where(n)}: attribute transA=1 is not supported")
         if float(n.attrs.get("beta", 1.0)) != 1.0:
-            raise ConfigError(f"{self.where(n)}: attribute beta={n.attrs['beta']} is not supported (only 1.0)")
+            raise ConfigError(
+                f"{self.where(n)}: attribute beta={n.attrs['beta']} is not supported (only 1.0)"
+            )
 
     def _QMatMul(self, n):
         (x, xs, xz), (w, ws, wz) = n.quant_inputs[:2]
@@ -522,7 +535,8 @@ class _Builder:
         xq, _ = self.qinfo(n, xs, xz)
         yq, _ = self.qinfo(n, ys, yz)
         if not (np.array_equal(xq.scale, yq.scale) and np.array_equal(xq.zero_point, yq.zero_point)):
-            raise ConfigError(f"{self.where(n)}: input and output quantization differ around a data-movement op")
+            raise ConfigError(f"{self.where(n)}: input and output quantization differ around a data-movement "
+                              "op")
         self.tensor(x, quant=xq)
 
     def _reshape(self, n, x, shape_name: str | None):
@@ -677,7 +691,8 @@ class _Builder:
     def _Gemm(self, n):
         self._check_gemm(n)
         if float(n.attrs.get("alpha", 1.0)) != 1.0:
-            raise ConfigError(f"{self.where(n)}: attribute alpha={n.attrs['alpha']} is not supported (only 1.0)")
+            raise ConfigError(f"{self.where(n)}: attribute alpha={n.attrs['alpha']} is not supported (only "
+                              "1.0)")
         w = self.const(n, n.inputs[1], "weight")
         name = self._float_weight(n, n.inputs[1], w if n.attrs.get("transB", 0) else w.T, "nk")
         bias = [n.inputs[2]] if len(n.inputs) > 2 and n.inputs[2] else []
@@ -688,7 +703,9 @@ class _Builder:
             return self.emit(n, "matmul_f32", list(n.inputs[:2]), {})
         w = self.consts.get(n.inputs[1])
         if w is None or w.ndim != 2:
-            raise ConfigError(f"{self.where(n)}: MatMul with a non-constant or batched B is not supported yet")
+            raise ConfigError(
+                f"{self.where(n)}: MatMul with a non-constant or batched B is not supported yet"
+            )
         name = self._float_weight(n, n.inputs[1], w.T, "nk")
         self.emit(n, "fully_connected", [n.inputs[0], name], {"activation": None})
 
@@ -712,7 +729,12 @@ class _Builder:
             raise ConfigError(f"{self.where(n)}: training-mode BatchNormalization is not supported")
         for name in n.inputs[1:5]:
             self.const(n, name, "batch-norm parameter")
-        self.emit(n, "batchnorm", list(n.inputs[:5]), {"layout": "NCHW", "epsilon": float(n.attrs.get("epsilon", 1e-5))})
+        self.emit(
+            n,
+            "batchnorm",
+            list(n.inputs[:5]),
+            {"layout": "NCHW", "epsilon": float(n.attrs.get("epsilon", 1e-5))},
+        )
 
     def _ConvInteger(self, n):
         self._integer(n, "conv_integer")
@@ -734,5 +756,6 @@ def _infer_shapes(graph: Graph, info: dict) -> None:
         try:
             out.shape = output_shape(graph, op)
         except RegistryError:
-            raise ConfigError(f"{graph.source}: node {op.name!r} ({op.kind}): neither ONNX's shape inference nor "
+            raise ConfigError(f"{graph.source}: node {op.name!r} ({op.kind}): neither ONNX's shape inference "
+                              "nor "
                               "hwsim's shape rules give its output shape") from None

@@ -74,7 +74,9 @@ def load_scalesim_topology(path: str | Path, *, input_type: Literal["conv", "gem
         names = [f"{op_name}/ifmap", f"{op_name}/weights", f"{op_name}/ofmap"]
         roles = ("activations", "weights", "activations")
         for tname, shape, role in zip(names, (x_shape, w_shape, y_shape), roles, strict=True):
-            tensors[tname] = Tensor(tname, shape, dtype_for_bits(bits[role]), role="weight" if role == "weights" else "")
+            tensors[tname] = Tensor(
+                tname, shape, dtype_for_bits(bits[role]), role="weight" if role == "weights" else ""
+            )
         ops.append(Op(op_name, kind, names[:2], names[2:], attrs))
     if not ops:
         raise ConfigError(f"{path}:1: the topology has no layer rows after its header")

@@ -310,7 +310,8 @@ def _reducer(kind: str) -> Callable:
 
 
 def _transpose_conv(o, ins, where):
-    """TRANSPOSE_CONV: inputs are the output shape, the filter [K, FY, FX, C], the input and an optional bias."""
+    """TRANSPOSE_CONV: inputs are the output shape, the filter [K, FY, FX, C], the input and an optional
+    bias."""
     opt = _options(o, "TransposeConvOptions")
     w, x = ins[1], ins[2]
     return "transpose_conv2d", {"layout": "NHWC", "stride": (opt["stride_h"], opt["stride_w"]),

@@ -60,12 +60,19 @@ def _strided_slice(op: Op, args: list[Folded], out: Tensor) -> Folded:
             index.append(slice(None))
             shape.append(dim)
             continue
-        begin, end, stride = a["begin"][i], a["end"][i] + (a["begin"][i] if a["offset"] else 0), a["strides"][i]
+        begin, end, stride = (
+            a["begin"][i],
+            a["end"][i] + (a["begin"][i] if a["offset"] else 0),
+            a["strides"][i],
+        )
         if a["shrink_axis_mask"] >> i & 1:
             index.append(slice(begin % dim, begin % dim + 1))
             continue
-        index.append(slice(None if a["begin_mask"] >> i & 1 else begin, None if a["end_mask"] >> i & 1 else end,
-                           stride))
+        index.append(
+            slice(
+                None if a["begin_mask"] >> i & 1 else begin, None if a["end_mask"] >> i & 1 else end, stride
+            )
+        )
         shape.append(len(range(dim)[index[-1]]))
     return x.map(lambda v: v[tuple(index)].reshape(shape))
 
@@ -91,7 +98,8 @@ def _reshape(op: Op, args: list[Folded], out: Tensor) -> Folded | None:
 
 
 def _arithmetic(fn: Callable[..., np.ndarray]) -> Callable:
-    """An elementwise op over the values (an unknown entry counts with its default of 1); the result is known."""
+    """An elementwise op over the values (an unknown entry counts with its default of 1); the result is
+    known."""
     def fold(op: Op, args: list[Folded], out: Tensor) -> Folded | None:
         if op.attrs.get("activation"):
             return None
@@ -146,7 +154,9 @@ def _integer(t: Tensor) -> bool:
 class ShapeFolding:
     """Folds TFLite ops as the importer meets them, in order, and keeps the shapes after them consistent."""
 
-    def __init__(self, path: str, tensors: dict[str, Tensor], graph_inputs: list[str], graph_outputs: list[str]):
+    def __init__(
+        self, path: str, tensors: dict[str, Tensor], graph_inputs: list[str], graph_outputs: list[str]
+    ):
         self.path = path
         self.tensors = tensors
         self.graph_ends = set(graph_inputs) | set(graph_outputs)
@@ -169,7 +179,9 @@ class ShapeFolding:
             return False
         if op.kind == "shape":
             dims = self.tensors[op.inputs[0]].shape
-            value = Folded(np.array([d or 1 for d in dims], out.dtype), np.array([d is None for d in dims], bool))
+            value = Folded(
+                np.array([d or 1 for d in dims], out.dtype), np.array([d is None for d in dims], bool)
+            )
         else:
             folder = _FOLDERS.get(op.kind)
             args = [self._value(n) for n in op.inputs if n]
@@ -193,7 +205,8 @@ class ShapeFolding:
             shape = reshape_target(dims, self.tensors[op.inputs[0]].shape)
         elif any(n in self.changed for n in op.inputs):
             if op.kind not in SHAPE_RULES or len(op.outputs) != 1:
-                raise ConfigError(f"{self.path}: {op.describe()} reads a shape that folding changed, and hwsim "
+                raise ConfigError(f"{self.path}: {op.describe()} reads a shape that folding changed, and "
+                                  "hwsim "
                                   "has no shape rule for it")
             shape = output_shape(Graph(self.tensors, [], [], [], self.path), op)
         else:

@@ -163,7 +163,8 @@ def _explicit_padding(value: Any) -> Any:
     padding = _padding(value)
     if isinstance(padding, tuple):
         return padding
-    raise PydanticCustomError("padding", "expected a non-negative int or a list [top, bottom, left, right] of them")
+    raise PydanticCustomError("padding", "expected a non-negative int or a list [top, bottom, left, right] "
+                                         "of them")
 
 
 def _name(value: Any) -> Any:
@@ -313,7 +314,8 @@ class TransposeConv2dLayer(_Layer):
 
 
 class ResizeLayer(_Layer):
-    """Resize of an NHWC input to ``size`` [height, width] (TFLite RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR)."""
+    """Resize of an NHWC input to ``size`` [height, width] (TFLite RESIZE_BILINEAR /
+    RESIZE_NEAREST_NEIGHBOR)."""
 
     op: Literal["resize_bilinear", "resize_nearest_neighbor"]
     size: Pair
@@ -383,9 +385,24 @@ class ConcatLayer(_Layer):
 
 
 LayerSpec = Annotated[
-    Conv2dLayer | DepthwiseConv2dLayer | FullyConnectedLayer | BatchMatmulLayer | AddLayer | MulLayer | SubLayer
-    | ElementwiseLayer | AvgPool2dLayer | MaxPool2dLayer | ReshapeLayer | ConcatLayer | PadLayer | MeanLayer
-    | TransposeConv2dLayer | ResizeLayer | ArgMaxLayer | DetectionPostprocessLayer,
+    Conv2dLayer
+    | DepthwiseConv2dLayer
+    | FullyConnectedLayer
+    | BatchMatmulLayer
+    | AddLayer
+    | MulLayer
+    | SubLayer
+    | ElementwiseLayer
+    | AvgPool2dLayer
+    | MaxPool2dLayer
+    | ReshapeLayer
+    | ConcatLayer
+    | PadLayer
+    | MeanLayer
+    | TransposeConv2dLayer
+    | ResizeLayer
+    | ArgMaxLayer
+    | DetectionPostprocessLayer,
     Field(discriminator="op"),
 ]
 
@@ -485,7 +502,9 @@ class _Builder:
                 if isinstance(operand, _Const):
                     tname = f"{layer.name}/{operand.suffix}"
                     dtype = np.dtype(np.int32) if operand.data is not None else dtype_for_bits(operand.bits)
-                    self.tensors[tname] = Tensor(tname, operand.shape, dtype, data=operand.data, role=operand.role)
+                    self.tensors[tname] = Tensor(
+                        tname, operand.shape, dtype, data=operand.data, role=operand.role
+                    )
                     operand = tname
                 op_inputs.append(operand)
             dtype = out.dtype if out.dtype is not None else dtype_for_bits(precision["activations"])
@@ -570,7 +589,9 @@ def _depthwise(b: _Builder, layer: DepthwiseConv2dLayer, ins, at, precision):
     attrs = {"layout": "NHWC", "stride": layer.stride, "dilation": layer.dilation, "padding": layer.padding,
              "depth_multiplier": layer.depth_multiplier, "activation": layer.activation,
              "kernel": layer.kernel, "in_channels": c}
-    return _Inferred((n, oh, ow, k), attrs, _names(ins) + _weights(layer, (1, *layer.kernel, k), precision, k))
+    return _Inferred(
+        (n, oh, ow, k), attrs, _names(ins) + _weights(layer, (1, *layer.kernel, k), precision, k)
+    )
 
 
 def _fully_connected(b: _Builder, layer: FullyConnectedLayer, ins, at, precision):
@@ -709,8 +730,14 @@ def _transpose_conv2d(b: _Builder, layer: TransposeConv2dLayer, ins, at, precisi
     else:
         oh, ow = (h - 1) * sy + fy, (w - 1) * sx + fx
     k = layer.out_channels
-    attrs = {"layout": "NHWC", "stride": layer.stride, "padding": layer.padding, "activation": layer.activation,
-             "kernel": layer.kernel, "in_channels": c}
+    attrs = {
+        "layout": "NHWC",
+        "stride": layer.stride,
+        "padding": layer.padding,
+        "activation": layer.activation,
+        "kernel": layer.kernel,
+        "in_channels": c,
+    }
     operands = [_Const("output_shape", (4,), data=_ints([n, oh, ow, k])),
                 _Const("weights", (k, fy, fx, c), precision["weights"]), ins[0].name]
     if layer.bias:
@@ -750,13 +777,32 @@ def _detection_postprocess(b: _Builder, layer: DetectionPostprocessLayer, ins, a
                      dtype=f32, more_outputs=more)
 
 
-_INFER = {"conv2d": _conv2d, "depthwise_conv2d": _depthwise, "fully_connected": _fully_connected,
-          "batch_matmul": _batch_matmul, "add": _binary, "mul": _binary, "sub": _binary,
-          "relu": _elementwise, "relu6": _elementwise, "logistic": _elementwise, "tanh": _elementwise,
-          "hard_swish": _elementwise, "softmax": _elementwise, "avg_pool2d": _pool, "max_pool2d": _pool,
-          "reshape": _reshape, "concat": _concat, "pad": _pad, "mean": _mean, "transpose_conv2d": _transpose_conv2d,
-          "resize_bilinear": _resize, "resize_nearest_neighbor": _resize, "arg_max": _arg_max,
-          "detection_postprocess": _detection_postprocess}
+_INFER = {
+    "conv2d": _conv2d,
+    "depthwise_conv2d": _depthwise,
+    "fully_connected": _fully_connected,
+    "batch_matmul": _batch_matmul,
+    "add": _binary,
+    "mul": _binary,
+    "sub": _binary,
+    "relu": _elementwise,
+    "relu6": _elementwise,
+    "logistic": _elementwise,
+    "tanh": _elementwise,
+    "hard_swish": _elementwise,
+    "softmax": _elementwise,
+    "avg_pool2d": _pool,
+    "max_pool2d": _pool,
+    "reshape": _reshape,
+    "concat": _concat,
+    "pad": _pad,
+    "mean": _mean,
+    "transpose_conv2d": _transpose_conv2d,
+    "resize_bilinear": _resize,
+    "resize_nearest_neighbor": _resize,
+    "arg_max": _arg_max,
+    "detection_postprocess": _detection_postprocess,
+}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -781,7 +827,8 @@ def graph_to_layers(graph: Graph, name: str) -> dict:
     for index, op in enumerate(graph.ops):
         write = _WRITERS.get(op.kind)
         if write is None:
-            raise ConfigError(f"{graph.source}: op {op.name!r} ({op.kind}) has no layer-file form; layer files "
+            raise ConfigError(f"{graph.source}: op {op.name!r} ({op.kind}) has no layer-file form; layer "
+                              "files "
                               f"hold {', '.join(sorted(_WRITERS))}")
         layer_name = f"{op.kind}_{index}"
         acts = [n for n in op.inputs if n and not graph.tensors[n].is_parameter]
@@ -805,11 +852,22 @@ def dump_layers_yaml(spec: dict, header: str = "") -> str:
     lines = [comments + yaml.safe_dump(top, sort_keys=False, default_flow_style=None, width=1000).rstrip(),
              "layers:"]
     for layer in spec["layers"]:
-        lines.append("  - " + yaml.safe_dump(layer, sort_keys=False, default_flow_style=True, width=1000).strip())
+        lines.append(
+            "  - " + yaml.safe_dump(layer, sort_keys=False, default_flow_style=True, width=1000).strip()
+        )
     return "\n".join(lines) + "\n"
 
 
-_WEIGHTED = ("conv2d", "depthwise_conv2d", "fully_connected", "transpose_conv2d", "batch_matmul", "add", "mul", "sub")
+_WEIGHTED = (
+    "conv2d",
+    "depthwise_conv2d",
+    "fully_connected",
+    "transpose_conv2d",
+    "batch_matmul",
+    "add",
+    "mul",
+    "sub",
+)
 
 
 def _weight_bits(graph: Graph, op: Op) -> int:
@@ -888,21 +946,32 @@ def _write_resize(graph, op):
 
 
 _WRITERS = {
-    "conv2d": _write_conv, "depthwise_conv2d": _write_depthwise, "fully_connected": _write_fully_connected,
-    "add": _write_binary, "mul": _write_binary, "sub": _write_binary,
+    "conv2d": _write_conv,
+    "depthwise_conv2d": _write_depthwise,
+    "fully_connected": _write_fully_connected,
+    "add": _write_binary,
+    "mul": _write_binary,
+    "sub": _write_binary,
     **{k: (lambda graph, op: {}) for k in ("relu", "relu6", "logistic", "tanh", "hard_swish", "softmax")},
-    "avg_pool2d": _write_pool, "max_pool2d": _write_pool,
+    "avg_pool2d": _write_pool,
+    "max_pool2d": _write_pool,
     "reshape": lambda graph, op: {"shape": [int(d or 1) for d in graph.tensor(op.outputs[0]).shape]},
     "concat": lambda graph, op: {"axis": int(op.attrs["axis"]), **_activation_out(op)},
     "pad": _write_pad,
-    "mean": lambda graph, op: {"axes": [int(a) for a in op.attrs["axes"]],
-                               **({"keep_dims": True} if op.attrs.get("keep_dims") else {})},
-    "transpose_conv2d": lambda graph, op: {"out_channels": int(graph.tensor(op.outputs[0]).shape[-1]),
-                                           "kernel": list(op.attrs["kernel"]), "stride": list(op.attrs["stride"]),
-                                           "padding": op.attrs["padding"], **_activation_out(op),
-                                           **({} if _has_bias(op, 3) else {"bias": False})},
-    "resize_bilinear": _write_resize, "resize_nearest_neighbor": _write_resize,
+    "mean": lambda graph, op: {
+        "axes": [int(a) for a in op.attrs["axes"]],
+        **({"keep_dims": True} if op.attrs.get("keep_dims") else {}),
+    },
+    "transpose_conv2d": lambda graph, op: {
+        "out_channels": int(graph.tensor(op.outputs[0]).shape[-1]),
+        "kernel": list(op.attrs["kernel"]),
+        "stride": list(op.attrs["stride"]),
+        "padding": op.attrs["padding"],
+        **_activation_out(op),
+        **({} if _has_bias(op, 3) else {"bias": False}),
+    },
+    "resize_bilinear": _write_resize,
+    "resize_nearest_neighbor": _write_resize,
     "arg_max": lambda graph, op: {"axis": int(op.attrs["axis"])},
-    "detection_postprocess": lambda graph, op: {
-        "max_detections": int(graph.tensor(op.outputs[0]).shape[1])},
+    "detection_postprocess": lambda graph, op: {"max_detections": int(graph.tensor(op.outputs[0]).shape[1])},
 }

@@ -37,7 +37,10 @@ def has_int8_dot_product() -> bool:
 
 def has_avx512_vnni() -> bool:
     """True where hwsim's own int8 GEMM can use ``vpdpbusd`` on 512-bit registers (``kernels_vnni``)."""
-    return platform.machine().lower() in {"x86_64", "amd64"} and {"avx512f", "avx512bw", "avx512_vnni"} <= cpu_flags()
+    return (
+        platform.machine().lower() in {"x86_64", "amd64"}
+        and {"avx512f", "avx512bw", "avx512_vnni"} <= cpu_flags()
+    )
 
 
 def cpu_name() -> str:

@@ -48,7 +48,8 @@ def wrap32(x) -> np.ndarray:
 def srdhm(a, b) -> np.ndarray:
     """gemmlowp SaturatingRoundingDoublingHighMul of int32 values: round(a * b / 2**31), ties toward +inf.
 
-    >>> srdhm([1 << 30, -(1 << 30), 3, -3, -5], 1 << 30).tolist()  # 0.5 * 0.5 in Q31; 1.5 -> 2; -1.5 -> -1; -2.5 -> -2
+    >>> # 0.5 * 0.5 in Q31; 1.5 -> 2; -1.5 -> -1; -2.5 -> -2
+    >>> srdhm([1 << 30, -(1 << 30), 3, -3, -5], 1 << 30).tolist()
     [536870912, -536870912, 2, -1, -2]
     >>> srdhm(-2**31, -2**31).tolist()  # the one product that does not fit saturates
     2147483647
@@ -205,7 +206,8 @@ def float_lut(transform: Callable[[np.ndarray], np.ndarray], input_scale: float,
     For every code v in [qmin, qmax]: y = clamp(round_half_away(f(sx * (v - zx)) * (1 / sy)) + zy), where
     sx * (v - zx), 1 / sy and the product are float32 operations. Returns y indexed by v - qmin.
 
-    >>> float_lut(logistic_f32, 0.1, 0, 1 / 256, -128, -128, 127)[[0, 128, 255]].tolist()  # x = -12.8, 0, 12.7
+    >>> # x = -12.8, 0, 12.7
+    >>> float_lut(logistic_f32, 0.1, 0, 1 / 256, -128, -128, 127)[[0, 128, 255]].tolist()
     [-128, 0, 127]
     """
     codes = np.arange(qmin, qmax + 1, dtype=np.int64)
@@ -217,10 +219,11 @@ def float_lut(transform: Callable[[np.ndarray], np.ndarray], input_scale: float,
 
 # ---------------------------------------------------------------- HARD_SWISH
 def hard_swish_params(input_scale: float, output_scale: float) -> tuple[int, int, int, int]:
-    """(output_multiplier_q15, output_exponent, reluish_multiplier_q15, reluish_exponent) of TFLite's int8 HARD_SWISH.
+    """(output_multiplier_q15, output_exponent, reluish_multiplier_q15, reluish_exponent) of TFLite's int8
+    HARD_SWISH.
 
-    hires_input_scale = float32(sx / 128); output multiplier = hires / sy; reluish multiplier = hires / (3 / 32768),
-    each a float32 quotient encoded by QuantizeMultiplier and rounded to Q15.
+    hires_input_scale = float32(sx / 128); output multiplier = hires / sy; reluish multiplier = hires / (3 /
+    32768), each a float32 quotient encoded by QuantizeMultiplier and rounded to Q15.
     """
     hires = _F32(_F32(1.0 / 128.0) * _F32(input_scale))
     out_m, out_e = quantize_multiplier(float(_F32(hires / _F32(output_scale))))
@@ -263,7 +266,8 @@ def _sat_shift32(x: int, e: int) -> int:
 
 
 def inv_sqrt_multiplier_exp(value: int) -> tuple[int, int]:
-    """(M, e) with M * 2**(e - 31) ~ 1 / sqrt(value), as TFLite's GetInvSqrtQuantizedMultiplierExp computes it.
+    """(M, e) with M * 2**(e - 31) ~ 1 / sqrt(value), as TFLite's GetInvSqrtQuantizedMultiplierExp computes
+    it.
 
     The input is normalised by pairs of bits into [2**27, 2**29), then five Newton-Raphson steps
     x <- 1.5 x - (v / 2) x**3 run in gemmlowp Q3.28 arithmetic (every product an SRDHM, every rescale a
@@ -307,7 +311,8 @@ def rsqrt_table(input_scale: float, input_zero_point: int, output_scale: float, 
     """TFLite's int8 RSQRT for every input code (indexed by code - qmin); codes below zx have no value (qmax).
 
     multiplier = 1 / (float32(sqrt(sx)) * sy) in double; for v = x - zx > 0:
-    d = MBQM(1, inv_sqrt(v) with exponent + 20), y = MBQM(d, multiplier with exponent - 20) + zy; v = 0 gives qmax.
+    d = MBQM(1, inv_sqrt(v) with exponent + 20), y = MBQM(d, multiplier with exponent - 20) + zy; v = 0 gives
+    qmax.
     """
     scale = 1.0 / float(_F32(_F32(math.sqrt(float(_F32(input_scale)))) * _F32(output_scale)))
     mult, shift = quantize_multiplier(scale)
@@ -325,7 +330,8 @@ def rsqrt_table(input_scale: float, input_zero_point: int, output_scale: float, 
 
 # ---------------------------------------------------------------- SOFTMAX
 def softmax_exp_table(input_scale: float, beta: float) -> np.ndarray:
-    """TFLite's float32 softmax table: t[d] = expf(float32(-sx * beta) * d) for a distance d = max - x in [0, 255].
+    """TFLite's float32 softmax table: t[d] = expf(float32(-sx * beta) * d) for a distance d = max - x in [0,
+    255].
 
     >>> t = softmax_exp_table(0.5, 1.0); float(t[0]), float(t[2]) == float(np.float32(np.exp(-1.0)))
     (1.0, True)

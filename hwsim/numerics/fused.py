@@ -92,9 +92,19 @@ class FusedGemm:
         if self.vnni_offset is not None:
             blocks = self.packed.vnni_blocks()
             rows_per_tile, chunks = vnni.tiles(rows, blocks.shape[0])
-            return _vnni_impl().gemm_requantize_vnni(x, self.vnni_offset, blocks, x.shape[1], rows_per_tile, chunks,
-                                                     self.vnni_correction, zw, self.packed.zw_nonzero,
-                                                     *self.stage.kernel_args(), out)
+            return _vnni_impl().gemm_requantize_vnni(
+                x,
+                self.vnni_offset,
+                blocks,
+                x.shape[1],
+                rows_per_tile,
+                chunks,
+                self.vnni_correction,
+                zw,
+                self.packed.zw_nonzero,
+                *self.stage.kernel_args(),
+                out,
+            )
         row_sum = x.sum(axis=1, dtype=np.int64) if self.packed.zw_nonzero else _NO_ROWS
         if self.blas and rows >= ops.BLAS_MIN_ROWS:
             tiles = self._tiles.get(rows)
@@ -152,7 +162,9 @@ class FusedConv:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Output codes NHWC for ``x`` NHWC within the prepared range."""
         if x.ndim != 4 or x.shape[3] != self.in_channels:
-            raise ConfigError(f"x: expected NHWC input with {self.in_channels} channels (got shape {x.shape})")
+            raise ConfigError(
+                f"x: expected NHWC input with {self.in_channels} channels (got shape {x.shape})"
+            )
         in_hw = x.shape[1:3]
         geo = self._geometry.get(in_hw)
         if geo is None:
@@ -176,7 +188,8 @@ class FusedDepthwise:
     x_zero_point: int
     stage: OutputStage
     x_range: tuple[int, int]  # the inputs it was prepared for
-    _geometry: dict = field(default_factory=dict, compare=False, repr=False)  # input (h, w) -> kernel geometry
+    # input (h, w) -> kernel geometry
+    _geometry: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def prepare(cls, w, w_zero_point, bias, x_zero_point: int, stage: OutputStage, x_range: tuple[int, int],
@@ -192,24 +205,50 @@ class FusedDepthwise:
         bound = ops.depthwise_bound(w, w_zero_point, bias, int(x_zero_point), x_range)
         if not (ops.order_free(bound, accumulator) and bound < 1 << 31):
             return None
-        return cls(w, w_zero_point, bias, stride, padding, dilation, int(depth_multiplier), int(x_zero_point), stage,
-                   tuple(x_range))
+        return cls(
+            w,
+            w_zero_point,
+            bias,
+            stride,
+            padding,
+            dilation,
+            int(depth_multiplier),
+            int(x_zero_point),
+            stage,
+            tuple(x_range),
+        )
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Output codes NHWC for ``x`` NHWC within the prepared range."""
         x = np.ascontiguousarray(x)
         if x.ndim != 4 or x.shape[3] * self.depth_multiplier != self.w.shape[2]:
-            raise ConfigError(f"x: expected NHWC input with {self.w.shape[2] // self.depth_multiplier} channels "
+            raise ConfigError(f"x: expected NHWC input with {self.w.shape[2] // self.depth_multiplier} "
+                              "channels "
                               f"(got shape {x.shape})")
         _check_range(x, self.x_range)
         in_hw = x.shape[1:3]
         geometry = self._geometry.get(in_hw)
         if geometry is None:
             geo = ops.conv_geometry(in_hw, self.w.shape[:2], self.stride, self.padding, self.dilation)
-            geometry = self._geometry[in_hw] = (*geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw)
+            geometry = self._geometry[in_hw] = (
+                *geo.stride,
+                *geo.dilation,
+                geo.pads[0],
+                geo.pads[2],
+                *geo.out_hw,
+            )
         out = np.empty((x.shape[0], geometry[-2], geometry[-1], self.w.shape[2]), self.stage.dtype)
-        return _impl().depthwise_requantize(x, self.w, self.x_zero_point, self.w_zero_point, self.bias, *geometry,
-                                            self.depth_multiplier, *self.stage.kernel_args(), out)
+        return _impl().depthwise_requantize(
+            x,
+            self.w,
+            self.x_zero_point,
+            self.w_zero_point,
+            self.bias,
+            *geometry,
+            self.depth_multiplier,
+            *self.stage.kernel_args(),
+            out,
+        )
 
 
 def matmul_requantized(x, w, stage: OutputStage, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
@@ -220,19 +259,49 @@ def matmul_requantized(x, w, stage: OutputStage, *, x_zero_point: int = 0, w_zer
     if arithmetic == "exact":
         gemm = FusedGemm.prepare(packed, b, x_zero_point, stage, ops.value_range(x), accumulator)
     if gemm is None:
-        return requantize_stage(ops.matmul(x, packed, x_zero_point=x_zero_point, bias=b, accumulator=accumulator,
-                                           arithmetic=arithmetic).acc, stage)
+        return requantize_stage(
+            ops.matmul(
+                x, packed, x_zero_point=x_zero_point, bias=b, accumulator=accumulator, arithmetic=arithmetic
+            ).acc,
+            stage,
+        )
     return gemm._evaluate(np.ascontiguousarray(x))  # prepared for this very data's range
 
 
-def conv2d_requantized(x, w, stage: OutputStage, *, stride=1, padding="valid", dilation=1, groups: int = 1,
-                       x_zero_point: int = 0, w_zero_point=0, bias=None, accumulator: Accumulator = Accumulator(),
-                       arithmetic: str = "exact") -> np.ndarray:
-    """:func:`ops.conv2d`, then ``stage``: output codes NHWC (one fused GEMM and requantizer when ungrouped)."""
+def conv2d_requantized(
+    x,
+    w,
+    stage: OutputStage,
+    *,
+    stride=1,
+    padding="valid",
+    dilation=1,
+    groups: int = 1,
+    x_zero_point: int = 0,
+    w_zero_point=0,
+    bias=None,
+    accumulator: Accumulator = Accumulator(),
+    arithmetic: str = "exact",
+) -> np.ndarray:
+    """:func:`ops.conv2d`, then ``stage``: output codes NHWC (one fused GEMM and requantizer when
+    ungrouped)."""
     if groups != 1:
-        return requantize_stage(ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                                           x_zero_point=x_zero_point, w_zero_point=w_zero_point, bias=bias,
-                                           accumulator=accumulator, arithmetic=arithmetic).acc, stage)
+        return requantize_stage(
+            ops.conv2d(
+                x,
+                w,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                groups=groups,
+                x_zero_point=x_zero_point,
+                w_zero_point=w_zero_point,
+                bias=bias,
+                accumulator=accumulator,
+                arithmetic=arithmetic,
+            ).acc,
+            stage,
+        )
     x, w, geo, zw, b = ops.conv_operands(x, w, stride, padding, dilation, groups, w_zero_point, bias)
     cols = ops.conv_columns(x, w.shape[3], geo, 0, 1, x_zero_point)
     y = matmul_requantized(cols, ops.conv_weights(w, zw, 0, 1), stage, x_zero_point=x_zero_point, bias=b,
@@ -243,13 +312,26 @@ def conv2d_requantized(x, w, stage: OutputStage, *, stride=1, padding="valid", d
 def depthwise_conv2d_requantized(x, w, stage: OutputStage, *, stride=1, padding="valid", dilation=1,
                                  depth_multiplier: int = 1, x_zero_point: int = 0, w_zero_point=0, bias=None,
                                  accumulator: Accumulator = Accumulator()) -> np.ndarray:
-    """:func:`ops.depthwise_conv2d`, then ``stage``: output codes NHWC, fused when the data's range allows it."""
+    """:func:`ops.depthwise_conv2d`, then ``stage``: output codes NHWC, fused when the data's range allows
+    it."""
     x, w, _, zw, b = ops.depthwise_operands(x, w, stride, padding, dilation, depth_multiplier, w_zero_point,
                                             bias)
     layer = FusedDepthwise.prepare(w, zw, b, x_zero_point, stage, ops.value_range(x), stride, padding,
                                    dilation, depth_multiplier, accumulator)
     if layer is None:
-        return requantize_stage(ops.depthwise_conv2d(x, w, stride=stride, padding=padding, dilation=dilation,
-                                                     depth_multiplier=depth_multiplier, x_zero_point=x_zero_point,
-                                                     w_zero_point=zw, bias=b, accumulator=accumulator).acc, stage)
+        return requantize_stage(
+            ops.depthwise_conv2d(
+                x,
+                w,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                depth_multiplier=depth_multiplier,
+                x_zero_point=x_zero_point,
+                w_zero_point=zw,
+                bias=b,
+                accumulator=accumulator,
+            ).acc,
+            stage,
+        )
     return layer(x)

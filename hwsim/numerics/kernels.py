@@ -28,7 +28,15 @@ jit = numba.njit(cache=True, nogil=True)
 # Enum values as compile-time constants (RoundingMode, OverflowMode, RequantKind).
 HALF_EVEN, HALF_AWAY, HALF_UP, FLOOR, CEIL, TO_ZERO, STOCHASTIC = range(7)
 SATURATE, WRAP, EXACT = range(3)
-GEMMLOWP_DOUBLE, SINGLE_AWAY, DOUBLE_HALF_UP, SINGLE_HALF_UP, INT16_MULTIPLIER, FLOAT32_SCALE, FLOAT64_PRODUCT = range(7)
+(
+    GEMMLOWP_DOUBLE,
+    SINGLE_AWAY,
+    DOUBLE_HALF_UP,
+    SINGLE_HALF_UP,
+    INT16_MULTIPLIER,
+    FLOAT32_SCALE,
+    FLOAT64_PRODUCT,
+) = range(7)
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
 
@@ -230,7 +238,8 @@ def raw_dot_i32(x, w, block):
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def raw_dot_int64(x, wt):
-    """sum_k x[m, k] * wt[n, k] exactly in int64, parallel over output rows (order cannot matter: no overflow).
+    """sum_k x[m, k] * wt[n, k] exactly in int64, parallel over output rows (order cannot matter: no
+    overflow).
 
     The exact path for wide operands (int16 x int8 at large K) whose sums need more than 32 bits.
     """
@@ -274,7 +283,9 @@ def matmul_acc_pairwise16(x, w, x_zp, w_zp, bias):
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def im2col(x, kernel_h, kernel_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, pad_value):
+def im2col(
+    x, kernel_h, kernel_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, pad_value
+):
     """NHWC patches as rows (n, oy, ox), columns (ky, kx, c); padded taps read ``pad_value``. Output rows
     (n, oy) run in parallel; each tap copies one contiguous channel row."""
     batch, height, width, channels = x.shape
@@ -301,7 +312,9 @@ def im2col(x, kernel_h, kernel_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad
 
 
 @jit
-def depthwise_pixel(x, b, oy, ox, wz, x_zp, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, multiplier, acc):
+def depthwise_pixel(
+    x, b, oy, ox, wz, x_zp, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, multiplier, acc
+):
     """acc[o] += sum over the valid taps of (x - x_zp) * wz[ky, kx, o] for output pixel (b, oy, ox), in int32,
     channel innermost; padded taps are skipped (they contribute zero). ``wz`` holds w - w_zp as int32."""
     height, width = x.shape[1], x.shape[2]
@@ -378,7 +391,8 @@ def add_shifted(x1, x2, z1, z2, l1, m1, s1, l2, m2, s2, mo, so, zo, qmin, qmax, 
         shift[j, :] = e
     scale = np.zeros(block, np.float32)
     a, b = np.empty(block, np.int64), np.empty(block, np.int64)
-    ra, rb = np.empty(block, np.int64), np.empty(block, np.int64)  # separate outputs: in place would not vectorise
+    # separate outputs: in place would not vectorise
+    ra, rb = np.empty(block, np.int64), np.empty(block, np.int64)
     wide = np.int64(1) << 62
     for start in range(0, n, block):
         count = min(block, n - start)

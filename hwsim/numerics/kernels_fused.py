@@ -50,15 +50,34 @@ def requantize_gemm(raw, correction, w_zp, row_sum, multiplier, shift, scale, ze
                 rs = np.int64(row_sum[m])
                 for n in range(cols):
                     acc[n] -= w_zp[n] * rs
-            requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, out[m], 0, tail_start)
-            requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, out[m], tail_start,
-                            cols)
+            requantize_span(
+                acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, out[m], 0, tail_start
+            )
+            requantize_span(
+                acc, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, out[m], tail_start, cols
+            )
     return out
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, multiplier, shift, scale, zero_point, qmin,
-                    qmax, kind, tail_start, tail_kind, out):
+def gemm_requantize(
+    x,
+    panels,
+    rows_per_tile,
+    correction,
+    w_zp,
+    row_sum,
+    multiplier,
+    shift,
+    scale,
+    zero_point,
+    qmin,
+    qmax,
+    kind,
+    tail_start,
+    tail_kind,
+    out,
+):
     """out = requantized (x @ w) for integer ``x`` [M, K] and weights as float32 column ``panels`` [P, K, nb].
 
     For callers that proved every sum is an integer below 2**24, so one float32 BLAS product is exact. Tiles
@@ -75,7 +94,8 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, multipl
     n_panels, _, width = panels.shape
     row_tiles = (rows + rows_per_tile - 1) // rows_per_tile
     with_rows = row_sum.size > 0
-    # Narrow layers (one unpadded panel, no channel tail) requantize a group of rows per call, on the per-channel
+    # Narrow layers (one unpadded panel, no channel tail) requantize a group of rows per call, on the
+    # per-channel
     # values repeated row after row, so that each call's loop is long enough to be worth vectorising.
     group = max(1, 256 // cols) if width == cols and tail_start >= cols else 1
     corr, zw = _repeat(correction, group), _repeat(w_zp, group)
@@ -106,8 +126,9 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, multipl
                     for j in range(count):
                         acc[j] -= zw[j] * np.int64(row_sum[r0 + g0 + j // cols])
                 start = (r0 + g0) * cols
-                requantize_span(acc, mult, sh, sc, zero_point, qmin, qmax, kind, flat_out[start:start + count], 0,
-                                count)
+                requantize_span(
+                    acc, mult, sh, sc, zero_point, qmin, qmax, kind, flat_out[start : start + count], 0, count
+                )
             continue
         # this panel's channels as views that start at 0 (indices from 0 let the row loops vectorise)
         pcorr, pzw = correction[n0:n1], w_zp[n0:n1]
@@ -130,9 +151,32 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, multipl
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def depthwise_requantize(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
-                         out_w, depth_multiplier, multiplier, shift, scale, zero_point, qmin, qmax, kind, tail_start,
-                         tail_kind, out):
+def depthwise_requantize(
+    x,
+    w,
+    x_zp,
+    w_zp,
+    bias,
+    stride_h,
+    stride_w,
+    dil_h,
+    dil_w,
+    pad_top,
+    pad_left,
+    out_h,
+    out_w,
+    depth_multiplier,
+    multiplier,
+    shift,
+    scale,
+    zero_point,
+    qmin,
+    qmax,
+    kind,
+    tail_start,
+    tail_kind,
+    out,
+):
     """Depthwise conv (NHWC, weights [kh, kw, C*m]) straight to output codes: int32 sums, channel innermost.
 
     Each output pixel's channel row is summed over the valid taps (padded taps contribute zero), then
@@ -161,11 +205,25 @@ def depthwise_requantize(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_
                             depth_multiplier, acc)
             if not whole_rows:
                 dst = out[b, oy, ox]
-                requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, dst, 0, tail_start)
-                requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, dst, tail_start,
-                                out_c)
+                requantize_span(
+                    acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, dst, 0, tail_start
+                )
+                requantize_span(
+                    acc, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, dst, tail_start, out_c
+                )
         if whole_rows:
             start = r * out_w * out_c
-            requantize_span(row, mult, sh, sc, zero_point, qmin, qmax, kind, flat_out[start:start + out_w * out_c], 0,
-                            out_w * out_c)
+            requantize_span(
+                row,
+                mult,
+                sh,
+                sc,
+                zero_point,
+                qmin,
+                qmax,
+                kind,
+                flat_out[start : start + out_w * out_c],
+                0,
+                out_w * out_c,
+            )
     return out

@@ -36,8 +36,12 @@ def _dot_block(typingctx, x, x_start, x_stride, w, w_start, steps, acc, acc_star
     def codegen(context, builder, signature, args):
         x_arr, x0, xs, w_arr, w0, count, acc_arr, a0, astride = args
         byte_ptr = ir.IntType(8).as_pointer()
-        x_base = builder.bitcast(context.make_array(signature.args[0])(context, builder, x_arr).data, byte_ptr)
-        w_base = builder.bitcast(context.make_array(signature.args[3])(context, builder, w_arr).data, byte_ptr)
+        x_base = builder.bitcast(
+            context.make_array(signature.args[0])(context, builder, x_arr).data, byte_ptr
+        )
+        w_base = builder.bitcast(
+            context.make_array(signature.args[3])(context, builder, w_arr).data, byte_ptr
+        )
         a_base = builder.bitcast(context.make_array(signature.args[6])(context, builder, acc_arr).data,
                                  ir.IntType(32).as_pointer())
         dpbusd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16, [_V16, _V64, _V64]),
@@ -51,10 +55,13 @@ def _dot_block(typingctx, x, x_start, x_stride, w, w_start, steps, acc, acc_star
             for r in range(ROWS):
                 offset = builder.add(builder.add(x0, builder.mul(ir.Constant(intp, r), xs)),
                                      builder.mul(k, ir.Constant(intp, 4)))
-                four = builder.load(builder.bitcast(builder.gep(x_base, [offset]), ir.IntType(32).as_pointer()),
-                                    align=1)
+                four = builder.load(
+                    builder.bitcast(builder.gep(x_base, [offset]), ir.IntType(32).as_pointer()), align=1
+                )
                 lane0 = builder.insert_element(ir.Constant(_V16, None), four, ir.Constant(ir.IntType(32), 0))
-                spread = builder.shuffle_vector(lane0, ir.Constant(_V16, None), ir.Constant(_V16, [0] * LANES))
+                spread = builder.shuffle_vector(
+                    lane0, ir.Constant(_V16, None), ir.Constant(_V16, [0] * LANES)
+                )
                 total = builder.call(dpbusd, [builder.load(sums[r]), builder.bitcast(spread, _V64), weights])
                 builder.store(total, sums[r])
         for r in range(ROWS):
@@ -122,13 +129,33 @@ def dot_vnni(x, offset, packed, depth, rows_per_tile, chunks):
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def gemm_requantize_vnni(x, offset, packed, depth, rows_per_tile, chunks, correction, w_zp, with_rows, multiplier,
-                         shift, scale, zero_point, qmin, qmax, kind, tail_start, tail_kind, out):
+def gemm_requantize_vnni(
+    x,
+    offset,
+    packed,
+    depth,
+    rows_per_tile,
+    chunks,
+    correction,
+    w_zp,
+    with_rows,
+    multiplier,
+    shift,
+    scale,
+    zero_point,
+    qmin,
+    qmax,
+    kind,
+    tail_start,
+    tail_kind,
+    out,
+):
     """out = requantized sum_k (x[m, k] + offset) w[k, n], for x rows whose values plus ``offset`` are bytes.
 
-    ``packed`` [N/16, K/4 * 64] holds int8 weights in column blocks of 16 (K and N zero-padded); ``correction``
-    and ``w_zp`` are as in ``requantize_gemm`` for the offset input (zero point zx + offset), and
-    ``with_rows`` subtracts w_zp[n] sum_k (x[m, k] + offset). Tiles of ``rows_per_tile`` rows (a multiple of
+    ``packed`` [N/16, K/4 * 64] holds int8 weights in column blocks of 16 (K and N zero-padded);
+    ``correction`` and ``w_zp`` are as in ``requantize_gemm`` for the offset input (zero point zx + offset),
+    and ``with_rows`` subtracts w_zp[n] sum_k (x[m, k] + offset). Tiles of ``rows_per_tile`` rows (a multiple
+    of
     4) by one of ``chunks`` column ranges run in parallel: each converts its rows, runs the micro-kernel on
     every 4-row block and column block of its range, and requantizes the int32 sums while they are in cache
     (all its rows in one call where they cover whole, untailed rows).

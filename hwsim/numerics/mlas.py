@@ -147,7 +147,12 @@ def conv2d_nchw(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride: t
         for c in range(per_group):
             for ky in range(kh):
                 for kx in range(kw):
-                    tap = xg[:, c, ky * dh:ky * dh + sh * (oh - 1) + 1:sh, kx * dw:kx * dw + sw * (ow - 1) + 1:sw]
+                    tap = xg[
+                        :,
+                        c,
+                        ky * dh : ky * dh + sh * (oh - 1) + 1 : sh,
+                        kx * dw : kx * dw + sw * (ow - 1) + 1 : sw,
+                    ]
                     cols[:, k] = tap.reshape(batch, -1)
                     k += 1
         wg = w[g * filters:(g + 1) * filters].reshape(filters, -1)

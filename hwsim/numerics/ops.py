@@ -76,10 +76,12 @@ def expand_params(shape: Sequence[int], values, axis: int | None, group_size: in
         return np.broadcast_to(arr.reshape(()), shape)
     if group_size is None:
         if axis is None:
-            raise ConfigError(f"{name}: per-tensor needs one value (got {arr.size}); pass axis= for per-channel")
+            raise ConfigError(f"{name}: per-tensor needs one value (got {arr.size}); pass axis= for "
+                              "per-channel")
         axis = _check_axis(axis, ndim, "axis")
         if arr.shape != (shape[axis],):
-            raise ConfigError(f"{name}: per-channel along axis {axis} needs shape ({shape[axis]},) (got {arr.shape})")
+            raise ConfigError(f"{name}: per-channel along axis {axis} needs shape ({shape[axis]},) (got "
+                              f"{arr.shape})")
         view = [1] * ndim
         view[axis] = shape[axis]
         return np.broadcast_to(arr.reshape(view), shape)
@@ -189,8 +191,16 @@ def quantize(x, scale, zero_point=0, fmt: IntFormat | str = "int8", *, axis: int
         noise = np.random.default_rng(seed).random(x.size)
     else:
         noise = np.empty(0)
-    q = kernel_module().quantize(np.ascontiguousarray(x).ravel(), np.ascontiguousarray(s).ravel(),
-                         np.ascontiguousarray(z).ravel(), fmt.min, fmt.max, int(rounding), int(overflow), noise)
+    q = kernel_module().quantize(
+        np.ascontiguousarray(x).ravel(),
+        np.ascontiguousarray(s).ravel(),
+        np.ascontiguousarray(z).ravel(),
+        fmt.min,
+        fmt.max,
+        int(rounding),
+        int(overflow),
+        noise,
+    )
     return q.reshape(x.shape).astype(fmt.storage_dtype)
 
 
@@ -233,14 +243,27 @@ def requantize(acc, multiplier, shift, zero_point: int, fmt: IntFormat | str, ki
     _require_int("acc", acc)
     mult = np.atleast_1d(np.asarray(multiplier, np.int64))
     shifts = np.broadcast_to(np.atleast_1d(np.asarray(shift, np.int64)), mult.shape)
-    scales = np.broadcast_to(np.atleast_1d(np.asarray(0.0 if scale is None else scale, np.float32)), mult.shape)
+    scales = np.broadcast_to(
+        np.atleast_1d(np.asarray(0.0 if scale is None else scale, np.float32)), mult.shape
+    )
     if acc.size and acc.shape[-1] % mult.size:
         raise ConfigError(f"multiplier: {mult.size} channels do not match the last axis of acc {acc.shape}")
     if kind == RequantKind.INT16_MULTIPLIER and shifts.max(initial=0) > 14:
-        raise ConfigError("shift: the 16-bit multiplier path needs shift <= 14 (a real multiplier below 2**14)")
+        raise ConfigError("shift: the 16-bit multiplier path needs shift <= 14 (a real multiplier below "
+                          "2**14)")
     lo, hi = (fmt.min, fmt.max) if clamp is None else (max(fmt.min, clamp[0]), min(fmt.max, clamp[1]))
-    stage = OutputStage(np.ascontiguousarray(mult), np.ascontiguousarray(shifts), np.ascontiguousarray(scales),
-                        int(zero_point), lo, hi, int(kind), int(kind), mult.size, np.dtype(fmt.storage_dtype))
+    stage = OutputStage(
+        np.ascontiguousarray(mult),
+        np.ascontiguousarray(shifts),
+        np.ascontiguousarray(scales),
+        int(zero_point),
+        lo,
+        hi,
+        int(kind),
+        int(kind),
+        mult.size,
+        np.dtype(fmt.storage_dtype),
+    )
     return requantize_stage(np.asarray(acc, np.int64).reshape(-1, mult.size), stage).reshape(acc.shape)
 
 
@@ -299,7 +322,8 @@ class OutputStage:
     def check(self, channels: int) -> "OutputStage":
         """This stage, after checking it serves ``channels`` output channels (the kernels trust it)."""
         if self.multiplier.size != channels or not 0 <= self.tail_start <= channels:
-            raise ConfigError(f"stage: built for {self.multiplier.size} channels (tail from {self.tail_start}), "
+            raise ConfigError(f"stage: built for {self.multiplier.size} channels (tail from "
+                              f"{self.tail_start}), "
                               f"used for {channels}")
         return self
 
@@ -315,7 +339,9 @@ def requantize_stage(acc, stage: OutputStage) -> np.ndarray:
     _require_int("acc", acc)
     channels = stage.multiplier.size
     if acc.shape[-1:] != (channels,):
-        raise ConfigError(f"acc: expected {channels} output channels on its last axis (got shape {acc.shape})")
+        raise ConfigError(
+            f"acc: expected {channels} output channels on its last axis (got shape {acc.shape})"
+        )
     stage.check(channels)
     rows = np.ascontiguousarray(acc).reshape(-1, channels)
     out = np.empty(rows.shape, stage.dtype)
@@ -484,7 +510,8 @@ def value_range(x: np.ndarray) -> tuple[int, int]:
 
 
 def gemm_bound(packed: PackedWeights, b: np.ndarray, zx: int, x_range: tuple[int, int]) -> int:
-    """The largest |partial sum| of a GEMM whose inputs lie in ``x_range``: |bias| + K max|x - zx| max|w - zw|."""
+    """The largest |partial sum| of a GEMM whose inputs lie in ``x_range``: |bias| + K max|x - zx| max|w -
+    zw|."""
     span_x = max(abs(x_range[1] - zx), abs(x_range[0] - zx))
     return int(np.abs(b).max(initial=0)) + packed.w.shape[0] * span_x * packed.max_abs_centered
 
@@ -496,7 +523,8 @@ def order_free(bound: int, accumulator: Accumulator) -> bool:
 
 
 def zero_point_correction(packed: PackedWeights, b: np.ndarray, zx: int) -> np.ndarray:
-    """The per-column terms of sum (x - zx)(w - zw) + b beside sum xw and -zw sum x: b - zx sum w + K zx zw."""
+    """The per-column terms of sum (x - zx)(w - zw) + b beside sum xw and -zw sum x: b - zx sum w + K zx
+    zw."""
     return b - zx * packed.col_sum + packed.w.shape[0] * zx * packed.w_zero_point
 
 
@@ -526,9 +554,17 @@ def matmul_groups(x, w, *, group_size: int, x_zero_point: int = 0, w_zero_point=
         bound = min(group_size, depth) * max(abs(x_hi - zx), abs(x_lo - zx)) * span_w
         if not order_free(bound, accumulator):  # every group at once on the lanes kernel
             fmt = accumulator.fmt
-            acc, count = kernels_ordered.matmul_groups_acc(x, w, int(x_zero_point), np.ascontiguousarray(zw),
-                                                           group_size, fmt.min, fmt.max, int(accumulator.overflow),
-                                                           bool(accumulator.bias_last))
+            acc, count = kernels_ordered.matmul_groups_acc(
+                x,
+                w,
+                int(x_zero_point),
+                np.ascontiguousarray(zw),
+                group_size,
+                fmt.min,
+                fmt.max,
+                int(accumulator.overflow),
+                bool(accumulator.bias_last),
+            )
             _note_overflows(int(count))
             return MacResult(acc, int(count), "per-group")
     parts, overflows = [], 0
@@ -553,8 +589,9 @@ def raw_products(x: np.ndarray, packed: PackedWeights, x_range: tuple[int, int])
     offset = vnni.input_offset(packed.w, x_range)
     if offset is not None:  # exact byte sums, minus what the offset added: offset * sum_k w[k, n]
         rows_per_tile, chunks = vnni.tiles(rows, -(-packed.w.shape[1] // 16))
-        sums = kernels_vnni.dot_vnni(np.ascontiguousarray(x), offset, packed.vnni_blocks(), depth, rows_per_tile,
-                                     chunks)[:, :packed.w.shape[1]]
+        sums = kernels_vnni.dot_vnni(
+            np.ascontiguousarray(x), offset, packed.vnni_blocks(), depth, rows_per_tile, chunks
+        )[:, : packed.w.shape[1]]
         return (sums - offset * packed.col_sum if offset else sums), "vnni"
     largest = max(max_x * packed.max_abs, 1)
     chunk = FLOAT32_EXACT // largest
@@ -617,10 +654,12 @@ def conv_operands(x, w, stride, padding, dilation, groups: int, w_zero_point, bi
 
 
 def conv_columns(x: np.ndarray, in_per_group: int, geo: ConvGeometry, g: int, groups: int, x_zero_point: int):
-    """Group ``g``'s input as GEMM rows (n, oy, ox) by columns (ky, kx, c); padded taps read the zero point."""
+    """Group ``g``'s input as GEMM rows (n, oy, ox) by columns (ky, kx, c); padded taps read the zero
+    point."""
     xg = x if groups == 1 else np.ascontiguousarray(x[..., g * in_per_group:(g + 1) * in_per_group])
     if geo.kernel == (1, 1) and geo.stride == (1, 1) and geo.pads == (0, 0, 0, 0):
-        return np.ascontiguousarray(xg).reshape(-1, in_per_group)  # a pointwise conv is a GEMM over the pixels
+        # a pointwise conv is a GEMM over the pixels
+        return np.ascontiguousarray(xg).reshape(-1, in_per_group)
     cols = kernel_module().im2col(np.ascontiguousarray(xg), *geo.kernel, *geo.stride, *geo.dilation,
                                   geo.pads[0], geo.pads[2], *geo.out_hw, x_zero_point)
     return cols.astype(x.dtype, copy=False)
@@ -636,7 +675,8 @@ def conv_weights(w: np.ndarray, zw: np.ndarray, g: int, groups: int) -> PackedWe
 def depthwise_conv2d(x, w, *, stride=1, padding="valid", dilation=1, depth_multiplier: int = 1,
                      x_zero_point: int = 0, w_zero_point=0, bias=None,
                      accumulator: Accumulator = Accumulator()) -> MacResult:
-    """Depthwise conv accumulators. ``x`` NHWC, ``w`` [kh, kw, C * depth_multiplier] (TFLite's [1, kh, kw, C*m]
+    """Depthwise conv accumulators. ``x`` NHWC, ``w`` [kh, kw, C * depth_multiplier] (TFLite's [1, kh, kw,
+    C*m]
     is accepted too); output channel o reads input channel o // depth_multiplier. Taps in (ky, kx) order."""
     x, w, geometry, zw, b = depthwise_operands(x, w, stride, padding, dilation, depth_multiplier,
                                                w_zero_point, bias)
@@ -645,8 +685,18 @@ def depthwise_conv2d(x, w, *, stride=1, padding="valid", dilation=1, depth_multi
         acc = kernels.depthwise_acc_i32(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier))
         return MacResult(acc.astype(np.int64), 0, "int32")
     fmt = accumulator.fmt
-    acc, count = _ordered_impl().depthwise_acc(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier),
-                                               fmt.min, fmt.max, int(accumulator.overflow))
+    acc, count = _ordered_impl().depthwise_acc(
+        x,
+        w,
+        int(x_zero_point),
+        zw,
+        b,
+        *geometry,
+        int(depth_multiplier),
+        fmt.min,
+        fmt.max,
+        int(accumulator.overflow),
+    )
     _note_overflows(int(count))
     return MacResult(acc, int(count), "ordered")
 
@@ -659,9 +709,12 @@ def depthwise_operands(x, w, stride, padding, dilation, depth_multiplier: int, w
     if w.ndim == 4 and w.shape[0] == 1:
         w = w[0]
     if x.ndim != 4 or w.ndim != 3:
-        raise ConfigError(f"x, w: expected NHWC input and [kh, kw, C*m] weights (got {x.shape} and {w.shape})")
+        raise ConfigError(
+            f"x, w: expected NHWC input and [kh, kw, C*m] weights (got {x.shape} and {w.shape})"
+        )
     if depth_multiplier < 1 or w.shape[2] != x.shape[3] * depth_multiplier:
-        raise ConfigError(f"depth_multiplier: {x.shape[3]} channels x {depth_multiplier} != {w.shape[2]} outputs")
+        raise ConfigError(f"depth_multiplier: {x.shape[3]} channels x {depth_multiplier} != {w.shape[2]} "
+                          "outputs")
     geo = conv_geometry(x.shape[1:3], w.shape[:2], stride, padding, dilation)
     zw = per_column(w_zero_point, w.shape[2], "w_zero_point")
     b = per_column(0 if bias is None else bias, w.shape[2], "bias")

@@ -25,8 +25,9 @@ from hwsim.numerics.requant_kinds import (
     tflite_multiplier,
 )
 
-_FLOAT_MULTIPLIERS = {"float32": float32_multiplier, "float32-reciprocal": float32_reciprocal_multiplier}
 from hwsim.numerics.semantics import Semantics, get_semantics
+
+_FLOAT_MULTIPLIERS = {"float32": float32_multiplier, "float32-reciprocal": float32_reciprocal_multiplier}
 
 ACTIVATIONS = {None: (None, None), "none": (None, None), "relu": (0.0, None), "relu6": (0.0, 6.0),
                "relu_n1_to_1": (-1.0, 1.0)}
@@ -42,21 +43,24 @@ class QParams:
     @classmethod
     def of(cls, scale, zero_point=0) -> "QParams":
         """Build from scalars or arrays (float32 scales, int64 zero points)."""
-        return cls(np.atleast_1d(np.asarray(scale, np.float32)), np.atleast_1d(np.asarray(zero_point, np.int64)))
+        return cls(
+            np.atleast_1d(np.asarray(scale, np.float32)), np.atleast_1d(np.asarray(zero_point, np.int64))
+        )
 
 
 def activation_range(activation, scale: float, zero_point: int, fmt: IntFormat) -> tuple[int, int]:
     """Output clamp [lo, hi] for a fused activation, as TFLite computes it.
 
-    lo = max(qmin, zy + round_half_away(float32(a) / float32(scale))) and likewise hi; ``activation`` is a name
-    (relu, relu6, relu_n1_to_1) or a (lo, hi) pair of reals (None for unbounded).
+    lo = max(qmin, zy + round_half_away(float32(a) / float32(scale))) and likewise hi; ``activation`` is a
+    name (relu, relu6, relu_n1_to_1) or a (lo, hi) pair of reals (None for unbounded).
     """
     if isinstance(activation, tuple):
         low, high = activation
     elif activation in ACTIVATIONS:
         low, high = ACTIVATIONS[activation]
     else:
-        raise ConfigError(f"activation: expected one of relu, relu6, relu_n1_to_1 or (lo, hi) (got {activation!r})")
+        raise ConfigError("activation: expected one of relu, relu6, relu_n1_to_1 or (lo, hi) (got "
+                          f"{activation!r})")
 
     def code(real: float) -> int:
         return zero_point + round_real(float(np.float32(real) / np.float32(scale)), RoundingMode.HALF_AWAY)
@@ -66,16 +70,35 @@ def activation_range(activation, scale: float, zero_point: int, fmt: IntFormat) 
     return lo, hi
 
 
-def requantize(acc: np.ndarray, *, input_scale: float, weight_scale, output: QParams, fmt: IntFormat,
-               semantics: Semantics | str, op: str, activation=None, activation_bits: int | None = None) -> np.ndarray:
+def requantize(
+    acc: np.ndarray,
+    *,
+    input_scale: float,
+    weight_scale,
+    output: QParams,
+    fmt: IntFormat,
+    semantics: Semantics | str,
+    op: str,
+    activation=None,
+    activation_bits: int | None = None,
+) -> np.ndarray:
     """Output codes from int accumulators (last axis = output channel) under ``semantics`` for ``op``.
 
     Where the semantics has a ``channel_tail`` rule for ``op`` (8-bit activations), the output channels past
     the last whole block are requantized by the tail's requantizer.
     """
     acc = np.asarray(acc)
-    stage = output_stage(acc.shape[-1], input_scale=input_scale, weight_scale=weight_scale, output=output,
-                         fmt=fmt, semantics=semantics, op=op, activation=activation, activation_bits=activation_bits)
+    stage = output_stage(
+        acc.shape[-1],
+        input_scale=input_scale,
+        weight_scale=weight_scale,
+        output=output,
+        fmt=fmt,
+        semantics=semantics,
+        op=op,
+        activation=activation,
+        activation_bits=activation_bits,
+    )
     return fused.requantize_stage(acc, stage)
 
 
@@ -98,8 +121,20 @@ def output_stage(channels: int, *, input_scale: float, weight_scale, output: QPa
     sw = np.asarray(weight_scale, np.float32).ravel()
     if sw.size not in (1, channels):
         raise ConfigError(f"weight_scale: expected 1 or {channels} values (got {sw.size})")
-    return _stage(channels, RequantKind(kind), RequantKind(tail_kind), tail_start, float(input_scale), sw.tobytes(),
-                  float(output.scale[0]), int(output.zero_point[0]), fmt, activation, sem.multiplier, sem.max_shift)
+    return _stage(
+        channels,
+        RequantKind(kind),
+        RequantKind(tail_kind),
+        tail_start,
+        float(input_scale),
+        sw.tobytes(),
+        float(output.scale[0]),
+        int(output.zero_point[0]),
+        fmt,
+        activation,
+        sem.multiplier,
+        sem.max_shift,
+    )
 
 
 _FLOAT_KINDS = (RequantKind.FLOAT32_SCALE, RequantKind.FLOAT64_PRODUCT)
@@ -114,12 +149,14 @@ def _stage(channels: int, kind: RequantKind, tail_kind: RequantKind, tail_start:
     shift = np.zeros(channels, np.int64)
     scale = np.zeros(channels, np.float32)
     if kind in _FLOAT_KINDS or tail_kind in _FLOAT_KINDS:
-        scale[:] = _FLOAT_MULTIPLIERS[multiplier_rule](input_scale, sw, sy)  # elementwise float32, as per scalar
+        # elementwise float32, as per scalar
+        scale[:] = _FLOAT_MULTIPLIERS[multiplier_rule](input_scale, sw, sy)
     if kind not in _FLOAT_KINDS or tail_kind not in _FLOAT_KINDS:
         for c in range(channels):
             mult[c], shift[c] = _fixed_multiplier(input_scale, float(sw[c]), sy, max_shift)
     if RequantKind.INT16_MULTIPLIER in (kind, tail_kind) and shift.max(initial=0) > 14:
-        raise ConfigError("shift: the 16-bit multiplier path needs shift <= 14 (a real multiplier below 2**14)")
+        raise ConfigError("shift: the 16-bit multiplier path needs shift <= 14 (a real multiplier below "
+                          "2**14)")
     lo, hi = activation_range(activation, sy, zy, fmt)
     for a in (mult, shift, scale):
         a.flags.writeable = False
@@ -128,7 +165,9 @@ def _stage(channels: int, kind: RequantKind, tail_kind: RequantKind, tail_start:
 
 
 @functools.lru_cache(maxsize=65536)
-def _fixed_multiplier(input_scale: float, weight_scale: float, output_scale: float, max_shift: int) -> tuple[int, int]:
+def _fixed_multiplier(
+    input_scale: float, weight_scale: float, output_scale: float, max_shift: int
+) -> tuple[int, int]:
     """TFLite's (M, e) for one channel, cached: a model reuses the same scales on every inference."""
     return quantize_multiplier(tflite_multiplier(input_scale, weight_scale, output_scale), max_shift)
 
@@ -158,7 +197,8 @@ def _arithmetic(x_dtype, w_dtype, sem: Semantics, depthwise_multiplier: int | No
 
 def _depthwise_fast_path(sem: Semantics, x: np.ndarray, w: np.ndarray, groups: int, stride, padding,
                          dilation) -> bool:
-    """Whether a grouped conv is the depthwise fast path of ``sem`` (see ``Semantics.depthwise_fast_u8s8``)."""
+    """Whether a grouped conv is the depthwise fast path of ``sem`` (see
+    ``Semantics.depthwise_fast_u8s8``)."""
     if not sem.depthwise_fast_u8s8 or x.ndim != 4 or w.ndim != 4 or w.shape[3] != 1 or groups != x.shape[3]:
         return False
     if w.shape[0] not in (groups, 2 * groups):
@@ -180,9 +220,20 @@ def _layer_setup(op: str, x_dtype, w: np.ndarray, channels: int, x_q: QParams, w
     int4_fc = op == "fully_connected" and w.ndim == 2 and w_q.scale.size > 1 and w.shape[1] % 2 == 0
     sem = _semantics_for(semantics, weight_bits, bits, int4_fc)
     if op == "fully_connected" and bias is None and bits > 8 and op in sem.no_bias_16x8:
-        sem = dataclasses.replace(sem, requant_16x8=dict(sem.requant_16x8, fully_connected=sem.no_bias_16x8[op]))
-    stage = output_stage(channels, input_scale=float(x_q.scale[0]), weight_scale=w_q.scale, output=y_q, fmt=y_fmt,
-                         semantics=sem, op=op, activation=activation, activation_bits=bits)
+        sem = dataclasses.replace(
+            sem, requant_16x8=dict(sem.requant_16x8, fully_connected=sem.no_bias_16x8[op])
+        )
+    stage = output_stage(
+        channels,
+        input_scale=float(x_q.scale[0]),
+        weight_scale=w_q.scale,
+        output=y_q,
+        fmt=y_fmt,
+        semantics=sem,
+        op=op,
+        activation=activation,
+        activation_bits=bits,
+    )
     if fast_depthwise and np.dtype(x_dtype) == np.uint8 and w.dtype == np.int8:
         return stage, sem.depthwise_fast_u8s8
     return stage, _arithmetic(np.dtype(x_dtype), w.dtype, sem, depthwise_multiplier)
@@ -195,7 +246,8 @@ def _depthwise_multiplier(w: np.ndarray, groups: int) -> int | None:
 
 
 def _depthwise_as_grouped(w: np.ndarray) -> np.ndarray:
-    """Depthwise weights [kh, kw, C*m] (or TFLite's [1, kh, kw, C*m]) as the OHWI weights of the same conv with
+    """Depthwise weights [kh, kw, C*m] (or TFLite's [1, kh, kw, C*m]) as the OHWI weights of the same conv
+    with
     C groups: output channel o reads input channel o // m in both."""
     w = w[0] if w.ndim == 4 and w.shape[0] == 1 else w
     return np.ascontiguousarray(np.moveaxis(w, 2, 0)[..., None])
@@ -211,18 +263,41 @@ def conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFo
     (``Semantics.float_bias``); modelled for ungrouped convs, which fbgemm runs through its GEMM."""
     x, w = np.asarray(x), np.asarray(w)
     sem = _semantics_for(semantics, weight_bits, x.dtype.itemsize * 8)
-    stage, arithmetic = _layer_setup("conv2d", x.dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation, semantics,
-                                     weight_bits, depthwise_multiplier=_depthwise_multiplier(w, groups),
-                                     fast_depthwise=_depthwise_fast_path(sem, x, w, groups, stride, padding, dilation))
+    stage, arithmetic = _layer_setup(
+        "conv2d",
+        x.dtype,
+        w,
+        w.shape[0],
+        x_q,
+        w_q,
+        y_q,
+        y_fmt,
+        activation,
+        semantics,
+        weight_bits,
+        depthwise_multiplier=_depthwise_multiplier(w, groups),
+        fast_depthwise=_depthwise_fast_path(sem, x, w, groups, stride, padding, dilation),
+    )
     if float_bias is not None:
         _check_float_bias(sem, bias, groups)
         acc = ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation,
                          x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]),
                          accumulator=accumulator, arithmetic=arithmetic).acc
         return _with_float_bias(acc, float_bias, x_q, w_q, stage)
-    return fused.conv2d_requantized(x, w, stage, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                                    x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]),
-                                    bias=bias, accumulator=accumulator, arithmetic=arithmetic)
+    return fused.conv2d_requantized(
+        x,
+        w,
+        stage,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        x_zero_point=int(x_q.zero_point[0]),
+        w_zero_point=_zw(w_q, w.shape[0]),
+        bias=bias,
+        accumulator=accumulator,
+        arithmetic=arithmetic,
+    )
 
 
 def prepare_conv2d(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,
@@ -234,8 +309,9 @@ def prepare_conv2d(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams
     w = np.asarray(w)
     if groups != 1 or w.ndim != 4:
         return None
-    stage, arithmetic = _layer_setup("conv2d", x_dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation, semantics,
-                                     weight_bits)
+    stage, arithmetic = _layer_setup(
+        "conv2d", x_dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation, semantics, weight_bits
+    )
     zx, zw = int(x_q.zero_point[0]), _zw(w_q, w.shape[0])
     gemm = fused.FusedGemm.prepare(ops.conv_weights(w, zw, 0, 1), ops.per_column(
         0 if bias is None else bias, w.shape[0], "bias"), zx, stage, fused.dtype_range(x_dtype), accumulator)
@@ -258,17 +334,49 @@ def depthwise_conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_
     grouped = _depthwise_as_grouped(w3) if w3.ndim == 3 else None
     fast = grouped is not None and x.ndim == 4 and _depthwise_fast_path(sem, x, grouped, x.shape[3], stride,
                                                                         padding, dilation)
-    stage, arithmetic = _layer_setup("depthwise_conv2d", x.dtype, w, w.shape[-1], x_q, w_q, y_q, y_fmt, activation,
-                                     semantics, weight_bits, depthwise_multiplier=depth_multiplier,
-                                     fast_depthwise=fast)
+    stage, arithmetic = _layer_setup(
+        "depthwise_conv2d",
+        x.dtype,
+        w,
+        w.shape[-1],
+        x_q,
+        w_q,
+        y_q,
+        y_fmt,
+        activation,
+        semantics,
+        weight_bits,
+        depthwise_multiplier=depth_multiplier,
+        fast_depthwise=fast,
+    )
     if arithmetic != "exact" and grouped is not None and x.ndim == 4:
-        return fused.conv2d_requantized(x, grouped, stage, stride=stride, padding=padding, dilation=dilation,
-                                        groups=x.shape[3], x_zero_point=int(x_q.zero_point[0]),
-                                        w_zero_point=_zw(w_q, w.shape[-1]), bias=bias, accumulator=accumulator,
-                                        arithmetic=arithmetic)
-    return fused.depthwise_conv2d_requantized(x, w, stage, stride=stride, padding=padding, dilation=dilation,
-                                              depth_multiplier=depth_multiplier, x_zero_point=int(x_q.zero_point[0]),
-                                              w_zero_point=_zw(w_q, w.shape[-1]), bias=bias, accumulator=accumulator)
+        return fused.conv2d_requantized(
+            x,
+            grouped,
+            stage,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=x.shape[3],
+            x_zero_point=int(x_q.zero_point[0]),
+            w_zero_point=_zw(w_q, w.shape[-1]),
+            bias=bias,
+            accumulator=accumulator,
+            arithmetic=arithmetic,
+        )
+    return fused.depthwise_conv2d_requantized(
+        x,
+        w,
+        stage,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        depth_multiplier=depth_multiplier,
+        x_zero_point=int(x_q.zero_point[0]),
+        w_zero_point=_zw(w_q, w.shape[-1]),
+        bias=bias,
+        accumulator=accumulator,
+    )
 
 
 def prepare_depthwise_conv2d(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams,
@@ -282,17 +390,40 @@ def prepare_depthwise_conv2d(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_
     w = w[0] if w.ndim == 4 and w.shape[0] == 1 else w
     if w.ndim != 3:
         return None
-    stage, arithmetic = _layer_setup("depthwise_conv2d", x_dtype, w, w.shape[-1], x_q, w_q, y_q, y_fmt, activation,
-                                     semantics, weight_bits, depthwise_multiplier=depth_multiplier)
+    stage, arithmetic = _layer_setup(
+        "depthwise_conv2d",
+        x_dtype,
+        w,
+        w.shape[-1],
+        x_q,
+        w_q,
+        y_q,
+        y_fmt,
+        activation,
+        semantics,
+        weight_bits,
+        depthwise_multiplier=depth_multiplier,
+    )
     sem = _semantics_for(semantics, weight_bits, np.dtype(x_dtype).itemsize * 8)
     fast_u8s8 = sem.depthwise_fast_u8s8 and np.dtype(x_dtype) == np.uint8 and w.dtype == np.int8
     if arithmetic != "exact" or fast_u8s8:
-        return None  # pair-saturated products (a grouped GEMM, or fbgemm's fast path): the checked path runs them
+        # pair-saturated products (a grouped GEMM, or fbgemm's fast path): the checked path runs them
+        return None
     zw = _zw(w_q, w.shape[-1])
     b = ops.per_column(0 if bias is None else bias, w.shape[-1], "bias")
-    return fused.FusedDepthwise.prepare(np.ascontiguousarray(w), zw, b, int(x_q.zero_point[0]), stage,
-                                        fused.dtype_range(x_dtype), stride, padding, dilation, depth_multiplier,
-                                        accumulator)
+    return fused.FusedDepthwise.prepare(
+        np.ascontiguousarray(w),
+        zw,
+        b,
+        int(x_q.zero_point[0]),
+        stage,
+        fused.dtype_range(x_dtype),
+        stride,
+        padding,
+        dilation,
+        depth_multiplier,
+        accumulator,
+    )
 
 
 def fully_connected(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,
@@ -302,8 +433,20 @@ def fully_connected(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_f
     """Quantized fully-connected: ``x`` [M, K], ``w`` [N, K] (TFLite layout); returns [M, N] codes.
     ``float_bias``: as in :func:`conv2d`."""
     x, w = np.asarray(x), np.asarray(w)
-    stage, arithmetic = _layer_setup("fully_connected", x.dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation,
-                                     semantics, weight_bits, bias)
+    stage, arithmetic = _layer_setup(
+        "fully_connected",
+        x.dtype,
+        w,
+        w.shape[0],
+        x_q,
+        w_q,
+        y_q,
+        y_fmt,
+        activation,
+        semantics,
+        weight_bits,
+        bias,
+    )
     zw = _zw(w_q, w.shape[0])
     if float_bias is not None:
         _check_float_bias(_semantics_for(semantics, weight_bits, x.dtype.itemsize * 8), bias, 1)
@@ -337,15 +480,39 @@ def _with_float_bias(acc: np.ndarray, float_bias, x_q: QParams, w_q: QParams,
                                  stage.zero_point, stage.lo, stage.hi, stage.dtype)
 
 
-def prepare_fully_connected(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,
-                            activation=None, semantics: str = "tflite-reference",
-                            accumulator: Accumulator = Accumulator(), weight_bits: int = 8) -> fused.FusedGemm | None:
-    """:func:`fully_connected` prepared once for any input [M, K] of ``x_dtype``, or None (as ``prepare_conv2d``)."""
+def prepare_fully_connected(
+    x_dtype,
+    w,
+    bias,
+    *,
+    x_q: QParams,
+    w_q: QParams,
+    y_q: QParams,
+    y_fmt: IntFormat = INT8,
+    activation=None,
+    semantics: str = "tflite-reference",
+    accumulator: Accumulator = Accumulator(),
+    weight_bits: int = 8,
+) -> fused.FusedGemm | None:
+    """:func:`fully_connected` prepared once for any input [M, K] of ``x_dtype``, or None (as
+    ``prepare_conv2d``)."""
     w = np.asarray(w)
     if w.ndim != 2:
         return None
-    stage, arithmetic = _layer_setup("fully_connected", x_dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation,
-                                     semantics, weight_bits, bias)
+    stage, arithmetic = _layer_setup(
+        "fully_connected",
+        x_dtype,
+        w,
+        w.shape[0],
+        x_q,
+        w_q,
+        y_q,
+        y_fmt,
+        activation,
+        semantics,
+        weight_bits,
+        bias,
+    )
     zw = _zw(w_q, w.shape[0])
     gemm = fused.FusedGemm.prepare(ops.prepack_cached(w.T, zw, owner=w), ops.per_column(
         0 if bias is None else bias, w.shape[0], "bias"), int(x_q.zero_point[0]), stage,
@@ -365,7 +532,9 @@ def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat 
     x1, x2 = np.asarray(x1), np.asarray(x2)
     sem = _semantics_for(semantics, 8, x1.dtype.itemsize * 8)
     if x1.shape != x2.shape:
-        raise ConfigError(f"x2: expected the shape of x1 {x1.shape} (got {x2.shape}); broadcast before adding")
+        raise ConfigError(
+            f"x2: expected the shape of x1 {x1.shape} (got {x2.shape}); broadcast before adding"
+        )
     eight_bit = x1.dtype.itemsize == 1
     if sem.add_form == "float":
         return _add_float(x1, x2, x1_q, x2_q, y_q, y_fmt, activation)
@@ -378,8 +547,9 @@ def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat 
         out = kernel_module().add_xnnpack(flat1, flat2, z1, z2, m1, m2, shift, zo, lo, hi)
         return out.reshape(x1.shape).astype(y_fmt.storage_dtype)
     left = 20 if eight_bit else 15
-    m1, e1, m2, e2, mo, eo = shifted_add_multipliers(*(float(np.float32(q.scale[0])) for q in (x1_q, x2_q, y_q)),
-                                                     left)
+    m1, e1, m2, e2, mo, eo = shifted_add_multipliers(
+        *(float(np.float32(q.scale[0])) for q in (x1_q, x2_q, y_q)), left
+    )
     kind = int(sem.requantizer("add", y_fmt.bits))
     blocked = flat1.size - flat1.size % 16 if sem.add_form == "tflite-shifted-blocked16" else 0
     add = kernel_module().add_shifted
@@ -389,7 +559,9 @@ def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat 
     return np.concatenate([head, tail]).reshape(x1.shape).astype(y_fmt.storage_dtype)
 
 
-def shifted_add_multipliers(s1: float, s2: float, so: float, left: int) -> tuple[int, int, int, int, int, int]:
+def shifted_add_multipliers(
+    s1: float, s2: float, so: float, left: int
+) -> tuple[int, int, int, int, int, int]:
     """TFLite's (M, e) for the two inputs and the output of its shifted ADD and SUB: each input is rescaled to
     twice the larger input scale, the result from that, over 2**left, to the output scale."""
     twice_max = 2.0 * max(s1, s2)
@@ -404,7 +576,9 @@ def xnnpack_add_multipliers(s1, s2, so) -> tuple[int, int, int]:
     return (int(np.rint(np.float32(np.ldexp(a, shift)))), int(np.rint(np.float32(np.ldexp(b, shift)))), shift)
 
 
-def _add_float(x1, x2, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat, activation) -> np.ndarray:
+def _add_float(
+    x1, x2, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat, activation
+) -> np.ndarray:
     """ONNX Runtime's QLinearAdd, with the fused multiply-adds of its x86 kernel (``mlas.qlinear_add``)."""
     from hwsim.numerics.mlas import qlinear_add
 

@@ -41,7 +41,8 @@ def round_real(x: float, mode: int, u: float = 0.0) -> int:
 
 
 def fit(v: int, lo: int, hi: int, overflow: int) -> int:
-    """Bring ``v`` into the register range [lo, hi]: clamp (SATURATE), two's-complement (WRAP) or keep (EXACT)."""
+    """Bring ``v`` into the register range [lo, hi]: clamp (SATURATE), two's-complement (WRAP) or keep
+    (EXACT)."""
     if lo <= v <= hi or overflow == OverflowMode.EXACT:
         return v
     if overflow == OverflowMode.SATURATE:
@@ -142,7 +143,8 @@ def requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind,
 
 # ---------------------------------------------------------------- MAC kernels
 def matmul_acc(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order, bias_last):
-    """acc[m, n] = bias[n] + sum_k (x[m, k] - x_zp)(w[k, n] - w_zp[n]) in a register of range [acc_min, acc_max].
+    """acc[m, n] = bias[n] + sum_k (x[m, k] - x_zp)(w[k, n] - w_zp[n]) in a register of range [acc_min,
+    acc_max].
 
     Products are added one at a time in ``k_order``; after every addition the register is fitted with
     ``overflow`` and each excursion out of range is counted. The bias is loaded first, or added last when
@@ -169,7 +171,8 @@ def matmul_acc(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order, bias
 
 
 def matmul_acc_pairwise16(x, w, x_zp, w_zp, bias):
-    """uint8 x int8 as AVX2 ``vpmaddubsw`` computes it: adjacent products along K summed with int16 saturation.
+    """uint8 x int8 as AVX2 ``vpmaddubsw`` computes it: adjacent products along K summed with int16
+    saturation.
 
     acc = bias + sum_j sat16(x[2j] w[2j] + x[2j+1] w[2j+1]) - w_zp * sum(x) - x_zp * sum(w) + K x_zp w_zp.
     An odd K is padded with a zero product. This is ONNX Runtime's (and torch fbgemm's) arithmetic on CPUs
@@ -193,7 +196,9 @@ def matmul_acc_pairwise16(x, w, x_zp, w_zp, bias):
     return out
 
 
-def im2col(x, kernel_h, kernel_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, pad_value):
+def im2col(
+    x, kernel_h, kernel_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, pad_value
+):
     """Patches of an NHWC tensor as rows (n, oy, ox) and columns (ky, kx, c); padding reads ``pad_value``."""
     batch, height, width, channels = x.shape
     cols = np.empty((batch * out_h * out_w, kernel_h * kernel_w * channels), np.int64)
@@ -214,8 +219,11 @@ def im2col(x, kernel_h, kernel_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad
     return cols
 
 
-def depthwise_pixel(x, b, oy, ox, wz, x_zp, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, multiplier, acc):
-    """acc[o] += sum over the valid taps of (x[b, iy, ix, o // multiplier] - x_zp) * wz[ky, kx, o], in place."""
+def depthwise_pixel(
+    x, b, oy, ox, wz, x_zp, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, multiplier, acc
+):
+    """acc[o] += sum over the valid taps of (x[b, iy, ix, o // multiplier] - x_zp) * wz[ky, kx, o], in
+    place."""
     height, width = x.shape[1], x.shape[2]
     kernel_h, kernel_w, out_c = wz.shape
     for ky in range(kernel_h):
@@ -311,7 +319,8 @@ def pool2d(x, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, out_h, 
 
 
 def pack_int4(values):
-    """Two 4-bit codes per byte: element 2i in the low nibble, 2i+1 in the high nibble (ONNX and TFLite order)."""
+    """Two 4-bit codes per byte: element 2i in the low nibble, 2i+1 in the high nibble (ONNX and TFLite
+    order)."""
     flat = [int(v) & 0xF for v in values.ravel()]
     if len(flat) % 2:
         flat.append(0)

@@ -1,4 +1,5 @@
-"""Plain twins of :mod:`hwsim.numerics.kernels_fused`: the unfused reference accumulators, then the requantizer."""
+"""Plain twins of :mod:`hwsim.numerics.kernels_fused`: the unfused reference accumulators, then the
+requantizer."""
 
 from __future__ import annotations
 
@@ -16,23 +17,78 @@ def requantize_gemm(raw, correction, w_zp, row_sum, multiplier, shift, scale, ze
         rs = int(row_sum[m]) if len(row_sum) else 0
         acc = [int(raw[m, n]) + int(correction[n]) - int(w_zp[n]) * rs for n in range(cols)]
         requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, out[m], 0, tail_start)
-        requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, out[m], tail_start, cols)
+        requantize_span(
+            acc, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, out[m], tail_start, cols
+        )
     return out
 
 
-def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, multiplier, shift, scale, zero_point, qmin,
-                    qmax, kind, tail_start, tail_kind, out):
+def gemm_requantize(
+    x,
+    panels,
+    rows_per_tile,
+    correction,
+    w_zp,
+    row_sum,
+    multiplier,
+    shift,
+    scale,
+    zero_point,
+    qmin,
+    qmax,
+    kind,
+    tail_start,
+    tail_kind,
+    out,
+):
     """Exact integer products of ``x`` and the weights the panels hold, then ``requantize_gemm``."""
     cols = out.shape[1]
     w = np.concatenate(list(panels), axis=1)[:, :cols].astype(np.int64)
     raw = np.asarray(x, np.int64) @ w
-    return requantize_gemm(raw, correction, w_zp, row_sum, multiplier, shift, scale, zero_point, qmin, qmax, kind,
-                           tail_start, tail_kind, out)
+    return requantize_gemm(
+        raw,
+        correction,
+        w_zp,
+        row_sum,
+        multiplier,
+        shift,
+        scale,
+        zero_point,
+        qmin,
+        qmax,
+        kind,
+        tail_start,
+        tail_kind,
+        out,
+    )
 
 
-def depthwise_requantize(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
-                         out_w, depth_multiplier, multiplier, shift, scale, zero_point, qmin, qmax, kind, tail_start,
-                         tail_kind, out):
+def depthwise_requantize(
+    x,
+    w,
+    x_zp,
+    w_zp,
+    bias,
+    stride_h,
+    stride_w,
+    dil_h,
+    dil_w,
+    pad_top,
+    pad_left,
+    out_h,
+    out_w,
+    depth_multiplier,
+    multiplier,
+    shift,
+    scale,
+    zero_point,
+    qmin,
+    qmax,
+    kind,
+    tail_start,
+    tail_kind,
+    out,
+):
     """Exact depthwise accumulators (``reference.depthwise_acc``), then each pixel's row requantized."""
     acc, _ = depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
                            out_w, depth_multiplier, -(1 << 63), (1 << 63) - 1, int(OverflowMode.EXACT))

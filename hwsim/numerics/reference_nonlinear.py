@@ -14,7 +14,8 @@ from hwsim.numerics.reference import rounding_divide_by_pot, saturating_rounding
 
 
 def multiply_by_quantized_multiplier(x, multiplier, shift):
-    """TFLite MultiplyByQuantizedMultiplier: RDBPOT(SRDHM(wrap32(x << l), M), r), l = max(e, 0), r = max(-e, 0).
+    """TFLite MultiplyByQuantizedMultiplier: RDBPOT(SRDHM(wrap32(x << l), M), r), l = max(e, 0), r = max(-e,
+    0).
 
     SRDHM rounds ties toward +inf, RDBPOT ties away from zero. With M = 2**30, e = -1 (0.25): 3 -> 0.75 -> 1,
     and 5 -> 1.25 -> 2, because the first rounding lands on 1.5 (2.5 / 2) and the second rounds that up.

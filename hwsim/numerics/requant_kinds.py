@@ -14,26 +14,22 @@ import numpy as np
 
 
 class RequantKind(enum.IntEnum):
-    """Five fixed-point requantizers and the float one. P = acc * M, t = 31 - e, l = max(e, 0), r = max(-e, 0).
+    """Five fixed-point requantizers and the float one. P = acc * M, t = 31 - e, l = max(e, 0), r = max(-e,
+    0).
 
     GEMMLOWP_DOUBLE
         h = SQRDMULH(wrap32(acc << l), M) = round(acc * M / 2**31), ties up (the nudge is 2**30 above
-        zero and 1 - 2**30 below, then C division truncates), then a rounding right shift by r, ties away. Two roundings: TFLite BUILTIN_REF conv, depthwise and add; TFLite Micro.
-    SINGLE_AWAY
-        sign(P) * ((|P| + 2**(t-1)) >> t): one rounding, ties away. TFLite BUILTIN_REF fully-connected.
-    DOUBLE_HALF_UP
-        h = (wrap32(acc << l) * M + 2**30) >> 31, then (h + 2**(r-1)) >> r: two roundings, ties up
-        (toward +inf). TFLite optimized kernels (conv, depthwise, FC).
-    SINGLE_HALF_UP
-        (P + 2**(t-1)) >> t: one rounding, ties up. TFLITE_SINGLE_ROUNDING builds (CMSIS-NN, some TFLM).
-    INT16_MULTIPLIER
-        M16 = (M + 2**15) >> 16 (0x7FFF when M >= 0x7FFF0000); (acc * M16 + 2**(14-e)) >> (15-e).
-        TFLite 16x8 conv and depthwise (int64 accumulator), every resolver.
-    FLOAT32_SCALE
-        round_half_even(float32(acc) * float32(scale)). XNNPACK, ONNX Runtime QLinear*, PyTorch.
-    FLOAT64_PRODUCT
-        round_half_even(float64(acc) * float64(scale)), the float32 multiplier applied in double: numpy's
-        int32 x float32 promotion, as onnx.reference's QLinearConv and QLinearMatMul compute it.
+        zero and 1 - 2**30 below, then C division truncates), then a rounding right shift by r, ties away. Two
+        roundings: TFLite BUILTIN_REF conv, depthwise and add; TFLite Micro. SINGLE_AWAY sign(P) * ((|P| +
+        2**(t-1)) >> t): one rounding, ties away. TFLite BUILTIN_REF fully-connected. DOUBLE_HALF_UP h =
+        (wrap32(acc << l) * M + 2**30) >> 31, then (h + 2**(r-1)) >> r: two roundings, ties up (toward +inf).
+        TFLite optimized kernels (conv, depthwise, FC). SINGLE_HALF_UP (P + 2**(t-1)) >> t: one rounding, ties
+        up. TFLITE_SINGLE_ROUNDING builds (CMSIS-NN, some TFLM). INT16_MULTIPLIER M16 = (M + 2**15) >> 16
+        (0x7FFF when M >= 0x7FFF0000); (acc * M16 + 2**(14-e)) >> (15-e). TFLite 16x8 conv and depthwise
+        (int64 accumulator), every resolver. FLOAT32_SCALE round_half_even(float32(acc) * float32(scale)).
+        XNNPACK, ONNX Runtime QLinear*, PyTorch. FLOAT64_PRODUCT round_half_even(float64(acc) *
+        float64(scale)), the float32 multiplier applied in double: numpy's int32 x float32 promotion, as
+        onnx.reference's QLinearConv and QLinearMatMul compute it.
 
     Why two roundings differ from one even away from ties: acc = 2995, M = 1961572874, e = -5 gives
     exactly 85.4912; the first rounding of GEMMLOWP_DOUBLE lands on 85.5 * 32 and the second rounds up to 86,
@@ -85,7 +81,9 @@ def tflite_multiplier(input_scale: float, weight_scale: float, output_scale: flo
 
 def float32_multiplier(input_scale, weight_scale, output_scale) -> np.float32:
     """ONNX Runtime's and XNNPACK's: float32(float32(sx * sw) / sy); elementwise over arrays of scales."""
-    return np.float32(np.float32(np.float32(input_scale) * np.float32(weight_scale)) / np.float32(output_scale))
+    return np.float32(
+        np.float32(np.float32(input_scale) * np.float32(weight_scale)) / np.float32(output_scale)
+    )
 
 
 def float32_reciprocal_multiplier(input_scale, weight_scale, output_scale) -> np.float32:

@@ -32,40 +32,38 @@ class Semantics:
 
     ``requant`` maps an op to its requantizer for 8-bit activations, ``requant_16x8`` for int16 activations.
     ``multiplier`` is ``"tflite"`` (M, e from a double real multiplier), ``"float32"``
-    (float32(float32(sx * sw) / sy)) or ``"float32-reciprocal"`` (float32(sx * sw) * float32(1 / sy), qnnpack).
-    ``add_form`` names the ADD arithmetic: ``tflite-shifted`` (reference), ``tflite-shifted-blocked16``
-    (optimized: whole blocks of 16 elements fold the input shift into one rounding, the tail as reference),
-    ``xnnpack`` or ``float`` (ONNX Runtime). ``channel_tail`` maps an op to (block, requantizer): output
-    channels past the last whole block use that requantizer (the optimized depthwise kernel's scalar tail).
-    ``fallback`` names the semantics of the kernels that run what a delegate does not take: XNNPACK takes no
-    op with 16-bit activations and of the int4-weight ops only ``int4_fully_connected`` ones, so TFLite's
-    optimized kernels run the others.
-    ``int4_fully_connected`` (XNNPACK): the delegate itself runs an int4-weight fully-connected whose weights
-    have one scale per output channel and whose depth K is even (its packed rows then start on a byte),
-    with its own requantizer; a per-tensor one or an odd K falls back (TFLite 2.21, measured).
-    ``float_bias``: the runtime keeps a layer's bias in float32 and adds bias / (sx * sw) to the accumulator
-    in float, unrounded (PyTorch's fbgemm and x86 engines; :mod:`hwsim.numerics.float_bias`); the layers then
-    take ``float_bias=`` in place of int32 bias codes.
-    ``intra_op_threads`` (ONNX Runtime): the session's ``intra_op_num_threads``, which decides how MLAS splits
-    a float Conv's output pixels into segments and so how it blocks K; None is ONNX Runtime's default, one
-    thread per physical core (``cpu.physical_cores``).
-    ``no_bias_16x8`` overrides the 16x8 requantizer of an op that has no bias (TFLite's optimized 16x8
-    fully-connected kernel runs only without one).
+    (float32(float32(sx * sw) / sy)) or ``"float32-reciprocal"`` (float32(sx * sw) * float32(1 / sy),
+    qnnpack). ``add_form`` names the ADD arithmetic: ``tflite-shifted`` (reference),
+    ``tflite-shifted-blocked16`` (optimized: whole blocks of 16 elements fold the input shift into one
+    rounding, the tail as reference), ``xnnpack`` or ``float`` (ONNX Runtime). ``channel_tail`` maps an op to
+    (block, requantizer): output channels past the last whole block use that requantizer (the optimized
+    depthwise kernel's scalar tail). ``fallback`` names the semantics of the kernels that run what a delegate
+    does not take: XNNPACK takes no op with 16-bit activations and of the int4-weight ops only
+    ``int4_fully_connected`` ones, so TFLite's optimized kernels run the others. ``int4_fully_connected``
+    (XNNPACK): the delegate itself runs an int4-weight fully-connected whose weights have one scale per output
+    channel and whose depth K is even (its packed rows then start on a byte), with its own requantizer; a
+    per-tensor one or an odd K falls back (TFLite 2.21, measured). ``float_bias``: the runtime keeps a layer's
+    bias in float32 and adds bias / (sx * sw) to the accumulator in float, unrounded (PyTorch's fbgemm and x86
+    engines; :mod:`hwsim.numerics.float_bias`); the layers then take ``float_bias=`` in place of int32 bias
+    codes. ``intra_op_threads`` (ONNX Runtime): the session's ``intra_op_num_threads``, which decides how MLAS
+    splits a float Conv's output pixels into segments and so how it blocks K; None is ONNX Runtime's default,
+    one thread per physical core (``cpu.physical_cores``). ``no_bias_16x8`` overrides the 16x8 requantizer of
+    an op that has no bias (TFLite's optimized 16x8 fully-connected kernel runs only without one).
     ``tflite_kernels`` names the TFLite kernel family computing the ops of :mod:`hwsim.runtime.nonlinear`
-    (softmax, mean, mul, batch_matmul...): ``"reference"``, ``"optimized"`` or ``"xnnpack"``. ``u8s8`` is ``"exact"`` or ``"avx2-pairwise16"``.
-    ``quantize_method`` is how its QUANTIZE turns floats into codes (``ops.quantize``'s ``method``: PyTorch
-    multiplies by a float32 reciprocal and adds the zero point in one fused rounding).
-    ``depthwise_fast_u8s8``, where set, is the u8 x s8 arithmetic of a depthwise fast path that runs whatever
-    the CPU (fbgemm's: groups == C with C % 8 == 0, C or 2C outputs, 3x3 or 5x5 taps, padding k // 2,
-    stride <= 2, no dilation, adjacent taps summed in pairs with int16 saturation even on VNNI CPUs).
-    ``exact_depthwise`` names the depthwise convs (groups == input channels) that run on a kernel of their own
-    whose u8 x s8 products are exact on every CPU; the others run as one GEMM per group with ``u8s8``:
-    ``"multiplier-1"`` (ONNX Runtime: MLAS' depthwise kernel takes one output channel per group; a depth
-    multiplier of 2 or more is a grouped GEMM, pair-saturated on AVX2 CPUs, measured on an AMD Zen1) or
+    (softmax, mean, mul, batch_matmul...): ``"reference"``, ``"optimized"`` or ``"xnnpack"``. ``u8s8`` is
+    ``"exact"`` or ``"avx2-pairwise16"``. ``quantize_method`` is how its QUANTIZE turns floats into codes
+    (``ops.quantize``'s ``method``: PyTorch multiplies by a float32 reciprocal and adds the zero point in one
+    fused rounding). ``depthwise_fast_u8s8``, where set, is the u8 x s8 arithmetic of a depthwise fast path
+    that runs whatever the CPU (fbgemm's: groups == C with C % 8 == 0, C or 2C outputs, 3x3 or 5x5 taps,
+    padding k // 2, stride <= 2, no dilation, adjacent taps summed in pairs with int16 saturation even on VNNI
+    CPUs). ``exact_depthwise`` names the depthwise convs (groups == input channels) that run on a kernel of
+    their own whose u8 x s8 products are exact on every CPU; the others run as one GEMM per group with
+    ``u8s8``: ``"multiplier-1"`` (ONNX Runtime: MLAS' depthwise kernel takes one output channel per group; a
+    depth multiplier of 2 or more is a grouped GEMM, pair-saturated on AVX2 CPUs, measured on an AMD Zen1) or
     ``"none"`` (fbgemm: outside its fast path a depthwise conv is a grouped im2col GEMM, pair-saturated along
-    the (ky, kx) taps on AVX2 CPUs without VNNI, measured on an AMD Zen1).
-    ``mul_multiplier`` is how MUL's real multiplier s1 * s2 / so is computed before it is encoded: in float32
-    (the TFLite interpreter's prepare step) or in double (TFLite Micro's); they part by 1 LSB now and then.
+    the (ky, kx) taps on AVX2 CPUs without VNNI, measured on an AMD Zen1). ``mul_multiplier`` is how MUL's
+    real multiplier s1 * s2 / so is computed before it is encoded: in float32 (the TFLite interpreter's
+    prepare step) or in double (TFLite Micro's); they part by 1 LSB now and then.
     """
 
     name: str
@@ -93,7 +91,8 @@ class Semantics:
         """The requantizer for ``op`` with ``activation_bits``-bit activations."""
         table = self.requant_16x8 if activation_bits > 8 else self.requant
         if op not in table:
-            raise ConfigError(f"op: {op!r} has no requantizer in semantics {self.name!r}; known: {', '.join(table)}")
+            raise ConfigError(f"op: {op!r} has no requantizer in semantics {self.name!r}; known: "
+                              f"{', '.join(table)}")
         return table[op]
 
 
@@ -107,7 +106,8 @@ SEMANTICS.add("tflite-reference", Semantics(
     _table(K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.SINGLE_AWAY, K.GEMMLOWP_DOUBLE), _TFLITE_16X8,
     "tflite", RoundingMode.HALF_AWAY))
 SEMANTICS.add("tflite-optimized", Semantics(
-    "tflite-optimized", "TFLite interpreter, BUILTIN_WITHOUT_DEFAULT_DELEGATES (optimized kernels, no XNNPACK)",
+    "tflite-optimized", "TFLite interpreter, BUILTIN_WITHOUT_DEFAULT_DELEGATES (optimized kernels, no "
+                        "XNNPACK)",
     _table(K.DOUBLE_HALF_UP, K.DOUBLE_HALF_UP, K.DOUBLE_HALF_UP, K.GEMMLOWP_DOUBLE), _TFLITE_16X8,
     "tflite", RoundingMode.HALF_AWAY, add_form="tflite-shifted-blocked16",
     channel_tail=MappingProxyType({"depthwise_conv2d": (8, K.GEMMLOWP_DOUBLE)}), tflite_kernels="optimized",
@@ -133,10 +133,23 @@ for _variant, _u8s8, _where in (("vnni", "exact", "CPUs with AVX-512 VNNI, AVX-V
     SEMANTICS.add(f"onnxruntime-{_variant}", Semantics(
         f"onnxruntime-{_variant}", f"ONNX Runtime (MLAS) on {_where}", _FLOAT, _FLOAT, "float32",
         RoundingMode.HALF_EVEN, u8s8=_u8s8, add_form="float"))
-    SEMANTICS.add(f"pytorch-fbgemm-{_variant}", Semantics(
-        f"pytorch-fbgemm-{_variant}", f"PyTorch quantized ops, fbgemm/x86 engine, on {_where}", _FLOAT, _FLOAT,
-        "float32", RoundingMode.HALF_EVEN, u8s8=_u8s8, add_form="float", depthwise_fast_u8s8="avx2-pairwise16",
-        quantize_method="reciprocal-fma", exact_depthwise="none", float_bias=True))
+    SEMANTICS.add(
+        f"pytorch-fbgemm-{_variant}",
+        Semantics(
+            f"pytorch-fbgemm-{_variant}",
+            f"PyTorch quantized ops, fbgemm/x86 engine, on {_where}",
+            _FLOAT,
+            _FLOAT,
+            "float32",
+            RoundingMode.HALF_EVEN,
+            u8s8=_u8s8,
+            add_form="float",
+            depthwise_fast_u8s8="avx2-pairwise16",
+            quantize_method="reciprocal-fma",
+            exact_depthwise="none",
+            float_bias=True,
+        ),
+    )
 _FLOAT64 = _table(K.FLOAT64_PRODUCT, K.FLOAT64_PRODUCT, K.FLOAT64_PRODUCT, K.FLOAT32_SCALE)
 SEMANTICS.add("onnx-reference", Semantics(
     "onnx-reference", "onnx.reference (the ONNX specification's Python evaluator): the float32 multiplier "

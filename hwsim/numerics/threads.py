@@ -35,7 +35,8 @@ def blas_limited() -> bool:
 
 @contextlib.contextmanager
 def single_threaded_blas() -> Iterator[None]:
-    """Run the block with every BLAS library limited to one thread (re-entrant: nested blocks cost nothing)."""
+    """Run the block with every BLAS library limited to one thread (re-entrant: nested blocks cost
+    nothing)."""
     if _INSIDE.get():
         yield
         return

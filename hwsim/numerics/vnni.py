@@ -22,21 +22,24 @@ _LLVM_BYTE_OPERANDS = (22,)  # the LLVM in which the kernel's intrinsic signatur
 
 def available() -> bool:
     """Whether the byte kernel can run in this process: AVX-512 VNNI, numba's JIT on (the kernel is an LLVM
-    intrinsic), an LLVM whose ``vpdpbusd`` takes byte vectors (the form it is written in; tested with LLVM 22),
+    intrinsic), an LLVM whose ``vpdpbusd`` takes byte vectors (the form it is written in; tested with LLVM
+    22),
     and not switched off with ``HWSIM_VNNI=0``."""
     return (has_avx512_vnni() and _compiles_for_this_cpu() and not numba.config.DISABLE_JIT
             and os.environ.get("HWSIM_VNNI") != "0" and llvm_version_info >= _LLVM_BYTE_OPERANDS)
 
 
 def _compiles_for_this_cpu() -> bool:
-    """numba targets the host CPU (its default), not a portable one (``NUMBA_CPU_NAME=generic``, say), on which
+    """numba targets the host CPU (its default), not a portable one (``NUMBA_CPU_NAME=generic``, say), on
+    which
     the intrinsic could not be compiled."""
     return numba.config.CPU_NAME in (None, "host") and not numba.config.CPU_FEATURES
 
 
 def input_offset(w: np.ndarray, x_range: tuple[int, int]) -> int | None:
-    """What must be added to inputs in ``x_range`` to make them bytes (0 for uint8 data, 128 for int8), or None
-    where the kernel cannot run: not available, weights other than int8, inputs that are not bytes, or a depth
+    """What must be added to inputs in ``x_range`` to make them bytes (0 for uint8 data, 128 for int8), or
+    None where the kernel cannot run: not available, weights other than int8, inputs that are not bytes, or a
+    depth
     at which the raw byte products could wrap int32."""
     if not available() or w.dtype != np.int8 or w.shape[0] * 255 * 128 >= 1 << 31:
         return None
@@ -51,7 +54,9 @@ def pack(w: np.ndarray) -> np.ndarray:
     padded = np.zeros((-(-depth // 4) * 4, -(-cols // 16) * 16), np.int8)
     padded[:depth, :cols] = w
     steps, blocks = padded.shape[0] // 4, padded.shape[1] // 16
-    return np.ascontiguousarray(padded.reshape(steps, 4, blocks, 16).transpose(2, 0, 3, 1)).reshape(blocks, steps * 64)
+    return np.ascontiguousarray(padded.reshape(steps, 4, blocks, 16).transpose(2, 0, 3, 1)).reshape(
+        blocks, steps * 64
+    )
 
 
 def tiles(rows: int, blocks: int) -> tuple[int, int]:

@@ -15,8 +15,13 @@ import importlib
 
 # Imported on first use (PEP 562), so that the CLI can register the quantization subcommands without
 # importing the integer datapath (numba) for a `hwsim simulate` that never quantizes.
-_EXPORTS = {"QuantizedModel": "convert", "quantize_model": "convert", "PRESETS": "recipe", "QuantRecipe": "recipe",
-            "load_recipe": "recipe"}
+_EXPORTS = {
+    "QuantizedModel": "convert",
+    "quantize_model": "convert",
+    "PRESETS": "recipe",
+    "QuantRecipe": "recipe",
+    "load_recipe": "recipe",
+}
 __all__ = sorted(_EXPORTS)
 
 

@@ -44,7 +44,10 @@ def _b(m: np.ndarray, w: np.ndarray) -> np.ndarray:
 def moments(x_q: np.ndarray, x_f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """X_q^T X_q / M, X_q^T X_f / M and X_f^T X_f / M of [M, K] inputs (or [C, M, K], one per channel)."""
     m = x_q.shape[-2]
-    t = (lambda a: a.swapaxes(-1, -2))
+
+    def t(a):
+        return a.swapaxes(-1, -2)
+
     x_q, x_f = x_q.astype(np.float64), x_f.astype(np.float64)
     return t(x_q) @ x_q / m, t(x_q) @ x_f / m, t(x_f) @ x_f / m
 

@@ -62,12 +62,16 @@ def fake_quantize_range(x: np.ndarray, lo, hi, fmt: IntFormat, symmetric: bool, 
     return ops.fake_quantize(x, scale, zero, fmt)
 
 
-def mse_range(values: np.ndarray, fmt: IntFormat, symmetric: bool, power_of_two: bool = False) -> tuple[float, float]:
+def mse_range(
+    values: np.ndarray, fmt: IntFormat, symmetric: bool, power_of_two: bool = False
+) -> tuple[float, float]:
     """The clipped range [r lo, r hi] (r in 0.05..1) whose quantization has the least squared error."""
     lo, hi = float(values.min()), float(values.max())
     best, best_err = (lo, hi), np.inf
     for r in _CLIP_RATIOS:
-        err = float(np.mean((fake_quantize_range(values, r * lo, r * hi, fmt, symmetric, power_of_two) - values) ** 2))
+        err = float(
+            np.mean((fake_quantize_range(values, r * lo, r * hi, fmt, symmetric, power_of_two) - values) ** 2)
+        )
         if err < best_err:
             best, best_err = (r * lo, r * hi), err
     return best
@@ -182,7 +186,9 @@ def quantize_weight_rows(rows: np.ndarray, spec: WeightSpec, rounding: str = "ha
     lo, hi = blocks.min(axis=1).astype(np.float64), blocks.max(axis=1).astype(np.float64)
     if spec.range == "mse":
         lo, hi = _mse_block_ranges(blocks, lo, hi, spec)
-    scale, zero = ops.qparams_from_range(lo, hi, fmt, symmetric=spec.symmetric, power_of_two=spec.power_of_two)
+    scale, zero = ops.qparams_from_range(
+        lo, hi, fmt, symmetric=spec.symmetric, power_of_two=spec.power_of_two
+    )
     q = ops.quantize(blocks, scale, zero, fmt, axis=0, rounding=rounding).astype(np.int64)
     c, k = rows.shape
     values = q.reshape(c, -1)[:, :k] if spec.granularity != "per_tensor" else q.reshape(c, k)

@@ -220,7 +220,8 @@ def add_parsers(sub) -> None:
         p.add_argument("--calib", default=None, help="calibration inputs: .npz (array x) or .npy")
         p.add_argument("--eval", default=None, help="evaluation data: .npz with x and y (class labels or "
                        "real targets; without y, scores against the float model)")
-        p.add_argument("--semantics", default=None, help="runtime arithmetic of the integer run (default: the "
+        p.add_argument("--semantics", default=None, help="runtime arithmetic of the integer run (default: "
+                                                         "the "
                        "recipe's, or an already-quantized model's own); see `hwsim list semantics`")
         p.add_argument("--train", default=None, help="training data for QAT recipes: .npz with x and y")
         if name == "quantize":

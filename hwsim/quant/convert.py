@@ -30,7 +30,13 @@ from hwsim.errors import ConfigError
 from hwsim.numerics import ops
 from hwsim.numerics.formats import IntFormat
 from hwsim.quant import int_ops  # noqa: F401  (registers the per-group and dynamic ops)
-from hwsim.quant.calibrate import WeightQuant, activation_range, quantize_weight_rows, rows_to_weight, weight_rows
+from hwsim.quant.calibrate import (
+    WeightQuant,
+    activation_range,
+    quantize_weight_rows,
+    rows_to_weight,
+    weight_rows,
+)
 from hwsim.quant.coverage import integer_kernel, pass_through
 from hwsim.quant.ptq import MAC_KINDS, bias_tensor, copy_graph, correct_bias, equalize, prepare
 from hwsim.quant.recipe import AccumulatorSpec, ActivationSpec, QuantRecipe, WeightSpec
@@ -117,7 +123,9 @@ class QuantizedModel:
             return F.run_float(self.integer_graph, [x])
         from hwsim.runtime.batch import run_batch
 
-        return run_batch(self.integer_graph, np.asarray(x, np.float32), self.recipe.semantics, every_tensor=True)
+        return run_batch(
+            self.integer_graph, np.asarray(x, np.float32), self.recipe.semantics, every_tensor=True
+        )
 
     def integer_value(self, values: dict, name: str) -> np.ndarray | None:
         """The real value of float tensor ``name`` in an integer run (dequantized codes), if it exists."""
@@ -165,7 +173,9 @@ def activation_points(graph: Graph) -> tuple[list[str], dict[str, str]]:
     return points, alias
 
 
-def _point_specs(graph: Graph, recipe: QuantRecipe, points: list[str], alias: dict) -> dict[str, ActivationSpec]:
+def _point_specs(
+    graph: Graph, recipe: QuantRecipe, points: list[str], alias: dict
+) -> dict[str, ActivationSpec]:
     specs = {p: recipe.activations for p in points}
     for op in graph.ops:
         if op.kind in MAC_KINDS:
@@ -229,8 +239,9 @@ def quantize_model(model: str | Path | Graph, recipe: QuantRecipe, calibration: 
         if op.kind == "conv2d" and op.attrs.get("groups", 1) != 1 and wspec.granularity == "per_group":
             raise ConfigError(f"layer {op.name!r}: per-group weights of a grouped conv are not supported")
         rows = weight_rows(graph.tensor(op.inputs[1]).data, op.kind)
-        layers[op.name] = LayerQuant(op.name, op.kind, quantize_weight_rows(rows, wspec, recipe.rounding), wspec,
-                                     aspec, acc)
+        layers[op.name] = LayerQuant(
+            op.name, op.kind, quantize_weight_rows(rows, wspec, recipe.rounding), wspec, aspec, acc
+        )
     seconds["weights"] = time.perf_counter() - t
 
     points, alias = activation_points(graph)
@@ -248,7 +259,9 @@ def quantize_model(model: str | Path | Graph, recipe: QuantRecipe, calibration: 
         _quantize_constants(graph, recipe, tensors, alias)
     seconds["calibrate"] = time.perf_counter() - t
 
-    qm = QuantizedModel(recipe, source, reference, graph, layers, tensors, alias, graph, graph, pairs, seconds)
+    qm = QuantizedModel(
+        recipe, source, reference, graph, layers, tensors, alias, graph, graph, pairs, seconds
+    )
     t = time.perf_counter()
     if recipe.adaround is not None:
         _adaround_all(qm, calibration)
@@ -266,8 +279,11 @@ def quantize_model(model: str | Path | Graph, recipe: QuantRecipe, calibration: 
     return qm
 
 
-def _on_integer_kernel(op: Op, recipe: QuantRecipe, tensors: dict[str, TensorQuant], alias: dict[str, str]) -> bool:
-    """Whether a non-MAC op runs on integer codes (else a float island), judged by its first input's format."""
+def _on_integer_kernel(
+    op: Op, recipe: QuantRecipe, tensors: dict[str, TensorQuant], alias: dict[str, str]
+) -> bool:
+    """Whether a non-MAC op runs on integer codes (else a float island), judged by its first input's
+    format."""
     from hwsim.numerics.semantics import get_semantics
 
     first = next((n for n in op.inputs if n and (n in tensors or alias.get(n) in tensors)), None)
@@ -275,7 +291,9 @@ def _on_integer_kernel(op: Op, recipe: QuantRecipe, tensors: dict[str, TensorQua
     return integer_kernel(op, get_semantics(recipe.semantics), bits)
 
 
-def _quantize_constants(graph: Graph, recipe: QuantRecipe, tensors: dict[str, TensorQuant], alias: dict) -> None:
+def _quantize_constants(
+    graph: Graph, recipe: QuantRecipe, tensors: dict[str, TensorQuant], alias: dict
+) -> None:
     """Per-tensor parameters for the float constants an integer non-MAC op reads (an added bias, a scale
     factor, a position embedding), from their own min and max, in the activations' format."""
     for op in graph.ops:
@@ -341,7 +359,9 @@ def _fake_graph(qm: QuantizedModel, upto: str | None = None) -> Graph:
     return g
 
 
-def _partial_run(qm: QuantizedModel, x: np.ndarray, upto: str, names: set[str]) -> dict[str, list[np.ndarray]]:
+def _partial_run(
+    qm: QuantizedModel, x: np.ndarray, upto: str, names: set[str]
+) -> dict[str, list[np.ndarray]]:
     """Tensors ``names`` in the model quantized up to (not including) op ``upto``: earlier layers' weights
     and every activation before it on their grids."""
     g = _fake_graph(qm, upto)
@@ -428,9 +448,13 @@ def _weight_tensor(name: str, op: Op, lq: LayerQuant, shape: tuple[int, ...]) ->
     axis = 2 if op.kind == "depthwise_conv2d" else 0
     scale = lq.weight.scale.astype(np.float32)
     per_channel = scale.size > 1
-    quant = QuantInfo(scale.reshape(-1) if scale.ndim == 1 else scale, np.atleast_1d(lq.weight.zero).astype(np.int64)
-                      if per_channel else np.atleast_1d(lq.weight.zero.ravel()[0]).astype(np.int64),
-                      axis if per_channel else None)
+    quant = QuantInfo(
+        scale.reshape(-1) if scale.ndim == 1 else scale,
+        np.atleast_1d(lq.weight.zero).astype(np.int64)
+        if per_channel
+        else np.atleast_1d(lq.weight.zero.ravel()[0]).astype(np.int64),
+        axis if per_channel else None,
+    )
     return Tensor(name, tuple(values.shape), dtype, quant, values.astype(dtype), lq.weight.bits)
 
 
@@ -446,9 +470,14 @@ def _integer_graph(qm: QuantizedModel) -> Graph:
         tq = qm.tensor_quant(name)
         if t.is_constant or tq is None:
             continue
-        tensors[qname(name)] = Tensor(qname(name), t.shape, tq.fmt.storage_dtype,
-                                      QuantInfo(np.array([tq.scale], np.float32), np.array([tq.zero], np.int64)),
-                                      None, tq.fmt.bits if tq.fmt.bits < tq.fmt.storage_dtype.itemsize * 8 else None)
+        tensors[qname(name)] = Tensor(
+            qname(name),
+            t.shape,
+            tq.fmt.storage_dtype,
+            QuantInfo(np.array([tq.scale], np.float32), np.array([tq.zero], np.int64)),
+            None,
+            tq.fmt.bits if tq.fmt.bits < tq.fmt.storage_dtype.itemsize * 8 else None,
+        )
     for name in g.inputs:
         ops_out.append(Op(f"quantize:{name}", "quantize", [name], [qname(name)], {}))
     for op in g.ops:
@@ -501,8 +530,13 @@ def _integer_input(qm: QuantizedModel, name: str, tensors: dict[str, Tensor]) ->
         tensors[name] = t
         return name
     codes = ops.quantize(t.data, tq.scale, tq.zero, tq.fmt)
-    tensors[qname(name)] = Tensor(qname(name), t.shape, tq.fmt.storage_dtype,
-                                  QuantInfo(np.array([tq.scale], np.float32), np.array([tq.zero], np.int64)), codes)
+    tensors[qname(name)] = Tensor(
+        qname(name),
+        t.shape,
+        tq.fmt.storage_dtype,
+        QuantInfo(np.array([tq.scale], np.float32), np.array([tq.zero], np.int64)),
+        codes,
+    )
     return qname(name)
 
 

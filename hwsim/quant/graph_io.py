@@ -56,8 +56,11 @@ def save_integer_graph(graph: Graph, path: str | Path, recipe: dict | None = Non
     for name, t in graph.tensors.items():
         entry = {"shape": [d for d in t.shape], "dtype": str(t.dtype), "bits": t.bits}
         if t.quant is not None:
-            entry.update(scale=np.asarray(t.quant.scale).tolist(), zero_point=np.asarray(t.quant.zero_point).tolist(),
-                         axis=t.quant.axis)
+            entry.update(
+                scale=np.asarray(t.quant.scale).tolist(),
+                zero_point=np.asarray(t.quant.zero_point).tolist(),
+                axis=t.quant.axis,
+            )
         if t.data is not None:
             if inline:
                 entry["data"] = t.data.tolist()
@@ -102,7 +105,11 @@ def load_integer_graph(path: str | Path) -> Graph:
         if data is None and "data" in e:
             data = np.asarray(e["data"], dtype)
         tensors[name] = Tensor(name, tuple(e["shape"]), dtype, quant, data, e["bits"])
-    ops = [Op(o["name"], o["kind"], o["inputs"], o["outputs"], {k: _attr_in(v) for k, v in o["attrs"].items()})
-           for o in doc["ops"]]
+    ops = [
+        Op(o["name"], o["kind"], o["inputs"], o["outputs"], {k: _attr_in(v) for k, v in o["attrs"].items()})
+        for o in doc["ops"]
+    ]
     semantics = (doc.get("recipe") or {}).get("semantics") or ""
-    return Graph(tensors, ops, doc["inputs"], doc["outputs"], doc["source"], doc["graph_format"], semantics=semantics)
+    return Graph(
+        tensors, ops, doc["inputs"], doc["outputs"], doc["source"], doc["graph_format"], semantics=semantics
+    )

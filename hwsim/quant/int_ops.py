@@ -120,8 +120,12 @@ def _dynamic_matmul(cols: np.ndarray, sample_of_row: np.ndarray, w_t, op) -> np.
         # column sums (as ONNX Runtime's dynamic MatMulInteger does): acc = sum x (w - zw) - zx sum (w - zw).
         acc = ops.matmul(codes, w_sub.T, x_zero_point=0, w_zero_point=np.ascontiguousarray(zw_vec),
                          accumulator=accumulator).acc
-        acc -= zx_r[:, None].astype(np.int64) * (w_sub.astype(np.int64) - zw_vec[:, None]).sum(axis=1)[None, :]
-        out += acc.astype(np.float32) * (sx_r[:, None].astype(np.float32) * np.asarray(sw_sub, np.float32)[None, :])
+        acc -= (
+            zx_r[:, None].astype(np.int64) * (w_sub.astype(np.int64) - zw_vec[:, None]).sum(axis=1)[None, :]
+        )
+        out += acc.astype(np.float32) * (
+            sx_r[:, None].astype(np.float32) * np.asarray(sw_sub, np.float32)[None, :]
+        )
     return out
 
 
@@ -160,7 +164,9 @@ def _dynamic(kind: str):
             sw = np.broadcast_to(w_t.quant.scale.astype(np.float32), (w.shape[-1],))
             zw = np.broadcast_to(w_t.quant.zero_point, (w.shape[-1],))
             if a.get("fake"):
-                xf = ops.dequantize(ops.quantize(np.ascontiguousarray(xn), sx, zx, fmt, axis=0), sx, zx, axis=0)
+                xf = ops.dequantize(
+                    ops.quantize(np.ascontiguousarray(xn), sx, zx, fmt, axis=0), sx, zx, axis=0
+                )
                 wf = ((w.astype(np.float32) - zw.astype(np.float32)) * sw).astype(np.float32)
                 y = F.depthwise_nhwc(xf, wf, None, stride=a["stride"], padding=a["padding"],
                                      dilation=a["dilation"], depth_multiplier=a.get("depth_multiplier", 1))
@@ -169,10 +175,20 @@ def _dynamic(kind: str):
                 y = None
                 for z in np.unique(zx):  # one kernel call per distinct input zero point (padding reads it)
                     pick = np.flatnonzero(zx == z)
-                    res = ops.depthwise_conv2d(codes[pick], w, stride=a["stride"], padding=a["padding"],
-                                               dilation=a["dilation"], depth_multiplier=a.get("depth_multiplier", 1),
-                                               x_zero_point=int(z), w_zero_point=zw, accumulator=_accumulator(op))
-                    part = res.acc.astype(np.float32) * (sx[pick].astype(np.float32)[:, None, None, None] * sw)
+                    res = ops.depthwise_conv2d(
+                        codes[pick],
+                        w,
+                        stride=a["stride"],
+                        padding=a["padding"],
+                        dilation=a["dilation"],
+                        depth_multiplier=a.get("depth_multiplier", 1),
+                        x_zero_point=int(z),
+                        w_zero_point=zw,
+                        accumulator=_accumulator(op),
+                    )
+                    part = res.acc.astype(np.float32) * (
+                        sx[pick].astype(np.float32)[:, None, None, None] * sw
+                    )
                     if y is None:
                         y = np.zeros((xn.shape[0], *part.shape[1:]), np.float32)
                     y[pick] = part

@@ -31,7 +31,12 @@ def _channel_max(rows: np.ndarray, per_tensor: bool) -> np.ndarray:
 
 def quantize_nonuniform(rows: np.ndarray, spec: WeightSpec) -> WeightQuant:
     """Integer weight values for rows [C, K] under a non-uniform ``spec.scheme``."""
-    fn = {"log2": log2_weights, "kmeans": kmeans_weights, "binary": binary_weights, "ternary": ternary_weights}
+    fn = {
+        "log2": log2_weights,
+        "kmeans": kmeans_weights,
+        "binary": binary_weights,
+        "ternary": ternary_weights,
+    }
     return fn[spec.scheme](np.asarray(rows, np.float32), spec.bits, spec.granularity == "per_tensor")
 
 

@@ -136,8 +136,12 @@ def fuse_activations(graph: Graph) -> Graph:
     keep = []
     for op in g.ops:
         src = producer.get(op.inputs[0]) if op.kind in ("relu", "relu6") else None
-        if src is None or src.kind not in (*MAC_KINDS, "add") or src.attrs.get("activation") not in (None, "none") \
-                or _sole_reader(g, readers, op.inputs[0]) is not op:
+        if (
+            src is None
+            or src.kind not in (*MAC_KINDS, "add")
+            or src.attrs.get("activation") not in (None, "none")
+            or _sole_reader(g, readers, op.inputs[0]) is not op
+        ):
             keep.append(op)
             continue
         src.attrs["activation"] = op.kind

@@ -26,7 +26,8 @@ def _torch():
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeUnavailable(f"quantization-aware training needs PyTorch (pip install hwsim[torch]): {exc}") from exc
+        raise RuntimeUnavailable("quantization-aware training needs PyTorch (pip install hwsim[torch]): "
+                                 f"{exc}") from exc
     return torch
 
 
@@ -170,7 +171,9 @@ def _torch_op(op, values, net, g):
         return torch.flatten(x, a["axis"] % x.dim())
     if op.kind == "max_pool2d":
         top, bottom, left, right = _pads(a, x.shape[2:], a["kernel"])
-        return F.max_pool2d(F.pad(x, (left, right, top, bottom), value=-float("inf")), a["kernel"], a["stride"])
+        return F.max_pool2d(
+            F.pad(x, (left, right, top, bottom), value=-float("inf")), a["kernel"], a["stride"]
+        )
     if op.kind == "add":
         y = values[op.inputs[0]] + values[op.inputs[1]]
         return torch.relu(y) if a.get("activation") == "relu" else y
@@ -242,16 +245,33 @@ def _write_back(qm, net):
         rows = weight_rows(w, op.kind)
         codes = ops.quantize(rows, scale, zero, fmt, axis=0).astype(np.int64)
         per = "per_channel" if scale.size > 1 else "per_tensor"
-        wq = WeightQuant(codes, scale if per == "per_channel" else scale[:1], zero if per == "per_channel" else
-                         zero[:1], per, None, lq.weight.bits)
+        wq = WeightQuant(
+            codes,
+            scale if per == "per_channel" else scale[:1],
+            zero if per == "per_channel" else zero[:1],
+            per,
+            None,
+            lq.weight.bits,
+        )
         layers[op.name] = C.LayerQuant(op.name, op.kind, wq, lq.weight_spec, lq.input_spec, lq.accumulator)
     tensors = {}
     for name, tq in qm.tensors.items():
         s = np.float32(net.a_scales[net.keys[name]].detach().numpy())
         tensors[name] = C.TensorQuant(tq.fmt, s, tq.zero, tq.lo, tq.hi)
     recipe = qm.recipe.model_copy(update={"name": f"{qm.recipe.name}+qat"})
-    new = C.QuantizedModel(recipe, qm.source, qm.reference, graph, layers, tensors, dict(qm.alias), graph, graph,
-                           list(qm.equalized_pairs), dict(qm.seconds))
+    new = C.QuantizedModel(
+        recipe,
+        qm.source,
+        qm.reference,
+        graph,
+        layers,
+        tensors,
+        dict(qm.alias),
+        graph,
+        graph,
+        list(qm.equalized_pairs),
+        dict(qm.seconds),
+    )
     C._quantize_biases(new)
     new.fake_graph = C._fake_graph(new)
     new.integer_graph = C._integer_graph(new)

@@ -210,7 +210,9 @@ class QuantRecipe(_Spec):
     @model_validator(mode="after")
     def _consistent(self) -> "QuantRecipe":
         if self.outliers is not None and not self.activations.dynamic:
-            raise ValueError("outliers (LLM.int8) pick columns per input at run time: set activations.dynamic")
+            raise ValueError(
+                "outliers (LLM.int8) pick columns per input at run time: set activations.dynamic"
+            )
         if self.gptq is not None and (self.adaround is not None or self.weights.scheme != "uniform"):
             raise ValueError("gptq rounds a uniform grid itself: use it without adaround, scheme uniform")
         if self.adaround is not None and self.weights.scheme != "uniform":
@@ -268,20 +270,38 @@ def _llm_presets() -> list[QuantRecipe]:
     ]
 
 
-PRESETS: dict[str, QuantRecipe] = {p.name: p for p in (
-    _preset("int8_w_per_channel", description="W8A8, per-channel symmetric weights, min-max activations"),
-    _preset("int8_w_per_tensor", weights={"granularity": "per_tensor"}),
-    _preset("int8_w_per_tensor_cle", weights={"granularity": "per_tensor"}, equalize=True, bias_correction=True),
-    _preset("int8_dynamic", activations={"dynamic": True}),
-    _preset("int8_llm_int8", activations={"dynamic": True, "symmetric": True}, outliers={}),
-    _preset("int4_w_per_channel_mse_adaround", weights={"bits": 4, "range": "mse"},
-            activations={"calibration": "mse"}, adaround={}),
-    _preset("int4_w_per_group32", weights={"bits": 4, "granularity": "per_group", "group_size": 32,
-                                           "range": "mse"}),
-    _preset("int8_a16", description="8-bit weights, 16-bit activations (TFLite 16x8)",
-            activations={"bits": 16, "symmetric": True}, accumulator={"bits": 64}),
-    *_llm_presets(),
-)}
+PRESETS: dict[str, QuantRecipe] = {
+    p.name: p
+    for p in (
+        _preset("int8_w_per_channel", description="W8A8, per-channel symmetric weights, min-max activations"),
+        _preset("int8_w_per_tensor", weights={"granularity": "per_tensor"}),
+        _preset(
+            "int8_w_per_tensor_cle",
+            weights={"granularity": "per_tensor"},
+            equalize=True,
+            bias_correction=True,
+        ),
+        _preset("int8_dynamic", activations={"dynamic": True}),
+        _preset("int8_llm_int8", activations={"dynamic": True, "symmetric": True}, outliers={}),
+        _preset(
+            "int4_w_per_channel_mse_adaround",
+            weights={"bits": 4, "range": "mse"},
+            activations={"calibration": "mse"},
+            adaround={},
+        ),
+        _preset(
+            "int4_w_per_group32",
+            weights={"bits": 4, "granularity": "per_group", "group_size": 32, "range": "mse"},
+        ),
+        _preset(
+            "int8_a16",
+            description="8-bit weights, 16-bit activations (TFLite 16x8)",
+            activations={"bits": 16, "symmetric": True},
+            accumulator={"bits": 64},
+        ),
+        *_llm_presets(),
+    )
+}
 
 
 def load_recipe(source: str | Path) -> QuantRecipe:

@@ -46,18 +46,32 @@ def _r(name: str, wbits: int, gran: str = "per_channel", wrange: str = "minmax",
 A4 = {"output_bits": 8}  # logits stay at 8 bits in A4 rows (4-bit logits tie too often for an argmax)
 ROWS: tuple[Row, ...] = (
     Row("W8A8", "per-tensor", "min-max", _r("w8a8_pt", 8, "per_tensor")),
-    Row("W8A8", "per-tensor", "CLE + bias corr.", _r("w8a8_pt_cle", 8, "per_tensor", equalize=True,
-                                                     bias_correction=True)),
+    Row(
+        "W8A8",
+        "per-tensor",
+        "CLE + bias corr.",
+        _r("w8a8_pt_cle", 8, "per_tensor", equalize=True, bias_correction=True),
+    ),
     Row("W8A8", "per-channel", "min-max", _r("w8a8_pc", 8)),
-    Row("W8 dyn.", "per-channel", "dynamic (per-input ranges)", _r("w8_dyn", 8, activations={"dynamic": True})),
-    Row("W8 dyn.", "per-channel", "LLM.int8 outliers >= 6", _r("w8_llmint8", 8, activations={
-        "dynamic": True, "symmetric": True}, outliers={})),
+    Row(
+        "W8 dyn.", "per-channel", "dynamic (per-input ranges)", _r("w8_dyn", 8, activations={"dynamic": True})
+    ),
+    Row(
+        "W8 dyn.",
+        "per-channel",
+        "LLM.int8 outliers >= 6",
+        _r("w8_llmint8", 8, activations={"dynamic": True, "symmetric": True}, outliers={}),
+    ),
     Row("W6A8", "per-tensor", "min-max", _r("w6a8_pt", 6, "per_tensor")),
     Row("W6A8", "per-channel", "min-max", _r("w6a8_pc", 6)),
     Row("W4A8", "per-tensor", "min-max", _r("w4a8_pt", 4, "per_tensor")),
     Row("W4A8", "per-tensor", "CLE", _r("w4a8_pt_cle", 4, "per_tensor", equalize=True)),
-    Row("W4A8", "per-tensor", "CLE + bias corr.", _r("w4a8_pt_cle_bc", 4, "per_tensor", equalize=True,
-                                                     bias_correction=True)),
+    Row(
+        "W4A8",
+        "per-tensor",
+        "CLE + bias corr.",
+        _r("w4a8_pt_cle_bc", 4, "per_tensor", equalize=True, bias_correction=True),
+    ),
     Row("W4A8", "per-tensor", "MSE", _r("w4a8_pt_mse", 4, "per_tensor", "mse")),
     Row("W4A8", "per-channel", "min-max", _r("w4a8_pc", 4)),
     Row("W4A8", "per-channel", "MSE", _r("w4a8_pc_mse", 4, wrange="mse")),
@@ -73,11 +87,22 @@ ROWS: tuple[Row, ...] = (
     Row("W2A8", "per-channel", "ternary", _r("w2a8_ternary", 2, weights={"scheme": "ternary"})),
     Row("W2A8", "per-channel", "MSE + QAT (LSQ)", _r("w2a8_pc_mse_qat", 2, wrange="mse", qat={}), qat=True),
     Row("W1A8", "per-channel", "binary", _r("w1a8_binary", 1, weights={"scheme": "binary"})),
-    Row("W4A4", "per-channel", "MSE, act. MSE", _r("w4a4_pc_mse", 4, wrange="mse", abits=4, calib="mse", **A4)),
-    Row("W4A4", "per-channel", "MSE + AdaRound, act. MSE", _r("w4a4_pc_mse_ada", 4, wrange="mse", abits=4,
-                                                             calib="mse", adaround={}, **A4)),
-    Row("W4A4", "per-channel", "MSE + QAT (LSQ)", _r("w4a4_pc_mse_qat", 4, wrange="mse", abits=4, calib="mse",
-                                                    qat={}, **A4), qat=True),
+    Row(
+        "W4A4", "per-channel", "MSE, act. MSE", _r("w4a4_pc_mse", 4, wrange="mse", abits=4, calib="mse", **A4)
+    ),
+    Row(
+        "W4A4",
+        "per-channel",
+        "MSE + AdaRound, act. MSE",
+        _r("w4a4_pc_mse_ada", 4, wrange="mse", abits=4, calib="mse", adaround={}, **A4),
+    ),
+    Row(
+        "W4A4",
+        "per-channel",
+        "MSE + QAT (LSQ)",
+        _r("w4a4_pc_mse_qat", 4, wrange="mse", abits=4, calib="mse", qat={}, **A4),
+        qat=True,
+    ),
 )
 
 
@@ -142,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of the table command (shared with ``hwsim accuracy-table``)."""
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: cnn_bn, dsconv, mlp")
-    p.add_argument("--no-qat", action="store_true", help="skip the QAT rows (they need torch and take longest)")
+    p.add_argument("--no-qat", action="store_true", help="skip the QAT rows (they need torch and take "
+                                                         "longest)")
     p.add_argument("--json", default=None, help="also write every cell as JSON to this file")
 
 

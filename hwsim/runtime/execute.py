@@ -31,7 +31,8 @@ def run_graph(graph: Graph, inputs: dict[str, np.ndarray] | list[np.ndarray],
     sem = resolve(semantics)
     for op in graph.ops:
         if op.kind not in OP_IMPLS:
-            raise ConfigError(f"{graph.source}: {op.describe()} has no bit-exact kernel in hwsim yet; the model "
+            raise ConfigError(f"{graph.source}: {op.describe()} has no bit-exact kernel in hwsim yet; the "
+                              "model "
                               "loads for simulate and energy only (the scheduler still times it)")
     inputs = graph.named_inputs(inputs)
     values: dict[str, np.ndarray] = {}
@@ -181,8 +182,16 @@ def _pool(kind: str) -> OpImpl:
         fmt = int_format(y_t)
         lo, hi = Q.activation_range(op.attrs["activation"], float(y_t.quant.scale[0]),
                                     int(y_t.quant.zero_point[0]), fmt)
-        y = ops.pool2d(_to_nhwc(input_value(graph, values, op.inputs[0]), op), op.attrs["kernel"], kind=kind,
-                       stride=op.attrs["stride"], padding=op.attrs["padding"], fmt=fmt, act_min=lo, act_max=hi)
+        y = ops.pool2d(
+            _to_nhwc(input_value(graph, values, op.inputs[0]), op),
+            op.attrs["kernel"],
+            kind=kind,
+            stride=op.attrs["stride"],
+            padding=op.attrs["padding"],
+            fmt=fmt,
+            act_min=lo,
+            act_max=hi,
+        )
         return _from_nhwc(y, op)
     return impl
 
@@ -251,7 +260,12 @@ def _quantize(graph, op, values, sem):
                             axis=y_t.quant.axis, rounding=sem.quantize_rounding, method=sem.quantize_method)
     acc = x.astype(np.int64) - int(x_t.quant.zero_point[0])
     ratio = np.float32(np.float32(x_t.quant.scale[0]) / np.float32(y_t.quant.scale[0]))
-    if sem.tflite_kernels == "xnnpack" and x.dtype == y_t.dtype and x.dtype.itemsize == 1 and xnnpack_q8_ok(ratio):
+    if (
+        sem.tflite_kernels == "xnnpack"
+        and x.dtype == y_t.dtype
+        and x.dtype.itemsize == 1
+        and xnnpack_q8_ok(ratio)
+    ):
         # XNNPACK's qs8 convert: a Q8 multiplier rint(256 * sx / sy), one rounding, ties up
         y = ((acc * int(np.rint(np.float32(256) * ratio)) + 128) >> 8) + int(y_t.quant.zero_point[0])
         return np.clip(y, fmt.min, fmt.max).astype(fmt.storage_dtype)
@@ -272,7 +286,9 @@ def _global_avg_pool(graph, op, values, sem):
     x = input_value(graph, values, op.inputs[0])
     size = x.shape[2] * x.shape[3]
     acc = x.reshape(*x.shape[:2], size).sum(axis=2, dtype=np.int64) - int(x_t.quant.zero_point[0]) * size
-    scale = np.float32(np.float32(x_t.quant.scale[0]) / np.float32(np.float32(y_t.quant.scale[0]) * np.float32(size)))
+    scale = np.float32(
+        np.float32(x_t.quant.scale[0]) / np.float32(np.float32(y_t.quant.scale[0]) * np.float32(size))
+    )
     y = ops.requantize(acc, 0, 0, int(y_t.quant.zero_point[0]), int_format(y_t), RequantKind.FLOAT32_SCALE,
                        scale)
     return y.reshape(*x.shape[:2], 1, 1)
@@ -304,8 +320,13 @@ def _matmul_integer(graph, op, values, sem):
     za = int(_zero_point(graph, op.attrs["x_zero_point"])[0])
     zb = _zero_point(graph, op.attrs["w_zero_point"])
     arithmetic = sem.u8s8 if a.dtype == np.uint8 and b.dtype == np.int8 else "exact"
-    res = ops.matmul(a.reshape(-1, a.shape[-1]), b, x_zero_point=za, w_zero_point=zb if zb.size > 1 else int(zb[0]),
-                     arithmetic=arithmetic)
+    res = ops.matmul(
+        a.reshape(-1, a.shape[-1]),
+        b,
+        x_zero_point=za,
+        w_zero_point=zb if zb.size > 1 else int(zb[0]),
+        arithmetic=arithmetic,
+    )
     return res.acc.reshape(*a.shape[:-1], b.shape[-1]).astype(np.int32)
 
 
@@ -335,7 +356,9 @@ def _dequantize(graph, op, values, sem):
         scale, zero = np.float32(x_t.quant.scale[0]), int(x_t.quant.zero_point[0])
         flat = x.ravel()
         blocked = flat.size - flat.size % 8
-        head = (flat[:blocked].astype(np.float32) * scale).astype(np.float32) + np.float32(-zero * float(scale))
+        head = (flat[:blocked].astype(np.float32) * scale).astype(np.float32) + np.float32(
+            -zero * float(scale)
+        )
         y = y.reshape(-1)
         y[:blocked] = head.astype(np.float32)
         y = y.reshape(x.shape)

@@ -131,8 +131,15 @@ def depthwise_nhwc(x: np.ndarray, w: np.ndarray, bias, *, stride=1, padding="val
 def _conv2d(graph, op, values):
     a = op.attrs
     bias = value(graph, values, op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else None
-    y = conv2d_nhwc(to_nhwc(values[op.inputs[0]], op), value(graph, values, op.inputs[1]), bias,
-                    stride=a["stride"], padding=a["padding"], dilation=a["dilation"], groups=a.get("groups", 1))
+    y = conv2d_nhwc(
+        to_nhwc(values[op.inputs[0]], op),
+        value(graph, values, op.inputs[1]),
+        bias,
+        stride=a["stride"],
+        padding=a["padding"],
+        dilation=a["dilation"],
+        groups=a.get("groups", 1),
+    )
     return from_nhwc(activate(y, a.get("activation")), op)
 
 

@@ -190,15 +190,19 @@ def _relu_range(low, high, scale: float, zero: int, fmt) -> tuple[int, int]:
     """TFLite's QuantizedReluX clamp: zy + roundf(a / sy) for each finite bound, clipped to the type."""
     def code(a: float) -> int:
         return zero + int(fx.round_half_away(_F32(_F32(a) / _F32(scale))))
-    return fmt.min if low is None else max(fmt.min, code(low)), fmt.max if high is None else min(fmt.max, code(high))
+
+    return fmt.min if low is None else max(fmt.min, code(low)), fmt.max if high is None else min(
+        fmt.max, code(high)
+    )
 
 
 OP_IMPLS.add("relu", _relu_op(0.0, None))
 OP_IMPLS.add("relu6", _relu_op(0.0, 6.0))
 OP_IMPLS.add("relu_n1_to_1", _relu_op(-1.0, 1.0))
 # ONNX Clip with other bounds: the same rescale and clamp (TFLite's RELU kernels at those bounds)
-OP_IMPLS.add("clip", lambda graph, op, values, sem: _relu_op(op.attrs["low"], op.attrs["high"])(graph, op, values,
-                                                                                                 sem))
+OP_IMPLS.add(
+    "clip", lambda graph, op, values, sem: _relu_op(op.attrs["low"], op.attrs["high"])(graph, op, values, sem)
+)
 
 
 @OP_IMPLS.register("leaky_relu")
@@ -212,7 +216,12 @@ def _leaky_relu(graph, op, values, sem):
     m_alpha, e_alpha = quantize_multiplier(float(_F32(_F32(sx * alpha) / sy)))
     v = x.astype(np.int64) - _zero(x_t)
     positive, negative = _F32(sx / sy), _F32(_F32(sx / sy) * alpha)
-    if sem.tflite_kernels == "xnnpack" and fmt.bits == 8 and xnnpack_q8_ok(positive) and xnnpack_q8_ok(negative):
+    if (
+        sem.tflite_kernels == "xnnpack"
+        and fmt.bits == 8
+        and xnnpack_q8_ok(positive)
+        and xnnpack_q8_ok(negative)
+    ):
         # XNNPACK qs8 leaky ReLU: Q8 multipliers rint(256 s), one rounding (ties up) in the arithmetic shift
         m_pos, m_neg = int(np.rint(_F32(256) * positive)), int(np.rint(_F32(256) * negative))
         y = ((v * np.where(v >= 0, m_pos, m_neg) + 128) >> 8) + _zero(y_t)
@@ -296,8 +305,15 @@ def _mean(graph, op, values, sem):
         return _mean_codes(x, op.attrs["axes"], op.attrs["keep_dims"], x_t, y_t, sem)
     nhwc = (0, 3, 1, 2)  # NCHW axis -> NHWC axis
     axes = tuple(sorted({a % 4 for a in op.attrs["axes"]}))
-    y = _mean_codes(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), tuple(nhwc[a] for a in axes), True, x_t, y_t,
-                    sem, op.attrs["keep_dims"])
+    y = _mean_codes(
+        np.ascontiguousarray(x.transpose(0, 2, 3, 1)),
+        tuple(nhwc[a] for a in axes),
+        True,
+        x_t,
+        y_t,
+        sem,
+        op.attrs["keep_dims"],
+    )
     y = np.ascontiguousarray(y.transpose(0, 3, 1, 2))
     return y if op.attrs["keep_dims"] else y.reshape([d for i, d in enumerate(y.shape) if i not in axes])
 
@@ -312,7 +328,10 @@ def _mean_codes(x, axes, keep_dims: bool, x_t, y_t, sem, optimized_keep_dims: bo
     sx, zx, sy, zy = _scale(x_t), _zero(x_t), _scale(y_t), _zero(y_t)
     if sem.tflite_kernels == "xnnpack" and fmt.bits == 8:
         scale = _F32(_F32(sx) / _F32(_F32(sy) * _F32(count)))
-        y = np.rint(((total - count * zx).astype(np.float32) * scale).astype(np.float32)).astype(np.int64) + zy
+        y = (
+            np.rint(((total - count * zx).astype(np.float32) * scale).astype(np.float32)).astype(np.int64)
+            + zy
+        )
     elif (sem.tflite_kernels == "optimized" and fmt.bits == 8 and x.ndim == 4 and axes == (1, 2)
           and (keep_dims if optimized_keep_dims is None else optimized_keep_dims)):
         y = _mean_hw_optimized(total, count, sx, zx, sy, zy)

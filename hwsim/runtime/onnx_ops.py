@@ -183,9 +183,10 @@ def erf_kernel(sem) -> str:
 
 @OP_IMPLS.register("conv2d_f32")
 def _conv2d_f32(graph, op, values, sem):
-    """ONNX Runtime's float Conv between DequantizeLinear and QuantizeLinear (a Conv group its x86 QDQ rules do
-    not fuse), NCHW, as ``mlas.conv2d_nchw`` computes it with the session's intra-op threads (the semantics',
-    else ONNX Runtime's default, one per physical core: they decide how the output pixels are segmented, and
+    """ONNX Runtime's float Conv between DequantizeLinear and QuantizeLinear (a Conv group its x86 QDQ rules
+    do not fuse), NCHW, as ``mlas.conv2d_nchw`` computes it with the session's intra-op threads (the
+    semantics', else ONNX Runtime's default, one per physical core: they decide how the output pixels are
+    segmented, and
     so how K is blocked)."""
     x, w, bias = (_float_inputs(graph, op, values) + [None])[:3]
     a = op.attrs

@@ -3,17 +3,18 @@
 Components are the names in the device file: ``mac_array.name`` (default ``"mac_array"``), each
 ``vector_units[].name`` and each ``memories[].name``. The scheduler emits exactly these keys:
 
-=====================  ===================  ===========  ==========================================================
-component              action               bits         counted per
-=====================  ===================  ===========  ==========================================================
-MAC array              ``"mac"``            ``"WxA"``    useful multiply-accumulate, weights W bits x activations A
-MAC array              ``"idle"``           ``"WxA"``    MAC slot of a PE-cycle that did no useful work
-vector unit            ``"op"``             A            elementwise/pooling operation on one A-bit element
-vector unit            ``"mac"``            ``"WxA"``    multiply-accumulate done on a vector unit (depthwise)
-memory level (any)     ``"read"``           b            b-bit element read (by a compute unit or a DMA source)
-memory level (any)     ``"write"``          b            b-bit element written (by a compute unit or a DMA sink)
-register file level    ``"read"``/``"write"`` b           operand or accumulator register access per MAC
-=====================  ===================  ===========  ==========================================================
+=====================  ===================  ===========
+========================================================== component              action               bits
+counted per =====================  ===================  ===========
+========================================================== MAC array              ``"mac"`` ``"WxA"``
+useful multiply-accumulate, weights W bits x activations A MAC array              ``"idle"`` ``"WxA"``    MAC
+slot of a PE-cycle that did no useful work vector unit            ``"op"``             A elementwise/pooling
+operation on one A-bit element vector unit            ``"mac"``            ``"WxA"`` multiply-accumulate done
+on a vector unit (depthwise) memory level (any)     ``"read"``           b b-bit element read (by a compute
+unit or a DMA source) memory level (any)     ``"write"``          b b-bit element written (by a compute unit
+or a DMA sink) register file level    ``"read"``/``"write"`` b operand or accumulator register access per MAC
+=====================  ===================  ===========
+==========================================================
 
 ``b`` is the element width of the operand: weights and activations at their precision, partial sums and
 biases at the accumulator width. A memory level's ``kind`` (off_chip, sram, register_file) is in the device,

@@ -67,7 +67,8 @@ def host_unit(device: Device) -> str:
     """The name of the device's ``on_host`` vector unit (the host CPU that runs what the Edge TPU cannot)."""
     hosts = [v.name for v in device.spec.vector_units if v.on_host]
     if len(hosts) != 1:
-        raise ConfigError(f"{device.path or device.name}: the edgetpu_compiler performance model needs exactly one "
+        raise ConfigError(f"{device.path or device.name}: the edgetpu_compiler performance model needs "
+                          "exactly one "
                           f"vector unit with on_host: true (the host CPU); found {len(hosts)}")
     return hosts[0]
 
@@ -107,7 +108,8 @@ def cache_parameters(graph: Graph, device: Device) -> Device:
     levels = device.levels
     cache = [i for i, m in enumerate(levels) if m.persistent_weights_bytes]
     if len(cache) != 1 or levels[cache[0]].size_bytes is None:
-        raise ConfigError(f"{device.path or device.name}: the edgetpu_compiler performance model needs one on-chip "
+        raise ConfigError(f"{device.path or device.name}: the edgetpu_compiler performance model needs one "
+                          "on-chip "
                           "level with persistent_weights_bytes (the parameter cache)")
     level = levels[cache[0]]
     budget = min(level.persistent_weights_bytes,

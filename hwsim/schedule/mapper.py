@@ -11,7 +11,8 @@ Tensor homes (:func:`assign_homes`):
 * parameters (weights, biases) go to a level with ``persistent_weights_bytes`` (an on-chip parameter cache
   filled in layer order, loaded once, outside the timed inference) while it has room, otherwise to the
   outermost level homing ``weights`` (DRAM, flash or the host), and are streamed every inference;
-* graph inputs and outputs live at the outermost level homing ``activations`` (they cross the device boundary);
+* graph inputs and outputs live at the outermost level homing ``activations`` (they cross the device
+boundary);
 * an intermediate feature map lives at the innermost level homing ``activations`` that holds every
   activation tensor of its producer and of each consumer at once, else further out;
 * reshape-like ops are views: their output lives where their input does and costs nothing.
@@ -125,7 +126,8 @@ class LayerPlan:
     mapping: Mapping
     counts: ActionCounts
     input_bytes_offchip: int = 0  # bytes this layer moves to or from the outermost level (roofline)
-    traffic: dict = field(default_factory=dict)  # (level, "read"|"write", operand) -> elements (bytes when 8-bit)
+    # (level, "read"|"write", operand) -> elements (bytes when 8-bit)
+    traffic: dict = field(default_factory=dict)
     reports: tuple = ()  # a peer model's own per-layer figures (SCALE-Sim's report rows), if it has them
 
 
@@ -267,7 +269,8 @@ def plan_checked(graph: Graph, device: Device) -> list[LayerPlan]:
     check_supported(graph, device)
     hosts = [v.name for v in device.spec.vector_units if v.on_host]
     if hosts:
-        raise ConfigError(f"{device.path or device.name}: vector unit {hosts[0]!r} is on_host, and hwsim's own "
+        raise ConfigError(f"{device.path or device.name}: vector unit {hosts[0]!r} is on_host, and hwsim's "
+                          "own "
                           "mapper places no work on the host; choose a performance model that does "
                           "(performance_model: edgetpu_compiler)")
     return plan_graph(graph, device)
@@ -635,7 +638,8 @@ def _mac_steps(cycles: np.ndarray, macs: np.ndarray, streams: list[_Stream]) -> 
 
 
 def _stream_counts(device: Device, counts: ActionCounts, streams: list[_Stream], traffic: dict) -> None:
-    """:func:`_dma_counts` of the tiles the streams describe: same sums, keys first added in the same order."""
+    """:func:`_dma_counts` of the tiles the streams describe: same sums, keys first added in the same
+    order."""
     levels = device.levels
     order = []
     for s in streams:
@@ -689,8 +693,22 @@ def _add(traffic: dict, key: tuple[str, str, str], elems: int) -> None:
         traffic[key] = traffic.get(key, 0) + int(elems)
 
 
-def _mac_counts(device, unit, g: Gemm, df: Dataflow, rows, cols, rf_total, cf_total, compute_cycles, rate, bits,
-                read, streams: list[_Stream], traffic: dict) -> ActionCounts:
+def _mac_counts(
+    device,
+    unit,
+    g: Gemm,
+    df: Dataflow,
+    rows,
+    cols,
+    rf_total,
+    cf_total,
+    compute_cycles,
+    rate,
+    bits,
+    read,
+    streams: list[_Stream],
+    traffic: dict,
+) -> ActionCounts:
     w_bits, a_bits, acc_bits = bits
     counts = ActionCounts()
     pair = f"{w_bits}x{a_bits}"
@@ -759,7 +777,9 @@ def _plan_vector(device: Device, unit: str, elems_out: int, passes: int, macs: i
             nbuf = 2
             break
         if n_tiles >= 1024:
-            fits = all(capacity[lvl] is None or -(-b // n_tiles) <= capacity[lvl] for lvl, b in ws_total.items())
+            fits = all(
+                capacity[lvl] is None or -(-b // n_tiles) <= capacity[lvl] for lvl, b in ws_total.items()
+            )
             break
         n_tiles *= 2
     if nbuf == 2 and n_tiles == 1 and ws_total:
@@ -772,8 +792,12 @@ def _plan_vector(device: Device, unit: str, elems_out: int, passes: int, macs: i
                                w_bits if x == "weights" else a_bits)
                       for x in ("weights", "inputs") if need_dma[x] and (x != "weights" or i == 0))
         if need_dma["weights"] and i == 0:
-            loads = tuple(tr if tr.operand != "weights" else Transfer("weights", tr.src, tr.dst, sizes["weights"],
-                                                                      w_bits) for tr in loads)
+            loads = tuple(
+                tr
+                if tr.operand != "weights"
+                else Transfer("weights", tr.src, tr.dst, sizes["weights"], w_bits)
+                for tr in loads
+            )
         stores = (Transfer("outputs", read["outputs"], home["outputs"], math.ceil(sizes["outputs"] * frac),
                            a_bits),) if need_dma["outputs"] else ()
         c = (i + 1) * cycles // n_tiles - i * cycles // n_tiles
@@ -793,10 +817,17 @@ def _plan_vector(device: Device, unit: str, elems_out: int, passes: int, macs: i
     counts.add(levels[read["outputs"]].name, "write", a_bits, sizes["outputs"] * 8 // a_bits)
     _add(traffic, (levels[read["outputs"]].name, "write", "outputs"), sizes["outputs"] * 8 // a_bits)
     _dma_counts(device, counts, tiles, traffic)
-    mapping = Mapping(unit=unit, loop_order="elements", tile={"elements": -(-elems_out // n_tiles)},
-                      n_tiles=n_tiles, buffers=nbuf, homes={x: levels[home[x]].name for x in sizes if sizes[x]},
-                      working_set_bytes={levels[lvl].name: -(-b // n_tiles) * nbuf for lvl, b in ws_total.items()},
-                      capacity_bytes={levels[lvl].name: c or 0 for lvl, c in capacity.items()}, fits=fits)
+    mapping = Mapping(
+        unit=unit,
+        loop_order="elements",
+        tile={"elements": -(-elems_out // n_tiles)},
+        n_tiles=n_tiles,
+        buffers=nbuf,
+        homes={x: levels[home[x]].name for x in sizes if sizes[x]},
+        working_set_bytes={levels[lvl].name: -(-b // n_tiles) * nbuf for lvl, b in ws_total.items()},
+        capacity_bytes={levels[lvl].name: c or 0 for lvl, c in capacity.items()},
+        fits=fits,
+    )
     offchip = sum(tr.nbytes for tile in tiles for tr in tile.loads + tile.stores if min(tr.src, tr.dst) == 0)
     return LayerPlan("", "", unit, macs, f"{w_bits}x{a_bits}", cycles, _merge(tiles), mapping, counts,
                      offchip, traffic)

@@ -1,10 +1,11 @@
-"""Performance models: the one seam through which a graph on a device becomes the layer plans the simulator plays.
+"""Performance models: the one seam through which a graph on a device becomes the layer plans the simulator
+plays.
 
 A model is a function ``(graph, device) -> list[LayerPlan]`` registered under a name; a device file picks
-one with ``performance_model:`` (default ``hwsim``, hwsim's own mapper, :func:`hwsim.schedule.mapper.plan_graph`).
-A model that follows a peer or a chip names the peer and its version, and its module docstring says which
-of the peer's mechanisms it reproduces. Entries are ``"module:function"`` paths imported on first use, so
-that listing or validating models costs no import.
+one with ``performance_model:`` (default ``hwsim``, hwsim's own mapper,
+:func:`hwsim.schedule.mapper.plan_graph`). A model that follows a peer or a chip names the peer and its
+version, and its module docstring says which of the peer's mechanisms it reproduces. Entries are
+``"module:function"`` paths imported on first use, so that listing or validating models costs no import.
 
 Every model's plans go through the same discrete-event simulator (:mod:`hwsim.schedule.sim`), so traces,
 stalls and the energy accounting work the same whichever model planned the layers.

@@ -1,4 +1,5 @@
-"""The public entry point: ``simulate(model, device) -> SimResult`` (map, then run the discrete-event simulation).
+"""The public entry point: ``simulate(model, device) -> SimResult`` (map, then run the discrete-event
+simulation).
 
 >>> from hwsim.schedule.simulate import simulate
 >>> result = simulate("workloads/tiny.yaml", "edge_tpu_like")          # doctest: +SKIP
@@ -105,7 +106,8 @@ class SimResult:
                 f"{'time_us':>9s} {'compute':>10s} {'stall':>9s} {'util':>6s} {'offchip_B':>10s}")
         lines = [f"device {self.device.name} ({mhz:g} MHz), model {self.model}", head, "-" * len(head)]
         for r in self.layers:
-            lines.append(f"{r.op[:22]:22s} {r.kind[:17]:17s} {r.unit[:10]:10s} {r.precision:5s} {r.macs:>12,d} "
+            lines.append(f"{r.op[:22]:22s} {r.kind[:17]:17s} {r.unit[:10]:10s} {r.precision:5s} "
+                         f"{r.macs:>12,d} "
                          f"{r.cycles:>10,d} {r.cycles / mhz:>9.2f} {r.compute_cycles:>10,d} "
                          f"{r.stall_cycles:>9,d} {r.mac_utilization:>6.1%} {r.offchip_bytes:>10,d}")
             if r.mapping.reason:
@@ -119,11 +121,15 @@ class SimResult:
         lines.append(f"latency {self.time_ms:.3f} ms")
         moved = self.totals.bytes_moved()
         if moved:
-            lines.append("bytes moved: " + ", ".join(f"{lvl} {d} {b:,}" for (lvl, d), b in sorted(moved.items())))
+            lines.append(
+                "bytes moved: " + ", ".join(f"{lvl} {d} {b:,}" for (lvl, d), b in sorted(moved.items()))
+            )
         return "\n".join(lines)
 
 
-def simulate(model: Graph | str | Path, device: Device | str | Path, *, record_trace: bool = True) -> SimResult:
+def simulate(
+    model: Graph | str | Path, device: Device | str | Path, *, record_trace: bool = True
+) -> SimResult:
     """Map every op of ``model`` onto ``device`` and run the discrete-event simulation.
 
     Parameters

@@ -58,7 +58,8 @@ class VerifyReport:
         """A fixed-width text table, one row per op."""
         lines = [f"{self.model} vs {self.semantics} ({self.samples} samples): "
                  f"{'BIT-EXACT' if self.outputs_exact else 'MISMATCH'}",
-                 f"  {'op':34s} {'elements':>9s} {'exact':>9s} {'max LSB':>8s} {'isolated':>9s} {'iso LSB':>8s}"]
+                 f"  {'op':34s} {'elements':>9s} {'exact':>9s} {'max LSB':>8s} {'isolated':>9s} "
+                 f"{'iso LSB':>8s}"]
         for c in self.ops:
             if not c.observable:
                 lines.append(f"  {c.op:34s} {c.elements:9d} {'(not exposed by the runtime)':>37s}")
@@ -189,7 +190,8 @@ _NHWC_NODES = {"NhwcMaxPool"}
 def _channels_last(optimized) -> set[str]:
     """The tensors of ONNX Runtime's optimized graph held channels-last (NHWC) where the model has them NCHW:
     outputs of channels-last nodes (NhwcMaxPool, channels_last=1), of the layout transformer's Transposes to
-    NHWC that feed one, and of other nodes (not Transposes, Flatten or Reshape) reading such a tensor first."""
+    NHWC that feed one, and of other nodes (not Transposes, Flatten or Reshape) reading such a tensor
+    first."""
     def is_nhwc_node(n) -> bool:
         return n.op_type in _NHWC_NODES or any(a.name == "channels_last" and a.i for a in n.attribute)
 
@@ -223,8 +225,10 @@ def _align(graph: Graph, optimized) -> dict[str, str]:
             readers.setdefault(i, []).append(n)
     # a tensor and its Transposes (the layout transformer's) stand for the same hwsim tensor
     nhwc = _channels_last(optimized)  # the layout transformer's Transposes lead to or from these
-    aliases = {t: {t} | {n.output[0] for n in rs if n.op_type == "Transpose" and (t in nhwc or n.output[0] in nhwc)}
-               for t, rs in readers.items()}
+    aliases = {
+        t: {t} | {n.output[0] for n in rs if n.op_type == "Transpose" and (t in nhwc or n.output[0] in nhwc)}
+        for t, rs in readers.items()
+    }
     for op in graph.ops:
         out = op.outputs[0]
         data = [i for i in op.inputs if i and not graph.tensor(i).is_constant]
@@ -264,7 +268,8 @@ def _as_codes_of(value: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def compare(graph: Graph, semantics: str | Semantics, runtime_values: dict[str, np.ndarray],
             inputs: list[np.ndarray]) -> VerifyReport:
-    """Compare hwsim under ``semantics`` with the runtime's tensors (by name, or ``t<file index>`` for TFLite)."""
+    """Compare hwsim under ``semantics`` with the runtime's tensors (by name, or ``t<file index>`` for
+    TFLite)."""
     sem = resolve(semantics)
     samples = inputs[0].shape[0]
 
@@ -334,7 +339,8 @@ def disagreement_table(rows: list[Disagreement]) -> str:
     """Text table of where runtimes disagree; says so when they never do."""
     if not rows:
         return "The runtimes agree on every exposed tensor."
-    lines = ["Runtimes disagree here:", f"  {'op':34s} {'runtime A':18s} {'runtime B':18s} {'differ':>9s} {'max LSB':>8s}"]
+    lines = ["Runtimes disagree here:", f"  {'op':34s} {'runtime A':18s} {'runtime B':18s} {'differ':>9s} "
+                                        f"{'max LSB':>8s}"]
     lines += [f"  {r.op:34s} {r.first:18s} {r.second:18s} {r.differing:>5d}/{r.elements:<5d} {r.max_lsb:8d}"
               for r in rows]
     return "\n".join(lines)
@@ -355,7 +361,8 @@ class Verification:
 
 
 def _run_onnx_reference(model: Path, graph: Graph, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """Run onnx.reference (the ONNX specification's evaluator), reading every tensor hwsim's graph computes."""
+    """Run onnx.reference (the ONNX specification's evaluator), reading every tensor hwsim's graph
+    computes."""
     try:
         import onnx
         from onnx.reference import ReferenceEvaluator
@@ -429,7 +436,8 @@ def verify(model: str | Path, against: str = "all", samples: int = 4, inputs=Non
                           f".{graph.format}")
     valid = FORMAT_TARGETS[graph.format]
     if against != "all" and against not in valid:
-        raise ConfigError(f"--against: a .{graph.format} model runs in {', '.join(valid)} or all (got {against!r})")
+        raise ConfigError(f"--against: a .{graph.format} model runs in {', '.join(valid)} or all (got "
+                          f"{against!r})")
     targets = valid if against == "all" else (against,)
     feeds = random_inputs(graph, samples, seed) if inputs is None else user_feeds(graph, inputs)
     runs: dict[str, dict[str, np.ndarray]] = {}

@@ -57,9 +57,11 @@ CPU_ONLY = {  # kinds a TFLite conversion has no integer builtin for: float (or 
                       "on the CPU",
     "conv_integer": "ONNX ConvInteger (dynamic quantization) is a hybrid float op in a TFLite conversion; "
                     "Vela runs it on the CPU",
-    "matmul_integer": "ONNX MatMulInteger (dynamic quantization) is a hybrid float op in a TFLite conversion; "
+    "matmul_integer": "ONNX MatMulInteger (dynamic quantization) is a hybrid float op in a TFLite "
+                      "conversion; "
                       "Vela runs it on the CPU",
-    "batchnorm": "a float BatchNormalization (TFLite's converter folds it into a float convolution); Vela runs "
+    "batchnorm": "a float BatchNormalization (TFLite's converter folds it into a float convolution); Vela "
+                 "runs "
                  "float ops on the CPU",
 }
 
@@ -111,8 +113,11 @@ def feature_maps(graph: Graph, ops: list[Op]) -> set[str]:
     return {n for n in parent if find(n) in roots} | seeds
 
 
-def _int8(t: Tensor, shape: tuple, data: np.ndarray | None, quant: QuantInfo | None, name: str = "") -> Tensor:
-    """A copy of ``t`` (named ``name``) with ``shape``, ``data`` and ``quant``; quantized uint8 becomes int8."""
+def _int8(
+    t: Tensor, shape: tuple, data: np.ndarray | None, quant: QuantInfo | None, name: str = ""
+) -> Tensor:
+    """A copy of ``t`` (named ``name``) with ``shape``, ``data`` and ``quant``; quantized uint8 becomes
+    int8."""
     dtype = t.dtype
     if dtype == np.uint8 and quant is not None:
         dtype = np.dtype(np.int8)
@@ -185,7 +190,9 @@ class _Converter:
         return name
 
     # -- ops ----------------------------------------------------------------------------------------------
-    def emit(self, kind: str, inputs: list[str], outputs: list[str], attrs: dict, name: str | None = None) -> None:
+    def emit(
+        self, kind: str, inputs: list[str], outputs: list[str], attrs: dict, name: str | None = None
+    ) -> None:
         self.ops.append(Op(name or self.op.name, kind, inputs, outputs, attrs))
         self.origin.append(self.position)
 
@@ -196,7 +203,9 @@ class _Converter:
     def transpose(self, src: str, dst: str, perm: tuple[int, ...], name: str) -> None:
         """Op ``name``: ``dst`` = ``src`` permuted; a RESHAPE when only axes of size 1 move."""
         if layout.moves_data(self.tensors[src].shape, perm):
-            self.emit("transpose", [src, self.const(f"{name}/perm", perm)], [dst], {"perm": tuple(perm)}, name)
+            self.emit(
+                "transpose", [src, self.const(f"{name}/perm", perm)], [dst], {"perm": tuple(perm)}, name
+            )
         else:
             self.reshape(src, dst, name)
 
@@ -289,7 +298,9 @@ class _Converter:
         (kh, kw), (sy, sx) = attrs["kernel"], attrs.get("stride", (1, 1))
         dy, dx = attrs.get("dilation", (1, 1))
         top, bottom, left, right = pads
-        if (top, bottom) == layout.same_pads(h, kh, sy, dy) and (left, right) == layout.same_pads(w, kw, sx, dx):
+        if (top, bottom) == layout.same_pads(h, kh, sy, dy) and (left, right) == layout.same_pads(
+            w, kw, sx, dx
+        ):
             return "same"
         if not folds:
             return tuple(pads)  # a pool: timed with its own padding (the converter pads with a PAD op)
@@ -303,8 +314,13 @@ class _Converter:
         top, bottom, left, right = pads
         n, h, w, c = self.tensors[x].shape
         out = self.new(f"{x}#padded", x, (n, h + top + bottom, w + left + right, c))
-        self.emit("pad", [x, self.const(f"{self.op.name}/paddings", [[0, 0], [top, bottom], [left, right], [0, 0]])],
-                  [out], {}, f"{self.op.name}/pad")
+        self.emit(
+            "pad",
+            [x, self.const(f"{self.op.name}/paddings", [[0, 0], [top, bottom], [left, right], [0, 0]])],
+            [out],
+            {},
+            f"{self.op.name}/pad",
+        )
         return out
 
     def _global_avg_pool(self, op: Op, kind: str, attrs: dict) -> None:
@@ -395,9 +411,11 @@ class _Converter:
         self.transpose(f"{new}#nchw", new, layout.TO_NHWC, f"{self.op.name}/expand_to_nhwc")
         return new
 
-    # -- axes -------------------------------------------------------------------------------------------------
+    # -- axes
+    # -------------------------------------------------------------------------------------------------
     def _qlinear_softmax(self, op: Op, kind: str, attrs: dict) -> None:
-        """SOFTMAX reduces the last axis: the axes ONNX reduces are moved last (a view when they already are)."""
+        """SOFTMAX reduces the last axis: the axes ONNX reduces are moved last (a view when they already
+        are)."""
         rank = len(self.src.tensors[op.inputs[0]].shape)
         axis = int(attrs.get("axis", -1)) % rank
         logical = range(axis, rank) if attrs.get("opset", 13) < 13 else (axis,)
@@ -463,7 +481,8 @@ class _Converter:
         self.transpose(f"{y}#nchw", self.nhwc(y), layout.TO_NHWC, f"{op.name}/to_nhwc")
 
     def _transpose(self, op: Op, kind: str, attrs: dict) -> None:
-        """One transpose from the stored input to the stored output (none when the data is already in order)."""
+        """One transpose from the stored input to the stored output (none when the data is already in
+        order)."""
         x, y = op.inputs[0], op.outputs[0]
         into = layout.TO_NCHW if self.is_map(x) else tuple(range(len(self.src.tensors[x].shape)))
         out = layout.TO_NHWC if self.is_map(y) else tuple(range(len(self.src.tensors[y].shape)))

@@ -43,7 +43,8 @@ class Tensor:
 
     def __post_init__(self) -> None:
         if isinstance(self.data, np.ndarray):
-            self.data.flags.writeable = False  # constants are shared (prepacked, cached): never edited in place
+            # constants are shared (prepacked, cached): never edited in place
+            self.data.flags.writeable = False
 
     @property
     def is_constant(self) -> bool:
@@ -57,7 +58,8 @@ class Tensor:
 
 
 def operator_index(op_name: str) -> int | None:
-    """The operator index in the model file that an op name carries (TFLite's ``"12:CONV_2D"`` -> 12), else None.
+    """The operator index in the model file that an op name carries (TFLite's ``"12:CONV_2D"`` -> 12), else
+    None.
 
     Per-layer comparisons with other tools (Vela) match ops by it, so importers keep it through folding.
 
@@ -84,7 +86,8 @@ class Op:
         return operator_index(self.name)
 
     def describe(self) -> str:
-        """How messages name the op: ``operator 12 (CONV_2D, output 'y')``, else ``op 'n' (conv2d, output 'y')``."""
+        """How messages name the op: ``operator 12 (CONV_2D, output 'y')``, else ``op 'n' (conv2d, output
+        'y')``."""
         out = self.outputs[0] if self.outputs else ""
         if self.operator_index is not None:
             return f"operator {self.operator_index} ({self.name.partition(':')[2]}, output {out!r})"
@@ -102,8 +105,10 @@ class Graph:
     source: str = ""
     format: str = ""
     file_index: dict[str, int] = field(default_factory=dict)  # tensor name -> its index in the source file
-    folded: list[Op] = field(default_factory=list)  # shape arithmetic evaluated at import; compilers still see it
-    semantics: str = ""  # the semantics the graph was quantized for, when its file says (hwsim integer graphs)
+    # shape arithmetic evaluated at import; compilers still see it
+    folded: list[Op] = field(default_factory=list)
+    # the semantics the graph was quantized for, when its file says (hwsim integer graphs)
+    semantics: str = ""
 
     def tensor(self, name: str) -> Tensor:
         """The tensor called ``name``; an unknown name is an error naming the graph's source."""

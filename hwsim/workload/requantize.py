@@ -81,8 +81,10 @@ def _group(graph: Graph, op: Op, producer, readers, outputs) -> tuple[Op, list[O
 
 
 def _conv(graph: Graph, op: Op, dqs: list[Op], activation: str | None) -> tuple[str | None, dict]:
-    """The int8 convolution kind and attributes of a float Conv group: CONV_2D for one group, DEPTHWISE_CONV_2D
-    for one input channel a group (any multiplier); None for other grouped convolutions (no TFLite builtin)."""
+    """The int8 convolution kind and attributes of a float Conv group: CONV_2D for one group,
+    DEPTHWISE_CONV_2D for one input channel a group (any multiplier); None for other grouped convolutions (no
+    TFLite
+    builtin)."""
     w = graph.tensors[dqs[1].inputs[0]] if len(dqs) > 1 else None
     if w is None or not w.is_constant or len(w.shape) != 4:
         return None, {}

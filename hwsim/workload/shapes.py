@@ -41,7 +41,8 @@ def _size(shape: Shape) -> int:
 def _const(graph: Graph, op: Op, index: int, what: str) -> list[int]:
     t = graph.tensor(op.inputs[index]) if len(op.inputs) > index and op.inputs[index] else None
     if t is None or t.data is None:
-        raise ConfigError(f"{graph.source}: {op.describe()}: the {what} must be a constant tensor to infer the "
+        raise ConfigError(f"{graph.source}: {op.describe()}: the {what} must be a constant tensor to infer "
+                          "the "
                           "output shape")
     return [int(v) for v in t.data.ravel()]
 
@@ -79,11 +80,43 @@ def _broadcast_all(graph: Graph, op: Op) -> Shape:
     return out
 
 
-_SAME_AS_INPUT = ("quantize", "dequantize", "softmax", "logistic", "tanh", "hard_swish", "relu", "relu6",
-                  "relu_n1_to_1", "leaky_relu", "neg", "rsqrt", "qlinear_softmax", "layer_norm_f32", "erf_f32",
-                  "sqrt_f32", "relu_f32", "batchnorm", "abs", "exp", "log", "sqrt", "square", "gelu", "elu",
-                  "log_softmax", "floor", "ceil", "cast", "l2_normalization", "clip", "hard_sigmoid", "erf",
-                  "layer_norm", "float_op")
+_SAME_AS_INPUT = (
+    "quantize",
+    "dequantize",
+    "softmax",
+    "logistic",
+    "tanh",
+    "hard_swish",
+    "relu",
+    "relu6",
+    "relu_n1_to_1",
+    "leaky_relu",
+    "neg",
+    "rsqrt",
+    "qlinear_softmax",
+    "layer_norm_f32",
+    "erf_f32",
+    "sqrt_f32",
+    "relu_f32",
+    "batchnorm",
+    "abs",
+    "exp",
+    "log",
+    "sqrt",
+    "square",
+    "gelu",
+    "elu",
+    "log_softmax",
+    "floor",
+    "ceil",
+    "cast",
+    "l2_normalization",
+    "clip",
+    "hard_sigmoid",
+    "erf",
+    "layer_norm",
+    "float_op",
+)
 _BROADCAST = ("add", "sub", "mul", "squared_difference", "qlinear_add", "qlinear_mul", "add_f32", "sub_f32",
               "mul_f32", "div_f32", "pow_f32", "maximum", "minimum", "div", "floor_div", "pow", "prelu")
 for _kind in _SAME_AS_INPUT:
@@ -222,7 +255,8 @@ def reshape_target(target: list[int | None], input_shape: Shape) -> Shape:
 
 @SHAPE_RULES.register("reshape")
 def _reshape(graph: Graph, op: Op) -> Shape:
-    """TFLite RESHAPE with a constant shape input (-1 inferred), or SQUEEZE (``squeeze_dims``, empty: every 1)."""
+    """TFLite RESHAPE with a constant shape input (-1 inferred), or SQUEEZE (``squeeze_dims``, empty: every
+    1)."""
     x = _shape(graph, op.inputs[0])
     if "squeeze_dims" in op.attrs:
         dims = {d % len(x) for d in op.attrs["squeeze_dims"]} or {i for i, d in enumerate(x) if d == 1}
@@ -307,7 +341,9 @@ def _reduce_mean_f32(graph: Graph, op: Op) -> Shape:
 def _slice(graph: Graph, op: Op) -> Shape:
     x = _shape(graph, op.inputs[0])
     a = op.attrs
-    return tuple((None if d is None else d - b) if s == -1 else s for d, b, s in zip(x, a["begin"], a["size"]))
+    return tuple(
+        (None if d is None else d - b) if s == -1 else s for d, b, s in zip(x, a["begin"], a["size"])
+    )
 
 
 @SHAPE_RULES.register("strided_slice")
@@ -326,7 +362,9 @@ def _strided_slice(graph: Graph, op: Op) -> Shape:
         begin = None if a["begin_mask"] >> i & 1 else a["begin"][i]
         end = None if a["end_mask"] >> i & 1 else a["end"][i] + (a["begin"][i] if a["offset"] else 0)
         whole = begin in (None, 0) and end is None and a["strides"][i] == 1
-        out.append(None if dim is None and whole else len(range(dim or 1)[slice(begin, end, a["strides"][i])]))
+        out.append(
+            None if dim is None and whole else len(range(dim or 1)[slice(begin, end, a["strides"][i])])
+        )
     return tuple(out)
 
 

@@ -26,12 +26,18 @@ def test_shipped_model_has_its_recorded_float_accuracy(name):
     assert (folder / f"digits_{name}.onnx").stat().st_size < 200_000
     test = digits_split("test", record["input_layout"])
     g = load_model(folder / f"digits_{name}.onnx")
-    assert top_k(run_float(g, [test.x])["logits"], test.y, 1) == pytest.approx(record["float_test_accuracy"], abs=1e-6)
+    assert top_k(run_float(g, [test.x])["logits"], test.y, 1) == pytest.approx(
+        record["float_test_accuracy"], abs=1e-6
+    )
 
 
 def test_split_is_disjoint_and_fixed():
     """Train and test do not overlap, calibration is inside train, and the sizes are 1257 / 540 / 256."""
-    tr, te, cal = digits_split("train", "flat"), digits_split("test", "flat"), digits_split("calibration", "flat")
+    tr, te, cal = (
+        digits_split("train", "flat"),
+        digits_split("test", "flat"),
+        digits_split("calibration", "flat"),
+    )
     assert (len(tr.y), len(te.y), len(cal.y)) == (1257, 540, 256)
     train_rows = {r.tobytes() for r in tr.x}
     assert all(r.tobytes() in train_rows for r in cal.x)
@@ -87,7 +93,14 @@ def test_entropy_calibration_keeps_min_max_accuracy(name):
     path = data_dir("workloads") / f"digits_{name}.onnx"
     top1 = {}
     for method in ("minmax", "entropy"):
-        recipe = QuantRecipe.model_validate({"name": method, "weights": {"bits": 8, "granularity": "per_tensor"},
-                                        "activations": {"bits": 8, "calibration": method}})
-        top1[method] = evaluate(quantize_model(path, recipe, calib), test.x, test.y, per_layer=False).integer_top1
+        recipe = QuantRecipe.model_validate(
+            {
+                "name": method,
+                "weights": {"bits": 8, "granularity": "per_tensor"},
+                "activations": {"bits": 8, "calibration": method},
+            }
+        )
+        top1[method] = evaluate(
+            quantize_model(path, recipe, calib), test.x, test.y, per_layer=False
+        ).integer_top1
     assert abs(top1["entropy"] - top1["minmax"]) <= 0.005

@@ -81,7 +81,8 @@ def test_good_minimal_file_loads(tmp_path):
 def test_wrong_type_names_file_line_field_and_value(tmp_path):
     """A fractional accumulator width is reported with its file, line, field path and value."""
     path = _write(tmp_path, GOOD.replace("accumulator_bits: 32", "accumulator_bits: 23.5"))
-    with pytest.raises(ConfigError, match=r"dev\.yaml:8: mac_array\.accumulator_bits: Input should be a valid "
+    with pytest.raises(ConfigError, match=r"dev\.yaml:8: mac_array\.accumulator_bits: Input should be a "
+                                          r"valid "
                                           r"integer.*\(got 23\.5\)"):
         load_device(path)
 
@@ -89,7 +90,8 @@ def test_wrong_type_names_file_line_field_and_value(tmp_path):
 def test_unknown_key_suggests_closest(tmp_path):
     """A misspelt key names the closest valid key."""
     path = _write(tmp_path, GOOD.replace("    size_bytes: 4096", "    size_byte: 4096"))
-    with pytest.raises(ConfigError, match=r"dev\.yaml:25: memories\[1\]\.size_byte: unknown key; did you mean "
+    with pytest.raises(ConfigError, match=r"dev\.yaml:25: memories\[1\]\.size_byte: unknown key; did you "
+                                          r"mean "
                                           r"'size_bytes'\?"):
         load_device(path)
 
@@ -119,13 +121,15 @@ def test_duplicate_key_is_an_error(tmp_path):
 def test_sram_without_size_is_blamed_on_its_level(tmp_path):
     """A cross-field rule (an sram level needs a size) points at that level's field."""
     path = _write(tmp_path, GOOD.replace("    size_bytes: 4096\n", ""))
-    with pytest.raises(ConfigError, match=r"dev\.yaml:23: memories\[1\]\.size_bytes: an sram level needs its size"):
+    with pytest.raises(ConfigError, match=r"dev\.yaml:23: memories\[1\]\.size_bytes: an sram level needs its "
+                                          r"size"):
         load_device(path)
 
 
 def test_register_file_must_be_innermost(tmp_path):
     """A register file listed before an sram level is rejected at that sram level's kind."""
-    text = GOOD.replace("  - name: sram\n", "  - {name: rf, kind: register_file, holds: [weights]}\n  - name: sram\n")
+    text = GOOD.replace("  - name: sram\n", "  - {name: rf, kind: register_file, holds: [weights]}\n  - "
+                                            "name: sram\n")
     with pytest.raises(ConfigError, match=r"memories\[2\]\.kind: register files must come last"):
         load_device(_write(tmp_path, text))
 
@@ -133,7 +137,9 @@ def test_register_file_must_be_innermost(tmp_path):
 def test_home_must_be_held(tmp_path):
     """A level cannot home activations it does not hold."""
     text = GOOD.rstrip("\n").rsplit("\n", 1)[0] + "\n    holds: [weights]\n    homes: [activations]\n"
-    with pytest.raises(ConfigError, match=r"memories\[1\]\.homes: homes activations but does not hold inputs"):
+    with pytest.raises(
+        ConfigError, match=r"memories\[1\]\.homes: homes activations but does not hold inputs"
+    ):
         load_device(_write(tmp_path, text))
 
 
@@ -151,7 +157,8 @@ def test_not_yaml(tmp_path):
 
 def test_top_level_not_a_mapping(tmp_path):
     """A file that is a list names the required top-level fields."""
-    with pytest.raises(ConfigError, match=r"dev\.yaml:1: \(top level\): expected a mapping with schema_version"):
+    with pytest.raises(ConfigError, match=r"dev\.yaml:1: \(top level\): expected a mapping with "
+                                          r"schema_version"):
         load_device(_write(tmp_path, "- 1\n- 2\n"))
 
 
@@ -208,7 +215,8 @@ def test_scalesim_cfg_bad_dataflow(tmp_path):
     """A SCALE-Sim dataflow other than os/ws/is is reported with its line."""
     path = tmp_path / "s.cfg"
     path.write_text(SCALESIM_CFG.replace("Dataflow : ws", "Dataflow : xs"))
-    with pytest.raises(ConfigError, match=r"s\.cfg:10: \[architecture_presets\] Dataflow: expected os, ws or is"):
+    with pytest.raises(ConfigError, match=r"s\.cfg:10: \[architecture_presets\] Dataflow: expected os, ws or "
+                                          r"is"):
         load_device(path)
 
 
@@ -223,14 +231,16 @@ def test_scalesim_cfg_missing_key(tmp_path):
 def test_unknown_performance_model_suggests_closest(tmp_path):
     """An unknown performance model names the valid ones and the closest, at its line."""
     path = _write(tmp_path, GOOD.replace("clock_mhz: 100", "clock_mhz: 100\nperformance_model: hwsimm"))
-    with pytest.raises(ConfigError, match=r"dev\.yaml:4: performance_model: unknown performance model; did you "
+    with pytest.raises(ConfigError, match=r"dev\.yaml:4: performance_model: unknown performance model; did "
+                                          r"you "
                                           r"mean 'hwsim'\?"):
         load_device(path)
 
 
 def test_bounds_and_choices_read_like_pydantic(tmp_path):
     """A value below its bound, or outside its choices, names the rule and the value."""
-    with pytest.raises(ConfigError, match=r"dev\.yaml:5: mac_array\.rows: Input should be greater than or equal "
+    with pytest.raises(ConfigError, match=r"dev\.yaml:5: mac_array\.rows: Input should be greater than or "
+                                          r"equal "
                                           r"to 1 \(got 0\)"):
         load_device(_write(tmp_path, GOOD.replace("rows: 2", "rows: 0")))
     with pytest.raises(ConfigError, match=r"memories\[1\]\.kind: Input should be 'off_chip', 'sram' or "

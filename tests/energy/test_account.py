@@ -1,4 +1,5 @@
-"""Accounting: every shipped device prices every scheduler key on tiny.yaml, with provenance, power and area."""
+"""Accounting: every shipped device prices every scheduler key on tiny.yaml, with provenance, power and
+area."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def _run(name: str):
 
 @pytest.mark.parametrize("name", [p.stem for p in device_files()])
 def test_device_prices_every_key(name):
-    """Every key the scheduler emits on tiny.yaml resolves to a cost with a source, and the energy is positive."""
+    """Every key the scheduler emits on tiny.yaml resolves to a cost with a source, and the energy is
+    positive."""
     result, breakdown = _run(name)
     priced = {(r.component, r.action, r.bits) for r in breakdown.rows if r.category != "leakage"}
     assert priced == set(result.totals.keys())
@@ -57,7 +59,9 @@ def test_mac_runs_on_the_covering_datapath():
     """A 4x8 MAC costs an 8x8 multiply on an 8x8-only array and less on an array with a native 4x8 path."""
     edge = load_device("edge_tpu_like")
     pe = DevicePricer(EnergyModel.for_device(edge), edge)
-    assert pe.price("mac_array", "mac", "4x8")[0].energy_pj == pe.price("mac_array", "mac", "8x8")[0].energy_pj
+    assert (
+        pe.price("mac_array", "mac", "4x8")[0].energy_pj == pe.price("mac_array", "mac", "8x8")[0].energy_pj
+    )
     assert "runs on the 8x8 datapath" in pe.price("mac_array", "mac", "4x8")[0].source
     hexagon = load_device("hexagon_like")
     ph = DevicePricer(EnergyModel.for_device(hexagon), hexagon)
@@ -79,7 +83,8 @@ def test_missing_cost_names_component_action_bits():
     p = DevicePricer(EnergyModel.for_device(edge), edge)
     with pytest.raises(MissingCostError, match=r"component 'sram' \(sram, 8 MiB\), action 'op', bits 8"):
         p.price("sram", "op", 8)
-    with pytest.raises(MissingCostError, match=r"component 'mac_array' \(MAC array\), action 'mac', bits '16x16'.*"
+    with pytest.raises(MissingCostError, match=r"component 'mac_array' \(MAC array\), action 'mac', bits "
+                                               r"'16x16'.*"
                                                r"no operand pair covers"):
         p.price("mac_array", "mac", "16x16")
     with pytest.raises(MissingCostError, match="component 'npu' .*not a component of the device"):
@@ -95,10 +100,12 @@ def _device_variant(tmp_path, old, new):
 
 
 def test_unknown_offchip_technology_without_fallback_is_an_error(tmp_path):
-    """An off-chip level whose technology the table lacks is an error naming it, unless a fallback is declared."""
+    """An off-chip level whose technology the table lacks is an error naming it, unless a fallback is
+    declared."""
     dev = _device_variant(tmp_path, "technology: usb3_host", "technology: pcie_gen3")
     p = DevicePricer(EnergyModel.for_device(dev), dev)
-    with pytest.raises(MissingCostError, match=r"component 'host' \(off_chip, technology pcie_gen3\), action 'read', "
+    with pytest.raises(MissingCostError, match=r"component 'host' \(off_chip, technology pcie_gen3\), action "
+                                               r"'read', "
                                                r"bits 8.*no off_chip entry 'pcie_gen3'"):
         p.price("host", "read", 8)
 
@@ -129,7 +136,8 @@ def test_device_without_technology_needs_node_and_voltage(tmp_path):
 
 
 def test_area_by_component():
-    """Area has MAC multipliers, adders, registers, each SRAM and the overhead; it shrinks at a smaller node."""
+    """Area has MAC multipliers, adders, registers, each SRAM and the overhead; it shrinks at a smaller
+    node."""
     dev = load_device("edge_tpu_like")
     at28 = device_area(DevicePricer(EnergyModel.for_device(dev), dev))
     at7 = device_area(DevicePricer(EnergyModel.for_device(dev, node_nm=7, voltage_v=0.75), dev))
@@ -188,8 +196,21 @@ def test_account_by_hand(tmp_path):
     counts.add("mac_array", "mac", "8x8", 1000)
     counts.add("ifmap_sram", "read", 8, 500)
     counts.add("dram", "read", 8, 100)
-    layer = LayerResult("fc", "fully_connected", "mac_array", "8x8", 1000, 0, 1000, 1000, 0, 0.25, 800, counts,
-                        Mapping(unit="mac_array"))
+    layer = LayerResult(
+        "fc",
+        "fully_connected",
+        "mac_array",
+        "8x8",
+        1000,
+        0,
+        1000,
+        1000,
+        0,
+        0.25,
+        800,
+        counts,
+        Mapping(unit="mac_array"),
+    )
     breakdown = account(SimResult(device, "hand", [layer], Trace([], device.clock_mhz), counts), model)
     dynamic = sum(r.energy_pj for r in breakdown.rows if r.category != "leakage")
     assert dynamic == 300 + 625 + 24_400

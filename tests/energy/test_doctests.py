@@ -1,4 +1,5 @@
-"""The examples in the energy modules' docstrings (laws with their fitted exponents, table and model usage) run."""
+"""The examples in the energy modules' docstrings (laws with their fitted exponents, table and model usage)
+run."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Energy tables: the literature's headline ratios, the bit-width laws, SRAM fit, scaling and table validation."""
+"""Energy tables: the literature's headline ratios, the bit-width laws, SRAM fit, scaling and table
+validation."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def a(model, op, width):
 
 
 def test_headline_energy_ratios(base):
-    """An 8-bit add costs 30x less energy than an FP32 add and an 8-bit multiply 18.5x less than an FP32 multiply."""
+    """An 8-bit add costs 30x less energy than an FP32 add and an 8-bit multiply 18.5x less than an FP32
+    multiply."""
     assert e(base, "fp_add", 32) / e(base, "int_add", 8) == pytest.approx(30.0, rel=1e-12)
     assert e(base, "fp_mult", 32) / e(base, "int_mult", 8) == pytest.approx(18.5, rel=1e-12)
 
@@ -65,7 +67,8 @@ def test_law_exponents_are_stated_fit():
 
 
 def test_narrow_and_mixed_multipliers(base):
-    """INT2 < INT4 < int8 x int4 < INT8 multiplies, W x A is symmetric, and narrower accumulators cost less."""
+    """INT2 < INT4 < int8 x int4 < INT8 multiplies, W x A is symmetric, and narrower accumulators cost
+    less."""
     costs = [e(base, "int_mult", w) for w in ((2, 2), (4, 4), (4, 8), (8, 8))]
     assert costs == sorted(costs) and len(set(costs)) == 4
     assert e(base, "int_mult", (4, 8)) == e(base, "int_mult", (8, 4))
@@ -82,7 +85,8 @@ def test_outside_law_range_is_refused(base):
 
 
 def test_sram_fit_passes_through_points(base):
-    """The SRAM energy law reproduces Horowitz's 8 kB / 32 kB / 1 MB 64-bit reads and prices one bank of a banked SRAM."""
+    """The SRAM energy law reproduces Horowitz's 8 kB / 32 kB / 1 MB 64-bit reads and prices one bank of a
+    banked SRAM."""
     for cap, pj in ((8192, 10), (32768, 20), (1 << 20, 100)):
         assert base.sram_energy_pj(cap, 1, "read", 64)[0] == pytest.approx(pj)
     assert base.sram_energy_pj(4 << 20, 4, "read", 64)[0] == pytest.approx(100)
@@ -90,7 +94,8 @@ def test_sram_fit_passes_through_points(base):
 
 
 def test_scaling_matches_published_coefficients():
-    """At published nodes the energy factor is the ratio of Stillmaker & Baas polynomials and the area factor their table entry."""
+    """At published nodes the energy factor is the ratio of Stillmaker & Baas polynomials and the area
+    factor their table entry."""
     m = EnergyModel.load("horowitz_45nm", node_nm=16, voltage_v=0.8)
     lp16 = 0.2139 * 0.8 ** 2 - 0.1187 * 0.8 + 0.05639
     lp45 = 1.103 * 0.9 ** 2 - 0.362 * 0.9 + 0.2767
@@ -101,12 +106,17 @@ def test_scaling_matches_published_coefficients():
 
 @pytest.mark.parametrize("flavor", ["lp", "hp"])
 def test_scaling_monotonic_in_node_and_voltage(flavor):
-    """Energy falls at every smaller published node (fixed 0.8 V), and rises with the supply at a fixed node."""
-    factors = [EnergyModel.load("horowitz_45nm", node_nm=n, voltage_v=0.8, flavor=flavor).energy_factor(45, 0.9)[0]
-               for n in (45, 32, 28, 20, 16, 14, 10, 7)]
+    """Energy falls at every smaller published node (fixed 0.8 V), and rises with the supply at a fixed
+    node."""
+    factors = [
+        EnergyModel.load("horowitz_45nm", node_nm=n, voltage_v=0.8, flavor=flavor).energy_factor(45, 0.9)[0]
+        for n in (45, 32, 28, 20, 16, 14, 10, 7)
+    ]
     assert factors == sorted(factors, reverse=True)
-    by_v = [EnergyModel.load("horowitz_45nm", node_nm=16, voltage_v=v, flavor=flavor).energy_factor(45, 0.9)[0]
-            for v in (0.6, 0.7, 0.8, 0.9)]
+    by_v = [
+        EnergyModel.load("horowitz_45nm", node_nm=16, voltage_v=v, flavor=flavor).energy_factor(45, 0.9)[0]
+        for v in (0.6, 0.7, 0.8, 0.9)
+    ]
     assert by_v == sorted(by_v)
 
 
@@ -146,14 +156,16 @@ def test_unknown_source_key_is_located(tmp_path):
     """A source that is neither a key of sources nor 'assumption' fails with file:line and a near match."""
     path = _edit_table(tmp_path, "energy_pj: 0.03, area_um2: 36, source: horowitz14",
                        "energy_pj: 0.03, area_um2: 36, source: horowitz15")
-    with pytest.raises(ConfigError, match=r"t\.yaml:\d+: arithmetic\[0\]\.source: unknown source; did you mean "
+    with pytest.raises(ConfigError, match=r"t\.yaml:\d+: arithmetic\[0\]\.source: unknown source; did you "
+                                          r"mean "
                                           r"'horowitz14'\?"):
         load_energy_table(path)
 
 
 def test_assumption_needs_a_note(tmp_path):
     """An entry marked as an assumption must say why."""
-    path = _edit_table(tmp_path, 'array_efficiency: {value: 0.7, source: assumption, note: "cells are ~70% of a '
+    path = _edit_table(tmp_path, 'array_efficiency: {value: 0.7, source: assumption, note: "cells are ~70% '
+                                 'of a '
                                  "macro's area (decoders, sense amplifiers, I/O the rest)\"}",
                        "array_efficiency: {value: 0.7, source: assumption}")
     with pytest.raises(ConfigError, match=r"sram\.array_efficiency\.note: an assumption needs a note"):

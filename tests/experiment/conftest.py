@@ -39,8 +39,14 @@ def small_experiment(tmp_path) -> Path:
 def cli(*args, cwd=None, **kwargs) -> subprocess.CompletedProcess:
     """Run ``python -m hwsim ARGS`` with this checkout first on the path."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run([sys.executable, "-m", "hwsim", *map(str, args)], cwd=cwd, env=env, capture_output=True,
-                          text=True, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "hwsim", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )
 
 
 def table(folder: Path, drop=()) -> list[dict]:

@@ -1,4 +1,5 @@
-"""Running experiments: determinism, failing points, resume after SIGKILL, Dask, figures and ``hwsim plot``."""
+"""Running experiments: determinism, failing points, resume after SIGKILL, Dask, figures and ``hwsim
+plot``."""
 
 import os
 import signal
@@ -59,14 +60,19 @@ plots: []
 
 
 def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
-    """`hwsim run` killed with SIGKILL after some rows, then `--resume`d, ends with the uninterrupted table."""
+    """`hwsim run` killed with SIGKILL after some rows, then `--resume`d, ends with the uninterrupted
+    table."""
     small_experiment = tmp_path / "slower.yaml"
     small_experiment.write_text(SLOWER)
     full = run_experiment(small_experiment, results=tmp_path / "full", out=open(os.devnull, "w"))
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "hwsim", "run", str(small_experiment), "--results", str(out)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hwsim", "run", str(small_experiment), "--results", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         lines = (out / "rows.jsonl").read_text().count("\n") if (out / "rows.jsonl").exists() else 0
@@ -87,7 +93,9 @@ def test_dask_local_cluster_gives_the_same_table(small_experiment, tmp_path):
     """Points run on a real distributed.LocalCluster with 2 worker processes give the local table."""
     distributed = pytest.importorskip("distributed")
     local = run_experiment(small_experiment, results=tmp_path / "local", out=open(os.devnull, "w"))
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as c:
         remote = run_experiment(small_experiment, results=tmp_path / "dask", executor="dask",
                                 scheduler=c.scheduler_address, out=open(os.devnull, "w"))
     assert (remote / "rows.csv").read_text() == (local / "rows.csv").read_text()

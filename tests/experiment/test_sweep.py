@@ -8,8 +8,16 @@ from hwsim.experiment.sweep import expand
 
 
 def _spec(**sweep) -> ExperimentSpec:
-    return ExperimentSpec.model_validate({"schema_version": 1, "name": "t", "seed": 7, "workloads": ["digits_mlp"],
-                                          "devices": ["hexagon_like", "edge_tpu_like"], "sweep": sweep})
+    return ExperimentSpec.model_validate(
+        {
+            "schema_version": 1,
+            "name": "t",
+            "seed": 7,
+            "workloads": ["digits_mlp"],
+            "devices": ["hexagon_like", "edge_tpu_like"],
+            "sweep": sweep,
+        }
+    )
 
 
 def test_grid_is_the_product_in_file_order():
@@ -19,8 +27,11 @@ def test_grid_is_the_product_in_file_order():
     assert len(pts) == 8
     assert [p.index for p in pts] == list(range(8))
     assert [(p.device, p.recipe.weights.bits, p.recipe.weights.granularity) for p in pts[:4]] == [
-        ("hexagon_like", 8, "per_tensor"), ("hexagon_like", 8, "per_channel"), ("hexagon_like", 4, "per_tensor"),
-        ("hexagon_like", 4, "per_channel")]
+        ("hexagon_like", 8, "per_tensor"),
+        ("hexagon_like", 8, "per_channel"),
+        ("hexagon_like", 4, "per_tensor"),
+        ("hexagon_like", 4, "per_channel"),
+    ]
 
 
 def test_zip_takes_lists_together_and_mapping_values_merge():
@@ -55,7 +66,8 @@ def test_run_id_ignores_index_and_duplicates_collapse():
 def test_unknown_key_names_file_line_and_suggestion(tmp_path):
     """A misspelt key reads file:line: field: unknown key; did you mean ..."""
     path = tmp_path / "bad.yaml"
-    path.write_text("schema_version: 1\nname: bad\nworkloads: [digits_mlp]\ndevices: [hexagon_like]\nseeed: 3\n")
+    path.write_text("schema_version: 1\nname: bad\nworkloads: [digits_mlp]\ndevices: [hexagon_like]\nseeed: "
+                    "3\n")
     with pytest.raises(ConfigError, match=r"bad.yaml:5: seeed: unknown key; did you mean 'seed'\?"):
         load_experiment(path)
 
@@ -72,8 +84,10 @@ def test_bad_axis_root_is_located(tmp_path):
 def test_zip_lengths_must_match(tmp_path):
     """Zipped lists of different lengths are an error naming the shorter axis."""
     path = tmp_path / "bad.yaml"
-    path.write_text("schema_version: 1\nname: bad\nworkloads: [digits_mlp]\ndevices: [hexagon_like]\n"
-                    "sweep:\n  zip:\n    recipe.weights.bits: [8, 4]\n    run.accumulation_order: [natural]\n")
+    path.write_text(
+        "schema_version: 1\nname: bad\nworkloads: [digits_mlp]\ndevices: [hexagon_like]\n"
+        "sweep:\n  zip:\n    recipe.weights.bits: [8, 4]\n    run.accumulation_order: [natural]\n"
+    )
     with pytest.raises(ConfigError, match=r"bad.yaml:\d+: sweep.zip.*equal lengths"):
         load_experiment(path)
 

@@ -1,4 +1,5 @@
-"""Golden counts: per shipped device and workload, each layer's cycles, action counts and energy, pinned exactly.
+"""Golden counts: per shipped device and workload, each layer's cycles, action counts and energy, pinned
+exactly.
 
 One JSON file per device under ``tests/golden/counts/`` (so one device's figures can be regenerated alone)
 holds, for a conv net (ResNet-18, SCALE-Sim topology), a depthwise net (MobileNetV2-224) and a transformer
@@ -52,7 +53,7 @@ def test_golden_counts(name, update_golden):
     expected = json.loads(path.read_text(encoding="utf-8"))
     for key, want in expected["workloads"].items():
         have = got["workloads"][key]
-        assert [l["op"] for l in have["layers"]] == [l["op"] for l in want["layers"]], key
+        assert [layer["op"] for layer in have["layers"]] == [layer["op"] for layer in want["layers"]], key
         for mine, gold in zip(have["layers"], want["layers"], strict=True):
             assert mine == gold, f"{name} {key} layer {gold['op']}"
         assert have["cycles"] == want["cycles"], key

@@ -1,4 +1,5 @@
-"""Fixed-point helpers of the nonlinear ops: numba kernels equal their plain twins, and hand-written edge cases."""
+"""Fixed-point helpers of the nonlinear ops: numba kernels equal their plain twins, and hand-written edge
+cases."""
 
 import math
 
@@ -18,14 +19,21 @@ MULTIPLIER = st.one_of(st.integers(2**30, 2**31 - 1), st.sampled_from([0, 2**30,
 
 @given(st.lists(INT32, min_size=1, max_size=40), MULTIPLIER, st.integers(-31, 30))
 def test_requantizer_kernel_equals_reference(xs, multiplier, shift):
-    """The numba gemmlowp requantizer equals its plain twin and the numpy form, for any int32 input and shift."""
+    """The numba gemmlowp requantizer equals its plain twin and the numpy form, for any int32 input and
+    shift."""
     x = np.array(xs, np.int64)
     expected = RN.multiply_by_quantized_multiplier(x, multiplier, shift)
     assert K.multiply_by_quantized_multiplier(x, multiplier, shift).tolist() == expected.tolist()
     assert fx.multiply_by_quantized_multiplier(x, multiplier, shift).tolist() == expected.tolist()
 
 
-@given(st.integers(1, 6), st.integers(1, 40), st.floats(1e-3, 0.5), st.floats(0.5, 2.0), st.integers(0, 2**32 - 1))
+@given(
+    st.integers(1, 6),
+    st.integers(1, 40),
+    st.floats(1e-3, 0.5),
+    st.floats(0.5, 2.0),
+    st.integers(0, 2**32 - 1),
+)
 def test_softmax_kernel_equals_reference(rows, cols, input_scale, beta, seed):
     """The numba float-table softmax equals its plain twin on random int8 rows, scales and betas."""
     rng = np.random.default_rng(seed)
@@ -70,14 +78,16 @@ def test_saturating_helpers_at_the_edges():
 
 @pytest.mark.parametrize("value", [2, 3, 4, 5, 7, 100, 12345, 2**20 + 7, 2**28, 2**29, 2**31 - 1])
 def test_inverse_square_root_is_close_to_the_real_one(value):
-    """The Newton-Raphson 1/sqrt in Q3.28 agrees with 1/sqrt(v) to 5e-6 relative (its result is not normalised)."""
+    """The Newton-Raphson 1/sqrt in Q3.28 agrees with 1/sqrt(v) to 5e-6 relative (its result is not
+    normalised)."""
     mult, exponent = fx.inv_sqrt_multiplier_exp(value)
     assert 0 < mult < 2**31
     assert math.isclose(mult * 2.0 ** (exponent - 31), 1 / math.sqrt(value), rel_tol=5e-6)
 
 
 def test_rsqrt_table_edges():
-    """RSQRT gives qmax at the zero point (and below it), and is within one step of the real 1/sqrt elsewhere."""
+    """RSQRT gives qmax at the zero point (and below it), and is within one step of the real 1/sqrt
+    elsewhere."""
     sx, zx, sy, zy = 0.01, -100, 0.05, -128
     table = fx.rsqrt_table(sx, zx, sy, zy)
     assert (table[: zx + 128 + 1] == 127).all()

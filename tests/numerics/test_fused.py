@@ -24,13 +24,25 @@ def stages(draw, channels: int):
     kind, tail_kind = (int(draw(st.sampled_from(list(RequantKind)))) for _ in range(2))
     mult = np.array(draw(st.lists(st.integers(1 << 30, (1 << 31) - 1), min_size=channels, max_size=channels)))
     shift = np.array(draw(st.lists(st.integers(-12, 2), min_size=channels, max_size=channels)))
-    scale = np.array(draw(st.lists(st.floats(0.0001220703125, 2.0, width=32), min_size=channels, max_size=channels)),
-                     np.float32)
+    scale = np.array(
+        draw(st.lists(st.floats(0.0001220703125, 2.0, width=32), min_size=channels, max_size=channels)),
+        np.float32,
+    )
     if RequantKind.INT16_MULTIPLIER in (kind, tail_kind):
         shift = np.minimum(shift, 0)
     zp = draw(st.integers(-20, 20))
-    return fused.OutputStage(mult.astype(np.int64), shift.astype(np.int64), scale, zp, -128, 127, kind, tail_kind,
-                             draw(st.integers(0, channels)), np.dtype(np.int8))
+    return fused.OutputStage(
+        mult.astype(np.int64),
+        shift.astype(np.int64),
+        scale,
+        zp,
+        -128,
+        127,
+        kind,
+        tail_kind,
+        draw(st.integers(0, channels)),
+        np.dtype(np.int8),
+    )
 
 
 @st.composite
@@ -57,8 +69,16 @@ def test_gemm_requantize_kernel_matches_twin(case, rows_per_tile, width):
     correction = ops.zero_point_correction(packed, bias, zx)
     row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
     panels = packed.float_panels(width)
-    got = kernels_fused.gemm_requantize(x, panels, rows_per_tile, correction, zw, row_sum, *stage.kernel_args(),
-                                        np.empty((len(x), w.shape[1]), np.int8))
+    got = kernels_fused.gemm_requantize(
+        x,
+        panels,
+        rows_per_tile,
+        correction,
+        zw,
+        row_sum,
+        *stage.kernel_args(),
+        np.empty((len(x), w.shape[1]), np.int8),
+    )
     want = reference_fused.gemm_requantize(x, panels, rows_per_tile, correction, zw, row_sum,
                                            *stage.kernel_args(), np.empty((len(x), w.shape[1]), np.int8))
     np.testing.assert_array_equal(got, want)
@@ -73,11 +93,14 @@ def test_gemm_requantize_groups_of_narrow_rows_match_twin(case, rows_per_tile):
     correction = ops.zero_point_correction(packed, bias, zx)
     row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
     args = (x, packed.float_panels(w.shape[1]), rows_per_tile, correction, zw, row_sum, *stage.kernel_args())
-    np.testing.assert_array_equal(kernels_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8)),
-                                  reference_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8)))
+    np.testing.assert_array_equal(
+        kernels_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8)),
+        reference_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8)),
+    )
 
 
-@pytest.mark.skipif(not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never runs")
+@pytest.mark.skipif(not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never "
+                                                 "runs")
 @given(gemm_cases(), st.integers(1, 12), st.integers(1, 8), st.booleans())
 def test_vnni_kernel_matches_twin(case, tile_blocks, chunks, int64_rows):
     """The vpdpbusd kernel equals its twin for any tiling, column chunks, padding of K and N, kind, tail,
@@ -91,11 +114,13 @@ def test_vnni_kernel_matches_twin(case, tile_blocks, chunks, int64_rows):
     args = (x, offset, vnni.pack(w), w.shape[0], 4 * tile_blocks, chunks, correction, zw, bool(zw.any()),
             *stage.kernel_args())
     got = kernels_vnni.gemm_requantize_vnni(*args, np.empty((len(x), w.shape[1]), np.int8))
-    np.testing.assert_array_equal(got, reference_vnni.gemm_requantize_vnni(*args, np.empty((len(x), w.shape[1]),
-                                                                                          np.int8)))
+    np.testing.assert_array_equal(
+        got, reference_vnni.gemm_requantize_vnni(*args, np.empty((len(x), w.shape[1]), np.int8))
+    )
 
 
-@pytest.mark.skipif(not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never runs")
+@pytest.mark.skipif(not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never "
+                                                 "runs")
 @pytest.mark.parametrize("cols", [16, 48])
 @pytest.mark.parametrize("weight_zero_points", [False, True])
 @pytest.mark.parametrize("kind", list(RequantKind))
@@ -104,9 +129,18 @@ def test_vnni_kernel_whole_tile_rows_match_twin(cols, weight_zero_points, kind, 
     x = rng.integers(-128, 128, (37, 23)).astype(np.int8)
     w = rng.integers(-128, 128, (23, cols)).astype(np.int8)
     zw = rng.integers(-3, 4, cols) if weight_zero_points else np.zeros(cols, np.int64)
-    stage = fused.OutputStage(rng.integers(1 << 30, 1 << 31, cols), rng.integers(-12, 1, cols),
-                              rng.uniform(1e-4, 1e-2, cols).astype(np.float32), -3, -128, 127, int(kind), int(kind),
-                              cols, np.dtype(np.int8))
+    stage = fused.OutputStage(
+        rng.integers(1 << 30, 1 << 31, cols),
+        rng.integers(-12, 1, cols),
+        rng.uniform(1e-4, 1e-2, cols).astype(np.float32),
+        -3,
+        -128,
+        127,
+        int(kind),
+        int(kind),
+        cols,
+        np.dtype(np.int8),
+    )
     correction = ops.zero_point_correction(ops.prepack(w, zw), rng.integers(-999, 999, cols), 5 + 128)
     correction = correction.astype(np.int32)
     args = (x, 128, vnni.pack(w), 23, 8, 1, correction, zw, weight_zero_points, *stage.kernel_args())
@@ -114,7 +148,9 @@ def test_vnni_kernel_whole_tile_rows_match_twin(cols, weight_zero_points, kind, 
                                   reference_vnni.gemm_requantize_vnni(*args, np.empty((37, cols), np.int8)))
 
 
-@given(hnp.arrays(np.int8, st.tuples(st.integers(1, 40), st.integers(1, 50)), elements=st.integers(-128, 127)))
+@given(
+    hnp.arrays(np.int8, st.tuples(st.integers(1, 40), st.integers(1, 50)), elements=st.integers(-128, 127))
+)
 def test_vnni_packing_round_trips(w):
     """vnni.pack and the twin's unpack_vnni are inverses, whatever K and N (padding included)."""
     np.testing.assert_array_equal(reference_vnni.unpack_vnni(vnni.pack(w), *w.shape), w)
@@ -170,7 +206,8 @@ def _qparams(rng, channels):
 @pytest.mark.parametrize("semantics", SEMANTICS_NAMES)
 @pytest.mark.parametrize("rows", [5, 200])  # the int32 kernel and the BLAS tiles
 def test_fused_layers_equal_accumulate_then_requantize(semantics, rows, rng):
-    """Fused conv, depthwise and FC equal the MAC accumulators requantized afterwards, under every semantics."""
+    """Fused conv, depthwise and FC equal the MAC accumulators requantized afterwards, under every
+    semantics."""
     x = rng.integers(-128, 128, (1, rows // 5, 5, 24)).astype(np.int8)
     w = rng.integers(-127, 128, (40, 3, 3, 24)).astype(np.int8)
     dw = rng.integers(-127, 128, (1, 3, 3, 24)).astype(np.int8)
@@ -179,17 +216,35 @@ def test_fused_layers_equal_accumulate_then_requantize(semantics, rows, rng):
     common = dict(x_q=x_q, y_q=y_q, activation="relu6", semantics=semantics)
     got = Q.conv2d(x, w, bias, w_q=w_q, padding="same", **common)
     acc = ops.conv2d(x, w, padding="same", x_zero_point=3, bias=bias).acc
-    want = Q.requantize(acc, input_scale=0.02, weight_scale=w_q.scale, output=y_q, fmt=INT8, semantics=semantics,
-                        op="conv2d", activation="relu6")
+    want = Q.requantize(
+        acc,
+        input_scale=0.02,
+        weight_scale=w_q.scale,
+        output=y_q,
+        fmt=INT8,
+        semantics=semantics,
+        op="conv2d",
+        activation="relu6",
+    )
     arithmetic = Q._arithmetic(x.dtype, w.dtype, SEMANTICS.get(semantics))
     if arithmetic == "exact":
         np.testing.assert_array_equal(got, want)
     dw_q = Q.QParams.of(w_q.scale[:24])
     got = Q.depthwise_conv2d(x, dw, bias[:24], w_q=dw_q, padding="same", **common)
     acc = ops.depthwise_conv2d(x, dw, padding="same", x_zero_point=3, bias=bias[:24]).acc
-    np.testing.assert_array_equal(got, Q.requantize(acc, input_scale=0.02, weight_scale=dw_q.scale, output=y_q,
-                                                    fmt=INT8, semantics=semantics, op="depthwise_conv2d",
-                                                    activation="relu6"))
+    np.testing.assert_array_equal(
+        got,
+        Q.requantize(
+            acc,
+            input_scale=0.02,
+            weight_scale=dw_q.scale,
+            output=y_q,
+            fmt=INT8,
+            semantics=semantics,
+            op="depthwise_conv2d",
+            activation="relu6",
+        ),
+    )
 
 
 @pytest.mark.parametrize("engine", ["fastest", "float"])
@@ -226,7 +281,9 @@ def test_prepare_declines_what_it_cannot_prove(rng):
     narrow = Accumulator(IntFormat(16, True), OverflowMode.SATURATE)
     assert Q.prepare_conv2d(np.int8, w, None, x_q=x_q, w_q=w_q, y_q=y_q, accumulator=narrow) is None
     assert Q.prepare_conv2d(np.int8, w, None, x_q=x_q, w_q=w_q, y_q=y_q) is not None
-    assert Q.prepare_conv2d(np.int8, np.repeat(w, 2, axis=3), None, x_q=x_q, w_q=w_q, y_q=y_q, groups=2) is None
+    assert (
+        Q.prepare_conv2d(np.int8, np.repeat(w, 2, axis=3), None, x_q=x_q, w_q=w_q, y_q=y_q, groups=2) is None
+    )
 
 
 def test_gemm_tiles_split_columns_when_rows_are_few():
@@ -238,15 +295,25 @@ def test_gemm_tiles_split_columns_when_rows_are_few():
 
 
 def test_exact_when_raw_products_need_64_bits_but_the_sums_fit_int32(rng):
-    """uint8 inputs next to their zero point: sum xw needs 64 bits while sum (x - zx)w fits int32 (so the layer
+    """uint8 inputs next to their zero point: sum xw needs 64 bits while sum (x - zx)w fits int32 (so the
+    layer
     keeps an int32 correction); the fused path must still equal the exact accumulators requantized."""
     depth = 80_000
     x = np.full((3, depth), 255, np.uint8)
     x[0, :10] = 254
     w = rng.integers(120, 128, (depth, 4)).astype(np.int8)
-    stage = fused.OutputStage(np.full(4, 1 << 30, np.int64), np.full(4, -20, np.int64), np.full(4, 0.01, np.float32),
-                              0, -128, 127, int(RequantKind.GEMMLOWP_DOUBLE), int(RequantKind.GEMMLOWP_DOUBLE), 4,
-                              np.dtype(np.int8))
+    stage = fused.OutputStage(
+        np.full(4, 1 << 30, np.int64),
+        np.full(4, -20, np.int64),
+        np.full(4, 0.01, np.float32),
+        0,
+        -128,
+        127,
+        int(RequantKind.GEMMLOWP_DOUBLE),
+        int(RequantKind.GEMMLOWP_DOUBLE),
+        4,
+        np.dtype(np.int8),
+    )
     acc = ops.matmul(x, w, x_zero_point=254).acc
     assert np.abs(acc).max() < 1 << 31 < np.abs(x.astype(np.int64) @ w).max()
     layer = fused.FusedGemm.prepare(ops.prepack(w), np.zeros(4, np.int64), 254, stage, (254, 255))
@@ -283,12 +350,19 @@ def test_prepared_layers_check_what_they_are_given(rng):
     with pytest.raises(ConfigError, match="stage"):
         fused.matmul_requantized(np.zeros((2, 16), np.int8), w.T[:, :5], stage)
     with pytest.raises(ConfigError, match="zero point"):
-        Q.prepare_depthwise_conv2d(np.int8, rng.integers(-127, 128, (1, 3, 3, 6)).astype(np.int8), None, x_q=x_q,
-                                   w_q=Q.QParams.of(w_q.scale, np.zeros(4, np.int64)), y_q=y_q)
+        Q.prepare_depthwise_conv2d(
+            np.int8,
+            rng.integers(-127, 128, (1, 3, 3, 6)).astype(np.int8),
+            None,
+            x_q=x_q,
+            w_q=Q.QParams.of(w_q.scale, np.zeros(4, np.int64)),
+            y_q=y_q,
+        )
 
 
 def test_vnni_needs_numba_to_target_this_cpu(monkeypatch):
-    """A portable numba target (NUMBA_CPU_NAME=generic) cannot compile the intrinsic: the byte kernel is off."""
+    """A portable numba target (NUMBA_CPU_NAME=generic) cannot compile the intrinsic: the byte kernel is
+    off."""
     import numba
 
     monkeypatch.setattr(numba.config, "CPU_NAME", "generic")

@@ -1,4 +1,5 @@
-"""House rules for kernels, checked on the source: JIT only in kernels.py, no fastmath, a reference for each."""
+"""House rules for kernels, checked on the source: JIT only in kernels.py, no fastmath, a reference for
+each."""
 
 import ast
 import importlib
@@ -20,7 +21,8 @@ def _decorator_names(tree):
 
 
 def test_no_fastmath_anywhere():
-    """No call in the package passes fastmath= (to numba or anything else): bit-exactness forbids re-association."""
+    """No call in the package passes fastmath= (to numba or anything else): bit-exactness forbids
+    re-association."""
     offenders = [f"{path.name}:{node.lineno}" for path in PACKAGE.rglob("*.py")
                  for node in ast.walk(ast.parse(path.read_text()))
                  if isinstance(node, ast.keyword) and node.arg == "fastmath"]
@@ -28,11 +30,14 @@ def test_no_fastmath_anywhere():
 
 
 def _is_kernel_module(path: Path) -> bool:
-    return path.parent == PACKAGE / "numerics" and (path.name == "kernels.py" or path.name.startswith("kernels_"))
+    return path.parent == PACKAGE / "numerics" and (
+        path.name == "kernels.py" or path.name.startswith("kernels_")
+    )
 
 
 def test_jit_decorators_only_in_kernels_module():
-    """numba decorators appear only in hwsim/numerics/kernels.py and kernels_*.py, which all have reference twins."""
+    """numba decorators appear only in hwsim/numerics/kernels.py and kernels_*.py, which all have reference
+    twins."""
     offenders = []
     for path in PACKAGE.rglob("*.py"):
         if _is_kernel_module(path):
@@ -44,10 +49,15 @@ def test_jit_decorators_only_in_kernels_module():
 
 
 def test_every_kernel_has_a_reference_twin():
-    """Each public kernel has a function of the same name in reference.py (raw_dot_* are checked against naive numpy)."""
-    public = {name for name, obj in vars(kernels).items()
-              if not name.startswith("_") and hasattr(obj, "py_func") or (callable(obj) and inspect.isfunction(obj)
-                                                                            and obj.__module__ == kernels.__name__)}
+    """Each public kernel has a function of the same name in reference.py (raw_dot_* are checked against
+    naive numpy)."""
+    public = {
+        name
+        for name, obj in vars(kernels).items()
+        if not name.startswith("_")
+        and hasattr(obj, "py_func")
+        or (callable(obj) and inspect.isfunction(obj) and obj.__module__ == kernels.__name__)
+    }
     public -= {name for name in public if name.startswith("_")}
     missing = sorted(public - set(vars(reference)) - {"raw_dot_i32", "raw_dot_int64", "depthwise_acc_i32"})
     assert missing == []
@@ -58,7 +68,8 @@ KERNEL_TWINS = sorted(p.stem for p in (PACKAGE / "numerics").glob("kernels_*.py"
 
 @pytest.mark.parametrize("module", KERNEL_TWINS)
 def test_every_extra_kernel_module_has_a_reference_twin(module):
-    """Each kernels_<name>.py has a reference_<name>.py, with a same-named plain function for every public kernel."""
+    """Each kernels_<name>.py has a reference_<name>.py, with a same-named plain function for every public
+    kernel."""
     kernels_mod = importlib.import_module(f"hwsim.numerics.{module}")
     twin_path = PACKAGE / "numerics" / f"reference_{module.removeprefix('kernels_')}.py"
     assert twin_path.exists(), f"{module}.py has no {twin_path.name}"
@@ -68,7 +79,9 @@ def test_every_extra_kernel_module_has_a_reference_twin(module):
     assert public, f"{module}.py defines no kernel"
     assert sorted(public - set(vars(twin))) == []
     for name in public:
-        assert not hasattr(getattr(twin, name), "py_func"), f"{twin_path.name}:{name} must not be JIT-compiled"
+        assert not hasattr(getattr(twin, name), "py_func"), (
+            f"{twin_path.name}:{name} must not be JIT-compiled"
+        )
 
 
 def test_extra_kernel_modules_cache_and_skip_fastmath():

@@ -58,7 +58,8 @@ def test_ordered_gemm_kernel_matches_reference(case, bits, overflow, bias_last, 
 
 @given(gemm_cases(max_dim=12))
 def test_exact_gemm_equals_naive(case):
-    """With a 32-bit register that cannot overflow, ops.matmul (any fast path) is the exact integer product."""
+    """With a 32-bit register that cannot overflow, ops.matmul (any fast path) is the exact integer
+    product."""
     x, w, zx, zw, bias = case
     res = ops.matmul(x, w, x_zero_point=zx, w_zero_point=zw, bias=bias)
     np.testing.assert_array_equal(res.acc, naive_matmul(x, w, zx, zw, bias))
@@ -66,9 +67,12 @@ def test_exact_gemm_equals_naive(case):
 
 
 @pytest.mark.parametrize("rows", [1, 3, 16, 64])
-@pytest.mark.parametrize("kinds", [("int8", "int8"), ("uint8", "int8"), ("int16", "int8"), ("uint8", "uint8")])
+@pytest.mark.parametrize(
+    "kinds", [("int8", "int8"), ("uint8", "int8"), ("int16", "int8"), ("uint8", "uint8")]
+)
 def test_fast_paths_exact_at_extremes_and_long_k(rows, kinds):
-    """BLAS float32 chunks, the VNNI byte kernel and the int64 kernel are exact at the operand extremes with K = 4096.
+    """BLAS float32 chunks, the VNNI byte kernel and the int64 kernel are exact at the operand extremes with K
+    = 4096.
 
     16x8 needs a 64-bit accumulator there (as TFLite uses): 4096 * 32768 * 128 = 2**34."""
     (xt, xlo, xhi), (wt, wlo, whi) = OPERANDS[kinds[0]], OPERANDS[kinds[1]]
@@ -112,8 +116,12 @@ def test_bad_order_is_rejected():
                    accumulator=Accumulator(IntFormat(8), "saturate", order=(0, 0, 1)))
 
 
-@given(hnp.arrays(np.uint8, (2, 9), elements=st.integers(0, 255)),
-       hnp.arrays(np.int8, (9, 3), elements=st.integers(-128, 127)), st.integers(0, 255), st.integers(-128, 127))
+@given(
+    hnp.arrays(np.uint8, (2, 9), elements=st.integers(0, 255)),
+    hnp.arrays(np.int8, (9, 3), elements=st.integers(-128, 127)),
+    st.integers(0, 255),
+    st.integers(-128, 127),
+)
 def test_pairwise16_kernel_matches_reference(x, w, zx, zw):
     """The AVX2 vpmaddubsw model (numba) equals its reference, odd K included."""
     zws = np.full(3, zw, np.int64)
@@ -152,9 +160,18 @@ def naive_conv(x, w, zx, zw, bias, stride, pads, dilation, groups):
     return out
 
 
-@given(st.integers(1, 2), st.integers(3, 7), st.integers(3, 7), st.sampled_from([1, 2, 3]), st.integers(1, 3),
-       st.integers(1, 3), st.integers(1, 2), st.integers(1, 2), st.sampled_from(["same", "valid", (1, 0, 2, 1)]),
-       st.integers(0, 2**31 - 1))
+@given(
+    st.integers(1, 2),
+    st.integers(3, 7),
+    st.integers(3, 7),
+    st.sampled_from([1, 2, 3]),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(1, 2),
+    st.integers(1, 2),
+    st.sampled_from(["same", "valid", (1, 0, 2, 1)]),
+    st.integers(0, 2**31 - 1),
+)
 def test_conv2d_equals_naive(batch, h, w_, groups, cin_g, kernel, stride, dilation, padding, seed):
     """conv2d accumulators equal naive convolution for any stride, dilation, padding and group count."""
     rng = np.random.default_rng(seed)
@@ -193,8 +210,9 @@ def test_conv_errors():
 @given(st.integers(3, 6), st.integers(1, 3), st.integers(1, 3), st.integers(1, 2), st.integers(1, 2),
        st.sampled_from(["same", "valid"]), st.integers(8, 32), st.sampled_from(list(OverflowMode)),
        st.integers(0, 2**31 - 1))
-def test_depthwise_kernel_matches_reference_and_naive(size, mult, kernel, stride, dilation, padding, bits, overflow,
-                                                      seed):
+def test_depthwise_kernel_matches_reference_and_naive(
+    size, mult, kernel, stride, dilation, padding, bits, overflow, seed
+):
     """Depthwise (multiplier 1-3): lanes kernel == numpy twin == reference at any register width; at 32 bits
     == naive grouped conv."""
     rng = np.random.default_rng(seed)
@@ -208,22 +226,51 @@ def test_depthwise_kernel_matches_reference_and_naive(size, mult, kernel, stride
     except ConfigError:
         return
     fmt = IntFormat(bits)
-    args = (x, w, 7, zw, bias, *geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw, mult, fmt.min,
-            fmt.max, int(overflow))
+    args = (
+        x,
+        w,
+        7,
+        zw,
+        bias,
+        *geo.stride,
+        *geo.dilation,
+        geo.pads[0],
+        geo.pads[2],
+        *geo.out_hw,
+        mult,
+        fmt.min,
+        fmt.max,
+        int(overflow),
+    )
     acc_r, n_r = reference.depthwise_acc(*args)
     for twin in (kernels_ordered, reference_ordered):
         acc, count = twin.depthwise_acc(*args)
         np.testing.assert_array_equal(acc, acc_r)
         assert count == n_r
-    res = ops.depthwise_conv2d(x, w[None], stride=stride, padding=padding, dilation=dilation, depth_multiplier=mult,
-                               x_zero_point=7, w_zero_point=zw, bias=bias)
+    res = ops.depthwise_conv2d(
+        x,
+        w[None],
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        depth_multiplier=mult,
+        x_zero_point=7,
+        w_zero_point=zw,
+        bias=bias,
+    )
     w_ohwi = w.transpose(2, 0, 1)[..., None]  # [C*m, kh, kw, 1]: a grouped conv with groups = C
     want = naive_conv(x, w_ohwi, 7, zw, bias, geo.stride, geo.pads, geo.dilation, channels)
     np.testing.assert_array_equal(res.acc, want)
 
 
-@given(st.integers(2, 6), st.integers(1, 3), st.integers(1, 2), st.sampled_from(["same", "valid"]), st.booleans(),
-       st.integers(0, 2**31 - 1))
+@given(
+    st.integers(2, 6),
+    st.integers(1, 3),
+    st.integers(1, 2),
+    st.sampled_from(["same", "valid"]),
+    st.booleans(),
+    st.integers(0, 2**31 - 1),
+)
 def test_pool_kernel_matches_reference(size, kernel, stride, padding, is_max, seed):
     """Average and max pooling kernels equal the reference, padded windows included."""
     rng = np.random.default_rng(seed)
@@ -243,24 +290,36 @@ def test_average_pool_rounds_half_away_from_zero():
     assert out.ravel().tolist() == [2, -2]
 
 
-ADD_CASE = (hnp.arrays(np.int8, 20, elements=st.integers(-128, 127)),
-            hnp.arrays(np.int8, 20, elements=st.integers(-128, 127)), st.integers(-128, 127), st.integers(-128, 127),
-            st.floats(0.001, 1.0), st.floats(0.001, 1.0), st.floats(0.001, 1.0))
+ADD_CASE = (
+    hnp.arrays(np.int8, 20, elements=st.integers(-128, 127)),
+    hnp.arrays(np.int8, 20, elements=st.integers(-128, 127)),
+    st.integers(-128, 127),
+    st.integers(-128, 127),
+    st.floats(0.001, 1.0),
+    st.floats(0.001, 1.0),
+    st.floats(0.001, 1.0),
+)
 
 
 @given(*ADD_CASE, st.sampled_from(["tflite-reference", "tflite-optimized"]))
 def test_add_kernel_matches_reference(a, b, z1, z2, s1, s2, so, semantics):
-    """TFLite's shifted ADD (reference form, and the optimized 16-element blocks): numba equals the reference."""
-    got = add(a, b, x1_q=QParams.of(s1, z1), x2_q=QParams.of(s2, z2), y_q=QParams.of(so, 3), semantics=semantics)
+    """TFLite's shifted ADD (reference form, and the optimized 16-element blocks): numba equals the
+    reference."""
+    got = add(
+        a, b, x1_q=QParams.of(s1, z1), x2_q=QParams.of(s2, z2), y_q=QParams.of(so, 3), semantics=semantics
+    )
     f1, f2, fo = (float(np.float32(s)) for s in (s1, s2, so))
     twice = 2 * max(f1, f2)
     (m1, e1), (m2, e2) = quantize_multiplier(f1 / twice), quantize_multiplier(f2 / twice)
     mo, eo = quantize_multiplier(twice / ((1 << 20) * fo))
     kind = int(RequantKind.GEMMLOWP_DOUBLE)
     blocked = 16 if semantics == "tflite-optimized" else 0
-    head = reference.add_shifted(a[:blocked], b[:blocked], z1, z2, 20 + e1, m1, 0, 20 + e2, m2, 0, mo, eo, 3, -128,
-                                 127, kind)
-    tail = reference.add_shifted(a[blocked:], b[blocked:], z1, z2, 20, m1, e1, 20, m2, e2, mo, eo, 3, -128, 127, kind)
+    head = reference.add_shifted(
+        a[:blocked], b[:blocked], z1, z2, 20 + e1, m1, 0, 20 + e2, m2, 0, mo, eo, 3, -128, 127, kind
+    )
+    tail = reference.add_shifted(
+        a[blocked:], b[blocked:], z1, z2, 20, m1, e1, 20, m2, e2, mo, eo, 3, -128, 127, kind
+    )
     np.testing.assert_array_equal(got.astype(np.int64), np.concatenate([head, tail]))
     real = s1 * (a.astype(float) - z1) + s2 * (b.astype(float) - z2)
     inside = np.abs(real / float(np.float32(so))) < 120
@@ -271,7 +330,9 @@ def test_add_kernel_matches_reference(a, b, z1, z2, s1, s2, so, semantics):
 def test_xnnpack_add_kernel_matches_reference(a, b, z1, z2, s1, s2, so):
     """XNNPACK's ADD: numba equals the reference, and the result is within one step of the real sum."""
     m1, m2, shift = xnnpack_add_multipliers(s1, s2, so)
-    got = add(a, b, x1_q=QParams.of(s1, z1), x2_q=QParams.of(s2, z2), y_q=QParams.of(so, 3), semantics="xnnpack")
+    got = add(
+        a, b, x1_q=QParams.of(s1, z1), x2_q=QParams.of(s2, z2), y_q=QParams.of(so, 3), semantics="xnnpack"
+    )
     want = reference.add_xnnpack(a, b, z1, z2, m1, m2, shift, 3, -128, 127)
     np.testing.assert_array_equal(got.astype(np.int64), want)
     real = (s1 * (a.astype(float) - z1) + s2 * (b.astype(float) - z2)) / float(np.float32(so))
@@ -320,7 +381,9 @@ def test_per_group_partial_sums_add_up(rng):
     assert res.acc.shape == (3, 3, 5)
     for g in range(3):
         sl = slice(16 * g, 16 * (g + 1))
-        np.testing.assert_array_equal(res.acc[g], naive_matmul(x[:, sl], w[sl], 4, zw[:, g], np.zeros(5, np.int64)))
+        np.testing.assert_array_equal(
+            res.acc[g], naive_matmul(x[:, sl], w[sl], 4, zw[:, g], np.zeros(5, np.int64))
+        )
 
 
 def test_counting_overflows_collects_every_call():

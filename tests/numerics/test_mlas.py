@@ -1,4 +1,5 @@
-"""hwsim.numerics.mlas: the float32 fused multiply-add the MLAS emulation is built on, against exact rationals.
+"""hwsim.numerics.mlas: the float32 fused multiply-add the MLAS emulation is built on, against exact
+rationals.
 
 Comparisons with ONNX Runtime itself live in tests/runtimes/test_onnx_transformer.py.
 """
@@ -48,11 +49,13 @@ def test_fma_f32_rounds_once_like_exact_arithmetic(a, b, c):
 
 
 def test_fma_f32_tie_table():
-    """Ties to even, and the sticky bit a float64 sum would lose (double rounding gives the other neighbour)."""
+    """Ties to even, and the sticky bit a float64 sum would lose (double rounding gives the other
+    neighbour)."""
     third = F32(1 + 2 ** -23)
     cases = [
         (F32(3), third, F32(0), 3 + 2 ** -21),             # exact tie: to the even neighbour (up)
-        (F32(3), third, F32(-(2 ** -60)), 3 + 2 ** -22),   # just below the tie: down, though float64 sees the tie
+        # just below the tie: down, though float64 sees the tie
+        (F32(3), third, F32(-(2 ** -60)), 3 + 2 ** -22),
         (F32(3), third, F32(2 ** -60), 3 + 2 ** -21),      # just above: up
         (F32(-3), third, F32(2 ** -60), -(3 + 2 ** -22)),  # the mirror image
         (F32(2 ** -75), F32(2 ** -75), F32(0), 0.0),       # 2**-150 is half the smallest subnormal: even (0)
@@ -116,7 +119,8 @@ def _conv_plain(x, w, bias, stride, pads, dilation, groups):
 @given(st.integers(1, 2), st.sampled_from([(1, 2), (2, 3), (3, 2), (1, 40)]), st.integers(1, 3),
        st.integers(1, 2), st.integers(0, 1), st.integers(1, 2), st.booleans(), st.integers(0, 2**32 - 1))
 def test_conv2d_nchw_equals_its_plain_twin(batch, groups_filters, kernel, stride, pad, dilation, bias, seed):
-    """mlas.conv2d_nchw (vectorised over outputs) equals the per-output loop it documents, K blocks included."""
+    """mlas.conv2d_nchw (vectorised over outputs) equals the per-output loop it documents, K blocks
+    included."""
     groups, per_group = groups_filters
     rng = np.random.default_rng(seed)
     size = dilation * (kernel - 1) + 1 + rng.integers(0, 4)

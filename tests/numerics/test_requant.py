@@ -138,14 +138,22 @@ def test_requantize_wrapper_per_channel_and_relu6():
                    fmt=INT8, semantics="tflite-reference", op="conv2d", activation="relu6")
     lo, hi = activation_range("relu6", 0.05, -10, INT8)
     assert (lo, hi) == (-10, 110)
-    assert y.tolist() == [[-6, -10, 110]]  # 1000 * 0.004 = 4 -> -10 + 4 ; negative -> relu floor ; 200 -> 6 max
+    # 1000 * 0.004 = 4 -> -10 + 4 ; negative -> relu floor ; 200 -> 6 max
+    assert y.tolist() == [[-6, -10, 110]]
 
 
 def test_requantize_wrapper_rejects_wrong_channel_count():
     """A weight scale per channel must match the accumulator's channel count."""
     with pytest.raises(ConfigError, match="weight_scale"):
-        requantize(np.zeros((1, 3), np.int64), input_scale=1.0, weight_scale=np.ones(2), output=QParams.of(1.0),
-                   fmt=INT8, semantics="xnnpack", op="conv2d")
+        requantize(
+            np.zeros((1, 3), np.int64),
+            input_scale=1.0,
+            weight_scale=np.ones(2),
+            output=QParams.of(1.0),
+            fmt=INT8,
+            semantics="xnnpack",
+            op="conv2d",
+        )
 
 
 def test_unknown_semantics_suggests_a_name():
@@ -157,9 +165,12 @@ def test_unknown_semantics_suggests_a_name():
 
 @given(st.sampled_from(list(K)), st.integers(1, 6), st.integers(0, 2**31 - 1), st.booleans())
 def test_array_kernel_matches_reference(kind, channels, seed, small):
-    """The per-channel span kernel (with its branch-free loops per kind) equals the reference, edges included."""
+    """The per-channel span kernel (with its branch-free loops per kind) equals the reference, edges
+    included."""
     rng = np.random.default_rng(seed)
-    acc = rng.integers(-5000, 5000, channels * 5) if small else rng.integers(-(1 << 31), 1 << 31, channels * 5)
+    acc = (
+        rng.integers(-5000, 5000, channels * 5) if small else rng.integers(-(1 << 31), 1 << 31, channels * 5)
+    )
     acc[0] = -(1 << 31)
     mult = rng.integers(1 << 30, (1 << 31) - 1, channels)
     shift = rng.integers(-31, 15 if kind == K.INT16_MULTIPLIER else 31, channels)

@@ -42,8 +42,11 @@ def test_every_mode_has_a_tie_row_or_is_stochastic():
     assert set(RoundingMode) - set(TIE_TABLE) == {RoundingMode.STOCHASTIC}
 
 
-@given(st.floats(-1e6, 1e6) | st.integers(-10**6, 10**6).map(lambda i: i / 2), st.sampled_from(list(RoundingMode)),
-       st.floats(0, 1, exclude_max=True))
+@given(
+    st.floats(-1e6, 1e6) | st.integers(-(10**6), 10**6).map(lambda i: i / 2),
+    st.sampled_from(list(RoundingMode)),
+    st.floats(0, 1, exclude_max=True),
+)
 def test_round_kernel_matches_reference(x, mode, u):
     """The numba scalar rounding equals the reference for any float, tie or not, in every mode."""
     assert int(kernels.round_real(x, int(mode), u)) == reference.round_real(x, int(mode), u)
@@ -54,7 +57,12 @@ def test_overflow_modes(impl):
     """SATURATE clamps, WRAP keeps the low bits, EXACT keeps the value (int8 register)."""
     lo, hi = -128, 127
     assert [int(impl.fit(v, lo, hi, int(OverflowMode.SATURATE))) for v in (-300, 128, 5)] == [-128, 127, 5]
-    assert [int(impl.fit(v, lo, hi, int(OverflowMode.WRAP))) for v in (-129, 128, 255, 256)] == [127, -128, -1, 0]
+    assert [int(impl.fit(v, lo, hi, int(OverflowMode.WRAP))) for v in (-129, 128, 255, 256)] == [
+        127,
+        -128,
+        -1,
+        0,
+    ]
     assert int(impl.fit(1000, lo, hi, int(OverflowMode.EXACT))) == 1000
     assert [int(impl.fit(v, 0, 15, int(OverflowMode.WRAP))) for v in (16, -1)] == [0, 15]
 
@@ -142,7 +150,9 @@ def test_per_group_along_reduction_axis(rng):
     for c in range(3):
         for g in range(3):
             block = w[c, g * 16:(g + 1) * 16]
-            np.testing.assert_array_equal(q[c, g * 16:(g + 1) * 16], ops.quantize(block, scale[c, g], 0, "int4"))
+            np.testing.assert_array_equal(
+                q[c, g * 16 : (g + 1) * 16], ops.quantize(block, scale[c, g], 0, "int4")
+            )
     fq = ops.fake_quantize(w, scale, 0, "int4", axis=0, group_size=16, group_axis=1)
     np.testing.assert_array_equal(fq[2, 32:], q[2, 32:].astype(np.float32) * scale[2, 2])
 
@@ -169,7 +179,8 @@ def test_parameter_shape_errors():
 
 @pytest.mark.parametrize("signed", [True, False])
 def test_qparams_cover_the_range(signed):
-    """Asymmetric and symmetric parameters map the range ends to codes within one step of the format's ends."""
+    """Asymmetric and symmetric parameters map the range ends to codes within one step of the format's
+    ends."""
     fmt = IntFormat(8, signed)
     scale, zp = ops.qparams_from_range(-1.0, 3.0, fmt)
     q = ops.quantize(np.array([-1.0, 0.0, 3.0], np.float32), scale, zp, fmt)

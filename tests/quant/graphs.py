@@ -16,22 +16,40 @@ def conv_bn_relu_fc(seed: int = 0, channels: int = 4) -> Graph:
     t = {}
     t["x"] = _t("x", (None, 2, 5, 5))
     t["w"] = _t("w", (c, 3, 3, 2), rng.normal(size=(c, 3, 3, 2)))
-    for n, v in (("gamma", rng.uniform(0.1, 3, c)), ("beta", rng.normal(size=c)), ("mean", rng.normal(size=c)),
-                 ("var", rng.uniform(0.01, 4, c))):
+    for n, v in (
+        ("gamma", rng.uniform(0.1, 3, c)),
+        ("beta", rng.normal(size=c)),
+        ("mean", rng.normal(size=c)),
+        ("var", rng.uniform(0.01, 4, c)),
+    ):
         t[n] = _t(n, (c,), v)
     t["fw"] = _t("fw", (3, c), rng.normal(size=(3, c)))
     t["fb"] = _t("fb", (3,), rng.normal(size=3))
-    for n, s in (("c", (None, c, 5, 5)), ("b", (None, c, 5, 5)), ("r", (None, c, 5, 5)), ("p", (None, c, 1, 1)),
-                 ("f", (None, c)), ("y", (None, 3))):
+    for n, s in (
+        ("c", (None, c, 5, 5)),
+        ("b", (None, c, 5, 5)),
+        ("r", (None, c, 5, 5)),
+        ("p", (None, c, 1, 1)),
+        ("f", (None, c)),
+        ("y", (None, 3)),
+    ):
         t[n] = _t(n, s)
     conv = {"layout": "NCHW", "kernel": (3, 3), "stride": (1, 1), "dilation": (1, 1), "padding": (1, 1, 1, 1),
             "activation": None, "in_channels": 2, "groups": 1}
-    ops = [Op("conv", "conv2d", ["x", "w"], ["c"], conv),
-           Op("bn", "batchnorm", ["c", "gamma", "beta", "mean", "var"], ["b"], {"layout": "NCHW", "epsilon": 1e-5}),
-           Op("relu", "relu", ["b"], ["r"], {"activation": None}),
-           Op("gap", "global_avg_pool", ["r"], ["p"], {"layout": "NCHW"}),
-           Op("flat", "flatten", ["p"], ["f"], {"axis": 1}),
-           Op("fc", "fully_connected", ["f", "fw", "fb"], ["y"], {"activation": None})]
+    ops = [
+        Op("conv", "conv2d", ["x", "w"], ["c"], conv),
+        Op(
+            "bn",
+            "batchnorm",
+            ["c", "gamma", "beta", "mean", "var"],
+            ["b"],
+            {"layout": "NCHW", "epsilon": 1e-5},
+        ),
+        Op("relu", "relu", ["b"], ["r"], {"activation": None}),
+        Op("gap", "global_avg_pool", ["r"], ["p"], {"layout": "NCHW"}),
+        Op("flat", "flatten", ["p"], ["f"], {"axis": 1}),
+        Op("fc", "fully_connected", ["f", "fw", "fb"], ["y"], {"activation": None}),
+    ]
     return Graph(t, ops, ["x"], ["y"], "test", "onnx")
 
 

@@ -12,7 +12,8 @@ from tests.quant.graphs import mlp
 def _case(seed=0, c=8, k=24, m=512):
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(c, k)).astype(np.float32)
-    x_f = rng.normal(size=(m, k)).astype(np.float32) @ rng.normal(size=(k, k)).astype(np.float32)  # correlated
+    # correlated
+    x_f = rng.normal(size=(m, k)).astype(np.float32) @ rng.normal(size=(k, k)).astype(np.float32)
     x_q = x_f + rng.normal(scale=0.05, size=x_f.shape).astype(np.float32)
     return w, x_q, x_f
 
@@ -45,6 +46,8 @@ def test_adaround_in_the_flow_reports_each_layer():
     """With adaround in the recipe every layer records a lower loss than nearest rounding."""
     g = mlp(seed=2)
     x = np.random.default_rng(3).normal(size=(128, 16)).astype(np.float32)
-    qm = quantize_model(g, QuantRecipe.model_validate({"weights": {"bits": 3}, "adaround": {"iterations": 300}}), x)
+    qm = quantize_model(
+        g, QuantRecipe.model_validate({"weights": {"bits": 3}, "adaround": {"iterations": 300}}), x
+    )
     for lq in qm.layers.values():
         assert lq.adaround["loss_adaround"] <= lq.adaround["loss_nearest"]

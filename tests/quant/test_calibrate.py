@@ -66,7 +66,8 @@ def test_mse_range_is_no_worse_than_minmax(batches, bits):
 
 
 def test_entropy_clips_a_long_tail():
-    """KL calibration puts the threshold well below a single far outlier and keeps non-negative data at its minimum."""
+    """KL calibration puts the threshold well below a single far outlier and keeps non-negative data at its
+    minimum."""
     rng = np.random.default_rng(1)
     x = np.concatenate([np.abs(rng.normal(size=20000)), [100.0]]).astype(np.float32)
     lo, hi = entropy_range(x, 8, symmetric=False)
@@ -91,17 +92,35 @@ def test_percentile_of_uniform_data():
 
 
 def weights_st():
-    return st.builds(lambda seed, c, k, s: (np.random.default_rng(seed).normal(size=(c, k)) * s).astype(np.float32),
-                     st.integers(0, 2**31), st.integers(1, 6), st.integers(1, 70), st.floats(1e-3, 10.0))
+    return st.builds(
+        lambda seed, c, k, s: (np.random.default_rng(seed).normal(size=(c, k)) * s).astype(np.float32),
+        st.integers(0, 2**31),
+        st.integers(1, 6),
+        st.integers(1, 70),
+        st.floats(1e-3, 10.0),
+    )
 
 
-SPECS = [WeightSpec(bits=b, granularity=g, group_size=16 if g == "per_group" else None, symmetric=sym, range=r,
-                    power_of_two=p)
-         for b in (2, 4, 8) for g in ("per_tensor", "per_channel", "per_group") for sym in (True, False)
-         for r in ("minmax", "mse") for p in (False, True)]
+SPECS = [
+    WeightSpec(
+        bits=b,
+        granularity=g,
+        group_size=16 if g == "per_group" else None,
+        symmetric=sym,
+        range=r,
+        power_of_two=p,
+    )
+    for b in (2, 4, 8)
+    for g in ("per_tensor", "per_channel", "per_group")
+    for sym in (True, False)
+    for r in ("minmax", "mse")
+    for p in (False, True)
+]
 
 
-@pytest.mark.parametrize("spec", SPECS[::3], ids=lambda s: f"w{s.bits}-{s.granularity}-{s.symmetric}-{s.range}-{s.power_of_two}")
+@pytest.mark.parametrize(
+    "spec", SPECS[::3], ids=lambda s: f"w{s.bits}-{s.granularity}-{s.symmetric}-{s.range}-{s.power_of_two}"
+)
 @given(w=weights_st())
 def test_weight_codes_fit_and_dequantize_near(spec, w):
     """Codes lie in the format; with min-max ranges every weight is within half a step of its value."""

@@ -53,7 +53,8 @@ def test_codes_stay_in_each_formats_range(data, wbits, abits):
 
 
 def test_accumulator_from_the_recipe_reaches_the_kernels(data):
-    """A 12-bit saturating accumulator is set on the ops and changes the integer outputs; fake-quant cannot see it."""
+    """A 12-bit saturating accumulator is set on the ops and changes the integer outputs; fake-quant cannot
+    see it."""
     cal, x, _ = data
     wide = quantize_model(CNN, _recipe(), cal)
     narrow = quantize_model(CNN, _recipe(accumulator={"bits": 12, "overflow": "saturate"}), cal)
@@ -65,7 +66,8 @@ def test_accumulator_from_the_recipe_reaches_the_kernels(data):
 
 
 def test_prepared_layers_follow_edits_to_the_graph(data):
-    """Layers prepared by one run are not reused once an op's accumulator is edited in place (as sweeps do)."""
+    """Layers prepared by one run are not reused once an op's accumulator is edited in place (as sweeps
+    do)."""
     cal, x, _ = data
     qm = quantize_model(CNN, _recipe(), cal)
     g, out = qm.integer_graph, qm.integer_graph.outputs[0]

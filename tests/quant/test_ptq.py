@@ -24,7 +24,13 @@ def test_batchnorm_folding_is_exact_in_float():
     g = conv_bn_relu_fc()
     x = np.random.default_rng(1).normal(size=(6, 2, 5, 5)).astype(np.float32)
     folded = fold_batchnorm(g)
-    assert [op.kind for op in folded.ops] == ["conv2d", "relu", "global_avg_pool", "flatten", "fully_connected"]
+    assert [op.kind for op in folded.ops] == [
+        "conv2d",
+        "relu",
+        "global_avg_pool",
+        "flatten",
+        "fully_connected",
+    ]
     np.testing.assert_allclose(run_float(folded, [x])["r"], run_float(g, [x])["r"], rtol=1e-5, atol=1e-5)
     w = g.tensor("w").data
     factor = g.tensor("gamma").data / np.sqrt(g.tensor("var").data + np.float32(1e-5))
@@ -72,7 +78,8 @@ def test_bias_correction_removes_the_mean_output_error():
     """With a weight grid that errs systematically, bias correction brings the first layer's mean
     pre-activation error (on the calibration data) to about zero, from clearly non-zero."""
     g = mlp(seed=5)
-    x = np.abs(np.random.default_rng(6).normal(size=(256, 16))).astype(np.float32) + 0.5  # positive mean input
+    # positive mean input
+    x = np.abs(np.random.default_rng(6).normal(size=(256, 16))).astype(np.float32) + 0.5
     base = {"weights": {"bits": 3, "granularity": "per_tensor"}, "activations": {"bits": 16}}
     errors = []
     for correct in (False, True):

@@ -1,4 +1,5 @@
-"""QAT through torch: the fake quantizer is hwsim's bit for bit, and the trained model runs on the integer path."""
+"""QAT through torch: the fake quantizer is hwsim's bit for bit, and the trained model runs on the integer
+path."""
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ from hwsim.quant.qat import fake_quant, train_qat  # noqa: E402
 @given(seed=st.integers(0, 2**31), bits=st.sampled_from([2, 4, 8, 16]), scale_exp=st.floats(-12, 4),
        zero=st.integers(-8, 8), ties=st.booleans())
 def test_forward_equals_ops_fake_quantize_bit_for_bit(seed, bits, scale_exp, zero, ties):
-    """fake_quant's forward values equal hwsim.numerics.ops.fake_quantize exactly (ties and clamping included)."""
+    """fake_quant's forward values equal hwsim.numerics.ops.fake_quantize exactly (ties and clamping
+    included)."""
     rng = np.random.default_rng(seed)
     fmt = IntFormat(bits)
     scale = np.float32(2.0 ** scale_exp * rng.uniform(0.5, 1.5))

@@ -41,7 +41,8 @@ def test_bad_value_names_file_line_and_field(tmp_path):
 def test_unknown_key_suggests_the_closest(tmp_path):
     """A misspelt key is reported on its line with a did-you-mean."""
     path = _write(tmp_path, "schema_version: 1\nweights: {bits: 4, granularty: per_tensor}\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml:2: weights.granularty: unknown key; did you mean 'granularity'"):
+    with pytest.raises(ConfigError, match=r"bad.yaml:2: weights.granularty: unknown key; did you mean "
+                                          r"'granularity'"):
         load_recipe(path)
 
 
@@ -92,5 +93,6 @@ def test_invalid_override_is_reported():
 def test_unknown_semantics_is_located(tmp_path):
     """A misspelt semantics name is reported on its line with the valid names."""
     path = _write(tmp_path, "schema_version: 1\nname: x\nsemantics: tflite-referense\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml:3: semantics: unknown semantics 'tflite-referense'.*tflite-reference"):
+    with pytest.raises(ConfigError, match=r"bad.yaml:3: semantics: unknown semantics "
+                                          r"'tflite-referense'.*tflite-reference"):
         load_recipe(path)

@@ -73,7 +73,9 @@ def avx2_onnxruntime(tmp_path_factory):
 ONNX_FORMS = [f"{f}-{a}" for f in ("QOperator", "QDQ") for a in ("QUInt8", "QInt8")]
 
 
-def quantize_onnx_four_ways(src: Path, stem: str, sample: Callable[[np.random.Generator], np.ndarray]) -> dict:
+def quantize_onnx_four_ways(
+    src: Path, stem: str, sample: Callable[[np.random.Generator], np.ndarray]
+) -> dict:
     """``src`` (a float ONNX model with input "x") quantized by onnxruntime.quantization in every form of
     ONNX_FORMS, int8 per-channel weights, calibrated on 8 inputs drawn by ``sample`` (seeded): key
     "{stem}-{form}" -> the path written beside ``src``."""

@@ -17,7 +17,8 @@ from hwsim.numerics import vnni
 HERE = Path(__file__).resolve().parent
 
 
-@pytest.mark.skipif(not vnni.available(), reason="no VNNI byte kernel here: the main run already uses float32 BLAS")
+@pytest.mark.skipif(not vnni.available(), reason="no VNNI byte kernel here: the main run already uses "
+                                                 "float32 BLAS")
 def test_model_goldens_pass_on_the_float_engine():
     """The TFLite and ONNX whole-model tests pass with every GEMM on float32 BLAS tiles."""
     env = dict(os.environ, HWSIM_VNNI="0")

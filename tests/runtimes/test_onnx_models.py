@@ -37,37 +37,70 @@ def _float_models(onnx, helper, numpy_helper, tp):
     relu = lambda x, y: helper.make_node("Relu", [x], [y])  # noqa: E731
     models = {}
     # ResNet-style: strided conv, residual add, depthwise, max pool, global pool, Gemm.
-    inits = [weight("w0", (8, 3, 3, 3)), weight("b0", (8,), 0.1), weight("w1", (8, 8, 3, 3)), weight("b1", (8,), 0.1),
-             weight("w2", (8, 8, 3, 3)), weight("b2", (8,), 0.1), weight("wd", (8, 1, 3, 3)), weight("bd", (8,), 0.1),
-             weight("fc", (8, 10)), weight("fcb", (10,), 0.1)]
-    nodes = [conv("x", "c0", "w0", "b0", pads=[1, 1, 1, 1], strides=[2, 2]), relu("c0", "r0"),
-             conv("r0", "c1", "w1", "b1", pads=[1, 1, 1, 1]), relu("c1", "r1"),
-             conv("r1", "c2", "w2", "b2", pads=[1, 1, 1, 1]), helper.make_node("Add", ["r0", "c2"], ["a"]),
-             relu("a", "ra"), conv("ra", "cd", "wd", "bd", pads=[1, 1, 1, 1], group=8), relu("cd", "rd"),
-             helper.make_node("MaxPool", ["rd"], ["mp"], kernel_shape=[2, 2], strides=[2, 2]),
-             helper.make_node("GlobalAveragePool", ["mp"], ["gap"]), helper.make_node("Flatten", ["gap"], ["fl"]),
-             helper.make_node("Gemm", ["fl", "fc", "fcb"], ["y"])]
+    inits = [
+        weight("w0", (8, 3, 3, 3)),
+        weight("b0", (8,), 0.1),
+        weight("w1", (8, 8, 3, 3)),
+        weight("b1", (8,), 0.1),
+        weight("w2", (8, 8, 3, 3)),
+        weight("b2", (8,), 0.1),
+        weight("wd", (8, 1, 3, 3)),
+        weight("bd", (8,), 0.1),
+        weight("fc", (8, 10)),
+        weight("fcb", (10,), 0.1),
+    ]
+    nodes = [
+        conv("x", "c0", "w0", "b0", pads=[1, 1, 1, 1], strides=[2, 2]),
+        relu("c0", "r0"),
+        conv("r0", "c1", "w1", "b1", pads=[1, 1, 1, 1]),
+        relu("c1", "r1"),
+        conv("r1", "c2", "w2", "b2", pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["r0", "c2"], ["a"]),
+        relu("a", "ra"),
+        conv("ra", "cd", "wd", "bd", pads=[1, 1, 1, 1], group=8),
+        relu("cd", "rd"),
+        helper.make_node("MaxPool", ["rd"], ["mp"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("GlobalAveragePool", ["mp"], ["gap"]),
+        helper.make_node("Flatten", ["gap"], ["fl"]),
+        helper.make_node("Gemm", ["fl", "fc", "fcb"], ["y"]),
+    ]
     models["resnet"] = model("resnet", nodes, inits, [1, 3, 16, 16], [1, 10])
     # MobileNetV1-style: depthwise-separable blocks (depthwise as group conv, multiplier 1 and 2), stride 2.
     inits = [weight("w0", (16, 3, 3, 3)), weight("b0", (16,), 0.1), weight("d1", (16, 1, 3, 3)),
              weight("e1", (16,), 0.1), weight("p1", (24, 16, 1, 1)), weight("q1", (24,), 0.1),
              weight("d2", (48, 1, 3, 3)), weight("e2", (48,), 0.1), weight("p2", (32, 48, 1, 1)),
              weight("q2", (32,), 0.1), weight("fc", (10, 32)), weight("fcb", (10,), 0.1)]
-    nodes = [conv("x", "c0", "w0", "b0", pads=[1, 1, 1, 1], strides=[2, 2]), relu("c0", "r0"),
-             conv("r0", "c1", "d1", "e1", pads=[1, 1, 1, 1], group=16), relu("c1", "r1"),
-             conv("r1", "c2", "p1", "q1"), relu("c2", "r2"),
-             conv("r2", "c3", "d2", "e2", pads=[1, 1, 1, 1], strides=[2, 2], group=24), relu("c3", "r3"),
-             conv("r3", "c4", "p2", "q2"), relu("c4", "r4"), helper.make_node("GlobalAveragePool", ["r4"], ["g"]),
-             helper.make_node("Flatten", ["g"], ["f"]), helper.make_node("Gemm", ["f", "fc", "fcb"], ["y"], transB=1)]
+    nodes = [
+        conv("x", "c0", "w0", "b0", pads=[1, 1, 1, 1], strides=[2, 2]),
+        relu("c0", "r0"),
+        conv("r0", "c1", "d1", "e1", pads=[1, 1, 1, 1], group=16),
+        relu("c1", "r1"),
+        conv("r1", "c2", "p1", "q1"),
+        relu("c2", "r2"),
+        conv("r2", "c3", "d2", "e2", pads=[1, 1, 1, 1], strides=[2, 2], group=24),
+        relu("c3", "r3"),
+        conv("r3", "c4", "p2", "q2"),
+        relu("c4", "r4"),
+        helper.make_node("GlobalAveragePool", ["r4"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("Gemm", ["f", "fc", "fcb"], ["y"], transB=1),
+    ]
     models["mobilenet"] = model("mobilenet", nodes, inits, [1, 3, 24, 24], [1, 10])
     # DS-CNN keyword spotting (49 frames x 10 MFCC, NCHW with one channel).
     inits = [weight("w0", (16, 1, 10, 4)), weight("b0", (16,), 0.1), weight("d1", (16, 1, 3, 3)),
              weight("e1", (16,), 0.1), weight("p1", (16, 16, 1, 1)), weight("q1", (16,), 0.1),
              weight("fc", (16, 12)), weight("fcb", (12,), 0.1)]
-    nodes = [conv("x", "c0", "w0", "b0", pads=[4, 1, 5, 2], strides=[2, 2]), relu("c0", "r0"),
-             conv("r0", "c1", "d1", "e1", pads=[1, 1, 1, 1], group=16), relu("c1", "r1"),
-             conv("r1", "c2", "p1", "q1"), relu("c2", "r2"), helper.make_node("GlobalAveragePool", ["r2"], ["g"]),
-             helper.make_node("Flatten", ["g"], ["f"]), helper.make_node("Gemm", ["f", "fc", "fcb"], ["y"])]
+    nodes = [
+        conv("x", "c0", "w0", "b0", pads=[4, 1, 5, 2], strides=[2, 2]),
+        relu("c0", "r0"),
+        conv("r0", "c1", "d1", "e1", pads=[1, 1, 1, 1], group=16),
+        relu("c1", "r1"),
+        conv("r1", "c2", "p1", "q1"),
+        relu("c2", "r2"),
+        helper.make_node("GlobalAveragePool", ["r2"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("Gemm", ["f", "fc", "fcb"], ["y"]),
+    ]
     models["ds_cnn"] = model("ds_cnn", nodes, inits, [1, 1, 49, 10], [1, 12])
     # MLP autoencoder on 8x8 digits: MatMul + Add + Relu layers.
     inits, nodes, prev = [], [], "x"

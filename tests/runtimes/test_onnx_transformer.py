@@ -203,7 +203,8 @@ def test_mlas_float_kernels_match_onnxruntime():
     assert np.array_equal(mlas.sgemm(a, w), s.run(None, {"a": a, "w": w})[0])
 
 
-CONV_F32 = {  # (C, O, k, stride, pads (top, bottom, left, right), dilation, groups, H, W): K = C / groups * k * k
+# (C, O, k, stride, pads (top, bottom, left, right), dilation, groups, H, W): K = C / groups * k * k
+CONV_F32 = {
     "c3_s2": (3, 8, 3, 2, (1, 1, 1, 1), 1, 1, 16, 16),
     "k72": (8, 16, 3, 1, (1, 1, 1, 1), 1, 1, 9, 9),
     "k144_blocks": (16, 16, 3, 1, (1, 1, 1, 1), 1, 1, 12, 12),
@@ -217,7 +218,8 @@ CONV_F32 = {  # (C, O, k, stride, pads (top, bottom, left, right), dilation, gro
 
 @pytest.mark.parametrize("geometry", list(CONV_F32))
 def test_mlas_float_conv_matches_onnxruntime(geometry):
-    """ONNX Runtime's float Conv with weights that are not constant (as DequantizeLinear's outputs are in a QDQ
+    """ONNX Runtime's float Conv with weights that are not constant (as DequantizeLinear's outputs are in a
+    QDQ
     group it leaves unfused, so no NCHWc rewrite) equals mlas.conv2d_nchw to the last bit."""
     onnx = require("onnx")
     require("onnxruntime")
@@ -316,7 +318,8 @@ def test_com_microsoft_integer_ops_match_onnxruntime(dtype):
 
 
 def test_attention_matmuls_are_scheduled_on_the_mac_array(quantized):
-    """QLinearMatMul of two activations counts its MACs and runs on the device's MAC array, as batch matmul."""
+    """QLinearMatMul of two activations counts its MACs and runs on the device's MAC array, as batch
+    matmul."""
     from hwsim.importers import load_model
     from hwsim.schedule.simulate import simulate
 

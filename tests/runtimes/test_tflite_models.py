@@ -1,4 +1,5 @@
-"""Whole int8 and 16x8 models made with the real TFLite converter run bit-exactly in hwsim under every resolver.
+"""Whole int8 and 16x8 models made with the real TFLite converter run bit-exactly in hwsim under every
+resolver.
 
 Models: MobileNetV1-style and V2-style (depthwise, inverted residual), ResNet-style (residual add), DS-CNN
 keyword spotting and an MLP autoencoder (digits data). hwsim verify runs each interpreter in a subprocess.
@@ -126,7 +127,9 @@ def test_mac_count_of_a_known_model(models):
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "hwsim", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "hwsim", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_infer_cli_writes_the_interpreter_output(models, tmp_path):
@@ -174,7 +177,9 @@ def test_runtime_disagreements_are_located(models):
     resolvers = {"tflite-reference", "tflite-optimized", "xnnpack"}
     for row in result.disagreements:
         assert {row.first, row.second} <= resolvers and 0 < row.differing <= row.elements and row.max_lsb >= 1
-    assert {row.op for row in result.disagreements} <= {op.name for op in load_model(models["mobilenet_v1"]).ops}
+    assert {row.op for row in result.disagreements} <= {
+        op.name for op in load_model(models["mobilenet_v1"]).ops
+    }
 
 
 def test_float_input_quantize_on_ties(tmp_path):
@@ -189,7 +194,9 @@ def test_float_input_quantize_on_ties(tmp_path):
     rng = np.random.default_rng(0)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([rng.uniform(-1, 1, (1, 64)).astype(np.float32)] for _ in range(8))
+    converter.representative_dataset = lambda: (
+        [rng.uniform(-1, 1, (1, 64)).astype(np.float32)] for _ in range(8)
+    )
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     path = tmp_path / "float_io.tflite"
     path.write_bytes(converter.convert())

@@ -65,7 +65,9 @@ def _elementwise_mix(keras):
     t = keras.layers.Permute((2, 1))(d)
     r = keras.layers.ReLU()(t)
     r6 = keras.layers.ReLU(max_value=6.0)(keras.layers.Reshape((10, 24))(t))
-    return keras.Model(i, [r6[:, 2:8, 4:20], keras.ops.take(r, [0, 3, 5, 7], axis=1), keras.layers.Multiply()([a, b])])
+    return keras.Model(
+        i, [r6[:, 2:8, 4:20], keras.ops.take(r, [0, 3, 5, 7], axis=1), keras.layers.Multiply()([a, b])]
+    )
 
 
 def _activations(keras):
@@ -77,13 +79,46 @@ MODELS = {"transformer": (_transformer, 2.0), "mobilenet_gap": (_mobilenet_gap, 
           "mobilenet_v3": (_mobilenet_v3, 1.0), "elementwise_mix": (_elementwise_mix, 1.0),
           "activations": (_activations, 5.0)}
 EXPECTED_OPS = {
-    "transformer": {"FULLY_CONNECTED", "RESHAPE", "TRANSPOSE", "BATCH_MATMUL", "MUL", "SOFTMAX", "ADD", "MEAN",
-                    "DEQUANTIZE", "NEG", "QUANTIZE", "SQUARED_DIFFERENCE", "RSQRT"},
+    "transformer": {
+        "FULLY_CONNECTED",
+        "RESHAPE",
+        "TRANSPOSE",
+        "BATCH_MATMUL",
+        "MUL",
+        "SOFTMAX",
+        "ADD",
+        "MEAN",
+        "DEQUANTIZE",
+        "NEG",
+        "QUANTIZE",
+        "SQUARED_DIFFERENCE",
+        "RSQRT",
+    },
     "mobilenet_gap": {"CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED"},
-    "mobilenet_v3": {"CONV_2D", "HARD_SWISH", "DEPTHWISE_CONV_2D", "MEAN", "LOGISTIC", "MUL", "FULLY_CONNECTED",
-                     "TANH", "QUANTIZE", "CONCATENATION"},
-    "elementwise_mix": {"FULLY_CONNECTED", "MUL", "SUB", "LEAKY_RELU", "RELU", "RELU6", "TRANSPOSE", "GATHER",
-                        "RESHAPE", "STRIDED_SLICE"},
+    "mobilenet_v3": {
+        "CONV_2D",
+        "HARD_SWISH",
+        "DEPTHWISE_CONV_2D",
+        "MEAN",
+        "LOGISTIC",
+        "MUL",
+        "FULLY_CONNECTED",
+        "TANH",
+        "QUANTIZE",
+        "CONCATENATION",
+    },
+    "elementwise_mix": {
+        "FULLY_CONNECTED",
+        "MUL",
+        "SUB",
+        "LEAKY_RELU",
+        "RELU",
+        "RELU6",
+        "TRANSPOSE",
+        "GATHER",
+        "RESHAPE",
+        "STRIDED_SLICE",
+    },
     "activations": {"LOGISTIC", "TANH", "HARD_SWISH"},
 }
 
@@ -124,13 +159,15 @@ def _assert_exact(verification):
 
 @pytest.mark.parametrize("name", [n for n in MODELS if n != "activations"])
 def test_model_is_bit_exact_under_every_resolver(models, name):
-    """Every op output of the model, chained and isolated, equals the interpreter's under all three resolvers."""
+    """Every op output of the model, chained and isolated, equals the interpreter's under all three
+    resolvers."""
     kinds = {op.name.split(":", 1)[1] for op in load_model(models[name]).ops}
     assert kinds == EXPECTED_OPS[name]
     _assert_exact(verify(models[name], against="tflite", samples=SAMPLES, seed=1))
 
 
 def test_table_activations_on_every_int8_code(models):
-    """LOGISTIC, TANH and HARD_SWISH match the interpreter on all 256 input codes under all three resolvers."""
+    """LOGISTIC, TANH and HARD_SWISH match the interpreter on all 256 input codes under all three
+    resolvers."""
     codes = np.arange(-128, 128, dtype=np.int8)[None]
     _assert_exact(verify(models["activations"], against="tflite", inputs=codes))

@@ -44,7 +44,8 @@ def model_path(tmp_path_factory):
 
 
 def test_ops_import_with_their_geometry(model_path):
-    """The importer reads the transposed conv's stride, kernel and channels, the resize size and the arg max axis."""
+    """The importer reads the transposed conv's stride, kernel and channels, the resize size and the arg
+    max axis."""
     graph = load_model(model_path)
     ops = {op.kind: op for op in graph.ops}
     assert [op.kind for op in graph.ops] == ["conv2d", "transpose_conv2d", "resize_bilinear", "arg_max"]
@@ -57,17 +58,21 @@ def test_ops_import_with_their_geometry(model_path):
 
 
 def test_layer_file_copy_simulates_the_same(model_path, tmp_path):
-    """The model written as a layer file has the same ops, MACs and simulated latency on the Edge TPU-like device."""
+    """The model written as a layer file has the same ops, MACs and simulated latency on the Edge TPU-like
+    device."""
     graph = load_model(model_path)
     path = tmp_path / "copy.yaml"
     path.write_text(dump_layers_yaml(graph_to_layers(graph, "copy")))
     copy = load_layers_yaml(path)
-    assert [op.kind for op in copy.ops] == [op.kind for op in graph.ops] and copy.mac_count() == graph.mac_count()
+    assert [op.kind for op in copy.ops] == [
+        op.kind for op in graph.ops
+    ] and copy.mac_count() == graph.mac_count()
     assert simulate(copy, "edge_tpu_like").cycles == simulate(graph, "edge_tpu_like").cycles
 
 
 def test_runtime_refuses_them_by_name(model_path):
     """Running the model bit-exactly names the first op without a kernel instead of failing inside it."""
     graph = load_model(model_path)
-    with pytest.raises(ConfigError, match=r"operator 1 \(TRANSPOSE_CONV, output '[^']+'\) has no bit-exact kernel"):
+    with pytest.raises(ConfigError, match=r"operator 1 \(TRANSPOSE_CONV, output '[^']+'\) has no bit-exact "
+                                          r"kernel"):
         run_graph(graph, [np.zeros((1, 8, 8, 3), np.int8)], "tflite-reference")

@@ -373,9 +373,9 @@ def test_conv2d_depthwise_fast_path(torch, qF, engine, geometry, per_channel, w_
 
 @pytest.mark.parametrize("engine", ["fbgemm"], indirect=True)
 def test_conv2d_depthwise_fast_path_host_semantics(torch, qF, engine, rng):
-    """hwsim's host pytorch semantics reproduce fbgemm's depthwise fast path through quantized.conv2d: adjacent
-    taps summed in pairs with int16 saturation (vpmaddubsw), even on VNNI/AMX CPUs where fbgemm's other
-    kernels are exact (Semantics.depthwise_fast_u8s8). E.g. x = 255 and w = 127 on two adjacent taps:
+    """hwsim's host pytorch semantics reproduce fbgemm's depthwise fast path through quantized.conv2d:
+    adjacent taps summed in pairs with int16 saturation (vpmaddubsw), even on VNNI/AMX CPUs where fbgemm's
+    other kernels are exact (Semantics.depthwise_fast_u8s8). E.g. x = 255 and w = 127 on two adjacent taps:
     sat16(64770) = 32767."""
     got, x, w, conv, (sx, zx, sw, zw, sy, zy) = _depthwise_case(torch, qF, rng, engine, "3x3_s1", False, 0)
     want = Q.conv2d(x, w, conv["bias"], x_q=Q.QParams.of(sx, zx), w_q=Q.QParams.of(sw, zw),

@@ -1,4 +1,5 @@
-"""The Edge TPU compiler model: one Edge TPU segment, feature maps before cached parameters, USB, overheads."""
+"""The Edge TPU compiler model: one Edge TPU segment, feature maps before cached parameters, USB,
+overheads."""
 
 from __future__ import annotations
 
@@ -36,11 +37,12 @@ memories:
   - {name: host, kind: off_chip, read_bandwidth_bytes_per_cycle: 4, write_bandwidth_bytes_per_cycle: 4,
      read_latency_cycles: 10, write_latency_cycles: 10, holds: [weights, inputs, outputs],
      homes: [weights, activations]}
-  - {name: sram, kind: sram, size_bytes: 1024, persistent_weights_bytes: 512, read_bandwidth_bytes_per_cycle: 8,
-     write_bandwidth_bytes_per_cycle: 8, holds: [weights, inputs, outputs], homes: [weights, activations]}
+  - {name: sram, kind: sram, size_bytes: 1024, persistent_weights_bytes: 512, homes: [weights, activations],
+     read_bandwidth_bytes_per_cycle: 8, write_bandwidth_bytes_per_cycle: 8, holds: [weights, inputs, outputs]}
 """
 # c1: 16 B of weights + 16 B of bias, 64 B in and out; c2: 288 + 32 B, 64 B in, 128 B out. The arg max is the
-# first op the Edge TPU does not run, so it and the add after it (which the Edge TPU supports) run on the host.
+# first op the Edge TPU does not run, so it and the add after it (which the Edge TPU supports) run on the
+# host.
 GRAPH = """\
 schema_version: 1
 name: g
@@ -77,7 +79,8 @@ def _device(tmp_path, old: str, new: str):
 
 
 def test_first_unsupported_op_ends_the_edgetpu_segment(device, graph):
-    """The arg max and every later op (even the supported add) run on the host unit, the rest on the device."""
+    """The arg max and every later op (even the supported add) run on the host unit, the rest on the
+    device."""
     assert edgetpu_segment_end(graph, device) == 2
     assert [p.unit for p in plan_edgetpu(graph, device)] == ["mac_array", "mac_array", "cpu", "cpu"]
 
@@ -96,12 +99,14 @@ def test_layer_too_large_for_what_is_left_streams_whole(tmp_path, graph):
     small = _device(tmp_path, "persistent_weights_bytes: 512", "persistent_weights_bytes: 300")
     assert cache_parameters(edgetpu_segment(graph, small), small).levels[1].persistent_weights_bytes == 32
     c2 = simulate(graph, small).layers[1]
-    assert c2.offchip_bytes == 320 + 128  # its parameters from the host and its output to it (c1's is on chip)
+    # its parameters from the host and its output to it (c1's is on chip)
+    assert c2.offchip_bytes == 320 + 128
     assert c2.mapping.homes == {"inputs": "sram", "outputs": "host", "weights": "host"}
 
 
 def test_sram_smaller_than_the_reserve_leaves_no_cache(tmp_path, graph):
-    """When feature maps take the SRAM, no parameter is cached: the budget is the size less the reserve (8 B)."""
+    """When feature maps take the SRAM, no parameter is cached: the budget is the size less the reserve (8
+    B)."""
     tight = _device(tmp_path, "size_bytes: 1024, persistent_weights_bytes: 512",
                     "size_bytes: 200, persistent_weights_bytes: 150")
     tpu = edgetpu_segment(graph, tight)
@@ -122,7 +127,8 @@ def test_what_the_host_reads_crosses_usb_and_host_ops_cost_no_device_energy(devi
 
 
 def test_overheads_per_inference_and_per_edgetpu_layer(tmp_path, graph):
-    """The inference overhead is a first step on the MAC array; each Edge TPU layer starts with its overhead."""
+    """The inference overhead is a first step on the MAC array; each Edge TPU layer starts with its
+    overhead."""
     dev = _device(tmp_path, "dma: {engines: 1}", "dma: {engines: 1}\nlayer_overhead_cycles: 5\n"
                                                   "inference_overhead_cycles: 7")
     plans = plan_edgetpu(graph, dev)
@@ -150,6 +156,7 @@ def test_needs_a_parameter_cache(tmp_path, graph):
 def test_hwsim_mapper_refuses_host_units(tmp_path, graph):
     """hwsim's own mapper places nothing on the host, so it refuses a device with an on_host unit."""
     dev = _device(tmp_path, "performance_model: edgetpu_compiler\n", "")
-    with pytest.raises(ConfigError, match="vector unit 'cpu' is on_host, and hwsim's own mapper places no work "
+    with pytest.raises(ConfigError, match="vector unit 'cpu' is on_host, and hwsim's own mapper places no "
+                                          "work "
                                           "on the host"):
         simulate(graph, dev)

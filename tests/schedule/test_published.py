@@ -61,7 +61,8 @@ def test_simulated_latency_is_pinned(device, network):
 
 
 def test_every_published_figure_has_a_layer_file_and_a_pinned_latency():
-    """Each row of the published tables has a workload file and a stored value, and no stored value is orphaned."""
+    """Each row of the published tables has a workload file and a stored value, and no stored value is
+    orphaned."""
     for figures, pinned in PINNED.values():
         assert [f.network for f in figures] == list(pinned)
         assert all((PUBLISHED / f"{f.network}.yaml").is_file() for f in figures)

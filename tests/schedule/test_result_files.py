@@ -1,4 +1,5 @@
-"""`hwsim simulate/energy --output r.json|r.csv`: per-layer results other tools read, consistent with the SimResult."""
+"""`hwsim simulate/energy --output r.json|r.csv`: per-layer results other tools read, consistent with the
+SimResult."""
 
 from __future__ import annotations
 
@@ -47,12 +48,18 @@ def test_simulate_json_has_the_totals_and_every_layer(tmp_path, result, capsys):
     assert main(["simulate", TINY, "--device", DEVICE, "--output", str(tmp_path / "r.json")]) == 0
     assert f"wrote {tmp_path / 'r.json'}" in capsys.readouterr().out
     data = json.loads((tmp_path / "r.json").read_text())
-    assert (data["model"], data["device"], data["cycles"], data["macs"]) == (TINY, DEVICE, result.cycles, result.macs)
+    assert (data["model"], data["device"], data["cycles"], data["macs"]) == (
+        TINY,
+        DEVICE,
+        result.cycles,
+        result.macs,
+    )
     assert data["latency_ms"] == pytest.approx(result.time_ms)
     layers = data["layers"]
     assert [(r["name"], r["kind"], r["cycles"], r["macs"]) for r in layers] == \
         [(x.op, x.kind, x.cycles, x.macs) for x in result.layers]
-    assert all(r["operator_index"] is None and r["unit"] == "npu" for r in layers)  # YAML layers have no index
+    # YAML layers have no index
+    assert all(r["operator_index"] is None and r["unit"] == "npu" for r in layers)
     for (level, action), total in result.totals.bytes_moved().items():
         assert sum(r[f"{level}_{action}_bytes"] for r in layers) == total
     assert {k for k in layers[0] if k.endswith("_bytes")} == \
@@ -67,7 +74,8 @@ def test_simulate_csv_rows_are_the_json_layers(tmp_path):
 
 
 def test_energy_outputs_add_energy_per_layer_and_totals(tmp_path, result):
-    """`hwsim energy --output` adds energy_pj per layer (summing to the total) and the run's energy figures."""
+    """`hwsim energy --output` adds energy_pj per layer (summing to the total) and the run's energy
+    figures."""
     assert main(["energy", TINY, "--device", DEVICE, "--output", str(tmp_path / "e.json")]) == 0
     assert main(["energy", TINY, "--device", DEVICE, "--output", str(tmp_path / "e.csv")]) == 0
     data = json.loads((tmp_path / "e.json").read_text())
@@ -80,7 +88,8 @@ def test_energy_outputs_add_energy_per_layer_and_totals(tmp_path, result):
 
 
 def test_layers_carry_the_operator_index_and_the_cpu_unit(result):
-    """A layer named "7:CONV_2D" reports operator index 7; a layer a performance model left to the CPU says cpu."""
+    """A layer named "7:CONV_2D" reports operator index 7; a layer a performance model left to the CPU says
+    cpu."""
     layers = [replace(result.layers[0], op="7:CONV_2D", unit="cpu"), *result.layers[1:]]
     rows = layer_rows(replace(result, layers=layers))
     assert (rows[0]["operator_index"], rows[0]["name"], rows[0]["unit"]) == (7, "7:CONV_2D", "cpu")

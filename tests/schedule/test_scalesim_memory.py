@@ -52,7 +52,8 @@ def test_pinned_cases_stall():
 
 
 def test_write_buffer_counts_a_closed_partial_line_as_full():
-    """16-word OFMAP buffer, 4 words a line: a line closed with 1 word and drained with a full one counts 8 words.
+    """16-word OFMAP buffer, 4 words a line: a line closed with 1 word and drained with a full one counts 8
+    words.
 
     Line 0 (cycle 0) writes 9 words: the 9th leaves 7 free (< 8 active), so lines 0-1 (8 words) and a
     partial line 2 (1 word) are closed and lines 0-1 drain (8 words, cycles 0-1). Line 1 (cycle 1) writes 4
@@ -93,7 +94,8 @@ def test_calc_read_buffer_forgets_after_half_the_sram():
 
 
 def test_os_ofmap_sram_writes_add_r_plus_c_per_fold():
-    """OS OFMAP SRAM writes are the outputs plus R + C per fold: 64 x 7 + 16 x 2 x (4 + 5) = 736 on a 4x5 array."""
+    """OS OFMAP SRAM writes are the outputs plus R + C per fold: 64 x 7 + 16 x 2 x (4 + 5) = 736 on a 4x5
+    array."""
     d = LayerDemand(ScaleSimLayer("c1", 10, 10, 3, 3, 3, 7), "os", 4, 5)
     assert (d.row_folds, d.col_folds) == (16, 2)
     assert d.ofmap_sram_writes == 736
@@ -121,7 +123,8 @@ def test_depthwise_op_runs_as_one_layer_per_channel():
 
 
 def test_same_padding_becomes_a_leading_pad_and_reads_past_the_edge():
-    """A SAME 3x3 stride-2 conv on 16x16 maps to a 16x16 IFMAP whose last windows read past its edge (8x8 out)."""
+    """A SAME 3x3 stride-2 conv on 16x16 maps to a 16x16 IFMAP whose last windows read past its edge (8x8
+    out)."""
     graph = load_model(Path(__file__).parents[2] / "workloads" / "tiny.yaml")
     (layer,) = layers_of(graph, graph.ops[0])
     assert (layer.ifmap_h, layer.ifmap_w, layer.ofmap_h, layer.ofmap_w) == (16, 16, 8, 8)
@@ -139,7 +142,8 @@ def _edge_tpu_with(tmp_path, performance_model: str) -> Path:
     """The Edge TPU-like device file (its operands share one SRAM) with another performance model."""
     text = (Path(__file__).parents[2] / "accelerators" / "edge_tpu_like.yaml").read_text(encoding="utf-8")
     path = tmp_path / "dev.yaml"
-    path.write_text(text.replace("\nperformance_model: edgetpu_compiler\n", f"\nperformance_model: {performance_model}\n"),
+    path.write_text(text.replace("\nperformance_model: edgetpu_compiler\n", "\nperformance_model: "
+                                                                            f"{performance_model}\n"),
                     encoding="utf-8")
     return path
 
@@ -205,7 +209,8 @@ CFG = textwrap.dedent("""\
      r"s\.cfg:11: \[architecture_presets\] Bandwith: SCALE-Sim 3\.0\.0 does not read this key; did you mean "
      r"'Bandwidth'\?"),
     ("UseRamulatorTrace: False", "UseRamulatorTrace: True",
-     r"s\.cfg:23: \[run_presets\] UseRamulatorTrace: DRAM latencies from Ramulator trace files are not modelled "
+     r"s\.cfg:23: \[run_presets\] UseRamulatorTrace: DRAM latencies from Ramulator trace files are not "
+     r"modelled "
      r"\(got 'True'\)"),
     ("IfmapCustomLayout: False", "IfmapCustomLayout: True",
      r"s\.cfg:14: \[layout\] IfmapCustomLayout: custom SRAM layouts \(bank conflicts\) are not modelled"),
@@ -240,7 +245,8 @@ def test_cfg_user_bandwidths_reach_the_memory_model(tmp_path):
 
 
 def test_cli_report_dir_and_counts_per_operand(tmp_path, capsys):
-    """``hwsim simulate --memory-model scalesim --report-dir`` writes SCALE-Sim's files; --counts splits operands."""
+    """``hwsim simulate --memory-model scalesim --report-dir`` writes SCALE-Sim's files; --counts splits
+    operands."""
     pinned = PINNED_4X5["cases"]["ws_CALC_10_10"]
     cfg, topo = tmp_path / "d.cfg", tmp_path / "t.csv"
     cfg.write_text("\n".join(pinned["cfg"]) + "\n")
@@ -256,7 +262,8 @@ def test_cli_report_dir_and_counts_per_operand(tmp_path, capsys):
 
 
 def test_cli_report_dir_needs_the_scalesim_model(tmp_path, capsys):
-    """--report-dir with hwsim's own memory model is a one-line error saying to use --memory-model scalesim."""
+    """--report-dir with hwsim's own memory model is a one-line error saying to use --memory-model
+    scalesim."""
     pinned = PINNED_4X5["cases"]["ws_CALC_10_10"]
     cfg, topo = tmp_path / "d.cfg", tmp_path / "t.csv"
     cfg.write_text("\n".join(pinned["cfg"]) + "\n")
@@ -301,7 +308,8 @@ def test_benchmark_configs_are_pinned():
 
 
 def test_performance_model_name_checks_the_device_too(tmp_path):
-    """Choosing the model by its registry name (performance_model: scalesim-3.0) applies the same device check."""
+    """Choosing the model by its registry name (performance_model: scalesim-3.0) applies the same device
+    check."""
     path = _edge_tpu_with(tmp_path, "scalesim-3.0")
     with pytest.raises(ConfigError, match=r"performance model scalesim-3\.0: scalesim needs"):
         simulate(Path(__file__).parents[2] / "workloads" / "tiny.yaml", load_device(path))
@@ -315,9 +323,16 @@ def test_memory_model_is_a_sweep_axis(tmp_path):
 
     cfg = tmp_path / "d.cfg"
     cfg.write_text("\n".join(PINNED_4X5["cases"]["ws_CALC_10_10"]["cfg"]) + "\n")
-    spec = ExperimentSpec.model_validate({"schema_version": 1, "name": "t", "seed": 1, "workloads": ["digits_mlp"],
-                                          "devices": [str(cfg)],
-                                          "sweep": {"grid": {"device.memory_model": ["hwsim", "scalesim"]}}})
+    spec = ExperimentSpec.model_validate(
+        {
+            "schema_version": 1,
+            "name": "t",
+            "seed": 1,
+            "workloads": ["digits_mlp"],
+            "devices": [str(cfg)],
+            "sweep": {"grid": {"device.memory_model": ["hwsim", "scalesim"]}},
+        }
+    )
     points = expand(spec)
     assert [_device(p).spec.memory_model for p in points] == ["hwsim", "scalesim"]
 

@@ -15,8 +15,10 @@ from hwsim.schedule.mapper import gemm_of
 from tests.devices.test_schema import GOOD
 
 TINY = data_dir("workloads") / "tiny.yaml"
-ONE_LAYER = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n" \
-            "c1,4,4,3,3,2,3,1,\n"
+ONE_LAYER = (
+    "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+    "c1,4,4,3,3,2,3,1,\n"
+)
 
 
 @pytest.fixture
@@ -60,7 +62,8 @@ def test_compute_cycles_equal_closed_form(tmp_path):
     graph = load_scalesim_topology(data_dir("workloads") / "scalesim_resnet18.csv")
     for name in ("output_stationary", "weight_stationary", "input_stationary"):
         path = tmp_path / f"{name}.yaml"
-        path.write_text(GOOD.replace("output_stationary", name).replace("size_bytes: 4096", "size_bytes: 65536"))
+        path.write_text(GOOD.replace("output_stationary", name).replace("size_bytes: 4096", "size_bytes: "
+                                                                                            "65536"))
         dev = load_device(path)
         result = simulate(graph, dev, record_trace=False)
         for op, layer in zip(graph.ops, result.layers, strict=True):
@@ -119,7 +122,9 @@ def test_double_buffering_overlaps_loads(tmp_path):
 
 def test_working_set_fits(tmp_path):
     """Every mapping that claims to fit keeps its working set within each level's capacity."""
-    result = simulate(data_dir("workloads") / "mobilenet_v2_224.yaml", "ethos_u55_128_like", record_trace=False)
+    result = simulate(
+        data_dir("workloads") / "mobilenet_v2_224.yaml", "ethos_u55_128_like", record_trace=False
+    )
     for layer in result.layers:
         m = layer.mapping
         if m.fits:
@@ -147,5 +152,10 @@ def test_streams_overlap_compute(device):
     sim = Simulator(device, plans)
     assert sim.run() == [(0, 30, 10), (30, 70, 40)]
     got = [(e.resource, e.action, e.t_start, e.t_end) for e in sim.trace()]
-    assert got == [("dram port", "stream", 0, 25), ("mac_array", "compute", 0, 10), ("dram port", "stream", 25, 30),
-                   ("dram port", "stream", 30, 32), ("mac_array", "compute", 30, 70)]
+    assert got == [
+        ("dram port", "stream", 0, 25),
+        ("mac_array", "compute", 0, 10),
+        ("dram port", "stream", 25, 30),
+        ("dram port", "stream", 30, 32),
+        ("mac_array", "compute", 30, 70),
+    ]

@@ -53,7 +53,10 @@ def test_groups_multiply_cycles():
 
 def test_dot_product_by_hand():
     """Dot product: ceil(depth/R) * ceil(K/C) * taps * ceil(P/lanes), no fill or drain: 2 * 2 * 9 * 32."""
-    assert DATAFLOWS.get("dot_product").layer_cycles(Gemm(64, 16, 9, 12), 8, 8, spatial_lanes=2) == 2 * 2 * 9 * 32
+    assert (
+        DATAFLOWS.get("dot_product").layer_cycles(Gemm(64, 16, 9, 12), 8, 8, spatial_lanes=2)
+        == 2 * 2 * 9 * 32
+    )
 
 
 def test_pipelined_weight_stationary_by_hand():

@@ -45,7 +45,9 @@ def _space_to_depth(keras):
     import tensorflow as tf
 
     i = keras.Input((4, 4, 2))
-    return keras.Model(i, keras.layers.Lambda(lambda t: tf.nn.space_to_depth(t, 2))(keras.layers.Conv2D(2, 1)(i)))
+    return keras.Model(
+        i, keras.layers.Lambda(lambda t: tf.nn.space_to_depth(t, 2))(keras.layers.Conv2D(2, 1)(i))
+    )
 
 
 BUILDERS = {f.__name__.lstrip("_"): f for f in (_reshapes, _mobilenet, _mobilenet_v2, _attention, _upsample,
@@ -54,7 +56,8 @@ BUILDERS = {f.__name__.lstrip("_"): f for f in (_reshapes, _mobilenet, _mobilene
 
 @pytest.fixture(scope="session")
 def keras_models(tmp_path_factory):
-    """Each model converted to full-integer int8 (int8 input and output), as benchmarks/ethos_u_models.py does."""
+    """Each model converted to full-integer int8 (int8 input and output), as benchmarks/ethos_u_models.py
+    does."""
     tf = require("tensorflow")
     import keras
 
@@ -67,7 +70,9 @@ def keras_models(tmp_path_factory):
         shape = [1 if d is None else d for d in model.input_shape]
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([rng.uniform(-1, 1, shape).astype(np.float32)] for _ in range(4))
+        converter.representative_dataset = lambda: (
+            [rng.uniform(-1, 1, shape).astype(np.float32)] for _ in range(4)
+        )
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = converter.inference_output_type = tf.int8
         paths[name] = folder / f"{name}.tflite"

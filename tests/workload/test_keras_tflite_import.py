@@ -11,7 +11,16 @@ from hwsim.errors import ConfigError
 from hwsim.importers import load_model
 from hwsim.schedule.simulate import simulate
 
-SHAPE_ARITHMETIC = {"SHAPE", "STRIDED_SLICE", "PACK", "GATHER", "REDUCE_PROD", "CONCATENATION", "FILL", "CAST"}
+SHAPE_ARITHMETIC = {
+    "SHAPE",
+    "STRIDED_SLICE",
+    "PACK",
+    "GATHER",
+    "REDUCE_PROD",
+    "CONCATENATION",
+    "FILL",
+    "CAST",
+}
 
 
 def _file_operators(path) -> list[str]:
@@ -36,8 +45,10 @@ def test_shape_arithmetic_is_folded_and_operator_indices_survive(keras_models, n
     assert all(operators[i] == op_type for i, op_type in kept.items())
     folded = {i for i in range(len(operators)) if i not in kept}
     assert folded and {operators[i] for i in folded} <= SHAPE_ARITHMETIC
-    assert all(op.operator_index is not None and op.name == f"{op.operator_index}:{operators[op.operator_index]}"
-               for op in graph.ops)
+    assert all(
+        op.operator_index is not None and op.name == f"{op.operator_index}:{operators[op.operator_index]}"
+        for op in graph.ops
+    )
 
 
 def test_folded_graphs_have_the_right_shapes(keras_models):
@@ -54,12 +65,15 @@ def test_folded_graphs_have_the_right_shapes(keras_models):
     assert up.tensor(up.outputs[0]).shape == (None, 16, 16, 4)
 
     mobilenet = load_model(keras_models["mobilenet"])
-    assert [mobilenet.tensor(op.outputs[0]).shape for op in mobilenet.ops if op.kind == "reshape"] == [(None, 4)]
+    assert [mobilenet.tensor(op.outputs[0]).shape for op in mobilenet.ops if op.kind == "reshape"] == [
+        (None, 4)
+    ]
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v2", "attention"])
 def test_keras_models_without_shape_arithmetic_load_and_simulate(keras_models, name):
-    """MobileNetV2 and MultiHeadAttention with an unknown batch size load whole and simulate on an Ethos-U55."""
+    """MobileNetV2 and MultiHeadAttention with an unknown batch size load whole and simulate on an
+    Ethos-U55."""
     graph = load_model(keras_models[name])
     assert graph.tensor(graph.inputs[0]).shape[0] is None
     assert simulate(graph, "ethos_u55_128_like").macs == graph.mac_count() > 0
@@ -92,15 +106,21 @@ def test_ops_without_a_kernel_simulate_and_infer_names_them(keras_models, tmp_pa
     assert timed["TILE"] > 0 and timed["MAXIMUM"] > 0
     tile = next(op for op in graph.ops if op.kind == "tile")
     np.save(tmp_path / "x.npy", np.zeros((1, 8, 8, 3), np.int8))
-    run = _cli("infer", keras_models["upsample"], "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy")
+    run = _cli(
+        "infer", keras_models["upsample"], "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy"
+    )
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
-    assert f"operator {tile.operator_index} (TILE, output {tile.outputs[0]!r}) has no bit-exact kernel" in run.stderr
+    assert (
+        f"operator {tile.operator_index} (TILE, output {tile.outputs[0]!r}) has no bit-exact kernel"
+        in run.stderr
+    )
 
 
 def test_an_unsupported_op_is_a_one_line_error(keras_models):
     """SPACE_TO_DEPTH is refused at import, naming its operator index and type."""
     index = _file_operators(keras_models["space_to_depth"]).index("SPACE_TO_DEPTH")
-    with pytest.raises(ConfigError, match=rf"operator {index} \(SPACE_TO_DEPTH, output '[^']+'\) is not supported"):
+    with pytest.raises(ConfigError, match=rf"operator {index} \(SPACE_TO_DEPTH, output '[^']+'\) is not "
+                                          r"supported"):
         load_model(keras_models["space_to_depth"])
     run = _cli("simulate", keras_models["space_to_depth"], "--device", "ethos_u55_128_like")
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1

@@ -1,4 +1,5 @@
-"""Shape rules (hwsim.workload.shapes) against numpy's own results, and the importer's numba-free int4 unpacking."""
+"""Shape rules (hwsim.workload.shapes) against numpy's own results, and the importer's numba-free int4
+unpacking."""
 
 import doctest
 
@@ -37,7 +38,9 @@ def test_every_runnable_op_kind_has_a_shape_rule():
 
 
 @pytest.mark.parametrize("padding", ["same", "valid", (1, 2, 0, 3)])
-@pytest.mark.parametrize("size,kernel,stride,dilation", [(7, 3, 2, 1), (16, 3, 1, 2), (5, 5, 3, 1), (1, 1, 1, 1)])
+@pytest.mark.parametrize(
+    "size,kernel,stride,dilation", [(7, 3, 2, 1), (16, 3, 1, 2), (5, 5, 3, 1), (1, 1, 1, 1)]
+)
 def test_conv_output_size_counts_the_windows(size, kernel, stride, dilation, padding):
     """The output size along rows and columns is the number of window positions over the padded input."""
     rows = []
@@ -51,8 +54,19 @@ def test_conv_output_size_counts_the_windows(size, kernel, stride, dilation, pad
         span = dilation * (kernel - 1) + 1
         rows.append(len(range(0, size + before + after - span + 1, stride)))
         assert shapes.spatial_size(size, kernel, stride, dilation, padding, axis) == rows[-1]
-    op = Op("c", "conv2d", ["x", "w"], ["y"], {"layout": "NCHW", "kernel": (kernel, kernel), "stride": (stride,) * 2,
-                                               "dilation": (dilation,) * 2, "padding": padding})
+    op = Op(
+        "c",
+        "conv2d",
+        ["x", "w"],
+        ["y"],
+        {
+            "layout": "NCHW",
+            "kernel": (kernel, kernel),
+            "stride": (stride,) * 2,
+            "dilation": (dilation,) * 2,
+            "padding": padding,
+        },
+    )
     conv_graph = _graph(op, {"x": (None, 3, size, size), "w": (8, kernel, kernel, 3)})
     assert output_shape(conv_graph, op) == (None, 8, *rows)
 
@@ -70,11 +84,28 @@ def test_strided_slice_shape_is_numpys(begin, end, strides, begin_mask, end_mask
         elif shrink >> i & 1:
             index.append(begin[i])
         else:
-            index.append(slice(None if begin_mask >> i & 1 else begin[i], None if end_mask >> i & 1 else end[i],
-                               strides[i]))
-    op = Op("s", "strided_slice", ["x"], ["y"], {"begin": begin, "end": end, "strides": strides, "offset": False,
-                                                 "begin_mask": begin_mask, "end_mask": end_mask,
-                                                 "shrink_axis_mask": shrink})
+            index.append(
+                slice(
+                    None if begin_mask >> i & 1 else begin[i],
+                    None if end_mask >> i & 1 else end[i],
+                    strides[i],
+                )
+            )
+    op = Op(
+        "s",
+        "strided_slice",
+        ["x"],
+        ["y"],
+        {
+            "begin": begin,
+            "end": end,
+            "strides": strides,
+            "offset": False,
+            "begin_mask": begin_mask,
+            "end_mask": end_mask,
+            "shrink_axis_mask": shrink,
+        },
+    )
     assert output_shape(_graph(op, {"x": x.shape}), op) == x[tuple(index)].shape
 
 
@@ -84,7 +115,9 @@ def test_unknown_batch_is_carried_or_taken_at_one():
     assert output_shape(_graph(fc, {"x": (None, 8), "w": (3, 8)}), fc) == (None, 3)
     assert output_shape(_graph(fc, {"x": (None, 6, 8), "w": (3, 8)}), fc) == (6, 3)
     reshape = Op("r", "reshape", ["x", "s"], ["y"])
-    assert output_shape(_graph(reshape, {"x": (None, 6, 4)}, {"s": np.array([-1, 8], np.int32)}), reshape) == (3, 8)
+    assert output_shape(
+        _graph(reshape, {"x": (None, 6, 4)}, {"s": np.array([-1, 8], np.int32)}), reshape
+    ) == (3, 8)
     squeeze = Op("q", "reshape", ["x"], ["y"], {"squeeze_dims": ()})
     assert output_shape(_graph(squeeze, {"x": (None, 1, 1, 5)}), squeeze) == (None, 5)
     assert broadcast((None, 1, 8), (4, 1)) == (None, 4, 8)

@@ -453,7 +453,8 @@ def test_error_batch_matmul_batch_dims(tmp_path):
             "6: layers[1].inputs: the batch dimensions [1, 8] and [2] do not broadcast (got ['input', 'r'])")
 
 
-# ---- the ops a converted network needs, and writing a graph back as a layer file ------------------------------
+# ---- the ops a converted network needs, and writing a graph back as a layer file
+# ------------------------------
 
 NETWORK_OPS = HEAD + """\
   - {name: bn, op: mul, constant: [4], activation: relu}
@@ -477,8 +478,23 @@ def test_network_ops_infer_shapes_types_and_constants(tmp_path):
     path = tmp_path / "w.yaml"
     path.write_text(NETWORK_OPS)
     graph = load_layers_yaml(path)
-    shapes = {n: graph.tensor(n).shape for n in ("bn", "shift", "act", "padded", "up", "big", "classes", "gap",
-                                                 "probs", "nms", "nms/classes", "nms/count")}
+    shapes = {
+        n: graph.tensor(n).shape
+        for n in (
+            "bn",
+            "shift",
+            "act",
+            "padded",
+            "up",
+            "big",
+            "classes",
+            "gap",
+            "probs",
+            "nms",
+            "nms/classes",
+            "nms/count",
+        )
+    }
     assert shapes == {"bn": (1, 8, 8, 4), "shift": (1, 8, 8, 4), "act": (1, 8, 8, 4), "padded": (1, 9, 11, 4),
                       "up": (1, 16, 16, 6), "big": (1, 20, 24, 6), "classes": (1, 20, 24), "gap": (1, 6),
                       "probs": (1, 6), "nms": (1, 5, 4), "nms/classes": (1, 5), "nms/count": (1,)}
@@ -494,14 +510,17 @@ def test_network_ops_infer_shapes_types_and_constants(tmp_path):
 
 
 def test_written_layer_file_loads_to_the_same_graph(tmp_path):
-    """A graph written with graph_to_layers and read back has the same ops, shapes, MACs and parameter sizes."""
+    """A graph written with graph_to_layers and read back has the same ops, shapes, MACs and parameter
+    sizes."""
     from hwsim.importers.yaml_layers import dump_layers_yaml, graph_to_layers
     from hwsim.schedule.mapper import tensor_bytes
 
     path = tmp_path / "w.yaml"
     path.write_text(NETWORK_OPS)
     graph = load_layers_yaml(path)
-    (tmp_path / "again.yaml").write_text(dump_layers_yaml(graph_to_layers(graph, "again"), "a copy\nof w.yaml"))
+    (tmp_path / "again.yaml").write_text(
+        dump_layers_yaml(graph_to_layers(graph, "again"), "a copy\nof w.yaml")
+    )
     again = load_layers_yaml(tmp_path / "again.yaml")
     assert (tmp_path / "again.yaml").read_text().startswith("# a copy\n# of w.yaml\nschema_version: 1\n")
     assert [op.kind for op in again.ops] == [op.kind for op in graph.ops]
@@ -520,7 +539,9 @@ def test_writer_refuses_an_op_without_a_layer_form(tmp_path):
     path.write_text(HEAD + "  - {name: a, op: relu}\n")
     graph = load_layers_yaml(path)
     graph.ops[0].kind = "gather"
-    with pytest.raises(ConfigError, match=r"op 'a' \(gather\) has no layer-file form; layer files hold add, "):
+    with pytest.raises(
+        ConfigError, match=r"op 'a' \(gather\) has no layer-file form; layer files hold add, "
+    ):
         graph_to_layers(graph, "t")
 
 
@@ -567,5 +588,6 @@ def test_error_detection_postprocess_inputs(tmp_path):
     _raises(tmp_path, HEAD + "  - {name: b, op: reshape, shape: [1, 64, 4]}\n"
                              "  - {name: s, op: reshape, shape: [1, 32, 8], inputs: [input]}\n"
                              "  - {name: d, op: detection_postprocess, inputs: [b, s]}\n",
-            "7: layers[2].inputs: expected box encodings [1, anchors, 4] and class scores [1, anchors, classes] "
+            "7: layers[2].inputs: expected box encodings [1, anchors, 4] and class scores [1, anchors, "
+            "classes] "
             "(got [1, 64, 4] and [1, 32, 8]) (got ['b', 's'])")

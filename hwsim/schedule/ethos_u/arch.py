@@ -17,7 +17,16 @@ IFM8, IFM16, IFM8_EW, IFM16_EW, IFM32, ACC16, ACC32, ACC40 = range(8)
 SHRAM_ELEMENT_BITS = (8, 16, 8, 16, 32, 16, 32, 40)
 
 # Output cycle table index (EstimateAOCyclesPerElement): which output stage an op uses.
-OUT_EW32_UNARY, OUT_EW32_BINARY, OUT_MUL32, OUT_MUL_OR_ACC40, OUT_ADD_SIMPLE, OUT_ADD, OUT_MAXPOOL, OUT_OTHER = range(8)
+(
+    OUT_EW32_UNARY,
+    OUT_EW32_BINARY,
+    OUT_MUL32,
+    OUT_MUL_OR_ACC40,
+    OUT_ADD_SIMPLE,
+    OUT_ADD,
+    OUT_MAXPOOL,
+    OUT_OTHER,
+) = range(8)
 # Activation cycle table index: a LUT (sigmoid, tanh, table), a clamp (ReLU family), none.
 ACT_LUT, ACT_CLAMP, ACT_NONE = range(3)
 
@@ -57,16 +66,22 @@ _U55_OUT = {
 _U65_512_OUT = ((0.3125, 0.5625, 0.25, 0.1875, 0.25, 0.375, 0.0625, 0.125), (0.5, 0.125, 0.0))
 
 ACCELERATORS: dict[str, EthosUConfig] = {
-    "ethos-u55-32": EthosUConfig("ethos-u55-32", "u55", 32, 1, (1, 1, 4), (1, 1, 8), 16, (2, 2, 2, 2, 4, 4, 4, 4),
-                                 *_U55_OUT[32]),
-    "ethos-u55-64": EthosUConfig("ethos-u55-64", "u55", 64, 1, (1, 1, 8), (1, 1, 8), 16, (2, 2, 2, 2, 4, 4, 4, 8),
-                                 *_U55_OUT[64]),
-    "ethos-u55-128": EthosUConfig("ethos-u55-128", "u55", 128, 1, (1, 2, 8), (1, 2, 8), 24,
-                                  (4, 4, 4, 4, 8, 4, 8, 12), *_U55_OUT[128]),
-    "ethos-u55-256": EthosUConfig("ethos-u55-256", "u55", 256, 1, (2, 2, 8), (2, 2, 8), 48,
-                                  (8, 8, 8, 8, 16, 8, 16, 20), *_U55_OUT[256]),
-    "ethos-u65-256": EthosUConfig("ethos-u65-256", "u65", 256, 1, (2, 2, 8), (2, 2, 8), 48,
-                                  (8, 8, 8, 8, 16, 8, 16, 20), *_U55_OUT[256]),
-    "ethos-u65-512": EthosUConfig("ethos-u65-512", "u65", 256, 2, (2, 2, 8), (2, 2, 8), 48,
-                                  (8, 8, 8, 8, 16, 8, 16, 20), *_U65_512_OUT),
+    "ethos-u55-32": EthosUConfig(
+        "ethos-u55-32", "u55", 32, 1, (1, 1, 4), (1, 1, 8), 16, (2, 2, 2, 2, 4, 4, 4, 4), *_U55_OUT[32]
+    ),
+    "ethos-u55-64": EthosUConfig(
+        "ethos-u55-64", "u55", 64, 1, (1, 1, 8), (1, 1, 8), 16, (2, 2, 2, 2, 4, 4, 4, 8), *_U55_OUT[64]
+    ),
+    "ethos-u55-128": EthosUConfig(
+        "ethos-u55-128", "u55", 128, 1, (1, 2, 8), (1, 2, 8), 24, (4, 4, 4, 4, 8, 4, 8, 12), *_U55_OUT[128]
+    ),
+    "ethos-u55-256": EthosUConfig(
+        "ethos-u55-256", "u55", 256, 1, (2, 2, 8), (2, 2, 8), 48, (8, 8, 8, 8, 16, 8, 16, 20), *_U55_OUT[256]
+    ),
+    "ethos-u65-256": EthosUConfig(
+        "ethos-u65-256", "u65", 256, 1, (2, 2, 8), (2, 2, 8), 48, (8, 8, 8, 8, 16, 8, 16, 20), *_U55_OUT[256]
+    ),
+    "ethos-u65-512": EthosUConfig(
+        "ethos-u65-512", "u65", 256, 2, (2, 2, 8), (2, 2, 8), 48, (8, 8, 8, 8, 16, 8, 16, 20), *_U65_512_OUT
+    ),
 }

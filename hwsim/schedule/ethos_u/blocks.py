@@ -15,19 +15,48 @@ from functools import lru_cache
 
 import numpy as np
 
-from hwsim.schedule.ethos_u.arch import (ACC32, ACC40, IFM8, IFM8_EW, IFM16, IFM16_EW, IFM32, SHRAM_ELEMENT_BITS,
-                                         EthosUConfig)
+from hwsim.schedule.ethos_u.arch import (
+    ACC32,
+    ACC40,
+    IFM8,
+    IFM8_EW,
+    IFM16,
+    IFM16_EW,
+    IFM32,
+    SHRAM_ELEMENT_BITS,
+    EthosUConfig,
+)
 from hwsim.schedule.ethos_u.geometry import Kernel, Shape, div_up, elements, required_input_size, round_up
 
 # Vela's EthosU55NpuOp: the hardware operation an op type runs as.
-CONV, DEPTHWISE, POOLING, REDUCE_SUM, ELEMENTWISE, DMA, COMPOUND = ("conv", "depthwise", "pooling", "reduce_sum",
-                                                                     "elementwise", "dma", "compound")
-_HW_OP = {"DepthwiseConv2D": DEPTHWISE, "Conv2D": CONV, "FullyConnected": CONV, "MaxPool": POOLING,
-          "AvgPool": POOLING, "SumPool": POOLING, "ReduceSum": REDUCE_SUM, "ReduceMax": POOLING, "Rescale": POOLING,
-          "Transpose": COMPOUND, "MatMul": COMPOUND}
-ELEMENTWISE_TYPES = frozenset({"Add", "Sub", "Abs", "Mul", "Minimum", "Maximum", "LeakyRelu", "CLZ", "SHL", "Asr"})
-ACTIVATION_TYPES = frozenset({"Relu", "Relu0To1", "Relu6", "ReluN", "ReluN1To1", "Prelu", "Clamp", "Sigmoid", "Tanh",
-                              "LUT"})
+CONV, DEPTHWISE, POOLING, REDUCE_SUM, ELEMENTWISE, DMA, COMPOUND = (
+    "conv",
+    "depthwise",
+    "pooling",
+    "reduce_sum",
+    "elementwise",
+    "dma",
+    "compound",
+)
+_HW_OP = {
+    "DepthwiseConv2D": DEPTHWISE,
+    "Conv2D": CONV,
+    "FullyConnected": CONV,
+    "MaxPool": POOLING,
+    "AvgPool": POOLING,
+    "SumPool": POOLING,
+    "ReduceSum": REDUCE_SUM,
+    "ReduceMax": POOLING,
+    "Rescale": POOLING,
+    "Transpose": COMPOUND,
+    "MatMul": COMPOUND,
+}
+ELEMENTWISE_TYPES = frozenset(
+    {"Add", "Sub", "Abs", "Mul", "Minimum", "Maximum", "LeakyRelu", "CLZ", "SHL", "Asr"}
+)
+ACTIVATION_TYPES = frozenset(
+    {"Relu", "Relu0To1", "Relu6", "ReluN", "ReluN1To1", "Prelu", "Clamp", "Sigmoid", "Tanh", "LUT"}
+)
 # Ops the U55 runs as a 1x1 average-pool no-op (activations alone, copies, requantization).
 _AVGPOOL_NOP = ACTIVATION_TYPES | {"Quantize", "MemoryCopy", "Reverse"}
 
@@ -105,8 +134,12 @@ def _kernel_method_part(ifm_shape: Shape, ifm_bits: int, kernel: Kernel) -> bool
 
 
 def _ifm_block_size(ofm_h, ofm_w, kernel: Kernel, ublock_h: int, ublock_w: int, upscale: int, rounding: int):
-    h = required_input_size(ofm_h, kernel.stride_y, min(kernel.dilated_h, SUBKERNEL_MAX[1]), upscale, rounding)
-    w = required_input_size(ofm_w, kernel.stride_x, min(kernel.dilated_w, SUBKERNEL_MAX[0]), upscale, rounding)
+    h = required_input_size(
+        ofm_h, kernel.stride_y, min(kernel.dilated_h, SUBKERNEL_MAX[1]), upscale, rounding
+    )
+    w = required_input_size(
+        ofm_w, kernel.stride_x, min(kernel.dilated_w, SUBKERNEL_MAX[0]), upscale, rounding
+    )
     return round_up(h, ublock_h), round_up(w, ublock_w)
 
 
@@ -118,13 +151,28 @@ def find_block_config(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
     if q.op_type == "MemoryCopy" and q.ifm_bits > 16:
         mult = 2 if q.ifm_bits == 32 else 4
         ifm, ofm = q.ifm_shape, q.ofm_shape
-        return _search(arch, BlockQuery(q.op_type, (*ofm[:3], ofm[3] * mult), (*ifm[:3], ifm[3] * mult), None, 16, 16,
-                                        q.kernel, q.lut_bytes, q.scaled, q.upscale, q.rounding))
+        return _search(
+            arch,
+            BlockQuery(
+                q.op_type,
+                (*ofm[:3], ofm[3] * mult),
+                (*ifm[:3], ifm[3] * mult),
+                None,
+                16,
+                16,
+                q.kernel,
+                q.lut_bytes,
+                q.scaled,
+                q.upscale,
+                q.rounding,
+            ),
+        )
     return _search(arch, q)
 
 
 def _dependency_fit(shape: Shape, min_size: int) -> Shape:
-    """Split H (or W) in two or three when that leaves blocks of at least ``min_size`` (MatMulDependencyFit)."""
+    """Split H (or W) in two or three when that leaves blocks of at least ``min_size``
+    (MatMulDependencyFit)."""
     axis = 1 if shape[1] > OFM_BLOCK_MAX[0] else 2
     limit = OFM_BLOCK_MAX[axis - 1]
     if shape[axis] <= limit:
@@ -139,10 +187,23 @@ def _dependency_fit(shape: Shape, min_size: int) -> Shape:
 def _matmul_config(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
     batches = q.ofm_shape[1]
     ifm = _dependency_fit(q.ifm_shape, 4)
-    mul = _search(arch, BlockQuery("Mul", ifm, ifm, (1, batches, 1, q.ifm2_shape[3]), q.ifm_bits, 32, Kernel()))
+    mul = _search(
+        arch, BlockQuery("Mul", ifm, ifm, (1, batches, 1, q.ifm2_shape[3]), q.ifm_bits, 32, Kernel())
+    )
     red_ofm = _dependency_fit((1, batches, q.ifm_shape[2], 1), 4)
-    red = _search(arch, BlockQuery("ReduceSum", red_ofm, ifm, (1, batches, 1, q.ifm2_shape[3]), 32, q.ofm_bits,
-                                   Kernel(), scaled=q.scaled))
+    red = _search(
+        arch,
+        BlockQuery(
+            "ReduceSum",
+            red_ofm,
+            ifm,
+            (1, batches, 1, q.ifm2_shape[3]),
+            32,
+            q.ofm_bits,
+            Kernel(),
+            scaled=q.scaled,
+        ),
+    )
     return BlockConfig(red.ofm_block, red.ifm_block, red.traversal, red.acc40, red.max_ifm_buffer_bytes, mul)
 
 
@@ -152,7 +213,9 @@ def _search(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
         raise ValueError(f"Ethos-U55/U65 cannot run {q.op_type}")
     if op == COMPOUND and q.op_type == "MatMul":
         op = REDUCE_SUM
-    ifm_shape = q.ifm2_shape if q.ifm2_shape and elements(q.ifm2_shape) > elements(q.ifm_shape) else q.ifm_shape
+    ifm_shape = (
+        q.ifm2_shape if q.ifm2_shape and elements(q.ifm2_shape) > elements(q.ifm_shape) else q.ifm_shape
+    )
     ew_usage = 0
     if op == ELEMENTWISE:
         scalar = elements(q.ifm_shape) == 1 or (q.ifm2_shape is not None and elements(q.ifm2_shape) == 1)
@@ -198,10 +261,12 @@ def _search(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
     D, H, W = np.meshgrid(np.array(depths), hs, ws, indexing="ij")
     D, H, W = D.ravel(), H.ravel(), W.ravel()
     stride_y, stride_x = q.kernel.stride_y, q.kernel.stride_x
-    ih = np.ceil(((H - 1) * stride_y + min(q.kernel.dilated_h, SUBKERNEL_MAX[1]) + q.rounding) / q.upscale).astype(
-        np.int64)
-    iw = np.ceil(((W - 1) * stride_x + min(q.kernel.dilated_w, SUBKERNEL_MAX[0]) + q.rounding) / q.upscale).astype(
-        np.int64)
+    ih = np.ceil(
+        ((H - 1) * stride_y + min(q.kernel.dilated_h, SUBKERNEL_MAX[1]) + q.rounding) / q.upscale
+    ).astype(np.int64)
+    iw = np.ceil(
+        ((W - 1) * stride_x + min(q.kernel.dilated_w, SUBKERNEL_MAX[0]) + q.rounding) / q.upscale
+    ).astype(np.int64)
     ih = -(-ih // uh) * uh
     iw = -(-iw // uw) * uw
     idepth = D if equal_depth else np.full_like(D, ifm_block_depth)

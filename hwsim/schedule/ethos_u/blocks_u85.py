@@ -4,7 +4,8 @@ The U85 picks an OFM micro-block per op (the one that wastes the fewest output e
 valid for the op and its input precision), then searches an OFM block in one of four ways
 (``ArchEthosU85::FindBlockConfig`` in ``ethosu/regor/architecture/ethosu85/ethos_u85.cpp``, lines 907-1225):
 
-* **elementwise** ops fill the output and chaining buffers by rule, without a search (``FindElementwiseConfig``);
+* **elementwise** ops fill the output and chaining buffers by rule, without a search
+(``FindElementwiseConfig``);
 * **depthwise, pooling and reduce-sum** ops fit an area of the OFM's aspect into the accumulator and
   IFM RAMs, depth by depth, and keep the best-shaped fit (``AreaFit``, ``FindDepthwiseConfig``);
 * **everything else** (convolution, fully connected, MatMul, copies, resize) searches every block on the
@@ -21,23 +22,79 @@ import math
 
 import numpy as np
 
-from hwsim.schedule.ethos_u.arch_u85 import (ARGMAX, CONV, DEPTHWISE, ELEMENTWISE, MATMUL, POOL, REDUCE_MINMAX,
-                                             REDUCE_SUM, RESIZE, Block, EthosU85Config)
+from hwsim.schedule.ethos_u.arch_u85 import (
+    ARGMAX,
+    CONV,
+    DEPTHWISE,
+    ELEMENTWISE,
+    MATMUL,
+    POOL,
+    REDUCE_MINMAX,
+    REDUCE_SUM,
+    RESIZE,
+    Block,
+    EthosU85Config,
+)
 from hwsim.schedule.ethos_u.blocks import BlockConfig, BlockQuery
 from hwsim.schedule.ethos_u.geometry import Kernel, Shape, div_up, elements, round_up
 
 DMA, BRANCH = "dma", "branch"
-_HW_OP = {"DepthwiseConv2D": DEPTHWISE, "Conv2D": CONV, "ReduceSum": REDUCE_SUM, "FullyConnected": CONV,
-          "MatMul": CONV, "MaxPool": POOL, "AvgPool": POOL, "SumPool": POOL, "NullPool": POOL,
-          "QuantizedAvgPool": POOL, "QuantizedMaxPool": POOL, "ArgMax": ARGMAX, "ReduceMin": REDUCE_MINMAX,
-          "ReduceMax": REDUCE_MINMAX, "ReduceAny": REDUCE_MINMAX, "ReduceAll": REDUCE_MINMAX, "Resize": RESIZE,
-          "Gather": DMA, "Scatter": DMA, "If": BRANCH, "While": BRANCH}
+_HW_OP = {
+    "DepthwiseConv2D": DEPTHWISE,
+    "Conv2D": CONV,
+    "ReduceSum": REDUCE_SUM,
+    "FullyConnected": CONV,
+    "MatMul": CONV,
+    "MaxPool": POOL,
+    "AvgPool": POOL,
+    "SumPool": POOL,
+    "NullPool": POOL,
+    "QuantizedAvgPool": POOL,
+    "QuantizedMaxPool": POOL,
+    "ArgMax": ARGMAX,
+    "ReduceMin": REDUCE_MINMAX,
+    "ReduceMax": REDUCE_MINMAX,
+    "ReduceAny": REDUCE_MINMAX,
+    "ReduceAll": REDUCE_MINMAX,
+    "Resize": RESIZE,
+    "Gather": DMA,
+    "Scatter": DMA,
+    "If": BRANCH,
+    "While": BRANCH,
+}
 # The elementwise modes of the U85's command stream (s_ElementwiseMap, ethos_u85_register_cs_generator.cpp).
-ELEMENTWISE_TYPES = frozenset({"Add", "Sub", "Abs", "Mul", "Minimum", "Maximum", "LeakyRelu", "CLZ", "SHL", "SHR",
-                               "Div", "LogicalAnd", "LogicalOr", "LogicalXor", "LogicalNot", "And", "Or", "Xor",
-                               "Not", "Asr", "Equal", "Greater", "GreaterEqual", "NotEqual", "AndNot"})
-ACTIVATION_TYPES = frozenset({"Relu", "Relu0To1", "Relu6", "ReluN", "ReluN1To1", "Prelu", "Clamp", "Sigmoid", "Tanh",
-                              "LUT"})
+ELEMENTWISE_TYPES = frozenset(
+    {
+        "Add",
+        "Sub",
+        "Abs",
+        "Mul",
+        "Minimum",
+        "Maximum",
+        "LeakyRelu",
+        "CLZ",
+        "SHL",
+        "SHR",
+        "Div",
+        "LogicalAnd",
+        "LogicalOr",
+        "LogicalXor",
+        "LogicalNot",
+        "And",
+        "Or",
+        "Xor",
+        "Not",
+        "Asr",
+        "Equal",
+        "Greater",
+        "GreaterEqual",
+        "NotEqual",
+        "AndNot",
+    }
+)
+ACTIVATION_TYPES = frozenset(
+    {"Relu", "Relu0To1", "Relu6", "ReluN", "ReluN1To1", "Prelu", "Clamp", "Sigmoid", "Tanh", "LUT"}
+)
 # Ops the U85 runs as a 1x1 average-pool no-op; with 32-bit or wider data some run as a "null pool".
 _AVGPOOL_NOP = ACTIVATION_TYPES | {"Quantize", "MemoryCopy", "Transpose", "Reverse", "Rescale"}
 _NULL_POOL = frozenset({"NullPool", "MemoryCopy", "Rescale", "Transpose", "Reverse"})
@@ -55,7 +112,8 @@ TRANSPOSE_MASKS = {"None": 0x76543210, "NWHC": 0x76543120, "NHCW": 0x76543201, "
 
 
 def hw_op(op_type: str) -> str | None:
-    """The U85 hardware operation of a Vela op type (``ArchEthosU85::GetHWOp``), or None if the NPU cannot run it."""
+    """The U85 hardware operation of a Vela op type (``ArchEthosU85::GetHWOp``), or None if the NPU cannot
+    run it."""
     if op_type in _HW_OP:
         return _HW_OP[op_type]
     if op_type in ELEMENTWISE_TYPES:
@@ -80,7 +138,9 @@ def unpermute(shape: tuple[int, ...], transpose: str) -> tuple[int, ...]:
     return tuple(out[::-1])
 
 
-def _ublock_valid(arch: EthosU85Config, op_type: str, ifm_bits: int, ublock: Block, depth_first_1x1: bool) -> bool:
+def _ublock_valid(
+    arch: EthosU85Config, op_type: str, ifm_bits: int, ublock: Block, depth_first_1x1: bool
+) -> bool:
     """Whether ``ublock`` runs this op at this input precision (``IsUBlockValid``)."""
     op = hw_op(op_type)
     if op is None:
@@ -111,7 +171,8 @@ def find_ublock(arch: EthosU85Config, op_type: str, ifm_bits: int, ofm_shape: Sh
 
 
 def kernel_first(ifm_depth: int, kernel: Kernel, sparse: bool) -> bool:
-    """Part-kernel-first traversal when it uses the MACs at least as well as depth-first (``ChooseKernelFirst``)."""
+    """Part-kernel-first traversal when it uses the MACs at least as well as depth-first
+    (``ChooseKernelFirst``)."""
     k = kernel.area
     step, minimum = (10, 4) if sparse else (5, 2)
     k_rounded = (k // step) * step + max(k % step, minimum)
@@ -143,7 +204,8 @@ def _granular_tile(size: int, granule: int, tile: int) -> int:
 
 
 def _reapportion(value: int, limit: int, avail: int, required: int) -> tuple[int, int]:
-    """Multiply ``value`` by what ``avail`` can spare above ``required`` (at least 2x), dividing ``avail`` by it."""
+    """Multiply ``value`` by what ``avail`` can spare above ``required`` (at least 2x), dividing ``avail``
+    by it."""
     excess = min(avail // required, limit // value)
     if excess >= 2:
         return value * excess, avail // excess
@@ -152,7 +214,8 @@ def _reapportion(value: int, limit: int, avail: int, required: int) -> tuple[int
 
 def _elementwise_block(arch: EthosU85Config, q: BlockQuery, ofm_shape: Shape, ublock: Block, granule: Block,
                        block_max: Block) -> Block:
-    """Elementwise ops fill the output buffer, or the chaining buffer if an IFM broadcasts (FindElementwiseConfig)."""
+    """Elementwise ops fill the output buffer, or the chaining buffer if an IFM broadcasts
+    (FindElementwiseConfig)."""
     ofm = tuple(round_up(a, g) for a, g in zip(ofm_shape[1:], granule))
     limit = tuple(min(a, b) for a, b in zip(ofm, block_max))
     scalar = elements(q.ifm_shape) == 1 or (q.ifm2_shape is not None and elements(q.ifm2_shape) == 1)
@@ -251,7 +314,9 @@ def _area_fit(arch: EthosU85Config, ofm: Block, limit: Block, ifm_shape: Shape, 
         retry = np.where(same, retry - 1, retry)
         ib_ratio = np.where(same & (retry <= 0), 0.9, ib_ratio)
         prev_req = np.where(active, acc_req, prev_req)
-        fit_acc = np.where(active & (ib_ratio < 1.0) & (ab_ratio > 1.0), np.minimum(fit_acc, acc_req), fit_acc)
+        fit_acc = np.where(
+            active & (ib_ratio < 1.0) & (ab_ratio > 1.0), np.minimum(fit_acc, acc_req), fit_acc
+        )
         ratio = np.minimum(ib_ratio, ab_ratio)
         new_acc = np.maximum((fit_acc // ub_acc * ratio).astype(np.int64), 0) * ub_acc
         new_acc = np.where(new_acc == fit_acc, fit_acc - ub_acc, new_acc)
@@ -282,7 +347,9 @@ def _depthwise_block(arch: EthosU85Config, q: BlockQuery, ofm_shape: Shape, ublo
     ofm = tuple(round_up(a, g) for a, g in zip(ofm_shape[1:], granule))
     limit = tuple(min(a, b) for a, b in zip(ofm, block_max))
     ib_elems = (arch.ifm_ram_bytes * 8) // q.ifm_bits
-    fit = _area_fit(arch, ofm, limit, q.ifm_shape, q.kernel, ublock, granule, acc_bits, q.ifm_bits, ifm_block_depth)
+    fit = _area_fit(
+        arch, ofm, limit, q.ifm_shape, q.kernel, ublock, granule, acc_bits, q.ifm_bits, ifm_block_depth
+    )
     if fit is None:
         raise ValueError(f"no Ethos-U85 block config fits {q.op_type} {q.ofm_shape}")
     height, width, depth = fit
@@ -327,11 +394,19 @@ def find_block_config(arch: EthosU85Config, q: BlockQuery) -> BlockConfig:
     if op is None or op in (DMA, BRANCH):
         raise ValueError(f"Ethos-U85 has no block config for {q.op_type}")
     ofm_shape = unpermute(q.ofm_shape, q.transpose)
-    ifm_shape = q.ifm2_shape if q.ifm2_shape and elements(q.ifm2_shape) > elements(q.ifm_shape) else q.ifm_shape
+    ifm_shape = (
+        q.ifm2_shape if q.ifm2_shape and elements(q.ifm2_shape) > elements(q.ifm_shape) else q.ifm_shape
+    )
     pooling = op in (POOL, REDUCE_MINMAX, ARGMAX)
-    acc48 = (q.ifm_bits == 16 and not pooling and op != REDUCE_SUM and q.scaled) or q.ifm_bits > 32 or q.ofm_bits > 32
+    acc48 = (
+        (q.ifm_bits == 16 and not pooling and op != REDUCE_SUM and q.scaled)
+        or q.ifm_bits > 32
+        or q.ofm_bits > 32
+    )
     acc_bits = 64 if acc48 else 32
-    part_kernel = op == CONV and q.ifm2_shape is None and kernel_first(ifm_shape[3], q.kernel, q.sparse_weights)
+    part_kernel = (
+        op == CONV and q.ifm2_shape is None and kernel_first(ifm_shape[3], q.kernel, q.sparse_weights)
+    )
     ublock = find_ublock(arch, q.op_type, q.ifm_bits, ofm_shape, q.kernel, part_kernel)
     if ublock is None:
         raise ValueError(f"no Ethos-U85 micro-block runs {q.op_type} with {q.ifm_bits}-bit input")
@@ -354,7 +429,9 @@ def find_block_config(arch: EthosU85Config, q: BlockQuery) -> BlockConfig:
         block = _elementwise_block(arch, q, ofm_shape, ublock, granule, block_max)
         return config(block, block)
     if op == DEPTHWISE:
-        return config(*_depthwise_block(arch, q, ofm_shape, ublock, granule, block_max, acc_bits, 0), "Depthwise")
+        return config(
+            *_depthwise_block(arch, q, ofm_shape, ublock, granule, block_max, acc_bits, 0), "Depthwise"
+        )
     ifm_block_depth = 64
     if part_kernel:
         ifm_block_depth = 16
@@ -374,7 +451,8 @@ def find_block_config(arch: EthosU85Config, q: BlockQuery) -> BlockConfig:
 def _search(arch: EthosU85Config, q: BlockQuery, op: str, ofm_shape: Shape, ifm_shape: Shape, ublock: Block,
             granule: Block, block_max: Block, acc_bits: int, ifm_block_depth: int,
             pooling: bool) -> tuple[Block, Block]:
-    """Every block on the micro-block grid, costed by IFM and weight fetch per OFM element (lines 1030-1225)."""
+    """Every block on the micro-block grid, costed by IFM and weight fetch per OFM element (lines
+    1030-1225)."""
     resize = op == RESIZE
     equal_depth = pooling or resize  # elementwise and depthwise ops never get here
     step = [max(a, b) for a, b in zip(ublock, granule)]
@@ -416,7 +494,9 @@ def _search(arch: EthosU85Config, q: BlockQuery, op: str, ofm_shape: Shape, ifm_
             ib_depth = D if equal_depth else np.minimum(id_rounded, ifm_shape[3])
             ib_depth = -(-ib_depth // alloc[:, 2]) * alloc[:, 2]
             ifm_bytes = ih * iw * ib_depth * (q.ifm_bits // 8) * blocks_in_ram
-            acc_bytes = (H * W * (-(-D // ACC_DEPTH_GRANULE) * ACC_DEPTH_GRANULE) * acc_bits) // 8 * blocks_in_ram
+            acc_bytes = (
+                (H * W * (-(-D // ACC_DEPTH_GRANULE) * ACC_DEPTH_GRANULE) * acc_bits) // 8 * blocks_in_ram
+            )
             fits = (ifm_bytes <= arch.ifm_ram_bytes) & (acc_bytes <= arch.acc_ram_bytes)
         if fits.any():
             break

@@ -59,7 +59,9 @@ def is_cascadable(op: VOp, cost) -> bool:
         op.type in CASCADABLE_CONV or op.type in CASCADABLE_ELEMENTWISE or op.type in CASCADABLE_POOL)
 
 
-def can_reuse_rolling_buffer(op: VOp, cost, ifm_buffer: CascadeBuffer | None, ofm_buffer: CascadeBuffer) -> bool:
+def can_reuse_rolling_buffer(
+    op: VOp, cost, ifm_buffer: CascadeBuffer | None, ofm_buffer: CascadeBuffer
+) -> bool:
     """An op whose output may overwrite its input's rolling buffer (CanReuseCascadeRollingBuffer)."""
     if ifm_buffer is None or not _one_to_one(op) or cost.stripe_input != cost.stripe:
         return False
@@ -90,7 +92,9 @@ class CascadeBuilder:
         if self.sched.requires_full(producer.ofm.tensor) or self.sched.requires_full(ifm.tensor):
             return CascadeBuffer(tuple(max(a, b) for a, b in zip(producer.ofm.shape, ifm.shape)),
                                  max(self.sched.size_of(producer.ofm.tensor), self.sched.size_of(ifm.tensor)))
-        return rolling_buffer(costs[producer.index].stripe, costs[consumer.index].stripe_input, producer.ofm.bits)
+        return rolling_buffer(
+            costs[producer.index].stripe, costs[consumer.index].stripe_input, producer.ofm.bits
+        )
 
     def build(self, costs: list, fallback: list, limit_bytes: int) -> dict[int, CascadeInfo]:
         """Assign cascades to ``costs`` (copies of them, in place of the list entries) and return them."""

@@ -21,8 +21,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from hwsim.schedule.ethos_u.arch import (ACT_CLAMP, ACT_LUT, ACT_NONE, OUT_ADD, OUT_EW32_BINARY, OUT_EW32_UNARY,
-                                         OUT_MAXPOOL, OUT_MUL32, OUT_MUL_OR_ACC40, OUT_OTHER, EthosUConfig)
+from hwsim.schedule.ethos_u.arch import (
+    ACT_CLAMP,
+    ACT_LUT,
+    ACT_NONE,
+    OUT_ADD,
+    OUT_EW32_BINARY,
+    OUT_EW32_UNARY,
+    OUT_MAXPOOL,
+    OUT_MUL32,
+    OUT_MUL_OR_ACC40,
+    OUT_OTHER,
+    EthosUConfig,
+)
 from hwsim.schedule.ethos_u.blocks import (COMPOUND, CONV, DEPTHWISE, DMA, ELEMENTWISE, POOLING, REDUCE_SUM,
                                            SUBKERNEL_MAX, BlockConfig, hw_op)
 from hwsim.schedule.ethos_u.geometry import Kernel, Shape, div_up, elements
@@ -92,7 +103,8 @@ class ElementAccess:
     weights_refetch: int = 1
     tmp_read: int = 0
     tmp_write: int = 0
-    group: list[ElementAccess] = field(default_factory=list)  # U85: external feature maps of the op group's later ops
+    # U85: external feature maps of the op group's later ops
+    group: list[ElementAccess] = field(default_factory=list)
 
 
 def storage_rounding(fmt: str) -> Shape:
@@ -149,15 +161,18 @@ def _min_ifm_cycles(arch: EthosUConfig, q: PerfQuery) -> int:
         if fm is None:
             continue
         count = elements(_min_shape(fm.shape, q.config.ifm_block))
-        tx = memory_transfer(arch.cores, True, fm.memory, fm.format, q.ifm.bits, q.config.ifm_block, fm.shape, count)
+        tx = memory_transfer(
+            arch.cores, True, fm.memory, fm.format, q.ifm.bits, q.config.ifm_block, fm.shape, count
+        )
         cycles = max(cycles, fm.memory.read_latency + int(tx / fm.memory.bandwidth))
     return cycles
 
 
 def _min_ofm_cycles(arch: EthosUConfig, q: PerfQuery) -> int:
     count = elements(_min_shape(q.ofm.shape, q.config.ofm_block))
-    tx = memory_transfer(arch.cores, False, q.ofm.memory, q.ofm.format, q.ofm.bits, q.config.ofm_block, q.ofm.shape,
-                         count)
+    tx = memory_transfer(
+        arch.cores, False, q.ofm.memory, q.ofm.format, q.ofm.bits, q.config.ofm_block, q.ofm.shape, count
+    )
     return q.ofm.memory.write_latency + int(tx / q.ofm.memory.bandwidth)
 
 
@@ -300,8 +315,15 @@ def matmul_cycles(arch: EthosUConfig, q: PerfQuery) -> tuple[int, int]:
     mul_q = PerfQuery("Mul", q.kernel, prev, q.ifm, FeatureMap(q.ifm.shape, 32, q.tmp_memory, q.ofm.format),
                       FeatureMap(q.ifm.shape, q.ifm2.bits, q.ifm2.memory, q.ifm2.format), q.activation)
     mul = elementwise_cycles(arch, mul_q)
-    red_q = PerfQuery("ReduceSum", q.kernel, q.config, FeatureMap(q.ifm.shape, q.ifm.bits, q.tmp_memory, q.ifm.format),
-                      FeatureMap((*q.ifm.shape[:3], 1), q.ofm.bits, q.ofm.memory, q.ofm.format), None, q.activation)
+    red_q = PerfQuery(
+        "ReduceSum",
+        q.kernel,
+        q.config,
+        FeatureMap(q.ifm.shape, q.ifm.bits, q.tmp_memory, q.ifm.format),
+        FeatureMap((*q.ifm.shape[:3], 1), q.ofm.bits, q.ofm.memory, q.ofm.format),
+        None,
+        q.activation,
+    )
     red_cycles, red_macs = mac_op_cycles(arch, red_q)
     cols = q.ifm2.shape[2]
     return (mul + red_cycles) * cols, red_macs * cols
@@ -380,12 +402,19 @@ def element_access(arch: EthosUConfig, q: PerfQuery) -> ElementAccess:
 def to_bytes(arch: EthosUConfig, q: PerfQuery, access: ElementAccess) -> ElementAccess:
     """Bytes moved for an element access, burst inefficiency included (ElementTransferToBytes)."""
     cfg = q.config
-    out = ElementAccess(list(access.ifm_read), access.ofm_write, [0, 0], access.weights_refetch, access.tmp_read,
-                        access.tmp_write)
+    out = ElementAccess(
+        list(access.ifm_read),
+        access.ofm_write,
+        [0, 0],
+        access.weights_refetch,
+        access.tmp_read,
+        access.tmp_write,
+    )
     for i, fm in enumerate((q.ifm, q.ifm2)):
         if fm is not None:
-            out.ifm_read[i] = memory_transfer(arch.cores, True, fm.memory, fm.format, fm.bits, cfg.ifm_block, fm.shape,
-                                              access.ifm_read[i])
+            out.ifm_read[i] = memory_transfer(
+                arch.cores, True, fm.memory, fm.format, fm.bits, cfg.ifm_block, fm.shape, access.ifm_read[i]
+            )
     out.ofm_write = memory_transfer(arch.cores, False, q.ofm.memory, q.ofm.format, q.ofm.bits, cfg.ofm_block,
                                     q.ofm.shape, access.ofm_write)
     if q.encoded_weight_bytes:
@@ -423,5 +452,8 @@ def access_cycles(q: PerfQuery, byte_access: ElementAccess) -> dict[str, tuple[M
 
 
 def mem_to_mem_cycles(dst: Memory, src: Memory, nbytes: int) -> int:
-    """Cycles of a DMA copy: the slower of reading the source and writing the destination, latency included."""
-    return max(int(nbytes / src.bandwidth) + src.read_latency, int(nbytes / dst.bandwidth) + dst.write_latency)
+    """Cycles of a DMA copy: the slower of reading the source and writing the destination, latency
+    included."""
+    return max(
+        int(nbytes / src.bandwidth) + src.read_latency, int(nbytes / dst.bandwidth) + dst.write_latency
+    )

@@ -40,9 +40,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.schedule.ethos_u.arch_u85 import (ARGMAX, CONV, DEPTHWISE, ELEMENTWISE, OUT_8, OUT_16, OUT_32, OUT_64,
-                                             OUT_BINARY_32, OUT_CHAINED_32, POOL, REDUCE_MINMAX, REDUCE_SUM, RESIZE,
-                                             EthosU85Config)
+from hwsim.schedule.ethos_u.arch_u85 import (
+    ARGMAX,
+    CONV,
+    DEPTHWISE,
+    ELEMENTWISE,
+    OUT_8,
+    OUT_16,
+    OUT_32,
+    OUT_64,
+    OUT_BINARY_32,
+    OUT_CHAINED_32,
+    POOL,
+    REDUCE_MINMAX,
+    REDUCE_SUM,
+    RESIZE,
+    EthosU85Config,
+)
 from hwsim.schedule.ethos_u.blocks_u85 import ACTIVATION_TYPES, BRANCH, DMA, SUBKERNEL_MAX, hw_op
 from hwsim.schedule.ethos_u.estimator import (FIRST, LAST, ElementAccess, FeatureMap, Memory, PerfQuery,
                                               storage_rounding)
@@ -62,7 +76,8 @@ _HALF_RATE_TRANSPOSES = frozenset({"NWHC", "NWCH", "NCWH"})  # they swap H and W
 MEM2MEM, IFM_STREAM, WEIGHT, FAST_WEIGHT, IFM, SCALE, WRITE = range(1, 8)
 FEATURE_MAPS, WEIGHTS, SCALES = "feature_maps", "weights", "scales"
 # The 2 KB RAM an op's look-up table (256 bytes for 8-bit data, 2 KB for 16-bit) is copied into before the op
-# runs, at a byte per cycle (ArchEthosU85::ApplyConfig, ethos_u85.cpp): mem_to_mem_cycles(arch, LUT_MEMORY, ...).
+# runs, at a byte per cycle (ArchEthosU85::ApplyConfig, ethos_u85.cpp): mem_to_mem_cycles(arch, LUT_MEMORY,
+# ...).
 LUT_MEMORY = Memory("lutram", 1.0, 0, 0, 1, 1, 1000, 1000)
 
 
@@ -124,7 +139,9 @@ def _cycles_at(nbytes: int, bandwidth: float) -> int:
     return int(f32(nbytes) / f32(bandwidth))
 
 
-def memory_transfer(is_read: bool, memory: Memory, fmt: str, bits: int, block, shape: Shape, count: int) -> int:
+def memory_transfer(
+    is_read: bool, memory: Memory, fmt: str, bits: int, block, shape: Shape, count: int
+) -> int:
     """Bytes a transfer of ``count`` elements costs on ``memory``, partly used bursts counted whole.
 
     The burst is what one block row (NHWC) or brick column (NHCWB16) moves contiguously
@@ -161,11 +178,15 @@ def _min_ifm_cycles(q: PerfQuery) -> int:
 def _min_ofm_cycles(q: PerfQuery) -> int:
     """Cycles to write the last OFM block."""
     count = elements(_min_shape(q.ofm.shape, q.config.ofm_block))
-    tx = memory_transfer(False, q.ofm.memory, q.ofm.format, q.ofm.bits, q.config.ofm_block, q.ofm.shape, count)
+    tx = memory_transfer(
+        False, q.ofm.memory, q.ofm.format, q.ofm.bits, q.config.ofm_block, q.ofm.shape, count
+    )
     return q.ofm.memory.write_latency + _cycles_at(tx, q.ofm.memory.bandwidth)
 
 
-def _output_cycles(arch: EthosU85Config, op_type: str, ifm: FeatureMap, ofm: FeatureMap, to_chain: bool) -> float:
+def _output_cycles(
+    arch: EthosU85Config, op_type: str, ifm: FeatureMap, ofm: FeatureMap, to_chain: bool
+) -> float:
     """Output-stage cycles per element of one op (``GetOutputCyclesPerElement``)."""
     if op_type == "Div":
         return 33.0
@@ -188,7 +209,8 @@ def _output_cycles(arch: EthosU85Config, op_type: str, ifm: FeatureMap, ofm: Fea
 
 
 def _activation_cycles(arch: EthosU85Config, transpose: str, reverse: str) -> float:
-    """Cycles per element of a fused activation, transpose or reverse: half rate if it swaps H and W or reverses W."""
+    """Cycles per element of a fused activation, transpose or reverse: half rate if it swaps H and W or
+    reverses W."""
     return arch.activation_cycles[1 if transpose in _HALF_RATE_TRANSPOSES or reverse == "W" else 0]
 
 
@@ -242,7 +264,13 @@ def mac_cycles_per_block(arch: EthosU85Config, q: PerfQuery) -> int:
                 cycles = max(decode_cycles, 4 * n_wh * (ifm_bits // 8)) * steps * n_d
             elif (op == CONV and not part_kernel) or op == REDUCE_SUM:
                 steps = sub_elems
-                cycles = max(decode_cycles, ifm_depth // 8 * n_wh) * steps * n_d * (ifm_bits // 8) // sparse_divisor
+                cycles = (
+                    max(decode_cycles, ifm_depth // 8 * n_wh)
+                    * steps
+                    * n_d
+                    * (ifm_bits // 8)
+                    // sparse_divisor
+                )
             else:
                 steps = div_up(sub_elems, 2 if ifm_bits == 16 else 4)
                 cycles = max(decode_cycles, 4 * n_wh) * steps * n_d * div_up(ifm_depth, 8) // sparse_divisor
@@ -397,8 +425,14 @@ def element_access(arch: EthosU85Config, q: PerfQuery) -> ElementAccess:
 def to_bytes(arch: EthosU85Config, q: PerfQuery, access: ElementAccess) -> ElementAccess:
     """Bytes moved for an element access, burst inefficiency included (``ElementTransferToBytes``)."""
     cfg = q.config
-    out = ElementAccess(list(access.ifm_read), access.ofm_write, [0, 0], access.weights_refetch, access.tmp_read,
-                        access.tmp_write)
+    out = ElementAccess(
+        list(access.ifm_read),
+        access.ofm_write,
+        [0, 0],
+        access.weights_refetch,
+        access.tmp_read,
+        access.tmp_write,
+    )
     for i, fm in enumerate((q.ifm, q.ifm2)):
         if fm is not None:
             out.ifm_read[i] = memory_transfer(True, fm.memory, fm.format, fm.bits, cfg.ifm_block, fm.shape,
@@ -413,23 +447,28 @@ def to_bytes(arch: EthosU85Config, q: PerfQuery, access: ElementAccess) -> Eleme
         sub_bytes = ElementAccess()
         index, fm = _first_external(sub)
         if index == 2:
-            sub_bytes.ofm_write = memory_transfer(False, fm.memory, fm.format, fm.bits, cfg.ofm_block, fm.shape,
-                                                  ext.ofm_write)
+            sub_bytes.ofm_write = memory_transfer(
+                False, fm.memory, fm.format, fm.bits, cfg.ofm_block, fm.shape, ext.ofm_write
+            )
         elif fm is not None:
-            sub_bytes.ifm_read[index] = memory_transfer(True, fm.memory, fm.format, fm.bits, cfg.ifm_block, fm.shape,
-                                                        ext.ifm_read[index])
+            sub_bytes.ifm_read[index] = memory_transfer(
+                True, fm.memory, fm.format, fm.bits, cfg.ifm_block, fm.shape, ext.ifm_read[index]
+            )
         out.group.append(sub_bytes)
     return out
 
 
 def _read_channel(op_type: str, ifm_index: int) -> int:
-    """The channel an IFM is read through: elementwise and resize inputs and a MatMul's second operand stream."""
+    """The channel an IFM is read through: elementwise and resize inputs and a MatMul's second operand
+    stream."""
     if (ifm_index == 1 and op_type == "MatMul") or op_type == "Resize" or op_type in _ELEMENTWISE:
         return IFM_STREAM
     return IFM
 
 
-def access_cycles(arch: EthosU85Config, q: PerfQuery, byte_access: ElementAccess) -> dict[str, MemoryAccessCycles]:
+def access_cycles(
+    arch: EthosU85Config, q: PerfQuery, byte_access: ElementAccess
+) -> dict[str, MemoryAccessCycles]:
     """Per memory name: bytes and access cycles of one op group (``MeasureAccessCycles``).
 
     Bytes are grouped by memory, channel and kind (feature maps, weights, scales). A memory's cycles
@@ -495,7 +534,8 @@ def access_cycles(arch: EthosU85Config, q: PerfQuery, byte_access: ElementAccess
 
 
 def mem_to_mem_cycles(arch: EthosU85Config, dst: Memory, src: Memory, nbytes: int) -> int:
-    """Cycles of a DMA copy: the slower of reading the source (memory-to-memory channel) and writing the destination."""
+    """Cycles of a DMA copy: the slower of reading the source (memory-to-memory channel) and writing the
+    destination."""
     read = _cycles_at(nbytes, channel_bandwidth(arch, src, MEM2MEM)) + src.read_latency
     write = _cycles_at(nbytes, channel_bandwidth(arch, dst, WRITE)) + dst.write_latency
     return max(read, write)

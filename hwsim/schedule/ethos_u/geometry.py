@@ -49,7 +49,8 @@ def as_nhwc(shape: tuple[int | None, ...]) -> Shape:
 
 @dataclass(frozen=True)
 class Kernel:
-    """A kernel's size, stride and dilation (x = width, y = height) and its padding (top, left, bottom, right)."""
+    """A kernel's size, stride and dilation (x = width, y = height) and its padding (top, left, bottom,
+    right)."""
 
     w: int = 1
     h: int = 1
@@ -82,5 +83,6 @@ UNIT_KERNEL = Kernel()
 
 
 def required_input_size(value: int, stride: int, border: int, upscale: int = 1, rounding: int = 0) -> int:
-    """Input rows (or columns) needed for ``value`` output rows: ``ceil(((value-1)*stride + border + rounding) / upscale)``."""
+    """Input rows (or columns) needed for ``value`` output rows: ``ceil(((value-1)*stride + border +
+    rounding) / upscale)``."""
     return math.ceil(((value - 1) * stride + border + rounding) / upscale)

@@ -80,7 +80,8 @@ class VOp:
     cpu_reason: str = ""  # why a CPU op is not on the NPU (the Vela rule it fails)
     primary_ifm: int = 0
     tmp: VTensor | None = None  # scratch of a U55 MatMul
-    perm: tuple[int, ...] | None = None  # a Transpose's NHWC axis permutation (U85: also one fused into the op)
+    # a Transpose's NHWC axis permutation (U85: also one fused into the op)
+    perm: tuple[int, ...] | None = None
     index: int = 0  # position in the schedule; a chained op shares its primary op's
     parent: VOp | None = None  # U85: the primary op of the op group this op is chained into
     group: list[GroupMember] = field(default_factory=list)  # U85 primary: its op group's ops, itself first

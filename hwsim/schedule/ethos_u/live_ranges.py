@@ -111,7 +111,9 @@ class LiveRangeGraph:
         ra, rb = self.by_tensor.get(id(a)), self.by_tensor.get(id(b))
         return ra is not None and ra is rb
 
-    def extract(self, ops: list[VOp], costs, cascades: dict, in_target, size_of, add_rolling_buffers: bool) -> None:
+    def extract(
+        self, ops: list[VOp], costs, cascades: dict, in_target, size_of, add_rolling_buffers: bool
+    ) -> None:
         """Vela's ExtractLiveRangesFromCascades over ``ops``; sets each cost's ``time_index``.
 
         ``in_target(tensor)`` says whether a tensor lives in the memory being tracked; ``size_of(tensor)``

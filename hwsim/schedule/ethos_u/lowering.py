@@ -8,8 +8,9 @@ What is reproduced, each from Vela's ``ethosu/regor/compiler`` sources:
   pool, subtract, exponent LUT, shifts, a reduce-sum and three Newton-Raphson steps: 28 ops for int8, 16
   for int16); SQUARED_DIFFERENCE becomes casts, multiplies and a subtract; RSQRT, LOGISTIC, TANH and
   HARD_SWISH become lookup tables; BATCH_MATMUL a MatMul; a PAD before a VALID convolution becomes its
-  explicit padding (``graphir_optimiser.cpp``: ReplacePadByExplicitPadding); a binary op whose two inputs both broadcast first
-  materialises one of them with an Add of zeros; reshapes are views; float ops stay on the CPU;
+  explicit padding (``graphir_optimiser.cpp``: ReplacePadByExplicitPadding); a binary op whose two inputs both
+  broadcast first materialises one of them with an Add of zeros; reshapes are views; float ops stay on the
+  CPU;
 * **execution order** (``Graph::TraverseGraphFromEnd``): depth first from the outputs, last input first;
 * **placement** (:mod:`.supported`): an operator of a ``.tflite`` file that Vela's supported-operator rules
   reject becomes a CPU op whose ``cpu_reason`` names the rule;
@@ -59,7 +60,8 @@ class _Builder:
         self.tensors: dict[str, VTensor] = {}
         self.ops: list[VOp] = []
         self.view_of: dict[str, tuple[str, Shape]] = {}
-        self.folded_pads: dict[str, tuple[str, tuple[int, int, int, int]]] = {}  # padded tensor -> (source, pads)
+        # padded tensor -> (source, pads)
+        self.folded_pads: dict[str, tuple[str, tuple[int, int, int, int]]] = {}
         self.op: Op | None = None
         self.position = 0  # the model op being lowered: its position in the graph
         outputs = set(graph.outputs)
@@ -99,16 +101,26 @@ class _Builder:
         return self.new(name, shape, bits, np.zeros(elements(shape), np.int64))
 
     # -- ops ----------------------------------------------------------------------------------------------
-    def emit(self, op_type: str, ifm: VConn, ofm: VConn, ifm2: VConn | None = None, pre_activation_bits: int = 0,
-             **kw) -> VOp:
+    def emit(
+        self,
+        op_type: str,
+        ifm: VConn,
+        ofm: VConn,
+        ifm2: VConn | None = None,
+        pre_activation_bits: int = 0,
+        **kw,
+    ) -> VOp:
         """Add one op reading ``ifm`` (and ``ifm2``) and writing ``ofm``.
 
         On U85 an ``activation`` is emitted as an op of its own, reading a ``pre_activation_bits`` (default:
         the OFM's) intermediate, as Vela unfuses it (``TfLiteReader::UnFuseActivation``); packing decides
         whether it fuses back.
         """
-        if ifm2 is not None and self.family != "u85" and op_type in ("Add", "Sub", "Mul", "Maximum", "Minimum", "Asr",
-                                                                    "SHL"):
+        if (
+            ifm2 is not None
+            and self.family != "u85"
+            and op_type in ("Add", "Sub", "Mul", "Maximum", "Minimum", "Asr", "SHL")
+        ):
             ifm, ifm2 = self._materialise_broadcast(op_type, ifm, ifm2, ofm)
         if self.family == "u85" and kw.get("activation"):
             activation, uses_lut = kw.pop("activation"), kw.pop("uses_lut", False)
@@ -253,28 +265,55 @@ def _lower_op(b: _Builder, op: Op) -> None:
             kernel = replace(kernel, pad_top=pads[0], pad_left=pads[1], pad_bottom=pads[2], pad_right=pads[3])
         w = g.tensors[op.inputs[1]]
         vtype = "Conv2D" if kind == "conv2d" else "DepthwiseConv2D"
-        b.emit(vtype, ifm, b.conn(op.outputs[0]), kernel=kernel, weights=b.tensor(op.inputs[1]),
-               weight_zero_points=None if w.quant is None else np.asarray(w.quant.zero_point), has_scales=True,
-               activation=act)
+        b.emit(
+            vtype,
+            ifm,
+            b.conn(op.outputs[0]),
+            kernel=kernel,
+            weights=b.tensor(op.inputs[1]),
+            weight_zero_points=None if w.quant is None else np.asarray(w.quant.zero_point),
+            has_scales=True,
+            activation=act,
+        )
         return
     if kind == "fully_connected":
         w = g.tensors[op.inputs[1]]
         depth, out_depth = int(w.shape[-1]), int(w.shape[0])
         ifm_shape, ofm_shape = _fc_shapes(as_nhwc(g.tensors[op.inputs[0]].shape), depth, out_depth)
-        b.emit("FullyConnected", b.conn(op.inputs[0], ifm_shape), b.conn(op.outputs[0], ofm_shape),
-               weights=b.tensor(op.inputs[1]),
-               weight_zero_points=None if w.quant is None else np.asarray(w.quant.zero_point), has_scales=True,
-               activation=act)
+        b.emit(
+            "FullyConnected",
+            b.conn(op.inputs[0], ifm_shape),
+            b.conn(op.outputs[0], ofm_shape),
+            weights=b.tensor(op.inputs[1]),
+            weight_zero_points=None if w.quant is None else np.asarray(w.quant.zero_point),
+            has_scales=True,
+            activation=act,
+        )
         return
     if kind in ("avg_pool2d", "max_pool2d"):
         ifm = b.conn(op.inputs[0])
         k = _kernel(g, op, ifm.shape)
-        if (k.w, k.h) == (k.stride_x, k.stride_y) == (ifm.shape[2], ifm.shape[1]) and k.pad_top == k.pad_left == 0:
+        if (k.w, k.h) == (k.stride_x, k.stride_y) == (
+            ifm.shape[2],
+            ifm.shape[1],
+        ) and k.pad_top == k.pad_left == 0:
             k = Kernel(k.w, k.h)  # a pool over the whole map: Vela sets its stride to 1 (FixupPoolStrides)
-        b.emit("AvgPool" if kind == "avg_pool2d" else "MaxPool", ifm, b.conn(op.outputs[0]), kernel=k, activation=act)
+        b.emit(
+            "AvgPool" if kind == "avg_pool2d" else "MaxPool",
+            ifm,
+            b.conn(op.outputs[0]),
+            kernel=k,
+            activation=act,
+        )
         return
     if kind in ELEMENTWISE:
-        b.emit(ELEMENTWISE[kind], b.conn(op.inputs[0]), b.conn(op.outputs[0]), b.conn(op.inputs[1]), activation=act)
+        b.emit(
+            ELEMENTWISE[kind],
+            b.conn(op.inputs[0]),
+            b.conn(op.outputs[0]),
+            b.conn(op.inputs[1]),
+            activation=act,
+        )
         return
     if kind == "mean":
         _lower_mean(b, op)
@@ -319,8 +358,13 @@ def _fold_pad(b: _Builder, op: Op) -> bool:
             or len([n for n in op.inputs if n]) != 2 or params is None or params.data is None):
         return False
     x, y = g.tensors[op.inputs[0]], g.tensors[out]
-    same_quant = (x.quant is None) == (y.quant is None) and (x.quant is None or (
-        np.array_equal(x.quant.scale, y.quant.scale) and np.array_equal(x.quant.zero_point, y.quant.zero_point)))
+    same_quant = (x.quant is None) == (y.quant is None) and (
+        x.quant is None
+        or (
+            np.array_equal(x.quant.scale, y.quant.scale)
+            and np.array_equal(x.quant.zero_point, y.quant.zero_point)
+        )
+    )
     pads = np.asarray(params.data, np.int64).reshape(-1, 2)
     if x.dtype != y.dtype or not same_quant or len(x.shape) != 4 or pads.shape[0] != 4 or pads[[0, 3]].any():
         return False
@@ -412,7 +456,8 @@ def _lower_softmax(b: _Builder, op: Op) -> None:
     in_bits, out_bits = x.bits, out.bits
     n, h, w, c = x_shape
     if b.family == "u85" and h * w > 1 and _transpose_depth(x_shape) >= 16:
-        # the U85 transposes the depth it reduces into H and max-pools down the columns (CreateTransposeMaxpool)
+        # the U85 transposes the depth it reduces into H and max-pools down the columns
+        # (CreateTransposeMaxpool)
         perm = (0, 3, 1, 2) if w > 1 else (0, 3, 2, 1)
         t_shape = tuple(x_shape[a] for a in perm)
         moved = b.new("transposed", t_shape, in_bits)
@@ -568,7 +613,8 @@ def lower(graph: Graph, family: str = "u55") -> list[VOp]:
 
 
 def execution_order(ops: list[VOp], outputs: list[VTensor]) -> list[VOp]:
-    """Vela's TraverseGraphFromEnd: depth first from the graph outputs, inputs pushed in order (last first)."""
+    """Vela's TraverseGraphFromEnd: depth first from the graph outputs, inputs pushed in order (last
+    first)."""
     order: list[VOp] = []
     visited: set[int] = set()
     stack: list[tuple[bool, VOp]] = [(False, p) for t in outputs for p in t.producers]
@@ -638,7 +684,8 @@ def pack_u85(ops: list[VOp]) -> list[VOp]:
 
 
 def _grow_group(primary: VOp, ops: list[VOp], start: int) -> int:
-    """Add the ops from ``start`` on to ``primary``'s group while they can join; the index of the first that cannot."""
+    """Add the ops from ``start`` on to ``primary``'s group while they can join; the index of the first
+    that cannot."""
     group = OpGroupU85(_group_query(primary))
     members = [GroupMember(primary.type, primary, primary.ifm, primary.ofm, primary.ifm2, primary.perm)]
     key, last, i = 0, primary, start
@@ -662,7 +709,8 @@ def _grow_group(primary: VOp, ops: list[VOp], start: int) -> int:
 
 
 def _can_pack(primary: VOp, prev: GroupMember, nxt: VOp) -> bool:
-    """The scheduler's conditions for ``nxt`` to join the group after ``prev`` (``SchedulerPacking::CanPack``).
+    """The scheduler's conditions for ``nxt`` to join the group after ``prev``
+    (``SchedulerPacking::CanPack``).
 
     ``nxt`` must read ``prev``'s output, which nothing else reads or writes, without a slice or a reshape
     a convolution, a strided or dilated ``prev``, or a reordering ``nxt`` depends on; neither the primary's
@@ -760,10 +808,22 @@ def _native_transposes(op: VOp) -> list[VOp]:
             if tuple(first[a] for a in second) == op.perm:
                 mid_shape = tuple(op.ifm.shape[a] for a in first)
                 mid = VTensor(f"{op.ofm.tensor.name}/mid", mid_shape, op.ofm.bits)
-                a = VOp("Transpose", op.ifm, VConn(mid, mid_shape), source=op.source, source_type=op.source_type,
-                        perm=first)
-                c = VOp("Transpose", VConn(mid, mid_shape), op.ofm, source=op.source, source_type=op.source_type,
-                        perm=second)
+                a = VOp(
+                    "Transpose",
+                    op.ifm,
+                    VConn(mid, mid_shape),
+                    source=op.source,
+                    source_type=op.source_type,
+                    perm=first,
+                )
+                c = VOp(
+                    "Transpose",
+                    VConn(mid, mid_shape),
+                    op.ofm,
+                    source=op.source,
+                    source_type=op.source_type,
+                    perm=second,
+                )
                 mid.producers, mid.consumers = [a], [c]
                 op.ofm.tensor.producers = [c if p is op else p for p in op.ofm.tensor.producers]
                 op.ifm.tensor.consumers = [a if p is op else p for p in op.ifm.tensor.consumers]

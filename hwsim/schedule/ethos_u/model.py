@@ -37,7 +37,9 @@ from hwsim.workload.as_tflite import as_tflite
 from hwsim.workload.graph import Graph
 from hwsim.workload.opdefs import mac_count
 
-MAC_TYPES = frozenset({"Conv2D", "DepthwiseConv2D", "FullyConnected", "AvgPool", "MaxPool", "ReduceSum", "MatMul"})
+MAC_TYPES = frozenset(
+    {"Conv2D", "DepthwiseConv2D", "FullyConnected", "AvgPool", "MaxPool", "ReduceSum", "MatMul"}
+)
 POOLS = frozenset({"AvgPool", "MaxPool", "ReduceSum"})  # accumulate on the MAC engine, but multiply nothing
 
 
@@ -45,7 +47,8 @@ def plan_vela(graph: Graph, device: Device) -> list[LayerPlan]:
     """One plan per op of ``graph`` on an Ethos-U ``device``, timed as Vela 5.2.0 times it."""
     spec = device.spec.ethos_u
     if spec is None:
-        raise ConfigError(f"{device.path or device.name}: performance_model: 'vela-5.2' needs an ethos_u section "
+        raise ConfigError(f"{device.path or device.name}: performance_model: 'vela-5.2' needs an ethos_u "
+                          "section "
                           "(accelerator, system_config, memory_mode)")
     fam = family(spec.accelerator)
     memsys = memory_system(SYSTEM_CONFIGS[spec.system_config], MEMORY_MODES[spec.memory_mode],
@@ -61,17 +64,23 @@ def plan_vela(graph: Graph, device: Device) -> list[LayerPlan]:
     by_source: dict[int | None, list[OpResult]] = defaultdict(list)
     for r in results:
         by_source[None if r.op.source is None else origin[r.op.source]].append(r)
-    return [_layer_plan(graph, op, by_source.get(i, []), device, fam.arch.total_macs) for i, op in enumerate(graph.ops)]
+    return [
+        _layer_plan(graph, op, by_source.get(i, []), device, fam.arch.total_macs)
+        for i, op in enumerate(graph.ops)
+    ]
 
 
 def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_per_cycle: int) -> LayerPlan:
     w_bits, a_bits, acc_bits = precision_of(graph, op)
     pair = f"{w_bits}x{a_bits}"
-    if not results:  # a view Vela removes, shape arithmetic folded away, a Quantize of a requantized QDQ group
+    # a view Vela removes, shape arithmetic folded away, a Quantize of a requantized QDQ group
+    if not results:
         return LayerPlan(op.name, op.kind, "", 0, "", 0, [], Mapping(unit="(view)"), ActionCounts())
     if all(not r.op.npu for r in results):
         reason = "; ".join(dict.fromkeys(r.op.cpu_reason for r in results if r.op.cpu_reason))
-        return LayerPlan(op.name, op.kind, "cpu", 0, pair, 0, [], Mapping(unit="cpu", reason=reason), ActionCounts())
+        return LayerPlan(
+            op.name, op.kind, "cpu", 0, pair, 0, [], Mapping(unit="cpu", reason=reason), ActionCounts()
+        )
     mac_unit = device.spec.mac_array.name
     vector_unit = device.spec.vector_units[0].name if device.spec.vector_units else mac_unit
     levels = {m.name: i for i, m in enumerate(device.levels)}
@@ -102,7 +111,12 @@ def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_
                 traffic[key] = traffic.get(key, 0) + n  # bytes: 8-bit elements, as the counts
         if is_mac:
             counts.add(mac_unit, "mac", pair, r.macs)
-            counts.add(mac_unit, "idle", pair, max(0, (r.npu_cycles - r.weight_wait_cycles) * macs_per_cycle - r.macs))
+            counts.add(
+                mac_unit,
+                "idle",
+                pair,
+                max(0, (r.npu_cycles - r.weight_wait_cycles) * macs_per_cycle - r.macs),
+            )
         else:
             counts.add(vector_unit, "op", r.op.ofm.bits, _elements(r.op.ofm.shape))
         tiles.append(Tile(r.npu_cycles, 0 if r.op.type in POOLS else r.macs, streams=tuple(streams)))
@@ -113,8 +127,13 @@ def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_
     if cost is not None:
         tile = {"ofm_block": "x".join(map(str, cost.config.ofm_block)), "traversal": cost.config.traversal,
                 "weights": cost.buffering.lower() if cost.weights is not None else "none"}
-    mapping = Mapping(unit=unit, dataflow="vela-5.2", loop_order=" + ".join(r.op.type for r in results if r.op.npu),
-                      tile=tile, n_tiles=len(tiles))
+    mapping = Mapping(
+        unit=unit,
+        dataflow="vela-5.2",
+        loop_order=" + ".join(r.op.type for r in results if r.op.npu),
+        tile=tile,
+        n_tiles=len(tiles),
+    )
     npu = sum(r.npu_cycles for r in results)
     return LayerPlan(op.name, op.kind, unit, mac_count(graph, op), pair, npu, tiles, mapping, counts, offchip,
                      traffic)

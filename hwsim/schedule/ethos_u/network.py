@@ -38,7 +38,8 @@ class OpResult:
     macs: int = 0
     weight_wait_cycles: int = 0  # cycles of weight DMA the NPU waits for
     traffic: dict[str, MemoryTraffic] = field(default_factory=dict)
-    operands: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (memory, action, operand) -> bytes
+    # (memory, action, operand) -> bytes
+    operands: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     def add(self, memory: est.Memory, operand: str, read: int = 0, write: int = 0) -> None:
         """Count bytes of ``operand`` (inputs, weights, outputs or scratch) against a memory."""

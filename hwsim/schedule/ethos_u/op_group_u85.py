@@ -16,7 +16,14 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 
 from hwsim.schedule.ethos_u.arch_u85 import ELEMENTWISE, RESIZE
-from hwsim.schedule.ethos_u.blocks_u85 import ACTIVATION_TYPES, BRANCH, DMA, ELEMENTWISE_TYPES, hw_op, uses_null_pool
+from hwsim.schedule.ethos_u.blocks_u85 import (
+    ACTIVATION_TYPES,
+    BRANCH,
+    DMA,
+    ELEMENTWISE_TYPES,
+    hw_op,
+    uses_null_pool,
+)
 from hwsim.schedule.ethos_u.geometry import Shape, elements
 
 MAX_CHAIN_LENGTH = 4
@@ -31,7 +38,8 @@ _ELEMENTWISE_TRANSPOSES = frozenset({"NHCW", "NCHW"})
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """A tensor as an op group sees it: identity, element type, shape of the slice read or written, layout changes."""
+    """A tensor as an op group sees it: identity, element type, shape of the slice read or written, layout
+    changes."""
 
     key: Hashable
     dtype: str  # "int8", "uint8", "int16", "int32", "int64"
@@ -44,7 +52,8 @@ class TensorInfo:
 
 @dataclass(frozen=True)
 class GroupQuery:
-    """An op offered to an op group (Vela's ``ArchitectureOpGroupQuery``): its type, one or two IFMs, its OFM."""
+    """An op offered to an op group (Vela's ``ArchitectureOpGroupQuery``): its type, one or two IFMs, its
+    OFM."""
 
     op_type: str
     ifms: tuple[TensorInfo, ...]
@@ -52,7 +61,8 @@ class GroupQuery:
 
 
 def supports_fused_transpose(op_type: str, transpose: str) -> bool:
-    """Whether ``op_type`` can write its OFM transposed: MAC ops most transposes, elementwise ops only C<->W moves."""
+    """Whether ``op_type`` can write its OFM transposed: MAC ops most transposes, elementwise ops only
+    C<->W moves."""
     if transpose == "None":
         return True
     op = hw_op(op_type)
@@ -88,7 +98,8 @@ class OpGroupU85:
 
     @property
     def uses_lut(self) -> bool:
-        """A LUT activation in the group needs the LUT RAM loaded (2 KB of it reserved in the block search)."""
+        """A LUT activation in the group needs the LUT RAM loaded (2 KB of it reserved in the block
+        search)."""
         return any(op.op_type == "LUT" for op in self.ops)
 
     def needs_allocation(self, key: Hashable) -> bool:

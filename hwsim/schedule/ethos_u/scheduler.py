@@ -4,13 +4,13 @@ For every op the scheduler picks a block config for the OFM it computes and enco
 that config (``Scheduler::CreateSchedulerOpInfo``); on U85 it encodes them in the format that decodes and
 runs fastest (default, fast or 2:4 sparse), and schedules each op group as one op, its primary, with the
 ops chained into it and its fused activations estimated together (``PerformanceQuery`` with the group's
-feature-map records); maps passed within a group take no memory. It then decides, op by op in execution order, whether
-to copy the weights into the staging SRAM ahead of use and in how many depth slices
-(``ProposeWeightBuffering`` / ``ProposeSlicedWeightBuffering``): a copy pays off when reading the weights
-from where they live (flash, DRAM) would be slower than the copy, which can run under the previous op
-(its *slack* cycles) and, sliced, under the op's own earlier slices. Everything here is computed from the
-op list, the accelerator config and the memory system; no number is fitted. Source:
-``ethosu/regor/compiler/scheduler.cpp`` of ethos-u-vela 5.2.0.
+feature-map records); maps passed within a group take no memory. It then decides, op by op in execution order,
+whether to copy the weights into the staging SRAM ahead of use and in how many depth slices
+(``ProposeWeightBuffering`` / ``ProposeSlicedWeightBuffering``): a copy pays off when reading the weights from
+where they live (flash, DRAM) would be slower than the copy, which can run under the previous op (its *slack*
+cycles) and, sliced, under the op's own earlier slices. Everything here is computed from the op list, the
+accelerator config and the memory system; no number is fitted. Source: ``ethosu/regor/compiler/scheduler.cpp``
+of ethos-u-vela 5.2.0.
 """
 
 from __future__ import annotations
@@ -29,7 +29,12 @@ from hwsim.schedule.ethos_u.ir import VConn, VOp, VTensor
 from hwsim.schedule.ethos_u.live_ranges import LiveRangeGraph, LRMemory, WeightBuffer
 from hwsim.schedule.ethos_u.lowering import transpose_type
 from hwsim.schedule.ethos_u.system import MemorySystem
-from hwsim.schedule.ethos_u.weight_encoding import EncodedWeights, WeightsNotSparse, encode_scales, encode_weights
+from hwsim.schedule.ethos_u.weight_encoding import (
+    EncodedWeights,
+    WeightsNotSparse,
+    encode_scales,
+    encode_weights,
+)
 
 OFM_SPLIT_DEPTH = 16
 STARTUP_DELAY_CYCLES = 1000
@@ -175,14 +180,19 @@ class Scheduler:
             return self.mem.const
         return self.mem.staging if t.memory == "staging" else self.mem.arena
 
-    def feature_map(self, conn, shape: Shape | None = None, memory: est.Memory | None = None) -> est.FeatureMap:
+    def feature_map(
+        self, conn, shape: Shape | None = None, memory: est.Memory | None = None
+    ) -> est.FeatureMap:
         """An operand as the estimator sees it."""
-        return est.FeatureMap(shape or conn.shape, conn.bits, memory or self.memory(conn.tensor), conn.tensor.format)
+        return est.FeatureMap(
+            shape or conn.shape, conn.bits, memory or self.memory(conn.tensor), conn.tensor.format
+        )
 
     def group_ops(self, op: VOp) -> tuple[GroupOp, ...]:
         """The op's U85 op group for the estimator, primary first, each op's operands as when it joined.
 
-        A tensor passed within the group (fused or chained) has no memory (InitPerfQuery's feature-map records).
+        A tensor passed within the group (fused or chained) has no memory (InitPerfQuery's feature-map
+        records).
         """
         internal = {id(t) for t in op.internal_tensors()}
 
@@ -192,14 +202,31 @@ class Scheduler:
             memory = None if id(conn.tensor) in internal else self.memory(conn.tensor)
             return est.FeatureMap(conn.shape, conn.bits, memory, conn.tensor.format)
 
-        return tuple(GroupOp(m.type, fm(m.ifm), fm(m.ofm), fm(m.ifm2), transpose_type(m.perm)) for m in op.group)
+        return tuple(
+            GroupOp(m.type, fm(m.ifm), fm(m.ofm), fm(m.ifm2), transpose_type(m.perm)) for m in op.group
+        )
 
     # -- per-op decisions ---------------------------------------------------------------------------------
-    def block_config(self, op: VOp, ofm: Shape, ifm: Shape, ifm2: Shape | None, sparse: bool = False) -> BlockConfig:
+    def block_config(
+        self, op: VOp, ofm: Shape, ifm: Shape, ifm2: Shape | None, sparse: bool = False
+    ) -> BlockConfig:
         """Vela's block config for the op computing ``ofm`` (GetOpConfig)."""
-        return self.fam.block_config(BlockQuery(op.type, ofm, ifm, ifm2, op.ifm.bits, op.ofm.bits, op.kernel,
-                                                2048 if op.uses_lut else 0, op.scaled, transpose=transpose_type(op.perm),
-                                                ofm_format=op.ofm.tensor.format, sparse_weights=sparse))
+        return self.fam.block_config(
+            BlockQuery(
+                op.type,
+                ofm,
+                ifm,
+                ifm2,
+                op.ifm.bits,
+                op.ofm.bits,
+                op.kernel,
+                2048 if op.uses_lut else 0,
+                op.scaled,
+                transpose=transpose_type(op.perm),
+                ofm_format=op.ofm.tensor.format,
+                sparse_weights=sparse,
+            )
+        )
 
     def encode(self, op: VOp, config: BlockConfig, slices: list[int],
                fmt: WeightFormat = DEFAULT_FORMAT) -> EncodedWeights | None:
@@ -211,7 +238,8 @@ class Scheduler:
         if op.weights is None:
             return encode_scales(op.ofm.shape[3], params, slices) if op.has_scales else None
         key = (id(op), params, tuple(slices))
-        if key not in self._encodings:  # every schedule asks again; a failed sparse encoding is remembered too
+        # every schedule asks again; a failed sparse encoding is remembered too
+        if key not in self._encodings:
             zero_points = 0 if op.weight_zero_points is None else op.weight_zero_points
             try:
                 self._encodings[key] = encode_weights(op.type, op.weights.data, zero_points, params, slices)
@@ -236,7 +264,10 @@ class Scheduler:
             cost.weights = self.encode(op, cost.config, slices)
             return
         ifm2 = op.ifm2.shape if op.ifm2 is not None else None
-        configs = {False: cost.config, True: self.block_config(op, cost.stripe, cost.stripe_input, ifm2, sparse=True)}
+        configs = {
+            False: cost.config,
+            True: self.block_config(op, cost.stripe, cost.stripe_input, ifm2, sparse=True),
+        }
         cycles = {sparse: self.fam.op_cycles(self.perf_query(op, replace(cost, config=configs[sparse]),
                                                              fmt=WeightFormat(sparse=sparse)))[0]
                   for sparse in (False, True)}
@@ -271,7 +302,9 @@ class Scheduler:
             ifm = (ifm[0], h, ifm[2], ifm[3])
             if ifm2 is not None:
                 ifm2 = (ifm2[0], min(h, ifm2[1]), ifm2[2], ifm2[3])
-        cost = OpCost(self.block_config(op, stripe, ifm, ifm2), stripe, ifm, depth_slices=[0, weight_depth(op, full)])
+        cost = OpCost(
+            self.block_config(op, stripe, ifm, ifm2), stripe, ifm, depth_slices=[0, weight_depth(op, full)]
+        )
         if encode:
             self.encode_best(op, cost)
         return cost
@@ -284,18 +317,30 @@ class Scheduler:
         its buffering and final estimates in the one chosen.
         """
         ofm_shape = op.ofm.shape if ofm_depth is None else (*op.ofm.shape[:3], ofm_depth)
-        q = est.PerfQuery(op.type, op.kernel, cost.config, self.feature_map(op.ifm), self.feature_map(op.ofm, ofm_shape),
-                          self.feature_map(op.ifm2) if op.ifm2 is not None else None, op.activation,
-                          has_scales=op.has_scales, scheduling=scheduling,
-                          tmp_memory=self.mem.arena if op.type == "MatMul" else None,
-                          transpose=transpose_type(op.perm), fast_weights=fmt.fast, sparse_weights=fmt.sparse,
-                          group=self.group_ops(op))
+        q = est.PerfQuery(
+            op.type,
+            op.kernel,
+            cost.config,
+            self.feature_map(op.ifm),
+            self.feature_map(op.ofm, ofm_shape),
+            self.feature_map(op.ifm2) if op.ifm2 is not None else None,
+            op.activation,
+            has_scales=op.has_scales,
+            scheduling=scheduling,
+            tmp_memory=self.mem.arena if op.type == "MatMul" else None,
+            transpose=transpose_type(op.perm),
+            fast_weights=fmt.fast,
+            sparse_weights=fmt.sparse,
+            group=self.group_ops(op),
+        )
         if op.has_scales:
             q.const_memory = self.mem.const
         if with_weights and cost.weights is not None:
             ratio = (ofm_depth if ofm_depth is not None else op.ofm.shape[3]) / op.ofm.shape[3]
             q.encoded_weight_bytes = int(cost.weights.total_weight_bytes * ratio)
-            q.encoded_scale_bytes = int((cost.weights.allocation_bytes - cost.weights.total_weight_bytes) * ratio)
+            q.encoded_scale_bytes = int(
+                (cost.weights.allocation_bytes - cost.weights.total_weight_bytes) * ratio
+            )
             q.const_memory = self.mem.const
             if cost.buffered:
                 q.weight_staging = self.mem.staging
@@ -324,15 +369,25 @@ class Scheduler:
         h = min(required_input_size(stripe[1], op.kernel.stride_y, op.kernel.dilated_h), op.ifm.shape[1])
         w = min(required_input_size(stripe[2], op.kernel.stride_x, op.kernel.dilated_w), op.ifm.shape[2])
         ifm_shape = (1, h, w, op.ifm.shape[3])
-        q = est.PerfQuery(op.type, op.kernel, config, est.FeatureMap(ifm_shape, op.ifm.bits, ifm_mem,
-                                                                     op.ifm.tensor.format),
-                          est.FeatureMap((1, stripe[1], stripe[2], 0), op.ofm.bits, self.memory(op.ofm.tensor),
-                                         op.ofm.tensor.format),
-                          self.feature_map(op.ifm2) if op.ifm2 is not None else None, op.activation,
-                          const_memory=self.mem.const if op.has_scales else None, has_scales=op.has_scales,
-                          weight_staging=wgt_mem, tmp_memory=self.mem.arena if op.type == "MatMul" else None,
-                          transpose=transpose_type(op.perm), fast_weights=fmt.fast, sparse_weights=fmt.sparse,
-                          group=self.group_ops(op))
+        q = est.PerfQuery(
+            op.type,
+            op.kernel,
+            config,
+            est.FeatureMap(ifm_shape, op.ifm.bits, ifm_mem, op.ifm.tensor.format),
+            est.FeatureMap(
+                (1, stripe[1], stripe[2], 0), op.ofm.bits, self.memory(op.ofm.tensor), op.ofm.tensor.format
+            ),
+            self.feature_map(op.ifm2) if op.ifm2 is not None else None,
+            op.activation,
+            const_memory=self.mem.const if op.has_scales else None,
+            has_scales=op.has_scales,
+            weight_staging=wgt_mem,
+            tmp_memory=self.mem.arena if op.type == "MatMul" else None,
+            transpose=transpose_type(op.perm),
+            fast_weights=fmt.fast,
+            sparse_weights=fmt.sparse,
+            group=self.group_ops(op),
+        )
         n_slices = len(slices) - 1
         fetches = 0
         ifm_read = 0
@@ -370,8 +425,10 @@ class Scheduler:
         res.full_run_cycles = res.op_run_cycles + visible
         res.visible_buffer_cycles = visible
         if wgt_mem is not None and fetches:
-            res.weight_read_cycles = self.fam.min_read(wgt_mem, res.weight_read_bytes // fetches, True, op.type,
-                                                       fmt.fast) * fetches
+            res.weight_read_cycles = (
+                self.fam.min_read(wgt_mem, res.weight_read_bytes // fetches, True, op.type, fmt.fast)
+                * fetches
+            )
         res.ifm_read_cycles = self.fam.min_read(ifm_mem, res.ifm_read_bytes, False, op.type)
         res.weight_read_cycles = int(repeats * res.weight_read_cycles)
         res.weight_read_bytes = int(repeats * res.weight_read_bytes)
@@ -428,7 +485,8 @@ class Scheduler:
         return graph
 
     def local_usage(self, sched: Schedule) -> tuple[dict[int, int], dict[int, int], dict[int, tuple]]:
-        """Per op, the staging bytes it holds itself and those live across it; and each tensor's live range."""
+        """Per op, the staging bytes it holds itself and those live across it; and each tensor's live
+        range."""
         graph = self.update_memory(sched)
         live = {}
         for n, lr in enumerate(graph.ranges):
@@ -450,7 +508,8 @@ class Scheduler:
 
     def propose_buffering(self, ref: Schedule, limit_bytes: int, start: int = 0, end: int | None = None,
                           prev_index: int | None = None) -> Schedule:
-        """Weight buffering for ops ``start..end`` in turn (ProposeScheduleBuffering) within ``limit_bytes``."""
+        """Weight buffering for ops ``start..end`` in turn (ProposeScheduleBuffering) within
+        ``limit_bytes``."""
         limit = min(1 << 30, limit_bytes)
         end = len(self.ops) if end is None else end
         out = Schedule(list(ref.costs), dict(ref.cascades), [replace(m) for m in ref.memory], ref.peak_bytes)
@@ -477,8 +536,15 @@ class Scheduler:
             prev = i
         return out
 
-    def propose_weight_buffering(self, op: VOp, cost: OpCost, ref_costs: list[OpCost | None], prev_op: VOp | None,
-                                 prev_cost: OpCost | None, limit_bytes: int) -> None:
+    def propose_weight_buffering(
+        self,
+        op: VOp,
+        cost: OpCost,
+        ref_costs: list[OpCost | None],
+        prev_op: VOp | None,
+        prev_cost: OpCost | None,
+        limit_bytes: int,
+    ) -> None:
         """Vela's ProposeWeightBuffering and ProposeSlicedWeightBuffering for one op."""
         full_depth = weight_depth(op, ref_costs[op.index].stripe)
         cost.depth_slices = [0, full_depth]
@@ -489,13 +555,19 @@ class Scheduler:
 
     @staticmethod
     def _prefer_future_op(op, ref_costs, perf, cost, prev_cost, buffering_bytes) -> bool:
-        """Skip buffering when it would crowd out the next op's IFM, which reads worse (PreferFutureOpPerformance)."""
+        """Skip buffering when it would crowd out the next op's IFM, which reads worse
+        (PreferFutureOpPerformance)."""
         readers = op.final_ofm.tensor.consumers
         if not readers or readers[0].parent is not None:  # a chained reader has no estimate of its own
             return False
         nxt = ref_costs[readers[0].index] if readers[0].index < len(ref_costs) else None
-        if (nxt is None or nxt.perf.op_dominated() or nxt.perf.ifm_ratio() <= 2.0 or nxt.perf.weight_read_cycles <= 0
-                or nxt.perf.ifm_size_bytes >= cost.slack_memory):
+        if (
+            nxt is None
+            or nxt.perf.op_dominated()
+            or nxt.perf.ifm_ratio() <= 2.0
+            or nxt.perf.weight_read_cycles <= 0
+            or nxt.perf.ifm_size_bytes >= cost.slack_memory
+        ):
             return False
         prev_slack = prev_cost.slack_memory if prev_cost is not None else 0
         if nxt.perf.ifm_size_bytes + perf.ifm_size_bytes + buffering_bytes > prev_slack:
@@ -562,7 +634,9 @@ class Scheduler:
             buffering_depth = 0
             pre_depth = max(round_down(int(full_depth * ratio), min_depth), OFM_SPLIT_DEPTH)
             if pre_depth < full_depth:
-                q = self.perf_query(op, cost, pre_depth, est.FIRST, with_weights=False, fmt=cost.weight_format)
+                q = self.perf_query(
+                    op, cost, pre_depth, est.FIRST, with_weights=False, fmt=cost.weight_format
+                )
                 q.weight_staging = staging
                 pre_cycles = self.fam.op_cycles(q)[0]
                 buffering_depth = int((full_depth * pre_cycles) / full_transfer)
@@ -591,11 +665,22 @@ class Scheduler:
         usable_slack = slack_cycles if (allow_pre and parts[0] < slack_memory) else (
             STARTUP_DELAY_CYCLES if force_initial else 0)
         cost.stage_ifm = False
-        perf = self.sliced_perf(op, slices, cost.config, weights, True, cost.sources_cascade_buffer(), cost.stripe,
-                                usable_slack, buffering, cost.weight_format)
+        perf = self.sliced_perf(
+            op,
+            slices,
+            cost.config,
+            weights,
+            True,
+            cost.sources_cascade_buffer(),
+            cost.stripe,
+            usable_slack,
+            buffering,
+            cost.weight_format,
+        )
         if method in ("sliced", "single_slice"):
             ifm_read_cycles = perf.ifm_read_cycles
-            ifm_t = op.ifm.tensor  # weigh staging the IFM instead, if an op (not a data-layout one) computes it
+            # weigh staging the IFM instead, if an op (not a data-layout one) computes it
+            ifm_t = op.ifm.tensor
             if (ifm_t.producers and not cost.sources_cascade_buffer()
                     and ifm_t.producers[0].type not in DATA_LAYOUT_OPS and self.memory(ifm_t) != staging):
                 both_fit = perf.ifm_size_bytes + parts[0] + parts[1] <= limit_bytes
@@ -683,7 +768,9 @@ class Scheduler:
             peak = max(use, peak)
         return peak
 
-    def optimize_cascade(self, info: CascadeInfo, ref: Schedule, max_s: Schedule, limit: int) -> Schedule | None:
+    def optimize_cascade(
+        self, info: CascadeInfo, ref: Schedule, max_s: Schedule, limit: int
+    ) -> Schedule | None:
         """The longest stripes that keep the cascade within the staging limit (OptimizeSubSchedule)."""
         start, end = info.start, info.end
         sub = Schedule(list(ref.costs), {end: info}, ref.memory, ref.peak_bytes)
@@ -745,7 +832,9 @@ class Scheduler:
                 min_s.cascades.pop(end, None)
                 for i in range(info.start, info.end + 1):
                     min_s.costs[i] = better.costs[i]
-                min_s.cascades.update({k: v for k, v in better.cascades.items() if info.start <= k <= info.end})
+                min_s.cascades.update(
+                    {k: v for k, v in better.cascades.items() if info.start <= k <= info.end}
+                )
         self.update_memory(min_s)
         chosen = self.propose_buffering(min_s, limit)
         chosen.cascades = min_s.cascades
@@ -771,8 +860,28 @@ class Scheduler:
                 conn.tensor.storage_shape = (conn.shape[0], buf.shape[1], buf.shape[2], conn.shape[3])
 
 
-STRIPABLE = frozenset({"Conv2D", "DepthwiseConv2D", "FullyConnected", "MaxPool", "AvgPool", "ReduceSum", "Add", "Sub",
-                       "Mul", "Maximum", "Minimum", "Asr", "SHL", "CLZ", "LUT", "MemoryCopy", "Relu", "Relu6"})
+STRIPABLE = frozenset(
+    {
+        "Conv2D",
+        "DepthwiseConv2D",
+        "FullyConnected",
+        "MaxPool",
+        "AvgPool",
+        "ReduceSum",
+        "Add",
+        "Sub",
+        "Mul",
+        "Maximum",
+        "Minimum",
+        "Asr",
+        "SHL",
+        "CLZ",
+        "LUT",
+        "MemoryCopy",
+        "Relu",
+        "Relu6",
+    }
+)
 
 
 def can_stripe(op: VOp) -> bool:
@@ -782,14 +891,16 @@ def can_stripe(op: VOp) -> bool:
 
 
 def weight_depth(op: VOp, ofm: Shape) -> int:
-    """The OFM channels an op's weights (and their depth slices) count: those before a fused transpose moved them."""
+    """The OFM channels an op's weights (and their depth slices) count: those before a fused transpose
+    moved them."""
     if op.weights is None or op.perm is None:
         return ofm[3]
     return unpermute(ofm, transpose_type(op.perm))[3]
 
 
 def _try_weight_buffering(weights: EncodedWeights, limit_bytes: int) -> tuple[str, tuple[int, int]]:
-    """Double-buffer the slices when two fit and there is more than one, else single-buffer them (TryWeightBuffering)."""
+    """Double-buffer the slices when two fit and there is more than one, else single-buffer them
+    (TryWeightBuffering)."""
     double = weights.double_buffer_sizes[0] + weights.double_buffer_sizes[1]
     if double <= limit_bytes and weights.max_range_bytes < weights.allocation_bytes:
         return "Double", weights.double_buffer_sizes

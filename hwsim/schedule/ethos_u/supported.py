@@ -24,18 +24,75 @@ from hwsim.workload.graph import Graph, Op, Tensor
 FAMILIES = {"u55": "u55", "u65": "u55", "u85": "u85"}  # Vela checks a U65 with the U55 rules
 
 # Kinds Vela's checker accepts at all (its s_supportedOpTypes); everything else stays on the CPU.
-_COMMON = {"add", "avg_pool2d", "batch_matmul", "concat", "conv2d", "depthwise_conv2d", "fully_connected",
-           "logistic", "max_pool2d", "mul", "relu", "relu6", "relu_n1_to_1", "reshape", "softmax", "tanh", "pad",
-           "transpose", "mean", "sub", "strided_slice", "exp", "prelu", "maximum", "minimum", "slice", "tile",
-           "expand_dims", "sum", "reduce_max", "resize_bilinear", "resize_nearest_neighbor", "rsqrt", "pack",
-           "gelu", "elu", "leaky_relu", "squared_difference", "mirror_pad", "abs", "quantize", "hard_swish", "log",
-           "neg"}
+_COMMON = {
+    "add",
+    "avg_pool2d",
+    "batch_matmul",
+    "concat",
+    "conv2d",
+    "depthwise_conv2d",
+    "fully_connected",
+    "logistic",
+    "max_pool2d",
+    "mul",
+    "relu",
+    "relu6",
+    "relu_n1_to_1",
+    "reshape",
+    "softmax",
+    "tanh",
+    "pad",
+    "transpose",
+    "mean",
+    "sub",
+    "strided_slice",
+    "exp",
+    "prelu",
+    "maximum",
+    "minimum",
+    "slice",
+    "tile",
+    "expand_dims",
+    "sum",
+    "reduce_max",
+    "resize_bilinear",
+    "resize_nearest_neighbor",
+    "rsqrt",
+    "pack",
+    "gelu",
+    "elu",
+    "leaky_relu",
+    "squared_difference",
+    "mirror_pad",
+    "abs",
+    "quantize",
+    "hard_swish",
+    "log",
+    "neg",
+}
 SUPPORTED_KINDS = {"u55": frozenset(_COMMON), "u85": frozenset(_COMMON | {"gather", "div", "cast"})}
 
 # Inputs from this index on are parameter tensors, not feature maps.
-_PARAMS_FROM = {k: 1 for k in ("reshape", "mean", "sum", "reduce_max", "transpose", "tile", "pad", "mirror_pad",
-                               "resize_bilinear", "resize_nearest_neighbor", "prelu", "slice", "strided_slice")}
-FUSED_ACTIVATIONS = {"relu", "relu6", "relu_n1_to_1"}  # the activations Vela splits off as operators of their own
+_PARAMS_FROM = {
+    k: 1
+    for k in (
+        "reshape",
+        "mean",
+        "sum",
+        "reduce_max",
+        "transpose",
+        "tile",
+        "pad",
+        "mirror_pad",
+        "resize_bilinear",
+        "resize_nearest_neighbor",
+        "prelu",
+        "slice",
+        "strided_slice",
+    )
+}
+# the activations Vela splits off as operators of their own
+FUSED_ACTIVATIONS = {"relu", "relu6", "relu_n1_to_1"}
 
 
 @dataclass(frozen=True)
@@ -97,15 +154,18 @@ def npu_ok(graph: Graph, op: Op, family: str) -> str | None:
     """None when Vela 5.2.0 would run ``op`` on the NPU of ``family`` ("u55", "u65" or "u85"), else why not.
 
     The reason is one line naming the rule that fails first in Vela's order, e.g.
-    ``"stride (4, 4) with padding (Vela U55: CONV_2D with a stride above 3 needs no padding and dilation 1)"``.
-    ``graph`` is read as the ``.tflite`` file it came from: tensors without quantization are unquantized.
+    ``"stride (4, 4) with padding (Vela U55: CONV_2D with a stride above 3 needs no padding and dilation
+    1)"``. ``graph`` is read as the ``.tflite`` file it came from: tensors without quantization are
+    unquantized.
     """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {sorted(FAMILIES)} (got {family!r})")
     fam = FAMILIES[family]
     kind = op.kind
     head, sep, tail = op.name.partition(":")  # "12:CONV_2D" for an operator read from a .tflite file
-    check = Check(graph, op, kind, fam, operands(graph, op, kind), tail if sep and head.isdigit() else kind.upper())
+    check = Check(
+        graph, op, kind, fam, operands(graph, op, kind), tail if sep and head.isdigit() else kind.upper()
+    )
     if kind not in SUPPORTED_KINDS[fam]:
         return f"Vela {fam.upper()} has no NPU support for {check.name}"
     reason = _first_failure(check)

@@ -28,8 +28,21 @@ MAX_WEIGHT_SUM = {"u55": (127 << 16, 127 << 16), "u85": (127 << 16, 127 << 24)} 
 MAX_BIAS = {"u55": (1 << 40) - 1, "u85": (1 << 48) - 1}  # largest int64 bias
 NO_QUANT = frozenset({"mirror_pad", "quantize", "transpose", "gather", "pad", "expand_dims"})
 WEIGHTED = frozenset({"conv2d", "depthwise_conv2d", "fully_connected"})
-U55_32BIT = frozenset({"sum", "transpose", "mirror_pad", "add", "mul", "sub", "batch_matmul", "fully_connected",
-                       "reshape", "expand_dims", "neg"})  # the only kinds a U55 runs with 32-bit feature maps
+U55_32BIT = frozenset(
+    {
+        "sum",
+        "transpose",
+        "mirror_pad",
+        "add",
+        "mul",
+        "sub",
+        "batch_matmul",
+        "fully_connected",
+        "reshape",
+        "expand_dims",
+        "neg",
+    }
+)  # the only kinds a U55 runs with 32-bit feature maps
 CONST_PARAMS = frozenset({"slice", "strided_slice", "mean", "pad", "mirror_pad", "transpose"})
 MAX_MEAN_ELEMENTS = {"int8": 1 << 24, "uint8": 1 << 23, "int16": 1 << 16}
 # Vela's TransposeType for the permutations of the last three axes it names; any other is "other".
@@ -59,7 +72,8 @@ def elements(shape) -> int:
 
 
 def quantized_shift(scale: float) -> int:
-    """The right shift of Vela's 32-bit fixed-point form of ``scale`` (``QuantizedScale``, common/scaling.cpp).
+    """The right shift of Vela's 32-bit fixed-point form of ``scale`` (``QuantizedScale``,
+    common/scaling.cpp).
 
     Negative only for scales of 2**32 and more, which Vela refuses.
 
@@ -88,7 +102,8 @@ def static_dims(c: Check) -> str | None:
     """Only the batch may be unknown: Vela sets an unknown first axis to 1 and refuses any other."""
     for o in c.operands:
         if any(d is None for d in o.tensor.shape[1:]):
-            return (f"tensor {o.tensor.name!r} has shape {o.tensor.shape} (Vela: only the first dimension of a "
+            return (f"tensor {o.tensor.name!r} has shape {o.tensor.shape} (Vela: only the first dimension of "
+                    "a "
                     "tensor may be dynamic)")
     return None
 
@@ -117,9 +132,12 @@ def quantized(c: Check) -> str | None:
         return None
     for o in c.operands:
         t = vela_type(o.tensor)
-        exempt = t in ("int64", "bool") or o.role not in ("ifm", "ofm", "weights") or (o.is_fm and t == "int32")
+        exempt = (
+            t in ("int64", "bool") or o.role not in ("ifm", "ofm", "weights") or (o.is_fm and t == "int32")
+        )
         if not exempt and o.tensor.quant is None:
-            return (f"{o.role} {o.tensor.name!r} has no quantization (Vela: inputs, outputs and weights must have "
+            return (f"{o.role} {o.tensor.name!r} has no quantization (Vela: inputs, outputs and weights must "
+                    "have "
                     "quantization parameters)")
     return None
 
@@ -134,7 +152,8 @@ def scale_positive(c: Check) -> str | None:
         scales = np.asarray(o.tensor.quant.scale, float).ravel()
         # only a scale of 2**31 or more (or NaN) can have a negative shift: test those alone
         if any(quantized_shift(float(s)) < 0 for s in scales[~(np.abs(scales) < 2.0 ** 31)]):
-            return (f"tensor {o.tensor.name!r} has a scale of 2**32 or more (Vela: the quantization scale of any "
+            return (f"tensor {o.tensor.name!r} has a scale of 2**32 or more (Vela: the quantization scale of "
+                    "any "
                     "tensor must be positive, which it checks as a non-negative shift)")
     return None
 
@@ -161,7 +180,8 @@ def weights_8bit(c: Check) -> str | None:
 
 
 def weight_sum(c: Check) -> str | None:
-    """Per output channel, the sum of |weight - zero point| is bounded so that the accumulator cannot overflow."""
+    """Per output channel, the sum of |weight - zero point| is bounded so that the accumulator cannot
+    overflow."""
     w = c.of("weights")[0]
     if w.data is None:
         return None
@@ -171,7 +191,11 @@ def weight_sum(c: Check) -> str | None:
     if 255 * per_channel < limit:  # no channel can reach the limit: skip the sums
         return None
     data = np.asarray(w.data, np.int64)
-    per_out = data.reshape(-1, data.shape[-1]).T if c.kind == "depthwise_conv2d" else data.reshape(data.shape[0], -1)
+    per_out = (
+        data.reshape(-1, data.shape[-1]).T
+        if c.kind == "depthwise_conv2d"
+        else data.reshape(data.shape[0], -1)
+    )
     zero = np.asarray(w.quant.zero_point, np.int64).ravel() if w.quant is not None else np.zeros(1, np.int64)
     zero = zero[:, None] if zero.size > 1 else zero[:1]
     worst = int(np.abs(per_out - zero).sum(axis=1).max())
@@ -214,7 +238,9 @@ def bias_range(c: Check) -> str | None:
     b = _bias(c)
     limit = MAX_BIAS[c.family]
     if b is not None and vela_type(b) == "int64" and b.data is not None and int(np.max(b.data)) > limit:
-        return f"int64 bias {int(np.max(b.data))} (Vela {c.family.upper()}: int64 bias must be at most {limit})"
+        return (
+            f"int64 bias {int(np.max(b.data))} (Vela {c.family.upper()}: int64 bias must be at most {limit})"
+        )
     return None
 
 
@@ -244,7 +270,8 @@ def fc_weight_shape(c: Check) -> str | None:
 
 
 def has_padding(c: Check) -> bool:
-    """True when the op pads its input (SAME padding that adds pixels, or explicit pads); Vela's kernel padding
+    """True when the op pads its input (SAME padding that adds pixels, or explicit pads); Vela's kernel
+    padding
     is then nonzero."""
     if isinstance(c.op.attrs.get("padding"), (tuple, list)):
         return any(c.op.attrs["padding"])
@@ -252,7 +279,9 @@ def has_padding(c: Check) -> bool:
         return False
     _, h, w, _ = padded4(c.ifm.shape)
     kh, kw = c.op.attrs.get("kernel", (1, 1))
-    for size, k, s, d in zip((h, w), (kh, kw), c.op.attrs.get("stride", (1, 1)), c.op.attrs.get("dilation", (1, 1))):
+    for size, k, s, d in zip(
+        (h, w), (kh, kw), c.op.attrs.get("stride", (1, 1)), c.op.attrs.get("dilation", (1, 1))
+    ):
         if (-(-size // s) - 1) * s + (k - 1) * d + 1 > size:
             return True
     return False
@@ -263,7 +292,9 @@ def avg_pool_kernel(c: Check) -> str | None:
     kh, kw = c.op.attrs["kernel"]
     if has_padding(c):
         if not (1 <= kw <= 8 and 1 <= kh <= 8):
-            return f"{kh}x{kw} kernel with padding (Vela: AVERAGE_POOL_2D with padding takes kernels up to 8x8)"
+            return (
+                f"{kh}x{kw} kernel with padding (Vela: AVERAGE_POOL_2D with padding takes kernels up to 8x8)"
+            )
     elif not 1 <= kh <= 256 or kh * kw > 256 * 256:
         return f"{kh}x{kw} kernel (Vela: pooling kernels up to 256 high and 65536 in area)"
     return None
@@ -317,7 +348,8 @@ def same_shapes(c: Check) -> str | None:
 def _same_type_of(*types: str) -> Rule:
     def rule(c: Check) -> str | None:
         if vela_type(c.ifm) not in types or vela_type(c.ofm) != vela_type(c.ifm):
-            return (f"{vela_type(c.ifm)} to {vela_type(c.ofm)} (Vela: {c.name} IFM and OFM types must match and be "
+            return (f"{vela_type(c.ifm)} to {vela_type(c.ofm)} (Vela: {c.name} IFM and OFM types must match "
+                    "and be "
                     f"{' or '.join(types)})")
         return None
     return rule
@@ -373,7 +405,8 @@ def mean_elements(c: Check) -> str | None:
 
 
 def strided_slice_volume(c: Check) -> str | None:
-    """Strides only over H and W and never negative, and a slice that is not empty (Vela's decoding of the spec)."""
+    """Strides only over H and W and never negative, and a slice that is not empty (Vela's decoding of the
+    spec)."""
     a = c.op.attrs
     shape = [int(d or 1) for d in c.ifm.shape]
     size, stride = list(shape), [1] * len(shape)
@@ -405,7 +438,8 @@ def u55_zero_points(c: Check) -> str | None:
         if o.is_fm and o.tensor.quant is not None:
             for z in np.ravel(o.tensor.quant.zero_point):
                 if bits(o.tensor) == 32 and z != 0 or vela_type(o.tensor).startswith("u") and z < 0:
-                    return (f"{vela_type(o.tensor)} {o.role.upper()} with zero point {int(z)} (Vela U55: zero points "
+                    return (f"{vela_type(o.tensor)} {o.role.upper()} with zero point {int(z)} (Vela U55: "
+                            "zero points "
                             "must be 0 for int32 and non-negative for unsigned types)")
     return None
 
@@ -414,7 +448,8 @@ def _no_fm_of(width: int) -> Rule:
     def rule(c: Check) -> str | None:
         for o in c.operands:
             if o.is_fm and bits(o.tensor) == width:
-                return (f"{vela_type(o.tensor)} {o.role.upper()} {o.tensor.name!r} (Vela U55: {c.name} does not take "
+                return (f"{vela_type(o.tensor)} {o.role.upper()} {o.tensor.name!r} (Vela U55: {c.name} does "
+                        "not take "
                         f"{width}-bit feature maps)")
         return None
     return rule
@@ -427,7 +462,8 @@ def u55_unrolled_stride(c: Check) -> str | None:
     if (sx <= 3 or ow == 1) and (sy <= 3 or oh == 1):
         return None
     if has_padding(c) or tuple(c.op.attrs.get("dilation", (1, 1))) != (1, 1):
-        return (f"stride {(sy, sx)} with padding or dilation (Vela U55: {c.name} with a stride above 3 needs no "
+        return (f"stride {(sy, sx)} with padding or dilation (Vela U55: {c.name} with a stride above 3 needs "
+                "no "
                 "padding and dilation 1)")
     return None
 
@@ -456,7 +492,8 @@ def u55_matmul(c: Check) -> str | None:
 
 
 def transpose_type(perm) -> str:
-    """Vela's name of a permutation once padded to 8-D ("NHWC" for none, "other" for what it has no name for)."""
+    """Vela's name of a permutation once padded to 8-D ("NHWC" for none, "other" for what it has no name
+    for)."""
     full = tuple(range(8 - len(perm))) + tuple(int(a) + 8 - len(perm) for a in perm)
     if full[:4] != (0, 1, 2, 3):
         return "other"
@@ -473,13 +510,16 @@ def u55_transpose(c: Check) -> str | None:
         return None
     limit = 1 << 16
     if (len(shape) <= 3 or math.prod(shape[:-3]) == 1) and kind != "other":
-        hwc = (1,) * (3 - len(shape)) + tuple(shape) if len(shape) < 3 else (math.prod(shape[:-2]), *shape[-2:])
+        hwc = (
+            (1,) * (3 - len(shape)) + tuple(shape) if len(shape) < 3 else (math.prod(shape[:-2]), *shape[-2:])
+        )
         if max(hwc) > limit:
             return f"{kind} transpose of {tuple(shape)} (Vela U55: H, W and C at most 65536)"
     elif elements(shape) > 0:
         for i, j in combinations(range(len(shape)), 2):
             if elements(shape) // (shape[i] * shape[j]) > limit:
-                return (f"transpose of {tuple(shape)} (Vela U55: the product of any N-2 axes of a rank-N transpose "
+                return (f"transpose of {tuple(shape)} (Vela U55: the product of any N-2 axes of a rank-N "
+                        "transpose "
                         "at most 65536)")
     return None
 
@@ -516,7 +556,8 @@ def u55_resize(c: Check) -> str | None:
             ws = f32(1) if ow == 1 else f32(ow - 1) / f32(iw - 1)
         else:
             hs, ws = f32(oh) / f32(ih), f32(ow) / f32(iw)
-    rule = f"(Vela U55: {c.name} scales H and W alike by 2, 4 or 8{', 2 with half-pixel centers' if half else ''})"
+    centers = ", 2 with half-pixel centers" if half else ""
+    rule = f"(Vela U55: {c.name} scales H and W alike by 2, 4 or 8{centers})"
     if hs != ws and (not (oh == 1 and hs == 1 or ow == 1 and ws == 1) or half):
         return f"scale factors {float(hs):g} x {float(ws):g} {rule}"
     up = float(max(hs, ws))
@@ -525,7 +566,8 @@ def u55_resize(c: Check) -> str | None:
     return None
 
 
-# -- U85 ------------------------------------------------------------------------------------------------------
+# -- U85
+# ------------------------------------------------------------------------------------------------------
 def u85_zero_points(c: Check) -> str | None:
     """U85: zero points in the range of the feature map's type (0 for int16 and wider IFMs)."""
     for o in c.operands:
@@ -534,7 +576,9 @@ def u85_zero_points(c: Check) -> str | None:
         t = vela_type(o.tensor)
         for z in (int(v) for v in np.ravel(o.tensor.quant.zero_point)):
             if o.role == "ifm":
-                ok = {"int8": -128 <= z <= 127, "uint8": 0 <= z <= 255, "uint16": z in (0, 32768)}.get(t, z == 0)
+                ok = {"int8": -128 <= z <= 127, "uint8": 0 <= z <= 255, "uint16": z in (0, 32768)}.get(
+                    t, z == 0
+                )
             else:
                 ok = -128 <= z <= 127 if t.startswith("int") else 0 <= z <= 255 or z == 32768
             if not ok:
@@ -572,13 +616,16 @@ def u85_resize(c: Check) -> str | None:
         return f"align_corners with half_pixel_centers (Vela U85: {c.name} takes one of them at most)"
     for num, den in _u85_ratios(c, align):
         if num == 0 or den == 0 or num // den > (1024 if half else 2048):
-            return (f"scale factor {num}/{den} (Vela U85: {c.name} scales up at most 1024x with half-pixel centers, "
+            return (f"scale factor {num}/{den} (Vela U85: {c.name} scales up at most 1024x with half-pixel "
+                    "centers, "
                     "else 2048x)")
     if c.kind == "resize_bilinear" and not (int(c.ifm.shape[-2] or 1) == int(c.ifm.shape[-3] or 1) == 1):
         for num, den in _u85_ratios(c, align):
             q = num // den
             if num % den or q < 1 or q & (q - 1):
-                return f"scale factor {num}/{den} (Vela U85: RESIZE_BILINEAR scales by an integer power of two)"
+                return (
+                    f"scale factor {num}/{den} (Vela U85: RESIZE_BILINEAR scales by an integer power of two)"
+                )
     return None
 
 
@@ -597,11 +644,15 @@ _BY_KIND: dict[str, tuple[Rule, ...]] = {
     "strided_slice": (strided_slice_volume,),
 }
 _U55_BY_KIND: dict[str, tuple[Rule, ...]] = {
-    "conv2d": (u55_unrolled_stride,), "avg_pool2d": (u55_unrolled_stride,), "max_pool2d": (u55_unrolled_stride,),
+    "conv2d": (u55_unrolled_stride,),
+    "avg_pool2d": (u55_unrolled_stride,),
+    "max_pool2d": (u55_unrolled_stride,),
     "depthwise_conv2d": (u55_stride,),
-    "fully_connected": (u55_matmul,), "batch_matmul": (u55_matmul,),
+    "fully_connected": (u55_matmul,),
+    "batch_matmul": (u55_matmul,),
     "transpose": (u55_transpose,),
-    "resize_bilinear": (u55_resize,), "resize_nearest_neighbor": (u55_resize,),
+    "resize_bilinear": (u55_resize,),
+    "resize_nearest_neighbor": (u55_resize,),
 }
 _U85_BY_KIND: dict[str, tuple[Rule, ...]] = {
     "gather": (u85_gather_axis,), "resize_bilinear": (u85_resize,), "resize_nearest_neighbor": (u85_resize,),

@@ -42,15 +42,25 @@ def axi_bytes(system: SystemConfig) -> int:
     return 8 if system.name.startswith("Ethos_U55") else 16
 
 
-def memory_system(system: SystemConfig, mode: MemoryMode, arena_cache_bytes: int | None = None) -> MemorySystem:
+def memory_system(
+    system: SystemConfig, mode: MemoryMode, arena_cache_bytes: int | None = None
+) -> MemorySystem:
     """The memories of ``system`` in ``mode``; ``arena_cache_bytes`` overrides the staging limit."""
     width = axi_bytes(system)
 
     def memory(area: str) -> Memory:
         name = system.axi0 if area == "Axi0" else system.axi1
         p = system.memories[name]
-        return Memory(name, p.clock_scale * width * p.ports_used, p.read_latency, p.write_latency, p.burst_bytes,
-                      p.ports_used, p.max_reads, p.max_writes)
+        return Memory(
+            name,
+            p.clock_scale * width * p.ports_used,
+            p.read_latency,
+            p.write_latency,
+            p.burst_bytes,
+            p.ports_used,
+            p.max_reads,
+            p.max_writes,
+        )
 
     limit = arena_cache_bytes or mode.arena_cache_bytes or DEFAULT_ARENA_CACHE_BYTES
     return MemorySystem(system.core_clock_hz, memory(mode.const_area), memory(mode.arena_area),

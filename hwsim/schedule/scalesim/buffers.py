@@ -146,14 +146,16 @@ class EstimatedReadBuffer:
 
 @dataclass
 class PrefetchReadBuffer:
-    """A USER-mode read buffer: a window of sets over the prefetch order, shifted on a miss (see module doc)."""
+    """A USER-mode read buffer: a window of sets over the prefetch order, shifted on a miss (see module
+    doc)."""
 
     size_words: int
     bandwidth_words: int
     misses: list[int] = field(default_factory=list)  # demand line of each window shift, in order
 
     def setup(self, prefetch: np.ndarray, prefetch_elems: int, address_range: tuple[int, int]) -> None:
-        """Cut the prefetch order (valid words ``prefetch``, ``prefetch_elems`` slots with padding) into sets."""
+        """Cut the prefetch order (valid words ``prefetch``, ``prefetch_elems`` slots with padding) into
+        sets."""
         active, other = _halves(self.size_words)
         self.per_set = math.ceil(self.size_words / 100)
         self.n_sets = prefetch.size // self.per_set + 1
@@ -317,7 +319,8 @@ class PrefetchReadBuffer:
 
 
 def line_offset(buffer: PrefetchReadBuffer, first_shift: int, shifts: int, cycle: int) -> int:
-    """The service offset of a demand line with ``shifts`` window shifts, the first being number ``first_shift``."""
+    """The service offset of a demand line with ``shifts`` window shifts, the first being number
+    ``first_shift``."""
     offset = READ_LATENCY_CYCLES
     for k in range(first_shift, first_shift + shifts):
         behind = buffer.last_fetch_cycle(k) - (cycle + offset)

@@ -110,7 +110,8 @@ def _skew_order_general(rows: int, cols: int) -> np.ndarray:
 
 def ifmap_matrix(layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None = None,
                  win: np.ndarray | None = None) -> np.ndarray:
-    """IFMAP addresses of output pixels ``pix`` x window elements ``win`` (default all), ``-1`` past the IFMAP."""
+    """IFMAP addresses of output pixels ``pix`` x window elements ``win`` (default all), ``-1`` past the
+    IFMAP."""
     pix = np.arange(layer.pixels) if pix is None else pix
     win = np.arange(layer.window) if win is None else win
     oy, ox = np.divmod(pix, layer.ofmap_w)
@@ -128,7 +129,8 @@ def ifmap_matrix(layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None =
 
 def filter_matrix(layer: ScaleSimLayer, offset: int = 0, win: np.ndarray | None = None,
                   filt: np.ndarray | None = None) -> np.ndarray:
-    """Filter addresses of window elements ``win`` x filters ``filt`` (filter ``j`` holds ``window`` words)."""
+    """Filter addresses of window elements ``win`` x filters ``filt`` (filter ``j`` holds ``window``
+    words)."""
     win = np.arange(layer.window) if win is None else win
     filt = np.arange(layer.filters) if filt is None else filt
     return (filt[None, :] * layer.window + win[:, None] + offset).astype(np.int64, copy=False)
@@ -200,7 +202,8 @@ class FoldedOperand:
         return slice(start, start + width)
 
     def block(self, fold: int) -> np.ndarray:
-        """Fold ``fold``'s block, padded with -1 to ``block_rows x block_cols`` (flipped when SCALE-Sim does)."""
+        """Fold ``fold``'s block, padded with -1 to ``block_rows x block_cols`` (flipped when SCALE-Sim
+        does)."""
         part = self.source(self._span(fold, self.slice_rows_by, self.block_rows),
                            self._span(fold, self.slice_cols_by, self.block_cols))
         out = np.full((self.block_rows, self.block_cols), -1, dtype=np.int64)
@@ -209,12 +212,14 @@ class FoldedOperand:
 
     @cached_property
     def _order(self) -> tuple[np.ndarray, np.ndarray]:
-        """Row-major order of a fold's demand lines: (index into the flattened block, line within the fold)."""
+        """Row-major order of a fold's demand lines: (index into the flattened block, line within the
+        fold)."""
         return demand_order(self.block_rows, self.block_cols, self.skew, self.prefix)
 
     @cached_property
     def _ordered_tiles(self) -> np.ndarray:
-        """Every distinct block once, as its requests in demand order: ``(row blocks x column blocks, slots)``."""
+        """Every distinct block once, as its requests in demand order: ``(row blocks x column blocks,
+        slots)``."""
         full = self.source(slice(None), slice(None))
         nr = math.ceil(self.shape[0] / self.block_rows) if self.slice_rows_by else 1
         nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
@@ -224,7 +229,9 @@ class FoldedOperand:
             tiles = tiles[:, :, ::-1, :]
         return tiles.reshape(nr * nc, -1)[:, self._order[0]]
 
-    def block_sequence(self) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], Callable[[int, int], int]]:
+    def block_sequence(
+        self,
+    ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], Callable[[int, int], int]]:
         """The demand as blocks: the block of each fold, each distinct block's words in demand order (``-1``
         dropped) and their slots, and ``line_of(fold, slot)``. For operands whose words are all distinct,
         where a buffer can be run block by block instead of request by request."""
@@ -339,7 +346,8 @@ class FoldedOperand:
 
 @dataclass(frozen=True)
 class LayerDemand:
-    """A layer on an ``R x C`` array with one dataflow: its folds, request counts and three demand matrices."""
+    """A layer on an ``R x C`` array with one dataflow: its folds, request counts and three demand
+    matrices."""
 
     layer: ScaleSimLayer
     dataflow: str  # "os", "ws" or "is"
@@ -458,7 +466,8 @@ class LayerDemand:
         return FoldedOperand(*self._source(src), rf, cf, brows, bcols, by_r, by_c, flip, prefix, lpf, skew)
 
     def prefetch_sequence(self, name: str) -> tuple[np.ndarray, int]:
-        """The addresses a USER-mode read buffer prefetches, in order (``-1`` left out), and the slots in all."""
+        """The addresses a USER-mode read buffer prefetches, in order (``-1`` left out), and the slots in
+        all."""
         r, c = self.rows, self.cols
         spec = {
             ("os", "ifmap"): ("ifmap.T", r, self.row_folds, True),

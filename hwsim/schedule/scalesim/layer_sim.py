@@ -63,7 +63,8 @@ class LayerReport:
     dram_ofmap: tuple[int, int, int]
 
     def average_bandwidths(self) -> tuple[float, ...]:
-        """BANDWIDTH_REPORT's six averages (words per cycle): SRAM over the layer, DRAM over each trace span."""
+        """BANDWIDTH_REPORT's six averages (words per cycle): SRAM over the layer, DRAM over each trace
+        span."""
         cycles = self.total_cycles
         sram = (self.sram_ifmap[2] / cycles, self.sram_filter[2] / cycles, self.sram_ofmap[2] / cycles)
         dram = tuple(float(n) / float(stop - start + 1) for start, stop, n in
@@ -170,7 +171,8 @@ def simulate_layer(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
 
 
 def _estimate_reads(rb: EstimatedReadBuffer, d: LayerDemand, name: str, op) -> None:
-    """CALC-mode DRAM reads: distinct words when they fit one epoch, else the epochs over the demand stream."""
+    """CALC-mode DRAM reads: distinct words when they fit one epoch, else the epochs over the demand
+    stream."""
     layer = d.layer
     distinct = ifmap_distinct_words(layer) if name == "ifmap" else layer.window * layer.filters
     if distinct < rb.epoch_words:
@@ -186,7 +188,8 @@ def _estimate_reads(rb: EstimatedReadBuffer, d: LayerDemand, name: str, op) -> N
 
 
 def _windows_overlap(layer: ScaleSimLayer) -> bool:
-    """Whether two output pixels read a common IFMAP word (else every IFMAP word is requested once per pass)."""
+    """Whether two output pixels read a common IFMAP word (else every IFMAP word is requested once per
+    pass)."""
     return ((layer.filter_h > layer.stride_h and layer.ofmap_h > 1)
             or (layer.filter_w > layer.stride_w and layer.ofmap_w > 1))
 

@@ -112,7 +112,8 @@ def layers_of(graph: Graph, op: Op) -> list[ScaleSimLayer]:
 
 
 def _ifmap_extent(size: int, filt: int, stride: int, out: int, op: Op, axis: int) -> int:
-    """IFMAP extent along one axis: the input plus its leading padding (and its trailing padding when needed)."""
+    """IFMAP extent along one axis: the input plus its leading padding (and its trailing padding when
+    needed)."""
     padding = op.attrs.get("padding", "valid")
     if isinstance(padding, str):
         if padding.lower() == "valid":

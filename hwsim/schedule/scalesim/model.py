@@ -1,4 +1,5 @@
-"""The ``scalesim-3.0`` performance model: every MAC layer timed and counted by SCALE-Sim 3.0.0's memory system.
+"""The ``scalesim-3.0`` performance model: every MAC layer timed and counted by SCALE-Sim 3.0.0's memory
+system.
 
 Chosen by ``memory_model: scalesim`` (device field, ``--memory-model scalesim``). Each MAC op becomes its
 SCALE-Sim layers (:mod:`.layers`), each run through :func:`.layer_sim.simulate_layer`; the op's plan is one
@@ -35,7 +36,9 @@ def memory_config(device: Device) -> MemoryConfig:
     """SCALE-Sim's memory parameters of a device (its three operand SRAMs and its ``scalesim`` section)."""
     spec = device.spec
     ss = spec.scalesim
-    sizes = [int(device.levels[device.read_level(x)].size_bytes or 0) for x in ("inputs", "weights", "outputs")]
+    sizes = [
+        int(device.levels[device.read_level(x)].size_bytes or 0) for x in ("inputs", "weights", "outputs")
+    ]
     return MemoryConfig(spec.mac_array.rows, spec.mac_array.columns, DATAFLOW_CODES[spec.mac_array.dataflow],
                         *sizes, ss.interface_bandwidth == "USER", ss.ifmap_words_per_cycle,
                         ss.filter_words_per_cycle, ss.ofmap_words_per_cycle,
@@ -129,15 +132,29 @@ def _plan(device: Device, cfg: MemoryConfig, name: str, kind: str, unit: str, ac
     if rf is not None:
         for action, bits in (("read", 8), ("read", 8), ("read", acc_bits), ("write", acc_bits)):
             counts.add(rf.name, action, bits, macs)
-    mapping = Mapping(unit=unit, dataflow=device.spec.mac_array.dataflow, loop_order="SCALE-Sim 3.0.0 folds",
-                      tile={"scalesim_layers": len(reports)}, n_tiles=len(reports), buffers=2,
-                      homes={"weights": dram, "inputs": dram, "outputs": dram},
-                      working_set_bytes={names[x]: s for x, s in zip(("inputs", "weights", "outputs"),
-                                                                      (cfg.ifmap_sram_bytes, cfg.filter_sram_bytes,
-                                                                       cfg.ofmap_sram_bytes))},
-                      capacity_bytes={names[x]: s for x, s in zip(("inputs", "weights", "outputs"),
-                                                                   (cfg.ifmap_sram_bytes, cfg.filter_sram_bytes,
-                                                                    cfg.ofmap_sram_bytes))})
+    mapping = Mapping(
+        unit=unit,
+        dataflow=device.spec.mac_array.dataflow,
+        loop_order="SCALE-Sim 3.0.0 folds",
+        tile={"scalesim_layers": len(reports)},
+        n_tiles=len(reports),
+        buffers=2,
+        homes={"weights": dram, "inputs": dram, "outputs": dram},
+        working_set_bytes={
+            names[x]: s
+            for x, s in zip(
+                ("inputs", "weights", "outputs"),
+                (cfg.ifmap_sram_bytes, cfg.filter_sram_bytes, cfg.ofmap_sram_bytes),
+            )
+        },
+        capacity_bytes={
+            names[x]: s
+            for x, s in zip(
+                ("inputs", "weights", "outputs"),
+                (cfg.ifmap_sram_bytes, cfg.filter_sram_bytes, cfg.ofmap_sram_bytes),
+            )
+        },
+    )
     tile = Tile(lines, macs, wait_cycles=served - lines)
     return LayerPlan(name, kind, unit, macs, "8x8", lines, [tile], mapping, counts, dram_if + dram_f + dram_o,
                      traffic, tuple(reports))

@@ -171,8 +171,12 @@ def convert(tf, cases: list[Case], mode: str, seed: int = 0) -> bytes:
         rng = np.random.default_rng(seed)
 
         def representative():  # one sample: enough for ranges, and calibration is most of the conversion time
-            yield [rng.uniform(-1, 1, s).astype(np.float32) if d == "float32" else rng.integers(0, 2, s).astype(d)
-                   for s, d in specs]
+            yield [
+                rng.uniform(-1, 1, s).astype(np.float32)
+                if d == "float32"
+                else rng.integers(0, 2, s).astype(d)
+                for s, d in specs
+            ]
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative

@@ -1,4 +1,5 @@
-"""Vela 5.2.0's own block configs and NPU cycles, op by op, reproduced by the U55/U65 block search and estimator.
+"""Vela 5.2.0's own block configs and NPU cycles, op by op, reproduced by the U55/U65 block search and
+estimator.
 
 The cases are Vela's debug-database rows for one op of each type, input width and accelerator in the
 benchmark models (``tests/data/ethos_u/vela_ops_u55_u65.json``): shapes, layouts, memories and the
@@ -19,7 +20,9 @@ from hwsim.schedule.ethos_u.blocks import BlockQuery, find_block_config
 from hwsim.schedule.ethos_u.geometry import Kernel
 from hwsim.schedule.ethos_u.system import memory_system
 
-CASES = json.loads((Path(__file__).parents[2] / "data" / "ethos_u" / "vela_ops_u55_u65.json").read_text())["ops"]
+CASES = json.loads((Path(__file__).parents[2] / "data" / "ethos_u" / "vela_ops_u55_u65.json").read_text())[
+    "ops"
+]
 
 
 def _query(case):
@@ -44,7 +47,8 @@ def _query(case):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['target'].split('.')[0]}-{c['op']}-{c['bits'][0]}")
 def test_block_config_and_cycles_equal_vela(case):
-    """The block search picks Vela's OFM and IFM blocks and traversal, and the estimator gives Vela's cycles and MACs."""
+    """The block search picks Vela's OFM and IFM blocks and traversal, and the estimator gives Vela's
+    cycles and MACs."""
     arch, config, q = _query(case)
     assert (*config.ofm_block, *config.ifm_block) == tuple(case["block"])
     assert config.traversal == case["traversal"]

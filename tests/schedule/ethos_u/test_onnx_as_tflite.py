@@ -50,7 +50,10 @@ def timed():
         for target in TARGETS:
             onnx = simulate(DATA / f"{model}.onnx", _device(target), record_trace=False)
             tflite = simulate(DATA / f"{model}.tflite", _device(target), record_trace=False)
-            out[model, target] = ({r.op: r for r in onnx.layers}, {int(r.op.split(":")[0]): r for r in tflite.layers})
+            out[model, target] = (
+                {r.op: r for r in onnx.layers},
+                {int(r.op.split(":")[0]): r for r in tflite.layers},
+            )
     return out
 
 
@@ -65,7 +68,9 @@ def test_converted_graph_is_the_tflite_twin():
     for a, b in zip(ours, twin.ops):
         ya, yb = converted.tensors[a.outputs[0]], twin.tensors[b.outputs[0]]
         assert ya.dtype == yb.dtype
-        assert ya.shape == yb.shape or (a.kind == "mean" and ya.shape == (1, 1, 1, 32) and yb.shape == (1, 32))
+        assert ya.shape == yb.shape or (
+            a.kind == "mean" and ya.shape == (1, 1, 1, 32) and yb.shape == (1, 32)
+        )
         if b.kind in ("conv2d", "depthwise_conv2d", "fully_connected"):
             wa, wb = converted.tensors[a.inputs[1]], twin.tensors[b.inputs[1]]
             assert (wa.shape, wa.dtype, wa.quant.axis) == (wb.shape, wb.dtype, wb.quant.axis)
@@ -114,8 +119,11 @@ def _q(zero: int = 0) -> QuantInfo:
 
 
 def _graph(ops: list[Op], shapes: dict[str, tuple], consts: dict | None = None, dtype=np.int8) -> Graph:
-    """An ONNX-style graph: activations of ``shapes`` (quantized ``dtype``), constants, the first op's input."""
-    tensors = {n: Tensor(n, s, np.dtype(dtype), _q(128 if dtype == np.uint8 else 0)) for n, s in shapes.items()}
+    """An ONNX-style graph: activations of ``shapes`` (quantized ``dtype``), constants, the first op's
+    input."""
+    tensors = {
+        n: Tensor(n, s, np.dtype(dtype), _q(128 if dtype == np.uint8 else 0)) for n, s in shapes.items()
+    }
     for name, (data, quant) in (consts or {}).items():
         tensors[name] = Tensor(name, data.shape, data.dtype, quant, data)
     out = ops[-1].outputs[0]
@@ -136,9 +144,23 @@ def test_feature_maps_are_nhwc_and_weights_tflites():
     """NCHW maps become NHWC; depthwise [H, W, C] weights [1, H, W, C] with the channel axis 3; uint8
     tensors int8 with the zero point less 128."""
     dw_w = np.ones((3, 3, 4), np.int8), QuantInfo(np.full(4, 0.01, np.float32), np.zeros(4, np.int64), 2)
-    ops = [_conv("c", "x", "y", "w"),
-           Op("d", "depthwise_conv2d", ["y", "dw"], ["z"], {"layout": "NCHW", "kernel": (3, 3), "stride": (1, 1),
-                                                         "dilation": (1, 1), "padding": "same", "depth_multiplier": 1})]
+    ops = [
+        _conv("c", "x", "y", "w"),
+        Op(
+            "d",
+            "depthwise_conv2d",
+            ["y", "dw"],
+            ["z"],
+            {
+                "layout": "NCHW",
+                "kernel": (3, 3),
+                "stride": (1, 1),
+                "dilation": (1, 1),
+                "padding": "same",
+                "depth_multiplier": 1,
+            },
+        ),
+    ]
     g = _graph(ops, {"x": (1, 3, 8, 6), "y": (1, 4, 8, 6), "z": (1, 4, 8, 6)},
                {"w": _weights(4, 3), "dw": dw_w}, np.uint8)
     t = as_tflite(g).graph
@@ -165,7 +187,9 @@ def _pooled(hw: int, tail: list[Op], shapes: dict) -> Graph:
     return _graph([pool, *tail], {"x": (1, 4, 2 * hw, 2 * hw), "m": (1, 4, hw, hw), **shapes})
 
 
-@pytest.mark.parametrize("hw,kinds", [(2, ["max_pool2d", "transpose", "reshape"]), (1, ["max_pool2d", "reshape"])])
+@pytest.mark.parametrize(
+    "hw,kinds", [(2, ["max_pool2d", "transpose", "reshape"]), (1, ["max_pool2d", "reshape"])]
+)
 def test_flatten_of_a_map_keeps_nchw_order(hw, kinds):
     """A Flatten reads the map through a transpose back to NCHW, which is a plain RESHAPE when H = W = 1."""
     g = _pooled(hw, [Op("f", "flatten", ["m"], ["v"], {"axis": 1})], {"v": (1, 4 * hw * hw)})
@@ -173,20 +197,28 @@ def test_flatten_of_a_map_keeps_nchw_order(hw, kinds):
     assert [op.kind for op in converted.graph.ops] == kinds
     assert converted.origin == [0] + [1] * (len(kinds) - 1)
     if hw == 2:
-        assert converted.graph.ops[1].attrs["perm"] == nhwc.TO_NCHW and converted.graph.ops[1].name == "f/to_nchw"
+        assert (
+            converted.graph.ops[1].attrs["perm"] == nhwc.TO_NCHW
+            and converted.graph.ops[1].name == "f/to_nchw"
+        )
 
 
 def test_transpose_to_nhwc_at_the_end_is_a_view():
     """ONNX's own NCHW -> NHWC transpose of a map is already TFLite's order: a RESHAPE of equal shapes."""
     g = _pooled(2, [Op("t", "transpose", ["m"], ["o"], {"perm": (0, 2, 3, 1)})], {"o": (1, 2, 2, 4)})
     t = as_tflite(g).graph
-    assert [op.kind for op in t.ops] == ["max_pool2d", "reshape"] and t.tensors["o"].shape == t.tensors["m"].shape
+    assert [op.kind for op in t.ops] == ["max_pool2d", "reshape"] and t.tensors["o"].shape == t.tensors[
+        "m"
+    ].shape
 
 
 @pytest.mark.parametrize("axis,kinds", [(1, ["softmax"]), (-1, ["transpose", "softmax", "transpose"])])
 def test_softmax_axis(axis, kinds):
-    """A softmax over a map's channels is TFLite's SOFTMAX over its last axis; over W, transposes around it."""
-    g = _pooled(2, [Op("s", "qlinear_softmax", ["m"], ["o"], {"axis": axis, "opset": 13})], {"o": (1, 4, 2, 2)})
+    """A softmax over a map's channels is TFLite's SOFTMAX over its last axis; over W, transposes around
+    it."""
+    g = _pooled(
+        2, [Op("s", "qlinear_softmax", ["m"], ["o"], {"axis": axis, "opset": 13})], {"o": (1, 4, 2, 2)}
+    )
     assert [op.kind for op in as_tflite(g).graph.ops[1:]] == kinds
 
 

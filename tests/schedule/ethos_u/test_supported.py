@@ -1,8 +1,9 @@
 """Which TFLite operators Vela 5.2.0 runs on the NPU and which it leaves to the CPU, reproduced by ``npu_ok``.
 
 The models of ``placement_models.py`` are built here with the TFLite converter; Vela's placement of each of
-their operators was pinned by ``benchmarks/pin_vela_placement.py`` (``tests/data/ethos_u/vela_placement.json``).
-The other tests check one rule each on hand-made graphs, on both sides of its limit.
+their operators was pinned by ``benchmarks/pin_vela_placement.py``
+(``tests/data/ethos_u/vela_placement.json``). The other tests check one rule each on hand-made graphs, on both
+sides of its limit.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def models(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("family", ["u55", "u85"])
 @pytest.mark.parametrize("model", list(MODELS))
 def test_placement_equals_vela(models, model, family):
-    """Every operator hwsim reads is placed where Vela placed it; hwsim reads every operator Vela left to the CPU."""
+    """Every operator hwsim reads is placed where Vela placed it; hwsim reads every operator Vela left to
+    the CPU."""
     pinned = PINNED[model]
     graph = load_tflite(models[model])
     wrong, seen = [], set()
@@ -44,7 +46,9 @@ def test_placement_equals_vela(models, model, family):
         index = op.operator_index
         seen.add(index)
         expected = f"{index}:{pinned['operators'][index]}"
-        assert op.name == expected, "the converter wrote other operators than when pinned: rerun the pin script"
+        assert op.name == expected, (
+            "the converter wrote other operators than when pinned: rerun the pin script"
+        )
         reason = npu_ok(graph, op, family)
         if (reason is not None) != (pinned[family][index] == "cpu"):
             wrong.append((op.name, pinned[family][index], reason))
@@ -53,7 +57,8 @@ def test_placement_equals_vela(models, model, family):
 
 
 def test_lowering_makes_rejected_operators_cpu_ops_with_the_reason(models):
-    """Each operator Vela rejects becomes one CPU op carrying the rule; other CPU ops are ops hwsim cannot lower yet."""
+    """Each operator Vela rejects becomes one CPU op carrying the rule; other CPU ops are ops hwsim cannot
+    lower yet."""
     graph = load_tflite(models["int8"])
     for family in ("u55", "u85"):
         reasons: dict[int, list[str]] = {}
@@ -104,9 +109,16 @@ TFLITE_NAMES = {"conv2d": "CONV_2D", "depthwise_conv2d": "DEPTHWISE_CONV_2D", "a
 
 
 def _check(kind, ins, outs, family="u55", **attrs) -> str | None:
-    """``npu_ok`` of one op of ``kind`` reading ``ins`` and writing ``outs`` in a graph read from a .tflite file."""
+    """``npu_ok`` of one op of ``kind`` reading ``ins`` and writing ``outs`` in a graph read from a .tflite
+    file."""
     tensors = {t.name: t for t in ins + outs}
-    op = Op(f"0:{TFLITE_NAMES.get(kind, kind.upper())}", kind, [t.name for t in ins], [t.name for t in outs], attrs)
+    op = Op(
+        f"0:{TFLITE_NAMES.get(kind, kind.upper())}",
+        kind,
+        [t.name for t in ins],
+        [t.name for t in outs],
+        attrs,
+    )
     graph = Graph(tensors, [op], [t.name for t in ins if not t.is_constant], [t.name for t in outs],
                   "test.tflite", "tflite")
     return npu_ok(graph, op, family)
@@ -114,18 +126,23 @@ def _check(kind, ins, outs, family="u55", **attrs) -> str | None:
 
 def _conv(ifm, out_hw, kernel=(1, 1), stride=(1, 1), padding="valid", family="u55", weights=None, bias=None,
           out_channels=4, kind="conv2d", dilation=(1, 1)):
-    """``npu_ok`` of a convolution of ``ifm`` (its weights all 1 unless given, a zero int32 bias unless given)."""
+    """``npu_ok`` of a convolution of ``ifm`` (its weights all 1 unless given, a zero int32 bias unless
+    given)."""
     cin = ifm.shape[-1]
     shape = (1, *kernel, cin * out_channels) if kind == "depthwise_conv2d" else (out_channels, *kernel, cin)
     w = weights or _t("w", shape, data=np.ones(shape, np.int8))
     b = bias or _t("b", (shape[-1] if kind == "depthwise_conv2d" else out_channels,), "int32", scale=None,
                    data=np.zeros(shape[-1] if kind == "depthwise_conv2d" else out_channels, np.int32))
     out = _t("y", (1, *out_hw, shape[-1] if kind == "depthwise_conv2d" else out_channels), ifm.dtype.name)
-    return _check(kind, [ifm, w, b], [out], family, kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+    return _check(
+        kind, [ifm, w, b], [out], family, kernel=kernel, stride=stride, padding=padding, dilation=dilation
+    )
 
 
 def _unary(kind, shape=(1, 8, 8, 4), dtype="int8", family="u55", out_shape=None, out_dtype=None, **attrs):
-    return _check(kind, [_t("x", shape, dtype)], [_t("y", out_shape or shape, out_dtype or dtype)], family, **attrs)
+    return _check(
+        kind, [_t("x", shape, dtype)], [_t("y", out_shape or shape, out_dtype or dtype)], family, **attrs
+    )
 
 
 def _binary(kind, dtype="int8", family="u55", scale=0.05, zero=0, **attrs):
@@ -148,7 +165,9 @@ def test_family_names():
 def test_operator_kinds_without_npu_support():
     """GATHER runs on a U85 only, SQRT on neither, and the reason names the TFLite operator."""
     table, idx = _t("t", (10, 8)), _t("i", (4,), "int32", scale=None)
-    gather = [_check("gather", [table, idx], [_t("y", (4, 8))], fam, axis=0, batch_dims=0) for fam in ("u55", "u85")]
+    gather = [
+        _check("gather", [table, idx], [_t("y", (4, 8))], fam, axis=0, batch_dims=0) for fam in ("u55", "u85")
+    ]
     assert gather == ["Vela U55 has no NPU support for GATHER", None]
     assert _unary("sqrt", family="u85") == "Vela U85 has no NPU support for SQRT"
 
@@ -157,7 +176,10 @@ def test_feature_map_types():
     """Float feature maps stay on the CPU; bool ones are accepted by a U85 only."""
     assert "feature maps must be" in _unary("relu", dtype="float32")
     assert "feature maps must be" in _unary("reshape", dtype="bool", family="u55")
-    assert _check("reshape", [_t("x", (1, 8, 8, 4), "bool", None)], [_t("y", (1, 256), "bool", None)], "u85") is None
+    assert (
+        _check("reshape", [_t("x", (1, 8, 8, 4), "bool", None)], [_t("y", (1, 256), "bool", None)], "u85")
+        is None
+    )
 
 
 def test_quantization_is_required_except_for_int32_and_some_kinds():
@@ -196,10 +218,14 @@ def test_dynamic_and_missing_shapes():
 def test_weights_must_be_8_bit():
     """Int4 weights (held in int8 by hwsim) send a convolution to the CPU."""
     w = _t("w", (4, 1, 1, 8), data=np.ones((4, 1, 1, 8), np.int8), bits=4)
-    assert _conv(_t("x", (1, 8, 8, 8)), (8, 8), weights=w) == "int4 weights (Vela: weight tensors must be 8-bit)"
+    assert (
+        _conv(_t("x", (1, 8, 8, 8)), (8, 8), weights=w) == "int4 weights (Vela: weight tensors must be 8-bit)"
+    )
 
 
-@pytest.mark.parametrize("cin, zero, ok", [(65536, 0, True), (65537, 0, False), (65536, [-1, 0, 0, 0], False)])
+@pytest.mark.parametrize(
+    "cin, zero, ok", [(65536, 0, True), (65537, 0, False), (65536, [-1, 0, 0, 0], False)]
+)
 def test_weight_sum_limit(cin, zero, ok):
     """A channel's sum of |weight - zero point| may reach 127 * 2**16 with an 8-bit IFM, not pass it."""
     shape = (4, 1, 1, cin)
@@ -224,27 +250,39 @@ def test_bias_rules():
     assert "bias tensors must be int32 or int64" in _conv(ifm, (8, 8), bias=_t("b", (4,), "int16", None,
                                                                                data=np.zeros(4, np.int16)))
     assert "must be constant" in _conv(ifm, (8, 8), bias=_t("b", (4,), "int32", None))
-    assert "channel axis" in _conv(ifm, (8, 8), bias=_t("b", (2, 4), "int32", None, data=np.zeros((2, 4), np.int32)))
+    assert "channel axis" in _conv(
+        ifm, (8, 8), bias=_t("b", (2, 4), "int32", None, data=np.zeros((2, 4), np.int32))
+    )
     big = _t("b", (4,), "int64", None, data=np.full(4, 1 << 40, np.int64))
     assert "at most 1099511627775" in _conv(ifm, (8, 8), bias=big)
     assert _conv(ifm, (8, 8), bias=big, family="u85") is None
 
 
 def test_u55_strides_above_3():
-    """A stride of 4 is fine without padding or when the output is one pixel wide; with padding only on a U85."""
+    """A stride of 4 is fine without padding or when the output is one pixel wide; with padding only on a
+    U85."""
     ifm = _t("x", (1, 16, 16, 8))
     assert _conv(ifm, (4, 4), (1, 1), (4, 4), "same") is None  # 1x1 kernel: SAME adds no padding
     assert "needs no padding and dilation 1" in _conv(ifm, (4, 4), (5, 5), (4, 4), "same")
     assert _conv(ifm, (3, 3), (5, 5), (4, 4), "valid") is None
     assert _conv(ifm, (4, 4), (5, 5), (4, 4), "same", family="u85") is None
-    assert _conv(_t("x", (1, 2, 2, 8)), (1, 1), (3, 3), (4, 4), "same") is None  # padded, but one output pixel
+    # padded, but one output pixel
+    assert _conv(_t("x", (1, 2, 2, 8)), (1, 1), (3, 3), (4, 4), "same") is None
     assert "needs no padding and dilation 1" in _conv(ifm, (2, 2), (3, 3), (4, 4), "valid", dilation=(2, 2))
 
 
-@pytest.mark.parametrize("kind, kernel, padding, ok", [
-    ("avg_pool2d", (8, 8), "same", True), ("avg_pool2d", (9, 9), "same", False), ("avg_pool2d", (9, 9), "valid", True),
-    ("avg_pool2d", (256, 256), "valid", True), ("max_pool2d", (257, 1), "valid", False),
-    ("max_pool2d", (256, 257), "valid", False), ("max_pool2d", (9, 9), "same", True)])
+@pytest.mark.parametrize(
+    "kind, kernel, padding, ok",
+    [
+        ("avg_pool2d", (8, 8), "same", True),
+        ("avg_pool2d", (9, 9), "same", False),
+        ("avg_pool2d", (9, 9), "valid", True),
+        ("avg_pool2d", (256, 256), "valid", True),
+        ("max_pool2d", (257, 1), "valid", False),
+        ("max_pool2d", (256, 257), "valid", False),
+        ("max_pool2d", (9, 9), "same", True),
+    ],
+)
 def test_pool_kernels(kind, kernel, padding, ok):
     """Padded average pools take kernels up to 8x8; any pool up to 256 high and 65536 in area."""
     ifm = _t("x", (1, 300, 300, 4))
@@ -252,16 +290,31 @@ def test_pool_kernels(kind, kernel, padding, ok):
     assert (reason is None) == ok
 
 
-@pytest.mark.parametrize("shape, axes, dtype, ok", [
-    ((1, 16, 16, 8), (1, 2), "int8", True), ((1, 16, 16, 8), (3,), "int8", False), ((1, 16, 1, 8), (-1,), "int8", True),
-    ((1, 2, 4097, 4), (2,), "int8", False), ((2, 8, 8, 4), (1, 2), "int8", False),
-    ((1, 256, 256, 1), (1, 2), "int16", True), ((1, 256, 257, 1), (1, 2), "int16", False),
-    ((1, 8, 8, 4), (1, 2), "int32", False)])
+@pytest.mark.parametrize(
+    "shape, axes, dtype, ok",
+    [
+        ((1, 16, 16, 8), (1, 2), "int8", True),
+        ((1, 16, 16, 8), (3,), "int8", False),
+        ((1, 16, 1, 8), (-1,), "int8", True),
+        ((1, 2, 4097, 4), (2,), "int8", False),
+        ((2, 8, 8, 4), (1, 2), "int8", False),
+        ((1, 256, 256, 1), (1, 2), "int16", True),
+        ((1, 256, 257, 1), (1, 2), "int16", False),
+        ((1, 8, 8, 4), (1, 2), "int32", False),
+    ],
+)
 def test_mean(shape, axes, dtype, ok):
-    """MEAN needs batch 1, reduced axes up to 4096, a depth reduction only beside a unit axis, and few elements."""
+    """MEAN needs batch 1, reduced axes up to 4096, a depth reduction only beside a unit axis, and few
+    elements."""
     out = tuple(1 if i in {a % len(shape) for a in axes} else d for i, d in enumerate(shape))
-    reason = _check("mean", [_t("x", shape, dtype), _t("axes", (len(axes),), "int32", None, data=np.array(axes))],
-                    [_t("y", out, dtype)], "u85", axes=axes, keep_dims=True)
+    reason = _check(
+        "mean",
+        [_t("x", shape, dtype), _t("axes", (len(axes),), "int32", None, data=np.array(axes))],
+        [_t("y", out, dtype)],
+        "u85",
+        axes=axes,
+        keep_dims=True,
+    )
     assert (reason is None) == ok
 
 
@@ -286,12 +339,15 @@ def test_u55_transpose_shapes(shape, perm, dtype, u55_ok):
     """The U55 transposes 32-bit maps in three ways and bounds the other axes; the U85 has no such limit."""
     out = tuple(shape[a] for a in perm)
     ins = [_t("x", shape, dtype, None), _t("perm", (len(perm),), "int32", None, data=np.array(perm))]
-    results = [_check("transpose", ins, [_t("y", out, dtype, None)], fam, perm=perm) for fam in ("u55", "u85")]
+    results = [
+        _check("transpose", ins, [_t("y", out, dtype, None)], fam, perm=perm) for fam in ("u55", "u85")
+    ]
     assert ((results[0] is None) == u55_ok, results[1]) == (True, None)
 
 
 def test_resize_scale_factors_and_options():
-    """U55: equal H and W factors of 2, 4 or 8 (2 with half-pixel centers); U85: a power of two, one option at most."""
+    """U55: equal H and W factors of 2, 4 or 8 (2 with half-pixel centers); U85: a power of two, one option
+    at most."""
     def resize(kind, out, family="u55", **options):
         ins = [_t("x", (1, 16, 16, 4)), _t("size", (2,), "int32", None, data=np.array(out))]
         return _check(kind, ins, [_t("y", (1, *out, 4))], family, **options)
@@ -300,7 +356,9 @@ def test_resize_scale_factors_and_options():
     assert "2 with half-pixel centers" in resize("resize_bilinear", (64, 64))
     assert resize("resize_bilinear", (64, 64), half_pixel_centers=False) is None
     assert resize("resize_bilinear", (31, 31), align_corners=True, half_pixel_centers=False) is None
-    assert "scale factor 2.06667" in resize("resize_bilinear", (32, 32), align_corners=True, half_pixel_centers=False)
+    assert "scale factor 2.06667" in resize(
+        "resize_bilinear", (32, 32), align_corners=True, half_pixel_centers=False
+    )
     assert "scales H and W alike" in resize("resize_nearest_neighbor", (32, 16))
     assert resize("resize_nearest_neighbor", (48, 48), "u85") is None
     assert "integer power of two" in resize("resize_bilinear", (48, 48), "u85")
@@ -333,11 +391,13 @@ def test_zero_points():
 
 
 def test_u85_gather_axis_must_equal_batch_dims():
-    """GATHER along the first axis (also given as -2 on a matrix) runs on a U85; along another axis it does not."""
+    """GATHER along the first axis (also given as -2 on a matrix) runs on a U85; along another axis it does
+    not."""
     table, idx = _t("t", (10, 8)), _t("i", (4,), "int32", scale=None)
     assert _check("gather", [table, idx], [_t("y", (4, 8))], "u85", axis=-2, batch_dims=0) is None
-    assert "GATHER axis must equal batch_dims" in _check("gather", [table, idx], [_t("y", (10, 4))], "u85", axis=1,
-                                                         batch_dims=0)
+    assert "GATHER axis must equal batch_dims" in _check(
+        "gather", [table, idx], [_t("y", (10, 4))], "u85", axis=1, batch_dims=0
+    )
 
 
 def test_u55_matrix_products_take_int8():
@@ -353,7 +413,8 @@ def test_u55_matrix_products_take_int8():
 
 
 def test_per_operator_type_and_shape_rules():
-    """LOG, GELU, ELU and RSQRT take only some types; SOFTMAX up to 65536 pixels; PAD needs int32 or int64 paddings."""
+    """LOG, GELU, ELU and RSQRT take only some types; SOFTMAX up to 65536 pixels; PAD needs int32 or int64
+    paddings."""
     assert _unary("log", dtype="int16") is None
     assert "must match and be int8 or uint8" in _unary("gelu", dtype="int16")
     assert "must match and be int8" in _unary("elu", out_dtype="uint8")
@@ -362,4 +423,6 @@ def test_per_operator_type_and_shape_rules():
     assert _unary("softmax", shape=(1, 256, 256, 2)) is None
     assert "H*W at most 65536" in _unary("softmax", shape=(1, 256, 257, 2))
     pads = _t("p", (4, 2), "int16", None, data=np.zeros((4, 2), np.int16))
-    assert "paddings must be int32 or int64" in _check("pad", [_t("x", (1, 8, 8, 4)), pads], [_t("y", (1, 8, 8, 4))])
+    assert "paddings must be int32 or int64" in _check(
+        "pad", [_t("x", (1, 8, 8, 4)), pads], [_t("y", (1, 8, 8, 4))]
+    )

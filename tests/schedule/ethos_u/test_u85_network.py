@@ -60,7 +60,8 @@ def _format_name(result: OpResult) -> str:
 
 @pytest.mark.parametrize("model,accelerator", NETWORKS, ids=[f"{m}-{a}" for m, a in NETWORKS])
 def test_network_cycles_equal_vela(model, accelerator):
-    """The network takes exactly Vela's cycles: its op groups, weight formats, buffering and cascades are Vela's."""
+    """The network takes exactly Vela's cycles: its op groups, weight formats, buffering and cascades are
+    Vela's."""
     _, results = _test_model(model, accelerator)
     assert sum(r.total_cycles for r in results) == PINNED["networks"][model][accelerator]
 
@@ -68,7 +69,8 @@ def test_network_cycles_equal_vela(model, accelerator):
 @pytest.mark.parametrize("layer", LAYERS, ids=[f"{x['model']}-{x['accelerator']}-op{x['operator_index']}"
                                                for x in LAYERS])
 def test_layer_equals_vela(layer):
-    """The layer's cycles, op group, weight format, weight buffering and depth slices are the ones Vela chose."""
+    """The layer's cycles, op group, weight format, weight buffering and depth slices are the ones Vela
+    chose."""
     graph, results = _test_model(layer["model"], layer["accelerator"])
     mine = [r for r in results if graph.ops[r.op.source].operator_index == layer["operator_index"]]
     first = mine[0]
@@ -84,12 +86,21 @@ def test_layer_equals_vela(layer):
     assert (first.cost.cascade != 0) == layer["cascaded"]
 
 
-@pytest.mark.parametrize("case", PINNED["lut_ops"]["cases"], ids=lambda c: f"{c['accelerator']}-int{c['bits']}")
+@pytest.mark.parametrize(
+    "case", PINNED["lut_ops"]["cases"], ids=lambda c: f"{c['accelerator']}-int{c['bits']}"
+)
 def test_lut_op_loads_its_table_as_vela(case):
-    """A lone LUT op first copies its table into the LUT RAM; its NPU cycles, that copy included, are Vela's."""
+    """A lone LUT op first copies its table into the LUT RAM; its NPU cycles, that copy included, are
+    Vela's."""
     shape, dtype = tuple(PINNED["lut_ops"]["shape"]), f"int{case['bits']}"
-    graph = Graph({"x": _t("x", shape, dtype), "y": _t("y", shape, dtype)}, [Op("0:logistic", "logistic", ["x"], ["y"])],
-                  ["x"], ["y"], "hand-made", "")
+    graph = Graph(
+        {"x": _t("x", shape, dtype), "y": _t("y", shape, dtype)},
+        [Op("0:logistic", "logistic", ["x"], ["y"])],
+        ["x"],
+        ["y"],
+        "hand-made",
+        "",
+    )
     sched, _, results = _schedule(graph, case["accelerator"])
     assert [r.npu_cycles for r in results] == [case["npu_cycles"]]
     assert sched.fam.lut_transfer(sched.mem.const, case["bits"]) > 0
@@ -97,7 +108,9 @@ def test_lut_op_loads_its_table_as_vela(case):
 
 # -- packing rules on hand-made graphs ---------------------------------------------------------------------
 def _t(name: str, shape, dtype: str = "int8", data: np.ndarray | None = None) -> Tensor:
-    return Tensor(name, tuple(shape), np.dtype(dtype), QuantInfo(np.array([0.05], np.float32), np.array([0])), data)
+    return Tensor(
+        name, tuple(shape), np.dtype(dtype), QuantInfo(np.array([0.05], np.float32), np.array([0])), data
+    )
 
 
 class _Net:
@@ -144,7 +157,8 @@ def _primaries(ops) -> list[list[str]]:
 
 
 def test_activation_fuses_into_its_producer():
-    """A convolution's ReLU runs in its output stage: one op, the ReLU recorded in its group and as its activation."""
+    """A convolution's ReLU runs in its output stage: one op, the ReLU recorded in its group and as its
+    activation."""
     net = _Net()
     net.conv("x", "y", activation="relu")
     ops = lower(net.graph(["x"], ["y"]), "u85")
@@ -166,8 +180,11 @@ def test_residual_add_chains_into_the_convolution_before_it():
 def test_u55_chains_nothing():
     """On U55/U65 the Add stays an op of its own, its ReLU fused into it."""
     ops = lower(_residual(), "u55")
-    assert [(op.type, op.activation, op.parent) for op in ops] == [("Conv2D", None, None), ("Conv2D", None, None),
-                                                                  ("Add", "Relu", None)]
+    assert [(op.type, op.activation, op.parent) for op in ops] == [
+        ("Conv2D", None, None),
+        ("Conv2D", None, None),
+        ("Add", "Relu", None),
+    ]
 
 
 def test_a_map_with_two_readers_is_not_chained():
@@ -183,7 +200,8 @@ def test_a_graph_output_is_not_chained():
 
 
 def test_a_reshape_after_a_convolution_keeps_the_activation_apart():
-    """A ReLU reading a convolution's output through a reshape cannot fuse: the convolution's output depends on its
+    """A ReLU reading a convolution's output through a reshape cannot fuse: the convolution's output depends
+    on its
     shape."""
     net = _Net()
     y = net.conv("x", "y")
@@ -193,7 +211,8 @@ def test_a_reshape_after_a_convolution_keeps_the_activation_apart():
 
 
 def test_a_chain_holds_at_most_four_ops():
-    """A convolution followed by four multiplies by a constant: three chain into it, the fourth starts a new group."""
+    """A convolution followed by four multiplies by a constant: three chain into it, the fourth starts a
+    new group."""
     net = _Net()
     out = net.conv("x", "c")
     for i in range(4):
@@ -202,7 +221,8 @@ def test_a_chain_holds_at_most_four_ops():
 
 
 def test_chained_maps_take_no_memory():
-    """A map passed within an op group has no live range, stays out of the staging SRAM, and the chained Add reports no
+    """A map passed within an op group has no live range, stays out of the staging SRAM, and the chained Add
+    reports no
     cycles of its own: its primary is charged for it."""
     sched, chosen, results = _schedule(_residual(), "ethos-u85-256")
     conv_b = sched.ops[1]

@@ -28,7 +28,9 @@ def _simulate(model: str, target: str):
     return simulate(DATA / f"{model}.tflite", device, record_trace=False)
 
 
-@pytest.mark.parametrize("model,target", CASES, ids=[f"{m}-{t.split('.')[0]}-{t.split('.')[2]}" for m, t in CASES])
+@pytest.mark.parametrize(
+    "model,target", CASES, ids=[f"{m}-{t.split('.')[0]}-{t.split('.')[2]}" for m, t in CASES]
+)
 def test_network_and_layers_match_vela(model, target):
     """Network cycles within 1% of Vela's, every NPU layer within 25% and 95% of them within 2%."""
     vela = PINNED[model][target]
