@@ -175,8 +175,12 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{prog + ': ' if prog else ''}{message} (see '{self.prog} --help')")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests and documentation)."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and documentation).
+
+    ``only`` names one of this module's commands (:data:`OWN_COMMANDS`) to register alone: a command line
+    that starts with it parses the same, without building (and importing the modules of) the others.
+    """
     parser = _Parser(
         prog="hwsim",
         description="Bit-accurate simulation of quantized networks on edge AI accelerators.",
@@ -185,11 +189,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="on an internal error, print the traceback (accepted anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True)
+    if only is not None:
+        OWN_COMMANDS[only](sub)
+        return parser
+    for name, add in OWN_COMMANDS.items():
+        add(sub)
+        if name == "simulate":
+            from hwsim.energy.commands import add_parser as add_energy_parser
 
+            add_energy_parser(sub)
+
+    from hwsim.quant.commands import add_parsers as add_quant_parsers
+
+    add_quant_parsers(sub)
+
+    from hwsim.llm.commands import add_parser as add_llm_parser
+
+    add_llm_parser(sub)
+    return parser
+
+
+def _add_list(sub) -> None:
     p = sub.add_parser("list", help="list registered semantics, rounding modes or requantizers")
     p.add_argument("what", choices=["semantics", "rounding", "requantizers", "devices", "energy-models"])
     p.set_defaults(func=_list)
 
+
+def _add_infer(sub) -> None:
     p = sub.add_parser("infer", help="run a quantized model through hwsim's bit-accurate kernels")
     p.add_argument("model", help="a .tflite or .onnx file")
     p.add_argument("--input", required=True, help=".npy holding the model input (integer codes or floats); a "
@@ -201,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dequantize", action="store_true", help="write real values instead of integer codes")
     p.set_defaults(func=_infer)
 
+
+def _add_verify(sub) -> None:
     p = sub.add_parser("verify",
                        help="compare hwsim with the real runtime, op by op; exit 0 only when bit-exact")
     p.add_argument("model", help="a .tflite or .onnx file")
@@ -213,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.set_defaults(func=_verify)
 
+
+def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="measure kernels against ONNX Runtime, or inference against TFLite, "
                                      "side by side")
     p.add_argument("what", choices=["kernels", "infer"])
@@ -221,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="timed repeats per case (median is reported)")
     p.set_defaults(func=_bench)
 
+
+def _add_simulate(sub) -> None:
     from hwsim.devices.options import add_device_options
 
     p = sub.add_parser("simulate", help="map a model onto a device and run the discrete-event simulation")
@@ -241,10 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "layer)")
     p.set_defaults(func=_simulate)
 
-    from hwsim.energy.commands import add_parser as add_energy_parser
 
-    add_energy_parser(sub)
-
+def _add_run(sub) -> None:
     p = sub.add_parser("run", help="run an experiment file: a sweep to a results table, figures and a report")
     p.add_argument("experiment", help="an experiment .yaml (e.g. experiments/default.yaml)")
     p.add_argument("--dry-run", action="store_true", help="list the points and exit")
@@ -260,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse sweeps with more points than this (default 10000; counted before expansion)")
     p.set_defaults(func=_run)
 
+
+def _add_plot(sub) -> None:
     p = sub.add_parser("plot",
                        help="redraw an experiment's figures and report from its results, without rerunning")
     p.add_argument("results", help="a results folder, or its rows.jsonl / rows.csv / rows.parquet")
@@ -267,14 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", default=None, help="comma-separated: pareto,breakdown,roofline,overflow")
     p.set_defaults(func=_plot)
 
-    from hwsim.quant.commands import add_parsers as add_quant_parsers
 
-    add_quant_parsers(sub)
-
-    from hwsim.llm.commands import add_parser as add_llm_parser
-
-    add_llm_parser(sub)
-    return parser
+# this module's commands, in the order ``hwsim --help`` lists them (``energy`` and the quant and llm commands
+# register themselves after ``simulate`` and at the end)
+OWN_COMMANDS = {"list": _add_list, "infer": _add_infer, "verify": _add_verify, "bench": _add_bench,
+                "simulate": _add_simulate, "run": _add_run, "plot": _add_plot}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         previous = warnings.showwarning
         warnings.showwarning = lambda *a, **k: _show_warning(previous, shown, *a, **k)
         try:
-            args = build_parser().parse_args(argv)
+            only = argv[0] if argv and argv[0] in OWN_COMMANDS else None
+            args = build_parser(only).parse_args(argv)
             return args.func(args)
         except HwsimError as exc:
             _print_error(f"hwsim: error: {_one_line(exc)}", debug)
