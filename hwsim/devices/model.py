@@ -10,7 +10,7 @@ import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwsim.config import records
 from hwsim.config.dotted import set_path
@@ -19,7 +19,9 @@ from hwsim.devices.sanity import warn_doubtful
 from hwsim.devices.schema import DeviceSpec, MemorySpec, PrecisionRateSpec
 from hwsim.errors import ConfigError, RegistryError
 from hwsim.paths import data_dir
-from hwsim.schedule.systolic import DATAFLOWS, Dataflow
+
+if TYPE_CHECKING:
+    from hwsim.schedule.systolic import Dataflow
 
 OPERANDS = ("weights", "inputs", "outputs")
 
@@ -56,6 +58,8 @@ class Device:
     @property
     def dataflow(self) -> Dataflow:
         """The MAC array's dataflow."""
+        from hwsim.schedule.systolic import DATAFLOWS  # only hwsim's own mapper needs it
+
         return DATAFLOWS.get(self.spec.mac_array.dataflow)
 
     def read_level(self, operand: str) -> int:
