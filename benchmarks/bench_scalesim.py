@@ -9,12 +9,12 @@ For each topology x dataflow (os, ws, is) x interface bandwidth (CALC, USER) x a
 a whole command in its own venv (its Python API with ``save_disk_space=True``: no traces, as a user would
 run it for reports), once; its output folder is kept under ``--runs`` and reused by later runs of this
 script (delete it to measure SCALE-Sim again). hwsim then runs the same ``.cfg`` and ``.csv`` twice: in this
-process (load + simulate + write the reports; best of 3) and as a whole ``python -m hwsim simulate ...
---memory-model scalesim --report-dir`` command. Every field of COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and
-DETAILED_ACCESS_REPORT.csv is compared as text, row by row (one row per SCALE-Sim layer: depthwise
-channels each have their row). ``--pin FILE`` writes SCALE-Sim's rows as JSON for the tests
-(``tests/schedule/data/scalesim_3_0_0_bench.json``; rows after ``LayerID`` as ``[repeat, line]``).
-Nothing here runs in the test suite.
+process (load + simulate + write the reports; best of 3, hwsim's caches cleared before each) and as a
+whole ``python -m hwsim simulate ... --memory-model scalesim --report-dir`` command. Every field of
+COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and DETAILED_ACCESS_REPORT.csv is compared as text, row by row
+(one row per SCALE-Sim layer: depthwise channels each have their row). ``--pin FILE`` writes SCALE-Sim's
+rows as JSON for the tests (``tests/schedule/data/scalesim_3_0_0_bench.json``; rows after ``LayerID`` as
+``[repeat, line]``). Nothing here runs in the test suite.
 """
 
 from __future__ import annotations
@@ -131,10 +131,11 @@ def run_scalesim(python: str, cfg: Path, topo: Path, form: str, out: Path) -> fl
 
 
 def run_hwsim_in_process(cfg: Path, topo: Path, out: Path) -> float:
-    """Best of 3: load the topology and the device, simulate with SCALE-Sim's memory model, write the reports."""
+    """Best of 3 cold runs: load the topology and the device, simulate with SCALE-Sim's memory model, write
+    the reports."""
     best = float("inf")
     for _ in range(3):
-        scalesim_model._simulate_shape.cache_clear()
+        scalesim_model.clear_caches()
         t0 = time.perf_counter()
         device = with_memory_model(load_device(cfg), "scalesim")
         result = simulate(load_model(topo), device, record_trace=False)

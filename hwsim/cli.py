@@ -14,12 +14,14 @@ import argparse
 import gc
 import os
 import sys
-import traceback
 import warnings
 
 from hwsim import __version__
 from hwsim.errors import HwsimError, HwsimWarning, UsageError
 from hwsim.guards import check_output_dir, check_output_file, nonnegative_int, positive_int
+
+ORT_THREADS_HELP = ("ONNX Runtime's intra_op_num_threads to reproduce (.onnx; its float Convs depend on it); "
+                    "default: ONNX Runtime's own, one per physical core")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -52,10 +54,13 @@ def _list(args: argparse.Namespace) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     from hwsim.devices.options import device_from_args
-    from hwsim.schedule.result_files import check_output_path, layer_rows, summary, write_results
     from hwsim.schedule.simulate import simulate
 
-    output = check_output_path(args.output) if args.output else None
+    output = None
+    if args.output:
+        from hwsim.schedule.result_files import check_output_path, layer_rows, summary, write_results
+
+        output = check_output_path(args.output)
     if args.trace:
         check_output_file(args.trace, "--trace", make_parents=True)
     for option, folder in (("--plot", args.plot), ("--report-dir", args.report_dir)):
@@ -104,7 +109,8 @@ def _infer(args: argparse.Namespace) -> int:
 
     check_output_file(args.output, "--output", (".npy",))
     x = _load_array(args.input)
-    y = infer(args.model, x, semantics=args.semantics, dequantize=args.dequantize)
+    y = infer(args.model, x, semantics=args.semantics, dequantize=args.dequantize,
+              intra_op_threads=args.ort_threads)
     np.save(args.output, y)
     print(f"wrote {args.output}: shape {y.shape}, dtype {y.dtype}")
     return 0
@@ -114,7 +120,8 @@ def _verify(args: argparse.Namespace) -> int:
     from hwsim.verify.compare import verify
 
     inputs = _load_array(args.input) if args.input else None
-    result = verify(args.model, against=args.against, samples=args.samples, inputs=inputs, seed=args.seed)
+    result = verify(args.model, against=args.against, samples=args.samples, inputs=inputs, seed=args.seed,
+                    intra_op_threads=args.ort_threads)
     for report in result.reports:
         print(report.table())
         print()
@@ -175,12 +182,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{prog + ': ' if prog else ''}{message} (see '{self.prog} --help')")
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+_OWN_COMMANDS = ("list", "infer", "verify", "bench", "simulate", "run", "plot")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation).
 
-    ``only`` names one of this module's commands (:data:`OWN_COMMANDS`) to register alone: a command line
-    that starts with it parses the same, without building (and importing the modules of) the others.
+    Given the ``command`` about to run, when it is one defined here, the commands other modules register
+    (energy, quantization, llm) are left out: importing those modules is most of the parser's start-up
+    time, and parsing one command needs no other.
     """
+    others = command not in _OWN_COMMANDS
     parser = _Parser(
         prog="hwsim",
         description="Bit-accurate simulation of quantized networks on edge AI accelerators.",
@@ -189,33 +201,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="on an internal error, print the traceback (accepted anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True)
-    if only is not None:
-        OWN_COMMANDS[only](sub)
-        return parser
-    for name, add in OWN_COMMANDS.items():
-        add(sub)
-        if name == "simulate":
-            from hwsim.energy.commands import add_parser as add_energy_parser
 
-            add_energy_parser(sub)
-
-    from hwsim.quant.commands import add_parsers as add_quant_parsers
-
-    add_quant_parsers(sub)
-
-    from hwsim.llm.commands import add_parser as add_llm_parser
-
-    add_llm_parser(sub)
-    return parser
-
-
-def _add_list(sub) -> None:
     p = sub.add_parser("list", help="list registered semantics, rounding modes or requantizers")
     p.add_argument("what", choices=["semantics", "rounding", "requantizers", "devices", "energy-models"])
     p.set_defaults(func=_list)
 
-
-def _add_infer(sub) -> None:
     p = sub.add_parser("infer", help="run a quantized model through hwsim's bit-accurate kernels")
     p.add_argument("model", help="a .tflite or .onnx file")
     p.add_argument("--input", required=True, help=".npy holding the model input (integer codes or floats); a "
@@ -225,10 +215,9 @@ def _add_infer(sub) -> None:
                    help="runtime arithmetic to reproduce (default: tflite-reference for .tflite, this host's "
                    "onnxruntime for .onnx); see `hwsim list semantics`")
     p.add_argument("--dequantize", action="store_true", help="write real values instead of integer codes")
+    p.add_argument("--ort-threads", type=nonnegative_int, default=None, help=ORT_THREADS_HELP)
     p.set_defaults(func=_infer)
 
-
-def _add_verify(sub) -> None:
     p = sub.add_parser("verify",
                        help="compare hwsim with the real runtime, op by op; exit 0 only when bit-exact")
     p.add_argument("model", help="a .tflite or .onnx file")
@@ -239,10 +228,9 @@ def _add_verify(sub) -> None:
     p.add_argument("--samples", type=positive_int, default=4, help="random inputs to compare on")
     p.add_argument("--input", default=None, help=".npy input instead of random ones")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument("--ort-threads", type=nonnegative_int, default=None, help=ORT_THREADS_HELP)
     p.set_defaults(func=_verify)
 
-
-def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="measure kernels against ONNX Runtime, or inference against TFLite, "
                                      "side by side")
     p.add_argument("what", choices=["kernels", "infer"])
@@ -251,8 +239,6 @@ def _add_bench(sub) -> None:
                    help="timed repeats per case (median is reported)")
     p.set_defaults(func=_bench)
 
-
-def _add_simulate(sub) -> None:
     from hwsim.devices.options import add_device_options
 
     p = sub.add_parser("simulate", help="map a model onto a device and run the discrete-event simulation")
@@ -273,8 +259,11 @@ def _add_simulate(sub) -> None:
                         "layer)")
     p.set_defaults(func=_simulate)
 
+    if others:
+        from hwsim.energy.commands import add_parser as add_energy_parser
 
-def _add_run(sub) -> None:
+        add_energy_parser(sub)
+
     p = sub.add_parser("run", help="run an experiment file: a sweep to a results table, figures and a report")
     p.add_argument("experiment", help="an experiment .yaml (e.g. experiments/default.yaml)")
     p.add_argument("--dry-run", action="store_true", help="list the points and exit")
@@ -290,8 +279,6 @@ def _add_run(sub) -> None:
                    help="refuse sweeps with more points than this (default 10000; counted before expansion)")
     p.set_defaults(func=_run)
 
-
-def _add_plot(sub) -> None:
     p = sub.add_parser("plot",
                        help="redraw an experiment's figures and report from its results, without rerunning")
     p.add_argument("results", help="a results folder, or its rows.jsonl / rows.csv / rows.parquet")
@@ -299,11 +286,13 @@ def _add_plot(sub) -> None:
     p.add_argument("--plots", default=None, help="comma-separated: pareto,breakdown,roofline,overflow")
     p.set_defaults(func=_plot)
 
+    if others:
+        from hwsim.llm.commands import add_parser as add_llm_parser
+        from hwsim.quant.commands import add_parsers as add_quant_parsers
 
-# this module's commands, in the order ``hwsim --help`` lists them (``energy`` and the quant and llm commands
-# register themselves after ``simulate`` and at the end)
-OWN_COMMANDS = {"list": _add_list, "infer": _add_infer, "verify": _add_verify, "bench": _add_bench,
-                "simulate": _add_simulate, "run": _add_run, "plot": _add_plot}
+        add_quant_parsers(sub)
+        add_llm_parser(sub)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,8 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         previous = warnings.showwarning
         warnings.showwarning = lambda *a, **k: _show_warning(previous, shown, *a, **k)
         try:
-            only = argv[0] if argv and argv[0] in OWN_COMMANDS else None
-            args = build_parser(only).parse_args(argv)
+            args = build_parser(argv[0] if argv else None).parse_args(argv)
             return args.func(args)
         except HwsimError as exc:
             _print_error(f"hwsim: error: {_one_line(exc)}", debug)
@@ -339,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             _print_error(f"hwsim: error: {os_error_message(exc)}", debug)
             return 2
         except Exception as exc:  # noqa: BLE001 - the guard: anything else is hwsim's bug
+            import traceback  # imported on failure only: it is no part of a run's start-up
+
             last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
             where = f" [{os.path.basename(last.filename)}:{last.lineno}]" if last else ""
             hint = "the traceback is above" if debug else "rerun with --debug to see the traceback"
@@ -355,6 +345,8 @@ def _one_line(exc: BaseException, limit: int = 600) -> str:
 
 def _print_error(message: str, debug: bool) -> None:
     if debug:
+        import traceback
+
         traceback.print_exc()
     print(message, file=sys.stderr)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,7 +152,17 @@ def override(device: Device, overrides: dict[str, Any], where: str = "") -> Devi
 
 
 def with_memory_model(device: Device, memory_model: str) -> Device:
-    """The same device with another ``memory_model`` (``--memory-model``); errors name the option."""
+    """The same device with another ``memory_model`` (``--memory-model``); errors name the option.
+
+    A valid choice on a device without derived fields is set directly (the spec's own cross-field checks
+    run as it is rebuilt); anything else goes through the whole validation, whose message is the one given.
+    """
+    allowed = typing.get_args(records.fields_of(DeviceSpec)["memory_model"][0])
+    if memory_model in allowed and device.spec.ethos_u is None:
+        try:
+            return Device(dataclasses.replace(device.spec, memory_model=memory_model), device.path)
+        except ValueError:
+            pass  # re-checked below, for the located message
     data = dataclasses.asdict(device.spec)
     if data.get("ethos_u"):
         data.pop("clock_mhz")

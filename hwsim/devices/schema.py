@@ -79,6 +79,11 @@ class MacArraySpec:
     (one single-channel convolution per channel, one after another), or ``block_diagonal`` (``n`` channels
     per fold, their ``taps`` on ``n * taps`` rows and their filters on ``n`` columns, the rest of the block
     zero), n = min(rows // taps, columns).
+
+    ``weight_double_buffering`` (weight-stationary only) loads the next fold's weights while the current
+    fold streams, as the TPU's matrix unit does with its second weight tile (Jouppi et al., ISCA 2017): the
+    folds of one op then follow each other every ``max(P, rows)`` cycles and the array fills and drains
+    once per op (``2 * rows + columns - 2``), instead of SCALE-Sim's ``2 * rows + columns + P - 2`` per fold.
     """
 
     name: str = "mac_array"
@@ -91,6 +96,7 @@ class MacArraySpec:
     ops: Annotated[list[str], MinLen(1)] = dataclasses.field(default_factory=lambda: [
         "conv2d", "depthwise_conv2d", "fully_connected", "batch_matmul"])
     depthwise: Literal["per_channel", "block_diagonal"] = "per_channel"
+    weight_double_buffering: bool = False
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -105,6 +111,9 @@ class MacArraySpec:
                            self.dataflow)
         if self.spatial_lanes != 1 and self.dataflow != "dot_product":
             raise at_field(("spatial_lanes",), "only a dot_product array has spatial lanes", self.spatial_lanes)
+        if self.weight_double_buffering and self.dataflow != "weight_stationary":
+            raise at_field(("weight_double_buffering",), "only a weight_stationary array double-buffers its "
+                           "weights", self.weight_double_buffering)
 
 
 @_spec

@@ -31,12 +31,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError
-
 from hwsim.config.textfile import read_text
-from hwsim.errors import ConfigError
 from hwsim.config.yamlio import format_loc, show
-from hwsim.importers.yaml_layers import DEFAULT_PRECISION, PrecisionSpec, dtype_for_bits
+from hwsim.errors import ConfigError
+from hwsim.importers.precision import DEFAULT_PRECISION, dtype_for_bits
 from hwsim.workload.graph import Graph, Op, Tensor
 
 CONV_COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
@@ -89,6 +87,10 @@ def load_scalesim_topology(path: str | Path, *, input_type: Literal["conv", "gem
 def _precision(precision: Mapping[str, int] | None) -> dict[str, int]:
     if precision is None:
         return dict(DEFAULT_PRECISION)
+    from pydantic import ValidationError  # only for a precision given in code: a run imports no pydantic
+
+    from hwsim.importers.yaml_layers import PrecisionSpec
+
     try:
         return PrecisionSpec.model_validate(dict(precision)).resolve(DEFAULT_PRECISION)
     except ValidationError as exc:

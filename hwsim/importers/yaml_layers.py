@@ -43,11 +43,11 @@ from pydantic_core import PydanticCustomError
 
 from hwsim.config.yamlio import Loc, config_error, load_yaml_with_lines, unknown_key_message, unwrap_type
 from hwsim.errors import ConfigError
+from hwsim.importers.precision import DEFAULT_PRECISION, dtype_for_bits
 from hwsim.workload.graph import Graph, Op, Tensor
 
 SCHEMA_VERSION = 1
 FORMAT = "hwsim-layers"
-DEFAULT_PRECISION = {"weights": 8, "activations": 8, "accumulator": 32}
 
 
 
@@ -403,14 +403,6 @@ class LayersFileSpec(_Spec):
 # --------------------------------------------------------------------------------------------------------
 # Graph building: shape inference, weights without data, TFLite-style attrs
 # --------------------------------------------------------------------------------------------------------
-
-def dtype_for_bits(bits: int) -> np.dtype:
-    """The narrowest signed NumPy integer holding ``bits``-bit codes (int4 is stored in int8, as TFLite's)."""
-    for width, dtype in ((8, np.int8), (16, np.int16), (32, np.int32)):
-        if bits <= width:
-            return np.dtype(dtype)
-    return np.dtype(np.int64)
-
 
 def load_layers_yaml(path: str | Path) -> Graph:
     """Parse a YAML layer description into a graph of shapes (no weight data)."""

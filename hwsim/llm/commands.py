@@ -65,7 +65,8 @@ def add_parser(sub) -> None:
                    help="cached positions a decode step reads (default 1024)")
     p.add_argument("--performance-model", default=None,
                    help="time the graphs with this performance model instead of the device's (hwsim: hwsim's "
-                        "mapper, e.g. for Ethos-U devices, whose vela-5.2 model takes minutes per LLM layer)")
+                        "mapper, e.g. for Ethos-U devices, whose vela-5.2 model encodes every weight: "
+                        "minutes per LLM layer until the weight cache holds them)")
     p.add_argument("--quality", action="store_true",
                    help="also measure perplexity and next-token agreement (models with weights: stdlib_lm)")
     p.add_argument("--windows", type=int, default=32, help="evaluation windows of --quality (default 32)")

@@ -69,7 +69,7 @@ def bytes_per_token(graph) -> tuple[int, int]:
     the cache read (graph inputs ``k_cache`` / ``v_cache``) and the new positions written (``k_new`` /
     ``v_new``), scales included."""
     cache = {n for n in graph.inputs + graph.outputs if n.startswith(("k_", "v_"))}
-    weights = sum(tensor_bytes(t) for n, t in graph.tensors.items() if t.is_parameter and n not in cache)
+    weights = sum(tensor_bytes(t) for t in graph.tensors.values() if t.is_parameter)
     kv = sum(tensor_bytes(graph.tensors[n]) for n in cache)
     return weights, kv
 

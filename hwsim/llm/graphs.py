@@ -6,11 +6,11 @@ query heads sharing it are the rows, so grouped-query attention reads each cache
 output projection, residual adds, the FFN (gate and up, the nonlinearity times up, down). Weights carry
 their bit-width and, when quantized per group or per channel, a float16 scale tensor per layer beside them,
 so the bytes a token streams are those a runtime reads. The KV cache is a graph input (``k_cache.3``,
-[kv_heads, L, dim] at the cache's bits, float16 scales per head and token beside it; in the role of a
-weight, so the mapper streams it from DRAM) and each new
-position's keys and values are graph outputs (written back to memory). The embedding lookup reads only the
-tokens' rows, so the graph input is those rows (``embeddings``); the LM head (the table again when tied)
-is read whole, for the last position only in prefill (time to first token needs only its logits).
+[kv_heads, L, dim] at the cache's bits, float16 scales per head and token beside it, streamed from DRAM
+as the attention matmuls' second operand) and each new position's keys and values are graph outputs
+(written back to memory). The embedding lookup reads only the tokens' rows, so the graph input is those
+rows (``embeddings``); the LM head (the table again when tied) is read whole, for the last position only
+in prefill (time to first token needs only its logits).
 
 Prefill computes the full N x N score matrix (a runtime may skip the masked half); decode reads L keys and
 values, the new token's own included (the cache holds L positions once its K/V are appended).
@@ -105,13 +105,12 @@ class _Builder:
         return self.op(name, kind, inputs, self.act(f"{name}.out", shape))
 
     def cache(self, name: str, positions: int, output: bool) -> list[str]:
-        """The cache read by decode has the role of a weight: the mapper streams it from its home (DRAM)
-        once per step, as it streams parameters, rather than treating it as an on-chip activation."""
+        """The cache is a graph input (read) or output (written): it lives off chip, and the mapper streams
+        it from there as the second operand of the attention matmuls."""
         s, p = self.spec, self.prec
-        role = "" if output else "weight"
-        names = [self.tensor(name, (s.kv_heads, positions, s.dim), p.kv_bits, role)]
+        names = [self.tensor(name, (s.kv_heads, positions, s.dim), p.kv_bits)]
         if p.kv_bits < 16:
-            names.append(self.tensor(f"{name}.scales", (s.kv_heads, positions, 1), p.scale_bits, role))
+            names.append(self.tensor(f"{name}.scales", (s.kv_heads, positions, 1), p.scale_bits))
         (self.graph.outputs if output else self.graph.inputs).extend(names)
         return names
 

@@ -133,11 +133,14 @@ def _fixed_multiplier(input_scale: float, weight_scale: float, output_scale: flo
     return quantize_multiplier(tflite_multiplier(input_scale, weight_scale, output_scale), max_shift)
 
 
-def _semantics_for(name: str, weight_bits: int, activation_bits: int) -> Semantics:
+def _semantics_for(name: str, weight_bits: int, activation_bits: int, int4_fc: bool = False) -> Semantics:
     """The semantics that computes an op with these operand widths: a delegate's fallback takes int4
-    weights and 16-bit activations (see ``Semantics.fallback``)."""
+    weights and 16-bit activations (see ``Semantics.fallback``), except an int4-weight fully-connected the
+    delegate runs itself (``int4_fc``: per-channel weights, even depth; see
+    ``Semantics.int4_fully_connected``)."""
     sem = get_semantics(name)
-    if sem.fallback and (weight_bits <= 4 or activation_bits > 8):
+    delegated_int4 = weight_bits <= 4 and int4_fc and sem.int4_fully_connected
+    if sem.fallback and ((weight_bits <= 4 and not delegated_int4) or activation_bits > 8):
         return get_semantics(sem.fallback)
     return sem
 
@@ -174,7 +177,8 @@ def _layer_setup(op: str, x_dtype, w: np.ndarray, channels: int, x_q: QParams, w
                  fast_depthwise: bool = False) -> tuple[fused.OutputStage, str]:
     """A MAC layer's requantizer and dot-product arithmetic under ``semantics`` for these operand types."""
     bits = np.dtype(x_dtype).itemsize * 8
-    sem = _semantics_for(semantics, weight_bits, bits)
+    int4_fc = op == "fully_connected" and w.ndim == 2 and w_q.scale.size > 1 and w.shape[1] % 2 == 0
+    sem = _semantics_for(semantics, weight_bits, bits, int4_fc)
     if op == "fully_connected" and bias is None and bits > 8 and op in sem.no_bias_16x8:
         sem = dataclasses.replace(sem, requant_16x8=dict(sem.requant_16x8, fully_connected=sem.no_bias_16x8[op]))
     stage = output_stage(channels, input_scale=float(x_q.scale[0]), weight_scale=w_q.scale, output=y_q, fmt=y_fmt,
@@ -199,13 +203,23 @@ def _depthwise_as_grouped(w: np.ndarray) -> np.ndarray:
 
 def conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8, stride=1,
            padding="valid", dilation=1, groups: int = 1, activation=None, semantics: str = "tflite-reference",
-           accumulator: Accumulator = Accumulator(), weight_bits: int = 8) -> np.ndarray:
-    """Quantized conv2d (NHWC, OHWI weights) as ``semantics`` computes it; returns output codes."""
+           accumulator: Accumulator = Accumulator(), weight_bits: int = 8,
+           float_bias=None) -> np.ndarray:
+    """Quantized conv2d (NHWC, OHWI weights) as ``semantics`` computes it; returns output codes.
+
+    ``float_bias`` (float32 per output channel, with ``bias=None``) is a bias the runtime keeps in float
+    (``Semantics.float_bias``); modelled for ungrouped convs, which fbgemm runs through its GEMM."""
     x, w = np.asarray(x), np.asarray(w)
     sem = _semantics_for(semantics, weight_bits, x.dtype.itemsize * 8)
     stage, arithmetic = _layer_setup("conv2d", x.dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation, semantics,
                                      weight_bits, depthwise_multiplier=_depthwise_multiplier(w, groups),
                                      fast_depthwise=_depthwise_fast_path(sem, x, w, groups, stride, padding, dilation))
+    if float_bias is not None:
+        _check_float_bias(sem, bias, groups)
+        acc = ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation,
+                         x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]),
+                         accumulator=accumulator, arithmetic=arithmetic).acc
+        return _with_float_bias(acc, float_bias, x_q, w_q, stage)
     return fused.conv2d_requantized(x, w, stage, stride=stride, padding=padding, dilation=dilation, groups=groups,
                                     x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]),
                                     bias=bias, accumulator=accumulator, arithmetic=arithmetic)
@@ -283,15 +297,44 @@ def prepare_depthwise_conv2d(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_
 
 def fully_connected(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,
                     activation=None, semantics: str = "tflite-reference",
-                    accumulator: Accumulator = Accumulator(), weight_bits: int = 8) -> np.ndarray:
-    """Quantized fully-connected: ``x`` [M, K], ``w`` [N, K] (TFLite layout); returns [M, N] codes."""
+                    accumulator: Accumulator = Accumulator(), weight_bits: int = 8,
+                    float_bias=None) -> np.ndarray:
+    """Quantized fully-connected: ``x`` [M, K], ``w`` [N, K] (TFLite layout); returns [M, N] codes.
+    ``float_bias``: as in :func:`conv2d`."""
     x, w = np.asarray(x), np.asarray(w)
     stage, arithmetic = _layer_setup("fully_connected", x.dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation,
                                      semantics, weight_bits, bias)
     zw = _zw(w_q, w.shape[0])
+    if float_bias is not None:
+        _check_float_bias(_semantics_for(semantics, weight_bits, x.dtype.itemsize * 8), bias, 1)
+        packed = ops.prepack_cached(w.T, zw, owner=w)
+        acc = ops.matmul(x, packed, x_zero_point=int(x_q.zero_point[0]), accumulator=accumulator,
+                         arithmetic=arithmetic).acc
+        return _with_float_bias(acc, float_bias, x_q, w_q, stage)
     return fused.matmul_requantized(x, ops.prepack_cached(w.T, zw, owner=w), stage,
                                     x_zero_point=int(x_q.zero_point[0]), bias=bias, accumulator=accumulator,
                                     arithmetic=arithmetic)
+
+
+def _check_float_bias(sem: Semantics, bias, groups: int) -> None:
+    """A float bias is taken only where the runtime has one, in place of int32 codes, on a GEMM."""
+    if not sem.float_bias:
+        raise ConfigError(f"float_bias: semantics {sem.name!r} adds int32 bias codes only (pytorch-fbgemm-* "
+                          "keep the bias in float)")
+    if bias is not None:
+        raise ConfigError("float_bias: give either int32 bias codes or a float bias, not both")
+    if groups != 1:
+        raise ConfigError(f"float_bias: modelled for ungrouped convs only (got groups={groups}); fbgemm's "
+                          "grouped and depthwise kernels have output stages of their own")
+
+
+def _with_float_bias(acc: np.ndarray, float_bias, x_q: QParams, w_q: QParams,
+                     stage: fused.OutputStage) -> np.ndarray:
+    """Output codes from bias-free accumulators and a float bias (:mod:`hwsim.numerics.float_bias`)."""
+    from hwsim.numerics.float_bias import requantize_float_bias
+
+    return requantize_float_bias(acc, float_bias, float(x_q.scale[0]), w_q.scale, stage.scale,
+                                 stage.zero_point, stage.lo, stage.hi, stage.dtype)
 
 
 def prepare_fully_connected(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,

@@ -8,7 +8,7 @@ variant, since their uint8 x int8 products depend on VNNI.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Mapping
 
@@ -38,7 +38,17 @@ class Semantics:
     ``xnnpack`` or ``float`` (ONNX Runtime). ``channel_tail`` maps an op to (block, requantizer): output
     channels past the last whole block use that requantizer (the optimized depthwise kernel's scalar tail).
     ``fallback`` names the semantics of the kernels that run what a delegate does not take: XNNPACK takes no
-    op with int4 weights or 16-bit activations, so TFLite's optimized kernels run those.
+    op with 16-bit activations and of the int4-weight ops only ``int4_fully_connected`` ones, so TFLite's
+    optimized kernels run the others.
+    ``int4_fully_connected`` (XNNPACK): the delegate itself runs an int4-weight fully-connected whose weights
+    have one scale per output channel and whose depth K is even (its packed rows then start on a byte),
+    with its own requantizer; a per-tensor one or an odd K falls back (TFLite 2.21, measured).
+    ``float_bias``: the runtime keeps a layer's bias in float32 and adds bias / (sx * sw) to the accumulator
+    in float, unrounded (PyTorch's fbgemm and x86 engines; :mod:`hwsim.numerics.float_bias`); the layers then
+    take ``float_bias=`` in place of int32 bias codes.
+    ``intra_op_threads`` (ONNX Runtime): the session's ``intra_op_num_threads``, which decides how MLAS splits
+    a float Conv's output pixels into segments and so how it blocks K; None is ONNX Runtime's default, one
+    thread per physical core (``cpu.physical_cores``).
     ``no_bias_16x8`` overrides the 16x8 requantizer of an op that has no bias (TFLite's optimized 16x8
     fully-connected kernel runs only without one).
     ``tflite_kernels`` names the TFLite kernel family computing the ops of :mod:`hwsim.runtime.nonlinear`
@@ -75,6 +85,9 @@ class Semantics:
     quantize_method: str = "divide"
     exact_depthwise: str = "multiplier-1"
     mul_multiplier: str = "float32"
+    int4_fully_connected: bool = False
+    float_bias: bool = False
+    intra_op_threads: int | None = None
 
     def requantizer(self, op: str, activation_bits: int) -> RequantKind:
         """The requantizer for ``op`` with ``activation_bits``-bit activations."""
@@ -101,10 +114,10 @@ SEMANTICS.add("tflite-optimized", Semantics(
     no_bias_16x8=MappingProxyType({"fully_connected": K.DOUBLE_HALF_UP})))
 SEMANTICS.add("xnnpack", Semantics(
     "xnnpack", "TFLite interpreter with its default resolver (XNNPACK delegate for int8 conv, depthwise, FC, "
-    "add; ops with int4 weights or int16 activations fall back to the optimized kernels)",
+    "add, per-channel int4-weight FC; other int4-weight and int16 ops fall back to the optimized kernels)",
     _table(K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.GEMMLOWP_DOUBLE), _TFLITE_16X8,
     "float32", RoundingMode.HALF_AWAY, add_form="xnnpack", fallback="tflite-optimized",
-    tflite_kernels="xnnpack"))
+    tflite_kernels="xnnpack", int4_fully_connected=True))
 SEMANTICS.add("tflite-micro", Semantics(
     "tflite-micro", "TFLite Micro interpreter (the tflite-micro package): gemmlowp rounding everywhere",
     _table(K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE),
@@ -123,7 +136,7 @@ for _variant, _u8s8, _where in (("vnni", "exact", "CPUs with AVX-512 VNNI, AVX-V
     SEMANTICS.add(f"pytorch-fbgemm-{_variant}", Semantics(
         f"pytorch-fbgemm-{_variant}", f"PyTorch quantized ops, fbgemm/x86 engine, on {_where}", _FLOAT, _FLOAT,
         "float32", RoundingMode.HALF_EVEN, u8s8=_u8s8, add_form="float", depthwise_fast_u8s8="avx2-pairwise16",
-        quantize_method="reciprocal-fma", exact_depthwise="none"))
+        quantize_method="reciprocal-fma", exact_depthwise="none", float_bias=True))
 _FLOAT64 = _table(K.FLOAT64_PRODUCT, K.FLOAT64_PRODUCT, K.FLOAT64_PRODUCT, K.FLOAT32_SCALE)
 SEMANTICS.add("onnx-reference", Semantics(
     "onnx-reference", "onnx.reference (the ONNX specification's Python evaluator): the float32 multiplier "
@@ -136,9 +149,24 @@ SEMANTICS.add("pytorch-qnnpack", Semantics(
 HOST_ALIASES = ("onnxruntime", "pytorch")
 
 
-def get_semantics(name: str) -> Semantics:
-    """Look up semantics by name; ``onnxruntime`` and ``pytorch`` pick this host's CPU variant."""
+def get_semantics(name: str, intra_op_threads: int | None = None) -> Semantics:
+    """Look up semantics by name; ``onnxruntime`` and ``pytorch`` pick this host's CPU variant.
+    ``intra_op_threads`` sets an ONNX Runtime session's thread count (0: its default, as in ONNX Runtime)."""
     if name in HOST_ALIASES:
         variant = "vnni" if has_int8_dot_product() else "avx2"
         name = f"onnxruntime-{variant}" if name == "onnxruntime" else f"pytorch-fbgemm-{variant}"
-    return SEMANTICS.get(name)
+    sem = SEMANTICS.get(name)
+    if intra_op_threads is None:
+        return sem
+    if not sem.name.startswith("onnxruntime-"):
+        raise ConfigError(f"--ort-threads: sets ONNX Runtime's intra-op threads; semantics {sem.name!r} "
+                          "has none")
+    if intra_op_threads < 0:
+        raise ConfigError(f"--ort-threads: expected 0 (ONNX Runtime's default) or more "
+                          f"(got {intra_op_threads})")
+    return replace(sem, intra_op_threads=intra_op_threads or None)
+
+
+def resolve(semantics: str | Semantics) -> Semantics:
+    """``semantics`` itself, or the semantics of that name."""
+    return semantics if isinstance(semantics, Semantics) else get_semantics(semantics)

@@ -85,6 +85,10 @@ def entropy_range(values: np.ndarray, bits: int, symmetric: bool, bins: int = 20
         return lo, hi
     hist, edges = np.histogram(mags, bins=bins, range=(0.0, top))
     hist = hist.astype(np.float64)
+    # NVIDIA's own implementation (pytorch-quantization's entropy calibrator) replaces the first bin by the
+    # second: a ReLU output's spike of exact zeros would otherwise dominate KL and pull T down to the
+    # smallest candidate, clipping several percent of the values.
+    hist[0] = hist[1]
     best_i, best_kl = bins, np.inf
     for i in range(levels, bins + 1, 8):
         p = hist[:i].copy()
@@ -101,7 +105,7 @@ def entropy_range(values: np.ndarray, bits: int, symmetric: bool, bins: int = 20
         with np.errstate(divide="ignore", invalid="ignore"):
             terms = p_n[mask] * np.log(p_n[mask] / np.maximum(q_n[mask], 1e-12))
         kl = float(terms.sum())
-        if kl < best_kl:
+        if kl <= best_kl:  # ties: the largest threshold, as NVIDIA's implementation takes the last minimum
             best_i, best_kl = i, kl
     threshold = float(edges[best_i])
     return max(lo, -threshold), min(hi, threshold)

@@ -17,12 +17,13 @@ import numba
 import numpy as np
 
 from hwsim.errors import ConfigError
+from hwsim.numerics.semantics import Semantics
 from hwsim.numerics.threads import single_threaded_blas
 from hwsim.runtime.execute import run_graph
 from hwsim.workload.graph import Graph
 
 
-def run_batch(graph: Graph, x: np.ndarray, semantics: str, *, threads: int | None = None,
+def run_batch(graph: Graph, x: np.ndarray, semantics: str | Semantics, *, threads: int | None = None,
               every_tensor: bool = False) -> dict[str, np.ndarray]:
     """Run a single-input ``graph`` on the batch ``x`` (axis 0) and return its outputs stacked along axis 0
     (every computed tensor with ``every_tensor``).

@@ -15,7 +15,7 @@ from hwsim.numerics import ops
 from hwsim.numerics import quantized as Q
 from hwsim.numerics.formats import IntFormat
 from hwsim.numerics.requant_kinds import RequantKind, quantize_multiplier
-from hwsim.numerics.semantics import Semantics, get_semantics
+from hwsim.numerics.semantics import Semantics, resolve
 from hwsim.numerics.threads import single_threaded_blas
 from hwsim.registry import Registry
 from hwsim.runtime.prepared import prepared
@@ -25,9 +25,10 @@ OpImpl = Callable[[Graph, Op, dict, Semantics], np.ndarray]
 OP_IMPLS: Registry[OpImpl] = Registry("op")
 
 
-def run_graph(graph: Graph, inputs: dict[str, np.ndarray] | list[np.ndarray], semantics: str) -> dict[str, np.ndarray]:
+def run_graph(graph: Graph, inputs: dict[str, np.ndarray] | list[np.ndarray],
+              semantics: str | Semantics) -> dict[str, np.ndarray]:
     """Execute ``graph`` on ``inputs`` (by name, or in graph-input order) and return every tensor's value."""
-    sem = get_semantics(semantics)
+    sem = resolve(semantics)
     for op in graph.ops:
         if op.kind not in OP_IMPLS:
             raise ConfigError(f"{graph.source}: {op.describe()} has no bit-exact kernel in hwsim yet; the model "

@@ -9,11 +9,13 @@ import numpy as np
 from hwsim.errors import ConfigError
 from hwsim.importers import default_semantics, load_model
 from hwsim.numerics.ops import dequantize as dequantize_codes
+from hwsim.numerics.semantics import Semantics, get_semantics
 from hwsim.runtime.batch import run_batch
 from hwsim.workload.graph import Graph
 
 
-def infer(model: str | Path, x: np.ndarray, semantics: str | None = None, dequantize: bool = False) -> np.ndarray:
+def infer(model: str | Path, x: np.ndarray, semantics: str | None = None, dequantize: bool = False,
+          intra_op_threads: int | None = None) -> np.ndarray:
     """Run ``model`` on ``x`` (a single-input model) under ``semantics`` and return its first output.
 
     ``x`` may hold a batch along axis 0 even where the model takes one image: the images are spread over
@@ -21,12 +23,16 @@ def infer(model: str | Path, x: np.ndarray, semantics: str | None = None, dequan
     A float32 input to an integer model is quantized with the input tensor's parameters first (other float
     types are refused: a float64 array is most often data that was never meant for this model). With
     ``dequantize`` the integer output codes are turned into reals with the output tensor's parameters.
+    ``intra_op_threads`` is the ONNX Runtime session's thread count to reproduce (its float Convs depend on
+    it).
     """
     graph = load_model(model)
-    return run_model(graph, x, semantics or default_semantics(graph), dequantize)
+    sem = get_semantics(semantics or default_semantics(graph), intra_op_threads)
+    return run_model(graph, x, sem, dequantize)
 
 
-def run_model(graph: Graph, x: np.ndarray, semantics: str, dequantize: bool = False) -> np.ndarray:
+def run_model(graph: Graph, x: np.ndarray, semantics: str | Semantics,
+              dequantize: bool = False) -> np.ndarray:
     """The first output of single-input ``graph`` on ``x`` (see :func:`infer`)."""
     if len(graph.inputs) != 1:
         raise ConfigError(f"{graph.source}: takes single-input models (this one has {len(graph.inputs)})")

@@ -184,13 +184,14 @@ def erf_kernel(sem) -> str:
 @OP_IMPLS.register("conv2d_f32")
 def _conv2d_f32(graph, op, values, sem):
     """ONNX Runtime's float Conv between DequantizeLinear and QuantizeLinear (a Conv group its x86 QDQ rules do
-    not fuse), NCHW, as ``mlas.conv2d_nchw`` computes it with ONNX Runtime's default intra-op threads (one per
-    physical core: they decide how the output pixels are segmented, and so how K is blocked)."""
+    not fuse), NCHW, as ``mlas.conv2d_nchw`` computes it with the session's intra-op threads (the semantics',
+    else ONNX Runtime's default, one per physical core: they decide how the output pixels are segmented, and
+    so how K is blocked)."""
     x, w, bias = (_float_inputs(graph, op, values) + [None])[:3]
     a = op.attrs
     pads = ops.resolve_padding(a["padding"], x.shape[2:4], w.shape[2:4], a["stride"], a["dilation"])
     return mlas.conv2d_nchw(x, w, bias, tuple(a["stride"]), pads, tuple(a["dilation"]),
-                            int(a.get("groups", 1)), threads=physical_cores())
+                            int(a.get("groups", 1)), threads=sem.intra_op_threads or physical_cores())
 
 
 @OP_IMPLS.register("erf_f32")

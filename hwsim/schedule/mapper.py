@@ -39,7 +39,7 @@ import numpy as np
 from hwsim.devices.model import Device
 from hwsim.errors import ConfigError
 from hwsim.schedule.counts import ActionCounts
-from hwsim.schedule.systolic import Dataflow, Gemm
+from hwsim.schedule.systolic import Dataflow, Gemm, pipelined_ws_cycles
 from hwsim.workload.graph import Graph, Op, Tensor
 from hwsim.workload.opdefs import MAC_OPS, loop_dims, schedule_kind
 
@@ -301,6 +301,9 @@ def _plan_op(graph: Graph, op: Op, device: Device, homes: dict[str, int]) -> Lay
     unit = device.unit_for(schedule_kind(op.kind))
     acts = _acts_in(graph, op)
     params = _params(graph, op)
+    if not params and len(acts) > 1 and schedule_kind(op.kind) in MAC_OPS:
+        acts, params = acts[:1], acts[1:]  # a matmul of two activations: the second (a KV cache, with its
+        # scales) is the GEMM's weight side, read from its own home rather than from where the first lives
     sizes = {"weights": sum(tensor_bytes(graph.tensors[n]) for n in params),
              "inputs": sum(tensor_bytes(graph.tensors[n]) for n in acts),
              "outputs": sum(tensor_bytes(graph.tensors[n]) for n in op.outputs)}
@@ -374,7 +377,11 @@ def _plan_mac(device: Device, unit: str, g: Gemm, bits: tuple[int, int, int],
     slow = 1 if rate >= 1 else int(round(1 / rate))
     rf_total, cf_total = df.folds(g, rows, cols_eff)
     fold_cycles = df.fold_cycles(g, rows, cols_eff, spec.spatial_lanes) * slow
-    compute_cycles = g.groups * rf_total * cf_total * fold_cycles
+    head = 0  # cycles paid once per op, on its first tile
+    if spec.weight_double_buffering:
+        per_fold, once = pipelined_ws_cycles(g, rows, cols_eff)
+        fold_cycles, head = per_fold * slow, once * slow
+    compute_cycles = g.groups * rf_total * cf_total * fold_cycles + head
     dims_total = {"R": rf_total, "C": cf_total, "g": g.groups}
     dim_name = {"R": df.row_dim, "C": df.col_dim, "g": "g"}
     psum_split = df.row_dim == "W"
@@ -426,6 +433,9 @@ def _plan_mac(device: Device, unit: str, g: Gemm, bits: tuple[int, int, int],
     _, t, counts, order, (est_time, nbuf, fits, ws) = best
     cycles, macs, streams = _mac_tiles(t, counts, order, dim_name, sizes, home, read, need_dma, rf_total,
                                        cf_total, g, fold_cycles, bits, psum_split)
+    if head:
+        cycles = cycles.copy()
+        cycles[0] += head
     mapping = Mapping(
         unit=unit, dataflow=df.name,
         loop_order=" > ".join(dim_name[d] if d != "g" else "groups" for d in order),

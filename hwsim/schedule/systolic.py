@@ -103,6 +103,16 @@ class _WeightStationary(Dataflow):
         return 2 * rows + cols + g.P - 2
 
 
+def pipelined_ws_cycles(g: Gemm, rows: int, cols: int) -> tuple[int, int]:
+    """``(cycles per fold, cycles once per op)`` of a weight-stationary array that double-buffers weights.
+
+    The next fold's R weight rows shift in while the current fold's P pixels stream, so folds follow each
+    other every ``max(P, R)`` cycles; the first load and the skewed fill and drain (``2R + C - 2``) are paid
+    once. One fold costs what SCALE-Sim's single fold costs when ``P >= R``.
+    """
+    return max(g.P, rows), 2 * rows + cols - 2
+
+
 class _InputStationary(Dataflow):
     def fold_cycles(self, g: Gemm, rows: int, cols: int, spatial_lanes: int = 1) -> int:
         """``2R + C + K - 2``: R cycles to load inputs, then K filters stream, skewed."""

@@ -18,7 +18,7 @@ import numpy as np
 from hwsim.errors import ConfigError, RuntimeUnavailable
 from hwsim.importers import load_model
 from hwsim.runtime.execute import OP_IMPLS, check_input, run_graph
-from hwsim.numerics.semantics import get_semantics
+from hwsim.numerics.semantics import Semantics, get_semantics, resolve
 from hwsim.verify.tflite_runner import MICRO
 from hwsim.verify.tflite_runner import RESOLVERS as TFLITE_RESOLVERS
 from hwsim.workload.graph import Graph
@@ -102,8 +102,10 @@ def _run_tflite(resolvers: tuple[str, ...], model: Path, inputs: list[np.ndarray
     return results
 
 
-def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """Run ONNX Runtime (default optimizations) and read every tensor hwsim's graph computes.
+def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray],
+                     intra_op_threads: int | None = None) -> dict[str, np.ndarray]:
+    """Run ONNX Runtime (default optimizations; ``intra_op_threads`` threads, else its default) and read every
+    tensor hwsim's graph computes.
 
     The final outputs come from the unmodified model. Intermediate tensors are read from the graph ONNX
     Runtime actually runs: its optimized model, saved and reloaded with optimizations off, so that exposing
@@ -122,8 +124,14 @@ def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray]) -> dic
         raise RuntimeUnavailable(f"onnxruntime is not installed: {exc}") from None
     feeds = [{n: x[s] for n, x in zip(graph.inputs, inputs)} for s in range(inputs[0].shape[0])]
     providers = ["CPUExecutionProvider"]
-    with tempfile.TemporaryDirectory() as tmp:
+
+    def session_options():
         options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads or 0
+        return options
+
+    with tempfile.TemporaryDirectory() as tmp:
+        options = session_options()
         options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
         options.log_severity_level = 3  # the warning that a saved optimized graph is specific to this CPU
         session = onnxruntime.InferenceSession(str(model), options, providers=providers)
@@ -139,7 +147,7 @@ def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray]) -> dic
         for name in dict.fromkeys(wanted.values()):
             if name not in present:
                 optimized.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-        plain = onnxruntime.SessionOptions()
+        plain = session_options()
         plain.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
         exposed = onnxruntime.InferenceSession(optimized.SerializeToString(), plain, providers=providers)
         order = [o.name for o in exposed.get_outputs()]
@@ -154,7 +162,8 @@ def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray]) -> dic
         proto = onnx.load(str(model))
         for name in missing:
             proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-        extra = onnxruntime.InferenceSession(proto.SerializeToString(), providers=providers)
+        extra = onnxruntime.InferenceSession(proto.SerializeToString(), session_options(),
+                                             providers=providers)
         order = [o.name for o in extra.get_outputs()]
         runs = [dict(zip(order, extra.run(order, feed))) for feed in feeds]
         values.update({name: np.stack([r[name] for r in runs]) for name in missing if name in order})
@@ -253,17 +262,17 @@ def _as_codes_of(value: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return value
 
 
-def compare(graph: Graph, semantics: str, runtime_values: dict[str, np.ndarray],
+def compare(graph: Graph, semantics: str | Semantics, runtime_values: dict[str, np.ndarray],
             inputs: list[np.ndarray]) -> VerifyReport:
     """Compare hwsim under ``semantics`` with the runtime's tensors (by name, or ``t<file index>`` for TFLite)."""
-    sem = get_semantics(semantics)
+    sem = resolve(semantics)
     samples = inputs[0].shape[0]
 
     def runtime(name):
         key = f"t{graph.file_index[name]}" if graph.file_index else name
         return runtime_values.get(key)
 
-    chained = [run_graph(graph, [x[s] for x in inputs], sem.name) for s in range(samples)]
+    chained = [run_graph(graph, [x[s] for x in inputs], sem) for s in range(samples)]
     report = VerifyReport(graph.source, sem.name, samples)
     for op in graph.ops:
         ours = np.stack([values[op.outputs[0]] for values in chained])
@@ -409,11 +418,15 @@ def user_feeds(graph: Graph, inputs) -> list[np.ndarray]:
 
 
 def verify(model: str | Path, against: str = "all", samples: int = 4, inputs=None,
-           seed: int = 0) -> Verification:
+           seed: int = 0, intra_op_threads: int | None = None) -> Verification:
     """Run ``model`` in each runtime of ``against`` (or all that read its format) and in hwsim under the
-    matching semantics; also compare the runtimes with one another, op by op."""
+    matching semantics; also compare the runtimes with one another, op by op. ``intra_op_threads`` is ONNX
+    Runtime's session thread count, the same on both sides (None: ONNX Runtime's default)."""
     model = Path(model)
     graph = load_model(model)
+    if intra_op_threads is not None and graph.format != "onnx":
+        raise ConfigError(f"--ort-threads: sets ONNX Runtime's intra-op threads; {model} is a "
+                          f".{graph.format}")
     valid = FORMAT_TARGETS[graph.format]
     if against != "all" and against not in valid:
         raise ConfigError(f"--against: a .{graph.format} model runs in {', '.join(valid)} or all (got {against!r})")
@@ -423,7 +436,7 @@ def verify(model: str | Path, against: str = "all", samples: int = 4, inputs=Non
     skipped: dict[str, str] = {}
     for target in targets:
         if target == "onnxruntime":
-            runs["onnxruntime"] = _run_onnxruntime(model, graph, feeds)
+            runs["onnxruntime"] = _run_onnxruntime(model, graph, feeds, intra_op_threads)
         elif target == "onnx-reference":
             try:
                 runs["onnx-reference"] = _run_onnx_reference(model, graph, feeds)
@@ -442,5 +455,6 @@ def verify(model: str | Path, against: str = "all", samples: int = 4, inputs=Non
                 if against != "all" or target != MICRO:
                     raise
                 skipped[MICRO] = str(exc)
-    reports = [compare(graph, name, values, feeds) for name, values in runs.items()]
+    reports = [compare(graph, get_semantics(name, intra_op_threads if name == "onnxruntime" else None),
+                       values, feeds) for name, values in runs.items()]
     return Verification(reports, runtime_disagreements(graph, runs), skipped)

@@ -206,7 +206,8 @@ def test_saturating_cases_saturate(golden: Golden, case: C.Case) -> None:
 
 @pytest.mark.parametrize("case", [c for c in C.CASES if c.int4], ids=lambda c: c.name)
 def test_int4_ops_are_not_delegated_to_xnnpack(golden: Golden, case: C.Case) -> None:
-    """The default resolver leaves int4-weight ops to the optimized kernels: its output equals theirs."""
+    """The default resolver leaves these int4-weight ops (conv, depthwise, per-tensor FC) to the optimized
+    kernels: its output equals theirs (per-channel FC goes to XNNPACK: ``test_tflite_int4_fc.py``)."""
     auto = _output(golden, case, "auto")
     assert "DELEGATE" not in golden.executed["auto"][case.name]
     assert np.array_equal(auto, _output(golden, case, OPT))

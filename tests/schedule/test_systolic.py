@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from hwsim.schedule.systolic import DATAFLOWS, Gemm, scalesim_reported_cycles
+from hwsim.devices.model import load_device
+from hwsim.errors import ConfigError
+from hwsim.importers.yaml_layers import load_layers_yaml
+from hwsim.schedule.simulate import simulate
+from hwsim.schedule.systolic import DATAFLOWS, Gemm, pipelined_ws_cycles, scalesim_reported_cycles
 
 # Three layers run through SCALE-Sim 3.0.0 (CALC bandwidth mode) on a 4x5 array, "Total Cycles" of
 # COMPUTE_REPORT.csv: c1 = 10x10 IFMAP, 3x3x3 filters, 7 filters, stride 1 (P=64, W=27, K=7);
@@ -50,3 +54,60 @@ def test_groups_multiply_cycles():
 def test_dot_product_by_hand():
     """Dot product: ceil(depth/R) * ceil(K/C) * taps * ceil(P/lanes), no fill or drain: 2 * 2 * 9 * 32."""
     assert DATAFLOWS.get("dot_product").layer_cycles(Gemm(64, 16, 9, 12), 8, 8, spatial_lanes=2) == 2 * 2 * 9 * 32
+
+
+def test_pipelined_weight_stationary_by_hand():
+    """Double-buffered weights: 7 * 2 folds every max(P, R) = 64 cycles, plus 2R + C - 2 = 11 once."""
+    g = Gemm(64, 7, 9, 3)
+    per_fold, once = pipelined_ws_cycles(g, 4, 5)
+    assert (per_fold, once) == (64, 11)
+    short = Gemm(3, 7, 9, 3)  # P < R: the next fold's 4 weight rows take longer than 3 pixels stream
+    assert pipelined_ws_cycles(short, 4, 5) == (4, 11)
+    # one fold with P >= R costs what SCALE-Sim's fold costs
+    one = Gemm(64, 5, 1, 4)
+    assert sum(pipelined_ws_cycles(one, 4, 5)) == DATAFLOWS.get("weight_stationary").layer_cycles(one, 4, 5)
+
+
+WS_DEVICE = """\
+schema_version: 1
+name: ws
+clock_mhz: 100
+mac_array:
+  rows: 4
+  columns: 5
+  dataflow: weight_stationary
+  weight_double_buffering: {flag}
+  accumulator_bits: 32
+  precisions: [{{weights_bits: 8, activations_bits: 8}}]
+dma: {{engines: 1}}
+memories:
+  - {{name: dram, kind: off_chip, read_bandwidth_bytes_per_cycle: 64, write_bandwidth_bytes_per_cycle: 64,
+     holds: [weights, inputs, outputs], homes: [weights, activations]}}
+  - {{name: sram, kind: sram, size_bytes: 1048576, read_bandwidth_bytes_per_cycle: 64,
+     write_bandwidth_bytes_per_cycle: 64, holds: [weights, inputs, outputs], homes: [weights, activations]}}
+"""
+CONV = """\
+schema_version: 1
+name: c
+input: {shape: [1, 10, 10, 3], dtype: int8}
+layers:
+  - {name: c1, op: conv2d, out_channels: 7, kernel: 3}
+"""
+
+
+@pytest.mark.parametrize("flag, cycles", [("false", 7 * 2 * 75), ("true", 7 * 2 * 64 + 11)])
+def test_mapper_times_double_buffered_folds(tmp_path, flag, cycles):
+    """The mapper's compute cycles of c1 (P=64, W=27, K=7 on a 4x5 array) follow the array's fold model."""
+    (tmp_path / "ws.yaml").write_text(WS_DEVICE.format(flag=flag))
+    (tmp_path / "c.yaml").write_text(CONV)
+    layer = simulate(load_layers_yaml(tmp_path / "c.yaml"), load_device(tmp_path / "ws.yaml")).layers[0]
+    assert layer.compute_cycles == cycles
+
+
+def test_double_buffering_needs_weight_stationary(tmp_path):
+    """Only a weight-stationary array can take the flag; the error names the file, line and field."""
+    text = WS_DEVICE.format(flag="true").replace("dataflow: weight_stationary", "dataflow: output_stationary")
+    (tmp_path / "ws.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=r"ws\.yaml:8: mac_array\.weight_double_buffering: only a "
+                                          r"weight_stationary array"):
+        load_device(tmp_path / "ws.yaml")

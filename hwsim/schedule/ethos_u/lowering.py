@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -78,7 +79,8 @@ class _Builder:
             t = self.graph.tensors[name]
             data = None if t.data is None else np.asarray(t.data)
             if data is None and t.role == "weight":
-                data = _stand_in_weights(name, t)
+                data = StandInWeights(name, tuple(int(d or 1) for d in t.shape),
+                                      int(t.bits) if t.bits else int(t.dtype.itemsize) * 8)
             self.tensors[name] = VTensor(name, as_nhwc(t.shape), _bits(self.graph, name), data)
         return self.tensors[name]
 
@@ -145,12 +147,37 @@ class _Builder:
         return ifm, ifm2
 
 
-def _stand_in_weights(name: str, t) -> np.ndarray:
-    """Weights for a shapes-only workload: seeded uniform codes over the full range (they compress least)."""
-    bits = int(t.bits) if t.bits else int(t.dtype.itemsize) * 8
+@dataclass(frozen=True)
+class StandInWeights:
+    """Weights for a shapes-only workload: seeded uniform codes over the full range (they compress least).
+
+    They are named by how they are made (tensor name, shape, bits), so an encoding is looked up in the weight
+    caches without making or hashing them, and made only when it must be computed: a 1B-parameter language
+    model's stand-ins are gigabytes, and their hash alone took minutes.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    bits: int
+
+    @property
+    def digest(self) -> bytes:
+        """What the values depend on."""
+        return repr(("stand-in", self.name, self.shape, self.bits)).encode()
+
+    def values(self) -> np.ndarray:
+        """The codes, in the narrowest integer type that holds them."""
+        return _stand_in_values(self.name, self.shape, self.bits)
+
+
+@lru_cache(maxsize=2)  # an op's weights are encoded several times in a row (formats, slices, buffering)
+def _stand_in_values(name: str, shape: tuple[int, ...], bits: int) -> np.ndarray:
     rng = np.random.default_rng(zlib.crc32(name.encode()))
-    shape = tuple(int(d or 1) for d in t.shape)
-    return rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=shape, dtype=np.int64)
+    high = 1 << (bits - 1)
+    codes = rng.integers(-high, high, size=shape, dtype=np.int64)
+    out = codes.astype(np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32)
+    out.flags.writeable = False
+    return out
 
 
 def _padding(graph: Graph, op: Op, ifm: Shape, kernel_hw, stride, dilation) -> tuple[int, int, int, int]:

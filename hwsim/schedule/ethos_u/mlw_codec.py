@@ -101,7 +101,7 @@ def encode_fast(values: np.ndarray, no_palette: bool = False) -> int:
     (``no_palette`` forces raw, as Vela does for fast 2:4 sparse weights); padded to 32 bytes.
     """
     v = np.asarray(values, dtype=np.int32)
-    distinct = np.unique(v).size
+    distinct = np.count_nonzero(np.bincount(v - v.min())) if v.size else 0  # values span < 1024: no sort
     raw = no_palette or distinct > 16
     if distinct > 16 and v.size and v.max() - v.min() >= 256:
         raise ValueError("the fast weight format cannot hold a value range of 256 or more")

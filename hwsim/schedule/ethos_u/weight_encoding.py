@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from itertools import pairwise
@@ -149,7 +149,7 @@ class EncodedWeights:
     zero_count: int
 
 
-def encode_weights(op_type: str, weights: np.ndarray, zero_points: np.ndarray | int, params: EncodingParams,
+def encode_weights(op_type: str, weights, zero_points: np.ndarray | int, params: EncodingParams,
                    depth_slices: Sequence[int]) -> EncodedWeights:
     """Encode an op's weights and scales as Vela does and return the stream's sizes.
 
@@ -157,9 +157,10 @@ def encode_weights(op_type: str, weights: np.ndarray, zero_points: np.ndarray | 
     ----------
     op_type : str
         Vela's op type (``"Conv2D"``, ``"DepthwiseConv2D"``, ``"FullyConnected"`` ...).
-    weights : np.ndarray
+    weights : np.ndarray or StandInWeights
         The TFLite weight tensor: OHWI for convolutions, ``[1, H, W, C]`` for depthwise, ``[O, I]`` for
-        fully connected.
+        fully connected; or an object with ``digest`` and ``values()`` that makes it (a shapes-only
+        workload's :class:`~hwsim.schedule.ethos_u.lowering.StandInWeights`).
     zero_points : np.ndarray or int
         The weights' zero point(s), subtracted before encoding.
     params : EncodingParams
@@ -173,13 +174,21 @@ def encode_weights(op_type: str, weights: np.ndarray, zero_points: np.ndarray | 
     WeightsNotSparse
         ``params.sparse`` is set but the weights are not 2:4 sparse in stream order.
     """
-    w = np.ascontiguousarray(weights)
     zp = np.atleast_1d(np.asarray(zero_points, dtype=np.int64))
-    digest = hashlib.blake2b(w.tobytes(), digest_size=16)
-    digest.update(repr((w.shape, str(w.dtype))).encode())
+    if hasattr(weights, "values") and hasattr(weights, "digest"):  # made on demand, named by their making
+        digest = hashlib.blake2b(weights.digest, digest_size=16)
+        make = weights.values
+    else:
+        w = np.ascontiguousarray(weights)
+        digest = hashlib.blake2b(w.tobytes(), digest_size=16)
+        digest.update(repr((w.shape, str(w.dtype))).encode())
+        make = lambda: w  # noqa: E731
     digest.update(zp.tobytes())
     slices = tuple(int(d) for d in depth_slices)
-    return _encode_cached(op_type in DEPTHWISE_OPS, digest.digest(), params, slices, _Payload(w, zp))
+    encoded = _encode_cached(op_type in DEPTHWISE_OPS, digest.digest(), params, slices, _Payload(make, zp))
+    if encoded is None:
+        raise WeightsNotSparse("the weights are not 2:4 sparse in U85 stream order")
+    return encoded
 
 
 def encode_scales(channels: int, params: EncodingParams, depth_slices: Sequence[int]) -> EncodedWeights:
@@ -203,10 +212,10 @@ def encode_scales(channels: int, params: EncodingParams, depth_slices: Sequence[
 
 
 class _Payload:
-    """Carries the arrays past the cache without taking part in its key."""
+    """Carries the arrays past the cache without taking part in its key (the weights made only on a miss)."""
 
-    def __init__(self, weights: np.ndarray, zero_points: np.ndarray) -> None:
-        self.weights, self.zero_points = weights, zero_points
+    def __init__(self, make: Callable[[], np.ndarray], zero_points: np.ndarray) -> None:
+        self.make, self.zero_points = make, zero_points
 
     def __hash__(self) -> int:
         return 0
@@ -217,14 +226,25 @@ class _Payload:
 
 @lru_cache(maxsize=4096)
 def _encode_cached(depthwise: bool, digest: bytes, params: EncodingParams, slices: tuple[int, ...],
-                   payload: _Payload) -> EncodedWeights:
+                   payload: _Payload) -> EncodedWeights | None:
+    """The encoding, or None when the sparse format was asked of weights that are not 2:4 sparse: that
+    answer is kept too, as finding it orders every weight (minutes for a 1B-parameter model's stand-ins)."""
     key = f"{_code_digest()} {depthwise} {digest.hex()} {params!r} {slices}"
     stored = disk_cache.load("ethos_u_weights", key)
     if stored is not None:
+        if stored == _NOT_SPARSE:
+            return None
         return EncodedWeights(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
-    result = _encode(depthwise, params, slices, payload)
+    try:
+        result = _encode(depthwise, params, slices, payload)
+    except WeightsNotSparse:
+        disk_cache.store("ethos_u_weights", key, _NOT_SPARSE)
+        return None
     disk_cache.store("ethos_u_weights", key, dataclasses.asdict(result))
     return result
+
+
+_NOT_SPARSE = {"not_sparse": True}
 
 
 @cache
@@ -235,7 +255,7 @@ def _code_digest() -> str:
 
 def _encode(depthwise: bool, params: EncodingParams, slices: tuple[int, ...],
             payload: _Payload) -> EncodedWeights:
-    src = _as_ohwi(payload.weights, depthwise)
+    src = _as_ohwi(payload.make(), depthwise)
     channels = src.shape[3] if depthwise else src.shape[0]
     _check_slices(slices, channels)
     zp = payload.zero_points

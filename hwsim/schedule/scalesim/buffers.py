@@ -228,22 +228,55 @@ class PrefetchReadBuffer:
         demand order, ``slots[b]`` their slots, ``line_of(fold, slot)`` the demand line of one.
 
         A block occurrence whose sets all lie in the window (one test on its lowest and highest set) is
-        passed whole; otherwise its requests are tested in order from the first miss on.
+        passed whole. One whose sets never decrease and start at or after the window's first set is solved
+        in closed form: the window has shifted ``j`` times by the request of set ``v`` when
+        ``j = ceil((v - start - active + 1) / shift)`` (or 0), so the request making each shift is found by
+        one binary search. Otherwise its requests are tested in order from the first miss on.
         """
-        n, width = self.n_sets, self.active_sets
-        sets = [self.set_of[words - self.base] for words in blocks]
-        low = [int(x.min()) if x.size else 0 for x in sets]
-        span = [int(x.max()) - lo if x.size else 0 for x, lo in zip(sets, low)]
+        n, width, step = self.n_sets, self.active_sets, self.shift_sets
+        sizes = np.array([w.size for w in blocks])
+        ends = np.cumsum(sizes)
+        flat = self.set_of[np.concatenate(blocks) - self.base] if blocks else np.zeros(0, dtype=np.int64)
+        starts = (ends - sizes)[sizes > 0]
+        low, span = np.zeros(len(blocks), dtype=np.int64), np.zeros(len(blocks), dtype=np.int64)
+        falls = np.zeros(len(blocks), dtype=np.int64)  # places where a block's set goes down
+        if starts.size == len(blocks) and (sizes == sizes[0]).all():  # blocks of one size: a matrix
+            table = flat.reshape(len(blocks), -1)
+            sets = list(table)
+            low = table.min(axis=1)
+            span = table.max(axis=1) - low
+            falls = (table[:, 1:] < table[:, :-1]).sum(axis=1)
+        else:
+            sets = np.split(flat, ends[:-1])
+            if starts.size:
+                low[sizes > 0] = np.minimum.reduceat(flat, starts)
+                span[sizes > 0] = np.maximum.reduceat(flat, starts) - low[sizes > 0]
+                down = np.concatenate(([0], flat[1:] < flat[:-1])).astype(np.int64)
+                down[starts] = 0
+                falls[sizes > 0] = np.add.reduceat(down, starts)
+        low, span = low.tolist(), span.tolist()
+        ascending = ((sizes > 0) & (falls == 0) & (step > 0)).tolist()
         for fold, b in enumerate(block_ids.tolist()):
             if (low[b] - self.start) % n + span[b] < width:
                 continue
-            seq, pos = sets[b], 0
+            seq = sets[b]
+            if ascending[b] and low[b] >= self.start:
+                # the k-th shift (k = 1, 2, ...) is made by the first request of a set >= start + active +
+                # (k - 1) * shift
+                total = max(0, -((self.start + width - 1 - (low[b] + span[b])) // step))
+                makers = np.searchsorted(seq, self.start + width + step * np.arange(total))
+                self.misses += [line_of(fold, slot) for slot in slots[b][makers].tolist()]
+                self.start = (self.start + total * step) % n
+                self.shifts += total
+                continue
+            pos = 0
             while pos < seq.size:
                 hit = (seq[pos:] - self.start) % n < width
                 if hit.all():
                     break
                 m = pos + int(np.argmin(hit))
-                while (seq[m] - self.start) % n >= width:
+                v = int(seq[m])
+                while (v - self.start) % n >= width:
                     self._shift(0)
                     self.misses.append(line_of(fold, int(slots[b][m])))
                 pos = m + 1

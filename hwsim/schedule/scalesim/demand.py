@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -54,26 +54,46 @@ class Offsets:
     ofmap: int = 20_000_000
 
 
+@lru_cache(maxsize=256)
 def skew_order(rows: int, cols: int) -> np.ndarray:
     """Flat indices of a ``rows x cols`` matrix in anti-diagonal order: by ``r + c``, then by column.
 
     This is the order of a skewed block's requests (line ``r + c``, columns left to right) and of SCALE-Sim's
     anti-diagonal prefetch order (rows bottom-up within a diagonal); built directly, without sorting. In a
     tall matrix every diagonal from ``cols - 1`` to ``rows - 1`` is full, so that part is one product
-    ``d * cols - c * (cols - 1)``; the corners are listed diagonal by diagonal.
+    ``d * cols - c * (cols - 1)``; the two corners are triangles (small matrices take the general way).
+    The same few shapes recur from layer to layer (array sides, streamed dimensions), so each order is built
+    once and kept, read-only.
 
     >>> skew_order(2, 3).tolist()
     [0, 3, 1, 4, 2, 5]
     >>> skew_order(4, 2).tolist()
     [0, 2, 1, 4, 3, 6, 5, 7]
     """
-    if rows < cols or cols == 1:
-        return _skew_order_general(rows, cols)
-    c = np.arange(cols)
-    head = [(d - c[:d + 1]) * cols + c[:d + 1] for d in range(cols - 1)]
-    middle = (np.arange(cols - 1, rows)[:, None] * cols - c[None, :] * (cols - 1)).ravel()
-    tail = [(d - c[d - rows + 1:]) * cols + c[d - rows + 1:] for d in range(rows, rows + cols - 1)]
-    return np.concatenate(head + [middle] + tail).astype(np.int64)
+    if rows < cols or cols == 1 or rows * cols <= 8192:
+        order = _skew_order_general(rows, cols)
+    else:
+        c = np.arange(cols)
+        d, ch = np.tril_indices(cols - 1)  # top-left corner: diagonal d < cols - 1, columns 0..d
+        head = (d - ch) * cols + ch
+        e, j = np.triu_indices(cols - 1)  # bottom-right corner: diagonal rows + e, columns e + 1..cols - 1
+        tail = (rows + e - j - 1) * cols + j + 1
+        middle = (np.arange(cols - 1, rows)[:, None] * cols - c[None, :] * (cols - 1)).ravel()
+        order = np.concatenate((head, middle, tail)).astype(np.int64, copy=False)
+    order.flags.writeable = False
+    return order
+
+
+@lru_cache(maxsize=256)
+def demand_order(rows: int, cols: int, skew: bool, prefix: int) -> tuple[np.ndarray, np.ndarray]:
+    """A ``rows x cols`` block's requests in demand order: (index into the flattened block, line within its
+    fold), the block starting ``prefix`` lines into the fold; skewed, element ``(r, c)`` is on line
+    ``prefix + r + c``. Kept per shape, read-only, as :func:`skew_order`."""
+    order = skew_order(rows, cols) if skew else np.arange(rows * cols)
+    r, c = np.divmod(order, cols)
+    line = prefix + r + (c if skew else 0)
+    order.flags.writeable = line.flags.writeable = False
+    return order, line
 
 
 def _skew_order_general(rows: int, cols: int) -> np.ndarray:
@@ -93,12 +113,17 @@ def ifmap_matrix(layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None =
     """IFMAP addresses of output pixels ``pix`` x window elements ``win`` (default all), ``-1`` past the IFMAP."""
     pix = np.arange(layer.pixels) if pix is None else pix
     win = np.arange(layer.window) if win is None else win
-    oy, ox = np.divmod(pix[:, None], layer.ofmap_w)
-    fy, rest = np.divmod(win[None, :], layer.filter_w * layer.channels)
+    oy, ox = np.divmod(pix, layer.ofmap_w)
+    fy, rest = np.divmod(win, layer.filter_w * layer.channels)
     fx, ch = np.divmod(rest, layer.channels)
-    y, x = oy * layer.stride_h + fy, ox * layer.stride_w + fx
-    addr = (y * layer.ifmap_w + x) * layer.channels + ch + offset
-    return np.where((y < layer.ifmap_h) & (x < layer.ifmap_w), addr, -1).astype(np.int64)
+    y0, x0 = oy * layer.stride_h, ox * layer.stride_w  # the window's corner, per output pixel
+    addr = (((y0 * layer.ifmap_w + x0) * layer.channels + offset)[:, None]
+            + ((fy * layer.ifmap_w + fx) * layer.channels + ch)[None, :])
+    if (y0.max(initial=0) + fy.max(initial=0) >= layer.ifmap_h
+            or x0.max(initial=0) + fx.max(initial=0) >= layer.ifmap_w):  # some window reaches past the edge
+        past = ((y0[:, None] + fy[None, :]) >= layer.ifmap_h) | ((x0[:, None] + fx[None, :]) >= layer.ifmap_w)
+        addr[past] = -1
+    return addr.astype(np.int64, copy=False)
 
 
 def filter_matrix(layer: ScaleSimLayer, offset: int = 0, win: np.ndarray | None = None,
@@ -106,7 +131,7 @@ def filter_matrix(layer: ScaleSimLayer, offset: int = 0, win: np.ndarray | None 
     """Filter addresses of window elements ``win`` x filters ``filt`` (filter ``j`` holds ``window`` words)."""
     win = np.arange(layer.window) if win is None else win
     filt = np.arange(layer.filters) if filt is None else filt
-    return (filt[None, :] * layer.window + win[:, None] + offset).astype(np.int64)
+    return (filt[None, :] * layer.window + win[:, None] + offset).astype(np.int64, copy=False)
 
 
 def ofmap_matrix(layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None = None,
@@ -129,18 +154,27 @@ def ifmap_distinct_words(layer: ScaleSimLayer) -> int:
     return covered[0] * covered[1] * layer.channels
 
 
+def _padded(matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``matrix`` padded with ``-1`` to ``shape`` (``matrix`` itself when it has that shape)."""
+    if matrix.shape == shape:
+        return matrix
+    out = np.full(shape, -1, dtype=np.int64)
+    out[:matrix.shape[0], :matrix.shape[1]] = matrix
+    return out
+
+
 @dataclass(frozen=True)
 class FoldedOperand:
     """One operand's demand matrix: fold ``f``'s padded block (:meth:`block`), placed on its lines.
 
-    ``source(rows, cols)`` returns the entries of the operand matrix (arranged so that a fold's block is a
-    slice of it) at the given row and column indices; ``shape`` is that matrix's shape. ``block_rows x
+    ``source(rows, cols)`` returns a slice of the operand matrix, arranged so that a fold's block is one;
+    ``shape`` is that matrix's shape. ``block_rows x
     block_cols`` is the padded block; ``prefix`` empty lines come before it in each fold and
     ``lines_per_fold`` is the fold's whole height; a skewed block puts element ``(r, c)`` on line
     ``prefix + r + c``, an unskewed one on ``prefix + r``.
     """
 
-    source: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    source: Callable[[slice, slice], np.ndarray]
     shape: tuple[int, int]
     row_folds: int
     col_folds: int
@@ -158,38 +192,33 @@ class FoldedOperand:
         """Folds of the layer (column folds x row folds)."""
         return self.row_folds * self.col_folds
 
-    def _span(self, fold: int, by: str, width: int, total: int) -> np.ndarray:
+    def _span(self, fold: int, by: str, width: int) -> slice:
         fc, fr = divmod(fold, self.row_folds)
         if not by:
-            return np.arange(total)
+            return slice(None)
         start = (fr if by == "fr" else fc) * width
-        return np.arange(start, min(start + width, total))
+        return slice(start, start + width)
 
     def block(self, fold: int) -> np.ndarray:
         """Fold ``fold``'s block, padded with -1 to ``block_rows x block_cols`` (flipped when SCALE-Sim does)."""
-        rows = self._span(fold, self.slice_rows_by, self.block_rows, self.shape[0])
-        cols = self._span(fold, self.slice_cols_by, self.block_cols, self.shape[1])
+        part = self.source(self._span(fold, self.slice_rows_by, self.block_rows),
+                           self._span(fold, self.slice_cols_by, self.block_cols))
         out = np.full((self.block_rows, self.block_cols), -1, dtype=np.int64)
-        out[:rows.size, :cols.size] = self.source(rows, cols)
+        out[:part.shape[0], :part.shape[1]] = part
         return out[::-1] if self.flip else out
 
     @cached_property
     def _order(self) -> tuple[np.ndarray, np.ndarray]:
         """Row-major order of a fold's demand lines: (index into the flattened block, line within the fold)."""
-        if self.skew:
-            order = skew_order(self.block_rows, self.block_cols)
-        else:
-            order = np.arange(self.block_rows * self.block_cols)
-        r, c = np.divmod(order, self.block_cols)
-        return order, self.prefix + r + (c if self.skew else 0)
+        return demand_order(self.block_rows, self.block_cols, self.skew, self.prefix)
 
+    @cached_property
     def _ordered_tiles(self) -> np.ndarray:
         """Every distinct block once, as its requests in demand order: ``(row blocks x column blocks, slots)``."""
-        full = self.source(np.arange(self.shape[0]), np.arange(self.shape[1]))
+        full = self.source(slice(None), slice(None))
         nr = math.ceil(self.shape[0] / self.block_rows) if self.slice_rows_by else 1
         nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
-        padded = np.full((nr * self.block_rows, nc * self.block_cols), -1, dtype=np.int64)
-        padded[:self.shape[0], :self.shape[1]] = full
+        padded = _padded(full, (nr * self.block_rows, nc * self.block_cols))
         tiles = padded.reshape(nr, self.block_rows, nc, self.block_cols).transpose(0, 2, 1, 3)
         if self.flip:
             tiles = tiles[:, :, ::-1, :]
@@ -200,18 +229,47 @@ class FoldedOperand:
         dropped) and their slots, and ``line_of(fold, slot)``. For operands whose words are all distinct,
         where a buffer can be run block by block instead of request by request."""
         order, line = self._order
-        tiles = self._ordered_tiles()
+        tiles = self._ordered_tiles
         nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
         fc, fr = np.divmod(np.arange(self.folds), self.row_folds)
         pick = {"fr": fr, "fc": fc, "": np.zeros_like(fc)}
         ids = pick[self.slice_rows_by] * nc + pick[self.slice_cols_by]
-        slots = [np.flatnonzero(row >= 0) for row in tiles]
-        words = [row[keep] for row, keep in zip(tiles, slots)]
+        valid = tiles >= 0
+        whole = valid.all(axis=1).tolist()
+        every = np.arange(tiles.shape[1])
+        slots = [every if full else np.flatnonzero(keep) for full, keep in zip(whole, valid)]
+        words = [row if full else row[keep] for full, row, keep in zip(whole, tiles, slots)]
 
         def line_of(fold: int, slot: int) -> int:
             return fold * self.lines_per_fold + int(line[slot])
 
         return ids, words, slots, line_of
+
+    def block_slots(self) -> tuple[np.ndarray, list[np.ndarray], Callable[[int, int], int]]:
+        """:meth:`block_sequence` without the words, for an operand whose only ``-1`` entries are padding:
+        each distinct block's slots follow from how much of the array it uses, so no address is built."""
+        order, line = self._order
+        nr = math.ceil(self.shape[0] / self.block_rows) if self.slice_rows_by else 1
+        nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
+        fc, fr = np.divmod(np.arange(self.folds), self.row_folds)
+        pick = {"fr": fr, "fc": fc, "": np.zeros_like(fc)}
+        ids = pick[self.slice_rows_by] * nc + pick[self.slice_cols_by]
+        by_extent: dict[tuple[int, int], np.ndarray] = {}
+        slots = []
+        for b in range(nr * nc):
+            i, j = divmod(b, nc)
+            used = (min(self.block_rows, self.shape[0] - i * self.block_rows),
+                    min(self.block_cols, self.shape[1] - j * self.block_cols))
+            if used not in by_extent:
+                mask = np.zeros((self.block_rows, self.block_cols), dtype=bool)
+                mask[:used[0], :used[1]] = True
+                by_extent[used] = np.flatnonzero((mask[::-1] if self.flip else mask).ravel()[order])
+            slots.append(by_extent[used])
+
+        def line_of(fold: int, slot: int) -> int:
+            return fold * self.lines_per_fold + int(line[slot])
+
+        return ids, slots, line_of
 
     def streams(self) -> Iterator[tuple[np.ndarray, Callable[[int], int]]]:
         """Chunks of ``(addresses, line_of)``: every slot in demand-matrix order (``-1``: no request).
@@ -220,7 +278,7 @@ class FoldedOperand:
         buffer acts, so they are not materialised).
         """
         order, line = self._order
-        tiles = self._ordered_tiles()
+        tiles = self._ordered_tiles
         size = order.size
         nc = math.ceil(self.shape[1] / self.block_cols) if self.slice_cols_by else 1
         per = max(1, STREAM_CHUNK_ELEMS // max(size, 1))
@@ -242,36 +300,39 @@ class FoldedOperand:
         Folds differ only in how much of the array they use (full, or the last row or column fold), so
         the count pattern is computed once per distinct ``(rows used, columns used)`` and repeated.
         """
-        def extent(index: int, by: str, width: int, total: int) -> int:
-            return min(width, total - index * width) if by else total
+        fc, fr = np.divmod(np.arange(self.folds), self.row_folds)
+        pick = {"fr": fr, "fc": fc, "": np.zeros_like(fc)}
 
-        used = []
-        for f in range(self.folds):
-            fc, fr = divmod(f, self.row_folds)
-            idx = {"fr": fr, "fc": fc, "": 0}
-            used.append((extent(idx[self.slice_rows_by], self.slice_rows_by, self.block_rows, self.shape[0]),
-                         extent(idx[self.slice_cols_by], self.slice_cols_by, self.block_cols, self.shape[1])))
-        kinds = sorted(set(used))
+        def extent(by: str, width: int, total: int) -> np.ndarray:
+            return np.minimum(width, total - pick[by] * width) if by else np.full(self.folds, total)
+
+        rows_used = extent(self.slice_rows_by, self.block_rows, self.shape[0])
+        cols_used = extent(self.slice_cols_by, self.block_cols, self.shape[1])
+        kinds, which = np.unique(rows_used * (self.block_cols + 1) + cols_used, return_inverse=True)
         order, line = self._order
         patterns = np.zeros((len(kinds), self.lines_per_fold), dtype=np.int64)
-        for k, (ru, cu) in enumerate(kinds):
+        for k, (ru, cu) in enumerate(zip(*np.divmod(kinds.tolist(), self.block_cols + 1))):
             mask = np.zeros((self.block_rows, self.block_cols), dtype=bool)
             mask[:ru, :cu] = True
             if self.flip:
                 mask = mask[::-1]
             patterns[k] = np.bincount(line[mask.ravel()[order]], minlength=self.lines_per_fold)
-        index = {kind: k for k, kind in enumerate(kinds)}
-        return patterns[[index[u] for u in used]].ravel()
+        return patterns[which.ravel()].ravel()
 
     def first_and_last_lines(self) -> tuple[int, int]:
         """The first and last demand lines holding a request."""
-        order, line = self._order
+        return self._first_and_last
+
+    @cached_property
+    def _first_and_last(self) -> tuple[int, int]:
+        order, line = self._order  # lines never decrease along the demand order
         found = []
         for folds in (range(self.folds), range(self.folds - 1, -1, -1)):
             for f in folds:  # a fold may hold no request at all (windows wholly past the IFMAP)
-                lines = line[self.block(f).ravel()[order] >= 0]
-                if lines.size:
-                    found.append(f * self.lines_per_fold + int(lines.min() if not found else lines.max()))
+                valid = self.block(f).ravel()[order] >= 0
+                if valid.any():
+                    at = int(valid.argmax()) if not found else valid.size - 1 - int(valid[::-1].argmax())
+                    found.append(f * self.lines_per_fold + int(line[at]))
                     break
         return found[0], found[1]
 
@@ -343,30 +404,40 @@ class LayerDemand:
         # builds the statistics on (OS: the OFMAP's, T - 1 + R lines; WS, IS: the filter's or IFMAP's)
         height = t - 1 + r if self.dataflow == "os" else 2 * r + c + t - 2
         cycles = height + c - 1
-        eff, util = [], []
-        for fc in range(self.col_folds):
-            for fr in range(self.row_folds):
-                used = min(r, sr - fr * r) * min(c, sc - fc * c)
-                if self.dataflow == "ws":
-                    eff.append(((r * c) - (r * c - used)) / (r * c))
-                else:
-                    eff.append(used / (r * c))
-                util.append(used * t / (r * c * cycles))
-        return eff, util
+        fc, fr = np.divmod(np.arange(self.row_folds * self.col_folds), self.row_folds)  # column folds outer
+        used = np.minimum(r, sr - fr * r) * np.minimum(c, sc - fc * c)
+        # the same float divisions as SCALE-Sim's, element by element (summed in order by the caller)
+        eff = ((r * c) - (r * c - used)) / (r * c) if self.dataflow == "ws" else used / (r * c)
+        return eff.tolist(), (used * t / (r * c * cycles)).tolist()
 
     # -- demand matrices -----------------------------------------------------------------------------------
-    def _sources(self) -> dict[str, tuple[Callable, tuple[int, int]]]:
-        """Each operand matrix as ``source(rows, cols)`` and its shape, in both orientations."""
+    @cached_property
+    def _whole(self) -> dict[str, np.ndarray]:
+        """The operand matrices built whole so far (each at most once per layer)."""
+        return {}
+
+    def _entries(self, base: str, rows: slice, cols: slice) -> np.ndarray:
+        """Entries ``[rows, cols]`` of the ifmap, filter or ofmap matrix (a whole one is kept once built)."""
+        if base in self._whole:
+            return self._whole[base][rows, cols]
         layer, o = self.layer, self.offsets
-        p, w, k = layer.pixels, layer.window, layer.filters
-        return {
-            "ifmap": (lambda r, c: ifmap_matrix(layer, o.ifmap, r, c), (p, w)),
-            "ifmap.T": (lambda r, c: ifmap_matrix(layer, o.ifmap, c, r).T, (w, p)),
-            "filter": (lambda r, c: filter_matrix(layer, o.filter, r, c), (w, k)),
-            "filter.T": (lambda r, c: filter_matrix(layer, o.filter, c, r).T, (k, w)),
-            "ofmap": (lambda r, c: ofmap_matrix(layer, o.ofmap, r, c), (p, k)),
-            "ofmap.T": (lambda r, c: ofmap_matrix(layer, o.ofmap, c, r).T, (k, p)),
-        }
+        build, offset, n0, n1 = {"ifmap": (ifmap_matrix, o.ifmap, layer.pixels, layer.window),
+                                 "filter": (filter_matrix, o.filter, layer.window, layer.filters),
+                                 "ofmap": (ofmap_matrix, o.ofmap, layer.pixels, layer.filters)}[base]
+        entries = build(layer, offset, np.arange(n0)[rows], np.arange(n1)[cols])
+        if rows == slice(None) and cols == slice(None):
+            self._whole[base] = entries
+        return entries
+
+    def _source(self, name: str) -> tuple[Callable[[slice, slice], np.ndarray], tuple[int, int]]:
+        """An operand matrix by name (``.T``: its transpose) as ``source(rows, cols)``, and its shape."""
+        base, _, transposed = name.partition(".")
+        layer = self.layer
+        shape = {"ifmap": (layer.pixels, layer.window), "filter": (layer.window, layer.filters),
+                 "ofmap": (layer.pixels, layer.filters)}[base]
+        if transposed:
+            return (lambda rows, cols: self._entries(base, cols, rows).T), shape[::-1]
+        return (lambda rows, cols: self._entries(base, rows, cols)), shape
 
     def operand(self, name: str) -> FoldedOperand:
         """The demand matrix of ``"ifmap"``, ``"filter"`` or ``"ofmap"``."""
@@ -384,8 +455,7 @@ class LayerDemand:
             ("is", "ofmap"): ("ofmap.T", t, c, "", "fc", False, 2 * r - 1, True),
         }
         src, brows, bcols, by_r, by_c, flip, prefix, skew = table[(self.dataflow, name)]
-        source, shape = self._sources()[src]
-        return FoldedOperand(source, shape, rf, cf, brows, bcols, by_r, by_c, flip, prefix, lpf, skew)
+        return FoldedOperand(*self._source(src), rf, cf, brows, bcols, by_r, by_c, flip, prefix, lpf, skew)
 
     def prefetch_sequence(self, name: str) -> tuple[np.ndarray, int]:
         """The addresses a USER-mode read buffer prefetches, in order (``-1`` left out), and the slots in all."""
@@ -399,13 +469,11 @@ class LayerDemand:
             ("is", "filter"): ("filter.T", r, self.row_folds, True),
         }
         src, width, folds, diagonal = spec[(self.dataflow, name)]
-        source, shape = self._sources()[src]
-        mat = source(np.arange(shape[0]), np.arange(shape[1]))
-        padded = np.full((mat.shape[0], folds * width), -1, dtype=np.int64)
-        padded[:, :mat.shape[1]] = mat
+        mat = self._source(src)[0](slice(None), slice(None))
+        padded = _padded(mat, (mat.shape[0], folds * width))
         stacked = padded.reshape(mat.shape[0], folds, width).transpose(1, 0, 2).reshape(-1, width)
         if diagonal:
             seq = stacked.ravel()[skew_order(*stacked.shape)]
         else:
             seq = stacked.ravel()
-        return seq[seq >= 0], int(stacked.size)
+        return (seq if padded is mat and name == "filter" else seq[seq >= 0]), int(stacked.size)

@@ -22,7 +22,7 @@ from hwsim.errors import ConfigError
 from hwsim.schedule.counts import ActionCounts
 from hwsim.schedule.mapper import (VIEW_OPS, LayerPlan, Mapping, Tile, assign_homes, check_supported, plan_op,
                                    precision_of)
-from hwsim.schedule.scalesim.demand import Offsets
+from hwsim.schedule.scalesim.demand import Offsets, demand_order, skew_order
 from hwsim.schedule.scalesim.layer_sim import LayerReport, MemoryConfig, simulate_layer
 from hwsim.schedule.scalesim.layers import ScaleSimLayer, layers_of
 from hwsim.workload.graph import Graph
@@ -47,10 +47,29 @@ def _simulate_shape(shape: tuple[int, ...], cfg: MemoryConfig) -> LayerReport:
     return simulate_layer(ScaleSimLayer("", *shape), cfg)
 
 
-def simulate_shape(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
-    """:func:`simulate_layer`, computed once per layer shape (depthwise channels share one run)."""
-    return _simulate_shape((layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels,
-                            layer.filters, layer.stride_h, layer.stride_w), cfg)
+def clear_caches() -> None:
+    """Forget the layer results and demand orders kept between runs (a benchmark's cold start)."""
+    _simulate_shape.cache_clear()
+    skew_order.cache_clear()
+    demand_order.cache_clear()
+
+
+def _shape(layer: ScaleSimLayer) -> tuple[int, ...]:
+    return (layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels, layer.filters,
+            layer.stride_h, layer.stride_w)
+
+
+def _reports(layers: list[ScaleSimLayer], cfg: MemoryConfig) -> list[LayerReport]:
+    """Each layer's report, computed once per layer shape: a run of identical layers (a depthwise op's
+    channels) shares one report object."""
+    out: list[LayerReport] = []
+    last_shape = None
+    for layer in layers:
+        shape = _shape(layer)
+        if shape != last_shape:
+            report, last_shape = _simulate_shape(shape, cfg), shape
+        out.append(report)
+    return out
 
 
 def plan_graph(graph: Graph, device: Device) -> list[LayerPlan]:
@@ -71,7 +90,7 @@ def plan_graph(graph: Graph, device: Device) -> list[LayerPlan]:
                 raise ConfigError(f"op {op.name!r} of {graph.source}: memory_model scalesim counts one-byte "
                                   f"words (SCALE-Sim's word_size = 1); this op has {bits[0]}-bit weights and "
                                   f"{bits[1]}-bit activations")
-            reports = [simulate_shape(layer, cfg) for layer in layers_of(graph, op)]
+            reports = _reports(layers_of(graph, op), cfg)
             plans.append(_plan(device, cfg, op.name, op.kind, unit, bits[2], reports))
         else:
             plans.append(plan_op(graph, op, device, homes))
@@ -81,16 +100,20 @@ def plan_graph(graph: Graph, device: Device) -> list[LayerPlan]:
 def _plan(device: Device, cfg: MemoryConfig, name: str, kind: str, unit: str, acc_bits: int,
           reports: list[LayerReport]) -> LayerPlan:
     """A MAC op's plan from its SCALE-Sim layers' reports."""
-    lines = sum(r.lines for r in reports)
-    served = sum(r.total_cycles + 1 for r in reports)  # SCALE-Sim's Total Cycles is the last line's cycle
-    macs = sum(r.macs for r in reports)
+    groups: dict[int, list] = {}  # one entry per distinct report: [report, how many layers share it]
+    for r in reports:
+        groups.setdefault(id(r), [r, 0])[1] += 1
+    lines = sum(r.lines * n for r, n in groups.values())
+    # SCALE-Sim's Total Cycles is the last line's cycle
+    served = sum((r.total_cycles + 1) * n for r, n in groups.values())
+    macs = sum(r.macs * n for r, n in groups.values())
     levels = device.levels
     names = {x: levels[device.read_level(x)].name for x in ("inputs", "weights", "outputs")}
     dram = levels[0].name
-    sram_if, sram_f, sram_o = (sum(getattr(r, k)[2] for r in reports) for k in ("sram_ifmap", "sram_filter",
-                                                                                  "sram_ofmap"))
-    dram_if, dram_f, dram_o = (sum(getattr(r, k)[2] for r in reports) for k in ("dram_ifmap", "dram_filter",
-                                                                                  "dram_ofmap"))
+    sram_if, sram_f, sram_o = (sum(getattr(r, k)[2] * n for r, n in groups.values())
+                               for k in ("sram_ifmap", "sram_filter", "sram_ofmap"))
+    dram_if, dram_f, dram_o = (sum(getattr(r, k)[2] * n for r, n in groups.values())
+                               for k in ("dram_ifmap", "dram_filter", "dram_ofmap"))
     traffic = {(names["inputs"], "read", "inputs"): sram_if, (names["inputs"], "write", "inputs"): dram_if,
                (names["weights"], "read", "weights"): sram_f, (names["weights"], "write", "weights"): dram_f,
                (names["outputs"], "write", "outputs"): sram_o, (names["outputs"], "read", "outputs"): dram_o,

@@ -60,7 +60,11 @@ def write_reports(result, directory: str | Path) -> list[Path]:
     for name, header, row in (("COMPUTE_REPORT.csv", COMPUTE_HEADER, compute_row),
                               ("BANDWIDTH_REPORT.csv", BANDWIDTH_HEADER, bandwidth_row),
                               ("DETAILED_ACCESS_REPORT.csv", DETAILED_HEADER, detailed_row)):
-        lines = [header] + [f"{i}, " + ", ".join(row(rep)) + "," for i, rep in enumerate(reports)]
+        bodies: dict[int, str] = {}  # depthwise channels share one report object: format it once
+        for rep in reports:
+            if id(rep) not in bodies:
+                bodies[id(rep)] = ", ".join(row(rep)) + ","
+        lines = [header] + [f"{i}, {bodies[id(rep)]}" for i, rep in enumerate(reports)]
         path = directory / name
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         paths.append(path)

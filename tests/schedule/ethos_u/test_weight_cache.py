@@ -59,3 +59,29 @@ def test_processes_share_the_folder(cache_dir):
     assert all(r.returncode == 0 for r in runs)
     assert outs == [str(dataclasses.astuple(_encode()))] * 2
     assert len(list(cache_dir.rglob("*.json"))) == 1 and not list(cache_dir.rglob("*.tmp"))
+
+
+def test_stand_in_weights_encode_as_their_values_and_are_made_only_on_a_miss(cache_dir, monkeypatch):
+    """A shapes-only workload's stand-ins encode exactly as the array they stand for; once stored, their
+    encoding comes back without making (or hashing) the values."""
+    from hwsim.schedule.ethos_u import lowering
+
+    stand_in = lowering.StandInWeights("fc.weight", (64, 96), 8)
+    params = we.EncodingParams("u55", 1, 16, "DepthFirst", 8)
+    first = we.encode_weights("FullyConnected", stand_in, 0, params, [0, 64])
+    assert first == we.encode_weights("FullyConnected", np.array(stand_in.values()), 0, params, [0, 64])
+    we._encode_cached.cache_clear()
+    monkeypatch.setattr(lowering.StandInWeights, "values", lambda self: pytest.fail("values made again"))
+    assert we.encode_weights("FullyConnected", stand_in, 0, params, [0, 64]) == first
+
+
+def test_not_sparse_is_kept_like_an_encoding(cache_dir, monkeypatch):
+    """Asking for U85's 2:4 sparse format of dense weights raises, and the answer is stored: the second
+    run raises without encoding (finding it orders every weight)."""
+    w = (np.arange(16 * 64) % 13 + 1).astype(np.int8).reshape(16, 64)
+    params = we.EncodingParams("u85", 1, 16, "DepthFirst", 8, ifm_block_depth=64, macs=256, sparse=True)
+    for attempt in range(2):
+        with pytest.raises(we.WeightsNotSparse):
+            we.encode_weights("FullyConnected", w, 0, params, [0, 16])
+        we._encode_cached.cache_clear()
+        monkeypatch.setattr(we, "_encode", lambda *a: pytest.fail("encoded again"))
