@@ -30,3 +30,22 @@ def pytest_addoption(parser):
 def update_golden(request) -> bool:
     """True when the run was asked to rewrite golden files (``pytest --update-golden``)."""
     return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture
+def failing_points(monkeypatch):
+    """``failing_points(predicate)``: from then on, the experiment points whose RunSpec meets ``predicate``
+    (all, by default) raise inside the runner's measurement in this process, as a bug in a model would."""
+    from hwsim.experiment import runner
+
+    def install(predicate=lambda spec: True) -> None:
+        measure = runner._measure
+
+        def measure_or_fail(spec, row):
+            if predicate(spec):
+                raise RuntimeError("this point fails on purpose (the failing_points fixture)")
+            measure(spec, row)
+
+        monkeypatch.setattr(runner, "_measure", measure_or_fail)
+
+    return install

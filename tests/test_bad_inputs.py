@@ -200,8 +200,7 @@ def f(tmp_path_factory) -> dict[str, str]:
              f"    run.verify_samples: {list(range(1, 65))}\n", {}),
             ("exp_twelve", "sweep:\n  grid:\n    recipe.weights.bits: [8, 7, 6, 5, 4, 3]\n"
              "    recipe.weights.granularity: [per_tensor, per_channel]\n", {}),
-            ("exp_fail", "sweep:\n  grid:\n    run.fail: [true, false]\n", {"[latency]": "[accuracy]"}),
-            ("exp_allfail", "sweep:\n  grid:\n    run.fail: [true]\n", {})):
+            ("exp_one", "", {})):
         paths[name] = str(experiment(tmp, name, sweep, **replace))
     return paths
 
@@ -494,15 +493,16 @@ def test_unreachable_dask_scheduler_is_short_and_bounded(f, capsys, monkeypatch,
 
     monkeypatch.setattr(runner, "DASK_CONNECT_SECONDS", 1)
     t0 = time.monotonic()
-    code, _, err = run(["run", f["exp_allfail"], "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9",
+    code, _, err = run(["run", f["exp_one"], "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9",
                         "--results", tmp_path / "r"], capsys)
     assert code == 2 and time.monotonic() - t0 < 15
     one_line_error(err, "--scheduler tcp://127.0.0.1:9", "within 1 s")
 
 
-def test_run_exits_1_when_points_fail(f, capsys, tmp_path):
+def test_run_exits_1_when_points_fail(f, capsys, tmp_path, failing_points):
     """Failing points: the table and report are written, the status is 1 and the count is said."""
-    code, _, err = run(["run", f["exp_allfail"], "--results", tmp_path / "r"], capsys)
+    failing_points()
+    code, _, err = run(["run", f["exp_one"], "--results", tmp_path / "r"], capsys)
     assert code == 1, err
     one_line_error(err, "1 of 1 points failed")
     assert (tmp_path / "r" / "rows.csv").exists() and (tmp_path / "r" / "report.md").exists()
@@ -510,7 +510,7 @@ def test_run_exits_1_when_points_fail(f, capsys, tmp_path):
 
 def test_run_of_no_points_exits_0_and_plot_refuses_it(f, capsys, tmp_path):
     """--limit 0 runs nothing and fails nothing (status 0); there is then nothing for hwsim plot to draw."""
-    code, out, _ = run(["run", f["exp_allfail"], "--results", tmp_path / "r", "--limit", "0"], capsys)
+    code, out, _ = run(["run", f["exp_one"], "--results", tmp_path / "r", "--limit", "0"], capsys)
     assert code == 0 and "0 already done, running 0" in out
     code, _, err = run(["plot", tmp_path / "r"], capsys)
     assert code == 2
@@ -528,7 +528,7 @@ def test_second_run_on_a_locked_folder_is_refused(f, capsys, tmp_path):
     from hwsim.experiment.results import ResultTable
 
     with ResultTable.open(tmp_path / "r", resume=False):
-        code, _, err = run(["run", f["exp_allfail"], "--results", tmp_path / "r"], capsys)
+        code, _, err = run(["run", f["exp_one"], "--results", tmp_path / "r"], capsys)
     assert code == 2
     one_line_error(err, f"in use by process {os.getpid()}")
 

@@ -11,7 +11,7 @@ import difflib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hwsim.config import records
 from hwsim.config.dotted import set_path
@@ -20,9 +20,6 @@ from hwsim.devices.sanity import warn_doubtful
 from hwsim.devices.schema import DeviceSpec, MemorySpec, PrecisionRateSpec
 from hwsim.errors import ConfigError, RegistryError
 from hwsim.paths import data_dir
-
-if TYPE_CHECKING:
-    from hwsim.schedule.systolic import Dataflow
 
 OPERANDS = ("weights", "inputs", "outputs")
 
@@ -55,13 +52,6 @@ class Device:
     def levels(self) -> list[MemorySpec]:
         """Memory levels, outermost first."""
         return list(self.spec.memories)
-
-    @property
-    def dataflow(self) -> Dataflow:
-        """The MAC array's dataflow."""
-        from hwsim.schedule.systolic import DATAFLOWS  # only hwsim's own mapper needs it
-
-        return DATAFLOWS.get(self.spec.mac_array.dataflow)
 
     def read_level(self, operand: str) -> int:
         """Index of the level a compute unit reads ``operand`` from: the innermost non-register level

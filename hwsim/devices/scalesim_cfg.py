@@ -49,7 +49,7 @@ from hwsim.config import records
 from hwsim.devices.schema import DeviceSpec
 from hwsim.config.textfile import read_text
 from hwsim.errors import ConfigError
-from hwsim.schedule.systolic import SCALESIM_NAMES
+from hwsim.devices.names import SCALESIM_NAMES
 
 CALC_MODE_WORDS_PER_CYCLE = 10
 

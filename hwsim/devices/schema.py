@@ -100,14 +100,14 @@ class MacArraySpec:
     source: str = ""
 
     def __post_init__(self) -> None:
-        from hwsim.schedule.systolic import DATAFLOWS
+        from hwsim.devices.names import DATAFLOW_NAMES
 
-        if self.dataflow not in DATAFLOWS:
+        if self.dataflow not in DATAFLOW_NAMES:
             import difflib
 
-            close = difflib.get_close_matches(self.dataflow, DATAFLOWS.names(), n=1)
+            close = difflib.get_close_matches(self.dataflow, DATAFLOW_NAMES, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise at_field(("dataflow",), f"unknown dataflow; {hint}valid: {', '.join(DATAFLOWS.names())}",
+            raise at_field(("dataflow",), f"unknown dataflow; {hint}valid: {', '.join(DATAFLOW_NAMES)}",
                            self.dataflow)
         if self.spatial_lanes != 1 and self.dataflow != "dot_product":
             raise at_field(("spatial_lanes",), "only a dot_product array has spatial lanes", self.spatial_lanes)
@@ -319,15 +319,15 @@ class DeviceSpec:
             raise at_field(("memory_model",), problem, self.memory_model)
 
     def _known_model(self) -> None:
-        from hwsim.schedule.models import PERF_MODELS
+        from hwsim.devices.names import PERF_MODEL_NAMES
 
-        if self.performance_model not in PERF_MODELS:
+        if self.performance_model not in PERF_MODEL_NAMES:
             import difflib
 
-            close = difflib.get_close_matches(self.performance_model, PERF_MODELS.names(), n=1)
+            close = difflib.get_close_matches(self.performance_model, PERF_MODEL_NAMES, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise at_field(("performance_model",), f"unknown performance model; {hint}valid: "
-                           f"{', '.join(PERF_MODELS.names())}", self.performance_model)
+                           f"{', '.join(PERF_MODEL_NAMES)}", self.performance_model)
 
     def _hierarchy(self) -> None:
         for field in ("clock_mhz", "memories"):

@@ -70,6 +70,7 @@ def _run_points(spec, path: Path, points, table, folder: Path, jobs: int, execut
     from hwsim.experiment.progress import Progress
     from hwsim.experiment.runner import run_all
 
+    table.adopt({p.legacy_run_id: p.run_id for p in points})
     missing = [p for p in points if p.run_id not in table.rows]
     todo = missing[:limit] if limit is not None else missing
     wanted = {p.run_id for p in points}
@@ -81,8 +82,8 @@ def _run_points(spec, path: Path, points, table, folder: Path, jobs: int, execut
     bar = Progress(len(todo))
     try:
         for row in run_all(todo, jobs=jobs, executor=executor, scheduler=scheduler):
-            table.add(row)
-            bar.update(row["status"] == "ok")
+            table.add(row.as_dict())
+            bar.update(row.status == "ok")
     except KeyboardInterrupt:
         table.write_tables()
         print(f"\ninterrupted: {len(table.rows)} of {len(points)} rows kept in {folder}; "
@@ -121,7 +122,8 @@ def _say_selection(sels: list, rows: list[dict], path: Path, out) -> None:
     error at its line, raised after everything is written."""
     from hwsim.config.yamlio import line_of, load_yaml_with_lines
     from hwsim.errors import ConfigError
-    from hwsim.experiment.report import point_name, swept_columns
+    from hwsim.experiment.report import point_name
+    from hwsim.experiment.rows import swept_columns
 
     missing = []
     for sel in sels:

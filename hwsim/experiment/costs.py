@@ -8,36 +8,43 @@ for the per-action energy, leakage and peak power, :func:`~hwsim.energy.area.dev
 
 from __future__ import annotations
 
+import json
 
-def energy_power_area(sim, energy: dict) -> dict:
+from hwsim.experiment.result_row import EnergyCosts
+from hwsim.experiment.spec import EnergySpec
+
+
+def energy_power_area(sim, energy: EnergySpec) -> EnergyCosts:
     """Energy (pJ and uJ), average and peak power (mW), area (mm^2) and energy per category of ``sim``.
 
     Parameters
     ----------
     sim : SimResult
         The simulated point (its device, action counts and trace).
-    energy : dict
-        The point's :class:`~hwsim.experiment.spec.EnergySpec` as a dict (``table``, ``node_nm``,
-        ``voltage_v``; None keeps the table's default / the device's technology).
+    energy : EnergySpec
+        The point's energy table, node and voltage (None keeps the table's default / the device's
+        technology).
 
     Returns
     -------
-    dict
+    EnergyCosts
         ``energy_pj``, ``energy_uj``, ``power_mw``, ``peak_power_mw``, ``leakage_pj``, ``tops_per_w``,
-        ``area_mm2``, ``energy_source`` (table and technology) and ``energy_by_component_pj``
-        (category -> pJ: multiplier, accumulator, idle, vector, register_file, sram, dram, link, leakage).
+        ``area_mm2``, ``energy_source`` (table and technology) and ``energy_by_component_pj`` (JSON
+        category -> pJ to 3 decimals: multiplier, accumulator, idle, vector, register_file, sram, dram, link,
+        leakage).
     """
     from hwsim.energy.account import account
     from hwsim.energy.area import device_area
     from hwsim.energy.model import DEFAULT_ENERGY_MODEL, DevicePricer, EnergyModel
 
-    model = EnergyModel.for_device(sim.device, energy.get("table") or DEFAULT_ENERGY_MODEL,
-                                   node_nm=energy.get("node_nm"), voltage_v=energy.get("voltage_v"))
+    model = EnergyModel.for_device(sim.device, energy.table or DEFAULT_ENERGY_MODEL, node_nm=energy.node_nm,
+                                   voltage_v=energy.voltage_v)
     breakdown = account(sim, model)
     area = device_area(DevicePricer(model, sim.device))
     total = breakdown.total_pj
-    return {"energy_pj": total, "energy_uj": total / 1e6, "power_mw": breakdown.average_power_mw,
-            "peak_power_mw": breakdown.power.peak_mw if breakdown.power else float("nan"),
-            "leakage_pj": breakdown.leakage_pj, "tops_per_w": breakdown.tops_per_w, "area_mm2": area.total_mm2,
-            "energy_source": model.describe(),
-            "energy_by_component_pj": dict(sorted(breakdown.by_category().items()))}
+    by_component = {k: round(v, 3) for k, v in sorted(breakdown.by_category().items())}
+    return EnergyCosts(energy_pj=total, energy_uj=total / 1e6, power_mw=breakdown.average_power_mw,
+                       peak_power_mw=breakdown.power.peak_mw if breakdown.power else float("nan"),
+                       leakage_pj=breakdown.leakage_pj, tops_per_w=breakdown.tops_per_w,
+                       area_mm2=area.total_mm2, energy_source=model.describe(),
+                       energy_by_component_pj=json.dumps(by_component))

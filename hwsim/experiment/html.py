@@ -17,13 +17,12 @@ from pathlib import Path
 from hwsim.experiment.report import (
     LABELS,
     _fmt,
-    pareto_front,
     point_name,
     provenance,
     recommendation_lines,
     report_sections,
-    swept_columns,
 )
+from hwsim.experiment.rows import pareto_front, swept_columns
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1100px;color:#222;

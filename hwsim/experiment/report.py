@@ -1,9 +1,11 @@
-"""The Pareto front of a results table and the per-experiment Markdown report."""
+"""The per-experiment Markdown report."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+
+from hwsim.experiment.rows import pareto_front, swept_columns
 
 LABELS = {"energy_uj": "energy (uJ/inference)", "integer_top1": "integer top-1 (%)",
           "perplexity": "perplexity", "energy_per_token_uj": "energy (uJ/token)",
@@ -17,70 +19,12 @@ ALL_METRICS = ("integer_top1", "fake_quant_top1", *LLM_COLUMNS, "overflows", "bi
                "energy_uj", "power_mw", "area_mm2")
 
 
-def _num(row: dict, key: str) -> float:
-    if key.startswith("-"):  # a metric to minimise, given as the benefit
-        return -_num(row, key[1:])
-    try:
-        value = float(row.get(key, math.nan))
-    except (TypeError, ValueError):
-        return math.nan
-    return value
-
-
-def pareto_front(rows: list[dict], cost: str = "energy_uj", benefit: str = "integer_top1") -> list[dict]:
-    """Rows no other row beats: lower or equal ``cost`` and higher or equal ``benefit``, one strictly
-    (``-latency_ms`` as the benefit means lower latency is better).
-
-    Sorted by cost. Rows missing either value are ignored, and so are points that left some of the
-    network's ops untimed (:func:`hwsim.experiment.select.timed`).
-
-    >>> rows = [{"e": 1, "a": 0.9}, {"e": 2, "a": 0.95}, {"e": 3, "a": 0.94}, {"e": 1.5, "a": 0.9}]
-    >>> [r["e"] for r in pareto_front(rows, "e", "a")]
-    [1, 2]
-    """
-    from hwsim.experiment.select import timed
-
-    ok = timed([r for r in rows if r.get("status", "ok") == "ok" and math.isfinite(_num(r, cost))
-                and math.isfinite(_num(r, benefit))])
-    front = []
-    for r in ok:
-        c, b = _num(r, cost), _num(r, benefit)
-        dominated = any(_num(o, cost) <= c and _num(o, benefit) >= b
-                        and (_num(o, cost) < c or _num(o, benefit) > b) for o in ok)
-        if not dominated:
-            front.append(r)
-    return sorted(front, key=lambda r: (_num(r, cost), -_num(r, benefit), r.get("index", 0)))
-
-
 def _fmt(value) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return ""
         return f"{value:.4g}"
     return "" if value is None else str(value)
-
-
-def swept_columns(rows: list[dict]) -> list[str]:
-    """Columns describing the point that vary across rows (workload, device, recipe fields, axes)."""
-    candidates = ["workload", "device", "recipe", "weights_bits", "weights_granularity", "activations_bits",
-                  "accumulator_bits", "accumulator_overflow", "accumulation_order", "rounding", "node_nm"]
-    varying = [c for c in candidates if len({str(r.get(c)) for r in rows}) > 1]
-    seen = {tuple(str(r.get(c)) for r in rows) for c in varying}
-    for k in columns_of(rows):
-        if "." in k and len({str(r.get(k)) for r in rows}) > 1:
-            values = tuple(str(r.get(k)) for r in rows)
-            if values not in seen:  # an axis not already shown by a named column
-                seen.add(values)
-                varying.append(k)
-    return varying
-
-
-def columns_of(rows: list[dict]) -> list[str]:
-    """All keys in first-seen order."""
-    cols: dict[str, None] = {}
-    for r in rows:
-        cols.update(dict.fromkeys(r))
-    return list(cols)
 
 
 def markdown_table(rows: list[dict], cols: list[str]) -> str:

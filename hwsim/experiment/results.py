@@ -74,6 +74,13 @@ class ResultTable:
         if time.monotonic() - self._written >= self.refresh_seconds:
             self.write_tables()
 
+    def adopt(self, renames: dict[str, str]) -> None:
+        """Take the row held under each old run id in ``renames`` as the row of its new id (when the new id
+        has none): a point whose id changed with hwsim is not run again."""
+        for old, new in renames.items():
+            if old != new and old in self.rows and new not in self.rows:
+                self.rows[new] = {**self.rows.pop(old), "run_id": new}
+
     def sorted_rows(self) -> list[dict]:
         """Rows ordered by point index."""
         return sorted(self.rows.values(), key=lambda r: r["index"])

@@ -104,7 +104,6 @@ class RunOptions(_Spec):
     ``channel_outer`` (input channel outermost, as an array that folds channels onto rows feeds them).
     ``verify``: for the bit-exactness experiment, quantize the float workload with ONNX Runtime's
     ``quantize_static`` in this ``format`` and activation type, then compare hwsim with ONNX Runtime.
-    ``fail``: raise on purpose (to test that a failing point is recorded and the sweep goes on).
     Language-model workloads (:mod:`hwsim.llm.experiment`): ``lm_prefill_tokens`` and ``lm_kv_len`` (the
     prompt of the prefill and the cache length of a decode step), ``lm_quality_model`` (the runnable model
     the recipe's perplexity is measured on) and ``lm_windows`` (its evaluation windows).
@@ -115,7 +114,6 @@ class RunOptions(_Spec):
     verify_activation_type: Literal["QUInt8", "QInt8"] = "QUInt8"
     verify_per_channel: bool = True
     verify_samples: Annotated[int, Field(ge=1, le=64)] = 8
-    fail: bool = False
     lm_prefill_tokens: Annotated[int, Field(ge=1, le=1_000_000)] = 128
     lm_kv_len: Annotated[int, Field(ge=1, le=10_000_000)] = 1024
     lm_quality_model: str = "stdlib_lm"

@@ -23,18 +23,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_serializer
 
 from hwsim.config.dotted import set_path
 from hwsim.config.yamlio import show
 from hwsim.errors import ConfigError, RegistryError
-from hwsim.experiment.spec import ExperimentSpec, RandomAxis, WorkloadItem
+from hwsim.experiment.spec import (EnergySpec, EvaluationSpec, ExperimentSpec, RandomAxis, RunOptions,
+                                   WorkloadItem)
+from hwsim.quant.recipe import QuantRecipe
 
 MAX_POINTS = 10_000
 
 
 class RunSpec(BaseModel):
-    """One point of a sweep: everything :func:`~hwsim.experiment.runner.run_one` needs, and nothing else."""
+    """One point of a sweep: everything :func:`~hwsim.experiment.runner.run_one` needs, and nothing else.
+
+    Its sections are the validated spec objects, with the point's swept values in place. Device overrides
+    stay a mapping of dotted paths: they are applied to, and checked against, the device the point loads.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -42,17 +48,22 @@ class RunSpec(BaseModel):
     index: int
     seed: int
     workload: str
-    workload_item: dict[str, Any] | None = None  # the user's model and data (WorkloadItem), else None
+    workload_item: WorkloadItem | None = None  # the user's model and data, else None
     device: str
     device_overrides: dict[str, Any] = {}
-    recipe: dict[str, Any]
+    recipe: QuantRecipe
     recipe_label: str
-    energy: dict[str, Any]
-    evaluation: dict[str, Any]
-    run: dict[str, Any]
+    energy: EnergySpec
+    evaluation: EvaluationSpec
+    run: RunOptions
     metrics: tuple[str, ...]
     axes: dict[str, Any] = {}
     base_dir: str = "."
+
+    @field_serializer("workload_item")
+    def _item(self, item: WorkloadItem | None) -> dict | None:
+        """Only the fields the user gave, so a point's content (and :attr:`run_id`) names no defaults."""
+        return None if item is None else item.model_dump(mode="json", exclude_none=True)
 
     def canonical(self) -> str:
         """The content that identifies the point, as sorted compact JSON (no index, no base_dir)."""
@@ -63,6 +74,15 @@ class RunSpec(BaseModel):
     def run_id(self) -> str:
         """The first 16 hex digits of the SHA-256 of :meth:`canonical`."""
         return hashlib.sha256(self.canonical().encode()).hexdigest()[:16]
+
+    @property
+    def legacy_run_id(self) -> str:
+        """The id the point had before ``run.fail`` (a test hook, always false) left
+        :class:`~hwsim.experiment.spec.RunOptions`, so that ``--resume`` keeps the rows of older results."""
+        data = json.loads(self.canonical())
+        data["run"]["fail"] = False
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def axis_label(value: Any) -> Any:
@@ -214,7 +234,8 @@ def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache
     device_overrides: dict[str, Any] = {}
     axes: dict[str, Any] = {}
     for path, value in values.items():
-        axes[path] = item.label if path == "workload" and item else axis_label(value if path != "recipe" else label)
+        shown = label if path == "recipe" else value
+        axes[path] = item.label if path == "workload" and item else axis_label(shown)
         root, _, rest = path.partition(".")
         if not rest:
             continue
@@ -231,7 +252,7 @@ def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache
         _check_swept(spec, root, data, values, cache)
     return RunSpec(experiment=spec.name, index=index, seed=spec.seed,
                    workload=item.label if item else str(workload),
-                   workload_item=item.model_dump(mode="json", exclude_none=True) if item else None,
+                   workload_item=item,
                    device=str(device), device_overrides=device_overrides, recipe=recipe, recipe_label=label,
                    metrics=tuple(spec.metrics), axes=axes, base_dir=str(base_dir), **sections)
 
@@ -301,13 +322,12 @@ def workload_path(spec: RunSpec) -> Path:
     """The model file of a point's workload: a built-in, a language model's config
     (:func:`hwsim.llm.experiment.lm_config_path`), or a file next to the experiment, here or shipped
     (:func:`hwsim.experiment.workloads.model_path`)."""
-    from hwsim.experiment.workloads import builtin_name, model_path
+    from hwsim.experiment.workloads import builtin_of, model_path
     from hwsim.llm.experiment import lm_config_path
-    from hwsim.paths import data_dir
 
-    short = builtin_name(spec.workload)
-    if short:
-        return data_dir("workloads") / f"digits_{short}.onnx"
+    builtin = builtin_of(spec.workload)
+    if builtin:
+        return builtin.path
     lm = lm_config_path(spec.workload, spec.base_dir)
     return lm if lm is not None else model_path(spec.workload, Path(spec.base_dir))
 

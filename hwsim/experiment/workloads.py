@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hwsim.accuracy.builtin import BUILTIN_WORKLOADS, BuiltinWorkload, builtin_workload
 from hwsim.config.yamlio import Loc, config_error
 from hwsim.errors import ConfigError
 
-BUILTIN = ("cnn_bn", "dsconv", "mlp")
 ACCURACY_METRICS = ("accuracy", "top5", "agreement", "mse", "sqnr", "overflow")
 
 
@@ -43,12 +43,12 @@ class Workload:
     calibration: Any = None
     evaluation: Any = None
     base_dir: Path = Path(".")
+    builtin: BuiltinWorkload | None = None  # a built-in: its data is the digits split, in its layout
 
 
-def builtin_name(workload: str) -> str | None:
-    """``cnn_bn`` for ``digits_cnn_bn`` or ``cnn_bn``; None for a model file."""
-    short = workload.removeprefix("digits_")
-    return short if short in BUILTIN and not Path(workload).suffix else None
+def builtin_of(workload: str) -> BuiltinWorkload | None:
+    """The built-in ``digits_cnn_bn`` or ``cnn_bn`` names; None for a model file."""
+    return None if Path(workload).suffix else builtin_workload(workload)
 
 
 def model_path(model: str, base_dir: Path) -> Path:
@@ -58,22 +58,21 @@ def model_path(model: str, base_dir: Path) -> Path:
     for candidate in (base_dir / model, Path(model), data_dir("workloads") / model):
         if candidate.exists():
             return candidate
-    raise ConfigError(f"workload: {model!r} is neither a built-in (digits_cnn_bn, digits_dsconv, digits_mlp) "
-                      "nor "
-                      f"a file (looked next to the experiment file, in the working folder and in workloads/)")
+    builtins = ", ".join(w.label for w in BUILTIN_WORKLOADS.values())
+    raise ConfigError(f"workload: {model!r} is neither a built-in ({builtins}) nor a file (looked next to "
+                      "the experiment file, in the working folder and in workloads/)")
 
 
 def resolve(entry, base_dir: str | Path) -> Workload:
     """The :class:`Workload` of a base-list entry or ``workload`` axis value."""
     from hwsim.experiment.sweep import workload_item
-    from hwsim.paths import data_dir
 
     base_dir = Path(base_dir)
     item = workload_item(entry)
     if item is None:
-        short = builtin_name(str(entry))
-        if short:
-            return Workload(str(entry), "builtin", data_dir("workloads") / f"digits_{short}.onnx")
+        builtin = builtin_of(str(entry))
+        if builtin:
+            return Workload(str(entry), "builtin", builtin.path, builtin=builtin)
         path = model_path(str(entry), base_dir)
         return Workload(str(entry), model_kind(path), path)
     path = model_path(item.model, base_dir)

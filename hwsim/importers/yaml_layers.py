@@ -524,7 +524,7 @@ class _Builder:
 
     def window(self, layer, hw: tuple[int, int], kernel, stride, padding, dilation,
                at: Loc) -> tuple[int, int]:
-        from hwsim.numerics.ops import output_size, resolve_padding
+        from hwsim.numerics.geometry import output_size, resolve_padding
 
         pads = resolve_padding(padding, hw, kernel, stride, dilation)
         out = (output_size(hw[0], kernel[0], stride[0], dilation[0], pads[0], pads[1]),

@@ -64,22 +64,21 @@ def _cost(path: str, device, prec, prefill: int, kv_len: int, energy_json: str) 
     return out
 
 
-def measure_lm(spec, path: Path, device, metrics: list[str]) -> dict:
+def measure_lm(spec, path: Path, device, metrics: tuple[str, ...]) -> dict:
     """The columns of one LM point (see the module docstring); ``spec`` is the point's RunSpec."""
     from hwsim.llm.graphs import Precision
     from hwsim.llm.quantize import check_lm_recipe
-    from hwsim.quant.recipe import QuantRecipe
 
-    recipe = QuantRecipe.model_validate(spec.recipe)
+    recipe = spec.recipe
     check_lm_recipe(recipe)
     lm: LMSpec = load_lm_config(path)
     run = spec.run
     out: dict = {"model": lm.name, "parameters": lm.parameters()}
     if "accuracy" in metrics:
-        out.update(_quality(run["lm_quality_model"], recipe.model_dump_json(), run["lm_windows"]))
+        out.update(_quality(run.lm_quality_model, recipe.model_dump_json(), run.lm_windows))
     if {"latency", "energy"} & set(metrics):
-        cost = _cost(str(path), device, Precision.of_recipe(recipe), run["lm_prefill_tokens"],
-                     run["lm_kv_len"], json.dumps(spec.energy, sort_keys=True))
+        cost = _cost(str(path), device, Precision.of_recipe(recipe), run.lm_prefill_tokens, run.lm_kv_len,
+                     spec.energy.model_dump_json())
         out.update(cost)
         out["latency_ms"] = cost["decode_ms"]  # the generic columns: one decoded token is one inference
         out["energy_uj"] = cost["energy_per_token_uj"]

@@ -1,29 +1,23 @@
 """The bit-accurate integer layer: formats, rounding, quantization, MAC kernels and requantizers.
 
-It imports nothing else from hwsim but errors and the registry, so it can be verified on its own.
+It imports nothing else from hwsim but errors and the registry, so it can be verified on its own. The
+names below load on first use (PEP 562): importing ``hwsim.numerics.formats`` or ``.geometry`` for shapes
+and formats must not load numba and the kernels, which only the values branch (``hwsim.runtime``) needs.
 """
 
-from hwsim.numerics import jit_cache  # noqa: F401  first: it sets numba's cache folder before any kernel exists
-from hwsim.numerics.formats import Granularity, IntFormat, OverflowMode, RoundingMode
-from hwsim.numerics.ops import (
-    Accumulator,
-    MacResult,
-    conv2d,
-    depthwise_conv2d,
-    dequantize,
-    fake_quantize,
-    matmul,
-    pack_int4,
-    pool2d,
-    prepack,
-    qparams_from_range,
-    quantize,
-    unpack_int4,
-)
-from hwsim.numerics.requant_kinds import RequantKind, quantize_multiplier
+from importlib import import_module
 
-__all__ = [
-    "Accumulator", "Granularity", "IntFormat", "MacResult", "OverflowMode", "RequantKind", "RoundingMode",
-    "conv2d", "depthwise_conv2d", "dequantize", "fake_quantize", "matmul", "pack_int4", "pool2d", "prepack",
-    "qparams_from_range", "quantize", "quantize_multiplier", "unpack_int4",
-]
+_HOME = {
+    "Granularity": "formats", "IntFormat": "formats", "OverflowMode": "formats", "RoundingMode": "formats",
+    "Accumulator": "ops", "MacResult": "ops", "conv2d": "ops", "depthwise_conv2d": "ops", "dequantize": "ops",
+    "fake_quantize": "ops", "matmul": "ops", "pack_int4": "ops", "pool2d": "ops", "prepack": "ops",
+    "qparams_from_range": "ops", "quantize": "ops", "unpack_int4": "ops",
+    "RequantKind": "requant_kinds", "quantize_multiplier": "requant_kinds",
+}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        return getattr(import_module(f"hwsim.numerics.{_HOME[name]}"), name)
+    raise AttributeError(f"module 'hwsim.numerics' has no attribute {name!r}")

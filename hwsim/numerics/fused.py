@@ -64,15 +64,16 @@ class FusedGemm:
         """The fused layer, or None when inputs in ``x_range`` could overflow ``accumulator``."""
         stage.check(packed.w.shape[1])
         zx = int(x_zero_point)
-        bound = ops._gemm_bound(packed, bias, zx, x_range)
-        if not ops._order_free(bound, accumulator):
+        bound = ops.gemm_bound(packed, bias, zx, x_range)
+        if not ops.order_free(bound, accumulator):
             return None
         row_dtype = np.int32 if bound < 1 << 31 else np.int64  # int32 rows run on twice the lanes
-        correction = ops._correction(packed, bias, zx).astype(row_dtype)
+        correction = ops.zero_point_correction(packed, bias, zx).astype(row_dtype)
         max_x = max(abs(x_range[0]), abs(x_range[1]))
-        blas = packed.as_float is not None and packed.w.shape[0] * max_x * packed.max_abs < ops._FLOAT32_EXACT
+        blas = packed.as_float is not None and packed.w.shape[0] * max_x * packed.max_abs < ops.FLOAT32_EXACT
         offset = vnni.input_offset(packed.w, x_range)
-        vnni_correction = None if offset is None else ops._correction(packed, bias, zx + offset).astype(row_dtype)
+        vnni_correction = None if offset is None else \
+            ops.zero_point_correction(packed, bias, zx + offset).astype(row_dtype)
         return cls(packed, correction, stage, tuple(x_range), blas, offset, vnni_correction)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -95,7 +96,7 @@ class FusedGemm:
                                                      self.vnni_correction, zw, self.packed.zw_nonzero,
                                                      *self.stage.kernel_args(), out)
         row_sum = x.sum(axis=1, dtype=np.int64) if self.packed.zw_nonzero else _NO_ROWS
-        if self.blas and rows >= ops._BLAS_MIN_ROWS:
+        if self.blas and rows >= ops.BLAS_MIN_ROWS:
             tiles = self._tiles.get(rows)
             if tiles is None:
                 rows_per_tile, width = gemm_tiles(rows, x.shape[1], cols)
@@ -105,7 +106,7 @@ class FusedGemm:
                 return _impl().gemm_requantize(*args)
             with single_threaded_blas():
                 return _impl().gemm_requantize(*args)
-        raw, _ = ops._raw_products(x, self.packed, self.x_range)
+        raw, _ = ops.raw_products(x, self.packed, self.x_range)
         # raw sums that need 64 bits (a uint8 input near its zero point) take 64-bit rows, even where the
         # corrected sums would fit int32
         correction = self.correction.astype(np.int64) if raw.dtype == np.int64 else self.correction
@@ -157,7 +158,7 @@ class FusedConv:
         if geo is None:
             geo = self._geometry[in_hw] = ops.conv_geometry(in_hw, self.kernel, self.stride, self.padding,
                                                             self.dilation)
-        cols = ops._conv_columns(x, self.in_channels, geo, 0, 1, self.x_zero_point)
+        cols = ops.conv_columns(x, self.in_channels, geo, 0, 1, self.x_zero_point)
         return self.gemm(cols).reshape(x.shape[0], *geo.out_hw, self.gemm.packed.w.shape[1])
 
 
@@ -181,15 +182,15 @@ class FusedDepthwise:
     def prepare(cls, w, w_zero_point, bias, x_zero_point: int, stage: OutputStage, x_range: tuple[int, int],
                 stride, padding, dilation, depth_multiplier: int,
                 accumulator: Accumulator = Accumulator()) -> "FusedDepthwise | None":
-        """The fused layer (``w``, ``w_zero_point``, ``bias`` checked by ``ops._depthwise_operands``), or None
+        """The fused layer (``w``, ``w_zero_point``, ``bias`` checked by ``ops.depthwise_operands``), or None
         when inputs in ``x_range`` could overflow ``accumulator`` or int32."""
         channels = w.shape[2]
         stage.check(channels)
         if np.shape(w_zero_point) != (channels,) or np.shape(bias) != (channels,):
             raise ConfigError(f"w_zero_point, bias: expected {channels} values each (got "
                               f"{np.shape(w_zero_point)} and {np.shape(bias)})")
-        bound = ops._depthwise_bound(w, w_zero_point, bias, int(x_zero_point), x_range)
-        if not (ops._order_free(bound, accumulator) and bound < 1 << 31):
+        bound = ops.depthwise_bound(w, w_zero_point, bias, int(x_zero_point), x_range)
+        if not (ops.order_free(bound, accumulator) and bound < 1 << 31):
             return None
         return cls(w, w_zero_point, bias, stride, padding, dilation, int(depth_multiplier), int(x_zero_point), stage,
                    tuple(x_range))
@@ -214,10 +215,10 @@ class FusedDepthwise:
 def matmul_requantized(x, w, stage: OutputStage, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
                        accumulator: Accumulator = Accumulator(), arithmetic: str = "exact") -> np.ndarray:
     """:func:`ops.matmul`, then ``stage``: output codes [M, N], fused when the data's range allows it."""
-    x, packed, b = ops._gemm_operands(x, w, w_zero_point, bias, accumulator, arithmetic)
+    x, packed, b = ops.gemm_operands(x, w, w_zero_point, bias, accumulator, arithmetic)
     gemm = None
     if arithmetic == "exact":
-        gemm = FusedGemm.prepare(packed, b, x_zero_point, stage, ops._value_range(x), accumulator)
+        gemm = FusedGemm.prepare(packed, b, x_zero_point, stage, ops.value_range(x), accumulator)
     if gemm is None:
         return requantize_stage(ops.matmul(x, packed, x_zero_point=x_zero_point, bias=b, accumulator=accumulator,
                                            arithmetic=arithmetic).acc, stage)
@@ -232,9 +233,9 @@ def conv2d_requantized(x, w, stage: OutputStage, *, stride=1, padding="valid", d
         return requantize_stage(ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
                                            x_zero_point=x_zero_point, w_zero_point=w_zero_point, bias=bias,
                                            accumulator=accumulator, arithmetic=arithmetic).acc, stage)
-    x, w, geo, zw, b = ops._conv_operands(x, w, stride, padding, dilation, groups, w_zero_point, bias)
-    cols = ops._conv_columns(x, w.shape[3], geo, 0, 1, x_zero_point)
-    y = matmul_requantized(cols, ops._conv_weights(w, zw, 0, 1), stage, x_zero_point=x_zero_point, bias=b,
+    x, w, geo, zw, b = ops.conv_operands(x, w, stride, padding, dilation, groups, w_zero_point, bias)
+    cols = ops.conv_columns(x, w.shape[3], geo, 0, 1, x_zero_point)
+    y = matmul_requantized(cols, ops.conv_weights(w, zw, 0, 1), stage, x_zero_point=x_zero_point, bias=b,
                            accumulator=accumulator, arithmetic=arithmetic)
     return y.reshape(x.shape[0], *geo.out_hw, w.shape[0])
 
@@ -243,9 +244,10 @@ def depthwise_conv2d_requantized(x, w, stage: OutputStage, *, stride=1, padding=
                                  depth_multiplier: int = 1, x_zero_point: int = 0, w_zero_point=0, bias=None,
                                  accumulator: Accumulator = Accumulator()) -> np.ndarray:
     """:func:`ops.depthwise_conv2d`, then ``stage``: output codes NHWC, fused when the data's range allows it."""
-    x, w, _, zw, b = ops._depthwise_operands(x, w, stride, padding, dilation, depth_multiplier, w_zero_point, bias)
-    layer = FusedDepthwise.prepare(w, zw, b, x_zero_point, stage, ops._value_range(x), stride, padding, dilation,
-                                   depth_multiplier, accumulator)
+    x, w, _, zw, b = ops.depthwise_operands(x, w, stride, padding, dilation, depth_multiplier, w_zero_point,
+                                            bias)
+    layer = FusedDepthwise.prepare(w, zw, b, x_zero_point, stage, ops.value_range(x), stride, padding,
+                                   dilation, depth_multiplier, accumulator)
     if layer is None:
         return requantize_stage(ops.depthwise_conv2d(x, w, stride=stride, padding=padding, dilation=dilation,
                                                      depth_multiplier=depth_multiplier, x_zero_point=x_zero_point,

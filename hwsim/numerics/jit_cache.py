@@ -65,4 +65,4 @@ def configure() -> None:
         numba.config.CACHE_DIR = str(folder)
 
 
-configure()  # on import, from hwsim.numerics' __init__: before any kernel module is imported
+configure()  # on import: every kernels*.py module imports this one before it defines a kernel

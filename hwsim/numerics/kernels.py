@@ -21,6 +21,8 @@ os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
+from hwsim.numerics import jit_cache  # noqa: E402,F401  before any kernel: it names numba's cache folder
+
 jit = numba.njit(cache=True, nogil=True)
 
 # Enum values as compile-time constants (RoundingMode, OverflowMode, RequantKind).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from hwsim.numerics import jit_cache  # noqa: F401  before any kernel: it names numba's cache folder
 from hwsim.numerics.kernels import centered_weights as _centered_weights
 from hwsim.numerics.kernels import depthwise_pixel as _depthwise_pixel
 from hwsim.numerics.kernels import requantize_span

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from hwsim.numerics import jit_cache  # noqa: F401  before any kernel: it names numba's cache folder
 from hwsim.numerics.kernels import SATURATE, WRAP
 
 ROWS = 8  # GEMM rows per tile: each weight row loaded once serves them all

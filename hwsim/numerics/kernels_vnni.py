@@ -17,6 +17,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from hwsim.numerics import jit_cache  # noqa: F401  before any kernel: it names numba's cache folder
 from hwsim.numerics.kernels import requantize_span as _requantize_span
 from hwsim.numerics.kernels_fused import _repeat
 

@@ -3,6 +3,13 @@
 The split follows stumpy: these wrappers check every argument and raise errors that name it; the numba
 kernels in :mod:`hwsim.numerics.kernels` trust what they get. Set ``HWSIM_REFERENCE=1`` to route every call
 to the plain reference in :mod:`hwsim.numerics.reference` instead (slow, for cross-checking user data).
+
+The layer functions (:func:`matmul`, :func:`conv2d`, :func:`depthwise_conv2d`, ...) are built from public
+steps that the fused layers of :mod:`hwsim.numerics.fused` share: checked operands (:func:`gemm_operands`,
+:func:`conv_operands`, :func:`depthwise_operands`), the im2col view (:func:`conv_columns`,
+:func:`conv_weights`), the largest partial sum (:func:`gemm_bound`, :func:`depthwise_bound`) and whether it
+makes the order of the additions irrelevant (:func:`order_free`), the exact raw products
+(:func:`raw_products`) and the zero-point terms (:func:`zero_point_correction`).
 """
 
 from __future__ import annotations
@@ -21,14 +28,18 @@ import numpy as np
 from hwsim.errors import ConfigError
 from hwsim.numerics import (kernels, kernels_fused, kernels_ordered, kernels_vnni, reference, reference_fused,
                             vnni)
-from hwsim.numerics.formats import INT32, IntFormat, OverflowMode, RoundingMode, parse_enum
+from hwsim.numerics.accumulator import Accumulator, MacResult
+from hwsim.numerics.geometry import ConvGeometry, conv_geometry, pair
+from hwsim.numerics.formats import IntFormat, OverflowMode, RoundingMode, parse_enum
 
-_FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is exact in float32
-_BLAS_MIN_ROWS = 32  # below this, streaming int8 weights beats BLAS on their float32 copy (hwsim bench kernels)
+FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is exact in float32
+BLAS_MIN_ROWS = 32  # below, streaming int8 weights beats BLAS on their float32 copy (hwsim bench kernels)
 _ACC_BYTES = 1 << 16  # int32 accumulators per block of the int32 kernel
 
 
-def _impl():
+def kernel_module():
+    """:mod:`~hwsim.numerics.kernels`, or its plain twin :mod:`~hwsim.numerics.reference` when
+    ``HWSIM_REFERENCE=1``."""
     return reference if os.environ.get("HWSIM_REFERENCE") == "1" else kernels
 
 
@@ -178,7 +189,7 @@ def quantize(x, scale, zero_point=0, fmt: IntFormat | str = "int8", *, axis: int
         noise = np.random.default_rng(seed).random(x.size)
     else:
         noise = np.empty(0)
-    q = _impl().quantize(np.ascontiguousarray(x).ravel(), np.ascontiguousarray(s).ravel(),
+    q = kernel_module().quantize(np.ascontiguousarray(x).ravel(), np.ascontiguousarray(s).ravel(),
                          np.ascontiguousarray(z).ravel(), fmt.min, fmt.max, int(rounding), int(overflow), noise)
     return q.reshape(x.shape).astype(fmt.storage_dtype)
 
@@ -194,7 +205,7 @@ def dequantize(q, scale, zero_point=0, *, axis: int | None = None, group_size: i
     _require_int("q", q)
     s = expand_params(q.shape, scale, axis, group_size, group_axis, "scale").astype(np.float32)
     z = expand_params(q.shape, zero_point, axis, group_size, group_axis, "zero_point").astype(np.int64)
-    out = _impl().dequantize(np.ascontiguousarray(q).ravel(), np.ascontiguousarray(s).ravel(),
+    out = kernel_module().dequantize(np.ascontiguousarray(q).ravel(), np.ascontiguousarray(s).ravel(),
                              np.ascontiguousarray(z).ravel())
     return out.reshape(q.shape)
 
@@ -246,7 +257,7 @@ def pack_int4(values) -> np.ndarray:
     _require_int("values", v)
     if v.size and (v.min() < -8 or v.max() > 15):
         raise ConfigError(f"values: 4-bit codes must lie in [-8, 7] or [0, 15] (got {v.min()}..{v.max()})")
-    return _impl().pack_int4(np.ascontiguousarray(v).ravel())
+    return kernel_module().pack_int4(np.ascontiguousarray(v).ravel())
 
 
 def unpack_int4(packed, count: int, signed: bool = True) -> np.ndarray:
@@ -260,48 +271,11 @@ def unpack_int4(packed, count: int, signed: bool = True) -> np.ndarray:
         raise ConfigError(f"packed: expected uint8 bytes (got dtype {p.dtype})")
     if not 0 <= count <= 2 * p.size:
         raise ConfigError(f"count: {count} codes do not fit in {p.size} bytes")
-    out = _impl().unpack_int4(np.ascontiguousarray(p).ravel(), int(count), bool(signed))
+    out = kernel_module().unpack_int4(np.ascontiguousarray(p).ravel(), int(count), bool(signed))
     return out.astype(np.int8 if signed else np.uint8)
 
 
 # ---------------------------------------------------------------- accumulation
-@dataclass(frozen=True)
-class Accumulator:
-    """The accumulator register: its format, what it does on overflow, and the order of accumulation.
-
-    ``order`` is a permutation of the reduction index (None: 0, 1, ..., K-1), since with a narrow saturating
-    register the result depends on it (a dataflow decides it). ``bias_last`` adds the bias after the
-    products instead of loading it first. EXACT keeps the true sum and counts the excursions.
-    """
-
-    fmt: IntFormat = INT32
-    overflow: OverflowMode = OverflowMode.EXACT
-    order: tuple[int, ...] | None = None
-    bias_last: bool = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fmt", _as_format(self.fmt))
-        object.__setattr__(self, "overflow", parse_enum(OverflowMode, self.overflow, "accumulator.overflow"))
-
-    def k_order(self, depth: int) -> np.ndarray:
-        """The reduction order as an index array, checked to be a permutation of range(depth)."""
-        if self.order is None:
-            return np.arange(depth, dtype=np.int64)
-        order = np.asarray(self.order, np.int64)
-        if order.shape != (depth,) or not np.array_equal(np.sort(order), np.arange(depth)):
-            raise ConfigError(f"accumulator.order: expected a permutation of range({depth}) (got {len(order)} indices)")
-        return order
-
-
-@dataclass(frozen=True)
-class MacResult:
-    """Accumulators (int64 holding the register's value) and how many accumulations left its range."""
-
-    acc: np.ndarray
-    overflows: int = 0
-    path: str = field(default="ordered", compare=False)
-
-
 @dataclass(frozen=True)
 class OutputStage:
     """A layer's requantizer, applied to each accumulator row: y[c] = clamp(R(acc[c]) + zero_point, lo, hi).
@@ -417,7 +391,7 @@ def prepack(w, w_zero_point=0) -> PackedWeights:
     _require_int("w", w)
     if w.ndim != 2:
         raise ConfigError(f"w: expected a 2-D [K, N] matrix (got shape {w.shape})")
-    zw = _per_column(w_zero_point, w.shape[1], "w_zero_point")
+    zw = per_column(w_zero_point, w.shape[1], "w_zero_point")
     lo, hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
     max_abs = max(abs(lo), abs(hi))
     max_centered = int(np.maximum(np.abs(hi - zw), np.abs(lo - zw)).max()) if w.size else 0
@@ -448,7 +422,8 @@ def prepack_cached(w, w_zero_point=0, owner: np.ndarray | None = None, part: int
     return packed
 
 
-def _per_column(values, n: int, name: str) -> np.ndarray:
+def per_column(values, n: int, name: str) -> np.ndarray:
+    """``values`` (a scalar or ``n`` of them, argument ``name``) as ``n`` int64s, one per output column."""
     arr = np.asarray(values, np.int64)
     if arr.ndim == 0:
         return np.full(n, int(arr), np.int64)
@@ -467,18 +442,18 @@ def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
     integer, or an int32/int64 kernel for small M); otherwise the ordered kernel fits the register after every
     addition. ``arithmetic="avx2-pairwise16"`` reproduces ONNX Runtime's uint8 x int8 on CPUs without VNNI.
     """
-    x, packed, b = _gemm_operands(x, w, w_zero_point, bias, accumulator, arithmetic)
+    x, packed, b = gemm_operands(x, w, w_zero_point, bias, accumulator, arithmetic)
     zx, zw = int(x_zero_point), packed.w_zero_point
     if arithmetic == "avx2-pairwise16":
         if x.dtype != np.uint8 or packed.w.dtype != np.int8:
             raise ConfigError("arithmetic: avx2-pairwise16 models uint8 activations x int8 weights only")
-        acc = _impl().matmul_acc_pairwise16(x, packed.w, zx, zw, b)
+        acc = kernel_module().matmul_acc_pairwise16(x, packed.w, zx, zw, b)
         return MacResult(acc, 0, "avx2-pairwise16")
-    x_range = _value_range(x)
-    if _order_free(_gemm_bound(packed, b, zx, x_range), accumulator):
-        raw, path = _raw_products(x, packed, x_range)
+    x_range = value_range(x)
+    if order_free(gemm_bound(packed, b, zx, x_range), accumulator):
+        raw, path = raw_products(x, packed, x_range)
         raw = raw.astype(np.int64)
-        raw += _correction(packed, b, zx)[None, :]
+        raw += zero_point_correction(packed, b, zx)[None, :]
         if packed.zw_nonzero:
             raw -= zw[None, :] * x.sum(axis=1, dtype=np.int64)[:, None]
         return MacResult(raw, 0, path)
@@ -489,7 +464,7 @@ def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
     return MacResult(acc, int(count), "ordered")
 
 
-def _gemm_operands(x, w, w_zero_point, bias, accumulator: Accumulator, arithmetic: str):
+def gemm_operands(x, w, w_zero_point, bias, accumulator: Accumulator, arithmetic: str):
     """Checked GEMM operands: x, packed weights and the bias per column."""
     packed = w if isinstance(w, PackedWeights) else prepack_cached(w, w_zero_point)
     x = np.asarray(x)
@@ -500,26 +475,27 @@ def _gemm_operands(x, w, w_zero_point, bias, accumulator: Accumulator, arithmeti
         raise ConfigError(f"arithmetic: expected one of {', '.join(ARITHMETICS)} (got {arithmetic!r})")
     if accumulator.order is not None:
         accumulator.k_order(x.shape[1])  # a bad order is an error even where the order cannot matter
-    return x, packed, _per_column(0 if bias is None else bias, packed.w.shape[1], "bias")
+    return x, packed, per_column(0 if bias is None else bias, packed.w.shape[1], "bias")
 
 
-def _value_range(x: np.ndarray) -> tuple[int, int]:
+def value_range(x: np.ndarray) -> tuple[int, int]:
+    """(min, max) of ``x``; (0, 0) when it is empty."""
     return (int(x.min()), int(x.max())) if x.size else (0, 0)
 
 
-def _gemm_bound(packed: PackedWeights, b: np.ndarray, zx: int, x_range: tuple[int, int]) -> int:
+def gemm_bound(packed: PackedWeights, b: np.ndarray, zx: int, x_range: tuple[int, int]) -> int:
     """The largest |partial sum| of a GEMM whose inputs lie in ``x_range``: |bias| + K max|x - zx| max|w - zw|."""
     span_x = max(abs(x_range[1] - zx), abs(x_range[0] - zx))
     return int(np.abs(b).max(initial=0)) + packed.w.shape[0] * span_x * packed.max_abs_centered
 
 
-def _order_free(bound: int, accumulator: Accumulator) -> bool:
+def order_free(bound: int, accumulator: Accumulator) -> bool:
     """No partial sum can leave the register, so every order of the additions gives the exact sum and the
     fastest kernel may run (never under HWSIM_REFERENCE, which routes everything to the plain twins)."""
-    return accumulator.fmt.min <= -bound and bound <= accumulator.fmt.max and _impl() is kernels
+    return accumulator.fmt.min <= -bound and bound <= accumulator.fmt.max and kernel_module() is kernels
 
 
-def _correction(packed: PackedWeights, b: np.ndarray, zx: int) -> np.ndarray:
+def zero_point_correction(packed: PackedWeights, b: np.ndarray, zx: int) -> np.ndarray:
     """The per-column terms of sum (x - zx)(w - zw) + b beside sum xw and -zw sum x: b - zx sum w + K zx zw."""
     return b - zx * packed.col_sum + packed.w.shape[0] * zx * packed.w_zero_point
 
@@ -544,11 +520,11 @@ def matmul_groups(x, w, *, group_size: int, x_zero_point: int = 0, w_zero_point=
     if x.ndim != 2 or x.shape[1] != depth:
         raise ConfigError(f"x: expected shape [M, {depth}] to match w (got {x.shape})")
     if accumulator.order is None and _ordered_impl() is kernels_ordered and groups:
-        (x_lo, x_hi), (w_lo, w_hi) = _value_range(x), _value_range(w)
+        (x_lo, x_hi), (w_lo, w_hi) = value_range(x), value_range(w)
         zx = int(x_zero_point)
         span_w = max(abs(w_hi - int(zw.min())), abs(w_lo - int(zw.max())))  # from the extremes: cheap, safe
         bound = min(group_size, depth) * max(abs(x_hi - zx), abs(x_lo - zx)) * span_w
-        if not _order_free(bound, accumulator):  # every group at once on the lanes kernel
+        if not order_free(bound, accumulator):  # every group at once on the lanes kernel
             fmt = accumulator.fmt
             acc, count = kernels_ordered.matmul_groups_acc(x, w, int(x_zero_point), np.ascontiguousarray(zw),
                                                            group_size, fmt.min, fmt.max, int(accumulator.overflow),
@@ -565,7 +541,7 @@ def matmul_groups(x, w, *, group_size: int, x_zero_point: int = 0, w_zero_point=
     return MacResult(np.stack(parts), overflows, "per-group")
 
 
-def _raw_products(x: np.ndarray, packed: PackedWeights, x_range: tuple[int, int]) -> tuple[np.ndarray, str]:
+def raw_products(x: np.ndarray, packed: PackedWeights, x_range: tuple[int, int]) -> tuple[np.ndarray, str]:
     """sum_k x[m, k] w[k, n] exactly (x within ``x_range``), by the VNNI byte kernel, BLAS over exact float32
     chunks or an integer kernel.
 
@@ -581,9 +557,9 @@ def _raw_products(x: np.ndarray, packed: PackedWeights, x_range: tuple[int, int]
                                      chunks)[:, :packed.w.shape[1]]
         return (sums - offset * packed.col_sum if offset else sums), "vnni"
     largest = max(max_x * packed.max_abs, 1)
-    chunk = _FLOAT32_EXACT // largest
+    chunk = FLOAT32_EXACT // largest
     fits32 = depth * largest < 1 << 31
-    if rows >= _BLAS_MIN_ROWS and packed.as_float is not None and chunk >= min(depth, 64):
+    if rows >= BLAS_MIN_ROWS and packed.as_float is not None and chunk >= min(depth, 64):
         xf = x.astype(np.float32)
         if chunk >= depth:
             return xf @ packed.as_float, "blas-float32"
@@ -601,62 +577,6 @@ def _raw_products(x: np.ndarray, packed: PackedWeights, x_range: tuple[int, int]
     return kernels.raw_dot_int64(np.ascontiguousarray(x), packed.transposed), "int64"
 
 
-def output_size(size: int, kernel: int, stride: int, dilation: int, pad_before: int, pad_after: int) -> int:
-    """Number of output positions along one spatial axis."""
-    effective = dilation * (kernel - 1) + 1
-    return (size + pad_before + pad_after - effective) // stride + 1
-
-
-def resolve_padding(padding, in_hw: tuple[int, int], kernel_hw: tuple[int, int], stride: tuple[int, int],
-                    dilation: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) from "valid", "same" (TFLite/ONNX SAME_UPPER: extra row at the end) or 4 ints."""
-    if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "valid":
-            return (0, 0, 0, 0)
-        if mode == "same":
-            pads = []
-            for size, k, s, d in zip(in_hw, kernel_hw, stride, dilation):
-                out = -(-size // s)
-                total = max((out - 1) * s + d * (k - 1) + 1 - size, 0)
-                pads += [total // 2, total - total // 2]
-            return (pads[0], pads[1], pads[2], pads[3])
-        raise ConfigError(f"padding: expected 'valid', 'same' or (top, bottom, left, right) (got {padding!r})")
-    pads = tuple(int(p) for p in padding)
-    if len(pads) != 4 or min(pads) < 0:
-        raise ConfigError(f"padding: expected 4 non-negative ints (top, bottom, left, right) (got {padding!r})")
-    return pads  # type: ignore[return-value]
-
-
-def _pair(value, name: str) -> tuple[int, int]:
-    pair = (value, value) if np.isscalar(value) else tuple(value)
-    if len(pair) != 2 or min(pair) < 1:
-        raise ConfigError(f"{name}: expected a positive int or a pair of them (got {value!r})")
-    return int(pair[0]), int(pair[1])
-
-
-@dataclass(frozen=True)
-class ConvGeometry:
-    """Resolved spatial geometry of a 2-D convolution or pooling window."""
-
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    dilation: tuple[int, int]
-    pads: tuple[int, int, int, int]
-    out_hw: tuple[int, int]
-
-
-def conv_geometry(in_hw, kernel_hw, stride=1, padding="valid", dilation=1) -> ConvGeometry:
-    """Check and resolve stride, dilation and padding into output size."""
-    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
-    pads = resolve_padding(padding, in_hw, kernel_hw, stride, dilation)
-    out_h = output_size(in_hw[0], kernel_hw[0], stride[0], dilation[0], pads[0], pads[1])
-    out_w = output_size(in_hw[1], kernel_hw[1], stride[1], dilation[1], pads[2], pads[3])
-    if out_h < 1 or out_w < 1:
-        raise ConfigError(f"padding: a {kernel_hw} window does not fit a {in_hw} input (output {out_h}x{out_w})")
-    return ConvGeometry(tuple(kernel_hw), stride, dilation, pads, (out_h, out_w))
-
-
 def conv2d(x, w, *, stride=1, padding="valid", dilation=1, groups: int = 1, x_zero_point: int = 0,
            w_zero_point=0, bias=None, accumulator: Accumulator = Accumulator(),
            arithmetic: str = "exact") -> MacResult:
@@ -665,13 +585,14 @@ def conv2d(x, w, *, stride=1, padding="valid", dilation=1, groups: int = 1, x_ze
     The reduction runs over (ky, kx, c) in that order (TFLite's and ONNX Runtime's im2col order);
     padded taps read the input zero point, so they contribute exactly 0.
     """
-    x, w, geo, zw, b = _conv_operands(x, w, stride, padding, dilation, groups, w_zero_point, bias)
+    x, w, geo, zw, b = conv_operands(x, w, stride, padding, dilation, groups, w_zero_point, bias)
     out_per_group = w.shape[0] // groups
     results, overflows, path = [], 0, ""
     for g in range(groups):
         sl = slice(g * out_per_group, (g + 1) * out_per_group)
-        res = matmul(_conv_columns(x, w.shape[3], geo, g, groups, x_zero_point), _conv_weights(w, zw, g, groups),
-                     x_zero_point=x_zero_point, bias=b[sl], accumulator=accumulator, arithmetic=arithmetic)
+        res = matmul(conv_columns(x, w.shape[3], geo, g, groups, x_zero_point),
+                     conv_weights(w, zw, g, groups), x_zero_point=x_zero_point, bias=b[sl],
+                     accumulator=accumulator, arithmetic=arithmetic)
         results.append(res.acc)
         overflows += res.overflows
         path = res.path
@@ -679,7 +600,7 @@ def conv2d(x, w, *, stride=1, padding="valid", dilation=1, groups: int = 1, x_ze
     return MacResult(acc.reshape(x.shape[0], *geo.out_hw, w.shape[0]), overflows, path)
 
 
-def _conv_operands(x, w, stride, padding, dilation, groups: int, w_zero_point, bias):
+def conv_operands(x, w, stride, padding, dilation, groups: int, w_zero_point, bias):
     """Checked conv operands: (x, w, geometry, zw and bias per output channel)."""
     x, w = np.asarray(x), np.asarray(w)
     _require_int("x", x)
@@ -691,20 +612,21 @@ def _conv_operands(x, w, stride, padding, dilation, groups: int, w_zero_point, b
         raise ConfigError(f"groups: {groups} groups of {in_per_group} inputs do not match {x.shape[3]} "
                           f"input and {out_c} output channels")
     geo = conv_geometry(x.shape[1:3], (kh, kw), stride, padding, dilation)
-    return (x, w, geo, _per_column(w_zero_point, out_c, "w_zero_point"),
-            _per_column(0 if bias is None else bias, out_c, "bias"))
+    return (x, w, geo, per_column(w_zero_point, out_c, "w_zero_point"),
+            per_column(0 if bias is None else bias, out_c, "bias"))
 
 
-def _conv_columns(x: np.ndarray, in_per_group: int, geo: ConvGeometry, g: int, groups: int, x_zero_point: int):
+def conv_columns(x: np.ndarray, in_per_group: int, geo: ConvGeometry, g: int, groups: int, x_zero_point: int):
     """Group ``g``'s input as GEMM rows (n, oy, ox) by columns (ky, kx, c); padded taps read the zero point."""
     xg = x if groups == 1 else np.ascontiguousarray(x[..., g * in_per_group:(g + 1) * in_per_group])
     if geo.kernel == (1, 1) and geo.stride == (1, 1) and geo.pads == (0, 0, 0, 0):
         return np.ascontiguousarray(xg).reshape(-1, in_per_group)  # a pointwise conv is a GEMM over the pixels
-    return _impl().im2col(np.ascontiguousarray(xg), *geo.kernel, *geo.stride, *geo.dilation, geo.pads[0],
-                          geo.pads[2], *geo.out_hw, x_zero_point).astype(x.dtype, copy=False)
+    cols = kernel_module().im2col(np.ascontiguousarray(xg), *geo.kernel, *geo.stride, *geo.dilation,
+                                  geo.pads[0], geo.pads[2], *geo.out_hw, x_zero_point)
+    return cols.astype(x.dtype, copy=False)
 
 
-def _conv_weights(w: np.ndarray, zw: np.ndarray, g: int, groups: int) -> PackedWeights:
+def conv_weights(w: np.ndarray, zw: np.ndarray, g: int, groups: int) -> PackedWeights:
     """Group ``g``'s OHWI weights as a packed [kh kw in, out] GEMM operand (packed once per frozen array)."""
     per = w.shape[0] // groups
     sl = slice(g * per, (g + 1) * per)
@@ -716,10 +638,10 @@ def depthwise_conv2d(x, w, *, stride=1, padding="valid", dilation=1, depth_multi
                      accumulator: Accumulator = Accumulator()) -> MacResult:
     """Depthwise conv accumulators. ``x`` NHWC, ``w`` [kh, kw, C * depth_multiplier] (TFLite's [1, kh, kw, C*m]
     is accepted too); output channel o reads input channel o // depth_multiplier. Taps in (ky, kx) order."""
-    x, w, geometry, zw, b = _depthwise_operands(x, w, stride, padding, dilation, depth_multiplier, w_zero_point,
-                                                bias)
-    bound = _depthwise_bound(w, zw, b, int(x_zero_point), _value_range(x))
-    if _order_free(bound, accumulator) and bound < 1 << 31:
+    x, w, geometry, zw, b = depthwise_operands(x, w, stride, padding, dilation, depth_multiplier,
+                                               w_zero_point, bias)
+    bound = depthwise_bound(w, zw, b, int(x_zero_point), value_range(x))
+    if order_free(bound, accumulator) and bound < 1 << 31:
         acc = kernels.depthwise_acc_i32(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier))
         return MacResult(acc.astype(np.int64), 0, "int32")
     fmt = accumulator.fmt
@@ -729,7 +651,7 @@ def depthwise_conv2d(x, w, *, stride=1, padding="valid", dilation=1, depth_multi
     return MacResult(acc, int(count), "ordered")
 
 
-def _depthwise_operands(x, w, stride, padding, dilation, depth_multiplier: int, w_zero_point, bias):
+def depthwise_operands(x, w, stride, padding, dilation, depth_multiplier: int, w_zero_point, bias):
     """Checked depthwise operands: x, w [kh, kw, C*m], the geometry as the kernels take it, zw and bias."""
     x, w = np.asarray(x), np.asarray(w)
     _require_int("x", x)
@@ -741,17 +663,17 @@ def _depthwise_operands(x, w, stride, padding, dilation, depth_multiplier: int, 
     if depth_multiplier < 1 or w.shape[2] != x.shape[3] * depth_multiplier:
         raise ConfigError(f"depth_multiplier: {x.shape[3]} channels x {depth_multiplier} != {w.shape[2]} outputs")
     geo = conv_geometry(x.shape[1:3], w.shape[:2], stride, padding, dilation)
-    zw = _per_column(w_zero_point, w.shape[2], "w_zero_point")
-    b = _per_column(0 if bias is None else bias, w.shape[2], "bias")
+    zw = per_column(w_zero_point, w.shape[2], "w_zero_point")
+    b = per_column(0 if bias is None else bias, w.shape[2], "bias")
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     geometry = (*geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw)
     return x, w, geometry, zw, b
 
 
-def _depthwise_bound(w: np.ndarray, zw: np.ndarray, b: np.ndarray, zx: int, x_range: tuple[int, int]) -> int:
+def depthwise_bound(w: np.ndarray, zw: np.ndarray, b: np.ndarray, zx: int, x_range: tuple[int, int]) -> int:
     """The largest |partial sum| of a depthwise conv whose inputs lie in ``x_range``."""
     span_x = max(abs(x_range[1] - zx), abs(x_range[0] - zx))
-    w_lo, w_hi = _value_range(w)
+    w_lo, w_hi = value_range(w)
     span_w = int(np.maximum(np.abs(w_hi - zw), np.abs(w_lo - zw)).max(initial=0))
     return int(np.abs(b).max(initial=0)) + w.shape[0] * w.shape[1] * span_x * span_w
 
@@ -767,9 +689,9 @@ def pool2d(x, kernel, *, kind: str = "avg", stride=1, padding="valid", fmt: IntF
     if kind not in ("avg", "max"):
         raise ConfigError(f"kind: expected 'avg' or 'max' (got {kind!r})")
     fmt = _as_format(fmt)
-    geo = conv_geometry(x.shape[1:3], _pair(kernel, "kernel"), stride, padding, 1)
+    geo = conv_geometry(x.shape[1:3], pair(kernel, "kernel"), stride, padding, 1)
     lo = fmt.min if act_min is None else act_min
     hi = fmt.max if act_max is None else act_max
-    out = _impl().pool2d(np.ascontiguousarray(x), *geo.kernel, *geo.stride, geo.pads[0], geo.pads[2], *geo.out_hw,
-                         kind == "max", lo, hi)
+    out = kernel_module().pool2d(np.ascontiguousarray(x), *geo.kernel, *geo.stride, geo.pads[0], geo.pads[2],
+                                 *geo.out_hw, kind == "max", lo, hi)
     return out.astype(fmt.storage_dtype)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.numerics import fused, ops
+from hwsim.numerics import fused, geometry, ops
 from hwsim.numerics.formats import INT8, IntFormat, RoundingMode
-from hwsim.numerics.ops import Accumulator, _impl
+from hwsim.numerics.ops import Accumulator, kernel_module
 from hwsim.numerics.reference import round_real
 from hwsim.numerics.requant_kinds import (
     RequantKind,
@@ -164,10 +164,10 @@ def _depthwise_fast_path(sem: Semantics, x: np.ndarray, w: np.ndarray, groups: i
     if w.shape[0] not in (groups, 2 * groups):
         return False
     kernel = w.shape[1]
-    if groups % 8 or w.shape[1:3] not in ((3, 3), (5, 5)) or ops._pair(dilation, "dilation") != (1, 1):
+    if groups % 8 or w.shape[1:3] not in ((3, 3), (5, 5)) or geometry.pair(dilation, "dilation") != (1, 1):
         return False
-    stride = ops._pair(stride, "stride")
-    pads = ops.resolve_padding(padding, x.shape[1:3], w.shape[1:3], stride, (1, 1))
+    stride = geometry.pair(stride, "stride")
+    pads = geometry.resolve_padding(padding, x.shape[1:3], w.shape[1:3], stride, (1, 1))
     return max(stride) <= 2 and pads == (kernel // 2,) * 4
 
 
@@ -237,7 +237,7 @@ def prepare_conv2d(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams
     stage, arithmetic = _layer_setup("conv2d", x_dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation, semantics,
                                      weight_bits)
     zx, zw = int(x_q.zero_point[0]), _zw(w_q, w.shape[0])
-    gemm = fused.FusedGemm.prepare(ops._conv_weights(w, zw, 0, 1), ops._per_column(
+    gemm = fused.FusedGemm.prepare(ops.conv_weights(w, zw, 0, 1), ops.per_column(
         0 if bias is None else bias, w.shape[0], "bias"), zx, stage, fused.dtype_range(x_dtype), accumulator)
     if gemm is None or arithmetic != "exact":
         return None
@@ -289,7 +289,7 @@ def prepare_depthwise_conv2d(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_
     if arithmetic != "exact" or fast_u8s8:
         return None  # pair-saturated products (a grouped GEMM, or fbgemm's fast path): the checked path runs them
     zw = _zw(w_q, w.shape[-1])
-    b = ops._per_column(0 if bias is None else bias, w.shape[-1], "bias")
+    b = ops.per_column(0 if bias is None else bias, w.shape[-1], "bias")
     return fused.FusedDepthwise.prepare(np.ascontiguousarray(w), zw, b, int(x_q.zero_point[0]), stage,
                                         fused.dtype_range(x_dtype), stride, padding, dilation, depth_multiplier,
                                         accumulator)
@@ -347,7 +347,7 @@ def prepare_fully_connected(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_q
     stage, arithmetic = _layer_setup("fully_connected", x_dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation,
                                      semantics, weight_bits, bias)
     zw = _zw(w_q, w.shape[0])
-    gemm = fused.FusedGemm.prepare(ops.prepack_cached(w.T, zw, owner=w), ops._per_column(
+    gemm = fused.FusedGemm.prepare(ops.prepack_cached(w.T, zw, owner=w), ops.per_column(
         0 if bias is None else bias, w.shape[0], "bias"), int(x_q.zero_point[0]), stage,
         fused.dtype_range(x_dtype), accumulator)
     return gemm if arithmetic == "exact" else None
@@ -375,17 +375,17 @@ def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat 
     z1, z2 = int(x1_q.zero_point[0]), int(x2_q.zero_point[0])
     if sem.add_form == "xnnpack" and eight_bit:
         m1, m2, shift = xnnpack_add_multipliers(x1_q.scale[0], x2_q.scale[0], y_q.scale[0])
-        out = _impl().add_xnnpack(flat1, flat2, z1, z2, m1, m2, shift, zo, lo, hi)
+        out = kernel_module().add_xnnpack(flat1, flat2, z1, z2, m1, m2, shift, zo, lo, hi)
         return out.reshape(x1.shape).astype(y_fmt.storage_dtype)
     left = 20 if eight_bit else 15
     m1, e1, m2, e2, mo, eo = shifted_add_multipliers(*(float(np.float32(q.scale[0])) for q in (x1_q, x2_q, y_q)),
                                                      left)
     kind = int(sem.requantizer("add", y_fmt.bits))
     blocked = flat1.size - flat1.size % 16 if sem.add_form == "tflite-shifted-blocked16" else 0
-    head = _impl().add_shifted(flat1[:blocked], flat2[:blocked], z1, z2, left + e1, m1, 0, left + e2, m2, 0, mo, eo,
-                               zo, lo, hi, kind)
-    tail = _impl().add_shifted(flat1[blocked:], flat2[blocked:], z1, z2, left, m1, e1, left, m2, e2, mo, eo, zo, lo,
-                               hi, kind)
+    add = kernel_module().add_shifted
+    head = add(flat1[:blocked], flat2[:blocked], z1, z2, left + e1, m1, 0, left + e2, m2, 0, mo, eo, zo, lo,
+               hi, kind)
+    tail = add(flat1[blocked:], flat2[blocked:], z1, z2, left, m1, e1, left, m2, e2, mo, eo, zo, lo, hi, kind)
     return np.concatenate([head, tail]).reshape(x1.shape).astype(y_fmt.storage_dtype)
 
 

@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from hwsim.experiment.report import pareto_front, swept_columns  # noqa: E402
+from hwsim.experiment.rows import pareto_front, swept_columns  # noqa: E402
 from hwsim.experiment.select import timed  # noqa: E402
 
 MARKERS = "osD^vP*Xh<>"

@@ -54,27 +54,22 @@ def resolve_model(model: str, args) -> tuple[str, tuple, tuple, tuple | None]:
     """A model path and its calibration, evaluation and training data (built-in names use the digits split
     for what the user does not give). The user's data is checked against the model (:func:`check_data`)
     before the built-in splits load, so a bad file is reported at once."""
-    from hwsim.paths import data_dir
+    from hwsim.accuracy.builtin import builtin_workload
     from hwsim.quant.convert import load_float_graph
-    from hwsim.quant.table import WORKLOADS
 
     given = {"calib": (args.calib, False), "eval": (args.eval, False),  # no labels: agreement with float
              "train": (getattr(args, "train", None), True)}
-    short = model.removeprefix("digits_")
-    builtin = short in WORKLOADS and not Path(model).exists()
+    builtin = None if Path(model).exists() else builtin_workload(model)
     if not builtin and args.calib is None:
         load_data(None, "calib", False)  # raises: a model file needs calibration data
-    path = data_dir("workloads") / f"digits_{short}.onnx" if builtin else Path(model)
+    path = builtin.path if builtin else Path(model)
     graph = load_float_graph(path)
     data = {what: check_data(graph, load_data(file, what, labels), what, file, calibration=what == "calib")
             for what, (file, labels) in given.items() if file}
     if builtin:
-        from hwsim.accuracy.datasets import digits_split
-
-        layout = "flat" if short == "mlp" else "image"
         for what, part in (("calib", "calibration"), ("eval", "test"), ("train", "train")):
             if what not in data:
-                split = digits_split(part, layout)
+                split = builtin.split(part)
                 data[what] = (split.x, None) if what == "calib" else (split.x, split.y)
     return str(path), data["calib"], data.get("eval"), data.get("train")
 

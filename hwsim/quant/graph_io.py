@@ -16,7 +16,7 @@ import numpy as np
 
 from hwsim.errors import ConfigError
 from hwsim.numerics.formats import IntFormat
-from hwsim.numerics.ops import Accumulator
+from hwsim.numerics.accumulator import Accumulator
 from hwsim.workload.graph import Graph, Op, QuantInfo, Tensor
 
 FORMAT = "hwsim-integer-graph"

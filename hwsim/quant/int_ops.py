@@ -24,7 +24,7 @@ from hwsim.numerics import ops
 from hwsim.numerics import quantized as Q
 from hwsim.numerics.formats import IntFormat
 from hwsim.runtime import float_exec as F
-from hwsim.runtime.execute import OP_IMPLS, _fmt, _out, _value
+from hwsim.runtime.execute import OP_IMPLS, input_value, int_format, output_tensor
 
 
 def _im2col_codes(x: np.ndarray, op, kernel, fill: int) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -35,8 +35,8 @@ def _im2col_codes(x: np.ndarray, op, kernel, fill: int) -> tuple[np.ndarray, tup
 
 
 def _per_group(graph, op, values, sem, conv: bool):
-    x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
-    x = _value(graph, values, op.inputs[0])
+    x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), output_tensor(graph, op)
+    x = input_value(graph, values, op.inputs[0])
     zx = int(x_t.quant.zero_point[0])
     w = w_t.data
     rows = w.reshape(w.shape[0], -1)
@@ -52,7 +52,7 @@ def _per_group(graph, op, values, sem, conv: bool):
     real = (res.acc.astype(np.float32) * scale[:, None, :]).sum(axis=0, dtype=np.float32)
     if len(op.inputs) > 2 and op.inputs[2]:
         real = real + graph.tensor(op.inputs[2]).data.astype(np.float32)
-    fmt = _fmt(y_t)
+    fmt = int_format(y_t)
     sy, zy = float(y_t.quant.scale[0]), int(y_t.quant.zero_point[0])
     lo, hi = Q.activation_range(op.attrs.get("activation"), sy, zy, fmt)
     y = np.clip(np.rint(real / np.float32(sy)).astype(np.int64) + zy, lo, hi).astype(y_t.dtype)

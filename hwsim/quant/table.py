@@ -18,9 +18,9 @@ import sys
 import time
 from dataclasses import dataclass
 
-from hwsim.paths import data_dir
+from hwsim.accuracy.builtin import BUILTIN_WORKLOADS
 
-WORKLOADS = ("cnn_bn", "dsconv", "mlp")
+WORKLOADS = tuple(BUILTIN_WORKLOADS)
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,8 @@ ROWS: tuple[Row, ...] = (
 
 def workload(name: str):
     """(model path, calibration inputs, test split, train split) of built-in workload ``name``."""
-    from hwsim.accuracy.datasets import digits_split
-
-    layout = "flat" if name == "mlp" else "image"
-    return (data_dir("workloads") / f"digits_{name}.onnx", digits_split("calibration", layout).x,
-            digits_split("test", layout), digits_split("train", layout))
+    w = BUILTIN_WORKLOADS[name]
+    return w.path, w.split("calibration").x, w.split("test"), w.split("train")
 
 
 def measure(name: str, row: Row):

@@ -53,7 +53,8 @@ def check_input(t: Tensor, x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _value(graph: Graph, values: dict, name: str) -> np.ndarray:
+def input_value(graph: Graph, values: dict, name: str) -> np.ndarray:
+    """An op input's codes: a constant's data, else the value computed so far (one of ``values``)."""
     t = graph.tensor(name)
     return t.data if t.is_constant else values[name]
 
@@ -64,7 +65,7 @@ def _qp(t: Tensor) -> Q.QParams:
     return Q.QParams(t.quant.scale, t.quant.zero_point)
 
 
-def _fmt(t: Tensor) -> IntFormat:
+def int_format(t: Tensor) -> IntFormat:
     """The tensor's integer format: ``bits`` wide when set (4-bit codes in int8), else its dtype's width."""
     return IntFormat(t.bits or t.dtype.itemsize * 8, np.issubdtype(t.dtype, np.signedinteger))
 
@@ -74,7 +75,8 @@ def _accumulator(op: Op) -> ops.Accumulator:
     return op.attrs.get("accumulator") or ops.Accumulator()
 
 
-def _out(graph: Graph, op: Op) -> Tensor:
+def output_tensor(graph: Graph, op: Op) -> Tensor:
+    """The op's (first) output tensor: its shape, dtype and quantization."""
     return graph.tensor(op.outputs[0])
 
 
@@ -92,9 +94,10 @@ def _from_nhwc(y: np.ndarray, op: Op) -> np.ndarray:
 
 def _mac_layer_kwargs(graph: Graph, op: Op, sem: Semantics) -> dict:
     """The quantization and runtime arguments of a conv / depthwise / fully-connected layer."""
-    x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
-    return dict(x_q=_qp(x_t), w_q=_qp(w_t), y_q=_qp(y_t), y_fmt=_fmt(y_t), activation=op.attrs["activation"],
-                semantics=sem.name, weight_bits=w_t.bits or 8, accumulator=_accumulator(op))
+    x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), output_tensor(graph, op)
+    return dict(x_q=_qp(x_t), w_q=_qp(w_t), y_q=_qp(y_t), y_fmt=int_format(y_t),
+                activation=op.attrs["activation"], semantics=sem.name, weight_bits=w_t.bits or 8,
+                accumulator=_accumulator(op))
 
 
 def _prepared_layer(graph: Graph, op: Op, sem: Semantics, x: np.ndarray, prepare, **geometry):
@@ -111,7 +114,7 @@ def _prepared_layer(graph: Graph, op: Op, sem: Semantics, x: np.ndarray, prepare
 def _conv2d(graph, op, values, sem):
     a = op.attrs
     geometry = dict(stride=a["stride"], padding=a["padding"], dilation=a["dilation"], groups=a["groups"])
-    x = _to_nhwc(_value(graph, values, op.inputs[0]), op)
+    x = _to_nhwc(input_value(graph, values, op.inputs[0]), op)
     layer = _prepared_layer(graph, op, sem, x, Q.prepare_conv2d, **geometry)
     if layer is not None:  # the layer checks x's shape and range itself
         return _from_nhwc(layer(x), op)
@@ -124,7 +127,7 @@ def _depthwise(graph, op, values, sem):
     a = op.attrs
     geometry = dict(stride=a["stride"], padding=a["padding"], dilation=a["dilation"],
                     depth_multiplier=a["depth_multiplier"])
-    x = _to_nhwc(_value(graph, values, op.inputs[0]), op)
+    x = _to_nhwc(input_value(graph, values, op.inputs[0]), op)
     layer = _prepared_layer(graph, op, sem, x, Q.prepare_depthwise_conv2d, **geometry)
     if layer is not None:  # the layer checks x's shape and range itself
         return _from_nhwc(layer(x), op)
@@ -134,8 +137,8 @@ def _depthwise(graph, op, values, sem):
 
 @OP_IMPLS.register("fully_connected")
 def _fully_connected(graph, op, values, sem):
-    w_t, y_t = graph.tensor(op.inputs[1]), _out(graph, op)
-    x = _value(graph, values, op.inputs[0])
+    w_t, y_t = graph.tensor(op.inputs[1]), output_tensor(graph, op)
+    x = input_value(graph, values, op.inputs[0])
     rows = np.ascontiguousarray(x).reshape(-1, w_t.shape[1])
     layer = _prepared_layer(graph, op, sem, x, Q.prepare_fully_connected)
     if layer is not None:
@@ -161,23 +164,24 @@ def _shape_like(t: Tensor, size: int, batch: int) -> tuple[int, ...]:
 
 @OP_IMPLS.register("add")
 def _add(graph, op, values, sem):
-    a_t, b_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
-    a, b = np.broadcast_arrays(_value(graph, values, op.inputs[0]), _value(graph, values, op.inputs[1]))
+    a_t, b_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), output_tensor(graph, op)
+    a, b = np.broadcast_arrays(input_value(graph, values, op.inputs[0]),
+                               input_value(graph, values, op.inputs[1]))
     return Q.add(np.ascontiguousarray(a), np.ascontiguousarray(b), x1_q=_qp(a_t), x2_q=_qp(b_t), y_q=_qp(y_t),
-                 y_fmt=_fmt(y_t), activation=op.attrs["activation"], semantics=sem.name)
+                 y_fmt=int_format(y_t), activation=op.attrs["activation"], semantics=sem.name)
 
 
 def _pool(kind: str) -> OpImpl:
     def impl(graph, op, values, sem):
-        x_t, y_t = graph.tensor(op.inputs[0]), _out(graph, op)
+        x_t, y_t = graph.tensor(op.inputs[0]), output_tensor(graph, op)
         if x_t.quant is not None and y_t.quant is not None and (
                 not np.array_equal(x_t.quant.scale, y_t.quant.scale)
                 or not np.array_equal(x_t.quant.zero_point, y_t.quant.zero_point)):
             raise ConfigError(f"op {op.name!r}: pooling with different input and output quantization")
-        fmt = _fmt(y_t)
+        fmt = int_format(y_t)
         lo, hi = Q.activation_range(op.attrs["activation"], float(y_t.quant.scale[0]),
                                     int(y_t.quant.zero_point[0]), fmt)
-        y = ops.pool2d(_to_nhwc(_value(graph, values, op.inputs[0]), op), op.attrs["kernel"], kind=kind,
+        y = ops.pool2d(_to_nhwc(input_value(graph, values, op.inputs[0]), op), op.attrs["kernel"], kind=kind,
                        stride=op.attrs["stride"], padding=op.attrs["padding"], fmt=fmt, act_min=lo, act_max=hi)
         return _from_nhwc(y, op)
     return impl
@@ -189,17 +193,17 @@ OP_IMPLS.add("max_pool2d", _pool("max"))
 
 @OP_IMPLS.register("reshape")
 def _reshape(graph, op, values, sem):
-    x = _value(graph, values, op.inputs[0])
-    return x.reshape(_shape_like(_out(graph, op), x.size, x.shape[0]))
+    x = input_value(graph, values, op.inputs[0])
+    return x.reshape(_shape_like(output_tensor(graph, op), x.size, x.shape[0]))
 
 
 @OP_IMPLS.register("pad")
 def _pad(graph, op, values, sem):
-    x = _value(graph, values, op.inputs[0])
+    x = input_value(graph, values, op.inputs[0])
     pads = graph.tensor(op.inputs[1]).data
     if pads is None:
         raise ConfigError(f"op {op.name!r}: the paddings must be constant")
-    y_t = _out(graph, op)
+    y_t = output_tensor(graph, op)
     if len(op.inputs) > 2 and op.inputs[2]:
         fill = int(graph.tensor(op.inputs[2]).data.ravel()[0])
     else:
@@ -209,11 +213,11 @@ def _pad(graph, op, values, sem):
 
 @OP_IMPLS.register("concat")
 def _concat(graph, op, values, sem):
-    y_t = _out(graph, op)
+    y_t = output_tensor(graph, op)
     parts = []
     for name in op.inputs:
         t = graph.tensor(name)
-        x = _value(graph, values, name)
+        x = input_value(graph, values, name)
         if t.quant is not None and (not np.array_equal(t.quant.scale, y_t.quant.scale)
                                     or not np.array_equal(t.quant.zero_point, y_t.quant.zero_point)):
             x = _rescale_float(x, t, y_t)
@@ -225,7 +229,7 @@ def _rescale_float(x: np.ndarray, t: Tensor, y_t: Tensor) -> np.ndarray:
     """TFLite's concatenation with scaling: round_half_away(x * s + b) + zy, with s, b in float32."""
     scale = np.float32(t.quant.scale[0]) * (np.float32(1.0) / np.float32(y_t.quant.scale[0]))
     bias = np.float32(-int(t.quant.zero_point[0])) * scale
-    fmt = _fmt(y_t)
+    fmt = int_format(y_t)
     real = (x.astype(np.float32) * scale + bias).astype(np.float64)  # float32 product and sum, as TFLite
     rounded = np.sign(real) * np.floor(np.abs(real) + 0.5)  # half away from zero (exact for float32 values)
     y = rounded.astype(np.int64) + int(y_t.quant.zero_point[0])
@@ -234,9 +238,9 @@ def _rescale_float(x: np.ndarray, t: Tensor, y_t: Tensor) -> np.ndarray:
 
 @OP_IMPLS.register("quantize")
 def _quantize(graph, op, values, sem):
-    x_t, y_t = graph.tensor(op.inputs[0]), _out(graph, op)
-    x = _value(graph, values, op.inputs[0])
-    fmt = _fmt(y_t)
+    x_t, y_t = graph.tensor(op.inputs[0]), output_tensor(graph, op)
+    x = input_value(graph, values, op.inputs[0])
+    fmt = int_format(y_t)
     if np.issubdtype(x.dtype, np.floating):
         if sem.tflite_kernels == "xnnpack" and not y_t.quant.per_channel:
             # XNNPACK's convert multiplies by the float32 reciprocal and rounds half to even
@@ -264,18 +268,19 @@ def xnnpack_q8_ok(scale: float) -> bool:
 @OP_IMPLS.register("global_avg_pool")
 def _global_avg_pool(graph, op, values, sem):
     """Mean over H and W of NCHW codes: (sum - zx * HW) requantized by float32(sx / float32(sy * HW))."""
-    x_t, y_t = graph.tensor(op.inputs[0]), _out(graph, op)
-    x = _value(graph, values, op.inputs[0])
+    x_t, y_t = graph.tensor(op.inputs[0]), output_tensor(graph, op)
+    x = input_value(graph, values, op.inputs[0])
     size = x.shape[2] * x.shape[3]
     acc = x.reshape(*x.shape[:2], size).sum(axis=2, dtype=np.int64) - int(x_t.quant.zero_point[0]) * size
     scale = np.float32(np.float32(x_t.quant.scale[0]) / np.float32(np.float32(y_t.quant.scale[0]) * np.float32(size)))
-    y = ops.requantize(acc, 0, 0, int(y_t.quant.zero_point[0]), _fmt(y_t), RequantKind.FLOAT32_SCALE, scale)
+    y = ops.requantize(acc, 0, 0, int(y_t.quant.zero_point[0]), int_format(y_t), RequantKind.FLOAT32_SCALE,
+                       scale)
     return y.reshape(*x.shape[:2], 1, 1)
 
 
 @OP_IMPLS.register("flatten")
 def _flatten(graph, op, values, sem):
-    x = _value(graph, values, op.inputs[0])
+    x = input_value(graph, values, op.inputs[0])
     axis = op.attrs["axis"] % x.ndim if x.ndim else 0
     return x.reshape(int(np.prod(x.shape[:axis])), -1)
 
@@ -283,7 +288,7 @@ def _flatten(graph, op, values, sem):
 @OP_IMPLS.register("reshape_to")
 def _reshape_to(graph, op, values, sem):
     """ONNX Reshape: 0 copies the input dimension, -1 is inferred."""
-    x = _value(graph, values, op.inputs[0])
+    x = input_value(graph, values, op.inputs[0])
     shape = [x.shape[i] if d == 0 else d for i, d in enumerate(op.attrs["shape"])]
     return x.reshape(shape)
 
@@ -295,7 +300,7 @@ def _zero_point(graph: Graph, name: str) -> np.ndarray:
 @OP_IMPLS.register("matmul_integer")
 def _matmul_integer(graph, op, values, sem):
     """ONNX MatMulInteger: int32 accumulators of (a - za)(b - zb), the host CPU's dot-product arithmetic."""
-    a, b = _value(graph, values, op.inputs[0]), _value(graph, values, op.inputs[1])
+    a, b = input_value(graph, values, op.inputs[0]), input_value(graph, values, op.inputs[1])
     za = int(_zero_point(graph, op.attrs["x_zero_point"])[0])
     zb = _zero_point(graph, op.attrs["w_zero_point"])
     arithmetic = sem.u8s8 if a.dtype == np.uint8 and b.dtype == np.int8 else "exact"
@@ -309,7 +314,7 @@ def _conv_integer(graph, op, values, sem):
     """ONNX ConvInteger (NCHW / OIHW): int32 accumulators, exact on every CPU. ONNX Runtime's GEMM takes the
     weights as its A operand and the activations as B (an s8 x u8 GEMM, which has no pair-saturating AVX2
     kernel): measured exact on an AVX2-only AMD Zen1 where MatMulInteger's u8 x s8 saturates."""
-    x, w = _value(graph, values, op.inputs[0]), _value(graph, values, op.inputs[1])
+    x, w = input_value(graph, values, op.inputs[0]), input_value(graph, values, op.inputs[1])
     a = op.attrs
     zx = int(_zero_point(graph, a["x_zero_point"])[0])
     zw = _zero_point(graph, a["w_zero_point"])
@@ -324,7 +329,7 @@ def _dequantize(graph, op, values, sem):
     """float32(x - zp) * s; TFLite's optimized int8 kernel computes whole blocks of 8 elements as
     float32(float32(x) * s) + float32(-zp * s), two roundings (its NEON loop, emulated on x86)."""
     x_t = graph.tensor(op.inputs[0])
-    x = _value(graph, values, op.inputs[0])
+    x = input_value(graph, values, op.inputs[0])
     y = ops.dequantize(x, x_t.quant.scale, x_t.quant.zero_point, axis=x_t.quant.axis)
     if sem.tflite_kernels == "optimized" and x.dtype == np.int8 and not x_t.quant.per_channel:
         scale, zero = np.float32(x_t.quant.scale[0]), int(x_t.quant.zero_point[0])

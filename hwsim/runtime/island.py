@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.runtime.execute import OP_IMPLS, _out, _value
+from hwsim.runtime.execute import OP_IMPLS, input_value, output_tensor
 from hwsim.runtime.float_exec import FLOAT_OPS
 from hwsim.runtime.float_ops import resize_nearest_index
 from hwsim.workload.graph import Op
@@ -28,7 +28,7 @@ def _float_op(graph, op, values, sem):
 
 @OP_IMPLS.register("resize")
 def _resize(graph, op, values, sem):
-    x_t, y_t = graph.tensor(op.inputs[0]), _out(graph, op)
+    x_t, y_t = graph.tensor(op.inputs[0]), output_tensor(graph, op)
     if op.attrs["mode"] != "nearest":
         raise ConfigError(f"{op.describe()}: a {op.attrs['mode']} resize of integer codes is not modelled; "
                           "hwsim runs it between dequantize and quantize")
@@ -36,7 +36,7 @@ def _resize(graph, op, values, sem):
             not np.array_equal(x_t.quant.scale, y_t.quant.scale)
             or not np.array_equal(x_t.quant.zero_point, y_t.quant.zero_point)):
         raise ConfigError(f"{op.describe()}: a nearest resize with different input and output quantization")
-    x = _value(graph, values, op.inputs[0])
+    x = input_value(graph, values, op.inputs[0])
     rows = resize_nearest_index(op.attrs, 0, x.shape[2])
     cols = resize_nearest_index(op.attrs, 1, x.shape[3])
     return np.ascontiguousarray(x[:, :, rows][:, :, :, cols])

@@ -43,7 +43,7 @@ from hwsim.numerics import kernels_nonlinear, reference_nonlinear
 from hwsim.numerics import quantized as Q
 from hwsim.numerics.requant_kinds import quantize_multiplier, tflite_multiplier
 from hwsim.runtime import float_ops
-from hwsim.runtime.execute import OP_IMPLS, _fmt, _out, _value, xnnpack_q8_ok
+from hwsim.runtime.execute import OP_IMPLS, input_value, int_format, output_tensor, xnnpack_q8_ok
 from hwsim.workload.graph import Tensor
 
 _F32 = np.float32
@@ -64,8 +64,8 @@ def _zero(t: Tensor) -> int:
 
 
 def _io(graph, op, values):
-    x_t, y_t = graph.tensor(op.inputs[0]), _out(graph, op)
-    return _value(graph, values, op.inputs[0]), x_t, y_t
+    x_t, y_t = graph.tensor(op.inputs[0]), output_tensor(graph, op)
+    return input_value(graph, values, op.inputs[0]), x_t, y_t
 
 
 def _tflite_only(sem, op) -> None:
@@ -104,7 +104,7 @@ def _float_table_op(transform, kernel16: str | None = None, pot_shifts: tuple[in
         _tflite_only(sem, op)
         x, x_t, y_t = _io(graph, op, values)
         _eight_bit(op, x_t, int16=kernel16 is not None)
-        fmt = _fmt(y_t)
+        fmt = int_format(y_t)
         if x_t.dtype == np.int16:
             _symmetric16(op, x_t, y_t)
             multiplier, shift = fx.int16_table_multiplier(_scale(x_t), pot_shifts)
@@ -134,7 +134,7 @@ def _hard_swish(graph, op, values, sem):
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
     _eight_bit(op, x_t)
-    fmt = _fmt(y_t)
+    fmt = int_format(y_t)
     params = fx.hard_swish_params(_scale(x_t), _scale(y_t))
     return fx.hard_swish(x, _zero(x_t), _zero(y_t), params, fmt.min, fmt.max).astype(y_t.dtype)
 
@@ -144,7 +144,7 @@ def _softmax(graph, op, values, sem):
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
     _eight_bit(op, x_t, int16=True)
-    fmt = _fmt(y_t)
+    fmt = int_format(y_t)
     rows = np.ascontiguousarray(x.astype(np.int64).reshape(-1, x.shape[-1]))
     if x_t.dtype == np.int16:  # TFLite's int16 kernel (every resolver): two interpolated int16 tables
         _symmetric16(op, x_t, y_t)
@@ -164,7 +164,7 @@ def _rsqrt(graph, op, values, sem):
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
     _eight_bit(op, x_t)
-    fmt = _fmt(y_t)
+    fmt = int_format(y_t)
     if np.any(x.astype(np.int64) < _zero(x_t)):
         raise ConfigError(f"op {op.name!r} (rsqrt): inputs below the zero point (negative reals) have no "
                           "square root; TFLite rejects them too")
@@ -178,7 +178,7 @@ def _relu_op(low, high):
         _tflite_only(sem, op)
         x, x_t, y_t = _io(graph, op, values)
         _eight_bit(op, x_t)
-        fmt = _fmt(y_t)
+        fmt = int_format(y_t)
         lo, hi = _relu_range(low, high, _scale(y_t), _zero(y_t), fmt)
         mult, shift = quantize_multiplier(_scale(x_t) / _scale(y_t))
         y = fx.multiply_by_quantized_multiplier(x.astype(np.int64) - _zero(x_t), mult, shift) + _zero(y_t)
@@ -206,7 +206,7 @@ def _leaky_relu(graph, op, values, sem):
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
     _eight_bit(op, x_t, int16=True)
-    fmt = _fmt(y_t)
+    fmt = int_format(y_t)
     sx, sy, alpha = _F32(_scale(x_t)), _F32(_scale(y_t)), _F32(op.attrs["alpha"])
     m_id, e_id = quantize_multiplier(float(_F32(sx / sy)))
     m_alpha, e_alpha = quantize_multiplier(float(_F32(_F32(sx * alpha) / sy)))
@@ -227,8 +227,9 @@ def _binary_inputs(graph, op, values, sem, int16: bool = False):
     """The two int8 (or, with ``int16``, int16) inputs of a TFLite binary op, broadcast, as int64 codes, with
     the three tensors."""
     _tflite_only(sem, op)
-    a_t, b_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
-    a, b = np.broadcast_arrays(_value(graph, values, op.inputs[0]), _value(graph, values, op.inputs[1]))
+    a_t, b_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), output_tensor(graph, op)
+    a, b = np.broadcast_arrays(input_value(graph, values, op.inputs[0]),
+                               input_value(graph, values, op.inputs[1]))
     _eight_bit(op, a_t, int16)
     return a.astype(np.int64), b.astype(np.int64), a_t, b_t, y_t
 
@@ -238,7 +239,7 @@ def _mul(graph, op, values, sem):
     """(x1 - z1)(x2 - z2) requantized by s1 s2 / so: gemmlowp in TFLite's kernels (the multiplier from
     float32 scales in float32 arithmetic, in double in TFLite Micro), float32 in XNNPACK."""
     a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem, int16=True)
-    fmt = _fmt(y_t)
+    fmt = int_format(y_t)
     lo, hi = Q.activation_range(op.attrs.get("activation"), _scale(y_t), _zero(y_t), fmt)
     prod = (a - _zero(a_t)) * (b - _zero(b_t))
     if sem.tflite_kernels == "xnnpack" and fmt.bits == 8:
@@ -256,7 +257,7 @@ def _mul(graph, op, values, sem):
 def _sub(graph, op, values, sem):
     """TFLite's shifted form: y = R_o(R_1((x1 - z1) << 20) - R_2((x2 - z2) << 20)) + zo (15 for int16)."""
     a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem, int16=True)
-    fmt = _fmt(y_t)
+    fmt = int_format(y_t)
     lo, hi = Q.activation_range(op.attrs.get("activation"), _scale(y_t), _zero(y_t), fmt)
     left = 20 if fmt.bits == 8 else 15
     m1, e1, m2, e2, mo, eo = Q.shifted_add_multipliers(_scale(a_t), _scale(b_t), _scale(y_t), left)
@@ -271,7 +272,7 @@ def _squared_difference(graph, op, values, sem):
     """TFLite's int8 SQUARED_DIFFERENCE: inputs shifted left by 7, rescaled to twice the larger scale,
     the difference squared in int32 and rescaled by (2 max)**2 / (2**14 so) (every resolver)."""
     a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem)
-    fmt = _fmt(y_t)
+    fmt = int_format(y_t)
     s1, s2, so = _scale(a_t), _scale(b_t), _scale(y_t)
     twice_max = float(_F32(2.0 * max(s1, s2)))
     m1, e1 = quantize_multiplier(s1 / twice_max)
@@ -304,7 +305,7 @@ def _mean(graph, op, values, sem):
 def _mean_codes(x, axes, keep_dims: bool, x_t, y_t, sem, optimized_keep_dims: bool | None = None):
     """The codes of TFLite's MEAN of ``x`` over ``axes``; ``optimized_keep_dims`` is the keep_dims the
     optimized kernel's choice sees (the op's own, when the layout wrapper keeps dimensions for itself)."""
-    fmt = _fmt(y_t)
+    fmt = int_format(y_t)
     axes = tuple(sorted({a % x.ndim for a in axes}))
     count = int(np.prod([x.shape[a] for a in axes]))
     total = x.astype(np.int64).sum(axis=axes, keepdims=True)
@@ -350,17 +351,17 @@ def _batch_matmul(graph, op, values, sem):
     1 / sl codes) that shifts every output by about zr * sr / sy.
     """
     _tflite_only(sem, op)
-    l_t, r_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
+    l_t, r_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), output_tensor(graph, op)
     _eight_bit(op, l_t)
     xnnpack = sem.tflite_kernels == "xnnpack"
-    lhs = _value(graph, values, op.inputs[0]).astype(np.int64) - _zero(l_t)
-    rhs = _value(graph, values, op.inputs[1]).astype(np.int64) - (0 if xnnpack else _zero(r_t))
+    lhs = input_value(graph, values, op.inputs[0]).astype(np.int64) - _zero(l_t)
+    rhs = input_value(graph, values, op.inputs[1]).astype(np.int64) - (0 if xnnpack else _zero(r_t))
     if op.attrs.get("adj_x"):
         lhs = np.swapaxes(lhs, -1, -2)
     if op.attrs.get("adj_y"):
         rhs = np.swapaxes(rhs, -1, -2)
     acc = np.matmul(lhs, rhs)  # int64: exact (int32 in TFLite, which cannot overflow for int8 depths < 2**16)
-    fmt = _fmt(y_t)
+    fmt = int_format(y_t)
     sl, sr, sy = _scale(l_t), _scale(r_t), _scale(y_t)
     if xnnpack:
         scale = _F32(_F32(_F32(sl) * _F32(sr)) / _F32(sy))
@@ -373,17 +374,17 @@ def _batch_matmul(graph, op, values, sem):
 # ---------------------------------------------------------------- data movement and float helpers
 @OP_IMPLS.register("transpose")
 def _transpose(graph, op, values, sem):
-    return np.ascontiguousarray(np.transpose(_value(graph, values, op.inputs[0]), op.attrs["perm"]))
+    return np.ascontiguousarray(np.transpose(input_value(graph, values, op.inputs[0]), op.attrs["perm"]))
 
 
 @OP_IMPLS.register("expand_dims")
 def _expand_dims(graph, op, values, sem):
-    return np.expand_dims(_value(graph, values, op.inputs[0]), op.attrs["axis"])
+    return np.expand_dims(input_value(graph, values, op.inputs[0]), op.attrs["axis"])
 
 
 @OP_IMPLS.register("slice")
 def _slice(graph, op, values, sem):
-    x = _value(graph, values, op.inputs[0])
+    x = input_value(graph, values, op.inputs[0])
     index = tuple(slice(b, x.shape[i] if s == -1 else b + s)
                   for i, (b, s) in enumerate(zip(op.attrs["begin"], op.attrs["size"])))
     return np.ascontiguousarray(x[index])
@@ -391,7 +392,7 @@ def _slice(graph, op, values, sem):
 
 @OP_IMPLS.register("strided_slice")
 def _strided_slice(graph, op, values, sem):
-    x = _value(graph, values, op.inputs[0])
+    x = input_value(graph, values, op.inputs[0])
     a = op.attrs
     index, squeeze = [], []
     for i, dim in enumerate(x.shape):
@@ -415,17 +416,17 @@ def _strided_slice(graph, op, values, sem):
 def _gather(graph, op, values, sem):
     if op.attrs.get("batch_dims", 0):
         raise ConfigError(f"op {op.name!r} (gather): batch_dims {op.attrs['batch_dims']} is not supported")
-    x = _value(graph, values, op.inputs[0])
-    idx = _value(graph, values, op.inputs[1]).astype(np.int64)
+    x = input_value(graph, values, op.inputs[0])
+    idx = input_value(graph, values, op.inputs[1]).astype(np.int64)
     return np.ascontiguousarray(np.take(x, idx, axis=op.attrs["axis"]))
 
 
 @OP_IMPLS.register("neg")
 def _neg(graph, op, values, sem):
-    x = _value(graph, values, op.inputs[0])
+    x = input_value(graph, values, op.inputs[0])
     if np.issubdtype(x.dtype, np.floating):
         return np.negative(x)
-    y_t = _out(graph, op)
+    y_t = output_tensor(graph, op)
     if y_t.quant is not None:
         raise ConfigError(f"op {op.name!r} (neg): quantized NEG is not modelled")
     return (-x.astype(np.int64)).astype(x.dtype)  # wraps like the C negation of the stored type

@@ -31,9 +31,9 @@ import numpy as np
 
 from hwsim.errors import ConfigError
 from hwsim.numerics import mlas
-from hwsim.numerics import ops
+from hwsim.numerics import geometry, ops
 from hwsim.numerics.cpu import cpu_flags, physical_cores
-from hwsim.runtime.execute import OP_IMPLS, _fmt, _out, _value
+from hwsim.runtime.execute import OP_IMPLS, input_value, int_format, output_tensor
 from hwsim.workload.graph import Tensor
 
 _F32 = np.float32
@@ -56,8 +56,8 @@ def _onnxruntime(sem) -> bool:
 
 
 def _binary(graph, op, values):
-    a_t, b_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), _out(graph, op)
-    return _value(graph, values, op.inputs[0]), _value(graph, values, op.inputs[1]), a_t, b_t, y_t
+    a_t, b_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), output_tensor(graph, op)
+    return input_value(graph, values, op.inputs[0]), input_value(graph, values, op.inputs[1]), a_t, b_t, y_t
 
 
 # ---------------------------------------------------------------- integer ops
@@ -73,7 +73,7 @@ def _qlinear_matmul(graph, op, values, sem):
     acc = np.stack([ops.matmul(np.ascontiguousarray(x), np.array(w), x_zero_point=za, w_zero_point=zb,
                                arithmetic=arithmetic).acc for x, w in zip(a3, b3)])
     scale = _F32(_F32(_F32(_scale(a_t)) * _F32(_scale(b_t))) / _F32(_scale(y_t)))
-    fmt = _fmt(y_t)
+    fmt = int_format(y_t)
     y = np.rint((acc.astype(_F32) * scale).astype(_F32)).astype(np.int64) + _zero(y_t)
     return np.clip(y, fmt.min, fmt.max).astype(y_t.dtype).reshape(batch + (a.shape[-2], b.shape[-1]))
 
@@ -85,7 +85,7 @@ def _qlinear_add(graph, op, values, sem):
     if not _onnxruntime(sem):
         return OP_IMPLS.get("add")(graph, op, values, sem)
     a, b, a_t, b_t, y_t = _binary(graph, op, values)
-    fmt = _fmt(y_t)
+    fmt = int_format(y_t)
     y = mlas.qlinear_add(a, b, _zero(a_t), _zero(b_t), _zero(y_t), _scale(a_t), _scale(b_t), _scale(y_t),
                          fmt.min, fmt.max)
     return y.astype(y_t.dtype)
@@ -95,7 +95,7 @@ def _qlinear_add(graph, op, values, sem):
 def _qlinear_mul(graph, op, values, sem):
     """com.microsoft QLinearMul (and fused QDQ Mul), MLAS' SSE2 kernel."""
     a, b, a_t, b_t, y_t = _binary(graph, op, values)
-    fmt = _fmt(y_t)
+    fmt = int_format(y_t)
     y = mlas.qlinear_mul(a, b, _zero(a_t), _zero(b_t), _zero(y_t), _scale(a_t), _scale(b_t), _scale(y_t),
                          fmt.min, fmt.max)
     return y.astype(y_t.dtype)
@@ -105,8 +105,8 @@ def _qlinear_mul(graph, op, values, sem):
 def _qlinear_softmax(graph, op, values, sem):
     """com.microsoft QLinearSoftmax: opset >= 13 normalizes along ``axis``, older opsets over the flattened
     dimensions from ``axis`` on (ONNX Runtime transposes the axis last, as done here)."""
-    x = _value(graph, values, op.inputs[0])
-    x_t, y_t = graph.tensor(op.inputs[0]), _out(graph, op)
+    x = input_value(graph, values, op.inputs[0])
+    x_t, y_t = graph.tensor(op.inputs[0]), output_tensor(graph, op)
     axis = op.attrs["axis"] % x.ndim
     if op.attrs["opset"] < 13:
         rows = x.reshape(int(np.prod(x.shape[:axis])), -1)
@@ -120,7 +120,7 @@ def _qlinear_softmax(graph, op, values, sem):
 def _float_inputs(graph, op, values) -> list[np.ndarray]:
     out = []
     for name in op.inputs:
-        v = _value(graph, values, name) if name else None
+        v = input_value(graph, values, name) if name else None
         if v is not None and not np.issubdtype(v.dtype, np.floating):
             raise ConfigError(f"op {op.name!r} ({op.kind}): input {name!r} is {v.dtype}, expected float32")
         out.append(None if v is None else np.asarray(v, _F32))
@@ -189,7 +189,7 @@ def _conv2d_f32(graph, op, values, sem):
     so how K is blocked)."""
     x, w, bias = (_float_inputs(graph, op, values) + [None])[:3]
     a = op.attrs
-    pads = ops.resolve_padding(a["padding"], x.shape[2:4], w.shape[2:4], a["stride"], a["dilation"])
+    pads = geometry.resolve_padding(a["padding"], x.shape[2:4], w.shape[2:4], a["stride"], a["dilation"])
     return mlas.conv2d_nchw(x, w, bias, tuple(a["stride"]), pads, tuple(a["dilation"]),
                             int(a.get("groups", 1)), threads=sem.intra_op_threads or physical_cores())
 

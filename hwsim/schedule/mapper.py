@@ -39,7 +39,7 @@ import numpy as np
 from hwsim.devices.model import Device
 from hwsim.errors import ConfigError
 from hwsim.schedule.counts import ActionCounts
-from hwsim.schedule.systolic import Dataflow, Gemm, pipelined_ws_cycles
+from hwsim.schedule.systolic import Dataflow, Gemm, dataflow_of, pipelined_ws_cycles
 from hwsim.workload.graph import Graph, Op, Tensor
 from hwsim.workload.opdefs import MAC_OPS, loop_dims, schedule_kind
 
@@ -321,7 +321,7 @@ def _plan_op(graph: Graph, op: Op, device: Device, homes: dict[str, int]) -> Lay
            tuple(sorted(homed_bytes.items())))
     if unit == device.spec.mac_array.name and schedule_kind(op.kind) in MAC_OPS:
         arr = device.spec.mac_array
-        gemm = gemm_of(graph, op, device.dataflow, arr.rows, arr.columns, arr.depthwise)
+        gemm = gemm_of(graph, op, dataflow_of(device), arr.rows, arr.columns, arr.depthwise)
         plan = _plan_mac(device, unit, gemm, (w_bits, a_bits, acc_bits), key)
         return replace(plan, op=op.name, kind=op.kind)
     elems_out = sum(tensor_elems(graph.tensors[n]) for n in op.outputs)
@@ -363,13 +363,51 @@ def _xfer_cycles(device: Device, t_src: int, t_dst: int, nbytes: int, count: int
 _DEPENDS = {"weights": {"W", "K", "g"}, "inputs": {"P", "W", "g"}, "outputs": {"P", "K", "g"}}
 
 
+@dataclass(frozen=True)
+class _Operands:
+    """Where a MAC op's operands (weights, inputs, outputs) live: bytes, home and read levels, and whether
+    a DMA moves them between the two."""
+
+    sizes: dict[str, int]
+    home: dict[str, int]
+    read: dict[str, int]
+    need_dma: dict[str, bool]
+
+
+@dataclass(frozen=True)
+class _Tiling:
+    """One tiling of a MAC op's loops, by loop key: ``R`` (the array's row folds), ``C`` (its column
+    folds), ``g`` (groups). ``tile``: folds per tile; ``counts``: tiles along each loop; ``order``: the loops,
+    outermost first."""
+
+    tile: dict[str, int]
+    counts: dict[str, int]
+    order: tuple[str, ...]
+
+    @property
+    def n_tiles(self) -> int:
+        """Tiles in all."""
+        return self.counts["R"] * self.counts["C"] * self.counts["g"]
+
+
+@dataclass(frozen=True)
+class _Estimate:
+    """What a tiling is expected to cost: cycles, buffers per operand (2: double-buffered), whether its
+    working set fits the levels that hold it, and that working set (bytes per level)."""
+
+    cycles: float
+    buffers: int
+    fits: bool
+    working_set: dict[int, int]
+
+
 @lru_cache(maxsize=4096)
 def _plan_mac(device: Device, unit: str, g: Gemm, bits: tuple[int, int, int],
               key: tuple) -> LayerPlan:
     w_bits, a_bits, acc_bits = bits
     sizes, home, read, homed_bytes = (dict(k) for k in key)
     spec = device.spec.mac_array
-    df = device.dataflow
+    df = dataflow_of(device)
     prec = device.precision(w_bits, a_bits)
     rate = prec.macs_per_pe_per_cycle
     rows, cols = spec.rows, spec.columns
@@ -388,6 +426,7 @@ def _plan_mac(device: Device, unit: str, g: Gemm, bits: tuple[int, int, int],
 
     levels = device.levels
     need_dma = {x: sizes[x] > 0 and home[x] != read[x] for x in sizes}
+    operands = _Operands(sizes, home, read, need_dma)
     capacity = {}
     for lvl in sorted({read[x] for x in sizes if need_dma[x]}):
         size = levels[lvl].size_bytes
@@ -416,35 +455,33 @@ def _plan_mac(device: Device, unit: str, g: Gemm, bits: tuple[int, int, int],
             for ng in candidates(g.groups):
                 counts = {"R": math.ceil(rf_total / nr), "C": math.ceil(cf_total / nc),
                           "g": math.ceil(g.groups / ng)}
-                n_tiles = counts["R"] * counts["C"] * counts["g"]
-                if n_tiles > MAX_TILES:
+                if counts["R"] * counts["C"] * counts["g"] > MAX_TILES:
                     continue
-                t = {"R": nr, "C": nc, "g": ng}
                 partial = psum_split and nr < rf_total
                 for order in (("g", "R", "C"), ("g", "C", "R")):
-                    est = _estimate(device, t, counts, order, dim_name, sizes, home, read, need_dma, capacity,
-                                    tile_bytes, partial, compute_cycles, n_tiles)
-                    if est is None:
-                        continue
-                    score = (not est[2], est[0], n_tiles)
+                    tiling = _Tiling({"R": nr, "C": nc, "g": ng}, counts, order)
+                    est = _estimate(device, tiling, dim_name, operands, capacity, tile_bytes, partial,
+                                    compute_cycles)
+                    score = (not est.fits, est.cycles, tiling.n_tiles)  # fitting first, then fastest, fewest
                     if best is None or score < best[0]:
-                        best = (score, t, counts, order, est)
+                        best = (score, tiling, est)
     assert best is not None
-    _, t, counts, order, (est_time, nbuf, fits, ws) = best
-    cycles, macs, streams = _mac_tiles(t, counts, order, dim_name, sizes, home, read, need_dma, rf_total,
-                                       cf_total, g, fold_cycles, bits, psum_split)
+    _, tiling, est = best
+    t = tiling.tile
+    cycles, macs, streams = _mac_tiles(tiling, dim_name, operands, dims_total, g, fold_cycles, bits,
+                                       psum_split)
     if head:
         cycles = cycles.copy()
         cycles[0] += head
     mapping = Mapping(
         unit=unit, dataflow=df.name,
-        loop_order=" > ".join(dim_name[d] if d != "g" else "groups" for d in order),
+        loop_order=" > ".join(dim_name[d] if d != "g" else "groups" for d in tiling.order),
         tile={f"{df.row_dim}_folds": t["R"], f"{df.col_dim}_folds": t["C"], "groups": t["g"]},
-        n_tiles=counts["R"] * counts["C"] * counts["g"], buffers=nbuf,
+        n_tiles=tiling.n_tiles, buffers=est.buffers,
         homes={x: levels[home[x]].name for x in sizes if sizes[x]},
-        working_set_bytes={levels[lvl].name: b for lvl, b in ws.items()},
+        working_set_bytes={levels[lvl].name: b for lvl, b in est.working_set.items()},
         capacity_bytes={levels[lvl].name: (c if c is not None else 0) for lvl, c in capacity.items()},
-        fits=fits)
+        fits=est.fits)
     traffic: dict = {}
     counts_out = _mac_counts(device, unit, g, df, rows, cols_eff, rf_total, cf_total, compute_cycles, rate,
                              bits, read, streams, traffic)
@@ -454,13 +491,15 @@ def _plan_mac(device: Device, unit: str, g: Gemm, bits: tuple[int, int, int],
                      offchip, traffic)
 
 
-def _estimate(device, t, counts, order, dim_name, sizes, home, read, need_dma, capacity, tile_bytes, partial,
-              compute_cycles, n_tiles):
-    """(estimated cycles, buffers, fits, working set per level) of one tiling, or None if it cannot be used."""
+def _estimate(device, tiling: _Tiling, dim_name: dict[str, str], operands: _Operands, capacity: dict,
+              tile_bytes, partial: bool, compute_cycles: int) -> _Estimate:
+    """The :class:`_Estimate` of one tiling (``partial``: its outputs leave as partial sums)."""
+    counts, order = tiling.counts, tiling.order
+    sizes, home, read = operands.sizes, operands.home, operands.read
     xfer = 0.0
     ws1: dict[int, int] = {}
     for x in ("weights", "inputs", "outputs"):
-        if not need_dma[x]:
+        if not operands.need_dma[x]:
             continue
         deps = {d for d in ("g", "R", "C") if dim_name[d] in _DEPENDS[x] or d == "g"}
         inner = max((order.index(d) for d in deps), default=-1)
@@ -476,19 +515,19 @@ def _estimate(device, t, counts, order, dim_name, sizes, home, read, need_dma, c
         lvl = read[x]
         src, dst = (home[x], lvl) if x != "outputs" else (lvl, home[x])
         xfer += _xfer_cycles(device, src, dst, nbytes, n_xfers)
-        ws1[lvl] = ws1.get(lvl, 0) + tile_bytes(x, t, partial)
+        ws1[lvl] = ws1.get(lvl, 0) + tile_bytes(x, tiling.tile, partial)
     engines = device.spec.dma.engines
     xfer_par = xfer / min(engines, 2)
     for nbuf in (2, 1):
         fits = all(capacity[lvl] is None or b * nbuf <= capacity[lvl] for lvl, b in ws1.items())
         if fits:
-            per_tile = xfer_par / max(n_tiles, 1)
+            per_tile = xfer_par / max(tiling.n_tiles, 1)
             if nbuf == 2:
                 est = max(compute_cycles, xfer_par) + per_tile
             else:
                 est = compute_cycles + xfer_par
-            return est, nbuf, True, {lvl: b * nbuf for lvl, b in ws1.items()}
-    return compute_cycles + xfer_par, 1, False, dict(ws1)
+            return _Estimate(est, nbuf, True, {lvl: b * nbuf for lvl, b in ws1.items()})
+    return _Estimate(compute_cycles + xfer_par, 1, False, dict(ws1))
 
 
 @dataclass(frozen=True)
@@ -506,13 +545,16 @@ class _Stream:
     nbytes: np.ndarray
 
 
-def _mac_tiles(t, counts, order, dim_name, sizes, home, read, need_dma, rf_total, cf_total, g, fold_cycles,
-               bits, psum_split) -> tuple[np.ndarray, np.ndarray, list[_Stream]]:
+def _mac_tiles(tiling: _Tiling, dim_name: dict[str, str], operands: _Operands, totals: dict[str, int],
+               g: Gemm, fold_cycles: int, bits: tuple[int, int, int],
+               psum_split: bool) -> tuple[np.ndarray, np.ndarray, list[_Stream]]:
     """The exact tile sequence of a MAC op, as arrays over the tiles (cycles, MACs, transfer streams):
     loads when an operand's block changes, stores when the outputs' block does, partial sums reloaded when
-    an outputs block comes back. Whole arrays at a time: a layer can have thousands of tiles."""
+    an outputs block comes back. ``totals``: folds (and groups) along each loop. Whole arrays at a time: a
+    layer can have thousands of tiles."""
     w_bits, a_bits, acc_bits = bits
-    totals = {"R": rf_total, "C": cf_total, "g": g.groups}
+    t, counts, order = tiling.tile, tiling.counts, tiling.order
+    sizes, home, read, need_dma = operands.sizes, operands.home, operands.read, operands.need_dma
     deps = {x: tuple(d for d in order if dim_name[d] in _DEPENDS[x] or d == "g") for x in sizes}
     n = math.prod(counts[d] for d in order)
     rem, idx = np.arange(n, dtype=np.int64), {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from hwsim.devices.names import PERF_MODEL_NAMES
 from hwsim.registry import Registry
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ PERF_MODELS.add("hwsim", "hwsim.schedule.mapper:plan_checked")
 PERF_MODELS.add("vela-5.2", "hwsim.schedule.ethos_u.model:plan_vela")
 PERF_MODELS.add("scalesim-3.0", "hwsim.schedule.scalesim.model:plan_graph")
 PERF_MODELS.add("edgetpu_compiler", "hwsim.schedule.edgetpu_compiler:plan_edgetpu")
+if tuple(PERF_MODELS.names()) != PERF_MODEL_NAMES:  # a device file may name only what is registered here
+    raise ImportError(f"PERF_MODELS {PERF_MODELS.names()} != hwsim.devices.names {PERF_MODEL_NAMES}")
 
 # A device's ``memory_model`` other than ``hwsim`` replaces the plan with the model of that name: SCALE-Sim's
 # memory system decides traffic, stalls and cycles of every MAC layer, so it is a performance model here.

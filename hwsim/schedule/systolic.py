@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from hwsim.devices.names import DATAFLOW_NAMES
 from hwsim.registry import Registry
 
 
@@ -139,7 +140,13 @@ DATAFLOWS.add("weight_stationary", _WeightStationary("weight_stationary", "W", "
 DATAFLOWS.add("input_stationary", _InputStationary("input_stationary", "W", "P", "K", True, "inputs"))
 DATAFLOWS.add("dot_product", _DotProduct("dot_product", "W", "K", "P", False, "outputs"))
 
-SCALESIM_NAMES = {"os": "output_stationary", "ws": "weight_stationary", "is": "input_stationary"}
+if tuple(DATAFLOWS.names()) != DATAFLOW_NAMES:  # a device file may name only what is registered here
+    raise ImportError(f"DATAFLOWS {DATAFLOWS.names()} != hwsim.devices.names {DATAFLOW_NAMES}")
+
+
+def dataflow_of(device) -> Dataflow:
+    """The :class:`Dataflow` of ``device``'s MAC array."""
+    return DATAFLOWS.get(device.spec.mac_array.dataflow)
 
 
 def scalesim_reported_cycles(compute_cycles: int) -> int:

@@ -27,19 +27,18 @@ def test_two_runs_with_the_same_seed_give_identical_tables(small_experiment, tmp
     assert all(r["overflows"] == 0 for r in rows if r["accumulator_bits"] == 32)
 
 
-def test_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path):
-    """A point that raises becomes an error row with its message; the other points still run."""
-    path = tmp_path / "fail.yaml"
-    path.write_text(SMALL.replace("name: small", "name: fail").replace(
-        "  zip:\n    recipe.accumulator.bits: [32, 14]\n    recipe.accumulator.overflow: [saturate, wrap]\n",
-        "    run.fail: [false, true]\n"))
-    folder = run_experiment(path, results=tmp_path / "out", out=open(os.devnull, "w"))
+def test_failing_point_is_recorded_and_the_sweep_goes_on(small_experiment, tmp_path, failing_points):
+    """A point that raises becomes an error row with its message (and no measured column); the other
+    points still run."""
+    failing_points(lambda spec: spec.device == "ethos_u55_64_like")
+    folder = run_experiment(small_experiment, results=tmp_path / "out", out=open(os.devnull, "w"))
     rows = table(folder)
     assert len(rows) == 8
     failed = [r for r in rows if r["status"] == "error"]
-    assert len(failed) == 4
-    assert all("fails on purpose" in r["error"] for r in failed)
-    assert all(r["status"] == "ok" for r in rows if r["run.fail"] is False)
+    assert len(failed) == 4 and {r["device"] for r in failed} == {"ethos_u55_64_like"}
+    assert all("RuntimeError: this point fails on purpose" in r["error"] for r in failed)
+    assert all("latency_ms" not in r and r["weights_bits"] in (8, 4) for r in failed)
+    assert all(r["status"] == "ok" for r in rows if r["device"] == "hexagon_like")
     assert "## Failed points" in (folder / "report.md").read_text()
 
 
@@ -123,3 +122,44 @@ def test_dry_run_lists_points_and_bad_files_exit_2(small_experiment, tmp_path):
     r = cli("run", bad)
     assert r.returncode == 2
     assert "bad.yaml:3: seed: Input should be a valid integer" in r.stderr
+
+
+ORDERS = """\
+schema_version: 1
+name: orders
+workloads: [digits_mlp]
+devices: [hexagon_like]
+recipes: [{name: narrow, accumulator: {bits: 14, overflow: saturate}}]
+evaluation: {calibration_samples: 32, test_samples: 64}
+sweep:
+  grid:
+    run.accumulation_order: [natural, reversed]
+metrics: [accuracy, latency, overflow]
+plots: []
+"""
+
+
+def test_points_in_threads_equal_points_in_turn(tmp_path):
+    """Points run in two threads of one process (as on a Dask worker, with no lock) give the rows they give
+    one after the other, and a point's accumulation order never reaches the cached model the others use."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hwsim.experiment import runner
+    from hwsim.experiment.spec import load_experiment
+    from hwsim.experiment.sweep import expand
+
+    path = tmp_path / "orders.yaml"
+    path.write_text(ORDERS)
+    points = expand(load_experiment(path), tmp_path)
+    runner._QM_CACHE.data.clear()
+    runner._EVAL_CACHE.data.clear()
+    serial = [runner.run_one(p).as_dict() for p in points]
+    assert [r["status"] for r in serial] == ["ok", "ok"], serial
+    assert serial[0]["overflows"] != serial[1]["overflows"]  # a 14-bit saturating register: the order matters
+    runner._EVAL_CACHE.data.clear()  # score again, sharing the cached quantized model
+    with ThreadPoolExecutor(2) as pool:
+        threaded = [r.as_dict() for r in pool.map(runner.run_one, points)]
+    assert threaded == serial
+    (qm,) = runner._QM_CACHE.data.values()
+    orders = [op.attrs["accumulator"].order for op in qm.integer_graph.ops if "accumulator" in op.attrs]
+    assert orders and all(order is None for order in orders)

@@ -18,7 +18,7 @@ def test_grid_is_the_product_in_file_order():
                                                                                             "per_channel"]}))
     assert len(pts) == 8
     assert [p.index for p in pts] == list(range(8))
-    assert [(p.device, p.recipe["weights"]["bits"], p.recipe["weights"]["granularity"]) for p in pts[:4]] == [
+    assert [(p.device, p.recipe.weights.bits, p.recipe.weights.granularity) for p in pts[:4]] == [
         ("hexagon_like", 8, "per_tensor"), ("hexagon_like", 8, "per_channel"), ("hexagon_like", 4, "per_tensor"),
         ("hexagon_like", 4, "per_channel")]
 
@@ -29,10 +29,10 @@ def test_zip_takes_lists_together_and_mapping_values_merge():
                                                {"granularity": "per_tensor"}],
                             "recipe.accumulator.bits": [16, 24]}))
     assert len(pts) == 4
-    w = pts[0].recipe["weights"]
-    assert (w["granularity"], w["group_size"], w["bits"], pts[0].recipe["accumulator"]["bits"]) == \
+    w = pts[0].recipe.weights
+    assert (w.granularity, w.group_size, w.bits, pts[0].recipe.accumulator.bits) == \
         ("per_group", 16, 8, 16)
-    assert pts[1].recipe["weights"]["granularity"] == "per_tensor"
+    assert pts[1].recipe.weights.granularity == "per_tensor"
 
 
 def test_random_samples_are_seeded_and_stable():
@@ -86,3 +86,19 @@ def test_shipped_experiments_validate_and_expand():
     assert len(files) >= 5
     for f in files:
         assert expand(load_experiment(f), f.parent), f
+
+
+def test_resume_adopts_rows_of_results_written_before_run_fail_left(tmp_path):
+    """Each point knows the id it had before ``run.fail`` left RunOptions (pinned: the ids hwsim at 4f6d630
+    gave experiments/default.yaml), and a results table takes such a row as the point's own."""
+    from hwsim.experiment.results import ResultTable
+    from hwsim.paths import data_dir
+
+    path = data_dir("experiments") / "default.yaml"
+    pts = expand(load_experiment(path), path.parent)
+    assert (pts[0].legacy_run_id, pts[-1].legacy_run_id) == ("80cde1c3d384f9ca", "423a7235bd57dabe")
+    assert pts[0].run_id != pts[0].legacy_run_id
+    table = ResultTable(tmp_path)
+    table.rows = {"80cde1c3d384f9ca": {"run_id": "80cde1c3d384f9ca", "index": 0, "status": "ok"}}
+    table.adopt({p.legacy_run_id: p.run_id for p in pts})
+    assert table.rows == {pts[0].run_id: {"run_id": pts[0].run_id, "index": 0, "status": "ok"}}

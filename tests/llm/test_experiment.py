@@ -42,5 +42,5 @@ def test_shipped_experiment_expands():
     path = data_dir("experiments") / "edge_llm.yaml"
     points = expand(load_experiment(path), path.parent)
     assert len(points) == 36
-    assert {(p.recipe["weights"]["bits"], p.recipe["gptq"] is not None) for p in points} == \
+    assert {(p.recipe.weights.bits, p.recipe.gptq is not None) for p in points} == \
         {(4, False), (4, True), (8, False)}

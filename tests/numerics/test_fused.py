@@ -54,7 +54,7 @@ def test_gemm_requantize_kernel_matches_twin(case, rows_per_tile, width):
     """The BLAS-tiled kernel equals its twin for any tiling, panel width, kind, tail and zero points."""
     x, w, zx, zw, bias, stage = case
     packed = ops.prepack(w, zw)
-    correction = ops._correction(packed, bias, zx)
+    correction = ops.zero_point_correction(packed, bias, zx)
     row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
     panels = packed.float_panels(width)
     got = kernels_fused.gemm_requantize(x, panels, rows_per_tile, correction, zw, row_sum, *stage.kernel_args(),
@@ -70,7 +70,7 @@ def test_gemm_requantize_groups_of_narrow_rows_match_twin(case, rows_per_tile):
     x, w, zx, zw, bias, stage = case
     stage = fused.OutputStage(*stage.kernel_args()[:6], stage.kind, stage.kind, w.shape[1], stage.dtype)
     packed = ops.prepack(w, zw)
-    correction = ops._correction(packed, bias, zx)
+    correction = ops.zero_point_correction(packed, bias, zx)
     row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
     args = (x, packed.float_panels(w.shape[1]), rows_per_tile, correction, zw, row_sum, *stage.kernel_args())
     np.testing.assert_array_equal(kernels_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8)),
@@ -86,7 +86,7 @@ def test_vnni_kernel_matches_twin(case, tile_blocks, chunks, int64_rows):
     if x.dtype == np.int16:
         x = np.clip(x, -128, 127).astype(np.int8)
     offset = 0 if x.dtype == np.uint8 else 128
-    correction = ops._correction(ops.prepack(w, zw), bias, zx + offset)
+    correction = ops.zero_point_correction(ops.prepack(w, zw), bias, zx + offset)
     correction = correction if int64_rows else correction.astype(np.int32)
     args = (x, offset, vnni.pack(w), w.shape[0], 4 * tile_blocks, chunks, correction, zw, bool(zw.any()),
             *stage.kernel_args())
@@ -107,7 +107,8 @@ def test_vnni_kernel_whole_tile_rows_match_twin(cols, weight_zero_points, kind, 
     stage = fused.OutputStage(rng.integers(1 << 30, 1 << 31, cols), rng.integers(-12, 1, cols),
                               rng.uniform(1e-4, 1e-2, cols).astype(np.float32), -3, -128, 127, int(kind), int(kind),
                               cols, np.dtype(np.int8))
-    correction = ops._correction(ops.prepack(w, zw), rng.integers(-999, 999, cols), 5 + 128).astype(np.int32)
+    correction = ops.zero_point_correction(ops.prepack(w, zw), rng.integers(-999, 999, cols), 5 + 128)
+    correction = correction.astype(np.int32)
     args = (x, 128, vnni.pack(w), 23, 8, 1, correction, zw, weight_zero_points, *stage.kernel_args())
     np.testing.assert_array_equal(kernels_vnni.gemm_requantize_vnni(*args, np.empty((37, cols), np.int8)),
                                   reference_vnni.gemm_requantize_vnni(*args, np.empty((37, cols), np.int8)))
@@ -124,7 +125,7 @@ def test_requantize_gemm_kernel_matches_twin(case, raw_dtype):
     """The epilogue equals its twin on float32 (BLAS), int32 and int64 products, int32 or int64 rows."""
     x, w, zx, zw, bias, stage = case
     raw = (x.astype(np.int64) @ w.astype(np.int64)).astype(raw_dtype)
-    correction = ops._correction(ops.prepack(w, zw), bias, zx)
+    correction = ops.zero_point_correction(ops.prepack(w, zw), bias, zx)
     correction = correction.astype(np.int32) if raw_dtype != np.int64 else correction
     row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
     args = (raw, correction, zw, row_sum, *stage.kernel_args())

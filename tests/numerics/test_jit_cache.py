@@ -78,7 +78,7 @@ def test_unwritable_folders_are_skipped(tmp_path):
 def test_folder_is_hwsims_unless_the_user_chose_one(tmp_path):
     """Without NUMBA_CACHE_DIR the kernels go to the package's __pycache__/numba-<hash> (or the first writable
     fallback); with it, there."""
-    probe = "import hwsim.numerics, numba; print(numba.config.CACHE_DIR)"
+    probe = "import hwsim.numerics.kernels, numba; print(numba.config.CACHE_DIR)"
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env["PYTHONPATH"] = str(ROOT)
     default = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,

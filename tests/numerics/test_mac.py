@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from hwsim.errors import ConfigError
-from hwsim.numerics import kernels, kernels_ordered, ops, reference, reference_ordered
+from hwsim.numerics import geometry, kernels, kernels_ordered, ops, reference, reference_ordered
 from hwsim.numerics.formats import INT8, IntFormat, OverflowMode
 from hwsim.numerics.ops import Accumulator
 from hwsim.numerics.quantized import QParams, add, xnnpack_add_multipliers
@@ -176,7 +176,7 @@ def test_conv2d_equals_naive(batch, h, w_, groups, cin_g, kernel, stride, dilati
 
 def test_conv2d_same_padding_puts_the_extra_row_last():
     """SAME with an even total pad splits evenly; with an odd total the extra row/column is at the end."""
-    assert ops.resolve_padding("same", (5, 6), (3, 3), (2, 2), (1, 1)) == (1, 1, 0, 1)
+    assert geometry.resolve_padding("same", (5, 6), (3, 3), (2, 2), (1, 1)) == (1, 1, 0, 1)
 
 
 def test_conv_errors():

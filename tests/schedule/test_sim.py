@@ -10,7 +10,7 @@ from hwsim.devices.model import load_device
 from hwsim.importers.scalesim_csv import load_scalesim_topology
 from hwsim.paths import data_dir
 from hwsim.schedule.simulate import simulate
-from hwsim.schedule.systolic import DATAFLOWS
+from hwsim.schedule.systolic import DATAFLOWS, dataflow_of
 from hwsim.schedule.mapper import gemm_of
 from tests.devices.test_schema import GOOD
 
@@ -64,7 +64,7 @@ def test_compute_cycles_equal_closed_form(tmp_path):
         dev = load_device(path)
         result = simulate(graph, dev, record_trace=False)
         for op, layer in zip(graph.ops, result.layers, strict=True):
-            expected = DATAFLOWS.get(name).layer_cycles(gemm_of(graph, op, dev.dataflow), 2, 2)
+            expected = DATAFLOWS.get(name).layer_cycles(gemm_of(graph, op, dataflow_of(dev)), 2, 2)
             assert layer.compute_cycles == expected
 
 
