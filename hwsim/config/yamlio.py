@@ -11,6 +11,10 @@ key's location (``("memories", 2, "size_bytes")``) to its 1-based line, and :fun
 validation error into a :class:`~hwsim.errors.ConfigError` at that line. An unknown key names the closest
 valid one (``difflib``), a duplicate key is an error (PyYAML would silently keep the last one).
 
+A file's parse is kept in hwsim's disk cache (:mod:`hwsim.cache`, keyed on its text, this module's source
+and the installed PyYAML), so a command that reads a device it has read before (every simulation) needs no
+PyYAML import and no parse; a file that fails to parse is never kept, and a kept parse is validated afresh.
+
 This generalises the loader first written in :mod:`hwsim.importers.yaml_layers` (which still carries its own
 copy with layer-specific wording for discriminated unions on ``op``).
 """
@@ -18,11 +22,13 @@ copy with layer-specific wording for discriminated unions on ``op``).
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
+from hwsim import cache
 from hwsim.config import records
 from hwsim.config.records import unknown_key_message
 from hwsim.config.textfile import read_text
@@ -51,15 +57,48 @@ def load_yaml_with_lines(path: Path, expected: str = "a mapping") -> tuple[Any, 
     tuple
         ``(data, lines)``; ``lines[()]`` is the line of the document itself.
     """
-    import yaml  # here, not at the top: a SCALE-Sim .cfg or .csv run reads no YAML and skips its import
-
     text = read_text(path)
-    # libyaml's parser (when PyYAML has it) reads a device file ~10x faster, into the same nodes and lines
-    fast_loader = getattr(yaml, "CSafeLoader", None)
+    key = _cache_key(text)
+    kept = cache.load("yaml", key) if key else None
+    if kept is not None:
+        return kept[0], {tuple(loc): line for loc, line in kept[1]}
+    data, lines = _load(text, path, expected)
+    entry = [data, [[list(loc), line] for loc, line in lines.items()]]
+    if key and _json_exact(entry):
+        cache.store("yaml", key, entry)
+    return data, lines
+
+
+def _json_exact(value: Any) -> bool:
+    """True when JSON gives ``value`` back unchanged (no dates, no integer keys)."""
     try:
-        if fast_loader is not None:
+        return json.loads(json.dumps(value)) == value
+    except (TypeError, ValueError):
+        return False
+
+
+def _cache_key(text: str) -> str | None:
+    """The parse cache's key of ``text``: the text, this module's source and the installed PyYAML."""
+    import importlib.util
+    import os
+
+    if cache.cache_dir() is None:
+        return None
+    spec = importlib.util.find_spec("yaml")
+    if spec is None or spec.origin is None:
+        return None
+    pyyaml = f"{spec.origin} {os.stat(spec.origin).st_mtime_ns}"
+    return f"yamlio {cache.source_digest(__file__)} {pyyaml}\n{text}"
+
+
+def _load(text: str, path: Path, expected: str) -> tuple[Any, dict[Loc, int]]:
+    import yaml
+
+    try:
+        fast = getattr(yaml, "CSafeLoader", None)  # libyaml: ~10x faster, into the same nodes and lines
+        if fast is not None:
             try:
-                return _parse(fast_loader(text), path, expected)
+                return _parse(fast(text), path, expected)
             except yaml.YAMLError:
                 pass  # libyaml words its errors otherwise: the pure-Python parser reports them as always
         return _parse(yaml.SafeLoader(text), path, expected)
@@ -90,9 +129,7 @@ def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -
         raise ConfigError(f"{path}:{line_of(lines, loc[:1])}: {format_loc(loc[:1])}: the file expands to "
                           f"more than {MAX_NODES:,} keys and items (counting what each alias repeats); "
                           "refused before building it")
-    import yaml
-
-    if isinstance(node, yaml.MappingNode):
+    if node.id == "mapping":  # a yaml.MappingNode
         seen: dict[str, int] = {}
         for key, value in node.value:
             name = str(key.value)
@@ -103,7 +140,7 @@ def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -
             seen[name] = line
             lines[loc + (name,)] = line
             _index_lines(value, loc + (name,), lines, path)
-    elif isinstance(node, yaml.SequenceNode):
+    elif node.id == "sequence":
         for i, item in enumerate(node.value):
             lines[loc + (i,)] = item.start_mark.line + 1
             _index_lines(item, loc + (i,), lines, path)

@@ -1,5 +1,4 @@
-"""The public entry point: ``simulate(model, device) -> SimResult`` (map, then run the discrete-event
-simulation).
+"""The public entry point: ``simulate(model, device) -> SimResult`` (map, then run the event simulation).
 
 >>> from hwsim.schedule.simulate import simulate
 >>> result = simulate("workloads/tiny.yaml", "edge_tpu_like")          # doctest: +SKIP
@@ -13,9 +12,9 @@ from pathlib import Path
 
 from hwsim.devices.model import Device, load_device
 from hwsim.schedule.counts import ActionCounts
+from hwsim.schedule.direct import layer_times, moves_no_data
 from hwsim.schedule.mapper import LayerPlan, Mapping
 from hwsim.schedule.models import plan
-from hwsim.schedule.sim import Simulator
 from hwsim.schedule.trace import Trace
 from hwsim.workload.graph import Graph
 
@@ -107,8 +106,7 @@ class SimResult:
         lines = [f"device {self.device.name} ({mhz:g} MHz), model {self.model}", head, "-" * len(head)]
         for r in self.layers:
             lines.append(f"{r.op[:22]:22s} {r.kind[:17]:17s} {r.unit[:10]:10s} {r.precision:5s} "
-                         f"{r.macs:>12,d} "
-                         f"{r.cycles:>10,d} {r.cycles / mhz:>9.2f} {r.compute_cycles:>10,d} "
+                         f"{r.macs:>12,d} {r.cycles:>10,d} {r.cycles / mhz:>9.2f} {r.compute_cycles:>10,d} "
                          f"{r.stall_cycles:>9,d} {r.mac_utilization:>6.1%} {r.offchip_bytes:>10,d}")
             if r.mapping.reason:
                 lines.append(f"    {r.mapping.describe()}")
@@ -121,15 +119,13 @@ class SimResult:
         lines.append(f"latency {self.time_ms:.3f} ms")
         moved = self.totals.bytes_moved()
         if moved:
-            lines.append(
-                "bytes moved: " + ", ".join(f"{lvl} {d} {b:,}" for (lvl, d), b in sorted(moved.items()))
-            )
+            lines.append("bytes moved: " + ", ".join(f"{lvl} {d} {b:,}"
+                                                     for (lvl, d), b in sorted(moved.items())))
         return "\n".join(lines)
 
 
-def simulate(
-    model: Graph | str | Path, device: Device | str | Path, *, record_trace: bool = True
-) -> SimResult:
+def simulate(model: Graph | str | Path, device: Device | str | Path, *,
+             record_trace: bool = True) -> SimResult:
     """Map every op of ``model`` onto ``device`` and run the discrete-event simulation.
 
     Parameters
@@ -152,10 +148,16 @@ def simulate(
     if not isinstance(device, Device):
         device = load_device(device)
     plans = plan(model, device)
-    sim = Simulator(device, plans, record_trace=record_trace)
-    times = sim.run()
+    if not record_trace and moves_no_data(plans):
+        times, trace = layer_times(device, plans), Trace([], device.clock_mhz)
+    else:
+        from hwsim.schedule.sim import Simulator
+
+        sim = Simulator(device, plans, record_trace=record_trace)
+        times = sim.run()
+        trace = sim.trace()
     layers = [_layer_result(device, plan, t) for plan, t in zip(plans, times, strict=True)]
-    result = SimResult(device, model.source or "(graph)", layers, sim.trace())
+    result = SimResult(device, model.source or "(graph)", layers, trace)
     result.totals = ActionCounts.total(layer.counts for layer in layers)
     return result
 

@@ -25,17 +25,19 @@ import math
 import zlib
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim.errors import ConfigError
 from hwsim.schedule.ethos_u.geometry import Kernel, Shape, as_nhwc, elements
-from hwsim.schedule.ethos_u.blocks_u85 import ACTIVATION_TYPES
 from hwsim.schedule.ethos_u.ir import GroupMember, VConn, VOp, VTensor
-from hwsim.schedule.ethos_u.op_group_u85 import GroupQuery, OpGroupU85, TensorInfo
 from hwsim.schedule.ethos_u.supported import npu_ok
 from hwsim.workload.graph import Graph, Op
 from hwsim.workload.nhwc import folded_pad_after
+
+if TYPE_CHECKING:  # the U85's modules load only when a U85 is lowered
+    from hwsim.schedule.ethos_u.op_group_u85 import GroupQuery
 
 ACTIVATIONS = {"relu": "Relu", "relu6": "Relu6", "relu_n1_to_1": "ReluN1To1"}
 LUT_OPS = {"rsqrt", "logistic", "tanh", "hard_swish", "gelu", "exp", "log", "elu"}
@@ -43,7 +45,7 @@ VIEW_OPS = {"reshape", "squeeze", "expand_dims", "flatten", "identity"}
 CPU_FLOAT_OPS = {"dequantize", "neg", "quantize"}
 ELEMENTWISE = {"add": "Add", "sub": "Sub", "mul": "Mul", "maximum": "Maximum", "minimum": "Minimum"}
 SCALAR = (1, 1, 1, 1)
-FUSED_TYPES = ACTIVATION_TYPES | {"Transpose", "Reverse"}  # U85: ops that fuse into the op before them
+FUSED_NON_ACTIVATIONS = frozenset({"Transpose", "Reverse"})  # U85: fuse into the op before, as activations do
 
 
 def _bits(graph: Graph, name: str) -> int:
@@ -686,6 +688,9 @@ def pack_u85(ops: list[VOp]) -> list[VOp]:
 def _grow_group(primary: VOp, ops: list[VOp], start: int) -> int:
     """Add the ops from ``start`` on to ``primary``'s group while they can join; the index of the first
     that cannot."""
+    from hwsim.schedule.ethos_u.blocks_u85 import ACTIVATION_TYPES
+    from hwsim.schedule.ethos_u.op_group_u85 import OpGroupU85
+
     group = OpGroupU85(_group_query(primary))
     members = [GroupMember(primary.type, primary, primary.ifm, primary.ofm, primary.ifm2, primary.perm)]
     key, last, i = 0, primary, start
@@ -696,7 +701,7 @@ def _grow_group(primary: VOp, ops: list[VOp], start: int) -> int:
         key = group.add(_group_query(nxt), [key])
         if key is None:
             break
-        if nxt.type in FUSED_TYPES:
+        if nxt.type in ACTIVATION_TYPES or nxt.type in FUSED_NON_ACTIVATIONS:
             members.append(_fuse(primary, last, nxt))
         else:
             _chain(primary, nxt)
@@ -781,6 +786,8 @@ def _is_slice(conn: VConn) -> bool:
 
 def _group_query(op: VOp) -> GroupQuery:
     """The op as an op group sees it (``CreateOpGroupQuery``)."""
+    from hwsim.schedule.ethos_u.op_group_u85 import GroupQuery, TensorInfo
+
     def info(conn: VConn, transpose: str = "None") -> TensorInfo:
         t = conn.tensor
         return TensorInfo(id(t), f"int{t.bits}", conn.shape, transpose, is_const=t.is_constant,

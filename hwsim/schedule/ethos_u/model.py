@@ -33,7 +33,6 @@ from hwsim.schedule.ethos_u.network import OpResult, estimate
 from hwsim.schedule.ethos_u.scheduler import Scheduler
 from hwsim.schedule.ethos_u.system import memory_system
 from hwsim.schedule.mapper import LayerPlan, Mapping, Tile, Transfer, precision_of
-from hwsim.workload.as_tflite import as_tflite
 from hwsim.workload.graph import Graph
 from hwsim.workload.opdefs import mac_count
 
@@ -55,6 +54,8 @@ def plan_vela(graph: Graph, device: Device) -> list[LayerPlan]:
                            spec.arena_cache_size_bytes)
     lowered, origin = graph, list(range(len(graph.ops)))
     if graph.format == "onnx":  # Vela reads TFLite: the network a TFLite conversion of the model gives
+        from hwsim.workload.as_tflite import as_tflite
+
         converted = as_tflite(graph)
         lowered, origin = converted.graph, converted.origin
     ops = lower(lowered, fam.name)

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from hwsim.schedule.ethos_u import estimator as est
 from hwsim.schedule.ethos_u.blocks import BlockConfig, BlockQuery
-from hwsim.schedule.ethos_u.blocks_u85 import unpermute
 from hwsim.schedule.ethos_u.cascades import CascadeBuilder, CascadeInfo
-from hwsim.schedule.ethos_u.estimator_u85 import GroupOp
 from hwsim.schedule.ethos_u.family import U55Family
 from hwsim.schedule.ethos_u.geometry import Shape, div_up, elements, required_input_size, round_down, round_up
 from hwsim.schedule.ethos_u.ir import VConn, VOp, VTensor
@@ -35,6 +34,9 @@ from hwsim.schedule.ethos_u.weight_encoding import (
     encode_scales,
     encode_weights,
 )
+
+if TYPE_CHECKING:  # the U85's modules load only when a U85 is scheduled
+    from hwsim.schedule.ethos_u.estimator_u85 import GroupOp
 
 OFM_SPLIT_DEPTH = 16
 STARTUP_DELAY_CYCLES = 1000
@@ -194,6 +196,10 @@ class Scheduler:
         A tensor passed within the group (fused or chained) has no memory (InitPerfQuery's feature-map
         records).
         """
+        if not op.group:  # no op group: every op on U55 and U65, a lone one on U85
+            return ()
+        from hwsim.schedule.ethos_u.estimator_u85 import GroupOp
+
         internal = {id(t) for t in op.internal_tensors()}
 
         def fm(conn: VConn | None) -> est.FeatureMap | None:
@@ -895,6 +901,8 @@ def weight_depth(op: VOp, ofm: Shape) -> int:
     moved them."""
     if op.weights is None or op.perm is None:
         return ofm[3]
+    from hwsim.schedule.ethos_u.blocks_u85 import unpermute
+
     return unpermute(ofm, transpose_type(op.perm))[3]
 
 
