@@ -23,7 +23,7 @@ def test_model_goldens_pass_on_the_float_engine():
     """The TFLite and ONNX whole-model tests pass with every GEMM on float32 BLAS tiles."""
     env = dict(os.environ, HWSIM_VNNI="0")
     tests = [str(HERE / "test_tflite_models.py"), str(HERE / "test_onnx_models.py")]
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *tests],
                          cwd=HERE.parents[1], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and " failed" not in run.stdout
