@@ -9,7 +9,7 @@ from tests.allowed_skips import ALLOWED, allowed
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _run(tmp_path, files: dict[str, str]) -> subprocess.CompletedProcess:
+def _run(tmp_path, files: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     """pytest on a scratch tree with the gate registered as it is in CI."""
     (tmp_path / "conftest.py").write_text(
         f"import sys\nsys.path.insert(0, {str(REPO)!r})\nfrom tests.conftest import UnlistedSkips\n\n\n"
@@ -18,7 +18,7 @@ def _run(tmp_path, files: dict[str, str]) -> subprocess.CompletedProcess:
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
 
@@ -43,6 +43,17 @@ def test_a_listed_skip_passes_and_others_fail_the_run(tmp_path):
     assert "tests/test_import.py: " in summary and "no_such_module_here" in summary
     assert "tests/experiment/test_report.py" not in summary
     assert "tests/test_wrong_reason.py::test_report_html_script_parses: flaky" in summary
+
+
+def test_the_gate_holds_on_worker_processes(tmp_path):
+    """The suite runs on pytest-xdist workers (pyproject addopts): skips reported by a worker still fail."""
+    unlisted = {"tests/test_other.py":
+                "import pytest\n\n\ndef test_x():\n    pytest.skip('no reason given')\n"}
+    run = _run(tmp_path, {"tests/experiment/test_report.py": LISTED, **unlisted}, "-n", "2")
+    assert run.returncode == 1, run.stdout + run.stderr
+    summary = run.stdout.split("skips not listed in tests/allowed_skips.py")[1]
+    assert "tests/test_other.py::test_x: no reason given" in summary
+    assert "tests/experiment/test_report.py" not in summary
 
 
 def test_every_entry_names_what_runs_it():
