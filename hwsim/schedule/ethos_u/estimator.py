@@ -19,7 +19,8 @@ hands the simulator.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 
 from hwsim.schedule.ethos_u.arch import (
     ACT_CLAMP,
@@ -91,6 +92,30 @@ class PerfQuery:
     fast_weights: bool = False  # U85: weights encoded for the fast weight decoder
     sparse_weights: bool = False  # U85: 2:4 sparse weights (half the MAC cycles)
     group: tuple = ()  # U85: the op group, this op first (estimator_u85.GroupOp); empty for a lone op
+
+
+# The PerfQuery fields that are hashable as they are; the feature maps and the op group are keyed by value.
+_PLAIN_FIELDS = ("op_type", "kernel", "config", "activation", "const_memory", "has_scales", "weight_staging",
+                 "encoded_weight_bytes", "encoded_scale_bytes", "first_weight_dma_bytes", "tmp_memory",
+                 "scheduling", "transpose", "reverse", "fast_weights", "sparse_weights")
+_plain = attrgetter(*_PLAIN_FIELDS)
+if {f.name for f in fields(PerfQuery)} != {*_PLAIN_FIELDS, "ifm", "ofm", "ifm2", "group"}:
+    raise ImportError("query_key does not cover every PerfQuery field")
+
+
+def _map_key(fm: FeatureMap | None) -> tuple | None:
+    return None if fm is None else (fm.shape, fm.bits, fm.memory, fm.format)
+
+
+def query_key(q: PerfQuery) -> tuple:
+    """Everything an estimate depends on, as a hashable value: equal keys give equal estimates.
+
+    The scheduler asks the same questions many times (every candidate schedule re-costs its ops), so the
+    families memoise their answers on this key (:class:`~hwsim.schedule.ethos_u.family.U55Family`).
+    """
+    group = tuple((g.op_type, _map_key(g.ifm), _map_key(g.ofm), _map_key(g.ifm2), g.transpose, g.reverse)
+                  for g in q.group)
+    return _plain(q), _map_key(q.ifm), _map_key(q.ofm), _map_key(q.ifm2), group
 
 
 @dataclass

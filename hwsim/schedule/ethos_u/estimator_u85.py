@@ -36,7 +36,9 @@ holds in ``float`` is float32 here.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -63,6 +65,15 @@ from hwsim.schedule.ethos_u.estimator import (FIRST, LAST, ElementAccess, Featur
 from hwsim.schedule.ethos_u.geometry import Shape, div_up, elements
 
 f32 = np.float32
+_F32 = struct.Struct("f")
+_F32_EXACT = 1 << 24  # every int of at most this magnitude is a float32
+
+
+def _to_f32(x: float) -> float:
+    """``x`` rounded to float32 (to nearest, ties to even), without a numpy scalar."""
+    return _F32.unpack(_F32.pack(x))[0]
+
+
 _MAC_OPS = frozenset({CONV, DEPTHWISE, POOL, REDUCE_SUM, REDUCE_MINMAX, ARGMAX})
 _POOL_LIKE = frozenset({POOL, REDUCE_MINMAX, ARGMAX})
 _BINARY_ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Minimum", "Maximum", "SHL", "SHR", "Div", "LogicalAnd",
@@ -111,7 +122,7 @@ class MemoryAccessCycles:
 
 def _min_shape(a: Shape, block) -> tuple[int, ...]:
     """``Shape::Min`` of a feature map and a block: as many axes as the shorter has."""
-    return tuple(min(x, y) for x, y in zip(a[-len(block):], block))
+    return tuple(map(min, a[-len(block):], block))
 
 
 def channel_bandwidth(arch: EthosU85Config, memory: Memory, channel: int) -> float:
@@ -121,12 +132,19 @@ def channel_bandwidth(arch: EthosU85Config, memory: Memory, channel: int) -> flo
     at most 80% of its outstanding transactions per port; at the memory's latency that is 80% of
     ``burst x transactions / latency``, never more than the memory's own bandwidth.
     """
+    read_buffers = 0 if channel == WRITE else arch.channel_read_buffers[channel - 1]
+    return _channel_bandwidth(memory, channel, read_buffers)
+
+
+@lru_cache(maxsize=1024)
+def _channel_bandwidth(memory: Memory, channel: int, read_buffers: int) -> float:
+    """:func:`channel_bandwidth` of a channel with ``read_buffers`` (asked thousands of times per network)."""
     burst_words = max(memory.burst_bytes // 16, 1)
     if channel == WRITE:
         outstanding, latency, buffer_limit = memory.max_writes, memory.write_latency, math.inf
     else:
         outstanding, latency = memory.max_reads, memory.read_latency
-        buffer_limit = float(f32(arch.channel_read_buffers[channel - 1]) / f32(burst_words))
+        buffer_limit = float(f32(read_buffers) / f32(burst_words))
     transactions = f32(min(buffer_limit, float(f32(outstanding * memory.ports_used * 0.8))))
     if latency == 0:
         return float(f32(memory.bandwidth))
@@ -135,8 +153,11 @@ def channel_bandwidth(arch: EthosU85Config, memory: Memory, channel: int) -> flo
 
 
 def _cycles_at(nbytes: int, bandwidth: float) -> int:
-    """``int64(bytes / bandwidth)`` in float32, as Vela divides by its float bandwidths."""
-    return int(f32(nbytes) / f32(bandwidth))
+    """``int64(bytes / bandwidth)`` in float32, as Vela divides by its float bandwidths (a float32 quotient
+    is the double quotient of the float32 operands rounded to float32)."""
+    if type(nbytes) is not int or not -_F32_EXACT <= nbytes <= _F32_EXACT:
+        nbytes = _to_f32(nbytes)
+    return int(_to_f32(nbytes / _to_f32(bandwidth)))
 
 
 def memory_transfer(

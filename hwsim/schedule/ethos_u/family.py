@@ -10,6 +10,7 @@ U85.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 
 from hwsim.schedule.ethos_u import blocks
 from hwsim.schedule.ethos_u import estimator as est
@@ -23,9 +24,13 @@ class U55Family:
 
     name = "u55"
     min_depth_granule = 16  # Vela's MinimumDepthGranule: the OFM split depth
+    memo_limit = 1 << 16  # estimates kept per family before the memo starts afresh
 
     def __init__(self, arch) -> None:
         self.arch = arch
+        # query_key -> answer: every candidate schedule re-costs its ops, and a sweep re-plans the same ops
+        self._cycles: dict[tuple, tuple[int, int]] = {}
+        self._access: dict[tuple, est.ElementAccess] = {}
 
     def block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
         """The block config Vela picks (a transpose searches on its unpermuted output)."""
@@ -34,11 +39,29 @@ class U55Family:
         return blocks.find_block_config(self.arch, q)
 
     def op_cycles(self, q: est.PerfQuery) -> tuple[int, int]:
-        """NPU cycles and MACs."""
-        return est.op_cycles(self.arch, q)
+        """NPU cycles and MACs (memoised on :func:`~.estimator.query_key`)."""
+        key = est.query_key(q)
+        answer = self._cycles.get(key)
+        if answer is None:
+            if len(self._cycles) >= self.memo_limit:
+                self._cycles.clear()
+            answer = self._cycles[key] = self._op_cycles(q)
+        return answer
 
     def element_access(self, q: est.PerfQuery) -> est.ElementAccess:
-        """Elements each operand moves."""
+        """Elements each operand moves (memoised: equal queries share one answer, which callers only read)."""
+        key = est.query_key(q)
+        answer = self._access.get(key)
+        if answer is None:
+            if len(self._access) >= self.memo_limit:
+                self._access.clear()
+            answer = self._access[key] = self._element_access(q)
+        return answer
+
+    def _op_cycles(self, q: est.PerfQuery) -> tuple[int, int]:
+        return est.op_cycles(self.arch, q)
+
+    def _element_access(self, q: est.PerfQuery) -> est.ElementAccess:
         return est.element_access(self.arch, q)
 
     def to_bytes(self, q: est.PerfQuery, access: est.ElementAccess) -> est.ElementAccess:
@@ -79,8 +102,10 @@ class U55Family:
         return 0
 
 
+@lru_cache(maxsize=None)
 def family(accelerator: str) -> U55Family:
-    """The family object of an accelerator config name (``ethos-u55-128``, ``ethos-u85-256`` ...)."""
+    """The family object of an accelerator config name (``ethos-u55-128``, ``ethos-u85-256`` ...), one per
+    name, so that its memoised estimates serve every network planned on that accelerator."""
     if accelerator in ACCELERATORS:
         return U55Family(ACCELERATORS[accelerator])
     from hwsim.schedule.ethos_u.arch_u85 import U85_ACCELERATORS

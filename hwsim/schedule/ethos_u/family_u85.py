@@ -23,10 +23,10 @@ class U85Family(U55Family):
     def block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
         return _u85_block_config(self.arch, q)
 
-    def op_cycles(self, q: est.PerfQuery) -> tuple[int, int]:
+    def _op_cycles(self, q: est.PerfQuery) -> tuple[int, int]:
         return est85.op_cycles(self.arch, q)
 
-    def element_access(self, q: est.PerfQuery) -> est.ElementAccess:
+    def _element_access(self, q: est.PerfQuery) -> est.ElementAccess:
         return est85.element_access(self.arch, q)
 
     def to_bytes(self, q: est.PerfQuery, access: est.ElementAccess) -> est.ElementAccess:

@@ -36,6 +36,10 @@ class LRMemory:
         """Bytes in use other than weight buffers."""
         return self.op + self.cascade + self.nonlocal_
 
+    def copy(self) -> LRMemory:
+        """A copy another schedule may change."""
+        return LRMemory(self.op, self.buffering, self.cascade, self.nonlocal_)
+
 
 @dataclass(eq=False)
 class LiveRange:

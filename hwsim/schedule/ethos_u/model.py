@@ -65,13 +65,15 @@ def plan_vela(graph: Graph, device: Device) -> list[LayerPlan]:
     by_source: dict[int | None, list[OpResult]] = defaultdict(list)
     for r in results:
         by_source[None if r.op.source is None else origin[r.op.source]].append(r)
+    levels = device.levels
     return [
-        _layer_plan(graph, op, by_source.get(i, []), device, fam.arch.total_macs)
+        _layer_plan(graph, op, by_source.get(i, []), device, levels, fam.arch.total_macs)
         for i, op in enumerate(graph.ops)
     ]
 
 
-def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_per_cycle: int) -> LayerPlan:
+def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, device_levels: list,
+                macs_per_cycle: int) -> LayerPlan:
     w_bits, a_bits, acc_bits = precision_of(graph, op)
     pair = f"{w_bits}x{a_bits}"
     # a view Vela removes, shape arithmetic folded away, a Quantize of a requantized QDQ group
@@ -84,7 +86,7 @@ def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_
         )
     mac_unit = device.spec.mac_array.name
     vector_unit = device.spec.vector_units[0].name if device.spec.vector_units else mac_unit
-    levels = {m.name: i for i, m in enumerate(device.levels)}
+    levels = {m.name: i for i, m in enumerate(device_levels)}
     counts = ActionCounts()
     tiles = []
     traffic: dict[tuple[str, str, str], int] = {}
@@ -103,7 +105,7 @@ def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_
             i = levels[level]
             if t.access_cycles:
                 streams.append(Transfer("inputs", i, i, t.read_bytes + t.write_bytes, 8, t.access_cycles))
-            if device.levels[i].kind == "off_chip":
+            if device_levels[i].kind == "off_chip":
                 offchip += t.read_bytes + t.write_bytes
         for (name, action, operand), n in r.operands.items():
             level = LEVEL_NAMES.get(name, name)

@@ -16,7 +16,7 @@ of ethos-u-vela 5.2.0.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hwsim.schedule.ethos_u import estimator as est
@@ -152,6 +152,8 @@ class Scheduler:
         self.all_ops = ops
         self.ops = [op for op in ops if op.parent is None]
         self._encodings: dict[tuple, EncodedWeights | None] = {}
+        # id(op) -> group_ops(op); valid while tensors keep their memory and layout (see apply_cascades)
+        self._groups: dict[int, tuple[GroupOp, ...]] = {}
 
     # -- tensors ------------------------------------------------------------------------------------------
     @staticmethod
@@ -168,8 +170,13 @@ class Scheduler:
     @staticmethod
     def copy_cost(cost: OpCost | None) -> OpCost | None:
         """A copy of a cost another schedule may change."""
-        return None if cost is None else replace(cost, weight_buffers=list(cost.weight_buffers),
-                                                 depth_slices=list(cost.depth_slices))
+        if cost is None:
+            return None
+        out = object.__new__(OpCost)  # a shallow copy, as dataclasses.replace makes but faster
+        out.__dict__.update(cost.__dict__)
+        out.weight_buffers = list(cost.weight_buffers)
+        out.depth_slices = list(cost.depth_slices)
+        return out
 
     def in_staging(self, t: VTensor) -> bool:
         """True when a (non-constant) tensor lives in the staging memory."""
@@ -198,6 +205,12 @@ class Scheduler:
         """
         if not op.group:  # no op group: every op on U55 and U65, a lone one on U85
             return ()
+        cached = self._groups.get(id(op))
+        if cached is None:
+            cached = self._groups[id(op)] = self._group_ops(op)
+        return cached
+
+    def _group_ops(self, op: VOp) -> tuple[GroupOp, ...]:
         from hwsim.schedule.ethos_u.estimator_u85 import GroupOp
 
         internal = {id(t) for t in op.internal_tensors()}
@@ -274,8 +287,8 @@ class Scheduler:
             False: cost.config,
             True: self.block_config(op, cost.stripe, cost.stripe_input, ifm2, sparse=True),
         }
-        cycles = {sparse: self.fam.op_cycles(self.perf_query(op, replace(cost, config=configs[sparse]),
-                                                             fmt=WeightFormat(sparse=sparse)))[0]
+        cycles = {sparse: self.fam.op_cycles(self.perf_query(op, cost, fmt=WeightFormat(sparse=sparse),
+                                                             config=configs[sparse]))[0]
                   for sparse in (False, True)}
         allowed = {"fast": "fast" in formats, "sparse": cycles[True] <= cycles[False]}
         best = None
@@ -316,17 +329,18 @@ class Scheduler:
         return cost
 
     def perf_query(self, op: VOp, cost: OpCost, ofm_depth: int | None = None, scheduling: int = est.SINGLE,
-                   with_weights: bool = True, fmt: WeightFormat = DEFAULT_FORMAT) -> est.PerfQuery:
+                   with_weights: bool = True, fmt: WeightFormat = DEFAULT_FORMAT,
+                   config: BlockConfig | None = None) -> est.PerfQuery:
         """Vela's InitPerfQuery: the op at full shape (or ``ofm_depth`` of it) with its weight details.
 
         ``fmt`` is the weight format the estimate assumes: Vela's schedules cost ops in the default format,
-        its buffering and final estimates in the one chosen.
+        its buffering and final estimates in the one chosen. ``config`` replaces the cost's block config.
         """
         ofm_shape = op.ofm.shape if ofm_depth is None else (*op.ofm.shape[:3], ofm_depth)
         q = est.PerfQuery(
             op.type,
             op.kernel,
-            cost.config,
+            config or cost.config,
             self.feature_map(op.ifm),
             self.feature_map(op.ofm, ofm_shape),
             self.feature_map(op.ifm2) if op.ifm2 is not None else None,
@@ -518,7 +532,8 @@ class Scheduler:
         ``limit_bytes``."""
         limit = min(1 << 30, limit_bytes)
         end = len(self.ops) if end is None else end
-        out = Schedule(list(ref.costs), dict(ref.cascades), [replace(m) for m in ref.memory], ref.peak_bytes)
+        out = Schedule(list(ref.costs), dict(ref.cascades), [m.copy() for m in ref.memory],
+                       ref.peak_bytes)
         prev = prev_index
         for i in range(start, end):
             op = self.ops[i]
@@ -851,10 +866,12 @@ class Scheduler:
             from hwsim.schedule.ethos_u.fast_storage import allocate_feature_maps
 
             allocate_feature_maps(self, chosen)
+            self._groups.clear()  # feature maps moved
         return chosen
 
     def apply_cascades(self, sched: Schedule) -> None:
         """Rolling buffers live in staging memory, shaped as the cascade needs (ApplySchedule)."""
+        self._groups.clear()  # the op groups' feature maps change memory and layout
         for op, cost in zip(self.ops, sched.costs):
             if cost is None or not cost.cascade:
                 continue
