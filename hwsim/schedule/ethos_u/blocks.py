@@ -10,8 +10,8 @@ search is vectorised here, in float32 as Vela computes it, so that ties fall the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, fields
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -90,6 +90,13 @@ class BlockConfig:
     prev: BlockConfig | None = None  # the elementwise-multiply config of a U55 MatMul
     ofm_ublock: tuple[int, int, int] | None = None  # U85: the OFM micro-block the op runs with
     acc48: bool = False  # U85: 48-bit accumulators (stored in 64 bits)
+
+    @cached_property
+    def key(self) -> tuple:
+        """The fields' values (``prev`` as its key), made once: the estimate memo's keys hash and compare
+        them without Python calls."""
+        values = (getattr(self, f.name) for f in fields(self))
+        return tuple(v.key if isinstance(v, BlockConfig) else v for v in values)
 
     def ofm4(self) -> Shape:
         """The OFM block as an NHWC shape."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from operator import attrgetter
 
 from hwsim.schedule.ethos_u.arch import (
@@ -56,6 +57,12 @@ class Memory:
     ports_used: int = 1  # U85: AXI ports (its channel bandwidth counts outstanding transactions per port)
     max_reads: int = 1  # U85: outstanding read transactions per port
     max_writes: int = 1  # U85: outstanding write transactions per port
+
+    @cached_property
+    def key(self) -> tuple:
+        """The fields' values, made once: the estimate memo's keys hash and compare them without Python
+        calls."""
+        return tuple(getattr(self, f.name) for f in fields(self))
 
 
 @dataclass
@@ -94,17 +101,21 @@ class PerfQuery:
     group: tuple = ()  # U85: the op group, this op first (estimator_u85.GroupOp); empty for a lone op
 
 
-# The PerfQuery fields that are hashable as they are; the feature maps and the op group are keyed by value.
-_PLAIN_FIELDS = ("op_type", "kernel", "config", "activation", "const_memory", "has_scales", "weight_staging",
-                 "encoded_weight_bytes", "encoded_scale_bytes", "first_weight_dma_bytes", "tmp_memory",
-                 "scheduling", "transpose", "reverse", "fast_weights", "sparse_weights")
+# The PerfQuery fields query_key reads as they are; the others are keyed by value.
+_PLAIN_FIELDS = ("op_type", "activation", "has_scales", "encoded_weight_bytes", "encoded_scale_bytes",
+                 "first_weight_dma_bytes", "scheduling", "transpose", "reverse", "fast_weights",
+                 "sparse_weights")
 _plain = attrgetter(*_PLAIN_FIELDS)
-if {f.name for f in fields(PerfQuery)} != {*_PLAIN_FIELDS, "ifm", "ofm", "ifm2", "group"}:
+if {f.name for f in fields(PerfQuery)} != {*_PLAIN_FIELDS, "kernel", "config", "ifm", "ofm", "ifm2", "group",
+                                           "const_memory", "weight_staging", "tmp_memory"}:
     raise ImportError("query_key does not cover every PerfQuery field")
 
 
-def _map_key(fm: FeatureMap | None) -> tuple | None:
-    return None if fm is None else (fm.shape, fm.bits, fm.memory, fm.format)
+def map_key(fm: FeatureMap | None) -> tuple | None:
+    """A feature map as a hashable value (the map itself may change)."""
+    if fm is None:
+        return None
+    return fm.shape, fm.bits, fm.memory.key if fm.memory is not None else None, fm.format
 
 
 def query_key(q: PerfQuery) -> tuple:
@@ -113,9 +124,10 @@ def query_key(q: PerfQuery) -> tuple:
     The scheduler asks the same questions many times (every candidate schedule re-costs its ops), so the
     families memoise their answers on this key (:class:`~hwsim.schedule.ethos_u.family.U55Family`).
     """
-    group = tuple((g.op_type, _map_key(g.ifm), _map_key(g.ofm), _map_key(g.ifm2), g.transpose, g.reverse)
-                  for g in q.group)
-    return _plain(q), _map_key(q.ifm), _map_key(q.ofm), _map_key(q.ifm2), group
+    const, staging, tmp = q.const_memory, q.weight_staging, q.tmp_memory
+    return (_plain(q), q.kernel.key, q.config.key, map_key(q.ifm), map_key(q.ofm), map_key(q.ifm2),
+            const.key if const else None, staging.key if staging else None, tmp.key if tmp else None,
+            tuple(g.key for g in q.group))
 
 
 @dataclass

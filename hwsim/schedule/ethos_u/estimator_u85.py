@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -61,7 +61,7 @@ from hwsim.schedule.ethos_u.arch_u85 import (
 )
 from hwsim.schedule.ethos_u.blocks_u85 import ACTIVATION_TYPES, BRANCH, DMA, SUBKERNEL_MAX, hw_op
 from hwsim.schedule.ethos_u.estimator import (FIRST, LAST, ElementAccess, FeatureMap, Memory, PerfQuery,
-                                              storage_rounding)
+                                              map_key, storage_rounding)
 from hwsim.schedule.ethos_u.geometry import Shape, div_up, elements
 
 f32 = np.float32
@@ -107,6 +107,17 @@ class GroupOp:
     transpose: str = "None"
     reverse: str = "None"
 
+    @cached_property
+    def key(self) -> tuple:
+        """The op as a hashable value for :func:`~hwsim.schedule.ethos_u.estimator.query_key`, made once (the
+        scheduler makes an op's group anew whenever its maps move)."""
+        return (self.op_type, map_key(self.ifm), map_key(self.ofm), map_key(self.ifm2), self.transpose,
+                self.reverse)
+
+
+if [f.name for f in fields(GroupOp)] != ["op_type", "ifm", "ofm", "ifm2", "transpose", "reverse"]:
+    raise ImportError("GroupOp.key does not cover every GroupOp field")
+
 
 @dataclass(frozen=True)
 class MemoryAccessCycles:
@@ -133,12 +144,17 @@ def channel_bandwidth(arch: EthosU85Config, memory: Memory, channel: int) -> flo
     ``burst x transactions / latency``, never more than the memory's own bandwidth.
     """
     read_buffers = 0 if channel == WRITE else arch.channel_read_buffers[channel - 1]
-    return _channel_bandwidth(memory, channel, read_buffers)
+    key = (memory.key, channel, read_buffers)  # asked thousands of times per network: kept
+    bandwidth = _BANDWIDTHS.get(key)
+    if bandwidth is None:
+        bandwidth = _BANDWIDTHS[key] = _channel_bandwidth(memory, channel, read_buffers)
+    return bandwidth
 
 
-@lru_cache(maxsize=1024)
+_BANDWIDTHS: dict[tuple, float] = {}
+
+
 def _channel_bandwidth(memory: Memory, channel: int, read_buffers: int) -> float:
-    """:func:`channel_bandwidth` of a channel with ``read_buffers`` (asked thousands of times per network)."""
     burst_words = max(memory.burst_bytes // 16, 1)
     if channel == WRITE:
         outstanding, latency, buffer_limit = memory.max_writes, memory.write_latency, math.inf
