@@ -30,6 +30,7 @@ from hwsim.schedule.ethos_u.lowering import transpose_type
 from hwsim.schedule.ethos_u.system import MemorySystem
 from hwsim.schedule.ethos_u.weight_encoding import (
     EncodedWeights,
+    EncodingParams,
     WeightsNotSparse,
     encode_scales,
     encode_weights,
@@ -152,6 +153,7 @@ class Scheduler:
         self.all_ops = ops
         self.ops = [op for op in ops if op.parent is None]
         self._encodings: dict[tuple, EncodedWeights | None] = {}
+        self._params: dict[tuple, EncodingParams] = {}  # encoding_params, asked again for every encoding
         # id(op) -> group_ops(op); valid while tensors keep their memory and layout (see apply_cascades)
         self._groups: dict[int, tuple[GroupOp, ...]] = {}
 
@@ -253,7 +255,11 @@ class Scheduler:
 
         Raises WeightsNotSparse when ``fmt`` is sparse and the weights are not.
         """
-        params = self.fam.encoding_params(config, op.ifm.bits, op.kernel, fmt.fast, fmt.sparse)
+        params_key = (config.key, op.ifm.bits, op.kernel.key, fmt.fast, fmt.sparse)
+        params = self._params.get(params_key)
+        if params is None:
+            params = self._params[params_key] = self.fam.encoding_params(config, op.ifm.bits, op.kernel,
+                                                                         fmt.fast, fmt.sparse)
         if op.weights is None:
             return encode_scales(op.ofm.shape[3], params, slices) if op.has_scales else None
         key = (id(op), params, tuple(slices))
@@ -426,15 +432,23 @@ class Scheduler:
         visible = run = slice_cycles = 0
         sched = est.SINGLE if n_slices == 1 else est.FIRST
         transfer_required = weights is not None and wgt_mem != self.mem.const
+        # slices are mostly of one depth and one size: each distinct one is costed once
+        cycles_of: dict[tuple[int, int], int] = {}
+        transfers: dict[int, int] = {}
         for i in range(n_slices):
             depth = slices[i + 1] - slices[i]
             if i == n_slices - 1 and i != 0:
                 sched = est.LAST
-            q.ofm.shape = (*q.ofm.shape[:3], depth)
-            q.scheduling = sched
-            slice_cycles = self.fam.op_cycles(q)[0]
+            slice_cycles = cycles_of.get((depth, sched))
+            if slice_cycles is None:
+                q.ofm.shape = (*q.ofm.shape[:3], depth)
+                q.scheduling = sched
+                slice_cycles = cycles_of[depth, sched] = self.fam.op_cycles(q)[0]
             if transfer_required:
-                transfer = self.fam.mem_to_mem(wgt_mem, self.mem.const, weights.range_sizes[i])
+                nbytes = weights.range_sizes[i]
+                transfer = transfers.get(nbytes)
+                if transfer is None:
+                    transfer = transfers[nbytes] = self.fam.mem_to_mem(wgt_mem, self.mem.const, nbytes)
                 if transfer > slack_cycles:
                     visible += transfer - slack_cycles
             run += slice_cycles
