@@ -31,10 +31,19 @@ class U55Family:
         # query_key -> answer: every candidate schedule re-costs its ops, and a sweep re-plans the same ops
         self._cycles: dict[tuple, tuple[int, int]] = {}
         self._access: dict[tuple, est.ElementAccess] = {}
+        self._configs: dict[blocks.BlockQuery, blocks.BlockConfig] = {}
 
     def block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
-        """The block config Vela picks (a transpose searches on its unpermuted output)."""
-        if q.op_type == "Transpose":
+        """The block config Vela picks (memoised: every schedule asks again for the same stripes)."""
+        config = self._configs.get(q)
+        if config is None:
+            if len(self._configs) >= self.memo_limit:
+                self._configs.clear()
+            config = self._configs[q] = self._block_config(q)
+        return config
+
+    def _block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
+        if q.op_type == "Transpose":  # a transpose searches on its unpermuted output
             q = replace(q, ofm_shape=q.ifm_shape)
         return blocks.find_block_config(self.arch, q)
 

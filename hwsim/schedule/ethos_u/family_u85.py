@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from hwsim.schedule.ethos_u import blocks, blocks_u85
 from hwsim.schedule.ethos_u import estimator as est
 from hwsim.schedule.ethos_u import estimator_u85 as est85
@@ -20,8 +18,8 @@ class U85Family(U55Family):
 
     name = "u85"
 
-    def block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
-        return _u85_block_config(self.arch, q)
+    def _block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
+        return blocks_u85.find_block_config(self.arch, q)
 
     def _op_cycles(self, q: est.PerfQuery) -> tuple[int, int]:
         return est85.op_cycles(self.arch, q)
@@ -84,10 +82,3 @@ class U85Family(U55Family):
     def lut_transfer(self, source: est.Memory, ifm_bits: int) -> int:
         """Cycles to copy a LUT op's table from ``source`` into the LUT RAM (EstimateFullOpPerformance)."""
         return est85.mem_to_mem_cycles(self.arch, est85.LUT_MEMORY, source, U85_LUT_BYTES[ifm_bits])
-
-
-
-@lru_cache(maxsize=8192)
-def _u85_block_config(arch, q: blocks.BlockQuery) -> blocks.BlockConfig:
-    """U85 block configs are searched again and again for the same stripes: keep them."""
-    return blocks_u85.find_block_config(arch, q)
