@@ -227,3 +227,6 @@ def depthwise_requantize(
                 out_w * out_c,
             )
     return out
+
+
+jit_cache.adopt(globals())  # every kernel above: hwsim's checked cache (see jit_cache)
