@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.published_figures import CORAL_USB, HEXAGON, Figure  # noqa: E402
+from benchmarks.published_figures import CORAL_DESKTOP_CPU_MS, CORAL_USB, HEXAGON, Figure  # noqa: E402
 from hwsim.devices.model import Device, load_device  # noqa: E402
 from hwsim.importers.yaml_layers import dump_layers_yaml, graph_to_layers, load_layers_yaml  # noqa: E402
 from hwsim.schedule.simulate import simulate  # noqa: E402
@@ -149,12 +149,30 @@ def fit(figures: tuple[Figure, ...], device: Device) -> list[str]:
     return [line]
 
 
+def host_rate(device: Device) -> list[str]:
+    """The host CPU's MAC rate from Coral's "Desktop CPU" column: each network's MACs over its CPU-only time,
+    and the median, as ``macs_per_lane_per_cycle`` of the device's ``on_host`` unit."""
+    from hwsim.schedule.edgetpu_compiler import host_unit
+
+    lines, rates = [], []
+    for network, ms in CORAL_DESKTOP_CPU_MS.items():
+        macs = load_layers_yaml(PUBLISHED / f"{network}.yaml").mac_count()
+        rates.append(macs / ms / 1e6)
+        lines.append(f"{network}: {macs / 1e9:.2f} GMAC in {ms:g} ms, {rates[-1]:.2f} GMAC/s")
+    unit = device.vector_unit(host_unit(device))
+    lanes = max(1, unit.vector_bits // 8) * unit.count
+    per_cycle = statistics.median(rates) * 1e9 / (device.clock_mhz * 1e6)
+    lines.append(f"median {statistics.median(rates):.2f} GMAC/s = {per_cycle:.2f} MACs per {device.clock_mhz:g} "
+                 f"MHz device cycle = macs_per_lane_per_cycle {per_cycle / lanes:.2f} over {lanes} lanes")
+    return lines
+
+
 TABLES = {"edge_tpu_like": CORAL_USB, "hexagon_like": HEXAGON}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("export", "table", "fit"))
+    parser.add_argument("action", choices=("export", "table", "fit", "host-rate"))
     parser.add_argument("--models", default=str(ROOT / "benchmarks" / ".models"))
     parser.add_argument("--device", default="edge_tpu_like", choices=sorted(TABLES))
     parser.add_argument("networks", nargs="*", help="export only these networks (default: every table's)")
@@ -167,6 +185,9 @@ def main() -> int:
         return 0
     figures = TABLES[args.device]
     device = load_device(args.device)
+    if args.action == "host-rate":
+        print("\n".join(host_rate(device)))
+        return 0
     print("\n".join(table(figures, device) if args.action == "table" else fit(figures, device)))
     return 0
 

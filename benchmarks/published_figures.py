@@ -58,6 +58,16 @@ CORAL_USB = (
     Figure("efficientnet_edgetpu_l", "EfficientNet-EdgeTpu-L", 300, 21.3, CORAL_MODELS),
 )
 
+# The same table's "Desktop CPU" column: the whole model in TFLite on the host CPU alone, in ms. It measures
+# the host that runs what the Edge TPU does not (``bench_published.py host-rate``). The EfficientNet rows are
+# left out: their desktop times (5431 and 8469 ms) are 8x the same table's embedded-CPU times, an anomaly.
+CORAL_DESKTOP_CPU_MS = {
+    "mobilenet_v1": 53.0, "mobilenet_v2": 51.0, "ssd_mobilenet_v1_300": 109.0, "ssd_mobilenet_v2_300": 106.0,
+    "inception_v1": 90.0, "inception_v4_299": 700.0, "inception_resnet_v2_299": 753.0,
+    "resnet50_v1_299": 484.0, "resnet50_v2_299": 557.0, "resnet152_v2_299": 1823.0, "densenet121": 380.0,
+    "squeezenet": 55.0, "vgg16": 867.0, "vgg19": 1060.0, "deeplab_v3_mnv2_513": 394.0, "unet_mnv2_128": 27.7,
+}
+
 
 AI_HUB = "Qualcomm AI Hub perf.yaml, Samsung Galaxy S23 (Snapdragon 8 Gen 2), w8a8, TFLite runtime"
 
