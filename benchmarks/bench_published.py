@@ -3,10 +3,10 @@ fit of each device's fitted constants.
 
 Run from the repository root with hwsim's venv active::
 
-    python benchmarks/bench_published.py export --models DIR   # Keras -> int8 .tflite ->
-    workloads/published/*.yaml python benchmarks/bench_published.py table [--device hexagon_like]   #
-    published ms, hwsim ms, signed error python benchmarks/bench_published.py fit [--device hexagon_like]
-    # refit the fitted constants (fit rows)
+    python benchmarks/bench_published.py export --models DIR  # Keras -> int8 -> workloads/published/*.yaml
+    python benchmarks/bench_published.py table [--device hexagon_like]  # published ms, hwsim ms, error
+    python benchmarks/bench_published.py fit [--device hexagon_like]    # refit the fitted constants
+    python benchmarks/bench_published.py host-rate  # Edge TPU host's MAC rate, Coral's desktop-CPU column
 
 ``export`` builds each network with the TFLite converter (``benchmarks/build_models.py``, cached in DIR;
 keep DIR outside the repository) and writes its shapes as a layer file, the workload the table and the tests
@@ -162,8 +162,9 @@ def host_rate(device: Device) -> list[str]:
     unit = device.vector_unit(host_unit(device))
     lanes = max(1, unit.vector_bits // 8) * unit.count
     per_cycle = statistics.median(rates) * 1e9 / (device.clock_mhz * 1e6)
-    lines.append(f"median {statistics.median(rates):.2f} GMAC/s = {per_cycle:.2f} MACs per {device.clock_mhz:g} "
-                 f"MHz device cycle = macs_per_lane_per_cycle {per_cycle / lanes:.2f} over {lanes} lanes")
+    lines.append(f"median {statistics.median(rates):.2f} GMAC/s = {per_cycle:.2f} MACs per "
+                 f"{device.clock_mhz:g} MHz device cycle = macs_per_lane_per_cycle {per_cycle / lanes:.2f} "
+                 f"over {lanes} lanes")
     return lines
 
 

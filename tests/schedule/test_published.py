@@ -31,7 +31,7 @@ EDGE_TPU_MS = {
     "squeezenet": 2.282952,
     "vgg16": 297.317996,
     "vgg19": 308.820732,
-    "deeplab_v3_mnv2_513": 26.82022,
+    "deeplab_v3_mnv2_513": 34.183488,
     "unet_mnv2_128": 2.609112,
     "efficientnet_edgetpu_s": 4.779882,
     "efficientnet_edgetpu_m": 9.367192,
