@@ -7,6 +7,7 @@ Run from the repository root with hwsim's venv active::
     python benchmarks/bench_published.py table [--device hexagon_like]  # published ms, hwsim ms, error
     python benchmarks/bench_published.py fit [--device hexagon_like]    # refit the fitted constants
     python benchmarks/bench_published.py host-rate  # Edge TPU host's MAC rate, Coral's desktop-CPU column
+    python benchmarks/bench_published.py conv-stack  # a third-party USB Accelerator measurement, held back
 
 ``export`` builds each network with the TFLite converter (``benchmarks/build_models.py``, cached in DIR;
 keep DIR outside the repository) and writes its shapes as a layer file, the workload the table and the tests
@@ -26,7 +27,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.published_figures import CORAL_DESKTOP_CPU_MS, CORAL_USB, HEXAGON, Figure  # noqa: E402
+from benchmarks.published_figures import (  # noqa: E402
+    CONV_STACK_MS,
+    CONV_STACK_SOURCE,
+    CORAL_DESKTOP_CPU_MS,
+    CORAL_USB,
+    HEXAGON,
+    Figure,
+    conv_stack_yaml,
+)
 from hwsim.devices.model import Device, load_device  # noqa: E402
 from hwsim.importers.yaml_layers import dump_layers_yaml, graph_to_layers, load_layers_yaml  # noqa: E402
 from hwsim.schedule.simulate import simulate  # noqa: E402
@@ -168,12 +177,27 @@ def host_rate(device: Device) -> list[str]:
     return lines
 
 
+def conv_stack(device: Device) -> list[str]:
+    """The held-back conv-stack measurement (CONV_STACK_MS): measured ms, hwsim ms, signed error."""
+    import tempfile
+
+    lines = [f"source: {CONV_STACK_SOURCE}", "| 7x7 conv layers | measured ms | hwsim ms | error |",
+             "|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for layers, measured in CONV_STACK_MS.items():
+            path = Path(tmp) / f"conv_stack_{layers}.yaml"
+            path.write_text(conv_stack_yaml(layers))
+            ms = simulate(load_layers_yaml(path), device, record_trace=False).time_ms
+            lines.append(f"| {layers} | {measured:g} | {ms:.3g} | {ms / measured - 1:+.1%} |")
+    return lines
+
+
 TABLES = {"edge_tpu_like": CORAL_USB, "hexagon_like": HEXAGON}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("export", "table", "fit", "host-rate"))
+    parser.add_argument("action", choices=("export", "table", "fit", "host-rate", "conv-stack"))
     parser.add_argument("--models", default=str(ROOT / "benchmarks" / ".models"))
     parser.add_argument("--device", default="edge_tpu_like", choices=sorted(TABLES))
     parser.add_argument("networks", nargs="*", help="export only these networks (default: every table's)")
@@ -186,8 +210,8 @@ def main() -> int:
         return 0
     figures = TABLES[args.device]
     device = load_device(args.device)
-    if args.action == "host-rate":
-        print("\n".join(host_rate(device)))
+    if args.action in ("host-rate", "conv-stack"):
+        print("\n".join((host_rate if args.action == "host-rate" else conv_stack)(device)))
         return 0
     print("\n".join(table(figures, device) if args.action == "table" else fit(figures, device)))
     return 0
