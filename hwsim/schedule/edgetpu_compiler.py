@@ -53,7 +53,7 @@ from hwsim.schedule.mapper import (
     vector_passes,
 )
 from hwsim.workload.graph import Graph, Op
-from hwsim.workload.opdefs import MAC_OPS, mac_count, schedule_kind
+from hwsim.workload.opdefs import mac_count, schedule_kind
 
 
 def plan_edgetpu(graph: Graph, device: Device) -> list[LayerPlan]:
@@ -108,7 +108,7 @@ def host_ops(graph: Graph, device: Device) -> dict[str, str]:
     """The ops the host runs, by name in graph order, each with its reason: those the Edge TPU does not run
     and every op that reads (through any chain of ops) what one of them wrote."""
     tainted: set[str] = set()
-    out: dict[Op, str] = {}
+    out: dict[str, str] = {}
     for op in graph.ops:
         reason = unmapped_reason(op, device)
         if not reason and any(n in tainted for n in op.inputs if n):
@@ -177,7 +177,7 @@ def host_plan(graph: Graph, op: Op, device: Device, host: str, reason: str = "")
     elems_in = sum(tensor_elems(graph.tensors[n]) for n in acts)
     elems_out = sum(tensor_elems(graph.tensors[n]) for n in op.outputs)
     lanes = max(1, unit.vector_bits // 8) * unit.count
-    macs = mac_count(graph, op) if op.kind in MAC_OPS else 0
+    macs = mac_count(graph, op)
     cycles = max(1, math.ceil(max(elems_in, elems_out * vector_passes(op, elems_in, elems_out)) / lanes),
                  math.ceil(macs / (lanes * unit.macs_per_lane_per_cycle)))
     return LayerPlan(op.name, op.kind, host, macs, "", cycles, [Tile(cycles, 0)],
