@@ -157,7 +157,11 @@ def _warmup(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     todo = warmup.missing() if jit_cache.cache_folder() is not None else []
-    warmup.wait(warmup.start())
+    processes = warmup.start(quiet=False)
+    warmup.wait(processes)
+    if any(p.returncode for p in processes):
+        print("hwsim: warning: a warm-up process failed (above); those kernels compile on first use")
+        return 1
     where = jit_cache.cache_folder() or "NUMBA_CACHE_DIR (not warmed: hwsim's cache is off)"
     print(f"{len(todo)} of {len(warmup.DEFAULT_RUN)} kernel signatures compiled in "
           f"{time.perf_counter() - t0:.1f} s into {where}")

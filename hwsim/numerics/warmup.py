@@ -83,10 +83,11 @@ def missing(entries=DEFAULT_RUN) -> list[int]:
     return [i for i, entry in enumerate(entries) if not _marker(entry, cpu).exists()]
 
 
-def start(workers: int | None = None) -> list[subprocess.Popen]:
+def start(workers: int | None = None, quiet: bool = True) -> list[subprocess.Popen]:
     """Start compiling the missing entries of :data:`DEFAULT_RUN` in background processes (one per core, at
     most two); returns them. Nothing when all are compiled, or when the user chose ``NUMBA_CACHE_DIR``
-    (then a miss would not know to wait for them)."""
+    (then a miss would not know to wait for them). ``quiet``: their output is dropped (a share that fails
+    leaves its kernels to compile on first use)."""
     if jit_cache.cache_folder() is None or numba.config.DISABLE_JIT:
         return []
     todo = missing()
@@ -96,9 +97,9 @@ def start(workers: int | None = None) -> list[subprocess.Popen]:
     processes = []
     for share in shares([DEFAULT_RUN[i] for i in todo], workers):
         indices = [todo[i] for i in share]
-        quiet = subprocess.DEVNULL  # a share that fails leaves its kernels to compile on first use
+        drop = subprocess.DEVNULL if quiet else None
         process = subprocess.Popen([sys.executable, "-m", "hwsim.numerics.warmup", *map(str, indices)],
-                                   stdin=quiet, stdout=quiet, stderr=quiet)
+                                   stdin=subprocess.DEVNULL, stdout=drop, stderr=drop)
         jit_cache._background.update({DEFAULT_RUN[i][:3]: process for i in indices})
         processes.append(process)
     return processes
