@@ -465,19 +465,24 @@ class LayerDemand:
         src, brows, bcols, by_r, by_c, flip, prefix, skew = table[(self.dataflow, name)]
         return FoldedOperand(*self._source(src), rf, cf, brows, bcols, by_r, by_c, flip, prefix, lpf, skew)
 
-    def prefetch_sequence(self, name: str) -> tuple[np.ndarray, int]:
-        """The addresses a USER-mode read buffer prefetches, in order (``-1`` left out), and the slots in
-        all."""
+    def prefetch_layout(self, name: str) -> tuple[str, int, int, bool]:
+        """How a USER-mode read buffer prefetches ``"ifmap"`` or ``"filter"``: the operand matrix (``.T``:
+        transposed), the width of its folds, their number, and whether the stacked folds are read by
+        anti-diagonals (else row by row)."""
         r, c = self.rows, self.cols
-        spec = {
+        return {
             ("os", "ifmap"): ("ifmap.T", r, self.row_folds, True),
             ("os", "filter"): ("filter", c, self.col_folds, True),
             ("ws", "ifmap"): ("ifmap", r, self.row_folds, True),
             ("ws", "filter"): ("filter", c, self.col_folds, False),
             ("is", "ifmap"): ("ifmap.T", c, self.col_folds, False),
             ("is", "filter"): ("filter.T", r, self.row_folds, True),
-        }
-        src, width, folds, diagonal = spec[(self.dataflow, name)]
+        }[(self.dataflow, name)]
+
+    def prefetch_sequence(self, name: str) -> tuple[np.ndarray, int]:
+        """The addresses a USER-mode read buffer prefetches, in order (``-1`` left out), and the slots in
+        all."""
+        src, width, folds, diagonal = self.prefetch_layout(name)
         mat = self._source(src)[0](slice(None), slice(None))
         padded = _padded(mat, (mat.shape[0], folds * width))
         stacked = padded.reshape(mat.shape[0], folds, width).transpose(1, 0, 2).reshape(-1, width)

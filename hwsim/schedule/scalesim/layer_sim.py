@@ -18,6 +18,7 @@ from hwsim.schedule.scalesim.buffers import (EstimatedReadBuffer, PrefetchReadBu
                                              line_offset)
 from hwsim.schedule.scalesim.demand import LayerDemand, Offsets, ifmap_distinct_words
 from hwsim.schedule.scalesim.layers import ScaleSimLayer
+from hwsim.schedule.scalesim.prefetch import RankedBlocks
 
 
 @dataclass(frozen=True)
@@ -107,11 +108,13 @@ def simulate_layer(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
                                ("filter", flt, cfg.filter_sram_bytes, cfg.filter_words_per_cycle)):
         if cfg.user_bandwidth:
             rb = PrefetchReadBuffer(size, bw)
-            seq, elems = d.prefetch_sequence(name)
-            rb.setup(seq, elems, _address_range(d, name))
-            if rb.words_held_once:
-                rb.consume_blocks(*op.block_sequence())
+            if name == "filter" or not _windows_overlap(layer):
+                blocks = RankedBlocks(d, name)  # every word distinct: ranks in closed form
+                rb.configure(blocks.order.words, blocks.order.slots)
+                rb.consume_ranked(blocks)
             else:
+                seq, elems = d.prefetch_sequence(name)
+                rb.setup(seq, elems, _address_range(d, name))
                 rb.consume(op.streams())
             per_line: dict[int, tuple[int, int]] = {}
             for k, line in enumerate(rb.misses, start=1):

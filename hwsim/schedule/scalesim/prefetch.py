@@ -1,0 +1,224 @@
+"""Where each request of a distinct-word operand sits in its USER-mode prefetch order, in closed form.
+
+A USER-mode read buffer (:class:`.buffers.PrefetchReadBuffer`) only needs, for each request, the set its
+word is prefetched in: the word's rank in the prefetch order, divided by the set size. The prefetch order
+stacks the operand matrix's folds (``folds`` blocks of ``width`` columns, the last one ``used`` wide, the
+rest padding) into a ``folds * t x width`` matrix and reads it by anti-diagonals or row by row
+(:meth:`.demand.LayerDemand.prefetch_sequence`), leaving out the ``-1`` entries. When every word of the
+matrix is distinct (every filter; an IFMAP whose windows do not overlap), a word's rank follows from its
+row and column alone: its place in the order without the padding, less the IFMAP's ``-1`` entries (window
+elements past its edge, few: the last OFMAP rows and columns) placed before it. So no address, prefetch
+sequence or word-to-set table is built.
+
+The demand visits each fold's block in an order that makes the ranks easy to search: an anti-diagonal
+block (OS IFMAP and filter, WS IFMAP, IS filter) is a ``t x width`` slice of the stacked matrix read by its
+own anti-diagonals, a subsequence of the prefetch order, so its ranks increase; a row-by-row block (WS
+filter, IS IFMAP) is read bottom row first, each row a run of consecutive ranks. Both are handed to the
+buffer as increasing runs (:class:`RankArray`, :class:`RankRange`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from hwsim.schedule.scalesim.demand import LayerDemand, ifmap_matrix
+
+
+def _below(d: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Elements ``(r, c)`` of a ``rows x cols`` matrix with ``r + c < d``: ``sum over c of clip(d - c, 0,
+    rows)``, as ``F(d) - F(d - cols)`` with ``F(y) = sum_{x=1..y} min(x, rows)``."""
+    def f(y: np.ndarray) -> np.ndarray:
+        y = np.maximum(y, 0)
+        low = np.minimum(y, rows)
+        return low * (low + 1) // 2 + (y - low) * rows
+
+    return f(d) - f(d - cols)
+
+
+@dataclass(frozen=True)
+class StackedOrder:
+    """The prefetch order of a ``folds * t x width`` stacked matrix, padding left out (see module doc)."""
+
+    t: int  # rows of one fold (rows of the operand matrix)
+    width: int
+    folds: int
+    used: int  # columns of the last fold that hold words
+    diagonal: bool
+    edges: np.ndarray  # the places (see :meth:`place`) of the ``-1`` entries that are not padding, sorted
+
+    @property
+    def words(self) -> int:
+        """Words prefetched (``-1`` entries left out)."""
+        return self.t * ((self.folds - 1) * self.width + self.used) - int(self.edges.size)
+
+    @property
+    def slots(self) -> int:
+        """Slots of the stacked matrix, padding included."""
+        return self.folds * self.t * self.width
+
+    def rank(self, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+        """Rank of the word at ``(row, col)`` of the stacked matrix among the words, in prefetch order."""
+        place = self.place(row, col)
+        return place - np.searchsorted(self.edges, place) if self.edges.size else place
+
+    def place(self, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+        """Place of element ``(row, col)`` of the stacked matrix in prefetch order, padding left out.
+
+        Padding is the rectangle of rows ``a = (folds - 1) t ..`` and columns ``used ..``; the place is the
+        element's position in the order less the padding before it. Row by row that is ``row * width + col``
+        less ``width - used`` per padded row above; by anti-diagonals (``d = row + col``, then by column)
+        the place is the elements of earlier diagonals plus the earlier columns of diagonal ``d``, and the
+        padding before it is counted the same way on the rectangle.
+        """
+        n, w, u, a = self.folds * self.t, self.width, self.used, (self.folds - 1) * self.t
+        if not self.diagonal:
+            return row * w + col - np.maximum(row - a, 0) * (w - u)
+        d = row + col
+        place = _below(d, n, w) + col - np.maximum(d - n + 1, 0)
+        if u == w:
+            return place
+        padding = _below(d - a - u, n - a, w - u) + np.maximum(
+            np.minimum(col, d - a + 1) - np.maximum(u, d - n + 1), 0)
+        return place - padding
+
+
+@dataclass(frozen=True)
+class RankArray:
+    """An increasing run of ranks held as an array, with each request's demand line within its fold."""
+
+    ranks: np.ndarray
+    lines: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.ranks.size)
+
+    def rank_at(self, k: int) -> int:
+        return int(self.ranks[k])
+
+    def index_at_least(self, rank: int, k: int) -> int:
+        """The first request from ``k`` on whose rank is at least ``rank`` (``size`` if none)."""
+        return max(k, int(np.searchsorted(self.ranks, rank)))
+
+    def line_at(self, k: int) -> int:
+        return int(self.lines[k])
+
+
+@dataclass(frozen=True)
+class RankRange:
+    """A run of consecutive ranks ``low, low + 1, ...``, all on one demand line (a row of a block)."""
+
+    low: int
+    size: int
+    line: int
+
+    def rank_at(self, k: int) -> int:
+        return self.low + k
+
+    def index_at_least(self, rank: int, k: int) -> int:
+        return max(k, min(self.size, rank - self.low))
+
+    def line_at(self, k: int) -> int:
+        return self.line
+
+
+class RankedBlocks:
+    """An operand's demand as blocks of prefetch ranks: the block of each fold (:attr:`ids`), bounds on each
+    block's ranks (:attr:`low`, :attr:`high`: exact unless an end request is a ``-1``), and its runs
+    (:meth:`runs`), built on first use."""
+
+    def __init__(self, d: LayerDemand, name: str) -> None:
+        src, width, folds, diagonal = d.prefetch_layout(name)
+        op = d.operand(name)
+        t, cols = op.shape
+        used = cols - (folds - 1) * width
+        edges = np.zeros(0, dtype=np.int64)
+        if name == "ifmap":
+            i, j = _edge_entries(d, src)
+            edges = np.sort(StackedOrder(t, width, folds, used, diagonal, edges).place(
+                j // width * t + i, j % width))
+        self.order = o = StackedOrder(t, width, folds, used, diagonal, edges)
+        self.op = op
+        self.lines_per_fold = op.lines_per_fold
+        fc, fr = np.divmod(np.arange(op.folds), op.row_folds)
+        if diagonal:  # block f: rows f t .. of the stacked matrix, all its columns, read by anti-diagonals
+            self.ids = {"fr": fr, "fc": fc}[op.slice_cols_by].tolist()
+            f = np.arange(folds)
+            first = (o.place(f * t, np.zeros_like(f)))
+            last = o.place(f * t + t - 1, np.where(f == folds - 1, used, width) - 1)
+        else:  # block (fr, fc): rows fr R .. of fold fc, read bottom row first (SCALE-Sim flips it)
+            self.ids = list(range(op.folds))
+            top = fc * t + fr * op.block_rows
+            rows = np.minimum(op.block_rows, t - fr * op.block_rows)
+            row_words = np.where(fc == folds - 1, used, width)
+            first = o.place(top, np.zeros_like(top))
+            last = first + rows * row_words - 1
+            self._rows, self._row_words, self._first = rows.tolist(), row_words.tolist(), first.tolist()
+        # the words before the first place, and up to the last place, less one
+        self.low = (first - np.searchsorted(edges, first)).tolist()
+        self.high = (last - np.searchsorted(edges, last, side="right")).tolist()
+        self._runs: dict[int, list] = {}
+
+    @cached_property
+    def _diagonal_slots(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A block's requests in demand order: row and column within the block, and demand line in the
+        fold."""
+        order, line = self.op._order
+        r, c = np.divmod(order, self.order.width)
+        return r, c, line
+
+    def runs(self, b: int) -> list:
+        """Block ``b``'s requests in demand order (``-1`` left out), as increasing runs of ranks."""
+        if b in self._runs:
+            return self._runs[b]
+        o, edges = self.order, self.order.edges
+        if o.diagonal:
+            r, c, line = self._diagonal_slots
+            if b == o.folds - 1 and o.used < o.width:
+                keep = c < o.used
+                r, c, line = r[keep], c[keep], line[keep]
+            place = o.place(b * o.t + r, c)
+            if not edges.size:
+                runs: list = [RankArray(place, line)]
+            else:
+                before = np.searchsorted(edges, place)
+                word = edges[np.minimum(before, edges.size - 1)] != place
+                runs = [RankArray((place - before)[word], line[word])]
+        else:
+            rows, row_words, first = self._rows[b], self._row_words[b], self._first[b]
+            block_rows, prefix = self.op.block_rows, self.op.prefix
+            runs = []
+            for i in range(rows - 1, -1, -1):
+                start = first + i * row_words
+                line = prefix + block_rows - 1 - i
+                lo, hi = (int(x) for x in np.searchsorted(edges, (start, start + row_words)))
+                if lo == hi:  # no -1 in this row
+                    runs.append(RankRange(start - lo, row_words, line))
+                else:
+                    place = np.arange(start, start + row_words)
+                    word = ~np.isin(place, edges[lo:hi])
+                    runs.append(RankArray(place[word] - np.searchsorted(edges, place[word]),
+                                          np.full(int(word.sum()), line)))
+        self._runs[b] = runs
+        return runs
+
+
+def _edge_entries(d: LayerDemand, src: str) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) in the operand matrix ``src`` (``ifmap`` or ``ifmap.T``) of every ``-1`` entry: the
+    window elements past the IFMAP's bottom or right edge, found on the OFMAP's last rows and columns
+    only."""
+    layer = d.layer
+    oy = np.arange(layer.ofmap_h)
+    ox = np.arange(layer.ofmap_w)
+    rows_past = oy[oy * layer.stride_h + layer.filter_h > layer.ifmap_h]
+    cols_past = ox[ox * layer.stride_w + layer.filter_w > layer.ifmap_w]
+    if not rows_past.size and not cols_past.size:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    pixels = np.union1d((rows_past[:, None] * layer.ofmap_w + ox[None, :]).ravel(),
+                        (oy[:, None] * layer.ofmap_w + cols_past[None, :]).ravel())
+    p, w = np.nonzero(ifmap_matrix(layer, 0, pixels) < 0)
+    p = pixels[p]
+    return (w, p) if src == "ifmap.T" else (p, w)
