@@ -181,7 +181,7 @@ def _estimate_reads(rb: EstimatedReadBuffer, d: LayerDemand, name: str, op) -> N
     if distinct < rb.epoch_words:
         rb.reads = distinct
         return
-    if name == "filter" or not (_windows_overlap(layer) or _windows_pass_the_edge(layer)):
+    if name == "filter" or not (_windows_overlap(layer) or layer.reads_past_edge):
         ids, slots, line_of = op.block_slots()  # only the number of words and their lines matter here
         rb.consume_blocks(ids, slots, slots, line_of)
     elif not _windows_overlap(layer):
@@ -195,12 +195,6 @@ def _windows_overlap(layer: ScaleSimLayer) -> bool:
     pass)."""
     return ((layer.filter_h > layer.stride_h and layer.ofmap_h > 1)
             or (layer.filter_w > layer.stride_w and layer.ofmap_w > 1))
-
-
-def _windows_pass_the_edge(layer: ScaleSimLayer) -> bool:
-    """Whether a window reads past the IFMAP's bottom or right edge (its IFMAP matrix then holds ``-1``)."""
-    return ((layer.ofmap_h - 1) * layer.stride_h + layer.filter_h > layer.ifmap_h
-            or (layer.ofmap_w - 1) * layer.stride_w + layer.filter_w > layer.ifmap_w)
 
 
 def _address_range(d: LayerDemand, name: str) -> tuple[int, int]:

@@ -20,11 +20,11 @@ buffer as increasing runs (:class:`RankArray`, :class:`RankRange`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import lru_cache
 
 import numpy as np
 
-from hwsim.schedule.scalesim.demand import LayerDemand, ifmap_matrix
+from hwsim.schedule.scalesim.demand import LayerDemand, demand_order, ifmap_matrix
 
 
 def _below(d: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -125,6 +125,17 @@ class RankRange:
         return self.line
 
 
+@lru_cache(maxsize=256)
+def diagonal_slots(rows: int, cols: int, prefix: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A skewed ``rows x cols`` block's requests in demand order: each one's anti-diagonal and column
+    within the block, and its demand line in the fold (kept per shape, as :func:`.demand.demand_order`)."""
+    order, line = demand_order(rows, cols, True, prefix)
+    r, c = np.divmod(order, cols)
+    diag = r + c
+    diag.flags.writeable = c.flags.writeable = False
+    return diag, c, line
+
+
 class RankedBlocks:
     """An operand's demand as blocks of prefetch ranks: the block of each fold (:attr:`ids`), bounds on each
     block's ranks (:attr:`low`, :attr:`high`: exact unless an end request is a ``-1``), and its runs
@@ -162,13 +173,24 @@ class RankedBlocks:
         self.high = (last - np.searchsorted(edges, last, side="right")).tolist()
         self._runs: dict[int, list] = {}
 
-    @cached_property
+    @property
     def _diagonal_slots(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A block's requests in demand order: row and column within the block, and demand line in the
-        fold."""
-        order, line = self.op._order
-        r, c = np.divmod(order, self.order.width)
-        return r, c, line
+        return diagonal_slots(self.order.t, self.order.width, self.op.prefix)
+
+    def _diagonal_places(self, b: int, diag: np.ndarray, col: np.ndarray) -> np.ndarray:
+        """Places of block ``b``'s elements on block anti-diagonals ``diag``, columns ``col``.
+
+        Without padding, an element's place is a function of its diagonal (the elements of earlier
+        diagonals, less the columns a diagonal starts after) plus its column: that function is tabulated
+        over the block's ``t + width - 1`` diagonals and looked up, instead of evaluated per element.
+        """
+        o = self.order
+        if o.used < o.width and (b + 1) * o.t + o.width - 2 >= (o.folds - 1) * o.t + o.used:
+            return o.place(b * o.t + diag - col, col)  # the padding may come before: the whole formula
+        d = b * o.t + np.arange(o.t + o.width - 1)
+        n = o.folds * o.t
+        table = _below(d, n, o.width) - np.maximum(d - n + 1, 0)
+        return table[diag] + col
 
     def runs(self, b: int) -> list:
         """Block ``b``'s requests in demand order (``-1`` left out), as increasing runs of ranks."""
@@ -176,11 +198,11 @@ class RankedBlocks:
             return self._runs[b]
         o, edges = self.order, self.order.edges
         if o.diagonal:
-            r, c, line = self._diagonal_slots
+            diag, c, line = self._diagonal_slots
             if b == o.folds - 1 and o.used < o.width:
                 keep = c < o.used
-                r, c, line = r[keep], c[keep], line[keep]
-            place = o.place(b * o.t + r, c)
+                diag, c, line = diag[keep], c[keep], line[keep]
+            place = self._diagonal_places(b, diag, c)
             if not edges.size:
                 runs: list = [RankArray(place, line)]
             else:
@@ -189,19 +211,20 @@ class RankedBlocks:
                 runs = [RankArray((place - before)[word], line[word])]
         else:
             rows, row_words, first = self._rows[b], self._row_words[b], self._first[b]
-            block_rows, prefix = self.op.block_rows, self.op.prefix
-            runs = []
-            for i in range(rows - 1, -1, -1):
-                start = first + i * row_words
-                line = prefix + block_rows - 1 - i
-                lo, hi = (int(x) for x in np.searchsorted(edges, (start, start + row_words)))
-                if lo == hi:  # no -1 in this row
-                    runs.append(RankRange(start - lo, row_words, line))
-                else:
-                    place = np.arange(start, start + row_words)
-                    word = ~np.isin(place, edges[lo:hi])
-                    runs.append(RankArray(place[word] - np.searchsorted(edges, place[word]),
-                                          np.full(int(word.sum()), line)))
+            lines = (self.op.prefix + self.op.block_rows - 1 - np.arange(rows)).tolist()
+            starts = first + np.arange(rows) * row_words
+            if not edges.size:
+                runs = [RankRange(start, row_words, line)
+                        for start, line in zip(starts.tolist()[::-1], lines[::-1])]
+            else:
+                place = starts[:, None] + np.arange(row_words)[None, :]
+                before = np.searchsorted(edges, place)
+                word = edges[np.minimum(before, edges.size - 1)] != place
+                rank = place - before
+                runs = []
+                for i in range(rows - 1, -1, -1):
+                    ranks = rank[i][word[i]]
+                    runs.append(RankArray(ranks, np.broadcast_to(lines[i], ranks.shape)))
         self._runs[b] = runs
         return runs
 
@@ -217,8 +240,10 @@ def _edge_entries(d: LayerDemand, src: str) -> tuple[np.ndarray, np.ndarray]:
     cols_past = ox[ox * layer.stride_w + layer.filter_w > layer.ifmap_w]
     if not rows_past.size and not cols_past.size:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    pixels = np.union1d((rows_past[:, None] * layer.ofmap_w + ox[None, :]).ravel(),
-                        (oy[:, None] * layer.ofmap_w + cols_past[None, :]).ravel())
+    past = np.zeros((layer.ofmap_h, layer.ofmap_w), dtype=bool)
+    past[rows_past, :] = True
+    past[:, cols_past] = True
+    pixels = np.flatnonzero(past)
     p, w = np.nonzero(ifmap_matrix(layer, 0, pixels) < 0)
     p = pixels[p]
     return (w, p) if src == "ifmap.T" else (p, w)
