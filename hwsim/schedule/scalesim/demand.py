@@ -341,19 +341,23 @@ class FoldedOperand:
 
     @cached_property
     def _first_and_last(self) -> tuple[int, int]:
-        order, line = self._order  # lines never decrease along the demand order
-        if self.padding_only:  # every fold has requests, where its extent says
+        if self.padding_only:  # every fold has requests, in the rows and columns its extent says
             ends = []
-            for f, end in ((0, 0), (self.folds - 1, -1)):
+            for f, last in ((0, False), (self.folds - 1, True)):
                 fc, fr = divmod(f, self.row_folds)
                 rows, cols = self.block_rows, self.block_cols
                 if self.slice_rows_by:
                     rows = min(rows, self.shape[0] - (fr if self.slice_rows_by == "fr" else fc) * rows)
                 if self.slice_cols_by:
                     cols = min(cols, self.shape[1] - (fr if self.slice_cols_by == "fr" else fc) * cols)
-                slots = self._extent_slots(rows, cols)
-                ends.append(f * self.lines_per_fold + int(line[slots[end]]))
+                low_row = self.block_rows - rows if self.flip else 0  # a flipped block's padding is on top
+                if last:
+                    line = self.prefix + low_row + rows - 1 + (cols - 1 if self.skew else 0)
+                else:
+                    line = self.prefix + low_row
+                ends.append(f * self.lines_per_fold + line)
             return ends[0], ends[1]
+        order, line = self._order  # lines never decrease along the demand order
         found = []
         for folds in (range(self.folds), range(self.folds - 1, -1, -1)):
             for f in folds:  # a fold may hold no request at all (windows wholly past the IFMAP)
