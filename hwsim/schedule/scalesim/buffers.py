@@ -327,6 +327,7 @@ class WriteBuffer:
         self.free = size_words
         self.counts = line_counts
         self.before = np.concatenate(([0], np.cumsum(line_counts)))  # words stored before each line
+        self.total = int(self.before[-1])
         self.stored = 0
         self.force_base = 0  # words stored when the last partial line was closed
         self.lines_closed = 0  # trace lines at that moment
@@ -351,14 +352,14 @@ class WriteBuffer:
         if not_draining < self.counts.size:
             candidates.append(max(e0 + free0 - self.active, e0, int(self.before[not_draining])))
         full = max(e0, e0 + free0 - 1)
-        if full < self.before[-1]:
-            line = int(np.searchsorted(self.before, full, side="right")) - 1
+        if full < self.total:
+            line = int(self.before.searchsorted(full, side="right")) - 1
             if line < not_draining:
                 candidates.append(full)
-        candidates = [e for e in candidates if e < self.before[-1]]
+        candidates = [e for e in candidates if e < self.total]
         if not candidates:
             return None
-        return int(np.searchsorted(self.before, min(candidates), side="right")) - 1
+        return int(self.before.searchsorted(min(candidates), side="right")) - 1
 
     def skip_to(self, line: int) -> None:
         """Store every word of the lines before ``line`` (none of which triggers anything)."""
@@ -368,16 +369,28 @@ class WriteBuffer:
         self.next_line = line
 
     def play_line(self, line: int, cycle: int) -> int:
-        """Store line ``line``'s words at ``cycle``, word by word; return how long it waited (its stall)."""
+        """Store line ``line``'s words at ``cycle``; return how long it waited (its stall).
+
+        Word by word, a word waits for a running drain when it fills the buffer, and starts a drain when
+        none runs and it leaves less than the active half free; the words in between change nothing, so
+        they are stored in one step.
+        """
         self.skip_to(line)
         current = cycle
-        for _ in range(int(self.counts[line])):
-            self.stored += 1
-            self.free -= 1
-            if current < self.drain_end:
-                if self.free <= 0:
-                    current = self.drain_end
-            elif self.free < self.active:
+        left = int(self.counts[line])
+        while left:
+            draining = current < self.drain_end
+            k = max(1, self.free) if draining else max(1, self.free - self.active + 1)  # the word that acts
+            if k > left:
+                self.stored += left
+                self.free -= left
+                break
+            self.stored += k
+            self.free -= k
+            left -= k
+            if draining:
+                current = self.drain_end
+            else:
                 self._close_line()
                 self._drain(current)
         self.next_line = line + 1

@@ -212,19 +212,12 @@ class RankedBlocks:
         else:
             rows, row_words, first = self._rows[b], self._row_words[b], self._first[b]
             lines = (self.op.prefix + self.op.block_rows - 1 - np.arange(rows)).tolist()
-            starts = first + np.arange(rows) * row_words
-            if not edges.size:
-                runs = [RankRange(start, row_words, line)
-                        for start, line in zip(starts.tolist()[::-1], lines[::-1])]
-            else:
-                place = starts[:, None] + np.arange(row_words)[None, :]
-                before = np.searchsorted(edges, place)
-                word = edges[np.minimum(before, edges.size - 1)] != place
-                rank = place - before
-                runs = []
-                for i in range(rows - 1, -1, -1):
-                    ranks = rank[i][word[i]]
-                    runs.append(RankArray(ranks, np.broadcast_to(lines[i], ranks.shape)))
+            starts = first + np.arange(rows + 1) * row_words
+            before = (np.searchsorted(edges, starts) if edges.size else np.zeros_like(starts)).tolist()
+            starts = starts.tolist()
+            # a row's places are consecutive, so are the ranks of its words, whatever -1 it holds
+            runs = [RankRange(starts[i] - before[i], row_words - (before[i + 1] - before[i]), lines[i])
+                    for i in range(rows - 1, -1, -1)]
         self._runs[b] = runs
         return runs
 
