@@ -59,11 +59,6 @@ class StackedOrder:
         """Slots of the stacked matrix, padding included."""
         return self.folds * self.t * self.width
 
-    def rank(self, row: np.ndarray, col: np.ndarray) -> np.ndarray:
-        """Rank of the word at ``(row, col)`` of the stacked matrix among the words, in prefetch order."""
-        place = self.place(row, col)
-        return place - np.searchsorted(self.edges, place) if self.edges.size else place
-
     def place(self, row: np.ndarray, col: np.ndarray) -> np.ndarray:
         """Place of element ``(row, col)`` of the stacked matrix in prefetch order, padding left out.
 
@@ -158,7 +153,7 @@ class RankedBlocks:
         if diagonal:  # block f: rows f t .. of the stacked matrix, all its columns, read by anti-diagonals
             self.ids = {"fr": fr, "fc": fc}[op.slice_cols_by].tolist()
             f = np.arange(folds)
-            first = (o.place(f * t, np.zeros_like(f)))
+            first = o.place(f * t, np.zeros_like(f))
             last = o.place(f * t + t - 1, np.where(f == folds - 1, used, width) - 1)
         else:  # block (fr, fc): rows fr R .. of fold fc, read bottom row first (SCALE-Sim flips it)
             self.ids = list(range(op.folds))
@@ -168,7 +163,7 @@ class RankedBlocks:
             first = o.place(top, np.zeros_like(top))
             last = first + rows * row_words - 1
             self._rows, self._row_words, self._first = rows.tolist(), row_words.tolist(), first.tolist()
-        # the words before the first place, and up to the last place, less one
+        # a word's rank is its place less the -1 entries before it: bound the ranks by the end places
         self.low = (first - np.searchsorted(edges, first)).tolist()
         self.high = (last - np.searchsorted(edges, last, side="right")).tolist()
         self._runs: dict[int, list] = {}
