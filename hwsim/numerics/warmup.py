@@ -85,10 +85,12 @@ def missing(entries=DEFAULT_RUN) -> list[int]:
 
 def start(workers: int | None = None, quiet: bool = True) -> list[subprocess.Popen]:
     """Start compiling the missing entries of :data:`DEFAULT_RUN` in background processes (one per core, at
-    most two); returns them. Nothing when all are compiled, or when the user chose ``NUMBA_CACHE_DIR``
-    (then a miss would not know to wait for them). ``quiet``: their output is dropped (a share that fails
-    leaves its kernels to compile on first use)."""
-    if jit_cache.cache_folder() is None or numba.config.DISABLE_JIT:
+    most two); returns them. Nothing when all are compiled, when the user chose ``NUMBA_CACHE_DIR`` (then a
+    miss would not know to wait for them), or under ``HWSIM_WARMUP=off`` (the test suite, whose processes
+    already use every core). ``quiet``: their output is dropped (a share that fails leaves its kernels to
+    compile on first use)."""
+    off = os.environ.get("HWSIM_WARMUP", "").lower() in ("off", "0", "false", "no")
+    if off or jit_cache.cache_folder() is None or numba.config.DISABLE_JIT:
         return []
     todo = missing()
     if not todo:

@@ -47,7 +47,7 @@ print(json.dumps(sorted(calls)))
 
 def _env(**extra: str) -> dict:
     chosen = ("NUMBA_CACHE_DIR", "HWSIM_CACHE_DIR", "XDG_CACHE_HOME")
-    env = {k: v for k, v in os.environ.items() if k not in chosen}
+    env = {k: v for k, v in os.environ.items() if k not in chosen and k != "HWSIM_WARMUP"}
     return dict(env, PYTHONPATH=str(ROOT), **extra)
 
 
