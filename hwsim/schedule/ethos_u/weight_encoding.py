@@ -284,7 +284,7 @@ def _encode(depthwise: bool, params: EncodingParams, slices: tuple[int, ...],
                 size += _round_up(n_scales * SCALE_BYTES_PER_CHANNEL, ALIGN_BYTES)
             key = (d0 % period if period else d0, d1 - d0, stream)
             if key not in streams_seen:
-                streams_seen[key] = _encode_stream(src, zp, depthwise, params, d0, d1 - d0, stream)
+                streams_seen[key] = _encode_stream(src, zp, depthwise, params, d0, d1 - d0, stream, period)
             weight_bytes, n_values, n_zeros, stream_used = streams_seen[key]
             if stream_used is not None:
                 zeros += n_zeros
@@ -298,14 +298,30 @@ def _encode(depthwise: bool, params: EncodingParams, slices: tuple[int, ...],
 
 
 def _encode_stream(src: np.ndarray, zp: np.ndarray, depthwise: bool, params: EncodingParams,
-                   depth_offset: int, depth: int, stream: int) -> tuple[int, int, int, np.ndarray | None]:
+                   depth_offset: int, depth: int, stream: int,
+                   period: int | None) -> tuple[int, int, int, np.ndarray | None]:
     """One stream of one depth slice: its encoded bytes, values sent, zeros sent as runs and the values it
-    used (None in the fast format, which counts neither)."""
-    values = _stream_values(src, zp, depthwise, params, depth_offset, depth, stream)
+    used (None in the fast format, which counts neither).
+
+    A slice deeper than the weights' ``period`` whose OFM blocks tile the period (with an even count, for
+    U85's serpentine over IFM blocks) sends the stream of one period over and over, then its remainder:
+    only those two are ordered, and the codec sizes the repeats without building them.
+    """
+    repeats = depth // period if period and depth > period else 0
+    if repeats and period % (2 * params.ofm_block_depth * params.cores) == 0:
+        base = _stream_values(src, zp, depthwise, params, depth_offset, period, stream)
+        rest = depth - repeats * period
+        tail = (_stream_values(src, zp, depthwise, params, depth_offset + repeats * period, rest, stream)
+                if rest else base[:0])
+    else:
+        base, repeats = src[:0].astype(np.int16).ravel(), 0
+        tail = _stream_values(src, zp, depthwise, params, depth_offset, depth, stream)
+    n_values = base.size * repeats + tail.size
     if params.fast:
-        return mlw_codec.encode_fast(values, no_palette=params.sparse), values.size, 0, None
-    res = mlw_codec.encode(values)
-    return res.size_bytes, values.size, res.zero_count, res.used
+        parts = np.concatenate([base, tail])
+        return mlw_codec.encode_fast(parts, no_palette=params.sparse, size=n_values), n_values, 0, None
+    res = mlw_codec.encode_repeating(base, repeats, tail)
+    return res.size_bytes, n_values, res.zero_count, res.used
 
 
 def _result(ranges: list[int], total_weight: int, total_source: int, sub_streams: int, distinct: int,
