@@ -104,10 +104,9 @@ def encode_repeating(base: np.ndarray, repeats: int, tail: np.ndarray) -> CodecR
         offset = start % base.size if end <= body else -1
         if offset < 0 or offset not in seen:
             if end <= body:
-                section = base.take(range(offset, offset + end - start), mode="wrap")
+                section = _wrapped(base, start, end - start)
             else:
-                head = base.take(range(start % base.size, start % base.size + max(body - start, 0)),
-                                 mode="wrap") if start < body else base[:0]
+                head = _wrapped(base, start, body - start) if start < body else base[:0]
                 section = np.concatenate([head, tail[max(start - body, 0):end - body]])
             freq = np.bincount(section + 256, minlength=SYMBOLS)
             section_bits, section_zeros = _section_bits(section, freq)
@@ -120,6 +119,14 @@ def encode_repeating(base: np.ndarray, repeats: int, tail: np.ndarray) -> CodecR
         zeros += section_zeros
     total = -(-(bits + END_OF_STREAM_BITS) // STREAM_ALIGN_BITS) * STREAM_ALIGN_BITS
     return CodecResult(total // 8, used, zeros)
+
+
+def _wrapped(base: np.ndarray, start: int, n: int) -> np.ndarray:
+    """``n`` values of ``base`` repeated, from position ``start`` of the repeats."""
+    start %= base.size
+    if start + n <= base.size:
+        return base[start:start + n]
+    return np.tile(base, -(-(start + n) // base.size))[start:start + n]
 
 
 def encode_fast(values: np.ndarray, no_palette: bool = False, size: int | None = None) -> int:

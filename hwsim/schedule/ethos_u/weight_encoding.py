@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -303,18 +304,21 @@ def _encode_stream(src: np.ndarray, zp: np.ndarray, depthwise: bool, params: Enc
     """One stream of one depth slice: its encoded bytes, values sent, zeros sent as runs and the values it
     used (None in the fast format, which counts neither).
 
-    A slice deeper than the weights' ``period`` whose OFM blocks tile the period (with an even count, for
-    U85's serpentine over IFM blocks) sends the stream of one period over and over, then its remainder:
-    only those two are ordered, and the codec sizes the repeats without building them.
+    Weights whose channels repeat every ``period`` also repeat every multiple of it; a slice deeper than the
+    least multiple that an even number of OFM blocks tiles (even, for U85's serpentine over IFM blocks)
+    sends that multiple's stream over and over, then its remainder: only those two are ordered, and the
+    codec sizes the repeats without building them.
     """
+    unit = 2 * params.ofm_block_depth * params.cores
+    period = period * unit // math.gcd(period, unit) if period else 0  # also a period of the weights
     repeats = depth // period if period and depth > period else 0
-    if repeats and period % (2 * params.ofm_block_depth * params.cores) == 0:
+    if repeats:
         base = _stream_values(src, zp, depthwise, params, depth_offset, period, stream)
         rest = depth - repeats * period
         tail = (_stream_values(src, zp, depthwise, params, depth_offset + repeats * period, rest, stream)
                 if rest else base[:0])
     else:
-        base, repeats = src[:0].astype(np.int16).ravel(), 0
+        base = src[:0].astype(np.int16).ravel()
         tail = _stream_values(src, zp, depthwise, params, depth_offset, depth, stream)
     n_values = base.size * repeats + tail.size
     if params.fast:

@@ -67,7 +67,7 @@ def test_stand_in_weights_encode_as_their_values_and_are_made_only_on_a_miss(cac
     encoding comes back without making (or hashing) the values."""
     from hwsim.schedule.ethos_u import lowering
 
-    stand_in = lowering.StandInWeights("fc.weight", (64, 96), 8)
+    stand_in = lowering.StandInWeights((64, 96), 8)
     params = we.EncodingParams("u55", 1, 16, "DepthFirst", 8)
     first = we.encode_weights("FullyConnected", stand_in, 0, params, [0, 64])
     assert first == we.encode_weights("FullyConnected", np.array(stand_in.values()), 0, params, [0, 64])
@@ -94,7 +94,7 @@ _U85 = dict(ifm_block_depth=64, ofm_ublock_depth=16)
     # slices deeper than the period: one period's stream repeated, then the remainder
     ("FullyConnected", (1100, 300), we.EncodingParams("u55", 1, 16, "DepthFirst", 8), (0, 1100)),
     ("FullyConnected", (600, 40), we.EncodingParams("u55", 2, 32, "DepthFirst", 8), (0, 32, 600)),
-    # blocks of 48 do not tile the period: these are encoded whole
+    # blocks of 48: the least period they tile twice is 768 channels, deeper than these: encoded whole
     ("Conv2D", (600, 3, 3, 64), we.EncodingParams("u55", 1, 48, "DepthFirst", 8), (0, 600)),
     ("FullyConnected", (600, 200), we.EncodingParams("u85", 1, 48, "DepthFirst", 8, macs=256, **_U85),
      (0, 600)),
@@ -138,9 +138,9 @@ def test_stand_ins_repeat_every_period_channels():
     from hwsim.schedule.ethos_u import lowering
 
     for shape, axis in (((600, 40), 0), ((1, 3, 3, 700), 3), ((300, 1, 1, 8), 0)):
-        full = lowering.StandInWeights("w", shape, 8).values()
+        full = lowering.StandInWeights(shape, 8).values()
         n, period = shape[axis], lowering.STAND_IN_PERIOD
-        assert full.shape == shape and len(np.unique(full)) == 256
+        assert full.shape == shape and len(np.unique(full)) > 200
         assert np.array_equal(full.take(range(period, n), axis), full.take(range(n - period), axis))
         half = period // 2
         assert not np.array_equal(full.take(range(half, n), axis), full.take(range(n - half), axis))
