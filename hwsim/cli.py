@@ -181,31 +181,32 @@ class _Parser(argparse.ArgumentParser):
         prog = self.prog.removeprefix("hwsim").strip()
         raise UsageError(f"{prog + ': ' if prog else ''}{message} (see '{self.prog} --help')")
 
+    def _get_formatter(self):
+        """The help formatter at the terminal's width, found as ``shutil.get_terminal_size`` finds it:
+        argparse makes one for every argument added, and importing shutil (with the compression modules it
+        loads) cost every command's start-up 4 ms."""
+        try:
+            columns = int(os.environ["COLUMNS"])
+        except (KeyError, ValueError):
+            columns = 0
+        if columns <= 0:
+            try:
+                columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+            except (AttributeError, ValueError, OSError):
+                columns = 0
+        return self.formatter_class(prog=self.prog, width=(columns or 80) - 2)
+
 
 _OWN_COMMANDS = ("list", "infer", "verify", "bench", "simulate", "run", "plot")
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests and documentation).
-
-    Given the ``command`` about to run, when it is one defined here, the commands other modules register
-    (energy, quantization, llm) are left out: importing those modules is most of the parser's start-up
-    time, and parsing one command needs no other.
-    """
-    others = command not in _OWN_COMMANDS
-    parser = _Parser(
-        prog="hwsim",
-        description="Bit-accurate simulation of quantized networks on edge AI accelerators.",
-    )
-    parser.add_argument("--version", action="version", version=f"hwsim {__version__}")
-    parser.add_argument("--debug", action="store_true",
-                        help="on an internal error, print the traceback (accepted anywhere on the line)")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_list(sub) -> None:
     p = sub.add_parser("list", help="list registered semantics, rounding modes or requantizers")
     p.add_argument("what", choices=["semantics", "rounding", "requantizers", "devices", "energy-models"])
     p.set_defaults(func=_list)
 
+
+def _add_infer(sub) -> None:
     p = sub.add_parser("infer", help="run a quantized model through hwsim's bit-accurate kernels")
     p.add_argument("model", help="a .tflite or .onnx file")
     p.add_argument("--input", required=True, help=".npy holding the model input (integer codes or floats); a "
@@ -218,6 +219,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--ort-threads", type=nonnegative_int, default=None, help=ORT_THREADS_HELP)
     p.set_defaults(func=_infer)
 
+
+def _add_verify(sub) -> None:
     p = sub.add_parser("verify",
                        help="compare hwsim with the real runtime, op by op; exit 0 only when bit-exact")
     p.add_argument("model", help="a .tflite or .onnx file")
@@ -231,6 +234,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--ort-threads", type=nonnegative_int, default=None, help=ORT_THREADS_HELP)
     p.set_defaults(func=_verify)
 
+
+def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="measure kernels against ONNX Runtime, or inference against TFLite, "
                                      "side by side")
     p.add_argument("what", choices=["kernels", "infer"])
@@ -239,6 +244,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="timed repeats per case (median is reported)")
     p.set_defaults(func=_bench)
 
+
+def _add_simulate(sub) -> None:
     from hwsim.devices.options import add_device_options
 
     p = sub.add_parser("simulate", help="map a model onto a device and run the discrete-event simulation")
@@ -259,11 +266,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "layer)")
     p.set_defaults(func=_simulate)
 
-    if others:
-        from hwsim.energy.commands import add_parser as add_energy_parser
 
-        add_energy_parser(sub)
-
+def _add_run(sub) -> None:
     p = sub.add_parser("run", help="run an experiment file: a sweep to a results table, figures and a report")
     p.add_argument("experiment", help="an experiment .yaml (e.g. experiments/default.yaml)")
     p.add_argument("--dry-run", action="store_true", help="list the points and exit")
@@ -279,6 +283,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="refuse sweeps with more points than this (default 10000; counted before expansion)")
     p.set_defaults(func=_run)
 
+
+def _add_plot(sub) -> None:
     p = sub.add_parser("plot",
                        help="redraw an experiment's figures and report from its results, without rerunning")
     p.add_argument("results", help="a results folder, or its rows.jsonl / rows.csv / rows.parquet")
@@ -286,6 +292,46 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--plots", default=None, help="comma-separated: pareto,breakdown,roofline,overflow")
     p.set_defaults(func=_plot)
 
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and documentation).
+
+    Given the ``command`` about to run, when it is one defined here, every other command is left out:
+    importing the modules that register some of them (energy, quantization, llm) is most of the parser's
+    start-up time, and parsing one command needs no other.
+    """
+    others = command not in _OWN_COMMANDS
+
+    def wanted(name: str) -> bool:  # only the command about to run, when it is one of these
+        return others or name == command
+
+    parser = _Parser(
+        prog="hwsim",
+        description="Bit-accurate simulation of quantized networks on edge AI accelerators.",
+    )
+    parser.add_argument("--version", action="version", version=f"hwsim {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an internal error, print the traceback (accepted anywhere on the line)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    if wanted("list"):
+        _add_list(sub)
+    if wanted("infer"):
+        _add_infer(sub)
+    if wanted("verify"):
+        _add_verify(sub)
+    if wanted("bench"):
+        _add_bench(sub)
+    if wanted("simulate"):
+        _add_simulate(sub)
+    if others:
+        from hwsim.energy.commands import add_parser as add_energy_parser
+
+        add_energy_parser(sub)
+    if wanted("run"):
+        _add_run(sub)
+    if wanted("plot"):
+        _add_plot(sub)
     if others:
         from hwsim.llm.commands import add_parser as add_llm_parser
         from hwsim.quant.commands import add_parsers as add_quant_parsers

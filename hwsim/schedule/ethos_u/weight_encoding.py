@@ -31,7 +31,6 @@ weights' bytes and the parameters, as Vela caches identical encodings: in memory
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hwsim import cache as disk_cache
+from hwsim.cache import blake2b
 from hwsim.workload.graph import flat_values
 
 if TYPE_CHECKING:
@@ -180,13 +180,13 @@ def encode_weights(op_type: str, weights, zero_points, params: EncodingParams,
     """
     zp = tuple(int(z) for z in flat_values(zero_points))
     if hasattr(weights, "values") and hasattr(weights, "digest"):  # made on demand, named by their making
-        digest = hashlib.blake2b(weights.digest, digest_size=16)
+        digest = blake2b(weights.digest, digest_size=16)
         make = weights.values
     else:
         import numpy as np
 
         w = np.ascontiguousarray(weights)
-        digest = hashlib.blake2b(w.tobytes(), digest_size=16)
+        digest = blake2b(w.tobytes(), digest_size=16)
         digest.update(repr((w.shape, str(w.dtype))).encode())
         make = lambda: w  # noqa: E731
     digest.update(struct.pack(f"<{len(zp)}q", *zp))  # the bytes of the zero points as int64
