@@ -5,17 +5,18 @@ shared buffer (SHRAM) with its input double-buffered and its accumulators double
 every block that is a multiple of the OFM micro-block up to 32x64x128 and keeps the one with the least
 IFM and weight fetch per output element (``ArchEthosU55::FindBlockConfig`` in
 ``ethosu/regor/architecture/ethosu55/ethos_u55.cpp``), with its own tie-break for small blocks. The
-search runs in float32 as Vela computes it (rounded step by step, :func:`_f32`), so that ties fall the
-same way.
+search is vectorised here, in float32 as Vela computes it, so that ties fall the same way; its results are
+kept on disk (:func:`find_block_config`).
 """
 
 from __future__ import annotations
 
-import math
-from array import array
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
+from hwsim import cache as disk_cache
 from hwsim.schedule.ethos_u.arch import (
     ACC32,
     ACC40,
@@ -146,7 +147,35 @@ def _ifm_block_size(ofm_h, ofm_w, kernel: Kernel, ublock_h: int, ublock_w: int, 
 
 @lru_cache(maxsize=4096)
 def find_block_config(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
-    """The block config Vela chooses for ``q`` (U55/U65), including a MatMul's two-part config."""
+    """The block config Vela chooses for ``q`` (U55/U65), including a MatMul's two-part config.
+
+    Kept on disk as weight encodings are (:mod:`hwsim.cache`, keyed on the accelerator, the query and the
+    search's source): a run that finds every op's config there searches none and imports no numpy.
+    """
+    key = f"{_code_digest()} {arch!r} {q!r}"
+    stored = disk_cache.load("ethos_u_blocks", key)
+    if stored is not None:
+        return _block_config(stored)
+    config = _find_block_config(arch, q)
+    disk_cache.store("ethos_u_blocks", key, dataclasses.asdict(config))
+    return config
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """The search's own source, so that stored configs go stale when it changes."""
+    return disk_cache.source_digest(__file__, Path(__file__).with_name("geometry.py"))
+
+
+def _block_config(stored: dict) -> BlockConfig:
+    """A :class:`BlockConfig` from its stored JSON (lists back to tuples, a MatMul's first config too)."""
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
+    if values["prev"] is not None:
+        values["prev"] = _block_config(values["prev"])
+    return BlockConfig(**values)
+
+
+def _find_block_config(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
     if q.op_type == "MatMul":
         return _matmul_config(arch, q)
     if q.op_type == "MemoryCopy" and q.ifm_bits > 16:
@@ -209,6 +238,8 @@ def _matmul_config(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
 
 
 def _search(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
+    import numpy as np  # here only: a run that finds its configs on disk needs none
+
     op = hw_op(q.op_type)
     if op is None:
         raise ValueError(f"Ethos-U55/U65 cannot run {q.op_type}")
@@ -255,87 +286,78 @@ def _search(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
         depth += ud
         if depth < ofm[3]:
             depth = round_up(depth, OFM_SPLIT_DEPTH)
-    hs = range(uh, space_h + 1, uh)
-    ws = range(uw, space_w + 1, uw)
+    hs = np.arange(uh, space_h + 1, uh)
+    ws = np.arange(uw, space_w + 1, uw)
     if not depths or not len(hs) or not len(ws):
         raise ValueError(f"no block config for {q.op_type} {ofm}")
-    # per block height, width and depth: the IFM block and the float32 factors of the cost
-    _, oh, ow, oc = ofm
-    reach_h = min(q.kernel.dilated_h, SUBKERNEL_MAX[1]) + q.rounding
-    reach_w = min(q.kernel.dilated_w, SUBKERNEL_MAX[0]) + q.rounding
-    ihs = [round_up(div_up((h - 1) * q.kernel.stride_y + reach_h, q.upscale), uh) for h in hs]
-    iws = [round_up(div_up((w - 1) * q.kernel.stride_x + reach_w, q.upscale), uw) for w in ws]
-    conv1d = ofm[1] == 1 and q.kernel.h == 1 and uh == 2  # the Conv1D optimisation of 256/512-MAC configs
-    fit_hs = [min(h, ofm[1]) if conv1d else h for h in hs]
-    by = _f32([oh / h for h in fit_hs])  # Vela's HWC() point is (W, H, C)
-    bx = _f32([ow / w for w in ws])
-    out_elements = _f32([elements(ofm)])[0]
-    ifm_c = ifm_shape[3]
-    cells = [(h, w, ih, iw, fh) for h, ih, fh in zip(hs, ihs, fit_hs) for w, iw in zip(ws, iws)]
-    if op != ELEMENTWISE:  # per (height, width): weight and IFM fetches before the depth's factors
-        full_wh = [div_up(oh, fh) * div_up(ow, w) for _, w, _, _, fh in cells]
-        weight_hw = _f32([weight_wh * ifm_c * n for n in full_wh])
-        fetch = _f32([ih * iw * ifm_c * ifm_repeats for _, _, ih, iw, _ in cells])
-        fetch = _f32([f * bx[k % len(ws)] for k, f in enumerate(fetch)])
-        ifm_hw = _f32([f * by[k // len(ws)] for k, f in enumerate(fetch)])
-    # every candidate in Vela's order (depth, then height, then width): SHRAM fit (TryBlockConfig) and cost
+    D, H, W = np.meshgrid(np.array(depths), hs, ws, indexing="ij")
+    D, H, W = D.ravel(), H.ravel(), W.ravel()
+    stride_y, stride_x = q.kernel.stride_y, q.kernel.stride_x
+    ih = np.ceil(
+        ((H - 1) * stride_y + min(q.kernel.dilated_h, SUBKERNEL_MAX[1]) + q.rounding) / q.upscale
+    ).astype(np.int64)
+    iw = np.ceil(
+        ((W - 1) * stride_x + min(q.kernel.dilated_w, SUBKERNEL_MAX[0]) + q.rounding) / q.upscale
+    ).astype(np.int64)
+    ih = -(-ih // uh) * uh
+    iw = -(-iw // uw) * uw
+    idepth = D if equal_depth else np.full_like(D, ifm_block_depth)
+    fit_h = H
+    if ofm[1] == 1 and q.kernel.h == 1 and uh == 2:  # the Conv1D optimisation of 256/512-MAC configs
+        fit_h = np.minimum(H, ofm[1])
+    # SHRAM fit (TryBlockConfig)
+    ifm_bytes = ih * iw * (-(-(idepth * (q.ifm_bits // 8)) // 8) * 8)
+    ifm_banks = -(-ifm_bytes // BANK_BYTES) * 2
+    ifm_banks = -(-ifm_banks // ifm_granule) * ifm_granule
     lut_start = arch.shram_banks - lut_banks
-    in_elements = elements(ifm_shape)
-    best, choice = math.inf, None
-    ties: list[tuple[int, int, int, int, int, int]] = []
-    for d in depths:
-        idepth = d if equal_depth else ifm_block_depth
-        depth_bytes = round_up(idepth * (q.ifm_bits // 8), 8)
-        acc_depth = round_up(d, 8)
-        if op == ELEMENTWISE:
-            costs = _f32([out_elements / (h * w * d) for h, w, _, _, _ in cells])
-        else:
-            bz_d = _f32([_f32([oc / d])[0] * d])[0]
-            weights = _f32([f * bz_d for f in weight_hw]) if not is_depthwise else weight_hw
-            ifms = ifm_hw if equal_depth else _f32([f * _f32([div_up(oc, d)])[0] for f in ifm_hw])
-            costs = _f32([a + b for a, b in zip(ifms, weights)])
-            costs = _f32([c / out_elements for c in costs])
-        for (h, w, ih, iw, fh), cost in zip(cells, costs):
-            ifm_banks = round_up(div_up(ih * iw * depth_bytes, BANK_BYTES) * 2, ifm_granule)
-            ifm_end = RESERVED_OUTPUT_BANKS + ifm_banks
-            if ew_usage == 0:
-                acc_banks = round_up(div_up(fh * w * acc_depth * acc_bits // 8, BANK_BYTES) * 2, acc_granule)
-                if ifm_end > lut_start - acc_banks:
-                    continue
-                ib_end = ifm_end
-            else:
-                if ifm_end + (ifm_banks if ew_usage == 1 else 0) > lut_start:
-                    continue
-                ib_end = lut_start
-            if in_elements < ih * iw * idepth * 2:
-                cost /= 2.0  # exact in float32 too
-            if cost < best:
-                best, ties = cost, []
-            if cost == best:
-                ties.append((h, w, d, ih, iw, idepth, ib_end))
-    if not ties:
+    ifm_end = RESERVED_OUTPUT_BANKS + ifm_banks
+    if ew_usage == 0:
+        acc_bytes = (fit_h * W * (-(-D // 8) * 8) * acc_bits) // 8
+        acc_banks = -(-acc_bytes // BANK_BYTES) * 2
+        acc_banks = -(-acc_banks // acc_granule) * acc_granule
+        acc_start = lut_start - acc_banks
+        fits = ifm_end <= acc_start
+        ib_end = ifm_end
+    else:
+        ifm2_banks = ifm_banks if ew_usage == 1 else 0
+        acc_start = np.full_like(ifm_end, lut_start)
+        fits = ifm_end + ifm2_banks <= acc_start
+        ib_end = acc_start
+    if not fits.any():
         raise ValueError(f"no block config fits SHRAM for {q.op_type} {ofm}")
+    # Cost per output element, in float32 as Vela computes it
+    f32 = np.float32
+    on, oh, ow, oc = ofm
+    full_wh = (-(-oh // fit_h)) * (-(-ow // W))
+    full_d = -(-oc // D)
+    bx = (f32(ow) / W.astype(f32)).astype(f32)  # Vela's HWC() point is (W, H, C)
+    by = (f32(oh) / fit_h.astype(f32)).astype(f32)
+    bz = (f32(oc) / D.astype(f32)).astype(f32)
+    if op == ELEMENTWISE:
+        cost = (f32(elements(ofm)) / (H * W * D).astype(f32)).astype(f32)
+    else:
+        weight_fetch = (weight_wh * ifm_shape[3] * full_wh).astype(f32)
+        if not is_depthwise:
+            weight_fetch = (weight_fetch * (bz * D.astype(f32)).astype(f32)).astype(f32)
+        ifm_fetch = ((ih * iw * ifm_shape[3] * ifm_repeats).astype(f32) * bx).astype(f32)
+        ifm_fetch = (ifm_fetch * by).astype(f32)
+        if not equal_depth:
+            ifm_fetch = (ifm_fetch * full_d.astype(f32)).astype(f32)
+        cost = ((ifm_fetch + weight_fetch).astype(f32) / f32(elements(ofm))).astype(f32)
+    halve = elements(ifm_shape) < ih * iw * idepth * 2
+    cost = np.where(halve, (cost / f32(2.0)).astype(f32), cost)
+    cost = np.where(fits, cost, np.inf)
+    best = cost.min()
+    ties = np.flatnonzero(cost == best)
     choice = ties[0]
-    best_coverage = math.inf
-    for tie in ties[1:]:
-        h, w, _, ih, iw, _, _ = tie
-        if h <= 4 and w <= 4:
-            cov_h, cov_w = min(ifm_shape[1], ih), min(ifm_shape[2], iw)
-            coverage = _f32([_f32([ifm_shape[1] * ifm_shape[2]])[0] / max(cov_h * cov_w, 1)])[0]
+    best_coverage = np.inf
+    for i in ties[1:]:
+        if H[i] <= 4 and W[i] <= 4:
+            cov_h, cov_w = min(ifm_shape[1], ih[i]), min(ifm_shape[2], iw[i])
+            coverage = f32(ifm_shape[1] * ifm_shape[2]) / f32(max(cov_h * cov_w, 1))
             if coverage <= best_coverage:
                 best_coverage = coverage
-                choice = tie
-    h, w, d, ih, iw, idepth, ib_end = choice
-    max_ifm = (ib_end - RESERVED_OUTPUT_BANKS) * BANK_BYTES
-    return BlockConfig((h, w, d), (ih, iw, idepth), traversal, acc40, max_ifm)
-
-
-def _f32(values: list[float]) -> array:
-    """Each value rounded to the nearest float32 (C's conversion), read back as Python floats.
-
-    Vela computes the block cost in float32. A float32 +, -, * or / of float32 operands equals the exact
-    result rounded once to float32, and so does the double result rounded to float32 (a double carries
-    53 >= 2 * 24 + 2 bits); integers below 2**53 convert exactly to double first. So doing each step in
-    Python floats and rounding it here reproduces Vela's arithmetic bit for bit, without numpy.
-    """
-    return array("f", values)
+                choice = i
+    ifm_block = (int(ih[choice]), int(iw[choice]), int(idepth[choice]))
+    max_ifm = int(ib_end[choice] - RESERVED_OUTPUT_BANKS) * BANK_BYTES
+    return BlockConfig((int(H[choice]), int(W[choice]), int(D[choice])), ifm_block, traversal, acc40, max_ifm)
