@@ -1,7 +1,8 @@
-"""A persistent on-disk memo for results that are slow to compute and small to keep (weight encodings).
+"""A persistent on-disk memo for results that are slow to compute and small to keep (Ethos-U weight
+encodings and block configs, parsed device files).
 
 A sweep simulates the same network on many devices and options, and each run would encode the same weights
-again; kept here, a repeated encoding is a file read. Entries are JSON files named by the hash of their
+again; kept here, a repeated encoding is a file read (and, for a small network, no numpy import). Entries are JSON files named by the hash of their
 key, under ``$HWSIM_CACHE_DIR`` (default ``$XDG_CACHE_HOME/hwsim``, i.e. ``~/.cache/hwsim``). Each is
 written to a temporary file and renamed into place, so processes may share the folder: a reader sees a
 whole entry or none. ``HWSIM_CACHE=off`` turns the cache off. A caller's key must name everything the value
