@@ -2,12 +2,12 @@
 encodings and block configs, parsed device files).
 
 A sweep simulates the same network on many devices and options, and each run would encode the same weights
-again; kept here, a repeated encoding is a file read (and, for a small network, no numpy import). Entries are JSON files named by the hash of their
-key, under ``$HWSIM_CACHE_DIR`` (default ``$XDG_CACHE_HOME/hwsim``, i.e. ``~/.cache/hwsim``). Each is
-written to a temporary file and renamed into place, so processes may share the folder: a reader sees a
-whole entry or none. ``HWSIM_CACHE=off`` turns the cache off. A caller's key must name everything the value
-depends on, its own code included (see :func:`source_digest`). The cache only ever saves time: a folder
-that cannot be read or written is treated as empty.
+again; kept here, a repeated encoding is a file read (and, for a small network, no numpy import). Entries are
+JSON files named by the hash of their key, under ``$HWSIM_CACHE_DIR`` (default ``$XDG_CACHE_HOME/hwsim``, i.e.
+``~/.cache/hwsim``). Each is written to a temporary file and renamed into place, so processes may share the
+folder: a reader sees a whole entry or none. ``HWSIM_CACHE=off`` turns the cache off. A caller's key must name
+everything the value depends on, its own code included (see :func:`source_digest`). The cache only ever saves
+time: a folder that cannot be read or written is treated as empty.
 """
 
 from __future__ import annotations
