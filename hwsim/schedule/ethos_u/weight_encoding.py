@@ -241,10 +241,8 @@ def _encode_cached(depthwise: bool, digest: bytes, params: EncodingParams, slice
         if stored == _NOT_SPARSE:
             return None
         return EncodedWeights(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
-    from hwsim.schedule.ethos_u import weight_streams
-
     try:
-        result = weight_streams.encode(depthwise, params, slices, payload.make(), payload.zero_points)
+        result = _encode(depthwise, params, slices, payload)
     except WeightsNotSparse:
         disk_cache.store("ethos_u_weights", key, _NOT_SPARSE)
         return None
@@ -253,6 +251,14 @@ def _encode_cached(depthwise: bool, digest: bytes, params: EncodingParams, slice
 
 
 _NOT_SPARSE = {"not_sparse": True}
+
+
+def _encode(depthwise: bool, params: EncodingParams, slices: tuple[int, ...],
+            payload: _Payload) -> EncodedWeights:
+    """The encoding itself (:mod:`.weight_streams`, imported only here: a cache hit needs no numpy)."""
+    from hwsim.schedule.ethos_u import weight_streams
+
+    return weight_streams.encode(depthwise, params, slices, payload.make(), payload.zero_points)
 
 
 @lru_cache(maxsize=1)
