@@ -159,13 +159,11 @@ def encode_weights(op_type: str, weights, zero_points, params: EncodingParams,
     ----------
     op_type : str
         Vela's op type (``"Conv2D"``, ``"DepthwiseConv2D"``, ``"FullyConnected"`` ...).
-    weights : np.ndarray, StoredArray or StandInWeights
+    weights : np.ndarray or StandInWeights
         The TFLite weight tensor: OHWI for convolutions, ``[1, H, W, C]`` for depthwise, ``[O, I]`` for
-        fully connected; or an object with ``digest`` and ``values()`` that makes it (a file's
-        :class:`~hwsim.workload.graph.StoredArray`, a shapes-only workload's
-        :class:`~hwsim.schedule.ethos_u.lowering.StandInWeights`): then a cached encoding is found
-        without numpy.
-    zero_points : int, sequence of int or np.ndarray
+        fully connected; or an object with ``digest`` and ``values()`` that makes it (a shapes-only
+        workload's :class:`~hwsim.schedule.ethos_u.lowering.StandInWeights`).
+    zero_points : np.ndarray or int
         The weights' zero point(s), subtracted before encoding.
     params : EncodingParams
         Architecture and block configuration.
@@ -181,17 +179,18 @@ def encode_weights(op_type: str, weights, zero_points, params: EncodingParams,
     zp = tuple(int(z) for z in flat_values(zero_points))
     if hasattr(weights, "values") and hasattr(weights, "digest"):  # made on demand, named by their making
         digest = blake2b(weights.digest, digest_size=16)
-        make = weights.values
+        make, period = weights.values, getattr(weights, "period", None)
     else:
         import numpy as np
 
         w = np.ascontiguousarray(weights)
         digest = blake2b(w.tobytes(), digest_size=16)
         digest.update(repr((w.shape, str(w.dtype))).encode())
-        make = lambda: w  # noqa: E731
+        make, period = (lambda: w), None  # noqa: E731
     digest.update(struct.pack(f"<{len(zp)}q", *zp))  # the bytes of the zero points as int64
     slices = tuple(int(d) for d in depth_slices)
-    encoded = _encode_cached(op_type in DEPTHWISE_OPS, digest.digest(), params, slices, _Payload(make, zp))
+    payload = _Payload(make, zp, period)
+    encoded = _encode_cached(op_type in DEPTHWISE_OPS, digest.digest(), params, slices, payload)
     if encoded is None:
         raise WeightsNotSparse("the weights are not 2:4 sparse in U85 stream order")
     return encoded
@@ -218,10 +217,14 @@ def encode_scales(channels: int, params: EncodingParams, depth_slices: Sequence[
 
 
 class _Payload:
-    """Carries the arrays past the cache without taking part in its key (the weights made only on a miss)."""
+    """Carries the arrays past the cache without taking part in its key (the weights made only on a miss).
 
-    def __init__(self, make: Callable[[], np.ndarray], zero_points: tuple[int, ...]) -> None:
-        self.make, self.zero_points = make, zero_points
+    ``period``: the weights' output channels repeat with this period (stand-ins), or None.
+    """
+
+    def __init__(self, make: Callable[[], np.ndarray], zero_points: tuple[int, ...],
+                 period: int | None) -> None:
+        self.make, self.zero_points, self.period = make, zero_points, period
 
     def __hash__(self) -> int:
         return 0
@@ -258,7 +261,8 @@ def _encode(depthwise: bool, params: EncodingParams, slices: tuple[int, ...],
     """The encoding itself (:mod:`.weight_streams`, imported only here: a cache hit needs no numpy)."""
     from hwsim.schedule.ethos_u import weight_streams
 
-    return weight_streams.encode(depthwise, params, slices, payload.make(), payload.zero_points)
+    return weight_streams.encode(depthwise, params, slices, payload.make(), payload.zero_points,
+                                 payload.period)
 
 
 @lru_cache(maxsize=1)

@@ -6,6 +6,7 @@ none of this, nor numpy.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from itertools import pairwise
 
@@ -27,8 +28,9 @@ from hwsim.schedule.ethos_u.weight_encoding import (
 
 
 def encode(depthwise: bool, params: EncodingParams, slices: tuple[int, ...], weights: np.ndarray,
-           zero_points: tuple[int, ...]) -> EncodedWeights:
-    """Encode ``weights`` (their zero points subtracted) into the depth slices' streams: Vela's sizes."""
+           zero_points: tuple[int, ...], period: int | None) -> EncodedWeights:
+    """Encode ``weights`` (their zero points subtracted) into the depth slices' streams: Vela's sizes;
+    ``period``: the output channels repeat with it (stand-ins), or None."""
     src = _as_ohwi(weights, depthwise)
     channels = src.shape[3] if depthwise else src.shape[0]
     _check_slices(slices, channels)
@@ -39,6 +41,11 @@ def encode(depthwise: bool, params: EncodingParams, slices: tuple[int, ...], wei
     ranges: list[int] = []
     total_weight = total_source = zeros = sub_streams = distinct = 0
     used = np.zeros(mlw_codec.SYMBOLS, dtype=bool)
+    # Weights that repeat every `period` channels (a multiple of the cores) send the same stream for every
+    # slice that starts at the same offset in the period: encode each once (zero points are indexed by
+    # slice-local or IFM channel, the same for every such slice).
+    period = period if period and period % params.cores == 0 else None
+    streams_seen: dict[tuple[int, int, int], tuple[int, int, int, np.ndarray | None]] = {}
     for d0, d1 in pairwise(slices):
         size = 0
         for stream in range(streams):
@@ -47,20 +54,49 @@ def encode(depthwise: bool, params: EncodingParams, slices: tuple[int, ...], wei
                 if n_scales == 0:
                     continue  # a core with no channel in this slice gets no stream at all
                 size += _round_up(n_scales * SCALE_BYTES_PER_CHANNEL, ALIGN_BYTES)
-            values = _stream_values(src, zp, depthwise, params, d0, d1 - d0, stream)
-            if params.fast:
-                weight_bytes = mlw_codec.encode_fast(values, no_palette=params.sparse)
-            else:
-                res = mlw_codec.encode(values)
-                weight_bytes = res.size_bytes
-                zeros += res.zero_count
-                distinct = _distinct_count(used, res.used)
+            key = (d0 % period if period else d0, d1 - d0, stream)
+            if key not in streams_seen:
+                streams_seen[key] = _encode_stream(src, zp, depthwise, params, d0, d1 - d0, stream, period)
+            weight_bytes, n_values, n_zeros, stream_used = streams_seen[key]
+            if stream_used is not None:
+                zeros += n_zeros
+                distinct = _distinct_count(used, stream_used)
             size += weight_bytes
             total_weight += weight_bytes
-            total_source += values.size
+            total_source += n_values
             sub_streams = max(sub_streams, stream + 1)
         ranges.append(size)
     return _result(ranges, total_weight, total_source, sub_streams, distinct, zeros)
+
+
+def _encode_stream(src: np.ndarray, zp: np.ndarray, depthwise: bool, params: EncodingParams,
+                   depth_offset: int, depth: int, stream: int,
+                   period: int | None) -> tuple[int, int, int, np.ndarray | None]:
+    """One stream of one depth slice: its encoded bytes, values sent, zeros sent as runs and the values it
+    used (None in the fast format, which counts neither).
+
+    Weights whose channels repeat every ``period`` also repeat every multiple of it; a slice deeper than the
+    least multiple that an even number of OFM blocks tiles (even, for U85's serpentine over IFM blocks)
+    sends that multiple's stream over and over, then its remainder: only those two are ordered, and the
+    codec sizes the repeats without building them.
+    """
+    unit = 2 * params.ofm_block_depth * params.cores
+    period = period * unit // math.gcd(period, unit) if period else 0  # also a period of the weights
+    repeats = depth // period if period and depth > period else 0
+    if repeats:
+        base = _stream_values(src, zp, depthwise, params, depth_offset, period, stream)
+        rest = depth - repeats * period
+        tail = (_stream_values(src, zp, depthwise, params, depth_offset + repeats * period, rest, stream)
+                if rest else base[:0])
+    else:
+        base = src[:0].astype(np.int16).ravel()
+        tail = _stream_values(src, zp, depthwise, params, depth_offset, depth, stream)
+    n_values = base.size * repeats + tail.size
+    if params.fast:
+        parts = np.concatenate([base, tail])
+        return mlw_codec.encode_fast(parts, no_palette=params.sparse, size=n_values), n_values, 0, None
+    res = mlw_codec.encode_repeating(base, repeats, tail)
+    return res.size_bytes, n_values, res.zero_count, res.used
 
 
 def _distinct_count(acc: np.ndarray, stream_used: np.ndarray) -> int:
