@@ -20,33 +20,32 @@ from hwsim.runtime.prepared import prepared
 from hwsim.workload.graph import Graph, Op, Tensor
 
 
-def _mac_layer_kwargs(graph: Graph, op: Op, sem: Semantics) -> dict:
-    """The quantization and runtime arguments of a conv / depthwise / fully-connected layer."""
+def _layer_quant(graph: Graph, op: Op, sem: Semantics) -> Q.LayerQuant:
+    """The quantization and runtime of a conv / depthwise / fully-connected layer."""
     x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), output_tensor(graph, op)
-    return dict(x_q=qparams(x_t), w_q=qparams(w_t), y_q=qparams(y_t), y_fmt=int_format(y_t),
-                activation=op.attrs["activation"], semantics=sem.name, weight_bits=w_t.bits or 8,
-                accumulator=op_accumulator(op))
+    return Q.LayerQuant(qparams(x_t), qparams(w_t), qparams(y_t), int_format(y_t), op.attrs["activation"],
+                        sem.name, op_accumulator(op), w_t.bits or 8)
 
 
-def _prepared_layer(graph: Graph, op: Op, sem: Semantics, x: np.ndarray, prepare, **geometry):
+def _prepared_layer(graph: Graph, op: Op, sem: Semantics, x: np.ndarray, **geometry):
     """The op's fused layer (built once, see :mod:`hwsim.runtime.prepared`) when ``x`` has the dtype it was
     prepared for; None where the layer cannot be fused (the checked path then runs)."""
     x_t, w_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1])
     if x.dtype != x_t.dtype or w_t.data is None:
         return None
-    return prepared(graph, op, sem.name, lambda: prepare(x_t.dtype, w_t.data, constant_bias(graph, op), **geometry,
-                                                         **_mac_layer_kwargs(graph, op, sem)))
+    return prepared(graph, op, sem.name, lambda: Q.prepare_layer(
+        op.kind, x_t.dtype, w_t.data, constant_bias(graph, op), _layer_quant(graph, op, sem), **geometry))
 
 
 def conv2d(graph, op, values, sem):
     a = op.attrs
     geometry = dict(stride=a["stride"], padding=a["padding"], dilation=a["dilation"], groups=a["groups"])
     x = to_nhwc(input_value(graph, values, op.inputs[0]), op)
-    layer = _prepared_layer(graph, op, sem, x, Q.prepare_conv2d, **geometry)
+    layer = _prepared_layer(graph, op, sem, x, **geometry)
     if layer is not None:  # the layer checks x's shape and range itself
         return from_nhwc(layer(x), op)
-    return from_nhwc(Q.conv2d(x, graph.tensor(op.inputs[1]).data, constant_bias(graph, op), **geometry,
-                               **_mac_layer_kwargs(graph, op, sem)), op)
+    return from_nhwc(Q.conv2d(x, graph.tensor(op.inputs[1]).data, constant_bias(graph, op),
+                              _layer_quant(graph, op, sem), **geometry), op)
 
 
 def depthwise_conv2d(graph, op, values, sem):
@@ -54,22 +53,22 @@ def depthwise_conv2d(graph, op, values, sem):
     geometry = dict(stride=a["stride"], padding=a["padding"], dilation=a["dilation"],
                     depth_multiplier=a["depth_multiplier"])
     x = to_nhwc(input_value(graph, values, op.inputs[0]), op)
-    layer = _prepared_layer(graph, op, sem, x, Q.prepare_depthwise_conv2d, **geometry)
+    layer = _prepared_layer(graph, op, sem, x, **geometry)
     if layer is not None:  # the layer checks x's shape and range itself
         return from_nhwc(layer(x), op)
-    return from_nhwc(Q.depthwise_conv2d(x, graph.tensor(op.inputs[1]).data, constant_bias(graph, op), **geometry,
-                                         **_mac_layer_kwargs(graph, op, sem)), op)
+    return from_nhwc(Q.depthwise_conv2d(x, graph.tensor(op.inputs[1]).data, constant_bias(graph, op),
+                                        _layer_quant(graph, op, sem), **geometry), op)
 
 
 def fully_connected(graph, op, values, sem):
     w_t, y_t = graph.tensor(op.inputs[1]), output_tensor(graph, op)
     x = input_value(graph, values, op.inputs[0])
     rows = np.ascontiguousarray(x).reshape(-1, w_t.shape[1])
-    layer = _prepared_layer(graph, op, sem, x, Q.prepare_fully_connected)
+    layer = _prepared_layer(graph, op, sem, x)
     if layer is not None:
         y = layer(rows)
     else:
-        y = Q.fully_connected(rows, w_t.data, constant_bias(graph, op), **_mac_layer_kwargs(graph, op, sem))
+        y = Q.fully_connected(rows, w_t.data, constant_bias(graph, op), _layer_quant(graph, op, sem))
     if graph.format == "onnx":  # Gemm / MatMul keep the leading dimensions
         return y.reshape(*x.shape[:-1], y.shape[-1])
     return y.reshape(shape_like(y_t, y.size, x.shape[0]))
@@ -79,8 +78,9 @@ def add(graph, op, values, sem):
     a_t, b_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), output_tensor(graph, op)
     a, b = np.broadcast_arrays(input_value(graph, values, op.inputs[0]),
                                input_value(graph, values, op.inputs[1]))
-    return Q.add(np.ascontiguousarray(a), np.ascontiguousarray(b), x1_q=qparams(a_t), x2_q=qparams(b_t), y_q=qparams(y_t),
-                 y_fmt=int_format(y_t), activation=op.attrs["activation"], semantics=sem.name)
+    return Q.add(np.ascontiguousarray(a), np.ascontiguousarray(b), x1_q=qparams(a_t), x2_q=qparams(b_t),
+                 y_q=qparams(y_t), y_fmt=int_format(y_t), activation=op.attrs["activation"],
+                 semantics=sem.name)
 
 
 def _pool(kind: str):
