@@ -289,9 +289,8 @@ def conv2d(x, w, bias, quant: LayerQuant, *, stride=1, padding="valid", dilation
         acc = ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, x_zero_point=zx,
                          w_zero_point=zw, accumulator=quant.accumulator, arithmetic=arithmetic).acc
         return _with_float_bias(acc, float_bias, quant.x_q, quant.w_q, stage)
-    return _conv2d_codes(x, w, stage, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                         x_zero_point=zx, w_zero_point=zw, bias=bias, accumulator=quant.accumulator,
-                         arithmetic=arithmetic)
+    return _conv2d_codes(x, w, bias, stage, (zx, zw), quant.accumulator, arithmetic, stride=stride,
+                         padding=padding, dilation=dilation, groups=groups)
 
 
 def depthwise_conv2d(x, w, bias, quant: LayerQuant, *, stride=1, padding="valid", dilation=1,
@@ -310,9 +309,8 @@ def depthwise_conv2d(x, w, bias, quant: LayerQuant, *, stride=1, padding="valid"
                                      depthwise_multiplier=depth_multiplier, fast_depthwise=fast)
     zx, zw = quant.zero_points(w.shape[-1])
     if arithmetic != "exact" and grouped is not None and x.ndim == 4:
-        return _conv2d_codes(x, grouped, stage, stride=stride, padding=padding, dilation=dilation,
-                             groups=x.shape[3], x_zero_point=zx, w_zero_point=zw, bias=bias,
-                             accumulator=quant.accumulator, arithmetic=arithmetic)
+        return _conv2d_codes(x, grouped, bias, stage, (zx, zw), quant.accumulator, arithmetic, stride=stride,
+                             padding=padding, dilation=dilation, groups=x.shape[3])
     x, w, _, zw, b = ops.depthwise_operands(x, w, stride, padding, dilation, depth_multiplier, zw, bias)
     layer = fused.FusedDepthwise.prepare(w, zw, b, zx, stage, ops.value_range(x), stride, padding, dilation,
                                          depth_multiplier, quant.accumulator)
@@ -353,10 +351,12 @@ def _matmul_codes(x, w, stage: ops.OutputStage, *, x_zero_point: int = 0, w_zero
     return gemm.run_trusted(np.ascontiguousarray(x))
 
 
-def _conv2d_codes(x, w, stage: ops.OutputStage, *, stride, padding, dilation, groups: int, x_zero_point: int,
-                  w_zero_point, bias, accumulator: Accumulator, arithmetic: str) -> np.ndarray:
+def _conv2d_codes(x, w, bias, stage: ops.OutputStage, zero_points: tuple[int, np.ndarray],
+                  accumulator: Accumulator, arithmetic: str, *, stride, padding, dilation,
+                  groups: int) -> np.ndarray:
     """:func:`ops.conv2d`, then ``stage``: output codes NHWC (one fused GEMM and requantizer when
-    ungrouped and the data's range allows it)."""
+    ungrouped and the data's range allows it). ``zero_points``: the input's and the weights' per channel."""
+    x_zero_point, w_zero_point = zero_points
     if groups != 1:
         acc = ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
                          x_zero_point=x_zero_point, w_zero_point=w_zero_point, bias=bias,
