@@ -113,7 +113,7 @@ class FusedGemm:
             if tiles is None:
                 rows_per_tile, width = gemm_tiles(rows, x.shape[1], cols)
                 tiles = self._tiles[rows] = (rows_per_tile, self.packed.float_panels(width))
-            args = (x, tiles[1], tiles[0], self.correction, zw, row_sum, *self.stage.kernel_args(), out)
+            args = (x, tiles[1], tiles[0], self.correction, zw, row_sum, self.stage.kernel_args(), out)
             if blas_limited():
                 return _impl().gemm_requantize(*args)
             with single_threaded_blas():
@@ -122,7 +122,7 @@ class FusedGemm:
         # raw sums that need 64 bits (a uint8 input near its zero point) take 64-bit rows, even where the
         # corrected sums would fit int32
         correction = self.correction.astype(np.int64) if raw.dtype == np.int64 else self.correction
-        return _impl().requantize_gemm(raw, correction, zw, row_sum, *self.stage.kernel_args(), out)
+        return _impl().requantize_gemm(raw, correction, zw, row_sum, self.stage.kernel_args(), out)
 
 
 def _check_range(x: np.ndarray, x_range: tuple[int, int]) -> None:
@@ -190,7 +190,7 @@ class FusedDepthwise:
     x_zero_point: int
     stage: OutputStage
     x_range: tuple[int, int]  # the inputs it was prepared for
-    # input (h, w) -> kernel geometry
+    # input (h, w) -> kernel window
     _geometry: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -229,25 +229,10 @@ class FusedDepthwise:
                               f"(got shape {x.shape})")
         _check_range(x, self.x_range)
         in_hw = x.shape[1:3]
-        geometry = self._geometry.get(in_hw)
-        if geometry is None:
+        window = self._geometry.get(in_hw)
+        if window is None:
             geo = ops.conv_geometry(in_hw, self.w.shape[:2], self.stride, self.padding, self.dilation)
-            geometry = self._geometry[in_hw] = (
-                *geo.stride,
-                *geo.dilation,
-                geo.pads[0],
-                geo.pads[2],
-                *geo.out_hw,
-            )
-        out = np.empty((x.shape[0], geometry[-2], geometry[-1], self.w.shape[2]), self.stage.dtype)
-        return _impl().depthwise_requantize(
-            x,
-            self.w,
-            self.x_zero_point,
-            self.w_zero_point,
-            self.bias,
-            *geometry,
-            self.depth_multiplier,
-            *self.stage.kernel_args(),
-            out,
-        )
+            window = self._geometry[in_hw] = geo.window()
+        out = np.empty((x.shape[0], window.out_h, window.out_w, self.w.shape[2]), self.stage.dtype)
+        return _impl().depthwise_requantize(x, self.w, self.x_zero_point, self.w_zero_point, self.bias,
+                                            window, self.depth_multiplier, self.stage.kernel_args(), out)

@@ -7,6 +7,7 @@ integer datapath.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -50,6 +51,19 @@ def pair(value, name: str) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
+class KernelWindow(NamedTuple):
+    """A conv window as the kernels take it: one record (a tuple numba passes by value) for eight ints."""
+
+    stride_h: int
+    stride_w: int
+    dil_h: int
+    dil_w: int
+    pad_top: int
+    pad_left: int
+    out_h: int
+    out_w: int
+
+
 @dataclass(frozen=True)
 class ConvGeometry:
     """Resolved spatial geometry of a 2-D convolution or pooling window."""
@@ -59,6 +73,10 @@ class ConvGeometry:
     dilation: tuple[int, int]
     pads: tuple[int, int, int, int]
     out_hw: tuple[int, int]
+
+    def window(self) -> KernelWindow:
+        """The geometry as the depthwise kernels take it (the bottom and right padding follow from it)."""
+        return KernelWindow(*self.stride, *self.dilation, self.pads[0], self.pads[2], *self.out_hw)
 
 
 def conv_geometry(in_hw, kernel_hw, stride=1, padding="valid", dilation=1) -> ConvGeometry:

@@ -69,18 +69,9 @@ def test_gemm_requantize_kernel_matches_twin(case, rows_per_tile, width):
     correction = ops.zero_point_correction(packed, bias, zx)
     row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
     panels = packed.float_panels(width)
-    got = kernels_fused.gemm_requantize(
-        x,
-        panels,
-        rows_per_tile,
-        correction,
-        zw,
-        row_sum,
-        *stage.kernel_args(),
-        np.empty((len(x), w.shape[1]), np.int8),
-    )
-    want = reference_fused.gemm_requantize(x, panels, rows_per_tile, correction, zw, row_sum,
-                                           *stage.kernel_args(), np.empty((len(x), w.shape[1]), np.int8))
+    args = (x, panels, rows_per_tile, correction, zw, row_sum, stage.kernel_args())
+    got = kernels_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8))
+    want = reference_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8))
     np.testing.assert_array_equal(got, want)
 
 
@@ -92,7 +83,7 @@ def test_gemm_requantize_groups_of_narrow_rows_match_twin(case, rows_per_tile):
     packed = ops.prepack(w, zw)
     correction = ops.zero_point_correction(packed, bias, zx)
     row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
-    args = (x, packed.float_panels(w.shape[1]), rows_per_tile, correction, zw, row_sum, *stage.kernel_args())
+    args = (x, packed.float_panels(w.shape[1]), rows_per_tile, correction, zw, row_sum, stage.kernel_args())
     np.testing.assert_array_equal(
         kernels_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8)),
         reference_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8)),
@@ -164,7 +155,7 @@ def test_requantize_gemm_kernel_matches_twin(case, raw_dtype):
     correction = ops.zero_point_correction(ops.prepack(w, zw), bias, zx)
     correction = correction.astype(np.int32) if raw_dtype != np.int64 else correction
     row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
-    args = (raw, correction, zw, row_sum, *stage.kernel_args())
+    args = (raw, correction, zw, row_sum, stage.kernel_args())
     got = kernels_fused.requantize_gemm(*args, np.empty(raw.shape, np.int8))
     np.testing.assert_array_equal(got, reference_fused.requantize_gemm(*args, np.empty(raw.shape, np.int8)))
 
@@ -192,9 +183,8 @@ def test_depthwise_requantize_kernel_matches_twin(case):
         geo = ops.conv_geometry(x.shape[1:3], w.shape[:2], stride, padding, dilation)
     except Exception:
         return  # the window does not fit this input
-    geometry = (*geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw)
     shape = (x.shape[0], *geo.out_hw, w.shape[2])
-    args = (x, w, zx, zw, bias, *geometry, mult, *stage.kernel_args())
+    args = (x, w, zx, zw, bias, geo.window(), mult, stage.kernel_args())
     got = kernels_fused.depthwise_requantize(*args, np.empty(shape, np.int8))
     np.testing.assert_array_equal(got, reference_fused.depthwise_requantize(*args, np.empty(shape, np.int8)))
 
