@@ -281,3 +281,6 @@ def _add_products(acc, count, xrow, wrow, lo, hi, mask, overflow):
             acc[j] += xrow[j] * wrow[j]
             v = acc[j]
             count[j] += min(max(v, lo), hi) != v
+
+
+jit_cache.adopt(globals())  # every kernel above: hwsim's checked cache (see jit_cache)
