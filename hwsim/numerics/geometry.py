@@ -7,11 +7,11 @@ integer datapath.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
 from hwsim.errors import ConfigError
+from hwsim.numerics.kernel_records import KernelWindow
 
 
 def output_size(size: int, kernel: int, stride: int, dilation: int, pad_before: int, pad_after: int) -> int:
@@ -49,19 +49,6 @@ def pair(value, name: str) -> tuple[int, int]:
     if len(pair) != 2 or min(pair) < 1:
         raise ConfigError(f"{name}: expected a positive int or a pair of them (got {value!r})")
     return int(pair[0]), int(pair[1])
-
-
-class KernelWindow(NamedTuple):
-    """A conv window as the kernels take it: one record (a tuple numba passes by value) for eight ints."""
-
-    stride_h: int
-    stride_w: int
-    dil_h: int
-    dil_w: int
-    pad_top: int
-    pad_left: int
-    out_h: int
-    out_w: int
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import os
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Iterator, NamedTuple, Sequence
+from typing import Iterator, Sequence
 
 import numba
 import numpy as np
@@ -30,6 +30,7 @@ from hwsim.numerics import (kernels, kernels_fused, kernels_ordered, kernels_vnn
                             vnni)
 from hwsim.numerics.accumulator import Accumulator, MacResult
 from hwsim.numerics.geometry import ConvGeometry, conv_geometry, pair
+from hwsim.numerics.kernel_records import StageArgs
 from hwsim.numerics.formats import IntFormat, OverflowMode, RoundingMode, parse_enum
 
 FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is exact in float32
@@ -332,21 +333,6 @@ class OutputStage:
         ``out``)."""
         return StageArgs(self.multiplier, self.shift, self.scale, self.zero_point, self.lo, self.hi,
                          self.kind, self.tail_start, self.tail_kind)
-
-
-class StageArgs(NamedTuple):
-    """An :class:`OutputStage` as the kernels take it: one record (a tuple numba passes by value) for nine
-    arguments."""
-
-    multiplier: np.ndarray
-    shift: np.ndarray
-    scale: np.ndarray
-    zero_point: int
-    qmin: int
-    qmax: int
-    kind: int
-    tail_start: int
-    tail_kind: int
 
 
 def requantize_stage(acc, stage: OutputStage) -> np.ndarray:
