@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Callable, Generic, Iterator, TypeVar
 
 from hwsim.errors import RegistryError
@@ -34,6 +33,8 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
+            import difflib  # only for a message: kept off every run's start-up
+
             close = difflib.get_close_matches(name, self._items, n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
             raise RegistryError(

@@ -16,7 +16,6 @@ raise :func:`~hwsim.config.yamlio.at_field` errors; a record may also define ``b
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import types
 import typing
@@ -109,6 +108,8 @@ def validate(cls: type, data: Any) -> Any:
 def unknown_key_message(key: str, valid: typing.Iterable[str]) -> str:
     """The message for a key a record or model does not have: the closest valid key, or the list of them."""
     valid = sorted(valid)
+    import difflib  # only for a message: kept off every run's start-up
+
     close = difflib.get_close_matches(key, valid, n=1)
     if close:
         return f"unknown key; did you mean {close[0]!r}?"

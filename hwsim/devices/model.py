@@ -7,7 +7,6 @@ to a SCALE-Sim ``.cfg`` works too. ``device_names()`` lists the shipped devices.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,6 +186,8 @@ def load_device(name_or_path: str | Path) -> Device:
         return _checked(Device(load_spec(DeviceSpec, path), str(path)))
     names = device_names()
     if text not in names:
+        import difflib
+
         close = difflib.get_close_matches(text, names, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise RegistryError(f"unknown device {text!r}.{hint} Valid: {', '.join(names)} (or a path to a "

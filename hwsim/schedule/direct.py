@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hwsim.devices.model import Device
-    from hwsim.schedule.mapper import LayerPlan
+    from hwsim.schedule.plans import LayerPlan
 
 
 def moves_no_data(plans: list[LayerPlan]) -> bool:

@@ -32,7 +32,7 @@ less what is homed there.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -40,8 +40,20 @@ import numpy as np
 from hwsim.devices.model import Device
 from hwsim.errors import ConfigError
 from hwsim.schedule.counts import ActionCounts
+from hwsim.schedule.plans import (  # noqa: F401 (re-exported: the mapper's output types)
+    LayerPlan,
+    Mapping,
+    Tile,
+    Transfer,
+    _acts_in,
+    _params,
+    precision_of,
+    tensor_bits,
+    tensor_bytes,
+    tensor_elems,
+)
 from hwsim.schedule.systolic import Dataflow, Gemm, dataflow_of, pipelined_ws_cycles
-from hwsim.workload.graph import Graph, Op, Tensor
+from hwsim.workload.graph import Graph, Op
 from hwsim.workload.opdefs import MAC_OPS, loop_dims, schedule_kind
 
 VIEW_OPS = frozenset({"reshape", "squeeze", "expand_dims", "flatten", "identity"})
@@ -49,114 +61,9 @@ MAX_STEPS = 24  # tiles are merged into at most this many simulated steps per la
 MAX_TILES = 4096
 
 
-@dataclass(frozen=True)
-class Transfer:
-    """One DMA transfer: ``nbytes`` of ``operand`` from level ``src`` to level ``dst`` (indices).
-
-    ``cycles``, when a performance model knows them, is how long a stream holds its port (else the
-    simulator derives it from the bytes and the level's bandwidth).
-    """
-
-    operand: str
-    src: int
-    dst: int
-    nbytes: int
-    bits: int
-    cycles: int | None = None
-
-
-@dataclass(frozen=True)
-class Tile:
-    """One simulated step: loads, then ``cycles`` on the unit, then stores.
-
-    ``streams`` are read or written by the unit's own memory port while it computes (an NPU that fetches
-    its feature maps itself, as Ethos-U does): each holds its level's read port for ``nbytes / read
-    bandwidth`` cycles, concurrently with the compute, so the step lasts as long as the slowest of them.
-    A stream's ``src`` and ``dst`` are both the level it uses.
-    """
-
-    cycles: int
-    macs: int
-    loads: tuple[Transfer, ...] = ()
-    stores: tuple[Transfer, ...] = ()
-    streams: tuple[Transfer, ...] = ()
-    wait_cycles: int = 0  # the unit waits this long before computing (stalls a memory model computed itself)
-
-
-@dataclass(frozen=True)
-class Mapping:
-    """How a layer was mapped, for the report."""
-
-    unit: str
-    dataflow: str = ""
-    loop_order: str = ""
-    tile: dict = field(default_factory=dict)
-    n_tiles: int = 1
-    buffers: int = 1
-    homes: dict = field(default_factory=dict)
-    working_set_bytes: dict = field(default_factory=dict)
-    capacity_bytes: dict = field(default_factory=dict)
-    fits: bool = True
-    reason: str = ""  # why the op runs where it does, when a performance model says (a CPU op's rule)
-
-    def describe(self) -> str:
-        """One line: unit, dataflow, loop order, tile, buffering and working set per level."""
-        if self.reason:
-            return f"{self.unit}: {self.reason}"
-        tile = " ".join(f"{k}={v}" for k, v in self.tile.items())
-        ws = ", ".join(f"{lvl} {b:,}/{self.capacity_bytes.get(lvl, 0):,} B" for lvl, b in
-                       self.working_set_bytes.items())
-        buf = "double-buffered" if self.buffers == 2 else "single-buffered"
-        fit = "" if self.fits else " (DOES NOT FIT: streamed)"
-        parts = [self.unit, self.dataflow, self.loop_order, tile, f"{self.n_tiles} tiles {buf}", ws + fit]
-        return "; ".join(p for p in parts if p)
-
-
-@dataclass
-class LayerPlan:
-    """Everything the simulator needs for one op, plus the counts that do not depend on timing."""
-
-    op: str
-    kind: str
-    unit: str
-    macs: int
-    precision: str
-    compute_cycles: int
-    tiles: list[Tile]
-    mapping: Mapping
-    counts: ActionCounts
-    input_bytes_offchip: int = 0  # bytes this layer moves to or from the outermost level (roofline)
-    # (level, "read"|"write", operand) -> elements (bytes when 8-bit)
-    traffic: dict = field(default_factory=dict)
-    reports: tuple = ()  # a peer model's own per-layer figures (SCALE-Sim's report rows), if it has them
-
-
 # ----------------------------------------------------------------------------------------------------------
 # sizes and homes
 # ----------------------------------------------------------------------------------------------------------
-
-def tensor_bits(t: Tensor) -> int:
-    """Stored bits per element (``Tensor.bits`` when narrower than the dtype)."""
-    return int(t.bits) if t.bits else int(t.dtype.itemsize) * 8
-
-
-def tensor_elems(t: Tensor) -> int:
-    """Elements of a tensor (unknown dimensions count 1)."""
-    return math.prod(int(d or 1) for d in t.shape)
-
-
-def tensor_bytes(t: Tensor) -> int:
-    """Bytes of a tensor, rounded up."""
-    return -(-tensor_elems(t) * tensor_bits(t) // 8)
-
-
-def _params(graph: Graph, op: Op) -> list[str]:
-    return [n for n in op.inputs if n and graph.tensors[n].is_parameter]
-
-
-def _acts_in(graph: Graph, op: Op) -> list[str]:
-    return [n for n in op.inputs if n and not graph.tensors[n].is_parameter]
-
 
 def act_bytes_by_op(graph: Graph) -> dict[str, int]:
     """Bytes of each op's activation inputs and outputs: what must be on one level at once to run it."""
@@ -239,18 +146,6 @@ def gemm_of(graph: Graph, op: Op, dataflow: Dataflow, rows: int = 1, cols: int =
     if kind == "batch_matmul":
         return Gemm(d["M"], d["N"], 1, d["C"], d["B"])
     return None
-
-
-def precision_of(graph: Graph, op: Op) -> tuple[int, int, int]:
-    """(weight bits, activation bits, accumulator bits) of an op."""
-    prec = op.attrs.get("precision")
-    if prec:
-        return int(prec["weights"]), int(prec["activations"]), int(prec["accumulator"])
-    acts = _acts_in(graph, op)
-    a_bits = tensor_bits(graph.tensors[acts[0]]) if acts else 8
-    params = [graph.tensors[n] for n in _params(graph, op) if len(graph.tensors[n].shape) > 1]
-    w_bits = tensor_bits(params[0]) if params else a_bits
-    return w_bits, a_bits, 32
 
 
 # ----------------------------------------------------------------------------------------------------------

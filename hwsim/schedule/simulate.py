@@ -13,7 +13,7 @@ from pathlib import Path
 from hwsim.devices.model import Device, load_device
 from hwsim.schedule.counts import ActionCounts
 from hwsim.schedule.direct import layer_times, moves_no_data
-from hwsim.schedule.mapper import LayerPlan, Mapping
+from hwsim.schedule.plans import LayerPlan, Mapping
 from hwsim.schedule.models import plan
 from hwsim.schedule.trace import Trace
 from hwsim.workload.graph import Graph

@@ -17,7 +17,7 @@ from typing import Callable
 
 from hwsim.errors import ConfigError
 from hwsim.registry import Registry
-from hwsim.workload.graph import Graph, Op
+from hwsim.workload.graph import Graph, Op, flat_values
 
 Shape = tuple["int | None", ...]
 ShapeRule = Callable[[Graph, Op], Shape]
@@ -40,11 +40,11 @@ def _size(shape: Shape) -> int:
 
 def _const(graph: Graph, op: Op, index: int, what: str) -> list[int]:
     t = graph.tensor(op.inputs[index]) if len(op.inputs) > index and op.inputs[index] else None
-    if t is None or t.data is None:
+    if t is None or not t.is_constant:
         raise ConfigError(f"{graph.source}: {op.describe()}: the {what} must be a constant tensor to infer "
                           "the "
                           "output shape")
-    return [int(v) for v in t.data.ravel()]
+    return [int(v) for v in flat_values(t.stored_data)]
 
 
 def broadcast(a: Shape, b: Shape, where: str = "") -> Shape:

@@ -32,7 +32,7 @@ from hwsim.schedule.ethos_u.lowering import lower
 from hwsim.schedule.ethos_u.network import OpResult, estimate
 from hwsim.schedule.ethos_u.scheduler import Scheduler
 from hwsim.schedule.ethos_u.system import memory_system
-from hwsim.schedule.mapper import LayerPlan, Mapping, Tile, Transfer, precision_of
+from hwsim.schedule.plans import LayerPlan, Mapping, Tile, Transfer, precision_of
 from hwsim.workload.graph import Graph
 from hwsim.workload.opdefs import mac_count
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from itertools import combinations
 from typing import TYPE_CHECKING
 
-import numpy as np
+from hwsim.workload.graph import flat_values
 
 if TYPE_CHECKING:
     from hwsim.schedule.ethos_u.supported import Check
@@ -52,12 +52,12 @@ TRANSPOSE_TYPES = {(0, 1, 2, 3): "NHWC", (0, 2, 1, 3): "NWHC", (0, 1, 3, 2): "NH
 
 def vela_type(t: Tensor) -> str:
     """The tensor's data type as Vela names it (an int4 tensor is held in int8 by hwsim)."""
-    return "int4" if t.bits == 4 else t.dtype.name
+    return "int4" if t.bits == 4 else t.dtype_name
 
 
 def bits(t: Tensor) -> int:
     """Element bits (8 for bool, as in Vela)."""
-    return int(t.bits) if t.bits else t.dtype.itemsize * 8
+    return t.element_bits
 
 
 def padded4(shape: tuple[int | None, ...]) -> tuple[int, ...]:
@@ -93,8 +93,8 @@ def _quant_key(t: Tensor):
     q = t.quant
     if q is None:
         return ()
-    scales = tuple((round(m * 2 ** 31), e) for m, e in map(math.frexp, np.asarray(q.scale, float).ravel()))
-    return scales, tuple(int(z) for z in np.asarray(q.zero_point).ravel())
+    scales = tuple((round(m * 2 ** 31), e) for m, e in map(math.frexp, q.scale_values))
+    return scales, tuple(q.zero_point_values)
 
 
 # -- rules every supported kind runs -------------------------------------------------------------------------
@@ -149,9 +149,9 @@ def scale_positive(c: Check) -> str | None:
     for o in c.operands:
         if o.tensor.quant is None:
             continue
-        scales = np.asarray(o.tensor.quant.scale, float).ravel()
+        scales = o.tensor.quant.scale_values
         # only a scale of 2**31 or more (or NaN) can have a negative shift: test those alone
-        if any(quantized_shift(float(s)) < 0 for s in scales[~(np.abs(scales) < 2.0 ** 31)]):
+        if any(quantized_shift(s) < 0 for s in scales if not abs(s) < 2.0 ** 31):
             return (f"tensor {o.tensor.name!r} has a scale of 2**32 or more (Vela: the quantization scale of "
                     "any "
                     "tensor must be positive, which it checks as a non-negative shift)")
@@ -164,7 +164,7 @@ def per_tensor(c: Check) -> str | None:
         return None
     for o in c.operands:
         q = o.tensor.quant
-        if q is not None and (np.size(q.scale) > 1 or np.size(q.zero_point) > 1):
+        if q is not None and (q.scale_count > 1 or len(q.zero_point_values) > 1):
             return (f"tensor {o.tensor.name!r} is quantized per axis (Vela: per-axis quantization only for "
                     "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and TRANSPOSE_CONV)")
     return None
@@ -183,13 +183,15 @@ def weight_sum(c: Check) -> str | None:
     """Per output channel, the sum of |weight - zero point| is bounded so that the accumulator cannot
     overflow."""
     w = c.of("weights")[0]
-    if w.data is None:
+    if not w.is_constant:
         return None
-    shape = np.shape(w.data)
+    shape = tuple(w.stored_data.shape)
     per_channel = math.prod(shape[:-1]) if c.kind == "depthwise_conv2d" else math.prod(shape[1:])
     limit = MAX_WEIGHT_SUM[c.family][0 if bits(c.ifm) == 8 else 1]
     if 255 * per_channel < limit:  # no channel can reach the limit: skip the sums
         return None
+    import numpy as np
+
     data = np.asarray(w.data, np.int64)
     per_out = (
         data.reshape(-1, data.shape[-1]).T
@@ -237,10 +239,10 @@ def bias_range(c: Check) -> str | None:
     """An int64 bias fits the accumulator Vela gives it (40 bits on a U55, 48 on a U85)."""
     b = _bias(c)
     limit = MAX_BIAS[c.family]
-    if b is not None and vela_type(b) == "int64" and b.data is not None and int(np.max(b.data)) > limit:
-        return (
-            f"int64 bias {int(np.max(b.data))} (Vela {c.family.upper()}: int64 bias must be at most {limit})"
-        )
+    if b is not None and vela_type(b) == "int64" and b.is_constant:
+        high = max(int(v) for v in flat_values(b.stored_data))
+        if high > limit:
+            return f"int64 bias {high} (Vela {c.family.upper()}: int64 bias must be at most {limit})"
     return None
 
 
@@ -436,7 +438,7 @@ def u55_zero_points(c: Check) -> str | None:
     """U55: a 32-bit feature map has zero point 0, an unsigned one a non-negative zero point."""
     for o in c.operands:
         if o.is_fm and o.tensor.quant is not None:
-            for z in np.ravel(o.tensor.quant.zero_point):
+            for z in o.tensor.quant.zero_point_values:
                 if bits(o.tensor) == 32 and z != 0 or vela_type(o.tensor).startswith("u") and z < 0:
                     return (f"{vela_type(o.tensor)} {o.role.upper()} with zero point {int(z)} (Vela U55: "
                             "zero points "
@@ -549,6 +551,8 @@ def u55_resize(c: Check) -> str | None:
         return None
     if (ih, iw) == (oh, ow):
         return "half-pixel resize to the same size (Vela U55: not supported)" if half else None
+    import numpy as np
+
     f32 = np.float32
     with np.errstate(divide="ignore"):  # an aligned resize of a 1-pixel axis: Vela divides by zero too
         if align:
@@ -574,7 +578,7 @@ def u85_zero_points(c: Check) -> str | None:
         if not o.is_fm or o.tensor.quant is None:
             continue
         t = vela_type(o.tensor)
-        for z in (int(v) for v in np.ravel(o.tensor.quant.zero_point)):
+        for z in o.tensor.quant.zero_point_values:
             if o.role == "ifm":
                 ok = {"int8": -128 <= z <= 127, "uint8": 0 <= z <= 255, "uint16": z in (0, 32768)}.get(
                     t, z == 0
