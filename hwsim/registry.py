@@ -12,9 +12,10 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Map names to objects; ``get`` of an unknown name says what exists and what was probably meant."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, table: dict[str, T] | None = None) -> None:
+        """An empty registry of ``kind`` items, or one holding ``table`` (a registry written as one table)."""
         self.kind = kind
-        self._items: dict[str, T] = {}
+        self._items: dict[str, T] = dict(table or {})
 
     def add(self, name: str, item: T) -> T:
         """Register ``item`` under ``name``; names are unique."""

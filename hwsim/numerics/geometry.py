@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.errors import ConfigError
+from hwsim.numerics.kernel_records import KernelWindow
 
 
 def output_size(size: int, kernel: int, stride: int, dilation: int, pad_before: int, pad_after: int) -> int:
@@ -59,6 +60,10 @@ class ConvGeometry:
     dilation: tuple[int, int]
     pads: tuple[int, int, int, int]
     out_hw: tuple[int, int]
+
+    def window(self) -> KernelWindow:
+        """The geometry as the depthwise kernels take it (the bottom and right padding follow from it)."""
+        return KernelWindow(*self.stride, *self.dilation, self.pads[0], self.pads[2], *self.out_hw)
 
 
 def conv_geometry(in_hw, kernel_hw, stride=1, padding="valid", dilation=1) -> ConvGeometry:

@@ -30,6 +30,7 @@ from hwsim.numerics import (kernels, kernels_fused, kernels_ordered, kernels_vnn
                             vnni)
 from hwsim.numerics.accumulator import Accumulator, MacResult
 from hwsim.numerics.geometry import ConvGeometry, conv_geometry, pair
+from hwsim.numerics.kernel_records import StageArgs
 from hwsim.numerics.formats import IntFormat, OverflowMode, RoundingMode, parse_enum
 
 FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is exact in float32
@@ -327,10 +328,11 @@ class OutputStage:
                               f"used for {channels}")
         return self
 
-    def kernel_args(self) -> tuple:
-        """The stage as the fused kernels take it (after the accumulator operands, before ``out``)."""
-        return (self.multiplier, self.shift, self.scale, self.zero_point, self.lo, self.hi, self.kind,
-                self.tail_start, self.tail_kind)
+    def kernel_args(self) -> "StageArgs":
+        """The stage as the fused kernels take it: one record (after the accumulator operands, before
+        ``out``)."""
+        return StageArgs(self.multiplier, self.shift, self.scale, self.zero_point, self.lo, self.hi,
+                         self.kind, self.tail_start, self.tail_kind)
 
 
 def requantize_stage(acc, stage: OutputStage) -> np.ndarray:
@@ -346,7 +348,7 @@ def requantize_stage(acc, stage: OutputStage) -> np.ndarray:
     rows = np.ascontiguousarray(acc).reshape(-1, channels)
     out = np.empty(rows.shape, stage.dtype)
     zeros = np.zeros(channels, np.int64)
-    _stage_impl().requantize_gemm(rows, zeros, zeros, np.zeros(0, np.int64), *stage.kernel_args(), out)
+    _stage_impl().requantize_gemm(rows, zeros, zeros, np.zeros(0, np.int64), stage.kernel_args(), out)
     return out.reshape(acc.shape)
 
 
@@ -719,8 +721,7 @@ def depthwise_operands(x, w, stride, padding, dilation, depth_multiplier: int, w
     zw = per_column(w_zero_point, w.shape[2], "w_zero_point")
     b = per_column(0 if bias is None else bias, w.shape[2], "bias")
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
-    geometry = (*geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw)
-    return x, w, geometry, zw, b
+    return x, w, geo.window(), zw, b
 
 
 def depthwise_bound(w: np.ndarray, zw: np.ndarray, b: np.ndarray, zx: int, x_range: tuple[int, int]) -> int:

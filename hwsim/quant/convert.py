@@ -29,7 +29,7 @@ import numpy as np
 from hwsim.errors import ConfigError
 from hwsim.numerics import ops
 from hwsim.numerics.formats import IntFormat
-from hwsim.quant import int_ops  # noqa: F401  (registers the per-group and dynamic ops)
+from hwsim.quant import int_ops  # noqa: F401  (registers the dynamic ops)
 from hwsim.quant.calibrate import (
     WeightQuant,
     activation_range,

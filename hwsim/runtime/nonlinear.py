@@ -1,4 +1,4 @@
-"""TFLite's nonlinear and remaining int8 ops, bit-exact per resolver (registered into ``OP_IMPLS``).
+"""TFLite's nonlinear and remaining int8 ops, bit-exact per resolver (listed in ``execute.OP_IMPLS``).
 
 Which arithmetic each resolver uses was measured against TensorFlow Lite 2.21 (``tests/runtimes/
 test_tflite_nonlinear.py``); the semantics' ``tflite_kernels`` field picks it. Ops XNNPACK does not take run
@@ -43,7 +43,7 @@ from hwsim.numerics import kernels_nonlinear, reference_nonlinear
 from hwsim.numerics import quantized as Q
 from hwsim.numerics.requant_kinds import quantize_multiplier, tflite_multiplier
 from hwsim.runtime import float_ops
-from hwsim.runtime.execute import OP_IMPLS, input_value, int_format, output_tensor, xnnpack_q8_ok
+from hwsim.runtime.op_io import input_value, int_format, output_tensor, xnnpack_q8_ok
 from hwsim.workload.graph import Tensor
 
 _F32 = np.float32
@@ -121,16 +121,14 @@ def _float_table_op(transform, kernel16: str | None = None, pot_shifts: tuple[in
     return impl
 
 
-OP_IMPLS.add("logistic", _float_table_op(fx.logistic_f32, "logistic_int16", (0,)))
-OP_IMPLS.add("tanh", _float_table_op(fx.tanh_f32, "tanh_int16", (0, 1)))
-OP_IMPLS.add("gelu", _float_table_op(lambda v, a: float_ops.gelu(v, a.get("approximate", False)),
-                                     with_attrs=True))
-OP_IMPLS.add("hard_sigmoid", _float_table_op(
-    lambda v, a: float_ops.hard_sigmoid(v, a.get("alpha", 1 / 6), a.get("beta", 0.5)), with_attrs=True))
+logistic = _float_table_op(fx.logistic_f32, "logistic_int16", (0,))
+tanh = _float_table_op(fx.tanh_f32, "tanh_int16", (0, 1))
+gelu = _float_table_op(lambda v, a: float_ops.gelu(v, a.get("approximate", False)), with_attrs=True)
+hard_sigmoid = _float_table_op(
+    lambda v, a: float_ops.hard_sigmoid(v, a.get("alpha", 1 / 6), a.get("beta", 0.5)), with_attrs=True)
 
 
-@OP_IMPLS.register("hard_swish")
-def _hard_swish(graph, op, values, sem):
+def hard_swish(graph, op, values, sem):
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
     _eight_bit(op, x_t)
@@ -139,8 +137,7 @@ def _hard_swish(graph, op, values, sem):
     return fx.hard_swish(x, _zero(x_t), _zero(y_t), params, fmt.min, fmt.max).astype(y_t.dtype)
 
 
-@OP_IMPLS.register("softmax")
-def _softmax(graph, op, values, sem):
+def softmax(graph, op, values, sem):
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
     _eight_bit(op, x_t, int16=True)
@@ -159,8 +156,7 @@ def _softmax(graph, op, values, sem):
     return y.reshape(x.shape).astype(y_t.dtype)
 
 
-@OP_IMPLS.register("rsqrt")
-def _rsqrt(graph, op, values, sem):
+def rsqrt(graph, op, values, sem):
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
     _eight_bit(op, x_t)
@@ -196,17 +192,17 @@ def _relu_range(low, high, scale: float, zero: int, fmt) -> tuple[int, int]:
     )
 
 
-OP_IMPLS.add("relu", _relu_op(0.0, None))
-OP_IMPLS.add("relu6", _relu_op(0.0, 6.0))
-OP_IMPLS.add("relu_n1_to_1", _relu_op(-1.0, 1.0))
-# ONNX Clip with other bounds: the same rescale and clamp (TFLite's RELU kernels at those bounds)
-OP_IMPLS.add(
-    "clip", lambda graph, op, values, sem: _relu_op(op.attrs["low"], op.attrs["high"])(graph, op, values, sem)
-)
+relu = _relu_op(0.0, None)
+relu6 = _relu_op(0.0, 6.0)
+relu_n1_to_1 = _relu_op(-1.0, 1.0)
 
 
-@OP_IMPLS.register("leaky_relu")
-def _leaky_relu(graph, op, values, sem):
+def clip(graph, op, values, sem):
+    """ONNX Clip with other bounds: the same rescale and clamp (TFLite's RELU kernels at those bounds)."""
+    return _relu_op(op.attrs["low"], op.attrs["high"])(graph, op, values, sem)
+
+
+def leaky_relu(graph, op, values, sem):
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
     _eight_bit(op, x_t, int16=True)
@@ -243,8 +239,7 @@ def _binary_inputs(graph, op, values, sem, int16: bool = False):
     return a.astype(np.int64), b.astype(np.int64), a_t, b_t, y_t
 
 
-@OP_IMPLS.register("mul")
-def _mul(graph, op, values, sem):
+def mul(graph, op, values, sem):
     """(x1 - z1)(x2 - z2) requantized by s1 s2 / so: gemmlowp in TFLite's kernels (the multiplier from
     float32 scales in float32 arithmetic, in double in TFLite Micro), float32 in XNNPACK."""
     a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem, int16=True)
@@ -262,8 +257,7 @@ def _mul(graph, op, values, sem):
     return np.clip(y, lo, hi).astype(y_t.dtype)
 
 
-@OP_IMPLS.register("sub")
-def _sub(graph, op, values, sem):
+def sub(graph, op, values, sem):
     """TFLite's shifted form: y = R_o(R_1((x1 - z1) << 20) - R_2((x2 - z2) << 20)) + zo (15 for int16)."""
     a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem, int16=True)
     fmt = int_format(y_t)
@@ -276,8 +270,7 @@ def _sub(graph, op, values, sem):
     return np.clip(y, lo, hi).astype(y_t.dtype)
 
 
-@OP_IMPLS.register("squared_difference")
-def _squared_difference(graph, op, values, sem):
+def squared_difference(graph, op, values, sem):
     """TFLite's int8 SQUARED_DIFFERENCE: inputs shifted left by 7, rescaled to twice the larger scale,
     the difference squared in int32 and rescaled by (2 max)**2 / (2**14 so) (every resolver)."""
     a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem)
@@ -295,8 +288,7 @@ def _squared_difference(graph, op, values, sem):
 
 
 # ---------------------------------------------------------------- MEAN
-@OP_IMPLS.register("mean")
-def _mean(graph, op, values, sem):
+def mean(graph, op, values, sem):
     """TFLite's MEAN; an NCHW op (from ONNX) runs on the NHWC view, as the converted model would."""
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
@@ -360,8 +352,7 @@ def _mean_hw_optimized(total: np.ndarray, count: int, sx: float, zx: int, sy: fl
 
 
 # ---------------------------------------------------------------- BATCH_MATMUL
-@OP_IMPLS.register("batch_matmul")
-def _batch_matmul(graph, op, values, sem):
+def batch_matmul(graph, op, values, sem):
     """int32 dot products of (lhs - zl)(rhs - zr) over broadcast batches, requantized by sl * sr / sy.
 
     TFLite's reference and optimized kernels: the gemmlowp requantizer (multiplier from double). XNNPACK
@@ -391,26 +382,22 @@ def _batch_matmul(graph, op, values, sem):
 
 
 # ---------------------------------------------------------------- data movement and float helpers
-@OP_IMPLS.register("transpose")
-def _transpose(graph, op, values, sem):
+def transpose(graph, op, values, sem):
     return np.ascontiguousarray(np.transpose(input_value(graph, values, op.inputs[0]), op.attrs["perm"]))
 
 
-@OP_IMPLS.register("expand_dims")
-def _expand_dims(graph, op, values, sem):
+def expand_dims(graph, op, values, sem):
     return np.expand_dims(input_value(graph, values, op.inputs[0]), op.attrs["axis"])
 
 
-@OP_IMPLS.register("slice")
-def _slice(graph, op, values, sem):
+def slice_(graph, op, values, sem):
     x = input_value(graph, values, op.inputs[0])
     index = tuple(slice(b, x.shape[i] if s == -1 else b + s)
                   for i, (b, s) in enumerate(zip(op.attrs["begin"], op.attrs["size"])))
     return np.ascontiguousarray(x[index])
 
 
-@OP_IMPLS.register("strided_slice")
-def _strided_slice(graph, op, values, sem):
+def strided_slice(graph, op, values, sem):
     x = input_value(graph, values, op.inputs[0])
     a = op.attrs
     index, squeeze = [], []
@@ -431,8 +418,7 @@ def _strided_slice(graph, op, values, sem):
     return np.ascontiguousarray(y.squeeze(axis=tuple(squeeze)) if squeeze else y)
 
 
-@OP_IMPLS.register("gather")
-def _gather(graph, op, values, sem):
+def gather(graph, op, values, sem):
     if op.attrs.get("batch_dims", 0):
         raise ConfigError(f"op {op.name!r} (gather): batch_dims {op.attrs['batch_dims']} is not supported")
     x = input_value(graph, values, op.inputs[0])
@@ -440,8 +426,7 @@ def _gather(graph, op, values, sem):
     return np.ascontiguousarray(np.take(x, idx, axis=op.attrs["axis"]))
 
 
-@OP_IMPLS.register("neg")
-def _neg(graph, op, values, sem):
+def neg(graph, op, values, sem):
     x = input_value(graph, values, op.inputs[0])
     if np.issubdtype(x.dtype, np.floating):
         return np.negative(x)

@@ -361,7 +361,7 @@ def _qparams(rng, combo: str, channels: int, per_channel: bool, depth: int):
 
 
 def _hw_qparams(sx, zx, sw, zw, sy, zy) -> dict:
-    """The same parameters as hwsim keyword arguments."""
+    """The same parameters as the keyword arguments of hwsim's ``LayerQuant``."""
     return {"x_q": Q.QParams.of(sx, int(zx)), "w_q": Q.QParams.of(sw, np.asarray(zw).astype(np.int64)),
             "y_q": Q.QParams.of(sy, int(zy)), "y_fmt": IntFormat(8, signed=np.asarray(zy).dtype == np.int8)}
 
@@ -390,8 +390,8 @@ def test_qlinear_matmul(rt, combo, per_channel, depth, rng):
         params = _qparams(rng, combo, cols, per_channel, depth)
         model = _qlinear_matmul_model(rt, x, w, *params)
         hw = _hw_qparams(*params)
-        want_ort = Q.fully_connected(x, w.T, None, semantics="onnxruntime", **hw)
-        want_ref = Q.fully_connected(x, w.T, None, semantics="onnx-reference", **hw)
+        want_ort = Q.fully_connected(x, w.T, None, Q.LayerQuant(semantics="onnxruntime", **hw))
+        want_ref = Q.fully_connected(x, w.T, None, Q.LayerQuant(semantics="onnx-reference", **hw))
         what = f"{combo} K={depth} trial {trial}"
         for out in rt.run_ort(model, {"x": x}):
             assert_same(out, want_ort, f"QLinearMatMul ort: {what}")
@@ -413,8 +413,8 @@ def test_qlinear_matmul_requantization_ties(rt, combo):
         hw = _hw_qparams(F32(0.5), zx, F32(0.5), zw, sy, zy)
         acc = ops.matmul(x, w, x_zero_point=int(zx), w_zero_point=int(zw)).acc
         half_even = np.rint(acc * (0.25 / float(sy))).astype(np.int64) + int(zy)
-        assert_same(Q.fully_connected(x, w.T, None, semantics="onnxruntime", **hw), half_even,
-                    f"QLinearMatMul hwsim ties: {combo} sy={sy}")
+        got = Q.fully_connected(x, w.T, None, Q.LayerQuant(semantics="onnxruntime", **hw))
+        assert_same(got, half_even, f"QLinearMatMul hwsim ties: {combo} sy={sy}")
         for out in rt.run_ort(model, {"x": x}):
             assert_same(out, half_even, f"QLinearMatMul ort ties: {combo} sy={sy}")
         assert_same(rt.run_reference(model, {"x": x}), half_even, f"QLinearMatMul ref ties: {combo} sy={sy}")
@@ -440,7 +440,7 @@ def _near_tie_case(rt):
 def test_qlinear_matmul_near_tie_onnxruntime(rt):
     """ORT multiplies in float32: a float32 product of exactly 118.5 rounds to 118, as in hwsim."""
     model, hw = _near_tie_case(rt)
-    want = Q.fully_connected(NEAR_TIE_X, NEAR_TIE_W.T, None, semantics="onnxruntime", **hw)
+    want = Q.fully_connected(NEAR_TIE_X, NEAR_TIE_W.T, None, Q.LayerQuant(semantics="onnxruntime", **hw))
     assert want[:2, 0].tolist() == [118, -118]
     for out in rt.run_ort(model, {"x": NEAR_TIE_X}):
         assert_same(out, want, "QLinearMatMul ort near tie")
@@ -449,7 +449,8 @@ def test_qlinear_matmul_near_tie_onnxruntime(rt):
 def test_qlinear_matmul_near_tie_onnx_reference(rt):
     """onnx.reference's QLinearMatMul equals hwsim's onnx-reference semantics on a float32-only tie."""
     model, hw = _near_tie_case(rt)
-    want = Q.fully_connected(NEAR_TIE_X, NEAR_TIE_W.T, None, semantics="onnx-reference", **hw)
+    want = Q.fully_connected(NEAR_TIE_X, NEAR_TIE_W.T, None,
+                             Q.LayerQuant(semantics="onnx-reference", **hw))
     assert_same(rt.run_reference(model, {"x": NEAR_TIE_X}), want, "QLinearMatMul ref near tie")
 
 
@@ -479,10 +480,11 @@ def test_qlinear_conv(rt, combo, geometry, per_channel, rng):
         bias = rng.integers(-30 * 74 * 74, 30 * 74 * 74, o).astype(np.int32)
         bias[0] = 0
         model = _qlinear_conv_model(rt, x, w, bias, params, attrs)
-        kw = {"stride": stride, "padding": pads, "dilation": dilation, "groups": group,
-              **_hw_qparams(*params)}
-        want_ort = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, semantics="onnxruntime", **kw))
-        want_ref = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, semantics="onnx-reference", **kw))
+        kw = {"stride": stride, "padding": pads, "dilation": dilation, "groups": group}
+        hw = _hw_qparams(*params)
+        want_ort = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, Q.LayerQuant(semantics="onnxruntime", **hw), **kw))
+        want_ref = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, Q.LayerQuant(semantics="onnx-reference", **hw),
+                                 **kw))
         what = f"{combo} {geometry} trial {trial}"
         for out in rt.run_ort(model, {"x": x}):
             assert_same(out, want_ort, f"QLinearConv ort: {what}")
@@ -499,8 +501,8 @@ def test_qlinear_conv_depthwise_stays_exact_under_avx2_semantics(rt):
     params = (F32(0.01), np.uint8(0), F32(0.01), np.int8(0), sy, np.uint8(0))
     bias = np.zeros(c, np.int32)
     model = _qlinear_conv_model(rt, x, w, bias, params, _conv_attrs((k, k), (1, 1), (1, 1, 1, 1), (1, 1), c))
-    want = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, stride=1, padding=(1, 1, 1, 1), groups=c,
-                         semantics="onnxruntime-avx2", **_hw_qparams(*params)))
+    quant = Q.LayerQuant(semantics="onnxruntime-avx2", **_hw_qparams(*params))
+    want = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, quant, stride=1, padding=(1, 1, 1, 1), groups=c))
     assert_same(rt.run_ort(model, {"x": x})[0], want, "QLinearConv ort depthwise vs hwsim avx2")
 
 
@@ -516,12 +518,13 @@ def test_qlinear_conv_depthwise_multiplier_2_is_a_grouped_gemm(rt):
     params = (F32(0.01), np.uint8(0), F32(0.01), np.int8(0), sy, np.uint8(0))
     bias = np.zeros(2 * c, np.int32)
     model = _qlinear_conv_model(rt, x, w, bias, params, _conv_attrs((k, k), (1, 1), (1, 1, 1, 1), (1, 1), c))
-    kw = {"stride": 1, "padding": (1, 1, 1, 1), **_hw_qparams(*params)}
-    want = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, groups=c, semantics="onnxruntime", **kw))
+    kw, hw = {"stride": 1, "padding": (1, 1, 1, 1)}, _hw_qparams(*params)
+    want = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, Q.LayerQuant(semantics="onnxruntime", **hw), groups=c, **kw))
     other = "onnxruntime-avx2" if has_int8_dot_product() else "onnxruntime-vnni"
-    assert (nchw(Q.conv2d(nhwc(x), nhwc(w), bias, groups=c, semantics=other, **kw)) != want).any()
+    assert (nchw(Q.conv2d(nhwc(x), nhwc(w), bias, Q.LayerQuant(semantics=other, **hw), groups=c, **kw))
+            != want).any()
     dw = nchw(Q.depthwise_conv2d(nhwc(x), np.ascontiguousarray(w[:, 0].transpose(1, 2, 0)), bias,
-                                 depth_multiplier=2, semantics="onnxruntime", **kw))
+                                 Q.LayerQuant(semantics="onnxruntime", **hw), depth_multiplier=2, **kw))
     assert_same(dw, want, "depthwise_conv2d vs conv2d with groups")
     assert_same(rt.run_ort(model, {"x": x})[0], want, "QLinearConv ort depth multiplier 2")
 
@@ -553,8 +556,8 @@ def test_saturating_pairs_follow_the_host(rt, op, rng):
         want, avx2 = exact, pairwise
     elif op == "QLinearMatMul":
         model = _qlinear_matmul_model(rt, x, w, *qp)
-        want = Q.fully_connected(x, w.T, None, semantics="onnxruntime-vnni", **hw)
-        avx2 = Q.fully_connected(x, w.T, None, semantics="onnxruntime-avx2", **hw)
+        want = Q.fully_connected(x, w.T, None, Q.LayerQuant(semantics="onnxruntime-vnni", **hw))
+        avx2 = Q.fully_connected(x, w.T, None, Q.LayerQuant(semantics="onnxruntime-avx2", **hw))
     else:  # the same products as a 1x1 conv over `depth` channels
         xc = np.ascontiguousarray(x.T.reshape(1, depth, 7, 1))
         wc = np.ascontiguousarray(w.T.reshape(cols, depth, 1, 1))
@@ -569,9 +572,9 @@ def test_saturating_pairs_follow_the_host(rt, op, rng):
         else:
             bias = np.zeros(cols, np.int32)
             model = _qlinear_conv_model(rt, xc, wc, bias, qp, {"kernel_shape": [1, 1]})
-            want = nchw(Q.conv2d(nhwc(xc), nhwc(wc), bias, semantics="onnxruntime-vnni", **hw))
-            avx2 = nchw(Q.conv2d(nhwc(xc), nhwc(wc), bias, semantics="onnxruntime-avx2", **hw))
-            host = nchw(Q.conv2d(nhwc(xc), nhwc(wc), bias, semantics="onnxruntime", **hw))
+            want = nchw(Q.conv2d(nhwc(xc), nhwc(wc), bias, Q.LayerQuant(semantics="onnxruntime-vnni", **hw)))
+            avx2 = nchw(Q.conv2d(nhwc(xc), nhwc(wc), bias, Q.LayerQuant(semantics="onnxruntime-avx2", **hw)))
+            host = nchw(Q.conv2d(nhwc(xc), nhwc(wc), bias, Q.LayerQuant(semantics="onnxruntime", **hw)))
             assert_same(host, want if vnni else avx2, f"{op}: the host semantics")
     assert (avx2 != want).any(), f"{op}: hwsim's avx2-pairwise16 model must differ from exact here"
     for out in rt.run_ort(model, feeds):

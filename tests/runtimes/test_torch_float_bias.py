@@ -100,15 +100,15 @@ def test_linear_float_bias(torch, engine, per_channel, regime, relu):
     layer.set_weight_bias(wq, torch.from_numpy(bias))
     layer.scale, layer.zero_point = float(sy), zy
     want = layer(xq).int_repr().numpy()
-    kw = dict(x_q=Q.QParams.of(sx, zx), w_q=Q.QParams.of(sw if per_channel else sw[:1]),
-              y_q=Q.QParams.of(sy, zy), y_fmt=UINT8, activation="relu" if relu else None,
-              semantics=_semantics())
-    got = Q.fully_connected(x, w, None, float_bias=bias, **kw)
+    w_q = Q.QParams.of(sw if per_channel else sw[:1])
+    quant = Q.LayerQuant(Q.QParams.of(sx, zx), w_q, Q.QParams.of(sy, zy), UINT8,
+                         activation="relu" if relu else None, semantics=_semantics())
+    got = Q.fully_connected(x, w, None, quant, float_bias=bias)
     assert np.array_equal(got, want), f"{int((got != want).sum())} of {want.size} differ"
     assert want.std() > 10 and ((want == 0) | (want == 255)).mean() < 0.5  # a real spread of outputs
     if regime == "fine":  # here the bias form matters: rounded to int32 codes, it moves many outputs
         codes = np.rint(bias.astype(np.float64) / (sx * sw.astype(np.float64))).astype(np.int64)
-        assert (Q.fully_connected(x, w, codes, **kw) != want).mean() > 0.02
+        assert (Q.fully_connected(x, w, codes, quant) != want).mean() > 0.02
 
 
 @pytest.mark.parametrize("engine", _engines())
@@ -131,9 +131,9 @@ def test_conv2d_float_bias(torch, engine, per_channel, regime):
     layer.set_weight_bias(wq, torch.from_numpy(bias))
     layer.scale, layer.zero_point = float(sy), zy
     want = layer(xq).int_repr().numpy().transpose(0, 2, 3, 1)
-    got = Q.conv2d(x, w, None, float_bias=bias, x_q=Q.QParams.of(sx, zx),
-                   w_q=Q.QParams.of(sw if per_channel else sw[:1]), y_q=Q.QParams.of(sy, zy), y_fmt=UINT8,
-                   stride=2, padding=(pad,) * 4, semantics=_semantics())
+    w_q = Q.QParams.of(sw if per_channel else sw[:1])
+    quant = Q.LayerQuant(Q.QParams.of(sx, zx), w_q, Q.QParams.of(sy, zy), UINT8, semantics=_semantics())
+    got = Q.conv2d(x, w, None, quant, float_bias=bias, stride=2, padding=(pad,) * 4)
     assert np.array_equal(got, want), f"{int((got != want).sum())} of {want.size} differ"
 
 

@@ -270,8 +270,9 @@ def test_linear(torch, qF, engine, per_channel, w_zero, depth, rng):
             bias, b_int = float_bias(torch, rng.integers(-20000, 20000, cols), sx, sw)
         wq = qtensor(torch, w, sw, zw, 0 if per_channel else None)
         got = qF.linear(qtensor(torch, x, sx, zx), wq, bias, float(sy), zy).int_repr().numpy()
-        want = Q.fully_connected(x, w, b_int, x_q=Q.QParams.of(sx, zx), w_q=Q.QParams.of(sw, zw),
-                                 y_q=Q.QParams.of(sy, zy), y_fmt=UINT8, semantics=semantics_for(engine))
+        quant = Q.LayerQuant(Q.QParams.of(sx, zx), Q.QParams.of(sw, zw), Q.QParams.of(sy, zy), UINT8,
+                             semantics=semantics_for(engine))
+        want = Q.fully_connected(x, w, b_int, quant)
         assert_same(got, want, f"linear {engine}: K={depth} zw={w_zero} trial {trial}")
 
 
@@ -313,9 +314,10 @@ def test_conv2d(torch, qF, engine, geometry, per_channel, w_zero, rng):
         got = _torch_conv(torch, qF, x, w, bias, (sx, zx, sw, zw, sy, zy), per_channel, stride, padding,
                           dilation, groups)
         pads = (padding[0], padding[0], padding[1], padding[1])
-        want = Q.conv2d(nhwc(x), nhwc(w), b_int, x_q=Q.QParams.of(sx, zx), w_q=Q.QParams.of(sw, zw),
-                        y_q=Q.QParams.of(sy, zy), y_fmt=UINT8, stride=stride, padding=pads, dilation=dilation,
-                        groups=groups, semantics=semantics_for(engine))
+        quant = Q.LayerQuant(Q.QParams.of(sx, zx), Q.QParams.of(sw, zw), Q.QParams.of(sy, zy), UINT8,
+                             semantics=semantics_for(engine))
+        want = Q.conv2d(nhwc(x), nhwc(w), b_int, quant, stride=stride, padding=pads, dilation=dilation,
+                        groups=groups)
         assert_same(got, want.transpose(0, 3, 1, 2), f"conv2d {engine}: {geometry} zw={w_zero} trial {trial}")
 
 
@@ -378,9 +380,10 @@ def test_conv2d_depthwise_fast_path_host_semantics(torch, qF, engine, rng):
     other kernels are exact (Semantics.depthwise_fast_u8s8). E.g. x = 255 and w = 127 on two adjacent taps:
     sat16(64770) = 32767."""
     got, x, w, conv, (sx, zx, sw, zw, sy, zy) = _depthwise_case(torch, qF, rng, engine, "3x3_s1", False, 0)
-    want = Q.conv2d(x, w, conv["bias"], x_q=Q.QParams.of(sx, zx), w_q=Q.QParams.of(sw, zw),
-                    y_q=Q.QParams.of(sy, zy), y_fmt=UINT8, stride=conv["stride"], padding=conv["padding"],
-                    groups=conv["groups"], semantics="pytorch")
+    quant = Q.LayerQuant(Q.QParams.of(sx, zx), Q.QParams.of(sw, zw), Q.QParams.of(sy, zy), UINT8,
+                         semantics="pytorch")
+    want = Q.conv2d(x, w, conv["bias"], quant, stride=conv["stride"], padding=conv["padding"],
+                    groups=conv["groups"])
     assert_same(got, want.transpose(0, 3, 1, 2), "conv2d depthwise fbgemm vs hwsim pytorch semantics")
 
 
@@ -415,9 +418,9 @@ def test_qnnpack_multiplies_by_reciprocal_output_scale(torch, qF, engine):
 def test_qnnpack_multiplier_in_hwsim_semantics(torch, qF, engine):
     """hwsim's pytorch-qnnpack semantics reproduce qnnpack where its reciprocal multiplier matters."""
     got, _, _ = _recip_case(torch, qF)
-    want = Q.fully_connected(RECIP_X, RECIP_W, None, x_q=Q.QParams.of(RECIP["sx"], 0),
-                             w_q=Q.QParams.of(RECIP["sw"], 0), y_q=Q.QParams.of(RECIP["sy"], 100),
-                             y_fmt=UINT8, semantics="pytorch-qnnpack")
+    want = Q.fully_connected(RECIP_X, RECIP_W, None, Q.LayerQuant(
+        Q.QParams.of(RECIP["sx"], 0), Q.QParams.of(RECIP["sw"], 0), Q.QParams.of(RECIP["sy"], 100), UINT8,
+        semantics="pytorch-qnnpack"))
     assert_same(got, want, "linear qnnpack vs hwsim pytorch-qnnpack")
 
 
@@ -434,8 +437,8 @@ def test_linear_saturating_pairs_exact_on_vnni(torch, qF, engine, rng):
     sx, sw = F32(0.01), F32(0.01)
     sy = F32(0.01 * 0.01 * depth * 255 * 127 / 200)  # the exact saturating sums map to code 200
     kw = {"x_q": Q.QParams.of(sx, 0), "w_q": Q.QParams.of(sw, 0), "y_q": Q.QParams.of(sy, 0), "y_fmt": UINT8}
-    exact = Q.fully_connected(x, w, None, semantics="pytorch", **kw)
-    avx2 = Q.fully_connected(x, w, None, semantics="pytorch-fbgemm-avx2", **kw)
+    exact = Q.fully_connected(x, w, None, Q.LayerQuant(semantics="pytorch", **kw))
+    avx2 = Q.fully_connected(x, w, None, Q.LayerQuant(semantics="pytorch-fbgemm-avx2", **kw))
     assert exact[0, 0] == 200 and avx2[0, 0] < 110
     got = qF.linear(qtensor(torch, x, sx, 0), qtensor(torch, w, sw, 0), None, float(sy), 0).int_repr().numpy()
     assert_same(got, exact, f"linear {engine} vnni saturating pairs")

@@ -436,19 +436,20 @@ def hwsim_output(case: Case, model: Model, inputs: dict[int, np.ndarray], semant
     weight_bits = 4 if case.int4 else 8
     if model.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         x_t, w_t, b_t = model.operands
-        common = dict(x_q=_qp(x_t), w_q=_qp(w_t), y_q=_qp(model.output), y_fmt=fmt,
-                      stride=(o["strideH"], o["strideW"]), padding=o["padding"],
-                      dilation=(o["dilationHFactor"], o["dilationWFactor"]), activation=act,
-                      semantics=semantics, weight_bits=weight_bits)
+        quant = Q.LayerQuant(_qp(x_t), _qp(w_t), _qp(model.output), fmt, activation=act, semantics=semantics,
+                             weight_bits=weight_bits)
+        geometry = dict(stride=(o["strideH"], o["strideW"]), padding=o["padding"],
+                        dilation=(o["dilationHFactor"], o["dilationWFactor"]))
         x = inputs[x_t.index]
         if model.op == "CONV_2D":
-            return Q.conv2d(x, w_t.data, b_t.data, **common)
-        return Q.depthwise_conv2d(x, w_t.data, b_t.data, depth_multiplier=o["depthMultiplier"], **common)
+            return Q.conv2d(x, w_t.data, b_t.data, quant, **geometry)
+        return Q.depthwise_conv2d(x, w_t.data, b_t.data, quant, depth_multiplier=o["depthMultiplier"],
+                                  **geometry)
     if model.op == "FULLY_CONNECTED":
         x_t, w_t, b_t = model.operands
-        return Q.fully_connected(inputs[x_t.index], w_t.data, b_t.data, x_q=_qp(x_t), w_q=_qp(w_t),
-                                 y_q=_qp(model.output), y_fmt=fmt, activation=act, semantics=semantics,
-                                 weight_bits=weight_bits)
+        quant = Q.LayerQuant(_qp(x_t), _qp(w_t), _qp(model.output), fmt, activation=act, semantics=semantics,
+                             weight_bits=weight_bits)
+        return Q.fully_connected(inputs[x_t.index], w_t.data, b_t.data, quant)
     if model.op == "ADD":
         a_t, b_t = model.operands
         return Q.add(inputs[a_t.index], inputs[b_t.index], x1_q=_qp(a_t), x2_q=_qp(b_t),

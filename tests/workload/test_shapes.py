@@ -31,8 +31,6 @@ def test_docstring_examples(module):
 
 def test_every_runnable_op_kind_has_a_shape_rule():
     """Each op kind the executor runs also has a shape rule, so an importer can give its output shape."""
-    import hwsim.quant.int_ops  # noqa: F401  (registers hwsim.quant's own kinds, which no importer emits)
-
     quant_only = {"conv2d_per_group", "fully_connected_per_group"}
     assert set(OP_IMPLS.names()) - quant_only <= set(SHAPE_RULES.names())
 
