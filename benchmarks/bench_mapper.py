@@ -70,16 +70,20 @@ def main() -> None:
             graph = load_model(ROOT / "workloads" / "published" / f"{name}.yaml")
             plan_seconds(graph, configs[0])
             times = [plan_seconds(graph, device) for device in configs]
-            print(f"{name}, {len(configs)} SCALE-Sim configs: median {statistics.median(times):.3f} s, "
-                  f"max {max(times):.3f} s per config")
+            print(
+                f"{name}, {len(configs)} SCALE-Sim configs: median {statistics.median(times):.3f} s, "
+                f"max {max(times):.3f} s per config"
+            )
     graph = load_model(ROOT / "workloads" / "mobilenet_v2_224.yaml")
     for name in device_names():
         device = load_device(name)
         model_seconds(graph, device, False)
         warm = min(model_seconds(graph, device, False) for _ in range(3))
         fresh = min(model_seconds(graph, device, True) for _ in range(3))
-        print(f"mobilenet_v2_224 on {name} ({device.spec.performance_model}): {warm:.3f} s, "
-              f"memos cleared {fresh:.3f} s")
+        print(
+            f"mobilenet_v2_224 on {name} ({device.spec.performance_model}): {warm:.3f} s, "
+            f"memos cleared {fresh:.3f} s"
+        )
 
 
 def model_seconds(graph, device, clear_memos: bool) -> float:

@@ -41,36 +41,69 @@ class Fault:
 
 
 FAULTS = [
-    Fault("rounding: half-even ties to odd", "hwsim/numerics/kernels.py",
-          "(d == 0.5 and f % 2 != 0)", "(d == 0.5 and f % 2 == 0)",
-          ("tests/numerics/test_rounding.py",)),
-    Fault("wrap: register one code short", "hwsim/numerics/kernels.py",
-          "return (v - lo) % (hi - lo + 1) + lo", "return (v - lo) % (hi - lo) + lo",
-          ("tests/numerics/test_rounding.py", "tests/numerics/test_mac.py")),
-    Fault("gemmlowp divide-by-POT: ties up, not away", "hwsim/numerics/kernels.py",
-          "threshold = (mask >> 1) + (1 if x < 0 else 0)", "threshold = mask >> 1",
-          ("tests/numerics/test_requant.py", "tests/numerics/test_fused.py")),
-    Fault("requantizer: negative nudge off by one", "hwsim/numerics/kernels.py",
-          "q = ab + ((np.int64(1) << 30) if ab >= 0 else 1 - (np.int64(1) << 30))",
-          "q = ab + ((np.int64(1) << 30) if ab >= 0 else -(np.int64(1) << 30))",
-          ("tests/numerics/test_requant.py", "tests/numerics/test_fused.py")),
-    Fault("float32 requantizer: floor for rint", "hwsim/numerics/kernels.py",
-          "v = min(max(np.rint(np.float32(acc[c]) * np.float32(scale[c])), flo), fhi)",
-          "v = min(max(np.floor(np.float32(acc[c]) * np.float32(scale[c])), flo), fhi)",
-          ("tests/numerics/test_requant.py", "tests/numerics/test_fused.py")),
-    Fault("im2col: padding reads 0, not the zero point", "hwsim/numerics/kernels.py",
-          "dst[col + c] = pad_value", "dst[col + c] = 0",
-          ("tests/numerics/test_mac.py",)),
-    Fault("depthwise: multiplier > 1 reads the wrong channel", "hwsim/numerics/kernels.py",
-          "acc[o] += (np.int32(xr[o // multiplier]) - zx) * wr[o]",
-          "acc[o] += (np.int32(xr[o % multiplier]) - zx) * wr[o]",
-          ("tests/numerics/test_mac.py", "tests/numerics/test_fused.py")),
-    Fault("fused GEMM: weight zero point added, not subtracted", "hwsim/numerics/kernels_fused.py",
-          "                    acc[j] -= pzw[j] * rs", "                    acc[j] += pzw[j] * rs",
-          ("tests/numerics/test_fused.py",)),
-    Fault("softmax: ties of the output rounded down", "hwsim/numerics/kernels_nonlinear.py",
-          "rounded = math.floor(abs(p) + 0.5)", "rounded = math.floor(abs(p))",
-          ("tests/numerics/test_fixed_point.py",)),
+    Fault(
+        "rounding: half-even ties to odd",
+        "hwsim/numerics/kernels.py",
+        "(d == 0.5 and f % 2 != 0)",
+        "(d == 0.5 and f % 2 == 0)",
+        ("tests/numerics/test_rounding.py",),
+    ),
+    Fault(
+        "wrap: register one code short",
+        "hwsim/numerics/kernels.py",
+        "return (v - lo) % (hi - lo + 1) + lo",
+        "return (v - lo) % (hi - lo) + lo",
+        ("tests/numerics/test_rounding.py", "tests/numerics/test_mac.py"),
+    ),
+    Fault(
+        "gemmlowp divide-by-POT: ties up, not away",
+        "hwsim/numerics/kernels.py",
+        "threshold = (mask >> 1) + (1 if x < 0 else 0)",
+        "threshold = mask >> 1",
+        ("tests/numerics/test_requant.py", "tests/numerics/test_fused.py"),
+    ),
+    Fault(
+        "requantizer: negative nudge off by one",
+        "hwsim/numerics/kernels.py",
+        "q = ab + ((np.int64(1) << 30) if ab >= 0 else 1 - (np.int64(1) << 30))",
+        "q = ab + ((np.int64(1) << 30) if ab >= 0 else -(np.int64(1) << 30))",
+        ("tests/numerics/test_requant.py", "tests/numerics/test_fused.py"),
+    ),
+    Fault(
+        "float32 requantizer: floor for rint",
+        "hwsim/numerics/kernels.py",
+        "v = min(max(np.rint(np.float32(acc[c]) * np.float32(scale[c])), flo), fhi)",
+        "v = min(max(np.floor(np.float32(acc[c]) * np.float32(scale[c])), flo), fhi)",
+        ("tests/numerics/test_requant.py", "tests/numerics/test_fused.py"),
+    ),
+    Fault(
+        "im2col: padding reads 0, not the zero point",
+        "hwsim/numerics/kernels.py",
+        "dst[col + c] = pad_value",
+        "dst[col + c] = 0",
+        ("tests/numerics/test_mac.py",),
+    ),
+    Fault(
+        "depthwise: multiplier > 1 reads the wrong channel",
+        "hwsim/numerics/kernels.py",
+        "acc[o] += (np.int32(xr[o // multiplier]) - zx) * wr[o]",
+        "acc[o] += (np.int32(xr[o % multiplier]) - zx) * wr[o]",
+        ("tests/numerics/test_mac.py", "tests/numerics/test_fused.py"),
+    ),
+    Fault(
+        "fused GEMM: weight zero point added, not subtracted",
+        "hwsim/numerics/kernels_fused.py",
+        "                    acc[j] -= pzw[j] * rs",
+        "                    acc[j] += pzw[j] * rs",
+        ("tests/numerics/test_fused.py",),
+    ),
+    Fault(
+        "softmax: ties of the output rounded down",
+        "hwsim/numerics/kernels_nonlinear.py",
+        "rounded = math.floor(abs(p) + 0.5)",
+        "rounded = math.floor(abs(p))",
+        ("tests/numerics/test_fixed_point.py",),
+    ),
 ]
 
 
@@ -105,7 +138,11 @@ def run(fault: Fault) -> tuple[str, float, str]:
         start = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider", *fault.tests],
-            cwd=tree, env=env, capture_output=True, text=True)
+            cwd=tree,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - start
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     verdict = {0: "MISSED", 1: "caught"}.get(proc.returncode, "broken")

@@ -28,10 +28,20 @@ _ACTIVATION = {0: None, 1: "relu", 2: "relu_n1_to_1", 3: "relu6"}
 _PADDING = {0: "same", 1: "valid"}
 _T = fb.TENSOR_TYPES
 # tensor type -> (dtype name, bytes per element); an int4 tensor is read into int8
-_DTYPES = {_T[name]: dtype for name, dtype in (
-    ("FLOAT32", ("float32", 4)), ("INT8", ("int8", 1)), ("UINT8", ("uint8", 1)), ("INT16", ("int16", 2)),
-    ("INT32", ("int32", 4)), ("INT64", ("int64", 8)), ("INT4", ("int8", 1)), ("BOOL", ("bool", 1)),
-    ("FLOAT16", ("float16", 2)))}
+_DTYPES = {
+    _T[name]: dtype
+    for name, dtype in (
+        ("FLOAT32", ("float32", 4)),
+        ("INT8", ("int8", 1)),
+        ("UINT8", ("uint8", 1)),
+        ("INT16", ("int16", 2)),
+        ("INT32", ("int32", 4)),
+        ("INT64", ("int64", 8)),
+        ("INT4", ("int8", 1)),
+        ("BOOL", ("bool", 1)),
+        ("FLOAT16", ("float16", 2)),
+    )
+}
 _OP_NAMES = {code: name for name, code in fb.BUILTIN_OPERATORS.items()}
 
 
@@ -42,8 +52,10 @@ def _enum_name(enum: str, value: int) -> str:
         import tflite
     except ImportError:
         return str(value)
-    return next((k for k, v in vars(getattr(tflite, enum)).items() if v == value and not k.startswith("_")),
-                str(value))
+    return next(
+        (k for k, v in vars(getattr(tflite, enum)).items() if v == value and not k.startswith("_")),
+        str(value),
+    )
 
 
 def load_tflite(path: str | Path) -> Graph:
@@ -60,8 +72,9 @@ def load_tflite(path: str | Path) -> Graph:
     except ConfigError:
         raise
     except Exception as exc:  # a damaged flatbuffer raises from deep inside the reader
-        raise ConfigError(f"{path}: the flatbuffer is damaged or truncated "
-                          f"({type(exc).__name__}: {exc})") from None
+        raise ConfigError(
+            f"{path}: the flatbuffer is damaged or truncated ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _build(model: fb.Table, path: Path) -> Graph:
@@ -80,8 +93,10 @@ def _build(model: fb.Table, path: Path) -> Graph:
         names.append(name)
         ttype = t.scalar(fb.TENSOR_TYPE, fb.BYTE, 0)
         if ttype not in _DTYPES:
-            raise ConfigError(f"{path}: tensor {name!r} has type {_enum_name('TensorType', ttype)}, "
-                              "which hwsim does not model")
+            raise ConfigError(
+                f"{path}: tensor {name!r} has type {_enum_name('TensorType', ttype)}, "
+                "which hwsim does not model"
+            )
         shape = t.array(fb.TENSOR_SHAPE, "i")
         signature = t.array(fb.TENSOR_SHAPE_SIGNATURE, "i") or shape
         shape = tuple(None if s == -1 else d for d, s in zip(shape, signature)) if signature else shape
@@ -95,8 +110,9 @@ def _build(model: fb.Table, path: Path) -> Graph:
     ops: list[Op] = []
     for i, o in enumerate(sub.tables(fb.SUBGRAPH_OPERATORS)):
         code = opcodes[o.scalar(fb.OPERATOR_OPCODE_INDEX, fb.UINT, 0)]
-        builtin = max(code.scalar(fb.OPCODE_BUILTIN, fb.INT, 0),
-                      code.scalar(fb.OPCODE_DEPRECATED_BUILTIN, fb.BYTE, 0))
+        builtin = max(
+            code.scalar(fb.OPCODE_BUILTIN, fb.INT, 0), code.scalar(fb.OPCODE_DEPRECATED_BUILTIN, fb.BYTE, 0)
+        )
         op_name = _OP_NAMES.get(builtin) or _enum_name("BuiltinOperator", builtin)
         if builtin == fb.BUILTIN_OPERATORS["CUSTOM"]:
             op_name = f"CUSTOM:{code.string(fb.OPCODE_CUSTOM_CODE).decode()}"
@@ -104,27 +120,40 @@ def _build(model: fb.Table, path: Path) -> Graph:
         outputs = [names[j] for j in o.array(fb.OPERATOR_OUTPUTS, "i")]
         convert = _CONVERTERS.get(op_name)
         if convert is None:
-            raise ConfigError(f"{path}: operator {i} ({op_name}, output {outputs[0]!r}) is not supported by "
-                              f"hwsim; supported: {', '.join(sorted(_CONVERTERS))}")
+            raise ConfigError(
+                f"{path}: operator {i} ({op_name}, output {outputs[0]!r}) is not supported by "
+                f"hwsim; supported: {', '.join(sorted(_CONVERTERS))}"
+            )
         where = f"{path}: operator {i} ({op_name})"
         kind, attrs = convert(o, [tensors[n] if n else None for n in inputs], where)
         op = Op(f"{i}:{op_name}", kind, inputs, outputs, attrs)
         if folding.fold(op):
             continue
         if op_name in FOLDED_ONLY:
-            raise ConfigError(f"{path}: {op.describe()} is supported only where it folds at import (constant "
-                              "or static-shape inputs, an output that is not a graph output)")
+            raise ConfigError(
+                f"{path}: {op.describe()} is supported only where it folds at import (constant "
+                "or static-shape inputs, an output that is not a graph output)"
+            )
         folding.update_shapes(op)
         ops.append(op)
     folding.prune(ops)
-    graph = Graph(tensors, ops, graph_inputs, graph_outputs, str(path), "tflite",
-                  {name: i for i, name in enumerate(names) if name in tensors}, folding.folded)
+    graph = Graph(
+        tensors,
+        ops,
+        graph_inputs,
+        graph_outputs,
+        str(path),
+        "tflite",
+        {name: i for i, name in enumerate(names) if name in tensors},
+        folding.folded,
+    )
     graph.check()
     return graph
 
 
-def _buffer(b: fb.Table | None, dtype: tuple[str, int], shape, packed_int4: bool, path: Path,
-            name: str) -> StoredArray | None:
+def _buffer(
+    b: fb.Table | None, dtype: tuple[str, int], shape, packed_int4: bool, path: Path, name: str
+) -> StoredArray | None:
     """The tensor's values as the file stores them (made into an array only when read)."""
     raw = b.raw(fb.BUFFER_DATA, 1) if b is not None else b""
     if len(raw) == 0:
@@ -132,13 +161,16 @@ def _buffer(b: fb.Table | None, dtype: tuple[str, int], shape, packed_int4: bool
     count = math.prod(shape) if shape else 1
     if packed_int4:
         if len(raw) * 2 < count:
-            raise ConfigError(f"{path}: tensor {name!r} holds {len(raw)} bytes, its shape {shape} needs "
-                              f"{-(-count // 2)} (int4)")
+            raise ConfigError(
+                f"{path}: tensor {name!r} holds {len(raw)} bytes, its shape {shape} needs "
+                f"{-(-count // 2)} (int4)"
+            )
         return StoredArray(raw, "int8", shape, int4=True)
     expected = count * dtype[1]
     if len(raw) != expected:
-        raise ConfigError(f"{path}: tensor {name!r} holds {len(raw)} bytes, its shape {shape} needs "
-                          f"{expected}")
+        raise ConfigError(
+            f"{path}: tensor {name!r} holds {len(raw)} bytes, its shape {shape} needs {expected}"
+        )
     return StoredArray(raw, dtype[0], shape)
 
 
@@ -165,8 +197,11 @@ def _quant(t: fb.Table) -> QuantInfo | None:
         return None
     n = len(scale) // 4
     zero = q.raw(fb.QUANT_ZERO_POINT, 8) or bytes(8 * n)
-    return QuantInfo(StoredArray(scale, "float32", (n,)), StoredArray(zero, "int64", (len(zero) // 8,)),
-                     int(q.scalar(fb.QUANT_DIMENSION, fb.INT, 0)) if n > 1 else None)
+    return QuantInfo(
+        StoredArray(scale, "float32", (n,)),
+        StoredArray(zero, "int64", (len(zero) // 8,)),
+        int(q.scalar(fb.QUANT_DIMENSION, fb.INT, 0)) if n > 1 else None,
+    )
 
 
 def _options(o: fb.Table, table: str) -> dict | None:
@@ -184,23 +219,31 @@ def _activation(value: int, where: str):
 def _conv(o, ins, where):
     opt = _options(o, "Conv2DOptions")
     w = ins[1]
-    return "conv2d", {"layout": "NHWC", "stride": (opt["stride_h"], opt["stride_w"]),
-                      "dilation": (opt["dilation_h_factor"], opt["dilation_w_factor"]),
-                      "padding": _PADDING[opt["padding"]],
-                      "activation": _activation(opt["fused_activation_function"], where),
-                      "kernel": w.shape[1:3], "groups": ins[0].shape[3] // w.shape[3],
-                      "in_channels": ins[0].shape[3]}
+    return "conv2d", {
+        "layout": "NHWC",
+        "stride": (opt["stride_h"], opt["stride_w"]),
+        "dilation": (opt["dilation_h_factor"], opt["dilation_w_factor"]),
+        "padding": _PADDING[opt["padding"]],
+        "activation": _activation(opt["fused_activation_function"], where),
+        "kernel": w.shape[1:3],
+        "groups": ins[0].shape[3] // w.shape[3],
+        "in_channels": ins[0].shape[3],
+    }
 
 
 def _depthwise(o, ins, where):
     opt = _options(o, "DepthwiseConv2DOptions")
     w = ins[1]
-    return "depthwise_conv2d", {"layout": "NHWC", "stride": (opt["stride_h"], opt["stride_w"]),
-                                "dilation": (opt["dilation_h_factor"], opt["dilation_w_factor"]),
-                                "padding": _PADDING[opt["padding"]],
-                                "depth_multiplier": w.shape[3] // ins[0].shape[3],
-                                "activation": _activation(opt["fused_activation_function"], where),
-                                "kernel": w.shape[1:3], "in_channels": ins[0].shape[3]}
+    return "depthwise_conv2d", {
+        "layout": "NHWC",
+        "stride": (opt["stride_h"], opt["stride_w"]),
+        "dilation": (opt["dilation_h_factor"], opt["dilation_w_factor"]),
+        "padding": _PADDING[opt["padding"]],
+        "depth_multiplier": w.shape[3] // ins[0].shape[3],
+        "activation": _activation(opt["fused_activation_function"], where),
+        "kernel": w.shape[1:3],
+        "in_channels": ins[0].shape[3],
+    }
 
 
 def _fully_connected(o, ins, where):
@@ -208,24 +251,31 @@ def _fully_connected(o, ins, where):
     if opt is not None and opt["weights_format"] != 0:
         raise ConfigError(f"{where}: weights_format {opt['weights_format']} (shuffled) is not supported")
     activation = _activation(opt["fused_activation_function"] if opt else 0, where)
-    return "fully_connected", {"activation": activation,
-                               "keep_num_dims": opt["keep_num_dims"] if opt else False}
+    return "fully_connected", {
+        "activation": activation,
+        "keep_num_dims": opt["keep_num_dims"] if opt else False,
+    }
 
 
 def _binary(kind: str, table: str):
     def convert(o, ins, where):
         opt = _options(o, table)
         return kind, {"activation": _activation(opt["fused_activation_function"] if opt else 0, where)}
+
     return convert
 
 
 def _pool(kind: str):
     def convert(o, ins, where):
         opt = _options(o, "Pool2DOptions")
-        return kind, {"layout": "NHWC", "stride": (opt["stride_h"], opt["stride_w"]),
-                      "padding": _PADDING[opt["padding"]],
-                      "kernel": (opt["filter_height"], opt["filter_width"]),
-                      "activation": _activation(opt["fused_activation_function"], where)}
+        return kind, {
+            "layout": "NHWC",
+            "stride": (opt["stride_h"], opt["stride_w"]),
+            "padding": _PADDING[opt["padding"]],
+            "kernel": (opt["filter_height"], opt["filter_width"]),
+            "activation": _activation(opt["fused_activation_function"], where),
+        }
+
     return convert
 
 
@@ -251,8 +301,10 @@ def _softmax(o, ins, where):
 
 def _mean(o, ins, where):
     opt = _options(o, "ReducerOptions")
-    return "mean", {"axes": _const_ints(ins[1], where, "axes"),
-                    "keep_dims": opt["keep_dims"] if opt else False}
+    return "mean", {
+        "axes": _const_ints(ins[1], where, "axes"),
+        "keep_dims": opt["keep_dims"] if opt else False,
+    }
 
 
 def _leaky_relu(o, ins, where):
@@ -272,11 +324,15 @@ def _strided_slice(o, ins, where):
     opt = _options(o, "StridedSliceOptions")
     if opt["ellipsis_mask"] or opt["new_axis_mask"]:
         raise ConfigError(f"{where}: ellipsis_mask and new_axis_mask are not supported")
-    return "strided_slice", {"begin": _const_ints(ins[1], where, "begin"),
-                             "end": _const_ints(ins[2], where, "end"),
-                             "strides": _const_ints(ins[3], where, "strides"),
-                             "begin_mask": opt["begin_mask"], "end_mask": opt["end_mask"],
-                             "shrink_axis_mask": opt["shrink_axis_mask"], "offset": opt["offset"]}
+    return "strided_slice", {
+        "begin": _const_ints(ins[1], where, "begin"),
+        "end": _const_ints(ins[2], where, "end"),
+        "strides": _const_ints(ins[3], where, "strides"),
+        "begin_mask": opt["begin_mask"],
+        "end_mask": opt["end_mask"],
+        "shrink_axis_mask": opt["shrink_axis_mask"],
+        "offset": opt["offset"],
+    }
 
 
 def _slice(o, ins, where):
@@ -309,8 +365,11 @@ def _pack(o, ins, where):
 def _reducer(kind: str) -> Callable:
     def convert(o, ins, where):
         opt = _options(o, "ReducerOptions")
-        return kind, {"axes": _const_ints(ins[1], where, "axes"),
-                      "keep_dims": opt["keep_dims"] if opt else False}
+        return kind, {
+            "axes": _const_ints(ins[1], where, "axes"),
+            "keep_dims": opt["keep_dims"] if opt else False,
+        }
+
     return convert
 
 
@@ -319,18 +378,25 @@ def _transpose_conv(o, ins, where):
     bias."""
     opt = _options(o, "TransposeConvOptions")
     w, x = ins[1], ins[2]
-    return "transpose_conv2d", {"layout": "NHWC", "stride": (opt["stride_h"], opt["stride_w"]),
-                                "padding": _PADDING[opt["padding"]],
-                                "activation": _activation(opt["fused_activation_function"], where),
-                                "kernel": tuple(w.shape[1:3]), "in_channels": x.shape[3]}
+    return "transpose_conv2d", {
+        "layout": "NHWC",
+        "stride": (opt["stride_h"], opt["stride_w"]),
+        "padding": _PADDING[opt["padding"]],
+        "activation": _activation(opt["fused_activation_function"], where),
+        "kernel": tuple(w.shape[1:3]),
+        "in_channels": x.shape[3],
+    }
 
 
 def _resize(kind: str, table: str):
     def convert(o, ins, where):
         opt = _options(o, table) or {}
-        return kind, {"size": _const_ints(ins[1], where, "size"),
-                      "align_corners": bool(opt.get("align_corners", False)),
-                      "half_pixel_centers": bool(opt.get("half_pixel_centers", False))}
+        return kind, {
+            "size": _const_ints(ins[1], where, "size"),
+            "align_corners": bool(opt.get("align_corners", False)),
+            "half_pixel_centers": bool(opt.get("half_pixel_centers", False)),
+        }
+
     return convert
 
 
@@ -343,9 +409,31 @@ def _arg_max(o, ins, where):
 #: with no bit-exact kernel yet (options are read only where the shapes need them), so ``infer`` and
 #: ``verify`` refuse them.
 SHAPE_ONLY: dict[str, Callable] = {
-    **{name: _plain(name.lower()) for name in (
-        "ABS", "EXP", "LOG", "SQRT", "SQUARE", "GELU", "ELU", "LOG_SOFTMAX", "FLOOR", "CEIL", "CAST",
-        "L2_NORMALIZATION", "PRELU", "MAXIMUM", "MINIMUM", "DIV", "FLOOR_DIV", "POW", "MIRROR_PAD", "TILE")},
+    **{
+        name: _plain(name.lower())
+        for name in (
+            "ABS",
+            "EXP",
+            "LOG",
+            "SQRT",
+            "SQUARE",
+            "GELU",
+            "ELU",
+            "LOG_SOFTMAX",
+            "FLOOR",
+            "CEIL",
+            "CAST",
+            "L2_NORMALIZATION",
+            "PRELU",
+            "MAXIMUM",
+            "MINIMUM",
+            "DIV",
+            "FLOOR_DIV",
+            "POW",
+            "MIRROR_PAD",
+            "TILE",
+        )
+    },
     "RESIZE_BILINEAR": _resize("resize_bilinear", "ResizeBilinearOptions"),
     "RESIZE_NEAREST_NEIGHBOR": _resize("resize_nearest_neighbor", "ResizeNearestNeighborOptions"),
     "TRANSPOSE_CONV": _transpose_conv,
@@ -357,8 +445,12 @@ SHAPE_ONLY: dict[str, Callable] = {
 }
 
 #: Ops accepted only when the importer can fold them (shape arithmetic on constants and static shapes).
-FOLDED_ONLY: dict[str, Callable] = {"SHAPE": _plain("shape"), "FILL": _plain("fill"),
-                                    "RANGE": _plain("range"), "REDUCE_PROD": _reducer("reduce_prod")}
+FOLDED_ONLY: dict[str, Callable] = {
+    "SHAPE": _plain("shape"),
+    "FILL": _plain("fill"),
+    "RANGE": _plain("range"),
+    "REDUCE_PROD": _reducer("reduce_prod"),
+}
 
 _CONVERTERS: dict[str, Callable] = {
     "CONV_2D": _conv,

@@ -27,8 +27,17 @@ from hwsim.errors import ConfigError
 from hwsim.workload.graph import Graph, Op, StoredArray, Tensor, flat_values
 from hwsim.workload.shapes import SHAPE_RULES, output_shape, reshape_target
 
-_INTEGER_TYPES = {"int8": "b", "uint8": "B", "int16": "h", "uint16": "H", "int32": "i", "uint32": "I",
-                  "int64": "q", "uint64": "Q", "bool": "?"}
+_INTEGER_TYPES = {
+    "int8": "b",
+    "uint8": "B",
+    "int16": "h",
+    "uint16": "H",
+    "int32": "i",
+    "uint32": "I",
+    "int64": "q",
+    "uint64": "Q",
+    "bool": "?",
+}
 
 
 @dataclass(frozen=True)
@@ -54,8 +63,9 @@ class Folded:
         """The entries at every combination of the per-axis source indices ``axes`` (numpy's ``ix_``)."""
         strides = _strides(self.shape)
         at = [sum(i * s for i, s in zip(combo, strides)) for combo in product(*axes)]
-        return Folded(tuple(len(a) for a in axes), tuple(self.data[i] for i in at),
-                      tuple(self.unknown[i] for i in at))
+        return Folded(
+            tuple(len(a) for a in axes), tuple(self.data[i] for i in at), tuple(self.unknown[i] for i in at)
+        )
 
     def reshape(self, shape) -> Folded:
         """The same entries under another shape."""
@@ -92,17 +102,28 @@ def _strided_slice(op: Op, args: list[Folded], out: Tensor) -> Folded:
         if a["shrink_axis_mask"] >> i & 1:
             axes.append([begin % dim])
             continue
-        axes.append(list(range(dim)[slice(None if a["begin_mask"] >> i & 1 else begin,
-                                          None if a["end_mask"] >> i & 1 else end, stride)]))
+        axes.append(
+            list(
+                range(dim)[
+                    slice(
+                        None if a["begin_mask"] >> i & 1 else begin,
+                        None if a["end_mask"] >> i & 1 else end,
+                        stride,
+                    )
+                ]
+            )
+        )
         shape.append(len(axes[-1]))
     return x.take(axes).reshape(shape)
 
 
 def _slice(op: Op, args: list[Folded], out: Tensor) -> Folded:
     x = args[0]
-    axes = [list(range(dim)[b:None if s == -1 else b + s])
-            for dim, b, s in zip(x.shape, op.attrs["begin"], op.attrs["size"])]
-    axes += [list(range(dim)) for dim in x.shape[len(axes):]]
+    axes = [
+        list(range(dim)[b : None if s == -1 else b + s])
+        for dim, b, s in zip(x.shape, op.attrs["begin"], op.attrs["size"])
+    ]
+    axes += [list(range(dim)) for dim in x.shape[len(axes) :]]
     return x.take(axes)
 
 
@@ -113,14 +134,15 @@ def _gather(op: Op, args: list[Folded], out: Tensor) -> Folded | None:
     axis = _axis(op.attrs["axis"], len(x.shape))
     axes = [list(range(dim)) for dim in x.shape]
     axes[axis] = [i % x.shape[axis] for i in index.data]
-    return x.take(axes).reshape((*x.shape[:axis], *index.shape, *x.shape[axis + 1:]))
+    return x.take(axes).reshape((*x.shape[:axis], *index.shape, *x.shape[axis + 1 :]))
 
 
 def _reshape(op: Op, args: list[Folded], out: Tensor) -> Folded | None:
     x = args[0]
     if "squeeze_dims" in op.attrs:
         dims = {_axis(d, len(x.shape)) for d in op.attrs["squeeze_dims"]} or {
-            i for i, d in enumerate(x.shape) if d == 1}
+            i for i, d in enumerate(x.shape) if d == 1
+        }
         return x.reshape(d for i, d in enumerate(x.shape) if i not in dims)
     if len(args) < 2 or any(args[1].unknown):
         return None
@@ -139,10 +161,13 @@ def _expand_dims(op: Op, args: list[Folded], out: Tensor) -> Folded:
 def _transpose(op: Op, args: list[Folded], out: Tensor) -> Folded:
     x, perm = args[0], op.attrs["perm"]
     strides = _strides(x.shape)
-    at = [sum(o * strides[p] for o, p in zip(combo, perm))
-          for combo in product(*(range(x.shape[p]) for p in perm))]
-    return Folded(tuple(x.shape[p] for p in perm), tuple(x.data[i] for i in at),
-                  tuple(x.unknown[i] for i in at))
+    at = [
+        sum(o * strides[p] for o, p in zip(combo, perm))
+        for combo in product(*(range(x.shape[p]) for p in perm))
+    ]
+    return Folded(
+        tuple(x.shape[p] for p in perm), tuple(x.data[i] for i in at), tuple(x.unknown[i] for i in at)
+    )
 
 
 def _concat(parts: list[Folded], axis: int) -> Folded:
@@ -153,9 +178,9 @@ def _concat(parts: list[Folded], axis: int) -> Folded:
     data, unknown = [], []
     for o in range(outer):
         for p, n in zip(parts, chunks):
-            data += p.data[o * n:(o + 1) * n]
-            unknown += p.unknown[o * n:(o + 1) * n]
-    shape = (*parts[0].shape[:axis], sum(p.shape[axis] for p in parts), *parts[0].shape[axis + 1:])
+            data += p.data[o * n : (o + 1) * n]
+            unknown += p.unknown[o * n : (o + 1) * n]
+    shape = (*parts[0].shape[:axis], sum(p.shape[axis] for p in parts), *parts[0].shape[axis + 1 :])
     return Folded(shape, tuple(data), tuple(unknown))
 
 
@@ -173,6 +198,7 @@ def _broadcast(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
 def _arithmetic(fn: Callable[[int, int], int]) -> Callable:
     """An elementwise op over the values, broadcast as numpy broadcasts (an unknown entry counts with its
     default of 1); the result is known."""
+
     def fold(op: Op, args: list[Folded], out: Tensor) -> Folded | None:
         if op.attrs.get("activation"):
             return None
@@ -183,6 +209,7 @@ def _arithmetic(fn: Callable[[int, int], int]) -> Callable:
             axes = [list(range(n)) if d == n else [0] * n for d, n in zip(full, shape)]
             values.append(Folded(full, a.data, a.unknown).take(axes).data)
         return Folded.known(shape, (fn(*v) for v in zip(*values)))
+
     return fold
 
 
@@ -199,9 +226,13 @@ def _reduction(fn: Callable[[list[int]], int]) -> Callable:
         for combo, v in zip(product(*(range(d) for d in x.shape)), x.data):
             groups.setdefault(tuple(combo[i] for i in kept), []).append(v)
         keys = list(product(*(range(x.shape[i]) for i in kept)))
-        shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape)) if op.attrs["keep_dims"] else \
-            tuple(x.shape[i] for i in kept)
+        shape = (
+            tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+            if op.attrs["keep_dims"]
+            else tuple(x.shape[i] for i in kept)
+        )
         return Folded.known(shape, (fn(groups.get(k, [])) for k in keys))
+
     return fold
 
 
@@ -280,8 +311,12 @@ class ShapeFolding:
 
     def fold(self, op: Op) -> bool:
         """Evaluate ``op`` if it is shape arithmetic on known values; its output becomes a constant."""
-        if op.kind not in FOLDERS and op.kind != "shape" or len(op.outputs) != 1 or \
-                op.outputs[0] in self.graph_ends:
+        if (
+            op.kind not in FOLDERS
+            and op.kind != "shape"
+            or len(op.outputs) != 1
+            or op.outputs[0] in self.graph_ends
+        ):
             return False
         out = self.tensors[op.outputs[0]]
         if not _integer(out) or op.kind != "shape" and not all(self._known(n) for n in op.inputs if n):
@@ -297,8 +332,9 @@ class ShapeFolding:
         data = _as_type(value.data, dtype)
         self.values[out.name] = Folded(value.shape, tuple(data), value.unknown)
         raw = struct.pack(f"<{len(data)}{_INTEGER_TYPES[dtype]}", *data)
-        self.tensors[out.name] = replace(out, shape=value.shape, dtype=dtype,
-                                         data=StoredArray(raw, dtype, value.shape))
+        self.tensors[out.name] = replace(
+            out, shape=value.shape, dtype=dtype, data=StoredArray(raw, dtype, value.shape)
+        )
         self.folded.append(op)
         return True
 
@@ -311,9 +347,11 @@ class ShapeFolding:
             shape = reshape_target(dims, self.tensors[op.inputs[0]].shape)
         elif any(n in self.changed for n in op.inputs):
             if op.kind not in SHAPE_RULES or len(op.outputs) != 1:
-                raise ConfigError(f"{self.path}: {op.describe()} reads a shape that folding changed, and "
-                                  "hwsim "
-                                  "has no shape rule for it")
+                raise ConfigError(
+                    f"{self.path}: {op.describe()} reads a shape that folding changed, and "
+                    "hwsim "
+                    "has no shape rule for it"
+                )
             shape = output_shape(Graph(self.tensors, [], [], [], self.path), op)
         else:
             return

@@ -92,8 +92,17 @@ OPTIONS: dict[str, dict[str, tuple[int, str, object]]] = {
 }
 
 #: TensorType values (schema.fbs).
-TENSOR_TYPES = {"FLOAT32": 0, "FLOAT16": 1, "INT32": 2, "UINT8": 3, "INT64": 4, "BOOL": 6, "INT16": 7,
-                "INT8": 9, "INT4": 17}
+TENSOR_TYPES = {
+    "FLOAT32": 0,
+    "FLOAT16": 1,
+    "INT32": 2,
+    "UINT8": 3,
+    "INT64": 4,
+    "BOOL": 6,
+    "INT16": 7,
+    "INT8": 9,
+    "INT4": 17,
+}
 
 #: BuiltinOperator values (schema.fbs) of the operators hwsim converts.
 BUILTIN_OPERATORS = {
@@ -217,12 +226,12 @@ class Table:
     def raw(self, slot: int, itemsize: int) -> bytes:
         """A vector of ``itemsize``-byte scalars as the file's bytes (empty when absent)."""
         start, n = self._vector(slot)
-        return self.buf[start:start + n * itemsize]
+        return self.buf[start : start + n * itemsize]
 
     def string(self, slot: int) -> bytes:
         """A string field's bytes (empty when absent)."""
         start, n = self._vector(slot)
-        return self.buf[start:start + n]
+        return self.buf[start : start + n]
 
     def fields(self, spec: dict[str, tuple[int, str, object]]) -> dict[str, object]:
         """Every field of ``spec`` (name -> (slot, format, default)), by name."""

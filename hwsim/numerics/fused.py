@@ -60,8 +60,15 @@ class FusedGemm:
     _tiles: dict = field(default_factory=dict, compare=False, repr=False)  # M -> (rows per tile, panels)
 
     @classmethod
-    def prepare(cls, packed: PackedWeights, bias: np.ndarray, x_zero_point: int, stage: OutputStage,
-                x_range: tuple[int, int], accumulator: Accumulator = Accumulator()) -> "FusedGemm | None":
+    def prepare(
+        cls,
+        packed: PackedWeights,
+        bias: np.ndarray,
+        x_zero_point: int,
+        stage: OutputStage,
+        x_range: tuple[int, int],
+        accumulator: Accumulator = Accumulator(),
+    ) -> "FusedGemm | None":
         """The fused layer, or None when inputs in ``x_range`` could overflow ``accumulator``."""
         stage.check(packed.w.shape[1])
         zx = int(x_zero_point)
@@ -73,8 +80,9 @@ class FusedGemm:
         max_x = max(abs(x_range[0]), abs(x_range[1]))
         blas = packed.as_float is not None and packed.w.shape[0] * max_x * packed.max_abs < ops.FLOAT32_EXACT
         offset = vnni.input_offset(packed.w, x_range)
-        vnni_correction = None if offset is None else \
-            ops.zero_point_correction(packed, bias, zx + offset).astype(row_dtype)
+        vnni_correction = (
+            None if offset is None else ops.zero_point_correction(packed, bias, zx + offset).astype(row_dtype)
+        )
         return cls(packed, correction, stage, tuple(x_range), blas, offset, vnni_correction)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -131,8 +139,11 @@ def _check_range(x: np.ndarray, x_range: tuple[int, int]) -> None:
     if not np.issubdtype(x.dtype, np.integer):
         raise ConfigError(f"x: expected integer codes (got dtype {x.dtype})")
     info = np.iinfo(x.dtype)
-    if (info.min < x_range[0] or info.max > x_range[1]) and x.size and (
-            int(x.min()) < x_range[0] or int(x.max()) > x_range[1]):
+    if (
+        (info.min < x_range[0] or info.max > x_range[1])
+        and x.size
+        and (int(x.min()) < x_range[0] or int(x.max()) > x_range[1])
+    ):
         raise ConfigError(f"x: values outside {list(x_range)}, the input range this layer was prepared for")
 
 
@@ -170,8 +181,9 @@ class FusedConv:
         in_hw = x.shape[1:3]
         geo = self._geometry.get(in_hw)
         if geo is None:
-            geo = self._geometry[in_hw] = ops.conv_geometry(in_hw, self.kernel, self.stride, self.padding,
-                                                            self.dilation)
+            geo = self._geometry[in_hw] = ops.conv_geometry(
+                in_hw, self.kernel, self.stride, self.padding, self.dilation
+            )
         cols = ops.conv_columns(x, self.in_channels, geo, 0, 1, self.x_zero_point)
         return self.gemm(cols).reshape(x.shape[0], *geo.out_hw, self.gemm.packed.w.shape[1])
 
@@ -194,16 +206,29 @@ class FusedDepthwise:
     _geometry: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def prepare(cls, w, w_zero_point, bias, x_zero_point: int, stage: OutputStage, x_range: tuple[int, int],
-                stride, padding, dilation, depth_multiplier: int,
-                accumulator: Accumulator = Accumulator()) -> "FusedDepthwise | None":
+    def prepare(
+        cls,
+        w,
+        w_zero_point,
+        bias,
+        x_zero_point: int,
+        stage: OutputStage,
+        x_range: tuple[int, int],
+        stride,
+        padding,
+        dilation,
+        depth_multiplier: int,
+        accumulator: Accumulator = Accumulator(),
+    ) -> "FusedDepthwise | None":
         """The fused layer (``w``, ``w_zero_point``, ``bias`` checked by ``ops.depthwise_operands``), or None
         when inputs in ``x_range`` could overflow ``accumulator`` or int32."""
         channels = w.shape[2]
         stage.check(channels)
         if np.shape(w_zero_point) != (channels,) or np.shape(bias) != (channels,):
-            raise ConfigError(f"w_zero_point, bias: expected {channels} values each (got "
-                              f"{np.shape(w_zero_point)} and {np.shape(bias)})")
+            raise ConfigError(
+                f"w_zero_point, bias: expected {channels} values each (got "
+                f"{np.shape(w_zero_point)} and {np.shape(bias)})"
+            )
         bound = ops.depthwise_bound(w, w_zero_point, bias, int(x_zero_point), x_range)
         if not (ops.order_free(bound, accumulator) and bound < 1 << 31):
             return None
@@ -224,9 +249,11 @@ class FusedDepthwise:
         """Output codes NHWC for ``x`` NHWC within the prepared range."""
         x = np.ascontiguousarray(x)
         if x.ndim != 4 or x.shape[3] * self.depth_multiplier != self.w.shape[2]:
-            raise ConfigError(f"x: expected NHWC input with {self.w.shape[2] // self.depth_multiplier} "
-                              "channels "
-                              f"(got shape {x.shape})")
+            raise ConfigError(
+                f"x: expected NHWC input with {self.w.shape[2] // self.depth_multiplier} "
+                "channels "
+                f"(got shape {x.shape})"
+            )
         _check_range(x, self.x_range)
         in_hw = x.shape[1:3]
         window = self._geometry.get(in_hw)
@@ -234,5 +261,14 @@ class FusedDepthwise:
             geo = ops.conv_geometry(in_hw, self.w.shape[:2], self.stride, self.padding, self.dilation)
             window = self._geometry[in_hw] = geo.window()
         out = np.empty((x.shape[0], window.out_h, window.out_w, self.w.shape[2]), self.stage.dtype)
-        return _impl().depthwise_requantize(x, self.w, self.x_zero_point, self.w_zero_point, self.bias,
-                                            window, self.depth_multiplier, self.stage.kernel_args(), out)
+        return _impl().depthwise_requantize(
+            x,
+            self.w,
+            self.x_zero_point,
+            self.w_zero_point,
+            self.bias,
+            window,
+            self.depth_multiplier,
+            self.stage.kernel_args(),
+            out,
+        )

@@ -22,7 +22,7 @@ def _repeat(values, times):
     """``values`` repeated ``times`` times end to end (np.tile for 1-D arrays)."""
     out = np.empty(values.size * times, values.dtype)
     for t in range(times):
-        out[t * values.size:(t + 1) * values.size] = values
+        out[t * values.size : (t + 1) * values.size] = values
     return out
 
 
@@ -96,7 +96,9 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, stage, 
         n0 = p * width
         n1 = min(n0 + width, cols)
         xb = np.empty((r1 - r0) * depth, np.float32)
-        rows_in = flat_x[r0 * depth:r1 * depth]  # the tile's rows are contiguous: one long loop converts them
+        rows_in = flat_x[
+            r0 * depth : r1 * depth
+        ]  # the tile's rows are contiguous: one long loop converts them
         for j in range(rows_in.size):
             xb[j] = rows_in[j]
         products = np.dot(xb.reshape((r1 - r0, depth)), panels[p])
@@ -105,7 +107,7 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, stage, 
             acc = np.empty(group * cols, correction.dtype)
             for g0 in range(0, r1 - r0, group):
                 count = min(group, r1 - r0 - g0) * cols
-                seg = flat[g0 * cols:g0 * cols + count]
+                seg = flat[g0 * cols : g0 * cols + count]
                 for j in range(count):
                     acc[j] = seg[j]
                     acc[j] += corr[j]
@@ -167,10 +169,24 @@ def depthwise_requantize(x, w, x_zp, w_zp, bias, window, depth_multiplier, stage
         oy = r % out_h
         row = np.empty(out_w * out_c, np.int32)
         for ox in range(out_w):
-            acc = row[ox * out_c:(ox + 1) * out_c]
+            acc = row[ox * out_c : (ox + 1) * out_c]
             acc[:] = bias32
-            _depthwise_pixel(x, b, oy, ox, wz, x_zp, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
-                            depth_multiplier, acc)
+            _depthwise_pixel(
+                x,
+                b,
+                oy,
+                ox,
+                wz,
+                x_zp,
+                stride_h,
+                stride_w,
+                dil_h,
+                dil_w,
+                pad_top,
+                pad_left,
+                depth_multiplier,
+                acc,
+            )
             if not whole_rows:
                 dst = out[b, oy, ox]
                 requantize_span(

@@ -22,8 +22,9 @@ ROWS = 8  # GEMM rows per tile: each weight row loaded once serves them all
 BLOCK = 64  # outputs per tile: the tile's registers and counters stay in L1
 
 
-def _lanes(max_x: int, max_w: int, max_bias: int, acc_min: int, acc_max: int, overflow: int,
-           depth: int) -> tuple:
+def _lanes(
+    max_x: int, max_w: int, max_bias: int, acc_min: int, acc_max: int, overflow: int, depth: int
+) -> tuple:
     """The lane dtype, and the register's bounds and wrap mask in it, for |x - zx| <= ``max_x`` and
     |w - zw| <= ``max_w``.
 
@@ -56,8 +57,15 @@ def matmul_acc(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order, bias
     """``reference.matmul_acc`` (same arguments, same result), outputs as lanes: operands centred and put in
     the accumulation order once, in the narrowest lane dtype that holds every sum, then ``_gemm_lanes``."""
     bias = np.asarray(bias, np.int64)
-    lane, lo, hi, mask = _lanes(_span(x, x_zp), _span(w, w_zp), int(np.abs(bias).max(initial=0)), acc_min,
-                                acc_max, overflow, x.shape[1])
+    lane, lo, hi, mask = _lanes(
+        _span(x, x_zp),
+        _span(w, w_zp),
+        int(np.abs(bias).max(initial=0)),
+        acc_min,
+        acc_max,
+        overflow,
+        x.shape[1],
+    )
     xs = np.empty(x.shape, lane)
     wt = np.empty(w.shape, lane)
     whole = max(x.shape[1], 1)  # one group: all of K
@@ -78,23 +86,63 @@ def matmul_groups_acc(x, w, x_zp, w_zp, group_size, acc_min, acc_max, overflow, 
     wt = np.empty(w.shape, lane)
     _centre_gemm(x, w, x_zp, np.asarray(w_zp, np.int64), np.arange(depth), group_size, xs, wt)
     out = np.empty((-(-depth // group_size), x.shape[0], w.shape[1]), np.int64)
-    count = _gemm_lanes(xs, wt, np.zeros(w.shape[1], lane), lo, hi, mask, overflow, bool(bias_last),
-                        group_size, out)
+    count = _gemm_lanes(
+        xs, wt, np.zeros(w.shape[1], lane), lo, hi, mask, overflow, bool(bias_last), group_size, out
+    )
     return out, count
 
 
-def depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w,
-                  multiplier, acc_min, acc_max, overflow):
+def depthwise_acc(
+    x,
+    w,
+    x_zp,
+    w_zp,
+    bias,
+    stride_h,
+    stride_w,
+    dil_h,
+    dil_w,
+    pad_top,
+    pad_left,
+    out_h,
+    out_w,
+    multiplier,
+    acc_min,
+    acc_max,
+    overflow,
+):
     """``reference.depthwise_acc`` (same arguments, same result), output channels as lanes: x centred with
     each input channel repeated for its ``multiplier`` outputs, w centred, then ``_depthwise_lanes``."""
     bias = np.asarray(bias, np.int64)
-    lane, lo, hi, mask = _lanes(_span(x, x_zp), _span(w, w_zp), int(np.abs(bias).max(initial=0)), acc_min,
-                                acc_max, overflow, w.shape[0] * w.shape[1])
+    lane, lo, hi, mask = _lanes(
+        _span(x, x_zp),
+        _span(w, w_zp),
+        int(np.abs(bias).max(initial=0)),
+        acc_min,
+        acc_max,
+        overflow,
+        w.shape[0] * w.shape[1],
+    )
     xc = np.empty((*x.shape[:3], w.shape[2]), lane)
     _centre_depthwise(x.reshape(-1, x.shape[3]), x_zp, multiplier, xc.reshape(-1, w.shape[2]))
     wz = (w.astype(np.int64) - np.asarray(w_zp, np.int64)).astype(lane)
-    return _depthwise_lanes(xc, wz, bias.astype(lane), stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
-                            out_h, out_w, lo, hi, mask, overflow)
+    return _depthwise_lanes(
+        xc,
+        wz,
+        bias.astype(lane),
+        stride_h,
+        stride_w,
+        dil_h,
+        dil_w,
+        pad_top,
+        pad_left,
+        out_h,
+        out_w,
+        lo,
+        hi,
+        mask,
+        overflow,
+    )
 
 
 @numba.njit(cache=True, nogil=True)
@@ -170,9 +218,21 @@ def _gemm_lanes(xs, wt, bias, acc_min, acc_max, mask, overflow, bias_last, group
     for t in numba.prange(out.shape[0] * tiles):
         g = t // tiles
         k0 = g * group_size
-        counts[t] = _gemm_tile(xs, wt, bias, acc_min, acc_max, mask, overflow, bias_last,
-                               ((t % tiles) // col_tiles) * ROWS, (t % col_tiles) * BLOCK, k0,
-                               min(k0 + group_size, depth), out[g])
+        counts[t] = _gemm_tile(
+            xs,
+            wt,
+            bias,
+            acc_min,
+            acc_max,
+            mask,
+            overflow,
+            bias_last,
+            ((t % tiles) // col_tiles) * ROWS,
+            (t % col_tiles) * BLOCK,
+            k0,
+            min(k0 + group_size, depth),
+            out[g],
+        )
     return counts.sum()
 
 
@@ -188,12 +248,12 @@ def _gemm_tile(xs, wt, bias, acc_min, acc_max, mask, overflow, bias_last, r0, n0
     acc = np.zeros((height, width), xs.dtype)
     count = np.zeros((height, width), np.int32)
     skip_zero = overflow == SATURATE or overflow == WRAP
-    b = bias[n0:n0 + width]
+    b = bias[n0 : n0 + width]
     if not bias_last:
         for r in range(height):
             _add_lanes(acc[r], count[r], 1, b, acc_min, acc_max, mask, overflow)
     for kk in range(k0, k1):
-        wrow = wt[kk, n0:n0 + width]
+        wrow = wt[kk, n0 : n0 + width]
         for r in range(height):
             xv = xs[r0 + r, kk]
             if xv != 0 or not skip_zero:
@@ -210,8 +270,23 @@ def _gemm_tile(xs, wt, bias, acc_min, acc_max, mask, overflow, bias_last, r0, n0
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _depthwise_lanes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, acc_min,
-                     acc_max, mask, overflow):
+def _depthwise_lanes(
+    xc,
+    wz,
+    bias,
+    stride_h,
+    stride_w,
+    dil_h,
+    dil_w,
+    pad_top,
+    pad_left,
+    out_h,
+    out_w,
+    acc_min,
+    acc_max,
+    mask,
+    overflow,
+):
     """Ordered depthwise accumulators, the output channels as lanes: xc [N, H, W, C*m] holds x - zx with
     each input channel repeated for its m outputs, wz [kh, kw, C*m] holds w - zw and ``bias`` [C*m], all in
     the lane dtype. Output rows (n, oy) run in parallel, each in ``_depthwise_row``.
@@ -220,14 +295,46 @@ def _depthwise_lanes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pa
     out = np.empty((batch, out_h, out_w, xc.shape[3]), np.int64)
     counts = np.zeros(batch * out_h, np.int64)
     for r in numba.prange(batch * out_h):
-        counts[r] = _depthwise_row(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, acc_min,
-                                   acc_max, mask, overflow, r // out_h, r % out_h, out)
+        counts[r] = _depthwise_row(
+            xc,
+            wz,
+            bias,
+            stride_h,
+            stride_w,
+            dil_h,
+            dil_w,
+            pad_top,
+            pad_left,
+            acc_min,
+            acc_max,
+            mask,
+            overflow,
+            r // out_h,
+            r % out_h,
+            out,
+        )
     return out, counts.sum()
 
 
 @numba.njit(cache=True, nogil=True)
-def _depthwise_row(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, acc_min, acc_max, mask,
-                   overflow, b, oy, out):
+def _depthwise_row(
+    xc,
+    wz,
+    bias,
+    stride_h,
+    stride_w,
+    dil_h,
+    dil_w,
+    pad_top,
+    pad_left,
+    acc_min,
+    acc_max,
+    mask,
+    overflow,
+    b,
+    oy,
+    out,
+):
     """Output row (b, oy) of ``_depthwise_lanes``: per pixel, the bias loaded, then the taps in (ky, kx) order
     (padded taps skipped); returns the row's excursion count."""
     height, width, channels = xc.shape[1], xc.shape[2], xc.shape[3]

@@ -34,11 +34,13 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, stage, 
 def depthwise_requantize(x, w, x_zp, w_zp, bias, window, depth_multiplier, stage, out):
     """Exact depthwise accumulators (``reference.depthwise_acc``), then each pixel's row requantized."""
     multiplier, shift, scale, zero_point, qmin, qmax, kind, tail_start, tail_kind = stage
-    acc, _ = depthwise_acc(x, w, x_zp, w_zp, bias, *window, depth_multiplier, -(1 << 63), (1 << 63) - 1,
-                           int(OverflowMode.EXACT))
+    acc, _ = depthwise_acc(
+        x, w, x_zp, w_zp, bias, *window, depth_multiplier, -(1 << 63), (1 << 63) - 1, int(OverflowMode.EXACT)
+    )
     flat_acc, flat_out = acc.reshape(-1, acc.shape[-1]), out.reshape(-1, out.shape[-1])
     for row, dst in zip(flat_acc, flat_out):
         requantize_span(row, multiplier, shift, scale, zero_point, qmin, qmax, kind, dst, 0, tail_start)
-        requantize_span(row, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, dst, tail_start,
-                        len(row))
+        requantize_span(
+            row, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, dst, tail_start, len(row)
+        )
     return np.asarray(out)

@@ -20,6 +20,7 @@ from hwsim.numerics.formats import IntFormat
 from hwsim.runtime import float_exec as F
 from hwsim.runtime.op_io import op_accumulator
 
+
 # ---------------------------------------------------------------- dynamic quantization
 def sample_qparams(x: np.ndarray, fmt: IntFormat, symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample (first axis) scale and zero point from the sample's own min and max."""
@@ -59,8 +60,9 @@ def _dynamic_matmul(cols: np.ndarray, sample_of_row: np.ndarray, w_t, op) -> np.
             w_sub, sw_sub, zw_sub = w_rows[:, part], sw, zw
         if a.get("fake"):
             xq = ops.fake_quantize(np.ascontiguousarray(sub), sx_r, zx_r, pfmt, axis=0)
-            wq = (w_sub.astype(np.float32) - np.asarray(zw_sub, np.float32).reshape(-1, 1)) * \
-                np.asarray(sw_sub, np.float32).reshape(-1, 1)
+            wq = (w_sub.astype(np.float32) - np.asarray(zw_sub, np.float32).reshape(-1, 1)) * np.asarray(
+                sw_sub, np.float32
+            ).reshape(-1, 1)
             out += (xq @ wq.T).astype(np.float32)
             continue
         codes = _quantize_rows(sub, sx_r, zx_r, pfmt)
@@ -68,8 +70,9 @@ def _dynamic_matmul(cols: np.ndarray, sample_of_row: np.ndarray, w_t, op) -> np.
         zw_vec = np.broadcast_to(np.asarray(zw_sub, np.int64).ravel(), (w_sub.shape[0],))
         # One GEMM for all samples, then each row's own input zero point is taken out with the weights'
         # column sums (as ONNX Runtime's dynamic MatMulInteger does): acc = sum x (w - zw) - zx sum (w - zw).
-        acc = ops.matmul(codes, w_sub.T, x_zero_point=0, w_zero_point=np.ascontiguousarray(zw_vec),
-                         accumulator=accumulator).acc
+        acc = ops.matmul(
+            codes, w_sub.T, x_zero_point=0, w_zero_point=np.ascontiguousarray(zw_vec), accumulator=accumulator
+        ).acc
         acc -= (
             zx_r[:, None].astype(np.int64) * (w_sub.astype(np.int64) - zw_vec[:, None]).sum(axis=1)[None, :]
         )
@@ -118,8 +121,15 @@ def _dynamic(kind: str):
                     ops.quantize(np.ascontiguousarray(xn), sx, zx, fmt, axis=0), sx, zx, axis=0
                 )
                 wf = ((w.astype(np.float32) - zw.astype(np.float32)) * sw).astype(np.float32)
-                y = F.depthwise_nhwc(xf, wf, None, stride=a["stride"], padding=a["padding"],
-                                     dilation=a["dilation"], depth_multiplier=a.get("depth_multiplier", 1))
+                y = F.depthwise_nhwc(
+                    xf,
+                    wf,
+                    None,
+                    stride=a["stride"],
+                    padding=a["padding"],
+                    dilation=a["dilation"],
+                    depth_multiplier=a.get("depth_multiplier", 1),
+                )
             else:
                 codes = ops.quantize(np.ascontiguousarray(xn), sx, zx, fmt, axis=0)
                 y = None
@@ -147,6 +157,7 @@ def _dynamic(kind: str):
             y = y + graph.tensor(op.inputs[2]).data.astype(np.float32)
         y = F.activate(y.reshape(*lead, -1).astype(np.float32), a.get("activation"))
         return F.from_nhwc(y, op) if kind != "fully_connected" else y
+
     return impl
 
 

@@ -14,8 +14,18 @@ from hwsim.numerics import ops
 from hwsim.numerics import quantized as Q
 from hwsim.numerics.requant_kinds import RequantKind, quantize_multiplier
 from hwsim.numerics.semantics import Semantics
-from hwsim.runtime.op_io import (constant_bias, from_nhwc, input_value, int_format, op_accumulator,
-                                 output_tensor, qparams, shape_like, to_nhwc, xnnpack_q8_ok)
+from hwsim.runtime.op_io import (
+    constant_bias,
+    from_nhwc,
+    input_value,
+    int_format,
+    op_accumulator,
+    output_tensor,
+    qparams,
+    shape_like,
+    to_nhwc,
+    xnnpack_q8_ok,
+)
 from hwsim.runtime.prepared import prepared
 from hwsim.workload.graph import Graph, Op, Tensor
 
@@ -23,8 +33,16 @@ from hwsim.workload.graph import Graph, Op, Tensor
 def _layer_quant(graph: Graph, op: Op, sem: Semantics) -> Q.LayerQuant:
     """The quantization and runtime of a conv / depthwise / fully-connected layer."""
     x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), output_tensor(graph, op)
-    return Q.LayerQuant(qparams(x_t), qparams(w_t), qparams(y_t), int_format(y_t), op.attrs["activation"],
-                        sem.name, op_accumulator(op), w_t.bits or 8)
+    return Q.LayerQuant(
+        qparams(x_t),
+        qparams(w_t),
+        qparams(y_t),
+        int_format(y_t),
+        op.attrs["activation"],
+        sem.name,
+        op_accumulator(op),
+        w_t.bits or 8,
+    )
 
 
 def _prepared_layer(graph: Graph, op: Op, sem: Semantics, x: np.ndarray, **geometry):
@@ -33,8 +51,14 @@ def _prepared_layer(graph: Graph, op: Op, sem: Semantics, x: np.ndarray, **geome
     x_t, w_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1])
     if x.dtype != x_t.dtype or w_t.data is None:
         return None
-    return prepared(graph, op, sem.name, lambda: Q.prepare_layer(
-        op.kind, x_t.dtype, w_t.data, constant_bias(graph, op), _layer_quant(graph, op, sem), **geometry))
+    return prepared(
+        graph,
+        op,
+        sem.name,
+        lambda: Q.prepare_layer(
+            op.kind, x_t.dtype, w_t.data, constant_bias(graph, op), _layer_quant(graph, op, sem), **geometry
+        ),
+    )
 
 
 def conv2d(graph, op, values, sem):
@@ -44,20 +68,40 @@ def conv2d(graph, op, values, sem):
     layer = _prepared_layer(graph, op, sem, x, **geometry)
     if layer is not None:  # the layer checks x's shape and range itself
         return from_nhwc(layer(x), op)
-    return from_nhwc(Q.conv2d(x, graph.tensor(op.inputs[1]).data, constant_bias(graph, op),
-                              _layer_quant(graph, op, sem), **geometry), op)
+    return from_nhwc(
+        Q.conv2d(
+            x,
+            graph.tensor(op.inputs[1]).data,
+            constant_bias(graph, op),
+            _layer_quant(graph, op, sem),
+            **geometry,
+        ),
+        op,
+    )
 
 
 def depthwise_conv2d(graph, op, values, sem):
     a = op.attrs
-    geometry = dict(stride=a["stride"], padding=a["padding"], dilation=a["dilation"],
-                    depth_multiplier=a["depth_multiplier"])
+    geometry = dict(
+        stride=a["stride"],
+        padding=a["padding"],
+        dilation=a["dilation"],
+        depth_multiplier=a["depth_multiplier"],
+    )
     x = to_nhwc(input_value(graph, values, op.inputs[0]), op)
     layer = _prepared_layer(graph, op, sem, x, **geometry)
     if layer is not None:  # the layer checks x's shape and range itself
         return from_nhwc(layer(x), op)
-    return from_nhwc(Q.depthwise_conv2d(x, graph.tensor(op.inputs[1]).data, constant_bias(graph, op),
-                                        _layer_quant(graph, op, sem), **geometry), op)
+    return from_nhwc(
+        Q.depthwise_conv2d(
+            x,
+            graph.tensor(op.inputs[1]).data,
+            constant_bias(graph, op),
+            _layer_quant(graph, op, sem),
+            **geometry,
+        ),
+        op,
+    )
 
 
 def fully_connected(graph, op, values, sem):
@@ -76,23 +120,37 @@ def fully_connected(graph, op, values, sem):
 
 def add(graph, op, values, sem):
     a_t, b_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), output_tensor(graph, op)
-    a, b = np.broadcast_arrays(input_value(graph, values, op.inputs[0]),
-                               input_value(graph, values, op.inputs[1]))
-    return Q.add(np.ascontiguousarray(a), np.ascontiguousarray(b), x1_q=qparams(a_t), x2_q=qparams(b_t),
-                 y_q=qparams(y_t), y_fmt=int_format(y_t), activation=op.attrs["activation"],
-                 semantics=sem.name)
+    a, b = np.broadcast_arrays(
+        input_value(graph, values, op.inputs[0]), input_value(graph, values, op.inputs[1])
+    )
+    return Q.add(
+        np.ascontiguousarray(a),
+        np.ascontiguousarray(b),
+        x1_q=qparams(a_t),
+        x2_q=qparams(b_t),
+        y_q=qparams(y_t),
+        y_fmt=int_format(y_t),
+        activation=op.attrs["activation"],
+        semantics=sem.name,
+    )
 
 
 def _pool(kind: str):
     def impl(graph, op, values, sem):
         x_t, y_t = graph.tensor(op.inputs[0]), output_tensor(graph, op)
-        if x_t.quant is not None and y_t.quant is not None and (
+        if (
+            x_t.quant is not None
+            and y_t.quant is not None
+            and (
                 not np.array_equal(x_t.quant.scale, y_t.quant.scale)
-                or not np.array_equal(x_t.quant.zero_point, y_t.quant.zero_point)):
+                or not np.array_equal(x_t.quant.zero_point, y_t.quant.zero_point)
+            )
+        ):
             raise ConfigError(f"op {op.name!r}: pooling with different input and output quantization")
         fmt = int_format(y_t)
-        lo, hi = Q.activation_range(op.attrs["activation"], float(y_t.quant.scale[0]),
-                                    int(y_t.quant.zero_point[0]), fmt)
+        lo, hi = Q.activation_range(
+            op.attrs["activation"], float(y_t.quant.scale[0]), int(y_t.quant.zero_point[0]), fmt
+        )
         y = ops.pool2d(
             to_nhwc(input_value(graph, values, op.inputs[0]), op),
             op.attrs["kernel"],
@@ -104,6 +162,7 @@ def _pool(kind: str):
             act_max=hi,
         )
         return from_nhwc(y, op)
+
     return impl
 
 
@@ -135,8 +194,10 @@ def concat(graph, op, values, sem):
     for name in op.inputs:
         t = graph.tensor(name)
         x = input_value(graph, values, name)
-        if t.quant is not None and (not np.array_equal(t.quant.scale, y_t.quant.scale)
-                                    or not np.array_equal(t.quant.zero_point, y_t.quant.zero_point)):
+        if t.quant is not None and (
+            not np.array_equal(t.quant.scale, y_t.quant.scale)
+            or not np.array_equal(t.quant.zero_point, y_t.quant.zero_point)
+        ):
             x = _rescale_float(x, t, y_t)
         parts.append(x)
     return np.concatenate(parts, axis=op.attrs["axis"]).astype(y_t.dtype)
@@ -163,8 +224,15 @@ def quantize(graph, op, values, sem):
             inverse = np.float32(np.float32(1) / np.float32(y_t.quant.scale[0]))
             y = np.rint(x.astype(np.float32) * inverse).astype(np.int64) + int(y_t.quant.zero_point[0])
             return np.clip(y, fmt.min, fmt.max).astype(fmt.storage_dtype)
-        return ops.quantize(x.astype(np.float32), y_t.quant.scale, y_t.quant.zero_point, fmt,
-                            axis=y_t.quant.axis, rounding=sem.quantize_rounding, method=sem.quantize_method)
+        return ops.quantize(
+            x.astype(np.float32),
+            y_t.quant.scale,
+            y_t.quant.zero_point,
+            fmt,
+            axis=y_t.quant.axis,
+            rounding=sem.quantize_rounding,
+            method=sem.quantize_method,
+        )
     acc = x.astype(np.int64) - int(x_t.quant.zero_point[0])
     ratio = np.float32(np.float32(x_t.quant.scale[0]) / np.float32(y_t.quant.scale[0]))
     if (
@@ -190,8 +258,9 @@ def global_avg_pool(graph, op, values, sem):
     scale = np.float32(
         np.float32(x_t.quant.scale[0]) / np.float32(np.float32(y_t.quant.scale[0]) * np.float32(size))
     )
-    y = ops.requantize(acc, 0, 0, int(y_t.quant.zero_point[0]), int_format(y_t), RequantKind.FLOAT32_SCALE,
-                       scale)
+    y = ops.requantize(
+        acc, 0, 0, int(y_t.quant.zero_point[0]), int_format(y_t), RequantKind.FLOAT32_SCALE, scale
+    )
     return y.reshape(*x.shape[:2], 1, 1)
 
 
@@ -236,9 +305,16 @@ def conv_integer(graph, op, values, sem):
     a = op.attrs
     zx = int(_zero_point(graph, a["x_zero_point"])[0])
     zw = _zero_point(graph, a["w_zero_point"])
-    res = ops.conv2d(to_nhwc(x, op), np.ascontiguousarray(w.transpose(0, 2, 3, 1)), stride=a["stride"],
-                     padding=a["padding"], dilation=a["dilation"], groups=a["groups"], x_zero_point=zx,
-                     w_zero_point=zw if zw.size > 1 else int(zw[0]))
+    res = ops.conv2d(
+        to_nhwc(x, op),
+        np.ascontiguousarray(w.transpose(0, 2, 3, 1)),
+        stride=a["stride"],
+        padding=a["padding"],
+        dilation=a["dilation"],
+        groups=a["groups"],
+        x_zero_point=zx,
+        w_zero_point=zw if zw.size > 1 else int(zw[0]),
+    )
     return from_nhwc(res.acc.astype(np.int32), op)
 
 

@@ -70,8 +70,14 @@ def qlinear_matmul(graph, op, values, sem):
     a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape(-1, *a.shape[-2:])
     b3 = np.broadcast_to(b, batch + b.shape[-2:]).reshape(-1, *b.shape[-2:])
     za, zb = _zero(a_t), _zero(b_t)
-    acc = np.stack([ops.matmul(np.ascontiguousarray(x), np.array(w), x_zero_point=za, w_zero_point=zb,
-                               arithmetic=arithmetic).acc for x, w in zip(a3, b3)])
+    acc = np.stack(
+        [
+            ops.matmul(
+                np.ascontiguousarray(x), np.array(w), x_zero_point=za, w_zero_point=zb, arithmetic=arithmetic
+            ).acc
+            for x, w in zip(a3, b3)
+        ]
+    )
     scale = _F32(_F32(_F32(_scale(a_t)) * _F32(_scale(b_t))) / _F32(_scale(y_t)))
     fmt = int_format(y_t)
     y = np.rint((acc.astype(_F32) * scale).astype(_F32)).astype(np.int64) + _zero(y_t)
@@ -85,8 +91,9 @@ def qlinear_add(graph, op, values, sem):
         return core_ops.add(graph, op, values, sem)
     a, b, a_t, b_t, y_t = _binary(graph, op, values)
     fmt = int_format(y_t)
-    y = mlas.qlinear_add(a, b, _zero(a_t), _zero(b_t), _zero(y_t), _scale(a_t), _scale(b_t), _scale(y_t),
-                         fmt.min, fmt.max)
+    y = mlas.qlinear_add(
+        a, b, _zero(a_t), _zero(b_t), _zero(y_t), _scale(a_t), _scale(b_t), _scale(y_t), fmt.min, fmt.max
+    )
     return y.astype(y_t.dtype)
 
 
@@ -94,8 +101,9 @@ def qlinear_mul(graph, op, values, sem):
     """com.microsoft QLinearMul (and fused QDQ Mul), MLAS' SSE2 kernel."""
     a, b, a_t, b_t, y_t = _binary(graph, op, values)
     fmt = int_format(y_t)
-    y = mlas.qlinear_mul(a, b, _zero(a_t), _zero(b_t), _zero(y_t), _scale(a_t), _scale(b_t), _scale(y_t),
-                         fmt.min, fmt.max)
+    y = mlas.qlinear_mul(
+        a, b, _zero(a_t), _zero(b_t), _zero(y_t), _scale(a_t), _scale(b_t), _scale(y_t), fmt.min, fmt.max
+    )
     return y.astype(y_t.dtype)
 
 
@@ -128,6 +136,7 @@ def _elementwise(fn):
     def impl(graph, op, values, sem):
         a, b = _float_inputs(graph, op, values)
         return np.asarray(fn(a, b), _F32)
+
     return impl
 
 
@@ -146,8 +155,9 @@ def pow_f32(graph, op, values, sem):
     """Pow with a constant scalar exponent (ONNX Runtime's special cases 2 and 3, else powf)."""
     x, e = _float_inputs(graph, op, values)
     if e.size != 1:
-        raise ConfigError(f"op {op.name!r} (pow_f32): only a scalar exponent is supported "
-                          f"(got shape {e.shape})")
+        raise ConfigError(
+            f"op {op.name!r} (pow_f32): only a scalar exponent is supported (got shape {e.shape})"
+        )
     return mlas.power(x, float(e.ravel()[0]))
 
 
@@ -155,8 +165,10 @@ def reduce_mean_f32(graph, op, values, sem):
     """ReduceMean over the last axis (Eigen's vectorized row sum / n), keepdims or not."""
     (x,) = _float_inputs(graph, op, values)
     if op.attrs["axis"] % x.ndim != x.ndim - 1:
-        raise ConfigError(f"op {op.name!r} (reduce_mean_f32): only the last axis is supported "
-                          f"(axis {op.attrs['axis']} of a rank-{x.ndim} tensor)")
+        raise ConfigError(
+            f"op {op.name!r} (reduce_mean_f32): only the last axis is supported "
+            f"(axis {op.attrs['axis']} of a rank-{x.ndim} tensor)"
+        )
     y = mlas.reduce_mean_last(x)
     return y if op.attrs["keepdims"] else y.reshape(x.shape[:-1])
 
@@ -183,8 +195,16 @@ def conv2d_f32(graph, op, values, sem):
     x, w, bias = (_float_inputs(graph, op, values) + [None])[:3]
     a = op.attrs
     pads = geometry.resolve_padding(a["padding"], x.shape[2:4], w.shape[2:4], a["stride"], a["dilation"])
-    return mlas.conv2d_nchw(x, w, bias, tuple(a["stride"]), pads, tuple(a["dilation"]),
-                            int(a.get("groups", 1)), threads=sem.intra_op_threads or physical_cores())
+    return mlas.conv2d_nchw(
+        x,
+        w,
+        bias,
+        tuple(a["stride"]),
+        pads,
+        tuple(a["dilation"]),
+        int(a.get("groups", 1)),
+        threads=sem.intra_op_threads or physical_cores(),
+    )
 
 
 def erf_f32(graph, op, values, sem):
@@ -198,8 +218,10 @@ def layer_norm_f32(graph, op, values, sem):
     axis = op.attrs["axis"] % x.ndim
     rows = x.reshape(int(np.prod(x.shape[:axis])), -1)
     if rows.shape[1] < 8:
-        raise ConfigError(f"op {op.name!r} (layer_norm_f32): normalizing {rows.shape[1]} < 8 elements takes "
-                          "another MLAS path, which hwsim does not model")
+        raise ConfigError(
+            f"op {op.name!r} (layer_norm_f32): normalizing {rows.shape[1]} < 8 elements takes "
+            "another MLAS path, which hwsim does not model"
+        )
     scale = np.broadcast_to(scale, x.shape[axis:]).reshape(-1)
     bias = None if bias is None else np.broadcast_to(bias, x.shape[axis:]).reshape(-1)
     return mlas.layer_norm(rows, scale, bias, op.attrs["epsilon"]).reshape(x.shape)
@@ -210,8 +232,9 @@ def matmul_f32(graph, op, values, sem):
     a, b = _float_inputs(graph, op, values)
     rows = int(np.prod(a.shape[:-1])) if b.ndim == 2 else a.shape[-2]
     if rows == 1 and not graph.tensor(op.inputs[1]).is_constant:
-        raise ConfigError(f"op {op.name!r} (matmul_f32): a one-row float MatMul runs MLAS' GEMV, which hwsim "
-                          "does not model")
+        raise ConfigError(
+            f"op {op.name!r} (matmul_f32): a one-row float MatMul runs MLAS' GEMV, which hwsim does not model"
+        )
     if b.ndim == 2:
         return mlas.sgemm(a.reshape(-1, a.shape[-1]), b).reshape(*a.shape[:-1], b.shape[-1])
     return mlas.sgemm(a, b)

@@ -72,4 +72,4 @@ def shape_like(t: Tensor, size: int, batch: int) -> tuple[int, ...]:
 
 def xnnpack_q8_ok(scale: float) -> bool:
     """XNNPACK's Q8 elementwise kernels take |scale| in [2**-8, 2**7]; others stay with TFLite's kernels."""
-    return 2.0 ** -8 <= abs(float(scale)) <= 2.0 ** 7
+    return 2.0**-8 <= abs(float(scale)) <= 2.0**7

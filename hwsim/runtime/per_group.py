@@ -35,8 +35,14 @@ def _per_group(graph, op, values, sem, conv: bool):
     else:
         cols, lead = x.reshape(-1, rows.shape[1]), x.shape[:-1]
     gs = op.attrs["group_size"]
-    res = ops.matmul_groups(cols, rows.T, group_size=gs, x_zero_point=zx, w_zero_point=w_t.quant.zero_point,
-                            accumulator=op_accumulator(op))
+    res = ops.matmul_groups(
+        cols,
+        rows.T,
+        group_size=gs,
+        x_zero_point=zx,
+        w_zero_point=w_t.quant.zero_point,
+        accumulator=op_accumulator(op),
+    )
     sw = w_t.quant.scale.reshape(rows.shape[0], -1)  # [C, G]
     scale = (np.float32(x_t.quant.scale[0]) * sw.T.astype(np.float32)).astype(np.float32)  # [G, C]
     real = (res.acc.astype(np.float32) * scale[:, None, :]).sum(axis=0, dtype=np.float32)

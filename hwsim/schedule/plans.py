@@ -69,8 +69,9 @@ class Mapping:
         if self.reason:
             return f"{self.unit}: {self.reason}"
         tile = " ".join(f"{k}={v}" for k, v in self.tile.items())
-        ws = ", ".join(f"{lvl} {b:,}/{self.capacity_bytes.get(lvl, 0):,} B" for lvl, b in
-                       self.working_set_bytes.items())
+        ws = ", ".join(
+            f"{lvl} {b:,}/{self.capacity_bytes.get(lvl, 0):,} B" for lvl, b in self.working_set_bytes.items()
+        )
         buf = "double-buffered" if self.buffers == 2 else "single-buffered"
         fit = "" if self.fits else " (DOES NOT FIT: streamed)"
         parts = [self.unit, self.dataflow, self.loop_order, tile, f"{self.n_tiles} tiles {buf}", ws + fit]

@@ -19,8 +19,16 @@ from typing import Any
 
 from hwsim.errors import ConfigError
 
-_STRUCT_CODES = {"int8": "b", "uint8": "B", "int16": "h", "int32": "i", "int64": "q", "float32": "f",
-                 "float16": "e", "bool": "?"}
+_STRUCT_CODES = {
+    "int8": "b",
+    "uint8": "B",
+    "int16": "h",
+    "int32": "i",
+    "int64": "q",
+    "float32": "f",
+    "float16": "e",
+    "bool": "?",
+}
 
 
 class StoredArray:
@@ -54,7 +62,7 @@ class StoredArray:
 
         if self.int4:
             packed = np.frombuffer(self.raw, np.uint8)
-            nibbles = np.stack([packed & 0x0F, packed >> 4], axis=-1).ravel()[:self.size].astype(np.int8)
+            nibbles = np.stack([packed & 0x0F, packed >> 4], axis=-1).ravel()[: self.size].astype(np.int8)
             out = ((nibbles ^ 8) - np.int8(8)).reshape(self.shape)
         else:
             out = np.frombuffer(self.raw, np.dtype(self.dtype).newbyteorder("<")).astype(self.dtype)
@@ -65,7 +73,7 @@ class StoredArray:
     def tolist(self) -> list:
         """The values in flat order, as Python numbers."""
         if self.int4:
-            return [((b >> s & 0x0F) ^ 8) - 8 for b in bytes(self.raw) for s in (0, 4)][:self.size]
+            return [((b >> s & 0x0F) ^ 8) - 8 for b in bytes(self.raw) for s in (0, 4)][: self.size]
         code = _STRUCT_CODES[self.dtype]
         return list(struct.unpack(f"<{self.size}{code}", self.raw))
 
@@ -292,8 +300,10 @@ class Graph:
         for op in self.ops:
             for name in op.inputs:
                 if name and name not in ready:
-                    raise ConfigError(f"{self.source}: op {op.name!r} ({op.kind}) reads {name!r}, "
-                                      "which no earlier op writes and which has no data")
+                    raise ConfigError(
+                        f"{self.source}: op {op.name!r} ({op.kind}) reads {name!r}, "
+                        "which no earlier op writes and which has no data"
+                    )
             ready.update(op.outputs)
         missing = [o for o in self.outputs if o not in ready]
         if missing:

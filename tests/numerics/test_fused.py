@@ -90,8 +90,9 @@ def test_gemm_requantize_groups_of_narrow_rows_match_twin(case, rows_per_tile):
     )
 
 
-@pytest.mark.skipif(not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never "
-                                                 "runs")
+@pytest.mark.skipif(
+    not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never runs"
+)
 @given(gemm_cases(), st.integers(1, 12), st.integers(1, 8), st.booleans())
 def test_vnni_kernel_matches_twin(case, tile_blocks, chunks, int64_rows):
     """The vpdpbusd kernel equals its twin for any tiling, column chunks, padding of K and N, kind, tail,
@@ -102,16 +103,27 @@ def test_vnni_kernel_matches_twin(case, tile_blocks, chunks, int64_rows):
     offset = 0 if x.dtype == np.uint8 else 128
     correction = ops.zero_point_correction(ops.prepack(w, zw), bias, zx + offset)
     correction = correction if int64_rows else correction.astype(np.int32)
-    args = (x, offset, vnni.pack(w), w.shape[0], 4 * tile_blocks, chunks, correction, zw, bool(zw.any()),
-            *stage.kernel_args())
+    args = (
+        x,
+        offset,
+        vnni.pack(w),
+        w.shape[0],
+        4 * tile_blocks,
+        chunks,
+        correction,
+        zw,
+        bool(zw.any()),
+        *stage.kernel_args(),
+    )
     got = kernels_vnni.gemm_requantize_vnni(*args, np.empty((len(x), w.shape[1]), np.int8))
     np.testing.assert_array_equal(
         got, reference_vnni.gemm_requantize_vnni(*args, np.empty((len(x), w.shape[1]), np.int8))
     )
 
 
-@pytest.mark.skipif(not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never "
-                                                 "runs")
+@pytest.mark.skipif(
+    not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never runs"
+)
 @pytest.mark.parametrize("cols", [16, 48])
 @pytest.mark.parametrize("weight_zero_points", [False, True])
 @pytest.mark.parametrize("kind", list(RequantKind))
@@ -135,8 +147,10 @@ def test_vnni_kernel_whole_tile_rows_match_twin(cols, weight_zero_points, kind, 
     correction = ops.zero_point_correction(ops.prepack(w, zw), rng.integers(-999, 999, cols), 5 + 128)
     correction = correction.astype(np.int32)
     args = (x, 128, vnni.pack(w), 23, 8, 1, correction, zw, weight_zero_points, *stage.kernel_args())
-    np.testing.assert_array_equal(kernels_vnni.gemm_requantize_vnni(*args, np.empty((37, cols), np.int8)),
-                                  reference_vnni.gemm_requantize_vnni(*args, np.empty((37, cols), np.int8)))
+    np.testing.assert_array_equal(
+        kernels_vnni.gemm_requantize_vnni(*args, np.empty((37, cols), np.int8)),
+        reference_vnni.gemm_requantize_vnni(*args, np.empty((37, cols), np.int8)),
+    )
 
 
 @given(
@@ -260,8 +274,10 @@ def test_prepared_layers_equal_the_checked_path(dtype, engine, rng, monkeypatch)
     fc_w.flags.writeable = False
     quant = Q.LayerQuant(x_q, w_q, y_q, y_fmt, semantics="xnnpack")
     rows = np.ascontiguousarray(x.reshape(-1, 16))
-    np.testing.assert_array_equal(Q.prepare_layer("fully_connected", x.dtype, fc_w, bias, quant)(rows),
-                                  Q.fully_connected(rows, fc_w, bias, quant))
+    np.testing.assert_array_equal(
+        Q.prepare_layer("fully_connected", x.dtype, fc_w, bias, quant)(rows),
+        Q.fully_connected(rows, fc_w, bias, quant),
+    )
 
 
 def test_prepare_declines_what_it_cannot_prove(rng):
@@ -311,8 +327,9 @@ def test_exact_when_raw_products_need_64_bits_but_the_sums_fit_int32(rng):
     layer = fused.FusedGemm.prepare(ops.prepack(w), np.zeros(4, np.int64), 254, stage, (254, 255))
     assert layer.correction.dtype == np.int32
     np.testing.assert_array_equal(layer(x), ops.requantize_stage(acc, stage))
-    np.testing.assert_array_equal(Q._matmul_codes(x, w, stage, x_zero_point=254),
-                                  ops.requantize_stage(acc, stage))
+    np.testing.assert_array_equal(
+        Q._matmul_codes(x, w, stage, x_zero_point=254), ops.requantize_stage(acc, stage)
+    )
 
 
 def test_empty_products_keep_their_shapes(rng):
@@ -321,8 +338,12 @@ def test_empty_products_keep_their_shapes(rng):
     assert ops.matmul(np.zeros((0, 8), np.int8), w).acc.shape == (0, 20)
     assert ops.matmul(np.zeros((3, 8), np.int8), w[:, :0]).acc.shape == (3, 0)
     x_q, w_q, y_q = _qparams(rng, 4)
-    y = Q.conv2d(np.zeros((0, 5, 5, 2), np.int8), rng.integers(-127, 128, (4, 3, 3, 2)).astype(np.int8), None,
-                 Q.LayerQuant(x_q, w_q, y_q))
+    y = Q.conv2d(
+        np.zeros((0, 5, 5, 2), np.int8),
+        rng.integers(-127, 128, (4, 3, 3, 2)).astype(np.int8),
+        None,
+        Q.LayerQuant(x_q, w_q, y_q),
+    )
     assert y.shape == (0, 3, 3, 4)
 
 
@@ -343,8 +364,13 @@ def test_prepared_layers_check_what_they_are_given(rng):
         fused.FusedGemm.prepare(ops.prepack(w.T[:, :5]), np.zeros(5, np.int64), 0, stage, (-128, 127))
     with pytest.raises(ConfigError, match="zero point"):
         dw = rng.integers(-127, 128, (1, 3, 3, 6)).astype(np.int8)
-        Q.prepare_layer("depthwise_conv2d", np.int8, dw, None,
-                        Q.LayerQuant(x_q, Q.QParams.of(w_q.scale, np.zeros(4, np.int64)), y_q))
+        Q.prepare_layer(
+            "depthwise_conv2d",
+            np.int8,
+            dw,
+            None,
+            Q.LayerQuant(x_q, Q.QParams.of(w_q.scale, np.zeros(4, np.int64)), y_q),
+        )
 
 
 def test_vnni_needs_numba_to_target_this_cpu(monkeypatch):

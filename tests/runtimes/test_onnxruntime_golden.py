@@ -33,8 +33,12 @@ COMPARED: collections.Counter = collections.Counter()
 
 NP_TYPES = {"u8": np.uint8, "s8": np.int8}
 COMBOS = ["s8s8", "u8s8", "u8u8"]  # activations x weights, as ORT implements them
-FORMATS = {"int8": IntFormat(8), "uint8": IntFormat(8, signed=False), "int4": IntFormat(4),
-           "uint4": IntFormat(4, signed=False)}
+FORMATS = {
+    "int8": IntFormat(8),
+    "uint8": IntFormat(8, signed=False),
+    "int4": IntFormat(4),
+    "uint4": IntFormat(4, signed=False),
+}
 
 
 # ---------------------------------------------------------------- runtime plumbing
@@ -56,11 +60,15 @@ class Runtimes:
         """A graph of ``nodes`` ``(op, inputs, outputs, attributes)`` with inputs, constants and output y."""
         helper, numpy_helper = self.onnx.helper, self.onnx.numpy_helper
         graph = helper.make_graph(
-            [helper.make_node(op, ins, outs, **attrs) for op, ins, outs, attrs in nodes], "golden",
-            [helper.make_tensor_value_info(name, self.tensor_type(a.dtype), a.shape)
-             for name, a in inputs.items()],
+            [helper.make_node(op, ins, outs, **attrs) for op, ins, outs, attrs in nodes],
+            "golden",
+            [
+                helper.make_tensor_value_info(name, self.tensor_type(a.dtype), a.shape)
+                for name, a in inputs.items()
+            ],
             [helper.make_tensor_value_info("y", output_type, None)],
-            [numpy_helper.from_array(np.asarray(a), name) for name, a in initializers.items()])
+            [numpy_helper.from_array(np.asarray(a), name) for name, a in initializers.items()],
+        )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
         model.ir_version = 10
         return model
@@ -73,8 +81,9 @@ class Runtimes:
             options.log_severity_level = 3
             if level is not None:
                 options.graph_optimization_level = level
-            session = self.ort.InferenceSession(model.SerializeToString(), options,
-                                                providers=["CPUExecutionProvider"])
+            session = self.ort.InferenceSession(
+                model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+            )
             outs.append(session.run(None, feeds)[0])
         return outs
 
@@ -140,9 +149,12 @@ def _quantize_model(rt: Runtimes, fmt: str, scale, zero_point, axis: int, shape)
     nodes = [("QuantizeLinear", ["x", "s", "z"], ["q" if f.bits == 4 else "y"], {"axis": axis})]
     if f.bits == 4:
         nodes.append(("Cast", ["q"], ["y"], {"to": rt.tensor_type(f.storage_dtype)}))
-    return rt.model(nodes, {"x": np.zeros(shape, F32)},
-                    {"s": np.asarray(scale, F32), "z": np.asarray(zero_point).astype(zp_dtype)},
-                    rt.tensor_type(f.storage_dtype))
+    return rt.model(
+        nodes,
+        {"x": np.zeros(shape, F32)},
+        {"s": np.asarray(scale, F32), "z": np.asarray(zero_point).astype(zp_dtype)},
+        rt.tensor_type(f.storage_dtype),
+    )
 
 
 def _tie_grid(f: IntFormat, zero_point: int, scale: float) -> np.ndarray:
@@ -272,8 +284,10 @@ def test_matmul_integer(rt, combo, depth, zp_case, rng):
     zx, zw = _zero_points(rng, zp_case, x_dtype, w_dtype, cols)
     inits = {"w": w} if zx is None else {"w": w, "zx": np.asarray(zx), "zw": np.asarray(zw)}
     model = rt.model([("MatMulInteger", ["x", *inits], ["y"], {})], {"x": x}, inits, rt.tensor_type(np.int32))
-    kw = {"x_zero_point": 0 if zx is None else int(zx),
-          "w_zero_point": 0 if zw is None else np.asarray(zw, np.int64)}
+    kw = {
+        "x_zero_point": 0 if zx is None else int(zx),
+        "w_zero_point": 0 if zw is None else np.asarray(zw, np.int64),
+    }
     exact = ops.matmul(x, w, **kw).acc
     host = ops.matmul(x, w, arithmetic=host_arithmetic(x_dtype, w_dtype), **kw).acc
     for out in rt.run_ort(model, {"x": x}):
@@ -295,8 +309,13 @@ GEOMETRIES = {
 
 
 def _conv_attrs(kernel, stride, pads, dilation, group) -> dict:
-    return {"kernel_shape": list(kernel), "strides": list(stride), "pads": onnx_pads(pads),
-            "dilations": list(dilation), "group": group}
+    return {
+        "kernel_shape": list(kernel),
+        "strides": list(stride),
+        "pads": onnx_pads(pads),
+        "dilations": list(dilation),
+        "group": group,
+    }
 
 
 def _is_u8s8(x_dtype, w_dtype) -> bool:
@@ -326,10 +345,20 @@ def test_conv_integer(rt, combo, geometry, rng):
         w = codes(rng, w_dtype, (o, c // group, *kernel))
         zx, zw = _zero_points(rng, zp_case, x_dtype, w_dtype, o)
         attrs = _conv_attrs(kernel, stride, pads, dilation, group)
-        model = rt.model([("ConvInteger", ["x", "w", "zx", "zw"], ["y"], attrs)], {"x": x},
-                         {"w": w, "zx": np.asarray(zx), "zw": np.asarray(zw)}, rt.tensor_type(np.int32))
-        kw = {"stride": stride, "padding": pads, "dilation": dilation, "groups": group,
-              "x_zero_point": int(zx), "w_zero_point": int(zw)}
+        model = rt.model(
+            [("ConvInteger", ["x", "w", "zx", "zw"], ["y"], attrs)],
+            {"x": x},
+            {"w": w, "zx": np.asarray(zx), "zw": np.asarray(zw)},
+            rt.tensor_type(np.int32),
+        )
+        kw = {
+            "stride": stride,
+            "padding": pads,
+            "dilation": dilation,
+            "groups": group,
+            "x_zero_point": int(zx),
+            "w_zero_point": int(zw),
+        }
         exact = nchw(ops.conv2d(nhwc(x), nhwc(w), **kw).acc)
         what = f"{combo} {geometry} {zp_case}"
         for out in rt.run_ort(model, {"x": x}):  # exact on AVX2 too: hwsim's conv_integer op says so
@@ -362,13 +391,24 @@ def _qparams(rng, combo: str, channels: int, per_channel: bool, depth: int):
 
 def _hw_qparams(sx, zx, sw, zw, sy, zy) -> dict:
     """The same parameters as the keyword arguments of hwsim's ``LayerQuant``."""
-    return {"x_q": Q.QParams.of(sx, int(zx)), "w_q": Q.QParams.of(sw, np.asarray(zw).astype(np.int64)),
-            "y_q": Q.QParams.of(sy, int(zy)), "y_fmt": IntFormat(8, signed=np.asarray(zy).dtype == np.int8)}
+    return {
+        "x_q": Q.QParams.of(sx, int(zx)),
+        "w_q": Q.QParams.of(sw, np.asarray(zw).astype(np.int64)),
+        "y_q": Q.QParams.of(sy, int(zy)),
+        "y_fmt": IntFormat(8, signed=np.asarray(zy).dtype == np.int8),
+    }
 
 
 def _qlinear_inits(w, sx, zx, sw, zw, sy, zy) -> dict:
-    return {"sx": np.asarray(sx, F32), "zx": np.asarray(zx), "w": w, "sw": np.asarray(sw, F32),
-            "zw": np.asarray(zw), "sy": np.asarray(sy, F32), "zy": np.asarray(zy)}
+    return {
+        "sx": np.asarray(sx, F32),
+        "zx": np.asarray(zx),
+        "w": w,
+        "sw": np.asarray(sw, F32),
+        "zw": np.asarray(zw),
+        "sy": np.asarray(sy, F32),
+        "zy": np.asarray(zy),
+    }
 
 
 def _qlinear_matmul_model(rt, x, w, sx, zx, sw, zw, sy, zy):
@@ -449,8 +489,7 @@ def test_qlinear_matmul_near_tie_onnxruntime(rt):
 def test_qlinear_matmul_near_tie_onnx_reference(rt):
     """onnx.reference's QLinearMatMul equals hwsim's onnx-reference semantics on a float32-only tie."""
     model, hw = _near_tie_case(rt)
-    want = Q.fully_connected(NEAR_TIE_X, NEAR_TIE_W.T, None,
-                             Q.LayerQuant(semantics="onnx-reference", **hw))
+    want = Q.fully_connected(NEAR_TIE_X, NEAR_TIE_W.T, None, Q.LayerQuant(semantics="onnx-reference", **hw))
     assert_same(rt.run_reference(model, {"x": NEAR_TIE_X}), want, "QLinearMatMul ref near tie")
 
 
@@ -458,8 +497,9 @@ def test_qlinear_matmul_near_tie_onnx_reference(rt):
 def _qlinear_conv_model(rt, x, w, bias, params, attrs: dict):
     inputs = ["x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"]
     inits = {**_qlinear_inits(w, *params), "b": bias}
-    return rt.model([("QLinearConv", inputs, ["y"], attrs)], {"x": x}, inits,
-                    rt.tensor_type(np.asarray(params[-1]).dtype))
+    return rt.model(
+        [("QLinearConv", inputs, ["y"], attrs)], {"x": x}, inits, rt.tensor_type(np.asarray(params[-1]).dtype)
+    )
 
 
 @pytest.mark.parametrize("combo", COMBOS)
@@ -483,8 +523,9 @@ def test_qlinear_conv(rt, combo, geometry, per_channel, rng):
         kw = {"stride": stride, "padding": pads, "dilation": dilation, "groups": group}
         hw = _hw_qparams(*params)
         want_ort = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, Q.LayerQuant(semantics="onnxruntime", **hw), **kw))
-        want_ref = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, Q.LayerQuant(semantics="onnx-reference", **hw),
-                                 **kw))
+        want_ref = nchw(
+            Q.conv2d(nhwc(x), nhwc(w), bias, Q.LayerQuant(semantics="onnx-reference", **hw), **kw)
+        )
         what = f"{combo} {geometry} trial {trial}"
         for out in rt.run_ort(model, {"x": x}):
             assert_same(out, want_ort, f"QLinearConv ort: {what}")
@@ -521,10 +562,19 @@ def test_qlinear_conv_depthwise_multiplier_2_is_a_grouped_gemm(rt):
     kw, hw = {"stride": 1, "padding": (1, 1, 1, 1)}, _hw_qparams(*params)
     want = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, Q.LayerQuant(semantics="onnxruntime", **hw), groups=c, **kw))
     other = "onnxruntime-avx2" if has_int8_dot_product() else "onnxruntime-vnni"
-    assert (nchw(Q.conv2d(nhwc(x), nhwc(w), bias, Q.LayerQuant(semantics=other, **hw), groups=c, **kw))
-            != want).any()
-    dw = nchw(Q.depthwise_conv2d(nhwc(x), np.ascontiguousarray(w[:, 0].transpose(1, 2, 0)), bias,
-                                 Q.LayerQuant(semantics="onnxruntime", **hw), depth_multiplier=2, **kw))
+    assert (
+        nchw(Q.conv2d(nhwc(x), nhwc(w), bias, Q.LayerQuant(semantics=other, **hw), groups=c, **kw)) != want
+    ).any()
+    dw = nchw(
+        Q.depthwise_conv2d(
+            nhwc(x),
+            np.ascontiguousarray(w[:, 0].transpose(1, 2, 0)),
+            bias,
+            Q.LayerQuant(semantics="onnxruntime", **hw),
+            depth_multiplier=2,
+            **kw,
+        )
+    )
     assert_same(dw, want, "depthwise_conv2d vs conv2d with groups")
     assert_same(rt.run_ort(model, {"x": x})[0], want, "QLinearConv ort depth multiplier 2")
 
@@ -551,8 +601,9 @@ def test_saturating_pairs_follow_the_host(rt, op, rng):
     hw = _hw_qparams(*qp)
     feeds = {"x": x}
     if op == "MatMulInteger":
-        model = rt.model([("MatMulInteger", ["x", "w"], ["y"], {})], feeds, {"w": w},
-                         rt.tensor_type(np.int32))
+        model = rt.model(
+            [("MatMulInteger", ["x", "w"], ["y"], {})], feeds, {"w": w}, rt.tensor_type(np.int32)
+        )
         want, avx2 = exact, pairwise
     elif op == "QLinearMatMul":
         model = _qlinear_matmul_model(rt, x, w, *qp)
@@ -565,8 +616,12 @@ def test_saturating_pairs_follow_the_host(rt, op, rng):
         exact_c = nchw(ops.conv2d(nhwc(xc), nhwc(wc)).acc)
         assert_same(exact_c[0, :, :, 0].T, exact, "1x1 conv is the matmul")
         if op == "ConvInteger":  # its GEMM is s8 weights x u8 activations: exact on AVX2 too (measured, Zen1)
-            model = rt.model([("ConvInteger", ["x", "w"], ["y"], {"kernel_shape": [1, 1]})], feeds, {"w": wc},
-                             rt.tensor_type(np.int32))
+            model = rt.model(
+                [("ConvInteger", ["x", "w"], ["y"], {"kernel_shape": [1, 1]})],
+                feeds,
+                {"w": wc},
+                rt.tensor_type(np.int32),
+            )
             want, avx2 = exact_c, nchw(ops.conv2d(nhwc(xc), nhwc(wc), arithmetic="avx2-pairwise16").acc)
             vnni = True  # ORT's answer is the exact one on every host
         else:

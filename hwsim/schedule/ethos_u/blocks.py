@@ -269,8 +269,9 @@ def _search(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
     acc_kind = ACC40 if acc40 else ACC32
     acc_granule, acc_bits = arch.shram_granules[acc_kind], SHRAM_ELEMENT_BITS[acc_kind]
     width_index = q.ifm_bits // 8 - 1
-    ifm_granule = arch.shram_granules[(IFM8_EW, IFM16_EW, None, IFM32)[width_index] if ew_usage else
-                                      (IFM8, IFM16, None, IFM32)[width_index]]
+    ifm_granule = arch.shram_granules[
+        (IFM8_EW, IFM16_EW, None, IFM32)[width_index] if ew_usage else (IFM8, IFM16, None, IFM32)[width_index]
+    ]
     reserved_end = 2 if arch.shram_banks > 16 else 0
     lut_banks = max(div_up(q.lut_bytes, BANK_BYTES), reserved_end)
     ifm_repeats = div_up(q.kernel.dilated_w, SUBKERNEL_MAX[0]) * div_up(q.kernel.dilated_h, SUBKERNEL_MAX[1])

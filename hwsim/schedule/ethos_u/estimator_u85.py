@@ -60,8 +60,16 @@ from hwsim.schedule.ethos_u.arch_u85 import (
     EthosU85Config,
 )
 from hwsim.schedule.ethos_u.blocks_u85 import ACTIVATION_TYPES, BRANCH, DMA, SUBKERNEL_MAX, hw_op
-from hwsim.schedule.ethos_u.estimator import (FIRST, LAST, ElementAccess, FeatureMap, Memory, PerfQuery,
-                                              map_key, storage_rounding)
+from hwsim.schedule.ethos_u.estimator import (
+    FIRST,
+    LAST,
+    ElementAccess,
+    FeatureMap,
+    Memory,
+    PerfQuery,
+    map_key,
+    storage_rounding,
+)
 from hwsim.schedule.ethos_u.geometry import Shape, div_up, elements
 
 f32 = np.float32
@@ -76,9 +84,30 @@ def _to_f32(x: float) -> float:
 
 _MAC_OPS = frozenset({CONV, DEPTHWISE, POOL, REDUCE_SUM, REDUCE_MINMAX, ARGMAX})
 _POOL_LIKE = frozenset({POOL, REDUCE_MINMAX, ARGMAX})
-_BINARY_ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Minimum", "Maximum", "SHL", "SHR", "Div", "LogicalAnd",
-                                 "LogicalOr", "LogicalXor", "Xor", "And", "Or", "Asr", "Equal", "Greater",
-                                 "GreaterEqual", "NotEqual", "AndNot"})
+_BINARY_ELEMENTWISE = frozenset(
+    {
+        "Add",
+        "Sub",
+        "Mul",
+        "Minimum",
+        "Maximum",
+        "SHL",
+        "SHR",
+        "Div",
+        "LogicalAnd",
+        "LogicalOr",
+        "LogicalXor",
+        "Xor",
+        "And",
+        "Or",
+        "Asr",
+        "Equal",
+        "Greater",
+        "GreaterEqual",
+        "NotEqual",
+        "AndNot",
+    }
+)
 # Vela's IsElementwise (op_type.hpp): the binary ops above and these unary ones.
 _ELEMENTWISE = _BINARY_ELEMENTWISE | {"Abs", "Gelu", "Elu", "LeakyRelu", "CLZ", "LogicalNot", "Not", "Neg"}
 _HALF_RATE_TRANSPOSES = frozenset({"NWHC", "NWCH", "NCWH"})  # they swap H and W
@@ -111,8 +140,14 @@ class GroupOp:
     def key(self) -> tuple:
         """The op as a hashable value for :func:`~hwsim.schedule.ethos_u.estimator.query_key`, made once (the
         scheduler makes an op's group anew whenever its maps move)."""
-        return (self.op_type, map_key(self.ifm), map_key(self.ofm), map_key(self.ifm2), self.transpose,
-                self.reverse)
+        return (
+            self.op_type,
+            map_key(self.ifm),
+            map_key(self.ofm),
+            map_key(self.ifm2),
+            self.transpose,
+            self.reverse,
+        )
 
 
 if [f.name for f in fields(GroupOp)] != ["op_type", "ifm", "ofm", "ifm2", "transpose", "reverse"]:
@@ -133,7 +168,7 @@ class MemoryAccessCycles:
 
 def _min_shape(a: Shape, block) -> tuple[int, ...]:
     """``Shape::Min`` of a feature map and a block: as many axes as the shorter has."""
-    return tuple(map(min, a[-len(block):], block))
+    return tuple(map(min, a[-len(block) :], block))
 
 
 def channel_bandwidth(arch: EthosU85Config, memory: Memory, channel: int) -> float:
@@ -472,13 +507,17 @@ def to_bytes(arch: EthosU85Config, q: PerfQuery, access: ElementAccess) -> Eleme
     )
     for i, fm in enumerate((q.ifm, q.ifm2)):
         if fm is not None:
-            out.ifm_read[i] = memory_transfer(True, fm.memory, fm.format, fm.bits, cfg.ifm_block, fm.shape,
-                                              access.ifm_read[i])
-    out.ofm_write = memory_transfer(False, q.ofm.memory, q.ofm.format, q.ofm.bits, cfg.ofm_block, q.ofm.shape,
-                                    access.ofm_write)
+            out.ifm_read[i] = memory_transfer(
+                True, fm.memory, fm.format, fm.bits, cfg.ifm_block, fm.shape, access.ifm_read[i]
+            )
+    out.ofm_write = memory_transfer(
+        False, q.ofm.memory, q.ofm.format, q.ofm.bits, cfg.ofm_block, q.ofm.shape, access.ofm_write
+    )
     if q.encoded_weight_bytes:
-        out.const_read = [access.weights_refetch * q.encoded_weight_bytes,
-                          access.weights_refetch * q.encoded_scale_bytes]
+        out.const_read = [
+            access.weights_refetch * q.encoded_weight_bytes,
+            access.weights_refetch * q.encoded_scale_bytes,
+        ]
         out.weights_refetch = 1
     for sub, ext in zip(group_of(q)[1:], access.group):
         sub_bytes = ElementAccess()
@@ -565,8 +604,14 @@ def access_cycles(
             return max(_cycles_at(kind_bytes[kind], mem.bandwidth), kind_cycles[kind])
 
         total_bytes = sum(kind_bytes.values())
-        out[name] = MemoryAccessCycles(mem, total_bytes, max(_cycles_at(total_bytes, mem.bandwidth), busiest),
-                                       kind_total(FEATURE_MAPS), kind_total(WEIGHTS), kind_total(SCALES))
+        out[name] = MemoryAccessCycles(
+            mem,
+            total_bytes,
+            max(_cycles_at(total_bytes, mem.bandwidth), busiest),
+            kind_total(FEATURE_MAPS),
+            kind_total(WEIGHTS),
+            kind_total(SCALES),
+        )
     return out
 
 
@@ -578,8 +623,15 @@ def mem_to_mem_cycles(arch: EthosU85Config, dst: Memory, src: Memory, nbytes: in
     return max(read, write)
 
 
-def weight_decode_cycles(arch: EthosU85Config, source_bytes: int, encoded_bytes: int, zero_count: int,
-                         distinct_weights: int, fast: bool, weights_memory: Memory) -> int:
+def weight_decode_cycles(
+    arch: EthosU85Config,
+    source_bytes: int,
+    encoded_bytes: int,
+    zero_count: int,
+    distinct_weights: int,
+    fast: bool,
+    weights_memory: Memory,
+) -> int:
     """Cycles to stream and decode an op's weights: the slower of the decoders and the weight channel.
 
     The standard decoder does 8 weights per cycle per core at up to half zeros, rising linearly to 32

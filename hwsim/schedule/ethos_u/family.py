@@ -77,8 +77,9 @@ class U55Family:
         """Bytes moved, bursts included."""
         return est.to_bytes(self.arch, q, access)
 
-    def access_cycles(self, q: est.PerfQuery,
-                      nbytes: est.ElementAccess) -> dict[str, tuple[est.Memory, int, int]]:
+    def access_cycles(
+        self, q: est.PerfQuery, nbytes: est.ElementAccess
+    ) -> dict[str, tuple[est.Memory, int, int]]:
         """Per memory: (memory, bytes, access cycles)."""
         return est.access_cycles(q, nbytes)
 
@@ -86,8 +87,9 @@ class U55Family:
         """Cycles of a DMA copy."""
         return est.mem_to_mem_cycles(dst, src, nbytes)
 
-    def min_read(self, memory: est.Memory, nbytes: float, weights: bool = False, op_type: str = "",
-                 fast: bool = False) -> int:
+    def min_read(
+        self, memory: est.Memory, nbytes: float, weights: bool = False, op_type: str = "", fast: bool = False
+    ) -> int:
         """Cycles to read ``nbytes`` of weights or of an ``op_type`` op's IFM, latency included
         (MinReadCycles)."""
         return int(nbytes / memory.bandwidth + memory.read_latency)
@@ -96,8 +98,14 @@ class U55Family:
         """The smallest depth slice of a weight stream."""
         return self.min_depth_granule
 
-    def encoding_params(self, config: blocks.BlockConfig, ifm_bits: int, kernel: Kernel, fast: bool = False,
-                        sparse: bool = False) -> EncodingParams:
+    def encoding_params(
+        self,
+        config: blocks.BlockConfig,
+        ifm_bits: int,
+        kernel: Kernel,
+        fast: bool = False,
+        sparse: bool = False,
+    ) -> EncodingParams:
         """What Vela's weight encoder keys on for an op with this block config (GetEncodingConfig)."""
         return u55_encoding_params(self.arch, config, ifm_bits, kernel)
 

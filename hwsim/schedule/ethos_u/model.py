@@ -46,12 +46,15 @@ def plan_vela(graph: Graph, device: Device) -> list[LayerPlan]:
     """One plan per op of ``graph`` on an Ethos-U ``device``, timed as Vela 5.2.0 times it."""
     spec = device.spec.ethos_u
     if spec is None:
-        raise ConfigError(f"{device.path or device.name}: performance_model: 'vela-5.2' needs an ethos_u "
-                          "section "
-                          "(accelerator, system_config, memory_mode)")
+        raise ConfigError(
+            f"{device.path or device.name}: performance_model: 'vela-5.2' needs an ethos_u "
+            "section "
+            "(accelerator, system_config, memory_mode)"
+        )
     fam = family(spec.accelerator)
-    memsys = memory_system(SYSTEM_CONFIGS[spec.system_config], MEMORY_MODES[spec.memory_mode],
-                           spec.arena_cache_size_bytes)
+    memsys = memory_system(
+        SYSTEM_CONFIGS[spec.system_config], MEMORY_MODES[spec.memory_mode], spec.arena_cache_size_bytes
+    )
     lowered, origin = graph, list(range(len(graph.ops)))
     if graph.format == "onnx":  # Vela reads TFLite: the network a TFLite conversion of the model gives
         from hwsim.workload.as_tflite import as_tflite
@@ -72,8 +75,9 @@ def plan_vela(graph: Graph, device: Device) -> list[LayerPlan]:
     ]
 
 
-def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, device_levels: list,
-                macs_per_cycle: int) -> LayerPlan:
+def _layer_plan(
+    graph: Graph, op, results: list[OpResult], device: Device, device_levels: list, macs_per_cycle: int
+) -> LayerPlan:
     w_bits, a_bits, acc_bits = precision_of(graph, op)
     pair = f"{w_bits}x{a_bits}"
     # a view Vela removes, shape arithmetic folded away, a Quantize of a requantized QDQ group
@@ -128,8 +132,11 @@ def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, devic
     cost = main.cost
     tile = {}
     if cost is not None:
-        tile = {"ofm_block": "x".join(map(str, cost.config.ofm_block)), "traversal": cost.config.traversal,
-                "weights": cost.buffering.lower() if cost.weights is not None else "none"}
+        tile = {
+            "ofm_block": "x".join(map(str, cost.config.ofm_block)),
+            "traversal": cost.config.traversal,
+            "weights": cost.buffering.lower() if cost.weights is not None else "none",
+        }
     mapping = Mapping(
         unit=unit,
         dataflow="vela-5.2",
@@ -138,8 +145,9 @@ def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, devic
         n_tiles=len(tiles),
     )
     npu = sum(r.npu_cycles for r in results)
-    return LayerPlan(op.name, op.kind, unit, mac_count(graph, op), pair, npu, tiles, mapping, counts, offchip,
-                     traffic)
+    return LayerPlan(
+        op.name, op.kind, unit, mac_count(graph, op), pair, npu, tiles, mapping, counts, offchip, traffic
+    )
 
 
 def _elements(shape) -> int:

@@ -115,15 +115,24 @@ class EncodingParams:
         return 1 if self.fast else self.cores
 
 
-def u55_encoding_params(arch: EthosUConfig, block: BlockConfig, ifm_bits: int,
-                        kernel: Kernel) -> EncodingParams:
+def u55_encoding_params(
+    arch: EthosUConfig, block: BlockConfig, ifm_bits: int, kernel: Kernel
+) -> EncodingParams:
     """The encoding parameters of a U55/U65 op from its accelerator, block config, IFM width and kernel."""
     if arch.family == "u85":
-        raise ValueError("U85 encodings depend on the op's micro-block and IFM block: "
-                         "build EncodingParams directly")
-    return EncodingParams(arch.family, arch.cores, block.ofm_block[2], block.traversal, ifm_bits,
-                          (kernel.dilation_x, kernel.dilation_y), ofm_ublock_depth=arch.ofm_ublock[2],
-                          ifm_ublock_depth=arch.ifm_ublock[2])
+        raise ValueError(
+            "U85 encodings depend on the op's micro-block and IFM block: build EncodingParams directly"
+        )
+    return EncodingParams(
+        arch.family,
+        arch.cores,
+        block.ofm_block[2],
+        block.traversal,
+        ifm_bits,
+        (kernel.dilation_x, kernel.dilation_y),
+        ofm_ublock_depth=arch.ofm_ublock[2],
+        ifm_ublock_depth=arch.ifm_ublock[2],
+    )
 
 
 @dataclass(frozen=True)
@@ -151,8 +160,9 @@ class EncodedWeights:
     zero_count: int
 
 
-def encode_weights(op_type: str, weights, zero_points, params: EncodingParams,
-                   depth_slices: Sequence[int]) -> EncodedWeights:
+def encode_weights(
+    op_type: str, weights, zero_points, params: EncodingParams, depth_slices: Sequence[int]
+) -> EncodedWeights:
     """Encode an op's weights and scales as Vela does and return the stream's sizes.
 
     Parameters
@@ -222,8 +232,9 @@ class _Payload:
     ``period``: the weights' output channels repeat with this period (stand-ins), or None.
     """
 
-    def __init__(self, make: Callable[[], np.ndarray], zero_points: tuple[int, ...],
-                 period: int | None) -> None:
+    def __init__(
+        self, make: Callable[[], np.ndarray], zero_points: tuple[int, ...], period: int | None
+    ) -> None:
         self.make, self.zero_points, self.period = make, zero_points, period
 
     def __hash__(self) -> int:
@@ -234,8 +245,9 @@ class _Payload:
 
 
 @lru_cache(maxsize=4096)
-def _encode_cached(depthwise: bool, digest: bytes, params: EncodingParams, slices: tuple[int, ...],
-                   payload: _Payload) -> EncodedWeights | None:
+def _encode_cached(
+    depthwise: bool, digest: bytes, params: EncodingParams, slices: tuple[int, ...], payload: _Payload
+) -> EncodedWeights | None:
     """The encoding, or None when the sparse format was asked of weights that are not 2:4 sparse: that
     answer is kept too, as finding it orders every weight (minutes for a 1B-parameter model's stand-ins)."""
     key = f"{_code_digest()} {depthwise} {digest.hex()} {params!r} {slices}"
@@ -256,13 +268,15 @@ def _encode_cached(depthwise: bool, digest: bytes, params: EncodingParams, slice
 _NOT_SPARSE = {"not_sparse": True}
 
 
-def _encode(depthwise: bool, params: EncodingParams, slices: tuple[int, ...],
-            payload: _Payload) -> EncodedWeights:
+def _encode(
+    depthwise: bool, params: EncodingParams, slices: tuple[int, ...], payload: _Payload
+) -> EncodedWeights:
     """The encoding itself (:mod:`.weight_streams`, imported only here: a cache hit needs no numpy)."""
     from hwsim.schedule.ethos_u import weight_streams
 
-    return weight_streams.encode(depthwise, params, slices, payload.make(), payload.zero_points,
-                                 payload.period)
+    return weight_streams.encode(
+        depthwise, params, slices, payload.make(), payload.zero_points, payload.period
+    )
 
 
 @lru_cache(maxsize=1)
@@ -272,14 +286,22 @@ def _code_digest() -> str:
     return disk_cache.source_digest(__file__, here / "weight_streams.py", here / "mlw_codec.py")
 
 
-def _result(ranges: list[int], total_weight: int, total_source: int, sub_streams: int, distinct: int,
-            zeros: int) -> EncodedWeights:
+def _result(
+    ranges: list[int], total_weight: int, total_source: int, sub_streams: int, distinct: int, zeros: int
+) -> EncodedWeights:
     even = max(ranges[0::2], default=0)
     odd = max(ranges[1::2], default=0)
-    return EncodedWeights(total_weight_bytes=total_weight, total_source_bytes=total_source,
-                          allocation_bytes=sum(ranges), range_sizes=tuple(ranges),
-                          max_range_bytes=max(even, odd), double_buffer_sizes=(even, odd),
-                          sub_streams=sub_streams, distinct_weights=distinct, zero_count=zeros)
+    return EncodedWeights(
+        total_weight_bytes=total_weight,
+        total_source_bytes=total_source,
+        allocation_bytes=sum(ranges),
+        range_sizes=tuple(ranges),
+        max_range_bytes=max(even, odd),
+        double_buffer_sizes=(even, odd),
+        sub_streams=sub_streams,
+        distinct_weights=distinct,
+        zero_count=zeros,
+    )
 
 
 def _scale_count(params: EncodingParams, depth: int, stream: int) -> int:
@@ -292,8 +314,9 @@ def _scale_count(params: EncodingParams, depth: int, stream: int) -> int:
 def _check_slices(slices: tuple[int, ...], channels: int) -> None:
     rising = all(b > a for a, b in pairwise(slices))
     if len(slices) < 2 or slices[0] != 0 or slices[-1] != channels or not rising:
-        raise ValueError(f"depth_slices must rise strictly from 0 to the {channels} OFM channels "
-                         f"(got {slices})")
+        raise ValueError(
+            f"depth_slices must rise strictly from 0 to the {channels} OFM channels (got {slices})"
+        )
 
 
 def _round_up(a: int, b: int) -> int:

@@ -27,8 +27,14 @@ from hwsim.schedule.ethos_u.weight_encoding import (
 )
 
 
-def encode(depthwise: bool, params: EncodingParams, slices: tuple[int, ...], weights: np.ndarray,
-           zero_points: tuple[int, ...], period: int | None) -> EncodedWeights:
+def encode(
+    depthwise: bool,
+    params: EncodingParams,
+    slices: tuple[int, ...],
+    weights: np.ndarray,
+    zero_points: tuple[int, ...],
+    period: int | None,
+) -> EncodedWeights:
     """Encode ``weights`` (their zero points subtracted) into the depth slices' streams: Vela's sizes;
     ``period``: the output channels repeat with it (stand-ins), or None."""
     src = _as_ohwi(weights, depthwise)
@@ -69,9 +75,16 @@ def encode(depthwise: bool, params: EncodingParams, slices: tuple[int, ...], wei
     return _result(ranges, total_weight, total_source, sub_streams, distinct, zeros)
 
 
-def _encode_stream(src: np.ndarray, zp: np.ndarray, depthwise: bool, params: EncodingParams,
-                   depth_offset: int, depth: int, stream: int,
-                   period: int | None) -> tuple[int, int, int, np.ndarray | None]:
+def _encode_stream(
+    src: np.ndarray,
+    zp: np.ndarray,
+    depthwise: bool,
+    params: EncodingParams,
+    depth_offset: int,
+    depth: int,
+    stream: int,
+    period: int | None,
+) -> tuple[int, int, int, np.ndarray | None]:
     """One stream of one depth slice: its encoded bytes, values sent, zeros sent as runs and the values it
     used (None in the fast format, which counts neither).
 
@@ -86,8 +99,11 @@ def _encode_stream(src: np.ndarray, zp: np.ndarray, depthwise: bool, params: Enc
     if repeats:
         base = _stream_values(src, zp, depthwise, params, depth_offset, period, stream)
         rest = depth - repeats * period
-        tail = (_stream_values(src, zp, depthwise, params, depth_offset + repeats * period, rest, stream)
-                if rest else base[:0])
+        tail = (
+            _stream_values(src, zp, depthwise, params, depth_offset + repeats * period, rest, stream)
+            if rest
+            else base[:0]
+        )
     else:
         base = src[:0].astype(np.int16).ravel()
         tail = _stream_values(src, zp, depthwise, params, depth_offset, depth, stream)
@@ -127,15 +143,22 @@ def _as_ohwi(weights: np.ndarray, depthwise: bool) -> np.ndarray:
     return weights
 
 
-def _stream_values(src: np.ndarray, zp: np.ndarray, depthwise: bool, params: EncodingParams,
-                   depth_offset: int, depth: int, stream: int) -> np.ndarray:
+def _stream_values(
+    src: np.ndarray,
+    zp: np.ndarray,
+    depthwise: bool,
+    params: EncodingParams,
+    depth_offset: int,
+    depth: int,
+    stream: int,
+) -> np.ndarray:
     """The zero-point-corrected weights one stream sends for one depth slice, in hardware order (int16)."""
     if depthwise:  # as [C, H, W, 1]: the channel plays the OFM part
-        local = src[0, :, :, depth_offset:depth_offset + depth].transpose(2, 0, 1)[..., None]
+        local = src[0, :, :, depth_offset : depth_offset + depth].transpose(2, 0, 1)[..., None]
     else:
-        local = src[depth_offset:depth_offset + depth]
+        local = src[depth_offset : depth_offset + depth]
     if not params.is_u85:
-        local = local[stream::params.cores]  # each U55 core takes every cores-th channel
+        local = local[stream :: params.cores]  # each U55 core takes every cores-th channel
     local = local.astype(np.int16)
     # Vela indexes the zero points by the slice-local (U55: core-local) OFM channel for depthwise, else
     # by the IFM channel; per-axis zero points are 0 in TFLite int8, so this only matters for uint8.
@@ -157,14 +180,31 @@ def _stream_values(src: np.ndarray, zp: np.ndarray, depthwise: bool, params: Enc
 
 def _u55_order(shape: tuple[int, ...], p: EncodingParams, stream: int) -> np.ndarray:
     """Index into the core's OHWI weights (-1: padding zero) of each value, in U55/U65 stream order."""
-    return _u55_order_cached(tuple(shape), p.traversal, p.ifm_bits, p.dilation, p.ofm_block_depth, p.cores,
-                             p.ofm_ublock_depth, p.ifm_ublock_depth, stream)
+    return _u55_order_cached(
+        tuple(shape),
+        p.traversal,
+        p.ifm_bits,
+        p.dilation,
+        p.ofm_block_depth,
+        p.cores,
+        p.ofm_ublock_depth,
+        p.ifm_ublock_depth,
+        stream,
+    )
 
 
 @lru_cache(maxsize=256)
-def _u55_order_cached(shape: tuple[int, ...], traversal: str, ifm_bits: int, dilation: tuple[int, int],
-                      ofm_block_depth: int, cores: int, ofm_ublock: int, ifm_ublock: int,
-                      stream: int) -> np.ndarray:
+def _u55_order_cached(
+    shape: tuple[int, ...],
+    traversal: str,
+    ifm_bits: int,
+    dilation: tuple[int, int],
+    ofm_block_depth: int,
+    cores: int,
+    ofm_ublock: int,
+    ifm_ublock: int,
+    stream: int,
+) -> np.ndarray:
     n_ofm, height, width, n_ifm = shape
     depthwise, part_kernel = traversal == "Depthwise", traversal == "PartKernel"
     block_depth = (ofm_block_depth + cores - 1 - stream) // cores  # this core's share of an OFM block
@@ -216,12 +256,25 @@ def _kept(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return out
 
 
-def _u85_order(shape: tuple[int, ...], p: EncodingParams, streams: int,
-               stream: int) -> tuple[np.ndarray, np.ndarray]:
+def _u85_order(
+    shape: tuple[int, ...], p: EncodingParams, streams: int, stream: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Index into the slice's OHWI weights (-1: padding) of each value in U85 stream order, and which
     values are weights (not tap padding)."""
-    return _u85_order_cached(tuple(shape), p.traversal, p.ifm_bits, p.dilation, p.stride, p.ofm_block_depth,
-                             p.ifm_block_depth, p.ofm_ublock_depth, p.macs, p.sparse, streams, stream)
+    return _u85_order_cached(
+        tuple(shape),
+        p.traversal,
+        p.ifm_bits,
+        p.dilation,
+        p.stride,
+        p.ofm_block_depth,
+        p.ifm_block_depth,
+        p.ofm_ublock_depth,
+        p.macs,
+        p.sparse,
+        streams,
+        stream,
+    )
 
 
 def _u85_tap_params(traversal: str, ifm_bits: int, sparse: bool, ifm_block: int) -> tuple[int, int]:
@@ -234,9 +287,20 @@ def _u85_tap_params(traversal: str, ifm_bits: int, sparse: bool, ifm_block: int)
 
 
 @lru_cache(maxsize=256)
-def _u85_order_cached(shape: tuple[int, ...], traversal: str, ifm_bits: int, dilation: tuple[int, int],
-                      stride: tuple[int, int], ofm_block: int, ifm_block: int, ofm_ublock: int, macs: int,
-                      sparse: bool, streams: int, stream: int) -> tuple[np.ndarray, np.ndarray]:
+def _u85_order_cached(
+    shape: tuple[int, ...],
+    traversal: str,
+    ifm_bits: int,
+    dilation: tuple[int, int],
+    stride: tuple[int, int],
+    ofm_block: int,
+    ifm_block: int,
+    ofm_ublock: int,
+    macs: int,
+    sparse: bool,
+    streams: int,
+    stream: int,
+) -> tuple[np.ndarray, np.ndarray]:
     n_ofm, height, width, n_ifm = shape
     depthwise = traversal == "Depthwise"
     tap_round, ifm_ublock = _u85_tap_params(traversal, ifm_bits, sparse, ifm_block)
@@ -249,7 +313,9 @@ def _u85_order_cached(shape: tuple[int, ...], traversal: str, ifm_bits: int, dil
     ifm_steps, groups, lanes, elements = np.ix_(
         _ints(0, ifm_ublock, step),
         _ints(stream * U85_INTERLEAVE_DEPTH, ofm_ublock, U85_INTERLEAVE_DEPTH * streams),
-        _ints(U85_INTERLEAVE_DEPTH), _ints(step))
+        _ints(U85_INTERLEAVE_DEPTH),
+        _ints(step),
+    )
     tap_ofm, tap_ifm = (a.ravel() for a in np.broadcast_arrays(groups + lanes, ifm_steps + elements))
 
     ob = _ints(0, n_ofm, ofm_block)
@@ -262,9 +328,22 @@ def _u85_order_cached(shape: tuple[int, ...], traversal: str, ifm_bits: int, dil
         sub_w = min(width - sx, dec_x)
         for sy in range(0, height, dec_y):
             sub_h = min(height - sy, dec_y)
-            d_ofm, d_ifm, wy, wx, is_w = _u85_subkernel(sx, sy, sub_w, sub_h, tap_round, stride_x, stride_y,
-                                                         depthwise, dw_pad, ifm_ublock, ofm_ublock, streams,
-                                                         tap_ofm, tap_ifm)
+            d_ofm, d_ifm, wy, wx, is_w = _u85_subkernel(
+                sx,
+                sy,
+                sub_w,
+                sub_h,
+                tap_round,
+                stride_x,
+                stride_y,
+                depthwise,
+                dw_pad,
+                ifm_ublock,
+                ofm_ublock,
+                streams,
+                tap_ofm,
+                tap_ifm,
+            )
             uo = _ints(0, 1 if depthwise else ifm_block, ifm_ublock)[:, None, None]
             ou = _ints(0, ofm_block, ofm_ublock)[None, :, None]
             ofm_z = ob[:, None, None, None, None] + ou + d_ofm
@@ -285,9 +364,22 @@ def _u85_order_cached(shape: tuple[int, ...], traversal: str, ifm_bits: int, dil
     return idx, is_weight
 
 
-def _u85_subkernel(sx: int, sy: int, sub_w: int, sub_h: int, tap_round: int, stride_x: int, stride_y: int,
-                   depthwise: bool, dw_pad_taps: int, ifm_ublock: int, ofm_ublock: int, streams: int,
-                   tap_ofm: np.ndarray, tap_ifm: np.ndarray) -> tuple[np.ndarray, ...]:
+def _u85_subkernel(
+    sx: int,
+    sy: int,
+    sub_w: int,
+    sub_h: int,
+    tap_round: int,
+    stride_x: int,
+    stride_y: int,
+    depthwise: bool,
+    dw_pad_taps: int,
+    ifm_ublock: int,
+    ofm_ublock: int,
+    streams: int,
+    tap_ofm: np.ndarray,
+    tap_ifm: np.ndarray,
+) -> tuple[np.ndarray, ...]:
     """One sub-kernel's values for one (IFM, OFM) micro-block: taps by stride phase, rows in a serpentine,
     then zero padding up to the tap rounding (depthwise also pads after every ``tap_round`` taps)."""
     taps: list[tuple[int, int] | int] = []  # (wy, wx) of a tap, or a count of padding zeros

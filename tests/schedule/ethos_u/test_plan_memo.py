@@ -28,8 +28,10 @@ def test_memoised_plans_equal_fresh_ones(name):
     that missed a memory's speed would leak one mode's estimates into the next) gives the fresh plans."""
     graph = load_model(ROOT / "workloads" / "transformer_block.yaml")
     base = load_device(name)
-    devices = [override(base, {"ethos_u.memory_mode": mode})
-               for mode in ("Shared_Sram", "Dedicated_Sram", "Sram_Only")]
+    devices = [
+        override(base, {"ethos_u.memory_mode": mode})
+        for mode in ("Shared_Sram", "Dedicated_Sram", "Sram_Only")
+    ]
     fresh = [_fresh_plan(graph, d) for d in devices]
     family.cache_clear()
     warm = [models.plan(graph, d) for d in devices] + [models.plan(graph, d) for d in devices]

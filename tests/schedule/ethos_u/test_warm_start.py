@@ -40,8 +40,9 @@ def test_a_warm_simulation_imports_no_numpy(tmp_path, monkeypatch):
         we._encode_cached.cache_clear()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     argv = ["simulate", str(KWS), "--device", "ethos_u55_128_like"]
-    out = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, env=env,
-                         cwd=ROOT, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, env=env, cwd=ROOT, check=True
+    )
     warm = json.loads(out.stdout)
     assert warm["code"] == 0 and not warm["numpy"]
     assert warm["table"].strip() == expected
