@@ -190,8 +190,9 @@ class Tensor:
     def __post_init__(self) -> None:
         data = self.__dict__["_data"]
         if data is not None and not isinstance(data, StoredArray) and hasattr(data, "flags"):
-            # constants are shared (prepacked, cached): never edited in place
-            data.flags.writeable = False
+            # constants are shared (prepacked, cached): never edited in place (a numpy scalar never is)
+            if data.flags.writeable:
+                data.flags.writeable = False
 
     @property
     def stored_data(self):
