@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hwsim.schedule.ethos_u import blocks
 from hwsim.schedule.ethos_u import weight_encoding as we
+from hwsim.schedule.ethos_u.family import family
 from hwsim.schedule.simulate import simulate
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -31,13 +32,14 @@ def test_a_warm_simulation_imports_no_numpy(tmp_path, monkeypatch):
     numpy, and prints the same table."""
     monkeypatch.setenv("HWSIM_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("HWSIM_CACHE", raising=False)
-    blocks.find_block_config.cache_clear()  # in-memory hits would leave the disk cache empty
-    we._encode_cached.cache_clear()
+    # in-memory hits (an earlier test's, in this process) would leave the disk cache empty
+    for memo in (blocks.find_block_config, we._encode_cached, family):
+        memo.cache_clear()
     try:
         expected = simulate(KWS, "ethos_u55_128_like", record_trace=False).table()
     finally:
-        blocks.find_block_config.cache_clear()
-        we._encode_cached.cache_clear()
+        for memo in (blocks.find_block_config, we._encode_cached, family):
+            memo.cache_clear()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     argv = ["simulate", str(KWS), "--device", "ethos_u55_128_like"]
     out = subprocess.run(
