@@ -196,7 +196,7 @@ def encode_weights(
         w = np.ascontiguousarray(weights)
         digest = blake2b(w.tobytes(), digest_size=16)
         digest.update(repr((w.shape, str(w.dtype))).encode())
-        make, period = (lambda: w), None  # noqa: E731
+        make, period = (lambda: w), None
     digest.update(struct.pack(f"<{len(zp)}q", *zp))  # the bytes of the zero points as int64
     slices = tuple(int(d) for d in depth_slices)
     payload = _Payload(make, zp, period)

@@ -93,14 +93,13 @@ def _encode_stream(
     sends that multiple's stream over and over, then its remainder: only those two are ordered, and the
     codec sizes the repeats without building them.
     """
-    unit = 2 * params.ofm_block_depth * params.cores
-    period = period * unit // math.gcd(period, unit) if period else 0  # also a period of the weights
-    repeats = depth // period if period and depth > period else 0
+    span = math.lcm(period, 2 * params.ofm_block_depth * params.cores) if period else 0  # a period too
+    repeats = depth // span if span and depth > span else 0
     if repeats:
-        base = _stream_values(src, zp, depthwise, params, depth_offset, period, stream)
-        rest = depth - repeats * period
+        base = _stream_values(src, zp, depthwise, params, depth_offset, span, stream)
+        rest = depth - repeats * span
         tail = (
-            _stream_values(src, zp, depthwise, params, depth_offset + repeats * period, rest, stream)
+            _stream_values(src, zp, depthwise, params, depth_offset + repeats * span, rest, stream)
             if rest
             else base[:0]
         )
