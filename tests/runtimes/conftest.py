@@ -17,6 +17,22 @@ import numpy as np
 import pytest
 
 
+#: the .tflite models the tests read, made once by TFLite's converter (``benchmarks/build_test_models.py``)
+STORED_TFLITE = Path(__file__).parents[1] / "data" / "tflite"
+
+
+def stored_tflite(family: str, names) -> dict[str, Path]:
+    """``name -> tests/data/tflite/<family>/<name>.tflite`` for each of ``names``; fails naming the command
+    that writes the ones missing (a new or renamed model)."""
+    paths = {name: STORED_TFLITE / family / f"{name}.tflite" for name in names}
+    missing = sorted(name for name, path in paths.items() if not path.exists())
+    if missing:
+        pytest.fail(
+            f"tests/data/tflite/{family} lacks {missing}: run python benchmarks/build_test_models.py {family}"
+        )
+    return paths
+
+
 def require(module: str):
     """Import ``module`` or skip (locally) / fail (in CI) with the reason."""
     try:

@@ -3,7 +3,8 @@ nonlinear ops included, under TFLite's three resolvers and TFLite Micro.
 
 A DS-CNN keyword spotter and a MobileNetV2-style net as MLPerf Tiny builds them (batch norm, softmax head;
 the MobileNetV2 with global average pooling, i.e. MEAN), an elementwise mix (LEAKY_RELU, MUL, SUB, ADD,
-CONCATENATION, TANH, LOGISTIC, MEAN over one axis) and TANH / LOGISTIC / SOFTMAX on every int16 code.
+CONCATENATION, TANH, LOGISTIC, MEAN over one axis) and TANH / LOGISTIC / SOFTMAX on every int16 code. The
+converter runs once, in ``benchmarks/build_test_models.py`` (``tests/data/tflite/sixteen``).
 """
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from hwsim.importers import load_model
 from hwsim.verify.compare import verify
-from tests.runtimes.conftest import require
+from tests.runtimes.conftest import require, stored_tflite
 
 pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
 
@@ -113,14 +114,12 @@ def _randomise_batch_norms(keras, model, rng):
             )
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """Each model converted by the real converter to 16x8 with int16 inputs and outputs, keyed by name."""
+def convert_models():
+    """``(name, .tflite bytes)``: each model converted by the real converter to 16x8 with int16 inputs and
+    outputs (the build script's family ``sixteen``)."""
     tf = require("tensorflow")
     import keras
 
-    folder = tmp_path_factory.mktemp("sixteen")
-    paths = {}
     for name, (build, span) in MODELS.items():
         keras.utils.set_random_seed(0)
         model = build(keras)
@@ -135,9 +134,13 @@ def models(tmp_path_factory):
         ]
         converter.inference_input_type = tf.int16
         converter.inference_output_type = tf.int16
-        paths[name] = folder / f"{name}.tflite"
-        paths[name].write_bytes(converter.convert())
-    return paths
+        yield name, converter.convert()
+
+
+@pytest.fixture(scope="module")
+def models():
+    """The stored conversions of :func:`convert_models` (``tests/data/tflite/sixteen``), keyed by name."""
+    return stored_tflite("sixteen", MODELS)
 
 
 def _assert_exact(verification, semantics):

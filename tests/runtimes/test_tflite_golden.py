@@ -1,10 +1,12 @@
 """Golden tests: hwsim's quantized layers against the real TFLite interpreters, bit for bit.
 
 Every case of :mod:`tests.runtimes.tflite_cases` is a one-layer model converted with the real
-``tf.lite.TFLiteConverter`` (full-integer int8, 16x8, or int4 weights). Its weights, biases, scales and
-zero points are read back from the converted model, seeded full-range integer inputs are run through the
-interpreter under each op resolver (in subprocesses: BUILTIN_REF and TFLite Micro can abort the process on
-some models), and hwsim must reproduce every output element under the semantics named for that resolver.
+``tf.lite.TFLiteConverter`` (full-integer int8, 16x8, or int4 weights) once, into ``tests/data/tflite/golden``
+by ``benchmarks/build_test_models.py`` (three are converted again live, to check the stored ones). Its
+weights, biases, scales and zero points are read back from the model, seeded full-range integer inputs are
+run through the interpreter under each op resolver (in subprocesses: BUILTIN_REF and TFLite Micro can abort
+the process on some models), and hwsim must reproduce every output element under the semantics named for
+that resolver.
 These cases found the optimized kernels' 16-element ADD blocks and 8-channel depthwise tail, XNNPACK's
 own ADD, and int4-weight ops bypassing XNNPACK; the semantics now model all four.
 """
@@ -22,7 +24,7 @@ import numpy as np
 import pytest
 
 from tests.runtimes import tflite_cases as C
-from tests.runtimes.conftest import require
+from tests.runtimes.conftest import require, stored_tflite
 
 RUNNER = Path(C.__file__)
 RESOLVERS = tuple(C.RESOLVERS)
@@ -74,16 +76,25 @@ def _run_resolver(resolver: str, folder: Path, names: list[str]) -> dict[str, st
     return crashed
 
 
-@pytest.fixture(scope="module")
-def golden(tmp_path_factory) -> Golden:
-    """Convert every case once, then run all of them under each resolver (one subprocess per resolver)."""
+def convert_models():
+    """``(name, .tflite bytes)`` of every case, converted by TFLite's converter (the build script's
+    family ``golden``)."""
     tf = require("tensorflow")
     import keras
 
+    for case in C.CASES:
+        yield case.name, C.convert(case, tf, keras)
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory) -> Golden:
+    """Read every stored case, then run all of them under each resolver (one subprocess per resolver)."""
+    tf = require("tensorflow")
+    stored = stored_tflite("golden", [c.name for c in C.CASES])
     folder = tmp_path_factory.mktemp("tflite_golden")
     models, inputs = {}, {}
     for case in C.CASES:
-        content = C.convert(case, tf, keras)
+        content = stored[case.name].read_bytes()
         (folder / f"{case.name}.tflite").write_bytes(content)
         model = C.read_model(content, tf)
         codes = C.make_inputs(case, np.int16 if case.int16 else np.int8)
@@ -229,3 +240,39 @@ def test_int4_ops_are_not_delegated_to_xnnpack(golden: Golden, case: C.Case) -> 
     auto = _output(golden, case, "auto")
     assert "DELEGATE" not in golden.executed["auto"][case.name]
     assert np.array_equal(auto, _output(golden, case, OPT))
+
+
+def _same_tensor(a: C.Tensor, b: C.Tensor) -> bool:
+    same_data = (a.data is None) == (b.data is None) and (a.data is None or np.array_equal(a.data, b.data))
+    return (
+        (a.shape, a.dtype) == (b.shape, b.dtype)
+        and np.array_equal(a.scales, b.scales)
+        and np.array_equal(a.zero_points, b.zero_points)
+        and same_data
+    )
+
+
+#: converted again live: int8 with an extreme zero point, 16x8, and the int4 low-bit QAT path
+LIVE = ("conv_k3_same_d2_relu6_pos", "dw16_m2_k3_valid_s2_relu6", "fc4_k64_n16")
+
+
+@pytest.mark.parametrize("name", LIVE)
+def test_stored_models_are_what_the_converter_makes(name: str) -> None:
+    """The installed TensorFlow converts the case to the stored model's op, options, constant codes, scales
+    and zero points (after changing a case or TensorFlow, run ``benchmarks/build_test_models.py golden``)."""
+    tf = require("tensorflow")
+    import keras
+
+    case = C.CASES_BY_NAME[name]
+    live = C.read_model(C.convert(case, tf, keras), tf)
+    stored = C.read_model(stored_tflite("golden", [name])[name].read_bytes(), tf)
+    assert (live.op, live.ops, live.options, live.graph_inputs, live.tensor_types) == (
+        stored.op,
+        stored.ops,
+        stored.options,
+        stored.graph_inputs,
+        stored.tensor_types,
+    )
+    assert len(live.operands) == len(stored.operands)
+    for a, b in zip([*live.operands, live.output], [*stored.operands, stored.output]):
+        assert _same_tensor(a, b), f"tensor {a.name} differs from the stored model's {b.name}"

@@ -1,5 +1,6 @@
 """Whole int8 and 16x8 models made with the real TFLite converter run bit-exactly in hwsim under every
-resolver.
+resolver. The converter runs once, in ``benchmarks/build_test_models.py`` (``tests/data/tflite/models``);
+test_float_input_quantize_on_ties still converts its model live.
 
 Models: MobileNetV1-style and V2-style (depthwise, inverted residual), ResNet-style (residual add), DS-CNN
 keyword spotting and an MLP autoencoder (digits data). hwsim verify runs each interpreter in a subprocess.
@@ -13,7 +14,7 @@ import pytest
 
 from hwsim.importers import load_model
 from hwsim.verify.compare import verify
-from tests.runtimes.conftest import require
+from tests.runtimes.conftest import require, stored_tflite
 
 SAMPLES = 12
 
@@ -87,15 +88,15 @@ def _calibration(name, shape, rng):
     return [rng.uniform(-1, 1, (1, *shape)).astype(np.float32) for _ in range(16)]
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """Each model converted by the real converter to full-integer int8 (key ``name``) and to 16x8 (int16
-    activations, int8 weights; key ``name-16x8``)."""
+KEYS = [m + v for m in MODELS for v in ("", "-16x8")]
+
+
+def convert_models():
+    """``(key, .tflite bytes)``: each model converted by the real converter to full-integer int8 (key
+    ``name``) and to 16x8 (int16 activations, int8 weights; key ``name-16x8``); the build script's family."""
     tf = require("tensorflow")
     import keras
 
-    folder = tmp_path_factory.mktemp("models")
-    paths = {}
     for name, build in MODELS.items():
         keras.utils.set_random_seed(0)
         model = build(keras)
@@ -114,12 +115,16 @@ def models(tmp_path_factory):
             converter.target_spec.supported_ops = [ops_set]
             converter.inference_input_type = io_type
             converter.inference_output_type = io_type
-            paths[key] = folder / f"{key}.tflite"
-            paths[key].write_bytes(converter.convert())
-    return paths
+            yield key, converter.convert()
 
 
-@pytest.mark.parametrize("name", [m + v for m in MODELS for v in ("", "-16x8")])
+@pytest.fixture(scope="module")
+def models():
+    """The stored conversions of :func:`convert_models` (``tests/data/tflite/models``), keyed as it keys."""
+    return stored_tflite("models", KEYS)
+
+
+@pytest.mark.parametrize("name", KEYS)
 def test_model_is_bit_exact_under_every_resolver(models, name):
     """Every op output of the model equals the interpreter's, for BUILTIN_REF, optimized and XNNPACK."""
     reports = verify(models[name], against="tflite", samples=SAMPLES, seed=1).reports

@@ -6,6 +6,7 @@ BATCH_MATMUL and SOFTMAX, layer norms as MEAN / SQUARED_DIFFERENCE / RSQRT / MUL
 feed-forward pair), a MobileNet-style model ending in GlobalAveragePooling2D (MEAN), a MobileNetV3-style
 model (HARD_SWISH, squeeze-excite with LOGISTIC and MUL, TANH / LOGISTIC heads), an elementwise mix (SUB,
 MUL, LEAKY_RELU, RELU, RELU6, TRANSPOSE, GATHER, STRIDED_SLICE) and the table activations on every int8 code.
+The converter runs once, in ``benchmarks/build_test_models.py`` (``tests/data/tflite/nonlinear``).
 """
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 
 from hwsim.importers import load_model
 from hwsim.verify.compare import verify
-from tests.runtimes.conftest import require
+from tests.runtimes.conftest import require, stored_tflite
 
 pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
 
@@ -127,14 +128,12 @@ EXPECTED_OPS = {
 }
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """Each model converted to a full-integer int8 .tflite by the real converter (seeded), keyed by name."""
+def convert_models():
+    """``(name, .tflite bytes)``: each model converted to full-integer int8 by the real converter (seeded;
+    the build script's family ``nonlinear``)."""
     tf = require("tensorflow")
     import keras
 
-    folder = tmp_path_factory.mktemp("nonlinear")
-    paths = {}
     for name, (build, span) in MODELS.items():
         keras.utils.set_random_seed(0)
         model = build(keras)
@@ -146,9 +145,13 @@ def models(tmp_path_factory):
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-        paths[name] = folder / f"{name}.tflite"
-        paths[name].write_bytes(converter.convert())
-    return paths
+        yield name, converter.convert()
+
+
+@pytest.fixture(scope="module")
+def models():
+    """The stored conversions of :func:`convert_models` (``tests/data/tflite/nonlinear``), keyed by name."""
+    return stored_tflite("nonlinear", MODELS)
 
 
 def _assert_exact(verification):

@@ -1,4 +1,5 @@
-"""TFLite ops hwsim times but does not run bit-exactly: transposed conv, resize, arg max (real converter)."""
+"""TFLite ops hwsim times but does not run bit-exactly: transposed conv, resize, arg max (real converter, run
+once by ``benchmarks/build_test_models.py``)."""
 
 import numpy as np
 import pytest
@@ -9,12 +10,12 @@ from hwsim.importers.yaml_layers import dump_layers_yaml, graph_to_layers, load_
 from hwsim.runtime.execute import run_graph
 from hwsim.schedule.simulate import simulate
 from hwsim.workload.opdefs import loop_dims
-from tests.runtimes.conftest import require
+from tests.runtimes.conftest import require, stored_tflite
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    """Conv 3->4, transposed conv 4->6 (3x3, stride 2), bilinear resize to 20x24, arg max; int8 input."""
+def convert_models():
+    """``("m", .tflite bytes)``: conv 3->4, transposed conv 4->6 (3x3, stride 2), bilinear resize to 20x24,
+    arg max; int8 input (the build script's family ``schedule_only``)."""
     tf = require("tensorflow")
     import keras
 
@@ -39,9 +40,13 @@ def model_path(tmp_path_factory):
     )
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
-    path = tmp_path_factory.mktemp("schedule_only") / "m.tflite"
-    path.write_bytes(converter.convert())
-    return path
+    yield "m", converter.convert()
+
+
+@pytest.fixture(scope="module")
+def model_path():
+    """The stored conversion of :func:`convert_models` (``tests/data/tflite/schedule_only/m.tflite``)."""
+    return stored_tflite("schedule_only", ["m"])["m"]
 
 
 def test_ops_import_with_their_geometry(model_path):

@@ -1,9 +1,10 @@
-"""Small Keras models with an unknown batch size, converted by the real TFLite converter once per session."""
+"""Small Keras models with an unknown batch size, converted by the real TFLite converter once, by
+``benchmarks/build_test_models.py`` (``tests/data/tflite/keras``)."""
 
 import numpy as np
 import pytest
 
-from tests.runtimes.conftest import require
+from tests.runtimes.conftest import require, stored_tflite
 
 
 def _reshapes(keras):
@@ -58,15 +59,12 @@ BUILDERS = {
 }
 
 
-@pytest.fixture(scope="session")
-def keras_models(tmp_path_factory):
-    """Each model converted to full-integer int8 (int8 input and output), as benchmarks/ethos_u_models.py
-    does."""
+def convert_models():
+    """``(name, .tflite bytes)``: each model converted to full-integer int8 (int8 input and output), as
+    benchmarks/ethos_u_models.py does (the build script's family ``keras``)."""
     tf = require("tensorflow")
     import keras
 
-    folder = tmp_path_factory.mktemp("keras")
-    paths = {}
     for name, build in BUILDERS.items():
         keras.utils.set_random_seed(0)
         model = build(keras)
@@ -79,6 +77,10 @@ def keras_models(tmp_path_factory):
         )
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = converter.inference_output_type = tf.int8
-        paths[name] = folder / f"{name}.tflite"
-        paths[name].write_bytes(converter.convert())
-    return paths
+        yield name, converter.convert()
+
+
+@pytest.fixture(scope="session")
+def keras_models():
+    """The stored conversions of :func:`convert_models` (``tests/data/tflite/keras``), keyed by name."""
+    return stored_tflite("keras", BUILDERS)
