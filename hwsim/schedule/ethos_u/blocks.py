@@ -29,6 +29,7 @@ from hwsim.schedule.ethos_u.arch import (
     EthosUConfig,
 )
 from hwsim.schedule.ethos_u.geometry import Kernel, Shape, div_up, elements, required_input_size, round_up
+from hwsim.schedule.ethos_u.value_ids import value_id
 
 # Vela's EthosU55NpuOp: the hardware operation an op type runs as.
 CONV, DEPTHWISE, POOLING, REDUCE_SUM, ELEMENTWISE, DMA, COMPOUND = (
@@ -94,11 +95,11 @@ class BlockConfig:
     acc48: bool = False  # U85: 48-bit accumulators (stored in 64 bits)
 
     @cached_property
-    def key(self) -> tuple:
-        """The fields' values (``prev`` as its key), made once: the estimate memo's keys hash and compare
-        them without Python calls."""
+    def key(self) -> int:
+        """The fields' values (``prev`` as its key) as one id (:mod:`.value_ids`), made once: memo keys hash
+        it in one step."""
         values = (getattr(self, f.name) for f in fields(self))
-        return tuple(v.key if isinstance(v, BlockConfig) else v for v in values)
+        return value_id(tuple(v.key if isinstance(v, BlockConfig) else v for v in values))
 
     def ofm4(self) -> Shape:
         """The OFM block as an NHWC shape."""

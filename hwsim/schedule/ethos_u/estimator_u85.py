@@ -71,6 +71,7 @@ from hwsim.schedule.ethos_u.estimator import (
     storage_rounding,
 )
 from hwsim.schedule.ethos_u.geometry import Shape, div_up, elements
+from hwsim.schedule.ethos_u.value_ids import value_id
 
 f32 = np.float32
 _F32 = struct.Struct("f")
@@ -137,16 +138,18 @@ class GroupOp:
     reverse: str = "None"
 
     @cached_property
-    def key(self) -> tuple:
-        """The op as a hashable value for :func:`~hwsim.schedule.ethos_u.estimator.query_key`, made once (the
-        scheduler makes an op's group anew whenever its maps move)."""
-        return (
-            self.op_type,
-            map_key(self.ifm),
-            map_key(self.ofm),
-            map_key(self.ifm2),
-            self.transpose,
-            self.reverse,
+    def key(self) -> int:
+        """The op as one id (:mod:`.value_ids`) for :func:`~hwsim.schedule.ethos_u.estimator.query_key`, made
+        once (the scheduler makes an op's group anew whenever its maps move)."""
+        return value_id(
+            (
+                self.op_type,
+                map_key(self.ifm),
+                map_key(self.ofm),
+                map_key(self.ifm2),
+                self.transpose,
+                self.reverse,
+            )
         )
 
 

@@ -16,7 +16,7 @@ from hwsim.schedule.ethos_u import blocks
 from hwsim.schedule.ethos_u import estimator as est
 from hwsim.schedule.ethos_u.arch import ACCELERATORS
 from hwsim.schedule.ethos_u.geometry import Kernel
-from hwsim.schedule.ethos_u.weight_encoding import EncodingParams, u55_encoding_params
+from hwsim.schedule.ethos_u.weight_encoding import EncodedWeights, EncodingParams, u55_encoding_params
 
 
 class U55Family:
@@ -32,6 +32,11 @@ class U55Family:
         self._cycles: dict[tuple, tuple[int, int]] = {}
         self._access: dict[tuple, est.ElementAccess] = {}
         self._configs: dict[blocks.BlockQuery, blocks.BlockConfig] = {}
+        # the scheduler's lookup of the same configs by its ops' values (Scheduler.block_config)
+        self.op_configs: dict[tuple, blocks.BlockConfig] = {}
+        # the scheduler's encodings and their parameters, by value (Scheduler.encode)
+        self.params: dict[tuple, EncodingParams] = {}
+        self.encodings: dict[tuple, EncodedWeights | None] = {}
 
     def block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
         """The block config Vela picks (memoised: every schedule asks again for the same stripes)."""

@@ -30,10 +30,11 @@ from hwsim.schedule.ethos_u.lowering import transpose_type
 from hwsim.schedule.ethos_u.system import MemorySystem
 from hwsim.schedule.ethos_u.weight_encoding import (
     EncodedWeights,
-    EncodingParams,
     WeightsNotSparse,
+    WeightSource,
     encode_scales,
-    encode_weights,
+    encode_source,
+    weights_source,
 )
 
 if TYPE_CHECKING:  # the U85's modules load only when a U85 is scheduled
@@ -156,8 +157,7 @@ class Scheduler:
         self.mem = memsys
         self.all_ops = ops
         self.ops = [op for op in ops if op.parent is None]
-        self._encodings: dict[tuple, EncodedWeights | None] = {}
-        self._params: dict[tuple, EncodingParams] = {}  # encoding_params, asked again for every encoding
+        self._sources: dict[int, WeightSource] = {}  # id(op) -> its weights as the encoder keys them
         # id(op) -> group_ops(op); valid while tensors keep their memory and layout (see apply_cascades)
         self._groups: dict[int, tuple[GroupOp, ...]] = {}
 
@@ -240,23 +240,36 @@ class Scheduler:
     def block_config(
         self, op: VOp, ofm: Shape, ifm: Shape, ifm2: Shape | None, sparse: bool = False
     ) -> BlockConfig:
-        """Vela's block config for the op computing ``ofm`` (GetOpConfig)."""
-        return self.fam.block_config(
-            BlockQuery(
-                op.type,
-                ofm,
-                ifm,
-                ifm2,
-                op.ifm.bits,
-                op.ofm.bits,
-                op.kernel,
-                2048 if op.uses_lut else 0,
-                op.scaled,
-                transpose=transpose_type(op.perm),
-                ofm_format=op.ofm.tensor.format,
-                sparse_weights=sparse,
+        """Vela's block config for the op computing ``ofm`` (GetOpConfig).
+
+        Looked up by the query's values before the query is made: every schedule asks again for the same
+        stripes, and making and hashing a :class:`BlockQuery` costs more than the lookup.
+        """
+        fmt = op.ofm.tensor.format
+        key = (op.type, ofm, ifm, ifm2, op.ifm.bits, op.ofm.bits, op.kernel.key, op.uses_lut, op.scaled)
+        key = (key, op.perm, fmt, sparse)
+        configs = self.fam.op_configs
+        config = configs.get(key)
+        if config is None:
+            if len(configs) >= self.fam.memo_limit:
+                configs.clear()
+            config = configs[key] = self.fam.block_config(
+                BlockQuery(
+                    op.type,
+                    ofm,
+                    ifm,
+                    ifm2,
+                    op.ifm.bits,
+                    op.ofm.bits,
+                    op.kernel,
+                    2048 if op.uses_lut else 0,
+                    op.scaled,
+                    transpose=transpose_type(op.perm),
+                    ofm_format=fmt,
+                    sparse_weights=sparse,
+                )
             )
-        )
+        return config
 
     def encode(
         self, op: VOp, config: BlockConfig, slices: list[int], fmt: WeightFormat = DEFAULT_FORMAT
@@ -266,22 +279,30 @@ class Scheduler:
         Raises WeightsNotSparse when ``fmt`` is sparse and the weights are not.
         """
         params_key = (config.key, op.ifm.bits, op.kernel.key, fmt.fast, fmt.sparse)
-        params = self._params.get(params_key)
+        params = self.fam.params.get(params_key)
         if params is None:
-            params = self._params[params_key] = self.fam.encoding_params(
+            params = self.fam.params[params_key] = self.fam.encoding_params(
                 config, op.ifm.bits, op.kernel, fmt.fast, fmt.sparse
             )
         if op.weights is None:
             return encode_scales(op.ofm.shape[3], params, slices) if op.has_scales else None
-        key = (id(op), params, tuple(slices))
-        # every schedule asks again; a failed sparse encoding is remembered too
-        if key not in self._encodings:
+        source = self._sources.get(id(op))
+        if source is None:
             zero_points = 0 if op.weight_zero_points is None else op.weight_zero_points
+            source = self._sources[id(op)] = weights_source(op.weights.data, zero_points)
+        # every schedule asks again, and so does the next plan; a failed sparse encoding is remembered too
+        key = (op.type, source.digest, params_key, tuple(slices))
+        encodings = self.fam.encodings
+        if key in encodings:
+            encoded = encodings[key]
+        else:
+            if len(encodings) >= self.fam.memo_limit:
+                encodings.clear()
             try:
-                self._encodings[key] = encode_weights(op.type, op.weights.data, zero_points, params, slices)
+                encoded = encode_source(op.type, source, params, slices)
             except WeightsNotSparse:
-                self._encodings[key] = None
-        encoded = self._encodings[key]
+                encoded = None
+            encodings[key] = encoded
         if encoded is None:
             raise WeightsNotSparse(f"{op.type} weights are not 2:4 sparse")
         return encoded
