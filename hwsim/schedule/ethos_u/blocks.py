@@ -163,7 +163,7 @@ def find_block_config(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
     key = f"{_code_digest()} {arch!r} {q!r}"
     stored = disk_cache.load("ethos_u_blocks", key)
     if stored is not None:
-        return _block_config(stored)
+        return stored_block_config(stored)
     config = _find_block_config(arch, q)
     disk_cache.store("ethos_u_blocks", key, dataclasses.asdict(config))
     return config
@@ -175,11 +175,11 @@ def _code_digest() -> str:
     return disk_cache.source_digest(__file__, Path(__file__).with_name("geometry.py"))
 
 
-def _block_config(stored: dict) -> BlockConfig:
+def stored_block_config(stored: dict) -> BlockConfig:
     """A :class:`BlockConfig` from its stored JSON (lists back to tuples, a MatMul's first config too)."""
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
     if values["prev"] is not None:
-        values["prev"] = _block_config(values["prev"])
+        values["prev"] = stored_block_config(values["prev"])
     return BlockConfig(**values)
 
 
