@@ -32,6 +32,7 @@ class U55Family:
         self._cycles: dict[tuple, tuple[int, int]] = {}
         self._access: dict[tuple, est.ElementAccess] = {}
         self._configs: dict[blocks.BlockQuery, blocks.BlockConfig] = {}
+        self._traffic: dict[tuple, tuple] = {}
         # the scheduler's lookup of the same configs by its ops' values (Scheduler.block_config)
         self.op_configs: dict[tuple, blocks.BlockConfig] = {}
         # the scheduler's encodings and their parameters, by value (Scheduler.encode)
@@ -70,6 +71,18 @@ class U55Family:
             if len(self._access) >= self.memo_limit:
                 self._access.clear()
             answer = self._access[key] = self._element_access(q)
+        return answer
+
+    def traffic(self, q: est.PerfQuery) -> tuple[est.ElementAccess, dict[str, tuple[est.Memory, int, int]]]:
+        """Bytes each operand moves and, per memory, (memory, bytes, access cycles) (memoised on
+        :func:`~.estimator.query_key`, as the estimates are: callers only read them)."""
+        key = est.query_key(q)
+        answer = self._traffic.get(key)
+        if answer is None:
+            if len(self._traffic) >= self.memo_limit:
+                self._traffic.clear()
+            nbytes = self.to_bytes(q, self.element_access(q))
+            answer = self._traffic[key] = (nbytes, self.access_cycles(q, nbytes))
         return answer
 
     def _op_cycles(self, q: est.PerfQuery) -> tuple[int, int]:

@@ -25,7 +25,7 @@ from hwsim.schedule.ethos_u.cascades import CascadeBuilder, CascadeInfo
 from hwsim.schedule.ethos_u.family import U55Family
 from hwsim.schedule.ethos_u.geometry import Shape, div_up, elements, required_input_size, round_down, round_up
 from hwsim.schedule.ethos_u.ir import VConn, VOp, VTensor
-from hwsim.schedule.ethos_u.live_ranges import LiveRangeGraph, LRMemory, WeightBuffer
+from hwsim.schedule.ethos_u.live_ranges import LiveRangeGraph, LRMemory, WeightBuffer, op_structure
 from hwsim.schedule.ethos_u.lowering import transpose_type
 from hwsim.schedule.ethos_u.system import MemorySystem
 from hwsim.schedule.ethos_u.weight_encoding import (
@@ -158,6 +158,7 @@ class Scheduler:
         self.all_ops = ops
         self.ops = [op for op in ops if op.parent is None]
         self._sources: dict[int, WeightSource] = {}  # id(op) -> its weights as the encoder keys them
+        self._structures = [op_structure(op) for op in self.ops]  # what live ranges read of each op
         # id(op) -> group_ops(op); valid while tensors keep their memory and layout (see apply_cascades)
         self._groups: dict[int, tuple[GroupOp, ...]] = {}
 
@@ -571,7 +572,9 @@ class Scheduler:
     def live_ranges(self, sched: Schedule) -> LiveRangeGraph:
         """Live ranges of the staging memory under ``sched`` (sets each cost's time index)."""
         graph = LiveRangeGraph()
-        graph.extract(self.ops, sched.costs, sched.cascades, self.in_staging, self.size_of, True)
+        graph.extract(
+            self.ops, sched.costs, sched.cascades, self.in_staging, self.size_of, True, self._structures
+        )
         return graph
 
     def update_memory(self, sched: Schedule) -> LiveRangeGraph:
@@ -589,12 +592,12 @@ class Scheduler:
             for t in lr.tensors:
                 live[id(t)] = (lr.start, lr.end, -(-lr.size // 16) * 16, n)
         local, non_local = {}, {}
-        for op, cost in zip(self.ops, sched.costs):
+        for op, cost, structure in zip(self.ops, sched.costs, self._structures):
             if cost is None:
                 continue
             ifm = op.ifms[op.primary_ifm].tensor
             own = self.size_of(ifm) if self.in_staging(ifm) else 0
-            ofm = op.final_ofm.tensor
+            ofm = structure.final_ofm
             if self.in_staging(ofm) and not (cost.cascade == 0 and graph.same_range(ifm, ofm)):
                 own += self.size_of(ofm)
             own += cost.weight_buffer_bytes()
