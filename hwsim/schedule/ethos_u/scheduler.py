@@ -55,9 +55,10 @@ class WeightFormat:
 
 
 DEFAULT_FORMAT = WeightFormat()
+SPARSE_FORMAT = WeightFormat(sparse=True)
 # The order Vela tries the formats in (EncodeBestWeightFormat): the first of equally fast ones wins.
 FORMAT_ORDER = (
-    WeightFormat(sparse=True),
+    SPARSE_FORMAT,
     DEFAULT_FORMAT,
     WeightFormat(fast=True, sparse=True),
     WeightFormat(fast=True),
@@ -328,7 +329,9 @@ class Scheduler:
         }
         cycles = {
             sparse: self.fam.op_cycles(
-                self.perf_query(op, cost, fmt=WeightFormat(sparse=sparse), config=configs[sparse])
+                self.perf_query(
+                    op, cost, fmt=SPARSE_FORMAT if sparse else DEFAULT_FORMAT, config=configs[sparse]
+                )
             )[0]
             for sparse in (False, True)
         }
