@@ -38,6 +38,9 @@ class U55Family:
         # the scheduler's encodings and their parameters, by value (Scheduler.encode)
         self.params: dict[tuple, EncodingParams] = {}
         self.encodings: dict[tuple, EncodedWeights | None] = {}
+        # the scheduler's per-op decisions and sliced estimates, by op_key (Scheduler.op_info, sliced_perf)
+        self.op_infos: dict[tuple, tuple] = {}
+        self.sliced_perfs: dict[tuple, object] = {}
 
     def block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
         """The block config Vela picks (memoised: every schedule asks again for the same stripes)."""
@@ -52,6 +55,13 @@ class U55Family:
         if q.op_type == "Transpose":  # a transpose searches on its unpermuted output
             q = replace(q, ofm_shape=q.ifm_shape)
         return blocks.find_block_config(self.arch, q)
+
+    def remember(self, memo: dict, key: tuple, value):
+        """``value``, kept in ``memo`` under ``key`` (the memo starts afresh when full)."""
+        if len(memo) >= self.memo_limit:
+            memo.clear()
+        memo[key] = value
+        return value
 
     def op_cycles(self, q: est.PerfQuery) -> tuple[int, int]:
         """NPU cycles and MACs (memoised on :func:`~.estimator.query_key`)."""

@@ -50,9 +50,7 @@ class U85Family(U55Family):
         key = (dst.key, src.key, nbytes)
         cycles = self._transfers.get(key)
         if cycles is None:
-            cycles = self._remember(
-                self._transfers, key, est85.mem_to_mem_cycles(self.arch, dst, src, nbytes)
-            )
+            cycles = self.remember(self._transfers, key, est85.mem_to_mem_cycles(self.arch, dst, src, nbytes))
         return cycles
 
     def min_read(
@@ -68,7 +66,7 @@ class U85Family(U55Family):
             else:
                 channel = est85._read_channel(op_type, 0)
             cycles = est85.min_read_cycles(self.arch, memory, nbytes, channel)
-            self._remember(self._reads, key, cycles)
+            self.remember(self._reads, key, cycles)
         return cycles
 
     def min_depth(self, config: blocks.BlockConfig) -> int:
@@ -116,7 +114,7 @@ class U85Family(U55Family):
                 WeightChannel(est85.channel_bandwidth(self.arch, memory, c), memory.read_latency)
                 for c in (est85.WEIGHT, est85.FAST_WEIGHT)
             ]
-            fast = self._remember(self._fast, key, use_fast_decoder(default, self.arch.cores, *channels))
+            fast = self.remember(self._fast, key, use_fast_decoder(default, self.arch.cores, *channels))
         return fast
 
     def weight_decode_cycles(self, weights: EncodedWeights, fast: bool, memory: est.Memory) -> int:
@@ -133,15 +131,8 @@ class U85Family(U55Family):
                 fast,
                 memory,
             )
-            self._remember(self._decodes, key, cycles)
+            self.remember(self._decodes, key, cycles)
         return cycles
-
-    def _remember(self, memo: dict, key: tuple, value):
-        """``value``, kept in ``memo`` under ``key`` (the memo starts afresh when full)."""
-        if len(memo) >= self.memo_limit:
-            memo.clear()
-        memo[key] = value
-        return value
 
     def lut_transfer(self, source: est.Memory, ifm_bits: int) -> int:
         """Cycles to copy a LUT op's table from ``source`` into the LUT RAM (EstimateFullOpPerformance)."""

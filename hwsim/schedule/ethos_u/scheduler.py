@@ -28,6 +28,7 @@ from hwsim.schedule.ethos_u.ir import VConn, VOp, VTensor
 from hwsim.schedule.ethos_u.live_ranges import LiveRangeGraph, LRMemory, WeightBuffer, op_structure
 from hwsim.schedule.ethos_u.lowering import transpose_type
 from hwsim.schedule.ethos_u.system import MemorySystem
+from hwsim.schedule.ethos_u.value_ids import value_id
 from hwsim.schedule.ethos_u.weight_encoding import (
     EncodedWeights,
     WeightsNotSparse,
@@ -160,6 +161,7 @@ class Scheduler:
         self.ops = [op for op in ops if op.parent is None]
         self._sources: dict[int, WeightSource] = {}  # id(op) -> its weights as the encoder keys them
         self._structures = [op_structure(op) for op in self.ops]  # what live ranges read of each op
+        self._op_keys: dict[int, int] = {}  # id(op) -> op_key(op); valid as long as _groups is
         # id(op) -> group_ops(op); valid while tensors keep their memory and layout (see apply_cascades)
         self._groups: dict[int, tuple[GroupOp, ...]] = {}
 
@@ -238,6 +240,45 @@ class Scheduler:
             GroupOp(m.type, fm(m.ifm), fm(m.ofm), fm(m.ifm2), transpose_type(m.perm)) for m in op.group
         )
 
+    def op_key(self, op: VOp) -> int:
+        """Everything :meth:`op_info` and :meth:`sliced_perf` read of ``op`` and of the memories, as one
+        value id: the families memoise their answers on it, so the next plan (of this network, or of one
+        whose op has the same values) finds them (valid while the op's maps keep their memory and
+        layout, as :meth:`group_ops`)."""
+        key = self._op_keys.get(id(op))
+        if key is None:
+            weights = None
+            if op.weights is not None:
+                weights = self._weight_source(op).digest
+            mem = self.mem
+            key = self._op_keys[id(op)] = value_id(
+                (
+                    op.type,
+                    op.kernel.key,
+                    est.map_key(self.feature_map(op.ifm)),
+                    est.map_key(self.feature_map(op.ofm)),
+                    est.map_key(self.feature_map(op.ifm2)) if op.ifm2 is not None else None,
+                    op.activation,
+                    op.has_scales,
+                    op.uses_lut,
+                    op.scaled,
+                    op.perm,
+                    bool(op.chained),
+                    tuple(g.key for g in self.group_ops(op)),
+                    weights,
+                    (mem.const.key, mem.staging.key, mem.arena.key),
+                )
+            )
+        return key
+
+    def _weight_source(self, op: VOp) -> WeightSource:
+        """The op's weights as the encoder keys them (found once per op)."""
+        source = self._sources.get(id(op))
+        if source is None:
+            zero_points = 0 if op.weight_zero_points is None else op.weight_zero_points
+            source = self._sources[id(op)] = weights_source(op.weights.data, zero_points)
+        return source
+
     # -- per-op decisions ---------------------------------------------------------------------------------
     def block_config(
         self, op: VOp, ofm: Shape, ifm: Shape, ifm2: Shape | None, sparse: bool = False
@@ -288,10 +329,7 @@ class Scheduler:
             )
         if op.weights is None:
             return encode_scales(op.ofm.shape[3], params, slices) if op.has_scales else None
-        source = self._sources.get(id(op))
-        if source is None:
-            zero_points = 0 if op.weight_zero_points is None else op.weight_zero_points
-            source = self._sources[id(op)] = weights_source(op.weights.data, zero_points)
+        source = self._weight_source(op)
         # every schedule asks again, and so does the next plan; a failed sparse encoding is remembered too
         key = (op.type, source.digest, params_key, tuple(slices))
         encodings = self.fam.encodings
@@ -355,7 +393,25 @@ class Scheduler:
 
     def op_info(self, op: VOp, stripe: Shape, encode: bool = True) -> OpCost:
         """Block config and (unless not ``encode``) encoded weights of ``op`` computing an OFM stripe
-        (CreateSchedulerOpInfo)."""
+        (CreateSchedulerOpInfo); memoised per family on :meth:`op_key` (a new cost each time: callers
+        change it)."""
+        key = (self.op_key(op), stripe, encode)
+        found = self.fam.op_infos.get(key)
+        if found is None:
+            cost = self._op_info(op, stripe, encode)
+            found = (cost.config, cost.stripe, cost.stripe_input, cost.weights, cost.weight_format)
+            self.fam.remember(self.fam.op_infos, key, found)
+        config, stripe, stripe_input, weights, weight_format = found
+        return OpCost(
+            config,
+            stripe,
+            stripe_input,
+            weights,
+            weight_format,
+            depth_slices=[0, weight_depth(op, op.ofm.shape)],
+        )
+
+    def _op_info(self, op: VOp, stripe: Shape, encode: bool) -> OpCost:
         ifm = op.ifm.shape
         ifm2 = op.ifm2.shape if op.ifm2 is not None else None
         full = op.ofm.shape
@@ -451,7 +507,42 @@ class Scheduler:
         buffering: str,
         fmt: WeightFormat = DEFAULT_FORMAT,
     ) -> EstimatedPerf:
-        """Vela's EstimateSlicedOpPerformance: run and read cycles of the op in depth slices."""
+        """Vela's EstimateSlicedOpPerformance: run and read cycles of the op in depth slices (memoised per
+        family on :meth:`op_key`; callers only read the answer)."""
+        key = (
+            self.op_key(op),
+            tuple(slices),
+            config.key,
+            weights.range_sizes if weights is not None else None,
+            stage_weights,
+            stage_ifm,
+            stripe,
+            slack_cycles,
+            buffering,
+            fmt.fast,
+            fmt.sparse,
+        )
+        perf = self.fam.sliced_perfs.get(key)
+        if perf is None:
+            perf = self._sliced_perf(
+                op, slices, config, weights, stage_weights, stage_ifm, stripe, slack_cycles, buffering, fmt
+            )
+            self.fam.remember(self.fam.sliced_perfs, key, perf)
+        return perf
+
+    def _sliced_perf(
+        self,
+        op: VOp,
+        slices: list[int],
+        config: BlockConfig,
+        weights: EncodedWeights | None,
+        stage_weights: bool,
+        stage_ifm: bool,
+        stripe: Shape,
+        slack_cycles: int,
+        buffering: str,
+        fmt: WeightFormat,
+    ) -> EstimatedPerf:
         res = EstimatedPerf()
         repeats = max(1.0, op.ofm.shape[1] / stripe[1])
         wgt_mem = None
@@ -984,11 +1075,13 @@ class Scheduler:
 
             allocate_feature_maps(self, chosen)
             self._groups.clear()  # feature maps moved
+            self._op_keys.clear()
         return chosen
 
     def apply_cascades(self, sched: Schedule) -> None:
         """Rolling buffers live in staging memory, shaped as the cascade needs (ApplySchedule)."""
         self._groups.clear()  # the op groups' feature maps change memory and layout
+        self._op_keys.clear()
         for op, cost in zip(self.ops, sched.costs):
             if cost is None or not cost.cascade:
                 continue
