@@ -87,10 +87,6 @@ class MacArraySpec:
     fold streams, as the TPU's matrix unit does with its second weight tile (Jouppi et al., ISCA 2017): the
     folds of one op then follow each other every ``max(P, rows)`` cycles and the array fills and drains
     once per op (``2 * rows + columns - 2``), instead of SCALE-Sim's ``2 * rows + columns + P - 2`` per fold.
-
-    ``pack_taps`` (dot_product only): a convolution with fewer input channels than ``rows`` reduces its whole
-    window (taps x channels, as an im2col of the window) in ``rows``-deep chunks, instead of padding each
-    tap's channels to ``rows`` (a 7x7 stem on 3 channels: 5 chunks per pixel group, not 49 taps at 3/32).
     """
 
     name: str = "mac_array"
@@ -105,7 +101,6 @@ class MacArraySpec:
     )
     depthwise: Literal["per_channel", "block_diagonal"] = "per_channel"
     weight_double_buffering: bool = False
-    pack_taps: bool = False
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -128,10 +123,6 @@ class MacArraySpec:
                 ("weight_double_buffering",),
                 "only a weight_stationary array double-buffers its weights",
                 self.weight_double_buffering,
-            )
-        if self.pack_taps and self.dataflow != "dot_product":
-            raise at_field(
-                ("pack_taps",), "only a dot_product array pads each tap's depth (pack_taps)", self.pack_taps
             )
 
 

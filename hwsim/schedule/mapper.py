@@ -125,25 +125,15 @@ def assign_homes(graph: Graph, device: Device) -> dict[str, int]:
 
 
 def gemm_of(
-    graph: Graph,
-    op: Op,
-    dataflow: Dataflow,
-    rows: int = 1,
-    cols: int = 1,
-    depthwise: str = "per_channel",
-    pack_taps: bool = False,
+    graph: Graph, op: Op, dataflow: Dataflow, rows: int = 1, cols: int = 1, depthwise: str = "per_channel"
 ) -> Gemm | None:
-    """The SCALE-Sim view of a MAC op (depthwise: one group per channel, except on dot-product arrays;
-    ``pack_taps``: a conv shallower than ``rows`` as one tap of its whole window)."""
+    """The SCALE-Sim view of a MAC op (depthwise: one group per channel, except on dot-product arrays)."""
     d = loop_dims(graph, op)
     if not d:
         return None
     kind = schedule_kind(op.kind)
     if kind == "conv2d":
-        taps = d["FY"] * d["FX"]
-        if pack_taps and d["C"] < rows:
-            return Gemm(d["B"] * d["OY"] * d["OX"], d["K"], 1, taps * d["C"], d.get("G", 1))
-        return Gemm(d["B"] * d["OY"] * d["OX"], d["K"], taps, d["C"], d.get("G", 1))
+        return Gemm(d["B"] * d["OY"] * d["OX"], d["K"], d["FY"] * d["FX"], d["C"], d.get("G", 1))
     if kind == "depthwise_conv2d":
         channels = int(op.attrs.get("in_channels") or d["K"])
         mult = d["K"] // channels
@@ -254,7 +244,7 @@ def _plan_op(graph: Graph, op: Op, device: Device, homes: dict[str, int]) -> Lay
     )
     if unit == device.spec.mac_array.name and schedule_kind(op.kind) in MAC_OPS:
         arr = device.spec.mac_array
-        gemm = gemm_of(graph, op, dataflow_of(device), arr.rows, arr.columns, arr.depthwise, arr.pack_taps)
+        gemm = gemm_of(graph, op, dataflow_of(device), arr.rows, arr.columns, arr.depthwise)
         plan = _plan_mac(device, unit, gemm, (w_bits, a_bits, acc_bits), key)
         return replace(plan, op=op.name, kind=op.kind)
     elems_out = sum(tensor_elems(graph.tensors[n]) for n in op.outputs)
