@@ -277,8 +277,9 @@ def _layer_setup(
     bits = np.dtype(x_dtype).itemsize * 8
     int4_fc = op == "fully_connected" and w.ndim == 2 and quant.w_q.scale.size > 1 and w.shape[1] % 2 == 0
     sem = _semantics_for(quant.semantics, quant.weight_bits, bits, int4_fc)
-    declared_int64 = sem.declared_bias_type and quant.bias_type == "int64"
-    if op == "fully_connected" and bias is None and bits > 8 and op in sem.no_bias_16x8 and not declared_int64:
+    declared_int64 = sem.declared_bias_type and quant.bias_type == "int64"  # LiteRT: the reference kernel
+    no_bias = op == "fully_connected" and bias is None and not declared_int64
+    if no_bias and bits > 8 and op in sem.no_bias_16x8:
         sem = dataclasses.replace(
             sem, requant_16x8=dict(sem.requant_16x8, fully_connected=sem.no_bias_16x8[op])
         )

@@ -112,7 +112,7 @@ def _run_tflite(
     )
     if "No module named 'tensorflow'" in run.stderr:
         raise RuntimeUnavailable(
-            "TensorFlow's TFLite interpreter is not installed (tensorflow-cpu); --against litert runs LiteRT's"
+            "TensorFlow's TFLite interpreter is not installed (tensorflow-cpu); --against litert runs LiteRT"
         )
     if "No module named 'ai_edge_litert'" in run.stderr:
         raise RuntimeUnavailable("LiteRT's interpreter is not installed (ai-edge-litert)")
