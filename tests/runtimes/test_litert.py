@@ -168,3 +168,28 @@ def test_litert_xnnpack_batch_matmul_falls_back_on_an_asymmetric_rhs(zl, zr, zy,
     b = rng.integers(-128, 128, (1, 2, 5, 4)).astype(np.int8)
     expected = run_graph(graph, [a, b], "xnnpack" if zr == 0 else "tflite-optimized")["y"]
     np.testing.assert_array_equal(run_graph(graph, [a, b], "litert-xnnpack")["y"], expected)
+
+
+def test_verify_all_runs_whichever_interpreter_is_installed(monkeypatch):
+    """``hwsim verify`` (``all``) on a .tflite runs LiteRT alone where TensorFlow is missing, noting the
+    skip, and says in one error when neither interpreter is installed."""
+    require("ai_edge_litert")
+    from hwsim.errors import RuntimeUnavailable
+    from hwsim.verify import compare
+
+    real = compare._run_tflite
+    missing = {"tflite", "tflite-micro"}  # TFLite Micro left out too: this test is about the two others
+
+    def run_tflite(resolvers, *args):
+        if any(resolvers == TARGETS[t] for t in missing):
+            raise RuntimeUnavailable(f"{resolvers[0]} is not installed (test)")
+        return real(resolvers, *args)
+
+    monkeypatch.setattr(compare, "_run_tflite", run_tflite)
+    model = GOLDEN / "bmm_rhs_zp.tflite"
+    result = compare.verify(model, samples=2)
+    assert [r.semantics for r in result.reports] == list(TARGETS["litert"]) and result.bit_exact
+    assert set(result.skipped) == {"tflite", "tflite-micro"}
+    missing.add("litert")
+    with pytest.raises(RuntimeUnavailable, match="no TFLite interpreter is installed"):
+        compare.verify(model, samples=2)
