@@ -275,7 +275,8 @@ def _layer_setup(
 ) -> tuple[ops.OutputStage, str]:
     """A MAC layer's requantizer and dot-product arithmetic under its semantics for these operand types."""
     bits = np.dtype(x_dtype).itemsize * 8
-    int4_fc = op == "fully_connected" and w.ndim == 2 and quant.w_q.scale.size > 1 and w.shape[1] % 2 == 0
+    scales_ok = quant.w_q.scale.size > 1 or get_semantics(quant.semantics).int4_per_tensor_fc
+    int4_fc = op == "fully_connected" and w.ndim == 2 and scales_ok and w.shape[1] % 2 == 0
     sem = _semantics_for(quant.semantics, quant.weight_bits, bits, int4_fc)
     declared_int64 = sem.declared_bias_type and quant.bias_type == "int64"  # LiteRT: the reference kernel
     no_bias = op == "fully_connected" and bias is None and not declared_int64

@@ -69,6 +69,8 @@ class Semantics:
     reference kernel for those, TensorFlow 2.21 looks at the bias tensor alone. ``asymmetric_rhs_bmm``:
     the delegate (XNNPACK) takes an int8 BATCH_MATMUL whose rhs has a nonzero zero point (TensorFlow 2.21's,
     which then drops it); False: it refuses such a node and ``fallback``'s kernels run it (LiteRT 2.3).
+    ``int4_per_tensor_fc``: the delegate runs an int4-weight fully-connected of even depth whose weights have
+    one scale for the whole tensor too (LiteRT 2.3), with the same float32 requantizer.
     """
 
     name: str
@@ -92,6 +94,7 @@ class Semantics:
     float_bias: bool = False
     intra_op_threads: int | None = None
     declared_bias_type: bool = False
+    int4_per_tensor_fc: bool = False
     asymmetric_rhs_bmm: bool = True
 
     def requantizer(self, op: str, activation_bits: int) -> RequantKind:
@@ -184,8 +187,9 @@ _LITERT = (
         "xnnpack",
         "xnnpack",
         "default resolver (XNNPACK): an int8 BATCH_MATMUL whose rhs has a nonzero zero point is not "
-        "delegated (the optimized kernels run it, zero point included)",
-        {"asymmetric_rhs_bmm": False, "fallback": "litert-optimized"},
+        "delegated (the optimized kernels run it, zero point included); an int4-weight fully-connected of "
+        "even depth is, per-tensor weights too",
+        {"asymmetric_rhs_bmm": False, "fallback": "litert-optimized", "int4_per_tensor_fc": True},
     ),
 )
 for _resolver, _base, _what, _changes in _LITERT:
