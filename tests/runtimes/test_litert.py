@@ -1,6 +1,6 @@
-"""LiteRT 2.3 (ai-edge-litert) against TensorFlow 2.21: the two ops where their interpreters part, pinned.
+"""LiteRT 2.3 (ai-edge-litert) against TensorFlow 2.21: the ops where their interpreters part, pinned.
 
-``tests/golden/litert/`` holds three small models made by TensorFlow's converter and, for seeded inputs,
+``tests/golden/litert/`` holds four small models made by TensorFlow's converter and, for seeded inputs,
 the output of every resolver of both interpreters (``make_golden.py`` regenerates them):
 
 - a 16x8 FULLY_CONNECTED without bias tensor, whose options declare int64 bias: LiteRT's optimized
@@ -8,7 +8,9 @@ the output of every resolver of both interpreters (``make_golden.py`` regenerate
   roundings, ties up), 2 of 576 outputs apart;
 - an int8 BATCH_MATMUL whose rhs zero point is -64: TensorFlow's XNNPACK delegate takes it and drops the
   zero point (3,769 of 3,840 outputs off the reference), LiteRT's refuses it and its optimized kernel runs;
-- the same with rhs zero point 0: both delegate it (float32 scale, 8 of 3,840 outputs off the reference).
+- the same with rhs zero point 0: both delegate it (float32 scale, 8 of 3,840 outputs off the reference);
+- an int4-weight FULLY_CONNECTED with per-tensor weights and an even depth: LiteRT's XNNPACK runs it,
+  TensorFlow's leaves it to the optimized kernels.
 
 hwsim reproduces each run under the semantics of that name, without any runtime installed; where LiteRT is
 installed, it still gives the stored outputs.
@@ -34,7 +36,7 @@ from hwsim.workload.graph import Graph, Op, QuantInfo, Tensor
 from tests.runtimes.conftest import require
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "litert"
-CASES = ("fc16x8_nobias", "bmm_rhs_zp", "bmm_rhs_symmetric")
+CASES = ("fc16x8_nobias", "bmm_rhs_zp", "bmm_rhs_symmetric", "fc_int4_per_tensor")
 RUNS = TARGETS["tflite"] + TARGETS["litert"]
 
 
@@ -63,7 +65,11 @@ def test_hwsim_reproduces_every_stored_run(stored, case, run):
 
 @pytest.mark.parametrize(
     "case, tensorflow, litert",
-    [("fc16x8_nobias", "tflite-optimized", "litert-optimized"), ("bmm_rhs_zp", "xnnpack", "litert-xnnpack")],
+    [
+        ("fc16x8_nobias", "tflite-optimized", "litert-optimized"),
+        ("bmm_rhs_zp", "xnnpack", "litert-xnnpack"),
+        ("fc_int4_per_tensor", "xnnpack", "litert-xnnpack"),
+    ],
 )
 def test_tensorflow_semantics_miss_litert(stored, case, tensorflow, litert):
     """TensorFlow's semantics do not reproduce LiteRT's output there, so LiteRT needs its own."""

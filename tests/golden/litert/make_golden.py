@@ -1,12 +1,14 @@
 """Regenerate the LiteRT golden cases: ``python tests/golden/litert/make_golden.py`` (needs tensorflow-cpu
 for the converter and ai-edge-litert for the interpreter; both are in ``.[all]``).
 
-Three small models where LiteRT 2.3 and TensorFlow 2.21 compute differently, each with seeded inputs and
+Four small models where LiteRT 2.3 and TensorFlow 2.21 compute differently, each with seeded inputs and
 every resolver's output from both interpreters, written to ``cases.npz`` beside the ``.tflite`` files:
 
 - ``fc16x8_nobias``: a 16x8 FULLY_CONNECTED without a bias tensor (the converter declares int64 bias);
 - ``bmm_rhs_zp``: an int8 BATCH_MATMUL whose rhs has a nonzero zero point;
-- ``bmm_rhs_symmetric``: the same with rhs zero point 0 (XNNPACK takes it in both interpreters).
+- ``bmm_rhs_symmetric``: the same with rhs zero point 0 (XNNPACK takes it in both interpreters);
+- ``fc_int4_per_tensor``: an int4-weight FULLY_CONNECTED with one weight scale and an even depth (LiteRT's
+  XNNPACK runs it, TensorFlow's leaves it to the optimized kernels).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def _convert(tf, model, calib, activations_16x8: bool) -> bytes:
 
 
 def build_models() -> dict[str, Path]:
-    """Convert the three models with TensorFlow's converter (seeded)."""
+    """Convert the models with TensorFlow's converter (seeded)."""
     import keras
     import tensorflow as tf
 
@@ -60,6 +62,9 @@ def build_models() -> dict[str, Path]:
             y.flat[:2] = lo, hi
             calib.append((x, y))
         models[name] = _convert(tf, bmm, calib, False)
+    from tests.runtimes import tflite_cases as C
+
+    models["fc_int4_per_tensor"] = C._convert_int4(C._f("fc_int4", 4, 64, 16, int4=True, seed=70), tf)
     paths = {}
     for name, content in models.items():
         paths[name] = HERE / f"{name}.tflite"
