@@ -1,11 +1,11 @@
 """LiteRT 2.3 (ai-edge-litert) against TensorFlow 2.21: the ops where their interpreters part, pinned.
 
-``tests/golden/litert/`` holds four small models made by TensorFlow's converter and, for seeded inputs,
+``tests/golden/litert/`` holds five small models made by TensorFlow's converter and, for seeded inputs,
 the output of every resolver of both interpreters (``make_golden.py`` regenerates them):
 
 - a 16x8 FULLY_CONNECTED without bias tensor, whose options declare int64 bias: LiteRT's optimized
   resolver runs the reference kernel (one rounding, ties away), TensorFlow's its optimized one (two
-  roundings, ties up), 2 of 576 outputs apart;
+  roundings, ties up), 2 of 576 outputs apart; declaring int32 bias, both run the optimized kernel;
 - an int8 BATCH_MATMUL whose rhs zero point is -64: TensorFlow's XNNPACK delegate takes it and drops the
   zero point (3,769 of 3,840 outputs off the reference), LiteRT's refuses it and its optimized kernel runs;
 - the same with rhs zero point 0: both delegate it (float32 scale, 8 of 3,840 outputs off the reference);
@@ -36,7 +36,7 @@ from hwsim.workload.graph import Graph, Op, QuantInfo, Tensor
 from tests.runtimes.conftest import require
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "litert"
-CASES = ("fc16x8_nobias", "bmm_rhs_zp", "bmm_rhs_symmetric", "fc_int4_per_tensor")
+CASES = ("fc16x8_nobias", "fc16x8_nobias_int32", "bmm_rhs_zp", "bmm_rhs_symmetric", "fc_int4_per_tensor")
 RUNS = TARGETS["tflite"] + TARGETS["litert"]
 
 

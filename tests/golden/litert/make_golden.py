@@ -1,10 +1,11 @@
 """Regenerate the LiteRT golden cases: ``python tests/golden/litert/make_golden.py`` (needs tensorflow-cpu
 for the converter and ai-edge-litert for the interpreter; both are in ``.[all]``).
 
-Four small models where LiteRT 2.3 and TensorFlow 2.21 compute differently, each with seeded inputs and
-every resolver's output from both interpreters, written to ``cases.npz`` beside the ``.tflite`` files:
+Small models where LiteRT 2.3 and TensorFlow 2.21 compute differently (and controls), each with seeded
+inputs and every resolver's output from both interpreters, written to ``cases.npz`` beside the models:
 
 - ``fc16x8_nobias``: a 16x8 FULLY_CONNECTED without a bias tensor (the converter declares int64 bias);
+- ``fc16x8_nobias_int32``: the same declaring int32 bias (both interpreters run their optimized kernel);
 - ``bmm_rhs_zp``: an int8 BATCH_MATMUL whose rhs has a nonzero zero point;
 - ``bmm_rhs_symmetric``: the same with rhs zero point 0 (XNNPACK takes it in both interpreters);
 - ``fc_int4_per_tensor``: an int4-weight FULLY_CONNECTED with one weight scale and an even depth (LiteRT's
@@ -23,7 +24,7 @@ HERE = Path(__file__).parent
 SAMPLES = 64
 
 
-def _convert(tf, model, calib, activations_16x8: bool) -> bytes:
+def _convert(tf, model, calib, activations_16x8: bool, bias_int32: bool = False) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: (list(c) for c in calib)
@@ -36,6 +37,8 @@ def _convert(tf, model, calib, activations_16x8: bool) -> bytes:
     converter.inference_input_type = converter.inference_output_type = (
         tf.int16 if activations_16x8 else tf.int8
     )
+    if bias_int32:  # the converter's option for 16x8 layers: int32 bias declared in place of int64
+        converter._experimental_full_integer_quantization_bias_type = tf.int32
     return converter.convert()
 
 
@@ -48,8 +51,10 @@ def build_models() -> dict[str, Path]:
     keras.utils.set_random_seed(0)
     i = keras.Input((17,), batch_size=1)
     fc = keras.Model(i, keras.layers.Dense(9, use_bias=False)(i))
+    calib = [(rng.uniform(-1, 1, (1, 17)).astype(np.float32),)] * 8
     models = {
-        "fc16x8_nobias": _convert(tf, fc, [(rng.uniform(-1, 1, (1, 17)).astype(np.float32),)] * 8, True)
+        "fc16x8_nobias": _convert(tf, fc, calib, True),
+        "fc16x8_nobias_int32": _convert(tf, fc, calib, True, bias_int32=True),
     }
     a, b = keras.Input((2, 6, 8), batch_size=1), keras.Input((2, 8, 5), batch_size=1)
     bmm = keras.Model([a, b], keras.ops.matmul(a, b))
