@@ -3,10 +3,11 @@ fit of each device's fitted constants.
 
 Run from the repository root with hwsim's venv active::
 
-    python benchmarks/bench_published.py export --models DIR   # Keras -> int8 .tflite ->
-    workloads/published/*.yaml python benchmarks/bench_published.py table [--device hexagon_like]   #
-    published ms, hwsim ms, signed error python benchmarks/bench_published.py fit [--device hexagon_like]
-    # refit the fitted constants (fit rows)
+    python benchmarks/bench_published.py export --models DIR  # Keras -> int8 -> workloads/published/*.yaml
+    python benchmarks/bench_published.py table [--device hexagon_like]  # published ms, hwsim ms, error
+    python benchmarks/bench_published.py fit [--device hexagon_like]    # refit the fitted constants
+    python benchmarks/bench_published.py host-rate  # Edge TPU host's MAC rate, Coral's desktop-CPU column
+    python benchmarks/bench_published.py conv-stack  # a third-party USB Accelerator measurement, held back
 
 ``export`` builds each network with the TFLite converter (``benchmarks/build_models.py``, cached in DIR;
 keep DIR outside the repository) and writes its shapes as a layer file, the workload the table and the tests
@@ -26,7 +27,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.published_figures import CORAL_USB, HEXAGON, Figure  # noqa: E402
+from benchmarks.published_figures import (  # noqa: E402
+    CONV_STACK_MS,
+    CONV_STACK_SOURCE,
+    CORAL_DESKTOP_CPU_MS,
+    CORAL_USB,
+    HEXAGON,
+    Figure,
+    conv_stack_yaml,
+)
 from hwsim.devices.model import Device, load_device  # noqa: E402
 from hwsim.importers.yaml_layers import dump_layers_yaml, graph_to_layers, load_layers_yaml  # noqa: E402
 from hwsim.schedule.simulate import simulate  # noqa: E402
@@ -149,12 +158,46 @@ def fit(figures: tuple[Figure, ...], device: Device) -> list[str]:
     return [line]
 
 
+def host_rate(device: Device) -> list[str]:
+    """The host CPU's MAC rate from Coral's "Desktop CPU" column: each network's MACs over its CPU-only time,
+    and the median, as ``macs_per_lane_per_cycle`` of the device's ``on_host`` unit."""
+    from hwsim.schedule.edgetpu_compiler import host_unit
+
+    lines, rates = [], []
+    for network, ms in CORAL_DESKTOP_CPU_MS.items():
+        macs = load_layers_yaml(PUBLISHED / f"{network}.yaml").mac_count()
+        rates.append(macs / ms / 1e6)
+        lines.append(f"{network}: {macs / 1e9:.2f} GMAC in {ms:g} ms, {rates[-1]:.2f} GMAC/s")
+    unit = device.vector_unit(host_unit(device))
+    lanes = max(1, unit.vector_bits // 8) * unit.count
+    per_cycle = statistics.median(rates) * 1e9 / (device.clock_mhz * 1e6)
+    lines.append(f"median {statistics.median(rates):.2f} GMAC/s = {per_cycle:.2f} MACs per "
+                 f"{device.clock_mhz:g} MHz device cycle = macs_per_lane_per_cycle {per_cycle / lanes:.2f} "
+                 f"over {lanes} lanes")
+    return lines
+
+
+def conv_stack(device: Device) -> list[str]:
+    """The held-back conv-stack measurement (CONV_STACK_MS): measured ms, hwsim ms, signed error."""
+    import tempfile
+
+    lines = [f"source: {CONV_STACK_SOURCE}", "| 7x7 conv layers | measured ms | hwsim ms | error |",
+             "|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for layers, measured in CONV_STACK_MS.items():
+            path = Path(tmp) / f"conv_stack_{layers}.yaml"
+            path.write_text(conv_stack_yaml(layers))
+            ms = simulate(load_layers_yaml(path), device, record_trace=False).time_ms
+            lines.append(f"| {layers} | {measured:g} | {ms:.3g} | {ms / measured - 1:+.1%} |")
+    return lines
+
+
 TABLES = {"edge_tpu_like": CORAL_USB, "hexagon_like": HEXAGON}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("export", "table", "fit"))
+    parser.add_argument("action", choices=("export", "table", "fit", "host-rate", "conv-stack"))
     parser.add_argument("--models", default=str(ROOT / "benchmarks" / ".models"))
     parser.add_argument("--device", default="edge_tpu_like", choices=sorted(TABLES))
     parser.add_argument("networks", nargs="*", help="export only these networks (default: every table's)")
@@ -167,6 +210,9 @@ def main() -> int:
         return 0
     figures = TABLES[args.device]
     device = load_device(args.device)
+    if args.action in ("host-rate", "conv-stack"):
+        print("\n".join((host_rate if args.action == "host-rate" else conv_stack)(device)))
+        return 0
     print("\n".join(table(figures, device) if args.action == "table" else fit(figures, device)))
     return 0
 

@@ -58,6 +58,16 @@ CORAL_USB = (
     Figure("efficientnet_edgetpu_l", "EfficientNet-EdgeTpu-L", 300, 21.3, CORAL_MODELS),
 )
 
+# The same table's "Desktop CPU" column: the whole model in TFLite on the host CPU alone, in ms. It measures
+# the host that runs what the Edge TPU does not (``bench_published.py host-rate``). The EfficientNet rows are
+# left out: their desktop times (5431 and 8469 ms) are 8x the same table's embedded-CPU times, an anomaly.
+CORAL_DESKTOP_CPU_MS = {
+    "mobilenet_v1": 53.0, "mobilenet_v2": 51.0, "ssd_mobilenet_v1_300": 109.0, "ssd_mobilenet_v2_300": 106.0,
+    "inception_v1": 90.0, "inception_v4_299": 700.0, "inception_resnet_v2_299": 753.0,
+    "resnet50_v1_299": 484.0, "resnet50_v2_299": 557.0, "resnet152_v2_299": 1823.0, "densenet121": 380.0,
+    "squeezenet": 55.0, "vgg16": 867.0, "vgg19": 1060.0, "deeplab_v3_mnv2_513": 394.0, "unet_mnv2_128": 27.7,
+}
+
 
 AI_HUB = "Qualcomm AI Hub perf.yaml, Samsung Galaxy S23 (Snapdragon 8 Gen 2), w8a8, TFLite runtime"
 
@@ -73,3 +83,24 @@ HEXAGON = (
     Figure("squeezenet_1_1", "SqueezeNet-1.1", 224, 0.192, f"{AI_HUB}, squeezenet1_1 @ v0.37.1", fit=True),
     Figure("densenet121", "DenseNet-121", 224, 2.311, f"{AI_HUB}, densenet121 @ v0.28.0"),
 )
+
+
+# A third-party measurement of the USB Accelerator, held back from every fit: iwatake2222/EdgeTPU_Analysis
+# (github, June 2019; Ops/model_generator_conv.py, Result.xlsx sheet "Ops_conv", host setting "10W", column
+# "EdgeTPU", beside "EdgeTPU (USB2.0)"): a 2x2x3 uint8 input zero-padded to 128x128x3, then N convolutions
+# of 32 7x7 filters ("same", ReLU), then a 1x1 conv of stride 128; mean time of 10 inferences through the
+# Python BasicEngine, in ms. Its compiler (1.0) reports 5.01 MiB available for parameters (50 KiB a layer),
+# and parameters off chip from 75 layers on (1.06 MiB; 11.85 MiB at 300).
+CONV_STACK_SOURCE = "github.com/iwatake2222/EdgeTPU_Analysis Result.xlsx, Ops_conv, EdgeTPU (USB 3.0)"
+CONV_STACK_MS = {10: 7.817, 25: 20.131, 50: 40.732, 75: 61.602, 100: 82.663, 150: 124.426, 200: 166.020,
+                 250: 207.570, 300: 249.115}
+
+
+def conv_stack_yaml(layers: int) -> str:
+    """The measured conv stack of ``layers`` 7x7 convolutions as an hwsim layer file (see CONV_STACK_MS)."""
+    convs = "".join(f"  - {{name: c{i}, op: conv2d, out_channels: 32, kernel: [7, 7], padding: same, "
+                    "activation: relu}\n" for i in range(layers))
+    return (f"schema_version: 1\nname: conv_stack_{layers}\ninput: {{shape: [1, 2, 2, 3], dtype: int8}}\n"
+            "layers:\n  - {name: pad, op: pad, padding: [63, 63, 63, 63]}\n" + convs +
+            "  - {name: out, op: conv2d, out_channels: 1, kernel: [1, 1], stride: [128, 128], "
+            "padding: valid}\n")

@@ -305,44 +305,47 @@ def ssd_mobilenet(version: int, size: int = 300, classes: int = 91) -> tf.keras.
 
 
 def deeplab_v3_mobilenet_v2(size: int = 513, classes: int = 21) -> tf.keras.Model:
-    """DeepLab v3 on MobileNetV2 (output stride 16): the last stride-2 stage dilated, image pooling + 1x1
-    ASPP of depth 256, 1x1 logits, bilinear resize to the input, arg max (DeepLab's mobilenet_v2 variant)."""
+    """DeepLab v3 on MobileNetV2 (output stride 16), op for op as Coral's deeplabv3_mnv2_pascal_quant.tflite
+    (google-coral/edgetpu test_data): the last stride-2 stage at stride 1, its later depthwise convolutions at
+    dilation 2 (TF's mobilenet ``output_stride`` rule: the layer that would have strided keeps rate 1), an
+    image-pooling branch (33x33 average pool, 1x1 conv, bilinear resize back) beside a 1x1 branch of depth
+    256, a 1x1 projection, 1x1 logits, DeepLab's resize of the logits to their own size, the bilinear resize
+    to the input and the arg max; every resize with align_corners, as TF1 DeepLab exports them."""
     inp = _input(size)
     x = _conv(inp, 32, 3, 2, activation="relu6")
-    # MobileNetV2 bottlenecks (t, c, n, s) with the 1/32 stage at stride 1, dilation 2
     dilation = 1
     for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
                        (6, 160, 3, 2), (6, 320, 1, 1)):
-        if s == 2 and c == 160:
-            s, dilation = 1, 2
         for i in range(n):
+            stride, rate = (s if i == 0 else 1), dilation
+            if c == 160 and i == 0:
+                stride, dilation = 1, 2
             y = x
             if t != 1:
                 y = _conv(y, x.shape[-1] * t, 1, activation="relu6")
-            y = L.DepthwiseConv2D(3, s if i == 0 else 1, padding="same", dilation_rate=dilation,
-                                  use_bias=False)(y)
+            y = L.DepthwiseConv2D(3, stride, padding="same", dilation_rate=rate, use_bias=False)(y)
             y = L.Activation("relu6")(L.BatchNormalization()(y))
             y = _conv(y, c, 1, activation=None)
             x = L.Add()([x, y]) if i > 0 else y
     h, w = x.shape[1], x.shape[2]
-    pool = L.GlobalAveragePooling2D(keepdims=True)(x)
+    pool = L.AveragePooling2D((h, w))(x)
     pool = _Resize((h, w))(_conv(pool, 256, 1))
     x = L.Concatenate()([pool, _conv(x, 256, 1)])
     x = _conv(x, 256, 1)
     x = L.Conv2D(classes, 1)(x)
-    x = _Resize((size, size))(x)
+    x = _Resize((size, size))(_Resize((h, w))(x))
     return tf.keras.Model(inp, _ArgMax()(x), name="deeplab_v3_mnv2")
 
 
 class _Resize(L.Layer):
-    """tf.image.resize (bilinear), which converts to one TFLite RESIZE_BILINEAR op."""
+    """tf.compat.v1.image.resize_bilinear with align_corners, one TFLite RESIZE_BILINEAR op."""
 
     def __init__(self, size, **kwargs):
         super().__init__(**kwargs)
         self.size = size
 
     def call(self, x):
-        return tf.image.resize(x, self.size, method="bilinear")
+        return tf.compat.v1.image.resize_bilinear(x, self.size, align_corners=True)
 
 
 class _ArgMax(L.Layer):

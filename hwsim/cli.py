@@ -14,6 +14,7 @@ import argparse
 import gc
 import os
 import sys
+import time
 import warnings
 
 from hwsim import __version__
@@ -151,6 +152,22 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warmup(args: argparse.Namespace) -> int:
+    from hwsim.numerics import jit_cache, warmup
+
+    t0 = time.perf_counter()
+    todo = warmup.missing() if jit_cache.cache_folder() is not None else []
+    processes = warmup.start(quiet=False)
+    warmup.wait(processes)
+    if any(p.returncode for p in processes):
+        print("hwsim: warning: a warm-up process failed (above); those kernels compile on first use")
+        return 1
+    where = jit_cache.cache_folder() or "NUMBA_CACHE_DIR (not warmed: hwsim's cache is off)"
+    print(f"{len(todo)} of {len(warmup.DEFAULT_RUN)} kernel signatures compiled in "
+          f"{time.perf_counter() - t0:.1f} s into {where}")
+    return 0
+
+
 def _plot(args: argparse.Namespace) -> int:
     from hwsim.experiment import plot_results
     from hwsim.experiment.spec import PLOTS
@@ -182,7 +199,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{prog + ': ' if prog else ''}{message} (see '{self.prog} --help')")
 
 
-_OWN_COMMANDS = ("list", "infer", "verify", "bench", "simulate", "run", "plot")
+_OWN_COMMANDS = ("list", "infer", "verify", "bench", "simulate", "run", "plot", "warmup")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -278,6 +295,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--max-points", type=positive_int, default=None,
                    help="refuse sweeps with more points than this (default 10000; counted before expansion)")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("warmup", help="compile the kernels the default experiment needs into the shared "
+                       "cache now (hwsim run does it in the background)")
+    p.set_defaults(func=_warmup)
 
     p = sub.add_parser("plot",
                        help="redraw an experiment's figures and report from its results, without rerunning")

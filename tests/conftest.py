@@ -15,6 +15,8 @@ settings.register_profile("dev", max_examples=60, deadline=None, suppress_health
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 # Tests compute every result, and leave the user's cache alone (tests of the cache itself turn it on).
 os.environ["HWSIM_CACHE"] = "off"
+# No background kernel compiles from the experiments the tests run (tests of the warm-up turn it on).
+os.environ["HWSIM_WARMUP"] = "off"
 
 
 @pytest.fixture

@@ -68,7 +68,7 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
 def _run_points(spec, path: Path, points, table, folder: Path, jobs: int, executor: str,
                 scheduler: str | None, limit: int | None, out) -> None:
     from hwsim.experiment.progress import Progress
-    from hwsim.experiment.runner import run_all
+    from hwsim.experiment.runner import accuracy_wanted, run_all
 
     table.adopt({p.legacy_run_id: p.run_id for p in points})
     missing = [p for p in points if p.run_id not in table.rows]
@@ -79,6 +79,10 @@ def _run_points(spec, path: Path, points, table, folder: Path, jobs: int, execut
     print(f"{spec.name}: {len(points)} points, {len(points) - len(missing)} already done, running "
           f"{len(todo)} ({how}) -> {folder}", file=out)
     t0 = time.perf_counter()
+    if todo and executor == "local" and jobs == 1 and accuracy_wanted(spec.metrics):
+        from hwsim.numerics import warmup
+
+        warmup.start()  # the kernels compile on the other core(s) while the first points build and simulate
     bar = Progress(len(todo))
     try:
         for row in run_all(todo, jobs=jobs, executor=executor, scheduler=scheduler):

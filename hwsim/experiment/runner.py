@@ -304,7 +304,7 @@ def _check_columns(metrics: tuple[str, ...], scores: dict) -> None:
                               f"(no {column})")
 
 
-def _accuracy_wanted(metrics) -> bool:
+def accuracy_wanted(metrics) -> bool:
     return bool(set(metrics) & {"accuracy", "top5", "agreement", "mse", "sqnr", "overflow"})
 
 
@@ -320,7 +320,7 @@ def _quantized_point(spec: RunSpec, workload, row: ResultRow) -> tuple:
     qm = _quantized(spec, workload, calib)
     counted = None
     order = spec.run.accumulation_order
-    if _accuracy_wanted(spec.metrics) and "verify" not in spec.metrics:
+    if accuracy_wanted(spec.metrics) and "verify" not in spec.metrics:
         def measure():
             rep = evaluate(with_accumulation_order(qm, order), x, y, per_layer=False)
             return rep.samples, {"samples": rep.samples, "float_top1": rep.float_top1,
@@ -342,7 +342,7 @@ def _as_quantized_point(spec: RunSpec, workload, row: ResultRow) -> tuple:
     semantics = spec.recipe.semantics if "recipe.semantics" in spec.axes else default_semantics(graph)
     row.recipe, row.semantics, row.quantization = "(as quantized)", semantics, AS_QUANTIZED
     counted = None
-    if _accuracy_wanted(spec.metrics):
+    if accuracy_wanted(spec.metrics):
         from hwsim.accuracy.quantized import evaluate_quantized
 
         _, x, y = _data(workload, spec.evaluation)

@@ -13,9 +13,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from hwsim.devices.model import Device, load_device
+from hwsim.errors import ConfigError
 from hwsim.llm.config import LMSpec
 from hwsim.llm.graphs import Precision, decode_graph, prefill_graph
-from hwsim.schedule.mapper import tensor_bytes
+from hwsim.schedule.mapper import precision_of, tensor_bytes
+from hwsim.workload.opdefs import MAC_OPS, schedule_kind
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ def lm_cost(spec: LMSpec, device: Device | str, prec: Precision = Precision(), *
     model = EnergyModel.for_device(device, energy.get("table") or DEFAULT_ENERGY_MODEL,
                                    node_nm=energy.get("node_nm"), voltage_v=energy.get("voltage_v"))
     pre_graph, dec_graph = prefill_graph(spec, prefill_tokens, prec), decode_graph(spec, kv_len, prec)
+    for phase, graph in (("prefill", pre_graph), ("decode", dec_graph)):
+        _check_mac_pairs(phase, graph, device)
     pre, dec = (simulate(g, device, record_trace=False) for g in (pre_graph, dec_graph))  # no peak power
     pre_e, dec_e = account(pre, model), account(dec, model)
     w_bytes, kv_bytes = bytes_per_token(dec_graph)
@@ -96,3 +100,18 @@ def lm_cost(spec: LMSpec, device: Device | str, prec: Precision = Precision(), *
                   dec.time_ms, 1e3 / dec.time_ms, pre_e.total_pj / 1e6, dec_e.total_pj / 1e6, w_bytes,
                   kv_bytes, bandwidth / 1e9, bandwidth / (w_bytes + kv_bytes), dram / dec_e.total_pj,
                   model.describe())
+
+
+def _check_mac_pairs(phase: str, graph, device: Device) -> None:
+    """Refuse, before minutes of simulation, a graph whose products the device's MAC array cannot take
+    (a float16 KV cache needs 16x16 products; the energy table would refuse them after the simulation)."""
+    array = device.spec.mac_array.name
+    for op in graph.ops:
+        kind = schedule_kind(op.kind)
+        if kind in MAC_OPS and device.unit_for(kind) == array:
+            w_bits, a_bits, _ = precision_of(graph, op)
+            try:
+                device.precision(w_bits, a_bits)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc} (needed by the {phase} op {op.name!r}; a recipe with 8-bit "
+                                  f"activations and KV cache fits an 8-bit array)") from None

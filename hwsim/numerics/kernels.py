@@ -468,3 +468,6 @@ def unpack_int4(packed, count, signed):
         nibble = (np.int64(packed[i // 2]) >> (4 * (i % 2))) & 0xF
         out[i] = nibble - 16 if signed and nibble >= 8 else nibble
     return out
+
+
+jit_cache.adopt(globals())  # every kernel above: hwsim's checked cache (see jit_cache)

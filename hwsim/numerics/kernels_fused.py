@@ -130,9 +130,11 @@ def gemm_requantize(
                     acc, mult, sh, sc, zero_point, qmin, qmax, kind, flat_out[start : start + count], 0, count
                 )
             continue
-        # this panel's channels as views that start at 0 (indices from 0 let the row loops vectorise)
-        pcorr, pzw = correction[n0:n1], w_zp[n0:n1]
-        pmult, psh, psc = multiplier[n0:n1], shift[n0:n1], scale[n0:n1]
+        # this panel's channels as views that start at 0 (indices from 0 let the row loops vectorise); with
+        # group 1 the repeated arrays are plain copies, writable like the grouped path's, so both paths call
+        # requantize_span with one type signature (one compilation less; callers pass read-only arrays)
+        pcorr, pzw = corr[n0:n1], zw[n0:n1]
+        pmult, psh, psc = mult[n0:n1], sh[n0:n1], sc[n0:n1]
         split = min(max(tail_start - n0, 0), n1 - n0)
         acc = np.empty(n1 - n0, correction.dtype)
         for i in range(r1 - r0):
@@ -227,3 +229,6 @@ def depthwise_requantize(
                 out_w * out_c,
             )
     return out
+
+
+jit_cache.adopt(globals())  # every kernel above: hwsim's checked cache (see jit_cache)

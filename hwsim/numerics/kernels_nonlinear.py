@@ -154,3 +154,6 @@ def tanh_int16(x, multiplier, shift, table):
         result = result - (1 << 23) + (1 << 7) if v >= 0 else -result + (1 << 23) + (1 << 7) - 1
         out[i] = _wrap16(result >> 8)
     return out.reshape(x.shape)
+
+
+jit_cache.adopt(globals())  # every kernel above: hwsim's checked cache (see jit_cache)

@@ -428,3 +428,6 @@ def _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out):
     for o in range(channels):
         total += count[o]
     return total
+
+
+jit_cache.adopt(globals())  # every kernel above: hwsim's checked cache (see jit_cache)

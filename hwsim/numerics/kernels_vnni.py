@@ -207,3 +207,6 @@ def gemm_requantize_vnni(
             _requantize_span(acc, mult, sh, sc, zero_point, qmin, qmax, kind, dst_row, 0, split)
             _requantize_span(acc, mult, sh, sc, zero_point, qmin, qmax, tail_kind, dst_row, split, n1 - n0)
     return out
+
+
+jit_cache.adopt(globals())  # every kernel above: hwsim's checked cache (see jit_cache)

@@ -4,11 +4,17 @@ weights stay on chip, and what crosses USB each inference (``performance_model: 
 It follows what Coral documents of the Edge TPU Compiler (version 16) and its runtime; the timed tiles of
 each Edge TPU layer are hwsim's own (:func:`hwsim.schedule.mapper.plan_op`), played by the same simulator:
 
-* **One Edge TPU segment.** The compiler maps ops to the Edge TPU in graph order until the first op it
-  does not support; that op and every later one run on the host CPU, "even if supported operations occur
-  later" (Coral, "TensorFlow models on the Edge TPU", model requirements). The Edge TPU supports the ops
-  listed by the device's MAC array and on-chip vector units; the host is the vector unit marked
-  ``on_host`` (its work is timed, its energy and area are not the device's).
+* **One Edge TPU segment.** The compiler maps ops to the Edge TPU until the first op it does not
+  support; that op and every op after it run on the host CPU, "even if supported operations occur later"
+  (Coral, "TensorFlow models on the Edge TPU", model requirements). "After" is in the data flow, not in the
+  file's op order: Coral's own compiled DeepLab v3 (``deeplabv3_mnv2_pascal_quant_edgetpu.tflite``,
+  google-coral/edgetpu test_data) runs the 1x1 convolution that follows its first unmapped op in the file
+  but does not read it on the Edge TPU (the segment's second output). So the host runs the ops that are not
+  supported and every op that reads, directly or not, what one of them wrote. The Edge TPU supports the ops
+  listed by the device's MAC array and on-chip vector units, except a bilinear resize with
+  ``align_corners`` (:func:`unmapped_reason`); the host is the vector unit marked ``on_host``: its work is
+  timed (elements at its lanes, MACs at its ``macs_per_lane_per_cycle``), its energy and area are not the
+  device's.
 * **Feature maps first, then parameters.** On-chip memory holds the feature maps; the compiler reserves
   room for them before it caches parameters, so the "on-chip memory available for caching model
   parameters" it reports shrinks as feature maps grow (8 MiB less 1.75 MiB for ResNet-50 at 224x224 in a
@@ -47,18 +53,18 @@ from hwsim.schedule.mapper import (
     vector_passes,
 )
 from hwsim.workload.graph import Graph, Op
-from hwsim.workload.opdefs import schedule_kind
+from hwsim.workload.opdefs import mac_count, schedule_kind
 
 
 def plan_edgetpu(graph: Graph, device: Device) -> list[LayerPlan]:
     """Layer plans of ``graph`` as the Edge TPU compiler would place it on ``device`` (module docstring)."""
     host = host_unit(device)
-    split = edgetpu_segment_end(graph, device)
+    on_host = host_ops(graph, device)
     tpu = edgetpu_segment(graph, device)
     placed = cache_parameters(tpu, device)
     homes = assign_homes(tpu, placed)
     plans = [plan_op(tpu, op, placed, homes) for op in tpu.ops]
-    plans += [host_plan(graph, op, device, host) for op in graph.ops[split:]]
+    plans += [host_plan(graph, op, device, host, on_host[op.name]) for op in graph.ops if op.name in on_host]
     head = overhead_plan(device)
     return ([head] if head else []) + plans
 
@@ -73,21 +79,52 @@ def host_unit(device: Device) -> str:
     return hosts[0]
 
 
-def edgetpu_segment_end(graph: Graph, device: Device) -> int:
-    """Index of the first op the Edge TPU does not run (``len(graph.ops)`` when it runs them all)."""
-    host = host_unit(device)
-    for i, op in enumerate(graph.ops):
-        if op.kind not in VIEW_OPS and device.unit_for(schedule_kind(op.kind)) == host:
-            return i
-    return len(graph.ops)
+# The Edge TPU Compiler's message for a bilinear resize it leaves to the CPU (google-coral/edgetpu#63).
+IMPRECISE_RESIZE = "Image-interpolation layer won't run precisely enough on Edge TPU"
+AFTER_UNMAPPED = "reads the output of an op the Edge TPU does not run (one Edge TPU segment)"
+
+
+def unmapped_reason(op: Op, device: Device) -> str:
+    """Why the compiler leaves ``op`` itself to the CPU, or "" when the Edge TPU runs it.
+
+    An op no Edge TPU unit lists is not supported. A bilinear resize is refused when the compiler judges
+    its interpolation imprecise on the Edge TPU; Coral documents that this depends on the sizes without
+    giving the rule (supported-operations table), and its compiler says so in the message above. Coral's
+    compiled DeepLab v3 leaves all three of its resizes to the CPU (1x1 to 33x33, 33x33 to itself, 33x33 to
+    513x513); all have ``align_corners``, which is what sets them apart from the 64x64 to 128x128 upsampling
+    the compiler maps in google-coral/edgetpu#31. So ``align_corners`` is the condition here: an
+    assumption that fits those two published cases, not Coral's rule.
+    """
+    if op.kind in VIEW_OPS:
+        return ""
+    if device.unit_for(schedule_kind(op.kind)) == host_unit(device):
+        return "not among the Edge TPU's supported operations"
+    if op.kind == "resize_bilinear" and op.attrs.get("align_corners"):
+        return IMPRECISE_RESIZE
+    return ""
+
+
+def host_ops(graph: Graph, device: Device) -> dict[str, str]:
+    """The ops the host runs, by name in graph order, each with its reason: those the Edge TPU does not run
+    and every op that reads (through any chain of ops) what one of them wrote."""
+    tainted: set[str] = set()
+    out: dict[str, str] = {}
+    for op in graph.ops:
+        reason = unmapped_reason(op, device)
+        if not reason and any(n in tainted for n in op.inputs if n):
+            reason = AFTER_UNMAPPED
+        if reason:
+            out[op.name] = reason
+            tainted.update(op.outputs)
+    return out
 
 
 def edgetpu_segment(graph: Graph, device: Device) -> Graph:
     """The Edge TPU segment as a graph: its outputs are the graph's and whatever the host segment reads."""
-    split = edgetpu_segment_end(graph, device)
-    ops, later = graph.ops[:split], graph.ops[split:]
+    later = host_ops(graph, device)
+    ops = [op for op in graph.ops if op.name not in later]
     produced = {n for op in ops for n in op.outputs}
-    read_later = {n for op in later for n in op.inputs if n}
+    read_later = {n for op in graph.ops if op.name in later for n in op.inputs if n}
     outputs = [n for n in graph.tensors if n in produced and (n in read_later or n in graph.outputs)]
     return Graph(graph.tensors, ops, list(graph.inputs), outputs, graph.source, graph.format)
 
@@ -127,8 +164,9 @@ def _with_cache(device: Device, index: int, nbytes: int) -> Device:
     return Device(dataclasses.replace(device.spec, memories=memories), device.path)
 
 
-def host_plan(graph: Graph, op: Op, device: Device, host: str) -> LayerPlan:
-    """One op on the host CPU: its elements at the host unit's lanes per device cycle, no device traffic.
+def host_plan(graph: Graph, op: Op, device: Device, host: str, reason: str = "") -> LayerPlan:
+    """One op on the host CPU: its elements at the host unit's lanes per device cycle, or its MACs at
+    ``lanes x macs_per_lane_per_cycle`` when it has more; no device traffic. ``reason`` says why it is there.
 
     The host's energy is not the device's, so the plan has no action counts.
     """
@@ -139,6 +177,9 @@ def host_plan(graph: Graph, op: Op, device: Device, host: str) -> LayerPlan:
     elems_in = sum(tensor_elems(graph.tensors[n]) for n in acts)
     elems_out = sum(tensor_elems(graph.tensors[n]) for n in op.outputs)
     lanes = max(1, unit.vector_bits // 8) * unit.count
-    cycles = max(1, math.ceil(max(elems_in, elems_out * vector_passes(op, elems_in, elems_out)) / lanes))
-    return LayerPlan(op.name, op.kind, host, 0, "", cycles, [Tile(cycles, 0)],
-                     Mapping(unit=host, loop_order="elements", tile={"elements": elems_out}), ActionCounts())
+    macs = mac_count(graph, op)
+    cycles = max(1, math.ceil(max(elems_in, elems_out * vector_passes(op, elems_in, elems_out)) / lanes),
+                 math.ceil(macs / (lanes * unit.macs_per_lane_per_cycle)))
+    return LayerPlan(op.name, op.kind, host, macs, "", cycles, [Tile(cycles, 0)],
+                     Mapping(unit=host, loop_order="elements", tile={"elements": elems_out}, reason=reason),
+                     ActionCounts())

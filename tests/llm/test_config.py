@@ -71,3 +71,8 @@ def test_cli_errors_exit_2(capsys):
     assert "is neither a file nor a language model" in capsys.readouterr().err
     assert main(["llm", "stdlib_lm", "--device", "hexagon_like", "--recipe", "int8_w_per_channel"]) == 2
     assert "activations.dynamic: LM activations take a scale per token" in capsys.readouterr().err
+    # refused before simulating (it used to fail in the energy table after minutes of Ethos-U encoding)
+    assert main(["llm", "llama_3_2_1b", "--device", "ethos_u85_256_like"]) == 2
+    err = capsys.readouterr().err
+    assert "no operand pair covers 16-bit weights x 16-bit activations" in err
+    assert "needed by the prefill op 'layers.0.scores'" in err

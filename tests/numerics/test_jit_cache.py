@@ -1,8 +1,11 @@
-"""Compiled kernels persist across processes: hwsim's cache folder, its fallbacks, and real cache hits in a
-fresh process for a parallel kernel and for the AVX-512 VNNI intrinsic kernel, keyed by the target CPU."""
+"""Compiled kernels persist across processes: hwsim's cache folder (named by the sources' content, so a copy
+of the package at another path finds it), its fallbacks, corrupt files compiled again, and real cache hits
+in a fresh process for a parallel kernel and for the AVX-512 VNNI intrinsic kernel, keyed by the target
+CPU."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,28 +21,42 @@ ROOT = Path(__file__).resolve().parents[2]
 # and built on an LLVM intrinsic, needs an AVX-512 VNNI CPU); prints each one's cache hits and misses.
 _PROBE = """
 import json, sys
+from importlib import import_module
 from numba import types
-from hwsim.numerics import kernels, kernels_vnni
 i64, u8, i8 = types.int64, types.uint8[:, ::1], types.int8[:, ::1]
-signatures = {"wrap32": (kernels.wrap32, (i64,)),
-              "dot_vnni": (kernels_vnni.dot_vnni, (u8, i64, i8, i64, i64, i64))}
+signatures = {"wrap32": ("kernels", (i64,)), "dot_vnni": ("kernels_vnni", (u8, i64, i8, i64, i64, i64))}
 stats = {}
 for name in sys.argv[1:]:
-    kernel, sig = signatures[name]
+    module, sig = signatures[name]
+    kernel = getattr(import_module("hwsim.numerics." + module), name)
     kernel.compile(sig)
     stats[name] = [sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values())]
 print(json.dumps(stats))
 """
 
 
-def _probe(cache: Path, cpu: str, *names: str) -> dict:
-    """Run the probe for ``cpu`` (its LLVM name; its own default features, not the host's)."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT), NUMBA_CPU_NAME=cpu,
-               NUMBA_CPU_FEATURES="")
-    run = subprocess.run([sys.executable, "-c", _PROBE, *names], env=env, cwd=ROOT, capture_output=True,
-                         text=True)
+def _fresh_env(home: Path, package_root: Path = ROOT, **extra: str) -> dict:
+    """A fresh user's environment: home ``home``, no cache folder chosen, hwsim imported from
+    ``package_root``."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_CACHE_DIR", "HWSIM_CACHE_DIR", "XDG_CACHE_HOME", "NUMBA_CPU_NAME",
+                        "NUMBA_CPU_FEATURES")}
+    return dict(env, HOME=str(home), PYTHONPATH=str(package_root), **extra)
+
+
+def _probe(home: Path, cpu: str | None, *names: str, package_root: Path = ROOT) -> dict:
+    """Run the probe for ``cpu`` (its LLVM name; its own default features, not the host's; None: the host)."""
+    extra = {} if cpu is None else {"NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": ""}
+    run = subprocess.run([sys.executable, "-c", _PROBE, *names], env=_fresh_env(home, package_root, **extra),
+                         cwd=home, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout)
+
+
+def _package_copy(to: Path) -> Path:
+    """A copy of hwsim's sources at another path (a second clone or venv), without compiled files."""
+    shutil.copytree(ROOT / "hwsim", to / "hwsim", ignore=shutil.ignore_patterns("__pycache__"))
+    return to
 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled with the JIT off")
@@ -50,7 +67,41 @@ def test_fresh_process_loads_kernels_compiled_by_another(tmp_path):
     assert _probe(tmp_path, vnni_cpu, *names) == {name: [0, 1] for name in names}
     assert _probe(tmp_path, vnni_cpu, *names) == {name: [1, 0] for name in names}
     assert _probe(tmp_path, "x86-64", "wrap32") == {"wrap32": [0, 1]}
-    assert any(tmp_path.rglob("kernels_vnni.dot_vnni-*.nbc"))
+    assert any((tmp_path / ".cache" / "hwsim" / "numba").rglob("kernels_vnni.dot_vnni-*.nbc"))
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled with the JIT off")
+def test_a_copy_of_the_package_elsewhere_loads_the_kernels_the_first_compiled(tmp_path):
+    """The fresh-venv case: a second process imports hwsim from a copy of its sources at another path (a
+    second clone, another venv), with no NUMBA_CACHE_DIR, and loads what the first compiled into
+    ~/.cache/hwsim. A copy with an edited kernel source compiles anew (it cannot load stale code)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    assert _probe(home, None, "wrap32") == {"wrap32": [0, 1]}
+    copy = _package_copy(tmp_path / "clone")
+    assert _probe(home, None, "wrap32", package_root=copy) == {"wrap32": [1, 0]}
+    edited = _package_copy(tmp_path / "edited")
+    with open(edited / "hwsim" / "numerics" / "kernels_nonlinear.py", "a") as f:
+        f.write("\n# an edit\n")
+    assert _probe(home, None, "wrap32", package_root=edited) == {"wrap32": [0, 1]}
+    assert len(list((home / ".cache" / "hwsim" / "numba").glob("*/*"))) == 2  # one folder per source hash
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled with the JIT off")
+def test_a_corrupt_cache_file_is_compiled_again(tmp_path):
+    """A data file with one byte flipped, or a truncated index, is a miss: the kernel compiles as if
+    nothing were cached, and the rewritten entry is a hit for the next process."""
+    assert _probe(tmp_path, None, "wrap32") == {"wrap32": [0, 1]}
+    folder = next((tmp_path / ".cache" / "hwsim" / "numba").glob("*/*"))
+    data = next(folder.glob("kernels.wrap32-*.nbc"))
+    blob = bytearray(data.read_bytes())
+    blob[len(blob) // 2] ^= 0x40
+    data.write_bytes(bytes(blob))
+    assert _probe(tmp_path, None, "wrap32") == {"wrap32": [0, 1]}
+    assert _probe(tmp_path, None, "wrap32") == {"wrap32": [1, 0]}
+    index = next(folder.glob("kernels.wrap32-*.nbi"))
+    index.write_bytes(index.read_bytes()[:-7])
+    assert _probe(tmp_path, None, "wrap32") == {"wrap32": [0, 1]}
 
 
 def test_source_hash_follows_every_kernel_source(tmp_path):
@@ -76,17 +127,19 @@ def test_unwritable_folders_are_skipped(tmp_path):
 
 
 def test_folder_is_hwsims_unless_the_user_chose_one(tmp_path):
-    """Without NUMBA_CACHE_DIR the kernels go to the package's __pycache__/numba-<hash> (or the first writable
-    fallback); with it, there."""
-    probe = "import hwsim.numerics.kernels, numba; print(numba.config.CACHE_DIR)"
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
-    env["PYTHONPATH"] = str(ROOT)
-    default = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
-                             check=True)
-    folders = jit_cache.candidates(jit_cache.source_hash())
-    assert folders[0] == ROOT / "hwsim" / "numerics" / "__pycache__" / f"numba-{jit_cache.source_hash()}"
-    assert default.stdout.strip() == str(jit_cache.first_writable(folders))  # the package's, if writable
-    env["NUMBA_CACHE_DIR"] = str(tmp_path)
-    chosen = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
-                            check=True)
-    assert chosen.stdout.strip() == str(tmp_path)
+    """Without NUMBA_CACHE_DIR every kernel's cache is ~/.cache/hwsim/numba/<python>-<numba>/<hash> (under
+    $XDG_CACHE_HOME or $HWSIM_CACHE_DIR when set), with checked files; with it, numba's own under it."""
+    probe = ("from hwsim.numerics import kernels as k; "
+             "print(k.wrap32._cache.cache_path, type(k.fit._cache).__name__)")
+    versions = f"py{sys.version_info[0]}{sys.version_info[1]}-numba{numba.__version__}"
+    tag = jit_cache.source_hash()[:16]
+    cases = [({}, tmp_path / ".cache" / "hwsim", "KernelCache"),
+             ({"XDG_CACHE_HOME": str(tmp_path / "x")}, tmp_path / "x" / "hwsim", "KernelCache"),
+             ({"HWSIM_CACHE_DIR": str(tmp_path / "h")}, tmp_path / "h", "KernelCache")]
+    cases = [(extra, root / "numba" / versions / tag, cache) for extra, root, cache in cases]
+    for extra, folder, cache in [*cases, ({"NUMBA_CACHE_DIR": str(tmp_path / "n")}, tmp_path / "n",
+                                          "FunctionCache")]:
+        run = subprocess.run([sys.executable, "-c", probe], env=_fresh_env(tmp_path, **extra),
+                             capture_output=True, text=True, check=True)
+        path, kind = run.stdout.split()
+        assert Path(path).is_relative_to(folder) and kind == cache, (extra, run.stdout)

@@ -12,8 +12,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-#: not run again: they read the kernels' source (rules) or test numba's compiled-code cache, not arithmetic
-JIT_INDEPENDENT = {Path(__file__).name, "test_kernel_rules.py", "test_jit_cache.py"}
+#: not run again: they read the kernels' source (rules), test numba's compiled-code cache or its warm-up
+#: (which runs its one JIT-free check itself), not arithmetic
+JIT_INDEPENDENT = {Path(__file__).name, "test_kernel_rules.py", "test_jit_cache.py", "test_warmup.py"}
 
 
 def test_numerics_suite_passes_with_jit_disabled():

@@ -81,7 +81,7 @@ class _Builder:
             t = self.graph.tensors[name]
             data = None if t.data is None else np.asarray(t.data)
             if data is None and t.role == "weight":
-                data = StandInWeights(name, tuple(int(d or 1) for d in t.shape),
+                data = StandInWeights(tuple(int(d or 1) for d in t.shape),
                                       int(t.bits) if t.bits else int(t.dtype.itemsize) * 8)
             self.tensors[name] = VTensor(name, as_nhwc(t.shape), _bits(self.graph, name), data)
         return self.tensors[name]
@@ -159,35 +159,55 @@ class _Builder:
         return ifm, ifm2
 
 
+#: Stand-in codes repeat every this many output channels. A depth slice's stream then depends only on where
+#: it starts modulo the period (and its depth and core), and a slice deeper than a multiple of the period
+#: that its OFM blocks tile sends that multiple's stream over and over: the encoder runs on one period, so
+#: a 1B-parameter model's LM head (262 M weights) costs seconds, not minutes. Within a stream the codes are
+#: as random as before, and the MLW codec (palette, zero runs, Golomb-Rice slices) has no way to exploit a
+#: repeat across channels, so the stand-ins compress as a non-repeating draw does.
+STAND_IN_PERIOD = 64
+
+
 @dataclass(frozen=True)
 class StandInWeights:
     """Weights for a shapes-only workload: seeded uniform codes over the full range (they compress least).
 
-    They are named by how they are made (tensor name, shape, bits), so an encoding is looked up in the weight
+    They are named by how they are made (shape, bits, period), so an encoding is looked up in the weight
     caches without making or hashing them, and made only when it must be computed: a 1B-parameter language
-    model's stand-ins are gigabytes, and their hash alone took minutes.
+    model's stand-ins are gigabytes, and their hash alone took minutes. Tensors of one shape get the same
+    codes (a language model's 16 decoder layers are encoded once), and output channels repeat every
+    ``period`` (:data:`STAND_IN_PERIOD`), which the encoder uses to encode each distinct stream once.
     """
 
-    name: str
     shape: tuple[int, ...]
     bits: int
+    period: int = STAND_IN_PERIOD
 
     @property
     def digest(self) -> bytes:
         """What the values depend on."""
-        return repr(("stand-in", self.name, self.shape, self.bits)).encode()
+        return repr(("stand-in", self.shape, self.bits, self.period)).encode()
 
     def values(self) -> np.ndarray:
         """The codes, in the narrowest integer type that holds them."""
-        return _stand_in_values(self.name, self.shape, self.bits)
+        return _stand_in_values(self.shape, self.bits, self.period)
 
 
 @lru_cache(maxsize=2)  # an op's weights are encoded several times in a row (formats, slices, buffering)
-def _stand_in_values(name: str, shape: tuple[int, ...], bits: int) -> np.ndarray:
-    rng = np.random.default_rng(zlib.crc32(name.encode()))
+def _stand_in_values(shape: tuple[int, ...], bits: int, period: int) -> np.ndarray:
+    # the output channels: the last axis of depthwise weights ([1, H, W, C]), else the first
+    axis = 3 if len(shape) == 4 and shape[0] == 1 else 0
+    drawn = list(shape)
+    drawn[axis] = min(shape[axis], period)
+    rng = np.random.default_rng(zlib.crc32(repr((shape, bits)).encode()))
     high = 1 << (bits - 1)
-    codes = rng.integers(-high, high, size=shape, dtype=np.int64)
-    out = codes.astype(np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32)
+    codes = rng.integers(-high, high, size=drawn, dtype=np.int64)
+    codes = codes.astype(np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32)
+    if drawn[axis] < shape[axis]:
+        reps = [1] * len(shape)
+        reps[axis] = -(-shape[axis] // period)
+        codes = np.tile(codes, reps)[tuple(slice(0, n) for n in shape)]
+    out = np.ascontiguousarray(codes)
     out.flags.writeable = False
     return out
 

@@ -79,26 +79,62 @@ class _Palette:
 def encode(values: np.ndarray) -> CodecResult:
     """Size of ``values`` (zero-point-corrected weights in stream order, -255..255) as Vela's MLW stream."""
     v = np.asarray(values, dtype=np.int16)
-    if v.size and (v.min() < -255 or v.max() > 255):
-        raise ValueError(f"weights must lie in [-255, 255] after the zero point (got {v.min()}..{v.max()})")
+    return encode_repeating(v[:0], 0, v)
+
+
+def encode_repeating(base: np.ndarray, repeats: int, tail: np.ndarray) -> CodecResult:
+    """:func:`encode` of ``base`` repeated ``repeats`` times then ``tail``, without building that stream.
+
+    Sections are coded independently, so a section that starts at the same offset within ``base`` (and
+    lies inside the repeats) is the same section, sized once: the stream of a weight tensor whose output
+    channels repeat costs the sections of one period, not of every channel.
+    """
+    base, tail = (np.asarray(x, dtype=np.int16) for x in (base, tail))
+    for part in (base, tail):
+        if part.size and (part.min() < -255 or part.max() > 255):
+            raise ValueError(f"weights must lie in [-255, 255] after the zero point (got {part.min()}.."
+                             f"{part.max()})")
+    body = base.size * repeats
+    total_values = body + tail.size
     bits = zeros = 0
     used = np.zeros(SYMBOLS, dtype=bool)
-    for start in range(0, v.size, SECTION_VALUES):
-        section = v[start:start + SECTION_VALUES]
-        freq = np.bincount(section + 256, minlength=SYMBOLS)
-        used |= freq > 0
-        section_bits, section_zeros = _section_bits(section, freq)
+    seen: dict[int, tuple[int, int, np.ndarray]] = {}
+    for start in range(0, total_values, SECTION_VALUES):
+        end = min(start + SECTION_VALUES, total_values)
+        offset = start % base.size if end <= body else -1
+        if offset < 0 or offset not in seen:
+            if end <= body:
+                section = _wrapped(base, start, end - start)
+            else:
+                head = _wrapped(base, start, body - start) if start < body else base[:0]
+                section = np.concatenate([head, tail[max(start - body, 0):end - body]])
+            freq = np.bincount(section + 256, minlength=SYMBOLS)
+            section_bits, section_zeros = _section_bits(section, freq)
+            if offset < 0:
+                offset = -1 - start  # not reused
+            seen[offset] = (section_bits, section_zeros, freq > 0)
+        section_bits, section_zeros, section_used = seen[offset]
+        used |= section_used
         bits += section_bits
         zeros += section_zeros
     total = -(-(bits + END_OF_STREAM_BITS) // STREAM_ALIGN_BITS) * STREAM_ALIGN_BITS
     return CodecResult(total // 8, used, zeros)
 
 
-def encode_fast(values: np.ndarray, no_palette: bool = False) -> int:
+def _wrapped(base: np.ndarray, start: int, n: int) -> np.ndarray:
+    """``n`` values of ``base`` repeated, from position ``start`` of the repeats."""
+    start %= base.size
+    if start + n <= base.size:
+        return base[start:start + n]
+    return np.tile(base, -(-(start + n) // base.size))[start:start + n]
+
+
+def encode_fast(values: np.ndarray, no_palette: bool = False, size: int | None = None) -> int:
     """Size in bytes of U85's fast-weight format: a 256-bit header, then 2, 4 or 8 bits per value.
 
     Values index a 4-entry or 16-entry table when they have that few distinct values, else are sent raw
-    (``no_palette`` forces raw, as Vela does for fast 2:4 sparse weights); padded to 32 bytes.
+    (``no_palette`` forces raw, as Vela does for fast 2:4 sparse weights); padded to 32 bytes. ``size``:
+    the stream's length when ``values`` holds only its distinct parts (a repeating stream).
     """
     v = np.asarray(values, dtype=np.int32)
     distinct = np.count_nonzero(np.bincount(v - v.min())) if v.size else 0  # values span < 1024: no sort
@@ -106,7 +142,7 @@ def encode_fast(values: np.ndarray, no_palette: bool = False) -> int:
     if distinct > 16 and v.size and v.max() - v.min() >= 256:
         raise ValueError("the fast weight format cannot hold a value range of 256 or more")
     bits_per_value = 8 if raw else 2 if distinct <= 4 else 4
-    total = FAST_HEADER_BITS + v.size * bits_per_value
+    total = FAST_HEADER_BITS + (v.size if size is None else size) * bits_per_value
     return -(-total // FAST_ALIGN_BITS) * FAST_ALIGN_BITS // 8
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -177,15 +178,16 @@ def encode_weights(op_type: str, weights, zero_points: np.ndarray | int, params:
     zp = np.atleast_1d(np.asarray(zero_points, dtype=np.int64))
     if hasattr(weights, "values") and hasattr(weights, "digest"):  # made on demand, named by their making
         digest = hashlib.blake2b(weights.digest, digest_size=16)
-        make = weights.values
+        make, period = weights.values, getattr(weights, "period", None)
     else:
         w = np.ascontiguousarray(weights)
         digest = hashlib.blake2b(w.tobytes(), digest_size=16)
         digest.update(repr((w.shape, str(w.dtype))).encode())
-        make = lambda: w  # noqa: E731
+        make, period = (lambda: w), None  # noqa: E731
     digest.update(zp.tobytes())
     slices = tuple(int(d) for d in depth_slices)
-    encoded = _encode_cached(op_type in DEPTHWISE_OPS, digest.digest(), params, slices, _Payload(make, zp))
+    payload = _Payload(make, zp, period)
+    encoded = _encode_cached(op_type in DEPTHWISE_OPS, digest.digest(), params, slices, payload)
     if encoded is None:
         raise WeightsNotSparse("the weights are not 2:4 sparse in U85 stream order")
     return encoded
@@ -212,10 +214,13 @@ def encode_scales(channels: int, params: EncodingParams, depth_slices: Sequence[
 
 
 class _Payload:
-    """Carries the arrays past the cache without taking part in its key (the weights made only on a miss)."""
+    """Carries the arrays past the cache without taking part in its key (the weights made only on a miss).
 
-    def __init__(self, make: Callable[[], np.ndarray], zero_points: np.ndarray) -> None:
-        self.make, self.zero_points = make, zero_points
+    ``period``: the weights' output channels repeat with this period (stand-ins), or None.
+    """
+
+    def __init__(self, make: Callable[[], np.ndarray], zero_points: np.ndarray, period: int | None) -> None:
+        self.make, self.zero_points, self.period = make, zero_points, period
 
     def __hash__(self) -> int:
         return 0
@@ -265,6 +270,11 @@ def _encode(depthwise: bool, params: EncodingParams, slices: tuple[int, ...],
     ranges: list[int] = []
     total_weight = total_source = zeros = sub_streams = distinct = 0
     used = np.zeros(mlw_codec.SYMBOLS, dtype=bool)
+    # Weights that repeat every `period` channels (a multiple of the cores) send the same stream for every
+    # slice that starts at the same offset in the period: encode each once (zero points are indexed by
+    # slice-local or IFM channel, the same for every such slice).
+    period = payload.period if payload.period and payload.period % params.cores == 0 else None
+    streams_seen: dict[tuple[int, int, int], tuple[int, int, int, np.ndarray | None]] = {}
     for d0, d1 in pairwise(slices):
         size = 0
         for stream in range(streams):
@@ -273,20 +283,49 @@ def _encode(depthwise: bool, params: EncodingParams, slices: tuple[int, ...],
                 if n_scales == 0:
                     continue  # a core with no channel in this slice gets no stream at all
                 size += _round_up(n_scales * SCALE_BYTES_PER_CHANNEL, ALIGN_BYTES)
-            values = _stream_values(src, zp, depthwise, params, d0, d1 - d0, stream)
-            if params.fast:
-                weight_bytes = mlw_codec.encode_fast(values, no_palette=params.sparse)
-            else:
-                res = mlw_codec.encode(values)
-                weight_bytes = res.size_bytes
-                zeros += res.zero_count
-                distinct = _distinct_count(used, res.used)
+            key = (d0 % period if period else d0, d1 - d0, stream)
+            if key not in streams_seen:
+                streams_seen[key] = _encode_stream(src, zp, depthwise, params, d0, d1 - d0, stream, period)
+            weight_bytes, n_values, n_zeros, stream_used = streams_seen[key]
+            if stream_used is not None:
+                zeros += n_zeros
+                distinct = _distinct_count(used, stream_used)
             size += weight_bytes
             total_weight += weight_bytes
-            total_source += values.size
+            total_source += n_values
             sub_streams = max(sub_streams, stream + 1)
         ranges.append(size)
     return _result(ranges, total_weight, total_source, sub_streams, distinct, zeros)
+
+
+def _encode_stream(src: np.ndarray, zp: np.ndarray, depthwise: bool, params: EncodingParams,
+                   depth_offset: int, depth: int, stream: int,
+                   period: int | None) -> tuple[int, int, int, np.ndarray | None]:
+    """One stream of one depth slice: its encoded bytes, values sent, zeros sent as runs and the values it
+    used (None in the fast format, which counts neither).
+
+    Weights whose channels repeat every ``period`` also repeat every multiple of it; a slice deeper than the
+    least multiple that an even number of OFM blocks tiles (even, for U85's serpentine over IFM blocks)
+    sends that multiple's stream over and over, then its remainder: only those two are ordered, and the
+    codec sizes the repeats without building them.
+    """
+    unit = 2 * params.ofm_block_depth * params.cores
+    period = period * unit // math.gcd(period, unit) if period else 0  # also a period of the weights
+    repeats = depth // period if period and depth > period else 0
+    if repeats:
+        base = _stream_values(src, zp, depthwise, params, depth_offset, period, stream)
+        rest = depth - repeats * period
+        tail = (_stream_values(src, zp, depthwise, params, depth_offset + repeats * period, rest, stream)
+                if rest else base[:0])
+    else:
+        base = src[:0].astype(np.int16).ravel()
+        tail = _stream_values(src, zp, depthwise, params, depth_offset, depth, stream)
+    n_values = base.size * repeats + tail.size
+    if params.fast:
+        parts = np.concatenate([base, tail])
+        return mlw_codec.encode_fast(parts, no_palette=params.sparse, size=n_values), n_values, 0, None
+    res = mlw_codec.encode_repeating(base, repeats, tail)
+    return res.size_bytes, n_values, res.zero_count, res.used
 
 
 def _result(ranges: list[int], total_weight: int, total_source: int, sub_streams: int, distinct: int,

@@ -31,8 +31,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hwsim.schedule.scalesim.prefetch import RankedBlocks
 
 ACTIVE_FRACTION_PERCENT = 50  # SCALE-Sim's active_buf_frac = 0.5, as a share of its 100 sets
 CALC_FIRST_FETCH_WORDS_PER_CYCLE = 10  # SCALE-Sim's default read bandwidth in CALC mode
@@ -153,35 +157,36 @@ class PrefetchReadBuffer:
     bandwidth_words: int
     misses: list[int] = field(default_factory=list)  # demand line of each window shift, in order
 
-    def setup(self, prefetch: np.ndarray, prefetch_elems: int, address_range: tuple[int, int]) -> None:
-        """Cut the prefetch order (valid words ``prefetch``, ``prefetch_elems`` slots with padding) into
-        sets."""
+    def configure(self, words: int, slots: int) -> None:
+        """Cut a prefetch order of ``words`` words (``slots`` with padding) into sets; the window at the
+        start."""
         active, other = _halves(self.size_words)
         self.per_set = math.ceil(self.size_words / 100)
-        self.n_sets = prefetch.size // self.per_set + 1
+        self.n_sets = words // self.per_set + 1
         self.active_sets = min(math.ceil(active / self.per_set), self.n_sets)
         self.shift_sets = min(math.ceil(other / self.per_set), self.n_sets - self.active_sets)
-        fetch_lines = math.ceil(prefetch_elems / self.bandwidth_words)
+        fetch_lines = math.ceil(slots / self.bandwidth_words)
         self.first_fetch_lines = min(math.ceil(active / self.bandwidth_words), fetch_lines)
         self.fetch_lines = math.ceil(other / self.bandwidth_words)
+        self.start = 0  # the window is the sets start, start + 1, ... (cyclically), active_sets of them
+        self.shifts = 0
+
+    def setup(self, prefetch: np.ndarray, prefetch_elems: int, address_range: tuple[int, int]) -> None:
+        """Cut the prefetch order (valid words ``prefetch``, ``prefetch_elems`` slots with padding) into
+        sets, and index its words for :meth:`consume`.
+
+        A word may be in several sets (overlapping convolution windows), so the window's words are a
+        bitmap, rebuilt on every shift, or a search of the (word, set) pairs when shifts come too often.
+        """
+        self.configure(prefetch.size, prefetch_elems)
         self.base = address_range[0]
         sink = address_range[1] - address_range[0] + 1  # where empty slots (-1) point: always a hit
         self.sink = sink
-        words = prefetch - self.base
-        sets = np.arange(words.size) // self.per_set
-        self.start = 0  # the window is the sets start, start + 1, ... (cyclically), active_sets of them
-        self.shifts = 0
-        self.words, self.sets = words, sets
-        self.set_of = self.keys = self.in_window = None
-        if not words.size or np.bincount(words).max() <= 1:
-            # each word in one set: a request hits when its set is in the window (O(1) per request)
-            self.set_of = np.zeros(sink + 1, dtype=np.int64)
-            self.set_of[words] = sets
-        else:
-            # a word in several sets (overlapping convolution windows): a bitmap of the window's words,
-            # rebuilt on every shift, or a search of the (word, set) pairs when shifts come too often
-            self.in_window = np.zeros(sink + 1, dtype=bool)
-            self._mark(True)
+        self.words = prefetch - self.base
+        self.sets = np.arange(self.words.size) // self.per_set
+        self.keys = None
+        self.in_window = np.zeros(sink + 1, dtype=bool)
+        self._mark(True)
 
     def _window_words(self) -> np.ndarray:
         p, n, start, width = self.per_set, self.n_sets, self.start, self.active_sets
@@ -195,8 +200,6 @@ class PrefetchReadBuffer:
 
     def _hits(self, idx: np.ndarray) -> np.ndarray:
         n, start, width = self.n_sets, self.start, self.active_sets
-        if self.set_of is not None:
-            return ((self.set_of[idx] - start) % n < width) | (idx == self.sink)
         if self.in_window is not None:
             return self.in_window[idx]
         base = idx * n
@@ -219,69 +222,54 @@ class PrefetchReadBuffer:
             else:
                 self._mark(True)
 
-    @property
-    def words_held_once(self) -> bool:
-        """Whether each word is in one set only (then :meth:`consume_blocks` applies)."""
-        return self.set_of is not None
-
-    def consume_blocks(self, block_ids: np.ndarray, blocks: list[np.ndarray], slots: list[np.ndarray],
-                       line_of) -> None:
-        """Find every window shift block by block (words held once): ``blocks[b]`` are block ``b``'s words in
-        demand order, ``slots[b]`` their slots, ``line_of(fold, slot)`` the demand line of one.
+    def consume_ranked(self, blocks: RankedBlocks) -> None:
+        """Find every window shift from the requests' prefetch ranks (an operand whose words are all
+        distinct; :mod:`.prefetch`), with a binary search per shift instead of a test per request.
 
         A block occurrence whose sets all lie in the window (one test on its lowest and highest set) is
-        passed whole. One whose sets never decrease and start at or after the window's first set is solved
-        in closed form: the window has shifted ``j`` times by the request of set ``v`` when
-        ``j = ceil((v - start - active + 1) / shift)`` (or 0), so the request making each shift is found by
-        one binary search. Otherwise its requests are tested in order from the first miss on.
+        passed whole; otherwise its increasing runs are scanned by :meth:`_scan_run`.
         """
-        n, width, step = self.n_sets, self.active_sets, self.shift_sets
-        sizes = np.array([w.size for w in blocks])
-        ends = np.cumsum(sizes)
-        flat = self.set_of[np.concatenate(blocks) - self.base] if blocks else np.zeros(0, dtype=np.int64)
-        starts = (ends - sizes)[sizes > 0]
-        low, span = np.zeros(len(blocks), dtype=np.int64), np.zeros(len(blocks), dtype=np.int64)
-        falls = np.zeros(len(blocks), dtype=np.int64)  # places where a block's set goes down
-        if starts.size == len(blocks) and (sizes == sizes[0]).all():  # blocks of one size: a matrix
-            table = flat.reshape(len(blocks), -1)
-            sets = list(table)
-            low = table.min(axis=1)
-            span = table.max(axis=1) - low
-            falls = (table[:, 1:] < table[:, :-1]).sum(axis=1)
-        else:
-            sets = np.split(flat, ends[:-1])
-            if starts.size:
-                low[sizes > 0] = np.minimum.reduceat(flat, starts)
-                span[sizes > 0] = np.maximum.reduceat(flat, starts) - low[sizes > 0]
-                down = np.concatenate(([0], flat[1:] < flat[:-1])).astype(np.int64)
-                down[starts] = 0
-                falls[sizes > 0] = np.add.reduceat(down, starts)
-        low, span = low.tolist(), span.tolist()
-        ascending = ((sizes > 0) & (falls == 0) & (step > 0)).tolist()
-        for fold, b in enumerate(block_ids.tolist()):
+        n, width, per = self.n_sets, self.active_sets, self.per_set
+        low = [r // per for r in blocks.low]
+        span = [h // per - lo for h, lo in zip(blocks.high, low)]
+        lines_per_fold = blocks.lines_per_fold
+        for fold, b in enumerate(blocks.ids):
             if (low[b] - self.start) % n + span[b] < width:
                 continue
-            seq = sets[b]
-            if ascending[b] and low[b] >= self.start:
-                # the k-th shift (k = 1, 2, ...) is made by the first request of a set >= start + active +
-                # (k - 1) * shift
-                total = max(0, -((self.start + width - 1 - (low[b] + span[b])) // step))
-                makers = np.searchsorted(seq, self.start + width + step * np.arange(total))
-                self.misses += [line_of(fold, slot) for slot in slots[b][makers].tolist()]
+            for run in blocks.runs(b):
+                self._scan_run(run, fold * lines_per_fold)
+
+    def _scan_run(self, run, first_line: int) -> None:
+        """Shift the window over one increasing run of ranks (sets never decrease along it).
+
+        From a request at or after the window's first set on, the rest is solved in closed form: the
+        ``j``-th shift (``j = 0, 1, ...``) is made by the first request of a set ``>= start + active + j x
+        shift``. A request before the first set is in the window only when the window wraps past the
+        last set and it is below the wrapped part's end; the run is passed up to the first request that is
+        not, and a request outside shifts the window until it is in.
+        """
+        n, width, step, per = self.n_sets, self.active_sets, self.shift_sets, self.per_set
+        k = 0
+        while k < run.size:
+            v = run.rank_at(k) // per
+            if v >= self.start:
+                top = run.rank_at(run.size - 1) // per
+                total = -((self.start + width - 1 - top) // step) if top >= self.start + width else 0
+                for j in range(total):
+                    m = run.index_at_least((self.start + width + step * j) * per, k)
+                    self.misses.append(first_line + run.line_at(m))
                 self.start = (self.start + total * step) % n
                 self.shifts += total
+                return
+            wrapped_end = self.start + width - n
+            if v < wrapped_end:
+                k = run.index_at_least(wrapped_end * per, k)
                 continue
-            pos = 0
-            while pos < seq.size:
-                hit = (seq[pos:] - self.start) % n < width
-                if hit.all():
-                    break
-                m = pos + int(np.argmin(hit))
-                v = int(seq[m])
-                while (v - self.start) % n >= width:
-                    self._shift(0)
-                    self.misses.append(line_of(fold, int(slots[b][m])))
-                pos = m + 1
+            while (v - self.start) % n >= width:
+                self.start = (self.start + step) % n
+                self.shifts += 1
+                self.misses.append(first_line + run.line_at(k))
+            k += 1
 
     def consume(self, chunks) -> None:
         """Find every window shift over the requests (chunks of ``(addresses, line_of)`` in demand order)."""
@@ -339,6 +327,7 @@ class WriteBuffer:
         self.free = size_words
         self.counts = line_counts
         self.before = np.concatenate(([0], np.cumsum(line_counts)))  # words stored before each line
+        self.total = int(self.before[-1])
         self.stored = 0
         self.force_base = 0  # words stored when the last partial line was closed
         self.lines_closed = 0  # trace lines at that moment
@@ -363,14 +352,14 @@ class WriteBuffer:
         if not_draining < self.counts.size:
             candidates.append(max(e0 + free0 - self.active, e0, int(self.before[not_draining])))
         full = max(e0, e0 + free0 - 1)
-        if full < self.before[-1]:
-            line = int(np.searchsorted(self.before, full, side="right")) - 1
+        if full < self.total:
+            line = int(self.before.searchsorted(full, side="right")) - 1
             if line < not_draining:
                 candidates.append(full)
-        candidates = [e for e in candidates if e < self.before[-1]]
+        candidates = [e for e in candidates if e < self.total]
         if not candidates:
             return None
-        return int(np.searchsorted(self.before, min(candidates), side="right")) - 1
+        return int(self.before.searchsorted(min(candidates), side="right")) - 1
 
     def skip_to(self, line: int) -> None:
         """Store every word of the lines before ``line`` (none of which triggers anything)."""
@@ -380,16 +369,28 @@ class WriteBuffer:
         self.next_line = line
 
     def play_line(self, line: int, cycle: int) -> int:
-        """Store line ``line``'s words at ``cycle``, word by word; return how long it waited (its stall)."""
+        """Store line ``line``'s words at ``cycle``; return how long it waited (its stall).
+
+        Word by word, a word waits for a running drain when it fills the buffer, and starts a drain when
+        none runs and it leaves less than the active half free; the words in between change nothing, so
+        they are stored in one step.
+        """
         self.skip_to(line)
         current = cycle
-        for _ in range(int(self.counts[line])):
-            self.stored += 1
-            self.free -= 1
-            if current < self.drain_end:
-                if self.free <= 0:
-                    current = self.drain_end
-            elif self.free < self.active:
+        left = int(self.counts[line])
+        while left:
+            draining = current < self.drain_end
+            k = max(1, self.free) if draining else max(1, self.free - self.active + 1)  # the word that acts
+            if k > left:
+                self.stored += left
+                self.free -= left
+                break
+            self.stored += k
+            self.free -= k
+            left -= k
+            if draining:
+                current = self.drain_end
+            else:
                 self._close_line()
                 self._drain(current)
         self.next_line = line + 1

@@ -188,6 +188,7 @@ class FoldedOperand:
     prefix: int
     lines_per_fold: int
     skew: bool
+    padding_only: bool = True  # whether the only -1 entries are the padding to the array edge
 
     @property
     def folds(self) -> int:
@@ -261,22 +262,30 @@ class FoldedOperand:
         fc, fr = np.divmod(np.arange(self.folds), self.row_folds)
         pick = {"fr": fr, "fc": fc, "": np.zeros_like(fc)}
         ids = pick[self.slice_rows_by] * nc + pick[self.slice_cols_by]
-        by_extent: dict[tuple[int, int], np.ndarray] = {}
         slots = []
         for b in range(nr * nc):
             i, j = divmod(b, nc)
-            used = (min(self.block_rows, self.shape[0] - i * self.block_rows),
-                    min(self.block_cols, self.shape[1] - j * self.block_cols))
-            if used not in by_extent:
-                mask = np.zeros((self.block_rows, self.block_cols), dtype=bool)
-                mask[:used[0], :used[1]] = True
-                by_extent[used] = np.flatnonzero((mask[::-1] if self.flip else mask).ravel()[order])
-            slots.append(by_extent[used])
+            slots.append(self._extent_slots(min(self.block_rows, self.shape[0] - i * self.block_rows),
+                                            min(self.block_cols, self.shape[1] - j * self.block_cols)))
 
         def line_of(fold: int, slot: int) -> int:
             return fold * self.lines_per_fold + int(line[slot])
 
         return ids, slots, line_of
+
+    @cached_property
+    def _slots_by_extent(self) -> dict[tuple[int, int], np.ndarray]:
+        return {}
+
+    def _extent_slots(self, rows_used: int, cols_used: int) -> np.ndarray:
+        """The slots (places in demand order) of a block using ``rows_used x cols_used`` of the array."""
+        key = (rows_used, cols_used)
+        if key not in self._slots_by_extent:
+            mask = np.zeros((self.block_rows, self.block_cols), dtype=bool)
+            mask[:rows_used, :cols_used] = True
+            order = self._order[0]
+            self._slots_by_extent[key] = np.flatnonzero((mask[::-1] if self.flip else mask).ravel()[order])
+        return self._slots_by_extent[key]
 
     def streams(self) -> Iterator[tuple[np.ndarray, Callable[[int], int]]]:
         """Chunks of ``(addresses, line_of)``: every slot in demand-matrix order (``-1``: no request).
@@ -332,6 +341,22 @@ class FoldedOperand:
 
     @cached_property
     def _first_and_last(self) -> tuple[int, int]:
+        if self.padding_only:  # every fold has requests, in the rows and columns its extent says
+            ends = []
+            for f, last in ((0, False), (self.folds - 1, True)):
+                fc, fr = divmod(f, self.row_folds)
+                rows, cols = self.block_rows, self.block_cols
+                if self.slice_rows_by:
+                    rows = min(rows, self.shape[0] - (fr if self.slice_rows_by == "fr" else fc) * rows)
+                if self.slice_cols_by:
+                    cols = min(cols, self.shape[1] - (fr if self.slice_cols_by == "fr" else fc) * cols)
+                low_row = self.block_rows - rows if self.flip else 0  # a flipped block's padding is on top
+                if last:
+                    line = self.prefix + low_row + rows - 1 + (cols - 1 if self.skew else 0)
+                else:
+                    line = self.prefix + low_row
+                ends.append(f * self.lines_per_fold + line)
+            return ends[0], ends[1]
         order, line = self._order  # lines never decrease along the demand order
         found = []
         for folds in (range(self.folds), range(self.folds - 1, -1, -1)):
@@ -463,21 +488,28 @@ class LayerDemand:
             ("is", "ofmap"): ("ofmap.T", t, c, "", "fc", False, 2 * r - 1, True),
         }
         src, brows, bcols, by_r, by_c, flip, prefix, skew = table[(self.dataflow, name)]
-        return FoldedOperand(*self._source(src), rf, cf, brows, bcols, by_r, by_c, flip, prefix, lpf, skew)
+        padding_only = name != "ifmap" or not self.layer.reads_past_edge
+        return FoldedOperand(*self._source(src), rf, cf, brows, bcols, by_r, by_c, flip, prefix, lpf, skew,
+                             padding_only)
 
-    def prefetch_sequence(self, name: str) -> tuple[np.ndarray, int]:
-        """The addresses a USER-mode read buffer prefetches, in order (``-1`` left out), and the slots in
-        all."""
+    def prefetch_layout(self, name: str) -> tuple[str, int, int, bool]:
+        """How a USER-mode read buffer prefetches ``"ifmap"`` or ``"filter"``: the operand matrix (``.T``:
+        transposed), the width of its folds, their number, and whether the stacked folds are read by
+        anti-diagonals (else row by row)."""
         r, c = self.rows, self.cols
-        spec = {
+        return {
             ("os", "ifmap"): ("ifmap.T", r, self.row_folds, True),
             ("os", "filter"): ("filter", c, self.col_folds, True),
             ("ws", "ifmap"): ("ifmap", r, self.row_folds, True),
             ("ws", "filter"): ("filter", c, self.col_folds, False),
             ("is", "ifmap"): ("ifmap.T", c, self.col_folds, False),
             ("is", "filter"): ("filter.T", r, self.row_folds, True),
-        }
-        src, width, folds, diagonal = spec[(self.dataflow, name)]
+        }[(self.dataflow, name)]
+
+    def prefetch_sequence(self, name: str) -> tuple[np.ndarray, int]:
+        """The addresses a USER-mode read buffer prefetches, in order (``-1`` left out), and the slots in
+        all."""
+        src, width, folds, diagonal = self.prefetch_layout(name)
         mat = self._source(src)[0](slice(None), slice(None))
         padded = _padded(mat, (mat.shape[0], folds * width))
         stacked = padded.reshape(mat.shape[0], folds, width).transpose(1, 0, 2).reshape(-1, width)

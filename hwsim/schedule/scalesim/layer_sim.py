@@ -18,6 +18,7 @@ from hwsim.schedule.scalesim.buffers import (EstimatedReadBuffer, PrefetchReadBu
                                              line_offset)
 from hwsim.schedule.scalesim.demand import LayerDemand, Offsets, ifmap_distinct_words
 from hwsim.schedule.scalesim.layers import ScaleSimLayer
+from hwsim.schedule.scalesim.prefetch import RankedBlocks
 
 
 @dataclass(frozen=True)
@@ -107,11 +108,13 @@ def simulate_layer(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
                                ("filter", flt, cfg.filter_sram_bytes, cfg.filter_words_per_cycle)):
         if cfg.user_bandwidth:
             rb = PrefetchReadBuffer(size, bw)
-            seq, elems = d.prefetch_sequence(name)
-            rb.setup(seq, elems, _address_range(d, name))
-            if rb.words_held_once:
-                rb.consume_blocks(*op.block_sequence())
+            if name == "filter" or not _windows_overlap(layer):
+                blocks = RankedBlocks(d, name)  # every word distinct: ranks in closed form
+                rb.configure(blocks.order.words, blocks.order.slots)
+                rb.consume_ranked(blocks)
             else:
+                seq, elems = d.prefetch_sequence(name)
+                rb.setup(seq, elems, _address_range(d, name))
                 rb.consume(op.streams())
             per_line: dict[int, tuple[int, int]] = {}
             for k, line in enumerate(rb.misses, start=1):
@@ -178,7 +181,7 @@ def _estimate_reads(rb: EstimatedReadBuffer, d: LayerDemand, name: str, op) -> N
     if distinct < rb.epoch_words:
         rb.reads = distinct
         return
-    if name == "filter" or not (_windows_overlap(layer) or _windows_pass_the_edge(layer)):
+    if name == "filter" or not (_windows_overlap(layer) or layer.reads_past_edge):
         ids, slots, line_of = op.block_slots()  # only the number of words and their lines matter here
         rb.consume_blocks(ids, slots, slots, line_of)
     elif not _windows_overlap(layer):
@@ -192,12 +195,6 @@ def _windows_overlap(layer: ScaleSimLayer) -> bool:
     pass)."""
     return ((layer.filter_h > layer.stride_h and layer.ofmap_h > 1)
             or (layer.filter_w > layer.stride_w and layer.ofmap_w > 1))
-
-
-def _windows_pass_the_edge(layer: ScaleSimLayer) -> bool:
-    """Whether a window reads past the IFMAP's bottom or right edge (its IFMAP matrix then holds ``-1``)."""
-    return ((layer.ofmap_h - 1) * layer.stride_h + layer.filter_h > layer.ifmap_h
-            or (layer.ofmap_w - 1) * layer.stride_w + layer.filter_w > layer.ifmap_w)
 
 
 def _address_range(d: LayerDemand, name: str) -> tuple[int, int]:

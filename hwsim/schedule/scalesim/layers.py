@@ -61,6 +61,13 @@ class ScaleSimLayer:
         return self.filter_h * self.filter_w * self.channels
 
     @property
+    def reads_past_edge(self) -> bool:
+        """Whether a window reads past the IFMAP's bottom or right edge (its IFMAP matrix then holds
+        ``-1``)."""
+        return ((self.ofmap_h - 1) * self.stride_h + self.filter_h > self.ifmap_h
+                or (self.ofmap_w - 1) * self.stride_w + self.filter_w > self.ifmap_w)
+
+    @property
     def macs(self) -> int:
         """Multiply-accumulates of the layer."""
         return self.pixels * self.window * self.filters

@@ -26,6 +26,7 @@ from hwsim.schedule.mapper import (VIEW_OPS, LayerPlan, Mapping, Tile, assign_ho
 from hwsim.schedule.scalesim.demand import Offsets, demand_order, skew_order
 from hwsim.schedule.scalesim.layer_sim import LayerReport, MemoryConfig, simulate_layer
 from hwsim.schedule.scalesim.layers import ScaleSimLayer, layers_of
+from hwsim.schedule.scalesim.prefetch import diagonal_slots
 from hwsim.workload.graph import Graph
 from hwsim.workload.opdefs import MAC_OPS, schedule_kind
 
@@ -55,6 +56,7 @@ def clear_caches() -> None:
     _simulate_shape.cache_clear()
     skew_order.cache_clear()
     demand_order.cache_clear()
+    diagonal_slots.cache_clear()
 
 
 def _shape(layer: ScaleSimLayer) -> tuple[int, ...]:
