@@ -190,17 +190,18 @@ def _fit(a, p, lo, hi, mask, mode, lane):
     """Register ``a`` plus ``p``, fitted as ``mode`` says: (the register, True if the sum left [lo, hi]).
 
     Every result is cast to the lane dtype before it is compared, so that LLVM keeps the lane's width
-    (numba widens integer scalars to int64). SAT16 adds with 16-bit saturation (``vpaddsw``): the sum left
-    int16 exactly when subtracting ``p`` back does not give ``a``. EXACT keeps the sum and reports it on
-    every step it stays outside, as the reference counts it. ``mode`` is a compile-time constant
+    (numba widens integer scalars to int64; the int16 sum is widened by hand, as numpy scalars would wrap).
+    SAT16 adds with 16-bit saturation (``vpaddsw``): the sum left int16 exactly when subtracting ``p`` back
+    (wrapping) does not give ``a``. EXACT keeps the sum and reports it on every step it stays outside, as
+    the reference counts it. ``mode`` is a compile-time constant
     (``numba.literally``: one copy per mode, without branches, so that the loops calling it vectorise).
     """
     numba.literally(mode)
     if mode == SAT16_FULL:
-        sat = np.int16(min(max(a + p, -32768), 32767))
+        sat = np.int16(min(max(np.int64(a) + np.int64(p), -32768), 32767))
         return lane(sat), np.int16(sat - p) != a
     if mode == SAT16:
-        sat = np.int16(min(max(a + p, -32768), 32767))
+        sat = np.int16(min(max(np.int64(a) + np.int64(p), -32768), 32767))
         fitted = min(max(sat, lo), hi)
         return lane(fitted), (np.int16(sat - p) != a) | (fitted != sat)
     v = lane(a + p)
