@@ -150,18 +150,23 @@ def _gemm_modes(xs, wt, bias, lo, hi, mask, limit, mode, bias_last, group_size, 
 def _depthwise_modes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, lo, hi,
                      mask, mode):
     """``_depthwise_lanes`` with ``mode`` made a compile-time constant (see ``_gemm_modes``)."""
-    args = (xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, lo, hi, mask)
     if mode == SAT16_FULL:
-        return _depthwise_lanes(*args, SAT16_FULL)
+        return _depthwise_lanes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
+                                out_w, lo, hi, mask, SAT16_FULL)
     if mode == SAT16:
-        return _depthwise_lanes(*args, SAT16)
+        return _depthwise_lanes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
+                                out_w, lo, hi, mask, SAT16)
     if mode == SATURATE:
-        return _depthwise_lanes(*args, SATURATE)
+        return _depthwise_lanes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
+                                out_w, lo, hi, mask, SATURATE)
     if mode == WRAP_MASK:
-        return _depthwise_lanes(*args, WRAP_MASK)
+        return _depthwise_lanes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
+                                out_w, lo, hi, mask, WRAP_MASK)
     if mode == WRAP:
-        return _depthwise_lanes(*args, WRAP)
-    return _depthwise_lanes(*args, EXACT)
+        return _depthwise_lanes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
+                                out_w, lo, hi, mask, WRAP)
+    return _depthwise_lanes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
+                            out_w, lo, hi, mask, EXACT)
 
 
 @numba.njit(cache=True, nogil=True)
