@@ -53,19 +53,25 @@ def ratios() -> None:
     print(f"| FP32 mult / INT8 mult energy | {e('fp_mult', 32) / e('int_mult', 8):.1f}x | 18.5x |")
     print(f"| FP32 adder / INT8 adder area | {a('fp_add', 32) / a('int_add', 8):.1f}x | 116x |")
     print(f"| FP32 multiplier / INT8 multiplier area | {a('fp_mult', 32) / a('int_mult', 8):.1f}x | 27x |")
-    print(f"| FP32 / INT8 / INT4 weight storage (SRAM area) | 1 : "
-          f"{m.sram_area_um2(n)[0] / m.sram_area_um2(4 * n)[0]:.3f} : "
-          f"{m.sram_area_um2(n // 2)[0] / m.sram_area_um2(4 * n)[0]:.3f} | 1 : 1/4 : 1/8 |")
-    print(f"| INT8 MAC (8x8 mult + 32b add) / INT4 (4x4 mult + 32b add) | "
-          f"{(e('int_mult', 8) + e('int_add', 32)) / (e('int_mult', (4, 4)) + e('int_add', 32)):.2f}x | |")
+    print(
+        f"| FP32 / INT8 / INT4 weight storage (SRAM area) | 1 : "
+        f"{m.sram_area_um2(n)[0] / m.sram_area_um2(4 * n)[0]:.3f} : "
+        f"{m.sram_area_um2(n // 2)[0] / m.sram_area_um2(4 * n)[0]:.3f} | 1 : 1/4 : 1/8 |"
+    )
+    print(
+        f"| INT8 MAC (8x8 mult + 32b add) / INT4 (4x4 mult + 32b add) | "
+        f"{(e('int_mult', 8) + e('int_add', 32)) / (e('int_mult', (4, 4)) + e('int_add', 32)):.2f}x | |"
+    )
     print()
 
 
 def devices(conv_path: Path) -> None:
     """Per-device peak, compute-bound conv, MobileNetV2 and area."""
     mnv2 = data_dir("workloads") / "mobilenet_v2_224.yaml"
-    print("| device | node, V | array peak TOPS/W (mW) | conv stack TOPS/W (util, avg mW) | MobileNetV2 uJ | "
-          "avg / peak mW | TOPS/W | largest part | area mm2 (w/o SRAM) |")
+    print(
+        "| device | node, V | array peak TOPS/W (mW) | conv stack TOPS/W (util, avg mW) | MobileNetV2 uJ | "
+        "avg / peak mW | TOPS/W | largest part | area mm2 (w/o SRAM) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name in device_names():
         conv = simulate(conv_path, name)
@@ -83,12 +89,14 @@ def devices(conv_path: Path) -> None:
         )
         no_sram = logic * (1 + model.table.area_overhead_fraction.value) / 1e6
         t = model.technology
-        print(f"| {name} | {t.node_nm:g} nm, {t.voltage_v:g} V | {peak.tops_per_w:.2f} ({peak.power_mw:.0f}) "
-              "| "
-              f"{bc.tops_per_w:.2f} ({conv.mac_utilization:.0%}, {bc.average_power_mw:.0f}) | "
-              f"{b.total_pj / 1e6:.0f} | {b.average_power_mw:.0f} / {b.power.peak_mw:.0f} | "
-              f"{b.tops_per_w:.2f} | "
-              f"{top} {cats[top] / b.total_pj:.0%} | {area.total_mm2:.1f} ({no_sram:.2f}) |")
+        print(
+            f"| {name} | {t.node_nm:g} nm, {t.voltage_v:g} V | {peak.tops_per_w:.2f} ({peak.power_mw:.0f}) "
+            "| "
+            f"{bc.tops_per_w:.2f} ({conv.mac_utilization:.0%}, {bc.average_power_mw:.0f}) | "
+            f"{b.total_pj / 1e6:.0f} | {b.average_power_mw:.0f} / {b.power.peak_mw:.0f} | "
+            f"{b.tops_per_w:.2f} | "
+            f"{top} {cats[top] / b.total_pj:.0%} | {area.total_mm2:.1f} ({no_sram:.2f}) |"
+        )
     print()
 
 
@@ -105,8 +113,10 @@ def timing(repeats: int = 25) -> None:
             t0 = time.perf_counter()
             b = account(result, EnergyModel.for_device(result.device))
             times.append(time.perf_counter() - t0)
-        print(f"| {name} | {sim_s:.3f} | {times[0] * 1e3:.2f} | {statistics.median(times) * 1e3:.2f} | "
-              f"{len(b.rows)} |")
+        print(
+            f"| {name} | {sim_s:.3f} | {times[0] * 1e3:.2f} | {statistics.median(times) * 1e3:.2f} | "
+            f"{len(b.rows)} |"
+        )
     print()
 
 
@@ -116,8 +126,10 @@ def main() -> None:
     print(f"CPU: {platform.processor() or platform.machine()}, Python {platform.python_version()}\n")
     t0 = time.perf_counter()
     EnergyModel.load("horowitz_45nm", node_nm=28, voltage_v=0.9)
-    print(f"first load of the energy and scaling tables (YAML parse, cached after): "
-          f"{(time.perf_counter() - t0) * 1e3:.1f} ms\n")
+    print(
+        f"first load of the energy and scaling tables (YAML parse, cached after): "
+        f"{(time.perf_counter() - t0) * 1e3:.1f} ms\n"
+    )
     timing()
     ratios()
     with tempfile.TemporaryDirectory() as tmp:

@@ -51,11 +51,13 @@ DEFAULTS = {
     "ethos-u85-2048": ("Ethos_U85_SYS_DRAM_Mid", "Dedicated_Sram_384KB"),
 }
 TIMED = ("kws_ds_cnn", "ic_resnet8", "vww_mobilenet_v1_025", "ad_fc_autoencoder", "mobilenet_v2_100_224")
-EXTRA = [("ethos-u65-256", "Ethos_U65_High_End", "Dedicated_Sram_384KB"),
-         ("ethos-u65-512", "Ethos_U65_High_End", "Dedicated_Sram_384KB"),
-         ("ethos-u55-64", "Ethos_U55_High_End_Embedded", "Sram_Only"),
-         ("ethos-u55-128", "Ethos_U55_High_End_Embedded", "Sram_Only"),
-         ("ethos-u55-256", "Ethos_U55_High_End_Embedded", "Sram_Only")]
+EXTRA = [
+    ("ethos-u65-256", "Ethos_U65_High_End", "Dedicated_Sram_384KB"),
+    ("ethos-u65-512", "Ethos_U65_High_End", "Dedicated_Sram_384KB"),
+    ("ethos-u55-64", "Ethos_U55_High_End_Embedded", "Sram_Only"),
+    ("ethos-u55-128", "Ethos_U55_High_End_Embedded", "Sram_Only"),
+    ("ethos-u55-256", "Ethos_U55_High_End_Embedded", "Sram_Only"),
+]
 
 
 def targets(accelerators: list[str]) -> list[tuple[str, str, str]]:
@@ -75,9 +77,23 @@ def run_vela(vela: str, model: Path, target: tuple[str, str, str], out: Path) ->
         return out
     out.mkdir(parents=True, exist_ok=True)
     acc, system, mode = target
-    proc = subprocess.run([vela, str(model), "--accelerator-config", acc, "--system-config", system,
-                           "--memory-mode", mode, "--output-dir", str(out), "--enable-debug-db"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            vela,
+            str(model),
+            "--accelerator-config",
+            acc,
+            "--system-config",
+            system,
+            "--memory-mode",
+            mode,
+            "--output-dir",
+            str(out),
+            "--enable-debug-db",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode:
         raise RuntimeError(f"vela failed on {model.name} {target}: {proc.stderr[-2000:]}")
     (out / "stdout.txt").write_text(proc.stdout)
@@ -91,8 +107,10 @@ def vela_results(folder: Path) -> tuple[float, dict[int, int], int, int]:
     rows = list(csv.reader(summary.open()))
     fields = dict(zip(rows[0], rows[1]))
     text = next(folder.glob("*_debug.xml")).read_text()
-    tables = {m.group(1): list(csv.DictReader(io.StringIO(m.group(2).strip())))
-              for m in re.finditer(r'<table name="(\w+)">\s*<!\[CDATA\[(.*?)\]\]>', text, re.S)}
+    tables = {
+        m.group(1): list(csv.DictReader(io.StringIO(m.group(2).strip())))
+        for m in re.finditer(r'<table name="(\w+)">\s*<!\[CDATA\[(.*?)\]\]>', text, re.S)
+    }
     source = {r["id"]: int(r["ext_key"]) for r in tables["source"]}
     per_layer: dict[int, int] = defaultdict(int)
     for r in tables["perf"]:
@@ -109,8 +127,9 @@ def hwsim_results(model: Path, target: tuple[str, str, str]) -> tuple[float, dic
     from hwsim.schedule.simulate import simulate
 
     acc, system, mode = target
-    device = override(load_device(device_name(acc)), {"ethos_u.system_config": system,
-                                                      "ethos_u.memory_mode": mode})
+    device = override(
+        load_device(device_name(acc)), {"ethos_u.system_config": system, "ethos_u.memory_mode": mode}
+    )
     result = simulate(model, device, record_trace=False)
     per_layer = {}
     for layer in result.layers:
@@ -135,8 +154,9 @@ def run_timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return usage.ru_utime + usage.ru_stime, wall
 
 
-def whole_command_times(commands: list[tuple[list[str], dict[str, str]]],
-                        runs: int) -> list[tuple[float, float]]:
+def whole_command_times(
+    commands: list[tuple[list[str], dict[str, str]]], runs: int
+) -> list[tuple[float, float]]:
     """Median (CPU s, wall s) of each command, the commands run in turn ``runs`` times (after one warm-up)."""
     for cmd, env in commands:
         run_timed(cmd, env)
@@ -151,19 +171,31 @@ def speed(models_dir: Path, work: Path, vela: str, runs: int) -> None:
     """The timing table: Vela and hwsim (first run and cached) as whole commands on the U55-128."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     first = {**env, "HWSIM_CACHE": "off"}
-    print(f"\nWhole commands on ethos-u55-128 ({_cpu()}; load average {os.getloadavg()[0]:.1f} at the start; "
-          f"median of {runs} alternate runs):\n")
-    print("| model | vela cpu s (wall) | hwsim first run cpu s (wall) | vela / hwsim | "
-          "hwsim cached cpu s (wall) | vela / hwsim |\n|---|---|---|---|---|---|")
+    print(
+        f"\nWhole commands on ethos-u55-128 ({_cpu()}; load average {os.getloadavg()[0]:.1f} at the start; "
+        f"median of {runs} alternate runs):\n"
+    )
+    print(
+        "| model | vela cpu s (wall) | hwsim first run cpu s (wall) | vela / hwsim | "
+        "hwsim cached cpu s (wall) | vela / hwsim |\n|---|---|---|---|---|---|"
+    )
     hwsim = [sys.executable, "-m", "hwsim", "simulate"]
     for stem in TIMED:
         model = models_dir / f"{stem}.tflite"
-        v_cmd = [vela, str(model), "--accelerator-config", "ethos-u55-128", "--output-dir",
-                 str(work / "timing")]
+        v_cmd = [
+            vela,
+            str(model),
+            "--accelerator-config",
+            "ethos-u55-128",
+            "--output-dir",
+            str(work / "timing"),
+        ]
         h_cmd = [*hwsim, str(model), "--device", "ethos_u55_128_like"]
         (v, vw), (f, fw), (c, cw) = whole_command_times([(v_cmd, env), (h_cmd, first), (h_cmd, env)], runs)
-        print(f"| {stem} | {v:.3f} ({vw:.3f}) | {f:.3f} ({fw:.3f}) | {v / f:.1f}x | {c:.3f} ({cw:.3f}) | "
-              f"{v / c:.1f}x |")
+        print(
+            f"| {stem} | {v:.3f} ({vw:.3f}) | {f:.3f} ({fw:.3f}) | {v / f:.1f}x | {c:.3f} ({cw:.3f}) | "
+            f"{v / c:.1f}x |"
+        )
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
 
 
@@ -218,12 +250,16 @@ def main() -> int:
     print("|---|---|---|---|")
     for t in tgts:
         ok, n = layers_ok[t]
-        print(f"| {t[0]} {t[1]} {t[2]} | {statistics.median(errors[t]):.1%} | {max(errors[t]):.1%} | "
-              f"{ok}/{n} ({ok / n:.1%}) |")
+        print(
+            f"| {t[0]} {t[1]} {t[2]} | {statistics.median(errors[t]):.1%} | {max(errors[t]):.1%} | "
+            f"{ok}/{n} ({ok / n:.1%}) |"
+        )
     total_ok = sum(v[0] for v in layers_ok.values())
     total_n = sum(v[1] for v in layers_ok.values())
-    print(f"\nall targets: {total_ok}/{total_n} NPU layers within 25% ({total_ok / total_n:.1%}); "
-          f"CPU op counts differ on {len(cpu_mismatch)} model x target pairs {cpu_mismatch[:3]}")
+    print(
+        f"\nall targets: {total_ok}/{total_n} NPU layers within 25% ({total_ok / total_n:.1%}); "
+        f"CPU op counts differ on {len(cpu_mismatch)} model x target pairs {cpu_mismatch[:3]}"
+    )
     if layer_lines:
         print("\n| model | target | operator | Vela cycles | hwsim cycles | error |")
         print("|---|---|---|---|---|---|")

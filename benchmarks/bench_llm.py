@@ -38,12 +38,12 @@ from hwsim.schedule.simulate import simulate  # noqa: E402
 AIHUB = "github.com/quic/ai-hub-models@33c3d03 qai_hub_models/models/{}/perf.yaml"
 # Peak LPDDR5X bandwidth of each SoC: data rate x bus width, as published.
 PEAK_GBPS = {
-    "Snapdragon 8 Gen 3": 76.8,    # LPDDR5X up to 4800 MHz (9600 MT/s) x 8 B (droidholic.com, 2023-10-25,
-                                   # "Snapdragon 8 Gen 3 goes official")
-    "Snapdragon 8 Elite": 84.8,    # LPDDR5X-5300 (10600 MT/s), dual channel = 64-bit (hi-tech.ua, 2024-10-23)
+    "Snapdragon 8 Gen 3": 76.8,  # LPDDR5X up to 4800 MHz (9600 MT/s) x 8 B (droidholic.com, 2023-10-25,
+    # "Snapdragon 8 Gen 3 goes official")
+    "Snapdragon 8 Elite": 84.8,  # LPDDR5X-5300 (10600 MT/s), dual channel = 64-bit (hi-tech.ua, 2024-10-23)
     "Snapdragon 8 Elite Gen 5": 84.8,  # LPDDR5X at up to 5,300 MHz (lowyat.net, 2025-09, 8 Elite Gen 5)
-    "Snapdragon X Elite": 136.5,   # LPDDR5X 8533 MT/s, 8 x 16-bit channels, "136 GB/s" (mspoweruser.com,
-                                   # 2023-10, Qualcomm's X Elite spec sheet)
+    "Snapdragon X Elite": 136.5,  # LPDDR5X 8533 MT/s, 8 x 16-bit channels, "136 GB/s" (mspoweruser.com,
+    # 2023-10, Qualcomm's X Elite spec sheet)
 }
 FIT = ("llama_3_2_1b", "Snapdragon 8 Elite")
 # fitted on FIT alone (``bench_llm.py fit``: 0.544): the NPU streams 46 of 84.8 GB/s
@@ -135,13 +135,17 @@ def main() -> None:
         print(f"sustained fraction fitted on {FIT}: {fit():.4f}")
         return
     print(f"published: {AIHUB.format('<model>')}; sustained fraction {SUSTAINED_FRACTION} (fitted on {FIT})")
-    print(f"{'model':14s} {'SoC':26s} {'peak GB/s':>9s} {'pub tok/s':>9s} {'hwsim':>7s} {'peak bound':>10s} "
-          f"{'error':>7s} {'pub TTFT':>8s} {'hwsim TTFT':>10s}")
+    print(
+        f"{'model':14s} {'SoC':26s} {'peak GB/s':>9s} {'pub tok/s':>9s} {'hwsim':>7s} {'peak bound':>10s} "
+        f"{'error':>7s} {'pub TTFT':>8s} {'hwsim TTFT':>10s}"
+    )
     for model, soc, _, _, tps, ttft in PUBLISHED:
         c = predict(model, soc)
         err = c.decode_tokens_per_s / tps - 1
-        print(f"{model:14s} {soc:26s} {PEAK_GBPS[soc]:9.1f} {tps:9.2f} {c.decode_tokens_per_s:7.2f} "
-              f"{peak_bound(c, soc):10.1f} {err:+7.1%} {ttft:8.1f} {c.ttft_ms:10.1f}")
+        print(
+            f"{model:14s} {soc:26s} {PEAK_GBPS[soc]:9.1f} {tps:9.2f} {c.decode_tokens_per_s:7.2f} "
+            f"{peak_bound(c, soc):10.1f} {err:+7.1%} {ttft:8.1f} {c.ttft_ms:10.1f}"
+        )
     spec = load_lm_config("llama_3_2_1b")
     prec = Precision(4, 32, 16, 8)
     graphs = (prefill_graph(spec, 128, prec), decode_graph(spec, 1024, prec))
@@ -152,8 +156,10 @@ def main() -> None:
     for g in graphs:
         simulate(g, device, record_trace=False)
     cpu, wall = time.process_time() - t0, time.perf_counter() - w0
-    print(f"simulating Llama 3.2 1B prefill (128 tokens) + decode (KV 1024): {cpu:.2f} s CPU, {wall:.2f} s "
-          f"wall ({sum(len(g.ops) for g in graphs)} ops)")
+    print(
+        f"simulating Llama 3.2 1B prefill (128 tokens) + decode (KV 1024): {cpu:.2f} s CPU, {wall:.2f} s "
+        f"wall ({sum(len(g.ops) for g in graphs)} ops)"
+    )
 
 
 if __name__ == "__main__":

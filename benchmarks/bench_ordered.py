@@ -80,8 +80,25 @@ def _per_output_gemm(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order
 
 
 @numba.njit(cache=True, nogil=True)
-def _per_output_depthwise(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
-                  out_h, out_w, multiplier, acc_min, acc_max, overflow):
+def _per_output_depthwise(
+    x,
+    w,
+    x_zp,
+    w_zp,
+    bias,
+    stride_h,
+    stride_w,
+    dil_h,
+    dil_w,
+    pad_top,
+    pad_left,
+    out_h,
+    out_w,
+    multiplier,
+    acc_min,
+    acc_max,
+    overflow,
+):
     """Depthwise accumulators with ordered, fitted accumulation; see ``reference.depthwise_acc``."""
     batch, height, width, _ = x.shape
     kernel_h, kernel_w, out_c = w.shape
@@ -136,8 +153,12 @@ def _gemm_case(rng, acc: Accumulator, shape=(64, 512, 256)):
     def per_output():
         return _per_output_gemm(x, w, 0, zeros, zeros, fmt.min, fmt.max, int(acc.overflow), order, False)
 
-    return (m * k * n, lambda: ops.matmul(x, packed, accumulator=acc), per_output,
-            lambda: ops.matmul(x, packed))
+    return (
+        m * k * n,
+        lambda: ops.matmul(x, packed, accumulator=acc),
+        per_output,
+        lambda: ops.matmul(x, packed),
+    )
 
 
 def _conv_case(rng, acc: Accumulator, size=28, channels=32):
@@ -149,12 +170,17 @@ def _conv_case(rng, acc: Accumulator, size=28, channels=32):
 
     def per_output():
         cols = kernels.im2col(x, 3, 3, 1, 1, 1, 1, 1, 1, size, size, 0)
-        acc_, count = _per_output_gemm(cols, w_kn, 0, zeros, zeros, fmt.min, fmt.max, int(acc.overflow),
-                                       order, False)
+        acc_, count = _per_output_gemm(
+            cols, w_kn, 0, zeros, zeros, fmt.min, fmt.max, int(acc.overflow), order, False
+        )
         return acc_.reshape(1, size, size, channels), count
 
-    return (size * size * 9 * channels ** 2, lambda: ops.conv2d(x, w, padding="same", accumulator=acc),
-            per_output, lambda: ops.conv2d(x, w, padding="same"))
+    return (
+        size * size * 9 * channels**2,
+        lambda: ops.conv2d(x, w, padding="same", accumulator=acc),
+        per_output,
+        lambda: ops.conv2d(x, w, padding="same"),
+    )
 
 
 def _depthwise_case(rng, acc: Accumulator, size=56, channels=64):
@@ -164,11 +190,16 @@ def _depthwise_case(rng, acc: Accumulator, size=56, channels=64):
     fmt = acc.fmt
 
     def per_output():
-        return _per_output_depthwise(x, w, 0, zeros, zeros, 1, 1, 1, 1, 1, 1, size, size, 1, fmt.min, fmt.max,
-                                     int(acc.overflow))
+        return _per_output_depthwise(
+            x, w, 0, zeros, zeros, 1, 1, 1, 1, 1, 1, size, size, 1, fmt.min, fmt.max, int(acc.overflow)
+        )
 
-    return (size * size * 9 * channels, lambda: ops.depthwise_conv2d(x, w, padding="same", accumulator=acc),
-            per_output, lambda: ops.depthwise_conv2d(x, w, padding="same"))
+    return (
+        size * size * 9 * channels,
+        lambda: ops.depthwise_conv2d(x, w, padding="same", accumulator=acc),
+        per_output,
+        lambda: ops.depthwise_conv2d(x, w, padding="same"),
+    )
 
 
 def _groups_case(rng, acc: Accumulator, shape=(64, 512, 256), group=32):
@@ -176,16 +207,26 @@ def _groups_case(rng, acc: Accumulator, shape=(64, 512, 256), group=32):
     x = rng.integers(-128, 128, (m, k)).astype(np.int8)
     w = rng.integers(-128, 128, (k, n)).astype(np.int8)
     zeros, fmt = np.zeros(n, np.int64), acc.fmt
-    slices = [(np.ascontiguousarray(x[:, g:g + group]), np.ascontiguousarray(w[g:g + group]))
-              for g in range(0, k, group)]
+    slices = [
+        (np.ascontiguousarray(x[:, g : g + group]), np.ascontiguousarray(w[g : g + group]))
+        for g in range(0, k, group)
+    ]
 
     def per_output():
-        parts = [_per_output_gemm(xg, wg, 0, zeros, zeros, fmt.min, fmt.max, int(acc.overflow),
-                                  np.arange(group), False) for xg, wg in slices]
+        parts = [
+            _per_output_gemm(
+                xg, wg, 0, zeros, zeros, fmt.min, fmt.max, int(acc.overflow), np.arange(group), False
+            )
+            for xg, wg in slices
+        ]
         return np.stack([p[0] for p in parts]), sum(p[1] for p in parts)
 
-    return (m * k * n, lambda: ops.matmul_groups(x, w, group_size=group, accumulator=acc), per_output,
-            lambda: ops.matmul_groups(x, w, group_size=group))
+    return (
+        m * k * n,
+        lambda: ops.matmul_groups(x, w, group_size=group, accumulator=acc),
+        per_output,
+        lambda: ops.matmul_groups(x, w, group_size=group),
+    )
 
 
 CASES = {
@@ -202,10 +243,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
-    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores, {numba.get_num_threads()} numba threads; best and "
-          f"median of {args.repeats} interleaved runs\n")
-    print("| case | lanes GMAC/s | per-output loop GMAC/s | exact GMAC/s | lanes / per-output loop "
-          "(best; median) | lanes / exact (best; median) |\n|---|---:|---:|---:|---:|---:|")
+    print(
+        f"CPU: {cpu_name()}, {os.cpu_count()} cores, {numba.get_num_threads()} numba threads; best and "
+        f"median of {args.repeats} interleaved runs\n"
+    )
+    print(
+        "| case | lanes GMAC/s | per-output loop GMAC/s | exact GMAC/s | lanes / per-output loop "
+        "(best; median) | lanes / exact (best; median) |\n|---|---:|---:|---:|---:|---:|"
+    )
     for name, (build, acc) in CASES.items():
         macs, lanes, per_output, exact = build(rng, acc)
         got, want = lanes(), per_output()

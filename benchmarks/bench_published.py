@@ -61,18 +61,29 @@ def export(figures: tuple[Figure, ...], models: Path) -> None:
         spec = graph_to_layers(graph, network)
         source, kwargs, size = MODELS[network]
         args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        keras = (f"benchmarks/published_nets.py {source}({args})" if source[0].islower()
-                 else f"keras.applications.{source}(weights=None{', ' + args if args else ''})")
+        keras = (
+            f"benchmarks/published_nets.py {source}({args})"
+            if source[0].islower()
+            else f"keras.applications.{source}(weights=None{', ' + args if args else ''})"
+        )
         compared = "\n".join(f"  {f.label}: {f.source} ({f.published_ms} ms)" for f in figs)
-        header = (f"{network} at {size}x{size}, shapes only. Compared with:\n{compared}\n"
-                  f"Written by benchmarks/bench_published.py export: {keras},\nrandom weights, TFLite int8 "
-                  "(benchmarks/build_models.py), then hwsim.importers.yaml_layers.graph_to_layers.")
+        header = (
+            f"{network} at {size}x{size}, shapes only. Compared with:\n{compared}\n"
+            f"Written by benchmarks/bench_published.py export: {keras},\nrandom weights, TFLite int8 "
+            "(benchmarks/build_models.py), then hwsim.importers.yaml_layers.graph_to_layers."
+        )
         if network in POSTPROCESS:
             layer_of = {op.outputs[0]: f"{op.kind}_{i}" for i, op in enumerate(graph.ops)}
             boxes = next(layer_of[n] for n in graph.outputs if graph.tensor(n).shape[-1] == 4)
             scores = next(layer_of[n] for n in graph.outputs if graph.tensor(n).shape[-1] != 4)
-            spec["layers"].append({"name": "detection_postprocess", "op": "detection_postprocess",
-                                   "inputs": [boxes, scores], "max_detections": 10})
+            spec["layers"].append(
+                {
+                    "name": "detection_postprocess",
+                    "op": "detection_postprocess",
+                    "inputs": [boxes, scores],
+                    "max_detections": 10,
+                }
+            )
             header += (
                 "\nThe last layer stands for TFLite_Detection_PostProcess, which Coral's SSD models end in."
             )
@@ -82,8 +93,12 @@ def export(figures: tuple[Figure, ...], models: Path) -> None:
 
 def simulated_ms(figures: tuple[Figure, ...], device: Device) -> dict[str, float]:
     """hwsim's latency of each figure's layer file on ``device``."""
-    return {f.network: simulate(load_layers_yaml(PUBLISHED / f"{f.network}.yaml"), device,
-                                record_trace=False).time_ms for f in figures}
+    return {
+        f.network: simulate(
+            load_layers_yaml(PUBLISHED / f"{f.network}.yaml"), device, record_trace=False
+        ).time_ms
+        for f in figures
+    }
 
 
 def table(figures: tuple[Figure, ...], device: Device) -> list[str]:
@@ -92,21 +107,28 @@ def table(figures: tuple[Figure, ...], device: Device) -> list[str]:
     lines = ["| network | input | published ms | hwsim ms | error | rows |", "|---|---|---|---|---|---|"]
     for f in figures:
         err = ms[f.network] / f.published_ms - 1
-        lines.append(f"| {f.label} | {f.input_size}x{f.input_size} | {f.published_ms:g} | "
-                     f"{ms[f.network]:.3g} | "
-                     f"{err:+.0%} | {'fit' if f.fit else 'held back'} |")
+        lines.append(
+            f"| {f.label} | {f.input_size}x{f.input_size} | {f.published_ms:g} | "
+            f"{ms[f.network]:.3g} | "
+            f"{err:+.0%} | {'fit' if f.fit else 'held back'} |"
+        )
     for title, rows in (("all rows", figures), ("held-back rows", [f for f in figures if not f.fit])):
         errs = [abs(ms[f.network] / f.published_ms - 1) for f in rows]
-        lines.append(f"\n{title} ({len(rows)}): median |error| {statistics.median(errs):.1%}, "
-                     f"max |error| {max(errs):.1%}")
+        lines.append(
+            f"\n{title} ({len(rows)}): median |error| {statistics.median(errs):.1%}, "
+            f"max |error| {max(errs):.1%}"
+        )
     return lines
 
 
 def _memory(device: Device, index: int, bytes_per_cycle: float) -> Device:
     """``device`` with level ``index`` reading and writing at ``bytes_per_cycle``."""
     memories = list(device.spec.memories)
-    memories[index] = dataclasses.replace(memories[index], read_bandwidth_bytes_per_cycle=bytes_per_cycle,
-                                          write_bandwidth_bytes_per_cycle=bytes_per_cycle)
+    memories[index] = dataclasses.replace(
+        memories[index],
+        read_bandwidth_bytes_per_cycle=bytes_per_cycle,
+        write_bandwidth_bytes_per_cycle=bytes_per_cycle,
+    )
     return Device(dataclasses.replace(device.spec, memories=memories), device.path)
 
 
@@ -122,8 +144,10 @@ def _lanes(device: Device, lanes: int) -> Device:
 # adds to every row exactly, is fitted by a fine scan at each grid point.
 KNOBS = {
     "edge_tpu_like": {
-        "host bandwidth_bytes_per_cycle": ([round(0.80 + 0.01 * i, 2) for i in range(21)],
-                                           lambda d, v: _memory(d, 0, v)),
+        "host bandwidth_bytes_per_cycle": (
+            [round(0.80 + 0.01 * i, 2) for i in range(21)],
+            lambda d, v: _memory(d, 0, v),
+        ),
         "layer_overhead_cycles": (list(range(0, 10001, 250)), lambda d, v: _top(d, layer_overhead_cycles=v)),
     },
     "hexagon_like": {
@@ -152,9 +176,11 @@ def fit(figures: tuple[Figure, ...], device: Device) -> list[str]:
                 best = (loss, values, inference_us)
     loss, values, inference_us = best
     settings = ", ".join(f"{name} {value}" for name, value in zip(knobs, values))
-    line = (f"fit on {', '.join(f.label for f in rows)}: {settings}, inference_overhead_cycles "
-            f"{round(inference_us * device.clock_mhz)} ({inference_us} us); sum of squared log errors "
-            f"{loss:.2e}")
+    line = (
+        f"fit on {', '.join(f.label for f in rows)}: {settings}, inference_overhead_cycles "
+        f"{round(inference_us * device.clock_mhz)} ({inference_us} us); sum of squared log errors "
+        f"{loss:.2e}"
+    )
     return [line]
 
 
@@ -171,9 +197,11 @@ def host_rate(device: Device) -> list[str]:
     unit = device.vector_unit(host_unit(device))
     lanes = max(1, unit.vector_bits // 8) * unit.count
     per_cycle = statistics.median(rates) * 1e9 / (device.clock_mhz * 1e6)
-    lines.append(f"median {statistics.median(rates):.2f} GMAC/s = {per_cycle:.2f} MACs per "
-                 f"{device.clock_mhz:g} MHz device cycle = macs_per_lane_per_cycle {per_cycle / lanes:.2f} "
-                 f"over {lanes} lanes")
+    lines.append(
+        f"median {statistics.median(rates):.2f} GMAC/s = {per_cycle:.2f} MACs per "
+        f"{device.clock_mhz:g} MHz device cycle = macs_per_lane_per_cycle {per_cycle / lanes:.2f} "
+        f"over {lanes} lanes"
+    )
     return lines
 
 
@@ -181,8 +209,11 @@ def conv_stack(device: Device) -> list[str]:
     """The held-back conv-stack measurement (CONV_STACK_MS): measured ms, hwsim ms, signed error."""
     import tempfile
 
-    lines = [f"source: {CONV_STACK_SOURCE}", "| 7x7 conv layers | measured ms | hwsim ms | error |",
-             "|---|---|---|---|"]
+    lines = [
+        f"source: {CONV_STACK_SOURCE}",
+        "| 7x7 conv layers | measured ms | hwsim ms | error |",
+        "|---|---|---|---|",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         for layers, measured in CONV_STACK_MS.items():
             path = Path(tmp) / f"conv_stack_{layers}.yaml"

@@ -84,11 +84,13 @@ InterfaceBandwidth: {mode}
 UseRamulatorTrace: False
 """
 
-SCALESIM_DRIVER = ("import sys; from scalesim.scale_sim import scalesim; "
-                   "s = scalesim(save_disk_space=True, verbose=False, config=sys.argv[1], "
-                   "topology=sys.argv[2], "
-                   "layout=sys.argv[2], input_type_gemm=sys.argv[4] == 'gemm'); "
-                   "s.run_scale(top_path=sys.argv[3])")
+SCALESIM_DRIVER = (
+    "import sys; from scalesim.scale_sim import scalesim; "
+    "s = scalesim(save_disk_space=True, verbose=False, config=sys.argv[1], "
+    "topology=sys.argv[2], "
+    "layout=sys.argv[2], input_type_gemm=sys.argv[4] == 'gemm'); "
+    "s.run_scale(top_path=sys.argv[3])"
+)
 
 
 def read_report_rows(folder: Path) -> dict[str, list[list[str]]]:
@@ -124,8 +126,9 @@ def run_scalesim(python: str, cfg: Path, topo: Path, form: str, out: Path) -> fl
         return json.loads(stamp.read_text())["seconds"]
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    proc = subprocess.run([python, "-c", SCALESIM_DRIVER, str(cfg), str(topo), str(out), form],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [python, "-c", SCALESIM_DRIVER, str(cfg), str(topo), str(out), form], capture_output=True, text=True
+    )
     seconds = time.perf_counter() - t0
     if proc.returncode:
         raise RuntimeError(f"SCALE-Sim failed on {cfg} {topo}:\n{proc.stderr[-3000:]}")
@@ -207,10 +210,16 @@ def main() -> int:
     args = parser.parse_args()
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
-    head = ("| topology | array | dataflow | bandwidth | SCALE-Sim layers | all fields equal | SCALE-Sim s | "
-            "hwsim in-process s | ratio | hwsim command s | ratio |")
-    lines = [f"CPU: {_cpu()}, Python {platform.python_version()}; `python benchmarks/bench_scalesim.py`", "",
-             head, "|---|---|---|---|---|---|---|---|---|---|---|"]
+    head = (
+        "| topology | array | dataflow | bandwidth | SCALE-Sim layers | all fields equal | SCALE-Sim s | "
+        "hwsim in-process s | ratio | hwsim command s | ratio |"
+    )
+    lines = [
+        f"CPU: {_cpu()}, Python {platform.python_version()}; `python benchmarks/bench_scalesim.py`",
+        "",
+        head,
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     print("\n".join(lines), flush=True)
     pinned, all_diffs = {}, []
     totals = [0, 0, 0.0, 0.0, 0.0]
@@ -234,21 +243,29 @@ def main() -> int:
                         hw = read_report_rows(Path(tmp) / "b")
                     rows, equal, diffs = compare(ss, hw)
                     all_diffs += [f"{name}: {d}" for d in diffs]
-                    pinned[name] = {"topology": file, "cfg": cfg.read_text().splitlines(),
-                                    "seconds": round(ss_seconds, 1), "reports": run_lengths(runs / name)}
+                    pinned[name] = {
+                        "topology": file,
+                        "cfg": cfg.read_text().splitlines(),
+                        "seconds": round(ss_seconds, 1),
+                        "reports": run_lengths(runs / name),
+                    }
                     for i, v in enumerate((rows, equal, ss_seconds, hw_seconds, cmd_seconds)):
                         totals[i] += v
-                    line = (f"| {topo_name} | {side}x{side} | {df} | {mode} | {rows} | {equal}/{rows} | "
-                            f"{ss_seconds:.1f} | {hw_seconds:.4f} | {ss_seconds / hw_seconds:,.0f}x | "
-                            f"{cmd_seconds:.2f} | {ss_seconds / cmd_seconds:,.0f}x |")
+                    line = (
+                        f"| {topo_name} | {side}x{side} | {df} | {mode} | {rows} | {equal}/{rows} | "
+                        f"{ss_seconds:.1f} | {hw_seconds:.4f} | {ss_seconds / hw_seconds:,.0f}x | "
+                        f"{cmd_seconds:.2f} | {ss_seconds / cmd_seconds:,.0f}x |"
+                    )
                     lines.append(line)
                     print(line, flush=True)
     rows, equal, ss_s, hw_s, cmd_s = totals
     if args.scalesim_only:
         return 0
-    lines.append(f"| **all** | | | | {rows} | {equal}/{rows} | {ss_s:.1f} | {hw_s:.3f} | {ss_s / hw_s:,.0f}x "
-                 "| "
-                 f"{cmd_s:.1f} | {ss_s / cmd_s:,.0f}x |")
+    lines.append(
+        f"| **all** | | | | {rows} | {equal}/{rows} | {ss_s:.1f} | {hw_s:.3f} | {ss_s / hw_s:,.0f}x "
+        "| "
+        f"{cmd_s:.1f} | {ss_s / cmd_s:,.0f}x |"
+    )
     print(lines[-1])
     if all_diffs:
         print("\nDifferences:\n" + "\n".join(all_diffs[:200]))

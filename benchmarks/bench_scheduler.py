@@ -43,8 +43,9 @@ def topology_from_graph(graph, path: Path) -> Path:
     """Write a SCALE-Sim conv topology of ``graph``'s MAC ops (padded IFMAPs, depthwise marked ``DP``)."""
     from hwsim.numerics.ops import resolve_padding
 
-    rows = ["Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
-            "Strides,"]
+    rows = [
+        "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,"
+    ]
     for op in graph.ops:
         if op.kind in ("conv2d", "depthwise_conv2d"):
             _, h, w, c = graph.tensor(op.inputs[0]).shape
@@ -69,27 +70,51 @@ def topology_from_graph(graph, path: Path) -> Path:
 def run_scalesim(python: str, cfg: Path, topo: Path, out: Path) -> tuple[list[int], float]:
     """Run SCALE-Sim; return its per-layer "Total Cycles" (depthwise channels summed) and wall seconds."""
     t0 = time.perf_counter()
-    proc = subprocess.run([python, "-m", "scalesim.scale", "-c", str(cfg), "-t", str(topo), "-l", str(topo),
-                           "-p", str(out), "-s", "N"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            python,
+            "-m",
+            "scalesim.scale",
+            "-c",
+            str(cfg),
+            "-t",
+            str(topo),
+            "-l",
+            str(topo),
+            "-p",
+            str(out),
+            "-s",
+            "N",
+        ],
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - t0
     if proc.returncode:
         raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
     report = next(out.glob("*/COMPUTE_REPORT.csv"))
     per_row = [int(r[2]) for r in list(csv.reader(report.open()))[1:]]
     names = [line.split(",")[0].strip() for line in topo.read_text().splitlines()[1:] if line.strip()]
-    chans = [int(line.split(",")[5]) if "DP" in line.split(",")[0] else 1
-             for line in topo.read_text().splitlines()[1:] if line.strip()]
+    chans = [
+        int(line.split(",")[5]) if "DP" in line.split(",")[0] else 1
+        for line in topo.read_text().splitlines()[1:]
+        if line.strip()
+    ]
     cycles, i = [], 0
     for _name, n in zip(names, chans, strict=True):
-        cycles.append(sum(per_row[i:i + n]) + 0)
+        cycles.append(sum(per_row[i : i + n]) + 0)
         i += n
     return cycles, seconds
 
 
 def part_exact(args, work: Path) -> list[str]:
     """hwsim's compute cycles against SCALE-Sim's per layer, OS/WS/IS, on ResNet-18 and MobileNetV2."""
-    out = ["### SCALE-Sim exactness (per-layer compute cycles)", "",
-           "| topology | array | dataflow | layers | equal | max abs diff |", "|---|---|---|---|---|---|"]
+    out = [
+        "### SCALE-Sim exactness (per-layer compute cycles)",
+        "",
+        "| topology | array | dataflow | layers | equal | max abs diff |",
+        "|---|---|---|---|---|---|",
+    ]
     mnv2 = topology_from_graph(
         load_model(ROOT / "workloads/mobilenet_v2_224.yaml"), work / "mobilenet_v2.csv"
     )
@@ -117,9 +142,12 @@ def part_exact(args, work: Path) -> list[str]:
 def part_speed(args, work: Path) -> list[str]:
     """SCALE-Sim and hwsim on MobileNetV2 with the same 32x32 array, side by side."""
     topo = topology_from_graph(load_model(ROOT / "workloads/mobilenet_v2_224.yaml"), work / "mnv2_speed.csv")
-    out = ["### Speed against SCALE-Sim (MobileNetV2-224, 32x32 array, same topology and config)", "",
-           "| dataflow | SCALE-Sim s | hwsim cold s | hwsim warm s | ratio (SCALE-Sim / hwsim warm) |",
-           "|---|---|---|---|---|"]
+    out = [
+        "### Speed against SCALE-Sim (MobileNetV2-224, 32x32 array, same topology and config)",
+        "",
+        "| dataflow | SCALE-Sim s | hwsim cold s | hwsim warm s | ratio (SCALE-Sim / hwsim warm) |",
+        "|---|---|---|---|---|",
+    ]
     for df in args.speed_dataflows.split(","):
         cfg = work / f"speed_{df}.cfg"
         cfg.write_text(CFG.format(name=f"speed_{df}", side=32, kb=(256, 256, 128), df=df, mode="CALC"))
@@ -143,17 +171,22 @@ def _timed(fn) -> float:
 def part_devices(args, work: Path) -> list[str]:
     """MobileNetV2 (layer YAML) on every shipped device: simulated latency and warm wall time (load + map +
     sim)."""
-    out = ["### MobileNetV2-224 on each shipped device", "",
-           "| device | simulated latency ms | MAC util | memory stall | hwsim warm s (best of 5) | events |",
-           "|---|---|---|---|---|---|"]
+    out = [
+        "### MobileNetV2-224 on each shipped device",
+        "",
+        "| device | simulated latency ms | MAC util | memory stall | hwsim warm s (best of 5) | events |",
+        "|---|---|---|---|---|---|",
+    ]
     path = ROOT / "workloads/mobilenet_v2_224.yaml"
     for name in device_names():
         simulate(path, name)
         warm = min(_timed(lambda n=name: simulate(path, n)) for _ in range(5))
         r = simulate(path, name)
-        out.append(f"| {name} | {r.time_ms:.3f} | {r.mac_utilization:.1%} | {r.stall_cycles / r.cycles:.0%} "
-                   "| "
-                   f"{warm:.3f} | {len(r.trace)} |")
+        out.append(
+            f"| {name} | {r.time_ms:.3f} | {r.mac_utilization:.1%} | {r.stall_cycles / r.cycles:.0%} "
+            "| "
+            f"{warm:.3f} | {len(r.trace)} |"
+        )
         print(out[-1], flush=True)
     return out + [""]
 
@@ -161,8 +194,22 @@ def part_devices(args, work: Path) -> list[str]:
 def run_vela(vela: str, model: Path, target: tuple[str, str, str], out: Path) -> float:
     """Vela's estimated inference time in ms (from its summary CSV)."""
     acc, system, mode = target
-    proc = subprocess.run([vela, str(model), "--accelerator-config", acc, "--system-config", system,
-                           "--memory-mode", mode, "--output-dir", str(out)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            vela,
+            str(model),
+            "--accelerator-config",
+            acc,
+            "--system-config",
+            system,
+            "--memory-mode",
+            mode,
+            "--output-dir",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode:
         raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
     summary = next(out.glob("*_summary_*.csv"))
@@ -173,16 +220,22 @@ def run_vela(vela: str, model: Path, target: tuple[str, str, str], out: Path) ->
 def part_published(args, work: Path) -> list[str]:
     """hwsim against Vela's Ethos-U estimates, with errors (Coral's figures:
     benchmarks/bench_published.py)."""
-    out = ["### Estimates against Vela", "",
-           "| model | device | reference | reference ms | hwsim ms | error |", "|---|---|---|---|---|---|"]
+    out = [
+        "### Estimates against Vela",
+        "",
+        "| model | device | reference | reference ms | hwsim ms | error |",
+        "|---|---|---|---|---|---|",
+    ]
     for model in ("mobilenet_v1", "mobilenet_v2", "resnet50_v1"):
         path = Path(args.models) / f"{model}_int8.tflite"
         graph = load_model(path)
         for dev, target in VELA_TARGETS.items():
             ref = run_vela(args.vela, path, target, work / f"vela_{model}_{dev}")
             r = simulate(graph, dev, record_trace=False)
-            out.append(f"| {model} | {dev} | Vela 5.2.0 {target[0]} {target[1]} {target[2]} | {ref:.2f} | "
-                       f"{r.time_ms:.2f} | {(r.time_ms - ref) / ref:+.0%} |")
+            out.append(
+                f"| {model} | {dev} | Vela 5.2.0 {target[0]} {target[1]} {target[2]} | {ref:.2f} | "
+                f"{r.time_ms:.2f} | {(r.time_ms - ref) / ref:+.0%} |"
+            )
             print(out[-1], flush=True)
     return out + [""]
 
@@ -207,8 +260,12 @@ def main() -> int:
             for m in ("mobilenet_v1", "mobilenet_v2", "resnet50_v1"):
                 build(m, Path(args.models))
         for part in args.parts.split(","):
-            lines += {"exact": part_exact, "speed": part_speed, "devices": part_devices,
-                      "published": part_published}[part](args, work)
+            lines += {
+                "exact": part_exact,
+                "speed": part_speed,
+                "devices": part_devices,
+                "published": part_published,
+            }[part](args, work)
     print("\n".join(lines))
     return 0
 

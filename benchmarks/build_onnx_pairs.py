@@ -28,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "ethos_u" / "onnx"
-TARGETS = [("ethos-u55-128", "Ethos_U55_High_End_Embedded", "Shared_Sram"),
-           ("ethos-u65-256", "Ethos_U65_Client_Server", "Dedicated_Sram_384KB")]
+TARGETS = [
+    ("ethos-u55-128", "Ethos_U55_High_End_Embedded", "Shared_Sram"),
+    ("ethos-u65-256", "Ethos_U65_Client_Server", "Dedicated_Sram_384KB"),
+]
 
 
 def residual_cnn():
@@ -136,21 +138,37 @@ def build(name: str) -> tuple[Path, Path]:
     onnx_path, tflite_path = OUT / f"{name}.onnx", OUT / f"{name}.tflite"
     with tempfile.TemporaryDirectory() as tmp:
         f32 = Path(tmp) / "f32.onnx"
-        torch.onnx.export(net, torch.from_numpy(calib[:1]), str(f32), input_names=["x"], output_names=["y"],
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            net,
+            torch.from_numpy(calib[:1]),
+            str(f32),
+            input_names=["x"],
+            output_names=["y"],
+            opset_version=17,
+            dynamo=False,
+        )
 
         class Reader(CalibrationDataReader):
             def __init__(self):
-                self.data = iter([{"x": calib[i:i + 1]} for i in range(len(calib))])
+                self.data = iter([{"x": calib[i : i + 1]} for i in range(len(calib))])
 
             def get_next(self):
                 return next(self.data, None)
 
-        quantize_static(str(f32), str(onnx_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+        quantize_static(
+            str(f32),
+            str(onnx_path),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+        )
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([calib[i:i + 1].transpose(0, 2, 3, 1)] for i in range(len(calib)))
+    conv.representative_dataset = lambda: (
+        [calib[i : i + 1].transpose(0, 2, 3, 1)] for i in range(len(calib))
+    )
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     tflite_path.write_bytes(conv.convert())
     return onnx_path, tflite_path
@@ -175,8 +193,12 @@ def main() -> int:
                     run_vela(args.vela, tflite_path, target, Path(tmp) / ".".join(target))
                 )
                 pinned.setdefault(name, {})[".".join(target)] = {
-                    "inference_ms": ms, "cycles": sum(layers.values()), "cpu_ops": cpu, "npu_ops": npu,
-                    "layers": {str(k): v for k, v in sorted(layers.items())}}
+                    "inference_ms": ms,
+                    "cycles": sum(layers.values()),
+                    "cpu_ops": cpu,
+                    "npu_ops": npu,
+                    "layers": {str(k): v for k, v in sorted(layers.items())},
+                }
     if pinned:
         (OUT / "vela_5.2.0.json").write_text(json.dumps(pinned, indent=1, sort_keys=True) + "\n")
         print(f"wrote {OUT / 'vela_5.2.0.json'}")

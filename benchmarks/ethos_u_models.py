@@ -108,9 +108,20 @@ def cascade_net(keras):
     return keras.Model(i, L.Dense(10)(x))
 
 
-NETWORKS = {f.__name__: f for f in (kws_ds_cnn, ic_resnet8, vww_mobilenet_v1_025, ad_fc_autoencoder,
-                                     mobilenet_v1_025_128, mobilenet_v1_100_224, mobilenet_v2_100_224,
-                                     transformer_block, cascade_net)}
+NETWORKS = {
+    f.__name__: f
+    for f in (
+        kws_ds_cnn,
+        ic_resnet8,
+        vww_mobilenet_v1_025,
+        ad_fc_autoencoder,
+        mobilenet_v1_025_128,
+        mobilenet_v1_100_224,
+        mobilenet_v2_100_224,
+        transformer_block,
+        cascade_net,
+    )
+}
 INT16 = ("kws_ds_cnn", "ic_resnet8", "ad_fc_autoencoder", "vww_mobilenet_v1_025")
 WEIGHT_VARIANTS = ("kws_ds_cnn", "ic_resnet8", "vww_mobilenet_v1_025")
 

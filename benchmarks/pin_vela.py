@@ -46,8 +46,12 @@ def main() -> int:
                 ms, layers, cpu, npu = vela_results(folder)
                 cycles = sum(layers.values())
                 pinned.setdefault(model.stem, {})[".".join(target)] = {
-                    "inference_ms": ms, "cycles": cycles, "cpu_ops": cpu, "npu_ops": npu,
-                    "layers": {str(k): v for k, v in sorted(layers.items())}}
+                    "inference_ms": ms,
+                    "cycles": cycles,
+                    "cpu_ops": cpu,
+                    "npu_ops": npu,
+                    "layers": {str(k): v for k, v in sorted(layers.items())},
+                }
                 print(f"{model.stem:28s} {'.'.join(target):60s} {ms:.4f} ms")
     out = DATA / "vela_5.2.0.json"
     out.write_text(json.dumps(pinned, indent=1, sort_keys=True) + "\n")

@@ -48,13 +48,27 @@ def operator_names(path: Path) -> list[str]:
 
 def vela_placement(vela: str, model: Path, accelerator: str, out: Path) -> dict[int, str]:
     """Compile ``model`` with Vela and read each operator index's placement from its debug database."""
-    proc = subprocess.run([vela, str(model), "--accelerator-config", accelerator, "--output-dir", str(out),
-                           "--enable-debug-db"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [
+            vela,
+            str(model),
+            "--accelerator-config",
+            accelerator,
+            "--output-dir",
+            str(out),
+            "--enable-debug-db",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode:
         raise RuntimeError(f"vela failed on {model.name} for {accelerator}: {proc.stderr[-2000:]}")
     text = next(out.glob("*_debug.xml")).read_text()
-    tables = {m.group(1): list(csv.DictReader(io.StringIO(m.group(2).strip())))
-              for m in re.finditer(r'<table name="(\w+)">\s*<!\[CDATA\[(.*?)\]\]>', text, re.DOTALL)}
+    tables = {
+        m.group(1): list(csv.DictReader(io.StringIO(m.group(2).strip())))
+        for m in re.finditer(r'<table name="(\w+)">\s*<!\[CDATA\[(.*?)\]\]>', text, re.DOTALL)
+    }
     index = {r["id"]: int(r["ext_key"]) for r in tables["source"]}
     placed = {i: "gone" for i in index.values()}
     for row in tables["perf"]:
@@ -73,12 +87,16 @@ def main() -> int:
         for name in MODELS:
             path = build(name, Path(tmp), tf)
             names = operator_names(path)
-            placed = {fam: vela_placement(args.vela, path, acc, Path(tmp) / f"{name}.{fam}")
-                      for fam, acc in TARGETS.items()}
+            placed = {
+                fam: vela_placement(args.vela, path, acc, Path(tmp) / f"{name}.{fam}")
+                for fam, acc in TARGETS.items()
+            }
             if placed["u65"] != placed["u55"]:
                 raise RuntimeError(f"{name}: Vela places operators differently on the U55 and the U65")
-            pinned[name] = {"operators": names, **{fam: [placed[fam][i] for i in range(len(names))]
-                                                   for fam in ("u55", "u85")}}
+            pinned[name] = {
+                "operators": names,
+                **{fam: [placed[fam][i] for i in range(len(names))] for fam in ("u55", "u85")},
+            }
             cpu = {fam: sum(p == "cpu" for p in placed[fam].values()) for fam in ("u55", "u85")}
             print(f"{name:20s} {len(names):3d} operators, CPU: {cpu}")
     OUT.write_text(

@@ -62,10 +62,22 @@ CORAL_USB = (
 # the host that runs what the Edge TPU does not (``bench_published.py host-rate``). The EfficientNet rows are
 # left out: their desktop times (5431 and 8469 ms) are 8x the same table's embedded-CPU times, an anomaly.
 CORAL_DESKTOP_CPU_MS = {
-    "mobilenet_v1": 53.0, "mobilenet_v2": 51.0, "ssd_mobilenet_v1_300": 109.0, "ssd_mobilenet_v2_300": 106.0,
-    "inception_v1": 90.0, "inception_v4_299": 700.0, "inception_resnet_v2_299": 753.0,
-    "resnet50_v1_299": 484.0, "resnet50_v2_299": 557.0, "resnet152_v2_299": 1823.0, "densenet121": 380.0,
-    "squeezenet": 55.0, "vgg16": 867.0, "vgg19": 1060.0, "deeplab_v3_mnv2_513": 394.0, "unet_mnv2_128": 27.7,
+    "mobilenet_v1": 53.0,
+    "mobilenet_v2": 51.0,
+    "ssd_mobilenet_v1_300": 109.0,
+    "ssd_mobilenet_v2_300": 106.0,
+    "inception_v1": 90.0,
+    "inception_v4_299": 700.0,
+    "inception_resnet_v2_299": 753.0,
+    "resnet50_v1_299": 484.0,
+    "resnet50_v2_299": 557.0,
+    "resnet152_v2_299": 1823.0,
+    "densenet121": 380.0,
+    "squeezenet": 55.0,
+    "vgg16": 867.0,
+    "vgg19": 1060.0,
+    "deeplab_v3_mnv2_513": 394.0,
+    "unet_mnv2_128": 27.7,
 }
 
 
@@ -73,8 +85,13 @@ AI_HUB = "Qualcomm AI Hub perf.yaml, Samsung Galaxy S23 (Snapdragon 8 Gen 2), w8
 
 HEXAGON = (
     Figure("mobilenet_v2", "MobileNet-v2", 224, 0.420, f"{AI_HUB}, mobilenet_v2_quantized @ v0.20.0"),
-    Figure("mobilenet_v3_large", "MobileNet-v3-Large", 224, 0.342,
-           f"{AI_HUB}, mobilenet_v3_large_quantized @ v0.20.0"),
+    Figure(
+        "mobilenet_v3_large",
+        "MobileNet-v3-Large",
+        224,
+        0.342,
+        f"{AI_HUB}, mobilenet_v3_large_quantized @ v0.20.0",
+    ),
     Figure("resnet18_v1_5", "ResNet18", 224, 0.414, f"{AI_HUB}, resnet18 @ v0.28.0"),
     Figure("resnet50_v1_5", "ResNet50", 224, 0.786, f"{AI_HUB}, resnet50 @ v0.37.1", fit=True),
     Figure("resnet101_v1_5", "ResNet101", 224, 1.158, f"{AI_HUB}, resnet101 @ v0.37.1", fit=True),
@@ -92,15 +109,29 @@ HEXAGON = (
 # Python BasicEngine, in ms. Its compiler (1.0) reports 5.01 MiB available for parameters (50 KiB a layer),
 # and parameters off chip from 75 layers on (1.06 MiB; 11.85 MiB at 300).
 CONV_STACK_SOURCE = "github.com/iwatake2222/EdgeTPU_Analysis Result.xlsx, Ops_conv, EdgeTPU (USB 3.0)"
-CONV_STACK_MS = {10: 7.817, 25: 20.131, 50: 40.732, 75: 61.602, 100: 82.663, 150: 124.426, 200: 166.020,
-                 250: 207.570, 300: 249.115}
+CONV_STACK_MS = {
+    10: 7.817,
+    25: 20.131,
+    50: 40.732,
+    75: 61.602,
+    100: 82.663,
+    150: 124.426,
+    200: 166.020,
+    250: 207.570,
+    300: 249.115,
+}
 
 
 def conv_stack_yaml(layers: int) -> str:
     """The measured conv stack of ``layers`` 7x7 convolutions as an hwsim layer file (see CONV_STACK_MS)."""
-    convs = "".join(f"  - {{name: c{i}, op: conv2d, out_channels: 32, kernel: [7, 7], padding: same, "
-                    "activation: relu}\n" for i in range(layers))
-    return (f"schema_version: 1\nname: conv_stack_{layers}\ninput: {{shape: [1, 2, 2, 3], dtype: int8}}\n"
-            "layers:\n  - {name: pad, op: pad, padding: [63, 63, 63, 63]}\n" + convs +
-            "  - {name: out, op: conv2d, out_channels: 1, kernel: [1, 1], stride: [128, 128], "
-            "padding: valid}\n")
+    convs = "".join(
+        f"  - {{name: c{i}, op: conv2d, out_channels: 32, kernel: [7, 7], padding: same, activation: relu}}\n"
+        for i in range(layers)
+    )
+    return (
+        f"schema_version: 1\nname: conv_stack_{layers}\ninput: {{shape: [1, 2, 2, 3], dtype: int8}}\n"
+        "layers:\n  - {name: pad, op: pad, padding: [63, 63, 63, 63]}\n"
+        + convs
+        + "  - {name: out, op: conv2d, out_channels: 1, kernel: [1, 1], stride: [128, 128], "
+        "padding: valid}\n"
+    )

@@ -17,8 +17,9 @@ L = tf.keras.layers
 
 def _conv(x, filters, kernel, stride=1, padding="same", activation="relu", dilation=1, bn=True, name=None):
     """Conv, batch norm, activation: the unit every reference below repeats."""
-    x = L.Conv2D(filters, kernel, strides=stride, padding=padding, dilation_rate=dilation, use_bias=not bn,
-                 name=name)(x)
+    x = L.Conv2D(
+        filters, kernel, strides=stride, padding=padding, dilation_rate=dilation, use_bias=not bn, name=name
+    )(x)
     if bn:
         x = L.BatchNormalization()(x)
     return L.Activation(activation)(x) if activation else x
@@ -37,6 +38,7 @@ def _classifier(x, classes: int):
 # -------------------------------------------------------------------------------------------------------
 # Inception v1 (GoogLeNet) and Inception v4, as in TF-slim's inception_v1.py / inception_v4.py
 # -------------------------------------------------------------------------------------------------------
+
 
 def _inception_v1_block(x, b0, b1, b2, b3):
     """One Inception-v1 module: 1x1 | 1x1-3x3 | 1x1-3x3 | maxpool-1x1 (slim uses 3x3 for the third)."""
@@ -112,9 +114,13 @@ def inception_v4(size: int = 299, classes: int = 1001) -> tf.keras.Model:
     x = L.Concatenate()([_conv(x, 192, 3, 2, "valid"), L.MaxPooling2D(3, 2)(x)])
     for _ in range(4):
         x = _inception_a(x)
-    x = L.Concatenate()([_conv(x, 384, 3, 2, "valid"),
-                         _conv(_conv(_conv(x, 192, 1), 224, 3), 256, 3, 2, "valid"),
-                         L.MaxPooling2D(3, 2)(x)])
+    x = L.Concatenate()(
+        [
+            _conv(x, 384, 3, 2, "valid"),
+            _conv(_conv(_conv(x, 192, 1), 224, 3), 256, 3, 2, "valid"),
+            L.MaxPooling2D(3, 2)(x),
+        ]
+    )
     for _ in range(7):
         x = _inception_b(x)
     a = _conv(_conv(x, 192, 1), 192, 3, 2, "valid")
@@ -128,6 +134,7 @@ def inception_v4(size: int = 299, classes: int = 1001) -> tf.keras.Model:
 # -------------------------------------------------------------------------------------------------------
 # SqueezeNet 1.0 (Iandola et al. 2016, Table 1)
 # -------------------------------------------------------------------------------------------------------
+
 
 def _fire(x, squeeze, expand):
     s = _conv(x, squeeze, 1, bn=False)
@@ -159,6 +166,7 @@ def squeezenet(size: int = 224, classes: int = 1000, version: str = "1.0") -> tf
 # ResNet v1.5 (torchvision's ResNet-18/50/101: the stride of a bottleneck on its 3x3 conv)
 # -------------------------------------------------------------------------------------------------------
 
+
 def resnet_v1_5(depth: int, size: int = 224, classes: int = 1000) -> tf.keras.Model:
     """ResNet-18/34 (basic blocks) or -50/101/152 (bottlenecks) as torchvision builds them (He et al. 2016,
     Table 1, with the downsampling stride on the 3x3 convolution of a bottleneck)."""
@@ -170,7 +178,7 @@ def resnet_v1_5(depth: int, size: int = 224, classes: int = 1000) -> tf.keras.Mo
     x = _conv(L.ZeroPadding2D(3)(inp), 64, 7, 2, "valid")
     x = L.MaxPooling2D(3, 2)(L.ZeroPadding2D(1)(x))
     for stage, n in enumerate(blocks):
-        width = 64 * 2 ** stage
+        width = 64 * 2**stage
         out = width * 4 if bottleneck else width
         for i in range(n):
             stride = 2 if i == 0 and stage > 0 else 1
@@ -235,6 +243,7 @@ def efficientnet_edgetpu(variant: str, classes: int = 1001) -> tf.keras.Model:
 # Detection and segmentation on MobileNet backbones (TF Object Detection API, DeepLab, TF segmentation
 # tutorial)
 # -------------------------------------------------------------------------------------------------------
+
 
 def _ssd_head(features: list, anchors: list[int], classes: int):
     """SSD's 1x1 box and class predictors per feature map, reshaped and concatenated, scores through
@@ -314,8 +323,15 @@ def deeplab_v3_mobilenet_v2(size: int = 513, classes: int = 21) -> tf.keras.Mode
     inp = _input(size)
     x = _conv(inp, 32, 3, 2, activation="relu6")
     dilation = 1
-    for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-                       (6, 160, 3, 2), (6, 320, 1, 1)):
+    for t, c, n, s in (
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ):
         for i in range(n):
             stride, rate = (s if i == 0 else 1), dilation
             if c == 160 and i == 0:
@@ -360,8 +376,13 @@ def unet_mobilenet_v2(size: int = 128, classes: int = 3) -> tf.keras.Model:
     tutorial): skips at 64, 32, 16, 8 and 4 pixels, transposed 3x3 convolutions of 512, 256, 128, 64."""
     inp = _input(size)
     base = tf.keras.applications.MobileNetV2(input_tensor=inp, include_top=False, weights=None)
-    names = ["block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu", "block_13_expand_relu",
-             "block_16_project"]
+    names = [
+        "block_1_expand_relu",
+        "block_3_expand_relu",
+        "block_6_expand_relu",
+        "block_13_expand_relu",
+        "block_16_project",
+    ]
     skips = [base.get_layer(n).output for n in names]
     x = skips[-1]
     for filters, skip in zip((512, 256, 128, 64), reversed(skips[:-1]), strict=True):

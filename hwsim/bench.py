@@ -181,16 +181,29 @@ def compile_times() -> tuple[float, float]:
     """Seconds to import hwsim and run every kernel once: cold (empty numba cache) and warm (cache filled)."""
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        runs = [float(subprocess.run([sys.executable, "-c", _COMPILE_PROBE], env=env, check=True,
-                                     capture_output=True, text=True).stdout) for _ in range(2)]
+        runs = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", _COMPILE_PROBE],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
+            for _ in range(2)
+        ]
     return runs[0], runs[1]
 
 
 def run_kernel_benchmarks(quick: bool = False, repeats: int = 7, out: TextIO = sys.stdout) -> list[Timing]:
     """Run every kernel benchmark and print a Markdown table (the README's)."""
     rng = np.random.default_rng(0)
-    shapes = [(256, 256, 256), (1, 1024, 1024)] if quick else [(1024, 1024, 1024), (128, 768, 3072),
-                                                              (1, 4096, 4096), (16, 4096, 4096)]
+    shapes = (
+        [(256, 256, 256), (1, 1024, 1024)]
+        if quick
+        else [(1024, 1024, 1024), (128, 768, 3072), (1, 4096, 4096), (16, 4096, 4096)]
+    )
     repeats = 2 if quick else repeats
     variant = "VNNI/AMX" if has_int8_dot_product() else "AVX2"
     print(
@@ -206,8 +219,11 @@ def run_kernel_benchmarks(quick: bool = False, repeats: int = 7, out: TextIO = s
             file=out,
         )
     extra_shape = (8, 64, 32) if quick else (64, 512, 256)
-    print(f"\n| bit-accurate extra (GEMM {'x'.join(map(str, extra_shape))}) | time / plain exact int32 path |"
-          "\n|---|---:|", file=out)
+    print(
+        f"\n| bit-accurate extra (GEMM {'x'.join(map(str, extra_shape))}) | time / plain exact int32 path |"
+        "\n|---|---:|",
+        file=out,
+    )
     for name, ratio in bench_extras(repeats, rng, extra_shape):
         print(f"| {name} | {ratio:.1f}x |", file=out)
     cold, warm = compile_times()
@@ -230,8 +246,9 @@ def build_mobilenet_v2(path, size: int = 224) -> None:
     rng = np.random.default_rng(0)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)]
-                                                for _ in range(4))
+    converter.representative_dataset = lambda: (
+        [rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)] for _ in range(4)
+    )
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
@@ -257,22 +274,30 @@ def bench_infer(repeats: int = 7, out: TextIO = sys.stdout, size: int = 224, bat
         # BUILTIN_REF is left out: it aborts the process at MobileNetV2's 1000-class int8 SOFTMAX.
         resolvers = {"xnnpack": "AUTO", "tflite-optimized": "BUILTIN_WITHOUT_DEFAULT_DELEGATES"}
         cores = os.cpu_count() or 1
-        print(f"CPU: {cpu_name()}, {cores} cores; MobileNetV2 {size}x{size} int8 "
-              f"({graph.mac_count() / 1e6:.0f} M MACs); medians of {repeats} interleaved runs. TFLite runs "
-              "with "
-              f"its default thread count (one) and with {cores}; hwsim uses {numba.get_num_threads()} "
-              "threads\n",
-              file=out)
-        print(f"| semantics | TFLite ms (default) | TFLite ms ({cores} threads) | hwsim ms | hwsim / TFLite "
-              "default | "
-              f"hwsim / TFLite {cores} threads | bit-exact |\n|---|---:|---:|---:|---:|---:|---|", file=out)
+        print(
+            f"CPU: {cpu_name()}, {cores} cores; MobileNetV2 {size}x{size} int8 "
+            f"({graph.mac_count() / 1e6:.0f} M MACs); medians of {repeats} interleaved runs. TFLite runs "
+            "with "
+            f"its default thread count (one) and with {cores}; hwsim uses {numba.get_num_threads()} "
+            "threads\n",
+            file=out,
+        )
+        print(
+            f"| semantics | TFLite ms (default) | TFLite ms ({cores} threads) | hwsim ms | hwsim / TFLite "
+            "default | "
+            f"hwsim / TFLite {cores} threads | bit-exact |\n|---|---:|---:|---:|---:|---:|---|",
+            file=out,
+        )
         for semantics, resolver in resolvers.items():
             runs = [_tflite_runner(tf, path, resolver, x, threads) for threads in (None, cores)]
             exact = np.array_equal(run_graph(graph, [x], semantics)[graph.outputs[0]], runs[0]())
             ours, default = _interleaved(lambda: run_graph(graph, [x], semantics), runs[0], repeats)
             threaded, _ = _interleaved(runs[1], None, repeats)
-            print(f"| {semantics} | {1e3 * default:.1f} | {1e3 * threaded:.1f} | {1e3 * ours:.1f} | "
-                  f"{ours / default:.1f}x | {ours / threaded:.1f}x | {'yes' if exact else 'NO'} |", file=out)
+            print(
+                f"| {semantics} | {1e3 * default:.1f} | {1e3 * threaded:.1f} | {1e3 * ours:.1f} | "
+                f"{ours / default:.1f}x | {ours / threaded:.1f}x | {'yes' if exact else 'NO'} |",
+                file=out,
+            )
         bench_batch(tf, graph, path, batch, max(3, repeats // 2), out)
 
 
@@ -285,12 +310,17 @@ def bench_batch(tf, graph, path: str, batch: int, repeats: int, out: TextIO) -> 
     shape = graph.tensor(graph.inputs[0]).shape
     x = np.random.default_rng(2).integers(-128, 128, (batch, *shape[1:])).astype(np.int8)
     cores = os.cpu_count() or 1
-    runs = {f"TFLite XNNPACK, {n} thread{'s' if n > 1 else ''}": _tflite_runner(tf, path, "AUTO", x, n)
-            for n in sorted({1, cores})}
+    runs = {
+        f"TFLite XNNPACK, {n} thread{'s' if n > 1 else ''}": _tflite_runner(tf, path, "AUTO", x, n)
+        for n in sorted({1, cores})
+    }
     threads = numba.get_num_threads()
-    ours = {f"hwsim, batch over {threads} threads": lambda: run_batch(graph, x, "xnnpack")[graph.outputs[0]],
-            "hwsim, one image at a time": lambda: np.concatenate(
-                [run_graph(graph, [x[i:i + 1]], "xnnpack")[graph.outputs[0]] for i in range(batch)])}
+    ours = {
+        f"hwsim, batch over {threads} threads": lambda: run_batch(graph, x, "xnnpack")[graph.outputs[0]],
+        "hwsim, one image at a time": lambda: np.concatenate(
+            [run_graph(graph, [x[i : i + 1]], "xnnpack")[graph.outputs[0]] for i in range(batch)]
+        ),
+    }
     want = next(iter(runs.values()))()
     exact = all(np.array_equal(run(), want) for run in ours.values())
     names, calls = [*ours, *runs], [*ours.values(), *runs.values()]
@@ -303,9 +333,12 @@ def bench_batch(tf, graph, path: str, batch: int, repeats: int, out: TextIO) -> 
             fn()
             ts.append(time.perf_counter() - start)
     medians = [float(np.median(ts)) for ts in times]
-    print(f"\nBatch of {batch}, medians of {repeats} runs in turn; every output bit-exact with the "
-          f"interpreter's: {'yes' if exact else 'NO'}\n\n"
-          "| run | images/s | ms per batch | time / hwsim batched |\n|---|---:|---:|---:|", file=out)
+    print(
+        f"\nBatch of {batch}, medians of {repeats} runs in turn; every output bit-exact with the "
+        f"interpreter's: {'yes' if exact else 'NO'}\n\n"
+        "| run | images/s | ms per batch | time / hwsim batched |\n|---|---:|---:|---:|",
+        file=out,
+    )
     for name, seconds in zip(names, medians):
         row = f"{batch / seconds:.1f} | {1e3 * seconds:.0f} | {seconds / medians[0]:.2f}x"
         print(f"| {name} | {row} |", file=out)

@@ -1,21 +1,26 @@
-"""A persistent on-disk memo for results that are slow to compute and small to keep (weight encodings).
+"""A persistent on-disk memo for results that are slow to compute and small to keep (Ethos-U weight
+encodings and block configs, parsed device files).
 
 A sweep simulates the same network on many devices and options, and each run would encode the same weights
-again; kept here, a repeated encoding is a file read. Entries are JSON files named by the hash of their
-key, under ``$HWSIM_CACHE_DIR`` (default ``$XDG_CACHE_HOME/hwsim``, i.e. ``~/.cache/hwsim``). Each is
-written to a temporary file and renamed into place, so processes may share the folder: a reader sees a
-whole entry or none. ``HWSIM_CACHE=off`` turns the cache off. A caller's key must name everything the value
-depends on, its own code included (see :func:`source_digest`). The cache only ever saves time: a folder
-that cannot be read or written is treated as empty.
+again; kept here, a repeated encoding is a file read (and, for a small network, no numpy import). Entries are
+JSON files named by the hash of their key, under ``$HWSIM_CACHE_DIR`` (default ``$XDG_CACHE_HOME/hwsim``, i.e.
+``~/.cache/hwsim``). Each is written to a temporary file and renamed into place, so processes may share the
+folder: a reader sees a whole entry or none. ``HWSIM_CACHE=off`` turns the cache off. A caller's key must name
+everything the value depends on, its own code included (see :func:`source_digest`). The cache only ever saves
+time: a folder that cannot be read or written is treated as empty.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
+
+try:  # hashlib's own BLAKE2, without hashlib, which loads OpenSSL (6 ms of every run's start-up)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import blake2b
 
 
 def cache_dir() -> Path | None:
@@ -31,7 +36,7 @@ def cache_dir() -> Path | None:
 
 def source_digest(*modules: str) -> str:
     """A digest of the source files ``modules``: keys that include it go stale when that code changes."""
-    h = hashlib.blake2b(digest_size=16)
+    h = blake2b(digest_size=16)
     for path in modules:
         h.update(Path(path).read_bytes())
     return h.hexdigest()
@@ -41,7 +46,7 @@ def _path(namespace: str, key: str) -> Path | None:
     folder = cache_dir()
     if folder is None:
         return None
-    name = hashlib.blake2b(key.encode(), digest_size=20).hexdigest()
+    name = blake2b(key.encode(), digest_size=20).hexdigest()
     return folder / namespace / name[:2] / f"{name}.json"
 
 

@@ -70,13 +70,16 @@ def _header(fh, where: str) -> tuple[tuple[int, ...], np.dtype]:
     fmt = np.lib.format
     try:
         version = fmt.read_magic(fh)
-        shape, _, dtype = (fmt.read_array_header_1_0(fh) if version == (1, 0)
-                           else fmt.read_array_header_2_0(fh))
+        shape, _, dtype = (
+            fmt.read_array_header_1_0(fh) if version == (1, 0) else fmt.read_array_header_2_0(fh)
+        )
     except (ValueError, OSError, EOFError) as exc:
         raise ConfigError(f"{where}: not a valid .npy array ({_first_line(exc)})") from None
     if dtype.hasobject:
-        raise ConfigError(f"{where}: holds Python objects (dtype {dtype}), which would need unpickling; "
-                          "save a numeric array")
+        raise ConfigError(
+            f"{where}: holds Python objects (dtype {dtype}), which would need unpickling; "
+            "save a numeric array"
+        )
     return tuple(int(d) for d in shape), dtype
 
 
@@ -87,8 +90,9 @@ def _claim(shape: tuple[int, ...], dtype: np.dtype) -> int:
 def _check_claim(where: str, shape, dtype, claimed: int, stored: int | None, free: int) -> None:
     what = f"its header claims shape {shape} {dtype} ({human_bytes(claimed)})"
     if claimed > free:
-        raise ConfigError(f"{where}: {what}, more than the {human_bytes(free)} of memory available; refused "
-                          "before reading")
+        raise ConfigError(
+            f"{where}: {what}, more than the {human_bytes(free)} of memory available; refused before reading"
+        )
     if stored is not None and stored < claimed:
         raise ConfigError(f"{where}: {what}, but the file holds {human_bytes(stored)} of data (truncated?)")
 
@@ -135,8 +139,10 @@ def _load_npz(path: Path, where: str, free: int) -> dict[str, np.ndarray]:
             total += claimed
             _check_claim(name, shape, dtype, claimed, m.file_size - header_bytes, free)
         if total > free:
-            raise ConfigError(f"{where}: its arrays claim {human_bytes(total)} together, more than the "
-                              f"{human_bytes(free)} of memory available; refused before reading")
+            raise ConfigError(
+                f"{where}: its arrays claim {human_bytes(total)} together, more than the "
+                f"{human_bytes(free)} of memory available; refused before reading"
+            )
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
 
@@ -146,8 +152,9 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def check_samples(x: np.ndarray, where: str, *, model_shape: tuple | None = None,
-                  calibration: bool = False) -> np.ndarray:
+def check_samples(
+    x: np.ndarray, where: str, *, model_shape: tuple | None = None, calibration: bool = False
+) -> np.ndarray:
     """``x`` itself if it can be fed to a model whose input has ``model_shape``; else a ConfigError.
 
     Refused: a non-numeric dtype, no elements, NaN or infinities (the first index is named), a shape other
@@ -165,8 +172,9 @@ def check_samples(x: np.ndarray, where: str, *, model_shape: tuple | None = None
             index = np.argwhere(bad)[0]
             value = x[tuple(index)]
             what = "NaN" if np.isnan(value) else ("+Inf" if value > 0 else "-Inf")
-            raise ConfigError(f"{where}: contains {what} at index {index.tolist()} ({int(bad.sum())} "
-                              "non-finite values)")
+            raise ConfigError(
+                f"{where}: contains {what} at index {index.tolist()} ({int(bad.sum())} non-finite values)"
+            )
     if model_shape is not None:
         want = tuple(model_shape)
         ok = x.ndim == len(want) and all(not _fixed(w) or w == d for w, d in zip(want[1:], x.shape[1:]))
@@ -177,12 +185,15 @@ def check_samples(x: np.ndarray, where: str, *, model_shape: tuple | None = None
         lo, hi = x.min(), x.max()
         if lo == hi:
             what = "all zero" if lo == 0 else f"constant ({lo})"
-            raise ConfigError(f"{where}: every value is {what}; calibration would derive empty ranges "
-                              "from it")
+            raise ConfigError(
+                f"{where}: every value is {what}; calibration would derive empty ranges from it"
+            )
         big = float(max(abs(float(lo)), abs(float(hi))))
         if big > CALIBRATION_LIMIT:
-            raise ConfigError(f"{where}: holds {big:.3g}; calibration's squared errors overflow float32 "
-                              f"beyond {CALIBRATION_LIMIT:.3g}, so no range could be chosen")
+            raise ConfigError(
+                f"{where}: holds {big:.3g}; calibration's squared errors overflow float32 "
+                f"beyond {CALIBRATION_LIMIT:.3g}, so no range could be chosen"
+            )
     return x
 
 
@@ -196,8 +207,9 @@ def check_labels(y: np.ndarray, n: int, where: str, classes: int | None = None) 
     if y.dtype.kind not in "biuf":
         raise ConfigError(f"{where}: labels must be class indices (got dtype {y.dtype})")
     if y.ndim != 1:
-        raise ConfigError(f"{where}: labels must be one class index per sample, a 1-D array (got shape "
-                          f"{y.shape})")
+        raise ConfigError(
+            f"{where}: labels must be one class index per sample, a 1-D array (got shape {y.shape})"
+        )
     if len(y) != n:
         raise ConfigError(f"{where}: {len(y)} labels for {n} samples")
     if y.dtype.kind == "f":

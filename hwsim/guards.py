@@ -22,6 +22,7 @@ from hwsim.errors import ConfigError
 # command-line numbers (argparse ``type=`` functions; argparse names the option in its message)
 # --------------------------------------------------------------------------------------------------------
 
+
 def positive_int(text: str) -> int:
     """An integer >= 1.
 
@@ -67,18 +68,21 @@ def int_list(low: int, high: int):
     >>> int_list(1, 16)("8,4")
     (8, 4)
     """
+
     def parse(text: str) -> tuple[int, ...]:
         parts = [p.strip() for p in text.split(",")]
         try:
             values = tuple(int(p) for p in parts)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated integers in {low}..{high} "
-                                             f"(got {text!r})") from None
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated integers in {low}..{high} (got {text!r})"
+            ) from None
         bad = [v for v in values if not low <= v <= high]
         if bad or len(set(values)) != len(values):
             why = f"{bad[0]} is outside {low}..{high}" if bad else "a value is repeated"
-            raise argparse.ArgumentTypeError(f"expected distinct integers in {low}..{high}; {why} "
-                                             f"(got {text!r})")
+            raise argparse.ArgumentTypeError(
+                f"expected distinct integers in {low}..{high}; {why} (got {text!r})"
+            )
         return values
 
     return parse
@@ -88,8 +92,10 @@ def int_list(low: int, high: int):
 # output paths
 # --------------------------------------------------------------------------------------------------------
 
-def check_output_file(path: str | Path, option: str, suffixes: tuple[str, ...] = (),
-                      make_parents: bool = False) -> Path:
+
+def check_output_file(
+    path: str | Path, option: str, suffixes: tuple[str, ...] = (), make_parents: bool = False
+) -> Path:
     """``path`` if a file can be written there; nothing is left behind by the check.
 
     Parameters
@@ -105,8 +111,9 @@ def check_output_file(path: str | Path, option: str, suffixes: tuple[str, ...] =
     """
     path = Path(path)
     if suffixes and path.suffix.lower() not in suffixes:
-        raise ConfigError(f"{option} {path}: expected a {' or '.join(suffixes)} file "
-                          f"(got {path.suffix or 'no suffix'!r})")
+        raise ConfigError(
+            f"{option} {path}: expected a {' or '.join(suffixes)} file (got {path.suffix or 'no suffix'!r})"
+        )
     if path.is_dir():
         raise ConfigError(f"{option} {path}: is a folder; give a file name")
     if make_parents:
@@ -193,4 +200,3 @@ def os_error_message(exc: OSError) -> str:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Callable, Generic, Iterator, TypeVar
 
 from hwsim.errors import RegistryError
@@ -13,9 +12,10 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Map names to objects; ``get`` of an unknown name says what exists and what was probably meant."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, table: dict[str, T] | None = None) -> None:
+        """An empty registry of ``kind`` items, or one holding ``table`` (a registry written as one table)."""
         self.kind = kind
-        self._items: dict[str, T] = {}
+        self._items: dict[str, T] = dict(table or {})
 
     def add(self, name: str, item: T) -> T:
         """Register ``item`` under ``name``; names are unique."""
@@ -33,6 +33,8 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
+            import difflib  # only for a message: kept off every run's start-up
+
             close = difflib.get_close_matches(name, self._items, n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
             raise RegistryError(

@@ -9,22 +9,43 @@ from fnmatch import fnmatchcase
 
 #: (node id pattern, words of the skip reason, what runs the test)
 ALLOWED = [
-    ("tests/numerics/test_fused.py::test_vnni_kernel_*", "no AVX-512 VNNI here",
-     "a CPU with AVX-512 VNNI: hwsim's own vpdpbusd byte kernel (an AVX2-only CPU never calls it)"),
-    ("tests/runtimes/test_float_engine.py::*", "no VNNI byte kernel here",
-     "a CPU with AVX-512 VNNI: the golden models again on the float32 BLAS engine, which the main run "
-     "already uses on other CPUs"),
-    ("tests/runtimes/test_torch_golden.py::test_linear_saturating_pairs_exact_on_vnni*", "lacks VNNI/AMX",
-     "a CPU with VNNI or AMX: fbgemm's exact u8 x s8 (qemu cannot emulate those instructions)"),
-    ("tests/runtimes/test_torch_float_bias.py::*-x86]", "runs symmetric weights on oneDNN",
-     "an AVX2-only CPU: there torch's x86 engine is fbgemm; on VNNI CPUs it hands symmetric weights to "
-     "oneDNN, whose float bias hwsim does not model (the fbgemm cases run on every CPU)"),
-    ("tests/runtimes/test_onnxruntime_avx2_emulated.py::*", "an AVX2-only host",
-     "a CPU with VNNI or AMX: on an AVX2-only CPU test_onnxruntime_golden.py runs the same cases natively"),
-    ("tests/experiment/test_report.py::test_report_html_in_headless_chromium", "no headless Chromium",
-     "Debian's chromium-headless-shell (.ci/run installs it where apt-get works)"),
-    ("tests/experiment/test_report.py::test_report_html_script_parses", "node is not installed",
-     "Node.js (node --check on the report's inline script)"),
+    (
+        "tests/numerics/test_fused.py::test_vnni_kernel_*",
+        "no AVX-512 VNNI here",
+        "a CPU with AVX-512 VNNI: hwsim's own vpdpbusd byte kernel (an AVX2-only CPU never calls it)",
+    ),
+    (
+        "tests/runtimes/test_float_engine.py::*",
+        "no VNNI byte kernel here",
+        "a CPU with AVX-512 VNNI: the golden models again on the float32 BLAS engine, which the main run "
+        "already uses on other CPUs",
+    ),
+    (
+        "tests/runtimes/test_torch_golden.py::test_linear_saturating_pairs_exact_on_vnni*",
+        "lacks VNNI/AMX",
+        "a CPU with VNNI or AMX: fbgemm's exact u8 x s8 (qemu cannot emulate those instructions)",
+    ),
+    (
+        "tests/runtimes/test_torch_float_bias.py::*-x86]",
+        "runs symmetric weights on oneDNN",
+        "an AVX2-only CPU: there torch's x86 engine is fbgemm; on VNNI CPUs it hands symmetric weights to "
+        "oneDNN, whose float bias hwsim does not model (the fbgemm cases run on every CPU)",
+    ),
+    (
+        "tests/runtimes/test_onnxruntime_avx2_emulated.py::*",
+        "an AVX2-only host",
+        "a CPU with VNNI or AMX: on an AVX2-only CPU test_onnxruntime_golden.py runs the same cases natively",
+    ),
+    (
+        "tests/experiment/test_report.py::test_report_html_in_headless_chromium",
+        "no headless Chromium",
+        "Debian's chromium-headless-shell (.ci/run installs it where apt-get works)",
+    ),
+    (
+        "tests/experiment/test_report.py::test_report_html_script_parses",
+        "node is not installed",
+        "Node.js (node --check on the report's inline script)",
+    ),
 ]
 
 

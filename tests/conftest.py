@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, settings
 
 from tests import allowed_skips
 
-settings.register_profile("ci", derandomize=True, max_examples=60, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci", derandomize=True, max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.register_profile("dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 # Tests compute every result, and leave the user's cache alone (tests of the cache itself turn it on).
@@ -27,8 +28,12 @@ def rng() -> np.random.Generator:
 
 def pytest_addoption(parser):
     """``--update-golden``: rewrite the golden files of the selected golden tests instead of checking them."""
-    parser.addoption("--update-golden", action="store_true", default=False,
-                     help="rewrite tests/golden/counts/<device>.json from the current code (review the diff)")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/golden/counts/<device>.json from the current code (review the diff)",
+    )
 
 
 @pytest.fixture

@@ -14,16 +14,24 @@ def _run(tmp_path, files: dict[str, str], *args: str) -> subprocess.CompletedPro
     (tmp_path / "conftest.py").write_text(
         f"import sys\nsys.path.insert(0, {str(REPO)!r})\nfrom tests.conftest import UnlistedSkips\n\n\n"
         "def pytest_configure(config):\n"
-        "    config.pluginmanager.register(UnlistedSkips(), 'unlisted-skips')\n")
+        "    config.pluginmanager.register(UnlistedSkips(), 'unlisted-skips')\n"
+    )
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-LISTED = ("import pytest\n\n\n@pytest.mark.skipif(True, reason='node is not installed')\n"
-          "def test_report_html_script_parses():\n    pass\n")
+LISTED = (
+    "import pytest\n\n\n@pytest.mark.skipif(True, reason='node is not installed')\n"
+    "def test_report_html_script_parses():\n    pass\n"
+)
 
 
 def test_a_listed_skip_passes_and_others_fail_the_run(tmp_path):
@@ -47,8 +55,9 @@ def test_a_listed_skip_passes_and_others_fail_the_run(tmp_path):
 
 def test_the_gate_holds_on_worker_processes(tmp_path):
     """The suite runs on pytest-xdist workers (pyproject addopts): skips reported by a worker still fail."""
-    unlisted = {"tests/test_other.py":
-                "import pytest\n\n\ndef test_x():\n    pytest.skip('no reason given')\n"}
+    unlisted = {
+        "tests/test_other.py": "import pytest\n\n\ndef test_x():\n    pytest.skip('no reason given')\n"
+    }
     run = _run(tmp_path, {"tests/experiment/test_report.py": LISTED, **unlisted}, "-n", "2")
     assert run.returncode == 1, run.stdout + run.stderr
     summary = run.stdout.split("skips not listed in tests/allowed_skips.py")[1]
@@ -60,7 +69,10 @@ def test_every_entry_names_what_runs_it():
     """Each entry matches by node id and reason words and says which CPU or runtime runs the test."""
     for pattern, words, runs_on in ALLOWED:
         assert pattern.startswith("tests/") and words and len(runs_on) > 10
-    assert allowed("tests/runtimes/test_float_engine.py::test_model_goldens_pass_on_the_float_engine",
-                   "no VNNI byte kernel here: the main run already uses float32 BLAS")
-    assert not allowed("tests/runtimes/test_float_engine.py::test_x",
-                       "reference runtime 'torch' is not installed")
+    assert allowed(
+        "tests/runtimes/test_float_engine.py::test_model_goldens_pass_on_the_float_engine",
+        "no VNNI byte kernel here: the main run already uses float32 BLAS",
+    )
+    assert not allowed(
+        "tests/runtimes/test_float_engine.py::test_x", "reference runtime 'torch' is not installed"
+    )

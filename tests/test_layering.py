@@ -19,17 +19,39 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "hwsim"
 
 COUNTS = ("hwsim.importers", "hwsim.workload", "hwsim.devices", "hwsim.schedule", "hwsim.energy")
-VALUES = ("numba", "llvmlite", "hwsim.runtime", "hwsim.numerics.ops", "hwsim.numerics.kernels",
-          "hwsim.numerics.fused", "hwsim.numerics.quantized", "hwsim.numerics.mlas", "hwsim.numerics.vnni",
-          "hwsim.numerics.fixed_point", "hwsim.quant.int_ops", "hwsim.accuracy")
-ABOVE_COUNTS = ("hwsim.quant.convert", "hwsim.quant.qat", "hwsim.experiment", "hwsim.llm", "hwsim.verify",
-                "hwsim.plots", "hwsim.cli")
+VALUES = (
+    "numba",
+    "llvmlite",
+    "hwsim.runtime",
+    "hwsim.numerics.ops",
+    "hwsim.numerics.kernels",
+    "hwsim.numerics.fused",
+    "hwsim.numerics.quantized",
+    "hwsim.numerics.mlas",
+    "hwsim.numerics.vnni",
+    "hwsim.numerics.fixed_point",
+    "hwsim.quant.int_ops",
+    "hwsim.accuracy",
+)
+ABOVE_COUNTS = (
+    "hwsim.quant.convert",
+    "hwsim.quant.qat",
+    "hwsim.experiment",
+    "hwsim.llm",
+    "hwsim.verify",
+    "hwsim.plots",
+    "hwsim.cli",
+)
 NUMERICS_MAY_IMPORT = ("hwsim.numerics", "hwsim.errors", "hwsim.registry")
 
 # (importer prefix, imported prefix) that no import statement may join.
-FORBIDDEN = [*((c, v) for c in COUNTS for v in VALUES), *((c, a) for c in COUNTS for a in ABOVE_COUNTS),
-             ("hwsim.devices", "hwsim.schedule"), ("hwsim.plots", "hwsim.experiment.report"),
-             ("hwsim.plots", "hwsim.experiment.runner")]
+FORBIDDEN = [
+    *((c, v) for c in COUNTS for v in VALUES),
+    *((c, a) for c in COUNTS for a in ABOVE_COUNTS),
+    ("hwsim.devices", "hwsim.schedule"),
+    ("hwsim.plots", "hwsim.experiment.report"),
+    ("hwsim.plots", "hwsim.experiment.runner"),
+]
 
 # Known exceptions, each an import inside a function, with the reason it is still there.
 ALLOWED = {
@@ -75,28 +97,39 @@ def _violations(path: Path, importer: str) -> list[str]:
     """The layering rules the imports of ``path`` (module ``importer``) break, one line each."""
     out = []
     for line, imported in _imports(path, importer):
-        if _under(importer, "hwsim.numerics") and imported.startswith("hwsim") and \
-                not any(_under(imported, p) for p in NUMERICS_MAY_IMPORT):
+        if (
+            _under(importer, "hwsim.numerics")
+            and imported.startswith("hwsim")
+            and not any(_under(imported, p) for p in NUMERICS_MAY_IMPORT)
+        ):
             out.append(f"{path.name}:{line}: numerics imports {imported}")
         for low, high in FORBIDDEN:
-            if _under(importer, low) and _under(imported, high) and \
-                    not any(_under(importer, a) and _under(imported, b) for a, b in ALLOWED):
+            if (
+                _under(importer, low)
+                and _under(imported, high)
+                and not any(_under(importer, a) and _under(imported, b) for a, b in ALLOWED)
+            ):
                 out.append(f"{path.name}:{line}: {low} imports {imported}")
     return sorted(set(out))
 
 
 def test_no_import_crosses_the_layers():
     """No import statement in the package, at module level or in a function, breaks a layering rule."""
-    found = [f"{p.parent.relative_to(ROOT)}/{v}" for p in sorted(PACKAGE.rglob("*.py"))
-             for v in _violations(p, _module_name(p))]
+    found = [
+        f"{p.parent.relative_to(ROOT)}/{v}"
+        for p in sorted(PACKAGE.rglob("*.py"))
+        for v in _violations(p, _module_name(p))
+    ]
     assert found == []
 
 
 def test_the_scan_sees_a_planted_violation(tmp_path):
     """The AST scan catches imports it must refuse, lazy ones inside a function too."""
     planted = tmp_path / "planted.py"
-    planted.write_text("def f():\n    from hwsim.schedule.mapper import plan\n    import numba\n"
-                       "from ..experiment import report\n")
+    planted.write_text(
+        "def f():\n    from hwsim.schedule.mapper import plan\n    import numba\n"
+        "from ..experiment import report\n"
+    )
     found = _violations(planted, "hwsim.plots.planted")
     assert "planted.py:4: hwsim.plots imports hwsim.experiment.report" in found
     found = _violations(planted, "hwsim.devices.planted")
@@ -122,8 +155,14 @@ print(json.dumps(sorted(sys.modules)))
 def test_shape_only_simulation_loads_no_values_branch(workloads):
     """Importing the counts branch, loading a layer file, a SCALE-Sim topology and a float ONNX model (shape
     inference without running the graph) and simulating them loads neither numba nor any kernel."""
-    out = subprocess.run([sys.executable, "-c", SHAPE_ONLY, *workloads], capture_output=True, text=True,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", SHAPE_ONLY, *workloads],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+    )
     loaded = json.loads(out.stdout)
     assert [m for m in loaded if any(_under(m, v) for v in VALUES)] == []
     assert "hwsim.importers.onnx_file" in loaded and "hwsim.schedule.mapper" in loaded  # it did run them
@@ -131,9 +170,17 @@ def test_shape_only_simulation_loads_no_values_branch(workloads):
 
 def test_devices_and_plots_import_alone():
     """A device loads without the scheduler, and the experiment plots without the report."""
-    probe = ("import json, sys; from hwsim.devices.model import load_device; load_device('edge_tpu_like');"
-             "import hwsim.plots.experiment; print(json.dumps(sorted(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}, check=True)
+    probe = (
+        "import json, sys; from hwsim.devices.model import load_device; load_device('edge_tpu_like');"
+        "import hwsim.plots.experiment; print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"},
+        check=True,
+    )
     loaded = json.loads(out.stdout)
     assert [m for m in loaded if _under(m, "hwsim.schedule") or _under(m, "hwsim.experiment.report")] == []

@@ -43,8 +43,22 @@ def test_cli_help_and_list():
 def test_wheel_carries_data_folders(tmp_path):
     """A wheel built from the checkout holds each data folder under hwsim/_data (non-editable installs find
     it)."""
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
     wheel = next(tmp_path.glob("hwsim-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for folder in DATA_FOLDERS:

@@ -44,8 +44,14 @@ def conv_bn(cin: int, cout: int, stride: int = 1, groups: int = 1, kernel: int =
 def build(name: str) -> nn.Module:
     """The architecture called ``name``."""
     if name == "cnn_bn":
-        return nn.Sequential(*conv_bn(1, 16), *conv_bn(16, 32, 2), *conv_bn(32, 32), nn.AdaptiveAvgPool2d(1),
-                             nn.Flatten(), nn.Linear(32, 10))
+        return nn.Sequential(
+            *conv_bn(1, 16),
+            *conv_bn(16, 32, 2),
+            *conv_bn(32, 32),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(32, 10),
+        )
     if name == "dsconv":
         layers = conv_bn(1, 16)
         for cin, cout, stride in ((16, 32, 1), (32, 64, 2), (64, 64, 1)):
@@ -98,13 +104,20 @@ def train(name: str) -> dict:
         do_constant_folding=True,
         dynamo=False,
     )
-    record = {"model": path.name, "data": "workloads/digits.npz (scikit-learn's load_digits), pixels / 16",
-              "split": "hwsim.accuracy.datasets.digits_split: permutation from default_rng(0); "
-                       "1257 train, 540 test; calibration = first 256 train samples",
-              "input_layout": layout, "seed": SEED, "epochs": EPOCHS, "batch": BATCH,
-              "optimizer": "AdamW lr 3e-3, cosine, weight decay 1e-4 (0 on depthwise filters)",
-              "torch": torch.__version__, "float_test_accuracy": round(acc, 6),
-              "parameters": sum(p.numel() for p in model.parameters())}
+    record = {
+        "model": path.name,
+        "data": "workloads/digits.npz (scikit-learn's load_digits), pixels / 16",
+        "split": "hwsim.accuracy.datasets.digits_split: permutation from default_rng(0); "
+        "1257 train, 540 test; calibration = first 256 train samples",
+        "input_layout": layout,
+        "seed": SEED,
+        "epochs": EPOCHS,
+        "batch": BATCH,
+        "optimizer": "AdamW lr 3e-3, cosine, weight decay 1e-4 (0 on depthwise filters)",
+        "torch": torch.__version__,
+        "float_test_accuracy": round(acc, 6),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
     (HERE / f"digits_{name}.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 
@@ -112,5 +125,7 @@ def train(name: str) -> dict:
 if __name__ == "__main__":
     for model_name in sys.argv[1:] or ["cnn_bn", "dsconv", "mlp"]:
         rec = train(model_name)
-        print(f"{rec['model']}: float test accuracy {rec['float_test_accuracy']:.4f}, {rec['parameters']} "
-              "params")
+        print(
+            f"{rec['model']}: float test accuracy {rec['float_test_accuracy']:.4f}, {rec['parameters']} "
+            "params"
+        )

@@ -53,10 +53,16 @@ class InvertedResidual(nn.Module):
     def __init__(self, cin: int, hidden: int, cout: int, stride: int, se: bool, act: type[nn.Module]):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), act(),
-            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), act(),
+            nn.Conv2d(cin, hidden, 1, bias=False),
+            nn.BatchNorm2d(hidden),
+            act(),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden),
+            act(),
             SqueezeExcite(hidden) if se else nn.Identity(),
-            nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout))
+            nn.Conv2d(hidden, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        )
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x):
@@ -74,7 +80,8 @@ class DigitsMobileNet(nn.Module):
             InvertedResidual(16, 32, 24, 2, True, nn.ReLU6),
             InvertedResidual(24, 64, 24, 1, True, nn.Hardswish),
             InvertedResidual(24, 72, 40, 2, False, nn.Hardswish),
-            InvertedResidual(40, 120, 40, 1, True, nn.Hardswish))
+            InvertedResidual(40, 120, 40, 1, True, nn.Hardswish),
+        )
         self.head = nn.Sequential(nn.Conv2d(40, 96, 1, bias=False), nn.BatchNorm2d(96), nn.Hardswish())
         self.classifier = nn.Linear(96, 10)
 
@@ -106,20 +113,32 @@ def main() -> dict:
     with torch.no_grad():
         accuracy = float((model(torch.from_numpy(te.x)).argmax(1).numpy() == te.y).mean())
     path = HERE / "digits_mobilenet.onnx"
-    torch.onnx.export(model, (torch.from_numpy(te.x[:1]),), str(path), input_names=["x"],
-                      output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},),
-                      external_data=False)  # one file, weights included
+    torch.onnx.export(
+        model,
+        (torch.from_numpy(te.x[:1]),),
+        str(path),
+        input_names=["x"],
+        output_names=["logits"],
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+        external_data=False,
+    )  # one file, weights included
     np.savez_compressed(HERE / "digits_calibration.npz", x=cal.x)
     np.savez_compressed(HERE / "digits_test.npz", x=te.x, y=te.y)
     params = sum(p.numel() for p in model.parameters())
-    record = {"model": path.name, "architecture": "MobileNetV3-style (see train_digits_mobilenet.py)",
-              "parameters": params,
-              "data": "UCI digits as scikit-learn bundles them (workloads/digits.npz), pixels / 16",
-              "split": "hwsim.accuracy.datasets.digits_split: 1257 train, 540 test; "
-                       "calibration = first 256 train",
-              "seed": SEED, "epochs": EPOCHS, "batch": BATCH, "optimizer": "Adam lr 3e-3, wd 1e-4, cosine",
-              "torch": torch.__version__, "exporter": "torch.onnx.export (default, torch.export-based)",
-              "float_test_top1": accuracy}
+    record = {
+        "model": path.name,
+        "architecture": "MobileNetV3-style (see train_digits_mobilenet.py)",
+        "parameters": params,
+        "data": "UCI digits as scikit-learn bundles them (workloads/digits.npz), pixels / 16",
+        "split": "hwsim.accuracy.datasets.digits_split: 1257 train, 540 test; calibration = first 256 train",
+        "seed": SEED,
+        "epochs": EPOCHS,
+        "batch": BATCH,
+        "optimizer": "Adam lr 3e-3, wd 1e-4, cosine",
+        "torch": torch.__version__,
+        "exporter": "torch.onnx.export (default, torch.export-based)",
+        "float_test_top1": accuracy,
+    }
     (HERE / "digits_mobilenet.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 

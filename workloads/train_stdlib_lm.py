@@ -35,10 +35,38 @@ STEPS = 400
 BATCH = 12
 SEQ = 128
 LR = 3e-3
-TRAIN_MODULES = ("argparse", "textwrap", "string", "shlex", "difflib", "calendar", "fractions", "heapq",
-                 "bisect", "functools", "contextlib", "dataclasses", "enum", "csv", "configparser", "pprint",
-                 "random", "queue", "shutil", "tempfile", "fnmatch", "glob", "locale", "gettext", "inspect",
-                 "ast", "tokenize", "typing", "pathlib", "subprocess")
+TRAIN_MODULES = (
+    "argparse",
+    "textwrap",
+    "string",
+    "shlex",
+    "difflib",
+    "calendar",
+    "fractions",
+    "heapq",
+    "bisect",
+    "functools",
+    "contextlib",
+    "dataclasses",
+    "enum",
+    "csv",
+    "configparser",
+    "pprint",
+    "random",
+    "queue",
+    "shutil",
+    "tempfile",
+    "fnmatch",
+    "glob",
+    "locale",
+    "gettext",
+    "inspect",
+    "ast",
+    "tokenize",
+    "typing",
+    "pathlib",
+    "subprocess",
+)
 HELD_OUT_MODULES = ("statistics", "zipfile")
 CALIBRATION_CHARS = 8192
 EVAL_CHARS = 32768
@@ -73,14 +101,21 @@ class Block(nn.Module):
         self.s = s
         self.input_layernorm = RMSNorm(s.hidden, s.norm_eps)
         self.post_attention_layernorm = RMSNorm(s.hidden, s.norm_eps)
-        self.self_attn = nn.ModuleDict({
-            "q_proj": nn.Linear(s.hidden, s.heads * s.dim, bias=False),
-            "k_proj": nn.Linear(s.hidden, s.kv_heads * s.dim, bias=False),
-            "v_proj": nn.Linear(s.hidden, s.kv_heads * s.dim, bias=False),
-            "o_proj": nn.Linear(s.heads * s.dim, s.hidden, bias=False)})
-        self.mlp = nn.ModuleDict({"gate_proj": nn.Linear(s.hidden, s.ffn, bias=False),
-                                  "up_proj": nn.Linear(s.hidden, s.ffn, bias=False),
-                                  "down_proj": nn.Linear(s.ffn, s.hidden, bias=False)})
+        self.self_attn = nn.ModuleDict(
+            {
+                "q_proj": nn.Linear(s.hidden, s.heads * s.dim, bias=False),
+                "k_proj": nn.Linear(s.hidden, s.kv_heads * s.dim, bias=False),
+                "v_proj": nn.Linear(s.hidden, s.kv_heads * s.dim, bias=False),
+                "o_proj": nn.Linear(s.heads * s.dim, s.hidden, bias=False),
+            }
+        )
+        self.mlp = nn.ModuleDict(
+            {
+                "gate_proj": nn.Linear(s.hidden, s.ffn, bias=False),
+                "up_proj": nn.Linear(s.hidden, s.ffn, bias=False),
+                "down_proj": nn.Linear(s.ffn, s.hidden, bias=False),
+            }
+        )
 
     def forward(self, x):
         s, a = self.s, self.self_attn
@@ -148,7 +183,7 @@ def main() -> None:
     start = time.time()
     for step in range(STEPS):
         at = rng.integers(0, len(ids) - SEQ - 1, BATCH)
-        batch = torch.from_numpy(np.stack([ids[i: i + SEQ + 1] for i in at]))
+        batch = torch.from_numpy(np.stack([ids[i : i + SEQ + 1] for i in at]))
         logits = model(batch[:, :-1])
         loss = nn.functional.cross_entropy(logits.reshape(-1, spec.vocab), batch[:, 1:].reshape(-1))
         opt.zero_grad()
@@ -161,20 +196,29 @@ def main() -> None:
     state = {k: v.astype(np.float16) for k, v in model.hf_state().items()}
     np.savez(HERE / spec.weights, **state)
     (HERE / spec.eval_text).write_text(held, encoding="utf-8")
-    model.load_state_dict({(k.removeprefix("model.")): torch.from_numpy(v.astype(np.float32))
-                           for k, v in state.items()})
+    model.load_state_dict(
+        {(k.removeprefix("model.")): torch.from_numpy(v.astype(np.float32)) for k, v in state.items()}
+    )
     eval_ids = encode(held[CALIBRATION_CHARS:])
-    record = {"model": spec.weights, "config": "stdlib_lm.yaml", "parameters": spec.parameters(),
-              "corpus": f"Python {platform.python_version()} standard library source: "
-                        f"{', '.join(TRAIN_MODULES)}",
-              "corpus_chars": len(corpus), "corpus_sha256": hashlib.sha256(corpus.encode()).hexdigest()[:16],
-              "held_out": f"{', '.join(HELD_OUT_MODULES)}: first {CALIBRATION_CHARS} characters calibrate, "
-                          f"the next {EVAL_CHARS} evaluate ({spec.eval_text})",
-              "seed": SEED, "steps": STEPS, "batch": BATCH, "sequence": SEQ,
-              "optimizer": f"AdamW lr {LR} one-cycle, weight decay 0.01, clip 1.0",
-              "torch": torch.__version__, "python": platform.python_version(),
-              "train_seconds": round(time.time() - start, 1),
-              "float16_eval_perplexity": round(perplexity(model, eval_ids), 4)}
+    record = {
+        "model": spec.weights,
+        "config": "stdlib_lm.yaml",
+        "parameters": spec.parameters(),
+        "corpus": f"Python {platform.python_version()} standard library source: {', '.join(TRAIN_MODULES)}",
+        "corpus_chars": len(corpus),
+        "corpus_sha256": hashlib.sha256(corpus.encode()).hexdigest()[:16],
+        "held_out": f"{', '.join(HELD_OUT_MODULES)}: first {CALIBRATION_CHARS} characters calibrate, "
+        f"the next {EVAL_CHARS} evaluate ({spec.eval_text})",
+        "seed": SEED,
+        "steps": STEPS,
+        "batch": BATCH,
+        "sequence": SEQ,
+        "optimizer": f"AdamW lr {LR} one-cycle, weight decay 0.01, clip 1.0",
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "train_seconds": round(time.time() - start, 1),
+        "float16_eval_perplexity": round(perplexity(model, eval_ids), 4),
+    }
     (HERE / "stdlib_lm.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
 

@@ -36,9 +36,14 @@ class BuiltinWorkload:
         return digits_split(part, self.layout)
 
 
-BUILTIN_WORKLOADS = {w.name: w for w in (BuiltinWorkload("cnn_bn", "image"),
-                                         BuiltinWorkload("dsconv", "image"),
-                                         BuiltinWorkload("mlp", "flat"))}
+BUILTIN_WORKLOADS = {
+    w.name: w
+    for w in (
+        BuiltinWorkload("cnn_bn", "image"),
+        BuiltinWorkload("dsconv", "image"),
+        BuiltinWorkload("mlp", "flat"),
+    )
+}
 
 
 def builtin_workload(name: str) -> BuiltinWorkload | None:

@@ -49,8 +49,9 @@ class ImageFolderSpec(BaseModel):
 DataSource = str | ImageFolderSpec
 
 
-def load_data(source: DataSource | dict, what: str, labels: bool = False,
-              base_dir: str | Path = ".") -> tuple[np.ndarray, np.ndarray | None]:
+def load_data(
+    source: DataSource | dict, what: str, labels: bool = False, base_dir: str | Path = "."
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Inputs (float32) and labels (or None) from ``source``; ``labels`` makes missing labels an error.
 
     ``what`` names the source in messages (``--eval``, ``workloads[0].evaluation``).
@@ -64,8 +65,10 @@ def load_data(source: DataSource | dict, what: str, labels: bool = False,
     else:
         x, y = _load_array_file(Path(base_dir) / source, what)
     if labels and y is None:
-        raise ConfigError(f"{what}: {source if isinstance(source, str) else source.images} has no labels "
-                          "(a .npz needs an array y; an image folder needs a labels CSV)")
+        raise ConfigError(
+            f"{what}: {source if isinstance(source, str) else source.images} has no labels "
+            "(a .npz needs an array y; an image folder needs a labels CSV)"
+        )
     return x, y
 
 
@@ -109,8 +112,9 @@ def label_dtype(source: DataSource | dict, base_dir: str | Path = ".") -> np.dty
         return data["y"].dtype
 
 
-def load_image_folder(spec: ImageFolderSpec, what: str,
-                      base_dir: str | Path = ".") -> tuple[np.ndarray, np.ndarray | None]:
+def load_image_folder(
+    spec: ImageFolderSpec, what: str, base_dir: str | Path = "."
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Decode, resize, crop and normalise the images of ``spec`` (see the module docstring)."""
     folder = Path(base_dir) / spec.images
     if not folder.is_dir():
@@ -123,8 +127,8 @@ def load_image_folder(spec: ImageFolderSpec, what: str,
         if not files:
             raise ConfigError(f"{what}.images: {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     if spec.limit is not None:
-        files = files[:spec.limit]
-        y = None if y is None else y[:spec.limit]
+        files = files[: spec.limit]
+        y = None if y is None else y[: spec.limit]
     channels = 3 if spec.color == "rgb" else 1
     for name, values in (("mean", spec.mean), ("std", spec.std)):
         if len(values) not in (1, channels):
@@ -133,9 +137,11 @@ def load_image_folder(spec: ImageFolderSpec, what: str,
     for path, image in zip(files, images):
         if image.shape != images[0].shape:
             first = images[0].shape
-            raise ConfigError(f"{what}.images: {files[0].name} is {first[0]}x{first[1]} and {path.name} "
-                              f"{image.shape[0]}x{image.shape[1]} after resize and crop: declare a resize "
-                              "and a crop that give every image one size")
+            raise ConfigError(
+                f"{what}.images: {files[0].name} is {first[0]}x{first[1]} and {path.name} "
+                f"{image.shape[0]}x{image.shape[1]} after resize and crop: declare a resize "
+                "and a crop that give every image one size"
+            )
     x = np.stack(images)
     mean = np.asarray(spec.mean, np.float32).reshape(1, 1, 1, -1)
     std = np.asarray(spec.std, np.float32).reshape(1, 1, 1, -1)
@@ -155,8 +161,9 @@ def _read_labels(path: Path, folder: Path, what: str) -> tuple[list[Path], np.nd
     files, labels = [], []
     for line, row in enumerate(rows, start=1):
         if len(row) < 2 or not row[1].strip().lstrip("-").isdigit():
-            raise ConfigError(f"{path}:{line}: expected 'file,label' with an integer label "
-                              f"(got {','.join(row)!r})")
+            raise ConfigError(
+                f"{path}:{line}: expected 'file,label' with an integer label (got {','.join(row)!r})"
+            )
         image = folder / row[0].strip()
         if not image.exists():
             raise ConfigError(f"{path}:{line}: no image {row[0].strip()!r} in {folder}")
@@ -179,9 +186,11 @@ def _preprocess(path: Path, spec: ImageFolderSpec, what: str) -> np.ndarray:
             if spec.crop is not None:
                 h, w = (spec.crop, spec.crop) if isinstance(spec.crop, int) else spec.crop
                 if h > img.height or w > img.width:
-                    raise ConfigError(f"{what}.crop: {h}x{w} is larger than {path.name} "
-                                      f"({img.height}x{img.width} "
-                                      "after resize)")
+                    raise ConfigError(
+                        f"{what}.crop: {h}x{w} is larger than {path.name} "
+                        f"({img.height}x{img.width} "
+                        "after resize)"
+                    )
                 top, left = (img.height - h) // 2, (img.width - w) // 2
                 img = img.crop((left, top, left + w, top + h))
             x = np.asarray(img, np.float32)

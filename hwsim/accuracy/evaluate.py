@@ -52,19 +52,25 @@ class AccuracyReport:
         lines = [f"{self.model} with {self.recipe}: {self.samples} samples"]
         header = not np.isnan(self.float_top1)
         if header:
-            lines.append(f"  top-1 float {100 * self.float_top1:.2f} %  fake-quant "
-                         f"{100 * self.fake_quant_top1:.2f} %"
-                         f"  integer {100 * self.integer_top1:.2f} %  (fake-quant and integer agree on "
-                         f"{100 * self.agreement:.2f} %)")
+            lines.append(
+                f"  top-1 float {100 * self.float_top1:.2f} %  fake-quant "
+                f"{100 * self.fake_quant_top1:.2f} %"
+                f"  integer {100 * self.integer_top1:.2f} %  (fake-quant and integer agree on "
+                f"{100 * self.agreement:.2f} %)"
+            )
         lines.extend(score_lines(self.scores, skip=("_top1",) if header else ()))
         if self.layers:
-            lines.append(f"  {'tensor (op)':44s} {'SQNR fq dB':>10s} {'SQNR int dB':>11s} "
-                         f"{'max|err| LSB':>12s} "
-                         f"{'mean|err| LSB':>13s} {'int-fq LSB':>10s}")
+            lines.append(
+                f"  {'tensor (op)':44s} {'SQNR fq dB':>10s} {'SQNR int dB':>11s} "
+                f"{'max|err| LSB':>12s} "
+                f"{'mean|err| LSB':>13s} {'int-fq LSB':>10s}"
+            )
         for r in self.layers:
             label = f"{r.op} ({r.kind})"[:44]
-            lines.append(f"  {label:44s} {r.sqnr_fake_db:10.2f} {r.sqnr_int_db:11.2f} {r.max_err_lsb:12.2f} "
-                         f"{r.mean_abs_err_lsb:13.3f} {r.int_vs_fake_max_lsb:10.2f}")
+            lines.append(
+                f"  {label:44s} {r.sqnr_fake_db:10.2f} {r.sqnr_int_db:11.2f} {r.max_err_lsb:12.2f} "
+                f"{r.mean_abs_err_lsb:13.3f} {r.int_vs_fake_max_lsb:10.2f}"
+            )
         return "\n".join(lines)
 
 
@@ -72,22 +78,31 @@ def score_lines(scores: dict[str, float], skip: tuple[str, ...] = ()) -> list[st
     """The scores as indented lines, one per metric, runs side by side (percentages for shares)."""
     lines = []
     for metric in ("top1", "top5", "agreement", "mse", "sqnr_db"):
-        cells = [(run, v) for run in ("float", "fake_quant", "integer")
-                 if (v := scores.get(f"{run}_{metric}")) is not None and f"_{metric}" not in skip]
+        cells = [
+            (run, v)
+            for run in ("float", "fake_quant", "integer")
+            if (v := scores.get(f"{run}_{metric}")) is not None and f"_{metric}" not in skip
+        ]
         if cells:
             share = metric in ("top1", "top5", "agreement")
             text = "  ".join(
                 f"{run.replace('_', '-')} {100 * v:.2f} %" if share else f"{run.replace('_', '-')} {v:.4g}"
                 for run, v in cells
             )
-            label = {"agreement": "top-1 agreement with float", "sqnr_db": "output SQNR dB vs float",
-                     "mse": "MSE vs targets", "top5": "top-5", "top1": "top-1"}[metric]
+            label = {
+                "agreement": "top-1 agreement with float",
+                "sqnr_db": "output SQNR dB vs float",
+                "mse": "MSE vs targets",
+                "top5": "top-5",
+                "top1": "top-1",
+            }[metric]
             lines.append(f"  {label}: {text}")
     return lines
 
 
-def evaluate(qm, x: np.ndarray, labels: np.ndarray | None, *, per_layer: bool = True,
-             batch: int = 1024) -> AccuracyReport:
+def evaluate(
+    qm, x: np.ndarray, labels: np.ndarray | None, *, per_layer: bool = True, batch: int = 1024
+) -> AccuracyReport:
     """Float, fake-quant and integer runs of quantized model ``qm`` on ``x``: their scores against
     ``labels`` (class indices, real targets, or None: agreement and SQNR against the float model only,
     :func:`hwsim.accuracy.metrics.scores`) and per-layer errors."""
@@ -105,7 +120,7 @@ def evaluate(qm, x: np.ndarray, labels: np.ndarray | None, *, per_layer: bool = 
     watch = _watched(qm) if per_layer else []
     stats = {name: _Acc() for name, _, _ in watch}
     for start in range(0, len(x), batch):
-        xb = x[start:start + batch]
+        xb = x[start : start + batch]
         ref = qm.run_float(xb) if watch else None  # per-layer references only when they are compared
         fq = qm.run_fake_quant(xb)
         it = qm.run_integer(xb)
@@ -122,9 +137,18 @@ def evaluate(qm, x: np.ndarray, labels: np.ndarray | None, *, per_layer: bool = 
     layers = [stats[name].report(name, op, kind) for name, op, kind in watch if stats[name].n]
     got = scores({"float": f_l, "fake_quant": fq_l, "integer": int_l}, labels)
     nan = float("nan")
-    return AccuracyReport(str(qm.source.source), qm.recipe.name, len(x), got.get("float_top1", nan),
-                          got.get("fake_quant_top1", nan), got.get("integer_top1", nan),
-                          float((pred_fq == pred_int).mean()), layers, time.perf_counter() - t0, got)
+    return AccuracyReport(
+        str(qm.source.source),
+        qm.recipe.name,
+        len(x),
+        got.get("float_top1", nan),
+        got.get("fake_quant_top1", nan),
+        got.get("integer_top1", nan),
+        float((pred_fq == pred_int).mean()),
+        layers,
+        time.perf_counter() - t0,
+        got,
+    )
 
 
 def _watched(qm) -> list[tuple[str, str, str]]:
@@ -143,19 +167,31 @@ class _Acc:
 
     def add(self, ref, fq, integer, tq) -> None:
         ref, fq, integer = (np.asarray(a, np.float64) for a in (ref, fq, integer))
-        self.signal += float((ref ** 2).sum())
+        self.signal += float((ref**2).sum())
         self.noise_fq += float(((fq - ref) ** 2).sum())
         self.noise_int += float(((integer - ref) ** 2).sum())
         scale = float(tq.scale) if tq is not None else float("nan")  # dynamic tensors have no fixed grid
         err = np.abs(integer - ref) / scale
         self.max_lsb = float(np.fmax(self.max_lsb, err.max(initial=0.0))) if tq is not None else float("nan")
         self.sum_lsb += float(err.sum())
-        self.max_int_fq = float(np.fmax(self.max_int_fq, (np.abs(integer - fq) / scale).max(initial=0.0))) \
-            if tq is not None else float("nan")
+        self.max_int_fq = (
+            float(np.fmax(self.max_int_fq, (np.abs(integer - fq) / scale).max(initial=0.0)))
+            if tq is not None
+            else float("nan")
+        )
         self.n += ref.size
 
     def report(self, name: str, op: str, kind: str) -> LayerReport:
         def db(noise: float) -> float:
             return float("inf") if noise == 0 else 10 * np.log10(max(self.signal, 1e-300) / noise)
-        return LayerReport(name, op, kind, db(self.noise_fq), db(self.noise_int), self.max_lsb,
-                           self.sum_lsb / max(self.n, 1), self.max_int_fq)
+
+        return LayerReport(
+            name,
+            op,
+            kind,
+            db(self.noise_fq),
+            db(self.noise_int),
+            self.max_lsb,
+            self.sum_lsb / max(self.n, 1),
+            self.max_int_fq,
+        )

@@ -49,7 +49,7 @@ def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
     """
     ref = np.asarray(reference, np.float64)
     noise = float(((np.asarray(test, np.float64) - ref) ** 2).sum())
-    signal = float((ref ** 2).sum())
+    signal = float((ref**2).sum())
     if noise == 0.0:
         return float("inf")
     return float(10.0 * np.log10(max(signal, 1e-300) / noise))
@@ -76,7 +76,7 @@ def scores(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> dict[st
                 out[f"{run}_top5"] = top_k(y, labels, 5)
         elif kind == "targets":
             err = y - np.asarray(labels, np.float64).reshape(n, -1)
-            out[f"{run}_mse"] = _stable(float((err ** 2).mean()))
+            out[f"{run}_mse"] = _stable(float((err**2).mean()))
         if run != "float" and "float" in flat:
             out[f"{run}_agreement"] = float((y.argmax(axis=1) == flat["float"].argmax(axis=1)).mean())
             out[f"{run}_sqnr_db"] = _stable(sqnr_db(flat["float"], y))

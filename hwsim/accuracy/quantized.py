@@ -22,8 +22,9 @@ def is_quantized(graph: Graph) -> bool:
     return any(t.quant is not None for t in graph.tensors.values())
 
 
-def evaluate_quantized(model: str | Path | Graph, x: np.ndarray, labels: np.ndarray | None,
-                       semantics: str | None = None) -> AccuracyReport:
+def evaluate_quantized(
+    model: str | Path | Graph, x: np.ndarray, labels: np.ndarray | None, semantics: str | None = None
+) -> AccuracyReport:
     """Scores of the integer run of ``model`` on ``x`` under ``semantics`` (default: the model's own)."""
     from hwsim.importers import default_semantics, load_model
     from hwsim.runtime.infer import run_samples
@@ -35,5 +36,15 @@ def evaluate_quantized(model: str | Path | Graph, x: np.ndarray, labels: np.ndar
     got = scores({"integer": out}, labels)
     nan = float("nan")
     name = graph.source if isinstance(model, Graph) else str(model)
-    return AccuracyReport(name, f"its own quantization, semantics {sem}", len(x), nan, nan,
-                          got.get("integer_top1", nan), nan, [], time.perf_counter() - t0, got)
+    return AccuracyReport(
+        name,
+        f"its own quantization, semantics {sem}",
+        len(x),
+        nan,
+        nan,
+        got.get("integer_top1", nan),
+        nan,
+        [],
+        time.perf_counter() - t0,
+        got,
+    )

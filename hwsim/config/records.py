@@ -16,7 +16,6 @@ raise :func:`~hwsim.config.yamlio.at_field` errors; a record may also define ``b
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import types
 import typing
@@ -90,9 +89,13 @@ def fields_of(cls: type) -> dict[str, tuple[Any, bool]]:
     """A record's fields in order: name -> (type hint, required)."""
     if cls not in _HINTS:
         hints = typing.get_type_hints(cls, include_extras=True)
-        _HINTS[cls] = {f.name: (hints[f.name], f.default is dataclasses.MISSING
-                                and f.default_factory is dataclasses.MISSING)
-                       for f in dataclasses.fields(cls)}
+        _HINTS[cls] = {
+            f.name: (
+                hints[f.name],
+                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+            )
+            for f in dataclasses.fields(cls)
+        }
     return _HINTS[cls]
 
 
@@ -109,6 +112,8 @@ def validate(cls: type, data: Any) -> Any:
 def unknown_key_message(key: str, valid: typing.Iterable[str]) -> str:
     """The message for a key a record or model does not have: the closest valid key, or the list of them."""
     valid = sorted(valid)
+    import difflib  # only for a message: kept off every run's start-up
+
     close = difflib.get_close_matches(key, valid, n=1)
     if close:
         return f"unknown key; did you mean {close[0]!r}?"
@@ -142,8 +147,11 @@ def _record(cls: type, data: Any, loc: Loc, errors: list[RecordError]) -> Any:
             errors.append(RecordError(loc, message, data))
         else:
             required = [name for name, (_, req) in fields.items() if req]
-            errors.append(RecordError(loc, f"expected a mapping with {', '.join(required)} "
-                                           f"(got a {type(data).__name__})"))
+            errors.append(
+                RecordError(
+                    loc, f"expected a mapping with {', '.join(required)} (got a {type(data).__name__})"
+                )
+            )
         return _FAILED
     before = len(errors)
     values = {}
@@ -196,8 +204,14 @@ def _value(hint: Any, data: Any, loc: Loc, errors: list[RecordError]) -> Any:
         out = [_value(item, x, loc + (i,), errors) for i, x in enumerate(data)]
         need = next((b.value for b in bounds if isinstance(b, MinLen)), 0)
         if len(out) < need:
-            errors.append(RecordError(loc, f"List should have at least {need} item{'s' * (need != 1)} after "
-                                           f"validation, not {len(out)}", data))
+            errors.append(
+                RecordError(
+                    loc,
+                    f"List should have at least {need} item{'s' * (need != 1)} after "
+                    f"validation, not {len(out)}",
+                    data,
+                )
+            )
         return out
     if origin is dict:
         if not isinstance(data, dict):
@@ -225,8 +239,11 @@ def _scalar(hint: type, data: Any, loc: Loc, errors: list[RecordError]) -> Any:
     elif hint is int:
         if is_number and (isinstance(data, int) or data.is_integer()):
             return int(data)
-        message = ("Input should be a valid integer, got a number with a fractional part" if is_number
-                   else "Input should be a valid integer")
+        message = (
+            "Input should be a valid integer, got a number with a fractional part"
+            if is_number
+            else "Input should be a valid integer"
+        )
     elif hint is float:
         if is_number and math.isfinite(data):
             return float(data)

@@ -126,17 +126,21 @@ def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -
     """Record the line of every key and item under ``node``, refusing a file whose aliases expand it beyond
     :data:`MAX_NODES` (a "billion laughs" file) before anything is built from it."""
     if len(lines) > MAX_NODES:
-        raise ConfigError(f"{path}:{line_of(lines, loc[:1])}: {format_loc(loc[:1])}: the file expands to "
-                          f"more than {MAX_NODES:,} keys and items (counting what each alias repeats); "
-                          "refused before building it")
+        raise ConfigError(
+            f"{path}:{line_of(lines, loc[:1])}: {format_loc(loc[:1])}: the file expands to "
+            f"more than {MAX_NODES:,} keys and items (counting what each alias repeats); "
+            "refused before building it"
+        )
     if node.id == "mapping":  # a yaml.MappingNode
         seen: dict[str, int] = {}
         for key, value in node.value:
             name = str(key.value)
             line = key.start_mark.line + 1
             if name in seen:
-                raise ConfigError(f"{path}:{line}: {format_loc(loc + (name,))}: duplicate key, first given "
-                                  f"on line {seen[name]} (got {name!r})")
+                raise ConfigError(
+                    f"{path}:{line}: {format_loc(loc + (name,))}: duplicate key, first given "
+                    f"on line {seen[name]} (got {name!r})"
+                )
             seen[name] = line
             lines[loc + (name,)] = line
             _index_lines(value, loc + (name,), lines, path)

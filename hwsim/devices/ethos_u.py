@@ -35,10 +35,17 @@ def derived_fields(ethos_u: dict) -> dict:
             homes.append("weights")
         if port[mode.arena_area] == name or (port[mode.cache_area] == name and name == "Sram"):
             homes.append("activations")
-        level = {"name": LEVEL_NAMES[name], "kind": "sram" if name == "Sram" else "off_chip",
-                 "read_bandwidth_bytes_per_cycle": bandwidth, "write_bandwidth_bytes_per_cycle": bandwidth,
-                 "read_latency_cycles": p.read_latency, "write_latency_cycles": p.write_latency,
-                 "holds": OPERANDS, "homes": homes, "source": source}
+        level = {
+            "name": LEVEL_NAMES[name],
+            "kind": "sram" if name == "Sram" else "off_chip",
+            "read_bandwidth_bytes_per_cycle": bandwidth,
+            "write_bandwidth_bytes_per_cycle": bandwidth,
+            "read_latency_cycles": p.read_latency,
+            "write_latency_cycles": p.write_latency,
+            "holds": OPERANDS,
+            "homes": homes,
+            "source": source,
+        }
         if name == "Sram":
             level["size_bytes"] = cache_bytes
             level["banks"] = 8
@@ -46,8 +53,14 @@ def derived_fields(ethos_u: dict) -> dict:
             level["technology"] = TECHNOLOGY[name]
         levels.append(level)
     levels.append(_npu_buffer(ethos_u["accelerator"]))
-    levels.append({"name": "rf", "kind": "register_file", "holds": OPERANDS,
-                   "source": "MAC operand and accumulator registers"})
+    levels.append(
+        {
+            "name": "rf",
+            "kind": "register_file",
+            "holds": OPERANDS,
+            "source": "MAC operand and accumulator registers",
+        }
+    )
     return {"clock_mhz": system.core_clock_hz / 1e6, "memories": levels}
 
 
@@ -56,16 +69,33 @@ def _npu_buffer(accelerator: str) -> dict:
     output and chaining RAMs together (sizes from Vela's accelerator config; bandwidth an assumption)."""
     from hwsim.schedule.ethos_u.arch import ACCELERATORS
 
-    common = {"read_bandwidth_bytes_per_cycle": 64, "write_bandwidth_bytes_per_cycle": 64, "read_ports": 2,
-              "write_ports": 2, "holds": OPERANDS}
+    common = {
+        "read_bandwidth_bytes_per_cycle": 64,
+        "write_bandwidth_bytes_per_cycle": 64,
+        "read_ports": 2,
+        "write_ports": 2,
+        "holds": OPERANDS,
+    }
     if accelerator in ACCELERATORS:
         banks = ACCELERATORS[accelerator].shram_banks
-        return {"name": "shram", "kind": "sram", "size_bytes": banks * 1024, "banks": banks, **common,
-                "source": "SHRAM banks of 1 KiB (Vela's accelerator config); its bandwidth is an assumption"}
+        return {
+            "name": "shram",
+            "kind": "sram",
+            "size_bytes": banks * 1024,
+            "banks": banks,
+            **common,
+            "source": "SHRAM banks of 1 KiB (Vela's accelerator config); its bandwidth is an assumption",
+        }
     from hwsim.schedule.ethos_u.arch_u85 import U85_ACCELERATORS
 
     c = U85_ACCELERATORS[accelerator]
     size = c.ifm_ram_bytes + c.acc_ram_bytes + c.ob_ram_bytes + c.cb_ram_bytes
-    return {"name": "npu_buffers", "kind": "sram", "size_bytes": size, "banks": 4, **common,
-            "source": "IFM, accumulator, output and chaining RAMs (Vela's U85 accelerator config); their "
-                      "bandwidth is an assumption"}
+    return {
+        "name": "npu_buffers",
+        "kind": "sram",
+        "size_bytes": size,
+        "banks": 4,
+        **common,
+        "source": "IFM, accumulator, output and chaining RAMs (Vela's U85 accelerator config); their "
+        "bandwidth is an assumption",
+    }

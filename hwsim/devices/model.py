@@ -7,7 +7,6 @@ to a SCALE-Sim ``.cfg`` works too. ``device_names()`` lists the shipped devices.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,16 +70,19 @@ class Device:
     def unit_for(self, op_kind: str) -> str:
         """Name of the compute unit that runs ``op_kind``: the first listing it, else the first with
         ``"*"``."""
-        units = [(self.spec.mac_array.name, self.spec.mac_array.ops)] + [(v.name, v.ops) for v in
-                                                                          self.spec.vector_units]
+        units = [(self.spec.mac_array.name, self.spec.mac_array.ops)] + [
+            (v.name, v.ops) for v in self.spec.vector_units
+        ]
         for name, ops in units:
             if op_kind in ops:
                 return name
         for name, ops in units:
             if "*" in ops:
                 return name
-        raise ConfigError(f"{self.path or self.name}: no compute unit runs {op_kind!r}; add it to the ops of "
-                          f"mac_array or a vector unit (or '*')")
+        raise ConfigError(
+            f"{self.path or self.name}: no compute unit runs {op_kind!r}; add it to the ops of "
+            f"mac_array or a vector unit (or '*')"
+        )
 
     def vector_unit(self, name: str):
         """The vector unit spec called ``name``."""
@@ -88,15 +90,24 @@ class Device:
 
     def precision(self, weights_bits: int, activations_bits: int) -> PrecisionRateSpec:
         """The fastest supported pair that covers the given bits (e.g. int4 weights run on an int8 path)."""
-        fits = [p for p in self.spec.mac_array.precisions
-                if p.weights_bits >= weights_bits and p.activations_bits >= activations_bits]
+        fits = [
+            p
+            for p in self.spec.mac_array.precisions
+            if p.weights_bits >= weights_bits and p.activations_bits >= activations_bits
+        ]
         if not fits:
             have = ", ".join(f"{p.weights_bits}x{p.activations_bits}" for p in self.spec.mac_array.precisions)
-            hint = "; a float model: quantize it first (hwsim quantize MODEL --calib calib.npz --output " \
-                   "int.npz) and pass that file" if max(weights_bits, activations_bits) >= 32 else ""
-            raise ConfigError(f"{self.path or self.name}: mac_array.precisions: no operand pair covers "
-                              f"{weights_bits}-bit weights x {activations_bits}-bit activations (supported: "
-                              f"{have}){hint}")
+            hint = (
+                "; a float model: quantize it first (hwsim quantize MODEL --calib calib.npz --output "
+                "int.npz) and pass that file"
+                if max(weights_bits, activations_bits) >= 32
+                else ""
+            )
+            raise ConfigError(
+                f"{self.path or self.name}: mac_array.precisions: no operand pair covers "
+                f"{weights_bits}-bit weights x {activations_bits}-bit activations (supported: "
+                f"{have}){hint}"
+            )
         return max(fits, key=lambda p: (p.macs_per_pe_per_cycle, -p.weights_bits, -p.activations_bits))
 
     @property
@@ -160,8 +171,9 @@ def with_memory_model(device: Device, memory_model: str) -> Device:
     try:
         spec = records.validate(DeviceSpec, {**data, "memory_model": memory_model})
     except records.RecordError as exc:
-        raise ConfigError(f"--memory-model {memory_model}: device {device.path or device.name}: "
-                          f"{exc.message}") from None
+        raise ConfigError(
+            f"--memory-model {memory_model}: device {device.path or device.name}: {exc.message}"
+        ) from None
     return Device(spec, device.path)
 
 
@@ -187,10 +199,14 @@ def load_device(name_or_path: str | Path) -> Device:
         return _checked(Device(load_spec(DeviceSpec, path), str(path)))
     names = device_names()
     if text not in names:
+        import difflib
+
         close = difflib.get_close_matches(text, names, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise RegistryError(f"unknown device {text!r}.{hint} Valid: {', '.join(names)} (or a path to a "
-                            ".yaml device file or a SCALE-Sim .cfg)")
+        raise RegistryError(
+            f"unknown device {text!r}.{hint} Valid: {', '.join(names)} (or a path to a "
+            ".yaml device file or a SCALE-Sim .cfg)"
+        )
     path = data_dir("accelerators") / f"{text}.yaml"
     return Device(load_spec(DeviceSpec, path), str(path))
 

@@ -18,19 +18,34 @@ if TYPE_CHECKING:
 def add_device_options(p: argparse.ArgumentParser) -> None:
     """``--device``, ``--memory-model``, and the Ethos-U options Vela itself takes (system config, memory
     mode, cache size)."""
-    p.add_argument("--device", required=True,
-                   help="a shipped device (see `hwsim list devices`), a device .yaml or a SCALE-Sim .cfg")
-    p.add_argument("--memory-model", choices=["hwsim", "scalesim"], default=None,
-                   help="memory traffic and stalls by hwsim's own model or SCALE-Sim 3.0.0's (default: the "
-                        "device's memory_model, hwsim unless it says otherwise)")
-    p.add_argument("--system-config", default=None,
-                   help="Ethos-U devices: a Vela system config (e.g. Ethos_U65_High_End) instead of the "
-                        "device's")
-    p.add_argument("--memory-mode", default=None,
-                   help="Ethos-U devices: a Vela memory mode (Shared_Sram, Dedicated_Sram_384KB, "
-                        "Sram_Only ...)")
-    p.add_argument("--arena-cache-size", type=positive_int, default=None,
-                   help="Ethos-U devices: bytes of SRAM Vela may stage in (its --arena-cache-size)")
+    p.add_argument(
+        "--device",
+        required=True,
+        help="a shipped device (see `hwsim list devices`), a device .yaml or a SCALE-Sim .cfg",
+    )
+    p.add_argument(
+        "--memory-model",
+        choices=["hwsim", "scalesim"],
+        default=None,
+        help="memory traffic and stalls by hwsim's own model or SCALE-Sim 3.0.0's (default: the "
+        "device's memory_model, hwsim unless it says otherwise)",
+    )
+    p.add_argument(
+        "--system-config",
+        default=None,
+        help="Ethos-U devices: a Vela system config (e.g. Ethos_U65_High_End) instead of the device's",
+    )
+    p.add_argument(
+        "--memory-mode",
+        default=None,
+        help="Ethos-U devices: a Vela memory mode (Shared_Sram, Dedicated_Sram_384KB, Sram_Only ...)",
+    )
+    p.add_argument(
+        "--arena-cache-size",
+        type=positive_int,
+        default=None,
+        help="Ethos-U devices: bytes of SRAM Vela may stage in (its --arena-cache-size)",
+    )
 
 
 def device_from_args(args: argparse.Namespace) -> Device:
@@ -41,8 +56,11 @@ def device_from_args(args: argparse.Namespace) -> Device:
     device = load_device(args.device)
     if args.memory_model:
         device = with_memory_model(device, args.memory_model)
-    changes = {"system_config": args.system_config, "memory_mode": args.memory_mode,
-               "arena_cache_size_bytes": args.arena_cache_size}
+    changes = {
+        "system_config": args.system_config,
+        "memory_mode": args.memory_mode,
+        "arena_cache_size_bytes": args.arena_cache_size,
+    }
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
         return device
@@ -50,6 +68,7 @@ def device_from_args(args: argparse.Namespace) -> Device:
         flag = "--" + next(iter(changes)).replace("_bytes", "").replace("_", "-")
         from hwsim.errors import ConfigError
 
-        raise ConfigError(f"{flag}: device {device.name} is not an Ethos-U device (it has no ethos_u "
-                          "section)")
+        raise ConfigError(
+            f"{flag}: device {device.name} is not an Ethos-U device (it has no ethos_u section)"
+        )
     return override(device, {f"ethos_u.{k}": v for k, v in changes.items()}, "")

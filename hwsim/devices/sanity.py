@@ -74,13 +74,18 @@ def warn_doubtful(spec: Any, path: str | Path | None = None, where: str = "", ba
     from hwsim.config.yamlio import format_loc
 
     before = {loc: value for _, loc, value in device_values(base)} if base is not None else {}
-    found = [(loc, why) for key, loc, value in device_values(spec)
-             if before.get(loc) != value and (why := outside(key, value))]
+    found = [
+        (loc, why)
+        for key, loc, value in device_values(spec)
+        if before.get(loc) != value and (why := outside(key, value))
+    ]
     lines = _lines(path) if found and path else None
     for loc, why in found:
         at = f"{path}:{_line(lines, loc)}: " if lines is not None else f"{path}: " if path else ""
-        warnings.warn(HwsimWarning(f"{at}{where}{format_loc(loc)}: {why}; its results are an extrapolation"),
-                      stacklevel=2)
+        warnings.warn(
+            HwsimWarning(f"{at}{where}{format_loc(loc)}: {why}; its results are an extrapolation"),
+            stacklevel=2,
+        )
     return len(found)
 
 

@@ -101,11 +101,14 @@ def _read_ini(path: Path) -> dict[tuple[str, str], tuple[str, int]]:
             section = match[1].strip().lower()
             if section not in KEYS:
                 hint = _hint(section, list(KEYS))
-                why = (" (hwsim takes the topology on its command line)" if section == "network_presets"
-                       else "")
-                raise ConfigError(f"{path}:{number}: [{match[1].strip()}]: unknown section{why}; "
-                                  f"{hint}valid: "
-                                  f"{', '.join(KEYS)}")
+                why = (
+                    " (hwsim takes the topology on its command line)" if section == "network_presets" else ""
+                )
+                raise ConfigError(
+                    f"{path}:{number}: [{match[1].strip()}]: unknown section{why}; "
+                    f"{hint}valid: "
+                    f"{', '.join(KEYS)}"
+                )
             continue
         match = re.fullmatch(r"([^:=]+?)\s*[:=]\s*(.*)", line)
         if not match or not section:
@@ -113,13 +116,17 @@ def _read_ini(path: Path) -> dict[tuple[str, str], tuple[str, int]]:
         key = match[1].strip().lower()
         if (section, key) not in _CANONICAL:
             hint = _hint(match[1].strip(), list(KEYS[section]))
-            raise ConfigError(f"{path}:{number}: [{section}] {match[1].strip()}: SCALE-Sim 3.0.0 does not "
-                              "read "
-                              f"this key; {hint}valid in [{section}]: {', '.join(KEYS[section])}")
+            raise ConfigError(
+                f"{path}:{number}: [{section}] {match[1].strip()}: SCALE-Sim 3.0.0 does not "
+                "read "
+                f"this key; {hint}valid in [{section}]: {', '.join(KEYS[section])}"
+            )
         if (section, key) in values:
-            raise ConfigError(f"{path}:{number}: [{section}] {_CANONICAL[(section, key)]}: given twice "
-                              "(first on "
-                              f"line {values[(section, key)][1]})")
+            raise ConfigError(
+                f"{path}:{number}: [{section}] {_CANONICAL[(section, key)]}: given twice "
+                "(first on "
+                f"line {values[(section, key)][1]})"
+            )
         values[(section, key)] = (match[2].strip(), number)
     return values
 
@@ -163,10 +170,13 @@ def load_scalesim_cfg(path: str | Path) -> DeviceSpec:
 
     arch, lay = "architecture_presets", "layout"
     rows, cols = integer(arch, "ArrayHeight"), integer(arch, "ArrayWidth")
-    ifmap_kb, filter_kb, ofmap_kb = (integer(arch, k) for k in ("IfmapSramSzkB", "FilterSramSzkB",
-                                                                 "OfmapSramSzkB"))
-    offsets = [integer(arch, k, d, minimum=0) for k, d in (("IfmapOffset", "0"), ("FilterOffset", "10000000"),
-                                                          ("OfmapOffset", "20000000"))]
+    ifmap_kb, filter_kb, ofmap_kb = (
+        integer(arch, k) for k in ("IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB")
+    )
+    offsets = [
+        integer(arch, k, d, minimum=0)
+        for k, d in (("IfmapOffset", "0"), ("FilterOffset", "10000000"), ("OfmapOffset", "20000000"))
+    ]
     for key in ("ReadRequestBuffer", "WriteRequestBuffer"):
         integer(arch, key, "32")
     df_text, df_line = get(arch, "Dataflow")
@@ -174,15 +184,35 @@ def load_scalesim_cfg(path: str | Path) -> DeviceSpec:
         raise ConfigError(f"{path}:{df_line}: [{arch}] Dataflow: expected os, ws or is (got {df_text!r})")
     mode, mode_line = get("run_presets", "InterfaceBandwidth", "CALC")
     if mode not in ("CALC", "USER"):
-        raise ConfigError(f"{path}:{mode_line}: [run_presets] InterfaceBandwidth: expected CALC or USER "
-                          "(SCALE-Sim compares it case-sensitively and stops on anything else) (got "
-                          f"{mode!r})")
-    flag("run_presets", "UseRamulatorTrace", "True", "False", "False",
-         "DRAM latencies from Ramulator trace files are not modelled")
-    flag(lay, "IfmapCustomLayout", "True", "False", "False", "custom SRAM layouts (bank conflicts) are not "
-                                                             "modelled")
-    flag(lay, "FilterCustomLayout", "True", "False", "False", "custom SRAM layouts (bank conflicts) are not "
-                                                              "modelled")
+        raise ConfigError(
+            f"{path}:{mode_line}: [run_presets] InterfaceBandwidth: expected CALC or USER "
+            "(SCALE-Sim compares it case-sensitively and stops on anything else) (got "
+            f"{mode!r})"
+        )
+    flag(
+        "run_presets",
+        "UseRamulatorTrace",
+        "True",
+        "False",
+        "False",
+        "DRAM latencies from Ramulator trace files are not modelled",
+    )
+    flag(
+        lay,
+        "IfmapCustomLayout",
+        "True",
+        "False",
+        "False",
+        "custom SRAM layouts (bank conflicts) are not modelled",
+    )
+    flag(
+        lay,
+        "FilterCustomLayout",
+        "True",
+        "False",
+        "False",
+        "custom SRAM layouts (bank conflicts) are not modelled",
+    )
     sparse, _ = get("sparsity", "SparsitySupport", "false")
     if sparse.lower() == "true":
         raise refuse("sparsity", "SparsitySupport", "sparse filters are not modelled")
@@ -195,8 +225,11 @@ def load_scalesim_cfg(path: str | Path) -> DeviceSpec:
         bank_bw = integer(lay, f"{operand}SRAMBankBandwidth", "10")
         banks = integer(lay, f"{operand}SRAMBankNum", "10")
         if mode == "USER" and bank_bw % banks:
-            raise refuse(lay, f"{operand}SRAMBankNum", f"must divide {operand}SRAMBankBandwidth ({bank_bw}); "
-                                                       f"SCALE-Sim stops on this in USER mode")
+            raise refuse(
+                lay,
+                f"{operand}SRAMBankNum",
+                f"must divide {operand}SRAMBankBandwidth ({bank_bw}); SCALE-Sim stops on this in USER mode",
+            )
         fetch[operand] = bank_bw
     bandwidth = float(CALC_MODE_WORDS_PER_CYCLE)
     ofmap_words = CALC_MODE_WORDS_PER_CYCLE
@@ -204,45 +237,94 @@ def load_scalesim_cfg(path: str | Path) -> DeviceSpec:
         text, line = get(arch, "Bandwidth")
         first = text.split(",")[0].strip()
         if not re.fullmatch(r"[0-9]+", first) or int(first) <= 0:
-            raise ConfigError(f"{path}:{line}: [{arch}] Bandwidth: expected positive integers, "
-                              "comma-separated "
-                              f"(got {text!r})")
+            raise ConfigError(
+                f"{path}:{line}: [{arch}] Bandwidth: expected positive integers, "
+                "comma-separated "
+                f"(got {text!r})"
+            )
         bandwidth = float(first)
         ofmap_words = int(first)
     src = f"SCALE-Sim config {path.name}"
     spec = {
-        "schema_version": 1, "name": path.stem,
+        "schema_version": 1,
+        "name": path.stem,
         "description": f"SCALE-Sim array {rows}x{cols} ({df_text}) from {path}",
         "clock_mhz": 1000.0,
-        "mac_array": {"rows": rows, "columns": cols, "dataflow": SCALESIM_NAMES[df_text.lower()],
-                      "accumulator_bits": 32, "source": src,
-                      "precisions": [{"weights_bits": 8, "activations_bits": 8, "macs_per_pe_per_cycle": 1}]},
-        "vector_units": [{"name": "vector", "vector_bits": 8 * cols, "ops": ["*"],
-                          "source": "not in SCALE-Sim; as wide as the array"}],
+        "mac_array": {
+            "rows": rows,
+            "columns": cols,
+            "dataflow": SCALESIM_NAMES[df_text.lower()],
+            "accumulator_bits": 32,
+            "source": src,
+            "precisions": [{"weights_bits": 8, "activations_bits": 8, "macs_per_pe_per_cycle": 1}],
+        },
+        "vector_units": [
+            {
+                "name": "vector",
+                "vector_bits": 8 * cols,
+                "ops": ["*"],
+                "source": "not in SCALE-Sim; as wide as the array",
+            }
+        ],
         "dma": {"engines": 3, "source": "SCALE-Sim fills ifmap, filter and ofmap buffers independently"},
         "memories": [
-            {"name": "dram", "kind": "off_chip", "read_bandwidth_bytes_per_cycle": bandwidth,
-             "write_bandwidth_bytes_per_cycle": bandwidth, "read_ports": 3, "write_ports": 1,
-             "holds": ["weights", "inputs", "outputs"], "homes": ["weights", "activations"],
-             "technology": "ddr3",
-             "source": f"{src}: Bandwidth ({mode}); technology ddr3 is an assumption (SCALE-Sim names no "
-                       "DRAM)"},
-            {"name": "ifmap_sram", "kind": "sram", "size_bytes": ifmap_kb * 1024, "holds": ["inputs"],
-             "read_bandwidth_bytes_per_cycle": rows, "write_bandwidth_bytes_per_cycle": bandwidth,
-             "source": f"{src}: IfmapSramSzkB"},
-            {"name": "filter_sram", "kind": "sram", "size_bytes": filter_kb * 1024, "holds": ["weights"],
-             "read_bandwidth_bytes_per_cycle": cols, "write_bandwidth_bytes_per_cycle": bandwidth,
-             "source": f"{src}: FilterSramSzkB"},
-            {"name": "ofmap_sram", "kind": "sram", "size_bytes": ofmap_kb * 1024, "holds": ["outputs"],
-             "read_bandwidth_bytes_per_cycle": bandwidth, "write_bandwidth_bytes_per_cycle": cols,
-             "source": f"{src}: OfmapSramSzkB"},
-            {"name": "rf", "kind": "register_file", "holds": ["weights", "inputs", "outputs"],
-             "source": "one register per operand per PE"},
+            {
+                "name": "dram",
+                "kind": "off_chip",
+                "read_bandwidth_bytes_per_cycle": bandwidth,
+                "write_bandwidth_bytes_per_cycle": bandwidth,
+                "read_ports": 3,
+                "write_ports": 1,
+                "holds": ["weights", "inputs", "outputs"],
+                "homes": ["weights", "activations"],
+                "technology": "ddr3",
+                "source": f"{src}: Bandwidth ({mode}); technology ddr3 is an assumption (SCALE-Sim names no "
+                "DRAM)",
+            },
+            {
+                "name": "ifmap_sram",
+                "kind": "sram",
+                "size_bytes": ifmap_kb * 1024,
+                "holds": ["inputs"],
+                "read_bandwidth_bytes_per_cycle": rows,
+                "write_bandwidth_bytes_per_cycle": bandwidth,
+                "source": f"{src}: IfmapSramSzkB",
+            },
+            {
+                "name": "filter_sram",
+                "kind": "sram",
+                "size_bytes": filter_kb * 1024,
+                "holds": ["weights"],
+                "read_bandwidth_bytes_per_cycle": cols,
+                "write_bandwidth_bytes_per_cycle": bandwidth,
+                "source": f"{src}: FilterSramSzkB",
+            },
+            {
+                "name": "ofmap_sram",
+                "kind": "sram",
+                "size_bytes": ofmap_kb * 1024,
+                "holds": ["outputs"],
+                "read_bandwidth_bytes_per_cycle": bandwidth,
+                "write_bandwidth_bytes_per_cycle": cols,
+                "source": f"{src}: OfmapSramSzkB",
+            },
+            {
+                "name": "rf",
+                "kind": "register_file",
+                "holds": ["weights", "inputs", "outputs"],
+                "source": "one register per operand per PE",
+            },
         ],
-        "scalesim": {"interface_bandwidth": mode, "ifmap_words_per_cycle": fetch["Ifmap"],
-                     "filter_words_per_cycle": fetch["Filter"], "ofmap_words_per_cycle": ofmap_words,
-                     "ifmap_offset": offsets[0], "filter_offset": offsets[1], "ofmap_offset": offsets[2],
-                     "source": f"{src}: InterfaceBandwidth, Bandwidth, [layout] bank bandwidths, offsets"},
+        "scalesim": {
+            "interface_bandwidth": mode,
+            "ifmap_words_per_cycle": fetch["Ifmap"],
+            "filter_words_per_cycle": fetch["Filter"],
+            "ofmap_words_per_cycle": ofmap_words,
+            "ifmap_offset": offsets[0],
+            "filter_offset": offsets[1],
+            "ofmap_offset": offsets[2],
+            "source": f"{src}: InterfaceBandwidth, Bandwidth, [layout] bank bandwidths, offsets",
+        },
     }
     try:
         return records.validate(DeviceSpec, spec)

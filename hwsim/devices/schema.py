@@ -96,8 +96,9 @@ class MacArraySpec:
     dataflow: str
     accumulator_bits: Annotated[int, Ge(8), Le(64)]
     precisions: Annotated[list[PrecisionRateSpec], MinLen(1)]
-    ops: Annotated[list[str], MinLen(1)] = dataclasses.field(default_factory=lambda: [
-        "conv2d", "depthwise_conv2d", "fully_connected", "batch_matmul"])
+    ops: Annotated[list[str], MinLen(1)] = dataclasses.field(
+        default_factory=lambda: ["conv2d", "depthwise_conv2d", "fully_connected", "batch_matmul"]
+    )
     depthwise: Literal["per_channel", "block_diagonal"] = "per_channel"
     weight_double_buffering: bool = False
     source: str = ""
@@ -110,15 +111,19 @@ class MacArraySpec:
 
             close = difflib.get_close_matches(self.dataflow, DATAFLOW_NAMES, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise at_field(("dataflow",), f"unknown dataflow; {hint}valid: {', '.join(DATAFLOW_NAMES)}",
-                           self.dataflow)
+            raise at_field(
+                ("dataflow",), f"unknown dataflow; {hint}valid: {', '.join(DATAFLOW_NAMES)}", self.dataflow
+            )
         if self.spatial_lanes != 1 and self.dataflow != "dot_product":
             raise at_field(
                 ("spatial_lanes",), "only a dot_product array has spatial lanes", self.spatial_lanes
             )
         if self.weight_double_buffering and self.dataflow != "weight_stationary":
-            raise at_field(("weight_double_buffering",), "only a weight_stationary array double-buffers its "
-                           "weights", self.weight_double_buffering)
+            raise at_field(
+                ("weight_double_buffering",),
+                "only a weight_stationary array double-buffers its weights",
+                self.weight_double_buffering,
+            )
 
 
 @_spec
@@ -177,8 +182,11 @@ class MemorySpec:
             if "weights" not in self.homes:
                 raise at_field(("persistent_weights_bytes",), "needs 'weights' in homes", self.homes)
             if self.size_bytes is not None and self.persistent_weights_bytes > self.size_bytes:
-                raise at_field(("persistent_weights_bytes",), f"larger than size_bytes ({self.size_bytes})",
-                               self.persistent_weights_bytes)
+                raise at_field(
+                    ("persistent_weights_bytes",),
+                    f"larger than size_bytes ({self.size_bytes})",
+                    self.persistent_weights_bytes,
+                )
 
 
 @_spec
@@ -210,8 +218,11 @@ class EthosUSpec:
             from hwsim.schedule.ethos_u.arch_u85 import U85_ACCELERATORS
 
             accelerators = {**ACCELERATORS, **U85_ACCELERATORS}
-        for field, names in (("accelerator", accelerators), ("system_config", SYSTEM_CONFIGS),
-                             ("memory_mode", MEMORY_MODES)):
+        for field, names in (
+            ("accelerator", accelerators),
+            ("system_config", SYSTEM_CONFIGS),
+            ("memory_mode", MEMORY_MODES),
+        ):
             value = getattr(self, field)
             if value not in names:
                 import difflib
@@ -247,22 +258,29 @@ class ScaleSimMemorySpec:
 def scalesim_memory_problem(spec: DeviceSpec) -> str | None:
     """Why SCALE-Sim's memory model cannot run on ``spec`` (os/ws/is array, one SRAM per operand), or None."""
     if spec.mac_array.dataflow not in ("output_stationary", "weight_stationary", "input_stationary"):
-        return (f"scalesim needs a systolic array (output_, weight_ or input_stationary), not "
-                f"{spec.mac_array.dataflow}")
+        return (
+            f"scalesim needs a systolic array (output_, weight_ or input_stationary), not "
+            f"{spec.mac_array.dataflow}"
+        )
     readers: dict[int, str] = {}
     for operand in ("inputs", "weights", "outputs"):
         i = max(i for i, m in enumerate(spec.memories) if operand in m.holds and m.kind != "register_file")
         level = spec.memories[i]
         if level.kind != "sram":
-            return (f"scalesim needs an SRAM buffer for {operand} (its ifmap, filter and ofmap SRAMs); "
-                    f"{operand} "
-                    f"are read from {level.name!r}, a {level.kind} level")
+            return (
+                f"scalesim needs an SRAM buffer for {operand} (its ifmap, filter and ofmap SRAMs); "
+                f"{operand} "
+                f"are read from {level.name!r}, a {level.kind} level"
+            )
         if i in readers:
-            return (f"scalesim needs one SRAM per operand (its ifmap, filter and ofmap SRAMs); {readers[i]} "
-                    "and "
-                    f"{operand} share {level.name!r}")
+            return (
+                f"scalesim needs one SRAM per operand (its ifmap, filter and ofmap SRAMs); {readers[i]} "
+                "and "
+                f"{operand} share {level.name!r}"
+            )
         readers[i] = operand
     return None
+
 
 @_spec
 class DeviceSpec:
@@ -300,8 +318,11 @@ class DeviceSpec:
         if isinstance(data, dict) and isinstance(data.get("ethos_u"), dict):
             for field in ("clock_mhz", "memories"):
                 if field in data:
-                    raise at_field((field,), "an Ethos-U device takes its clock and memories from "
-                                   "ethos_u.system_config and ethos_u.memory_mode; remove this field")
+                    raise at_field(
+                        (field,),
+                        "an Ethos-U device takes its clock and memories from "
+                        "ethos_u.system_config and ethos_u.memory_mode; remove this field",
+                    )
             from hwsim.config.records import RecordError, validate
 
             try:
@@ -322,9 +343,13 @@ class DeviceSpec:
         if self.memory_model != "scalesim":
             return
         if self.performance_model not in ("hwsim", "scalesim-3.0"):
-            raise at_field(("memory_model",), "scalesim replaces the whole layer plan; it cannot be "
-                                              "combined "
-                           f"with performance_model {self.performance_model!r}", self.memory_model)
+            raise at_field(
+                ("memory_model",),
+                "scalesim replaces the whole layer plan; it cannot be "
+                "combined "
+                f"with performance_model {self.performance_model!r}",
+                self.memory_model,
+            )
         problem = scalesim_memory_problem(self)
         if problem:
             raise at_field(("memory_model",), problem, self.memory_model)
@@ -337,8 +362,11 @@ class DeviceSpec:
 
             close = difflib.get_close_matches(self.performance_model, PERF_MODEL_NAMES, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise at_field(("performance_model",), f"unknown performance model; {hint}valid: "
-                           f"{', '.join(PERF_MODEL_NAMES)}", self.performance_model)
+            raise at_field(
+                ("performance_model",),
+                f"unknown performance model; {hint}valid: {', '.join(PERF_MODEL_NAMES)}",
+                self.performance_model,
+            )
 
     def _hierarchy(self) -> None:
         for field in ("clock_mhz", "memories"):
@@ -353,11 +381,15 @@ class DeviceSpec:
         units = [self.mac_array.name] + [v.name for v in self.vector_units]
         for i, name in enumerate(units[1:]):
             if name in units[: i + 1] or name in names:
-                raise at_field(("vector_units", i, "name"), "duplicate unit name (units and memories share "
-                                                            "one namespace)", name)
+                raise at_field(
+                    ("vector_units", i, "name"),
+                    "duplicate unit name (units and memories share one namespace)",
+                    name,
+                )
         if self.memories[0].kind != "off_chip":
-            raise at_field(("memories", 0, "kind"), "the first (outermost) level must be off_chip",
-                           self.memories[0].kind)
+            raise at_field(
+                ("memories", 0, "kind"), "the first (outermost) level must be off_chip", self.memories[0].kind
+            )
         seen_rf = False
         for i, m in enumerate(self.memories):
             if m.kind == "register_file":

@@ -61,39 +61,96 @@ def _dram(scale: float, reads: int, writes: int, ports: int = 1) -> MemoryParams
     return MemoryParams(scale, 128, 500, 250, ports, reads, writes)
 
 
-SYSTEM_CONFIGS: dict[str, SystemConfig] = {c.name: c for c in (
-    SystemConfig("Ethos_U55_Deep_Embedded", 200e6, "Sram", "OffChipFlash",
-                 {"Sram": _sram_u55(8), "OffChipFlash": _flash(0.0625)}),
-    SystemConfig("Ethos_U55_High_End_Embedded", 500e6, "Sram", "OffChipFlash",
-                 {"Sram": _sram_u55(4), "OffChipFlash": _flash(0.125)}),
-    SystemConfig("Ethos_U65_Embedded", 500e6, "Sram", "OffChipFlash",
-                 {"Sram": _sram_u55(8), "OffChipFlash": _flash(0.0625)}),
-    SystemConfig("Ethos_U65_Mid_End", 500e6, "Sram", "Dram",
-                 {"Sram": _sram_u55(8), "Dram": _dram(0.46875, 12, 6)}),
-    SystemConfig("Ethos_U65_High_End", 1e9, "Sram", "Dram",
-                 {"Sram": _sram_u55(16), "Dram": _dram(0.234375, 24, 12)}),
-    SystemConfig("Ethos_U65_Client_Server", 1e9, "Sram", "Dram",
-                 {"Sram": _sram_u55(16), "Dram": _dram(0.75, 24, 12)}),
-    SystemConfig("Ethos_U85_SYS_Flash_Low", 200e6, "Sram", "OffChipFlash",
-                 {"Sram": MemoryParams(1.0, 64, 8, 8, 2, 8, 8), "OffChipFlash": _flash(0.0625, 32)}),
-    SystemConfig("Ethos_U85_SYS_Flash_High", 500e6, "Sram", "OffChipFlash",
-                 {"Sram": MemoryParams(1.0, 64, 32, 32, 2, 8, 8), "OffChipFlash": _flash(0.0625)}),
-    SystemConfig("Ethos_U85_SYS_DRAM_Low", 500e6, "Sram", "Dram",
-                 {"Sram": MemoryParams(1.0, 64, 16, 16, 2, 8, 8), "Dram": _dram(0.46875, 24, 12)}),
-    SystemConfig("Ethos_U85_SYS_DRAM_Mid", 1e9, "Sram", "Dram",
-                 {"Sram": MemoryParams(1.0, 64, 32, 32, 2, 8, 8), "Dram": _dram(0.75, 64, 32)}),
-    SystemConfig("Ethos_U85_SYS_DRAM_High", 1e9, "Sram", "Dram",
-                 {"Sram": MemoryParams(1.0, 64, 32, 32, 4, 8, 8), "Dram": _dram(0.75, 64, 32, 2)}),
-)}
+SYSTEM_CONFIGS: dict[str, SystemConfig] = {
+    c.name: c
+    for c in (
+        SystemConfig(
+            "Ethos_U55_Deep_Embedded",
+            200e6,
+            "Sram",
+            "OffChipFlash",
+            {"Sram": _sram_u55(8), "OffChipFlash": _flash(0.0625)},
+        ),
+        SystemConfig(
+            "Ethos_U55_High_End_Embedded",
+            500e6,
+            "Sram",
+            "OffChipFlash",
+            {"Sram": _sram_u55(4), "OffChipFlash": _flash(0.125)},
+        ),
+        SystemConfig(
+            "Ethos_U65_Embedded",
+            500e6,
+            "Sram",
+            "OffChipFlash",
+            {"Sram": _sram_u55(8), "OffChipFlash": _flash(0.0625)},
+        ),
+        SystemConfig(
+            "Ethos_U65_Mid_End", 500e6, "Sram", "Dram", {"Sram": _sram_u55(8), "Dram": _dram(0.46875, 12, 6)}
+        ),
+        SystemConfig(
+            "Ethos_U65_High_End",
+            1e9,
+            "Sram",
+            "Dram",
+            {"Sram": _sram_u55(16), "Dram": _dram(0.234375, 24, 12)},
+        ),
+        SystemConfig(
+            "Ethos_U65_Client_Server",
+            1e9,
+            "Sram",
+            "Dram",
+            {"Sram": _sram_u55(16), "Dram": _dram(0.75, 24, 12)},
+        ),
+        SystemConfig(
+            "Ethos_U85_SYS_Flash_Low",
+            200e6,
+            "Sram",
+            "OffChipFlash",
+            {"Sram": MemoryParams(1.0, 64, 8, 8, 2, 8, 8), "OffChipFlash": _flash(0.0625, 32)},
+        ),
+        SystemConfig(
+            "Ethos_U85_SYS_Flash_High",
+            500e6,
+            "Sram",
+            "OffChipFlash",
+            {"Sram": MemoryParams(1.0, 64, 32, 32, 2, 8, 8), "OffChipFlash": _flash(0.0625)},
+        ),
+        SystemConfig(
+            "Ethos_U85_SYS_DRAM_Low",
+            500e6,
+            "Sram",
+            "Dram",
+            {"Sram": MemoryParams(1.0, 64, 16, 16, 2, 8, 8), "Dram": _dram(0.46875, 24, 12)},
+        ),
+        SystemConfig(
+            "Ethos_U85_SYS_DRAM_Mid",
+            1e9,
+            "Sram",
+            "Dram",
+            {"Sram": MemoryParams(1.0, 64, 32, 32, 2, 8, 8), "Dram": _dram(0.75, 64, 32)},
+        ),
+        SystemConfig(
+            "Ethos_U85_SYS_DRAM_High",
+            1e9,
+            "Sram",
+            "Dram",
+            {"Sram": MemoryParams(1.0, 64, 32, 32, 4, 8, 8), "Dram": _dram(0.75, 64, 32, 2)},
+        ),
+    )
+}
 
-MEMORY_MODES: dict[str, MemoryMode] = {m.name: m for m in (
-    MemoryMode("Sram_Only", "Axi0", "Axi0", "Axi0"),
-    MemoryMode("Shared_Sram", "Axi1", "Axi0", "Axi0"),
-    MemoryMode("Dedicated_Sram", "Axi1", "Axi1", "Axi0"),
-    MemoryMode("Dedicated_Sram_256KB", "Axi1", "Axi1", "Axi0", 262144),
-    MemoryMode("Dedicated_Sram_384KB", "Axi1", "Axi1", "Axi0", 393216),
-    MemoryMode("Dedicated_Sram_512KB", "Axi1", "Axi1", "Axi0", 524288),
-)}
+MEMORY_MODES: dict[str, MemoryMode] = {
+    m.name: m
+    for m in (
+        MemoryMode("Sram_Only", "Axi0", "Axi0", "Axi0"),
+        MemoryMode("Shared_Sram", "Axi1", "Axi0", "Axi0"),
+        MemoryMode("Dedicated_Sram", "Axi1", "Axi1", "Axi0"),
+        MemoryMode("Dedicated_Sram_256KB", "Axi1", "Axi1", "Axi0", 262144),
+        MemoryMode("Dedicated_Sram_384KB", "Axi1", "Axi1", "Axi0", 393216),
+        MemoryMode("Dedicated_Sram_512KB", "Axi1", "Axi1", "Axi0", 524288),
+    )
+}
 
 # Vela's default staging limit (--arena-cache-size) when the memory mode gives none.
 DEFAULT_ARENA_CACHE_BYTES = 4 * 1024 * 1024

@@ -25,8 +25,18 @@ from dataclasses import dataclass, field
 from hwsim.energy.model import DevicePricer, EnergyModel
 from hwsim.energy.power import PowerReport, power_report
 
-CATEGORIES = ("multiplier", "accumulator", "idle", "register_file", "vector", "sram", "dram", "flash", "link",
-              "leakage")
+CATEGORIES = (
+    "multiplier",
+    "accumulator",
+    "idle",
+    "register_file",
+    "vector",
+    "sram",
+    "dram",
+    "flash",
+    "link",
+    "leakage",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,17 +136,23 @@ class EnergyBreakdown:
 
     def summary(self) -> str:
         """Headline figures, one per line."""
-        lines = [f"energy of {self.model} on {self.device} ({self.clock_mhz:g} MHz), {self.technology}",
-                 f"latency            {self.time_s * 1e3:.4f} ms",
-                 f"energy/inference   {self.total_pj / 1e6:.4f} uJ (leakage {self.leakage_pj / 1e6:.4f} uJ, "
-                 f"{self.leakage_mw:.3f} mW)",
-                 f"average power      {self.average_power_mw:.3f} mW"]
+        lines = [
+            f"energy of {self.model} on {self.device} ({self.clock_mhz:g} MHz), {self.technology}",
+            f"latency            {self.time_s * 1e3:.4f} ms",
+            f"energy/inference   {self.total_pj / 1e6:.4f} uJ (leakage {self.leakage_pj / 1e6:.4f} uJ, "
+            f"{self.leakage_mw:.3f} mW)",
+            f"average power      {self.average_power_mw:.3f} mW",
+        ]
         if self.power is not None:
             p = self.power
-            lines.append(f"peak power         {p.peak_mw:.3f} mW (busiest {p.window_us:g} us window, from "
-                         f"{p.window_start_us:.3f} us)")
-        lines += [f"energy-delay       {self.edp_pj_s:.4g} pJ*s",
-                  f"efficiency         {self.tops_per_w:.3f} TOPS/W ({2 * self.macs:,} ops)"]
+            lines.append(
+                f"peak power         {p.peak_mw:.3f} mW (busiest {p.window_us:g} us window, from "
+                f"{p.window_start_us:.3f} us)"
+            )
+        lines += [
+            f"energy-delay       {self.edp_pj_s:.4g} pJ*s",
+            f"efficiency         {self.tops_per_w:.3f} TOPS/W ({2 * self.macs:,} ops)",
+        ]
         return "\n".join(lines)
 
     def table(self, rows: bool = False) -> str:
@@ -148,8 +164,10 @@ class EnergyBreakdown:
         for (c, cat), e in sorted(self.by_component().items(), key=lambda kv: -kv[1]):
             out.append(f"  {c[:16]:16s} {cat:14s} {e / 1e6:>12.6f} {e / total:>7.1%}")
         out += ["", "by action"]
-        head = (f"  {'component':16s} {'action':7s} {'bits':>6s} {'count':>14s} {'pJ_each':>10s} "
-                f"{'energy_uJ':>12s}")
+        head = (
+            f"  {'component':16s} {'action':7s} {'bits':>6s} {'count':>14s} {'pJ_each':>10s} "
+            f"{'energy_uJ':>12s}"
+        )
         out += [head, "  " + "-" * (len(head) - 2)]
         for (c, a, b), (n, e) in sorted(self.by_action().items(), key=lambda kv: -kv[1][1]):
             each = e / n if n and a != "leak" else float("nan")
@@ -160,14 +178,17 @@ class EnergyBreakdown:
         out += [head, "  " + "-" * (len(head) - 2)]
         for layer, e in self.by_layer().items():
             top = max(cats[layer].items(), key=lambda kv: kv[1])
-            out.append(f"  {layer[:24]:24s} {e / 1e6:>12.6f} {e / total:>7.1%}  {top[0]} "
-                       f"({top[1] / (e or 1):.0%})")
+            out.append(
+                f"  {layer[:24]:24s} {e / 1e6:>12.6f} {e / total:>7.1%}  {top[0]} ({top[1] / (e or 1):.0%})"
+            )
         if rows:
             out += ["", "rows (layer, component, category, action, bits, count, energy_pJ, source)"]
             for r in self.rows:
-                out.append(f"  {r.layer} | {r.component} | {r.category} | {r.action} | {r.bits} | "
-                           f"{r.count:,} | "
-                           f"{r.energy_pj:.6g} | {r.source}")
+                out.append(
+                    f"  {r.layer} | {r.component} | {r.category} | {r.action} | {r.bits} | "
+                    f"{r.count:,} | "
+                    f"{r.energy_pj:.6g} | {r.source}"
+                )
         return "\n".join(out)
 
 
@@ -196,20 +217,46 @@ def account(result, model: EnergyModel, *, window_us: float = 10.0) -> EnergyBre
     pricer = DevicePricer(model, device)
     leak = pricer.leakage_mw()
     mhz = device.clock_mhz
-    out = EnergyBreakdown(device.name, result.model, model.describe(), mhz, result.cycles, result.macs,
-                          leakage_mw=sum(mw for _, _, mw, _ in leak))
+    out = EnergyBreakdown(
+        device.name,
+        result.model,
+        model.describe(),
+        mhz,
+        result.cycles,
+        result.macs,
+        leakage_mw=sum(mw for _, _, mw, _ in leak),
+    )
     rows = out.rows
     for layer in result.layers:
         for (component, action, bits), count in layer.counts:
             for cost in pricer.price(component, action, bits):
-                rows.append(EnergyRow(layer.op, component, cost.category, action, bits, count,
-                                      count * cost.energy_pj, cost.source))
+                rows.append(
+                    EnergyRow(
+                        layer.op,
+                        component,
+                        cost.category,
+                        action,
+                        bits,
+                        count,
+                        count * cost.energy_pj,
+                        cost.source,
+                    )
+                )
         if layer.cycles:
             seconds = layer.cycles / (mhz * 1e6)
             for component, category, mw, source in leak:
-                rows.append(EnergyRow(layer.op, component, category, "leak", "-", layer.cycles,
-                                      mw * seconds * 1e9, f"{source}; x {layer.cycles:,} cycles at {mhz:g} "
-                                                          "MHz"))
+                rows.append(
+                    EnergyRow(
+                        layer.op,
+                        component,
+                        category,
+                        "leak",
+                        "-",
+                        layer.cycles,
+                        mw * seconds * 1e9,
+                        f"{source}; x {layer.cycles:,} cycles at {mhz:g} MHz",
+                    )
+                )
     out.power = power_report(result, out, window_us=window_us)
     return out
 
@@ -248,5 +295,10 @@ def peak_efficiency(pricer: DevicePricer, precision: str = "8x8") -> PeakEfficie
     macs_per_s = arr.rows * arr.columns * arr.spatial_lanes * rate * device.clock_mhz * 1e6
     leak_mw = sum(mw for _, _, mw, _ in pricer.leakage_mw())
     power_mw = macs_per_s * per_mac_pj * 1e-9 + leak_mw
-    return PeakEfficiency(precision, per_mac_pj, power_mw, 2 * macs_per_s / (power_mw * 1e-3) / 1e12,
-                          tuple(parts) + (("leakage (all components)", leak_mw / (macs_per_s * 1e-9)),))
+    return PeakEfficiency(
+        precision,
+        per_mac_pj,
+        power_mw,
+        2 * macs_per_s / (power_mw * 1e-3) / 1e12,
+        tuple(parts) + (("leakage (all components)", leak_mw / (macs_per_s * 1e-9)),),
+    )

@@ -58,8 +58,10 @@ class AreaReport:
         head = f"{'component':14s} {'part':22s} {'count':>9s} {'unit_um2':>11s} {'area_mm2':>10s}"
         lines = [f"area of {self.device} at {self.technology}", head, "-" * len(head)]
         for r in self.rows:
-            lines.append(f"{r.component[:14]:14s} {r.part[:22]:22s} {r.count:>9,d} {r.unit_area_um2:>11.4g} "
-                         f"{r.area_um2 / 1e6:>10.4f}")
+            lines.append(
+                f"{r.component[:14]:14s} {r.part[:22]:22s} {r.count:>9,d} {r.unit_area_um2:>11.4g} "
+                f"{r.area_um2 / 1e6:>10.4f}"
+            )
             if sources:
                 lines.append(f"    source: {r.source}")
         lines.append("-" * len(head))
@@ -84,9 +86,11 @@ def _unit_rows(pricer: DevicePricer) -> list[AreaRow]:
     mul, mul_src = m.op_area_um2("int_mult", (w, a))
     add, add_src = m.op_area_um2("int_add", acc)
     reg, reg_src = m.register_area_um2(w + a + acc)
-    rows += [AreaRow(arr.name, f"multipliers {w}x{a}", pes, mul, pes * mul, mul_src),
-             AreaRow(arr.name, f"accumulator adders {acc}b", pes, add, pes * add, add_src),
-             AreaRow(arr.name, f"registers {w}+{a}+{acc}b", pes, reg, pes * reg, reg_src)]
+    rows += [
+        AreaRow(arr.name, f"multipliers {w}x{a}", pes, mul, pes * mul, mul_src),
+        AreaRow(arr.name, f"accumulator adders {acc}b", pes, add, pes * add, add_src),
+        AreaRow(arr.name, f"registers {w}+{a}+{acc}b", pes, reg, pes * reg, reg_src),
+    ]
     lane = m.table.vector.lane_bits
     for v in spec.vector_units:
         if v.on_host:  # the host's CPU, not the device's silicon
@@ -96,8 +100,16 @@ def _unit_rows(pricer: DevicePricer) -> list[AreaRow]:
         va, va_src = m.op_area_um2("int_add", acc)
         vr, vr_src = m.register_area_um2(2 * lane + acc)
         per = vm + va + vr
-        rows.append(AreaRow(v.name, f"lanes ({lane}b mul+{acc}b add+regs)", lanes, per, lanes * per,
-                            f"{vm_src}; {va_src}; {vr_src}"))
+        rows.append(
+            AreaRow(
+                v.name,
+                f"lanes ({lane}b mul+{acc}b add+regs)",
+                lanes,
+                per,
+                lanes * per,
+                f"{vm_src}; {va_src}; {vr_src}",
+            )
+        )
     return rows
 
 

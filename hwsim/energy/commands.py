@@ -23,14 +23,17 @@ def run_energy(args: argparse.Namespace) -> int:
         check_output_dir(args.plot, "--plot")
     _warn_technology(args)
     result = simulate(args.model, device_from_args(args))
-    model = EnergyModel.for_device(result.device, args.energy_model, node_nm=args.node,
-                                   voltage_v=args.voltage)
+    model = EnergyModel.for_device(
+        result.device, args.energy_model, node_nm=args.node, voltage_v=args.voltage
+    )
     breakdown = account(result, model, window_us=args.window_us)
     print(breakdown.table(rows=args.rows))
     pricer = DevicePricer(model, result.device)
     peak = peak_efficiency(pricer)
-    print(f"\narray peak (int8, 100% utilisation, memories excluded): {peak.tops_per_w:.3f} TOPS/W at "
-          f"{peak.power_mw:.1f} mW, {peak.energy_per_mac_pj:.4f} pJ per MAC")
+    print(
+        f"\narray peak (int8, 100% utilisation, memories excluded): {peak.tops_per_w:.3f} TOPS/W at "
+        f"{peak.power_mw:.1f} mW, {peak.energy_per_mac_pj:.4f} pJ per MAC"
+    )
     print()
     print(device_area(pricer).table(sources=args.rows))
     if args.plot:
@@ -51,8 +54,10 @@ def _warn_technology(args: argparse.Namespace) -> None:
     from hwsim.devices.sanity import outside
     from hwsim.errors import HwsimWarning
 
-    for option, key, value in (("--voltage", "technology.voltage_v", args.voltage),
-                               ("--node", "technology.node_nm", args.node)):
+    for option, key, value in (
+        ("--voltage", "technology.voltage_v", args.voltage),
+        ("--node", "technology.node_nm", args.node),
+    ):
         why = outside(key, value) if value is not None else None
         if why:
             warnings.warn(HwsimWarning(f"{option}: {why}; its results are an extrapolation"), stacklevel=2)
@@ -66,20 +71,28 @@ def add_parser(sub) -> None:
 
     p.add_argument("model", help="a .tflite, .onnx, layer .yaml or SCALE-Sim topology .csv")
     add_device_options(p)
-    p.add_argument("--energy-model", default=DEFAULT_ENERGY_MODEL,
-                   help="an energy table (see `hwsim list energy-models`) or a table .yaml "
-                        f"(default {DEFAULT_ENERGY_MODEL})")
-    p.add_argument("--node", type=positive_float, default=None,
-                   help="technology node in nm (default: the device's)")
-    p.add_argument("--voltage", type=positive_float, default=None,
-                   help="supply in volts (default: the device's)")
-    p.add_argument("--window-us", type=positive_float, default=10.0,
-                   help="window of the peak power, in us (default 10)")
+    p.add_argument(
+        "--energy-model",
+        default=DEFAULT_ENERGY_MODEL,
+        help="an energy table (see `hwsim list energy-models`) or a table .yaml "
+        f"(default {DEFAULT_ENERGY_MODEL})",
+    )
+    p.add_argument(
+        "--node", type=positive_float, default=None, help="technology node in nm (default: the device's)"
+    )
+    p.add_argument(
+        "--voltage", type=positive_float, default=None, help="supply in volts (default: the device's)"
+    )
+    p.add_argument(
+        "--window-us", type=positive_float, default=10.0, help="window of the peak power, in us (default 10)"
+    )
     p.add_argument("--plot", default=None, help="folder to write the per-layer energy breakdown PNG to")
     p.add_argument("--rows", action="store_true", help="print every priced row with its source")
-    p.add_argument("--output", default=None,
-                   help="also write the results to this .json (totals and per-layer list) or .csv (a row per "
-                        "layer)")
+    p.add_argument(
+        "--output",
+        default=None,
+        help="also write the results to this .json (totals and per-layer list) or .csv (a row per layer)",
+    )
     p.set_defaults(func=run_energy)
 
 

@@ -116,7 +116,7 @@ def quadratic_in_voltage(coefficients: Sequence[float], voltage_v: float) -> flo
     0.8443
     """
     a, b, c = coefficients
-    return a * voltage_v ** 2 + b * voltage_v + c
+    return a * voltage_v**2 + b * voltage_v + c
 
 
 def log_interpolate(nodes_nm: Sequence[float], values: Sequence[float], node_nm: float) -> tuple[float, str]:
@@ -153,13 +153,15 @@ def log_interpolate(nodes_nm: Sequence[float], values: Sequence[float], node_nm:
         if n == node_nm:
             return v, "published node"
     if not pairs[-1][0] < node_nm < pairs[0][0]:
-        raise ValueError(f"node {_g(node_nm)} nm is outside the published range {_g(pairs[-1][0])}-"
-                         f"{_g(pairs[0][0])} nm")
+        raise ValueError(
+            f"node {_g(node_nm)} nm is outside the published range {_g(pairs[-1][0])}-{_g(pairs[0][0])} nm"
+        )
     for (n0, v0), (n1, v1) in zip(pairs, pairs[1:]):
         if n1 < node_nm < n0:
             t = math.log(node_nm / n0) / math.log(n1 / n0)
-            return math.exp(math.log(v0) + t * (math.log(v1) - math.log(v0))), \
-                f"interpolated between {_g(n0)} and {_g(n1)} nm (log-log)"
+            return math.exp(
+                math.log(v0) + t * (math.log(v1) - math.log(v0))
+            ), f"interpolated between {_g(n0)} and {_g(n1)} nm (log-log)"
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -41,8 +41,7 @@ from pathlib import Path
 from hwsim.devices.model import Device
 from hwsim.energy import DEFAULT_ENERGY_MODEL, laws
 from hwsim.energy.area import logic_area_um2
-from hwsim.energy.table import (EnergyTableSpec, MissingCostError, ScalingSpec, load_energy_table,
-                                load_scaling)
+from hwsim.energy.table import EnergyTableSpec, MissingCostError, ScalingSpec, load_energy_table, load_scaling
 from hwsim.errors import ConfigError
 
 
@@ -97,8 +96,15 @@ class EnergyModel:
 
     # -- construction ---------------------------------------------------------------------------------------
     @classmethod
-    def load(cls, table: str | Path = DEFAULT_ENERGY_MODEL, *, node_nm: float, voltage_v: float,
-             flavor: str = "lp", source: str = "") -> EnergyModel:
+    def load(
+        cls,
+        table: str | Path = DEFAULT_ENERGY_MODEL,
+        *,
+        node_nm: float,
+        voltage_v: float,
+        flavor: str = "lp",
+        source: str = "",
+    ) -> EnergyModel:
         """A model from a table name or path, at the given technology."""
         spec = load_energy_table(table)
         return cls(spec, load_scaling(spec.scaling), Technology(node_nm, voltage_v, flavor, source))
@@ -121,9 +127,11 @@ class EnergyModel:
         """
         tech = device.spec.technology
         if tech is None and (node_nm is None or voltage_v is None):
-            raise ConfigError(f"{device.path or device.name}: technology: the device declares no technology "
-                              "(add `technology: {node_nm: 28, voltage_v: 0.9}` to the device file, or pass "
-                              "--node and --voltage)")
+            raise ConfigError(
+                f"{device.path or device.name}: technology: the device declares no technology "
+                "(add `technology: {node_nm: 28, voltage_v: 0.9}` to the device file, or pass "
+                "--node and --voltage)"
+            )
         node = node_nm if node_nm is not None else tech.node_nm
         volt = voltage_v if voltage_v is not None else tech.voltage_v
         flavor = tech.flavor if tech is not None else "lp"
@@ -146,8 +154,10 @@ class EnergyModel:
     def describe(self) -> str:
         """One line: table, scaling and technology."""
         t = self.technology
-        return (f"{self.table.name} scaled by {self.scaling.name} to {t.node_nm:g} nm, {t.voltage_v:g} V "
-                f"({t.flavor})" + (f" [{t.source}]" if t.source else ""))
+        return (
+            f"{self.table.name} scaled by {self.scaling.name} to {t.node_nm:g} nm, {t.voltage_v:g} V "
+            f"({t.flavor})" + (f" [{t.source}]" if t.source else "")
+        )
 
     # -- scaling -------------------------------------------------------------------------------------------
     def energy_factor(self, from_node_nm: float, from_voltage_v: float) -> tuple[float, str]:
@@ -161,11 +171,17 @@ class EnergyModel:
             else:
                 e_from, r_from = self._poly(from_node_nm, from_voltage_v)
                 e_to, r_to = self._poly(t.node_nm, t.voltage_v)
-                rules = "; ".join(f"{n:g} nm {r}" for n, r in ((from_node_nm, r_from), (t.node_nm, r_to))
-                                  if r != "published node")
-                text = (f" x {e_to / e_from:.4g} ({self.scaling.source} {t.flavor} {from_node_nm:g} nm "
-                        f"{from_voltage_v:g} V -> {t.node_nm:g} nm {t.voltage_v:g} V"
-                        + (f"; {rules}" if rules else "") + ")")
+                rules = "; ".join(
+                    f"{n:g} nm {r}"
+                    for n, r in ((from_node_nm, r_from), (t.node_nm, r_to))
+                    if r != "published node"
+                )
+                text = (
+                    f" x {e_to / e_from:.4g} ({self.scaling.source} {t.flavor} {from_node_nm:g} nm "
+                    f"{from_voltage_v:g} V -> {t.node_nm:g} nm {t.voltage_v:g} V"
+                    + (f"; {rules}" if rules else "")
+                    + ")"
+                )
                 self._factor_cache[key] = (e_to / e_from, text)
         return self._factor_cache[key]
 
@@ -173,16 +189,20 @@ class EnergyModel:
         table = self.scaling.energy_polynomial[self.technology.flavor]
         nodes = sorted(table)
         if not nodes[0] <= node_nm <= nodes[-1]:
-            raise ValueError(f"node {node_nm:g} nm is outside the published range {nodes[0]:g}-{nodes[-1]:g} "
-                             "nm "
-                             f"of {self.scaling.name}")
+            raise ValueError(
+                f"node {node_nm:g} nm is outside the published range {nodes[0]:g}-{nodes[-1]:g} "
+                "nm "
+                f"of {self.scaling.name}"
+            )
         values = [laws.quadratic_in_voltage(table[n], voltage_v) for n in nodes]
         bad = [n for n, v in zip(nodes, values) if v <= 0]
         near = [n for n in nodes if n in bad and abs(math.log(n / node_nm)) < 1]
         if near:
-            raise ValueError(f"{self.scaling.name}: the {self.technology.flavor} energy fit at {near[0]:g} "
-                             "nm is "
-                             f"not positive at {voltage_v:g} V (outside the fit's supply range)")
+            raise ValueError(
+                f"{self.scaling.name}: the {self.technology.flavor} energy fit at {near[0]:g} "
+                "nm is "
+                f"not positive at {voltage_v:g} V (outside the fit's supply range)"
+            )
         good = [(n, v) for n, v in zip(nodes, values) if v > 0]
         return laws.log_interpolate([n for n, _ in good], [v for _, v in good], node_nm)
 
@@ -205,8 +225,10 @@ class EnergyModel:
                     a_to, r2 = laws.log_interpolate(nodes, row, to)
                     f = a_to / a_from
                     rule = "; ".join(r for r in (r1, r2) if r != "published node")
-                self._factor_cache[key] = (f, f" x {f:.4g} area ({self.scaling.source} {from_node_nm:g} -> "
-                                              f"{to:g} nm, {rule})")
+                self._factor_cache[key] = (
+                    f,
+                    f" x {f:.4g} area ({self.scaling.source} {from_node_nm:g} -> {to:g} nm, {rule})",
+                )
         return self._factor_cache[key]
 
     # -- primitives ----------------------------------------------------------------------------------------
@@ -228,8 +250,9 @@ class EnergyModel:
             return exact[0][col], f"{self.table.name} {op} {label}: {src}, table point"
         law = self.table.bit_width_laws.get(op)
         if law is None:
-            raise KeyError(f"{op} has table points at {', '.join(str(p[0]) for p in pts)} bits only and no "
-                           "bit-width law")
+            raise KeyError(
+                f"{op} has table points at {', '.join(str(p[0]) for p in pts)} bits only and no bit-width law"
+            )
         lo, hi = min(w, a), max(w, a)
         if lo < law.min_bits or hi > law.max_bits:
             raise KeyError(f"{op} at {label} is outside its law's range {law.min_bits}-{law.max_bits} bits")
@@ -261,8 +284,11 @@ class EnergyModel:
         r = self.table.register_bit
         per_bit = r.read_energy_pj_per_bit if action == "read" else r.write_energy_pj_per_bit
         f, frule = self.energy_factor(r.node_nm, r.voltage_v)
-        return per_bit * bits * f, f"{self.table.name} register {action} {per_bit:g} pJ/bit x {bits}: " \
-                                   f"{r.cite(self.table.sources)}" + frule
+        return (
+            per_bit * bits * f,
+            f"{self.table.name} register {action} {per_bit:g} pJ/bit x {bits}: "
+            f"{r.cite(self.table.sources)}" + frule,
+        )
 
     def register_area_um2(self, bits: int) -> tuple[float, str]:
         """Area of ``bits`` register bits at the target node."""
@@ -286,10 +312,12 @@ class EnergyModel:
             [(p.capacity_bytes, p.energy_pj) for p in s.read_points], bank, alpha
         )
         value = e_access * (bits / s.access_bits) ** s.width_exponent.value
-        text = (f"{self.table.name} sram {s.access_bits}-bit read at {_kib(bank)} per bank = {e_access:.4g} "
-                "pJ: "
-                f"{s.read_points[0].source}, {rule}; x ({bits}/{s.access_bits})^{s.width_exponent.value:g} "
-                f"[{s.width_exponent.cite(self.table.sources)}]")
+        text = (
+            f"{self.table.name} sram {s.access_bits}-bit read at {_kib(bank)} per bank = {e_access:.4g} "
+            "pJ: "
+            f"{s.read_points[0].source}, {rule}; x ({bits}/{s.access_bits})^{s.width_exponent.value:g} "
+            f"[{s.width_exponent.cite(self.table.sources)}]"
+        )
         if action == "write":
             value *= s.write_to_read_ratio.value
             ratio = s.write_to_read_ratio
@@ -302,20 +330,23 @@ class EnergyModel:
         s = self.table.sram
         value = capacity_bytes * 8 * s.cell_area_um2.value / s.array_efficiency.value
         f, frule = self.area_factor(self.table.node_nm)
-        return value * f, (f"{self.table.name} sram {capacity_bytes * 8:,} bits x {s.cell_area_um2.value:g} "
-                           "um^2 "
-                           f"[{s.cell_area_um2.cite(self.table.sources)}] / {s.array_efficiency.value:g} "
-                           f"[{s.array_efficiency.cite(self.table.sources)}]" + frule)
+        return value * f, (
+            f"{self.table.name} sram {capacity_bytes * 8:,} bits x {s.cell_area_um2.value:g} "
+            "um^2 "
+            f"[{s.cell_area_um2.cite(self.table.sources)}] / {s.array_efficiency.value:g} "
+            f"[{s.array_efficiency.cite(self.table.sources)}]" + frule
+        )
 
     def sram_leakage_mw(self, capacity_bytes: int) -> tuple[float, str]:
         """Leakage power of an SRAM of ``capacity_bytes`` at the target technology."""
         s = self.table.sram
-        mbit = capacity_bytes * 8 / 2 ** 20
+        mbit = capacity_bytes * 8 / 2**20
         f, frule = self.energy_factor(self.table.node_nm, self.table.voltage_v)
         return s.leakage_mw_per_mbit.value * mbit * f, (
             f"{self.table.name} sram leakage {s.leakage_mw_per_mbit.value:g} mW/Mbit x {mbit:.4g} Mbit "
             f"[{s.leakage_mw_per_mbit.cite(self.table.sources)}]{frule} (leakage scales like energy: "
-            "hwcomponents)")
+            "hwcomponents)"
+        )
 
     def logic_leakage_mw(self, area_um2: float) -> tuple[float, str]:
         """Leakage power of ``area_um2`` of logic (at the target node)."""
@@ -323,9 +354,11 @@ class EnergyModel:
         af, _ = self.area_factor(lk.node_nm)  # area at the leakage source's node = area / af
         ef, frule = self.energy_factor(lk.node_nm, lk.voltage_v)
         mw = lk.mw_per_mm2 * (area_um2 / af) / 1e6 * ef
-        return mw, (f"{self.table.name} logic leakage {lk.mw_per_mm2:g} mW/mm^2 at {lk.node_nm:g} nm "
-                    f"[{lk.cite(self.table.sources)}] on {area_um2 / 1e6:.4g} mm^2 (at {lk.node_nm:g} nm: "
-                    f"{area_um2 / af / 1e6:.4g} mm^2){frule} (leakage scales like energy: hwcomponents)")
+        return mw, (
+            f"{self.table.name} logic leakage {lk.mw_per_mm2:g} mW/mm^2 at {lk.node_nm:g} nm "
+            f"[{lk.cite(self.table.sources)}] on {area_um2 / 1e6:.4g} mm^2 (at {lk.node_nm:g} nm: "
+            f"{area_um2 / af / 1e6:.4g} mm^2){frule} (leakage scales like energy: hwcomponents)"
+        )
 
     def offchip_energy_pj(self, technology: str, bits: int) -> tuple[float, str, str]:
         """Energy of moving ``bits`` bits to or from an off-chip ``technology``: (pJ, category, source)."""
@@ -334,21 +367,34 @@ class EnergyModel:
         if spec is None:
             fb = self.table.off_chip_fallback
             if fb is None:
-                raise KeyError(f"no off_chip entry {technology!r} (the table has "
-                               f"{', '.join(self.table.off_chip)})")
+                raise KeyError(
+                    f"no off_chip entry {technology!r} (the table has {', '.join(self.table.off_chip)})"
+                )
             spec = self.table.off_chip[fb.technology]
-            fallback = (f" [fallback declared by the table: {technology!r} priced as {fb.technology!r}, "
-                        f"{fb.cite(self.table.sources)}]")
+            fallback = (
+                f" [fallback declared by the table: {technology!r} priced as {fb.technology!r}, "
+                f"{fb.cite(self.table.sources)}]"
+            )
             technology = fb.technology
-        category = ("flash" if "flash" in technology else
-                    "link" if any(k in technology for k in ("usb", "pcie", "host", "link")) else "dram")
-        return spec.energy_pj_per_bit * bits, category, (
-            f"{self.table.name} off_chip {technology} {spec.energy_pj_per_bit:g} pJ/bit x {bits}: "
-            f"{spec.cite(self.table.sources)} (not node-scaled: a separate chip){fallback}")
+        category = (
+            "flash"
+            if "flash" in technology
+            else "link"
+            if any(k in technology for k in ("usb", "pcie", "host", "link"))
+            else "dram"
+        )
+        return (
+            spec.energy_pj_per_bit * bits,
+            category,
+            (
+                f"{self.table.name} off_chip {technology} {spec.energy_pj_per_bit:g} pJ/bit x {bits}: "
+                f"{spec.cite(self.table.sources)} (not node-scaled: a separate chip){fallback}"
+            ),
+        )
 
 
 def _kib(nbytes: float) -> str:
-    return f"{nbytes / 1024:g} KiB" if nbytes < 2 ** 20 else f"{nbytes / 2 ** 20:g} MiB"
+    return f"{nbytes / 1024:g} KiB" if nbytes < 2**20 else f"{nbytes / 2**20:g} MiB"
 
 
 def _pair(bits: int | str) -> tuple[int, int]:
@@ -445,8 +491,13 @@ class DevicePricer:
             if action == "mac":
                 return Cost("multiplier", m_pj, m_src), Cost("accumulator", a_pj, a_src)
             frac = t.idle.fraction_of_mac
-            return (Cost("idle", frac * (m_pj + a_pj),
-                         f"idle {frac:g} x MAC [{t.idle.cite(t.sources)}]; MAC = {m_src} + {a_src}"),)
+            return (
+                Cost(
+                    "idle",
+                    frac * (m_pj + a_pj),
+                    f"idle {frac:g} x MAC [{t.idle.cite(t.sources)}]; MAC = {m_src} + {a_src}",
+                ),
+            )
         if component in self.vectors:
             lane = t.vector.lane_bits
             if action == "op" and isinstance(bits, int):
@@ -456,10 +507,15 @@ class DevicePricer:
                 reg_pj, reg_src = m.register_energy_pj("read", eb)
                 wreg_pj, _ = m.register_energy_pj("write", eb)
                 regs = vop.register_accesses * (reg_pj + wreg_pj) / 2
-                return (Cost("vector", vop.adds * add_pj + regs,
-                             f"vector op = {vop.adds} x ({add_src}) + {vop.register_accesses} register "
-                             "accesses "
-                             f"({reg_src}) [{vop.cite(t.sources)}]"),)
+                return (
+                    Cost(
+                        "vector",
+                        vop.adds * add_pj + regs,
+                        f"vector op = {vop.adds} x ({add_src}) + {vop.register_accesses} register "
+                        "accesses "
+                        f"({reg_src}) [{vop.cite(t.sources)}]",
+                    ),
+                )
             if action == "mac" and "x" in str(bits):
                 w, a = _pair(bits)
                 w8, a8 = -(-w // lane) * lane, -(-a // lane) * lane
@@ -480,9 +536,11 @@ class DevicePricer:
             pj, src = m.sram_energy_pj(mem.size_bytes, mem.banks, action, bits)
             return (Cost("sram", pj, src),)
         if mem.technology is None:
-            raise KeyError("the off-chip level declares no technology (add e.g. `technology: lpddr` to it in "
-                           "the "
-                           "device file)")
+            raise KeyError(
+                "the off-chip level declares no technology (add e.g. `technology: lpddr` to it in "
+                "the "
+                "device file)"
+            )
         pj, category, src = m.offchip_energy_pj(mem.technology, bits)
         return (Cost(category, pj, src),)
 

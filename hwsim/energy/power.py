@@ -148,5 +148,10 @@ def power_report(result, breakdown, *, window_us: float = 10.0) -> PowerReport:
     best = int(np.argmax(in_window))
     # Python floats: results hold no numpy
     dyn_peak_mw = float(in_window[best]) / (window / (mhz * 1e6)) * 1e-9
-    return PowerReport(average_mw, max(dyn_peak_mw + leak_mw, average_mw), window_us,
-                       (float(candidates[best]) + t0) / mhz, leak_mw)
+    return PowerReport(
+        average_mw,
+        max(dyn_peak_mw + leak_mw, average_mw),
+        window_us,
+        (float(candidates[best]) + t0) / mhz,
+        leak_mw,
+    )

@@ -200,16 +200,21 @@ class EnergyTableSpec(_Spec):
             if sum(1 for p in self.arithmetic if p.op == op) < 2:
                 raise at_field(("bit_width_laws", op), "a law needs at least two table points to fit")
         if self.off_chip_fallback is not None and self.off_chip_fallback.technology not in self.off_chip:
-            raise at_field(("off_chip_fallback", "technology"), "not in off_chip "
-                                                                f"({', '.join(self.off_chip)})",
-                           self.off_chip_fallback.technology)
+            raise at_field(
+                ("off_chip_fallback", "technology"),
+                f"not in off_chip ({', '.join(self.off_chip)})",
+                self.off_chip_fallback.technology,
+            )
         for loc, item in _sourced_items(self):
             if item.source != "assumption" and item.source not in self.sources:
                 close = difflib.get_close_matches(item.source, list(self.sources), n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
-                raise at_field(loc + ("source",), f"unknown source; {hint}use a key of sources "
-                                                  f"({', '.join(self.sources)}) or 'assumption' with a note",
-                               item.source)
+                raise at_field(
+                    loc + ("source",),
+                    f"unknown source; {hint}use a key of sources "
+                    f"({', '.join(self.sources)}) or 'assumption' with a note",
+                    item.source,
+                )
         return self
 
 
@@ -224,8 +229,13 @@ def _sourced_items(spec: EnergyTableSpec):
     yield ("vector", "op"), spec.vector.op
     for i, p in enumerate(spec.sram.read_points):
         yield ("sram", "read_points", i), p
-    for name in ("write_to_read_ratio", "width_exponent", "cell_area_um2", "array_efficiency",
-                 "leakage_mw_per_mbit"):
+    for name in (
+        "write_to_read_ratio",
+        "width_exponent",
+        "cell_area_um2",
+        "array_efficiency",
+        "leakage_mw_per_mbit",
+    ):
         yield ("sram", name), getattr(spec.sram, name)
     for name, o in spec.off_chip.items():
         yield ("off_chip", name), o
@@ -245,8 +255,9 @@ class ScalingSpec(_Spec):
     sources: dict[str, str]
     source: str
     nodes_nm: Annotated[list[float], Field(min_length=2)]
-    energy_polynomial: dict[Literal["lp", "hp"], dict[float, Annotated[list[float], Field(min_length=3,
-                                                                                           max_length=3)]]]
+    energy_polynomial: dict[
+        Literal["lp", "hp"], dict[float, Annotated[list[float], Field(min_length=3, max_length=3)]]
+    ]
     area_factor: dict[float, list[float]]
     leakage_rule: Literal["like_energy"]
 
@@ -257,8 +268,11 @@ class ScalingSpec(_Spec):
         nodes = set(self.nodes_nm)
         for flavor, table in self.energy_polynomial.items():
             if set(table) != nodes:
-                raise at_field(("energy_polynomial", flavor), "needs exactly one entry per node of nodes_nm",
-                               sorted(table))
+                raise at_field(
+                    ("energy_polynomial", flavor),
+                    "needs exactly one entry per node of nodes_nm",
+                    sorted(table),
+                )
         if set(self.area_factor) != nodes:
             raise at_field(
                 ("area_factor",), "needs exactly one row per node of nodes_nm", sorted(self.area_factor)
@@ -296,8 +310,9 @@ def _resolve(name_or_path: str | Path, names: list[str], what: str) -> Path:
     if text not in names:
         close = difflib.get_close_matches(text, names, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise RegistryError(f"unknown {what} {text!r}.{hint} Valid: {', '.join(names)} (or a path to a .yaml "
-                            "file)")
+        raise RegistryError(
+            f"unknown {what} {text!r}.{hint} Valid: {', '.join(names)} (or a path to a .yaml file)"
+        )
     return data_dir("energy_models") / f"{text}.yaml"
 
 

@@ -19,9 +19,19 @@ from pathlib import Path
 from hwsim.guards import check_output_dir
 
 
-def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry_run: bool = False,
-                   executor: str = "local", scheduler: str | None = None, results: str | Path | None = None,
-                   limit: int | None = None, max_points: int | None = None, out=None) -> Path | None:
+def run_experiment(
+    path: str | Path,
+    *,
+    jobs: int = 1,
+    resume: bool = False,
+    dry_run: bool = False,
+    executor: str = "local",
+    scheduler: str | None = None,
+    results: str | Path | None = None,
+    limit: int | None = None,
+    max_points: int | None = None,
+    out=None,
+) -> Path | None:
     """Run (or with ``dry_run`` list) the points of an experiment file; the results folder, or None.
 
     Before any point runs: the sweep's size is counted from its axes and refused beyond ``max_points``
@@ -51,10 +61,14 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
     if dry_run:
         print(f"{spec.name}: {len(points)} points (each checked)", file=out)
         for p in points:
-            axes = ", ".join(f"{k}={v}" for k, v in p.axes.items()
-                             if k not in ("workload", "device", "recipe"))
-            print(f"  {p.index:4d} {p.run_id}  {p.workload} | {p.device} | {p.recipe_label}"
-                  f"{' | ' + axes if axes else ''}", file=out)
+            axes = ", ".join(
+                f"{k}={v}" for k, v in p.axes.items() if k not in ("workload", "device", "recipe")
+            )
+            print(
+                f"  {p.index:4d} {p.run_id}  {p.workload} | {p.device} | {p.recipe_label}"
+                f"{' | ' + axes if axes else ''}",
+                file=out,
+            )
         return None
     folder = Path(results) if results else Path("results") / spec.name
     check_output_dir(folder, "--results")
@@ -65,8 +79,18 @@ def run_experiment(path: str | Path, *, jobs: int = 1, resume: bool = False, dry
     return folder
 
 
-def _run_points(spec, path: Path, points, table, folder: Path, jobs: int, executor: str,
-                scheduler: str | None, limit: int | None, out) -> None:
+def _run_points(
+    spec,
+    path: Path,
+    points,
+    table,
+    folder: Path,
+    jobs: int,
+    executor: str,
+    scheduler: str | None,
+    limit: int | None,
+    out,
+) -> None:
     from hwsim.experiment.progress import Progress
     from hwsim.experiment.runner import accuracy_wanted, run_all
 
@@ -76,8 +100,11 @@ def _run_points(spec, path: Path, points, table, folder: Path, jobs: int, execut
     wanted = {p.run_id for p in points}
     table.rows = {k: v for k, v in table.rows.items() if k in wanted}  # a changed file drops stale rows
     how = f"{executor}, {jobs} jobs" if executor == "local" else executor
-    print(f"{spec.name}: {len(points)} points, {len(points) - len(missing)} already done, running "
-          f"{len(todo)} ({how}) -> {folder}", file=out)
+    print(
+        f"{spec.name}: {len(points)} points, {len(points) - len(missing)} already done, running "
+        f"{len(todo)} ({how}) -> {folder}",
+        file=out,
+    )
     t0 = time.perf_counter()
     if todo and executor == "local" and jobs == 1 and accuracy_wanted(spec.metrics):
         from hwsim.numerics import warmup
@@ -90,17 +117,24 @@ def _run_points(spec, path: Path, points, table, folder: Path, jobs: int, execut
             bar.update(row.status == "ok")
     except KeyboardInterrupt:
         table.write_tables()
-        print(f"\ninterrupted: {len(table.rows)} of {len(points)} rows kept in {folder}; "
-              f"rerun with --resume to finish", file=out)
+        print(
+            f"\ninterrupted: {len(table.rows)} of {len(points)} rows kept in {folder}; "
+            f"rerun with --resume to finish",
+            file=out,
+        )
         raise SystemExit(130) from None
     table.write_tables()
     rows = table.sorted_rows()
-    figures, sels = finish(rows, folder, spec.name, spec.plots, spec.description, tuple(spec.pareto),
-                           spec.select)
+    figures, sels = finish(
+        rows, folder, spec.name, spec.plots, spec.description, tuple(spec.pareto), spec.select
+    )
     failed = sum(r["status"] != "ok" for r in rows)
-    print(f"{len(rows)} rows ({failed} failed) in {time.perf_counter() - t0:.1f} s: {folder / 'rows.csv'}, "
-          f"{folder / 'rows.parquet'}, {folder / 'report.md'}, {folder / 'report.html'}, "
-          f"{len(figures)} figure files", file=out)
+    print(
+        f"{len(rows)} rows ({failed} failed) in {time.perf_counter() - t0:.1f} s: {folder / 'rows.csv'}, "
+        f"{folder / 'rows.parquet'}, {folder / 'report.md'}, {folder / 'report.html'}, "
+        f"{len(figures)} figure files",
+        file=out,
+    )
     _say_selection(sels, rows, path, out)
 
 
@@ -134,25 +168,40 @@ def _say_selection(sels: list, rows: list[dict], path: Path, out) -> None:
         scope = f" for {sel.scope}" if sel.scope else ""
         if sel.point is not None:
             cols = [c for c in swept_columns(rows) if not (sel.scope and c == "workload")]
-            print(f"recommended{scope}: {point_name(sel.point, cols)} (run {sel.point.get('run_id')}; "
-                  f"{len(sel.meeting)} of {sel.total} points meet {sel.constraints_text()}; lowest "
-                  f"{sel.rule.minimize.replace('_', ' ')})", file=out)
+            print(
+                f"recommended{scope}: {point_name(sel.point, cols)} (run {sel.point.get('run_id')}; "
+                f"{len(sel.meeting)} of {sel.total} points meet {sel.constraints_text()}; lowest "
+                f"{sel.rule.minimize.replace('_', ' ')})",
+                file=out,
+            )
             continue
         fails = ", ".join(f"{n} fail {k}" for k, n in sel.failing.items()) or "none has the objective"
         if sel.declared:
             missing.append(f"{sel.constraints_text()}{scope} ({fails}, of {sel.total} points)")
         else:
-            print(f"no recommended point{scope}: none meets the default rule ({sel.constraints_text()}; "
-                  f"{fails})", file=out)
+            print(
+                f"no recommended point{scope}: none meets the default rule ({sel.constraints_text()}; "
+                f"{fails})",
+                file=out,
+            )
     if missing:
         _, lines = load_yaml_with_lines(path)
-        raise ConfigError(f"{path}:{line_of(lines, ('select',))}: select: no point meets "
-                          f"{'; '.join(missing)}; results and report written; loosen the constraints or "
-                          f"widen the sweep")
+        raise ConfigError(
+            f"{path}:{line_of(lines, ('select',))}: select: no point meets "
+            f"{'; '.join(missing)}; results and report written; loosen the constraints or "
+            f"widen the sweep"
+        )
 
 
-def finish(rows: list[dict], folder: Path, name: str, plots: list[str] | None, description: str = "",
-           pareto: tuple[str, str] = ("energy_uj", "integer_top1"), select=None):
+def finish(
+    rows: list[dict],
+    folder: Path,
+    name: str,
+    plots: list[str] | None,
+    description: str = "",
+    pareto: tuple[str, str] = ("energy_uj", "integer_top1"),
+    select=None,
+):
     """Draw the figures and write report.md and report.html for ``rows`` into ``folder``; the figure paths
     and the recommendations (:class:`~hwsim.experiment.select.Selection`, one per workload)."""
     from hwsim.experiment.html import write_html
@@ -165,8 +214,9 @@ def finish(rows: list[dict], folder: Path, name: str, plots: list[str] | None, d
     return figures, sels
 
 
-def plot_results(source: str | Path, out: str | Path | None = None, plots: list[str] | None = None,
-                 stream=None) -> list[Path]:
+def plot_results(
+    source: str | Path, out: str | Path | None = None, plots: list[str] | None = None, stream=None
+) -> list[Path]:
     """Redraw figures and the report from a results folder or file, without rerunning anything."""
     from hwsim.errors import ConfigError
     from hwsim.experiment.results import load_rows
@@ -185,8 +235,15 @@ def plot_results(source: str | Path, out: str | Path | None = None, plots: list[
         from hwsim.experiment.spec import load_experiment
 
         spec = load_experiment(copy)
-        figures, _ = finish(rows, folder, spec.name, spec.plots if plots is None else plots,
-                            spec.description, tuple(spec.pareto), spec.select)
+        figures, _ = finish(
+            rows,
+            folder,
+            spec.name,
+            spec.plots if plots is None else plots,
+            spec.description,
+            tuple(spec.pareto),
+            spec.select,
+        )
     else:
         figures, _ = finish(rows, folder, folder.name, plots)
     for p in figures:

@@ -37,14 +37,21 @@ def energy_power_area(sim, energy: EnergySpec) -> EnergyCosts:
     from hwsim.energy.area import device_area
     from hwsim.energy.model import DEFAULT_ENERGY_MODEL, DevicePricer, EnergyModel
 
-    model = EnergyModel.for_device(sim.device, energy.table or DEFAULT_ENERGY_MODEL, node_nm=energy.node_nm,
-                                   voltage_v=energy.voltage_v)
+    model = EnergyModel.for_device(
+        sim.device, energy.table or DEFAULT_ENERGY_MODEL, node_nm=energy.node_nm, voltage_v=energy.voltage_v
+    )
     breakdown = account(sim, model)
     area = device_area(DevicePricer(model, sim.device))
     total = breakdown.total_pj
     by_component = {k: round(v, 3) for k, v in sorted(breakdown.by_category().items())}
-    return EnergyCosts(energy_pj=total, energy_uj=total / 1e6, power_mw=breakdown.average_power_mw,
-                       peak_power_mw=breakdown.power.peak_mw if breakdown.power else float("nan"),
-                       leakage_pj=breakdown.leakage_pj, tops_per_w=breakdown.tops_per_w,
-                       area_mm2=area.total_mm2, energy_source=model.describe(),
-                       energy_by_component_pj=json.dumps(by_component))
+    return EnergyCosts(
+        energy_pj=total,
+        energy_uj=total / 1e6,
+        power_mw=breakdown.average_power_mw,
+        peak_power_mw=breakdown.power.peak_mw if breakdown.power else float("nan"),
+        leakage_pj=breakdown.leakage_pj,
+        tops_per_w=breakdown.tops_per_w,
+        area_mm2=area.total_mm2,
+        energy_source=model.describe(),
+        energy_by_component_pj=json.dumps(by_component),
+    )

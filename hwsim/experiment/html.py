@@ -72,8 +72,18 @@ SCRIPT = """
 """
 
 W, H, LEFT, RIGHT, TOP, BOTTOM = 900, 420, 70, 190, 20, 50  # the legend sits right of the plot
-COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-          "#17becf")
+COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 
 
 def _cell(row: dict, col: str) -> tuple[str, str]:
@@ -92,8 +102,9 @@ def html_table(rows: list[dict], cols: list[str], chosen: set[str]) -> str:
     body = []
     for r in rows:
         cls = ' class="chosen"' if r.get("run_id") in chosen else ""
-        cells = "".join(f'<td data-v="{html.escape(k)}">{html.escape(t)}</td>'
-                        for t, k in (_cell(r, c) for c in cols))
+        cells = "".join(
+            f'<td data-v="{html.escape(k)}">{html.escape(t)}</td>' for t, k in (_cell(r, c) for c in cols)
+        )
         body.append(f"<tr{cls}>{cells}</tr>")
     return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
@@ -116,12 +127,13 @@ def _scale(values: list[float], lo_px: float, hi_px: float, log: bool):
     def f(v: float) -> float:
         t = math.log10(v) if log else v
         return lo_px + (t - lo) / (hi - lo) * (hi_px - lo_px)
+
     return f, (lo, hi)
 
 
 def _ticks(lo: float, hi: float, log: bool) -> list[float]:
     if log:
-        out = [m * 10 ** e for e in range(math.floor(lo), math.ceil(hi) + 1) for m in (1, 2, 5)]
+        out = [m * 10**e for e in range(math.floor(lo), math.ceil(hi) + 1) for m in (1, 2, 5)]
         return [v for v in out if lo <= math.log10(v) <= hi]
     step = 10 ** math.floor(math.log10((hi - lo) / 4 or 1))
     for m in (1, 2, 5, 10):
@@ -135,8 +147,11 @@ def _ticks(lo: float, hi: float, log: bool) -> list[float]:
 def pareto_svg(rows: list[dict], cost: str, benefit: str, chosen: set[str]) -> str:
     """The interactive scatter: cost (log when it spans > 10x) vs benefit, colour = device, the Pareto
     front as a dashed line; each point's ``data-info`` holds its settings for the hover box."""
-    pts = [r for r in rows if r.get("status") == "ok" and math.isfinite(_value(r, cost))
-           and math.isfinite(_value(r, benefit))]
+    pts = [
+        r
+        for r in rows
+        if r.get("status") == "ok" and math.isfinite(_value(r, cost)) and math.isfinite(_value(r, benefit))
+    ]
     if not pts:
         return ""
     xs, ys = [_value(r, cost) for r in pts], [_value(r, benefit) for r in pts]
@@ -145,24 +160,32 @@ def pareto_svg(rows: list[dict], cost: str, benefit: str, chosen: set[str]) -> s
     fy, (ylo, yhi) = _scale(ys, H - BOTTOM, TOP, False)
     devices = list(dict.fromkeys(str(r.get("device")) for r in pts))
     cols = swept_columns(rows)
-    parts = [f'<svg id="pareto-plot" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-             f'xmlns="http://www.w3.org/2000/svg" role="img">',
-             f'<rect x="{LEFT}" y="{TOP}" width="{W - LEFT - RIGHT}" height="{H - TOP - BOTTOM}" fill="none" '
-             f'stroke="#999"/>']
+    parts = [
+        f'<svg id="pareto-plot" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+        f'xmlns="http://www.w3.org/2000/svg" role="img">',
+        f'<rect x="{LEFT}" y="{TOP}" width="{W - LEFT - RIGHT}" height="{H - TOP - BOTTOM}" fill="none" '
+        f'stroke="#999"/>',
+    ]
     for t in _ticks(xlo, xhi, log):
         x = fx(t)
-        parts.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{H - BOTTOM}" stroke="#eee"/>'
-                     f'<text x="{x:.1f}" y="{H - BOTTOM + 14}" text-anchor="middle">{t:g}</text>')
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{H - BOTTOM}" stroke="#eee"/>'
+            f'<text x="{x:.1f}" y="{H - BOTTOM + 14}" text-anchor="middle">{t:g}</text>'
+        )
     for t in _ticks(ylo, yhi, False):
         y = fy(t)
-        parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}" stroke="#eee"/>'
-                     f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{t:g}</text>')
+        parts.append(
+            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}" stroke="#eee"/>'
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{t:g}</text>'
+        )
     xlabel = LABELS.get(cost.lstrip("-"), cost.lstrip("-")) + (", log scale" if log else "")
     ylabel = LABELS.get(benefit.lstrip("-"), benefit.lstrip("-"))
-    parts.append(f'<text x="{(LEFT + W - RIGHT) / 2}" y="{H - 12}" text-anchor="middle">'
-                 f'{html.escape(xlabel)}</text>'
-                 f'<text transform="translate(16,{(TOP + H - BOTTOM) / 2}) rotate(-90)" text-anchor="middle">'
-                 f'{html.escape(ylabel)}</text>')
+    parts.append(
+        f'<text x="{(LEFT + W - RIGHT) / 2}" y="{H - 12}" text-anchor="middle">'
+        f"{html.escape(xlabel)}</text>"
+        f'<text transform="translate(16,{(TOP + H - BOTTOM) / 2}) rotate(-90)" text-anchor="middle">'
+        f"{html.escape(ylabel)}</text>"
+    )
     front = pareto_front(pts, cost, benefit)
     if len(front) > 1:
         path = " ".join(f"{fx(_value(r, cost)):.1f},{fy(_value(r, benefit)):.1f}" for r in front)
@@ -174,36 +197,51 @@ def pareto_svg(rows: list[dict], cost: str, benefit: str, chosen: set[str]) -> s
     centres = [(fx(_value(r, cost)), -fy(_value(r, benefit))) for r in pts]  # y up, as spread expects
     offsets = spread(centres, 13.0)
     for r, (x, y), (dx, dy) in zip(pts, centres, offsets):
-        info = [point_name(r, cols)] + [f"{k}: {_cell(r, k)[0]}" for k in
-                                        ("integer_top1", "float_top1", "latency_ms", "energy_uj", "power_mw",
-                                         "area_mm2") if k in r]
+        info = [point_name(r, cols)] + [
+            f"{k}: {_cell(r, k)[0]}"
+            for k in ("integer_top1", "float_top1", "latency_ms", "energy_uj", "power_mw", "area_mm2")
+            if k in r
+        ]
         x, y = x + dx, -(y + dy)
         color = COLORS[devices.index(str(r.get("device"))) % len(COLORS)]
         if id(r) not in complete:  # not comparable: drawn hollow, and the hover says why
             info.append("some ops untimed (host CPU): not comparable, never recommended")
         on_front = any(f.get("run_id") == r.get("run_id") for f in front)
-        fill = f'fill="{color}" fill-opacity="0.8"' if id(r) in complete else \
-            'fill="#fff" stroke-dasharray="2,2"'
-        parts.append(f'<circle class="pt" cx="{x:.1f}" cy="{y:.1f}" r="6" {fill} '
-                     f'stroke="{"#000" if on_front else (color if id(r) not in complete else "none")}" '
-                     f'data-run="{html.escape(str(r.get("run_id")))}" '
-                     f'data-info="{html.escape(chr(10).join(info))}"><title>{html.escape(info[0])}</title>'
-                     f'</circle>')
+        fill = (
+            f'fill="{color}" fill-opacity="0.8"'
+            if id(r) in complete
+            else 'fill="#fff" stroke-dasharray="2,2"'
+        )
+        parts.append(
+            f'<circle class="pt" cx="{x:.1f}" cy="{y:.1f}" r="6" {fill} '
+            f'stroke="{"#000" if on_front else (color if id(r) not in complete else "none")}" '
+            f'data-run="{html.escape(str(r.get("run_id")))}" '
+            f'data-info="{html.escape(chr(10).join(info))}"><title>{html.escape(info[0])}</title>'
+            f"</circle>"
+        )
         if r.get("run_id") in chosen:
-            parts.append(f'<circle class="chosen-marker" cx="{x:.1f}" cy="{y:.1f}" r="11" fill="none" '
-                         f'stroke="#c00" stroke-width="2.5"/>')
+            parts.append(
+                f'<circle class="chosen-marker" cx="{x:.1f}" cy="{y:.1f}" r="11" fill="none" '
+                f'stroke="#c00" stroke-width="2.5"/>'
+            )
     for i, d in enumerate(devices):
         y = TOP + 14 + 16 * i
-        parts.append(f'<circle cx="{W - RIGHT + 16}" cy="{y - 4}" r="5" fill="{COLORS[i % len(COLORS)]}"/>'
-                     f'<text x="{W - RIGHT + 26}" y="{y}">{html.escape(d)}</text>')
+        parts.append(
+            f'<circle cx="{W - RIGHT + 16}" cy="{y - 4}" r="5" fill="{COLORS[i % len(COLORS)]}"/>'
+            f'<text x="{W - RIGHT + 26}" y="{y}">{html.escape(d)}</text>'
+        )
     y = TOP + 14 + 16 * len(devices)
     if len(complete) < len(pts):
-        parts.append(f'<circle cx="{W - RIGHT + 16}" cy="{y - 4}" r="5" fill="#fff" stroke="#555" '
-                     f'stroke-dasharray="2,2"/><text x="{W - RIGHT + 26}" y="{y}">some ops untimed</text>')
+        parts.append(
+            f'<circle cx="{W - RIGHT + 16}" cy="{y - 4}" r="5" fill="#fff" stroke="#555" '
+            f'stroke-dasharray="2,2"/><text x="{W - RIGHT + 26}" y="{y}">some ops untimed</text>'
+        )
         y += 16
-    parts.append(f'<circle cx="{W - RIGHT + 16}" cy="{y - 4}" r="7" fill="none" stroke="#c00" '
-                 f'stroke-width="2"/>'
-                 f'<text x="{W - RIGHT + 26}" y="{y}">recommended</text></svg>')
+    parts.append(
+        f'<circle cx="{W - RIGHT + 16}" cy="{y - 4}" r="7" fill="none" stroke="#c00" '
+        f'stroke-width="2"/>'
+        f'<text x="{W - RIGHT + 26}" y="{y}">recommended</text></svg>'
+    )
     return "".join(parts)
 
 
@@ -214,8 +252,15 @@ def _markdown_inline(text: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
-def write_html(rows: list[dict], folder: str | Path, name: str, figures: list[Path], description: str,
-               pareto: tuple[str, str], sels: list) -> Path:
+def write_html(
+    rows: list[dict],
+    folder: str | Path,
+    name: str,
+    figures: list[Path],
+    description: str,
+    pareto: tuple[str, str],
+    sels: list,
+) -> Path:
     """Write ``report.html`` in ``folder`` (see the module docstring); the path."""
     folder = Path(folder)
     chosen = {s.point.get("run_id") for s in sels if s.point}
@@ -224,17 +269,26 @@ def write_html(rows: list[dict], folder: str | Path, name: str, figures: list[Pa
     if description:
         body.append(f"<p><strong>Question.</strong> {html.escape(description.strip())}</p>")
     body.append(f"<h2>{html.escape(lines[0].lstrip('# '))}</h2>")
-    body.append(f'<div id="recommended"{"" if all(s.point for s in sels) else " class=none"} '
-                f'data-run="{html.escape(" ".join(s.point.get("run_id") for s in sels if s.point))}">'
-                + "".join(f"<h3>{html.escape(line.lstrip('# '))}</h3>" if line.startswith("### ")
-                          else f"<p>{_markdown_inline(line)}</p>" for line in lines[1:]) + "</div>")
+    body.append(
+        f'<div id="recommended"{"" if all(s.point for s in sels) else " class=none"} '
+        f'data-run="{html.escape(" ".join(s.point.get("run_id") for s in sels if s.point))}">'
+        + "".join(
+            f"<h3>{html.escape(line.lstrip('# '))}</h3>"
+            if line.startswith("### ")
+            else f"<p>{_markdown_inline(line)}</p>"
+            for line in lines[1:]
+        )
+        + "</div>"
+    )
     svg = pareto_svg(rows, *pareto, chosen)
     sections = report_sections(rows, pareto)
     for i, (sid, title, part, cols) in enumerate(sections):
         body.append(f'<h2 id="{sid}">{html.escape(title)}</h2>')
         if i == 0 and svg:
-            body.append("<p>Hover a point for its settings; the ringed one is recommended; black-edged "
-                        "points are on the Pareto front.</p>" + svg)
+            body.append(
+                "<p>Hover a point for its settings; the ringed one is recommended; black-edged "
+                "points are on the Pareto front.</p>" + svg
+            )
         body.append(html_table(part, cols, chosen))
         if i == 0:
             body.append(f"<h2>Everything else</h2><p>{html.escape(provenance(rows))}</p>")
@@ -245,12 +299,17 @@ def write_html(rows: list[dict], folder: str | Path, name: str, figures: list[Pa
         body.append("<h2>Figures</h2>")
         for p in pngs:
             data = base64.b64encode(p.read_bytes()).decode("ascii")
-            body.append(f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,{data}">'
-                        f"<figcaption>{html.escape(p.stem)}</figcaption></figure>")
-    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>Experiment {html.escape(name)}</title><style>{STYLE}</style></head><body>"
-            + "\n".join(body) + '<div id="tip"></div>'
-            + f"<script>{SCRIPT}</script></body></html>\n")
+            body.append(
+                f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{html.escape(p.stem)}</figcaption></figure>"
+            )
+    page = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Experiment {html.escape(name)}</title><style>{STYLE}</style></head><body>"
+        + "\n".join(body)
+        + '<div id="tip"></div>'
+        + f"<script>{SCRIPT}</script></body></html>\n"
+    )
     path = folder / "report.html"
     path.write_text(page, encoding="utf-8")
     return path

@@ -32,8 +32,10 @@ class Progress:
         filled = int(round(frac * self.width))
         fail = f" {self.failed} failed" if self.failed else ""
         eta_text = _clock(eta) if eta == eta else "?"
-        return f"[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total}{fail} " \
-               f"{_clock(elapsed)} ETA {eta_text}"
+        return (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total}{fail} "
+            f"{_clock(elapsed)} ETA {eta_text}"
+        )
 
     def draw(self) -> None:
         """Write the bar: in place on a terminal, else at each tenth of the way."""

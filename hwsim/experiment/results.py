@@ -103,8 +103,10 @@ def lock_folder(folder: Path):
         fh.seek(0)
         holder = fh.read().strip() or "another process"
         fh.close()
-        raise ConfigError(f"--results {folder}: in use by process {holder} (another hwsim run); wait for it "
-                          "to finish or give another --results folder") from None
+        raise ConfigError(
+            f"--results {folder}: in use by process {holder} (another hwsim run); wait for it "
+            "to finish or give another --results folder"
+        ) from None
     fh.seek(0)
     fh.truncate()
     fh.write(str(os.getpid()))
@@ -215,16 +217,20 @@ def load_rows(source: str | Path) -> list[dict]:
         if not path.exists():
             raise ConfigError(f"{source}: no results there (none of {', '.join(TABLES)})")
     elif not path.exists():
-        raise ConfigError(f"{source}: no such file or folder (expected a results folder or "
-                          f"{'/'.join(TABLES)})")
+        raise ConfigError(
+            f"{source}: no such file or folder (expected a results folder or {'/'.join(TABLES)})"
+        )
     elif path.suffix not in (".jsonl", ".csv", ".parquet"):
-        raise ConfigError(f"{source}: not a results table (expected a results folder or a rows.jsonl, "
-                          f"rows.csv or rows.parquet, got a {path.suffix or 'suffix-less'} file)")
+        raise ConfigError(
+            f"{source}: not a results table (expected a results folder or a rows.jsonl, "
+            f"rows.csv or rows.parquet, got a {path.suffix or 'suffix-less'} file)"
+        )
     try:
         rows = _read_table(path)
     except (ValueError, UnicodeDecodeError, csv.Error) as exc:
-        raise ConfigError(f"{path}: cannot read the results table ({str(exc).strip().splitlines()[0]})") \
-            from None
+        raise ConfigError(
+            f"{path}: cannot read the results table ({str(exc).strip().splitlines()[0]})"
+        ) from None
     if not all(isinstance(r.get("index"), int) and "status" in r for r in rows):
         raise ConfigError(f"{path}: not result rows (each needs an integer index and a status)")
     return sorted(rows, key=lambda r: r["index"])

@@ -32,13 +32,24 @@ def pareto_front(rows: list[dict], cost: str = "energy_uj", benefit: str = "inte
     """
     from hwsim.experiment.select import timed
 
-    ok = timed([r for r in rows if r.get("status", "ok") == "ok" and math.isfinite(number(r, cost))
-                and math.isfinite(number(r, benefit))])
+    ok = timed(
+        [
+            r
+            for r in rows
+            if r.get("status", "ok") == "ok"
+            and math.isfinite(number(r, cost))
+            and math.isfinite(number(r, benefit))
+        ]
+    )
     front = []
     for r in ok:
         c, b = number(r, cost), number(r, benefit)
-        dominated = any(number(o, cost) <= c and number(o, benefit) >= b
-                        and (number(o, cost) < c or number(o, benefit) > b) for o in ok)
+        dominated = any(
+            number(o, cost) <= c
+            and number(o, benefit) >= b
+            and (number(o, cost) < c or number(o, benefit) > b)
+            for o in ok
+        )
         if not dominated:
             front.append(r)
     return sorted(front, key=lambda r: (number(r, cost), -number(r, benefit), r.get("index", 0)))
@@ -46,8 +57,19 @@ def pareto_front(rows: list[dict], cost: str = "energy_uj", benefit: str = "inte
 
 def swept_columns(rows: list[dict]) -> list[str]:
     """Columns describing the point that vary across rows (workload, device, recipe fields, axes)."""
-    candidates = ["workload", "device", "recipe", "weights_bits", "weights_granularity", "activations_bits",
-                  "accumulator_bits", "accumulator_overflow", "accumulation_order", "rounding", "node_nm"]
+    candidates = [
+        "workload",
+        "device",
+        "recipe",
+        "weights_bits",
+        "weights_granularity",
+        "activations_bits",
+        "accumulator_bits",
+        "accumulator_overflow",
+        "accumulation_order",
+        "rounding",
+        "node_nm",
+    ]
     varying = [c for c in candidates if len({str(r.get(c)) for r in rows}) > 1]
     seen = {tuple(str(r.get(c)) for r in rows) for c in varying}
     for k in columns(rows):

@@ -73,8 +73,9 @@ def git_commit() -> str:
     """The checkout's commit (``unknown`` when hwsim is not run from a git checkout)."""
     root = Path(__file__).resolve().parents[2]
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10)
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 else "unknown"
@@ -104,8 +105,11 @@ def _data(workload, evaluation: EvaluationSpec):
         calib = _user_data(workload.calibration, workload.base_dir)[0]
     if workload.evaluation is not None:
         x, y = _user_data(workload.evaluation, workload.base_dir)
-    return (None if calib is None else calib[:n_cal], None if x is None else x[:n_test],
-            None if y is None else y[:n_test])
+    return (
+        None if calib is None else calib[:n_cal],
+        None if x is None else x[:n_test],
+        None if y is None else y[:n_test],
+    )
 
 
 def _user_data(source, base_dir: Path):
@@ -137,8 +141,10 @@ def _quantized(spec: RunSpec, workload, calib: np.ndarray):
     qm = quantize_model(workload.path, recipe, calib)
     if recipe.qat is not None:
         if workload.builtin is None:
-            raise ConfigError("recipe.qat: QAT in an experiment trains on the digits split; it is only "
-                              "available for the built-in workloads")
+            raise ConfigError(
+                "recipe.qat: QAT in an experiment trains on the digits split; it is only "
+                "available for the built-in workloads"
+            )
         from hwsim.quant.qat import train_qat
 
         train = workload.builtin.split("train")
@@ -203,14 +209,20 @@ def _quantize_onnx(src: Path, calib: np.ndarray, run: RunOptions, out: Path) -> 
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.data = iter([{input_name: calib[i:i + 32]} for i in range(0, len(calib), 32)])
+            self.data = iter([{input_name: calib[i : i + 32]} for i in range(0, len(calib), 32)])
 
         def get_next(self):
             return next(self.data, None)
 
-    quantize_static(str(src), str(out), Reader(), quant_format=getattr(QuantFormat, run.verify_format),
-                    activation_type=getattr(QuantType, run.verify_activation_type),
-                    weight_type=QuantType.QInt8, per_channel=run.verify_per_channel)
+    quantize_static(
+        str(src),
+        str(out),
+        Reader(),
+        quant_format=getattr(QuantFormat, run.verify_format),
+        activation_type=getattr(QuantType, run.verify_activation_type),
+        weight_type=QuantType.QInt8,
+        per_channel=run.verify_per_channel,
+    )
     inferred = onnx.shape_inference.infer_shapes(onnx.load(str(out)))  # hwsim's importer reads tensor shapes
     onnx.save(inferred, str(out))
     return out
@@ -223,11 +235,14 @@ def _verification(spec: RunSpec, path: Path, calib: np.ndarray, tmp: Path) -> Ve
     result = verify(qpath, against="onnxruntime", samples=spec.run.verify_samples, seed=spec.seed)
     (report,) = result.reports
     seen = [c for c in report.ops if c.observable]
-    return Verification(bit_exact=bool(result.bit_exact), verify_ops=len(report.ops),
-                        verify_ops_exact=sum(c.exact == c.elements for c in seen),
-                        verify_elements=sum(c.elements for c in seen),
-                        verify_exact_elements=sum(c.exact for c in seen),
-                        verify_max_lsb=max((c.max_lsb for c in seen), default=0))
+    return Verification(
+        bit_exact=bool(result.bit_exact),
+        verify_ops=len(report.ops),
+        verify_ops_exact=sum(c.exact == c.elements for c in seen),
+        verify_elements=sum(c.elements for c in seen),
+        verify_exact_elements=sum(c.exact for c in seen),
+        verify_max_lsb=max((c.max_lsb for c in seen), default=0),
+    )
 
 
 def run_one(spec: RunSpec) -> ResultRow:
@@ -253,12 +268,28 @@ def run_one(spec: RunSpec) -> ResultRow:
 def _head(spec: RunSpec) -> ResultRow:
     """The row of ``spec`` before anything is measured: identity, axes, recipe, provenance."""
     r = spec.recipe
-    quantization = RecipeColumns(r.weights.bits, r.weights.granularity, r.activations.bits,
-                                 r.accumulator.bits, r.accumulator.overflow, r.rounding)
-    return ResultRow(run_id=spec.run_id, index=spec.index, workload=spec.workload, device=spec.device,
-                     recipe=spec.recipe_label, axes=dict(spec.axes), quantization=quantization,
-                     accumulation_order=spec.run.accumulation_order, node_nm=spec.energy.node_nm,
-                     hwsim_version=__version__, git_commit=git_commit(), seed=spec.seed)
+    quantization = RecipeColumns(
+        r.weights.bits,
+        r.weights.granularity,
+        r.activations.bits,
+        r.accumulator.bits,
+        r.accumulator.overflow,
+        r.rounding,
+    )
+    return ResultRow(
+        run_id=spec.run_id,
+        index=spec.index,
+        workload=spec.workload,
+        device=spec.device,
+        recipe=spec.recipe_label,
+        axes=dict(spec.axes),
+        quantization=quantization,
+        accumulation_order=spec.run.accumulation_order,
+        node_nm=spec.energy.node_nm,
+        hwsim_version=__version__,
+        git_commit=git_commit(),
+        seed=spec.seed,
+    )
 
 
 def _measure(spec: RunSpec, row: ResultRow) -> None:
@@ -270,8 +301,10 @@ def _measure(spec: RunSpec, row: ResultRow) -> None:
     workload = None if lm_path else resolve(spec.workload_item or spec.workload, spec.base_dir)
     device = _device(spec)
     recipe_json = json.dumps(spec.recipe.model_dump(mode="json"), sort_keys=True)
-    hashes = {"workload": file_hash(str(lm_path or workload.path)),
-              "recipe": hashlib.sha256(recipe_json.encode()).hexdigest()[:16]}
+    hashes = {
+        "workload": file_hash(str(lm_path or workload.path)),
+        "recipe": hashlib.sha256(recipe_json.encode()).hexdigest()[:16],
+    }
     if device.path and Path(device.path).exists():
         hashes["device"] = file_hash(device.path)
     if lm_path is not None:
@@ -290,8 +323,13 @@ def _measure(spec: RunSpec, row: ResultRow) -> None:
     row.input_hashes = json.dumps(hashes, sort_keys=True)
 
 
-_COLUMN_OF = {"accuracy": "integer_top1", "top5": "integer_top5", "agreement": "integer_agreement",
-              "mse": "integer_mse", "sqnr": "integer_sqnr_db"}
+_COLUMN_OF = {
+    "accuracy": "integer_top1",
+    "top5": "integer_top5",
+    "agreement": "integer_agreement",
+    "mse": "integer_mse",
+    "sqnr": "integer_sqnr_db",
+}
 
 
 def _check_columns(metrics: tuple[str, ...], scores: dict) -> None:
@@ -300,8 +338,9 @@ def _check_columns(metrics: tuple[str, ...], scores: dict) -> None:
     for metric in metrics:
         column = _COLUMN_OF.get(metric)
         if column and column not in scores:
-            raise ConfigError(f"metrics: {metric!r} cannot be computed for this workload's outputs and data "
-                              f"(no {column})")
+            raise ConfigError(
+                f"metrics: {metric!r} cannot be computed for this workload's outputs and data (no {column})"
+            )
 
 
 def accuracy_wanted(metrics) -> bool:
@@ -321,11 +360,17 @@ def _quantized_point(spec: RunSpec, workload, row: ResultRow) -> tuple:
     counted = None
     order = spec.run.accumulation_order
     if accuracy_wanted(spec.metrics) and "verify" not in spec.metrics:
+
         def measure():
             rep = evaluate(with_accumulation_order(qm, order), x, y, per_layer=False)
-            return rep.samples, {"samples": rep.samples, "float_top1": rep.float_top1,
-                                 "fake_quant_top1": rep.fake_quant_top1, "integer_top1": rep.integer_top1,
-                                 "agreement": rep.agreement, **rep.scores}
+            return rep.samples, {
+                "samples": rep.samples,
+                "float_top1": rep.float_top1,
+                "fake_quant_top1": rep.fake_quant_top1,
+                "integer_top1": rep.integer_top1,
+                "agreement": rep.agreement,
+                **rep.scores,
+            }
 
         counted, row.scores = _scores_once((_qm_key(spec, workload.path, calib), order, len(x)), measure)
     # the latency of a verify point is that of the network quantized by hwsim with the point's recipe
@@ -376,13 +421,21 @@ def _costs(spec: RunSpec, graph, device, counted, row: ResultRow) -> None:
 
     sim = simulate(graph, device, record_trace="energy" in spec.metrics)  # the trace gives peak power
     cpu_ops, cpu_reasons = _cpu_ops(sim)
-    row.costs = Costs(latency_ms=sim.time_ms, cycles=sim.cycles, compute_cycles=sim.compute_cycles,
-                      stall_cycles=sim.stall_cycles, macs=sim.macs, mac_utilization=sim.mac_utilization,
-                      offchip_bytes=sum(layer.offchip_bytes for layer in sim.layers),
-                      peak_gmacs_per_s=device.peak_macs_per_cycle * device.clock_mhz / 1e3,
-                      offchip_gbytes_per_s=device.offchip_bytes_per_s / 1e9, clock_mhz=device.clock_mhz,
-                      layer_cycles=json.dumps({layer.op: layer.cycles for layer in sim.layers}),
-                      cpu_ops=cpu_ops, cpu_reasons=cpu_reasons)
+    row.costs = Costs(
+        latency_ms=sim.time_ms,
+        cycles=sim.cycles,
+        compute_cycles=sim.compute_cycles,
+        stall_cycles=sim.stall_cycles,
+        macs=sim.macs,
+        mac_utilization=sim.mac_utilization,
+        offchip_bytes=sum(layer.offchip_bytes for layer in sim.layers),
+        peak_gmacs_per_s=device.peak_macs_per_cycle * device.clock_mhz / 1e3,
+        offchip_gbytes_per_s=device.offchip_bytes_per_s / 1e9,
+        clock_mhz=device.clock_mhz,
+        layer_cycles=json.dumps({layer.op: layer.cycles for layer in sim.layers}),
+        cpu_ops=cpu_ops,
+        cpu_reasons=cpu_reasons,
+    )
     if "energy" in spec.metrics:
         from hwsim.experiment.costs import energy_power_area
 
@@ -405,8 +458,9 @@ def _cpu_ops(sim) -> tuple[int, str]:
     return sum(reasons.values()), json.dumps(reasons, sort_keys=True)
 
 
-def run_all(specs: list[RunSpec], jobs: int = 1, executor: str = "local",
-            scheduler: str | None = None) -> Iterator[ResultRow]:
+def run_all(
+    specs: list[RunSpec], jobs: int = 1, executor: str = "local", scheduler: str | None = None
+) -> Iterator[ResultRow]:
     """Rows of ``specs`` as they finish (any order): in this process (jobs 1), a process pool, or Dask."""
     if executor == "dask":
         yield from _run_dask(specs, scheduler)
@@ -431,16 +485,20 @@ def _run_dask(specs: list[RunSpec], scheduler: str | None) -> Iterator[ResultRow
     except ImportError as exc:  # pragma: no cover - depends on the environment
         from hwsim.errors import RuntimeUnavailable
 
-        raise RuntimeUnavailable(f"--executor dask needs dask.distributed (pip install 'hwsim[dask]'): "
-                                 f"{exc}") from None
+        raise RuntimeUnavailable(
+            f"--executor dask needs dask.distributed (pip install 'hwsim[dask]'): {exc}"
+        ) from None
     if not scheduler:
         raise ConfigError("--scheduler: give the Dask scheduler's address (tcp://host:8786)")
     try:
         client = Client(scheduler, timeout=f"{DASK_CONNECT_SECONDS}s")
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        what = "not a scheduler address" if isinstance(exc, (ValueError, TypeError)) else \
-            f"no Dask scheduler answered within {DASK_CONNECT_SECONDS} s"
+        what = (
+            "not a scheduler address"
+            if isinstance(exc, (ValueError, TypeError))
+            else f"no Dask scheduler answered within {DASK_CONNECT_SECONDS} s"
+        )
         raise ConfigError(f"--scheduler {scheduler}: {what} ({reason})") from None
     with client:
         futures = client.map(run_one, specs, pure=False)

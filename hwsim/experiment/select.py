@@ -21,16 +21,23 @@ from dataclasses import dataclass, field
 from hwsim.experiment.spec import SelectSpec
 
 UNTIMED = 0.9  # below this share of the workload's most MACs, a point left ops untimed
-OBJECTIVES = {"energy": ("energy_uj", "µJ"), "latency": ("latency_ms", "ms"), "power": ("power_mw", "mW"),
-              "area": ("area_mm2", "mm²"), "accuracy_drop": ("accuracy_drop", "points")}
-CONSTRAINTS = {"max_accuracy_drop": ("accuracy_drop", "<=", "top-1 drop vs float", "points"),
-               "min_accuracy": ("integer_top1_pct", ">=", "integer top-1", "%"),
-               "max_perplexity_increase": ("perplexity_increase", "<=", "perplexity increase vs float", "%"),
-               "max_latency_ms": ("latency_ms", "<=", "latency", "ms"),
-               "max_energy_uj": ("energy_uj", "<=", "energy", "µJ"),
-               "max_power_mw": ("power_mw", "<=", "power", "mW"),
-               "max_area_mm2": ("area_mm2", "<=", "area", "mm²"),
-               "all_macs_timed": ("macs", "==", "every MAC of the network timed", "")}
+OBJECTIVES = {
+    "energy": ("energy_uj", "µJ"),
+    "latency": ("latency_ms", "ms"),
+    "power": ("power_mw", "mW"),
+    "area": ("area_mm2", "mm²"),
+    "accuracy_drop": ("accuracy_drop", "points"),
+}
+CONSTRAINTS = {
+    "max_accuracy_drop": ("accuracy_drop", "<=", "top-1 drop vs float", "points"),
+    "min_accuracy": ("integer_top1_pct", ">=", "integer top-1", "%"),
+    "max_perplexity_increase": ("perplexity_increase", "<=", "perplexity increase vs float", "%"),
+    "max_latency_ms": ("latency_ms", "<=", "latency", "ms"),
+    "max_energy_uj": ("energy_uj", "<=", "energy", "µJ"),
+    "max_power_mw": ("power_mw", "<=", "power", "mW"),
+    "max_area_mm2": ("area_mm2", "<=", "area", "mm²"),
+    "all_macs_timed": ("macs", "==", "every MAC of the network timed", ""),
+}
 
 
 def value(row: dict, column: str) -> float:
@@ -62,8 +69,11 @@ class Selection:
 
     def constraints_text(self) -> str:
         """``top-1 drop vs float <= 1 points, latency <= 5 ms`` (or ``no constraints``)."""
-        parts = [f"{CONSTRAINTS[k][2]} {CONSTRAINTS[k][1]} {v:g} {CONSTRAINTS[k][3]}"
-                 for k, v in self.rule.model_dump().items() if k in CONSTRAINTS and v is not None]
+        parts = [
+            f"{CONSTRAINTS[k][2]} {CONSTRAINTS[k][1]} {v:g} {CONSTRAINTS[k][3]}"
+            for k, v in self.rule.model_dump().items()
+            if k in CONSTRAINTS and v is not None
+        ]
         if "all_macs_timed" in self.failing:
             parts.append(CONSTRAINTS["all_macs_timed"][2])
         return ", ".join(parts) or "no constraints"
@@ -80,8 +90,11 @@ def timed(rows: list[dict]) -> list[dict]:
     for r in rows:
         if math.isfinite(value(r, "macs")):
             most[r.get("workload")] = max(most.get(r.get("workload"), 0.0), value(r, "macs"))
-    return [r for r in rows if not math.isfinite(value(r, "macs"))
-            or value(r, "macs") >= UNTIMED * most[r.get("workload")]]
+    return [
+        r
+        for r in rows
+        if not math.isfinite(value(r, "macs")) or value(r, "macs") >= UNTIMED * most[r.get("workload")]
+    ]
 
 
 def default_rule(rows: list[dict], pareto_cost: str) -> SelectSpec:
@@ -90,8 +103,11 @@ def default_rule(rows: list[dict], pareto_cost: str) -> SelectSpec:
     ok = [r for r in rows if r.get("status") == "ok"]
     measured = any(math.isfinite(value(r, "accuracy_drop")) for r in ok)
     perplexity = any(math.isfinite(value(r, "perplexity_increase")) for r in ok)
-    return SelectSpec(max_accuracy_drop=1.0 if measured else None,
-                      max_perplexity_increase=1.0 if perplexity else None, minimize=minimize)
+    return SelectSpec(
+        max_accuracy_drop=1.0 if measured else None,
+        max_perplexity_increase=1.0 if perplexity else None,
+        minimize=minimize,
+    )
 
 
 def select_point(rows: list[dict], rule: SelectSpec | None, pareto_cost: str = "energy_uj") -> Selection:
@@ -123,16 +139,21 @@ def select_point(rows: list[dict], rule: SelectSpec | None, pareto_cost: str = "
     def key(r: dict) -> tuple:
         top1 = value(r, "integer_top1_pct")
         energy = value(r, "energy_uj")
-        return (value(r, column), -top1 if math.isfinite(top1) else 0.0,
-                energy if math.isfinite(energy) else 0.0, int(r.get("index", 0)))
+        return (
+            value(r, column),
+            -top1 if math.isfinite(top1) else 0.0,
+            energy if math.isfinite(energy) else 0.0,
+            int(r.get("index", 0)),
+        )
 
     meeting.sort(key=key)
     failing = {k: failing[k] for k in CONSTRAINTS if k in failing}
     return Selection(meeting[0] if meeting else None, rule, declared, len(rows), meeting, failing)
 
 
-def select_points(rows: list[dict], rule: SelectSpec | None,
-                  pareto_cost: str = "energy_uj") -> list[Selection]:
+def select_points(
+    rows: list[dict], rule: SelectSpec | None, pareto_cost: str = "energy_uj"
+) -> list[Selection]:
     """:func:`select_point` for each workload of ``rows`` (one selection when there is one workload)."""
     workloads = list(dict.fromkeys(str(r.get("workload")) for r in rows))
     if len(workloads) <= 1:

@@ -164,13 +164,15 @@ class SweepSpec(_Spec):
             first = next(iter(lengths))
             for k, n in lengths.items():
                 if n != lengths[first]:
-                    raise at_field(("zip", k), f"zipped lists must have equal lengths ({first} has "
-                                               f"{lengths[first]})", n)
+                    raise at_field(
+                        ("zip", k), f"zipped lists must have equal lengths ({first} has {lengths[first]})", n
+                    )
         names = [*self.grid, *self.zip, *self.random.axes]
         for i, name in enumerate(names):
             if name in names[:i]:
-                raise at_field(("zip" if name in self.zip else "random",),
-                               "an axis may appear in one part only", name)
+                raise at_field(
+                    ("zip" if name in self.zip else "random",), "an axis may appear in one part only", name
+                )
         return self
 
 
@@ -209,10 +211,18 @@ class SelectSpec(_Spec):
     minimize: Literal["energy", "latency", "power", "area", "accuracy_drop"] = "energy"
 
 
-SELECT_NEEDS = {"max_accuracy_drop": "accuracy", "min_accuracy": "accuracy",
-                "max_perplexity_increase": "accuracy", "max_energy_uj": "energy",
-                "max_power_mw": "energy", "max_area_mm2": "energy", "accuracy_drop": "accuracy",
-                "energy": "energy", "power": "energy", "area": "energy"}  # latency: every point is simulated
+SELECT_NEEDS = {
+    "max_accuracy_drop": "accuracy",
+    "min_accuracy": "accuracy",
+    "max_perplexity_increase": "accuracy",
+    "max_energy_uj": "energy",
+    "max_power_mw": "energy",
+    "max_area_mm2": "energy",
+    "accuracy_drop": "accuracy",
+    "energy": "energy",
+    "power": "energy",
+    "area": "energy",
+}  # latency: every point is simulated
 
 
 class ExperimentSpec(_Spec):
@@ -230,8 +240,11 @@ class ExperimentSpec(_Spec):
     run: RunOptions = RunOptions()
     sweep: SweepSpec = SweepSpec()
     metrics: list[Metric] = ["accuracy", "latency", "energy"]
-    plots: list[Literal["pareto", "breakdown", "roofline", "overflow", "llm"]] = ["pareto", "breakdown",
-                                                                                    "roofline"]
+    plots: list[Literal["pareto", "breakdown", "roofline", "overflow", "llm"]] = [
+        "pareto",
+        "breakdown",
+        "roofline",
+    ]
     pareto: tuple[str, str] = ("energy_uj", "integer_top1")  # (cost to minimise, benefit; "-x" minimises x)
     select: SelectSpec | None = None  # the report's recommended point (None: the default rule of .select)
 

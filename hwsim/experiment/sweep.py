@@ -28,8 +28,14 @@ from pydantic import BaseModel, ConfigDict, field_serializer
 from hwsim.config.dotted import set_path
 from hwsim.config.yamlio import show
 from hwsim.errors import ConfigError, RegistryError
-from hwsim.experiment.spec import (EnergySpec, EvaluationSpec, ExperimentSpec, RandomAxis, RunOptions,
-                                   WorkloadItem)
+from hwsim.experiment.spec import (
+    EnergySpec,
+    EvaluationSpec,
+    ExperimentSpec,
+    RandomAxis,
+    RunOptions,
+    WorkloadItem,
+)
 from hwsim.quant.recipe import QuantRecipe
 
 MAX_POINTS = 10_000
@@ -154,12 +160,15 @@ def check_size(spec: ExperimentSpec, max_points: int | None = None) -> int:
     count = count_points(spec)
     if count > limit:
         sw = spec.sweep
-        sizes = [f"{k}: {len(v)}" for k, v in sw.grid.items()] + [f"zip: {len(next(iter(sw.zip.values())))}"
-                                                                   if sw.zip else ""]
+        sizes = [f"{k}: {len(v)}" for k, v in sw.grid.items()] + [
+            f"zip: {len(next(iter(sw.zip.values())))}" if sw.zip else ""
+        ]
         if sw.random.samples and sw.random.axes:
             sizes.append(f"random: {sw.random.samples}")
-        err = ConfigError(f"the sweep has {count:,} points ({', '.join(x for x in sizes if x)}), more than "
-                          f"the limit of {limit:,}; raise it with --max-points (or max_points=)")
+        err = ConfigError(
+            f"the sweep has {count:,} points ({', '.join(x for x in sizes if x)}), more than "
+            f"the limit of {limit:,}; raise it with --max-points (or max_points=)"
+        )
         err.loc = ("sweep",)
         raise err
     return count
@@ -178,8 +187,11 @@ def _draw(rng: np.random.Generator, axis: list | RandomAxis) -> Any:
     if isinstance(axis, list):
         return copy.deepcopy(axis[int(rng.integers(len(axis)))])
     u = float(rng.random())
-    value = math.exp(math.log(axis.low) + u * (math.log(axis.high) - math.log(axis.low))) if axis.log \
+    value = (
+        math.exp(math.log(axis.low) + u * (math.log(axis.high) - math.log(axis.low)))
+        if axis.log
         else axis.low + u * (axis.high - axis.low)
+    )
     return int(round(value)) if axis.integer else value
 
 
@@ -199,8 +211,11 @@ def expand(spec: ExperimentSpec, base_dir: str | Path = ".") -> list[RunSpec]:
     grid_points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
     zip_points = [dict(zip(sw.zip, combo)) for combo in zip(*sw.zip.values())] if sw.zip else [{}]
     rng = np.random.default_rng(spec.seed)
-    random_points = [{k: _draw(rng, a) for k, a in sw.random.axes.items()}
-                     for _ in range(sw.random.samples)] if sw.random.samples and sw.random.axes else [{}]
+    random_points = (
+        [{k: _draw(rng, a) for k, a in sw.random.axes.items()} for _ in range(sw.random.samples)]
+        if sw.random.samples and sw.random.axes
+        else [{}]
+    )
     recipes_cache: dict[str, tuple[dict, str]] = {}
     points: list[RunSpec] = []
     seen: set[str] = set()
@@ -213,8 +228,9 @@ def expand(spec: ExperimentSpec, base_dir: str | Path = ".") -> list[RunSpec]:
     return points
 
 
-def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache: dict,
-           index: int) -> RunSpec:
+def _point(
+    spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache: dict, index: int
+) -> RunSpec:
     workload = values.get("workload", spec.workloads[0])
     item = workload_item(workload)
     device = values.get("device", spec.devices[0])
@@ -225,12 +241,16 @@ def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache
             cache[key] = resolve_recipe(recipe_item, base_dir)
         except ConfigError as exc:
             listed = recipe_item in spec.recipes
-            exc.loc = exc.loc or (("recipes", spec.recipes.index(recipe_item)) if listed
-                                  else _axis_loc(spec, "recipe"))
+            exc.loc = exc.loc or (
+                ("recipes", spec.recipes.index(recipe_item)) if listed else _axis_loc(spec, "recipe")
+            )
             raise
     recipe, label = copy.deepcopy(cache[key][0]), cache[key][1]
-    sections = {"energy": spec.energy.model_dump(mode="json"), "run": spec.run.model_dump(mode="json"),
-                "evaluation": spec.evaluation.model_dump(mode="json")}
+    sections = {
+        "energy": spec.energy.model_dump(mode="json"),
+        "run": spec.run.model_dump(mode="json"),
+        "evaluation": spec.evaluation.model_dump(mode="json"),
+    }
     device_overrides: dict[str, Any] = {}
     axes: dict[str, Any] = {}
     for path, value in values.items():
@@ -250,17 +270,32 @@ def _point(spec: ExperimentSpec, values: dict, base: dict, base_dir: Path, cache
             axes.setdefault(name, axes.get(name))
     for root, data in (("recipe", recipe), *sections.items()):
         _check_swept(spec, root, data, values, cache)
-    return RunSpec(experiment=spec.name, index=index, seed=spec.seed,
-                   workload=item.label if item else str(workload),
-                   workload_item=item,
-                   device=str(device), device_overrides=device_overrides, recipe=recipe, recipe_label=label,
-                   metrics=tuple(spec.metrics), axes=axes, base_dir=str(base_dir), **sections)
+    return RunSpec(
+        experiment=spec.name,
+        index=index,
+        seed=spec.seed,
+        workload=item.label if item else str(workload),
+        workload_item=item,
+        device=str(device),
+        device_overrides=device_overrides,
+        recipe=recipe,
+        recipe_label=label,
+        metrics=tuple(spec.metrics),
+        axes=axes,
+        base_dir=str(base_dir),
+        **sections,
+    )
 
 
 def _axis_loc(spec: ExperimentSpec, axis: str) -> tuple:
     sw = spec.sweep
-    return ("sweep", "grid", axis) if axis in sw.grid else ("sweep", "zip", axis) if axis in sw.zip \
+    return (
+        ("sweep", "grid", axis)
+        if axis in sw.grid
+        else ("sweep", "zip", axis)
+        if axis in sw.zip
         else ("sweep", "random", "axes", axis)
+    )
 
 
 def _check_swept(spec: ExperimentSpec, root: str, data: dict, values: dict, cache: dict) -> None:
@@ -275,8 +310,9 @@ def _check_swept(spec: ExperimentSpec, root: str, data: dict, values: dict, cach
     key = f"valid {root}:" + json.dumps(data, sort_keys=True, default=str)
     if key in cache:
         return
-    model = {"recipe": QuantRecipe, "energy": EnergySpec, "evaluation": EvaluationSpec,
-             "run": RunOptions}[root]
+    model = {"recipe": QuantRecipe, "energy": EnergySpec, "evaluation": EvaluationSpec, "run": RunOptions}[
+        root
+    ]
     try:
         _validated(model, data, "", root)
     except ConfigError as exc:
@@ -342,8 +378,12 @@ def _blamed(spec: ExperimentSpec, p: RunSpec, prefix: str, exc: Exception) -> Co
     """``exc`` for point ``p``, located at the swept axes starting with ``prefix`` (with their values), or
     else at the point's item of the base list (``workloads``, ``devices``)."""
     sw = spec.sweep
-    swept = [k for k in p.axes if (k == prefix.rstrip(".") or k.startswith(prefix))
-             and (k in sw.grid or k in sw.zip or k in sw.random.axes)]
+    swept = [
+        k
+        for k in p.axes
+        if (k == prefix.rstrip(".") or k.startswith(prefix))
+        and (k in sw.grid or k in sw.zip or k in sw.random.axes)
+    ]
     if swept:
         err = ConfigError(_axis_values(swept, p.axes) + f": {exc}")
         err.loc = _axis_loc(spec, swept[0])

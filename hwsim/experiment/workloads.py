@@ -59,8 +59,10 @@ def model_path(model: str, base_dir: Path) -> Path:
         if candidate.exists():
             return candidate
     builtins = ", ".join(w.label for w in BUILTIN_WORKLOADS.values())
-    raise ConfigError(f"workload: {model!r} is neither a built-in ({builtins}) nor a file (looked next to "
-                      "the experiment file, in the working folder and in workloads/)")
+    raise ConfigError(
+        f"workload: {model!r} is neither a built-in ({builtins}) nor a file (looked next to "
+        "the experiment file, in the working folder and in workloads/)"
+    )
 
 
 def resolve(entry, base_dir: str | Path) -> Workload:
@@ -92,11 +94,16 @@ def model_kind(path: Path) -> str:
             model = onnx.load(str(path), load_external_data=False)
         except Exception as exc:
             raise ConfigError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
-        quantized = any(n.op_type in ("QuantizeLinear", "DequantizeLinear", "MatMulInteger", "ConvInteger")
-                        or n.op_type.startswith("QLinear") for n in model.graph.node)
+        quantized = any(
+            n.op_type in ("QuantizeLinear", "DequantizeLinear", "MatMulInteger", "ConvInteger")
+            or n.op_type.startswith("QLinear")
+            for n in model.graph.node
+        )
         return "quantized" if quantized else "float"
-    raise ConfigError(f"{path}: unknown model format {path.suffix!r} (a model is a .onnx, .tflite, an "
-                      "integer graph .npz / .json, a layer .yaml or a SCALE-Sim .csv)")
+    raise ConfigError(
+        f"{path}: unknown model format {path.suffix!r} (a model is a .onnx, .tflite, an "
+        "integer graph .npz / .json, a layer .yaml or a SCALE-Sim .csv)"
+    )
 
 
 def check_experiment(spec, path: Path) -> None:
@@ -128,8 +135,9 @@ def check_experiment(spec, path: Path) -> None:
         except ConfigError as exc:
             raise config_error(path, lines, loc, str(exc).removeprefix("workload: ")) from None
         except ValueError as exc:  # a mapping that is not a WorkloadItem
-            raise config_error(path, lines, loc, f"not a workload ({str(exc).splitlines()[-1].strip()})",
-                               entry) from None
+            raise config_error(
+                path, lines, loc, f"not a workload ({str(exc).splitlines()[-1].strip()})", entry
+            ) from None
         problem = _first_problem(workload, spec, axes, loc)
         if problem:
             where, message = problem
@@ -150,15 +158,19 @@ def _check_semantics(spec, path: Path, lines, axes: dict[str, Loc]) -> None:
         try:
             get_semantics(str(name))
         except RegistryError as exc:
-            raise config_error(path, lines, axes["recipe.semantics"] + (j,), str(exc).strip("'\""), name) \
-                from None
+            raise config_error(
+                path, lines, axes["recipe.semantics"] + (j,), str(exc).strip("'\""), name
+            ) from None
 
 
 def _first_problem(w: Workload, spec, axes: dict[str, Loc], loc: Loc) -> tuple[Loc, str] | None:
     metrics = {m: ("metrics", i) for i, m in enumerate(spec.metrics)}
     if w.kind == "float" and w.calibration is None:
-        return loc, "a float model is quantized at every point: give calibration data " \
-                    "({model: ..., calibration: calib.npz, evaluation: test.npz})"
+        return (
+            loc,
+            "a float model is quantized at every point: give calibration data "
+            "({model: ..., calibration: calib.npz, evaluation: test.npz})",
+        )
     for axis, loc in axes.items():
         why = _axis_problem(w, axis)
         if why:
@@ -177,8 +189,11 @@ def _axis_problem(w: Workload, axis: str) -> str | None:
     if axis == "recipe" or axis.startswith("recipe.") or axis == "run.accumulation_order":
         if axis in effective:
             return None
-        what = "is already quantized: only recipe.semantics applies to it" if w.kind == "quantized" else \
-            "has shapes only: no recipe applies to it"
+        what = (
+            "is already quantized: only recipe.semantics applies to it"
+            if w.kind == "quantized"
+            else "has shapes only: no recipe applies to it"
+        )
         return f"{w.path.name} {what} (axis {axis})"
     if axis.startswith("evaluation.") and w.kind == "shapes":
         return f"{w.path.name} has shapes only: no data is evaluated (axis {axis})"
@@ -193,19 +208,25 @@ def _metric_problem(w: Workload, metric: str) -> str | None:
     if w.kind == "shapes":
         return f"{w.path.name} has shapes only: it cannot give {metric!r} (metrics here: latency, energy)"
     if metric == "verify":
-        return None if w.kind in ("builtin", "float") else \
-            f"'verify' quantizes a float model with ONNX Runtime; {w.path.name} is already quantized"
+        return (
+            None
+            if w.kind in ("builtin", "float")
+            else f"'verify' quantizes a float model with ONNX Runtime; {w.path.name} is already quantized"
+        )
     if w.kind == "builtin":
         return None
     if metric in ("agreement", "sqnr") and w.kind == "quantized":
-        return f"{metric!r} compares with the float model; {w.path.name} is already quantized " \
-               "(no float model)"
+        return (
+            f"{metric!r} compares with the float model; {w.path.name} is already quantized (no float model)"
+        )
     if w.evaluation is None:
         return f"{metric!r} needs evaluation data ({{model: ..., evaluation: test.npz}})"
     dtype = label_dtype(w.evaluation, w.base_dir)
     if metric in ("accuracy", "top5") and (dtype is None or dtype.kind not in "iu"):
-        return f"{metric!r} needs class labels (an integer array y) in the evaluation data; " \
-               "without labels use 'agreement' (with the float model), with real targets 'mse'"
+        return (
+            f"{metric!r} needs class labels (an integer array y) in the evaluation data; "
+            "without labels use 'agreement' (with the float model), with real targets 'mse'"
+        )
     if metric == "mse" and (dtype is None or dtype.kind != "f"):
         return "'mse' needs real-valued targets (a float array y) in the evaluation data"
     if metric == "top5" and (width := output_width(w.path)) is not None and width < 5:

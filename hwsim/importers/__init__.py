@@ -34,9 +34,11 @@ def load_model(path: str | Path) -> Graph:
         from hwsim.quant.graph_io import load_integer_graph
 
         return load_integer_graph(path)
-    raise ConfigError(f"{path}: unknown model format {path.suffix!r}; hwsim reads .tflite, .onnx, the "
-                      ".npz / .json integer graphs `hwsim quantize --output` writes, .yaml/.yml (layer "
-                      "shapes) and .csv (SCALE-Sim topology)")
+    raise ConfigError(
+        f"{path}: unknown model format {path.suffix!r}; hwsim reads .tflite, .onnx, the "
+        ".npz / .json integer graphs `hwsim quantize --output` writes, .yaml/.yml (layer "
+        "shapes) and .csv (SCALE-Sim topology)"
+    )
 
 
 def default_semantics(graph: Graph) -> str:

@@ -70,16 +70,27 @@ def load_onnx(path: str | Path) -> Graph:
     for node in graph.node:
         if node.op_type == "Constant":
             consts[node.output[0]] = _constant_value(onnx, numpy_helper, node.attribute[0])
-    nodes = [_Node(n.op_type, list(n.input), list(n.output), {a.name: onnx.helper.get_attribute_value(a)
-                                                                 for a in n.attribute}, n.name or n.output[0],
-                   domain=n.domain) for n in graph.node if n.op_type != "Constant"]
+    nodes = [
+        _Node(
+            n.op_type,
+            list(n.input),
+            list(n.output),
+            {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute},
+            n.name or n.output[0],
+            domain=n.domain,
+        )
+        for n in graph.node
+        if n.op_type != "Constant"
+    ]
     known = {t.name for t in graph.input} | set(consts) | {o for n in nodes for o in n.outputs}
     for n in nodes:
         for name in n.inputs:
             if name and name not in known:
-                raise ConfigError(f"{path}: node {n.name!r} ({n.op_type}) reads {name!r}, which is neither a "
-                                  "graph "
-                                  "input, an initializer nor any node's output (a missing initializer?)")
+                raise ConfigError(
+                    f"{path}: node {n.name!r} ({n.op_type}) reads {name!r}, which is neither a "
+                    "graph "
+                    "input, an initializer nor any node's output (a missing initializer?)"
+                )
     outputs = {v.name for v in graph.output}
     nodes, info = _fold(model, nodes, consts, outputs, path)
     quantized = any(n.op_type in _QUANTIZED_OPS or n.op_type.startswith("QLinear") for n in nodes)
@@ -106,6 +117,7 @@ def load_onnx(path: str | Path) -> Graph:
 def _fold(model, nodes: list[_Node], consts: dict, outputs: set[str], path: Path):
     """Fold constant subgraphs (:mod:`hwsim.importers.onnx_fold`); a dynamic batch is folded at two probe
     sizes and merged. Returns the remaining nodes and the tensors' (shape, dtype)."""
+
     def where(n):
         return f"{path}: node {n.name!r} ({n.op_type})"
 
@@ -131,8 +143,10 @@ def _fold_at(model, nodes: list[_Node], consts: dict, outputs: set[str], batch: 
         inputs.append(value)
     while True:
         needed = {i for n in nodes for i in n.inputs} | outputs
-        protos = [onnx.helper.make_node(n.op_type, n.inputs, n.outputs, n.name, domain=n.domain, **n.attrs)
-                  for n in nodes]
+        protos = [
+            onnx.helper.make_node(n.op_type, n.inputs, n.outputs, n.name, domain=n.domain, **n.attrs)
+            for n in nodes
+        ]
         inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items() if k in needed]
         graph = onnx.helper.make_graph(protos, model.graph.name, inputs, model.graph.output, inits)
         info = _value_info(onnx.helper.make_model(graph, opset_imports=model.opset_import))
@@ -163,8 +177,11 @@ def _value_info(model) -> dict[str, tuple[tuple, np.dtype]]:
     info = {}
     for value in [*inferred.input, *inferred.value_info, *inferred.output]:
         t = value.type.tensor_type
-        if not t.HasField("shape") or not t.elem_type or \
-                any(not d.HasField("dim_value") and d.dim_param not in symbols for d in t.shape.dim):
+        if (
+            not t.HasField("shape")
+            or not t.elem_type
+            or any(not d.HasField("dim_value") and d.dim_param not in symbols for d in t.shape.dim)
+        ):
             continue
         shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
         info[value.name] = (shape, np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)))
@@ -176,12 +193,16 @@ def _check_opsets(path: Path, model) -> None:
     opset other than 1."""
     for opset in model.opset_import:
         if opset.domain in ("", "ai.onnx") and opset.version not in ORT_OPSETS:
-            raise ConfigError(f"{path}: opset_import: ai.onnx opset {opset.version} is outside what ONNX "
-                              f"Runtime runs ({ORT_OPSETS.start} to {ORT_OPSETS.stop - 1}); convert it "
-                              "with onnx.version_converter")
+            raise ConfigError(
+                f"{path}: opset_import: ai.onnx opset {opset.version} is outside what ONNX "
+                f"Runtime runs ({ORT_OPSETS.start} to {ORT_OPSETS.stop - 1}); convert it "
+                "with onnx.version_converter"
+            )
         if opset.domain == "com.microsoft" and opset.version != 1:
-            raise ConfigError(f"{path}: opset_import: com.microsoft opset {opset.version} is not one ONNX "
-                              "Runtime runs (only 1)")
+            raise ConfigError(
+                f"{path}: opset_import: com.microsoft opset {opset.version} is not one ONNX "
+                "Runtime runs (only 1)"
+            )
 
 
 _QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QGemm", "MatMulInteger", "ConvInteger"}
@@ -206,8 +227,15 @@ def _qdq_s8_to_u8(nodes: list[_Node], consts: dict, graph_outputs: set[str]) -> 
         if len(consumers.get(dq.outputs[0], [])) + (dq.outputs[0] in graph_outputs) > 1:
             continue
         zq, zdq = consts.get(q.inputs[2]), consts.get(dq.inputs[2])
-        if zq is None or zdq is None or zq.dtype != np.int8 or zdq.dtype != np.int8 or zq.size != 1 or \
-                zdq.size != 1 or int(zq.ravel()[0]) != int(zdq.ravel()[0]):
+        if (
+            zq is None
+            or zdq is None
+            or zq.dtype != np.int8
+            or zdq.dtype != np.int8
+            or zq.size != 1
+            or zdq.size != 1
+            or int(zq.ravel()[0]) != int(zdq.ravel()[0])
+        ):
             continue
         name = f"{q.inputs[2]}#u8"
         consts[name] = (zq.astype(np.int16) + 128).astype(np.uint8)
@@ -249,8 +277,19 @@ def _fuse_qdq(nodes: list[_Node], graph_outputs: set[str], consts: dict | None =
     for n in nodes:
         for i in n.inputs:
             consumers.setdefault(i, []).append(n)
-    fusible = {"Conv", "Gemm", "MatMul", "Add", "MaxPool", "GlobalAveragePool", "Flatten", "Reshape", "Mul",
-               "Softmax", "Transpose"}
+    fusible = {
+        "Conv",
+        "Gemm",
+        "MatMul",
+        "Add",
+        "MaxPool",
+        "GlobalAveragePool",
+        "Flatten",
+        "Reshape",
+        "Mul",
+        "Softmax",
+        "Transpose",
+    }
     fused: dict[int, _Node] = {}
     dropped: set[int] = set()
     for n in nodes:
@@ -299,8 +338,13 @@ class _Builder:
         t = self.tensors.get(name)
         if t is None:
             data = self.consts.get(name)
-            t = Tensor(name, tuple(data.shape) if data is not None else (shape or ()),
-                       data.dtype if data is not None else np.dtype(dtype or np.float32), None, data)
+            t = Tensor(
+                name,
+                tuple(data.shape) if data is not None else (shape or ()),
+                data.dtype if data is not None else np.dtype(dtype or np.float32),
+                None,
+                data,
+            )
             self.tensors[name] = t
         if quant is not None:
             t.quant = quant
@@ -352,8 +396,9 @@ class _Builder:
         if unknown:
             raise ConfigError(f"{self.where(n)}: attribute {sorted(unknown)[0]!r} is not supported")
         if n.attrs.get("ceil_mode", 0) or n.attrs.get("storage_order", 0) or n.attrs.get("channels_last", 0):
-            raise ConfigError(f"{self.where(n)}: attribute ceil_mode/storage_order/channels_last=1 is not "
-                              "supported")
+            raise ConfigError(
+                f"{self.where(n)}: attribute ceil_mode/storage_order/channels_last=1 is not supported"
+            )
         auto = n.attrs.get("auto_pad", b"NOTSET")
         auto = auto.decode() if isinstance(auto, bytes) else auto
         if auto in ("SAME_UPPER",):
@@ -365,8 +410,14 @@ class _Builder:
             padding = (p[0], p[2], p[1], p[3])  # ONNX: [top, left, bottom, right]
         else:
             raise ConfigError(f"{self.where(n)}: auto_pad {auto} is not supported")
-        return {"layout": "NCHW", "kernel": tuple(kernel), "stride": tuple(n.attrs.get("strides", [1, 1])),
-                "dilation": tuple(n.attrs.get("dilations", [1, 1])), "padding": padding, "activation": None}
+        return {
+            "layout": "NCHW",
+            "kernel": tuple(kernel),
+            "stride": tuple(n.attrs.get("strides", [1, 1])),
+            "dilation": tuple(n.attrs.get("dilations", [1, 1])),
+            "padding": padding,
+            "activation": None,
+        }
 
     # -- QOperator ops
     def _QuantizeLinear(self, n):
@@ -408,8 +459,13 @@ class _Builder:
             kind = "depthwise_conv2d"
         else:
             name = f"{w}#ohwi"
-            self.tensors[name] = Tensor(name, (out_c, kh, kw, in_per_group), wdata.dtype, wq,
-                                        np.ascontiguousarray(wdata.transpose(0, 2, 3, 1)))
+            self.tensors[name] = Tensor(
+                name,
+                (out_c, kh, kw, in_per_group),
+                wdata.dtype,
+                wq,
+                np.ascontiguousarray(wdata.transpose(0, 2, 3, 1)),
+            )
             kind = "conv2d"
         self.tensor(n.outputs[0], dtype=ydt, quant=yq)
         inputs = [x, name] + ([bias] if bias else [])
@@ -437,8 +493,13 @@ class _Builder:
         wq, _ = self.qinfo(n, ws, wz, 0 if trans_b else 1)
         wnk = wdata if trans_b else wdata.T
         name = f"{w}#nk"
-        self.tensors[name] = Tensor(name, wnk.shape, wdata.dtype, QuantInfo(wq.scale, wq.zero_point,
-                                    0 if wq.scale.size > 1 else None), np.ascontiguousarray(wnk))
+        self.tensors[name] = Tensor(
+            name,
+            wnk.shape,
+            wdata.dtype,
+            QuantInfo(wq.scale, wq.zero_point, 0 if wq.scale.size > 1 else None),
+            np.ascontiguousarray(wnk),
+        )
         self.tensor(x, quant=xq)
         self.tensor(n.outputs[0], dtype=ydt, quant=yq)
         if bias:
@@ -455,8 +516,20 @@ class _Builder:
         self._check_gemm(n)
         if not i[7]:
             raise ConfigError(f"{self.where(n)}: QGemm without y_scale (float output) is not supported")
-        self._fc(n, i[0], i[1], i[2], i[3], i[4], i[5], i[7], i[8], i[6], bool(n.attrs.get("transB", 0)),
-                 float(n.attrs.get("alpha", 1.0)))
+        self._fc(
+            n,
+            i[0],
+            i[1],
+            i[2],
+            i[3],
+            i[4],
+            i[5],
+            i[7],
+            i[8],
+            i[6],
+            bool(n.attrs.get("transB", 0)),
+            float(n.attrs.get("alpha", 1.0)),
+        )
 
     def _check_gemm(self, n):
         if n.attrs.get("transA", 0):
@@ -535,15 +608,19 @@ class _Builder:
         xq, _ = self.qinfo(n, xs, xz)
         yq, _ = self.qinfo(n, ys, yz)
         if not (np.array_equal(xq.scale, yq.scale) and np.array_equal(xq.zero_point, yq.zero_point)):
-            raise ConfigError(f"{self.where(n)}: input and output quantization differ around a data-movement "
-                              "op")
+            raise ConfigError(
+                f"{self.where(n)}: input and output quantization differ around a data-movement op"
+            )
         self.tensor(x, quant=xq)
 
     def _reshape(self, n, x, shape_name: str | None):
         src = self.tensors.get(x)
         self.tensor(n.outputs[0], dtype=src.dtype if src else None, quant=src.quant if src else None)
-        attrs = {"axis": int(n.attrs.get("axis", 1))} if shape_name is None else {
-            "shape": tuple(int(v) for v in self.const(n, shape_name, "shape"))}
+        attrs = (
+            {"axis": int(n.attrs.get("axis", 1))}
+            if shape_name is None
+            else {"shape": tuple(int(v) for v in self.const(n, shape_name, "shape"))}
+        )
         self.emit(n, "flatten" if shape_name is None else "reshape_to", [x], attrs)
 
     def _Flatten(self, n):
@@ -609,18 +686,25 @@ class _Builder:
     # -- float ops of an integer graph, left by ONNX Runtime between DequantizeLinear and QuantizeLinear
     def _float_op(self, n, kind: str, inputs: list[str], attrs: dict | None = None) -> None:
         if not self.quantized:
-            raise ConfigError(f"{self.where(n)}: op type {n.op_type} is only supported between "
-                              "DequantizeLinear and QuantizeLinear of a quantized model")
+            raise ConfigError(
+                f"{self.where(n)}: op type {n.op_type} is only supported between "
+                "DequantizeLinear and QuantizeLinear of a quantized model"
+            )
         self.emit(n, kind, inputs, attrs or {})
 
     def _LayerNormalization(self, n):
         if len(n.outputs) > 1 and any(n.outputs[1:]):
             raise ConfigError(f"{self.where(n)}: the Mean and InvStdDev outputs are not supported")
         if n.attrs.get("stash_type", 1) != 1:
-            raise ConfigError(f"{self.where(n)}: attribute stash_type={n.attrs['stash_type']} is not "
-                              "supported")
-        self._float_op(n, "layer_norm_f32", [i for i in n.inputs if i],
-                       {"axis": int(n.attrs.get("axis", -1)), "epsilon": float(n.attrs.get("epsilon", 1e-5))})
+            raise ConfigError(
+                f"{self.where(n)}: attribute stash_type={n.attrs['stash_type']} is not supported"
+            )
+        self._float_op(
+            n,
+            "layer_norm_f32",
+            [i for i in n.inputs if i],
+            {"axis": int(n.attrs.get("axis", -1)), "epsilon": float(n.attrs.get("epsilon", 1e-5))},
+        )
 
     def _Erf(self, n):
         self._float_op(n, "erf_f32", [n.inputs[0]])
@@ -644,10 +728,15 @@ class _Builder:
         if axes is None and len(n.inputs) > 1 and n.inputs[1]:
             axes = self.const(n, n.inputs[1], "axes").ravel().tolist()
         if axes is None or len(axes) != 1 or n.attrs.get("noop_with_empty_axes", 0):
-            raise ConfigError(f"{self.where(n)}: only a ReduceMean over the last axis is supported "
-                              f"(axes {axes})")
-        self._float_op(n, "reduce_mean_f32", [n.inputs[0]],
-                       {"axis": int(axes[0]), "keepdims": int(n.attrs.get("keepdims", 1))})
+            raise ConfigError(
+                f"{self.where(n)}: only a ReduceMean over the last axis is supported (axes {axes})"
+            )
+        self._float_op(
+            n,
+            "reduce_mean_f32",
+            [n.inputs[0]],
+            {"axis": int(axes[0]), "keepdims": int(n.attrs.get("keepdims", 1))},
+        )
 
     def _integer(self, n, kind: str):
         i = n.inputs + [""] * (4 - len(n.inputs))
@@ -691,8 +780,9 @@ class _Builder:
     def _Gemm(self, n):
         self._check_gemm(n)
         if float(n.attrs.get("alpha", 1.0)) != 1.0:
-            raise ConfigError(f"{self.where(n)}: attribute alpha={n.attrs['alpha']} is not supported (only "
-                              "1.0)")
+            raise ConfigError(
+                f"{self.where(n)}: attribute alpha={n.attrs['alpha']} is not supported (only 1.0)"
+            )
         w = self.const(n, n.inputs[1], "weight")
         name = self._float_weight(n, n.inputs[1], w if n.attrs.get("transB", 0) else w.T, "nk")
         bias = [n.inputs[2]] if len(n.inputs) > 2 and n.inputs[2] else []
@@ -714,6 +804,7 @@ class _Builder:
             if self.quantized:  # an integer graph: the float op ONNX Runtime runs between DQ and Q
                 return self.emit(n, float_kind, list(n.inputs), {})
             self.emit(n, kind, list(n.inputs), {"activation": None})
+
         return handler
 
     _Add = _elementwise_ort("add", "add_f32")
@@ -756,6 +847,8 @@ def _infer_shapes(graph: Graph, info: dict) -> None:
         try:
             out.shape = output_shape(graph, op)
         except RegistryError:
-            raise ConfigError(f"{graph.source}: node {op.name!r} ({op.kind}): neither ONNX's shape inference "
-                              "nor "
-                              "hwsim's shape rules give its output shape") from None
+            raise ConfigError(
+                f"{graph.source}: node {op.name!r} ({op.kind}): neither ONNX's shape inference "
+                "nor "
+                "hwsim's shape rules give its output shape"
+            ) from None

@@ -20,6 +20,7 @@ def _node(op_type: str):
     def register(fn):
         FLOAT_NODES[op_type] = fn
         return fn
+
     return register
 
 
@@ -33,26 +34,38 @@ def _optional(b, n, index: int, what: str):
 def _rank(b, n, name: str) -> tuple:
     shape = b.info.get(name, (None,))[0]
     if shape is None:
-        raise ConfigError(f"{b.where(n)}: the shape of {name!r} is unknown "
-                          "(ONNX's shape inference gives none)")
+        raise ConfigError(
+            f"{b.where(n)}: the shape of {name!r} is unknown (ONNX's shape inference gives none)"
+        )
     return shape
 
 
 def _unary(kind: str, **fixed):
     def handler(b, n):
         b.emit(n, kind, [n.inputs[0]], {**fixed, **{k: v(n) for k, v in _ATTRS.get(kind, {}).items()}})
+
     return handler
 
 
 _ATTRS = {
-    "hard_sigmoid": {"alpha": lambda n: float(n.attrs.get("alpha", 0.2)),
-                     "beta": lambda n: float(n.attrs.get("beta", 0.5))},
+    "hard_sigmoid": {
+        "alpha": lambda n: float(n.attrs.get("alpha", 0.2)),
+        "beta": lambda n: float(n.attrs.get("beta", 0.5)),
+    },
     "leaky_relu": {"alpha": lambda n: float(n.attrs.get("alpha", 0.01))},
     "gelu": {"approximate": lambda n: n.attrs.get("approximate", b"none") in (b"tanh", "tanh")},
 }
-for _op, _kind in (("Sigmoid", "logistic"), ("Tanh", "tanh"), ("HardSwish", "hard_swish"),
-                   ("HardSigmoid", "hard_sigmoid"), ("LeakyRelu", "leaky_relu"), ("Gelu", "gelu"),
-                   ("Erf", "erf"), ("Exp", "exp"), ("Sqrt", "sqrt")):
+for _op, _kind in (
+    ("Sigmoid", "logistic"),
+    ("Tanh", "tanh"),
+    ("HardSwish", "hard_swish"),
+    ("HardSigmoid", "hard_sigmoid"),
+    ("LeakyRelu", "leaky_relu"),
+    ("Gelu", "gelu"),
+    ("Erf", "erf"),
+    ("Exp", "exp"),
+    ("Sqrt", "sqrt"),
+):
     FLOAT_NODES[_op] = _unary(_kind)
 
 
@@ -90,8 +103,10 @@ def _reduce(b, n):
     if axes is None:
         axes = range(len(_rank(b, n, n.inputs[0])))
     rank = len(_rank(b, n, n.inputs[0]))
-    attrs = {"axes": tuple(int(a) % rank for a in np.ravel(axes)),
-             "keep_dims": bool(n.attrs.get("keepdims", 1))}
+    attrs = {
+        "axes": tuple(int(a) % rank for a in np.ravel(axes)),
+        "keep_dims": bool(n.attrs.get("keepdims", 1)),
+    }
     if rank == 4:  # NCHW: the integer kernel computes in NHWC, as the same model converted to TFLite would
         attrs["layout"] = "NCHW"
     b.emit(n, "mean" if n.op_type == "ReduceMean" else "sum", [n.inputs[0]], attrs)
@@ -110,7 +125,7 @@ def _slice_attrs(shape: tuple, starts, ends, axes, steps, where: str) -> dict:
             raise ConfigError(f"{where}: a Slice step of {st} is not supported (only 1)")
         dim = shape[a]
         if dim is None:
-            if int(s) != 0 or int(e) < 2 ** 31 - 1:
+            if int(s) != 0 or int(e) < 2**31 - 1:
                 raise ConfigError(f"{where}: slicing the dynamic dimension {a} is not supported")
             continue
         lo, hi, _ = slice(int(s), int(e)).indices(dim)
@@ -131,8 +146,12 @@ def _slice(b, n):
         steps = _optional(b, n, 4, "steps")
         axes = range(len(starts)) if axes is None else axes
         steps = [1] * len(starts) if steps is None else steps
-    b.emit(n, "slice", [n.inputs[0]], _slice_attrs(shape, np.ravel(starts), np.ravel(ends), np.ravel(axes),
-                                                   np.ravel(steps), b.where(n)))
+    b.emit(
+        n,
+        "slice",
+        [n.inputs[0]],
+        _slice_attrs(shape, np.ravel(starts), np.ravel(ends), np.ravel(axes), np.ravel(steps), b.where(n)),
+    )
 
 
 @_node("Split")
@@ -151,8 +170,9 @@ def _split(b, n):
         begin, length = [0] * len(shape), [-1] * len(shape)
         begin[axis], length[axis] = start, int(size)
         start += int(size)
-        b.emit_one(f"{n.name}:{i}", "slice", [n.inputs[0]], out,
-                   {"begin": tuple(begin), "size": tuple(length)})
+        b.emit_one(
+            f"{n.name}:{i}", "slice", [n.inputs[0]], out, {"begin": tuple(begin), "size": tuple(length)}
+        )
 
 
 @_node("Pad")
@@ -183,14 +203,17 @@ def _resize(b, n):
     x = _rank(b, n, n.inputs[0])
     y = b.info.get(n.outputs[0], (None,))[0]
     if len(x) != 4 or y is None or None in y[1:] or y[1] != x[1]:
-        raise ConfigError(f"{b.where(n)}: only a Resize of the two spatial axes of a 4-D tensor with a known "
-                          "output shape is supported")
+        raise ConfigError(
+            f"{b.where(n)}: only a Resize of the two spatial axes of a 4-D tensor with a known "
+            "output shape is supported"
+        )
     mode = n.attrs.get("mode", b"nearest")
     mode = mode.decode() if isinstance(mode, bytes) else mode
     if mode not in ("nearest", "linear"):
         raise ConfigError(f"{b.where(n)}: Resize mode {mode!r} is not supported (nearest, linear)")
-    coord = n.attrs.get("coordinate_transformation_mode",
-                        b"half_pixel" if n.op_type == "Resize" else b"asymmetric")
+    coord = n.attrs.get(
+        "coordinate_transformation_mode", b"half_pixel" if n.op_type == "Resize" else b"asymmetric"
+    )
     nearest = n.attrs.get("nearest_mode", b"round_prefer_floor")
     scales = _optional(b, n, 2, "scales") if n.op_type == "Resize" else _optional(b, n, 1, "scales")
     scales = n.attrs.get("scales") if scales is None else scales
@@ -198,18 +221,31 @@ def _resize(b, n):
         scales = [y[2] / x[2], y[3] / x[3]]
     else:
         scales = list(np.ravel(scales)[-2:])
-    b.emit(n, "resize", [n.inputs[0]], {
-        "mode": mode, "coordinate": coord.decode() if isinstance(coord, bytes) else coord,
-        "nearest_mode": nearest.decode() if isinstance(nearest, bytes) else nearest,
-        "size": (int(y[2]), int(y[3])), "scale": tuple(float(s) for s in scales), "layout": "NCHW"})
+    b.emit(
+        n,
+        "resize",
+        [n.inputs[0]],
+        {
+            "mode": mode,
+            "coordinate": coord.decode() if isinstance(coord, bytes) else coord,
+            "nearest_mode": nearest.decode() if isinstance(nearest, bytes) else nearest,
+            "size": (int(y[2]), int(y[3])),
+            "scale": tuple(float(s) for s in scales),
+            "layout": "NCHW",
+        },
+    )
 
 
 @_node("Squeeze")
 def _squeeze(b, n):
     axes = n.attrs.get("axes")
     axes = _optional(b, n, 1, "axes") if axes is None else axes
-    b.emit(n, "reshape", [n.inputs[0]], {"squeeze_dims": tuple(int(a) for a in np.ravel(axes))
-                                         if axes is not None else ()})
+    b.emit(
+        n,
+        "reshape",
+        [n.inputs[0]],
+        {"squeeze_dims": tuple(int(a) for a in np.ravel(axes)) if axes is not None else ()},
+    )
 
 
 @_node("Unsqueeze")
@@ -225,8 +261,10 @@ def _unsqueeze(b, n):
 @_node("Gather")
 def _gather(b, n):
     if n.inputs[1] not in b.consts:
-        raise ConfigError(f"{b.where(n)}: a Gather with computed indices (an embedding of token ids) is not "
-                          "supported; hwsim quantizes models with a float input")
+        raise ConfigError(
+            f"{b.where(n)}: a Gather with computed indices (an embedding of token ids) is not "
+            "supported; hwsim quantizes models with a float input"
+        )
     b.tensor(n.inputs[1])
     b.emit(n, "gather", [n.inputs[0], n.inputs[1]], {"axis": int(n.attrs.get("axis", 0))})
 
@@ -268,8 +306,12 @@ def _pow(b, n):
 def _layer_norm(b, n):
     if len(n.outputs) > 1 and any(n.outputs[1:]):
         raise ConfigError(f"{b.where(n)}: the Mean and InvStdDev outputs are not supported")
-    b.emit(n, "layer_norm", [i for i in n.inputs if i], {"axis": int(n.attrs.get("axis", -1)),
-                                                         "epsilon": float(n.attrs.get("epsilon", 1e-5))})
+    b.emit(
+        n,
+        "layer_norm",
+        [i for i in n.inputs if i],
+        {"axis": int(n.attrs.get("axis", -1)), "epsilon": float(n.attrs.get("epsilon", 1e-5))},
+    )
 
 
 @_node("AveragePool")
@@ -278,4 +320,3 @@ def _average_pool(b, n):
         raise ConfigError(f"{b.where(n)}: count_include_pad=1 with padding is not supported")
     attrs = b.spatial(n, tuple(n.attrs["kernel_shape"]), extra=("count_include_pad",))
     b.emit(n, "avg_pool2d", [n.inputs[0]], attrs)
-

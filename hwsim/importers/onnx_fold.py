@@ -97,18 +97,31 @@ def _elementwise(fn):
 
 
 FOLDERS: dict[str, Callable] = {
-    "Shape": _shape, "Unsqueeze": _unsqueeze, "Squeeze": _squeeze, "Slice": _slice, "Cast": _cast,
-    "ConstantOfShape": _constant_of_shape, "Reshape": _reshape,
+    "Shape": _shape,
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": _squeeze,
+    "Slice": _slice,
+    "Cast": _cast,
+    "ConstantOfShape": _constant_of_shape,
+    "Reshape": _reshape,
     "Gather": lambda node, args, info: np.take(args[0], args[1], axis=node.attrs.get("axis", 0)),
     "Concat": lambda node, args, info: np.concatenate([np.atleast_1d(a) for a in args], node.attrs["axis"]),
     "Range": lambda node, args, info: np.arange(*(np.ravel(a)[0] for a in args)),
     "Expand": lambda node, args, info: args[0] * np.ones([int(v) for v in np.ravel(args[1])], args[0].dtype),
     "Transpose": lambda node, args, info: np.transpose(args[0], node.attrs.get("perm")),
     "ReduceProd": lambda node, args, info: np.prod(args[0], keepdims=bool(node.attrs.get("keepdims", 1))),
-    "Add": _elementwise(np.add), "Sub": _elementwise(np.subtract), "Mul": _elementwise(np.multiply),
-    "Div": _elementwise(_div), "Mod": _elementwise(np.mod), "Sqrt": _elementwise(np.sqrt),
-    "Neg": _elementwise(np.negative), "Equal": _elementwise(np.equal), "Floor": _elementwise(np.floor),
-    "Ceil": _elementwise(np.ceil), "Min": _elementwise(np.minimum), "Max": _elementwise(np.maximum),
+    "Add": _elementwise(np.add),
+    "Sub": _elementwise(np.subtract),
+    "Mul": _elementwise(np.multiply),
+    "Div": _elementwise(_div),
+    "Mod": _elementwise(np.mod),
+    "Sqrt": _elementwise(np.sqrt),
+    "Neg": _elementwise(np.negative),
+    "Equal": _elementwise(np.equal),
+    "Floor": _elementwise(np.floor),
+    "Ceil": _elementwise(np.ceil),
+    "Min": _elementwise(np.minimum),
+    "Max": _elementwise(np.maximum),
     "Where": _elementwise(np.where),
 }
 _PASS = ("Identity", "Dropout")
@@ -126,8 +139,11 @@ def fold_once(nodes: list, consts: dict, info: dict, graph_outputs: set[str]) ->
             continue
         folder = FOLDERS.get(n.op_type)
         ready = n.op_type == "Shape" or all(i in consts for i in n.inputs if i)
-        value = folder(n, [consts.get(i) if i else None for i in n.inputs], info) \
-            if folder is not None and ready and n.outputs[0] not in graph_outputs else None
+        value = (
+            folder(n, [consts.get(i) if i else None for i in n.inputs], info)
+            if folder is not None and ready and n.outputs[0] not in graph_outputs
+            else None
+        )
         if value is None:
             kept.append(n)
         else:
@@ -166,9 +182,11 @@ def fold_dynamic(runs: list[tuple[list, dict, dict]], constants: set[str], where
             if not name or name in consts or name not in c2:
                 continue
             if n.op_type != "Reshape" or pos != 1:
-                raise ConfigError(f"{where(n)}: input {name!r} is computed from the dynamic batch, which "
-                                  "hwsim folds only into Reshape targets; export the model with a fixed "
-                                  "batch")
+                raise ConfigError(
+                    f"{where(n)}: input {name!r} is computed from the dynamic batch, which "
+                    "hwsim folds only into Reshape targets; export the model with a fixed "
+                    "batch"
+                )
             slope = (c3[name].astype(np.int64) - c2[name].astype(np.int64)) // (b3 - b2)
             offset = c2[name].astype(np.int64) - slope * b2
             s2, s3 = i2.get(n.inputs[0], (None,))[0], i3.get(n.inputs[0], (None,))[0]
@@ -188,8 +206,10 @@ def _reshape_target(slope: np.ndarray, offset: np.ndarray, batch_at: list[bool],
         else:
             other.append(i)
     if len(other) > 1 or (other and -1 in offset[slope == 0]):
-        raise ConfigError(f"{where}: the Reshape target depends on the dynamic batch in a way hwsim cannot "
-                          "fold; export the model with a fixed batch")
+        raise ConfigError(
+            f"{where}: the Reshape target depends on the dynamic batch in a way hwsim cannot "
+            "fold; export the model with a fixed batch"
+        )
     for i in other:
         target[i] = -1
     return target

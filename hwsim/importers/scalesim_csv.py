@@ -37,13 +37,25 @@ from hwsim.errors import ConfigError
 from hwsim.importers.precision import DEFAULT_PRECISION, dtype_for_bits
 from hwsim.workload.graph import Graph, Op, Tensor
 
-CONV_COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
-                "Num Filter", "Strides")
+CONV_COLUMNS = (
+    "Layer name",
+    "IFMAP Height",
+    "IFMAP Width",
+    "Filter Height",
+    "Filter Width",
+    "Channels",
+    "Num Filter",
+    "Strides",
+)
 GEMM_COLUMNS = ("Layer", "M", "N", "K")
 
 
-def load_scalesim_topology(path: str | Path, *, input_type: Literal["conv", "gemm"] | None = None,
-                           precision: Mapping[str, int] | None = None) -> Graph:
+def load_scalesim_topology(
+    path: str | Path,
+    *,
+    input_type: Literal["conv", "gemm"] | None = None,
+    precision: Mapping[str, int] | None = None,
+) -> Graph:
     """Parse a SCALE-Sim topology file; ``input_type`` overrides the form read from the header.
 
     ``precision`` gives bits per role (``weights``, ``activations``, ``accumulator``; default 8, 8, 32),
@@ -80,8 +92,14 @@ def load_scalesim_topology(path: str | Path, *, input_type: Literal["conv", "gem
         ops.append(Op(op_name, kind, names[:2], names[2:], attrs))
     if not ops:
         raise ConfigError(f"{path}:1: the topology has no layer rows after its header")
-    graph = Graph(tensors, ops, [op.inputs[0] for op in ops], [op.outputs[0] for op in ops], str(path),
-                  f"scalesim-{input_type}")
+    graph = Graph(
+        tensors,
+        ops,
+        [op.inputs[0] for op in ops],
+        [op.outputs[0] for op in ops],
+        str(path),
+        f"scalesim-{input_type}",
+    )
     graph.check()
     return graph
 
@@ -114,9 +132,11 @@ def _form(path: Path, header: str) -> str:
         return "gemm"
     if len(cols) > 1 and cols[1] == "ifmap height":
         return "conv"
-    raise ConfigError(f"{path}:1: header: expected SCALE-Sim's conv columns '{', '.join(CONV_COLUMNS)},' or "
-                      f"GEMM columns '{', '.join(GEMM_COLUMNS)},' (or pass input_type='conv'/'gemm') "
-                      f"(got {show(header)})")
+    raise ConfigError(
+        f"{path}:1: header: expected SCALE-Sim's conv columns '{', '.join(CONV_COLUMNS)},' or "
+        f"GEMM columns '{', '.join(GEMM_COLUMNS)},' (or pass input_type='conv'/'gemm') "
+        f"(got {show(header)})"
+    )
 
 
 def _fields(line: str) -> list[str]:
@@ -143,11 +163,15 @@ class _Row:
     def count(self, columns: tuple[str, ...], extra: int) -> None:
         if len(self.fields) < len(columns):
             missing = columns[len(self.fields)]
-            raise self.error(missing, f"missing; a row gives {', '.join(columns)}, then a comma",
-                             self.line.strip())
+            raise self.error(
+                missing, f"missing; a row gives {', '.join(columns)}, then a comma", self.line.strip()
+            )
         if len(self.fields) > len(columns) + extra:
-            raise self.error(f"column {len(columns) + extra + 1}", "unexpected extra column",
-                             self.fields[len(columns) + extra])
+            raise self.error(
+                f"column {len(columns) + extra + 1}",
+                "unexpected extra column",
+                self.fields[len(columns) + extra],
+            )
 
     def positive(self, index: int, column: str) -> int:
         text = self.fields[index]
@@ -186,8 +210,15 @@ def _conv_row(row: _Row):
     oh, ow = -(-(h - fh + sh) // sh), -(-(w - fw + sw) // sw)
     pad_bottom, pad_right = (oh - 1) * sh + fh - h, (ow - 1) * sw + fw - w
     padding = (0, pad_bottom, 0, pad_right) if pad_bottom or pad_right else "valid"
-    attrs = {"layout": "NHWC", "stride": (sh, sw), "dilation": (1, 1), "padding": padding, "activation": None,
-             "kernel": (fh, fw), "in_channels": c}
+    attrs = {
+        "layout": "NHWC",
+        "stride": (sh, sw),
+        "dilation": (1, 1),
+        "padding": padding,
+        "activation": None,
+        "kernel": (fh, fw),
+        "in_channels": c,
+    }
     if sparsity is not None:
         attrs["sparsity"] = sparsity
     if "DP" in row.fields[0]:  # SCALE-Sim's depthwise marker: one single-channel conv per input channel

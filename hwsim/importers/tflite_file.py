@@ -15,22 +15,33 @@ approximation.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Callable
-
-import numpy as np
 
 from hwsim.errors import ConfigError
 from hwsim.importers import tflite_schema as fb
 from hwsim.importers.tflite_fold import ShapeFolding
-from hwsim.workload.graph import Graph, Op, QuantInfo, Tensor
+from hwsim.workload.graph import Graph, Op, QuantInfo, StoredArray, Tensor, flat_values
 
 _ACTIVATION = {0: None, 1: "relu", 2: "relu_n1_to_1", 3: "relu6"}
 _PADDING = {0: "same", 1: "valid"}
 _T = fb.TENSOR_TYPES
-_DTYPES = {_T[name]: np.dtype(dtype) for name, dtype in (
-    ("FLOAT32", np.float32), ("INT8", np.int8), ("UINT8", np.uint8), ("INT16", np.int16), ("INT32", np.int32),
-    ("INT64", np.int64), ("INT4", np.int8), ("BOOL", np.bool_), ("FLOAT16", np.float16))}
+# tensor type -> (dtype name, bytes per element); an int4 tensor is read into int8
+_DTYPES = {
+    _T[name]: dtype
+    for name, dtype in (
+        ("FLOAT32", ("float32", 4)),
+        ("INT8", ("int8", 1)),
+        ("UINT8", ("uint8", 1)),
+        ("INT16", ("int16", 2)),
+        ("INT32", ("int32", 4)),
+        ("INT64", ("int64", 8)),
+        ("INT4", ("int8", 1)),
+        ("BOOL", ("bool", 1)),
+        ("FLOAT16", ("float16", 2)),
+    )
+}
 _OP_NAMES = {code: name for name, code in fb.BUILTIN_OPERATORS.items()}
 
 
@@ -41,8 +52,10 @@ def _enum_name(enum: str, value: int) -> str:
         import tflite
     except ImportError:
         return str(value)
-    return next((k for k, v in vars(getattr(tflite, enum)).items() if v == value and not k.startswith("_")),
-                str(value))
+    return next(
+        (k for k, v in vars(getattr(tflite, enum)).items() if v == value and not k.startswith("_")),
+        str(value),
+    )
 
 
 def load_tflite(path: str | Path) -> Graph:
@@ -59,8 +72,9 @@ def load_tflite(path: str | Path) -> Graph:
     except ConfigError:
         raise
     except Exception as exc:  # a damaged flatbuffer raises from deep inside the reader
-        raise ConfigError(f"{path}: the flatbuffer is damaged or truncated "
-                          f"({type(exc).__name__}: {exc})") from None
+        raise ConfigError(
+            f"{path}: the flatbuffer is damaged or truncated ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _build(model: fb.Table, path: Path) -> Graph:
@@ -79,89 +93,115 @@ def _build(model: fb.Table, path: Path) -> Graph:
         names.append(name)
         ttype = t.scalar(fb.TENSOR_TYPE, fb.BYTE, 0)
         if ttype not in _DTYPES:
-            raise ConfigError(f"{path}: tensor {name!r} has type {_enum_name('TensorType', ttype)}, "
-                              "which hwsim does not model")
-        shape = tuple(int(d) for d in t.array(fb.TENSOR_SHAPE, "<i4"))
-        signature = tuple(int(d) for d in t.array(fb.TENSOR_SHAPE_SIGNATURE, "<i4")) or shape
+            raise ConfigError(
+                f"{path}: tensor {name!r} has type {_enum_name('TensorType', ttype)}, "
+                "which hwsim does not model"
+            )
+        shape = t.array(fb.TENSOR_SHAPE, "i")
+        signature = t.array(fb.TENSOR_SHAPE_SIGNATURE, "i") or shape
         shape = tuple(None if s == -1 else d for d, s in zip(shape, signature)) if signature else shape
         int4 = ttype == _T["INT4"]
         buffer = buffers[t.scalar(fb.TENSOR_BUFFER, fb.UINT, 0)] if buffers else None
         data = _buffer(buffer, _DTYPES[ttype], shape, int4, path, name)
-        tensors[name] = Tensor(name, shape, _DTYPES[ttype], _quant(t), data, 4 if int4 else None)
-    graph_inputs = [names[j] for j in sub.array(fb.SUBGRAPH_INPUTS, "<i4")]
-    graph_outputs = [names[j] for j in sub.array(fb.SUBGRAPH_OUTPUTS, "<i4")]
+        tensors[name] = Tensor(name, shape, _DTYPES[ttype][0], _quant(t), data, 4 if int4 else None)
+    graph_inputs = [names[j] for j in sub.array(fb.SUBGRAPH_INPUTS, "i")]
+    graph_outputs = [names[j] for j in sub.array(fb.SUBGRAPH_OUTPUTS, "i")]
     folding = ShapeFolding(str(path), tensors, graph_inputs, graph_outputs)
     ops: list[Op] = []
     for i, o in enumerate(sub.tables(fb.SUBGRAPH_OPERATORS)):
         code = opcodes[o.scalar(fb.OPERATOR_OPCODE_INDEX, fb.UINT, 0)]
-        builtin = max(code.scalar(fb.OPCODE_BUILTIN, fb.INT, 0),
-                      code.scalar(fb.OPCODE_DEPRECATED_BUILTIN, fb.BYTE, 0))
+        builtin = max(
+            code.scalar(fb.OPCODE_BUILTIN, fb.INT, 0), code.scalar(fb.OPCODE_DEPRECATED_BUILTIN, fb.BYTE, 0)
+        )
         op_name = _OP_NAMES.get(builtin) or _enum_name("BuiltinOperator", builtin)
         if builtin == fb.BUILTIN_OPERATORS["CUSTOM"]:
             op_name = f"CUSTOM:{code.string(fb.OPCODE_CUSTOM_CODE).decode()}"
-        inputs = [names[j] if j >= 0 else "" for j in o.array(fb.OPERATOR_INPUTS, "<i4")]
-        outputs = [names[j] for j in o.array(fb.OPERATOR_OUTPUTS, "<i4")]
+        inputs = [names[j] if j >= 0 else "" for j in o.array(fb.OPERATOR_INPUTS, "i")]
+        outputs = [names[j] for j in o.array(fb.OPERATOR_OUTPUTS, "i")]
         convert = _CONVERTERS.get(op_name)
         if convert is None:
-            raise ConfigError(f"{path}: operator {i} ({op_name}, output {outputs[0]!r}) is not supported by "
-                              f"hwsim; supported: {', '.join(sorted(_CONVERTERS))}")
+            raise ConfigError(
+                f"{path}: operator {i} ({op_name}, output {outputs[0]!r}) is not supported by "
+                f"hwsim; supported: {', '.join(sorted(_CONVERTERS))}"
+            )
         where = f"{path}: operator {i} ({op_name})"
         kind, attrs = convert(o, [tensors[n] if n else None for n in inputs], where)
         op = Op(f"{i}:{op_name}", kind, inputs, outputs, attrs)
         if folding.fold(op):
             continue
         if op_name in FOLDED_ONLY:
-            raise ConfigError(f"{path}: {op.describe()} is supported only where it folds at import (constant "
-                              "or static-shape inputs, an output that is not a graph output)")
+            raise ConfigError(
+                f"{path}: {op.describe()} is supported only where it folds at import (constant "
+                "or static-shape inputs, an output that is not a graph output)"
+            )
         folding.update_shapes(op)
         ops.append(op)
     folding.prune(ops)
-    graph = Graph(tensors, ops, graph_inputs, graph_outputs, str(path), "tflite",
-                  {name: i for i, name in enumerate(names) if name in tensors}, folding.folded)
+    graph = Graph(
+        tensors,
+        ops,
+        graph_inputs,
+        graph_outputs,
+        str(path),
+        "tflite",
+        {name: i for i, name in enumerate(names) if name in tensors},
+        folding.folded,
+    )
     graph.check()
     return graph
 
 
-def _buffer(b: fb.Table | None, dtype, shape, packed_int4: bool, path: Path, name: str) -> np.ndarray | None:
-    raw = b.array(fb.BUFFER_DATA, "<u1") if b is not None else ()
+def _buffer(
+    b: fb.Table | None, dtype: tuple[str, int], shape, packed_int4: bool, path: Path, name: str
+) -> StoredArray | None:
+    """The tensor's values as the file stores them (made into an array only when read)."""
+    raw = b.raw(fb.BUFFER_DATA, 1) if b is not None else b""
     if len(raw) == 0:
         return None
-    count = int(np.prod(shape)) if shape else 1
+    count = math.prod(shape) if shape else 1
     if packed_int4:
-        if raw.size * 2 < count:
-            raise ConfigError(f"{path}: tensor {name!r} holds {raw.size} bytes, its shape {shape} needs "
-                              f"{-(-count // 2)} (int4)")
-        return unpack_int4_codes(raw, count).reshape(shape)
-    expected = count * dtype.itemsize
-    if raw.size != expected:
-        raise ConfigError(f"{path}: tensor {name!r} holds {raw.size} bytes, its shape {shape} needs "
-                          f"{expected}")
-    return raw.view(dtype).reshape(shape).copy()
+        if len(raw) * 2 < count:
+            raise ConfigError(
+                f"{path}: tensor {name!r} holds {len(raw)} bytes, its shape {shape} needs "
+                f"{-(-count // 2)} (int4)"
+            )
+        return StoredArray(raw, "int8", shape, int4=True)
+    expected = count * dtype[1]
+    if len(raw) != expected:
+        raise ConfigError(
+            f"{path}: tensor {name!r} holds {len(raw)} bytes, its shape {shape} needs {expected}"
+        )
+    return StoredArray(raw, dtype[0], shape)
 
 
-def unpack_int4_codes(packed: np.ndarray, count: int) -> np.ndarray:
+def unpack_int4_codes(packed, count: int):
     """``count`` signed 4-bit codes from bytes, low nibble first (TFLite's order), as int8.
 
     The numpy twin of :func:`hwsim.numerics.ops.unpack_int4`, so that reading a file imports no kernel.
 
+    >>> import numpy as np
     >>> unpack_int4_codes(np.array([225, 7], np.uint8), 3)
     array([ 1, -2,  7], dtype=int8)
     """
-    nibbles = np.stack([packed & 0x0F, packed >> 4], axis=-1).ravel()[:count].astype(np.int8)
-    return (nibbles ^ 8) - np.int8(8)
+    import numpy as np
+
+    return StoredArray(np.asarray(packed, np.uint8).tobytes(), "int8", (count,), int4=True).array()
 
 
 def _quant(t: fb.Table) -> QuantInfo | None:
     q = t.table(fb.TENSOR_QUANTIZATION)
     if q is None:
         return None
-    scale = q.array(fb.QUANT_SCALE, "<f4").astype(np.float32)
-    if scale.size == 0:
+    scale = q.raw(fb.QUANT_SCALE, 4)
+    if not scale:
         return None
-    zero = q.array(fb.QUANT_ZERO_POINT, "<i8").astype(np.int64)
-    if zero.size == 0:
-        zero = np.zeros(scale.size, np.int64)
-    return QuantInfo(scale, zero, int(q.scalar(fb.QUANT_DIMENSION, fb.INT, 0)) if scale.size > 1 else None)
+    n = len(scale) // 4
+    zero = q.raw(fb.QUANT_ZERO_POINT, 8) or bytes(8 * n)
+    return QuantInfo(
+        StoredArray(scale, "float32", (n,)),
+        StoredArray(zero, "int64", (len(zero) // 8,)),
+        int(q.scalar(fb.QUANT_DIMENSION, fb.INT, 0)) if n > 1 else None,
+    )
 
 
 def _options(o: fb.Table, table: str) -> dict | None:
@@ -179,23 +219,31 @@ def _activation(value: int, where: str):
 def _conv(o, ins, where):
     opt = _options(o, "Conv2DOptions")
     w = ins[1]
-    return "conv2d", {"layout": "NHWC", "stride": (opt["stride_h"], opt["stride_w"]),
-                      "dilation": (opt["dilation_h_factor"], opt["dilation_w_factor"]),
-                      "padding": _PADDING[opt["padding"]],
-                      "activation": _activation(opt["fused_activation_function"], where),
-                      "kernel": w.shape[1:3], "groups": ins[0].shape[3] // w.shape[3],
-                      "in_channels": ins[0].shape[3]}
+    return "conv2d", {
+        "layout": "NHWC",
+        "stride": (opt["stride_h"], opt["stride_w"]),
+        "dilation": (opt["dilation_h_factor"], opt["dilation_w_factor"]),
+        "padding": _PADDING[opt["padding"]],
+        "activation": _activation(opt["fused_activation_function"], where),
+        "kernel": w.shape[1:3],
+        "groups": ins[0].shape[3] // w.shape[3],
+        "in_channels": ins[0].shape[3],
+    }
 
 
 def _depthwise(o, ins, where):
     opt = _options(o, "DepthwiseConv2DOptions")
     w = ins[1]
-    return "depthwise_conv2d", {"layout": "NHWC", "stride": (opt["stride_h"], opt["stride_w"]),
-                                "dilation": (opt["dilation_h_factor"], opt["dilation_w_factor"]),
-                                "padding": _PADDING[opt["padding"]],
-                                "depth_multiplier": w.shape[3] // ins[0].shape[3],
-                                "activation": _activation(opt["fused_activation_function"], where),
-                                "kernel": w.shape[1:3], "in_channels": ins[0].shape[3]}
+    return "depthwise_conv2d", {
+        "layout": "NHWC",
+        "stride": (opt["stride_h"], opt["stride_w"]),
+        "dilation": (opt["dilation_h_factor"], opt["dilation_w_factor"]),
+        "padding": _PADDING[opt["padding"]],
+        "depth_multiplier": w.shape[3] // ins[0].shape[3],
+        "activation": _activation(opt["fused_activation_function"], where),
+        "kernel": w.shape[1:3],
+        "in_channels": ins[0].shape[3],
+    }
 
 
 def _fully_connected(o, ins, where):
@@ -203,24 +251,31 @@ def _fully_connected(o, ins, where):
     if opt is not None and opt["weights_format"] != 0:
         raise ConfigError(f"{where}: weights_format {opt['weights_format']} (shuffled) is not supported")
     activation = _activation(opt["fused_activation_function"] if opt else 0, where)
-    return "fully_connected", {"activation": activation,
-                               "keep_num_dims": opt["keep_num_dims"] if opt else False}
+    return "fully_connected", {
+        "activation": activation,
+        "keep_num_dims": opt["keep_num_dims"] if opt else False,
+    }
 
 
 def _binary(kind: str, table: str):
     def convert(o, ins, where):
         opt = _options(o, table)
         return kind, {"activation": _activation(opt["fused_activation_function"] if opt else 0, where)}
+
     return convert
 
 
 def _pool(kind: str):
     def convert(o, ins, where):
         opt = _options(o, "Pool2DOptions")
-        return kind, {"layout": "NHWC", "stride": (opt["stride_h"], opt["stride_w"]),
-                      "padding": _PADDING[opt["padding"]],
-                      "kernel": (opt["filter_height"], opt["filter_width"]),
-                      "activation": _activation(opt["fused_activation_function"], where)}
+        return kind, {
+            "layout": "NHWC",
+            "stride": (opt["stride_h"], opt["stride_w"]),
+            "padding": _PADDING[opt["padding"]],
+            "kernel": (opt["filter_height"], opt["filter_width"]),
+            "activation": _activation(opt["fused_activation_function"], where),
+        }
+
     return convert
 
 
@@ -234,9 +289,9 @@ def _plain(kind: str) -> Callable:
 
 
 def _const_ints(t, where: str, what: str) -> tuple[int, ...]:
-    if t is None or t.data is None:
+    if t is None or not t.is_constant:
         raise ConfigError(f"{where}: the {what} must be a constant tensor")
-    return tuple(int(v) for v in np.asarray(t.data).ravel())
+    return tuple(int(v) for v in flat_values(t.stored_data))
 
 
 def _softmax(o, ins, where):
@@ -246,8 +301,10 @@ def _softmax(o, ins, where):
 
 def _mean(o, ins, where):
     opt = _options(o, "ReducerOptions")
-    return "mean", {"axes": _const_ints(ins[1], where, "axes"),
-                    "keep_dims": opt["keep_dims"] if opt else False}
+    return "mean", {
+        "axes": _const_ints(ins[1], where, "axes"),
+        "keep_dims": opt["keep_dims"] if opt else False,
+    }
 
 
 def _leaky_relu(o, ins, where):
@@ -267,11 +324,15 @@ def _strided_slice(o, ins, where):
     opt = _options(o, "StridedSliceOptions")
     if opt["ellipsis_mask"] or opt["new_axis_mask"]:
         raise ConfigError(f"{where}: ellipsis_mask and new_axis_mask are not supported")
-    return "strided_slice", {"begin": _const_ints(ins[1], where, "begin"),
-                             "end": _const_ints(ins[2], where, "end"),
-                             "strides": _const_ints(ins[3], where, "strides"),
-                             "begin_mask": opt["begin_mask"], "end_mask": opt["end_mask"],
-                             "shrink_axis_mask": opt["shrink_axis_mask"], "offset": opt["offset"]}
+    return "strided_slice", {
+        "begin": _const_ints(ins[1], where, "begin"),
+        "end": _const_ints(ins[2], where, "end"),
+        "strides": _const_ints(ins[3], where, "strides"),
+        "begin_mask": opt["begin_mask"],
+        "end_mask": opt["end_mask"],
+        "shrink_axis_mask": opt["shrink_axis_mask"],
+        "offset": opt["offset"],
+    }
 
 
 def _slice(o, ins, where):
@@ -285,7 +346,7 @@ def _gather(o, ins, where):
 
 def _squeeze(o, ins, where):
     opts = o.table(fb.OPERATOR_BUILTIN_OPTIONS)
-    dims = opts.array(fb.SQUEEZE_DIMS, "<i4") if opts is not None else ()
+    dims = opts.array(fb.SQUEEZE_DIMS, "i") if opts is not None else ()
     return "reshape", {"squeeze_dims": tuple(int(d) for d in dims)}
 
 
@@ -304,8 +365,11 @@ def _pack(o, ins, where):
 def _reducer(kind: str) -> Callable:
     def convert(o, ins, where):
         opt = _options(o, "ReducerOptions")
-        return kind, {"axes": _const_ints(ins[1], where, "axes"),
-                      "keep_dims": opt["keep_dims"] if opt else False}
+        return kind, {
+            "axes": _const_ints(ins[1], where, "axes"),
+            "keep_dims": opt["keep_dims"] if opt else False,
+        }
+
     return convert
 
 
@@ -314,18 +378,25 @@ def _transpose_conv(o, ins, where):
     bias."""
     opt = _options(o, "TransposeConvOptions")
     w, x = ins[1], ins[2]
-    return "transpose_conv2d", {"layout": "NHWC", "stride": (opt["stride_h"], opt["stride_w"]),
-                                "padding": _PADDING[opt["padding"]],
-                                "activation": _activation(opt["fused_activation_function"], where),
-                                "kernel": tuple(w.shape[1:3]), "in_channels": x.shape[3]}
+    return "transpose_conv2d", {
+        "layout": "NHWC",
+        "stride": (opt["stride_h"], opt["stride_w"]),
+        "padding": _PADDING[opt["padding"]],
+        "activation": _activation(opt["fused_activation_function"], where),
+        "kernel": tuple(w.shape[1:3]),
+        "in_channels": x.shape[3],
+    }
 
 
 def _resize(kind: str, table: str):
     def convert(o, ins, where):
         opt = _options(o, table) or {}
-        return kind, {"size": _const_ints(ins[1], where, "size"),
-                      "align_corners": bool(opt.get("align_corners", False)),
-                      "half_pixel_centers": bool(opt.get("half_pixel_centers", False))}
+        return kind, {
+            "size": _const_ints(ins[1], where, "size"),
+            "align_corners": bool(opt.get("align_corners", False)),
+            "half_pixel_centers": bool(opt.get("half_pixel_centers", False)),
+        }
+
     return convert
 
 
@@ -338,9 +409,31 @@ def _arg_max(o, ins, where):
 #: with no bit-exact kernel yet (options are read only where the shapes need them), so ``infer`` and
 #: ``verify`` refuse them.
 SHAPE_ONLY: dict[str, Callable] = {
-    **{name: _plain(name.lower()) for name in (
-        "ABS", "EXP", "LOG", "SQRT", "SQUARE", "GELU", "ELU", "LOG_SOFTMAX", "FLOOR", "CEIL", "CAST",
-        "L2_NORMALIZATION", "PRELU", "MAXIMUM", "MINIMUM", "DIV", "FLOOR_DIV", "POW", "MIRROR_PAD", "TILE")},
+    **{
+        name: _plain(name.lower())
+        for name in (
+            "ABS",
+            "EXP",
+            "LOG",
+            "SQRT",
+            "SQUARE",
+            "GELU",
+            "ELU",
+            "LOG_SOFTMAX",
+            "FLOOR",
+            "CEIL",
+            "CAST",
+            "L2_NORMALIZATION",
+            "PRELU",
+            "MAXIMUM",
+            "MINIMUM",
+            "DIV",
+            "FLOOR_DIV",
+            "POW",
+            "MIRROR_PAD",
+            "TILE",
+        )
+    },
     "RESIZE_BILINEAR": _resize("resize_bilinear", "ResizeBilinearOptions"),
     "RESIZE_NEAREST_NEIGHBOR": _resize("resize_nearest_neighbor", "ResizeNearestNeighborOptions"),
     "TRANSPOSE_CONV": _transpose_conv,
@@ -352,8 +445,12 @@ SHAPE_ONLY: dict[str, Callable] = {
 }
 
 #: Ops accepted only when the importer can fold them (shape arithmetic on constants and static shapes).
-FOLDED_ONLY: dict[str, Callable] = {"SHAPE": _plain("shape"), "FILL": _plain("fill"),
-                                    "RANGE": _plain("range"), "REDUCE_PROD": _reducer("reduce_prod")}
+FOLDED_ONLY: dict[str, Callable] = {
+    "SHAPE": _plain("shape"),
+    "FILL": _plain("fill"),
+    "RANGE": _plain("range"),
+    "REDUCE_PROD": _reducer("reduce_prod"),
+}
 
 _CONVERTERS: dict[str, Callable] = {
     "CONV_2D": _conv,

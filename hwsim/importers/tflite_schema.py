@@ -1,16 +1,15 @@
 """The few tables of a ``.tflite`` flatbuffer that hwsim reads, read straight from the bytes.
 
 The ``tflite`` package's generated reader imports some 200 modules when imported and reads each field
-through several Python calls; hwsim reads a dozen tables, so it reads them here with ``struct`` and
-``numpy.frombuffer``. A FlatBuffers schema only ever appends fields, so a field's slot (its position in
-TensorFlow Lite's ``schema.fbs``) and default never change: the slots below hold for every file version.
+through several Python calls; hwsim reads a dozen tables, so it reads them here with ``struct`` alone (a
+shape-only simulation then imports no numpy). A FlatBuffers schema only ever appends fields, so a field's
+slot (its position in TensorFlow Lite's ``schema.fbs``) and default never change: the slots below hold for
+every file version.
 """
 
 from __future__ import annotations
 
 import struct
-
-import numpy as np
 
 _U16 = struct.Struct("<H").unpack_from
 _U32 = struct.Struct("<I").unpack_from
@@ -93,8 +92,17 @@ OPTIONS: dict[str, dict[str, tuple[int, str, object]]] = {
 }
 
 #: TensorType values (schema.fbs).
-TENSOR_TYPES = {"FLOAT32": 0, "FLOAT16": 1, "INT32": 2, "UINT8": 3, "INT64": 4, "BOOL": 6, "INT16": 7,
-                "INT8": 9, "INT4": 17}
+TENSOR_TYPES = {
+    "FLOAT32": 0,
+    "FLOAT16": 1,
+    "INT32": 2,
+    "UINT8": 3,
+    "INT64": 4,
+    "BOOL": 6,
+    "INT16": 7,
+    "INT8": 9,
+    "INT4": 17,
+}
 
 #: BuiltinOperator values (schema.fbs) of the operators hwsim converts.
 BUILTIN_OPERATORS = {
@@ -209,15 +217,21 @@ class Table:
         buf = self.buf
         return [Table(buf, start + 4 * k + _U32(buf, start + 4 * k)[0]) for k in range(n)]
 
-    def array(self, slot: int, dtype: str) -> np.ndarray:
-        """A vector of scalars as a read-only array over the file's bytes (empty when absent)."""
+    def array(self, slot: int, code: str) -> tuple:
+        """A vector of scalars (``code`` a struct format character, little-endian) as a tuple (empty when
+        absent)."""
         start, n = self._vector(slot)
-        return np.frombuffer(self.buf, dtype, n, start) if n else np.zeros(0, dtype)
+        return struct.unpack_from(f"<{n}{code}", self.buf, start) if n else ()
+
+    def raw(self, slot: int, itemsize: int) -> bytes:
+        """A vector of ``itemsize``-byte scalars as the file's bytes (empty when absent)."""
+        start, n = self._vector(slot)
+        return self.buf[start : start + n * itemsize]
 
     def string(self, slot: int) -> bytes:
         """A string field's bytes (empty when absent)."""
         start, n = self._vector(slot)
-        return self.buf[start:start + n]
+        return self.buf[start : start + n]
 
     def fields(self, spec: dict[str, tuple[int, str, object]]) -> dict[str, object]:
         """Every field of ``spec`` (name -> (slot, format, default)), by name."""

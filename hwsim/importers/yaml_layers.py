@@ -50,10 +50,10 @@ SCHEMA_VERSION = 1
 FORMAT = "hwsim-layers"
 
 
-
 # --------------------------------------------------------------------------------------------------------
 # YAML with line numbers (PyYAML's composed nodes carry start_mark.line)
 # --------------------------------------------------------------------------------------------------------
+
 
 def validate(spec: type[BaseModel], data: Any, lines: dict[Loc, int], path: Path) -> Any:
     """Validate ``data`` with the pydantic model ``spec``; the first problem becomes a located ConfigError.
@@ -83,8 +83,9 @@ def _located(spec: type[BaseModel], data: Any, err: dict, lines: dict[Loc, int],
     elif kind == "missing":
         message, got = "required field is missing", ...
     elif kind in ("model_type", "dict_type") and not loc:
-        message = ("expected a mapping with schema_version, name, input and layers "
-                   f"(got a {type(got).__name__})")
+        message = (
+            f"expected a mapping with schema_version, name, input and layers (got a {type(got).__name__})"
+        )
         got = ...
     else:
         message = message.removeprefix("Value error, ")
@@ -138,11 +139,15 @@ def _tags(model: type[BaseModel]) -> tuple[str, ...]:
 # Schema (pydantic v2, extra="forbid", frozen)
 # --------------------------------------------------------------------------------------------------------
 
+
 def _pair(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value, value]
-    if (isinstance(value, (list, tuple)) and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)):
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+    ):
         return tuple(value)
     raise PydanticCustomError("pair", "expected a positive int or a list [height, width] of them")
 
@@ -152,19 +157,24 @@ def _padding(value: Any) -> Any:
         return value
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return (value,) * 4
-    if (isinstance(value, (list, tuple)) and len(value) == 4
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)):
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 4
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+    ):
         return tuple(value)
-    raise PydanticCustomError("padding", "expected 'same', 'valid', a non-negative int or a list "
-                                         "[top, bottom, left, right] of them")
+    raise PydanticCustomError(
+        "padding", "expected 'same', 'valid', a non-negative int or a list [top, bottom, left, right] of them"
+    )
 
 
 def _explicit_padding(value: Any) -> Any:
     padding = _padding(value)
     if isinstance(padding, tuple):
         return padding
-    raise PydanticCustomError("padding", "expected a non-negative int or a list [top, bottom, left, right] "
-                                         "of them")
+    raise PydanticCustomError(
+        "padding", "expected a non-negative int or a list [top, bottom, left, right] of them"
+    )
 
 
 def _name(value: Any) -> Any:
@@ -350,8 +360,9 @@ class _Pool(_Layer):
     @model_validator(mode="after")
     def _kernel_or_global(self):
         if (self.kernel is None) == (not self.global_pool):
-            raise PydanticCustomError("pool_window", "give either kernel or global_pool: true (not both, not "
-                                                     "neither)")
+            raise PydanticCustomError(
+                "pool_window", "give either kernel or global_pool: true (not both, not neither)"
+            )
         if self.global_pool and (self.stride is not None or self.padding != "valid"):
             raise PydanticCustomError("pool_window", "a global pool takes no stride or padding")
         return self
@@ -421,6 +432,7 @@ class LayersFileSpec(_Spec):
 # Graph building: shape inference, weights without data, TFLite-style attrs
 # --------------------------------------------------------------------------------------------------------
 
+
 def load_layers_yaml(path: str | Path) -> Graph:
     """Parse a YAML layer description into a graph of shapes (no weight data)."""
     path = Path(path)
@@ -463,8 +475,9 @@ def _ints(values) -> np.ndarray:
 class _Builder:
     def __init__(self, spec: LayersFileSpec, lines: dict[Loc, int], path: Path):
         self.spec, self.lines, self.path = spec, lines, path
-        self.default = spec.precision.resolve(DEFAULT_PRECISION) if spec.precision \
-            else dict(DEFAULT_PRECISION)
+        self.default = (
+            spec.precision.resolve(DEFAULT_PRECISION) if spec.precision else dict(DEFAULT_PRECISION)
+        )
         self.tensors: dict[str, Tensor] = {}
         self.ops: list[Op] = []
         self.defined: dict[str, int] = {}  # layer name -> index (-1 for the graph input)
@@ -490,8 +503,9 @@ class _Builder:
                 if name not in self.defined:
                     close = difflib.get_close_matches(name, list(self.defined), n=1)
                     hint = f"; did you mean {close[0]!r}?" if close else ""
-                    raise self.error(at + ("inputs", j), f"no earlier layer or input has this name{hint}",
-                                     name)
+                    raise self.error(
+                        at + ("inputs", j), f"no earlier layer or input has this name{hint}", name
+                    )
             read.update(names)
             precision = layer.precision.resolve(self.default) if layer.precision else dict(self.default)
             ins = [self.tensors[n] for n in names]
@@ -527,13 +541,19 @@ class _Builder:
         high = low if high is None else high
         if not low <= len(ins) <= high:
             count = str(low) if low == high else (f"{low} or more" if high > 99 else f"{low} to {high}")
-            raise self.error(at + ("inputs",), f"{layer.op} takes {count} input{'s' * (count != '1')}",
-                             [t.name for t in ins])
+            raise self.error(
+                at + ("inputs",),
+                f"{layer.op} takes {count} input{'s' * (count != '1')}",
+                [t.name for t in ins],
+            )
 
     def nhwc(self, layer, x: Tensor, at: Loc) -> tuple[int, int, int, int]:
         if len(x.shape) != 4:
-            raise self.error(at + ("inputs",), f"{layer.op} needs a 4-D NHWC input; {x.name!r} has shape "
-                                               f"{list(x.shape)}", x.name)
+            raise self.error(
+                at + ("inputs",),
+                f"{layer.op} needs a 4-D NHWC input; {x.name!r} has shape {list(x.shape)}",
+                x.name,
+            )
         return tuple(int(d) for d in x.shape)  # type: ignore[return-value]
 
     def axis(self, layer, axis: int, rank: int, at: Loc, key: str = "axis") -> int:
@@ -541,17 +561,23 @@ class _Builder:
             raise self.error(at + (key,), f"expected an axis of the rank-{rank} inputs", axis)
         return axis % rank
 
-    def window(self, layer, hw: tuple[int, int], kernel, stride, padding, dilation,
-               at: Loc) -> tuple[int, int]:
+    def window(
+        self, layer, hw: tuple[int, int], kernel, stride, padding, dilation, at: Loc
+    ) -> tuple[int, int]:
         from hwsim.numerics.geometry import output_size, resolve_padding
 
         pads = resolve_padding(padding, hw, kernel, stride, dilation)
-        out = (output_size(hw[0], kernel[0], stride[0], dilation[0], pads[0], pads[1]),
-               output_size(hw[1], kernel[1], stride[1], dilation[1], pads[2], pads[3]))
+        out = (
+            output_size(hw[0], kernel[0], stride[0], dilation[0], pads[0], pads[1]),
+            output_size(hw[1], kernel[1], stride[1], dilation[1], pads[2], pads[3]),
+        )
         if min(out) < 1:
-            raise self.error(at + ("kernel",), f"the window does not fit the {hw[0]}x{hw[1]} input with this "
-                                               f"padding and dilation (output {out[0]}x{out[1]})",
-                             list(kernel))
+            raise self.error(
+                at + ("kernel",),
+                f"the window does not fit the {hw[0]}x{hw[1]} input with this "
+                f"padding and dilation (output {out[0]}x{out[1]})",
+                list(kernel),
+            )
         return out
 
 
@@ -571,14 +597,28 @@ def _conv2d(b: _Builder, layer: Conv2dLayer, ins, at, precision):
     b.arity(layer, ins, at, 1)
     n, h, w, c = b.nhwc(layer, ins[0], at)
     if c % layer.groups or layer.out_channels % layer.groups:
-        raise b.error(at + ("groups",), f"groups must divide the input channels ({c}) and out_channels "
-                                        f"({layer.out_channels})", layer.groups)
+        raise b.error(
+            at + ("groups",),
+            f"groups must divide the input channels ({c}) and out_channels ({layer.out_channels})",
+            layer.groups,
+        )
     oh, ow = b.window(layer, (h, w), layer.kernel, layer.stride, layer.padding, layer.dilation, at)
     k = layer.out_channels
-    attrs = {"layout": "NHWC", "stride": layer.stride, "dilation": layer.dilation, "padding": layer.padding,
-             "activation": layer.activation, "kernel": layer.kernel, "groups": layer.groups, "in_channels": c}
-    return _Inferred((n, oh, ow, k), attrs,
-                     _names(ins) + _weights(layer, (k, *layer.kernel, c // layer.groups), precision, k))
+    attrs = {
+        "layout": "NHWC",
+        "stride": layer.stride,
+        "dilation": layer.dilation,
+        "padding": layer.padding,
+        "activation": layer.activation,
+        "kernel": layer.kernel,
+        "groups": layer.groups,
+        "in_channels": c,
+    }
+    return _Inferred(
+        (n, oh, ow, k),
+        attrs,
+        _names(ins) + _weights(layer, (k, *layer.kernel, c // layer.groups), precision, k),
+    )
 
 
 def _depthwise(b: _Builder, layer: DepthwiseConv2dLayer, ins, at, precision):
@@ -586,9 +626,16 @@ def _depthwise(b: _Builder, layer: DepthwiseConv2dLayer, ins, at, precision):
     n, h, w, c = b.nhwc(layer, ins[0], at)
     oh, ow = b.window(layer, (h, w), layer.kernel, layer.stride, layer.padding, layer.dilation, at)
     k = c * layer.depth_multiplier
-    attrs = {"layout": "NHWC", "stride": layer.stride, "dilation": layer.dilation, "padding": layer.padding,
-             "depth_multiplier": layer.depth_multiplier, "activation": layer.activation,
-             "kernel": layer.kernel, "in_channels": c}
+    attrs = {
+        "layout": "NHWC",
+        "stride": layer.stride,
+        "dilation": layer.dilation,
+        "padding": layer.padding,
+        "depth_multiplier": layer.depth_multiplier,
+        "activation": layer.activation,
+        "kernel": layer.kernel,
+        "in_channels": c,
+    }
     return _Inferred(
         (n, oh, ow, k), attrs, _names(ins) + _weights(layer, (1, *layer.kernel, k), precision, k)
     )
@@ -599,8 +646,11 @@ def _fully_connected(b: _Builder, layer: FullyConnectedLayer, ins, at, precision
     shape = tuple(int(d) for d in ins[0].shape)
     depth, rows = shape[-1], math.prod(shape[:-1])
     out = (*shape[:-1], layer.units) if layer.keep_num_dims else (rows, layer.units)
-    return _Inferred(out, {"activation": layer.activation, "keep_num_dims": layer.keep_num_dims},
-                     _names(ins) + _weights(layer, (layer.units, depth), precision, layer.units))
+    return _Inferred(
+        out,
+        {"activation": layer.activation, "keep_num_dims": layer.keep_num_dims},
+        _names(ins) + _weights(layer, (layer.units, depth), precision, layer.units),
+    )
 
 
 def _batch_matmul(b: _Builder, layer: BatchMatmulLayer, ins, at, precision):
@@ -610,27 +660,39 @@ def _batch_matmul(b: _Builder, layer: BatchMatmulLayer, ins, at, precision):
         b.arity(layer, ins, at, 1)
     a = tuple(int(d) for d in ins[0].shape)
     if len(a) < 2:
-        raise b.error(at + ("inputs",), f"batch_matmul needs inputs of rank 2 or more; {ins[0].name!r} has "
-                                        f"shape {list(a)}", ins[0].name)
+        raise b.error(
+            at + ("inputs",),
+            f"batch_matmul needs inputs of rank 2 or more; {ins[0].name!r} has shape {list(a)}",
+            ins[0].name,
+        )
     m, depth = (a[-1], a[-2]) if layer.adj_x else (a[-2], a[-1])
     operands: list = _names(ins)
     if layer.units is None:
         bshape = tuple(int(d) for d in ins[1].shape)
         if len(bshape) < 2:
-            raise b.error(at + ("inputs",), "batch_matmul needs inputs of rank 2 or more; "
-                                            f"{ins[1].name!r} has shape {list(bshape)}", ins[1].name)
+            raise b.error(
+                at + ("inputs",),
+                f"batch_matmul needs inputs of rank 2 or more; {ins[1].name!r} has shape {list(bshape)}",
+                ins[1].name,
+            )
     else:
         bshape = (layer.units, depth) if layer.adj_y else (depth, layer.units)
         operands.append(_Const("weights", bshape, precision["weights"]))
     b_depth, n = (bshape[-1], bshape[-2]) if layer.adj_y else (bshape[-2], bshape[-1])
     if b_depth != depth:
-        raise b.error(at + ("inputs",), f"the inner dimensions differ: A{list(a)} gives depth {depth}, "
-                                        f"B{list(bshape)} gives {b_depth}", [t.name for t in ins])
+        raise b.error(
+            at + ("inputs",),
+            f"the inner dimensions differ: A{list(a)} gives depth {depth}, B{list(bshape)} gives {b_depth}",
+            [t.name for t in ins],
+        )
     try:
         batch = np.broadcast_shapes(a[:-2], bshape[:-2])
     except ValueError:
-        raise b.error(at + ("inputs",), f"the batch dimensions {list(a[:-2])} and {list(bshape[:-2])} do not "
-                                        "broadcast", [t.name for t in ins]) from None
+        raise b.error(
+            at + ("inputs",),
+            f"the batch dimensions {list(a[:-2])} and {list(bshape[:-2])} do not broadcast",
+            [t.name for t in ins],
+        ) from None
     return _Inferred((*batch, m, n), {"depth": depth, "adj_x": layer.adj_x, "adj_y": layer.adj_y}, operands)
 
 
@@ -646,8 +708,9 @@ def _binary(b: _Builder, layer: _Binary, ins, at, precision):
     except ValueError:
         where = ("constant",) if layer.constant else ("inputs",)
         got = list(layer.constant) if layer.constant else [t.name for t in ins]
-        raise b.error(at + where, f"shapes {list(shapes[0])} and {list(shapes[1])} do not broadcast",
-                      got) from None
+        raise b.error(
+            at + where, f"shapes {list(shapes[0])} and {list(shapes[1])} do not broadcast", got
+        ) from None
     return _Inferred(tuple(int(d) for d in out), {"activation": layer.activation}, operands)
 
 
@@ -665,8 +728,13 @@ def _pool(b: _Builder, layer: _Pool, ins, at, precision):
     else:
         kernel, stride, padding = layer.kernel, layer.stride or layer.kernel, layer.padding
     oh, ow = b.window(layer, (h, w), kernel, stride, padding, (1, 1), at)
-    attrs = {"layout": "NHWC", "stride": stride, "padding": padding, "kernel": kernel,
-             "activation": layer.activation}
+    attrs = {
+        "layout": "NHWC",
+        "stride": stride,
+        "padding": padding,
+        "kernel": kernel,
+        "activation": layer.activation,
+    }
     return _Inferred((n, oh, ow, c), attrs, _names(ins))
 
 
@@ -682,8 +750,11 @@ def _reshape(b: _Builder, layer: ReshapeLayer, ins, at, precision):
             raise b.error(at + ("shape",), f"cannot hold the {size} elements of {list(ins[0].shape)}", shape)
         shape[shape.index(-1)] = size // known
     elif known != size:
-        raise b.error(at + ("shape",), f"holds {known} elements, the input {list(ins[0].shape)} has {size}",
-                      list(layer.shape))
+        raise b.error(
+            at + ("shape",),
+            f"holds {known} elements, the input {list(ins[0].shape)} has {size}",
+            list(layer.shape),
+        )
     return _Inferred(tuple(shape), {}, _names(ins) + [_Const("shape", (len(shape),), data=_ints(shape))])
 
 
@@ -692,12 +763,15 @@ def _concat(b: _Builder, layer: ConcatLayer, ins, at, precision):
     rank = len(ins[0].shape)
     axis = b.axis(layer, layer.axis, rank, at)
     for t in ins[1:]:
-        same = len(t.shape) == rank and all(d == e for k, (d, e) in enumerate(zip(t.shape, ins[0].shape,
-                                                                                  strict=True)) if k != axis)
+        same = len(t.shape) == rank and all(
+            d == e for k, (d, e) in enumerate(zip(t.shape, ins[0].shape, strict=True)) if k != axis
+        )
         if not same:
-            raise b.error(at + ("inputs",), f"shapes must match except along axis {axis}: "
-                                            f"{list(ins[0].shape)} and {list(t.shape)}",
-                          [x.name for x in ins])
+            raise b.error(
+                at + ("inputs",),
+                f"shapes must match except along axis {axis}: {list(ins[0].shape)} and {list(t.shape)}",
+                [x.name for x in ins],
+            )
     out = list(ins[0].shape)
     out[axis] = sum(int(t.shape[axis]) for t in ins)
     return _Inferred(tuple(out), {"axis": axis, "activation": layer.activation}, _names(ins))
@@ -708,8 +782,11 @@ def _pad(b: _Builder, layer: PadLayer, ins, at, precision):
     n, h, w, c = b.nhwc(layer, ins[0], at)
     top, bottom, left, right = layer.padding
     paddings = _ints([[0, 0], [top, bottom], [left, right], [0, 0]])
-    return _Inferred((n, h + top + bottom, w + left + right, c), {},
-                     _names(ins) + [_Const("paddings", (4, 2), data=paddings)])
+    return _Inferred(
+        (n, h + top + bottom, w + left + right, c),
+        {},
+        _names(ins) + [_Const("paddings", (4, 2), data=paddings)],
+    )
 
 
 def _mean(b: _Builder, layer: MeanLayer, ins, at, precision):
@@ -717,8 +794,11 @@ def _mean(b: _Builder, layer: MeanLayer, ins, at, precision):
     rank = len(ins[0].shape)
     axes = sorted({b.axis(layer, a, rank, at, "axes") for a in layer.axes})
     out = [1 if k in axes else int(d) for k, d in enumerate(ins[0].shape) if layer.keep_dims or k not in axes]
-    return _Inferred(tuple(out), {"axes": tuple(axes), "keep_dims": layer.keep_dims},
-                     _names(ins) + [_Const("axes", (len(axes),), data=_ints(axes))])
+    return _Inferred(
+        tuple(out),
+        {"axes": tuple(axes), "keep_dims": layer.keep_dims},
+        _names(ins) + [_Const("axes", (len(axes),), data=_ints(axes))],
+    )
 
 
 def _transpose_conv2d(b: _Builder, layer: TransposeConv2dLayer, ins, at, precision):
@@ -738,8 +818,11 @@ def _transpose_conv2d(b: _Builder, layer: TransposeConv2dLayer, ins, at, precisi
         "kernel": layer.kernel,
         "in_channels": c,
     }
-    operands = [_Const("output_shape", (4,), data=_ints([n, oh, ow, k])),
-                _Const("weights", (k, fy, fx, c), precision["weights"]), ins[0].name]
+    operands = [
+        _Const("output_shape", (4,), data=_ints([n, oh, ow, k])),
+        _Const("weights", (k, fy, fx, c), precision["weights"]),
+        ins[0].name,
+    ]
     if layer.bias:
         operands.append(_Const("bias", (k,), precision["accumulator"]))
     return _Inferred((n, oh, ow, k), attrs, operands)
@@ -748,8 +831,11 @@ def _transpose_conv2d(b: _Builder, layer: TransposeConv2dLayer, ins, at, precisi
 def _resize(b: _Builder, layer: ResizeLayer, ins, at, precision):
     b.arity(layer, ins, at, 1)
     n, _, _, c = b.nhwc(layer, ins[0], at)
-    attrs = {"size": tuple(layer.size), "align_corners": layer.align_corners,
-             "half_pixel_centers": layer.half_pixel_centers}
+    attrs = {
+        "size": tuple(layer.size),
+        "align_corners": layer.align_corners,
+        "half_pixel_centers": layer.half_pixel_centers,
+    }
     return _Inferred((n, *layer.size, c), attrs, _names(ins) + [_Const("size", (2,), data=_ints(layer.size))])
 
 
@@ -758,23 +844,40 @@ def _arg_max(b: _Builder, layer: ArgMaxLayer, ins, at, precision):
     rank = len(ins[0].shape)
     axis = b.axis(layer, layer.axis, rank, at)
     out = tuple(int(d) for k, d in enumerate(ins[0].shape) if k != axis)
-    return _Inferred(out, {"axis": axis}, _names(ins) + [_Const("axis", (1,), data=_ints([axis]))],
-                     dtype=np.dtype(np.int32))
+    return _Inferred(
+        out,
+        {"axis": axis},
+        _names(ins) + [_Const("axis", (1,), data=_ints([axis]))],
+        dtype=np.dtype(np.int32),
+    )
 
 
 def _detection_postprocess(b: _Builder, layer: DetectionPostprocessLayer, ins, at, precision):
     b.arity(layer, ins, at, 2)
     boxes, scores = ins
-    if len(boxes.shape) != 3 or boxes.shape[-1] != 4 or len(scores.shape) != 3 \
-            or scores.shape[1] != boxes.shape[1]:
-        raise b.error(at + ("inputs",), "expected box encodings [1, anchors, 4] and class scores "
-                                        f"[1, anchors, classes] (got {list(boxes.shape)} and "
-                                        f"{list(scores.shape)})", _names(ins))
+    if (
+        len(boxes.shape) != 3
+        or boxes.shape[-1] != 4
+        or len(scores.shape) != 3
+        or scores.shape[1] != boxes.shape[1]
+    ):
+        raise b.error(
+            at + ("inputs",),
+            "expected box encodings [1, anchors, 4] and class scores "
+            f"[1, anchors, classes] (got {list(boxes.shape)} and "
+            f"{list(scores.shape)})",
+            _names(ins),
+        )
     anchors, m = int(boxes.shape[1]), layer.max_detections
     f32 = np.dtype(np.float32)
     more = [("classes", (1, m), f32), ("scores", (1, m), f32), ("count", (1,), f32)]
-    return _Inferred((1, m, 4), {"max_detections": m}, _names(ins) + [_Const("anchors", (anchors, 4), 8)],
-                     dtype=f32, more_outputs=more)
+    return _Inferred(
+        (1, m, 4),
+        {"max_detections": m},
+        _names(ins) + [_Const("anchors", (anchors, 4), 8)],
+        dtype=f32,
+        more_outputs=more,
+    )
 
 
 _INFER = {
@@ -809,6 +912,7 @@ _INFER = {
 # Writing: a graph's shapes as a layer file (a shape-only copy of an imported model)
 # --------------------------------------------------------------------------------------------------------
 
+
 def graph_to_layers(graph: Graph, name: str) -> dict:
     """A layer-file mapping with the shapes, geometry and op sequence of an NHWC ``graph``.
 
@@ -819,17 +923,23 @@ def graph_to_layers(graph: Graph, name: str) -> dict:
     if len(graph.inputs) != 1:
         raise ConfigError(f"{graph.source}: a layer file has one input (the graph has {len(graph.inputs)})")
     x = graph.tensor(graph.inputs[0])
-    spec: dict = {"schema_version": SCHEMA_VERSION, "name": name,
-                  "input": {"name": "input", "shape": [int(d or 1) for d in x.shape], "dtype": str(x.dtype)},
-                  "precision": dict(DEFAULT_PRECISION), "layers": []}
+    spec: dict = {
+        "schema_version": SCHEMA_VERSION,
+        "name": name,
+        "input": {"name": "input", "shape": [int(d or 1) for d in x.shape], "dtype": str(x.dtype)},
+        "precision": dict(DEFAULT_PRECISION),
+        "layers": [],
+    }
     layer_of = {graph.inputs[0]: "input"}
     previous = "input"
     for index, op in enumerate(graph.ops):
         write = _WRITERS.get(op.kind)
         if write is None:
-            raise ConfigError(f"{graph.source}: op {op.name!r} ({op.kind}) has no layer-file form; layer "
-                              "files "
-                              f"hold {', '.join(sorted(_WRITERS))}")
+            raise ConfigError(
+                f"{graph.source}: op {op.name!r} ({op.kind}) has no layer-file form; layer "
+                "files "
+                f"hold {', '.join(sorted(_WRITERS))}"
+            )
         layer_name = f"{op.kind}_{index}"
         acts = [n for n in op.inputs if n and not graph.tensors[n].is_parameter]
         layer = {"name": layer_name, "op": op.kind}
@@ -849,8 +959,10 @@ def dump_layers_yaml(spec: dict, header: str = "") -> str:
     """YAML text of a layer-file mapping: one flow-style line per layer, ``header`` as leading comments."""
     comments = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
     top = {k: v for k, v in spec.items() if k != "layers"}
-    lines = [comments + yaml.safe_dump(top, sort_keys=False, default_flow_style=None, width=1000).rstrip(),
-             "layers:"]
+    lines = [
+        comments + yaml.safe_dump(top, sort_keys=False, default_flow_style=None, width=1000).rstrip(),
+        "layers:",
+    ]
     for layer in spec["layers"]:
         lines.append(
             "  - " + yaml.safe_dump(layer, sort_keys=False, default_flow_style=True, width=1000).strip()
@@ -874,8 +986,14 @@ def _weight_bits(graph: Graph, op: Op) -> int:
     """Bits of the op's weight (or constant operand); the default for ops without one."""
     if op.kind not in _WEIGHTED:
         return DEFAULT_PRECISION["weights"]
-    weights = [graph.tensors[n] for n in op.inputs if n and graph.tensors[n].is_parameter
-               and graph.tensors[n].role != "bias" and graph.tensors[n].dtype != np.int32]
+    weights = [
+        graph.tensors[n]
+        for n in op.inputs
+        if n
+        and graph.tensors[n].is_parameter
+        and graph.tensors[n].role != "bias"
+        and graph.tensors[n].dtype != np.int32
+    ]
     return int(weights[0].bits or weights[0].dtype.itemsize * 8) if weights else DEFAULT_PRECISION["weights"]
 
 

@@ -41,10 +41,14 @@ Positive = Annotated[int, Field(ge=1)]
 
 # model_type of transformers' config -> (family, FFN kind, norm)
 HF_FAMILIES = {
-    "llama": ("llama", "swiglu", "rmsnorm"), "mistral": ("llama", "swiglu", "rmsnorm"),
-    "qwen2": ("qwen", "swiglu", "rmsnorm"), "qwen3": ("qwen", "swiglu", "rmsnorm"),
-    "phi3": ("phi", "swiglu", "rmsnorm"), "phi": ("phi", "gelu", "layernorm"),
-    "gemma": ("gemma", "geglu", "rmsnorm"), "gemma2": ("gemma", "geglu", "rmsnorm"),
+    "llama": ("llama", "swiglu", "rmsnorm"),
+    "mistral": ("llama", "swiglu", "rmsnorm"),
+    "qwen2": ("qwen", "swiglu", "rmsnorm"),
+    "qwen3": ("qwen", "swiglu", "rmsnorm"),
+    "phi3": ("phi", "swiglu", "rmsnorm"),
+    "phi": ("phi", "gelu", "layernorm"),
+    "gemma": ("gemma", "geglu", "rmsnorm"),
+    "gemma2": ("gemma", "geglu", "rmsnorm"),
     "gemma3_text": ("gemma", "geglu", "rmsnorm"),
 }
 
@@ -86,21 +90,28 @@ class LMSpec(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> "LMSpec":
         if self.heads % self.kv_heads:
-            raise at_field(("kv_heads",), f"must divide heads ({self.heads}) for grouped-query attention",
-                           self.kv_heads)
+            raise at_field(
+                ("kv_heads",), f"must divide heads ({self.heads}) for grouped-query attention", self.kv_heads
+            )
         if self.head_dim is None and self.hidden % self.heads:
-            raise at_field(("heads",), f"must divide hidden ({self.hidden}) unless head_dim is given",
-                           self.heads)
+            raise at_field(
+                ("heads",), f"must divide hidden ({self.hidden}) unless head_dim is given", self.heads
+            )
         if self.dim % 2:
             raise at_field(("head_dim",), "RoPE rotates pairs: the head dimension must be even", self.dim)
         runnable = {self.weights is None, self.eval_text is None, self.tokenizer is None}
         if len(runnable) > 1:
-            raise at_field(("weights",), "weights, eval_text and tokenizer go together (a runnable model)",
-                           self.weights)
+            raise at_field(
+                ("weights",), "weights, eval_text and tokenizer go together (a runnable model)", self.weights
+            )
         llama_style = not self.attention_bias and self.ffn_kind == "swiglu" and self.norm == "rmsnorm"
         if self.weights is not None and not llama_style:
-            raise at_field(("weights",), "hwsim runs Llama-style weights (SwiGLU, RMSNorm, no attention "
-                           "bias); other families are shapes for cost studies", self.weights)
+            raise at_field(
+                ("weights",),
+                "hwsim runs Llama-style weights (SwiGLU, RMSNorm, no attention "
+                "bias); other families are shapes for cost studies",
+                self.weights,
+            )
         return self
 
     @property
@@ -167,8 +178,9 @@ def from_hf_config(path: Path) -> LMSpec:
     cfg = {**cfg.get("text_config", {}), **cfg} if "num_hidden_layers" not in cfg else cfg
     model_type = cfg.get("model_type")
     if model_type not in HF_FAMILIES:
-        raise ConfigError(f"{path}: model_type: hwsim reads {', '.join(sorted(HF_FAMILIES))} "
-                          f"(got {model_type!r})")
+        raise ConfigError(
+            f"{path}: model_type: hwsim reads {', '.join(sorted(HF_FAMILIES))} (got {model_type!r})"
+        )
     family, ffn_kind, norm = HF_FAMILIES[model_type]
 
     def need(key: str):
@@ -178,10 +190,16 @@ def from_hf_config(path: Path) -> LMSpec:
 
     heads = need("num_attention_heads")
     data = {
-        "name": Path(path).parent.name.replace(" ", "_") or model_type, "family": family,
-        "layers": need("num_hidden_layers"), "hidden": need("hidden_size"), "heads": heads,
-        "kv_heads": cfg.get("num_key_value_heads") or heads, "ffn": need("intermediate_size"),
-        "ffn_kind": ffn_kind, "norm": norm, "vocab": need("vocab_size"),
+        "name": Path(path).parent.name.replace(" ", "_") or model_type,
+        "family": family,
+        "layers": need("num_hidden_layers"),
+        "hidden": need("hidden_size"),
+        "heads": heads,
+        "kv_heads": cfg.get("num_key_value_heads") or heads,
+        "ffn": need("intermediate_size"),
+        "ffn_kind": ffn_kind,
+        "norm": norm,
+        "vocab": need("vocab_size"),
         "context": cfg.get("max_position_embeddings", 2048),
         "rope_theta": cfg.get("rope_theta", (cfg.get("rope_parameters") or {}).get("rope_theta", 10000.0)),
         "tie_embeddings": cfg.get("tie_word_embeddings", family == "gemma"),
@@ -201,5 +219,6 @@ def from_hf_config(path: Path) -> LMSpec:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(config)"
-        raise ConfigError(f"{path}: {field}: {err['msg'].removeprefix('Value error, ')} "
-                          f"(got {err.get('input')!r})") from None
+        raise ConfigError(
+            f"{path}: {field}: {err['msg'].removeprefix('Value error, ')} (got {err.get('input')!r})"
+        ) from None

@@ -53,17 +53,21 @@ class LMCost:
         """A short human-readable report."""
         g = f"g{self.group_size}" if self.group_size else "per-channel"
         bits = f"W{self.weights_bits} {g}, A{self.activations_bits}, KV{self.kv_bits}"
-        return "\n".join([
-            f"{self.model} on {self.device}: {bits}",
-            f"  prefill {self.prefill_tokens} tokens: time to first token {self.ttft_ms:.2f} ms "
-            f"({self.prefill_tokens_per_s:,.0f} tokens/s), {self.prefill_energy_uj:,.1f} uJ",
-            f"  decode at KV length {self.kv_len}: {self.decode_ms:.3f} ms/token = "
-            f"{self.decode_tokens_per_s:.1f} tokens/s, {self.energy_per_token_uj:,.1f} uJ/token "
-            f"(DRAM {self.decode_dram_energy_share:.0%})",
-            f"  bytes per token: weights {self.weight_bytes_per_token:,}, "
-            f"KV cache {self.kv_bytes_per_token:,}; "
-            f"at {self.offchip_gbytes_per_s:.1f} GB/s the bound is {self.bound_tokens_per_s:.1f} tokens/s "
-            f"(simulated {self.decode_tokens_per_s / self.bound_tokens_per_s:.0%} of it)"])
+        return "\n".join(
+            [
+                f"{self.model} on {self.device}: {bits}",
+                f"  prefill {self.prefill_tokens} tokens: time to first token {self.ttft_ms:.2f} ms "
+                f"({self.prefill_tokens_per_s:,.0f} tokens/s), {self.prefill_energy_uj:,.1f} uJ",
+                f"  decode at KV length {self.kv_len}: {self.decode_ms:.3f} ms/token = "
+                f"{self.decode_tokens_per_s:.1f} tokens/s, {self.energy_per_token_uj:,.1f} uJ/token "
+                f"(DRAM {self.decode_dram_energy_share:.0%})",
+                f"  bytes per token: weights {self.weight_bytes_per_token:,}, "
+                f"KV cache {self.kv_bytes_per_token:,}; "
+                f"at {self.offchip_gbytes_per_s:.1f} GB/s the bound is "
+                f"{self.bound_tokens_per_s:.1f} tokens/s "
+                f"(simulated {self.decode_tokens_per_s / self.bound_tokens_per_s:.0%} of it)",
+            ]
+        )
 
 
 def bytes_per_token(graph) -> tuple[int, int]:
@@ -76,8 +80,15 @@ def bytes_per_token(graph) -> tuple[int, int]:
     return weights, kv
 
 
-def lm_cost(spec: LMSpec, device: Device | str, prec: Precision = Precision(), *, prefill_tokens: int = 128,
-            kv_len: int = 1024, energy: dict | None = None) -> LMCost:
+def lm_cost(
+    spec: LMSpec,
+    device: Device | str,
+    prec: Precision = Precision(),
+    *,
+    prefill_tokens: int = 128,
+    kv_len: int = 1024,
+    energy: dict | None = None,
+) -> LMCost:
     """Simulate and price prefill of ``prefill_tokens`` and one decode step at ``kv_len`` cached positions."""
     from hwsim.energy.account import account
     from hwsim.energy.model import DEFAULT_ENERGY_MODEL, EnergyModel
@@ -85,8 +96,12 @@ def lm_cost(spec: LMSpec, device: Device | str, prec: Precision = Precision(), *
 
     device = device if isinstance(device, Device) else load_device(device)
     energy = energy or {}
-    model = EnergyModel.for_device(device, energy.get("table") or DEFAULT_ENERGY_MODEL,
-                                   node_nm=energy.get("node_nm"), voltage_v=energy.get("voltage_v"))
+    model = EnergyModel.for_device(
+        device,
+        energy.get("table") or DEFAULT_ENERGY_MODEL,
+        node_nm=energy.get("node_nm"),
+        voltage_v=energy.get("voltage_v"),
+    )
     pre_graph, dec_graph = prefill_graph(spec, prefill_tokens, prec), decode_graph(spec, kv_len, prec)
     for phase, graph in (("prefill", pre_graph), ("decode", dec_graph)):
         _check_mac_pairs(phase, graph, device)
@@ -95,11 +110,28 @@ def lm_cost(spec: LMSpec, device: Device | str, prec: Precision = Precision(), *
     w_bytes, kv_bytes = bytes_per_token(dec_graph)
     bandwidth = device.offchip_bytes_per_s
     dram = dec_e.by_category().get("dram", 0.0)
-    return LMCost(spec.name, device.name, prec.weights_bits, prec.group_size, prec.activations_bits,
-                  prec.kv_bits, prefill_tokens, kv_len, pre.time_ms, prefill_tokens / (pre.time_ms / 1e3),
-                  dec.time_ms, 1e3 / dec.time_ms, pre_e.total_pj / 1e6, dec_e.total_pj / 1e6, w_bytes,
-                  kv_bytes, bandwidth / 1e9, bandwidth / (w_bytes + kv_bytes), dram / dec_e.total_pj,
-                  model.describe())
+    return LMCost(
+        spec.name,
+        device.name,
+        prec.weights_bits,
+        prec.group_size,
+        prec.activations_bits,
+        prec.kv_bits,
+        prefill_tokens,
+        kv_len,
+        pre.time_ms,
+        prefill_tokens / (pre.time_ms / 1e3),
+        dec.time_ms,
+        1e3 / dec.time_ms,
+        pre_e.total_pj / 1e6,
+        dec_e.total_pj / 1e6,
+        w_bytes,
+        kv_bytes,
+        bandwidth / 1e9,
+        bandwidth / (w_bytes + kv_bytes),
+        dram / dec_e.total_pj,
+        model.describe(),
+    )
 
 
 def _check_mac_pairs(phase: str, graph, device: Device) -> None:
@@ -113,5 +145,7 @@ def _check_mac_pairs(phase: str, graph, device: Device) -> None:
             try:
                 device.precision(w_bits, a_bits)
             except ConfigError as exc:
-                raise ConfigError(f"{exc} (needed by the {phase} op {op.name!r}; a recipe with 8-bit "
-                                  f"activations and KV cache fits an 8-bit array)") from None
+                raise ConfigError(
+                    f"{exc} (needed by the {phase} op {op.name!r}; a recipe with 8-bit "
+                    f"activations and KV cache fits an 8-bit array)"
+                ) from None

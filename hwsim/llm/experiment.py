@@ -22,8 +22,13 @@ def lm_config_path(workload: str, base_dir: str | Path) -> Path | None:
     from hwsim.paths import data_dir
 
     folder = data_dir("workloads")
-    for c in (Path(base_dir) / workload, Path(workload), folder / workload, folder / f"{workload}.yaml",
-              folder / workload / "config.json"):
+    for c in (
+        Path(base_dir) / workload,
+        Path(workload),
+        folder / workload,
+        folder / f"{workload}.yaml",
+        folder / workload / "config.json",
+    ):
         if c.is_dir():
             c = c / "config.json"
         if c.is_file() and c.suffix in (".json", ".yaml", ".yml") and _declares_heads(c):
@@ -49,8 +54,13 @@ def _quality(model: str, recipe_json: str, windows: int) -> dict:
 
     spec = load_lm_config(model)
     q = evaluate_lm(spec, QuantRecipe.model_validate_json(recipe_json), windows_count=windows)
-    return {"quality_model": spec.name, "quality_tokens": q.tokens, "float_perplexity": q.float_perplexity,
-            "perplexity": q.perplexity, "agreement": q.agreement}
+    return {
+        "quality_model": spec.name,
+        "quality_tokens": q.tokens,
+        "float_perplexity": q.float_perplexity,
+        "perplexity": q.perplexity,
+        "agreement": q.agreement,
+    }
 
 
 @functools.lru_cache(maxsize=64)
@@ -77,10 +87,15 @@ def measure_lm(spec, path: Path, device, metrics: tuple[str, ...]) -> dict:
     if "accuracy" in metrics:
         out.update(_quality(run.lm_quality_model, recipe.model_dump_json(), run.lm_windows))
     if {"latency", "energy"} & set(metrics):
-        cost = _cost(str(path), device, Precision.of_recipe(recipe), run.lm_prefill_tokens, run.lm_kv_len,
-                     spec.energy.model_dump_json())
+        cost = _cost(
+            str(path),
+            device,
+            Precision.of_recipe(recipe),
+            run.lm_prefill_tokens,
+            run.lm_kv_len,
+            spec.energy.model_dump_json(),
+        )
         out.update(cost)
         out["latency_ms"] = cost["decode_ms"]  # the generic columns: one decoded token is one inference
         out["energy_uj"] = cost["energy_per_token_uj"]
     return out
-

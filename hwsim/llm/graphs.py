@@ -46,8 +46,14 @@ class Precision:
         w = recipe.weights
         head = recipe.layer_specs("lm_head.weight")[0]
         kv_bits = recipe.kv_cache.bits if recipe.kv_cache else 16
-        return cls(w.bits, _group(w), recipe.activations.bits, kv_bits, head_bits=head.bits,
-                   head_group_size=_group(head))
+        return cls(
+            w.bits,
+            _group(w),
+            recipe.activations.bits,
+            kv_bits,
+            head_bits=head.bits,
+            head_group_size=_group(head),
+        )
 
     def of_layer(self, name: str) -> tuple[int, int | None]:
         """(bits, group size) of the linear layer called ``name``."""
@@ -74,8 +80,15 @@ class _Builder:
     def act(self, name: str, shape) -> str:
         return self.tensor(name, shape, self.prec.activations_bits)
 
-    def op(self, name: str, kind: str, inputs: list[str], output: str | list[str], w_bits: int | None = None,
-           **attrs) -> str:
+    def op(
+        self,
+        name: str,
+        kind: str,
+        inputs: list[str],
+        output: str | list[str],
+        w_bits: int | None = None,
+        **attrs,
+    ) -> str:
         outputs = [output] if isinstance(output, str) else output
         if w_bits is not None:
             a_bits = self.prec.activations_bits
@@ -137,8 +150,15 @@ def _build(spec: LMSpec, prec: Precision, tokens: int, kv_len: int | None, name:
         keys = k_new if kv_len is None else b.cache(f"k_cache.{i}", length, output=False)
         values = v_new if kv_len is None else b.cache(f"v_cache.{i}", length, output=False)
         scores = b.act(p + "scores.out", (s.kv_heads, s.group * t, length))
-        b.op(p + "scores", "batch_matmul", [q, keys[0], *keys[1:]], scores, prec.kv_bits, adj_y=True,
-             depth=s.dim)
+        b.op(
+            p + "scores",
+            "batch_matmul",
+            [q, keys[0], *keys[1:]],
+            scores,
+            prec.kv_bits,
+            adj_y=True,
+            depth=s.dim,
+        )
         probs = b.vector(p + "softmax", "softmax", [scores], (s.kv_heads, s.group * t, length))
         ctx = b.act(p + "context.out", (s.kv_heads, s.group * t, s.dim))
         b.op(p + "context", "batch_matmul", [probs, values[0], *values[1:]], ctx, prec.kv_bits, depth=length)
@@ -150,8 +170,9 @@ def _build(spec: LMSpec, prec: Precision, tokens: int, kv_len: int | None, name:
             act = b.vector(p + "gelu", "gelu", [up], (1, t, s.ffn))
         else:
             gate = b.linear(p + "gate_proj", h, t, s.ffn, s.hidden)
-            act = b.vector(p + "gated", "silu_mul" if s.ffn_kind == "swiglu" else "gelu_mul", [gate, up],
-                           (1, t, s.ffn))
+            act = b.vector(
+                p + "gated", "silu_mul" if s.ffn_kind == "swiglu" else "gelu_mul", [gate, up], (1, t, s.ffn)
+            )
         down = b.linear(p + "down_proj", act, t, s.hidden, s.ffn)
         x = b.vector(p + "residual_ffn", "add", [x, down], (1, t, s.hidden))
     if t > 1:

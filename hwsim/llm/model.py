@@ -22,8 +22,15 @@ from hwsim.errors import ConfigError
 from hwsim.llm.config import LMSpec
 
 PRINTABLE = "\n" + "".join(chr(c) for c in range(32, 127))  # tokenizer printable_ascii: ids 0..95
-LINEARS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-           "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
+LINEARS = (
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.o_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
+)
 
 
 def encode(text: str) -> np.ndarray:
@@ -63,9 +70,16 @@ def load_weights(spec: LMSpec) -> dict[str, np.ndarray]:
 
 def _linear_shape(spec: LMSpec, name: str) -> tuple[int, int]:
     d, q, kv = spec.hidden, spec.heads * spec.dim, spec.kv_heads * spec.dim
-    shapes = {"q_proj": (q, d), "k_proj": (kv, d), "v_proj": (kv, d), "o_proj": (d, q),
-              "gate_proj": (spec.ffn, d), "up_proj": (spec.ffn, d), "down_proj": (d, spec.ffn),
-              "lm_head": (spec.vocab, d)}
+    shapes = {
+        "q_proj": (q, d),
+        "k_proj": (kv, d),
+        "v_proj": (kv, d),
+        "o_proj": (d, q),
+        "gate_proj": (spec.ffn, d),
+        "up_proj": (spec.ffn, d),
+        "down_proj": (d, spec.ffn),
+        "lm_head": (spec.vocab, d),
+    }
     return shapes[name.split(".")[-2]]
 
 
@@ -114,8 +128,9 @@ def _heads(x: np.ndarray, heads: int) -> np.ndarray:
     return x.reshape(x.shape[0], heads, -1).transpose(1, 0, 2)
 
 
-def forward(spec: LMSpec, w: dict[str, np.ndarray], tokens: np.ndarray, backend: Backend,
-            cache: KVCache | None = None) -> np.ndarray:
+def forward(
+    spec: LMSpec, w: dict[str, np.ndarray], tokens: np.ndarray, backend: Backend, cache: KVCache | None = None
+) -> np.ndarray:
     """Logits [T, vocab] of ``tokens`` (1-D), after the positions already in ``cache`` (appended to it)."""
     cache = cache if cache is not None else KVCache()
     offset, t = cache.length, len(tokens)

@@ -75,8 +75,9 @@ def _float_logits(spec: LMSpec, count: int) -> tuple[np.ndarray, np.ndarray]:
     return win, np.stack([forward(spec, w, x, FloatBackend(spec, w)) for x in win])
 
 
-def evaluate_lm(spec: LMSpec, recipe: QuantRecipe, *, windows_count: int = 8,
-                integer: bool = True) -> LMQuality:
+def evaluate_lm(
+    spec: LMSpec, recipe: QuantRecipe, *, windows_count: int = 8, integer: bool = True
+) -> LMQuality:
     """Perplexity and agreement of ``spec`` quantized by ``recipe`` (integer codes, or fake-quant).
 
     BLAS runs on one thread: the matrices are small, and a thread pool per product only contends."""
@@ -94,6 +95,11 @@ def _evaluate(spec: LMSpec, recipe: QuantRecipe, windows_count: int, integer: bo
     targets = win[:, 1:].reshape(-1)
     f = float_logits[:, :-1].reshape(-1, spec.vocab)
     q = q_logits[:, :-1].reshape(-1, spec.vocab)
-    return LMQuality(recipe.name, "integer" if integer else "fake-quant", len(targets),
-                     float(np.exp(_nll(f, targets).mean())), float(np.exp(_nll(q, targets).mean())),
-                     float((f.argmax(-1) == q.argmax(-1)).mean()))
+    return LMQuality(
+        recipe.name,
+        "integer" if integer else "fake-quant",
+        len(targets),
+        float(np.exp(_nll(f, targets).mean())),
+        float(np.exp(_nll(q, targets).mean())),
+        float((f.argmax(-1) == q.argmax(-1)).mean()),
+    )

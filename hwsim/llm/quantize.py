@@ -51,10 +51,18 @@ def check_lm_recipe(recipe: QuantRecipe) -> None:
         (w.scheme != "uniform", "weights.scheme", "LM weights use the uniform scheme", w.scheme),
         (not w.symmetric, "weights.symmetric", "LM weights are symmetric, as phones run them", False),
         (w.range != "minmax", "weights.range", "LM weights use minmax ranges (GPTQ is recipe.gptq)", w.range),
-        (not a.dynamic, "activations.dynamic", "LM activations take a scale per token at run time: set true",
-         False),
-        (any(x is not None for x in (recipe.adaround, recipe.outliers, recipe.qat)) or recipe.equalize,
-         "recipe", "adaround, outliers, qat, equalize are CNN techniques; LMs take gptq and kv_cache", "set"),
+        (
+            not a.dynamic,
+            "activations.dynamic",
+            "LM activations take a scale per token at run time: set true",
+            False,
+        ),
+        (
+            any(x is not None for x in (recipe.adaround, recipe.outliers, recipe.qat)) or recipe.equalize,
+            "recipe",
+            "adaround, outliers, qat, equalize are CNN techniques; LMs take gptq and kv_cache",
+            "set",
+        ),
     ]
     for bad, field, message, got in problems:
         if bad:
@@ -103,13 +111,13 @@ def quantize_gptq(w: np.ndarray, x: np.ndarray, spec: WeightSpec, damp: float) -
     per_tensor_scale = _scales(w, depth, spec.fmt, True)[:, :1] if spec.granularity == "per_tensor" else None
     for i in range(depth):
         if i % group == 0:
-            block = _scales(w[:, i: i + group], group, spec.fmt, False)
+            block = _scales(w[:, i : i + group], group, spec.fmt, False)
             scales[:, i // group] = (per_tensor_scale if per_tensor_scale is not None else block)[:, 0]
         s = scales[:, i // group]
         q = ops.quantize(w[:, i], s, 0, spec.fmt, axis=0)
         codes[:, i] = q
         err = (w[:, i] - q * s) / hinv[i, i]
-        w[:, i + 1:] -= np.outer(err, hinv[i, i + 1:])
+        w[:, i + 1 :] -= np.outer(err, hinv[i, i + 1 :])
     return QuantLinear(codes, scales, group, spec.bits)
 
 
@@ -128,12 +136,13 @@ class _Recorder(FloatBackend):
 def _record(spec: LMSpec, weights: dict[str, np.ndarray], tokens: np.ndarray) -> dict[str, np.ndarray]:
     rec = _Recorder(spec, weights)
     for start in range(0, len(tokens), spec.context):
-        forward(spec, weights, tokens[start: start + spec.context], rec)
+        forward(spec, weights, tokens[start : start + spec.context], rec)
     return {k: np.concatenate(v) for k, v in rec.inputs.items()}
 
 
-def smooth(spec: LMSpec, weights: dict[str, np.ndarray], recipe: QuantRecipe,
-           calibration: np.ndarray | None) -> dict[str, np.ndarray]:
+def smooth(
+    spec: LMSpec, weights: dict[str, np.ndarray], recipe: QuantRecipe, calibration: np.ndarray | None
+) -> dict[str, np.ndarray]:
     """The weights after SmoothQuant's migration (``recipe.smoothquant``; unchanged without it): per input
     channel j of the projections after each norm, W[:, j] *= s_j and the norm's gain g_j /= s_j, so the float
     model is the same function and its activations have smaller outliers."""
@@ -144,8 +153,10 @@ def smooth(spec: LMSpec, weights: dict[str, np.ndarray], recipe: QuantRecipe,
     sq = recipe.smoothquant
     inputs = _record(spec, weights, calibration[: sq.calibration_tokens])
     out = dict(weights)
-    after_norm = (("input_layernorm", ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj")),
-                  ("post_attention_layernorm", ("mlp.gate_proj", "mlp.up_proj")))
+    after_norm = (
+        ("input_layernorm", ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj")),
+        ("post_attention_layernorm", ("mlp.gate_proj", "mlp.up_proj")),
+    )
     for i in range(spec.layers):
         p = f"model.layers.{i}."
         for norm, projections in after_norm:
@@ -153,15 +164,16 @@ def smooth(spec: LMSpec, weights: dict[str, np.ndarray], recipe: QuantRecipe,
             x_max = np.abs(inputs[names[0]]).max(axis=0)
             w_max = np.max([np.abs(weights[n]).max(axis=0) for n in names], axis=0)
             live = (x_max > 0) & (w_max > 0)
-            s = np.where(live, x_max ** sq.alpha / np.where(live, w_max, 1.0) ** (1 - sq.alpha), 1.0)
+            s = np.where(live, x_max**sq.alpha / np.where(live, w_max, 1.0) ** (1 - sq.alpha), 1.0)
             out[f"{p}{norm}.weight"] = weights[f"{p}{norm}.weight"] / s
             for n in names:
                 out[n] = weights[n] * s[None, :]
     return out
 
 
-def quantize_lm(spec: LMSpec, weights: dict[str, np.ndarray], recipe: QuantRecipe,
-                calibration: np.ndarray | None = None) -> dict[str, QuantLinear]:
+def quantize_lm(
+    spec: LMSpec, weights: dict[str, np.ndarray], recipe: QuantRecipe, calibration: np.ndarray | None = None
+) -> dict[str, QuantLinear]:
     """Every linear layer's codes under ``recipe`` (``calibration`` token ids feed GPTQ); ``weights`` are
     the float weights to quantize (after :func:`smooth` when the recipe migrates)."""
     check_lm_recipe(recipe)
@@ -194,8 +206,15 @@ def quantize_rows(x: np.ndarray, fmt: IntFormat) -> tuple[np.ndarray, np.ndarray
 class QuantBackend:
     """Linear layers and the KV cache of a quantized LM, on integer codes or as fake-quant (module doc)."""
 
-    def __init__(self, spec: LMSpec, weights: dict[str, np.ndarray], linears: dict[str, QuantLinear],
-                 recipe: QuantRecipe, *, integer: bool):
+    def __init__(
+        self,
+        spec: LMSpec,
+        weights: dict[str, np.ndarray],
+        linears: dict[str, QuantLinear],
+        recipe: QuantRecipe,
+        *,
+        integer: bool,
+    ):
         self.spec, self.linears, self.recipe, self.integer = spec, linears, recipe, integer
         self.kv_fmt = IntFormat(recipe.kv_cache.bits, True) if recipe.kv_cache else None
         self.a_fmt = recipe.activations.fmt
@@ -209,8 +228,12 @@ class QuantBackend:
         ql = self.linears[name]
         if not self.integer:
             return (xq * sx[:, None]) @ self._dequantized[name].T
-        acc = ops.matmul_groups(xq, np.ascontiguousarray(ql.codes.T), group_size=ql.group_size,
-                                accumulator=ops.Accumulator(IntFormat(accspec.bits), accspec.overflow)).acc
+        acc = ops.matmul_groups(
+            xq,
+            np.ascontiguousarray(ql.codes.T),
+            group_size=ql.group_size,
+            accumulator=ops.Accumulator(IntFormat(accspec.bits), accspec.overflow),
+        ).acc
         return np.einsum("gto,og->to", acc.astype(np.float64), ql.scales) * sx[:, None]
 
     def store(self, kv: np.ndarray):
@@ -244,6 +267,7 @@ class QuantBackend:
 
     def _product(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self.integer:
-            return ops.matmul(a, np.ascontiguousarray(b), accumulator=ops.Accumulator(IntFormat(64))).acc \
-                .astype(np.float64)
+            return ops.matmul(
+                a, np.ascontiguousarray(b), accumulator=ops.Accumulator(IntFormat(64))
+            ).acc.astype(np.float64)
         return a.astype(np.float64) @ b.astype(np.float64)

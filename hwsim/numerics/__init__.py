@@ -8,11 +8,25 @@ and formats must not load numba and the kernels, which only the values branch (`
 from importlib import import_module
 
 _HOME = {
-    "Granularity": "formats", "IntFormat": "formats", "OverflowMode": "formats", "RoundingMode": "formats",
-    "Accumulator": "ops", "MacResult": "ops", "conv2d": "ops", "depthwise_conv2d": "ops", "dequantize": "ops",
-    "fake_quantize": "ops", "matmul": "ops", "pack_int4": "ops", "pool2d": "ops", "prepack": "ops",
-    "qparams_from_range": "ops", "quantize": "ops", "unpack_int4": "ops",
-    "RequantKind": "requant_kinds", "quantize_multiplier": "requant_kinds",
+    "Granularity": "formats",
+    "IntFormat": "formats",
+    "OverflowMode": "formats",
+    "RoundingMode": "formats",
+    "Accumulator": "ops",
+    "MacResult": "ops",
+    "conv2d": "ops",
+    "depthwise_conv2d": "ops",
+    "dequantize": "ops",
+    "fake_quantize": "ops",
+    "matmul": "ops",
+    "pack_int4": "ops",
+    "pool2d": "ops",
+    "prepack": "ops",
+    "qparams_from_range": "ops",
+    "quantize": "ops",
+    "unpack_int4": "ops",
+    "RequantKind": "requant_kinds",
+    "quantize_multiplier": "requant_kinds",
 }
 __all__ = sorted(_HOME)
 

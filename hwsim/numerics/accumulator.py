@@ -38,8 +38,9 @@ class Accumulator:
             return np.arange(depth, dtype=np.int64)
         order = np.asarray(self.order, np.int64)
         if order.shape != (depth,) or not np.array_equal(np.sort(order), np.arange(depth)):
-            raise ConfigError(f"accumulator.order: expected a permutation of range({depth}) "
-                              f"(got {len(order)} indices)")
+            raise ConfigError(
+                f"accumulator.order: expected a permutation of range({depth}) (got {len(order)} indices)"
+            )
         return order
 
 

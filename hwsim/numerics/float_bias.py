@@ -46,8 +46,10 @@ def biased_accumulator(acc: np.ndarray, bias, input_scale: float, weight_scale) 
     bias = np.asarray(bias, F32).reshape(-1)
     sw = np.asarray(weight_scale, F32).reshape(-1)
     if bias.size != channels or sw.size not in (1, channels):
-        raise ConfigError(f"float_bias: expected {channels} values and 1 or {channels} weight scales "
-                          f"(got {bias.size} and {sw.size})")
+        raise ConfigError(
+            f"float_bias: expected {channels} values and 1 or {channels} weight scales "
+            f"(got {bias.size} and {sw.size})"
+        )
     scale = F32(input_scale) * sw  # float32 products, as torch computes act_times_w_scale
     accf = acc.astype(F32)
     if sw.size == 1:  # per tensor (a one-channel layer counts as one; torch's per-channel form divides)
@@ -56,8 +58,17 @@ def biased_accumulator(acc: np.ndarray, bias, input_scale: float, weight_scale) 
     return accf + (bias / scale).astype(F32)
 
 
-def requantize_float_bias(acc: np.ndarray, bias, input_scale: float, weight_scale, multiplier: np.ndarray,
-                          zero_point: int, lo: int, hi: int, dtype) -> np.ndarray:
+def requantize_float_bias(
+    acc: np.ndarray,
+    bias,
+    input_scale: float,
+    weight_scale,
+    multiplier: np.ndarray,
+    zero_point: int,
+    lo: int,
+    hi: int,
+    dtype,
+) -> np.ndarray:
     """Output codes: round half to even of float32(biased accumulator * multiplier), plus the zero point,
     clamped to [lo, hi] (the fused activation's range)."""
     t = biased_accumulator(acc, bias, input_scale, weight_scale)

@@ -98,8 +98,11 @@ class IntFormat:
     narrow_range: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.bits, (int, np.integer)) or not 2 <= self.bits <= 64 or (
-                self.bits == 64 and not self.signed):
+        if (
+            not isinstance(self.bits, (int, np.integer))
+            or not 2 <= self.bits <= 64
+            or (self.bits == 64 and not self.signed)
+        ):
             raise ConfigError(f"bits: expected an integer from 2 to 64 (63 unsigned) (got {self.bits!r})")
 
     @property
@@ -138,8 +141,8 @@ class IntFormat:
         narrow = raw.endswith("n") and not raw.endswith("in")
         core = raw[:-1] if narrow else raw
         for prefix, signed in (("uint", False), ("int", True), ("u", False), ("i", True)):
-            if core.startswith(prefix) and core[len(prefix):].isdigit():
-                return cls(int(core[len(prefix):]), signed, narrow)
+            if core.startswith(prefix) and core[len(prefix) :].isdigit():
+                return cls(int(core[len(prefix) :]), signed, narrow)
         raise ConfigError(f"integer format: expected a name like int8, uint4 or int8n (got {text!r})")
 
     def __str__(self) -> str:

@@ -1,12 +1,13 @@
 """Fused layers: the MAC array and the requantizer in one kernel, every check done once.
 
 A runtime prepares a layer once (packs its weights, computes its requantizer, proves that its accumulator
-cannot overflow) and then runs it many times. :class:`FusedGemm`, :class:`FusedConv` and
-:class:`FusedDepthwise` are such prepared layers. ``prepare`` takes the range the inputs can span (their
-dtype's, for a model; the data's own, for one call) and returns None unless that range proves that no partial
-sum can leave the register: only then can the order of the additions not matter, so that the vectorised
-kernels give the exact sum. Otherwise the ``*_requantized`` functions run the ordered kernels of
-:mod:`hwsim.numerics.ops` and then the requantizer, so they are exact for any input.
+cannot overflow) and then runs it many times. The public API is three prepared layers, :class:`FusedGemm`,
+:class:`FusedConv` and :class:`FusedDepthwise`: each is built for the range its inputs can span (their
+dtype's, for a model, see :func:`dtype_range`; the data's own, for one call) and is called on input codes.
+``prepare`` returns None unless that range proves that no partial sum can leave the register: only then can
+the order of the additions not matter, so that the vectorised kernels give the exact sum. Otherwise
+:mod:`hwsim.numerics.quantized` runs the ordered kernels of :mod:`hwsim.numerics.ops` and then the
+requantizer, which is exact for any input.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from hwsim.errors import ConfigError
 from hwsim.numerics import kernels_fused, kernels_vnni, ops, reference_fused, reference_vnni, vnni
-from hwsim.numerics.ops import Accumulator, OutputStage, PackedWeights, requantize_stage
+from hwsim.numerics.ops import Accumulator, OutputStage, PackedWeights
 from hwsim.numerics.threads import blas_limited, single_threaded_blas
 
 _TILE_FLOATS = 1 << 15  # float32 inputs or products per tile of the fused GEMM (they stay in L2)
@@ -59,8 +60,15 @@ class FusedGemm:
     _tiles: dict = field(default_factory=dict, compare=False, repr=False)  # M -> (rows per tile, panels)
 
     @classmethod
-    def prepare(cls, packed: PackedWeights, bias: np.ndarray, x_zero_point: int, stage: OutputStage,
-                x_range: tuple[int, int], accumulator: Accumulator = Accumulator()) -> "FusedGemm | None":
+    def prepare(
+        cls,
+        packed: PackedWeights,
+        bias: np.ndarray,
+        x_zero_point: int,
+        stage: OutputStage,
+        x_range: tuple[int, int],
+        accumulator: Accumulator = Accumulator(),
+    ) -> "FusedGemm | None":
         """The fused layer, or None when inputs in ``x_range`` could overflow ``accumulator``."""
         stage.check(packed.w.shape[1])
         zx = int(x_zero_point)
@@ -72,8 +80,9 @@ class FusedGemm:
         max_x = max(abs(x_range[0]), abs(x_range[1]))
         blas = packed.as_float is not None and packed.w.shape[0] * max_x * packed.max_abs < ops.FLOAT32_EXACT
         offset = vnni.input_offset(packed.w, x_range)
-        vnni_correction = None if offset is None else \
-            ops.zero_point_correction(packed, bias, zx + offset).astype(row_dtype)
+        vnni_correction = (
+            None if offset is None else ops.zero_point_correction(packed, bias, zx + offset).astype(row_dtype)
+        )
         return cls(packed, correction, stage, tuple(x_range), blas, offset, vnni_correction)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -82,10 +91,11 @@ class FusedGemm:
         if x.ndim != 2 or x.shape[1] != self.packed.w.shape[0]:
             raise ConfigError(f"x: expected shape [M, {self.packed.w.shape[0]}] (got {x.shape})")
         _check_range(x, self.x_range)
-        return self._evaluate(x)
+        return self.run_trusted(x)
 
-    def _evaluate(self, x: np.ndarray) -> np.ndarray:
-        """:meth:`__call__` for an x already known to fit (C-contiguous, the right depth and range)."""
+    def run_trusted(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`__call__` without its checks, for a caller that knows ``x`` fits: C-contiguous, the
+        layer's depth, within the prepared range (a layer prepared for this very data's range)."""
         rows, cols = x.shape[0], self.packed.w.shape[1]
         zw = self.packed.w_zero_point
         out = np.empty((rows, cols), self.stage.dtype)
@@ -111,7 +121,7 @@ class FusedGemm:
             if tiles is None:
                 rows_per_tile, width = gemm_tiles(rows, x.shape[1], cols)
                 tiles = self._tiles[rows] = (rows_per_tile, self.packed.float_panels(width))
-            args = (x, tiles[1], tiles[0], self.correction, zw, row_sum, *self.stage.kernel_args(), out)
+            args = (x, tiles[1], tiles[0], self.correction, zw, row_sum, self.stage.kernel_args(), out)
             if blas_limited():
                 return _impl().gemm_requantize(*args)
             with single_threaded_blas():
@@ -120,7 +130,7 @@ class FusedGemm:
         # raw sums that need 64 bits (a uint8 input near its zero point) take 64-bit rows, even where the
         # corrected sums would fit int32
         correction = self.correction.astype(np.int64) if raw.dtype == np.int64 else self.correction
-        return _impl().requantize_gemm(raw, correction, zw, row_sum, *self.stage.kernel_args(), out)
+        return _impl().requantize_gemm(raw, correction, zw, row_sum, self.stage.kernel_args(), out)
 
 
 def _check_range(x: np.ndarray, x_range: tuple[int, int]) -> None:
@@ -129,8 +139,11 @@ def _check_range(x: np.ndarray, x_range: tuple[int, int]) -> None:
     if not np.issubdtype(x.dtype, np.integer):
         raise ConfigError(f"x: expected integer codes (got dtype {x.dtype})")
     info = np.iinfo(x.dtype)
-    if (info.min < x_range[0] or info.max > x_range[1]) and x.size and (
-            int(x.min()) < x_range[0] or int(x.max()) > x_range[1]):
+    if (
+        (info.min < x_range[0] or info.max > x_range[1])
+        and x.size
+        and (int(x.min()) < x_range[0] or int(x.max()) > x_range[1])
+    ):
         raise ConfigError(f"x: values outside {list(x_range)}, the input range this layer was prepared for")
 
 
@@ -168,8 +181,9 @@ class FusedConv:
         in_hw = x.shape[1:3]
         geo = self._geometry.get(in_hw)
         if geo is None:
-            geo = self._geometry[in_hw] = ops.conv_geometry(in_hw, self.kernel, self.stride, self.padding,
-                                                            self.dilation)
+            geo = self._geometry[in_hw] = ops.conv_geometry(
+                in_hw, self.kernel, self.stride, self.padding, self.dilation
+            )
         cols = ops.conv_columns(x, self.in_channels, geo, 0, 1, self.x_zero_point)
         return self.gemm(cols).reshape(x.shape[0], *geo.out_hw, self.gemm.packed.w.shape[1])
 
@@ -188,20 +202,33 @@ class FusedDepthwise:
     x_zero_point: int
     stage: OutputStage
     x_range: tuple[int, int]  # the inputs it was prepared for
-    # input (h, w) -> kernel geometry
+    # input (h, w) -> kernel window
     _geometry: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def prepare(cls, w, w_zero_point, bias, x_zero_point: int, stage: OutputStage, x_range: tuple[int, int],
-                stride, padding, dilation, depth_multiplier: int,
-                accumulator: Accumulator = Accumulator()) -> "FusedDepthwise | None":
+    def prepare(
+        cls,
+        w,
+        w_zero_point,
+        bias,
+        x_zero_point: int,
+        stage: OutputStage,
+        x_range: tuple[int, int],
+        stride,
+        padding,
+        dilation,
+        depth_multiplier: int,
+        accumulator: Accumulator = Accumulator(),
+    ) -> "FusedDepthwise | None":
         """The fused layer (``w``, ``w_zero_point``, ``bias`` checked by ``ops.depthwise_operands``), or None
         when inputs in ``x_range`` could overflow ``accumulator`` or int32."""
         channels = w.shape[2]
         stage.check(channels)
         if np.shape(w_zero_point) != (channels,) or np.shape(bias) != (channels,):
-            raise ConfigError(f"w_zero_point, bias: expected {channels} values each (got "
-                              f"{np.shape(w_zero_point)} and {np.shape(bias)})")
+            raise ConfigError(
+                f"w_zero_point, bias: expected {channels} values each (got "
+                f"{np.shape(w_zero_point)} and {np.shape(bias)})"
+            )
         bound = ops.depthwise_bound(w, w_zero_point, bias, int(x_zero_point), x_range)
         if not (ops.order_free(bound, accumulator) and bound < 1 << 31):
             return None
@@ -222,116 +249,26 @@ class FusedDepthwise:
         """Output codes NHWC for ``x`` NHWC within the prepared range."""
         x = np.ascontiguousarray(x)
         if x.ndim != 4 or x.shape[3] * self.depth_multiplier != self.w.shape[2]:
-            raise ConfigError(f"x: expected NHWC input with {self.w.shape[2] // self.depth_multiplier} "
-                              "channels "
-                              f"(got shape {x.shape})")
+            raise ConfigError(
+                f"x: expected NHWC input with {self.w.shape[2] // self.depth_multiplier} "
+                "channels "
+                f"(got shape {x.shape})"
+            )
         _check_range(x, self.x_range)
         in_hw = x.shape[1:3]
-        geometry = self._geometry.get(in_hw)
-        if geometry is None:
+        window = self._geometry.get(in_hw)
+        if window is None:
             geo = ops.conv_geometry(in_hw, self.w.shape[:2], self.stride, self.padding, self.dilation)
-            geometry = self._geometry[in_hw] = (
-                *geo.stride,
-                *geo.dilation,
-                geo.pads[0],
-                geo.pads[2],
-                *geo.out_hw,
-            )
-        out = np.empty((x.shape[0], geometry[-2], geometry[-1], self.w.shape[2]), self.stage.dtype)
+            window = self._geometry[in_hw] = geo.window()
+        out = np.empty((x.shape[0], window.out_h, window.out_w, self.w.shape[2]), self.stage.dtype)
         return _impl().depthwise_requantize(
             x,
             self.w,
             self.x_zero_point,
             self.w_zero_point,
             self.bias,
-            *geometry,
+            window,
             self.depth_multiplier,
-            *self.stage.kernel_args(),
+            self.stage.kernel_args(),
             out,
         )
-
-
-def matmul_requantized(x, w, stage: OutputStage, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
-                       accumulator: Accumulator = Accumulator(), arithmetic: str = "exact") -> np.ndarray:
-    """:func:`ops.matmul`, then ``stage``: output codes [M, N], fused when the data's range allows it."""
-    x, packed, b = ops.gemm_operands(x, w, w_zero_point, bias, accumulator, arithmetic)
-    gemm = None
-    if arithmetic == "exact":
-        gemm = FusedGemm.prepare(packed, b, x_zero_point, stage, ops.value_range(x), accumulator)
-    if gemm is None:
-        return requantize_stage(
-            ops.matmul(
-                x, packed, x_zero_point=x_zero_point, bias=b, accumulator=accumulator, arithmetic=arithmetic
-            ).acc,
-            stage,
-        )
-    return gemm._evaluate(np.ascontiguousarray(x))  # prepared for this very data's range
-
-
-def conv2d_requantized(
-    x,
-    w,
-    stage: OutputStage,
-    *,
-    stride=1,
-    padding="valid",
-    dilation=1,
-    groups: int = 1,
-    x_zero_point: int = 0,
-    w_zero_point=0,
-    bias=None,
-    accumulator: Accumulator = Accumulator(),
-    arithmetic: str = "exact",
-) -> np.ndarray:
-    """:func:`ops.conv2d`, then ``stage``: output codes NHWC (one fused GEMM and requantizer when
-    ungrouped)."""
-    if groups != 1:
-        return requantize_stage(
-            ops.conv2d(
-                x,
-                w,
-                stride=stride,
-                padding=padding,
-                dilation=dilation,
-                groups=groups,
-                x_zero_point=x_zero_point,
-                w_zero_point=w_zero_point,
-                bias=bias,
-                accumulator=accumulator,
-                arithmetic=arithmetic,
-            ).acc,
-            stage,
-        )
-    x, w, geo, zw, b = ops.conv_operands(x, w, stride, padding, dilation, groups, w_zero_point, bias)
-    cols = ops.conv_columns(x, w.shape[3], geo, 0, 1, x_zero_point)
-    y = matmul_requantized(cols, ops.conv_weights(w, zw, 0, 1), stage, x_zero_point=x_zero_point, bias=b,
-                           accumulator=accumulator, arithmetic=arithmetic)
-    return y.reshape(x.shape[0], *geo.out_hw, w.shape[0])
-
-
-def depthwise_conv2d_requantized(x, w, stage: OutputStage, *, stride=1, padding="valid", dilation=1,
-                                 depth_multiplier: int = 1, x_zero_point: int = 0, w_zero_point=0, bias=None,
-                                 accumulator: Accumulator = Accumulator()) -> np.ndarray:
-    """:func:`ops.depthwise_conv2d`, then ``stage``: output codes NHWC, fused when the data's range allows
-    it."""
-    x, w, _, zw, b = ops.depthwise_operands(x, w, stride, padding, dilation, depth_multiplier, w_zero_point,
-                                            bias)
-    layer = FusedDepthwise.prepare(w, zw, b, x_zero_point, stage, ops.value_range(x), stride, padding,
-                                   dilation, depth_multiplier, accumulator)
-    if layer is None:
-        return requantize_stage(
-            ops.depthwise_conv2d(
-                x,
-                w,
-                stride=stride,
-                padding=padding,
-                dilation=dilation,
-                depth_multiplier=depth_multiplier,
-                x_zero_point=x_zero_point,
-                w_zero_point=zw,
-                bias=b,
-                accumulator=accumulator,
-            ).acc,
-            stage,
-        )
-    return layer(x)

@@ -61,8 +61,10 @@ def candidates(tag: str) -> list[Path]:
         root = str((Path(xdg) if xdg else Path.home() / ".cache") / "hwsim")
     versions = f"py{sys.version_info[0]}{sys.version_info[1]}-numba{numba.__version__}"
     uid = os.getuid() if hasattr(os, "getuid") else "user"
-    return [Path(root) / "numba" / versions / tag[:16],
-            Path(tempfile.gettempdir()) / f"hwsim-{uid}" / "numba" / versions / tag[:16]]
+    return [
+        Path(root) / "numba" / versions / tag[:16],
+        Path(tempfile.gettempdir()) / f"hwsim-{uid}" / "numba" / versions / tag[:16],
+    ]
 
 
 def first_writable(folders: list[Path]) -> Path | None:
@@ -164,9 +166,12 @@ def adopt(namespace: dict) -> None:
     :class:`KernelCache` (unless the user's ``NUMBA_CACHE_DIR`` or locators placed it). Called at the end
     of every ``kernels*.py``."""
     for value in list(namespace.values()):
-        if (isinstance(value, Dispatcher) and value.py_func.__module__ == namespace["__name__"]
-                and isinstance(value._cache, caching.FunctionCache)
-                and isinstance(value._cache._impl.locator, SourceHashLocator)):
+        if (
+            isinstance(value, Dispatcher)
+            and value.py_func.__module__ == namespace["__name__"]
+            and isinstance(value._cache, caching.FunctionCache)
+            and isinstance(value._cache._impl.locator, SourceHashLocator)
+        ):
             value._cache = KernelCache(value.py_func)
 
 

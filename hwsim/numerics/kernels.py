@@ -198,8 +198,10 @@ def requantize_span(acc, multiplier, shift, scale, zero_point, qmin, qmax, kind,
             e = np.int64(shift[c])
             left = e if e > 0 else 0
             right = -e if e < 0 else 0
-            high = (np.int64(np.int32(np.int64(acc[c]) << left)) * np.int64(np.int32(multiplier[c]))
-                    + (np.int64(1) << 30)) >> 31
+            high = (
+                np.int64(np.int32(np.int64(acc[c]) << left)) * np.int64(np.int32(multiplier[c]))
+                + (np.int64(1) << 30)
+            ) >> 31
             v = ((high + ((np.int64(1) << right) >> 1)) >> right) + zero_point
             out[c] = min(max(v, qmin), qmax)
     else:
@@ -351,8 +353,9 @@ def centered_weights(w, w_zp):
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def depthwise_acc_i32(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
-                      out_h, out_w, multiplier):
+def depthwise_acc_i32(
+    x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, multiplier
+):
     """Depthwise accumulators in int32, channel innermost (vectorised), rows in parallel.
 
     For callers that proved no partial sum leaves int32 (then order cannot matter); otherwise use
@@ -369,8 +372,9 @@ def depthwise_acc_i32(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, 
             acc = out[b, oy, ox]
             for o in range(out_c):
                 acc[o] = np.int32(bias[o])
-            depthwise_pixel(x, b, oy, ox, wz, x_zp, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
-                            multiplier, acc)
+            depthwise_pixel(
+                x, b, oy, ox, wz, x_zp, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, multiplier, acc
+            )
     return out
 
 
@@ -396,7 +400,7 @@ def add_shifted(x1, x2, z1, z2, l1, m1, s1, l2, m2, s2, mo, so, zo, qmin, qmax, 
     wide = np.int64(1) << 62
     for start in range(0, n, block):
         count = min(block, n - start)
-        in1, in2 = x1[start:start + count], x2[start:start + count]
+        in1, in2 = x1[start : start + count], x2[start : start + count]
         for i in range(count):
             a[i] = (np.int64(in1[i]) - z1) << l1
             b[i] = (np.int64(in2[i]) - z2) << l2
@@ -404,7 +408,9 @@ def add_shifted(x1, x2, z1, z2, l1, m1, s1, l2, m2, s2, mo, so, zo, qmin, qmax, 
         requantize_span(b, mult[1], shift[1], scale, 0, -wide, wide, kind, rb, 0, count)
         for i in range(count):
             a[i] = ra[i] + rb[i]
-        requantize_span(a, mult[2], shift[2], scale, zo, qmin, qmax, kind, out[start:start + count], 0, count)
+        requantize_span(
+            a, mult[2], shift[2], scale, zo, qmin, qmax, kind, out[start : start + count], 0, count
+        )
     return out
 
 

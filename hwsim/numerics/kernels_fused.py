@@ -22,20 +22,22 @@ def _repeat(values, times):
     """``values`` repeated ``times`` times end to end (np.tile for 1-D arrays)."""
     out = np.empty(values.size * times, values.dtype)
     for t in range(times):
-        out[t * values.size:(t + 1) * values.size] = values
+        out[t * values.size : (t + 1) * values.size] = values
     return out
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def requantize_gemm(raw, correction, w_zp, row_sum, multiplier, shift, scale, zero_point, qmin, qmax, kind,
-                    tail_start, tail_kind, out):
+def requantize_gemm(raw, correction, w_zp, row_sum, stage, out):
     """out[m, n] = clamp(R(raw[m, n] + correction[n] - w_zp[n] row_sum[m]) + zero_point).
 
     ``raw`` holds exact integer products (float32 from BLAS, or int32/int64); ``row_sum`` is empty when every
-    ``w_zp`` is zero. Channels from ``tail_start`` on use ``tail_kind`` (a runtime's channel-tail rule).
-    Blocks of about 16K outputs run in parallel, each with one accumulator row of ``correction``'s dtype:
-    int32 where the caller proved the sums fit, so the requantizer's loops run on twice the lanes.
+    ``w_zp`` is zero. ``stage`` is the requantizer as one record (``ops.StageArgs``: per-channel multiplier,
+    shift and scale, zero point, clamp, kind, and the channel tail: channels from ``tail_start`` on use
+    ``tail_kind``, a runtime's channel-tail rule). Blocks of about 16K outputs run in parallel, each with one
+    accumulator row of ``correction``'s dtype: int32 where the caller proved the sums fit, so the
+    requantizer's loops run on twice the lanes.
     """
+    multiplier, shift, scale, zero_point, qmin, qmax, kind, tail_start, tail_kind = stage
     rows, cols = raw.shape
     per_block = max(1, 16384 // max(cols, 1))
     with_rows = row_sum.size > 0
@@ -60,25 +62,9 @@ def requantize_gemm(raw, correction, w_zp, row_sum, multiplier, shift, scale, ze
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def gemm_requantize(
-    x,
-    panels,
-    rows_per_tile,
-    correction,
-    w_zp,
-    row_sum,
-    multiplier,
-    shift,
-    scale,
-    zero_point,
-    qmin,
-    qmax,
-    kind,
-    tail_start,
-    tail_kind,
-    out,
-):
-    """out = requantized (x @ w) for integer ``x`` [M, K] and weights as float32 column ``panels`` [P, K, nb].
+def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, stage, out):
+    """out = requantized (x @ w) for integer ``x`` [M, K] and weights as float32 column ``panels`` [P, K, nb];
+    ``stage`` as in ``requantize_gemm``.
 
     For callers that proved every sum is an integer below 2**24, so one float32 BLAS product is exact. Tiles
     of ``rows_per_tile`` rows by one panel run in parallel; each converts its rows to float32, multiplies
@@ -89,6 +75,7 @@ def gemm_requantize(
     the row's own width (int32 rows vectorise on twice the lanes); callers pass int32 only where both the
     products and the corrected sums fit it.
     """
+    multiplier, shift, scale, zero_point, qmin, qmax, kind, tail_start, tail_kind = stage
     rows, depth = x.shape
     cols = out.shape[1]
     n_panels, _, width = panels.shape
@@ -109,7 +96,9 @@ def gemm_requantize(
         n0 = p * width
         n1 = min(n0 + width, cols)
         xb = np.empty((r1 - r0) * depth, np.float32)
-        rows_in = flat_x[r0 * depth:r1 * depth]  # the tile's rows are contiguous: one long loop converts them
+        rows_in = flat_x[
+            r0 * depth : r1 * depth
+        ]  # the tile's rows are contiguous: one long loop converts them
         for j in range(rows_in.size):
             xb[j] = rows_in[j]
         products = np.dot(xb.reshape((r1 - r0, depth)), panels[p])
@@ -118,7 +107,7 @@ def gemm_requantize(
             acc = np.empty(group * cols, correction.dtype)
             for g0 in range(0, r1 - r0, group):
                 count = min(group, r1 - r0 - g0) * cols
-                seg = flat[g0 * cols:g0 * cols + count]
+                seg = flat[g0 * cols : g0 * cols + count]
                 for j in range(count):
                     acc[j] = seg[j]
                     acc[j] += corr[j]
@@ -153,37 +142,16 @@ def gemm_requantize(
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def depthwise_requantize(
-    x,
-    w,
-    x_zp,
-    w_zp,
-    bias,
-    stride_h,
-    stride_w,
-    dil_h,
-    dil_w,
-    pad_top,
-    pad_left,
-    out_h,
-    out_w,
-    depth_multiplier,
-    multiplier,
-    shift,
-    scale,
-    zero_point,
-    qmin,
-    qmax,
-    kind,
-    tail_start,
-    tail_kind,
-    out,
-):
+def depthwise_requantize(x, w, x_zp, w_zp, bias, window, depth_multiplier, stage, out):
     """Depthwise conv (NHWC, weights [kh, kw, C*m]) straight to output codes: int32 sums, channel innermost.
 
-    Each output pixel's channel row is summed over the valid taps (padded taps contribute zero), then
-    requantized while it is in cache; output rows run in parallel.
+    ``window`` is the conv geometry as one record (``geometry.KernelWindow``: stride, dilation, top and left
+    padding, output size), ``stage`` the requantizer (as in ``requantize_gemm``). Each output pixel's channel
+    row is summed over the valid taps (padded taps contribute zero), then requantized while it is in cache;
+    output rows run in parallel.
     """
+    stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w = window
+    multiplier, shift, scale, zero_point, qmin, qmax, kind, tail_start, tail_kind = stage
     batch = x.shape[0]
     out_c = w.shape[2]
     wz = _centered_weights(w, w_zp)
@@ -201,10 +169,24 @@ def depthwise_requantize(
         oy = r % out_h
         row = np.empty(out_w * out_c, np.int32)
         for ox in range(out_w):
-            acc = row[ox * out_c:(ox + 1) * out_c]
+            acc = row[ox * out_c : (ox + 1) * out_c]
             acc[:] = bias32
-            _depthwise_pixel(x, b, oy, ox, wz, x_zp, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
-                            depth_multiplier, acc)
+            _depthwise_pixel(
+                x,
+                b,
+                oy,
+                ox,
+                wz,
+                x_zp,
+                stride_h,
+                stride_w,
+                dil_h,
+                dil_w,
+                pad_top,
+                pad_left,
+                depth_multiplier,
+                acc,
+            )
             if not whole_rows:
                 dst = out[b, oy, ox]
                 requantize_span(

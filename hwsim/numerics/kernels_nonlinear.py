@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 from hwsim.numerics import jit_cache  # noqa: F401  before any kernel: it names numba's cache folder
+
 jit = numba.njit(cache=True, nogil=True)
 
 INT32_MIN = -(1 << 31)

@@ -37,8 +37,9 @@ WRAP_MASK = 4  # WRAP with a power-of-two count of codes: a mask instead of a mo
 SAT16_FULL = 5  # SAT16 on the whole int16 range: the saturating add is all it takes
 
 
-def _lanes(max_x: int, max_w: int, max_bias: int, acc_min: int, acc_max: int, overflow: int,
-           depth: int) -> tuple:
+def _lanes(
+    max_x: int, max_w: int, max_bias: int, acc_min: int, acc_max: int, overflow: int, depth: int
+) -> tuple:
     """How the kernels hold registers for |x - zx| <= ``max_x``, |w - zw| <= ``max_w``, |bias| <=
     ``max_bias``: (lane dtype, operand dtype, lo, hi, mask, limit, mode).
 
@@ -58,8 +59,12 @@ def _lanes(max_x: int, max_w: int, max_bias: int, acc_min: int, acc_max: int, ov
         need = (acc_max - acc_min) + max(product, max_bias) + max(abs(acc_min), abs(acc_max))
     else:
         need = max_bias + depth * product
-    sat16 = (overflow == SATURATE and -(1 << 15) <= acc_min <= acc_max < 1 << 15 and small_products
-             and max_bias < 1 << 15)
+    sat16 = (
+        overflow == SATURATE
+        and -(1 << 15) <= acc_min <= acc_max < 1 << 15
+        and small_products
+        and max_bias < 1 << 15
+    )
     lane = np.int16 if sat16 or need < 1 << 15 else np.int32 if need < 1 << 31 else np.int64
     info = np.iinfo(lane)
     lo, hi = max(acc_min, info.min), min(acc_max, info.max)
@@ -86,9 +91,15 @@ def matmul_acc(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order, bias
     the accumulation order once, in the narrowest dtypes that hold every product and sum, then
     ``_gemm_lanes``."""
     bias = np.asarray(bias, np.int64)
-    lane, operand, lo, hi, mask, limit, mode = _lanes(_span(x, x_zp), _span(w, w_zp),
-                                                      int(np.abs(bias).max(initial=0)), acc_min, acc_max,
-                                                      overflow, x.shape[1])
+    lane, operand, lo, hi, mask, limit, mode = _lanes(
+        _span(x, x_zp),
+        _span(w, w_zp),
+        int(np.abs(bias).max(initial=0)),
+        acc_min,
+        acc_max,
+        overflow,
+        x.shape[1],
+    )
     xs = np.empty(x.shape, operand)
     wt = np.empty(w.shape, operand)
     whole = max(x.shape[1], 1)  # one group: all of K
@@ -104,30 +115,70 @@ def matmul_groups_acc(x, w, x_zp, w_zp, group_size, acc_min, acc_max, overflow, 
     zero bias, loaded first or added last as ``bias_last`` says), all groups in one call.
     Returns (acc, count)."""
     depth = x.shape[1]
-    lane, operand, lo, hi, mask, limit, mode = _lanes(_span(x, x_zp), _span(w, w_zp), 0, acc_min, acc_max,
-                                                      overflow, group_size)
+    lane, operand, lo, hi, mask, limit, mode = _lanes(
+        _span(x, x_zp), _span(w, w_zp), 0, acc_min, acc_max, overflow, group_size
+    )
     xs = np.empty(x.shape, operand)
     wt = np.empty(w.shape, operand)
     _centre_gemm(x, w, x_zp, np.asarray(w_zp, np.int64), np.arange(depth), group_size, xs, wt)
     out = np.empty((-(-depth // group_size), x.shape[0], w.shape[1]), np.int64)
-    count = _gemm_modes(xs, wt, np.zeros(w.shape[1], lane), lo, hi, mask, limit, mode, bool(bias_last),
-                        group_size, out)
+    count = _gemm_modes(
+        xs, wt, np.zeros(w.shape[1], lane), lo, hi, mask, limit, mode, bool(bias_last), group_size, out
+    )
     return out, count
 
 
-def depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w,
-                  multiplier, acc_min, acc_max, overflow):
+def depthwise_acc(
+    x,
+    w,
+    x_zp,
+    w_zp,
+    bias,
+    stride_h,
+    stride_w,
+    dil_h,
+    dil_w,
+    pad_top,
+    pad_left,
+    out_h,
+    out_w,
+    multiplier,
+    acc_min,
+    acc_max,
+    overflow,
+):
     """``reference.depthwise_acc`` (same arguments, same result), output channels as lanes: x centred with
     each input channel repeated for its ``multiplier`` outputs, w centred, then ``_depthwise_lanes``."""
     bias = np.asarray(bias, np.int64)
-    lane, operand, lo, hi, mask, _, mode = _lanes(_span(x, x_zp), _span(w, w_zp),
-                                                  int(np.abs(bias).max(initial=0)), acc_min, acc_max,
-                                                  overflow, w.shape[0] * w.shape[1])
+    lane, operand, lo, hi, mask, _, mode = _lanes(
+        _span(x, x_zp),
+        _span(w, w_zp),
+        int(np.abs(bias).max(initial=0)),
+        acc_min,
+        acc_max,
+        overflow,
+        w.shape[0] * w.shape[1],
+    )
     xc = np.empty((*x.shape[:3], w.shape[2]), operand)
     _centre_depthwise(x.reshape(-1, x.shape[3]), x_zp, multiplier, xc.reshape(-1, w.shape[2]))
     wz = (w.astype(np.int64) - np.asarray(w_zp, np.int64)).astype(operand)
-    return _depthwise_modes(xc, wz, bias.astype(lane), stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
-                            out_h, out_w, lo, hi, mask, mode)
+    return _depthwise_modes(
+        xc,
+        wz,
+        bias.astype(lane),
+        stride_h,
+        stride_w,
+        dil_h,
+        dil_w,
+        pad_top,
+        pad_left,
+        out_h,
+        out_w,
+        lo,
+        hi,
+        mask,
+        mode,
+    )
 
 
 @numba.njit(cache=True, nogil=True)
@@ -147,26 +198,103 @@ def _gemm_modes(xs, wt, bias, lo, hi, mask, limit, mode, bias_last, group_size, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _depthwise_modes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, lo, hi,
-                     mask, mode):
+def _depthwise_modes(
+    xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, lo, hi, mask, mode
+):
     """``_depthwise_lanes`` with ``mode`` made a compile-time constant (see ``_gemm_modes``)."""
     if mode == SAT16_FULL:
-        return _depthwise_lanes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
-                                out_w, lo, hi, mask, SAT16_FULL)
+        return _depthwise_lanes(
+            xc,
+            wz,
+            bias,
+            stride_h,
+            stride_w,
+            dil_h,
+            dil_w,
+            pad_top,
+            pad_left,
+            out_h,
+            out_w,
+            lo,
+            hi,
+            mask,
+            SAT16_FULL,
+        )
     if mode == SAT16:
-        return _depthwise_lanes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
-                                out_w, lo, hi, mask, SAT16)
+        return _depthwise_lanes(
+            xc,
+            wz,
+            bias,
+            stride_h,
+            stride_w,
+            dil_h,
+            dil_w,
+            pad_top,
+            pad_left,
+            out_h,
+            out_w,
+            lo,
+            hi,
+            mask,
+            SAT16,
+        )
     if mode == SATURATE:
-        return _depthwise_lanes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
-                                out_w, lo, hi, mask, SATURATE)
+        return _depthwise_lanes(
+            xc,
+            wz,
+            bias,
+            stride_h,
+            stride_w,
+            dil_h,
+            dil_w,
+            pad_top,
+            pad_left,
+            out_h,
+            out_w,
+            lo,
+            hi,
+            mask,
+            SATURATE,
+        )
     if mode == WRAP_MASK:
-        return _depthwise_lanes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
-                                out_w, lo, hi, mask, WRAP_MASK)
+        return _depthwise_lanes(
+            xc,
+            wz,
+            bias,
+            stride_h,
+            stride_w,
+            dil_h,
+            dil_w,
+            pad_top,
+            pad_left,
+            out_h,
+            out_w,
+            lo,
+            hi,
+            mask,
+            WRAP_MASK,
+        )
     if mode == WRAP:
-        return _depthwise_lanes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
-                                out_w, lo, hi, mask, WRAP)
-    return _depthwise_lanes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h,
-                            out_w, lo, hi, mask, EXACT)
+        return _depthwise_lanes(
+            xc,
+            wz,
+            bias,
+            stride_h,
+            stride_w,
+            dil_h,
+            dil_w,
+            pad_top,
+            pad_left,
+            out_h,
+            out_w,
+            lo,
+            hi,
+            mask,
+            WRAP,
+        )
+    return _depthwise_lanes(
+        xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, lo, hi, mask, EXACT
+    )
 
 
 @numba.njit(cache=True, nogil=True)
@@ -273,8 +401,9 @@ def _steps_row(acc, count, x0, x1, x2, x3, w0, w1, w2, w3, lo, hi, mask, mode, o
 def _inside_steps_row(acc, x0, x1, x2, x3, w0, w1, w2, w3, operand, lane):
     """``STEPS`` steps for every lane where none can leave the range: plain sums, nothing to fit or count."""
     for j in range(acc.size):
-        acc[j] = lane(acc[j] + operand(x0 * w0[j]) + operand(x1 * w1[j]) + operand(x2 * w2[j])
-                      + operand(x3 * w3[j]))
+        acc[j] = lane(
+            acc[j] + operand(x0 * w0[j]) + operand(x1 * w1[j]) + operand(x2 * w2[j]) + operand(x3 * w3[j])
+        )
 
 
 @numba.njit(cache=True, nogil=True)
@@ -291,27 +420,33 @@ def _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, l
     fitted = mode != EXACT
     kk = k0
     while kk + STEPS <= k1:
-        w0, w1 = wt[kk, n0:n0 + width], wt[kk + 1, n0:n0 + width]
-        w2, w3 = wt[kk + 2, n0:n0 + width], wt[kk + 3, n0:n0 + width]
+        w0, w1 = wt[kk, n0 : n0 + width], wt[kk + 1, n0 : n0 + width]
+        w2, w3 = wt[kk + 2, n0 : n0 + width], wt[kk + 3, n0 : n0 + width]
         for r in range(height):
             x0, x1, x2, x3 = xs[r0 + r, kk], xs[r0 + r, kk + 1], xs[r0 + r, kk + 2], xs[r0 + r, kk + 3]
-            reach = (abs(np.int64(x0)) * wabs[kk] + abs(np.int64(x1)) * wabs[kk + 1]
-                     + abs(np.int64(x2)) * wabs[kk + 2] + abs(np.int64(x3)) * wabs[kk + 3])
+            reach = (
+                abs(np.int64(x0)) * wabs[kk]
+                + abs(np.int64(x1)) * wabs[kk + 1]
+                + abs(np.int64(x2)) * wabs[kk + 2]
+                + abs(np.int64(x3)) * wabs[kk + 3]
+            )
             if bound[r] + reach <= limit:
                 if reach:
                     _inside_steps_row(acc[r], x0, x1, x2, x3, w0, w1, w2, w3, operand, lane)
                     bound[r] += reach
             elif reach or not fitted:
-                top, bot = _steps_row(acc[r], count[r], x0, x1, x2, x3, w0, w1, w2, w3, lo, hi, mask, mode,
-                                      operand, lane)
+                top, bot = _steps_row(
+                    acc[r], count[r], x0, x1, x2, x3, w0, w1, w2, w3, lo, hi, mask, mode, operand, lane
+                )
                 bound[r] = max(np.int64(top), -np.int64(bot))
         kk += STEPS
     while kk < k1:
         for r in range(height):
             xv = xs[r0 + r, kk]
             if xv != 0 or not fitted:
-                top, bot = _step_row(acc[r], count[r], xv, wt[kk, n0:n0 + width], lo, hi, mask, mode,
-                                     operand, lane)
+                top, bot = _step_row(
+                    acc[r], count[r], xv, wt[kk, n0 : n0 + width], lo, hi, mask, mode, operand, lane
+                )
                 bound[r] = max(np.int64(top), -np.int64(bot))
         kk += 1
 
@@ -336,9 +471,23 @@ def _gemm_lanes(xs, wt, bias, lo, hi, mask, limit, mode, bias_last, group_size, 
     for t in numba.prange(out.shape[0] * tiles):
         g = t // tiles
         k0 = g * group_size
-        counts[t] = _gemm_tile(xs, wt, wabs, bias, lo, hi, mask, limit, mode, bias_last,
-                               ((t % tiles) // col_tiles) * ROWS, (t % col_tiles) * BLOCK, k0,
-                               min(k0 + group_size, depth), out[g])
+        counts[t] = _gemm_tile(
+            xs,
+            wt,
+            wabs,
+            bias,
+            lo,
+            hi,
+            mask,
+            limit,
+            mode,
+            bias_last,
+            ((t % tiles) // col_tiles) * ROWS,
+            (t % col_tiles) * BLOCK,
+            k0,
+            min(k0 + group_size, depth),
+            out[g],
+        )
     return counts.sum()
 
 
@@ -352,7 +501,7 @@ def _gemm_tile(xs, wt, wabs, bias, lo, hi, mask, limit, mode, bias_last, r0, n0,
     acc = np.zeros((height, width), bias.dtype)
     count = np.zeros((height, width), bias.dtype)
     bound = np.zeros(height, np.int64)
-    b = bias[n0:n0 + width]
+    b = bias[n0 : n0 + width]
     if not bias_last:
         for r in range(height):
             _add_row(acc[r], count[r], b, lo, hi, mask, mode, bias.dtype.type)
@@ -363,8 +512,25 @@ def _gemm_tile(xs, wt, wabs, bias, lo, hi, mask, limit, mode, bias_last, r0, n0,
     total = np.int64(0)
     for start in range(k0, k1, CHUNK):
         stop = min(start + CHUNK, k1)
-        _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, start, stop, lo, hi, mask, limit, mode,
-                    xs.dtype.type, bias.dtype.type)
+        _tile_steps(
+            xs,
+            wt,
+            wabs,
+            acc,
+            count,
+            bound,
+            r0,
+            n0,
+            start,
+            stop,
+            lo,
+            hi,
+            mask,
+            limit,
+            mode,
+            xs.dtype.type,
+            bias.dtype.type,
+        )
         for r in range(height):
             for j in range(width):
                 total += count[r, j]
@@ -380,8 +546,23 @@ def _gemm_tile(xs, wt, wabs, bias, lo, hi, mask, limit, mode, bias_last, r0, n0,
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _depthwise_lanes(xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, acc_min,
-                     acc_max, mask, mode):
+def _depthwise_lanes(
+    xc,
+    wz,
+    bias,
+    stride_h,
+    stride_w,
+    dil_h,
+    dil_w,
+    pad_top,
+    pad_left,
+    out_h,
+    out_w,
+    acc_min,
+    acc_max,
+    mask,
+    mode,
+):
     """Ordered depthwise accumulators, the output channels as lanes: xc [N, H, W, C*m] holds x - zx with
     each input channel repeated for its m outputs and wz [kh, kw, C*m] holds w - zw (both in the operand
     dtype), ``bias`` [C*m] is in the lane dtype. Output rows (n, oy) run in parallel, each in

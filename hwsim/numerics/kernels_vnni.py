@@ -42,10 +42,12 @@ def _dot_block(typingctx, x, x_start, x_stride, w, w_start, steps, acc, acc_star
         w_base = builder.bitcast(
             context.make_array(signature.args[3])(context, builder, w_arr).data, byte_ptr
         )
-        a_base = builder.bitcast(context.make_array(signature.args[6])(context, builder, acc_arr).data,
-                                 ir.IntType(32).as_pointer())
-        dpbusd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16, [_V16, _V64, _V64]),
-                                                "llvm.x86.avx512.vpdpbusd.512")
+        a_base = builder.bitcast(
+            context.make_array(signature.args[6])(context, builder, acc_arr).data, ir.IntType(32).as_pointer()
+        )
+        dpbusd = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_V16, [_V16, _V64, _V64]), "llvm.x86.avx512.vpdpbusd.512"
+        )
         intp = x0.type
         sums = [cgutils.alloca_once_value(builder, ir.Constant(_V16, [0] * LANES)) for _ in range(ROWS)]
         with cgutils.for_range(builder, count) as loop:
@@ -53,8 +55,10 @@ def _dot_block(typingctx, x, x_start, x_stride, w, w_start, steps, acc, acc_star
             w_ptr = builder.gep(w_base, [builder.add(w0, builder.mul(k, ir.Constant(intp, 64)))])
             weights = builder.load(builder.bitcast(w_ptr, _V64.as_pointer()), align=1)
             for r in range(ROWS):
-                offset = builder.add(builder.add(x0, builder.mul(ir.Constant(intp, r), xs)),
-                                     builder.mul(k, ir.Constant(intp, 4)))
+                offset = builder.add(
+                    builder.add(x0, builder.mul(ir.Constant(intp, r), xs)),
+                    builder.mul(k, ir.Constant(intp, 4)),
+                )
                 four = builder.load(
                     builder.bitcast(builder.gep(x_base, [offset]), ir.IntType(32).as_pointer()), align=1
                 )
@@ -92,7 +96,7 @@ def _tile_sums(x, offset, flat_w, block_bytes, depth, r0, count, b0, b1, with_ro
     sums_x = np.zeros(blocks4 * ROWS, np.int64)
     for i in range(count):
         src = x[r0 + i]
-        dst = xu[i * padded:i * padded + depth]
+        dst = xu[i * padded : i * padded + depth]
         for k in range(depth):
             dst[k] = np.uint8(np.int32(src[k]) + offset)
         if with_rows:
@@ -101,8 +105,17 @@ def _tile_sums(x, offset, flat_w, block_bytes, depth, r0, count, b0, b1, with_ro
     raw = np.empty(blocks4 * ROWS * width, np.int32)
     for q in range(blocks4):
         for b in range(b0, b1):
-            _dot_block(xu, q * ROWS * padded, padded, flat_w, b * block_bytes, block_bytes // 64, raw,
-                       q * ROWS * width + (b - b0) * LANES, width)
+            _dot_block(
+                xu,
+                q * ROWS * padded,
+                padded,
+                flat_w,
+                b * block_bytes,
+                block_bytes // 64,
+                raw,
+                q * ROWS * width + (b - b0) * LANES,
+                width,
+            )
     return raw, sums_x
 
 
@@ -124,7 +137,7 @@ def dot_vnni(x, offset, packed, depth, rows_per_tile, chunks):
         raw, _ = _tile_sums(x, offset, flat_w, block_bytes, depth, r0, count, b0, b1, False)
         width = (b1 - b0) * LANES
         for i in range(count):
-            out[r0 + i, b0 * LANES:b1 * LANES] = raw[i * width:(i + 1) * width]
+            out[r0 + i, b0 * LANES : b1 * LANES] = raw[i * width : (i + 1) * width]
     return out
 
 
@@ -188,15 +201,26 @@ def gemm_requantize_vnni(
             if with_rows:
                 for j in range(total):
                     acc[j] -= zw_rows[j] * sums_x[j // cols]
-            _requantize_span(acc, mult_rows, sh_rows, sc_rows, zero_point, qmin, qmax, kind,
-                             flat_out[r0 * cols:r0 * cols + total], 0, total)
+            _requantize_span(
+                acc,
+                mult_rows,
+                sh_rows,
+                sc_rows,
+                zero_point,
+                qmin,
+                qmax,
+                kind,
+                flat_out[r0 * cols : r0 * cols + total],
+                0,
+                total,
+            )
             continue
         corr, zw = correction[n0:n1], w_zp[n0:n1]
         mult, sh, sc = multiplier[n0:n1], shift[n0:n1], scale[n0:n1]
         split = min(max(tail_start - n0, 0), n1 - n0)
         acc = np.empty(n1 - n0, correction.dtype)
         for i in range(count):
-            src_row = raw[i * width:i * width + n1 - n0]
+            src_row = raw[i * width : i * width + n1 - n0]
             for j in range(n1 - n0):
                 acc[j] = src_row[j]
                 acc[j] += corr[j]

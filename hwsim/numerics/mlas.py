@@ -62,7 +62,7 @@ def sgemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         raise ValueError(f"sgemm: depth {a.shape[-1]} > 128 splits into K blocks, which is not modelled")
     acc = np.zeros(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1]), _F32)
     for k in range(a.shape[-1]):
-        acc = fma_f32(a[..., :, k:k + 1], b[..., k:k + 1, :], acc)
+        acc = fma_f32(a[..., :, k : k + 1], b[..., k : k + 1, :], acc)
     return acc
 
 
@@ -114,9 +114,16 @@ def conv_thread_segments(outputs: int, filters: int, depth: int, threads: int) -
     return [(start, min(start + stride, outputs)) for start in range(0, outputs, stride)]
 
 
-def conv2d_nchw(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride: tuple[int, int],
-                pads: tuple[int, int, int, int], dilation: tuple[int, int], groups: int,
-                threads: int = 1) -> np.ndarray:
+def conv2d_nchw(
+    x: np.ndarray,
+    w: np.ndarray,
+    bias: np.ndarray | None,
+    stride: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    groups: int,
+    threads: int = 1,
+) -> np.ndarray:
     """ONNX Runtime's float Conv (``MlasConv``, the im2col + SGEMM algorithms), NCHW in and out.
 
     ``x`` [N, C, H, W], ``w`` [O, C / groups, kh, kw], ``pads`` (top, bottom, left, right). Per group, the
@@ -137,11 +144,11 @@ def conv2d_nchw(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride: t
     oh = (height + top + bottom - dh * (kh - 1) - 1) // sh + 1
     ow = (width + left + right - dw * (kw - 1) - 1) // sw + 1
     padded = np.zeros((batch, channels, height + top + bottom, width + left + right), _F32)
-    padded[:, :, top:top + height, left:left + width] = x
+    padded[:, :, top : top + height, left : left + width] = x
     filters = out_c // groups
     y = np.empty((batch, out_c, oh * ow), _F32)
     for g in range(groups):
-        xg = padded[:, g * per_group:(g + 1) * per_group]
+        xg = padded[:, g * per_group : (g + 1) * per_group]
         cols = np.empty((batch, per_group * kh * kw, oh * ow), _F32)  # rows k = (c, ky, kx)
         k = 0
         for c in range(per_group):
@@ -155,25 +162,27 @@ def conv2d_nchw(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, stride: t
                     ]
                     cols[:, k] = tap.reshape(batch, -1)
                     k += 1
-        wg = w[g * filters:(g + 1) * filters].reshape(filters, -1)
+        wg = w[g * filters : (g + 1) * filters].reshape(filters, -1)
         depth = wg.shape[1]
-        segments = conv_thread_segments(oh * ow, filters, depth, threads) if groups == batch == 1 else \
-            [(0, oh * ow)]
+        segments = (
+            conv_thread_segments(oh * ow, filters, depth, threads) if groups == batch == 1 else [(0, oh * ow)]
+        )
         for s0, s1 in segments:
             acc, stride_k = None, _conv_stride_k(s1 - s0, depth)
             for start in range(0, depth, stride_k):
                 stop = min(start + stride_k, depth)
                 if filters == 1:
-                    acc = sgemm_m1_block(wg[0, start:stop], cols[:, start:stop, s0:s1],
-                                         None if acc is None else acc[:, 0])[:, None]
+                    acc = sgemm_m1_block(
+                        wg[0, start:stop], cols[:, start:stop, s0:s1], None if acc is None else acc[:, 0]
+                    )[:, None]
                     continue
                 block = np.zeros((batch, filters, s1 - s0), _F32)
                 for j in range(start, stop):
-                    block = fma_f32(wg[None, :, j:j + 1], cols[:, None, j, s0:s1], block)
+                    block = fma_f32(wg[None, :, j : j + 1], cols[:, None, j, s0:s1], block)
                 acc = block if acc is None else (acc + block).astype(_F32)
             if bias is not None:
-                acc = (acc + np.asarray(bias, _F32)[g * filters:(g + 1) * filters, None]).astype(_F32)
-            y[:, g * filters:(g + 1) * filters, s0:s1] = acc
+                acc = (acc + np.asarray(bias, _F32)[g * filters : (g + 1) * filters, None]).astype(_F32)
+            y[:, g * filters : (g + 1) * filters, s0:s1] = acc
     return y.reshape(batch, out_c, oh, ow)
 
 
@@ -192,7 +201,7 @@ def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, epsilo
     blocks4 = n - n % 4
     lanes = np.zeros((rows.shape[0], 4), _F64)
     for i in range(0, blocks4, 4):
-        lanes = lanes + xd[:, i:i + 4]
+        lanes = lanes + xd[:, i : i + 4]
     total = (lanes[:, 0] + lanes[:, 2]) + (lanes[:, 1] + lanes[:, 3])
     for i in range(blocks4, n):
         total = total + xd[:, i]
@@ -201,13 +210,13 @@ def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, epsilo
     blocks8 = n - n % 8
     acc = np.zeros((rows.shape[0], 8), _F32)
     for i in range(0, blocks8, 8):
-        acc = fma_f32(d[:, i:i + 8], d[:, i:i + 8], acc)
+        acc = fma_f32(d[:, i : i + 8], d[:, i : i + 8], acc)
     v = (acc[:, 4:] + acc[:, :4]).astype(_F32)
     w = (v[:, :2] + v[:, 2:]).astype(_F32)
     sq = (w[:, 0] + w[:, 1]).astype(_F32)
     i = blocks8
     if n - i >= 4:
-        prod = (d[:, i:i + 4] * d[:, i:i + 4]).astype(_F32)
+        prod = (d[:, i : i + 4] * d[:, i : i + 4]).astype(_F32)
         for j in range(4):
             sq = (sq + prod[:, j]).astype(_F32)
         i += 4
@@ -224,12 +233,25 @@ def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, epsilo
     return y.reshape(x.shape)
 
 
-_ERF_SMALL = tuple(_F32(v) for v in (-5.99104969e-4, 4.99339588e-3, -2.67667342e-2, 1.12818025e-1,
-                                     -3.76124859e-1, 1.28379151e-1))
-_ERF_BIG = tuple(_F32(v) for v in (1.72948930e-5, -3.83208680e-4, 3.88393435e-3, -2.42545605e-2,
-                                   1.06777847e-1, 6.34846687e-1, 1.28717512e-1))
-_EXP_P = tuple(_F32(v) for v in (1.38319808e-3, 8.37550033e-3, 4.16689515e-2, 1.66664466e-1, 4.99999851e-1,
-                                 1.0, 1.0))
+_ERF_SMALL = tuple(
+    _F32(v)
+    for v in (-5.99104969e-4, 4.99339588e-3, -2.67667342e-2, 1.12818025e-1, -3.76124859e-1, 1.28379151e-1)
+)
+_ERF_BIG = tuple(
+    _F32(v)
+    for v in (
+        1.72948930e-5,
+        -3.83208680e-4,
+        3.88393435e-3,
+        -2.42545605e-2,
+        1.06777847e-1,
+        6.34846687e-1,
+        1.28717512e-1,
+    )
+)
+_EXP_P = tuple(
+    _F32(v) for v in (1.38319808e-3, 8.37550033e-3, 4.16689515e-2, 1.66664466e-1, 4.99999851e-1, 1.0, 1.0)
+)
 
 
 def erf(x: np.ndarray, kernel: str = "avx512") -> np.ndarray:
@@ -302,15 +324,15 @@ def reduce_mean_last(x: np.ndarray) -> np.ndarray:
                 total = (total + block[:, j]).astype(_F32)
             out[sel] = total
             continue
-        p0 = block[:, start:start + 4].copy()
+        p0 = block[:, start : start + 4].copy()
         if end1 - start > 4:
-            p1 = block[:, start + 4:start + 8].copy()
+            p1 = block[:, start + 4 : start + 8].copy()
             for i in range(start + 8, end2, 8):
-                p0 = (p0 + block[:, i:i + 4]).astype(_F32)
-                p1 = (p1 + block[:, i + 4:i + 8]).astype(_F32)
+                p0 = (p0 + block[:, i : i + 4]).astype(_F32)
+                p1 = (p1 + block[:, i + 4 : i + 8]).astype(_F32)
             p0 = (p0 + p1).astype(_F32)
             if end1 > end2:
-                p0 = (p0 + block[:, end2:end2 + 4]).astype(_F32)
+                p0 = (p0 + block[:, end2 : end2 + 4]).astype(_F32)
         total = ((p0[:, 0] + p0[:, 2]).astype(_F32) + (p0[:, 1] + p0[:, 3]).astype(_F32)).astype(_F32)
         for j in list(range(start)) + list(range(end1, n)):
             total = (total + block[:, j]).astype(_F32)
@@ -388,15 +410,25 @@ def qlinear_softmax(x: np.ndarray, x_scale: float, y_scale: float, y_zero_point:
     t = table[index]
     total = np.zeros((rows.shape[0], 1), _F32)
     for j in range(rows.shape[1]):
-        total = (total + t[:, j:j + 1]).astype(_F32)
+        total = (total + t[:, j : j + 1]).astype(_F32)
     c = float(math.floor(float(_F32(1) / _F32(y_scale))))
     q = np.rint(t.astype(_F64) * c / total.astype(_F64)) + float(y_zero_point)
     info = np.iinfo(np.int8 if signed else np.uint8)
     return np.clip(q, info.min, info.max).astype(info.dtype).reshape(x.shape)
 
 
-def qlinear_mul(a: np.ndarray, b: np.ndarray, za: int, zb: int, zy: int, sa: float, sb: float, sy: float,
-                qmin: int, qmax: int) -> np.ndarray:
+def qlinear_mul(
+    a: np.ndarray,
+    b: np.ndarray,
+    za: int,
+    zb: int,
+    zy: int,
+    sa: float,
+    sb: float,
+    sy: float,
+    qmin: int,
+    qmax: int,
+) -> np.ndarray:
     """MLAS QLinearMul (SSE2 kernel): float32((a - za)(b - zb)) * float32(float32(sa * sb) / sy) + zy,
     rounded half to even, saturated. ``a`` and ``b`` broadcast."""
     ratio = _F32(_F32(_F32(sa) * _F32(sb)) / _F32(sy))
@@ -405,8 +437,18 @@ def qlinear_mul(a: np.ndarray, b: np.ndarray, za: int, zb: int, zy: int, sa: flo
     return np.clip(np.rint(v).astype(np.int64), qmin, qmax)
 
 
-def qlinear_add(a: np.ndarray, b: np.ndarray, za: int, zb: int, zy: int, sa: float, sb: float, sy: float,
-                qmin: int, qmax: int) -> np.ndarray:
+def qlinear_add(
+    a: np.ndarray,
+    b: np.ndarray,
+    za: int,
+    zb: int,
+    zy: int,
+    sa: float,
+    sb: float,
+    sy: float,
+    qmin: int,
+    qmax: int,
+) -> np.ndarray:
     """MLAS QLinearAdd (the AVX2 kernel, with the fused multiply-adds its compiler contracts).
 
     rA = float32(sa / sy), rB = float32(sb / sy), F = zy - fma(rA, zA, float32(rB * zB));

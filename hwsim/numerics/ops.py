@@ -26,10 +26,18 @@ import numba
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.numerics import (kernels, kernels_fused, kernels_ordered, kernels_vnni, reference, reference_fused,
-                            vnni)
+from hwsim.numerics import (
+    kernels,
+    kernels_fused,
+    kernels_ordered,
+    kernels_vnni,
+    reference,
+    reference_fused,
+    vnni,
+)
 from hwsim.numerics.accumulator import Accumulator, MacResult
 from hwsim.numerics.geometry import ConvGeometry, conv_geometry, pair
+from hwsim.numerics.kernel_records import StageArgs
 from hwsim.numerics.formats import IntFormat, OverflowMode, RoundingMode, parse_enum
 
 FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is exact in float32
@@ -62,8 +70,9 @@ def _require_int(name: str, a: np.ndarray) -> None:
 
 
 # ---------------------------------------------------------------- quantization parameters
-def expand_params(shape: Sequence[int], values, axis: int | None, group_size: int | None,
-                  group_axis: int | None, name: str) -> np.ndarray:
+def expand_params(
+    shape: Sequence[int], values, axis: int | None, group_size: int | None, group_axis: int | None, name: str
+) -> np.ndarray:
     """Broadcast per-tensor, per-channel or per-group parameters to a tensor's full ``shape``.
 
     Per-tensor: a scalar. Per-channel: a 1-D array of ``shape[axis]`` values. Per-group: an array of shape
@@ -76,12 +85,14 @@ def expand_params(shape: Sequence[int], values, axis: int | None, group_size: in
         return np.broadcast_to(arr.reshape(()), shape)
     if group_size is None:
         if axis is None:
-            raise ConfigError(f"{name}: per-tensor needs one value (got {arr.size}); pass axis= for "
-                              "per-channel")
+            raise ConfigError(
+                f"{name}: per-tensor needs one value (got {arr.size}); pass axis= for per-channel"
+            )
         axis = _check_axis(axis, ndim, "axis")
         if arr.shape != (shape[axis],):
-            raise ConfigError(f"{name}: per-channel along axis {axis} needs shape ({shape[axis]},) (got "
-                              f"{arr.shape})")
+            raise ConfigError(
+                f"{name}: per-channel along axis {axis} needs shape ({shape[axis]},) (got {arr.shape})"
+            )
         view = [1] * ndim
         view[axis] = shape[axis]
         return np.broadcast_to(arr.reshape(view), shape)
@@ -116,8 +127,9 @@ def _check_axis(axis: int, ndim: int, name: str) -> int:
     return axis % ndim
 
 
-def qparams_from_range(lo, hi, fmt: IntFormat | str = "int8", *, symmetric: bool = False,
-                       power_of_two: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def qparams_from_range(
+    lo, hi, fmt: IntFormat | str = "int8", *, symmetric: bool = False, power_of_two: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Scale and zero point mapping the real range [lo, hi] (extended to include 0) onto ``fmt``.
 
     Symmetric: zero point 0 (the middle code for unsigned) and scale max(|lo|, |hi|) / max positive code.
@@ -144,11 +156,20 @@ def qparams_from_range(lo, hi, fmt: IntFormat | str = "int8", *, symmetric: bool
 
 
 # ---------------------------------------------------------------- quantize / dequantize
-def quantize(x, scale, zero_point=0, fmt: IntFormat | str = "int8", *, axis: int | None = None,
-             group_size: int | None = None, group_axis: int | None = None,
-             rounding: RoundingMode | str = RoundingMode.HALF_EVEN,
-             overflow: OverflowMode | str = OverflowMode.SATURATE, seed: int | None = None,
-             method: str = "divide") -> np.ndarray:
+def quantize(
+    x,
+    scale,
+    zero_point=0,
+    fmt: IntFormat | str = "int8",
+    *,
+    axis: int | None = None,
+    group_size: int | None = None,
+    group_axis: int | None = None,
+    rounding: RoundingMode | str = RoundingMode.HALF_EVEN,
+    overflow: OverflowMode | str = OverflowMode.SATURATE,
+    seed: int | None = None,
+    method: str = "divide",
+) -> np.ndarray:
     """q = fit(round(x / scale) + zero_point) into ``fmt``, stored in its smallest numpy dtype.
 
     The division happens in the dtype of ``x`` (float32 as in ONNX QuantizeLinear and TFLite). STOCHASTIC
@@ -204,8 +225,15 @@ def quantize(x, scale, zero_point=0, fmt: IntFormat | str = "int8", *, axis: int
     return q.reshape(x.shape).astype(fmt.storage_dtype)
 
 
-def dequantize(q, scale, zero_point=0, *, axis: int | None = None, group_size: int | None = None,
-               group_axis: int | None = None) -> np.ndarray:
+def dequantize(
+    q,
+    scale,
+    zero_point=0,
+    *,
+    axis: int | None = None,
+    group_size: int | None = None,
+    group_axis: int | None = None,
+) -> np.ndarray:
     """x = float32(q - zero_point) * scale (float32), the ONNX DequantizeLinear formula.
 
     >>> dequantize(np.array([-128, 0, 127], np.int8), 0.5, 1)
@@ -215,8 +243,9 @@ def dequantize(q, scale, zero_point=0, *, axis: int | None = None, group_size: i
     _require_int("q", q)
     s = expand_params(q.shape, scale, axis, group_size, group_axis, "scale").astype(np.float32)
     z = expand_params(q.shape, zero_point, axis, group_size, group_axis, "zero_point").astype(np.int64)
-    out = kernel_module().dequantize(np.ascontiguousarray(q).ravel(), np.ascontiguousarray(s).ravel(),
-                             np.ascontiguousarray(z).ravel())
+    out = kernel_module().dequantize(
+        np.ascontiguousarray(q).ravel(), np.ascontiguousarray(s).ravel(), np.ascontiguousarray(z).ravel()
+    )
     return out.reshape(q.shape)
 
 
@@ -227,8 +256,16 @@ def fake_quantize(x, scale, zero_point=0, fmt: IntFormat | str = "int8", **optio
     return dequantize(q, scale, zero_point, **keep)
 
 
-def requantize(acc, multiplier, shift, zero_point: int, fmt: IntFormat | str, kind, scale=None,
-               clamp: tuple[int, int] | None = None) -> np.ndarray:
+def requantize(
+    acc,
+    multiplier,
+    shift,
+    zero_point: int,
+    fmt: IntFormat | str,
+    kind,
+    scale=None,
+    clamp: tuple[int, int] | None = None,
+) -> np.ndarray:
     """Per-channel (last axis) fixed-point or float requantization of accumulators, then clamp to ``fmt``.
 
     ``multiplier``/``shift`` encode m = M * 2**(shift - 31) (see ``quantize_multiplier``); ``scale`` is the
@@ -249,8 +286,9 @@ def requantize(acc, multiplier, shift, zero_point: int, fmt: IntFormat | str, ki
     if acc.size and acc.shape[-1] % mult.size:
         raise ConfigError(f"multiplier: {mult.size} channels do not match the last axis of acc {acc.shape}")
     if kind == RequantKind.INT16_MULTIPLIER and shifts.max(initial=0) > 14:
-        raise ConfigError("shift: the 16-bit multiplier path needs shift <= 14 (a real multiplier below "
-                          "2**14)")
+        raise ConfigError(
+            "shift: the 16-bit multiplier path needs shift <= 14 (a real multiplier below 2**14)"
+        )
     lo, hi = (fmt.min, fmt.max) if clamp is None else (max(fmt.min, clamp[0]), min(fmt.max, clamp[1]))
     stage = OutputStage(
         np.ascontiguousarray(mult),
@@ -322,15 +360,27 @@ class OutputStage:
     def check(self, channels: int) -> "OutputStage":
         """This stage, after checking it serves ``channels`` output channels (the kernels trust it)."""
         if self.multiplier.size != channels or not 0 <= self.tail_start <= channels:
-            raise ConfigError(f"stage: built for {self.multiplier.size} channels (tail from "
-                              f"{self.tail_start}), "
-                              f"used for {channels}")
+            raise ConfigError(
+                f"stage: built for {self.multiplier.size} channels (tail from "
+                f"{self.tail_start}), "
+                f"used for {channels}"
+            )
         return self
 
-    def kernel_args(self) -> tuple:
-        """The stage as the fused kernels take it (after the accumulator operands, before ``out``)."""
-        return (self.multiplier, self.shift, self.scale, self.zero_point, self.lo, self.hi, self.kind,
-                self.tail_start, self.tail_kind)
+    def kernel_args(self) -> "StageArgs":
+        """The stage as the fused kernels take it: one record (after the accumulator operands, before
+        ``out``)."""
+        return StageArgs(
+            self.multiplier,
+            self.shift,
+            self.scale,
+            self.zero_point,
+            self.lo,
+            self.hi,
+            self.kind,
+            self.tail_start,
+            self.tail_kind,
+        )
 
 
 def requantize_stage(acc, stage: OutputStage) -> np.ndarray:
@@ -346,7 +396,7 @@ def requantize_stage(acc, stage: OutputStage) -> np.ndarray:
     rows = np.ascontiguousarray(acc).reshape(-1, channels)
     out = np.empty(rows.shape, stage.dtype)
     zeros = np.zeros(channels, np.int64)
-    _stage_impl().requantize_gemm(rows, zeros, zeros, np.zeros(0, np.int64), *stage.kernel_args(), out)
+    _stage_impl().requantize_gemm(rows, zeros, zeros, np.zeros(0, np.int64), stage.kernel_args(), out)
     return out.reshape(acc.shape)
 
 
@@ -423,8 +473,16 @@ def prepack(w, w_zero_point=0) -> PackedWeights:
     max_centered = int(np.maximum(np.abs(hi - zw), np.abs(lo - zw)).max()) if w.size else 0
     w = np.ascontiguousarray(w)
     as_float = w.astype(np.float32) if max_abs <= 1 << 15 else None
-    return PackedWeights(w, zw, np.ascontiguousarray(w.T), as_float,
-                         w.sum(axis=0, dtype=np.int64), max_abs, max_centered, bool(zw.any()))
+    return PackedWeights(
+        w,
+        zw,
+        np.ascontiguousarray(w.T),
+        as_float,
+        w.sum(axis=0, dtype=np.int64),
+        max_abs,
+        max_centered,
+        bool(zw.any()),
+    )
 
 
 _PACKED: dict[tuple[int, bytes], tuple[weakref.ref, PackedWeights]] = {}
@@ -458,8 +516,16 @@ def per_column(values, n: int, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
-           accumulator: Accumulator = Accumulator(), arithmetic: str = "exact") -> MacResult:
+def matmul(
+    x,
+    w,
+    *,
+    x_zero_point: int = 0,
+    w_zero_point=0,
+    bias=None,
+    accumulator: Accumulator = Accumulator(),
+    arithmetic: str = "exact",
+) -> MacResult:
     """Integer GEMM accumulators: acc[m, n] = bias[n] + sum_k (x[m, k] - zx)(w[k, n] - zw[n]).
 
     ``x`` [M, K] and ``w`` [K, N] (or a :class:`PackedWeights`) hold integer codes of any width. When the
@@ -483,9 +549,18 @@ def matmul(x, w, *, x_zero_point: int = 0, w_zero_point=0, bias=None,
         if packed.zw_nonzero:
             raw -= zw[None, :] * x.sum(axis=1, dtype=np.int64)[:, None]
         return MacResult(raw, 0, path)
-    acc, count = _ordered_impl().matmul_acc(x, packed.w, zx, zw, b, accumulator.fmt.min, accumulator.fmt.max,
-                                    int(accumulator.overflow), accumulator.k_order(x.shape[1]),
-                                    bool(accumulator.bias_last))
+    acc, count = _ordered_impl().matmul_acc(
+        x,
+        packed.w,
+        zx,
+        zw,
+        b,
+        accumulator.fmt.min,
+        accumulator.fmt.max,
+        int(accumulator.overflow),
+        accumulator.k_order(x.shape[1]),
+        bool(accumulator.bias_last),
+    )
     _note_overflows(int(count))
     return MacResult(acc, int(count), "ordered")
 
@@ -528,8 +603,9 @@ def zero_point_correction(packed: PackedWeights, b: np.ndarray, zx: int) -> np.n
     return b - zx * packed.col_sum + packed.w.shape[0] * zx * packed.w_zero_point
 
 
-def matmul_groups(x, w, *, group_size: int, x_zero_point: int = 0, w_zero_point=0,
-                  accumulator: Accumulator = Accumulator()) -> MacResult:
+def matmul_groups(
+    x, w, *, group_size: int, x_zero_point: int = 0, w_zero_point=0, accumulator: Accumulator = Accumulator()
+) -> MacResult:
     """Per-group partial sums for per-group weight scales: acc[g, m, n] over k in group g of ``group_size``.
 
     Each group's sum lives in its own accumulator (as a per-group dequantizing datapath keeps it), so the
@@ -541,8 +617,11 @@ def matmul_groups(x, w, *, group_size: int, x_zero_point: int = 0, w_zero_point=
         raise ConfigError(f"group_size: expected a positive integer (got {group_size})")
     groups = -(-depth // group_size)
     zw = np.asarray(w_zero_point, np.int64)
-    zw = np.broadcast_to(zw.reshape(-1, 1) if zw.ndim == 1 else zw, (cols, groups)) if zw.size > 1 else \
-        np.full((cols, groups), int(zw), np.int64)
+    zw = (
+        np.broadcast_to(zw.reshape(-1, 1) if zw.ndim == 1 else zw, (cols, groups))
+        if zw.size > 1
+        else np.full((cols, groups), int(zw), np.int64)
+    )
     x = np.asarray(x)
     _require_int("x", x)
     if x.ndim != 2 or x.shape[1] != depth:
@@ -570,8 +649,13 @@ def matmul_groups(x, w, *, group_size: int, x_zero_point: int = 0, w_zero_point=
     parts, overflows = [], 0
     for g in range(groups):
         sl = slice(g * group_size, min((g + 1) * group_size, depth))
-        res = matmul(x[:, sl], w[sl], x_zero_point=x_zero_point,
-                     w_zero_point=np.ascontiguousarray(zw[:, g]), accumulator=accumulator)
+        res = matmul(
+            x[:, sl],
+            w[sl],
+            x_zero_point=x_zero_point,
+            w_zero_point=np.ascontiguousarray(zw[:, g]),
+            accumulator=accumulator,
+        )
         parts.append(res.acc)
         overflows += res.overflows
     return MacResult(np.stack(parts), overflows, "per-group")
@@ -614,9 +698,20 @@ def raw_products(x: np.ndarray, packed: PackedWeights, x_range: tuple[int, int])
     return kernels.raw_dot_int64(np.ascontiguousarray(x), packed.transposed), "int64"
 
 
-def conv2d(x, w, *, stride=1, padding="valid", dilation=1, groups: int = 1, x_zero_point: int = 0,
-           w_zero_point=0, bias=None, accumulator: Accumulator = Accumulator(),
-           arithmetic: str = "exact") -> MacResult:
+def conv2d(
+    x,
+    w,
+    *,
+    stride=1,
+    padding="valid",
+    dilation=1,
+    groups: int = 1,
+    x_zero_point: int = 0,
+    w_zero_point=0,
+    bias=None,
+    accumulator: Accumulator = Accumulator(),
+    arithmetic: str = "exact",
+) -> MacResult:
     """Conv2d accumulators. ``x`` NHWC, ``w`` OHWI [out, kh, kw, in / groups], result NHWC (int64).
 
     The reduction runs over (ky, kx, c) in that order (TFLite's and ONNX Runtime's im2col order);
@@ -627,9 +722,14 @@ def conv2d(x, w, *, stride=1, padding="valid", dilation=1, groups: int = 1, x_ze
     results, overflows, path = [], 0, ""
     for g in range(groups):
         sl = slice(g * out_per_group, (g + 1) * out_per_group)
-        res = matmul(conv_columns(x, w.shape[3], geo, g, groups, x_zero_point),
-                     conv_weights(w, zw, g, groups), x_zero_point=x_zero_point, bias=b[sl],
-                     accumulator=accumulator, arithmetic=arithmetic)
+        res = matmul(
+            conv_columns(x, w.shape[3], geo, g, groups, x_zero_point),
+            conv_weights(w, zw, g, groups),
+            x_zero_point=x_zero_point,
+            bias=b[sl],
+            accumulator=accumulator,
+            arithmetic=arithmetic,
+        )
         results.append(res.acc)
         overflows += res.overflows
         path = res.path
@@ -646,22 +746,37 @@ def conv_operands(x, w, stride, padding, dilation, groups: int, w_zero_point, bi
         raise ConfigError(f"x, w: expected NHWC input and OHWI weights (got {x.shape} and {w.shape})")
     out_c, kh, kw, in_per_group = w.shape
     if groups < 1 or x.shape[3] != in_per_group * groups or out_c % groups:
-        raise ConfigError(f"groups: {groups} groups of {in_per_group} inputs do not match {x.shape[3]} "
-                          f"input and {out_c} output channels")
+        raise ConfigError(
+            f"groups: {groups} groups of {in_per_group} inputs do not match {x.shape[3]} "
+            f"input and {out_c} output channels"
+        )
     geo = conv_geometry(x.shape[1:3], (kh, kw), stride, padding, dilation)
-    return (x, w, geo, per_column(w_zero_point, out_c, "w_zero_point"),
-            per_column(0 if bias is None else bias, out_c, "bias"))
+    return (
+        x,
+        w,
+        geo,
+        per_column(w_zero_point, out_c, "w_zero_point"),
+        per_column(0 if bias is None else bias, out_c, "bias"),
+    )
 
 
 def conv_columns(x: np.ndarray, in_per_group: int, geo: ConvGeometry, g: int, groups: int, x_zero_point: int):
     """Group ``g``'s input as GEMM rows (n, oy, ox) by columns (ky, kx, c); padded taps read the zero
     point."""
-    xg = x if groups == 1 else np.ascontiguousarray(x[..., g * in_per_group:(g + 1) * in_per_group])
+    xg = x if groups == 1 else np.ascontiguousarray(x[..., g * in_per_group : (g + 1) * in_per_group])
     if geo.kernel == (1, 1) and geo.stride == (1, 1) and geo.pads == (0, 0, 0, 0):
         # a pointwise conv is a GEMM over the pixels
         return np.ascontiguousarray(xg).reshape(-1, in_per_group)
-    cols = kernel_module().im2col(np.ascontiguousarray(xg), *geo.kernel, *geo.stride, *geo.dilation,
-                                  geo.pads[0], geo.pads[2], *geo.out_hw, x_zero_point)
+    cols = kernel_module().im2col(
+        np.ascontiguousarray(xg),
+        *geo.kernel,
+        *geo.stride,
+        *geo.dilation,
+        geo.pads[0],
+        geo.pads[2],
+        *geo.out_hw,
+        x_zero_point,
+    )
     return cols.astype(x.dtype, copy=False)
 
 
@@ -672,14 +787,25 @@ def conv_weights(w: np.ndarray, zw: np.ndarray, g: int, groups: int) -> PackedWe
     return prepack_cached(w[sl].reshape(per, -1).T, zw[sl], owner=w, part=g)
 
 
-def depthwise_conv2d(x, w, *, stride=1, padding="valid", dilation=1, depth_multiplier: int = 1,
-                     x_zero_point: int = 0, w_zero_point=0, bias=None,
-                     accumulator: Accumulator = Accumulator()) -> MacResult:
+def depthwise_conv2d(
+    x,
+    w,
+    *,
+    stride=1,
+    padding="valid",
+    dilation=1,
+    depth_multiplier: int = 1,
+    x_zero_point: int = 0,
+    w_zero_point=0,
+    bias=None,
+    accumulator: Accumulator = Accumulator(),
+) -> MacResult:
     """Depthwise conv accumulators. ``x`` NHWC, ``w`` [kh, kw, C * depth_multiplier] (TFLite's [1, kh, kw,
     C*m]
     is accepted too); output channel o reads input channel o // depth_multiplier. Taps in (ky, kx) order."""
-    x, w, geometry, zw, b = depthwise_operands(x, w, stride, padding, dilation, depth_multiplier,
-                                               w_zero_point, bias)
+    x, w, geometry, zw, b = depthwise_operands(
+        x, w, stride, padding, dilation, depth_multiplier, w_zero_point, bias
+    )
     bound = depthwise_bound(w, zw, b, int(x_zero_point), value_range(x))
     if order_free(bound, accumulator) and bound < 1 << 31:
         acc = kernels.depthwise_acc_i32(x, w, int(x_zero_point), zw, b, *geometry, int(depth_multiplier))
@@ -713,14 +839,14 @@ def depthwise_operands(x, w, stride, padding, dilation, depth_multiplier: int, w
             f"x, w: expected NHWC input and [kh, kw, C*m] weights (got {x.shape} and {w.shape})"
         )
     if depth_multiplier < 1 or w.shape[2] != x.shape[3] * depth_multiplier:
-        raise ConfigError(f"depth_multiplier: {x.shape[3]} channels x {depth_multiplier} != {w.shape[2]} "
-                          "outputs")
+        raise ConfigError(
+            f"depth_multiplier: {x.shape[3]} channels x {depth_multiplier} != {w.shape[2]} outputs"
+        )
     geo = conv_geometry(x.shape[1:3], w.shape[:2], stride, padding, dilation)
     zw = per_column(w_zero_point, w.shape[2], "w_zero_point")
     b = per_column(0 if bias is None else bias, w.shape[2], "bias")
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
-    geometry = (*geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw)
-    return x, w, geometry, zw, b
+    return x, w, geo.window(), zw, b
 
 
 def depthwise_bound(w: np.ndarray, zw: np.ndarray, b: np.ndarray, zx: int, x_range: tuple[int, int]) -> int:
@@ -731,8 +857,17 @@ def depthwise_bound(w: np.ndarray, zw: np.ndarray, b: np.ndarray, zx: int, x_ran
     return int(np.abs(b).max(initial=0)) + w.shape[0] * w.shape[1] * span_x * span_w
 
 
-def pool2d(x, kernel, *, kind: str = "avg", stride=1, padding="valid", fmt: IntFormat | str = "int8",
-           act_min: int | None = None, act_max: int | None = None) -> np.ndarray:
+def pool2d(
+    x,
+    kernel,
+    *,
+    kind: str = "avg",
+    stride=1,
+    padding="valid",
+    fmt: IntFormat | str = "int8",
+    act_min: int | None = None,
+    act_max: int | None = None,
+) -> np.ndarray:
     """Average or max pooling of NHWC integer codes (same scale in and out, as TFLite requires).
 
     Average divides by the number of valid (unpadded) taps and rounds half away from zero, as TFLite does.
@@ -745,6 +880,15 @@ def pool2d(x, kernel, *, kind: str = "avg", stride=1, padding="valid", fmt: IntF
     geo = conv_geometry(x.shape[1:3], pair(kernel, "kernel"), stride, padding, 1)
     lo = fmt.min if act_min is None else act_min
     hi = fmt.max if act_max is None else act_max
-    out = kernel_module().pool2d(np.ascontiguousarray(x), *geo.kernel, *geo.stride, geo.pads[0], geo.pads[2],
-                                 *geo.out_hw, kind == "max", lo, hi)
+    out = kernel_module().pool2d(
+        np.ascontiguousarray(x),
+        *geo.kernel,
+        *geo.stride,
+        geo.pads[0],
+        geo.pads[2],
+        *geo.out_hw,
+        kind == "max",
+        lo,
+        hi,
+    )
     return out.astype(fmt.storage_dtype)

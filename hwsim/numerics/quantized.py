@@ -29,8 +29,13 @@ from hwsim.numerics.semantics import Semantics, get_semantics
 
 _FLOAT_MULTIPLIERS = {"float32": float32_multiplier, "float32-reciprocal": float32_reciprocal_multiplier}
 
-ACTIVATIONS = {None: (None, None), "none": (None, None), "relu": (0.0, None), "relu6": (0.0, 6.0),
-               "relu_n1_to_1": (-1.0, 1.0)}
+ACTIVATIONS = {
+    None: (None, None),
+    "none": (None, None),
+    "relu": (0.0, None),
+    "relu6": (0.0, 6.0),
+    "relu_n1_to_1": (-1.0, 1.0),
+}
 
 
 @dataclass(frozen=True)
@@ -59,8 +64,9 @@ def activation_range(activation, scale: float, zero_point: int, fmt: IntFormat) 
     elif activation in ACTIVATIONS:
         low, high = ACTIVATIONS[activation]
     else:
-        raise ConfigError("activation: expected one of relu, relu6, relu_n1_to_1 or (lo, hi) (got "
-                          f"{activation!r})")
+        raise ConfigError(
+            f"activation: expected one of relu, relu6, relu_n1_to_1 or (lo, hi) (got {activation!r})"
+        )
 
     def code(real: float) -> int:
         return zero_point + round_real(float(np.float32(real) / np.float32(scale)), RoundingMode.HALF_AWAY)
@@ -99,12 +105,21 @@ def requantize(
         activation=activation,
         activation_bits=activation_bits,
     )
-    return fused.requantize_stage(acc, stage)
+    return ops.requantize_stage(acc, stage)
 
 
-def output_stage(channels: int, *, input_scale: float, weight_scale, output: QParams, fmt: IntFormat,
-                 semantics: Semantics | str, op: str, activation=None,
-                 activation_bits: int | None = None) -> fused.OutputStage:
+def output_stage(
+    channels: int,
+    *,
+    input_scale: float,
+    weight_scale,
+    output: QParams,
+    fmt: IntFormat,
+    semantics: Semantics | str,
+    op: str,
+    activation=None,
+    activation_bits: int | None = None,
+) -> ops.OutputStage:
     """The requantizer ``semantics`` applies to ``op``'s accumulators, for ``channels`` output channels.
 
     Built once per distinct set of scales (a model's layers reuse theirs on every inference) and shared: its
@@ -141,9 +156,20 @@ _FLOAT_KINDS = (RequantKind.FLOAT32_SCALE, RequantKind.FLOAT64_PRODUCT)
 
 
 @functools.lru_cache(maxsize=4096)
-def _stage(channels: int, kind: RequantKind, tail_kind: RequantKind, tail_start: int, input_scale: float,
-           weight_scales: bytes, sy: float, zy: int, fmt: IntFormat, activation, multiplier_rule: str,
-           max_shift: int) -> fused.OutputStage:
+def _stage(
+    channels: int,
+    kind: RequantKind,
+    tail_kind: RequantKind,
+    tail_start: int,
+    input_scale: float,
+    weight_scales: bytes,
+    sy: float,
+    zy: int,
+    fmt: IntFormat,
+    activation,
+    multiplier_rule: str,
+    max_shift: int,
+) -> ops.OutputStage:
     sw = np.broadcast_to(np.frombuffer(weight_scales, np.float32), (channels,))
     mult = np.zeros(channels, np.int64)
     shift = np.zeros(channels, np.int64)
@@ -155,13 +181,15 @@ def _stage(channels: int, kind: RequantKind, tail_kind: RequantKind, tail_start:
         for c in range(channels):
             mult[c], shift[c] = _fixed_multiplier(input_scale, float(sw[c]), sy, max_shift)
     if RequantKind.INT16_MULTIPLIER in (kind, tail_kind) and shift.max(initial=0) > 14:
-        raise ConfigError("shift: the 16-bit multiplier path needs shift <= 14 (a real multiplier below "
-                          "2**14)")
+        raise ConfigError(
+            "shift: the 16-bit multiplier path needs shift <= 14 (a real multiplier below 2**14)"
+        )
     lo, hi = activation_range(activation, sy, zy, fmt)
     for a in (mult, shift, scale):
         a.flags.writeable = False
-    return fused.OutputStage(mult, shift, scale, zy, lo, hi, int(kind), int(tail_kind), tail_start,
-                           np.dtype(fmt.storage_dtype))
+    return ops.OutputStage(
+        mult, shift, scale, zy, lo, hi, int(kind), int(tail_kind), tail_start, np.dtype(fmt.storage_dtype)
+    )
 
 
 @functools.lru_cache(maxsize=65536)
@@ -195,8 +223,9 @@ def _arithmetic(x_dtype, w_dtype, sem: Semantics, depthwise_multiplier: int | No
     return sem.u8s8
 
 
-def _depthwise_fast_path(sem: Semantics, x: np.ndarray, w: np.ndarray, groups: int, stride, padding,
-                         dilation) -> bool:
+def _depthwise_fast_path(
+    sem: Semantics, x: np.ndarray, w: np.ndarray, groups: int, stride, padding, dilation
+) -> bool:
     """Whether a grouped conv is the depthwise fast path of ``sem`` (see
     ``Semantics.depthwise_fast_u8s8``)."""
     if not sem.depthwise_fast_u8s8 or x.ndim != 4 or w.ndim != 4 or w.shape[3] != 1 or groups != x.shape[3]:
@@ -211,27 +240,54 @@ def _depthwise_fast_path(sem: Semantics, x: np.ndarray, w: np.ndarray, groups: i
     return max(stride) <= 2 and pads == (kernel // 2,) * 4
 
 
-def _layer_setup(op: str, x_dtype, w: np.ndarray, channels: int, x_q: QParams, w_q: QParams, y_q: QParams,
-                 y_fmt: IntFormat, activation, semantics: str, weight_bits: int, bias=None,
-                 depthwise_multiplier: int | None = None,
-                 fast_depthwise: bool = False) -> tuple[fused.OutputStage, str]:
-    """A MAC layer's requantizer and dot-product arithmetic under ``semantics`` for these operand types."""
+@dataclass(frozen=True)
+class LayerQuant:
+    """How a MAC layer (conv, depthwise, fully-connected) is quantized and which runtime computes it: the
+    scales and zero points of its input, weights and output, the output format and fused activation, the
+    accumulator register, and the weight width the runtime dispatches on (4-bit weights take a delegate's
+    fallback, see ``Semantics.fallback``)."""
+
+    x_q: QParams
+    w_q: QParams
+    y_q: QParams
+    y_fmt: IntFormat = INT8
+    activation: object = None  # a name of ACTIVATIONS, or a (lo, hi) pair of reals
+    semantics: str = "tflite-reference"
+    accumulator: Accumulator = Accumulator()
+    weight_bits: int = 8
+
+    def zero_points(self, channels: int) -> tuple[int, np.ndarray]:
+        """The input zero point, and the weights' zero point per output channel."""
+        return int(self.x_q.zero_point[0]), _zw(self.w_q, channels)
+
+
+def _layer_setup(
+    op: str,
+    x_dtype,
+    w: np.ndarray,
+    channels: int,
+    quant: LayerQuant,
+    bias=None,
+    depthwise_multiplier: int | None = None,
+    fast_depthwise: bool = False,
+) -> tuple[ops.OutputStage, str]:
+    """A MAC layer's requantizer and dot-product arithmetic under its semantics for these operand types."""
     bits = np.dtype(x_dtype).itemsize * 8
-    int4_fc = op == "fully_connected" and w.ndim == 2 and w_q.scale.size > 1 and w.shape[1] % 2 == 0
-    sem = _semantics_for(semantics, weight_bits, bits, int4_fc)
+    int4_fc = op == "fully_connected" and w.ndim == 2 and quant.w_q.scale.size > 1 and w.shape[1] % 2 == 0
+    sem = _semantics_for(quant.semantics, quant.weight_bits, bits, int4_fc)
     if op == "fully_connected" and bias is None and bits > 8 and op in sem.no_bias_16x8:
         sem = dataclasses.replace(
             sem, requant_16x8=dict(sem.requant_16x8, fully_connected=sem.no_bias_16x8[op])
         )
     stage = output_stage(
         channels,
-        input_scale=float(x_q.scale[0]),
-        weight_scale=w_q.scale,
-        output=y_q,
-        fmt=y_fmt,
+        input_scale=float(quant.x_q.scale[0]),
+        weight_scale=quant.w_q.scale,
+        output=quant.y_q,
+        fmt=quant.y_fmt,
         semantics=sem,
         op=op,
-        activation=activation,
+        activation=quant.activation,
         activation_bits=bits,
     )
     if fast_depthwise and np.dtype(x_dtype) == np.uint8 and w.dtype == np.int8:
@@ -247,281 +303,352 @@ def _depthwise_multiplier(w: np.ndarray, groups: int) -> int | None:
 
 def _depthwise_as_grouped(w: np.ndarray) -> np.ndarray:
     """Depthwise weights [kh, kw, C*m] (or TFLite's [1, kh, kw, C*m]) as the OHWI weights of the same conv
-    with
-    C groups: output channel o reads input channel o // m in both."""
+    with C groups: output channel o reads input channel o // m in both."""
     w = w[0] if w.ndim == 4 and w.shape[0] == 1 else w
     return np.ascontiguousarray(np.moveaxis(w, 2, 0)[..., None])
 
 
-def conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8, stride=1,
-           padding="valid", dilation=1, groups: int = 1, activation=None, semantics: str = "tflite-reference",
-           accumulator: Accumulator = Accumulator(), weight_bits: int = 8,
-           float_bias=None) -> np.ndarray:
-    """Quantized conv2d (NHWC, OHWI weights) as ``semantics`` computes it; returns output codes.
+def conv2d(
+    x, w, bias, quant: LayerQuant, *, stride=1, padding="valid", dilation=1, groups: int = 1, float_bias=None
+) -> np.ndarray:
+    """Quantized conv2d (NHWC, OHWI weights) as ``quant.semantics`` computes it; returns output codes.
 
     ``float_bias`` (float32 per output channel, with ``bias=None``) is a bias the runtime keeps in float
     (``Semantics.float_bias``); modelled for ungrouped convs, which fbgemm runs through its GEMM."""
     x, w = np.asarray(x), np.asarray(w)
-    sem = _semantics_for(semantics, weight_bits, x.dtype.itemsize * 8)
+    sem = _semantics_for(quant.semantics, quant.weight_bits, x.dtype.itemsize * 8)
     stage, arithmetic = _layer_setup(
         "conv2d",
         x.dtype,
         w,
         w.shape[0],
-        x_q,
-        w_q,
-        y_q,
-        y_fmt,
-        activation,
-        semantics,
-        weight_bits,
+        quant,
         depthwise_multiplier=_depthwise_multiplier(w, groups),
         fast_depthwise=_depthwise_fast_path(sem, x, w, groups, stride, padding, dilation),
     )
+    zx, zw = quant.zero_points(w.shape[0])
     if float_bias is not None:
         _check_float_bias(sem, bias, groups)
-        acc = ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation,
-                         x_zero_point=int(x_q.zero_point[0]), w_zero_point=_zw(w_q, w.shape[0]),
-                         accumulator=accumulator, arithmetic=arithmetic).acc
-        return _with_float_bias(acc, float_bias, x_q, w_q, stage)
-    return fused.conv2d_requantized(
+        acc = ops.conv2d(
+            x,
+            w,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            x_zero_point=zx,
+            w_zero_point=zw,
+            accumulator=quant.accumulator,
+            arithmetic=arithmetic,
+        ).acc
+        return _with_float_bias(acc, float_bias, quant.x_q, quant.w_q, stage)
+    return _conv2d_codes(
         x,
         w,
+        bias,
         stage,
+        (zx, zw),
+        quant.accumulator,
+        arithmetic,
         stride=stride,
         padding=padding,
         dilation=dilation,
         groups=groups,
-        x_zero_point=int(x_q.zero_point[0]),
-        w_zero_point=_zw(w_q, w.shape[0]),
-        bias=bias,
-        accumulator=accumulator,
-        arithmetic=arithmetic,
     )
 
 
-def prepare_conv2d(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,
-                   stride=1, padding="valid", dilation=1, groups: int = 1, activation=None,
-                   semantics: str = "tflite-reference", accumulator: Accumulator = Accumulator(),
-                   weight_bits: int = 8) -> fused.FusedConv | None:
-    """:func:`conv2d` prepared once for any input of ``x_dtype``: a fused layer, or None where the layer is
-    grouped, its runtime pair-saturates, or inputs of that dtype could overflow its accumulator."""
-    w = np.asarray(w)
-    if groups != 1 or w.ndim != 4:
-        return None
-    stage, arithmetic = _layer_setup(
-        "conv2d", x_dtype, w, w.shape[0], x_q, w_q, y_q, y_fmt, activation, semantics, weight_bits
-    )
-    zx, zw = int(x_q.zero_point[0]), _zw(w_q, w.shape[0])
-    gemm = fused.FusedGemm.prepare(ops.conv_weights(w, zw, 0, 1), ops.per_column(
-        0 if bias is None else bias, w.shape[0], "bias"), zx, stage, fused.dtype_range(x_dtype), accumulator)
-    if gemm is None or arithmetic != "exact":
-        return None
-    return fused.FusedConv(gemm, w.shape[1:3], w.shape[3], stride, padding, dilation, zx)
-
-
-def depthwise_conv2d(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,
-                     stride=1, padding="valid", dilation=1, depth_multiplier: int = 1, activation=None,
-                     semantics: str = "tflite-reference", accumulator: Accumulator = Accumulator(),
-                     weight_bits: int = 8) -> np.ndarray:
-    """Quantized depthwise conv2d (NHWC, weights [1, kh, kw, C*m]) as ``semantics`` computes it.
+def depthwise_conv2d(
+    x, w, bias, quant: LayerQuant, *, stride=1, padding="valid", dilation=1, depth_multiplier: int = 1
+) -> np.ndarray:
+    """Quantized depthwise conv2d (NHWC, weights [1, kh, kw, C*m]) as ``quant.semantics`` computes it.
 
     Where the runtime does not run it on exact products (a grouped GEMM or fbgemm's fast path with ``u8s8``
     pairs, see ``Semantics.exact_depthwise``), it runs as the conv2d with C groups that it is."""
     x, w = np.asarray(x), np.asarray(w)
-    sem = _semantics_for(semantics, weight_bits, x.dtype.itemsize * 8)
+    sem = _semantics_for(quant.semantics, quant.weight_bits, x.dtype.itemsize * 8)
     w3 = w[0] if w.ndim == 4 and w.shape[0] == 1 else w
     grouped = _depthwise_as_grouped(w3) if w3.ndim == 3 else None
-    fast = grouped is not None and x.ndim == 4 and _depthwise_fast_path(sem, x, grouped, x.shape[3], stride,
-                                                                        padding, dilation)
+    fast = (
+        grouped is not None
+        and x.ndim == 4
+        and _depthwise_fast_path(sem, x, grouped, x.shape[3], stride, padding, dilation)
+    )
     stage, arithmetic = _layer_setup(
         "depthwise_conv2d",
         x.dtype,
         w,
         w.shape[-1],
-        x_q,
-        w_q,
-        y_q,
-        y_fmt,
-        activation,
-        semantics,
-        weight_bits,
+        quant,
         depthwise_multiplier=depth_multiplier,
         fast_depthwise=fast,
     )
+    zx, zw = quant.zero_points(w.shape[-1])
     if arithmetic != "exact" and grouped is not None and x.ndim == 4:
-        return fused.conv2d_requantized(
+        return _conv2d_codes(
             x,
             grouped,
+            bias,
             stage,
+            (zx, zw),
+            quant.accumulator,
+            arithmetic,
             stride=stride,
             padding=padding,
             dilation=dilation,
             groups=x.shape[3],
-            x_zero_point=int(x_q.zero_point[0]),
-            w_zero_point=_zw(w_q, w.shape[-1]),
-            bias=bias,
-            accumulator=accumulator,
-            arithmetic=arithmetic,
         )
-    return fused.depthwise_conv2d_requantized(
+    x, w, _, zw, b = ops.depthwise_operands(x, w, stride, padding, dilation, depth_multiplier, zw, bias)
+    layer = fused.FusedDepthwise.prepare(
+        w,
+        zw,
+        b,
+        zx,
+        stage,
+        ops.value_range(x),
+        stride,
+        padding,
+        dilation,
+        depth_multiplier,
+        quant.accumulator,
+    )
+    if layer is not None:  # fused: the data's own range proves no partial sum can overflow
+        return layer(x)
+    acc = ops.depthwise_conv2d(
         x,
         w,
-        stage,
         stride=stride,
         padding=padding,
         dilation=dilation,
         depth_multiplier=depth_multiplier,
-        x_zero_point=int(x_q.zero_point[0]),
-        w_zero_point=_zw(w_q, w.shape[-1]),
-        bias=bias,
-        accumulator=accumulator,
+        x_zero_point=zx,
+        w_zero_point=zw,
+        bias=b,
+        accumulator=quant.accumulator,
+    ).acc
+    return ops.requantize_stage(acc, stage)
+
+
+def fully_connected(x, w, bias, quant: LayerQuant, *, float_bias=None) -> np.ndarray:
+    """Quantized fully-connected: ``x`` [M, K], ``w`` [N, K] (TFLite layout); returns [M, N] codes.
+    ``float_bias``: as in :func:`conv2d`."""
+    x, w = np.asarray(x), np.asarray(w)
+    stage, arithmetic = _layer_setup("fully_connected", x.dtype, w, w.shape[0], quant, bias)
+    zx, zw = quant.zero_points(w.shape[0])
+    packed = ops.prepack_cached(w.T, zw, owner=w)
+    if float_bias is not None:
+        _check_float_bias(_semantics_for(quant.semantics, quant.weight_bits, x.dtype.itemsize * 8), bias, 1)
+        acc = ops.matmul(x, packed, x_zero_point=zx, accumulator=quant.accumulator, arithmetic=arithmetic).acc
+        return _with_float_bias(acc, float_bias, quant.x_q, quant.w_q, stage)
+    return _matmul_codes(
+        x, packed, stage, x_zero_point=zx, bias=bias, accumulator=quant.accumulator, arithmetic=arithmetic
     )
 
 
-def prepare_depthwise_conv2d(x_dtype, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams,
-                             y_fmt: IntFormat = INT8, stride=1, padding="valid", dilation=1,
-                             depth_multiplier: int = 1, activation=None, semantics: str = "tflite-reference",
-                             accumulator: Accumulator = Accumulator(),
-                             weight_bits: int = 8) -> fused.FusedDepthwise | None:
-    """:func:`depthwise_conv2d` prepared once for any input of ``x_dtype``, or None where inputs of that dtype
-    could overflow its accumulator or the runtime pair-saturates its products."""
-    w = np.asarray(w)
+def _matmul_codes(
+    x,
+    w,
+    stage: ops.OutputStage,
+    *,
+    x_zero_point: int = 0,
+    w_zero_point=0,
+    bias=None,
+    accumulator: Accumulator = Accumulator(),
+    arithmetic: str = "exact",
+) -> np.ndarray:
+    """:func:`ops.matmul`, then ``stage``: output codes [M, N], fused when the data's range allows it."""
+    x, packed, b = ops.gemm_operands(x, w, w_zero_point, bias, accumulator, arithmetic)
+    gemm = None
+    if arithmetic == "exact":
+        gemm = fused.FusedGemm.prepare(packed, b, x_zero_point, stage, ops.value_range(x), accumulator)
+    if gemm is None:
+        acc = ops.matmul(
+            x, packed, x_zero_point=x_zero_point, bias=b, accumulator=accumulator, arithmetic=arithmetic
+        ).acc
+        return ops.requantize_stage(acc, stage)
+    return gemm.run_trusted(np.ascontiguousarray(x))
+
+
+def _conv2d_codes(
+    x,
+    w,
+    bias,
+    stage: ops.OutputStage,
+    zero_points: tuple[int, np.ndarray],
+    accumulator: Accumulator,
+    arithmetic: str,
+    *,
+    stride,
+    padding,
+    dilation,
+    groups: int,
+) -> np.ndarray:
+    """:func:`ops.conv2d`, then ``stage``: output codes NHWC (one fused GEMM and requantizer when
+    ungrouped and the data's range allows it). ``zero_points``: the input's and the weights' per channel."""
+    x_zero_point, w_zero_point = zero_points
+    if groups != 1:
+        acc = ops.conv2d(
+            x,
+            w,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            x_zero_point=x_zero_point,
+            w_zero_point=w_zero_point,
+            bias=bias,
+            accumulator=accumulator,
+            arithmetic=arithmetic,
+        ).acc
+        return ops.requantize_stage(acc, stage)
+    x, w, geo, zw, b = ops.conv_operands(x, w, stride, padding, dilation, groups, w_zero_point, bias)
+    cols = ops.conv_columns(x, w.shape[3], geo, 0, 1, x_zero_point)
+    y = _matmul_codes(
+        cols,
+        ops.conv_weights(w, zw, 0, 1),
+        stage,
+        x_zero_point=x_zero_point,
+        bias=b,
+        accumulator=accumulator,
+        arithmetic=arithmetic,
+    )
+    return y.reshape(x.shape[0], *geo.out_hw, w.shape[0])
+
+
+def prepare_layer(kind: str, x_dtype, w, bias, quant: LayerQuant, **geometry):
+    """The layer ``kind`` (conv2d, depthwise_conv2d or fully_connected, with the keyword ``geometry`` of
+    that function) prepared once for any input of ``x_dtype``: a fused layer of :mod:`hwsim.numerics.fused`
+    whose output codes equal the function's, or None where it cannot be fused (the layer is grouped, its
+    runtime pair-saturates products, or inputs of that dtype could overflow its accumulator)."""
+    prepare = {
+        "conv2d": _prepare_conv2d,
+        "depthwise_conv2d": _prepare_depthwise,
+        "fully_connected": _prepare_fully_connected,
+    }.get(kind)
+    if prepare is None:
+        raise ConfigError(f"kind: expected conv2d, depthwise_conv2d or fully_connected (got {kind!r})")
+    return prepare(x_dtype, np.asarray(w), bias, quant, **geometry)
+
+
+def _prepare_conv2d(
+    x_dtype, w: np.ndarray, bias, quant: LayerQuant, *, stride=1, padding="valid", dilation=1, groups: int = 1
+) -> fused.FusedConv | None:
+    if groups != 1 or w.ndim != 4:
+        return None
+    stage, arithmetic = _layer_setup("conv2d", x_dtype, w, w.shape[0], quant)
+    zx, zw = quant.zero_points(w.shape[0])
+    gemm = fused.FusedGemm.prepare(
+        ops.conv_weights(w, zw, 0, 1),
+        ops.per_column(0 if bias is None else bias, w.shape[0], "bias"),
+        zx,
+        stage,
+        fused.dtype_range(x_dtype),
+        quant.accumulator,
+    )
+    if gemm is None or arithmetic != "exact":
+        return None
+    return fused.FusedConv(gemm, w.shape[1:3], w.shape[3], stride, padding, dilation, zx)
+
+
+def _prepare_depthwise(
+    x_dtype,
+    w: np.ndarray,
+    bias,
+    quant: LayerQuant,
+    *,
+    stride=1,
+    padding="valid",
+    dilation=1,
+    depth_multiplier: int = 1,
+) -> fused.FusedDepthwise | None:
     w = w[0] if w.ndim == 4 and w.shape[0] == 1 else w
     if w.ndim != 3:
         return None
     stage, arithmetic = _layer_setup(
-        "depthwise_conv2d",
-        x_dtype,
-        w,
-        w.shape[-1],
-        x_q,
-        w_q,
-        y_q,
-        y_fmt,
-        activation,
-        semantics,
-        weight_bits,
-        depthwise_multiplier=depth_multiplier,
+        "depthwise_conv2d", x_dtype, w, w.shape[-1], quant, depthwise_multiplier=depth_multiplier
     )
-    sem = _semantics_for(semantics, weight_bits, np.dtype(x_dtype).itemsize * 8)
+    sem = _semantics_for(quant.semantics, quant.weight_bits, np.dtype(x_dtype).itemsize * 8)
     fast_u8s8 = sem.depthwise_fast_u8s8 and np.dtype(x_dtype) == np.uint8 and w.dtype == np.int8
     if arithmetic != "exact" or fast_u8s8:
         # pair-saturated products (a grouped GEMM, or fbgemm's fast path): the checked path runs them
         return None
-    zw = _zw(w_q, w.shape[-1])
+    zx, zw = quant.zero_points(w.shape[-1])
     b = ops.per_column(0 if bias is None else bias, w.shape[-1], "bias")
     return fused.FusedDepthwise.prepare(
         np.ascontiguousarray(w),
         zw,
         b,
-        int(x_q.zero_point[0]),
+        zx,
         stage,
         fused.dtype_range(x_dtype),
         stride,
         padding,
         dilation,
         depth_multiplier,
-        accumulator,
+        quant.accumulator,
     )
 
 
-def fully_connected(x, w, bias, *, x_q: QParams, w_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8,
-                    activation=None, semantics: str = "tflite-reference",
-                    accumulator: Accumulator = Accumulator(), weight_bits: int = 8,
-                    float_bias=None) -> np.ndarray:
-    """Quantized fully-connected: ``x`` [M, K], ``w`` [N, K] (TFLite layout); returns [M, N] codes.
-    ``float_bias``: as in :func:`conv2d`."""
-    x, w = np.asarray(x), np.asarray(w)
-    stage, arithmetic = _layer_setup(
-        "fully_connected",
-        x.dtype,
-        w,
-        w.shape[0],
-        x_q,
-        w_q,
-        y_q,
-        y_fmt,
-        activation,
-        semantics,
-        weight_bits,
-        bias,
+def _prepare_fully_connected(x_dtype, w: np.ndarray, bias, quant: LayerQuant) -> fused.FusedGemm | None:
+    if w.ndim != 2:
+        return None
+    stage, arithmetic = _layer_setup("fully_connected", x_dtype, w, w.shape[0], quant, bias)
+    zx, zw = quant.zero_points(w.shape[0])
+    gemm = fused.FusedGemm.prepare(
+        ops.prepack_cached(w.T, zw, owner=w),
+        ops.per_column(0 if bias is None else bias, w.shape[0], "bias"),
+        zx,
+        stage,
+        fused.dtype_range(x_dtype),
+        quant.accumulator,
     )
-    zw = _zw(w_q, w.shape[0])
-    if float_bias is not None:
-        _check_float_bias(_semantics_for(semantics, weight_bits, x.dtype.itemsize * 8), bias, 1)
-        packed = ops.prepack_cached(w.T, zw, owner=w)
-        acc = ops.matmul(x, packed, x_zero_point=int(x_q.zero_point[0]), accumulator=accumulator,
-                         arithmetic=arithmetic).acc
-        return _with_float_bias(acc, float_bias, x_q, w_q, stage)
-    return fused.matmul_requantized(x, ops.prepack_cached(w.T, zw, owner=w), stage,
-                                    x_zero_point=int(x_q.zero_point[0]), bias=bias, accumulator=accumulator,
-                                    arithmetic=arithmetic)
+    return gemm if arithmetic == "exact" else None
 
 
 def _check_float_bias(sem: Semantics, bias, groups: int) -> None:
     """A float bias is taken only where the runtime has one, in place of int32 codes, on a GEMM."""
     if not sem.float_bias:
-        raise ConfigError(f"float_bias: semantics {sem.name!r} adds int32 bias codes only (pytorch-fbgemm-* "
-                          "keep the bias in float)")
+        raise ConfigError(
+            f"float_bias: semantics {sem.name!r} adds int32 bias codes only (pytorch-fbgemm-* "
+            "keep the bias in float)"
+        )
     if bias is not None:
         raise ConfigError("float_bias: give either int32 bias codes or a float bias, not both")
     if groups != 1:
-        raise ConfigError(f"float_bias: modelled for ungrouped convs only (got groups={groups}); fbgemm's "
-                          "grouped and depthwise kernels have output stages of their own")
+        raise ConfigError(
+            f"float_bias: modelled for ungrouped convs only (got groups={groups}); fbgemm's "
+            "grouped and depthwise kernels have output stages of their own"
+        )
 
 
-def _with_float_bias(acc: np.ndarray, float_bias, x_q: QParams, w_q: QParams,
-                     stage: fused.OutputStage) -> np.ndarray:
+def _with_float_bias(
+    acc: np.ndarray, float_bias, x_q: QParams, w_q: QParams, stage: ops.OutputStage
+) -> np.ndarray:
     """Output codes from bias-free accumulators and a float bias (:mod:`hwsim.numerics.float_bias`)."""
     from hwsim.numerics.float_bias import requantize_float_bias
 
-    return requantize_float_bias(acc, float_bias, float(x_q.scale[0]), w_q.scale, stage.scale,
-                                 stage.zero_point, stage.lo, stage.hi, stage.dtype)
+    return requantize_float_bias(
+        acc,
+        float_bias,
+        float(x_q.scale[0]),
+        w_q.scale,
+        stage.scale,
+        stage.zero_point,
+        stage.lo,
+        stage.hi,
+        stage.dtype,
+    )
 
 
-def prepare_fully_connected(
-    x_dtype,
-    w,
-    bias,
+def add(
+    x1,
+    x2,
     *,
-    x_q: QParams,
-    w_q: QParams,
+    x1_q: QParams,
+    x2_q: QParams,
     y_q: QParams,
     y_fmt: IntFormat = INT8,
     activation=None,
     semantics: str = "tflite-reference",
-    accumulator: Accumulator = Accumulator(),
-    weight_bits: int = 8,
-) -> fused.FusedGemm | None:
-    """:func:`fully_connected` prepared once for any input [M, K] of ``x_dtype``, or None (as
-    ``prepare_conv2d``)."""
-    w = np.asarray(w)
-    if w.ndim != 2:
-        return None
-    stage, arithmetic = _layer_setup(
-        "fully_connected",
-        x_dtype,
-        w,
-        w.shape[0],
-        x_q,
-        w_q,
-        y_q,
-        y_fmt,
-        activation,
-        semantics,
-        weight_bits,
-        bias,
-    )
-    zw = _zw(w_q, w.shape[0])
-    gemm = fused.FusedGemm.prepare(ops.prepack_cached(w.T, zw, owner=w), ops.per_column(
-        0 if bias is None else bias, w.shape[0], "bias"), int(x_q.zero_point[0]), stage,
-        fused.dtype_range(x_dtype), accumulator)
-    return gemm if arithmetic == "exact" else None
-
-
-def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat = INT8, activation=None,
-        semantics: str = "tflite-reference") -> np.ndarray:
+) -> np.ndarray:
     """Quantized elementwise add (same shapes) as ``semantics`` computes it.
 
     TFLite's shifted fixed-point form: inputs are shifted left by 20 bits (15 for int16), rescaled to twice
@@ -553,8 +680,9 @@ def add(x1, x2, *, x1_q: QParams, x2_q: QParams, y_q: QParams, y_fmt: IntFormat 
     kind = int(sem.requantizer("add", y_fmt.bits))
     blocked = flat1.size - flat1.size % 16 if sem.add_form == "tflite-shifted-blocked16" else 0
     add = kernel_module().add_shifted
-    head = add(flat1[:blocked], flat2[:blocked], z1, z2, left + e1, m1, 0, left + e2, m2, 0, mo, eo, zo, lo,
-               hi, kind)
+    head = add(
+        flat1[:blocked], flat2[:blocked], z1, z2, left + e1, m1, 0, left + e2, m2, 0, mo, eo, zo, lo, hi, kind
+    )
     tail = add(flat1[blocked:], flat2[blocked:], z1, z2, left, m1, e1, left, m2, e2, mo, eo, zo, lo, hi, kind)
     return np.concatenate([head, tail]).reshape(x1.shape).astype(y_fmt.storage_dtype)
 
@@ -565,8 +693,11 @@ def shifted_add_multipliers(
     """TFLite's (M, e) for the two inputs and the output of its shifted ADD and SUB: each input is rescaled to
     twice the larger input scale, the result from that, over 2**left, to the output scale."""
     twice_max = 2.0 * max(s1, s2)
-    return (*quantize_multiplier(s1 / twice_max), *quantize_multiplier(s2 / twice_max),
-            *quantize_multiplier(twice_max / ((1 << left) * so)))
+    return (
+        *quantize_multiplier(s1 / twice_max),
+        *quantize_multiplier(s2 / twice_max),
+        *quantize_multiplier(twice_max / ((1 << left) * so)),
+    )
 
 
 def xnnpack_add_multipliers(s1, s2, so) -> tuple[int, int, int]:
@@ -584,8 +715,18 @@ def _add_float(
 
     zo = int(y_q.zero_point[0])
     lo, hi = activation_range(activation, float(np.float32(y_q.scale[0])), zo, y_fmt)
-    y = qlinear_add(x1, x2, int(x1_q.zero_point[0]), int(x2_q.zero_point[0]), zo, float(x1_q.scale[0]),
-                    float(x2_q.scale[0]), float(y_q.scale[0]), lo, hi)
+    y = qlinear_add(
+        x1,
+        x2,
+        int(x1_q.zero_point[0]),
+        int(x2_q.zero_point[0]),
+        zo,
+        float(x1_q.scale[0]),
+        float(x2_q.scale[0]),
+        float(y_q.scale[0]),
+        lo,
+        hi,
+    )
     return y.reshape(x1.shape).astype(y_fmt.storage_dtype)
 
 

@@ -239,8 +239,25 @@ def centered_weights(w, w_zp):
     return np.asarray(w, np.int64) - np.asarray(w_zp, np.int64)
 
 
-def depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left,
-                  out_h, out_w, multiplier, acc_min, acc_max, overflow):
+def depthwise_acc(
+    x,
+    w,
+    x_zp,
+    w_zp,
+    bias,
+    stride_h,
+    stride_w,
+    dil_h,
+    dil_w,
+    pad_top,
+    pad_left,
+    out_h,
+    out_w,
+    multiplier,
+    acc_min,
+    acc_max,
+    overflow,
+):
     """Depthwise conv accumulators, NHWC input, weights [kh, kw, C*multiplier]; taps in (ky, kx) order.
 
     Output channel o reads input channel o // multiplier. Padded taps contribute zero. Returns (acc, count).
@@ -305,10 +322,12 @@ def pool2d(x, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, out_h, 
         for oy in range(out_h):
             for ox in range(out_w):
                 for c in range(channels):
-                    taps = [int(x[b, iy, ix, c])
-                            for iy in range(oy * stride_h - pad_top, oy * stride_h - pad_top + kernel_h)
-                            for ix in range(ox * stride_w - pad_left, ox * stride_w - pad_left + kernel_w)
-                            if 0 <= iy < height and 0 <= ix < width]
+                    taps = [
+                        int(x[b, iy, ix, c])
+                        for iy in range(oy * stride_h - pad_top, oy * stride_h - pad_top + kernel_h)
+                        for ix in range(ox * stride_w - pad_left, ox * stride_w - pad_left + kernel_w)
+                        if 0 <= iy < height and 0 <= ix < width
+                    ]
                     if is_max:
                         value = max(taps)
                     else:

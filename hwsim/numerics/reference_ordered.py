@@ -47,15 +47,42 @@ def matmul_groups_acc(x, w, x_zp, w_zp, group_size, acc_min, acc_max, overflow, 
     for g, k0 in enumerate(range(0, x.shape[1], group_size)):
         k1 = min(k0 + group_size, x.shape[1])
         zeros = np.zeros(w.shape[1], np.int64)
-        acc, n = matmul_acc(x[:, k0:k1], w[k0:k1], x_zp, np.asarray(w_zp)[:, g], zeros, acc_min, acc_max,
-                            overflow, range(k1 - k0), bias_last)
+        acc, n = matmul_acc(
+            x[:, k0:k1],
+            w[k0:k1],
+            x_zp,
+            np.asarray(w_zp)[:, g],
+            zeros,
+            acc_min,
+            acc_max,
+            overflow,
+            range(k1 - k0),
+            bias_last,
+        )
         parts.append(acc)
         count += n
     return np.stack(parts), count
 
 
-def depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w,
-                  multiplier, acc_min, acc_max, overflow):
+def depthwise_acc(
+    x,
+    w,
+    x_zp,
+    w_zp,
+    bias,
+    stride_h,
+    stride_w,
+    dil_h,
+    dil_w,
+    pad_top,
+    pad_left,
+    out_h,
+    out_w,
+    multiplier,
+    acc_min,
+    acc_max,
+    overflow,
+):
     """Depthwise accumulators (NHWC, w [kh, kw, C*multiplier], output channel o reads input o // multiplier):
     the bias, then one tap (ky, kx) per step for every output at once. A padded tap is no step for the
     outputs it pads (they add nothing and count nothing). Returns (acc, overflow_count)."""
@@ -71,8 +98,11 @@ def depthwise_acc(x, w, x_zp, w_zp, bias, stride_h, stride_w, dil_h, dil_w, pad_
             if rows is None or cols is None:
                 continue
             (oy0, oy1, iy0), (ox0, ox1, ix0) = rows, cols
-            taps = xs[:, iy0:iy0 + (oy1 - oy0 - 1) * stride_h + 1:stride_h,
-                      ix0:ix0 + (ox1 - ox0 - 1) * stride_w + 1:stride_w]
+            taps = xs[
+                :,
+                iy0 : iy0 + (oy1 - oy0 - 1) * stride_h + 1 : stride_h,
+                ix0 : ix0 + (ox1 - ox0 - 1) * stride_w + 1 : stride_w,
+            ]
             count += _step(acc[:, oy0:oy1, ox0:ox1], taps * ws[ky, kx], acc_min, acc_max, overflow)
     return acc, count
 

@@ -44,22 +44,8 @@ def gemm_requantize_vnni(
     xu = np.asarray(x, np.int64) + offset
     raw = xu @ unpack_vnni(packed, depth, out.shape[1]).astype(np.int64)
     row_sum = xu.sum(axis=1) if with_rows else np.zeros(0, np.int64)
-    return requantize_gemm(
-        raw,
-        correction,
-        w_zp,
-        row_sum,
-        multiplier,
-        shift,
-        scale,
-        zero_point,
-        qmin,
-        qmax,
-        kind,
-        tail_start,
-        tail_kind,
-        out,
-    )
+    stage = (multiplier, shift, scale, zero_point, qmin, qmax, kind, tail_start, tail_kind)
+    return requantize_gemm(raw, correction, w_zp, row_sum, stage, out)
 
 
 def dot_vnni(x, offset, packed, depth, rows_per_tile, chunks):

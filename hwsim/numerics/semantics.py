@@ -91,8 +91,9 @@ class Semantics:
         """The requantizer for ``op`` with ``activation_bits``-bit activations."""
         table = self.requant_16x8 if activation_bits > 8 else self.requant
         if op not in table:
-            raise ConfigError(f"op: {op!r} has no requantizer in semantics {self.name!r}; known: "
-                              f"{', '.join(table)}")
+            raise ConfigError(
+                f"op: {op!r} has no requantizer in semantics {self.name!r}; known: {', '.join(table)}"
+            )
         return table[op]
 
 
@@ -101,38 +102,92 @@ SEMANTICS: Registry[Semantics] = Registry("semantics")
 _TFLITE_16X8 = _table(K.INT16_MULTIPLIER, K.INT16_MULTIPLIER, K.SINGLE_AWAY, K.GEMMLOWP_DOUBLE)
 _FLOAT = _table(K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.FLOAT32_SCALE)
 
-SEMANTICS.add("tflite-reference", Semantics(
-    "tflite-reference", "TFLite interpreter, BUILTIN_REF op resolver (reference kernels)",
-    _table(K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.SINGLE_AWAY, K.GEMMLOWP_DOUBLE), _TFLITE_16X8,
-    "tflite", RoundingMode.HALF_AWAY))
-SEMANTICS.add("tflite-optimized", Semantics(
-    "tflite-optimized", "TFLite interpreter, BUILTIN_WITHOUT_DEFAULT_DELEGATES (optimized kernels, no "
-                        "XNNPACK)",
-    _table(K.DOUBLE_HALF_UP, K.DOUBLE_HALF_UP, K.DOUBLE_HALF_UP, K.GEMMLOWP_DOUBLE), _TFLITE_16X8,
-    "tflite", RoundingMode.HALF_AWAY, add_form="tflite-shifted-blocked16",
-    channel_tail=MappingProxyType({"depthwise_conv2d": (8, K.GEMMLOWP_DOUBLE)}), tflite_kernels="optimized",
-    no_bias_16x8=MappingProxyType({"fully_connected": K.DOUBLE_HALF_UP})))
-SEMANTICS.add("xnnpack", Semantics(
-    "xnnpack", "TFLite interpreter with its default resolver (XNNPACK delegate for int8 conv, depthwise, FC, "
-    "add, per-channel int4-weight FC; other int4-weight and int16 ops fall back to the optimized kernels)",
-    _table(K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.GEMMLOWP_DOUBLE), _TFLITE_16X8,
-    "float32", RoundingMode.HALF_AWAY, add_form="xnnpack", fallback="tflite-optimized",
-    tflite_kernels="xnnpack", int4_fully_connected=True))
-SEMANTICS.add("tflite-micro", Semantics(
-    "tflite-micro", "TFLite Micro interpreter (the tflite-micro package): gemmlowp rounding everywhere",
-    _table(K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE),
-    _table(K.INT16_MULTIPLIER, K.INT16_MULTIPLIER, K.INT16_MULTIPLIER, K.GEMMLOWP_DOUBLE),
-    "tflite", RoundingMode.HALF_AWAY, mul_multiplier="double"))
-SEMANTICS.add("cmsis-nn", Semantics(
-    "cmsis-nn", "TFLITE_SINGLE_ROUNDING builds (CMSIS-NN, Ethos-U software fallback); read from the sources, "
-    "no live reference", _table(K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP),
-    _table(K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP),
-    "tflite", RoundingMode.HALF_AWAY, max_shift=30, mul_multiplier="double"))
-for _variant, _u8s8, _where in (("vnni", "exact", "CPUs with AVX-512 VNNI, AVX-VNNI or AMX"),
-                                ("avx2", "avx2-pairwise16", "AVX2 CPUs without VNNI")):
-    SEMANTICS.add(f"onnxruntime-{_variant}", Semantics(
-        f"onnxruntime-{_variant}", f"ONNX Runtime (MLAS) on {_where}", _FLOAT, _FLOAT, "float32",
-        RoundingMode.HALF_EVEN, u8s8=_u8s8, add_form="float"))
+SEMANTICS.add(
+    "tflite-reference",
+    Semantics(
+        "tflite-reference",
+        "TFLite interpreter, BUILTIN_REF op resolver (reference kernels)",
+        _table(K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.SINGLE_AWAY, K.GEMMLOWP_DOUBLE),
+        _TFLITE_16X8,
+        "tflite",
+        RoundingMode.HALF_AWAY,
+    ),
+)
+SEMANTICS.add(
+    "tflite-optimized",
+    Semantics(
+        "tflite-optimized",
+        "TFLite interpreter, BUILTIN_WITHOUT_DEFAULT_DELEGATES (optimized kernels, no XNNPACK)",
+        _table(K.DOUBLE_HALF_UP, K.DOUBLE_HALF_UP, K.DOUBLE_HALF_UP, K.GEMMLOWP_DOUBLE),
+        _TFLITE_16X8,
+        "tflite",
+        RoundingMode.HALF_AWAY,
+        add_form="tflite-shifted-blocked16",
+        channel_tail=MappingProxyType({"depthwise_conv2d": (8, K.GEMMLOWP_DOUBLE)}),
+        tflite_kernels="optimized",
+        no_bias_16x8=MappingProxyType({"fully_connected": K.DOUBLE_HALF_UP}),
+    ),
+)
+SEMANTICS.add(
+    "xnnpack",
+    Semantics(
+        "xnnpack",
+        "TFLite interpreter with its default resolver (XNNPACK delegate for int8 conv, depthwise, FC, "
+        "add, per-channel int4-weight FC; other int4-weight and int16 ops fall back to the optimized "
+        "kernels)",
+        _table(K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.FLOAT32_SCALE, K.GEMMLOWP_DOUBLE),
+        _TFLITE_16X8,
+        "float32",
+        RoundingMode.HALF_AWAY,
+        add_form="xnnpack",
+        fallback="tflite-optimized",
+        tflite_kernels="xnnpack",
+        int4_fully_connected=True,
+    ),
+)
+SEMANTICS.add(
+    "tflite-micro",
+    Semantics(
+        "tflite-micro",
+        "TFLite Micro interpreter (the tflite-micro package): gemmlowp rounding everywhere",
+        _table(K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE, K.GEMMLOWP_DOUBLE),
+        _table(K.INT16_MULTIPLIER, K.INT16_MULTIPLIER, K.INT16_MULTIPLIER, K.GEMMLOWP_DOUBLE),
+        "tflite",
+        RoundingMode.HALF_AWAY,
+        mul_multiplier="double",
+    ),
+)
+SEMANTICS.add(
+    "cmsis-nn",
+    Semantics(
+        "cmsis-nn",
+        "TFLITE_SINGLE_ROUNDING builds (CMSIS-NN, Ethos-U software fallback); read from the sources, "
+        "no live reference",
+        _table(K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP),
+        _table(K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP, K.SINGLE_HALF_UP),
+        "tflite",
+        RoundingMode.HALF_AWAY,
+        max_shift=30,
+        mul_multiplier="double",
+    ),
+)
+for _variant, _u8s8, _where in (
+    ("vnni", "exact", "CPUs with AVX-512 VNNI, AVX-VNNI or AMX"),
+    ("avx2", "avx2-pairwise16", "AVX2 CPUs without VNNI"),
+):
+    SEMANTICS.add(
+        f"onnxruntime-{_variant}",
+        Semantics(
+            f"onnxruntime-{_variant}",
+            f"ONNX Runtime (MLAS) on {_where}",
+            _FLOAT,
+            _FLOAT,
+            "float32",
+            RoundingMode.HALF_EVEN,
+            u8s8=_u8s8,
+            add_form="float",
+        ),
+    )
     SEMANTICS.add(
         f"pytorch-fbgemm-{_variant}",
         Semantics(
@@ -151,13 +206,31 @@ for _variant, _u8s8, _where in (("vnni", "exact", "CPUs with AVX-512 VNNI, AVX-V
         ),
     )
 _FLOAT64 = _table(K.FLOAT64_PRODUCT, K.FLOAT64_PRODUCT, K.FLOAT64_PRODUCT, K.FLOAT32_SCALE)
-SEMANTICS.add("onnx-reference", Semantics(
-    "onnx-reference", "onnx.reference (the ONNX specification's Python evaluator): the float32 multiplier "
-    "applied to the int32 accumulator in double", _FLOAT64, _FLOAT64, "float32", RoundingMode.HALF_EVEN,
-    add_form="float"))
-SEMANTICS.add("pytorch-qnnpack", Semantics(
-    "pytorch-qnnpack", "PyTorch quantized ops, qnnpack engine (exact on every CPU; reciprocal output scale)",
-    _FLOAT, _FLOAT, "float32-reciprocal", RoundingMode.HALF_EVEN, add_form="float"))
+SEMANTICS.add(
+    "onnx-reference",
+    Semantics(
+        "onnx-reference",
+        "onnx.reference (the ONNX specification's Python evaluator): the float32 multiplier "
+        "applied to the int32 accumulator in double",
+        _FLOAT64,
+        _FLOAT64,
+        "float32",
+        RoundingMode.HALF_EVEN,
+        add_form="float",
+    ),
+)
+SEMANTICS.add(
+    "pytorch-qnnpack",
+    Semantics(
+        "pytorch-qnnpack",
+        "PyTorch quantized ops, qnnpack engine (exact on every CPU; reciprocal output scale)",
+        _FLOAT,
+        _FLOAT,
+        "float32-reciprocal",
+        RoundingMode.HALF_EVEN,
+        add_form="float",
+    ),
+)
 
 HOST_ALIASES = ("onnxruntime", "pytorch")
 
@@ -172,11 +245,13 @@ def get_semantics(name: str, intra_op_threads: int | None = None) -> Semantics:
     if intra_op_threads is None:
         return sem
     if not sem.name.startswith("onnxruntime-"):
-        raise ConfigError(f"--ort-threads: sets ONNX Runtime's intra-op threads; semantics {sem.name!r} "
-                          "has none")
+        raise ConfigError(
+            f"--ort-threads: sets ONNX Runtime's intra-op threads; semantics {sem.name!r} has none"
+        )
     if intra_op_threads < 0:
-        raise ConfigError(f"--ort-threads: expected 0 (ONNX Runtime's default) or more "
-                          f"(got {intra_op_threads})")
+        raise ConfigError(
+            f"--ort-threads: expected 0 (ONNX Runtime's default) or more (got {intra_op_threads})"
+        )
     return replace(sem, intra_op_threads=intra_op_threads or None)
 
 

@@ -25,8 +25,13 @@ def available() -> bool:
     intrinsic), an LLVM whose ``vpdpbusd`` takes byte vectors (the form it is written in; tested with LLVM
     22),
     and not switched off with ``HWSIM_VNNI=0``."""
-    return (has_avx512_vnni() and _compiles_for_this_cpu() and not numba.config.DISABLE_JIT
-            and os.environ.get("HWSIM_VNNI") != "0" and llvm_version_info >= _LLVM_BYTE_OPERANDS)
+    return (
+        has_avx512_vnni()
+        and _compiles_for_this_cpu()
+        and not numba.config.DISABLE_JIT
+        and os.environ.get("HWSIM_VNNI") != "0"
+        and llvm_version_info >= _LLVM_BYTE_OPERANDS
+    )
 
 
 def _compiles_for_this_cpu() -> bool:

@@ -24,6 +24,7 @@ import numba
 from numba import types
 
 from hwsim.numerics import jit_cache
+from hwsim.numerics.kernel_records import StageArgs
 
 
 def _array(dtype: str, ndim: int, readonly: bool = False) -> types.Array:
@@ -31,22 +32,84 @@ def _array(dtype: str, ndim: int, readonly: bool = False) -> types.Array:
 
 
 _I64 = types.int64
+
+
+def _stage(writable_multiplier: bool = False) -> types.NamedTuple:
+    """A layer's requantizer as the fused kernels take it: per-channel arrays (read-only, as shared by
+    layers; the run also passes one stage with its own multipliers), six ints."""
+    return types.NamedTuple(
+        (
+            _array("int64", 1, not writable_multiplier),
+            _array("int64", 1, True),
+            _array("float32", 1, True),
+            *[_I64] * 6,
+        ),
+        StageArgs,
+    )
+
+
 # (module in hwsim.numerics, kernel, argument types, seconds it took to compile on a 2-core Zen1): the
 # calls `hwsim run experiments/default.yaml` makes (readonly arrays are the prepacked, shared constants).
 DEFAULT_RUN = (
-    ("kernels_fused", "gemm_requantize",
-     (_array("int8", 2), _array("float32", 3), _I64, _array("int32", 1), _array("int64", 1),
-      _array("int64", 1), _array("int64", 1, True), _array("int64", 1, True), _array("float32", 1, True),
-      _I64, _I64, _I64, _I64, _I64, _I64, _array("int8", 2)), 20.0),
-    ("kernels_fused", "requantize_gemm",
-     (_array("int64", 2), _array("int64", 1), _array("int64", 1), _array("int64", 1), _array("int64", 1),
-      _array("int64", 1, True), _array("float32", 1, True), _I64, _I64, _I64, _I64, _I64, _I64,
-      _array("int8", 2)), 8.6),
+    (
+        "kernels_fused",
+        "gemm_requantize",
+        (
+            _array("int8", 2),
+            _array("float32", 3),
+            _I64,
+            _array("int32", 1),
+            _array("int64", 1),
+            _array("int64", 1),
+            _stage(),
+            _array("int8", 2),
+        ),
+        20.0,
+    ),
+    (
+        "kernels_fused",
+        "requantize_gemm",
+        (
+            _array("int64", 2),
+            _array("int64", 1),
+            _array("int64", 1),
+            _array("int64", 1),
+            _stage(True),
+            _array("int8", 2),
+        ),
+        8.6,
+    ),
     ("kernels", "im2col", (_array("int8", 4), *[_I64] * 11), 3.0),
-    ("kernels", "quantize", (_array("float32", 1, True), _array("float32", 1), _array("int64", 1), _I64, _I64,
-                             _I64, _I64, _array("float64", 1)), 1.3),
-    ("kernels", "quantize", (_array("float32", 1), _array("float32", 1), _array("int64", 1), _I64, _I64, _I64,
-                             _I64, _array("float64", 1)), 0.4),
+    (
+        "kernels",
+        "quantize",
+        (
+            _array("float32", 1, True),
+            _array("float32", 1),
+            _array("int64", 1),
+            _I64,
+            _I64,
+            _I64,
+            _I64,
+            _array("float64", 1),
+        ),
+        1.3,
+    ),
+    (
+        "kernels",
+        "quantize",
+        (
+            _array("float32", 1),
+            _array("float32", 1),
+            _array("int64", 1),
+            _I64,
+            _I64,
+            _I64,
+            _I64,
+            _array("float64", 1),
+        ),
+        0.4,
+    ),
     ("kernels", "dequantize", (_array("int8", 1), _array("float32", 1), _array("int64", 1)), 0.4),
 )
 
@@ -66,8 +129,9 @@ def _cpu() -> str:
     """The CPU numba compiles for (its name and features, as numba keys cache entries)."""
     import llvmlite.binding as ll
 
-    return (numba.config.CPU_NAME or ll.get_host_cpu_name()) + (numba.config.CPU_FEATURES
-                                                                or ll.get_host_cpu_features().flatten())
+    return (numba.config.CPU_NAME or ll.get_host_cpu_name()) + (
+        numba.config.CPU_FEATURES or ll.get_host_cpu_features().flatten()
+    )
 
 
 def _marker(entry, cpu: str):
@@ -100,8 +164,12 @@ def start(workers: int | None = None, quiet: bool = True) -> list[subprocess.Pop
     for share in shares([DEFAULT_RUN[i] for i in todo], workers):
         indices = [todo[i] for i in share]
         drop = subprocess.DEVNULL if quiet else None
-        process = subprocess.Popen([sys.executable, "-m", "hwsim.numerics.warmup", *map(str, indices)],
-                                   stdin=subprocess.DEVNULL, stdout=drop, stderr=drop)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hwsim.numerics.warmup", *map(str, indices)],
+            stdin=subprocess.DEVNULL,
+            stdout=drop,
+            stderr=drop,
+        )
         jit_cache._background.update({DEFAULT_RUN[i][:3]: process for i in indices})
         processes.append(process)
     return processes

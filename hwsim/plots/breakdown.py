@@ -35,8 +35,10 @@ def plot_breakdown(result, out_dir: str | Path) -> Path:
     ax.set_xticklabels(names, rotation=90, fontsize=6 if len(layers) > 40 else 8)
     ax.set_ylabel("latency (µs)")
     ax.set_xlabel("layer")
-    ax.set_title(f"{result.device.name}: {Path(result.model).name}, total {result.time_ms:.3f} ms "
-                 f"({result.stall_cycles / max(result.cycles, 1):.0%} memory stall)")
+    ax.set_title(
+        f"{result.device.name}: {Path(result.model).name}, total {result.time_ms:.3f} ms "
+        f"({result.stall_cycles / max(result.cycles, 1):.0%} memory stall)"
+    )
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

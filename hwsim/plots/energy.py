@@ -9,9 +9,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLORS = {"multiplier": "#4C72B0", "accumulator": "#8172B3", "idle": "#CCB974", "register_file": "#64B5CD",
-          "vector": "#937860", "sram": "#55A868", "dram": "#C44E52", "flash": "#DD8452", "link": "#DA8BC3",
-          "leakage": "#8C8C8C"}
+COLORS = {
+    "multiplier": "#4C72B0",
+    "accumulator": "#8172B3",
+    "idle": "#CCB974",
+    "register_file": "#64B5CD",
+    "vector": "#937860",
+    "sram": "#55A868",
+    "dram": "#C44E52",
+    "flash": "#DD8452",
+    "link": "#DA8BC3",
+    "leakage": "#8C8C8C",
+}
 
 
 def plot_energy_breakdown(breakdown, out_dir: str | Path) -> Path:
@@ -41,8 +50,10 @@ def plot_energy_breakdown(breakdown, out_dir: str | Path) -> Path:
     ax.set_xticklabels(layers, rotation=90, fontsize=6 if len(layers) > 40 else 8)
     ax.set_xlabel("layer")
     ax.set_ylabel("energy per inference (µJ)")
-    ax.set_title(f"{breakdown.device}: {Path(breakdown.model).name}, {breakdown.total_pj / 1e6:.2f} µJ, "
-                 f"{breakdown.average_power_mw:.1f} mW average, {breakdown.tops_per_w:.2f} TOPS/W")
+    ax.set_title(
+        f"{breakdown.device}: {Path(breakdown.model).name}, {breakdown.total_pj / 1e6:.2f} µJ, "
+        f"{breakdown.average_power_mw:.1f} mW average, {breakdown.tops_per_w:.2f} TOPS/W"
+    )
     ax.legend(fontsize=8, ncol=2)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

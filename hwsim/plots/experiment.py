@@ -21,9 +21,18 @@ from hwsim.experiment.select import timed  # noqa: E402
 
 MARKERS = "osD^vP*Xh<>"
 COLORS = plt.get_cmap("tab10").colors
-CATEGORY_COLORS = {"multiplier": "#4C72B0", "accumulator": "#64B5CD", "idle": "#BBBBBB", "vector": "#55A868",
-                   "register_file": "#8172B2", "sram": "#CCB974", "dram": "#C44E52", "flash": "#DA8BC3",
-                   "link": "#937860", "leakage": "#333333"}
+CATEGORY_COLORS = {
+    "multiplier": "#4C72B0",
+    "accumulator": "#64B5CD",
+    "idle": "#BBBBBB",
+    "vector": "#55A868",
+    "register_file": "#8172B2",
+    "sram": "#CCB974",
+    "dram": "#C44E52",
+    "flash": "#DA8BC3",
+    "link": "#937860",
+    "leakage": "#333333",
+}
 GRAN = {"per_tensor": "pt", "per_channel": "pc", "per_group": "pg"}
 DPI = 110
 
@@ -93,6 +102,7 @@ def spread(centres, gap_px: float) -> list[tuple[float, float]]:
     near-square block, highest points on top) centred on the group's mean position, so no marker hides
     another; the rest stay put. A block that comes to touch another point joins its group, and the groups
     are laid out again until no two markers are closer than the gap."""
+
     def close(a, b) -> bool:
         return abs(a[0] - b[0]) < gap_px - 1e-6 and abs(a[1] - b[1]) < gap_px - 1e-6
 
@@ -126,8 +136,10 @@ def _layout(g: list[int], centres, pos: list, gap_px: float) -> list:
     rows = math.ceil(len(g) / per_row)
     for k, j in enumerate(sorted(g, key=lambda j: (-round(centres[j][1]), centres[j][0], j))):
         in_row = min(per_row, len(g) - (k // per_row) * per_row)
-        pos[j] = (gx + (k % per_row - (in_row - 1) / 2) * gap_px,
-                  gy + ((rows - 1) / 2 - k // per_row) * gap_px)
+        pos[j] = (
+            gx + (k % per_row - (in_row - 1) / 2) * gap_px,
+            gy + ((rows - 1) / 2 - k // per_row) * gap_px,
+        )
     return pos
 
 
@@ -142,16 +154,24 @@ def varying_settings(rows: list[dict]) -> list[str]:
     return [c for c in swept_columns(rows) if c not in QUANT]
 
 
-QUANT = {"weights_bits", "weights_granularity", "activations_bits", "recipe.weights.bits",
-         "recipe.weights.granularity", "recipe.weights", "recipe.activations.bits"}
+QUANT = {
+    "weights_bits",
+    "weights_granularity",
+    "activations_bits",
+    "recipe.weights.bits",
+    "recipe.weights.granularity",
+    "recipe.weights",
+    "recipe.activations.bits",
+}
 
 
 def settings(r: dict, cols: list[str], quant: bool) -> list[tuple[str, str]]:
     """A point's swept settings as (name, value) pairs: ``("", "W4A8 pc"), ("rounding", "half_up")``
     (quantization, device and workload without a name)."""
     parts = [("", point_label(r))] if quant else []
-    return parts + [("" if c in ("device", "workload", "recipe") else c.split(".")[-1], str(r.get(c)))
-                    for c in cols]
+    return parts + [
+        ("" if c in ("device", "workload", "recipe") else c.split(".")[-1], str(r.get(c))) for c in cols
+    ]
 
 
 def group_label(points: list[list[tuple[str, str]]], width: int = 48) -> str:
@@ -191,8 +211,10 @@ def pareto_figure(rows: list[dict], cost: str = "energy_uj", benefit: str = "int
     if log:
         _log_x(ax)
     span = (max(ys) - min(ys)) or 1.0
-    ax.set_xlim(min(xs) / 1.25 if log else min(xs) - 0.08 * (max(xs) - min(xs) or 1),
-                max(xs) * 1.25 if log else max(xs) + 0.08 * (max(xs) - min(xs) or 1))
+    ax.set_xlim(
+        min(xs) / 1.25 if log else min(xs) - 0.08 * (max(xs) - min(xs) or 1),
+        max(xs) * 1.25 if log else max(xs) + 0.08 * (max(xs) - min(xs) or 1),
+    )
     ax.set_ylim(min(ys) - 0.1 * span, max(ys) + 0.12 * span)
     size_pt = 8.0
     gap_px = size_pt * fig.dpi / 72 * 1.15
@@ -205,11 +227,23 @@ def pareto_figure(rows: list[dict], cost: str = "energy_uj", benefit: str = "int
         hollow = len(grans) > 1 and str(r.get("weights_granularity")) == "per_tensor"
         color = COLORS[dev[r["device"]] % 10]
         tr = offset_copy(ax.transData, fig=fig, x=dx * 72 / fig.dpi, y=dy * 72 / fig.dpi, units="points")
-        ax.plot([x], [y], marker=MARKERS[bits[r.get("weights_bits")] % len(MARKERS)], ms=size_pt, ls="",
-                mfc="white" if hollow else color, mec=color, mew=1.6, alpha=0.9, zorder=3, transform=tr)
+        ax.plot(
+            [x],
+            [y],
+            marker=MARKERS[bits[r.get("weights_bits")] % len(MARKERS)],
+            ms=size_pt,
+            ls="",
+            mfc="white" if hollow else color,
+            mec=color,
+            mew=1.6,
+            alpha=0.9,
+            zorder=3,
+            transform=tr,
+        )
         if id(r) not in complete:
-            ax.plot([x], [y], marker="x", ms=size_pt * 0.6, ls="", color="0.15", mew=1.2, zorder=4,
-                    transform=tr)
+            ax.plot(
+                [x], [y], marker="x", ms=size_pt * 0.6, ls="", color="0.15", mew=1.2, zorder=4, transform=tr
+            )
         cx, cy = ax.transData.transform((x, y))
         centres.append((cx + dx, cy + dy))
     front = pareto_front(pts, cost, benefit)
@@ -221,15 +255,22 @@ def pareto_figure(rows: list[dict], cost: str = "energy_uj", benefit: str = "int
     ax.set_xlabel(unit if cost == "energy_uj" else cost)
     ax.set_ylabel("top-1 accuracy, integer datapath (%)")
     sources = {short_source(r.get("energy_source", "")) for r in pts}
-    source = sources.pop() if len(sources) == 1 else \
-        f"{short_source(pts[0].get('energy_source', '')).split()[0]}, each device's node"
+    source = (
+        sources.pop()
+        if len(sources) == 1
+        else f"{short_source(pts[0].get('energy_source', '')).split()[0]}, each device's node"
+    )
     ax.set_title(f"Energy vs accuracy ({len(pts)} points; energy: {source})", fontsize=10)
     handles = [plt.Line2D([], [], color=COLORS[i % 10], marker="o", ls="", label=d) for d, i in dev.items()]
-    handles += [plt.Line2D([], [], color="0.4", marker=MARKERS[i % len(MARKERS)], ls="",
-                           label=f"{b}-bit weights") for b, i in bits.items()]
+    handles += [
+        plt.Line2D([], [], color="0.4", marker=MARKERS[i % len(MARKERS)], ls="", label=f"{b}-bit weights")
+        for b, i in bits.items()
+    ]
     if len(grans) > 1:
-        handles += [plt.Line2D([], [], color="0.4", marker="o", ls="", mfc=fill, label=label)
-                    for fill, label in (("0.4", "per-channel (filled)"), ("white", "per-tensor (hollow)"))]
+        handles += [
+            plt.Line2D([], [], color="0.4", marker="o", ls="", mfc=fill, label=label)
+            for fill, label in (("0.4", "per-channel (filled)"), ("white", "per-tensor (hollow)"))
+        ]
     if len(complete) < len(pts):
         handles += [plt.Line2D([], [], color="0.15", marker="x", ls="", label="some ops untimed (host CPU)")]
     handles += [plt.Line2D([], [], color="k", ls="--", label="Pareto front (labelled)")]
@@ -256,17 +297,23 @@ def _label_front(fig, ax, pts: list[dict], front: list[dict], xy: list, centres:
         x0, x1 = min(centres[i][0] for i in idx), max(centres[i][0] for i in idx)
         y0, y1 = min(centres[i][1] for i in idx), max(centres[i][1] for i in idx)
         text = group_label([labels[i] for i in idx])
-        spots = [(side, down, away) for away in range(6) for down in (True, False)
-                 for side in ("right", "left")]
+        spots = [
+            (side, down, away) for away in range(6) for down in (True, False) for side in ("right", "left")
+        ]
         chosen = None
         for side, down, away in spots:
             anchor = ((x0 if side == "right" else x1), (y0 if down else y1))
             dy = -(13 + 11 * away) if down else 7 + 11 * away
-            ann = ax.annotate(text, ax.transData.inverted().transform(anchor),
-                              xytext=(4 if side == "right" else -4, dy),
-                              textcoords="offset points", ha="left" if side == "right" else "right",
-                              va="top" if down else "bottom", fontsize=7.5,
-                              bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
+            ann = ax.annotate(
+                text,
+                ax.transData.inverted().transform(anchor),
+                xytext=(4 if side == "right" else -4, dy),
+                textcoords="offset points",
+                ha="left" if side == "right" else "right",
+                va="top" if down else "bottom",
+                fontsize=7.5,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+            )
             box = ann.get_window_extent(renderer).padded(3)  # the text, its white box and a margin
             fits = inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
             if fits and not any(box.overlaps(b) for b in placed):
@@ -274,15 +321,22 @@ def _label_front(fig, ax, pts: list[dict], front: list[dict], xy: list, centres:
                 break
             ann.remove()
         if chosen is None:  # nowhere free: the first spot, inside the axes
-            ann = ax.annotate(text, ax.transData.inverted().transform((x0, y0)), xytext=(4, -13),
-                              textcoords="offset points", va="top", fontsize=7.5,
-                              bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
+            ann = ax.annotate(
+                text,
+                ax.transData.inverted().transform((x0, y0)),
+                xytext=(4, -13),
+                textcoords="offset points",
+                va="top",
+                fontsize=7.5,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+            )
             chosen = ann.get_window_extent(renderer)
         placed.append(chosen)
 
 
-def plot_pareto(rows: list[dict], out: str | Path, cost: str = "energy_uj",
-                benefit: str = "integer_top1") -> list[Path]:
+def plot_pareto(
+    rows: list[dict], out: str | Path, cost: str = "energy_uj", benefit: str = "integer_top1"
+) -> list[Path]:
     """Energy per inference vs integer top-1 (:func:`pareto_figure`), written as PNG and SVG."""
     made = pareto_figure(rows, cost, benefit)
     return _save(made[0], Path(out), "energy_vs_accuracy") if made else []
@@ -294,8 +348,11 @@ def _bar_labels(pts: list[dict]) -> list[str]:
     cols = swept_columns(pts)
     labels = []
     for r in pts:
-        parts = [str(r[c]) if c in ("device", "workload", "recipe") else f"{c.split('.')[-1]}={r.get(c)}"
-                 for c in cols if c not in quant]
+        parts = [
+            str(r[c]) if c in ("device", "workload", "recipe") else f"{c.split('.')[-1]}={r.get(c)}"
+            for c in cols
+            if c not in quant
+        ]
         if any(c in quant for c in cols):
             parts.append(point_label(r))
         labels.append(" | ".join(parts) or point_label(r))
@@ -308,9 +365,13 @@ def plot_breakdowns(rows: list[dict], out: str | Path, limit: int = 40) -> list[
     if not pts:
         return []
     has_energy = all("energy_by_component_pj" in r for r in pts)
-    fig, axes = plt.subplots(1, 2 if has_energy else 1,
-                             figsize=(11 if has_energy else 6.5, 0.32 * len(pts) + 1.6),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        2 if has_energy else 1,
+        figsize=(11 if has_energy else 6.5, 0.32 * len(pts) + 1.6),
+        sharey=True,
+        squeeze=False,
+    )
     y = range(len(pts))
     ax = axes[0][0]
     scale = [float(r["latency_ms"]) / max(float(r["cycles"]), 1) for r in pts]
@@ -333,8 +394,12 @@ def plot_breakdowns(rows: list[dict], out: str | Path, limit: int = 40) -> list[
     ax.grid(True, axis="x", alpha=0.3)
     if has_energy:
         ax = axes[0][1]
-        parts = [json.loads(r["energy_by_component_pj"]) if isinstance(r["energy_by_component_pj"], str)
-                 else r["energy_by_component_pj"] for r in pts]
+        parts = [
+            json.loads(r["energy_by_component_pj"])
+            if isinstance(r["energy_by_component_pj"], str)
+            else r["energy_by_component_pj"]
+            for r in pts
+        ]
         cats = [c for c in CATEGORY_COLORS if any(c in p for p in parts)]
         cats += sorted({c for p in parts for c in p} - set(cats))
         left = [0.0] * len(pts)
@@ -343,8 +408,7 @@ def plot_breakdowns(rows: list[dict], out: str | Path, limit: int = 40) -> list[
             ax.barh(y, vals, left=left, color=CATEGORY_COLORS.get(c), label=c.replace("_", " "))
             left = [a + b for a, b in zip(left, vals)]
         ax.set_xlabel("energy per inference (µJ)")
-        shared = sources[0] if len(set(sources)) == 1 else \
-            f"{sources[0].split()[0]} at each bar's node"
+        shared = sources[0] if len(set(sources)) == 1 else f"{sources[0].split()[0]} at each bar's node"
         ax.set_title(f"Energy breakdown ({shared})", fontsize=10)
         ax.legend(fontsize=8, loc="lower right")
         ax.grid(True, axis="x", alpha=0.3)
@@ -367,15 +431,24 @@ def plot_roofline(rows: list[dict], out: str | Path) -> list[Path]:
         return []
     roofs = _styles([_roof_key(r) for r in pts])
     cols = [c for c in swept_columns(pts) if c != "device"]
-    per_roof = [c for c in cols
-                if all(len({str(r.get(c)) for r in pts if _roof_key(r) == k}) == 1 for k in roofs)]
+    per_roof = [
+        c for c in cols if all(len({str(r.get(c)) for r in pts if _roof_key(r) == k}) == 1 for k in roofs)
+    ]
     within = [c for c in cols if c not in per_roof]
     marks = _styles([tuple(str(r.get(c)) for c in within) for r in pts])
-    palette = COLORS if len(roofs) <= 10 else \
-        [plt.get_cmap("viridis")(i / (len(roofs) - 1)) for i in range(len(roofs))]
+    palette = (
+        COLORS
+        if len(roofs) <= 10
+        else [plt.get_cmap("viridis")(i / (len(roofs) - 1)) for i in range(len(roofs))]
+    )
     fig, ax = plt.subplots(figsize=(9.5, 5.2), dpi=DPI)
-    xy = [(2 * float(r["macs"]) / float(r["offchip_bytes"]),
-           2 * float(r["macs"]) / (float(r["latency_ms"]) * 1e-3) / 1e9) for r in pts]
+    xy = [
+        (
+            2 * float(r["macs"]) / float(r["offchip_bytes"]),
+            2 * float(r["macs"]) / (float(r["latency_ms"]) * 1e-3) / 1e9,
+        )
+        for r in pts
+    ]
     lo, hi = min(x for x, _ in xy) / 10, max(x for x, _ in xy) * 10
     grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
     ax.set_xscale("log")
@@ -389,7 +462,7 @@ def plot_roofline(rows: list[dict], out: str | Path) -> list[Path]:
         group = next(r for r in pts if _roof_key(r) == key)
         setting = ", ".join(f"{'.'.join(c.split('.')[1:][-2:]) or c} {group.get(c)}" for c in per_roof)
         label = f"{device}{': ' + setting if setting else ''} ({2 * peak:g} GOPS, {bw:g} GB/s)"
-        line, = ax.plot(grid, [min(2 * peak, g * bw) for g in grid], color=palette[i], lw=1.2, label=label)
+        (line,) = ax.plot(grid, [min(2 * peak, g * bw) for g in grid], color=palette[i], lw=1.2, label=label)
         handles.append(line)
     size_pt = 7.0
     offsets = _dodge(ax, xy, size_pt * fig.dpi / 72 * 1.15)
@@ -397,12 +470,30 @@ def plot_roofline(rows: list[dict], out: str | Path) -> list[Path]:
 
     for r, (x, y), (dx, dy) in zip(pts, xy, offsets):
         tr = offset_copy(ax.transData, fig=fig, x=dx * 72 / fig.dpi, y=dy * 72 / fig.dpi, units="points")
-        ax.plot([x], [y], ls="", marker=MARKERS[marks[tuple(str(r.get(c)) for c in within)] % len(MARKERS)],
-                ms=size_pt, color=palette[roofs[_roof_key(r)]], mec="k", mew=0.5, zorder=3, transform=tr)
+        ax.plot(
+            [x],
+            [y],
+            ls="",
+            marker=MARKERS[marks[tuple(str(r.get(c)) for c in within)] % len(MARKERS)],
+            ms=size_pt,
+            color=palette[roofs[_roof_key(r)]],
+            mec="k",
+            mew=0.5,
+            zorder=3,
+            transform=tr,
+        )
     if len(marks) > 1:
-        handles += [plt.Line2D([], [], color="0.4", ls="", marker=MARKERS[i % len(MARKERS)],
-                               label=", ".join(f"{c.split('.')[-1]} {v}" for c, v in zip(within, values)))
-                    for values, i in marks.items()]
+        handles += [
+            plt.Line2D(
+                [],
+                [],
+                color="0.4",
+                ls="",
+                marker=MARKERS[i % len(MARKERS)],
+                label=", ".join(f"{c.split('.')[-1]} {v}" for c, v in zip(within, values)),
+            )
+            for values, i in marks.items()
+        ]
     ax.set_xlabel("operational intensity (ops per off-chip byte)")
     ax.set_ylabel("achieved performance (GOPS, 2 ops per MAC)")
     ax.set_title(f"Roofline: {len(pts)} whole-network points under {len(roofs)} roofs", fontsize=10)
@@ -418,8 +509,10 @@ def plot_overflow(rows: list[dict], out: str | Path) -> list[Path]:
         return []
     groups: dict[str, list[dict]] = {}
     for r in pts:
-        key = (f"{r.get('workload')} {r.get('accumulation_order', 'natural')} order, "
-               f"{r.get('accumulator_overflow')}")
+        key = (
+            f"{r.get('workload')} {r.get('accumulation_order', 'natural')} order, "
+            f"{r.get('accumulator_overflow')}"
+        )
         groups.setdefault(key, []).append(r)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.4))
     floor = min([float(r["overflow_rate"]) for r in pts if float(r["overflow_rate"]) > 0] or [1e-6]) / 10
@@ -470,33 +563,65 @@ def plot_llm(rows: list[dict], out: str | Path) -> list[Path]:
     for ax, cost in zip(axes, ("energy_per_token_uj", "-decode_tokens_per_s")):
         key = cost.lstrip("-")
         for r in pts:
-            ax.scatter(float(r[key]), float(r["perplexity"]), s=46, color=COLORS[dev[r["device"]] % 10],
-                       marker=MARKERS[kv[r.get("kv_bits")] % len(MARKERS)], alpha=0.85, zorder=2)
+            ax.scatter(
+                float(r[key]),
+                float(r["perplexity"]),
+                s=46,
+                color=COLORS[dev[r["device"]] % 10],
+                marker=MARKERS[kv[r.get("kv_bits")] % len(MARKERS)],
+                alpha=0.85,
+                zorder=2,
+            )
         front = pareto_front(pts, cost, "-perplexity")
-        ax.scatter([float(r[key]) for r in front], [float(r["perplexity"]) for r in front], s=90,
-                   facecolors="none", edgecolors="k", linewidths=1.4, zorder=3)
+        ax.scatter(
+            [float(r[key]) for r in front],
+            [float(r["perplexity"]) for r in front],
+            s=90,
+            facecolors="none",
+            edgecolors="k",
+            linewidths=1.4,
+            zorder=3,
+        )
         for r in front:
-            ax.annotate(llm_label(r), (float(r[key]), float(r["perplexity"])), textcoords="offset points",
-                        xytext=(6, 4), fontsize=7)
+            ax.annotate(
+                llm_label(r),
+                (float(r[key]), float(r["perplexity"])),
+                textcoords="offset points",
+                xytext=(6, 4),
+                fontsize=7,
+            )
         ax.axhline(float(pts[0]["float_perplexity"]), color="0.5", lw=1, ls=":", label="float model")
-        ax.set_xlabel("energy per decoded token (µJ, log scale)" if key == "energy_per_token_uj"
-                      else "decode tokens/s (log scale)")
+        ax.set_xlabel(
+            "energy per decoded token (µJ, log scale)"
+            if key == "energy_per_token_uj"
+            else "decode tokens/s (log scale)"
+        )
         _log_x(ax)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel(f"perplexity, integer path ({pts[0].get('quality_model', '')})")
     handles = [plt.Line2D([], [], color=COLORS[i % 10], marker="o", ls="", label=d) for d, i in dev.items()]
-    handles += [plt.Line2D([], [], color="0.4", marker=MARKERS[i % len(MARKERS)], ls="", label=f"KV {k}-bit")
-                for k, i in kv.items()]
+    handles += [
+        plt.Line2D([], [], color="0.4", marker=MARKERS[i % len(MARKERS)], ls="", label=f"KV {k}-bit")
+        for k, i in kv.items()
+    ]
     handles += [plt.Line2D([], [], color="0.5", ls=":", label="float model")]
     axes[1].legend(handles=handles, fontsize=8, loc="best")
     models = sorted({str(r.get("model")) for r in pts})
-    fig.suptitle(f"Perplexity vs cost per token ({len(pts)} points; cost of {', '.join(models)}, "
-                 f"decode at KV length {pts[0].get('kv_len')})", fontsize=10)
+    fig.suptitle(
+        f"Perplexity vs cost per token ({len(pts)} points; cost of {', '.join(models)}, "
+        f"decode at KV length {pts[0].get('kv_len')})",
+        fontsize=10,
+    )
     return _save(fig, Path(out), "perplexity_vs_cost")
 
 
-PLOTTERS = {"pareto": plot_pareto, "breakdown": plot_breakdowns, "roofline": plot_roofline,
-            "overflow": plot_overflow, "llm": plot_llm}
+PLOTTERS = {
+    "pareto": plot_pareto,
+    "breakdown": plot_breakdowns,
+    "roofline": plot_roofline,
+    "overflow": plot_overflow,
+    "llm": plot_llm,
+}
 
 
 def draw(rows: list[dict], out: str | Path, which: list[str] | None = None) -> list[Path]:

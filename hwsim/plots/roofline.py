@@ -22,22 +22,35 @@ def plot_roofline(result, out_dir: str | Path) -> Path:
     peak_gops = dev.peak_ops_per_s / 1e9
     bw_gbs = dev.offchip_bytes_per_s / 1e9
     mhz = dev.clock_mhz
-    pts = [(2 * r.macs / r.offchip_bytes if r.offchip_bytes else None, 2 * r.macs / (r.cycles / mhz) / 1e3, r)
-           for r in result.layers if r.macs and r.cycles]
+    pts = [
+        (2 * r.macs / r.offchip_bytes if r.offchip_bytes else None, 2 * r.macs / (r.cycles / mhz) / 1e3, r)
+        for r in result.layers
+        if r.macs and r.cycles
+    ]
     finite = [p[0] for p in pts if p[0]]
     ridge = peak_gops / bw_gbs
     x_max = max(finite + [ridge * 10]) * 4
     x_min = min(finite + [ridge / 10]) / 4
     fig, ax = plt.subplots(figsize=(7.5, 5))
     xs = [x_min, ridge, x_max]
-    ax.plot(xs, [min(peak_gops, x * bw_gbs) for x in xs], color="black",
-            label=f"roof: {peak_gops:,.0f} GOPS, {bw_gbs:.2f} GB/s off-chip")
+    ax.plot(
+        xs,
+        [min(peak_gops, x * bw_gbs) for x in xs],
+        color="black",
+        label=f"roof: {peak_gops:,.0f} GOPS, {bw_gbs:.2f} GB/s off-chip",
+    )
     kinds = sorted({p[2].kind for p in pts})
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, kind in enumerate(kinds):
         sel = [p for p in pts if p[2].kind == kind]
-        ax.scatter([p[0] if p[0] else x_max / 1.5 for p in sel], [p[1] for p in sel], s=18,
-                   color=colors[i % len(colors)], label=kind, alpha=0.8)
+        ax.scatter(
+            [p[0] if p[0] else x_max / 1.5 for p in sel],
+            [p[1] for p in sel],
+            s=18,
+            color=colors[i % len(colors)],
+            label=kind,
+            alpha=0.8,
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (ops per off-chip byte; right edge: no off-chip traffic)")

@@ -28,8 +28,9 @@ def rectified_sigmoid(v: np.ndarray) -> np.ndarray:
     return np.clip(1.0 / (1.0 + np.exp(-v)) * (ZETA - GAMMA) + GAMMA, 0.0, 1.0)
 
 
-def reconstruction_loss(w_hat: np.ndarray, w: np.ndarray, gram_q: np.ndarray, cross: np.ndarray,
-                        gram_f: np.ndarray) -> float:
+def reconstruction_loss(
+    w_hat: np.ndarray, w: np.ndarray, gram_q: np.ndarray, cross: np.ndarray, gram_f: np.ndarray
+) -> float:
     """|| X_q w_hat^T - X_f w^T ||^2 / M from the moments (batched over channels when they are 3-D)."""
     quad = np.einsum("ck,ckj,cj->", w_hat, _b(gram_q, w), w_hat)
     mixed = np.einsum("ck,ckj,cj->", w_hat, _b(cross, w), w)
@@ -52,8 +53,15 @@ def moments(x_q: np.ndarray, x_f: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return t(x_q) @ x_q / m, t(x_q) @ x_f / m, t(x_f) @ x_f / m
 
 
-def adaround(w_rows: np.ndarray, wq: WeightQuant, x_q: np.ndarray, x_f: np.ndarray, spec: AdaRoundSpec,
-             fmt_min: int, fmt_max: int) -> tuple[np.ndarray, dict]:
+def adaround(
+    w_rows: np.ndarray,
+    wq: WeightQuant,
+    x_q: np.ndarray,
+    x_f: np.ndarray,
+    spec: AdaRoundSpec,
+    fmt_min: int,
+    fmt_max: int,
+) -> tuple[np.ndarray, dict]:
     """Learned integer values for weight rows [C, K] with the scales of ``wq``; returns them and a summary
     (reconstruction loss of nearest rounding and of AdaRound, share of weights rounded differently)."""
     w = w_rows.astype(np.float64)
@@ -88,7 +96,9 @@ def adaround(w_rows: np.ndarray, wq: WeightQuant, x_q: np.ndarray, x_f: np.ndarr
     up = (v >= 0).astype(np.float64)
     values = np.clip(floor + up + z, fmt_min, fmt_max) - z
     nearest = np.clip(np.rint(w / s) + z, fmt_min, fmt_max) - z
-    summary = {"loss_nearest": reconstruction_loss(s * nearest, w, gram_q, cross, gram_f),
-               "loss_adaround": reconstruction_loss(s * values, w, gram_q, cross, gram_f),
-               "changed": float((values != nearest).mean())}
+    summary = {
+        "loss_nearest": reconstruction_loss(s * nearest, w, gram_q, cross, gram_f),
+        "loss_adaround": reconstruction_loss(s * values, w, gram_q, cross, gram_f),
+        "changed": float((values != nearest).mean()),
+    }
     return (values + z).astype(np.int64), summary

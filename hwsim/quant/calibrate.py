@@ -147,7 +147,7 @@ def expand_rows(a: np.ndarray, shape: tuple[int, int], group_size: int | None) -
     """(1,), (C,) or (C, G) parameters broadcast to rows [C, K]."""
     a = np.asarray(a)
     if a.ndim == 2:
-        return np.repeat(a, group_size, axis=1)[:, :shape[1]]
+        return np.repeat(a, group_size, axis=1)[:, : shape[1]]
     if a.size == 1:
         return np.broadcast_to(a.reshape(1, 1), shape)
     return np.broadcast_to(a.reshape(-1, 1), shape)
@@ -192,8 +192,9 @@ def quantize_weight_rows(rows: np.ndarray, spec: WeightSpec, rounding: str = "ha
     q = ops.quantize(blocks, scale, zero, fmt, axis=0, rounding=rounding).astype(np.int64)
     c, k = rows.shape
     values = q.reshape(c, -1)[:, :k] if spec.granularity != "per_tensor" else q.reshape(c, k)
-    return WeightQuant(values, scale.reshape(pshape), zero.reshape(pshape), spec.granularity, spec.group_size,
-                       spec.bits)
+    return WeightQuant(
+        values, scale.reshape(pshape), zero.reshape(pshape), spec.granularity, spec.group_size, spec.bits
+    )
 
 
 def _mse_block_ranges(blocks: np.ndarray, lo: np.ndarray, hi: np.ndarray, spec: WeightSpec):
@@ -202,8 +203,9 @@ def _mse_block_ranges(blocks: np.ndarray, lo: np.ndarray, hi: np.ndarray, spec: 
     best_err = np.full(blocks.shape[0], np.inf)
     best_lo, best_hi = lo.copy(), hi.copy()
     for r in _CLIP_RATIOS:
-        scale, zero = ops.qparams_from_range(r * lo, r * hi, fmt, symmetric=spec.symmetric,
-                                             power_of_two=spec.power_of_two)
+        scale, zero = ops.qparams_from_range(
+            r * lo, r * hi, fmt, symmetric=spec.symmetric, power_of_two=spec.power_of_two
+        )
         fq = ops.fake_quantize(blocks, scale, zero, fmt, axis=0)
         err = ((fq - blocks) ** 2).sum(axis=1)
         better = err < best_err

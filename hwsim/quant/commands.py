@@ -26,8 +26,9 @@ def load_data(path: str | None, what: str, labels: bool) -> tuple[np.ndarray, np
     return load(path, f"--{what}", labels)
 
 
-def check_data(graph, data: tuple | None, what: str, path: str | None,
-               calibration: bool = False) -> tuple | None:
+def check_data(
+    graph, data: tuple | None, what: str, path: str | None, calibration: bool = False
+) -> tuple | None:
     """``data`` (inputs, labels) checked against ``graph``'s input shape and number of outputs, inputs as
     float32 (:func:`hwsim.data_checks.check_samples`, :func:`hwsim.data_checks.check_labels`)."""
     import math
@@ -39,8 +40,9 @@ def check_data(graph, data: tuple | None, what: str, path: str | None,
     if data is None:
         return None
     where = f"--{what} {path}" if path else f"--{what}"
-    x = check_samples(data[0], where, model_shape=graph.tensor(graph.inputs[0]).shape,
-                      calibration=calibration)
+    x = check_samples(
+        data[0], where, model_shape=graph.tensor(graph.inputs[0]).shape, calibration=calibration
+    )
     y = data[1]
     if y is not None:
         out = graph.tensor(graph.outputs[0]).shape
@@ -57,15 +59,21 @@ def resolve_model(model: str, args) -> tuple[str, tuple, tuple, tuple | None]:
     from hwsim.accuracy.builtin import builtin_workload
     from hwsim.quant.convert import load_float_graph
 
-    given = {"calib": (args.calib, False), "eval": (args.eval, False),  # no labels: agreement with float
-             "train": (getattr(args, "train", None), True)}
+    given = {
+        "calib": (args.calib, False),
+        "eval": (args.eval, False),  # no labels: agreement with float
+        "train": (getattr(args, "train", None), True),
+    }
     builtin = None if Path(model).exists() else builtin_workload(model)
     if not builtin and args.calib is None:
         load_data(None, "calib", False)  # raises: a model file needs calibration data
     path = builtin.path if builtin else Path(model)
     graph = load_float_graph(path)
-    data = {what: check_data(graph, load_data(file, what, labels), what, file, calibration=what == "calib")
-            for what, (file, labels) in given.items() if file}
+    data = {
+        what: check_data(graph, load_data(file, what, labels), what, file, calibration=what == "calib")
+        for what, (file, labels) in given.items()
+        if file
+    }
     if builtin:
         for what, part in (("calib", "calibration"), ("eval", "test"), ("train", "train")):
             if what not in data:
@@ -99,8 +107,10 @@ def quantize_command(args: argparse.Namespace) -> int:
     from hwsim.quant.graph_io import save_integer_graph
 
     qm, ev = _quantized(args)
-    print(f"quantized {args.model} with {qm.recipe.name} in {qm.seconds['total']:.2f} s "
-          f"({len(qm.layers)} MAC layers, {len(qm.tensors)} activation tensors)")
+    print(
+        f"quantized {args.model} with {qm.recipe.name} in {qm.seconds['total']:.2f} s "
+        f"({len(qm.layers)} MAC layers, {len(qm.tensors)} activation tensors)"
+    )
     if ev is not None and args.eval:
         from hwsim.accuracy.evaluate import evaluate
 
@@ -122,8 +132,9 @@ def accuracy_command(args: argparse.Namespace) -> int:
 
         for option in ("recipe", "calib", "train"):
             if getattr(args, option, None):
-                raise ConfigError(f"--{option}: {args.model} is already quantized; it takes only --eval and "
-                                  "--semantics")
+                raise ConfigError(
+                    f"--{option}: {args.model} is already quantized; it takes only --eval and --semantics"
+                )
         x, y = load_data(args.eval, "eval", False)
         print(evaluate_quantized(graph, x, y, args.semantics).table())
         return 0
@@ -174,20 +185,39 @@ def mixed_command(args: argparse.Namespace) -> int:
     for name in dict.fromkeys(s.layer for s in sens):
         row = {s.bits: s.sqnr_db for s in sens if s.layer == name}
         print(f"{name:24s} " + " ".join(f"{row[b]:6.1f}" for b in bits))
-    alloc = allocate_bits(path, recipe, cal[0], budget=budget, budget_kind=kind, bits=bits, sensitivity=sens,
-                          objective=args.objective)
-    print(f"allocation ({kind} {alloc.cost:.0f} of {budget:.0f}; {alloc.source}): " +
-          ", ".join(f"{n} {b}b" for n, b in alloc.bits.items()))
+    alloc = allocate_bits(
+        path,
+        recipe,
+        cal[0],
+        budget=budget,
+        budget_kind=kind,
+        bits=bits,
+        sensitivity=sens,
+        objective=args.objective,
+    )
+    print(
+        f"allocation ({kind} {alloc.cost:.0f} of {budget:.0f}; {alloc.source}): "
+        + ", ".join(f"{n} {b}b" for n, b in alloc.bits.items())
+    )
 
     def score(s: tuple) -> str:
         agree = f"agreement with float {100 * s[0]:.2f} %, " if len(s) == 2 else ""
         return f"{agree}output SQNR {s[-1]:.2f} dB"
-    print(f"on the calibration data: {score(alloc.score)}; uniform {alloc.uniform_bits}-bit: "
-          f"{score(alloc.uniform_score)}")
+
+    print(
+        f"on the calibration data: {score(alloc.score)}; uniform {alloc.uniform_bits}-bit: "
+        f"{score(alloc.uniform_score)}"
+    )
     if ev is not None:
-        for r in (alloc.recipe, recipe.model_copy(update={
-                "name": f"{recipe.name} uniform W{alloc.uniform_bits}",
-                "weights": recipe.weights.model_copy(update={"bits": alloc.uniform_bits})})):
+        for r in (
+            alloc.recipe,
+            recipe.model_copy(
+                update={
+                    "name": f"{recipe.name} uniform W{alloc.uniform_bits}",
+                    "weights": recipe.weights.model_copy(update={"bits": alloc.uniform_bits}),
+                }
+            ),
+        ):
             rep = evaluate(quantize_model(path, r, cal[0]), ev[0], ev[1], per_layer=False)
             print(rep.table().split("\n  tensor")[0])
     if args.output:
@@ -210,42 +240,73 @@ def add_parsers(sub) -> None:
     help_model = "a float .onnx model, or a built-in workload: cnn_bn, dsconv, mlp (digits data by default)"
     help_recipe = "a recipe .yaml or a preset name (int8_w_per_channel, ...; see hwsim.quant.recipe.PRESETS)"
     for name, func, helptext in (
-            ("quantize", quantize_command, "quantize a float model with a recipe; write the integer graph"),
-            ("accuracy", accuracy_command, "float, fake-quant and integer-datapath accuracy, per-layer SQNR"),
+        ("quantize", quantize_command, "quantize a float model with a recipe; write the integer graph"),
+        ("accuracy", accuracy_command, "float, fake-quant and integer-datapath accuracy, per-layer SQNR"),
     ):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("model", help=help_model if name == "quantize" else
-                       help_model + "; or an already-quantized .tflite / .onnx / integer graph .npz/.json")
+        p.add_argument(
+            "model",
+            help=help_model
+            if name == "quantize"
+            else help_model + "; or an already-quantized .tflite / .onnx / integer graph .npz/.json",
+        )
         p.add_argument("--recipe", default=None, help=help_recipe + " (default int8_w_per_channel)")
         p.add_argument("--calib", default=None, help="calibration inputs: .npz (array x) or .npy")
-        p.add_argument("--eval", default=None, help="evaluation data: .npz with x and y (class labels or "
-                       "real targets; without y, scores against the float model)")
-        p.add_argument("--semantics", default=None, help="runtime arithmetic of the integer run (default: "
-                                                         "the "
-                       "recipe's, or an already-quantized model's own); see `hwsim list semantics`")
+        p.add_argument(
+            "--eval",
+            default=None,
+            help="evaluation data: .npz with x and y (class labels or "
+            "real targets; without y, scores against the float model)",
+        )
+        p.add_argument(
+            "--semantics",
+            default=None,
+            help="runtime arithmetic of the integer run (default: "
+            "the "
+            "recipe's, or an already-quantized model's own); see `hwsim list semantics`",
+        )
         p.add_argument("--train", default=None, help="training data for QAT recipes: .npz with x and y")
         if name == "quantize":
             p.add_argument("--output", default=None, help="write the integer graph to this .npz or .json")
         else:
             p.add_argument("--no-layers", action="store_true", help="accuracies only, no per-layer table")
         p.set_defaults(func=func)
-    p = sub.add_parser("mixed-precision", help="rank layers by sensitivity and propose per-layer weight "
-                                               "widths under a size or BitOps budget")
+    p = sub.add_parser(
+        "mixed-precision",
+        help="rank layers by sensitivity and propose per-layer weight widths under a size or BitOps budget",
+    )
     p.add_argument("model", help=help_model)
     p.add_argument("--recipe", default="int8_w_per_channel", help=help_recipe)
     p.add_argument("--calib", default=None, help="calibration inputs: .npz (array x) or .npy")
     p.add_argument("--eval", default=None, help="evaluation data to measure the allocation on (.npz x, y)")
-    p.add_argument("--bits", type=int_list(1, 16), default=(2, 3, 4, 5, 6, 7, 8),
-                   help="candidate weight widths, 1..16 (comma-separated; default 2,3,4,5,6,7,8)")
-    p.add_argument("--objective", default="auto", choices=("auto", "agreement", "sqnr"),
-                   help="what the measured pick maximises: argmax agreement with the float model, then "
-                        "output SQNR (auto: for a (N, classes) output), or output SQNR")
-    p.add_argument("--average-bits", type=positive_float, default=None,
-                   help="budget: this many bits per weight on average")
-    p.add_argument("--budget-bytes", type=positive_float, default=None,
-                   help="budget: weight storage in bytes")
-    p.add_argument("--budget-bitops", type=positive_float, default=None,
-                   help="budget: MACs x weight bits x activation bits")
+    p.add_argument(
+        "--bits",
+        type=int_list(1, 16),
+        default=(2, 3, 4, 5, 6, 7, 8),
+        help="candidate weight widths, 1..16 (comma-separated; default 2,3,4,5,6,7,8)",
+    )
+    p.add_argument(
+        "--objective",
+        default="auto",
+        choices=("auto", "agreement", "sqnr"),
+        help="what the measured pick maximises: argmax agreement with the float model, then "
+        "output SQNR (auto: for a (N, classes) output), or output SQNR",
+    )
+    p.add_argument(
+        "--average-bits",
+        type=positive_float,
+        default=None,
+        help="budget: this many bits per weight on average",
+    )
+    p.add_argument(
+        "--budget-bytes", type=positive_float, default=None, help="budget: weight storage in bytes"
+    )
+    p.add_argument(
+        "--budget-bitops",
+        type=positive_float,
+        default=None,
+        help="budget: MACs x weight bits x activation bits",
+    )
     p.add_argument("--output", default=None, help="write the proposed recipe (with overrides) to this YAML")
     p.set_defaults(func=mixed_command)
 

@@ -29,7 +29,7 @@ import numpy as np
 from hwsim.errors import ConfigError
 from hwsim.numerics import ops
 from hwsim.numerics.formats import IntFormat
-from hwsim.quant import int_ops  # noqa: F401  (registers the per-group and dynamic ops)
+from hwsim.quant import int_ops  # noqa: F401  (registers the dynamic ops)
 from hwsim.quant.calibrate import (
     WeightQuant,
     activation_range,
@@ -191,7 +191,7 @@ def _point_specs(
 
 
 def _batches(x: np.ndarray) -> list[np.ndarray]:
-    return [x[i:i + CALIBRATION_BATCH] for i in range(0, len(x), CALIBRATION_BATCH)]
+    return [x[i : i + CALIBRATION_BATCH] for i in range(0, len(x), CALIBRATION_BATCH)]
 
 
 def record(graph: Graph, x: np.ndarray, names: set[str], hook=None) -> dict[str, list[np.ndarray]]:
@@ -209,8 +209,10 @@ def quantize_model(model: str | Path | Graph, recipe: QuantRecipe, calibration: 
     t0 = time.perf_counter()
     llm_only = [f for f in ("kv_cache", "gptq", "smoothquant") if getattr(recipe, f) is not None]
     if llm_only:
-        raise ConfigError(f"recipe {recipe.name!r}: {llm_only[0]}: a language-model field (hwsim llm and LM "
-                          "workloads use it); this model is quantized by hwsim.quant")
+        raise ConfigError(
+            f"recipe {recipe.name!r}: {llm_only[0]}: a language-model field (hwsim llm and LM "
+            "workloads use it); this model is quantized by hwsim.quant"
+        )
     source = load_float_graph(model)
     if len(source.inputs) != 1:
         raise ConfigError(f"model: hwsim.quant takes single-input models (this one has {len(source.inputs)})")
@@ -253,8 +255,9 @@ def quantize_model(model: str | Path | Graph, recipe: QuantRecipe, calibration: 
         for name in points:
             spec = specs[name]
             lo, hi = activation_range(seen[name], spec)
-            scale, zero = ops.qparams_from_range(lo, hi, spec.fmt, symmetric=spec.symmetric,
-                                                 power_of_two=spec.power_of_two)
+            scale, zero = ops.qparams_from_range(
+                lo, hi, spec.fmt, symmetric=spec.symmetric, power_of_two=spec.power_of_two
+            )
             tensors[name] = TensorQuant(spec.fmt, np.float32(scale), int(zero), float(lo), float(hi))
         _quantize_constants(graph, recipe, tensors, alias)
     seconds["calibrate"] = time.perf_counter() - t
@@ -328,8 +331,9 @@ def _quantize_biases(qm: QuantizedModel) -> None:
         bias = _float_bias(qm.graph, op, channels)
         fmt = IntFormat(qm.recipe.bias_bits)
         lq.bias_scale = bias_scale
-        lq.bias_codes = np.clip(np.rint(bias.astype(np.float64) / bias_scale.astype(np.float64)), fmt.min,
-                                fmt.max).astype(np.int64)
+        lq.bias_codes = np.clip(
+            np.rint(bias.astype(np.float64) / bias_scale.astype(np.float64)), fmt.min, fmt.max
+        ).astype(np.int64)
 
 
 def _float_bias(graph: Graph, op: Op, channels: int) -> np.ndarray:
@@ -404,8 +408,9 @@ def _adaround_all(qm: QuantizedModel, calibration: np.ndarray) -> None:
             pick = np.sort(np.random.default_rng(spec.seed).choice(m, spec.max_rows, replace=False))
             rows_f, rows_q = rows_f[..., pick, :], rows_q[..., pick, :]
         fmt = lq.weight_spec.fmt
-        lq.weight.values, lq.adaround = adaround(weight_rows(w, op.kind), lq.weight, rows_q, rows_f, spec,
-                                                 fmt.min, fmt.max)
+        lq.weight.values, lq.adaround = adaround(
+            weight_rows(w, op.kind), lq.weight, rows_q, rows_f, spec, fmt.min, fmt.max
+        )
 
 
 def linear_output(op: Op, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
@@ -416,10 +421,24 @@ def linear_output(op: Op, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None)
         return y + bias if bias is not None else y
     xn = F.to_nhwc(x, op)
     if op.kind == "conv2d":
-        return F.conv2d_nhwc(xn, w, bias, stride=a["stride"], padding=a["padding"], dilation=a["dilation"],
-                             groups=a.get("groups", 1))
-    return F.depthwise_nhwc(xn, w, bias, stride=a["stride"], padding=a["padding"], dilation=a["dilation"],
-                            depth_multiplier=a.get("depth_multiplier", 1))
+        return F.conv2d_nhwc(
+            xn,
+            w,
+            bias,
+            stride=a["stride"],
+            padding=a["padding"],
+            dilation=a["dilation"],
+            groups=a.get("groups", 1),
+        )
+    return F.depthwise_nhwc(
+        xn,
+        w,
+        bias,
+        stride=a["stride"],
+        padding=a["padding"],
+        dilation=a["dilation"],
+        depth_multiplier=a.get("depth_multiplier", 1),
+    )
 
 
 def _bias_correct_all(qm: QuantizedModel, calibration: np.ndarray) -> None:
@@ -502,8 +521,13 @@ def _integer_graph(qm: QuantizedModel) -> Graph:
             else:
                 b_name = f"{op.name}#bias#q"
                 codes = lq.bias_codes.astype(np.int32)
-                tensors[b_name] = Tensor(b_name, codes.shape, np.dtype(np.int32),
-                                         QuantInfo(lq.bias_scale, np.zeros(1, np.int64), 0), codes)
+                tensors[b_name] = Tensor(
+                    b_name,
+                    codes.shape,
+                    np.dtype(np.int32),
+                    QuantInfo(lq.bias_scale, np.zeros(1, np.int64), 0),
+                    codes,
+                )
                 inputs.append(b_name)
         elif not _on_integer_kernel(op, qm.recipe, qm.tensors, qm.alias):
             _float_island(qm, op, tensors, ops_out)
@@ -575,9 +599,16 @@ def _dynamic_graph(qm: QuantizedModel, fake: bool) -> Graph:
         op.inputs[1] = w_name
         op.kind = f"dynamic_{op.kind}"
         acc = lq.accumulator
-        op.attrs.update(activation_bits=lq.input_spec.bits, symmetric=lq.input_spec.symmetric, fake=fake,
-                        accumulator=ops.Accumulator(IntFormat(acc.bits), acc.overflow))
+        op.attrs.update(
+            activation_bits=lq.input_spec.bits,
+            symmetric=lq.input_spec.symmetric,
+            fake=fake,
+            accumulator=ops.Accumulator(IntFormat(acc.bits), acc.overflow),
+        )
         if outliers is not None and op.kind != "dynamic_depthwise_conv2d":
-            op.attrs.update(outlier_threshold=outliers.threshold, outlier_bits=outliers.bits,
-                            float_weight_rows=weight_rows(float_w, op.kind.removeprefix("dynamic_")))
+            op.attrs.update(
+                outlier_threshold=outliers.threshold,
+                outlier_bits=outliers.bits,
+                float_weight_rows=weight_rows(float_w, op.kind.removeprefix("dynamic_")),
+            )
     return g

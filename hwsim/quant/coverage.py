@@ -13,18 +13,60 @@ from __future__ import annotations
 
 from hwsim.workload.graph import Op
 
-ANY_SEMANTICS = frozenset({
-    "conv2d", "depthwise_conv2d", "fully_connected", "add", "max_pool2d", "avg_pool2d", "global_avg_pool",
-    "flatten", "reshape_to", "reshape", "concat", "pad", "transpose", "slice", "gather", "expand_dims",
-})
-TFLITE_INT8 = frozenset({
-    "mul", "sub", "mean", "softmax", "batch_matmul", "logistic", "tanh", "hard_swish", "hard_sigmoid", "gelu",
-    "relu", "relu6", "relu_n1_to_1", "clip", "leaky_relu",
-})
+ANY_SEMANTICS = frozenset(
+    {
+        "conv2d",
+        "depthwise_conv2d",
+        "fully_connected",
+        "add",
+        "max_pool2d",
+        "avg_pool2d",
+        "global_avg_pool",
+        "flatten",
+        "reshape_to",
+        "reshape",
+        "concat",
+        "pad",
+        "transpose",
+        "slice",
+        "gather",
+        "expand_dims",
+    }
+)
+TFLITE_INT8 = frozenset(
+    {
+        "mul",
+        "sub",
+        "mean",
+        "softmax",
+        "batch_matmul",
+        "logistic",
+        "tanh",
+        "hard_swish",
+        "hard_sigmoid",
+        "gelu",
+        "relu",
+        "relu6",
+        "relu_n1_to_1",
+        "clip",
+        "leaky_relu",
+    }
+)
 #: Ops whose output keeps its input's quantization (pure data movement, or a max).
-PASS_THROUGH = frozenset({"max_pool2d", "avg_pool2d", "flatten", "reshape_to", "reshape", "transpose",
-                          "slice",
-                          "gather", "expand_dims", "pad"})
+PASS_THROUGH = frozenset(
+    {
+        "max_pool2d",
+        "avg_pool2d",
+        "flatten",
+        "reshape_to",
+        "reshape",
+        "transpose",
+        "slice",
+        "gather",
+        "expand_dims",
+        "pad",
+    }
+)
 
 
 def pass_through(op: Op) -> bool:

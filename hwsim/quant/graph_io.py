@@ -67,11 +67,26 @@ def save_integer_graph(graph: Graph, path: str | Path, recipe: dict | None = Non
             else:
                 arrays[f"tensor:{name}"] = t.data
         tensors[name] = entry
-    doc = {"format": FORMAT, "version": 1, "source": graph.source, "graph_format": graph.format,
-           "inputs": graph.inputs, "outputs": graph.outputs, "recipe": recipe, "tensors": tensors,
-           "ops": [{"name": op.name, "kind": op.kind, "inputs": op.inputs, "outputs": op.outputs,
-                    "attrs": {k: _attr_out(v) for k, v in op.attrs.items() if k != "float_weight_rows"}}
-                   for op in graph.ops]}
+    doc = {
+        "format": FORMAT,
+        "version": 1,
+        "source": graph.source,
+        "graph_format": graph.format,
+        "inputs": graph.inputs,
+        "outputs": graph.outputs,
+        "recipe": recipe,
+        "tensors": tensors,
+        "ops": [
+            {
+                "name": op.name,
+                "kind": op.kind,
+                "inputs": op.inputs,
+                "outputs": op.outputs,
+                "attrs": {k: _attr_out(v) for k, v in op.attrs.items() if k != "float_weight_rows"},
+            }
+            for op in graph.ops
+        ],
+    }
     if inline:
         path.write_text(json.dumps(doc))
     else:
@@ -92,15 +107,20 @@ def load_integer_graph(path: str | Path) -> Graph:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: not an hwsim integer graph ({exc})") from None
     except KeyError:
-        raise ConfigError(f"{path}: not an hwsim integer graph (no 'graph' entry; `hwsim quantize --output` "
-                          "writes them, data files go to --calib / --eval)") from None
+        raise ConfigError(
+            f"{path}: not an hwsim integer graph (no 'graph' entry; `hwsim quantize --output` "
+            "writes them, data files go to --calib / --eval)"
+        ) from None
     if doc.get("format") != FORMAT:
         raise ConfigError(f"{path}: format is {doc.get('format')!r}, expected {FORMAT!r}")
     tensors = {}
     for name, e in doc["tensors"].items():
         dtype = np.dtype(e["dtype"])
-        quant = QuantInfo(np.asarray(e["scale"], np.float32), np.asarray(e["zero_point"], np.int64),
-                          e["axis"]) if "scale" in e else None
+        quant = (
+            QuantInfo(np.asarray(e["scale"], np.float32), np.asarray(e["zero_point"], np.int64), e["axis"])
+            if "scale" in e
+            else None
+        )
         data = arrays.get(f"tensor:{name}")
         if data is None and "data" in e:
             data = np.asarray(e["data"], dtype)

@@ -1,11 +1,6 @@
-"""Integer-path ops that hwsim.quant adds: per-group weight scales, and dynamic (run-time range) layers.
+"""Integer-path ops that hwsim.quant adds: dynamic (run-time range) layers. (Its per-group weight scales
+run in :mod:`hwsim.runtime.per_group`.)
 
-- ``conv2d_per_group`` / ``fully_connected_per_group`` (in :data:`~hwsim.runtime.execute.OP_IMPLS`, so
-  :func:`~hwsim.runtime.execute.run_graph` runs them): a per-group dequantizing datapath, as accelerators
-  and LLM kernels with group-wise weight scales compute it. Each group of ``group_size`` consecutive
-  reduction elements accumulates in its own register (:func:`hwsim.numerics.ops.matmul_groups`); the
-  group sums are scaled by float32(sx * sw[c, g]) and added in float32 with the float bias, and the sum is
-  quantized to the output grid (round half to even, clamp to the activation range).
 - ``dynamic_conv2d`` / ``dynamic_depthwise_conv2d`` / ``dynamic_fully_connected`` (in
   :data:`~hwsim.runtime.float_exec.FLOAT_OPS`; graphs with them run under ``run_float``): weights are
   static integers; each input sample's range is measured at run time, the sample is quantized, the
@@ -21,53 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim.numerics import ops
-from hwsim.numerics import quantized as Q
 from hwsim.numerics.formats import IntFormat
 from hwsim.runtime import float_exec as F
-from hwsim.runtime.execute import OP_IMPLS, input_value, int_format, output_tensor
-
-
-def _im2col_codes(x: np.ndarray, op, kernel, fill: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Integer NHWC input -> [N*OH*OW, kh*kw*C] in (ky, kx, c) order, padded with ``fill``."""
-    a = op.attrs
-    win, geo = F.patches(x, kernel, a["stride"], a["padding"], a["dilation"], fill=fill)
-    return np.ascontiguousarray(win.reshape(-1, int(np.prod(win.shape[3:])))), (x.shape[0], *geo.out_hw)
-
-
-def _per_group(graph, op, values, sem, conv: bool):
-    x_t, w_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), output_tensor(graph, op)
-    x = input_value(graph, values, op.inputs[0])
-    zx = int(x_t.quant.zero_point[0])
-    w = w_t.data
-    rows = w.reshape(w.shape[0], -1)
-    if conv:
-        cols, lead = _im2col_codes(F.to_nhwc(x, op), op, w.shape[1:3], zx)
-    else:
-        cols, lead = x.reshape(-1, rows.shape[1]), x.shape[:-1]
-    gs = op.attrs["group_size"]
-    res = ops.matmul_groups(cols, rows.T, group_size=gs, x_zero_point=zx, w_zero_point=w_t.quant.zero_point,
-                            accumulator=_accumulator(op))
-    sw = w_t.quant.scale.reshape(rows.shape[0], -1)  # [C, G]
-    scale = (np.float32(x_t.quant.scale[0]) * sw.T.astype(np.float32)).astype(np.float32)  # [G, C]
-    real = (res.acc.astype(np.float32) * scale[:, None, :]).sum(axis=0, dtype=np.float32)
-    if len(op.inputs) > 2 and op.inputs[2]:
-        real = real + graph.tensor(op.inputs[2]).data.astype(np.float32)
-    fmt = int_format(y_t)
-    sy, zy = float(y_t.quant.scale[0]), int(y_t.quant.zero_point[0])
-    lo, hi = Q.activation_range(op.attrs.get("activation"), sy, zy, fmt)
-    y = np.clip(np.rint(real / np.float32(sy)).astype(np.int64) + zy, lo, hi).astype(y_t.dtype)
-    if conv:
-        return F.from_nhwc(y.reshape(*lead, -1), op)
-    return y.reshape(*lead, -1)
-
-
-def _accumulator(op) -> ops.Accumulator:
-    """The op's accumulator register (int32, exact, when the recipe gave none)."""
-    return op.attrs.get("accumulator") or ops.Accumulator()
-
-
-OP_IMPLS.add("conv2d_per_group", lambda g, op, v, sem: _per_group(g, op, v, sem, True))
-OP_IMPLS.add("fully_connected_per_group", lambda g, op, v, sem: _per_group(g, op, v, sem, False))
+from hwsim.runtime.op_io import op_accumulator
 
 
 # ---------------------------------------------------------------- dynamic quantization
@@ -109,17 +60,19 @@ def _dynamic_matmul(cols: np.ndarray, sample_of_row: np.ndarray, w_t, op) -> np.
             w_sub, sw_sub, zw_sub = w_rows[:, part], sw, zw
         if a.get("fake"):
             xq = ops.fake_quantize(np.ascontiguousarray(sub), sx_r, zx_r, pfmt, axis=0)
-            wq = (w_sub.astype(np.float32) - np.asarray(zw_sub, np.float32).reshape(-1, 1)) * \
-                np.asarray(sw_sub, np.float32).reshape(-1, 1)
+            wq = (w_sub.astype(np.float32) - np.asarray(zw_sub, np.float32).reshape(-1, 1)) * np.asarray(
+                sw_sub, np.float32
+            ).reshape(-1, 1)
             out += (xq @ wq.T).astype(np.float32)
             continue
         codes = _quantize_rows(sub, sx_r, zx_r, pfmt)
-        accumulator = _accumulator(op) if part is regular else ops.Accumulator(IntFormat(64))
+        accumulator = op_accumulator(op) if part is regular else ops.Accumulator(IntFormat(64))
         zw_vec = np.broadcast_to(np.asarray(zw_sub, np.int64).ravel(), (w_sub.shape[0],))
         # One GEMM for all samples, then each row's own input zero point is taken out with the weights'
         # column sums (as ONNX Runtime's dynamic MatMulInteger does): acc = sum x (w - zw) - zx sum (w - zw).
-        acc = ops.matmul(codes, w_sub.T, x_zero_point=0, w_zero_point=np.ascontiguousarray(zw_vec),
-                         accumulator=accumulator).acc
+        acc = ops.matmul(
+            codes, w_sub.T, x_zero_point=0, w_zero_point=np.ascontiguousarray(zw_vec), accumulator=accumulator
+        ).acc
         acc -= (
             zx_r[:, None].astype(np.int64) * (w_sub.astype(np.int64) - zw_vec[:, None]).sum(axis=1)[None, :]
         )
@@ -168,8 +121,15 @@ def _dynamic(kind: str):
                     ops.quantize(np.ascontiguousarray(xn), sx, zx, fmt, axis=0), sx, zx, axis=0
                 )
                 wf = ((w.astype(np.float32) - zw.astype(np.float32)) * sw).astype(np.float32)
-                y = F.depthwise_nhwc(xf, wf, None, stride=a["stride"], padding=a["padding"],
-                                     dilation=a["dilation"], depth_multiplier=a.get("depth_multiplier", 1))
+                y = F.depthwise_nhwc(
+                    xf,
+                    wf,
+                    None,
+                    stride=a["stride"],
+                    padding=a["padding"],
+                    dilation=a["dilation"],
+                    depth_multiplier=a.get("depth_multiplier", 1),
+                )
             else:
                 codes = ops.quantize(np.ascontiguousarray(xn), sx, zx, fmt, axis=0)
                 y = None
@@ -184,7 +144,7 @@ def _dynamic(kind: str):
                         depth_multiplier=a.get("depth_multiplier", 1),
                         x_zero_point=int(z),
                         w_zero_point=zw,
-                        accumulator=_accumulator(op),
+                        accumulator=op_accumulator(op),
                     )
                     part = res.acc.astype(np.float32) * (
                         sx[pick].astype(np.float32)[:, None, None, None] * sw
@@ -197,6 +157,7 @@ def _dynamic(kind: str):
             y = y + graph.tensor(op.inputs[2]).data.astype(np.float32)
         y = F.activate(y.reshape(*lead, -1).astype(np.float32), a.get("activation"))
         return F.from_nhwc(y, op) if kind != "fully_connected" else y
+
     return impl
 
 

@@ -102,14 +102,21 @@ def mac_layers(graph: Graph) -> list[tuple[str, int, int]]:
 
 def _with_bits(recipe: QuantRecipe, alloc: dict[str, int], name: str | None = None) -> QuantRecipe:
     """``recipe`` with each layer's weight width set by an override (only where it differs)."""
-    overrides = [LayerOverride(layer=layer, weights={"bits": b}) for layer, b in alloc.items()
-                 if b != recipe.layer_specs(layer)[0].bits]
+    overrides = [
+        LayerOverride(layer=layer, weights={"bits": b})
+        for layer, b in alloc.items()
+        if b != recipe.layer_specs(layer)[0].bits
+    ]
     return recipe.with_overrides(overrides, name=name)
 
 
-def layer_sensitivity(model, recipe: QuantRecipe, calibration: np.ndarray,
-                      bits: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8),
-                      base_bits: int | None = None) -> list[Sensitivity]:
+def layer_sensitivity(
+    model,
+    recipe: QuantRecipe,
+    calibration: np.ndarray,
+    bits: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8),
+    base_bits: int | None = None,
+) -> list[Sensitivity]:
     """Output SQNR with one layer at a time at each width in ``bits``, sorted most sensitive first.
 
     The other layers keep the recipe's widths, or all use ``base_bits`` when it is given.
@@ -122,8 +129,11 @@ def layer_sensitivity(model, recipe: QuantRecipe, calibration: np.ndarray,
     for name in layers:
         for b in bits:
             r = base.with_overrides([LayerOverride(layer=name, weights={"bits": b})])
-            rows.append(Sensitivity(name, b, _output_sqnr(quantize_model(graph, r, calibration), calibration,
-                                                          reference)))
+            rows.append(
+                Sensitivity(
+                    name, b, _output_sqnr(quantize_model(graph, r, calibration), calibration, reference)
+                )
+            )
     lowest = min(bits)
     worst = {s.layer: s.sqnr_db for s in rows if s.bits == lowest}
     return sorted(rows, key=lambda s: (worst[s.layer], s.layer, s.bits))
@@ -178,9 +188,17 @@ def search(layer_costs: list[list[float]], layer_noise: list[list[float]], budge
     return picks[::-1]
 
 
-def allocate_bits(model, recipe: QuantRecipe, calibration: np.ndarray, *, budget: float,
-                  budget_kind: str = "size_bytes", bits: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8),
-                  sensitivity: list[Sensitivity] | None = None, objective: str = "auto") -> Allocation:
+def allocate_bits(
+    model,
+    recipe: QuantRecipe,
+    calibration: np.ndarray,
+    *,
+    budget: float,
+    budget_kind: str = "size_bytes",
+    bits: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8),
+    sensitivity: list[Sensitivity] | None = None,
+    objective: str = "auto",
+) -> Allocation:
     """Per-layer weight widths whose cost is within ``budget``, measured no worse than the uniform
     allocation that fits (see the module docstring). ``sensitivity``: the recipe-width table, if known.
 
@@ -211,8 +229,10 @@ def allocate_bits(model, recipe: QuantRecipe, calibration: np.ndarray, *, budget
 
     narrowest = dict.fromkeys(names, choices[0])
     if cost(narrowest) > budget * (1 + 1e-12):
-        raise ConfigError(f"budget: {budget} {budget_kind} is below the cost with every layer at "
-                          f"{choices[0]} bits ({cost(narrowest)})")
+        raise ConfigError(
+            f"budget: {budget} {budget_kind} is below the cost with every layer at "
+            f"{choices[0]} bits ({cost(narrowest)})"
+        )
     reference = quantize_model(graph, recipe, calibration).run_float(calibration)[graph.outputs[0]]
     if objective == "auto":
         objective = "agreement" if reference.ndim == 2 and reference.shape[1] > 1 else "sqnr"
@@ -221,16 +241,23 @@ def allocate_bits(model, recipe: QuantRecipe, calibration: np.ndarray, *, budget
     def measure(alloc: dict[str, int]) -> tuple[float, ...]:
         key = tuple(alloc[name] for name in names)
         if key not in measured:
-            measured[key] = _score(quantize_model(graph, _with_bits(recipe, alloc), calibration), calibration,
-                                   reference, objective)
+            measured[key] = _score(
+                quantize_model(graph, _with_bits(recipe, alloc), calibration),
+                calibration,
+                reference,
+                objective,
+            )
         return measured[key]
 
     given = sensitivity if sensitivity and {s.bits for s in sensitivity} >= set(choices) else None
-    tables = {"search around the recipe's widths": given or layer_sensitivity(graph, recipe, calibration,
-                                                                               tuple(choices))}
+    tables = {
+        "search around the recipe's widths": given
+        or layer_sensitivity(graph, recipe, calibration, tuple(choices))
+    }
     if any(recipe.layer_specs(name)[0].bits != uniform for name in names):
-        tables[f"search around uniform {uniform}-bit"] = layer_sensitivity(graph, recipe, calibration,
-                                                                           tuple(choices), base_bits=uniform)
+        tables[f"search around uniform {uniform}-bit"] = layer_sensitivity(
+            graph, recipe, calibration, tuple(choices), base_bits=uniform
+        )
     candidates = {f"uniform {uniform}-bit": dict.fromkeys(names, uniform)}  # first: it wins exact ties
     predicted = {}
     for label, sens in tables.items():
@@ -244,16 +271,29 @@ def allocate_bits(model, recipe: QuantRecipe, calibration: np.ndarray, *, budget
         """Higher is better: the objective; on equal agreement the uniform allocation (a mixed one has shown
         no gain in top-1 terms), then SQNR; then the fuller budget."""
         score = measure(candidates[label])
-        return (score[0], label == uniform_label, *score[1:], cost(candidates[label])) if len(score) == 2 \
+        return (
+            (score[0], label == uniform_label, *score[1:], cost(candidates[label]))
+            if len(score) == 2
             else (*score, cost(candidates[label]))
+        )
 
     source = max(candidates, key=rank)
     alloc = _fill(candidates[source], names, choices, cost, budget, measure)
     if alloc != candidates[source]:
         source += ", then widened where it fit"
-    return Allocation(alloc, cost(alloc), budget, budget_kind, predicted.get(source.split(",")[0], np.nan),
-                      _with_bits(recipe, alloc, name=f"{recipe.name}+mixed"), measure(alloc), uniform,
-                      measure(candidates[uniform_label]), source, objective)
+    return Allocation(
+        alloc,
+        cost(alloc),
+        budget,
+        budget_kind,
+        predicted.get(source.split(",")[0], np.nan),
+        _with_bits(recipe, alloc, name=f"{recipe.name}+mixed"),
+        measure(alloc),
+        uniform,
+        measure(candidates[uniform_label]),
+        source,
+        objective,
+    )
 
 
 def _fill(alloc: dict[str, int], names: list[str], choices: list[int], cost, budget: float, measure) -> dict:

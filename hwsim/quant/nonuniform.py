@@ -52,8 +52,16 @@ def log2_weights(rows: np.ndarray, bits: int, per_tensor: bool = False) -> Weigh
     values = np.sign(rows).astype(np.int64) * levels[idx]
     index = np.where(rows < 0, -idx, idx)  # sign and exponent code
     fmt_bits = 8 if top <= 127 else 16
-    return WeightQuant(values, scale, np.zeros_like(scale, np.int64), "per_channel", None, fmt_bits, index,
-                       np.concatenate([-levels[:0:-1], levels]))
+    return WeightQuant(
+        values,
+        scale,
+        np.zeros_like(scale, np.int64),
+        "per_channel",
+        None,
+        fmt_bits,
+        index,
+        np.concatenate([-levels[:0:-1], levels]),
+    )
 
 
 def kmeans_1d(values: np.ndarray, k: int, iterations: int = 30) -> np.ndarray:
@@ -102,8 +110,16 @@ def binary_weights(rows: np.ndarray, bits: int = 1, per_tensor: bool = False) ->
     a = np.abs(rows).mean(axis=1) if not per_tensor else np.full(rows.shape[0], np.abs(rows).mean())
     scale = np.maximum(a, _EPS).astype(np.float32)
     values = np.where(rows >= 0, 1, -1).astype(np.int64)
-    return WeightQuant(values, scale, np.zeros(rows.shape[0], np.int64), "per_channel", None, 2,
-                       (values > 0).astype(np.int64), np.array([-1, 1]))
+    return WeightQuant(
+        values,
+        scale,
+        np.zeros(rows.shape[0], np.int64),
+        "per_channel",
+        None,
+        2,
+        (values > 0).astype(np.int64),
+        np.array([-1, 1]),
+    )
 
 
 def ternary_weights(rows: np.ndarray, bits: int = 2, per_tensor: bool = False) -> WeightQuant:
@@ -119,5 +135,13 @@ def ternary_weights(rows: np.ndarray, bits: int = 2, per_tensor: bool = False) -
     else:
         a = np.where(keep.any(axis=1), (mags * keep).sum(axis=1) / np.maximum(keep.sum(axis=1), 1), 0.0)
     values = (np.sign(rows) * keep).astype(np.int64)
-    return WeightQuant(values, np.maximum(a, _EPS).astype(np.float32), np.zeros(rows.shape[0], np.int64),
-                       "per_channel", None, 2, values + 1, np.array([-1, 0, 1]))
+    return WeightQuant(
+        values,
+        np.maximum(a, _EPS).astype(np.float32),
+        np.zeros(rows.shape[0], np.int64),
+        "per_channel",
+        None,
+        2,
+        values + 1,
+        np.array([-1, 0, 1]),
+    )

@@ -27,11 +27,20 @@ _THROUGH = ("max_pool2d", "avg_pool2d", "global_avg_pool", "flatten", "reshape_t
 
 def copy_graph(graph: Graph) -> Graph:
     """A deep copy: tensors (with copied data) and ops (with copied attributes)."""
-    tensors = {n: dataclasses.replace(t, data=None if t.data is None else t.data.copy())
-               for n, t in graph.tensors.items()}
+    tensors = {
+        n: dataclasses.replace(t, data=None if t.data is None else t.data.copy())
+        for n, t in graph.tensors.items()
+    }
     ops = [Op(op.name, op.kind, list(op.inputs), list(op.outputs), dict(op.attrs)) for op in graph.ops]
-    return Graph(tensors, ops, list(graph.inputs), list(graph.outputs), graph.source, graph.format,
-                 dict(graph.file_index))
+    return Graph(
+        tensors,
+        ops,
+        list(graph.inputs),
+        list(graph.outputs),
+        graph.source,
+        graph.format,
+        dict(graph.file_index),
+    )
 
 
 def consumers(graph: Graph) -> dict[str, list[Op]]:
@@ -56,8 +65,13 @@ def bias_tensor(graph: Graph, op: Op, channels: int, data: np.ndarray | None = N
             t.data = data
         return t
     name = f"{op.name}#bias"
-    t = Tensor(name, (channels,), np.dtype(np.float32), None,
-               np.zeros(channels, np.float32) if data is None else data)
+    t = Tensor(
+        name,
+        (channels,),
+        np.dtype(np.float32),
+        None,
+        np.zeros(channels, np.float32) if data is None else data,
+    )
     graph.tensors[name] = t
     op.inputs[2:] = [name]
     return t
@@ -112,8 +126,12 @@ def fold_batchnorm(graph: Graph) -> Graph:
     keep = []
     for op in g.ops:
         src = producer.get(op.inputs[0]) if op.kind == "batchnorm" else None
-        if src is None or src.kind not in MAC_KINDS or src.attrs.get("activation") not in (None, "none") or \
-                _sole_reader(g, readers, op.inputs[0]) is not op:
+        if (
+            src is None
+            or src.kind not in MAC_KINDS
+            or src.attrs.get("activation") not in (None, "none")
+            or _sole_reader(g, readers, op.inputs[0]) is not op
+        ):
             keep.append(op)
             continue
         gamma, beta, mean, var = (g.tensor(n).data.astype(np.float64) for n in op.inputs[1:5])

@@ -26,8 +26,9 @@ def _torch():
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeUnavailable("quantization-aware training needs PyTorch (pip install hwsim[torch]): "
-                                 f"{exc}") from exc
+        raise RuntimeUnavailable(
+            f"quantization-aware training needs PyTorch (pip install hwsim[torch]): {exc}"
+        ) from exc
     return torch
 
 
@@ -93,8 +94,11 @@ def build_module(qm):
                 w = g.tensor(op.inputs[1]).data
                 k = self.keys[op.name]
                 self.weights[k] = nn.Parameter(torch.from_numpy(_to_torch_layout(w, op.kind).copy()))
-                bias = g.tensor(op.inputs[2]).data if len(op.inputs) > 2 and op.inputs[2] else np.zeros(
-                    lq.weight.values.shape[0], np.float32)
+                bias = (
+                    g.tensor(op.inputs[2]).data
+                    if len(op.inputs) > 2 and op.inputs[2]
+                    else np.zeros(lq.weight.values.shape[0], np.float32)
+                )
                 self.biases[k] = nn.Parameter(torch.from_numpy(bias.astype(np.float32).copy()))
                 s = np.broadcast_to(lq.weight.scale.astype(np.float32), (lq.weight.values.shape[0],)).copy()
                 self.w_scales[k] = nn.Parameter(torch.from_numpy(s))
@@ -185,8 +189,13 @@ def _torch_op(op, values, net, g):
 def _pads(attrs, in_hw, kernel):
     from hwsim.numerics.ops import conv_geometry
 
-    return conv_geometry(tuple(int(v) for v in in_hw), tuple(int(k) for k in kernel), attrs.get("stride", 1),
-                         attrs.get("padding", "valid"), attrs.get("dilation", 1)).pads
+    return conv_geometry(
+        tuple(int(v) for v in in_hw),
+        tuple(int(k) for k in kernel),
+        attrs.get("stride", 1),
+        attrs.get("padding", "valid"),
+        attrs.get("dilation", 1),
+    ).pads
 
 
 def train_qat(qm, x: np.ndarray, y: np.ndarray, spec=None):
@@ -201,13 +210,19 @@ def train_qat(qm, x: np.ndarray, y: np.ndarray, spec=None):
         raise ConfigError("qat: dynamic recipes have no activation scales to learn")
     for lq in qm.layers.values():
         if lq.weight_spec.scheme != "uniform" or lq.weight.granularity == "per_group":
-            raise ConfigError(f"qat: layer {lq.op!r} uses {lq.weight_spec.scheme} {lq.weight.granularity} "
-                              "weights; QAT learns uniform per-tensor or per-channel scales")
+            raise ConfigError(
+                f"qat: layer {lq.op!r} uses {lq.weight_spec.scheme} {lq.weight.granularity} "
+                "weights; QAT learns uniform per-tensor or per-channel scales"
+            )
     torch.manual_seed(spec.seed)
     net = build_module(qm)
-    opt = torch.optim.Adam([{"params": list(net.weights.values()) + list(net.biases.values())},
-                            {"params": list(net.w_scales.values()) + list(net.a_scales.values())}],
-                           lr=spec.learning_rate)
+    opt = torch.optim.Adam(
+        [
+            {"params": list(net.weights.values()) + list(net.biases.values())},
+            {"params": list(net.w_scales.values()) + list(net.a_scales.values())},
+        ],
+        lr=spec.learning_rate,
+    )
     xt, yt = torch.from_numpy(np.asarray(x, np.float32)), torch.from_numpy(np.asarray(y, np.int64))
     gen = torch.Generator().manual_seed(spec.seed)
     for _ in range(spec.epochs):

@@ -259,14 +259,31 @@ def _llm_presets() -> list[QuantRecipe]:
     a8 = {"bits": 8, "dynamic": True, "symmetric": True}
     g32 = {"bits": 4, "granularity": "per_group", "group_size": 32}
     return [
-        _preset("int4_w_per_group32_a16", description="LLM W4A16 (QNN-style): 4-bit weights per group of 32, "
-                "16-bit activations per token", weights=g32, activations=a16),
-        _preset("int4_w_per_group32_a16_gptq", description="LLM W4A16 with GPTQ rounding", weights=g32,
-                activations=a16, gptq={}),
-        _preset("int4_w_per_group32_a8_kv8", description="LLM W4A8 (ExecuTorch 8da4w) with an int8 KV cache",
-                weights=g32, activations=a8, kv_cache={"bits": 8}),
-        _preset("int8_w_per_channel_a8_per_token", description="LLM W8A8: per-channel weights, activations "
-                "per token", activations=a8),
+        _preset(
+            "int4_w_per_group32_a16",
+            description="LLM W4A16 (QNN-style): 4-bit weights per group of 32, 16-bit activations per token",
+            weights=g32,
+            activations=a16,
+        ),
+        _preset(
+            "int4_w_per_group32_a16_gptq",
+            description="LLM W4A16 with GPTQ rounding",
+            weights=g32,
+            activations=a16,
+            gptq={},
+        ),
+        _preset(
+            "int4_w_per_group32_a8_kv8",
+            description="LLM W4A8 (ExecuTorch 8da4w) with an int8 KV cache",
+            weights=g32,
+            activations=a8,
+            kv_cache={"bits": 8},
+        ),
+        _preset(
+            "int8_w_per_channel_a8_per_token",
+            description="LLM W8A8: per-channel weights, activations per token",
+            activations=a8,
+        ),
     ]
 
 
@@ -314,12 +331,15 @@ def load_recipe(source: str | Path) -> QuantRecipe:
 
         close = difflib.get_close_matches(str(source), PRESETS, n=2)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ConfigError(f"recipe: {source!r} is neither a preset nor a file.{hint} Presets: "
-                          f"{', '.join(PRESETS)}")
+        raise ConfigError(
+            f"recipe: {source!r} is neither a preset nor a file.{hint} Presets: {', '.join(PRESETS)}"
+        )
     from hwsim.config.yamlio import load_yaml_with_lines, validate
 
     data, lines = load_yaml_with_lines(path)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: expected a mapping with schema_version, name, weights, activations "
-                          f"(got a {type(data).__name__})")
+        raise ConfigError(
+            f"{path}:1: expected a mapping with schema_version, name, weights, activations "
+            f"(got a {type(data).__name__})"
+        )
     return validate(QuantRecipe, data, lines, path)

@@ -34,8 +34,15 @@ class Row:
     qat: bool = False
 
 
-def _r(name: str, wbits: int, gran: str = "per_channel", wrange: str = "minmax", abits: int = 8,
-       calib: str = "minmax", **extra) -> dict:
+def _r(
+    name: str,
+    wbits: int,
+    gran: str = "per_channel",
+    wrange: str = "minmax",
+    abits: int = 8,
+    calib: str = "minmax",
+    **extra,
+) -> dict:
     weights = {"bits": wbits, "granularity": gran, "range": wrange}
     if gran == "per_group":
         weights["group_size"] = 16
@@ -138,11 +145,20 @@ def build_table(workloads=WORKLOADS, rows=ROWS, out=sys.stdout) -> list[dict]:
             t = time.perf_counter()
             rep = measure(name, row)
             floats[name] = rep.float_top1
-            records.append({"workload": name, "label": row.label, "granularity": row.granularity,
-                            "method": row.method, "recipe": row.recipe, "float": rep.float_top1,
-                            "fake_quant": rep.fake_quant_top1, "integer": rep.integer_top1,
-                            "disagree": int(round((1 - rep.agreement) * rep.samples)),
-                            "seconds": time.perf_counter() - t})
+            records.append(
+                {
+                    "workload": name,
+                    "label": row.label,
+                    "granularity": row.granularity,
+                    "method": row.method,
+                    "recipe": row.recipe,
+                    "float": rep.float_top1,
+                    "fake_quant": rep.fake_quant_top1,
+                    "integer": rep.integer_top1,
+                    "disagree": int(round((1 - rep.agreement) * rep.samples)),
+                    "seconds": time.perf_counter() - t,
+                }
+            )
     header = "| bits | granularity | method | " + " | ".join(f"digits_{w}" for w in workloads) + " |"
     print(header, file=out)
     print("|" + "---|" * (3 + len(workloads)), file=out)
@@ -167,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of the table command (shared with ``hwsim accuracy-table``)."""
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: cnn_bn, dsconv, mlp")
-    p.add_argument("--no-qat", action="store_true", help="skip the QAT rows (they need torch and take "
-                                                         "longest)")
+    p.add_argument(
+        "--no-qat", action="store_true", help="skip the QAT rows (they need torch and take longest)"
+    )
     p.add_argument("--json", default=None, help="also write every cell as JSON to this file")
 
 

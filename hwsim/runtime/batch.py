@@ -23,8 +23,14 @@ from hwsim.runtime.execute import run_graph
 from hwsim.workload.graph import Graph
 
 
-def run_batch(graph: Graph, x: np.ndarray, semantics: str | Semantics, *, threads: int | None = None,
-              every_tensor: bool = False) -> dict[str, np.ndarray]:
+def run_batch(
+    graph: Graph,
+    x: np.ndarray,
+    semantics: str | Semantics,
+    *,
+    threads: int | None = None,
+    every_tensor: bool = False,
+) -> dict[str, np.ndarray]:
     """Run a single-input ``graph`` on the batch ``x`` (axis 0) and return its outputs stacked along axis 0
     (every computed tensor with ``every_tensor``).
 
@@ -33,16 +39,18 @@ def run_batch(graph: Graph, x: np.ndarray, semantics: str | Semantics, *, thread
     single image or chunk, the layers keep their own threads instead.
     """
     if len(graph.inputs) != 1:
-        raise ConfigError(f"{graph.source}: batched runs take single-input models (this one has "
-                          f"{len(graph.inputs)})")
+        raise ConfigError(
+            f"{graph.source}: batched runs take single-input models (this one has {len(graph.inputs)})"
+        )
     x = np.asarray(x)
     shape = graph.tensor(graph.inputs[0]).shape
     if x.ndim != len(shape) or not len(x):
-        raise ConfigError(f"input: expected a batch of {len(shape)}-D inputs along axis 0 "
-                          f"(got shape {x.shape})")
+        raise ConfigError(
+            f"input: expected a batch of {len(shape)}-D inputs along axis 0 (got shape {x.shape})"
+        )
     threads = max(1, threads or numba.get_num_threads())
     step = 1 if shape[0] == 1 else -(-len(x) // threads)
-    chunks = [x[i:i + step] for i in range(0, len(x), step)]
+    chunks = [x[i : i + step] for i in range(0, len(x), step)]
     keep = None if every_tensor else list(graph.outputs)
 
     def run(chunk: np.ndarray, layer_threads: int) -> dict[str, np.ndarray]:
@@ -54,7 +62,7 @@ def run_batch(graph: Graph, x: np.ndarray, semantics: str | Semantics, *, thread
     with single_threaded_blas():
         if not _threads_may_share_kernels():  # numba's threading layer starts on the first parallel kernel
             parts.append(run(chunks[0], numba.get_num_threads()))
-        rest = chunks[len(parts):]
+        rest = chunks[len(parts) :]
         workers = min(threads, len(rest)) if _threads_may_share_kernels() else 1
         if workers <= 1:
             parts += [run(chunk, numba.get_num_threads()) for chunk in rest]

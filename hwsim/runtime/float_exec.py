@@ -23,8 +23,13 @@ FLOAT_OPS: Registry[FloatImpl] = Registry("float op")
 Hook = Callable[[str, np.ndarray], np.ndarray]
 
 
-def run_float(graph: Graph, inputs: dict[str, np.ndarray] | list[np.ndarray], *, hook: Hook | None = None,
-              impls: Registry[FloatImpl] | None = None) -> dict[str, np.ndarray]:
+def run_float(
+    graph: Graph,
+    inputs: dict[str, np.ndarray] | list[np.ndarray],
+    *,
+    hook: Hook | None = None,
+    impls: Registry[FloatImpl] | None = None,
+) -> dict[str, np.ndarray]:
     """Execute ``graph`` in float32 and return every tensor's value.
 
     ``hook(name, value)`` sees each graph input and each op output and returns the value to carry on with
@@ -55,7 +60,8 @@ def _refuse_fixed_batch(graph: Graph, values: dict, op, exc: ValueError) -> None
             raise ConfigError(
                 f"{graph.source}: {op.describe()} cannot run a batch of {got[0]} ({exc}): the model fixes "
                 f"input {name!r} to a batch of {declared[0]}; export it with a dynamic batch axis "
-                "(torch.export specializes an example batch of 1: give it 2)") from None
+                "(torch.export specializes an example batch of 1: give it 2)"
+            ) from None
 
 
 def value(graph: Graph, values: dict, name: str) -> np.ndarray:
@@ -93,20 +99,21 @@ def patches(x: np.ndarray, kernel, stride, padding, dilation=1, fill: float = 0.
     (kh, kw), (sh, sw), (dh, dw) = geo.kernel, geo.stride, geo.dilation
     span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
     win = np.lib.stride_tricks.sliding_window_view(xp, (span_h, span_w), axis=(1, 2))
-    win = win[:, ::sh, ::sw][:, :geo.out_hw[0], :geo.out_hw[1], :, ::dh, ::dw]  # [N, OH, OW, C, kh, kw]
+    win = win[:, ::sh, ::sw][:, : geo.out_hw[0], : geo.out_hw[1], :, ::dh, ::dw]  # [N, OH, OW, C, kh, kw]
     return win.transpose(0, 1, 2, 4, 5, 3), geo
 
 
-def conv2d_nhwc(x: np.ndarray, w: np.ndarray, bias, *, stride=1, padding="valid", dilation=1,
-                groups: int = 1) -> np.ndarray:
+def conv2d_nhwc(
+    x: np.ndarray, w: np.ndarray, bias, *, stride=1, padding="valid", dilation=1, groups: int = 1
+) -> np.ndarray:
     """Float conv2d: x NHWC, w OHWI [out, kh, kw, in / groups]."""
     win, geo = patches(x, w.shape[1:3], stride, padding, dilation)
     out_c, kh, kw, cin_g = w.shape
     per_group = out_c // groups
     outs = []
     for g in range(groups):
-        cols = win[..., g * cin_g:(g + 1) * cin_g].reshape(*win.shape[:3], -1)
-        wg = w[g * per_group:(g + 1) * per_group].reshape(per_group, -1)
+        cols = win[..., g * cin_g : (g + 1) * cin_g].reshape(*win.shape[:3], -1)
+        wg = w[g * per_group : (g + 1) * per_group].reshape(per_group, -1)
         outs.append(cols @ wg.T)
     y = np.concatenate(outs, axis=-1) if groups > 1 else outs[0]
     if bias is not None:
@@ -114,8 +121,9 @@ def conv2d_nhwc(x: np.ndarray, w: np.ndarray, bias, *, stride=1, padding="valid"
     return y.astype(np.float32)
 
 
-def depthwise_nhwc(x: np.ndarray, w: np.ndarray, bias, *, stride=1, padding="valid", dilation=1,
-                   depth_multiplier: int = 1) -> np.ndarray:
+def depthwise_nhwc(
+    x: np.ndarray, w: np.ndarray, bias, *, stride=1, padding="valid", dilation=1, depth_multiplier: int = 1
+) -> np.ndarray:
     """Float depthwise conv: x NHWC, w [kh, kw, C * m]."""
     w = w[0] if w.ndim == 4 else w
     if depth_multiplier > 1:
@@ -147,9 +155,15 @@ def _conv2d(graph, op, values):
 def _depthwise(graph, op, values):
     a = op.attrs
     bias = value(graph, values, op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else None
-    y = depthwise_nhwc(to_nhwc(values[op.inputs[0]], op), value(graph, values, op.inputs[1]), bias,
-                       stride=a["stride"], padding=a["padding"], dilation=a["dilation"],
-                       depth_multiplier=a.get("depth_multiplier", 1))
+    y = depthwise_nhwc(
+        to_nhwc(values[op.inputs[0]], op),
+        value(graph, values, op.inputs[1]),
+        bias,
+        stride=a["stride"],
+        padding=a["padding"],
+        dilation=a["dilation"],
+        depth_multiplier=a.get("depth_multiplier", 1),
+    )
     return from_nhwc(activate(y, a.get("activation")), op)
 
 
@@ -203,6 +217,7 @@ def _pool(kind: str) -> FloatImpl:
         win, _ = patches(x, a["kernel"], a["stride"], a["padding"], 1, fill=fill)
         y = win.max(axis=(3, 4)) if kind == "max" else np.nanmean(win, axis=(3, 4))
         return from_nhwc(activate(y.astype(np.float32), a.get("activation")), op)
+
     return impl
 
 

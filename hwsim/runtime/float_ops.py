@@ -21,6 +21,7 @@ _F32 = np.float32
 def _unary(fn):
     def impl(graph, op, values):
         return np.asarray(fn(value(graph, values, op.inputs[0]).astype(np.float32), op.attrs), np.float32)
+
     return impl
 
 
@@ -63,7 +64,7 @@ def gelu(x: np.ndarray, approximate: bool = False) -> np.ndarray:
     """
     v = np.asarray(x, np.float64)
     if approximate:
-        y = 0.5 * v * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (v + 0.044715 * v ** 3)))
+        y = 0.5 * v * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (v + 0.044715 * v**3)))
     else:
         y = 0.5 * v * (1.0 + erf(v / math.sqrt(2.0)).astype(np.float64))
     return y.astype(np.float32)
@@ -84,14 +85,23 @@ FLOAT_OPS.add("exp", _unary(lambda x, a: np.exp(x)))
 FLOAT_OPS.add("sqrt", _unary(lambda x, a: np.sqrt(x)))
 FLOAT_OPS.add("relu_n1_to_1", _unary(lambda x, a: np.clip(x, _F32(-1), _F32(1))))
 FLOAT_OPS.add("leaky_relu", _unary(lambda x, a: np.where(x >= 0, x, x * _F32(a["alpha"]))))
-FLOAT_OPS.add("clip", _unary(lambda x, a: np.clip(x, _F32(-np.inf if a["low"] is None else a["low"]),
-                                                  _F32(np.inf if a["high"] is None else a["high"]))))
+FLOAT_OPS.add(
+    "clip",
+    _unary(
+        lambda x, a: np.clip(
+            x,
+            _F32(-np.inf if a["low"] is None else a["low"]),
+            _F32(np.inf if a["high"] is None else a["high"]),
+        )
+    ),
+)
 
 
 def _binary(fn):
     def impl(graph, op, values):
         a, b = (value(graph, values, n).astype(np.float32) for n in op.inputs[:2])
         return np.asarray(fn(a, b), np.float32)
+
     return impl
 
 
@@ -172,8 +182,11 @@ def _resize(graph, op, values):
     """ONNX Resize of the two spatial axes of NCHW (nearest or linear)."""
     x = value(graph, values, op.inputs[0])
     if op.attrs["mode"] == "nearest":
-        return np.ascontiguousarray(x[:, :, resize_nearest_index(op.attrs, 0, x.shape[2])][
-            :, :, :, resize_nearest_index(op.attrs, 1, x.shape[3])])
+        return np.ascontiguousarray(
+            x[:, :, resize_nearest_index(op.attrs, 0, x.shape[2])][
+                :, :, :, resize_nearest_index(op.attrs, 1, x.shape[3])
+            ]
+        )
     y = x.astype(np.float32)
     for axis in (2, 3):
         lo, hi, frac = _linear_taps(op.attrs, axis - 2, y.shape[axis])

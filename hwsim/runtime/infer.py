@@ -14,8 +14,13 @@ from hwsim.runtime.batch import run_batch
 from hwsim.workload.graph import Graph
 
 
-def infer(model: str | Path, x: np.ndarray, semantics: str | None = None, dequantize: bool = False,
-          intra_op_threads: int | None = None) -> np.ndarray:
+def infer(
+    model: str | Path,
+    x: np.ndarray,
+    semantics: str | None = None,
+    dequantize: bool = False,
+    intra_op_threads: int | None = None,
+) -> np.ndarray:
     """Run ``model`` on ``x`` (a single-input model) under ``semantics`` and return its first output.
 
     ``x`` may hold a batch along axis 0 even where the model takes one image: the images are spread over
@@ -31,22 +36,29 @@ def infer(model: str | Path, x: np.ndarray, semantics: str | None = None, dequan
     return run_model(graph, x, sem, dequantize)
 
 
-def run_model(graph: Graph, x: np.ndarray, semantics: str | Semantics,
-              dequantize: bool = False) -> np.ndarray:
+def run_model(
+    graph: Graph, x: np.ndarray, semantics: str | Semantics, dequantize: bool = False
+) -> np.ndarray:
     """The first output of single-input ``graph`` on ``x`` (see :func:`infer`)."""
     if len(graph.inputs) != 1:
         raise ConfigError(f"{graph.source}: takes single-input models (this one has {len(graph.inputs)})")
     t = graph.tensor(graph.inputs[0])
     x = np.asarray(x)
     if np.issubdtype(x.dtype, np.floating) and np.issubdtype(t.dtype, np.integer) and x.dtype != np.float32:
-        raise ConfigError(f"input {t.name!r}: expected {t.dtype} codes or float32 reals to quantize "
-                          f"(got {x.dtype}); convert with x.astype(np.float32) or quantize it yourself")
+        raise ConfigError(
+            f"input {t.name!r}: expected {t.dtype} codes or float32 reals to quantize "
+            f"(got {x.dtype}); convert with x.astype(np.float32) or quantize it yourself"
+        )
     if np.issubdtype(x.dtype, np.floating) and np.issubdtype(t.dtype, np.integer):
         from hwsim.numerics.ops import quantize
 
-        x = quantize(x.astype(np.float32), t.quant.scale, t.quant.zero_point,
-                     f"{'int' if np.issubdtype(t.dtype, np.signedinteger) else 'uint'}{t.dtype.itemsize * 8}",
-                     rounding="half_away")
+        x = quantize(
+            x.astype(np.float32),
+            t.quant.scale,
+            t.quant.zero_point,
+            f"{'int' if np.issubdtype(t.dtype, np.signedinteger) else 'uint'}{t.dtype.itemsize * 8}",
+            rounding="half_away",
+        )
     elif np.issubdtype(x.dtype, np.floating) and np.issubdtype(t.dtype, np.floating):
         x = x.astype(t.dtype)
     y = run_batch(graph, x, semantics)[graph.outputs[0]]
@@ -62,7 +74,12 @@ def run_samples(graph: Graph, x: np.ndarray, semantics: str, batch: int = 256) -
     first = graph.tensor(graph.inputs[0]).shape[0] if graph.tensor(graph.inputs[0]).shape else None
     step = batch if first is None else int(first)
     if len(x) % step and first is not None:
-        raise ConfigError(f"{graph.source}: the model takes batches of {first}; {len(x)} samples do not "
-                          "divide")
-    return np.concatenate([run_model(graph, x[i:i + step], semantics, dequantize=True).astype(np.float32)
-                           for i in range(0, len(x), step)])
+        raise ConfigError(
+            f"{graph.source}: the model takes batches of {first}; {len(x)} samples do not divide"
+        )
+    return np.concatenate(
+        [
+            run_model(graph, x[i : i + step], semantics, dequantize=True).astype(np.float32)
+            for i in range(0, len(x), step)
+        ]
+    )

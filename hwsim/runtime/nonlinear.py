@@ -1,4 +1,4 @@
-"""TFLite's nonlinear and remaining int8 ops, bit-exact per resolver (registered into ``OP_IMPLS``).
+"""TFLite's nonlinear and remaining int8 ops, bit-exact per resolver (listed in ``execute.OP_IMPLS``).
 
 Which arithmetic each resolver uses was measured against TensorFlow Lite 2.21 (``tests/runtimes/
 test_tflite_nonlinear.py``); the semantics' ``tflite_kernels`` field picks it. Ops XNNPACK does not take run
@@ -43,7 +43,7 @@ from hwsim.numerics import kernels_nonlinear, reference_nonlinear
 from hwsim.numerics import quantized as Q
 from hwsim.numerics.requant_kinds import quantize_multiplier, tflite_multiplier
 from hwsim.runtime import float_ops
-from hwsim.runtime.execute import OP_IMPLS, input_value, int_format, output_tensor, xnnpack_q8_ok
+from hwsim.runtime.op_io import input_value, int_format, output_tensor, xnnpack_q8_ok
 from hwsim.workload.graph import Tensor
 
 _F32 = np.float32
@@ -70,23 +70,28 @@ def _io(graph, op, values):
 
 def _tflite_only(sem, op) -> None:
     if sem.add_form == "float":
-        raise ConfigError(f"op {op.name!r} ({op.kind}): hwsim models this op with TFLite's arithmetic only; "
-                          f"semantics {sem.name!r} is not a TFLite runtime")
+        raise ConfigError(
+            f"op {op.name!r} ({op.kind}): hwsim models this op with TFLite's arithmetic only; "
+            f"semantics {sem.name!r} is not a TFLite runtime"
+        )
 
 
 def _eight_bit(op, t: Tensor, int16: bool = False) -> None:
     """Refuse the input types hwsim has not measured for this op (int16 where ``int16`` is set)."""
     if t.quant is None or not (t.dtype == np.int8 or (int16 and t.dtype == np.int16)):
         allowed = "int8 and int16 (16x8)" if int16 else "int8"
-        raise ConfigError(f"op {op.name!r} ({op.kind}): {t.dtype} inputs are not modelled; hwsim models this "
-                          f"op for quantized {allowed} tensors as measured against TFLite")
+        raise ConfigError(
+            f"op {op.name!r} ({op.kind}): {t.dtype} inputs are not modelled; hwsim models this "
+            f"op for quantized {allowed} tensors as measured against TFLite"
+        )
 
 
 def _symmetric16(op, *tensors: Tensor) -> None:
     """TFLite's int16 LOGISTIC, TANH and SOFTMAX take zero points 0 only (its prepare step refuses others)."""
     if any(_zero(t) != 0 for t in tensors):
-        raise ConfigError(f"op {op.name!r} ({op.kind}): int16 tensors with a nonzero zero point; TFLite "
-                          "refuses them too")
+        raise ConfigError(
+            f"op {op.name!r} ({op.kind}): int16 tensors with a nonzero zero point; TFLite refuses them too"
+        )
 
 
 def _table_lookup(x: np.ndarray, table: np.ndarray, qmin: int, y_t: Tensor) -> np.ndarray:
@@ -94,12 +99,14 @@ def _table_lookup(x: np.ndarray, table: np.ndarray, qmin: int, y_t: Tensor) -> n
 
 
 # ---------------------------------------------------------------- table activations
-def _float_table_op(transform, kernel16: str | None = None, pot_shifts: tuple[int, ...] = (),
-                    with_attrs: bool = False):
+def _float_table_op(
+    transform, kernel16: str | None = None, pot_shifts: tuple[int, ...] = (), with_attrs: bool = False
+):
     """An int8 op as TFLite's 256-entry table of a float function (``transform(x, op.attrs)`` when
     ``with_attrs``); with ``kernel16``, int16 inputs run TFLite's fixed-point kernel of that name (the
     interpolated sigmoid table, in every resolver: XNNPACK takes no int16 op, and the optimized kernels use
     the reference one unless the input scale is a power of two)."""
+
     def impl(graph, op, values, sem):
         _tflite_only(sem, op)
         x, x_t, y_t = _io(graph, op, values)
@@ -109,28 +116,30 @@ def _float_table_op(transform, kernel16: str | None = None, pot_shifts: tuple[in
             _symmetric16(op, x_t, y_t)
             multiplier, shift = fx.int16_table_multiplier(_scale(x_t), pot_shifts)
             if multiplier == 0 and sem.tflite_kernels != "reference":
-                raise ConfigError(f"op {op.name!r} ({op.kind}): an int16 input scale that is a power of "
-                                  "two runs TFLite's gemmlowp fixed-point kernel in the optimized resolvers, "
-                                  "which hwsim does not model; use tflite-reference or tflite-micro")
+                raise ConfigError(
+                    f"op {op.name!r} ({op.kind}): an int16 input scale that is a power of "
+                    "two runs TFLite's gemmlowp fixed-point kernel in the optimized resolvers, "
+                    "which hwsim does not model; use tflite-reference or tflite-micro"
+                )
             kernel = getattr(_kernels(), kernel16)
             y = kernel(np.ascontiguousarray(x, np.int64), multiplier, shift, fx.SIGMOID_TABLE_UINT16)
             return y.astype(np.int16)
         fn = (lambda v: transform(v, op.attrs)) if with_attrs else transform
         table = fx.float_lut(fn, _scale(x_t), _zero(x_t), _scale(y_t), _zero(y_t), fmt.min, fmt.max)
         return _table_lookup(x, table, fmt.min, y_t)
+
     return impl
 
 
-OP_IMPLS.add("logistic", _float_table_op(fx.logistic_f32, "logistic_int16", (0,)))
-OP_IMPLS.add("tanh", _float_table_op(fx.tanh_f32, "tanh_int16", (0, 1)))
-OP_IMPLS.add("gelu", _float_table_op(lambda v, a: float_ops.gelu(v, a.get("approximate", False)),
-                                     with_attrs=True))
-OP_IMPLS.add("hard_sigmoid", _float_table_op(
-    lambda v, a: float_ops.hard_sigmoid(v, a.get("alpha", 1 / 6), a.get("beta", 0.5)), with_attrs=True))
+logistic = _float_table_op(fx.logistic_f32, "logistic_int16", (0,))
+tanh = _float_table_op(fx.tanh_f32, "tanh_int16", (0, 1))
+gelu = _float_table_op(lambda v, a: float_ops.gelu(v, a.get("approximate", False)), with_attrs=True)
+hard_sigmoid = _float_table_op(
+    lambda v, a: float_ops.hard_sigmoid(v, a.get("alpha", 1 / 6), a.get("beta", 0.5)), with_attrs=True
+)
 
 
-@OP_IMPLS.register("hard_swish")
-def _hard_swish(graph, op, values, sem):
+def hard_swish(graph, op, values, sem):
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
     _eight_bit(op, x_t)
@@ -139,8 +148,7 @@ def _hard_swish(graph, op, values, sem):
     return fx.hard_swish(x, _zero(x_t), _zero(y_t), params, fmt.min, fmt.max).astype(y_t.dtype)
 
 
-@OP_IMPLS.register("softmax")
-def _softmax(graph, op, values, sem):
+def softmax(graph, op, values, sem):
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
     _eight_bit(op, x_t, int16=True)
@@ -159,15 +167,16 @@ def _softmax(graph, op, values, sem):
     return y.reshape(x.shape).astype(y_t.dtype)
 
 
-@OP_IMPLS.register("rsqrt")
-def _rsqrt(graph, op, values, sem):
+def rsqrt(graph, op, values, sem):
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
     _eight_bit(op, x_t)
     fmt = int_format(y_t)
     if np.any(x.astype(np.int64) < _zero(x_t)):
-        raise ConfigError(f"op {op.name!r} (rsqrt): inputs below the zero point (negative reals) have no "
-                          "square root; TFLite rejects them too")
+        raise ConfigError(
+            f"op {op.name!r} (rsqrt): inputs below the zero point (negative reals) have no "
+            "square root; TFLite rejects them too"
+        )
     table = fx.rsqrt_table(_scale(x_t), _zero(x_t), _scale(y_t), _zero(y_t), fmt.min, fmt.max)
     return _table_lookup(x, table, fmt.min, y_t)
 
@@ -183,11 +192,13 @@ def _relu_op(low, high):
         mult, shift = quantize_multiplier(_scale(x_t) / _scale(y_t))
         y = fx.multiply_by_quantized_multiplier(x.astype(np.int64) - _zero(x_t), mult, shift) + _zero(y_t)
         return np.clip(y, lo, hi).astype(y_t.dtype)
+
     return impl
 
 
 def _relu_range(low, high, scale: float, zero: int, fmt) -> tuple[int, int]:
     """TFLite's QuantizedReluX clamp: zy + roundf(a / sy) for each finite bound, clipped to the type."""
+
     def code(a: float) -> int:
         return zero + int(fx.round_half_away(_F32(_F32(a) / _F32(scale))))
 
@@ -196,17 +207,17 @@ def _relu_range(low, high, scale: float, zero: int, fmt) -> tuple[int, int]:
     )
 
 
-OP_IMPLS.add("relu", _relu_op(0.0, None))
-OP_IMPLS.add("relu6", _relu_op(0.0, 6.0))
-OP_IMPLS.add("relu_n1_to_1", _relu_op(-1.0, 1.0))
-# ONNX Clip with other bounds: the same rescale and clamp (TFLite's RELU kernels at those bounds)
-OP_IMPLS.add(
-    "clip", lambda graph, op, values, sem: _relu_op(op.attrs["low"], op.attrs["high"])(graph, op, values, sem)
-)
+relu = _relu_op(0.0, None)
+relu6 = _relu_op(0.0, 6.0)
+relu_n1_to_1 = _relu_op(-1.0, 1.0)
 
 
-@OP_IMPLS.register("leaky_relu")
-def _leaky_relu(graph, op, values, sem):
+def clip(graph, op, values, sem):
+    """ONNX Clip with other bounds: the same rescale and clamp (TFLite's RELU kernels at those bounds)."""
+    return _relu_op(op.attrs["low"], op.attrs["high"])(graph, op, values, sem)
+
+
+def leaky_relu(graph, op, values, sem):
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
     _eight_bit(op, x_t, int16=True)
@@ -226,8 +237,11 @@ def _leaky_relu(graph, op, values, sem):
         m_pos, m_neg = int(np.rint(_F32(256) * positive)), int(np.rint(_F32(256) * negative))
         y = ((v * np.where(v >= 0, m_pos, m_neg) + 128) >> 8) + _zero(y_t)
     else:
-        y = np.where(v >= 0, fx.multiply_by_quantized_multiplier(v, m_id, e_id),
-                     fx.multiply_by_quantized_multiplier(v, m_alpha, e_alpha)) + _zero(y_t)
+        y = np.where(
+            v >= 0,
+            fx.multiply_by_quantized_multiplier(v, m_id, e_id),
+            fx.multiply_by_quantized_multiplier(v, m_alpha, e_alpha),
+        ) + _zero(y_t)
     return np.clip(y, fmt.min, fmt.max).astype(y_t.dtype)
 
 
@@ -237,14 +251,14 @@ def _binary_inputs(graph, op, values, sem, int16: bool = False):
     the three tensors."""
     _tflite_only(sem, op)
     a_t, b_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), output_tensor(graph, op)
-    a, b = np.broadcast_arrays(input_value(graph, values, op.inputs[0]),
-                               input_value(graph, values, op.inputs[1]))
+    a, b = np.broadcast_arrays(
+        input_value(graph, values, op.inputs[0]), input_value(graph, values, op.inputs[1])
+    )
     _eight_bit(op, a_t, int16)
     return a.astype(np.int64), b.astype(np.int64), a_t, b_t, y_t
 
 
-@OP_IMPLS.register("mul")
-def _mul(graph, op, values, sem):
+def mul(graph, op, values, sem):
     """(x1 - z1)(x2 - z2) requantized by s1 s2 / so: gemmlowp in TFLite's kernels (the multiplier from
     float32 scales in float32 arithmetic, in double in TFLite Micro), float32 in XNNPACK."""
     a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem, int16=True)
@@ -256,14 +270,16 @@ def _mul(graph, op, values, sem):
         y = np.rint((prod.astype(np.float32) * scale).astype(np.float32)).astype(np.int64) + _zero(y_t)
     else:
         sa, sb, sy = _scale(a_t), _scale(b_t), _scale(y_t)
-        real = tflite_multiplier(sa, sb, sy) if sem.mul_multiplier == "double" else \
-            float(_F32(_F32(_F32(sa) * _F32(sb)) / _F32(sy)))
+        real = (
+            tflite_multiplier(sa, sb, sy)
+            if sem.mul_multiplier == "double"
+            else float(_F32(_F32(_F32(sa) * _F32(sb)) / _F32(sy)))
+        )
         y = fx.multiply_by_quantized_multiplier(prod, *quantize_multiplier(real)) + _zero(y_t)
     return np.clip(y, lo, hi).astype(y_t.dtype)
 
 
-@OP_IMPLS.register("sub")
-def _sub(graph, op, values, sem):
+def sub(graph, op, values, sem):
     """TFLite's shifted form: y = R_o(R_1((x1 - z1) << 20) - R_2((x2 - z2) << 20)) + zo (15 for int16)."""
     a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem, int16=True)
     fmt = int_format(y_t)
@@ -276,8 +292,7 @@ def _sub(graph, op, values, sem):
     return np.clip(y, lo, hi).astype(y_t.dtype)
 
 
-@OP_IMPLS.register("squared_difference")
-def _squared_difference(graph, op, values, sem):
+def squared_difference(graph, op, values, sem):
     """TFLite's int8 SQUARED_DIFFERENCE: inputs shifted left by 7, rescaled to twice the larger scale,
     the difference squared in int32 and rescaled by (2 max)**2 / (2**14 so) (every resolver)."""
     a, b, a_t, b_t, y_t = _binary_inputs(graph, op, values, sem)
@@ -295,8 +310,7 @@ def _squared_difference(graph, op, values, sem):
 
 
 # ---------------------------------------------------------------- MEAN
-@OP_IMPLS.register("mean")
-def _mean(graph, op, values, sem):
+def mean(graph, op, values, sem):
     """TFLite's MEAN; an NCHW op (from ONNX) runs on the NHWC view, as the converted model would."""
     _tflite_only(sem, op)
     x, x_t, y_t = _io(graph, op, values)
@@ -332,8 +346,13 @@ def _mean_codes(x, axes, keep_dims: bool, x_t, y_t, sem, optimized_keep_dims: bo
             np.rint(((total - count * zx).astype(np.float32) * scale).astype(np.float32)).astype(np.int64)
             + zy
         )
-    elif (sem.tflite_kernels == "optimized" and fmt.bits == 8 and x.ndim == 4 and axes == (1, 2)
-          and (keep_dims if optimized_keep_dims is None else optimized_keep_dims)):
+    elif (
+        sem.tflite_kernels == "optimized"
+        and fmt.bits == 8
+        and x.ndim == 4
+        and axes == (1, 2)
+        and (keep_dims if optimized_keep_dims is None else optimized_keep_dims)
+    ):
         y = _mean_hw_optimized(total, count, sx, zx, sy, zy)
     else:
         mult, shift = fx.mean_multiplier(*quantize_multiplier(sx / sy), count)
@@ -360,8 +379,7 @@ def _mean_hw_optimized(total: np.ndarray, count: int, sx: float, zx: int, sy: fl
 
 
 # ---------------------------------------------------------------- BATCH_MATMUL
-@OP_IMPLS.register("batch_matmul")
-def _batch_matmul(graph, op, values, sem):
+def batch_matmul(graph, op, values, sem):
     """int32 dot products of (lhs - zl)(rhs - zr) over broadcast batches, requantized by sl * sr / sy.
 
     TFLite's reference and optimized kernels: the gemmlowp requantizer (multiplier from double). XNNPACK
@@ -391,26 +409,24 @@ def _batch_matmul(graph, op, values, sem):
 
 
 # ---------------------------------------------------------------- data movement and float helpers
-@OP_IMPLS.register("transpose")
-def _transpose(graph, op, values, sem):
+def transpose(graph, op, values, sem):
     return np.ascontiguousarray(np.transpose(input_value(graph, values, op.inputs[0]), op.attrs["perm"]))
 
 
-@OP_IMPLS.register("expand_dims")
-def _expand_dims(graph, op, values, sem):
+def expand_dims(graph, op, values, sem):
     return np.expand_dims(input_value(graph, values, op.inputs[0]), op.attrs["axis"])
 
 
-@OP_IMPLS.register("slice")
-def _slice(graph, op, values, sem):
+def slice_(graph, op, values, sem):
     x = input_value(graph, values, op.inputs[0])
-    index = tuple(slice(b, x.shape[i] if s == -1 else b + s)
-                  for i, (b, s) in enumerate(zip(op.attrs["begin"], op.attrs["size"])))
+    index = tuple(
+        slice(b, x.shape[i] if s == -1 else b + s)
+        for i, (b, s) in enumerate(zip(op.attrs["begin"], op.attrs["size"]))
+    )
     return np.ascontiguousarray(x[index])
 
 
-@OP_IMPLS.register("strided_slice")
-def _strided_slice(graph, op, values, sem):
+def strided_slice(graph, op, values, sem):
     x = input_value(graph, values, op.inputs[0])
     a = op.attrs
     index, squeeze = [], []
@@ -425,14 +441,16 @@ def _strided_slice(graph, op, values, sem):
             index.append(slice(begin % dim, begin % dim + 1))
             squeeze.append(i)
             continue
-        index.append(slice(None if a["begin_mask"] >> i & 1 else begin,
-                           None if a["end_mask"] >> i & 1 else end, stride))
+        index.append(
+            slice(
+                None if a["begin_mask"] >> i & 1 else begin, None if a["end_mask"] >> i & 1 else end, stride
+            )
+        )
     y = x[tuple(index)]
     return np.ascontiguousarray(y.squeeze(axis=tuple(squeeze)) if squeeze else y)
 
 
-@OP_IMPLS.register("gather")
-def _gather(graph, op, values, sem):
+def gather(graph, op, values, sem):
     if op.attrs.get("batch_dims", 0):
         raise ConfigError(f"op {op.name!r} (gather): batch_dims {op.attrs['batch_dims']} is not supported")
     x = input_value(graph, values, op.inputs[0])
@@ -440,8 +458,7 @@ def _gather(graph, op, values, sem):
     return np.ascontiguousarray(np.take(x, idx, axis=op.attrs["axis"]))
 
 
-@OP_IMPLS.register("neg")
-def _neg(graph, op, values, sem):
+def neg(graph, op, values, sem):
     x = input_value(graph, values, op.inputs[0])
     if np.issubdtype(x.dtype, np.floating):
         return np.negative(x)

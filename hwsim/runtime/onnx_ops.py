@@ -1,4 +1,4 @@
-"""ONNX Runtime's own ops in a quantized graph, bit-exact on x86 (registered into ``OP_IMPLS``).
+"""ONNX Runtime's own ops in a quantized graph, bit-exact on x86 (listed in ``execute.OP_IMPLS``).
 
 A quantized transformer block in ONNX Runtime mixes integer ops that are not the TFLite ones of
 :mod:`hwsim.runtime.nonlinear` (QLinearMatMul of two activations, the com.microsoft QLinearAdd, QLinearMul
@@ -33,7 +33,8 @@ from hwsim.errors import ConfigError
 from hwsim.numerics import mlas
 from hwsim.numerics import geometry, ops
 from hwsim.numerics.cpu import cpu_flags, physical_cores
-from hwsim.runtime.execute import OP_IMPLS, input_value, int_format, output_tensor
+from hwsim.runtime import core_ops
+from hwsim.runtime.op_io import input_value, int_format, output_tensor
 from hwsim.workload.graph import Tensor
 
 _F32 = np.float32
@@ -61,8 +62,7 @@ def _binary(graph, op, values):
 
 
 # ---------------------------------------------------------------- integer ops
-@OP_IMPLS.register("qlinear_matmul")
-def _qlinear_matmul(graph, op, values, sem):
+def qlinear_matmul(graph, op, values, sem):
     """QLinearMatMul whose B is an activation (or a batched constant), broadcasting like numpy.matmul."""
     a, b, a_t, b_t, y_t = _binary(graph, op, values)
     arithmetic = sem.u8s8 if a.dtype == np.uint8 and b.dtype == np.int8 else "exact"
@@ -70,39 +70,44 @@ def _qlinear_matmul(graph, op, values, sem):
     a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape(-1, *a.shape[-2:])
     b3 = np.broadcast_to(b, batch + b.shape[-2:]).reshape(-1, *b.shape[-2:])
     za, zb = _zero(a_t), _zero(b_t)
-    acc = np.stack([ops.matmul(np.ascontiguousarray(x), np.array(w), x_zero_point=za, w_zero_point=zb,
-                               arithmetic=arithmetic).acc for x, w in zip(a3, b3)])
+    acc = np.stack(
+        [
+            ops.matmul(
+                np.ascontiguousarray(x), np.array(w), x_zero_point=za, w_zero_point=zb, arithmetic=arithmetic
+            ).acc
+            for x, w in zip(a3, b3)
+        ]
+    )
     scale = _F32(_F32(_F32(_scale(a_t)) * _F32(_scale(b_t))) / _F32(_scale(y_t)))
     fmt = int_format(y_t)
     y = np.rint((acc.astype(_F32) * scale).astype(_F32)).astype(np.int64) + _zero(y_t)
     return np.clip(y, fmt.min, fmt.max).astype(y_t.dtype).reshape(batch + (a.shape[-2], b.shape[-1]))
 
 
-@OP_IMPLS.register("qlinear_add")
-def _qlinear_add(graph, op, values, sem):
+def qlinear_add(graph, op, values, sem):
     """com.microsoft QLinearAdd (and fused QDQ Add): MLAS' AVX2 kernel under ONNX Runtime; the shared
     ``add`` arithmetic of the semantics otherwise (onnx.reference)."""
     if not _onnxruntime(sem):
-        return OP_IMPLS.get("add")(graph, op, values, sem)
+        return core_ops.add(graph, op, values, sem)
     a, b, a_t, b_t, y_t = _binary(graph, op, values)
     fmt = int_format(y_t)
-    y = mlas.qlinear_add(a, b, _zero(a_t), _zero(b_t), _zero(y_t), _scale(a_t), _scale(b_t), _scale(y_t),
-                         fmt.min, fmt.max)
+    y = mlas.qlinear_add(
+        a, b, _zero(a_t), _zero(b_t), _zero(y_t), _scale(a_t), _scale(b_t), _scale(y_t), fmt.min, fmt.max
+    )
     return y.astype(y_t.dtype)
 
 
-@OP_IMPLS.register("qlinear_mul")
-def _qlinear_mul(graph, op, values, sem):
+def qlinear_mul(graph, op, values, sem):
     """com.microsoft QLinearMul (and fused QDQ Mul), MLAS' SSE2 kernel."""
     a, b, a_t, b_t, y_t = _binary(graph, op, values)
     fmt = int_format(y_t)
-    y = mlas.qlinear_mul(a, b, _zero(a_t), _zero(b_t), _zero(y_t), _scale(a_t), _scale(b_t), _scale(y_t),
-                         fmt.min, fmt.max)
+    y = mlas.qlinear_mul(
+        a, b, _zero(a_t), _zero(b_t), _zero(y_t), _scale(a_t), _scale(b_t), _scale(y_t), fmt.min, fmt.max
+    )
     return y.astype(y_t.dtype)
 
 
-@OP_IMPLS.register("qlinear_softmax")
-def _qlinear_softmax(graph, op, values, sem):
+def qlinear_softmax(graph, op, values, sem):
     """com.microsoft QLinearSoftmax: opset >= 13 normalizes along ``axis``, older opsets over the flattened
     dimensions from ``axis`` on (ONNX Runtime transposes the axis last, as done here)."""
     x = input_value(graph, values, op.inputs[0])
@@ -131,44 +136,44 @@ def _elementwise(fn):
     def impl(graph, op, values, sem):
         a, b = _float_inputs(graph, op, values)
         return np.asarray(fn(a, b), _F32)
+
     return impl
 
 
-OP_IMPLS.add("add_f32", _elementwise(np.add))
-OP_IMPLS.add("sub_f32", _elementwise(np.subtract))
-OP_IMPLS.add("mul_f32", _elementwise(np.multiply))
-OP_IMPLS.add("div_f32", _elementwise(np.divide))
+add_f32 = _elementwise(np.add)
+sub_f32 = _elementwise(np.subtract)
+mul_f32 = _elementwise(np.multiply)
+div_f32 = _elementwise(np.divide)
 
 
-@OP_IMPLS.register("sqrt_f32")
-def _sqrt_f32(graph, op, values, sem):
+def sqrt_f32(graph, op, values, sem):
     (x,) = _float_inputs(graph, op, values)
     return np.sqrt(x)
 
 
-@OP_IMPLS.register("pow_f32")
-def _pow_f32(graph, op, values, sem):
+def pow_f32(graph, op, values, sem):
     """Pow with a constant scalar exponent (ONNX Runtime's special cases 2 and 3, else powf)."""
     x, e = _float_inputs(graph, op, values)
     if e.size != 1:
-        raise ConfigError(f"op {op.name!r} (pow_f32): only a scalar exponent is supported "
-                          f"(got shape {e.shape})")
+        raise ConfigError(
+            f"op {op.name!r} (pow_f32): only a scalar exponent is supported (got shape {e.shape})"
+        )
     return mlas.power(x, float(e.ravel()[0]))
 
 
-@OP_IMPLS.register("reduce_mean_f32")
-def _reduce_mean_f32(graph, op, values, sem):
+def reduce_mean_f32(graph, op, values, sem):
     """ReduceMean over the last axis (Eigen's vectorized row sum / n), keepdims or not."""
     (x,) = _float_inputs(graph, op, values)
     if op.attrs["axis"] % x.ndim != x.ndim - 1:
-        raise ConfigError(f"op {op.name!r} (reduce_mean_f32): only the last axis is supported "
-                          f"(axis {op.attrs['axis']} of a rank-{x.ndim} tensor)")
+        raise ConfigError(
+            f"op {op.name!r} (reduce_mean_f32): only the last axis is supported "
+            f"(axis {op.attrs['axis']} of a rank-{x.ndim} tensor)"
+        )
     y = mlas.reduce_mean_last(x)
     return y if op.attrs["keepdims"] else y.reshape(x.shape[:-1])
 
 
-@OP_IMPLS.register("relu_f32")
-def _relu_f32(graph, op, values, sem):
+def relu_f32(graph, op, values, sem):
     (x,) = _float_inputs(graph, op, values)
     return np.maximum(x, _F32(0))
 
@@ -181,8 +186,7 @@ def erf_kernel(sem) -> str:
     return "fma3" if sem.name.endswith("avx2") or "avx512f" not in cpu_flags() else "avx512"
 
 
-@OP_IMPLS.register("conv2d_f32")
-def _conv2d_f32(graph, op, values, sem):
+def conv2d_f32(graph, op, values, sem):
     """ONNX Runtime's float Conv between DequantizeLinear and QuantizeLinear (a Conv group its x86 QDQ rules
     do not fuse), NCHW, as ``mlas.conv2d_nchw`` computes it with the session's intra-op threads (the
     semantics', else ONNX Runtime's default, one per physical core: they decide how the output pixels are
@@ -191,38 +195,46 @@ def _conv2d_f32(graph, op, values, sem):
     x, w, bias = (_float_inputs(graph, op, values) + [None])[:3]
     a = op.attrs
     pads = geometry.resolve_padding(a["padding"], x.shape[2:4], w.shape[2:4], a["stride"], a["dilation"])
-    return mlas.conv2d_nchw(x, w, bias, tuple(a["stride"]), pads, tuple(a["dilation"]),
-                            int(a.get("groups", 1)), threads=sem.intra_op_threads or physical_cores())
+    return mlas.conv2d_nchw(
+        x,
+        w,
+        bias,
+        tuple(a["stride"]),
+        pads,
+        tuple(a["dilation"]),
+        int(a.get("groups", 1)),
+        threads=sem.intra_op_threads or physical_cores(),
+    )
 
 
-@OP_IMPLS.register("erf_f32")
-def _erf_f32(graph, op, values, sem):
+def erf_f32(graph, op, values, sem):
     (x,) = _float_inputs(graph, op, values)
     return mlas.erf(x, erf_kernel(sem))
 
 
-@OP_IMPLS.register("layer_norm_f32")
-def _layer_norm_f32(graph, op, values, sem):
+def layer_norm_f32(graph, op, values, sem):
     """LayerNormalization over the dimensions from ``axis`` on (flattened), MLAS' AVX2 kernel."""
     x, scale, bias = (_float_inputs(graph, op, values) + [None])[:3]
     axis = op.attrs["axis"] % x.ndim
     rows = x.reshape(int(np.prod(x.shape[:axis])), -1)
     if rows.shape[1] < 8:
-        raise ConfigError(f"op {op.name!r} (layer_norm_f32): normalizing {rows.shape[1]} < 8 elements takes "
-                          "another MLAS path, which hwsim does not model")
+        raise ConfigError(
+            f"op {op.name!r} (layer_norm_f32): normalizing {rows.shape[1]} < 8 elements takes "
+            "another MLAS path, which hwsim does not model"
+        )
     scale = np.broadcast_to(scale, x.shape[axis:]).reshape(-1)
     bias = None if bias is None else np.broadcast_to(bias, x.shape[axis:]).reshape(-1)
     return mlas.layer_norm(rows, scale, bias, op.attrs["epsilon"]).reshape(x.shape)
 
 
-@OP_IMPLS.register("matmul_f32")
-def _matmul_f32(graph, op, values, sem):
+def matmul_f32(graph, op, values, sem):
     """float MatMul (MLAS SGEMM); a product with one row and a computed B takes MLAS' GEMV, not modelled."""
     a, b = _float_inputs(graph, op, values)
     rows = int(np.prod(a.shape[:-1])) if b.ndim == 2 else a.shape[-2]
     if rows == 1 and not graph.tensor(op.inputs[1]).is_constant:
-        raise ConfigError(f"op {op.name!r} (matmul_f32): a one-row float MatMul runs MLAS' GEMV, which hwsim "
-                          "does not model")
+        raise ConfigError(
+            f"op {op.name!r} (matmul_f32): a one-row float MatMul runs MLAS' GEMV, which hwsim does not model"
+        )
     if b.ndim == 2:
         return mlas.sgemm(a.reshape(-1, a.shape[-1]), b).reshape(*a.shape[:-1], b.shape[-1])
     return mlas.sgemm(a, b)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hwsim.devices.model import Device
-    from hwsim.schedule.mapper import LayerPlan
+    from hwsim.schedule.plans import LayerPlan
 
 
 def moves_no_data(plans: list[LayerPlan]) -> bool:
@@ -41,8 +41,11 @@ def layer_times(device: Device, plans: list[LayerPlan]) -> list[tuple[int, int, 
             for s in tile.streams:
                 held = ports.setdefault(s.src, [])
                 begin = t0 if len(held) < levels[s.src].read_ports else heapq.heappop(held)
-                cycles = s.cycles if s.cycles is not None else math.ceil(
-                    s.nbytes / levels[s.src].read_bandwidth_bytes_per_cycle)
+                cycles = (
+                    s.cycles
+                    if s.cycles is not None
+                    else math.ceil(s.nbytes / levels[s.src].read_bandwidth_bytes_per_cycle)
+                )
                 heapq.heappush(held, begin + cycles)
                 end = max(end, begin + cycles)
             busy += tile.cycles

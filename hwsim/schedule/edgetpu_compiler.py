@@ -73,9 +73,11 @@ def host_unit(device: Device) -> str:
     """The name of the device's ``on_host`` vector unit (the host CPU that runs what the Edge TPU cannot)."""
     hosts = [v.name for v in device.spec.vector_units if v.on_host]
     if len(hosts) != 1:
-        raise ConfigError(f"{device.path or device.name}: the edgetpu_compiler performance model needs "
-                          "exactly one "
-                          f"vector unit with on_host: true (the host CPU); found {len(hosts)}")
+        raise ConfigError(
+            f"{device.path or device.name}: the edgetpu_compiler performance model needs "
+            "exactly one "
+            f"vector unit with on_host: true (the host CPU); found {len(hosts)}"
+        )
     return hosts[0]
 
 
@@ -145,16 +147,20 @@ def cache_parameters(graph: Graph, device: Device) -> Device:
     levels = device.levels
     cache = [i for i, m in enumerate(levels) if m.persistent_weights_bytes]
     if len(cache) != 1 or levels[cache[0]].size_bytes is None:
-        raise ConfigError(f"{device.path or device.name}: the edgetpu_compiler performance model needs one "
-                          "on-chip "
-                          "level with persistent_weights_bytes (the parameter cache)")
+        raise ConfigError(
+            f"{device.path or device.name}: the edgetpu_compiler performance model needs one "
+            "on-chip "
+            "level with persistent_weights_bytes (the parameter cache)"
+        )
     level = levels[cache[0]]
-    budget = min(level.persistent_weights_bytes,
-                 level.size_bytes - activation_reserve_bytes(graph, level.size_bytes))
+    budget = min(
+        level.persistent_weights_bytes, level.size_bytes - activation_reserve_bytes(graph, level.size_bytes)
+    )
     budgeted = _with_cache(device, cache[0], max(budget, 0))
     homes = assign_homes(graph, budgeted)
-    cached = sum(tensor_bytes(t) for n, t in graph.tensors.items()
-                 if t.is_parameter and homes.get(n) == cache[0])
+    cached = sum(
+        tensor_bytes(t) for n, t in graph.tensors.items() if t.is_parameter and homes.get(n) == cache[0]
+    )
     return _with_cache(device, cache[0], cached)
 
 
@@ -178,8 +184,19 @@ def host_plan(graph: Graph, op: Op, device: Device, host: str, reason: str = "")
     elems_out = sum(tensor_elems(graph.tensors[n]) for n in op.outputs)
     lanes = max(1, unit.vector_bits // 8) * unit.count
     macs = mac_count(graph, op)
-    cycles = max(1, math.ceil(max(elems_in, elems_out * vector_passes(op, elems_in, elems_out)) / lanes),
-                 math.ceil(macs / (lanes * unit.macs_per_lane_per_cycle)))
-    return LayerPlan(op.name, op.kind, host, macs, "", cycles, [Tile(cycles, 0)],
-                     Mapping(unit=host, loop_order="elements", tile={"elements": elems_out}, reason=reason),
-                     ActionCounts())
+    cycles = max(
+        1,
+        math.ceil(max(elems_in, elems_out * vector_passes(op, elems_in, elems_out)) / lanes),
+        math.ceil(macs / (lanes * unit.macs_per_lane_per_cycle)),
+    )
+    return LayerPlan(
+        op.name,
+        op.kind,
+        host,
+        macs,
+        "",
+        cycles,
+        [Tile(cycles, 0)],
+        Mapping(unit=host, loop_order="elements", tile={"elements": elems_out}, reason=reason),
+        ActionCounts(),
+    )

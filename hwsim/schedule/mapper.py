@@ -32,7 +32,7 @@ less what is homed there.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -40,8 +40,20 @@ import numpy as np
 from hwsim.devices.model import Device
 from hwsim.errors import ConfigError
 from hwsim.schedule.counts import ActionCounts
+from hwsim.schedule.plans import (  # noqa: F401 (re-exported: the mapper's output types)
+    LayerPlan,
+    Mapping,
+    Tile,
+    Transfer,
+    _acts_in,
+    _params,
+    precision_of,
+    tensor_bits,
+    tensor_bytes,
+    tensor_elems,
+)
 from hwsim.schedule.systolic import Dataflow, Gemm, dataflow_of, pipelined_ws_cycles
-from hwsim.workload.graph import Graph, Op, Tensor
+from hwsim.workload.graph import Graph, Op
 from hwsim.workload.opdefs import MAC_OPS, loop_dims, schedule_kind
 
 VIEW_OPS = frozenset({"reshape", "squeeze", "expand_dims", "flatten", "identity"})
@@ -49,119 +61,17 @@ MAX_STEPS = 24  # tiles are merged into at most this many simulated steps per la
 MAX_TILES = 4096
 
 
-@dataclass(frozen=True)
-class Transfer:
-    """One DMA transfer: ``nbytes`` of ``operand`` from level ``src`` to level ``dst`` (indices).
-
-    ``cycles``, when a performance model knows them, is how long a stream holds its port (else the
-    simulator derives it from the bytes and the level's bandwidth).
-    """
-
-    operand: str
-    src: int
-    dst: int
-    nbytes: int
-    bits: int
-    cycles: int | None = None
-
-
-@dataclass(frozen=True)
-class Tile:
-    """One simulated step: loads, then ``cycles`` on the unit, then stores.
-
-    ``streams`` are read or written by the unit's own memory port while it computes (an NPU that fetches
-    its feature maps itself, as Ethos-U does): each holds its level's read port for ``nbytes / read
-    bandwidth`` cycles, concurrently with the compute, so the step lasts as long as the slowest of them.
-    A stream's ``src`` and ``dst`` are both the level it uses.
-    """
-
-    cycles: int
-    macs: int
-    loads: tuple[Transfer, ...] = ()
-    stores: tuple[Transfer, ...] = ()
-    streams: tuple[Transfer, ...] = ()
-    wait_cycles: int = 0  # the unit waits this long before computing (stalls a memory model computed itself)
-
-
-@dataclass(frozen=True)
-class Mapping:
-    """How a layer was mapped, for the report."""
-
-    unit: str
-    dataflow: str = ""
-    loop_order: str = ""
-    tile: dict = field(default_factory=dict)
-    n_tiles: int = 1
-    buffers: int = 1
-    homes: dict = field(default_factory=dict)
-    working_set_bytes: dict = field(default_factory=dict)
-    capacity_bytes: dict = field(default_factory=dict)
-    fits: bool = True
-    reason: str = ""  # why the op runs where it does, when a performance model says (a CPU op's rule)
-
-    def describe(self) -> str:
-        """One line: unit, dataflow, loop order, tile, buffering and working set per level."""
-        if self.reason:
-            return f"{self.unit}: {self.reason}"
-        tile = " ".join(f"{k}={v}" for k, v in self.tile.items())
-        ws = ", ".join(f"{lvl} {b:,}/{self.capacity_bytes.get(lvl, 0):,} B" for lvl, b in
-                       self.working_set_bytes.items())
-        buf = "double-buffered" if self.buffers == 2 else "single-buffered"
-        fit = "" if self.fits else " (DOES NOT FIT: streamed)"
-        parts = [self.unit, self.dataflow, self.loop_order, tile, f"{self.n_tiles} tiles {buf}", ws + fit]
-        return "; ".join(p for p in parts if p)
-
-
-@dataclass
-class LayerPlan:
-    """Everything the simulator needs for one op, plus the counts that do not depend on timing."""
-
-    op: str
-    kind: str
-    unit: str
-    macs: int
-    precision: str
-    compute_cycles: int
-    tiles: list[Tile]
-    mapping: Mapping
-    counts: ActionCounts
-    input_bytes_offchip: int = 0  # bytes this layer moves to or from the outermost level (roofline)
-    # (level, "read"|"write", operand) -> elements (bytes when 8-bit)
-    traffic: dict = field(default_factory=dict)
-    reports: tuple = ()  # a peer model's own per-layer figures (SCALE-Sim's report rows), if it has them
-
-
 # ----------------------------------------------------------------------------------------------------------
 # sizes and homes
 # ----------------------------------------------------------------------------------------------------------
 
-def tensor_bits(t: Tensor) -> int:
-    """Stored bits per element (``Tensor.bits`` when narrower than the dtype)."""
-    return int(t.bits) if t.bits else int(t.dtype.itemsize) * 8
-
-
-def tensor_elems(t: Tensor) -> int:
-    """Elements of a tensor (unknown dimensions count 1)."""
-    return math.prod(int(d or 1) for d in t.shape)
-
-
-def tensor_bytes(t: Tensor) -> int:
-    """Bytes of a tensor, rounded up."""
-    return -(-tensor_elems(t) * tensor_bits(t) // 8)
-
-
-def _params(graph: Graph, op: Op) -> list[str]:
-    return [n for n in op.inputs if n and graph.tensors[n].is_parameter]
-
-
-def _acts_in(graph: Graph, op: Op) -> list[str]:
-    return [n for n in op.inputs if n and not graph.tensors[n].is_parameter]
-
 
 def act_bytes_by_op(graph: Graph) -> dict[str, int]:
     """Bytes of each op's activation inputs and outputs: what must be on one level at once to run it."""
-    return {op.name: sum(tensor_bytes(graph.tensors[n]) for n in _acts_in(graph, op) + op.outputs)
-            for op in graph.ops}
+    return {
+        op.name: sum(tensor_bytes(graph.tensors[n]) for n in _acts_in(graph, op) + op.outputs)
+        for op in graph.ops
+    }
 
 
 def assign_homes(graph: Graph, device: Device) -> dict[str, int]:
@@ -213,8 +123,10 @@ def assign_homes(graph: Graph, device: Device) -> dict[str, int]:
 # op -> GEMM view
 # ----------------------------------------------------------------------------------------------------------
 
-def gemm_of(graph: Graph, op: Op, dataflow: Dataflow, rows: int = 1, cols: int = 1,
-            depthwise: str = "per_channel") -> Gemm | None:
+
+def gemm_of(
+    graph: Graph, op: Op, dataflow: Dataflow, rows: int = 1, cols: int = 1, depthwise: str = "per_channel"
+) -> Gemm | None:
     """The SCALE-Sim view of a MAC op (depthwise: one group per channel, except on dot-product arrays)."""
     d = loop_dims(graph, op)
     if not d:
@@ -241,21 +153,10 @@ def gemm_of(graph: Graph, op: Op, dataflow: Dataflow, rows: int = 1, cols: int =
     return None
 
 
-def precision_of(graph: Graph, op: Op) -> tuple[int, int, int]:
-    """(weight bits, activation bits, accumulator bits) of an op."""
-    prec = op.attrs.get("precision")
-    if prec:
-        return int(prec["weights"]), int(prec["activations"]), int(prec["accumulator"])
-    acts = _acts_in(graph, op)
-    a_bits = tensor_bits(graph.tensors[acts[0]]) if acts else 8
-    params = [graph.tensors[n] for n in _params(graph, op) if len(graph.tensors[n].shape) > 1]
-    w_bits = tensor_bits(params[0]) if params else a_bits
-    return w_bits, a_bits, 32
-
-
 # ----------------------------------------------------------------------------------------------------------
 # planning
 # ----------------------------------------------------------------------------------------------------------
+
 
 def plan_graph(graph: Graph, device: Device) -> list[LayerPlan]:
     """One plan per op, in topological order, after the per-inference overhead when the device has one."""
@@ -269,10 +170,12 @@ def plan_checked(graph: Graph, device: Device) -> list[LayerPlan]:
     check_supported(graph, device)
     hosts = [v.name for v in device.spec.vector_units if v.on_host]
     if hosts:
-        raise ConfigError(f"{device.path or device.name}: vector unit {hosts[0]!r} is on_host, and hwsim's "
-                          "own "
-                          "mapper places no work on the host; choose a performance model that does "
-                          "(performance_model: edgetpu_compiler)")
+        raise ConfigError(
+            f"{device.path or device.name}: vector unit {hosts[0]!r} is on_host, and hwsim's "
+            "own "
+            "mapper places no work on the host; choose a performance model that does "
+            "(performance_model: edgetpu_compiler)"
+        )
     return plan_graph(graph, device)
 
 
@@ -286,8 +189,17 @@ def overhead_plan(device: Device) -> LayerPlan | None:
     if not cycles:
         return None
     unit = device.spec.mac_array.name
-    return LayerPlan("(inference overhead)", "overhead", unit, 0, "", 0, [Tile(cycles, 0)],
-                     Mapping(unit=unit, loop_order="(runtime)"), ActionCounts())
+    return LayerPlan(
+        "(inference overhead)",
+        "overhead",
+        unit,
+        0,
+        "",
+        0,
+        [Tile(cycles, 0)],
+        Mapping(unit=unit, loop_order="(runtime)"),
+        ActionCounts(),
+    )
 
 
 def plan_op(graph: Graph, op: Op, device: Device, homes: dict[str, int]) -> LayerPlan:
@@ -307,12 +219,16 @@ def _plan_op(graph: Graph, op: Op, device: Device, homes: dict[str, int]) -> Lay
     if not params and len(acts) > 1 and schedule_kind(op.kind) in MAC_OPS:
         acts, params = acts[:1], acts[1:]  # a matmul of two activations: the second (a KV cache, with its
         # scales) is the GEMM's weight side, read from its own home rather than from where the first lives
-    sizes = {"weights": sum(tensor_bytes(graph.tensors[n]) for n in params),
-             "inputs": sum(tensor_bytes(graph.tensors[n]) for n in acts),
-             "outputs": sum(tensor_bytes(graph.tensors[n]) for n in op.outputs)}
-    home = {"weights": max((homes[n] for n in params), default=0),
-            "inputs": max((homes[n] for n in acts), default=0),
-            "outputs": max((homes[n] for n in op.outputs), default=0)}
+    sizes = {
+        "weights": sum(tensor_bytes(graph.tensors[n]) for n in params),
+        "inputs": sum(tensor_bytes(graph.tensors[n]) for n in acts),
+        "outputs": sum(tensor_bytes(graph.tensors[n]) for n in op.outputs),
+    }
+    home = {
+        "weights": max((homes[n] for n in params), default=0),
+        "inputs": max((homes[n] for n in acts), default=0),
+        "outputs": max((homes[n] for n in op.outputs), default=0),
+    }
     read = {x: max(device.read_level(x), home[x]) if sizes[x] else home[x] for x in sizes}
     homed_bytes: dict[int, int] = {}
     for x in ("inputs", "outputs"):
@@ -320,8 +236,12 @@ def _plan_op(graph: Graph, op: Op, device: Device, homes: dict[str, int]) -> Lay
     for i, m in enumerate(device.levels):
         if m.persistent_weights_bytes:
             homed_bytes[i] = homed_bytes.get(i, 0) + m.persistent_weights_bytes
-    key = (tuple(sorted(sizes.items())), tuple(sorted(home.items())), tuple(sorted(read.items())),
-           tuple(sorted(homed_bytes.items())))
+    key = (
+        tuple(sorted(sizes.items())),
+        tuple(sorted(home.items())),
+        tuple(sorted(read.items())),
+        tuple(sorted(homed_bytes.items())),
+    )
     if unit == device.spec.mac_array.name and schedule_kind(op.kind) in MAC_OPS:
         arr = device.spec.mac_array
         gemm = gemm_of(graph, op, dataflow_of(device), arr.rows, arr.columns, arr.depthwise)
@@ -405,8 +325,7 @@ class _Estimate:
 
 
 @lru_cache(maxsize=4096)
-def _plan_mac(device: Device, unit: str, g: Gemm, bits: tuple[int, int, int],
-              key: tuple) -> LayerPlan:
+def _plan_mac(device: Device, unit: str, g: Gemm, bits: tuple[int, int, int], key: tuple) -> LayerPlan:
     w_bits, a_bits, acc_bits = bits
     sizes, home, read, homed_bytes = (dict(k) for k in key)
     spec = device.spec.mac_array
@@ -456,46 +375,87 @@ def _plan_mac(device: Device, unit: str, g: Gemm, bits: tuple[int, int, int],
     for nr in candidates(rf_total):
         for nc in candidates(cf_total):
             for ng in candidates(g.groups):
-                counts = {"R": math.ceil(rf_total / nr), "C": math.ceil(cf_total / nc),
-                          "g": math.ceil(g.groups / ng)}
+                counts = {
+                    "R": math.ceil(rf_total / nr),
+                    "C": math.ceil(cf_total / nc),
+                    "g": math.ceil(g.groups / ng),
+                }
                 if counts["R"] * counts["C"] * counts["g"] > MAX_TILES:
                     continue
                 partial = psum_split and nr < rf_total
                 for order in (("g", "R", "C"), ("g", "C", "R")):
                     tiling = _Tiling({"R": nr, "C": nc, "g": ng}, counts, order)
-                    est = _estimate(device, tiling, dim_name, operands, capacity, tile_bytes, partial,
-                                    compute_cycles)
+                    est = _estimate(
+                        device, tiling, dim_name, operands, capacity, tile_bytes, partial, compute_cycles
+                    )
                     score = (not est.fits, est.cycles, tiling.n_tiles)  # fitting first, then fastest, fewest
                     if best is None or score < best[0]:
                         best = (score, tiling, est)
     assert best is not None
     _, tiling, est = best
     t = tiling.tile
-    cycles, macs, streams = _mac_tiles(tiling, dim_name, operands, dims_total, g, fold_cycles, bits,
-                                       psum_split)
+    cycles, macs, streams = _mac_tiles(
+        tiling, dim_name, operands, dims_total, g, fold_cycles, bits, psum_split
+    )
     if head:
         cycles = cycles.copy()
         cycles[0] += head
     mapping = Mapping(
-        unit=unit, dataflow=df.name,
+        unit=unit,
+        dataflow=df.name,
         loop_order=" > ".join(dim_name[d] if d != "g" else "groups" for d in tiling.order),
         tile={f"{df.row_dim}_folds": t["R"], f"{df.col_dim}_folds": t["C"], "groups": t["g"]},
-        n_tiles=tiling.n_tiles, buffers=est.buffers,
+        n_tiles=tiling.n_tiles,
+        buffers=est.buffers,
         homes={x: levels[home[x]].name for x in sizes if sizes[x]},
         working_set_bytes={levels[lvl].name: b for lvl, b in est.working_set.items()},
         capacity_bytes={levels[lvl].name: (c if c is not None else 0) for lvl, c in capacity.items()},
-        fits=est.fits)
+        fits=est.fits,
+    )
     traffic: dict = {}
-    counts_out = _mac_counts(device, unit, g, df, rows, cols_eff, rf_total, cf_total, compute_cycles, rate,
-                             bits, read, streams, traffic)
+    counts_out = _mac_counts(
+        device,
+        unit,
+        g,
+        df,
+        rows,
+        cols_eff,
+        rf_total,
+        cf_total,
+        compute_cycles,
+        rate,
+        bits,
+        read,
+        streams,
+        traffic,
+    )
     offchip = sum(int(s.nbytes[s.mask].sum()) for s in streams if min(s.src, s.dst) == 0)
     steps = _mac_steps(cycles, macs, streams)
-    return LayerPlan("", "", unit, g.macs, f"{w_bits}x{a_bits}", compute_cycles, steps, mapping, counts_out,
-                     offchip, traffic)
+    return LayerPlan(
+        "",
+        "",
+        unit,
+        g.macs,
+        f"{w_bits}x{a_bits}",
+        compute_cycles,
+        steps,
+        mapping,
+        counts_out,
+        offchip,
+        traffic,
+    )
 
 
-def _estimate(device, tiling: _Tiling, dim_name: dict[str, str], operands: _Operands, capacity: dict,
-              tile_bytes, partial: bool, compute_cycles: int) -> _Estimate:
+def _estimate(
+    device,
+    tiling: _Tiling,
+    dim_name: dict[str, str],
+    operands: _Operands,
+    capacity: dict,
+    tile_bytes,
+    partial: bool,
+    compute_cycles: int,
+) -> _Estimate:
     """The :class:`_Estimate` of one tiling (``partial``: its outputs leave as partial sums)."""
     counts, order = tiling.counts, tiling.order
     sizes, home, read = operands.sizes, operands.home, operands.read
@@ -548,9 +508,16 @@ class _Stream:
     nbytes: np.ndarray
 
 
-def _mac_tiles(tiling: _Tiling, dim_name: dict[str, str], operands: _Operands, totals: dict[str, int],
-               g: Gemm, fold_cycles: int, bits: tuple[int, int, int],
-               psum_split: bool) -> tuple[np.ndarray, np.ndarray, list[_Stream]]:
+def _mac_tiles(
+    tiling: _Tiling,
+    dim_name: dict[str, str],
+    operands: _Operands,
+    totals: dict[str, int],
+    g: Gemm,
+    fold_cycles: int,
+    bits: tuple[int, int, int],
+    psum_split: bool,
+) -> tuple[np.ndarray, np.ndarray, list[_Stream]]:
     """The exact tile sequence of a MAC op, as arrays over the tiles (cycles, MACs, transfer streams):
     loads when an operand's block changes, stores when the outputs' block does, partial sums reloaded when
     an outputs block comes back. ``totals``: folds (and groups) along each loop. Whole arrays at a time: a
@@ -582,8 +549,11 @@ def _mac_tiles(tiling: _Tiling, dim_name: dict[str, str], operands: _Operands, t
     streams = []
     for pos, x, x_bits in ((0, "weights", w_bits), (1, "inputs", a_bits)):
         if need_dma[x]:
-            streams.append(_Stream(pos, True, x, home[x], read[x], x_bits, changed(x),
-                                   np.ceil(share(x)).astype(np.int64)))
+            streams.append(
+                _Stream(
+                    pos, True, x, home[x], read[x], x_bits, changed(x), np.ceil(share(x)).astype(np.int64)
+                )
+            )
     if need_dma["outputs"]:
         code = np.zeros(n, np.int64)
         for d in deps["outputs"]:
@@ -597,11 +567,24 @@ def _mac_tiles(tiling: _Tiling, dim_name: dict[str, str], operands: _Operands, t
         home_o, read_o = home["outputs"], read["outputs"]
         partial_bytes = np.ceil(out_share * acc_bits / a_bits).astype(np.int64)
         if psum_split:
-            streams.append(_Stream(2, True, "outputs", home_o, read_o, acc_bits, seen & changed("outputs"),
-                                   partial_bytes))
+            streams.append(
+                _Stream(
+                    2, True, "outputs", home_o, read_o, acc_bits, seen & changed("outputs"), partial_bytes
+                )
+            )
         streams.append(_Stream(3, False, "outputs", read_o, home_o, acc_bits, last & ~final, partial_bytes))
-        streams.append(_Stream(3, False, "outputs", read_o, home_o, a_bits, last & final,
-                               np.ceil(out_share * a_bits / a_bits).astype(np.int64)))
+        streams.append(
+            _Stream(
+                3,
+                False,
+                "outputs",
+                read_o,
+                home_o,
+                a_bits,
+                last & final,
+                np.ceil(out_share * a_bits / a_bits).astype(np.int64),
+            )
+        )
     cycles = ext["g"] * ext["R"] * ext["C"] * fold_cycles
     macs = np.rint(g.macs * frac["g"] * frac["R"] * frac["C"]).astype(np.int64)
     return cycles, macs, streams
@@ -622,8 +605,11 @@ def _mac_steps(cycles: np.ndarray, macs: np.ndarray, streams: list[_Stream]) -> 
     steps = []
     for c, start in enumerate(starts.tolist()):
         end = min(start + per, n)
-        present = sorted((int(first[c]), s.pos, i) for i, (s, (first, _)) in enumerate(zip(streams, firsts))
-                         if first[c] < end)
+        present = sorted(
+            (int(first[c]), s.pos, i)
+            for i, (s, (first, _)) in enumerate(zip(streams, firsts))
+            if first[c] < end
+        )
         loads: dict[tuple, int] = {}
         stores: dict[tuple, int] = {}
         for _, _, i in present:
@@ -631,9 +617,14 @@ def _mac_steps(cycles: np.ndarray, macs: np.ndarray, streams: list[_Stream]) -> 
             into = loads if s.load else stores
             key = (s.operand, s.src, s.dst, s.bits)
             into[key] = into.get(key, 0) + int(firsts[i][1][c])
-        steps.append(Tile(int(cycles[start:end].sum()), int(macs[start:end].sum()),
-                          tuple(Transfer(o, a, b, nb, bi) for (o, a, b, bi), nb in loads.items()),
-                          tuple(Transfer(o, a, b, nb, bi) for (o, a, b, bi), nb in stores.items())))
+        steps.append(
+            Tile(
+                int(cycles[start:end].sum()),
+                int(macs[start:end].sum()),
+                tuple(Transfer(o, a, b, nb, bi) for (o, a, b, bi), nb in loads.items()),
+                tuple(Transfer(o, a, b, nb, bi) for (o, a, b, bi), nb in stores.items()),
+            )
+        )
     return steps
 
 
@@ -661,10 +652,15 @@ def _merge(tiles: list[Tile]) -> list[Tile]:
     per = math.ceil(len(tiles) / MAX_STEPS)
     out = []
     for start in range(0, len(tiles), per):
-        chunk = tiles[start:start + per]
-        out.append(Tile(sum(t.cycles for t in chunk), sum(t.macs for t in chunk),
-                        _sum_transfers([tr for t in chunk for tr in t.loads]),
-                        _sum_transfers([tr for t in chunk for tr in t.stores])))
+        chunk = tiles[start : start + per]
+        out.append(
+            Tile(
+                sum(t.cycles for t in chunk),
+                sum(t.macs for t in chunk),
+                _sum_transfers([tr for t in chunk for tr in t.loads]),
+                _sum_transfers([tr for t in chunk for tr in t.stores]),
+            )
+        )
     return out
 
 
@@ -746,8 +742,9 @@ def _mac_counts(
 
 
 @lru_cache(maxsize=4096)
-def _plan_vector(device: Device, unit: str, elems_out: int, passes: int, macs: int,
-                 bits: tuple[int, int, int], key: tuple) -> LayerPlan:
+def _plan_vector(
+    device: Device, unit: str, elems_out: int, passes: int, macs: int, bits: tuple[int, int, int], key: tuple
+) -> LayerPlan:
     w_bits, a_bits, acc_bits = bits
     sizes, home, read, homed_bytes = (dict(k) for k in key)
     vu = device.vector_unit(unit) if unit != device.spec.mac_array.name else None
@@ -769,8 +766,14 @@ def _plan_vector(device: Device, unit: str, elems_out: int, passes: int, macs: i
             ws_total[read[x]] = ws_total.get(read[x], 0) + sizes[x]
     if need_dma["weights"]:
         ws_total[read["weights"]] = ws_total.get(read["weights"], 0) + sizes["weights"]
-    capacity = {lvl: (None if levels[lvl].size_bytes is None else
-                      max(0, levels[lvl].size_bytes - homed_bytes.get(lvl, 0))) for lvl in ws_total}
+    capacity = {
+        lvl: (
+            None
+            if levels[lvl].size_bytes is None
+            else max(0, levels[lvl].size_bytes - homed_bytes.get(lvl, 0))
+        )
+        for lvl in ws_total
+    }
     n_tiles, nbuf, fits = 1, 1, True
     while True:
         if all(capacity[lvl] is None or -(-b // n_tiles) * 2 <= capacity[lvl] for lvl, b in ws_total.items()):
@@ -788,9 +791,11 @@ def _plan_vector(device: Device, unit: str, elems_out: int, passes: int, macs: i
     for i in range(n_tiles):
         lo, hi = i * elems_out // n_tiles, (i + 1) * elems_out // n_tiles
         frac = (hi - lo) / elems_out if elems_out else 1 / n_tiles
-        loads = tuple(Transfer(x, home[x], read[x], math.ceil(sizes[x] * frac),
-                               w_bits if x == "weights" else a_bits)
-                      for x in ("weights", "inputs") if need_dma[x] and (x != "weights" or i == 0))
+        loads = tuple(
+            Transfer(x, home[x], read[x], math.ceil(sizes[x] * frac), w_bits if x == "weights" else a_bits)
+            for x in ("weights", "inputs")
+            if need_dma[x] and (x != "weights" or i == 0)
+        )
         if need_dma["weights"] and i == 0:
             loads = tuple(
                 tr
@@ -798,8 +803,15 @@ def _plan_vector(device: Device, unit: str, elems_out: int, passes: int, macs: i
                 else Transfer("weights", tr.src, tr.dst, sizes["weights"], w_bits)
                 for tr in loads
             )
-        stores = (Transfer("outputs", read["outputs"], home["outputs"], math.ceil(sizes["outputs"] * frac),
-                           a_bits),) if need_dma["outputs"] else ()
+        stores = (
+            (
+                Transfer(
+                    "outputs", read["outputs"], home["outputs"], math.ceil(sizes["outputs"] * frac), a_bits
+                ),
+            )
+            if need_dma["outputs"]
+            else ()
+        )
         c = (i + 1) * cycles // n_tiles - i * cycles // n_tiles
         tiles.append(Tile(c, (i + 1) * macs // n_tiles - i * macs // n_tiles, loads, stores))
     counts = ActionCounts()
@@ -829,8 +841,9 @@ def _plan_vector(device: Device, unit: str, elems_out: int, passes: int, macs: i
         fits=fits,
     )
     offchip = sum(tr.nbytes for tile in tiles for tr in tile.loads + tile.stores if min(tr.src, tr.dst) == 0)
-    return LayerPlan("", "", unit, macs, f"{w_bits}x{a_bits}", cycles, _merge(tiles), mapping, counts,
-                     offchip, traffic)
+    return LayerPlan(
+        "", "", unit, macs, f"{w_bits}x{a_bits}", cycles, _merge(tiles), mapping, counts, offchip, traffic
+    )
 
 
 def check_supported(graph: Graph, device: Device) -> None:

@@ -21,7 +21,7 @@ from hwsim.registry import Registry
 
 if TYPE_CHECKING:
     from hwsim.devices.model import Device
-    from hwsim.schedule.mapper import LayerPlan
+    from hwsim.schedule.plans import LayerPlan
     from hwsim.workload.graph import Graph
 
 PERF_MODELS: Registry[str] = Registry("performance model")

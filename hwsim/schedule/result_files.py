@@ -47,16 +47,29 @@ def layer_rows(result: SimResult) -> list[dict]:
     for layer in result.layers:
         moved = {f"{level}_{action}_bytes": n for (level, action), n in layer.counts.bytes_moved().items()}
         cpu = layer.unit == "cpu"
-        values = (operator_index(layer.op), layer.op, layer.kind, "cpu" if cpu else "npu",
-                  layer.mapping.reason if cpu else None, layer.cycles, layer.macs)
+        values = (
+            operator_index(layer.op),
+            layer.op,
+            layer.kind,
+            "cpu" if cpu else "npu",
+            layer.mapping.reason if cpu else None,
+            layer.cycles,
+            layer.macs,
+        )
         rows.append({**dict(zip(LAYER_FIELDS, values)), **{c: moved.get(c, 0) for c in columns}})
     return rows
 
 
 def summary(result: SimResult) -> dict:
     """The run's totals: model, device, clock, latency, cycles and MACs."""
-    return {"model": result.model, "device": result.device.name, "clock_mhz": result.device.clock_mhz,
-            "latency_ms": result.time_ms, "cycles": result.cycles, "macs": result.macs}
+    return {
+        "model": result.model,
+        "device": result.device.name,
+        "clock_mhz": result.device.clock_mhz,
+        "latency_ms": result.time_ms,
+        "cycles": result.cycles,
+        "macs": result.macs,
+    }
 
 
 def write_results(path: str | Path, totals: dict, rows: list[dict]) -> Path:

@@ -145,8 +145,17 @@ class Simulator:
             self.free_engines.append(engine)
             self.free_engines.sort()
         if self.record:
-            self.events.append(TraceEvent(f"dma{engine}", action, op, t0, env.now, nbytes=t.nbytes,
-                                          detail=f"{t.operand} {src.name}->{dst.name}"))
+            self.events.append(
+                TraceEvent(
+                    f"dma{engine}",
+                    action,
+                    op,
+                    t0,
+                    env.now,
+                    nbytes=t.nbytes,
+                    detail=f"{t.operand} {src.name}->{dst.name}",
+                )
+            )
 
     def _stream(self, op: str, t: Transfer):
         env = self.env
@@ -154,11 +163,23 @@ class Simulator:
         with self.read_ports[t.src].request() as port:
             yield port
             t0 = env.now
-            yield env.timeout(t.cycles if t.cycles is not None
-                              else math.ceil(t.nbytes / level.read_bandwidth_bytes_per_cycle))
+            yield env.timeout(
+                t.cycles
+                if t.cycles is not None
+                else math.ceil(t.nbytes / level.read_bandwidth_bytes_per_cycle)
+            )
         if self.record:
-            self.events.append(TraceEvent(f"{level.name} port", "stream", op, t0, env.now, nbytes=t.nbytes,
-                                          detail=f"{t.operand} {level.name}"))
+            self.events.append(
+                TraceEvent(
+                    f"{level.name} port",
+                    "stream",
+                    op,
+                    t0,
+                    env.now,
+                    nbytes=t.nbytes,
+                    detail=f"{t.operand} {level.name}",
+                )
+            )
 
     def _port(self, level: int, kind: str) -> simpy.Resource:
         return self.read_ports[level] if kind == "r" else self.write_ports[level]

@@ -13,7 +13,7 @@ from pathlib import Path
 from hwsim.devices.model import Device, load_device
 from hwsim.schedule.counts import ActionCounts
 from hwsim.schedule.direct import layer_times, moves_no_data
-from hwsim.schedule.mapper import LayerPlan, Mapping
+from hwsim.schedule.plans import LayerPlan, Mapping
 from hwsim.schedule.models import plan
 from hwsim.schedule.trace import Trace
 from hwsim.workload.graph import Graph
@@ -94,38 +94,48 @@ class SimResult:
 
     def traffic_table(self) -> str:
         """Per level, action and operand: the elements moved (``--counts``), one line each."""
-        rows = [f"{level:16s} {action:6s} {operand:8s} {n:>16,d}" for (level, action, operand), n in
-                sorted(self.traffic().items())]
+        rows = [
+            f"{level:16s} {action:6s} {operand:8s} {n:>16,d}"
+            for (level, action, operand), n in sorted(self.traffic().items())
+        ]
         return "\n".join([f"{'level':16s} {'action':6s} {'operand':8s} {'elements':>16s}", *rows])
 
     def table(self, mappings: bool = False) -> str:
         """A per-layer table and a totals line (with each layer's mapping when ``mappings``)."""
         mhz = self.device.clock_mhz
-        head = (f"{'layer':22s} {'kind':17s} {'unit':10s} {'prec':5s} {'MACs':>12s} {'cycles':>10s} "
-                f"{'time_us':>9s} {'compute':>10s} {'stall':>9s} {'util':>6s} {'offchip_B':>10s}")
+        head = (
+            f"{'layer':22s} {'kind':17s} {'unit':10s} {'prec':5s} {'MACs':>12s} {'cycles':>10s} "
+            f"{'time_us':>9s} {'compute':>10s} {'stall':>9s} {'util':>6s} {'offchip_B':>10s}"
+        )
         lines = [f"device {self.device.name} ({mhz:g} MHz), model {self.model}", head, "-" * len(head)]
         for r in self.layers:
-            lines.append(f"{r.op[:22]:22s} {r.kind[:17]:17s} {r.unit[:10]:10s} {r.precision:5s} "
-                         f"{r.macs:>12,d} {r.cycles:>10,d} {r.cycles / mhz:>9.2f} {r.compute_cycles:>10,d} "
-                         f"{r.stall_cycles:>9,d} {r.mac_utilization:>6.1%} {r.offchip_bytes:>10,d}")
+            lines.append(
+                f"{r.op[:22]:22s} {r.kind[:17]:17s} {r.unit[:10]:10s} {r.precision:5s} "
+                f"{r.macs:>12,d} {r.cycles:>10,d} {r.cycles / mhz:>9.2f} {r.compute_cycles:>10,d} "
+                f"{r.stall_cycles:>9,d} {r.mac_utilization:>6.1%} {r.offchip_bytes:>10,d}"
+            )
             if r.mapping.reason:
                 lines.append(f"    {r.mapping.describe()}")
             elif mappings and r.mapping.unit != "(view)":
                 lines.append(f"    mapping: {r.mapping.describe()}")
         lines.append("-" * len(head))
-        lines.append(f"{'total':22s} {'':17s} {'':10s} {'':5s} {self.macs:>12,d} {self.cycles:>10,d} "
-                     f"{self.cycles / mhz:>9.2f} {self.compute_cycles:>10,d} {self.stall_cycles:>9,d} "
-                     f"{self.mac_utilization:>6.1%} {sum(r.offchip_bytes for r in self.layers):>10,d}")
+        lines.append(
+            f"{'total':22s} {'':17s} {'':10s} {'':5s} {self.macs:>12,d} {self.cycles:>10,d} "
+            f"{self.cycles / mhz:>9.2f} {self.compute_cycles:>10,d} {self.stall_cycles:>9,d} "
+            f"{self.mac_utilization:>6.1%} {sum(r.offchip_bytes for r in self.layers):>10,d}"
+        )
         lines.append(f"latency {self.time_ms:.3f} ms")
         moved = self.totals.bytes_moved()
         if moved:
-            lines.append("bytes moved: " + ", ".join(f"{lvl} {d} {b:,}"
-                                                     for (lvl, d), b in sorted(moved.items())))
+            lines.append(
+                "bytes moved: " + ", ".join(f"{lvl} {d} {b:,}" for (lvl, d), b in sorted(moved.items()))
+            )
         return "\n".join(lines)
 
 
-def simulate(model: Graph | str | Path, device: Device | str | Path, *,
-             record_trace: bool = True) -> SimResult:
+def simulate(
+    model: Graph | str | Path, device: Device | str | Path, *, record_trace: bool = True
+) -> SimResult:
     """Map every op of ``model`` onto ``device`` and run the discrete-event simulation.
 
     Parameters
@@ -167,6 +177,20 @@ def _layer_result(device: Device, plan: LayerPlan, times: tuple[int, int, int]) 
     cycles = end - start
     peak = device.peak_macs_per_cycle
     util = plan.macs / (peak * cycles) if cycles and plan.unit == device.spec.mac_array.name else 0.0
-    return LayerResult(plan.op, plan.kind, plan.unit, plan.precision, plan.macs, start, cycles, busy,
-                       cycles - busy, util, plan.input_bytes_offchip, plan.counts, plan.mapping, plan.traffic,
-                       plan.reports)
+    return LayerResult(
+        plan.op,
+        plan.kind,
+        plan.unit,
+        plan.precision,
+        plan.macs,
+        start,
+        cycles,
+        busy,
+        cycles - busy,
+        util,
+        plan.input_bytes_offchip,
+        plan.counts,
+        plan.mapping,
+        plan.traffic,
+        plan.reports,
+    )

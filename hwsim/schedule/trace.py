@@ -39,8 +39,10 @@ class Trace:
         resources = sorted({e.resource for e in self.events}, key=lambda r: (r.startswith("dma"), r))
         tid = {r: i + 1 for i, r in enumerate(resources)}
         out = [{"ph": "M", "pid": 1, "name": "process_name", "args": {"name": "hwsim"}}]
-        out += [{"ph": "M", "pid": 1, "tid": tid[r], "name": "thread_name", "args": {"name": r}}
-                for r in resources]
+        out += [
+            {"ph": "M", "pid": 1, "tid": tid[r], "name": "thread_name", "args": {"name": r}}
+            for r in resources
+        ]
         for e in self.events:
             args = {"op": e.op, "cycles": e.t_end - e.t_start}
             if e.nbytes:
@@ -49,9 +51,18 @@ class Trace:
                 args["macs"] = e.macs
             if e.detail:
                 args["detail"] = e.detail
-            out.append({"ph": "X", "pid": 1, "tid": tid[e.resource], "name": f"{e.op} {e.action}",
-                        "cat": e.action, "ts": e.t_start / self.clock_mhz,
-                        "dur": (e.t_end - e.t_start) / self.clock_mhz, "args": args})
+            out.append(
+                {
+                    "ph": "X",
+                    "pid": 1,
+                    "tid": tid[e.resource],
+                    "name": f"{e.op} {e.action}",
+                    "cat": e.action,
+                    "ts": e.t_start / self.clock_mhz,
+                    "dur": (e.t_end - e.t_start) / self.clock_mhz,
+                    "args": args,
+                }
+            )
         return {"traceEvents": out, "displayTimeUnit": "ns"}
 
     def write_chrome(self, path: str | Path) -> Path:

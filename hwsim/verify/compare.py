@@ -56,10 +56,11 @@ class VerifyReport:
 
     def table(self) -> str:
         """A fixed-width text table, one row per op."""
-        lines = [f"{self.model} vs {self.semantics} ({self.samples} samples): "
-                 f"{'BIT-EXACT' if self.outputs_exact else 'MISMATCH'}",
-                 f"  {'op':34s} {'elements':>9s} {'exact':>9s} {'max LSB':>8s} {'isolated':>9s} "
-                 f"{'iso LSB':>8s}"]
+        lines = [
+            f"{self.model} vs {self.semantics} ({self.samples} samples): "
+            f"{'BIT-EXACT' if self.outputs_exact else 'MISMATCH'}",
+            f"  {'op':34s} {'elements':>9s} {'exact':>9s} {'max LSB':>8s} {'isolated':>9s} {'iso LSB':>8s}",
+        ]
         for c in self.ops:
             if not c.observable:
                 lines.append(f"  {c.op:34s} {c.elements:9d} {'(not exposed by the runtime)':>37s}")
@@ -84,13 +85,25 @@ def random_inputs(graph: Graph, samples: int, seed: int) -> list[np.ndarray]:
     return out
 
 
-def _run_tflite(resolvers: tuple[str, ...], model: Path, inputs: list[np.ndarray],
-                folder: Path) -> dict[str, dict[str, np.ndarray] | str]:
+def _run_tflite(
+    resolvers: tuple[str, ...], model: Path, inputs: list[np.ndarray], folder: Path
+) -> dict[str, dict[str, np.ndarray] | str]:
     """Each resolver's tensors, or the one-line reason it produced none (a crash of the interpreter)."""
     src = folder / "inputs.npz"
     np.savez(src, **{f"input_{i}": x for i, x in enumerate(inputs)})
-    run = subprocess.run([sys.executable, "-m", "hwsim.verify.tflite_runner", ",".join(resolvers), str(model),
-                          str(src), str(folder)], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hwsim.verify.tflite_runner",
+            ",".join(resolvers),
+            str(model),
+            str(src),
+            str(folder),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if "No module named 'ai_edge_litert'" in run.stderr:  # tried last, after tensorflow
         raise RuntimeUnavailable("the TFLite interpreter is not installed (tensorflow or ai-edge-litert)")
     if "No module named 'tflite_micro'" in run.stderr:
@@ -103,8 +116,9 @@ def _run_tflite(resolvers: tuple[str, ...], model: Path, inputs: list[np.ndarray
     return results
 
 
-def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray],
-                     intra_op_threads: int | None = None) -> dict[str, np.ndarray]:
+def _run_onnxruntime(
+    model: Path, graph: Graph, inputs: list[np.ndarray], intra_op_threads: int | None = None
+) -> dict[str, np.ndarray]:
     """Run ONNX Runtime (default optimizations; ``intra_op_threads`` threads, else its default) and read every
     tensor hwsim's graph computes.
 
@@ -138,8 +152,9 @@ def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray],
         session = onnxruntime.InferenceSession(str(model), options, providers=providers)
         optimized = onnx.load(options.optimized_model_filepath)
     names = [o.name for o in session.get_outputs()]
-    values: dict[str, np.ndarray] = {n: np.stack(v) for n, v in zip(
-        names, zip(*[session.run(names, feed) for feed in feeds]))}
+    values: dict[str, np.ndarray] = {
+        n: np.stack(v) for n, v in zip(names, zip(*[session.run(names, feed) for feed in feeds]))
+    }
     mapping = _align(graph, optimized.graph)
     channels_last = _channels_last(optimized.graph)
     wanted = {h: o for h, o in mapping.items() if h not in values and h not in graph.inputs}
@@ -157,14 +172,16 @@ def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray],
             for h, o in wanted.items():
                 v = np.stack([r[o] for r in runs])
                 values[h] = v.transpose(0, 1, 4, 2, 3) if o in channels_last and v.ndim == 5 else v
-    missing = [o for op in graph.ops for o in op.outputs
-               if o not in values and graph.tensor(o).quant is not None]
+    missing = [
+        o for op in graph.ops for o in op.outputs if o not in values and graph.tensor(o).quant is not None
+    ]
     if missing:
         proto = onnx.load(str(model))
         for name in missing:
             proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-        extra = onnxruntime.InferenceSession(proto.SerializeToString(), session_options(),
-                                             providers=providers)
+        extra = onnxruntime.InferenceSession(
+            proto.SerializeToString(), session_options(), providers=providers
+        )
         order = [o.name for o in extra.get_outputs()]
         runs = [dict(zip(order, extra.run(order, feed))) for feed in feeds]
         values.update({name: np.stack([r[name] for r in runs]) for name in missing if name in order})
@@ -173,14 +190,30 @@ def _run_onnxruntime(model: Path, graph: Graph, inputs: list[np.ndarray],
 
 # hwsim op kind -> the ONNX Runtime node types that compute it in an optimized graph
 _ORT_NODES = {
-    "quantize": {"QuantizeLinear"}, "dequantize": {"DequantizeLinear"},
-    "fully_connected": {"QLinearMatMul", "QGemm", "MatMulInteger"}, "qlinear_matmul": {"QLinearMatMul"},
-    "qlinear_add": {"QLinearAdd"}, "add": {"QLinearAdd"}, "qlinear_mul": {"QLinearMul"},
-    "qlinear_softmax": {"QLinearSoftmax"}, "transpose": {"Transpose"}, "reshape_to": {"Reshape"},
-    "flatten": {"Flatten"}, "matmul_f32": {"MatMul"}, "add_f32": {"Add"}, "sub_f32": {"Sub"},
-    "mul_f32": {"Mul"}, "div_f32": {"Div"}, "sqrt_f32": {"Sqrt"}, "relu_f32": {"Relu"}, "erf_f32": {"Erf"},
-    "layer_norm_f32": {"LayerNormalization"}, "global_avg_pool": {"QLinearGlobalAveragePool"},
-    "conv2d": {"QLinearConv"}, "depthwise_conv2d": {"QLinearConv"}, "conv2d_f32": {"Conv"},
+    "quantize": {"QuantizeLinear"},
+    "dequantize": {"DequantizeLinear"},
+    "fully_connected": {"QLinearMatMul", "QGemm", "MatMulInteger"},
+    "qlinear_matmul": {"QLinearMatMul"},
+    "qlinear_add": {"QLinearAdd"},
+    "add": {"QLinearAdd"},
+    "qlinear_mul": {"QLinearMul"},
+    "qlinear_softmax": {"QLinearSoftmax"},
+    "transpose": {"Transpose"},
+    "reshape_to": {"Reshape"},
+    "flatten": {"Flatten"},
+    "matmul_f32": {"MatMul"},
+    "add_f32": {"Add"},
+    "sub_f32": {"Sub"},
+    "mul_f32": {"Mul"},
+    "div_f32": {"Div"},
+    "sqrt_f32": {"Sqrt"},
+    "relu_f32": {"Relu"},
+    "erf_f32": {"Erf"},
+    "layer_norm_f32": {"LayerNormalization"},
+    "global_avg_pool": {"QLinearGlobalAveragePool"},
+    "conv2d": {"QLinearConv"},
+    "depthwise_conv2d": {"QLinearConv"},
+    "conv2d_f32": {"Conv"},
     "max_pool2d": {"MaxPool", "NhwcMaxPool"},
 }
 # ONNX Runtime nodes whose output is channels-last: NhwcMaxPool, and those with channels_last=1
@@ -192,6 +225,7 @@ def _channels_last(optimized) -> set[str]:
     outputs of channels-last nodes (NhwcMaxPool, channels_last=1), of the layout transformer's Transposes to
     NHWC that feed one, and of other nodes (not Transposes, Flatten or Reshape) reading such a tensor
     first."""
+
     def is_nhwc_node(n) -> bool:
         return n.op_type in _NHWC_NODES or any(a.name == "channels_last" and a.i for a in n.attribute)
 
@@ -203,8 +237,11 @@ def _channels_last(optimized) -> set[str]:
     for n in optimized.node:  # the saved graph is in topological order
         if n.op_type == "Transpose":
             perm = next((tuple(a.ints) for a in n.attribute if a.name == "perm"), None)
-            if perm == (0, 2, 3, 1) and n.input[0] not in nhwc and \
-                    any(is_nhwc_node(r) for r in readers.get(n.output[0], [])):
+            if (
+                perm == (0, 2, 3, 1)
+                and n.input[0] not in nhwc
+                and any(is_nhwc_node(r) for r in readers.get(n.output[0], []))
+            ):
                 nhwc.add(n.output[0])
             continue
         if is_nhwc_node(n) or (n.input and n.input[0] in nhwc and n.op_type not in ("Flatten", "Reshape")):
@@ -235,8 +272,14 @@ def _align(graph: Graph, optimized) -> dict[str, str]:
         if out in mapping or not data or any(d not in mapping for d in data) or op.kind not in _ORT_NODES:
             continue
         wanted = [aliases.get(mapping[d], {mapping[d]}) for d in data]
-        found = [n for a in sorted(wanted[0]) for n in readers.get(a, []) if n.op_type in _ORT_NODES[op.kind]
-                 and all(w & set(n.input) for w in wanted) and n.output[0] not in used]
+        found = [
+            n
+            for a in sorted(wanted[0])
+            for n in readers.get(a, [])
+            if n.op_type in _ORT_NODES[op.kind]
+            and all(w & set(n.input) for w in wanted)
+            and n.output[0] not in used
+        ]
         if len(found) == 1:
             mapping[out] = found[0].output[0]
             used.add(found[0].output[0])
@@ -247,9 +290,11 @@ def _distance(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
     """Elementwise |difference|: in units of the last place for floats, in codes for integers (a uint8 tensor
     against ONNX Runtime's int8 copy of it, which it keeps where the tensor is exposed, is shifted by 128)."""
     if np.issubdtype(ours.dtype, np.floating) and np.issubdtype(theirs.dtype, np.floating):
+
         def ordered(v):
             bits = np.asarray(v, np.float32).view(np.int32).astype(np.int64)
             return np.where(bits < 0, -(bits & 0x7FFFFFFF), bits)
+
         return np.abs(ordered(ours) - ordered(theirs)).astype(np.float64)
     a, b = ours.astype(np.float64), theirs.astype(np.float64)
     if {ours.dtype, theirs.dtype} == {np.dtype(np.uint8), np.dtype(np.int8)}:
@@ -266,8 +311,9 @@ def _as_codes_of(value: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return value
 
 
-def compare(graph: Graph, semantics: str | Semantics, runtime_values: dict[str, np.ndarray],
-            inputs: list[np.ndarray]) -> VerifyReport:
+def compare(
+    graph: Graph, semantics: str | Semantics, runtime_values: dict[str, np.ndarray], inputs: list[np.ndarray]
+) -> VerifyReport:
     """Compare hwsim under ``semantics`` with the runtime's tensors (by name, or ``t<file index>`` for
     TFLite)."""
     sem = resolve(semantics)
@@ -290,8 +336,11 @@ def compare(graph: Graph, semantics: str | Semantics, runtime_values: dict[str, 
             if all(f is not None for f in feeds):
                 iso = []
                 for s in range(samples):
-                    values = {n: _as_codes_of(runtime(n)[s], graph.tensor(n).dtype)
-                              for n in op.inputs if n and not graph.tensor(n).is_constant}
+                    values = {
+                        n: _as_codes_of(runtime(n)[s], graph.tensor(n).dtype)
+                        for n in op.inputs
+                        if n and not graph.tensor(n).is_constant
+                    }
                     iso.append(OP_IMPLS.get(op.kind)(graph, op, values, sem))
                 idiff = _distance(np.stack(iso), theirs)
                 row.isolated_exact = int((idiff == 0).sum())
@@ -324,14 +373,22 @@ def runtime_disagreements(graph: Graph, runs: dict[str, dict[str, np.ndarray]]) 
 
     for op in graph.ops:
         for i, first in enumerate(names):
-            for second in names[i + 1:]:
+            for second in names[i + 1 :]:
                 a, b = value(runs[first], op.outputs[0]), value(runs[second], op.outputs[0])
                 if a is None or b is None or a.shape != b.shape:
                     continue
                 diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
                 if diff.any():
-                    rows.append(Disagreement(op.name, first, second, int(a.size), int((diff > 0).sum()),
-                                             int(np.ceil(diff.max()))))
+                    rows.append(
+                        Disagreement(
+                            op.name,
+                            first,
+                            second,
+                            int(a.size),
+                            int((diff > 0).sum()),
+                            int(np.ceil(diff.max())),
+                        )
+                    )
     return rows
 
 
@@ -339,10 +396,14 @@ def disagreement_table(rows: list[Disagreement]) -> str:
     """Text table of where runtimes disagree; says so when they never do."""
     if not rows:
         return "The runtimes agree on every exposed tensor."
-    lines = ["Runtimes disagree here:", f"  {'op':34s} {'runtime A':18s} {'runtime B':18s} {'differ':>9s} "
-                                        f"{'max LSB':>8s}"]
-    lines += [f"  {r.op:34s} {r.first:18s} {r.second:18s} {r.differing:>5d}/{r.elements:<5d} {r.max_lsb:8d}"
-              for r in rows]
+    lines = [
+        "Runtimes disagree here:",
+        f"  {'op':34s} {'runtime A':18s} {'runtime B':18s} {'differ':>9s} {'max LSB':>8s}",
+    ]
+    lines += [
+        f"  {r.op:34s} {r.first:18s} {r.second:18s} {r.differing:>5d}/{r.elements:<5d} {r.max_lsb:8d}"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -371,8 +432,10 @@ def _run_onnx_reference(model: Path, graph: Graph, inputs: list[np.ndarray]) -> 
     proto = onnx.load(str(model))
     foreign = sorted({n.op_type for n in proto.graph.node if n.domain not in ("", "ai.onnx")})
     if foreign:
-        raise ConfigError(f"{model}: onnx.reference cannot run the com.microsoft ops {', '.join(foreign)} "
-                          "(a QOperator model from onnxruntime.quantization); use --against onnxruntime")
+        raise ConfigError(
+            f"{model}: onnx.reference cannot run the com.microsoft ops {', '.join(foreign)} "
+            "(a QOperator model from onnxruntime.quantization); use --against onnxruntime"
+        )
     try:
         evaluator = ReferenceEvaluator(proto)
     except Exception as exc:  # onnx.reference lacks many (op, opset) pairs, e.g. DequantizeLinear below 19
@@ -404,11 +467,15 @@ def user_feeds(graph: Graph, inputs) -> list[np.ndarray]:
         arrays = [np.asarray(inputs)]
     else:
         keys = list(inputs.keys())
-        arrays = [np.asarray(inputs[n if n in keys else keys[i]]) if (n in keys or i < len(keys)) else None
-                  for i, n in enumerate(graph.inputs)]
+        arrays = [
+            np.asarray(inputs[n if n in keys else keys[i]]) if (n in keys or i < len(keys)) else None
+            for i, n in enumerate(graph.inputs)
+        ]
     if len(arrays) != len(graph.inputs) or any(a is None for a in arrays):
-        raise ConfigError(f"--input: the model has {len(graph.inputs)} inputs ({', '.join(graph.inputs)}); "
-                          f"give one array per input (an .npz keyed by input name)")
+        raise ConfigError(
+            f"--input: the model has {len(graph.inputs)} inputs ({', '.join(graph.inputs)}); "
+            f"give one array per input (an .npz keyed by input name)"
+        )
     feeds = []
     for name, x in zip(graph.inputs, arrays):
         shape = graph.tensor(name).shape
@@ -424,20 +491,28 @@ def user_feeds(graph: Graph, inputs) -> list[np.ndarray]:
     return feeds
 
 
-def verify(model: str | Path, against: str = "all", samples: int = 4, inputs=None,
-           seed: int = 0, intra_op_threads: int | None = None) -> Verification:
+def verify(
+    model: str | Path,
+    against: str = "all",
+    samples: int = 4,
+    inputs=None,
+    seed: int = 0,
+    intra_op_threads: int | None = None,
+) -> Verification:
     """Run ``model`` in each runtime of ``against`` (or all that read its format) and in hwsim under the
     matching semantics; also compare the runtimes with one another, op by op. ``intra_op_threads`` is ONNX
     Runtime's session thread count, the same on both sides (None: ONNX Runtime's default)."""
     model = Path(model)
     graph = load_model(model)
     if intra_op_threads is not None and graph.format != "onnx":
-        raise ConfigError(f"--ort-threads: sets ONNX Runtime's intra-op threads; {model} is a "
-                          f".{graph.format}")
+        raise ConfigError(
+            f"--ort-threads: sets ONNX Runtime's intra-op threads; {model} is a .{graph.format}"
+        )
     valid = FORMAT_TARGETS[graph.format]
     if against != "all" and against not in valid:
-        raise ConfigError(f"--against: a .{graph.format} model runs in {', '.join(valid)} or all (got "
-                          f"{against!r})")
+        raise ConfigError(
+            f"--against: a .{graph.format} model runs in {', '.join(valid)} or all (got {against!r})"
+        )
     targets = valid if against == "all" else (against,)
     feeds = random_inputs(graph, samples, seed) if inputs is None else user_feeds(graph, inputs)
     runs: dict[str, dict[str, np.ndarray]] = {}
@@ -463,6 +538,10 @@ def verify(model: str | Path, against: str = "all", samples: int = 4, inputs=Non
                 if against != "all" or target != MICRO:
                     raise
                 skipped[MICRO] = str(exc)
-    reports = [compare(graph, get_semantics(name, intra_op_threads if name == "onnxruntime" else None),
-                       values, feeds) for name, values in runs.items()]
+    reports = [
+        compare(
+            graph, get_semantics(name, intra_op_threads if name == "onnxruntime" else None), values, feeds
+        )
+        for name, values in runs.items()
+    ]
     return Verification(reports, runtime_disagreements(graph, runs), skipped)

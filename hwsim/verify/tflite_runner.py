@@ -39,9 +39,11 @@ def run(resolver: str, model_path: str, inputs_path: str, out_path: str) -> None
     import numpy as np
 
     interpreter_cls, resolver_types = _interpreter_class()
-    interpreter = interpreter_cls(model_path=model_path,
-                                  experimental_op_resolver_type=getattr(resolver_types, RESOLVERS[resolver]),
-                                  experimental_preserve_all_tensors=True)
+    interpreter = interpreter_cls(
+        model_path=model_path,
+        experimental_op_resolver_type=getattr(resolver_types, RESOLVERS[resolver]),
+        experimental_preserve_all_tensors=True,
+    )
     interpreter.allocate_tensors()
     samples = np.load(inputs_path)
     details = interpreter.get_input_details()

@@ -42,27 +42,62 @@ from hwsim.workload import nhwc as layout
 from hwsim.workload.graph import Graph, Op, QuantInfo, Tensor
 from hwsim.workload.requantize import requantize
 
-RENAMED = {"qlinear_add": "add", "qlinear_mul": "mul", "qlinear_matmul": "batch_matmul", "add_f32": "add",
-           "mul_f32": "mul", "sub_f32": "sub", "div_f32": "div", "relu_f32": "relu", "sqrt_f32": "sqrt",
-           "pow_f32": "pow", "matmul_f32": "batch_matmul"}
+RENAMED = {
+    "qlinear_add": "add",
+    "qlinear_mul": "mul",
+    "qlinear_matmul": "batch_matmul",
+    "add_f32": "add",
+    "mul_f32": "mul",
+    "sub_f32": "sub",
+    "div_f32": "div",
+    "relu_f32": "relu",
+    "sqrt_f32": "sqrt",
+    "pow_f32": "pow",
+    "matmul_f32": "batch_matmul",
+}
 ELEMENTWISE = {"add", "mul", "sub", "div", "pow", "maximum", "minimum", "squared_difference"}
-SAME_SHAPE = {"quantize", "dequantize", "relu", "relu6", "relu_n1_to_1", "leaky_relu", "logistic", "tanh",
-              "hard_swish", "sqrt", "rsqrt", "neg", "abs", "exp", "log", "gelu", "elu", "erf_f32"}
-SPATIAL = {"conv2d", "depthwise_conv2d", "max_pool2d", "avg_pool2d", "conv_integer", "batchnorm",
-           "global_avg_pool"}
+SAME_SHAPE = {
+    "quantize",
+    "dequantize",
+    "relu",
+    "relu6",
+    "relu_n1_to_1",
+    "leaky_relu",
+    "logistic",
+    "tanh",
+    "hard_swish",
+    "sqrt",
+    "rsqrt",
+    "neg",
+    "abs",
+    "exp",
+    "log",
+    "gelu",
+    "elu",
+    "erf_f32",
+}
+SPATIAL = {
+    "conv2d",
+    "depthwise_conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "conv_integer",
+    "batchnorm",
+    "global_avg_pool",
+}
 FOLLOWS_LAYOUT = ELEMENTWISE | SAME_SHAPE | {"qlinear_softmax", "concat"}  # rank-4 operands share one layout
 CPU_ONLY = {  # kinds a TFLite conversion has no integer builtin for: float (or hybrid) ops on Vela's CPU
     "erf_f32": "ONNX Erf stays a float op in a TFLite conversion; Vela runs float ops on the CPU",
     "layer_norm_f32": "ONNX LayerNormalization stays a float op in a TFLite conversion; Vela runs float ops "
-                      "on the CPU",
+    "on the CPU",
     "conv_integer": "ONNX ConvInteger (dynamic quantization) is a hybrid float op in a TFLite conversion; "
-                    "Vela runs it on the CPU",
+    "Vela runs it on the CPU",
     "matmul_integer": "ONNX MatMulInteger (dynamic quantization) is a hybrid float op in a TFLite "
-                      "conversion; "
-                      "Vela runs it on the CPU",
+    "conversion; "
+    "Vela runs it on the CPU",
     "batchnorm": "a float BatchNormalization (TFLite's converter folds it into a float convolution); Vela "
-                 "runs "
-                 "float ops on the CPU",
+    "runs "
+    "float ops on the CPU",
 }
 
 
@@ -84,8 +119,14 @@ def as_tflite(graph: Graph) -> Converted:
     for op, index in ops:
         c.position = index
         c.convert(op)
-    out = Graph(c.tensors, c.ops, [c.nhwc(n) for n in graph.inputs], [c.nhwc(n) for n in graph.outputs],
-                graph.source, "tflite")
+    out = Graph(
+        c.tensors,
+        c.ops,
+        [c.nhwc(n) for n in graph.inputs],
+        [c.nhwc(n) for n in graph.outputs],
+        graph.source,
+        "tflite",
+    )
     out.check()
     return Converted(out, c.origin)
 
@@ -129,9 +170,20 @@ def _int8(
 class _Converter:
     """Builds the converted graph op by op; tensors keep their names (NCHW copies get ``#nchw``)."""
 
-    HANDLERS: ClassVar[dict[str, str]] = {k: f"_{k}" for k in (
-        "global_avg_pool", "fully_connected", "batch_matmul", "qlinear_softmax", "reduce_mean_f32", "concat",
-        "flatten", "reshape_to", "transpose")}
+    HANDLERS: ClassVar[dict[str, str]] = {
+        k: f"_{k}"
+        for k in (
+            "global_avg_pool",
+            "fully_connected",
+            "batch_matmul",
+            "qlinear_softmax",
+            "reduce_mean_f32",
+            "concat",
+            "flatten",
+            "reshape_to",
+            "transpose",
+        )
+    }
 
     def __init__(self, graph: Graph, feature_maps: set[str]) -> None:
         self.src = graph
@@ -274,8 +326,12 @@ class _Converter:
             data = None if t.data is None else np.ascontiguousarray(np.transpose(t.data, (1, 2, 3, 0)))
             self.tensors[name] = _int8(t, (1, t.shape[2], t.shape[3], t.shape[0]), data, quant)
         elif (oihw or kind == "conv_integer") and len(t.shape) == 4:  # raw ONNX OIHW
-            self.tensors[name] = _int8(t, layout.permute(t.shape, layout.TO_NHWC), None if t.data is None else
-                                       np.ascontiguousarray(np.transpose(t.data, layout.TO_NHWC)), t.quant)
+            self.tensors[name] = _int8(
+                t,
+                layout.permute(t.shape, layout.TO_NHWC),
+                None if t.data is None else np.ascontiguousarray(np.transpose(t.data, layout.TO_NHWC)),
+                t.quant,
+            )
         elif kind == "depthwise_conv2d" and len(t.shape) == 3:  # the importer's [H, W, C]
             quant = t.quant
             if quant is not None and quant.axis is not None:
@@ -327,8 +383,12 @@ class _Converter:
         """A global average pool is TFLite's MEAN over H and W, dimensions kept."""
         axes = (1, 2) if attrs.get("layout") == "NCHW" else (2, 3)
         x = self.nhwc(op.inputs[0])
-        self.emit("mean", [x, self.const(f"{op.name}/axes", axes)], [self.nhwc(op.outputs[0])],
-                  {"axes": axes, "keep_dims": True})
+        self.emit(
+            "mean",
+            [x, self.const(f"{op.name}/axes", axes)],
+            [self.nhwc(op.outputs[0])],
+            {"axes": axes, "keep_dims": True},
+        )
 
     # -- matrix products ----------------------------------------------------------------------------------
     def _fully_connected(self, op: Op, kind: str, attrs: dict) -> None:
@@ -359,8 +419,12 @@ class _Converter:
             return None
         other = [self.src.tensors[n] for n in add.inputs if n != out]
         units = (self.tensors.get(op.inputs[1]) or self.src.tensors[op.inputs[1]]).shape[0]
-        if len(other) != 1 or not other[0].is_constant or other[0].data.size != units or \
-                tuple(other[0].shape[-1:]) != (units,):
+        if (
+            len(other) != 1
+            or not other[0].is_constant
+            or other[0].data.size != units
+            or tuple(other[0].shape[-1:]) != (units,)
+        ):
             return None
         return add
 
@@ -376,7 +440,7 @@ class _Converter:
             self.tensors[name] = Tensor(name, real.shape, np.dtype(np.float32), None, real.astype(np.float32))
             return name
         codes = np.round(real / (float(x.quant.scale[0]) * np.asarray(w.quant.scale, np.float64)))
-        codes = np.clip(codes, -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
+        codes = np.clip(codes, -(2**31), 2**31 - 1).astype(np.int32)
         self.tensors[name] = Tensor(name, codes.shape, codes.dtype, None, codes, role="bias")
         return name
 
@@ -390,8 +454,11 @@ class _Converter:
         """A broadcasting op; a lower-rank operand of a feature map is first made rank 4 (NCHW-aligned)."""
         attrs.setdefault("activation", None)
         wide = self.is_map(op.outputs[0])
-        inputs = [self._broadcast_operand(n) if wide and len(self.src.tensors[n].shape) < 4 else self.nhwc(n)
-                  for n in op.inputs if n]
+        inputs = [
+            self._broadcast_operand(n) if wide and len(self.src.tensors[n].shape) < 4 else self.nhwc(n)
+            for n in op.inputs
+            if n
+        ]
         self.emit(kind, inputs, [self.nhwc(op.outputs[0])], attrs)
 
     def _broadcast_operand(self, name: str) -> str:
@@ -454,8 +521,12 @@ class _Converter:
         elif self.is_map(op.inputs[0]):
             return self.on_nchw(op, "mean", {**attrs, "axes": (axis,), "keep_dims": False})
         x = self.nhwc(op.inputs[0])
-        self.emit("mean", [x, self.const(f"{op.name}/axes", (axis,))], [self.nhwc(op.outputs[0])],
-                  {**attrs, "axes": (axis,), "keep_dims": keep})
+        self.emit(
+            "mean",
+            [x, self.const(f"{op.name}/axes", (axis,))],
+            [self.nhwc(op.outputs[0])],
+            {**attrs, "axes": (axis,), "keep_dims": keep},
+        )
 
     def _concat(self, op: Op, kind: str, attrs: dict) -> None:
         if self.is_map(op.outputs[0]):
@@ -470,8 +541,11 @@ class _Converter:
         """A Flatten or Reshape keeps ONNX's element order: a feature map is read through an NCHW copy and
         written as one, transposed to NHWC (no transposes where they would move only axes of size 1)."""
         x, y = op.inputs[0], op.outputs[0]
-        x = self.nchw(x) if self.is_map(x) and layout.moves_data(self.src.tensors[x].shape, layout.TO_NHWC) \
+        x = (
+            self.nchw(x)
+            if self.is_map(x) and layout.moves_data(self.src.tensors[x].shape, layout.TO_NHWC)
             else self.nhwc(x)
+        )
         if not self.is_map(y) or not layout.moves_data(self.src.tensors[y].shape, layout.TO_NHWC):
             return self.reshape(x, self.nhwc(y))
         t = self.src.tensors[y]

@@ -47,8 +47,10 @@ def moves_data(shape: tuple, perm: tuple[int, ...]) -> bool:
     >>> moves_data((1, 1, 1, 32), TO_NCHW), moves_data((1, 4, 4, 32), TO_NCHW)
     (False, True)
     """
+
     def big(axes):
         return [a for a in axes if (shape[a] or 1) != 1]
+
     return big(perm) != big(range(len(shape)))
 
 

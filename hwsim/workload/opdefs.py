@@ -46,8 +46,15 @@ def loop_dims(graph: Graph, op: Op) -> dict[str, int]:
     if kind == "transpose_conv2d":  # every input pixel scatters a K x FY x FX patch (GEMM, then col2im)
         x = graph.tensor(op.inputs[2]).shape
         fy, fx = op.attrs["kernel"]
-        return {"B": int(x[0] or 1), "K": _spatial(graph, op)[3], "C": int(x[3]), "IY": int(x[1]),
-                "IX": int(x[2]), "FY": fy, "FX": fx}
+        return {
+            "B": int(x[0] or 1),
+            "K": _spatial(graph, op)[3],
+            "C": int(x[3]),
+            "IY": int(x[1]),
+            "IX": int(x[2]),
+            "FY": fy,
+            "FX": fx,
+        }
     if kind == "fully_connected":
         w = graph.tensor(op.inputs[1]).shape
         out = graph.tensor(op.outputs[0]).shape

@@ -17,8 +17,13 @@ import numpy as np
 
 from hwsim.workload.graph import Graph, Op
 
-FUSED = {"add_f32": "add", "mul_f32": "mul", "sub_f32": "sub", "matmul_f32": "batch_matmul",
-         "conv2d_f32": "conv2d"}
+FUSED = {
+    "add_f32": "add",
+    "mul_f32": "mul",
+    "sub_f32": "sub",
+    "matmul_f32": "batch_matmul",
+    "conv2d_f32": "conv2d",
+}
 
 
 def requantize(graph: Graph) -> list[tuple[Op, int]]:
@@ -49,8 +54,9 @@ def _group(graph: Graph, op: Op, producer, readers, outputs) -> tuple[Op, list[O
     if op.kind not in FUSED:
         return None
     dqs = [producer.get(name) for name in op.inputs if name]
-    if not all(d is not None and d.kind == "dequantize" and graph.tensors[d.inputs[0]].quant is not None
-               for d in dqs):
+    if not all(
+        d is not None and d.kind == "dequantize" and graph.tensors[d.inputs[0]].quant is not None for d in dqs
+    ):
         return None
     absorbed = []
     activation = None

@@ -17,7 +17,7 @@ from typing import Callable
 
 from hwsim.errors import ConfigError
 from hwsim.registry import Registry
-from hwsim.workload.graph import Graph, Op
+from hwsim.workload.graph import Graph, Op, flat_values
 
 Shape = tuple["int | None", ...]
 ShapeRule = Callable[[Graph, Op], Shape]
@@ -40,11 +40,11 @@ def _size(shape: Shape) -> int:
 
 def _const(graph: Graph, op: Op, index: int, what: str) -> list[int]:
     t = graph.tensor(op.inputs[index]) if len(op.inputs) > index and op.inputs[index] else None
-    if t is None or t.data is None:
-        raise ConfigError(f"{graph.source}: {op.describe()}: the {what} must be a constant tensor to infer "
-                          "the "
-                          "output shape")
-    return [int(v) for v in t.data.ravel()]
+    if t is None or not t.is_constant:
+        raise ConfigError(
+            f"{graph.source}: {op.describe()}: the {what} must be a constant tensor to infer the output shape"
+        )
+    return [int(v) for v in flat_values(t.stored_data)]
 
 
 def broadcast(a: Shape, b: Shape, where: str = "") -> Shape:
@@ -117,8 +117,25 @@ _SAME_AS_INPUT = (
     "layer_norm",
     "float_op",
 )
-_BROADCAST = ("add", "sub", "mul", "squared_difference", "qlinear_add", "qlinear_mul", "add_f32", "sub_f32",
-              "mul_f32", "div_f32", "pow_f32", "maximum", "minimum", "div", "floor_div", "pow", "prelu")
+_BROADCAST = (
+    "add",
+    "sub",
+    "mul",
+    "squared_difference",
+    "qlinear_add",
+    "qlinear_mul",
+    "add_f32",
+    "sub_f32",
+    "mul_f32",
+    "div_f32",
+    "pow_f32",
+    "maximum",
+    "minimum",
+    "div",
+    "floor_div",
+    "pow",
+    "prelu",
+)
 for _kind in _SAME_AS_INPUT:
     SHAPE_RULES.add(_kind, _same)
 for _kind in _BROADCAST:
@@ -126,6 +143,7 @@ for _kind in _BROADCAST:
 
 
 # ---------------------------------------------------------------- spatial ops
+
 
 def spatial_size(size: int | None, kernel: int, stride: int, dilation: int, padding, axis: int) -> int | None:
     """Output positions along one spatial axis (``axis`` 0 rows, 1 columns) for TFLite/ONNX padding.
@@ -140,7 +158,7 @@ def spatial_size(size: int | None, kernel: int, stride: int, dilation: int, padd
     effective = dilation * (kernel - 1) + 1
     if padding == "same":
         return -(-size // stride)
-    before, after = (0, 0) if padding == "valid" else tuple(padding)[2 * axis:2 * axis + 2]
+    before, after = (0, 0) if padding == "valid" else tuple(padding)[2 * axis : 2 * axis + 2]
     return (size + before + after - effective) // stride + 1
 
 
@@ -206,6 +224,7 @@ def _resize_onnx(graph: Graph, op: Op) -> Shape:
 
 # ---------------------------------------------------------------- matrix products
 
+
 @SHAPE_RULES.register("fully_connected")
 def _fully_connected(graph: Graph, op: Op) -> Shape:
     """Weights are (units, depth). TFLite without keep_num_dims flattens the input to rows of ``depth``."""
@@ -234,11 +253,16 @@ def _batch_matmul(graph: Graph, op: Op) -> Shape:
 
 
 for _kind in ("qlinear_matmul", "matmul_f32", "matmul_integer"):
-    SHAPE_RULES.add(_kind, lambda graph, op: _matmul(_shape(graph, op.inputs[0]), _shape(graph, op.inputs[1]),
-                                                     f"{graph.source}: {op.describe()}: "))
+    SHAPE_RULES.add(
+        _kind,
+        lambda graph, op: _matmul(
+            _shape(graph, op.inputs[0]), _shape(graph, op.inputs[1]), f"{graph.source}: {op.describe()}: "
+        ),
+    )
 
 
 # ---------------------------------------------------------------- data movement and reductions
+
 
 def reshape_target(target: list[int | None], input_shape: Shape) -> Shape:
     """A reshape target with its -1 resolved against the input's elements (unknown dimensions count 1 on
@@ -297,7 +321,7 @@ def _concat(graph: Graph, op: Op) -> Shape:
     shapes = [_shape(graph, n) for n in op.inputs if n]
     axis = op.attrs["axis"] % len(shapes[0])
     parts = [s[axis] for s in shapes]
-    return (*shapes[0][:axis], None if None in parts else sum(parts), *shapes[0][axis + 1:])
+    return (*shapes[0][:axis], None if None in parts else sum(parts), *shapes[0][axis + 1 :])
 
 
 @SHAPE_RULES.register("pack")
@@ -323,13 +347,18 @@ def _tile(graph: Graph, op: Op) -> Shape:
 
 def _reduced(x: Shape, axes, keep: bool) -> Shape:
     axes = {a % len(x) for a in axes}
-    return tuple(1 if i in axes else d for i, d in enumerate(x)) if keep else \
-        tuple(d for i, d in enumerate(x) if i not in axes)
+    return (
+        tuple(1 if i in axes else d for i, d in enumerate(x))
+        if keep
+        else tuple(d for i, d in enumerate(x) if i not in axes)
+    )
 
 
 for _kind in ("mean", "sum", "reduce_max"):
-    SHAPE_RULES.add(_kind, lambda graph, op: _reduced(_shape(graph, op.inputs[0]), op.attrs["axes"],
-                                                      op.attrs["keep_dims"]))
+    SHAPE_RULES.add(
+        _kind,
+        lambda graph, op: _reduced(_shape(graph, op.inputs[0]), op.attrs["axes"], op.attrs["keep_dims"]),
+    )
 
 
 @SHAPE_RULES.register("reduce_mean_f32")
@@ -372,4 +401,4 @@ def _strided_slice(graph: Graph, op: Op) -> Shape:
 def _gather(graph: Graph, op: Op) -> Shape:
     x, idx = _shape(graph, op.inputs[0]), _shape(graph, op.inputs[1])
     axis = op.attrs["axis"] % len(x)
-    return (*x[:axis], *idx, *x[axis + 1:])
+    return (*x[:axis], *idx, *x[axis + 1 :])

@@ -48,8 +48,11 @@ def test_split_is_disjoint_and_fixed():
 def cnn():
     """The W8A8 per-channel CNN and 200 test samples."""
     test = digits_split("test")
-    qm = quantize_model(data_dir("workloads") / "digits_cnn_bn.onnx", PRESETS["int8_w_per_channel"],
-                        digits_split("calibration").x)
+    qm = quantize_model(
+        data_dir("workloads") / "digits_cnn_bn.onnx",
+        PRESETS["int8_w_per_channel"],
+        digits_split("calibration").x,
+    )
     return qm, test.x[:200], test.y[:200]
 
 

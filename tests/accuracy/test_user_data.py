@@ -25,16 +25,24 @@ def folder(tmp_path):
 
 def test_image_folder_is_resized_cropped_normalised_and_laid_out_in_csv_order(folder):
     base, small = folder
-    spec = ImageFolderSpec(images="img", labels="labels.csv", resize=10, crop=8, mean=[0.5, 0.4, 0.3],
-                           std=[0.2, 0.25, 0.5], layout="NCHW")
+    spec = ImageFolderSpec(
+        images="img",
+        labels="labels.csv",
+        resize=10,
+        crop=8,
+        mean=[0.5, 0.4, 0.3],
+        std=[0.2, 0.25, 0.5],
+        layout="NCHW",
+    )
     x, y = load_data(spec, "evaluation", labels=True, base_dir=base)
     assert x.shape == (2, 3, 8, 8) and x.dtype == np.float32 and y.tolist() == [7, 2]
     # b.png's shorter side is already 10 (no resampling): a center crop at rows 1..8, columns 2..9
     mean, std = np.float32([0.5, 0.4, 0.3]), np.float32([0.2, 0.25, 0.5])
     want = (small[1:9, 2:10].astype(np.float32) / 255 - mean) / std
     np.testing.assert_allclose(x[0], want.transpose(2, 0, 1), rtol=1e-6, atol=1e-6)
-    gray, unlabelled = load_data({"images": "img", "color": "gray", "resize": [5, 6], "layout": "NHWC"},
-                                 "calib", base_dir=base)
+    gray, unlabelled = load_data(
+        {"images": "img", "color": "gray", "resize": [5, 6], "layout": "NHWC"}, "calib", base_dir=base
+    )
     assert gray.shape == (2, 5, 6, 1) and unlabelled is None  # no CSV: every image, in name order
     assert label_dtype(spec, base) == np.int64 and label_dtype({"images": "img"}, base) is None
 
@@ -60,7 +68,7 @@ def test_scores_follow_the_labels():
     got = scores({"float": f, "integer": q}, np.array([0, 1, 2, 4]))
     assert got["float_top1"] == 0.75 and got["integer_top1"] == 1.0 and got["integer_top5"] == 1.0
     assert got["integer_agreement"] == 0.75
-    assert got["integer_sqnr_db"] == pytest.approx(10 * np.log10(64 / (1 + 3.5 ** 2)), rel=1e-5)
+    assert got["integer_sqnr_db"] == pytest.approx(10 * np.log10(64 / (1 + 3.5**2)), rel=1e-5)
     targets = scores({"integer": np.float32([[1, 2], [3, 4]])}, np.float32([[1, 2], [3, 6]]))
     assert targets == {"integer_mse": 1.0}
     unlabelled = scores({"float": f, "fake_quant": f}, None)

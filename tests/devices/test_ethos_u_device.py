@@ -37,8 +37,9 @@ def test_memory_mode_and_system_config_rederive_the_memories():
     sram_only = _levels(override(load_device("ethos_u55_128_like"), {"ethos_u.memory_mode": "Sram_Only"}))
     assert sram_only["sram"].homes == ["weights", "activations"] and sram_only["flash"].homes == []
     client = load_device("ethos_u65_256_like")
-    high_end = override(client, {"ethos_u.system_config": "Ethos_U65_High_End",
-                                 "ethos_u.arena_cache_size_bytes": 1 << 20})
+    high_end = override(
+        client, {"ethos_u.system_config": "Ethos_U65_High_End", "ethos_u.arena_cache_size_bytes": 1 << 20}
+    )
     assert _levels(client)["dram"].read_bandwidth_bytes_per_cycle == 12.0
     assert _levels(high_end)["dram"].read_bandwidth_bytes_per_cycle == 3.75
     assert _levels(high_end)["sram"].size_bytes == 1 << 20
@@ -62,8 +63,21 @@ def test_unknown_system_config_is_a_located_error_with_a_suggestion():
 def test_cli_options_switch_the_system_like_vela(capsys, tmp_path):
     """--memory-mode Sram_Only on the CLI equals the overridden device, and differs from Shared_Sram."""
     out = tmp_path / "r.json"
-    assert main(["simulate", TINY, "--device", "ethos_u55_128_like", "--memory-mode", "Sram_Only",
-                 "--output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                TINY,
+                "--device",
+                "ethos_u55_128_like",
+                "--memory-mode",
+                "Sram_Only",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     import json
 
     cycles = json.loads(out.read_text())["cycles"]

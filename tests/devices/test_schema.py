@@ -81,18 +81,24 @@ def test_good_minimal_file_loads(tmp_path):
 def test_wrong_type_names_file_line_field_and_value(tmp_path):
     """A fractional accumulator width is reported with its file, line, field path and value."""
     path = _write(tmp_path, GOOD.replace("accumulator_bits: 32", "accumulator_bits: 23.5"))
-    with pytest.raises(ConfigError, match=r"dev\.yaml:8: mac_array\.accumulator_bits: Input should be a "
-                                          r"valid "
-                                          r"integer.*\(got 23\.5\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"dev\.yaml:8: mac_array\.accumulator_bits: Input should be a "
+        r"valid "
+        r"integer.*\(got 23\.5\)",
+    ):
         load_device(path)
 
 
 def test_unknown_key_suggests_closest(tmp_path):
     """A misspelt key names the closest valid key."""
     path = _write(tmp_path, GOOD.replace("    size_bytes: 4096", "    size_byte: 4096"))
-    with pytest.raises(ConfigError, match=r"dev\.yaml:25: memories\[1\]\.size_byte: unknown key; did you "
-                                          r"mean "
-                                          r"'size_bytes'\?"):
+    with pytest.raises(
+        ConfigError,
+        match=r"dev\.yaml:25: memories\[1\]\.size_byte: unknown key; did you "
+        r"mean "
+        r"'size_bytes'\?",
+    ):
         load_device(path)
 
 
@@ -106,8 +112,11 @@ def test_missing_field_points_at_enclosing_key(tmp_path):
 def test_unknown_dataflow_suggests_closest(tmp_path):
     """An unknown dataflow lists the valid ones and the closest match, at the dataflow's line."""
     path = _write(tmp_path, GOOD.replace("dataflow: output_stationary", "dataflow: weight_stationery"))
-    with pytest.raises(ConfigError, match=r"dev\.yaml:7: mac_array\.dataflow: unknown dataflow; did you mean "
-                                          r"'weight_stationary'\?"):
+    with pytest.raises(
+        ConfigError,
+        match=r"dev\.yaml:7: mac_array\.dataflow: unknown dataflow; did you mean "
+        r"'weight_stationary'\?",
+    ):
         load_device(path)
 
 
@@ -121,15 +130,19 @@ def test_duplicate_key_is_an_error(tmp_path):
 def test_sram_without_size_is_blamed_on_its_level(tmp_path):
     """A cross-field rule (an sram level needs a size) points at that level's field."""
     path = _write(tmp_path, GOOD.replace("    size_bytes: 4096\n", ""))
-    with pytest.raises(ConfigError, match=r"dev\.yaml:23: memories\[1\]\.size_bytes: an sram level needs its "
-                                          r"size"):
+    with pytest.raises(
+        ConfigError,
+        match=r"dev\.yaml:23: memories\[1\]\.size_bytes: an sram level needs its "
+        r"size",
+    ):
         load_device(path)
 
 
 def test_register_file_must_be_innermost(tmp_path):
     """A register file listed before an sram level is rejected at that sram level's kind."""
-    text = GOOD.replace("  - name: sram\n", "  - {name: rf, kind: register_file, holds: [weights]}\n  - "
-                                            "name: sram\n")
+    text = GOOD.replace(
+        "  - name: sram\n", "  - {name: rf, kind: register_file, holds: [weights]}\n  - name: sram\n"
+    )
     with pytest.raises(ConfigError, match=r"memories\[2\]\.kind: register files must come last"):
         load_device(_write(tmp_path, text))
 
@@ -157,15 +170,20 @@ def test_not_yaml(tmp_path):
 
 def test_top_level_not_a_mapping(tmp_path):
     """A file that is a list names the required top-level fields."""
-    with pytest.raises(ConfigError, match=r"dev\.yaml:1: \(top level\): expected a mapping with "
-                                          r"schema_version"):
+    with pytest.raises(
+        ConfigError,
+        match=r"dev\.yaml:1: \(top level\): expected a mapping with "
+        r"schema_version",
+    ):
         load_device(_write(tmp_path, "- 1\n- 2\n"))
 
 
 def test_rate_must_be_whole_or_reciprocal(tmp_path):
     """A throughput rate like 1.5 MACs per PE per cycle is rejected."""
-    text = GOOD.replace("{weights_bits: 8, activations_bits: 8}",
-                        "{weights_bits: 8, activations_bits: 8, macs_per_pe_per_cycle: 1.5}")
+    text = GOOD.replace(
+        "{weights_bits: 8, activations_bits: 8}",
+        "{weights_bits: 8, activations_bits: 8, macs_per_pe_per_cycle: 1.5}",
+    )
     with pytest.raises(ConfigError, match=r"precisions\[0\]\.macs_per_pe_per_cycle: expected a whole number"):
         load_device(_write(tmp_path, text))
 
@@ -179,8 +197,11 @@ def test_unknown_device_name_suggests(tmp_path):
 def test_unsupported_precision_is_named(tmp_path):
     """A layer whose bits no precision pair covers fails with the supported pairs listed."""
     dev = load_device(_write(tmp_path, GOOD))
-    with pytest.raises(ConfigError, match=r"no operand pair covers 8-bit weights x 16-bit activations "
-                                          r"\(supported: 8x8\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"no operand pair covers 8-bit weights x 16-bit activations "
+        r"\(supported: 8x8\)",
+    ):
         dev.precision(8, 16)
 
 
@@ -215,8 +236,11 @@ def test_scalesim_cfg_bad_dataflow(tmp_path):
     """A SCALE-Sim dataflow other than os/ws/is is reported with its line."""
     path = tmp_path / "s.cfg"
     path.write_text(SCALESIM_CFG.replace("Dataflow : ws", "Dataflow : xs"))
-    with pytest.raises(ConfigError, match=r"s\.cfg:10: \[architecture_presets\] Dataflow: expected os, ws or "
-                                          r"is"):
+    with pytest.raises(
+        ConfigError,
+        match=r"s\.cfg:10: \[architecture_presets\] Dataflow: expected os, ws or "
+        r"is",
+    ):
         load_device(path)
 
 
@@ -231,20 +255,29 @@ def test_scalesim_cfg_missing_key(tmp_path):
 def test_unknown_performance_model_suggests_closest(tmp_path):
     """An unknown performance model names the valid ones and the closest, at its line."""
     path = _write(tmp_path, GOOD.replace("clock_mhz: 100", "clock_mhz: 100\nperformance_model: hwsimm"))
-    with pytest.raises(ConfigError, match=r"dev\.yaml:4: performance_model: unknown performance model; did "
-                                          r"you "
-                                          r"mean 'hwsim'\?"):
+    with pytest.raises(
+        ConfigError,
+        match=r"dev\.yaml:4: performance_model: unknown performance model; did "
+        r"you "
+        r"mean 'hwsim'\?",
+    ):
         load_device(path)
 
 
 def test_bounds_and_choices_read_like_pydantic(tmp_path):
     """A value below its bound, or outside its choices, names the rule and the value."""
-    with pytest.raises(ConfigError, match=r"dev\.yaml:5: mac_array\.rows: Input should be greater than or "
-                                          r"equal "
-                                          r"to 1 \(got 0\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"dev\.yaml:5: mac_array\.rows: Input should be greater than or "
+        r"equal "
+        r"to 1 \(got 0\)",
+    ):
         load_device(_write(tmp_path, GOOD.replace("rows: 2", "rows: 0")))
-    with pytest.raises(ConfigError, match=r"memories\[1\]\.kind: Input should be 'off_chip', 'sram' or "
-                                          r"'register_file' \(got 'sdram'\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"memories\[1\]\.kind: Input should be 'off_chip', 'sram' or "
+        r"'register_file' \(got 'sdram'\)",
+    ):
         load_device(_write(tmp_path, GOOD.replace("kind: sram", "kind: sdram")))
 
 
@@ -259,7 +292,9 @@ def test_loading_a_device_imports_no_pydantic():
     import subprocess
     import sys
 
-    script = ("import sys\nfrom hwsim.devices.model import load_device\nload_device('ethos_u55_128_like')\n"
-              "print(any(m.split('.')[0] == 'pydantic' for m in sys.modules))")
+    script = (
+        "import sys\nfrom hwsim.devices.model import load_device\nload_device('ethos_u55_128_like')\n"
+        "print(any(m.split('.')[0] == 'pydantic' for m in sys.modules))"
+    )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.strip() == "False", run.stderr

@@ -35,8 +35,10 @@ def test_a_kept_parse_comes_back_equal(cache_dir, monkeypatch):
 def test_an_edited_file_is_parsed_again(cache_dir, tmp_path):
     path = tmp_path / "a.yaml"
     path.write_text("a: 1\nb: [2, 3]\n")
-    assert yamlio.load_yaml_with_lines(path) == ({"a": 1, "b": [2, 3]}, {(): 1, ("a",): 1, ("b",): 2,
-                                                                       ("b", 0): 2, ("b", 1): 2})
+    assert yamlio.load_yaml_with_lines(path) == (
+        {"a": 1, "b": [2, 3]},
+        {(): 1, ("a",): 1, ("b",): 2, ("b", 0): 2, ("b", 1): 2},
+    )
     path.write_text("a: 1\n\nb: [4]\n")
     assert yamlio.load_yaml_with_lines(path)[0] == {"a": 1, "b": [4]}
     assert len(list(cache_dir.rglob("*.json"))) == 2
@@ -61,8 +63,12 @@ def test_a_bad_file_is_never_kept(cache_dir, tmp_path):
 
 def test_a_kept_device_needs_no_pyyaml(cache_dir):
     """A second process loading the same shipped device imports no PyYAML."""
-    script = ("import sys\nfrom hwsim.devices.model import load_device\nload_device('ethos_u55_128_like')\n"
-              "print('yaml' in sys.modules)")
-    outs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-            for _ in range(2)]
+    script = (
+        "import sys\nfrom hwsim.devices.model import load_device\nload_device('ethos_u55_128_like')\n"
+        "print('yaml' in sys.modules)"
+    )
+    outs = [
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+        for _ in range(2)
+    ]
     assert [o.strip() for o in outs] == ["True", "False"]

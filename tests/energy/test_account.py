@@ -83,9 +83,12 @@ def test_missing_cost_names_component_action_bits():
     p = DevicePricer(EnergyModel.for_device(edge), edge)
     with pytest.raises(MissingCostError, match=r"component 'sram' \(sram, 8 MiB\), action 'op', bits 8"):
         p.price("sram", "op", 8)
-    with pytest.raises(MissingCostError, match=r"component 'mac_array' \(MAC array\), action 'mac', bits "
-                                               r"'16x16'.*"
-                                               r"no operand pair covers"):
+    with pytest.raises(
+        MissingCostError,
+        match=r"component 'mac_array' \(MAC array\), action 'mac', bits "
+        r"'16x16'.*"
+        r"no operand pair covers",
+    ):
         p.price("mac_array", "mac", "16x16")
     with pytest.raises(MissingCostError, match="component 'npu' .*not a component of the device"):
         p.price("npu", "read", 8)
@@ -104,9 +107,12 @@ def test_unknown_offchip_technology_without_fallback_is_an_error(tmp_path):
     declared."""
     dev = _device_variant(tmp_path, "technology: usb3_host", "technology: pcie_gen3")
     p = DevicePricer(EnergyModel.for_device(dev), dev)
-    with pytest.raises(MissingCostError, match=r"component 'host' \(off_chip, technology pcie_gen3\), action "
-                                               r"'read', "
-                                               r"bits 8.*no off_chip entry 'pcie_gen3'"):
+    with pytest.raises(
+        MissingCostError,
+        match=r"component 'host' \(off_chip, technology pcie_gen3\), action "
+        r"'read', "
+        r"bits 8.*no off_chip entry 'pcie_gen3'",
+    ):
         p.price("host", "read", 8)
 
 
@@ -114,8 +120,10 @@ def test_declared_fallback_is_recorded(tmp_path):
     """A fallback declared in the table prices the level and the row's source says it was a fallback."""
     dev = _device_variant(tmp_path, "technology: usb3_host", "technology: pcie_gen3")
     table = (data_dir("energy_models") / "horowitz_45nm.yaml").read_text(encoding="utf-8")
-    table += ('off_chip_fallback: {technology: usb3_host, source: assumption, '
-              'note: "price unknown links as USB 3.0"}\n')
+    table += (
+        "off_chip_fallback: {technology: usb3_host, source: assumption, "
+        'note: "price unknown links as USB 3.0"}\n'
+    )
     (tmp_path / "t.yaml").write_text(table, encoding="utf-8")
     p = DevicePricer(EnergyModel.for_device(dev, tmp_path / "t.yaml"), dev)
     (cost,) = p.price("host", "read", 8)
@@ -142,8 +150,13 @@ def test_area_by_component():
     at28 = device_area(DevicePricer(EnergyModel.for_device(dev), dev))
     at7 = device_area(DevicePricer(EnergyModel.for_device(dev, node_nm=7, voltage_v=0.75), dev))
     parts = {(r.component, r.part.split()[0]) for r in at28.rows}
-    assert {("mac_array", "multipliers"), ("mac_array", "accumulator"), ("mac_array", "registers"),
-            ("sram", "sram"), ("overhead", "30%")} <= parts
+    assert {
+        ("mac_array", "multipliers"),
+        ("mac_array", "accumulator"),
+        ("mac_array", "registers"),
+        ("sram", "sram"),
+        ("overhead", "30%"),
+    } <= parts
     assert not any(r.component == "host_cpu" for r in at28.rows)  # the host's CPU is not the device's area
     assert at7.total_mm2 < at28.total_mm2
     assert sum(at28.by_component_mm2().values()) == pytest.approx(at28.total_mm2)

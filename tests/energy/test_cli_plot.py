@@ -14,11 +14,35 @@ TINY = str(data_dir("workloads") / "tiny.yaml")
 
 def test_energy_command_prints_tables_and_plot(tmp_path, capsys):
     """`hwsim energy` prints energy, power, EDP, TOPS/W, the breakdowns and area, and writes the plot."""
-    assert main(["energy", TINY, "--device", "hexagon_like", "--node", "16", "--voltage", "0.8",
-                 "--plot", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "energy",
+                TINY,
+                "--device",
+                "hexagon_like",
+                "--node",
+                "16",
+                "--voltage",
+                "0.8",
+                "--plot",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    for text in ("energy/inference", "peak power", "energy-delay", "TOPS/W", "by component", "by action",
-                 "by layer", "area of hexagon_like at 16 nm", "16 nm, 0.8 V"):
+    for text in (
+        "energy/inference",
+        "peak power",
+        "energy-delay",
+        "TOPS/W",
+        "by component",
+        "by action",
+        "by layer",
+        "area of hexagon_like at 16 nm",
+        "16 nm, 0.8 V",
+    ):
         assert text in out
     assert (tmp_path / "hexagon_like_energy.png").stat().st_size > 0
 

@@ -49,8 +49,13 @@ def test_weight_storage_ratios(base):
     assert r32 / r8 == pytest.approx(4.0) and r32 / r4 == pytest.approx(8.0)
 
 
-@pytest.mark.parametrize("op,points", [("int_add", {8: (0.03, 36), 16: (0.05, 67), 32: (0.1, 137)}),
-                                       ("int_mult", {8: (0.2, 282), 32: (3.1, 3495)})])
+@pytest.mark.parametrize(
+    "op,points",
+    [
+        ("int_add", {8: (0.03, 36), 16: (0.05, 67), 32: (0.1, 137)}),
+        ("int_mult", {8: (0.2, 282), 32: (3.1, 3495)}),
+    ],
+)
 def test_laws_reproduce_table_points(base, op, points):
     """The bit-width laws pass exactly through every Horowitz point, for energy and area."""
     for bits, (pj, um2) in points.items():
@@ -97,8 +102,8 @@ def test_scaling_matches_published_coefficients():
     """At published nodes the energy factor is the ratio of Stillmaker & Baas polynomials and the area
     factor their table entry."""
     m = EnergyModel.load("horowitz_45nm", node_nm=16, voltage_v=0.8)
-    lp16 = 0.2139 * 0.8 ** 2 - 0.1187 * 0.8 + 0.05639
-    lp45 = 1.103 * 0.9 ** 2 - 0.362 * 0.9 + 0.2767
+    lp16 = 0.2139 * 0.8**2 - 0.1187 * 0.8 + 0.05639
+    lp45 = 1.103 * 0.9**2 - 0.362 * 0.9 + 0.2767
     assert m.energy_factor(45, 0.9)[0] == pytest.approx(lp16 / lp45, rel=1e-12)
     assert m.area_factor(45)[0] == 0.19
     assert EnergyModel.load("horowitz_45nm", node_nm=7, voltage_v=0.7).area_factor(45)[0] == 0.059
@@ -154,19 +159,28 @@ def _edit_table(tmp_path, old, new):
 
 def test_unknown_source_key_is_located(tmp_path):
     """A source that is neither a key of sources nor 'assumption' fails with file:line and a near match."""
-    path = _edit_table(tmp_path, "energy_pj: 0.03, area_um2: 36, source: horowitz14",
-                       "energy_pj: 0.03, area_um2: 36, source: horowitz15")
-    with pytest.raises(ConfigError, match=r"t\.yaml:\d+: arithmetic\[0\]\.source: unknown source; did you "
-                                          r"mean "
-                                          r"'horowitz14'\?"):
+    path = _edit_table(
+        tmp_path,
+        "energy_pj: 0.03, area_um2: 36, source: horowitz14",
+        "energy_pj: 0.03, area_um2: 36, source: horowitz15",
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"t\.yaml:\d+: arithmetic\[0\]\.source: unknown source; did you "
+        r"mean "
+        r"'horowitz14'\?",
+    ):
         load_energy_table(path)
 
 
 def test_assumption_needs_a_note(tmp_path):
     """An entry marked as an assumption must say why."""
-    path = _edit_table(tmp_path, 'array_efficiency: {value: 0.7, source: assumption, note: "cells are ~70% '
-                                 'of a '
-                                 "macro's area (decoders, sense amplifiers, I/O the rest)\"}",
-                       "array_efficiency: {value: 0.7, source: assumption}")
+    path = _edit_table(
+        tmp_path,
+        'array_efficiency: {value: 0.7, source: assumption, note: "cells are ~70% '
+        "of a "
+        "macro's area (decoders, sense amplifiers, I/O the rest)\"}",
+        "array_efficiency: {value: 0.7, source: assumption}",
+    )
     with pytest.raises(ConfigError, match=r"sram\.array_efficiency\.note: an assumption needs a note"):
         load_energy_table(path)

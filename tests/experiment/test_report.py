@@ -44,16 +44,20 @@ def test_select_meets_every_constraint_then_minimises(default_rows):
     strict = select_point(default_rows, SelectSpec(min_accuracy=99.4)).point
     assert (strict["device"], strict["weights_bits"]) == ("hexagon_like", 6)
     fastest = select_point(default_rows, SelectSpec(max_accuracy_drop=0.5, minimize="latency")).point
-    assert (fastest["device"], fastest["weights_bits"], fastest["weights_granularity"]) == \
-        ("ethos_u55_128_like", 8, "per_tensor")
+    assert (fastest["device"], fastest["weights_bits"], fastest["weights_granularity"]) == (
+        "ethos_u55_128_like",
+        8,
+        "per_tensor",
+    )
 
 
 def test_no_point_meets_is_reported(default_rows, tmp_path):
     """An impossible rule gives no point, and report.md says so and why instead of naming one."""
     from hwsim.experiment.report import write_report
 
-    (sel,) = write_report(default_rows, tmp_path, "default", [], "q?",
-                          select=SelectSpec(max_latency_ms=0.001))
+    (sel,) = write_report(
+        default_rows, tmp_path, "default", [], "q?", select=SelectSpec(max_latency_ms=0.001)
+    )
     assert sel.point is None and sel.failing == {"max_latency_ms": 18, "all_macs_timed": 4}
     text = (tmp_path / "report.md").read_text()
     assert "**None: no point meets the constraints** (latency <= 0.001 ms" in text
@@ -64,29 +68,49 @@ def test_report_md_names_the_point_and_why_before_the_tables(default_rows, tmp_p
     """The question, then the recommended point with its numbers and the rule, then the Pareto table."""
     from hwsim.experiment.report import write_report
 
-    write_report(default_rows, tmp_path, "default", [], "Which point?",
-                 select=SelectSpec(max_accuracy_drop=0.5, max_latency_ms=0.15))
+    write_report(
+        default_rows,
+        tmp_path,
+        "default",
+        [],
+        "Which point?",
+        select=SelectSpec(max_accuracy_drop=0.5, max_latency_ms=0.15),
+    )
     text = (tmp_path / "report.md").read_text()
-    order = [text.index(s) for s in ("**Question.** Which point?", "## Recommended point",
-                                     "**hexagon_like, weights_bits 4, weights_granularity per_channel**",
-                                     "declared in the experiment file's `select:`", "## Pareto points",
-                                     "## Everything else", "## All points")]
+    order = [
+        text.index(s)
+        for s in (
+            "**Question.** Which point?",
+            "## Recommended point",
+            "**hexagon_like, weights_bits 4, weights_granularity per_channel**",
+            "declared in the experiment file's `select:`",
+            "## Pareto points",
+            "## Everything else",
+            "## All points",
+        )
+    ]
     assert order == sorted(order)
     assert "integer top-1 99.26 % (float 99.44 %, drop 0.19 points)" in text
-    assert ("7 of 18 measured points meet the constraints (3 fail top-1 drop vs float; 6 fail latency; "
-            "4 leave some of the network's MACs untimed") in text
+    assert (
+        "7 of 18 measured points meet the constraints (3 fail top-1 drop vs float; 6 fail latency; "
+        "4 leave some of the network's MACs untimed"
+    ) in text
     assert "It is on the Pareto front" in text
 
 
 def test_select_is_checked_against_the_metrics(tmp_path):
     """A constraint on a metric the experiment does not measure is an error at its line."""
     path = tmp_path / "e.yaml"
-    path.write_text("schema_version: 1\nname: e\nworkloads: [digits_mlp]\ndevices: [hexagon_like]\n"
-                    "metrics: [latency, energy]\nselect:\n  max_accuracy_drop: 1.0\n")
+    path.write_text(
+        "schema_version: 1\nname: e\nworkloads: [digits_mlp]\ndevices: [hexagon_like]\n"
+        "metrics: [latency, energy]\nselect:\n  max_accuracy_drop: 1.0\n"
+    )
     with pytest.raises(ConfigError, match=r"e.yaml:7: select.max_accuracy_drop: needs 'accuracy' in metrics"):
         load_experiment(path)
-    path.write_text("schema_version: 1\nname: e\nworkloads: [digits_mlp]\ndevices: [hexagon_like]\n"
-                    "select: {max_latency: 1}\n")
+    path.write_text(
+        "schema_version: 1\nname: e\nworkloads: [digits_mlp]\ndevices: [hexagon_like]\n"
+        "select: {max_latency: 1}\n"
+    )
     with pytest.raises(ConfigError, match=r"e.yaml:5: select.max_latency: unknown key; did you mean"):
         load_experiment(path)
 
@@ -97,12 +121,17 @@ def test_unmet_select_is_an_error_at_its_line(default_rows, tmp_path):
     from hwsim.experiment import _say_selection
 
     path = tmp_path / "e.yaml"
-    path.write_text("schema_version: 1\nname: e\nworkloads: [digits_cnn_bn]\ndevices: [hexagon_like]\n"
-                    "select: {max_latency_ms: 0.001, minimize: latency}\n")
+    path.write_text(
+        "schema_version: 1\nname: e\nworkloads: [digits_cnn_bn]\ndevices: [hexagon_like]\n"
+        "select: {max_latency_ms: 0.001, minimize: latency}\n"
+    )
     sel = select_point(default_rows, load_experiment(path).select)
-    with pytest.raises(ConfigError, match=r"e.yaml:5: select: no point meets latency <= 0.001 ms.*"
-                                          r"\(18 fail max_latency_ms, 4 fail all_macs_timed, of 18 points\); "
-                                          r"results and report"):
+    with pytest.raises(
+        ConfigError,
+        match=r"e.yaml:5: select: no point meets latency <= 0.001 ms.*"
+        r"\(18 fail max_latency_ms, 4 fail all_macs_timed, of 18 points\); "
+        r"results and report",
+    ):
         _say_selection([sel], default_rows, path, None)
 
 
@@ -129,9 +158,15 @@ def html_report(default_rows, tmp_path_factory):
     from hwsim.experiment import finish
 
     folder = tmp_path_factory.mktemp("html")
-    figures, (sel,) = finish(default_rows, folder, "default", ["pareto"], "Which point?",
-                          ("energy_uj", "integer_top1"),
-                          SelectSpec(max_accuracy_drop=0.5, max_latency_ms=0.15))
+    figures, (sel,) = finish(
+        default_rows,
+        folder,
+        "default",
+        ["pareto"],
+        "Which point?",
+        ("energy_uj", "integer_top1"),
+        SelectSpec(max_accuracy_drop=0.5, max_latency_ms=0.15),
+    )
     return folder / "report.html", sel
 
 
@@ -172,8 +207,10 @@ def test_report_html_script_parses(html_report, tmp_path):
     assert r.returncode == 0, r.stderr
 
 
-CHROMIUM = next((shutil.which(n) for n in ("chromium-headless-shell", "chromium", "chromium-browser")
-                 if shutil.which(n)), None)
+CHROMIUM = next(
+    (shutil.which(n) for n in ("chromium-headless-shell", "chromium", "chromium-browser") if shutil.which(n)),
+    None,
+)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium (apt-get install chromium-headless-shell)")
@@ -181,9 +218,22 @@ def test_report_html_in_headless_chromium(html_report, tmp_path):
     """Opened in headless Chromium: no console error, and after its scripts ran the DOM shows the
     recommended point (the script marks the page ``data-ready`` when it has wired the plot and tables)."""
     path, sel = html_report
-    r = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
-                        "--v=0", "--virtual-time-budget=2000", "--dump-dom", path.as_uri()],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=2000",
+            "--dump-dom",
+            path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     console = [line for line in r.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert not console, console
@@ -220,8 +270,9 @@ def test_energy_vs_accuracy_shows_every_point(default_rows):
     fig, ax, pts, centres = pareto_figure(default_rows)
     size = 8.0 * fig.dpi / 72
     assert len(centres) == 18 and not _pairs_closer_than(centres, size)
-    hollow = [line for line in ax.lines if line.get_marker() not in (None, "None")
-              and line.get_mfc() == "white"]
+    hollow = [
+        line for line in ax.lines if line.get_marker() not in (None, "None") and line.get_mfc() == "white"
+    ]
     assert len(hollow) == 9
     renderer = fig.canvas.get_renderer()
     assert ax.texts
@@ -263,8 +314,11 @@ def test_breakdown_title_is_true_for_every_device(default_rows, tmp_path):
     left, right = captured["fig"].axes
     assert not re.search(r"\d nm", right.get_title()) and "each bar's node" in right.get_title()
     labels = [t.get_text() for t in left.get_yticklabels()]
-    for device, node in (("edge_tpu_like", "28 nm"), ("ethos_u55_128_like", "16 nm"),
-                         ("hexagon_like", "7 nm")):
+    for device, node in (
+        ("edge_tpu_like", "28 nm"),
+        ("ethos_u55_128_like", "16 nm"),
+        ("hexagon_like", "7 nm"),
+    ):
         assert all(node in label for label in labels if label.startswith(device)), (device, labels)
 
 
@@ -289,7 +343,8 @@ def test_roofline_has_one_distinct_legend_entry_and_colour_per_roof(tmp_path):
     lines = [h for h in ax.get_legend().legend_handles if h.get_linestyle() == "-"]
     assert len({str(h.get_color()) for h in lines}) == 8
     assert sum("size_bytes" in t.get_text() for t in entries) == 3
-    marked = [line for line in ax.lines
-              if line.get_marker() not in (None, "None") and len(line.get_xydata()) == 1]
+    marked = [
+        line for line in ax.lines if line.get_marker() not in (None, "None") and len(line.get_xydata()) == 1
+    ]
     centres = [tuple(line.get_transform().transform(line.get_xydata())[0]) for line in marked]
     assert len(centres) == 24 and not _pairs_closer_than(centres, 7.0 * captured["fig"].dpi / 72)

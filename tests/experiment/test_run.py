@@ -20,8 +20,19 @@ def test_two_runs_with_the_same_seed_give_identical_tables(small_experiment, tmp
     assert (a / "rows.csv").read_text() == (b / "rows.csv").read_text()
     rows = table(a)
     assert len(rows) == 8 and all(r["status"] == "ok" for r in rows)
-    for col in ("integer_top1", "latency_ms", "energy_uj", "power_mw", "area_mm2", "overflows", "git_commit",
-                "input_hashes", "seed", "hwsim_version", "recipe.weights.bits"):
+    for col in (
+        "integer_top1",
+        "latency_ms",
+        "energy_uj",
+        "power_mw",
+        "area_mm2",
+        "overflows",
+        "git_commit",
+        "input_hashes",
+        "seed",
+        "hwsim_version",
+        "recipe.weights.bits",
+    ):
         assert col in rows[0], col
     narrow = [r for r in rows if r["accumulator_bits"] == 14]
     assert any(r["overflows"] > 0 for r in narrow)  # a 14-bit register overflows on 64-input dot products
@@ -96,8 +107,13 @@ def test_dask_local_cluster_gives_the_same_table(small_experiment, tmp_path):
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as c:
-        remote = run_experiment(small_experiment, results=tmp_path / "dask", executor="dask",
-                                scheduler=c.scheduler_address, out=open(os.devnull, "w"))
+        remote = run_experiment(
+            small_experiment,
+            results=tmp_path / "dask",
+            executor="dask",
+            scheduler=c.scheduler_address,
+            out=open(os.devnull, "w"),
+        )
     assert (remote / "rows.csv").read_text() == (local / "rows.csv").read_text()
 
 

@@ -22,8 +22,11 @@ def _spec(**sweep) -> ExperimentSpec:
 
 def test_grid_is_the_product_in_file_order():
     """A grid gives every combination, base lists outermost, then the axes in file order."""
-    pts = expand(_spec(grid={"recipe.weights.bits": [8, 4], "recipe.weights.granularity": ["per_tensor",
-                                                                                            "per_channel"]}))
+    pts = expand(
+        _spec(
+            grid={"recipe.weights.bits": [8, 4], "recipe.weights.granularity": ["per_tensor", "per_channel"]}
+        )
+    )
     assert len(pts) == 8
     assert [p.index for p in pts] == list(range(8))
     assert [(p.device, p.recipe.weights.bits, p.recipe.weights.granularity) for p in pts[:4]] == [
@@ -36,20 +39,34 @@ def test_grid_is_the_product_in_file_order():
 
 def test_zip_takes_lists_together_and_mapping_values_merge():
     """Zipped lists advance together; a mapping value merges into the recipe section it addresses."""
-    pts = expand(_spec(zip={"recipe.weights": [{"granularity": "per_group", "group_size": 16},
-                                               {"granularity": "per_tensor"}],
-                            "recipe.accumulator.bits": [16, 24]}))
+    pts = expand(
+        _spec(
+            zip={
+                "recipe.weights": [
+                    {"granularity": "per_group", "group_size": 16},
+                    {"granularity": "per_tensor"},
+                ],
+                "recipe.accumulator.bits": [16, 24],
+            }
+        )
+    )
     assert len(pts) == 4
     w = pts[0].recipe.weights
-    assert (w.granularity, w.group_size, w.bits, pts[0].recipe.accumulator.bits) == \
-        ("per_group", 16, 8, 16)
+    assert (w.granularity, w.group_size, w.bits, pts[0].recipe.accumulator.bits) == ("per_group", 16, 8, 16)
     assert pts[1].recipe.weights.granularity == "per_tensor"
 
 
 def test_random_samples_are_seeded_and_stable():
     """Random samples depend only on the seed: two expansions give the same points and run ids."""
-    sweep = {"random": {"samples": 5, "axes": {"device.clock_mhz": {"low": 100, "high": 1000, "log": True},
-                                               "recipe.weights.bits": [4, 6, 8]}}}
+    sweep = {
+        "random": {
+            "samples": 5,
+            "axes": {
+                "device.clock_mhz": {"low": 100, "high": 1000, "log": True},
+                "recipe.weights.bits": [4, 6, 8],
+            },
+        }
+    }
     a, b = expand(_spec(**sweep)), expand(_spec(**sweep))
     assert [p.run_id for p in a] == [p.run_id for p in b]
     assert len({p.device_overrides["clock_mhz"] for p in a}) > 1
@@ -66,8 +83,9 @@ def test_run_id_ignores_index_and_duplicates_collapse():
 def test_unknown_key_names_file_line_and_suggestion(tmp_path):
     """A misspelt key reads file:line: field: unknown key; did you mean ..."""
     path = tmp_path / "bad.yaml"
-    path.write_text("schema_version: 1\nname: bad\nworkloads: [digits_mlp]\ndevices: [hexagon_like]\nseeed: "
-                    "3\n")
+    path.write_text(
+        "schema_version: 1\nname: bad\nworkloads: [digits_mlp]\ndevices: [hexagon_like]\nseeed: 3\n"
+    )
     with pytest.raises(ConfigError, match=r"bad.yaml:5: seeed: unknown key; did you mean 'seed'\?"):
         load_experiment(path)
 
@@ -75,8 +93,10 @@ def test_unknown_key_names_file_line_and_suggestion(tmp_path):
 def test_bad_axis_root_is_located(tmp_path):
     """An axis path with an unknown root names the sweep section's line and the valid roots."""
     path = tmp_path / "bad.yaml"
-    path.write_text("schema_version: 1\nname: bad\nworkloads: [digits_mlp]\ndevices: [hexagon_like]\n"
-                    "sweep:\n  grid:\n    recipee.weights.bits: [8]\n")
+    path.write_text(
+        "schema_version: 1\nname: bad\nworkloads: [digits_mlp]\ndevices: [hexagon_like]\n"
+        "sweep:\n  grid:\n    recipee.weights.bits: [8]\n"
+    )
     with pytest.raises(ConfigError, match=r"bad.yaml:6: sweep.grid.*did you mean 'recipe'"):
         load_experiment(path)
 

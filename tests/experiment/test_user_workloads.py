@@ -46,12 +46,23 @@ def test_user_onnx_experiment_quantizes_each_point_and_times_its_integer_graph(t
     rows = {r["weights_bits"]: r for r in table(tmp_path / "out")}
     assert set(rows) == {8, 4, 2} and all(r["status"] == "ok" for r in rows.values())
     w8, w4, w2 = rows[8], rows[4], rows[2]
-    for column in ("float_top1", "fake_quant_top1", "integer_top1", "agreement", "integer_top5",
-                   "integer_agreement", "integer_sqnr_db", "latency_ms", "energy_uj"):
+    for column in (
+        "float_top1",
+        "fake_quant_top1",
+        "integer_top1",
+        "agreement",
+        "integer_top5",
+        "integer_agreement",
+        "integer_sqnr_db",
+        "latency_ms",
+        "energy_uj",
+    ):
         assert all(r[column] == r[column] for r in rows.values()), column  # present and not NaN
     assert w8["float_top1"] == w4["float_top1"] == w2["float_top1"] > 0.98  # 95 of the 96 test digits
-    assert w8["integer_top1"] > w2["integer_top1"] and w8["integer_sqnr_db"] > w4["integer_sqnr_db"] > w2[
-        "integer_sqnr_db"]
+    assert (
+        w8["integer_top1"] > w2["integer_top1"]
+        and w8["integer_sqnr_db"] > w4["integer_sqnr_db"] > w2["integer_sqnr_db"]
+    )
     assert w8["energy_uj"] > w4["energy_uj"] and w8["latency_ms"] > w4["latency_ms"]
     assert w8["workload"] == "digits_mobilenet" and w8["cpu_ops"] == 0
 
@@ -66,8 +77,17 @@ def test_experiment_row_equals_accuracy_of_the_file_quantize_writes(tmp_path, ca
         np.savez(data["test"], x=t["x"][:96], y=t["y"][:96])
         np.save(tmp_path / "one.npy", t["x"][:1])
     model = WORKLOADS / "digits_mobilenet.onnx"
-    code, _, err = hwsim(capsys, "quantize", model, "--recipe", "int8_w_per_tensor", "--calib", data["calib"],
-                         "--output", tmp_path / "int.npz")
+    code, _, err = hwsim(
+        capsys,
+        "quantize",
+        model,
+        "--recipe",
+        "int8_w_per_tensor",
+        "--calib",
+        data["calib"],
+        "--output",
+        tmp_path / "int.npz",
+    )
     assert code == 0, err
     code, accuracy, err = hwsim(capsys, "accuracy", tmp_path / "int.npz", "--eval", data["test"])
     assert code == 0, err
@@ -90,8 +110,11 @@ plots: []
     assert f"top-1: integer {100 * rows['float']['integer_top1']:.2f} %" in accuracy
     for column in ("integer_top1", "integer_top5", "latency_ms", "energy_uj"):  # the same integer graph
         assert rows["float"][column] == rows["file"][column], column
-    for args in (("infer", "--input", tmp_path / "one.npy", "--output", tmp_path / "y.npy"),
-                 ("simulate", "--device", "edge_tpu_like"), ("energy", "--device", "hexagon_like")):
+    for args in (
+        ("infer", "--input", tmp_path / "one.npy", "--output", tmp_path / "y.npy"),
+        ("simulate", "--device", "edge_tpu_like"),
+        ("energy", "--device", "hexagon_like"),
+    ):
         code, _, err = hwsim(capsys, args[0], tmp_path / "int.npz", *args[1:])
         assert code == 0, (args, err)
     assert np.load(tmp_path / "y.npy").shape == (1, 10)
@@ -136,22 +159,28 @@ plots: []
     assert by["hexagon_like", "tflite-optimized"]["integer_top1"] == 1.0
     assert {r["integer_top1"] for r in rows if r["semantics"] == "tflite-optimized"} == {1.0}
     assert all(r["integer_top1"] > 0.9 for r in rows)  # the other runtimes' arithmetic differs a little
-    assert all(r["recipe"] == "(as quantized)" and r["energy_uj"] > 0 and r["integer_top5"] == 1.0
-               for r in rows)
+    assert all(
+        r["recipe"] == "(as quantized)" and r["energy_uj"] > 0 and r["integer_top5"] == 1.0 for r in rows
+    )
 
 
-@pytest.mark.parametrize("change, where, message", [
-    ("sweep: {grid: {recipe.weights.bits: [8, 4]}}", ":6:", "already quantized: only recipe.semantics"),
-    ("metrics: [agreement]", ":6:", "'agreement' compares with the float model"),
-    ("metrics: [mse]", ":6:", "'mse' needs real-valued targets"),
-    ("sweep: {grid: {recipe.semantics: [tflite-optimised]}}", ":6:", "Did you mean 'tflite-optimized'"),
-])
+@pytest.mark.parametrize(
+    "change, where, message",
+    [
+        ("sweep: {grid: {recipe.weights.bits: [8, 4]}}", ":6:", "already quantized: only recipe.semantics"),
+        ("metrics: [agreement]", ":6:", "'agreement' compares with the float model"),
+        ("metrics: [mse]", ":6:", "'mse' needs real-valued targets"),
+        ("sweep: {grid: {recipe.semantics: [tflite-optimised]}}", ":6:", "Did you mean 'tflite-optimized'"),
+    ],
+)
 def test_dry_run_refuses_what_a_quantized_workload_cannot_give(tmp_path, capsys, change, where, message):
     """A swept axis or a metric a workload cannot give is an error at --dry-run, located, never dropped."""
     np.savez(tmp_path / "d.npz", x=np.zeros((2, 49, 10, 1), np.float32), y=np.zeros(2, np.int64))
     path = tmp_path / "bad.yaml"
-    path.write_text(f"schema_version: 1\nname: bad\nworkloads: [{{model: {TFLITE}, evaluation: d.npz}}]\n"
-                    f"devices: [hexagon_like]\nplots: []\n{change}\n")
+    path.write_text(
+        f"schema_version: 1\nname: bad\nworkloads: [{{model: {TFLITE}, evaluation: d.npz}}]\n"
+        f"devices: [hexagon_like]\nplots: []\n{change}\n"
+    )
     code, _, err = hwsim(capsys, "run", path, "--dry-run")
     assert code == 2 and err.startswith("hwsim: error: ")
     assert where in err and message in err and err.count("\n") == 1, err
@@ -162,14 +191,20 @@ def test_dry_run_refuses_top5_of_fewer_than_five_classes(tmp_path, capsys):
     from onnx import TensorProto, helper, numpy_helper
 
     w = numpy_helper.from_array(np.ones((4, 2), np.float32), "w")
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "two",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 2])], [w])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "two",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 2])],
+        [w],
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "two.onnx")
     np.savez(tmp_path / "d.npz", x=np.zeros((2, 4), np.float32), y=np.zeros(2, np.int64))
     path = tmp_path / "bad.yaml"
-    path.write_text("schema_version: 1\nname: bad\nworkloads: [{model: two.onnx, calibration: d.npz, "
-                    "evaluation: d.npz}]\ndevices: [hexagon_like]\nmetrics: [accuracy, top5]\n")
+    path.write_text(
+        "schema_version: 1\nname: bad\nworkloads: [{model: two.onnx, calibration: d.npz, "
+        "evaluation: d.npz}]\ndevices: [hexagon_like]\nmetrics: [accuracy, top5]\n"
+    )
     code, _, err = hwsim(capsys, "run", path, "--dry-run")
     assert code == 2 and ":5:" in err, err
     assert "'top5' needs at least 5 classes; two.onnx has 2 outputs" in err, err
@@ -179,15 +214,22 @@ def test_dry_run_refuses_accuracy_without_labels_or_calibration(tmp_path, capsys
     """Accuracy of unlabelled data, and a float model without calibration data, name their line."""
     np.savez(tmp_path / "nolabels.npz", x=np.zeros((2, 1, 8, 8), np.float32))
     model = WORKLOADS / "digits_mobilenet.onnx"
-    cases = [(f"[{{model: {model}, calibration: nolabels.npz, evaluation: nolabels.npz}}]", "[accuracy]",
-              ":5:", "'accuracy' needs class labels"),
-             (f"[{{model: {model}, evaluation: nolabels.npz}}]", "[agreement]", ":3:",
-              "give calibration data"),
-             (f"[{ROOT}/workloads/tiny.yaml]", "[latency, accuracy]", ":5:", "has shapes only")]
+    cases = [
+        (
+            f"[{{model: {model}, calibration: nolabels.npz, evaluation: nolabels.npz}}]",
+            "[accuracy]",
+            ":5:",
+            "'accuracy' needs class labels",
+        ),
+        (f"[{{model: {model}, evaluation: nolabels.npz}}]", "[agreement]", ":3:", "give calibration data"),
+        (f"[{ROOT}/workloads/tiny.yaml]", "[latency, accuracy]", ":5:", "has shapes only"),
+    ]
     for workloads, metrics, where, message in cases:
         path = tmp_path / "bad.yaml"
-        path.write_text(f"schema_version: 1\nname: bad\nworkloads: {workloads}\ndevices: [hexagon_like]\n"
-                        f"metrics: {metrics}\nplots: []\n")
+        path.write_text(
+            f"schema_version: 1\nname: bad\nworkloads: {workloads}\ndevices: [hexagon_like]\n"
+            f"metrics: {metrics}\nplots: []\n"
+        )
         code, _, err = hwsim(capsys, "run", path, "--dry-run")
         assert code == 2 and where in err and message in err, err
 

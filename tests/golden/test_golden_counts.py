@@ -24,8 +24,11 @@ from hwsim.paths import data_dir
 from hwsim.schedule.simulate import simulate
 
 COUNTS_DIR = Path(__file__).parent / "counts"
-WORKLOADS = {"conv_resnet18": "scalesim_resnet18.csv", "depthwise_mobilenet_v2": "mobilenet_v2_224.yaml",
-             "transformer_block": "transformer_block.yaml"}
+WORKLOADS = {
+    "conv_resnet18": "scalesim_resnet18.csv",
+    "depthwise_mobilenet_v2": "mobilenet_v2_224.yaml",
+    "transformer_block": "transformer_block.yaml",
+}
 
 
 def figures(device_name: str) -> dict:
@@ -36,10 +39,19 @@ def figures(device_name: str) -> dict:
         result = simulate(data_dir("workloads") / file, device)
         energy = account(result, EnergyModel.for_device(device)).by_layer()
         out["workloads"][key] = {
-            "file": f"workloads/{file}", "cycles": result.cycles,
-            "layers": [{"op": layer.op, "cycles": layer.cycles, "stall_cycles": layer.stall_cycles,
-                        "counts": {f"{c} {a} {b}": n for (c, a, b), n in layer.counts},
-                        "energy_pj": energy.get(layer.op, 0.0)} for layer in result.layers]}
+            "file": f"workloads/{file}",
+            "cycles": result.cycles,
+            "layers": [
+                {
+                    "op": layer.op,
+                    "cycles": layer.cycles,
+                    "stall_cycles": layer.stall_cycles,
+                    "counts": {f"{c} {a} {b}": n for (c, a, b), n in layer.counts},
+                    "energy_pj": energy.get(layer.op, 0.0),
+                }
+                for layer in result.layers
+            ],
+        }
     return out
 
 

@@ -29,14 +29,28 @@ def test_hf_config_json_is_read():
 
 def test_gemma_and_phi_families(tmp_path):
     """Gemma's gated GELU (tied, head_dim given) and Phi-2's GELU MLP with LayerNorm map to their kinds."""
-    gemma = {"model_type": "gemma", "num_hidden_layers": 18, "hidden_size": 2048, "num_attention_heads": 8,
-             "num_key_value_heads": 1, "head_dim": 256, "intermediate_size": 16384, "vocab_size": 256000}
+    gemma = {
+        "model_type": "gemma",
+        "num_hidden_layers": 18,
+        "hidden_size": 2048,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 1,
+        "head_dim": 256,
+        "intermediate_size": 16384,
+        "vocab_size": 256000,
+    }
     (tmp_path / "gemma").mkdir()
     (tmp_path / "gemma" / "config.json").write_text(json.dumps(gemma))
     spec = load_lm_config(tmp_path / "gemma")
     assert (spec.ffn_kind, spec.dim, spec.group, spec.tie_embeddings) == ("geglu", 256, 8, True)
-    phi = {"model_type": "phi", "num_hidden_layers": 32, "hidden_size": 2560, "num_attention_heads": 32,
-           "intermediate_size": 10240, "vocab_size": 51200}
+    phi = {
+        "model_type": "phi",
+        "num_hidden_layers": 32,
+        "hidden_size": 2560,
+        "num_attention_heads": 32,
+        "intermediate_size": 10240,
+        "vocab_size": 51200,
+    }
     (tmp_path / "phi.json").write_text(json.dumps(phi))
     spec = load_lm_config(tmp_path / "phi.json")
     assert (spec.ffn_kind, spec.norm, spec.kv_heads) == ("gelu", "layernorm", 32)
@@ -45,8 +59,9 @@ def test_gemma_and_phi_families(tmp_path):
 def test_yaml_error_names_file_line_and_field(tmp_path):
     """KV heads that do not divide the query heads: the error names the file, line and field."""
     path = tmp_path / "bad.yaml"
-    path.write_text("schema_version: 1\nname: bad\nlayers: 2\nhidden: 64\nheads: 4\nkv_heads: 3\nffn: 128\n"
-                    "vocab: 10\n")
+    path.write_text(
+        "schema_version: 1\nname: bad\nlayers: 2\nhidden: 64\nheads: 4\nkv_heads: 3\nffn: 128\nvocab: 10\n"
+    )
     with pytest.raises(ConfigError, match=r"bad.yaml:6: kv_heads: must divide heads \(4\)"):
         load_lm_config(path)
 

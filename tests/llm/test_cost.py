@@ -66,8 +66,19 @@ def test_ethos_u85_through_the_cli(capsys):
     float16 cache with 16-bit activations needs a 16x16 MAC pair the U85 lacks (a one-line error)."""
     from hwsim.cli import main
 
-    args = ["llm", "stdlib_lm", "--device", "ethos_u85_256_like", "--performance-model", "hwsim", "--kv-len",
-            "128", "--prefill", "16", "--output"]
+    args = [
+        "llm",
+        "stdlib_lm",
+        "--device",
+        "ethos_u85_256_like",
+        "--performance-model",
+        "hwsim",
+        "--kv-len",
+        "128",
+        "--prefill",
+        "16",
+        "--output",
+    ]
     assert main([*args, "/dev/null", "--recipe", "int4_w_per_group32_a8_kv8"]) == 0
     out = capsys.readouterr().out
     assert "stdlib_lm on ethos_u85_256_like: W4 g32, A8, KV8" in out and "at 12.0 GB/s the bound is" in out

@@ -15,11 +15,17 @@ def test_small_lm_sweep(tmp_path):
     """Two KV-cache formats of the shipped small LM on the Hexagon-like device: each row has perplexity,
     agreement, decode tokens/s under its bound and energy per token; the report recommends the cheapest
     point within 1 % of the float perplexity (the default rule when perplexity is measured)."""
-    exp = {"schema_version": 1, "name": "lm_small", "workloads": ["stdlib_lm"], "devices": ["hexagon_like"],
-           "recipes": ["int4_w_per_group32_a16"],
-           "run": {"lm_windows": 2, "lm_kv_len": 128, "lm_prefill_tokens": 16},
-           "sweep": {"grid": {"recipe.kv_cache": [None, {"bits": 4}]}}, "plots": ["llm"],
-           "pareto": ["energy_per_token_uj", "-perplexity"]}
+    exp = {
+        "schema_version": 1,
+        "name": "lm_small",
+        "workloads": ["stdlib_lm"],
+        "devices": ["hexagon_like"],
+        "recipes": ["int4_w_per_group32_a16"],
+        "run": {"lm_windows": 2, "lm_kv_len": 128, "lm_prefill_tokens": 16},
+        "sweep": {"grid": {"recipe.kv_cache": [None, {"bits": 4}]}},
+        "plots": ["llm"],
+        "pareto": ["energy_per_token_uj", "-perplexity"],
+    }
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(exp))
     folder = run_experiment(path, results=tmp_path / "out", out=open(os.devnull, "w"))
@@ -42,5 +48,8 @@ def test_shipped_experiment_expands():
     path = data_dir("experiments") / "edge_llm.yaml"
     points = expand(load_experiment(path), path.parent)
     assert len(points) == 36
-    assert {(p.recipe.weights.bits, p.recipe.gptq is not None) for p in points} == \
-        {(4, False), (4, True), (8, False)}
+    assert {(p.recipe.weights.bits, p.recipe.gptq is not None) for p in points} == {
+        (4, False),
+        (4, True),
+        (8, False),
+    }

@@ -13,14 +13,21 @@ from benchmarks.bench_llm import FIT, PEAK_GBPS, PUBLISHED, predict
 
 # (model, SoC) -> simulated decode tokens/s at SUSTAINED_FRACTION (python benchmarks/bench_llm.py)
 SIMULATED = {
-    ("llama_3_2_1b", "Snapdragon 8 Elite"): 53.22, ("llama_3_2_1b", "Snapdragon 8 Elite Gen 5"): 53.22,
-    ("llama_3_2_3b", "Snapdragon 8 Elite"): 21.61, ("llama_3_2_3b", "Snapdragon 8 Elite Gen 5"): 21.61,
-    ("phi_3_5_mini", "Snapdragon 8 Gen 3"): 14.53, ("phi_3_5_mini", "Snapdragon 8 Elite"): 16.01,
-    ("llama_3_2_3b", "Snapdragon X Elite"): 33.96, ("phi_3_5_mini", "Snapdragon X Elite"): 25.13,
+    ("llama_3_2_1b", "Snapdragon 8 Elite"): 53.22,
+    ("llama_3_2_1b", "Snapdragon 8 Elite Gen 5"): 53.22,
+    ("llama_3_2_3b", "Snapdragon 8 Elite"): 21.61,
+    ("llama_3_2_3b", "Snapdragon 8 Elite Gen 5"): 21.61,
+    ("phi_3_5_mini", "Snapdragon 8 Gen 3"): 14.53,
+    ("phi_3_5_mini", "Snapdragon 8 Elite"): 16.01,
+    ("llama_3_2_3b", "Snapdragon X Elite"): 33.96,
+    ("phi_3_5_mini", "Snapdragon X Elite"): 25.13,
 }
 # Rows the model misses by more than 25 %: the X Elite's NPU reaches a smaller share of its wider bus
-MISSES = {("llama_3_2_3b", "Snapdragon X Elite"), ("phi_3_5_mini", "Snapdragon X Elite"),
-          ("llama_3_2_3b", "Snapdragon 8 Elite Gen 5")}
+MISSES = {
+    ("llama_3_2_3b", "Snapdragon X Elite"),
+    ("phi_3_5_mini", "Snapdragon X Elite"),
+    ("llama_3_2_3b", "Snapdragon 8 Elite Gen 5"),
+}
 
 
 @lru_cache(maxsize=None)

@@ -40,8 +40,9 @@ def test_float_model_matches_pytorch(lm):
     train = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(train)
     model = train.TinyLlama(spec)
-    model.load_state_dict({k.removeprefix("model."): torch.from_numpy(v.astype(np.float32))
-                           for k, v in w.items()})
+    model.load_state_dict(
+        {k.removeprefix("model."): torch.from_numpy(v.astype(np.float32)) for k, v in w.items()}
+    )
     tokens = ids[: spec.context]
     with torch.no_grad():
         expected = model(torch.from_numpy(tokens)[None])[0].numpy()
@@ -49,8 +50,11 @@ def test_float_model_matches_pytorch(lm):
     assert np.abs(got - expected).max() < 2e-4 * np.abs(expected).max()
 
 
-@pytest.mark.parametrize("fields", [{}, {"weights": G32, "activations": A8, "kv_cache": {"bits": 4}}],
-                         ids=["float", "w4a8-kv4-integer"])
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"weights": G32, "activations": A8, "kv_cache": {"bits": 4}}],
+    ids=["float", "w4a8-kv4-integer"],
+)
 def test_decode_against_the_cache_equals_prefill(lm, fields):
     """Prefill 40 tokens, then decode 8 one at a time against the (quantized) cache: the logits are those of
     one 48-token prefill, since activation and KV scales are per token."""
@@ -65,7 +69,7 @@ def test_decode_against_the_cache_equals_prefill(lm, fields):
         whole = forward(spec, w, tokens, backend)
         cache = KVCache()
         steps = [forward(spec, w, tokens[:40], backend, cache)]
-        steps += [forward(spec, w, tokens[i: i + 1], backend, cache) for i in range(40, 48)]
+        steps += [forward(spec, w, tokens[i : i + 1], backend, cache) for i in range(40, 48)]
     assert cache.length == 48
     np.testing.assert_allclose(np.concatenate(steps), whole, rtol=0, atol=1e-9)
 
@@ -84,11 +88,15 @@ def test_integer_path_equals_fake_quant(lm, rng):
     np.testing.assert_allclose(integer.linear(name, x), fake.linear(name, x), rtol=1e-12, atol=1e-12)
     q = rng.standard_normal((spec.heads, 16, spec.dim))
     k, v = rng.standard_normal((2, spec.kv_heads, 16, spec.dim))
-    np.testing.assert_allclose(integer.attend(q, integer.store(k), integer.store(v), 0),
-                               fake.attend(q, fake.store(k), fake.store(v), 0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        integer.attend(q, integer.store(k), integer.store(v), 0),
+        fake.attend(q, fake.store(k), fake.store(v), 0),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     with single_threaded_blas():
-        a = np.concatenate([forward(spec, w, ids[i: i + spec.context], integer) for i in range(0, 512, 128)])
-        b = np.concatenate([forward(spec, w, ids[i: i + spec.context], fake) for i in range(0, 512, 128)])
+        a = np.concatenate([forward(spec, w, ids[i : i + spec.context], integer) for i in range(0, 512, 128)])
+        b = np.concatenate([forward(spec, w, ids[i : i + spec.context], fake) for i in range(0, 512, 128)])
     close = np.abs(a - b).max(axis=1) < 1e-9
     assert (a.argmax(-1) == b.argmax(-1)).all() and close.mean() >= 0.99 and close.sum() == 510
 
@@ -115,8 +123,11 @@ def test_perplexity_per_recipe(lm):
     cache cost almost nothing; 4-bit per-group RTN costs 0.7 %; GPTQ recovers it (stored values)."""
     spec, _, _ = lm
     float_ppl = 6.358828555576577
-    runs = {"w8a16_kv8": recipe(kv_cache={"bits": 8}), "w4g32_rtn": recipe(weights=G32),
-            "w4g32_gptq": recipe(weights=G32, gptq={})}
+    runs = {
+        "w8a16_kv8": recipe(kv_cache={"bits": 8}),
+        "w4g32_rtn": recipe(weights=G32),
+        "w4g32_gptq": recipe(weights=G32, gptq={}),
+    }
     got = {k: evaluate_lm(spec, r, windows_count=8) for k, r in runs.items()}
     assert all(q.float_perplexity == pytest.approx(float_ppl, rel=1e-9) for q in got.values())
     assert got["w8a16_kv8"].perplexity == pytest.approx(6.362127508911918, rel=1e-6)

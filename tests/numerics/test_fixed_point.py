@@ -119,5 +119,5 @@ def test_mean_multiplier_folds_the_count():
     """mean_multiplier(M, e, n) encodes M * 2**(e - 31) / n to within one unit of the new multiplier."""
     for count in (1, 2, 3, 7, 12, 49, 1000, 2**20):
         mult, exponent = fx.mean_multiplier(1518500250, -3, count)
-        real = 1518500250 * 2.0 ** -34 / count
+        real = 1518500250 * 2.0**-34 / count
         assert abs(mult * 2.0 ** (exponent - 31) - real) <= 2.0 ** (exponent - 31)

@@ -31,7 +31,7 @@ def stages(draw, channels: int):
     if RequantKind.INT16_MULTIPLIER in (kind, tail_kind):
         shift = np.minimum(shift, 0)
     zp = draw(st.integers(-20, 20))
-    return fused.OutputStage(
+    return ops.OutputStage(
         mult.astype(np.int64),
         shift.astype(np.int64),
         scale,
@@ -69,18 +69,9 @@ def test_gemm_requantize_kernel_matches_twin(case, rows_per_tile, width):
     correction = ops.zero_point_correction(packed, bias, zx)
     row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
     panels = packed.float_panels(width)
-    got = kernels_fused.gemm_requantize(
-        x,
-        panels,
-        rows_per_tile,
-        correction,
-        zw,
-        row_sum,
-        *stage.kernel_args(),
-        np.empty((len(x), w.shape[1]), np.int8),
-    )
-    want = reference_fused.gemm_requantize(x, panels, rows_per_tile, correction, zw, row_sum,
-                                           *stage.kernel_args(), np.empty((len(x), w.shape[1]), np.int8))
+    args = (x, panels, rows_per_tile, correction, zw, row_sum, stage.kernel_args())
+    got = kernels_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8))
+    want = reference_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8))
     np.testing.assert_array_equal(got, want)
 
 
@@ -88,19 +79,20 @@ def test_gemm_requantize_kernel_matches_twin(case, rows_per_tile, width):
 def test_gemm_requantize_groups_of_narrow_rows_match_twin(case, rows_per_tile):
     """One unpadded panel and no channel tail: rows are requantized in groups, which must change nothing."""
     x, w, zx, zw, bias, stage = case
-    stage = fused.OutputStage(*stage.kernel_args()[:6], stage.kind, stage.kind, w.shape[1], stage.dtype)
+    stage = ops.OutputStage(*stage.kernel_args()[:6], stage.kind, stage.kind, w.shape[1], stage.dtype)
     packed = ops.prepack(w, zw)
     correction = ops.zero_point_correction(packed, bias, zx)
     row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
-    args = (x, packed.float_panels(w.shape[1]), rows_per_tile, correction, zw, row_sum, *stage.kernel_args())
+    args = (x, packed.float_panels(w.shape[1]), rows_per_tile, correction, zw, row_sum, stage.kernel_args())
     np.testing.assert_array_equal(
         kernels_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8)),
         reference_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8)),
     )
 
 
-@pytest.mark.skipif(not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never "
-                                                 "runs")
+@pytest.mark.skipif(
+    not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never runs"
+)
 @given(gemm_cases(), st.integers(1, 12), st.integers(1, 8), st.booleans())
 def test_vnni_kernel_matches_twin(case, tile_blocks, chunks, int64_rows):
     """The vpdpbusd kernel equals its twin for any tiling, column chunks, padding of K and N, kind, tail,
@@ -111,16 +103,27 @@ def test_vnni_kernel_matches_twin(case, tile_blocks, chunks, int64_rows):
     offset = 0 if x.dtype == np.uint8 else 128
     correction = ops.zero_point_correction(ops.prepack(w, zw), bias, zx + offset)
     correction = correction if int64_rows else correction.astype(np.int32)
-    args = (x, offset, vnni.pack(w), w.shape[0], 4 * tile_blocks, chunks, correction, zw, bool(zw.any()),
-            *stage.kernel_args())
+    args = (
+        x,
+        offset,
+        vnni.pack(w),
+        w.shape[0],
+        4 * tile_blocks,
+        chunks,
+        correction,
+        zw,
+        bool(zw.any()),
+        *stage.kernel_args(),
+    )
     got = kernels_vnni.gemm_requantize_vnni(*args, np.empty((len(x), w.shape[1]), np.int8))
     np.testing.assert_array_equal(
         got, reference_vnni.gemm_requantize_vnni(*args, np.empty((len(x), w.shape[1]), np.int8))
     )
 
 
-@pytest.mark.skipif(not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never "
-                                                 "runs")
+@pytest.mark.skipif(
+    not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never runs"
+)
 @pytest.mark.parametrize("cols", [16, 48])
 @pytest.mark.parametrize("weight_zero_points", [False, True])
 @pytest.mark.parametrize("kind", list(RequantKind))
@@ -129,7 +132,7 @@ def test_vnni_kernel_whole_tile_rows_match_twin(cols, weight_zero_points, kind, 
     x = rng.integers(-128, 128, (37, 23)).astype(np.int8)
     w = rng.integers(-128, 128, (23, cols)).astype(np.int8)
     zw = rng.integers(-3, 4, cols) if weight_zero_points else np.zeros(cols, np.int64)
-    stage = fused.OutputStage(
+    stage = ops.OutputStage(
         rng.integers(1 << 30, 1 << 31, cols),
         rng.integers(-12, 1, cols),
         rng.uniform(1e-4, 1e-2, cols).astype(np.float32),
@@ -144,8 +147,10 @@ def test_vnni_kernel_whole_tile_rows_match_twin(cols, weight_zero_points, kind, 
     correction = ops.zero_point_correction(ops.prepack(w, zw), rng.integers(-999, 999, cols), 5 + 128)
     correction = correction.astype(np.int32)
     args = (x, 128, vnni.pack(w), 23, 8, 1, correction, zw, weight_zero_points, *stage.kernel_args())
-    np.testing.assert_array_equal(kernels_vnni.gemm_requantize_vnni(*args, np.empty((37, cols), np.int8)),
-                                  reference_vnni.gemm_requantize_vnni(*args, np.empty((37, cols), np.int8)))
+    np.testing.assert_array_equal(
+        kernels_vnni.gemm_requantize_vnni(*args, np.empty((37, cols), np.int8)),
+        reference_vnni.gemm_requantize_vnni(*args, np.empty((37, cols), np.int8)),
+    )
 
 
 @given(
@@ -164,7 +169,7 @@ def test_requantize_gemm_kernel_matches_twin(case, raw_dtype):
     correction = ops.zero_point_correction(ops.prepack(w, zw), bias, zx)
     correction = correction.astype(np.int32) if raw_dtype != np.int64 else correction
     row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
-    args = (raw, correction, zw, row_sum, *stage.kernel_args())
+    args = (raw, correction, zw, row_sum, stage.kernel_args())
     got = kernels_fused.requantize_gemm(*args, np.empty(raw.shape, np.int8))
     np.testing.assert_array_equal(got, reference_fused.requantize_gemm(*args, np.empty(raw.shape, np.int8)))
 
@@ -192,9 +197,8 @@ def test_depthwise_requantize_kernel_matches_twin(case):
         geo = ops.conv_geometry(x.shape[1:3], w.shape[:2], stride, padding, dilation)
     except Exception:
         return  # the window does not fit this input
-    geometry = (*geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw)
     shape = (x.shape[0], *geo.out_hw, w.shape[2])
-    args = (x, w, zx, zw, bias, *geometry, mult, *stage.kernel_args())
+    args = (x, w, zx, zw, bias, geo.window(), mult, stage.kernel_args())
     got = kernels_fused.depthwise_requantize(*args, np.empty(shape, np.int8))
     np.testing.assert_array_equal(got, reference_fused.depthwise_requantize(*args, np.empty(shape, np.int8)))
 
@@ -214,7 +218,7 @@ def test_fused_layers_equal_accumulate_then_requantize(semantics, rows, rng):
     bias = rng.integers(-3000, 3000, 40)
     x_q, w_q, y_q = _qparams(rng, 40)
     common = dict(x_q=x_q, y_q=y_q, activation="relu6", semantics=semantics)
-    got = Q.conv2d(x, w, bias, w_q=w_q, padding="same", **common)
+    got = Q.conv2d(x, w, bias, Q.LayerQuant(w_q=w_q, **common), padding="same")
     acc = ops.conv2d(x, w, padding="same", x_zero_point=3, bias=bias).acc
     want = Q.requantize(
         acc,
@@ -230,7 +234,7 @@ def test_fused_layers_equal_accumulate_then_requantize(semantics, rows, rng):
     if arithmetic == "exact":
         np.testing.assert_array_equal(got, want)
     dw_q = Q.QParams.of(w_q.scale[:24])
-    got = Q.depthwise_conv2d(x, dw, bias[:24], w_q=dw_q, padding="same", **common)
+    got = Q.depthwise_conv2d(x, dw, bias[:24], Q.LayerQuant(w_q=dw_q, **common), padding="same")
     acc = ops.depthwise_conv2d(x, dw, padding="same", x_zero_point=3, bias=bias[:24]).acc
     np.testing.assert_array_equal(
         got,
@@ -262,16 +266,18 @@ def test_prepared_layers_equal_the_checked_path(dtype, engine, rng, monkeypatch)
     bias = rng.integers(-3000, 3000, 24)
     x_q, w_q, y_q = _qparams(rng, 24)
     y_fmt = IntFormat(16, True) if dtype == np.int16 else INT8
-    kw = dict(x_q=x_q, w_q=w_q, y_q=y_q, y_fmt=y_fmt, stride=2, padding="same", semantics="tflite-reference")
-    layer = Q.prepare_conv2d(x.dtype, w, bias, **kw)
+    quant = Q.LayerQuant(x_q, w_q, y_q, y_fmt, semantics="tflite-reference")
+    layer = Q.prepare_layer("conv2d", x.dtype, w, bias, quant, stride=2, padding="same")
     assert layer is not None
-    np.testing.assert_array_equal(layer(x), Q.conv2d(x, w, bias, **kw))
+    np.testing.assert_array_equal(layer(x), Q.conv2d(x, w, bias, quant, stride=2, padding="same"))
     fc_w = np.ascontiguousarray(w.reshape(24, -1)[:, :16])
     fc_w.flags.writeable = False
-    kw = dict(x_q=x_q, w_q=w_q, y_q=y_q, y_fmt=y_fmt, semantics="xnnpack")
+    quant = Q.LayerQuant(x_q, w_q, y_q, y_fmt, semantics="xnnpack")
     rows = np.ascontiguousarray(x.reshape(-1, 16))
-    np.testing.assert_array_equal(Q.prepare_fully_connected(x.dtype, fc_w, bias, **kw)(rows),
-                                  Q.fully_connected(rows, fc_w, bias, **kw))
+    np.testing.assert_array_equal(
+        Q.prepare_layer("fully_connected", x.dtype, fc_w, bias, quant)(rows),
+        Q.fully_connected(rows, fc_w, bias, quant),
+    )
 
 
 def test_prepare_declines_what_it_cannot_prove(rng):
@@ -279,11 +285,13 @@ def test_prepare_declines_what_it_cannot_prove(rng):
     w = rng.integers(-127, 128, (8, 3, 3, 16)).astype(np.int8)
     x_q, w_q, y_q = _qparams(rng, 8)
     narrow = Accumulator(IntFormat(16, True), OverflowMode.SATURATE)
-    assert Q.prepare_conv2d(np.int8, w, None, x_q=x_q, w_q=w_q, y_q=y_q, accumulator=narrow) is None
-    assert Q.prepare_conv2d(np.int8, w, None, x_q=x_q, w_q=w_q, y_q=y_q) is not None
-    assert (
-        Q.prepare_conv2d(np.int8, np.repeat(w, 2, axis=3), None, x_q=x_q, w_q=w_q, y_q=y_q, groups=2) is None
-    )
+    quant = Q.LayerQuant(x_q, w_q, y_q)
+    narrow_quant = Q.LayerQuant(x_q, w_q, y_q, accumulator=narrow)
+    assert Q.prepare_layer("conv2d", np.int8, w, None, narrow_quant) is None
+    assert Q.prepare_layer("conv2d", np.int8, w, None, quant) is not None
+    assert Q.prepare_layer("conv2d", np.int8, np.repeat(w, 2, axis=3), None, quant, groups=2) is None
+    with pytest.raises(ConfigError, match="kind: expected conv2d"):
+        Q.prepare_layer("add", np.int8, w, None, quant)
 
 
 def test_gemm_tiles_split_columns_when_rows_are_few():
@@ -302,7 +310,7 @@ def test_exact_when_raw_products_need_64_bits_but_the_sums_fit_int32(rng):
     x = np.full((3, depth), 255, np.uint8)
     x[0, :10] = 254
     w = rng.integers(120, 128, (depth, 4)).astype(np.int8)
-    stage = fused.OutputStage(
+    stage = ops.OutputStage(
         np.full(4, 1 << 30, np.int64),
         np.full(4, -20, np.int64),
         np.full(4, 0.01, np.float32),
@@ -318,9 +326,10 @@ def test_exact_when_raw_products_need_64_bits_but_the_sums_fit_int32(rng):
     assert np.abs(acc).max() < 1 << 31 < np.abs(x.astype(np.int64) @ w).max()
     layer = fused.FusedGemm.prepare(ops.prepack(w), np.zeros(4, np.int64), 254, stage, (254, 255))
     assert layer.correction.dtype == np.int32
-    np.testing.assert_array_equal(layer(x), fused.requantize_stage(acc, stage))
-    np.testing.assert_array_equal(fused.matmul_requantized(x, w, stage, x_zero_point=254),
-                                  fused.requantize_stage(acc, stage))
+    np.testing.assert_array_equal(layer(x), ops.requantize_stage(acc, stage))
+    np.testing.assert_array_equal(
+        Q._matmul_codes(x, w, stage, x_zero_point=254), ops.requantize_stage(acc, stage)
+    )
 
 
 def test_empty_products_keep_their_shapes(rng):
@@ -329,8 +338,12 @@ def test_empty_products_keep_their_shapes(rng):
     assert ops.matmul(np.zeros((0, 8), np.int8), w).acc.shape == (0, 20)
     assert ops.matmul(np.zeros((3, 8), np.int8), w[:, :0]).acc.shape == (3, 0)
     x_q, w_q, y_q = _qparams(rng, 4)
-    y = Q.conv2d(np.zeros((0, 5, 5, 2), np.int8), rng.integers(-127, 128, (4, 3, 3, 2)).astype(np.int8), None,
-                 x_q=x_q, w_q=w_q, y_q=y_q)
+    y = Q.conv2d(
+        np.zeros((0, 5, 5, 2), np.int8),
+        rng.integers(-127, 128, (4, 3, 3, 2)).astype(np.int8),
+        None,
+        Q.LayerQuant(x_q, w_q, y_q),
+    )
     assert y.shape == (0, 3, 3, 4)
 
 
@@ -340,7 +353,7 @@ def test_prepared_layers_check_what_they_are_given(rng):
     w = rng.integers(-127, 128, (6, 16)).astype(np.int8)
     w.flags.writeable = False
     x_q, w_q, y_q = _qparams(rng, 6)
-    layer = Q.prepare_fully_connected(np.int8, w, None, x_q=x_q, w_q=w_q, y_q=y_q)
+    layer = Q.prepare_layer("fully_connected", np.int8, w, None, Q.LayerQuant(x_q, w_q, y_q))
     with pytest.raises(ConfigError, match="shape"):
         layer(np.zeros((2, 64), np.int8))
     with pytest.raises(ConfigError, match="prepared for"):
@@ -348,15 +361,15 @@ def test_prepared_layers_check_what_they_are_given(rng):
     assert layer(np.full((2, 16), 100, np.int16)).shape == (2, 6)  # wider dtype, values inside: fine
     stage = layer.stage
     with pytest.raises(ConfigError, match="stage"):
-        fused.matmul_requantized(np.zeros((2, 16), np.int8), w.T[:, :5], stage)
+        fused.FusedGemm.prepare(ops.prepack(w.T[:, :5]), np.zeros(5, np.int64), 0, stage, (-128, 127))
     with pytest.raises(ConfigError, match="zero point"):
-        Q.prepare_depthwise_conv2d(
+        dw = rng.integers(-127, 128, (1, 3, 3, 6)).astype(np.int8)
+        Q.prepare_layer(
+            "depthwise_conv2d",
             np.int8,
-            rng.integers(-127, 128, (1, 3, 3, 6)).astype(np.int8),
+            dw,
             None,
-            x_q=x_q,
-            w_q=Q.QParams.of(w_q.scale, np.zeros(4, np.int64)),
-            y_q=y_q,
+            Q.LayerQuant(x_q, Q.QParams.of(w_q.scale, np.zeros(4, np.int64)), y_q),
         )
 
 

@@ -15,17 +15,108 @@ from hwsim.numerics.requant_kinds import quantize_multiplier
 TABLE = fx.SIGMOID_TABLE_UINT16
 # A 16x8 model's input scale (float32) and codes, with what TFLite computed from them.
 SCALE = 0.000152500782860443
-CODES = [-32768, -20000, -4097, -1000, -129, -1, 0, 1, 130, 999, 4096, 12345, 20001, 32767, 0, 100, -100,
-         3000, -3000, 50, 7, -32768, 0, 0]
-TANH = [-32765, -32621, -18168, -4959, -646, -5, 0, 5, 651, 4953, 18167, 31284, 32621, 32765, 0, 499, -499,
-        14027, -14027, 251, 35, -32765]
-LOGISTIC = [220, 1482, 11426, 15137, 16223, 16383, 16384, 16385, 16547, 17630, 21342, 28440, 31286, 32548,
-            16384, 16509, 16259, 20068, 12700, 16447, 16393, 220]
-SOFTMAX = [41, 286, 3231, 5183, 5918, 6035, 6036, 6037, 184, 210, 337, 1185, 3808, 26680, 181, 183, 4474,
-           7178, 2875, 4577, 4548, 31]  # rows of 8 codes; the third row ends in two more zeros
+CODES = [
+    -32768,
+    -20000,
+    -4097,
+    -1000,
+    -129,
+    -1,
+    0,
+    1,
+    130,
+    999,
+    4096,
+    12345,
+    20001,
+    32767,
+    0,
+    100,
+    -100,
+    3000,
+    -3000,
+    50,
+    7,
+    -32768,
+    0,
+    0,
+]
+TANH = [
+    -32765,
+    -32621,
+    -18168,
+    -4959,
+    -646,
+    -5,
+    0,
+    5,
+    651,
+    4953,
+    18167,
+    31284,
+    32621,
+    32765,
+    0,
+    499,
+    -499,
+    14027,
+    -14027,
+    251,
+    35,
+    -32765,
+]
+LOGISTIC = [
+    220,
+    1482,
+    11426,
+    15137,
+    16223,
+    16383,
+    16384,
+    16385,
+    16547,
+    17630,
+    21342,
+    28440,
+    31286,
+    32548,
+    16384,
+    16509,
+    16259,
+    20068,
+    12700,
+    16447,
+    16393,
+    220,
+]
+SOFTMAX = [
+    41,
+    286,
+    3231,
+    5183,
+    5918,
+    6035,
+    6036,
+    6037,
+    184,
+    210,
+    337,
+    1185,
+    3808,
+    26680,
+    181,
+    183,
+    4474,
+    7178,
+    2875,
+    4577,
+    4548,
+    31,
+]  # rows of 8 codes; the third row ends in two more zeros
 CODE = st.integers(-32768, 32767)
-SHIFTS = st.one_of(st.tuples(st.just(0), st.sampled_from([0, 1])), st.tuples(st.integers(16384, 32767),
-                                                                           st.integers(1, 31)))
+SHIFTS = st.one_of(
+    st.tuples(st.just(0), st.sampled_from([0, 1])), st.tuples(st.integers(16384, 32767), st.integers(1, 31))
+)
 
 
 def _multiplier(pot_shifts):
@@ -88,7 +179,7 @@ def test_int16_lut_follows_its_function():
 
 def test_table_multiplier_of_power_of_two_scales():
     """A power-of-two scale gives multiplier 0 only where the kernel's shift allows it (TANH also shift 1)."""
-    assert fx.int16_table_multiplier(2.0 ** -12, (0,)) == (0, 0)
-    assert fx.int16_table_multiplier(2.0 ** -11, (0, 1)) == (0, 1)
-    mult, shift = fx.int16_table_multiplier(2.0 ** -11, (0,))
-    assert mult > 0 and abs(mult / 2 ** shift - 2.0 ** -11 * 4096 * 3) < 1e-3
+    assert fx.int16_table_multiplier(2.0**-12, (0,)) == (0, 0)
+    assert fx.int16_table_multiplier(2.0**-11, (0, 1)) == (0, 1)
+    mult, shift = fx.int16_table_multiplier(2.0**-11, (0,))
+    assert mult > 0 and abs(mult / 2**shift - 2.0**-11 * 4096 * 3) < 1e-3

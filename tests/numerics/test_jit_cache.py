@@ -38,17 +38,31 @@ print(json.dumps(stats))
 def _fresh_env(home: Path, package_root: Path = ROOT, **extra: str) -> dict:
     """A fresh user's environment: home ``home``, no cache folder chosen, hwsim imported from
     ``package_root``."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("NUMBA_CACHE_DIR", "HWSIM_CACHE_DIR", "XDG_CACHE_HOME", "NUMBA_CPU_NAME",
-                        "NUMBA_CPU_FEATURES")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "NUMBA_CACHE_DIR",
+            "HWSIM_CACHE_DIR",
+            "XDG_CACHE_HOME",
+            "NUMBA_CPU_NAME",
+            "NUMBA_CPU_FEATURES",
+        )
+    }
     return dict(env, HOME=str(home), PYTHONPATH=str(package_root), **extra)
 
 
 def _probe(home: Path, cpu: str | None, *names: str, package_root: Path = ROOT) -> dict:
     """Run the probe for ``cpu`` (its LLVM name; its own default features, not the host's; None: the host)."""
     extra = {} if cpu is None else {"NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": ""}
-    run = subprocess.run([sys.executable, "-c", _PROBE, *names], env=_fresh_env(home, package_root, **extra),
-                         cwd=home, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-c", _PROBE, *names],
+        env=_fresh_env(home, package_root, **extra),
+        cwd=home,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout)
 
@@ -129,17 +143,28 @@ def test_unwritable_folders_are_skipped(tmp_path):
 def test_folder_is_hwsims_unless_the_user_chose_one(tmp_path):
     """Without NUMBA_CACHE_DIR every kernel's cache is ~/.cache/hwsim/numba/<python>-<numba>/<hash> (under
     $XDG_CACHE_HOME or $HWSIM_CACHE_DIR when set), with checked files; with it, numba's own under it."""
-    probe = ("from hwsim.numerics import kernels as k; "
-             "print(k.wrap32._cache.cache_path, type(k.fit._cache).__name__)")
+    probe = (
+        "from hwsim.numerics import kernels as k; "
+        "print(k.wrap32._cache.cache_path, type(k.fit._cache).__name__)"
+    )
     versions = f"py{sys.version_info[0]}{sys.version_info[1]}-numba{numba.__version__}"
     tag = jit_cache.source_hash()[:16]
-    cases = [({}, tmp_path / ".cache" / "hwsim", "KernelCache"),
-             ({"XDG_CACHE_HOME": str(tmp_path / "x")}, tmp_path / "x" / "hwsim", "KernelCache"),
-             ({"HWSIM_CACHE_DIR": str(tmp_path / "h")}, tmp_path / "h", "KernelCache")]
+    cases = [
+        ({}, tmp_path / ".cache" / "hwsim", "KernelCache"),
+        ({"XDG_CACHE_HOME": str(tmp_path / "x")}, tmp_path / "x" / "hwsim", "KernelCache"),
+        ({"HWSIM_CACHE_DIR": str(tmp_path / "h")}, tmp_path / "h", "KernelCache"),
+    ]
     cases = [(extra, root / "numba" / versions / tag, cache) for extra, root, cache in cases]
-    for extra, folder, cache in [*cases, ({"NUMBA_CACHE_DIR": str(tmp_path / "n")}, tmp_path / "n",
-                                          "FunctionCache")]:
-        run = subprocess.run([sys.executable, "-c", probe], env=_fresh_env(tmp_path, **extra),
-                             capture_output=True, text=True, check=True)
+    for extra, folder, cache in [
+        *cases,
+        ({"NUMBA_CACHE_DIR": str(tmp_path / "n")}, tmp_path / "n", "FunctionCache"),
+    ]:
+        run = subprocess.run(
+            [sys.executable, "-c", probe],
+            env=_fresh_env(tmp_path, **extra),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         path, kind = run.stdout.split()
         assert Path(path).is_relative_to(folder) and kind == cache, (extra, run.stdout)

@@ -23,9 +23,12 @@ def _decorator_names(tree):
 def test_no_fastmath_anywhere():
     """No call in the package passes fastmath= (to numba or anything else): bit-exactness forbids
     re-association."""
-    offenders = [f"{path.name}:{node.lineno}" for path in PACKAGE.rglob("*.py")
-                 for node in ast.walk(ast.parse(path.read_text()))
-                 if isinstance(node, ast.keyword) and node.arg == "fastmath"]
+    offenders = [
+        f"{path.name}:{node.lineno}"
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.keyword) and node.arg == "fastmath"
+    ]
     assert offenders == []
 
 
@@ -74,8 +77,12 @@ def test_every_extra_kernel_module_has_a_reference_twin(module):
     twin_path = PACKAGE / "numerics" / f"reference_{module.removeprefix('kernels_')}.py"
     assert twin_path.exists(), f"{module}.py has no {twin_path.name}"
     twin = importlib.import_module(f"hwsim.numerics.{twin_path.stem}")
-    public = {name for name, obj in vars(kernels_mod).items() if not name.startswith("_") and (
-        hasattr(obj, "py_func") or inspect.isfunction(obj) and obj.__module__ == kernels_mod.__name__)}
+    public = {
+        name
+        for name, obj in vars(kernels_mod).items()
+        if not name.startswith("_")
+        and (hasattr(obj, "py_func") or inspect.isfunction(obj) and obj.__module__ == kernels_mod.__name__)
+    }
     assert public, f"{module}.py defines no kernel"
     assert sorted(public - set(vars(twin))) == []
     for name in public:

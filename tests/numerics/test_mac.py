@@ -17,8 +17,12 @@ from hwsim.numerics.ops import Accumulator
 from hwsim.numerics.quantized import QParams, add, xnnpack_add_multipliers
 from hwsim.numerics.requant_kinds import RequantKind, quantize_multiplier
 
-OPERANDS = {"int8": (np.int8, -128, 127), "uint8": (np.uint8, 0, 255), "int4": (np.int8, -8, 7),
-            "int16": (np.int16, -32768, 32767)}
+OPERANDS = {
+    "int8": (np.int8, -128, 127),
+    "uint8": (np.uint8, 0, 255),
+    "int4": (np.int8, -8, 7),
+    "int16": (np.int16, -32768, 32767),
+}
 
 
 def naive_matmul(x, w, zx, zw, bias):
@@ -39,8 +43,13 @@ def gemm_cases(draw, max_dim=6):
     return x, w, zx, zw, bias
 
 
-@given(gemm_cases(max_dim=9), st.integers(8, 40), st.sampled_from(list(OverflowMode)), st.booleans(),
-       st.randoms())
+@given(
+    gemm_cases(max_dim=9),
+    st.integers(8, 40),
+    st.sampled_from(list(OverflowMode)),
+    st.booleans(),
+    st.randoms(),
+)
 def test_ordered_gemm_kernel_matches_reference(case, bits, overflow, bias_last, random):
     """The ordered GEMM (lanes kernel, numpy twin, scalar reference) agree for any register width (int32 and
     int64 lanes), overflow mode, order and bias placement."""
@@ -112,8 +121,11 @@ def test_exact_accumulator_counts_without_changing_the_sum():
 def test_bad_order_is_rejected():
     """An order that is not a permutation of the reduction axis names accumulator.order."""
     with pytest.raises(ConfigError, match="accumulator.order"):
-        ops.matmul(np.ones((1, 3), np.int8), np.ones((3, 1), np.int8),
-                   accumulator=Accumulator(IntFormat(8), "saturate", order=(0, 0, 1)))
+        ops.matmul(
+            np.ones((1, 3), np.int8),
+            np.ones((3, 1), np.int8),
+            accumulator=Accumulator(IntFormat(8), "saturate", order=(0, 0, 1)),
+        )
 
 
 @given(
@@ -126,8 +138,10 @@ def test_pairwise16_kernel_matches_reference(x, w, zx, zw):
     """The AVX2 vpmaddubsw model (numba) equals its reference, odd K included."""
     zws = np.full(3, zw, np.int64)
     bias = np.array([5, -5, 0], np.int64)
-    np.testing.assert_array_equal(kernels.matmul_acc_pairwise16(x, w, zx, zws, bias),
-                                  reference.matmul_acc_pairwise16(x, w, zx, zws, bias))
+    np.testing.assert_array_equal(
+        kernels.matmul_acc_pairwise16(x, w, zx, zws, bias),
+        reference.matmul_acc_pairwise16(x, w, zx, zws, bias),
+    )
 
 
 def test_pairwise16_saturates_where_exact_does_not():
@@ -153,9 +167,12 @@ def naive_conv(x, w, zx, zw, bias, stride, pads, dilation, groups):
         g = o // per_group
         for ky in range(kh):
             for kx in range(kw):
-                patch = xp[:, ky * dilation[0]: ky * dilation[0] + stride[0] * (oh - 1) + 1: stride[0],
-                           kx * dilation[1]: kx * dilation[1] + stride[1] * (ow - 1) + 1: stride[1],
-                           g * cin_g:(g + 1) * cin_g]
+                patch = xp[
+                    :,
+                    ky * dilation[0] : ky * dilation[0] + stride[0] * (oh - 1) + 1 : stride[0],
+                    kx * dilation[1] : kx * dilation[1] + stride[1] * (ow - 1) + 1 : stride[1],
+                    g * cin_g : (g + 1) * cin_g,
+                ]
                 out[..., o] += patch @ wz[o, ky, kx]
     return out
 
@@ -185,8 +202,17 @@ def test_conv2d_equals_naive(batch, h, w_, groups, cin_g, kernel, stride, dilati
         geo = ops.conv_geometry((h, w_), (kernel, kernel), stride, padding, dilation)
     except ConfigError:
         return  # the window does not fit: covered by test_conv_errors
-    res = ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups, x_zero_point=zx,
-                     w_zero_point=zw, bias=bias)
+    res = ops.conv2d(
+        x,
+        w,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        x_zero_point=zx,
+        w_zero_point=zw,
+        bias=bias,
+    )
     want = naive_conv(x, w, zx, zw, bias, geo.stride, geo.pads, geo.dilation, groups)
     np.testing.assert_array_equal(res.acc, want)
 
@@ -207,9 +233,17 @@ def test_conv_errors():
         ops.conv2d(x, np.zeros((4, 1, 1, 4), np.int8), stride=0)
 
 
-@given(st.integers(3, 6), st.integers(1, 3), st.integers(1, 3), st.integers(1, 2), st.integers(1, 2),
-       st.sampled_from(["same", "valid"]), st.integers(8, 32), st.sampled_from(list(OverflowMode)),
-       st.integers(0, 2**31 - 1))
+@given(
+    st.integers(3, 6),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(1, 2),
+    st.integers(1, 2),
+    st.sampled_from(["same", "valid"]),
+    st.integers(8, 32),
+    st.sampled_from(list(OverflowMode)),
+    st.integers(0, 2**31 - 1),
+)
 def test_depthwise_kernel_matches_reference_and_naive(
     size, mult, kernel, stride, dilation, padding, bits, overflow, seed
 ):
@@ -367,8 +401,9 @@ def test_int8_x_int4_gemm_from_packed_weights(rng):
     w = rng.integers(-8, 8, (64, 7)).astype(np.int8)
     unpacked = ops.unpack_int4(ops.pack_int4(w), w.size).reshape(w.shape)
     x = rng.integers(-128, 128, (3, 64)).astype(np.int8)
-    np.testing.assert_array_equal(ops.matmul(x, unpacked).acc, naive_matmul(x, w, 0, np.zeros(7, np.int64),
-                                                                          np.zeros(7, np.int64)))
+    np.testing.assert_array_equal(
+        ops.matmul(x, unpacked).acc, naive_matmul(x, w, 0, np.zeros(7, np.int64), np.zeros(7, np.int64))
+    )
     assert INT8.max == 127
 
 
@@ -394,6 +429,7 @@ def test_counting_overflows_collects_every_call():
     ops.matmul(x, w, accumulator=narrow)  # outside: not counted
     with ops.counting_overflows() as total:
         ops.matmul(x, w, accumulator=narrow)
-        ops.depthwise_conv2d(np.full((1, 3, 3, 1), 127, np.int8), np.full((3, 3, 1), 127, np.int8),
-                             accumulator=narrow)
+        ops.depthwise_conv2d(
+            np.full((1, 3, 3, 1), 127, np.int8), np.full((3, 3, 1), 127, np.int8), accumulator=narrow
+        )
     assert total[0] == 6 + 7  # partial sums 3..8 x 16129, and 3..9 of the nine taps, exceed 32767

@@ -51,14 +51,14 @@ def test_fma_f32_rounds_once_like_exact_arithmetic(a, b, c):
 def test_fma_f32_tie_table():
     """Ties to even, and the sticky bit a float64 sum would lose (double rounding gives the other
     neighbour)."""
-    third = F32(1 + 2 ** -23)
+    third = F32(1 + 2**-23)
     cases = [
-        (F32(3), third, F32(0), 3 + 2 ** -21),             # exact tie: to the even neighbour (up)
+        (F32(3), third, F32(0), 3 + 2**-21),  # exact tie: to the even neighbour (up)
         # just below the tie: down, though float64 sees the tie
-        (F32(3), third, F32(-(2 ** -60)), 3 + 2 ** -22),
-        (F32(3), third, F32(2 ** -60), 3 + 2 ** -21),      # just above: up
-        (F32(-3), third, F32(2 ** -60), -(3 + 2 ** -22)),  # the mirror image
-        (F32(2 ** -75), F32(2 ** -75), F32(0), 0.0),       # 2**-150 is half the smallest subnormal: even (0)
+        (F32(3), third, F32(-(2**-60)), 3 + 2**-22),
+        (F32(3), third, F32(2**-60), 3 + 2**-21),  # just above: up
+        (F32(-3), third, F32(2**-60), -(3 + 2**-22)),  # the mirror image
+        (F32(2**-75), F32(2**-75), F32(0), 0.0),  # 2**-150 is half the smallest subnormal: even (0)
     ]
     for a, b, c, want in cases:
         assert float(mlas.fma_f32(a, b, c)) == want, (a, b, c)
@@ -81,8 +81,13 @@ def test_erf_kernels_agree():
     """The FMA3 and AVX-512 Erf kernels give the same float32 for every input in ONNX Runtime 1.32 (both clamp
     |x| at 3.925; their branch boundary and 2**r differ only where the results coincide)."""
     rng = np.random.default_rng(5)
-    x = np.concatenate([rng.integers(0, 2**32, 200000, dtype=np.uint64).astype(np.uint32).view(F32),
-                        np.linspace(-5, 5, 20001, dtype=F32), F32([0.921875, -0.921875, 3.725, 3.925, 1e30])])
+    x = np.concatenate(
+        [
+            rng.integers(0, 2**32, 200000, dtype=np.uint64).astype(np.uint32).view(F32),
+            np.linspace(-5, 5, 20001, dtype=F32),
+            F32([0.921875, -0.921875, 3.725, 3.925, 1e30]),
+        ]
+    )
     with np.errstate(invalid="ignore", over="ignore"):
         a, b = mlas.erf(x, "fma3"), mlas.erf(x, "avx512")
     assert np.array_equal(a.view(np.int32), b.view(np.int32)) or np.array_equal(a, b, equal_nan=True)
@@ -116,8 +121,16 @@ def _conv_plain(x, w, bias, stride, pads, dilation, groups):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(1, 2), st.sampled_from([(1, 2), (2, 3), (3, 2), (1, 40)]), st.integers(1, 3),
-       st.integers(1, 2), st.integers(0, 1), st.integers(1, 2), st.booleans(), st.integers(0, 2**32 - 1))
+@given(
+    st.integers(1, 2),
+    st.sampled_from([(1, 2), (2, 3), (3, 2), (1, 40)]),
+    st.integers(1, 3),
+    st.integers(1, 2),
+    st.integers(0, 1),
+    st.integers(1, 2),
+    st.booleans(),
+    st.integers(0, 2**32 - 1),
+)
 def test_conv2d_nchw_equals_its_plain_twin(batch, groups_filters, kernel, stride, pad, dilation, bias, seed):
     """mlas.conv2d_nchw (vectorised over outputs) equals the per-output loop it documents, K blocks
     included."""

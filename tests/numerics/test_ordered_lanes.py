@@ -10,8 +10,11 @@ from hwsim.numerics import kernels_ordered, ops, reference, reference_ordered
 from hwsim.numerics.formats import IntFormat, OverflowMode
 from hwsim.numerics.ops import Accumulator
 
-OPERANDS = {"int8": (np.int8, -128, 128, 5), "uint8": (np.uint8, 0, 256, 130),
-            "int16": (np.int16, -32768, 32768, 9)}
+OPERANDS = {
+    "int8": (np.int8, -128, 128, 5),
+    "uint8": (np.uint8, 0, 256, 130),
+    "int16": (np.int16, -32768, 32768, 9),
+}
 
 
 def _inputs(rng, kind, shape):
@@ -49,8 +52,22 @@ def test_depthwise_lanes_wide_channels(rng, overflow):
     zw, bias = rng.integers(-3, 3, 80), rng.integers(-3000, 3000, 80)
     geo = ops.conv_geometry((7, 7), (3, 3), 2, "same", 1)
     fmt = IntFormat(12)
-    args = (x, w, zx, zw, bias, *geo.stride, *geo.dilation, geo.pads[0], geo.pads[2], *geo.out_hw, 2, fmt.min,
-            fmt.max, int(overflow))
+    args = (
+        x,
+        w,
+        zx,
+        zw,
+        bias,
+        *geo.stride,
+        *geo.dilation,
+        geo.pads[0],
+        geo.pads[2],
+        *geo.out_hw,
+        2,
+        fmt.min,
+        fmt.max,
+        int(overflow),
+    )
     want, count = reference.depthwise_acc(*args)
     for twin in (kernels_ordered, reference_ordered):
         acc, n = twin.depthwise_acc(*args)
@@ -62,6 +79,7 @@ def test_lane_width_follows_the_largest_sum():
     """int16 lanes (the saturating 16-bit add) for int8 products into a saturating 16-bit register; int32 for
     the true sums of 20 bits; int64 where a 32-bit register plus a product, or the true sums of a long int16 x
     int8 reduction, could leave int32. Operands are int16 where their product fits."""
+
     def lanes(max_x, overflow, bits, depth):
         fmt = IntFormat(bits)
         return kernels_ordered._lanes(max_x, 128, 0, fmt.min, fmt.max, int(overflow), depth)
@@ -87,9 +105,11 @@ def test_public_ops_equal_the_scalar_reference(rng, monkeypatch, overflow):
     gw = rng.integers(-128, 128, (8, 5)).astype(np.int8)
 
     def run():
-        return (ops.conv2d(x, w, padding="same", x_zero_point=zx, accumulator=acc),
-                ops.depthwise_conv2d(x, dw, padding="same", x_zero_point=zx, accumulator=acc),
-                ops.matmul_groups(cols, gw, group_size=3, x_zero_point=zx, accumulator=acc))
+        return (
+            ops.conv2d(x, w, padding="same", x_zero_point=zx, accumulator=acc),
+            ops.depthwise_conv2d(x, dw, padding="same", x_zero_point=zx, accumulator=acc),
+            ops.matmul_groups(cols, gw, group_size=3, x_zero_point=zx, accumulator=acc),
+        )
 
     fast = run()
     monkeypatch.setenv("HWSIM_REFERENCE", "1")
@@ -108,9 +128,21 @@ def test_per_group_sums_in_one_call(rng, overflow, bias_last):
     zw = rng.integers(-4, 4, (70, 5))
     fmt = IntFormat(14)
     args = (x, w, zx, zw, 7, fmt.min, fmt.max, int(overflow), bias_last)
-    parts = [reference.matmul_acc(x[:, k:k + 7], w[k:k + 7], zx, zw[:, g], np.zeros(70, np.int64), fmt.min,
-                                  fmt.max, int(overflow), range(min(7, 30 - k)), bias_last)
-             for g, k in enumerate(range(0, 30, 7))]
+    parts = [
+        reference.matmul_acc(
+            x[:, k : k + 7],
+            w[k : k + 7],
+            zx,
+            zw[:, g],
+            np.zeros(70, np.int64),
+            fmt.min,
+            fmt.max,
+            int(overflow),
+            range(min(7, 30 - k)),
+            bias_last,
+        )
+        for g, k in enumerate(range(0, 30, 7))
+    ]
     want, count = np.stack([p[0] for p in parts]), sum(p[1] for p in parts)
     assert count > 0
     for twin in (kernels_ordered, reference_ordered):
@@ -119,8 +151,13 @@ def test_per_group_sums_in_one_call(rng, overflow, bias_last):
         assert n == count
 
 
-@given(st.integers(9, 16), st.sampled_from(list(OverflowMode)), st.booleans(), st.integers(1, 40),
-       st.integers(0, 2**31 - 1))
+@given(
+    st.integers(9, 16),
+    st.sampled_from(list(OverflowMode)),
+    st.booleans(),
+    st.integers(1, 40),
+    st.integers(0, 2**31 - 1),
+)
 def test_int16_lanes_match_the_reference(bits, overflow, bias_last, depth, seed):
     """Symmetric int8 operands (-128 included) into a register of 9-16 bits, the int16 lanes' home (the
     saturating 16-bit add for SATURATE): lanes kernel == numpy twin == scalar reference, counts included."""
@@ -131,8 +168,18 @@ def test_int16_lanes_match_the_reference(bits, overflow, bias_last, depth, seed)
     w[0, 0], x[0, 0] = -128, -128
     fmt = IntFormat(bits)
     bias = rng.integers(-300, 300, 70)
-    args = (x, w, 0, np.zeros(70, np.int64), bias, fmt.min, fmt.max, int(overflow), rng.permutation(depth),
-            bias_last)
+    args = (
+        x,
+        w,
+        0,
+        np.zeros(70, np.int64),
+        bias,
+        fmt.min,
+        fmt.max,
+        int(overflow),
+        rng.permutation(depth),
+        bias_last,
+    )
     want, count = reference.matmul_acc(*args)
     for twin in (kernels_ordered, reference_ordered):
         acc, n = twin.matmul_acc(*args)

@@ -56,8 +56,10 @@ def test_every_kind_has_a_tie_row():
     assert set(TIE_TABLE) == set(K)
 
 
-@pytest.mark.parametrize("kind,want", [(K.GEMMLOWP_DOUBLE, 86), (K.DOUBLE_HALF_UP, 86), (K.SINGLE_AWAY, 85),
-                                       (K.SINGLE_HALF_UP, 85)])
+@pytest.mark.parametrize(
+    "kind,want",
+    [(K.GEMMLOWP_DOUBLE, 86), (K.DOUBLE_HALF_UP, 86), (K.SINGLE_AWAY, 85), (K.SINGLE_HALF_UP, 85)],
+)
 def test_double_rounding_is_not_only_a_tie_rule(kind, want):
     """acc = 2995, M = 1961572874, e = -5 is exactly 85.4912: two roundings give 86 (the first lands on
     85.5 * 32), one rounding gives 85."""
@@ -113,15 +115,24 @@ def test_quantize_multiplier_renormalises_the_rounding_carry():
     assert quantize_multiplier(real) == (1 << 30, -2)
 
 
-@given(st.integers(-(1 << 31), (1 << 31) - 1), st.integers(1 << 30, (1 << 31) - 1), st.integers(-31, 14),
-       st.sampled_from(list(K)), st.floats(2.0**-20, 4.0, width=32))
+@given(
+    st.integers(-(1 << 31), (1 << 31) - 1),
+    st.integers(1 << 30, (1 << 31) - 1),
+    st.integers(-31, 14),
+    st.sampled_from(list(K)),
+    st.floats(2.0**-20, 4.0, width=32),
+)
 def test_kernel_matches_reference(acc, m, e, kind, scale):
     """Every requantizer's numba kernel equals its reference for any int32 accumulator, M and shift."""
     both(acc, m, e, scale, kind)
 
 
-@given(st.integers(-(1 << 31), (1 << 31) - 1), st.integers(1 << 30, (1 << 31) - 1), st.integers(-31, 30),
-       st.sampled_from([K.GEMMLOWP_DOUBLE, K.SINGLE_AWAY, K.DOUBLE_HALF_UP, K.SINGLE_HALF_UP]))
+@given(
+    st.integers(-(1 << 31), (1 << 31) - 1),
+    st.integers(1 << 30, (1 << 31) - 1),
+    st.integers(-31, 30),
+    st.sampled_from([K.GEMMLOWP_DOUBLE, K.SINGLE_AWAY, K.DOUBLE_HALF_UP, K.SINGLE_HALF_UP]),
+)
 def test_single_and_double_roundings_stay_within_one(acc, m, e, kind):
     """Every fixed-point kind lands within 1 of the exact product's nearest integer (when no wrap occurs)."""
     exact = acc * m * 2.0 ** (e - 31)
@@ -134,8 +145,16 @@ def test_requantize_wrapper_per_channel_and_relu6():
     """Per-channel scales pick per-channel multipliers, and ReLU6 clamps at zy + round(6 / sy)."""
     acc = np.array([[1000, -1000, 50000]], np.int64)
     out = QParams.of(0.05, -10)
-    y = requantize(acc, input_scale=0.02, weight_scale=np.array([0.01, 0.01, 0.01], np.float32), output=out,
-                   fmt=INT8, semantics="tflite-reference", op="conv2d", activation="relu6")
+    y = requantize(
+        acc,
+        input_scale=0.02,
+        weight_scale=np.array([0.01, 0.01, 0.01], np.float32),
+        output=out,
+        fmt=INT8,
+        semantics="tflite-reference",
+        op="conv2d",
+        activation="relu6",
+    )
     lo, hi = activation_range("relu6", 0.05, -10, INT8)
     assert (lo, hi) == (-10, 110)
     # 1000 * 0.004 = 4 -> -10 + 4 ; negative -> relu floor ; 200 -> 6 max
@@ -159,8 +178,15 @@ def test_requantize_wrapper_rejects_wrong_channel_count():
 def test_unknown_semantics_suggests_a_name():
     """A misspelt semantics name fails with the closest valid names."""
     with pytest.raises(KeyError, match="tflite-reference"):
-        requantize(np.zeros((1, 1), np.int64), input_scale=1.0, weight_scale=1.0, output=QParams.of(1.0),
-                   fmt=INT8, semantics="tflite-refrence", op="conv2d")
+        requantize(
+            np.zeros((1, 1), np.int64),
+            input_scale=1.0,
+            weight_scale=1.0,
+            output=QParams.of(1.0),
+            fmt=INT8,
+            semantics="tflite-refrence",
+            op="conv2d",
+        )
 
 
 @given(st.sampled_from(list(K)), st.integers(1, 6), st.integers(0, 2**31 - 1), st.booleans())

@@ -74,8 +74,13 @@ formats = st.builds(IntFormat, st.integers(2, 16), st.booleans(), st.booleans())
 def quantize_cases(draw):
     fmt = draw(formats)
     n = draw(st.integers(1, 40))
-    x = draw(hnp.arrays(np.float32, n, elements=st.floats(-1e4, 1e4, width=32)
-                        | st.integers(-200, 200).map(lambda i: i / 2)))
+    x = draw(
+        hnp.arrays(
+            np.float32,
+            n,
+            elements=st.floats(-1e4, 1e4, width=32) | st.integers(-200, 200).map(lambda i: i / 2),
+        )
+    )
     scale = draw(st.floats(0.0009765625, 10, width=32))
     zp = draw(st.integers(fmt.min, fmt.max))
     mode = draw(st.sampled_from(list(RoundingMode)))
@@ -89,8 +94,9 @@ def test_quantize_kernel_matches_reference(case, seed):
     fmt, x, scale, zp, mode, overflow = case
     got = ops.quantize(x, scale, zp, fmt, rounding=mode, overflow=overflow, seed=seed)
     noise = np.random.default_rng(seed).random(x.size) if mode == RoundingMode.STOCHASTIC else np.empty(0)
-    want = reference.quantize(x, np.full(x.shape, scale), np.full(x.shape, zp), fmt.min, fmt.max, int(mode),
-                              int(overflow), noise)
+    want = reference.quantize(
+        x, np.full(x.shape, scale), np.full(x.shape, zp), fmt.min, fmt.max, int(mode), int(overflow), noise
+    )
     np.testing.assert_array_equal(got.astype(np.int64), want)
     assert got.dtype == fmt.storage_dtype
     assert got.min() >= fmt.min and got.max() <= fmt.max
@@ -149,7 +155,7 @@ def test_per_group_along_reduction_axis(rng):
     q = ops.quantize(w, scale, 0, "int4", axis=0, group_size=16, group_axis=1)
     for c in range(3):
         for g in range(3):
-            block = w[c, g * 16:(g + 1) * 16]
+            block = w[c, g * 16 : (g + 1) * 16]
             np.testing.assert_array_equal(
                 q[c, g * 16 : (g + 1) * 16], ops.quantize(block, scale[c, g], 0, "int4")
             )

@@ -59,14 +59,22 @@ def test_default_run_is_the_default_experiments_calls(tmp_path):
     take on up to 17 threads."""
     experiment = yaml.safe_load((ROOT / "experiments" / "default.yaml").read_text())
     experiment["sweep"]["grid"]["recipe.weights.bits"] = [8]
-    experiment.update(devices=experiment["devices"][:1], plots=[], select=None,
-                      evaluation={"calibration_samples": 32, "test_samples": 64})
+    experiment.update(
+        devices=experiment["devices"][:1],
+        plots=[],
+        select=None,
+        evaluation={"calibration_samples": 32, "test_samples": 64},
+    )
     experiment["recipes"] = [str(ROOT / "experiments" / r) for r in experiment["recipes"]]
     path = tmp_path / "default_small.yaml"
     path.write_text(yaml.safe_dump({k: v for k, v in experiment.items() if v is not None}))
-    run = subprocess.run([sys.executable, "-c", _RECORD, str(path), str(tmp_path / "results")],
-                         env=_env(NUMBA_DISABLE_JIT="1", NUMBA_NUM_THREADS="2", HWSIM_CACHE="off"),
-                         cwd=tmp_path, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-c", _RECORD, str(path), str(tmp_path / "results")],
+        env=_env(NUMBA_DISABLE_JIT="1", NUMBA_NUM_THREADS="2", HWSIM_CACHE="off"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     recorded = set(json.loads(run.stdout.splitlines()[-1]))
     assert recorded == {repr(entry[:3]) for entry in warmup.DEFAULT_RUN}
@@ -95,8 +103,13 @@ print(json.dumps(stats))
 def test_a_call_waits_for_the_background_process_compiling_its_signature(tmp_path):
     """A signature a warm-up process is compiling is loaded from the cache once that process is done (a
     hit, no compile of its own); a signature no process was given compiles at once (a miss)."""
-    run = subprocess.run([sys.executable, "-c", _WAIT], env=_env(HOME=str(tmp_path)), cwd=tmp_path,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-c", _WAIT],
+        env=_env(HOME=str(tmp_path)),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads(run.stdout) == [[1, 0], [0, 1]]
 
@@ -116,8 +129,10 @@ def test_compiled_entries_are_marked_for_the_next_run(tmp_path):
 
 
 def test_shares_put_the_heaviest_entries_on_the_least_loaded_process():
-    entries = [("m", name, (), cost) for name, cost in [("a", 20.0), ("b", 8.6), ("c", 3.0), ("d", 1.3),
-                                                         ("e", 0.4), ("f", 0.4)]]
+    entries = [
+        ("m", name, (), cost)
+        for name, cost in [("a", 20.0), ("b", 8.6), ("c", 3.0), ("d", 1.3), ("e", 0.4), ("f", 0.4)]
+    ]
     assert warmup.shares(entries, 2) == [[0], [1, 2, 3, 4, 5]]
     assert warmup.shares(entries, 3) == [[0], [1], [2, 3, 4, 5]]
     assert warmup.shares(entries[:1], 2) == [[0]]

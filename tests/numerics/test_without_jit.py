@@ -21,6 +21,11 @@ def test_numerics_suite_passes_with_jit_disabled():
     """Every other numerics test that runs kernels passes with the JIT turned off."""
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     tests = sorted(str(p) for p in HERE.glob("test_*.py") if p.name not in JIT_INDEPENDENT)
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *tests],
-                         cwd=HERE.parents[1], env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *tests],
+        cwd=HERE.parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]

@@ -34,8 +34,16 @@ def conv_bn_relu_fc(seed: int = 0, channels: int = 4) -> Graph:
         ("y", (None, 3)),
     ):
         t[n] = _t(n, s)
-    conv = {"layout": "NCHW", "kernel": (3, 3), "stride": (1, 1), "dilation": (1, 1), "padding": (1, 1, 1, 1),
-            "activation": None, "in_channels": 2, "groups": 1}
+    conv = {
+        "layout": "NCHW",
+        "kernel": (3, 3),
+        "stride": (1, 1),
+        "dilation": (1, 1),
+        "padding": (1, 1, 1, 1),
+        "activation": None,
+        "in_channels": 2,
+        "groups": 1,
+    }
     ops = [
         Op("conv", "conv2d", ["x", "w"], ["c"], conv),
         Op(
@@ -57,11 +65,19 @@ def mlp(seed: int = 0, widths=(16, 32, 8)) -> Graph:
     """x [N, widths[0]] -> FC -> relu -> FC."""
     rng = np.random.default_rng(seed)
     a, b, c = widths
-    t = {"x": _t("x", (None, a)), "w1": _t("w1", (b, a), rng.normal(size=(b, a)) / np.sqrt(a)),
-         "b1": _t("b1", (b,), rng.normal(size=b) * 0.1), "h": _t("h", (None, b)), "r": _t("r", (None, b)),
-         "w2": _t("w2", (c, b), rng.normal(size=(c, b)) / np.sqrt(b)), "b2": _t("b2", (c,), np.zeros(c)),
-         "y": _t("y", (None, c))}
-    ops = [Op("fc1", "fully_connected", ["x", "w1", "b1"], ["h"], {"activation": None}),
-           Op("relu", "relu", ["h"], ["r"], {"activation": None}),
-           Op("fc2", "fully_connected", ["r", "w2", "b2"], ["y"], {"activation": None})]
+    t = {
+        "x": _t("x", (None, a)),
+        "w1": _t("w1", (b, a), rng.normal(size=(b, a)) / np.sqrt(a)),
+        "b1": _t("b1", (b,), rng.normal(size=b) * 0.1),
+        "h": _t("h", (None, b)),
+        "r": _t("r", (None, b)),
+        "w2": _t("w2", (c, b), rng.normal(size=(c, b)) / np.sqrt(b)),
+        "b2": _t("b2", (c,), np.zeros(c)),
+        "y": _t("y", (None, c)),
+    }
+    ops = [
+        Op("fc1", "fully_connected", ["x", "w1", "b1"], ["h"], {"activation": None}),
+        Op("relu", "relu", ["h"], ["r"], {"activation": None}),
+        Op("fc2", "fully_connected", ["r", "w2", "b2"], ["y"], {"activation": None}),
+    ]
     return Graph(t, ops, ["x"], ["y"], "test-mlp", "onnx")

@@ -38,8 +38,11 @@ def test_moments_loss_equals_the_direct_loss():
     w, x_q, x_f = _case(1, 3, 5, 40)
     w_hat = w + 0.1
     direct = ((x_q @ w_hat.T - x_f @ w.T) ** 2).sum() / len(x_f)
-    assert np.isclose(reconstruction_loss(w_hat.astype(np.float64), w.astype(np.float64), *moments(x_q, x_f)),
-                      direct, rtol=1e-5)
+    assert np.isclose(
+        reconstruction_loss(w_hat.astype(np.float64), w.astype(np.float64), *moments(x_q, x_f)),
+        direct,
+        rtol=1e-5,
+    )
 
 
 def test_adaround_in_the_flow_reports_each_layer():

@@ -14,8 +14,14 @@ METHODS = ("minmax", "moving_average", "percentile", "mse", "entropy")
 
 def batches_st():
     """Lists of 1..4 seeded float32 batches, optionally ReLU'd, with scale and offset drawn."""
-    return st.builds(_batches, st.integers(0, 2**31), st.integers(1, 4), st.floats(0.01, 100.0),
-                     st.booleans(), st.booleans())
+    return st.builds(
+        _batches,
+        st.integers(0, 2**31),
+        st.integers(1, 4),
+        st.floats(0.01, 100.0),
+        st.booleans(),
+        st.booleans(),
+    )
 
 
 def _batches(seed, n, scale, relu, heavy):
@@ -127,8 +133,11 @@ def test_weight_codes_fit_and_dequantize_near(spec, w):
     q = quantize_weight_rows(w, spec)
     fmt = spec.fmt
     assert q.values.min() >= fmt.min and q.values.max() <= fmt.max
-    expected = {"per_tensor": (1,), "per_channel": (w.shape[0],),
-                "per_group": (w.shape[0], -(-w.shape[1] // 16))}[spec.granularity]
+    expected = {
+        "per_tensor": (1,),
+        "per_channel": (w.shape[0],),
+        "per_group": (w.shape[0], -(-w.shape[1] // 16)),
+    }[spec.granularity]
     assert q.scale.shape == expected
     if spec.power_of_two:
         assert np.all(np.exp2(np.round(np.log2(q.scale))) == q.scale)

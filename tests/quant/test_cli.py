@@ -24,8 +24,23 @@ def test_quantize_with_user_files(tmp_path, capsys):
     from hwsim.paths import data_dir
 
     model = str(data_dir("workloads") / "digits_mlp.onnx")
-    assert main(["quantize", model, "--recipe", str(recipe), "--calib", str(tmp_path / "cal.npz"), "--eval",
-                 str(tmp_path / "test.npz"), "--output", str(tmp_path / "q.npz")]) == 0
+    assert (
+        main(
+            [
+                "quantize",
+                model,
+                "--recipe",
+                str(recipe),
+                "--calib",
+                str(tmp_path / "cal.npz"),
+                "--eval",
+                str(tmp_path / "test.npz"),
+                "--output",
+                str(tmp_path / "q.npz"),
+            ]
+        )
+        == 0
+    )
     assert "with mine" in capsys.readouterr().out
     assert load_integer_graph(tmp_path / "q.npz").ops[0].kind == "quantize"
 

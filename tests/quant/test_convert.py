@@ -98,14 +98,18 @@ def test_prepared_layers_follow_reassigned_tensor_fields(data):
     assert np.array_equal(flipped, run_graph(fresh, [x], "tflite-reference")[out])
 
 
-@pytest.mark.parametrize("recipe", [
-    {"weights": {"bits": 4, "granularity": "per_group", "group_size": 16}},
-    {"weights": {"bits": 4, "scheme": "log2"}},
-    {"weights": {"bits": 3, "scheme": "kmeans"}},
-    {"weights": {"bits": 2, "scheme": "ternary"}},
-    {"weights": {"bits": 8, "power_of_two": True}, "activations": {"power_of_two": True}},
-    {"activations": {"dynamic": True}},
-], ids=["per-group", "log2", "kmeans", "ternary", "pow2", "dynamic"])
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {"weights": {"bits": 4, "granularity": "per_group", "group_size": 16}},
+        {"weights": {"bits": 4, "scheme": "log2"}},
+        {"weights": {"bits": 3, "scheme": "kmeans"}},
+        {"weights": {"bits": 2, "scheme": "ternary"}},
+        {"weights": {"bits": 8, "power_of_two": True}, "activations": {"power_of_two": True}},
+        {"activations": {"dynamic": True}},
+    ],
+    ids=["per-group", "log2", "kmeans", "ternary", "pow2", "dynamic"],
+)
 def test_integer_path_agrees_with_fake_quant(data, recipe):
     """Integer and fake-quant logits differ by a few output steps at most (requantizer rounding), and
     their predictions agree on almost every sample."""

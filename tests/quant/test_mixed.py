@@ -59,8 +59,11 @@ def test_search_is_exact():
         costs = [sorted(rng.integers(1, 20, 3).tolist()) for _ in range(layers)]
         noise = [sorted(rng.uniform(0, 1, 3).tolist(), reverse=True) for _ in range(layers)]
         budget = float(rng.integers(layers, 20 * layers))
-        fits = [p for p in itertools.product(range(3), repeat=layers)
-                if sum(c[i] for c, i in zip(costs, p)) <= budget]
+        fits = [
+            p
+            for p in itertools.product(range(3), repeat=layers)
+            if sum(c[i] for c, i in zip(costs, p)) <= budget
+        ]
         picks = search(costs, noise, budget)
         if not fits:
             assert picks is None
@@ -97,6 +100,8 @@ def test_mixed_is_no_worse_than_uniform_and_fills_the_budget(digits_cnn, average
         wider = [b for b in bits if b > alloc.bits[name]]
         assert not wider or alloc.cost + n_w * (wider[0] - alloc.bits[name]) / 8 > budget
     uniform = recipe.model_copy(update={"weights": recipe.weights.model_copy(update={"bits": average})})
-    mixed, uniform = (evaluate(quantize_model(path, r, calib), test.x, test.y, per_layer=False).integer_top1
-                      for r in (alloc.recipe, uniform))
+    mixed, uniform = (
+        evaluate(quantize_model(path, r, calib), test.x, test.y, per_layer=False).integer_top1
+        for r in (alloc.recipe, uniform)
+    )
     assert mixed >= uniform

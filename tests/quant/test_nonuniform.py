@@ -8,8 +8,12 @@ from hwsim.quant.nonuniform import binary_weights, kmeans_1d, kmeans_weights, lo
 
 
 def rows_st():
-    return st.builds(lambda seed, c, k: np.random.default_rng(seed).normal(size=(c, k)).astype(np.float32),
-                     st.integers(0, 2**31), st.integers(1, 5), st.integers(2, 60))
+    return st.builds(
+        lambda seed, c, k: np.random.default_rng(seed).normal(size=(c, k)).astype(np.float32),
+        st.integers(0, 2**31),
+        st.integers(1, 5),
+        st.integers(2, 60),
+    )
 
 
 @given(w=rows_st(), bits=st.sampled_from([3, 4, 5]))

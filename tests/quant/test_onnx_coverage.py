@@ -56,6 +56,9 @@ def test_each_kind_quantizes_as_the_table_says(ops, kinds, status, note):
             continue
         op = Op("x", kind, ["a"], ["y"], {"mode": "nearest" if "nearest" in note else "linear"})
         got = (integer_kernel(op, tflite, 8), integer_kernel(op, onnx, 8), integer_kernel(op, tflite, 16))
-        want = {"integer": (True, True, True), "integer, TFLite": (True, False, False),
-                "float island": (False, False, False)}[status]
+        want = {
+            "integer": (True, True, True),
+            "integer, TFLite": (True, False, False),
+            "float island": (False, False, False),
+        }[status]
         assert got == want, (kind, status)

@@ -63,8 +63,10 @@ def test_equalization_keeps_the_function_and_equalizes_ranges(make):
     x = np.random.default_rng(3).normal(size=x_shape).astype(np.float32)
     pairs_before = equalization_pairs(g)
     assert pairs_before
-    before = {(a.name, b.name): np.sqrt(output_channel_ranges(g, a) * input_channel_ranges(g, b))
-              for a, b in pairs_before}
+    before = {
+        (a.name, b.name): np.sqrt(output_channel_ranges(g, a) * input_channel_ranges(g, b))
+        for a, b in pairs_before
+    }
     e, pairs = equalize(g, iterations=1)
     np.testing.assert_allclose(run_float(e, [x])["y"], run_float(g, [x])["y"], rtol=1e-4, atol=1e-4)
     ops = {op.name: op for op in e.ops}

@@ -14,14 +14,19 @@ torch = pytest.importorskip("torch")
 from hwsim.quant.qat import fake_quant, train_qat  # noqa: E402
 
 
-@given(seed=st.integers(0, 2**31), bits=st.sampled_from([2, 4, 8, 16]), scale_exp=st.floats(-12, 4),
-       zero=st.integers(-8, 8), ties=st.booleans())
+@given(
+    seed=st.integers(0, 2**31),
+    bits=st.sampled_from([2, 4, 8, 16]),
+    scale_exp=st.floats(-12, 4),
+    zero=st.integers(-8, 8),
+    ties=st.booleans(),
+)
 def test_forward_equals_ops_fake_quantize_bit_for_bit(seed, bits, scale_exp, zero, ties):
     """fake_quant's forward values equal hwsim.numerics.ops.fake_quantize exactly (ties and clamping
     included)."""
     rng = np.random.default_rng(seed)
     fmt = IntFormat(bits)
-    scale = np.float32(2.0 ** scale_exp * rng.uniform(0.5, 1.5))
+    scale = np.float32(2.0**scale_exp * rng.uniform(0.5, 1.5))
     zero = int(np.clip(zero, fmt.min, fmt.max))
     if ties:  # exact half-way values x = (k + 0.5) * scale
         x = ((rng.integers(-2 * fmt.max, 2 * fmt.max, 300) + 0.5) * scale).astype(np.float32)

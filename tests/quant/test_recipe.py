@@ -41,8 +41,11 @@ def test_bad_value_names_file_line_and_field(tmp_path):
 def test_unknown_key_suggests_the_closest(tmp_path):
     """A misspelt key is reported on its line with a did-you-mean."""
     path = _write(tmp_path, "schema_version: 1\nweights: {bits: 4, granularty: per_tensor}\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml:2: weights.granularty: unknown key; did you mean "
-                                          r"'granularity'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"bad.yaml:2: weights.granularty: unknown key; did you mean "
+        r"'granularity'",
+    ):
         load_recipe(path)
 
 
@@ -73,9 +76,16 @@ def test_unknown_preset_is_a_helpful_error():
 
 def test_overrides_apply_in_order_by_glob():
     """Later matching overrides win per field; non-matching layers keep the recipe's specs."""
-    r = QuantRecipe.model_validate({"weights": {"bits": 8}, "overrides": [
-        {"layer": "/1/*", "weights": {"bits": 4}}, {"layer": "/1/Conv", "weights": {"range": "mse"}},
-        {"layer": "*Gemm", "activations": {"bits": 16}}]})
+    r = QuantRecipe.model_validate(
+        {
+            "weights": {"bits": 8},
+            "overrides": [
+                {"layer": "/1/*", "weights": {"bits": 4}},
+                {"layer": "/1/Conv", "weights": {"range": "mse"}},
+                {"layer": "*Gemm", "activations": {"bits": 16}},
+            ],
+        }
+    )
     w, a, _ = r.layer_specs("/1/Conv")
     assert (w.bits, w.range, a.bits) == (4, "mse", 8)
     assert r.layer_specs("/9/Gemm")[1].bits == 16
@@ -93,6 +103,9 @@ def test_invalid_override_is_reported():
 def test_unknown_semantics_is_located(tmp_path):
     """A misspelt semantics name is reported on its line with the valid names."""
     path = _write(tmp_path, "schema_version: 1\nname: x\nsemantics: tflite-referense\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml:3: semantics: unknown semantics "
-                                          r"'tflite-referense'.*tflite-reference"):
+    with pytest.raises(
+        ConfigError,
+        match=r"bad.yaml:3: semantics: unknown semantics "
+        r"'tflite-referense'.*tflite-reference",
+    ):
         load_recipe(path)

@@ -34,8 +34,12 @@ class EmulatedAvx2OnnxRuntime:
     def __init__(self, qemu: str, log: Path) -> None:
         self.log = log
         worker = Path(__file__).with_name("ort_worker.py")
-        self.process = subprocess.Popen([qemu, "-cpu", "EPYC-v1", sys.executable, str(worker)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log.open("wb"))
+        self.process = subprocess.Popen(
+            [qemu, "-cpu", "EPYC-v1", sys.executable, str(worker)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log.open("wb"),
+        )
 
     def run(self, model: bytes, feeds: dict, levels=("default", "disable_all")) -> list[np.ndarray]:
         """The first output of ``model`` (serialized) on ``feeds`` under each graph optimization level."""
@@ -94,6 +98,13 @@ def quantize_onnx_four_ways(
     for form in ONNX_FORMS:
         fmt, act = form.split("-")
         paths[f"{stem}-{form}"] = src.parent / f"{stem}-{form}.onnx"
-        quantize_static(str(src), str(paths[f"{stem}-{form}"]), Reader(), quant_format=QuantFormat[fmt],
-                        activation_type=QuantType[act], weight_type=QuantType.QInt8, per_channel=True)
+        quantize_static(
+            str(src),
+            str(paths[f"{stem}-{form}"]),
+            Reader(),
+            quant_format=QuantFormat[fmt],
+            activation_type=QuantType[act],
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+        )
     return paths

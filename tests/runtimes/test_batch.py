@@ -36,11 +36,11 @@ def test_threads_across_the_batch_equal_the_interpreter(batch):
     interp.allocate_tensors()
     index, output = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
     for i in range(len(x)):
-        interp.set_tensor(index, x[i:i + 1])
+        interp.set_tensor(index, x[i : i + 1])
         interp.invoke()
-        np.testing.assert_array_equal(got[i:i + 1], interp.get_tensor(output))
-        one = run_graph(graph, [x[i:i + 1]], "xnnpack")[graph.outputs[0]]
-        np.testing.assert_array_equal(got[i:i + 1], one)
+        np.testing.assert_array_equal(got[i : i + 1], interp.get_tensor(output))
+        one = run_graph(graph, [x[i : i + 1]], "xnnpack")[graph.outputs[0]]
+        np.testing.assert_array_equal(got[i : i + 1], one)
 
 
 def test_every_tensor_and_overflow_counts_are_kept(batch):
@@ -54,7 +54,7 @@ def test_every_tensor_and_overflow_counts_are_kept(batch):
         with ops.counting_overflows() as total:
             got = run_batch(graph, x, "tflite-optimized", threads=3, every_tensor=True)
         with ops.counting_overflows() as single:
-            want = [run_graph(graph, [x[i:i + 1]], "tflite-optimized") for i in range(len(x))]
+            want = [run_graph(graph, [x[i : i + 1]], "tflite-optimized") for i in range(len(x))]
     finally:
         for op in graph.ops:
             op.attrs.pop("accumulator", None)
@@ -69,8 +69,16 @@ def test_infer_cli_takes_a_batch(batch, tmp_path):
     wrong rank is a one-line error, exit 2."""
     graph, x = batch
     np.save(tmp_path / "x.npy", x)
-    command = ["infer", MODEL, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy",
-               "--semantics", "xnnpack"]
+    command = [
+        "infer",
+        MODEL,
+        "--input",
+        tmp_path / "x.npy",
+        "--output",
+        tmp_path / "y.npy",
+        "--semantics",
+        "xnnpack",
+    ]
     run = subprocess.run([sys.executable, "-m", "hwsim", *map(str, command)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     want = run_batch(graph, x, "xnnpack")[graph.outputs[0]]

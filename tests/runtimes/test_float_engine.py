@@ -17,13 +17,19 @@ from hwsim.numerics import vnni
 HERE = Path(__file__).resolve().parent
 
 
-@pytest.mark.skipif(not vnni.available(), reason="no VNNI byte kernel here: the main run already uses "
-                                                 "float32 BLAS")
+@pytest.mark.skipif(
+    not vnni.available(), reason="no VNNI byte kernel here: the main run already uses float32 BLAS"
+)
 def test_model_goldens_pass_on_the_float_engine():
     """The TFLite and ONNX whole-model tests pass with every GEMM on float32 BLAS tiles."""
     env = dict(os.environ, HWSIM_VNNI="0")
     tests = [str(HERE / "test_tflite_models.py"), str(HERE / "test_onnx_models.py")]
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *tests],
-                         cwd=HERE.parents[1], env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *tests],
+        cwd=HERE.parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and " failed" not in run.stdout

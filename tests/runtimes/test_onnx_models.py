@@ -25,8 +25,13 @@ def _float_models(onnx, helper, numpy_helper, tp):
         return numpy_helper.from_array((rng.normal(size=shape) * scale).astype(np.float32), name)
 
     def model(name, nodes, inits, shape, out_shape):
-        graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", tp.FLOAT, shape)],
-                                  [helper.make_tensor_value_info("y", tp.FLOAT, out_shape)], inits)
+        graph = helper.make_graph(
+            nodes,
+            name,
+            [helper.make_tensor_value_info("x", tp.FLOAT, shape)],
+            [helper.make_tensor_value_info("y", tp.FLOAT, out_shape)],
+            inits,
+        )
         m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         onnx.checker.check_model(m)
         return m, shape
@@ -66,10 +71,20 @@ def _float_models(onnx, helper, numpy_helper, tp):
     ]
     models["resnet"] = model("resnet", nodes, inits, [1, 3, 16, 16], [1, 10])
     # MobileNetV1-style: depthwise-separable blocks (depthwise as group conv, multiplier 1 and 2), stride 2.
-    inits = [weight("w0", (16, 3, 3, 3)), weight("b0", (16,), 0.1), weight("d1", (16, 1, 3, 3)),
-             weight("e1", (16,), 0.1), weight("p1", (24, 16, 1, 1)), weight("q1", (24,), 0.1),
-             weight("d2", (48, 1, 3, 3)), weight("e2", (48,), 0.1), weight("p2", (32, 48, 1, 1)),
-             weight("q2", (32,), 0.1), weight("fc", (10, 32)), weight("fcb", (10,), 0.1)]
+    inits = [
+        weight("w0", (16, 3, 3, 3)),
+        weight("b0", (16,), 0.1),
+        weight("d1", (16, 1, 3, 3)),
+        weight("e1", (16,), 0.1),
+        weight("p1", (24, 16, 1, 1)),
+        weight("q1", (24,), 0.1),
+        weight("d2", (48, 1, 3, 3)),
+        weight("e2", (48,), 0.1),
+        weight("p2", (32, 48, 1, 1)),
+        weight("q2", (32,), 0.1),
+        weight("fc", (10, 32)),
+        weight("fcb", (10,), 0.1),
+    ]
     nodes = [
         conv("x", "c0", "w0", "b0", pads=[1, 1, 1, 1], strides=[2, 2]),
         relu("c0", "r0"),
@@ -87,9 +102,16 @@ def _float_models(onnx, helper, numpy_helper, tp):
     ]
     models["mobilenet"] = model("mobilenet", nodes, inits, [1, 3, 24, 24], [1, 10])
     # DS-CNN keyword spotting (49 frames x 10 MFCC, NCHW with one channel).
-    inits = [weight("w0", (16, 1, 10, 4)), weight("b0", (16,), 0.1), weight("d1", (16, 1, 3, 3)),
-             weight("e1", (16,), 0.1), weight("p1", (16, 16, 1, 1)), weight("q1", (16,), 0.1),
-             weight("fc", (16, 12)), weight("fcb", (12,), 0.1)]
+    inits = [
+        weight("w0", (16, 1, 10, 4)),
+        weight("b0", (16,), 0.1),
+        weight("d1", (16, 1, 3, 3)),
+        weight("e1", (16,), 0.1),
+        weight("p1", (16, 16, 1, 1)),
+        weight("q1", (16,), 0.1),
+        weight("fc", (16, 12)),
+        weight("fcb", (12,), 0.1),
+    ]
     nodes = [
         conv("x", "c0", "w0", "b0", pads=[4, 1, 5, 2], strides=[2, 2]),
         relu("c0", "r0"),
@@ -107,8 +129,10 @@ def _float_models(onnx, helper, numpy_helper, tp):
     for i, (k, n) in enumerate(((64, 32), (32, 8), (8, 32), (32, 64))):
         inits += [weight(f"w{i}", (k, n)), weight(f"b{i}", (n,), 0.1)]
         out = "y" if i == 3 else f"h{i}"
-        nodes += [helper.make_node("MatMul", [prev, f"w{i}"], [f"m{i}"]),
-                  helper.make_node("Add", [f"m{i}", f"b{i}"], [f"a{i}"] if i < 3 else [out])]
+        nodes += [
+            helper.make_node("MatMul", [prev, f"w{i}"], [f"m{i}"]),
+            helper.make_node("Add", [f"m{i}", f"b{i}"], [f"a{i}"] if i < 3 else [out]),
+        ]
         if i < 3:
             nodes.append(relu(f"a{i}", out))
         prev = out
@@ -127,14 +151,16 @@ def quantized(tmp_path_factory):
     for name, (model, shape) in _float_models(onnx, helper, numpy_helper, TensorProto).items():
         src = folder / f"{name}_f32.onnx"
         onnx.save(model, str(src))
-        paths.update(quantize_onnx_four_ways(src, name, lambda rng, shape=shape: rng.uniform(-1, 1, shape)
-                                             .astype(np.float32)))
+        paths.update(
+            quantize_onnx_four_ways(
+                src, name, lambda rng, shape=shape: rng.uniform(-1, 1, shape).astype(np.float32)
+            )
+        )
         paths[f"{name}-float"] = src
     return paths
 
 
 KEYS = [f"{m}-{form}" for m in ("resnet", "mobilenet", "ds_cnn", "mlp_autoencoder") for form in ONNX_FORMS]
-
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -145,8 +171,10 @@ def test_shapes_at_import_are_the_executed_shapes(quantized, key):
     zeros = [np.zeros(graph.tensor(n).shape, graph.tensor(n).dtype) for n in graph.inputs]
     values = run_graph(graph, zeros, "onnx-reference")
     assert {n: graph.tensor(n).shape for n in values} == {n: v.shape for n, v in values.items()}
-    assert {op.name: output_shape(graph, op) for op in graph.ops} == \
-        {op.name: values[op.outputs[0]].shape for op in graph.ops}
+    assert {op.name: output_shape(graph, op) for op in graph.ops} == {
+        op.name: values[op.outputs[0]].shape for op in graph.ops
+    }
+
 
 @pytest.mark.parametrize("key", KEYS)
 def test_quantized_model_is_bit_exact_against_onnxruntime(quantized, key):
@@ -183,9 +211,12 @@ def test_opsets_onnxruntime_refuses_are_refused(tmp_path, opset):
     ort = require("onnxruntime")
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     path = tmp_path / f"opset{opset}.onnx"

@@ -41,8 +41,11 @@ class _Net:
         i, fan_in = self.count, cin // group * k * k
         w = self.const(f"w{i}", self.rng.normal(size=(cout, cin // group, k, k)) * (2.0 / fan_in) ** 0.5)
         b = self.const(f"b{i}", self.rng.normal(size=(cout,)) * 0.1)
-        self.nodes.append(self.helper.make_node("Conv", [x, w, b], [f"c{i}"], pads=[k // 2] * 4,
-                                                strides=[stride] * 2, group=group))
+        self.nodes.append(
+            self.helper.make_node(
+                "Conv", [x, w, b], [f"c{i}"], pads=[k // 2] * 4, strides=[stride] * 2, group=group
+            )
+        )
         if act == "relu6":
             self.nodes.append(self.helper.make_node("Clip", [f"c{i}", "zero", "six"], [f"r{i}"]))
         elif act == "relu":
@@ -58,12 +61,20 @@ class _Net:
         return out
 
     def model(self, onnx, tp, name, x, channels):
-        fc = self.const("fc", self.rng.normal(size=(10, channels)) / channels ** 0.5)
+        fc = self.const("fc", self.rng.normal(size=(10, channels)) / channels**0.5)
         h = self.helper
-        self.nodes += [h.make_node("GlobalAveragePool", [x], ["g"]), h.make_node("Flatten", ["g"], ["f"]),
-                       h.make_node("Gemm", ["f", fc, self.const("fcb", np.zeros(10))], ["y"], transB=1)]
-        graph = h.make_graph(self.nodes, name, [h.make_tensor_value_info("x", tp.FLOAT, SHAPE)],
-                             [h.make_tensor_value_info("y", tp.FLOAT, [1, 10])], self.inits)
+        self.nodes += [
+            h.make_node("GlobalAveragePool", [x], ["g"]),
+            h.make_node("Flatten", ["g"], ["f"]),
+            h.make_node("Gemm", ["f", fc, self.const("fcb", np.zeros(10))], ["y"], transB=1),
+        ]
+        graph = h.make_graph(
+            self.nodes,
+            name,
+            [h.make_tensor_value_info("x", tp.FLOAT, SHAPE)],
+            [h.make_tensor_value_info("y", tp.FLOAT, [1, 10])],
+            self.inits,
+        )
         model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
         onnx.checker.check_model(model)
         return model
@@ -112,8 +123,15 @@ def models(tmp_path_factory):
         src = folder / f"{name}_f32.onnx"
         onnx.save(net.model(onnx, TensorProto, name, *build(net)), str(src))
         paths[name] = folder / f"{name}-qdq-s8s8.onnx"
-        quantize_static(str(src), str(paths[name]), Reader(), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True)
+        quantize_static(
+            str(src),
+            str(paths[name]),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+        )
     return paths
 
 
@@ -142,8 +160,16 @@ def test_s8s8_qdq_model_is_bit_exact_on_every_sample(models, name, tmp_path):
 def test_verify_cli_on_user_samples(models, tmp_path):
     """`hwsim verify --input samples.npy` runs on the user's samples and says how many it compared."""
     _real_data(tmp_path / "x.npy")
-    cli = [sys.executable, "-m", "hwsim", "verify", str(models["resnet"]), "--against", "onnxruntime",
-           "--input"]
+    cli = [
+        sys.executable,
+        "-m",
+        "hwsim",
+        "verify",
+        str(models["resnet"]),
+        "--against",
+        "onnxruntime",
+        "--input",
+    ]
     run = subprocess.run([*cli, str(tmp_path / "x.npy")], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"({SAMPLES} samples): BIT-EXACT" in run.stdout

@@ -24,15 +24,20 @@ def model(tmp_path_factory):
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array(rng.integers(-127, 128, (C, C, 3, 3)).astype(np.int8), "wq"),
-             numpy_helper.from_array(rng.uniform(0.001, 0.01, C).astype(np.float32), "ws"),
-             numpy_helper.from_array(np.zeros(C, np.int8), "wz"),
-             numpy_helper.from_array(np.float32(0.02), "xs"), numpy_helper.from_array(np.int8(3), "xz"),
-             numpy_helper.from_array(rng.normal(size=C).astype(np.float32), "b")]
-    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
-             helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
-             helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["wd"], axis=0),
-             helper.make_node("Conv", ["xd", "wd", "b"], ["y"], pads=[1] * 4)]
+    inits = [
+        numpy_helper.from_array(rng.integers(-127, 128, (C, C, 3, 3)).astype(np.int8), "wq"),
+        numpy_helper.from_array(rng.uniform(0.001, 0.01, C).astype(np.float32), "ws"),
+        numpy_helper.from_array(np.zeros(C, np.int8), "wz"),
+        numpy_helper.from_array(np.float32(0.02), "xs"),
+        numpy_helper.from_array(np.int8(3), "xz"),
+        numpy_helper.from_array(rng.normal(size=C).astype(np.float32), "b"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+        helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+        helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["wd"], axis=0),
+        helper.make_node("Conv", ["xd", "wd", "b"], ["y"], pads=[1] * 4),
+    ]
     x, y = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, C, H, H]) for n in "xy")
     graph = helper.make_graph(nodes, "conv", [x], [y], inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

@@ -76,28 +76,37 @@ def _transformer(onnx, helper, numpy_helper, tp, ffn: str):
     v = heads(linear("x", "v", DIM, DIM), "v", [0, 2, 1, 3])
     scores = node("MatMul", [q, k], "scores")
     if ffn == "gelu":
-        scaled = node("Mul", [scores, const("inv_sqrt_dh", np.array(1 / np.sqrt(DIM // HEADS), np.float32))],
-                      "scores_scaled")
+        scaled = node(
+            "Mul",
+            [scores, const("inv_sqrt_dh", np.array(1 / np.sqrt(DIM // HEADS), np.float32))],
+            "scores_scaled",
+        )
     else:
-        scaled = node("Div", [scores, const("sqrt_dh", np.array(np.sqrt(DIM // HEADS), np.float32))],
-                      "scores_scaled")
+        scaled = node(
+            "Div", [scores, const("sqrt_dh", np.array(np.sqrt(DIM // HEADS), np.float32))], "scores_scaled"
+        )
     probs = node("Softmax", [scaled], "probs", axis=-1)
     ctx = node("Transpose", [node("MatMul", [probs, v], "ctx")], "ctx_t", perm=[0, 2, 1, 3])
     attn = linear(node("Reshape", [ctx, "shape_model"], "ctx_r"), "o", DIM, DIM)
     ln1 = layer_norm(node("Add", ["x", attn], "res1"), "ln1", "ln1_out")
     hidden = linear(ln1, "ff1", DIM, FFN)
     if ffn == "gelu":
-        erf = node("Erf", [node("Div", [hidden, const("sqrt2", np.array(np.sqrt(2), np.float32))], "g_div")],
-                   "g_erf")
+        erf = node(
+            "Erf", [node("Div", [hidden, const("sqrt2", np.array(np.sqrt(2), np.float32))], "g_div")], "g_erf"
+        )
         one_plus = node("Add", [erf, const("one", np.array(1, np.float32))], "g_add")
         gate = node("Mul", [hidden, one_plus], "g_mul")
         act = node("Mul", [gate, const("half", np.array(0.5, np.float32))], "gelu")
     else:
         act = node("Relu", [hidden], "relu")
     y = layer_norm(node("Add", [ln1, linear(act, "ff2", FFN, DIM)], "res2"), "ln2", "y")
-    graph = helper.make_graph(nodes, f"encoder_{ffn}",
-                              [helper.make_tensor_value_info("x", tp.FLOAT, [1, SEQ, DIM])],
-                              [helper.make_tensor_value_info(y, tp.FLOAT, [1, SEQ, DIM])], inits)
+    graph = helper.make_graph(
+        nodes,
+        f"encoder_{ffn}",
+        [helper.make_tensor_value_info("x", tp.FLOAT, [1, SEQ, DIM])],
+        [helper.make_tensor_value_info(y, tp.FLOAT, [1, SEQ, DIM])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
     return model
@@ -114,10 +123,10 @@ def quantized(tmp_path_factory):
     for block in ("gelu", "relu"):
         src = folder / f"{block}_f32.onnx"
         onnx.save(_transformer(onnx, helper, numpy_helper, TensorProto, block), str(src))
-        paths.update(quantize_onnx_four_ways(src, block, lambda rng: rng.normal(size=(1, SEQ, DIM))
-                                             .astype(np.float32)))
+        paths.update(
+            quantize_onnx_four_ways(src, block, lambda rng: rng.normal(size=(1, SEQ, DIM)).astype(np.float32))
+        )
     return paths
-
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -128,8 +137,10 @@ def test_shapes_at_import_are_the_executed_shapes(quantized, key):
     zeros = [np.zeros(graph.tensor(n).shape, graph.tensor(n).dtype) for n in graph.inputs]
     values = run_graph(graph, zeros, "onnx-reference")
     assert {n: graph.tensor(n).shape for n in values} == {n: v.shape for n, v in values.items()}
-    assert {op.name: output_shape(graph, op) for op in graph.ops} == \
-        {op.name: values[op.outputs[0]].shape for op in graph.ops}
+    assert {op.name: output_shape(graph, op) for op in graph.ops} == {
+        op.name: values[op.outputs[0]].shape for op in graph.ops
+    }
+
 
 @pytest.mark.parametrize("key", KEYS)
 def test_transformer_block_is_bit_exact_against_onnxruntime(quantized, key):
@@ -156,8 +167,13 @@ def _session(onnx, helper, nodes, inputs, inits, ms=False):
     """A session of one node reading ``inputs`` [(name, type, shape)], its output y of input 0's type."""
     import onnxruntime
 
-    graph = helper.make_graph(nodes, "op", [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-                              [helper.make_tensor_value_info("y", inputs[0][1], None)], inits)
+    graph = helper.make_graph(
+        nodes,
+        "op",
+        [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+        [helper.make_tensor_value_info("y", inputs[0][1], None)],
+        inits,
+    )
     opsets = [helper.make_opsetid("", 17)] + ([helper.make_opsetid("com.microsoft", 1)] if ms else [])
     model = helper.make_model(graph, opset_imports=opsets)
     return onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -174,7 +190,7 @@ def test_mlas_float_kernels_match_onnxruntime():
 
     rng = np.random.default_rng(3)
     for width in (8, 13, 32, 64):
-        x = (rng.normal(size=(512, width)) * rng.uniform(0.01, 10, (512, 1)) + rng.normal(size=(512, 1)))
+        x = rng.normal(size=(512, width)) * rng.uniform(0.01, 10, (512, 1)) + rng.normal(size=(512, 1))
         x = x.astype(np.float32)
         g, b = rng.normal(size=width).astype(np.float32), rng.normal(size=width).astype(np.float32)
         for bias in (b, None):
@@ -188,18 +204,34 @@ def test_mlas_float_kernels_match_onnxruntime():
         assert np.array_equal(mlas.reduce_mean_last(x), s.run(None, {"x": x})[0])  # rows off 16-byte bounds
         for exponent in (2.0, 3.0, 0.5):
             power = helper.make_node("Pow", ["x", "e"], ["y"])
-            s = _session(onnx, helper, [power], [("x", tp.FLOAT, list(x.shape))],
-                         [nh.from_array(np.array(exponent, np.float32), "e")])
+            s = _session(
+                onnx,
+                helper,
+                [power],
+                [("x", tp.FLOAT, list(x.shape))],
+                [nh.from_array(np.array(exponent, np.float32), "e")],
+            )
             assert np.array_equal(mlas.power(np.abs(x), exponent), s.run(None, {"x": np.abs(x)})[0])
-    x = np.concatenate([rng.normal(size=20000) * 2, rng.uniform(-5, 5, 20000),
-                        [0.0, -0.0, 0.921875, -0.921875, 3.725, 3.925, 10.0]]).astype(np.float32)
+    x = np.concatenate(
+        [
+            rng.normal(size=20000) * 2,
+            rng.uniform(-5, 5, 20000),
+            [0.0, -0.0, 0.921875, -0.921875, 3.725, 3.925, 10.0],
+        ]
+    ).astype(np.float32)
     s = _session(onnx, helper, [helper.make_node("Erf", ["x"], ["y"])], [("x", tp.FLOAT, [x.size])], [])
     expected = s.run(None, {"x": x})[0]
-    assert np.array_equal(mlas.erf(x, erf_kernel(get_semantics("onnxruntime"))).view(np.int32),
-                          expected.view(np.int32))
+    assert np.array_equal(
+        mlas.erf(x, erf_kernel(get_semantics("onnxruntime"))).view(np.int32), expected.view(np.int32)
+    )
     a, w = rng.normal(size=(2, 16, 64)).astype(np.float32), rng.normal(size=(2, 64, 16)).astype(np.float32)
-    s = _session(onnx, helper, [helper.make_node("MatMul", ["a", "w"], ["y"])],
-                 [("a", tp.FLOAT, list(a.shape)), ("w", tp.FLOAT, list(w.shape))], [])
+    s = _session(
+        onnx,
+        helper,
+        [helper.make_node("MatMul", ["a", "w"], ["y"])],
+        [("a", tp.FLOAT, list(a.shape)), ("w", tp.FLOAT, list(w.shape))],
+        [],
+    )
     assert np.array_equal(mlas.sgemm(a, w), s.run(None, {"a": a, "w": w})[0])
 
 
@@ -230,10 +262,22 @@ def test_mlas_float_conv_matches_onnxruntime(geometry):
     x = (rng.normal(size=(2, c, h, w_)) * 3).astype(np.float32)
     w = rng.normal(size=(o, c // groups, k, k)).astype(np.float32)
     b = rng.normal(size=o).astype(np.float32)
-    conv = helper.make_node("Conv", ["x", "w", "b"], ["y"], strides=[stride] * 2, dilations=[dilation] * 2,
-                            group=groups, pads=[pads[0], pads[2], pads[1], pads[3]])
-    s = _session(onnx, helper, [conv], [("x", tp.FLOAT, list(x.shape)), ("w", tp.FLOAT, list(w.shape))],
-                 [nh.from_array(b, "b")])
+    conv = helper.make_node(
+        "Conv",
+        ["x", "w", "b"],
+        ["y"],
+        strides=[stride] * 2,
+        dilations=[dilation] * 2,
+        group=groups,
+        pads=[pads[0], pads[2], pads[1], pads[3]],
+    )
+    s = _session(
+        onnx,
+        helper,
+        [conv],
+        [("x", tp.FLOAT, list(x.shape)), ("w", tp.FLOAT, list(w.shape))],
+        [nh.from_array(b, "b")],
+    )
     got = mlas.conv2d_nchw(x, w, b, (stride, stride), pads, (dilation, dilation), groups)
     assert np.array_equal(got.view(np.int32), s.run(None, {"x": x, "w": w})[0].view(np.int32))
 
@@ -262,12 +306,25 @@ def test_mlas_float_conv_of_one_image_matches_onnxruntime(geometry):
     x = (rng.normal(size=(1, c, h, w_)) * 3).astype(np.float32)
     w = rng.normal(size=(o, c // groups, k, k)).astype(np.float32)
     b = rng.normal(size=o).astype(np.float32)
-    conv = helper.make_node("Conv", ["x", "w", "b"], ["y"], strides=[stride] * 2, dilations=[dilation] * 2,
-                            group=groups, pads=[pads[0], pads[2], pads[1], pads[3]])
-    s = _session(onnx, helper, [conv], [("x", tp.FLOAT, list(x.shape)), ("w", tp.FLOAT, list(w.shape))],
-                 [nh.from_array(b, "b")])
-    got = mlas.conv2d_nchw(x, w, b, (stride, stride), pads, (dilation, dilation), groups,
-                           threads=physical_cores())
+    conv = helper.make_node(
+        "Conv",
+        ["x", "w", "b"],
+        ["y"],
+        strides=[stride] * 2,
+        dilations=[dilation] * 2,
+        group=groups,
+        pads=[pads[0], pads[2], pads[1], pads[3]],
+    )
+    s = _session(
+        onnx,
+        helper,
+        [conv],
+        [("x", tp.FLOAT, list(x.shape)), ("w", tp.FLOAT, list(w.shape))],
+        [nh.from_array(b, "b")],
+    )
+    got = mlas.conv2d_nchw(
+        x, w, b, (stride, stride), pads, (dilation, dilation), groups, threads=physical_cores()
+    )
     assert np.array_equal(got.view(np.int32), s.run(None, {"x": x, "w": w})[0].view(np.int32))
 
 
@@ -295,23 +352,45 @@ def test_com_microsoft_integer_ops_match_onnxruntime(dtype):
         x = rng.integers(info.min, int(info.max) + 1, (256, depth)).astype(dtype)
         x[0], x[1, 0] = info.min, info.max
         for sx in (0.01, 0.045, 0.17):
-            inits = [scalar(sx, "sx", np.float32), scalar(3, "zx"), scalar(1 / 256, "sy", np.float32),
-                     scalar(zy, "zy")]
-            softmax = helper.make_node("QLinearSoftmax", ["x", "sx", "zx", "sy", "zy"], ["y"],
-                                       domain="com.microsoft", axis=-1, opset=17)
+            inits = [
+                scalar(sx, "sx", np.float32),
+                scalar(3, "zx"),
+                scalar(1 / 256, "sy", np.float32),
+                scalar(zy, "zy"),
+            ]
+            softmax = helper.make_node(
+                "QLinearSoftmax",
+                ["x", "sx", "zx", "sy", "zy"],
+                ["y"],
+                domain="com.microsoft",
+                axis=-1,
+                opset=17,
+            )
             s = _session(onnx, helper, [softmax], [("x", code, list(x.shape))], inits, ms=True)
             assert np.array_equal(mlas.qlinear_softmax(x, sx, 1 / 256, zy), s.run(None, {"x": x})[0])
     names = ["a", "sa", "za", "b", "sb", "zb", "sy", "zy"]
     inputs = [(n, tp.FLOAT if n[0] == "s" else code, {"a": [256], "b": None}.get(n, [])) for n in names]
     a = np.arange(info.min, int(info.max) + 1).astype(dtype)
-    sessions = {op: _session(onnx, helper, [helper.make_node(op, names, ["y"], domain="com.microsoft")],
-                             inputs, [], ms=True) for op in ("QLinearAdd", "QLinearMul")}
+    sessions = {
+        op: _session(
+            onnx, helper, [helper.make_node(op, names, ["y"], domain="com.microsoft")], inputs, [], ms=True
+        )
+        for op in ("QLinearAdd", "QLinearMul")
+    }
     for _ in range(300):
         sa, sb, sy = np.exp(rng.uniform(-6, 0, 3)).astype(np.float32)
         za, zb, zy, b = (int(v) for v in rng.integers(info.min, int(info.max) + 1, 4))
         for bv in (np.array(b, dtype), rng.permutation(a)):  # a broadcast scalar B, then a vector B
-            feed = {"a": a, "sa": np.array(sa), "za": np.array(za, dtype), "b": bv, "sb": np.array(sb),
-                    "zb": np.array(zb, dtype), "sy": np.array(sy), "zy": np.array(zy, dtype)}
+            feed = {
+                "a": a,
+                "sa": np.array(sa),
+                "za": np.array(za, dtype),
+                "b": bv,
+                "sb": np.array(sb),
+                "zb": np.array(zb, dtype),
+                "sy": np.array(sy),
+                "zy": np.array(zy, dtype),
+            }
             for op, fn in (("QLinearAdd", mlas.qlinear_add), ("QLinearMul", mlas.qlinear_mul)):
                 ours = fn(a, bv, za, zb, zy, sa, sb, sy, info.min, info.max)
                 assert np.array_equal(ours, sessions[op].run(None, feed)[0]), (op, sa, sb, sy, za, zb, zy)

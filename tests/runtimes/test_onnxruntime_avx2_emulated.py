@@ -44,21 +44,27 @@ def _case(test, **params):
 
 
 CASES = [
-    *[_case(golden.test_saturating_pairs_follow_the_host, op=op)
-      for op in ("MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv")],
+    *[
+        _case(golden.test_saturating_pairs_follow_the_host, op=op)
+        for op in ("MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv")
+    ],
     _case(golden.test_matmul_integer, combo="u8s8", depth=7, zp_case="extreme"),
     _case(golden.test_matmul_integer, combo="u8s8", depth=4096, zp_case="per_column"),
     _case(golden.test_qlinear_matmul, combo="u8s8", per_channel=True, depth=255),
     _case(golden.test_conv_integer, combo="u8s8", geometry="5x3_asym"),
-    *[_case(golden.test_qlinear_conv, combo="u8s8", geometry=g, per_channel=True)
-      for g in ("3x3_same", "5x3_asym", "group4", "depthwise", "depthwise_x2")],
+    *[
+        _case(golden.test_qlinear_conv, combo="u8s8", geometry=g, per_channel=True)
+        for g in ("3x3_same", "5x3_asym", "group4", "depthwise", "depthwise_x2")
+    ],
     _case(golden.test_qlinear_conv_depthwise_stays_exact_under_avx2_semantics),
     _case(golden.test_qlinear_conv_depthwise_multiplier_2_is_a_grouped_gemm),
 ]
 
 
-@pytest.mark.skipif(not has_int8_dot_product() and os.environ.get("HWSIM_TEST_EMULATED_AVX2") != "1",
-                    reason="an AVX2-only host: test_onnxruntime_golden.py runs these cases natively")
+@pytest.mark.skipif(
+    not has_int8_dot_product() and os.environ.get("HWSIM_TEST_EMULATED_AVX2") != "1",
+    reason="an AVX2-only host: test_onnxruntime_golden.py runs these cases natively",
+)
 @pytest.mark.parametrize(("test", "params"), CASES)
 def test_golden_case_under_emulated_avx2(test, params, avx2_host, rng):
     """The golden case passes with ONNX Runtime on an emulated AVX2 CPU and hwsim's AVX2 semantics."""

@@ -33,8 +33,12 @@ COMPARED: collections.Counter = collections.Counter()
 
 NP_TYPES = {"u8": np.uint8, "s8": np.int8}
 COMBOS = ["s8s8", "u8s8", "u8u8"]  # activations x weights, as ORT implements them
-FORMATS = {"int8": IntFormat(8), "uint8": IntFormat(8, signed=False), "int4": IntFormat(4),
-           "uint4": IntFormat(4, signed=False)}
+FORMATS = {
+    "int8": IntFormat(8),
+    "uint8": IntFormat(8, signed=False),
+    "int4": IntFormat(4),
+    "uint4": IntFormat(4, signed=False),
+}
 
 
 # ---------------------------------------------------------------- runtime plumbing
@@ -56,11 +60,15 @@ class Runtimes:
         """A graph of ``nodes`` ``(op, inputs, outputs, attributes)`` with inputs, constants and output y."""
         helper, numpy_helper = self.onnx.helper, self.onnx.numpy_helper
         graph = helper.make_graph(
-            [helper.make_node(op, ins, outs, **attrs) for op, ins, outs, attrs in nodes], "golden",
-            [helper.make_tensor_value_info(name, self.tensor_type(a.dtype), a.shape)
-             for name, a in inputs.items()],
+            [helper.make_node(op, ins, outs, **attrs) for op, ins, outs, attrs in nodes],
+            "golden",
+            [
+                helper.make_tensor_value_info(name, self.tensor_type(a.dtype), a.shape)
+                for name, a in inputs.items()
+            ],
             [helper.make_tensor_value_info("y", output_type, None)],
-            [numpy_helper.from_array(np.asarray(a), name) for name, a in initializers.items()])
+            [numpy_helper.from_array(np.asarray(a), name) for name, a in initializers.items()],
+        )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
         model.ir_version = 10
         return model
@@ -73,8 +81,9 @@ class Runtimes:
             options.log_severity_level = 3
             if level is not None:
                 options.graph_optimization_level = level
-            session = self.ort.InferenceSession(model.SerializeToString(), options,
-                                                providers=["CPUExecutionProvider"])
+            session = self.ort.InferenceSession(
+                model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+            )
             outs.append(session.run(None, feeds)[0])
         return outs
 
@@ -140,9 +149,12 @@ def _quantize_model(rt: Runtimes, fmt: str, scale, zero_point, axis: int, shape)
     nodes = [("QuantizeLinear", ["x", "s", "z"], ["q" if f.bits == 4 else "y"], {"axis": axis})]
     if f.bits == 4:
         nodes.append(("Cast", ["q"], ["y"], {"to": rt.tensor_type(f.storage_dtype)}))
-    return rt.model(nodes, {"x": np.zeros(shape, F32)},
-                    {"s": np.asarray(scale, F32), "z": np.asarray(zero_point).astype(zp_dtype)},
-                    rt.tensor_type(f.storage_dtype))
+    return rt.model(
+        nodes,
+        {"x": np.zeros(shape, F32)},
+        {"s": np.asarray(scale, F32), "z": np.asarray(zero_point).astype(zp_dtype)},
+        rt.tensor_type(f.storage_dtype),
+    )
 
 
 def _tie_grid(f: IntFormat, zero_point: int, scale: float) -> np.ndarray:
@@ -272,8 +284,10 @@ def test_matmul_integer(rt, combo, depth, zp_case, rng):
     zx, zw = _zero_points(rng, zp_case, x_dtype, w_dtype, cols)
     inits = {"w": w} if zx is None else {"w": w, "zx": np.asarray(zx), "zw": np.asarray(zw)}
     model = rt.model([("MatMulInteger", ["x", *inits], ["y"], {})], {"x": x}, inits, rt.tensor_type(np.int32))
-    kw = {"x_zero_point": 0 if zx is None else int(zx),
-          "w_zero_point": 0 if zw is None else np.asarray(zw, np.int64)}
+    kw = {
+        "x_zero_point": 0 if zx is None else int(zx),
+        "w_zero_point": 0 if zw is None else np.asarray(zw, np.int64),
+    }
     exact = ops.matmul(x, w, **kw).acc
     host = ops.matmul(x, w, arithmetic=host_arithmetic(x_dtype, w_dtype), **kw).acc
     for out in rt.run_ort(model, {"x": x}):
@@ -295,8 +309,13 @@ GEOMETRIES = {
 
 
 def _conv_attrs(kernel, stride, pads, dilation, group) -> dict:
-    return {"kernel_shape": list(kernel), "strides": list(stride), "pads": onnx_pads(pads),
-            "dilations": list(dilation), "group": group}
+    return {
+        "kernel_shape": list(kernel),
+        "strides": list(stride),
+        "pads": onnx_pads(pads),
+        "dilations": list(dilation),
+        "group": group,
+    }
 
 
 def _is_u8s8(x_dtype, w_dtype) -> bool:
@@ -326,10 +345,20 @@ def test_conv_integer(rt, combo, geometry, rng):
         w = codes(rng, w_dtype, (o, c // group, *kernel))
         zx, zw = _zero_points(rng, zp_case, x_dtype, w_dtype, o)
         attrs = _conv_attrs(kernel, stride, pads, dilation, group)
-        model = rt.model([("ConvInteger", ["x", "w", "zx", "zw"], ["y"], attrs)], {"x": x},
-                         {"w": w, "zx": np.asarray(zx), "zw": np.asarray(zw)}, rt.tensor_type(np.int32))
-        kw = {"stride": stride, "padding": pads, "dilation": dilation, "groups": group,
-              "x_zero_point": int(zx), "w_zero_point": int(zw)}
+        model = rt.model(
+            [("ConvInteger", ["x", "w", "zx", "zw"], ["y"], attrs)],
+            {"x": x},
+            {"w": w, "zx": np.asarray(zx), "zw": np.asarray(zw)},
+            rt.tensor_type(np.int32),
+        )
+        kw = {
+            "stride": stride,
+            "padding": pads,
+            "dilation": dilation,
+            "groups": group,
+            "x_zero_point": int(zx),
+            "w_zero_point": int(zw),
+        }
         exact = nchw(ops.conv2d(nhwc(x), nhwc(w), **kw).acc)
         what = f"{combo} {geometry} {zp_case}"
         for out in rt.run_ort(model, {"x": x}):  # exact on AVX2 too: hwsim's conv_integer op says so
@@ -361,14 +390,25 @@ def _qparams(rng, combo: str, channels: int, per_channel: bool, depth: int):
 
 
 def _hw_qparams(sx, zx, sw, zw, sy, zy) -> dict:
-    """The same parameters as hwsim keyword arguments."""
-    return {"x_q": Q.QParams.of(sx, int(zx)), "w_q": Q.QParams.of(sw, np.asarray(zw).astype(np.int64)),
-            "y_q": Q.QParams.of(sy, int(zy)), "y_fmt": IntFormat(8, signed=np.asarray(zy).dtype == np.int8)}
+    """The same parameters as the keyword arguments of hwsim's ``LayerQuant``."""
+    return {
+        "x_q": Q.QParams.of(sx, int(zx)),
+        "w_q": Q.QParams.of(sw, np.asarray(zw).astype(np.int64)),
+        "y_q": Q.QParams.of(sy, int(zy)),
+        "y_fmt": IntFormat(8, signed=np.asarray(zy).dtype == np.int8),
+    }
 
 
 def _qlinear_inits(w, sx, zx, sw, zw, sy, zy) -> dict:
-    return {"sx": np.asarray(sx, F32), "zx": np.asarray(zx), "w": w, "sw": np.asarray(sw, F32),
-            "zw": np.asarray(zw), "sy": np.asarray(sy, F32), "zy": np.asarray(zy)}
+    return {
+        "sx": np.asarray(sx, F32),
+        "zx": np.asarray(zx),
+        "w": w,
+        "sw": np.asarray(sw, F32),
+        "zw": np.asarray(zw),
+        "sy": np.asarray(sy, F32),
+        "zy": np.asarray(zy),
+    }
 
 
 def _qlinear_matmul_model(rt, x, w, sx, zx, sw, zw, sy, zy):
@@ -390,8 +430,8 @@ def test_qlinear_matmul(rt, combo, per_channel, depth, rng):
         params = _qparams(rng, combo, cols, per_channel, depth)
         model = _qlinear_matmul_model(rt, x, w, *params)
         hw = _hw_qparams(*params)
-        want_ort = Q.fully_connected(x, w.T, None, semantics="onnxruntime", **hw)
-        want_ref = Q.fully_connected(x, w.T, None, semantics="onnx-reference", **hw)
+        want_ort = Q.fully_connected(x, w.T, None, Q.LayerQuant(semantics="onnxruntime", **hw))
+        want_ref = Q.fully_connected(x, w.T, None, Q.LayerQuant(semantics="onnx-reference", **hw))
         what = f"{combo} K={depth} trial {trial}"
         for out in rt.run_ort(model, {"x": x}):
             assert_same(out, want_ort, f"QLinearMatMul ort: {what}")
@@ -413,8 +453,8 @@ def test_qlinear_matmul_requantization_ties(rt, combo):
         hw = _hw_qparams(F32(0.5), zx, F32(0.5), zw, sy, zy)
         acc = ops.matmul(x, w, x_zero_point=int(zx), w_zero_point=int(zw)).acc
         half_even = np.rint(acc * (0.25 / float(sy))).astype(np.int64) + int(zy)
-        assert_same(Q.fully_connected(x, w.T, None, semantics="onnxruntime", **hw), half_even,
-                    f"QLinearMatMul hwsim ties: {combo} sy={sy}")
+        got = Q.fully_connected(x, w.T, None, Q.LayerQuant(semantics="onnxruntime", **hw))
+        assert_same(got, half_even, f"QLinearMatMul hwsim ties: {combo} sy={sy}")
         for out in rt.run_ort(model, {"x": x}):
             assert_same(out, half_even, f"QLinearMatMul ort ties: {combo} sy={sy}")
         assert_same(rt.run_reference(model, {"x": x}), half_even, f"QLinearMatMul ref ties: {combo} sy={sy}")
@@ -440,7 +480,7 @@ def _near_tie_case(rt):
 def test_qlinear_matmul_near_tie_onnxruntime(rt):
     """ORT multiplies in float32: a float32 product of exactly 118.5 rounds to 118, as in hwsim."""
     model, hw = _near_tie_case(rt)
-    want = Q.fully_connected(NEAR_TIE_X, NEAR_TIE_W.T, None, semantics="onnxruntime", **hw)
+    want = Q.fully_connected(NEAR_TIE_X, NEAR_TIE_W.T, None, Q.LayerQuant(semantics="onnxruntime", **hw))
     assert want[:2, 0].tolist() == [118, -118]
     for out in rt.run_ort(model, {"x": NEAR_TIE_X}):
         assert_same(out, want, "QLinearMatMul ort near tie")
@@ -449,7 +489,7 @@ def test_qlinear_matmul_near_tie_onnxruntime(rt):
 def test_qlinear_matmul_near_tie_onnx_reference(rt):
     """onnx.reference's QLinearMatMul equals hwsim's onnx-reference semantics on a float32-only tie."""
     model, hw = _near_tie_case(rt)
-    want = Q.fully_connected(NEAR_TIE_X, NEAR_TIE_W.T, None, semantics="onnx-reference", **hw)
+    want = Q.fully_connected(NEAR_TIE_X, NEAR_TIE_W.T, None, Q.LayerQuant(semantics="onnx-reference", **hw))
     assert_same(rt.run_reference(model, {"x": NEAR_TIE_X}), want, "QLinearMatMul ref near tie")
 
 
@@ -457,8 +497,9 @@ def test_qlinear_matmul_near_tie_onnx_reference(rt):
 def _qlinear_conv_model(rt, x, w, bias, params, attrs: dict):
     inputs = ["x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"]
     inits = {**_qlinear_inits(w, *params), "b": bias}
-    return rt.model([("QLinearConv", inputs, ["y"], attrs)], {"x": x}, inits,
-                    rt.tensor_type(np.asarray(params[-1]).dtype))
+    return rt.model(
+        [("QLinearConv", inputs, ["y"], attrs)], {"x": x}, inits, rt.tensor_type(np.asarray(params[-1]).dtype)
+    )
 
 
 @pytest.mark.parametrize("combo", COMBOS)
@@ -479,10 +520,12 @@ def test_qlinear_conv(rt, combo, geometry, per_channel, rng):
         bias = rng.integers(-30 * 74 * 74, 30 * 74 * 74, o).astype(np.int32)
         bias[0] = 0
         model = _qlinear_conv_model(rt, x, w, bias, params, attrs)
-        kw = {"stride": stride, "padding": pads, "dilation": dilation, "groups": group,
-              **_hw_qparams(*params)}
-        want_ort = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, semantics="onnxruntime", **kw))
-        want_ref = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, semantics="onnx-reference", **kw))
+        kw = {"stride": stride, "padding": pads, "dilation": dilation, "groups": group}
+        hw = _hw_qparams(*params)
+        want_ort = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, Q.LayerQuant(semantics="onnxruntime", **hw), **kw))
+        want_ref = nchw(
+            Q.conv2d(nhwc(x), nhwc(w), bias, Q.LayerQuant(semantics="onnx-reference", **hw), **kw)
+        )
         what = f"{combo} {geometry} trial {trial}"
         for out in rt.run_ort(model, {"x": x}):
             assert_same(out, want_ort, f"QLinearConv ort: {what}")
@@ -499,8 +542,8 @@ def test_qlinear_conv_depthwise_stays_exact_under_avx2_semantics(rt):
     params = (F32(0.01), np.uint8(0), F32(0.01), np.int8(0), sy, np.uint8(0))
     bias = np.zeros(c, np.int32)
     model = _qlinear_conv_model(rt, x, w, bias, params, _conv_attrs((k, k), (1, 1), (1, 1, 1, 1), (1, 1), c))
-    want = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, stride=1, padding=(1, 1, 1, 1), groups=c,
-                         semantics="onnxruntime-avx2", **_hw_qparams(*params)))
+    quant = Q.LayerQuant(semantics="onnxruntime-avx2", **_hw_qparams(*params))
+    want = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, quant, stride=1, padding=(1, 1, 1, 1), groups=c))
     assert_same(rt.run_ort(model, {"x": x})[0], want, "QLinearConv ort depthwise vs hwsim avx2")
 
 
@@ -516,12 +559,22 @@ def test_qlinear_conv_depthwise_multiplier_2_is_a_grouped_gemm(rt):
     params = (F32(0.01), np.uint8(0), F32(0.01), np.int8(0), sy, np.uint8(0))
     bias = np.zeros(2 * c, np.int32)
     model = _qlinear_conv_model(rt, x, w, bias, params, _conv_attrs((k, k), (1, 1), (1, 1, 1, 1), (1, 1), c))
-    kw = {"stride": 1, "padding": (1, 1, 1, 1), **_hw_qparams(*params)}
-    want = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, groups=c, semantics="onnxruntime", **kw))
+    kw, hw = {"stride": 1, "padding": (1, 1, 1, 1)}, _hw_qparams(*params)
+    want = nchw(Q.conv2d(nhwc(x), nhwc(w), bias, Q.LayerQuant(semantics="onnxruntime", **hw), groups=c, **kw))
     other = "onnxruntime-avx2" if has_int8_dot_product() else "onnxruntime-vnni"
-    assert (nchw(Q.conv2d(nhwc(x), nhwc(w), bias, groups=c, semantics=other, **kw)) != want).any()
-    dw = nchw(Q.depthwise_conv2d(nhwc(x), np.ascontiguousarray(w[:, 0].transpose(1, 2, 0)), bias,
-                                 depth_multiplier=2, semantics="onnxruntime", **kw))
+    assert (
+        nchw(Q.conv2d(nhwc(x), nhwc(w), bias, Q.LayerQuant(semantics=other, **hw), groups=c, **kw)) != want
+    ).any()
+    dw = nchw(
+        Q.depthwise_conv2d(
+            nhwc(x),
+            np.ascontiguousarray(w[:, 0].transpose(1, 2, 0)),
+            bias,
+            Q.LayerQuant(semantics="onnxruntime", **hw),
+            depth_multiplier=2,
+            **kw,
+        )
+    )
     assert_same(dw, want, "depthwise_conv2d vs conv2d with groups")
     assert_same(rt.run_ort(model, {"x": x})[0], want, "QLinearConv ort depth multiplier 2")
 
@@ -548,13 +601,14 @@ def test_saturating_pairs_follow_the_host(rt, op, rng):
     hw = _hw_qparams(*qp)
     feeds = {"x": x}
     if op == "MatMulInteger":
-        model = rt.model([("MatMulInteger", ["x", "w"], ["y"], {})], feeds, {"w": w},
-                         rt.tensor_type(np.int32))
+        model = rt.model(
+            [("MatMulInteger", ["x", "w"], ["y"], {})], feeds, {"w": w}, rt.tensor_type(np.int32)
+        )
         want, avx2 = exact, pairwise
     elif op == "QLinearMatMul":
         model = _qlinear_matmul_model(rt, x, w, *qp)
-        want = Q.fully_connected(x, w.T, None, semantics="onnxruntime-vnni", **hw)
-        avx2 = Q.fully_connected(x, w.T, None, semantics="onnxruntime-avx2", **hw)
+        want = Q.fully_connected(x, w.T, None, Q.LayerQuant(semantics="onnxruntime-vnni", **hw))
+        avx2 = Q.fully_connected(x, w.T, None, Q.LayerQuant(semantics="onnxruntime-avx2", **hw))
     else:  # the same products as a 1x1 conv over `depth` channels
         xc = np.ascontiguousarray(x.T.reshape(1, depth, 7, 1))
         wc = np.ascontiguousarray(w.T.reshape(cols, depth, 1, 1))
@@ -562,16 +616,20 @@ def test_saturating_pairs_follow_the_host(rt, op, rng):
         exact_c = nchw(ops.conv2d(nhwc(xc), nhwc(wc)).acc)
         assert_same(exact_c[0, :, :, 0].T, exact, "1x1 conv is the matmul")
         if op == "ConvInteger":  # its GEMM is s8 weights x u8 activations: exact on AVX2 too (measured, Zen1)
-            model = rt.model([("ConvInteger", ["x", "w"], ["y"], {"kernel_shape": [1, 1]})], feeds, {"w": wc},
-                             rt.tensor_type(np.int32))
+            model = rt.model(
+                [("ConvInteger", ["x", "w"], ["y"], {"kernel_shape": [1, 1]})],
+                feeds,
+                {"w": wc},
+                rt.tensor_type(np.int32),
+            )
             want, avx2 = exact_c, nchw(ops.conv2d(nhwc(xc), nhwc(wc), arithmetic="avx2-pairwise16").acc)
             vnni = True  # ORT's answer is the exact one on every host
         else:
             bias = np.zeros(cols, np.int32)
             model = _qlinear_conv_model(rt, xc, wc, bias, qp, {"kernel_shape": [1, 1]})
-            want = nchw(Q.conv2d(nhwc(xc), nhwc(wc), bias, semantics="onnxruntime-vnni", **hw))
-            avx2 = nchw(Q.conv2d(nhwc(xc), nhwc(wc), bias, semantics="onnxruntime-avx2", **hw))
-            host = nchw(Q.conv2d(nhwc(xc), nhwc(wc), bias, semantics="onnxruntime", **hw))
+            want = nchw(Q.conv2d(nhwc(xc), nhwc(wc), bias, Q.LayerQuant(semantics="onnxruntime-vnni", **hw)))
+            avx2 = nchw(Q.conv2d(nhwc(xc), nhwc(wc), bias, Q.LayerQuant(semantics="onnxruntime-avx2", **hw)))
+            host = nchw(Q.conv2d(nhwc(xc), nhwc(wc), bias, Q.LayerQuant(semantics="onnxruntime", **hw)))
             assert_same(host, want if vnni else avx2, f"{op}: the host semantics")
     assert (avx2 != want).any(), f"{op}: hwsim's avx2-pairwise16 model must differ from exact here"
     for out in rt.run_ort(model, feeds):

@@ -62,17 +62,37 @@ def _elementwise(keras):
 
 def _activations(keras):
     i = keras.Input((1024,), batch_size=1)
-    return keras.Model(i, [keras.layers.Activation("tanh")(i), keras.layers.Activation("sigmoid")(i),
-                           keras.layers.Softmax()(keras.layers.Reshape((128, 8))(i))])
+    return keras.Model(
+        i,
+        [
+            keras.layers.Activation("tanh")(i),
+            keras.layers.Activation("sigmoid")(i),
+            keras.layers.Softmax()(keras.layers.Reshape((128, 8))(i)),
+        ],
+    )
 
 
-MODELS = {"ds_cnn": (_ds_cnn, 1.0), "mobilenet_v2": (_mobilenet_v2, 1.0), "elementwise": (_elementwise, 1.0),
-          "activations": (_activations, 5.0)}
+MODELS = {
+    "ds_cnn": (_ds_cnn, 1.0),
+    "mobilenet_v2": (_mobilenet_v2, 1.0),
+    "elementwise": (_elementwise, 1.0),
+    "activations": (_activations, 5.0),
+}
 EXPECTED_OPS = {
     "ds_cnn": {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"},
     "mobilenet_v2": {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX"},
-    "elementwise": {"FULLY_CONNECTED", "SUB", "LEAKY_RELU", "TANH", "LOGISTIC", "MUL", "ADD", "CONCATENATION",
-                    "QUANTIZE", "MEAN"},
+    "elementwise": {
+        "FULLY_CONNECTED",
+        "SUB",
+        "LEAKY_RELU",
+        "TANH",
+        "LOGISTIC",
+        "MUL",
+        "ADD",
+        "CONCATENATION",
+        "QUANTIZE",
+        "MEAN",
+    },
     "activations": {"TANH", "LOGISTIC", "RESHAPE", "SOFTMAX"},
 }
 
@@ -83,8 +103,14 @@ def _randomise_batch_norms(keras, model, rng):
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             c = layer.gamma.shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.uniform(-0.2, 0.2, c), rng.uniform(-0.2, 0.2, c),
-                               rng.uniform(0.5, 2.0, c)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, c),
+                    rng.uniform(-0.2, 0.2, c),
+                    rng.uniform(-0.2, 0.2, c),
+                    rng.uniform(0.5, 2.0, c),
+                ]
+            )
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +131,8 @@ def models(tmp_path_factory):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda calib=calib: ([c] for c in calib)
         converter.target_spec.supported_ops = [
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
         converter.inference_input_type = tf.int16
         converter.inference_output_type = tf.int16
         paths[name] = folder / f"{name}.tflite"

@@ -33,7 +33,6 @@ OPT = "builtin_without_default_delegates"
 REF_CANNOT_LOAD = frozenset(c.name for c in C.CASES if c.int4 and c.op == "depthwise_conv2d")
 
 
-
 @dataclass
 class Golden:
     """Everything the tests compare: converted models, their inputs, and each resolver's outputs or crash."""
@@ -55,8 +54,13 @@ def _run_resolver(resolver: str, folder: Path, names: list[str]) -> dict[str, st
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     remaining, crashed = list(names), {}
     while remaining:
-        proc = subprocess.run([sys.executable, str(RUNNER), resolver, str(folder), *remaining], env=env,
-                              capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(
+            [sys.executable, str(RUNNER), resolver, str(folder), *remaining],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         started = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("START ")]
         left = [n for n in remaining if not (folder / resolver / f"{n}.npz").exists()]
         if not left:  # every model wrote its output (even if the process then failed on exit)
@@ -120,9 +124,12 @@ def _output(golden: Golden, case: C.Case, resolver: str) -> np.ndarray:
 
 
 def _params(cases):
-    return [pytest.param(case, resolver, id=f"{case.name}-{resolver}")
-            for case in cases for resolver in RESOLVERS
-            if not (resolver == "builtin_ref" and case.name in REF_CANNOT_LOAD)]
+    return [
+        pytest.param(case, resolver, id=f"{case.name}-{resolver}")
+        for case in cases
+        for resolver in RESOLVERS
+        if not (resolver == "builtin_ref" and case.name in REF_CANNOT_LOAD)
+    ]
 
 
 @pytest.mark.parametrize(("case", "resolver"), _params(C.CASES))
@@ -135,12 +142,15 @@ def test_hwsim_matches_interpreter(golden: Golden, case: C.Case, resolver: str, 
     record_property("elements", int(expected.size))
     bad = np.argwhere(got != expected)
     if bad.size:
-        first = [(tuple(int(i) for i in idx), int(got[tuple(idx)]), int(expected[tuple(idx)]))
-                 for idx in bad[:5]]
+        first = [
+            (tuple(int(i) for i in idx), int(got[tuple(idx)]), int(expected[tuple(idx)])) for idx in bad[:5]
+        ]
         diff = np.abs(got.astype(np.int64) - expected.astype(np.int64))
-        pytest.fail(f"{len(bad)} of {expected.size} elements differ (max |diff| {diff.max()}) under "
-                    f"{C.RESOLVERS[resolver]}; first (index, hwsim, {resolver}): {first}; "
-                    f"ops run: {golden.executed[resolver][case.name]}")
+        pytest.fail(
+            f"{len(bad)} of {expected.size} elements differ (max |diff| {diff.max()}) under "
+            f"{C.RESOLVERS[resolver]}; first (index, hwsim, {resolver}): {first}; "
+            f"ops run: {golden.executed[resolver][case.name]}"
+        )
 
 
 @pytest.mark.parametrize("name", sorted(REF_CANNOT_LOAD))
@@ -190,9 +200,9 @@ def test_converted_model_is_the_case(golden: Golden, case: C.Case) -> None:
     if case.int16:
         assert first.zero_points[0] == 0 and model.output.zero_points[0] == 0
     elif case.calib == "positive":
-        assert all(t.zero_points[0] == -128 for t in model.operands[:case.inputs])
+        assert all(t.zero_points[0] == -128 for t in model.operands[: case.inputs])
     elif case.calib == "negative":
-        assert all(t.zero_points[0] == 127 for t in model.operands[:case.inputs])
+        assert all(t.zero_points[0] == 127 for t in model.operands[: case.inputs])
     for x in golden.inputs[case.name].values():
         info = np.iinfo(act_dtype)
         assert x.min() == info.min and x.max() == info.max
@@ -206,8 +216,9 @@ def test_saturating_cases_saturate(golden: Golden, case: C.Case) -> None:
 
     out = _output(golden, case, "builtin_ref")
     y = golden.models[case.name].output
-    lo, hi = Q.activation_range(case.activation, float(y.scales[0]), int(y.zero_points[0]),
-                                INT16 if case.int16 else INT8)
+    lo, hi = Q.activation_range(
+        case.activation, float(y.scales[0]), int(y.zero_points[0]), INT16 if case.int16 else INT8
+    )
     assert out.min() == lo and out.max() == hi
 
 

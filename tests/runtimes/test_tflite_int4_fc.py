@@ -62,8 +62,9 @@ def models(tmp_path_factory):
     for seed, (name, (rows, depth, units, act, per_channel, bias, _)) in enumerate(CASES.items(), 70):
         key = (rows, depth, units, act)  # one conversion per layer; its variants are flatbuffer edits
         if key not in converted:
-            converted[key] = C._convert_int4(C._f(name, rows, depth, units, activation=act, int4=True,
-                                                  seed=seed), tf)
+            converted[key] = C._convert_int4(
+                C._f(name, rows, depth, units, activation=act, int4=True, seed=seed), tf
+            )
         base = converted[key]
         path = folder / f"{name}.tflite"
         path.write_bytes(_variant(base, per_channel, bias, seed))
@@ -108,7 +109,15 @@ def test_int4_fully_connected_under_default_and_optimized_resolvers(models, name
 def test_delegated_cases_differ_from_the_optimized_kernels(models):
     """XNNPACK's float32 requantizer is a different function: on these cases it parts from the optimized
     kernels, so the test above tells the two apart."""
-    differ = [name for name, case in CASES.items() if case[-1]
-              and not np.array_equal(*(_interpreter(models[name][0], r, models[name][1])[0]
-                                       for r in ("AUTO", "BUILTIN_WITHOUT_DEFAULT_DELEGATES")))]
+    differ = [
+        name
+        for name, case in CASES.items()
+        if case[-1]
+        and not np.array_equal(
+            *(
+                _interpreter(models[name][0], r, models[name][1])[0]
+                for r in ("AUTO", "BUILTIN_WITHOUT_DEFAULT_DELEGATES")
+            )
+        )
+    ]
     assert len(differ) >= 3, differ

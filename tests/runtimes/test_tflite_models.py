@@ -70,8 +70,13 @@ def _mlp_autoencoder(keras):
     return keras.Model(i, keras.layers.Dense(64)(x))
 
 
-MODELS = {"mobilenet_v1": _mobilenet_v1, "mobilenet_v2": _mobilenet_v2, "resnet": _resnet, "ds_cnn": _ds_cnn,
-          "mlp_autoencoder": _mlp_autoencoder}
+MODELS = {
+    "mobilenet_v1": _mobilenet_v1,
+    "mobilenet_v2": _mobilenet_v2,
+    "resnet": _resnet,
+    "ds_cnn": _ds_cnn,
+    "mlp_autoencoder": _mlp_autoencoder,
+}
 
 
 def _calibration(name, shape, rng):
@@ -95,10 +100,14 @@ def models(tmp_path_factory):
         keras.utils.set_random_seed(0)
         model = build(keras)
         calib = _calibration(name, model.input_shape[1:], np.random.default_rng(0))
-        for key, ops_set, io_type in ((name, tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.int8),
-                                      (f"{name}-16x8",
-                                       tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
-                                       tf.int16)):
+        for key, ops_set, io_type in (
+            (name, tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.int8),
+            (
+                f"{name}-16x8",
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+                tf.int16,
+            ),
+        ):
             converter = tf.lite.TFLiteConverter.from_keras_model(model)
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = lambda calib=calib: ([c] for c in calib)
@@ -140,8 +149,15 @@ def test_infer_cli_writes_the_interpreter_output(models, tmp_path):
     assert run.returncode == 0, run.stderr
     y = np.load(tmp_path / "y.npy")
     assert y.dtype == np.int8 and y.shape == (1, 10)
-    run = _cli("infer", models["resnet"], "--input", tmp_path / "x.npy", "--output", tmp_path / "r.npy",
-               "--dequantize")
+    run = _cli(
+        "infer",
+        models["resnet"],
+        "--input",
+        tmp_path / "x.npy",
+        "--output",
+        tmp_path / "r.npy",
+        "--dequantize",
+    )
     assert run.returncode == 0 and np.load(tmp_path / "r.npy").dtype == np.float32
     run = _cli("verify", models["resnet"], "--input", tmp_path / "x.npy")
     assert run.returncode == 0 and "BIT-EXACT" in run.stdout
@@ -156,9 +172,12 @@ def test_bad_inputs_give_one_line_errors(models, tmp_path):
     np.save(tmp_path / "shape.npy", np.zeros((1, 15, 16, 8), np.int8))
     np.save(tmp_path / "dtype.npy", np.zeros((1, 16, 16, 8), np.int16))
     np.save(tmp_path / "f64.npy", np.zeros((1, 16, 16, 8), np.float64))
-    cases = [(truncated, "x.npy", "damaged or truncated"), (models["resnet"], "shape.npy", "expected shape"),
-             (models["resnet"], "dtype.npy", "expected dtype int8"),
-             (models["resnet"], "f64.npy", "expected int8 codes or float32 reals to quantize (got float64)")]
+    cases = [
+        (truncated, "x.npy", "damaged or truncated"),
+        (models["resnet"], "shape.npy", "expected shape"),
+        (models["resnet"], "dtype.npy", "expected dtype int8"),
+        (models["resnet"], "f64.npy", "expected int8 codes or float32 reals to quantize (got float64)"),
+    ]
     for model, x, message in cases:
         run = _cli("infer", model, "--input", tmp_path / x, "--output", tmp_path / "y.npy")
         assert run.returncode == 2

@@ -75,9 +75,13 @@ def _activations(keras):
     return keras.Model(i, [keras.layers.Activation(name)(i) for name in ("sigmoid", "tanh", "hard_swish")])
 
 
-MODELS = {"transformer": (_transformer, 2.0), "mobilenet_gap": (_mobilenet_gap, 1.0),
-          "mobilenet_v3": (_mobilenet_v3, 1.0), "elementwise_mix": (_elementwise_mix, 1.0),
-          "activations": (_activations, 5.0)}
+MODELS = {
+    "transformer": (_transformer, 2.0),
+    "mobilenet_gap": (_mobilenet_gap, 1.0),
+    "mobilenet_v3": (_mobilenet_v3, 1.0),
+    "elementwise_mix": (_elementwise_mix, 1.0),
+    "activations": (_activations, 5.0),
+}
 EXPECTED_OPS = {
     "transformer": {
         "FULLY_CONNECTED",

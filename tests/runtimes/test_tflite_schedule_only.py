@@ -34,8 +34,9 @@ def model_path(tmp_path_factory):
     rng = np.random.default_rng(0)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([rng.uniform(-1, 1, (1, 8, 8, 3)).astype(np.float32)]
-                                                for _ in range(8))
+    converter.representative_dataset = lambda: (
+        [rng.uniform(-1, 1, (1, 8, 8, 3)).astype(np.float32)] for _ in range(8)
+    )
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     path = tmp_path_factory.mktemp("schedule_only") / "m.tflite"
@@ -50,8 +51,12 @@ def test_ops_import_with_their_geometry(model_path):
     ops = {op.kind: op for op in graph.ops}
     assert [op.kind for op in graph.ops] == ["conv2d", "transpose_conv2d", "resize_bilinear", "arg_max"]
     up = ops["transpose_conv2d"]
-    assert (up.attrs["stride"], up.attrs["kernel"], up.attrs["in_channels"], up.attrs["padding"]) == \
-        ((2, 2), (3, 3), 4, "same")
+    assert (up.attrs["stride"], up.attrs["kernel"], up.attrs["in_channels"], up.attrs["padding"]) == (
+        (2, 2),
+        (3, 3),
+        4,
+        "same",
+    )
     assert graph.tensor(up.outputs[0]).shape == (1, 16, 16, 6)
     assert loop_dims(graph, up) == {"B": 1, "K": 6, "C": 4, "IY": 8, "IX": 8, "FY": 3, "FX": 3}
     assert ops["resize_bilinear"].attrs["size"] == (20, 24) and ops["arg_max"].attrs["axis"] == 3
@@ -73,6 +78,9 @@ def test_layer_file_copy_simulates_the_same(model_path, tmp_path):
 def test_runtime_refuses_them_by_name(model_path):
     """Running the model bit-exactly names the first op without a kernel instead of failing inside it."""
     graph = load_model(model_path)
-    with pytest.raises(ConfigError, match=r"operator 1 \(TRANSPOSE_CONV, output '[^']+'\) has no bit-exact "
-                                          r"kernel"):
+    with pytest.raises(
+        ConfigError,
+        match=r"operator 1 \(TRANSPOSE_CONV, output '[^']+'\) has no bit-exact "
+        r"kernel",
+    ):
         run_graph(graph, [np.zeros((1, 8, 8, 3), np.int8)], "tflite-reference")

@@ -68,8 +68,9 @@ def _qtensors(torch, x, zx, w, sx, sw, per_channel):
     xq = torch._make_per_tensor_quantized_tensor(torch.from_numpy(x), float(sx), zx)
     if per_channel:
         scales = torch.from_numpy(sw.astype(np.float64))
-        wq = torch._make_per_channel_quantized_tensor(torch.from_numpy(w), scales,
-                                                      torch.zeros(w.shape[0], dtype=torch.long), 0)
+        wq = torch._make_per_channel_quantized_tensor(
+            torch.from_numpy(w), scales, torch.zeros(w.shape[0], dtype=torch.long), 0
+        )
     else:
         wq = torch._make_per_tensor_quantized_tensor(torch.from_numpy(w), float(sw[0]), 0)
     return xq, wq
@@ -81,7 +82,9 @@ def _semantics():
 
 REGIMES = ("full", "fine", "cancelling")
 LINEAR = [(per_channel, regime, False) for per_channel in (False, True) for regime in REGIMES] + [
-    (True, "fine", True), (False, "cancelling", True)]
+    (True, "fine", True),
+    (False, "cancelling", True),
+]
 
 
 @pytest.mark.parametrize("engine", _engines())
@@ -100,20 +103,27 @@ def test_linear_float_bias(torch, engine, per_channel, regime, relu):
     layer.set_weight_bias(wq, torch.from_numpy(bias))
     layer.scale, layer.zero_point = float(sy), zy
     want = layer(xq).int_repr().numpy()
-    kw = dict(x_q=Q.QParams.of(sx, zx), w_q=Q.QParams.of(sw if per_channel else sw[:1]),
-              y_q=Q.QParams.of(sy, zy), y_fmt=UINT8, activation="relu" if relu else None,
-              semantics=_semantics())
-    got = Q.fully_connected(x, w, None, float_bias=bias, **kw)
+    w_q = Q.QParams.of(sw if per_channel else sw[:1])
+    quant = Q.LayerQuant(
+        Q.QParams.of(sx, zx),
+        w_q,
+        Q.QParams.of(sy, zy),
+        UINT8,
+        activation="relu" if relu else None,
+        semantics=_semantics(),
+    )
+    got = Q.fully_connected(x, w, None, quant, float_bias=bias)
     assert np.array_equal(got, want), f"{int((got != want).sum())} of {want.size} differ"
     assert want.std() > 10 and ((want == 0) | (want == 255)).mean() < 0.5  # a real spread of outputs
     if regime == "fine":  # here the bias form matters: rounded to int32 codes, it moves many outputs
         codes = np.rint(bias.astype(np.float64) / (sx * sw.astype(np.float64))).astype(np.int64)
-        assert (Q.fully_connected(x, w, codes, **kw) != want).mean() > 0.02
+        assert (Q.fully_connected(x, w, codes, quant) != want).mean() > 0.02
 
 
 @pytest.mark.parametrize("engine", _engines())
-@pytest.mark.parametrize("per_channel,regime", [(False, "full"), (True, "fine"), (False, "cancelling"),
-                                                (True, "cancelling")])
+@pytest.mark.parametrize(
+    "per_channel,regime", [(False, "full"), (True, "fine"), (False, "cancelling"), (True, "cancelling")]
+)
 def test_conv2d_float_bias(torch, engine, per_channel, regime):
     """nnq.Conv2d (3x3, padding 1, stride 2) with a float bias: every output code equals torch's."""
     import torch.ao.nn.quantized as nnq
@@ -125,15 +135,22 @@ def test_conv2d_float_bias(torch, engine, per_channel, regime):
     x, zx, w2, sx, sw, bias, sy, zy = _case(rng, (2, 13, 12, cin), cout, depth, per_channel, regime)
     pad = 0 if regime == "cancelling" else 1  # padded taps add nothing: no padding keeps every sum large
     w = w2.reshape(cout, 3, 3, cin)  # OHWI for hwsim; torch takes OIHW
-    xq, wq = _qtensors(torch, np.ascontiguousarray(x.transpose(0, 3, 1, 2)), zx,
-                       np.ascontiguousarray(w.transpose(0, 3, 1, 2)), sx, sw, per_channel)
+    xq, wq = _qtensors(
+        torch,
+        np.ascontiguousarray(x.transpose(0, 3, 1, 2)),
+        zx,
+        np.ascontiguousarray(w.transpose(0, 3, 1, 2)),
+        sx,
+        sw,
+        per_channel,
+    )
     layer = nnq.Conv2d(cin, cout, 3, stride=2, padding=pad)
     layer.set_weight_bias(wq, torch.from_numpy(bias))
     layer.scale, layer.zero_point = float(sy), zy
     want = layer(xq).int_repr().numpy().transpose(0, 2, 3, 1)
-    got = Q.conv2d(x, w, None, float_bias=bias, x_q=Q.QParams.of(sx, zx),
-                   w_q=Q.QParams.of(sw if per_channel else sw[:1]), y_q=Q.QParams.of(sy, zy), y_fmt=UINT8,
-                   stride=2, padding=(pad,) * 4, semantics=_semantics())
+    w_q = Q.QParams.of(sw if per_channel else sw[:1])
+    quant = Q.LayerQuant(Q.QParams.of(sx, zx), w_q, Q.QParams.of(sy, zy), UINT8, semantics=_semantics())
+    got = Q.conv2d(x, w, None, quant, float_bias=bias, stride=2, padding=(pad,) * 4)
     assert np.array_equal(got, want), f"{int((got != want).sum())} of {want.size} differ"
 
 

@@ -152,8 +152,9 @@ def test_quantize_per_tensor_ties_and_saturation(torch, dtype):
     for zero_point in (f.min, 0 if f.signed else 128, f.max - 1, -100 if f.signed else 50):
         for scale in (F32(0.25), F32(2.0), F32(1 / 64)):
             x = _tie_grid(f, zero_point, scale)
-            got = torch.quantize_per_tensor(torch.from_numpy(x), float(scale), zero_point,
-                                            getattr(torch, dtype))
+            got = torch.quantize_per_tensor(
+                torch.from_numpy(x), float(scale), zero_point, getattr(torch, dtype)
+            )
             want = ops.quantize(x, scale, zero_point, f, rounding="half_even")
             what = f"quantize_per_tensor {dtype}: zp={zero_point} s={scale}"
             assert_same(got.int_repr().numpy(), want, what)
@@ -187,8 +188,13 @@ def test_quantize_per_channel(torch, dtype, axis, rng):
     ties = ((k + 0.5) * scale.reshape(view).astype(np.float64)).astype(F32)
     random = (rng.standard_normal(shape) * 60 * scale.reshape(view)).astype(F32)
     for x, zp, what in ((ties, zero_point, "ties"), (random, np.zeros(channels, np.int64), "random")):
-        got = torch.quantize_per_channel(torch.from_numpy(x), torch.from_numpy(scale.astype(np.float64)),
-                                         torch.from_numpy(zp), axis, getattr(torch, dtype))
+        got = torch.quantize_per_channel(
+            torch.from_numpy(x),
+            torch.from_numpy(scale.astype(np.float64)),
+            torch.from_numpy(zp),
+            axis,
+            getattr(torch, dtype),
+        )
         want = ops.quantize(x, scale, zp, f, axis=axis)
         assert_same(got.int_repr().numpy(), want, f"quantize_per_channel {dtype}: axis {axis} {what}")
 
@@ -223,8 +229,13 @@ def _torch_quantize(torch, x, scale, zero_point, f: IntFormat, axis):
     if axis is None:
         q = torch.quantize_per_tensor(torch.from_numpy(x), float(scale), int(zero_point), dtype)
     else:
-        q = torch.quantize_per_channel(torch.from_numpy(x), torch.from_numpy(np.asarray(scale, np.float64)),
-                                       torch.from_numpy(np.asarray(zero_point, np.int64)), axis, dtype)
+        q = torch.quantize_per_channel(
+            torch.from_numpy(x),
+            torch.from_numpy(np.asarray(scale, np.float64)),
+            torch.from_numpy(np.asarray(zero_point, np.int64)),
+            axis,
+            dtype,
+        )
     return q.int_repr().numpy()
 
 
@@ -270,8 +281,14 @@ def test_linear(torch, qF, engine, per_channel, w_zero, depth, rng):
             bias, b_int = float_bias(torch, rng.integers(-20000, 20000, cols), sx, sw)
         wq = qtensor(torch, w, sw, zw, 0 if per_channel else None)
         got = qF.linear(qtensor(torch, x, sx, zx), wq, bias, float(sy), zy).int_repr().numpy()
-        want = Q.fully_connected(x, w, b_int, x_q=Q.QParams.of(sx, zx), w_q=Q.QParams.of(sw, zw),
-                                 y_q=Q.QParams.of(sy, zy), y_fmt=UINT8, semantics=semantics_for(engine))
+        quant = Q.LayerQuant(
+            Q.QParams.of(sx, zx),
+            Q.QParams.of(sw, zw),
+            Q.QParams.of(sy, zy),
+            UINT8,
+            semantics=semantics_for(engine),
+        )
+        want = Q.fully_connected(x, w, b_int, quant)
         assert_same(got, want, f"linear {engine}: K={depth} zw={w_zero} trial {trial}")
 
 
@@ -291,8 +308,21 @@ CONV_GEOMETRIES = {
 def _torch_conv(torch, qF, x, w, bias, q, per_channel, stride, padding, dilation, groups):
     sx, zx, sw, zw, sy, zy = q
     wq = qtensor(torch, w, sw, zw, 0 if per_channel else None)
-    return qF.conv2d(qtensor(torch, x, sx, zx), wq, bias, stride=stride, padding=padding, dilation=dilation,
-                     groups=groups, scale=float(sy), zero_point=zy).int_repr().numpy()
+    return (
+        qF.conv2d(
+            qtensor(torch, x, sx, zx),
+            wq,
+            bias,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            scale=float(sy),
+            zero_point=zy,
+        )
+        .int_repr()
+        .numpy()
+    )
 
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)
@@ -310,12 +340,20 @@ def test_conv2d(torch, qF, engine, geometry, per_channel, w_zero, rng):
         sw, zw = weight_params(rng, o, per_channel, w_zero)
         sy, zy = output_scale(rng, engine, sx, sw, depth), int(rng.integers(0, 256))
         bias, b_int = float_bias(torch, rng.integers(-20000, 20000, o), sx, sw)
-        got = _torch_conv(torch, qF, x, w, bias, (sx, zx, sw, zw, sy, zy), per_channel, stride, padding,
-                          dilation, groups)
+        got = _torch_conv(
+            torch, qF, x, w, bias, (sx, zx, sw, zw, sy, zy), per_channel, stride, padding, dilation, groups
+        )
         pads = (padding[0], padding[0], padding[1], padding[1])
-        want = Q.conv2d(nhwc(x), nhwc(w), b_int, x_q=Q.QParams.of(sx, zx), w_q=Q.QParams.of(sw, zw),
-                        y_q=Q.QParams.of(sy, zy), y_fmt=UINT8, stride=stride, padding=pads, dilation=dilation,
-                        groups=groups, semantics=semantics_for(engine))
+        quant = Q.LayerQuant(
+            Q.QParams.of(sx, zx),
+            Q.QParams.of(sw, zw),
+            Q.QParams.of(sy, zy),
+            UINT8,
+            semantics=semantics_for(engine),
+        )
+        want = Q.conv2d(
+            nhwc(x), nhwc(w), b_int, quant, stride=stride, padding=pads, dilation=dilation, groups=groups
+        )
         assert_same(got, want.transpose(0, 3, 1, 2), f"conv2d {engine}: {geometry} zw={w_zero} trial {trial}")
 
 
@@ -346,10 +384,27 @@ def _depthwise_case(torch, qF, rng, engine, geometry, per_channel, w_zero):
     sw, zw = weight_params(rng, o, per_channel, w_zero)
     sy, zy = output_scale(rng, engine, sx, sw, k * k), int(rng.integers(0, 256))
     bias, b_int = float_bias(torch, rng.integers(-20000, 20000, o), sx, sw)
-    got = _torch_conv(torch, qF, x, w, bias, (sx, zx, sw, zw, sy, zy), per_channel, (stride, stride),
-                      (k // 2, k // 2), (1, 1), c)
-    conv = {"stride": stride, "padding": (k // 2,) * 4, "groups": c, "x_zero_point": zx, "w_zero_point": zw,
-            "bias": b_int}
+    got = _torch_conv(
+        torch,
+        qF,
+        x,
+        w,
+        bias,
+        (sx, zx, sw, zw, sy, zy),
+        per_channel,
+        (stride, stride),
+        (k // 2, k // 2),
+        (1, 1),
+        c,
+    )
+    conv = {
+        "stride": stride,
+        "padding": (k // 2,) * 4,
+        "groups": c,
+        "x_zero_point": zx,
+        "w_zero_point": zw,
+        "bias": b_int,
+    }
     return got, nhwc(x), nhwc(w), conv, (sx, zx, sw, zw, sy, zy)
 
 
@@ -365,8 +420,15 @@ def test_conv2d_depthwise_fast_path(torch, qF, engine, geometry, per_channel, w_
     acc = ops.conv2d(x, w, arithmetic=arithmetic, **conv).acc
     other = ops.conv2d(x, w, arithmetic="exact" if arithmetic != "exact" else "avx2-pairwise16", **conv).acc
     assert (acc != other).any(), "the data must tell the two arithmetics apart"
-    want = Q.requantize(acc, input_scale=sx, weight_scale=sw, output=Q.QParams.of(sy, zy), fmt=UINT8,
-                        semantics=semantics_for(engine), op="conv2d")
+    want = Q.requantize(
+        acc,
+        input_scale=sx,
+        weight_scale=sw,
+        output=Q.QParams.of(sy, zy),
+        fmt=UINT8,
+        semantics=semantics_for(engine),
+        op="conv2d",
+    )
     what = f"conv2d depthwise {engine}: {geometry} zw={w_zero} {arithmetic}"
     assert_same(got, want.transpose(0, 3, 1, 2), what)
 
@@ -378,9 +440,12 @@ def test_conv2d_depthwise_fast_path_host_semantics(torch, qF, engine, rng):
     other kernels are exact (Semantics.depthwise_fast_u8s8). E.g. x = 255 and w = 127 on two adjacent taps:
     sat16(64770) = 32767."""
     got, x, w, conv, (sx, zx, sw, zw, sy, zy) = _depthwise_case(torch, qF, rng, engine, "3x3_s1", False, 0)
-    want = Q.conv2d(x, w, conv["bias"], x_q=Q.QParams.of(sx, zx), w_q=Q.QParams.of(sw, zw),
-                    y_q=Q.QParams.of(sy, zy), y_fmt=UINT8, stride=conv["stride"], padding=conv["padding"],
-                    groups=conv["groups"], semantics="pytorch")
+    quant = Q.LayerQuant(
+        Q.QParams.of(sx, zx), Q.QParams.of(sw, zw), Q.QParams.of(sy, zy), UINT8, semantics="pytorch"
+    )
+    want = Q.conv2d(
+        x, w, conv["bias"], quant, stride=conv["stride"], padding=conv["padding"], groups=conv["groups"]
+    )
     assert_same(got, want.transpose(0, 3, 1, 2), "conv2d depthwise fbgemm vs hwsim pytorch semantics")
 
 
@@ -415,9 +480,18 @@ def test_qnnpack_multiplies_by_reciprocal_output_scale(torch, qF, engine):
 def test_qnnpack_multiplier_in_hwsim_semantics(torch, qF, engine):
     """hwsim's pytorch-qnnpack semantics reproduce qnnpack where its reciprocal multiplier matters."""
     got, _, _ = _recip_case(torch, qF)
-    want = Q.fully_connected(RECIP_X, RECIP_W, None, x_q=Q.QParams.of(RECIP["sx"], 0),
-                             w_q=Q.QParams.of(RECIP["sw"], 0), y_q=Q.QParams.of(RECIP["sy"], 100),
-                             y_fmt=UINT8, semantics="pytorch-qnnpack")
+    want = Q.fully_connected(
+        RECIP_X,
+        RECIP_W,
+        None,
+        Q.LayerQuant(
+            Q.QParams.of(RECIP["sx"], 0),
+            Q.QParams.of(RECIP["sw"], 0),
+            Q.QParams.of(RECIP["sy"], 100),
+            UINT8,
+            semantics="pytorch-qnnpack",
+        ),
+    )
     assert_same(got, want, "linear qnnpack vs hwsim pytorch-qnnpack")
 
 
@@ -434,8 +508,8 @@ def test_linear_saturating_pairs_exact_on_vnni(torch, qF, engine, rng):
     sx, sw = F32(0.01), F32(0.01)
     sy = F32(0.01 * 0.01 * depth * 255 * 127 / 200)  # the exact saturating sums map to code 200
     kw = {"x_q": Q.QParams.of(sx, 0), "w_q": Q.QParams.of(sw, 0), "y_q": Q.QParams.of(sy, 0), "y_fmt": UINT8}
-    exact = Q.fully_connected(x, w, None, semantics="pytorch", **kw)
-    avx2 = Q.fully_connected(x, w, None, semantics="pytorch-fbgemm-avx2", **kw)
+    exact = Q.fully_connected(x, w, None, Q.LayerQuant(semantics="pytorch", **kw))
+    avx2 = Q.fully_connected(x, w, None, Q.LayerQuant(semantics="pytorch-fbgemm-avx2", **kw))
     assert exact[0, 0] == 200 and avx2[0, 0] < 110
     got = qF.linear(qtensor(torch, x, sx, 0), qtensor(torch, w, sw, 0), None, float(sy), 0).int_repr().numpy()
     assert_same(got, exact, f"linear {engine} vnni saturating pairs")

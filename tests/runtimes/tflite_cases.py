@@ -66,9 +66,14 @@ class Case:
 
     @property
     def tflite_op(self) -> str:
-        return {"conv2d": "CONV_2D", "depthwise_conv2d": "DEPTHWISE_CONV_2D",
-                "fully_connected": "FULLY_CONNECTED", "add": "ADD", "avg_pool": "AVERAGE_POOL_2D",
-                "max_pool": "MAX_POOL_2D"}[self.op]
+        return {
+            "conv2d": "CONV_2D",
+            "depthwise_conv2d": "DEPTHWISE_CONV_2D",
+            "fully_connected": "FULLY_CONNECTED",
+            "add": "ADD",
+            "avg_pool": "AVERAGE_POOL_2D",
+            "max_pool": "MAX_POOL_2D",
+        }[self.op]
 
     @property
     def inputs(self) -> int:
@@ -76,15 +81,35 @@ class Case:
 
 
 def _c(name, shape, filters, kernel, **kw):
-    return Case(name, "conv2d", shape,
-                {"filters": filters, "kernel": kernel, "strides": kw.pop("strides", 1),
-                 "padding": kw.pop("padding", "valid"), "dilation": kw.pop("dilation", 1)}, **kw)
+    return Case(
+        name,
+        "conv2d",
+        shape,
+        {
+            "filters": filters,
+            "kernel": kernel,
+            "strides": kw.pop("strides", 1),
+            "padding": kw.pop("padding", "valid"),
+            "dilation": kw.pop("dilation", 1),
+        },
+        **kw,
+    )
 
 
 def _d(name, shape, multiplier, kernel, **kw):
-    return Case(name, "depthwise_conv2d", shape,
-                {"depth_multiplier": multiplier, "kernel": kernel, "strides": kw.pop("strides", 1),
-                 "padding": kw.pop("padding", "valid"), "dilation": kw.pop("dilation", 1)}, **kw)
+    return Case(
+        name,
+        "depthwise_conv2d",
+        shape,
+        {
+            "depth_multiplier": multiplier,
+            "kernel": kernel,
+            "strides": kw.pop("strides", 1),
+            "padding": kw.pop("padding", "valid"),
+            "dilation": kw.pop("dilation", 1),
+        },
+        **kw,
+    )
 
 
 def _f(name, rows, depth, units, **kw):
@@ -99,19 +124,53 @@ CASES: tuple[Case, ...] = (
     # int8 conv2d: per-channel weights, strides, SAME/VALID, dilation, fused activations, extreme zero points
     _c("conv_k3_valid", (4, 34, 34, 3), 8, 3, seed=1),
     _c("conv_k3_same_s2_relu", (2, 40, 38, 4), 6, 3, strides=2, padding="same", activation="relu", seed=2),
-    _c("conv_k3_same_d2_relu6_pos", (1, 11, 11, 3), 4, 3, padding="same", dilation=2, activation="relu6",
-       calib="positive", seed=3),
+    _c(
+        "conv_k3_same_d2_relu6_pos",
+        (1, 11, 11, 3),
+        4,
+        3,
+        padding="same",
+        dilation=2,
+        activation="relu6",
+        calib="positive",
+        seed=3,
+    ),
     _c("conv_k5x3_valid_s21_sat", (2, 24, 16, 3), 5, (5, 3), strides=(2, 1), calib="constant", seed=4),
     _c("conv_k1_same_neg", (2, 48, 48, 8), 7, 1, padding="same", calib="negative", seed=5),
-    _c("conv_k2_same_d21_relu_sat", (1, 9, 10, 2), 3, 2, padding="same", dilation=(2, 1), activation="relu",
-       calib="constant", seed=6),
+    _c(
+        "conv_k2_same_d21_relu_sat",
+        (1, 9, 10, 2),
+        3,
+        2,
+        padding="same",
+        dilation=(2, 1),
+        activation="relu",
+        calib="constant",
+        seed=6,
+    ),
     _c("conv_k3_valid_s3_k48", (1, 13, 13, 16), 8, 3, strides=3, seed=7),
     # int8 depthwise: multipliers 1..3
     _d("dw_m1_k3_same", (2, 32, 32, 8), 1, 3, padding="same", seed=11),
-    _d("dw_m2_k3_valid_s2_relu_pos", (2, 11, 10, 3), 2, 3, strides=2, activation="relu", calib="positive",
-       seed=12),
-    _d("dw_m3_k3_same_d2_relu6", (1, 32, 32, 4), 3, 3, padding="same", dilation=2, activation="relu6",
-       seed=13),
+    _d(
+        "dw_m2_k3_valid_s2_relu_pos",
+        (2, 11, 10, 3),
+        2,
+        3,
+        strides=2,
+        activation="relu",
+        calib="positive",
+        seed=12,
+    ),
+    _d(
+        "dw_m3_k3_same_d2_relu6",
+        (1, 32, 32, 4),
+        3,
+        3,
+        padding="same",
+        dilation=2,
+        activation="relu6",
+        seed=13,
+    ),
     _d("dw_m1_k5_same_s2_sat", (2, 11, 11, 5), 1, 5, strides=2, padding="same", calib="constant", seed=14),
     _d("dw_m2_k2x3_same_neg", (1, 40, 40, 6), 2, (2, 3), padding="same", calib="negative", seed=15),
     _d("dw_m1_c1_k3_same_s2", (4, 96, 96, 1), 1, 3, strides=2, padding="same", seed=16),
@@ -128,12 +187,26 @@ CASES: tuple[Case, ...] = (
     Case("add_relu_sat", "add", (2, 5, 5, 3), activation="relu", calib="constant", seed=32),
     Case("add_relu6_pos", "add", (1, 7, 4, 6), activation="relu6", calib="positive", seed=33),
     # every pair of codes, with scale ratios s1/so = 1/3 and s2/so = 5/6 (many exact and near ties)
-    Case("add_grid_thirds", "add", (1, 256, 256, 1), {"ranges": ((-1.0, 1.0), (-2.0, 3.0), (-2.5, 3.5))},
-         calib="pinned", grid=True, seed=34),
+    Case(
+        "add_grid_thirds",
+        "add",
+        (1, 256, 256, 1),
+        {"ranges": ((-1.0, 1.0), (-2.0, 3.0), (-2.5, 3.5))},
+        calib="pinned",
+        grid=True,
+        seed=34,
+    ),
     # every pair of codes, s1/so = 1/4 and s2/so = 1, input 1 zero point -128, fused ReLU
-    Case("add_grid_quarters_relu", "add", (1, 256, 256, 1),
-         {"ranges": ((0.0, 2.0), (-4.0, 4.0), (-4.0, 4.0))}, activation="relu", calib="pinned", grid=True,
-         seed=35),
+    Case(
+        "add_grid_quarters_relu",
+        "add",
+        (1, 256, 256, 1),
+        {"ranges": ((0.0, 2.0), (-4.0, 4.0), (-4.0, 4.0))},
+        activation="relu",
+        calib="pinned",
+        grid=True,
+        seed=35,
+    ),
     # int8 pooling
     _p("avgpool_2_s2_valid", "avg_pool", (2, 8, 8, 4), 2, 2, "valid", seed=41),
     _p("avgpool_3_s1_same", "avg_pool", (2, 32, 32, 8), 3, 1, "same", seed=42),
@@ -143,12 +216,30 @@ CASES: tuple[Case, ...] = (
     # 16x8: int16 activations, int8 weights, int64 bias
     _c("conv16_k3_same_relu", (2, 32, 32, 3), 8, 3, padding="same", activation="relu", int16=True, seed=51),
     _c("conv16_k3_valid_s2_sat", (2, 21, 21, 4), 6, 3, strides=2, calib="constant", int16=True, seed=52),
-    _c("conv16_k3_same_d2_relu6", (1, 10, 10, 2), 4, 3, padding="same", dilation=2, activation="relu6",
-       int16=True, seed=53),
+    _c(
+        "conv16_k3_same_d2_relu6",
+        (1, 10, 10, 2),
+        4,
+        3,
+        padding="same",
+        dilation=2,
+        activation="relu6",
+        int16=True,
+        seed=53,
+    ),
     _d("dw16_m1_k3_same", (2, 32, 32, 8), 1, 3, padding="same", int16=True, seed=54),
     _d("dw16_m2_k3_valid_s2_relu6", (1, 11, 11, 3), 2, 3, strides=2, activation="relu6", int16=True, seed=55),
-    _d("dw16_m3_k3_same_d2_sat", (1, 9, 9, 2), 3, 3, padding="same", dilation=2, calib="constant", int16=True,
-       seed=56),
+    _d(
+        "dw16_m3_k3_same_d2_sat",
+        (1, 9, 9, 2),
+        3,
+        3,
+        padding="same",
+        dilation=2,
+        calib="constant",
+        int16=True,
+        seed=56,
+    ),
     _f("fc16_k64_n32", 2048, 64, 32, int16=True, seed=57),
     _f("fc16_k4096_n8_relu_sat", 16, 4096, 8, activation="relu", calib="constant", int16=True, seed=58),
     # int4 weights (int8 activations): per-channel conv and depthwise, per-tensor FC
@@ -190,16 +281,27 @@ def build_keras(case: Case, keras):
     act = {None: None, "relu": "relu", "relu6": "relu6"}[case.activation]
     inp = keras.Input(tuple(shape), batch_size=batch)
     if case.op == "conv2d":
-        layer = keras.layers.Conv2D(p["filters"], p["kernel"], strides=p["strides"], padding=p["padding"],
-                                    dilation_rate=p["dilation"], activation=act)
+        layer = keras.layers.Conv2D(
+            p["filters"],
+            p["kernel"],
+            strides=p["strides"],
+            padding=p["padding"],
+            dilation_rate=p["dilation"],
+            activation=act,
+        )
         out = layer(inp)
         kernel = _weights(case, rng, layer.kernel.shape, 3)
         layer.set_weights([kernel, _bias(case, rng, p["filters"])])
         return keras.Model(inp, out)
     if case.op == "depthwise_conv2d":
-        layer = keras.layers.DepthwiseConv2D(p["kernel"], strides=p["strides"], padding=p["padding"],
-                                             depth_multiplier=p["depth_multiplier"],
-                                             dilation_rate=p["dilation"], activation=act)
+        layer = keras.layers.DepthwiseConv2D(
+            p["kernel"],
+            strides=p["strides"],
+            padding=p["padding"],
+            depth_multiplier=p["depth_multiplier"],
+            dilation_rate=p["dilation"],
+            activation=act,
+        )
         out = layer(inp)
         kh, kw, c, m = layer.kernel.shape
         kernel = _weights(case, rng, (kh, kw, c * m), 2).reshape(kh, kw, c, m)
@@ -224,10 +326,15 @@ def build_keras(case: Case, keras):
 def representative(case: Case):
     """The calibration data generator of ``case`` (seeded)."""
     rng = np.random.default_rng(case.seed + 1000)
-    lo, hi = {"uniform": (-1.0, 1.0), "positive": (0.0, 1.0), "negative": (-1.0, 0.0),
-              "constant": (-1.0, 1.0), "pinned": (-1.0, 1.0)}[case.calib]
+    lo, hi = {
+        "uniform": (-1.0, 1.0),
+        "positive": (0.0, 1.0),
+        "negative": (-1.0, 0.0),
+        "constant": (-1.0, 1.0),
+        "pinned": (-1.0, 1.0),
+    }[case.calib]
     # The second input of an add gets a wider range, so its scale and zero point differ from the first's.
-    ranges = [(lo, hi), (lo * 3.0, hi * 3.0) if case.calib != "uniform" else (-0.5, 2.5)][:case.inputs]
+    ranges = [(lo, hi), (lo * 3.0, hi * 3.0) if case.calib != "uniform" else (-0.5, 2.5)][: case.inputs]
 
     def sample():
         if case.calib == "pinned":
@@ -247,8 +354,9 @@ def representative(case: Case):
             # Constant images at both ends of each input's range; an add's two inputs get opposite signs, so
             # its calibrated output range is half of what random inputs reach.
             for v in (-1.0, 0.0, 1.0):
-                yield [np.full(case.shape, sign * v * r[1], np.float32)
-                       for sign, r in zip((1.0, -1.0), ranges)]
+                yield [
+                    np.full(case.shape, sign * v * r[1], np.float32) for sign, r in zip((1.0, -1.0), ranges)
+                ]
             return
         for _ in range(16):
             yield [rng.uniform(a, b, case.shape).astype(np.float32) for a, b in ranges]
@@ -266,7 +374,8 @@ def convert(case: Case, tf, keras) -> bytes:
     converter.representative_dataset = representative(case)
     if case.int16:
         converter.target_spec.supported_ops = [
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
         converter.inference_input_type = converter.inference_output_type = tf.int16
     else:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -310,9 +419,11 @@ def _convert_int4(case: Case, tf) -> bytes:
     def quantize_weights(weights):
         if conv_like:
             return tf.quantization.fake_quant_with_min_max_vars_per_channel(
-                weights, -bound, bound, num_bits=4, narrow_range=True)
-        return tf.quantization.fake_quant_with_min_max_vars(weights, -bound, bound, num_bits=4,
-                                                            narrow_range=True)
+                weights, -bound, bound, num_bits=4, narrow_range=True
+            )
+        return tf.quantization.fake_quant_with_min_max_vars(
+            weights, -bound, bound, num_bits=4, narrow_range=True
+        )
 
     # The output range: what the float layer reaches on random inputs, shrunk a little so that some saturate.
     probe = layer(tf.constant(rng.uniform(-1, 1, case.shape).astype(np.float32)), tf.constant(w)).numpy()
@@ -340,8 +451,10 @@ def make_inputs(case: Case, dtype) -> list[np.ndarray]:
     info = np.iinfo(dtype)
     if case.grid:
         codes = np.arange(info.min, info.max + 1)
-        return [np.repeat(codes, codes.size).reshape(case.shape).astype(dtype),
-                np.tile(codes, codes.size).reshape(case.shape).astype(dtype)]
+        return [
+            np.repeat(codes, codes.size).reshape(case.shape).astype(dtype),
+            np.tile(codes, codes.size).reshape(case.shape).astype(dtype),
+        ]
     out = []
     for _ in range(case.inputs):
         x = rng.integers(info.min, info.max + 1, case.shape, dtype=np.int64)
@@ -396,9 +509,15 @@ def read_model(content: bytes, tf) -> Model:
     def tensor(idx: int, const: bool) -> Tensor:
         d = details[idx]
         q = d["quantization_parameters"]
-        return Tensor(idx, d["name"], tuple(int(s) for s in d["shape"]), np.dtype(d["dtype"]),
-                      np.asarray(q["scales"], np.float32), np.asarray(q["zero_points"], np.int64),
-                      np.array(interp.get_tensor(idx)) if const else None)
+        return Tensor(
+            idx,
+            d["name"],
+            tuple(int(s) for s in d["shape"]),
+            np.dtype(d["dtype"]),
+            np.asarray(q["scales"], np.float32),
+            np.asarray(q["zero_points"], np.int64),
+            np.array(interp.get_tensor(idx)) if const else None,
+        )
 
     graph_inputs = [int(d["index"]) for d in interp.get_input_details()]
     op = ops[0]
@@ -436,30 +555,63 @@ def hwsim_output(case: Case, model: Model, inputs: dict[int, np.ndarray], semant
     weight_bits = 4 if case.int4 else 8
     if model.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         x_t, w_t, b_t = model.operands
-        common = dict(x_q=_qp(x_t), w_q=_qp(w_t), y_q=_qp(model.output), y_fmt=fmt,
-                      stride=(o["strideH"], o["strideW"]), padding=o["padding"],
-                      dilation=(o["dilationHFactor"], o["dilationWFactor"]), activation=act,
-                      semantics=semantics, weight_bits=weight_bits)
+        quant = Q.LayerQuant(
+            _qp(x_t),
+            _qp(w_t),
+            _qp(model.output),
+            fmt,
+            activation=act,
+            semantics=semantics,
+            weight_bits=weight_bits,
+        )
+        geometry = dict(
+            stride=(o["strideH"], o["strideW"]),
+            padding=o["padding"],
+            dilation=(o["dilationHFactor"], o["dilationWFactor"]),
+        )
         x = inputs[x_t.index]
         if model.op == "CONV_2D":
-            return Q.conv2d(x, w_t.data, b_t.data, **common)
-        return Q.depthwise_conv2d(x, w_t.data, b_t.data, depth_multiplier=o["depthMultiplier"], **common)
+            return Q.conv2d(x, w_t.data, b_t.data, quant, **geometry)
+        return Q.depthwise_conv2d(
+            x, w_t.data, b_t.data, quant, depth_multiplier=o["depthMultiplier"], **geometry
+        )
     if model.op == "FULLY_CONNECTED":
         x_t, w_t, b_t = model.operands
-        return Q.fully_connected(inputs[x_t.index], w_t.data, b_t.data, x_q=_qp(x_t), w_q=_qp(w_t),
-                                 y_q=_qp(model.output), y_fmt=fmt, activation=act, semantics=semantics,
-                                 weight_bits=weight_bits)
+        quant = Q.LayerQuant(
+            _qp(x_t),
+            _qp(w_t),
+            _qp(model.output),
+            fmt,
+            activation=act,
+            semantics=semantics,
+            weight_bits=weight_bits,
+        )
+        return Q.fully_connected(inputs[x_t.index], w_t.data, b_t.data, quant)
     if model.op == "ADD":
         a_t, b_t = model.operands
-        return Q.add(inputs[a_t.index], inputs[b_t.index], x1_q=_qp(a_t), x2_q=_qp(b_t),
-                     y_q=_qp(model.output), y_fmt=fmt, activation=act, semantics=semantics)
+        return Q.add(
+            inputs[a_t.index],
+            inputs[b_t.index],
+            x1_q=_qp(a_t),
+            x2_q=_qp(b_t),
+            y_q=_qp(model.output),
+            y_fmt=fmt,
+            activation=act,
+            semantics=semantics,
+        )
     if model.op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         (x_t,) = model.operands
         lo, hi = Q.activation_range(act, float(model.output.scales[0]), int(model.output.zero_points[0]), fmt)
-        return ops.pool2d(inputs[x_t.index], (o["filterHeight"], o["filterWidth"]),
-                          kind="avg" if model.op == "AVERAGE_POOL_2D" else "max",
-                          stride=(o["strideH"], o["strideW"]), padding=o["padding"], fmt=fmt, act_min=lo,
-                          act_max=hi)
+        return ops.pool2d(
+            inputs[x_t.index],
+            (o["filterHeight"], o["filterWidth"]),
+            kind="avg" if model.op == "AVERAGE_POOL_2D" else "max",
+            stride=(o["strideH"], o["strideW"]),
+            padding=o["padding"],
+            fmt=fmt,
+            act_min=lo,
+            act_max=hi,
+        )
     raise ValueError(f"no hwsim mapping for op {model.op}")
 
 
@@ -496,8 +648,11 @@ def _run_micro(names: list[str], folder: str) -> None:
         for i in range(len(inputs.files)):
             interp.set_input(inputs[f"in{i}"], i)
         interp.invoke()
-        np.savez(os.path.join(folder, "micro", f"{name}.npz"), out=np.array(interp.get_output(0)),
-                 ops=np.array(["MICRO"]))
+        np.savez(
+            os.path.join(folder, "micro", f"{name}.npz"),
+            out=np.array(interp.get_output(0)),
+            ops=np.array(["MICRO"]),
+        )
 
 
 def main(argv: list[str]) -> int:

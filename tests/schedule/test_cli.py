@@ -11,8 +11,19 @@ from hwsim.paths import data_dir
 
 def test_simulate_prints_table_and_writes_trace(tmp_path, capsys):
     """`hwsim simulate` prints the per-layer table and writes the trace and plots it was asked for."""
-    code = main(["simulate", str(data_dir("workloads") / "tiny.yaml"), "--device", "hexagon_like", "--trace",
-                 str(tmp_path / "t.json"), "--plot", str(tmp_path), "--counts"])
+    code = main(
+        [
+            "simulate",
+            str(data_dir("workloads") / "tiny.yaml"),
+            "--device",
+            "hexagon_like",
+            "--trace",
+            str(tmp_path / "t.json"),
+            "--plot",
+            str(tmp_path),
+            "--counts",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "conv1" in out and "latency" in out and "hmx" in out
     assert (tmp_path / "t.json").stat().st_size > 0 and (tmp_path / "hexagon_like_roofline.png").exists()
@@ -34,10 +45,12 @@ def test_unknown_device_is_one_line_error(capsys):
 def test_help_imports_nothing_heavy():
     """`hwsim --help` (building every subcommand's parser) imports neither pydantic, numpy nor YAML: a command
     pays for the libraries it uses, not for the ones its siblings use."""
-    script = ("import sys, contextlib, io\nfrom hwsim.cli import main\n"
-              "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
-              "    main(['--help'])\n"
-              "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'numpy', 'yaml'}))")
+    script = (
+        "import sys, contextlib, io\nfrom hwsim.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'numpy', 'yaml'}))"
+    )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"

@@ -84,11 +84,18 @@ def _device(tmp_path, old: str, new: str):
 def test_unsupported_op_and_what_reads_it_run_on_the_host(device, graph):
     """The arg max and the supported add that reads it run on the host; the add after them in the file that
     does not read the arg max stays in the Edge TPU segment (as in Coral's compiled DeepLab v3)."""
-    assert host_ops(graph, device) == {"am": "not among the Edge TPU's supported operations",
-                                       "s": AFTER_UNMAPPED}
+    assert host_ops(graph, device) == {
+        "am": "not among the Edge TPU's supported operations",
+        "s": AFTER_UNMAPPED,
+    }
     plans = plan_edgetpu(graph, device)
-    assert [(p.op, p.unit) for p in plans] == [("c1", "mac_array"), ("c2", "mac_array"), ("u", "vpu"),
-                                               ("am", "cpu"), ("s", "cpu")]
+    assert [(p.op, p.unit) for p in plans] == [
+        ("c1", "mac_array"),
+        ("c2", "mac_array"),
+        ("u", "vpu"),
+        ("am", "cpu"),
+        ("s", "cpu"),
+    ]
     assert plans[4].mapping.reason == AFTER_UNMAPPED
 
 
@@ -114,8 +121,11 @@ def test_layer_too_large_for_what_is_left_streams_whole(tmp_path, graph):
 def test_sram_smaller_than_the_reserve_leaves_no_cache(tmp_path, graph):
     """When feature maps take the SRAM, no parameter is cached: the budget is the size less the reserve (8
     B)."""
-    tight = _device(tmp_path, "size_bytes: 1024, persistent_weights_bytes: 512",
-                    "size_bytes: 200, persistent_weights_bytes: 150")
+    tight = _device(
+        tmp_path,
+        "size_bytes: 1024, persistent_weights_bytes: 512",
+        "size_bytes: 200, persistent_weights_bytes: 150",
+    )
     tpu = edgetpu_segment(graph, tight)
     assert activation_reserve_bytes(tpu, 200) == 192
     assert cache_parameters(tpu, tight).levels[1].persistent_weights_bytes == 0
@@ -136,8 +146,11 @@ def test_what_the_host_reads_crosses_usb_and_host_ops_cost_no_device_energy(devi
 def test_overheads_per_inference_and_per_edgetpu_layer(tmp_path, graph):
     """The inference overhead is a first step on the MAC array; each Edge TPU layer starts with its
     overhead."""
-    dev = _device(tmp_path, "dma: {engines: 1}", "dma: {engines: 1}\nlayer_overhead_cycles: 5\n"
-                                                  "inference_overhead_cycles: 7")
+    dev = _device(
+        tmp_path,
+        "dma: {engines: 1}",
+        "dma: {engines: 1}\nlayer_overhead_cycles: 5\ninference_overhead_cycles: 7",
+    )
     plans = plan_edgetpu(graph, dev)
     assert [(p.op, p.tiles[0].cycles) for p in plans[:2]] == [("(inference overhead)", 7), ("c1", 5)]
     assert plans[-1].tiles[0].cycles == 16  # host ops pay no Edge TPU layer overhead
@@ -172,7 +185,7 @@ def test_align_corners_resize_and_the_conv_after_it_run_on_the_host(tmp_path, de
 
 def test_needs_one_host_unit(tmp_path, graph):
     """The model names the missing piece when no vector unit is on_host."""
-    dev = _device(tmp_path, ', on_host: true', '')
+    dev = _device(tmp_path, ", on_host: true", "")
     with pytest.raises(ConfigError, match="needs exactly one vector unit with on_host: true"):
         plan_edgetpu(graph, dev)
 
@@ -187,7 +200,7 @@ def test_needs_a_parameter_cache(tmp_path, graph):
 def test_hwsim_mapper_refuses_host_units(tmp_path, graph):
     """hwsim's own mapper places nothing on the host, so it refuses a device with an on_host unit."""
     dev = _device(tmp_path, "performance_model: edgetpu_compiler\n", "")
-    with pytest.raises(ConfigError, match="vector unit 'cpu' is on_host, and hwsim's own mapper places no "
-                                          "work "
-                                          "on the host"):
+    with pytest.raises(
+        ConfigError, match="vector unit 'cpu' is on_host, and hwsim's own mapper places no work on the host"
+    ):
         simulate(graph, dev)

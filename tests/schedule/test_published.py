@@ -51,8 +51,9 @@ HEXAGON_MS = {
 PINNED = {"edge_tpu_like": (CORAL_USB, EDGE_TPU_MS), "hexagon_like": (HEXAGON, HEXAGON_MS)}
 
 
-@pytest.mark.parametrize("device, network", [(device, f.network) for device, (figures, _) in PINNED.items()
-                                             for f in figures])
+@pytest.mark.parametrize(
+    "device, network", [(device, f.network) for device, (figures, _) in PINNED.items() for f in figures]
+)
 def test_simulated_latency_is_pinned(device, network):
     """The device's simulated latency of the network's layer file equals the stored value."""
     graph = load_layers_yaml(PUBLISHED / f"{network}.yaml")

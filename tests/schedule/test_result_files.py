@@ -29,6 +29,7 @@ def result():
 
 def _csv_rows(path: Path) -> list[dict]:
     """CSV rows with numbers parsed back (empty cells, the null operator index, become None)."""
+
     def parse(value: str):
         if value == "":
             return None
@@ -39,6 +40,7 @@ def _csv_rows(path: Path) -> list[dict]:
                 return float(value)
             except ValueError:
                 return value
+
     with path.open(newline="") as fh:
         return [{k: parse(v) for k, v in row.items()} for row in csv.DictReader(fh)]
 
@@ -56,14 +58,16 @@ def test_simulate_json_has_the_totals_and_every_layer(tmp_path, result, capsys):
     )
     assert data["latency_ms"] == pytest.approx(result.time_ms)
     layers = data["layers"]
-    assert [(r["name"], r["kind"], r["cycles"], r["macs"]) for r in layers] == \
-        [(x.op, x.kind, x.cycles, x.macs) for x in result.layers]
+    assert [(r["name"], r["kind"], r["cycles"], r["macs"]) for r in layers] == [
+        (x.op, x.kind, x.cycles, x.macs) for x in result.layers
+    ]
     # YAML layers have no index
     assert all(r["operator_index"] is None and r["unit"] == "npu" for r in layers)
     for (level, action), total in result.totals.bytes_moved().items():
         assert sum(r[f"{level}_{action}_bytes"] for r in layers) == total
-    assert {k for k in layers[0] if k.endswith("_bytes")} == \
-        {f"{m.name}_{a}_bytes" for m in result.device.levels for a in ("read", "write")}
+    assert {k for k in layers[0] if k.endswith("_bytes")} == {
+        f"{m.name}_{a}_bytes" for m in result.device.levels for a in ("read", "write")
+    }
 
 
 def test_simulate_csv_rows_are_the_json_layers(tmp_path):
@@ -97,12 +101,18 @@ def test_layers_carry_the_operator_index_and_the_cpu_unit(result):
 
 
 @pytest.mark.parametrize("command", ["simulate", "energy"])
-@pytest.mark.parametrize("output,message", [
-    ("missing/r.json", "folder '{tmp}/missing' does not exist"),
-    ("r.txt", "expected a .json or .csv file (got '.txt')"),
-    pytest.param("/proc/r.json", "cannot write there",
-                 marks=pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc")),
-])
+@pytest.mark.parametrize(
+    "output,message",
+    [
+        ("missing/r.json", "folder '{tmp}/missing' does not exist"),
+        ("r.txt", "expected a .json or .csv file (got '.txt')"),
+        pytest.param(
+            "/proc/r.json",
+            "cannot write there",
+            marks=pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc"),
+        ),
+    ],
+)
 def test_output_path_is_checked_before_any_work(tmp_path, capsys, command, output, message):
     """A bad --output is a one-line error, exit 2, before the model is even read (here it does not exist)."""
     path = output if output.startswith("/") else str(tmp_path / output)

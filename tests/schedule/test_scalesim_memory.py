@@ -46,8 +46,11 @@ def test_reports_equal_scalesim_on_a_4x5_array(case, tmp_path):
 
 def test_pinned_cases_stall():
     """The pinned USER cases include layers that stall, so the stall rules are exercised, not only CALC."""
-    stalls = [int(line.split(",")[3]) for case in PINNED_4X5["cases"].values()
-              for line in case["reports"]["COMPUTE_REPORT"][1:]]
+    stalls = [
+        int(line.split(",")[3])
+        for case in PINNED_4X5["cases"].values()
+        for line in case["reports"]["COMPUTE_REPORT"][1:]
+    ]
     assert max(stalls) > 100_000 and min(stalls) == 0
 
 
@@ -142,9 +145,12 @@ def _edge_tpu_with(tmp_path, performance_model: str) -> Path:
     """The Edge TPU-like device file (its operands share one SRAM) with another performance model."""
     text = (Path(__file__).parents[2] / "accelerators" / "edge_tpu_like.yaml").read_text(encoding="utf-8")
     path = tmp_path / "dev.yaml"
-    path.write_text(text.replace("\nperformance_model: edgetpu_compiler\n", "\nperformance_model: "
-                                                                            f"{performance_model}\n"),
-                    encoding="utf-8")
+    path.write_text(
+        text.replace(
+            "\nperformance_model: edgetpu_compiler\n", f"\nperformance_model: {performance_model}\n"
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -169,12 +175,18 @@ def test_stalls_are_waits_in_the_simulation(tmp_path):
     topo.write_text("\n".join(PINNED_4X5["topology"]) + "\n")
     result = simulate(load_model(topo), with_memory_model(load_device(cfg), "scalesim"))
     totals = [int(line.split(",")[2]) for line in pinned["reports"]["COMPUTE_REPORT"][1:]]
-    assert [layer.cycles for layer in result.layers] == [totals[0] + 1, totals[1] + 1, totals[2] + 1,
-                                                         totals[3] + totals[4] + 2]
+    assert [layer.cycles for layer in result.layers] == [
+        totals[0] + 1,
+        totals[1] + 1,
+        totals[2] + 1,
+        totals[3] + totals[4] + 2,
+    ]
     c1 = result.layers[0]
     assert (c1.compute_cycles, c1.stall_cycles) == (1088, 1678 - 1088)
-    assert [(e.action, e.t_start, e.t_end) for e in result.trace if e.op == "c1"] == [("stall", 0, 590),
-                                                                                    ("compute", 590, 1678)]
+    assert [(e.action, e.t_start, e.t_end) for e in result.trace if e.op == "c1"] == [
+        ("stall", 0, 590),
+        ("compute", 590, 1678),
+    ]
 
 
 CFG = textwrap.dedent("""\
@@ -204,27 +216,56 @@ CFG = textwrap.dedent("""\
     """)
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("Bandwidth : 10", "Bandwith : 10",
-     r"s\.cfg:11: \[architecture_presets\] Bandwith: SCALE-Sim 3\.0\.0 does not read this key; did you mean "
-     r"'Bandwidth'\?"),
-    ("UseRamulatorTrace: False", "UseRamulatorTrace: True",
-     r"s\.cfg:23: \[run_presets\] UseRamulatorTrace: DRAM latencies from Ramulator trace files are not "
-     r"modelled "
-     r"\(got 'True'\)"),
-    ("IfmapCustomLayout: False", "IfmapCustomLayout: True",
-     r"s\.cfg:14: \[layout\] IfmapCustomLayout: custom SRAM layouts \(bank conflicts\) are not modelled"),
-    ("SparsitySupport : false", "SparsitySupport : true",
-     r"s\.cfg:19: \[sparsity\] SparsitySupport: sparse filters are not modelled \(got 'true'\)"),
-    ("InterfaceBandwidth: USER", "InterfaceBandwidth: CALCX",
-     r"s\.cfg:22: \[run_presets\] InterfaceBandwidth: expected CALC or USER .*\(got 'CALCX'\)"),
-    ("IfmapSRAMBankNum: 10", "IfmapSRAMBankNum: 3",
-     r"s\.cfg:16: \[layout\] IfmapSRAMBankNum: must divide IfmapSRAMBankBandwidth \(10\)"),
-    ("[sparsity]", "[network_presets]",
-     r"s\.cfg:18: \[network_presets\]: unknown section \(hwsim takes the topology on its command line\)"),
-    ("Dataflow : ws", "Dataflow : ws\nDataflow : os",
-     r"s\.cfg:11: \[architecture_presets\] Dataflow: given twice \(first on line 10\)"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (
+            "Bandwidth : 10",
+            "Bandwith : 10",
+            r"s\.cfg:11: \[architecture_presets\] Bandwith: SCALE-Sim 3\.0\.0 does not read this key; "
+            r"did you mean 'Bandwidth'\?",
+        ),
+        (
+            "UseRamulatorTrace: False",
+            "UseRamulatorTrace: True",
+            r"s\.cfg:23: \[run_presets\] UseRamulatorTrace: DRAM latencies from Ramulator trace files are "
+            r"not modelled \(got 'True'\)",
+        ),
+        (
+            "IfmapCustomLayout: False",
+            "IfmapCustomLayout: True",
+            r"s\.cfg:14: \[layout\] IfmapCustomLayout: custom SRAM layouts \(bank conflicts\) are not "
+            r"modelled",
+        ),
+        (
+            "SparsitySupport : false",
+            "SparsitySupport : true",
+            r"s\.cfg:19: \[sparsity\] SparsitySupport: sparse filters are not modelled \(got 'true'\)",
+        ),
+        (
+            "InterfaceBandwidth: USER",
+            "InterfaceBandwidth: CALCX",
+            r"s\.cfg:22: \[run_presets\] InterfaceBandwidth: expected CALC or USER "
+            r".*\(got 'CALCX'\)",
+        ),
+        (
+            "IfmapSRAMBankNum: 10",
+            "IfmapSRAMBankNum: 3",
+            r"s\.cfg:16: \[layout\] IfmapSRAMBankNum: must divide IfmapSRAMBankBandwidth \(10\)",
+        ),
+        (
+            "[sparsity]",
+            "[network_presets]",
+            r"s\.cfg:18: \[network_presets\]: unknown section "
+            r"\(hwsim takes the topology on its command line\)",
+        ),
+        (
+            "Dataflow : ws",
+            "Dataflow : ws\nDataflow : os",
+            r"s\.cfg:11: \[architecture_presets\] Dataflow: given twice \(first on line 10\)",
+        ),
+    ],
+)
 def test_cfg_key_refused_at_its_line(tmp_path, old, new, message):
     """Each SCALE-Sim key hwsim does not model (or a key SCALE-Sim does not read) is refused at its line."""
     path = tmp_path / "s.cfg"
@@ -237,11 +278,18 @@ def test_cfg_key_refused_at_its_line(tmp_path, old, new, message):
 def test_cfg_user_bandwidths_reach_the_memory_model(tmp_path):
     """USER mode: the bank bandwidth feeds the IFMAP fetch, the first Bandwidth value the OFMAP drain."""
     path = tmp_path / "s.cfg"
-    path.write_text(CFG.replace("Bandwidth : 10", "Bandwidth : 7,3").replace("IfmapSRAMBankBandwidth: 10",
-                                                                            "IfmapSRAMBankBandwidth: 20"))
+    path.write_text(
+        CFG.replace("Bandwidth : 10", "Bandwidth : 7,3").replace(
+            "IfmapSRAMBankBandwidth: 10", "IfmapSRAMBankBandwidth: 20"
+        )
+    )
     ss = load_device(path).spec.scalesim
-    assert (ss.interface_bandwidth, ss.ifmap_words_per_cycle, ss.filter_words_per_cycle,
-            ss.ofmap_words_per_cycle) == ("USER", 20, 10, 7)
+    assert (
+        ss.interface_bandwidth,
+        ss.ifmap_words_per_cycle,
+        ss.filter_words_per_cycle,
+        ss.ofmap_words_per_cycle,
+    ) == ("USER", 20, 10, 7)
 
 
 def test_cli_report_dir_and_counts_per_operand(tmp_path, capsys):
@@ -251,11 +299,29 @@ def test_cli_report_dir_and_counts_per_operand(tmp_path, capsys):
     cfg, topo = tmp_path / "d.cfg", tmp_path / "t.csv"
     cfg.write_text("\n".join(pinned["cfg"]) + "\n")
     topo.write_text("\n".join(PINNED_4X5["topology"]) + "\n")
-    assert main(["simulate", str(topo), "--device", str(cfg), "--memory-model", "scalesim", "--counts",
-                 "--report-dir", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(topo),
+                "--device",
+                str(cfg),
+                "--memory-model",
+                "scalesim",
+                "--counts",
+                "--report-dir",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    for line in ("dram             read   inputs", "dram             read   weights",
-                 "dram             write  outputs", "ifmap_sram       read   inputs"):
+    for line in (
+        "dram             read   inputs",
+        "dram             read   weights",
+        "dram             write  outputs",
+        "ifmap_sram       read   inputs",
+    ):
         assert line in out
     for r in REPORTS:
         assert (tmp_path / "out" / f"{r}.csv").read_text().splitlines() == pinned["reports"][r]
@@ -304,7 +370,8 @@ def test_benchmark_configs_are_pinned():
     """The benchmark's SCALE-Sim runs are pinned for all three topologies, both modes and all dataflows."""
     assert {c.split("_")[0] for c in BENCH} >= {"ds", "bert", "resnet18"}
     assert {(c.rsplit("_", 2)[1], c.rsplit("_", 2)[2]) for c in BENCH} == {
-        (df, mode) for df in ("os", "ws", "is") for mode in ("calc", "user")}
+        (df, mode) for df in ("os", "ws", "is") for mode in ("calc", "user")
+    }
 
 
 def test_performance_model_name_checks_the_device_too(tmp_path):

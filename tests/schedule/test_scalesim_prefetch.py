@@ -22,8 +22,9 @@ def _cases(seed: int, count: int):
     for _ in range(count):
         ih, iw = rng.randint(1, 14), rng.randint(1, 14)
         fh, fw = rng.randint(1, min(3, ih)), rng.randint(1, min(3, iw))
-        layer = ScaleSimLayer("x", ih, iw, fh, fw, rng.randint(1, 6), rng.randint(1, 24), rng.randint(1, 3),
-                              rng.randint(1, 3))
+        layer = ScaleSimLayer(
+            "x", ih, iw, fh, fw, rng.randint(1, 6), rng.randint(1, 24), rng.randint(1, 3), rng.randint(1, 3)
+        )
         rows, cols = rng.randint(1, 8), rng.randint(1, 8)
         for dataflow in ("os", "ws", "is"):
             for name in ("ifmap", "filter"):
@@ -54,7 +55,8 @@ def test_ranks_and_lines_equal_the_prefetch_sequence():
             got = [run.rank_at(k) for run in runs for k in range(run.size)]
             assert got == want
             assert [run.line_at(k) for run in runs for k in range(run.size)] == [
-                line_of(fold, s) - fold * op.lines_per_fold for s in word_slots[b].tolist()]
+                line_of(fold, s) - fold * op.lines_per_fold for s in word_slots[b].tolist()
+            ]
             assert not want or blocks.low[mine] <= min(want) <= max(want) <= blocks.high[mine]
             checked += len(want)
     assert checked > 50_000

@@ -43,9 +43,15 @@ def test_exact_trace_one_layer(device, one_layer):
     got = [(e.resource, e.action, e.t_start, e.t_end, e.nbytes) for e in result.trace]
     # weights 54 B: 10 + ceil(54/4) = 24 cycles; each half of the inputs 16 B: 10 + 4 = 14; a tile is one
     # P fold x two K folds of 18 + 2 + 2 - 2 = 20 cycles = 40; each half of the outputs 6 B: 10 + 2 = 12.
-    assert got == [("dma0", "load", 0, 24, 54), ("dma0", "load", 24, 38, 16), ("dma0", "load", 38, 52, 16),
-                   ("mac_array", "compute", 38, 78, 0), ("dma0", "store", 78, 90, 6),
-                   ("mac_array", "compute", 78, 118, 0), ("dma0", "store", 118, 130, 6)]
+    assert got == [
+        ("dma0", "load", 0, 24, 54),
+        ("dma0", "load", 24, 38, 16),
+        ("dma0", "load", 38, 52, 16),
+        ("mac_array", "compute", 38, 78, 0),
+        ("dma0", "store", 78, 90, 6),
+        ("mac_array", "compute", 78, 118, 0),
+        ("dma0", "store", 118, 130, 6),
+    ]
     layer = result.layers[0]
     assert (layer.cycles, layer.compute_cycles, layer.stall_cycles) == (130, 80, 50)
 
@@ -62,8 +68,9 @@ def test_compute_cycles_equal_closed_form(tmp_path):
     graph = load_scalesim_topology(data_dir("workloads") / "scalesim_resnet18.csv")
     for name in ("output_stationary", "weight_stationary", "input_stationary"):
         path = tmp_path / f"{name}.yaml"
-        path.write_text(GOOD.replace("output_stationary", name).replace("size_bytes: 4096", "size_bytes: "
-                                                                                            "65536"))
+        path.write_text(
+            GOOD.replace("output_stationary", name).replace("size_bytes: 4096", "size_bytes: 65536")
+        )
         dev = load_device(path)
         result = simulate(graph, dev, record_trace=False)
         for op, layer in zip(graph.ops, result.layers, strict=True):
@@ -101,8 +108,9 @@ def test_chrome_trace(device, tmp_path):
     data = json.loads(path.read_text())
     events = [e for e in data["traceEvents"] if e["ph"] == "X"]
     assert len(events) == len(result.trace)
-    assert {e["args"]["name"] for e in data["traceEvents"] if e["ph"] == "M" and e.get("tid")} == \
-        {e.resource for e in result.trace}
+    assert {e["args"]["name"] for e in data["traceEvents"] if e["ph"] == "M" and e.get("tid")} == {
+        e.resource for e in result.trace
+    }
     assert events[0]["ts"] == result.trace.events[0].t_start / 100
 
 
@@ -147,8 +155,12 @@ def test_streams_overlap_compute(device):
     # DRAM (level 0) reads 4 B/cycle: 100 B stream 25 cycles, 20 B stream 5 cycles, one port, so 30 in a row.
     slow = Tile(10, 0, streams=(Transfer("inputs", 0, 0, 100, 8), Transfer("outputs", 0, 0, 20, 8)))
     fast = Tile(40, 0, streams=(Transfer("inputs", 0, 0, 8, 8),))
-    plans = [LayerPlan(f"l{i}", "conv2d", "mac_array", 0, "8x8", t.cycles, [t], Mapping("mac_array"),
-                       ActionCounts()) for i, t in enumerate((slow, fast))]
+    plans = [
+        LayerPlan(
+            f"l{i}", "conv2d", "mac_array", 0, "8x8", t.cycles, [t], Mapping("mac_array"), ActionCounts()
+        )
+        for i, t in enumerate((slow, fast))
+    ]
     sim = Simulator(device, plans)
     assert sim.run() == [(0, 30, 10), (30, 70, 40)]
     got = [(e.resource, e.action, e.t_start, e.t_end) for e in sim.trace()]

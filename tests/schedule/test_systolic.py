@@ -111,6 +111,9 @@ def test_double_buffering_needs_weight_stationary(tmp_path):
     """Only a weight-stationary array can take the flag; the error names the file, line and field."""
     text = WS_DEVICE.format(flag="true").replace("dataflow: weight_stationary", "dataflow: output_stationary")
     (tmp_path / "ws.yaml").write_text(text)
-    with pytest.raises(ConfigError, match=r"ws\.yaml:8: mac_array\.weight_double_buffering: only a "
-                                          r"weight_stationary array"):
+    with pytest.raises(
+        ConfigError,
+        match=r"ws\.yaml:8: mac_array\.weight_double_buffering: only a "
+        r"weight_stationary array",
+    ):
         load_device(tmp_path / "ws.yaml")

@@ -17,14 +17,16 @@ def _reshapes(keras):
 
 def _mobilenet(keras):
     """keras.applications.MobileNet at alpha 0.25 (its head ends in a Reshape), no softmax."""
-    return keras.applications.MobileNet(input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=4,
-                                        classifier_activation=None)
+    return keras.applications.MobileNet(
+        input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=4, classifier_activation=None
+    )
 
 
 def _mobilenet_v2(keras):
     """keras.applications.MobileNetV2 at alpha 0.35."""
-    return keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, weights=None, classes=4,
-                                          classifier_activation=None)
+    return keras.applications.MobileNetV2(
+        input_shape=(32, 32, 3), alpha=0.35, weights=None, classes=4, classifier_activation=None
+    )
 
 
 def _attention(keras):
@@ -50,8 +52,10 @@ def _space_to_depth(keras):
     )
 
 
-BUILDERS = {f.__name__.lstrip("_"): f for f in (_reshapes, _mobilenet, _mobilenet_v2, _attention, _upsample,
-                                                  _space_to_depth)}
+BUILDERS = {
+    f.__name__.lstrip("_"): f
+    for f in (_reshapes, _mobilenet, _mobilenet_v2, _attention, _upsample, _space_to_depth)
+}
 
 
 @pytest.fixture(scope="session")

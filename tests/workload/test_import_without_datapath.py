@@ -34,8 +34,14 @@ def qoperator_onnx(tmp_path_factory):
     from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(0)
-    consts = {"s": np.float32(0.05), "z": np.uint8(128), "ws": np.float32(0.02), "wz": np.int8(0),
-              "w": rng.integers(-127, 128, (4, 3, 3, 3)).astype(np.int8), "b": np.zeros(4, np.int32)}
+    consts = {
+        "s": np.float32(0.05),
+        "z": np.uint8(128),
+        "ws": np.float32(0.02),
+        "wz": np.int8(0),
+        "w": rng.integers(-127, 128, (4, 3, 3, 3)).astype(np.int8),
+        "b": np.zeros(4, np.int32),
+    }
     nodes = [
         helper.make_node("QLinearConv", ["x", "s", "z", "w", "ws", "wz", "s", "z", "b"], ["c"], pads=[1] * 4),
         helper.make_node(
@@ -49,9 +55,13 @@ def qoperator_onnx(tmp_path_factory):
             channels_last=0,
         ),
     ]
-    graph = helper.make_graph(nodes, "qop", [helper.make_tensor_value_info("x", tp.UINT8, [1, 3, 8, 8])],
-                              [helper.make_tensor_value_info("y", tp.UINT8, None)],
-                              [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()])
+    graph = helper.make_graph(
+        nodes,
+        "qop",
+        [helper.make_tensor_value_info("x", tp.UINT8, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", tp.UINT8, None)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()],
+    )
     opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
     model = helper.make_model(graph, opset_imports=opsets)
     path = tmp_path_factory.mktemp("onnx") / "qop.onnx"

@@ -56,12 +56,20 @@ def test_folded_graphs_have_the_right_shapes(keras_models):
     UpSampling2D's reshapes get the shapes the converter could not give."""
     graph = load_model(keras_models["reshapes"])
     shapes = [(op.kind, graph.tensor(op.outputs[0]).shape) for op in graph.ops if op.kind != "conv2d"]
-    assert shapes == [("reshape", (None, 6, 16)), ("reshape", (6, 16)), ("fully_connected", (6, 3)),
-                      ("reshape", (None, 6, 3)), ("reshape", (None, 18)), ("fully_connected", (None, 5))]
+    assert shapes == [
+        ("reshape", (None, 6, 16)),
+        ("reshape", (6, 16)),
+        ("fully_connected", (6, 3)),
+        ("reshape", (None, 6, 3)),
+        ("reshape", (None, 18)),
+        ("fully_connected", (None, 5)),
+    ]
 
     up = load_model(keras_models["upsample"])
-    assert [up.tensor(op.outputs[0]).shape for op in up.ops if op.kind == "reshape"] == \
-        [(None, 16, 8, 4), (None, 16, 16, 4)]
+    assert [up.tensor(op.outputs[0]).shape for op in up.ops if op.kind == "reshape"] == [
+        (None, 16, 8, 4),
+        (None, 16, 16, 4),
+    ]
     assert up.tensor(up.outputs[0]).shape == (None, 16, 16, 4)
 
     mobilenet = load_model(keras_models["mobilenet"])
@@ -119,8 +127,11 @@ def test_ops_without_a_kernel_simulate_and_infer_names_them(keras_models, tmp_pa
 def test_an_unsupported_op_is_a_one_line_error(keras_models):
     """SPACE_TO_DEPTH is refused at import, naming its operator index and type."""
     index = _file_operators(keras_models["space_to_depth"]).index("SPACE_TO_DEPTH")
-    with pytest.raises(ConfigError, match=rf"operator {index} \(SPACE_TO_DEPTH, output '[^']+'\) is not "
-                                          r"supported"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"operator {index} \(SPACE_TO_DEPTH, output '[^']+'\) is not "
+        r"supported",
+    ):
         load_model(keras_models["space_to_depth"])
     run = _cli("simulate", keras_models["space_to_depth"], "--device", "ethos_u55_128_like")
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1

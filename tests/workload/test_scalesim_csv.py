@@ -45,6 +45,7 @@ def _scalesim_macs(text: str) -> list[int]:
 
 # ---- the shipped topology ----------------------------------------------------------------------------------
 
+
 def test_resnet18_macs_equal_scalesims():
     """Every layer of the shipped ResNet-18 topology has SCALE-Sim's MAC count; the total is 1,471,181,568."""
     graph = load_scalesim_topology(RESNET18)
@@ -57,12 +58,36 @@ def test_resnet18_loop_dims_by_hand():
     """Loop dims of three rows, by hand: ceil((224 - 7 + 2) / 2) = 110; a 1x1/2 on 56 gives 29; FC is 1x1."""
     graph = load_scalesim_topology(RESNET18)
     ops = {op.name: op for op in graph.ops}
-    assert loop_dims(graph, ops["Conv1"]) == {"B": 1, "G": 1, "K": 64, "C": 3, "OY": 110, "OX": 110, "FY": 7,
-                                              "FX": 7}
-    assert loop_dims(graph, ops["Conv3_s"]) == {"B": 1, "G": 1, "K": 128, "C": 64, "OY": 29, "OX": 29,
-                                                "FY": 1, "FX": 1}
-    assert loop_dims(graph, ops["FC"]) == {"B": 1, "G": 1, "K": 1000, "C": 512, "OY": 1, "OX": 1, "FY": 1,
-                                           "FX": 1}
+    assert loop_dims(graph, ops["Conv1"]) == {
+        "B": 1,
+        "G": 1,
+        "K": 64,
+        "C": 3,
+        "OY": 110,
+        "OX": 110,
+        "FY": 7,
+        "FX": 7,
+    }
+    assert loop_dims(graph, ops["Conv3_s"]) == {
+        "B": 1,
+        "G": 1,
+        "K": 128,
+        "C": 64,
+        "OY": 29,
+        "OX": 29,
+        "FY": 1,
+        "FX": 1,
+    }
+    assert loop_dims(graph, ops["FC"]) == {
+        "B": 1,
+        "G": 1,
+        "K": 1000,
+        "C": 512,
+        "OY": 1,
+        "OX": 1,
+        "FY": 1,
+        "FX": 1,
+    }
 
 
 def test_ceil_mode_rows_carry_bottom_right_padding():
@@ -85,9 +110,17 @@ def test_layers_are_independent_inputs_and_outputs():
     assert graph.tensor("Conv1/ifmap").shape == (1, 224, 224, 3)
     assert graph.tensor("Conv1/weights").shape == (64, 7, 7, 3)
     assert all(t.data is None and t.quant is None and t.dtype == np.int8 for t in graph.tensors.values())
-    assert op.attrs == {"layout": "NHWC", "stride": (2, 2), "dilation": (1, 1), "padding": (0, 1, 0, 1),
-                        "activation": None, "kernel": (7, 7), "in_channels": 3, "groups": 1,
-                        "precision": {"weights": 8, "activations": 8, "accumulator": 32}}
+    assert op.attrs == {
+        "layout": "NHWC",
+        "stride": (2, 2),
+        "dilation": (1, 1),
+        "padding": (0, 1, 0, 1),
+        "activation": None,
+        "kernel": (7, 7),
+        "in_channels": 3,
+        "groups": 1,
+        "precision": {"weights": 8, "activations": 8, "accumulator": 32},
+    }
 
 
 def test_load_model_dispatches_csv(tmp_path):
@@ -96,6 +129,7 @@ def test_load_model_dispatches_csv(tmp_path):
 
 
 # ---- conv form ---------------------------------------------------------------------------------------------
+
 
 def test_scalesim_test_csv_row(tmp_path):
     """SCALE-Sim's own test.csv row (Inc5b_3x3) is a 5x5x384 VALID conv of 16,588,800 MACs."""
@@ -108,8 +142,12 @@ def test_scalesim_test_csv_row(tmp_path):
 def test_same_layer_in_yaml_and_scalesim_agree(tmp_path):
     """A VALID conv written in the YAML format and in SCALE-Sim's has the same loop dims and weight shape."""
     csv = _write(tmp_path, CONV + "L, 7, 7, 3, 3, 192, 384, 1,\n")
-    yml = _write(tmp_path, "schema_version: 1\nname: t\ninput: {shape: [1, 7, 7, 192]}\nlayers:\n"
-                           "  - {name: L, op: conv2d, out_channels: 384, kernel: 3, bias: false}\n", "t.yaml")
+    yml = _write(
+        tmp_path,
+        "schema_version: 1\nname: t\ninput: {shape: [1, 7, 7, 192]}\nlayers:\n"
+        "  - {name: L, op: conv2d, out_channels: 384, kernel: 3, bias: false}\n",
+        "t.yaml",
+    )
     a, b = load_scalesim_topology(csv), load_layers_yaml(yml)
     assert loop_dims(a, a.ops[0]) == loop_dims(b, b.ops[0])
     assert a.tensor("L/weights").shape == b.tensor("L/weights").shape
@@ -129,8 +167,9 @@ def test_dp_rows_are_depthwise(tmp_path):
 
 def test_notes_blank_lines_and_indentation_are_ignored(tmp_path):
     """Text after the last comma (SCALE-Sim's '#dw' notes), blank lines and leading tabs are ignored."""
-    path = _write(tmp_path, CONV + "\nConv2_dw, 112, 112, 3, 3, 1, 1, 1,#dw\n\n"
-                                   "\tConv3, 112, 112, 1, 1, 32, 64, 1,\n")
+    path = _write(
+        tmp_path, CONV + "\nConv2_dw, 112, 112, 3, 3, 1, 1, 1,#dw\n\n\tConv3, 112, 112, 1, 1, 32, 64, 1,\n"
+    )
     graph = load_scalesim_topology(path)
     assert [op.name for op in graph.ops] == ["Conv2_dw", "Conv3"]
     assert graph.ops[0].kind == "conv2d"  # lowercase 'dw' is not SCALE-Sim's depthwise marker
@@ -145,8 +184,10 @@ def test_row_without_trailing_comma_keeps_its_last_column(tmp_path):
 
 def test_ninth_column_stride_width_or_sparsity(tmp_path):
     """A ninth integer column is the stride width; an N:M ninth (or tenth) column is a sparsity ratio."""
-    path = _write(tmp_path, CONV + "A, 9, 9, 3, 3, 2, 4, 2, 1,\nB, 5, 5, 3, 3, 2, 6, 1, 2:4,\n"
-                                   "C, 9, 9, 3, 3, 2, 4, 2, 1, 1:2,\n")
+    path = _write(
+        tmp_path,
+        CONV + "A, 9, 9, 3, 3, 2, 4, 2, 1,\nB, 5, 5, 3, 3, 2, 6, 1, 2:4,\nC, 9, 9, 3, 3, 2, 4, 2, 1, 1:2,\n",
+    )
     graph = load_scalesim_topology(path)
     a, b, c = graph.ops
     assert a.attrs["stride"] == (2, 1) and graph.tensor("A/ofmap").shape == (1, 4, 7, 4)
@@ -181,8 +222,10 @@ def test_round_trip_through_scalesim_columns(tmp_path):
     for op in graph.ops:
         _, h, w, c = graph.tensor(op.inputs[0]).shape
         k = graph.tensor(op.outputs[0]).shape[3]
-        rows.append(f"{op.name},{h},{w},{op.attrs['kernel'][0]},{op.attrs['kernel'][1]},{c},{k},"
-                    f"{op.attrs['stride'][0]},\n")
+        rows.append(
+            f"{op.name},{h},{w},{op.attrs['kernel'][0]},{op.attrs['kernel'][1]},{c},{k},"
+            f"{op.attrs['stride'][0]},\n"
+        )
     text = "".join(rows)
     assert text.splitlines()[1:] == RESNET18.read_text().splitlines()[1:]
     again = load_scalesim_topology(_write(tmp_path, text))
@@ -190,6 +233,7 @@ def test_round_trip_through_scalesim_columns(tmp_path):
 
 
 # ---- GEMM form ---------------------------------------------------------------------------------------------
+
 
 def test_gemm_rows_are_fully_connected(tmp_path):
     """M, N, K is [M, K] x weights [N, K] -> [M, N], M*N*K MACs (SCALE-Sim: M x K IFMAP, N 1xK filters)."""
@@ -214,16 +258,23 @@ def test_gemm_header_without_trailing_comma_and_sparsity(tmp_path):
 
 # ---- one test per error message ----------------------------------------------------------------------------
 
+
 def test_error_not_a_positive_integer(tmp_path):
     """A fractional filter height names the line and the column."""
-    _raises(tmp_path, CONV + "C, 9, 9, 3.5, 3, 2, 4, 2,\n",
-            "2: Filter Height: expected a positive integer (got '3.5')")
+    _raises(
+        tmp_path,
+        CONV + "C, 9, 9, 3.5, 3, 2, 4, 2,\n",
+        "2: Filter Height: expected a positive integer (got '3.5')",
+    )
 
 
 def test_error_zero_is_not_positive(tmp_path):
     """Zero channels are refused."""
-    _raises(tmp_path, CONV + "A, 9, 9, 3, 3, 2, 4, 1,\nC, 9, 9, 3, 3, 0, 4, 2,\n",
-            "3: Channels: expected a positive integer (got '0')")
+    _raises(
+        tmp_path,
+        CONV + "A, 9, 9, 3, 3, 2, 4, 1,\nC, 9, 9, 3, 3, 0, 4, 2,\n",
+        "3: Channels: expected a positive integer (got '0')",
+    )
 
 
 def test_error_gemm_negative(tmp_path):
@@ -233,47 +284,68 @@ def test_error_gemm_negative(tmp_path):
 
 def test_error_missing_column(tmp_path):
     """A row one column short names the first missing column and shows the row."""
-    _raises(tmp_path, CONV + "C, 9, 9, 3, 3, 2, 4,\n",
-            "2: Strides: missing; a row gives Layer name, IFMAP Height, IFMAP Width, Filter Height, "
-            "Filter Width, Channels, Num Filter, Strides, then a comma (got 'C, 9, 9, 3, 3, 2, 4,')")
+    _raises(
+        tmp_path,
+        CONV + "C, 9, 9, 3, 3, 2, 4,\n",
+        "2: Strides: missing; a row gives Layer name, IFMAP Height, IFMAP Width, Filter Height, "
+        "Filter Width, Channels, Num Filter, Strides, then a comma (got 'C, 9, 9, 3, 3, 2, 4,')",
+    )
 
 
 def test_error_extra_column(tmp_path):
     """A column beyond stride width and sparsity is refused."""
-    _raises(tmp_path, CONV + "C, 9, 9, 3, 3, 2, 4, 1, 1, 1:2, 7,\n",
-            "2: column 11: unexpected extra column (got '7')")
+    _raises(
+        tmp_path,
+        CONV + "C, 9, 9, 3, 3, 2, 4, 1, 1, 1:2, 7,\n",
+        "2: column 11: unexpected extra column (got '7')",
+    )
 
 
 def test_error_extra_column_after_sparsity(tmp_path):
     """A column after a ninth-column sparsity ratio is refused."""
-    _raises(tmp_path, CONV + "C, 9, 9, 3, 3, 2, 4, 1, 1:2, 7,\n",
-            "2: column 10: unexpected extra column after Sparsity (got '7')")
+    _raises(
+        tmp_path,
+        CONV + "C, 9, 9, 3, 3, 2, 4, 1, 1:2, 7,\n",
+        "2: column 10: unexpected extra column after Sparsity (got '7')",
+    )
 
 
 def test_error_filter_taller_than_ifmap(tmp_path):
     """A filter taller than the IFMAP is refused, as SCALE-Sim asserts."""
-    _raises(tmp_path, CONV + "C, 9, 9, 11, 3, 2, 4, 1,\n",
-            "2: Filter Height: larger than the IFMAP Height (9) (got 11)")
+    _raises(
+        tmp_path,
+        CONV + "C, 9, 9, 11, 3, 2, 4, 1,\n",
+        "2: Filter Height: larger than the IFMAP Height (9) (got 11)",
+    )
 
 
 def test_error_filter_wider_than_ifmap(tmp_path):
     """A filter wider than the IFMAP is refused, as SCALE-Sim asserts."""
-    _raises(tmp_path, CONV + "C, 9, 9, 3, 11, 2, 4, 1,\n",
-            "2: Filter Width: larger than the IFMAP Width (9) (got 11)")
+    _raises(
+        tmp_path,
+        CONV + "C, 9, 9, 3, 11, 2, 4, 1,\n",
+        "2: Filter Width: larger than the IFMAP Width (9) (got 11)",
+    )
 
 
 def test_error_bad_sparsity(tmp_path):
     """A sparsity ratio with N > M is refused."""
-    _raises(tmp_path, CONV + "C, 9, 9, 3, 3, 2, 4, 1, 3:2,\n",
-            "2: Sparsity: expected an N:M ratio with 1 <= N <= M (got '3:2')")
+    _raises(
+        tmp_path,
+        CONV + "C, 9, 9, 3, 3, 2, 4, 1, 3:2,\n",
+        "2: Sparsity: expected an N:M ratio with 1 <= N <= M (got '3:2')",
+    )
 
 
 def test_error_unknown_header(tmp_path):
     """A header of neither form says which columns are expected and how to override."""
-    _raises(tmp_path, "a,b,c\nC, 9, 9, 3, 3, 2, 4, 1,\n",
-            "1: header: expected SCALE-Sim's conv columns 'Layer name, IFMAP Height, IFMAP Width, "
-            "Filter Height, Filter Width, Channels, Num Filter, Strides,' or GEMM columns 'Layer, M, N, K,' "
-            "(or pass input_type='conv'/'gemm') (got 'a,b,c')")
+    _raises(
+        tmp_path,
+        "a,b,c\nC, 9, 9, 3, 3, 2, 4, 1,\n",
+        "1: header: expected SCALE-Sim's conv columns 'Layer name, IFMAP Height, IFMAP Width, "
+        "Filter Height, Filter Width, Channels, Num Filter, Strides,' or GEMM columns 'Layer, M, N, K,' "
+        "(or pass input_type='conv'/'gemm') (got 'a,b,c')",
+    )
 
 
 def test_error_no_rows(tmp_path):
@@ -283,8 +355,11 @@ def test_error_no_rows(tmp_path):
 
 def test_error_empty_layer_name(tmp_path):
     """A row without a layer name is refused."""
-    _raises(tmp_path, CONV + ", 9, 9, 3, 3, 2, 4, 1,\n",
-            "2: Layer name: expected a layer name (got ', 9, 9, 3, 3, 2, 4, 1,')")
+    _raises(
+        tmp_path,
+        CONV + ", 9, 9, 3, 3, 2, 4, 1,\n",
+        "2: Layer name: expected a layer name (got ', 9, 9, 3, 3, 2, 4, 1,')",
+    )
 
 
 def test_error_bad_precision_argument(tmp_path):

@@ -31,8 +31,6 @@ def test_docstring_examples(module):
 
 def test_every_runnable_op_kind_has_a_shape_rule():
     """Each op kind the executor runs also has a shape rule, so an importer can give its output shape."""
-    import hwsim.quant.int_ops  # noqa: F401  (registers hwsim.quant's own kinds, which no importer emits)
-
     quant_only = {"conv2d_per_group", "fully_connected_per_group"}
     assert set(OP_IMPLS.names()) - quant_only <= set(SHAPE_RULES.names())
 
@@ -50,7 +48,7 @@ def test_conv_output_size_counts_the_windows(size, kernel, stride, dilation, pad
             total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
             before, after = total // 2, total - total // 2
         else:
-            before, after = (0, 0) if padding == "valid" else padding[2 * axis:2 * axis + 2]
+            before, after = (0, 0) if padding == "valid" else padding[2 * axis : 2 * axis + 2]
         span = dilation * (kernel - 1) + 1
         rows.append(len(range(0, size + before + after - span + 1, stride)))
         assert shapes.spatial_size(size, kernel, stride, dilation, padding, axis) == rows[-1]
@@ -71,9 +69,15 @@ def test_conv_output_size_counts_the_windows(size, kernel, stride, dilation, pad
     assert output_shape(conv_graph, op) == (None, 8, *rows)
 
 
-@pytest.mark.parametrize("begin,end,strides,begin_mask,end_mask,shrink", [
-    ((0,), (1,), (1,), 0, 0, 1), ((1, 0), (3, 4), (1, 2), 0, 2, 0), ((-1, 0), (0, -1), (-1, 1), 1, 0, 0),
-    ((0, 2), (5, 3), (2, 1), 0, 0, 2)])
+@pytest.mark.parametrize(
+    "begin,end,strides,begin_mask,end_mask,shrink",
+    [
+        ((0,), (1,), (1,), 0, 0, 1),
+        ((1, 0), (3, 4), (1, 2), 0, 2, 0),
+        ((-1, 0), (0, -1), (-1, 1), 1, 0, 0),
+        ((0, 2), (5, 3), (2, 1), 0, 0, 2),
+    ],
+)
 def test_strided_slice_shape_is_numpys(begin, end, strides, begin_mask, end_mask, shrink):
     """STRIDED_SLICE's shape rule gives the shape of the same slice taken by numpy."""
     x = np.zeros((6, 5))

@@ -37,8 +37,10 @@ def test_options_fields_match_the_generated_reader(name):
     """Each field reads as the generated accessor reads it: left out (its default), and set (to a distinct
     value)."""
     spec = fb.OPTIONS[name]
-    values = {f: (True if fmt == fb.BOOL else 1.5 + k if fmt == fb.FLOAT else 2 + k)
-              for k, (f, (_, fmt, _)) in enumerate(spec.items())}
+    values = {
+        f: (True if fmt == fb.BOOL else 1.5 + k if fmt == fb.FLOAT else 2 + k)
+        for k, (f, (_, fmt, _)) in enumerate(spec.items())
+    }
     for written in ({}, values):
         buf = _table(name, written)
         theirs = getattr(importlib.import_module(f"tflite.{name}"), name).GetRootAs(buf, 0)

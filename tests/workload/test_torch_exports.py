@@ -53,16 +53,46 @@ def exports(tmp_path_factory) -> dict:
     live with it takes 10-20 s)."""
     torch, net = _net()
     path = tmp_path_factory.mktemp("exports") / "ts.onnx"
-    torch.onnx.export(net, (torch.zeros(1, 1, 8, 8),), str(path), input_names=["x"], output_names=["y"],
-                      dynamo=False, dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=17)
+    torch.onnx.export(
+        net,
+        (torch.zeros(1, 1, 8, 8),),
+        str(path),
+        input_names=["x"],
+        output_names=["y"],
+        dynamo=False,
+        dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+        opset_version=17,
+    )
     return {"torchscript": path, "dynamo": ROOT / "workloads" / "digits_mobilenet.onnx"}
 
 
-@pytest.mark.parametrize("exporter, kinds", [
-    ("torchscript", {"resize", "pad", "concat", "slice", "mean", "sum", "hard_swish", "hard_sigmoid",
-                     "logistic", "mul", "sub", "transpose", "max_pool2d"}),
-    ("dynamo", {"resize", "mean", "hard_swish", "hard_sigmoid", "relu6", "mul", "add", "depthwise_conv2d"}),
-])
+@pytest.mark.parametrize(
+    "exporter, kinds",
+    [
+        (
+            "torchscript",
+            {
+                "resize",
+                "pad",
+                "concat",
+                "slice",
+                "mean",
+                "sum",
+                "hard_swish",
+                "hard_sigmoid",
+                "logistic",
+                "mul",
+                "sub",
+                "transpose",
+                "max_pool2d",
+            },
+        ),
+        (
+            "dynamo",
+            {"resize", "mean", "hard_swish", "hard_sigmoid", "relu6", "mul", "add", "depthwise_conv2d"},
+        ),
+    ],
+)
 def test_export_runs_like_onnxruntime_and_quantizes(exports, exporter, kinds):
     """hwsim's float run equals ONNX Runtime's on a batch of 5 (the file was probed at batch 2 and 3), and
     the int8 integer graph follows the float model (output SQNR above 25 dB)."""
@@ -83,7 +113,7 @@ def test_export_runs_like_onnxruntime_and_quantizes(exports, exporter, kinds):
     qm = quantize_model(path, PRESETS["int8_w_per_channel"], calib)
     integer = qm.run_integer(x)[qm.graph.outputs[0]]
     noise = float(((integer - want) ** 2).sum())
-    assert 10 * np.log10(float((want ** 2).sum()) / noise) > 25
+    assert 10 * np.log10(float((want**2).sum()) / noise) > 25
 
 
 def _hwsim(capsys, *args) -> tuple[int, str, str]:
@@ -105,8 +135,9 @@ def test_energy_reads_a_dynamic_batch_file_and_points_float_models_to_quantize(e
     assert code == 2 and err.startswith("hwsim: error: ") and err.count("\n") == 1
     assert "quantize it first" in err
     np.save(tmp_path / "calib.npy", np.random.default_rng(2).uniform(0, 1, (16, 1, 8, 8)).astype(np.float32))
-    code, _, err = _hwsim(capsys, "quantize", path, "--calib", tmp_path / "calib.npy", "--output",
-                          tmp_path / "int.json")
+    code, _, err = _hwsim(
+        capsys, "quantize", path, "--calib", tmp_path / "calib.npy", "--output", tmp_path / "int.json"
+    )
     assert code == 0, err
     code, out, _ = _hwsim(capsys, "energy", tmp_path / "int.json", "--device", "edge_tpu_like")
     assert code == 0 and "energy/inference" in out
@@ -123,9 +154,13 @@ def test_a_batch_the_file_fixes_is_a_one_line_error(tmp_path):
     from hwsim.runtime.float_exec import run_float
 
     shape = numpy_helper.from_array(np.array([1, 2, 2], np.int64), "shape")
-    graph = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["y"])], "fixed",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 2])], [shape])
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])],
+        "fixed",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 2])],
+        [shape],
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "fixed.onnx")
     with pytest.raises(ConfigError, match=r"batch of 3 .*fixes input .x. to a batch of 1; export"):
         run_float(load_model(tmp_path / "fixed.onnx"), [np.zeros((3, 4), np.float32)])

@@ -99,8 +99,9 @@ _PERF = {  # output cycles, activation cycles, resize low, resize high
 }
 
 
-def _config(macs, cores, ublocks, ifm_ublock, ifm_ram, acc_ram, ob_ram, cb_ram, axi_sram, axi_ext, rbs, ops,
-            alloc) -> EthosU85Config:
+def _config(
+    macs, cores, ublocks, ifm_ublock, ifm_ram, acc_ram, ob_ram, cb_ram, axi_sram, axi_ext, rbs, ops, alloc
+) -> EthosU85Config:
     return EthosU85Config(
         f"ethos-u85-{macs}",
         macs,

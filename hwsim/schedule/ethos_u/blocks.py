@@ -5,16 +5,18 @@ shared buffer (SHRAM) with its input double-buffered and its accumulators double
 every block that is a multiple of the OFM micro-block up to 32x64x128 and keeps the one with the least
 IFM and weight fetch per output element (``ArchEthosU55::FindBlockConfig`` in
 ``ethosu/regor/architecture/ethosu55/ethos_u55.cpp``), with its own tie-break for small blocks. The
-search is vectorised here, in float32 as Vela computes it, so that ties fall the same way.
+search is vectorised here, in float32 as Vela computes it, so that ties fall the same way; its results are
+kept on disk (:func:`find_block_config`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+import dataclasses
+from dataclasses import dataclass, fields
+from functools import cached_property, lru_cache
+from pathlib import Path
 
-import numpy as np
-
+from hwsim import cache as disk_cache
 from hwsim.schedule.ethos_u.arch import (
     ACC32,
     ACC40,
@@ -91,6 +93,13 @@ class BlockConfig:
     ofm_ublock: tuple[int, int, int] | None = None  # U85: the OFM micro-block the op runs with
     acc48: bool = False  # U85: 48-bit accumulators (stored in 64 bits)
 
+    @cached_property
+    def key(self) -> tuple:
+        """The fields' values (``prev`` as its key), made once: the estimate memo's keys hash and compare
+        them without Python calls."""
+        values = (getattr(self, f.name) for f in fields(self))
+        return tuple(v.key if isinstance(v, BlockConfig) else v for v in values)
+
     def ofm4(self) -> Shape:
         """The OFM block as an NHWC shape."""
         return (1, *self.ofm_block)
@@ -145,7 +154,35 @@ def _ifm_block_size(ofm_h, ofm_w, kernel: Kernel, ublock_h: int, ublock_w: int, 
 
 @lru_cache(maxsize=4096)
 def find_block_config(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
-    """The block config Vela chooses for ``q`` (U55/U65), including a MatMul's two-part config."""
+    """The block config Vela chooses for ``q`` (U55/U65), including a MatMul's two-part config.
+
+    Kept on disk as weight encodings are (:mod:`hwsim.cache`, keyed on the accelerator, the query and the
+    search's source): a run that finds every op's config there searches none and imports no numpy.
+    """
+    key = f"{_code_digest()} {arch!r} {q!r}"
+    stored = disk_cache.load("ethos_u_blocks", key)
+    if stored is not None:
+        return _block_config(stored)
+    config = _find_block_config(arch, q)
+    disk_cache.store("ethos_u_blocks", key, dataclasses.asdict(config))
+    return config
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """The search's own source, so that stored configs go stale when it changes."""
+    return disk_cache.source_digest(__file__, Path(__file__).with_name("geometry.py"))
+
+
+def _block_config(stored: dict) -> BlockConfig:
+    """A :class:`BlockConfig` from its stored JSON (lists back to tuples, a MatMul's first config too)."""
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
+    if values["prev"] is not None:
+        values["prev"] = _block_config(values["prev"])
+    return BlockConfig(**values)
+
+
+def _find_block_config(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
     if q.op_type == "MatMul":
         return _matmul_config(arch, q)
     if q.op_type == "MemoryCopy" and q.ifm_bits > 16:
@@ -208,6 +245,8 @@ def _matmul_config(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
 
 
 def _search(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
+    import numpy as np  # here only: a run that finds its configs on disk needs none
+
     op = hw_op(q.op_type)
     if op is None:
         raise ValueError(f"Ethos-U55/U65 cannot run {q.op_type}")
@@ -230,8 +269,9 @@ def _search(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
     acc_kind = ACC40 if acc40 else ACC32
     acc_granule, acc_bits = arch.shram_granules[acc_kind], SHRAM_ELEMENT_BITS[acc_kind]
     width_index = q.ifm_bits // 8 - 1
-    ifm_granule = arch.shram_granules[(IFM8_EW, IFM16_EW, None, IFM32)[width_index] if ew_usage else
-                                      (IFM8, IFM16, None, IFM32)[width_index]]
+    ifm_granule = arch.shram_granules[
+        (IFM8_EW, IFM16_EW, None, IFM32)[width_index] if ew_usage else (IFM8, IFM16, None, IFM32)[width_index]
+    ]
     reserved_end = 2 if arch.shram_banks > 16 else 0
     lut_banks = max(div_up(q.lut_bytes, BANK_BYTES), reserved_end)
     ifm_repeats = div_up(q.kernel.dilated_w, SUBKERNEL_MAX[0]) * div_up(q.kernel.dilated_h, SUBKERNEL_MAX[1])

@@ -107,8 +107,14 @@ BRICK_ELEMENTS = 16
 CHAINING_BUFFER_SLOTS = 6
 
 # Vela's TransposeType: the source axis of each output axis, 4 bits per axis with depth in the lowest.
-TRANSPOSE_MASKS = {"None": 0x76543210, "NWHC": 0x76543120, "NHCW": 0x76543201, "NWCH": 0x76543102,
-                   "NCHW": 0x76543021, "NCWH": 0x76543012}
+TRANSPOSE_MASKS = {
+    "None": 0x76543210,
+    "NWHC": 0x76543120,
+    "NHCW": 0x76543201,
+    "NWCH": 0x76543102,
+    "NCHW": 0x76543021,
+    "NCWH": 0x76543012,
+}
 
 
 def hw_op(op_type: str) -> str | None:
@@ -150,14 +156,18 @@ def _ublock_valid(
     by_bits = arch.ublock_ops[arch.ofm_ublocks.index(ublock)]
     if ifm_bits // 16 >= len(by_bits):
         return False
-    if op == CONV and not depth_first_1x1 and ((arch.macs == 128 and ublock == (1, 1, 16)) or
-                                               (arch.macs == 256 and ublock == (1, 2, 16))):
+    if (
+        op == CONV
+        and not depth_first_1x1
+        and ((arch.macs == 128 and ublock == (1, 1, 16)) or (arch.macs == 256 and ublock == (1, 2, 16)))
+    ):
         return False
     return (MATMUL if op_type == "MatMul" else op) in by_bits[ifm_bits // 16]
 
 
-def find_ublock(arch: EthosU85Config, op_type: str, ifm_bits: int, ofm_shape: Shape, kernel: Kernel,
-                part_kernel: bool) -> Block | None:
+def find_ublock(
+    arch: EthosU85Config, op_type: str, ifm_bits: int, ofm_shape: Shape, kernel: Kernel, part_kernel: bool
+) -> Block | None:
     """The valid OFM micro-block that wastes the fewest output elements, first in Vela's order on ties."""
     depth_first_1x1 = kernel.w == 1 and kernel.h == 1 and not part_kernel
     best, best_waste = None, None
@@ -212,8 +222,9 @@ def _reapportion(value: int, limit: int, avail: int, required: int) -> tuple[int
     return value, avail
 
 
-def _elementwise_block(arch: EthosU85Config, q: BlockQuery, ofm_shape: Shape, ublock: Block, granule: Block,
-                       block_max: Block) -> Block:
+def _elementwise_block(
+    arch: EthosU85Config, q: BlockQuery, ofm_shape: Shape, ublock: Block, granule: Block, block_max: Block
+) -> Block:
     """Elementwise ops fill the output buffer, or the chaining buffer if an IFM broadcasts
     (FindElementwiseConfig)."""
     ofm = tuple(round_up(a, g) for a, g in zip(ofm_shape[1:], granule))
@@ -253,8 +264,18 @@ def _best_tile(size: int, granule: int, tile: int) -> int:
     return best
 
 
-def _area_fit(arch: EthosU85Config, ofm: Block, limit: Block, ifm_shape: Shape, kernel: Kernel, ublock: Block,
-              granule: Block, acc_bits: int, ifm_bits: int, ifm_block_depth: int) -> Block | None:
+def _area_fit(
+    arch: EthosU85Config,
+    ofm: Block,
+    limit: Block,
+    ifm_shape: Shape,
+    kernel: Kernel,
+    ublock: Block,
+    granule: Block,
+    acc_bits: int,
+    ifm_bits: int,
+    ifm_block_depth: int,
+) -> Block | None:
     """The OFM block of the OFM's aspect that best fills the accumulator and IFM RAMs (``AreaFit``).
 
     Every candidate depth (multiples of 16) shrinks its area in steps until both RAMs hold it; the
@@ -341,8 +362,16 @@ def _area_fit(arch: EthosU85Config, ofm: Block, limit: Block, ifm_shape: Shape, 
     return best
 
 
-def _depthwise_block(arch: EthosU85Config, q: BlockQuery, ofm_shape: Shape, ublock: Block, granule: Block,
-                     block_max: Block, acc_bits: int, ifm_block_depth: int) -> tuple[Block, Block]:
+def _depthwise_block(
+    arch: EthosU85Config,
+    q: BlockQuery,
+    ofm_shape: Shape,
+    ublock: Block,
+    granule: Block,
+    block_max: Block,
+    acc_bits: int,
+    ifm_block_depth: int,
+) -> tuple[Block, Block]:
     """Depthwise, pooling and reduce-sum ops: the area fit, shrunk until one more IFM row can be buffered."""
     ofm = tuple(round_up(a, g) for a, g in zip(ofm_shape[1:], granule))
     limit = tuple(min(a, b) for a, b in zip(ofm, block_max))
@@ -443,14 +472,25 @@ def find_block_config(arch: EthosU85Config, q: BlockQuery) -> BlockConfig:
         depth = ifm_block_depth if op == REDUCE_SUM else 0
         return config(*_depthwise_block(arch, q, ofm_shape, ublock, granule, block_max, acc_bits, depth))
     traversal = "PartKernel" if part_kernel else "DepthFirst"
-    ofm_block, ifm_block = _search(arch, q, op, ofm_shape, ifm_shape, ublock, granule, block_max, acc_bits,
-                                   ifm_block_depth, pooling)
+    ofm_block, ifm_block = _search(
+        arch, q, op, ofm_shape, ifm_shape, ublock, granule, block_max, acc_bits, ifm_block_depth, pooling
+    )
     return config(ofm_block, ifm_block, traversal)
 
 
-def _search(arch: EthosU85Config, q: BlockQuery, op: str, ofm_shape: Shape, ifm_shape: Shape, ublock: Block,
-            granule: Block, block_max: Block, acc_bits: int, ifm_block_depth: int,
-            pooling: bool) -> tuple[Block, Block]:
+def _search(
+    arch: EthosU85Config,
+    q: BlockQuery,
+    op: str,
+    ofm_shape: Shape,
+    ifm_shape: Shape,
+    ublock: Block,
+    granule: Block,
+    block_max: Block,
+    acc_bits: int,
+    ifm_block_depth: int,
+    pooling: bool,
+) -> tuple[Block, Block]:
     """Every block on the micro-block grid, costed by IFM and weight fetch per OFM element (lines
     1030-1225)."""
     resize = op == RESIZE
@@ -505,9 +545,15 @@ def _search(arch: EthosU85Config, q: BlockQuery, op: str, ofm_shape: Shape, ifm_
     f32 = np.float32
     matmul = q.op_type == "MatMul"
     convolution = op == CONV
-    compare_volume = resize or matmul or (
-        convolution and (kernel.dilated_w, kernel.dilated_h) == (ifm_shape[2], ifm_shape[1])
-        and ofm_shape[1] * ofm_shape[2] == 1)
+    compare_volume = (
+        resize
+        or matmul
+        or (
+            convolution
+            and (kernel.dilated_w, kernel.dilated_h) == (ifm_shape[2], ifm_shape[1])
+            and ofm_shape[1] * ofm_shape[2] == 1
+        )
+    )
     ofm_elems = f32(elements(ofm_shape))
     if compare_volume:
         cost = ofm_elems / ((H.astype(f32) * W.astype(f32)).astype(f32) * D.astype(f32)).astype(f32)

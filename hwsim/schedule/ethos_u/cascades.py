@@ -17,8 +17,9 @@ from hwsim.schedule.ethos_u.live_ranges import _one_to_one, can_reuse
 
 CASCADABLE_CONV = frozenset({"Conv2D", "DepthwiseConv2D", "FullyConnected"})
 CASCADABLE_POOL = frozenset({"AvgPool", "MaxPool"})
-CASCADABLE_ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Maximum", "Minimum", "Asr", "SHL", "CLZ", "Abs",
-                                    "LeakyRelu"})
+CASCADABLE_ELEMENTWISE = frozenset(
+    {"Add", "Sub", "Mul", "Maximum", "Minimum", "Asr", "SHL", "CLZ", "Abs", "LeakyRelu"}
+)
 
 
 @dataclass
@@ -56,7 +57,8 @@ def is_cascadable(op: VOp, cost) -> bool:
     if op.ifms[op.primary_ifm].tensor.is_constant or op.type == "Transpose":
         return False
     return cost.stripe[1] < op.ofm.tensor.shape[1] and (
-        op.type in CASCADABLE_CONV or op.type in CASCADABLE_ELEMENTWISE or op.type in CASCADABLE_POOL)
+        op.type in CASCADABLE_CONV or op.type in CASCADABLE_ELEMENTWISE or op.type in CASCADABLE_POOL
+    )
 
 
 def can_reuse_rolling_buffer(
@@ -73,8 +75,15 @@ def can_reuse_rolling_buffer(
 class CascadeBuilder:
     """Vela's CascadeBuilder over a span of ops."""
 
-    def __init__(self, sched, ops: list[VOp], non_local: dict[int, int], op_local: dict[int, int],
-                 live: dict[int, tuple[int, int, int, int]], spilling: bool) -> None:
+    def __init__(
+        self,
+        sched,
+        ops: list[VOp],
+        non_local: dict[int, int],
+        op_local: dict[int, int],
+        live: dict[int, tuple[int, int, int, int]],
+        spilling: bool,
+    ) -> None:
         self.sched = sched
         self.ops = ops
         self.non_local = non_local  # op index -> bytes live across it that are not its own
@@ -90,8 +99,10 @@ class CascadeBuilder:
         if producer is None:
             return CascadeBuffer(ifm.shape, self.sched.size_of(ifm.tensor))
         if self.sched.requires_full(producer.ofm.tensor) or self.sched.requires_full(ifm.tensor):
-            return CascadeBuffer(tuple(max(a, b) for a, b in zip(producer.ofm.shape, ifm.shape)),
-                                 max(self.sched.size_of(producer.ofm.tensor), self.sched.size_of(ifm.tensor)))
+            return CascadeBuffer(
+                tuple(max(a, b) for a, b in zip(producer.ofm.shape, ifm.shape)),
+                max(self.sched.size_of(producer.ofm.tensor), self.sched.size_of(ifm.tensor)),
+            )
         return rolling_buffer(
             costs[producer.index].stripe, costs[consumer.index].stripe_input, producer.ofm.bits
         )
@@ -146,11 +157,18 @@ class CascadeBuilder:
                 current = readers[0]
                 cur_cost = costs[current.index] if current.index < len(costs) else None
                 cur_ifm = current.ifms[current.primary_ifm]
-                if (current.parent is not None or current.index in done or cur_cost is None
-                        or not is_cascadable(current, cur_cost)
-                        or producer.ofm.shape != cur_ifm.shape or self.sched.requires_full(cur_ifm.tensor)
-                        or self.sched.requires_full(producer.ofm.tensor) or cur_ifm.tensor.needs_linear
-                        or producer.ofm.tensor.needs_linear or current.index != producer.index + 1):
+                if (
+                    current.parent is not None
+                    or current.index in done
+                    or cur_cost is None
+                    or not is_cascadable(current, cur_cost)
+                    or producer.ofm.shape != cur_ifm.shape
+                    or self.sched.requires_full(cur_ifm.tensor)
+                    or self.sched.requires_full(producer.ofm.tensor)
+                    or cur_ifm.tensor.needs_linear
+                    or producer.ofm.tensor.needs_linear
+                    or current.index != producer.index + 1
+                ):
                     break
                 full_ifm = self.sched.size_of(cur_ifm.tensor)
                 full_ofm = self.sched.size_of(current.ofm.tensor)

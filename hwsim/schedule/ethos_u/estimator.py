@@ -19,7 +19,9 @@ hands the simulator.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from operator import attrgetter
 
 from hwsim.schedule.ethos_u.arch import (
     ACT_CLAMP,
@@ -34,8 +36,18 @@ from hwsim.schedule.ethos_u.arch import (
     OUT_OTHER,
     EthosUConfig,
 )
-from hwsim.schedule.ethos_u.blocks import (COMPOUND, CONV, DEPTHWISE, DMA, ELEMENTWISE, POOLING, REDUCE_SUM,
-                                           SUBKERNEL_MAX, BlockConfig, hw_op)
+from hwsim.schedule.ethos_u.blocks import (
+    COMPOUND,
+    CONV,
+    DEPTHWISE,
+    DMA,
+    ELEMENTWISE,
+    POOLING,
+    REDUCE_SUM,
+    SUBKERNEL_MAX,
+    BlockConfig,
+    hw_op,
+)
 from hwsim.schedule.ethos_u.geometry import Kernel, Shape, div_up, elements
 
 LUT_ACTIVATIONS = frozenset({"Sigmoid", "Tanh", "LUT"})
@@ -55,6 +67,12 @@ class Memory:
     ports_used: int = 1  # U85: AXI ports (its channel bandwidth counts outstanding transactions per port)
     max_reads: int = 1  # U85: outstanding read transactions per port
     max_writes: int = 1  # U85: outstanding write transactions per port
+
+    @cached_property
+    def key(self) -> tuple:
+        """The fields' values, made once: the estimate memo's keys hash and compare them without Python
+        calls."""
+        return tuple(getattr(self, f.name) for f in fields(self))
 
 
 @dataclass
@@ -93,6 +111,64 @@ class PerfQuery:
     group: tuple = ()  # U85: the op group, this op first (estimator_u85.GroupOp); empty for a lone op
 
 
+# The PerfQuery fields query_key reads as they are; the others are keyed by value.
+_PLAIN_FIELDS = (
+    "op_type",
+    "activation",
+    "has_scales",
+    "encoded_weight_bytes",
+    "encoded_scale_bytes",
+    "first_weight_dma_bytes",
+    "scheduling",
+    "transpose",
+    "reverse",
+    "fast_weights",
+    "sparse_weights",
+)
+_plain = attrgetter(*_PLAIN_FIELDS)
+if {f.name for f in fields(PerfQuery)} != {
+    *_PLAIN_FIELDS,
+    "kernel",
+    "config",
+    "ifm",
+    "ofm",
+    "ifm2",
+    "group",
+    "const_memory",
+    "weight_staging",
+    "tmp_memory",
+}:
+    raise ImportError("query_key does not cover every PerfQuery field")
+
+
+def map_key(fm: FeatureMap | None) -> tuple | None:
+    """A feature map as a hashable value (the map itself may change)."""
+    if fm is None:
+        return None
+    return fm.shape, fm.bits, fm.memory.key if fm.memory is not None else None, fm.format
+
+
+def query_key(q: PerfQuery) -> tuple:
+    """Everything an estimate depends on, as a hashable value: equal keys give equal estimates.
+
+    The scheduler asks the same questions many times (every candidate schedule re-costs its ops), so the
+    families memoise their answers on this key (:class:`~hwsim.schedule.ethos_u.family.U55Family`).
+    """
+    const, staging, tmp = q.const_memory, q.weight_staging, q.tmp_memory
+    return (
+        _plain(q),
+        q.kernel.key,
+        q.config.key,
+        map_key(q.ifm),
+        map_key(q.ofm),
+        map_key(q.ifm2),
+        const.key if const else None,
+        staging.key if staging else None,
+        tmp.key if tmp else None,
+        tuple(g.key for g in q.group),
+    )
+
+
 @dataclass
 class ElementAccess:
     """Elements (or bytes, after :func:`to_bytes`) each operand moves."""
@@ -129,8 +205,9 @@ def _ofm_ublock(arch: EthosUConfig, ofm: Shape, op: str, kernel: Kernel) -> tupl
     return arch.ofm_ublock
 
 
-def memory_transfer(cores: int, is_read: bool, memory: Memory, fmt: str, bits: int, block, shape: Shape,
-                    count: int) -> int:
+def memory_transfer(
+    cores: int, is_read: bool, memory: Memory, fmt: str, bits: int, block, shape: Shape, count: int
+) -> int:
     """Bytes a transfer of ``count`` elements costs on ``memory``, counting partly used bursts as whole."""
     block = (1, *block) if len(block) == 3 else block
     burst = 8
@@ -263,8 +340,12 @@ def mac_op_cycles(arch: EthosUConfig, q: PerfQuery) -> tuple[int, int]:
     ofm_block = _min_shape(q.ofm.shape, cfg.ofm_block)
     uh, uw, ud = _ofm_ublock(arch, q.ofm.shape, op, q.kernel)
     ublocks_in_block = div_up(ofm_block[1], uh) * div_up(ofm_block[2], uw) * div_up(ofm_block[3], ud)
-    n_blocks = (div_up(q.ofm.shape[1], uh) * div_up(q.ofm.shape[2], uw) * div_up(q.ofm.shape[3], ud)
-                / ublocks_in_block)
+    n_blocks = (
+        div_up(q.ofm.shape[1], uh)
+        * div_up(q.ofm.shape[2], uw)
+        * div_up(q.ofm.shape[3], ud)
+        / ublocks_in_block
+    )
     ao_per_elem = ao_cycles_per_element(arch, q)
     ao_compute = math.ceil(ao_per_elem * elements(ofm_block))
     bias_cycles = 0.0
@@ -312,8 +393,15 @@ def elementwise_cycles(arch: EthosUConfig, q: PerfQuery) -> int:
 def matmul_cycles(arch: EthosUConfig, q: PerfQuery) -> tuple[int, int]:
     """A U55/U65 MatMul: an elementwise multiply into int32 then a reduce-sum, once per output column."""
     prev = q.config.prev
-    mul_q = PerfQuery("Mul", q.kernel, prev, q.ifm, FeatureMap(q.ifm.shape, 32, q.tmp_memory, q.ofm.format),
-                      FeatureMap(q.ifm.shape, q.ifm2.bits, q.ifm2.memory, q.ifm2.format), q.activation)
+    mul_q = PerfQuery(
+        "Mul",
+        q.kernel,
+        prev,
+        q.ifm,
+        FeatureMap(q.ifm.shape, 32, q.tmp_memory, q.ofm.format),
+        FeatureMap(q.ifm.shape, q.ifm2.bits, q.ifm2.memory, q.ifm2.format),
+        q.activation,
+    )
     mul = elementwise_cycles(arch, mul_q)
     red_q = PerfQuery(
         "ReduceSum",
@@ -415,11 +503,21 @@ def to_bytes(arch: EthosUConfig, q: PerfQuery, access: ElementAccess) -> Element
             out.ifm_read[i] = memory_transfer(
                 arch.cores, True, fm.memory, fm.format, fm.bits, cfg.ifm_block, fm.shape, access.ifm_read[i]
             )
-    out.ofm_write = memory_transfer(arch.cores, False, q.ofm.memory, q.ofm.format, q.ofm.bits, cfg.ofm_block,
-                                    q.ofm.shape, access.ofm_write)
+    out.ofm_write = memory_transfer(
+        arch.cores,
+        False,
+        q.ofm.memory,
+        q.ofm.format,
+        q.ofm.bits,
+        cfg.ofm_block,
+        q.ofm.shape,
+        access.ofm_write,
+    )
     if q.encoded_weight_bytes:
-        out.const_read = [access.weights_refetch * q.encoded_weight_bytes,
-                          access.weights_refetch * q.encoded_scale_bytes]
+        out.const_read = [
+            access.weights_refetch * q.encoded_weight_bytes,
+            access.weights_refetch * q.encoded_scale_bytes,
+        ]
         out.weights_refetch = 1
     return out
 

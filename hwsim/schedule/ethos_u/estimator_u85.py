@@ -36,7 +36,9 @@ holds in ``float`` is float32 here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -58,16 +60,54 @@ from hwsim.schedule.ethos_u.arch_u85 import (
     EthosU85Config,
 )
 from hwsim.schedule.ethos_u.blocks_u85 import ACTIVATION_TYPES, BRANCH, DMA, SUBKERNEL_MAX, hw_op
-from hwsim.schedule.ethos_u.estimator import (FIRST, LAST, ElementAccess, FeatureMap, Memory, PerfQuery,
-                                              storage_rounding)
+from hwsim.schedule.ethos_u.estimator import (
+    FIRST,
+    LAST,
+    ElementAccess,
+    FeatureMap,
+    Memory,
+    PerfQuery,
+    map_key,
+    storage_rounding,
+)
 from hwsim.schedule.ethos_u.geometry import Shape, div_up, elements
 
 f32 = np.float32
+_F32 = struct.Struct("f")
+_F32_EXACT = 1 << 24  # every int of at most this magnitude is a float32
+
+
+def _to_f32(x: float) -> float:
+    """``x`` rounded to float32 (to nearest, ties to even), without a numpy scalar."""
+    return _F32.unpack(_F32.pack(x))[0]
+
+
 _MAC_OPS = frozenset({CONV, DEPTHWISE, POOL, REDUCE_SUM, REDUCE_MINMAX, ARGMAX})
 _POOL_LIKE = frozenset({POOL, REDUCE_MINMAX, ARGMAX})
-_BINARY_ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Minimum", "Maximum", "SHL", "SHR", "Div", "LogicalAnd",
-                                 "LogicalOr", "LogicalXor", "Xor", "And", "Or", "Asr", "Equal", "Greater",
-                                 "GreaterEqual", "NotEqual", "AndNot"})
+_BINARY_ELEMENTWISE = frozenset(
+    {
+        "Add",
+        "Sub",
+        "Mul",
+        "Minimum",
+        "Maximum",
+        "SHL",
+        "SHR",
+        "Div",
+        "LogicalAnd",
+        "LogicalOr",
+        "LogicalXor",
+        "Xor",
+        "And",
+        "Or",
+        "Asr",
+        "Equal",
+        "Greater",
+        "GreaterEqual",
+        "NotEqual",
+        "AndNot",
+    }
+)
 # Vela's IsElementwise (op_type.hpp): the binary ops above and these unary ones.
 _ELEMENTWISE = _BINARY_ELEMENTWISE | {"Abs", "Gelu", "Elu", "LeakyRelu", "CLZ", "LogicalNot", "Not", "Neg"}
 _HALF_RATE_TRANSPOSES = frozenset({"NWHC", "NWCH", "NCWH"})  # they swap H and W
@@ -96,6 +136,23 @@ class GroupOp:
     transpose: str = "None"
     reverse: str = "None"
 
+    @cached_property
+    def key(self) -> tuple:
+        """The op as a hashable value for :func:`~hwsim.schedule.ethos_u.estimator.query_key`, made once (the
+        scheduler makes an op's group anew whenever its maps move)."""
+        return (
+            self.op_type,
+            map_key(self.ifm),
+            map_key(self.ofm),
+            map_key(self.ifm2),
+            self.transpose,
+            self.reverse,
+        )
+
+
+if [f.name for f in fields(GroupOp)] != ["op_type", "ifm", "ofm", "ifm2", "transpose", "reverse"]:
+    raise ImportError("GroupOp.key does not cover every GroupOp field")
+
 
 @dataclass(frozen=True)
 class MemoryAccessCycles:
@@ -111,7 +168,7 @@ class MemoryAccessCycles:
 
 def _min_shape(a: Shape, block) -> tuple[int, ...]:
     """``Shape::Min`` of a feature map and a block: as many axes as the shorter has."""
-    return tuple(min(x, y) for x, y in zip(a[-len(block):], block))
+    return tuple(map(min, a[-len(block) :], block))
 
 
 def channel_bandwidth(arch: EthosU85Config, memory: Memory, channel: int) -> float:
@@ -121,12 +178,24 @@ def channel_bandwidth(arch: EthosU85Config, memory: Memory, channel: int) -> flo
     at most 80% of its outstanding transactions per port; at the memory's latency that is 80% of
     ``burst x transactions / latency``, never more than the memory's own bandwidth.
     """
+    read_buffers = 0 if channel == WRITE else arch.channel_read_buffers[channel - 1]
+    key = (memory.key, channel, read_buffers)  # asked thousands of times per network: kept
+    bandwidth = _BANDWIDTHS.get(key)
+    if bandwidth is None:
+        bandwidth = _BANDWIDTHS[key] = _channel_bandwidth(memory, channel, read_buffers)
+    return bandwidth
+
+
+_BANDWIDTHS: dict[tuple, float] = {}
+
+
+def _channel_bandwidth(memory: Memory, channel: int, read_buffers: int) -> float:
     burst_words = max(memory.burst_bytes // 16, 1)
     if channel == WRITE:
         outstanding, latency, buffer_limit = memory.max_writes, memory.write_latency, math.inf
     else:
         outstanding, latency = memory.max_reads, memory.read_latency
-        buffer_limit = float(f32(arch.channel_read_buffers[channel - 1]) / f32(burst_words))
+        buffer_limit = float(f32(read_buffers) / f32(burst_words))
     transactions = f32(min(buffer_limit, float(f32(outstanding * memory.ports_used * 0.8))))
     if latency == 0:
         return float(f32(memory.bandwidth))
@@ -135,8 +204,11 @@ def channel_bandwidth(arch: EthosU85Config, memory: Memory, channel: int) -> flo
 
 
 def _cycles_at(nbytes: int, bandwidth: float) -> int:
-    """``int64(bytes / bandwidth)`` in float32, as Vela divides by its float bandwidths."""
-    return int(f32(nbytes) / f32(bandwidth))
+    """``int64(bytes / bandwidth)`` in float32, as Vela divides by its float bandwidths (a float32 quotient
+    is the double quotient of the float32 operands rounded to float32)."""
+    if type(nbytes) is not int or not -_F32_EXACT <= nbytes <= _F32_EXACT:
+        nbytes = _to_f32(nbytes)
+    return int(_to_f32(nbytes / _to_f32(bandwidth)))
 
 
 def memory_transfer(
@@ -435,13 +507,17 @@ def to_bytes(arch: EthosU85Config, q: PerfQuery, access: ElementAccess) -> Eleme
     )
     for i, fm in enumerate((q.ifm, q.ifm2)):
         if fm is not None:
-            out.ifm_read[i] = memory_transfer(True, fm.memory, fm.format, fm.bits, cfg.ifm_block, fm.shape,
-                                              access.ifm_read[i])
-    out.ofm_write = memory_transfer(False, q.ofm.memory, q.ofm.format, q.ofm.bits, cfg.ofm_block, q.ofm.shape,
-                                    access.ofm_write)
+            out.ifm_read[i] = memory_transfer(
+                True, fm.memory, fm.format, fm.bits, cfg.ifm_block, fm.shape, access.ifm_read[i]
+            )
+    out.ofm_write = memory_transfer(
+        False, q.ofm.memory, q.ofm.format, q.ofm.bits, cfg.ofm_block, q.ofm.shape, access.ofm_write
+    )
     if q.encoded_weight_bytes:
-        out.const_read = [access.weights_refetch * q.encoded_weight_bytes,
-                          access.weights_refetch * q.encoded_scale_bytes]
+        out.const_read = [
+            access.weights_refetch * q.encoded_weight_bytes,
+            access.weights_refetch * q.encoded_scale_bytes,
+        ]
         out.weights_refetch = 1
     for sub, ext in zip(group_of(q)[1:], access.group):
         sub_bytes = ElementAccess()
@@ -528,8 +604,14 @@ def access_cycles(
             return max(_cycles_at(kind_bytes[kind], mem.bandwidth), kind_cycles[kind])
 
         total_bytes = sum(kind_bytes.values())
-        out[name] = MemoryAccessCycles(mem, total_bytes, max(_cycles_at(total_bytes, mem.bandwidth), busiest),
-                                       kind_total(FEATURE_MAPS), kind_total(WEIGHTS), kind_total(SCALES))
+        out[name] = MemoryAccessCycles(
+            mem,
+            total_bytes,
+            max(_cycles_at(total_bytes, mem.bandwidth), busiest),
+            kind_total(FEATURE_MAPS),
+            kind_total(WEIGHTS),
+            kind_total(SCALES),
+        )
     return out
 
 
@@ -541,8 +623,15 @@ def mem_to_mem_cycles(arch: EthosU85Config, dst: Memory, src: Memory, nbytes: in
     return max(read, write)
 
 
-def weight_decode_cycles(arch: EthosU85Config, source_bytes: int, encoded_bytes: int, zero_count: int,
-                         distinct_weights: int, fast: bool, weights_memory: Memory) -> int:
+def weight_decode_cycles(
+    arch: EthosU85Config,
+    source_bytes: int,
+    encoded_bytes: int,
+    zero_count: int,
+    distinct_weights: int,
+    fast: bool,
+    weights_memory: Memory,
+) -> int:
     """Cycles to stream and decode an op's weights: the slower of the decoders and the weight channel.
 
     The standard decoder does 8 weights per cycle per core at up to half zeros, rising linearly to 32

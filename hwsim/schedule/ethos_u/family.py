@@ -10,6 +10,7 @@ U85.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 
 from hwsim.schedule.ethos_u import blocks
 from hwsim.schedule.ethos_u import estimator as est
@@ -23,30 +24,62 @@ class U55Family:
 
     name = "u55"
     min_depth_granule = 16  # Vela's MinimumDepthGranule: the OFM split depth
+    memo_limit = 1 << 16  # estimates kept per family before the memo starts afresh
 
     def __init__(self, arch) -> None:
         self.arch = arch
+        # query_key -> answer: every candidate schedule re-costs its ops, and a sweep re-plans the same ops
+        self._cycles: dict[tuple, tuple[int, int]] = {}
+        self._access: dict[tuple, est.ElementAccess] = {}
+        self._configs: dict[blocks.BlockQuery, blocks.BlockConfig] = {}
 
     def block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
-        """The block config Vela picks (a transpose searches on its unpermuted output)."""
-        if q.op_type == "Transpose":
+        """The block config Vela picks (memoised: every schedule asks again for the same stripes)."""
+        config = self._configs.get(q)
+        if config is None:
+            if len(self._configs) >= self.memo_limit:
+                self._configs.clear()
+            config = self._configs[q] = self._block_config(q)
+        return config
+
+    def _block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
+        if q.op_type == "Transpose":  # a transpose searches on its unpermuted output
             q = replace(q, ofm_shape=q.ifm_shape)
         return blocks.find_block_config(self.arch, q)
 
     def op_cycles(self, q: est.PerfQuery) -> tuple[int, int]:
-        """NPU cycles and MACs."""
-        return est.op_cycles(self.arch, q)
+        """NPU cycles and MACs (memoised on :func:`~.estimator.query_key`)."""
+        key = est.query_key(q)
+        answer = self._cycles.get(key)
+        if answer is None:
+            if len(self._cycles) >= self.memo_limit:
+                self._cycles.clear()
+            answer = self._cycles[key] = self._op_cycles(q)
+        return answer
 
     def element_access(self, q: est.PerfQuery) -> est.ElementAccess:
-        """Elements each operand moves."""
+        """Elements each operand moves (memoised: equal queries share one answer, which callers only read)."""
+        key = est.query_key(q)
+        answer = self._access.get(key)
+        if answer is None:
+            if len(self._access) >= self.memo_limit:
+                self._access.clear()
+            answer = self._access[key] = self._element_access(q)
+        return answer
+
+    def _op_cycles(self, q: est.PerfQuery) -> tuple[int, int]:
+        return est.op_cycles(self.arch, q)
+
+    def _element_access(self, q: est.PerfQuery) -> est.ElementAccess:
         return est.element_access(self.arch, q)
 
     def to_bytes(self, q: est.PerfQuery, access: est.ElementAccess) -> est.ElementAccess:
         """Bytes moved, bursts included."""
         return est.to_bytes(self.arch, q, access)
 
-    def access_cycles(self, q: est.PerfQuery,
-                      nbytes: est.ElementAccess) -> dict[str, tuple[est.Memory, int, int]]:
+    def access_cycles(
+        self, q: est.PerfQuery, nbytes: est.ElementAccess
+    ) -> dict[str, tuple[est.Memory, int, int]]:
         """Per memory: (memory, bytes, access cycles)."""
         return est.access_cycles(q, nbytes)
 
@@ -54,8 +87,9 @@ class U55Family:
         """Cycles of a DMA copy."""
         return est.mem_to_mem_cycles(dst, src, nbytes)
 
-    def min_read(self, memory: est.Memory, nbytes: float, weights: bool = False, op_type: str = "",
-                 fast: bool = False) -> int:
+    def min_read(
+        self, memory: est.Memory, nbytes: float, weights: bool = False, op_type: str = "", fast: bool = False
+    ) -> int:
         """Cycles to read ``nbytes`` of weights or of an ``op_type`` op's IFM, latency included
         (MinReadCycles)."""
         return int(nbytes / memory.bandwidth + memory.read_latency)
@@ -64,8 +98,14 @@ class U55Family:
         """The smallest depth slice of a weight stream."""
         return self.min_depth_granule
 
-    def encoding_params(self, config: blocks.BlockConfig, ifm_bits: int, kernel: Kernel, fast: bool = False,
-                        sparse: bool = False) -> EncodingParams:
+    def encoding_params(
+        self,
+        config: blocks.BlockConfig,
+        ifm_bits: int,
+        kernel: Kernel,
+        fast: bool = False,
+        sparse: bool = False,
+    ) -> EncodingParams:
         """What Vela's weight encoder keys on for an op with this block config (GetEncodingConfig)."""
         return u55_encoding_params(self.arch, config, ifm_bits, kernel)
 
@@ -79,8 +119,10 @@ class U55Family:
         return 0
 
 
+@lru_cache(maxsize=None)
 def family(accelerator: str) -> U55Family:
-    """The family object of an accelerator config name (``ethos-u55-128``, ``ethos-u85-256`` ...)."""
+    """The family object of an accelerator config name (``ethos-u55-128``, ``ethos-u85-256`` ...), one per
+    name, so that its memoised estimates serve every network planned on that accelerator."""
     if accelerator in ACCELERATORS:
         return U55Family(ACCELERATORS[accelerator])
     from hwsim.schedule.ethos_u.arch_u85 import U85_ACCELERATORS

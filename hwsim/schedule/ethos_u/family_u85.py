@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from hwsim.schedule.ethos_u import blocks, blocks_u85
 from hwsim.schedule.ethos_u import estimator as est
 from hwsim.schedule.ethos_u import estimator_u85 as est85
@@ -20,28 +18,32 @@ class U85Family(U55Family):
 
     name = "u85"
 
-    def block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
-        return _u85_block_config(self.arch, q)
+    def _block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
+        return blocks_u85.find_block_config(self.arch, q)
 
-    def op_cycles(self, q: est.PerfQuery) -> tuple[int, int]:
+    def _op_cycles(self, q: est.PerfQuery) -> tuple[int, int]:
         return est85.op_cycles(self.arch, q)
 
-    def element_access(self, q: est.PerfQuery) -> est.ElementAccess:
+    def _element_access(self, q: est.PerfQuery) -> est.ElementAccess:
         return est85.element_access(self.arch, q)
 
     def to_bytes(self, q: est.PerfQuery, access: est.ElementAccess) -> est.ElementAccess:
         return est85.to_bytes(self.arch, q, access)
 
-    def access_cycles(self, q: est.PerfQuery,
-                      nbytes: est.ElementAccess) -> dict[str, tuple[est.Memory, int, int]]:
-        return {name: (a.memory, a.bytes, a.cycles)
-                for name, a in est85.access_cycles(self.arch, q, nbytes).items()}
+    def access_cycles(
+        self, q: est.PerfQuery, nbytes: est.ElementAccess
+    ) -> dict[str, tuple[est.Memory, int, int]]:
+        return {
+            name: (a.memory, a.bytes, a.cycles)
+            for name, a in est85.access_cycles(self.arch, q, nbytes).items()
+        }
 
     def mem_to_mem(self, dst: est.Memory, src: est.Memory, nbytes: int) -> int:
         return est85.mem_to_mem_cycles(self.arch, dst, src, nbytes)
 
-    def min_read(self, memory: est.Memory, nbytes: float, weights: bool = False, op_type: str = "",
-                 fast: bool = False) -> int:
+    def min_read(
+        self, memory: est.Memory, nbytes: float, weights: bool = False, op_type: str = "", fast: bool = False
+    ) -> int:
         """Through the op's channel: weights (fast weights), or the IFM or IFM-stream channel
         (LookupChannel)."""
         if weights:
@@ -54,14 +56,30 @@ class U85Family(U55Family):
         """The larger of 16 and the OFM micro-block's depth (EthosU85OpConfig::MinimumDepthGranule)."""
         return max(16, config.ofm_ublock[2])
 
-    def encoding_params(self, config: blocks.BlockConfig, ifm_bits: int, kernel: Kernel, fast: bool = False,
-                        sparse: bool = False) -> EncodingParams:
+    def encoding_params(
+        self,
+        config: blocks.BlockConfig,
+        ifm_bits: int,
+        kernel: Kernel,
+        fast: bool = False,
+        sparse: bool = False,
+    ) -> EncodingParams:
         """Micro-block, OFM and IFM block depths, traversal, MACs and stride
         (EthosU85WeightEncoder::GetEncodingConfig)."""
-        return EncodingParams("u85", self.arch.cores, config.ofm_block[2], config.traversal, ifm_bits,
-                              (kernel.dilation_x, kernel.dilation_y), ofm_ublock_depth=config.ofm_ublock[2],
-                              ifm_block_depth=config.ifm_block[2], macs=self.arch.macs,
-                              stride=(kernel.stride_x, kernel.stride_y), fast=fast, sparse=sparse)
+        return EncodingParams(
+            "u85",
+            self.arch.cores,
+            config.ofm_block[2],
+            config.traversal,
+            ifm_bits,
+            (kernel.dilation_x, kernel.dilation_y),
+            ofm_ublock_depth=config.ofm_ublock[2],
+            ifm_block_depth=config.ifm_block[2],
+            macs=self.arch.macs,
+            stride=(kernel.stride_x, kernel.stride_y),
+            fast=fast,
+            sparse=sparse,
+        )
 
     def weight_formats(self, op_type: str) -> tuple[str, ...]:
         """Convolutions on the MAC array other than MatMul may use fast and 2:4 sparse weights
@@ -72,22 +90,24 @@ class U85Family(U55Family):
 
     def use_fast_decoder(self, default: EncodedWeights, memory: est.Memory) -> bool:
         """Whether the fast format is worth encoding, judged from the default stream (UseFastDecoder)."""
-        channels = [WeightChannel(est85.channel_bandwidth(self.arch, memory, c), memory.read_latency)
-                    for c in (est85.WEIGHT, est85.FAST_WEIGHT)]
+        channels = [
+            WeightChannel(est85.channel_bandwidth(self.arch, memory, c), memory.read_latency)
+            for c in (est85.WEIGHT, est85.FAST_WEIGHT)
+        ]
         return use_fast_decoder(default, self.arch.cores, *channels)
 
     def weight_decode_cycles(self, weights: EncodedWeights, fast: bool, memory: est.Memory) -> int:
         """Cycles to stream and decode the weights from ``memory`` (WeightDecodeCycles)."""
-        return est85.weight_decode_cycles(self.arch, weights.total_source_bytes, weights.total_weight_bytes,
-                                          weights.zero_count, weights.distinct_weights, fast, memory)
+        return est85.weight_decode_cycles(
+            self.arch,
+            weights.total_source_bytes,
+            weights.total_weight_bytes,
+            weights.zero_count,
+            weights.distinct_weights,
+            fast,
+            memory,
+        )
 
     def lut_transfer(self, source: est.Memory, ifm_bits: int) -> int:
         """Cycles to copy a LUT op's table from ``source`` into the LUT RAM (EstimateFullOpPerformance)."""
         return est85.mem_to_mem_cycles(self.arch, est85.LUT_MEMORY, source, U85_LUT_BYTES[ifm_bits])
-
-
-
-@lru_cache(maxsize=8192)
-def _u85_block_config(arch, q: blocks.BlockQuery) -> blocks.BlockConfig:
-    """U85 block configs are searched again and again for the same stripes: keep them."""
-    return blocks_u85.find_block_config(arch, q)

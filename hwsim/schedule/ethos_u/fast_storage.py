@@ -41,8 +41,13 @@ def allocate_feature_maps(sched, schedule) -> None:
         internal = {id(t) for t in op.internal_tensors()}
         outputs = [op.ofm.tensor] if not cost.require_ofm_in_arena else []
         for t in outputs + [sub.ofm.tensor for sub in op.chained]:
-            if (t.consumers and not any(not c.npu for c in t.consumers) and not t.is_graph_output
-                    and id(t) not in candidates and id(t) not in internal):
+            if (
+                t.consumers
+                and not any(not c.npu for c in t.consumers)
+                and not t.is_graph_output
+                and id(t) not in candidates
+                and id(t) not in internal
+            ):
                 candidates[id(t)] = t
                 t.memory = "staging"
     graph = sched.live_ranges(schedule)
@@ -181,8 +186,12 @@ def _elementwise_sanitizer(sched, schedule, graph, evict) -> None:
         if info is not None and op.index > info.start:
             continue
         internal = {id(t) for t in op.internal_tensors()}
-        inputs = [c.tensor for o in (op, *op.chained) for c in o.ifms
-                  if not c.tensor.is_constant and id(c.tensor) not in internal]
+        inputs = [
+            c.tensor
+            for o in (op, *op.chained)
+            for c in o.ifms
+            if not c.tensor.is_constant and id(c.tensor) not in internal
+        ]
         if any(t.memory != "staging" for t in inputs):
             for t in inputs:
                 if t.memory == "staging" and all(c.type in ELEMENTWISE for c in t.consumers):

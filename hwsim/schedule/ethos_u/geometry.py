@@ -7,7 +7,8 @@ integer rounding rules Vela uses everywhere (round up to a multiple, divide roun
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cached_property
 
 Shape = tuple[int, int, int, int]
 
@@ -62,6 +63,12 @@ class Kernel:
     pad_left: int = 0
     pad_bottom: int = 0
     pad_right: int = 0
+
+    @cached_property
+    def key(self) -> tuple:
+        """The fields' values, made once: the estimate memo's keys hash and compare them without Python
+        calls."""
+        return tuple(getattr(self, f.name) for f in fields(self))
 
     @property
     def area(self) -> int:

@@ -9,8 +9,7 @@ per-op comparison with Vela's own report reads one to one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import Any
 
 from hwsim.schedule.ethos_u.geometry import Kernel, Shape, elements
 
@@ -22,7 +21,8 @@ class VTensor:
     name: str
     shape: Shape
     bits: int
-    data: np.ndarray | None = None  # constants only
+    # constants only: an array, or values made on demand (a file's StoredArray, stand-in weights)
+    data: Any = None
     is_graph_input: bool = False
     is_graph_output: bool = False
     producers: list[VOp] = field(default_factory=list)
@@ -69,7 +69,7 @@ class VOp:
     ifm2: VConn | None = None
     kernel: Kernel = field(default_factory=Kernel)
     weights: VTensor | None = None  # OHWI for convolutions, [1, H, W, C] for depthwise
-    weight_zero_points: np.ndarray | None = None
+    weight_zero_points: tuple[int, ...] | None = None
     has_scales: bool = False  # per-channel scale/bias stream (convolutions)
     scaled: bool = True  # the output is rescaled (16-bit ops then use 40-bit accumulators)
     activation: str | None = None  # the fused activation op type

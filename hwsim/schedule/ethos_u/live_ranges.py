@@ -14,8 +14,26 @@ from dataclasses import dataclass, field
 from hwsim.schedule.ethos_u.ir import VOp, VTensor
 
 OP_LOCAL, OP_CASCADE, OP_BUFFERING = "local", "cascade", "buffering"
-ONE_TO_ONE = frozenset({"Add", "Sub", "Mul", "Maximum", "Minimum", "Asr", "SHL", "CLZ", "LUT", "MemoryCopy",
-                        "Relu", "Relu6", "ReluN1To1", "Abs", "LeakyRelu", "Transpose"})
+ONE_TO_ONE = frozenset(
+    {
+        "Add",
+        "Sub",
+        "Mul",
+        "Maximum",
+        "Minimum",
+        "Asr",
+        "SHL",
+        "CLZ",
+        "LUT",
+        "MemoryCopy",
+        "Relu",
+        "Relu6",
+        "ReluN1To1",
+        "Abs",
+        "LeakyRelu",
+        "Transpose",
+    }
+)
 POOLING = frozenset({"AvgPool", "MaxPool", "ReduceSum"})
 
 
@@ -35,6 +53,10 @@ class LRMemory:
     def unbuffered(self) -> int:
         """Bytes in use other than weight buffers."""
         return self.op + self.cascade + self.nonlocal_
+
+    def copy(self) -> LRMemory:
+        """A copy another schedule may change."""
+        return LRMemory(self.op, self.buffering, self.cascade, self.nonlocal_)
 
 
 @dataclass(eq=False)
@@ -185,8 +207,13 @@ class LiveRangeGraph:
             return None
         for conn in op.ifms:
             t = conn.tensor
-            if (not t.is_constant and (t.storage_shape or t.shape) == (ofm.storage_shape or ofm.shape)
-                    and can_reuse(t, ofm) and t.format == ofm.format and in_target(t)):
+            if (
+                not t.is_constant
+                and (t.storage_shape or t.shape) == (ofm.storage_shape or ofm.shape)
+                and can_reuse(t, ofm)
+                and t.format == ofm.format
+                and in_target(t)
+            ):
                 return t
         return None
 
@@ -217,5 +244,9 @@ def _one_to_one(op: VOp) -> bool:
 
 def can_reuse(ifm: VTensor, ofm: VTensor) -> bool:
     """Vela's CanReuseIFMTensors: an output may take its input's space."""
-    return (not ifm.is_graph_output and ifm.bits == ofm.bits and len(ifm.consumers) == 1
-            and len(ofm.producers) == 1)
+    return (
+        not ifm.is_graph_output
+        and ifm.bits == ofm.bits
+        and len(ifm.consumers) == 1
+        and len(ofm.producers) == 1
+    )

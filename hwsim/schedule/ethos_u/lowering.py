@@ -27,13 +27,11 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from hwsim.errors import ConfigError
 from hwsim.schedule.ethos_u.geometry import Kernel, Shape, as_nhwc, elements
 from hwsim.schedule.ethos_u.ir import GroupMember, VConn, VOp, VTensor
 from hwsim.schedule.ethos_u.supported import npu_ok
-from hwsim.workload.graph import Graph, Op
+from hwsim.workload.graph import Graph, Op, StoredArray, flat_values
 from hwsim.workload.nhwc import folded_pad_after
 
 if TYPE_CHECKING:  # the U85's modules load only when a U85 is lowered
@@ -49,8 +47,7 @@ FUSED_NON_ACTIVATIONS = frozenset({"Transpose", "Reverse"})  # U85: fuse into th
 
 
 def _bits(graph: Graph, name: str) -> int:
-    t = graph.tensors[name]
-    return int(t.bits) if t.bits else int(t.dtype.itemsize) * 8
+    return graph.tensors[name].element_bits
 
 
 class _Builder:
@@ -79,10 +76,9 @@ class _Builder:
             name = self.view_of[name][0]
         if name not in self.tensors:
             t = self.graph.tensors[name]
-            data = None if t.data is None else np.asarray(t.data)
+            data = t.stored_data  # a file's constant stays unread: encodings are found by its digest
             if data is None and t.role == "weight":
-                data = StandInWeights(tuple(int(d or 1) for d in t.shape),
-                                      int(t.bits) if t.bits else int(t.dtype.itemsize) * 8)
+                data = StandInWeights(tuple(int(d or 1) for d in t.shape), t.element_bits)
             self.tensors[name] = VTensor(name, as_nhwc(t.shape), _bits(self.graph, name), data)
         return self.tensors[name]
 
@@ -93,14 +89,15 @@ class _Builder:
             shape = as_nhwc(self.graph.tensors[name].shape)
         return VConn(t, shape)
 
-    def new(self, name: str, shape: Shape, bits: int, data: np.ndarray | None = None) -> VConn:
+    def new(self, name: str, shape: Shape, bits: int, data=None) -> VConn:
         """A tensor Vela's rewrites create (intermediate results and constants)."""
         t = VTensor(f"{self.op.name}/{name}", shape, bits, data)
         return VConn(t, shape)
 
     def const(self, name: str, shape: Shape = SCALAR, bits: int = 32) -> VConn:
         """A constant Vela creates (a shift, a multiplier, a zero tensor): its size is what matters."""
-        return self.new(name, shape, bits, np.zeros(elements(shape), np.int64))
+        n = elements(shape)
+        return self.new(name, shape, bits, StoredArray(bytes(8 * n), "int64", (n,)))
 
     # -- ops ----------------------------------------------------------------------------------------------
     def emit(
@@ -188,13 +185,15 @@ class StandInWeights:
         """What the values depend on."""
         return repr(("stand-in", self.shape, self.bits, self.period)).encode()
 
-    def values(self) -> np.ndarray:
+    def values(self):
         """The codes, in the narrowest integer type that holds them."""
         return _stand_in_values(self.shape, self.bits, self.period)
 
 
 @lru_cache(maxsize=2)  # an op's weights are encoded several times in a row (formats, slices, buffering)
-def _stand_in_values(shape: tuple[int, ...], bits: int, period: int) -> np.ndarray:
+def _stand_in_values(shape: tuple[int, ...], bits: int, period: int):
+    import numpy as np
+
     # the output channels: the last axis of depthwise weights ([1, H, W, C]), else the first
     axis = 3 if len(shape) == 4 and shape[0] == 1 else 0
     drawn = list(shape)
@@ -293,7 +292,7 @@ def _lower_op(b: _Builder, op: Op) -> None:
             b.conn(op.outputs[0]),
             kernel=kernel,
             weights=b.tensor(op.inputs[1]),
-            weight_zero_points=None if w.quant is None else np.asarray(w.quant.zero_point),
+            weight_zero_points=None if w.quant is None else tuple(w.quant.zero_point_values),
             has_scales=True,
             activation=act,
         )
@@ -307,7 +306,7 @@ def _lower_op(b: _Builder, op: Op) -> None:
             b.conn(op.inputs[0], ifm_shape),
             b.conn(op.outputs[0], ofm_shape),
             weights=b.tensor(op.inputs[1]),
-            weight_zero_points=None if w.quant is None else np.asarray(w.quant.zero_point),
+            weight_zero_points=None if w.quant is None else tuple(w.quant.zero_point_values),
             has_scales=True,
             activation=act,
         )
@@ -361,7 +360,7 @@ def _lower_op(b: _Builder, op: Op) -> None:
         perm4 = tuple(range(4 - rank)) + tuple(a + 4 - rank for a in perm)
         b.emit("Transpose", b.conn(op.inputs[0]), b.conn(op.outputs[0]), perm=perm4)
         return
-    if kind in ("quantize",) and g.tensors[op.inputs[0]].dtype.kind in "iu":
+    if kind in ("quantize",) and g.tensors[op.inputs[0]].dtype_name.startswith(("int", "uint")):
         b.emit("MemoryCopy", b.conn(op.inputs[0]), b.conn(op.outputs[0]))
         return
     _cpu_op(b, op, f"hwsim does not lower {kind} for the NPU yet")
@@ -375,20 +374,35 @@ def _fold_pad(b: _Builder, op: Op) -> bool:
     out = op.outputs[0]
     readers = [o for o in (*g.ops, *g.folded) if out in o.inputs]
     params = g.tensors[op.inputs[1]] if len(op.inputs) > 1 and op.inputs[1] else None
-    if (len(readers) != 1 or out in g.outputs or readers[0].kind not in ("conv2d", "depthwise_conv2d")
-            or readers[0].inputs[0] != out or readers[0].attrs.get("padding") != "valid"
-            or len([n for n in op.inputs if n]) != 2 or params is None or params.data is None):
+    if (
+        len(readers) != 1
+        or out in g.outputs
+        or readers[0].kind not in ("conv2d", "depthwise_conv2d")
+        or readers[0].inputs[0] != out
+        or readers[0].attrs.get("padding") != "valid"
+        or len([n for n in op.inputs if n]) != 2
+        or params is None
+        or not params.is_constant
+    ):
         return False
     x, y = g.tensors[op.inputs[0]], g.tensors[out]
     same_quant = (x.quant is None) == (y.quant is None) and (
         x.quant is None
         or (
-            np.array_equal(x.quant.scale, y.quant.scale)
-            and np.array_equal(x.quant.zero_point, y.quant.zero_point)
+            x.quant.scale_values == y.quant.scale_values
+            and x.quant.zero_point_values == y.quant.zero_point_values
         )
     )
-    pads = np.asarray(params.data, np.int64).reshape(-1, 2)
-    if x.dtype != y.dtype or not same_quant or len(x.shape) != 4 or pads.shape[0] != 4 or pads[[0, 3]].any():
+    flat = [int(v) for v in flat_values(params.stored_data)]
+    pads = [flat[i : i + 2] for i in range(0, len(flat), 2)]
+    if (
+        x.dtype_name != y.dtype_name
+        or not same_quant
+        or len(x.shape) != 4
+        or len(pads) != 4
+        or any(pads[0])
+        or any(pads[3])
+    ):
         return False
     conv = readers[0]
     (kh, kw), (sy, sx) = conv.attrs["kernel"], conv.attrs.get("stride", (1, 1))
@@ -412,12 +426,19 @@ def _view_needs_copy(b: _Builder, op: Op) -> bool:
     readers = [o for o in (*g.ops, *g.folded) if src in o.inputs]
     if len(readers) > 1 and tuple(g.tensors[src].shape) != tuple(g.tensors[dst].shape):
         return True
-    def on_cpu(ops) -> bool:
-        return any(o.attrs.get("cpu_reason") or g.format == "tflite" and npu_ok(g, o, b.family) is not None
-                   for o in ops)
 
-    ifm_pinned = (src in g.inputs or src in g.outputs or g.tensors[src].is_constant
-                  or on_cpu(o for o in g.ops if src in o.outputs))
+    def on_cpu(ops) -> bool:
+        return any(
+            o.attrs.get("cpu_reason") or g.format == "tflite" and npu_ok(g, o, b.family) is not None
+            for o in ops
+        )
+
+    ifm_pinned = (
+        src in g.inputs
+        or src in g.outputs
+        or g.tensors[src].is_constant
+        or on_cpu(o for o in g.ops if src in o.outputs)
+    )
     ofm_pinned = dst in g.outputs or on_cpu(o for o in g.ops if o is not op and dst in o.inputs)
     return ifm_pinned and ofm_pinned
 
@@ -456,10 +477,16 @@ def _lower_mean(b: _Builder, op: Op) -> None:
         kh = h % per_conv if i == n_ops - 1 and h % per_conv else per_conv
         read = (ifm4[0], kh if reduce4[1] else ifm4[1], w if reduce4[2] else ifm4[2], ifm4[3])
         part = b.new(f"mean_{i}", out4, 32)
-        ones = np.ones((1, kh, w, ifm4[3]), np.int8)
-        b.emit("DepthwiseConv2D", VConn(ifm.tensor, read), part, kernel=Kernel(w, kh), has_scales=True,
-               weights=VTensor(f"{op.name}/mean_weights_{kh}", (1, kh, w, ifm4[3]), 8, ones),
-               weight_zero_points=np.zeros(1, np.int64))
+        ones = StoredArray(b"\x01" * (kh * w * ifm4[3]), "int8", (1, kh, w, ifm4[3]))
+        b.emit(
+            "DepthwiseConv2D",
+            VConn(ifm.tensor, read),
+            part,
+            kernel=Kernel(w, kh),
+            has_scales=True,
+            weights=VTensor(f"{op.name}/mean_weights_{kh}", (1, kh, w, ifm4[3]), 8, ones),
+            weight_zero_points=(0,),
+        )
         if acc is not None:
             total = b.new(f"mean_acc_{i}", out4, 32)
             b.emit("Add", acc, total, part)
@@ -596,8 +623,12 @@ def _lower_matmul(b: _Builder, op: Op) -> None:
     out = b.conn(op.outputs[0], as_nhwc(g.tensors[op.outputs[0]].shape))
     if b.family == "u85":  # one MatMul per batch, on slices of the operands (Vela's RewriteMatmul)
         for _ in range(out.shape[1]):
-            b.emit("MatMul", VConn(x.tensor, (1, 1, *x.shape[2:])), VConn(out.tensor, (1, 1, *out.shape[2:])),
-                   VConn(y.tensor, (1, 1, *y.shape[2:])))
+            b.emit(
+                "MatMul",
+                VConn(x.tensor, (1, 1, *x.shape[2:])),
+                VConn(out.tensor, (1, 1, *out.shape[2:])),
+                VConn(y.tensor, (1, 1, *y.shape[2:])),
+            )
         return
     b.emit("MatMul", x, out, y)
 
@@ -664,9 +695,16 @@ def pack(ops: list[VOp], family: str = "u55") -> list[VOp]:
     out: list[VOp] = []
     for op in ops:
         prev = out[-1] if out else None
-        if (prev is not None and op.npu and prev.npu and op.type in ("Relu", "Relu6", "ReluN1To1", "LUT")
-                and prev.activation is None and op.ifm.tensor is prev.ofm.tensor
-                and len(prev.ofm.tensor.consumers) == 1 and prev.type not in ("Transpose", "MatMul")):
+        if (
+            prev is not None
+            and op.npu
+            and prev.npu
+            and op.type in ("Relu", "Relu6", "ReluN1To1", "LUT")
+            and prev.activation is None
+            and op.ifm.tensor is prev.ofm.tensor
+            and len(prev.ofm.tensor.consumers) == 1
+            and prev.type not in ("Transpose", "MatMul")
+        ):
             prev.activation = op.type
             prev.uses_lut = prev.uses_lut or op.uses_lut
             fused = prev.ofm.tensor
@@ -752,9 +790,11 @@ def _can_pack(primary: VOp, prev: GroupMember, nxt: VOp) -> bool:
         return False
     if written.shape != reads.shape:
         prev_kernel = prev.op.kernel if not prev.fused else Kernel()
-        shape_dependent = (primary.type in ("Conv2D", "DepthwiseConv2D")
-                           or (prev_kernel.dilation_x, prev_kernel.dilation_y) != (1, 1)
-                           or (prev_kernel.stride_x, prev_kernel.stride_y) != (1, 1))
+        shape_dependent = (
+            primary.type in ("Conv2D", "DepthwiseConv2D")
+            or (prev_kernel.dilation_x, prev_kernel.dilation_y) != (1, 1)
+            or (prev_kernel.stride_x, prev_kernel.stride_y) != (1, 1)
+        )
         if shape_dependent or _is_slice(nxt.ofm) or transpose_type(nxt.perm) != "None":
             return False
     return not (primary.ofm.tensor.is_graph_output or written.tensor.is_graph_output)
@@ -773,8 +813,9 @@ def _fuse(primary: VOp, last: VOp, nxt: VOp) -> GroupMember:
     else:
         last.activation = nxt.type
         primary.uses_lut = primary.uses_lut or nxt.uses_lut
-    return GroupMember(nxt.type, last, VConn(before.tensor, before.shape), VConn(after, shape), perm=nxt.perm,
-                       fused=True)
+    return GroupMember(
+        nxt.type, last, VConn(before.tensor, before.shape), VConn(after, shape), perm=nxt.perm, fused=True
+    )
 
 
 def _chain(primary: VOp, nxt: VOp) -> None:
@@ -810,8 +851,9 @@ def _group_query(op: VOp) -> GroupQuery:
 
     def info(conn: VConn, transpose: str = "None") -> TensorInfo:
         t = conn.tensor
-        return TensorInfo(id(t), f"int{t.bits}", conn.shape, transpose, is_const=t.is_constant,
-                          is_sliced=_is_slice(conn))
+        return TensorInfo(
+            id(t), f"int{t.bits}", conn.shape, transpose, is_const=t.is_constant, is_sliced=_is_slice(conn)
+        )
 
     return GroupQuery(op.type, tuple(info(c) for c in op.ifms), info(op.ofm, transpose_type(op.perm)))
 
@@ -860,8 +902,23 @@ def _native_transposes(op: VOp) -> list[VOp]:
 
 def _increase_depth(op: VOp) -> None:
     """Elementwise ops on shallow tensors are reshaped at least 16 deep (scheduler_packing.cpp)."""
-    if op.type not in ("Add", "Sub", "Mul", "Maximum", "Minimum", "Asr", "SHL", "CLZ", "LUT", "MemoryCopy",
-                       "Relu", "Relu6", "ReluN1To1", "Abs", "LeakyRelu"):
+    if op.type not in (
+        "Add",
+        "Sub",
+        "Mul",
+        "Maximum",
+        "Minimum",
+        "Asr",
+        "SHL",
+        "CLZ",
+        "LUT",
+        "MemoryCopy",
+        "Relu",
+        "Relu6",
+        "ReluN1To1",
+        "Abs",
+        "LeakyRelu",
+    ):
         return
     scalar1 = elements(op.ifm.shape) == 1
     scalar2 = op.ifm2 is not None and elements(op.ifm2.shape) == 1

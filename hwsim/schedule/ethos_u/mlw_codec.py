@@ -92,8 +92,9 @@ def encode_repeating(base: np.ndarray, repeats: int, tail: np.ndarray) -> CodecR
     base, tail = (np.asarray(x, dtype=np.int16) for x in (base, tail))
     for part in (base, tail):
         if part.size and (part.min() < -255 or part.max() > 255):
-            raise ValueError(f"weights must lie in [-255, 255] after the zero point (got {part.min()}.."
-                             f"{part.max()})")
+            raise ValueError(
+                f"weights must lie in [-255, 255] after the zero point (got {part.min()}..{part.max()})"
+            )
     body = base.size * repeats
     total_values = body + tail.size
     bits = zeros = 0
@@ -107,7 +108,7 @@ def encode_repeating(base: np.ndarray, repeats: int, tail: np.ndarray) -> CodecR
                 section = _wrapped(base, start, end - start)
             else:
                 head = _wrapped(base, start, body - start) if start < body else base[:0]
-                section = np.concatenate([head, tail[max(start - body, 0):end - body]])
+                section = np.concatenate([head, tail[max(start - body, 0) : end - body]])
             freq = np.bincount(section + 256, minlength=SYMBOLS)
             section_bits, section_zeros = _section_bits(section, freq)
             if offset < 0:
@@ -125,8 +126,8 @@ def _wrapped(base: np.ndarray, start: int, n: int) -> np.ndarray:
     """``n`` values of ``base`` repeated, from position ``start`` of the repeats."""
     start %= base.size
     if start + n <= base.size:
-        return base[start:start + n]
-    return np.tile(base, -(-(start + n) // base.size))[start:start + n]
+        return base[start : start + n]
+    return np.tile(base, -(-(start + n) // base.size))[start : start + n]
 
 
 def encode_fast(values: np.ndarray, no_palette: bool = False, size: int | None = None) -> int:
@@ -192,7 +193,7 @@ def _palette(v: np.ndarray, freq: np.ndarray) -> _Palette:
     direct_offset = int(first[0]) if first.size else 31
     if all_count == 0:
         direct_offset = 0
-    order = np.lexsort((-np.arange(SYMBOLS), -counts))[:present.size]  # by count, then larger value first
+    order = np.lexsort((-np.arange(SYMBOLS), -counts))[: present.size]  # by count, then larger value first
     only_palette = 0 < present.size <= MAX_PALETTE
     max_size = MAX_PALETTE if only_palette else min(MAX_PALETTE, 511 - all_max)
     if max_size == 1:
@@ -302,7 +303,7 @@ class _WeightSearch:
         self._block_runs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         # largest symbol of each block of _BLOCK values (the tail padded with a symbol nothing codes)
         padded = np.full(-(-w.size // _BLOCK) * _BLOCK + _BLOCK, SYMBOLS, dtype=np.int16)
-        padded[:w.size] = w
+        padded[: w.size] = w
         self._padded = padded
         # elementwise maxima of strided views: far faster than a max over an axis of length _BLOCK
         self._block_max = reduce(np.maximum, (padded[k:-_BLOCK:_BLOCK] for k in range(_BLOCK)))
@@ -324,8 +325,10 @@ class _WeightSearch:
             else:  # few it can code: runs are stretches of consecutive ones
                 cod = np.flatnonzero(self.w < limit)
                 breaks = np.flatnonzero(np.diff(cod) != 1)
-                runs = (cod[np.concatenate(([0], breaks + 1))] if cod.size else cod,
-                        cod[np.concatenate((breaks, [cod.size - 1]))] + 1 if cod.size else cod)
+                runs = (
+                    cod[np.concatenate(([0], breaks + 1))] if cod.size else cod,
+                    cod[np.concatenate((breaks, [cod.size - 1]))] + 1 if cod.size else cod,
+                )
             self._runs[j] = runs
         return self._runs[j]
 
@@ -435,8 +438,18 @@ class _WeightSearch:
                 k += 1
         return best
 
-    def _first_hit(self, a: int, j: int, start: int, a_count: int, counts: np.ndarray, x: int, y: int,
-                   limit: int, pa: np.ndarray) -> int:
+    def _first_hit(
+        self,
+        a: int,
+        j: int,
+        start: int,
+        a_count: int,
+        counts: np.ndarray,
+        x: int,
+        y: int,
+        limit: int,
+        pa: np.ndarray,
+    ) -> int:
         """First ``i`` in ``[x, y)``, one codable run of ``j``, where ``j`` is over 40 bits below the active
         count (``-1`` if none)."""
         if x == start:
@@ -477,7 +490,7 @@ class _WeightSearch:
         last = -(-y // _CHUNK)
         if first >= last:
             return -1
-        at_start = h + np.concatenate(([0], np.cumsum(chunk_gain[first:last - 1])))
+        at_start = h + np.concatenate(([0], np.cumsum(chunk_gain[first : last - 1])))
         for c in np.flatnonzero(at_start + chunk_rise[first:last] > margin):
             lo = (first + int(c)) * _CHUNK
             hit, _ = self._scan(a, j, lo, min(y, lo + _CHUNK), int(at_start[c]), margin)
@@ -537,7 +550,7 @@ class _WeightSearch:
         value ``i``), the best one, whether the active one cannot code it, each one's run start
         (``reset_pos``) and the active count before it."""
         v = int(self.w[i])
-        hist = np.bincount(self.w[start:i + 1], minlength=SYMBOLS)
+        hist = np.bincount(self.w[start : i + 1], minlength=SYMBOLS)
         out = np.full(_N_W, _BIG, dtype=np.int64)
         reset_at = np.zeros(_N_W, dtype=np.int64)
         for j in range(_N_W):
@@ -549,7 +562,7 @@ class _WeightSearch:
             if r < start:
                 out[j] = int(counts[j]) + int(hist @ self.cost[j])
             else:
-                out[j] = self.active_before(a, start, a_count, r) + int(self.cost[j][self.w[r:i + 1]].sum())
+                out[j] = self.active_before(a, start, a_count, r) + int(self.cost[j][self.w[r : i + 1]].sum())
         best = int(np.argmin(out))
         return i, out, best, not self.code[a][v], reset_at, self.active_before(a, start, a_count, i)
 
@@ -566,7 +579,7 @@ def _search_zero_runs(runs: np.ndarray) -> int:
     active = int(np.argmin(prefix[:, 0]))
     i = 1
     while i < runs.size:
-        ahead = best_at[i:] + SWITCH_BITS < prefix[active, i - 1:-1]
+        ahead = best_at[i:] + SWITCH_BITS < prefix[active, i - 1 : -1]
         if not ahead.any():
             break
         i += int(np.argmax(ahead))
@@ -575,8 +588,9 @@ def _search_zero_runs(runs: np.ndarray) -> int:
     return active
 
 
-def _emit_bits(weights: np.ndarray, runs: np.ndarray | None, w_slices: list[tuple[int, int]], z_cfg: int,
-               pal: _Palette) -> int:
+def _emit_bits(
+    weights: np.ndarray, runs: np.ndarray | None, w_slices: list[tuple[int, int]], z_cfg: int, pal: _Palette
+) -> int:
     """Bits of the section's slices as ``ml_encode_section`` writes them (15-bit length cap included)."""
     n = weights.size
     w_prefix: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -603,8 +617,11 @@ def _emit_bits(weights: np.ndarray, runs: np.ndarray | None, w_slices: list[tupl
                     w_prefix[cfg] = _unary_prefix(weights, cfg)
                 slots, unary1 = w_prefix[cfg]
                 n_slots = int(slots[pos + w_len] - slots[pos])
-                bits += (-(-n_slots // WEIGHT_UNARY_SLOTS) * WEIGHT_UNARY_SLOTS
-                         + int(unary1[pos + w_len] - unary1[pos]) + w_len * int(_W_DIV[cfg]))
+                bits += (
+                    -(-n_slots // WEIGHT_UNARY_SLOTS) * WEIGHT_UNARY_SLOTS
+                    + int(unary1[pos + w_len] - unary1[pos])
+                    + w_len * int(_W_DIV[cfg])
+                )
         if runs is not None and z_len:
             z_first = pos + (0 if new_palette else 1)
             z_cnt = w_len + (1 if new_palette else 0)
@@ -633,5 +650,7 @@ def _unary_prefix(weights: np.ndarray, cfg: int) -> tuple[np.ndarray, np.ndarray
         slots, unary1 = np.ones_like(q), (q > 0).astype(np.int16)
     else:
         slots, unary1 = q // 2 + 1, (q + 1) // 2
-    return (np.concatenate(([0], np.cumsum(slots, dtype=np.int32))),
-            np.concatenate(([0], np.cumsum(unary1, dtype=np.int32))))
+    return (
+        np.concatenate(([0], np.cumsum(slots, dtype=np.int32))),
+        np.concatenate(([0], np.cumsum(unary1, dtype=np.int32))),
+    )

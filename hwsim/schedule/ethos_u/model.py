@@ -32,7 +32,7 @@ from hwsim.schedule.ethos_u.lowering import lower
 from hwsim.schedule.ethos_u.network import OpResult, estimate
 from hwsim.schedule.ethos_u.scheduler import Scheduler
 from hwsim.schedule.ethos_u.system import memory_system
-from hwsim.schedule.mapper import LayerPlan, Mapping, Tile, Transfer, precision_of
+from hwsim.schedule.plans import LayerPlan, Mapping, Tile, Transfer, precision_of
 from hwsim.workload.graph import Graph
 from hwsim.workload.opdefs import mac_count
 
@@ -46,12 +46,15 @@ def plan_vela(graph: Graph, device: Device) -> list[LayerPlan]:
     """One plan per op of ``graph`` on an Ethos-U ``device``, timed as Vela 5.2.0 times it."""
     spec = device.spec.ethos_u
     if spec is None:
-        raise ConfigError(f"{device.path or device.name}: performance_model: 'vela-5.2' needs an ethos_u "
-                          "section "
-                          "(accelerator, system_config, memory_mode)")
+        raise ConfigError(
+            f"{device.path or device.name}: performance_model: 'vela-5.2' needs an ethos_u "
+            "section "
+            "(accelerator, system_config, memory_mode)"
+        )
     fam = family(spec.accelerator)
-    memsys = memory_system(SYSTEM_CONFIGS[spec.system_config], MEMORY_MODES[spec.memory_mode],
-                           spec.arena_cache_size_bytes)
+    memsys = memory_system(
+        SYSTEM_CONFIGS[spec.system_config], MEMORY_MODES[spec.memory_mode], spec.arena_cache_size_bytes
+    )
     lowered, origin = graph, list(range(len(graph.ops)))
     if graph.format == "onnx":  # Vela reads TFLite: the network a TFLite conversion of the model gives
         from hwsim.workload.as_tflite import as_tflite
@@ -65,13 +68,16 @@ def plan_vela(graph: Graph, device: Device) -> list[LayerPlan]:
     by_source: dict[int | None, list[OpResult]] = defaultdict(list)
     for r in results:
         by_source[None if r.op.source is None else origin[r.op.source]].append(r)
+    levels = device.levels
     return [
-        _layer_plan(graph, op, by_source.get(i, []), device, fam.arch.total_macs)
+        _layer_plan(graph, op, by_source.get(i, []), device, levels, fam.arch.total_macs)
         for i, op in enumerate(graph.ops)
     ]
 
 
-def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_per_cycle: int) -> LayerPlan:
+def _layer_plan(
+    graph: Graph, op, results: list[OpResult], device: Device, device_levels: list, macs_per_cycle: int
+) -> LayerPlan:
     w_bits, a_bits, acc_bits = precision_of(graph, op)
     pair = f"{w_bits}x{a_bits}"
     # a view Vela removes, shape arithmetic folded away, a Quantize of a requantized QDQ group
@@ -84,7 +90,7 @@ def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_
         )
     mac_unit = device.spec.mac_array.name
     vector_unit = device.spec.vector_units[0].name if device.spec.vector_units else mac_unit
-    levels = {m.name: i for i, m in enumerate(device.levels)}
+    levels = {m.name: i for i, m in enumerate(device_levels)}
     counts = ActionCounts()
     tiles = []
     traffic: dict[tuple[str, str, str], int] = {}
@@ -103,7 +109,7 @@ def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_
             i = levels[level]
             if t.access_cycles:
                 streams.append(Transfer("inputs", i, i, t.read_bytes + t.write_bytes, 8, t.access_cycles))
-            if device.levels[i].kind == "off_chip":
+            if device_levels[i].kind == "off_chip":
                 offchip += t.read_bytes + t.write_bytes
         for (name, action, operand), n in r.operands.items():
             level = LEVEL_NAMES.get(name, name)
@@ -126,8 +132,11 @@ def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_
     cost = main.cost
     tile = {}
     if cost is not None:
-        tile = {"ofm_block": "x".join(map(str, cost.config.ofm_block)), "traversal": cost.config.traversal,
-                "weights": cost.buffering.lower() if cost.weights is not None else "none"}
+        tile = {
+            "ofm_block": "x".join(map(str, cost.config.ofm_block)),
+            "traversal": cost.config.traversal,
+            "weights": cost.buffering.lower() if cost.weights is not None else "none",
+        }
     mapping = Mapping(
         unit=unit,
         dataflow="vela-5.2",
@@ -136,8 +145,9 @@ def _layer_plan(graph: Graph, op, results: list[OpResult], device: Device, macs_
         n_tiles=len(tiles),
     )
     npu = sum(r.npu_cycles for r in results)
-    return LayerPlan(op.name, op.kind, unit, mac_count(graph, op), pair, npu, tiles, mapping, counts, offchip,
-                     traffic)
+    return LayerPlan(
+        op.name, op.kind, unit, mac_count(graph, op), pair, npu, tiles, mapping, counts, offchip, traffic
+    )
 
 
 def _elements(shape) -> int:

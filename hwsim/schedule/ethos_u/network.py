@@ -92,9 +92,11 @@ def _op_result(sched: Scheduler, op: VOp, cost: OpCost | None, prev: OpCost | No
     if q.ifm2 is not None:
         res.add(q.ifm2.memory, "inputs", read=nbytes.ifm_read[1])
     for sub, ext in zip(q.group[1:], nbytes.group):  # the maps in memory of the group's later ops
-        for fm, operand, n, written in ((sub.ifm, "inputs", ext.ifm_read[0], 0),
-                                        (sub.ifm2, "inputs", ext.ifm_read[1], 0),
-                                        (sub.ofm, "outputs", 0, ext.ofm_write)):
+        for fm, operand, n, written in (
+            (sub.ifm, "inputs", ext.ifm_read[0], 0),
+            (sub.ifm2, "inputs", ext.ifm_read[1], 0),
+            (sub.ofm, "outputs", 0, ext.ofm_write),
+        ):
             if n or written:
                 res.add(fm.memory, operand, read=n, write=written)
     if q.tmp_memory is not None:

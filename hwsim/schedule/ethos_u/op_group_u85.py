@@ -30,8 +30,15 @@ MAX_CHAIN_LENGTH = 4
 MAX_EXTERNAL_IFMS = 3
 _CLIPPING = frozenset({"Relu", "Clamp", "Relu0To1", "Relu6", "ReluN1To1"})
 _SCALAR_TYPES = frozenset({"int8", "uint8", "int16", "int32"})
-_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "uint16": (0, 65535),
-           "int32": (-2**31, 2**31 - 1), "int64": (-2**63, 2**63 - 1), "bool8": (0, 1)}
+_RANGES = {
+    "int8": (-128, 127),
+    "uint8": (0, 255),
+    "int16": (-32768, 32767),
+    "uint16": (0, 65535),
+    "int32": (-(2**31), 2**31 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+    "bool8": (0, 1),
+}
 _FUSABLE_TRANSPOSES = frozenset({"NWHC", "NHCW", "NWCH", "NCHW", "NCWH"})
 _ELEMENTWISE_TRANSPOSES = frozenset({"NHCW", "NCHW"})
 
@@ -87,7 +94,8 @@ class OpGroupU85:
         op = hw_op(primary.op_type)
         self.ops: list[GroupQuery] = [primary]
         self._chaining = op not in (None, RESIZE, DMA, BRANCH) and not (
-            uses_null_pool(primary.op_type, _bits(primary.ifms[0].dtype)))
+            uses_null_pool(primary.op_type, _bits(primary.ifms[0].dtype))
+        )
         self._fusing = op not in (DMA, BRANCH)
         self._external_ifms = self._external_inputs(primary)
         self._chain_length = 1
@@ -124,8 +132,14 @@ class OpGroupU85:
     @staticmethod
     def _external_inputs(op: GroupQuery) -> int:
         """IFMs read from memory: all but constant scalars the command stream can encode."""
-        encoded = sum(1 for t in op.ifms if t.is_const and elements(t.shape) == 1 and t.dtype in _SCALAR_TYPES
-                      and op.op_type in ELEMENTWISE_TYPES)
+        encoded = sum(
+            1
+            for t in op.ifms
+            if t.is_const
+            and elements(t.shape) == 1
+            and t.dtype in _SCALAR_TYPES
+            and op.op_type in ELEMENTWISE_TYPES
+        )
         return len(op.ifms) - encoded
 
     def _fuse(self, op: GroupQuery, depends_on: list[int]) -> bool:
@@ -191,8 +205,9 @@ class OpGroupU85:
                 chained_ifm, other = op.ifms[mine], op.ifms[1 - mine]
                 broadcast = chained_ifm.shape != other.shape
                 same_shape = chained_ifm.shape == primary.ofm.shape
-                scalar_other = (elements(chained_ifm.shape) == elements(primary.ofm.shape)
-                                and elements(other.shape) == 1)
+                scalar_other = (
+                    elements(chained_ifm.shape) == elements(primary.ofm.shape) and elements(other.shape) == 1
+                )
                 if broadcast and not same_shape and not scalar_other:
                     return False
             chained.append(prev.ofm.key)

@@ -16,7 +16,7 @@ of ethos-u-vela 5.2.0.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hwsim.schedule.ethos_u import estimator as est
@@ -30,6 +30,7 @@ from hwsim.schedule.ethos_u.lowering import transpose_type
 from hwsim.schedule.ethos_u.system import MemorySystem
 from hwsim.schedule.ethos_u.weight_encoding import (
     EncodedWeights,
+    EncodingParams,
     WeightsNotSparse,
     encode_scales,
     encode_weights,
@@ -54,8 +55,12 @@ class WeightFormat:
 
 DEFAULT_FORMAT = WeightFormat()
 # The order Vela tries the formats in (EncodeBestWeightFormat): the first of equally fast ones wins.
-FORMAT_ORDER = (WeightFormat(sparse=True), DEFAULT_FORMAT, WeightFormat(fast=True, sparse=True),
-                WeightFormat(fast=True))
+FORMAT_ORDER = (
+    WeightFormat(sparse=True),
+    DEFAULT_FORMAT,
+    WeightFormat(fast=True, sparse=True),
+    WeightFormat(fast=True),
+)
 
 
 @dataclass
@@ -152,6 +157,9 @@ class Scheduler:
         self.all_ops = ops
         self.ops = [op for op in ops if op.parent is None]
         self._encodings: dict[tuple, EncodedWeights | None] = {}
+        self._params: dict[tuple, EncodingParams] = {}  # encoding_params, asked again for every encoding
+        # id(op) -> group_ops(op); valid while tensors keep their memory and layout (see apply_cascades)
+        self._groups: dict[int, tuple[GroupOp, ...]] = {}
 
     # -- tensors ------------------------------------------------------------------------------------------
     @staticmethod
@@ -162,14 +170,24 @@ class Scheduler:
     @staticmethod
     def requires_full(t: VTensor) -> bool:
         """A map read or written by several ops, the CPU, or outside the graph must exist whole."""
-        return (len(t.producers) > 1 or len(t.consumers) > 1 or t.is_graph_input or t.is_graph_output
-                or any(not op.npu for op in t.producers + t.consumers))
+        return (
+            len(t.producers) > 1
+            or len(t.consumers) > 1
+            or t.is_graph_input
+            or t.is_graph_output
+            or any(not op.npu for op in t.producers + t.consumers)
+        )
 
     @staticmethod
     def copy_cost(cost: OpCost | None) -> OpCost | None:
         """A copy of a cost another schedule may change."""
-        return None if cost is None else replace(cost, weight_buffers=list(cost.weight_buffers),
-                                                 depth_slices=list(cost.depth_slices))
+        if cost is None:
+            return None
+        out = object.__new__(OpCost)  # a shallow copy, as dataclasses.replace makes but faster
+        out.__dict__.update(cost.__dict__)
+        out.weight_buffers = list(cost.weight_buffers)
+        out.depth_slices = list(cost.depth_slices)
+        return out
 
     def in_staging(self, t: VTensor) -> bool:
         """True when a (non-constant) tensor lives in the staging memory."""
@@ -198,6 +216,12 @@ class Scheduler:
         """
         if not op.group:  # no op group: every op on U55 and U65, a lone one on U85
             return ()
+        cached = self._groups.get(id(op))
+        if cached is None:
+            cached = self._groups[id(op)] = self._group_ops(op)
+        return cached
+
+    def _group_ops(self, op: VOp) -> tuple[GroupOp, ...]:
         from hwsim.schedule.ethos_u.estimator_u85 import GroupOp
 
         internal = {id(t) for t in op.internal_tensors()}
@@ -234,13 +258,19 @@ class Scheduler:
             )
         )
 
-    def encode(self, op: VOp, config: BlockConfig, slices: list[int],
-               fmt: WeightFormat = DEFAULT_FORMAT) -> EncodedWeights | None:
+    def encode(
+        self, op: VOp, config: BlockConfig, slices: list[int], fmt: WeightFormat = DEFAULT_FORMAT
+    ) -> EncodedWeights | None:
         """The op's encoded weight (and scale) stream for depth ``slices``.
 
         Raises WeightsNotSparse when ``fmt`` is sparse and the weights are not.
         """
-        params = self.fam.encoding_params(config, op.ifm.bits, op.kernel, fmt.fast, fmt.sparse)
+        params_key = (config.key, op.ifm.bits, op.kernel.key, fmt.fast, fmt.sparse)
+        params = self._params.get(params_key)
+        if params is None:
+            params = self._params[params_key] = self.fam.encoding_params(
+                config, op.ifm.bits, op.kernel, fmt.fast, fmt.sparse
+            )
         if op.weights is None:
             return encode_scales(op.ofm.shape[3], params, slices) if op.has_scales else None
         key = (id(op), params, tuple(slices))
@@ -274,9 +304,12 @@ class Scheduler:
             False: cost.config,
             True: self.block_config(op, cost.stripe, cost.stripe_input, ifm2, sparse=True),
         }
-        cycles = {sparse: self.fam.op_cycles(self.perf_query(op, replace(cost, config=configs[sparse]),
-                                                             fmt=WeightFormat(sparse=sparse)))[0]
-                  for sparse in (False, True)}
+        cycles = {
+            sparse: self.fam.op_cycles(
+                self.perf_query(op, cost, fmt=WeightFormat(sparse=sparse), config=configs[sparse])
+            )[0]
+            for sparse in (False, True)
+        }
         allowed = {"fast": "fast" in formats, "sparse": cycles[True] <= cycles[False]}
         best = None
         for fmt in FORMAT_ORDER:
@@ -315,18 +348,26 @@ class Scheduler:
             self.encode_best(op, cost)
         return cost
 
-    def perf_query(self, op: VOp, cost: OpCost, ofm_depth: int | None = None, scheduling: int = est.SINGLE,
-                   with_weights: bool = True, fmt: WeightFormat = DEFAULT_FORMAT) -> est.PerfQuery:
+    def perf_query(
+        self,
+        op: VOp,
+        cost: OpCost,
+        ofm_depth: int | None = None,
+        scheduling: int = est.SINGLE,
+        with_weights: bool = True,
+        fmt: WeightFormat = DEFAULT_FORMAT,
+        config: BlockConfig | None = None,
+    ) -> est.PerfQuery:
         """Vela's InitPerfQuery: the op at full shape (or ``ofm_depth`` of it) with its weight details.
 
         ``fmt`` is the weight format the estimate assumes: Vela's schedules cost ops in the default format,
-        its buffering and final estimates in the one chosen.
+        its buffering and final estimates in the one chosen. ``config`` replaces the cost's block config.
         """
         ofm_shape = op.ofm.shape if ofm_depth is None else (*op.ofm.shape[:3], ofm_depth)
         q = est.PerfQuery(
             op.type,
             op.kernel,
-            cost.config,
+            config or cost.config,
             self.feature_map(op.ifm),
             self.feature_map(op.ofm, ofm_shape),
             self.feature_map(op.ifm2) if op.ifm2 is not None else None,
@@ -359,12 +400,32 @@ class Scheduler:
         q = self.perf_query(op, cost)
         cost.op_cycles, cost.macs = self.fam.op_cycles(q)
         cost.access = self.fam.element_access(q)
-        cost.perf = self.sliced_perf(op, cost.depth_slices, cost.config, cost.weights, False, False,
-                                     cost.stripe, 0, "None", cost.weight_format)
+        cost.perf = self.sliced_perf(
+            op,
+            cost.depth_slices,
+            cost.config,
+            cost.weights,
+            False,
+            False,
+            cost.stripe,
+            0,
+            "None",
+            cost.weight_format,
+        )
 
-    def sliced_perf(self, op: VOp, slices: list[int], config: BlockConfig, weights: EncodedWeights | None,
-                    stage_weights: bool, stage_ifm: bool, stripe: Shape, slack_cycles: int,
-                    buffering: str, fmt: WeightFormat = DEFAULT_FORMAT) -> EstimatedPerf:
+    def sliced_perf(
+        self,
+        op: VOp,
+        slices: list[int],
+        config: BlockConfig,
+        weights: EncodedWeights | None,
+        stage_weights: bool,
+        stage_ifm: bool,
+        stripe: Shape,
+        slack_cycles: int,
+        buffering: str,
+        fmt: WeightFormat = DEFAULT_FORMAT,
+    ) -> EstimatedPerf:
         """Vela's EstimateSlicedOpPerformance: run and read cycles of the op in depth slices."""
         res = EstimatedPerf()
         repeats = max(1.0, op.ofm.shape[1] / stripe[1])
@@ -412,15 +473,23 @@ class Scheduler:
         visible = run = slice_cycles = 0
         sched = est.SINGLE if n_slices == 1 else est.FIRST
         transfer_required = weights is not None and wgt_mem != self.mem.const
+        # slices are mostly of one depth and one size: each distinct one is costed once
+        cycles_of: dict[tuple[int, int], int] = {}
+        transfers: dict[int, int] = {}
         for i in range(n_slices):
             depth = slices[i + 1] - slices[i]
             if i == n_slices - 1 and i != 0:
                 sched = est.LAST
-            q.ofm.shape = (*q.ofm.shape[:3], depth)
-            q.scheduling = sched
-            slice_cycles = self.fam.op_cycles(q)[0]
+            slice_cycles = cycles_of.get((depth, sched))
+            if slice_cycles is None:
+                q.ofm.shape = (*q.ofm.shape[:3], depth)
+                q.scheduling = sched
+                slice_cycles = cycles_of[depth, sched] = self.fam.op_cycles(q)[0]
             if transfer_required:
-                transfer = self.fam.mem_to_mem(wgt_mem, self.mem.const, weights.range_sizes[i])
+                nbytes = weights.range_sizes[i]
+                transfer = transfers.get(nbytes)
+                if transfer is None:
+                    transfer = transfers[nbytes] = self.fam.mem_to_mem(wgt_mem, self.mem.const, nbytes)
                 if transfer > slack_cycles:
                     visible += transfer - slack_cycles
             run += slice_cycles
@@ -512,13 +581,19 @@ class Scheduler:
             non_local[op.index] = sched.memory_at(cost.time_index).used() - own
         return local, non_local, live
 
-    def propose_buffering(self, ref: Schedule, limit_bytes: int, start: int = 0, end: int | None = None,
-                          prev_index: int | None = None) -> Schedule:
+    def propose_buffering(
+        self,
+        ref: Schedule,
+        limit_bytes: int,
+        start: int = 0,
+        end: int | None = None,
+        prev_index: int | None = None,
+    ) -> Schedule:
         """Weight buffering for ops ``start..end`` in turn (ProposeScheduleBuffering) within
         ``limit_bytes``."""
         limit = min(1 << 30, limit_bytes)
         end = len(self.ops) if end is None else end
-        out = Schedule(list(ref.costs), dict(ref.cascades), [replace(m) for m in ref.memory], ref.peak_bytes)
+        out = Schedule(list(ref.costs), dict(ref.cascades), [m.copy() for m in ref.memory], ref.peak_bytes)
         prev = prev_index
         for i in range(start, end):
             op = self.ops[i]
@@ -600,8 +675,11 @@ class Scheduler:
         slack_memory = prev_cost.slack_memory if prev_cost is not None else limit_bytes
         smallest = int(full_transfer * min(full_depth, OFM_SPLIT_DEPTH) / full_depth)
         allow_pre = op.index != 0 and (cost.cascade == 0 or cost.first_in_cascade)
-        force_initial = ((prev_op is None or not prev_op.npu) and refetches > 1
-                         and (smallest < unmoved // 10 or smallest <= STARTUP_DELAY_CYCLES))
+        force_initial = (
+            (prev_op is None or not prev_op.npu)
+            and refetches > 1
+            and (smallest < unmoved // 10 or smallest <= STARTUP_DELAY_CYCLES)
+        )
         op_dominated = ref.perf.op_run_cycles > unmoved
         method = None
         can_full = full_bytes <= limit_bytes
@@ -610,8 +688,12 @@ class Scheduler:
         full_buffered = from_buffer + visible_full
         if can_slice:
             expected = full_depth // cost.config.ofm_block[2]
-            if (force_initial or full_buffered < unmoved or expected > 2
-                    or (allow_pre and smallest < slack_cycles and refetches > 1)):
+            if (
+                force_initial
+                or full_buffered < unmoved
+                or expected > 2
+                or (allow_pre and smallest < slack_cycles and refetches > 1)
+            ):
                 method = "sliced"
         static_test = div_up(visible_full, repeats)
         hidden = visible_full < full_transfer // 20 or static_test < STARTUP_DELAY_CYCLES
@@ -654,8 +736,9 @@ class Scheduler:
                 buffering_depth = max(round_down(buffering_depth, step), min_depth)
                 slices = [0] + list(range(pre_depth, full_depth, buffering_depth)) + [full_depth]
                 weights = self.encode(op, cost.config, slices, cost.weight_format)
-                if weights.max_range_bytes <= half_limit or (pre_depth == OFM_SPLIT_DEPTH
-                                                             and buffering_depth == min_depth):
+                if weights.max_range_bytes <= half_limit or (
+                    pre_depth == OFM_SPLIT_DEPTH and buffering_depth == min_depth
+                ):
                     break
                 if buffering_depth > pre_depth:
                     buffering_depth = round_up(buffering_depth // 2, min_depth)
@@ -668,8 +751,11 @@ class Scheduler:
         buffering, parts = _try_weight_buffering(weights, limit_bytes)
         if buffering == "None":
             return False
-        usable_slack = slack_cycles if (allow_pre and parts[0] < slack_memory) else (
-            STARTUP_DELAY_CYCLES if force_initial else 0)
+        usable_slack = (
+            slack_cycles
+            if (allow_pre and parts[0] < slack_memory)
+            else (STARTUP_DELAY_CYCLES if force_initial else 0)
+        )
         cost.stage_ifm = False
         perf = self.sliced_perf(
             op,
@@ -687,15 +773,23 @@ class Scheduler:
             ifm_read_cycles = perf.ifm_read_cycles
             # weigh staging the IFM instead, if an op (not a data-layout one) computes it
             ifm_t = op.ifm.tensor
-            if (ifm_t.producers and not cost.sources_cascade_buffer()
-                    and ifm_t.producers[0].type not in DATA_LAYOUT_OPS and self.memory(ifm_t) != staging):
+            if (
+                ifm_t.producers
+                and not cost.sources_cascade_buffer()
+                and ifm_t.producers[0].type not in DATA_LAYOUT_OPS
+                and self.memory(ifm_t) != staging
+            ):
                 both_fit = perf.ifm_size_bytes + parts[0] + parts[1] <= limit_bytes
                 old_staged = self.fam.min_read(staging, ref.perf.ifm_read_bytes, False, op.type)
                 perf_ifm = max(ref.perf.op_run_cycles, ref.perf.weight_read_cycles, old_staged)
                 perf_wgt = max(perf.full_run_cycles, perf.weight_read_cycles, perf.ifm_read_cycles)
                 prev_slack_memory = prev_cost.slack_memory if prev_cost is not None else 0
-                if (not both_fit and perf.ifm_size_bytes < prev_slack_memory and perf_ifm < perf_wgt
-                        and perf_ifm < perf.ifm_read_cycles):
+                if (
+                    not both_fit
+                    and perf.ifm_size_bytes < prev_slack_memory
+                    and perf_ifm < perf_wgt
+                    and perf_ifm < perf.ifm_read_cycles
+                ):
                     cost.stage_ifm = True
                     return False
                 if self._prefer_future_op(op, ref_costs, perf, cost, prev_cost, parts[0] + parts[1]):
@@ -726,7 +820,6 @@ class Scheduler:
         cost.slack_memory -= parts[(len(slices) - 2) % n_parts]
         return True
 
-
     # -- cascades and the whole schedule -------------------------------------------------------------------
     def striped(self, final_stripe: Shape, ref: Schedule, start: int, end: int) -> Schedule:
         """Ops ``start..end`` re-striped back from ``final_stripe`` at the last (ProposeScheduleStriping)."""
@@ -749,8 +842,18 @@ class Scheduler:
             # A fresh SchedulerOpInfo has no staging preference, so this reference estimate reads the weights
             # from where they live even when single-buffered: the buffered-vs-unbuffered test of the later
             # ProposeScheduleBuffering compares against it.
-            cost.perf = self.sliced_perf(op, cost.depth_slices, cost.config, cost.weights, False, False,
-                                         cost.stripe, 0, cost.buffering, cost.weight_format)
+            cost.perf = self.sliced_perf(
+                op,
+                cost.depth_slices,
+                cost.config,
+                cost.weights,
+                False,
+                False,
+                cost.stripe,
+                0,
+                cost.buffering,
+                cost.weight_format,
+            )
             out.costs[i] = cost
             src = op.ifms[op.primary_ifm].shape
             stripe = (src[0], stripe[1] * op.kernel.stride_y, *src[2:])
@@ -790,7 +893,7 @@ class Scheduler:
         parallel = max(0, ref.memory_at(ref.costs[start].time_index).used() - info.local_usage)
         non_local = {i: parallel for i in range(start, end + 1)}
         local, _, live = self.local_usage(ref)
-        span = self.ops[start:end + 1]
+        span = self.ops[start : end + 1]
         builder = CascadeBuilder(self, span, non_local, local, live, self.mem.spilling)
         buffered = self.propose_buffering(sub, limit, start, end + 1, start - 1 if start > 0 else None)
         buffered.cascades = dict(sub.cascades)
@@ -803,8 +906,10 @@ class Scheduler:
             proposal = self.striped((final[0], h, final[2], final[3]), buffered, start, end)
             costs = list(proposal.costs)
             cascades = builder.build(costs, max_s.costs, limit)
-            proposal.costs, proposal.cascades = costs, {**{k: v for k, v in ref.cascades.items()
-                                                           if k < start or k > end}, **cascades}
+            proposal.costs, proposal.cascades = (
+                costs,
+                {**{k: v for k, v in ref.cascades.items() if k < start or k > end}, **cascades},
+            )
             if max_count == 0:
                 max_count = len(cascades)
             if self.memory_estimate(proposal, non_local, start, end) <= limit and len(cascades) <= max_count:
@@ -851,10 +956,12 @@ class Scheduler:
             from hwsim.schedule.ethos_u.fast_storage import allocate_feature_maps
 
             allocate_feature_maps(self, chosen)
+            self._groups.clear()  # feature maps moved
         return chosen
 
     def apply_cascades(self, sched: Schedule) -> None:
         """Rolling buffers live in staging memory, shaped as the cascade needs (ApplySchedule)."""
+        self._groups.clear()  # the op groups' feature maps change memory and layout
         for op, cost in zip(self.ops, sched.costs):
             if cost is None or not cost.cascade:
                 continue

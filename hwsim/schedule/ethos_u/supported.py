@@ -185,4 +185,3 @@ def _first_failure(check: Check) -> str | None:
         if reason is not None:
             return reason
     return None
-

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from itertools import combinations
 from typing import TYPE_CHECKING
 
-import numpy as np
+from hwsim.workload.graph import flat_values
 
 if TYPE_CHECKING:
     from hwsim.schedule.ethos_u.supported import Check
@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 
 Rule = Callable[["Check"], "str | None"]
 
-FM_TYPES = {"u55": {"uint8", "int8", "int16", "int32", "int64"},
-            "u85": {"uint8", "int8", "int16", "int32", "int64", "bool"}}
+FM_TYPES = {
+    "u55": {"uint8", "int8", "int16", "int32", "int64"},
+    "u85": {"uint8", "int8", "int16", "int32", "int64", "bool"},
+}
 MAX_WEIGHT_SUM = {"u55": (127 << 16, 127 << 16), "u85": (127 << 16, 127 << 24)}  # (8-bit IFM, 16-bit IFM)
 MAX_BIAS = {"u55": (1 << 40) - 1, "u85": (1 << 48) - 1}  # largest int64 bias
 NO_QUANT = frozenset({"mirror_pad", "quantize", "transpose", "gather", "pad", "expand_dims"})
@@ -46,18 +48,24 @@ U55_32BIT = frozenset(
 CONST_PARAMS = frozenset({"slice", "strided_slice", "mean", "pad", "mirror_pad", "transpose"})
 MAX_MEAN_ELEMENTS = {"int8": 1 << 24, "uint8": 1 << 23, "int16": 1 << 16}
 # Vela's TransposeType for the permutations of the last three axes it names; any other is "other".
-TRANSPOSE_TYPES = {(0, 1, 2, 3): "NHWC", (0, 2, 1, 3): "NWHC", (0, 1, 3, 2): "NHCW", (0, 2, 3, 1): "NWCH",
-                   (0, 3, 1, 2): "NCHW", (0, 3, 2, 1): "NCWH"}
+TRANSPOSE_TYPES = {
+    (0, 1, 2, 3): "NHWC",
+    (0, 2, 1, 3): "NWHC",
+    (0, 1, 3, 2): "NHCW",
+    (0, 2, 3, 1): "NWCH",
+    (0, 3, 1, 2): "NCHW",
+    (0, 3, 2, 1): "NCWH",
+}
 
 
 def vela_type(t: Tensor) -> str:
     """The tensor's data type as Vela names it (an int4 tensor is held in int8 by hwsim)."""
-    return "int4" if t.bits == 4 else t.dtype.name
+    return "int4" if t.bits == 4 else t.dtype_name
 
 
 def bits(t: Tensor) -> int:
     """Element bits (8 for bool, as in Vela)."""
-    return int(t.bits) if t.bits else t.dtype.itemsize * 8
+    return t.element_bits
 
 
 def padded4(shape: tuple[int | None, ...]) -> tuple[int, ...]:
@@ -81,7 +89,7 @@ def quantized_shift(scale: float) -> int:
     (31, 0, -3)
     """
     mantissa, exponent = math.frexp(scale)
-    fixed = math.floor(abs(mantissa) * 2.0 ** 31 + 0.5)
+    fixed = math.floor(abs(mantissa) * 2.0**31 + 0.5)
     shift = 31 - exponent
     if shift < 0 and fixed < 2 ** (shift + 32):
         shift = 0
@@ -93,8 +101,8 @@ def _quant_key(t: Tensor):
     q = t.quant
     if q is None:
         return ()
-    scales = tuple((round(m * 2 ** 31), e) for m, e in map(math.frexp, np.asarray(q.scale, float).ravel()))
-    return scales, tuple(int(z) for z in np.asarray(q.zero_point).ravel())
+    scales = tuple((round(m * 2**31), e) for m, e in map(math.frexp, q.scale_values))
+    return scales, tuple(q.zero_point_values)
 
 
 # -- rules every supported kind runs -------------------------------------------------------------------------
@@ -102,9 +110,11 @@ def static_dims(c: Check) -> str | None:
     """Only the batch may be unknown: Vela sets an unknown first axis to 1 and refuses any other."""
     for o in c.operands:
         if any(d is None for d in o.tensor.shape[1:]):
-            return (f"tensor {o.tensor.name!r} has shape {o.tensor.shape} (Vela: only the first dimension of "
-                    "a "
-                    "tensor may be dynamic)")
+            return (
+                f"tensor {o.tensor.name!r} has shape {o.tensor.shape} (Vela: only the first dimension of "
+                "a "
+                "tensor may be dynamic)"
+            )
     return None
 
 
@@ -113,8 +123,10 @@ def fm_types(c: Check) -> str | None:
     allowed = FM_TYPES[c.family]
     for o in c.operands:
         if o.is_fm and vela_type(o.tensor) not in allowed:
-            return (f"{o.role.upper()} {o.tensor.name!r} is {vela_type(o.tensor)} (Vela {c.family.upper()}: "
-                    f"feature maps must be {', '.join(sorted(allowed))})")
+            return (
+                f"{o.role.upper()} {o.tensor.name!r} is {vela_type(o.tensor)} (Vela {c.family.upper()}: "
+                f"feature maps must be {', '.join(sorted(allowed))})"
+            )
     return None
 
 
@@ -136,9 +148,11 @@ def quantized(c: Check) -> str | None:
             t in ("int64", "bool") or o.role not in ("ifm", "ofm", "weights") or (o.is_fm and t == "int32")
         )
         if not exempt and o.tensor.quant is None:
-            return (f"{o.role} {o.tensor.name!r} has no quantization (Vela: inputs, outputs and weights must "
-                    "have "
-                    "quantization parameters)")
+            return (
+                f"{o.role} {o.tensor.name!r} has no quantization (Vela: inputs, outputs and weights must "
+                "have "
+                "quantization parameters)"
+            )
     return None
 
 
@@ -149,12 +163,14 @@ def scale_positive(c: Check) -> str | None:
     for o in c.operands:
         if o.tensor.quant is None:
             continue
-        scales = np.asarray(o.tensor.quant.scale, float).ravel()
+        scales = o.tensor.quant.scale_values
         # only a scale of 2**31 or more (or NaN) can have a negative shift: test those alone
-        if any(quantized_shift(float(s)) < 0 for s in scales[~(np.abs(scales) < 2.0 ** 31)]):
-            return (f"tensor {o.tensor.name!r} has a scale of 2**32 or more (Vela: the quantization scale of "
-                    "any "
-                    "tensor must be positive, which it checks as a non-negative shift)")
+        if any(quantized_shift(s) < 0 for s in scales if not abs(s) < 2.0**31):
+            return (
+                f"tensor {o.tensor.name!r} has a scale of 2**32 or more (Vela: the quantization scale of "
+                "any "
+                "tensor must be positive, which it checks as a non-negative shift)"
+            )
     return None
 
 
@@ -164,9 +180,11 @@ def per_tensor(c: Check) -> str | None:
         return None
     for o in c.operands:
         q = o.tensor.quant
-        if q is not None and (np.size(q.scale) > 1 or np.size(q.zero_point) > 1):
-            return (f"tensor {o.tensor.name!r} is quantized per axis (Vela: per-axis quantization only for "
-                    "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and TRANSPOSE_CONV)")
+        if q is not None and (q.scale_count > 1 or len(q.zero_point_values) > 1):
+            return (
+                f"tensor {o.tensor.name!r} is quantized per axis (Vela: per-axis quantization only for "
+                "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and TRANSPOSE_CONV)"
+            )
     return None
 
 
@@ -183,13 +201,15 @@ def weight_sum(c: Check) -> str | None:
     """Per output channel, the sum of |weight - zero point| is bounded so that the accumulator cannot
     overflow."""
     w = c.of("weights")[0]
-    if w.data is None:
+    if not w.is_constant:
         return None
-    shape = np.shape(w.data)
+    shape = tuple(w.stored_data.shape)
     per_channel = math.prod(shape[:-1]) if c.kind == "depthwise_conv2d" else math.prod(shape[1:])
     limit = MAX_WEIGHT_SUM[c.family][0 if bits(c.ifm) == 8 else 1]
     if 255 * per_channel < limit:  # no channel can reach the limit: skip the sums
         return None
+    import numpy as np
+
     data = np.asarray(w.data, np.int64)
     per_out = (
         data.reshape(-1, data.shape[-1]).T
@@ -237,10 +257,10 @@ def bias_range(c: Check) -> str | None:
     """An int64 bias fits the accumulator Vela gives it (40 bits on a U55, 48 on a U85)."""
     b = _bias(c)
     limit = MAX_BIAS[c.family]
-    if b is not None and vela_type(b) == "int64" and b.data is not None and int(np.max(b.data)) > limit:
-        return (
-            f"int64 bias {int(np.max(b.data))} (Vela {c.family.upper()}: int64 bias must be at most {limit})"
-        )
+    if b is not None and vela_type(b) == "int64" and b.is_constant:
+        high = max(int(v) for v in flat_values(b.stored_data))
+        if high > limit:
+            return f"int64 bias {high} (Vela {c.family.upper()}: int64 bias must be at most {limit})"
     return None
 
 
@@ -348,10 +368,13 @@ def same_shapes(c: Check) -> str | None:
 def _same_type_of(*types: str) -> Rule:
     def rule(c: Check) -> str | None:
         if vela_type(c.ifm) not in types or vela_type(c.ofm) != vela_type(c.ifm):
-            return (f"{vela_type(c.ifm)} to {vela_type(c.ofm)} (Vela: {c.name} IFM and OFM types must match "
-                    "and be "
-                    f"{' or '.join(types)})")
+            return (
+                f"{vela_type(c.ifm)} to {vela_type(c.ofm)} (Vela: {c.name} IFM and OFM types must match "
+                "and be "
+                f"{' or '.join(types)})"
+            )
         return None
+
     return rule
 
 
@@ -436,11 +459,13 @@ def u55_zero_points(c: Check) -> str | None:
     """U55: a 32-bit feature map has zero point 0, an unsigned one a non-negative zero point."""
     for o in c.operands:
         if o.is_fm and o.tensor.quant is not None:
-            for z in np.ravel(o.tensor.quant.zero_point):
+            for z in o.tensor.quant.zero_point_values:
                 if bits(o.tensor) == 32 and z != 0 or vela_type(o.tensor).startswith("u") and z < 0:
-                    return (f"{vela_type(o.tensor)} {o.role.upper()} with zero point {int(z)} (Vela U55: "
-                            "zero points "
-                            "must be 0 for int32 and non-negative for unsigned types)")
+                    return (
+                        f"{vela_type(o.tensor)} {o.role.upper()} with zero point {int(z)} (Vela U55: "
+                        "zero points "
+                        "must be 0 for int32 and non-negative for unsigned types)"
+                    )
     return None
 
 
@@ -448,10 +473,13 @@ def _no_fm_of(width: int) -> Rule:
     def rule(c: Check) -> str | None:
         for o in c.operands:
             if o.is_fm and bits(o.tensor) == width:
-                return (f"{vela_type(o.tensor)} {o.role.upper()} {o.tensor.name!r} (Vela U55: {c.name} does "
-                        "not take "
-                        f"{width}-bit feature maps)")
+                return (
+                    f"{vela_type(o.tensor)} {o.role.upper()} {o.tensor.name!r} (Vela U55: {c.name} does "
+                    "not take "
+                    f"{width}-bit feature maps)"
+                )
         return None
+
     return rule
 
 
@@ -462,9 +490,11 @@ def u55_unrolled_stride(c: Check) -> str | None:
     if (sx <= 3 or ow == 1) and (sy <= 3 or oh == 1):
         return None
     if has_padding(c) or tuple(c.op.attrs.get("dilation", (1, 1))) != (1, 1):
-        return (f"stride {(sy, sx)} with padding or dilation (Vela U55: {c.name} with a stride above 3 needs "
-                "no "
-                "padding and dilation 1)")
+        return (
+            f"stride {(sy, sx)} with padding or dilation (Vela U55: {c.name} with a stride above 3 needs "
+            "no "
+            "padding and dilation 1)"
+        )
     return None
 
 
@@ -518,9 +548,11 @@ def u55_transpose(c: Check) -> str | None:
     elif elements(shape) > 0:
         for i, j in combinations(range(len(shape)), 2):
             if elements(shape) // (shape[i] * shape[j]) > limit:
-                return (f"transpose of {tuple(shape)} (Vela U55: the product of any N-2 axes of a rank-N "
-                        "transpose "
-                        "at most 65536)")
+                return (
+                    f"transpose of {tuple(shape)} (Vela U55: the product of any N-2 axes of a rank-N "
+                    "transpose "
+                    "at most 65536)"
+                )
     return None
 
 
@@ -529,8 +561,11 @@ def _u55_transpose32(kind: str, shape: list[int]) -> str | None:
     rule = "(Vela U55: 32-bit TRANSPOSE of rank 4 at most, NHWC with C <= 32768, NWHC or NHCW in range)"
     if len(shape) > 4 or kind not in ("NHWC", "NWHC", "NHCW"):
         return f"32-bit {kind} transpose of rank {len(shape)} {rule}"
-    fits = {"NHWC": c <= 1 << 15, "NWHC": n == 1 and h <= 1 << 16 and w <= 1 << 16 and c <= 1 << 14,
-            "NHCW": n * h <= 1 << 16 and w <= 1 << 16 and c <= 1 << 16}[kind]
+    fits = {
+        "NHWC": c <= 1 << 15,
+        "NWHC": n == 1 and h <= 1 << 16 and w <= 1 << 16 and c <= 1 << 14,
+        "NHCW": n * h <= 1 << 16 and w <= 1 << 16 and c <= 1 << 16,
+    }[kind]
     return None if fits else f"32-bit {kind} transpose of {tuple(shape)} {rule}"
 
 
@@ -549,6 +584,8 @@ def u55_resize(c: Check) -> str | None:
         return None
     if (ih, iw) == (oh, ow):
         return "half-pixel resize to the same size (Vela U55: not supported)" if half else None
+    import numpy as np
+
     f32 = np.float32
     with np.errstate(divide="ignore"):  # an aligned resize of a 1-pixel axis: Vela divides by zero too
         if align:
@@ -574,7 +611,7 @@ def u85_zero_points(c: Check) -> str | None:
         if not o.is_fm or o.tensor.quant is None:
             continue
         t = vela_type(o.tensor)
-        for z in (int(v) for v in np.ravel(o.tensor.quant.zero_point)):
+        for z in o.tensor.quant.zero_point_values:
             if o.role == "ifm":
                 ok = {"int8": -128 <= z <= 127, "uint8": 0 <= z <= 255, "uint16": z in (0, 32768)}.get(
                     t, z == 0
@@ -616,9 +653,11 @@ def u85_resize(c: Check) -> str | None:
         return f"align_corners with half_pixel_centers (Vela U85: {c.name} takes one of them at most)"
     for num, den in _u85_ratios(c, align):
         if num == 0 or den == 0 or num // den > (1024 if half else 2048):
-            return (f"scale factor {num}/{den} (Vela U85: {c.name} scales up at most 1024x with half-pixel "
-                    "centers, "
-                    "else 2048x)")
+            return (
+                f"scale factor {num}/{den} (Vela U85: {c.name} scales up at most 1024x with half-pixel "
+                "centers, "
+                "else 2048x)"
+            )
     if c.kind == "resize_bilinear" and not (int(c.ifm.shape[-2] or 1) == int(c.ifm.shape[-3] or 1) == 1):
         for num, den in _u85_ratios(c, align):
             q = num // den
@@ -633,12 +672,18 @@ def u85_resize(c: Check) -> str | None:
 _SHARED = (static_dims, fm_types, has_shape, quantized, scale_positive, per_tensor)
 _WEIGHTS = (weights_8bit, weight_sum, bias_shape, bias_constant, bias_type, bias_range)
 _BY_KIND: dict[str, tuple[Rule, ...]] = {
-    "maximum": (matching_quant,), "minimum": (matching_quant,),
+    "maximum": (matching_quant,),
+    "minimum": (matching_quant,),
     "fully_connected": (fc_weight_shape,),
-    "avg_pool2d": (avg_pool_kernel,), "max_pool2d": (max_pool_kernel,),
-    "rsqrt": (rsqrt_type,), "softmax": (softmax_size,),
-    "transpose": (transpose_rank,), "pad": (pad_params_type,), "mirror_pad": (pad_params_type,),
-    "gelu": (same_shapes, _same_type_of("int8", "uint8")), "elu": (same_shapes, _same_type_of("int8")),
+    "avg_pool2d": (avg_pool_kernel,),
+    "max_pool2d": (max_pool_kernel,),
+    "rsqrt": (rsqrt_type,),
+    "softmax": (softmax_size,),
+    "transpose": (transpose_rank,),
+    "pad": (pad_params_type,),
+    "mirror_pad": (pad_params_type,),
+    "gelu": (same_shapes, _same_type_of("int8", "uint8")),
+    "elu": (same_shapes, _same_type_of("int8")),
     "log": (same_shapes, _same_type_of("int8", "int16")),
     "mean": (mean_batch, mean_depth, mean_axis_size, mean_type, mean_elements),
     "strided_slice": (strided_slice_volume,),
@@ -655,10 +700,14 @@ _U55_BY_KIND: dict[str, tuple[Rule, ...]] = {
     "resize_nearest_neighbor": (u55_resize,),
 }
 _U85_BY_KIND: dict[str, tuple[Rule, ...]] = {
-    "gather": (u85_gather_axis,), "resize_bilinear": (u85_resize,), "resize_nearest_neighbor": (u85_resize,),
+    "gather": (u85_gather_axis,),
+    "resize_bilinear": (u85_resize,),
+    "resize_nearest_neighbor": (u85_resize,),
 }
-_NO_ZERO_POINT_RULE = {"u55": {"avg_pool2d", "resize_bilinear", "resize_nearest_neighbor"},
-                       "u85": {"avg_pool2d", "resize_bilinear", "resize_nearest_neighbor", "div"}}
+_NO_ZERO_POINT_RULE = {
+    "u55": {"avg_pool2d", "resize_bilinear", "resize_nearest_neighbor"},
+    "u85": {"avg_pool2d", "resize_bilinear", "resize_nearest_neighbor", "div"},
+}
 
 
 def for_kind(kind: str, family: str) -> list[Rule]:

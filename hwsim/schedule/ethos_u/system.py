@@ -63,5 +63,6 @@ def memory_system(
         )
 
     limit = arena_cache_bytes or mode.arena_cache_bytes or DEFAULT_ARENA_CACHE_BYTES
-    return MemorySystem(system.core_clock_hz, memory(mode.const_area), memory(mode.arena_area),
-                        memory(mode.cache_area), limit)
+    return MemorySystem(
+        system.core_clock_hz, memory(mode.const_area), memory(mode.arena_area), memory(mode.cache_area), limit
+    )

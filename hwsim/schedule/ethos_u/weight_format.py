@@ -34,8 +34,14 @@ class WeightChannel:
     read_latency_cycles: int
 
 
-def channel_bytes_per_cycle(bandwidth_bytes_per_cycle: float, burst_bytes: int, read_latency_cycles: int,
-                            max_reads: int, ports: int, channel_read_buffers: int) -> float:
+def channel_bytes_per_cycle(
+    bandwidth_bytes_per_cycle: float,
+    burst_bytes: int,
+    read_latency_cycles: int,
+    max_reads: int,
+    ports: int,
+    channel_read_buffers: int,
+) -> float:
     """A U85 read channel's bandwidth (``EthosU85Performance::ChannelBW``), in float32 as Vela has it.
 
     ``channel_read_buffers`` is the configuration's read buffers for that channel (Vela's ``channelRBs``:
@@ -50,8 +56,15 @@ def channel_bytes_per_cycle(bandwidth_bytes_per_cycle: float, burst_bytes: int, 
     return float(min(f32(bandwidth_bytes_per_cycle), by_latency))
 
 
-def decode_cycles(source_bytes: int, encoded_bytes: int, zero_count: int, distinct_weights: int, fast: bool,
-                  cores: int, channel: WeightChannel) -> int:
+def decode_cycles(
+    source_bytes: int,
+    encoded_bytes: int,
+    zero_count: int,
+    distinct_weights: int,
+    fast: bool,
+    cores: int,
+    channel: WeightChannel,
+) -> int:
     """Cycles to fetch and decode a weight stream: the slower of the decoder and the DMA."""
     if fast:
         per_cycle = 64 if distinct_weights < 16 else 32
@@ -63,8 +76,13 @@ def decode_cycles(source_bytes: int, encoded_bytes: int, zero_count: int, distin
     return max(source_bytes // per_cycle, dma)
 
 
-def use_fast_decoder(default: EncodedWeights, cores: int, weight_channel: WeightChannel,
-                     fast_channel: WeightChannel, optimise_size: bool = False) -> bool:
+def use_fast_decoder(
+    default: EncodedWeights,
+    cores: int,
+    weight_channel: WeightChannel,
+    fast_channel: WeightChannel,
+    optimise_size: bool = False,
+) -> bool:
     """Whether Vela goes on to try the fast format, judged from the default encoding (``UseFastDecoder``)."""
     divisor = 1
     if 0 < default.distinct_weights <= 16:
@@ -72,15 +90,35 @@ def use_fast_decoder(default: EncodedWeights, cores: int, weight_channel: Weight
     fast_bytes = FAST_HEADER_BYTES + default.total_source_bytes // divisor
     if optimise_size:
         return fast_bytes < default.total_weight_bytes
-    slow = decode_cycles(default.total_source_bytes, default.total_weight_bytes, default.zero_count,
-                         default.distinct_weights, False, cores, weight_channel)
-    quick = decode_cycles(default.total_source_bytes, fast_bytes, default.zero_count,
-                          default.distinct_weights, True, cores, fast_channel)
+    slow = decode_cycles(
+        default.total_source_bytes,
+        default.total_weight_bytes,
+        default.zero_count,
+        default.distinct_weights,
+        False,
+        cores,
+        weight_channel,
+    )
+    quick = decode_cycles(
+        default.total_source_bytes,
+        fast_bytes,
+        default.zero_count,
+        default.distinct_weights,
+        True,
+        cores,
+        fast_channel,
+    )
     return quick < slow
 
 
-def prefers_fast(default: EncodedWeights, fast: EncodedWeights, cores: int, weight_channel: WeightChannel,
-                 fast_channel: WeightChannel, optimise_size: bool = False) -> bool:
+def prefers_fast(
+    default: EncodedWeights,
+    fast: EncodedWeights,
+    cores: int,
+    weight_channel: WeightChannel,
+    fast_channel: WeightChannel,
+    optimise_size: bool = False,
+) -> bool:
     """Whether Vela streams the weights in the fast format, given both encodings (``fast``: with
     ``EncodingParams.fast`` set). Vela's default strategy optimises performance; ``optimise_size`` is its
     ``--optimise Size``. Ties keep the default format."""
@@ -88,8 +126,22 @@ def prefers_fast(default: EncodedWeights, fast: EncodedWeights, cores: int, weig
         return False
     if optimise_size:
         return fast.total_weight_bytes < default.total_weight_bytes
-    slow = decode_cycles(default.total_source_bytes, default.total_weight_bytes, default.zero_count,
-                         default.distinct_weights, False, cores, weight_channel)
-    quick = decode_cycles(fast.total_source_bytes, fast.total_weight_bytes, fast.zero_count,
-                          fast.distinct_weights, True, cores, fast_channel)
+    slow = decode_cycles(
+        default.total_source_bytes,
+        default.total_weight_bytes,
+        default.zero_count,
+        default.distinct_weights,
+        False,
+        cores,
+        weight_channel,
+    )
+    quick = decode_cycles(
+        fast.total_source_bytes,
+        fast.total_weight_bytes,
+        fast.zero_count,
+        fast.distinct_weights,
+        True,
+        cores,
+        fast_channel,
+    )
     return quick < slow

@@ -84,8 +84,8 @@ class EstimatedReadBuffer:
             idx_all[idx_all < 0] = sink
             pos = 0
             while pos < idx_all.size:
-                idx = idx_all[pos:pos + window]
-                k = positions[:idx.size]
+                idx = idx_all[pos : pos + window]
+                k = positions[: idx.size]
                 first_at[idx[::-1]] = k[::-1]  # the last assignment wins: each address's first position
                 fresh = (first_at[idx] == k) & ~seen[idx]
                 count = np.cumsum(fresh)
@@ -104,8 +104,9 @@ class EstimatedReadBuffer:
                 in_epoch = 0
                 pos += cut + 1
 
-    def consume_blocks(self, block_ids: np.ndarray, blocks: list[np.ndarray], slots: list[np.ndarray],
-                       line_of) -> None:
+    def consume_blocks(
+        self, block_ids: np.ndarray, blocks: list[np.ndarray], slots: list[np.ndarray], line_of
+    ) -> None:
         """The same epochs, block by block, for an operand whose words are all distinct.
 
         The demand is then a sequence of blocks with disjoint words, each always requested in the same
@@ -191,8 +192,8 @@ class PrefetchReadBuffer:
     def _window_words(self) -> np.ndarray:
         p, n, start, width = self.per_set, self.n_sets, self.start, self.active_sets
         if start + width <= n:
-            return self.words[start * p:(start + width) * p]
-        return np.concatenate((self.words[start * p:], self.words[:(start + width - n) * p]))
+            return self.words[start * p : (start + width) * p]
+        return np.concatenate((self.words[start * p :], self.words[: (start + width - n) * p]))
 
     def _mark(self, value: bool) -> None:
         self.in_window[self._window_words()] = value
@@ -287,7 +288,7 @@ class PrefetchReadBuffer:
                     continue
                 m = pos + int(np.argmin(hit))
                 scanned += m - pos + 1
-                while not self._hits(idx[m:m + 1])[0]:
+                while not self._hits(idx[m : m + 1])[0]:
                     self._shift(scanned)
                     self.misses.append(line_of(m))
                 pos, step = m + 1, max(256, (m - pos) * 2)

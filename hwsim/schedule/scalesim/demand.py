@@ -108,8 +108,9 @@ def _skew_order_general(rows: int, cols: int) -> np.ndarray:
     return order
 
 
-def ifmap_matrix(layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None = None,
-                 win: np.ndarray | None = None) -> np.ndarray:
+def ifmap_matrix(
+    layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None = None, win: np.ndarray | None = None
+) -> np.ndarray:
     """IFMAP addresses of output pixels ``pix`` x window elements ``win`` (default all), ``-1`` past the
     IFMAP."""
     pix = np.arange(layer.pixels) if pix is None else pix
@@ -118,17 +119,21 @@ def ifmap_matrix(layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None =
     fy, rest = np.divmod(win, layer.filter_w * layer.channels)
     fx, ch = np.divmod(rest, layer.channels)
     y0, x0 = oy * layer.stride_h, ox * layer.stride_w  # the window's corner, per output pixel
-    addr = (((y0 * layer.ifmap_w + x0) * layer.channels + offset)[:, None]
-            + ((fy * layer.ifmap_w + fx) * layer.channels + ch)[None, :])
-    if (y0.max(initial=0) + fy.max(initial=0) >= layer.ifmap_h
-            or x0.max(initial=0) + fx.max(initial=0) >= layer.ifmap_w):  # some window reaches past the edge
+    addr = ((y0 * layer.ifmap_w + x0) * layer.channels + offset)[:, None] + (
+        (fy * layer.ifmap_w + fx) * layer.channels + ch
+    )[None, :]
+    if (
+        y0.max(initial=0) + fy.max(initial=0) >= layer.ifmap_h
+        or x0.max(initial=0) + fx.max(initial=0) >= layer.ifmap_w
+    ):  # some window reaches past the edge
         past = ((y0[:, None] + fy[None, :]) >= layer.ifmap_h) | ((x0[:, None] + fx[None, :]) >= layer.ifmap_w)
         addr[past] = -1
     return addr.astype(np.int64, copy=False)
 
 
-def filter_matrix(layer: ScaleSimLayer, offset: int = 0, win: np.ndarray | None = None,
-                  filt: np.ndarray | None = None) -> np.ndarray:
+def filter_matrix(
+    layer: ScaleSimLayer, offset: int = 0, win: np.ndarray | None = None, filt: np.ndarray | None = None
+) -> np.ndarray:
     """Filter addresses of window elements ``win`` x filters ``filt`` (filter ``j`` holds ``window``
     words)."""
     win = np.arange(layer.window) if win is None else win
@@ -136,8 +141,9 @@ def filter_matrix(layer: ScaleSimLayer, offset: int = 0, win: np.ndarray | None 
     return (filt[None, :] * layer.window + win[:, None] + offset).astype(np.int64, copy=False)
 
 
-def ofmap_matrix(layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None = None,
-                 filt: np.ndarray | None = None) -> np.ndarray:
+def ofmap_matrix(
+    layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None = None, filt: np.ndarray | None = None
+) -> np.ndarray:
     """OFMAP addresses of output pixels ``pix`` x filters ``filt``."""
     pix = np.arange(layer.pixels) if pix is None else pix
     filt = np.arange(layer.filters) if filt is None else filt
@@ -147,8 +153,10 @@ def ofmap_matrix(layer: ScaleSimLayer, offset: int = 0, pix: np.ndarray | None =
 def ifmap_distinct_words(layer: ScaleSimLayer) -> int:
     """IFMAP words some window reads: covered rows x covered columns x channels."""
     covered = []
-    for size, out, filt, stride in ((layer.ifmap_h, layer.ofmap_h, layer.filter_h, layer.stride_h),
-                                    (layer.ifmap_w, layer.ofmap_w, layer.filter_w, layer.stride_w)):
+    for size, out, filt, stride in (
+        (layer.ifmap_h, layer.ofmap_h, layer.filter_h, layer.stride_h),
+        (layer.ifmap_w, layer.ofmap_w, layer.filter_w, layer.stride_w),
+    ):
         hit = np.zeros(size + filt + out * stride, dtype=bool)
         starts = np.arange(out) * stride
         hit[(starts[:, None] + np.arange(filt)[None, :]).ravel()] = True
@@ -161,7 +169,7 @@ def _padded(matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if matrix.shape == shape:
         return matrix
     out = np.full(shape, -1, dtype=np.int64)
-    out[:matrix.shape[0], :matrix.shape[1]] = matrix
+    out[: matrix.shape[0], : matrix.shape[1]] = matrix
     return out
 
 
@@ -205,10 +213,12 @@ class FoldedOperand:
     def block(self, fold: int) -> np.ndarray:
         """Fold ``fold``'s block, padded with -1 to ``block_rows x block_cols`` (flipped when SCALE-Sim
         does)."""
-        part = self.source(self._span(fold, self.slice_rows_by, self.block_rows),
-                           self._span(fold, self.slice_cols_by, self.block_cols))
+        part = self.source(
+            self._span(fold, self.slice_rows_by, self.block_rows),
+            self._span(fold, self.slice_cols_by, self.block_cols),
+        )
         out = np.full((self.block_rows, self.block_cols), -1, dtype=np.int64)
-        out[:part.shape[0], :part.shape[1]] = part
+        out[: part.shape[0], : part.shape[1]] = part
         return out[::-1] if self.flip else out
 
     @cached_property
@@ -265,8 +275,12 @@ class FoldedOperand:
         slots = []
         for b in range(nr * nc):
             i, j = divmod(b, nc)
-            slots.append(self._extent_slots(min(self.block_rows, self.shape[0] - i * self.block_rows),
-                                            min(self.block_cols, self.shape[1] - j * self.block_cols)))
+            slots.append(
+                self._extent_slots(
+                    min(self.block_rows, self.shape[0] - i * self.block_rows),
+                    min(self.block_cols, self.shape[1] - j * self.block_cols),
+                )
+            )
 
         def line_of(fold: int, slot: int) -> int:
             return fold * self.lines_per_fold + int(line[slot])
@@ -454,9 +468,11 @@ class LayerDemand:
         if base in self._whole:
             return self._whole[base][rows, cols]
         layer, o = self.layer, self.offsets
-        build, offset, n0, n1 = {"ifmap": (ifmap_matrix, o.ifmap, layer.pixels, layer.window),
-                                 "filter": (filter_matrix, o.filter, layer.window, layer.filters),
-                                 "ofmap": (ofmap_matrix, o.ofmap, layer.pixels, layer.filters)}[base]
+        build, offset, n0, n1 = {
+            "ifmap": (ifmap_matrix, o.ifmap, layer.pixels, layer.window),
+            "filter": (filter_matrix, o.filter, layer.window, layer.filters),
+            "ofmap": (ofmap_matrix, o.ofmap, layer.pixels, layer.filters),
+        }[base]
         entries = build(layer, offset, np.arange(n0)[rows], np.arange(n1)[cols])
         if rows == slice(None) and cols == slice(None):
             self._whole[base] = entries
@@ -466,8 +482,11 @@ class LayerDemand:
         """An operand matrix by name (``.T``: its transpose) as ``source(rows, cols)``, and its shape."""
         base, _, transposed = name.partition(".")
         layer = self.layer
-        shape = {"ifmap": (layer.pixels, layer.window), "filter": (layer.window, layer.filters),
-                 "ofmap": (layer.pixels, layer.filters)}[base]
+        shape = {
+            "ifmap": (layer.pixels, layer.window),
+            "filter": (layer.window, layer.filters),
+            "ofmap": (layer.pixels, layer.filters),
+        }[base]
         if transposed:
             return (lambda rows, cols: self._entries(base, cols, rows).T), shape[::-1]
         return (lambda rows, cols: self._entries(base, rows, cols)), shape
@@ -489,8 +508,9 @@ class LayerDemand:
         }
         src, brows, bcols, by_r, by_c, flip, prefix, skew = table[(self.dataflow, name)]
         padding_only = name != "ifmap" or not self.layer.reads_past_edge
-        return FoldedOperand(*self._source(src), rf, cf, brows, bcols, by_r, by_c, flip, prefix, lpf, skew,
-                             padding_only)
+        return FoldedOperand(
+            *self._source(src), rf, cf, brows, bcols, by_r, by_c, flip, prefix, lpf, skew, padding_only
+        )
 
     def prefetch_layout(self, name: str) -> tuple[str, int, int, bool]:
         """How a USER-mode read buffer prefetches ``"ifmap"`` or ``"filter"``: the operand matrix (``.T``:

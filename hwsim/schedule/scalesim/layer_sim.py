@@ -14,8 +14,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from hwsim.schedule.scalesim.buffers import (EstimatedReadBuffer, PrefetchReadBuffer, WriteBuffer,
-                                             line_offset)
+from hwsim.schedule.scalesim.buffers import EstimatedReadBuffer, PrefetchReadBuffer, WriteBuffer, line_offset
 from hwsim.schedule.scalesim.demand import LayerDemand, Offsets, ifmap_distinct_words
 from hwsim.schedule.scalesim.layers import ScaleSimLayer
 from hwsim.schedule.scalesim.prefetch import RankedBlocks
@@ -68,8 +67,10 @@ class LayerReport:
         span."""
         cycles = self.total_cycles
         sram = (self.sram_ifmap[2] / cycles, self.sram_filter[2] / cycles, self.sram_ofmap[2] / cycles)
-        dram = tuple(float(n) / float(stop - start + 1) for start, stop, n in
-                     (self.dram_ifmap, self.dram_filter, self.dram_ofmap))
+        dram = tuple(
+            float(n) / float(stop - start + 1)
+            for start, stop, n in (self.dram_ifmap, self.dram_filter, self.dram_ofmap)
+        )
         return sram + dram
 
 
@@ -100,12 +101,15 @@ def simulate_layer(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
     d = LayerDemand(layer, cfg.dataflow, cfg.rows, cfg.cols, cfg.offsets)
     n = d.lines
     ifm, flt, ofm = d.operand("ifmap"), d.operand("filter"), d.operand("ofmap")
-    wb = WriteBuffer(cfg.ofmap_sram_bytes, cfg.ofmap_words_per_cycle if cfg.user_bandwidth else cfg.cols,
-                     ofm.line_counts())
+    wb = WriteBuffer(
+        cfg.ofmap_sram_bytes, cfg.ofmap_words_per_cycle if cfg.user_bandwidth else cfg.cols, ofm.line_counts()
+    )
     readers: list = []
     misses: list[dict[int, tuple[int, int]]] = []
-    for name, op, size, bw in (("ifmap", ifm, cfg.ifmap_sram_bytes, cfg.ifmap_words_per_cycle),
-                               ("filter", flt, cfg.filter_sram_bytes, cfg.filter_words_per_cycle)):
+    for name, op, size, bw in (
+        ("ifmap", ifm, cfg.ifmap_sram_bytes, cfg.ifmap_words_per_cycle),
+        ("filter", flt, cfg.filter_sram_bytes, cfg.filter_words_per_cycle),
+    ):
         if cfg.user_bandwidth:
             rb = PrefetchReadBuffer(size, bw)
             if name == "filter" or not _windows_overlap(layer):
@@ -149,8 +153,11 @@ def simulate_layer(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
     wb.finish(total)
 
     sram = []
-    for idx, op, count in ((0, ifm, d.ifmap_sram_reads), (1, flt, d.filter_sram_reads),
-                           (2, ofm, d.ofmap_sram_writes)):
+    for idx, op, count in (
+        (0, ifm, d.ifmap_sram_reads),
+        (1, flt, d.filter_sram_reads),
+        (2, ofm, d.ofmap_sram_writes),
+    ):
         first, last = op.first_and_last_lines()
         sram.append((history.served(first, idx), history.served(last, idx), count))
     dram = []
@@ -163,14 +170,21 @@ def simulate_layer(layer: ScaleSimLayer, cfg: MemoryConfig) -> LayerReport:
     dram.append((*wb.dram_cycles(), wb.writes))
     eff, util = d.fold_stats()
     return LayerReport(
-        macs=layer.macs, lines=n,
+        macs=layer.macs,
+        lines=n,
         total_cycles_incl_prefetch=int(dram[2][1] - min(dram[0][0], dram[1][0])),
-        total_cycles=total, stall_cycles=stalls,
+        total_cycles=total,
+        stall_cycles=stalls,
         overall_util_percent=(layer.macs * 100) / (total * cfg.rows * cfg.cols),
         mapping_efficiency_percent=sum(eff) / len(eff) * 100,
         compute_util_percent=sum(util) / len(util) * 100,
-        sram_ifmap=sram[0], sram_filter=sram[1], sram_ofmap=sram[2],
-        dram_ifmap=dram[0], dram_filter=dram[1], dram_ofmap=dram[2])
+        sram_ifmap=sram[0],
+        sram_filter=sram[1],
+        sram_ofmap=sram[2],
+        dram_ifmap=dram[0],
+        dram_filter=dram[1],
+        dram_ofmap=dram[2],
+    )
 
 
 def _estimate_reads(rb: EstimatedReadBuffer, d: LayerDemand, name: str, op) -> None:
@@ -193,8 +207,9 @@ def _estimate_reads(rb: EstimatedReadBuffer, d: LayerDemand, name: str, op) -> N
 def _windows_overlap(layer: ScaleSimLayer) -> bool:
     """Whether two output pixels read a common IFMAP word (else every IFMAP word is requested once per
     pass)."""
-    return ((layer.filter_h > layer.stride_h and layer.ofmap_h > 1)
-            or (layer.filter_w > layer.stride_w and layer.ofmap_w > 1))
+    return (layer.filter_h > layer.stride_h and layer.ofmap_h > 1) or (
+        layer.filter_w > layer.stride_w and layer.ofmap_w > 1
+    )
 
 
 def _address_range(d: LayerDemand, name: str) -> tuple[int, int]:

@@ -64,8 +64,9 @@ class ScaleSimLayer:
     def reads_past_edge(self) -> bool:
         """Whether a window reads past the IFMAP's bottom or right edge (its IFMAP matrix then holds
         ``-1``)."""
-        return ((self.ofmap_h - 1) * self.stride_h + self.filter_h > self.ifmap_h
-                or (self.ofmap_w - 1) * self.stride_w + self.filter_w > self.ifmap_w)
+        return (self.ofmap_h - 1) * self.stride_h + self.filter_h > self.ifmap_h or (
+            self.ofmap_w - 1
+        ) * self.stride_w + self.filter_w > self.ifmap_w
 
     @property
     def macs(self) -> int:
@@ -90,8 +91,9 @@ def layers_of(graph: Graph, op: Op) -> list[ScaleSimLayer]:
         if n != 1:
             raise ConfigError(f"{where}: batch {n}: SCALE-Sim 3.0.0 runs one image per layer (batch 1)")
         if tuple(op.attrs.get("dilation", (1, 1))) != (1, 1):
-            raise ConfigError(f"{where}: dilation {op.attrs['dilation']}: SCALE-Sim 3.0.0 has no dilated "
-                              f"convolution")
+            raise ConfigError(
+                f"{where}: dilation {op.attrs['dilation']}: SCALE-Sim 3.0.0 has no dilated convolution"
+            )
         oh, ow = (int(d) for d in graph.tensors[op.outputs[0]].shape[1:3])
         ih, iw = _ifmap_extent(h, fh, sh, oh, op, 0), _ifmap_extent(w, fw, sw, ow, op, 2)
         if kind == "depthwise_conv2d":
@@ -99,8 +101,10 @@ def layers_of(graph: Graph, op: Op) -> list[ScaleSimLayer]:
             return [ScaleSimLayer(f"{op.name}Channel_{i}", ih, iw, fh, fw, 1, mult, sh, sw) for i in range(c)]
         groups = int(op.attrs.get("groups", 1))
         if groups > 1:
-            return [ScaleSimLayer(f"{op.name}Group_{i}", ih, iw, fh, fw, c // groups, k // groups, sh, sw)
-                    for i in range(groups)]
+            return [
+                ScaleSimLayer(f"{op.name}Group_{i}", ih, iw, fh, fw, c // groups, k // groups, sh, sw)
+                for i in range(groups)
+            ]
         return [ScaleSimLayer(op.name, ih, iw, fh, fw, c, k, sh, sw)]
     if kind == "fully_connected":
         x = graph.tensors[op.inputs[0]].shape

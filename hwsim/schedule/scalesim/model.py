@@ -21,8 +21,16 @@ from hwsim.devices.model import Device
 from hwsim.devices.schema import scalesim_memory_problem
 from hwsim.errors import ConfigError
 from hwsim.schedule.counts import ActionCounts
-from hwsim.schedule.mapper import (VIEW_OPS, LayerPlan, Mapping, Tile, assign_homes, check_supported, plan_op,
-                                   precision_of)
+from hwsim.schedule.mapper import (
+    VIEW_OPS,
+    LayerPlan,
+    Mapping,
+    Tile,
+    assign_homes,
+    check_supported,
+    plan_op,
+    precision_of,
+)
 from hwsim.schedule.scalesim.demand import Offsets, demand_order, skew_order
 from hwsim.schedule.scalesim.layer_sim import LayerReport, MemoryConfig, simulate_layer
 from hwsim.schedule.scalesim.layers import ScaleSimLayer, layers_of
@@ -40,10 +48,17 @@ def memory_config(device: Device) -> MemoryConfig:
     sizes = [
         int(device.levels[device.read_level(x)].size_bytes or 0) for x in ("inputs", "weights", "outputs")
     ]
-    return MemoryConfig(spec.mac_array.rows, spec.mac_array.columns, DATAFLOW_CODES[spec.mac_array.dataflow],
-                        *sizes, ss.interface_bandwidth == "USER", ss.ifmap_words_per_cycle,
-                        ss.filter_words_per_cycle, ss.ofmap_words_per_cycle,
-                        Offsets(ss.ifmap_offset, ss.filter_offset, ss.ofmap_offset))
+    return MemoryConfig(
+        spec.mac_array.rows,
+        spec.mac_array.columns,
+        DATAFLOW_CODES[spec.mac_array.dataflow],
+        *sizes,
+        ss.interface_bandwidth == "USER",
+        ss.ifmap_words_per_cycle,
+        ss.filter_words_per_cycle,
+        ss.ofmap_words_per_cycle,
+        Offsets(ss.ifmap_offset, ss.filter_offset, ss.ofmap_offset),
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -60,8 +75,16 @@ def clear_caches() -> None:
 
 
 def _shape(layer: ScaleSimLayer) -> tuple[int, ...]:
-    return (layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels, layer.filters,
-            layer.stride_h, layer.stride_w)
+    return (
+        layer.ifmap_h,
+        layer.ifmap_w,
+        layer.filter_h,
+        layer.filter_w,
+        layer.channels,
+        layer.filters,
+        layer.stride_h,
+        layer.stride_w,
+    )
 
 
 def _reports(layers: list[ScaleSimLayer], cfg: MemoryConfig) -> list[LayerReport]:
@@ -92,9 +115,11 @@ def plan_graph(graph: Graph, device: Device) -> list[LayerPlan]:
         if kind in MAC_OPS and unit == device.spec.mac_array.name:
             bits = precision_of(graph, op)
             if bits[:2] != (8, 8):
-                raise ConfigError(f"op {op.name!r} of {graph.source}: memory_model scalesim counts one-byte "
-                                  f"words (SCALE-Sim's word_size = 1); this op has {bits[0]}-bit weights and "
-                                  f"{bits[1]}-bit activations")
+                raise ConfigError(
+                    f"op {op.name!r} of {graph.source}: memory_model scalesim counts one-byte "
+                    f"words (SCALE-Sim's word_size = 1); this op has {bits[0]}-bit weights and "
+                    f"{bits[1]}-bit activations"
+                )
             reports = _reports(layers_of(graph, op), cfg)
             plans.append(_plan(device, cfg, op.name, op.kind, unit, bits[2], reports))
         else:
@@ -102,8 +127,15 @@ def plan_graph(graph: Graph, device: Device) -> list[LayerPlan]:
     return plans
 
 
-def _plan(device: Device, cfg: MemoryConfig, name: str, kind: str, unit: str, acc_bits: int,
-          reports: list[LayerReport]) -> LayerPlan:
+def _plan(
+    device: Device,
+    cfg: MemoryConfig,
+    name: str,
+    kind: str,
+    unit: str,
+    acc_bits: int,
+    reports: list[LayerReport],
+) -> LayerPlan:
     """A MAC op's plan from its SCALE-Sim layers' reports."""
     groups: dict[int, list] = {}  # one entry per distinct report: [report, how many layers share it]
     for r in reports:
@@ -115,15 +147,25 @@ def _plan(device: Device, cfg: MemoryConfig, name: str, kind: str, unit: str, ac
     levels = device.levels
     names = {x: levels[device.read_level(x)].name for x in ("inputs", "weights", "outputs")}
     dram = levels[0].name
-    sram_if, sram_f, sram_o = (sum(getattr(r, k)[2] * n for r, n in groups.values())
-                               for k in ("sram_ifmap", "sram_filter", "sram_ofmap"))
-    dram_if, dram_f, dram_o = (sum(getattr(r, k)[2] * n for r, n in groups.values())
-                               for k in ("dram_ifmap", "dram_filter", "dram_ofmap"))
-    traffic = {(names["inputs"], "read", "inputs"): sram_if, (names["inputs"], "write", "inputs"): dram_if,
-               (names["weights"], "read", "weights"): sram_f, (names["weights"], "write", "weights"): dram_f,
-               (names["outputs"], "write", "outputs"): sram_o, (names["outputs"], "read", "outputs"): dram_o,
-               (dram, "read", "inputs"): dram_if, (dram, "read", "weights"): dram_f,
-               (dram, "write", "outputs"): dram_o}
+    sram_if, sram_f, sram_o = (
+        sum(getattr(r, k)[2] * n for r, n in groups.values())
+        for k in ("sram_ifmap", "sram_filter", "sram_ofmap")
+    )
+    dram_if, dram_f, dram_o = (
+        sum(getattr(r, k)[2] * n for r, n in groups.values())
+        for k in ("dram_ifmap", "dram_filter", "dram_ofmap")
+    )
+    traffic = {
+        (names["inputs"], "read", "inputs"): sram_if,
+        (names["inputs"], "write", "inputs"): dram_if,
+        (names["weights"], "read", "weights"): sram_f,
+        (names["weights"], "write", "weights"): dram_f,
+        (names["outputs"], "write", "outputs"): sram_o,
+        (names["outputs"], "read", "outputs"): dram_o,
+        (dram, "read", "inputs"): dram_if,
+        (dram, "read", "weights"): dram_f,
+        (dram, "write", "outputs"): dram_o,
+    }
     traffic = {k: v for k, v in traffic.items() if v}
     counts = ActionCounts()
     counts.add(unit, "mac", "8x8", macs)
@@ -158,5 +200,17 @@ def _plan(device: Device, cfg: MemoryConfig, name: str, kind: str, unit: str, ac
         },
     )
     tile = Tile(lines, macs, wait_cycles=served - lines)
-    return LayerPlan(name, kind, unit, macs, "8x8", lines, [tile], mapping, counts, dram_if + dram_f + dram_o,
-                     traffic, tuple(reports))
+    return LayerPlan(
+        name,
+        kind,
+        unit,
+        macs,
+        "8x8",
+        lines,
+        [tile],
+        mapping,
+        counts,
+        dram_if + dram_f + dram_o,
+        traffic,
+        tuple(reports),
+    )

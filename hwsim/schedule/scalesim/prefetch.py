@@ -30,6 +30,7 @@ from hwsim.schedule.scalesim.demand import LayerDemand, demand_order, ifmap_matr
 def _below(d: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Elements ``(r, c)`` of a ``rows x cols`` matrix with ``r + c < d``: ``sum over c of clip(d - c, 0,
     rows)``, as ``F(d) - F(d - cols)`` with ``F(y) = sum_{x=1..y} min(x, rows)``."""
+
     def f(y: np.ndarray) -> np.ndarray:
         y = np.maximum(y, 0)
         low = np.minimum(y, rows)
@@ -76,7 +77,8 @@ class StackedOrder:
         if u == w:
             return place
         padding = _below(d - a - u, n - a, w - u) + np.maximum(
-            np.minimum(col, d - a + 1) - np.maximum(u, d - n + 1), 0)
+            np.minimum(col, d - a + 1) - np.maximum(u, d - n + 1), 0
+        )
         return place - padding
 
 
@@ -144,8 +146,9 @@ class RankedBlocks:
         edges = np.zeros(0, dtype=np.int64)
         if name == "ifmap":
             i, j = _edge_entries(d, src)
-            edges = np.sort(StackedOrder(t, width, folds, used, diagonal, edges).place(
-                j // width * t + i, j % width))
+            edges = np.sort(
+                StackedOrder(t, width, folds, used, diagonal, edges).place(j // width * t + i, j % width)
+            )
         self.order = o = StackedOrder(t, width, folds, used, diagonal, edges)
         self.op = op
         self.lines_per_fold = op.lines_per_fold
@@ -211,8 +214,10 @@ class RankedBlocks:
             before = (np.searchsorted(edges, starts) if edges.size else np.zeros_like(starts)).tolist()
             starts = starts.tolist()
             # a row's places are consecutive, so are the ranks of its words, whatever -1 it holds
-            runs = [RankRange(starts[i] - before[i], row_words - (before[i + 1] - before[i]), lines[i])
-                    for i in range(rows - 1, -1, -1)]
+            runs = [
+                RankRange(starts[i] - before[i], row_words - (before[i + 1] - before[i]), lines[i])
+                for i in range(rows - 1, -1, -1)
+            ]
         self._runs[b] = runs
         return runs
 

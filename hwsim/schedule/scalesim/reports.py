@@ -14,25 +14,37 @@ from pathlib import Path
 from hwsim.errors import ConfigError
 from hwsim.schedule.scalesim.layer_sim import LayerReport
 
-COMPUTE_HEADER = ("LayerID, Total Cycles (incl. prefetch), Total Cycles, Stall Cycles, Overall Util %, "
-                  "Mapping Efficiency %, Compute Util %,")
-BANDWIDTH_HEADER = ("LayerID, Avg IFMAP SRAM BW, Avg FILTER SRAM BW, Avg OFMAP SRAM BW, Avg IFMAP DRAM BW, "
-                    "Avg FILTER DRAM BW, Avg OFMAP DRAM BW,")
-DETAILED_HEADER = ("LayerID, SRAM IFMAP Start Cycle, SRAM IFMAP Stop Cycle, SRAM IFMAP Reads, SRAM Filter "
-                   "Start "
-                   "Cycle, SRAM Filter Stop Cycle, SRAM Filter Reads, SRAM OFMAP Start Cycle, SRAM OFMAP "
-                   "Stop "
-                   "Cycle, SRAM OFMAP Writes, DRAM IFMAP Start Cycle, DRAM IFMAP Stop Cycle, DRAM IFMAP "
-                   "Reads, "
-                   "DRAM Filter Start Cycle, DRAM Filter Stop Cycle, DRAM Filter Reads, DRAM OFMAP Start "
-                   "Cycle, "
-                   "DRAM OFMAP Stop Cycle, DRAM OFMAP Writes,")
+COMPUTE_HEADER = (
+    "LayerID, Total Cycles (incl. prefetch), Total Cycles, Stall Cycles, Overall Util %, "
+    "Mapping Efficiency %, Compute Util %,"
+)
+BANDWIDTH_HEADER = (
+    "LayerID, Avg IFMAP SRAM BW, Avg FILTER SRAM BW, Avg OFMAP SRAM BW, Avg IFMAP DRAM BW, "
+    "Avg FILTER DRAM BW, Avg OFMAP DRAM BW,"
+)
+DETAILED_HEADER = (
+    "LayerID, SRAM IFMAP Start Cycle, SRAM IFMAP Stop Cycle, SRAM IFMAP Reads, SRAM Filter "
+    "Start "
+    "Cycle, SRAM Filter Stop Cycle, SRAM Filter Reads, SRAM OFMAP Start Cycle, SRAM OFMAP "
+    "Stop "
+    "Cycle, SRAM OFMAP Writes, DRAM IFMAP Start Cycle, DRAM IFMAP Stop Cycle, DRAM IFMAP "
+    "Reads, "
+    "DRAM Filter Start Cycle, DRAM Filter Stop Cycle, DRAM Filter Reads, DRAM OFMAP Start "
+    "Cycle, "
+    "DRAM OFMAP Stop Cycle, DRAM OFMAP Writes,"
+)
 
 
 def compute_row(r: LayerReport) -> list[str]:
     """COMPUTE_REPORT fields of one layer (after LayerID)."""
-    return [str(r.total_cycles_incl_prefetch), str(r.total_cycles), str(r.stall_cycles),
-            repr(r.overall_util_percent), repr(r.mapping_efficiency_percent), repr(r.compute_util_percent)]
+    return [
+        str(r.total_cycles_incl_prefetch),
+        str(r.total_cycles),
+        str(r.stall_cycles),
+        repr(r.overall_util_percent),
+        repr(r.mapping_efficiency_percent),
+        repr(r.compute_util_percent),
+    ]
 
 
 def bandwidth_row(r: LayerReport) -> list[str]:
@@ -43,8 +55,14 @@ def bandwidth_row(r: LayerReport) -> list[str]:
 def detailed_row(r: LayerReport) -> list[str]:
     """DETAILED_ACCESS_REPORT fields of one layer: (start, stop, count) for 3 SRAMs, then 3 DRAM streams."""
     out = []
-    for start, stop, count in (r.sram_ifmap, r.sram_filter, r.sram_ofmap, r.dram_ifmap, r.dram_filter,
-                               r.dram_ofmap):
+    for start, stop, count in (
+        r.sram_ifmap,
+        r.sram_filter,
+        r.sram_ofmap,
+        r.dram_ifmap,
+        r.dram_filter,
+        r.dram_ofmap,
+    ):
         out += [repr(float(start)), repr(float(stop)), str(count)]
     return out
 
@@ -52,18 +70,25 @@ def detailed_row(r: LayerReport) -> list[str]:
 def write_reports(result, directory: str | Path) -> list[Path]:
     """Write the three reports of ``result`` (a SimResult) into ``directory``; return their paths."""
     reports = [rep for layer in result.layers for rep in layer.reports]
-    missing = [layer.op for layer in result.layers if layer.unit == result.device.spec.mac_array.name
-               and layer.macs and not layer.reports]
+    missing = [
+        layer.op
+        for layer in result.layers
+        if layer.unit == result.device.spec.mac_array.name and layer.macs and not layer.reports
+    ]
     if missing or not reports:
-        raise ConfigError(f"--report-dir: SCALE-Sim's reports need --memory-model scalesim (device "
-                          f"{result.device.name} uses memory_model {result.device.spec.memory_model}); "
-                          f"hwsim's own model has no per-channel SCALE-Sim figures")
+        raise ConfigError(
+            f"--report-dir: SCALE-Sim's reports need --memory-model scalesim (device "
+            f"{result.device.name} uses memory_model {result.device.spec.memory_model}); "
+            f"hwsim's own model has no per-channel SCALE-Sim figures"
+        )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, header, row in (("COMPUTE_REPORT.csv", COMPUTE_HEADER, compute_row),
-                              ("BANDWIDTH_REPORT.csv", BANDWIDTH_HEADER, bandwidth_row),
-                              ("DETAILED_ACCESS_REPORT.csv", DETAILED_HEADER, detailed_row)):
+    for name, header, row in (
+        ("COMPUTE_REPORT.csv", COMPUTE_HEADER, compute_row),
+        ("BANDWIDTH_REPORT.csv", BANDWIDTH_HEADER, bandwidth_row),
+        ("DETAILED_ACCESS_REPORT.csv", DETAILED_HEADER, detailed_row),
+    ):
         bodies: dict[int, str] = {}  # depthwise channels share one report object: format it once
         for rep in reports:
             if id(rep) not in bodies:

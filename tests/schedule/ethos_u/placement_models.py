@@ -161,7 +161,7 @@ def convert(tf, cases: list[Case], mode: str, seed: int = 0) -> bytes:
     def model(*xs):
         outs, i = [], 0
         for fn, inputs in cases:
-            outs.append(fn(*xs[i:i + len(inputs)]))
+            outs.append(fn(*xs[i : i + len(inputs)]))
             i += len(inputs)
         return outs
 
@@ -182,8 +182,11 @@ def convert(tf, cases: list[Case], mode: str, seed: int = 0) -> bytes:
         converter.representative_dataset = representative
         int16 = mode == "16x8"
         ops = tf.lite.OpsSet
-        converter.target_spec.supported_ops = [ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-                                               if int16 else ops.TFLITE_BUILTINS_INT8]
+        converter.target_spec.supported_ops = [
+            ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            if int16
+            else ops.TFLITE_BUILTINS_INT8
+        ]
         converter.inference_input_type = converter.inference_output_type = tf.int16 if int16 else tf.int8
     return converter.convert()
 

@@ -34,14 +34,37 @@ def _query(case):
     ifm, ifm2, ofm = (tuple(s) if s else None for s in (case["ifm"], case["ifm2"], case["ofm"]))
     bits = case["bits"]
     block_ofm = ifm if case["op"] == "Transpose" else ofm
-    config = find_block_config(arch, BlockQuery(case["op"], block_ofm, ifm, ifm2, bits[0], bits[2], kernel,
-                                                2048 if case["activation"] == "LUT" else 0))
-    fms = [est.FeatureMap(s, b, memories[m or "Sram"], f or "NHWC") if s else None
-           for s, b, m, f in zip((ifm, ifm2, ofm), bits, case["memories"], case["formats"])]
+    config = find_block_config(
+        arch,
+        BlockQuery(
+            case["op"],
+            block_ofm,
+            ifm,
+            ifm2,
+            bits[0],
+            bits[2],
+            kernel,
+            2048 if case["activation"] == "LUT" else 0,
+        ),
+    )
+    fms = [
+        est.FeatureMap(s, b, memories[m or "Sram"], f or "NHWC") if s else None
+        for s, b, m, f in zip((ifm, ifm2, ofm), bits, case["memories"], case["formats"])
+    ]
     has_scales = case["op"] in ("Conv2D", "DepthwiseConv2D", "FullyConnected")
-    q = est.PerfQuery(case["op"], kernel, config, fms[0], fms[2], fms[1], case["activation"],
-                      const_memory=memsys.const if has_scales else None, has_scales=has_scales,
-                      encoded_weight_bytes=case["weight_bytes"], tmp_memory=memsys.arena)
+    q = est.PerfQuery(
+        case["op"],
+        kernel,
+        config,
+        fms[0],
+        fms[2],
+        fms[1],
+        case["activation"],
+        const_memory=memsys.const if has_scales else None,
+        has_scales=has_scales,
+        encoded_weight_bytes=case["weight_bytes"],
+        tmp_memory=memsys.arena,
+    )
     return arch, config, q
 
 

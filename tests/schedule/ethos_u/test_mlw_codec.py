@@ -54,15 +54,19 @@ def test_fast_format_size(no_palette, expected):
     assert mc.encode_fast(values, no_palette=no_palette) == expected
 
 
-@pytest.mark.parametrize(("base_len", "repeats", "tail_len"), [
-    (76_800, 5, 1_000), (131_072, 3, 0), (50_000, 1, 90_000), (40_000, 9, 131_072), (300, 7, 0)])
+@pytest.mark.parametrize(
+    ("base_len", "repeats", "tail_len"),
+    [(76_800, 5, 1_000), (131_072, 3, 0), (50_000, 1, 90_000), (40_000, 9, 131_072), (300, 7, 0)],
+)
 def test_a_repeating_stream_sizes_as_the_stream_it_stands_for(base_len, repeats, tail_len):
     """``encode_repeating`` equals ``encode`` of the built stream: sections on and off the period, a tail
     crossing a section boundary, one longer than a section; the values are sparse and uneven so that
     every section's size depends on where it starts."""
     rng = np.random.default_rng(base_len + repeats)
-    base, tail = ((rng.integers(-9, 10, n) * (rng.random(n) < np.linspace(0.1, 0.9, n))).astype(np.int16)
-                  for n in (base_len, tail_len))
+    base, tail = (
+        (rng.integers(-9, 10, n) * (rng.random(n) < np.linspace(0.1, 0.9, n))).astype(np.int16)
+        for n in (base_len, tail_len)
+    )
     want = mc.encode(np.concatenate([base] * repeats + [tail]))
     got = mc.encode_repeating(base, repeats, tail)
     assert (got.size_bytes, got.zero_count) == (want.size_bytes, want.zero_count)

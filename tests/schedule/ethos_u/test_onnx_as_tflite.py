@@ -28,18 +28,38 @@ PINNED = json.loads((DATA / "vela_5.2.0.json").read_text())
 TARGETS = sorted(PINNED["residual_cnn"])
 # ONNX node -> operator index of the same layer in the TFLite twin
 LAYERS = {
-    "residual_cnn": {"x_QuantizeLinear": 0, "/c1/Conv": 1, "/pool/MaxPool": 2, "/dw/Conv": 3, "/pw/Conv": 4,
-                     "/c3/Conv": 5, "/Add": 6, "/GlobalAveragePool": 7, "/fc/Gemm": 8, "/Softmax": 9,
-                     "y_DequantizeLinear": 10},
-    "strided_flatten": {"x_QuantizeLinear": 0, "/c1/Conv": 2, "/dw/Conv": 3, "/pw/Conv": 4, "/Softmax": 5,
-                        "/Flatten": 6, "/fc/Gemm": 8, "y_DequantizeLinear": 9},
+    "residual_cnn": {
+        "x_QuantizeLinear": 0,
+        "/c1/Conv": 1,
+        "/pool/MaxPool": 2,
+        "/dw/Conv": 3,
+        "/pw/Conv": 4,
+        "/c3/Conv": 5,
+        "/Add": 6,
+        "/GlobalAveragePool": 7,
+        "/fc/Gemm": 8,
+        "/Softmax": 9,
+        "y_DequantizeLinear": 10,
+    },
+    "strided_flatten": {
+        "x_QuantizeLinear": 0,
+        "/c1/Conv": 2,
+        "/dw/Conv": 3,
+        "/pw/Conv": 4,
+        "/Softmax": 5,
+        "/Flatten": 6,
+        "/fc/Gemm": 8,
+        "y_DequantizeLinear": 9,
+    },
 }
 
 
 def _device(target: str):
     acc, system, mode = target.split(".")
-    return override(load_device(acc.replace("-", "_") + "_like"),
-                    {"ethos_u.system_config": system, "ethos_u.memory_mode": mode})
+    return override(
+        load_device(acc.replace("-", "_") + "_like"),
+        {"ethos_u.system_config": system, "ethos_u.memory_mode": mode},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +120,11 @@ def test_strided_flatten_layers_are_the_tflite_paths_and_velas(timed, target):
         assert onnx[name].cycles == tflite[index].cycles == vela["layers"][str(index)], name
     assert tflite[1].cycles == tflite[7].cycles == 0  # the PAD (folded) and the RESHAPE
     assert sum(r.cycles for r in onnx.values()) == vela["cycles"]
-    assert sum(r.unit == "cpu" for r in onnx.values()) == sum(r.unit == "cpu" for r in tflite.values()) == \
-        vela["cpu_ops"]
+    assert (
+        sum(r.unit == "cpu" for r in onnx.values())
+        == sum(r.unit == "cpu" for r in tflite.values())
+        == vela["cpu_ops"]
+    )
     assert set(onnx["/Flatten"].mapping.loop_order.split(" + ")) == {"Transpose"}  # done in two on a U55
 
 
@@ -131,8 +154,20 @@ def _graph(ops: list[Op], shapes: dict[str, tuple], consts: dict | None = None, 
 
 
 def _conv(name: str, x: str, y: str, w: str, pads=(1, 1, 1, 1), stride=(1, 1)) -> Op:
-    return Op(name, "conv2d", [x, w], [y], {"layout": "NCHW", "kernel": (3, 3), "stride": stride,
-                                            "dilation": (1, 1), "padding": pads, "activation": None})
+    return Op(
+        name,
+        "conv2d",
+        [x, w],
+        [y],
+        {
+            "layout": "NCHW",
+            "kernel": (3, 3),
+            "stride": stride,
+            "dilation": (1, 1),
+            "padding": pads,
+            "activation": None,
+        },
+    )
 
 
 def _weights(out_c: int, in_c: int) -> tuple:
@@ -161,11 +196,20 @@ def test_feature_maps_are_nhwc_and_weights_tflites():
             },
         ),
     ]
-    g = _graph(ops, {"x": (1, 3, 8, 6), "y": (1, 4, 8, 6), "z": (1, 4, 8, 6)},
-               {"w": _weights(4, 3), "dw": dw_w}, np.uint8)
+    g = _graph(
+        ops,
+        {"x": (1, 3, 8, 6), "y": (1, 4, 8, 6), "z": (1, 4, 8, 6)},
+        {"w": _weights(4, 3), "dw": dw_w},
+        np.uint8,
+    )
     t = as_tflite(g).graph
-    assert [t.tensors[n].shape for n in ("x", "y", "z", "w", "dw")] == \
-        [(1, 8, 6, 3), (1, 8, 6, 4), (1, 8, 6, 4), (4, 3, 3, 3), (1, 3, 3, 4)]
+    assert [t.tensors[n].shape for n in ("x", "y", "z", "w", "dw")] == [
+        (1, 8, 6, 3),
+        (1, 8, 6, 4),
+        (1, 8, 6, 4),
+        (4, 3, 3, 3),
+        (1, 3, 3, 4),
+    ]
     assert t.tensors["dw"].quant.axis == 3 and t.tensors["w"].quant.axis == 0
     assert t.tensors["y"].dtype == np.int8 and int(t.tensors["y"].quant.zero_point[0]) == 0
     assert [op.attrs["layout"] for op in t.ops] == ["NHWC", "NHWC"] and t.format == "tflite"
@@ -176,14 +220,24 @@ def test_explicit_pads(size, expected):
     """A stride-2 3x3 convolution padded 1 all round: SAME on an odd input; on an even one the padding
     Vela keeps when it folds the converter's PAD into the convolution (bottom and right unused)."""
     out = (size + 1) // 2
-    g = _graph([_conv("c", "x", "y", "w", stride=(2, 2))], {"x": (1, 3, size, size), "y": (1, 4, out, out)},
-               {"w": _weights(4, 3)})
+    g = _graph(
+        [_conv("c", "x", "y", "w", stride=(2, 2))],
+        {"x": (1, 3, size, size), "y": (1, 4, out, out)},
+        {"w": _weights(4, 3)},
+    )
     assert as_tflite(g).graph.ops[0].attrs["padding"] == expected
 
 
 def _pooled(hw: int, tail: list[Op], shapes: dict) -> Graph:
-    pool = Op("p", "max_pool2d", ["x", ], ["m"], {"layout": "NCHW", "kernel": (2, 2), "stride": (2, 2),
-                                                 "dilation": (1, 1), "padding": (0, 0, 0, 0)})
+    pool = Op(
+        "p",
+        "max_pool2d",
+        [
+            "x",
+        ],
+        ["m"],
+        {"layout": "NCHW", "kernel": (2, 2), "stride": (2, 2), "dilation": (1, 1), "padding": (0, 0, 0, 0)},
+    )
     return _graph([pool, *tail], {"x": (1, 4, 2 * hw, 2 * hw), "m": (1, 4, hw, hw), **shapes})
 
 
@@ -225,29 +279,42 @@ def test_softmax_axis(axis, kinds):
 def test_float_qdq_add_is_an_int8_add_and_broadcast_constant_is_nhwc():
     """DequantizeLinear -> float Add -> QuantizeLinear is one int8 ADD; a Dequantize something else reads
     stays; a [C, 1, 1] constant added to a map becomes [1, 1, 1, C]."""
-    ops = [_conv("c", "x", "y", "w"),
-           Op("dq", "dequantize", ["y"], ["yf"]),
-           Op("a", "add_f32", ["yf", "yf"], ["sf"]),
-           Op("q", "quantize", ["sf"], ["s"]),
-           Op("b", "qlinear_add", ["s", "k"], ["o"], {"activation": None}),
-           Op("m", "mul_f32", ["yf", "yf"], ["out"])]
-    g = _graph(ops, {"x": (1, 3, 4, 4), "y": (1, 4, 4, 4), "s": (1, 4, 4, 4), "o": (1, 4, 4, 4)},
-               {"w": _weights(4, 3), "k": (np.arange(4, dtype=np.int8).reshape(4, 1, 1), _q())})
+    ops = [
+        _conv("c", "x", "y", "w"),
+        Op("dq", "dequantize", ["y"], ["yf"]),
+        Op("a", "add_f32", ["yf", "yf"], ["sf"]),
+        Op("q", "quantize", ["sf"], ["s"]),
+        Op("b", "qlinear_add", ["s", "k"], ["o"], {"activation": None}),
+        Op("m", "mul_f32", ["yf", "yf"], ["out"]),
+    ]
+    g = _graph(
+        ops,
+        {"x": (1, 3, 4, 4), "y": (1, 4, 4, 4), "s": (1, 4, 4, 4), "o": (1, 4, 4, 4)},
+        {"w": _weights(4, 3), "k": (np.arange(4, dtype=np.int8).reshape(4, 1, 1), _q())},
+    )
     for name, shape in (("yf", (1, 4, 4, 4)), ("sf", (1, 4, 4, 4)), ("out", (1, 4, 4, 4))):
         g.tensors[name] = Tensor(name, shape, np.dtype(np.float32))
     g.outputs = ["o", "out"]
     converted = as_tflite(g)
     t = converted.graph
-    assert [(op.name, op.kind) for op in t.ops] == [("c", "conv2d"), ("dq", "dequantize"), ("a", "add"),
-                                                     ("b", "add"), ("m", "mul")]
+    assert [(op.name, op.kind) for op in t.ops] == [
+        ("c", "conv2d"),
+        ("dq", "dequantize"),
+        ("a", "add"),
+        ("b", "add"),
+        ("m", "mul"),
+    ]
     assert t.ops[2].inputs == ["y", "y"] and t.ops[2].outputs == ["s"] and converted.origin == [0, 1, 2, 4, 5]
     assert t.tensors["k#4d"].shape == (1, 1, 1, 4) and t.tensors["k#4d"].data.ravel().tolist() == [0, 1, 2, 3]
 
 
 def test_float_only_kinds_carry_a_cpu_reason():
     """A float op TFLite has no builtin for is kept, with why Vela leaves it to the CPU."""
-    g = _pooled(2, [Op("dq", "dequantize", ["m"], ["f"]), Op("e", "erf_f32", ["f"], ["o"])],
-                {"f": (1, 4, 2, 2), "o": (1, 4, 2, 2)})
+    g = _pooled(
+        2,
+        [Op("dq", "dequantize", ["m"], ["f"]), Op("e", "erf_f32", ["f"], ["o"])],
+        {"f": (1, 4, 2, 2), "o": (1, 4, 2, 2)},
+    )
     t = as_tflite(g).graph
     assert "Erf" in t.ops[-1].attrs["cpu_reason"] and t.tensors["o"].shape == (1, 2, 2, 4)
 

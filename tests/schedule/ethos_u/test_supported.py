@@ -99,13 +99,20 @@ def _t(name, shape, dtype="int8", scale=0.05, zero=0, data=None, bits=None) -> T
     quant = None
     if scale is not None:
         scales = np.atleast_1d(np.asarray(scale, np.float32))
-        quant = QuantInfo(scales, np.broadcast_to(np.asarray(zero, np.int64), scales.shape).copy(),
-                          0 if scales.size > 1 else None)
+        quant = QuantInfo(
+            scales,
+            np.broadcast_to(np.asarray(zero, np.int64), scales.shape).copy(),
+            0 if scales.size > 1 else None,
+        )
     return Tensor(name, tuple(shape), np.dtype(dtype), quant, data, bits)
 
 
-TFLITE_NAMES = {"conv2d": "CONV_2D", "depthwise_conv2d": "DEPTHWISE_CONV_2D", "avg_pool2d": "AVERAGE_POOL_2D",
-                "max_pool2d": "MAX_POOL_2D"}
+TFLITE_NAMES = {
+    "conv2d": "CONV_2D",
+    "depthwise_conv2d": "DEPTHWISE_CONV_2D",
+    "avg_pool2d": "AVERAGE_POOL_2D",
+    "max_pool2d": "MAX_POOL_2D",
+}
 
 
 def _check(kind, ins, outs, family="u55", **attrs) -> str | None:
@@ -119,20 +126,42 @@ def _check(kind, ins, outs, family="u55", **attrs) -> str | None:
         [t.name for t in outs],
         attrs,
     )
-    graph = Graph(tensors, [op], [t.name for t in ins if not t.is_constant], [t.name for t in outs],
-                  "test.tflite", "tflite")
+    graph = Graph(
+        tensors,
+        [op],
+        [t.name for t in ins if not t.is_constant],
+        [t.name for t in outs],
+        "test.tflite",
+        "tflite",
+    )
     return npu_ok(graph, op, family)
 
 
-def _conv(ifm, out_hw, kernel=(1, 1), stride=(1, 1), padding="valid", family="u55", weights=None, bias=None,
-          out_channels=4, kind="conv2d", dilation=(1, 1)):
+def _conv(
+    ifm,
+    out_hw,
+    kernel=(1, 1),
+    stride=(1, 1),
+    padding="valid",
+    family="u55",
+    weights=None,
+    bias=None,
+    out_channels=4,
+    kind="conv2d",
+    dilation=(1, 1),
+):
     """``npu_ok`` of a convolution of ``ifm`` (its weights all 1 unless given, a zero int32 bias unless
     given)."""
     cin = ifm.shape[-1]
     shape = (1, *kernel, cin * out_channels) if kind == "depthwise_conv2d" else (out_channels, *kernel, cin)
     w = weights or _t("w", shape, data=np.ones(shape, np.int8))
-    b = bias or _t("b", (shape[-1] if kind == "depthwise_conv2d" else out_channels,), "int32", scale=None,
-                   data=np.zeros(shape[-1] if kind == "depthwise_conv2d" else out_channels, np.int32))
+    b = bias or _t(
+        "b",
+        (shape[-1] if kind == "depthwise_conv2d" else out_channels,),
+        "int32",
+        scale=None,
+        data=np.zeros(shape[-1] if kind == "depthwise_conv2d" else out_channels, np.int32),
+    )
     out = _t("y", (1, *out_hw, shape[-1] if kind == "depthwise_conv2d" else out_channels), ifm.dtype.name)
     return _check(
         kind, [ifm, w, b], [out], family, kernel=kernel, stride=stride, padding=padding, dilation=dilation
@@ -154,8 +183,10 @@ def _binary(kind, dtype="int8", family="u55", scale=0.05, zero=0, **attrs):
 def test_family_names():
     """A U65 is checked with the U55 rules, a U85 with its own, and any other family is refused."""
     ifm = _t("x", (1, 16, 16, 8))
-    dw = [_conv(ifm, (4, 4), (3, 3), (4, 4), "same", fam, kind="depthwise_conv2d", out_channels=1)
-          for fam in ("u55", "u65", "u85")]
+    dw = [
+        _conv(ifm, (4, 4), (3, 3), (4, 4), "same", fam, kind="depthwise_conv2d", out_channels=1)
+        for fam in ("u55", "u65", "u85")
+    ]
     assert dw[0] == dw[1] == "stride (4, 4) (Vela U55: DEPTHWISE_CONV_2D strides must be in 1..3)"
     assert dw[2] is None
     with pytest.raises(ValueError, match="family must be one of"):
@@ -202,9 +233,9 @@ def test_per_axis_quantization_only_for_weighted_operators():
 
 def test_scales_of_2_to_the_32_or_more_are_refused():
     """A scale just below 2**32 still has a non-negative shift in Vela's fixed point; 2**32 has not."""
-    ins = [_t("x", (1, 4), scale=2.0 ** 32 * 0.99)]
+    ins = [_t("x", (1, 4), scale=2.0**32 * 0.99)]
     assert _check("relu", ins, [_t("y", (1, 4))]) is None
-    ins = [_t("x", (1, 4), scale=2.0 ** 32)]
+    ins = [_t("x", (1, 4), scale=2.0**32)]
     assert "scale of 2**32 or more" in _check("relu", ins, [_t("y", (1, 4))])
 
 
@@ -247,8 +278,9 @@ def test_weight_sum_limit_of_16_bit_ifm_is_larger_on_u85():
 def test_bias_rules():
     """The bias is a constant int32 or int64 vector; an int64 bias above 2**40 - 1 fits a U85 only."""
     ifm = _t("x", (1, 8, 8, 4))
-    assert "bias tensors must be int32 or int64" in _conv(ifm, (8, 8), bias=_t("b", (4,), "int16", None,
-                                                                               data=np.zeros(4, np.int16)))
+    assert "bias tensors must be int32 or int64" in _conv(
+        ifm, (8, 8), bias=_t("b", (4,), "int16", None, data=np.zeros(4, np.int16))
+    )
     assert "must be constant" in _conv(ifm, (8, 8), bias=_t("b", (4,), "int32", None))
     assert "channel axis" in _conv(
         ifm, (8, 8), bias=_t("b", (2, 4), "int32", None, data=np.zeros((2, 4), np.int32))
@@ -318,23 +350,45 @@ def test_mean(shape, axes, dtype, ok):
     assert (reason is None) == ok
 
 
-@pytest.mark.parametrize("shape, strides, begin, ok", [
-    ((1, 16, 16, 8), (1, 2, 2, 1), (0, 0, 0, 0), True), ((1, 16, 16, 8), (1, 1, 1, 2), (0, 0, 0, 0), False),
-    ((1, 16, 16, 8), (1, -1, 1, 1), (0, 0, 0, 0), False), ((16, 8), (2, 1), (0, 0), True),
-    ((16, 8), (1, 2), (0, 0), False)])
+@pytest.mark.parametrize(
+    "shape, strides, begin, ok",
+    [
+        ((1, 16, 16, 8), (1, 2, 2, 1), (0, 0, 0, 0), True),
+        ((1, 16, 16, 8), (1, 1, 1, 2), (0, 0, 0, 0), False),
+        ((1, 16, 16, 8), (1, -1, 1, 1), (0, 0, 0, 0), False),
+        ((16, 8), (2, 1), (0, 0), True),
+        ((16, 8), (1, 2), (0, 0), False),
+    ],
+)
 def test_strided_slice_strides(shape, strides, begin, ok):
     """Strides only over H and W (the first of two axes is W), never negative."""
     n = len(shape)
     params = [_t(f"p{i}", (n,), "int32", None, data=np.zeros(n, np.int32)) for i in range(3)]
-    reason = _check("strided_slice", [_t("x", shape), *params], [_t("y", shape)], begin=begin, end=(0,) * n,
-                    strides=strides, begin_mask=(1 << n) - 1, end_mask=(1 << n) - 1, shrink_axis_mask=0)
+    reason = _check(
+        "strided_slice",
+        [_t("x", shape), *params],
+        [_t("y", shape)],
+        begin=begin,
+        end=(0,) * n,
+        strides=strides,
+        begin_mask=(1 << n) - 1,
+        end_mask=(1 << n) - 1,
+        shrink_axis_mask=0,
+    )
     assert (reason is None) == ok
 
 
-@pytest.mark.parametrize("shape, perm, dtype, u55_ok", [
-    ((1, 8, 8, 4), (0, 3, 1, 2), "int32", False), ((1, 8, 8, 4), (0, 2, 1, 3), "int32", True),
-    ((1, 8, 8, 40000), (0, 1, 2, 3), "int32", False), ((2, 300, 300, 1), (0, 2, 1, 3), "int8", False),
-    ((1, 300, 300, 2), (0, 2, 1, 3), "int8", True), ((70000, 2), (1, 0), "int16", False)])
+@pytest.mark.parametrize(
+    "shape, perm, dtype, u55_ok",
+    [
+        ((1, 8, 8, 4), (0, 3, 1, 2), "int32", False),
+        ((1, 8, 8, 4), (0, 2, 1, 3), "int32", True),
+        ((1, 8, 8, 40000), (0, 1, 2, 3), "int32", False),
+        ((2, 300, 300, 1), (0, 2, 1, 3), "int8", False),
+        ((1, 300, 300, 2), (0, 2, 1, 3), "int8", True),
+        ((70000, 2), (1, 0), "int16", False),
+    ],
+)
 def test_u55_transpose_shapes(shape, perm, dtype, u55_ok):
     """The U55 transposes 32-bit maps in three ways and bounds the other axes; the U85 has no such limit."""
     out = tuple(shape[a] for a in perm)
@@ -348,6 +402,7 @@ def test_u55_transpose_shapes(shape, perm, dtype, u55_ok):
 def test_resize_scale_factors_and_options():
     """U55: equal H and W factors of 2, 4 or 8 (2 with half-pixel centers); U85: a power of two, one option
     at most."""
+
     def resize(kind, out, family="u55", **options):
         ins = [_t("x", (1, 16, 16, 4)), _t("size", (2,), "int32", None, data=np.array(out))]
         return _check(kind, ins, [_t("y", (1, *out, 4))], family, **options)

@@ -66,8 +66,9 @@ def test_network_cycles_equal_vela(model, accelerator):
     assert sum(r.total_cycles for r in results) == PINNED["networks"][model][accelerator]
 
 
-@pytest.mark.parametrize("layer", LAYERS, ids=[f"{x['model']}-{x['accelerator']}-op{x['operator_index']}"
-                                               for x in LAYERS])
+@pytest.mark.parametrize(
+    "layer", LAYERS, ids=[f"{x['model']}-{x['accelerator']}-op{x['operator_index']}" for x in LAYERS]
+)
 def test_layer_equals_vela(layer):
     """The layer's cycles, op group, weight format, weight buffering and depth slices are the ones Vela
     chose."""
@@ -128,8 +129,15 @@ class _Net:
     def conv(self, x: str, name: str, activation: str | None = None) -> str:
         weights = np.random.default_rng(len(self.ops)).integers(-127, 128, (16, 1, 1, 16)).astype(np.int8)
         self.tensors[f"{name}_w"] = _t(f"{name}_w", weights.shape, data=weights)
-        return self.op("conv2d", [x, f"{name}_w"], _t(name, (1, 8, 8, 16)), kernel=(1, 1), stride=(1, 1),
-                       padding="valid", activation=activation)
+        return self.op(
+            "conv2d",
+            [x, f"{name}_w"],
+            _t(name, (1, 8, 8, 16)),
+            kernel=(1, 1),
+            stride=(1, 1),
+            padding="valid",
+            activation=activation,
+        )
 
     def binary(self, kind: str, a: str, b: str, name: str, activation: str | None = None) -> str:
         return self.op(kind, [a, b], _t(name, (1, 8, 8, 16)), activation=activation)
@@ -230,4 +238,7 @@ def test_chained_maps_take_no_memory():
     ranges = sched.live_ranges(chosen)
     assert all(id(t) not in ranges.by_tensor and t.memory == "arena" for t in chained)
     assert [(r.op.type, r.total_cycles == 0, r.traffic == {}) for r in results] == [
-        ("Conv2D", False, False), ("Conv2D", False, False), ("Add", True, True)]
+        ("Conv2D", False, False),
+        ("Conv2D", False, False),
+        ("Add", True, True),
+    ]

@@ -23,8 +23,10 @@ CASES = [(model, target) for model, targets in sorted(PINNED.items()) for target
 
 def _simulate(model: str, target: str):
     acc, system, mode = target.split(".")
-    device = override(load_device(acc.replace("-", "_") + "_like"),
-                      {"ethos_u.system_config": system, "ethos_u.memory_mode": mode})
+    device = override(
+        load_device(acc.replace("-", "_") + "_like"),
+        {"ethos_u.system_config": system, "ethos_u.memory_mode": mode},
+    )
     return simulate(DATA / f"{model}.tflite", device, record_trace=False)
 
 

@@ -52,10 +52,13 @@ def test_off_writes_nothing(cache_dir, monkeypatch):
 
 def test_processes_share_the_folder(cache_dir):
     """Two processes encoding the same weights at once both succeed and agree with this one."""
-    script = ("from tests.schedule.ethos_u.test_weight_cache import _encode\nimport dataclasses\n"
-              "print(dataclasses.astuple(_encode()))")
-    runs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    script = (
+        "from tests.schedule.ethos_u.test_weight_cache import _encode\nimport dataclasses\n"
+        "print(dataclasses.astuple(_encode()))"
+    )
+    runs = [
+        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     outs = [r.communicate()[0].strip() for r in runs]
     assert all(r.returncode == 0 for r in runs)
     assert outs == [str(dataclasses.astuple(_encode()))] * 2
@@ -79,34 +82,69 @@ def test_stand_in_weights_encode_as_their_values_and_are_made_only_on_a_miss(cac
 _U85 = dict(ifm_block_depth=64, ofm_ublock_depth=16)
 
 
-@pytest.mark.parametrize(("op_type", "shape", "params", "slices"), [
-    ("FullyConnected", (600, 40), we.EncodingParams("u55", 2, 48, "DepthFirst", 8),
-     (0, 48, 96, 288, 336, 600)),
-    ("Conv2D", (520, 3, 3, 8), we.EncodingParams("u55", 4, 64, "PartKernel", 8),
-     (*range(0, 513, 64), 520)),
-    ("DepthwiseConv2D", (1, 3, 3, 700), we.EncodingParams("u55", 1, 32, "Depthwise", 8),
-     (0, 32, 288, 320, 700)),
-    ("FullyConnected", (560, 64), we.EncodingParams("u85", 1, 16, "DepthFirst", 8, macs=256, **_U85),
-     tuple(range(0, 561, 16))),
-    ("FullyConnected", (560, 64),
-     we.EncodingParams("u85", 2, 16, "DepthFirst", 8, macs=512, fast=True, **_U85),
-     (0, 272, 560)),
-    # slices deeper than the period: one period's stream repeated, then the remainder
-    ("FullyConnected", (1100, 300), we.EncodingParams("u55", 1, 16, "DepthFirst", 8), (0, 1100)),
-    ("FullyConnected", (600, 40), we.EncodingParams("u55", 2, 32, "DepthFirst", 8), (0, 32, 600)),
-    # blocks of 48: the least period they tile twice is 768 channels, deeper than these: encoded whole
-    ("Conv2D", (600, 3, 3, 64), we.EncodingParams("u55", 1, 48, "DepthFirst", 8), (0, 600)),
-    ("FullyConnected", (600, 200), we.EncodingParams("u85", 1, 48, "DepthFirst", 8, macs=256, **_U85),
-     (0, 600)),
-    ("Conv2D", (520, 3, 3, 8), we.EncodingParams("u55", 2, 64, "PartKernel", 8), (0, 520)),
-    ("DepthwiseConv2D", (1, 3, 3, 700), we.EncodingParams("u55", 1, 32, "Depthwise", 8), (0, 700)),
-    ("FullyConnected", (700, 64), we.EncodingParams("u85", 1, 16, "DepthFirst", 8, macs=256, **_U85),
-     (0, 700)),
-    ("FullyConnected", (700, 64),
-     we.EncodingParams("u85", 2, 16, "DepthFirst", 8, macs=512, fast=True, **_U85), (0, 700)),
-])
-def test_weights_that_repeat_encode_each_repeated_slice_once_and_as_the_whole_array(cache_dir, op_type, shape,
-                                                                                   params, slices):
+@pytest.mark.parametrize(
+    ("op_type", "shape", "params", "slices"),
+    [
+        (
+            "FullyConnected",
+            (600, 40),
+            we.EncodingParams("u55", 2, 48, "DepthFirst", 8),
+            (0, 48, 96, 288, 336, 600),
+        ),
+        (
+            "Conv2D",
+            (520, 3, 3, 8),
+            we.EncodingParams("u55", 4, 64, "PartKernel", 8),
+            (*range(0, 513, 64), 520),
+        ),
+        (
+            "DepthwiseConv2D",
+            (1, 3, 3, 700),
+            we.EncodingParams("u55", 1, 32, "Depthwise", 8),
+            (0, 32, 288, 320, 700),
+        ),
+        (
+            "FullyConnected",
+            (560, 64),
+            we.EncodingParams("u85", 1, 16, "DepthFirst", 8, macs=256, **_U85),
+            tuple(range(0, 561, 16)),
+        ),
+        (
+            "FullyConnected",
+            (560, 64),
+            we.EncodingParams("u85", 2, 16, "DepthFirst", 8, macs=512, fast=True, **_U85),
+            (0, 272, 560),
+        ),
+        # slices deeper than the period: one period's stream repeated, then the remainder
+        ("FullyConnected", (1100, 300), we.EncodingParams("u55", 1, 16, "DepthFirst", 8), (0, 1100)),
+        ("FullyConnected", (600, 40), we.EncodingParams("u55", 2, 32, "DepthFirst", 8), (0, 32, 600)),
+        # blocks of 48: the least period they tile twice is 768 channels, deeper than these: encoded whole
+        ("Conv2D", (600, 3, 3, 64), we.EncodingParams("u55", 1, 48, "DepthFirst", 8), (0, 600)),
+        (
+            "FullyConnected",
+            (600, 200),
+            we.EncodingParams("u85", 1, 48, "DepthFirst", 8, macs=256, **_U85),
+            (0, 600),
+        ),
+        ("Conv2D", (520, 3, 3, 8), we.EncodingParams("u55", 2, 64, "PartKernel", 8), (0, 520)),
+        ("DepthwiseConv2D", (1, 3, 3, 700), we.EncodingParams("u55", 1, 32, "Depthwise", 8), (0, 700)),
+        (
+            "FullyConnected",
+            (700, 64),
+            we.EncodingParams("u85", 1, 16, "DepthFirst", 8, macs=256, **_U85),
+            (0, 700),
+        ),
+        (
+            "FullyConnected",
+            (700, 64),
+            we.EncodingParams("u85", 2, 16, "DepthFirst", 8, macs=512, fast=True, **_U85),
+            (0, 700),
+        ),
+    ],
+)
+def test_weights_that_repeat_encode_each_repeated_slice_once_and_as_the_whole_array(
+    cache_dir, op_type, shape, params, slices
+):
     """Weights whose output channels repeat (as stand-ins do, every STAND_IN_PERIOD) send each repeated slice
     once: the result equals encoding the whole array slice by slice (slices starting on and off the period).
     The codes here are denser in some channels than others, so that a stream's size depends on its order."""
@@ -128,8 +166,10 @@ def test_weights_that_repeat_encode_each_repeated_slice_once_and_as_the_whole_ar
 
     whole = we.encode_weights(op_type, Repeating(), 0, params, slices)
     assert whole == we.encode_weights(op_type, full, 0, params, slices)
-    alone = [we.encode_weights(op_type, full.take(range(d0, d1), axis), 0, params, (0, d1 - d0))
-             for d0, d1 in itertools.pairwise(slices)]
+    alone = [
+        we.encode_weights(op_type, full.take(range(d0, d1), axis), 0, params, (0, d1 - d0))
+        for d0, d1 in itertools.pairwise(slices)
+    ]
     sizes = tuple(a.range_sizes[0] for a in alone)
     assert whole.range_sizes == sizes and (len(set(sizes)) > 1 or len(sizes) == 1)
 

@@ -48,9 +48,16 @@ def _model_weights(model: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
 
 def _params(row: dict) -> we.EncodingParams:
     names = ("ofm_ublock_depth", "ifm_ublock_depth", "ifm_block_depth", "macs", "fast", "sparse")
-    return we.EncodingParams(row["family"], row["cores"], row["ofm_block_depth"], row["traversal"],
-                             row["ifm_bits"], tuple(row["dilation"]), stride=tuple(row["stride"]),
-                             **{name: row[name] for name in names})
+    return we.EncodingParams(
+        row["family"],
+        row["cores"],
+        row["ofm_block_depth"],
+        row["traversal"],
+        row["ifm_bits"],
+        tuple(row["dilation"]),
+        stride=tuple(row["stride"]),
+        **{name: row[name] for name in names},
+    )
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -62,9 +69,13 @@ def test_vela_encoded_sizes(model):
     for row in (r for r in ROWS if r["model"] == model):
         w, zp = weights[row["op"]]
         got = we.encode_weights(row["op_type"], w, zp, _params(row), row["depth_slices"])
-        got_row = {"total_weight_bytes": got.total_weight_bytes, "max_range_bytes": got.max_range_bytes,
-                   "distinct_weights": got.distinct_weights, "zero_count": got.zero_count,
-                   "sub_streams": got.sub_streams}
+        got_row = {
+            "total_weight_bytes": got.total_weight_bytes,
+            "max_range_bytes": got.max_range_bytes,
+            "distinct_weights": got.distinct_weights,
+            "zero_count": got.zero_count,
+            "sub_streams": got.sub_streams,
+        }
         want = {k: row[k] for k in got_row}
         if got_row != want:
             wrong.append((row["op"], row["accelerators"], want, got_row))
@@ -74,16 +85,20 @@ def test_vela_encoded_sizes(model):
 # Ethos_U85_SYS_DRAM_Mid (vela.ini) holds the weights in DRAM: 16-byte AXI x 1 port x 0.75 clock scale,
 # 128-byte bursts, 500-cycle reads, 64 outstanding; read buffers of the weight and fast-weight channels
 # per configuration from ethos_u85.cpp.
-_DRAM = {"bandwidth_bytes_per_cycle": 12.0, "burst_bytes": 128, "read_latency_cycles": 500, "max_reads": 64,
-         "ports": 1}
+_DRAM = {
+    "bandwidth_bytes_per_cycle": 12.0,
+    "burst_bytes": 128,
+    "read_latency_cycles": 500,
+    "max_reads": 64,
+    "ports": 1,
+}
 _CHANNEL_RBS = {128: (128, 128), 256: (128, 128), 512: (256, 256), 1024: (416, 208), 2048: (512, 256)}
 
 
 def test_vela_fast_format_choice():
     """On U85 convolutions Vela picks the fast format exactly when :func:`weight_format.prefers_fast`
     does, judged on one whole-depth slice as Vela's scheduler judges it."""
-    rows = [r for r in ROWS
-            if r["family"] == "u85" and r["op_type"] != "DepthwiseConv2D" and not r["sparse"]]
+    rows = [r for r in ROWS if r["family"] == "u85" and r["op_type"] != "DepthwiseConv2D" and not r["sparse"]]
     assert any(r["fast"] for r in rows) and any(not r["fast"] for r in rows)
     wrong = []
     for row in rows:
@@ -93,8 +108,10 @@ def test_vela_fast_format_choice():
         default = we.encode_weights(row["op_type"], w, zp, dataclasses.replace(p, fast=False), whole)
         fast = we.encode_weights(row["op_type"], w, zp, dataclasses.replace(p, fast=True), whole)
         weight_rb, fast_rb = _CHANNEL_RBS[row["macs"]]
-        channels = [wf.WeightChannel(wf.channel_bytes_per_cycle(**_DRAM, channel_read_buffers=rb), 500)
-                    for rb in (weight_rb, fast_rb)]
+        channels = [
+            wf.WeightChannel(wf.channel_bytes_per_cycle(**_DRAM, channel_read_buffers=rb), 500)
+            for rb in (weight_rb, fast_rb)
+        ]
         if wf.prefers_fast(default, fast, row["cores"], *channels) != row["fast"]:
             wrong.append((row["model"], row["op"], row["accelerators"]))
     assert wrong == []
@@ -141,11 +158,17 @@ def test_depth_slices_and_double_buffer():
     assert got.total_weight_bytes == first.total_weight_bytes + second.total_weight_bytes
 
 
-@pytest.mark.parametrize("params, channels, expected", [
-    (we.EncodingParams("u55", 2, 16, "DepthFirst"), 5, ((64,), 2)),
-    (we.EncodingParams("u85", 2, 16, "DepthFirst", ofm_ublock_depth=16, ifm_block_depth=32, macs=512), 20,
-     ((320,), 1)),
-])
+@pytest.mark.parametrize(
+    "params, channels, expected",
+    [
+        (we.EncodingParams("u55", 2, 16, "DepthFirst"), 5, ((64,), 2)),
+        (
+            we.EncodingParams("u85", 2, 16, "DepthFirst", ofm_ublock_depth=16, ifm_block_depth=32, macs=512),
+            20,
+            ((320,), 1),
+        ),
+    ],
+)
 def test_scales_only(params, channels, expected):
     """Scales alone: U55 gives each core its own channels (3 and 2 on two cores: 30 and 20 bytes, each
     padded to 32); U85 writes one block rounded up to the 16-deep micro-block (20 -> 32 channels, 320 B)."""
@@ -157,8 +180,9 @@ def test_scales_only(params, channels, expected):
 def test_dense_weights_are_not_sparse():
     """Dense weights asked for in the 2:4 sparse format are refused, as Vela's encoder refuses them."""
     w = np.ones((16, 1, 1, 16), np.int8)
-    p = we.EncodingParams("u85", 1, 16, "DepthFirst", 8, ofm_ublock_depth=16, ifm_block_depth=128, macs=256,
-                          sparse=True)
+    p = we.EncodingParams(
+        "u85", 1, 16, "DepthFirst", 8, ofm_ublock_depth=16, ifm_block_depth=128, macs=256, sparse=True
+    )
     with pytest.raises(we.WeightsNotSparse):
         we.encode_weights("Conv2D", w, 0, p, [0, 16])
 
@@ -181,8 +205,9 @@ def test_params_from_block_config():
 def test_bad_depth_slices(slices):
     """Depth slices that do not rise from 0 to the channel count are refused, naming what was given."""
     with pytest.raises(ValueError, match="depth_slices must rise strictly from 0 to the 16 OFM channels"):
-        we.encode_weights("Conv2D", np.ones((16, 1, 1, 8), np.int8), 0,
-                          we.EncodingParams("u55", 1, 8, "DepthFirst"), slices)
+        we.encode_weights(
+            "Conv2D", np.ones((16, 1, 1, 8), np.int8), 0, we.EncodingParams("u55", 1, 8, "DepthFirst"), slices
+        )
 
 
 def test_fast_format_is_u85_only():
@@ -193,7 +218,9 @@ def test_fast_format_is_u85_only():
 
 def test_encoding_does_not_import_numba():
     """The weight encoder and format choice run on numpy alone (the simulate path must not load numba)."""
-    code = ("import sys, hwsim.schedule.ethos_u.weight_encoding, hwsim.schedule.ethos_u.weight_format; "
-            "print('numba' in sys.modules)")
+    code = (
+        "import sys, hwsim.schedule.ethos_u.weight_encoding, hwsim.schedule.ethos_u.weight_format; "
+        "print('numba' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
