@@ -9,20 +9,26 @@ and no lane depends on another. Three things keep the lanes narrow and the steps
 
 - lanes and excursion counters are int16 where every value fits (a saturating register within int16 uses
   the CPU's saturating 16-bit add, ``vpaddsw``), else int32, else int64; the products are int16 where
-  |x - zx| |w - zw| fits int16, whatever the lanes;
+  |x - zx| |w - zw| fits int16 and the lanes are not int64;
 - a row of registers takes ``STEPS`` reduction steps per pass, so it is loaded and stored once per pass;
 - a row whose registers provably stay inside the range for the next ``STEPS`` steps (from a bound on
   their magnitude and on the products to come) takes them without fitting or counting: no step could
   leave the range, so fitting would change nothing and count nothing.
 
-Twin: :mod:`hwsim.numerics.reference_ordered` (numpy, the same steps). Same house rules as
+Compiled code: one copy of each kernel per lane and operand dtype (three pairs in practice), the mode an
+argument; only the loops over a row of lanes are compiled once per mode (``_pass``, ``_step``: the mode is
+a constant there, so that they have no branch and vectorise), and the mode picks among them once per row
+and pass. Twin: :mod:`hwsim.numerics.reference_ordered` (numpy, the same steps). Same house rules as
 :mod:`hwsim.numerics.kernels`.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
+from numba.extending import overload
 
 from hwsim.numerics import jit_cache  # noqa: F401  before any kernel: it names numba's cache folder
 from hwsim.numerics.kernels import EXACT, SATURATE, WRAP
@@ -47,11 +53,11 @@ def _lanes(
     else the narrowest of int16, int32, int64 that holds every sum a lane computes: a fitted register plus
     one product (or the bias), and its distance to ``acc_min`` (for WRAP); for EXACT (the true sums), the
     largest partial sum, and the bounds are clipped to the lane (a sum that fits the lane cannot pass a
-    bound beyond it). Operands (x - zx, w - zw) are int16 when their product fits int16, else the lane
-    dtype. The mask is hi - lo when WRAP has a power-of-two count of codes (mode WRAP_MASK), else 0 (a
-    modulo); -1 for 64 bits, whose wrap int64 arithmetic already is. ``limit`` is the largest magnitude
-    every value in [-limit, limit] lies in the register (-1, never, for int64 lanes, whose bound arithmetic
-    could overflow).
+    bound beyond it). Operands (x - zx, w - zw) are int16 when their product fits int16 and the lanes are
+    narrower than int64, else the lane dtype. The mask is hi - lo when WRAP has a power-of-two count of
+    codes (mode WRAP_MASK), else 0 (a modulo); -1 for 64 bits, whose wrap int64 arithmetic already is.
+    ``limit`` is the largest magnitude every value in [-limit, limit] lies in the register (-1, never, for
+    int64 lanes, whose bound arithmetic could overflow).
     """
     product = max_x * max_w
     small_products = max_x < 1 << 15 and max_w < 1 << 15 and product < 1 << 15
@@ -74,7 +80,7 @@ def _lanes(
     if overflow == SATURATE and lane is np.int16:
         mode = SAT16_FULL if (lo, hi) == (-(1 << 15), (1 << 15) - 1) else SAT16
     limit = min(hi, -1 - lo) if lane is not np.int64 else -1
-    operand = np.int16 if small_products else lane
+    operand = np.int16 if small_products and lane is not np.int64 else lane
     return lane, operand, lane(lo), lane(hi), lane(mask), limit, mode
 
 
@@ -86,10 +92,26 @@ def _span(a: np.ndarray, zero_points) -> int:
     return max(abs(int(a.max()) - int(z.min())), abs(int(a.min()) - int(z.max())))
 
 
+def _centred(a: np.ndarray, zero_points, dtype) -> np.ndarray:
+    """a - zero_points (broadcast) in ``dtype``, computed modulo 2**bits of it: exact wherever the true
+    differences fit ``dtype``, which ``_lanes`` made sure of."""
+    out = a.astype(dtype)
+    out -= np.asarray(zero_points, np.int64).astype(dtype)
+    return out
+
+
+def _in_order(a: np.ndarray, order, axis: int) -> np.ndarray:
+    """``a`` with its entries along ``axis`` taken in ``order`` (no copy when that is the identity)."""
+    order = np.asarray(order, np.int64)
+    if np.array_equal(order, np.arange(a.shape[axis])):
+        return a
+    return np.take(a, order, axis=axis)
+
+
 def matmul_acc(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order, bias_last):
     """``reference.matmul_acc`` (same arguments, same result), outputs as lanes: operands centred and put in
     the accumulation order once, in the narrowest dtypes that hold every product and sum, then
-    ``_gemm_lanes``."""
+    ``_gemm_tiles``."""
     bias = np.asarray(bias, np.int64)
     lane, operand, lo, hi, mask, limit, mode = _lanes(
         _span(x, x_zp),
@@ -100,12 +122,10 @@ def matmul_acc(x, w, x_zp, w_zp, bias, acc_min, acc_max, overflow, k_order, bias
         overflow,
         x.shape[1],
     )
-    xs = np.empty(x.shape, operand)
-    wt = np.empty(w.shape, operand)
-    whole = max(x.shape[1], 1)  # one group: all of K
-    _centre_gemm(x, w, x_zp, np.asarray(w_zp, np.int64).reshape(-1, 1), k_order, whole, xs, wt)
+    xs = _centred(_in_order(x, k_order, 1), x_zp, operand)
+    wt = _centred(_in_order(w, k_order, 0), np.asarray(w_zp)[None, :], operand)
     out = np.empty((1, x.shape[0], w.shape[1]), np.int64)
-    count = _gemm_modes(xs, wt, bias.astype(lane), lo, hi, mask, limit, mode, bool(bias_last), whole, out)
+    count = _gemm(xs, wt, bias.astype(lane), lo, hi, mask, limit, mode, bias_last, max(x.shape[1], 1), out)
     return out[0], count
 
 
@@ -118,13 +138,11 @@ def matmul_groups_acc(x, w, x_zp, w_zp, group_size, acc_min, acc_max, overflow, 
     lane, operand, lo, hi, mask, limit, mode = _lanes(
         _span(x, x_zp), _span(w, w_zp), 0, acc_min, acc_max, overflow, group_size
     )
-    xs = np.empty(x.shape, operand)
-    wt = np.empty(w.shape, operand)
-    _centre_gemm(x, w, x_zp, np.asarray(w_zp, np.int64), np.arange(depth), group_size, xs, wt)
+    xs = _centred(x, x_zp, operand)
+    zw_rows = np.repeat(np.asarray(w_zp, np.int64).T, group_size, axis=0)[:depth]  # [K, N]
+    wt = _centred(w, zw_rows, operand)
     out = np.empty((-(-depth // group_size), x.shape[0], w.shape[1]), np.int64)
-    count = _gemm_modes(
-        xs, wt, np.zeros(w.shape[1], lane), lo, hi, mask, limit, mode, bool(bias_last), group_size, out
-    )
+    count = _gemm(xs, wt, np.zeros(w.shape[1], lane), lo, hi, mask, limit, mode, bias_last, group_size, out)
     return out, count
 
 
@@ -148,7 +166,7 @@ def depthwise_acc(
     overflow,
 ):
     """``reference.depthwise_acc`` (same arguments, same result), output channels as lanes: x centred with
-    each input channel repeated for its ``multiplier`` outputs, w centred, then ``_depthwise_lanes``."""
+    each input channel repeated for its ``multiplier`` outputs, w centred, then ``_depthwise_rows``."""
     bias = np.asarray(bias, np.int64)
     lane, operand, lo, hi, mask, _, mode = _lanes(
         _span(x, x_zp),
@@ -159,163 +177,44 @@ def depthwise_acc(
         overflow,
         w.shape[0] * w.shape[1],
     )
-    xc = np.empty((*x.shape[:3], w.shape[2]), operand)
-    _centre_depthwise(x.reshape(-1, x.shape[3]), x_zp, multiplier, xc.reshape(-1, w.shape[2]))
-    wz = (w.astype(np.int64) - np.asarray(w_zp, np.int64)).astype(operand)
-    return _depthwise_modes(
-        xc,
-        wz,
-        bias.astype(lane),
-        stride_h,
-        stride_w,
-        dil_h,
-        dil_w,
-        pad_top,
-        pad_left,
-        out_h,
-        out_w,
-        lo,
-        hi,
-        mask,
-        mode,
+    xc = _centred(np.repeat(x, multiplier, axis=3) if multiplier > 1 else x, x_zp, operand)
+    wz = _centred(w, w_zp, operand)
+    geometry = np.array([stride_h, stride_w, dil_h, dil_w, pad_top, pad_left], np.int64)
+    out = np.empty((x.shape[0], out_h, out_w, w.shape[2]), np.int64)
+    count = _in_threads(
+        _depthwise_rows, x.shape[0] * out_h, xc, wz, bias.astype(lane), geometry, lo, hi, mask, mode, out
+    )
+    return out, count
+
+
+def _gemm(xs, wt, bias, lo, hi, mask, limit, mode, bias_last, group_size, out) -> int:
+    """``_gemm_tiles`` over every tile of every group, spread over threads."""
+    wabs = np.zeros(wt.shape[0], np.int64)  # max |wt[kk, n]| over n, from each row's extremes
+    if wt.shape[1]:
+        np.maximum(wt.max(axis=1), -wt.min(axis=1).astype(np.int64), out=wabs)
+    tiles = out.shape[0] * -(-xs.shape[0] // ROWS) * -(-wt.shape[1] // BLOCK)
+    return _in_threads(
+        _gemm_tiles, tiles, xs, wt, wabs, bias, lo, hi, mask, limit, mode, bool(bias_last), group_size, out
     )
 
 
-@numba.njit(cache=True, nogil=True)
-def _gemm_modes(xs, wt, bias, lo, hi, mask, limit, mode, bias_last, group_size, out):
-    """``_gemm_lanes`` with ``mode`` made a compile-time constant (a call from Python cannot pass one)."""
-    if mode == SAT16_FULL:
-        return _gemm_lanes(xs, wt, bias, lo, hi, mask, limit, SAT16_FULL, bias_last, group_size, out)
-    if mode == SAT16:
-        return _gemm_lanes(xs, wt, bias, lo, hi, mask, limit, SAT16, bias_last, group_size, out)
-    if mode == SATURATE:
-        return _gemm_lanes(xs, wt, bias, lo, hi, mask, limit, SATURATE, bias_last, group_size, out)
-    if mode == WRAP_MASK:
-        return _gemm_lanes(xs, wt, bias, lo, hi, mask, limit, WRAP_MASK, bias_last, group_size, out)
-    if mode == WRAP:
-        return _gemm_lanes(xs, wt, bias, lo, hi, mask, limit, WRAP, bias_last, group_size, out)
-    return _gemm_lanes(xs, wt, bias, lo, hi, mask, limit, EXACT, bias_last, group_size, out)
+_POOL: list[ThreadPoolExecutor] = []  # the helper threads, made on first use
 
 
-@numba.njit(cache=True, nogil=True)
-def _depthwise_modes(
-    xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, lo, hi, mask, mode
-):
-    """``_depthwise_lanes`` with ``mode`` made a compile-time constant (see ``_gemm_modes``)."""
-    if mode == SAT16_FULL:
-        return _depthwise_lanes(
-            xc,
-            wz,
-            bias,
-            stride_h,
-            stride_w,
-            dil_h,
-            dil_w,
-            pad_top,
-            pad_left,
-            out_h,
-            out_w,
-            lo,
-            hi,
-            mask,
-            SAT16_FULL,
-        )
-    if mode == SAT16:
-        return _depthwise_lanes(
-            xc,
-            wz,
-            bias,
-            stride_h,
-            stride_w,
-            dil_h,
-            dil_w,
-            pad_top,
-            pad_left,
-            out_h,
-            out_w,
-            lo,
-            hi,
-            mask,
-            SAT16,
-        )
-    if mode == SATURATE:
-        return _depthwise_lanes(
-            xc,
-            wz,
-            bias,
-            stride_h,
-            stride_w,
-            dil_h,
-            dil_w,
-            pad_top,
-            pad_left,
-            out_h,
-            out_w,
-            lo,
-            hi,
-            mask,
-            SATURATE,
-        )
-    if mode == WRAP_MASK:
-        return _depthwise_lanes(
-            xc,
-            wz,
-            bias,
-            stride_h,
-            stride_w,
-            dil_h,
-            dil_w,
-            pad_top,
-            pad_left,
-            out_h,
-            out_w,
-            lo,
-            hi,
-            mask,
-            WRAP_MASK,
-        )
-    if mode == WRAP:
-        return _depthwise_lanes(
-            xc,
-            wz,
-            bias,
-            stride_h,
-            stride_w,
-            dil_h,
-            dil_w,
-            pad_top,
-            pad_left,
-            out_h,
-            out_w,
-            lo,
-            hi,
-            mask,
-            WRAP,
-        )
-    return _depthwise_lanes(
-        xc, wz, bias, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w, lo, hi, mask, EXACT
-    )
+def _in_threads(kernel, items: int, *args) -> int:
+    """``kernel(*args, first, stride)`` over its ``items`` (tiles or rows), item i by thread i % threads, on
+    numba's thread count for this thread (the caller's thread takes a share); returns the summed counts.
 
-
-@numba.njit(cache=True, nogil=True)
-def _centre_gemm(x, w, x_zp, w_zp, k_order, group_size, xs, wt):
-    """xs[m, kk] = x[m, k_order[kk]] - x_zp and wt[kk, n] = w[k_order[kk], n] - w_zp[n, kk // group_size], in
-    the operand dtype (w_zp [N, groups]: one zero point per column and group)."""
-    for m in range(x.shape[0]):
-        for kk in range(x.shape[1]):
-            xs[m, kk] = np.int64(x[m, k_order[kk]]) - x_zp
-    for kk in range(w.shape[0]):
-        g = kk // group_size
-        for n in range(w.shape[1]):
-            wt[kk, n] = np.int64(w[k_order[kk], n]) - w_zp[n, g]
-
-
-@numba.njit(cache=True, nogil=True)
-def _centre_depthwise(x, x_zp, multiplier, xc):
-    """xc[p, o] = x[p, o // multiplier] - x_zp for every pixel p, in the operand dtype."""
-    for p in range(x.shape[0]):
-        for o in range(xc.shape[1]):
-            xc[p, o] = np.int64(x[p, o // multiplier]) - x_zp
+    The kernels release the GIL. Python threads rather than a numba parallel loop: numba compiles a parallel
+    loop once more for every type of its arguments, at several times the cost of the loop itself.
+    """
+    threads = max(1, min(numba.get_num_threads(), items))
+    if threads == 1:
+        return int(kernel(*args, 0, 1))
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS, "hwsim-ordered"))
+    shares = [_POOL[0].submit(kernel, *args, i, threads) for i in range(1, threads)]
+    return int(kernel(*args, 0, threads)) + sum(int(share.result()) for share in shares)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -326,10 +225,9 @@ def _fit(a, p, lo, hi, mask, mode, lane):
     (numba widens integer scalars to int64; the int16 sum is widened by hand, as numpy scalars would wrap).
     SAT16 adds with 16-bit saturation (``vpaddsw``): the sum left int16 exactly when subtracting ``p`` back
     (wrapping) does not give ``a``. EXACT keeps the sum and reports it on every step it stays outside, as
-    the reference counts it. ``mode`` is a compile-time constant
-    (``numba.literally``: one copy per mode, without branches, so that the loops calling it vectorise).
+    the reference counts it. Called with ``mode`` a constant where speed matters, so that numba compiles a
+    branch-free copy there.
     """
-    numba.literally(mode)
     if mode == SAT16_FULL:
         sat = np.int16(min(max(np.int64(a) + np.int64(p), -32768), 32767))
         return lane(sat), np.int16(sat - p) != a
@@ -407,16 +305,17 @@ def _inside_steps_row(acc, x0, x1, x2, x3, w0, w1, w2, w3, operand, lane):
 
 
 @numba.njit(cache=True, nogil=True)
-def _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, mode, operand, lane):
-    """Steps k0 <= kk < k1 of every row of a tile, ``STEPS`` at a time, then one at a time.
+def _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, mode):
+    """Steps k0 <= kk < k1 of every row of a tile, ``STEPS`` at a time, then one at a time. Compiled once per
+    mode (``mode`` a constant: see ``_tile_steps_modes``), the row loops inlined, so that they vectorise.
 
     ``bound[r]`` bounds |acc[r, j]| over the lanes and ``wabs[kk]`` |wt[kk, n]| over the columns, so the
     next steps move no register of row r by more than ``reach``; where bound + reach <= ``limit`` they
     cannot leave the range and run unchecked. A row whose inputs are all zero for those steps is skipped
     where that changes nothing: registers already fitted (SATURATE, WRAP) or all inside the range.
     """
-    numba.literally(mode)
     height, width = acc.shape
+    operand, lane = xs.dtype.type, acc.dtype.type
     fitted = mode != EXACT
     kk = k0
     while kk + STEPS <= k1:
@@ -451,142 +350,124 @@ def _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, l
         kk += 1
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _gemm_lanes(xs, wt, bias, lo, hi, mask, limit, mode, bias_last, group_size, out):
-    """Ordered accumulators of xs [M, K] (x - zx, columns already in accumulation order) by wt [K, N] (w - zw,
-    rows in that order), both in the operand dtype, plus ``bias`` [N] in the lane dtype: out[g] sums the
-    g-th run of ``group_size`` steps in a register of its own (one group when group_size >= K). Tiles of
-    ROWS x BLOCK of every group run in parallel, each in ``_gemm_tile``. Returns the count of excursions."""
-    numba.literally(mode)
-    rows, depth = xs.shape
-    cols = wt.shape[1]
-    wabs = np.zeros(depth, np.int64)
-    for kk in range(depth):
-        for n in range(cols):
-            wabs[kk] = max(wabs[kk], abs(np.int64(wt[kk, n])))
-    row_tiles = (rows + ROWS - 1) // ROWS
-    col_tiles = (cols + BLOCK - 1) // BLOCK
-    tiles = row_tiles * col_tiles
-    counts = np.zeros(out.shape[0] * tiles, np.int64)
-    for t in numba.prange(out.shape[0] * tiles):
-        g = t // tiles
-        k0 = g * group_size
-        counts[t] = _gemm_tile(
-            xs,
-            wt,
-            wabs,
-            bias,
-            lo,
-            hi,
-            mask,
-            limit,
-            mode,
-            bias_last,
-            ((t % tiles) // col_tiles) * ROWS,
-            (t % col_tiles) * BLOCK,
-            k0,
-            min(k0 + group_size, depth),
-            out[g],
-        )
-    return counts.sum()
+def _tile_steps_any(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, mode):
+    """``_tile_steps``; compiled, one copy per mode the lanes' dtype takes (``_tile_steps_modes``)."""
+    _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, mode)
+
+
+@overload(_tile_steps_any)
+def _tile_steps_modes(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, mode):
+    """``_tile_steps_any`` as numba compiles it: ``_tile_steps`` with ``mode`` a constant, one copy for each
+    mode the lanes' dtype takes (``_lanes``: int16 lanes SAT16_FULL, SAT16, WRAP_MASK; int32 SATURATE,
+    WRAP_MASK, EXACT), so that only those are compiled for it. Any other mode (WRAP with a modulo, for a
+    count of codes no ``IntFormat`` has; EXACT within int16) shares one copy with ``mode`` a variable, as do
+    all modes in int64 lanes (registers or sums beyond 31 bits, four lanes to a vector at best: copies per
+    mode would cost more compile time than they save)."""
+    if acc.dtype.bitwidth == 16:
+
+        def narrow(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, mode):
+            if mode == SAT16_FULL:
+                _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, SAT16_FULL)
+            elif mode == SAT16:
+                _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, SAT16)
+            elif mode == WRAP_MASK:
+                _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, WRAP_MASK)
+            else:
+                _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, mode)
+
+        return narrow
+    if acc.dtype.bitwidth == 32:
+
+        def wide(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, mode):
+            if mode == SATURATE:
+                _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, SATURATE)
+            elif mode == WRAP_MASK:
+                _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, WRAP_MASK)
+            elif mode == EXACT:
+                _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, EXACT)
+            else:
+                _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, mode)
+
+        return wide
+
+    def generic(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, mode):
+        _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, mode)
+
+    return generic
 
 
 @numba.njit(cache=True, nogil=True)
-def _gemm_tile(xs, wt, wabs, bias, lo, hi, mask, limit, mode, bias_last, r0, n0, k0, k1, out):
-    """One tile of ``_gemm_lanes``: rows r0.. and columns n0.. of ``out``, steps k0 <= kk < k1; returns its
-    excursion count. The lane counters are emptied into the total every ``CHUNK`` steps."""
-    numba.literally(mode)
-    height = min(ROWS, xs.shape[0] - r0)
-    width = min(BLOCK, wt.shape[1] - n0)
-    acc = np.zeros((height, width), bias.dtype)
-    count = np.zeros((height, width), bias.dtype)
-    bound = np.zeros(height, np.int64)
-    b = bias[n0 : n0 + width]
-    if not bias_last:
-        for r in range(height):
-            _add_row(acc[r], count[r], b, lo, hi, mask, mode, bias.dtype.type)
-        top = np.int64(0)
-        for j in range(width):
-            top = max(top, abs(np.int64(acc[0, j])))
-        bound[:] = top
+def _gemm_tiles(xs, wt, wabs, bias, lo, hi, mask, limit, mode, bias_last, group_size, out, first, stride):
+    """Tiles first, first + stride, ... of the ordered accumulators of xs [M, K] (x - zx, columns already
+    in accumulation order) by wt [K, N] (w - zw, rows in that order), both in the operand dtype, plus
+    ``bias`` [N] in the lane dtype: out[g] sums the g-th run of ``group_size`` steps in a register of its
+    own (one group when group_size >= K); a tile is ROWS x BLOCK of one group, its steps in
+    ``_tile_steps``. Returns their count of excursions. The lane counters are emptied into the total every
+    ``CHUNK`` steps, so that int16 counters cannot overflow."""
+    rows, depth = xs.shape
+    cols = wt.shape[1]
+    lane = bias.dtype.type
+    row_tiles = (rows + ROWS - 1) // ROWS
+    col_tiles = (cols + BLOCK - 1) // BLOCK
+    tiles = row_tiles * col_tiles
     total = np.int64(0)
-    for start in range(k0, k1, CHUNK):
-        stop = min(start + CHUNK, k1)
-        _tile_steps(
-            xs,
-            wt,
-            wabs,
-            acc,
-            count,
-            bound,
-            r0,
-            n0,
-            start,
-            stop,
-            lo,
-            hi,
-            mask,
-            limit,
-            mode,
-            xs.dtype.type,
-            bias.dtype.type,
-        )
+    for t in range(first, out.shape[0] * tiles, stride):
+        g = t // tiles
+        r0, n0 = ((t % tiles) // col_tiles) * ROWS, (t % col_tiles) * BLOCK
+        k0, k1 = g * group_size, min(g * group_size + group_size, depth)
+        height, width = min(ROWS, rows - r0), min(BLOCK, cols - n0)
+        acc = np.zeros((height, width), bias.dtype)
+        count = np.zeros((height, width), bias.dtype)
+        bound = np.zeros(height, np.int64)
+        b = bias[n0 : n0 + width]
+        if not bias_last:
+            for r in range(height):
+                _add_row(acc[r], count[r], b, lo, hi, mask, mode, lane)
+            top = np.int64(0)
+            for j in range(width):
+                top = max(top, abs(np.int64(acc[0, j])))
+            bound[:] = top
+        for start in range(k0, k1, CHUNK):
+            _tile_steps_any(
+                xs,
+                wt,
+                wabs,
+                acc,
+                count,
+                bound,
+                r0,
+                n0,
+                start,
+                min(start + CHUNK, k1),
+                lo,
+                hi,
+                mask,
+                limit,
+                mode,
+            )
+            for r in range(height):
+                for j in range(width):
+                    total += count[r, j]
+                    count[r, j] = 0
+        if bias_last:
+            for r in range(height):
+                _add_row(acc[r], count[r], b, lo, hi, mask, mode, lane)
         for r in range(height):
             for j in range(width):
+                out[g, r0 + r, n0 + j] = acc[r, j]
                 total += count[r, j]
-                count[r, j] = 0
-    if bias_last:
-        for r in range(height):
-            _add_row(acc[r], count[r], b, lo, hi, mask, mode, bias.dtype.type)
-    for r in range(height):
-        for j in range(width):
-            out[r0 + r, n0 + j] = acc[r, j]
-            total += count[r, j]
     return total
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _depthwise_lanes(
-    xc,
-    wz,
-    bias,
-    stride_h,
-    stride_w,
-    dil_h,
-    dil_w,
-    pad_top,
-    pad_left,
-    out_h,
-    out_w,
-    acc_min,
-    acc_max,
-    mask,
-    mode,
-):
-    """Ordered depthwise accumulators, the output channels as lanes: xc [N, H, W, C*m] holds x - zx with
-    each input channel repeated for its m outputs and wz [kh, kw, C*m] holds w - zw (both in the operand
-    dtype), ``bias`` [C*m] is in the lane dtype. Output rows (n, oy) run in parallel, each in
-    ``_depthwise_row``. Returns (acc int64 [N, out_h, out_w, C*m], count)."""
-    numba.literally(mode)
-    batch = xc.shape[0]
-    out = np.empty((batch, out_h, out_w, xc.shape[3]), np.int64)
-    counts = np.zeros(batch * out_h, np.int64)
-    for r in numba.prange(batch * out_h):
-        geometry = (stride_h, stride_w, dil_h, dil_w, pad_top, pad_left)
-        b, oy = r // out_h, r % out_h
-        counts[r] = _depthwise_row(xc, wz, bias, geometry, acc_min, acc_max, mask, mode, b, oy, out)
-    return out, counts.sum()
 
 
 @numba.njit(cache=True, nogil=True)
 def _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out):
-    """Output row (b, oy) of ``_depthwise_lanes``: per pixel, the bias loaded, then the taps in (ky, kx) order
-    (padded taps skipped); returns the row's excursion count. The lane counters (in the lane dtype) are
-    emptied into the total every ``CHUNK`` steps."""
-    numba.literally(mode)
-    stride_h, stride_w, dil_h, dil_w, pad_top, pad_left = geometry
+    """Output row (b, oy) of the ordered depthwise accumulators: per pixel, the bias loaded, then the taps in
+    (ky, kx) order (padded taps skipped), each one step for every output channel (the lanes); returns the
+    row's excursion count. The lane counters (in the lane dtype) are emptied into the total every ``CHUNK``
+    steps. Compiled once per mode, as ``_tile_steps``."""
+    stride_h, stride_w, dil_h, dil_w = geometry[0], geometry[1], geometry[2], geometry[3]
+    pad_top, pad_left = geometry[4], geometry[5]
     height, width, channels = xc.shape[1], xc.shape[2], xc.shape[3]
-    kernel_h, kernel_w = wz.shape[0], wz.shape[1]
     operand, lane = xc.dtype.type, bias.dtype.type
     acc = np.empty(channels, bias.dtype)
     count = np.zeros(channels, bias.dtype)
@@ -596,11 +477,11 @@ def _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out):
         acc[:] = 0
         _add_row(acc, count, bias, lo, hi, mask, mode, lane)
         steps += 1
-        for ky in range(kernel_h):
+        for ky in range(wz.shape[0]):
             iy = oy * stride_h - pad_top + ky * dil_h
             if iy < 0 or iy >= height:
                 continue
-            for kx in range(kernel_w):
+            for kx in range(wz.shape[1]):
                 ix = ox * stride_w - pad_left + kx * dil_w
                 if 0 <= ix < width:
                     _add_products(acc, count, xc[b, iy, ix], wz[ky, kx], lo, hi, mask, mode, operand, lane)
@@ -614,6 +495,62 @@ def _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out):
             out[b, oy, ox, o] = acc[o]
     for o in range(channels):
         total += count[o]
+    return total
+
+
+def _depthwise_row_any(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out):
+    """``_depthwise_row``; compiled, one copy per mode the lanes' dtype takes (as ``_tile_steps_modes``)."""
+    return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out)
+
+
+@overload(_depthwise_row_any)
+def _depthwise_row_modes(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out):
+    """``_depthwise_row_any`` as numba compiles it: ``_depthwise_row`` with ``mode`` a constant, as
+    ``_tile_steps_modes`` chooses."""
+    if bias.dtype.bitwidth == 16:
+
+        def narrow(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out):
+            if mode == SAT16_FULL:
+                return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, SAT16_FULL, b, oy, out)
+            if mode == SAT16:
+                return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, SAT16, b, oy, out)
+            if mode == WRAP_MASK:
+                return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, WRAP_MASK, b, oy, out)
+            return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out)
+
+        return narrow
+    if bias.dtype.bitwidth == 32:
+
+        def wide(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out):
+            if mode == SATURATE:
+                return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, SATURATE, b, oy, out)
+            if mode == WRAP_MASK:
+                return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, WRAP_MASK, b, oy, out)
+            if mode == EXACT:
+                return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, EXACT, b, oy, out)
+            return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out)
+
+        return wide
+
+    def generic(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out):
+        return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out)
+
+    return generic
+
+
+@numba.njit(cache=True, nogil=True)
+def _depthwise_rows(xc, wz, bias, geometry, lo, hi, mask, mode, out, first, stride):
+    """Output rows (n, oy) number first, first + stride, ... of the ordered depthwise accumulators, the output
+    channels as lanes, each in ``_depthwise_row``: xc [N, H, W, C*m] holds x - zx with each input channel
+    repeated for its m outputs and wz [kh, kw, C*m] holds w - zw (both in the operand dtype), ``bias``
+    [C*m] is in the lane dtype, ``geometry`` the strides, dilations and top and left pads. Returns their
+    excursion count."""
+    out_h = out.shape[1]
+    total = np.int64(0)
+    for row in range(first, out.shape[0] * out_h, stride):
+        total += _depthwise_row_any(
+            xc, wz, bias, geometry, lo, hi, mask, mode, row // out_h, row % out_h, out
+        )
     return total
 
 
