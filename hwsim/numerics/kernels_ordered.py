@@ -50,10 +50,12 @@ def _lanes(
     ``max_bias``: (lane dtype, operand dtype, lo, hi, mask, limit, mode).
 
     Lanes are int16 for a saturating register within int16 whose products and bias fit int16 (mode SAT16),
-    else the narrowest of int16, int32, int64 that holds every sum a lane computes: a fitted register plus
-    one product (or the bias), and its distance to ``acc_min`` (for WRAP); for EXACT (the true sums), the
-    largest partial sum, and the bounds are clipped to the lane (a sum that fits the lane cannot pass a
-    bound beyond it). Operands (x - zx, w - zw) are int16 when their product fits int16 and the lanes are
+    else the narrowest of int16 (WRAP only), int32, int64 that holds every sum a lane computes: a fitted
+    register plus one product (or the bias), and its distance to ``acc_min`` (for WRAP); for EXACT (the true
+    sums), the largest partial sum, and the bounds are clipped to the lane (a sum that fits the lane cannot
+    pass a bound beyond it). So int16 lanes take SAT16_FULL, SAT16 or WRAP_MASK, int32 lanes SATURATE,
+    WRAP_MASK or EXACT, and a wrap by a modulo takes int64 lanes: the kernels compile a copy per mode only
+    for those pairs. Operands (x - zx, w - zw) are int16 when their product fits int16 and the lanes are
     narrower than int64, else the lane dtype. The mask is hi - lo when WRAP has a power-of-two count of
     codes (mode WRAP_MASK), else 0 (a modulo); -1 for 64 bits, whose wrap int64 arithmetic already is.
     ``limit`` is the largest magnitude every value in [-limit, limit] lies in the register (-1, never, for
@@ -71,11 +73,16 @@ def _lanes(
         and small_products
         and max_bias < 1 << 15
     )
-    lane = np.int16 if sat16 or need < 1 << 15 else np.int32 if need < 1 << 31 else np.int64
-    info = np.iinfo(lane)
-    lo, hi = max(acc_min, info.min), min(acc_max, info.max)
     span = acc_max - acc_min + 1
     mask = 0 if overflow != WRAP or span & (span - 1) else (span - 1 if span - 1 < 1 << 63 else -1)
+    if overflow == WRAP and not mask:
+        lane = np.int64  # a modulo: rare (no IntFormat has such a count of codes), one copy for all
+    elif sat16 or (need < 1 << 15 and overflow == WRAP):
+        lane = np.int16
+    else:
+        lane = np.int32 if need < 1 << 31 else np.int64
+    info = np.iinfo(lane)
+    lo, hi = max(acc_min, info.min), min(acc_max, info.max)
     mode = WRAP_MASK if mask else overflow
     if overflow == SATURATE and lane is np.int16:
         mode = SAT16_FULL if (lo, hi) == (-(1 << 15), (1 << 15) - 1) else SAT16
@@ -266,10 +273,18 @@ def _add_products(acc, count, xrow, wrow, lo, hi, mask, mode, operand, lane):
         count[j] += e
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
+def _add_bias(acc, count, bias, lo, hi, mask, mode):
+    """The bias step of every row of a tile: once per tile, so ``mode`` stays a variable (one compiled copy
+    for all modes)."""
+    for r in range(acc.shape[0]):
+        _add_row(acc[r], count[r], bias, lo, hi, mask, mode, acc.dtype.type)
+
+
+@numba.njit(cache=True, nogil=True)
 def _step_row(acc, count, xv, wrow, lo, hi, mask, mode, operand, lane):
     """One step for every lane, acc[j] += xv * wrow[j] fitted and counted; returns (max, min) of the lanes
-    after it (a bound for the next steps)."""
+    after it (a bound for the next steps). Only the last K % STEPS steps take it: a call, not inlined."""
     top, bot = lo, hi
     for j in range(acc.size):
         a, e = _fit(acc[j], operand(xv * wrow[j]), lo, hi, mask, mode, lane)
@@ -359,10 +374,9 @@ def _tile_steps_any(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mas
 def _tile_steps_modes(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, mode):
     """``_tile_steps_any`` as numba compiles it: ``_tile_steps`` with ``mode`` a constant, one copy for each
     mode the lanes' dtype takes (``_lanes``: int16 lanes SAT16_FULL, SAT16, WRAP_MASK; int32 SATURATE,
-    WRAP_MASK, EXACT), so that only those are compiled for it. Any other mode (WRAP with a modulo, for a
-    count of codes no ``IntFormat`` has; EXACT within int16) shares one copy with ``mode`` a variable, as do
-    all modes in int64 lanes (registers or sums beyond 31 bits, four lanes to a vector at best: copies per
-    mode would cost more compile time than they save)."""
+    WRAP_MASK, EXACT), so that only those are compiled for it. int64 lanes (registers or sums beyond 31
+    bits, four lanes to a vector at best, and the rare wrap by a modulo) share one copy with ``mode`` a
+    variable: copies per mode would cost more compile time than they save."""
     if acc.dtype.bitwidth == 16:
 
         def narrow(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, mode):
@@ -370,10 +384,8 @@ def _tile_steps_modes(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, m
                 _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, SAT16_FULL)
             elif mode == SAT16:
                 _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, SAT16)
-            elif mode == WRAP_MASK:
-                _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, WRAP_MASK)
             else:
-                _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, mode)
+                _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, WRAP_MASK)
 
         return narrow
     if acc.dtype.bitwidth == 32:
@@ -383,10 +395,8 @@ def _tile_steps_modes(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, m
                 _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, SATURATE)
             elif mode == WRAP_MASK:
                 _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, WRAP_MASK)
-            elif mode == EXACT:
-                _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, EXACT)
             else:
-                _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, mode)
+                _tile_steps(xs, wt, wabs, acc, count, bound, r0, n0, k0, k1, lo, hi, mask, limit, EXACT)
 
         return wide
 
@@ -406,7 +416,6 @@ def _gemm_tiles(xs, wt, wabs, bias, lo, hi, mask, limit, mode, bias_last, group_
     ``CHUNK`` steps, so that int16 counters cannot overflow."""
     rows, depth = xs.shape
     cols = wt.shape[1]
-    lane = bias.dtype.type
     row_tiles = (rows + ROWS - 1) // ROWS
     col_tiles = (cols + BLOCK - 1) // BLOCK
     tiles = row_tiles * col_tiles
@@ -421,8 +430,7 @@ def _gemm_tiles(xs, wt, wabs, bias, lo, hi, mask, limit, mode, bias_last, group_
         bound = np.zeros(height, np.int64)
         b = bias[n0 : n0 + width]
         if not bias_last:
-            for r in range(height):
-                _add_row(acc[r], count[r], b, lo, hi, mask, mode, lane)
+            _add_bias(acc, count, b, lo, hi, mask, mode)
             top = np.int64(0)
             for j in range(width):
                 top = max(top, abs(np.int64(acc[0, j])))
@@ -450,8 +458,7 @@ def _gemm_tiles(xs, wt, wabs, bias, lo, hi, mask, limit, mode, bias_last, group_
                     total += count[r, j]
                     count[r, j] = 0
         if bias_last:
-            for r in range(height):
-                _add_row(acc[r], count[r], b, lo, hi, mask, mode, lane)
+            _add_bias(acc, count, b, lo, hi, mask, mode)
         for r in range(height):
             for j in range(width):
                 out[g, r0 + r, n0 + j] = acc[r, j]
@@ -514,9 +521,7 @@ def _depthwise_row_modes(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out)
                 return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, SAT16_FULL, b, oy, out)
             if mode == SAT16:
                 return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, SAT16, b, oy, out)
-            if mode == WRAP_MASK:
-                return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, WRAP_MASK, b, oy, out)
-            return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out)
+            return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, WRAP_MASK, b, oy, out)
 
         return narrow
     if bias.dtype.bitwidth == 32:
@@ -526,9 +531,7 @@ def _depthwise_row_modes(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out)
                 return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, SATURATE, b, oy, out)
             if mode == WRAP_MASK:
                 return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, WRAP_MASK, b, oy, out)
-            if mode == EXACT:
-                return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, EXACT, b, oy, out)
-            return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, mode, b, oy, out)
+            return _depthwise_row(xc, wz, bias, geometry, lo, hi, mask, EXACT, b, oy, out)
 
         return wide
 
