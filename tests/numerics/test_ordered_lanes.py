@@ -78,7 +78,8 @@ def test_depthwise_lanes_wide_channels(rng, overflow):
 def test_lane_width_follows_the_largest_sum():
     """int16 lanes (the saturating 16-bit add) for int8 products into a saturating 16-bit register; int32 for
     the true sums of 20 bits; int64 where a 32-bit register plus a product, or the true sums of a long int16 x
-    int8 reduction, could leave int32. Operands are int16 where their product fits."""
+    int8 reduction, could leave int32, and for a wrap by a modulo. Operands are int16 where their product
+    fits."""
 
     def lanes(max_x, overflow, bits, depth):
         fmt = IntFormat(bits)
@@ -91,6 +92,11 @@ def test_lane_width_follows_the_largest_sum():
     assert lanes(128, OverflowMode.EXACT, 20, 4096)[:2] == (np.int32, np.int16)
     assert lanes(128, OverflowMode.SATURATE, 32, 16)[0] is np.int64
     assert lanes(32768, OverflowMode.EXACT, 32, 4096)[:2] == (np.int64, np.int64)
+    # each lane dtype takes a fixed set of modes (the kernels compile a copy per mode only for those):
+    assert lanes(16, OverflowMode.WRAP, 10, 4096)[::6] == (np.int16, kernels_ordered.WRAP_MASK)
+    assert lanes(1, OverflowMode.EXACT, 12, 4)[::6] == (np.int32, kernels_ordered.EXACT)  # fits int16 too
+    modulo = kernels_ordered._lanes(8, 8, 0, -100, 100, int(OverflowMode.WRAP), 64)  # 201 codes
+    assert modulo[::6] == (np.int64, kernels_ordered.WRAP)
 
 
 @pytest.mark.parametrize("overflow", ["saturate", "wrap", "exact"])
@@ -223,3 +229,22 @@ def test_results_do_not_depend_on_the_thread_count(rng):
     for acc, n in runs[1:]:
         np.testing.assert_array_equal(acc, runs[0][0])
         assert n == runs[0][1]
+
+
+@pytest.mark.parametrize("overflow", list(OverflowMode))
+def test_a_register_whose_count_of_codes_is_no_power_of_two(rng, overflow):
+    """A register of [-100, 100] (201 codes: WRAP by a modulo, in int64 lanes), GEMM and depthwise: the lanes
+    kernel == its numpy twin == the scalar reference."""
+    x, zx = _inputs(rng, "int8", (1, 5, 5, 9))
+    w = rng.integers(-8, 8, (3, 3, 9)).astype(np.int8)
+    zeros, bias = np.zeros(9, np.int64), rng.integers(-150, 150, 9)
+    cols = x.reshape(25, 9)
+    gemm = (cols, w[0], zx, zeros, bias, -100, 100, int(overflow), rng.permutation(9), False)
+    depthwise = (x, w, zx, zeros, bias, 1, 1, 1, 1, 1, 1, 5, 5, 1, -100, 100, int(overflow))
+    for name, args in (("matmul_acc", gemm), ("depthwise_acc", depthwise)):
+        want, count = getattr(reference, name)(*args)
+        assert count > 0
+        for twin in (kernels_ordered, reference_ordered):
+            acc, n = getattr(twin, name)(*args)
+            np.testing.assert_array_equal(acc, want)
+            assert n == count
