@@ -13,29 +13,41 @@ from hwsim import class_cache
 MODEL = Path(__file__).parent / "data" / "ethos_u" / "kws_ds_cnn.tflite"
 
 # Defines dataclasses of every kind (frozen, ordered, slots, defaults, factories, inheritance, InitVar) in
-# a module without ``from __future__ import annotations``, then reports what the generated methods do.
+# a module named as hwsim's (without ``from __future__ import annotations``) and one class outside it, then
+# reports what the generated methods do and what was compiled into the cache.
+_CLASSES = """
+import dataclasses
+
+@dataclasses.dataclass(frozen=True, order=True)
+class A:
+    x: int
+    y: tuple = (1, 2)
+
+@dataclasses.dataclass(slots=True)
+class B:
+    items: list = dataclasses.field(default_factory=list)
+    scale: dataclasses.InitVar[int] = 2
+
+    def __post_init__(self, scale):
+        self.items.append(scale)
+
+@dataclasses.dataclass(frozen=True)
+class C(A):
+    z: str = "z"
+"""
 _PROBE = textwrap.dedent(
-    """
-    import dataclasses, json, sys
+    f"""
+    import dataclasses, json, sys, types
     import hwsim
     from hwsim import class_cache
 
-    @dataclasses.dataclass(frozen=True, order=True)
-    class A:
-        x: int
-        y: tuple = (1, 2)
+    module = sys.modules["hwsim.probe_classes"] = types.ModuleType("hwsim.probe_classes")
+    exec({_CLASSES!r}, module.__dict__)
+    A, B, C = module.A, module.B, module.C
 
-    @dataclasses.dataclass(slots=True)
-    class B:
-        items: list = dataclasses.field(default_factory=list)
-        scale: dataclasses.InitVar[int] = 2
-
-        def __post_init__(self, scale):
-            self.items.append(scale)
-
-    @dataclasses.dataclass(frozen=True)
-    class C(A):
-        z: str = "z"
+    @dataclasses.dataclass
+    class Outside:
+        v: int = 0
 
     a, c = A(3), C(1, (4,), "w")
     try:
@@ -43,15 +55,16 @@ _PROBE = textwrap.dedent(
         frozen = False
     except dataclasses.FrozenInstanceError:
         frozen = True
-    print(json.dumps({
-        "repr": [repr(a), repr(B()), repr(c)],
+    print(json.dumps({{
+        "repr": [repr(a), repr(B()), repr(c), repr(Outside(5))],
         "eq": [a == A(3), a < A(4), hash(a) == hash(A(3)), C(1) == C(1)],
         "frozen": frozen,
-        "annotations": {k: str(v) for k, v in A.__init__.__annotations__.items()},
+        "annotations": {{k: str(v) for k, v in A.__init__.__annotations__.items()}},
         "replace": repr(dataclasses.replace(c, z="q")),
         "served": getattr(dataclasses, "exec", None) is class_cache._exec,
-        "compiled": len(class_cache._added),
-    }))
+        "compiled": len(class_cache._added.get("hwsim.probe_classes", {{}})),
+        "modules": sorted(class_cache._added),
+    }}))
     """
 )
 
@@ -75,6 +88,7 @@ def test_served_classes_behave_as_compiled_ones(tmp_path):
             assert result[key] == plain[key], key
     assert plain["annotations"] == {"x": "<class 'int'>", "y": "<class 'tuple'>", "return": "None"}
     assert first["compiled"] > 0 and second["compiled"] == 0
+    assert first["modules"] == ["hwsim.probe_classes"]  # only hwsim's classes are kept
 
 
 def test_a_simulation_compiles_nothing_the_second_time(tmp_path):
@@ -86,7 +100,7 @@ def test_a_simulation_compiles_nothing_the_second_time(tmp_path):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             main(["simulate", {str(MODEL)!r}, "--device", "ethos_u55_128_like"])
-        print(json.dumps([len(class_cache._added), out.getvalue()]))
+        print(json.dumps([sum(map(len, class_cache._added.values())), out.getvalue()]))
         """
     )
     compiled_first, report_first = json.loads(_run(code, tmp_path).stdout)
@@ -97,7 +111,7 @@ def test_a_simulation_compiles_nothing_the_second_time(tmp_path):
 
 def test_a_damaged_file_is_compiled_over(tmp_path):
     _run(_PROBE, tmp_path)
-    (stored,) = (tmp_path / "classes").iterdir()
+    (stored,) = (tmp_path / "classes").glob("*/hwsim.probe_classes.marshal")
     stored.write_bytes(b"not marshal data")
     result = json.loads(_run(_PROBE, tmp_path).stdout)
     assert result["compiled"] > 0 and result["eq"] == [True, True, True, True]
@@ -112,3 +126,19 @@ def test_exec_keeps_the_callers_namespace_when_given_none():
         return local["result"]
 
     assert run() == 42
+
+
+def test_a_changed_class_replaces_its_old_methods_in_the_file(tmp_path):
+    import marshal
+
+    _run(_PROBE, tmp_path)
+    (stored,) = (tmp_path / "classes").glob("*/hwsim.probe_classes.marshal")
+    before = set(marshal.loads(stored.read_bytes()))
+    changed = _PROBE.replace('z: str = "z"\\n', 'z: str = "z"\\n    w: int = 0\\n')
+    assert changed != _PROBE
+    result = json.loads(_run(changed, tmp_path).stdout)
+    after = set(marshal.loads(stored.read_bytes()))
+    assert result["compiled"] > 0
+    dropped, new = before - after, after - before
+    assert dropped and not any("'w'" in text or "_w" in text for text in dropped)  # C's old methods left
+    assert new and all("'w'" in text or "_w" in text or "self.w" in text for text in new)  # its new came in

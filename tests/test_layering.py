@@ -30,7 +30,6 @@ VALUES = (
     "hwsim.numerics.mlas",
     "hwsim.numerics.vnni",
     "hwsim.numerics.fixed_point",
-    "hwsim.quant.int_ops",
     "hwsim.accuracy",
 )
 ABOVE_COUNTS = (

@@ -141,10 +141,16 @@ class VectorUnitSpec:
 
 @_spec
 class DmaSpec:
-    """DMA engines moving tiles between memory levels; each transfer also pays ``setup_cycles``."""
+    """DMA engines moving tiles between memory levels; each transfer also pays ``setup_cycles``.
+
+    ``prefetch_next_weights``: once a layer's own loads are done, the engines fetch the next layer's first
+    weight tiles while it computes, into the on-chip memory the layer leaves free (off by default: each
+    layer then fetches its weights itself, after the previous layer ends).
+    """
 
     engines: PositiveInt
     setup_cycles: Annotated[int, Ge(0)] = 0
+    prefetch_next_weights: bool = False
     source: str = ""
 
 

@@ -12,7 +12,7 @@
    activations, requantization to each activation's format (any width 2..16), ``dequantize`` at the
    outputs. :func:`hwsim.runtime.execute.run_graph` runs it under the recipe's semantics. Dynamic
    recipes keep float tensors between layers and run under :func:`hwsim.runtime.float_exec.run_float`
-   with integer MAC ops (:mod:`hwsim.quant.int_ops`).
+   with integer MAC ops (:mod:`hwsim.runtime.dynamic_ops`).
 
 The :class:`QuantizedModel` also runs the same quantization as fake-quant (float weights and activations
 snapped to their grids), so the two evaluations can be compared.
@@ -29,7 +29,6 @@ import numpy as np
 from hwsim.errors import ConfigError
 from hwsim.numerics import ops
 from hwsim.numerics.formats import IntFormat
-from hwsim.quant import int_ops  # noqa: F401  (registers the dynamic ops)
 from hwsim.quant.calibrate import (
     WeightQuant,
     activation_range,
@@ -40,6 +39,7 @@ from hwsim.quant.calibrate import (
 from hwsim.quant.coverage import integer_kernel, pass_through
 from hwsim.quant.ptq import MAC_KINDS, bias_tensor, copy_graph, correct_bias, equalize, prepare
 from hwsim.quant.recipe import AccumulatorSpec, ActivationSpec, QuantRecipe, WeightSpec
+from hwsim.runtime import float_core
 from hwsim.runtime import float_exec as F
 from hwsim.workload.graph import Graph, Op, QuantInfo, Tensor
 
@@ -379,11 +379,11 @@ def layer_rows(op: Op, x: np.ndarray, weight_shape: tuple[int, ...]) -> np.ndarr
     a = op.attrs
     if op.kind == "fully_connected":
         return x.reshape(-1, weight_shape[1])
-    xn = F.to_nhwc(x, op)
+    xn = float_core.to_nhwc(x, op)
     if op.kind == "conv2d":
-        win, _ = F.patches(xn, weight_shape[1:3], a["stride"], a["padding"], a["dilation"])
+        win, _ = float_core.patches(xn, weight_shape[1:3], a["stride"], a["padding"], a["dilation"])
         return win.reshape(-1, int(np.prod(win.shape[3:])))
-    win, _ = F.patches(xn, weight_shape[:2], a["stride"], a["padding"], a["dilation"])
+    win, _ = float_core.patches(xn, weight_shape[:2], a["stride"], a["padding"], a["dilation"])
     taps = win.reshape(-1, weight_shape[0] * weight_shape[1], win.shape[-1])  # [M, kh*kw, C]
     return np.ascontiguousarray(taps.transpose(2, 0, 1))
 
@@ -419,9 +419,9 @@ def linear_output(op: Op, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None)
     if op.kind == "fully_connected":
         y = x.reshape(-1, w.shape[1]) @ w.T
         return y + bias if bias is not None else y
-    xn = F.to_nhwc(x, op)
+    xn = float_core.to_nhwc(x, op)
     if op.kind == "conv2d":
-        return F.conv2d_nhwc(
+        return float_core.conv2d_nhwc(
             xn,
             w,
             bias,
@@ -430,7 +430,7 @@ def linear_output(op: Op, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None)
             dilation=a["dilation"],
             groups=a.get("groups", 1),
         )
-    return F.depthwise_nhwc(
+    return float_core.depthwise_nhwc(
         xn,
         w,
         bias,

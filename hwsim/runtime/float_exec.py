@@ -1,10 +1,9 @@
 """Run a float32 graph in numpy: the reference every quantized run is compared with.
 
-Each op kind has one float implementation in :data:`FLOAT_OPS` (the float sibling of
-:data:`hwsim.runtime.execute.OP_IMPLS`). Tensors keep their file's layout; spatial ops with
-``layout="NCHW"`` compute in NHWC and transpose back, as the integer executor does. A fused
-``activation`` attribute (relu, relu6) is applied to the op's output, so graphs where
-:func:`hwsim.quant.ptq.fuse_activations` merged ReLUs into convs run unchanged.
+:data:`FLOAT_OPS` is the float op registry, the float sibling of :data:`hwsim.runtime.execute.OP_IMPLS`:
+one table of every op kind hwsim runs in float32 and its function, from :mod:`~hwsim.runtime.float_core`
+(a CNN's ops), :mod:`~hwsim.runtime.float_ops` (what ONNX exports add) and
+:mod:`~hwsim.runtime.dynamic_ops` (dynamically quantized layers on integer kernels).
 """
 
 from __future__ import annotations
@@ -14,12 +13,64 @@ from typing import Callable
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.numerics.ops import conv_geometry
 from hwsim.registry import Registry
+from hwsim.runtime import dynamic_ops, float_core, float_ops
 from hwsim.workload.graph import Graph, Op
 
 FloatImpl = Callable[[Graph, Op, dict], np.ndarray]
-FLOAT_OPS: Registry[FloatImpl] = Registry("float op")
+FLOAT_OPS: Registry[FloatImpl] = Registry(
+    "float op",
+    {
+        # MAC layers
+        "conv2d": float_core.conv2d,
+        "depthwise_conv2d": float_core.depthwise_conv2d,
+        "fully_connected": float_core.fully_connected,
+        "batch_matmul": float_ops.batch_matmul_op,
+        "dynamic_conv2d": dynamic_ops.dynamic_conv2d,
+        "dynamic_depthwise_conv2d": dynamic_ops.dynamic_depthwise_conv2d,
+        "dynamic_fully_connected": dynamic_ops.dynamic_fully_connected,
+        # normalisation and activations
+        "batchnorm": float_core.batchnorm,
+        "layer_norm": float_ops.layer_norm_op,
+        "softmax": float_core.softmax,
+        "relu": float_core.relu,
+        "relu6": float_core.relu6,
+        "relu_n1_to_1": float_ops.relu_n1_to_1_op,
+        "leaky_relu": float_ops.leaky_relu_op,
+        "clip": float_ops.clip_op,
+        "logistic": float_ops.logistic_op,
+        "tanh": float_ops.tanh_op,
+        "hard_swish": float_ops.hard_swish_op,
+        "hard_sigmoid": float_ops.hard_sigmoid_op,
+        "gelu": float_ops.gelu_op,
+        "erf": float_ops.erf_op,
+        "exp": float_ops.exp_op,
+        "sqrt": float_ops.sqrt_op,
+        # elementwise arithmetic
+        "add": float_core.add,
+        "sub": float_ops.sub_op,
+        "mul": float_core.mul,
+        "div": float_ops.div_op,
+        "pow": float_ops.pow_op,
+        # pooling and reductions
+        "max_pool2d": float_core.max_pool2d,
+        "avg_pool2d": float_core.avg_pool2d,
+        "global_avg_pool": float_core.global_avg_pool,
+        "mean": float_ops.mean_op,
+        "sum": float_ops.sum_op,
+        # data movement
+        "flatten": float_core.flatten,
+        "reshape_to": float_core.reshape_to,
+        "reshape": float_core.reshape,
+        "concat": float_ops.concat_op,
+        "slice": float_ops.slice_op,
+        "transpose": float_ops.transpose_op,
+        "expand_dims": float_ops.expand_dims_op,
+        "gather": float_ops.gather_op,
+        "pad": float_ops.pad_op,
+        "resize": float_ops.resize_op,
+    },
+)
 Hook = Callable[[str, np.ndarray], np.ndarray]
 
 
@@ -62,204 +113,3 @@ def _refuse_fixed_batch(graph: Graph, values: dict, op, exc: ValueError) -> None
                 f"input {name!r} to a batch of {declared[0]}; export it with a dynamic batch axis "
                 "(torch.export specializes an example batch of 1: give it 2)"
             ) from None
-
-
-def value(graph: Graph, values: dict, name: str) -> np.ndarray:
-    """The value of tensor ``name``: its constant data or what an earlier op computed."""
-    t = graph.tensor(name)
-    return t.data if t.is_constant else values[name]
-
-
-def activate(y: np.ndarray, activation) -> np.ndarray:
-    """Apply a fused activation (None, relu, relu6, relu_n1_to_1)."""
-    if activation in (None, "none"):
-        return y
-    bounds = {"relu": (0.0, None), "relu6": (0.0, 6.0), "relu_n1_to_1": (-1.0, 1.0)}
-    if activation not in bounds:
-        raise ConfigError(f"activation: {activation!r} is not supported by the float executor")
-    lo, hi = bounds[activation]
-    return np.clip(y, lo, hi).astype(np.float32)
-
-
-def to_nhwc(x: np.ndarray, op: Op) -> np.ndarray:
-    """The NHWC view of a spatial op's input."""
-    return x.transpose(0, 2, 3, 1) if op.attrs.get("layout") == "NCHW" else x
-
-
-def from_nhwc(y: np.ndarray, op: Op) -> np.ndarray:
-    """Back to the op's layout."""
-    return np.ascontiguousarray(y.transpose(0, 3, 1, 2)) if op.attrs.get("layout") == "NCHW" else y
-
-
-def patches(x: np.ndarray, kernel, stride, padding, dilation=1, fill: float = 0.0):
-    """Sliding windows of an NHWC tensor: [N, OH, OW, kh, kw, C] (a view where possible) and the geometry."""
-    geo = conv_geometry(x.shape[1:3], tuple(kernel), stride, padding, dilation)
-    top, bottom, left, right = geo.pads
-    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=fill)
-    (kh, kw), (sh, sw), (dh, dw) = geo.kernel, geo.stride, geo.dilation
-    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
-    win = np.lib.stride_tricks.sliding_window_view(xp, (span_h, span_w), axis=(1, 2))
-    win = win[:, ::sh, ::sw][:, : geo.out_hw[0], : geo.out_hw[1], :, ::dh, ::dw]  # [N, OH, OW, C, kh, kw]
-    return win.transpose(0, 1, 2, 4, 5, 3), geo
-
-
-def conv2d_nhwc(
-    x: np.ndarray, w: np.ndarray, bias, *, stride=1, padding="valid", dilation=1, groups: int = 1
-) -> np.ndarray:
-    """Float conv2d: x NHWC, w OHWI [out, kh, kw, in / groups]."""
-    win, geo = patches(x, w.shape[1:3], stride, padding, dilation)
-    out_c, kh, kw, cin_g = w.shape
-    per_group = out_c // groups
-    outs = []
-    for g in range(groups):
-        cols = win[..., g * cin_g : (g + 1) * cin_g].reshape(*win.shape[:3], -1)
-        wg = w[g * per_group : (g + 1) * per_group].reshape(per_group, -1)
-        outs.append(cols @ wg.T)
-    y = np.concatenate(outs, axis=-1) if groups > 1 else outs[0]
-    if bias is not None:
-        y = y + bias
-    return y.astype(np.float32)
-
-
-def depthwise_nhwc(
-    x: np.ndarray, w: np.ndarray, bias, *, stride=1, padding="valid", dilation=1, depth_multiplier: int = 1
-) -> np.ndarray:
-    """Float depthwise conv: x NHWC, w [kh, kw, C * m]."""
-    w = w[0] if w.ndim == 4 else w
-    if depth_multiplier > 1:
-        x = np.repeat(x, depth_multiplier, axis=3)
-    win, _ = patches(x, w.shape[:2], stride, padding, dilation)
-    y = np.einsum("nijabc,abc->nijc", win, w, optimize=True)
-    if bias is not None:
-        y = y + bias
-    return y.astype(np.float32)
-
-
-@FLOAT_OPS.register("conv2d")
-def _conv2d(graph, op, values):
-    a = op.attrs
-    bias = value(graph, values, op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else None
-    y = conv2d_nhwc(
-        to_nhwc(values[op.inputs[0]], op),
-        value(graph, values, op.inputs[1]),
-        bias,
-        stride=a["stride"],
-        padding=a["padding"],
-        dilation=a["dilation"],
-        groups=a.get("groups", 1),
-    )
-    return from_nhwc(activate(y, a.get("activation")), op)
-
-
-@FLOAT_OPS.register("depthwise_conv2d")
-def _depthwise(graph, op, values):
-    a = op.attrs
-    bias = value(graph, values, op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] else None
-    y = depthwise_nhwc(
-        to_nhwc(values[op.inputs[0]], op),
-        value(graph, values, op.inputs[1]),
-        bias,
-        stride=a["stride"],
-        padding=a["padding"],
-        dilation=a["dilation"],
-        depth_multiplier=a.get("depth_multiplier", 1),
-    )
-    return from_nhwc(activate(y, a.get("activation")), op)
-
-
-@FLOAT_OPS.register("fully_connected")
-def _fully_connected(graph, op, values):
-    x = values[op.inputs[0]]
-    w = value(graph, values, op.inputs[1])
-    y = x.reshape(-1, w.shape[1]) @ w.T
-    if len(op.inputs) > 2 and op.inputs[2]:
-        y = y + value(graph, values, op.inputs[2])
-    y = activate(y.astype(np.float32), op.attrs.get("activation"))
-    return y.reshape(*x.shape[:-1], w.shape[0]) if graph.format == "onnx" else y
-
-
-@FLOAT_OPS.register("batchnorm")
-def _batchnorm(graph, op, values):
-    x = values[op.inputs[0]]
-    gamma, beta, mean, var = (value(graph, values, n) for n in op.inputs[1:5])
-    scale = gamma / np.sqrt(var + np.float32(op.attrs.get("epsilon", 1e-5)))
-    shape = [1] * x.ndim
-    shape[1 if op.attrs.get("layout") == "NCHW" else -1] = -1
-    return ((x - mean.reshape(shape)) * scale.reshape(shape) + beta.reshape(shape)).astype(np.float32)
-
-
-@FLOAT_OPS.register("relu")
-def _relu(graph, op, values):
-    return np.maximum(values[op.inputs[0]], np.float32(0))
-
-
-@FLOAT_OPS.register("relu6")
-def _relu6(graph, op, values):
-    return np.clip(values[op.inputs[0]], np.float32(0), np.float32(6))
-
-
-@FLOAT_OPS.register("add")
-def _add(graph, op, values):
-    y = value(graph, values, op.inputs[0]) + value(graph, values, op.inputs[1])
-    return activate(y.astype(np.float32), op.attrs.get("activation"))
-
-
-@FLOAT_OPS.register("mul")
-def _mul(graph, op, values):
-    return (value(graph, values, op.inputs[0]) * value(graph, values, op.inputs[1])).astype(np.float32)
-
-
-def _pool(kind: str) -> FloatImpl:
-    def impl(graph, op, values):
-        a = op.attrs
-        x = to_nhwc(values[op.inputs[0]], op)
-        fill = -np.inf if kind == "max" else np.nan
-        win, _ = patches(x, a["kernel"], a["stride"], a["padding"], 1, fill=fill)
-        y = win.max(axis=(3, 4)) if kind == "max" else np.nanmean(win, axis=(3, 4))
-        return from_nhwc(activate(y.astype(np.float32), a.get("activation")), op)
-
-    return impl
-
-
-FLOAT_OPS.add("max_pool2d", _pool("max"))
-FLOAT_OPS.add("avg_pool2d", _pool("avg"))
-
-
-@FLOAT_OPS.register("global_avg_pool")
-def _global_avg_pool(graph, op, values):
-    x = values[op.inputs[0]]
-    axes = (2, 3) if op.attrs.get("layout") == "NCHW" else (1, 2)
-    return x.mean(axis=axes, keepdims=True, dtype=np.float32)
-
-
-@FLOAT_OPS.register("flatten")
-def _flatten(graph, op, values):
-    x = values[op.inputs[0]]
-    axis = op.attrs["axis"] % x.ndim if x.ndim else 0
-    return x.reshape(int(np.prod(x.shape[:axis])), -1)
-
-
-@FLOAT_OPS.register("reshape_to")
-def _reshape_to(graph, op, values):
-    x = values[op.inputs[0]]
-    return x.reshape([x.shape[i] if d == 0 else d for i, d in enumerate(op.attrs["shape"])])
-
-
-@FLOAT_OPS.register("reshape")
-def _reshape(graph, op, values):
-    x = values[op.inputs[0]]
-    shape = graph.tensor(op.outputs[0]).shape
-    if shape.count(None) == 1:  # the unknown batch, wherever a transpose moved it
-        return x.reshape([-1 if d is None else d for d in shape])
-    return x.reshape([x.shape[0] if d is None else d for d in shape])
-
-
-@FLOAT_OPS.register("softmax")
-def _softmax(graph, op, values):
-    x = values[op.inputs[0]].astype(np.float64)
-    axis = op.attrs.get("axis", -1)
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)
-
-
-from hwsim.runtime import float_ops  # noqa: E402,F401  (registers the ops of common exports)

@@ -1,9 +1,9 @@
 """Float32 implementations of the ops common ONNX exports add to a CNN, MLP or transformer encoder.
 
-They join :data:`hwsim.runtime.float_exec.FLOAT_OPS`, so a float model that uses them can be calibrated,
-fake-quantized and evaluated, and an integer graph can run them between ``dequantize`` and ``quantize``
-(``float_op``, see :mod:`hwsim.runtime.float_island`). Each follows the ONNX operator's definition in
-float32 numpy; tensors keep the file's layout (NCHW for ONNX).
+Each ``<kind>_op`` is registered in :data:`hwsim.runtime.float_exec.FLOAT_OPS`, so a float model that
+uses them can be calibrated, fake-quantized and evaluated, and an integer graph can run them between
+``dequantize`` and ``quantize`` (``float_op``, see :mod:`hwsim.runtime.island`). Each follows the ONNX
+operator's definition in float32 numpy; tensors keep the file's layout (NCHW for ONNX).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.runtime.float_exec import FLOAT_OPS, value
+from hwsim.runtime.float_core import value
 
 _F32 = np.float32
 
@@ -75,25 +75,22 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))).astype(np.float32)
 
 
-FLOAT_OPS.add("logistic", _unary(lambda x, a: sigmoid(x)))
-FLOAT_OPS.add("tanh", _unary(lambda x, a: np.tanh(x)))
-FLOAT_OPS.add("hard_swish", _unary(lambda x, a: hard_swish(x)))
-FLOAT_OPS.add("hard_sigmoid", _unary(lambda x, a: hard_sigmoid(x, a.get("alpha", 1 / 6), a.get("beta", 0.5))))
-FLOAT_OPS.add("gelu", _unary(lambda x, a: gelu(x, a.get("approximate", False))))
-FLOAT_OPS.add("erf", _unary(lambda x, a: erf(x)))
-FLOAT_OPS.add("exp", _unary(lambda x, a: np.exp(x)))
-FLOAT_OPS.add("sqrt", _unary(lambda x, a: np.sqrt(x)))
-FLOAT_OPS.add("relu_n1_to_1", _unary(lambda x, a: np.clip(x, _F32(-1), _F32(1))))
-FLOAT_OPS.add("leaky_relu", _unary(lambda x, a: np.where(x >= 0, x, x * _F32(a["alpha"]))))
-FLOAT_OPS.add(
-    "clip",
-    _unary(
-        lambda x, a: np.clip(
-            x,
-            _F32(-np.inf if a["low"] is None else a["low"]),
-            _F32(np.inf if a["high"] is None else a["high"]),
-        )
-    ),
+logistic_op = _unary(lambda x, a: sigmoid(x))
+tanh_op = _unary(lambda x, a: np.tanh(x))
+hard_swish_op = _unary(lambda x, a: hard_swish(x))
+hard_sigmoid_op = _unary(lambda x, a: hard_sigmoid(x, a.get("alpha", 1 / 6), a.get("beta", 0.5)))
+gelu_op = _unary(lambda x, a: gelu(x, a.get("approximate", False)))
+erf_op = _unary(lambda x, a: erf(x))
+exp_op = _unary(lambda x, a: np.exp(x))
+sqrt_op = _unary(lambda x, a: np.sqrt(x))
+relu_n1_to_1_op = _unary(lambda x, a: np.clip(x, _F32(-1), _F32(1)))
+leaky_relu_op = _unary(lambda x, a: np.where(x >= 0, x, x * _F32(a["alpha"])))
+clip_op = _unary(
+    lambda x, a: np.clip(
+        x,
+        _F32(-np.inf if a["low"] is None else a["low"]),
+        _F32(np.inf if a["high"] is None else a["high"]),
+    )
 )
 
 
@@ -105,66 +102,56 @@ def _binary(fn):
     return impl
 
 
-FLOAT_OPS.add("sub", _binary(np.subtract))
-FLOAT_OPS.add("div", _binary(np.divide))
-FLOAT_OPS.add("pow", _binary(np.power))
+sub_op = _binary(np.subtract)
+div_op = _binary(np.divide)
+pow_op = _binary(np.power)
 
 
-@FLOAT_OPS.register("batch_matmul")
-def _batch_matmul(graph, op, values):
+def batch_matmul_op(graph, op, values):
     a, b = (value(graph, values, n).astype(np.float32) for n in op.inputs[:2])
     return np.matmul(a, b).astype(np.float32)
 
 
-@FLOAT_OPS.register("mean")
-def _mean(graph, op, values):
+def mean_op(graph, op, values):
     x = value(graph, values, op.inputs[0])
     return x.mean(axis=tuple(op.attrs["axes"]), keepdims=bool(op.attrs["keep_dims"]), dtype=np.float32)
 
 
-@FLOAT_OPS.register("sum")
-def _sum(graph, op, values):
+def sum_op(graph, op, values):
     x = value(graph, values, op.inputs[0])
     return x.sum(axis=tuple(op.attrs["axes"]), keepdims=bool(op.attrs["keep_dims"]), dtype=np.float32)
 
 
-@FLOAT_OPS.register("concat")
-def _concat(graph, op, values):
+def concat_op(graph, op, values):
     parts = [value(graph, values, n) for n in op.inputs]
     return np.concatenate(parts, axis=op.attrs["axis"]).astype(np.float32)
 
 
-@FLOAT_OPS.register("slice")
-def _slice(graph, op, values):
+def slice_op(graph, op, values):
     x = value(graph, values, op.inputs[0])
     index = tuple(slice(b, None if s == -1 else b + s) for b, s in zip(op.attrs["begin"], op.attrs["size"]))
     return np.ascontiguousarray(x[index])
 
 
-@FLOAT_OPS.register("transpose")
-def _transpose(graph, op, values):
+def transpose_op(graph, op, values):
     return np.ascontiguousarray(np.transpose(value(graph, values, op.inputs[0]), op.attrs["perm"]))
 
 
-@FLOAT_OPS.register("expand_dims")
-def _expand_dims(graph, op, values):
+def expand_dims_op(graph, op, values):
     return np.expand_dims(value(graph, values, op.inputs[0]), op.attrs["axis"])
 
 
-@FLOAT_OPS.register("gather")
-def _gather(graph, op, values):
+def gather_op(graph, op, values):
     idx = value(graph, values, op.inputs[1]).astype(np.int64)
     return np.ascontiguousarray(np.take(value(graph, values, op.inputs[0]), idx, axis=op.attrs["axis"]))
 
 
-@FLOAT_OPS.register("pad")
-def _pad(graph, op, values):
+def pad_op(graph, op, values):
     pads = graph.tensor(op.inputs[1]).data
     return np.pad(value(graph, values, op.inputs[0]), [tuple(int(v) for v in row) for row in pads])
 
 
-@FLOAT_OPS.register("layer_norm")
-def _layer_norm(graph, op, values):
+def layer_norm_op(graph, op, values):
     """LayerNormalization over the axes from ``axis`` on: (x - mean) / sqrt(var + eps) * scale + bias."""
     x = value(graph, values, op.inputs[0]).astype(np.float32)
     axes = tuple(range(op.attrs["axis"] % x.ndim, x.ndim))
@@ -177,8 +164,7 @@ def _layer_norm(graph, op, values):
     return y.astype(np.float32)
 
 
-@FLOAT_OPS.register("resize")
-def _resize(graph, op, values):
+def resize_op(graph, op, values):
     """ONNX Resize of the two spatial axes of NCHW (nearest or linear)."""
     x = value(graph, values, op.inputs[0])
     if op.attrs["mode"] == "nearest":

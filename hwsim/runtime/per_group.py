@@ -13,7 +13,7 @@ import numpy as np
 
 from hwsim.numerics import ops
 from hwsim.numerics import quantized as Q
-from hwsim.runtime import float_exec as F
+from hwsim.runtime import float_core as F
 from hwsim.runtime.op_io import input_value, int_format, op_accumulator, output_tensor
 
 

@@ -443,7 +443,18 @@ def _plan_mac(device: Device, unit: str, g: Gemm, bits: tuple[int, int, int], ke
         counts_out,
         offchip,
         traffic,
+        free_bytes=_free_bytes(device, homed_bytes, est.working_set),
     )
+
+
+def _free_bytes(device: Device, homed_bytes: dict[int, int], working_set: dict[int, int]) -> dict[int, int]:
+    """Bytes a layer leaves unused at each sized level: its size less what is homed there (the layer's own
+    feature maps, a parameter cache) and the layer's working set, as the mapper counts capacity."""
+    return {
+        i: max(0, m.size_bytes - homed_bytes.get(i, 0) - working_set.get(i, 0))
+        for i, m in enumerate(device.levels)
+        if m.size_bytes is not None
+    }
 
 
 def _estimate(
@@ -841,8 +852,20 @@ def _plan_vector(
         fits=fits,
     )
     offchip = sum(tr.nbytes for tile in tiles for tr in tile.loads + tile.stores if min(tr.src, tr.dst) == 0)
+    working_set = {lvl: -(-b // n_tiles) * nbuf for lvl, b in ws_total.items()}
     return LayerPlan(
-        "", "", unit, macs, f"{w_bits}x{a_bits}", cycles, _merge(tiles), mapping, counts, offchip, traffic
+        "",
+        "",
+        unit,
+        macs,
+        f"{w_bits}x{a_bits}",
+        cycles,
+        _merge(tiles),
+        mapping,
+        counts,
+        offchip,
+        traffic,
+        free_bytes=_free_bytes(device, homed_bytes, working_set),
     )
 
 

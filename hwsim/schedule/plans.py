@@ -95,6 +95,9 @@ class LayerPlan:
     # (level, "read"|"write", operand) -> elements (bytes when 8-bit)
     traffic: dict = field(default_factory=dict)
     reports: tuple = ()  # a peer model's own per-layer figures (SCALE-Sim's report rows), if it has them
+    # level index -> bytes this layer leaves unused there (size less what is homed there and its working set):
+    # room for the next layer's prefetched weights (``dma.prefetch_next_weights``)
+    free_bytes: dict = field(default_factory=dict)
 
 
 def tensor_bits(t: Tensor) -> int:

@@ -14,6 +14,13 @@ Layers run one after another, in topological order. Within a layer three kinds o
   their level's read port for ``ceil(bytes / read bandwidth)`` cycles (or the cycles the performance model
   gives them), started with the compute; the tile ends when the compute and all its streams have.
 
+With the device's ``dma.prefetch_next_weights``, a layer's loader, once its last tile's loads are done,
+starts a **prefetch** of the next layer's first-tile weight loads (as many bytes as the layer's
+``free_bytes`` leave room for at their destination level), which then runs under the layer's remaining
+compute, contending for the same engines and ports; the next layer's first tile loads only the rest, and
+waits for the prefetch. The bytes moved are the same, only earlier. The runtime's per-inference overhead
+is not a layer: nothing is prefetched under it.
+
 Contention (engines, ports) and stalls therefore come out of the simulation: a layer's memory stall is its
 elapsed cycles less the cycles its unit computed. SimPy orders simultaneous events by scheduling order and
 every process is created in tile order, so a run is deterministic.
@@ -22,6 +29,7 @@ every process is created in tile order, so a run is deterministic.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import simpy
 
@@ -48,6 +56,8 @@ class Simulator:
         self.record = record_trace
         self.events: list[TraceEvent] = []
         self.layer_times: list[tuple[int, int, int]] = []
+        # plan index -> (the prefetch process, bytes prefetched per load of the plan's first tile)
+        self.prefetched: dict[int, tuple[simpy.events.Process, tuple[int, ...]]] = {}
 
     def run(self) -> list[tuple[int, int, int]]:
         """Run every layer; return ``(start_cycle, end_cycle, compute_busy_cycles)`` per layer."""
@@ -62,20 +72,21 @@ class Simulator:
 
     # -- processes -------------------------------------------------------------------------------------
     def _network(self):
-        for plan in self.plans:
+        for index, plan in enumerate(self.plans):
             start = self.env.now
             busy = 0
             if plan.tiles:
-                busy = yield self.env.process(self._layer(plan))
+                busy = yield self.env.process(self._layer(index))
             self.layer_times.append((start, self.env.now, busy))
 
-    def _layer(self, plan: LayerPlan):
+    def _layer(self, index: int):
         env = self.env
+        plan = self.plans[index]
         nbuf = plan.mapping.buffers
         in_slots = simpy.Container(env, capacity=nbuf, init=nbuf)
         out_slots = simpy.Container(env, capacity=nbuf, init=nbuf)
         ready = [env.event() for _ in plan.tiles]
-        env.process(self._loader(plan, in_slots, ready))
+        env.process(self._loader(index, in_slots, ready))
         unit = self.units[plan.unit]
         stores = []
         busy = 0
@@ -109,16 +120,44 @@ class Simulator:
             yield env.all_of(stores)
         return busy
 
-    def _loader(self, plan: LayerPlan, in_slots, ready):
+    def _loader(self, index: int, in_slots, ready):
         env = self.env
+        plan = self.plans[index]
         for i, tile in enumerate(plan.tiles):
             yield in_slots.get(1)
-            if tile.loads:
-                if len(tile.loads) == 1:
-                    yield env.process(self._transfer(plan.op, "load", tile.loads[0]))
+            loads, waits = tile.loads, []
+            if i == 0 and index in self.prefetched:
+                process, done = self.prefetched.pop(index)
+                loads = tuple(replace(t, nbytes=t.nbytes - n) for t, n in zip(loads, done) if t.nbytes > n)
+                waits.append(process)
+            if loads or waits:
+                if len(loads) == 1 and not waits:
+                    yield env.process(self._transfer(plan.op, "load", loads[0]))
                 else:
-                    yield env.all_of([env.process(self._transfer(plan.op, "load", t)) for t in tile.loads])
+                    procs = [env.process(self._transfer(plan.op, "load", t)) for t in loads]
+                    yield env.all_of(procs + waits)
             ready[i].succeed()
+        if self.device.spec.dma.prefetch_next_weights and plan.kind != "overhead":
+            self._start_prefetch(index)
+
+    def _start_prefetch(self, index: int) -> None:
+        """Prefetch the weight loads of the first tile of the layer after ``self.plans[index]`` (the next
+        plan with tiles), as far as ``free_bytes`` of layer ``index`` allow at each destination level."""
+        following = next((j for j in range(index + 1, len(self.plans)) if self.plans[j].tiles), None)
+        if following is None:
+            return
+        room = dict(self.plans[index].free_bytes)
+        done, parts = [], []
+        for t in self.plans[following].tiles[0].loads:
+            n = min(t.nbytes, room.get(t.dst, 0)) if t.operand == "weights" else 0
+            if n:
+                room[t.dst] -= n
+                parts.append(replace(t, nbytes=n))
+            done.append(n)
+        if parts:
+            op = self.plans[following].op
+            process = self.env.all_of([self.env.process(self._transfer(op, "prefetch", t)) for t in parts])
+            self.prefetched[following] = (process, tuple(done))
 
     def _store(self, plan: LayerPlan, transfers, out_slots):
         for t in transfers:
@@ -130,7 +169,7 @@ class Simulator:
         levels = self.device.levels
         src, dst = levels[t.src], levels[t.dst]
         bandwidth = min(src.read_bandwidth_bytes_per_cycle, dst.write_bandwidth_bytes_per_cycle)
-        latency = src.read_latency_cycles if action == "load" else dst.write_latency_cycles
+        latency = dst.write_latency_cycles if action == "store" else src.read_latency_cycles
         cycles = latency + self.device.spec.dma.setup_cycles + math.ceil(t.nbytes / bandwidth)
         with self.dma.request() as engine_req:
             yield engine_req

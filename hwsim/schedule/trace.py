@@ -12,7 +12,7 @@ class TraceEvent:
     """One busy interval of a resource: ``[t_start, t_end)`` in cycles."""
 
     resource: str  # "mac_array", a vector unit, or "dma0", "dma1", ...
-    action: str  # "compute", "stall" (a wait a memory model computed), "load", "store", "stream"
+    action: str  # "compute", "stall" (a wait a memory model computed), "load", "prefetch", "store", "stream"
     op: str
     t_start: int
     t_end: int

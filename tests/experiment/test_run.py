@@ -84,16 +84,18 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
+    # Killed at its first row: a cold start (kernels compiling) on a loaded machine can take minutes, and
+    # waiting for more rows only risks the run finishing before the kill.
+    deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         lines = (out / "rows.jsonl").read_text().count("\n") if (out / "rows.jsonl").exists() else 0
-        if lines >= 3 or proc.poll() is not None:
+        if lines >= 1 or proc.poll() is not None:
             break
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = (out / "rows.jsonl").read_text().count("\n")
-    assert 3 <= done < 12, f"killed after {done} rows"
+    assert 1 <= done < 12, f"killed after {done} rows"
     r = cli("run", small_experiment, "--results", out, "--resume")
     assert r.returncode == 0, r.stderr
     assert f"{done} already done, running {12 - done}" in r.stdout

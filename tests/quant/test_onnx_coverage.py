@@ -11,7 +11,7 @@ from hwsim.importers.onnx_file import _Builder
 from hwsim.importers.onnx_float import FLOAT_NODES
 from hwsim.numerics.semantics import get_semantics
 from hwsim.quant.coverage import integer_kernel
-from hwsim.runtime.float_ops import FLOAT_OPS
+from hwsim.runtime.float_exec import FLOAT_OPS
 from hwsim.workload.graph import Op
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -29,6 +29,7 @@ from hwsim.schedule.ethos_u.arch import (
     EthosUConfig,
 )
 from hwsim.schedule.ethos_u.geometry import Kernel, Shape, div_up, elements, required_input_size, round_up
+from hwsim.schedule.ethos_u.value_ids import value_id
 
 # Vela's EthosU55NpuOp: the hardware operation an op type runs as.
 CONV, DEPTHWISE, POOLING, REDUCE_SUM, ELEMENTWISE, DMA, COMPOUND = (
@@ -94,11 +95,11 @@ class BlockConfig:
     acc48: bool = False  # U85: 48-bit accumulators (stored in 64 bits)
 
     @cached_property
-    def key(self) -> tuple:
-        """The fields' values (``prev`` as its key), made once: the estimate memo's keys hash and compare
-        them without Python calls."""
+    def key(self) -> int:
+        """The fields' values (``prev`` as its key) as one id (:mod:`.value_ids`), made once: memo keys hash
+        it in one step."""
         values = (getattr(self, f.name) for f in fields(self))
-        return tuple(v.key if isinstance(v, BlockConfig) else v for v in values)
+        return value_id(tuple(v.key if isinstance(v, BlockConfig) else v for v in values))
 
     def ofm4(self) -> Shape:
         """The OFM block as an NHWC shape."""
@@ -162,7 +163,7 @@ def find_block_config(arch: EthosUConfig, q: BlockQuery) -> BlockConfig:
     key = f"{_code_digest()} {arch!r} {q!r}"
     stored = disk_cache.load("ethos_u_blocks", key)
     if stored is not None:
-        return _block_config(stored)
+        return stored_block_config(stored)
     config = _find_block_config(arch, q)
     disk_cache.store("ethos_u_blocks", key, dataclasses.asdict(config))
     return config
@@ -174,11 +175,11 @@ def _code_digest() -> str:
     return disk_cache.source_digest(__file__, Path(__file__).with_name("geometry.py"))
 
 
-def _block_config(stored: dict) -> BlockConfig:
+def stored_block_config(stored: dict) -> BlockConfig:
     """A :class:`BlockConfig` from its stored JSON (lists back to tuples, a MatMul's first config too)."""
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
     if values["prev"] is not None:
-        values["prev"] = _block_config(values["prev"])
+        values["prev"] = stored_block_config(values["prev"])
     return BlockConfig(**values)
 
 

@@ -13,15 +13,20 @@ valid for the op and its input precision), then searches an OFM block in one of 
   as Vela computes it, so that ties fall the same way; blocks must fit the IFM RAM and the accumulator
   RAM twice over (once, if nothing fits twice).
 
-Blocks of ops whose OFM is transposed are searched in the unpermuted (IFM-ordered) space.
+Blocks of ops whose OFM is transposed are searched in the unpermuted (IFM-ordered) space. The chosen
+configs are kept on disk as the U55/U65 ones are (:func:`find_block_config`), and numpy is imported only
+to search.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import fields
+from functools import lru_cache
+from pathlib import Path
 
-import numpy as np
-
+from hwsim import cache as disk_cache
 from hwsim.schedule.ethos_u.arch_u85 import (
     ARGMAX,
     CONV,
@@ -35,7 +40,7 @@ from hwsim.schedule.ethos_u.arch_u85 import (
     Block,
     EthosU85Config,
 )
-from hwsim.schedule.ethos_u.blocks import BlockConfig, BlockQuery
+from hwsim.schedule.ethos_u.blocks import BlockConfig, BlockQuery, stored_block_config
 from hwsim.schedule.ethos_u.geometry import Kernel, Shape, div_up, elements, round_up
 
 DMA, BRANCH = "dma", "branch"
@@ -281,6 +286,8 @@ def _area_fit(
     Every candidate depth (multiples of 16) shrinks its area in steps until both RAMs hold it; the
     depths run in lock-step as numpy arrays, then the best-shaped fit is picked in Vela's depth order.
     """
+    import numpy as np  # here only: a run that finds its configs on disk needs none
+
     acc_elems = (arch.acc_ram_bytes * 8) // acc_bits
     ib_elems = (arch.ifm_ram_bytes * 8) // ifm_bits
     ub_acc = ublock[0] * ublock[1] * ACC_DEPTH_GRANULE
@@ -414,11 +421,47 @@ def _resize_max_width(arch: EthosU85Config, ifm_bits: int, scale_n: int, scale_d
     return max(1, min(width, OFM_BLOCK_MAX[1]))
 
 
+@lru_cache(maxsize=4096)
 def find_block_config(arch: EthosU85Config, q: BlockQuery) -> BlockConfig:
     """The block config Vela chooses for ``q`` on an Ethos-U85 (``ArchEthosU85::FindBlockConfig``).
 
     ``q.ofm_shape`` is the OFM as stored (after any transpose); the search runs on its unpermuted shape.
+    Kept on disk (:mod:`hwsim.cache`, keyed on the accelerator's values, the query and the search's
+    source): a run that finds every op's config there searches none and imports no numpy.
     """
+    key = f"{_code_digest()} {_arch_key(arch)} {q!r}"
+    stored = disk_cache.load("ethos_u85_blocks", key)
+    if stored is not None:
+        return stored_block_config(stored)
+    config = _find_block_config(arch, q)
+    disk_cache.store("ethos_u85_blocks", key, dataclasses.asdict(config))
+    return config
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """The search's own source and the modules it reads, so that stored configs go stale when they
+    change."""
+    here = Path(__file__).parent
+    return disk_cache.source_digest(__file__, here / "arch_u85.py", here / "blocks.py", here / "geometry.py")
+
+
+@lru_cache(maxsize=16)
+def _arch_key(arch: EthosU85Config) -> str:
+    """The accelerator's values as text that is the same in every process (its sets sorted: a frozenset's
+    ``repr`` follows string hashes, which differ from run to run)."""
+
+    def canonical(value):
+        if isinstance(value, frozenset):
+            return tuple(sorted(value))
+        if isinstance(value, tuple):
+            return tuple(canonical(v) for v in value)
+        return value
+
+    return repr(canonical(tuple(getattr(arch, f.name) for f in fields(arch))))
+
+
+def _find_block_config(arch: EthosU85Config, q: BlockQuery) -> BlockConfig:
     op = hw_op(q.op_type)
     if op is None or op in (DMA, BRANCH):
         raise ValueError(f"Ethos-U85 has no block config for {q.op_type}")
@@ -493,6 +536,8 @@ def _search(
 ) -> tuple[Block, Block]:
     """Every block on the micro-block grid, costed by IFM and weight fetch per OFM element (lines
     1030-1225)."""
+    import numpy as np  # here only: a run that finds its configs on disk needs none
+
     resize = op == RESIZE
     equal_depth = pooling or resize  # elementwise and depthwise ops never get here
     step = [max(a, b) for a, b in zip(ublock, granule)]

@@ -49,6 +49,7 @@ from hwsim.schedule.ethos_u.blocks import (
     hw_op,
 )
 from hwsim.schedule.ethos_u.geometry import Kernel, Shape, div_up, elements
+from hwsim.schedule.ethos_u.value_ids import value_id
 
 LUT_ACTIVATIONS = frozenset({"Sigmoid", "Tanh", "LUT"})
 CLAMP_ACTIVATIONS = frozenset({"Relu", "Relu0To1", "Relu6", "ReluN1To1"})
@@ -69,10 +70,9 @@ class Memory:
     max_writes: int = 1  # U85: outstanding write transactions per port
 
     @cached_property
-    def key(self) -> tuple:
-        """The fields' values, made once: the estimate memo's keys hash and compare them without Python
-        calls."""
-        return tuple(getattr(self, f.name) for f in fields(self))
+    def key(self) -> int:
+        """The fields' values as one id (:mod:`.value_ids`), made once: memo keys hash it in one step."""
+        return value_id(tuple(getattr(self, f.name) for f in fields(self)))
 
 
 @dataclass
@@ -165,8 +165,11 @@ def query_key(q: PerfQuery) -> tuple:
         const.key if const else None,
         staging.key if staging else None,
         tmp.key if tmp else None,
-        tuple(g.key for g in q.group),
+        tuple(map(_key_of, q.group)),
     )
+
+
+_key_of = attrgetter("key")
 
 
 @dataclass

@@ -36,11 +36,8 @@ holds in ``float`` is float32 here.
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import dataclass, fields
 from functools import cached_property
-
-import numpy as np
 
 from hwsim.schedule.ethos_u.arch_u85 import (
     ARGMAX,
@@ -70,17 +67,9 @@ from hwsim.schedule.ethos_u.estimator import (
     map_key,
     storage_rounding,
 )
+from hwsim.schedule.ethos_u.float32 import F32_EXACT, to_f32
 from hwsim.schedule.ethos_u.geometry import Shape, div_up, elements
-
-f32 = np.float32
-_F32 = struct.Struct("f")
-_F32_EXACT = 1 << 24  # every int of at most this magnitude is a float32
-
-
-def _to_f32(x: float) -> float:
-    """``x`` rounded to float32 (to nearest, ties to even), without a numpy scalar."""
-    return _F32.unpack(_F32.pack(x))[0]
-
+from hwsim.schedule.ethos_u.value_ids import value_id
 
 _MAC_OPS = frozenset({CONV, DEPTHWISE, POOL, REDUCE_SUM, REDUCE_MINMAX, ARGMAX})
 _POOL_LIKE = frozenset({POOL, REDUCE_MINMAX, ARGMAX})
@@ -137,16 +126,18 @@ class GroupOp:
     reverse: str = "None"
 
     @cached_property
-    def key(self) -> tuple:
-        """The op as a hashable value for :func:`~hwsim.schedule.ethos_u.estimator.query_key`, made once (the
-        scheduler makes an op's group anew whenever its maps move)."""
-        return (
-            self.op_type,
-            map_key(self.ifm),
-            map_key(self.ofm),
-            map_key(self.ifm2),
-            self.transpose,
-            self.reverse,
+    def key(self) -> int:
+        """The op as one id (:mod:`.value_ids`) for :func:`~hwsim.schedule.ethos_u.estimator.query_key`, made
+        once (the scheduler makes an op's group anew whenever its maps move)."""
+        return value_id(
+            (
+                self.op_type,
+                map_key(self.ifm),
+                map_key(self.ofm),
+                map_key(self.ifm2),
+                self.transpose,
+                self.reverse,
+            )
         )
 
 
@@ -195,20 +186,21 @@ def _channel_bandwidth(memory: Memory, channel: int, read_buffers: int) -> float
         outstanding, latency, buffer_limit = memory.max_writes, memory.write_latency, math.inf
     else:
         outstanding, latency = memory.max_reads, memory.read_latency
-        buffer_limit = float(f32(read_buffers) / f32(burst_words))
-    transactions = f32(min(buffer_limit, float(f32(outstanding * memory.ports_used * 0.8))))
+        buffer_limit = to_f32(to_f32(read_buffers) / to_f32(burst_words))
+    transactions = to_f32(min(buffer_limit, to_f32(outstanding * memory.ports_used * 0.8)))
     if latency == 0:
-        return float(f32(memory.bandwidth))
-    per_latency = f32(f32(memory.burst_bytes) * transactions) / f32(latency)  # float32, as Vela computes it
-    return float(min(f32(memory.bandwidth), f32(float(per_latency) * 0.8)))
+        return to_f32(memory.bandwidth)
+    # float32, as Vela computes it
+    per_latency = to_f32(to_f32(to_f32(memory.burst_bytes) * transactions) / to_f32(latency))
+    return min(to_f32(memory.bandwidth), to_f32(per_latency * 0.8))
 
 
 def _cycles_at(nbytes: int, bandwidth: float) -> int:
     """``int64(bytes / bandwidth)`` in float32, as Vela divides by its float bandwidths (a float32 quotient
     is the double quotient of the float32 operands rounded to float32)."""
-    if type(nbytes) is not int or not -_F32_EXACT <= nbytes <= _F32_EXACT:
-        nbytes = _to_f32(nbytes)
-    return int(_to_f32(nbytes / _to_f32(bandwidth)))
+    if type(nbytes) is not int or not -F32_EXACT <= nbytes <= F32_EXACT:
+        nbytes = to_f32(nbytes)
+    return int(to_f32(nbytes / to_f32(bandwidth)))
 
 
 def memory_transfer(
@@ -642,8 +634,8 @@ def weight_decode_cycles(
     if fast:
         per_cycle = 64 if distinct_weights < 16 else 32
     else:
-        zero_rate = max(min(f32(zero_count) / f32(source_bytes), f32(0.9)), f32(0.5))
-        per_cycle = int(8 + (float(zero_rate) - 0.5) * (32 - 8) / 0.4) * arch.cores
+        zero_rate = max(min(to_f32(to_f32(zero_count) / to_f32(source_bytes)), to_f32(0.9)), 0.5)
+        per_cycle = int(8 + (zero_rate - 0.5) * (32 - 8) / 0.4) * arch.cores
     decode = source_bytes // per_cycle
     dma = _cycles_at(encoded_bytes, channel_bandwidth(arch, weights_memory, FAST_WEIGHT if fast else WEIGHT))
     return max(decode, dma + weights_memory.read_latency)

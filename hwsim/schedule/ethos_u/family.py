@@ -16,7 +16,7 @@ from hwsim.schedule.ethos_u import blocks
 from hwsim.schedule.ethos_u import estimator as est
 from hwsim.schedule.ethos_u.arch import ACCELERATORS
 from hwsim.schedule.ethos_u.geometry import Kernel
-from hwsim.schedule.ethos_u.weight_encoding import EncodingParams, u55_encoding_params
+from hwsim.schedule.ethos_u.weight_encoding import EncodedWeights, EncodingParams, u55_encoding_params
 
 
 class U55Family:
@@ -32,6 +32,15 @@ class U55Family:
         self._cycles: dict[tuple, tuple[int, int]] = {}
         self._access: dict[tuple, est.ElementAccess] = {}
         self._configs: dict[blocks.BlockQuery, blocks.BlockConfig] = {}
+        self._traffic: dict[tuple, tuple] = {}
+        # the scheduler's lookup of the same configs by its ops' values (Scheduler.block_config)
+        self.op_configs: dict[tuple, blocks.BlockConfig] = {}
+        # the scheduler's encodings and their parameters, by value (Scheduler.encode)
+        self.params: dict[tuple, EncodingParams] = {}
+        self.encodings: dict[tuple, EncodedWeights | None] = {}
+        # the scheduler's per-op decisions and sliced estimates, by op_key (Scheduler.op_info, sliced_perf)
+        self.op_infos: dict[tuple, tuple] = {}
+        self.sliced_perfs: dict[tuple, object] = {}
 
     def block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
         """The block config Vela picks (memoised: every schedule asks again for the same stripes)."""
@@ -46,6 +55,13 @@ class U55Family:
         if q.op_type == "Transpose":  # a transpose searches on its unpermuted output
             q = replace(q, ofm_shape=q.ifm_shape)
         return blocks.find_block_config(self.arch, q)
+
+    def remember(self, memo: dict, key: tuple, value):
+        """``value``, kept in ``memo`` under ``key`` (the memo starts afresh when full)."""
+        if len(memo) >= self.memo_limit:
+            memo.clear()
+        memo[key] = value
+        return value
 
     def op_cycles(self, q: est.PerfQuery) -> tuple[int, int]:
         """NPU cycles and MACs (memoised on :func:`~.estimator.query_key`)."""
@@ -65,6 +81,18 @@ class U55Family:
             if len(self._access) >= self.memo_limit:
                 self._access.clear()
             answer = self._access[key] = self._element_access(q)
+        return answer
+
+    def traffic(self, q: est.PerfQuery) -> tuple[est.ElementAccess, dict[str, tuple[est.Memory, int, int]]]:
+        """Bytes each operand moves and, per memory, (memory, bytes, access cycles) (memoised on
+        :func:`~.estimator.query_key`, as the estimates are: callers only read them)."""
+        key = est.query_key(q)
+        answer = self._traffic.get(key)
+        if answer is None:
+            if len(self._traffic) >= self.memo_limit:
+                self._traffic.clear()
+            nbytes = self.to_bytes(q, self.element_access(q))
+            answer = self._traffic[key] = (nbytes, self.access_cycles(q, nbytes))
         return answer
 
     def _op_cycles(self, q: est.PerfQuery) -> tuple[int, int]:

@@ -18,6 +18,14 @@ class U85Family(U55Family):
 
     name = "u85"
 
+    def __init__(self, arch) -> None:
+        super().__init__(arch)
+        # the U85's channel arithmetic, asked again by every schedule with the same values
+        self._transfers: dict[tuple, int] = {}
+        self._reads: dict[tuple, int] = {}
+        self._decodes: dict[tuple, int] = {}
+        self._fast: dict[tuple, bool] = {}
+
     def _block_config(self, q: blocks.BlockQuery) -> blocks.BlockConfig:
         return blocks_u85.find_block_config(self.arch, q)
 
@@ -39,18 +47,27 @@ class U85Family(U55Family):
         }
 
     def mem_to_mem(self, dst: est.Memory, src: est.Memory, nbytes: int) -> int:
-        return est85.mem_to_mem_cycles(self.arch, dst, src, nbytes)
+        key = (dst.key, src.key, nbytes)
+        cycles = self._transfers.get(key)
+        if cycles is None:
+            cycles = self.remember(self._transfers, key, est85.mem_to_mem_cycles(self.arch, dst, src, nbytes))
+        return cycles
 
     def min_read(
         self, memory: est.Memory, nbytes: float, weights: bool = False, op_type: str = "", fast: bool = False
     ) -> int:
         """Through the op's channel: weights (fast weights), or the IFM or IFM-stream channel
         (LookupChannel)."""
-        if weights:
-            channel = est85.FAST_WEIGHT if fast else est85.WEIGHT
-        else:
-            channel = est85._read_channel(op_type, 0)
-        return est85.min_read_cycles(self.arch, memory, nbytes, channel)
+        key = (memory.key, nbytes, weights, fast, op_type)
+        cycles = self._reads.get(key)
+        if cycles is None:
+            if weights:
+                channel = est85.FAST_WEIGHT if fast else est85.WEIGHT
+            else:
+                channel = est85._read_channel(op_type, 0)
+            cycles = est85.min_read_cycles(self.arch, memory, nbytes, channel)
+            self.remember(self._reads, key, cycles)
+        return cycles
 
     def min_depth(self, config: blocks.BlockConfig) -> int:
         """The larger of 16 and the OFM micro-block's depth (EthosU85OpConfig::MinimumDepthGranule)."""
@@ -90,23 +107,32 @@ class U85Family(U55Family):
 
     def use_fast_decoder(self, default: EncodedWeights, memory: est.Memory) -> bool:
         """Whether the fast format is worth encoding, judged from the default stream (UseFastDecoder)."""
-        channels = [
-            WeightChannel(est85.channel_bandwidth(self.arch, memory, c), memory.read_latency)
-            for c in (est85.WEIGHT, est85.FAST_WEIGHT)
-        ]
-        return use_fast_decoder(default, self.arch.cores, *channels)
+        key = (default, memory.key)
+        fast = self._fast.get(key)
+        if fast is None:
+            channels = [
+                WeightChannel(est85.channel_bandwidth(self.arch, memory, c), memory.read_latency)
+                for c in (est85.WEIGHT, est85.FAST_WEIGHT)
+            ]
+            fast = self.remember(self._fast, key, use_fast_decoder(default, self.arch.cores, *channels))
+        return fast
 
     def weight_decode_cycles(self, weights: EncodedWeights, fast: bool, memory: est.Memory) -> int:
         """Cycles to stream and decode the weights from ``memory`` (WeightDecodeCycles)."""
-        return est85.weight_decode_cycles(
-            self.arch,
-            weights.total_source_bytes,
-            weights.total_weight_bytes,
-            weights.zero_count,
-            weights.distinct_weights,
-            fast,
-            memory,
-        )
+        key = (weights, fast, memory.key)
+        cycles = self._decodes.get(key)
+        if cycles is None:
+            cycles = est85.weight_decode_cycles(
+                self.arch,
+                weights.total_source_bytes,
+                weights.total_weight_bytes,
+                weights.zero_count,
+                weights.distinct_weights,
+                fast,
+                memory,
+            )
+            self.remember(self._decodes, key, cycles)
+        return cycles
 
     def lut_transfer(self, source: est.Memory, ifm_bits: int) -> int:
         """Cycles to copy a LUT op's table from ``source`` into the LUT RAM (EstimateFullOpPerformance)."""

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, fields
 from functools import cached_property
 
+from hwsim.schedule.ethos_u.value_ids import value_id
+
 Shape = tuple[int, int, int, int]
 
 
@@ -65,10 +67,9 @@ class Kernel:
     pad_right: int = 0
 
     @cached_property
-    def key(self) -> tuple:
-        """The fields' values, made once: the estimate memo's keys hash and compare them without Python
-        calls."""
-        return tuple(getattr(self, f.name) for f in fields(self))
+    def key(self) -> int:
+        """The fields' values as one id (:mod:`.value_ids`), made once: memo keys hash it in one step."""
+        return value_id(tuple(getattr(self, f.name) for f in fields(self)))
 
     @property
     def area(self) -> int:

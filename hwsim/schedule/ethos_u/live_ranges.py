@@ -10,6 +10,7 @@ buffering and cascading decisions consult. Source: ``ethosu/regor/compiler/live_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from hwsim.schedule.ethos_u.ir import VOp, VTensor
 
@@ -134,28 +135,37 @@ class LiveRangeGraph:
         return ra is not None and ra is rb
 
     def extract(
-        self, ops: list[VOp], costs, cascades: dict, in_target, size_of, add_rolling_buffers: bool
+        self,
+        ops: list[VOp],
+        costs,
+        cascades: dict,
+        in_target,
+        size_of,
+        add_rolling_buffers: bool,
+        structures: list[OpStructure] | None = None,
     ) -> None:
         """Vela's ExtractLiveRangesFromCascades over ``ops``; sets each cost's ``time_index``.
 
         ``in_target(tensor)`` says whether a tensor lives in the memory being tracked; ``size_of(tensor)``
-        gives its allocated bytes.
+        gives its allocated bytes; ``structures``, the ops' :func:`op_structure` if already found.
         """
         time_of_cascade: dict[int, int] = {}
         start = self.now
         outputs = []
-        for op, cost in zip(ops, costs):
+        if structures is None:
+            structures = [op_structure(op) for op in ops]
+        for op, cost, (final_ofm, _, operands) in zip(ops, costs, structures):
             cascade = cost.cascade if cost is not None else 0
             info = cascades.get(cascade) if cascade else None
             buffer = None
             t = self.now
             if op.npu and cost is not None:
-                ofm = op.final_ofm.tensor
+                ofm = final_ofm
                 fused = None
                 if (add_rolling_buffers or in_target(ofm)) and cost.ofm_reuses_ifm:
                     fused = op.ifm.tensor
                 if fused is None and self.reuse_ifms and info is None:
-                    fused = self._reusable_ifm(op, in_target, size_of)
+                    fused = self._reusable_ifm(op, ofm, in_target, size_of)
                 if fused is not None:
                     self.fuse(fused, ofm, size_of(fused))
                 if info is not None:
@@ -176,11 +186,7 @@ class LiveRangeGraph:
             if cost is not None:
                 cost.time_index = t
             self.op_time[op.index] = t
-            internal = {id(t) for t in op.internal_tensors()}
-            for is_ifm, is_primary, conn in _live_operands(op):
-                tens = conn.tensor
-                if tens.is_constant or id(tens) in internal:
-                    continue
+            for is_ifm, is_primary, tens in operands:
                 rolling = buffer is not None and is_ifm and is_primary
                 if not in_target(tens) and not (add_rolling_buffers and rolling):
                     continue
@@ -199,10 +205,9 @@ class LiveRangeGraph:
             lr.mark(self.now, 1)
         self.now += 1
 
-    def _reusable_ifm(self, op: VOp, in_target, size_of):
+    def _reusable_ifm(self, op: VOp, ofm: VTensor, in_target, size_of):
         if not _one_to_one(op):
             return None
-        ofm = op.final_ofm.tensor
         if not in_target(ofm):
             return None
         for conn in op.ifms:
@@ -229,12 +234,28 @@ class LiveRangeGraph:
         return usage, peak
 
 
-def _live_operands(op: VOp) -> list[tuple[bool, bool, object]]:
-    """(is an IFM, is the primary IFM, operand) of an op and of the ops chained into it (LiveRangeTensors)."""
+class OpStructure(NamedTuple):
+    """What live ranges read of an op's group, fixed once the ops are lowered: the tensor it finally writes,
+    the ids of those it passes within the group, and (is an IFM, is the primary IFM, tensor) of each
+    operand in memory, its own and those of the ops chained into it (LiveRangeTensors)."""
+
+    final_ofm: VTensor
+    internal: frozenset[int]
+    operands: list[tuple[bool, bool, VTensor]]
+
+
+def op_structure(op: VOp) -> OpStructure:
+    """The :class:`OpStructure` of ``op``; constants and tensors passed within the group are left out."""
+    internal = frozenset(id(t) for t in op.internal_tensors())
     out = [(True, i == op.primary_ifm, c) for i, c in enumerate(op.ifms)] + [(False, False, op.ofm)]
     for sub in op.chained:
         out += [(True, False, c) for c in sub.ifms] + [(False, False, sub.ofm)]
-    return out
+    operands = [
+        (is_ifm, is_primary, c.tensor)
+        for is_ifm, is_primary, c in out
+        if not c.tensor.is_constant and id(c.tensor) not in internal
+    ]
+    return OpStructure(op.final_ofm.tensor, internal, operands)
 
 
 def _one_to_one(op: VOp) -> bool:

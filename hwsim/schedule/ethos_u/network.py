@@ -71,8 +71,7 @@ def _op_result(sched: Scheduler, op: VOp, cost: OpCost | None, prev: OpCost | No
     cycles, macs = sched.fam.op_cycles(q)
     res.macs = macs
     res.npu_cycles = cycles
-    access = sched.fam.element_access(q)
-    nbytes = sched.fam.to_bytes(q, access)
+    nbytes, access_cycles = sched.fam.traffic(q)
     slack = prev.slack_cycles if prev is not None else 0
     lut_transfer = sched.fam.lut_transfer(sched.mem.const, op.ifm.bits) if op.type == "LUT" else 0
     weights_memory = sched.mem.const if cost.weights is not None else None
@@ -104,7 +103,7 @@ def _op_result(sched: Scheduler, op: VOp, cost: OpCost | None, prev: OpCost | No
     if weights_memory is not None:
         res.add(weights_memory, "weights", read=nbytes.const_read[0] + nbytes.const_read[1])
     busiest = 0
-    for name, (memory, _, cycles_) in sched.fam.access_cycles(q, nbytes).items():
+    for name, (memory, _, cycles_) in access_cycles.items():
         res.traffic.setdefault(name, MemoryTraffic(memory)).access_cycles = cycles_
         busiest = max(busiest, cycles_)
     res.total_cycles = max(res.npu_cycles, busiest)

@@ -25,15 +25,17 @@ from hwsim.schedule.ethos_u.cascades import CascadeBuilder, CascadeInfo
 from hwsim.schedule.ethos_u.family import U55Family
 from hwsim.schedule.ethos_u.geometry import Shape, div_up, elements, required_input_size, round_down, round_up
 from hwsim.schedule.ethos_u.ir import VConn, VOp, VTensor
-from hwsim.schedule.ethos_u.live_ranges import LiveRangeGraph, LRMemory, WeightBuffer
+from hwsim.schedule.ethos_u.live_ranges import LiveRangeGraph, LRMemory, WeightBuffer, op_structure
 from hwsim.schedule.ethos_u.lowering import transpose_type
 from hwsim.schedule.ethos_u.system import MemorySystem
+from hwsim.schedule.ethos_u.value_ids import value_id
 from hwsim.schedule.ethos_u.weight_encoding import (
     EncodedWeights,
-    EncodingParams,
     WeightsNotSparse,
+    WeightSource,
     encode_scales,
-    encode_weights,
+    encode_source,
+    weights_source,
 )
 
 if TYPE_CHECKING:  # the U85's modules load only when a U85 is scheduled
@@ -54,9 +56,10 @@ class WeightFormat:
 
 
 DEFAULT_FORMAT = WeightFormat()
+SPARSE_FORMAT = WeightFormat(sparse=True)
 # The order Vela tries the formats in (EncodeBestWeightFormat): the first of equally fast ones wins.
 FORMAT_ORDER = (
-    WeightFormat(sparse=True),
+    SPARSE_FORMAT,
     DEFAULT_FORMAT,
     WeightFormat(fast=True, sparse=True),
     WeightFormat(fast=True),
@@ -156,8 +159,9 @@ class Scheduler:
         self.mem = memsys
         self.all_ops = ops
         self.ops = [op for op in ops if op.parent is None]
-        self._encodings: dict[tuple, EncodedWeights | None] = {}
-        self._params: dict[tuple, EncodingParams] = {}  # encoding_params, asked again for every encoding
+        self._sources: dict[int, WeightSource] = {}  # id(op) -> its weights as the encoder keys them
+        self._structures = [op_structure(op) for op in self.ops]  # what live ranges read of each op
+        self._op_keys: dict[int, int] = {}  # id(op) -> op_key(op); valid as long as _groups is
         # id(op) -> group_ops(op); valid while tensors keep their memory and layout (see apply_cascades)
         self._groups: dict[int, tuple[GroupOp, ...]] = {}
 
@@ -236,27 +240,79 @@ class Scheduler:
             GroupOp(m.type, fm(m.ifm), fm(m.ofm), fm(m.ifm2), transpose_type(m.perm)) for m in op.group
         )
 
+    def op_key(self, op: VOp) -> int:
+        """Everything :meth:`op_info` and :meth:`sliced_perf` read of ``op`` and of the memories, as one
+        value id: the families memoise their answers on it, so the next plan (of this network, or of one
+        whose op has the same values) finds them (valid while the op's maps keep their memory and
+        layout, as :meth:`group_ops`)."""
+        key = self._op_keys.get(id(op))
+        if key is None:
+            weights = None
+            if op.weights is not None:
+                weights = self._weight_source(op).digest
+            mem = self.mem
+            key = self._op_keys[id(op)] = value_id(
+                (
+                    op.type,
+                    op.kernel.key,
+                    est.map_key(self.feature_map(op.ifm)),
+                    est.map_key(self.feature_map(op.ofm)),
+                    est.map_key(self.feature_map(op.ifm2)) if op.ifm2 is not None else None,
+                    op.activation,
+                    op.has_scales,
+                    op.uses_lut,
+                    op.scaled,
+                    op.perm,
+                    bool(op.chained),
+                    tuple(g.key for g in self.group_ops(op)),
+                    weights,
+                    (mem.const.key, mem.staging.key, mem.arena.key),
+                )
+            )
+        return key
+
+    def _weight_source(self, op: VOp) -> WeightSource:
+        """The op's weights as the encoder keys them (found once per op)."""
+        source = self._sources.get(id(op))
+        if source is None:
+            zero_points = 0 if op.weight_zero_points is None else op.weight_zero_points
+            source = self._sources[id(op)] = weights_source(op.weights.data, zero_points)
+        return source
+
     # -- per-op decisions ---------------------------------------------------------------------------------
     def block_config(
         self, op: VOp, ofm: Shape, ifm: Shape, ifm2: Shape | None, sparse: bool = False
     ) -> BlockConfig:
-        """Vela's block config for the op computing ``ofm`` (GetOpConfig)."""
-        return self.fam.block_config(
-            BlockQuery(
-                op.type,
-                ofm,
-                ifm,
-                ifm2,
-                op.ifm.bits,
-                op.ofm.bits,
-                op.kernel,
-                2048 if op.uses_lut else 0,
-                op.scaled,
-                transpose=transpose_type(op.perm),
-                ofm_format=op.ofm.tensor.format,
-                sparse_weights=sparse,
+        """Vela's block config for the op computing ``ofm`` (GetOpConfig).
+
+        Looked up by the query's values before the query is made: every schedule asks again for the same
+        stripes, and making and hashing a :class:`BlockQuery` costs more than the lookup.
+        """
+        fmt = op.ofm.tensor.format
+        key = (op.type, ofm, ifm, ifm2, op.ifm.bits, op.ofm.bits, op.kernel.key, op.uses_lut, op.scaled)
+        key = (key, op.perm, fmt, sparse)
+        configs = self.fam.op_configs
+        config = configs.get(key)
+        if config is None:
+            if len(configs) >= self.fam.memo_limit:
+                configs.clear()
+            config = configs[key] = self.fam.block_config(
+                BlockQuery(
+                    op.type,
+                    ofm,
+                    ifm,
+                    ifm2,
+                    op.ifm.bits,
+                    op.ofm.bits,
+                    op.kernel,
+                    2048 if op.uses_lut else 0,
+                    op.scaled,
+                    transpose=transpose_type(op.perm),
+                    ofm_format=fmt,
+                    sparse_weights=sparse,
+                )
             )
-        )
+        return config
 
     def encode(
         self, op: VOp, config: BlockConfig, slices: list[int], fmt: WeightFormat = DEFAULT_FORMAT
@@ -266,22 +322,27 @@ class Scheduler:
         Raises WeightsNotSparse when ``fmt`` is sparse and the weights are not.
         """
         params_key = (config.key, op.ifm.bits, op.kernel.key, fmt.fast, fmt.sparse)
-        params = self._params.get(params_key)
+        params = self.fam.params.get(params_key)
         if params is None:
-            params = self._params[params_key] = self.fam.encoding_params(
+            params = self.fam.params[params_key] = self.fam.encoding_params(
                 config, op.ifm.bits, op.kernel, fmt.fast, fmt.sparse
             )
         if op.weights is None:
             return encode_scales(op.ofm.shape[3], params, slices) if op.has_scales else None
-        key = (id(op), params, tuple(slices))
-        # every schedule asks again; a failed sparse encoding is remembered too
-        if key not in self._encodings:
-            zero_points = 0 if op.weight_zero_points is None else op.weight_zero_points
+        source = self._weight_source(op)
+        # every schedule asks again, and so does the next plan; a failed sparse encoding is remembered too
+        key = (op.type, source.digest, params_key, tuple(slices))
+        encodings = self.fam.encodings
+        if key in encodings:
+            encoded = encodings[key]
+        else:
+            if len(encodings) >= self.fam.memo_limit:
+                encodings.clear()
             try:
-                self._encodings[key] = encode_weights(op.type, op.weights.data, zero_points, params, slices)
+                encoded = encode_source(op.type, source, params, slices)
             except WeightsNotSparse:
-                self._encodings[key] = None
-        encoded = self._encodings[key]
+                encoded = None
+            encodings[key] = encoded
         if encoded is None:
             raise WeightsNotSparse(f"{op.type} weights are not 2:4 sparse")
         return encoded
@@ -306,7 +367,9 @@ class Scheduler:
         }
         cycles = {
             sparse: self.fam.op_cycles(
-                self.perf_query(op, cost, fmt=WeightFormat(sparse=sparse), config=configs[sparse])
+                self.perf_query(
+                    op, cost, fmt=SPARSE_FORMAT if sparse else DEFAULT_FORMAT, config=configs[sparse]
+                )
             )[0]
             for sparse in (False, True)
         }
@@ -330,7 +393,25 @@ class Scheduler:
 
     def op_info(self, op: VOp, stripe: Shape, encode: bool = True) -> OpCost:
         """Block config and (unless not ``encode``) encoded weights of ``op`` computing an OFM stripe
-        (CreateSchedulerOpInfo)."""
+        (CreateSchedulerOpInfo); memoised per family on :meth:`op_key` (a new cost each time: callers
+        change it)."""
+        key = (self.op_key(op), stripe, encode)
+        found = self.fam.op_infos.get(key)
+        if found is None:
+            cost = self._op_info(op, stripe, encode)
+            found = (cost.config, cost.stripe, cost.stripe_input, cost.weights, cost.weight_format)
+            self.fam.remember(self.fam.op_infos, key, found)
+        config, stripe, stripe_input, weights, weight_format = found
+        return OpCost(
+            config,
+            stripe,
+            stripe_input,
+            weights,
+            weight_format,
+            depth_slices=[0, weight_depth(op, op.ofm.shape)],
+        )
+
+    def _op_info(self, op: VOp, stripe: Shape, encode: bool) -> OpCost:
         ifm = op.ifm.shape
         ifm2 = op.ifm2.shape if op.ifm2 is not None else None
         full = op.ofm.shape
@@ -426,7 +507,42 @@ class Scheduler:
         buffering: str,
         fmt: WeightFormat = DEFAULT_FORMAT,
     ) -> EstimatedPerf:
-        """Vela's EstimateSlicedOpPerformance: run and read cycles of the op in depth slices."""
+        """Vela's EstimateSlicedOpPerformance: run and read cycles of the op in depth slices (memoised per
+        family on :meth:`op_key`; callers only read the answer)."""
+        key = (
+            self.op_key(op),
+            tuple(slices),
+            config.key,
+            weights.range_sizes if weights is not None else None,
+            stage_weights,
+            stage_ifm,
+            stripe,
+            slack_cycles,
+            buffering,
+            fmt.fast,
+            fmt.sparse,
+        )
+        perf = self.fam.sliced_perfs.get(key)
+        if perf is None:
+            perf = self._sliced_perf(
+                op, slices, config, weights, stage_weights, stage_ifm, stripe, slack_cycles, buffering, fmt
+            )
+            self.fam.remember(self.fam.sliced_perfs, key, perf)
+        return perf
+
+    def _sliced_perf(
+        self,
+        op: VOp,
+        slices: list[int],
+        config: BlockConfig,
+        weights: EncodedWeights | None,
+        stage_weights: bool,
+        stage_ifm: bool,
+        stripe: Shape,
+        slack_cycles: int,
+        buffering: str,
+        fmt: WeightFormat,
+    ) -> EstimatedPerf:
         res = EstimatedPerf()
         repeats = max(1.0, op.ofm.shape[1] / stripe[1])
         wgt_mem = None
@@ -550,7 +666,9 @@ class Scheduler:
     def live_ranges(self, sched: Schedule) -> LiveRangeGraph:
         """Live ranges of the staging memory under ``sched`` (sets each cost's time index)."""
         graph = LiveRangeGraph()
-        graph.extract(self.ops, sched.costs, sched.cascades, self.in_staging, self.size_of, True)
+        graph.extract(
+            self.ops, sched.costs, sched.cascades, self.in_staging, self.size_of, True, self._structures
+        )
         return graph
 
     def update_memory(self, sched: Schedule) -> LiveRangeGraph:
@@ -568,12 +686,12 @@ class Scheduler:
             for t in lr.tensors:
                 live[id(t)] = (lr.start, lr.end, -(-lr.size // 16) * 16, n)
         local, non_local = {}, {}
-        for op, cost in zip(self.ops, sched.costs):
+        for op, cost, structure in zip(self.ops, sched.costs, self._structures):
             if cost is None:
                 continue
             ifm = op.ifms[op.primary_ifm].tensor
             own = self.size_of(ifm) if self.in_staging(ifm) else 0
-            ofm = op.final_ofm.tensor
+            ofm = structure.final_ofm
             if self.in_staging(ofm) and not (cost.cascade == 0 and graph.same_range(ifm, ofm)):
                 own += self.size_of(ofm)
             own += cost.weight_buffer_bytes()
@@ -957,11 +1075,13 @@ class Scheduler:
 
             allocate_feature_maps(self, chosen)
             self._groups.clear()  # feature maps moved
+            self._op_keys.clear()
         return chosen
 
     def apply_cascades(self, sched: Schedule) -> None:
         """Rolling buffers live in staging memory, shaped as the cascade needs (ApplySchedule)."""
         self._groups.clear()  # the op groups' feature maps change memory and layout
+        self._op_keys.clear()
         for op, cost in zip(self.ops, sched.costs):
             if cost is None or not cost.cascade:
                 continue

@@ -186,6 +186,21 @@ def encode_weights(
     WeightsNotSparse
         ``params.sparse`` is set but the weights are not 2:4 sparse in stream order.
     """
+    return encode_source(op_type, weights_source(weights, zero_points), params, depth_slices)
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """An op's weights as the encoder keys them: the digest of their values and zero points, and what makes
+    the values on a miss. Found once per op (:meth:`Scheduler.encode` asks for many encodings of it)."""
+
+    digest: bytes
+    payload: _Payload
+
+
+def weights_source(weights, zero_points) -> WeightSource:
+    """The :class:`WeightSource` of ``weights`` (an array, or an object with ``digest`` and ``values()``) and
+    their zero point(s)."""
     zp = tuple(int(z) for z in flat_values(zero_points))
     if hasattr(weights, "values") and hasattr(weights, "digest"):  # made on demand, named by their making
         digest = blake2b(weights.digest, digest_size=16)
@@ -198,9 +213,15 @@ def encode_weights(
         digest.update(repr((w.shape, str(w.dtype))).encode())
         make, period = (lambda: w), None
     digest.update(struct.pack(f"<{len(zp)}q", *zp))  # the bytes of the zero points as int64
+    return WeightSource(digest.digest(), _Payload(make, zp, period))
+
+
+def encode_source(
+    op_type: str, source: WeightSource, params: EncodingParams, depth_slices: Sequence[int]
+) -> EncodedWeights:
+    """:func:`encode_weights` of weights already made a :class:`WeightSource`."""
     slices = tuple(int(d) for d in depth_slices)
-    payload = _Payload(make, zp, period)
-    encoded = _encode_cached(op_type in DEPTHWISE_OPS, digest.digest(), params, slices, payload)
+    encoded = _encode_cached(op_type in DEPTHWISE_OPS, source.digest, params, slices, source.payload)
     if encoded is None:
         raise WeightsNotSparse("the weights are not 2:4 sparse in U85 stream order")
     return encoded

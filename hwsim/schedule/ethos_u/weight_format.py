@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
+from hwsim.schedule.ethos_u.float32 import to_f32
 from hwsim.schedule.ethos_u.weight_encoding import EncodedWeights
 
 FAST_HEADER_BYTES = 32
@@ -48,12 +47,13 @@ def channel_bytes_per_cycle(
     for the weight and fast-weight channels 128/128 on U85-128 and -256, 256/256 on -512, 416/208 on
     -1024, 512/256 on -2048).
     """
-    f32 = np.float32
     burst_words = max(burst_bytes // 16, 1)
-    read_limit = f32(channel_read_buffers) / f32(burst_words)
-    transactions = min(read_limit, f32(max_reads * ports * 0.8))
-    by_latency = f32(float(f32(f32(burst_bytes) * transactions) / f32(read_latency_cycles)) * 0.8)
-    return float(min(f32(bandwidth_bytes_per_cycle), by_latency))
+    read_limit = to_f32(to_f32(channel_read_buffers) / to_f32(burst_words))
+    transactions = min(read_limit, to_f32(max_reads * ports * 0.8))
+    by_latency = to_f32(
+        to_f32(to_f32(to_f32(burst_bytes) * transactions) / to_f32(read_latency_cycles)) * 0.8
+    )
+    return min(to_f32(bandwidth_bytes_per_cycle), by_latency)
 
 
 def decode_cycles(
@@ -69,10 +69,10 @@ def decode_cycles(
     if fast:
         per_cycle = 64 if distinct_weights < 16 else 32
     else:
-        zero_rate = min(float(np.float32(zero_count) / np.float32(source_bytes)), float(np.float32(0.9)))
+        zero_rate = min(to_f32(to_f32(zero_count) / to_f32(source_bytes)), to_f32(0.9))
         zero_rate = max(zero_rate, 0.5)
         per_cycle = int(8 + (zero_rate - 0.5) * (32 - 8) / 0.4) * cores
-    dma = int(np.float32(encoded_bytes) / np.float32(channel.bytes_per_cycle)) + channel.read_latency_cycles
+    dma = int(to_f32(to_f32(encoded_bytes) / to_f32(channel.bytes_per_cycle))) + channel.read_latency_cycles
     return max(source_bytes // per_cycle, dma)
 
 

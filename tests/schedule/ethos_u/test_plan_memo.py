@@ -37,3 +37,21 @@ def test_memoised_plans_equal_fresh_ones(name):
     warm = [models.plan(graph, d) for d in devices] + [models.plan(graph, d) for d in devices]
     assert warm == fresh + fresh
     assert fresh[0] != fresh[1]  # the modes do time differently
+
+
+def test_a_network_with_other_weights_is_not_planned_from_the_memos():
+    """The family's encodings and per-op memos key on the weights' digest: the same network with one layer's
+    weights zeroed (the same shapes, memories and op groups), planned after the original, gets its fresh
+    plan."""
+    import numpy as np
+
+    path = ROOT / "tests" / "data" / "ethos_u" / "kws_ds_cnn.tflite"
+    device = load_device("ethos_u85_256_like")
+    original, other = load_model(path), load_model(path)
+    weights = max((t for t in other.tensors.values() if t.is_constant), key=lambda t: t.data.size)
+    weights.data = np.zeros_like(weights.data)
+    fresh = _fresh_plan(other, device)
+    family.cache_clear()
+    planned = models.plan(original, device)
+    assert models.plan(other, device) == fresh
+    assert fresh != planned  # the zeroed weights do plan differently

@@ -196,3 +196,40 @@ def test_not_sparse_is_kept_like_an_encoding(cache_dir, monkeypatch):
             we.encode_weights("FullyConnected", w, 0, params, [0, 16])
         we._encode_cached.cache_clear()
         monkeypatch.setattr(we, "_encode", lambda *a: pytest.fail("encoded again"))
+
+
+def test_a_stored_u85_block_config_comes_back_equal(cache_dir, monkeypatch):
+    """U85 block configs are kept as U55/U65 ones are: the stored config comes back equal without a search,
+    under a key that is the same in every process (the accelerator's sets sorted, not in hash order)."""
+    import os
+
+    from hwsim.schedule.ethos_u import blocks_u85
+    from hwsim.schedule.ethos_u.arch_u85 import U85_ACCELERATORS
+    from hwsim.schedule.ethos_u.blocks import BlockQuery
+    from hwsim.schedule.ethos_u.geometry import Kernel
+
+    arch = U85_ACCELERATORS["ethos-u85-256"]
+    q = BlockQuery("Conv2D", (1, 56, 56, 24), (1, 56, 56, 144), None, 8, 8, Kernel())
+    blocks_u85.find_block_config.cache_clear()
+    first = blocks_u85.find_block_config(arch, q)
+    assert len(list(cache_dir.rglob("*.json"))) == 1
+    blocks_u85.find_block_config.cache_clear()
+    monkeypatch.setattr(blocks_u85, "_find_block_config", lambda *a: pytest.fail("searched again"))
+    assert blocks_u85.find_block_config(arch, q) == first
+    blocks_u85.find_block_config.cache_clear()
+    script = (
+        "from hwsim.schedule.ethos_u import blocks_u85\n"
+        "from hwsim.schedule.ethos_u.arch_u85 import U85_ACCELERATORS\n"
+        "print(blocks_u85._arch_key(U85_ACCELERATORS['ethos-u85-256']))"
+    )
+    keys = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert keys == {blocks_u85._arch_key(arch)}

@@ -1,4 +1,4 @@
-"""Integer-path ops that hwsim.quant adds: dynamic (run-time range) layers. (Its per-group weight scales
+"""Dynamic (run-time range) layers, which hwsim.quant's dynamic recipes make. (Its per-group weight scales
 run in :mod:`hwsim.runtime.per_group`.)
 
 - ``dynamic_conv2d`` / ``dynamic_depthwise_conv2d`` / ``dynamic_fully_connected`` (in
@@ -17,7 +17,7 @@ import numpy as np
 
 from hwsim.numerics import ops
 from hwsim.numerics.formats import IntFormat
-from hwsim.runtime import float_exec as F
+from hwsim.runtime import float_core as F
 from hwsim.runtime.op_io import op_accumulator
 
 
@@ -161,5 +161,6 @@ def _dynamic(kind: str):
     return impl
 
 
-for _kind in ("conv2d", "depthwise_conv2d", "fully_connected"):
-    F.FLOAT_OPS.add(f"dynamic_{_kind}", _dynamic(_kind))
+dynamic_conv2d = _dynamic("conv2d")
+dynamic_depthwise_conv2d = _dynamic("depthwise_conv2d")
+dynamic_fully_connected = _dynamic("fully_connected")
