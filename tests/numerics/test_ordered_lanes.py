@@ -239,7 +239,8 @@ def test_a_register_whose_count_of_codes_is_no_power_of_two(rng, overflow):
     w = rng.integers(-8, 8, (3, 3, 9)).astype(np.int8)
     zeros, bias = np.zeros(9, np.int64), rng.integers(-150, 150, 9)
     cols = x.reshape(25, 9)
-    gemm = (cols, w[0], zx, zeros, bias, -100, 100, int(overflow), rng.permutation(9), False)
+    wg = rng.integers(-8, 8, (9, 9)).astype(np.int8)
+    gemm = (cols, wg, zx, zeros, bias, -100, 100, int(overflow), rng.permutation(9), False)
     depthwise = (x, w, zx, zeros, bias, 1, 1, 1, 1, 1, 1, 5, 5, 1, -100, 100, int(overflow))
     for name, args in (("matmul_acc", gemm), ("depthwise_acc", depthwise)):
         want, count = getattr(reference, name)(*args)
