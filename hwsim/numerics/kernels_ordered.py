@@ -15,10 +15,12 @@ and no lane depends on another. Three things keep the lanes narrow and the steps
   their magnitude and on the products to come) takes them without fitting or counting: no step could
   leave the range, so fitting would change nothing and count nothing.
 
-Compiled code: one copy of each kernel per lane and operand dtype (three pairs in practice), the mode an
-argument; only the loops over a row of lanes are compiled once per mode (``_pass``, ``_step``: the mode is
-a constant there, so that they have no branch and vectorise), and the mode picks among them once per row
-and pass. Twin: :mod:`hwsim.numerics.reference_ordered` (numpy, the same steps). Same house rules as
+Compiled code: each kernel once per lane dtype (int16, int32, int64; the operands' dtype follows), the mode
+an argument; the steps over a tile (``_tile_steps``) and over a depthwise output row (``_depthwise_row``)
+once more for each mode that lane dtype takes (``_lanes``: three at most), the mode a constant there so
+that their row loops have no branch and vectorise. The mode picks among those copies once per tile or
+row. Tiles and rows run on Python threads (the kernels release the GIL). Twin:
+:mod:`hwsim.numerics.reference_ordered` (numpy, the same steps). Same house rules as
 :mod:`hwsim.numerics.kernels`.
 """
 
