@@ -26,6 +26,7 @@ row. Tiles and rows run on Python threads (the kernels release the GIL). Twin:
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -207,7 +208,7 @@ def _gemm(xs, wt, bias, lo, hi, mask, limit, mode, bias_last, group_size, out) -
     )
 
 
-_POOL: list[ThreadPoolExecutor] = []  # the helper threads, made on first use
+_POOLS: dict[int, ThreadPoolExecutor] = {}  # per process id: a forked child has none of its parent's threads
 
 
 def _in_threads(kernel, items: int, *args) -> int:
@@ -220,9 +221,12 @@ def _in_threads(kernel, items: int, *args) -> int:
     threads = max(1, min(numba.get_num_threads(), items))
     if threads == 1:
         return int(kernel(*args, 0, 1))
-    if not _POOL:
-        _POOL.append(ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS, "hwsim-ordered"))
-    shares = [_POOL[0].submit(kernel, *args, i, threads) for i in range(1, threads)]
+    pool = _POOLS.get(os.getpid())
+    if pool is None:
+        pool = _POOLS.setdefault(
+            os.getpid(), ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS, "hwsim-ordered")
+        )
+    shares = [pool.submit(kernel, *args, i, threads) for i in range(1, threads)]
     return int(kernel(*args, 0, threads)) + sum(int(share.result()) for share in shares)
 
 
