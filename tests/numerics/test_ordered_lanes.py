@@ -249,3 +249,17 @@ def test_a_register_whose_count_of_codes_is_no_power_of_two(rng, overflow):
             acc, n = getattr(twin, name)(*args)
             np.testing.assert_array_equal(acc, want)
             assert n == count
+
+
+@pytest.mark.parametrize("bits, overflow", [(16, OverflowMode.SATURATE), (20, OverflowMode.EXACT)])
+def test_unchecked_steps_stop_one_code_before_the_rail(bits, overflow):
+    """A register loaded 4 codes below its top, then 4 steps of +1: their bound reaches exactly one past the
+    top, so the pass must be checked (saturated and counted once, or counted once), not summed unchecked."""
+    fmt = IntFormat(bits)
+    x, w = np.ones((1, 4), np.int8), np.ones((4, 1), np.int8)
+    args = (x, w, 0, np.zeros(1, np.int64), [fmt.max - 3], fmt.min, fmt.max, int(overflow), range(4), False)
+    want, count = reference.matmul_acc(*args)
+    acc, n = kernels_ordered.matmul_acc(*args)
+    assert count == 1
+    np.testing.assert_array_equal(acc, want)
+    assert n == count
