@@ -278,9 +278,10 @@ def _add_verify(sub) -> None:
     p.add_argument(
         "--against",
         default="all",
-        choices=["tflite", "tflite-micro", "onnxruntime", "onnx-reference", "all"],
-        help="runtime to compare with (tflite: its 3 resolvers; tflite-micro: TFLite Micro's "
-        "interpreter); all: every runtime that reads the file",
+        choices=["tflite", "litert", "tflite-micro", "onnxruntime", "onnx-reference", "all"],
+        help="runtime to compare with (tflite: TensorFlow's TFLite interpreter, its 3 resolvers; litert: "
+        "LiteRT's (ai-edge-litert), its 3 resolvers; tflite-micro: TFLite Micro's interpreter); all: every "
+        "installed runtime that reads the file",
     )
     p.add_argument("--samples", type=positive_int, default=4, help="random inputs to compare on")
     p.add_argument("--input", default=None, help=".npy input instead of random ones")

@@ -246,15 +246,18 @@ def _depthwise(o, ins, where):
     }
 
 
+_INT64 = 4  # TensorType.INT64 in the TFLite schema
+
+
 def _fully_connected(o, ins, where):
     opt = _options(o, "FullyConnectedOptions")
     if opt is not None and opt["weights_format"] != 0:
         raise ConfigError(f"{where}: weights_format {opt['weights_format']} (shuffled) is not supported")
     activation = _activation(opt["fused_activation_function"] if opt else 0, where)
-    return "fully_connected", {
-        "activation": activation,
-        "keep_num_dims": opt["keep_num_dims"] if opt else False,
-    }
+    attrs = {"activation": activation, "keep_num_dims": opt["keep_num_dims"] if opt else False}
+    if opt is not None and opt["quantized_bias_type"] == _INT64:  # LiteRT's 16x8 kernel choice reads it
+        attrs["bias_type"] = "int64"
+    return "fully_connected", attrs
 
 
 def _binary(kind: str, table: str):

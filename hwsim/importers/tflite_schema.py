@@ -51,6 +51,7 @@ OPTIONS: dict[str, dict[str, tuple[int, str, object]]] = {
         "fused_activation_function": (0, BYTE, 0),
         "weights_format": (1, BYTE, 0),
         "keep_num_dims": (2, BOOL, False),
+        "quantized_bias_type": (4, BYTE, 0),  # a TensorType: 4 is INT64, 2 INT32, 0 (FLOAT32) unset
     },
     "AddOptions": {"fused_activation_function": (0, BYTE, 0)},
     "MulOptions": {"fused_activation_function": (0, BYTE, 0)},

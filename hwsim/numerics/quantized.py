@@ -244,8 +244,9 @@ def _depthwise_fast_path(
 class LayerQuant:
     """How a MAC layer (conv, depthwise, fully-connected) is quantized and which runtime computes it: the
     scales and zero points of its input, weights and output, the output format and fused activation, the
-    accumulator register, and the weight width the runtime dispatches on (4-bit weights take a delegate's
-    fallback, see ``Semantics.fallback``)."""
+    accumulator register, the weight width the runtime dispatches on (4-bit weights take a delegate's
+    fallback, see ``Semantics.fallback``) and the bias type the op declares (``"int64"`` where a TFLite
+    fully-connected's options say so; see ``Semantics.declared_bias_type``)."""
 
     x_q: QParams
     w_q: QParams
@@ -255,6 +256,7 @@ class LayerQuant:
     semantics: str = "tflite-reference"
     accumulator: Accumulator = Accumulator()
     weight_bits: int = 8
+    bias_type: str | None = None
 
     def zero_points(self, channels: int) -> tuple[int, np.ndarray]:
         """The input zero point, and the weights' zero point per output channel."""
@@ -273,9 +275,12 @@ def _layer_setup(
 ) -> tuple[ops.OutputStage, str]:
     """A MAC layer's requantizer and dot-product arithmetic under its semantics for these operand types."""
     bits = np.dtype(x_dtype).itemsize * 8
-    int4_fc = op == "fully_connected" and w.ndim == 2 and quant.w_q.scale.size > 1 and w.shape[1] % 2 == 0
+    scales_ok = quant.w_q.scale.size > 1 or get_semantics(quant.semantics).int4_per_tensor_fc
+    int4_fc = op == "fully_connected" and w.ndim == 2 and scales_ok and w.shape[1] % 2 == 0
     sem = _semantics_for(quant.semantics, quant.weight_bits, bits, int4_fc)
-    if op == "fully_connected" and bias is None and bits > 8 and op in sem.no_bias_16x8:
+    declared_int64 = sem.declared_bias_type and quant.bias_type == "int64"  # LiteRT: the reference kernel
+    no_bias = op == "fully_connected" and bias is None and not declared_int64
+    if no_bias and bits > 8 and op in sem.no_bias_16x8:
         sem = dataclasses.replace(
             sem, requant_16x8=dict(sem.requant_16x8, fully_connected=sem.no_bias_16x8[op])
         )

@@ -63,7 +63,14 @@ class Semantics:
     ``"none"`` (fbgemm: outside its fast path a depthwise conv is a grouped im2col GEMM, pair-saturated along
     the (ky, kx) taps on AVX2 CPUs without VNNI, measured on an AMD Zen1). ``mul_multiplier`` is how MUL's
     real multiplier s1 * s2 / so is computed before it is encoded: in float32 (the TFLite interpreter's
-    prepare step) or in double (TFLite Micro's); they part by 1 LSB now and then.
+    prepare step) or in double (TFLite Micro's); they part by 1 LSB now and then. ``declared_bias_type``:
+    ``no_bias_16x8`` applies only where the op's options do not declare int64 bias (``quantized_bias_type``,
+    which TFLite's converter writes on every 16x8 fully-connected, bias tensor or not): LiteRT 2.3 keeps the
+    reference kernel for those, TensorFlow 2.21 looks at the bias tensor alone. ``asymmetric_rhs_bmm``:
+    the delegate (XNNPACK) takes an int8 BATCH_MATMUL whose rhs has a nonzero zero point (TensorFlow 2.21's,
+    which then drops it); False: it refuses such a node and ``fallback``'s kernels run it (LiteRT 2.3).
+    ``int4_per_tensor_fc``: the delegate runs an int4-weight fully-connected of even depth whose weights have
+    one scale for the whole tensor too (LiteRT 2.3), with the same float32 requantizer.
     """
 
     name: str
@@ -86,6 +93,9 @@ class Semantics:
     int4_fully_connected: bool = False
     float_bias: bool = False
     intra_op_threads: int | None = None
+    declared_bias_type: bool = False
+    int4_per_tensor_fc: bool = False
+    asymmetric_rhs_bmm: bool = True
 
     def requantizer(self, op: str, activation_bits: int) -> RequantKind:
         """The requantizer for ``op`` with ``activation_bits``-bit activations."""
@@ -157,6 +167,41 @@ SEMANTICS.add(
         mul_multiplier="double",
     ),
 )
+# LiteRT (the ai-edge-litert package, 2.3.0): TensorFlow 2.21's arithmetic but for two ops, measured on the
+# whole-model and single-op tests (tests/runtimes/test_litert.py pins the cases).
+_LITERT = (
+    (
+        "reference",
+        "tflite-reference",
+        "BUILTIN_REF op resolver: the same arithmetic as TensorFlow 2.21's",
+        {},
+    ),
+    (
+        "optimized",
+        "tflite-optimized",
+        "optimized kernels: a 16x8 fully-connected declaring int64 bias (the converter's) runs the "
+        "reference kernel, bias tensor or not",
+        {"declared_bias_type": True},
+    ),
+    (
+        "xnnpack",
+        "xnnpack",
+        "default resolver (XNNPACK): an int8 BATCH_MATMUL whose rhs has a nonzero zero point is not "
+        "delegated (the optimized kernels run it, zero point included); an int4-weight fully-connected of "
+        "even depth is, per-tensor weights too",
+        {"asymmetric_rhs_bmm": False, "fallback": "litert-optimized", "int4_per_tensor_fc": True},
+    ),
+)
+for _resolver, _base, _what, _changes in _LITERT:
+    SEMANTICS.add(
+        f"litert-{_resolver}",
+        replace(
+            SEMANTICS.get(_base),
+            name=f"litert-{_resolver}",
+            description=f"LiteRT 2.3 interpreter (ai-edge-litert), {_what}",
+            **_changes,
+        ),
+    )
 SEMANTICS.add(
     "cmsis-nn",
     Semantics(

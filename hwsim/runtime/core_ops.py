@@ -42,6 +42,7 @@ def _layer_quant(graph: Graph, op: Op, sem: Semantics) -> Q.LayerQuant:
         sem.name,
         op_accumulator(op),
         w_t.bits or 8,
+        op.attrs.get("bias_type"),
     )
 
 

@@ -18,6 +18,7 @@ SUB                TFLite's shifted form (left shift 20)              same (meas
 SQUARED_DIFFERENCE shifted form (left shift 7), squared in int32      same
 RSQRT              gemmlowp Newton-Raphson 1/sqrt, as a table         same
 BATCH_MATMUL       int32 dot products, gemmlowp requantizer           rhs zero point dropped, float32 scale
+                                                                      (LiteRT: zr != 0 not delegated)
 RELU, RELU6        gemmlowp rescale, QuantizedReluX clamp             same
 LEAKY_RELU         gemmlowp rescale per sign                          Q8 multipliers rint(256 s), >> 8
 DEQUANTIZE         float32((x - zp) s); optimized: blocks of 8 as     float32((x - zp) s)
@@ -42,6 +43,7 @@ from hwsim.numerics import fixed_point as fx
 from hwsim.numerics import kernels_nonlinear, reference_nonlinear
 from hwsim.numerics import quantized as Q
 from hwsim.numerics.requant_kinds import quantize_multiplier, tflite_multiplier
+from hwsim.numerics.semantics import get_semantics
 from hwsim.runtime import float_ops
 from hwsim.runtime.op_io import input_value, int_format, output_tensor, xnnpack_q8_ok
 from hwsim.workload.graph import Tensor
@@ -385,11 +387,14 @@ def batch_matmul(graph, op, values, sem):
     TFLite's reference and optimized kernels: the gemmlowp requantizer (multiplier from double). XNNPACK
     drops the rhs zero point (it takes rhs as symmetric): acc = sum (lhs - zl) * rhs, then
     round_half_even(float32(acc) * float32(float32(sl * sr) / sy)) + zy. With a softmax lhs (rows summing to
-    1 / sl codes) that shifts every output by about zr * sr / sy.
+    1 / sl codes) that shifts every output by about zr * sr / sy. LiteRT 2.3's XNNPACK delegate refuses an
+    rhs with a nonzero zero point (``Semantics.asymmetric_rhs_bmm``): its optimized kernels run that node.
     """
     _tflite_only(sem, op)
     l_t, r_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), output_tensor(graph, op)
     _eight_bit(op, l_t)
+    if sem.tflite_kernels == "xnnpack" and not sem.asymmetric_rhs_bmm and _zero(r_t) != 0:
+        sem = get_semantics(sem.fallback)
     xnnpack = sem.tflite_kernels == "xnnpack"
     lhs = input_value(graph, values, op.inputs[0]).astype(np.int64) - _zero(l_t)
     rhs = input_value(graph, values, op.inputs[1]).astype(np.int64) - (0 if xnnpack else _zero(r_t))

@@ -23,7 +23,13 @@ from hwsim.verify.tflite_runner import MICRO
 from hwsim.verify.tflite_runner import RESOLVERS as TFLITE_RESOLVERS
 from hwsim.workload.graph import Graph
 
-TARGETS = {"tflite": tuple(TFLITE_RESOLVERS), MICRO: (MICRO,), "onnxruntime": ("onnxruntime",)}
+#: --against target -> the runs it makes (each a semantics name too)
+TARGETS = {
+    "tflite": tuple(r for r, (which, _) in TFLITE_RESOLVERS.items() if which == "tensorflow"),
+    "litert": tuple(r for r, (which, _) in TFLITE_RESOLVERS.items() if which == "litert"),
+    MICRO: (MICRO,),
+    "onnxruntime": ("onnxruntime",),
+}
 
 
 @dataclass
@@ -104,8 +110,12 @@ def _run_tflite(
         capture_output=True,
         text=True,
     )
-    if "No module named 'ai_edge_litert'" in run.stderr:  # tried last, after tensorflow
-        raise RuntimeUnavailable("the TFLite interpreter is not installed (tensorflow or ai-edge-litert)")
+    if "No module named 'tensorflow'" in run.stderr:
+        raise RuntimeUnavailable(
+            "TensorFlow's TFLite interpreter is not installed (tensorflow-cpu); --against litert runs LiteRT"
+        )
+    if "No module named 'ai_edge_litert'" in run.stderr:
+        raise RuntimeUnavailable("LiteRT's interpreter is not installed (ai-edge-litert)")
     if "No module named 'tflite_micro'" in run.stderr:
         raise RuntimeUnavailable("the TFLite Micro interpreter is not installed (tflite-micro)")
     tail = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
@@ -453,7 +463,7 @@ def _run_onnx_reference(model: Path, graph: Graph, inputs: list[np.ndarray]) -> 
     return {name: np.stack(v) for name, v in values.items()}
 
 
-FORMAT_TARGETS = {"tflite": ("tflite", MICRO), "onnx": ("onnxruntime", "onnx-reference")}
+FORMAT_TARGETS = {"tflite": ("tflite", "litert", MICRO), "onnx": ("onnxruntime", "onnx-reference")}
 
 
 def user_feeds(graph: Graph, inputs) -> list[np.ndarray]:
@@ -534,10 +544,18 @@ def verify(
                         if isinstance(values, str):
                             raise ConfigError(f"{model}: {resolver}: {values}")
                         runs[resolver] = values
-            except (ConfigError, RuntimeUnavailable) as exc:
+            except RuntimeUnavailable as exc:  # under "all": TensorFlow's or LiteRT's may be missing
+                if against != "all":
+                    raise
+                skipped[target] = str(exc)
+            except ConfigError as exc:
                 if against != "all" or target != MICRO:
                     raise
                 skipped[MICRO] = str(exc)
+    if {"tflite", "litert"} <= skipped.keys():
+        raise RuntimeUnavailable(
+            "no TFLite interpreter is installed: ai-edge-litert (LiteRT) or tensorflow-cpu"
+        )
     reports = [
         compare(
             graph, get_semantics(name, intra_op_threads if name == "onnxruntime" else None), values, feeds

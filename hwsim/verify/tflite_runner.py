@@ -11,21 +11,24 @@ from __future__ import annotations
 
 import sys
 
+#: run name -> (interpreter, op resolver). The name is also the semantics hwsim runs beside it: TensorFlow's
+#: interpreter (2.21, what the tflite-* and xnnpack semantics were measured on) or LiteRT's (ai-edge-litert
+#: 2.3, the litert-* semantics), each with its reference, optimized and default (XNNPACK) resolvers.
 RESOLVERS = {
-    "tflite-reference": "BUILTIN_REF",
-    "tflite-optimized": "BUILTIN_WITHOUT_DEFAULT_DELEGATES",
-    "xnnpack": "AUTO",
+    "tflite-reference": ("tensorflow", "BUILTIN_REF"),
+    "tflite-optimized": ("tensorflow", "BUILTIN_WITHOUT_DEFAULT_DELEGATES"),
+    "xnnpack": ("tensorflow", "AUTO"),
+    "litert-reference": ("litert", "BUILTIN_REF"),
+    "litert-optimized": ("litert", "BUILTIN_WITHOUT_DEFAULT_DELEGATES"),
+    "litert-xnnpack": ("litert", "AUTO"),
 }
 #: TFLite Micro's interpreter (the tflite-micro package), run with every tensor preserved
 MICRO = "tflite-micro"
 
 
-def _interpreter_class():
-    """TensorFlow's interpreter where TensorFlow is installed (hwsim's tflite-* semantics were measured on
-    it), else LiteRT's (ai-edge-litert 2.3 differs in 16x8 FULLY_CONNECTED and XNNPACK's BATCH_MATMUL)."""
-    import importlib.util
-
-    if importlib.util.find_spec("tensorflow") is not None:
+def _interpreter_class(interpreter: str):
+    """TensorFlow's ``tf.lite.Interpreter`` or LiteRT's, with its op-resolver enum."""
+    if interpreter == "tensorflow":
         import tensorflow as tf
 
         return tf.lite.Interpreter, tf.lite.experimental.OpResolverType
@@ -38,10 +41,11 @@ def run(resolver: str, model_path: str, inputs_path: str, out_path: str) -> None
     """Invoke the interpreter once per sample and save each tensor's values stacked over samples."""
     import numpy as np
 
-    interpreter_cls, resolver_types = _interpreter_class()
+    which, resolver_type = RESOLVERS[resolver]
+    interpreter_cls, resolver_types = _interpreter_class(which)
     interpreter = interpreter_cls(
         model_path=model_path,
-        experimental_op_resolver_type=getattr(resolver_types, RESOLVERS[resolver]),
+        experimental_op_resolver_type=getattr(resolver_types, resolver_type),
         experimental_preserve_all_tensors=True,
     )
     interpreter.allocate_tensors()

@@ -27,6 +27,18 @@ def require(module: str):
         pytest.skip(f"reference runtime {module!r} is not installed: {exc}")
 
 
+#: the TFLite interpreters hwsim verifies against (``--against`` target -> the module that provides it)
+TFLITE_INTERPRETERS = {"tflite": "tensorflow", "litert": "ai_edge_litert"}
+
+
+@pytest.fixture(params=list(TFLITE_INTERPRETERS))
+def tflite_interpreter(request) -> str:
+    """``tflite`` (TensorFlow's interpreter) and ``litert`` (LiteRT's), each where installed (both in CI):
+    whole-model tests run against both, each under its own semantics (``TARGETS[tflite_interpreter]``)."""
+    require(TFLITE_INTERPRETERS[request.param])
+    return request.param
+
+
 class EmulatedAvx2OnnxRuntime:
     """ONNX Runtime running under qemu's AVX2-only EPYC-v1 CPU (AMD Zen1's features, no VNNI): its u8 x s8
     kernels pair-saturate as on a real AVX2 machine, whatever CPU runs the tests (``ort_worker.py``)."""

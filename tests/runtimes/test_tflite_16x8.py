@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 
 from hwsim.importers import load_model
-from hwsim.verify.compare import verify
+from hwsim.verify.compare import TARGETS, verify
 from tests.runtimes.conftest import require
 
 pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
 
 SAMPLES = 2
-RESOLVERS = ["tflite-reference", "tflite-optimized", "xnnpack"]
 
 
 def _conv_bn(keras, x, filters, kernel, strides=1, activation="relu", depthwise=False):
@@ -150,21 +149,29 @@ def _assert_exact(verification, semantics):
 
 
 @pytest.mark.parametrize("name", ["ds_cnn", "mobilenet_v2", "elementwise"])
-def test_model_is_bit_exact_under_every_resolver_and_micro(models, name):
+def test_model_is_bit_exact_under_every_resolver_and_micro(models, name, tflite_interpreter):
     """Every op output, chained and isolated, equals the interpreter's under BUILTIN_REF, optimized, XNNPACK
     (which leaves int16 ops to the optimized kernels) and TFLite Micro."""
     kinds = {op.name.split(":", 1)[1] for op in load_model(models[name]).ops}
     assert kinds == EXPECTED_OPS[name]
-    _assert_exact(verify(models[name], against="tflite", samples=SAMPLES, seed=1), RESOLVERS)
+    verification = verify(models[name], against=tflite_interpreter, samples=SAMPLES, seed=1)
+    _assert_exact(verification, list(TARGETS[tflite_interpreter]))
+    if tflite_interpreter == "litert":  # TFLite Micro once, beside TensorFlow's
+        return
     require("tflite_micro")
     _assert_exact(verify(models[name], against="tflite-micro", samples=SAMPLES, seed=1), ["tflite-micro"])
 
 
-def test_activations_on_every_int16_code(models):
+def test_activations_on_every_int16_code(models, tflite_interpreter):
     """TANH, LOGISTIC and SOFTMAX (rows of 8) equal every interpreter on all 65,536 int16 codes."""
     codes = np.arange(-32768, 32768, dtype=np.int16).reshape(64, 1, 1024)
     kinds = {op.name.split(":", 1)[1] for op in load_model(models["activations"]).ops}
     assert kinds == EXPECTED_OPS["activations"]
-    _assert_exact(verify(models["activations"], against="tflite", inputs=codes), RESOLVERS)
+    _assert_exact(
+        verify(models["activations"], against=tflite_interpreter, inputs=codes),
+        list(TARGETS[tflite_interpreter]),
+    )
+    if tflite_interpreter == "litert":
+        return
     require("tflite_micro")
     _assert_exact(verify(models["activations"], against="tflite-micro", inputs=codes), ["tflite-micro"])

@@ -74,11 +74,15 @@ def models(tmp_path_factory):
     return out
 
 
-def _interpreter(path, resolver: str, x: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    import tensorflow as tf
+def _interpreter(path, resolver: str, x: np.ndarray, which: str = "tflite") -> tuple[np.ndarray, list[str]]:
+    if which == "litert":
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    else:
+        import tensorflow as tf
 
-    kind = getattr(tf.lite.experimental.OpResolverType, resolver)
-    interp = tf.lite.Interpreter(model_path=str(path), experimental_op_resolver_type=kind, num_threads=1)
+        Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
+    kind = getattr(OpResolverType, resolver)
+    interp = Interpreter(model_path=str(path), experimental_op_resolver_type=kind, num_threads=1)
     interp.allocate_tensors()
     interp.set_tensor(interp.get_input_details()[0]["index"], x)
     interp.invoke()
@@ -87,21 +91,24 @@ def _interpreter(path, resolver: str, x: np.ndarray) -> tuple[np.ndarray, list[s
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_int4_fully_connected_under_default_and_optimized_resolvers(models, name):
-    """The live default resolver delegates exactly the per-channel, even-K cases, and hwsim's ``xnnpack``
-    (and ``tflite-optimized``) reproduce every output element of the interpreter."""
+def test_int4_fully_connected_under_default_and_optimized_resolvers(models, name, tflite_interpreter):
+    """The live default resolver delegates exactly the per-channel, even-K cases (TensorFlow 2.21) or every
+    even-K case (LiteRT 2.3), and hwsim's ``xnnpack`` and ``tflite-optimized`` (``litert-xnnpack`` and
+    ``litert-optimized``) reproduce every output element of the interpreter."""
     from hwsim.importers import load_model
     from hwsim.runtime.execute import run_graph
 
     path, x = models[name]
     *_, delegated = CASES[name]
-    auto, ops = _interpreter(path, "AUTO", x)
-    optimized, _ = _interpreter(path, "BUILTIN_WITHOUT_DEFAULT_DELEGATES", x)
-    assert ("DELEGATE" in ops) == delegated, ops
+    litert = tflite_interpreter == "litert"
+    auto, ops = _interpreter(path, "AUTO", x, tflite_interpreter)
+    optimized, _ = _interpreter(path, "BUILTIN_WITHOUT_DEFAULT_DELEGATES", x, tflite_interpreter)
+    assert ("DELEGATE" in ops) == (delegated or (litert and CASES[name][1] % 2 == 0)), ops
     graph = load_model(path)
     w_t = graph.tensor(graph.ops[0].inputs[1])
     assert w_t.bits == 4 and w_t.quant.scale.size == (CASES[name][2] if CASES[name][4] else 1)
-    for semantics, want in (("xnnpack", auto), ("tflite-optimized", optimized)):
+    runs = ("litert-xnnpack", "litert-optimized") if litert else ("xnnpack", "tflite-optimized")
+    for semantics, want in zip(runs, (auto, optimized)):
         got = run_graph(graph, [x], semantics)[graph.outputs[0]]
         assert np.array_equal(got, want), (semantics, int(np.abs(got.astype(int) - want).max()))
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hwsim.importers import load_model
-from hwsim.verify.compare import verify
+from hwsim.verify.compare import TARGETS, verify
 from tests.runtimes.conftest import require
 
 SAMPLES = 12
@@ -120,10 +120,11 @@ def models(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", [m + v for m in MODELS for v in ("", "-16x8")])
-def test_model_is_bit_exact_under_every_resolver(models, name):
-    """Every op output of the model equals the interpreter's, for BUILTIN_REF, optimized and XNNPACK."""
-    reports = verify(models[name], against="tflite", samples=SAMPLES, seed=1).reports
-    assert [r.semantics for r in reports] == ["tflite-reference", "tflite-optimized", "xnnpack"]
+def test_model_is_bit_exact_under_every_resolver(models, name, tflite_interpreter):
+    """Every op output of the model equals the interpreter's (TensorFlow's and LiteRT's), for BUILTIN_REF,
+    optimized and XNNPACK."""
+    reports = verify(models[name], against=tflite_interpreter, samples=SAMPLES, seed=1).reports
+    assert [r.semantics for r in reports] == list(TARGETS[tflite_interpreter])
     for report in reports:
         assert report.outputs_exact, report.table()
         for row in report.ops:

@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 
 from hwsim.importers import load_model
-from hwsim.verify.compare import verify
+from hwsim.verify.compare import TARGETS, verify
 from tests.runtimes.conftest import require
 
 pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
 
 SAMPLES = 6
-RESOLVERS = ["tflite-reference", "tflite-optimized", "xnnpack"]
 
 
 def _transformer(keras):
@@ -151,9 +150,9 @@ def models(tmp_path_factory):
     return paths
 
 
-def _assert_exact(verification):
+def _assert_exact(verification, interpreter):
     reports = verification.reports
-    assert [r.semantics for r in reports] == RESOLVERS
+    assert [r.semantics for r in reports] == list(TARGETS[interpreter])
     for report in reports:
         assert report.outputs_exact, report.table()
         for row in report.ops:
@@ -162,16 +161,17 @@ def _assert_exact(verification):
 
 
 @pytest.mark.parametrize("name", [n for n in MODELS if n != "activations"])
-def test_model_is_bit_exact_under_every_resolver(models, name):
-    """Every op output of the model, chained and isolated, equals the interpreter's under all three
-    resolvers."""
+def test_model_is_bit_exact_under_every_resolver(models, name, tflite_interpreter):
+    """Every op output of the model, chained and isolated, equals the interpreter's (TensorFlow's and
+    LiteRT's) under all three resolvers."""
     kinds = {op.name.split(":", 1)[1] for op in load_model(models[name]).ops}
     assert kinds == EXPECTED_OPS[name]
-    _assert_exact(verify(models[name], against="tflite", samples=SAMPLES, seed=1))
+    verification = verify(models[name], against=tflite_interpreter, samples=SAMPLES, seed=1)
+    _assert_exact(verification, tflite_interpreter)
 
 
-def test_table_activations_on_every_int8_code(models):
+def test_table_activations_on_every_int8_code(models, tflite_interpreter):
     """LOGISTIC, TANH and HARD_SWISH match the interpreter on all 256 input codes under all three
     resolvers."""
     codes = np.arange(-128, 128, dtype=np.int8)[None]
-    _assert_exact(verify(models["activations"], against="tflite", inputs=codes))
+    _assert_exact(verify(models["activations"], against=tflite_interpreter, inputs=codes), tflite_interpreter)
