@@ -104,6 +104,27 @@ FAULTS = [
         "rounded = math.floor(abs(p))",
         ("tests/numerics/test_fixed_point.py",),
     ),
+    Fault(
+        "ordered: wrap mask one code short",
+        "hwsim/numerics/kernels_ordered.py",
+        "fitted = lane(((v - lo) & mask) + lo)",
+        "fitted = lane(((v - lo) & (mask >> 1)) + lo)",
+        ("tests/numerics/test_ordered_lanes.py",),
+    ),
+    Fault(
+        "ordered: unchecked steps one code past the bound",
+        "hwsim/numerics/kernels_ordered.py",
+        "if bound[r] + reach <= limit:",
+        "if bound[r] + reach <= limit + 1:",
+        ("tests/numerics/test_ordered_lanes.py", "tests/numerics/test_mac.py"),
+    ),
+    Fault(
+        "ordered: lane counters not emptied between chunks",
+        "hwsim/numerics/kernels_ordered.py",
+        "                    total += count[r, j]\n                    count[r, j] = 0",
+        "                    total += count[r, j]",
+        ("tests/numerics/test_ordered_lanes.py",),
+    ),
 ]
 
 
