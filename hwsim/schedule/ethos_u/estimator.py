@@ -49,7 +49,7 @@ from hwsim.schedule.ethos_u.blocks import (
     hw_op,
 )
 from hwsim.schedule.ethos_u.geometry import Kernel, Shape, div_up, elements
-from hwsim.schedule.ethos_u.value_ids import value_id
+from hwsim.schedule.ethos_u.value_ids import fields_id
 
 LUT_ACTIVATIONS = frozenset({"Sigmoid", "Tanh", "LUT"})
 CLAMP_ACTIVATIONS = frozenset({"Relu", "Relu0To1", "Relu6", "ReluN1To1"})
@@ -72,7 +72,7 @@ class Memory:
     @cached_property
     def key(self) -> int:
         """The fields' values as one id (:mod:`.value_ids`), made once: memo keys hash it in one step."""
-        return value_id(tuple(getattr(self, f.name) for f in fields(self)))
+        return fields_id(self)
 
 
 @dataclass

@@ -7,10 +7,10 @@ integer rounding rules Vela uses everywhere (round up to a multiple, divide roun
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import cached_property
 
-from hwsim.schedule.ethos_u.value_ids import value_id
+from hwsim.schedule.ethos_u.value_ids import fields_id
 
 Shape = tuple[int, int, int, int]
 
@@ -69,7 +69,7 @@ class Kernel:
     @cached_property
     def key(self) -> int:
         """The fields' values as one id (:mod:`.value_ids`), made once: memo keys hash it in one step."""
-        return value_id(tuple(getattr(self, f.name) for f in fields(self)))
+        return fields_id(self)
 
     @property
     def area(self) -> int:

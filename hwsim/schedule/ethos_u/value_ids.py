@@ -9,6 +9,7 @@ cleared, a value gets a new one: a memo misses, it never answers wrongly).
 
 from __future__ import annotations
 
+from dataclasses import fields
 from itertools import count
 
 LIMIT = 1 << 16  # values kept before the table starts afresh
@@ -25,3 +26,8 @@ def value_id(value: tuple) -> int:
             _ids.clear()
         found = _ids[value] = _next_id()
     return found
+
+
+def fields_id(record) -> int:
+    """The id of a dataclass's field values (not recursed into, unlike ``dataclasses.astuple``)."""
+    return value_id(tuple(getattr(record, f.name) for f in fields(record)))
