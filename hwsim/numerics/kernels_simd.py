@@ -250,12 +250,12 @@ def gemm_requantize_simd(
         if whole:  # rows are contiguous in out (in raw too, but for padding columns): one call for the tile
             total = count * cols
             acc = np.empty(total, correction.dtype)
-            for i in range(count):
+            for i in range(count):  # stored, then corrected, as in kernels_fused.gemm_requantize
                 src, dst = raw[i * width : i * width + cols], acc[i * cols : (i + 1) * cols]
+                corr_row = corr_rows[i * cols : (i + 1) * cols]
                 for j in range(cols):
                     dst[j] = src[j]
-            for j in range(total):
-                acc[j] += corr_rows[j]
+                    dst[j] += corr_row[j]
             if with_rows:
                 for j in range(total):
                     acc[j] -= zw_rows[j] * sums_x[j // cols]
