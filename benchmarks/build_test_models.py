@@ -27,6 +27,7 @@ FAMILIES = {
     "models": "tests.runtimes.test_tflite_models",
     "sixteen": "tests.runtimes.test_tflite_16x8",
     "nonlinear": "tests.runtimes.test_tflite_nonlinear",
+    "mean": "tests.runtimes.test_tflite_xnnpack_mean",
     "schedule_only": "tests.runtimes.test_tflite_schedule_only",
     "keras": "tests.workload.conftest",
 }

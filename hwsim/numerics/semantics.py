@@ -71,6 +71,9 @@ class Semantics:
     which then drops it); False: it refuses such a node and ``fallback``'s kernels run it (LiteRT 2.3).
     ``int4_per_tensor_fc``: the delegate runs an int4-weight fully-connected of even depth whose weights have
     one scale for the whole tensor too (LiteRT 2.3), with the same float32 requantizer.
+    ``xnnpack_convert_rounding``: how XNNPACK's reference int32 -> int8 convert (the last step of its int8
+    MEAN) rounds: C ``round()``, ties away from zero, in TensorFlow 2.21's XNNPACK; ``nearbyint``, ties to
+    even, in LiteRT 2.3's (measured on every channel sum, ``tests/runtimes/test_tflite_xnnpack_mean.py``).
     """
 
     name: str
@@ -96,6 +99,7 @@ class Semantics:
     declared_bias_type: bool = False
     int4_per_tensor_fc: bool = False
     asymmetric_rhs_bmm: bool = True
+    xnnpack_convert_rounding: RoundingMode = RoundingMode.HALF_AWAY
 
     def requantizer(self, op: str, activation_bits: int) -> RequantKind:
         """The requantizer for ``op`` with ``activation_bits``-bit activations."""
@@ -189,7 +193,12 @@ _LITERT = (
         "default resolver (XNNPACK): an int8 BATCH_MATMUL whose rhs has a nonzero zero point is not "
         "delegated (the optimized kernels run it, zero point included); an int4-weight fully-connected of "
         "even depth is, per-tensor weights too",
-        {"asymmetric_rhs_bmm": False, "fallback": "litert-optimized", "int4_per_tensor_fc": True},
+        {
+            "asymmetric_rhs_bmm": False,
+            "fallback": "litert-optimized",
+            "int4_per_tensor_fc": True,
+            "xnnpack_convert_rounding": RoundingMode.HALF_EVEN,
+        },
     ),
 )
 for _resolver, _base, _what, _changes in _LITERT:

@@ -10,9 +10,9 @@ op                 BUILTIN_REF / optimized kernels                   XNNPACK del
 LOGISTIC, TANH     256-entry table of the float32 function            same table
 HARD_SWISH         int16 fixed point (``fixed_point.hard_swish``)     same
 SOFTMAX            float32 exp table, float32 row sum, round away     same (no int8 softmax in XNNPACK)
-MEAN               integer sum; multiplier / count, gemmlowp          float32: rint((sum - n zx) * sx /
-                   (optimized, 4-D keep-dims over H, W: raw sum,      (sy n)) + zy
-                   float-rounded bias, NEON half-up on blocks of 16)
+MEAN               integer sum; multiplier / count, gemmlowp          float32: round(sum s + zy - n zx s),
+                   (optimized, 4-D keep-dims over H, W: raw sum,      s = (sx / sy)(1 / n); ties away
+                   float-rounded bias, NEON half-up on blocks of 16)  (LiteRT: to even)
 MUL                (x1 - z1)(x2 - z2), gemmlowp requantizer           float32 scale, ties to even
 SUB                TFLite's shifted form (left shift 20)              same (measured)
 SQUARED_DIFFERENCE shifted form (left shift 7), squared in int32      same
@@ -42,6 +42,7 @@ from hwsim.errors import ConfigError
 from hwsim.numerics import fixed_point as fx
 from hwsim.numerics import kernels_nonlinear, reference_nonlinear
 from hwsim.numerics import quantized as Q
+from hwsim.numerics.formats import RoundingMode
 from hwsim.numerics.requant_kinds import quantize_multiplier, tflite_multiplier
 from hwsim.numerics.semantics import get_semantics
 from hwsim.runtime import float_ops
@@ -343,11 +344,7 @@ def _mean_codes(x, axes, keep_dims: bool, x_t, y_t, sem, optimized_keep_dims: bo
     total = x.astype(np.int64).sum(axis=axes, keepdims=True)
     sx, zx, sy, zy = _scale(x_t), _zero(x_t), _scale(y_t), _zero(y_t)
     if sem.tflite_kernels == "xnnpack" and fmt.bits == 8:
-        scale = _F32(_F32(sx) / _F32(_F32(sy) * _F32(count)))
-        y = (
-            np.rint(((total - count * zx).astype(np.float32) * scale).astype(np.float32)).astype(np.int64)
-            + zy
-        )
+        y = _mean_xnnpack(total, count, sx, zx, sy, zy, sem.xnnpack_convert_rounding)
     elif (
         sem.tflite_kernels == "optimized"
         and fmt.bits == 8
@@ -363,6 +360,17 @@ def _mean_codes(x, axes, keep_dims: bool, x_t, y_t, sem, optimized_keep_dims: bo
     if not keep_dims:
         y = y.reshape([d for i, d in enumerate(y.shape) if i not in axes])
     return y.astype(y_t.dtype)
+
+
+def _mean_xnnpack(total, count: int, sx: float, zx: int, sy: float, zy: int, rounding) -> np.ndarray:
+    """XNNPACK's qs8 mean: the raw int32 sum of codes goes through its float convert to int8. The scale is
+    float32(float32(sx / sy) * float32(1 / count)); the input zero point is folded into a float32 output zero
+    point zy - float32(count * zx) * scale; one float32 multiply and one add (not fused), then ``rounding``
+    (``Semantics.xnnpack_convert_rounding``: the two part on sums landing on x.5 exactly)."""
+    scale = _F32(_F32(_F32(sx) / _F32(sy)) * _F32(_F32(1.0) / _F32(count)))
+    bias = _F32(_F32(zy) - _F32(_F32(_F32(count) * _F32(zx)) * scale))
+    y = (total.astype(np.float32) * scale).astype(np.float32) + bias
+    return fx.round_half_away(y) if rounding == RoundingMode.HALF_AWAY else np.rint(y).astype(np.int64)
 
 
 def _mean_hw_optimized(total: np.ndarray, count: int, sx: float, zx: int, sy: float, zy: int) -> np.ndarray:
