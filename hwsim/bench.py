@@ -318,7 +318,7 @@ def bench_infer(repeats: int = 7, out: TextIO = sys.stdout, size: int = 224, bat
         runs = [_ort_runner(onnx_path, xf, threads) for threads in (1, cores)]
         timed = functools.partial(run_graph, onnx_graph, [xf], sems[1])
         _batch1_row(out, sems[1].name, timed, runs, *outs, repeats)
-        bench_batch(tf, graph, path, onnx_graph, onnx_path, batch, max(3, repeats // 2), out)
+        bench_batch(batch, max(3, repeats // 2), out, (tf, graph, path), (onnx_graph, onnx_path))
 
 
 def _batch1_row(out: TextIO, semantics: str, ours, runs, want_one, want_all, repeats: int) -> None:
@@ -334,46 +334,18 @@ def _batch1_row(out: TextIO, semantics: str, ours, runs, want_one, want_all, rep
     )
 
 
-def bench_batch(
-    tf, graph, path: str, onnx_graph, onnx_path: str, batch: int, repeats: int, out: TextIO
-) -> None:
-    """Images per second on one batch, per model: on the TFLite model (XNNPACK arithmetic) hwsim's batch
-    spread over threads and its images one at a time against the interpreter on the same batch (input
-    resized to it); on the ONNX model hwsim's batch against ONNX Runtime on the same batch (the model's batch
-    axis is dynamic). The peers run on 1 thread and on all cores; every row is timed in turn, and each row's
-    output is compared with its model's hwsim batched output."""
-    from hwsim.runtime.batch import run_batch
-    from hwsim.runtime.execute import run_graph
-
-    shape, onnx_shape = graph.tensor(graph.inputs[0]).shape, onnx_graph.tensor(onnx_graph.inputs[0]).shape
-    x = np.random.default_rng(2).integers(-128, 128, (batch, *shape[1:])).astype(np.int8)
-    xf = np.random.default_rng(2).uniform(-1, 1, (batch, *onnx_shape[1:])).astype(np.float32)
-    cores, threads = os.cpu_count() or 1, numba.get_num_threads()
+def bench_batch(batch: int, repeats: int, out: TextIO, tflite=None, onnx=None) -> None:
+    """Images per second on one batch, per model: on the TFLite model (``tflite``: tf, graph, path; XNNPACK
+    arithmetic) hwsim's batch spread over threads and its images one at a time against the interpreter on
+    the same batch (input resized to it); on the ONNX model (``onnx``: graph, path) hwsim's batch against
+    ONNX Runtime on the same batch (the model's batch axis is dynamic). The peers run on 1 thread and on all
+    cores; every row is timed in turn, and each row's output is compared with its model's hwsim batched
+    output."""
+    cores = os.cpu_count() or 1
     sem = get_semantics("onnxruntime", cores)
-    counts = sorted({1, cores})
-    rows = [  # (model, run, a call returning the batch's output); each model's hwsim batched row first
-        (
-            "tflite",
-            f"hwsim, batch over {threads} threads",
-            lambda: run_batch(graph, x, "xnnpack")[graph.outputs[0]],
-        ),
-        (
-            "tflite",
-            "hwsim, one image at a time",
-            lambda: np.concatenate(
-                [run_graph(graph, [x[i : i + 1]], "xnnpack")[graph.outputs[0]] for i in range(batch)]
-            ),
-        ),
-        *(
-            ("tflite", f"TFLite XNNPACK, {_threads(n)}", _tflite_runner(tf, path, "AUTO", x, n))
-            for n in counts
-        ),
-        (
-            "onnx",
-            f"hwsim, batch over {threads} threads",
-            lambda: run_batch(onnx_graph, xf, sem)[onnx_graph.outputs[0]],
-        ),
-        *(("onnx", f"ONNX Runtime, {_threads(n)}", _ort_runner(onnx_path, xf, n)) for n in counts),
+    rows = [
+        *(_tflite_rows(batch, *tflite) if tflite else []),
+        *(_onnx_rows(batch, sem, *onnx) if onnx else []),
     ]
     outputs = [call() for _, _, call in rows]  # also the warm-up
     first: dict[str, int] = {}  # each model's hwsim batched row
@@ -398,6 +370,53 @@ def bench_batch(
         same = "" if i == base else "yes" if np.array_equal(outputs[i], outputs[base]) else "NO"
         row = f"{batch / seconds:.1f} | {1e3 * seconds:.0f} | {seconds / medians[base]:.3f}x | {same}"
         print(f"| {model} | {name} | {row} |", file=out)
+
+
+def _tflite_rows(batch: int, tf, graph, path: str) -> list[tuple[str, str, Callable[[], np.ndarray]]]:
+    """(model, run, a call returning the batch's output) for the TFLite model, hwsim batched first."""
+    from hwsim.runtime.batch import run_batch
+    from hwsim.runtime.execute import run_graph
+
+    x = np.random.default_rng(2).integers(-128, 128, (batch, *graph.tensor(graph.inputs[0]).shape[1:]))
+    x = x.astype(np.int8)
+    output = graph.outputs[0]
+    return [
+        (
+            "tflite",
+            f"hwsim, batch over {numba.get_num_threads()} threads",
+            lambda: run_batch(graph, x, "xnnpack")[output],
+        ),
+        (
+            "tflite",
+            "hwsim, one image at a time",
+            lambda: np.concatenate(
+                [run_graph(graph, [x[i : i + 1]], "xnnpack")[output] for i in range(batch)]
+            ),
+        ),
+        *(
+            ("tflite", f"TFLite XNNPACK, {_threads(n)}", _tflite_runner(tf, path, "AUTO", x, n))
+            for n in sorted({1, os.cpu_count() or 1})
+        ),
+    ]
+
+
+def _onnx_rows(batch: int, sem, graph, path: str) -> list[tuple[str, str, Callable[[], np.ndarray]]]:
+    """(model, run, a call returning the batch's output) for the ONNX model, hwsim batched first."""
+    from hwsim.runtime.batch import run_batch
+
+    x = np.random.default_rng(2).uniform(-1, 1, (batch, *graph.tensor(graph.inputs[0]).shape[1:]))
+    x = x.astype(np.float32)
+    return [
+        (
+            "onnx",
+            f"hwsim, batch over {numba.get_num_threads()} threads",
+            lambda: run_batch(graph, x, sem)[graph.outputs[0]],
+        ),
+        *(
+            ("onnx", f"ONNX Runtime, {_threads(n)}", _ort_runner(path, x, n))
+            for n in sorted({1, os.cpu_count() or 1})
+        ),
+    ]
 
 
 def _threads(n: int) -> str:

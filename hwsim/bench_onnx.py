@@ -4,7 +4,10 @@ No TF-to-ONNX converter is installed, so the TFLite model cannot be carried over
 (keras' MobileNetV2, alpha 1.0: a 32-channel stride-2 stem, 17 inverted-residual blocks, a 1280-channel
 last conv, global average pool, a 1000-class classifier and softmax) is written here in torch, exported by
 ``torch.onnx.export`` and quantized by ``onnxruntime.quantization.quantize_static``. Weights are random
-(seeded; timing does not depend on them), initialised as torchvision initialises its MobileNetV2.
+(seeded; timing does not depend on them), He-initialised over each layer's fan-in, so that activations keep
+their scale through the 17 blocks and the softmax output is not all zero (torchvision's fan-out
+initialisation shrinks a depthwise conv's output by its channel count: the features fell to 1e-9 and the
+quantized output to its zero point, and a bit-exact check of such an output would check nothing).
 """
 
 from __future__ import annotations
@@ -70,11 +73,9 @@ class MobileNetV2(nn.Module):
         self.features = nn.Sequential(*layers, _conv_bn(channels, 1280, 1))
         self.classifier = nn.Linear(1280, classes)
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight)
+        nn.init.zeros_(self.classifier.bias)
 
     def forward(self, x):
         pooled = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
