@@ -377,7 +377,7 @@ def bench_batch(batch: int, repeats: int, out: TextIO, tflite=None, onnx=None) -
     for i, ((model, name, _), seconds) in enumerate(zip(rows, medians)):
         base = first[model]
         same = "" if i == base else "yes" if np.array_equal(outputs[i], outputs[base]) else "NO"
-        row = f"{batch / seconds:.1f} | {1e3 * seconds:.0f} | {seconds / medians[base]:.3f}x | {same}"
+        row = f"{batch / seconds:.3g} | {1e3 * seconds:.0f} | {seconds / medians[base]:.3f}x | {same}"
         print(f"| {model} | {name} | {row} |", file=out)
 
 
