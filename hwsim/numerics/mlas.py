@@ -23,7 +23,9 @@ import ctypes
 import ctypes.util
 import functools
 import math
+import os
 
+import numba
 import numpy as np
 
 _F32 = np.float32
@@ -60,10 +62,35 @@ def sgemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = np.asarray(a, _F32), np.asarray(b, _F32)
     if a.shape[-1] > 128:
         raise ValueError(f"sgemm: depth {a.shape[-1]} > 128 splits into K blocks, which is not modelled")
+    if a.ndim == b.ndim == 2:
+        return _chains()(a, np.ascontiguousarray(b)[None], 0, a.shape[1], 0, b.shape[1])[0]
     acc = np.zeros(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1]), _F32)
     for k in range(a.shape[-1]):
         acc = fma_f32(a[..., :, k : k + 1], b[..., k : k + 1, :], acc)
     return acc
+
+
+def fma_chains(w: np.ndarray, cols: np.ndarray, start: int, stop: int, s0: int, s1: int) -> np.ndarray:
+    """block[b, f, p] = the fused multiply-add chain over k = start .. stop - 1 from 0 of w[f, k] *
+    cols[b, k, s0 + p]: MLAS' SGEMM kernel on one K block (the numpy twin of ``kernels_mlas.fma_chains``)."""
+    block = np.zeros((cols.shape[0], w.shape[0], s1 - s0), _F32)
+    for j in range(start, stop):
+        block = fma_f32(w[None, :, j : j + 1], cols[:, None, j, s0:s1], block)
+    return block
+
+
+def _jit_kernels() -> bool:
+    """Whether numba's twins (``kernels_mlas``) run: the JIT on and not ``HWSIM_REFERENCE=1``."""
+    return not numba.config.DISABLE_JIT and os.environ.get("HWSIM_REFERENCE") != "1"
+
+
+def _chains():
+    """numba's fused multiply-add chains where the JIT runs, the numpy twin here otherwise."""
+    if _jit_kernels():
+        from hwsim.numerics import kernels_mlas
+
+        return kernels_mlas.fma_chains
+    return fma_chains
 
 
 def _conv_stride_k(outputs: int, depth: int) -> int:
@@ -83,13 +110,22 @@ def sgemm_m1_block(w: np.ndarray, cols: np.ndarray, acc: np.ndarray | None) -> n
     """MLAS' one-row SGEMM kernel (``MlasSgemmKernelM1Avx``, used for M = 1 on every AVX CPU): the k's in
     groups of 4, then a 2, then a 1; each group's products summed left to right with separate multiplies and
     adds (no FMA), the group's sum then added to the output (0 at first). ``w`` [K], ``cols`` [..., K, N]."""
+    acc = np.zeros(cols.shape[:-2] + cols.shape[-1:], _F32) if acc is None else acc.copy()
+    if _jit_kernels() and cols.ndim == 3:
+        from hwsim.numerics import kernels_mlas
+
+        return kernels_mlas.m1_chains(np.ascontiguousarray(w), np.ascontiguousarray(cols), acc)
+    return m1_chains(w, cols, acc)
+
+
+def m1_chains(w: np.ndarray, cols: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """``sgemm_m1_block``'s groups added to ``acc`` (the numpy twin of ``kernels_mlas.m1_chains``)."""
     depth, k = w.shape[0], 0
-    acc = np.zeros(cols.shape[:-2] + cols.shape[-1:], _F32) if acc is None else acc
     for size in [4] * (depth // 4) + ([2] if depth % 4 >= 2 else []) + ([1] if depth % 2 else []):
         part = (w[k] * cols[..., k, :]).astype(_F32)
         for j in range(k + 1, k + size):
             part = (part + (w[j] * cols[..., j, :]).astype(_F32)).astype(_F32)
-        acc = (part + acc).astype(_F32)
+        acc[...] = (part + acc).astype(_F32)
         k += size
     return acc
 
@@ -176,9 +212,7 @@ def conv2d_nchw(
                         wg[0, start:stop], cols[:, start:stop, s0:s1], None if acc is None else acc[:, 0]
                     )[:, None]
                     continue
-                block = np.zeros((batch, filters, s1 - s0), _F32)
-                for j in range(start, stop):
-                    block = fma_f32(wg[None, :, j : j + 1], cols[:, None, j, s0:s1], block)
+                block = _chains()(wg, cols, start, stop, s0, s1)
                 acc = block if acc is None else (acc + block).astype(_F32)
             if bias is not None:
                 acc = (acc + np.asarray(bias, _F32)[g * filters : (g + 1) * filters, None]).astype(_F32)

@@ -23,7 +23,7 @@ from importlib import import_module
 import numba
 from numba import types
 
-from hwsim.numerics import jit_cache
+from hwsim.numerics import jit_cache, simd
 from hwsim.numerics.kernel_records import StageArgs
 
 
@@ -50,68 +50,90 @@ def _stage(writable_multiplier: bool = False) -> types.NamedTuple:
 
 # (module in hwsim.numerics, kernel, argument types, seconds it took to compile on a 2-core Zen1): the
 # calls `hwsim run experiments/default.yaml` makes (readonly arrays are the prepacked, shared constants).
-DEFAULT_RUN = (
-    (
-        "kernels_fused",
-        "gemm_requantize",
+def _gemm(isa: str | None) -> tuple:
+    """The default run's fully-connected GEMM: the SIMD kernel where the host runs one (its packed weights'
+    type is the instruction's), the float32 BLAS tiles otherwise."""
+    if isa is None:
+        return (
+            "kernels_fused",
+            "gemm_requantize",
+            (
+                _array("int8", 2),
+                _array("float32", 3),
+                _I64,
+                _array("int32", 1),
+                _array("int64", 1),
+                _array("int64", 1),
+                _stage(),
+                _array("int8", 2),
+            ),
+            20.0,
+        )
+    stage = (_array("int64", 1, True), _array("int64", 1, True), _array("float32", 1, True), *[_I64] * 6)
+    operands = (_array("int8", 2), _I64, _array("int16" if isa == "avx2" else "int8", 2), *[_I64] * 3)
+    corrections = (_array("int32", 1), _array("int64", 1), types.boolean)
+    return (
+        "kernels_simd",
+        "gemm_requantize_simd",
+        (*operands, *corrections, *stage, _array("int8", 2)),
+        25.0,  # with the requantizer it shares with the BLAS tiles (at load 2.6)
+    )
+
+
+def entries(isa: str | None) -> tuple:
+    """(module, kernel, signature, compile seconds) of every call the default experiment makes, for a host
+    whose SIMD kernel runs on ``isa`` (None: none)."""
+    return (
+        _gemm(isa),
         (
-            _array("int8", 2),
-            _array("float32", 3),
-            _I64,
-            _array("int32", 1),
-            _array("int64", 1),
-            _array("int64", 1),
-            _stage(),
-            _array("int8", 2),
+            "kernels_fused",
+            "requantize_gemm",
+            (
+                _array("int64", 2),
+                _array("int64", 1),
+                _array("int64", 1),
+                _array("int64", 1),
+                _stage(True),
+                _array("int8", 2),
+            ),
+            8.6,
         ),
-        20.0,
-    ),
-    (
-        "kernels_fused",
-        "requantize_gemm",
+        ("kernels", "im2col", (_array("int8", 4), *[_I64] * 11), 3.0),
         (
-            _array("int64", 2),
-            _array("int64", 1),
-            _array("int64", 1),
-            _array("int64", 1),
-            _stage(True),
-            _array("int8", 2),
+            "kernels",
+            "quantize",
+            (
+                _array("float32", 1, True),
+                _array("float32", 1),
+                _array("int64", 1),
+                _I64,
+                _I64,
+                _I64,
+                _I64,
+                _array("float64", 1),
+            ),
+            1.3,
         ),
-        8.6,
-    ),
-    ("kernels", "im2col", (_array("int8", 4), *[_I64] * 11), 3.0),
-    (
-        "kernels",
-        "quantize",
         (
-            _array("float32", 1, True),
-            _array("float32", 1),
-            _array("int64", 1),
-            _I64,
-            _I64,
-            _I64,
-            _I64,
-            _array("float64", 1),
+            "kernels",
+            "quantize",
+            (
+                _array("float32", 1),
+                _array("float32", 1),
+                _array("int64", 1),
+                _I64,
+                _I64,
+                _I64,
+                _I64,
+                _array("float64", 1),
+            ),
+            0.4,
         ),
-        1.3,
-    ),
-    (
-        "kernels",
-        "quantize",
-        (
-            _array("float32", 1),
-            _array("float32", 1),
-            _array("int64", 1),
-            _I64,
-            _I64,
-            _I64,
-            _I64,
-            _array("float64", 1),
-        ),
-        0.4,
-    ),
-    ("kernels", "dequantize", (_array("int8", 1), _array("float32", 1), _array("int64", 1)), 0.4),
-)
+        ("kernels", "dequantize", (_array("int8", 1), _array("float32", 1), _array("int64", 1)), 0.4),
+    )
+
+
+DEFAULT_RUN = entries(simd.instruction())
 
 
 def shares(entries, workers: int) -> list[list[int]]:

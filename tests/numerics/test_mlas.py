@@ -143,3 +143,28 @@ def test_conv2d_nchw_equals_its_plain_twin(batch, groups_filters, kernel, stride
     args = ((stride, stride), (pad, pad, pad, 0), (dilation, dilation), groups)
     got = mlas.conv2d_nchw(x, w, b, *args)
     assert np.array_equal(got.view(np.int32), _conv_plain(x, w, b, *args).view(np.int32))
+
+
+def _adversarial(rng, shape) -> np.ndarray:
+    """float32 values whose products and sums round often (and cancel): normal draws at mixed scales."""
+    return (rng.normal(size=shape) * 2.0 ** rng.integers(-20, 20, size=shape)).astype(F32)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 2), st.integers(1, 9), st.integers(1, 70), st.integers(1, 37), st.integers(0, 2**32 - 1)
+)
+def test_fma_chain_kernels_equal_their_numpy_twins(batch, filters, depth, pixels, seed):
+    """kernels_mlas' fused multiply-add chains (LLVM's fma) and one-row groups equal mlas' numpy twins to the
+    last bit, on any K block and pixel range (with the JIT off the twins themselves run)."""
+    rng = np.random.default_rng(seed)
+    w, cols = _adversarial(rng, (filters, depth)), _adversarial(rng, (batch, depth, pixels))
+    start, s0 = int(rng.integers(0, depth)), int(rng.integers(0, pixels))
+    stop, s1 = int(rng.integers(start + 1, depth + 1)), int(rng.integers(s0 + 1, pixels + 1))
+    want = mlas.fma_chains(w, cols, start, stop, s0, s1)
+    got = mlas._chains()(w, cols, start, stop, s0, s1)  # kernels_mlas.fma_chains where the JIT runs
+    assert np.array_equal(got.view(np.int32), want.view(np.int32))
+    acc = _adversarial(rng, (batch, pixels))
+    want = mlas.m1_chains(w[0], cols, acc.copy())
+    got = mlas.sgemm_m1_block(w[0], cols, acc)  # kernels_mlas.m1_chains where the JIT runs
+    assert np.array_equal(got.view(np.int32), want.view(np.int32))

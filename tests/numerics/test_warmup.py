@@ -11,7 +11,7 @@ import numba
 import pytest
 import yaml
 
-from hwsim.numerics import warmup
+from hwsim.numerics import simd, warmup
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,12 +51,8 @@ def _env(**extra: str) -> dict:
     return dict(env, PYTHONPATH=str(ROOT), **extra)
 
 
-def test_default_run_is_the_default_experiments_calls(tmp_path):
-    """The default experiment calls the kernels with exactly the signatures of DEFAULT_RUN: no more (they
-    would compile in the foreground) and no fewer (compiled for nothing). Made quick: 8-bit weights only
-    (the bit width is a value, not a type), one device (the values branch does not depend on it), and 64
-    test images on two threads, so that each thread's chunk (32 rows) takes the BLAS path that 540 images
-    take on up to 17 threads."""
+def _small_default(tmp_path: Path) -> Path:
+    """The default experiment made quick (see below), written into ``tmp_path``."""
     experiment = yaml.safe_load((ROOT / "experiments" / "default.yaml").read_text())
     experiment["sweep"]["grid"]["recipe.weights.bits"] = [8]
     experiment.update(
@@ -68,6 +64,16 @@ def test_default_run_is_the_default_experiments_calls(tmp_path):
     experiment["recipes"] = [str(ROOT / "experiments" / r) for r in experiment["recipes"]]
     path = tmp_path / "default_small.yaml"
     path.write_text(yaml.safe_dump({k: v for k, v in experiment.items() if v is not None}))
+    return path
+
+
+def test_default_run_is_the_default_experiments_calls(tmp_path):
+    """The default experiment calls the kernels with exactly the signatures of DEFAULT_RUN: no more (they
+    would compile in the foreground) and no fewer (compiled for nothing). Made quick: 8-bit weights only
+    (the bit width is a value, not a type), one device (the values branch does not depend on it), and 64
+    test images on two threads, so that each thread's chunk (32 rows) takes the BLAS path that 540 images
+    take on up to 17 threads. Without the JIT no SIMD kernel runs: the entries of a host without one."""
+    path = _small_default(tmp_path)
     run = subprocess.run(
         [sys.executable, "-c", _RECORD, str(path), str(tmp_path / "results")],
         env=_env(NUMBA_DISABLE_JIT="1", NUMBA_NUM_THREADS="2", HWSIM_CACHE="off"),
@@ -77,7 +83,36 @@ def test_default_run_is_the_default_experiments_calls(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-3000:]
     recorded = set(json.loads(run.stdout.splitlines()[-1]))
-    assert recorded == {repr(entry[:3]) for entry in warmup.DEFAULT_RUN}
+    assert recorded == {repr(entry[:3]) for entry in warmup.entries(None)}
+
+
+_COMPILED = """
+import json, sys
+from hwsim.cli import main
+from hwsim.numerics import kernels_fused, kernels_simd
+assert main(["run", sys.argv[1], "--results", sys.argv[2]]) == 0
+print(json.dumps([[repr(s) for s in k.signatures] for k in (kernels_simd.gemm_requantize_simd,
+                                                            kernels_fused.gemm_requantize)]))
+"""
+
+
+def test_default_run_gemm_is_the_hosts_simd_entry(tmp_path):
+    """With the JIT on, the default run's GEMM is the host's SIMD kernel with exactly the signature its
+    warm-up entry compiles, and the float32 BLAS tiles are never called (the same small run as above)."""
+    isa = simd.instruction()
+    if isa is None:
+        pytest.skip("no SIMD kernel here: the JIT-free run above already checks the BLAS entry")
+    path = _small_default(tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-c", _COMPILED, str(path), str(tmp_path / "results")],
+        env=_env(NUMBA_NUM_THREADS="2", HWSIM_CACHE="off", HWSIM_WARMUP="off"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    simd_calls, blas_calls = json.loads(run.stdout.splitlines()[-1])
+    assert simd_calls == [repr(warmup.entries(isa)[0][2])] and blas_calls == []
 
 
 _WAIT = """
