@@ -362,17 +362,6 @@ def _mean_codes(x, axes, keep_dims: bool, x_t, y_t, sem, optimized_keep_dims: bo
     return y.astype(y_t.dtype)
 
 
-def _mean_xnnpack(total, count: int, sx: float, zx: int, sy: float, zy: int, rounding) -> np.ndarray:
-    """XNNPACK's qs8 mean: the raw int32 sum of codes goes through its float convert to int8. The scale is
-    float32(float32(sx / sy) * float32(1 / count)); the input zero point is folded into a float32 output zero
-    point zy - float32(count * zx) * scale; one float32 multiply and one add (not fused), then ``rounding``
-    (``Semantics.xnnpack_convert_rounding``: the two part on sums landing on x.5 exactly)."""
-    scale = _F32(_F32(_F32(sx) / _F32(sy)) * _F32(_F32(1.0) / _F32(count)))
-    bias = _F32(_F32(zy) - _F32(_F32(_F32(count) * _F32(zx)) * scale))
-    y = (total.astype(np.float32) * scale).astype(np.float32) + bias
-    return fx.round_half_away(y) if rounding == RoundingMode.HALF_AWAY else np.rint(y).astype(np.int64)
-
-
 def _mean_hw_optimized(total: np.ndarray, count: int, sx: float, zx: int, sy: float, zy: int) -> np.ndarray:
     """TFLite's optimized int8 mean over H and W of NHWC (keep_dims): the sum of raw codes times
     float32(sx / (count * sy)) with the NEON half-up requantizer on whole blocks of 16 channels, the
@@ -386,6 +375,17 @@ def _mean_hw_optimized(total: np.ndarray, count: int, sx: float, zx: int, sy: fl
     head = fx.multiply_by_quantized_multiplier_half_up(total[..., :blocked], mult, shift)
     tail = fx.multiply_by_quantized_multiplier(total[..., blocked:], mult, shift)
     return np.concatenate([head, tail], axis=-1) + bias
+
+
+def _mean_xnnpack(total, count: int, sx: float, zx: int, sy: float, zy: int, rounding) -> np.ndarray:
+    """XNNPACK's qs8 mean: the raw int32 sum of codes goes through its float convert to int8. The scale is
+    float32(float32(sx / sy) * float32(1 / count)); the input zero point is folded into a float32 output zero
+    point zy - float32(count * zx) * scale; one float32 multiply and one add (not fused), then ``rounding``
+    (``Semantics.xnnpack_convert_rounding``: the two part on sums landing on x.5 exactly)."""
+    scale = _F32(_F32(_F32(sx) / _F32(sy)) * _F32(_F32(1.0) / _F32(count)))
+    bias = _F32(_F32(zy) - _F32(_F32(_F32(count) * _F32(zx)) * scale))
+    y = (total.astype(np.float32) * scale).astype(np.float32) + bias
+    return fx.round_half_away(y) if rounding == RoundingMode.HALF_AWAY else np.rint(y).astype(np.int64)
 
 
 # ---------------------------------------------------------------- BATCH_MATMUL
