@@ -7,7 +7,16 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from hwsim.errors import ConfigError
-from hwsim.numerics import fused, kernels_fused, kernels_simd, ops, reference_fused, reference_simd, simd
+from hwsim.numerics import (
+    fused,
+    kernels_fused,
+    kernels_simd,
+    ops,
+    reference,
+    reference_fused,
+    reference_simd,
+    simd,
+)
 from hwsim.numerics import quantized as Q
 from hwsim.numerics.formats import INT8, IntFormat, OverflowMode
 from hwsim.numerics.ops import Accumulator
@@ -171,7 +180,7 @@ def test_simd_kernel_whole_tile_rows_match_twin(isa, cols, weight_zero_points, k
     )
 
 
-@pytest.mark.parametrize("isa", ["vnni", "avx2"])
+@pytest.mark.parametrize("isa", ["vnni", "avx2", "avx2-pairwise16"])
 @given(
     hnp.arrays(np.int8, st.tuples(st.integers(1, 40), st.integers(1, 50)), elements=st.integers(-128, 127))
 )
@@ -179,6 +188,35 @@ def test_simd_packing_round_trips(isa, w):
     """simd.pack and the twin's unpack_simd are inverses on both layouts, whatever K and N (padding
     included)."""
     np.testing.assert_array_equal(reference_simd.unpack_simd(simd.pack(w, isa), *w.shape), w)
+
+
+@given(
+    st.integers(1, 40),
+    st.integers(1, 70),
+    st.integers(1, 40),
+    st.integers(1, 12),
+    st.integers(1, 8),
+    st.floats(0, 1),
+    st.integers(0, 2**32 - 1),
+)
+def test_pairwise_kernel_saturates_as_onnx_runtime(rows, depth, cols, tile_blocks, chunks, extreme, seed):
+    """The ``vpmaddubsw`` micro-kernel gives ONNX Runtime's AVX2 uint8 x int8 sums (each pair of adjacent
+    products saturated to int16) exactly as the scalar reference and the twin do, for any K (odd ones end
+    in a lone product), tiling and share of extreme codes (255 x -128 pairs saturate)."""
+    if simd.instruction() is None:
+        pytest.skip("no AVX2 here (or no JIT): the pairwise kernel never runs")
+    rng = np.random.default_rng(seed)
+    x = np.where(rng.random((rows, depth)) < extreme, 255, rng.integers(0, 256, (rows, depth))).astype(
+        np.uint8
+    )
+    w = np.where(rng.random((depth, cols)) < extreme, -128, rng.integers(-128, 128, (depth, cols)))
+    w = w.astype(np.int8)
+    packed = simd.pack(w, "avx2-pairwise16")
+    got = kernels_simd.dot_simd(x, 0, packed, depth, 4 * tile_blocks, chunks)[:, :cols]
+    zeros = np.zeros(cols, np.int64)
+    want = reference.matmul_acc_pairwise16(x, w, 0, zeros, zeros)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(reference_simd.dot_simd(x, 0, packed, depth, 4, 1)[:, :cols], want)
 
 
 def test_avx2_kernel_is_exact_at_the_int32_bound(rng):
