@@ -10,15 +10,9 @@ from fnmatch import fnmatchcase
 #: (node id pattern, words of the skip reason, what runs the test)
 ALLOWED = [
     (
-        "tests/numerics/test_fused.py::test_vnni_kernel_*",
+        "tests/numerics/test_fused.py::test_simd_kernel_*vnni*",
         "no AVX-512 VNNI here",
         "a CPU with AVX-512 VNNI: hwsim's own vpdpbusd byte kernel (an AVX2-only CPU never calls it)",
-    ),
-    (
-        "tests/runtimes/test_float_engine.py::*",
-        "no VNNI byte kernel here",
-        "a CPU with AVX-512 VNNI: the golden models again on the float32 BLAS engine, which the main run "
-        "already uses on other CPUs",
     ),
     (
         "tests/runtimes/test_torch_golden.py::test_linear_saturating_pairs_exact_on_vnni*",

@@ -28,7 +28,7 @@ VALUES = (
     "hwsim.numerics.fused",
     "hwsim.numerics.quantized",
     "hwsim.numerics.mlas",
-    "hwsim.numerics.vnni",
+    "hwsim.numerics.simd",
     "hwsim.numerics.fixed_point",
     "hwsim.accuracy",
 )

@@ -36,11 +36,16 @@ def has_int8_dot_product() -> bool:
 
 
 def has_avx512_vnni() -> bool:
-    """True where hwsim's own int8 GEMM can use ``vpdpbusd`` on 512-bit registers (``kernels_vnni``)."""
+    """True where hwsim's own int8 GEMM can use ``vpdpbusd`` on 512-bit registers (``kernels_simd``)."""
     return (
         platform.machine().lower() in {"x86_64", "amd64"}
         and {"avx512f", "avx512bw", "avx512_vnni"} <= cpu_flags()
     )
+
+
+def has_avx2() -> bool:
+    """True where hwsim's own integer GEMM can use ``vpmaddwd`` on 256-bit registers (``kernels_simd``)."""
+    return platform.machine().lower() in {"x86_64", "amd64"} and "avx2" in cpu_flags()
 
 
 def cpu_name() -> str:

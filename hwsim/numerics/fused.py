@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.numerics import kernels_fused, kernels_vnni, ops, reference_fused, reference_vnni, vnni
+from hwsim.numerics import kernels_fused, kernels_simd, ops, reference_fused, reference_simd, simd
 from hwsim.numerics.ops import Accumulator, OutputStage, PackedWeights
 from hwsim.numerics.threads import blas_limited, single_threaded_blas
 
@@ -31,8 +31,8 @@ def _impl():
     return reference_fused if os.environ.get("HWSIM_REFERENCE") == "1" else kernels_fused
 
 
-def _vnni_impl():
-    return reference_vnni if os.environ.get("HWSIM_REFERENCE") == "1" else kernels_vnni
+def _simd_impl():
+    return reference_simd if os.environ.get("HWSIM_REFERENCE") == "1" else kernels_simd
 
 
 def dtype_range(dtype) -> tuple[int, int]:
@@ -45,9 +45,9 @@ def dtype_range(dtype) -> tuple[int, int]:
 class FusedGemm:
     """x [M, K] -> requantized codes [M, N], prepared for inputs in a known range.
 
-    Three engines, the fastest that is exact for the prepared range: the VNNI byte kernel
-    (``kernels_vnni``), float32 BLAS tiles where one product is exact (``gemm_requantize``), else integer
-    products and the requantizer (``requantize_gemm``).
+    Three engines, the fastest that is exact for the prepared range: the SIMD kernel on VNNI bytes or
+    AVX2 int16 pairs (``kernels_simd``), float32 BLAS tiles where one product is exact
+    (``gemm_requantize``), else integer products and the requantizer (``requantize_gemm``).
     """
 
     packed: PackedWeights
@@ -55,8 +55,9 @@ class FusedGemm:
     stage: OutputStage
     x_range: tuple[int, int]  # the inputs it was prepared for
     blas: bool  # one float32 BLAS product is exact: K max|x| max|w| < 2**24
-    vnni_offset: int | None  # added to x for the VNNI kernel (None: not used)
-    vnni_correction: np.ndarray | None  # the correction for inputs x + vnni_offset
+    simd_isa: str | None  # the SIMD kernel's instruction (None: not used)
+    simd_offset: int  # added to x for the SIMD kernel
+    simd_correction: np.ndarray | None  # the correction for inputs x + simd_offset
     _tiles: dict = field(default_factory=dict, compare=False, repr=False)  # M -> (rows per tile, panels)
 
     @classmethod
@@ -79,11 +80,13 @@ class FusedGemm:
         correction = ops.zero_point_correction(packed, bias, zx).astype(row_dtype)
         max_x = max(abs(x_range[0]), abs(x_range[1]))
         blas = packed.as_float is not None and packed.w.shape[0] * max_x * packed.max_abs < ops.FLOAT32_EXACT
-        offset = vnni.input_offset(packed.w, x_range)
-        vnni_correction = (
-            None if offset is None else ops.zero_point_correction(packed, bias, zx + offset).astype(row_dtype)
+        offset = simd.input_offset(packed.w, x_range)
+        if offset is None:
+            return cls(packed, correction, stage, tuple(x_range), blas, None, 0, None)
+        simd_correction = ops.zero_point_correction(packed, bias, zx + offset).astype(row_dtype)
+        return cls(
+            packed, correction, stage, tuple(x_range), blas, simd.instruction(), offset, simd_correction
         )
-        return cls(packed, correction, stage, tuple(x_range), blas, offset, vnni_correction)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Output codes for ``x``, an [M, K] integer array within the prepared range."""
@@ -99,17 +102,17 @@ class FusedGemm:
         rows, cols = x.shape[0], self.packed.w.shape[1]
         zw = self.packed.w_zero_point
         out = np.empty((rows, cols), self.stage.dtype)
-        if self.vnni_offset is not None:
-            blocks = self.packed.vnni_blocks()
-            rows_per_tile, chunks = vnni.tiles(rows, blocks.shape[0])
-            return _vnni_impl().gemm_requantize_vnni(
+        if self.simd_isa is not None:
+            blocks = self.packed.simd_blocks(self.simd_isa)
+            rows_per_tile, chunks = simd.tiles(rows, blocks.shape[0])
+            return _simd_impl().gemm_requantize_simd(
                 x,
-                self.vnni_offset,
+                self.simd_offset,
                 blocks,
                 x.shape[1],
                 rows_per_tile,
                 chunks,
-                self.vnni_correction,
+                self.simd_correction,
                 zw,
                 self.packed.zw_nonzero,
                 *self.stage.kernel_args(),

@@ -4,7 +4,7 @@ compiling them (about 30 s on a 2-core machine for the default experiment).
 numba's own cache is keyed by the *path* of each source file (a folder per source folder), so a second venv
 or clone of the same sources on the same machine misses it; and each entry is checked against its own
 source file only, while a kernel's machine code also holds the helpers it calls from other files
-(``kernels_fused`` and ``kernels_vnni`` call ``kernels``). hwsim's kernels are therefore cached in
+(``kernels_fused`` and ``kernels_simd`` call ``kernels``). hwsim's kernels are therefore cached in
 ``~/.cache/hwsim/numba/<python>-<numba>/<hash of all kernels*.py>/`` (under ``$HWSIM_CACHE_DIR`` or
 ``$XDG_CACHE_HOME/hwsim`` when set; the temp folder if that is not writable): any copy of the same sources
 finds the entries, an edit to any kernel source moves to a new folder. Within it numba keys each entry by

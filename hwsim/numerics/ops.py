@@ -30,10 +30,10 @@ from hwsim.numerics import (
     kernels,
     kernels_fused,
     kernels_ordered,
-    kernels_vnni,
+    kernels_simd,
     reference,
     reference_fused,
-    vnni,
+    simd,
 )
 from hwsim.numerics.accumulator import Accumulator, MacResult
 from hwsim.numerics.geometry import ConvGeometry, conv_geometry, pair
@@ -444,11 +444,11 @@ class PackedWeights:
     zw_nonzero: bool  # some column has a weight zero point: then sum_k x[m, k] enters its accumulators
     panels: dict = field(default_factory=dict, compare=False, repr=False)  # layouts made on demand, by key
 
-    def vnni_blocks(self) -> np.ndarray:
-        """The weights packed for the VNNI byte kernel (``vnni.pack``), made once."""
-        if "vnni" not in self.panels:
-            self.panels["vnni"] = vnni.pack(self.w)
-        return self.panels["vnni"]
+    def simd_blocks(self, isa: str) -> np.ndarray:
+        """The weights packed for the SIMD kernel on ``isa`` (``simd.pack``), made once."""
+        if isa not in self.panels:
+            self.panels[isa] = simd.pack(self.w, isa)
+        return self.panels[isa]
 
     def float_panels(self, width: int) -> np.ndarray:
         """The float32 weights as column panels [P, K, width] (the last zero-padded), made once per width."""
@@ -662,21 +662,22 @@ def matmul_groups(
 
 
 def raw_products(x: np.ndarray, packed: PackedWeights, x_range: tuple[int, int]) -> tuple[np.ndarray, str]:
-    """sum_k x[m, k] w[k, n] exactly (x within ``x_range``), by the VNNI byte kernel, BLAS over exact float32
+    """sum_k x[m, k] w[k, n] exactly (x within ``x_range``), by the SIMD kernel, BLAS over exact float32
     chunks or an integer kernel.
 
     The result's dtype holds it exactly: float32 from one BLAS chunk, int32 when every sum is below 2**31,
-    else int64 (the byte kernel's sums of int8 inputs come back as int64, with the +128 offset taken off).
+    else int64 (the VNNI kernel's sums of int8 inputs come back as int64, with the +128 offset taken off).
     """
     rows, depth = x.shape
     max_x = max(abs(x_range[0]), abs(x_range[1]))
-    offset = vnni.input_offset(packed.w, x_range)
-    if offset is not None:  # exact byte sums, minus what the offset added: offset * sum_k w[k, n]
-        rows_per_tile, chunks = vnni.tiles(rows, -(-packed.w.shape[1] // 16))
-        sums = kernels_vnni.dot_vnni(
-            np.ascontiguousarray(x), offset, packed.vnni_blocks(), depth, rows_per_tile, chunks
+    offset = simd.input_offset(packed.w, x_range)
+    if offset is not None:  # exact sums, minus what the offset added: offset * sum_k w[k, n]
+        isa = simd.instruction()
+        rows_per_tile, chunks = simd.tiles(rows, -(-packed.w.shape[1] // 16))
+        sums = kernels_simd.dot_simd(
+            np.ascontiguousarray(x), offset, packed.simd_blocks(isa), depth, rows_per_tile, chunks
         )[:, : packed.w.shape[1]]
-        return (sums - offset * packed.col_sum if offset else sums), "vnni"
+        return (sums - offset * packed.col_sum if offset else sums), isa
     largest = max(max_x * packed.max_abs, 1)
     chunk = FLOAT32_EXACT // largest
     fits32 = depth * largest < 1 << 31

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from hwsim.errors import ConfigError
-from hwsim.numerics import fused, kernels_fused, kernels_vnni, ops, reference_fused, reference_vnni, vnni
+from hwsim.numerics import fused, kernels_fused, kernels_simd, ops, reference_fused, reference_simd, simd
 from hwsim.numerics import quantized as Q
 from hwsim.numerics.formats import INT8, IntFormat, OverflowMode
 from hwsim.numerics.ops import Accumulator
@@ -117,23 +117,40 @@ def test_gemm_requantize_groups_of_narrow_rows_match_twin(case, rows_per_tile):
     )
 
 
-@pytest.mark.skipif(
-    not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never runs"
-)
-@given(gemm_cases(), st.integers(1, 12), st.integers(1, 8), st.booleans())
-def test_vnni_kernel_matches_twin(case, tile_blocks, chunks, int64_rows):
-    """The vpdpbusd kernel equals its twin for any tiling, column chunks, padding of K and N, kind, tail,
-    weight zero points (row sums) and both input offsets (uint8 as is, int8 + 128)."""
-    x, w, zx, zw, bias, stage = case
+def _needs(isa: str) -> None:
+    """Skip unless this host runs the SIMD kernel on ``isa`` (VNNI hosts run both; AVX2-only hosts avx2)."""
+    if isa == "vnni" and simd.instruction() != "vnni":
+        pytest.skip("no AVX-512 VNNI here (or no JIT): the byte kernel never runs")
+    if isa == "avx2" and simd.instruction() is None:
+        pytest.skip("no AVX2 here (or no JIT): the int16 pair kernel never runs")
+
+
+def _simd_inputs(x: np.ndarray, isa: str) -> tuple[np.ndarray, int]:
+    """``x`` as the kernel on ``isa`` takes it, and the offset that makes it so: VNNI takes bytes (int8 + 128,
+    uint8 as is; int16 inputs are clipped to int8 for it), AVX2 takes all three dtypes as they are."""
+    if isa == "avx2":
+        return x, 0
     if x.dtype == np.int16:
         x = np.clip(x, -128, 127).astype(np.int8)
-    offset = 0 if x.dtype == np.uint8 else 128
+    return x, 0 if x.dtype == np.uint8 else 128
+
+
+@pytest.mark.parametrize("isa", ["vnni", "avx2"])
+@given(gemm_cases(), st.integers(1, 12), st.integers(1, 8), st.booleans(), st.booleans())
+def test_simd_kernel_matches_twin(isa, case, tile_blocks, chunks, int64_rows, uint8_weights):
+    """The vpdpbusd and vpmaddwd kernels equal their twin for any tiling, column chunks, padding of K and N,
+    kind, tail, weight zero points (row sums), every input dtype each takes, and (AVX2) uint8 weights."""
+    _needs(isa)
+    x, w, zx, zw, bias, stage = case
+    x, offset = _simd_inputs(x, isa)
+    if isa == "avx2" and uint8_weights:
+        w = (w.astype(np.int16) + 128).astype(np.uint8)
     correction = ops.zero_point_correction(ops.prepack(w, zw), bias, zx + offset)
     correction = correction if int64_rows else correction.astype(np.int32)
     args = (
         x,
         offset,
-        vnni.pack(w),
+        simd.pack(w, isa),
         w.shape[0],
         4 * tile_blocks,
         chunks,
@@ -142,21 +159,22 @@ def test_vnni_kernel_matches_twin(case, tile_blocks, chunks, int64_rows):
         bool(zw.any()),
         *stage.kernel_args(),
     )
-    got = kernels_vnni.gemm_requantize_vnni(*args, np.empty((len(x), w.shape[1]), np.int8))
+    got = kernels_simd.gemm_requantize_simd(*args, np.empty((len(x), w.shape[1]), np.int8))
     np.testing.assert_array_equal(
-        got, reference_vnni.gemm_requantize_vnni(*args, np.empty((len(x), w.shape[1]), np.int8))
+        got, reference_simd.gemm_requantize_simd(*args, np.empty((len(x), w.shape[1]), np.int8))
     )
+    sums = kernels_simd.dot_simd(x, offset, simd.pack(w, isa), w.shape[0], 4 * tile_blocks, chunks)
+    np.testing.assert_array_equal(sums[:, : w.shape[1]], (x.astype(np.int64) + offset) @ w.astype(np.int64))
 
 
-@pytest.mark.skipif(
-    not vnni.available(), reason="no AVX-512 VNNI here (or no JIT): the byte kernel never runs"
-)
-@pytest.mark.parametrize("cols", [16, 48])
+@pytest.mark.parametrize("isa", ["vnni", "avx2"])
+@pytest.mark.parametrize("cols", [16, 24, 48])
 @pytest.mark.parametrize("weight_zero_points", [False, True])
 @pytest.mark.parametrize("kind", list(RequantKind))
-def test_vnni_kernel_whole_tile_rows_match_twin(cols, weight_zero_points, kind, rng):
-    """One column chunk, N a multiple of 16 and no tail: a tile's rows are requantized in one call."""
-    x = rng.integers(-128, 128, (37, 23)).astype(np.int8)
+def test_simd_kernel_whole_tile_rows_match_twin(isa, cols, weight_zero_points, kind, rng):
+    """One column chunk and no tail: a tile's rows are requantized in one call (N = 24: past the padding)."""
+    _needs(isa)
+    x, offset = _simd_inputs(rng.integers(-128, 128, (37, 23)).astype(np.int8), isa)
     w = rng.integers(-128, 128, (23, cols)).astype(np.int8)
     zw = rng.integers(-3, 4, cols) if weight_zero_points else np.zeros(cols, np.int64)
     stage = ops.OutputStage(
@@ -171,21 +189,37 @@ def test_vnni_kernel_whole_tile_rows_match_twin(cols, weight_zero_points, kind, 
         cols,
         np.dtype(np.int8),
     )
-    correction = ops.zero_point_correction(ops.prepack(w, zw), rng.integers(-999, 999, cols), 5 + 128)
+    correction = ops.zero_point_correction(ops.prepack(w, zw), rng.integers(-999, 999, cols), 5 + offset)
     correction = correction.astype(np.int32)
-    args = (x, 128, vnni.pack(w), 23, 8, 1, correction, zw, weight_zero_points, *stage.kernel_args())
+    args = (x, offset, simd.pack(w, isa), 23, 8, 1, correction, zw, weight_zero_points, *stage.kernel_args())
     np.testing.assert_array_equal(
-        kernels_vnni.gemm_requantize_vnni(*args, np.empty((37, cols), np.int8)),
-        reference_vnni.gemm_requantize_vnni(*args, np.empty((37, cols), np.int8)),
+        kernels_simd.gemm_requantize_simd(*args, np.empty((37, cols), np.int8)),
+        reference_simd.gemm_requantize_simd(*args, np.empty((37, cols), np.int8)),
     )
 
 
+@pytest.mark.parametrize("isa", ["vnni", "avx2"])
 @given(
     hnp.arrays(np.int8, st.tuples(st.integers(1, 40), st.integers(1, 50)), elements=st.integers(-128, 127))
 )
-def test_vnni_packing_round_trips(w):
-    """vnni.pack and the twin's unpack_vnni are inverses, whatever K and N (padding included)."""
-    np.testing.assert_array_equal(reference_vnni.unpack_vnni(vnni.pack(w), *w.shape), w)
+def test_simd_packing_round_trips(isa, w):
+    """simd.pack and the twin's unpack_simd are inverses on both layouts, whatever K and N (padding
+    included)."""
+    np.testing.assert_array_equal(reference_simd.unpack_simd(simd.pack(w, isa), *w.shape), w)
+
+
+def test_avx2_kernel_is_exact_at_the_int32_bound(rng):
+    """The deepest int16 x int8 GEMM the AVX2 kernel accepts sums every product at its extreme exactly (and
+    one step deeper it is refused): no pair and no lane wraps."""
+    if simd.instruction() is None:
+        pytest.skip("no AVX2 here (or no JIT): the int16 pair kernel never runs")
+    depth = ((1 << 31) - 1) // (32768 * 128)
+    w = np.full((depth, 20), -128, np.int8)
+    assert simd.input_offset(np.zeros((depth + 1, 20), np.int8), (-32768, 32767)) is None
+    assert simd.input_offset(w, (-32768, 32767)) == 0 or simd.instruction() == "vnni"
+    x = np.full((5, depth), -32768, np.int16)
+    sums = kernels_simd.dot_simd(x, 0, simd.pack(w, "avx2"), depth, 4, 1)[:, :20]
+    np.testing.assert_array_equal(sums, np.full((5, 20), depth * 32768 * 128, np.int64))
 
 
 @given(gemm_cases(), st.sampled_from([np.float32, np.int32, np.int64]))
@@ -278,13 +312,13 @@ def test_fused_layers_equal_accumulate_then_requantize(semantics, rows, rng):
     )
 
 
-@pytest.mark.parametrize("engine", ["fastest", "float"])
+@pytest.mark.parametrize("engine", ["fastest", "avx2", "off"])
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16])
 def test_prepared_layers_equal_the_checked_path(dtype, engine, rng, monkeypatch):
     """A layer prepared for a dtype gives the checked path's codes on inputs spanning that dtype's range, with
-    the VNNI byte kernel where this host has one and with the float32 BLAS tiles."""
-    if engine == "float":
-        monkeypatch.setenv("HWSIM_VNNI", "0")
+    the host's best SIMD kernel, with the AVX2 one (``HWSIM_SIMD=avx2``) and with the float32 BLAS tiles."""
+    if engine != "fastest":
+        monkeypatch.setenv("HWSIM_SIMD", engine)
     lo, hi = CODES[dtype]
     x = rng.integers(lo, hi + 1, (2, 9, 7, 16)).astype(dtype)
     x.flat[:2] = (lo, hi)
@@ -399,11 +433,11 @@ def test_prepared_layers_check_what_they_are_given(rng):
         )
 
 
-def test_vnni_needs_numba_to_target_this_cpu(monkeypatch):
-    """A portable numba target (NUMBA_CPU_NAME=generic) cannot compile the intrinsic: the byte kernel is
+def test_simd_needs_numba_to_target_this_cpu(monkeypatch):
+    """A portable numba target (NUMBA_CPU_NAME=generic) cannot compile the intrinsics: the SIMD kernel is
     off."""
     import numba
 
     monkeypatch.setattr(numba.config, "CPU_NAME", "generic")
-    assert not vnni.available()
-    assert vnni.input_offset(np.zeros((8, 4), np.int8), (-128, 127)) is None
+    assert not simd.available()
+    assert simd.input_offset(np.zeros((8, 4), np.int8), (-128, 127)) is None

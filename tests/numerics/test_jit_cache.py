@@ -17,14 +17,14 @@ from hwsim.numerics import jit_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Compiles (does not run) the kernels named in argv for the CPU named by NUMBA_CPU_NAME (dot_vnni, parallel
+# Compiles (does not run) the kernels named in argv for the CPU named by NUMBA_CPU_NAME (dot_simd, parallel
 # and built on an LLVM intrinsic, needs an AVX-512 VNNI CPU); prints each one's cache hits and misses.
 _PROBE = """
 import json, sys
 from importlib import import_module
 from numba import types
 i64, u8, i8 = types.int64, types.uint8[:, ::1], types.int8[:, ::1]
-signatures = {"wrap32": ("kernels", (i64,)), "dot_vnni": ("kernels_vnni", (u8, i64, i8, i64, i64, i64))}
+signatures = {"wrap32": ("kernels", (i64,)), "dot_simd": ("kernels_simd", (u8, i64, i8, i64, i64, i64))}
 stats = {}
 for name in sys.argv[1:]:
     module, sig = signatures[name]
@@ -77,11 +77,11 @@ def _package_copy(to: Path) -> Path:
 def test_fresh_process_loads_kernels_compiled_by_another(tmp_path):
     """Cold: every kernel compiled (a miss). Warm, in a new process: loaded (a hit, no miss), the parallel
     intrinsic kernel too. Another target CPU does not reuse the entries: it compiles anew."""
-    vnni_cpu, names = "icelake-server", ("wrap32", "dot_vnni")  # compiled on any x86 host, never run
+    vnni_cpu, names = "icelake-server", ("wrap32", "dot_simd")  # compiled on any x86 host, never run
     assert _probe(tmp_path, vnni_cpu, *names) == {name: [0, 1] for name in names}
     assert _probe(tmp_path, vnni_cpu, *names) == {name: [1, 0] for name in names}
     assert _probe(tmp_path, "x86-64", "wrap32") == {"wrap32": [0, 1]}
-    assert any((tmp_path / ".cache" / "hwsim" / "numba").rglob("kernels_vnni.dot_vnni-*.nbc"))
+    assert any((tmp_path / ".cache" / "hwsim" / "numba").rglob("kernels_simd.dot_simd-*.nbc"))
 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled with the JIT off")

@@ -21,7 +21,7 @@ _RECORD = """
 import json, sys
 from functools import wraps
 import numba
-from hwsim.numerics import kernels, kernels_fused, kernels_nonlinear, kernels_ordered, kernels_vnni
+from hwsim.numerics import kernels, kernels_fused, kernels_nonlinear, kernels_ordered, kernels_simd
 calls, depth = set(), [0]
 def recording(module, fn):
     @wraps(fn)
@@ -35,7 +35,7 @@ def recording(module, fn):
         finally:
             depth[0] -= 1
     return call
-for module in (kernels, kernels_fused, kernels_nonlinear, kernels_ordered, kernels_vnni):
+for module in (kernels, kernels_fused, kernels_nonlinear, kernels_ordered, kernels_simd):
     for name, fn in list(vars(module).items()):
         if callable(fn) and getattr(fn, "__module__", None) == module.__name__ and not isinstance(fn, type):
             setattr(module, name, recording(module, fn))
