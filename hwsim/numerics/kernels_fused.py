@@ -141,41 +141,6 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, stage, 
     return out
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def gemv_requantize(x, wt, correction, w_zp, row_sum, stage, out):
-    """out[m, n] = requantized (correction[n] + sum_k x[m, k] wt[n, k] - w_zp[n] row_sum[m]) for few rows of
-    ``x`` [M, K] and the weights as a fully-connected layer stores them, [N, K]; ``stage`` as in
-    ``requantize_gemm``, ``row_sum`` empty when every ``w_zp`` is zero.
-
-    Batch-1 inference: each output is one dot product over contiguous rows, summed in an int32 register
-    (a vectorised reduction) rather than a row of accumulators in memory updated once per k. Blocks of
-    columns run in parallel. For callers that proved the corrected sums fit int32: int32 arithmetic wraps,
-    so the raw dot products may leave it (a uint8 input near its zero point) and still correct exactly.
-    """
-    multiplier, shift, scale, zero_point, qmin, qmax, kind, tail_start, tail_kind = stage
-    rows, depth = x.shape
-    cols = wt.shape[0]
-    with_rows = row_sum.size > 0
-    acc = np.empty((rows, cols), np.int32)
-    block = 64
-    for blk in numba.prange((cols + block - 1) // block):
-        n0 = blk * block
-        n1 = min(n0 + block, cols)
-        for m in range(rows):
-            xm, am = x[m], acc[m]
-            rs = np.int64(row_sum[m]) if with_rows else np.int64(0)
-            for n in range(n0, n1):
-                wn = wt[n]
-                total = np.int32(0)
-                for k in range(depth):
-                    total = np.int32(total + np.int32(xm[k]) * np.int32(wn[k]))
-                am[n] = np.int32(total + correction[n] - w_zp[n] * rs)
-            dst, split = out[m], min(max(tail_start, n0), n1)
-            requantize_span(am, multiplier, shift, scale, zero_point, qmin, qmax, kind, dst, n0, split)
-            requantize_span(am, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, dst, split, n1)
-    return out
-
-
 @numba.njit(cache=True, nogil=True)
 def _interior(pad, stride, dilation, kernel, size, out_size):
     """[lo, hi): the output positions along one axis whose every tap lies inside the input."""

@@ -14,7 +14,6 @@ import numpy as np
 
 from hwsim.errors import ConfigError
 from hwsim.numerics import fused, geometry, ops
-from hwsim.numerics.few_rows import FewRowsGemm
 from hwsim.numerics.formats import INT8, IntFormat, RoundingMode
 from hwsim.numerics.ops import Accumulator, kernel_module
 from hwsim.numerics.reference import round_real
@@ -593,20 +592,20 @@ def _prepare_depthwise(
     )
 
 
-def _prepare_fully_connected(
-    x_dtype, w: np.ndarray, bias, quant: LayerQuant
-) -> FewRowsGemm | fused.FusedGemm | None:
+def _prepare_fully_connected(x_dtype, w: np.ndarray, bias, quant: LayerQuant) -> fused.FusedGemm | None:
     if w.ndim != 2:
         return None
     stage, arithmetic = _layer_setup("fully_connected", x_dtype, w, w.shape[0], quant, bias)
     zx, zw = quant.zero_points(w.shape[0])
-    packed = ops.prepack_cached(w.T, zw, owner=w)
-    b = ops.per_column(0 if bias is None else bias, w.shape[0], "bias")
-    x_range = fused.dtype_range(x_dtype)
-    gemm = fused.FusedGemm.prepare(packed, b, zx, stage, x_range, quant.accumulator)
-    if gemm is None or arithmetic != "exact":
-        return None
-    return FewRowsGemm.wrap(gemm, packed, b, zx, stage, x_range)
+    gemm = fused.FusedGemm.prepare(
+        ops.prepack_cached(w.T, zw, owner=w),
+        ops.per_column(0 if bias is None else bias, w.shape[0], "bias"),
+        zx,
+        stage,
+        fused.dtype_range(x_dtype),
+        quant.accumulator,
+    )
+    return gemm if arithmetic == "exact" else None
 
 
 def _check_float_bias(sem: Semantics, bias, groups: int) -> None:

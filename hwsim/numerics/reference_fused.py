@@ -31,12 +31,6 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, stage, 
     return requantize_gemm(raw, correction, w_zp, row_sum, stage, out)
 
 
-def gemv_requantize(x, wt, correction, w_zp, row_sum, stage, out):
-    """Exact integer products of ``x`` [M, K] and ``wt`` [N, K], then ``requantize_gemm``."""
-    raw = np.asarray(x, np.int64) @ np.asarray(wt, np.int64).T
-    return requantize_gemm(raw, correction, w_zp, row_sum, stage, out)
-
-
 def depthwise_requantize(x, w, x_zp, w_zp, bias, window, depth_multiplier, stage, out):
     """Exact depthwise accumulators (``reference.depthwise_acc``), then each pixel's row requantized."""
     multiplier, shift, scale, zero_point, qmin, qmax, kind, tail_start, tail_kind = stage

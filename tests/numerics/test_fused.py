@@ -75,33 +75,6 @@ def test_gemm_requantize_kernel_matches_twin(case, rows_per_tile, width):
     np.testing.assert_array_equal(got, want)
 
 
-@given(gemm_cases(), st.integers(0, 1))
-def test_gemv_requantize_kernel_matches_twin(case, wide):
-    """The few-row kernel (dot products over [N, K] weights) equals its twin for any kind, tail, zero points
-    and input dtype, on one block of columns and on several (``wide`` repeats the columns past 64)."""
-    x, w, zx, zw, bias, stage = case
-    if wide:
-        reps = 70 // w.shape[1] + 1
-        w, zw, bias = np.tile(w, reps), np.tile(zw, reps), np.tile(bias, reps)
-        stage = ops.OutputStage(
-            *(np.tile(v, reps) for v in (stage.multiplier, stage.shift, stage.scale)),
-            stage.zero_point,
-            stage.lo,
-            stage.hi,
-            stage.kind,
-            stage.tail_kind,
-            stage.tail_start * reps,
-            stage.dtype,
-        )
-    packed = ops.prepack(w, zw)
-    correction = ops.zero_point_correction(packed, bias, zx).astype(np.int32)
-    row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
-    args = (x, packed.transposed, correction, zw, row_sum, stage.kernel_args())
-    got = kernels_fused.gemv_requantize(*args, np.empty((len(x), w.shape[1]), np.int8))
-    want = reference_fused.gemv_requantize(*args, np.empty((len(x), w.shape[1]), np.int8))
-    np.testing.assert_array_equal(got, want)
-
-
 @given(gemm_cases(), st.integers(1, 48))
 def test_gemm_requantize_groups_of_narrow_rows_match_twin(case, rows_per_tile):
     """One unpadded panel and no channel tail: rows are requantized in groups, which must change nothing."""
@@ -336,7 +309,7 @@ def test_prepared_layers_equal_the_checked_path(dtype, engine, rng, monkeypatch)
     quant = Q.LayerQuant(x_q, w_q, y_q, y_fmt, semantics="xnnpack")
     rows = np.ascontiguousarray(x.reshape(-1, 16))
     fc = Q.prepare_layer("fully_connected", x.dtype, fc_w, bias, quant)
-    for count in (len(rows), 1, 3):  # the GEMM, and the few-row dot products (batch 1) with the dtype's ends
+    for count in (len(rows), 1, 3):  # many rows, and few (batch 1), the dtype's ends in the first
         np.testing.assert_array_equal(fc(rows[:count]), Q.fully_connected(rows[:count], fc_w, bias, quant))
 
 
