@@ -418,10 +418,9 @@ def add_shifted(x1, x2, z1, z2, l1, m1, s1, l2, m2, s2, mo, so, zo, qmin, qmax, 
 def add_xnnpack(x1, x2, z1, z2, m1, m2, shift, zo, qmin, qmax, out):
     """XNNPACK's qs8 ADD over flat 8-bit arrays into ``out``; see ``reference.add_xnnpack``.
 
-    Where every sum fits int32 (the 21-bit multipliers make it so, as XNNPACK's own int32 lanes need), the
-    zero points and the rounding term are one int32 bias, as in XNNPACK, and each element is two int32
-    multiply-adds on twice the lanes of int64 (int32 arithmetic wraps, so the bias's own wrap cancels);
-    otherwise every step is int64.
+    Where the multipliers and zero points keep every partial sum inside int32 (as XNNPACK's own int32 lanes
+    need), the zero points and the rounding term are one int32 bias, as in XNNPACK, and each element takes
+    two int32 multiply-adds, on twice the lanes of int64; otherwise every step is int64.
     """
     half = np.int64(1) << (shift - 1)
     bound = (255 + abs(np.int64(z1))) * abs(np.int64(m1)) + (255 + abs(np.int64(z2))) * abs(np.int64(m2))

@@ -156,8 +156,8 @@ _SPAN = 512  # int32 sums per call of _depthwise_3x3 (whole pixels): long enough
 @numba.njit(cache=True, nogil=True)
 def _repeated_taps(wz, bias, x_zp, pixels):
     """(each tap's centered weights, the bias less x_zp times each channel's weight sum), int32, repeated
-    ``pixels`` times: the operands of ``_depthwise_3x3``. Not in the parallel kernel, whose array
-    expressions numba would turn into parallel loops of their own."""
+    ``pixels`` times (views of ``wz`` for one): the operands of ``_depthwise_3x3``. Not in the parallel
+    kernel, whose array expressions numba would turn into parallel loops of their own."""
     kernel_h, kernel_w, out_c = wz.shape
     taps = wz.reshape(kernel_h * kernel_w, out_c)
     folded = np.empty(out_c, np.int32)
@@ -166,10 +166,14 @@ def _repeated_taps(wz, bias, x_zp, pixels):
         for k in range(kernel_h * kernel_w):
             total += taps[k, o]
         folded[o] = np.int32(np.int64(bias[o]) - np.int64(x_zp) * total)  # wraps, as int32 arithmetic does
+    if pixels == 1:
+        return taps, folded
     wrep = np.empty((kernel_h * kernel_w, pixels * out_c), np.int32)
-    for k in range(kernel_h * kernel_w):
-        wrep[k] = _repeat(taps[k], pixels)
-    return wrep, _repeat(folded, pixels)
+    frep = np.empty(pixels * out_c, np.int32)
+    for p in range(pixels):
+        wrep[:, p * out_c : (p + 1) * out_c] = taps
+        frep[p * out_c : (p + 1) * out_c] = folded
+    return wrep, frep
 
 
 @numba.njit(cache=True, nogil=True)
@@ -234,7 +238,7 @@ def depthwise_requantize(x, w, x_zp, w_zp, bias, window, depth_multiplier, stage
     top_row, end_row = _interior(pad_top, stride_h, dil_h, kernel_h, height, out_h)
     left, right = _interior(pad_left, stride_w, dil_w, kernel_w, width, out_w)
     pixels = max(1, _SPAN // out_c)
-    wrep, frep = _repeated_taps(wz, bias, x_zp, pixels)
+    wrep, frep = _repeated_taps(wz, bias, x_zp, pixels if fast else 1)
     tap_x, tap_y = dil_w * out_c, dil_h * width * out_c
     # without a channel tail, a whole output row is requantized in one call, on the per-channel values
     # repeated pixel after pixel (narrow layers would otherwise spend their time entering short loops)
