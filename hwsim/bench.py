@@ -9,6 +9,7 @@ hwsim's next run). Results are checked equal before anything is timed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import subprocess
@@ -26,6 +27,7 @@ from hwsim.numerics import ops
 from hwsim.numerics.cpu import cpu_name, has_int8_dot_product
 from hwsim.numerics.formats import IntFormat
 from hwsim.numerics.ops import Accumulator
+from hwsim.numerics.semantics import get_semantics
 
 
 @dataclass(frozen=True)
@@ -250,7 +252,8 @@ def run_kernel_benchmarks(quick: bool = False, repeats: int = 7, out: TextIO = s
 
 
 def build_mobilenet_v2(path, size: int = 224) -> None:
-    """An int8 MobileNetV2 (random weights: timing does not depend on them) made by the TFLite converter."""
+    """An int8 MobileNetV2 made by the TFLite converter, with random weights (seeded; timing does not depend
+    on them) He-initialised, so that activations keep their scale and the output is not constant."""
     try:
         import keras
         import tensorflow as tf
@@ -259,6 +262,14 @@ def build_mobilenet_v2(path, size: int = 224) -> None:
     keras.utils.set_random_seed(0)
     model = keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3))
     rng = np.random.default_rng(0)
+    # keras' default (Glorot, whose depthwise fan-in counts the channels) shrinks every block's output until
+    # the int8 softmax is all zero point, for every input: a bit-exact check of that output checks nothing.
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
+            kernel, *rest = layer.get_weights()
+            depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+            fan_in = kernel.shape[0] * kernel.shape[1] if depthwise else kernel.size // kernel.shape[-1]
+            layer.set_weights([rng.normal(0, (2 / fan_in) ** 0.5, kernel.shape).astype(np.float32), *rest])
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: (
@@ -274,89 +285,176 @@ def build_mobilenet_v2(path, size: int = 224) -> None:
 
 
 def bench_infer(repeats: int = 7, out: TextIO = sys.stdout, size: int = 224, batch: int = 32) -> None:
-    """hwsim's bit-exact run of an int8 MobileNetV2 against the TFLite interpreter, side by side: one image,
-    then images per second on a batch."""
+    """hwsim's bit-exact run of an int8 MobileNetV2 against the TFLite interpreter and, on an ONNX QDQ
+    MobileNetV2 of the same architecture, against ONNX Runtime, side by side: one image, then images per
+    second on a batch."""
     import tensorflow as tf
 
     from hwsim.importers import load_model
     from hwsim.runtime.execute import run_graph
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "mobilenet_v2.tflite")
+        path, onnx_path = os.path.join(tmp, "mobilenet_v2.tflite"), os.path.join(tmp, "mobilenet_v2.onnx")
         build_mobilenet_v2(path, size)
-        graph = load_model(path)
+        _onnx_model().build_mobilenet_v2_onnx(onnx_path, size)
+        graph, onnx_graph = load_model(path), load_model(onnx_path)
         x = np.random.default_rng(1).integers(-128, 128, (1, size, size, 3)).astype(np.int8)
-        # BUILTIN_REF is left out: it aborts the process at MobileNetV2's 1000-class int8 SOFTMAX.
-        resolvers = {"xnnpack": "AUTO", "tflite-optimized": "BUILTIN_WITHOUT_DEFAULT_DELEGATES"}
         cores = os.cpu_count() or 1
         print(
-            f"CPU: {cpu_name()}, {cores} cores; MobileNetV2 {size}x{size} int8 "
-            f"({graph.mac_count() / 1e6:.0f} M MACs); medians of {repeats} interleaved runs. TFLite runs "
-            "with "
-            f"its default thread count (one) and with {cores}; hwsim uses {numba.get_num_threads()} "
-            "threads\n",
+            f"CPU: {cpu_name()}, {cores} cores; MobileNetV2 {size}x{size} int8, the TFLite model "
+            f"({graph.mac_count() / 1e6:.0f} M MACs) and the ONNX QDQ model "
+            f"({onnx_graph.mac_count() / 1e6:.0f} M MACs); medians of {repeats} interleaved runs. TFLite "
+            f"runs with its default thread count (one) and with {cores}, ONNX Runtime with 1 and {cores} "
+            f"intra-op threads; hwsim uses {numba.get_num_threads()} threads\n",
             file=out,
         )
         print(
-            f"| semantics | TFLite ms (default) | TFLite ms ({cores} threads) | hwsim ms | hwsim / TFLite "
-            "default | "
-            f"hwsim / TFLite {cores} threads | bit-exact |\n|---|---:|---:|---:|---:|---:|---|",
+            f"| semantics | peer ms (1 thread) | peer ms ({cores} threads) | hwsim ms | hwsim / peer 1 "
+            f"thread | hwsim / peer {cores} threads | bit-exact |\n|---|---:|---:|---:|---:|---:|---|",
             file=out,
         )
-        for semantics, resolver in resolvers.items():
+        # BUILTIN_REF is left out: it aborts the process at MobileNetV2's 1000-class int8 SOFTMAX.
+        for semantics, resolver in (
+            ("xnnpack", "AUTO"),
+            ("tflite-optimized", "BUILTIN_WITHOUT_DEFAULT_DELEGATES"),
+        ):
             runs = [_tflite_runner(tf, path, resolver, x, threads) for threads in (None, cores)]
-            exact = np.array_equal(run_graph(graph, [x], semantics)[graph.outputs[0]], runs[0]())
-            ours, default = _interleaved(lambda: run_graph(graph, [x], semantics), runs[0], repeats)
-            threaded, _ = _interleaved(runs[1], None, repeats)
-            print(
-                f"| {semantics} | {1e3 * default:.1f} | {1e3 * threaded:.1f} | {1e3 * ours:.1f} | "
-                f"{ours / default:.1f}x | {ours / threaded:.1f}x | {'yes' if exact else 'NO'} |",
-                file=out,
-            )
-        bench_batch(tf, graph, path, batch, max(3, repeats // 2), out)
+            ours = run_graph(graph, [x], semantics)[graph.outputs[0]]
+            _batch1_row(out, semantics, lambda: run_graph(graph, [x], semantics), runs, ours, ours, repeats)
+        xf = np.random.default_rng(1).uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
+        sems = [get_semantics("onnxruntime", threads) for threads in (1, cores)]
+        outs = [run_graph(onnx_graph, [xf], sem)[onnx_graph.outputs[0]] for sem in sems]
+        runs = [_ort_runner(onnx_path, xf, threads) for threads in (1, cores)]
+        timed = functools.partial(run_graph, onnx_graph, [xf], sems[1])
+        _batch1_row(out, sems[1].name, timed, runs, *outs, repeats)
+        bench_batch(batch, max(3, repeats // 2), out, (tf, graph, path), (onnx_graph, onnx_path))
 
 
-def bench_batch(tf, graph, path: str, batch: int, repeats: int, out: TextIO) -> None:
-    """Images per second on one batch (XNNPACK arithmetic): hwsim's batch spread over threads and its images
-    one at a time, against the interpreter on the same batch (input resized to it), 1 and all threads."""
-    from hwsim.runtime.batch import run_batch
-    from hwsim.runtime.execute import run_graph
+def _batch1_row(out: TextIO, semantics: str, ours, runs, want_one, want_all, repeats: int) -> None:
+    """One row of the batch-1 table: hwsim and the peer on one thread interleaved, then the peer on all
+    cores; ``want_one``/``want_all`` are hwsim's outputs under the semantics of each peer run."""
+    exact = np.array_equal(want_one, runs[0]()) and np.array_equal(want_all, runs[1]())
+    mine, single = _interleaved(ours, runs[0], repeats)
+    threaded, _ = _interleaved(runs[1], None, repeats)
+    print(
+        f"| {semantics} | {1e3 * single:.1f} | {1e3 * threaded:.1f} | {1e3 * mine:.1f} | "
+        f"{mine / single:.1f}x | {mine / threaded:.1f}x | {'yes' if exact else 'NO'} |",
+        file=out,
+    )
 
-    shape = graph.tensor(graph.inputs[0]).shape
-    x = np.random.default_rng(2).integers(-128, 128, (batch, *shape[1:])).astype(np.int8)
+
+def bench_batch(batch: int, repeats: int, out: TextIO, tflite=None, onnx=None) -> None:
+    """Images per second on one batch, per model: on the TFLite model (``tflite``: tf, graph, path; XNNPACK
+    arithmetic) hwsim's batch spread over threads and its images one at a time against the interpreter on
+    the same batch (input resized to it); on the ONNX model (``onnx``: graph, path) hwsim's batch against
+    ONNX Runtime on the same batch (the model's batch axis is dynamic). The peers run on 1 thread and on all
+    cores; every row is timed in turn, and each row's output is compared with its model's hwsim batched
+    output."""
     cores = os.cpu_count() or 1
-    runs = {
-        f"TFLite XNNPACK, {n} thread{'s' if n > 1 else ''}": _tflite_runner(tf, path, "AUTO", x, n)
-        for n in sorted({1, cores})
-    }
-    threads = numba.get_num_threads()
-    ours = {
-        f"hwsim, batch over {threads} threads": lambda: run_batch(graph, x, "xnnpack")[graph.outputs[0]],
-        "hwsim, one image at a time": lambda: np.concatenate(
-            [run_graph(graph, [x[i : i + 1]], "xnnpack")[graph.outputs[0]] for i in range(batch)]
-        ),
-    }
-    want = next(iter(runs.values()))()
-    exact = all(np.array_equal(run(), want) for run in ours.values())
-    names, calls = [*ours, *runs], [*ours.values(), *runs.values()]
-    for fn in calls:
-        fn()
-    times: list[list[float]] = [[] for _ in calls]
+    sem = get_semantics("onnxruntime", cores)
+    rows = [
+        *(_tflite_rows(batch, *tflite) if tflite else []),
+        *(_onnx_rows(batch, sem, *onnx) if onnx else []),
+    ]
+    outputs = [call() for _, _, call in rows]  # also the warm-up
+    first: dict[str, int] = {}  # each model's hwsim batched row
+    for i, (model, _, _) in enumerate(rows):
+        first.setdefault(model, i)
+    times: list[list[float]] = [[] for _ in rows]
     for _ in range(repeats):  # in turn, so that the machine's load falls on all alike
-        for fn, ts in zip(calls, times):
+        for (_, _, call), ts in zip(rows, times):
             start = time.perf_counter()
-            fn()
+            call()
             ts.append(time.perf_counter() - start)
     medians = [float(np.median(ts)) for ts in times]
     print(
-        f"\nBatch of {batch}, medians of {repeats} runs in turn; every output bit-exact with the "
-        f"interpreter's: {'yes' if exact else 'NO'}\n\n"
-        "| run | images/s | ms per batch | time / hwsim batched |\n|---|---:|---:|---:|",
+        f"\nBatch of {batch}, medians of {repeats} runs in turn. Models: tflite (the TFLite model, XNNPACK "
+        f"arithmetic), onnx (the ONNX QDQ model, {sem.name} arithmetic with {cores} intra-op threads)\n\n"
+        "| model | run | images/s | ms per batch | time / hwsim batched | output = hwsim batched's |\n"
+        "|---|---|---:|---:|---:|---|",
         file=out,
     )
-    for name, seconds in zip(names, medians):
-        row = f"{batch / seconds:.1f} | {1e3 * seconds:.0f} | {seconds / medians[0]:.2f}x"
-        print(f"| {name} | {row} |", file=out)
+    for i, ((model, name, _), seconds) in enumerate(zip(rows, medians)):
+        base = first[model]
+        same = "" if i == base else "yes" if np.array_equal(outputs[i], outputs[base]) else "NO"
+        row = f"{batch / seconds:.3g} | {1e3 * seconds:.0f} | {seconds / medians[base]:.3f}x | {same}"
+        print(f"| {model} | {name} | {row} |", file=out)
+
+
+def _tflite_rows(batch: int, tf, graph, path: str) -> list[tuple[str, str, Callable[[], np.ndarray]]]:
+    """(model, run, a call returning the batch's output) for the TFLite model, hwsim batched first."""
+    from hwsim.runtime.batch import run_batch
+    from hwsim.runtime.execute import run_graph
+
+    x = np.random.default_rng(2).integers(-128, 128, (batch, *graph.tensor(graph.inputs[0]).shape[1:]))
+    x = x.astype(np.int8)
+    output = graph.outputs[0]
+    return [
+        (
+            "tflite",
+            f"hwsim, batch over {numba.get_num_threads()} threads",
+            lambda: run_batch(graph, x, "xnnpack")[output],
+        ),
+        (
+            "tflite",
+            "hwsim, one image at a time",
+            lambda: np.concatenate(
+                [run_graph(graph, [x[i : i + 1]], "xnnpack")[output] for i in range(batch)]
+            ),
+        ),
+        *(
+            ("tflite", f"TFLite XNNPACK, {_threads(n)}", _tflite_runner(tf, path, "AUTO", x, n))
+            for n in sorted({1, os.cpu_count() or 1})
+        ),
+    ]
+
+
+def _onnx_rows(batch: int, sem, graph, path: str) -> list[tuple[str, str, Callable[[], np.ndarray]]]:
+    """(model, run, a call returning the batch's output) for the ONNX model, hwsim batched first."""
+    from hwsim.runtime.batch import run_batch
+
+    x = np.random.default_rng(2).uniform(-1, 1, (batch, *graph.tensor(graph.inputs[0]).shape[1:]))
+    x = x.astype(np.float32)
+    return [
+        (
+            "onnx",
+            f"hwsim, batch over {numba.get_num_threads()} threads",
+            lambda: run_batch(graph, x, sem)[graph.outputs[0]],
+        ),
+        *(
+            ("onnx", f"ONNX Runtime, {_threads(n)}", _ort_runner(path, x, n))
+            for n in sorted({1, os.cpu_count() or 1})
+        ),
+    ]
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread{'s' if n > 1 else ''}"
+
+
+def _onnx_model():
+    try:
+        from hwsim import bench_onnx
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise RuntimeUnavailable(f"the inference benchmark builds its ONNX model with torch: {exc}") from exc
+    return bench_onnx
+
+
+def _ort_runner(path: str, x: np.ndarray, threads: int) -> Callable[[], np.ndarray]:
+    """An ONNX Runtime session on ``path`` with ``threads`` intra-op threads (sequential execution, all
+    graph optimizations, as a user's default session) as a call that runs ``x``. Its pool does not spin
+    between runs, which would take the cores from the next row's run."""
+    onnxruntime = _ort()[0]
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def run():
+        return session.run(None, {name: x})[0]
+
+    return run
 
 
 def _tflite_runner(

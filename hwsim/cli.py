@@ -292,7 +292,9 @@ def _add_verify(sub) -> None:
 
 def _add_bench(sub) -> None:
     p = sub.add_parser(
-        "bench", help="measure kernels against ONNX Runtime, or inference against TFLite, side by side"
+        "bench",
+        help="measure kernels against ONNX Runtime, or inference against TFLite and ONNX Runtime, side by "
+        "side",
     )
     p.add_argument("what", choices=["kernels", "infer"])
     p.add_argument("--quick", action="store_true", help="smaller shapes, fewer repeats (a smoke run)")
