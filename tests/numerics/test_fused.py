@@ -275,6 +275,35 @@ def test_depthwise_requantize_kernel_matches_twin(case):
     np.testing.assert_array_equal(got, reference_fused.depthwise_requantize(*args, np.empty(shape, np.int8)))
 
 
+@pytest.mark.parametrize("channels, tail", [(520, 7), (1030, 1030)])  # past kernels_fused._SPAN
+def test_depthwise_requantize_wide_layers_match_twin(channels, tail, rng):
+    """Layers too wide for a run of several pixels (MobileNetV2's 576 and 960 channels) equal the twin,
+    with and without a channel tail."""
+    x = rng.integers(-128, 128, (1, 5, 6, channels)).astype(np.int8)
+    w = rng.integers(-127, 128, (3, 3, channels)).astype(np.int8)
+    zw = rng.integers(-2, 3, channels)
+    bias = rng.integers(-5000, 5000, channels)
+    geo = ops.conv_geometry(x.shape[1:3], (3, 3), 1, "same", 1)
+    scale = rng.uniform(0.0005, 0.01, channels).astype(np.float32)
+    kind = int(RequantKind.FLOAT32_SCALE)
+    stage = ops.OutputStage(
+        np.full(channels, 1 << 30),
+        np.zeros(channels, np.int64),
+        scale,
+        3,
+        -128,
+        127,
+        kind,
+        kind,
+        7,
+        np.dtype(np.int8),
+    )
+    args = (x, w, -5, zw, bias, geo.window(), 1, stage.kernel_args())
+    shape = (1, *geo.out_hw, channels)
+    got = kernels_fused.depthwise_requantize(*args, np.empty(shape, np.int8))
+    np.testing.assert_array_equal(got, reference_fused.depthwise_requantize(*args, np.empty(shape, np.int8)))
+
+
 def _qparams(rng, channels):
     return (Q.QParams.of(0.02, 3), Q.QParams.of(rng.uniform(0.001, 0.02, channels)), Q.QParams.of(0.05, -4))
 
@@ -346,10 +375,9 @@ def test_prepared_layers_equal_the_checked_path(dtype, engine, rng, monkeypatch)
     fc_w.flags.writeable = False
     quant = Q.LayerQuant(x_q, w_q, y_q, y_fmt, semantics="xnnpack")
     rows = np.ascontiguousarray(x.reshape(-1, 16))
-    np.testing.assert_array_equal(
-        Q.prepare_layer("fully_connected", x.dtype, fc_w, bias, quant)(rows),
-        Q.fully_connected(rows, fc_w, bias, quant),
-    )
+    fc = Q.prepare_layer("fully_connected", x.dtype, fc_w, bias, quant)
+    for count in (len(rows), 1, 3):  # many rows, and few (batch 1), the dtype's ends in the first
+        np.testing.assert_array_equal(fc(rows[:count]), Q.fully_connected(rows[:count], fc_w, bias, quant))
 
 
 def test_prepare_declines_what_it_cannot_prove(rng):
