@@ -91,6 +91,20 @@ FAULTS = [
         ("tests/numerics/test_mac.py", "tests/numerics/test_fused.py"),
     ),
     Fault(
+        "depthwise 3x3 runs: the input zero point left out of the folded bias",
+        "hwsim/numerics/kernels_fused.py",
+        "folded[o] = np.int32(np.int64(bias[o]) - np.int64(x_zp) * total)",
+        "folded[o] = np.int32(np.int64(bias[o]))",
+        ("tests/numerics/test_fused.py",),
+    ),
+    Fault(
+        "XNNPACK add, int32 lanes: the rounding term dropped",
+        "hwsim/numerics/kernels.py",
+        "bias = np.int32(half - np.int64(z1) * m1 - np.int64(z2) * m2)",
+        "bias = np.int32(-np.int64(z1) * m1 - np.int64(z2) * m2)",
+        ("tests/numerics/test_mac.py",),
+    ),
+    Fault(
         "fused GEMM: weight zero point added, not subtracted",
         "hwsim/numerics/kernels_fused.py",
         "                    acc[j] -= pzw[j] * rs",

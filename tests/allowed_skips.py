@@ -15,6 +15,12 @@ ALLOWED = [
         "a CPU with AVX-512 VNNI: hwsim's own vpdpbusd byte kernel (an AVX2-only CPU never calls it)",
     ),
     (
+        "tests/numerics/test_fused.py::*",
+        "no AVX2 here (or no JIT)",
+        "any x86 CPU with the JIT on: the AVX2 SIMD kernels are LLVM intrinsics, which the JIT-free pass of "
+        "tests/numerics/test_without_jit.py cannot run (the main run tests them)",
+    ),
+    (
         "tests/runtimes/test_torch_golden.py::test_linear_saturating_pairs_exact_on_vnni*",
         "lacks VNNI/AMX",
         "a CPU with VNNI or AMX: fbgemm's exact u8 x s8 (qemu cannot emulate those instructions)",

@@ -415,13 +415,25 @@ def add_shifted(x1, x2, z1, z2, l1, m1, s1, l2, m2, s2, mo, so, zo, qmin, qmax, 
 
 
 @jit
-def add_xnnpack(x1, x2, z1, z2, m1, m2, shift, zo, qmin, qmax):
-    """XNNPACK's qs8 ADD over flat arrays; see ``reference.add_xnnpack``."""
-    out = np.empty(x1.size, np.int64)
+def add_xnnpack(x1, x2, z1, z2, m1, m2, shift, zo, qmin, qmax, out):
+    """XNNPACK's qs8 ADD over flat 8-bit arrays into ``out``; see ``reference.add_xnnpack``.
+
+    Where the multipliers and zero points keep every partial sum inside int32 (as XNNPACK's own int32 lanes
+    need), the zero points and the rounding term are one int32 bias, as in XNNPACK, and each element takes
+    two int32 multiply-adds, on twice the lanes of int64; otherwise every step is int64.
+    """
     half = np.int64(1) << (shift - 1)
-    for i in range(x1.size):
-        acc = (np.int64(x1[i]) - z1) * m1 + (np.int64(x2[i]) - z2) * m2 + half
-        out[i] = min(max((acc >> shift) + zo, qmin), qmax)
+    bound = (255 + abs(np.int64(z1))) * abs(np.int64(m1)) + (255 + abs(np.int64(z2))) * abs(np.int64(m2))
+    if bound + half < np.int64(1) << 31:  # |x - z| <= 255 + |z| for 8-bit codes
+        bias = np.int32(half - np.int64(z1) * m1 - np.int64(z2) * m2)
+        a, b = np.int32(m1), np.int32(m2)
+        for i in range(x1.size):
+            acc = np.int32(np.int32(x1[i]) * a + np.int32(x2[i]) * b + bias)
+            out[i] = min(max((acc >> shift) + zo, qmin), qmax)
+    else:
+        for i in range(x1.size):
+            acc = (np.int64(x1[i]) - z1) * m1 + (np.int64(x2[i]) - z2) * m2 + half
+            out[i] = min(max((acc >> shift) + zo, qmin), qmax)
     return out
 
 

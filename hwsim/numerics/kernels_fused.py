@@ -141,6 +141,79 @@ def gemm_requantize(x, panels, rows_per_tile, correction, w_zp, row_sum, stage, 
     return out
 
 
+@numba.njit(cache=True, nogil=True)
+def _interior(pad, stride, dilation, kernel, size, out_size):
+    """[lo, hi): the output positions along one axis whose every tap lies inside the input."""
+    lo = min((pad + stride - 1) // stride, out_size)
+    last = size - 1 + pad - (kernel - 1) * dilation
+    hi = min(last // stride + 1, out_size) if last >= 0 else 0
+    return lo, max(hi, lo)
+
+
+_SPAN = 512  # int32 sums per call of _depthwise_3x3 (whole pixels): long enough to repay its setup
+
+
+@numba.njit(cache=True, nogil=True)
+def _repeated_taps(wz, bias, x_zp, pixels):
+    """(each tap's centered weights, the bias less x_zp times each channel's weight sum), int32, repeated
+    ``pixels`` times (views of ``wz`` for one): the operands of ``_depthwise_3x3``. Not in the parallel
+    kernel, whose array expressions numba would turn into parallel loops of their own."""
+    kernel_h, kernel_w, out_c = wz.shape
+    taps = wz.reshape(kernel_h * kernel_w, out_c)
+    folded = np.empty(out_c, np.int32)
+    for o in range(out_c):
+        total = np.int64(0)
+        for k in range(kernel_h * kernel_w):
+            total += taps[k, o]
+        folded[o] = np.int32(np.int64(bias[o]) - np.int64(x_zp) * total)  # wraps, as int32 arithmetic does
+    if pixels == 1:
+        return taps, folded
+    wrep = np.empty((kernel_h * kernel_w, pixels * out_c), np.int32)
+    frep = np.empty(pixels * out_c, np.int32)
+    for p in range(pixels):
+        wrep[:, p * out_c : (p + 1) * out_c] = taps
+        frep[p * out_c : (p + 1) * out_c] = folded
+    return wrep, frep
+
+
+@numba.njit(cache=True, nogil=True)
+def _three_taps(flat_x, start, tap_x, n):
+    """The ``n`` inputs of one kernel row's three taps, the first at ``start``."""
+    middle, last = start + tap_x, start + 2 * tap_x
+    return flat_x[start : start + n], flat_x[middle : middle + n], flat_x[last : last + n]
+
+
+@numba.njit(cache=True, nogil=True)
+def _depthwise_3x3(flat_x, start, tap_x, tap_y, wrep, frep, acc):
+    """acc[j] = frep[j] + the sum over the 9 taps k of flat_x[start + offset_k + j] * wrep[k, j]: a run of
+    interior output values at stride 1 with depth multiplier 1, whose inputs follow one another in memory
+    for every tap. ``tap_x`` and ``tap_y`` are the flat distances between taps along a row and a column;
+    ``wrep`` holds each tap's centered weights and ``frep`` the bias less x_zp times the channel's weight
+    sum, both repeated pixel after pixel. So no tap subtracts the zero point, and one loop with every tap in
+    it runs over the whole run: it vectorises on int32 lanes with the sum in a register, and is long enough
+    to repay its runtime alias checks (a loop over one pixel's 32 channels is not). int32 arithmetic wraps,
+    so the result is the exact sum whenever that fits int32, as the callers proved."""
+    n = acc.size
+    x0, x1, x2 = _three_taps(flat_x, start, tap_x, n)
+    x3, x4, x5 = _three_taps(flat_x, start + tap_y, tap_x, n)
+    x6, x7, x8 = _three_taps(flat_x, start + 2 * tap_y, tap_x, n)
+    w0, w1, w2, w3, w4 = wrep[0], wrep[1], wrep[2], wrep[3], wrep[4]
+    w5, w6, w7, w8 = wrep[5], wrep[6], wrep[7], wrep[8]
+    for j in range(n):
+        acc[j] = (
+            frep[j]
+            + np.int32(x0[j]) * w0[j]
+            + np.int32(x1[j]) * w1[j]
+            + np.int32(x2[j]) * w2[j]
+            + np.int32(x3[j]) * w3[j]
+            + np.int32(x4[j]) * w4[j]
+            + np.int32(x5[j]) * w5[j]
+            + np.int32(x6[j]) * w6[j]
+            + np.int32(x7[j]) * w7[j]
+            + np.int32(x8[j]) * w8[j]
+        )
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
 def depthwise_requantize(x, w, x_zp, w_zp, bias, window, depth_multiplier, stage, out):
     """Depthwise conv (NHWC, weights [kh, kw, C*m]) straight to output codes: int32 sums, channel innermost.
@@ -148,16 +221,25 @@ def depthwise_requantize(x, w, x_zp, w_zp, bias, window, depth_multiplier, stage
     ``window`` is the conv geometry as one record (``geometry.KernelWindow``: stride, dilation, top and left
     padding, output size), ``stage`` the requantizer (as in ``requantize_gemm``). Each output pixel's channel
     row is summed over the valid taps (padded taps contribute zero), then requantized while it is in cache;
-    output rows run in parallel.
+    output rows run in parallel. Interior pixels of a 3x3 kernel with depth multiplier 1 (every depthwise
+    layer of the MobileNets) at stride 1 take ``_depthwise_3x3``, in runs of pixels. At stride 2 a run
+    would need its inputs deinterleaved; the per-tap loops of ``depthwise_pixel`` were as fast on the
+    stride-2 layers of MobileNetV2 (96 or more channels).
     """
     stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, out_h, out_w = window
     multiplier, shift, scale, zero_point, qmin, qmax, kind, tail_start, tail_kind = stage
-    batch = x.shape[0]
-    out_c = w.shape[2]
+    batch, height, width = x.shape[0], x.shape[1], x.shape[2]
+    kernel_h, kernel_w, out_c = w.shape
     wz = _centered_weights(w, w_zp)
     bias32 = np.empty(out_c, np.int32)
     for o in range(out_c):
         bias32[o] = np.int32(bias[o])
+    fast = kernel_h == 3 and kernel_w == 3 and depth_multiplier == 1 and stride_w == 1
+    top_row, end_row = _interior(pad_top, stride_h, dil_h, kernel_h, height, out_h)
+    left, right = _interior(pad_left, stride_w, dil_w, kernel_w, width, out_w)
+    pixels = max(1, _SPAN // out_c)
+    wrep, frep = _repeated_taps(wz, bias, x_zp, pixels if fast else 1)
+    tap_x, tap_y = dil_w * out_c, dil_h * width * out_c
     # without a channel tail, a whole output row is requantized in one call, on the per-channel values
     # repeated pixel after pixel (narrow layers would otherwise spend their time entering short loops)
     whole_rows = tail_start >= out_c
@@ -168,7 +250,25 @@ def depthwise_requantize(x, w, x_zp, w_zp, bias, window, depth_multiplier, stage
         b = r // out_h
         oy = r % out_h
         row = np.empty(out_w * out_c, np.int32)
+        inside = fast and top_row <= oy < end_row
+        lo, hi = (left, right) if inside else (out_w, out_w)
+        if inside:
+            flat_x = x[b].reshape(height * width * out_c)
+            top = (oy * stride_h - pad_top) * width
+            for p0 in range(lo, hi, pixels):
+                count = min(pixels, hi - p0) * out_c
+                _depthwise_3x3(
+                    flat_x,
+                    (top + p0 - pad_left) * out_c,
+                    tap_x,
+                    tap_y,
+                    wrep,
+                    frep,
+                    row[p0 * out_c : p0 * out_c + count],
+                )
         for ox in range(out_w):
+            if lo <= ox < hi:
+                continue
             acc = row[ox * out_c : (ox + 1) * out_c]
             acc[:] = bias32
             _depthwise_pixel(
@@ -187,14 +287,6 @@ def depthwise_requantize(x, w, x_zp, w_zp, bias, window, depth_multiplier, stage
                 depth_multiplier,
                 acc,
             )
-            if not whole_rows:
-                dst = out[b, oy, ox]
-                requantize_span(
-                    acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, dst, 0, tail_start
-                )
-                requantize_span(
-                    acc, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, dst, tail_start, out_c
-                )
         if whole_rows:
             start = r * out_w * out_c
             requantize_span(
@@ -210,6 +302,16 @@ def depthwise_requantize(x, w, x_zp, w_zp, bias, window, depth_multiplier, stage
                 0,
                 out_w * out_c,
             )
+        else:
+            for ox in range(out_w):
+                acc = row[ox * out_c : (ox + 1) * out_c]
+                dst = out[b, oy, ox]
+                requantize_span(
+                    acc, multiplier, shift, scale, zero_point, qmin, qmax, kind, dst, 0, tail_start
+                )
+                requantize_span(
+                    acc, multiplier, shift, scale, zero_point, qmin, qmax, tail_kind, dst, tail_start, out_c
+                )
     return out
 
 

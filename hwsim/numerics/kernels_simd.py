@@ -1,13 +1,15 @@
 """An integer GEMM on SIMD dot-product instructions with the requantizer fused: the twin of
 :mod:`hwsim.numerics.reference_simd`.
 
-Two micro-kernels of 4 rows x 16 columns, chosen by how the weights are packed (``simd.pack``): int8
+Three micro-kernels of 4 rows x 16 columns, chosen by how the weights are packed (``simd.pack``): int8
 weights run on AVX-512 VNNI ``vpdpbusd`` (64 unsigned by 64 signed bytes, each group of four products added
 into one of 16 int32 lanes), int16 weights on AVX2 ``vpmaddwd`` (16 by 16 int16, pairs of products added
 into 8 int32 lanes, two registers per row). Neither saturates: the sums are exact as long as no int32 lane
-wraps, which the caller proves (``hwsim.numerics.fused``). numba cannot emit either from plain loops, so
-one intrinsic writes the LLVM IR of the micro-kernel; a host compiles only the form its CPU runs
-(``simd.instruction``). Same house rules as :mod:`hwsim.numerics.kernels`.
+wraps, which the caller proves (``hwsim.numerics.fused``). The third is ONNX Runtime's own AVX2 uint8 x
+int8 arithmetic, not the exact sum: ``vpmaddubsw`` saturates each pair of adjacent products to int16
+(int8 weight bytes, typed uint8 to select it; ``simd.pack(w, "avx2-pairwise16")``). numba cannot emit
+these from plain loops, so one intrinsic writes the LLVM IR of the micro-kernel; a host compiles only the
+forms its CPU runs (``simd.instruction``). Same house rules as :mod:`hwsim.numerics.kernels`.
 """
 
 from __future__ import annotations
@@ -70,15 +72,52 @@ def _avx2_step(builder, weights_ptr, inputs, sums):
             builder.store(total, sums[r][h])
 
 
+_V32B = ir.VectorType(ir.IntType(8), 32)
+
+
+def _pairwise_step(builder, weights_ptr, inputs, sums):
+    """One k step of 4 as ONNX Runtime's AVX2 kernel takes it: ``vpmaddubsw`` multiplies each row's four
+    unsigned input bytes by 8 columns x 4 k's of signed weight bytes and adds adjacent products into int16
+    with saturation, ``vpmaddwd`` by ones adds each column's two saturated pairs into its int32 lane; two
+    8-column halves."""
+    pmaddubsw = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(_V16H, [_V32B, _V32B]), "llvm.x86.avx2.pmadd.ub.sw"
+    )
+    madd = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(_V8, [_V16H, _V16H]), "llvm.x86.avx2.pmadd.wd"
+    )
+    ones = ir.Constant(_V16H, [1] * 16)
+    halves = [
+        builder.load(
+            builder.bitcast(builder.gep(weights_ptr, [ir.Constant(_I32, 32 * h)]), _V32B.as_pointer()),
+            align=1,
+        )
+        for h in range(2)
+    ]
+    for r, four in enumerate(inputs):
+        lane0 = builder.insert_element(ir.Constant(_V8, None), four, ir.Constant(_I32, 0))
+        spread = builder.bitcast(
+            builder.shuffle_vector(lane0, ir.Constant(_V8, None), ir.Constant(_V8, [0] * 8)), _V32B
+        )
+        for h, half in enumerate(halves):
+            pairs = builder.call(pmaddubsw, [spread, half])
+            total = builder.add(builder.load(sums[r][h]), builder.call(madd, [pairs, ones]))
+            builder.store(total, sums[r][h])
+
+
 @intrinsic
 def _dot_block(typingctx, x, x_start, x_stride, w, w_start, steps, acc, acc_start, acc_stride):
     """acc[r, 0:16] = sum_k x[r, k] w[k, 0:16] for 4 rows r: x rows ``x_stride`` elements apart (uint8 for
-    int8 weights, int16 for int16 weights), w one packed column block (``steps`` 64-byte steps from element
-    ``w_start``), acc int32."""
+    int8 or uint8-typed weights, int16 for int16 weights), w one packed column block (``steps`` 64-byte steps
+    from element ``w_start``), acc int32. The weights' type names the micro-kernel: int8 VNNI, int16 AVX2
+    pairs of int16, uint8 (int8 bytes, typed unsigned) AVX2 with ONNX Runtime's saturating pairs."""
     sig = types.void(x, types.intp, types.intp, w, types.intp, types.intp, acc, types.intp, types.intp)
-    vnni = w.dtype == types.int8
-    step, vector, k_per_step = (_vnni_step, _V16, 4) if vnni else (_avx2_step, _V8, 2)
-    per_row = 1 if vnni else 2  # accumulator registers per row
+    step, vector, k_per_step = {
+        types.int8: (_vnni_step, _V16, 4),
+        types.int16: (_avx2_step, _V8, 2),
+        types.uint8: (_pairwise_step, _V8, 4),
+    }[w.dtype]
+    per_row = LANES // vector.count  # accumulator registers per row
 
     def codegen(context, builder, signature, args):
         x_arr, x0, xs, w_arr, w0, count, acc_arr, a0, astride = args
@@ -125,7 +164,7 @@ def _input_codes(count, w):
 
 @overload(_input_codes)
 def _input_codes_impl(count, w):
-    dtype = np.uint8 if w.dtype == types.int8 else np.int16
+    dtype = np.int16 if w.dtype == types.int16 else np.uint8
     return lambda count, w: np.zeros(count, dtype)
 
 

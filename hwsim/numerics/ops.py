@@ -539,7 +539,15 @@ def matmul(
     if arithmetic == "avx2-pairwise16":
         if x.dtype != np.uint8 or packed.w.dtype != np.int8:
             raise ConfigError("arithmetic: avx2-pairwise16 models uint8 activations x int8 weights only")
-        acc = kernel_module().matmul_acc_pairwise16(x, packed.w, zx, zw, b)
+        if not simd.pairwise_available(x.dtype, packed.w) or os.environ.get("HWSIM_REFERENCE") == "1":
+            acc = kernel_module().matmul_acc_pairwise16(x, packed.w, zx, zw, b)
+            return MacResult(acc, 0, "avx2-pairwise16")
+        blocks = packed.simd_blocks("avx2-pairwise16")  # the pairs on the instruction itself
+        rows_per_tile, chunks = simd.tiles(x.shape[0], blocks.shape[0])
+        acc = kernels_simd.dot_simd(np.ascontiguousarray(x), 0, blocks, x.shape[1], rows_per_tile, chunks)
+        acc = acc[:, : packed.w.shape[1]].astype(np.int64) + zero_point_correction(packed, b, zx)[None, :]
+        if packed.zw_nonzero:
+            acc -= zw[None, :] * x.sum(axis=1, dtype=np.int64)[:, None]
         return MacResult(acc, 0, "avx2-pairwise16")
     x_range = value_range(x)
     if order_free(gemm_bound(packed, b, zx, x_range), accumulator):

@@ -662,34 +662,75 @@ def add(
     elements. XNNPACK: ``reference.add_xnnpack``. ONNX Runtime's float form: ``mlas.qlinear_add``.
     """
     x1, x2 = np.asarray(x1), np.asarray(x2)
-    sem = _semantics_for(semantics, 8, x1.dtype.itemsize * 8)
-    if x1.shape != x2.shape:
-        raise ConfigError(
-            f"x2: expected the shape of x1 {x1.shape} (got {x2.shape}); broadcast before adding"
-        )
-    eight_bit = x1.dtype.itemsize == 1
+    prepared = prepare_add(
+        x1.dtype, x1_q=x1_q, x2_q=x2_q, y_q=y_q, y_fmt=y_fmt, activation=activation, semantics=semantics
+    )
+    return prepared(x1, x2)
+
+
+def prepare_add(
+    x_dtype,
+    *,
+    x1_q: QParams,
+    x2_q: QParams,
+    y_q: QParams,
+    y_fmt: IntFormat = INT8,
+    activation=None,
+    semantics: str = "tflite-reference",
+) -> "PreparedAdd":
+    """``add`` for inputs of ``x_dtype`` with its multipliers and clamp computed once, as a runtime prepares
+    an ADD once per model (they cost more than adding a small tensor)."""
+    eight_bit = np.dtype(x_dtype).itemsize == 1
+    sem = _semantics_for(semantics, 8, np.dtype(x_dtype).itemsize * 8)
+    quant = (x1_q, x2_q, y_q, y_fmt, activation)
     if sem.add_form == "float":
-        return _add_float(x1, x2, x1_q, x2_q, y_q, y_fmt, activation)
+        return PreparedAdd("float", quant, (), (), (), y_fmt.storage_dtype)
     zo = int(y_q.zero_point[0])
-    lo, hi = activation_range(activation, float(np.float32(y_q.scale[0])), zo, y_fmt)
-    flat1, flat2 = np.ascontiguousarray(x1).ravel(), np.ascontiguousarray(x2).ravel()
-    z1, z2 = int(x1_q.zero_point[0]), int(x2_q.zero_point[0])
+    clamp = activation_range(activation, float(np.float32(y_q.scale[0])), zo, y_fmt)
+    zero_points = (int(x1_q.zero_point[0]), int(x2_q.zero_point[0]), zo)
     if sem.add_form == "xnnpack" and eight_bit:
-        m1, m2, shift = xnnpack_add_multipliers(x1_q.scale[0], x2_q.scale[0], y_q.scale[0])
-        out = kernel_module().add_xnnpack(flat1, flat2, z1, z2, m1, m2, shift, zo, lo, hi)
-        return out.reshape(x1.shape).astype(y_fmt.storage_dtype)
+        multipliers = xnnpack_add_multipliers(x1_q.scale[0], x2_q.scale[0], y_q.scale[0])
+        return PreparedAdd("xnnpack", quant, zero_points, clamp, multipliers, y_fmt.storage_dtype)
     left = 20 if eight_bit else 15
     m1, e1, m2, e2, mo, eo = shifted_add_multipliers(
         *(float(np.float32(q.scale[0])) for q in (x1_q, x2_q, y_q)), left
     )
-    kind = int(sem.requantizer("add", y_fmt.bits))
-    blocked = flat1.size - flat1.size % 16 if sem.add_form == "tflite-shifted-blocked16" else 0
-    add = kernel_module().add_shifted
-    head = add(
-        flat1[:blocked], flat2[:blocked], z1, z2, left + e1, m1, 0, left + e2, m2, 0, mo, eo, zo, lo, hi, kind
-    )
-    tail = add(flat1[blocked:], flat2[blocked:], z1, z2, left, m1, e1, left, m2, e2, mo, eo, zo, lo, hi, kind)
-    return np.concatenate([head, tail]).reshape(x1.shape).astype(y_fmt.storage_dtype)
+    multipliers = (left, m1, e1, m2, e2, mo, eo, int(sem.requantizer("add", y_fmt.bits)))
+    form = "blocked16" if sem.add_form == "tflite-shifted-blocked16" else "shifted"
+    return PreparedAdd(form, quant, zero_points, clamp, multipliers, y_fmt.storage_dtype)
+
+
+@dataclass(frozen=True)
+class PreparedAdd:
+    """One ADD's arithmetic, set up by :func:`prepare_add`: call it on the two inputs' codes (same shapes)."""
+
+    form: str  # "float" (ONNX Runtime), "xnnpack", "shifted" (TFLite) or "blocked16" (TFLite optimized)
+    quant: tuple  # (x1_q, x2_q, y_q, y_fmt, activation): what the float form computes from
+    zero_points: tuple  # (z1, z2, zo)
+    clamp: tuple  # (lo, hi)
+    multipliers: tuple  # xnnpack: (m1, m2, shift); shifted: (left, m1, e1, m2, e2, mo, eo, requantizer kind)
+    storage_dtype: np.dtype
+
+    def __call__(self, x1, x2) -> np.ndarray:
+        x1, x2 = np.asarray(x1), np.asarray(x2)
+        if x1.shape != x2.shape:
+            raise ConfigError(
+                f"x2: expected the shape of x1 {x1.shape} (got {x2.shape}); broadcast before adding"
+            )
+        if self.form == "float":
+            return _add_float(x1, x2, *self.quant)
+        (z1, z2, zo), (lo, hi) = self.zero_points, self.clamp
+        flat1, flat2 = np.ascontiguousarray(x1).ravel(), np.ascontiguousarray(x2).ravel()
+        if self.form == "xnnpack":
+            out = np.empty(x1.size, self.storage_dtype)
+            kernel_module().add_xnnpack(flat1, flat2, z1, z2, *self.multipliers, zo, lo, hi, out)
+            return out.reshape(x1.shape)
+        left, m1, e1, m2, e2, mo, eo, kind = self.multipliers
+        blocked = flat1.size - flat1.size % 16 if self.form == "blocked16" else 0
+        add, output = kernel_module().add_shifted, (mo, eo, zo, lo, hi, kind)
+        head = add(flat1[:blocked], flat2[:blocked], z1, z2, left + e1, m1, 0, left + e2, m2, 0, *output)
+        tail = add(flat1[blocked:], flat2[blocked:], z1, z2, left, m1, e1, left, m2, e2, *output)
+        return np.concatenate([head, tail]).reshape(x1.shape).astype(self.storage_dtype)
 
 
 def shifted_add_multipliers(

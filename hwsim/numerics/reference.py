@@ -302,12 +302,12 @@ def add_shifted(x1, x2, z1, z2, l1, m1, s1, l2, m2, s2, mo, so, zo, qmin, qmax, 
     return out
 
 
-def add_xnnpack(x1, x2, z1, z2, m1, m2, shift, zo, qmin, qmax):
-    """XNNPACK's qs8 ADD: y = ((x1 - z1) m1 + (x2 - z2) m2 + 2**(shift-1)) >> shift, plus zo, clamped.
+def add_xnnpack(x1, x2, z1, z2, m1, m2, shift, zo, qmin, qmax, out):
+    """XNNPACK's qs8 ADD into ``out``: y = ((x1 - z1) m1 + (x2 - z2) m2 + 2**(shift-1)) >> shift, plus zo,
+    clamped.
 
     One rounding, ties toward +inf, with 21-bit integer multipliers m_i = rint(float32(s_i / so) * 2**shift).
     """
-    out = np.empty(x1.shape, np.int64)
     for i in range(x1.size):
         acc = (int(x1.flat[i]) - z1) * m1 + (int(x2.flat[i]) - z2) * m2 + (1 << (shift - 1))
         out.flat[i] = min(max((acc >> shift) + zo, qmin), qmax)

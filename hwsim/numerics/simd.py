@@ -27,8 +27,10 @@ from hwsim.numerics.cpu import has_avx2, has_avx512_vnni
 _OUTPUTS_PER_TILE = 1 << 14  # int32 sums per tile: they stay in L1/L2 until requantized
 _LLVM_BYTE_OPERANDS = (22,)  # the LLVM in which vpdpbusd's intrinsic signature was written and tested
 LANES = 16  # columns of a packed block: one zmm of int32 sums (VNNI), two ymm (AVX2)
-K_STEP = {"vnni": 4, "avx2": 2}  # k's per 64-byte step of a packed block
-WEIGHT_DTYPE = {"vnni": np.int8, "avx2": np.int16}  # how a packed block holds the weights
+K_STEP = {"vnni": 4, "avx2": 2, "avx2-pairwise16": 4}  # k's per 64-byte step of a packed block
+#: how a packed block holds the weights; the type selects the micro-kernel (int8 bytes typed uint8: ONNX
+#: Runtime's saturating AVX2 pairs)
+WEIGHT_DTYPE = {"vnni": np.int8, "avx2": np.int16, "avx2-pairwise16": np.uint8}
 
 
 def instruction() -> str | None:
@@ -72,14 +74,27 @@ def input_offset(w: np.ndarray, x_range: tuple[int, int]) -> int | None:
 def pack(w: np.ndarray, isa: str) -> np.ndarray:
     """Weights [K, N] as ``kernels_simd`` reads them for ``isa``: column blocks of 16 [N/16, steps * 64
     bytes], each a run of 64-byte steps (the step's k's of each of the 16 columns, k fastest), K and N
-    zero-padded. VNNI steps hold 4 k's as int8, AVX2 steps 2 k's as int16."""
+    zero-padded. VNNI steps hold 4 k's as int8, AVX2 steps 2 k's as int16, ONNX Runtime's saturating AVX2
+    steps 4 k's of int8 weights (``w`` must be int8) typed uint8."""
     k_step, dtype = K_STEP[isa], WEIGHT_DTYPE[isa]
     depth, cols = w.shape
     padded = np.zeros((-(-depth // k_step) * k_step, -(-cols // LANES) * LANES), dtype)
-    padded[:depth, :cols] = w
+    padded[:depth, :cols] = w.view(np.uint8) if dtype == np.uint8 else w
     steps, blocks = padded.shape[0] // k_step, padded.shape[1] // LANES
     return np.ascontiguousarray(padded.reshape(steps, k_step, blocks, LANES).transpose(2, 0, 3, 1)).reshape(
         blocks, steps * k_step * LANES
+    )
+
+
+def pairwise_available(x_dtype, w: np.ndarray) -> bool:
+    """Whether the kernel can give ONNX Runtime's AVX2 uint8 x int8 sums (saturating pairs) here: an x86
+    CPU with AVX2 and the JIT (any host, VNNI or not), uint8 inputs, int8 weights, and a depth whose pair
+    sums cannot wrap int32."""
+    return (
+        instruction() is not None
+        and x_dtype == np.uint8
+        and w.dtype == np.int8
+        and -(-w.shape[0] // 2) * 32767 < 1 << 31
     )
 
 

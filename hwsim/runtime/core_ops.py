@@ -121,19 +121,23 @@ def fully_connected(graph, op, values, sem):
 
 def add(graph, op, values, sem):
     a_t, b_t, y_t = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), output_tensor(graph, op)
-    a, b = np.broadcast_arrays(
-        input_value(graph, values, op.inputs[0]), input_value(graph, values, op.inputs[1])
-    )
-    return Q.add(
-        np.ascontiguousarray(a),
-        np.ascontiguousarray(b),
-        x1_q=qparams(a_t),
-        x2_q=qparams(b_t),
-        y_q=qparams(y_t),
-        y_fmt=int_format(y_t),
-        activation=op.attrs["activation"],
-        semantics=sem.name,
-    )
+    a, b = input_value(graph, values, op.inputs[0]), input_value(graph, values, op.inputs[1])
+    if a.shape != b.shape:
+        a, b = (np.ascontiguousarray(v) for v in np.broadcast_arrays(a, b))
+
+    def build():
+        return Q.prepare_add(
+            a.dtype,
+            x1_q=qparams(a_t),
+            x2_q=qparams(b_t),
+            y_q=qparams(y_t),
+            y_fmt=int_format(y_t),
+            activation=op.attrs["activation"],
+            semantics=sem.name,
+        )
+
+    # prepared once per op, for the inputs' own dtype (the form of the add depends on it)
+    return (prepared(graph, op, sem.name, build) if a.dtype == a_t.dtype else build())(a, b)
 
 
 def _pool(kind: str):

@@ -47,6 +47,7 @@ from hwsim.numerics.requant_kinds import quantize_multiplier, tflite_multiplier
 from hwsim.numerics.semantics import get_semantics
 from hwsim.runtime import float_ops
 from hwsim.runtime.op_io import input_value, int_format, output_tensor, xnnpack_q8_ok
+from hwsim.runtime.prepared import prepared
 from hwsim.workload.graph import Tensor
 
 _F32 = np.float32
@@ -165,7 +166,9 @@ def softmax(graph, op, values, sem):
         mult, shift = quantize_multiplier(_scale(x_t) * beta / (10.0 / 65535.0))
         y = _kernels().softmax_rows_int16(rows, *fx.softmax_int16_tables(), mult, shift)
         return y.reshape(x.shape).astype(np.int16)
-    table = fx.softmax_exp_table(_scale(x_t), op.attrs.get("beta", 1.0))
+    # the table as TFLite's Prepare makes it: once per op (it costs more than the rows of a classifier)
+    beta = op.attrs.get("beta", 1.0)
+    table = prepared(graph, op, sem.name, lambda: fx.softmax_exp_table(_scale(x_t), beta))
     y = _kernels().softmax_rows(rows, table, _F32(_scale(y_t)), _zero(y_t), fmt.min, fmt.max)
     return y.reshape(x.shape).astype(y_t.dtype)
 
@@ -341,7 +344,7 @@ def _mean_codes(x, axes, keep_dims: bool, x_t, y_t, sem, optimized_keep_dims: bo
     fmt = int_format(y_t)
     axes = tuple(sorted({a % x.ndim for a in axes}))
     count = int(np.prod([x.shape[a] for a in axes]))
-    total = x.astype(np.int64).sum(axis=axes, keepdims=True)
+    total = _sum_codes(x, axes, count)
     sx, zx, sy, zy = _scale(x_t), _zero(x_t), _scale(y_t), _zero(y_t)
     if sem.tflite_kernels == "xnnpack" and fmt.bits == 8:
         y = _mean_xnnpack(total, count, sx, zx, sy, zy, sem.xnnpack_convert_rounding)
@@ -360,6 +363,14 @@ def _mean_codes(x, axes, keep_dims: bool, x_t, y_t, sem, optimized_keep_dims: bo
     if not keep_dims:
         y = y.reshape([d for i, d in enumerate(y.shape) if i not in axes])
     return y.astype(y_t.dtype)
+
+
+def _sum_codes(x: np.ndarray, axes: tuple, count: int) -> np.ndarray:
+    """The exact sum of integer codes over ``axes`` (kept), as int64: accumulated in int32 where ``count``
+    codes cannot leave it (twice numpy's lanes, and no int64 copy of ``x``)."""
+    info = np.iinfo(x.dtype)
+    wide = count * max(-int(info.min), int(info.max)) >= 1 << 31
+    return x.sum(axis=axes, keepdims=True, dtype=np.int64 if wide else np.int32).astype(np.int64)
 
 
 def _mean_hw_optimized(total: np.ndarray, count: int, sx: float, zx: int, sy: float, zy: int) -> np.ndarray:

@@ -7,7 +7,16 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from hwsim.errors import ConfigError
-from hwsim.numerics import fused, kernels_fused, kernels_simd, ops, reference_fused, reference_simd, simd
+from hwsim.numerics import (
+    fused,
+    kernels_fused,
+    kernels_simd,
+    ops,
+    reference,
+    reference_fused,
+    reference_simd,
+    simd,
+)
 from hwsim.numerics import quantized as Q
 from hwsim.numerics.formats import INT8, IntFormat, OverflowMode
 from hwsim.numerics.ops import Accumulator
@@ -171,7 +180,7 @@ def test_simd_kernel_whole_tile_rows_match_twin(isa, cols, weight_zero_points, k
     )
 
 
-@pytest.mark.parametrize("isa", ["vnni", "avx2"])
+@pytest.mark.parametrize("isa", ["vnni", "avx2", "avx2-pairwise16"])
 @given(
     hnp.arrays(np.int8, st.tuples(st.integers(1, 40), st.integers(1, 50)), elements=st.integers(-128, 127))
 )
@@ -179,6 +188,35 @@ def test_simd_packing_round_trips(isa, w):
     """simd.pack and the twin's unpack_simd are inverses on both layouts, whatever K and N (padding
     included)."""
     np.testing.assert_array_equal(reference_simd.unpack_simd(simd.pack(w, isa), *w.shape), w)
+
+
+@given(
+    st.integers(1, 40),
+    st.integers(1, 70),
+    st.integers(1, 40),
+    st.integers(1, 12),
+    st.integers(1, 8),
+    st.floats(0, 1),
+    st.integers(0, 2**32 - 1),
+)
+def test_pairwise_kernel_saturates_as_onnx_runtime(rows, depth, cols, tile_blocks, chunks, extreme, seed):
+    """The ``vpmaddubsw`` micro-kernel gives ONNX Runtime's AVX2 uint8 x int8 sums (each pair of adjacent
+    products saturated to int16) exactly as the scalar reference and the twin do, for any K (odd ones end
+    in a lone product), tiling and share of extreme codes (255 x -128 pairs saturate)."""
+    if simd.instruction() is None:
+        pytest.skip("no AVX2 here (or no JIT): the pairwise kernel never runs")
+    rng = np.random.default_rng(seed)
+    x = np.where(rng.random((rows, depth)) < extreme, 255, rng.integers(0, 256, (rows, depth))).astype(
+        np.uint8
+    )
+    w = np.where(rng.random((depth, cols)) < extreme, -128, rng.integers(-128, 128, (depth, cols)))
+    w = w.astype(np.int8)
+    packed = simd.pack(w, "avx2-pairwise16")
+    got = kernels_simd.dot_simd(x, 0, packed, depth, 4 * tile_blocks, chunks)[:, :cols]
+    zeros = np.zeros(cols, np.int64)
+    want = reference.matmul_acc_pairwise16(x, w, 0, zeros, zeros)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(reference_simd.dot_simd(x, 0, packed, depth, 4, 1)[:, :cols], want)
 
 
 def test_avx2_kernel_is_exact_at_the_int32_bound(rng):
@@ -233,6 +271,35 @@ def test_depthwise_requantize_kernel_matches_twin(case):
         return  # the window does not fit this input
     shape = (x.shape[0], *geo.out_hw, w.shape[2])
     args = (x, w, zx, zw, bias, geo.window(), mult, stage.kernel_args())
+    got = kernels_fused.depthwise_requantize(*args, np.empty(shape, np.int8))
+    np.testing.assert_array_equal(got, reference_fused.depthwise_requantize(*args, np.empty(shape, np.int8)))
+
+
+@pytest.mark.parametrize("channels, tail", [(520, 7), (1030, 1030)])  # past kernels_fused._SPAN
+def test_depthwise_requantize_wide_layers_match_twin(channels, tail, rng):
+    """Layers too wide for a run of several pixels (MobileNetV2's 576 and 960 channels) equal the twin,
+    with and without a channel tail."""
+    x = rng.integers(-128, 128, (1, 5, 6, channels)).astype(np.int8)
+    w = rng.integers(-127, 128, (3, 3, channels)).astype(np.int8)
+    zw = rng.integers(-2, 3, channels)
+    bias = rng.integers(-5000, 5000, channels)
+    geo = ops.conv_geometry(x.shape[1:3], (3, 3), 1, "same", 1)
+    scale = rng.uniform(0.0005, 0.01, channels).astype(np.float32)
+    kind = int(RequantKind.FLOAT32_SCALE)
+    stage = ops.OutputStage(
+        np.full(channels, 1 << 30),
+        np.zeros(channels, np.int64),
+        scale,
+        3,
+        -128,
+        127,
+        kind,
+        kind,
+        7,
+        np.dtype(np.int8),
+    )
+    args = (x, w, -5, zw, bias, geo.window(), 1, stage.kernel_args())
+    shape = (1, *geo.out_hw, channels)
     got = kernels_fused.depthwise_requantize(*args, np.empty(shape, np.int8))
     np.testing.assert_array_equal(got, reference_fused.depthwise_requantize(*args, np.empty(shape, np.int8)))
 
@@ -308,10 +375,9 @@ def test_prepared_layers_equal_the_checked_path(dtype, engine, rng, monkeypatch)
     fc_w.flags.writeable = False
     quant = Q.LayerQuant(x_q, w_q, y_q, y_fmt, semantics="xnnpack")
     rows = np.ascontiguousarray(x.reshape(-1, 16))
-    np.testing.assert_array_equal(
-        Q.prepare_layer("fully_connected", x.dtype, fc_w, bias, quant)(rows),
-        Q.fully_connected(rows, fc_w, bias, quant),
-    )
+    fc = Q.prepare_layer("fully_connected", x.dtype, fc_w, bias, quant)
+    for count in (len(rows), 1, 3):  # many rows, and few (batch 1), the dtype's ends in the first
+        np.testing.assert_array_equal(fc(rows[:count]), Q.fully_connected(rows[:count], fc_w, bias, quant))
 
 
 def test_prepare_declines_what_it_cannot_prove(rng):

@@ -367,11 +367,28 @@ def test_xnnpack_add_kernel_matches_reference(a, b, z1, z2, s1, s2, so):
     got = add(
         a, b, x1_q=QParams.of(s1, z1), x2_q=QParams.of(s2, z2), y_q=QParams.of(so, 3), semantics="xnnpack"
     )
-    want = reference.add_xnnpack(a, b, z1, z2, m1, m2, shift, 3, -128, 127)
+    want = reference.add_xnnpack(a, b, z1, z2, m1, m2, shift, 3, -128, 127, np.empty(a.shape, np.int64))
     np.testing.assert_array_equal(got.astype(np.int64), want)
     real = (s1 * (a.astype(float) - z1) + s2 * (b.astype(float) - z2)) / float(np.float32(so))
     inside = np.abs(real) < 120
     assert np.all(np.abs(got[inside] - 3 - real[inside]) <= 1.01)
+
+
+@given(
+    st.sampled_from([np.int8, np.uint8]).flatmap(
+        lambda dtype: hnp.arrays(dtype, st.tuples(st.just(2), st.integers(0, 40)))
+    ),
+    st.integers(-128, 255),
+    st.integers(-128, 255),
+    st.integers(-(1 << 22), 1 << 22),
+    st.integers(-(1 << 22), 1 << 22),
+    st.integers(1, 40),
+)
+def test_xnnpack_add_kernel_matches_twin_in_both_widths(x, z1, z2, m1, m2, shift):
+    """The ADD kernel's int32 lanes (sums that fit int32) and its int64 loop (large shifts) equal the twin."""
+    args = (x[0], x[1], z1, z2, m1, m2, shift, 3, -128, 127)
+    got = kernels.add_xnnpack(*args, np.empty(x.shape[1], np.int8))
+    np.testing.assert_array_equal(got, reference.add_xnnpack(*args, np.empty(x.shape[1], np.int64)))
 
 
 @given(hnp.arrays(np.int8, st.integers(0, 33), elements=st.integers(-8, 7)))
