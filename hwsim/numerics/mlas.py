@@ -70,27 +70,16 @@ def sgemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return acc
 
 
-def fma_chains(w: np.ndarray, cols: np.ndarray, start: int, stop: int, s0: int, s1: int) -> np.ndarray:
-    """block[b, f, p] = the fused multiply-add chain over k = start .. stop - 1 from 0 of w[f, k] *
-    cols[b, k, s0 + p]: MLAS' SGEMM kernel on one K block (the numpy twin of ``kernels_mlas.fma_chains``)."""
-    block = np.zeros((cols.shape[0], w.shape[0], s1 - s0), _F32)
-    for j in range(start, stop):
-        block = fma_f32(w[None, :, j : j + 1], cols[:, None, j, s0:s1], block)
-    return block
-
-
 def _jit_kernels() -> bool:
     """Whether numba's twins (``kernels_mlas``) run: the JIT on and not ``HWSIM_REFERENCE=1``."""
     return not numba.config.DISABLE_JIT and os.environ.get("HWSIM_REFERENCE") != "1"
 
 
 def _chains():
-    """numba's fused multiply-add chains where the JIT runs, the numpy twin here otherwise."""
-    if _jit_kernels():
-        from hwsim.numerics import kernels_mlas
+    """numba's fused multiply-add chains where the JIT runs, the numpy twin otherwise."""
+    from hwsim.numerics import kernels_mlas, reference_mlas
 
-        return kernels_mlas.fma_chains
-    return fma_chains
+    return kernels_mlas.fma_chains if _jit_kernels() else reference_mlas.fma_chains
 
 
 def _conv_stride_k(outputs: int, depth: int) -> int:
@@ -111,23 +100,11 @@ def sgemm_m1_block(w: np.ndarray, cols: np.ndarray, acc: np.ndarray | None) -> n
     groups of 4, then a 2, then a 1; each group's products summed left to right with separate multiplies and
     adds (no FMA), the group's sum then added to the output (0 at first). ``w`` [K], ``cols`` [..., K, N]."""
     acc = np.zeros(cols.shape[:-2] + cols.shape[-1:], _F32) if acc is None else acc.copy()
+    from hwsim.numerics import kernels_mlas, reference_mlas
+
     if _jit_kernels() and cols.ndim == 3:
-        from hwsim.numerics import kernels_mlas
-
         return kernels_mlas.m1_chains(np.ascontiguousarray(w), np.ascontiguousarray(cols), acc)
-    return m1_chains(w, cols, acc)
-
-
-def m1_chains(w: np.ndarray, cols: np.ndarray, acc: np.ndarray) -> np.ndarray:
-    """``sgemm_m1_block``'s groups added to ``acc`` (the numpy twin of ``kernels_mlas.m1_chains``)."""
-    depth, k = w.shape[0], 0
-    for size in [4] * (depth // 4) + ([2] if depth % 4 >= 2 else []) + ([1] if depth % 2 else []):
-        part = (w[k] * cols[..., k, :]).astype(_F32)
-        for j in range(k + 1, k + size):
-            part = (part + (w[j] * cols[..., j, :]).astype(_F32)).astype(_F32)
-        acc[...] = (part + acc).astype(_F32)
-        k += size
-    return acc
+    return reference_mlas.m1_chains(w, cols, acc)
 
 
 def conv_thread_segments(outputs: int, filters: int, depth: int, threads: int) -> list[tuple[int, int]]:

@@ -128,6 +128,9 @@ def test_simd_kernel_matches_twin(isa, case, tile_blocks, chunks, int64_rows, ui
     if isa == "avx2" and uint8_weights:
         w = (w.astype(np.int16) + 128).astype(np.uint8)
     correction = ops.zero_point_correction(ops.prepack(w, zw), bias, zx + offset)
+    # int64 rows on int8 inputs only: the rows' width is the requantizer's business, the input dtype the
+    # conversion's, so each is covered without compiling every pair (each costs a parallel kernel)
+    int64_rows = int64_rows and x.dtype == np.int8
     correction = correction if int64_rows else correction.astype(np.int32)
     args = (
         x,
@@ -145,8 +148,6 @@ def test_simd_kernel_matches_twin(isa, case, tile_blocks, chunks, int64_rows, ui
     np.testing.assert_array_equal(
         got, reference_simd.gemm_requantize_simd(*args, np.empty((len(x), w.shape[1]), np.int8))
     )
-    sums = kernels_simd.dot_simd(x, offset, simd.pack(w, isa), w.shape[0], 4 * tile_blocks, chunks)
-    np.testing.assert_array_equal(sums[:, : w.shape[1]], (x.astype(np.int64) + offset) @ w.astype(np.int64))
 
 
 @pytest.mark.parametrize("isa", ["vnni", "avx2"])

@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwsim.numerics import mlas
+from hwsim.numerics import mlas, reference_mlas
 
 F32 = np.float32
 
@@ -161,10 +161,10 @@ def test_fma_chain_kernels_equal_their_numpy_twins(batch, filters, depth, pixels
     w, cols = _adversarial(rng, (filters, depth)), _adversarial(rng, (batch, depth, pixels))
     start, s0 = int(rng.integers(0, depth)), int(rng.integers(0, pixels))
     stop, s1 = int(rng.integers(start + 1, depth + 1)), int(rng.integers(s0 + 1, pixels + 1))
-    want = mlas.fma_chains(w, cols, start, stop, s0, s1)
+    want = reference_mlas.fma_chains(w, cols, start, stop, s0, s1)
     got = mlas._chains()(w, cols, start, stop, s0, s1)  # kernels_mlas.fma_chains where the JIT runs
     assert np.array_equal(got.view(np.int32), want.view(np.int32))
     acc = _adversarial(rng, (batch, pixels))
-    want = mlas.m1_chains(w[0], cols, acc.copy())
+    want = reference_mlas.m1_chains(w[0], cols, acc.copy())
     got = mlas.sgemm_m1_block(w[0], cols, acc)  # kernels_mlas.m1_chains where the JIT runs
     assert np.array_equal(got.view(np.int32), want.view(np.int32))
