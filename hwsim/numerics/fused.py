@@ -12,6 +12,7 @@ requantizer, which is exact for any input.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 
@@ -59,6 +60,13 @@ class FusedGemm:
     simd_offset: int  # added to x for the SIMD kernel
     simd_correction: np.ndarray | None  # the correction for inputs x + simd_offset
     _tiles: dict = field(default_factory=dict, compare=False, repr=False)  # M -> (rows per tile, panels)
+    # (M, threads) -> the SIMD kernel's packed blocks, rows per tile and column chunks
+    _simd_tiles: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @functools.cached_property
+    def _stage_args(self):
+        """The requantizer as the kernels take it, made once (a layer runs it on every call)."""
+        return self.stage.kernel_args()
 
     @classmethod
     def prepare(
@@ -103,8 +111,12 @@ class FusedGemm:
         zw = self.packed.w_zero_point
         out = np.empty((rows, cols), self.stage.dtype)
         if self.simd_isa is not None:
-            blocks = self.packed.simd_blocks(self.simd_isa)
-            rows_per_tile, chunks = simd.tiles(rows, blocks.shape[0])
+            key = (rows, numba.get_num_threads())
+            tiling = self._simd_tiles.get(key)
+            if tiling is None:
+                blocks = self.packed.simd_blocks(self.simd_isa)
+                tiling = self._simd_tiles[key] = (blocks, *simd.tiles(rows, blocks.shape[0]))
+            blocks, rows_per_tile, chunks = tiling
             return _simd_impl().gemm_requantize_simd(
                 x,
                 self.simd_offset,
@@ -115,7 +127,7 @@ class FusedGemm:
                 self.simd_correction,
                 zw,
                 self.packed.zw_nonzero,
-                *self.stage.kernel_args(),
+                *self._stage_args,
                 out,
             )
         row_sum = x.sum(axis=1, dtype=np.int64) if self.packed.zw_nonzero else _NO_ROWS
@@ -124,7 +136,7 @@ class FusedGemm:
             if tiles is None:
                 rows_per_tile, width = gemm_tiles(rows, x.shape[1], cols)
                 tiles = self._tiles[rows] = (rows_per_tile, self.packed.float_panels(width))
-            args = (x, tiles[1], tiles[0], self.correction, zw, row_sum, self.stage.kernel_args(), out)
+            args = (x, tiles[1], tiles[0], self.correction, zw, row_sum, self._stage_args, out)
             if blas_limited():
                 return _impl().gemm_requantize(*args)
             with single_threaded_blas():
@@ -133,7 +145,7 @@ class FusedGemm:
         # raw sums that need 64 bits (a uint8 input near its zero point) take 64-bit rows, even where the
         # corrected sums would fit int32
         correction = self.correction.astype(np.int64) if raw.dtype == np.int64 else self.correction
-        return _impl().requantize_gemm(raw, correction, zw, row_sum, self.stage.kernel_args(), out)
+        return _impl().requantize_gemm(raw, correction, zw, row_sum, self._stage_args, out)
 
 
 def _check_range(x: np.ndarray, x_range: tuple[int, int]) -> None:
@@ -141,13 +153,19 @@ def _check_range(x: np.ndarray, x_range: tuple[int, int]) -> None:
     anything else, one pass over the data otherwise."""
     if not np.issubdtype(x.dtype, np.integer):
         raise ConfigError(f"x: expected integer codes (got dtype {x.dtype})")
-    info = np.iinfo(x.dtype)
+    lo, hi = _codes(x.dtype)
     if (
-        (info.min < x_range[0] or info.max > x_range[1])
+        (lo < x_range[0] or hi > x_range[1])
         and x.size
         and (int(x.min()) < x_range[0] or int(x.max()) > x_range[1])
     ):
         raise ConfigError(f"x: values outside {list(x_range)}, the input range this layer was prepared for")
+
+
+@functools.lru_cache(maxsize=None)
+def _codes(dtype: np.dtype) -> tuple[int, int]:
+    """The codes an integer dtype holds (np.iinfo costs more than a small layer's check)."""
+    return dtype_range(dtype)
 
 
 def gemm_tiles(rows: int, depth: int, cols: int) -> tuple[int, int]:
@@ -207,6 +225,11 @@ class FusedDepthwise:
     x_range: tuple[int, int]  # the inputs it was prepared for
     # input (h, w) -> kernel window
     _geometry: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @functools.cached_property
+    def _stage_args(self):
+        """The requantizer as the kernel takes it, made once."""
+        return self.stage.kernel_args()
 
     @classmethod
     def prepare(
@@ -272,6 +295,6 @@ class FusedDepthwise:
             self.bias,
             window,
             self.depth_multiplier,
-            self.stage.kernel_args(),
+            self._stage_args,
             out,
         )
