@@ -1,44 +1,48 @@
-"""The whole-model golden tests again with the SIMD kernels off (HWSIM_SIMD=off).
+"""The float32 BLAS engine against the SIMD kernels, on whole models: every tensor equal.
 
-On x86 every int8 GEMM of the main run goes through hwsim's SIMD kernel (VNNI bytes or AVX2 int16 pairs);
-the float32 BLAS engine, which other CPUs (and numba's portable targets) use instead, must match the
-runtimes just as exactly. Where the SIMD kernel cannot run the main run already exercises that engine, so
-this test skips.
+On x86 every int8 GEMM of the main run goes through hwsim's SIMD kernel (VNNI bytes or AVX2 int16 pairs),
+which the whole-model tests hold to the real interpreters; the float32 BLAS engine, which other CPUs (and
+numba's portable targets, or ``HWSIM_SIMD=off``) use instead, must give the same codes. Equal to the SIMD
+run, tensor for tensor, it is as exact as that run is against TFLite's interpreters. Where no SIMD kernel
+runs the main run already exercises the BLAS engine, so this test skips.
 """
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
+import numpy as np
 import pytest
 
+from hwsim.importers import load_model
 from hwsim.numerics import simd
+from hwsim.runtime.execute import run_graph
+from hwsim.verify.compare import TARGETS, random_inputs
+from tests.runtimes.conftest import stored_tflite
+from tests.runtimes.test_tflite_models import KEYS
 
-HERE = Path(__file__).resolve().parent
 
-
-# the int8 models under TensorFlow's three resolvers and the signed QDQ ONNX ones: every kernel
-# family the float engine serves (its 16x8 chunks are checked at their extremes in test_mac.py, and LiteRT
-# runs the same kernels as TensorFlow)
-CASES = (
-    "bit_exact_under_every_resolver and tflite- and not 16x8 or bit_exact_against_onnxruntime and QDQ-QInt8"
-)
+def _tensors(path, semantics: str, engine: str, monkeypatch) -> list[dict[str, np.ndarray]]:
+    """Every tensor of the model at ``path`` on two random samples, its layers prepared under ``engine``."""
+    if engine:
+        monkeypatch.setenv("HWSIM_SIMD", engine)
+    else:
+        monkeypatch.delenv("HWSIM_SIMD", raising=False)
+    graph = load_model(path)  # a fresh graph: its layers are prepared for the engine set now
+    samples = random_inputs(graph, 2, seed=3)
+    return [run_graph(graph, [x[s] for x in samples], semantics) for s in range(2)]
 
 
 @pytest.mark.skipif(
     not simd.available(), reason="no SIMD kernel here: the main run already uses float32 BLAS"
 )
-def test_model_goldens_pass_on_the_float_engine():
-    """The int8 TFLite and ONNX whole-model tests pass with every GEMM on float32 BLAS tiles."""
-    env = dict(os.environ, HWSIM_SIMD="off")
-    tests = [str(HERE / "test_tflite_models.py"), str(HERE / "test_onnx_models.py")]
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-k", CASES, *tests],
-        cwd=HERE.parents[1],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert "9 passed" in run.stdout and " failed" not in run.stdout
+@pytest.mark.parametrize("name", KEYS)
+def test_float_engine_equals_the_simd_kernels(name, monkeypatch):
+    """The int8 and 16x8 TFLite models give the same tensors with every GEMM on float32 BLAS tiles as on the
+    SIMD kernel, under TensorFlow's three resolvers' arithmetic."""
+    path = stored_tflite("models", [name])[name]
+    for semantics in TARGETS["tflite"]:
+        fast = _tensors(path, semantics, "", monkeypatch)
+        blas = _tensors(path, semantics, "off", monkeypatch)
+        for fast_run, blas_run in zip(fast, blas):
+            assert fast_run.keys() == blas_run.keys()
+            for tensor, value in fast_run.items():
+                np.testing.assert_array_equal(
+                    blas_run[tensor], value, err_msg=f"{name} {semantics}: {tensor}"
+                )
