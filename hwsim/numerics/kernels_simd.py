@@ -49,24 +49,34 @@ def _vnni_step(builder, weights_ptr, inputs, sums):
         )
 
 
+def _halves(builder, weights_ptr, vector):
+    """A 64-byte weight step as two 32-byte ``vector`` loads: columns 0-7 and 8-15."""
+    return [
+        builder.load(
+            builder.bitcast(builder.gep(weights_ptr, [ir.Constant(_I32, 32 * h)]), vector.as_pointer()),
+            align=1,
+        )
+        for h in range(2)
+    ]
+
+
+def _spread8(builder, value, vector):
+    """A row's 32-bit group of inputs repeated over the 8 int32 lanes of a ymm, seen as ``vector``."""
+    lane0 = builder.insert_element(ir.Constant(_V8, None), value, ir.Constant(_I32, 0))
+    return builder.bitcast(
+        builder.shuffle_vector(lane0, ir.Constant(_V8, None), ir.Constant(_V8, [0] * 8)), vector
+    )
+
+
 def _avx2_step(builder, weights_ptr, inputs, sums):
     """One k step of 2: each row's two int16 inputs against 16 columns x 2 k's of int16 weights, as two
     8-column halves."""
     madd = cgutils.get_or_insert_function(
         builder.module, ir.FunctionType(_V8, [_V16H, _V16H]), "llvm.x86.avx2.pmadd.wd"
     )
-    halves = [
-        builder.load(
-            builder.bitcast(builder.gep(weights_ptr, [ir.Constant(_I32, 32 * h)]), _V16H.as_pointer()),
-            align=1,
-        )
-        for h in range(2)
-    ]
+    halves = _halves(builder, weights_ptr, _V16H)
     for r, pair in enumerate(inputs):
-        lane0 = builder.insert_element(ir.Constant(_V8, None), pair, ir.Constant(_I32, 0))
-        spread = builder.bitcast(
-            builder.shuffle_vector(lane0, ir.Constant(_V8, None), ir.Constant(_V8, [0] * 8)), _V16H
-        )
+        spread = _spread8(builder, pair, _V16H)
         for h, half in enumerate(halves):
             total = builder.add(builder.load(sums[r][h]), builder.call(madd, [spread, half]))
             builder.store(total, sums[r][h])
@@ -87,18 +97,9 @@ def _pairwise_step(builder, weights_ptr, inputs, sums):
         builder.module, ir.FunctionType(_V8, [_V16H, _V16H]), "llvm.x86.avx2.pmadd.wd"
     )
     ones = ir.Constant(_V16H, [1] * 16)
-    halves = [
-        builder.load(
-            builder.bitcast(builder.gep(weights_ptr, [ir.Constant(_I32, 32 * h)]), _V32B.as_pointer()),
-            align=1,
-        )
-        for h in range(2)
-    ]
+    halves = _halves(builder, weights_ptr, _V32B)
     for r, four in enumerate(inputs):
-        lane0 = builder.insert_element(ir.Constant(_V8, None), four, ir.Constant(_I32, 0))
-        spread = builder.bitcast(
-            builder.shuffle_vector(lane0, ir.Constant(_V8, None), ir.Constant(_V8, [0] * 8)), _V32B
-        )
+        spread = _spread8(builder, four, _V32B)
         for h, half in enumerate(halves):
             pairs = builder.call(pmaddubsw, [spread, half])
             total = builder.add(builder.load(sums[r][h]), builder.call(madd, [pairs, ones]))
