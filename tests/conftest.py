@@ -13,8 +13,8 @@ settings.register_profile(
     "ci", derandomize=True, max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile("dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-# The numerics suite's JIT-free pass (tests/numerics/test_without_jit.py) runs the kernels' Python bodies, 100x
-# slower: a third of the examples checks that no register width is left to a dtype.
+# The numerics suite's JIT-free pass (tests/numerics/test_without_jit.py) runs the kernels' Python bodies,
+# 100x slower: a third of the examples checks that no register width is left to a dtype.
 settings.register_profile("ci-nojit", settings.get_profile("ci"), max_examples=20)
 if os.environ.get("CI"):
     settings.load_profile("ci-nojit" if os.environ.get("NUMBA_DISABLE_JIT") == "1" else "ci")
