@@ -21,6 +21,7 @@ import numpy as np
 
 from hwsim.errors import ConfigError
 from hwsim.numerics import kernels_fused, kernels_simd, ops, reference_fused, reference_simd, simd
+from hwsim.numerics.kernel_records import read_only
 from hwsim.numerics.ops import Accumulator, OutputStage, PackedWeights
 from hwsim.numerics.threads import blas_limited, single_threaded_blas
 
@@ -68,6 +69,11 @@ class FusedGemm:
         """The requantizer as the kernels take it, made once (a layer runs it on every call)."""
         return self.stage.kernel_args()
 
+    @functools.cached_property
+    def _correction64(self):
+        """The correction for 64-bit raw sums, made once."""
+        return read_only(self.correction.astype(np.int64))
+
     @classmethod
     def prepare(
         cls,
@@ -85,13 +91,13 @@ class FusedGemm:
         if not ops.order_free(bound, accumulator):
             return None
         row_dtype = np.int32 if bound < 1 << 31 else np.int64  # int32 rows run on twice the lanes
-        correction = ops.zero_point_correction(packed, bias, zx).astype(row_dtype)
+        correction = read_only(ops.zero_point_correction(packed, bias, zx).astype(row_dtype))
         max_x = max(abs(x_range[0]), abs(x_range[1]))
         blas = packed.as_float is not None and packed.w.shape[0] * max_x * packed.max_abs < ops.FLOAT32_EXACT
         offset = simd.input_offset(packed.w, x_range)
         if offset is None:
             return cls(packed, correction, stage, tuple(x_range), blas, None, 0, None)
-        simd_correction = ops.zero_point_correction(packed, bias, zx + offset).astype(row_dtype)
+        simd_correction = read_only(ops.zero_point_correction(packed, bias, zx + offset).astype(row_dtype))
         return cls(
             packed, correction, stage, tuple(x_range), blas, simd.instruction(), offset, simd_correction
         )
@@ -108,7 +114,7 @@ class FusedGemm:
         """:meth:`__call__` without its checks, for a caller that knows ``x`` fits: C-contiguous, the
         layer's depth, within the prepared range (a layer prepared for this very data's range)."""
         rows, cols = x.shape[0], self.packed.w.shape[1]
-        zw = self.packed.w_zero_point
+        x, zw = read_only(x), self.packed.w_zero_point
         out = np.empty((rows, cols), self.stage.dtype)
         if self.simd_isa is not None:
             key = (rows, numba.get_num_threads())
@@ -144,7 +150,7 @@ class FusedGemm:
         raw, _ = ops.raw_products(x, self.packed, self.x_range)
         # raw sums that need 64 bits (a uint8 input near its zero point) take 64-bit rows, even where the
         # corrected sums would fit int32
-        correction = self.correction.astype(np.int64) if raw.dtype == np.int64 else self.correction
+        correction = self._correction64 if raw.dtype == np.int64 else self.correction
         return _impl().requantize_gemm(raw, correction, zw, row_sum, self._stage_args, out)
 
 
@@ -259,9 +265,9 @@ class FusedDepthwise:
         if not (ops.order_free(bound, accumulator) and bound < 1 << 31):
             return None
         return cls(
-            w,
-            w_zero_point,
-            bias,
+            read_only(w),
+            read_only(w_zero_point),
+            read_only(bias),
             stride,
             padding,
             dilation,
@@ -288,7 +294,7 @@ class FusedDepthwise:
             window = self._geometry[in_hw] = geo.window()
         out = np.empty((x.shape[0], window.out_h, window.out_w, self.w.shape[2]), self.stage.dtype)
         return _impl().depthwise_requantize(
-            x,
+            read_only(x),
             self.w,
             self.x_zero_point,
             self.w_zero_point,

@@ -37,7 +37,7 @@ from hwsim.numerics import (
 )
 from hwsim.numerics.accumulator import Accumulator, MacResult
 from hwsim.numerics.geometry import ConvGeometry, conv_geometry, pair
-from hwsim.numerics.kernel_records import StageArgs
+from hwsim.numerics.kernel_records import StageArgs, read_only
 from hwsim.numerics.formats import IntFormat, OverflowMode, RoundingMode, parse_enum
 
 FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is exact in float32
@@ -371,9 +371,9 @@ class OutputStage:
         """The stage as the fused kernels take it: one record (after the accumulator operands, before
         ``out``)."""
         return StageArgs(
-            self.multiplier,
-            self.shift,
-            self.scale,
+            read_only(self.multiplier),
+            read_only(self.shift),
+            read_only(self.scale),
             self.zero_point,
             self.lo,
             self.hi,
@@ -395,7 +395,7 @@ def requantize_stage(acc, stage: OutputStage) -> np.ndarray:
     stage.check(channels)
     rows = np.ascontiguousarray(acc).reshape(-1, channels)
     out = np.empty(rows.shape, stage.dtype)
-    zeros = np.zeros(channels, np.int64)
+    zeros = read_only(np.zeros(channels, np.int64))  # a correction and a weight zero point, as a layer's
     _stage_impl().requantize_gemm(rows, zeros, zeros, np.zeros(0, np.int64), stage.kernel_args(), out)
     return out.reshape(acc.shape)
 
@@ -447,7 +447,7 @@ class PackedWeights:
     def simd_blocks(self, isa: str) -> np.ndarray:
         """The weights packed for the SIMD kernel on ``isa`` (``simd.pack``), made once."""
         if isa not in self.panels:
-            self.panels[isa] = simd.pack(self.w, isa)
+            self.panels[isa] = read_only(simd.pack(self.w, isa))
         return self.panels[isa]
 
     def float_panels(self, width: int) -> np.ndarray:
@@ -467,7 +467,7 @@ def prepack(w, w_zero_point=0) -> PackedWeights:
     _require_int("w", w)
     if w.ndim != 2:
         raise ConfigError(f"w: expected a 2-D [K, N] matrix (got shape {w.shape})")
-    zw = per_column(w_zero_point, w.shape[1], "w_zero_point")
+    zw = read_only(per_column(w_zero_point, w.shape[1], "w_zero_point"))
     lo, hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
     max_abs = max(abs(lo), abs(hi))
     max_centered = int(np.maximum(np.abs(hi - zw), np.abs(lo - zw)).max()) if w.size else 0
@@ -544,7 +544,8 @@ def matmul(
             return MacResult(acc, 0, "avx2-pairwise16")
         blocks = packed.simd_blocks("avx2-pairwise16")  # the pairs on the instruction itself
         rows_per_tile, chunks = simd.tiles(x.shape[0], blocks.shape[0])
-        acc = kernels_simd.dot_simd(np.ascontiguousarray(x), 0, blocks, x.shape[1], rows_per_tile, chunks)
+        x = read_only(np.ascontiguousarray(x))
+        acc = kernels_simd.dot_simd(x, 0, blocks, x.shape[1], rows_per_tile, chunks)
         acc = acc[:, : packed.w.shape[1]].astype(np.int64) + zero_point_correction(packed, b, zx)[None, :]
         if packed.zw_nonzero:
             acc -= zw[None, :] * x.sum(axis=1, dtype=np.int64)[:, None]
@@ -683,7 +684,7 @@ def raw_products(x: np.ndarray, packed: PackedWeights, x_range: tuple[int, int])
         isa = simd.instruction()
         rows_per_tile, chunks = simd.tiles(rows, -(-packed.w.shape[1] // 16))
         sums = kernels_simd.dot_simd(
-            np.ascontiguousarray(x), offset, packed.simd_blocks(isa), depth, rows_per_tile, chunks
+            read_only(np.ascontiguousarray(x)), offset, packed.simd_blocks(isa), depth, rows_per_tile, chunks
         )[:, : packed.w.shape[1]]
         return (sums - offset * packed.col_sum if offset else sums), isa
     largest = max(max_x * packed.max_abs, 1)

@@ -34,22 +34,16 @@ def _array(dtype: str, ndim: int, readonly: bool = False) -> types.Array:
 _I64 = types.int64
 
 
-def _stage(writable_multiplier: bool = False) -> types.NamedTuple:
-    """A layer's requantizer as the fused kernels take it: per-channel arrays (read-only, as shared by
-    layers; the run also passes one stage with its own multipliers), six ints."""
+def _stage() -> types.NamedTuple:
+    """A layer's requantizer as the fused kernels take it: read-only per-channel arrays, six ints."""
     return types.NamedTuple(
-        (
-            _array("int64", 1, not writable_multiplier),
-            _array("int64", 1, True),
-            _array("float32", 1, True),
-            *[_I64] * 6,
-        ),
+        (_array("int64", 1, True), _array("int64", 1, True), _array("float32", 1, True), *[_I64] * 6),
         StageArgs,
     )
 
 
 # (module in hwsim.numerics, kernel, argument types, seconds it took to compile on a 2-core Zen1): the
-# calls `hwsim run experiments/default.yaml` makes (readonly arrays are the prepacked, shared constants).
+# calls `hwsim run experiments/default.yaml` makes (every array a kernel only reads reaches it read-only).
 def _gemm(isa: str | None) -> tuple:
     """The default run's fully-connected GEMM: the SIMD kernel where the host runs one (its packed weights'
     type is the instruction's), the float32 BLAS tiles otherwise."""
@@ -58,11 +52,11 @@ def _gemm(isa: str | None) -> tuple:
             "kernels_fused",
             "gemm_requantize",
             (
-                _array("int8", 2),
+                _array("int8", 2, True),
                 _array("float32", 3),
                 _I64,
-                _array("int32", 1),
-                _array("int64", 1),
+                _array("int32", 1, True),
+                _array("int64", 1, True),
                 _array("int64", 1),
                 _stage(),
                 _array("int8", 2),
@@ -70,8 +64,13 @@ def _gemm(isa: str | None) -> tuple:
             20.0,
         )
     stage = (_array("int64", 1, True), _array("int64", 1, True), _array("float32", 1, True), *[_I64] * 6)
-    operands = (_array("int8", 2), _I64, _array("int16" if isa == "avx2" else "int8", 2), *[_I64] * 3)
-    corrections = (_array("int32", 1), _array("int64", 1), types.boolean)
+    operands = (
+        _array("int8", 2, True),
+        _I64,
+        _array("int16" if isa == "avx2" else "int8", 2, True),
+        *[_I64] * 3,
+    )
+    corrections = (_array("int32", 1, True), _array("int64", 1, True), types.boolean)
     return (
         "kernels_simd",
         "gemm_requantize_simd",
@@ -90,10 +89,10 @@ def entries(isa: str | None) -> tuple:
             "requantize_gemm",
             (
                 _array("int64", 2),
+                _array("int64", 1, True),
+                _array("int64", 1, True),
                 _array("int64", 1),
-                _array("int64", 1),
-                _array("int64", 1),
-                _stage(True),
+                _stage(),
                 _array("int8", 2),
             ),
             8.6,

@@ -19,6 +19,7 @@ from hwsim.numerics import (
 )
 from hwsim.numerics import quantized as Q
 from hwsim.numerics.formats import INT8, IntFormat, OverflowMode
+from hwsim.numerics.kernel_records import read_only as ro  # operands reach the kernels read-only
 from hwsim.numerics.ops import Accumulator
 from hwsim.numerics.requant_kinds import RequantKind
 from hwsim.numerics.semantics import SEMANTICS
@@ -78,7 +79,7 @@ def test_gemm_requantize_kernel_matches_twin(case, rows_per_tile, width):
     correction = ops.zero_point_correction(packed, bias, zx)
     row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
     panels = packed.float_panels(width)
-    args = (x, panels, rows_per_tile, correction, zw, row_sum, stage.kernel_args())
+    args = (ro(x), panels, rows_per_tile, ro(correction), ro(zw), row_sum, stage.kernel_args())
     got = kernels_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8))
     want = reference_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8))
     np.testing.assert_array_equal(got, want)
@@ -92,7 +93,8 @@ def test_gemm_requantize_groups_of_narrow_rows_match_twin(case, rows_per_tile):
     packed = ops.prepack(w, zw)
     correction = ops.zero_point_correction(packed, bias, zx)
     row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
-    args = (x, packed.float_panels(w.shape[1]), rows_per_tile, correction, zw, row_sum, stage.kernel_args())
+    panels = packed.float_panels(w.shape[1])
+    args = (ro(x), panels, rows_per_tile, ro(correction), ro(zw), row_sum, stage.kernel_args())
     np.testing.assert_array_equal(
         kernels_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8)),
         reference_fused.gemm_requantize(*args, np.empty((len(x), w.shape[1]), np.int8)),
@@ -133,14 +135,14 @@ def test_simd_kernel_matches_twin(isa, case, tile_blocks, chunks, int64_rows, ui
     int64_rows = int64_rows and x.dtype == np.int8
     correction = correction if int64_rows else correction.astype(np.int32)
     args = (
-        x,
+        ro(x),
         offset,
-        simd.pack(w, isa),
+        ro(simd.pack(w, isa)),
         w.shape[0],
         4 * tile_blocks,
         chunks,
-        correction,
-        zw,
+        ro(correction),
+        ro(zw),
         bool(zw.any()),
         *stage.kernel_args(),
     )
@@ -174,7 +176,8 @@ def test_simd_kernel_whole_tile_rows_match_twin(isa, cols, weight_zero_points, k
     )
     correction = ops.zero_point_correction(ops.prepack(w, zw), rng.integers(-999, 999, cols), 5 + offset)
     correction = correction.astype(np.int32)
-    args = (x, offset, simd.pack(w, isa), 23, 8, 1, correction, zw, weight_zero_points, *stage.kernel_args())
+    packed = ro(simd.pack(w, isa))
+    args = (ro(x), offset, packed, 23, 8, 1, ro(correction), ro(zw), weight_zero_points, *stage.kernel_args())
     np.testing.assert_array_equal(
         kernels_simd.gemm_requantize_simd(*args, np.empty((37, cols), np.int8)),
         reference_simd.gemm_requantize_simd(*args, np.empty((37, cols), np.int8)),
@@ -212,8 +215,8 @@ def test_pairwise_kernel_saturates_as_onnx_runtime(rows, depth, cols, tile_block
     )
     w = np.where(rng.random((depth, cols)) < extreme, -128, rng.integers(-128, 128, (depth, cols)))
     w = w.astype(np.int8)
-    packed = simd.pack(w, "avx2-pairwise16")
-    got = kernels_simd.dot_simd(x, 0, packed, depth, 4 * tile_blocks, chunks)[:, :cols]
+    packed = ro(simd.pack(w, "avx2-pairwise16"))
+    got = kernels_simd.dot_simd(ro(x), 0, packed, depth, 4 * tile_blocks, chunks)[:, :cols]
     zeros = np.zeros(cols, np.int64)
     want = reference.matmul_acc_pairwise16(x, w, 0, zeros, zeros)
     np.testing.assert_array_equal(got, want)
@@ -230,7 +233,7 @@ def test_avx2_kernel_is_exact_at_the_int32_bound(rng):
     assert simd.input_offset(np.zeros((depth + 1, 20), np.int8), (-32768, 32767)) is None
     assert simd.input_offset(w, (-32768, 32767)) == 0 or simd.instruction() == "vnni"
     x = np.full((5, depth), -32768, np.int16)
-    sums = kernels_simd.dot_simd(x, 0, simd.pack(w, "avx2"), depth, 4, 1)[:, :20]
+    sums = kernels_simd.dot_simd(ro(x), 0, ro(simd.pack(w, "avx2")), depth, 4, 1)[:, :20]
     np.testing.assert_array_equal(sums, np.full((5, 20), depth * 32768 * 128, np.int64))
 
 
@@ -242,7 +245,7 @@ def test_requantize_gemm_kernel_matches_twin(case, raw_dtype):
     correction = ops.zero_point_correction(ops.prepack(w, zw), bias, zx)
     correction = correction.astype(np.int32) if raw_dtype != np.int64 else correction
     row_sum = x.sum(axis=1, dtype=np.int64) if zw.any() else np.zeros(0, np.int64)
-    args = (raw, correction, zw, row_sum, stage.kernel_args())
+    args = (raw, ro(correction), ro(zw), row_sum, stage.kernel_args())
     got = kernels_fused.requantize_gemm(*args, np.empty(raw.shape, np.int8))
     np.testing.assert_array_equal(got, reference_fused.requantize_gemm(*args, np.empty(raw.shape, np.int8)))
 
@@ -271,7 +274,7 @@ def test_depthwise_requantize_kernel_matches_twin(case):
     except Exception:
         return  # the window does not fit this input
     shape = (x.shape[0], *geo.out_hw, w.shape[2])
-    args = (x, w, zx, zw, bias, geo.window(), mult, stage.kernel_args())
+    args = (ro(x), ro(w), zx, ro(zw), ro(bias), geo.window(), mult, stage.kernel_args())
     got = kernels_fused.depthwise_requantize(*args, np.empty(shape, np.int8))
     np.testing.assert_array_equal(got, reference_fused.depthwise_requantize(*args, np.empty(shape, np.int8)))
 
@@ -299,7 +302,7 @@ def test_depthwise_requantize_wide_layers_match_twin(channels, tail, rng):
         7,
         np.dtype(np.int8),
     )
-    args = (x, w, -5, zw, bias, geo.window(), 1, stage.kernel_args())
+    args = (ro(x), ro(w), -5, ro(zw), ro(bias), geo.window(), 1, stage.kernel_args())
     shape = (1, *geo.out_hw, channels)
     got = kernels_fused.depthwise_requantize(*args, np.empty(shape, np.int8))
     np.testing.assert_array_equal(got, reference_fused.depthwise_requantize(*args, np.empty(shape, np.int8)))
