@@ -37,8 +37,12 @@ class InterpreterProcess:
     def run(self, resolvers: tuple[str, ...], model: Path, inputs: Path, folder: Path) -> str | None:
         """Write each resolver's tensors to ``folder``/<resolver>.npz; None when the job completed, else why
         the process died: the stderr it wrote during this job, or its exit status if it wrote none."""
-        job = {"resolvers": list(resolvers), "model": str(model), "inputs": str(inputs)}
-        job["folder"] = str(folder)
+        job = {
+            "resolvers": list(resolvers),
+            "model": str(model),
+            "inputs": str(inputs),
+            "folder": str(folder),
+        }
         with self._lock:
             if self._process is None or self._process.poll() is not None:  # never started, or killed idle
                 self._start()

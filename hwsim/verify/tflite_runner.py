@@ -102,9 +102,12 @@ def run_micro(model_path: str, inputs_path: str, out_path: str) -> None:
 
 def serve() -> None:
     """Run jobs from stdin until it closes. Replies go to a private copy of stdout, and file descriptor 1
-    becomes stderr, so whatever an interpreter prints cannot be taken for a reply."""
+    to /dev/null, so whatever an interpreter prints there cannot be taken for a reply (nor was it read when
+    each call had a process of its own)."""
     replies = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(quiet, 1)
+    os.close(quiet)
     while line := sys.stdin.readline():
         job = json.loads(line)
         folder = job["folder"]
