@@ -30,6 +30,7 @@ FAMILIES = {
     "mean": "tests.runtimes.test_tflite_xnnpack_mean",
     "schedule_only": "tests.runtimes.test_tflite_schedule_only",
     "keras": "tests.workload.conftest",
+    "placement": "tests.schedule.ethos_u.placement_models",
 }
 
 

@@ -4,7 +4,8 @@ Usage (Vela in its own venv; the tests never need it)::
 
     python benchmarks/pin_vela_placement.py --vela /work/peers/vela-venv/bin/vela
 
-The models of ``tests/schedule/ethos_u/placement_models.py`` are built with the TFLite converter and compiled
+The models of ``tests/schedule/ethos_u/placement_models.py``, as stored by ``benchmarks/build_test_models.py
+placement`` (``tests/data/tflite/placement``: the files the tests read), are compiled
 by Vela with ``--enable-debug-db`` for an ethos-u55-128, an ethos-u65-256 and an ethos-u85-256. An operator is
 ``"cpu"`` when Vela's performance table lists it as a Passthrough, ``"npu"`` when it lists an NPU op made from
 it, and ``"gone"`` when it lists nothing (a reshape Vela removed, shape arithmetic no output needs).
@@ -26,9 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.schedule.ethos_u.placement_models import MODELS, build  # noqa: E402
+from tests.schedule.ethos_u.placement_models import MODELS  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "ethos_u" / "vela_placement.json"
+STORED = Path(__file__).resolve().parent.parent / "tests" / "data" / "tflite" / "placement"
 TARGETS = {"u55": "ethos-u55-128", "u65": "ethos-u65-256", "u85": "ethos-u85-256"}
 
 
@@ -80,12 +82,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vela", default="/work/peers/vela-venv/bin/vela")
     args = parser.parse_args()
-    import tensorflow as tf
-
     pinned: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in MODELS:
-            path = build(name, Path(tmp), tf)
+            path = STORED / f"{name}.tflite"
             names = operator_names(path)
             placed = {
                 fam: vela_placement(args.vela, path, acc, Path(tmp) / f"{name}.{fam}")

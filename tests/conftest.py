@@ -13,7 +13,13 @@ settings.register_profile(
     "ci", derandomize=True, max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile("dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+# The numerics suite's JIT-free pass (tests/numerics/test_without_jit.py) runs the kernels' Python bodies, 100x
+# slower: a third of the examples checks that no register width is left to a dtype.
+settings.register_profile("ci-nojit", settings.get_profile("ci"), max_examples=20)
+if os.environ.get("CI"):
+    settings.load_profile("ci-nojit" if os.environ.get("NUMBA_DISABLE_JIT") == "1" else "ci")
+else:
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 # Tests compute every result, and leave the user's cache alone (tests of the cache itself turn it on).
 os.environ["HWSIM_CACHE"] = "off"
 # No background kernel compiles from the experiments the tests run (tests of the warm-up turn it on).

@@ -97,13 +97,7 @@ def entropy_range(values: np.ndarray, bits: int, symmetric: bool, bins: int = 20
     for i in range(levels, bins + 1, 8):
         p = hist[:i].copy()
         p[-1] += hist[i:].sum()
-        chunks = np.array_split(np.arange(i), levels)
-        q = np.zeros(i)
-        for idx in chunks:
-            seg = hist[idx]
-            nonzero = seg > 0
-            if nonzero.any():
-                q[idx[nonzero]] = seg.sum() / nonzero.sum()
+        q = _merged_into_levels(hist[:i], levels)
         mask = p > 0
         p_n, q_n = p / p.sum(), q / max(q.sum(), 1e-30)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -113,6 +107,19 @@ def entropy_range(values: np.ndarray, bits: int, symmetric: bool, bins: int = 20
             best_i, best_kl = i, kl
     threshold = float(edges[best_i])
     return max(lo, -threshold), min(hi, threshold)
+
+
+def _merged_into_levels(hist: np.ndarray, levels: int) -> np.ndarray:
+    """Q of the entropy calibration: ``hist`` split into ``levels`` runs as ``np.array_split`` splits it (the
+    first ``len % levels`` runs one bin longer), each run's total spread evenly over its nonempty bins."""
+    base, extra = divmod(hist.size, levels)
+    sizes = np.full(levels, base)
+    sizes[:extra] += 1
+    starts = np.cumsum(sizes) - sizes
+    nonempty = hist > 0
+    totals = np.add.reduceat(hist, starts)  # bin counts: exact integers, so any summation order agrees
+    counts = np.add.reduceat(nonempty.astype(np.int64), starts)
+    return np.where(nonempty, np.repeat(totals / np.maximum(counts, 1), sizes), 0.0)
 
 
 # ---------------------------------------------------------------- weights

@@ -183,7 +183,13 @@ def rsqrt(graph, op, values, sem):
             f"op {op.name!r} (rsqrt): inputs below the zero point (negative reals) have no "
             "square root; TFLite rejects them too"
         )
-    table = fx.rsqrt_table(_scale(x_t), _zero(x_t), _scale(y_t), _zero(y_t), fmt.min, fmt.max)
+    # the table as TFLite's Prepare makes it: once per op (256 fixed-point Newton-Raphson inverse roots)
+    table = prepared(
+        graph,
+        op,
+        sem.name,
+        lambda: fx.rsqrt_table(_scale(x_t), _zero(x_t), _scale(y_t), _zero(y_t), fmt.min, fmt.max),
+    )
     return _table_lookup(x, table, fmt.min, y_t)
 
 

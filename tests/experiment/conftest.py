@@ -36,6 +36,14 @@ def small_experiment(tmp_path) -> Path:
     return path
 
 
+@pytest.fixture
+def small_tables_experiment(tmp_path) -> Path:
+    """:func:`small_experiment` without figures (half of each run's time), for tests that compare tables."""
+    path = tmp_path / "small_tables.yaml"
+    path.write_text(SMALL.replace("plots: [pareto, breakdown, roofline, overflow]", "plots: []"))
+    return path
+
+
 def cli(*args, cwd=None, **kwargs) -> subprocess.CompletedProcess:
     """Run ``python -m hwsim ARGS`` with this checkout first on the path."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}

@@ -13,10 +13,10 @@ from hwsim.experiment import run_experiment
 from tests.experiment.conftest import ROOT, SMALL, cli, table
 
 
-def test_two_runs_with_the_same_seed_give_identical_tables(small_experiment, tmp_path):
+def test_two_runs_with_the_same_seed_give_identical_tables(small_tables_experiment, tmp_path):
     """The same experiment run twice (one in-process, one with 2 worker processes) writes identical CSVs."""
-    a = run_experiment(small_experiment, results=tmp_path / "a", out=open(os.devnull, "w"))
-    b = run_experiment(small_experiment, results=tmp_path / "b", jobs=2, out=open(os.devnull, "w"))
+    a = run_experiment(small_tables_experiment, results=tmp_path / "a", out=open(os.devnull, "w"))
+    b = run_experiment(small_tables_experiment, results=tmp_path / "b", jobs=2, out=open(os.devnull, "w"))
     assert (a / "rows.csv").read_text() == (b / "rows.csv").read_text()
     rows = table(a)
     assert len(rows) == 8 and all(r["status"] == "ok" for r in rows)
@@ -39,11 +39,11 @@ def test_two_runs_with_the_same_seed_give_identical_tables(small_experiment, tmp
     assert all(r["overflows"] == 0 for r in rows if r["accumulator_bits"] == 32)
 
 
-def test_failing_point_is_recorded_and_the_sweep_goes_on(small_experiment, tmp_path, failing_points):
+def test_failing_point_is_recorded_and_the_sweep_goes_on(small_tables_experiment, tmp_path, failing_points):
     """A point that raises becomes an error row with its message (and no measured column); the other
     points still run."""
     failing_points(lambda spec: spec.device == "ethos_u55_64_like")
-    folder = run_experiment(small_experiment, results=tmp_path / "out", out=open(os.devnull, "w"))
+    folder = run_experiment(small_tables_experiment, results=tmp_path / "out", out=open(os.devnull, "w"))
     rows = table(folder)
     assert len(rows) == 8
     failed = [r for r in rows if r["status"] == "error"]
@@ -102,15 +102,15 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
     assert (out / "rows.csv").read_text() == (full / "rows.csv").read_text()
 
 
-def test_dask_local_cluster_gives_the_same_table(small_experiment, tmp_path):
+def test_dask_local_cluster_gives_the_same_table(small_tables_experiment, tmp_path):
     """Points run on a real distributed.LocalCluster with 2 worker processes give the local table."""
     distributed = pytest.importorskip("distributed")
-    local = run_experiment(small_experiment, results=tmp_path / "local", out=open(os.devnull, "w"))
+    local = run_experiment(small_tables_experiment, results=tmp_path / "local", out=open(os.devnull, "w"))
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as c:
         remote = run_experiment(
-            small_experiment,
+            small_tables_experiment,
             results=tmp_path / "dask",
             executor="dask",
             scheduler=c.scheduler_address,

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hwsim.numerics import ops
+from hwsim.quant import calibrate
 from hwsim.quant.calibrate import activation_range, entropy_range, mse_range, quantize_weight_rows
 from hwsim.quant.recipe import ActivationSpec, WeightSpec
 
@@ -160,3 +161,17 @@ def test_weight_codes_match_ops_quantize():
     w = np.random.default_rng(3).normal(size=(4, 9)).astype(np.float32)
     q = quantize_weight_rows(w, WeightSpec(bits=8))
     assert np.array_equal(q.values, ops.quantize(w, q.scale, 0, "int8n", axis=0))
+
+
+@given(st.sampled_from([8, 16, 128]), st.data())
+def test_entropy_merge_equals_a_loop_over_array_split(levels, data):
+    """The vectorised merge of P into Q's levels equals the plain loop over ``np.array_split``'s runs."""
+    size = data.draw(st.integers(levels, 600))
+    counts = data.draw(st.lists(st.integers(0, 40), min_size=size, max_size=size))
+    hist = np.array(counts, np.float64)
+    want = np.zeros(size)
+    for idx in np.array_split(np.arange(size), levels):
+        nonempty = hist[idx] > 0
+        if nonempty.any():
+            want[idx[nonempty]] = hist[idx].sum() / nonempty.sum()
+    np.testing.assert_array_equal(calibrate._merged_into_levels(hist, levels), want)

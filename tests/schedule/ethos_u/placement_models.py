@@ -3,8 +3,9 @@
 Each model is a list of cases, each a TensorFlow function of its own inputs (so that one case's float ops
 cannot drag another's into float), converted in one file: full int8, 16x8 (int16 activations, int8
 weights) or float. Weights and calibration data are seeded, so a converter of the same version writes the
-same operators in the same order, and the placement Vela gave each operator index can be pinned
-(``tests/data/ethos_u/vela_placement.json``, written by ``benchmarks/pin_vela_placement.py``).
+same operators in the same order. They are converted once, into ``tests/data/tflite/placement`` (by
+``benchmarks/build_test_models.py placement``), and the placement Vela gave each operator index of those
+files is pinned (``tests/data/ethos_u/vela_placement.json``, written by ``benchmarks/pin_vela_placement.py``).
 
 ``int8_shape_only`` uses operators hwsim's importer reads with their shapes only (resize, tile, sum ...).
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
@@ -191,9 +191,10 @@ def convert(tf, cases: list[Case], mode: str, seed: int = 0) -> bytes:
     return converter.convert()
 
 
-def build(name: str, out_dir: Path, tf) -> Path:
-    """Write model ``name`` of :data:`MODELS` into ``out_dir``; return its path."""
-    cases, mode = MODELS[name]
-    path = out_dir / f"{name}.tflite"
-    path.write_bytes(convert(tf, cases(tf), mode))
-    return path
+def convert_models():
+    """``(name, .tflite bytes)`` of every model of :data:`MODELS` (``benchmarks/build_test_models.py``'s
+    family ``placement``, which the tests and the pin script read)."""
+    import tensorflow as tf
+
+    for name, (cases, mode) in MODELS.items():
+        yield name, convert(tf, cases(tf), mode)

@@ -1,7 +1,8 @@
 """Which TFLite operators Vela 5.2.0 runs on the NPU and which it leaves to the CPU, reproduced by ``npu_ok``.
 
-The models of ``placement_models.py`` are built here with the TFLite converter; Vela's placement of each of
-their operators was pinned by ``benchmarks/pin_vela_placement.py``
+The models of ``placement_models.py`` are converted once by the TFLite converter
+(``tests/data/tflite/placement``); Vela's placement of each of their operators was pinned by
+``benchmarks/pin_vela_placement.py``
 (``tests/data/ethos_u/vela_placement.json``). The other tests check one rule each on hand-made graphs, on both
 sides of its limit.
 """
@@ -19,19 +20,17 @@ from hwsim.importers.tflite_file import load_tflite
 from hwsim.schedule.ethos_u.lowering import lower
 from hwsim.schedule.ethos_u.supported import npu_ok
 from hwsim.workload.graph import Graph, Op, QuantInfo, Tensor
-from tests.runtimes.conftest import require
-from tests.schedule.ethos_u.placement_models import MODELS, build
+from tests.runtimes.conftest import stored_tflite
+from tests.schedule.ethos_u.placement_models import MODELS
 
 ROOT = Path(__file__).parents[3]
 PINNED = json.loads((ROOT / "tests" / "data" / "ethos_u" / "vela_placement.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory) -> dict[str, Path]:
-    """The placement models, converted once for the module."""
-    tf = require("tensorflow")
-    out = tmp_path_factory.mktemp("placement")
-    return {name: build(name, out, tf) for name in MODELS}
+def models() -> dict[str, Path]:
+    """The placement models as stored (``benchmarks/build_test_models.py placement``)."""
+    return stored_tflite("placement", MODELS)
 
 
 @pytest.mark.parametrize("family", ["u55", "u85"])
