@@ -7,8 +7,6 @@ Together they say where two arithmetics first part and how far the difference tr
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,8 @@ from hwsim.errors import ConfigError, RuntimeUnavailable
 from hwsim.importers import load_model
 from hwsim.runtime.execute import OP_IMPLS, check_input, run_graph
 from hwsim.numerics.semantics import Semantics, get_semantics, resolve
-from hwsim.verify.tflite_runner import MICRO
+from hwsim.verify.interpreter_process import interpreter_process
+from hwsim.verify.tflite_runner import MICRO, family
 from hwsim.verify.tflite_runner import RESOLVERS as TFLITE_RESOLVERS
 from hwsim.workload.graph import Graph
 
@@ -94,35 +93,27 @@ def random_inputs(graph: Graph, samples: int, seed: int) -> list[np.ndarray]:
 def _run_tflite(
     resolvers: tuple[str, ...], model: Path, inputs: list[np.ndarray], folder: Path
 ) -> dict[str, dict[str, np.ndarray] | str]:
-    """Each resolver's tensors, or the one-line reason it produced none (a crash of the interpreter)."""
+    """Each resolver's tensors, or the one-line reason it produced none (a crash of the interpreter), from
+    the interpreter's kept process (:mod:`hwsim.verify.interpreter_process`)."""
     src = folder / "inputs.npz"
     np.savez(src, **{f"input_{i}": x for i, x in enumerate(inputs)})
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hwsim.verify.tflite_runner",
-            ",".join(resolvers),
-            str(model),
-            str(src),
-            str(folder),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if "No module named 'tensorflow'" in run.stderr:
+    failure = interpreter_process(family(resolvers[0])).run(resolvers, model, src, folder) or ""
+    if "No module named 'tensorflow'" in failure:
         raise RuntimeUnavailable(
             "TensorFlow's TFLite interpreter is not installed (tensorflow-cpu); --against litert runs LiteRT"
         )
-    if "No module named 'ai_edge_litert'" in run.stderr:
+    if "No module named 'ai_edge_litert'" in failure:
         raise RuntimeUnavailable("LiteRT's interpreter is not installed (ai-edge-litert)")
-    if "No module named 'tflite_micro'" in run.stderr:
+    if "No module named 'tflite_micro'" in failure:
         raise RuntimeUnavailable("the TFLite Micro interpreter is not installed (tflite-micro)")
-    tail = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
     results: dict[str, dict[str, np.ndarray] | str] = {}
     for resolver in resolvers:
         path = folder / f"{resolver}.npz"
-        results[resolver] = dict(np.load(path)) if path.exists() else f"the interpreter failed: {tail}"
+        if path.exists():
+            with np.load(path) as tensors:
+                results[resolver] = dict(tensors)
+        else:
+            results[resolver] = f"the interpreter failed: {failure.splitlines()[-1]}"
     return results
 
 

@@ -1,14 +1,19 @@
-"""Run the real TFLite interpreter (or TFLite Micro's) on a model, in a process of its own.
+"""Run the real TFLite interpreter (or TFLite Micro's) on models, in a process of its own that serves jobs.
 
 Some resolvers abort the whole process on some models (BUILTIN_REF at an int8 SOFTMAX, for one), so
-hwsim never runs them in its own process: ``python -m hwsim.verify.tflite_runner R1,R2 MODEL IN OUTDIR``
-reads inputs from the ``.npz`` IN (arrays in model-input order) and writes, per resolver, every readable
+hwsim never runs them in its own process. ``python -m hwsim.verify.tflite_runner`` reads jobs from stdin,
+one JSON line each: ``{"resolvers": [...], "model": MODEL, "inputs": IN, "folder": OUTDIR}``. It reads the
+inputs from the ``.npz`` IN (arrays in model-input order), writes, per resolver in turn, every readable
 tensor to OUTDIR/<resolver>.npz, keyed ``t<index>`` by its index in the flatbuffer (names need not be
-unique). One process serves several resolvers, so the interpreter is imported once.
+unique), and replies ``done`` on stdout. The process lives on for the next job, so the interpreter is
+imported once (TensorFlow's takes seconds); a Python error ends it like an abort does, so every job after a
+failure starts in a fresh process (:mod:`hwsim.verify.interpreter_process` runs it).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 #: run name -> (interpreter, op resolver). The name is also the semantics hwsim runs beside it: TensorFlow's
@@ -24,6 +29,11 @@ RESOLVERS = {
 }
 #: TFLite Micro's interpreter (the tflite-micro package), run with every tensor preserved
 MICRO = "tflite-micro"
+
+
+def family(resolver: str) -> str:
+    """The interpreter a run needs: tensorflow, litert or tflite-micro (one serving process each)."""
+    return MICRO if resolver == MICRO else RESOLVERS[resolver][0]
 
 
 def _interpreter_class(interpreter: str):
@@ -49,7 +59,8 @@ def run(resolver: str, model_path: str, inputs_path: str, out_path: str) -> None
         experimental_preserve_all_tensors=True,
     )
     interpreter.allocate_tensors()
-    samples = np.load(inputs_path)
+    with np.load(inputs_path) as npz:
+        samples = dict(npz)
     details = interpreter.get_input_details()
     count = samples["input_0"].shape[0]
     per_tensor: dict[int, list] = {}
@@ -76,11 +87,12 @@ def run_micro(model_path: str, inputs_path: str, out_path: str) -> None:
     tensors = len(runtime.convert_bytearray_to_object(bytearray(content)).subgraphs[0].tensors)
     keep_all = runtime.InterpreterConfig.kPreserveAllTensors
     interpreter = runtime.Interpreter.from_bytes(content, arena_size=64 << 20, intrepreter_config=keep_all)
-    samples = np.load(inputs_path)
+    with np.load(inputs_path) as npz:
+        samples = dict(npz)
     count = samples["input_0"].shape[0]
     per_tensor: dict[int, list] = {}
     for s in range(count):
-        for i in range(len(samples.files)):
+        for i in range(len(samples)):
             interpreter.set_input(samples[f"input_{i}"][s], i)
         interpreter.invoke()
         for index in range(tensors):
@@ -88,17 +100,26 @@ def run_micro(model_path: str, inputs_path: str, out_path: str) -> None:
     np.savez(out_path, **{f"t{index}": np.stack(v) for index, v in per_tensor.items()})
 
 
-def main(argv: list[str]) -> None:
-    """Run each comma-separated resolver of argv[0] in turn; a crash loses only the resolvers after it."""
-    from pathlib import Path
-
-    resolvers, model, inputs, out_dir = argv[0].split(","), argv[1], argv[2], Path(argv[3])
-    for resolver in resolvers:
-        if resolver == MICRO:
-            run_micro(model, inputs, str(out_dir / f"{resolver}.npz"))
-        else:
-            run(resolver, model, inputs, str(out_dir / f"{resolver}.npz"))
+def serve() -> None:
+    """Run jobs from stdin until it closes. Replies go to a private copy of stdout, and file descriptor 1
+    to /dev/null, so whatever an interpreter prints there cannot be taken for a reply (nor was it read when
+    each call had a process of its own)."""
+    replies = os.fdopen(os.dup(1), "w")
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(quiet, 1)
+    os.close(quiet)
+    while line := sys.stdin.readline():
+        job = json.loads(line)
+        folder = job["folder"]
+        for resolver in job["resolvers"]:
+            out = os.path.join(folder, f"{resolver}.npz")
+            if resolver == MICRO:
+                run_micro(job["model"], job["inputs"], out)
+            else:
+                run(resolver, job["model"], job["inputs"], out)
+        replies.write("done\n")
+        replies.flush()
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through subprocesses in the tests
-    main(sys.argv[1:5])
+    serve()

@@ -16,8 +16,6 @@ hwsim reproduces each run under the semantics of that name, without any runtime 
 installed, it still gives the stored outputs.
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -79,22 +77,19 @@ def test_tensorflow_semantics_miss_litert(stored, case, tensorflow, litert):
 
 
 def test_live_litert_gives_the_stored_outputs(stored, tmp_path):
-    """The installed LiteRT (in a subprocess, as hwsim verify runs it) still computes what is pinned: a
-    release that changes its arithmetic fails here. TensorFlow's runs are held to hwsim by the whole-model
-    tests (importing TensorFlow three times would cost 20-90 s)."""
+    """The installed LiteRT (in its interpreter process, as hwsim verify runs it) still computes what is
+    pinned: a release that changes its arithmetic fails here. TensorFlow's runs are held to hwsim by the
+    whole-model tests."""
     require("ai_edge_litert")
-    target = "litert"
+    from hwsim.verify.compare import _run_tflite
+
     for case in CASES:
-        inputs = _inputs(stored, case)
-        np.savez(tmp_path / "in.npz", **{f"input_{i}": x for i, x in enumerate(inputs)})
         model = GOLDEN / f"{case}.tflite"
-        cmd = [sys.executable, "-m", "hwsim.verify.tflite_runner", ",".join(TARGETS[target]), str(model)]
-        run = subprocess.run([*cmd, str(tmp_path / "in.npz"), str(tmp_path)], capture_output=True, text=True)
-        assert run.returncode == 0, run.stderr[-2000:]
+        runs = _run_tflite(TARGETS["litert"], model, _inputs(stored, case), tmp_path)
         index = load_model(model).file_index[load_model(model).outputs[0]]
-        for name in TARGETS[target]:
-            got = np.load(tmp_path / f"{name}.npz")[f"t{index}"]
-            np.testing.assert_array_equal(got, stored[f"{case}/{name}"], err_msg=f"{case} {name}")
+        for name in TARGETS["litert"]:
+            assert not isinstance(runs[name], str), runs[name]
+            np.testing.assert_array_equal(runs[name][f"t{index}"], stored[f"{case}/{name}"], err_msg=case)
 
 
 @st.composite

@@ -44,36 +44,41 @@ class Golden:
     inputs: dict[str, dict[int, np.ndarray]]
     outputs: dict[str, dict[str, np.ndarray]]  # resolver -> case -> output codes
     executed: dict[str, dict[str, list[str]]]  # resolver -> case -> op names after delegation
-    crashed: dict[str, dict[str, str]]  # resolver -> case -> why
+    crashed: dict[str, dict[str, str]]  # resolver -> case -> why it failed (a Python error or a crash)
     unavailable: dict[str, str]  # resolver -> why it could not run at all
 
 
-def _run_resolver(resolver: str, folder: Path, names: list[str]) -> dict[str, str]:
-    """Run ``names`` under ``resolver`` in as few subprocesses as possible; returns the models that crashed.
+def _run_jobs(folder: Path, jobs: list[str]) -> dict[str, str]:
+    """Run the jobs ``resolver/name`` in one subprocess, and in a new one after each crash; returns the jobs
+    that failed and why.
 
-    A crash (abort, or a Python error) loses only the model that was running: the rest run in a new process.
+    A Python error fails its model alone, in the process; a crash (an abort) loses only the model that was
+    running: the rest run in a new process.
     """
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    remaining, crashed = list(names), {}
+    remaining, failed = list(jobs), {}
     while remaining:
         proc = subprocess.run(
-            [sys.executable, str(RUNNER), resolver, str(folder), *remaining],
+            [sys.executable, str(RUNNER), str(folder), *remaining],
             env=env,
             capture_output=True,
             text=True,
             timeout=900,
         )
         started = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("START ")]
-        left = [n for n in remaining if not (folder / resolver / f"{n}.npz").exists()]
-        if not left:  # every model wrote its output (even if the process then failed on exit)
+        for job in started:
+            if (folder / f"{job}.error").exists():
+                failed[job] = (folder / f"{job}.error").read_text()[-1500:]
+        left = [j for j in remaining if not (folder / f"{j}.npz").exists() and j not in failed]
+        if not left:  # every model wrote its output or its error (even if the process then failed on exit)
             break
         why = f"exit code {proc.returncode}: {proc.stderr.strip()[-1500:]}"
-        if not started:
-            crashed.update({n: why for n in left})
+        if not started or started[-1] not in left:
+            failed.update({j: why for j in left})
             break
-        crashed[started[-1]] = why
-        remaining = [n for n in left if n != started[-1]]
-    return crashed
+        failed[started[-1]] = why
+        remaining = [j for j in left if j != started[-1]]
+    return failed
 
 
 def convert_models():
@@ -88,7 +93,8 @@ def convert_models():
 
 @pytest.fixture(scope="module")
 def golden(tmp_path_factory) -> Golden:
-    """Read every stored case, then run all of them under each resolver (one subprocess per resolver)."""
+    """Read every stored case, then run all of them under each resolver (one subprocess for TensorFlow's
+    three, one for TFLite Micro)."""
     tf = require("tensorflow")
     stored = stored_tflite("golden", [c.name for c in C.CASES])
     folder = tmp_path_factory.mktemp("tflite_golden")
@@ -109,8 +115,15 @@ def golden(tmp_path_factory) -> Golden:
         unavailable["micro"] = f"tflite-micro is not installed: {exc}"
     runnable = [r for r in RESOLVERS if r not in unavailable]
     names = [c.name for c in C.CASES]
+    # TensorFlow's three resolvers in one process (one TensorFlow import), TFLite Micro beside it
+    groups = [[r for r in runnable if r != "micro"], [r for r in runnable if r == "micro"]]
+    jobs = [[f"{r}/{n}" for r in group for n in names] for group in groups if group]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        crashed = dict(zip(runnable, pool.map(lambda r: _run_resolver(r, folder, names), runnable)))
+        failed = {k: v for part in pool.map(lambda j: _run_jobs(folder, j), jobs) for k, v in part.items()}
+    crashed = {r: {} for r in runnable}
+    for job, why in failed.items():
+        resolver, name = job.split("/")
+        crashed[resolver][name] = why
 
     outputs, executed = {}, {}
     for resolver in runnable:
@@ -171,6 +184,20 @@ def test_reference_resolver_cannot_load_int4_depthwise(golden: Golden, name: str
     then joins test_hwsim_matches_interpreter under BUILTIN_REF too."""
     why = golden.crashed.get("builtin_ref", {}).get(name, "")
     assert "Didn't find op for builtin opcode 'DEPTHWISE_CONV_2D' version '7'" in why, why or "it loaded"
+
+
+def test_a_dying_runner_loses_only_the_model_it_was_running(tmp_path) -> None:
+    """A runner process that dies (here on a model file that is missing, before it catches anything) loses
+    that job alone: the jobs after it run in a new process."""
+    require("tflite_micro")
+    name = "add"
+    (tmp_path / f"{name}.tflite").write_bytes(stored_tflite("golden", [name])[name].read_bytes())
+    codes = C.make_inputs(C.CASES_BY_NAME[name], np.int8)
+    np.savez(tmp_path / f"{name}.inputs.npz", **{f"in{i}": x for i, x in enumerate(codes)})
+    failed = _run_jobs(tmp_path, ["micro/absent", f"micro/{name}"])
+    assert list(failed) == ["micro/absent"] and failed["micro/absent"].startswith("exit code 1: ")
+    assert "FileNotFoundError" in failed["micro/absent"]
+    assert (tmp_path / "micro" / f"{name}.npz").exists()
 
 
 @pytest.mark.parametrize("case", C.CASES, ids=lambda c: c.name)

@@ -7,9 +7,10 @@ The module has three roles:
 * In the test process: :func:`convert` builds and converts a case with the real ``tf.lite.TFLiteConverter``,
   :func:`read_model` reads the op, its options and every tensor's codes, scales and zero points back, and
   :func:`hwsim_output` computes the same layer with :mod:`hwsim.numerics.quantized`.
-* As a script (``python tflite_cases.py RESOLVER DIR NAME...``): runs the interpreter on saved models and
-  writes one ``.npz`` of outputs per model, so that a runtime aborting the process only loses that model.
-  The script imports only numpy and the interpreter it needs (tensorflow, or tflite_micro for ``micro``).
+* As a script (``python tflite_cases.py DIR RESOLVER/NAME...``): runs each saved model under its resolver in
+  turn and writes one ``.npz`` of outputs per job, or its Python error to a ``.error``, so that one process
+  serves TensorFlow's three resolvers (one TensorFlow import) and a runtime aborting the process loses only
+  the model it was running. It imports only numpy and the interpreters it needs (tensorflow, tflite_micro).
 """
 
 from __future__ import annotations
@@ -616,52 +617,52 @@ def hwsim_output(case: Case, model: Model, inputs: dict[int, np.ndarray], semant
 
 
 # ---------------------------------------------------------------------------------------------- runner
-def _run_tf(resolver: str, names: list[str], folder: str) -> None:
+def _run_tf(resolver: str, content: bytes, inputs) -> tuple[np.ndarray, np.ndarray]:
+    """The output of a model under one of TensorFlow's resolvers, and the ops it ran after delegation."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
     kind = getattr(tf.lite.experimental.OpResolverType, TF_RESOLVER_TYPES[resolver])
-    for name in names:
-        print("START", name, flush=True)
-        with open(os.path.join(folder, f"{name}.tflite"), "rb") as f:
-            content = f.read()
-        inputs = np.load(os.path.join(folder, f"{name}.inputs.npz"))
-        interp = tf.lite.Interpreter(model_content=content, experimental_op_resolver_type=kind, num_threads=1)
-        interp.allocate_tensors()
-        for i, d in enumerate(interp.get_input_details()):
-            interp.set_tensor(d["index"], inputs[f"in{i}"])
-        interp.invoke()
-        out = interp.get_tensor(interp.get_output_details()[0]["index"])
-        ops = np.array([o["op_name"] for o in interp._get_ops_details()])
-        np.savez(os.path.join(folder, resolver, f"{name}.npz"), out=out, ops=ops)
+    interp = tf.lite.Interpreter(model_content=content, experimental_op_resolver_type=kind, num_threads=1)
+    interp.allocate_tensors()
+    for i, d in enumerate(interp.get_input_details()):
+        interp.set_tensor(d["index"], inputs[f"in{i}"])
+    interp.invoke()
+    out = interp.get_tensor(interp.get_output_details()[0]["index"])
+    return out, np.array([o["op_name"] for o in interp._get_ops_details()])
 
 
-def _run_micro(names: list[str], folder: str) -> None:
+def _run_micro(resolver: str, content: bytes, inputs) -> tuple[np.ndarray, np.ndarray]:
+    """The output of a model under TFLite Micro's interpreter."""
     from tflite_micro.python.tflite_micro import runtime
 
-    for name in names:
-        print("START", name, flush=True)
-        with open(os.path.join(folder, f"{name}.tflite"), "rb") as f:
-            content = f.read()
-        inputs = np.load(os.path.join(folder, f"{name}.inputs.npz"))
-        interp = runtime.Interpreter.from_bytes(content, arena_size=8 << 20)
-        for i in range(len(inputs.files)):
-            interp.set_input(inputs[f"in{i}"], i)
-        interp.invoke()
-        np.savez(
-            os.path.join(folder, "micro", f"{name}.npz"),
-            out=np.array(interp.get_output(0)),
-            ops=np.array(["MICRO"]),
-        )
+    interp = runtime.Interpreter.from_bytes(content, arena_size=8 << 20)
+    for i in range(len(inputs)):
+        interp.set_input(inputs[f"in{i}"], i)
+    interp.invoke()
+    return np.array(interp.get_output(0)), np.array(["MICRO"])
 
 
 def main(argv: list[str]) -> int:
-    resolver, folder, names = argv[0], argv[1], argv[2:]
-    os.makedirs(os.path.join(folder, resolver), exist_ok=True)
-    if resolver == "micro":
-        _run_micro(names, folder)
-    else:
-        _run_tf(resolver, names, folder)
+    """Run each job ``RESOLVER/NAME`` of argv[1:] on the models and inputs saved in the folder argv[0]."""
+    import traceback
+
+    folder = argv[0]
+    for job in argv[1:]:
+        resolver, name = job.split("/")
+        os.makedirs(os.path.join(folder, resolver), exist_ok=True)
+        print("START", job, flush=True)
+        with open(os.path.join(folder, f"{name}.tflite"), "rb") as f:
+            content = f.read()
+        with np.load(os.path.join(folder, f"{name}.inputs.npz")) as npz:
+            inputs = dict(npz)
+        try:
+            out, ops = (_run_micro if resolver == "micro" else _run_tf)(resolver, content, inputs)
+        except Exception:  # the model's own failure (say, an op the resolver lacks): the next one runs
+            with open(os.path.join(folder, f"{job}.error"), "w") as f:
+                f.write(traceback.format_exc())
+            continue
+        np.savez(os.path.join(folder, f"{job}.npz"), out=out, ops=ops)
     print("DONE", flush=True)
     return 0
 

@@ -14,8 +14,6 @@ inputs and every resolver's output from both interpreters, written to ``cases.np
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -78,37 +76,26 @@ def build_models() -> dict[str, Path]:
 
 
 def main() -> None:
-    """Build the models, draw inputs, run every resolver of both interpreters (in a subprocess each, as
-    hwsim verify does) and store inputs and outputs."""
+    """Build the models, draw inputs, run every resolver of both interpreters (in their interpreter
+    processes, as hwsim verify does) and store inputs and outputs."""
+    import tempfile
+
     from hwsim.importers import load_model
-    from hwsim.verify.compare import random_inputs
-    from hwsim.verify.tflite_runner import RESOLVERS
+    from hwsim.verify.compare import TARGETS, _run_tflite, random_inputs
 
     out = {}
     for name, path in build_models().items():
-        graph = load_model(path)
-        inputs = random_inputs(graph, SAMPLES, seed=7)
-        work = HERE / "_work"
-        work.mkdir(exist_ok=True)
-        np.savez(work / "inputs.npz", **{f"input_{i}": x for i, x in enumerate(inputs)})
+        inputs = random_inputs(load_model(path), SAMPLES, seed=7)
         for i, x in enumerate(inputs):
             out[f"{name}/input_{i}"] = x
         index = _output_index(path)
-        for run in RESOLVERS:
-            cmd = [
-                sys.executable,
-                "-m",
-                "hwsim.verify.tflite_runner",
-                run,
-                str(path),
-                str(work / "inputs.npz"),
-            ]
-            subprocess.run([*cmd, str(work)], check=True, capture_output=True)
-            out[f"{name}/{run}"] = np.load(work / f"{run}.npz")[f"t{index}"]
+        for target in ("tflite", "litert"):
+            with tempfile.TemporaryDirectory() as work:
+                for run, tensors in _run_tflite(TARGETS[target], path, inputs, Path(work)).items():
+                    if isinstance(tensors, str):
+                        raise SystemExit(f"{name}: {run}: {tensors}")
+                    out[f"{name}/{run}"] = tensors[f"t{index}"]
     np.savez_compressed(HERE / "cases.npz", **out)
-    for f in (HERE / "_work").iterdir():
-        f.unlink()
-    (HERE / "_work").rmdir()
 
 
 def _output_index(path: Path) -> int:
