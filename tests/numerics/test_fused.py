@@ -1,5 +1,6 @@
 """Fused layers: kernel == plain twin, fused == accumulate-then-requantize, and prepared layers stay exact."""
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given
@@ -480,8 +481,46 @@ def test_prepared_layers_check_what_they_are_given(rng):
 def test_simd_needs_numba_to_target_this_cpu(monkeypatch):
     """A portable numba target (NUMBA_CPU_NAME=generic) cannot compile the intrinsics: the SIMD kernel is
     off."""
-    import numba
-
     monkeypatch.setattr(numba.config, "CPU_NAME", "generic")
     assert not simd.available()
     assert simd.input_offset(np.zeros((8, 4), np.int8), (-128, 127)) is None
+
+
+def _signatures_added(run) -> set:
+    """The kernel signatures ``run()`` made the fused and SIMD kernels compile (or load)."""
+    kernels = (
+        kernels_fused.gemm_requantize,
+        kernels_fused.requantize_gemm,
+        kernels_fused.depthwise_requantize,
+        kernels_simd.gemm_requantize_simd,
+    )
+    before = {(k.py_func.__name__, s) for k in kernels for s in k.signatures}
+    run()
+    return {(k.py_func.__name__, s) for k in kernels for s in k.signatures} - before
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled with the JIT off")
+def test_frozen_and_writable_operands_share_one_compiled_kernel(rng):
+    """A layer's weights and inputs reach the kernels read-only whether the caller's arrays are frozen (a
+    model's tensors) or not: both run one machine code (numba compiles per argument type, read-only
+    included, and each fused kernel costs 5-25 s to compile)."""
+    x_q, w_q, y_q = _qparams(rng, 6)
+    quant = Q.LayerQuant(x_q, w_q, y_q)
+    weights = {
+        "fully_connected": rng.integers(-127, 128, (6, 19)).astype(np.int8),
+        "depthwise_conv2d": rng.integers(-127, 128, (1, 3, 3, 6)).astype(np.int8),
+    }
+    inputs = {
+        "fully_connected": rng.integers(-128, 128, (3, 19)).astype(np.int8),
+        "depthwise_conv2d": rng.integers(-128, 128, (1, 5, 5, 6)).astype(np.int8),
+    }
+
+    def run(kind, frozen):
+        w, x = weights[kind].copy(), inputs[kind].copy()
+        w.flags.writeable = x.flags.writeable = not frozen
+        return Q.prepare_layer(kind, np.int8, w, None, quant)(x)
+
+    for kind in weights:
+        first = run(kind, frozen=True)
+        added = _signatures_added(lambda: np.testing.assert_array_equal(run(kind, frozen=False), first))
+        assert added == set(), f"{kind}: writable operands compiled {added}"
