@@ -98,6 +98,16 @@ class UnlistedSkips:
                 terminalreporter.line(f"{nodeid}: {reason}", red=True)
 
 
+#: files of one long test, started first so that neither worker is left alone with one at the end
+LONG_FIRST = ("tests/numerics/test_without_jit.py",)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files of :data:`LONG_FIRST` first; the rest in collection order (files are handed to the
+    workers in this order)."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONG_FIRST)
+
+
 def pytest_configure(config):
     if os.environ.get("CI"):
         config.pluginmanager.register(UnlistedSkips(), "unlisted-skips")
