@@ -1,7 +1,7 @@
 """Compiled kernels persist across processes: hwsim's cache folder (named by the sources' content, so a copy
 of the package at another path finds it), its fallbacks, corrupt files compiled again, and real cache hits
 in a fresh process for a parallel kernel and for the AVX-512 VNNI intrinsic kernel, keyed by the target
-CPU."""
+CPU; and one compiled kernel whether a layer's operands are frozen or writable."""
 
 import json
 import os
@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 
 import numba
+import numpy as np
 import pytest
 
-from hwsim.numerics import jit_cache
+from hwsim.numerics import jit_cache, kernels_fused, kernels_simd
+from hwsim.numerics import quantized as Q
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -168,3 +170,44 @@ def test_folder_is_hwsims_unless_the_user_chose_one(tmp_path):
         )
         path, kind = run.stdout.split()
         assert Path(path).is_relative_to(folder) and kind == cache, (extra, run.stdout)
+
+
+def _signatures_added(run) -> set:
+    """The kernel signatures ``run()`` made the fused and SIMD kernels compile (or load)."""
+    kernels = (
+        kernels_fused.gemm_requantize,
+        kernels_fused.requantize_gemm,
+        kernels_fused.depthwise_requantize,
+        kernels_simd.gemm_requantize_simd,
+    )
+    before = {(k.py_func.__name__, s) for k in kernels for s in k.signatures}
+    run()
+    return {(k.py_func.__name__, s) for k in kernels for s in k.signatures} - before
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled with the JIT off")
+def test_frozen_and_writable_operands_share_one_compiled_kernel(rng):
+    """A layer's weights and inputs reach the kernels read-only whether the caller's arrays are frozen (a
+    model's tensors) or not: both run one machine code (numba compiles per argument type, read-only
+    included, and each fused kernel costs 5-25 s to compile)."""
+    quant = Q.LayerQuant(
+        Q.QParams.of(0.02, 3), Q.QParams.of(rng.uniform(0.001, 0.02, 6)), Q.QParams.of(0.05, -4)
+    )
+    weights = {
+        "fully_connected": rng.integers(-127, 128, (6, 19)).astype(np.int8),
+        "depthwise_conv2d": rng.integers(-127, 128, (1, 3, 3, 6)).astype(np.int8),
+    }
+    inputs = {
+        "fully_connected": rng.integers(-128, 128, (3, 19)).astype(np.int8),
+        "depthwise_conv2d": rng.integers(-128, 128, (1, 5, 5, 6)).astype(np.int8),
+    }
+
+    def run(kind, frozen):
+        w, x = weights[kind].copy(), inputs[kind].copy()
+        w.flags.writeable = x.flags.writeable = not frozen
+        return Q.prepare_layer(kind, np.int8, w, None, quant)(x)
+
+    for kind in weights:
+        first = run(kind, frozen=True)
+        added = _signatures_added(lambda: np.testing.assert_array_equal(run(kind, frozen=False), first))
+        assert added == set(), f"{kind}: writable operands compiled {added}"
