@@ -2,6 +2,7 @@
 in CI a failure for every skip that tests/allowed_skips.py does not list."""
 
 import os
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -103,9 +104,16 @@ LONG_FIRST = ("tests/numerics/test_without_jit.py",)
 
 
 def pytest_collection_modifyitems(config, items):
-    """The files of :data:`LONG_FIRST` first; the rest in collection order (files are handed to the
-    workers in this order)."""
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONG_FIRST)
+    """Files in the order the workers get them: :data:`LONG_FIRST`, then the files with the most tests (the
+    kernel tests, whose workers compile the kernels into the shared cache before the experiment tests'
+    subprocesses need them; in collection order those came first and compiled the kernels again)."""
+    size = Counter(item.nodeid.split("::")[0] for item in items)
+
+    def order(item):
+        path = item.nodeid.split("::")[0]
+        return (path not in LONG_FIRST, -size[path])
+
+    items.sort(key=order)
 
 
 def pytest_configure(config):
