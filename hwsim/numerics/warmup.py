@@ -34,12 +34,13 @@ def _array(dtype: str, ndim: int, readonly: bool = False) -> types.Array:
 _I64 = types.int64
 
 
+#: a layer's requantizer as the fused kernels take it (``StageArgs``): read-only per-channel arrays, six ints
+_STAGE_FIELDS = (_array("int64", 1, True), _array("int64", 1, True), _array("float32", 1, True), *[_I64] * 6)
+
+
 def _stage() -> types.NamedTuple:
-    """A layer's requantizer as the fused kernels take it: read-only per-channel arrays, six ints."""
-    return types.NamedTuple(
-        (_array("int64", 1, True), _array("int64", 1, True), _array("float32", 1, True), *[_I64] * 6),
-        StageArgs,
-    )
+    """The requantizer as one record (the BLAS and integer kernels; the SIMD kernel takes its fields)."""
+    return types.NamedTuple(_STAGE_FIELDS, StageArgs)
 
 
 # (module in hwsim.numerics, kernel, argument types, seconds it took to compile on a 2-core Zen1): the
@@ -63,7 +64,6 @@ def _gemm(isa: str | None) -> tuple:
             ),
             20.0,
         )
-    stage = (_array("int64", 1, True), _array("int64", 1, True), _array("float32", 1, True), *[_I64] * 6)
     operands = (
         _array("int8", 2, True),
         _I64,
@@ -74,7 +74,7 @@ def _gemm(isa: str | None) -> tuple:
     return (
         "kernels_simd",
         "gemm_requantize_simd",
-        (*operands, *corrections, *stage, _array("int8", 2)),
+        (*operands, *corrections, *_STAGE_FIELDS, _array("int8", 2)),
         25.0,  # with the requantizer it shares with the BLAS tiles (at load 2.6)
     )
 
