@@ -67,22 +67,26 @@ def _small_default(tmp_path: Path) -> Path:
     return path
 
 
+def _run_small_default(tmp_path: Path, script: str, **env: str):
+    """What ``script`` prints last (JSON) after running the quick default experiment on two threads."""
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(_small_default(tmp_path)), str(tmp_path / "results")],
+        env=_env(NUMBA_NUM_THREADS="2", HWSIM_CACHE="off", **env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.splitlines()[-1])
+
+
 def test_default_run_is_the_default_experiments_calls(tmp_path):
     """The default experiment calls the kernels with exactly the signatures of DEFAULT_RUN: no more (they
     would compile in the foreground) and no fewer (compiled for nothing). Made quick: 8-bit weights only
     (the bit width is a value, not a type), one device (the values branch does not depend on it), and 64
     test images on two threads, so that each thread's chunk (32 rows) takes the BLAS path that 540 images
     take on up to 17 threads. Without the JIT no SIMD kernel runs: the entries of a host without one."""
-    path = _small_default(tmp_path)
-    run = subprocess.run(
-        [sys.executable, "-c", _RECORD, str(path), str(tmp_path / "results")],
-        env=_env(NUMBA_DISABLE_JIT="1", NUMBA_NUM_THREADS="2", HWSIM_CACHE="off"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    recorded = set(json.loads(run.stdout.splitlines()[-1]))
+    recorded = set(_run_small_default(tmp_path, _RECORD, NUMBA_DISABLE_JIT="1"))
     assert recorded == {repr(entry[:3]) for entry in warmup.entries(None)}
 
 
@@ -102,16 +106,7 @@ def test_default_run_gemm_is_the_hosts_simd_entry(tmp_path):
     isa = simd.instruction()
     if isa is None:
         pytest.skip("no SIMD kernel here: the JIT-free run above already checks the BLAS entry")
-    path = _small_default(tmp_path)
-    run = subprocess.run(
-        [sys.executable, "-c", _COMPILED, str(path), str(tmp_path / "results")],
-        env=_env(NUMBA_NUM_THREADS="2", HWSIM_CACHE="off", HWSIM_WARMUP="off"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    simd_calls, blas_calls = json.loads(run.stdout.splitlines()[-1])
+    simd_calls, blas_calls = _run_small_default(tmp_path, _COMPILED, HWSIM_WARMUP="off")
     assert simd_calls == [repr(warmup.entries(isa)[0][2])] and blas_calls == []
 
 
