@@ -43,6 +43,23 @@ def require(module: str):
         pytest.skip(f"reference runtime {module!r} is not installed: {exc}")
 
 
+def convert_full_integer(tf, model, calib: list, sixteen: bool = False) -> bytes:
+    """``model`` (Keras) through TFLite's converter, full-integer, calibrated on the arrays ``calib``: int8
+    (``TFLITE_BUILTINS_INT8``, int8 input and output), or with ``sixteen`` 16x8 (int16 activations and
+    input and output, int8 weights). The build script's families of whole models are made this way."""
+    ops, io_type = (
+        (tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, tf.int16)
+        if sixteen
+        else (tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.int8)
+    )
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([c] for c in calib)
+    converter.target_spec.supported_ops = [ops]
+    converter.inference_input_type = converter.inference_output_type = io_type
+    return converter.convert()
+
+
 #: the TFLite interpreters hwsim verifies against (``--against`` target -> the module that provides it)
 TFLITE_INTERPRETERS = {"tflite": "tensorflow", "litert": "ai_edge_litert"}
 

@@ -12,7 +12,7 @@ import pytest
 
 from hwsim.importers import load_model
 from hwsim.verify.compare import TARGETS, verify
-from tests.runtimes.conftest import require, stored_tflite
+from tests.runtimes.conftest import convert_full_integer, require, stored_tflite
 
 pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
 
@@ -125,15 +125,7 @@ def convert_models():
         rng = np.random.default_rng(0)
         _randomise_batch_norms(keras, model, rng)
         calib = [rng.uniform(-span, span, (1, *model.input_shape[1:])).astype(np.float32) for _ in range(8)]
-        converter = tf.lite.TFLiteConverter.from_keras_model(model)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda calib=calib: ([c] for c in calib)
-        converter.target_spec.supported_ops = [
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-        ]
-        converter.inference_input_type = tf.int16
-        converter.inference_output_type = tf.int16
-        yield name, converter.convert()
+        yield name, convert_full_integer(tf, model, calib, sixteen=True)
 
 
 @pytest.fixture(scope="module")

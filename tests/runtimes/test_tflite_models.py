@@ -14,7 +14,7 @@ import pytest
 
 from hwsim.importers import load_model
 from hwsim.verify.compare import TARGETS, verify
-from tests.runtimes.conftest import require, stored_tflite
+from tests.runtimes.conftest import convert_full_integer, require, stored_tflite
 
 SAMPLES = 12
 
@@ -101,21 +101,8 @@ def convert_models():
         keras.utils.set_random_seed(0)
         model = build(keras)
         calib = _calibration(name, model.input_shape[1:], np.random.default_rng(0))
-        for key, ops_set, io_type in (
-            (name, tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.int8),
-            (
-                f"{name}-16x8",
-                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
-                tf.int16,
-            ),
-        ):
-            converter = tf.lite.TFLiteConverter.from_keras_model(model)
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda calib=calib: ([c] for c in calib)
-            converter.target_spec.supported_ops = [ops_set]
-            converter.inference_input_type = io_type
-            converter.inference_output_type = io_type
-            yield key, converter.convert()
+        yield name, convert_full_integer(tf, model, calib)
+        yield f"{name}-16x8", convert_full_integer(tf, model, calib, sixteen=True)
 
 
 @pytest.fixture(scope="module")

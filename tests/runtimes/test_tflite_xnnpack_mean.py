@@ -16,7 +16,7 @@ from hwsim.importers import load_model
 from hwsim.numerics.formats import RoundingMode
 from hwsim.runtime.nonlinear import _mean_xnnpack
 from hwsim.verify.compare import TARGETS, verify
-from tests.runtimes.conftest import require, stored_tflite
+from tests.runtimes.conftest import convert_full_integer, require, stored_tflite
 
 CHANNELS = 1280
 #: name -> (H, W, (sx, zx, sy, zy)): quantization with ties, from a sweep over scales (MobileNetV2's 7x7 pool)
@@ -38,13 +38,7 @@ def convert_models():
         )
         rng = np.random.default_rng(0)
         calib = [rng.uniform(-1, 1, (1, h, w, CHANNELS)).astype(np.float32) for _ in range(4)]
-        converter = tf.lite.TFLiteConverter.from_keras_model(model)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda calib=calib: ([c] for c in calib)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-        flat = flatbuffer_utils.convert_bytearray_to_object(converter.convert())
+        flat = flatbuffer_utils.convert_bytearray_to_object(convert_full_integer(tf, model, calib))
         graph = flat.subgraphs[0]
         for index, (scale, zero) in ((graph.inputs[0], (sx, zx)), (graph.outputs[0], (sy, zy))):
             graph.tensors[index].quantization.scale = [scale]
